@@ -1,0 +1,277 @@
+// format/chunk_encoder.h: encodes records into one chunk buffer.
+//
+// Constraints: header-only, no allocation, no locks, no libc beyond memcpy;
+// async-signal-safe. The preload calls it on the hook path with a buffer it
+// owns. Each Put* returns false, writing nothing, when the record would not
+// fit; the caller then flushes the chunk and retries on an empty one.
+#ifndef HEAPSIGHT_FORMAT_CHUNK_ENCODER_H_
+#define HEAPSIGHT_FORMAT_CHUNK_ENCODER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "format/trace_format.h"
+#include "format/varint.h"
+
+namespace heapsight::format {
+
+// Upper bound of a fixed-shape record (tag + api + 7 varints + 1 byte).
+inline constexpr size_t kMaxFixedRecordBytes = 2 + 8 * kMaxVarintBytes;
+
+// One module segment, as written in kModule.
+struct SegmentInfo {
+  uint64_t vaddr;
+  uint64_t memsz;
+  uint64_t file_offset;
+  uint8_t flags;
+};
+
+class ChunkEncoder {
+ public:
+  ChunkEncoder() = default;
+
+  // Starts a chunk in `buf` (capacity bytes, at least 256). The ChunkHeader
+  // is written first; records follow.
+  void Begin(uint8_t* buf, size_t capacity, const ChunkHeader& header) {
+    begin_ = buf;
+    end_ = buf + capacity;
+    std::memcpy(buf, &header, sizeof header);
+    pos_ = buf + sizeof header;
+    last_time_us_ = header.base_time_us;
+    last_address_ = 0;
+    records_ = 0;
+  }
+
+  size_t size() const { return static_cast<size_t>(pos_ - begin_); }
+  size_t records() const { return records_; }
+  bool empty() const { return records_ == 0; }
+  uint8_t* data() const { return begin_; }
+  ChunkHeader* header() const { return reinterpret_cast<ChunkHeader*>(begin_); }
+
+  bool PutAlloc(uint64_t time_us, Api api, uint64_t size, uint64_t stack, uint64_t alignment,
+                uint64_t address) {
+    uint8_t* p = Start(RecordTag::kAlloc, time_us, kMaxFixedRecordBytes);
+    if (p == nullptr) return false;
+    *p++ = static_cast<uint8_t>(api);
+    p = PutVarint(p, size);
+    p = PutVarint(p, stack);
+    p = PutVarint(p, alignment);
+    p = PutAddress(p, address);
+    return Finish(p);
+  }
+
+  // `id_ref` comes from EncodeIdRef(); it is one or two varints.
+  bool PutFree(uint64_t time_us, Api api, uint64_t id, uint32_t own_thread,
+               uint64_t own_next_counter) {
+    uint8_t* p = Start(RecordTag::kFree, time_us, kMaxFixedRecordBytes);
+    if (p == nullptr) return false;
+    *p++ = static_cast<uint8_t>(api);
+    p = PutIdRef(p, id, own_thread, own_next_counter);
+    return Finish(p);
+  }
+
+  bool PutRealloc(uint64_t free_time_us, uint64_t alloc_time_us, Api api, uint64_t old_id,
+                  uint32_t own_thread, uint64_t own_next_counter, uint64_t size, uint64_t stack,
+                  uint64_t address) {
+    uint8_t* p = Start(RecordTag::kRealloc, free_time_us, kMaxFixedRecordBytes);
+    if (p == nullptr) return false;
+    *p++ = static_cast<uint8_t>(api);
+    p = PutIdRef(p, old_id, own_thread, own_next_counter);
+    uint64_t dt2 = alloc_time_us > free_time_us ? alloc_time_us - free_time_us : 0;
+    p = PutVarint(p, dt2);
+    p = PutVarint(p, size);
+    p = PutVarint(p, stack);
+    p = PutAddress(p, address);
+    if (!Finish(p)) return false;
+    last_time_us_ = free_time_us + dt2;
+    return true;
+  }
+
+  bool PutAllocFailed(uint64_t time_us, Api api, uint64_t size, uint64_t stack,
+                      uint64_t alignment) {
+    uint8_t* p = Start(RecordTag::kAllocFailed, time_us, kMaxFixedRecordBytes);
+    if (p == nullptr) return false;
+    *p++ = static_cast<uint8_t>(api);
+    p = PutVarint(p, size);
+    p = PutVarint(p, stack);
+    p = PutVarint(p, alignment);
+    return Finish(p);
+  }
+
+  bool PutBadFree(uint64_t time_us, Api api, uint64_t address, uint64_t stack, FreeError error) {
+    uint8_t* p = Start(RecordTag::kBadFree, time_us, kMaxFixedRecordBytes);
+    if (p == nullptr) return false;
+    *p++ = static_cast<uint8_t>(api);
+    p = PutVarint(p, address);
+    p = PutVarint(p, stack);
+    *p++ = static_cast<uint8_t>(error);
+    return Finish(p);
+  }
+
+  bool PutStackNode(uint64_t node, uint64_t parent, uint64_t ip) {
+    if (static_cast<size_t>(end_ - pos_) < 1 + 3 * kMaxVarintBytes) return false;
+    uint8_t* p = pos_;
+    *p++ = static_cast<uint8_t>(RecordTag::kStackNode);
+    p = PutVarint(p, node);
+    p = PutVarint(p, parent);
+    p = PutVarint(p, ip);
+    return Finish(p);
+  }
+
+  // Bytes PutModule needs for these arguments.
+  static size_t ModuleSize(size_t path_len, size_t build_id_len, size_t segment_count) {
+    return 1 + 5 * kMaxVarintBytes + path_len + build_id_len +
+           segment_count * (3 * kMaxVarintBytes + 1);
+  }
+  bool PutModule(uint64_t time_us, uint64_t module_id, uint64_t load_address, const char* path,
+                 size_t path_len, const uint8_t* build_id, size_t build_id_len,
+                 const SegmentInfo* segments, size_t segment_count) {
+    uint8_t* p =
+        Start(RecordTag::kModule, time_us, ModuleSize(path_len, build_id_len, segment_count));
+    if (p == nullptr) return false;
+    p = PutVarint(p, module_id);
+    p = PutVarint(p, load_address);
+    p = PutBytes(p, path, path_len);
+    p = PutBytes(p, build_id, build_id_len);
+    p = PutVarint(p, segment_count);
+    for (size_t i = 0; i < segment_count; ++i) {
+      p = PutVarint(p, segments[i].vaddr);
+      p = PutVarint(p, segments[i].memsz);
+      p = PutVarint(p, segments[i].file_offset);
+      *p++ = segments[i].flags;
+    }
+    return Finish(p);
+  }
+
+  bool PutModuleUnload(uint64_t time_us, uint64_t module_id) {
+    return PutTimeAndValues(RecordTag::kModuleUnload, time_us, module_id);
+  }
+  bool PutRss(uint64_t time_us, uint64_t rss_bytes) {
+    return PutTimeAndValues(RecordTag::kRss, time_us, rss_bytes);
+  }
+  bool PutThreadStart(uint64_t time_us, uint64_t tid, uint64_t creator_index) {
+    return PutTimeAndValues(RecordTag::kThreadStart, time_us, tid, creator_index);
+  }
+  bool PutFork(uint64_t time_us, uint64_t child_pid) {
+    return PutTimeAndValues(RecordTag::kFork, time_us, child_pid);
+  }
+  bool PutExecFailed(uint64_t time_us) {
+    uint8_t* p = Start(RecordTag::kExecFailed, time_us, 1 + kMaxVarintBytes);
+    return p != nullptr && Finish(p);
+  }
+  bool PutLost(uint64_t time_us, uint64_t dropped) {
+    return PutTimeAndValues(RecordTag::kLost, time_us, dropped);
+  }
+
+  static size_t ProcessSize(size_t exe_len, size_t argv_bytes, size_t argc, size_t parent_len) {
+    return 1 + 4 * kMaxVarintBytes + exe_len + argv_bytes + argc * kMaxVarintBytes + parent_len +
+           kMaxVarintBytes;
+  }
+  // argv strings are NUL-terminated; `argv_bytes` is the sum of their lengths.
+  bool PutProcess(uint64_t time_us, const char* exe, size_t exe_len, const char* const* argv,
+                  size_t argc, size_t argv_bytes, uint64_t parent_pid, const char* parent_trace,
+                  size_t parent_trace_len) {
+    uint8_t* p = Start(RecordTag::kProcess, time_us,
+                       ProcessSize(exe_len, argv_bytes, argc, parent_trace_len));
+    if (p == nullptr) return false;
+    p = PutBytes(p, exe, exe_len);
+    p = PutVarint(p, argc);
+    for (size_t i = 0; i < argc; ++i) p = PutBytes(p, argv[i], std::strlen(argv[i]));
+    p = PutVarint(p, parent_pid);
+    p = PutBytes(p, parent_trace, parent_trace_len);
+    return Finish(p);
+  }
+
+  bool PutExec(uint64_t time_us, const char* path, size_t path_len) {
+    return PutTimeAndString(RecordTag::kExec, time_us, path, path_len);
+  }
+  bool PutMarker(uint64_t time_us, const char* name, size_t name_len) {
+    return PutTimeAndString(RecordTag::kMarker, time_us, name, name_len);
+  }
+
+  bool PutInherited(uint64_t time_us, uint64_t id, Api api, uint64_t size, uint64_t stack) {
+    uint8_t* p = Start(RecordTag::kInherited, time_us, kMaxFixedRecordBytes);
+    if (p == nullptr) return false;
+    p = PutVarint(p, id);
+    *p++ = static_cast<uint8_t>(api);
+    p = PutVarint(p, size);
+    p = PutVarint(p, stack);
+    return Finish(p);
+  }
+
+  bool PutEnd(uint64_t time_us, EndReason reason, int64_t exit_status) {
+    uint8_t* p = Start(RecordTag::kEnd, time_us, 2 + 2 * kMaxVarintBytes);
+    if (p == nullptr) return false;
+    *p++ = static_cast<uint8_t>(reason);
+    p = PutSignedVarint(p, exit_status);
+    return Finish(p);
+  }
+
+ private:
+  // Reserves `max_bytes`, writes the tag and time delta; nullptr if full.
+  uint8_t* Start(RecordTag tag, uint64_t time_us, size_t max_bytes) {
+    if (static_cast<size_t>(end_ - pos_) < max_bytes) return nullptr;
+    uint8_t* p = pos_;
+    *p++ = static_cast<uint8_t>(tag);
+    // Times within a thread never go backwards (CLOCK_MONOTONIC); clamp
+    // anyway so a delta can never wrap.
+    uint64_t dt = time_us > last_time_us_ ? time_us - last_time_us_ : 0;
+    p = PutVarint(p, dt);
+    pending_time_us_ = last_time_us_ + dt;
+    return p;
+  }
+  bool Finish(uint8_t* p) {
+    pos_ = p;
+    last_time_us_ = pending_time_us_ > last_time_us_ ? pending_time_us_ : last_time_us_;
+    ++records_;
+    return true;
+  }
+  uint8_t* PutAddress(uint8_t* p, uint64_t address) {
+    p = PutSignedVarint(p, static_cast<int64_t>(address - last_address_));
+    last_address_ = address;
+    return p;
+  }
+  static uint8_t* PutIdRef(uint8_t* p, uint64_t id, uint32_t own_thread,
+                           uint64_t own_next_counter) {
+    uint64_t counter = AllocIdCounter(id);
+    if (AllocIdThread(id) == own_thread && counter < own_next_counter) {
+      return PutVarint(p, (own_next_counter - counter) << 1);
+    }
+    p = PutVarint(p, (uint64_t{AllocIdThread(id)} << 1) | 1);
+    return PutVarint(p, counter);
+  }
+  static uint8_t* PutBytes(uint8_t* p, const void* data, size_t len) {
+    p = PutVarint(p, len);
+    if (len != 0) std::memcpy(p, data, len);
+    return p + len;
+  }
+  bool PutTimeAndValues(RecordTag tag, uint64_t time_us, uint64_t a) {
+    uint8_t* p = Start(tag, time_us, 1 + 2 * kMaxVarintBytes);
+    if (p == nullptr) return false;
+    return Finish(PutVarint(p, a));
+  }
+  bool PutTimeAndValues(RecordTag tag, uint64_t time_us, uint64_t a, uint64_t b) {
+    uint8_t* p = Start(tag, time_us, 1 + 3 * kMaxVarintBytes);
+    if (p == nullptr) return false;
+    p = PutVarint(p, a);
+    return Finish(PutVarint(p, b));
+  }
+  bool PutTimeAndString(RecordTag tag, uint64_t time_us, const char* s, size_t len) {
+    uint8_t* p = Start(tag, time_us, 1 + 2 * kMaxVarintBytes + len);
+    if (p == nullptr) return false;
+    return Finish(PutBytes(p, s, len));
+  }
+
+  uint8_t* begin_ = nullptr;
+  uint8_t* pos_ = nullptr;
+  uint8_t* end_ = nullptr;
+  uint64_t last_time_us_ = 0;
+  uint64_t pending_time_us_ = 0;
+  uint64_t last_address_ = 0;
+  size_t records_ = 0;
+};
+
+}  // namespace heapsight::format
+
+#endif  // HEAPSIGHT_FORMAT_CHUNK_ENCODER_H_

@@ -1,0 +1,257 @@
+// format/trace_format.h: the heapsight trace format, version 1.
+//
+// This header is the single definition of the on-disk layout. The preload
+// (writer) and the analyzer (reader) both include it; docs/trace-format.md is
+// the prose version and every layout fact there is pinned here by a
+// static_assert.
+//
+// Constraints: header-only, no allocation, no libc calls beyond memcpy. Safe
+// to include from the preload's hook path and from async-signal context.
+//
+// Shape of a file:
+//
+//   FileHeader                         64 bytes, uncompressed
+//   BlockHeader + payload              repeated until end of file
+//
+// A block's payload decompresses to exactly one chunk: a ChunkHeader followed
+// by records written by one thread. Chunks of one thread carry consecutive
+// sequence numbers; chunks of different threads interleave in the file in the
+// order they were flushed, not in time order.
+//
+// Pairing a free with its allocation never depends on addresses or on the
+// order of chunks: every allocation gets a process-unique id
+// (thread_index << kAllocIdThreadShift | per-thread counter), the counter is
+// implicit (the n-th allocation record of a thread has counter n), and every
+// free names the id it releases.
+#ifndef HEAPSIGHT_FORMAT_TRACE_FORMAT_H_
+#define HEAPSIGHT_FORMAT_TRACE_FORMAT_H_
+
+#include <cstddef>
+#include <cstdint>
+
+namespace heapsight::format {
+
+// ---------------------------------------------------------------------------
+// File header
+
+inline constexpr char kFileMagic[8] = {'H', 'E', 'A', 'P', 'S', 'G', 'H', 'T'};
+inline constexpr uint32_t kFormatVersion = 1;
+
+// FileHeader.flags bits.
+inline constexpr uint32_t kFileFlagSampled = 1u << 0;   // sample_period_bytes valid
+inline constexpr uint32_t kFileFlagForkChild = 1u << 1;  // process began as fork child
+inline constexpr uint32_t kFileFlagExeced = 1u << 2;     // image came from exec of a traced process
+
+struct FileHeader {
+  char magic[8];                 // kFileMagic
+  uint32_t version;              // kFormatVersion
+  uint32_t header_size;          // sizeof(FileHeader); readers skip extra bytes
+  uint32_t flags;                // kFileFlag*
+  uint32_t page_size;            // sysconf(_SC_PAGESIZE) of the traced process
+  uint64_t pid;
+  uint64_t ppid;
+  uint64_t start_realtime_ns;    // CLOCK_REALTIME at start, ns since the epoch
+  uint64_t start_monotonic_ns;   // CLOCK_MONOTONIC at start; timestamps count from here
+  uint64_t sample_period_bytes;  // 0 or 1: exact trace; otherwise mean bytes between samples
+};
+static_assert(sizeof(FileHeader) == 64, "FileHeader is 64 bytes");
+static_assert(offsetof(FileHeader, version) == 8);
+static_assert(offsetof(FileHeader, pid) == 24);
+static_assert(offsetof(FileHeader, start_monotonic_ns) == 48);
+
+// ---------------------------------------------------------------------------
+// Blocks
+
+inline constexpr uint32_t kBlockMagic = 0x4B425348;  // "HSBK" little-endian
+
+enum class Codec : uint8_t {
+  kRaw = 0,   // payload is the chunk itself
+  kZstd = 1,  // payload is one zstd frame that decompresses to the chunk
+};
+
+struct BlockHeader {
+  uint32_t magic;            // kBlockMagic
+  uint32_t payload_size;     // bytes that follow this header
+  uint32_t raw_size;         // bytes of the decoded chunk
+  uint8_t codec;             // Codec
+  uint8_t reserved[3];       // zero
+};
+static_assert(sizeof(BlockHeader) == 16, "BlockHeader is 16 bytes");
+
+// Readers reject blocks larger than this (untrusted input).
+inline constexpr uint32_t kMaxChunkSize = 16u << 20;
+
+// ---------------------------------------------------------------------------
+// Chunks
+
+struct ChunkHeader {
+  uint32_t thread_index;  // small process-unique thread number, 0 = writer-less records
+  uint32_t tid;           // kernel thread id
+  uint64_t sequence;      // 0, 1, 2, ... per thread_index
+  uint64_t base_time_us;  // records' time deltas start from here
+  uint64_t first_alloc_counter;  // counter of this chunk's first allocation record
+};
+static_assert(sizeof(ChunkHeader) == 32, "ChunkHeader is 32 bytes");
+
+// ---------------------------------------------------------------------------
+// Allocation ids
+
+inline constexpr int kAllocIdThreadShift = 40;
+inline constexpr uint64_t kAllocCounterMask = (uint64_t{1} << kAllocIdThreadShift) - 1;
+
+constexpr uint64_t MakeAllocId(uint32_t thread_index, uint64_t counter) {
+  return (uint64_t{thread_index} << kAllocIdThreadShift) | (counter & kAllocCounterMask);
+}
+constexpr uint32_t AllocIdThread(uint64_t id) {
+  return static_cast<uint32_t>(id >> kAllocIdThreadShift);
+}
+constexpr uint64_t AllocIdCounter(uint64_t id) { return id & kAllocCounterMask; }
+
+// ---------------------------------------------------------------------------
+// Allocation APIs. The values are part of the format: never renumber.
+
+enum class Api : uint8_t {
+  kUnknown = 0,
+  kMalloc = 1,
+  kCalloc = 2,
+  kRealloc = 3,
+  kReallocArray = 4,
+  kPosixMemalign = 5,
+  kAlignedAlloc = 6,
+  kMemalign = 7,
+  kValloc = 8,
+  kPvalloc = 9,
+  kFree = 10,
+  kFreeSized = 11,
+  kFreeAlignedSized = 12,
+  kNew = 16,                 // operator new(size_t)
+  kNewArray = 17,            // operator new[](size_t)
+  kNewNothrow = 18,
+  kNewArrayNothrow = 19,
+  kNewAligned = 20,          // operator new(size_t, align_val_t)
+  kNewArrayAligned = 21,
+  kNewAlignedNothrow = 22,
+  kNewArrayAlignedNothrow = 23,
+  kDelete = 32,              // operator delete(void*)
+  kDeleteArray = 33,
+  kDeleteSized = 34,         // operator delete(void*, size_t)
+  kDeleteArraySized = 35,
+  kDeleteAligned = 36,       // operator delete(void*, align_val_t)
+  kDeleteArrayAligned = 37,
+  kDeleteSizedAligned = 38,  // operator delete(void*, size_t, align_val_t)
+  kDeleteArraySizedAligned = 39,
+  kDeleteNothrow = 40,       // operator delete(void*, nothrow_t const&)
+  kDeleteArrayNothrow = 41,
+  kDeleteAlignedNothrow = 42,
+  kDeleteArrayAlignedNothrow = 43,
+  kApiLimit = 44,
+};
+
+// Which family an API belongs to, for mismatch detection: a block must be
+// released by the family that allocated it.
+enum class ApiFamily : uint8_t { kNone, kMalloc, kNew, kNewArray };
+
+constexpr ApiFamily FamilyOf(Api api) {
+  switch (api) {
+    case Api::kMalloc: case Api::kCalloc: case Api::kRealloc: case Api::kReallocArray:
+    case Api::kPosixMemalign: case Api::kAlignedAlloc: case Api::kMemalign:
+    case Api::kValloc: case Api::kPvalloc: case Api::kFree: case Api::kFreeSized:
+    case Api::kFreeAlignedSized:
+      return ApiFamily::kMalloc;
+    case Api::kNew: case Api::kNewNothrow: case Api::kNewAligned: case Api::kNewAlignedNothrow:
+    case Api::kDelete: case Api::kDeleteSized: case Api::kDeleteAligned:
+    case Api::kDeleteSizedAligned: case Api::kDeleteNothrow: case Api::kDeleteAlignedNothrow:
+      return ApiFamily::kNew;
+    case Api::kNewArray: case Api::kNewArrayNothrow: case Api::kNewArrayAligned:
+    case Api::kNewArrayAlignedNothrow: case Api::kDeleteArray: case Api::kDeleteArraySized:
+    case Api::kDeleteArrayAligned: case Api::kDeleteArraySizedAligned:
+    case Api::kDeleteArrayNothrow: case Api::kDeleteArrayAlignedNothrow:
+      return ApiFamily::kNewArray;
+    default:
+      return ApiFamily::kNone;
+  }
+}
+
+// Stable display name ("malloc", "operator new[](unsigned long)", ...), or
+// nullptr for values outside the enum.
+const char* ApiName(Api api);
+
+// ---------------------------------------------------------------------------
+// Records. Each record starts with one tag byte. Integers are LEB128 varints
+// ("uv"), signed ones zigzag varints ("sv"); "dt" is the uv time delta in
+// microseconds from the previous record of the chunk (the first record counts
+// from ChunkHeader.base_time_us). "str" is uv length + bytes.
+
+enum class RecordTag : uint8_t {
+  // uv dt, u8 api, uv size, uv stack, uv alignment (0 if none),
+  // sv address delta (from the previous kAlloc/kRealloc address of the chunk,
+  // starting at 0; all zero when addresses are not recorded).
+  // Allocates the next id of this thread.
+  kAlloc = 1,
+  // uv dt, u8 api, uv freed_id_ref (see EncodeIdRef).
+  kFree = 2,
+  // uv dt, u8 api, uv old_id_ref, uv dt2 (alloc time minus free time),
+  // uv size, uv stack, sv address delta. Frees old id, allocates the next id.
+  kRealloc = 3,
+  // uv dt, u8 api, uv size, uv stack, uv alignment. The call returned NULL
+  // (or threw std::bad_alloc); nothing was allocated, no id is consumed.
+  kAllocFailed = 4,
+  // uv dt, u8 api, uv address, uv stack, u8 error. A free the preload could
+  // not pair: an invalid or double free. Passed to the allocator or not as
+  // the error byte says (FreeError).
+  kBadFree = 5,
+  // uv node, uv parent, uv ip. Defines stack node `node` (ids start at 1;
+  // 0 is the empty stack). A stack is its leaf node; walking parents gives
+  // the frames innermost first. A node may be referenced before the chunk
+  // that defines it is read.
+  kStackNode = 6,
+  // uv dt, uv module_id, uv load_address, str path, str build_id (raw bytes),
+  // uv segment_count, then per segment: uv vaddr, uv memsz, uv file_offset, u8 flags (PF_*).
+  kModule = 7,
+  // uv dt, uv module_id. The module was unmapped (dlclose).
+  kModuleUnload = 8,
+  // uv dt, uv rss_bytes. Resident set size sampled from /proc/self/statm.
+  kRss = 9,
+  // uv dt, str executable path, uv argc, argc x str argv, uv parent_pid,
+  // str parent_trace_path ("" unless fork child or exec'd image).
+  kProcess = 10,
+  // uv dt, uv tid, uv thread_index_of_creator (0 if unknown).
+  kThreadStart = 11,
+  // uv dt, uv child_pid. Written by the parent after fork() returned.
+  kFork = 12,
+  // uv dt, str path. Written just before execve(); a failed exec is
+  // followed by kExecFailed.
+  kExec = 13,
+  kExecFailed = 14,  // uv dt
+  // uv dt, uv id, u8 api, uv size, uv stack. A block inherited from the
+  // parent across fork(), live when this process began.
+  kInherited = 15,
+  // uv dt, str name. A user marker (heapsight.h).
+  kMarker = 16,
+  // uv dt, u8 reason (EndReason), sv exit_status. The trace is complete up
+  // to here. Frees from late static destructors may follow.
+  kEnd = 17,
+  // uv dt, uv dropped_events. Events lost (e.g. a write failed).
+  kLost = 18,
+  kTagLimit = 19,
+};
+
+enum class EndReason : uint8_t {
+  kExit = 1,         // exit() or return from main
+  kUnderscoreExit = 2,  // _exit() / _Exit()
+  kExec = 3,         // the image was replaced by a successful exec
+  kDisabled = 4,     // the preload stepped aside (error); trace incomplete
+};
+
+enum class FreeError : uint8_t {
+  kInvalidFree = 1,  // pointer never returned by an allocation function
+  kDoubleFree = 2,   // pointer was already freed (and not reallocated since)
+};
+
+// Free records name the freed id compactly: for a block allocated by the same
+// thread, (counter distance << 1); otherwise ((thread_index << 1) | 1)
+// followed by a second uv holding the counter. Helpers in record_codec.h.
+
+}  // namespace heapsight::format
+
+#endif  // HEAPSIGHT_FORMAT_TRACE_FORMAT_H_
