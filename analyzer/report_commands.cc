@@ -1,6 +1,137 @@
-// analyzer/report_commands.cc: scaffolding until the analysis core lands.
+// analyzer/report_commands.cc: the `report`, `leaks` and `dump` subcommands.
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
 #include "analyzer/commands.h"
+#include "analyzer/leak_report.h"
+#include "analyzer/suppressions.h"
+#include "analyzer/symbolizer.h"
+#include "analyzer/text_report.h"
+#include "analyzer/trace_dump.h"
+#include "analyzer/trace_model.h"
 
 namespace heapsight::analyzer {
-void RegisterReportCommands(CLI::App&, int*) {}
+namespace {
+
+void PrintError(const absl::Status& status) {
+  std::fprintf(stderr, "heapsight: %s\n", std::string(status.message()).c_str());
+}
+
+// Analyzes every trace; on error prints it and returns false.
+bool AnalyzeAll(const std::vector<std::string>& paths, std::vector<ProcessProfile>* profiles) {
+  AnalyzeOptions options;
+  options.show_progress = true;
+  for (const std::string& path : paths) {
+    absl::StatusOr<ProcessProfile> profile = AnalyzeTrace(path, options);
+    if (!profile.ok()) {
+      PrintError(profile.status());
+      return false;
+    }
+    profiles->push_back(std::move(*profile));
+  }
+  return true;
+}
+
+void PrintSymbolizerWarnings(const std::vector<ProcessProfile>& profiles) {
+  for (const ProcessProfile& p : profiles) {
+    for (const std::string& w : p.symbolizer->warnings()) {
+      std::fprintf(stderr, "heapsight: warning: %s\n", w.c_str());
+    }
+  }
+}
+
+std::vector<const ProcessProfile*> Pointers(const std::vector<ProcessProfile>& profiles) {
+  std::vector<const ProcessProfile*> out;
+  for (const ProcessProfile& p : profiles) out.push_back(&p);
+  return out;
+}
+
+struct ReportArgs {
+  std::vector<std::string> traces;
+  size_t top = 5;
+  size_t frames = 4;
+};
+
+struct LeaksArgs {
+  std::vector<std::string> traces;
+  std::string format = "text";
+  std::string suppressions;
+  int leak_exitcode = 0;
+};
+
+}  // namespace
+
+void RegisterReportCommands(CLI::App& app, int* exit_code) {
+  auto report_args = std::make_shared<ReportArgs>();
+  CLI::App* report = app.add_subcommand(
+      "report", "Summarize traces: calls per API, bytes, peak heap, leaks, top call sites");
+  report->add_option("TRACE", report_args->traces, "Trace files (a process family)")
+      ->required();
+  report->add_option("--top", report_args->top, "Call sites per list")->capture_default_str();
+  report->add_option("--frames", report_args->frames, "Frames per call site")
+      ->capture_default_str();
+  report->callback([report_args, exit_code]() {
+    std::vector<ProcessProfile> profiles;
+    if (!AnalyzeAll(report_args->traces, &profiles)) {
+      *exit_code = 1;
+      return;
+    }
+    ReportOptions options;
+    options.top_sites = report_args->top;
+    options.frames_per_site = report_args->frames;
+    std::string text = FormatReport(Pointers(profiles), options);
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    PrintSymbolizerWarnings(profiles);
+    *exit_code = 0;
+  });
+
+  auto leaks_args = std::make_shared<LeaksArgs>();
+  CLI::App* leaks = app.add_subcommand(
+      "leaks", "Blocks not freed at exit, grouped by stack (LeakSanitizer-style text or JSON)");
+  leaks->add_option("TRACE", leaks_args->traces, "Trace files")->required();
+  leaks->add_option("--format", leaks_args->format, "text or json")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  leaks->add_option("--suppressions", leaks_args->suppressions,
+                    "LeakSanitizer-style suppressions file (leak:<pattern> lines)");
+  leaks->add_option("--leak-exitcode", leaks_args->leak_exitcode,
+                    "Exit status when unsuppressed leaks remain (default 0)");
+  leaks->callback([leaks_args, exit_code]() {
+    absl::StatusOr<Suppressions> rules = Suppressions::Load(leaks_args->suppressions);
+    if (!rules.ok()) {
+      PrintError(rules.status());
+      *exit_code = 1;
+      return;
+    }
+    std::vector<ProcessProfile> profiles;
+    if (!AnalyzeAll(leaks_args->traces, &profiles)) {
+      *exit_code = 1;
+      return;
+    }
+    LeakReport report = BuildLeakReport(Pointers(profiles), *rules);
+    std::string text = leaks_args->format == "json" ? FormatLeakJson(report)
+                                                    : FormatLeakText(report);
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    PrintSymbolizerWarnings(profiles);
+    *exit_code = report.leaked_blocks != 0 ? leaks_args->leak_exitcode : 0;
+  });
+
+  auto dump_traces = std::make_shared<std::vector<std::string>>();
+  CLI::App* dump = app.add_subcommand("dump", "Print every record of a trace (debugging aid)");
+  dump->add_option("TRACE", *dump_traces, "Trace files")->required();
+  dump->callback([dump_traces, exit_code]() {
+    *exit_code = 0;
+    for (const std::string& path : *dump_traces) {
+      absl::Status s = DumpTrace(path, stdout);
+      if (!s.ok()) {
+        std::fflush(stdout);
+        PrintError(s);
+        *exit_code = 1;
+      }
+    }
+  });
+}
+
 }  // namespace heapsight::analyzer

@@ -153,15 +153,10 @@ TraceContents ReadTrace(const std::string& path) {
 
 TraceCounts CountTrace(const TraceContents& trace) {
   TraceCounts c;
+  // Two passes: chunks of different threads land in the file in flush
+  // order, so a free can precede the allocation it names. Collect every
+  // allocated id first, then pair the frees.
   std::unordered_map<uint64_t, uint64_t> live;  // id -> size
-  auto release = [&](uint64_t id) {
-    auto it = live.find(id);
-    if (it == live.end()) {
-      ++c.unmatched_frees;
-      return;
-    }
-    live.erase(it);
-  };
   for (const auto& r : trace.records) {
     switch (r.tag) {
       case format::RecordTag::kAlloc:
@@ -173,17 +168,10 @@ TraceCounts CountTrace(const TraceContents& trace) {
       case format::RecordTag::kInherited:
         live[r.id] = r.size;
         break;
-      case format::RecordTag::kFree:
-        ++c.free_records;
-        ++c.frees[r.api];
-        release(r.id);
-        break;
       case format::RecordTag::kRealloc:
         ++c.realloc_records;
-        ++c.frees[r.api];
         ++c.allocs[r.api];
         c.bytes_allocated += r.size;
-        release(r.old_id);
         live[r.id] = r.size;
         break;
       case format::RecordTag::kAllocFailed:
@@ -191,6 +179,24 @@ TraceCounts CountTrace(const TraceContents& trace) {
         break;
       default:
         break;
+    }
+  }
+  auto release = [&](uint64_t id) {
+    auto it = live.find(id);
+    if (it == live.end()) {
+      ++c.unmatched_frees;
+      return;
+    }
+    live.erase(it);
+  };
+  for (const auto& r : trace.records) {
+    if (r.tag == format::RecordTag::kFree) {
+      ++c.free_records;
+      ++c.frees[r.api];
+      release(r.id);
+    } else if (r.tag == format::RecordTag::kRealloc) {
+      ++c.frees[r.api];
+      release(r.old_id);
     }
   }
   for (const auto& [id, size] : live) {

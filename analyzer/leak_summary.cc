@@ -1,0 +1,58 @@
+// analyzer/leak_summary.cc: see leak_summary.h.
+#include "analyzer/leak_summary.h"
+
+#include <algorithm>
+
+#include "analyzer/leak_report.h"
+#include "analyzer/suppressions.h"
+#include "analyzer/text_util.h"
+#include "analyzer/trace_model.h"
+
+namespace heapsight::analyzer {
+
+absl::StatusOr<LeakSummary> SummarizeTraces(const std::vector<std::string>& paths,
+                                            const std::string& suppressions) {
+  absl::StatusOr<Suppressions> rules = Suppressions::Load(suppressions);
+  if (!rules.ok()) return rules.status();
+  LeakSummary summary;
+  for (const std::string& path : paths) {
+    absl::StatusOr<ProcessProfile> profile = AnalyzeTrace(path);
+    if (!profile.ok()) return profile.status();
+    LeakReport report = BuildLeakReport({&*profile}, *rules);
+    ++summary.processes;
+    summary.leaked_bytes += report.leaked_bytes;
+    summary.leaked_blocks += report.leaked_blocks;
+    summary.suppressed_bytes += report.suppressed_bytes;
+    summary.suppressed_blocks += report.suppressed_blocks;
+    summary.runtime_bytes += report.runtime_bytes;
+    summary.runtime_blocks += report.runtime_blocks;
+    summary.peak_bytes = std::max(summary.peak_bytes, profile->totals.peak_bytes);
+    summary.allocs += profile->totals.allocs;
+    summary.frees += profile->totals.frees;
+    summary.bytes_allocated += profile->totals.bytes_allocated;
+    summary.complete = summary.complete && profile->complete;
+  }
+  return summary;
+}
+
+void PrintLeakSummary(std::FILE* out, const LeakSummary& s) {
+  std::fprintf(out, "heapsight: LEAK SUMMARY (%s)\n",
+               (Thousands(s.processes) + (s.processes == 1 ? " process" : " processes")).c_str());
+  std::fprintf(out, "heapsight:    not freed at exit: %s in %s\n", Bytes(s.leaked_bytes).c_str(),
+               (Thousands(s.leaked_blocks) + (s.leaked_blocks == 1 ? " block" : " blocks")).c_str());
+  if (s.suppressed_blocks != 0) {
+    std::fprintf(out, "heapsight:    suppressed: %s in %s blocks\n", Bytes(s.suppressed_bytes).c_str(),
+                 Thousands(s.suppressed_blocks).c_str());
+  }
+  std::fprintf(out, "heapsight:    peak heap: %s; %s allocations, %s frees, %s allocated\n",
+               Bytes(s.peak_bytes).c_str(), Thousands(s.allocs).c_str(), Thousands(s.frees).c_str(),
+               Bytes(s.bytes_allocated).c_str());
+  if (!s.complete) {
+    std::fprintf(out, "heapsight:    WARNING: a trace was cut short; numbers cover the recorded part\n");
+  }
+  if (s.leaked_blocks != 0) {
+    std::fprintf(out, "heapsight: run `heapsight leaks TRACE` for the allocation stacks\n");
+  }
+}
+
+}  // namespace heapsight::analyzer

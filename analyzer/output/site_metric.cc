@@ -1,0 +1,47 @@
+// analyzer/output/site_metric.cc: see site_metric.h.
+#include "analyzer/output/site_metric.h"
+
+#include "absl/strings/str_cat.h"
+#include "analyzer/output/heap_unsampling.h"
+
+namespace heapsight::analyzer::output {
+
+absl::StatusOr<SiteMetric> ParseSiteMetric(std::string_view name) {
+  if (name == "alloc_bytes") return SiteMetric::kAllocBytes;
+  if (name == "alloc_count") return SiteMetric::kAllocCount;
+  if (name == "leaked_bytes") return SiteMetric::kLeakedBytes;
+  if (name == "peak_bytes") return SiteMetric::kPeakBytes;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown metric \"", std::string(name), "\" (expected ",
+                   std::string(kSiteMetricNames), ")"));
+}
+
+std::string_view SiteMetricName(SiteMetric metric) {
+  switch (metric) {
+    case SiteMetric::kAllocBytes: return "alloc_bytes";
+    case SiteMetric::kAllocCount: return "alloc_count";
+    case SiteMetric::kLeakedBytes: return "leaked_bytes";
+    case SiteMetric::kPeakBytes: return "peak_bytes";
+  }
+  return "?";
+}
+
+std::string_view SiteMetricUnit(SiteMetric metric) {
+  return metric == SiteMetric::kAllocCount ? "allocations" : "bytes";
+}
+
+int64_t SiteMetricValue(const SiteValues& values, SiteMetric metric, int64_t sample_period) {
+  switch (metric) {
+    case SiteMetric::kAllocBytes:
+      return ScaleHeapSample(values.alloc_count, values.alloc_bytes, sample_period).bytes;
+    case SiteMetric::kAllocCount:
+      return ScaleHeapSample(values.alloc_count, values.alloc_bytes, sample_period).count;
+    case SiteMetric::kLeakedBytes:
+      return ScaleHeapSample(values.leaked_count, values.leaked_bytes, sample_period).bytes;
+    case SiteMetric::kPeakBytes:
+      return ScaleHeapSample(values.peak_count, values.peak_bytes, sample_period).bytes;
+  }
+  return 0;
+}
+
+}  // namespace heapsight::analyzer::output

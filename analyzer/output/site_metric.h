@@ -1,0 +1,45 @@
+// analyzer/output/site_metric.h: which per-site number a folded-stack file
+// or flame graph shows (`--metric=`).
+#ifndef HEAPSIGHT_ANALYZER_OUTPUT_SITE_METRIC_H_
+#define HEAPSIGHT_ANALYZER_OUTPUT_SITE_METRIC_H_
+
+#include <cstdint>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "analyzer/output/heap_profile.h"
+
+namespace heapsight::analyzer::output {
+
+enum class SiteMetric {
+  kAllocBytes,   // bytes allocated over the whole trace
+  kAllocCount,   // allocation calls over the whole trace
+  kLeakedBytes,  // bytes not freed at exit
+  kPeakBytes,    // bytes live at the heap's peak
+};
+
+// The accepted --metric values, for help texts: "alloc_bytes|alloc_count|...".
+inline constexpr std::string_view kSiteMetricNames =
+    "alloc_bytes|alloc_count|leaked_bytes|peak_bytes";
+
+// ParseSiteMetric()
+//
+// "alloc_bytes" -> kAllocBytes, ...; InvalidArgument for anything else.
+absl::StatusOr<SiteMetric> ParseSiteMetric(std::string_view name);
+
+// SiteMetricName()  "alloc_bytes", ...
+std::string_view SiteMetricName(SiteMetric metric);
+
+// SiteMetricUnit()  "bytes" or "allocations", for titles and hover texts.
+std::string_view SiteMetricUnit(SiteMetric metric);
+
+// SiteMetricValue()
+//
+// The metric's number for one site. For a sampled trace (sample_period > 1)
+// the estimate ScaleHeapSample() gives for the metric's (count, bytes)
+// pair, as in the pprof profile; the raw number otherwise.
+int64_t SiteMetricValue(const SiteValues& values, SiteMetric metric, int64_t sample_period = 0);
+
+}  // namespace heapsight::analyzer::output
+
+#endif  // HEAPSIGHT_ANALYZER_OUTPUT_SITE_METRIC_H_

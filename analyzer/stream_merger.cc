@@ -1,0 +1,161 @@
+// analyzer/stream_merger.cc: see stream_merger.h.
+#include "analyzer/stream_merger.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+
+namespace heapsight::analyzer {
+
+absl::StatusOr<std::unique_ptr<StreamMerger>> StreamMerger::Open(const std::string& path) {
+  absl::StatusOr<std::unique_ptr<format::TraceReader>> reader = format::TraceReader::Open(path);
+  if (!reader.ok()) return reader.status();
+  std::unique_ptr<StreamMerger> merger(new StreamMerger(std::move(*reader)));
+  if (absl::Status s = merger->Index(); !s.ok()) return s;
+  return merger;
+}
+
+absl::Status StreamMerger::Index() {
+  absl::flat_hash_map<uint32_t, size_t> by_thread;
+  std::vector<uint8_t> chunk;
+  uint64_t offset = 0;
+  while (reader_->NextChunk(&chunk, &offset)) {
+    format::ChunkHeader h;
+    if (chunk.size() < sizeof h) {
+      return absl::DataLossError(
+          absl::StrCat(reader_->path(), ": corrupt trace: short chunk at offset ", offset));
+    }
+    std::memcpy(&h, chunk.data(), sizeof h);
+    auto [it, inserted] = by_thread.try_emplace(h.thread_index, streams_.size());
+    if (inserted) {
+      streams_.push_back(std::make_unique<Stream>());
+      streams_.back()->thread_index = h.thread_index;
+    }
+    streams_[it->second]->chunks.push_back({h.sequence, offset});
+    max_base_time_us_ = std::max(max_base_time_us_, h.base_time_us);
+    ++block_count_;
+  }
+  if (!reader_->status().ok()) return reader_->status();
+  for (auto& stream : streams_) {
+    auto& chunks = stream->chunks;
+    std::stable_sort(chunks.begin(), chunks.end(),
+                     [](const ChunkRef& a, const ChunkRef& b) { return a.sequence < b.sequence; });
+    for (size_t i = 1; i < chunks.size(); ++i) {
+      if (chunks[i].sequence == chunks[i - 1].sequence) {
+        warnings_.push_back(absl::StrCat("thread ", stream->thread_index,
+                                         ": duplicate chunk sequence ", chunks[i].sequence));
+      } else if (chunks[i].sequence != chunks[i - 1].sequence + 1) {
+        warnings_.push_back(absl::StrCat("thread ", stream->thread_index, ": chunks ",
+                                         chunks[i - 1].sequence + 1, "..",
+                                         chunks[i].sequence - 1, " are missing"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+bool StreamMerger::Advance(size_t s) {
+  Stream& st = *streams_[s];
+  st.has_record = false;
+  for (;;) {
+    if (st.decoder != nullptr) {
+      if (st.decoder->Next(&st.record)) {
+        st.has_record = true;
+        return true;
+      }
+      if (!st.decoder->ok()) {
+        status_ = absl::DataLossError(absl::StrCat(
+            reader_->path(), ": corrupt trace: ", st.decoder->error(), " (block at offset ",
+            st.chunks[st.next_chunk - 1].offset, ")"));
+        return false;
+      }
+      st.decoder.reset();
+    }
+    if (st.next_chunk >= st.chunks.size()) return false;
+    const ChunkRef& ref = st.chunks[st.next_chunk++];
+    if (absl::Status read = reader_->ReadChunkAt(ref.offset, &st.buffer); !read.ok()) {
+      status_ = read;
+      return false;
+    }
+    ++blocks_read_;
+    st.decoder = std::make_unique<format::ChunkDecoder>(st.buffer.data(), st.buffer.size());
+    if (!st.decoder->ok()) {
+      status_ = absl::DataLossError(absl::StrCat(reader_->path(), ": corrupt trace: ",
+                                                 st.decoder->error(), " (block at offset ",
+                                                 ref.offset, ")"));
+      return false;
+    }
+  }
+}
+
+bool StreamMerger::Earlier(size_t a, size_t b) const {
+  const Stream& x = *streams_[a];
+  const Stream& y = *streams_[b];
+  if (x.record.time_us != y.record.time_us) return x.record.time_us < y.record.time_us;
+  return x.thread_index < y.thread_index;
+}
+
+void StreamMerger::HeapPush(size_t s) {
+  heap_.push_back(s);
+  size_t i = heap_.size() - 1;
+  while (i > 0) {
+    size_t parent = (i - 1) / 2;
+    if (!Earlier(heap_[i], heap_[parent])) break;
+    std::swap(heap_[i], heap_[parent]);
+    i = parent;
+  }
+}
+
+size_t StreamMerger::HeapPop() {
+  size_t top = heap_[0];
+  heap_[0] = heap_.back();
+  heap_.pop_back();
+  size_t i = 0, n = heap_.size();
+  for (;;) {
+    size_t l = 2 * i + 1, r = l + 1, best = i;
+    if (l < n && Earlier(heap_[l], heap_[best])) best = l;
+    if (r < n && Earlier(heap_[r], heap_[best])) best = r;
+    if (best == i) break;
+    std::swap(heap_[i], heap_[best]);
+    i = best;
+  }
+  return top;
+}
+
+const format::Record* StreamMerger::Next(size_t* stream) {
+  if (!status_.ok()) return nullptr;
+  if (!started_) {
+    started_ = true;
+    for (size_t s = 0; s < streams_.size(); ++s) {
+      if (Advance(s)) {
+        HeapPush(s);
+      } else if (!status_.ok()) {
+        return nullptr;
+      }
+    }
+  } else if (current_ != SIZE_MAX) {
+    size_t c = current_;
+    current_ = SIZE_MAX;
+    if (Advance(c)) {
+      // Fast path: the same thread keeps going while it is not later than
+      // every other thread's next record.
+      if (heap_.empty() || !Earlier(heap_[0], c)) {
+        current_ = c;
+        *stream = c;
+        return &streams_[c]->record;
+      }
+      HeapPush(c);
+    } else if (!status_.ok()) {
+      return nullptr;
+    }
+  }
+  if (heap_.empty()) return nullptr;
+  size_t c = HeapPop();
+  current_ = c;
+  *stream = c;
+  return &streams_[c]->record;
+}
+
+}  // namespace heapsight::analyzer

@@ -1,0 +1,86 @@
+// analyzer/stream_merger.h: reads a trace's records in time order.
+//
+// A trace interleaves chunks of different threads in flush order. The merger
+// first indexes every block (offset, thread, sequence) in one sequential
+// pass, then keeps one decoded chunk per thread and repeatedly yields the
+// earliest pending record (ties broken by thread index, then file order).
+// Memory: the index (16 bytes per block) plus one chunk per thread.
+#ifndef HEAPSIGHT_ANALYZER_STREAM_MERGER_H_
+#define HEAPSIGHT_ANALYZER_STREAM_MERGER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "format/chunk_decoder.h"
+#include "format/trace_reader.h"
+
+namespace heapsight::analyzer {
+
+class StreamMerger {
+ public:
+  // Opens and indexes `path`. Fails on unreadable, foreign or corrupt files.
+  static absl::StatusOr<std::unique_ptr<StreamMerger>> Open(const std::string& path);
+
+  const format::FileHeader& header() const { return reader_->header(); }
+  bool truncated() const { return reader_->truncated(); }
+  uint64_t file_size() const { return reader_->file_size(); }
+  size_t stream_count() const { return streams_.size(); }
+  uint64_t block_count() const { return block_count_; }
+  uint64_t blocks_read() const { return blocks_read_; }
+  // Largest chunk base time seen while indexing (a duration estimate).
+  uint64_t max_base_time_us() const { return max_base_time_us_; }
+  // Thread index of stream `s` (streams are numbered 0..stream_count()-1).
+  uint32_t thread_index(size_t s) const { return streams_[s]->thread_index; }
+  // Index-time warnings (sequence gaps, duplicate chunks).
+  const std::vector<std::string>& warnings() const { return warnings_; }
+
+  // The next record in time order, or null at the end or on error (then
+  // status() says which). `*stream` receives the record's stream number.
+  // The record stays valid until the next call.
+  const format::Record* Next(size_t* stream);
+  const absl::Status& status() const { return status_; }
+
+ private:
+  struct ChunkRef {
+    uint64_t sequence;
+    uint64_t offset;
+  };
+  struct Stream {
+    uint32_t thread_index = 0;
+    std::vector<ChunkRef> chunks;
+    size_t next_chunk = 0;
+    std::vector<uint8_t> buffer;
+    std::unique_ptr<format::ChunkDecoder> decoder;
+    format::Record record;
+    bool has_record = false;
+  };
+
+  explicit StreamMerger(std::unique_ptr<format::TraceReader> reader)
+      : reader_(std::move(reader)) {}
+  absl::Status Index();
+  // Loads the next record of stream `s` (opening its next chunk as needed).
+  // Returns false with status_ set on error.
+  bool Advance(size_t s);
+  bool Earlier(size_t a, size_t b) const;
+  void HeapPush(size_t s);
+  size_t HeapPop();
+
+  std::unique_ptr<format::TraceReader> reader_;
+  std::vector<std::unique_ptr<Stream>> streams_;
+  std::vector<size_t> heap_;       // min-heap of streams with a pending record
+  size_t current_ = SIZE_MAX;      // stream whose record was returned last
+  bool started_ = false;
+  uint64_t block_count_ = 0;
+  uint64_t blocks_read_ = 0;
+  uint64_t max_base_time_us_ = 0;
+  absl::Status status_;
+  std::vector<std::string> warnings_;
+};
+
+}  // namespace heapsight::analyzer
+
+#endif  // HEAPSIGHT_ANALYZER_STREAM_MERGER_H_

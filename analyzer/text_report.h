@@ -1,0 +1,30 @@
+// analyzer/text_report.h: the text of `heapsight report`: per process the
+// program, duration, calls per API, bytes allocated, peak heap (time and top
+// sites live at the peak), blocks not freed at exit, temporary allocations,
+// top call sites by count / bytes / peak and a size histogram; for several
+// traces (a fork/exec family) each process and then a total.
+#ifndef HEAPSIGHT_ANALYZER_TEXT_REPORT_H_
+#define HEAPSIGHT_ANALYZER_TEXT_REPORT_H_
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "analyzer/trace_model.h"
+
+namespace heapsight::analyzer {
+
+struct ReportOptions {
+  size_t top_sites = 5;        // entries per "top call sites" list
+  size_t frames_per_site = 4;  // frames shown per call site
+};
+
+std::string FormatReport(const std::vector<const ProcessProfile*>& profiles,
+                         const ReportOptions& options = {});
+
+// "alloc_block (direct_leak.c:12) <- leak_one (direct_leak.c:20) <- ..."
+std::string DescribeStack(const ProcessProfile& profile, uint64_t stack, size_t max_frames);
+
+}  // namespace heapsight::analyzer
+
+#endif  // HEAPSIGHT_ANALYZER_TEXT_REPORT_H_

@@ -1,0 +1,440 @@
+// analyzer/trace_model.cc: the streaming analysis behind AnalyzeTrace. See
+// trace_model.h for the definitions of every number.
+#include "analyzer/trace_model.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <bit>
+#include <cstdio>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "analyzer/live_set.h"
+#include "analyzer/peak_tracker.h"
+#include "analyzer/progress.h"
+#include "analyzer/runtime_filter.h"
+#include "analyzer/stream_merger.h"
+#include "analyzer/symbolizer.h"
+
+namespace heapsight::analyzer {
+namespace {
+
+using format::Api;
+using format::Record;
+using format::RecordTag;
+
+constexpr size_t kMaxStackDepth = 4096;
+constexpr size_t kMaxTimelinePoints = 2000;
+constexpr size_t kMaxRssPoints = 4000;
+constexpr uint64_t kProgressMinBytes = 64ull << 20;
+
+struct SiteKey {
+  uint64_t stack;
+  Api api;
+  bool operator==(const SiteKey& o) const { return stack == o.stack && api == o.api; }
+  template <typename H>
+  friend H AbslHashValue(H h, const SiteKey& k) {
+    return H::combine(std::move(h), k.stack, static_cast<uint8_t>(k.api));
+  }
+};
+
+struct ThreadState {
+  uint64_t last_alloc_id = 0;
+  bool last_alloc_valid = false;
+  uint64_t allocated_upto = 0;  // counters below this were allocated already
+};
+
+std::string HexBytes(std::string_view bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out.push_back(kHex[c >> 4]);
+    out.push_back(kHex[c & 15]);
+  }
+  return out;
+}
+
+// The event loop; one instance per AnalyzeTrace call.
+class Analysis {
+ public:
+  Analysis(StreamMerger& merger, const AnalyzeOptions& options, ProcessProfile& profile)
+      : merger_(merger), options_(options), p_(profile), threads_(merger.stream_count()) {
+    for (size_t s = 0; s < merger.stream_count(); ++s) {
+      stream_of_thread_[merger.thread_index(s)] = s;
+    }
+    uint64_t estimate = merger.max_base_time_us();
+    timeline_interval_us_ = std::max<uint64_t>(1, estimate / (kMaxTimelinePoints / 2));
+    if (options.show_progress && merger.file_size() >= kProgressMinBytes &&
+        isatty(STDERR_FILENO)) {
+      progress_ = std::make_unique<ProgressBar>(stderr, merger.block_count(), "analyzing");
+    }
+  }
+
+  absl::Status Run() {
+    size_t stream = 0;
+    uint64_t counter = 0;
+    while (const Record* r = merger_.Next(&stream)) {
+      if ((++counter & 0xffff) == 0 && progress_ != nullptr) progress_->Update(merger_.blocks_read());
+      Process(*r, stream);
+    }
+    if (progress_ != nullptr) progress_->Finish();
+    if (!merger_.status().ok()) return merger_.status();
+    Finish();
+    return absl::OkStatus();
+  }
+
+ private:
+  void Process(const Record& r, size_t stream) {
+    if (r.time_us > now_) now_ = r.time_us;
+    if (at_time_pending_ && r.time_us > options_.at_time_us) TakeAtTimeSnapshot();
+    if (now_ >= next_timeline_us_) SampleTimeline();
+    switch (r.tag) {
+      case RecordTag::kAlloc:
+        Allocate(r.id, r.api, r.size, r.stack, stream);
+        break;
+      case RecordTag::kFree:
+        Free(r.id, r.api, stream, /*from_free=*/true);
+        break;
+      case RecordTag::kRealloc:
+        Free(r.old_id, r.api, stream, /*from_free=*/false);
+        if (r.time2_us > now_) now_ = r.time2_us;
+        Allocate(r.id, r.api, r.size, r.stack, stream);
+        break;
+      case RecordTag::kInherited:
+        Inherit(r);
+        break;
+      case RecordTag::kStackNode:
+        p_.stack_nodes.try_emplace(r.value, r.value2, r.ip);
+        break;
+      case RecordTag::kAllocFailed:
+        ++p_.totals.failed_allocs;
+        break;
+      case RecordTag::kBadFree:
+        ++p_.totals.bad_frees;
+        break;
+      case RecordTag::kModule: {
+        Module m;
+        m.id = r.value;
+        m.load_address = r.value2;
+        m.path = std::string(r.text);
+        m.build_id_hex = HexBytes(r.text2);
+        m.segments = r.segments;
+        m.load_time_us = r.time_us;
+        p_.modules.push_back(std::move(m));
+        break;
+      }
+      case RecordTag::kModuleUnload:
+        for (auto it = p_.modules.rbegin(); it != p_.modules.rend(); ++it) {
+          if (it->id == r.value && it->unload_time_us == kNever) {
+            it->unload_time_us = r.time_us;
+            break;
+          }
+        }
+        break;
+      case RecordTag::kRss:
+        if (p_.rss_timeline.size() >= kMaxRssPoints) Thin(p_.rss_timeline);
+        p_.rss_timeline.push_back({r.time_us, r.value});
+        break;
+      case RecordTag::kProcess:
+        p_.exe = std::string(r.text);
+        p_.argv.assign(r.argv.begin(), r.argv.end());
+        p_.ppid = r.value2;
+        p_.parent_trace = std::string(r.text2);
+        break;
+      case RecordTag::kMarker:
+        p_.markers.push_back({r.time_us, std::string(r.text)});
+        break;
+      case RecordTag::kEnd:
+        p_.complete = true;
+        p_.end_reason = static_cast<format::EndReason>(r.code);
+        p_.exit_status = r.exit_status;
+        break;
+      case RecordTag::kLost:
+        p_.totals.lost_events += r.value;
+        break;
+      default:  // kThreadStart, kFork, kExec, kExecFailed: nothing to count
+        break;
+    }
+  }
+
+  uint32_t SiteFor(uint64_t stack, Api api) {
+    // Direct-mapped cache in front of the site map.
+    SiteCacheEntry& cached =
+        site_cache_[(stack * 0x9E3779B97F4A7C15ull + static_cast<uint8_t>(api)) >> 52];
+    if (cached.site != UINT32_MAX && cached.stack == stack && cached.api == api) {
+      return cached.site;
+    }
+    auto [it, inserted] =
+        site_index_.try_emplace(SiteKey{stack, api}, static_cast<uint32_t>(p_.sites.size()));
+    if (inserted) {
+      Site site;
+      site.stack = stack;
+      site.api = api;
+      p_.sites.push_back(site);
+      live_.push_back({});
+    }
+    cached = {stack, api, it->second};
+    return it->second;
+  }
+
+  void AddLive(uint32_t site, uint64_t size) {
+    live_[site].bytes += size;
+    live_[site].count += 1;
+    peak_.Change(site, size, true);
+    heap_bytes_ += size;
+    ++heap_blocks_;
+    if (heap_bytes_ > p_.totals.peak_bytes) {
+      p_.totals.peak_bytes = heap_bytes_;
+      p_.totals.peak_blocks = heap_blocks_;
+      p_.totals.peak_time_us = now_;
+      peak_.NewPeak(live_);
+    }
+  }
+
+  void RemoveLive(const LiveBlock& block) {
+    live_[block.site].bytes -= block.size;
+    live_[block.site].count -= 1;
+    peak_.Change(block.site, block.size, false);
+    heap_bytes_ -= block.size;
+    --heap_blocks_;
+  }
+
+  void Allocate(uint64_t id, Api api, uint64_t size, uint64_t stack, size_t stream) {
+    uint32_t site = SiteFor(stack, api);
+    SiteStats& s = p_.sites[site].stats;
+    ++s.alloc_count;
+    s.alloc_bytes += size;
+    ++p_.size_histogram[SizeBucket(size)];
+    ThreadState& t = threads_[stream];
+    t.allocated_upto = format::AllocIdCounter(id) + 1;
+    t.last_alloc_id = id;
+    t.last_alloc_valid = true;
+    if (!pending_frees_.empty() && pending_frees_.erase(id) != 0) return;  // freed already
+    if (!live_set_.Insert(id, LiveBlock{size, site})) {
+      ++duplicate_ids_;
+      return;
+    }
+    AddLive(site, size);
+  }
+
+  void Inherit(const Record& r) {
+    uint32_t site = SiteFor(r.stack, r.api);
+    SiteStats& s = p_.sites[site].stats;
+    if (!live_set_.Insert(r.id, LiveBlock{r.size, site})) {
+      ++duplicate_ids_;
+      return;
+    }
+    ++s.inherited_count;
+    s.inherited_bytes += r.size;
+    AddLive(site, r.size);
+  }
+
+  void Free(uint64_t id, Api api, size_t stream, bool from_free) {
+    ThreadState& t = threads_[stream];
+    LiveBlock block;
+    if (!live_set_.Erase(id, &block)) {
+      // Not live: either its allocation comes later in merged order (another
+      // thread, same microsecond) or the id is unknown.
+      uint32_t thread = format::AllocIdThread(id);
+      auto owner = stream_of_thread_.find(thread);
+      if (owner != stream_of_thread_.end() &&
+          format::AllocIdCounter(id) >= threads_[owner->second].allocated_upto &&
+          pending_frees_.size() < (1u << 24)) {
+        pending_frees_.insert(id);
+        ++frees_;
+        ++p_.totals.frees_by_api[static_cast<size_t>(api)];
+      } else {
+        ++p_.totals.unmatched_frees;
+      }
+      if (from_free) t.last_alloc_valid = false;
+      return;
+    }
+    RemoveLive(block);
+    ++frees_;
+    ++p_.totals.frees_by_api[static_cast<size_t>(api)];
+    if (from_free && t.last_alloc_valid && t.last_alloc_id == id) {
+      ++p_.sites[block.site].stats.temporary_count;
+    }
+    if (from_free) t.last_alloc_valid = false;
+  }
+
+  void TakeAtTimeSnapshot() {
+    at_time_pending_ = false;
+    at_time_live_ = live_;
+    have_at_time_ = true;
+  }
+
+  void SampleTimeline() {
+    if (p_.heap_timeline.size() >= kMaxTimelinePoints) {
+      Thin(p_.heap_timeline);
+      timeline_interval_us_ *= 2;
+    }
+    p_.heap_timeline.push_back({now_, heap_bytes_});
+    next_timeline_us_ = now_ + timeline_interval_us_;
+  }
+
+  static void Thin(std::vector<TimePoint>& points) {
+    size_t out = 0;
+    for (size_t i = 0; i < points.size(); i += 2) points[out++] = points[i];
+    points.resize(out);
+  }
+
+  void Finish() {
+    if (at_time_pending_) TakeAtTimeSnapshot();
+    p_.heap_timeline.push_back({now_, heap_bytes_});
+    p_.duration_us = now_;
+    p_.threads = merger_.stream_count();
+    // Frees of ids that never got allocated are unmatched after all.
+    frees_ -= pending_frees_.size();
+    p_.totals.unmatched_frees += pending_frees_.size();
+    if (duplicate_ids_ != 0) {
+      p_.warnings.push_back(absl::StrCat(duplicate_ids_, " allocation ids were reused"));
+    }
+    if (p_.totals.unmatched_frees != 0) {
+      p_.warnings.push_back(
+          absl::StrCat(p_.totals.unmatched_frees, " frees name blocks this trace never allocated"));
+    }
+    const std::vector<LiveCounter>& at_peak = peak_.at_peak();
+    for (size_t i = 0; i < p_.sites.size(); ++i) {
+      SiteStats& s = p_.sites[i].stats;
+      s.leaked_bytes = live_[i].bytes;
+      s.leaked_count = live_[i].count;
+      if (i < at_peak.size()) {
+        s.peak_bytes = at_peak[i].bytes;
+        s.peak_count = at_peak[i].count;
+      }
+      switch (options_.at) {
+        case AnalyzeOptions::At::kEnd:
+          s.live_bytes = s.leaked_bytes;
+          s.live_count = s.leaked_count;
+          break;
+        case AnalyzeOptions::At::kPeak:
+          s.live_bytes = s.peak_bytes;
+          s.live_count = s.peak_count;
+          break;
+        case AnalyzeOptions::At::kTime:
+          if (i < at_time_live_.size()) {
+            s.live_bytes = at_time_live_[i].bytes;
+            s.live_count = at_time_live_[i].count;
+          }
+          break;
+      }
+    }
+    all_frees_ = frees_;
+  }
+
+ public:
+  uint64_t all_frees_ = 0;
+
+ private:
+  StreamMerger& merger_;
+  const AnalyzeOptions& options_;
+  ProcessProfile& p_;
+  std::vector<ThreadState> threads_;
+  LiveSet live_set_;
+  absl::flat_hash_map<SiteKey, uint32_t> site_index_;
+  absl::flat_hash_set<uint64_t> pending_frees_;
+  absl::flat_hash_map<uint32_t, size_t> stream_of_thread_;
+  std::vector<LiveCounter> live_;  // per site, now
+  std::vector<LiveCounter> at_time_live_;
+  PeakTracker peak_;
+  struct SiteCacheEntry {
+    uint64_t stack = 0;
+    Api api = Api::kUnknown;
+    uint32_t site = UINT32_MAX;
+  };
+  std::vector<SiteCacheEntry> site_cache_ = std::vector<SiteCacheEntry>(4096);
+  uint64_t now_ = 0;
+  uint64_t heap_bytes_ = 0;
+  uint64_t heap_blocks_ = 0;
+  uint64_t frees_ = 0;
+  uint64_t duplicate_ids_ = 0;
+  uint64_t next_timeline_us_ = 0;
+  uint64_t timeline_interval_us_ = 1;
+  bool at_time_pending_ = options_.at == AnalyzeOptions::At::kTime;
+  bool have_at_time_ = false;
+  std::unique_ptr<ProgressBar> progress_;
+};
+
+// Program totals from the per-site numbers; runtime sites go to
+// runtime_totals. `all_frees` counts every block released.
+void ComputeTotals(ProcessProfile& p, uint64_t all_frees) {
+  Totals& t = p.totals;
+  uint64_t runtime_frees = 0;
+  for (const Site& site : p.sites) {
+    const SiteStats& s = site.stats;
+    if (site.kind == SiteKind::kRuntime) {
+      p.runtime_totals.allocs += s.alloc_count;
+      p.runtime_totals.bytes_allocated += s.alloc_bytes;
+      p.runtime_totals.leaked_bytes += s.leaked_bytes;
+      p.runtime_totals.leaked_blocks += s.leaked_count;
+      runtime_frees += s.alloc_count + s.inherited_count - s.leaked_count;
+      continue;
+    }
+    t.allocs_by_api[static_cast<size_t>(site.api)] += s.alloc_count;
+    t.allocs += s.alloc_count;
+    t.bytes_allocated += s.alloc_bytes;
+    t.leaked_bytes += s.leaked_bytes;
+    t.leaked_blocks += s.leaked_count;
+    t.temporary += s.temporary_count;
+    t.inherited_bytes += s.inherited_bytes;
+    t.inherited_blocks += s.inherited_count;
+  }
+  t.frees = all_frees >= runtime_frees ? all_frees - runtime_frees : 0;
+}
+
+}  // namespace
+
+bool Module::Contains(uint64_t addr) const {
+  if (segments.empty()) return addr >= load_address;
+  for (const format::SegmentInfo& s : segments) {
+    uint64_t start = load_address + s.vaddr;
+    if (addr >= start && addr - start < s.memsz) return true;
+  }
+  return false;
+}
+
+int SizeBucket(uint64_t size) { return size == 0 ? 0 : 64 - std::countl_zero(size); }
+
+std::vector<uint64_t> ProcessProfile::StackIps(uint64_t leaf) const {
+  std::vector<uint64_t> ips;
+  uint64_t node = leaf;
+  while (node != 0 && ips.size() < kMaxStackDepth) {
+    auto it = stack_nodes.find(node);
+    if (it == stack_nodes.end()) break;
+    ips.push_back(it->second.second);
+    if (it->second.first == node) break;
+    node = it->second.first;
+  }
+  return ips;
+}
+
+absl::StatusOr<ProcessProfile> AnalyzeTrace(const std::string& path,
+                                            const AnalyzeOptions& options) {
+  absl::StatusOr<std::unique_ptr<StreamMerger>> merger = StreamMerger::Open(path);
+  if (!merger.ok()) return merger.status();
+  ProcessProfile profile;
+  profile.trace_path = path;
+  profile.header = (*merger)->header();
+  profile.pid = profile.header.pid;
+  profile.ppid = profile.header.ppid;
+  profile.truncated = (*merger)->truncated();
+  profile.warnings = (*merger)->warnings();
+  Analysis analysis(**merger, options, profile);
+  if (absl::Status s = analysis.Run(); !s.ok()) return s;
+  profile.symbolizer = std::make_shared<Symbolizer>(profile.modules);
+  if (options.classify_runtime) {
+    for (Site& site : profile.sites) {
+      site.kind = ClassifySite(profile.StackIps(site.stack), *profile.symbolizer);
+    }
+  }
+  ComputeTotals(profile, analysis.all_frees_);
+  // Data after the cut is lost even if an end record was read.
+  if (profile.truncated) profile.complete = false;
+  return profile;
+}
+
+}  // namespace heapsight::analyzer

@@ -1,0 +1,338 @@
+#!/usr/bin/env python3
+"""bench/run_bench.py: heapsight vs heaptrack vs valgrind on bench/alloc_bench.
+
+Runs the allocation microbenchmark plain, under `heapsight record` (end to
+end: the program plus its compressed trace written), under `heaptrack`
+(end to end: including heaptrack_interpret and zstd) and under valgrind
+memcheck, with 1 and 2 threads, the median of --runs runs each. Prints a
+markdown table: wall seconds, slowdown vs plain, CPU seconds, trace bytes,
+bytes per event, and the cost per operation (an operation is one allocation
+or one free).
+
+With --analyze it also times the analyzers on the 1-thread traces:
+`heapsight report` (and `heapsight leaks`) vs `heaptrack_print`, in events per second and
+peak RSS.
+
+With --write-doc FILE the results replace the block between the
+`<!-- bench:begin -->` and `<!-- bench:end -->` markers of FILE
+(docs/performance.md).
+
+Standard library only. Usage (from the repo root, after `ninja -C build`):
+  python3 bench/run_bench.py --build build [--runs 3] [--allocs 2e6] [--analyze]
+"""
+
+import argparse
+import datetime
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HEAPSIGHT_VARIANTS = ("heapsight", "heapsight-fp")
+BENCH_LINE = re.compile(r"allocs=(\d+) frees=(\d+) wall_s=([0-9.]+)")
+
+
+class Run:
+    """One measured process: wall and CPU seconds, peak RSS, bench output."""
+
+    def __init__(self, wall, cpu, maxrss_kb, rc, stdout, stderr):
+        self.wall = wall
+        self.cpu = cpu
+        self.maxrss_kb = maxrss_kb
+        self.rc = rc
+        self.stdout = stdout
+        self.stderr = stderr
+        m = BENCH_LINE.search(stdout)
+        self.events = int(m.group(1)) + int(m.group(2)) if m else None
+        self.inner_wall = float(m.group(3)) if m else None
+
+
+def clean_env():
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("HEAPSIGHT_") and k != "LD_PRELOAD"}
+    return env
+
+
+def measure(argv, cwd, stdout=subprocess.PIPE):
+    """Runs argv, returns a Run with this child's own rusage (os.wait4)."""
+    out_path = os.path.join(cwd, ".stdout")
+    err_path = os.path.join(cwd, ".stderr")
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, cwd=cwd, env=clean_env(), stdin=subprocess.DEVNULL,
+                                stdout=out if stdout == subprocess.PIPE else stdout,
+                                stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    with open(out_path, errors="replace") as f:
+        text = f.read()
+    with open(err_path, errors="replace") as f:
+        err_text = f.read()
+    return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, proc.returncode, text,
+               err_text)
+
+
+def dir_bytes(directory, prefix):
+    total = 0
+    for name in os.listdir(directory):
+        if name.startswith(prefix):
+            total += os.path.getsize(os.path.join(directory, name))
+    return total
+
+
+def remove_prefix(directory, prefix):
+    for name in os.listdir(directory):
+        if name.startswith(prefix):
+            os.unlink(os.path.join(directory, name))
+
+
+def median_run(runs):
+    """The run with the median wall time (so its other numbers go with it)."""
+    ordered = sorted(runs, key=lambda r: r.wall)
+    return ordered[len(ordered) // 2]
+
+
+def fmt_bytes(n):
+    return "{:,}".format(n) if n else "-"
+
+
+def machine_info():
+    model, cores = platform.processor() or "unknown", os.cpu_count()
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            if line.startswith("Model name:"):
+                model = line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    mem = "unknown"
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    mem = "{:.1f} GiB".format(int(line.split()[1]) / 1024 / 1024)
+    except OSError:
+        pass
+    return model, cores, mem
+
+
+def tool_version(argv):
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True)
+        return (out.stdout + out.stderr).strip().splitlines()[0]
+    except (OSError, IndexError):
+        return "not installed"
+
+
+def git_commit(repo):
+    try:
+        rev = subprocess.run(["git", "-C", repo, "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", repo, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True).stdout.strip()
+        return rev + (" + uncommitted changes" if dirty else "")
+    except OSError:
+        return "unknown"
+
+
+def main():
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--build", default=os.path.join(repo, "build"), help="meson build directory")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--allocs", type=float, default=2e6, help="allocations in total per run")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--tools", default="plain,heapsight,heapsight-fp,heaptrack,valgrind",
+                    help="heapsight-fp is heapsight with --option unwind=fp")
+    ap.add_argument("--valgrind-scale", type=int, default=10,
+                    help="valgrind runs allocs/SCALE; its times are multiplied by SCALE")
+    ap.add_argument("--analyze", action="store_true",
+                    help="also time heapsight report vs heaptrack_print")
+    ap.add_argument("--write-doc", metavar="FILE", help="update the bench block of FILE")
+    args = ap.parse_args()
+
+    build = os.path.abspath(args.build)
+    bench = os.path.join(build, "bench", "alloc_bench")
+    heapsight = os.path.join(build, "analyzer", "heapsight")
+    allocs = int(args.allocs)
+    threads = [int(t) for t in args.threads.split(",")]
+    tools = args.tools.split(",")
+    if not os.access(bench, os.X_OK):
+        sys.exit("run_bench: {} not built (ninja -C {} bench/alloc_bench)".format(bench, build))
+    for tool, exe in (("heaptrack", "heaptrack"), ("valgrind", "valgrind")):
+        if tool in tools and shutil.which(exe) is None:
+            print("run_bench: {} not installed, skipped".format(exe), file=sys.stderr)
+            tools.remove(tool)
+    if any(t.startswith("heapsight") for t in tools) and not os.access(heapsight, os.X_OK):
+        sys.exit("run_bench: {} not built".format(heapsight))
+
+    work = tempfile.mkdtemp(prefix="heapsight-bench.")
+    results = {}  # (threads, tool) -> (Run, trace_bytes, scale) or error string
+    kept = {}     # tool -> trace path of a 1-thread run (for --analyze)
+    for t in threads:
+        bench_argv = [bench, "--threads", str(t), "--allocs", str(allocs)]
+        for tool in tools:
+            runs, sizes, error = [], [], None
+            scale = 1
+            for i in range(args.runs):
+                tag = "{}-{}t-{}".format(tool, t, i)
+                if tool == "plain":
+                    argv = bench_argv
+                elif tool.startswith("heapsight"):
+                    # heapsight-fp: the frame-pointer unwinder instead of libunwind.
+                    extra = ["--option", "unwind=fp"] if tool == "heapsight-fp" else []
+                    argv = [heapsight, "record", "-q"] + extra + [
+                        "-o", os.path.join(work, tag + ".%p.hst"), "--"] + bench_argv
+                elif tool == "heaptrack":
+                    argv = ["heaptrack", "-o", os.path.join(work, tag)] + bench_argv
+                elif tool == "valgrind":
+                    scale = args.valgrind_scale
+                    argv = ["valgrind", "--tool=memcheck", "--leak-check=full", "-q",
+                            bench, "--threads", str(t), "--allocs", str(allocs // scale)]
+                else:
+                    sys.exit("run_bench: unknown tool " + tool)
+                run = measure(argv, work)
+                if run.rc != 0 or run.events is None:
+                    error = "failed (exit {}): {}".format(run.rc, run.stderr.strip()[-300:])
+                    break
+                runs.append(run)
+                sizes.append(dir_bytes(work, tag))
+                last = i == args.runs - 1
+                if last and t == 1 and tool in ("heapsight", "heaptrack"):
+                    kept[tool] = ([os.path.join(work, n) for n in os.listdir(work)
+                                   if n.startswith(tag)], run.events)
+                else:
+                    remove_prefix(work, tag)
+            if error:
+                results[(t, tool)] = error
+                print("{} {} threads: {}".format(tool, t, error), file=sys.stderr)
+                continue
+            med = median_run(runs)
+            results[(t, tool)] = (med, statistics.median(sizes), scale)
+            print("{:9s} {} thread(s): {:.3f} s wall (median of {})".format(
+                tool, t, med.wall * scale, len(runs)), file=sys.stderr)
+
+    lines = []
+    model, cores, mem = machine_info()
+    lines.append("Measured {} on {} ({} cores, {} RAM), commit {}.".format(
+        datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        model, cores, mem, git_commit(repo)))
+    lines.append("Workload: `alloc_bench --allocs {}` ({:,} allocations + {:,} frees, "
+                 "12-frame stacks, sizes 8-255, half freed at once); median of {} runs. "
+                 "{}; {}.".format(allocs, allocs, allocs, args.runs,
+                                  tool_version(["heaptrack", "--version"]),
+                                  tool_version(["valgrind", "--version"])))
+    lines.append("")
+    lines.append("| threads | tool | wall s | slowdown | CPU s | bench's own wall s | trace bytes "
+                 "| bytes/event | wall ns/op | CPU ns/op | overhead CPU ns/op |")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
+    summary = []
+    for t in threads:
+        plain = results.get((t, "plain"))
+        plain_ok = isinstance(plain, tuple)
+        for tool in tools:
+            res = results.get((t, tool))
+            if not isinstance(res, tuple):
+                lines.append("| {} | {} | {} | | | | | | | | |".format(t, tool, res or "not run"))
+                continue
+            run, size, scale = res
+            wall, cpu = run.wall * scale, run.cpu * scale
+            events = run.events * scale
+            slowdown = wall / plain[0].wall if plain_ok else float("nan")
+            overhead = ((cpu - plain[0].cpu) * 1e9 / events) if plain_ok and tool != "plain" else 0
+            lines.append("| {} | {} | {:.3f} | {:.1f}x | {:.3f} | {:.3f} | {} | {} | {:.1f} | {:.1f} "
+                         "| {} |"
+                         .format(t, tool + (" (1/{} run, x{})".format(scale, scale)
+                                            if scale > 1 else ""),
+                                 wall, slowdown, cpu, run.inner_wall * scale, fmt_bytes(int(size)),
+                                 "{:.2f}".format(size / run.events) if size else "-",
+                                 wall * 1e9 / events, cpu * 1e9 / events,
+                                 "{:.1f}".format(overhead) if tool != "plain" else "-"))
+        ht = results.get((t, "heaptrack"))
+        for variant in HEAPSIGHT_VARIANTS:
+            hs = results.get((t, variant))
+            if plain_ok and isinstance(hs, tuple) and isinstance(ht, tuple):
+                ratio = (hs[0].wall / plain[0].wall) / (ht[0].wall / plain[0].wall)
+                summary.append("- {} thread(s): {} slowdown / heaptrack slowdown = {:.2f} "
+                               "(target <= 0.25: {})".format(
+                                   t, variant, ratio, "met" if ratio <= 0.25 else "NOT met"))
+    for variant in HEAPSIGHT_VARIANTS:
+        if len(threads) < 2 or not all(isinstance(results.get((t, variant)), tuple) and
+                                       isinstance(results.get((t, "plain")), tuple)
+                                       for t in threads):
+            continue
+        per_op = []
+        for t in threads[:2]:
+            hs, plain = results[(t, variant)][0], results[(t, "plain")][0]
+            per_op.append((t, (hs.cpu - plain.cpu) * 1e9 / hs.events, hs.wall * 1e9 / hs.events))
+        (t1, o1, w1), (t2, o2, w2) = per_op
+        summary.append("- {} cost per op, {} vs {} thread(s): overhead CPU {:.1f} vs {:.1f} "
+                       "ns/op, wall {:.1f} vs {:.1f} ns/op (target: {} threads no costlier per "
+                       "op, within 5%: {})".format(variant, t1, t2, o1, o2, w1, w2, t2,
+                                                   "met" if o2 <= o1 * 1.05 else "NOT met"))
+    lines.append("")
+    lines.extend(summary)
+
+    if args.analyze:
+        lines.append("")
+        lines.extend(analyze(heapsight, kept, work, args.runs))
+
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.write_doc:
+        write_doc(args.write_doc, text)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def analyze(heapsight, kept, work, runs):
+    """Times heapsight report vs heaptrack_print on the kept 1-thread traces."""
+    out = ["Analyzer speed on the 1-thread traces (median of {} runs; peak RSS from "
+           "wait4):".format(runs), "",
+           "| analyzer | wall s | events/s | peak RSS MiB |", "|---|---|---|---|"]
+    jobs = []
+    if kept.get("heapsight"):
+        paths, events = kept["heapsight"]
+        jobs.append(("heapsight report", [heapsight, "report"] + sorted(paths), events))
+        jobs.append(("heapsight leaks", [heapsight, "leaks"] + sorted(paths)[:1], events))
+    if kept.get("heaptrack") and shutil.which("heaptrack_print"):
+        paths, events = kept["heaptrack"]
+        jobs.append(("heaptrack_print", ["heaptrack_print", paths[0]], events))
+    for name, argv, events in jobs:
+        rs = []
+        for _ in range(runs):
+            r = measure(argv, work)
+            if r.rc != 0:
+                out.append("| {} | failed (exit {}): {} | | |".format(
+                    name, r.rc, r.stderr.strip()[-200:].replace("\n", " ")))
+                break
+            rs.append(r)
+        if len(rs) != runs:
+            continue
+        med = median_run(rs)
+        # events: the bench's allocations + frees, the same workload for both.
+        out.append("| {} | {:.3f} | {} | {:.1f} |".format(
+            name, med.wall, "{:,.0f}".format(events / med.wall) if events else "-",
+            med.maxrss_kb / 1024))
+    return out
+
+
+def write_doc(path, text):
+    begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
+    with open(path) as f:
+        doc = f.read()
+    if begin not in doc or end not in doc:
+        doc = doc.rstrip("\n") + "\n\n" + begin + "\n" + end + "\n"
+    head, rest = doc.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    with open(path, "w") as f:
+        f.write(head + begin + "\n" + text + end + tail)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+// examples/08_memory_bounds.cc: lesson 8, memory bounds and OOM prevention.
+//
+// A producer enqueues kMessages 64 KiB messages while a slow consumer
+// drains them.
+//   costly:   an unbounded queue: the backlog grows until memory runs out.
+//             Under a heap limit (heapsight record --heap-limit 64M) the
+//             allocation fails like a real OOM: std::bad_alloc is thrown,
+//             caught here, and the program reports it and exits 3.
+//   improved: a bounded queue of kCapacity messages: the producer waits when
+//             it is full, so the heap never exceeds ~kCapacity x 64 KiB.
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <thread>
+#include <vector>
+
+#include "example_util.h"
+
+namespace {
+
+constexpr int kMessages = 2000;            // 125 MiB if all were queued
+constexpr size_t kMessageBytes = 64 * 1024;
+constexpr size_t kCapacity = 16;           // bounded: at most 1 MiB queued
+
+class MessageQueue {
+ public:
+  explicit MessageQueue(size_t capacity) : capacity_(capacity) {}
+
+  void Push(std::vector<char> message) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (capacity_ != 0) not_full_.wait(lock, [&] { return queue_.size() < capacity_; });
+    queue_.push_back(std::move(message));
+    not_empty_.notify_one();
+  }
+  bool Pop(std::vector<char>* out) {
+    std::unique_lock<std::mutex> lock(mu_);
+    not_empty_.wait(lock, [&] { return !queue_.empty() || closed_; });
+    if (queue_.empty()) return false;
+    *out = std::move(queue_.front());
+    queue_.pop_front();
+    not_full_.notify_one();
+    return true;
+  }
+  void Close() {
+    std::lock_guard<std::mutex> lock(mu_);
+    closed_ = true;
+    not_empty_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable not_full_, not_empty_;
+  std::deque<std::vector<char>> queue_;
+  size_t capacity_;  // 0 = unbounded
+  bool closed_ = false;
+};
+
+HS_NOINLINE std::vector<char> MakeMessage(int i) {
+  return std::vector<char>(kMessageBytes, static_cast<char>(i));
+}
+
+HS_NOINLINE void Consume(MessageQueue* queue) {
+  std::vector<char> message;
+  // Start late and run slowly: the producer gets far ahead.
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  while (queue->Pop(&message)) {
+    examples::KeepAlive(message[0]);
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
+}
+
+HS_NOINLINE bool Produce(MessageQueue* queue) {
+  try {
+    for (int i = 0; i < kMessages; ++i) queue->Push(MakeMessage(i));
+  } catch (const std::bad_alloc&) {
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  examples::Mode mode;
+  if (!examples::ParseMode(argc, argv, &mode)) return 2;
+  MessageQueue queue(mode == examples::Mode::kCostly ? 0 : kCapacity);
+  std::thread consumer(Consume, &queue);
+  bool ok = Produce(&queue);
+  queue.Close();
+  consumer.join();
+  if (!ok) {
+    std::puts("out of memory: producer stopped, backlog dropped");
+    return 3;
+  }
+  std::puts("all messages processed");
+  return 0;
+}

@@ -1,0 +1,28 @@
+// preload/internal_alloc.h: memory for the preload's own data, from mmap.
+//
+// Constraints: never calls malloc (directly or through libc); usable before
+// the real malloc is known, from any thread, and in a fork child. PageAlloc
+// is a raw mmap; ArenaAlloc is a bump allocator for small never-freed data
+// (module paths, thread states) under a spin lock.
+#ifndef HEAPSIGHT_PRELOAD_INTERNAL_ALLOC_H_
+#define HEAPSIGHT_PRELOAD_INTERNAL_ALLOC_H_
+
+#include <cstddef>
+
+namespace heapsight::preload {
+
+// Zeroed, page-aligned memory; nullptr on failure.
+void* PageAlloc(size_t bytes);
+void PageFree(void* p, size_t bytes);
+
+// Small, 16-byte aligned, zeroed, never freed; nullptr on failure.
+void* ArenaAlloc(size_t bytes);
+
+// Fork support: hold the arena lock across fork().
+void LockArena();
+void UnlockArena();
+void ResetArenaLockInChild();
+
+}  // namespace heapsight::preload
+
+#endif  // HEAPSIGHT_PRELOAD_INTERNAL_ALLOC_H_

@@ -1,0 +1,161 @@
+// preload/malloc_hooks.cc: the C allocation functions we interpose.
+//
+// Each hook calls the real function (the next definition, found with
+// dlsym(RTLD_NEXT)) and hands the outcome to the recorder. Until the real
+// functions are known (dlsym itself allocates while we look them up), the
+// bootstrap arena serves requests. malloc_usable_size is not hooked: every
+// block the program sees comes from the real allocator, so libc's version
+// keeps working.
+//
+// Constraints: no malloc of our own, no locks here (see recorder.cc). Hooks
+// are the only symbols with default visibility.
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "format/trace_format.h"
+#include "preload/real_functions.h"
+#include "preload/recorder.h"
+
+#define HEAPSIGHT_EXPORT extern "C" __attribute__((visibility("default")))
+
+namespace hp = heapsight::preload;
+using heapsight::format::Api;
+
+namespace {
+
+size_t SaturatingMul(size_t a, size_t b) {
+  size_t r;
+  return __builtin_mul_overflow(a, b, &r) ? SIZE_MAX : r;
+}
+
+struct ReallocArgs {
+  size_t n;
+  size_t m;
+};
+void* CallRealloc(void* p, void* ctx) {
+  return hp::g_real.realloc(p, static_cast<ReallocArgs*>(ctx)->n);
+}
+// reallocarray is realloc with an overflow check. glibc's own reallocarray
+// calls realloc through the PLT, i.e. our realloc hook, which would record
+// the call twice; so we do the check and call the real realloc ourselves.
+void* CallReallocArray(void* p, void* ctx) {
+  auto* a = static_cast<ReallocArgs*>(ctx);
+  size_t total;
+  if (__builtin_mul_overflow(a->n, a->m, &total)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return hp::g_real.realloc(p, total);
+}
+
+// realloc of a bootstrap-arena block (only dlsym's own data could be one).
+void* ReallocFromBootstrap(void* p, size_t size, Api api) {
+  void* q = hp::g_real.malloc(size);
+  if (q != nullptr) {
+    size_t old = hp::BootstrapSize(p);
+    memcpy(q, p, old < size ? old : size);
+  }
+  hp::RecordAlloc(q, size, 0, api);
+  return q;
+}
+
+}  // namespace
+
+HEAPSIGHT_EXPORT void* malloc(size_t size) {
+  if (!hp::EnsureRealFunctions()) return hp::BootstrapAlloc(size, 16);
+  void* p = hp::g_real.malloc(size);
+  hp::RecordAlloc(p, size, 0, Api::kMalloc);
+  return p;
+}
+
+HEAPSIGHT_EXPORT void free(void* p) {
+  if (!hp::EnsureRealFunctions()) return;  // only bootstrap blocks exist yet
+  hp::TracedFree(p, Api::kFree);
+}
+
+HEAPSIGHT_EXPORT void* calloc(size_t n, size_t size) {
+  if (!hp::EnsureRealFunctions()) return hp::BootstrapAlloc(SaturatingMul(n, size), 16);
+  void* p = hp::g_real.calloc(n, size);
+  hp::RecordAlloc(p, SaturatingMul(n, size), 0, Api::kCalloc);
+  return p;
+}
+
+HEAPSIGHT_EXPORT void* realloc(void* p, size_t size) {
+  if (!hp::EnsureRealFunctions()) {
+    void* q = hp::BootstrapAlloc(size, 16);
+    if (q != nullptr && p != nullptr) {
+      size_t old = hp::BootstrapSize(p);
+      memcpy(q, p, old < size ? old : size);
+    }
+    return q;
+  }
+  if (hp::IsBootstrapPointer(p)) return ReallocFromBootstrap(p, size, Api::kRealloc);
+  ReallocArgs args{size, 0};
+  return hp::TracedRealloc(p, size, Api::kRealloc, CallRealloc, &args);
+}
+
+HEAPSIGHT_EXPORT void* reallocarray(void* p, size_t n, size_t size) {
+  if (!hp::EnsureRealFunctions()) return nullptr;
+  size_t total = SaturatingMul(n, size);
+  if (hp::IsBootstrapPointer(p)) {
+    if (total == SIZE_MAX) {
+      errno = ENOMEM;
+      return nullptr;
+    }
+    return ReallocFromBootstrap(p, total, Api::kReallocArray);
+  }
+  ReallocArgs args{n, size};
+  return hp::TracedRealloc(p, total, Api::kReallocArray, CallReallocArray, &args);
+}
+
+HEAPSIGHT_EXPORT int posix_memalign(void** out, size_t alignment, size_t size) {
+  if (!hp::EnsureRealFunctions()) {
+    *out = hp::BootstrapAlloc(size, alignment);
+    return *out != nullptr ? 0 : ENOMEM;
+  }
+  int rc = hp::g_real.posix_memalign(out, alignment, size);
+  hp::RecordAlloc(rc == 0 ? *out : nullptr, size, alignment, Api::kPosixMemalign);
+  return rc;
+}
+
+HEAPSIGHT_EXPORT void* aligned_alloc(size_t alignment, size_t size) {
+  if (!hp::EnsureRealFunctions()) return hp::BootstrapAlloc(size, alignment);
+  void* p = hp::g_real.aligned_alloc(alignment, size);
+  hp::RecordAlloc(p, size, alignment, Api::kAlignedAlloc);
+  return p;
+}
+
+HEAPSIGHT_EXPORT void* memalign(size_t alignment, size_t size) {
+  if (!hp::EnsureRealFunctions()) return hp::BootstrapAlloc(size, alignment);
+  void* p = hp::g_real.memalign(alignment, size);
+  hp::RecordAlloc(p, size, alignment, Api::kMemalign);
+  return p;
+}
+
+HEAPSIGHT_EXPORT void* valloc(size_t size) {
+  if (!hp::EnsureRealFunctions()) return hp::BootstrapAlloc(size, 4096);
+  void* p = hp::g_real.valloc(size);
+  hp::RecordAlloc(p, size, static_cast<size_t>(getpagesize()), Api::kValloc);
+  return p;
+}
+
+HEAPSIGHT_EXPORT void* pvalloc(size_t size) {
+  if (!hp::EnsureRealFunctions()) return hp::BootstrapAlloc(size, 4096);
+  void* p = hp::g_real.pvalloc(size);
+  hp::RecordAlloc(p, size, static_cast<size_t>(getpagesize()), Api::kPvalloc);
+  return p;
+}
+
+// C23's sized frees. glibc 2.36 has no real ones, so they are plain frees
+// of the real allocator (the size is not checked yet).
+HEAPSIGHT_EXPORT void free_sized(void* p, size_t) {
+  if (!hp::EnsureRealFunctions()) return;
+  hp::TracedFree(p, Api::kFreeSized);
+}
+
+HEAPSIGHT_EXPORT void free_aligned_sized(void* p, size_t, size_t) {
+  if (!hp::EnsureRealFunctions()) return;
+  hp::TracedFree(p, Api::kFreeAlignedSized);
+}

@@ -1,0 +1,202 @@
+// preload/process_hooks.cc: process lifecycle hooks: init and fini,
+// dlopen/dlclose, fork, the exec family, exit/_exit/_Exit/quick_exit.
+//
+// Constraints: no malloc of our own (the execl* argument vectors come from
+// mmap). Each hook calls the real function; the ordering around it is
+// explained at each hook.
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "format/trace_format.h"
+#include "preload/internal_alloc.h"
+#include "preload/real_functions.h"
+#include "preload/recorder.h"
+
+#define HEAPSIGHT_EXPORT extern "C" __attribute__((visibility("default")))
+
+namespace hp = heapsight::preload;
+using heapsight::format::EndReason;
+
+extern char** environ;
+
+namespace {
+
+// Runs when the loader initializes us: after our own dependencies (libc,
+// libstdc++, libunwind, libzstd) and the executable's DT_NEEDED libraries,
+// before the executable's constructors, and before __libc_start_main
+// registers _dl_fini with atexit. So our exit handler runs after _dl_fini
+// (all static destructors and destructor functions) and after the atexit
+// handlers the program registers; only handlers registered by libraries
+// initialized before us run later, and those are caught in write-through
+// mode.
+__attribute__((constructor(101))) void HeapsightConstructor() { hp::InitRecorder(); }
+
+// Runs inside _dl_fini, before our exit handler: flush the buffers of other
+// threads; the kEnd record is written by the exit handler, which knows the
+// exit status.
+__attribute__((destructor(101))) void HeapsightDestructor() { hp::FlushAllForFini(); }
+
+// execve-like call with the trace ended first and the hand-over variable
+// added to the environment; if the exec fails, tracing resumes.
+template <typename Exec>
+int TracedExec(const char* path, char* const* envp, Exec exec) {
+  char** env = nullptr;
+  if (!hp::PrepareExec(path, envp, &env)) return exec(envp);
+  int rc = exec(env);
+  int saved = errno;
+  hp::ExecFailed(env);
+  errno = saved;
+  return rc;
+}
+
+// Collects execl-style arguments into an mmap'ed vector.
+struct ArgVector {
+  char** argv = nullptr;
+  size_t bytes = 0;
+  ~ArgVector() { hp::PageFree(argv, bytes); }
+};
+
+bool CollectArgs(const char* arg0, va_list ap, ArgVector* out, char*** envp_out) {
+  va_list count_ap;
+  va_copy(count_ap, ap);
+  size_t n = 1;
+  while (va_arg(count_ap, char*) != nullptr) ++n;
+  va_end(count_ap);
+  out->bytes = (n + 1) * sizeof(char*);
+  out->argv = static_cast<char**>(hp::PageAlloc(out->bytes));
+  if (out->argv == nullptr) return false;
+  out->argv[0] = const_cast<char*>(arg0);
+  for (size_t i = 1; i < n; ++i) out->argv[i] = va_arg(ap, char*);
+  out->argv[n] = nullptr;
+  if (envp_out != nullptr) {
+    (void)va_arg(ap, char*);  // the terminating NULL
+    *envp_out = va_arg(ap, char**);
+  }
+  return true;
+}
+
+}  // namespace
+
+// dlopen/dlclose tail-call the real function: glibc's dlopen looks at its
+// return address to find the calling object, whose RUNPATH/RPATH, $ORIGIN
+// and namespace govern the search. A wrapper that called it and then did
+// work would make libheapsight.so the caller and change which library gets
+// loaded. So we only mark this thread's module map dirty: its events inside
+// the call (the loader allocates through us; the new module's constructors
+// run) and its first event after it check for changes and rescan before
+// recording anything, and the exit path checks once more.
+HEAPSIGHT_EXPORT void* dlopen(const char* file, int mode) {
+  hp::EnsureRealFunctions();
+  hp::MarkModulesDirty(reinterpret_cast<uintptr_t>(__builtin_frame_address(0)));
+  return hp::g_real.dlopen(file, mode);  // sibling call: keeps the caller's return address
+}
+
+HEAPSIGHT_EXPORT int dlclose(void* handle) {
+  hp::EnsureRealFunctions();
+  hp::MarkModulesDirty(reinterpret_cast<uintptr_t>(__builtin_frame_address(0)));
+  return hp::g_real.dlclose(handle);
+}
+
+HEAPSIGHT_EXPORT pid_t fork() {
+  hp::EnsureRealFunctions();
+  // Locking and the child's new trace are done by our pthread_atfork
+  // handlers (recorder.cc), which run inside the real fork.
+  pid_t pid = hp::g_real.fork();
+  if (pid > 0) hp::RecordFork(pid);  // parent only, after the child exists
+  return pid;
+}
+
+HEAPSIGHT_EXPORT int execve(const char* path, char* const argv[], char* const envp[]) {
+  hp::EnsureRealFunctions();
+  return TracedExec(path, envp, [&](char* const* env) { return hp::g_real.execve(path, argv, env); });
+}
+
+HEAPSIGHT_EXPORT int execv(const char* path, char* const argv[]) {
+  hp::EnsureRealFunctions();
+  return TracedExec(path, environ,
+                    [&](char* const* env) { return hp::g_real.execve(path, argv, env); });
+}
+
+HEAPSIGHT_EXPORT int execvpe(const char* file, char* const argv[], char* const envp[]) {
+  hp::EnsureRealFunctions();
+  return TracedExec(file, envp,
+                    [&](char* const* env) { return hp::g_real.execvpe(file, argv, env); });
+}
+
+HEAPSIGHT_EXPORT int execvp(const char* file, char* const argv[]) {
+  hp::EnsureRealFunctions();
+  return TracedExec(file, environ,
+                    [&](char* const* env) { return hp::g_real.execvpe(file, argv, env); });
+}
+
+HEAPSIGHT_EXPORT int fexecve(int fd, char* const argv[], char* const envp[]) {
+  hp::EnsureRealFunctions();
+  return TracedExec("", envp, [&](char* const* env) { return hp::g_real.fexecve(fd, argv, env); });
+}
+
+HEAPSIGHT_EXPORT int execl(const char* path, const char* arg, ...) {
+  va_list ap;
+  va_start(ap, arg);
+  ArgVector args;
+  bool ok = CollectArgs(arg, ap, &args, nullptr);
+  va_end(ap);
+  if (!ok) return -1;
+  return execv(path, args.argv);
+}
+
+HEAPSIGHT_EXPORT int execlp(const char* file, const char* arg, ...) {
+  va_list ap;
+  va_start(ap, arg);
+  ArgVector args;
+  bool ok = CollectArgs(arg, ap, &args, nullptr);
+  va_end(ap);
+  if (!ok) return -1;
+  return execvp(file, args.argv);
+}
+
+HEAPSIGHT_EXPORT int execle(const char* path, const char* arg, ...) {
+  va_list ap;
+  va_start(ap, arg);
+  ArgVector args;
+  char** envp = nullptr;
+  bool ok = CollectArgs(arg, ap, &args, &envp);
+  va_end(ap);
+  if (!ok) return -1;
+  return execve(path, args.argv, envp);
+}
+
+HEAPSIGHT_EXPORT void exit(int status) {
+  hp::EnsureRealFunctions();
+  // Only remembered: the trace ends in our atexit handler, after the
+  // program's own handlers have run.
+  hp::RecordExitStatus(status);
+  hp::g_real.exit(status);
+  __builtin_unreachable();
+}
+
+HEAPSIGHT_EXPORT void _exit(int status) {
+  hp::EnsureRealFunctions();
+  // No atexit handlers will run: end the trace here.
+  hp::FinishTrace(EndReason::kUnderscoreExit, status);
+  hp::g_real._exit(status);
+  __builtin_unreachable();
+}
+
+HEAPSIGHT_EXPORT void _Exit(int status) {
+  hp::EnsureRealFunctions();
+  hp::FinishTrace(EndReason::kUnderscoreExit, status);
+  hp::g_real._Exit(status);
+  __builtin_unreachable();
+}
+
+HEAPSIGHT_EXPORT void quick_exit(int status) {
+  hp::EnsureRealFunctions();
+  // at_quick_exit handlers run after this: they are written through.
+  hp::FinishTrace(EndReason::kUnderscoreExit, status);
+  hp::EnableWriteThrough();
+  hp::g_real.quick_exit(status);
+  __builtin_unreachable();
+}

@@ -1,0 +1,36 @@
+// preload/raw_log.h: a tiny non-allocating logger for the preload.
+//
+// Constraints: no allocation, no stdio, no locks; async-signal-safe. Writes
+// one message with one write(2) to fd 2 from a fixed stack buffer.
+#ifndef HEAPSIGHT_PRELOAD_RAW_LOG_H_
+#define HEAPSIGHT_PRELOAD_RAW_LOG_H_
+
+#include <cstddef>
+#include <cstdint>
+
+namespace heapsight::preload {
+
+// A fixed-capacity text builder on the stack. Silently truncates.
+class RawBuffer {
+ public:
+  RawBuffer& Str(const char* s);
+  RawBuffer& Num(int64_t v);
+  RawBuffer& Hex(uint64_t v);
+  const char* data() const { return buf_; }
+  size_t size() const { return len_; }
+
+ private:
+  char buf_[512];
+  size_t len_ = 0;
+};
+
+// Writes "heapsight: <message>\n" to stderr.
+void RawLog(const RawBuffer& message);
+
+// A short description of an errno value ("No such file or directory"),
+// without strerror (which may allocate for unknown values).
+const char* ErrnoName(int err);
+
+}  // namespace heapsight::preload
+
+#endif  // HEAPSIGHT_PRELOAD_RAW_LOG_H_

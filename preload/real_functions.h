@@ -1,0 +1,54 @@
+// preload/real_functions.h: the next definitions of every function we hook,
+// found with dlsym(RTLD_NEXT), and the bootstrap arena serving dlsym itself.
+//
+// Constraints: EnsureRealFunctions() may run on any thread at the first hook
+// call, possibly before constructors; dlsym allocates (calloc) while it runs,
+// and those calls are served from a static bootstrap arena that is never
+// freed (free() of an arena pointer is ignored). No other allocation.
+#ifndef HEAPSIGHT_PRELOAD_REAL_FUNCTIONS_H_
+#define HEAPSIGHT_PRELOAD_REAL_FUNCTIONS_H_
+
+#include <sys/types.h>
+
+#include <cstddef>
+
+namespace heapsight::preload {
+
+struct RealFunctions {
+  void* (*malloc)(size_t);
+  void (*free)(void*);
+  void* (*calloc)(size_t, size_t);
+  void* (*realloc)(void*, size_t);
+  int (*posix_memalign)(void**, size_t, size_t);
+  void* (*aligned_alloc)(size_t, size_t);
+  void* (*memalign)(size_t, size_t);
+  void* (*valloc)(size_t);
+  void* (*pvalloc)(size_t);
+  void* (*dlopen)(const char*, int);
+  int (*dlclose)(void*);
+  pid_t (*fork)();
+  int (*execve)(const char*, char* const[], char* const[]);
+  int (*execvpe)(const char*, char* const[], char* const[]);
+  int (*fexecve)(int, char* const[], char* const[]);
+  void (*exit)(int);
+  void (*_exit)(int);
+  void (*_Exit)(int);
+  void (*quick_exit)(int);
+};
+
+extern RealFunctions g_real;
+
+// True once g_real is filled in. Cheap after the first call. Returns false
+// while this thread is itself inside dlsym (the caller must then use the
+// bootstrap arena).
+bool EnsureRealFunctions();
+
+// Bootstrap arena used while resolving. Never returns nullptr for sane sizes.
+void* BootstrapAlloc(size_t size, size_t alignment);
+bool IsBootstrapPointer(const void* p);
+// Usable size of a bootstrap block (for realloc of one).
+size_t BootstrapSize(const void* p);
+
+}  // namespace heapsight::preload
+
+#endif  // HEAPSIGHT_PRELOAD_REAL_FUNCTIONS_H_

@@ -1,0 +1,679 @@
+// preload/recorder.cc: see recorder.h.
+//
+// Constraints: no malloc on any path (memory from PageAlloc/ArenaAlloc), no
+// stdio, no text formatting except the one-time raw warning. Per event: the
+// calling thread's state lock (uncontended) and one live-table shard lock;
+// the stack-table lock only when a new stack appears.
+#include "preload/recorder.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+
+#include "preload/clock.h"
+#include "preload/internal_alloc.h"
+#include "preload/live_table.h"
+#include "preload/module_map.h"
+#include "preload/options.h"
+#include "preload/raw_log.h"
+#include "preload/real_functions.h"
+#include "preload/reentry_guard.h"
+#include "preload/stack_table.h"
+#include "preload/thread_state.h"
+#include "preload/trace_writer.h"
+#include "preload/unwinder.h"
+
+extern char** environ;
+
+namespace heapsight::preload {
+
+thread_local int t_reentry_depth __attribute__((tls_model("initial-exec"))) = 0;
+
+namespace {
+
+using format::Api;
+
+enum Status : int { kUninit = 0, kActive = 1, kDisabled = 2 };
+
+constexpr char kExecParentVar[] = "_HEAPSIGHT_EXEC_PARENT=";
+constexpr size_t kExecParentVarLen = sizeof kExecParentVar - 1;
+
+std::atomic<int> g_status{kUninit};
+std::atomic<bool> g_write_through{false};
+std::atomic<bool> g_end_written{false};
+std::atomic<bool> g_warned{false};
+Options g_options;
+UnwindMode g_unwind = UnwindMode::kLibunwind;
+size_t g_max_depth = 64;
+bool g_record_addresses = true;
+int g_zstd_level = 1;
+uint64_t g_start_ns = 0;
+uint64_t g_start_realtime_ns = 0;
+int g_exit_status = 0;
+pid_t g_pid = 0;
+uint32_t g_page_size = 4096;
+char g_start_dir[4096];
+char g_parent_trace[4096];
+std::atomic<uint64_t> g_next_rss_us{0};
+uint64_t g_rss_interval_us = 10000;
+bool g_fork_locked = false;
+
+// Set by the dlopen/dlclose hooks of this thread: while set, every event of
+// the thread checks whether the module list changed (and rescans if so).
+// It is cleared by the first event whose hook frame is not below the
+// dlopen hook's frame (t_dl_frame), i.e. once dlopen/dlclose has returned. Events inside the
+// call (the loader's own allocations, the new module's constructors) keep
+// checking, so a module is recorded as soon as it is in the list.
+thread_local bool t_modules_dirty __attribute__((tls_model("initial-exec"))) = false;
+thread_local uintptr_t t_dl_frame __attribute__((tls_model("initial-exec"))) = 0;
+std::atomic<bool> g_modules_dirty{false};  // any thread; checked at exit
+
+constinit LiveTable g_live;
+constinit StackTable g_stacks;
+
+// Appends a record, flushing the chunk and retrying when it is full (an
+// empty chunk always has room: variable-size records are capped by their
+// writers).
+#define PUT(ts, now, call)                       \
+  do {                                           \
+    while (!(ts)->encoder.call) FlushLocked((ts), (now)); \
+  } while (0)
+
+struct StackRef {
+  uint64_t leaf = 0;
+  uint64_t first_new = 1;
+  uint64_t last_new = 0;
+};
+
+StackRef GetStack() {
+  uintptr_t buf[kMaxStackDepth + kCaptureSlack];
+  const uintptr_t* frames;
+  size_t n = CaptureStack(g_unwind, buf, g_max_depth, &frames);
+  StackRef s;
+  s.leaf = g_stacks.Intern(frames, n, &s.first_new, &s.last_new);
+  return s;
+}
+
+// New stack nodes go into the creating thread's chunk before the record
+// that uses them. Caller holds ts->lock.
+void EmitNodes(ThreadState* ts, const StackRef& s, uint64_t now) {
+  for (uint64_t node = s.first_new; node <= s.last_new; ++node) {
+    uint64_t parent, ip;
+    g_stacks.Node(node, &parent, &ip);
+    PUT(ts, now, PutStackNode(node, parent, ip));
+  }
+}
+
+uint64_t ReadRss() {
+  int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char buf[128];
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = '\0';
+  const char* p = buf;
+  while (*p != '\0' && *p != ' ') ++p;  // skip total size
+  while (*p == ' ') ++p;
+  uint64_t pages = 0;
+  for (; *p >= '0' && *p <= '9'; ++p) pages = pages * 10 + static_cast<uint64_t>(*p - '0');
+  return pages * g_page_size;
+}
+
+// Ends an event: maybe an RSS sample, and in write-through mode (after our
+// exit handler) the chunk goes out at once. Caller holds ts->lock.
+void EndEvent(ThreadState* ts, uint64_t now) {
+  if (g_rss_interval_us != 0) {
+    uint64_t next = g_next_rss_us.load(std::memory_order_relaxed);
+    if (now >= next && g_next_rss_us.compare_exchange_strong(next, now + g_rss_interval_us,
+                                                               std::memory_order_relaxed)) {
+      PUT(ts, now, PutRss(now, ReadRss()));
+    }
+  }
+  if (g_write_through.load(std::memory_order_relaxed)) FlushLocked(ts, now);
+}
+
+uint64_t AddressField(const void* p) {
+  return g_record_addresses ? reinterpret_cast<uintptr_t>(p) : 0;
+}
+
+void InsertInternal(void* p) {
+  LiveEntry e;
+  e.internal = true;
+  g_live.Insert(reinterpret_cast<uintptr_t>(p), e);
+}
+
+void Warn(const char* what, const char* path, int err) {
+  if (g_warned.exchange(true) || g_options.QUIET) return;
+  RawBuffer b;
+  b.Str(what).Str(" ").Str(path).Str(": ").Str(ErrnoName(err)).Str(" (errno ").Num(err).Str(
+      "); tracing disabled");
+  RawLog(b);
+}
+
+const char* GetenvLookup(const char* name, void*) { return getenv(name); }
+
+// kProcess: executable, argv (from /proc/self/cmdline, read raw), parent.
+void WriteProcessRecord(ThreadState* ts, uint64_t now) {
+  constexpr size_t kCmdlineBytes = 32 * 1024;  // keeps the record inside one chunk
+  constexpr size_t kMaxArgs = 1024;
+  auto* cmdline = static_cast<char*>(PageAlloc(kCmdlineBytes + 1));
+  auto* argv = static_cast<const char**>(PageAlloc(kMaxArgs * sizeof(char*)));
+  size_t argc = 0, argv_bytes = 0;
+  if (cmdline != nullptr && argv != nullptr) {
+    int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+    size_t len = 0;
+    if (fd >= 0) {
+      ssize_t n;
+      while (len < kCmdlineBytes && (n = read(fd, cmdline + len, kCmdlineBytes - len)) > 0) {
+        len += static_cast<size_t>(n);
+      }
+      close(fd);
+    }
+    cmdline[len] = '\0';
+    for (size_t i = 0; i < len && argc < kMaxArgs;) {
+      argv[argc++] = cmdline + i;
+      size_t l = std::strlen(cmdline + i);
+      argv_bytes += l;
+      i += l + 1;
+    }
+  }
+  const char* exe = ExecutablePath();
+  PUT(ts, now,
+      PutProcess(now, exe, std::strlen(exe), argv, argc, argv_bytes,
+                 static_cast<uint64_t>(getppid()), g_parent_trace, std::strlen(g_parent_trace)));
+  PageFree(cmdline, kCmdlineBytes + 1);
+  PageFree(argv, kMaxArgs * sizeof(char*));
+}
+
+void EmitModuleLoaded(const Module& m, void* ctx) {
+  auto* ts = static_cast<ThreadState*>(ctx);
+  uint64_t now = NowUs();
+  SpinLockHolder hold(&ts->lock);
+  PUT(ts, now,
+      PutModule(now, m.id, m.load_address, m.path, m.path_len, m.build_id, m.build_id_len,
+                m.segments, m.segment_count));
+  if (g_write_through.load(std::memory_order_relaxed)) FlushLocked(ts, now);
+}
+
+void EmitModuleUnloaded(uint64_t id, void* ctx) {
+  auto* ts = static_cast<ThreadState*>(ctx);
+  uint64_t now = NowUs();
+  SpinLockHolder hold(&ts->lock);
+  PUT(ts, now, PutModuleUnload(now, id));
+  if (g_write_through.load(std::memory_order_relaxed)) FlushLocked(ts, now);
+}
+
+// Creates this process's trace file and writes its header. False (and
+// tracing disabled, with one warning) if that fails.
+bool StartTraceFile(uint32_t flags) {
+  char path[4096];
+  if (!ExpandOutputPattern(g_options.OUTPUT, g_start_dir, ExecutablePath(),
+                           static_cast<uint64_t>(g_pid), path, sizeof path)) {
+    Warn("cannot write trace", g_options.OUTPUT, ENAMETOOLONG);
+    g_status.store(kDisabled);
+    return false;
+  }
+  format::FileHeader h{};
+  std::memcpy(h.magic, format::kFileMagic, sizeof h.magic);
+  h.version = format::kFormatVersion;
+  h.header_size = sizeof h;
+  h.flags = flags;
+  h.page_size = g_page_size;
+  h.pid = static_cast<uint64_t>(g_pid);
+  h.ppid = static_cast<uint64_t>(getppid());
+  h.start_realtime_ns = g_start_realtime_ns;
+  h.start_monotonic_ns = g_start_ns;
+  h.sample_period_bytes = 0;
+  if (int err = OpenTrace(path, h); err != 0) {
+    Warn("cannot write trace", path, err);
+    g_status.store(kDisabled);
+    return false;
+  }
+  AppendToManifest(g_options.MANIFEST);
+  return true;
+}
+
+// Removes our exec hand-over variable from the environment, so it cannot
+// leak into processes started without our exec hooks (posix_spawn).
+void ScrubEnvironment() {
+  if (environ == nullptr) return;
+  char** out = environ;
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::strncmp(*e, kExecParentVar, kExecParentVarLen) != 0) *out++ = *e;
+  }
+  *out = nullptr;
+}
+
+// --- fork -------------------------------------------------------------------
+// The prepare handler takes every lock the child will need, in the same
+// order the event path nests them (stack table, modules, thread states,
+// live-table shards, file, arena), so the child starts with consistent
+// tables and no lock held by a thread that does not exist there.
+
+void ForkPrepare() {
+  if (g_status.load() != kActive) return;
+  g_stacks.Lock();
+  LockModules();
+  LockAllThreadStates();
+  g_live.LockAll();
+  LockWriter();
+  LockArena();
+  g_fork_locked = true;
+}
+
+void ForkParent() {
+  if (!g_fork_locked) return;
+  g_fork_locked = false;
+  UnlockArena();
+  UnlockWriter();
+  g_live.UnlockAll();
+  UnlockAllThreadStates();
+  UnlockModules();
+  g_stacks.Unlock();
+}
+
+void InheritOne(uintptr_t, const LiveEntry& e, void* ctx) {
+  if (e.internal) return;
+  auto* ts = static_cast<ThreadState*>(ctx);
+  uint64_t now = NowUs();
+  PUT(ts, now, PutInherited(now, e.id, e.api, e.size, e.stack));
+}
+
+// The child: a new file of its own, describing the state it inherited. The
+// parent's buffered events are dropped here (the parent flushes them), so
+// nothing is duplicated; live blocks become kInherited with their ids.
+void ForkChild() {
+  if (!g_fork_locked) return;
+  g_fork_locked = false;
+  ResetArenaLockInChild();
+  g_live.ResetLocksInChild();
+  ResetModuleLockInChild();
+  g_stacks.ResetLockInChild();
+  ReentryGuard guard;
+  std::strncpy(g_parent_trace, TracePath(), sizeof g_parent_trace - 1);
+  ForgetTraceInChild();
+  g_pid = getpid();
+  uint64_t now = NowUs();
+  ResetThreadStatesInChild(now);
+  g_end_written.store(false);
+  g_next_rss_us.store(0);
+  if (!StartTraceFile(format::kFileFlagForkChild)) return;
+  ThreadState* ts = CurrentThreadState(now);
+  if (ts == nullptr) return;
+  {
+    SpinLockHolder hold(&ts->lock);
+    WriteProcessRecord(ts, now);
+  }
+  ForEachLiveModule(ModuleSink{EmitModuleLoaded, EmitModuleUnloaded, ts});
+  SpinLockHolder hold(&ts->lock);
+  for (uint64_t node = 1, count = g_stacks.NodeCount(); node <= count; ++node) {
+    uint64_t parent, ip;
+    g_stacks.Node(node, &parent, &ip);
+    PUT(ts, now, PutStackNode(node, parent, ip));
+  }
+  g_live.ForEachUnlocked(InheritOne, ts);
+  EndEvent(ts, now);
+}
+
+// --- exit ---------------------------------------------------------------------
+
+// Registered with atexit() from our constructor, i.e. before the program's
+// own handlers and before _dl_fini, so it runs after them (see
+// process_hooks.cc).
+void AtExitHandler() {
+  FinishTrace(format::EndReason::kExit, g_exit_status);
+  // Handlers registered before ours (by libraries initialized before us)
+  // run after us and may still free memory: from now on every event is
+  // written at once.
+  g_write_through.store(true);
+}
+
+}  // namespace
+
+void RescanModulesAndRecord(ThreadState* ts);
+
+namespace {
+
+// A free (or realloc) of a pointer the live table does not know. Not ours
+// to judge yet (issue 5 sets the policy): it is recorded and the caller
+// still hands it to the allocator, as without heapsight. The chunk goes out
+// at once, because glibc usually aborts the process on such a free. Call
+// under the reentry guard.
+void RecordBadFree(void* p, Api api, uint64_t now) {
+  ThreadState* ts = CurrentThreadState(now);
+  if (ts == nullptr) return;
+  StackRef s = GetStack();
+  auto error = g_live.RecentlyRemoved(reinterpret_cast<uintptr_t>(p))
+                   ? format::FreeError::kDoubleFree
+                   : format::FreeError::kInvalidFree;
+  SpinLockHolder hold(&ts->lock);
+  EmitNodes(ts, s, now);
+  PUT(ts, now, PutBadFree(now, api, reinterpret_cast<uintptr_t>(p), s.leaf, error));
+  FlushLocked(ts, now);
+}
+
+}  // namespace
+
+uint64_t NowUs() { return (MonotonicNs() - g_start_ns) / 1000; }
+
+bool TracingActive() { return g_status.load(std::memory_order_relaxed) == kActive; }
+
+void RecordAlloc(void* p, size_t size, size_t alignment, Api api) {
+  int status = g_status.load(std::memory_order_relaxed);
+  if (status == kDisabled) return;
+  if (status != kActive || InHeapsight()) {
+    // Allocated by libc inside one of our own calls, or before tracing
+    // started: remember it so its free is neither recorded nor "bad".
+    if (p != nullptr) InsertInternal(p);
+    return;
+  }
+  ReentryGuard guard;
+  uint64_t now = NowUs();
+  ThreadState* ts = CurrentThreadState(now);
+  if (ts == nullptr) {
+    if (p != nullptr) InsertInternal(p);
+    return;
+  }
+  if (__builtin_expect(t_modules_dirty, 0)) RescanModulesAndRecord(ts);
+  StackRef s = GetStack();
+  SpinLockHolder hold(&ts->lock);
+  EmitNodes(ts, s, now);
+  if (p != nullptr) {
+    uint64_t id = format::MakeAllocId(ts->index, ts->counter);
+    PUT(ts, now, PutAlloc(now, api, size, s.leaf, alignment, AddressField(p)));
+    ++ts->counter;
+    // Inserted before the block is returned to the program, so no other
+    // thread can free it before it is in the table.
+    g_live.Insert(reinterpret_cast<uintptr_t>(p), LiveEntry{id, size, s.leaf, api, false});
+  } else {
+    PUT(ts, now, PutAllocFailed(now, api, size, s.leaf, alignment));
+  }
+  EndEvent(ts, now);
+}
+
+void TracedFree(void* p, Api api) {
+  if (p == nullptr) return;  // free(NULL) does nothing; nothing to record
+  if (IsBootstrapPointer(p)) return;  // dlsym's early calloc: never freed for real
+  int status = g_status.load(std::memory_order_relaxed);
+  if (status == kDisabled) {
+    g_real.free(p);
+    return;
+  }
+  // Record-before-free: the entry is removed (and the free recorded) BEFORE
+  // the real free. Once the real free runs, another thread's malloc may get
+  // the same address and insert it; had we not removed ours yet, we would
+  // remove theirs and pair this free with the wrong allocation.
+  LiveEntry e;
+  bool found = g_live.Remove(reinterpret_cast<uintptr_t>(p), &e);
+  if (status != kActive || InHeapsight() || (found && e.internal)) {
+    g_real.free(p);
+    return;
+  }
+  {
+    ReentryGuard guard;
+    uint64_t now = NowUs();
+    if (ThreadState* ts = CurrentThreadState(now); ts != nullptr) {
+      if (__builtin_expect(t_modules_dirty, 0)) RescanModulesAndRecord(ts);
+      if (!found) {
+        RecordBadFree(p, api, now);
+      } else {
+        SpinLockHolder hold(&ts->lock);
+        PUT(ts, now, PutFree(now, api, e.id, ts->index, ts->counter));
+        EndEvent(ts, now);
+      }
+    }
+  }
+  g_real.free(p);
+}
+
+void* TracedRealloc(void* p, size_t size, Api api, void* (*call)(void*, void*), void* ctx) {
+  if (p == nullptr) {  // realloc(NULL, n) is malloc(n)
+    void* q = call(nullptr, ctx);
+    RecordAlloc(q, size, 0, api);
+    return q;
+  }
+  int status = g_status.load(std::memory_order_relaxed);
+  if (status == kDisabled) return call(p, ctx);
+  LiveEntry old;
+  // Remove before the real call, for the same reason as in TracedFree: if
+  // the block moves, its old address may be handed out to another thread
+  // as soon as realloc frees it.
+  bool found = g_live.Remove(reinterpret_cast<uintptr_t>(p), &old);
+  if (status != kActive || InHeapsight() || (found && old.internal)) {
+    void* q = call(p, ctx);
+    if (q != nullptr) {
+      if (status == kActive && !InHeapsight()) {
+        RecordAlloc(q, size, 0, api);  // an internal block became the program's
+      } else {
+        InsertInternal(q);
+      }
+    } else if (size != 0 && found) {
+      g_live.Insert(reinterpret_cast<uintptr_t>(p), old);
+    }
+    return q;
+  }
+  uint64_t free_time = NowUs();
+  if (!found) {
+    // realloc of a pointer we never handed out: recorded (and flushed)
+    // before the real call, which usually aborts the process.
+    ReentryGuard guard;
+    RecordBadFree(p, api, free_time);
+  }
+  void* q = call(p, ctx);
+  uint64_t alloc_time = NowUs();
+  if (q == nullptr && size != 0) {
+    // Failed: the old block is untouched and still live under its old id.
+    if (found) g_live.Insert(reinterpret_cast<uintptr_t>(p), old);
+    RecordAlloc(nullptr, size, 0, api);
+    return q;
+  }
+  ReentryGuard guard;
+  ThreadState* ts = CurrentThreadState(alloc_time);
+  if (ts == nullptr) return q;
+  if (__builtin_expect(t_modules_dirty, 0)) RescanModulesAndRecord(ts);
+  StackRef s;
+  if (q != nullptr) s = GetStack();
+  SpinLockHolder hold(&ts->lock);
+  EmitNodes(ts, s, alloc_time);
+  if (q == nullptr) {
+    // realloc(p, 0) freed the block and returned NULL (glibc): a free.
+    if (found) PUT(ts, free_time, PutFree(free_time, api, old.id, ts->index, ts->counter));
+  } else {
+    uint64_t id = format::MakeAllocId(ts->index, ts->counter);
+    if (found) {
+      PUT(ts, free_time,
+          PutRealloc(free_time, alloc_time, api, old.id, ts->index, ts->counter, size, s.leaf,
+                     AddressField(q)));
+    } else {
+      PUT(ts, alloc_time, PutAlloc(alloc_time, api, size, s.leaf, 0, AddressField(q)));
+    }
+    ++ts->counter;
+    g_live.Insert(reinterpret_cast<uintptr_t>(q), LiveEntry{id, size, s.leaf, api, false});
+  }
+  EndEvent(ts, alloc_time);
+  return q;
+}
+
+void OnWriteError(int err) {
+  g_status.store(kDisabled);
+  Warn("cannot write trace", TracePath(), err);
+}
+
+void InitRecorder() {
+  if (g_status.load() != kUninit || !EnsureRealFunctions()) return;
+  ReentryGuard guard;
+  char error[256];
+  bool options_ok = ParseOptions(GetenvLookup, nullptr, &g_options, error, sizeof error);
+  if (g_options.DISABLE) {
+    g_status.store(kDisabled);
+    return;
+  }
+  if (!options_ok && !g_options.QUIET) {
+    RawBuffer b;
+    b.Str(error);
+    RawLog(b);
+  }
+  g_unwind = ParseUnwindMode(g_options.UNWIND);
+  g_max_depth = static_cast<size_t>(g_options.MAX_DEPTH);
+  g_record_addresses = g_options.RECORD_ADDRESSES;
+  g_zstd_level = static_cast<int>(g_options.ZSTD_LEVEL);
+  g_rss_interval_us = static_cast<uint64_t>(g_options.RSS_INTERVAL_MS) * 1000;
+  g_start_ns = MonotonicNs();
+  g_start_realtime_ns = RealtimeNs();
+  g_pid = getpid();
+  long page = sysconf(_SC_PAGESIZE);
+  g_page_size = page > 0 ? static_cast<uint32_t>(page) : 4096;
+  if (getcwd(g_start_dir, sizeof g_start_dir) == nullptr) g_start_dir[0] = '\0';
+  uint32_t flags = 0;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    if (std::strncmp(*e, kExecParentVar, kExecParentVarLen) == 0) {
+      std::strncpy(g_parent_trace, *e + kExecParentVarLen, sizeof g_parent_trace - 1);
+      flags |= format::kFileFlagExeced;
+    }
+  }
+  ScrubEnvironment();
+  if (!StartTraceFile(flags)) return;
+  InitThreadStates(g_zstd_level, g_unwind == UnwindMode::kFramePointer);
+  ThreadState* ts = CurrentThreadState(0);
+  if (ts == nullptr) {
+    g_status.store(kDisabled);
+    return;
+  }
+  {
+    SpinLockHolder hold(&ts->lock);
+    WriteProcessRecord(ts, 0);
+  }
+  RescanModules(ModuleSink{EmitModuleLoaded, EmitModuleUnloaded, ts});
+  uintptr_t self_begin, self_end;
+  if (ModuleRangeOf(reinterpret_cast<uintptr_t>(&InitRecorder), &self_begin, &self_end)) {
+    SetSelfRange(self_begin, self_end);
+  }
+  {
+    SpinLockHolder hold(&ts->lock);
+    PUT(ts, 0, PutRss(0, ReadRss()));
+  }
+  g_next_rss_us.store(g_rss_interval_us);
+  pthread_atfork(ForkPrepare, ForkParent, ForkChild);
+  atexit(AtExitHandler);
+  g_status.store(kActive);
+}
+
+void RecordExitStatus(int status) { g_exit_status = status; }
+
+void EnableWriteThrough() { g_write_through.store(true); }
+
+void FinishTrace(format::EndReason reason, int64_t status) {
+  if (g_status.load() != kActive) return;
+  // A vfork child shares our memory: it must not write the parent's trace.
+  if (getpid() != g_pid) return;
+  ReentryGuard guard;
+  uint64_t now = NowUs();
+  ThreadState* ts = CurrentThreadState(now);
+  if (ts == nullptr) return;
+  if (g_modules_dirty.load(std::memory_order_relaxed) && ModulesChanged()) {
+    RescanModules(ModuleSink{EmitModuleLoaded, EmitModuleUnloaded, ts});
+  }
+  FlushAllThreads(now);
+  SpinLockHolder hold(&ts->lock);
+  if (!g_end_written.exchange(true)) {
+    PUT(ts, now, PutRss(now, ReadRss()));
+    PUT(ts, now, PutEnd(now, reason, status));
+  }
+  FlushLocked(ts, now);
+}
+
+void RescanModulesAndRecord(ThreadState* ts) {
+  // Inside dlopen, the hook the loader called sits far below the dlopen
+  // hook's frame; once dlopen has returned, the program's next hook frame
+  // is at or above it.
+  if (OutermostOwnFrame() >= t_dl_frame) t_modules_dirty = false;
+  if (ModulesChanged()) RescanModules(ModuleSink{EmitModuleLoaded, EmitModuleUnloaded, ts});
+}
+
+void MarkModulesDirty(uintptr_t hook_frame) {
+  t_dl_frame = hook_frame;
+  t_modules_dirty = true;
+  g_modules_dirty.store(true, std::memory_order_relaxed);
+}
+
+void FlushAllForFini() {
+  if (g_status.load() != kActive || getpid() != g_pid) return;
+  ReentryGuard guard;
+  FlushAllThreads(NowUs());
+}
+
+void RecordFork(int64_t child_pid) {
+  if (g_status.load() != kActive || child_pid <= 0) return;
+  ReentryGuard guard;
+  uint64_t now = NowUs();
+  ThreadState* ts = CurrentThreadState(now);
+  if (ts == nullptr) return;
+  SpinLockHolder hold(&ts->lock);
+  PUT(ts, now, PutFork(now, static_cast<uint64_t>(child_pid)));
+  EndEvent(ts, now);
+}
+
+bool PrepareExec(const char* path, char* const* envp, char*** new_envp) {
+  *new_envp = nullptr;
+  if (g_status.load() != kActive || getpid() != g_pid) return false;
+  ReentryGuard guard;
+  uint64_t now = NowUs();
+  FlushAllThreads(now);
+  ThreadState* ts = CurrentThreadState(now);
+  if (ts == nullptr) return false;
+  {
+    SpinLockHolder hold(&ts->lock);
+    const char* p = path != nullptr ? path : "";
+    size_t len = std::strlen(p);
+    if (len > 4096) len = 4096;
+    PUT(ts, now, PutExec(now, p, len));
+    PUT(ts, now, PutRss(now, ReadRss()));
+    PUT(ts, now, PutEnd(now, format::EndReason::kExec, 0));
+    g_end_written.store(true);
+    FlushLocked(ts, now);
+  }
+  // envp + our hand-over variable, built in mmap'ed memory.
+  size_t count = 0;
+  for (char* const* e = envp; e != nullptr && *e != nullptr; ++e) ++count;
+  size_t path_len = std::strlen(TracePath());
+  size_t bytes = (count + 2) * sizeof(char*) + kExecParentVarLen + path_len + 1 + sizeof(size_t);
+  auto* mem = static_cast<char*>(PageAlloc(bytes));
+  if (mem == nullptr) return false;
+  *reinterpret_cast<size_t*>(mem) = bytes;
+  auto** env = reinterpret_cast<char**>(mem + sizeof(size_t));
+  size_t n = 0;
+  for (size_t i = 0; i < count; ++i) {
+    if (std::strncmp(envp[i], kExecParentVar, kExecParentVarLen) != 0) env[n++] = envp[i];
+  }
+  char* var = mem + sizeof(size_t) + (count + 2) * sizeof(char*);
+  std::memcpy(var, kExecParentVar, kExecParentVarLen);
+  std::memcpy(var + kExecParentVarLen, TracePath(), path_len + 1);
+  env[n++] = var;
+  env[n] = nullptr;
+  *new_envp = env;
+  return true;
+}
+
+void ExecFailed(char** new_envp) {
+  if (new_envp != nullptr) {
+    char* mem = reinterpret_cast<char*>(new_envp) - sizeof(size_t);
+    PageFree(mem, *reinterpret_cast<size_t*>(mem));
+  }
+  if (g_status.load() != kActive) return;
+  ReentryGuard guard;
+  uint64_t now = NowUs();
+  ThreadState* ts = CurrentThreadState(now);
+  if (ts == nullptr) return;
+  SpinLockHolder hold(&ts->lock);
+  // The exec did not happen: the kEnd just written is void, tracing goes on.
+  PUT(ts, now, PutExecFailed(now));
+  g_end_written.store(false);
+  EndEvent(ts, now);
+}
+
+}  // namespace heapsight::preload

@@ -1,0 +1,91 @@
+// preload/stack_table.h: deduplication of call stacks into a trie of nodes.
+//
+// A node is (parent node, instruction pointer); node 0 is the empty stack
+// and ids count from 1 in creation order. A stack is identified by its leaf
+// node. Two hash tables:
+//  - full-stack table: 128-bit hash of the whole stack -> leaf node.
+//    Lock-free reads (the common case: a stack seen before). Two independent
+//    64-bit hashes must both match; a false hit needs a 128-bit collision
+//    (about 2^-128 per pair of distinct stacks), so hits are not re-verified
+//    by walking the trie, which used to cost as much as the unwinding.
+//  - edge table: (parent, ip) -> node, used only on a miss, under the lock.
+// On a miss, the caller learns which node ids were created ([first, last])
+// and writes them as kStackNode records before the record that uses them.
+//
+// Constraints: never calls malloc (PageAlloc); one spin lock, taken only on a
+// miss; lock-free reads otherwise. Old full-stack tables are never unmapped
+// after growth (a reader may still be probing one); growth is geometric, so
+// that costs at most as much as the live table. Lock()/Unlock() exist for
+// fork.
+#ifndef HEAPSIGHT_PRELOAD_STACK_TABLE_H_
+#define HEAPSIGHT_PRELOAD_STACK_TABLE_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "preload/spin_lock.h"
+
+namespace heapsight::preload {
+
+class StackTable {
+ public:
+  constexpr StackTable() = default;
+
+  // `ips` innermost first, `depth` entries. Returns the leaf node (0 for an
+  // empty stack, or if memory ran out). New nodes, if any, are ids
+  // [*first_new, *last_new] (first_new > last_new when none).
+  uint64_t Intern(const uintptr_t* ips, size_t depth, uint64_t* first_new, uint64_t* last_new);
+
+  // Node data; valid for 1 <= node <= NodeCount().
+  uint64_t NodeCount() const { return node_count_.load(std::memory_order_acquire); }
+  void Node(uint64_t node, uint64_t* parent, uint64_t* ip) const;
+
+  void Lock() { lock_.Lock(); }
+  void Unlock() { lock_.Unlock(); }
+  void ResetLockInChild() { lock_.ResetInChild(); }
+
+ private:
+  struct NodeData {
+    uint64_t parent;
+    uint64_t ip;
+  };
+  struct StackSlot {
+    std::atomic<uint64_t> hash;  // 0 = empty; published last
+    uint64_t hash2;
+    uint64_t node;
+    uint64_t pad;
+  };
+  struct StackTableData {
+    size_t capacity;  // power of two
+    StackSlot slots[1];
+  };
+  struct EdgeSlot {
+    uint64_t parent;
+    uint64_t ip;
+    uint64_t node;  // 0 = empty
+  };
+  static constexpr size_t kNodesPerPage = 1 << 16;
+  static constexpr size_t kMaxPages = 1 << 12;
+
+  uint64_t FindOrAddEdge(uint64_t parent, uint64_t ip, bool* created);
+  bool GrowEdges();
+  bool GrowStacks();
+  static void InsertStack(StackTableData* table, uint64_t hash, uint64_t hash2, uint64_t node);
+
+  SpinLock lock_;
+  std::atomic<uint64_t> node_count_{0};
+  std::atomic<StackTableData*> stacks_{nullptr};
+  size_t stack_count_ = 0;  // under lock_
+  EdgeSlot* edges_ = nullptr;  // under lock_
+  size_t edge_capacity_ = 0;
+  size_t edge_count_ = 0;
+  std::atomic<NodeData*> pages_[kMaxPages] = {};
+};
+
+// Two independent hashes of a whole stack (*h1 never 0).
+void HashStack(const uintptr_t* ips, size_t depth, uint64_t* h1, uint64_t* h2);
+
+}  // namespace heapsight::preload
+
+#endif  // HEAPSIGHT_PRELOAD_STACK_TABLE_H_

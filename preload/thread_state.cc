@@ -1,0 +1,190 @@
+// preload/thread_state.cc: see thread_state.h.
+//
+// Constraints: no malloc; the registry lock is taken only when a thread
+// starts or exits, never per event.
+#include "preload/thread_state.h"
+
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "preload/internal_alloc.h"
+#include "preload/recorder.h"
+#include "preload/reentry_guard.h"
+#include "preload/trace_writer.h"
+#include "preload/unwinder.h"
+
+namespace heapsight::preload {
+namespace {
+
+SpinLock g_registry_lock;
+std::atomic<ThreadState*> g_registry{nullptr};
+ThreadState* g_free_list = nullptr;  // under g_registry_lock
+std::atomic<uint32_t> g_next_index{1};
+ThreadState* g_orphan = nullptr;     // under g_registry_lock
+pthread_key_t g_exit_key;
+bool g_key_ok = false;
+int g_zstd_level = 1;
+bool g_need_stack_bounds = false;
+
+thread_local ThreadState* t_state __attribute__((tls_model("initial-exec"))) = nullptr;
+thread_local bool t_exited __attribute__((tls_model("initial-exec"))) = false;
+
+uint32_t GetTid() { return static_cast<uint32_t>(syscall(SYS_gettid)); }
+
+// Takes a recycled state or makes a new one; gives it a fresh index.
+ThreadState* NewState(uint64_t now_us, uint32_t tid) {
+  ThreadState* ts = nullptr;
+  {
+    SpinLockHolder hold(&g_registry_lock);
+    if (g_free_list != nullptr) {
+      ts = g_free_list;
+      g_free_list = ts->next_free;
+    }
+  }
+  if (ts == nullptr) {
+    void* mem = ArenaAlloc(sizeof(ThreadState));
+    if (mem == nullptr) return nullptr;
+    ts = new (mem) ThreadState();
+    ts->buffer = static_cast<uint8_t*>(PageAlloc(kBlockHeaderRoom + kChunkBytes));
+    ts->scratch =
+        static_cast<uint8_t*>(PageAlloc(kBlockHeaderRoom + CompressBound(kChunkBytes)));
+    if (ts->buffer == nullptr || ts->scratch == nullptr) return nullptr;
+    SpinLockHolder hold(&g_registry_lock);
+    ts->next = g_registry.load(std::memory_order_relaxed);
+    g_registry.store(ts, std::memory_order_release);
+  }
+  SpinLockHolder hold(&ts->lock);
+  ts->index = g_next_index.fetch_add(1, std::memory_order_relaxed);
+  ts->tid = tid;
+  ts->counter = 0;
+  ts->sequence = 0;
+  ts->in_use = true;
+  BeginChunk(ts, now_us);
+  return ts;
+}
+
+// pthread key destructor: the thread is exiting. Flush its buffer and give
+// the state back.
+void ThreadExit(void* arg) {
+  auto* ts = static_cast<ThreadState*>(arg);
+  if (ts == nullptr) return;
+  ReentryGuard guard;
+  uint64_t now = NowUs();
+  {
+    SpinLockHolder hold(&ts->lock);
+    FlushLocked(ts, now);
+    ts->in_use = false;
+  }
+  t_state = nullptr;
+  t_exited = true;  // later events of this thread go to the orphan state
+  SpinLockHolder hold(&g_registry_lock);
+  ts->next_free = g_free_list;
+  g_free_list = ts;
+}
+
+}  // namespace
+
+void BeginChunk(ThreadState* ts, uint64_t now_us) {
+  format::ChunkHeader header{};
+  header.thread_index = ts->index;
+  header.tid = ts->tid;
+  header.sequence = ts->sequence;
+  header.base_time_us = now_us;
+  header.first_alloc_counter = ts->counter;
+  ts->encoder.Begin(ts->buffer + kBlockHeaderRoom, kChunkBytes, header);
+}
+
+int FlushLocked(ThreadState* ts, uint64_t now_us) {
+  int err = 0;
+  if (!ts->encoder.empty()) {
+    err = WriteChunk(ts->encoder.data(), ts->encoder.size(), g_zstd_level, ts->scratch);
+    ++ts->sequence;
+    if (err != 0) OnWriteError(err);
+  }
+  BeginChunk(ts, now_us);
+  return err;
+}
+
+ThreadState* CurrentThreadState(uint64_t now_us) {
+  if (__builtin_expect(t_state != nullptr, 1)) return t_state;
+  if (t_exited) {
+    // A dying thread (glibc frees its TLS after the key destructors ran):
+    // share one orphan state, under its lock like any other.
+    SpinLockHolder hold(&g_registry_lock);
+    if (g_orphan != nullptr) return g_orphan;
+  }
+  uint32_t tid = GetTid();
+  ThreadState* ts = NewState(now_us, tid);
+  if (ts == nullptr) return nullptr;
+  if (t_exited) {
+    SpinLockHolder hold(&g_registry_lock);
+    if (g_orphan == nullptr) g_orphan = ts;
+    return g_orphan;  // (a racing loser's state just stays unused)
+  }
+  t_state = ts;
+  if (g_key_ok) pthread_setspecific(g_exit_key, ts);
+  if (g_need_stack_bounds) InitThreadStackBounds();
+  {
+    SpinLockHolder hold(&ts->lock);
+    while (!ts->encoder.PutThreadStart(now_us, tid, 0)) FlushLocked(ts, now_us);
+  }
+  return ts;
+}
+
+void FlushAllThreads(uint64_t now_us) {
+  for (ThreadState* ts = g_registry.load(std::memory_order_acquire); ts != nullptr;
+       ts = ts->next) {
+    SpinLockHolder hold(&ts->lock);
+    FlushLocked(ts, now_us);
+  }
+}
+
+void InitThreadStates(int zstd_level, bool need_stack_bounds) {
+  g_zstd_level = zstd_level;
+  g_need_stack_bounds = need_stack_bounds;
+  g_key_ok = pthread_key_create(&g_exit_key, ThreadExit) == 0;
+}
+
+void LockAllThreadStates() {
+  g_registry_lock.Lock();
+  for (ThreadState* ts = g_registry.load(std::memory_order_acquire); ts != nullptr;
+       ts = ts->next) {
+    ts->lock.Lock();
+  }
+}
+
+void UnlockAllThreadStates() {
+  for (ThreadState* ts = g_registry.load(std::memory_order_acquire); ts != nullptr;
+       ts = ts->next) {
+    ts->lock.Unlock();
+  }
+  g_registry_lock.Unlock();
+}
+
+void ResetThreadStatesInChild(uint64_t now_us) {
+  g_registry_lock.ResetInChild();
+  uint32_t tid = GetTid();
+  g_free_list = nullptr;
+  g_orphan = nullptr;
+  for (ThreadState* ts = g_registry.load(std::memory_order_acquire); ts != nullptr;
+       ts = ts->next) {
+    ts->lock.ResetInChild();
+    if (ts == t_state) {
+      // Our own thread: keep index and counter (ids stay unique across the
+      // two traces), drop the buffered records (the parent writes them),
+      // and number this file's chunks from 0.
+      ts->tid = tid;
+      ts->sequence = 0;
+      BeginChunk(ts, now_us);
+    } else {
+      // Threads that do not exist in the child.
+      ts->in_use = false;
+      ts->encoder.Begin(ts->buffer + kBlockHeaderRoom, kChunkBytes, format::ChunkHeader{});
+      ts->next_free = g_free_list;
+      g_free_list = ts;
+    }
+  }
+}
+
+}  // namespace heapsight::preload

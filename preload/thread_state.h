@@ -1,0 +1,77 @@
+// preload/thread_state.h: per-thread trace buffers, thread indexes and
+// allocation counters.
+//
+// Every thread that records an event gets a ThreadState: a process-unique
+// thread_index (1, 2, ...), its allocation counter (the n-th kAlloc/kRealloc
+// record of the thread has counter n), a chunk sequence number, and a 64 KiB
+// mmap'ed chunk buffer encoded with ChunkEncoder. The owning thread takes the
+// state's lock (uncontended: one atomic exchange) around each event; the
+// lock exists so the exit, exec and fork paths can flush or drop other
+// threads' buffers. There is no global lock per event.
+//
+// States live on a registry list forever (FlushAll walks it); a thread's
+// state is recycled, with a fresh index, when the thread exits. Events of a
+// thread after its exit destructor ran (late TLS frees inside glibc) go to a
+// shared "orphan" state.
+//
+// Constraints: no malloc (PageAlloc/ArenaAlloc); creating a state may call
+// pthread_setspecific/pthread_getattr_np, which may allocate inside libc, so
+// it runs under the reentry guard. Not async-signal-safe.
+#ifndef HEAPSIGHT_PRELOAD_THREAD_STATE_H_
+#define HEAPSIGHT_PRELOAD_THREAD_STATE_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "format/chunk_encoder.h"
+#include "preload/spin_lock.h"
+
+namespace heapsight::preload {
+
+inline constexpr size_t kChunkBytes = 64 * 1024;
+
+struct ThreadState {
+  SpinLock lock;
+  uint32_t index = 0;
+  uint32_t tid = 0;
+  uint64_t counter = 0;   // counter of the next allocation record
+  uint64_t sequence = 0;  // sequence of the chunk being filled
+  uint8_t* buffer = nullptr;   // kBlockHeaderRoom + kChunkBytes
+  uint8_t* scratch = nullptr;  // kBlockHeaderRoom + CompressBound(kChunkBytes)
+  format::ChunkEncoder encoder;
+  bool in_use = false;  // owned by a live thread (or the orphan role)
+  ThreadState* next = nullptr;       // registry
+  ThreadState* next_free = nullptr;  // free list
+};
+
+// The calling thread's state, created on first use (call under the reentry
+// guard). nullptr only if memory ran out. `now_us` starts the first chunk.
+ThreadState* CurrentThreadState(uint64_t now_us);
+
+// Writes the state's chunk (if it has records) and starts the next one.
+// Caller holds ts->lock. Returns 0 or an errno value.
+int FlushLocked(ThreadState* ts, uint64_t now_us);
+
+// Starts a fresh chunk with the state's current sequence and counter,
+// dropping whatever was buffered. Caller holds ts->lock.
+void BeginChunk(ThreadState* ts, uint64_t now_us);
+
+// Locks, flushes and unlocks every registered state.
+void FlushAllThreads(uint64_t now_us);
+
+// Registers the pthread key whose destructor flushes an exiting thread.
+// `need_stack_bounds`: the frame-pointer unwinder is on (see unwinder.h).
+void InitThreadStates(int zstd_level, bool need_stack_bounds);
+
+// Fork support: lock every state (and the registry) before fork; unlock in
+// the parent; in the child, keep only the calling thread's state (its
+// buffered records are dropped: the parent flushes them) and recycle the
+// others.
+void LockAllThreadStates();
+void UnlockAllThreadStates();
+void ResetThreadStatesInChild(uint64_t now_us);
+
+}  // namespace heapsight::preload
+
+#endif  // HEAPSIGHT_PRELOAD_THREAD_STATE_H_

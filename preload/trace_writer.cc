@@ -1,0 +1,267 @@
+// preload/trace_writer.cc: see trace_writer.h.
+//
+// Constraints: no malloc (zstd memory from mmap); one spin lock around each
+// block write; a lock-free pool of zstd contexts.
+#include "preload/trace_writer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define ZSTD_STATIC_LINKING_ONLY  // ZSTD_customMem, ZSTD_createCCtx_advanced
+#include <zstd.h>
+
+#include <atomic>
+#include <cstring>
+
+#include "preload/spin_lock.h"
+
+namespace heapsight::preload {
+namespace {
+
+constexpr int kHighFd = 500;
+constexpr int kCctxPoolSize = 16;
+
+SpinLock g_file_lock;
+int g_fd = -1;
+dev_t g_dev = 0;
+ino_t g_ino = 0;
+char g_path[4096];
+
+struct CctxSlot {
+  std::atomic<bool> busy{false};
+  ZSTD_CCtx* cctx = nullptr;
+};
+CctxSlot g_cctx_pool[kCctxPoolSize];
+
+// zstd's allocator: whole mappings with the size in a 64-byte header (keeps
+// zstd's workspace alignment).
+void* ZstdAlloc(void*, size_t size) {
+  size_t total = size + 64;
+  void* p = mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return nullptr;
+  *static_cast<size_t*>(p) = total;
+  return static_cast<char*>(p) + 64;
+}
+void ZstdFree(void*, void* p) {
+  if (p == nullptr) return;
+  char* base = static_cast<char*>(p) - 64;
+  munmap(base, *reinterpret_cast<size_t*>(base));
+}
+
+CctxSlot* AcquireCctx() {
+  for (;;) {
+    for (CctxSlot& slot : g_cctx_pool) {
+      if (slot.busy.load(std::memory_order_relaxed) ||
+          slot.busy.exchange(true, std::memory_order_acquire)) {
+        continue;
+      }
+      if (slot.cctx == nullptr) {
+        slot.cctx = ZSTD_createCCtx_advanced(ZSTD_customMem{ZstdAlloc, ZstdFree, nullptr});
+        if (slot.cctx == nullptr) {
+          slot.busy.store(false, std::memory_order_release);
+          return nullptr;
+        }
+      }
+      return &slot;
+    }
+    sched_yield();  // more than kCctxPoolSize threads flushing at once
+  }
+}
+
+int MoveHigh(int fd) {
+  rlimit rl;
+  int target = kHighFd;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+      rl.rlim_cur < static_cast<rlim_t>(kHighFd) + 16) {
+    target = rl.rlim_cur > 32 ? static_cast<int>(rl.rlim_cur) - 16 : 3;
+  }
+  int high = fcntl(fd, F_DUPFD_CLOEXEC, target);
+  if (high < 0) return fd;
+  close(fd);
+  return high;
+}
+
+// Makes g_fd refer to our file again if the program closed or replaced it.
+// Called with g_file_lock held.
+int EnsureFd() {
+  struct stat st;
+  if (g_fd >= 0 && fstat(g_fd, &st) == 0 && st.st_dev == g_dev && st.st_ino == g_ino) return 0;
+  // Not ours any more (closed, or another file dup2'd over it): forget the
+  // number without closing it, and reopen our file by its absolute path.
+  g_fd = -1;
+  int fd = open(g_path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return errno;
+  if (fstat(fd, &st) != 0 || st.st_dev != g_dev || st.st_ino != g_ino) {
+    close(fd);
+    return ESTALE;  // the file was replaced behind our back
+  }
+  g_fd = MoveHigh(fd);
+  return 0;
+}
+
+int WriteAll(const void* data, size_t size) {
+  const char* p = static_cast<const char*>(data);
+  while (size > 0) {
+    ssize_t n = write(g_fd, p, size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (n == 0) return EIO;
+    p += n;
+    size -= static_cast<size_t>(n);
+  }
+  return 0;
+}
+
+int LockedWrite(const void* data, size_t size) {
+  SpinLockHolder hold(&g_file_lock);
+  if (g_path[0] == '\0') return EBADF;
+  int err = EnsureFd();
+  if (err != 0) return err;
+  return WriteAll(data, size);
+}
+
+char* AppendDecimal(char* p, char* end, uint64_t v) {
+  char tmp[24];
+  int n = 0;
+  do {
+    tmp[n++] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  while (n > 0 && p < end) *p++ = tmp[--n];
+  return p;
+}
+
+}  // namespace
+
+bool ExpandOutputPattern(const char* pattern, const char* start_dir, const char* exe_path,
+                         uint64_t pid, char* out, size_t out_size) {
+  char* p = out;
+  char* end = out + out_size - 1;
+  if (pattern[0] != '/') {
+    for (const char* s = start_dir; *s != '\0' && p < end; ++s) *p++ = *s;
+    if (p > out && p[-1] != '/' && p < end) *p++ = '/';
+  }
+  const char* exe_base = std::strrchr(exe_path, '/');
+  exe_base = exe_base != nullptr ? exe_base + 1 : exe_path;
+  for (const char* s = pattern; *s != '\0' && p < end; ++s) {
+    if (s[0] == '%' && s[1] == 'p') {
+      p = AppendDecimal(p, end, pid);
+      ++s;
+    } else if (s[0] == '%' && s[1] == 'e') {
+      for (const char* e = *exe_base ? exe_base : "unknown"; *e != '\0' && p < end; ++e) *p++ = *e;
+      ++s;
+    } else if (s[0] == '%' && s[1] == '%') {
+      *p++ = '%';
+      ++s;
+    } else {
+      *p++ = *s;
+    }
+  }
+  if (p >= end) return false;
+  *p = '\0';
+  return true;
+}
+
+int OpenTrace(const char* path_base, const format::FileHeader& header) {
+  size_t len = std::strlen(path_base);
+  if (len + 16 >= sizeof g_path) return ENAMETOOLONG;
+  bool has_ext = len > 4 && std::strcmp(path_base + len - 4, ".hst") == 0;
+  size_t stem = has_ext ? len - 4 : len;
+  int fd = -1;
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    std::memcpy(g_path, path_base, stem);
+    char* p = g_path + stem;
+    if (attempt > 0) {
+      *p++ = '.';
+      p = AppendDecimal(p, g_path + sizeof g_path - 8, static_cast<uint64_t>(attempt));
+    }
+    if (has_ext) {
+      std::memcpy(p, ".hst", 4);
+      p += 4;
+    }
+    *p = '\0';
+    fd = open(g_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_APPEND | O_CLOEXEC, 0600);
+    if (fd >= 0 || errno != EEXIST) break;
+  }
+  if (fd < 0) {
+    int err = errno;
+    return err;
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    int err = errno;
+    close(fd);
+    return err;
+  }
+  {
+    SpinLockHolder hold(&g_file_lock);
+    g_dev = st.st_dev;
+    g_ino = st.st_ino;
+    g_fd = MoveHigh(fd);
+  }
+  return LockedWrite(&header, sizeof header);
+}
+
+const char* TracePath() { return g_path; }
+
+void AppendToManifest(const char* manifest) {
+  if (manifest == nullptr || manifest[0] == '\0' || g_path[0] == '\0') return;
+  int fd = open(manifest, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) return;
+  char line[sizeof g_path + 1];
+  size_t n = std::strlen(g_path);
+  std::memcpy(line, g_path, n);
+  line[n++] = '\n';
+  ssize_t r;
+  do {
+    r = write(fd, line, n);
+  } while (r < 0 && errno == EINTR);
+  close(fd);
+}
+
+size_t CompressBound(size_t raw_size) { return ZSTD_COMPRESSBOUND(raw_size); }
+
+int WriteChunk(uint8_t* chunk, size_t raw_size, int level, uint8_t* scratch) {
+  format::BlockHeader block{};
+  block.magic = format::kBlockMagic;
+  block.raw_size = static_cast<uint32_t>(raw_size);
+  // Tiny chunks (write-through mode at exit) are not worth a zstd frame.
+  if (level > 0 && raw_size > 256) {
+    if (CctxSlot* slot = AcquireCctx(); slot != nullptr) {
+      size_t n = ZSTD_compressCCtx(slot->cctx, scratch + kBlockHeaderRoom,
+                                   CompressBound(raw_size), chunk, raw_size, level);
+      slot->busy.store(false, std::memory_order_release);
+      if (!ZSTD_isError(n) && n < raw_size) {
+        block.codec = static_cast<uint8_t>(format::Codec::kZstd);
+        block.payload_size = static_cast<uint32_t>(n);
+        std::memcpy(scratch, &block, sizeof block);
+        return LockedWrite(scratch, sizeof block + n);
+      }
+    }
+  }
+  block.codec = static_cast<uint8_t>(format::Codec::kRaw);
+  block.payload_size = static_cast<uint32_t>(raw_size);
+  std::memcpy(chunk - kBlockHeaderRoom, &block, sizeof block);
+  return LockedWrite(chunk - kBlockHeaderRoom, sizeof block + raw_size);
+}
+
+void LockWriter() { g_file_lock.Lock(); }
+void UnlockWriter() { g_file_lock.Unlock(); }
+
+void ForgetTraceInChild() {
+  g_file_lock.ResetInChild();
+  // The parent's fd is shared with us: close our copy so the child never
+  // appends to the parent's file.
+  if (g_fd >= 0) close(g_fd);
+  g_fd = -1;
+  g_path[0] = '\0';
+  for (CctxSlot& slot : g_cctx_pool) slot.busy.store(false, std::memory_order_relaxed);
+}
+
+}  // namespace heapsight::preload

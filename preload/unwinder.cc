@@ -1,0 +1,146 @@
+// preload/unwinder.cc: see unwinder.h.
+//
+// Constraints: no malloc anywhere (stack bounds come from /proc/self/maps,
+// read raw; pthread_getattr_np would allocate).
+#define UNW_LOCAL_ONLY
+#include "preload/unwinder.h"
+
+#include <fcntl.h>
+#include <libunwind.h>
+#include <string.h>
+#include <unistd.h>
+
+namespace heapsight::preload {
+namespace {
+
+uintptr_t g_self_begin = 0;
+uintptr_t g_self_end = 0;
+
+// The mapping that held this thread's stack when its state was created.
+thread_local uintptr_t t_stack_low __attribute__((tls_model("initial-exec"))) = 0;
+thread_local uintptr_t t_stack_high __attribute__((tls_model("initial-exec"))) = 0;
+
+// Walks the rbp chain. Every frame pointer must lie in [current sp, stack
+// top), be 8-aligned and grow strictly upwards, so each read is inside the
+// live part of this thread's stack.
+__attribute__((noinline)) size_t FramePointerWalk(uintptr_t* ips, size_t max) {
+  uintptr_t high = t_stack_high;
+  auto fp = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+  uintptr_t low = fp;
+  size_t n = 0;
+  while (n < max) {
+    if (fp < low || fp + 2 * sizeof(uintptr_t) > high || (fp & 7) != 0) break;
+    const auto* frame = reinterpret_cast<const uintptr_t*>(fp);
+    uintptr_t next = frame[0];
+    uintptr_t ret = frame[1];
+    if (ret == 0) break;
+    ips[n++] = ret;
+    if (next <= fp) break;
+    fp = next;
+  }
+  return n;
+}
+
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return 0;
+}
+
+}  // namespace
+
+void SetSelfRange(uintptr_t begin, uintptr_t end) {
+  g_self_begin = begin;
+  g_self_end = end;
+}
+
+namespace {
+
+// Finds the mapping that contains `address` in /proc/self/maps (read raw
+// with a fixed buffer, no allocation); returns its end (0 if not found) and
+// stores its start in *start.
+uintptr_t MappingRange(uintptr_t address, uintptr_t* start) {
+  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char buf[4096];
+  size_t len = 0;
+  uintptr_t result = 0;
+  bool eof = false;
+  while (result == 0) {
+    if (!eof && len < sizeof buf) {
+      ssize_t n = read(fd, buf + len, sizeof buf - len);
+      if (n <= 0) {
+        eof = true;
+      } else {
+        len += static_cast<size_t>(n);
+      }
+    }
+    char* nl = static_cast<char*>(memchr(buf, '\n', len));
+    if (nl == nullptr) {
+      if (eof || len == sizeof buf) break;  // no more lines (or one absurdly long)
+      continue;
+    }
+    // "start-end perms ...": two hex numbers.
+    uintptr_t lo = 0, hi = 0;
+    const char* p = buf;
+    for (; *p != '-' && p < nl; ++p) lo = lo * 16 + static_cast<uintptr_t>(HexDigit(*p));
+    for (++p; *p != ' ' && p < nl; ++p) hi = hi * 16 + static_cast<uintptr_t>(HexDigit(*p));
+    if (address >= lo && address < hi) {
+      result = hi;
+      *start = lo;
+    }
+    size_t consumed = static_cast<size_t>(nl - buf) + 1;
+    memmove(buf, buf + consumed, len - consumed);
+    len -= consumed;
+  }
+  close(fd);
+  return result;
+}
+
+}  // namespace
+
+__attribute__((noinline)) uintptr_t OutermostOwnFrame() {
+  auto fp = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+  for (int i = 0; i < 64 && fp != 0; ++i) {
+    const auto* frame = reinterpret_cast<const uintptr_t*>(fp);
+    uintptr_t ret = frame[1];
+    if (ret < g_self_begin || ret >= g_self_end) return fp;  // our caller is not us
+    fp = frame[0];
+  }
+  return fp;
+}
+
+void InitThreadStackBounds() {
+  if (t_stack_high != 0) return;
+  // The mapping holding our current frame is this thread's stack; frames of
+  // callers lie above us within it.
+  char probe;
+  uintptr_t low = 0;
+  uintptr_t high = MappingRange(reinterpret_cast<uintptr_t>(&probe), &low);
+  t_stack_low = low;
+  t_stack_high = high;
+}
+
+size_t CaptureStack(UnwindMode mode, uintptr_t* buf, size_t max_depth,
+                    const uintptr_t** frames) {
+  size_t want = max_depth + kCaptureSlack;
+  size_t n;
+  auto sp = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+  if (mode == UnwindMode::kFramePointer && sp >= t_stack_low && sp < t_stack_high) {
+    // Only on the stack whose bounds we know: on another one (a signal
+    // stack, a coroutine) the walk could leave mapped memory, so libunwind
+    // takes over for that event.
+    n = FramePointerWalk(buf, want);
+  } else {
+    int got = unw_backtrace(reinterpret_cast<void**>(buf), static_cast<int>(want));
+    n = got > 0 ? static_cast<size_t>(got) : 0;
+  }
+  // Drop our own leading frames (the hook and what it called).
+  size_t skip = 0;
+  while (skip < n && buf[skip] >= g_self_begin && buf[skip] < g_self_end) ++skip;
+  *frames = buf + skip;
+  n -= skip;
+  return n < max_depth ? n : max_depth;
+}
+
+}  // namespace heapsight::preload

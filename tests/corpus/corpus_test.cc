@@ -1,0 +1,246 @@
+// tests/corpus/corpus_test.cc: every case of the leak corpus (data/) run
+// under the real preload; the analysis API's numbers must equal the expect
+// file's for every process: unfreed_at_exit, heap_allocs, heap_frees,
+// heap_bytes_allocated, and each leak site (bytes, blocks, allocation API,
+// functions on its stack, line in main). Plus the `heapsight leaks` binary
+// on one case (text, JSON, suppressions, --leak-exitcode).
+#include <sys/stat.h>
+
+#include <fstream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "analyzer/leak_report.h"
+#include "analyzer/symbolizer.h"
+#include "analyzer/trace_model.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/support/run_traced.h"
+
+namespace heapsight::analyzer {
+namespace {
+
+using nlohmann::json;
+
+bool Exists(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0;
+}
+
+json LoadExpect(const std::string& name) {
+  std::ifstream in(std::string(HEAPSIGHT_CORPUS_DATA) + "/" + name + ".expect.json");
+  EXPECT_TRUE(in) << name;
+  return json::parse(in);
+}
+
+std::string Program(const std::string& name) {
+  return std::string(HEAPSIGHT_CORPUS_BIN) + "/" + name;
+}
+
+// Runs a case under the preload; returns its traces (skips when the preload
+// is not built).
+testing::RunResult RunCase(const std::string& name, const json& expect) {
+  std::vector<std::string> argv = {Program(name)};
+  for (const auto& a : expect["args"]) argv.push_back(a.get<std::string>());
+  std::string dir = testing::MakeTempDir();
+  return testing::RunTraced(argv, dir);
+}
+
+bool FunctionMatches(const std::string& function, const std::string& wanted) {
+  std::string bare = BareFunctionName(function);
+  return bare == wanted || absl::EndsWith(bare, "::" + wanted);
+}
+
+// Does `group`'s stack satisfy the expected leak site?
+bool SiteMatches(const LeakGroup& group, const json& site) {
+  if (group.bytes != site["bytes"].get<uint64_t>() ||
+      group.blocks != site["blocks"].get<uint64_t>()) {
+    return false;
+  }
+  if (site.contains("alloc_fn") && site["alloc_fn"].get<std::string>() != format::ApiName(group.api)) {
+    return false;
+  }
+  for (const auto& fn : site["stack_contains"]) {
+    bool found = false;
+    for (const LeakFrame& f : group.frames) found = found || FunctionMatches(f.function, fn);
+    if (!found) return false;
+  }
+  if (site.contains("line_in_main")) {
+    bool found = false;
+    for (const LeakFrame& f : group.frames) {
+      found = found || (FunctionMatches(f.function, "main") && f.line == site["line_in_main"].get<int>());
+    }
+    if (!found) return false;
+  }
+  return true;
+}
+
+std::string Describe(const LeakGroup& g) {
+  std::string s = std::to_string(g.bytes) + " bytes in " + std::to_string(g.blocks) + " blocks (" +
+                  format::ApiName(g.api) + "):";
+  for (const LeakFrame& f : g.frames) {
+    s += " " + (f.function.empty() ? "?" : BareFunctionName(f.function));
+    if (f.line) s += ":" + std::to_string(f.line);
+  }
+  return s;
+}
+
+class CorpusTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CorpusTest, MatchesExpectFile) {
+  if (!Exists(testing::BuildPath("preload/libheapsight.so"))) GTEST_SKIP() << "no preload built";
+  const std::string name = GetParam();
+  json expect = LoadExpect(name);
+  testing::RunResult run = RunCase(name, expect);
+  EXPECT_EQ(run.exit_code, expect["expected"]["exit_code"].get<int>()) << run.err;
+  const json& processes = expect["expected"]["processes"];
+  ASSERT_EQ(run.traces.size(), processes.size()) << run.err;
+
+  std::vector<ProcessProfile> profiles;
+  for (const std::string& path : run.traces) {
+    absl::StatusOr<ProcessProfile> p = AnalyzeTrace(path);
+    ASSERT_TRUE(p.ok()) << p.status();
+    EXPECT_TRUE(p->complete) << path;
+    profiles.push_back(std::move(*p));
+  }
+  for (const json& want : processes) {
+    std::string role = want["role"];
+    const ProcessProfile* p = &profiles[0];
+    if (processes.size() > 1) {
+      bool want_child = role == "child";
+      p = nullptr;
+      for (const ProcessProfile& candidate : profiles) {
+        bool is_child = (candidate.header.flags & format::kFileFlagForkChild) != 0;
+        if (is_child == want_child) p = &candidate;
+      }
+      ASSERT_NE(p, nullptr) << role;
+    }
+    SCOPED_TRACE(name + " " + role + " (pid " + std::to_string(p->pid) + ")");
+    EXPECT_EQ(p->totals.leaked_bytes, want["unfreed_at_exit"]["bytes"].get<uint64_t>());
+    EXPECT_EQ(p->totals.leaked_blocks, want["unfreed_at_exit"]["blocks"].get<uint64_t>());
+    EXPECT_EQ(p->totals.allocs, want["heap_allocs"].get<uint64_t>());
+    EXPECT_EQ(p->totals.frees, want["heap_frees"].get<uint64_t>());
+    EXPECT_EQ(p->totals.bytes_allocated, want["heap_bytes_allocated"].get<uint64_t>());
+    if (want.contains("inherited_blocks")) {
+      EXPECT_EQ(p->totals.inherited_bytes, want["inherited_blocks"]["bytes"].get<uint64_t>());
+      EXPECT_EQ(p->totals.inherited_blocks, want["inherited_blocks"]["blocks"].get<uint64_t>());
+    }
+
+    LeakReport report = BuildLeakReport({p}, Suppressions());
+    EXPECT_EQ(report.leaked_bytes, want["unfreed_at_exit"]["bytes"].get<uint64_t>());
+    std::string groups;
+    for (const LeakGroup& g : report.groups) groups += "\n  " + Describe(g);
+    // Exact site-by-site matching first. Sites listed separately only
+    // because they ran in different threads (thread_leak) share one stack,
+    // and heapsight groups by (stack, api) like LeakSanitizer: such sites
+    // must together equal one group.
+    std::set<size_t> used;
+    std::vector<json> unmatched;
+    for (const json& site : want["leak_sites"]) {
+      bool matched = false;
+      for (size_t i = 0; i < report.groups.size() && !matched; ++i) {
+        if (used.count(i) == 0 && SiteMatches(report.groups[i], site)) {
+          used.insert(i);
+          matched = true;
+        }
+      }
+      if (!matched) unmatched.push_back(site);
+    }
+    std::vector<bool> merged(unmatched.size(), false);
+    for (size_t a = 0; a < unmatched.size(); ++a) {
+      if (merged[a]) continue;
+      json sum = unmatched[a];
+      sum.erase("thread");
+      std::vector<size_t> members = {a};
+      for (size_t b = a + 1; b < unmatched.size(); ++b) {
+        json other = unmatched[b];
+        other.erase("thread");
+        if (other.value("stack_contains", json()) == sum["stack_contains"] &&
+            other.value("alloc_fn", "") == sum.value("alloc_fn", "") &&
+            other.value("line_in_main", -1) == sum.value("line_in_main", -1) &&
+            unmatched[b].contains("thread") && unmatched[a].contains("thread")) {
+          sum["bytes"] = sum["bytes"].get<uint64_t>() + other["bytes"].get<uint64_t>();
+          sum["blocks"] = sum["blocks"].get<uint64_t>() + other["blocks"].get<uint64_t>();
+          members.push_back(b);
+        }
+      }
+      bool matched = false;
+      for (size_t i = 0; i < report.groups.size() && !matched; ++i) {
+        if (used.count(i) == 0 && SiteMatches(report.groups[i], sum)) {
+          used.insert(i);
+          matched = true;
+        }
+      }
+      for (size_t m : members) merged[m] = true;
+      EXPECT_TRUE(matched) << "no group for expected site(s) " << sum.dump() << "; groups:" << groups;
+    }
+    EXPECT_EQ(used.size(), report.groups.size()) << "unexpected groups:" << groups;
+    for (const LeakGroup& g : report.groups) {
+      EXPECT_EQ(g.kind, "unfreed");
+      ASSERT_FALSE(g.frames.empty());
+      // The top frame is the code that asked for memory, never the allocator.
+      EXPECT_FALSE(IsAllocatorFunction(g.frames[0].function)) << Describe(g);
+      EXPECT_FALSE(absl::StrContains(g.frames[0].module, "libheapsight")) << Describe(g);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Corpus, CorpusTest,
+                         ::testing::Values("cxx_new_leak", "direct_leak", "fork_leak",
+                                           "indirect_leak", "interior_ptr", "mismatch",
+                                           "no_leak_many", "realloc_leak", "still_reachable",
+                                           "thread_leak"));
+
+// The `heapsight leaks` command on a real trace.
+TEST(CorpusCommandTest, LeaksBinaryPrintsLsanShapedReport) {
+  if (!Exists(testing::BuildPath("preload/libheapsight.so"))) GTEST_SKIP() << "no preload built";
+  testing::RunResult run = RunCase("direct_leak", LoadExpect("direct_leak"));
+  ASSERT_EQ(run.traces.size(), 1u);
+  std::string heapsight = testing::BuildPath("analyzer/heapsight");
+  testing::RunResult text = testing::RunPlain({heapsight, "leaks", run.traces[0]});
+  EXPECT_EQ(text.exit_code, 0) << text.err;
+  const std::string& out = text.out;
+  EXPECT_NE(out.find("Direct leak of 1000 byte(s) in 1 object(s) allocated from:\n"
+                     "    #0 0x"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find(" in alloc_block "), std::string::npos) << out;
+  EXPECT_NE(out.find(" in main "), std::string::npos) << out;
+  EXPECT_NE(out.find("direct_leak.c:31\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("direct_leak.c:32\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("direct_leak.c:33\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("Direct leak of 200 byte(s) in 1 object(s)"), std::string::npos) << out;
+  EXPECT_NE(out.find("Direct leak of 24 byte(s) in 1 object(s)"), std::string::npos) << out;
+  EXPECT_LT(out.find("of 1000 byte"), out.find("of 200 byte"));  // sorted by bytes
+  EXPECT_TRUE(absl::EndsWith(out, "SUMMARY: heapsight: 1224 byte(s) leaked in 3 allocation(s).\n"))
+      << out;
+  EXPECT_EQ(out.find("malloc"), std::string::npos) << "allocator frame shown:\n" << out;
+
+  testing::RunResult gate =
+      testing::RunPlain({heapsight, "leaks", "--leak-exitcode", "23", run.traces[0]});
+  EXPECT_EQ(gate.exit_code, 23);
+
+  testing::RunResult j = testing::RunPlain({heapsight, "leaks", "--format=json", run.traces[0]});
+  ASSERT_EQ(j.exit_code, 0) << j.err;
+  json doc = json::parse(j.out);
+  EXPECT_EQ(doc["totals"]["leaked_bytes"], 1224);
+  EXPECT_EQ(doc["totals"]["leaked_blocks"], 3);
+  EXPECT_EQ(doc["groups"][0]["kind"], "unfreed");
+  EXPECT_EQ(doc["groups"][0]["api"], "malloc");
+  EXPECT_EQ(BareFunctionName(doc["groups"][0]["frames"][0]["function"]), "alloc_block");
+
+  std::string supp = testing::MakeTempDir() + "/supp.txt";
+  std::ofstream(supp) << "# all of them\nleak:leak_one\n";
+  testing::RunResult s = testing::RunPlain(
+      {heapsight, "leaks", "--suppressions", supp, "--leak-exitcode", "23", run.traces[0]});
+  EXPECT_EQ(s.exit_code, 0) << s.out << s.err;
+  EXPECT_NE(s.out.find("SUMMARY: heapsight: 0 byte(s) leaked in 0 allocation(s)."),
+            std::string::npos)
+      << s.out;
+  EXPECT_NE(s.out.find("suppressed 1224 byte(s) in 3 allocation(s)"), std::string::npos) << s.out;
+}
+
+}  // namespace
+}  // namespace heapsight::analyzer

@@ -1,0 +1,294 @@
+// tests/format/round_trip_test.cc: every record through ChunkEncoder and
+// back through ChunkDecoder; file-level checks of TraceReader (version,
+// truncation, garbage).
+#include <gtest/gtest.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "format/chunk_decoder.h"
+#include "format/chunk_encoder.h"
+#include "format/trace_reader.h"
+#include "tests/support/run_traced.h"
+
+namespace heapsight::format {
+namespace {
+
+constexpr uint32_t kThread = 3;
+
+std::vector<Record> DecodeAll(const uint8_t* data, size_t size, std::string* error) {
+  std::vector<Record> out;
+  ChunkDecoder decoder(data, size);
+  Record r;
+  while (decoder.Next(&r)) out.push_back(r);
+  *error = decoder.error();
+  return out;
+}
+
+TEST(RoundTrip, EveryRecord) {
+  std::vector<uint8_t> buf(1 << 16);
+  ChunkEncoder enc;
+  ChunkHeader h{kThread, 1234, 7, 1000, 50};
+  enc.Begin(buf.data(), buf.size(), h);
+  const char* argv[] = {"prog", "--flag", "x"};
+  SegmentInfo segs[] = {{0, 0x1000, 0, 5}, {0x2000, 0x500, 0x2000, 6}};
+  uint8_t build_id[] = {0xde, 0xad, 0xbe, 0xef};
+  ASSERT_TRUE(enc.PutProcess(1000, "/bin/prog", 9, argv, 3, 12, 42, "/t/parent.hst", 13));
+  ASSERT_TRUE(enc.PutThreadStart(1000, 1234, 1));
+  ASSERT_TRUE(enc.PutModule(1001, 1, 0x7f0000, "/lib/x.so", 9, build_id, 4, segs, 2));
+  ASSERT_TRUE(enc.PutStackNode(1, 0, 0x401000));
+  ASSERT_TRUE(enc.PutStackNode(2, 1, 0x401100));
+  ASSERT_TRUE(enc.PutAlloc(1002, Api::kMalloc, 100, 2, 0, 0x5000));     // counter 50
+  ASSERT_TRUE(enc.PutAlloc(1003, Api::kNewAligned, 64, 1, 64, 0x4000));  // counter 51
+  ASSERT_TRUE(enc.PutFree(1004, Api::kFree, MakeAllocId(kThread, 50), kThread, 52));
+  ASSERT_TRUE(enc.PutFree(1005, Api::kDelete, MakeAllocId(9, 77), kThread, 52));
+  ASSERT_TRUE(enc.PutRealloc(1006, 1008, Api::kRealloc, MakeAllocId(kThread, 51), kThread, 52,
+                             200, 2, 0x6000));  // counter 52
+  ASSERT_TRUE(enc.PutAllocFailed(1009, Api::kNew, 1ull << 60, 2, 0));
+  ASSERT_TRUE(enc.PutBadFree(1010, Api::kFree, 0xbad, 1, FreeError::kDoubleFree));
+  ASSERT_TRUE(enc.PutModuleUnload(1011, 1));
+  ASSERT_TRUE(enc.PutRss(1012, 1 << 20));
+  ASSERT_TRUE(enc.PutFork(1013, 4321));
+  ASSERT_TRUE(enc.PutExec(1014, "/bin/next", 9));
+  ASSERT_TRUE(enc.PutExecFailed(1015));
+  ASSERT_TRUE(enc.PutInherited(1016, MakeAllocId(1, 5), Api::kCalloc, 30, 2));
+  ASSERT_TRUE(enc.PutMarker(1017, "phase", 5));
+  ASSERT_TRUE(enc.PutLost(1018, 9));
+  ASSERT_TRUE(enc.PutEnd(1019, EndReason::kUnderscoreExit, -3));
+
+  std::string error;
+  std::vector<Record> r = DecodeAll(buf.data(), enc.size(), &error);
+  ASSERT_EQ(error, "");
+  ASSERT_EQ(r.size(), enc.records());
+  size_t i = 0;
+  EXPECT_EQ(r[i].tag, RecordTag::kProcess);
+  EXPECT_EQ(r[i].text, "/bin/prog");
+  ASSERT_EQ(r[i].argv.size(), 3u);
+  EXPECT_EQ(r[i].argv[1], "--flag");
+  EXPECT_EQ(r[i].value2, 42u);
+  EXPECT_EQ(r[i].text2, "/t/parent.hst");
+  ++i;
+  EXPECT_EQ(r[i].tag, RecordTag::kThreadStart);
+  EXPECT_EQ(r[i].value, 1234u);
+  EXPECT_EQ(r[i].value2, 1u);
+  ++i;
+  EXPECT_EQ(r[i].tag, RecordTag::kModule);
+  EXPECT_EQ(r[i].time_us, 1001u);
+  EXPECT_EQ(r[i].value, 1u);
+  EXPECT_EQ(r[i].value2, 0x7f0000u);
+  EXPECT_EQ(r[i].text, "/lib/x.so");
+  EXPECT_EQ(r[i].text2, std::string("\xde\xad\xbe\xef"));
+  ASSERT_EQ(r[i].segments.size(), 2u);
+  EXPECT_EQ(r[i].segments[1].vaddr, 0x2000u);
+  EXPECT_EQ(r[i].segments[1].memsz, 0x500u);
+  EXPECT_EQ(r[i].segments[1].file_offset, 0x2000u);
+  EXPECT_EQ(r[i].segments[1].flags, 6);
+  ++i;
+  EXPECT_EQ(r[i].tag, RecordTag::kStackNode);
+  EXPECT_EQ(r[i].value, 1u);
+  EXPECT_EQ(r[i].value2, 0u);
+  EXPECT_EQ(r[i].ip, 0x401000u);
+  ++i;
+  EXPECT_EQ(r[i].value, 2u);
+  EXPECT_EQ(r[i].value2, 1u);
+  ++i;
+  EXPECT_EQ(r[i].tag, RecordTag::kAlloc);
+  EXPECT_EQ(r[i].time_us, 1002u);
+  EXPECT_EQ(r[i].api, Api::kMalloc);
+  EXPECT_EQ(r[i].size, 100u);
+  EXPECT_EQ(r[i].stack, 2u);
+  EXPECT_EQ(r[i].address, 0x5000u);
+  EXPECT_EQ(r[i].id, MakeAllocId(kThread, 50));
+  ++i;
+  EXPECT_EQ(r[i].api, Api::kNewAligned);
+  EXPECT_EQ(r[i].alignment, 64u);
+  EXPECT_EQ(r[i].address, 0x4000u);  // negative delta
+  EXPECT_EQ(r[i].id, MakeAllocId(kThread, 51));
+  ++i;
+  EXPECT_EQ(r[i].tag, RecordTag::kFree);
+  EXPECT_EQ(r[i].id, MakeAllocId(kThread, 50));  // own thread, short form
+  ++i;
+  EXPECT_EQ(r[i].tag, RecordTag::kFree);
+  EXPECT_EQ(r[i].api, Api::kDelete);
+  EXPECT_EQ(r[i].id, MakeAllocId(9, 77));  // other thread, long form
+  ++i;
+  EXPECT_EQ(r[i].tag, RecordTag::kRealloc);
+  EXPECT_EQ(r[i].old_id, MakeAllocId(kThread, 51));
+  EXPECT_EQ(r[i].id, MakeAllocId(kThread, 52));
+  EXPECT_EQ(r[i].time_us, 1006u);
+  EXPECT_EQ(r[i].time2_us, 1008u);
+  EXPECT_EQ(r[i].size, 200u);
+  EXPECT_EQ(r[i].address, 0x6000u);
+  ++i;
+  EXPECT_EQ(r[i].tag, RecordTag::kAllocFailed);
+  EXPECT_EQ(r[i].size, 1ull << 60);
+  EXPECT_EQ(r[i].api, Api::kNew);
+  ++i;
+  EXPECT_EQ(r[i].tag, RecordTag::kBadFree);
+  EXPECT_EQ(r[i].address, 0xbadu);
+  EXPECT_EQ(r[i].code, static_cast<uint8_t>(FreeError::kDoubleFree));
+  ++i;
+  EXPECT_EQ(r[i].tag, RecordTag::kModuleUnload);
+  EXPECT_EQ(r[i].value, 1u);
+  ++i;
+  EXPECT_EQ(r[i].tag, RecordTag::kRss);
+  EXPECT_EQ(r[i].value, 1u << 20);
+  ++i;
+  EXPECT_EQ(r[i].tag, RecordTag::kFork);
+  EXPECT_EQ(r[i].value, 4321u);
+  ++i;
+  EXPECT_EQ(r[i].tag, RecordTag::kExec);
+  EXPECT_EQ(r[i].text, "/bin/next");
+  ++i;
+  EXPECT_EQ(r[i].tag, RecordTag::kExecFailed);
+  EXPECT_EQ(r[i].time_us, 1015u);
+  ++i;
+  EXPECT_EQ(r[i].tag, RecordTag::kInherited);
+  EXPECT_EQ(r[i].id, MakeAllocId(1, 5));
+  EXPECT_EQ(r[i].api, Api::kCalloc);
+  EXPECT_EQ(r[i].size, 30u);
+  EXPECT_EQ(r[i].stack, 2u);
+  ++i;
+  EXPECT_EQ(r[i].tag, RecordTag::kMarker);
+  EXPECT_EQ(r[i].text, "phase");
+  ++i;
+  EXPECT_EQ(r[i].tag, RecordTag::kLost);
+  EXPECT_EQ(r[i].value, 9u);
+  ++i;
+  EXPECT_EQ(r[i].tag, RecordTag::kEnd);
+  EXPECT_EQ(r[i].code, static_cast<uint8_t>(EndReason::kUnderscoreExit));
+  EXPECT_EQ(r[i].exit_status, -3);
+  EXPECT_EQ(r[i].time_us, 1019u);
+}
+
+TEST(RoundTrip, FullChunkRefusesWithoutWriting) {
+  std::vector<uint8_t> buf(256);
+  ChunkEncoder enc;
+  enc.Begin(buf.data(), buf.size(), ChunkHeader{1, 1, 0, 0, 0});
+  int n = 0;
+  while (enc.PutAlloc(0, Api::kMalloc, 1, 1, 0, 0)) ++n;
+  size_t size = enc.size();
+  EXPECT_FALSE(enc.PutAlloc(0, Api::kMalloc, 1, 1, 0, 0));
+  EXPECT_EQ(enc.size(), size);
+  std::string error;
+  EXPECT_EQ(DecodeAll(buf.data(), size, &error).size(), static_cast<size_t>(n));
+  EXPECT_EQ(error, "");
+}
+
+// --- files ---------------------------------------------------------------
+
+FileHeader Header(uint32_t version) {
+  FileHeader h{};
+  std::memcpy(h.magic, kFileMagic, sizeof h.magic);
+  h.version = version;
+  h.header_size = sizeof h;
+  h.page_size = 4096;
+  h.pid = 1;
+  return h;
+}
+
+// A file with `chunks` zstd blocks of one alloc each.
+std::string WriteFile(const std::string& dir, uint32_t version, int chunks) {
+  std::string path = dir + "/t.hst";
+  std::ofstream out(path, std::ios::binary);
+  FileHeader h = Header(version);
+  out.write(reinterpret_cast<const char*>(&h), sizeof h);
+  for (int c = 0; c < chunks; ++c) {
+    std::vector<uint8_t> chunk(4096);
+    ChunkEncoder enc;
+    enc.Begin(chunk.data(), chunk.size(), ChunkHeader{1, 1, static_cast<uint64_t>(c), 0,
+                                                      static_cast<uint64_t>(c * 100)});
+    for (int i = 0; i < 100; ++i) enc.PutAlloc(i, Api::kMalloc, 16, 0, 0, 0);
+    std::vector<uint8_t> z(ZSTD_compressBound(enc.size()));
+    size_t n = ZSTD_compress(z.data(), z.size(), chunk.data(), enc.size(), 1);
+    BlockHeader b{kBlockMagic, static_cast<uint32_t>(n), static_cast<uint32_t>(enc.size()),
+                  static_cast<uint8_t>(Codec::kZstd), {}};
+    out.write(reinterpret_cast<const char*>(&b), sizeof b);
+    out.write(reinterpret_cast<const char*>(z.data()), static_cast<std::streamsize>(n));
+  }
+  return path;
+}
+
+TEST(TraceFile, ReadsAllBlocks) {
+  std::string path = WriteFile(testing::MakeTempDir(), kFormatVersion, 3);
+  auto reader = TraceReader::Open(path);
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  std::vector<uint8_t> chunk;
+  int n = 0;
+  while ((*reader)->NextChunk(&chunk)) ++n;
+  EXPECT_EQ(n, 3);
+  EXPECT_TRUE((*reader)->status().ok());
+  EXPECT_FALSE((*reader)->truncated());
+}
+
+TEST(TraceFile, OtherVersionIsRejectedNamingBothVersions) {
+  std::string path = WriteFile(testing::MakeTempDir(), 7, 1);
+  auto reader = TraceReader::Open(path);
+  ASSERT_FALSE(reader.ok());
+  std::string message(reader.status().message());
+  EXPECT_NE(message.find("version 7"), std::string::npos) << message;
+  EXPECT_NE(message.find("version " + std::to_string(kFormatVersion)), std::string::npos)
+      << message;
+}
+
+TEST(TraceFile, TruncatedFileIsDetected) {
+  std::string path = WriteFile(testing::MakeTempDir(), kFormatVersion, 3);
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  auto size = static_cast<off_t>(in.tellg());
+  ASSERT_EQ(truncate(path.c_str(), size - 5), 0);
+  auto reader = TraceReader::Open(path);
+  ASSERT_TRUE(reader.ok());
+  std::vector<uint8_t> chunk;
+  int n = 0;
+  while ((*reader)->NextChunk(&chunk)) ++n;
+  EXPECT_EQ(n, 2);
+  EXPECT_TRUE((*reader)->truncated());
+  EXPECT_TRUE((*reader)->status().ok());
+}
+
+TEST(TraceFile, RandomBytesGiveErrorsNotCrashes) {
+  std::mt19937 rng(7);
+  std::string dir = testing::MakeTempDir();
+  for (int round = 0; round < 200; ++round) {
+    std::string path = dir + "/r.hst";
+    std::vector<char> bytes(rng() % 2000);
+    for (char& b : bytes) b = static_cast<char>(rng());
+    if (round % 2 == 0 && bytes.size() >= sizeof(FileHeader)) {
+      FileHeader h = Header(kFormatVersion);  // valid header, garbage after
+      std::memcpy(bytes.data(), &h, sizeof h);
+    }
+    {
+      std::ofstream out(path, std::ios::binary | std::ios::trunc);
+      out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    }
+    auto reader = TraceReader::Open(path);
+    if (!reader.ok()) continue;
+    std::vector<uint8_t> chunk;
+    while ((*reader)->NextChunk(&chunk)) {
+      ChunkDecoder d(chunk.data(), chunk.size());
+      Record r;
+      while (d.Next(&r)) {
+      }
+    }
+  }
+  // Garbage chunks straight into the decoder.
+  for (int round = 0; round < 2000; ++round) {
+    std::vector<uint8_t> chunk(rng() % 300);
+    for (uint8_t& b : chunk) b = static_cast<uint8_t>(rng());
+    ChunkDecoder d(chunk.data(), chunk.size());
+    Record r;
+    int n = 0;
+    while (d.Next(&r)) ++n;
+    if (chunk.size() < sizeof(ChunkHeader)) {
+      EXPECT_FALSE(d.ok());
+    }
+  }
+}
+
+}  // namespace
+}  // namespace heapsight::format
