@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "analyzer/commands.h"
+#include "analyzer/leak_classes.h"
 #include "analyzer/leak_report.h"
 #include "analyzer/suppressions.h"
 #include "analyzer/symbolizer.h"
@@ -59,7 +60,25 @@ struct LeaksArgs {
   std::string format = "text";
   std::string suppressions;
   int leak_exitcode = 0;
+  std::string leak_kinds = "definite,possible";
 };
+
+// Reads each trace's reachability classes and free errors (issue 5) and
+// applies them to `report`; on error prints it and returns false.
+bool Classify(const std::vector<ProcessProfile>& profiles, LeakReport report,
+              ClassifiedLeakReport* out) {
+  std::vector<LeakClassData> data;
+  for (const ProcessProfile& p : profiles) {
+    absl::StatusOr<LeakClassData> d = ReadLeakClasses(p.trace_path);
+    if (!d.ok()) {
+      PrintError(d.status());
+      return false;
+    }
+    data.push_back(std::move(*d));
+  }
+  *out = ClassifyLeakReport(std::move(report), Pointers(profiles), data);
+  return true;
+}
 
 }  // namespace
 
@@ -82,6 +101,10 @@ void RegisterReportCommands(CLI::App& app, int* exit_code) {
     options.top_sites = report_args->top;
     options.frames_per_site = report_args->frames;
     std::string text = FormatReport(Pointers(profiles), options);
+    ClassifiedLeakReport classified;
+    if (Classify(profiles, BuildLeakReport(Pointers(profiles), Suppressions()), &classified)) {
+      text += FormatLeakClassSummary(classified);
+    }
     std::fwrite(text.data(), 1, text.size(), stdout);
     PrintSymbolizerWarnings(profiles);
     *exit_code = 0;
@@ -97,7 +120,12 @@ void RegisterReportCommands(CLI::App& app, int* exit_code) {
   leaks->add_option("--suppressions", leaks_args->suppressions,
                     "LeakSanitizer-style suppressions file (leak:<pattern> lines)");
   leaks->add_option("--leak-exitcode", leaks_args->leak_exitcode,
-                    "Exit status when unsuppressed leaks remain (default 0)");
+                    "Exit status when unsuppressed leaks of the --leak-kinds remain, or free "
+                    "errors happened (default 0)");
+  leaks->add_option("--leak-kinds", leaks_args->leak_kinds,
+                    "Leak kinds --leak-exitcode counts: comma-separated definite, indirect, "
+                    "possible, reachable, or all, none (memcheck's --errors-for-leak-kinds)")
+      ->capture_default_str();
   leaks->callback([leaks_args, exit_code]() {
     absl::StatusOr<Suppressions> rules = Suppressions::Load(leaks_args->suppressions);
     if (!rules.ok()) {
@@ -110,12 +138,27 @@ void RegisterReportCommands(CLI::App& app, int* exit_code) {
       *exit_code = 1;
       return;
     }
-    LeakReport report = BuildLeakReport(Pointers(profiles), *rules);
-    std::string text = leaks_args->format == "json" ? FormatLeakJson(report)
-                                                    : FormatLeakText(report);
+    absl::StatusOr<std::set<std::string>> kinds = ParseLeakKinds(leaks_args->leak_kinds);
+    if (!kinds.ok()) {
+      PrintError(kinds.status());
+      *exit_code = 1;
+      return;
+    }
+    ClassifiedLeakReport report;
+    if (!Classify(profiles, BuildLeakReport(Pointers(profiles), *rules), &report)) {
+      *exit_code = 1;
+      return;
+    }
+    std::string text =
+        leaks_args->format == "json"
+            ? ClassifiedLeakJson(report).dump(2, ' ', false,
+                                              nlohmann::json::error_handler_t::replace) +
+                  "\n"
+            : FormatClassifiedLeakText(report);
     std::fwrite(text.data(), 1, text.size(), stdout);
     PrintSymbolizerWarnings(profiles);
-    *exit_code = report.leaked_blocks != 0 ? leaks_args->leak_exitcode : 0;
+    bool failed = CountedLeaks(report, *kinds).blocks != 0 || !report.errors.empty();
+    *exit_code = failed ? leaks_args->leak_exitcode : 0;
   });
 
   auto dump_traces = std::make_shared<std::vector<std::string>>();

@@ -53,7 +53,9 @@ SiteKind ClassifySite(const std::vector<uint64_t>& ips, Symbolizer& symbolizer) 
   if (IsLdSo(top.module) || absl::StartsWith(top_function, "_dl_")) return SiteKind::kRuntime;
   // Rule 2: stdio buffers.
   for (const SourceFrame& f : top.frames) {
-    if (BareFunctionName(f.function) == "_IO_file_doallocate") return SiteKind::kRuntime;
+    std::string name = BareFunctionName(f.function);
+    if (absl::StartsWith(name, "__GI_")) name = name.substr(5);
+    if (name == "_IO_file_doallocate") return SiteKind::kRuntime;
   }
   // Rule 3: libstdc++'s emergency EH pool.
   for (const SymbolizedLocation* loc : stack) {

@@ -33,7 +33,7 @@ absl::Status StreamMerger::Index() {
       streams_.push_back(std::make_unique<Stream>());
       streams_.back()->thread_index = h.thread_index;
     }
-    streams_[it->second]->chunks.push_back({h.sequence, offset});
+    streams_[it->second]->chunks.push_back({h.sequence, offset, h.base_time_us});
     max_base_time_us_ = std::max(max_base_time_us_, h.base_time_us);
     ++block_count_;
   }
@@ -59,42 +59,54 @@ absl::Status StreamMerger::Index() {
 bool StreamMerger::Advance(size_t s) {
   Stream& st = *streams_[s];
   st.has_record = false;
-  for (;;) {
-    if (st.decoder != nullptr) {
-      if (st.decoder->Next(&st.record)) {
-        st.has_record = true;
-        return true;
-      }
-      if (!st.decoder->ok()) {
-        status_ = absl::DataLossError(absl::StrCat(
-            reader_->path(), ": corrupt trace: ", st.decoder->error(), " (block at offset ",
-            st.chunks[st.next_chunk - 1].offset, ")"));
-        return false;
-      }
-      st.decoder.reset();
+  if (st.decoder != nullptr) {
+    if (st.decoder->Next(&st.record)) {
+      st.has_record = true;
+      return true;
     }
-    if (st.next_chunk >= st.chunks.size()) return false;
-    const ChunkRef& ref = st.chunks[st.next_chunk++];
-    if (absl::Status read = reader_->ReadChunkAt(ref.offset, &st.buffer); !read.ok()) {
-      status_ = read;
-      return false;
-    }
-    ++blocks_read_;
-    st.decoder = std::make_unique<format::ChunkDecoder>(st.buffer.data(), st.buffer.size());
     if (!st.decoder->ok()) {
-      status_ = absl::DataLossError(absl::StrCat(reader_->path(), ": corrupt trace: ",
-                                                 st.decoder->error(), " (block at offset ",
-                                                 ref.offset, ")"));
+      status_ = absl::DataLossError(absl::StrCat(
+          reader_->path(), ": corrupt trace: ", st.decoder->error(), " (block at offset ",
+          st.chunks[st.next_chunk - 1].offset, ")"));
       return false;
     }
+    st.decoder.reset();
+    std::vector<uint8_t>().swap(st.buffer);  // parked threads hold no chunk
   }
+  return st.next_chunk < st.chunks.size();  // parked at its next chunk
+}
+
+bool StreamMerger::Unpark(size_t s) {
+  Stream& st = *streams_[s];
+  const ChunkRef& ref = st.chunks[st.next_chunk++];
+  if (absl::Status read = reader_->ReadChunkAt(ref.offset, &st.buffer); !read.ok()) {
+    status_ = read;
+    return false;
+  }
+  blocks_read_.fetch_add(1, std::memory_order_relaxed);
+  st.decoder = std::make_unique<format::ChunkDecoder>(st.buffer.data(), st.buffer.size());
+  if (!st.decoder->ok()) {
+    status_ = absl::DataLossError(absl::StrCat(reader_->path(), ": corrupt trace: ",
+                                               st.decoder->error(), " (block at offset ",
+                                               ref.offset, ")"));
+    return false;
+  }
+  return Advance(s);
+}
+
+uint64_t StreamMerger::KeyTime(size_t s) const {
+  const Stream& st = *streams_[s];
+  return st.has_record ? st.record.time_us : st.chunks[st.next_chunk].base_time_us;
 }
 
 bool StreamMerger::Earlier(size_t a, size_t b) const {
+  uint64_t ta = KeyTime(a), tb = KeyTime(b);
+  if (ta != tb) return ta < tb;
   const Stream& x = *streams_[a];
   const Stream& y = *streams_[b];
-  if (x.record.time_us != y.record.time_us) return x.record.time_us < y.record.time_us;
-  return x.thread_index < y.thread_index;
+  if (x.thread_index != y.thread_index) return x.thread_index < y.thread_index;
+  // A parked stream sorts before its own records at the same time.
+  return !x.has_record && y.has_record;
 }
 
 void StreamMerger::HeapPush(size_t s) {
@@ -129,11 +141,7 @@ const format::Record* StreamMerger::Next(size_t* stream) {
   if (!started_) {
     started_ = true;
     for (size_t s = 0; s < streams_.size(); ++s) {
-      if (Advance(s)) {
-        HeapPush(s);
-      } else if (!status_.ok()) {
-        return nullptr;
-      }
+      if (!streams_[s]->chunks.empty()) HeapPush(s);  // parked at its first chunk
     }
   } else if (current_ != SIZE_MAX) {
     size_t c = current_;
@@ -141,7 +149,7 @@ const format::Record* StreamMerger::Next(size_t* stream) {
     if (Advance(c)) {
       // Fast path: the same thread keeps going while it is not later than
       // every other thread's next record.
-      if (heap_.empty() || !Earlier(heap_[0], c)) {
+      if (streams_[c]->has_record && (heap_.empty() || !Earlier(heap_[0], c))) {
         current_ = c;
         *stream = c;
         return &streams_[c]->record;
@@ -151,11 +159,22 @@ const format::Record* StreamMerger::Next(size_t* stream) {
       return nullptr;
     }
   }
-  if (heap_.empty()) return nullptr;
-  size_t c = HeapPop();
-  current_ = c;
-  *stream = c;
-  return &streams_[c]->record;
+  while (!heap_.empty()) {
+    size_t c = HeapPop();
+    Stream& st = *streams_[c];
+    if (st.has_record) {
+      current_ = c;
+      *stream = c;
+      return &st.record;
+    }
+    // Parked: read its chunk, then compete again with its first record.
+    if (Unpark(c) || (status_.ok() && st.next_chunk < st.chunks.size())) {
+      HeapPush(c);
+    } else if (!status_.ok()) {
+      return nullptr;
+    }
+  }
+  return nullptr;
 }
 
 }  // namespace heapsight::analyzer

@@ -1,13 +1,17 @@
 // analyzer/stream_merger.h: reads a trace's records in time order.
 //
 // A trace interleaves chunks of different threads in flush order. The merger
-// first indexes every block (offset, thread, sequence) in one sequential
-// pass, then keeps one decoded chunk per thread and repeatedly yields the
-// earliest pending record (ties broken by thread index, then file order).
-// Memory: the index (16 bytes per block) plus one chunk per thread.
+// first indexes every block (offset, thread, sequence, base time) in one
+// sequential pass, then repeatedly yields the earliest pending record (ties
+// broken by thread index, then file order). A thread whose current chunk is
+// used up is "parked" under its next chunk's base time (a lower bound of that
+// chunk's record times) and its buffer released; the chunk is read only when
+// the parked thread comes first. Memory: the index (24 bytes per block) plus
+// one chunk per thread that has records pending at the current time.
 #ifndef HEAPSIGHT_ANALYZER_STREAM_MERGER_H_
 #define HEAPSIGHT_ANALYZER_STREAM_MERGER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -30,7 +34,8 @@ class StreamMerger {
   uint64_t file_size() const { return reader_->file_size(); }
   size_t stream_count() const { return streams_.size(); }
   uint64_t block_count() const { return block_count_; }
-  uint64_t blocks_read() const { return blocks_read_; }
+  // Blocks decoded so far; safe to read from another thread (progress).
+  uint64_t blocks_read() const { return blocks_read_.load(std::memory_order_relaxed); }
   // Largest chunk base time seen while indexing (a duration estimate).
   uint64_t max_base_time_us() const { return max_base_time_us_; }
   // Thread index of stream `s` (streams are numbered 0..stream_count()-1).
@@ -48,6 +53,7 @@ class StreamMerger {
   struct ChunkRef {
     uint64_t sequence;
     uint64_t offset;
+    uint64_t base_time_us;
   };
   struct Stream {
     uint32_t thread_index = 0;
@@ -62,9 +68,15 @@ class StreamMerger {
   explicit StreamMerger(std::unique_ptr<format::TraceReader> reader)
       : reader_(std::move(reader)) {}
   absl::Status Index();
-  // Loads the next record of stream `s` (opening its next chunk as needed).
-  // Returns false with status_ set on error.
+  // Moves stream `s` to its next record within the current chunk, or parks
+  // it at its next chunk. Returns false when the stream is exhausted or on
+  // error (status_ set).
   bool Advance(size_t s);
+  // Reads and decodes the next chunk of parked stream `s` and loads its
+  // first record; false if the chunk is empty (then still parked or
+  // exhausted) or on error.
+  bool Unpark(size_t s);
+  uint64_t KeyTime(size_t s) const;
   bool Earlier(size_t a, size_t b) const;
   void HeapPush(size_t s);
   size_t HeapPop();
@@ -75,7 +87,7 @@ class StreamMerger {
   size_t current_ = SIZE_MAX;      // stream whose record was returned last
   bool started_ = false;
   uint64_t block_count_ = 0;
-  uint64_t blocks_read_ = 0;
+  std::atomic<uint64_t> blocks_read_{0};
   uint64_t max_base_time_us_ = 0;
   absl::Status status_;
   std::vector<std::string> warnings_;

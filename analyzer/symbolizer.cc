@@ -32,8 +32,14 @@ const Dwfl_Callbacks kCallbacks = {
     .debuginfo_path = &kDebuginfoPath,
 };
 
-std::string Demangle(const char* name) {
-  if (name == nullptr) return "";
+std::string Demangle(const char* raw) {
+  if (raw == nullptr) return "";
+  // ELF symbol versions ("memcpy@@GLIBC_2.14") are not part of the name.
+  std::string unversioned(raw);
+  if (size_t at = unversioned.find('@'); at != std::string::npos && at > 0) {
+    unversioned.resize(at);
+  }
+  const char* name = unversioned.c_str();
   if (name[0] == '_' && name[1] == 'Z') {
     int status = 0;
     char* out = abi::__cxa_demangle(name, nullptr, nullptr, &status);
@@ -44,7 +50,7 @@ std::string Demangle(const char* name) {
     }
     std::free(out);
   }
-  return name;
+  return unversioned;
 }
 
 std::string DieFunctionName(Dwarf_Die* die) {
@@ -146,6 +152,11 @@ struct Symbolizer::ModuleSession {
 
   void LoadSymbols() {
     symbols_loaded = true;
+    struct Candidate {
+      Symbol symbol;
+      int rank;  // lower is preferred: global, weak, then local
+    };
+    std::vector<Candidate> candidates;
     int n = dwfl_module_getsymtab(module);
     for (int i = 0; i < n; ++i) {
       GElf_Sym sym;
@@ -156,14 +167,23 @@ struct Symbolizer::ModuleSession {
           sym.st_shndx == SHN_UNDEF) {
         continue;
       }
+      int bind = GELF_ST_BIND(sym.st_info);
+      int rank = bind == STB_GLOBAL ? 0 : bind == STB_WEAK ? 1 : 2;
+      // glibc's internal aliases (__GI_foo) name the same code as foo.
+      if (std::strncmp(name, "__GI_", 5) == 0) rank = 3;
       uint64_t size = sym.st_size == 0 ? 1 : sym.st_size;
-      symbols.push_back({value, value + size, name});
+      candidates.push_back({{value, value + size, name}, rank});
     }
-    std::sort(symbols.begin(), symbols.end(), [](const Symbol& a, const Symbol& b) {
-      if (a.start != b.start) return a.start < b.start;
-      // Prefer global names (usually listed later) only by size: larger first.
-      return a.end > b.end;
+    std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
+      if (a.symbol.start != b.symbol.start) return a.symbol.start < b.symbol.start;
+      if (a.rank != b.rank) return a.rank < b.rank;
+      return a.symbol.end > b.symbol.end;
     });
+    // One symbol per address: the preferred name.
+    for (const Candidate& c : candidates) {
+      if (!symbols.empty() && symbols.back().start == c.symbol.start) continue;
+      symbols.push_back(c.symbol);
+    }
   }
 
   CuIndex& IndexOf(Dwarf_Die* cu) {
@@ -315,9 +335,12 @@ Symbolizer::ModuleSession* Symbolizer::SessionFor(const Module* module) {
 
   const std::string& path = module->path;
   if (path.empty() || path[0] != '/') return raw;  // vdso, anonymous: no file
-  // Only regular files: a trace could name a FIFO or a device.
+  // Only regular files outside the kernel's pseudo file systems: a trace is
+  // untrusted and could name a FIFO, a device or /proc/kcore.
   struct stat st;
-  if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+  if (absl::StartsWith(path, "/proc/") || absl::StartsWith(path, "/sys/") ||
+      absl::StartsWith(path, "/dev/") || stat(path.c_str(), &st) != 0 ||
+      !S_ISREG(st.st_mode)) {
     warnings_.push_back(absl::StrCat(path, ": ", errno == ENOENT ? "no such file" : "not a regular file",
                                      "; its frames show as module+offset"));
     return raw;
@@ -453,6 +476,9 @@ bool IsAllocatorFunction(const std::string& function) {
       "tcache_init", "malloc_hook_ini", "realloc_hook_ini", "__reallocarray"};
   if (function.empty()) return false;
   std::string bare = BareFunctionName(function);
+  // Sanitizer runtimes interpose the allocator under these names.
+  if (absl::StartsWith(bare, "__interceptor_")) bare = bare.substr(14);
+  if (absl::StartsWith(bare, "___interceptor_")) bare = bare.substr(15);
   return kNames.contains(bare) || absl::StartsWith(bare, "heapsight::preload");
 }
 

@@ -94,6 +94,14 @@ void ProcessSection(std::string& out, const ProcessProfile& p, const ReportOptio
            });
   absl::StrAppend(&out, "not freed at exit: ", Bytes(t.leaked_bytes), " in ",
                   Plural(t.leaked_blocks, "block", "blocks"), "\n");
+  if (!p.rss_timeline.empty()) {
+    TimePoint max_rss = p.rss_timeline[0];
+    for (const TimePoint& tp : p.rss_timeline) {
+      if (tp.value > max_rss.value) max_rss = tp;
+    }
+    absl::StrAppend(&out, "peak RSS sampled: ", Bytes(max_rss.value), " at ",
+                    Seconds(max_rss.time_us), " (includes heapsight's own memory)\n");
+  }
   if (t.inherited_blocks != 0) {
     absl::StrAppend(&out, "inherited from the parent at fork: ", Bytes(t.inherited_bytes), " in ",
                     Plural(t.inherited_blocks, "block", "blocks"), "\n");

@@ -11,6 +11,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "analyzer/event_pipeline.h"
 #include "analyzer/live_set.h"
 #include "analyzer/peak_tracker.h"
 #include "analyzer/progress.h"
@@ -74,20 +75,20 @@ class Analysis {
   }
 
   absl::Status Run() {
-    size_t stream = 0;
+    EventPipeline events(merger_);
     uint64_t counter = 0;
-    while (const Record* r = merger_.Next(&stream)) {
+    while (const Event* e = events.Next()) {
       if ((++counter & 0xffff) == 0 && progress_ != nullptr) progress_->Update(merger_.blocks_read());
-      Process(*r, stream);
+      Process(*e, e->stream);
     }
     if (progress_ != nullptr) progress_->Finish();
-    if (!merger_.status().ok()) return merger_.status();
+    if (!events.status().ok()) return events.status();
     Finish();
     return absl::OkStatus();
   }
 
  private:
-  void Process(const Record& r, size_t stream) {
+  void Process(const Event& r, size_t stream) {
     if (r.time_us > now_) now_ = r.time_us;
     if (at_time_pending_ && r.time_us > options_.at_time_us) TakeAtTimeSnapshot();
     if (now_ >= next_timeline_us_) SampleTimeline();
@@ -116,12 +117,13 @@ class Analysis {
         ++p_.totals.bad_frees;
         break;
       case RecordTag::kModule: {
+        const Record& full = *r.full;
         Module m;
         m.id = r.value;
         m.load_address = r.value2;
-        m.path = std::string(r.text);
-        m.build_id_hex = HexBytes(r.text2);
-        m.segments = r.segments;
+        m.path = std::string(full.text);
+        m.build_id_hex = HexBytes(full.text2);
+        m.segments = full.segments;
         m.load_time_us = r.time_us;
         p_.modules.push_back(std::move(m));
         break;
@@ -139,13 +141,14 @@ class Analysis {
         p_.rss_timeline.push_back({r.time_us, r.value});
         break;
       case RecordTag::kProcess:
-        p_.exe = std::string(r.text);
-        p_.argv.assign(r.argv.begin(), r.argv.end());
+        p_.exe = std::string(r.full->text);
+        p_.argv.assign(r.full->argv.begin(), r.full->argv.end());
         p_.ppid = r.value2;
-        p_.parent_trace = std::string(r.text2);
+        p_.parent_trace = std::string(r.full->text2);
         break;
       case RecordTag::kMarker:
-        p_.markers.push_back({r.time_us, std::string(r.text)});
+        p_.markers.push_back({r.time_us, std::string(r.full->text)});
+        if (at_marker_pending_ && r.full->text == options_.at_marker) TakeAtTimeSnapshot();
         break;
       case RecordTag::kEnd:
         p_.complete = true;
@@ -220,7 +223,7 @@ class Analysis {
     AddLive(site, size);
   }
 
-  void Inherit(const Record& r) {
+  void Inherit(const Event& r) {
     uint32_t site = SiteFor(r.stack, r.api);
     SiteStats& s = p_.sites[site].stats;
     if (!live_set_.Insert(r.id, LiveBlock{r.size, site})) {
@@ -263,8 +266,8 @@ class Analysis {
 
   void TakeAtTimeSnapshot() {
     at_time_pending_ = false;
+    at_marker_pending_ = false;
     at_time_live_ = live_;
-    have_at_time_ = true;
   }
 
   void SampleTimeline() {
@@ -283,7 +286,7 @@ class Analysis {
   }
 
   void Finish() {
-    if (at_time_pending_) TakeAtTimeSnapshot();
+    if (at_time_pending_ || at_marker_pending_) TakeAtTimeSnapshot();
     p_.heap_timeline.push_back({now_, heap_bytes_});
     p_.duration_us = now_;
     p_.threads = merger_.stream_count();
@@ -316,6 +319,7 @@ class Analysis {
           s.live_count = s.peak_count;
           break;
         case AnalyzeOptions::At::kTime:
+        case AnalyzeOptions::At::kMarker:
           if (i < at_time_live_.size()) {
             s.live_bytes = at_time_live_[i].bytes;
             s.live_count = at_time_live_[i].count;
@@ -323,11 +327,11 @@ class Analysis {
           break;
       }
     }
-    all_frees_ = frees_;
   }
 
  public:
-  uint64_t all_frees_ = 0;
+  // Blocks released (every kind), after Run().
+  uint64_t frees() const { return frees_; }
 
  private:
   StreamMerger& merger_;
@@ -355,7 +359,7 @@ class Analysis {
   uint64_t next_timeline_us_ = 0;
   uint64_t timeline_interval_us_ = 1;
   bool at_time_pending_ = options_.at == AnalyzeOptions::At::kTime;
-  bool have_at_time_ = false;
+  bool at_marker_pending_ = options_.at == AnalyzeOptions::At::kMarker;
   std::unique_ptr<ProgressBar> progress_;
 };
 
@@ -431,7 +435,7 @@ absl::StatusOr<ProcessProfile> AnalyzeTrace(const std::string& path,
       site.kind = ClassifySite(profile.StackIps(site.stack), *profile.symbolizer);
     }
   }
-  ComputeTotals(profile, analysis.all_frees_);
+  ComputeTotals(profile, analysis.frees());
   // Data after the cut is lost even if an end record was read.
   if (profile.truncated) profile.complete = false;
   return profile;

@@ -163,9 +163,11 @@ struct ProcessProfile {
 };
 
 struct AnalyzeOptions {
-  enum class At { kEnd, kPeak, kTime };
+  enum class At { kEnd, kPeak, kTime, kMarker };
   At at = At::kEnd;        // which moment SiteStats::live_* describe
   uint64_t at_time_us = 0; // for kTime: live after every event at or before this time
+  std::string at_marker;   // for kMarker: live when the first marker of this name was set
+                           // (at the end if the trace has no such marker)
   bool show_progress = false;  // progress bar on stderr (if it is a TTY and the trace is big)
   bool classify_runtime = true;  // mark runtime sites (needs symbolization)
 };

@@ -172,16 +172,23 @@ def main():
     if any(t.startswith("heapsight") for t in tools) and not os.access(heapsight, os.X_OK):
         sys.exit("run_bench: {} not built".format(heapsight))
 
+    load_before = os.getloadavg()[0]
     work = tempfile.mkdtemp(prefix="heapsight-bench.")
     results = {}  # (threads, tool) -> (Run, trace_bytes, scale) or error string
-    kept = {}     # tool -> trace path of a 1-thread run (for --analyze)
+    kept = {}     # tool -> (trace paths, events) of a 1-thread run (for --analyze)
+    runs = {}     # (threads, tool) -> [Run]
+    sizes = {}    # (threads, tool) -> [trace bytes]
+    # Rounds: every tool once per round, so a change in machine load hits all
+    # tools alike instead of one tool's three runs.
     for t in threads:
         bench_argv = [bench, "--threads", str(t), "--allocs", str(allocs)]
-        for tool in tools:
-            runs, sizes, error = [], [], None
-            scale = 1
-            for i in range(args.runs):
+        for i in range(args.runs):
+            for tool in tools:
+                key = (t, tool)
+                if isinstance(results.get(key), str):
+                    continue  # failed before
                 tag = "{}-{}t-{}".format(tool, t, i)
+                scale = 1
                 if tool == "plain":
                     argv = bench_argv
                 elif tool.startswith("heapsight"):
@@ -199,30 +206,30 @@ def main():
                     sys.exit("run_bench: unknown tool " + tool)
                 run = measure(argv, work)
                 if run.rc != 0 or run.events is None:
-                    error = "failed (exit {}): {}".format(run.rc, run.stderr.strip()[-300:])
-                    break
-                runs.append(run)
-                sizes.append(dir_bytes(work, tag))
-                last = i == args.runs - 1
-                if last and t == 1 and tool in ("heapsight", "heaptrack"):
+                    results[key] = "failed (exit {}): {}".format(
+                        run.rc, run.stderr.strip()[-300:].replace("\n", " "))
+                    print("{} {} threads: {}".format(tool, t, results[key]), file=sys.stderr)
+                    remove_prefix(work, tag)
+                    continue
+                runs.setdefault(key, []).append(run)
+                sizes.setdefault(key, []).append(dir_bytes(work, tag))
+                if i == args.runs - 1 and t == 1 and tool in ("heapsight", "heaptrack"):
                     kept[tool] = ([os.path.join(work, n) for n in os.listdir(work)
                                    if n.startswith(tag)], run.events)
                 else:
                     remove_prefix(work, tag)
-            if error:
-                results[(t, tool)] = error
-                print("{} {} threads: {}".format(tool, t, error), file=sys.stderr)
-                continue
-            med = median_run(runs)
-            results[(t, tool)] = (med, statistics.median(sizes), scale)
-            print("{:9s} {} thread(s): {:.3f} s wall (median of {})".format(
-                tool, t, med.wall * scale, len(runs)), file=sys.stderr)
+                if i == args.runs - 1:
+                    med = median_run(runs[key])
+                    results[key] = (med, statistics.median(sizes[key]), scale)
+                    print("{:12s} {} thread(s): {:.3f} s wall (median of {})".format(
+                        tool, t, med.wall * scale, len(runs[key])), file=sys.stderr)
 
     lines = []
     model, cores, mem = machine_info()
-    lines.append("Measured {} on {} ({} cores, {} RAM), commit {}.".format(
-        datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        model, cores, mem, git_commit(repo)))
+    lines.append("Measured {} on {} ({} cores, {} RAM), commit {}; load average {:.1f} before "
+                 "and {:.1f} after the runs.".format(
+                     datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                     model, cores, mem, git_commit(repo), load_before, os.getloadavg()[0]))
     lines.append("Workload: `alloc_bench --allocs {}` ({:,} allocations + {:,} frees, "
                  "12-frame stacks, sizes 8-255, half freed at once); median of {} runs. "
                  "{}; {}.".format(allocs, allocs, allocs, args.runs,

@@ -58,8 +58,28 @@ bool ChunkDecoder::Next(Record* out) {
   Record& r = *out;
   r.tag = tag;
   r.segments.clear();
+  r.ids.clear();
   r.argv.clear();
   r.text = r.text2 = {};
+
+  if (tag == RecordTag::kBlockClasses) {
+    uint64_t count;
+    if (!reader_.ReadVarint(&r.value) || !reader_.ReadByte(&r.code) || r.code == 0 ||
+        r.code > kLeakClassCount || !reader_.ReadVarint(&count) ||
+        count > reader_.remaining()) {  // every id takes at least one byte
+      return Fail("block classes");
+    }
+    r.ids.resize(count);
+    uint64_t prev = 0;
+    for (auto& id : r.ids) {
+      int64_t delta;
+      if (!reader_.ReadSignedVarint(&delta)) return Fail("block classes");
+      prev += static_cast<uint64_t>(delta);
+      id = prev;
+    }
+    r.time_us = time_us_;
+    return true;
+  }
 
   if (tag == RecordTag::kStackNode) {
     if (!reader_.ReadVarint(&r.value) || !reader_.ReadVarint(&r.value2) ||
@@ -180,6 +200,26 @@ bool ChunkDecoder::Next(Record* out) {
       if (!reader_.ReadVarint(&r.id) || !read_api() || !reader_.ReadVarint(&r.size) ||
           !reader_.ReadVarint(&r.stack)) {
         return Fail("inherited");
+      }
+      return true;
+    case RecordTag::kLeakScan:
+      if (!reader_.ReadVarint(&r.value) || !reader_.ReadByte(&r.code) ||
+          !reader_.ReadVarint(&r.size) || !reader_.ReadVarint(&r.value2) ||
+          !reader_.ReadVarint(&r.old_id) || !reader_.ReadVarint(&r.address) ||
+          !reader_.ReadVarint(&r.id)) {
+        return Fail("leak scan");
+      }
+      for (int i = 0; i < kLeakClassCount; ++i) {
+        if (!reader_.ReadVarint(&r.class_blocks[i]) || !reader_.ReadVarint(&r.class_bytes[i])) {
+          return Fail("leak scan");
+        }
+      }
+      return true;
+    case RecordTag::kFreeError:
+      if (!read_api() || !reader_.ReadByte(&r.code) || !reader_.ReadByte(&r.code2) ||
+          !reader_.ReadVarint(&r.address) || !reader_.ReadVarint(&r.stack) ||
+          !reader_.ReadVarint(&r.id)) {
+        return Fail("free error");
       }
       return true;
     case RecordTag::kEnd:

@@ -41,6 +41,16 @@ struct Record {
   std::string_view text2;  // build id bytes, parent trace path
   std::vector<SegmentInfo> segments;  // kModule
   std::vector<std::string_view> argv;  // kProcess
+  // kLeakScan: value = scan number, code = ScanReason, size = duration_us,
+  // value2 = threads stopped, old_id = threads missed, address = root bytes,
+  // id = blocks; class_blocks/class_bytes indexed by LeakClass - 1.
+  // kBlockClasses: value = scan number, code = LeakClass, ids.
+  // kFreeError: api, code = FreeError, code2 = FreeAction, address, stack,
+  // id = the block's allocation id (0 = unknown).
+  uint8_t code2 = 0;
+  uint64_t class_blocks[kLeakClassCount] = {};
+  uint64_t class_bytes[kLeakClassCount] = {};
+  std::vector<uint64_t> ids;  // kBlockClasses
 };
 
 class ChunkDecoder {

@@ -109,6 +109,62 @@ class ChunkEncoder {
     return Finish(p);
   }
 
+  bool PutFreeError(uint64_t time_us, Api api, FreeError error, FreeAction action,
+                    uint64_t address, uint64_t stack, uint64_t alloc_id) {
+    uint8_t* p = Start(RecordTag::kFreeError, time_us, kMaxFixedRecordBytes);
+    if (p == nullptr) return false;
+    *p++ = static_cast<uint8_t>(api);
+    *p++ = static_cast<uint8_t>(error);
+    *p++ = static_cast<uint8_t>(action);
+    p = PutVarint(p, address);
+    p = PutVarint(p, stack);
+    p = PutVarint(p, alloc_id);
+    return Finish(p);
+  }
+
+  // blocks/bytes: indexed by LeakClass - 1.
+  bool PutLeakScan(uint64_t time_us, uint64_t scan, ScanReason reason, uint64_t duration_us,
+                   uint64_t threads_stopped, uint64_t threads_missed, uint64_t root_bytes,
+                   uint64_t blocks, const uint64_t* class_blocks, const uint64_t* class_bytes) {
+    uint8_t* p = Start(RecordTag::kLeakScan, time_us,
+                       3 + (7 + 2 * kLeakClassCount) * kMaxVarintBytes);
+    if (p == nullptr) return false;
+    p = PutVarint(p, scan);
+    *p++ = static_cast<uint8_t>(reason);
+    p = PutVarint(p, duration_us);
+    p = PutVarint(p, threads_stopped);
+    p = PutVarint(p, threads_missed);
+    p = PutVarint(p, root_bytes);
+    p = PutVarint(p, blocks);
+    for (int i = 0; i < kLeakClassCount; ++i) {
+      p = PutVarint(p, class_blocks[i]);
+      p = PutVarint(p, class_bytes[i]);
+    }
+    return Finish(p);
+  }
+
+  // Bytes PutBlockClasses needs for `count` ids.
+  static size_t BlockClassesSize(size_t count) {
+    return 2 + (count + 2) * kMaxVarintBytes;
+  }
+  // No time field. Writes all `count` ids or nothing.
+  bool PutBlockClasses(uint64_t scan, LeakClass leak_class, const uint64_t* ids, size_t count) {
+    if (static_cast<size_t>(end_ - pos_) < BlockClassesSize(count)) return false;
+    uint8_t* p = pos_;
+    *p++ = static_cast<uint8_t>(RecordTag::kBlockClasses);
+    p = PutVarint(p, scan);
+    *p++ = static_cast<uint8_t>(leak_class);
+    p = PutVarint(p, count);
+    uint64_t prev = 0;
+    for (size_t i = 0; i < count; ++i) {
+      p = PutSignedVarint(p, static_cast<int64_t>(ids[i] - prev));
+      prev = ids[i];
+    }
+    pos_ = p;
+    ++records_;
+    return true;
+  }
+
   bool PutStackNode(uint64_t node, uint64_t parent, uint64_t ip) {
     if (static_cast<size_t>(end_ - pos_) < 1 + 3 * kMaxVarintBytes) return false;
     uint8_t* p = pos_;

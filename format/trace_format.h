@@ -233,7 +233,50 @@ enum class RecordTag : uint8_t {
   kEnd = 17,
   // uv dt, uv dropped_events. Events lost (e.g. a write failed).
   kLost = 18,
-  kTagLimit = 19,
+  // --- Added with leak classification (issue 5). Still version 1: a reader
+  // that predates these tags stops at them with "malformed unknown record"
+  // (it rejects them cleanly; see docs/trace-format.md section 11). ---
+  // uv dt, uv scan (1, 2, ... per process), u8 reason (ScanReason),
+  // uv duration_us, uv threads_stopped, uv threads_missed, uv root_bytes,
+  // uv blocks, then for each LeakClass 1..4 in order: uv blocks, uv bytes.
+  // A reachability scan of the live heap ran; the kBlockClasses records of
+  // the same scan number follow on the same thread.
+  kLeakScan = 19,
+  // uv scan, u8 class (LeakClass), uv count, count x sv id delta (each id
+  // minus the previous id of the record, the first from 0). No time.
+  // The class each listed live block had in that scan.
+  kBlockClasses = 20,
+  // uv dt, u8 api (of the bad call), u8 error (FreeError), u8 action
+  // (FreeAction), uv address, uv stack (of the bad call), uv alloc_id (the
+  // block's id: mismatched free, or a double free of a block still in the
+  // recently-freed ring; 0 if unknown). A free error with both stacks (the
+  // allocation's through alloc_id). Supersedes kBadFree in new traces. A
+  // mismatched free is followed (or preceded) by the ordinary kFree/kRealloc
+  // that releases the block.
+  kFreeError = 21,
+  kTagLimit = 22,
+};
+
+// Leak classes, memcheck's definitions (see docs/trace-format.md).
+enum class LeakClass : uint8_t {
+  kDefinite = 1,   // no pointer to the block at all
+  kIndirect = 2,   // reachable only from lost blocks
+  kPossible = 3,   // reachable, but only through interior pointers
+  kReachable = 4,  // a pointer to its start from a root (or reachable block)
+};
+inline constexpr int kLeakClassCount = 4;
+
+enum class ScanReason : uint8_t {
+  kExit = 1,     // exit()/return from main (after atexit handlers, static destructors)
+  kExitNow = 2,  // _exit()/_Exit()/quick_exit()
+  kRequest = 3,  // in-program API or signal
+};
+
+// What the preload did with a bad free (HEAPSIGHT_ON_BAD_FREE).
+enum class FreeAction : uint8_t {
+  kSkipped = 1,  // not passed to the allocator (default for invalid/double free)
+  kPassed = 2,   // passed to the real allocator (always for a mismatched free)
+  kAborted = 3,  // the preload aborted the process after recording it
 };
 
 enum class EndReason : uint8_t {
@@ -246,6 +289,7 @@ enum class EndReason : uint8_t {
 enum class FreeError : uint8_t {
   kInvalidFree = 1,  // pointer never returned by an allocation function
   kDoubleFree = 2,   // pointer was already freed (and not reallocated since)
+  kMismatchedFree = 3,  // released by another family (malloc/new/new[]) than allocated it
 };
 
 // Free records name the freed id compactly: for a block allocated by the same

@@ -92,15 +92,26 @@ bool LiveTable::Remove(uintptr_t address, LiveEntry* out) {
   }
   shard.slots[hole].address = 0;
   --shard.count;
+  shard.recent_id[shard.recent_pos % kRecent] = out->id;
   shard.recent[shard.recent_pos++ % kRecent] = address;
   return true;
 }
 
 bool LiveTable::RecentlyRemoved(uintptr_t address) {
+  uint64_t id;
+  return RecentlyRemoved(address, &id);
+}
+
+bool LiveTable::RecentlyRemoved(uintptr_t address, uint64_t* id) {
   Shard& shard = shards_[Hash(address) & (kShards - 1)];
   SpinLockHolder hold(&shard.lock);
-  for (uint64_t a : shard.recent) {
-    if (a == address) return true;
+  // Newest first: the same address may have been freed more than once.
+  for (uint32_t k = 1; k <= kRecent; ++k) {
+    uint32_t pos = (shard.recent_pos - k) % kRecent;
+    if (shard.recent[pos] == address) {
+      *id = shard.recent_id[pos];
+      return true;
+    }
   }
   return false;
 }

@@ -47,6 +47,9 @@ class LiveTable {
   // shard (and not live): a cheap double-free hint for a pointer Remove
   // did not find.
   bool RecentlyRemoved(uintptr_t address);
+  // Same, and *id receives the removed block's allocation id (leak_check's
+  // double-free report names the block's allocation).
+  bool RecentlyRemoved(uintptr_t address, uint64_t* id);
 
   size_t Size();  // sum over shards; for tests
   // Calls fn(address, entry, ctx) for every entry. Caller must hold LockAll
@@ -72,6 +75,7 @@ class LiveTable {
     size_t capacity = 0;  // power of two
     size_t count = 0;
     uint64_t recent[kRecent] = {};  // last removed addresses (ring)
+    uint64_t recent_id[kRecent] = {};  // their allocation ids
   };
 
   static uint64_t Hash(uintptr_t address);

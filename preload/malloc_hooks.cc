@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "format/trace_format.h"
+#include "preload/heap_limit.h"
 #include "preload/real_functions.h"
 #include "preload/recorder.h"
 
@@ -65,19 +66,26 @@ void* ReallocFromBootstrap(void* p, size_t size, Api api) {
 
 HEAPSIGHT_EXPORT void* malloc(size_t size) {
   if (!hp::EnsureRealFunctions()) return hp::BootstrapAlloc(size, 16);
+  if (hp::HeapLimitDenies(size)) return hp::HeapLimitFail(size, 0, Api::kMalloc);
   void* p = hp::g_real.malloc(size);
+  hp::HeapLimitAdd(p);
   hp::RecordAlloc(p, size, 0, Api::kMalloc);
   return p;
 }
 
 HEAPSIGHT_EXPORT void free(void* p) {
   if (!hp::EnsureRealFunctions()) return;  // only bootstrap blocks exist yet
+  hp::HeapLimitSub(p);
   hp::TracedFree(p, Api::kFree);
 }
 
 HEAPSIGHT_EXPORT void* calloc(size_t n, size_t size) {
   if (!hp::EnsureRealFunctions()) return hp::BootstrapAlloc(SaturatingMul(n, size), 16);
+  if (hp::HeapLimitDenies(SaturatingMul(n, size))) {
+    return hp::HeapLimitFail(SaturatingMul(n, size), 0, Api::kCalloc);
+  }
   void* p = hp::g_real.calloc(n, size);
+  hp::HeapLimitAdd(p);
   hp::RecordAlloc(p, SaturatingMul(n, size), 0, Api::kCalloc);
   return p;
 }
@@ -92,8 +100,14 @@ HEAPSIGHT_EXPORT void* realloc(void* p, size_t size) {
     return q;
   }
   if (hp::IsBootstrapPointer(p)) return ReallocFromBootstrap(p, size, Api::kRealloc);
+  size_t old_usable;
+  if (!hp::HeapLimitReallocBegin(p, size, &old_usable)) {
+    return hp::HeapLimitFail(size, 0, Api::kRealloc);
+  }
   ReallocArgs args{size, 0};
-  return hp::TracedRealloc(p, size, Api::kRealloc, CallRealloc, &args);
+  void* q = hp::TracedRealloc(p, size, Api::kRealloc, CallRealloc, &args);
+  hp::HeapLimitReallocEnd(old_usable, q, size);
+  return q;
 }
 
 HEAPSIGHT_EXPORT void* reallocarray(void* p, size_t n, size_t size) {
@@ -106,8 +120,14 @@ HEAPSIGHT_EXPORT void* reallocarray(void* p, size_t n, size_t size) {
     }
     return ReallocFromBootstrap(p, total, Api::kReallocArray);
   }
+  size_t old_usable;
+  if (!hp::HeapLimitReallocBegin(p, total, &old_usable)) {
+    return hp::HeapLimitFail(total, 0, Api::kReallocArray);
+  }
   ReallocArgs args{n, size};
-  return hp::TracedRealloc(p, total, Api::kReallocArray, CallReallocArray, &args);
+  void* q = hp::TracedRealloc(p, total, Api::kReallocArray, CallReallocArray, &args);
+  hp::HeapLimitReallocEnd(old_usable, q, total);
+  return q;
 }
 
 HEAPSIGHT_EXPORT int posix_memalign(void** out, size_t alignment, size_t size) {
@@ -115,35 +135,52 @@ HEAPSIGHT_EXPORT int posix_memalign(void** out, size_t alignment, size_t size) {
     *out = hp::BootstrapAlloc(size, alignment);
     return *out != nullptr ? 0 : ENOMEM;
   }
+  if (hp::HeapLimitDenies(size)) {
+    hp::HeapLimitFail(size, alignment, Api::kPosixMemalign);
+    return ENOMEM;
+  }
   int rc = hp::g_real.posix_memalign(out, alignment, size);
+  if (rc == 0) hp::HeapLimitAdd(*out);
   hp::RecordAlloc(rc == 0 ? *out : nullptr, size, alignment, Api::kPosixMemalign);
   return rc;
 }
 
 HEAPSIGHT_EXPORT void* aligned_alloc(size_t alignment, size_t size) {
   if (!hp::EnsureRealFunctions()) return hp::BootstrapAlloc(size, alignment);
+  if (hp::HeapLimitDenies(size)) return hp::HeapLimitFail(size, alignment, Api::kAlignedAlloc);
   void* p = hp::g_real.aligned_alloc(alignment, size);
+  hp::HeapLimitAdd(p);
   hp::RecordAlloc(p, size, alignment, Api::kAlignedAlloc);
   return p;
 }
 
 HEAPSIGHT_EXPORT void* memalign(size_t alignment, size_t size) {
   if (!hp::EnsureRealFunctions()) return hp::BootstrapAlloc(size, alignment);
+  if (hp::HeapLimitDenies(size)) return hp::HeapLimitFail(size, alignment, Api::kMemalign);
   void* p = hp::g_real.memalign(alignment, size);
+  hp::HeapLimitAdd(p);
   hp::RecordAlloc(p, size, alignment, Api::kMemalign);
   return p;
 }
 
 HEAPSIGHT_EXPORT void* valloc(size_t size) {
   if (!hp::EnsureRealFunctions()) return hp::BootstrapAlloc(size, 4096);
+  if (hp::HeapLimitDenies(size)) {
+    return hp::HeapLimitFail(size, static_cast<size_t>(getpagesize()), Api::kValloc);
+  }
   void* p = hp::g_real.valloc(size);
+  hp::HeapLimitAdd(p);
   hp::RecordAlloc(p, size, static_cast<size_t>(getpagesize()), Api::kValloc);
   return p;
 }
 
 HEAPSIGHT_EXPORT void* pvalloc(size_t size) {
   if (!hp::EnsureRealFunctions()) return hp::BootstrapAlloc(size, 4096);
+  if (hp::HeapLimitDenies(size)) {
+    return hp::HeapLimitFail(size, static_cast<size_t>(getpagesize()), Api::kPvalloc);
+  }
   void* p = hp::g_real.pvalloc(size);
+  hp::HeapLimitAdd(p);
   hp::RecordAlloc(p, size, static_cast<size_t>(getpagesize()), Api::kPvalloc);
   return p;
 }
@@ -152,10 +189,12 @@ HEAPSIGHT_EXPORT void* pvalloc(size_t size) {
 // of the real allocator (the size is not checked yet).
 HEAPSIGHT_EXPORT void free_sized(void* p, size_t) {
   if (!hp::EnsureRealFunctions()) return;
+  hp::HeapLimitSub(p);
   hp::TracedFree(p, Api::kFreeSized);
 }
 
 HEAPSIGHT_EXPORT void free_aligned_sized(void* p, size_t, size_t) {
   if (!hp::EnsureRealFunctions()) return;
+  hp::HeapLimitSub(p);
   hp::TracedFree(p, Api::kFreeAlignedSized);
 }

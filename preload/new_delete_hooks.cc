@@ -14,6 +14,7 @@
 #include <new>
 
 #include "format/trace_format.h"
+#include "preload/heap_limit.h"
 #include "preload/real_functions.h"
 #include "preload/recorder.h"
 
@@ -26,9 +27,16 @@ namespace {
 
 void* RawAllocate(size_t size, size_t alignment) {
   if (!hp::EnsureRealFunctions()) return hp::BootstrapAlloc(size, alignment);
-  if (alignment == 0) return hp::g_real.malloc(size);
-  if (alignment < sizeof(void*)) alignment = sizeof(void*);
-  return hp::g_real.aligned_alloc(alignment, size);
+  if (hp::HeapLimitDenies(size)) return nullptr;  // as if out of memory
+  void* p;
+  if (alignment == 0) {
+    p = hp::g_real.malloc(size);
+  } else {
+    if (alignment < sizeof(void*)) alignment = sizeof(void*);
+    p = hp::g_real.aligned_alloc(alignment, size);
+  }
+  hp::HeapLimitAdd(p);
+  return p;
 }
 
 // The nothrow forms: one try (plus the new-handler loop, as libstdc++).
@@ -73,6 +81,7 @@ void* NewThrowing(size_t size, size_t alignment, Api api) {
 
 void Delete(void* p, Api api) noexcept {
   if (!hp::EnsureRealFunctions()) return;
+  hp::HeapLimitSub(p);
   hp::TracedFree(p, api);
 }
 

@@ -58,12 +58,17 @@ bool Valid(const char* name, OptString v) {
     return std::strcmp(v, "libunwind") == 0 || std::strcmp(v, "fp") == 0;
   }
   if (std::strcmp(name, "OUTPUT") == 0) return *v != '\0';
+  if (std::strcmp(name, "ON_BAD_FREE") == 0) {
+    return std::strcmp(v, "skip") == 0 || std::strcmp(v, "abort") == 0 ||
+           std::strcmp(v, "pass") == 0;
+  }
   return true;
 }
 bool Valid(const char* name, OptInt v) {
   if (std::strcmp(name, "MAX_DEPTH") == 0) return v >= 1 && v <= kMaxStackDepth;
   if (std::strcmp(name, "ZSTD_LEVEL") == 0) return v >= 0 && v <= 19;
   if (std::strcmp(name, "RSS_INTERVAL_MS") == 0) return v >= 0 && v <= 3600 * 1000;
+  if (std::strcmp(name, "LEAK_SCAN_SIGNAL") == 0) return v >= 0 && v <= 64;
   return true;
 }
 bool Valid(const char*, OptBool) { return true; }

@@ -16,6 +16,7 @@
 
 #include "preload/clock.h"
 #include "preload/internal_alloc.h"
+#include "preload/leak_check.h"
 #include "preload/live_table.h"
 #include "preload/module_map.h"
 #include "preload/options.h"
@@ -49,7 +50,7 @@ std::atomic<bool> g_warned{false};
 Options g_options;
 UnwindMode g_unwind = UnwindMode::kLibunwind;
 size_t g_max_depth = 64;
-bool g_record_addresses = true;
+bool g_record_addresses = false;
 int g_zstd_level = 1;
 uint64_t g_start_ns = 0;
 uint64_t g_start_realtime_ns = 0;
@@ -74,6 +75,7 @@ std::atomic<bool> g_modules_dirty{false};  // any thread; checked at exit
 
 constinit LiveTable g_live;
 constinit StackTable g_stacks;
+format::FreeAction g_bad_free_action = format::FreeAction::kSkipped;  // HEAPSIGHT_ON_BAD_FREE
 
 // Appends a record, flushing the chunk and retrying when it is full (an
 // empty chunk always has room: variable-size records are capped by their
@@ -132,6 +134,9 @@ void EndEvent(ThreadState* ts, uint64_t now) {
     if (now >= next && g_next_rss_us.compare_exchange_strong(next, now + g_rss_interval_us,
                                                                std::memory_order_relaxed)) {
       PUT(ts, now, PutRss(now, ReadRss()));
+      // Keep the TSC-to-time conversion anchored (clock.h); one thread at a
+      // time gets here, having won the CAS above.
+      RecalibrateClock();
     }
   }
   if (g_write_through.load(std::memory_order_relaxed)) FlushLocked(ts, now);
@@ -344,22 +349,64 @@ namespace {
 // still hands it to the allocator, as without heapsight. The chunk goes out
 // at once, because glibc usually aborts the process on such a free. Call
 // under the reentry guard.
-void RecordBadFree(void* p, Api api, uint64_t now) {
+//
+// Issue 5: recorded as kFreeError (with the block's allocation id when the
+// pointer is in the recently-freed ring: a double free), and the returned
+// action (HEAPSIGHT_ON_BAD_FREE) says what the caller does: kSkipped (do
+// not call the allocator), kPassed, or kAborted (the process aborts here).
+format::FreeAction RecordBadFree(void* p, Api api, uint64_t now) {
   ThreadState* ts = CurrentThreadState(now);
-  if (ts == nullptr) return;
+  if (ts == nullptr) return format::FreeAction::kPassed;
   StackRef s = GetStack();
-  auto error = g_live.RecentlyRemoved(reinterpret_cast<uintptr_t>(p))
+  uint64_t alloc_id = 0;
+  auto error = g_live.RecentlyRemoved(reinterpret_cast<uintptr_t>(p), &alloc_id)
                    ? format::FreeError::kDoubleFree
                    : format::FreeError::kInvalidFree;
+  format::FreeAction action = g_bad_free_action;
+  {
+    SpinLockHolder hold(&ts->lock);
+    EmitNodes(ts, s, now);
+    PUT(ts, now,
+        PutFreeError(now, api, error, action, reinterpret_cast<uintptr_t>(p), s.leaf, alloc_id));
+    FlushLocked(ts, now);
+  }
+  if (action == format::FreeAction::kAborted) {
+    FlushAllThreads(now);
+    if (!g_options.QUIET) {
+      RawBuffer b;
+      b.Str(error == format::FreeError::kDoubleFree ? "double free" : "invalid free")
+          .Str(": aborting (HEAPSIGHT_ON_BAD_FREE=abort)");
+      RawLog(b);
+    }
+    abort();
+  }
+  return action;
+}
+
+// A block released by another API family than the one that allocated it
+// (malloc/free, new/delete, new[]/delete[]). Recorded with the releasing
+// call's stack; the block is still released (as memcheck does). Call under
+// the reentry guard, before the kFree/kRealloc record of the block.
+bool IsMismatched(Api alloc_api, Api free_api) {
+  format::ApiFamily a = format::FamilyOf(alloc_api), f = format::FamilyOf(free_api);
+  return a != format::ApiFamily::kNone && f != format::ApiFamily::kNone && a != f;
+}
+
+void RecordMismatch(ThreadState* ts, void* p, Api api, uint64_t alloc_id, uint64_t now) {
+  StackRef s = GetStack();
   SpinLockHolder hold(&ts->lock);
   EmitNodes(ts, s, now);
-  PUT(ts, now, PutBadFree(now, api, reinterpret_cast<uintptr_t>(p), s.leaf, error));
-  FlushLocked(ts, now);
+  PUT(ts, now,
+      PutFreeError(now, api, format::FreeError::kMismatchedFree, format::FreeAction::kPassed,
+                   reinterpret_cast<uintptr_t>(p), s.leaf, alloc_id));
 }
 
 }  // namespace
 
-uint64_t NowUs() { return (MonotonicNs() - g_start_ns) / 1000; }
+uint64_t NowUs() { return (FastMonotonicNs() - g_start_ns) / 1000; }
+
+LiveTable& LiveBlocks() { return g_live; }
+const Options& RecorderOptions() { return g_options; }
 
 bool TracingActive() { return g_status.load(std::memory_order_relaxed) == kActive; }
 
@@ -414,20 +461,23 @@ void TracedFree(void* p, Api api) {
     g_real.free(p);
     return;
   }
+  format::FreeAction action = format::FreeAction::kPassed;
   {
     ReentryGuard guard;
     uint64_t now = NowUs();
     if (ThreadState* ts = CurrentThreadState(now); ts != nullptr) {
       if (__builtin_expect(t_modules_dirty, 0)) RescanModulesAndRecord(ts);
       if (!found) {
-        RecordBadFree(p, api, now);
+        action = RecordBadFree(p, api, now);
       } else {
+        if (__builtin_expect(IsMismatched(e.api, api), 0)) RecordMismatch(ts, p, api, e.id, now);
         SpinLockHolder hold(&ts->lock);
         PUT(ts, now, PutFree(now, api, e.id, ts->index, ts->counter));
         EndEvent(ts, now);
       }
     }
   }
+  if (action == format::FreeAction::kSkipped) return;  // reported, not performed
   g_real.free(p);
 }
 
@@ -462,7 +512,14 @@ void* TracedRealloc(void* p, size_t size, Api api, void* (*call)(void*, void*), 
     // realloc of a pointer we never handed out: recorded (and flushed)
     // before the real call, which usually aborts the process.
     ReentryGuard guard;
-    RecordBadFree(p, api, free_time);
+    // Skipped (the default): like memcheck, realloc of a pointer that is
+    // not a live block fails and leaves everything as it was.
+    if (RecordBadFree(p, api, free_time) == format::FreeAction::kSkipped) return nullptr;
+  } else if (__builtin_expect(IsMismatched(old.api, api), 0)) {
+    ReentryGuard guard;
+    if (ThreadState* ts = CurrentThreadState(free_time); ts != nullptr) {
+      RecordMismatch(ts, p, api, old.id, free_time);
+    }
   }
   void* q = call(p, ctx);
   uint64_t alloc_time = NowUs();
@@ -523,7 +580,12 @@ void InitRecorder() {
   g_record_addresses = g_options.RECORD_ADDRESSES;
   g_zstd_level = static_cast<int>(g_options.ZSTD_LEVEL);
   g_rss_interval_us = static_cast<uint64_t>(g_options.RSS_INTERVAL_MS) * 1000;
-  g_start_ns = MonotonicNs();
+  g_bad_free_action = std::strcmp(g_options.ON_BAD_FREE, "abort") == 0 ? format::FreeAction::kAborted
+                      : std::strcmp(g_options.ON_BAD_FREE, "pass") == 0
+                          ? format::FreeAction::kPassed
+                          : format::FreeAction::kSkipped;
+  InitClock();  // before the first timestamp: picks TSC or clock_gettime
+  g_start_ns = FastMonotonicNs();
   g_start_realtime_ns = RealtimeNs();
   g_pid = getpid();
   long page = sysconf(_SC_PAGESIZE);
@@ -577,6 +639,13 @@ void FinishTrace(format::EndReason reason, int64_t status) {
   if (ts == nullptr) return;
   if (g_modules_dirty.load(std::memory_order_relaxed) && ModulesChanged()) {
     RescanModules(ModuleSink{EmitModuleLoaded, EmitModuleUnloaded, ts});
+  }
+  // Issue 5: classify the live heap while it is intact and the other
+  // threads still run (they are stopped for the scan).
+  if (!g_end_written.load() && reason != format::EndReason::kExec) {
+    RunLeakScan(reason == format::EndReason::kExit ? format::ScanReason::kExit
+                                                   : format::ScanReason::kExitNow);
+    now = NowUs();
   }
   FlushAllThreads(now);
   SpinLockHolder hold(&ts->lock);

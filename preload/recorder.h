@@ -57,6 +57,13 @@ void ExecFailed(char** new_envp);
 // True while the trace is being written (hooks may skip work otherwise).
 bool TracingActive();
 
+// For the leak scan (leak_check.cc): the live-block table and the parsed
+// options.
+class LiveTable;
+struct Options;
+LiveTable& LiveBlocks();
+const Options& RecorderOptions();
+
 }  // namespace heapsight::preload
 
 #endif  // HEAPSIGHT_PRELOAD_RECORDER_H_

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -62,7 +63,7 @@ absl::Status ParseAt(const std::string& at, AnalyzeOptions* options, std::string
   if (at.empty() || end != at.c_str() + at.size() || errno != 0 || !std::isfinite(seconds) ||
       seconds < 0 || seconds > 1e9) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--at: expected end, peak or a time in seconds, got \"", at, "\""));
+        absl::StrCat("--at: expected end, peak, marker:NAME or a time in seconds, got \"", at, "\""));
   }
   options->at = AnalyzeOptions::At::kTime;
   options->at_time_us = static_cast<uint64_t>(std::llround(seconds * 1e6));
@@ -85,11 +86,39 @@ void PrintWarnings(const ProcessProfile& trace) {
   }
 }
 
+// --at=marker:NAME: the time of the first marker called NAME (a pre-pass
+// over the trace; markers come from heapsight_marker() and the preload's own
+// "heap-limit" / "profile:<n>:<path>").
+absl::Status ResolveMarker(const std::string& trace_path, const std::string& name,
+                           AnalyzeOptions* options, std::string* moment) {
+  AnalyzeOptions scan;
+  scan.classify_runtime = false;
+  absl::StatusOr<ProcessProfile> trace = AnalyzeTrace(trace_path, scan);
+  if (!trace.ok()) return trace.status();
+  for (const Marker& m : trace->markers) {
+    if (m.name != name) continue;
+    options->at = AnalyzeOptions::At::kTime;
+    options->at_time_us = m.time_us;
+    *moment = absl::StrFormat("marker \"%s\" (%.6f s after the start)", name, m.time_us / 1e6);
+    return absl::OkStatus();
+  }
+  std::string known;
+  for (const Marker& m : trace->markers) absl::StrAppend(&known, known.empty() ? "" : ", ", m.name);
+  return absl::NotFoundError(absl::StrCat(trace_path, ": no marker named \"", name, "\" (markers: ",
+                                          known.empty() ? "none" : known, ")"));
+}
+
 // Analyzes and symbolizes args.trace.
 absl::StatusOr<output::HeapProfile> LoadProfile(const OutputArgs& args, const std::string& at) {
   AnalyzeOptions options;
   std::string moment;
-  if (absl::Status st = ParseAt(at, &options, &moment); !st.ok()) return st;
+  constexpr std::string_view kMarkerPrefix = "marker:";
+  if (at.rfind(kMarkerPrefix, 0) == 0) {
+    absl::Status st = ResolveMarker(args.trace, at.substr(kMarkerPrefix.size()), &options, &moment);
+    if (!st.ok()) return st;
+  } else if (absl::Status st = ParseAt(at, &options, &moment); !st.ok()) {
+    return st;
+  }
   options.show_progress = isatty(STDERR_FILENO) != 0;
   absl::StatusOr<ProcessProfile> trace = AnalyzeTrace(args.trace, options);
   if (!trace.ok()) return trace.status();
@@ -161,7 +190,8 @@ void RegisterOutputCommands(CLI::App& app, int* exit_code) {
   AddTraceArgs(pprof, pprof_args.get());
   pprof->add_option("-o,--output", pprof_args->output, "Output file, e.g. heap.pb.gz")->required();
   pprof->add_option("--at", pprof_args->at,
-                    "Moment that inuse_* describes: end, peak or SECONDS after the start")
+                    "Moment that inuse_* describes: end, peak, SECONDS after the start, or marker:NAME "
+                    "(the first marker NAME, e.g. from heapsight_marker() or heap-limit)")
       ->capture_default_str();
   pprof->callback([pprof_args, exit_code] { *exit_code = RunPprof(*pprof_args); });
 

@@ -35,6 +35,19 @@ void RegisterRecordCommand(CLI::App& app, int* exit_code) {
   rec->add_option("--suppressions", request->suppressions,
                   "LeakSanitizer-style suppressions file (leak:PATTERN lines) for the summary")
       ->check(CLI::ExistingFile);
+  rec->add_option("--heap-limit", request->heap_limit,
+                  "Make allocations fail (NULL/ENOMEM, std::bad_alloc) once the live heap would "
+                  "pass SIZE, e.g. 64M (K/M/G suffixes); sets HEAPSIGHT_HEAP_LIMIT")
+      ->type_name("SIZE")
+      ->check([](const std::string& v) -> std::string {
+        size_t digits = v.find_first_not_of("0123456789");
+        std::string suffix = digits == std::string::npos ? "" : v.substr(digits);
+        for (const char* ok : {"", "K", "M", "G", "T", "k", "m", "g", "t", "KB", "MB", "GB",
+                               "KiB", "MiB", "GiB", "B"}) {
+          if (digits != 0 && suffix == ok) return "";
+        }
+        return "expected a size such as 64M (bytes with an optional K, M or G suffix)";
+      });
   rec->add_flag_callback(
       "--no-leak-summary", [request] { request->leak_summary = false; },
       "Do not print the leak summary (the trace list is still printed)");

@@ -26,6 +26,8 @@ namespace {
 constexpr char kOutputVar[] = "HEAPSIGHT_OUTPUT";
 constexpr char kManifestVar[] = "HEAPSIGHT_MANIFEST";
 constexpr char kQuietVar[] = "HEAPSIGHT_QUIET";
+constexpr char kHeapLimitVar[] = "HEAPSIGHT_HEAP_LIMIT";
+constexpr char kAnalyzerVar[] = "HEAPSIGHT_ANALYZER";
 
 void Error(const std::string& message) {
   std::fprintf(stderr, "heapsight: %s\n", message.c_str());
@@ -89,6 +91,13 @@ int RunRecordSession(const RecordRequest& request) {
     set[parsed->first] = parsed->second;
   }
   if (request.quiet) set.try_emplace(kQuietVar, std::string(1, '1'));
+  if (!request.heap_limit.empty()) set[kHeapLimitVar] = request.heap_limit;
+  // heapsight_write_profile() in PROGRAM runs this very binary on the trace.
+  if (getenv(kAnalyzerVar) == nullptr && set.count(kAnalyzerVar) == 0) {
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n > 0) set[kAnalyzerVar] = std::string(self, static_cast<size_t>(n));
+  }
 
   absl::StatusOr<std::string> preload = FindPreload();
   if (!preload.ok()) {

@@ -22,6 +22,7 @@ struct RecordRequest {
   std::optional<int> leak_exitcode;  // --leak-exitcode N
   std::string suppressions;          // --suppressions FILE
   bool leak_summary = true;          // false: --no-leak-summary
+  std::string heap_limit;            // --heap-limit SIZE (HEAPSIGHT_HEAP_LIMIT); empty: none
 };
 
 // Runs the whole session and returns heapsight's exit status: PROGRAM's own

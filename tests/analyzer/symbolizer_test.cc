@@ -143,11 +143,13 @@ TEST(SymbolizerTest, BadFilesGiveModuleOffsetAndAWarning) {
   std::string garbage(8192, '\0');
   for (char& c : garbage) c = static_cast<char>(rng());
   std::string elfish = "\x7f" "ELF\x02\x01\x01" + std::string(200, '\xff');
-  std::vector<Module> modules(4);
+  std::vector<Module> modules(6);
   modules[0].path = WriteTemp("garbage.so", garbage);
   modules[1].path = WriteTemp("elfish.so", elfish);
   modules[2].path = "/nonexistent/libgone.so";
   modules[3].path = "/tmp";
+  modules[4].path = "/proc/kcore";
+  modules[5].path = "/dev/zero";
   for (size_t i = 0; i < modules.size(); ++i) {
     modules[i].load_address = 0x100000 * (i + 1);
     modules[i].segments.push_back({0, 0x10000, 0, 5});
@@ -163,7 +165,7 @@ TEST(SymbolizerTest, BadFilesGiveModuleOffsetAndAWarning) {
   EXPECT_EQ(symbolizer.Symbolize(0x100042).ModuleOffsetString(),
             "garbage.so." + std::to_string(getpid()) + "+0x42");
   EXPECT_EQ(symbolizer.Symbolize(0x42).ModuleOffsetString(), "0x42");
-  EXPECT_EQ(symbolizer.warnings().size(), 4u);
+  EXPECT_EQ(symbolizer.warnings().size(), 6u);
 }
 
 TEST(SymbolizerTest, WarnsOnBuildIdMismatch) {

@@ -118,6 +118,25 @@ TEST(TraceModelTest, CountsPeakLeaksAndTemporary) {
   EXPECT_EQ(FindSite(pt, 3, Api::kNew)->stats.live_bytes, 0u);
 }
 
+TEST(TraceModelTest, LiveAtAMarker) {
+  TestTraceWriter w;
+  uint64_t a = w.Alloc(0, 10, Api::kMalloc, 100, 1);
+  w.Marker(0, 20, "before");
+  w.Alloc(0, 30, Api::kMalloc, 50, 1);
+  w.Marker(0, 40, "after");
+  w.Free(0, 50, a);
+  w.End(0, 60);
+  std::string path = WriteTrace(w, "marker");
+  AnalyzeOptions options;
+  options.at = AnalyzeOptions::At::kMarker;
+  options.at_marker = "after";
+  EXPECT_EQ(Analyze(path, options).sites[0].stats.live_bytes, 150u);
+  options.at_marker = "before";
+  EXPECT_EQ(Analyze(path, options).sites[0].stats.live_bytes, 100u);
+  options.at_marker = "none";
+  EXPECT_EQ(Analyze(path, options).sites[0].stats.live_bytes, 50u);  // end
+}
+
 TEST(TraceModelTest, ThreadsInterleaveOutOfTimeOrderAndFreeAcrossThreads) {
   TestTraceWriter w;
   // Thread 2's chunk (later times) is written before thread 1's chunk.

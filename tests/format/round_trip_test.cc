@@ -166,6 +166,79 @@ TEST(RoundTrip, EveryRecord) {
   EXPECT_EQ(r[i].time_us, 1019u);
 }
 
+// Issue 5's records: kLeakScan, kBlockClasses, kFreeError.
+TEST(RoundTrip, LeakScanRecords) {
+  std::vector<uint8_t> buf(1 << 16);
+  ChunkEncoder enc;
+  enc.Begin(buf.data(), buf.size(), ChunkHeader{kThread, 1, 0, 500, 0});
+  uint64_t blocks[kLeakClassCount] = {3, 1, 0, 7};
+  uint64_t bytes[kLeakClassCount] = {1224, 48, 0, 1ull << 40};
+  ASSERT_TRUE(enc.PutFreeError(510, Api::kDeleteSized, FreeError::kMismatchedFree,
+                               FreeAction::kPassed, 0x5000, 9, MakeAllocId(2, 77)));
+  ASSERT_TRUE(enc.PutLeakScan(600, 2, ScanReason::kExit, 1234, 4, 1, 65536, 11, blocks, bytes));
+  // Ids in any order, including decreasing ones and other threads'.
+  uint64_t ids[] = {MakeAllocId(1, 5), MakeAllocId(1, 3), MakeAllocId(7, 0), 1, UINT64_MAX >> 1};
+  ASSERT_TRUE(enc.PutBlockClasses(2, LeakClass::kIndirect, ids, 5));
+  ASSERT_TRUE(enc.PutBlockClasses(2, LeakClass::kReachable, ids, 0));
+  ASSERT_TRUE(enc.PutEnd(700, EndReason::kExit, 0));
+  std::string error;
+  std::vector<Record> r = DecodeAll(enc.data(), enc.size(), &error);
+  ASSERT_EQ(error, "");
+  ASSERT_EQ(r.size(), 5u);
+  EXPECT_EQ(r[0].tag, RecordTag::kFreeError);
+  EXPECT_EQ(r[0].time_us, 510u);
+  EXPECT_EQ(r[0].api, Api::kDeleteSized);
+  EXPECT_EQ(r[0].code, static_cast<uint8_t>(FreeError::kMismatchedFree));
+  EXPECT_EQ(r[0].code2, static_cast<uint8_t>(FreeAction::kPassed));
+  EXPECT_EQ(r[0].address, 0x5000u);
+  EXPECT_EQ(r[0].stack, 9u);
+  EXPECT_EQ(r[0].id, MakeAllocId(2, 77));
+  EXPECT_EQ(r[1].tag, RecordTag::kLeakScan);
+  EXPECT_EQ(r[1].time_us, 600u);
+  EXPECT_EQ(r[1].value, 2u);
+  EXPECT_EQ(r[1].code, static_cast<uint8_t>(ScanReason::kExit));
+  EXPECT_EQ(r[1].size, 1234u);
+  EXPECT_EQ(r[1].value2, 4u);
+  EXPECT_EQ(r[1].old_id, 1u);
+  EXPECT_EQ(r[1].address, 65536u);
+  EXPECT_EQ(r[1].id, 11u);
+  for (int i = 0; i < kLeakClassCount; ++i) {
+    EXPECT_EQ(r[1].class_blocks[i], blocks[i]);
+    EXPECT_EQ(r[1].class_bytes[i], bytes[i]);
+  }
+  EXPECT_EQ(r[2].tag, RecordTag::kBlockClasses);
+  EXPECT_EQ(r[2].value, 2u);
+  EXPECT_EQ(r[2].code, static_cast<uint8_t>(LeakClass::kIndirect));
+  EXPECT_EQ(r[2].ids, std::vector<uint64_t>(ids, ids + 5));
+  EXPECT_TRUE(r[3].ids.empty());
+  EXPECT_EQ(r[4].tag, RecordTag::kEnd);
+  EXPECT_EQ(r[4].time_us, 700u);
+}
+
+TEST(RoundTrip, BlockClassesRejectsBadClassAndCount) {
+  std::vector<uint8_t> buf(4096);
+  ChunkEncoder enc;
+  enc.Begin(buf.data(), buf.size(), ChunkHeader{kThread, 1, 0, 0, 0});
+  uint64_t id = 5;
+  ASSERT_TRUE(enc.PutBlockClasses(1, LeakClass::kDefinite, &id, 1));
+  size_t size = enc.size();
+  std::string error;
+  // Class byte 9 is not a LeakClass.
+  std::vector<uint8_t> bad(enc.data(), enc.data() + size);
+  bad[sizeof(ChunkHeader) + 2] = 9;
+  DecodeAll(bad.data(), bad.size(), &error);
+  EXPECT_NE(error.find("block classes"), std::string::npos) << error;
+  // A count larger than the bytes left.
+  bad.assign(enc.data(), enc.data() + size);
+  bad[sizeof(ChunkHeader) + 3] = 100;
+  DecodeAll(bad.data(), bad.size(), &error);
+  EXPECT_NE(error.find("block classes"), std::string::npos) << error;
+  // A batch too big for the room left is refused without writing.
+  std::vector<uint64_t> many(1000, 1);
+  EXPECT_FALSE(enc.PutBlockClasses(1, LeakClass::kDefinite, many.data(), many.size()));
+  EXPECT_EQ(enc.size(), size);
+}
+
 TEST(RoundTrip, FullChunkRefusesWithoutWriting) {
   std::vector<uint8_t> buf(256);
   ChunkEncoder enc;

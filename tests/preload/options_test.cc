@@ -26,9 +26,9 @@ TEST(Options, Defaults) {
   EXPECT_STREQ(o.OUTPUT, "heapsight.%e.%p.hst");
   EXPECT_EQ(o.MAX_DEPTH, 64);
   EXPECT_STREQ(o.UNWIND, "libunwind");
-  EXPECT_EQ(o.ZSTD_LEVEL, 1);
+  EXPECT_EQ(o.ZSTD_LEVEL, 3);
   EXPECT_EQ(o.RSS_INTERVAL_MS, 10);
-  EXPECT_TRUE(o.RECORD_ADDRESSES);
+  EXPECT_FALSE(o.RECORD_ADDRESSES);
   EXPECT_STREQ(o.MANIFEST, "");
   EXPECT_FALSE(o.DISABLE);
   EXPECT_FALSE(o.QUIET);
@@ -38,7 +38,7 @@ TEST(Options, Defaults) {
 TEST(Options, ValuesAreParsed) {
   Env env = {{"HEAPSIGHT_OUTPUT", "/tmp/x.%p.hst"}, {"HEAPSIGHT_MAX_DEPTH", "12"},
              {"HEAPSIGHT_UNWIND", "fp"},            {"HEAPSIGHT_ZSTD_LEVEL", "0"},
-             {"HEAPSIGHT_RSS_INTERVAL_MS", "0"},    {"HEAPSIGHT_RECORD_ADDRESSES", "0"},
+             {"HEAPSIGHT_RSS_INTERVAL_MS", "0"},    {"HEAPSIGHT_RECORD_ADDRESSES", "1"},
              {"HEAPSIGHT_MANIFEST", "/tmp/m"},      {"HEAPSIGHT_DISABLE", "yes"},
              {"HEAPSIGHT_QUIET", "true"}};
   Options o;
@@ -49,7 +49,7 @@ TEST(Options, ValuesAreParsed) {
   EXPECT_EQ(ParseUnwindMode(o.UNWIND), UnwindMode::kFramePointer);
   EXPECT_EQ(o.ZSTD_LEVEL, 0);
   EXPECT_EQ(o.RSS_INTERVAL_MS, 0);
-  EXPECT_FALSE(o.RECORD_ADDRESSES);
+  EXPECT_TRUE(o.RECORD_ADDRESSES);
   EXPECT_STREQ(o.MANIFEST, "/tmp/m");
   EXPECT_TRUE(o.DISABLE);
   EXPECT_TRUE(o.QUIET);
@@ -64,7 +64,7 @@ TEST(Options, InvalidValuesKeepDefaultsAndSayWhy) {
   EXPECT_FALSE(ParseOptions(Lookup, &env, &o, error, sizeof error));
   EXPECT_EQ(o.MAX_DEPTH, 64);
   EXPECT_STREQ(o.UNWIND, "libunwind");
-  EXPECT_EQ(o.ZSTD_LEVEL, 1);
+  EXPECT_EQ(o.ZSTD_LEVEL, 3);
   // The first problem, in table order.
   EXPECT_STREQ(error, "invalid HEAPSIGHT_MAX_DEPTH=0; using the default");
   env = {{"HEAPSIGHT_MAX_DEPTH", "257"}};

@@ -1,0 +1,576 @@
+// analyzer/leak_classes.cc: see leak_classes.h.
+#include "analyzer/leak_classes.h"
+
+#include <algorithm>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "analyzer/symbolizer.h"
+#include "analyzer/text_util.h"
+#include "format/chunk_decoder.h"
+#include "format/trace_reader.h"
+
+namespace heapsight::analyzer {
+namespace {
+
+using format::FreeError;
+using format::LeakClass;
+using format::Record;
+using format::RecordTag;
+
+constexpr const char* kKindOrder[] = {"definite", "indirect", "possible", "reachable",
+                                      "unfreed"};
+
+int KindRank(const std::string& kind) {
+  for (int i = 0; i < 5; ++i) {
+    if (kind == kKindOrder[i]) return i;
+  }
+  return 5;
+}
+
+// Reads every record of the trace, calling fn(record).
+template <typename Fn>
+absl::Status ForEachRecord(const std::string& path, Fn fn) {
+  absl::StatusOr<std::unique_ptr<format::TraceReader>> reader = format::TraceReader::Open(path);
+  if (!reader.ok()) return reader.status();
+  std::vector<uint8_t> chunk;
+  Record r;
+  while ((*reader)->NextChunk(&chunk)) {
+    format::ChunkDecoder d(chunk.data(), chunk.size());
+    while (d.Next(&r)) fn(r);
+    // A malformed chunk is the trace model's to report; we keep what we got.
+  }
+  return (*reader)->status();
+}
+
+std::vector<LeakFrame> Frames(const ProcessProfile& p, uint64_t stack) {
+  std::vector<LeakFrame> frames;
+  if (stack == 0 || p.symbolizer == nullptr) return frames;
+  for (const SymbolizedLocation* loc : p.symbolizer->SymbolizeStack(p.StackIps(stack))) {
+    for (const SourceFrame& f : loc->frames) {
+      LeakFrame frame;
+      frame.address = loc->address;
+      frame.function = f.function;
+      frame.file = f.file;
+      frame.line = f.line;
+      frame.module = loc->module != nullptr ? loc->module->path : "";
+      frame.offset = loc->module_offset;
+      frame.inlined = f.inlined;
+      frames.push_back(std::move(frame));
+    }
+  }
+  return frames;
+}
+
+std::string FrameLine(size_t index, const LeakFrame& f) {
+  std::string where;
+  if (!f.file.empty()) {
+    where = f.line > 0 ? absl::StrFormat(" %s:%d", f.file, f.line) : absl::StrCat(" ", f.file);
+  } else if (!f.module.empty()) {
+    where = absl::StrFormat(" (%s+0x%x)", f.module, f.offset);
+  }
+  if (!f.function.empty()) {
+    return absl::StrFormat("    #%d 0x%x in %s%s\n", index, f.address, f.function, where);
+  }
+  return absl::StrFormat("    #%d 0x%x%s\n", index, f.address, where);
+}
+
+std::string FramesText(const std::vector<LeakFrame>& frames) {
+  if (frames.empty()) return "    <empty stack>\n";
+  std::string out;
+  for (size_t i = 0; i < frames.size(); ++i) out += FrameLine(i, frames[i]);
+  return out;
+}
+
+nlohmann::json FramesJson(const std::vector<LeakFrame>& frames) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const LeakFrame& f : frames) {
+    out.push_back({{"address", f.address},
+                   {"function", f.function},
+                   {"file", f.file},
+                   {"line", f.line},
+                   {"module", f.module},
+                   {"offset", f.offset},
+                   {"inlined", f.inlined}});
+  }
+  return out;
+}
+
+const char* ApiText(format::Api api) {
+  const char* name = format::ApiName(api);
+  return name != nullptr ? name : "unknown";
+}
+
+// "operator new", "malloc", ...: the API's name without its parameter list.
+std::string ApiShortName(format::Api api) {
+  std::string name = ApiText(api);
+  size_t paren = name.find('(');
+  if (paren != std::string::npos && name.compare(0, 8, "operator") == 0) {
+    // operator new[](unsigned long) -> operator new[]
+    name = name.substr(0, paren);
+  }
+  return name;
+}
+
+nlohmann::json CountsJson(const ClassCounts& c) {
+  return {{"bytes", c.bytes}, {"blocks", c.blocks}};
+}
+
+nlohmann::json ClassesJson(const ClassArray& classes, const ClassCounts& unfreed) {
+  nlohmann::json j = {{"definitely_lost", CountsJson(classes[0])},
+                      {"indirectly_lost", CountsJson(classes[1])},
+                      {"possibly_lost", CountsJson(classes[2])},
+                      {"still_reachable", CountsJson(classes[3])}};
+  if (unfreed.blocks != 0) j["unclassified"] = CountsJson(unfreed);
+  return j;
+}
+
+std::string SummaryLines(const std::string& prefix, const ClassArray& c,
+                         const ClassCounts& unfreed) {
+  std::string out = absl::StrCat(prefix, "LEAK SUMMARY:\n");
+  const char* labels[] = {"definitely lost", "indirectly lost", "  possibly lost",
+                          "still reachable"};
+  for (int i = 0; i < format::kLeakClassCount; ++i) {
+    absl::StrAppend(&out, prefix, "   ", labels[i], ": ", Thousands(c[i].bytes), " bytes in ",
+                    Thousands(c[i].blocks), " blocks\n");
+  }
+  if (unfreed.blocks != 0) {
+    absl::StrAppend(&out, prefix, "   not classified: ", Thousands(unfreed.bytes), " bytes in ",
+                    Thousands(unfreed.blocks), " blocks (no reachability scan covers them)\n");
+  }
+  return out;
+}
+
+}  // namespace
+
+const char* LeakKindName(LeakClass c) {
+  switch (c) {
+    case LeakClass::kDefinite: return "definite";
+    case LeakClass::kIndirect: return "indirect";
+    case LeakClass::kPossible: return "possible";
+    case LeakClass::kReachable: return "reachable";
+  }
+  return "unfreed";
+}
+
+const char* FreeErrorName(FreeError e) {
+  switch (e) {
+    case FreeError::kInvalidFree: return "invalid_free";
+    case FreeError::kDoubleFree: return "double_free";
+    case FreeError::kMismatchedFree: return "mismatched_free";
+  }
+  return "bad_free";
+}
+
+absl::StatusOr<std::set<std::string>> ParseLeakKinds(const std::string& list) {
+  std::set<std::string> kinds;
+  for (absl::string_view part : absl::StrSplit(list, ',', absl::SkipEmpty())) {
+    std::string k(part);
+    if (k == "all") {
+      kinds.insert({"definite", "indirect", "possible", "reachable"});
+    } else if (k == "none") {
+    } else if (k == "definite" || k == "indirect" || k == "possible" || k == "reachable") {
+      kinds.insert(k);
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unknown leak kind '", k,
+          "' (expected a comma-separated list of definite, indirect, possible, reachable, "
+          "or all, none)"));
+    }
+  }
+  kinds.insert("unfreed");
+  return kinds;
+}
+
+absl::StatusOr<LeakClassData> ReadLeakClasses(const std::string& path) {
+  LeakClassData data;
+  // Pass 1: the last scan's classes (scans are numbered in order and each
+  // is written out completely before the next starts), and the errors.
+  absl::flat_hash_map<uint64_t, uint8_t> classes;  // id -> LeakClass
+  absl::Status s = ForEachRecord(path, [&](const Record& r) {
+    switch (r.tag) {
+      case RecordTag::kLeakScan:
+        if (r.value >= data.scan) {
+          if (r.value > data.scan) classes.clear();
+          data.scanned = true;
+          data.scan = r.value;
+          data.reason = static_cast<format::ScanReason>(r.code);
+          data.duration_us = r.size;
+          data.threads_stopped = r.value2;
+          data.threads_missed = r.old_id;
+          data.root_bytes = r.address;
+        }
+        break;
+      case RecordTag::kBlockClasses:
+        if (r.value > data.scan) {  // records before their kLeakScan (other thread's chunk)
+          classes.clear();
+          data.scan = r.value;
+        }
+        if (r.value == data.scan) {
+          for (uint64_t id : r.ids) classes[id] = r.code;
+        }
+        break;
+      case RecordTag::kFreeError: {
+        FreeErrorEvent e;
+        e.error = static_cast<FreeError>(r.code);
+        e.action = static_cast<format::FreeAction>(r.code2);
+        e.free_api = r.api;
+        e.address = r.address;
+        e.free_stack = r.stack;
+        e.time_us = r.time_us;
+        e.alloc_id = r.id;
+        data.errors.push_back(e);
+        break;
+      }
+      case RecordTag::kBadFree: {
+        ++data.legacy_bad_frees;
+        FreeErrorEvent e;
+        e.error = static_cast<FreeError>(r.code);
+        e.free_api = r.api;
+        e.address = r.address;
+        e.free_stack = r.stack;
+        e.time_us = r.time_us;
+        data.errors.push_back(e);
+        break;
+      }
+      default:
+        break;
+    }
+  });
+  if (!s.ok()) return s;
+  absl::flat_hash_map<uint64_t, size_t> error_ids;  // alloc id -> first error index
+  for (size_t i = 0; i < data.errors.size(); ++i) {
+    if (data.errors[i].alloc_id != 0) error_ids.emplace(data.errors[i].alloc_id, i);
+  }
+  if (classes.empty() && error_ids.empty()) return data;
+  // Pass 2: the classified blocks' sites and sizes, and which of them were
+  // freed after the scan (late destructors); the errors' allocations.
+  struct Info {
+    uint64_t stack = 0;
+    uint64_t size = 0;
+    format::Api api = format::Api::kUnknown;
+    bool known = false;
+    bool freed = false;
+  };
+  absl::flat_hash_map<uint64_t, Info> info;
+  info.reserve(classes.size());
+  auto defined = [&](uint64_t id, const Record& r) {
+    if (auto it = error_ids.find(id); it != error_ids.end()) {
+      for (size_t i = it->second; i < data.errors.size(); ++i) {
+        FreeErrorEvent& e = data.errors[i];
+        if (e.alloc_id != id) continue;
+        e.alloc_known = true;
+        e.alloc_api = r.api;
+        e.alloc_size = r.size;
+        e.alloc_stack = r.stack;
+      }
+    }
+    if (classes.contains(id)) {
+      Info& in = info[id];
+      in.stack = r.stack;
+      in.size = r.size;
+      in.api = r.api;
+      in.known = true;
+    }
+  };
+  auto freed = [&](uint64_t id) {
+    if (classes.contains(id)) info[id].freed = true;
+  };
+  s = ForEachRecord(path, [&](const Record& r) {
+    switch (r.tag) {
+      case RecordTag::kAlloc:
+      case RecordTag::kInherited:
+        defined(r.id, r);
+        break;
+      case RecordTag::kRealloc:
+        freed(r.old_id);
+        defined(r.id, r);
+        break;
+      case RecordTag::kFree:
+        freed(r.id);
+        break;
+      default:
+        break;
+    }
+  });
+  if (!s.ok()) return s;
+  for (const auto& [id, cls] : classes) {
+    auto it = info.find(id);
+    if (it == info.end() || !it->second.known || it->second.freed) continue;
+    if (cls == 0 || cls > format::kLeakClassCount) continue;
+    ClassCounts& c =
+        data.sites[{it->second.stack, static_cast<uint8_t>(it->second.api)}][cls - 1];
+    c.bytes += it->second.size;
+    ++c.blocks;
+  }
+  return data;
+}
+
+ClassifiedLeakReport ClassifyLeakReport(LeakReport report,
+                                        const std::vector<const ProcessProfile*>& profiles,
+                                        const std::vector<LeakClassData>& data) {
+  ClassifiedLeakReport out;
+  out.processes.resize(report.processes.size());
+  auto split = [&](std::vector<LeakGroup>& groups, bool count) {
+    std::vector<LeakGroup> result;
+    for (LeakGroup& g : groups) {
+      const LeakClassData* d = g.process < data.size() ? &data[g.process] : nullptr;
+      ClassArray classes{};
+      if (d != nullptr) {
+        if (auto it = d->sites.find({g.stack, static_cast<uint8_t>(g.api)});
+            it != d->sites.end()) {
+          classes = it->second;
+        }
+      }
+      uint64_t rest_bytes = g.bytes, rest_blocks = g.blocks;
+      for (int c = 0; c < format::kLeakClassCount; ++c) {
+        if (classes[c].blocks == 0 || classes[c].blocks > rest_blocks) continue;
+        LeakGroup part = g;
+        part.kind = LeakKindName(static_cast<LeakClass>(c + 1));
+        part.bytes = std::min(classes[c].bytes, rest_bytes);
+        part.blocks = classes[c].blocks;
+        rest_bytes -= part.bytes;
+        rest_blocks -= part.blocks;
+        if (count) {
+          out.processes[g.process].classes[c].bytes += part.bytes;
+          out.processes[g.process].classes[c].blocks += part.blocks;
+        }
+        result.push_back(std::move(part));
+      }
+      if (rest_blocks != 0) {
+        g.kind = kKindUnfreed;
+        g.bytes = rest_bytes;
+        g.blocks = rest_blocks;
+        if (count) {
+          out.processes[g.process].unfreed.bytes += rest_bytes;
+          out.processes[g.process].unfreed.blocks += rest_blocks;
+        }
+        result.push_back(std::move(g));
+      }
+    }
+    std::stable_sort(result.begin(), result.end(), [](const LeakGroup& a, const LeakGroup& b) {
+      if (a.process != b.process) return a.process < b.process;
+      int ra = KindRank(a.kind), rb = KindRank(b.kind);
+      if (ra != rb) return ra < rb;
+      return a.bytes > b.bytes;
+    });
+    groups = std::move(result);
+  };
+  split(report.groups, true);
+  split(report.suppressed, false);
+  // leaked_* = lost: everything but still-reachable blocks.
+  report.leaked_bytes = report.leaked_blocks = 0;
+  for (size_t pi = 0; pi < report.processes.size(); ++pi) {
+    ClassifiedProcess& cp = out.processes[pi];
+    LeakProcess& proc = report.processes[pi];
+    proc.leaked_bytes = cp.unfreed.bytes;
+    proc.leaked_blocks = cp.unfreed.blocks;
+    for (int c = 0; c < 3; ++c) {
+      proc.leaked_bytes += cp.classes[c].bytes;
+      proc.leaked_blocks += cp.classes[c].blocks;
+    }
+    report.leaked_bytes += proc.leaked_bytes;
+    report.leaked_blocks += proc.leaked_blocks;
+    for (int c = 0; c < format::kLeakClassCount; ++c) {
+      out.classes[c].bytes += cp.classes[c].bytes;
+      out.classes[c].blocks += cp.classes[c].blocks;
+    }
+    out.unfreed.bytes += cp.unfreed.bytes;
+    out.unfreed.blocks += cp.unfreed.blocks;
+    if (pi < data.size()) {
+      cp.scanned = data[pi].scanned;
+      cp.scan_duration_us = data[pi].duration_us;
+      cp.threads_missed = data[pi].threads_missed;
+      for (const FreeErrorEvent& e : data[pi].errors) {
+        ClassifiedLeakReport::Error err;
+        err.process = pi;
+        err.event = e;
+        if (pi < profiles.size()) {
+          err.free_frames = Frames(*profiles[pi], e.free_stack);
+          if (e.alloc_known) err.alloc_frames = Frames(*profiles[pi], e.alloc_stack);
+        }
+        uint8_t k = static_cast<uint8_t>(e.error);
+        if (k < 4) ++out.error_counts[k];
+        out.errors.push_back(std::move(err));
+      }
+    }
+  }
+  out.report = std::move(report);
+  return out;
+}
+
+ClassCounts CountedLeaks(const ClassifiedLeakReport& r, const std::set<std::string>& kinds) {
+  ClassCounts c;
+  for (const LeakGroup& g : r.report.groups) {
+    if (kinds.count(g.kind) == 0) continue;
+    c.bytes += g.bytes;
+    c.blocks += g.blocks;
+  }
+  return c;
+}
+
+std::string FormatClassifiedLeakText(const ClassifiedLeakReport& r) {
+  const LeakReport& report = r.report;
+  std::string out;
+  for (size_t pi = 0; pi < report.processes.size(); ++pi) {
+    const LeakProcess& proc = report.processes[pi];
+    const ClassifiedProcess& cp = r.processes[pi];
+    std::string name = proc.exe.empty() ? proc.trace : BaseName(proc.exe);
+    std::string tag = absl::StrCat("==", proc.pid, "==");
+    if (!proc.complete) {
+      absl::StrAppend(&out, tag, "WARNING: heapsight: trace ", proc.trace, " was cut short (",
+                      proc.truncated ? "file ends mid-block" : "no end record",
+                      "); blocks freed after the cut show as not freed.\n");
+    }
+    if (!cp.scanned) {
+      absl::StrAppend(&out, tag,
+                      "WARNING: heapsight: no reachability scan in this trace "
+                      "(HEAPSIGHT_LEAK_SCAN=0, or an older preload): blocks are only "
+                      "\"not freed\".\n");
+    } else if (cp.threads_missed != 0) {
+      absl::StrAppend(&out, tag, "WARNING: heapsight: ", cp.threads_missed,
+                      " thread(s) did not stop for the scan; their registers were not "
+                      "scanned.\n");
+    }
+    // Free errors first, as memcheck reports them when they happen.
+    for (const auto& e : r.errors) {
+      if (e.process != pi) continue;
+      const FreeErrorEvent& ev = e.event;
+      std::string what;
+      if (ev.error == FreeError::kMismatchedFree) {
+        what = absl::StrCat("mismatched free (", ApiShortName(ev.free_api), " of a block from ",
+                            ev.alloc_known ? ApiShortName(ev.alloc_api) : "another API", ")");
+      } else {
+        what = absl::StrCat(ev.error == FreeError::kDoubleFree ? "double free" : "invalid free",
+                            " (", ApiShortName(ev.free_api), ")");
+      }
+      absl::StrAppend(&out, "=================================================================\n",
+                      tag, "ERROR: heapsight: ", what, " of address 0x",
+                      absl::Hex(ev.address));
+      if (ev.alloc_known) absl::StrAppend(&out, " (", ev.alloc_size, " byte(s))");
+      const char* action = ev.action == format::FreeAction::kSkipped ? "; not performed"
+                           : ev.action == format::FreeAction::kAborted ? "; process aborted"
+                                                                      : "";
+      absl::StrAppend(&out, action, "\n", FramesText(e.free_frames));
+      if (ev.alloc_known) {
+        absl::StrAppend(&out, "  block allocated by ", ApiShortName(ev.alloc_api), " from:\n",
+                        FramesText(e.alloc_frames));
+      }
+      out += "\n";
+    }
+    bool any = false;
+    for (const LeakGroup& g : report.groups) {
+      if (g.process != pi) continue;
+      if (!any) {
+        absl::StrAppend(&out, "=================================================================\n",
+                        tag, "ERROR: heapsight: detected memory leaks in ", name, "\n\n");
+        any = true;
+      }
+      absl::StrAppend(&out, KindHeading(g.kind), " of ", g.bytes, " byte(s) in ", g.blocks,
+                      " object(s) allocated from:\n", FramesText(g.frames), "\n");
+    }
+    if (!any) absl::StrAppend(&out, tag, "heapsight: no leaks in ", name, "\n");
+    if (proc.suppressed_blocks != 0) {
+      absl::StrAppend(&out, tag, "heapsight: suppressed ", proc.suppressed_bytes, " byte(s) in ",
+                      proc.suppressed_blocks, " allocation(s).\n");
+    }
+    if (proc.runtime_blocks != 0) {
+      absl::StrAppend(&out, tag, "heapsight: not counted: ", proc.runtime_bytes, " byte(s) in ",
+                      proc.runtime_blocks, " allocation(s) held by the C/C++ runtime.\n");
+    }
+    out += SummaryLines(tag, cp.classes, cp.unfreed);
+    if (report.processes.size() > 1) {
+      absl::StrAppend(&out, tag, "SUMMARY: heapsight: ", proc.leaked_bytes,
+                      " byte(s) leaked in ", proc.leaked_blocks, " allocation(s).\n\n");
+    }
+  }
+  uint64_t errors = r.errors.size();
+  if (errors != 0) {
+    absl::StrAppend(&out, "ERROR SUMMARY: ", errors, " free error(s): ",
+                    r.error_counts[1], " invalid, ", r.error_counts[2], " double, ",
+                    r.error_counts[3], " mismatched.\n");
+  }
+  absl::StrAppend(&out, "SUMMARY: heapsight: ", report.leaked_bytes, " byte(s) leaked in ",
+                  report.leaked_blocks, " allocation(s).\n");
+  return out;
+}
+
+nlohmann::json ClassifiedLeakJson(const ClassifiedLeakReport& r) {
+  nlohmann::json j = LeakReportToJson(r.report);
+  j["totals"]["classes"] = ClassesJson(r.classes, r.unfreed);
+  j["totals"]["errors"] = {{"invalid_free", r.error_counts[1]},
+                           {"double_free", r.error_counts[2]},
+                           {"mismatched_free", r.error_counts[3]},
+                           {"total", r.errors.size()}};
+  for (size_t pi = 0; pi < r.processes.size() && pi < j["processes"].size(); ++pi) {
+    const ClassifiedProcess& cp = r.processes[pi];
+    j["processes"][pi]["classes"] = ClassesJson(cp.classes, cp.unfreed);
+    j["processes"][pi]["scanned"] = cp.scanned;
+    j["processes"][pi]["scan_duration_us"] = cp.scan_duration_us;
+    uint64_t counts[4] = {};
+    for (const auto& e : r.errors) {
+      if (e.process == pi && static_cast<uint8_t>(e.event.error) < 4) {
+        ++counts[static_cast<uint8_t>(e.event.error)];
+      }
+    }
+    j["processes"][pi]["errors"] = {{"invalid_free", counts[1]},
+                                    {"double_free", counts[2]},
+                                    {"mismatched_free", counts[3]}};
+  }
+  nlohmann::json errors = nlohmann::json::array();
+  for (const auto& e : r.errors) {
+    const FreeErrorEvent& ev = e.event;
+    nlohmann::json err = {
+        {"kind", FreeErrorName(ev.error)},
+        {"pid", r.report.processes[e.process].pid},
+        {"address", ev.address},
+        {"free_fn", ApiShortName(ev.free_api)},
+        {"action", ev.action == format::FreeAction::kSkipped   ? "skipped"
+                   : ev.action == format::FreeAction::kAborted ? "aborted"
+                                                               : "performed"},
+        {"free_frames", FramesJson(e.free_frames)}};
+    if (ev.alloc_known) {
+      err["alloc_fn"] = ApiShortName(ev.alloc_api);
+      err["bytes"] = ev.alloc_size;
+      err["alloc_frames"] = FramesJson(e.alloc_frames);
+    }
+    errors.push_back(std::move(err));
+  }
+  j["errors"] = std::move(errors);
+  return j;
+}
+
+std::string FormatLeakClassSummary(const ClassifiedLeakReport& r) {
+  std::string out;
+  for (size_t pi = 0; pi < r.processes.size(); ++pi) {
+    const ClassifiedProcess& cp = r.processes[pi];
+    std::string tag = r.processes.size() > 1
+                          ? absl::StrCat("pid ", r.report.processes[pi].pid, " ")
+                          : std::string();
+    if (!cp.scanned) {
+      absl::StrAppend(&out, tag, "leaks: no reachability scan in the trace\n");
+      continue;
+    }
+    const char* labels[] = {"definitely lost", "indirectly lost", "possibly lost",
+                            "still reachable"};
+    for (int c = 0; c < format::kLeakClassCount; ++c) {
+      absl::StrAppend(&out, tag, labels[c], ": ", Thousands(cp.classes[c].bytes), " bytes in ",
+                      Thousands(cp.classes[c].blocks), " blocks\n");
+    }
+    uint64_t counts[4] = {};
+    for (const auto& e : r.errors) {
+      if (e.process == pi && static_cast<uint8_t>(e.event.error) < 4) {
+        ++counts[static_cast<uint8_t>(e.event.error)];
+      }
+    }
+    if (counts[1] + counts[2] + counts[3] != 0) {
+      absl::StrAppend(&out, tag, "free errors: ", counts[1], " invalid, ", counts[2],
+                      " double, ", counts[3], " mismatched\n");
+    }
+  }
+  return out;
+}
+
+}  // namespace heapsight::analyzer

@@ -1,0 +1,126 @@
+// analyzer/leak_classes.h: the preload's reachability classification and
+// free errors (issue 5), read from a trace and applied to the leak report.
+//
+// The preload scans the live heap at exit (and on demand) and writes
+// kLeakScan + kBlockClasses records: every live block's class by memcheck's
+// definitions (definitely / indirectly / possibly lost, still reachable). It
+// writes kFreeError for invalid, double and mismatched frees. ReadLeakClasses
+// takes the last scan of a trace, keeps the blocks of it that are still not
+// freed when the trace ends, and sums them per site (stack, api) and class;
+// it resolves each free error's allocation (stack, api, size) from its id.
+//
+// ClassifyLeakReport splits the groups of a LeakReport (one per site) into
+// one group per class present (kind definite, indirect, possible or
+// reachable); blocks no scan classified (no scan ran, or allocated after it)
+// keep kind "unfreed". leaked_* become the *lost* numbers (definite +
+// indirect + possible + unfreed); still-reachable blocks are listed but not
+// counted as leaked.
+#ifndef HEAPSIGHT_ANALYZER_LEAK_CLASSES_H_
+#define HEAPSIGHT_ANALYZER_LEAK_CLASSES_H_
+
+#include <array>
+#include <cstdint>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "analyzer/leak_report.h"
+#include "analyzer/trace_model.h"
+#include "format/trace_format.h"
+#include "nlohmann/json.hpp"
+
+namespace heapsight::analyzer {
+
+struct ClassCounts {
+  uint64_t bytes = 0;
+  uint64_t blocks = 0;
+};
+using ClassArray = std::array<ClassCounts, format::kLeakClassCount>;  // index LeakClass - 1
+
+struct FreeErrorEvent {
+  format::FreeError error = format::FreeError::kInvalidFree;
+  format::FreeAction action = format::FreeAction::kPassed;
+  format::Api free_api = format::Api::kUnknown;
+  uint64_t address = 0;
+  uint64_t free_stack = 0;
+  uint64_t time_us = 0;
+  uint64_t alloc_id = 0;     // 0 = unknown
+  bool alloc_known = false;  // the allocation record was found
+  format::Api alloc_api = format::Api::kUnknown;
+  uint64_t alloc_size = 0;
+  uint64_t alloc_stack = 0;
+};
+
+struct LeakClassData {
+  bool scanned = false;  // a scan's results are in the trace
+  uint64_t scan = 0;     // its number
+  format::ScanReason reason = format::ScanReason::kExit;
+  uint64_t duration_us = 0;
+  uint64_t threads_stopped = 0;
+  uint64_t threads_missed = 0;
+  uint64_t root_bytes = 0;
+  // Blocks of that scan still live at the end of the trace, per site.
+  absl::flat_hash_map<std::pair<uint64_t, uint8_t>, ClassArray> sites;  // (stack, api)
+  std::vector<FreeErrorEvent> errors;  // in trace (file) order
+  uint64_t legacy_bad_frees = 0;       // kBadFree records (older preloads)
+};
+
+absl::StatusOr<LeakClassData> ReadLeakClasses(const std::string& trace_path);
+
+// "definite", "indirect", "possible", "reachable".
+const char* LeakKindName(format::LeakClass c);
+// "invalid_free", "double_free", "mismatched_free".
+const char* FreeErrorName(format::FreeError e);
+
+// Parses a --leak-kinds list: comma-separated kinds, "all", or "none";
+// memcheck's spellings work too (definite/indirect/possible/reachable).
+// "unfreed" (blocks no scan classified) is always counted.
+absl::StatusOr<std::set<std::string>> ParseLeakKinds(const std::string& list);
+
+struct ClassifiedProcess {
+  ClassArray classes{};      // unsuppressed program blocks per class
+  ClassCounts unfreed;       // not classified (no scan / allocated after it)
+  bool scanned = false;
+  uint64_t scan_duration_us = 0;
+  uint64_t threads_missed = 0;
+};
+
+struct ClassifiedLeakReport {
+  LeakReport report;  // groups split by class; leaked_* = lost (not reachable)
+  std::vector<ClassifiedProcess> processes;  // parallel to report.processes
+  ClassArray classes{};
+  ClassCounts unfreed;
+  // Free errors with their symbolized stacks, per process.
+  struct Error {
+    size_t process = 0;
+    FreeErrorEvent event;
+    std::vector<LeakFrame> free_frames;
+    std::vector<LeakFrame> alloc_frames;
+  };
+  std::vector<Error> errors;
+  uint64_t error_counts[4] = {};  // by FreeError value (1..3)
+};
+
+// `data` is parallel to `profiles`.
+ClassifiedLeakReport ClassifyLeakReport(LeakReport report,
+                                        const std::vector<const ProcessProfile*>& profiles,
+                                        const std::vector<LeakClassData>& data);
+
+// Bytes/blocks of the groups whose kind is in `kinds` ("unfreed" always
+// counts): what --leak-exitcode looks at.
+ClassCounts CountedLeaks(const ClassifiedLeakReport& r, const std::set<std::string>& kinds);
+
+// LeakSanitizer-shaped text, one section per class, then the free errors
+// and memcheck's LEAK SUMMARY.
+std::string FormatClassifiedLeakText(const ClassifiedLeakReport& r);
+// The heapsight-leaks/1 JSON plus per-class totals and errors.
+nlohmann::json ClassifiedLeakJson(const ClassifiedLeakReport& r);
+// Short per-process summary for `heapsight report`.
+std::string FormatLeakClassSummary(const ClassifiedLeakReport& r);
+
+}  // namespace heapsight::analyzer
+
+#endif  // HEAPSIGHT_ANALYZER_LEAK_CLASSES_H_

@@ -1,0 +1,201 @@
+// preload/leak_scan.cc: see leak_scan.h.
+//
+// Constraints: no malloc (PageAlloc), no locks, no recursion.
+#include "preload/leak_scan.h"
+
+#include <cstring>
+
+#include "preload/internal_alloc.h"
+
+namespace heapsight::preload {
+
+namespace {
+constexpr uintptr_t kWord = sizeof(uintptr_t);
+}  // namespace
+
+LeakClassifier::~LeakClassifier() {
+  if (state_ != nullptr) PageFree(state_, state_bytes_);
+  if (stack_ != nullptr) PageFree(stack_, stack_bytes_);
+}
+
+bool LeakClassifier::Init(const uintptr_t* starts, const uint64_t* sizes, size_t count,
+                          const Hooks& hooks) {
+  starts_ = starts;
+  sizes_ = sizes;
+  count_ = count;
+  hooks_ = hooks;
+  // state + unreadable flags in one mapping; the mark stack holds each block
+  // at most twice per phase (unreached -> possible -> reachable).
+  state_bytes_ = 2 * count + 16;
+  state_ = static_cast<uint8_t*>(PageAlloc(state_bytes_));
+  stack_capacity_ = 2 * count + 16;
+  stack_bytes_ = stack_capacity_ * sizeof(uint32_t);
+  stack_ = static_cast<uint32_t*>(PageAlloc(stack_bytes_));
+  if (state_ == nullptr || stack_ == nullptr) return false;
+  unreadable_ = state_ + count + 8;
+  if (count != 0) {
+    min_ = starts[0];
+    max_ = 0;
+    for (size_t i = 0; i < count; ++i) {
+      uintptr_t end = starts[i] + (sizes[i] == 0 ? 1 : sizes[i]);
+      if (end > max_) max_ = end;
+    }
+  }
+  return true;
+}
+
+void LeakClassifier::SetUnreadable(size_t index) { unreadable_[index] = 1; }
+
+size_t LeakClassifier::Find(uintptr_t w) const {
+  if (w < min_ || w >= max_) return SIZE_MAX;
+  // Last block starting at or before w.
+  size_t lo = 0, hi = count_;
+  while (hi - lo > 1) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (starts_[mid] <= w) {
+      lo = mid;
+    } else {
+      hi = mid;
+    }
+  }
+  uintptr_t start = starts_[lo];
+  if (w < start) return SIZE_MAX;
+  uint64_t size = sizes_[lo];
+  if (w - start < size || (size == 0 && w == start)) return lo;
+  return SIZE_MAX;
+}
+
+void LeakClassifier::Push(uint32_t index) {
+  if (stack_size_ < stack_capacity_) stack_[stack_size_++] = index;
+}
+
+// glibc keeps pointers to free chunks' headers in its arena (bins, top);
+// the header of the chunk after block B sits at B + usable_size(B) - 8,
+// which is inside B when B uses all of its usable bytes.
+bool LeakClassifier::IsNextChunkHeader(size_t index, uintptr_t ptr) const {
+  if (hooks_.usable_size == nullptr) return false;
+  uintptr_t start = starts_[index];
+  uint64_t size = sizes_[index];
+  if (size < kWord || ptr - start + kWord < size) return false;
+  size_t usable = hooks_.usable_size(start);
+  return usable >= kWord && ptr == start + usable - kWord;
+}
+
+// memcheck's --leak-check-heuristics=all (its default): interior pointers
+// that a C++ runtime legitimately keeps to reachable blocks.
+bool LeakClassifier::Heuristic(size_t index, uintptr_t ptr) const {
+  if (unreadable_[index] != 0 || ptr % kWord != 0) return false;
+  uintptr_t start = starts_[index];
+  uint64_t size = sizes_[index];
+  uintptr_t offset = ptr - start;
+  // length64: a 64-bit length, then the data; the pointer is to the data.
+  if (offset == 8 && size >= 8) {
+    uint64_t length;
+    std::memcpy(&length, reinterpret_cast<const void*>(start), 8);
+    if (length == size - 8) return true;
+    // newarray: operator new[]'s cookie (element count) before the array.
+    if (length > 0 && (size - 8) % length == 0) return true;
+  }
+  // stdstring: old (COW) std::string rep {length, capacity, refcount}, then
+  // the characters and a NUL.
+  if (offset == 3 * kWord && size >= 3 * kWord + 1) {
+    uint64_t header[2];
+    std::memcpy(header, reinterpret_cast<const void*>(start), sizeof header);
+    if (header[0] <= header[1] && header[1] == size - 3 * kWord - 1) return true;
+  }
+  // multipleinheritance: a pointer to a secondary base, i.e. both the block
+  // start and the pointed-to word hold vtable pointers.
+  if (hooks_.is_vtable != nullptr && size >= 2 * kWord && offset + kWord <= size) {
+    uintptr_t first, here;
+    std::memcpy(&first, reinterpret_cast<const void*>(start), kWord);
+    std::memcpy(&here, reinterpret_cast<const void*>(ptr), kWord);
+    if (hooks_.is_vtable(first, hooks_.ctx) && hooks_.is_vtable(here, hooks_.ctx)) return true;
+  }
+  return false;
+}
+
+void LeakClassifier::Visit(uintptr_t w, bool prior_definite, int64_t clique) {
+  if (w < min_ || w >= max_) return;
+  size_t i = Find(w);
+  if (i == SIZE_MAX) return;
+  uint8_t& st = state_[i];
+  if (st == kReachable) return;
+  bool at_start = w == starts_[i];
+  if (!at_start && IsNextChunkHeader(i, w)) return;
+  if (clique < 0) {
+    if (prior_definite && (at_start || Heuristic(i, w))) {
+      st = kReachable;
+      Push(static_cast<uint32_t>(i));
+    } else if (st == kUnreached) {
+      st = kPossible;
+      Push(static_cast<uint32_t>(i));
+    }
+    return;
+  }
+  // Clique phase: any pointer from the clique absorbs an unreached block.
+  if (st == kUnreached && static_cast<int64_t>(i) != clique) {
+    st = kIndirect;
+    Push(static_cast<uint32_t>(i));
+  }
+}
+
+void LeakClassifier::ScanWords(uintptr_t lo, uintptr_t hi, bool prior_definite,
+                               int64_t clique) {
+  lo = (lo + kWord - 1) & ~(kWord - 1);
+  if (hi < lo + kWord) return;
+  const uintptr_t* p = reinterpret_cast<const uintptr_t*>(lo);
+  const uintptr_t* end = reinterpret_cast<const uintptr_t*>(hi & ~(kWord - 1));
+  words_scanned_ += static_cast<uint64_t>(end - p);
+  uintptr_t min = min_, max = max_;
+  for (; p < end; ++p) {
+    uintptr_t w = *p;
+    if (w >= min && w < max) Visit(w, prior_definite, clique);
+  }
+}
+
+void LeakClassifier::Drain(int64_t clique) {
+  while (stack_size_ != 0) {
+    uint32_t i = stack_[--stack_size_];
+    if (unreadable_[i] != 0) continue;
+    bool definite = clique < 0 && state_[i] == kReachable;
+    ScanWords(starts_[i], starts_[i] + sizes_[i], definite, clique);
+  }
+}
+
+void LeakClassifier::ScanRange(uintptr_t lo, uintptr_t hi) {
+  ScanWords(lo, hi, true, -1);
+  Drain(-1);
+}
+
+void LeakClassifier::ScanWord(uintptr_t word) {
+  ++words_scanned_;
+  Visit(word, true, -1);
+  Drain(-1);
+}
+
+void LeakClassifier::MarkReachable(size_t index) {
+  if (index >= count_ || state_[index] == kReachable) return;
+  state_[index] = kReachable;
+  Push(static_cast<uint32_t>(index));
+  Drain(-1);
+}
+
+void LeakClassifier::Finish() {
+  Drain(-1);
+  for (size_t i = 0; i < count_; ++i) {
+    if (state_[i] != kUnreached) continue;
+    Push(static_cast<uint32_t>(i));
+    Drain(static_cast<int64_t>(i));
+  }
+}
+
+format::LeakClass LeakClassifier::ClassOf(size_t index) const {
+  switch (state_[index]) {
+    case kReachable: return format::LeakClass::kReachable;
+    case kPossible: return format::LeakClass::kPossible;
+    case kIndirect: return format::LeakClass::kIndirect;
+    default: return format::LeakClass::kDefinite;
+  }
+}
+
+}  // namespace heapsight::preload

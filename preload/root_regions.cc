@@ -1,0 +1,176 @@
+// preload/root_regions.cc: see root_regions.h.
+//
+// Constraints: no malloc; /proc/self/maps is read with open/read into
+// PageAlloc memory.
+#include "preload/root_regions.h"
+
+#include <elf.h>
+#include <fcntl.h>
+#include <link.h>
+#include <unistd.h>
+
+#include "preload/internal_alloc.h"
+
+namespace heapsight::preload {
+namespace {
+
+uintptr_t ParseHex(const char** p) {
+  uintptr_t v = 0;
+  for (;; ++*p) {
+    char c = **p;
+    int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (d < 0) return v;
+    v = v * 16 + static_cast<uintptr_t>(d);
+  }
+}
+
+struct CollectCtx {
+  uintptr_t self;
+  uintptr_t tp;
+  ModuleRoots* out;
+};
+
+int CollectOne(struct dl_phdr_info* info, size_t, void* data) {
+  auto* ctx = static_cast<CollectCtx*>(data);
+  ModuleRoots* out = ctx->out;
+  bool is_self = false;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_LOAD) continue;
+    uintptr_t lo = info->dlpi_addr + ph.p_vaddr;
+    if (ctx->self >= lo && ctx->self < lo + ph.p_memsz) is_self = true;
+  }
+  if (is_self) return 0;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type == PT_LOAD && (ph.p_flags & PF_W) != 0 && ph.p_memsz != 0 &&
+        out->range_count < ModuleRoots::kMaxRanges) {
+      uintptr_t lo = info->dlpi_addr + ph.p_vaddr;
+      out->ranges[out->range_count++] = AddressRange{lo, lo + ph.p_memsz};
+    }
+    if (ph.p_type == PT_TLS && ph.p_memsz != 0 && info->dlpi_tls_data != nullptr &&
+        out->tls_count < ModuleRoots::kMaxTls) {
+      // Static TLS sits just below the thread pointer; a module whose block
+      // was allocated dynamically (dlopen without static TLS room) is a
+      // heap block reached through the DTV instead.
+      auto data = reinterpret_cast<uintptr_t>(info->dlpi_tls_data);
+      if (data < ctx->tp && ctx->tp - data < (uintptr_t{64} << 20)) {
+        out->tls[out->tls_count++] = TlsModule{ctx->tp - data, ph.p_memsz};
+      }
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+const Vma* MemoryMap::Find(uintptr_t address) const {
+  size_t lo = 0, hi = count;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (vmas[mid].end <= address) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  if (lo < count && vmas[lo].start <= address && address < vmas[lo].end) return &vmas[lo];
+  return nullptr;
+}
+
+bool MemoryMap::Readable(uintptr_t lo, uintptr_t hi) const {
+  while (lo < hi) {
+    const Vma* v = Find(lo);
+    if (v == nullptr || !v->readable) return false;
+    lo = v->end;
+  }
+  return true;
+}
+
+bool ReadMemoryMap(MemoryMap* out) {
+  *out = MemoryMap{};
+  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  // The text, read whole (it must be one consistent snapshot as far as the
+  // kernel allows), grown by doubling.
+  size_t cap = 1 << 20, len = 0;
+  auto* text = static_cast<char*>(PageAlloc(cap));
+  for (;;) {
+    if (text == nullptr) {
+      close(fd);
+      return false;
+    }
+    if (len + 4096 >= cap) {
+      auto* bigger = static_cast<char*>(PageAlloc(cap * 2));
+      if (bigger != nullptr) {
+        for (size_t i = 0; i < len; ++i) bigger[i] = text[i];
+      }
+      PageFree(text, cap);
+      text = bigger;
+      cap *= 2;
+      continue;
+    }
+    ssize_t n = read(fd, text + len, cap - len - 1);
+    if (n <= 0) break;
+    len += static_cast<size_t>(n);
+  }
+  close(fd);
+  text[len] = '\0';
+  size_t lines = 0;
+  for (size_t i = 0; i < len; ++i) lines += text[i] == '\n';
+  out->bytes = (lines + 1) * sizeof(Vma);
+  out->vmas = static_cast<Vma*>(PageAlloc(out->bytes));
+  if (out->vmas == nullptr) {
+    PageFree(text, cap);
+    return false;
+  }
+  const char* p = text;
+  while (*p != '\0') {
+    Vma v;
+    v.start = ParseHex(&p);
+    if (*p == '-') ++p;
+    v.end = ParseHex(&p);
+    while (*p == ' ') ++p;
+    v.readable = p[0] == 'r';
+    v.writable = p[1] == 'w';
+    v.executable = p[2] == 'x';
+    // perms offset dev inode [path]
+    int field = 0;
+    while (*p != '\0' && *p != '\n' && field < 4) {
+      while (*p != '\0' && *p != ' ' && *p != '\n') ++p;
+      while (*p == ' ') ++p;
+      ++field;
+    }
+    v.file_backed = *p == '/';
+    while (*p != '\0' && *p != '\n') ++p;
+    if (*p == '\n') ++p;
+    if (v.end > v.start && out->count <= lines) out->vmas[out->count++] = v;
+  }
+  PageFree(text, cap);
+  return true;
+}
+
+void FreeMemoryMap(MemoryMap* map) {
+  if (map->vmas != nullptr) PageFree(map->vmas, map->bytes);
+  *map = MemoryMap{};
+}
+
+bool CollectModuleRoots(uintptr_t self, uintptr_t thread_pointer, ModuleRoots* out) {
+  *out = ModuleRoots{};
+  out->bytes = ModuleRoots::kMaxRanges * sizeof(AddressRange) +
+               ModuleRoots::kMaxTls * sizeof(TlsModule);
+  auto* mem = static_cast<uint8_t*>(PageAlloc(out->bytes));
+  if (mem == nullptr) return false;
+  out->ranges = reinterpret_cast<AddressRange*>(mem);
+  out->tls = reinterpret_cast<TlsModule*>(mem + ModuleRoots::kMaxRanges * sizeof(AddressRange));
+  CollectCtx ctx{self, thread_pointer, out};
+  dl_iterate_phdr(CollectOne, &ctx);
+  return true;
+}
+
+void FreeModuleRoots(ModuleRoots* roots) {
+  if (roots->ranges != nullptr) PageFree(roots->ranges, roots->bytes);
+  *roots = ModuleRoots{};
+}
+
+}  // namespace heapsight::preload

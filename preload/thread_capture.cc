@@ -1,0 +1,289 @@
+// preload/thread_capture.cc: see thread_capture.h.
+//
+// Constraints: no malloc; the signal handler uses raw syscalls and atomics
+// only and preserves errno.
+#include "preload/thread_capture.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+
+#include "preload/internal_alloc.h"
+
+namespace heapsight::preload {
+namespace {
+
+enum SlotState : int { kEmpty = 0, kSignalled = 1, kParked = 2, kResumed = 3 };
+
+std::atomic<CapturedThread*> g_threads{nullptr};
+std::atomic<int>* g_states = nullptr;
+std::atomic<size_t> g_count{0};
+std::atomic<int> g_active{0};
+std::atomic<int> g_release{0};
+int g_signal = 0;
+bool g_handler_installed = false;
+struct sigaction g_old_action;
+
+long Futex(std::atomic<int>* word, int op, int value, const struct timespec* timeout) {
+  return syscall(SYS_futex, reinterpret_cast<int*>(word), op, value, timeout, nullptr, 0);
+}
+
+pid_t GetTid() { return static_cast<pid_t>(syscall(SYS_gettid)); }
+
+uint64_t NowNs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+void SleepMicros(long us) {
+  struct timespec ts = {0, us * 1000};
+  nanosleep(&ts, nullptr);
+}
+
+void CaptureHandler(int, siginfo_t*, void* context) {
+  int saved_errno = errno;
+  if (g_active.load(std::memory_order_acquire) != 0) {
+    pid_t tid = GetTid();
+    CapturedThread* threads = g_threads.load(std::memory_order_acquire);
+    size_t n = g_count.load(std::memory_order_acquire);
+    for (size_t i = 0; threads != nullptr && i < n; ++i) {
+      if (threads[i].tid != tid) continue;
+      if (g_states[i].load(std::memory_order_acquire) != kSignalled) break;
+      const auto* uc = static_cast<const ucontext_t*>(context);
+      for (int r = 0; r < kCapturedRegisters && r < NGREG; ++r) {
+        threads[i].regs[r] = static_cast<uintptr_t>(uc->uc_mcontext.gregs[r]);
+      }
+      threads[i].sp = static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RSP]);
+      threads[i].tp = CurrentThreadPointer();
+      threads[i].sp_known = true;
+      threads[i].stopped = true;
+      g_states[i].store(kParked, std::memory_order_release);
+      while (g_release.load(std::memory_order_acquire) == 0) {
+        struct timespec timeout = {0, 100 * 1000 * 1000};
+        Futex(&g_release, FUTEX_WAIT_PRIVATE, 0, &timeout);
+      }
+      g_states[i].store(kResumed, std::memory_order_release);
+      break;
+    }
+  }
+  errno = saved_errno;
+}
+
+bool PickSignal(int requested) {
+  struct sigaction action;
+  std::memset(&action, 0, sizeof action);
+  action.sa_sigaction = CaptureHandler;
+  action.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+  sigfillset(&action.sa_mask);
+  if (g_handler_installed) return true;  // left installed by an earlier capture
+  int lo = SIGRTMIN + 4, hi = SIGRTMAX;
+  if (requested != 0) lo = hi = requested;
+  for (int s = hi; s >= lo; --s) {
+    struct sigaction old;
+    if (sigaction(s, nullptr, &old) != 0) continue;
+    bool free_signal = (old.sa_flags & SA_SIGINFO) == 0 && old.sa_handler == SIG_DFL;
+    if (!free_signal && requested == 0) continue;
+    if (sigaction(s, &action, &g_old_action) != 0) continue;
+    g_signal = s;
+    g_handler_installed = true;
+    return true;
+  }
+  return false;
+}
+
+// Calls fn(tid) for every task of the process. Raw getdents64: no malloc.
+template <typename Fn>
+bool ForEachTask(Fn fn) {
+  int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return false;
+  alignas(8) char buf[4096];
+  for (;;) {
+    long n = syscall(SYS_getdents64, fd, buf, sizeof buf);
+    if (n <= 0) break;
+    for (long off = 0; off < n;) {
+      struct Dirent {
+        uint64_t ino;
+        int64_t off;
+        unsigned short reclen;
+        unsigned char type;
+        char name[1];
+      };
+      auto* d = reinterpret_cast<Dirent*>(buf + off);
+      pid_t tid = 0;
+      bool numeric = d->name[0] != '\0';
+      for (const char* c = d->name; *c != '\0'; ++c) {
+        if (*c < '0' || *c > '9') {
+          numeric = false;
+          break;
+        }
+        tid = tid * 10 + (*c - '0');
+      }
+      if (numeric) fn(tid);
+      off += d->reclen;
+    }
+  }
+  close(fd);
+  return true;
+}
+
+// sp of a thread blocked in a system call: the second-to-last field of
+// /proc/self/task/TID/syscall ("nr a1..a6 sp pc").
+bool SyscallStackPointer(pid_t tid, uintptr_t* sp) {
+  char path[64] = "/proc/self/task/";
+  size_t len = std::strlen(path);
+  char digits[16];
+  int nd = 0;
+  for (pid_t t = tid; t > 0 && nd < 15; t /= 10) digits[nd++] = static_cast<char>('0' + t % 10);
+  while (nd > 0) path[len++] = digits[--nd];
+  std::memcpy(path + len, "/syscall", 9);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[256];
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return false;
+  buf[n] = '\0';
+  uintptr_t fields[10];
+  int count = 0;
+  for (const char* p = buf; *p != '\0' && count < 10;) {
+    while (*p == ' ' || *p == '\n') ++p;
+    if (*p == '\0') break;
+    if (*p == '-' || (*p >= 'a' && *p <= 'z' && *p != 'x')) return false;  // "running", -1
+    uintptr_t v = 0;
+    if (p[0] == '0' && p[1] == 'x') {
+      p += 2;
+      for (;; ++p) {
+        int d = *p >= '0' && *p <= '9' ? *p - '0' : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10 : -1;
+        if (d < 0) break;
+        v = v * 16 + static_cast<uintptr_t>(d);
+      }
+    } else {
+      for (; *p >= '0' && *p <= '9'; ++p) v = v * 10 + static_cast<uintptr_t>(*p - '0');
+    }
+    fields[count++] = v;
+    while (*p != '\0' && *p != ' ' && *p != '\n') ++p;
+  }
+  if (count < 9) return false;
+  *sp = fields[count - 2];
+  return *sp != 0;
+}
+
+}  // namespace
+
+uintptr_t CurrentThreadPointer() {
+  uintptr_t tp = 0;
+#if defined(__x86_64__)
+  __asm__ volatile("mov %%fs:0, %0" : "=r"(tp));
+#endif
+  return tp;
+}
+
+bool StopOtherThreads(int signal_number, int timeout_ms, ThreadCapture* out) {
+  *out = ThreadCapture{};
+  pid_t self = GetTid();
+  pid_t pid = getpid();
+  size_t tasks = 0;
+  if (!ForEachTask([&](pid_t) { ++tasks; })) return false;
+  size_t capacity = tasks * 2 + 64;
+  size_t bytes = capacity * (sizeof(CapturedThread) + sizeof(std::atomic<int>));
+  auto* mem = static_cast<uint8_t*>(PageAlloc(bytes));
+  if (mem == nullptr) return false;
+  if (!PickSignal(signal_number)) {
+    PageFree(mem, bytes);
+    return false;
+  }
+  auto* threads = reinterpret_cast<CapturedThread*>(mem);
+  g_states = reinterpret_cast<std::atomic<int>*>(mem + capacity * sizeof(CapturedThread));
+  g_release.store(0, std::memory_order_release);
+  g_count.store(0, std::memory_order_release);
+  g_threads.store(threads, std::memory_order_release);
+  g_active.store(1, std::memory_order_release);
+  out->threads = threads;
+  out->bytes = bytes;
+
+  // Rounds: threads created while we signal are caught by the next listing.
+  size_t count = 0;
+  for (int round = 0; round < 4; ++round) {
+    size_t before = count;
+    ForEachTask([&](pid_t tid) {
+      if (tid == self || count >= capacity) return;
+      for (size_t i = 0; i < count; ++i) {
+        if (threads[i].tid == tid) return;
+      }
+      threads[count].tid = tid;
+      g_states[count].store(kSignalled, std::memory_order_release);
+      ++count;
+      g_count.store(count, std::memory_order_release);
+      if (syscall(SYS_tgkill, pid, tid, g_signal) != 0) {
+        g_states[count - 1].store(kEmpty, std::memory_order_release);  // already gone
+      }
+    });
+    if (count == before) break;
+    uint64_t deadline = NowNs() + static_cast<uint64_t>(timeout_ms) * 1000000u;
+    for (;;) {
+      bool all = true;
+      for (size_t i = before; i < count; ++i) {
+        int st = g_states[i].load(std::memory_order_acquire);
+        if (st != kParked && st != kEmpty) all = false;
+      }
+      if (all || NowNs() >= deadline) break;
+      SleepMicros(50);
+    }
+  }
+  out->count = count;
+  for (size_t i = 0; i < count; ++i) {
+    int st = g_states[i].load(std::memory_order_acquire);
+    if (st == kParked) {
+      ++out->stopped;
+    } else if (st == kEmpty) {
+      threads[i].stopped = threads[i].sp_known = false;
+    } else {
+      ++out->missed;
+      threads[i].stopped = false;
+      threads[i].sp_known = SyscallStackPointer(threads[i].tid, &threads[i].sp);
+    }
+  }
+  return true;
+}
+
+void ResumeOtherThreads(ThreadCapture* capture) {
+  if (capture->threads == nullptr) return;
+  g_active.store(0, std::memory_order_release);
+  g_release.store(1, std::memory_order_release);
+  Futex(&g_release, FUTEX_WAKE_PRIVATE, 0x7fffffff, nullptr);
+  // Wait for every parked handler to leave before the slots go away.
+  uint64_t deadline = NowNs() + 2000000000u;
+  bool all_answered = true;
+  for (size_t i = 0; i < capture->count; ++i) {
+    int s = g_states[i].load(std::memory_order_acquire);
+    if (s == kSignalled) all_answered = false;
+    while (s == kParked && NowNs() < deadline) {
+      SleepMicros(20);
+      s = g_states[i].load(std::memory_order_acquire);
+    }
+    if (s == kParked) all_answered = false;
+  }
+  if (all_answered) {
+    // Nothing pending anywhere: the program's disposition comes back.
+    if (g_handler_installed && sigaction(g_signal, &g_old_action, nullptr) == 0) {
+      g_handler_installed = false;
+    }
+    g_threads.store(nullptr, std::memory_order_release);
+    g_count.store(0, std::memory_order_release);
+    PageFree(capture->threads, capture->bytes);
+  }
+  // Otherwise the slots stay mapped (a late handler may still look at them)
+  // and our handler stays installed as a no-op (g_active is 0).
+  capture->threads = nullptr;
+}
+
+}  // namespace heapsight::preload

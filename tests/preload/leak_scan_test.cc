@@ -1,0 +1,258 @@
+// tests/preload/leak_scan_test.cc: LeakClassifier on synthetic block sets
+// (blocks carved from one word array, roots in another), against memcheck's
+// definitions: reachable, possibly lost (interior pointers, or reached only
+// from possibly-lost blocks), indirectly lost, definitely lost (clique
+// leaders in address order), heuristics, unreadable blocks.
+#include "preload/leak_scan.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+namespace heapsight::preload {
+namespace {
+
+using format::LeakClass;
+
+// kBlocks blocks of kWords words each, laid out back to back (with a gap
+// word between them so "one past the end" is not the next block).
+class Heap {
+ public:
+  static constexpr size_t kWords = 8;
+  explicit Heap(size_t blocks) : words_(blocks * (kWords + 1) + 1, 0) {
+    for (size_t i = 0; i < blocks; ++i) {
+      starts_.push_back(reinterpret_cast<uintptr_t>(&words_[i * (kWords + 1) + 1]));
+      sizes_.push_back(kWords * sizeof(uintptr_t));
+    }
+  }
+  uintptr_t Start(size_t i) const { return starts_[i]; }
+  // Block i's word w := pointer to block j (+ offset bytes).
+  void Point(size_t i, size_t w, size_t j, size_t offset = 0) {
+    Word(i, w) = starts_[j] + offset;
+  }
+  uintptr_t& Word(size_t i, size_t w) { return reinterpret_cast<uintptr_t*>(starts_[i])[w]; }
+  void SetSize(size_t i, uint64_t size) { sizes_[i] = size; }
+  bool Init(LeakClassifier* c, LeakClassifier::Hooks hooks = {}) {
+    return c->Init(starts_.data(), sizes_.data(), starts_.size(), hooks);
+  }
+
+ private:
+  std::vector<uintptr_t> words_;
+  std::vector<uintptr_t> starts_;
+  std::vector<uint64_t> sizes_;
+};
+
+void ScanRoots(LeakClassifier* c, const std::vector<uintptr_t>& roots) {
+  c->ScanRange(reinterpret_cast<uintptr_t>(roots.data()),
+               reinterpret_cast<uintptr_t>(roots.data() + roots.size()));
+}
+
+TEST(LeakClassifier, StartPointersMakeReachableChains) {
+  Heap heap(4);
+  heap.Point(0, 3, 1);
+  heap.Point(1, 0, 2);
+  LeakClassifier c;
+  ASSERT_TRUE(heap.Init(&c));
+  ScanRoots(&c, {0, heap.Start(0), 17});
+  c.Finish();
+  EXPECT_EQ(c.ClassOf(0), LeakClass::kReachable);
+  EXPECT_EQ(c.ClassOf(1), LeakClass::kReachable);
+  EXPECT_EQ(c.ClassOf(2), LeakClass::kReachable);
+  EXPECT_EQ(c.ClassOf(3), LeakClass::kDefinite);
+}
+
+TEST(LeakClassifier, InteriorPointerGivesPossiblyLostAndSoDoesEverythingBelow) {
+  Heap heap(3);
+  heap.Point(0, 1, 1);  // start pointer, but from a possibly-lost block
+  heap.Point(1, 1, 2, 16);
+  LeakClassifier c;
+  ASSERT_TRUE(heap.Init(&c));
+  ScanRoots(&c, {heap.Start(0) + 40});
+  c.Finish();
+  EXPECT_EQ(c.ClassOf(0), LeakClass::kPossible);
+  EXPECT_EQ(c.ClassOf(1), LeakClass::kPossible);
+  EXPECT_EQ(c.ClassOf(2), LeakClass::kPossible);
+}
+
+TEST(LeakClassifier, PossiblyLostIsUpgradedByALaterStartPointer) {
+  Heap heap(3);
+  heap.Point(0, 1, 1);
+  LeakClassifier c;
+  ASSERT_TRUE(heap.Init(&c));
+  ScanRoots(&c, {heap.Start(0) + 40});
+  ScanRoots(&c, {heap.Start(0)});
+  c.Finish();
+  EXPECT_EQ(c.ClassOf(0), LeakClass::kReachable);
+  EXPECT_EQ(c.ClassOf(1), LeakClass::kReachable);
+  EXPECT_EQ(c.ClassOf(2), LeakClass::kDefinite);
+}
+
+TEST(LeakClassifier, InteriorPointerFromReachableBlockIsPossible) {
+  Heap heap(2);
+  heap.Point(0, 0, 1, 8 * 3);
+  LeakClassifier c;
+  ASSERT_TRUE(heap.Init(&c));
+  ScanRoots(&c, {heap.Start(0)});
+  c.Finish();
+  EXPECT_EQ(c.ClassOf(0), LeakClass::kReachable);
+  EXPECT_EQ(c.ClassOf(1), LeakClass::kPossible);
+}
+
+TEST(LeakClassifier, LostTreeHasOneDefiniteRootAndIndirectChildren) {
+  Heap heap(5);
+  heap.Point(1, 0, 2);
+  heap.Point(1, 1, 3, 8);  // interior pointers count among lost blocks
+  heap.Point(3, 0, 4);
+  LeakClassifier c;
+  ASSERT_TRUE(heap.Init(&c));
+  ScanRoots(&c, {heap.Start(0)});
+  c.Finish();
+  EXPECT_EQ(c.ClassOf(0), LeakClass::kReachable);
+  EXPECT_EQ(c.ClassOf(1), LeakClass::kDefinite);
+  EXPECT_EQ(c.ClassOf(2), LeakClass::kIndirect);
+  EXPECT_EQ(c.ClassOf(3), LeakClass::kIndirect);
+  EXPECT_EQ(c.ClassOf(4), LeakClass::kIndirect);
+}
+
+TEST(LeakClassifier, LostCycleLowestAddressIsDefinite) {
+  Heap heap(3);
+  heap.Point(0, 0, 1);
+  heap.Point(1, 0, 0);
+  heap.Point(2, 0, 2);  // only points to itself
+  LeakClassifier c;
+  ASSERT_TRUE(heap.Init(&c));
+  c.Finish();
+  EXPECT_EQ(c.ClassOf(0), LeakClass::kDefinite);
+  EXPECT_EQ(c.ClassOf(1), LeakClass::kIndirect);
+  EXPECT_EQ(c.ClassOf(2), LeakClass::kDefinite);
+}
+
+TEST(LeakClassifier, LaterLeaderAbsorbsEarlierOne) {
+  Heap heap(2);
+  heap.Point(1, 0, 0);  // the higher block points to the lower one only
+  LeakClassifier c;
+  ASSERT_TRUE(heap.Init(&c));
+  c.Finish();
+  EXPECT_EQ(c.ClassOf(0), LeakClass::kIndirect);
+  EXPECT_EQ(c.ClassOf(1), LeakClass::kDefinite);
+}
+
+TEST(LeakClassifier, SingleWordsAndExplicitRoots) {
+  Heap heap(3);
+  heap.Point(2, 0, 1);
+  LeakClassifier c;
+  ASSERT_TRUE(heap.Init(&c));
+  c.ScanWord(heap.Start(0));  // e.g. a register
+  c.MarkReachable(2);         // e.g. the DTV
+  c.Finish();
+  EXPECT_EQ(c.ClassOf(0), LeakClass::kReachable);
+  EXPECT_EQ(c.ClassOf(1), LeakClass::kReachable);
+  EXPECT_EQ(c.ClassOf(2), LeakClass::kReachable);
+}
+
+TEST(LeakClassifier, ZeroSizeBlockOnlyAtItsStart) {
+  Heap heap(2);
+  heap.SetSize(0, 0);
+  heap.SetSize(1, 0);
+  LeakClassifier c;
+  ASSERT_TRUE(heap.Init(&c));
+  EXPECT_EQ(c.Find(heap.Start(0)), 0u);
+  EXPECT_EQ(c.Find(heap.Start(0) + 8), SIZE_MAX);
+  ScanRoots(&c, {heap.Start(0), heap.Start(1) + 8});
+  c.Finish();
+  EXPECT_EQ(c.ClassOf(0), LeakClass::kReachable);
+  EXPECT_EQ(c.ClassOf(1), LeakClass::kDefinite);
+}
+
+TEST(LeakClassifier, MemcheckHeuristicsMakeInteriorPointersReachable) {
+  Heap heap(4);
+  // length64: first word = size - 8, pointer to start + 8.
+  heap.Word(0, 0) = 56;
+  // newarray: first word = element count dividing size - 8 (7 x 8 bytes).
+  heap.Word(1, 0) = 7;
+  // stdstring (COW rep): length <= capacity == size - 25; pointer to start + 24.
+  heap.SetSize(2, 64);
+  heap.Word(2, 0) = 10;
+  heap.Word(2, 1) = 39;
+  // No heuristic: plain interior pointer.
+  heap.Word(3, 0) = 5;
+  LeakClassifier c;
+  ASSERT_TRUE(heap.Init(&c));
+  ScanRoots(&c, {heap.Start(0) + 8, heap.Start(1) + 8, heap.Start(2) + 24, heap.Start(3) + 16});
+  c.Finish();
+  EXPECT_EQ(c.ClassOf(0), LeakClass::kReachable);
+  EXPECT_EQ(c.ClassOf(1), LeakClass::kReachable);
+  EXPECT_EQ(c.ClassOf(2), LeakClass::kReachable);
+  EXPECT_EQ(c.ClassOf(3), LeakClass::kPossible);
+}
+
+TEST(LeakClassifier, UnreadableBlocksAreNotScanned) {
+  Heap heap(2);
+  heap.Point(0, 0, 1);
+  LeakClassifier c;
+  ASSERT_TRUE(heap.Init(&c));
+  c.SetUnreadable(0);
+  ScanRoots(&c, {heap.Start(0)});
+  c.Finish();
+  EXPECT_EQ(c.ClassOf(0), LeakClass::kReachable);
+  EXPECT_EQ(c.ClassOf(1), LeakClass::kDefinite);
+}
+
+TEST(LeakClassifier, NextChunkHeaderPointerIsIgnored) {
+  Heap heap(2);
+  LeakClassifier c;
+  // usable size 64 bytes: the next chunk's header would be at start + 56.
+  LeakClassifier::Hooks hooks;
+  hooks.usable_size = [](uintptr_t) -> size_t { return 64; };
+  ASSERT_TRUE(heap.Init(&c, hooks));
+  ScanRoots(&c, {heap.Start(0) + 56, heap.Start(1) + 48});
+  c.Finish();
+  EXPECT_EQ(c.ClassOf(0), LeakClass::kDefinite);
+  EXPECT_EQ(c.ClassOf(1), LeakClass::kPossible);
+}
+
+TEST(LeakClassifier, LargeRandomGraphIsConsistent) {
+  constexpr size_t kN = 20000;
+  Heap heap(kN);
+  std::mt19937_64 rng(42);
+  for (size_t i = 0; i < kN; ++i) {
+    for (size_t w = 0; w < 3; ++w) {
+      if (rng() % 3 == 0) heap.Point(i, w, rng() % kN, (rng() % 4 == 0) ? 8 * (rng() % 8) : 0);
+    }
+  }
+  std::vector<uintptr_t> roots;
+  for (int i = 0; i < 50; ++i) roots.push_back(heap.Start(rng() % kN));
+  LeakClassifier c;
+  ASSERT_TRUE(heap.Init(&c));
+  ScanRoots(&c, roots);
+  c.Finish();
+  // Invariants: every root target is reachable; a reachable block's start
+  // pointers lead to reachable blocks; definite blocks are never pointed to
+  // by a reachable or possible block.
+  for (uintptr_t r : roots) {
+    EXPECT_EQ(c.ClassOf(c.Find(r)), LeakClass::kReachable);
+  }
+  for (size_t i = 0; i < kN; ++i) {
+    for (size_t w = 0; w < Heap::kWords; ++w) {
+      uintptr_t v = heap.Word(i, w);
+      size_t j = c.Find(v);
+      if (j == SIZE_MAX) continue;
+      LeakClass from = c.ClassOf(i), to = c.ClassOf(j);
+      if (from == LeakClass::kReachable && v == heap.Start(j)) {
+        EXPECT_EQ(to, LeakClass::kReachable);
+      }
+      if (from == LeakClass::kReachable || from == LeakClass::kPossible) {
+        EXPECT_TRUE(to == LeakClass::kReachable || to == LeakClass::kPossible);
+      }
+      // Reachable and possibly-lost blocks never point to lost ones.
+      if (to == LeakClass::kDefinite || to == LeakClass::kIndirect) {
+        EXPECT_TRUE(from == LeakClass::kDefinite || from == LeakClass::kIndirect);
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace heapsight::preload
