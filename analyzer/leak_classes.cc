@@ -171,7 +171,8 @@ absl::StatusOr<std::set<std::string>> ParseLeakKinds(const std::string& list) {
     if (k == "all") {
       kinds.insert({"definite", "indirect", "possible", "reachable"});
     } else if (k == "none") {
-    } else if (k == "definite" || k == "indirect" || k == "possible" || k == "reachable") {
+    } else if (k == "definite" || k == "indirect" || k == "possible" || k == "reachable" ||
+               k == "unfreed") {
       kinds.insert(k);
     } else {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -542,6 +543,47 @@ nlohmann::json ClassifiedLeakJson(const ClassifiedLeakReport& r) {
   return j;
 }
 
+absl::Status RestrictToLeakKinds(ProcessProfile* profile, const LeakClassData& data,
+                                 const std::set<std::string>& kinds, bool live_is_end) {
+  bool wants_class = false;
+  for (const std::string& k : kinds) wants_class = wants_class || k != "unfreed";
+  if (wants_class && !data.scanned) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        profile->trace_path,
+        ": no reachability scan in this trace (recorded with HEAPSIGHT_LEAK_SCAN=0, or by an "
+        "older preload); --leak-kinds needs one"));
+  }
+  for (Site& site : profile->sites) {
+    ClassArray classes{};
+    if (auto it = data.sites.find({site.stack, static_cast<uint8_t>(site.api)});
+        it != data.sites.end()) {
+      classes = it->second;
+    }
+    ClassCounts keep, classified;
+    for (int c = 0; c < format::kLeakClassCount; ++c) {
+      classified.bytes += classes[c].bytes;
+      classified.blocks += classes[c].blocks;
+      if (kinds.count(LeakKindName(static_cast<LeakClass>(c + 1))) != 0) {
+        keep.bytes += classes[c].bytes;
+        keep.blocks += classes[c].blocks;
+      }
+    }
+    if (kinds.count("unfreed") != 0 && site.stats.leaked_count > classified.blocks) {
+      keep.blocks += site.stats.leaked_count - classified.blocks;
+      keep.bytes += site.stats.leaked_bytes > classified.bytes
+                        ? site.stats.leaked_bytes - classified.bytes
+                        : 0;
+    }
+    site.stats.leaked_count = keep.blocks;
+    site.stats.leaked_bytes = keep.bytes;
+    if (live_is_end) {
+      site.stats.live_count = keep.blocks;
+      site.stats.live_bytes = keep.bytes;
+    }
+  }
+  return absl::OkStatus();
+}
+
 std::string FormatLeakClassSummary(const ClassifiedLeakReport& r) {
   std::string out;
   for (size_t pi = 0; pi < r.processes.size(); ++pi) {
@@ -553,10 +595,12 @@ std::string FormatLeakClassSummary(const ClassifiedLeakReport& r) {
       absl::StrAppend(&out, tag, "leaks: no reachability scan in the trace\n");
       continue;
     }
-    const char* labels[] = {"definitely lost", "indirectly lost", "possibly lost",
+    absl::StrAppend(&out, "\n", tag, "leaks by reachability (scan at exit: ",
+                    absl::StrFormat("%.1f", cp.scan_duration_us / 1000.0), " ms):\n");
+    const char* labels[] = {"definitely lost", "indirectly lost", "  possibly lost",
                             "still reachable"};
     for (int c = 0; c < format::kLeakClassCount; ++c) {
-      absl::StrAppend(&out, tag, labels[c], ": ", Thousands(cp.classes[c].bytes), " bytes in ",
+      absl::StrAppend(&out, "  ", labels[c], ": ", Thousands(cp.classes[c].bytes), " bytes in ",
                       Thousands(cp.classes[c].blocks), " blocks\n");
     }
     uint64_t counts[4] = {};
@@ -567,7 +611,7 @@ std::string FormatLeakClassSummary(const ClassifiedLeakReport& r) {
     }
     if (counts[1] + counts[2] + counts[3] != 0) {
       absl::StrAppend(&out, tag, "free errors: ", counts[1], " invalid, ", counts[2],
-                      " double, ", counts[3], " mismatched\n");
+                      " double, ", counts[3], " mismatched (`heapsight leaks` shows both stacks)\n");
     }
   }
   return out;

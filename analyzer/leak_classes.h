@@ -118,6 +118,14 @@ ClassCounts CountedLeaks(const ClassifiedLeakReport& r, const std::set<std::stri
 std::string FormatClassifiedLeakText(const ClassifiedLeakReport& r);
 // The heapsight-leaks/1 JSON plus per-class totals and errors.
 nlohmann::json ClassifiedLeakJson(const ClassifiedLeakReport& r);
+// For the output formats (`heapsight pprof/collapse/flamegraph
+// --leak-kinds=`): every site's end-of-trace numbers (live_* when the
+// profile was analyzed at the end, and leaked_*) become those of its blocks
+// of the given kinds ("unfreed": blocks no scan classified). Error if the
+// trace has no scan and `kinds` asks for a class.
+absl::Status RestrictToLeakKinds(ProcessProfile* profile, const LeakClassData& data,
+                                 const std::set<std::string>& kinds, bool live_is_end);
+
 // Short per-process summary for `heapsight report`.
 std::string FormatLeakClassSummary(const ClassifiedLeakReport& r);
 

@@ -1,8 +1,14 @@
 // analyzer/stream_merger.cc: see stream_merger.h.
 #include "analyzer/stream_merger.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
+#include <thread>
+#include <utility>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
@@ -18,26 +24,42 @@ absl::StatusOr<std::unique_ptr<StreamMerger>> StreamMerger::Open(const std::stri
 }
 
 absl::Status StreamMerger::Index() {
-  absl::flat_hash_map<uint32_t, size_t> by_thread;
-  std::vector<uint8_t> chunk;
-  uint64_t offset = 0;
-  while (reader_->NextChunk(&chunk, &offset)) {
-    format::ChunkHeader h;
-    if (chunk.size() < sizeof h) {
-      return absl::DataLossError(
-          absl::StrCat(reader_->path(), ": corrupt trace: short chunk at offset ", offset));
+  // Walk the block headers: each carries a copy of its chunk header, so the
+  // index costs one 48-byte read per block and decompresses nothing. A
+  // block cut off by the end of the file ends the walk (the writer was
+  // killed); any other bad header is an error.
+  std::vector<uint64_t> offsets;
+  std::vector<format::ChunkHeader> headers;
+  {
+    uint64_t pos = reader_->position();
+    const uint64_t size = reader_->file_size();
+    while (pos < size) {
+      format::BlockHeader b;
+      uint64_t next = 0;
+      absl::Status s = reader_->ReadBlockHeaderAt(pos, &b, &next);
+      if (absl::IsOutOfRange(s)) {
+        truncated_ = true;
+        break;
+      }
+      if (!s.ok()) return s;
+      offsets.push_back(pos);
+      headers.push_back(b.chunk);
+      pos = next;
     }
-    std::memcpy(&h, chunk.data(), sizeof h);
+  }
+
+  absl::flat_hash_map<uint32_t, size_t> by_thread;
+  for (size_t i = 0; i < offsets.size(); ++i) {
+    const format::ChunkHeader& h = headers[i];
     auto [it, inserted] = by_thread.try_emplace(h.thread_index, streams_.size());
     if (inserted) {
       streams_.push_back(std::make_unique<Stream>());
       streams_.back()->thread_index = h.thread_index;
     }
-    streams_[it->second]->chunks.push_back({h.sequence, offset, h.base_time_us});
+    streams_[it->second]->chunks.push_back({h.sequence, offsets[i], h.base_time_us});
     max_base_time_us_ = std::max(max_base_time_us_, h.base_time_us);
     ++block_count_;
   }
-  if (!reader_->status().ok()) return reader_->status();
   for (auto& stream : streams_) {
     auto& chunks = stream->chunks;
     std::stable_sort(chunks.begin(), chunks.end(),

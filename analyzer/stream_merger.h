@@ -1,8 +1,9 @@
 // analyzer/stream_merger.h: reads a trace's records in time order.
 //
 // A trace interleaves chunks of different threads in flush order. The merger
-// first indexes every block (offset, thread, sequence, base time) in one
-// sequential pass, then repeatedly yields the earliest pending record (ties
+// first indexes every block (offset, thread, sequence, base time): a walk
+// over the block headers, then the chunk headers, read on two threads for big
+// traces. Then it repeatedly yields the earliest pending record (ties
 // broken by thread index, then file order). A thread whose current chunk is
 // used up is "parked" under its next chunk's base time (a lower bound of that
 // chunk's record times) and its buffer released; the chunk is read only when
@@ -30,7 +31,8 @@ class StreamMerger {
   static absl::StatusOr<std::unique_ptr<StreamMerger>> Open(const std::string& path);
 
   const format::FileHeader& header() const { return reader_->header(); }
-  bool truncated() const { return reader_->truncated(); }
+  // True when the file ends inside a block (the writer was cut short).
+  bool truncated() const { return truncated_; }
   uint64_t file_size() const { return reader_->file_size(); }
   size_t stream_count() const { return streams_.size(); }
   uint64_t block_count() const { return block_count_; }
@@ -86,6 +88,7 @@ class StreamMerger {
   std::vector<size_t> heap_;       // min-heap of streams with a pending record
   size_t current_ = SIZE_MAX;      // stream whose record was returned last
   bool started_ = false;
+  bool truncated_ = false;
   uint64_t block_count_ = 0;
   std::atomic<uint64_t> blocks_read_{0};
   uint64_t max_base_time_us_ = 0;

@@ -69,15 +69,6 @@ enum class Codec : uint8_t {
   kZstd = 1,  // payload is one zstd frame that decompresses to the chunk
 };
 
-struct BlockHeader {
-  uint32_t magic;            // kBlockMagic
-  uint32_t payload_size;     // bytes that follow this header
-  uint32_t raw_size;         // bytes of the decoded chunk
-  uint8_t codec;             // Codec
-  uint8_t reserved[3];       // zero
-};
-static_assert(sizeof(BlockHeader) == 16, "BlockHeader is 16 bytes");
-
 // Readers reject blocks larger than this (untrusted input).
 inline constexpr uint32_t kMaxChunkSize = 16u << 20;
 
@@ -92,6 +83,34 @@ struct ChunkHeader {
   uint64_t first_alloc_counter;  // counter of this chunk's first allocation record
 };
 static_assert(sizeof(ChunkHeader) == 32, "ChunkHeader is 32 bytes");
+
+// A block header carries a copy of its chunk's header, so a reader can index
+// a trace (which thread, which sequence number, from when) by reading 48
+// bytes per block, without decompressing anything. Readers check the copy
+// against the decoded chunk.
+struct BlockHeader {
+  uint32_t magic;            // kBlockMagic
+  uint32_t payload_size;     // bytes that follow this header
+  uint32_t raw_size;         // bytes of the decoded chunk
+  uint8_t codec;             // Codec
+  uint8_t reserved[3];       // zero
+  ChunkHeader chunk;         // equal to the first bytes of the decoded chunk
+};
+static_assert(sizeof(BlockHeader) == 48, "BlockHeader is 48 bytes");
+static_assert(offsetof(BlockHeader, chunk) == 16);
+
+// The block header for a chunk of `raw_size` bytes at `chunk` (which starts
+// with its ChunkHeader), stored with `codec` in `payload_size` bytes.
+inline BlockHeader MakeBlockHeader(const void* chunk, uint32_t raw_size, Codec codec,
+                                   uint32_t payload_size) {
+  BlockHeader b{};
+  b.magic = kBlockMagic;
+  b.payload_size = payload_size;
+  b.raw_size = raw_size;
+  b.codec = static_cast<uint8_t>(codec);
+  if (raw_size >= sizeof(ChunkHeader)) __builtin_memcpy(&b.chunk, chunk, sizeof(ChunkHeader));
+  return b;
+}
 
 // ---------------------------------------------------------------------------
 // Allocation ids

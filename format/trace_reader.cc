@@ -67,15 +67,7 @@ TraceReader::TraceReader(std::string path, std::FILE* file, uint64_t file_size,
 
 TraceReader::~TraceReader() { std::fclose(file_); }
 
-absl::Status TraceReader::ReadBlock(uint64_t offset, std::vector<uint8_t>* chunk, uint64_t* next) {
-  BlockHeader block;
-  if (offset + sizeof block > file_size_) {
-    return absl::OutOfRangeError("block header cut off by end of file");
-  }
-  if (fseeko(file_, static_cast<off_t>(offset), SEEK_SET) != 0 ||
-      std::fread(&block, sizeof block, 1, file_) != 1) {
-    return absl::DataLossError(absl::StrCat(path_, ": read error at offset ", offset));
-  }
+absl::Status TraceReader::CheckBlockHeader(const BlockHeader& block, uint64_t offset) const {
   if (block.magic != kBlockMagic) {
     return absl::DataLossError(
         absl::StrCat(path_, ": corrupt trace: no block header at offset ", offset));
@@ -89,6 +81,19 @@ absl::Status TraceReader::ReadBlock(uint64_t offset, std::vector<uint8_t>* chunk
                                             offset, " (payload ", block.payload_size, ", raw ",
                                             block.raw_size, ", codec ", block.codec, ")"));
   }
+  return absl::OkStatus();
+}
+
+absl::Status TraceReader::ReadBlock(uint64_t offset, std::vector<uint8_t>* chunk, uint64_t* next) {
+  BlockHeader block;
+  if (offset + sizeof block > file_size_) {
+    return absl::OutOfRangeError("block header cut off by end of file");
+  }
+  if (fseeko(file_, static_cast<off_t>(offset), SEEK_SET) != 0 ||
+      std::fread(&block, sizeof block, 1, file_) != 1) {
+    return absl::DataLossError(absl::StrCat(path_, ": read error at offset ", offset));
+  }
+  if (absl::Status s = CheckBlockHeader(block, offset); !s.ok()) return s;
   uint64_t end = offset + sizeof block + block.payload_size;
   if (end > file_size_) return absl::OutOfRangeError("block cut off by end of file");
 
@@ -110,6 +115,27 @@ absl::Status TraceReader::ReadBlock(uint64_t offset, std::vector<uint8_t>* chunk
           ZSTD_isError(n) ? ZSTD_getErrorName(n) : "size mismatch", ")"));
     }
   }
+  if (std::memcmp(chunk->data(), &block.chunk, sizeof block.chunk) != 0) {
+    return absl::DataLossError(absl::StrCat(
+        path_, ": corrupt trace: block at offset ", offset,
+        " does not match the chunk header its block header announces"));
+  }
+  *next = end;
+  return absl::OkStatus();
+}
+
+absl::Status TraceReader::ReadBlockHeaderAt(uint64_t offset, BlockHeader* block,
+                                            uint64_t* next) {
+  if (offset + sizeof *block > file_size_) {
+    return absl::OutOfRangeError("block header cut off by end of file");
+  }
+  if (fseeko(file_, static_cast<off_t>(offset), SEEK_SET) != 0 ||
+      std::fread(block, sizeof *block, 1, file_) != 1) {
+    return absl::DataLossError(absl::StrCat(path_, ": read error at offset ", offset));
+  }
+  if (absl::Status s = CheckBlockHeader(*block, offset); !s.ok()) return s;
+  uint64_t end = offset + sizeof *block + block->payload_size;
+  if (end > file_size_) return absl::OutOfRangeError("block cut off by end of file");
   *next = end;
   return absl::OkStatus();
 }

@@ -47,6 +47,12 @@ class TraceReader {
   // the sequential position. For indexed, seeking readers.
   absl::Status ReadChunkAt(uint64_t offset, std::vector<uint8_t>* chunk);
 
+  // Reads only the block header at `offset` (48 bytes: sizes, codec and a
+  // copy of the chunk header), validates it and sets *next to the following
+  // block's offset. OutOfRange when the block is cut off by end of file.
+  // Indexing a trace this way decompresses nothing.
+  absl::Status ReadBlockHeaderAt(uint64_t offset, BlockHeader* block, uint64_t* next);
+
   // OK unless a block was corrupt (bad magic, impossible sizes, zstd error).
   const absl::Status& status() const { return status_; }
   // True when the file ends inside a block: the writer was cut short.
@@ -60,6 +66,7 @@ class TraceReader {
   // Reads one block at `offset` into `chunk`; sets *next to the following
   // offset. Returns OK, or OutOfRange for a block cut off by end of file.
   absl::Status ReadBlock(uint64_t offset, std::vector<uint8_t>* chunk, uint64_t* next);
+  absl::Status CheckBlockHeader(const BlockHeader& block, uint64_t offset) const;
 
   std::string path_;
   std::FILE* file_;

@@ -163,7 +163,8 @@ uint64_t PutClasses(ThreadState* ts, uint64_t scan, LeakClass leak_class, const 
   return written;
 }
 
-bool ScanLocked(format::ScanReason reason, uintptr_t caller_frame, LeakScanResult* result) {
+bool ScanLocked(format::ScanReason reason, uintptr_t caller_frame, const uintptr_t* own_regs,
+                size_t own_reg_count, LeakScanResult* result) {
   uint64_t t0 = NowUs();
   uintptr_t self_tp = CurrentThreadPointer();
   ModuleRoots modules;
@@ -223,6 +224,7 @@ bool ScanLocked(format::ScanReason reason, uintptr_t caller_frame, LeakScanResul
     // This thread: from our caller's frame up (our own frames hold nothing
     // of the program's).
     roots.Stack(caller_frame);
+    for (size_t i = 0; i < own_reg_count; ++i) classifier.ScanWord(own_regs[i]);
     roots.ThreadPointer(self_tp, modules);
     for (size_t t = 0; stopped && t < capture.count; ++t) {
       const CapturedThread& th = capture.threads[t];
@@ -257,6 +259,9 @@ bool ScanLocked(format::ScanReason reason, uintptr_t caller_frame, LeakScanResul
     uint64_t scan = g_scan_number.fetch_add(1) + 1;
     if (ThreadState* ts = CurrentThreadState(now); ts != nullptr) {
       SpinLockHolder hold(&ts->lock);
+      // The scan's records get chunks of their own (a reader that predates
+      // them loses only those chunks; docs/trace-format.md section 11).
+      if (!ts->encoder.empty()) FlushLocked(ts, now);
       while (!ts->encoder.PutLeakScan(now, scan, reason, now - t0, threads_stopped,
                                       threads_missed, root_bytes, program_blocks, blocks,
                                       bytes)) {
@@ -288,7 +293,24 @@ __attribute__((noinline)) bool RunLeakScan(format::ScanReason reason, LeakScanRe
   if (!TracingActive() || !RecorderOptions().LEAK_SCAN) return false;
   if (g_scan_running.exchange(true)) return false;
   ReentryGuard guard;
-  bool ok = ScanLocked(reason, reinterpret_cast<uintptr_t>(__builtin_frame_address(0)), result);
+  // The caller's callee-saved registers may hold the program's only copy of
+  // a pointer; our callees would save them below the frame the stack scan
+  // starts from, so they are captured here.
+  uintptr_t regs[6] = {};
+#if defined(__x86_64__)
+  __asm__ volatile(
+      "mov %%rbx, 0(%0)\n\t"
+      "mov %%rbp, 8(%0)\n\t"
+      "mov %%r12, 16(%0)\n\t"
+      "mov %%r13, 24(%0)\n\t"
+      "mov %%r14, 32(%0)\n\t"
+      "mov %%r15, 40(%0)\n\t"
+      :
+      : "r"(regs)
+      : "memory");
+#endif
+  bool ok = ScanLocked(reason, reinterpret_cast<uintptr_t>(__builtin_frame_address(0)), regs, 6,
+                       result);
   g_scan_running.store(false);
   return ok;
 }

@@ -228,9 +228,10 @@ void AppendToManifest(const char* manifest) {
 size_t CompressBound(size_t raw_size) { return ZSTD_COMPRESSBOUND(raw_size); }
 
 int WriteChunk(uint8_t* chunk, size_t raw_size, int level, uint8_t* scratch) {
-  format::BlockHeader block{};
-  block.magic = format::kBlockMagic;
-  block.raw_size = static_cast<uint32_t>(raw_size);
+  // The block header repeats the chunk header so readers can index the
+  // trace without decompressing (trace_format.h).
+  format::BlockHeader block = format::MakeBlockHeader(chunk, static_cast<uint32_t>(raw_size),
+                                                      format::Codec::kRaw, 0);
   // Tiny chunks (write-through mode at exit) are not worth a zstd frame.
   if (level > 0 && raw_size > 256) {
     if (CctxSlot* slot = AcquireCctx(); slot != nullptr) {

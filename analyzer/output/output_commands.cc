@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -19,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "analyzer/commands.h"
+#include "analyzer/leak_classes.h"
 #include "analyzer/output/flamegraph_svg.h"
 #include "analyzer/output/folded_stacks.h"
 #include "analyzer/output/output_file.h"
@@ -38,6 +40,7 @@ struct OutputArgs {
   std::string metric = "alloc_bytes";
   std::string title;
   bool include_runtime = false;
+  std::string leak_kinds;  // --leak-kinds: only the leaks of these classes
 };
 
 int Fail(const absl::Status& status) {
@@ -123,6 +126,20 @@ absl::StatusOr<output::HeapProfile> LoadProfile(const OutputArgs& args, const st
   absl::StatusOr<ProcessProfile> trace = AnalyzeTrace(args.trace, options);
   if (!trace.ok()) return trace.status();
   PrintWarnings(*trace);
+  if (!args.leak_kinds.empty()) {
+    // Issue 5: leaks of the given reachability classes only (inuse_* at the
+    // end and leaked_* become those blocks).
+    absl::StatusOr<std::set<std::string>> kinds = ParseLeakKinds(args.leak_kinds);
+    if (!kinds.ok()) return kinds.status();
+    if (options.at != AnalyzeOptions::At::kEnd) {
+      return absl::InvalidArgumentError("--leak-kinds describes the end of the trace: use --at=end");
+    }
+    if (args.leak_kinds.find("unfreed") == std::string::npos) kinds->erase("unfreed");
+    absl::StatusOr<LeakClassData> classes = ReadLeakClasses(args.trace);
+    if (!classes.ok()) return classes.status();
+    if (absl::Status st = RestrictToLeakKinds(&*trace, *classes, *kinds, true); !st.ok()) return st;
+    moment = absl::StrCat(moment, ", ", args.leak_kinds, " leaks only");
+  }
   output::TraceHeapProfileOptions profile_options;
   profile_options.include_runtime = args.include_runtime;
   profile_options.moment = moment;
@@ -179,6 +196,10 @@ void AddTraceArgs(CLI::App* cmd, OutputArgs* args) {
   cmd->add_option("TRACE", args->trace, "Trace file written by `heapsight record`")->required();
   cmd->add_flag("--include-runtime", args->include_runtime,
                 "Also count blocks the C/C++ runtime allocates for itself");
+  cmd->add_option("--leak-kinds", args->leak_kinds,
+                  "Only blocks not freed at exit of these reachability classes: comma-separated "
+                  "definite, indirect, possible, reachable, unfreed (no scan), or all. Sets "
+                  "inuse_* (at the end) and leaked_bytes to those blocks");
 }
 
 }  // namespace

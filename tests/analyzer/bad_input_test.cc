@@ -59,7 +59,7 @@ TEST(BadInputTest, ClearErrors) {
   std::mt19937 rng(3);
   std::string random(5000, '\0');
   for (char& c : random) c = static_cast<char>(rng());
-  std::string bad_block = good.substr(0, 64) + std::string(32, '\x55');
+  std::string bad_block = good.substr(0, 64) + std::string(64, '\x55');
   std::vector<Case> cases = {
       {"empty", "", "empty file, not a heapsight trace"},
       {"random", random, "not a heapsight trace (bad magic bytes)"},

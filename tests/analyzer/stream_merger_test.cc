@@ -1,11 +1,13 @@
 // tests/analyzer/stream_merger_test.cc: records come out in time order across
 // threads whatever the chunk order in the file; missing chunks are reported.
 #include "analyzer/stream_merger.h"
+#include "analyzer/trace_model.h"
 
 #include <unistd.h>
 
 #include <fstream>
 
+#include "absl/strings/match.h"
 #include "gtest/gtest.h"
 #include "tests/analyzer/test_trace_writer.h"
 
@@ -61,6 +63,46 @@ TEST(StreamMergerTest, ReportsMissingChunks) {
   ASSERT_TRUE(merger.ok());
   ASSERT_EQ((*merger)->warnings().size(), 1u);
   EXPECT_EQ((*merger)->warnings()[0], "thread 1: chunks 1..1 are missing");
+}
+
+TEST(StreamMergerTest, BigTraceIndexErrorsAndTruncation) {
+  testing::TestTraceWriter w(1, 0, 256);
+  w.set_zstd(true);
+  for (uint64_t t = 0; t < 20000; ++t) w.Alloc(1 + t % 2, t, Api::kMalloc, 1, 0);
+  w.FlushAll();
+  const auto& offsets = w.block_offsets();
+  ASSERT_GE(offsets.size(), 200u);  // the two-thread index path
+  auto whole = StreamMerger::Open(Write("big", w.bytes()));
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  EXPECT_EQ((*whole)->block_count(), offsets.size());
+  EXPECT_FALSE((*whole)->truncated());
+
+  // Two corrupt block headers: the first one in file order is reported
+  // while indexing (which reads headers only).
+  std::string bad = w.bytes();
+  bad[offsets[150]] ^= 0x40;
+  bad[offsets[41]] ^= 0x55;  // block 41's magic
+  std::string path = Write("big_bad", bad);
+  auto corrupt = StreamMerger::Open(path);
+  ASSERT_FALSE(corrupt.ok());
+  EXPECT_TRUE(absl::StrContains(corrupt.status().message(),
+                                "no block header at offset " + std::to_string(offsets[41])))
+      << corrupt.status();
+
+  // A corrupt payload is found when its chunk is read, and named.
+  std::string bad_payload = w.bytes();
+  bad_payload[offsets[41] + sizeof(format::BlockHeader) + 4] ^= 0x55;
+  auto payload = AnalyzeTrace(Write("big_bad_payload", bad_payload));
+  ASSERT_FALSE(payload.ok());
+  EXPECT_TRUE(absl::StrContains(payload.status().message(),
+                                "block at offset " + std::to_string(offsets[41])))
+      << payload.status();
+
+  // Cut inside block 100: 100 whole blocks, truncated.
+  auto cut = StreamMerger::Open(Write("big_cut", w.bytes().substr(0, offsets[100] + 30)));
+  ASSERT_TRUE(cut.ok()) << cut.status();
+  EXPECT_TRUE((*cut)->truncated());
+  EXPECT_EQ((*cut)->block_count(), 100u);
 }
 
 }  // namespace

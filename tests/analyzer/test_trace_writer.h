@@ -106,10 +106,9 @@ class TestTraceWriter {
   void Flush(uint32_t t) {
     Thread& th = T(t);
     if (!th.open || th.encoder.empty()) return;
-    format::BlockHeader b{};
-    b.magic = format::kBlockMagic;
-    b.payload_size = b.raw_size = static_cast<uint32_t>(th.encoder.size());
-    b.codec = static_cast<uint8_t>(format::Codec::kRaw);
+    format::BlockHeader b = format::MakeBlockHeader(
+        th.encoder.data(), static_cast<uint32_t>(th.encoder.size()), format::Codec::kRaw,
+        static_cast<uint32_t>(th.encoder.size()));
     block_offsets_.push_back(bytes_.size());
     if (zstd_) {
       std::vector<uint8_t> out(ZSTD_compressBound(th.encoder.size()));

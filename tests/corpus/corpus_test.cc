@@ -395,6 +395,18 @@ TEST(CorpusCommandTest, LeakKindsAndExitCode) {
   testing::RunResult gate = testing::RunPlain(
       {heapsight, "leaks", "--leak-exitcode", "23", "--leak-kinds", "indirect", ind.traces[0]});
   EXPECT_EQ(gate.exit_code, 23);
+  // The output formats by class: collapse's leaked_bytes, pprof's inuse_* at the end.
+  testing::RunResult fold = testing::RunPlain({heapsight, "collapse", "--metric", "leaked_bytes",
+                                               "--leak-kinds", "indirect", ind.traces[0]});
+  EXPECT_TRUE(absl::EndsWith(fold.out, ";build_and_drop;make_node 348\n")) << fold.out;
+  fold = testing::RunPlain({heapsight, "collapse", "--metric", "leaked_bytes", "--leak-kinds",
+                            "definite", ind.traces[0]});
+  EXPECT_TRUE(absl::EndsWith(fold.out, ";build_and_drop;make_node 48\n")) << fold.out;
+  std::string pb = testing::MakeTempDir() + "/definite.pb.gz";
+  testing::RunResult pp = testing::RunPlain(
+      {heapsight, "pprof", "--leak-kinds", "definite", "-o", pb, ind.traces[0]});
+  EXPECT_EQ(pp.exit_code, 0) << pp.err;
+  EXPECT_TRUE(Exists(pb));
   testing::RunResult none = testing::RunPlain(
       {heapsight, "leaks", "--leak-exitcode", "23", "--leak-kinds", "none", ind.traces[0]});
   EXPECT_EQ(none.exit_code, 0);

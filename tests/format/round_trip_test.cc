@@ -279,8 +279,8 @@ std::string WriteFile(const std::string& dir, uint32_t version, int chunks) {
     for (int i = 0; i < 100; ++i) enc.PutAlloc(i, Api::kMalloc, 16, 0, 0, 0);
     std::vector<uint8_t> z(ZSTD_compressBound(enc.size()));
     size_t n = ZSTD_compress(z.data(), z.size(), chunk.data(), enc.size(), 1);
-    BlockHeader b{kBlockMagic, static_cast<uint32_t>(n), static_cast<uint32_t>(enc.size()),
-                  static_cast<uint8_t>(Codec::kZstd), {}};
+    BlockHeader b = MakeBlockHeader(chunk.data(), static_cast<uint32_t>(enc.size()),
+                                    Codec::kZstd, static_cast<uint32_t>(n));
     out.write(reinterpret_cast<const char*>(&b), sizeof b);
     out.write(reinterpret_cast<const char*>(z.data()), static_cast<std::streamsize>(n));
   }

@@ -161,11 +161,9 @@ bool WriteSelfTrace(const std::string& path, SelfTraceInfo* info) {
     ADD_FAILURE() << "chunk buffer too small";
     return false;
   }
-  format::BlockHeader bh{};
-  bh.magic = format::kBlockMagic;
-  bh.payload_size = static_cast<uint32_t>(enc.size());
-  bh.raw_size = static_cast<uint32_t>(enc.size());
-  bh.codec = static_cast<uint8_t>(format::Codec::kRaw);
+  format::BlockHeader bh =
+      format::MakeBlockHeader(enc.data(), static_cast<uint32_t>(enc.size()), format::Codec::kRaw,
+                              static_cast<uint32_t>(enc.size()));
   std::FILE* f = std::fopen(path.c_str(), "wb");
   if (f == nullptr) {
     ADD_FAILURE() << "cannot write " << path;
@@ -207,11 +205,9 @@ int64_t WriteManySitesTrace(const std::string& path, int sites, bool distinct_le
   ch.tid = 4243;
   uint64_t counter = 0, time = 0;
   auto flush = [&] {
-    format::BlockHeader bh{};
-    bh.magic = format::kBlockMagic;
-    bh.payload_size = static_cast<uint32_t>(enc.size());
-    bh.raw_size = static_cast<uint32_t>(enc.size());
-    bh.codec = static_cast<uint8_t>(format::Codec::kRaw);
+    format::BlockHeader bh =
+        format::MakeBlockHeader(enc.data(), static_cast<uint32_t>(enc.size()),
+                                format::Codec::kRaw, static_cast<uint32_t>(enc.size()));
     std::fwrite(&bh, sizeof bh, 1, f);
     std::fwrite(enc.data(), 1, enc.size(), f);
     ++ch.sequence;
