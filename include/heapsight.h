@@ -7,6 +7,7 @@
  *
  *   heapsight_write_profile("mem.pb.gz");   // like Go's pprof.WriteHeapProfile
  *   heapsight_marker("after-warmup");       // a named point on the timeline
+ *   heapsight_leak_check();                 // classify live blocks now
  *
  * Plain C; include it from C or C++. Link with -ldl on glibc < 2.34.
  */
@@ -39,6 +40,18 @@ static inline int heapsight_write_profile(const char *path) {
 static inline int heapsight_marker(const char *name) {
   heapsight_marker_fn fn = (heapsight_marker_fn)dlsym(RTLD_DEFAULT, "__heapsight_marker");
   return fn ? fn(name) : -1;
+}
+
+typedef long (*heapsight_leak_check_fn)(void);
+
+/* Classifies every live block by reachability now (as at exit: definitely,
+ * indirectly, possibly lost, still reachable) and writes the result to the
+ * trace. Returns the number of definitely and possibly lost blocks, or -1
+ * without heapsight (or when the scan could not run). */
+static inline long heapsight_leak_check(void) {
+  heapsight_leak_check_fn fn =
+      (heapsight_leak_check_fn)dlsym(RTLD_DEFAULT, "__heapsight_leak_check");
+  return fn ? fn() : -1;
 }
 
 #ifdef __cplusplus

@@ -353,7 +353,7 @@ TEST_F(OutputCommandTest, ErrorsNameTheFileAndExitOne) {
   EXPECT_THAT(metric.err, StartsWith("heapsight: unknown metric \"bogus\""));
   RunResult at = Run({"pprof", trace_, "-o", dir_ + "/x.pb.gz", "--at=soon"});
   EXPECT_EQ(at.exit_code, 1);
-  EXPECT_THAT(at.err, StartsWith("heapsight: --at: expected end, peak or a time in seconds"));
+  EXPECT_THAT(at.err, StartsWith("heapsight: --at: expected end, peak, marker:NAME or a time in seconds"));
 }
 
 TEST_F(OutputCommandTest, TruncatedTraceStillGivesAValidProfile) {
