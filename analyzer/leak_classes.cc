@@ -138,7 +138,9 @@ std::string SummaryLines(const std::string& prefix, const ClassArray& c,
   }
   if (unfreed.blocks != 0) {
     absl::StrAppend(&out, prefix, "   not classified: ", Thousands(unfreed.bytes), " bytes in ",
-                    Thousands(unfreed.blocks), " blocks (no reachability scan covers them)\n");
+                    Thousands(unfreed.blocks),
+                    " blocks (allocated after the scan, or no scan; counted as leaked only "
+                    "without a scan)\n");
   }
   return out;
 }
@@ -187,11 +189,54 @@ absl::StatusOr<std::set<std::string>> ParseLeakKinds(const std::string& list) {
 
 absl::StatusOr<LeakClassData> ReadLeakClasses(const std::string& path) {
   LeakClassData data;
-  // Pass 1: the last scan's classes (scans are numbered in order and each
-  // is written out completely before the next starts), and the errors.
+  // One pass. The blocks live at the end of the trace are tracked in file
+  // order (a free may precede its allocation when they are on different
+  // threads: it is remembered and cancels the allocation when that comes);
+  // the classes of the last scan (scans are numbered in order and each is
+  // written out completely before the next starts) are joined with them at
+  // the end. A free error's allocation is looked up when the error is read,
+  // or when the allocation arrives later; only a double free of a block
+  // whose allocation was already dropped needs a second pass.
+  struct Info {
+    uint64_t stack = 0;
+    uint64_t size = 0;
+    format::Api api = format::Api::kUnknown;
+  };
+  absl::flat_hash_map<uint64_t, Info> live;
+  absl::flat_hash_set<uint64_t> freed_early;
   absl::flat_hash_map<uint64_t, uint8_t> classes;  // id -> LeakClass
+  absl::flat_hash_map<uint64_t, std::vector<size_t>> waiting;  // alloc id -> error indices
+  auto resolve = [&](size_t index, const Info& info) {
+    FreeErrorEvent& e = data.errors[index];
+    e.alloc_known = true;
+    e.alloc_api = info.api;
+    e.alloc_size = info.size;
+    e.alloc_stack = info.stack;
+  };
+  auto allocated = [&](uint64_t id, const Record& r) {
+    Info info{r.stack, r.size, r.api};
+    if (auto it = waiting.find(id); it != waiting.end()) {
+      for (size_t index : it->second) resolve(index, info);
+      waiting.erase(it);
+    }
+    if (freed_early.erase(id) == 0) live[id] = info;
+  };
+  auto freed = [&](uint64_t id) {
+    if (live.erase(id) == 0) freed_early.insert(id);
+  };
   absl::Status s = ForEachRecord(path, [&](const Record& r) {
     switch (r.tag) {
+      case RecordTag::kAlloc:
+      case RecordTag::kInherited:
+        allocated(r.id, r);
+        break;
+      case RecordTag::kRealloc:
+        freed(r.old_id);
+        allocated(r.id, r);
+        break;
+      case RecordTag::kFree:
+        freed(r.id);
+        break;
       case RecordTag::kLeakScan:
         if (r.value >= data.scan) {
           if (r.value > data.scan) classes.clear();
@@ -223,6 +268,13 @@ absl::StatusOr<LeakClassData> ReadLeakClasses(const std::string& path) {
         e.time_us = r.time_us;
         e.alloc_id = r.id;
         data.errors.push_back(e);
+        if (r.id != 0) {
+          if (auto it = live.find(r.id); it != live.end()) {
+            resolve(data.errors.size() - 1, it->second);
+          } else {
+            waiting[r.id].push_back(data.errors.size() - 1);
+          }
+        }
         break;
       }
       case RecordTag::kBadFree: {
@@ -241,68 +293,24 @@ absl::StatusOr<LeakClassData> ReadLeakClasses(const std::string& path) {
     }
   });
   if (!s.ok()) return s;
-  absl::flat_hash_map<uint64_t, size_t> error_ids;  // alloc id -> first error index
-  for (size_t i = 0; i < data.errors.size(); ++i) {
-    if (data.errors[i].alloc_id != 0) error_ids.emplace(data.errors[i].alloc_id, i);
-  }
-  if (classes.empty() && error_ids.empty()) return data;
-  // Pass 2: the classified blocks' sites and sizes, and which of them were
-  // freed after the scan (late destructors); the errors' allocations.
-  struct Info {
-    uint64_t stack = 0;
-    uint64_t size = 0;
-    format::Api api = format::Api::kUnknown;
-    bool known = false;
-    bool freed = false;
-  };
-  absl::flat_hash_map<uint64_t, Info> info;
-  info.reserve(classes.size());
-  auto defined = [&](uint64_t id, const Record& r) {
-    if (auto it = error_ids.find(id); it != error_ids.end()) {
-      for (size_t i = it->second; i < data.errors.size(); ++i) {
-        FreeErrorEvent& e = data.errors[i];
-        if (e.alloc_id != id) continue;
-        e.alloc_known = true;
-        e.alloc_api = r.api;
-        e.alloc_size = r.size;
-        e.alloc_stack = r.stack;
+  if (!waiting.empty()) {
+    // Double frees: the block's allocation was read (and dropped) before the
+    // error. Look the remaining ids up in a second pass.
+    s = ForEachRecord(path, [&](const Record& r) {
+      if (r.tag != RecordTag::kAlloc && r.tag != RecordTag::kRealloc &&
+          r.tag != RecordTag::kInherited) {
+        return;
       }
-    }
-    if (classes.contains(id)) {
-      Info& in = info[id];
-      in.stack = r.stack;
-      in.size = r.size;
-      in.api = r.api;
-      in.known = true;
-    }
-  };
-  auto freed = [&](uint64_t id) {
-    if (classes.contains(id)) info[id].freed = true;
-  };
-  s = ForEachRecord(path, [&](const Record& r) {
-    switch (r.tag) {
-      case RecordTag::kAlloc:
-      case RecordTag::kInherited:
-        defined(r.id, r);
-        break;
-      case RecordTag::kRealloc:
-        freed(r.old_id);
-        defined(r.id, r);
-        break;
-      case RecordTag::kFree:
-        freed(r.id);
-        break;
-      default:
-        break;
-    }
-  });
-  if (!s.ok()) return s;
+      if (auto it = waiting.find(r.id); it != waiting.end()) {
+        for (size_t index : it->second) resolve(index, Info{r.stack, r.size, r.api});
+      }
+    });
+    if (!s.ok()) return s;
+  }
   for (const auto& [id, cls] : classes) {
-    auto it = info.find(id);
-    if (it == info.end() || !it->second.known || it->second.freed) continue;
-    if (cls == 0 || cls > format::kLeakClassCount) continue;
-    ClassCounts& c =
-        data.sites[{it->second.stack, static_cast<uint8_t>(it->second.api)}][cls - 1];
+    auto it = live.find(id);
+    if (it == live.end() || cls == 0 || cls > format::kLeakClassCount) continue;
+    ClassCounts& c = data.sites[{it->second.stack, static_cast<uint8_t>(it->second.api)}][cls - 1];
     c.bytes += it->second.size;
     ++c.blocks;
   }
@@ -361,13 +369,16 @@ ClassifiedLeakReport ClassifyLeakReport(LeakReport report,
   };
   split(report.groups, true);
   split(report.suppressed, false);
-  // leaked_* = lost: everything but still-reachable blocks.
+  // leaked_* = lost: everything but still-reachable blocks. Blocks no scan
+  // classified count only in a trace without a scan; after a scan they are
+  // blocks other threads allocated while the process was ending.
   report.leaked_bytes = report.leaked_blocks = 0;
   for (size_t pi = 0; pi < report.processes.size(); ++pi) {
     ClassifiedProcess& cp = out.processes[pi];
     LeakProcess& proc = report.processes[pi];
-    proc.leaked_bytes = cp.unfreed.bytes;
-    proc.leaked_blocks = cp.unfreed.blocks;
+    bool scanned = pi < data.size() && data[pi].scanned;
+    proc.leaked_bytes = scanned ? 0 : cp.unfreed.bytes;
+    proc.leaked_blocks = scanned ? 0 : cp.unfreed.blocks;
     for (int c = 0; c < 3; ++c) {
       proc.leaked_bytes += cp.classes[c].bytes;
       proc.leaked_blocks += cp.classes[c].blocks;
@@ -406,6 +417,9 @@ ClassCounts CountedLeaks(const ClassifiedLeakReport& r, const std::set<std::stri
   ClassCounts c;
   for (const LeakGroup& g : r.report.groups) {
     if (kinds.count(g.kind) == 0) continue;
+    if (g.kind == kKindUnfreed && g.process < r.processes.size() && r.processes[g.process].scanned) {
+      continue;  // allocated after the scan: not judged
+    }
     c.bytes += g.bytes;
     c.blocks += g.blocks;
   }
@@ -461,12 +475,23 @@ std::string FormatClassifiedLeakText(const ClassifiedLeakReport& r) {
       }
       out += "\n";
     }
-    bool any = false;
+    bool any = false, lost = false;
+    for (const LeakGroup& g : report.groups) {
+      if (g.process == pi && g.kind != "reachable" && !(g.kind == kKindUnfreed && cp.scanned)) {
+        lost = true;
+      }
+    }
     for (const LeakGroup& g : report.groups) {
       if (g.process != pi) continue;
       if (!any) {
-        absl::StrAppend(&out, "=================================================================\n",
-                        tag, "ERROR: heapsight: detected memory leaks in ", name, "\n\n");
+        if (lost) {
+          absl::StrAppend(&out,
+                          "=================================================================\n",
+                          tag, "ERROR: heapsight: detected memory leaks in ", name, "\n\n");
+        } else {
+          absl::StrAppend(&out, tag, "heapsight: no leaks in ", name,
+                          "; blocks not freed at exit:\n\n");
+        }
         any = true;
       }
       absl::StrAppend(&out, KindHeading(g.kind), " of ", g.bytes, " byte(s) in ", g.blocks,

@@ -11,10 +11,10 @@
 //
 // ClassifyLeakReport splits the groups of a LeakReport (one per site) into
 // one group per class present (kind definite, indirect, possible or
-// reachable); blocks no scan classified (no scan ran, or allocated after it)
-// keep kind "unfreed". leaked_* become the *lost* numbers (definite +
-// indirect + possible + unfreed); still-reachable blocks are listed but not
-// counted as leaked.
+// reachable); blocks no scan classified (no scan ran, or allocated after it
+// by threads still running at exit) keep kind "unfreed". leaked_* become the
+// *lost* numbers (definite + indirect + possible, + unfreed only in a trace
+// without a scan); still-reachable blocks are listed but not counted.
 #ifndef HEAPSIGHT_ANALYZER_LEAK_CLASSES_H_
 #define HEAPSIGHT_ANALYZER_LEAK_CLASSES_H_
 
@@ -109,8 +109,8 @@ ClassifiedLeakReport ClassifyLeakReport(LeakReport report,
                                         const std::vector<const ProcessProfile*>& profiles,
                                         const std::vector<LeakClassData>& data);
 
-// Bytes/blocks of the groups whose kind is in `kinds` ("unfreed" always
-// counts): what --leak-exitcode looks at.
+// Bytes/blocks of the groups whose kind is in `kinds` ("unfreed" counts
+// for processes without a scan): what --leak-exitcode looks at.
 ClassCounts CountedLeaks(const ClassifiedLeakReport& r, const std::set<std::string>& kinds);
 
 // LeakSanitizer-shaped text, one section per class, then the free errors

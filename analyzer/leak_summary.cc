@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "analyzer/leak_classes.h"
 #include "analyzer/leak_report.h"
 #include "analyzer/suppressions.h"
 #include "analyzer/text_util.h"
@@ -15,10 +16,22 @@ absl::StatusOr<LeakSummary> SummarizeTraces(const std::vector<std::string>& path
   absl::StatusOr<Suppressions> rules = Suppressions::Load(suppressions);
   if (!rules.ok()) return rules.status();
   LeakSummary summary;
+  summary.classified = !paths.empty();
   for (const std::string& path : paths) {
     absl::StatusOr<ProcessProfile> profile = AnalyzeTrace(path);
     if (!profile.ok()) return profile.status();
-    LeakReport report = BuildLeakReport({&*profile}, *rules);
+    // Reachability classes (issue 5): leaked_* become the lost blocks.
+    absl::StatusOr<LeakClassData> classes = ReadLeakClasses(path);
+    if (!classes.ok()) return classes.status();
+    ClassifiedLeakReport classified =
+        ClassifyLeakReport(BuildLeakReport({&*profile}, *rules), {&*profile}, {*classes});
+    summary.classified = summary.classified && classes->scanned;
+    for (int c = 0; c < 4; ++c) {
+      summary.class_bytes[c] += classified.classes[c].bytes;
+      summary.class_blocks[c] += classified.classes[c].blocks;
+    }
+    summary.free_errors += classified.errors.size();
+    const LeakReport& report = classified.report;
     ++summary.processes;
     summary.leaked_bytes += report.leaked_bytes;
     summary.leaked_blocks += report.leaked_blocks;
@@ -38,8 +51,22 @@ absl::StatusOr<LeakSummary> SummarizeTraces(const std::vector<std::string>& path
 void PrintLeakSummary(std::FILE* out, const LeakSummary& s) {
   std::fprintf(out, "heapsight: LEAK SUMMARY (%s)\n",
                (Thousands(s.processes) + (s.processes == 1 ? " process" : " processes")).c_str());
-  std::fprintf(out, "heapsight:    not freed at exit: %s in %s\n", Bytes(s.leaked_bytes).c_str(),
-               (Thousands(s.leaked_blocks) + (s.leaked_blocks == 1 ? " block" : " blocks")).c_str());
+  if (s.classified) {
+    const char* labels[] = {"definitely lost", "indirectly lost", "  possibly lost",
+                            "still reachable"};
+    for (int c = 0; c < 4; ++c) {
+      std::fprintf(out, "heapsight:    %s: %s in %s\n", labels[c], Bytes(s.class_bytes[c]).c_str(),
+                   (Thousands(s.class_blocks[c]) + (s.class_blocks[c] == 1 ? " block" : " blocks"))
+                       .c_str());
+    }
+  } else {
+    std::fprintf(out, "heapsight:    not freed at exit: %s in %s\n", Bytes(s.leaked_bytes).c_str(),
+                 (Thousands(s.leaked_blocks) + (s.leaked_blocks == 1 ? " block" : " blocks")).c_str());
+  }
+  if (s.free_errors != 0) {
+    std::fprintf(out, "heapsight:    free errors (invalid, double, mismatched): %s\n",
+                 Thousands(s.free_errors).c_str());
+  }
   if (s.suppressed_blocks != 0) {
     std::fprintf(out, "heapsight:    suppressed: %s in %s blocks\n", Bytes(s.suppressed_bytes).c_str(),
                  Thousands(s.suppressed_blocks).c_str());
@@ -50,7 +77,7 @@ void PrintLeakSummary(std::FILE* out, const LeakSummary& s) {
   if (!s.complete) {
     std::fprintf(out, "heapsight:    WARNING: a trace was cut short; numbers cover the recorded part\n");
   }
-  if (s.leaked_blocks != 0) {
+  if (s.leaked_blocks != 0 || s.free_errors != 0 || s.class_blocks[3] != 0) {
     std::fprintf(out, "heapsight: run `heapsight leaks TRACE` for the allocation stacks\n");
   }
 }

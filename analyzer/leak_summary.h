@@ -31,6 +31,14 @@ struct LeakSummary {
   uint64_t frees = 0;
   uint64_t bytes_allocated = 0;
   bool complete = true;            // every trace had its kEnd record
+  // Issue 5: when every trace holds the preload's reachability scan,
+  // leaked_* above are the *lost* blocks (definitely + indirectly + possibly
+  // lost; still-reachable ones are not leaks) and these hold the classes
+  // (index LeakClass - 1: definite, indirect, possible, reachable).
+  bool classified = false;
+  uint64_t class_bytes[4] = {};
+  uint64_t class_blocks[4] = {};
+  uint64_t free_errors = 0;        // invalid, double and mismatched frees
 };
 
 // Analyzes `paths` and sums them. `suppressions` is a path to a

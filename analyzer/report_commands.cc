@@ -60,7 +60,9 @@ struct LeaksArgs {
   std::string format = "text";
   std::string suppressions;
   int leak_exitcode = 0;
+  int error_exitcode = 0;
   std::string leak_kinds = "definite,possible";
+  std::string show_kinds = "all";
 };
 
 // Reads each trace's reachability classes and free errors (issue 5) and
@@ -120,11 +122,18 @@ void RegisterReportCommands(CLI::App& app, int* exit_code) {
   leaks->add_option("--suppressions", leaks_args->suppressions,
                     "LeakSanitizer-style suppressions file (leak:<pattern> lines)");
   leaks->add_option("--leak-exitcode", leaks_args->leak_exitcode,
-                    "Exit status when unsuppressed leaks of the --leak-kinds remain, or free "
-                    "errors happened (default 0)");
+                    "Exit status when unsuppressed leaks of the --leak-kinds remain (default 0)");
+  leaks->add_option("--error-exitcode", leaks_args->error_exitcode,
+                    "Exit status when the program made free errors: invalid, double or "
+                    "mismatched frees (default 0; --leak-exitcode wins when both apply)");
   leaks->add_option("--leak-kinds", leaks_args->leak_kinds,
                     "Leak kinds --leak-exitcode counts: comma-separated definite, indirect, "
                     "possible, reachable, or all, none (memcheck's --errors-for-leak-kinds)")
+      ->capture_default_str();
+  leaks->add_option("--show-kinds", leaks_args->show_kinds,
+                    "Leak kinds whose groups are listed (the summary always counts all): "
+                    "comma-separated definite, indirect, possible, reachable, or all "
+                    "(memcheck's --show-leak-kinds)")
       ->capture_default_str();
   leaks->callback([leaks_args, exit_code]() {
     absl::StatusOr<Suppressions> rules = Suppressions::Load(leaks_args->suppressions);
@@ -139,16 +148,22 @@ void RegisterReportCommands(CLI::App& app, int* exit_code) {
       return;
     }
     absl::StatusOr<std::set<std::string>> kinds = ParseLeakKinds(leaks_args->leak_kinds);
-    if (!kinds.ok()) {
-      PrintError(kinds.status());
-      *exit_code = 1;
-      return;
+    absl::StatusOr<std::set<std::string>> shown = ParseLeakKinds(leaks_args->show_kinds);
+    for (const auto* k : {&kinds, &shown}) {
+      if (!k->ok()) {
+        PrintError(k->status());
+        *exit_code = 1;
+        return;
+      }
     }
     ClassifiedLeakReport report;
     if (!Classify(profiles, BuildLeakReport(Pointers(profiles), *rules), &report)) {
       *exit_code = 1;
       return;
     }
+    bool failed_leaks = CountedLeaks(report, *kinds).blocks != 0;
+    std::erase_if(report.report.groups,
+                  [&](const LeakGroup& g) { return shown->count(g.kind) == 0; });
     std::string text =
         leaks_args->format == "json"
             ? ClassifiedLeakJson(report).dump(2, ' ', false,
@@ -157,8 +172,13 @@ void RegisterReportCommands(CLI::App& app, int* exit_code) {
             : FormatClassifiedLeakText(report);
     std::fwrite(text.data(), 1, text.size(), stdout);
     PrintSymbolizerWarnings(profiles);
-    bool failed = CountedLeaks(report, *kinds).blocks != 0 || !report.errors.empty();
-    *exit_code = failed ? leaks_args->leak_exitcode : 0;
+    if (failed_leaks && leaks_args->leak_exitcode != 0) {
+      *exit_code = leaks_args->leak_exitcode;
+    } else if (!report.errors.empty()) {
+      *exit_code = leaks_args->error_exitcode;
+    } else {
+      *exit_code = 0;
+    }
   });
 
   auto dump_traces = std::make_shared<std::vector<std::string>>();

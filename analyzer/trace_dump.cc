@@ -134,6 +134,30 @@ void PrintRecord(std::FILE* out, const Record& r) {
     case RecordTag::kLost:
       std::fprintf(out, "  %" PRIu64 " lost events=%" PRIu64 "\n", r.time_us, r.value);
       break;
+    case RecordTag::kLeakScan:
+      std::fprintf(out, "  %" PRIu64 " leak-scan scan=%" PRIu64 " reason=%u duration_us=%" PRIu64
+                   " threads_stopped=%" PRIu64 " threads_missed=%" PRIu64 " root_bytes=%" PRIu64
+                   " blocks=%" PRIu64 " definite=%" PRIu64 "/%" PRIu64 " indirect=%" PRIu64
+                   "/%" PRIu64 " possible=%" PRIu64 "/%" PRIu64 " reachable=%" PRIu64 "/%" PRIu64
+                   "\n",
+                   r.time_us, r.value, r.code, r.size, r.value2, r.old_id, r.address, r.id,
+                   r.class_blocks[0], r.class_bytes[0], r.class_blocks[1], r.class_bytes[1],
+                   r.class_blocks[2], r.class_bytes[2], r.class_blocks[3], r.class_bytes[3]);
+      break;
+    case RecordTag::kBlockClasses: {
+      std::string ids;
+      for (size_t i = 0; i < r.ids.size() && i < 8; ++i) absl::StrAppend(&ids, " ", Id(r.ids[i]));
+      if (r.ids.size() > 8) absl::StrAppend(&ids, " ...");
+      std::fprintf(out, "  block-classes scan=%" PRIu64 " class=%u count=%zu ids=[%s ]\n",
+                   r.value, r.code, r.ids.size(), ids.c_str());
+      break;
+    }
+    case RecordTag::kFreeError:
+      std::fprintf(out, "  %" PRIu64 " free-error api=%s error=%u action=%u addr=0x%" PRIx64
+                   " stack=%" PRIu64 " alloc_id=%s\n",
+                   r.time_us, Api(r.api), r.code, r.code2, r.address, r.stack,
+                   r.id != 0 ? Id(r.id).c_str() : "-");
+      break;
     default:
       std::fprintf(out, "  ? tag %u\n", static_cast<unsigned>(r.tag));
       break;

@@ -116,6 +116,11 @@ class Analysis {
       case RecordTag::kBadFree:
         ++p_.totals.bad_frees;
         break;
+      case RecordTag::kFreeError:  // issue 5: supersedes kBadFree
+        if (r.code != static_cast<uint8_t>(format::FreeError::kMismatchedFree)) {
+          ++p_.totals.bad_frees;
+        }
+        break;
       case RecordTag::kModule: {
         const Record& full = *r.full;
         Module m;

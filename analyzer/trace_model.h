@@ -101,7 +101,7 @@ struct Totals {
   uint64_t peak_blocks = 0;
   uint64_t peak_time_us = 0;
   uint64_t failed_allocs = 0;     // kAllocFailed
-  uint64_t bad_frees = 0;         // kBadFree
+  uint64_t bad_frees = 0;         // invalid or double frees (kBadFree, kFreeError 1-2)
   uint64_t unmatched_frees = 0;   // frees naming an id this trace never allocated
   uint64_t lost_events = 0;       // kLost
 };

@@ -10,6 +10,8 @@
 //   improved: mallopt(M_MMAP_THRESHOLD, 64 KiB) and M_TRIM_THRESHOLD set low,
 //             then malloc_trim(0) after the free: glibc hands the free pages
 //             back (MADV_DONTNEED) and RSS follows the heap down.
+// Markers "built" and "released" (heapsight.h) bracket the release, so the
+// RSS samples after "released" can be compared with the heap there.
 // MALLOC_ARENA_MAX=1 in the environment also applies (fewer arenas, less
 // retained memory in threaded programs); see docs/lessons.md.
 #include <malloc.h>
@@ -20,6 +22,7 @@
 #include <vector>
 
 #include "example_util.h"
+#include "heapsight.h"
 
 namespace {
 
@@ -70,8 +73,10 @@ int main(int argc, char** argv) {
   }
   std::vector<char*> blocks = BuildWorkingSet();
   Idle();
+  heapsight_marker("built");
   ReleaseMost(blocks);
   if (mode == examples::Mode::kImproved) malloc_trim(0);
+  heapsight_marker("released");  // RSS samples after this show what glibc kept
   Idle();
   for (char* b : blocks) std::free(b);
   return 0;

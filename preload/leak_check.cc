@@ -47,6 +47,7 @@ struct Snapshot {
   Block* blocks = nullptr;
   size_t count = 0;
   size_t capacity = 0;
+  const MemoryMap* map = nullptr;
 };
 
 void CountOne(uintptr_t, const LiveEntry&, void* ctx) { ++*static_cast<size_t*>(ctx); }
@@ -58,7 +59,12 @@ void CopyOne(uintptr_t address, const LiveEntry& e, void* ctx) {
   // Internal blocks (allocated inside heapsight's own calls or before
   // tracing began) have no recorded size; they are part of the heap graph
   // (a library's registry may hold the program's blocks), never reported.
-  if (e.internal) size = malloc_usable_size(reinterpret_cast<void*>(address));
+  if (e.internal) {
+    // Only if the chunk header is mapped: a stale entry (freed around us,
+    // its memory unmapped) must not fault.
+    bool mapped = address >= 16 && s->map->Readable(address - 16, address + 1);
+    size = mapped ? malloc_usable_size(reinterpret_cast<void*>(address)) : 0;
+  }
   s->blocks[s->count++] = Block{address, size, e.id, e.internal};
 }
 
@@ -174,6 +180,13 @@ bool ScanLocked(format::ScanReason reason, uintptr_t caller_frame, const uintptr
   ThreadCapture capture;
   bool stopped = StopOtherThreads(static_cast<int>(RecorderOptions().LEAK_SCAN_SIGNAL),
                                   kStopTimeoutMs, &capture);
+  if (!stopped) {
+    // Other threads run and cannot be stopped (every real-time signal is
+    // taken, or no memory): reading the heap under them could fault on a
+    // block they unmap. No scan; the blocks stay "not freed".
+    FreeModuleRoots(&modules);
+    return false;
+  }
   // From here until ResumeOtherThreads: no malloc, no locks.
   LiveTable& live = LiveBlocks();
   size_t estimate = 0;
@@ -191,6 +204,7 @@ bool ScanLocked(format::ScanReason reason, uintptr_t caller_frame, const uintptr
   uint64_t* sizes = arrays + snap.capacity;
   uint64_t root_bytes = 0;
   if (ok) {
+    snap.map = &map;
     live.ForEachUnlocked(CopyOne, &snap);
     std::sort(snap.blocks, snap.blocks + snap.count,
               [](const Block& a, const Block& b) { return a.start < b.start; });
@@ -226,7 +240,7 @@ bool ScanLocked(format::ScanReason reason, uintptr_t caller_frame, const uintptr
     roots.Stack(caller_frame);
     for (size_t i = 0; i < own_reg_count; ++i) classifier.ScanWord(own_regs[i]);
     roots.ThreadPointer(self_tp, modules);
-    for (size_t t = 0; stopped && t < capture.count; ++t) {
+    for (size_t t = 0; t < capture.count; ++t) {
       const CapturedThread& th = capture.threads[t];
       if (th.stopped) {
         for (uintptr_t r : th.regs) classifier.ScanWord(r);
@@ -238,9 +252,9 @@ bool ScanLocked(format::ScanReason reason, uintptr_t caller_frame, const uintptr
     classifier.Finish();
     root_bytes = roots.root_bytes;
   }
-  uint64_t threads_stopped = stopped ? capture.stopped : 0;
-  uint64_t threads_missed = stopped ? capture.missed : 0;
-  if (stopped) ResumeOtherThreads(&capture);
+  uint64_t threads_stopped = capture.stopped;
+  uint64_t threads_missed = capture.missed;
+  ResumeOtherThreads(&capture);
   FreeMemoryMap(&map);
   FreeModuleRoots(&modules);
 
@@ -316,3 +330,15 @@ __attribute__((noinline)) bool RunLeakScan(format::ScanReason reason, LeakScanRe
 }
 
 }  // namespace heapsight::preload
+
+// The in-program entry point (found with dlsym by include/heapsight.h's
+// wrapper, which the API owner adds): scans now, records the classes, and
+// returns the number of definitely + possibly lost program blocks, or -1
+// when no scan ran (tracing off, HEAPSIGHT_LEAK_SCAN=0, a scan running).
+extern "C" __attribute__((visibility("default"))) long __heapsight_leak_check() {
+  heapsight::preload::LeakScanResult result;
+  if (!heapsight::preload::RunLeakScan(heapsight::format::ScanReason::kRequest, &result)) {
+    return -1;
+  }
+  return static_cast<long>(result.blocks[0] + result.blocks[2]);
+}

@@ -73,7 +73,7 @@ void LeakClassifier::Push(uint32_t index) {
 // the header of the chunk after block B sits at B + usable_size(B) - 8,
 // which is inside B when B uses all of its usable bytes.
 bool LeakClassifier::IsNextChunkHeader(size_t index, uintptr_t ptr) const {
-  if (hooks_.usable_size == nullptr) return false;
+  if (hooks_.usable_size == nullptr || unreadable_[index] != 0) return false;
   uintptr_t start = starts_[index];
   uint64_t size = sizes_[index];
   if (size < kWord || ptr - start + kWord < size) return false;

@@ -136,7 +136,9 @@ HEAPSIGHT_EXPORT int posix_memalign(void** out, size_t alignment, size_t size) {
     return *out != nullptr ? 0 : ENOMEM;
   }
   if (hp::HeapLimitDenies(size)) {
+    int saved = errno;  // posix_memalign reports through its result, not errno
     hp::HeapLimitFail(size, alignment, Api::kPosixMemalign);
+    errno = saved;
     return ENOMEM;
   }
   int rc = hp::g_real.posix_memalign(out, alignment, size);

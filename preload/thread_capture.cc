@@ -193,6 +193,7 @@ bool StopOtherThreads(int signal_number, int timeout_ms, ThreadCapture* out) {
   pid_t pid = getpid();
   size_t tasks = 0;
   if (!ForEachTask([&](pid_t) { ++tasks; })) return false;
+  if (tasks <= 1) return true;  // single-threaded: nothing to stop, no signal needed
   size_t capacity = tasks * 2 + 64;
   size_t bytes = capacity * (sizeof(CapturedThread) + sizeof(std::atomic<int>));
   auto* mem = static_cast<uint8_t*>(PageAlloc(bytes));

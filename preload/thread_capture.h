@@ -50,8 +50,9 @@ struct ThreadCapture {
 };
 
 // `signal_number` 0 picks a free real-time signal. `timeout_ms` bounds the
-// wait for each round of signals. Returns false (nothing stopped) if no
-// signal or no memory was available.
+// wait for each round of signals. Returns false (nothing stopped) if other
+// threads exist but no signal or no memory was available; true with no
+// threads when the process has only the calling thread.
 bool StopOtherThreads(int signal_number, int timeout_ms, ThreadCapture* out);
 void ResumeOtherThreads(ThreadCapture* capture);
 

@@ -2,8 +2,9 @@
 # scripts/setup-and-demo.sh: README command 1. On a fresh Debian 12 machine,
 # as root, from the repository root: installs exactly the Debian packages of
 # scripts/debian-packages.txt, configures and builds heapsight in build/, then
-# traces an example program and shows what heapsight found: the leak report,
-# the profile summary, and `go tool pprof -top` of the pprof profile.
+# traces example programs and shows what heapsight found: the leak summary and
+# leak report of the leak lesson (examples/06_memory_leaks), the profile summary
+# and `go tool pprof -top` of the profiling lesson (examples/01_memory_profiling).
 #
 # Re-running it is fine: packages already installed are kept, an existing
 # build/ is reused. The demo's traces and profile go to build/demo/.
@@ -50,29 +51,34 @@ demo_dir=$build/demo
 rm -rf "$demo_dir"
 mkdir -p "$demo_dir"
 
-# The program to trace: the examples' leak lesson if it is there, else the
-# small leaky program of the record tests.
-demo=("$build/examples/06_memory_leaks" costly)
-if [ ! -x "${demo[0]}" ]; then
-  demo=("$build/tests/record/record_leaky_program")
+# The programs to trace: the examples' leak lesson (6) for the leak report
+# and its profiling lesson (1) for the profile; without examples, the small
+# leaky program of the record tests for both.
+leaky=("$build/examples/06_memory_leaks" costly)
+profiled=("$build/examples/01_memory_profiling" costly)
+if [ ! -x "${leaky[0]}" ] || [ ! -x "${profiled[0]}" ]; then
+  leaky=("$build/tests/record/record_leaky_program")
+  profiled=("${leaky[@]}")
 fi
 
-step "Tracing: heapsight record -- ${demo[*]}"
-"$heapsight" record -o "$demo_dir/demo.%e.%p.hst" -- "${demo[@]}"
+step "Tracing: heapsight record -- ${leaky[*]}"
+"$heapsight" record -o "$demo_dir/leaks.%e.%p.hst" -- "${leaky[@]}"
+leak_traces=("$demo_dir"/leaks.*.hst)
 
-traces=("$demo_dir"/demo.*.hst)
-trace=${traces[0]}
+step "Leak report: heapsight leaks ${leak_traces[0]}"
+"$heapsight" leaks "${leak_traces[0]}"
 
-step "Leak report: heapsight leaks $trace"
-"$heapsight" leaks "$trace"
+step "Tracing: heapsight record -- ${profiled[*]}"
+"$heapsight" record -o "$demo_dir/profile.%e.%p.hst" -- "${profiled[@]}"
+profile_traces=("$demo_dir"/profile.*.hst)
 
-step "Profile summary: heapsight report ${traces[*]}"
-"$heapsight" report "${traces[@]}"
+step "Profile summary: heapsight report ${profile_traces[*]}"
+"$heapsight" report "${profile_traces[@]}"
 
 if command -v go >/dev/null 2>&1; then
-  step "pprof: heapsight pprof $trace -o $demo_dir/demo.pb.gz; go tool pprof -top"
-  "$heapsight" pprof "$trace" -o "$demo_dir/demo.pb.gz"
-  go tool pprof -top -sample_index=inuse_space "$demo_dir/demo.pb.gz"
+  step "pprof: heapsight pprof ${profile_traces[0]} -o $demo_dir/profile.pb.gz; go tool pprof -top"
+  "$heapsight" pprof "${profile_traces[0]}" -o "$demo_dir/profile.pb.gz"
+  go tool pprof -top -sample_index=alloc_space "$demo_dir/profile.pb.gz"
 fi
 
 step "Done. Traces and profile are in $demo_dir/"

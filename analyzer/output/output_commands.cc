@@ -89,26 +89,20 @@ void PrintWarnings(const ProcessProfile& trace) {
   }
 }
 
-// --at=marker:NAME: the time of the first marker called NAME (a pre-pass
-// over the trace; markers come from heapsight_marker() and the preload's own
-// "heap-limit" / "profile:<n>:<path>").
-absl::Status ResolveMarker(const std::string& trace_path, const std::string& name,
-                           AnalyzeOptions* options, std::string* moment) {
-  AnalyzeOptions scan;
-  scan.classify_runtime = false;
-  absl::StatusOr<ProcessProfile> trace = AnalyzeTrace(trace_path, scan);
-  if (!trace.ok()) return trace.status();
-  for (const Marker& m : trace->markers) {
+// --at=marker:NAME after the analysis: the moment's description, or an
+// error naming the markers the trace has. Markers come from
+// heapsight_marker() and the preload's own "heap-limit" / "profile:<n>:<path>".
+absl::Status DescribeMarker(const ProcessProfile& trace, const std::string& name,
+                            std::string* moment) {
+  for (const Marker& m : trace.markers) {
     if (m.name != name) continue;
-    options->at = AnalyzeOptions::At::kTime;
-    options->at_time_us = m.time_us;
     *moment = absl::StrFormat("marker \"%s\" (%.6f s after the start)", name, m.time_us / 1e6);
     return absl::OkStatus();
   }
   std::string known;
-  for (const Marker& m : trace->markers) absl::StrAppend(&known, known.empty() ? "" : ", ", m.name);
-  return absl::NotFoundError(absl::StrCat(trace_path, ": no marker named \"", name, "\" (markers: ",
-                                          known.empty() ? "none" : known, ")"));
+  for (const Marker& m : trace.markers) absl::StrAppend(&known, known.empty() ? "" : ", ", m.name);
+  return absl::NotFoundError(absl::StrCat(trace.trace_path, ": no marker named \"", name,
+                                          "\" (markers: ", known.empty() ? "none" : known, ")"));
 }
 
 // Analyzes and symbolizes args.trace.
@@ -117,14 +111,17 @@ absl::StatusOr<output::HeapProfile> LoadProfile(const OutputArgs& args, const st
   std::string moment;
   constexpr std::string_view kMarkerPrefix = "marker:";
   if (at.rfind(kMarkerPrefix, 0) == 0) {
-    absl::Status st = ResolveMarker(args.trace, at.substr(kMarkerPrefix.size()), &options, &moment);
-    if (!st.ok()) return st;
+    options.at = AnalyzeOptions::At::kMarker;  // live when the first such marker was set
+    options.at_marker = at.substr(kMarkerPrefix.size());
   } else if (absl::Status st = ParseAt(at, &options, &moment); !st.ok()) {
     return st;
   }
   options.show_progress = isatty(STDERR_FILENO) != 0;
   absl::StatusOr<ProcessProfile> trace = AnalyzeTrace(args.trace, options);
   if (!trace.ok()) return trace.status();
+  if (options.at == AnalyzeOptions::At::kMarker) {
+    if (absl::Status st = DescribeMarker(*trace, options.at_marker, &moment); !st.ok()) return st;
+  }
   PrintWarnings(*trace);
   if (!args.leak_kinds.empty()) {
     // Issue 5: leaks of the given reachability classes only (inuse_* at the

@@ -102,6 +102,28 @@ class TestTraceWriter {
     Put(t, [&](format::ChunkEncoder& e) { return e.PutEnd(time, reason, status); });
   }
 
+  // Issue 5's records (leak scan, classes, free errors).
+  void LeakScan(uint32_t t, uint64_t time, uint64_t scan,
+                format::ScanReason reason = format::ScanReason::kExit) {
+    uint64_t zeros[format::kLeakClassCount] = {};
+    Put(t, [&](format::ChunkEncoder& e) {
+      return e.PutLeakScan(time, scan, reason, 10, 0, 0, 4096, 0, zeros, zeros);
+    });
+  }
+  void BlockClasses(uint32_t t, uint64_t scan, format::LeakClass c,
+                    const std::vector<uint64_t>& ids) {
+    Put(t, [&](format::ChunkEncoder& e) {
+      return e.PutBlockClasses(scan, c, ids.data(), ids.size());
+    });
+  }
+  void FreeError(uint32_t t, uint64_t time, format::Api api, format::FreeError error,
+                 uint64_t address, uint64_t stack, uint64_t alloc_id) {
+    Put(t, [&](format::ChunkEncoder& e) {
+      return e.PutFreeError(time, api, error, format::FreeAction::kSkipped, address, stack,
+                            alloc_id);
+    });
+  }
+
   // Writes thread t's pending chunk as a block (no-op if empty).
   void Flush(uint32_t t) {
     Thread& th = T(t);

@@ -370,6 +370,10 @@ TEST(CorpusCommandTest, LeakKindsAndExitCode) {
   EXPECT_NE(text.out.find("still reachable: 720 bytes in 7 blocks"), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("SUMMARY: heapsight: 0 byte(s) leaked in 0 allocation(s)."),
             std::string::npos);
+  testing::RunResult hidden = testing::RunPlain(
+      {heapsight, "leaks", "--show-kinds", "definite,possible", run.traces[0]});
+  EXPECT_EQ(hidden.out.find("Still reachable of"), std::string::npos) << hidden.out;
+  EXPECT_NE(hidden.out.find("still reachable: 720 bytes in 7 blocks"), std::string::npos);
   testing::RunResult all = testing::RunPlain(
       {heapsight, "leaks", "--leak-exitcode", "23", "--leak-kinds", "all", run.traces[0]});
   EXPECT_EQ(all.exit_code, 23);
@@ -418,7 +422,10 @@ TEST(CorpusCommandTest, LeakKindsAndExitCode) {
   EXPECT_EQ(mdoc["totals"]["errors"]["mismatched_free"], 5);
   testing::RunResult mt = testing::RunPlain({heapsight, "leaks", "--leak-exitcode", "23",
                                              mm.traces[0]});
-  EXPECT_EQ(mt.exit_code, 23);  // free errors count as errors
+  EXPECT_EQ(mt.exit_code, 0);  // no leaks
+  testing::RunResult me = testing::RunPlain({heapsight, "leaks", "--leak-exitcode", "23",
+                                             "--error-exitcode", "24", mm.traces[0]});
+  EXPECT_EQ(me.exit_code, 24);  // free errors
   EXPECT_NE(mt.out.find("ERROR SUMMARY: 5 free error(s): 0 invalid, 0 double, 5 mismatched."),
             std::string::npos)
       << mt.out;

@@ -62,6 +62,11 @@ TEST(LeakClassesScenario, PointersInThreadLocalStorage) {
   EXPECT_EQ(RunMode("tls"), want);
 }
 
+TEST(LeakClassesScenario, PointersInDynamicTlsOfADlopenedModule) {
+  std::map<uint64_t, LeakClass> want = {{4811, kReachable}, {4812, kReachable}, {4813, kDefinite}};
+  EXPECT_EQ(RunMode("dyntls"), want);
+}
+
 TEST(LeakClassesScenario, PointerOnlyOnAnotherThreadsStack) {
   std::map<uint64_t, LeakClass> want = {{4101, kReachable}, {4102, kDefinite}};
   EXPECT_EQ(RunMode("stack"), want);
@@ -105,6 +110,27 @@ TEST(LeakClassesScenario, ScanCanBeDisabled) {
   int scans = 0;
   EXPECT_TRUE(Classes(t, &scans).empty());
   EXPECT_EQ(scans, 0);
+}
+
+TEST(LeakClassesScenario, OnDemandScansAndTheExitScan) {
+  std::string dir = MakeTempDir();
+  RunResult run = RunTraced({ScenarioProgram("leak_classes_program"), "request"}, dir);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, "0 1\n");  // the first scan saw no lost block, the second one
+  ASSERT_EQ(run.traces.size(), 1u);
+  TraceContents t = ReadTrace(run.traces[0]);
+  std::vector<int> reasons;
+  for (const auto& r : t.records) {
+    if (r.tag == RecordTag::kLeakScan) {
+      reasons.push_back(r.code);
+      EXPECT_EQ(r.value, reasons.size());  // numbered 1, 2, 3
+    }
+  }
+  EXPECT_EQ(reasons, (std::vector<int>{3, 3, 1}));  // request, request, exit
+  int scans = 0;
+  std::map<uint64_t, LeakClass> got = Classes(t, &scans);  // every scan's records
+  EXPECT_EQ(got[4801], kDefinite);
+  EXPECT_EQ(got[4802], kReachable);
 }
 
 struct FreeErrorSeen {

@@ -18,6 +18,13 @@
 //   double       double free of a 4601 block; prints "alive" afterwards
 //   invalid      free of a stack address; prints "alive"
 //   mismatch     malloc/delete of 4701, new/free of 4702; prints "alive"
+//   dyntls       4811 (main thread) and 4812 (a live worker) only in a
+//                __thread variable of a dlopen'ed module (dynamic TLS);
+//                4813 lost
+//   request      on-demand scans through __heapsight_leak_check (dlsym):
+//                prints the lost-block count before and after leaking 4801;
+//                then keeps 4802 in TLS; the exit scan follows
+#include <dlfcn.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -67,6 +74,7 @@ __attribute__((noinline)) void* StackWorker(void*) {
 // spinning; the stack holds no copy.
 __attribute__((noinline)) void* RegisterWorker(void*) {
   uintptr_t p = reinterpret_cast<uintptr_t>(Alloc(4201));
+  Scrub();  // overwrite Alloc's dead frame (and its copies of the pointer)
   __asm__ volatile(
       "mov %0, %%r12\n\t"
       "mov %%r12, %%r13\n\t"
@@ -76,14 +84,19 @@ __attribute__((noinline)) void* RegisterWorker(void*) {
       : "+r"(p)
       :
       : "r12", "r13", "r14", "r15", "memory");
-  // Wipe every stack slot that may still hold the pointer.
-  volatile char wipe[4096];
-  for (size_t i = 0; i < sizeof wipe; i++) wipe[i] = 0;
   g_ready.store(1);
   __asm__ volatile(
       "1: pause\n\t"
       "jmp 1b\n\t" ::: "memory");
   return nullptr;
+}
+
+void (*g_plugin_keep)(size_t);
+
+void* DynTlsWorker(void*) {
+  g_plugin_keep(4812);
+  g_ready.store(1);
+  for (;;) pause();
 }
 
 __attribute__((noinline)) void* BlockedWorker(void*) {
@@ -169,6 +182,23 @@ int main(int argc, char** argv) {
     char* q = new char[4702];
     std::free(q);
     std::puts("alive");
+  } else if (std::strcmp(mode, "dyntls") == 0) {
+    void* plugin = dlopen("libscenario_tls_plugin.so", RTLD_NOW);
+    if (plugin == nullptr) return 4;
+    g_plugin_keep = reinterpret_cast<void (*)(size_t)>(dlsym(plugin, "plugin_keep"));
+    if (g_plugin_keep == nullptr) return 5;
+    g_plugin_keep(4811);
+    StartAndWait(DynTlsWorker);
+    Leak(4813);
+  } else if (std::strcmp(mode, "request") == 0) {
+    auto check = reinterpret_cast<long (*)()>(dlsym(RTLD_DEFAULT, "__heapsight_leak_check"));
+    if (check == nullptr) return 3;
+    long before = check();
+    Leak(4801);
+    Scrub();
+    long after = check();
+    t_local = Alloc(4802);
+    std::printf("%ld %ld\n", before, after);
   } else {
     return 2;
   }
