@@ -79,6 +79,7 @@ class ChunkEncoder {
     *p++ = static_cast<uint8_t>(api);
     p = PutIdRef(p, old_id, own_thread, own_next_counter);
     uint64_t dt2 = alloc_time_us > free_time_us ? alloc_time_us - free_time_us : 0;
+    if (dt2 > kMaxTimeDeltaUs) dt2 = 0;
     p = PutVarint(p, dt2);
     p = PutVarint(p, size);
     p = PutVarint(p, stack);
@@ -271,8 +272,10 @@ class ChunkEncoder {
     uint8_t* p = pos_;
     *p++ = static_cast<uint8_t>(tag);
     // Times within a thread never go backwards (CLOCK_MONOTONIC); clamp
-    // anyway so a delta can never wrap.
+    // anyway so a delta can never wrap, and never emit one the reader would
+    // reject as corrupt (a bogus clock reading loses its time, not the trace).
     uint64_t dt = time_us > last_time_us_ ? time_us - last_time_us_ : 0;
+    if (dt > kMaxTimeDeltaUs) dt = 0;
     p = PutVarint(p, dt);
     pending_time_us_ = last_time_us_ + dt;
     return p;

@@ -72,6 +72,10 @@ enum class Codec : uint8_t {
 // Readers reject blocks larger than this (untrusted input).
 inline constexpr uint32_t kMaxChunkSize = 16u << 20;
 
+// Readers reject a record time delta above this (2^50 us, 35 years): such a
+// delta can only be corruption. Writers clamp to 0 rather than emit one.
+inline constexpr uint64_t kMaxTimeDeltaUs = uint64_t{1} << 50;
+
 // ---------------------------------------------------------------------------
 // Chunks
 

@@ -55,6 +55,9 @@ void InitClock();
 // Re-anchors the TSC conversion at the current time and refines the rate
 // over the whole span since InitClock(). Cheap; called with RSS samples.
 void RecalibrateClock();
+// In a fork child, before any timestamp: undoes a calibration update that a
+// vanished thread left half-written.
+void ResetClockInChild();
 
 inline uint64_t FastMonotonicNs() {
   if (!g_tsc_enabled) return MonotonicNs();

@@ -300,6 +300,7 @@ void ForkChild() {
   ResetModuleLockInChild();
   g_stacks.ResetLockInChild();
   ReentryGuard guard;
+  ResetClockInChild();  // before the child's first timestamp
   std::strncpy(g_parent_trace, TracePath(), sizeof g_parent_trace - 1);
   ForgetTraceInChild();
   g_pid = getpid();
@@ -403,7 +404,12 @@ void RecordMismatch(ThreadState* ts, void* p, Api api, uint64_t alloc_id, uint64
 
 }  // namespace
 
-uint64_t NowUs() { return (FastMonotonicNs() - g_start_ns) / 1000; }
+uint64_t NowUs() {
+  // Never before the start: a wrapped difference would be a time 584 years
+  // on, which the reader rightly rejects as corrupt.
+  uint64_t ns = FastMonotonicNs();
+  return ns > g_start_ns ? (ns - g_start_ns) / 1000 : 0;
+}
 
 LiveTable& LiveBlocks() { return g_live; }
 const Options& RecorderOptions() { return g_options; }
