@@ -168,6 +168,32 @@ HEAPSIGHT_EXPORT int execle(const char* path, const char* arg, ...) {
   return execve(path, args.argv, envp);
 }
 
+namespace {
+
+int (*g_program_main)(int, char**, char**) = nullptr;
+
+int MainWrapper(int argc, char** argv, char** envp) {
+  int status = g_program_main(argc, argv, envp);
+  // A return from main reaches libc's exit() by a direct call inside libc,
+  // not through our exit() below, so this is where its status is learnt.
+  hp::RecordExitStatus(status);
+  return status;
+}
+
+}  // namespace
+
+// The executable's _start calls this through its PLT: we wrap main to see
+// its return value. Nothing else changes; if the real function cannot be
+// found, there is no way to run the program at all, so abort loudly.
+HEAPSIGHT_EXPORT int __libc_start_main(int (*main)(int, char**, char**), int argc, char** argv,
+                                       void (*init)(), void (*fini)(), void (*rtld_fini)(),
+                                       void* stack_end) {
+  hp::EnsureRealFunctions();
+  if (hp::g_real.libc_start_main == nullptr) abort();
+  g_program_main = main;
+  return hp::g_real.libc_start_main(MainWrapper, argc, argv, init, fini, rtld_fini, stack_end);
+}
+
 HEAPSIGHT_EXPORT void exit(int status) {
   hp::EnsureRealFunctions();
   // Only remembered: the trace ends in our atexit handler, after the

@@ -88,6 +88,7 @@ bool EnsureRealFunctions() {
     Resolve(&g_real._exit, "_exit");
     Resolve(&g_real._Exit, "_Exit");
     Resolve(&g_real.quick_exit, "quick_exit");
+    Resolve(&g_real.libc_start_main, "__libc_start_main");
     t_resolving = false;
     g_state.store(2, std::memory_order_release);
     return true;

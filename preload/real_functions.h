@@ -34,6 +34,8 @@ struct RealFunctions {
   void (*_exit)(int);
   void (*_Exit)(int);
   void (*quick_exit)(int);
+  int (*libc_start_main)(int (*)(int, char**, char**), int, char**, void (*)(), void (*)(),
+                         void (*)(), void*);
 };
 
 extern RealFunctions g_real;

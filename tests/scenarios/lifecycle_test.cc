@@ -264,5 +264,18 @@ TEST(ExitScenario, ExitStatusIsRecorded) {
   EXPECT_EQ(end->exit_status, 6);
 }
 
+// Returning from main reaches exit() inside libc, past our exit hook; the
+// status must still be the one main returned.
+TEST(ExitScenario, StatusReturnedFromMainIsRecorded) {
+  std::string dir = MakeTempDir();
+  RunResult run = RunTraced({ScenarioProgram("exit_program"), "return"}, dir);
+  ASSERT_EQ(run.exit_code, 5);
+  TraceContents t = ReadTrace(run.traces.at(0));
+  const format::Record* end = FindTag(t, RecordTag::kEnd);
+  ASSERT_NE(end, nullptr);
+  EXPECT_EQ(end->code, static_cast<uint8_t>(format::EndReason::kExit));
+  EXPECT_EQ(end->exit_status, 5);
+}
+
 }  // namespace
 }  // namespace heapsight::testing

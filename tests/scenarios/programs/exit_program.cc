@@ -3,6 +3,8 @@
 //   kill:  enough allocations for several chunks, then SIGKILL to itself
 //   dtor:  a destructor function (run by _dl_fini, after heapsight's exit
 //          handler) frees a block and allocates+frees another
+//   exit:  exit(6)
+//   return (or anything else): returns 5 from main
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
