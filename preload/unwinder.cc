@@ -140,6 +140,14 @@ size_t CaptureStack(UnwindMode mode, uintptr_t* buf, size_t max_depth,
   while (skip < n && buf[skip] >= g_self_begin && buf[skip] < g_self_end) ++skip;
   *frames = buf + skip;
   n -= skip;
+  // And end the stack at the next frame of ours: the main() wrapper
+  // (process_hooks.cc), below which lie only libc's start-up frames.
+  for (size_t i = 0; i < n; ++i) {
+    if ((*frames)[i] >= g_self_begin && (*frames)[i] < g_self_end) {
+      n = i;
+      break;
+    }
+  }
   return n < max_depth ? n : max_depth;
 }
 
