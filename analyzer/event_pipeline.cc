@@ -17,10 +17,11 @@ struct FullRecord {
 };
 
 struct EventPipeline::Batch {
-  std::vector<Event> events;
+  std::unique_ptr<Event[]> events{new Event[kBatchEvents]};
+  size_t count = 0;
   std::vector<std::unique_ptr<FullRecord>> full;
   void Clear() {
-    events.clear();
+    count = 0;
     full.clear();
   }
 };
@@ -29,7 +30,10 @@ namespace {
 
 bool NeedsFullCopy(RecordTag tag) {
   return tag == RecordTag::kModule || tag == RecordTag::kProcess ||
-         tag == RecordTag::kMarker || tag == RecordTag::kExec;
+         tag == RecordTag::kMarker || tag == RecordTag::kExec || tag == RecordTag::kEnd ||
+         tag == RecordTag::kLeakScan ||
+         tag == RecordTag::kBlockClasses || tag == RecordTag::kFreeError ||
+         tag == RecordTag::kBadFree;
 }
 
 }  // namespace
@@ -37,7 +41,6 @@ bool NeedsFullCopy(RecordTag tag) {
 EventPipeline::EventPipeline(StreamMerger& merger, uint64_t threaded_min_blocks)
     : merger_(merger) {
   current_ = std::make_unique<Batch>();
-  current_->events.reserve(kBatchEvents);
   if (merger.block_count() >= threaded_min_blocks) {
     threaded_ = true;
     producer_ = std::thread([this] { Produce(); });
@@ -58,26 +61,31 @@ EventPipeline::~EventPipeline() {
 bool EventPipeline::Fill(Batch& batch) {
   batch.Clear();
   size_t stream = 0;
-  while (batch.events.size() < kBatchEvents) {
+  while (batch.count < kBatchEvents) {
     const Record* r = merger_.Next(&stream);
-    if (r == nullptr) return !batch.events.empty();
-    Event e;
-    e.tag = r->tag;
+    if (r == nullptr) return batch.count != 0;
+    // Written in place: a local Event copied in would be read back in wider
+    // loads than its byte fields were stored with (a store-forwarding stall).
+    Event& e = batch.events[batch.count++];
+    const RecordTag tag = r->tag;
+    e.tag = tag;
     e.api = r->api;
     e.code = r->code;
     e.stream = static_cast<uint32_t>(stream);
     e.time_us = r->time_us;
-    e.time2_us = r->time2_us;
-    e.size = r->size;
-    e.stack = r->stack;
     e.id = r->id;
     e.old_id = r->old_id;
+    e.size = r->size;
+    e.stack = r->stack;
     e.value = r->value;
-    e.value2 = r->value2;
-    e.ip = r->ip;
-    e.exit_status = r->exit_status;
     e.full = nullptr;
-    if (NeedsFullCopy(r->tag)) {
+    if (tag == RecordTag::kRealloc) {
+      e.value = r->time2_us;
+    } else if (tag == RecordTag::kStackNode) {
+      e.old_id = r->value2;
+      e.size = r->ip;
+    }
+    if (NeedsFullCopy(tag)) {
       auto full = std::make_unique<FullRecord>();
       full->record = *r;
       full->text = std::string(r->text);
@@ -89,7 +97,6 @@ bool EventPipeline::Fill(Batch& batch) {
       e.full = &full->record;
       batch.full.push_back(std::move(full));
     }
-    batch.events.push_back(e);
   }
   return true;
 }
@@ -106,10 +113,7 @@ void EventPipeline::Produce() {
         spare_.pop_back();
       }
     }
-    if (batch == nullptr) {
-      batch = std::make_unique<Batch>();
-      batch->events.reserve(kBatchEvents);
-    }
+    if (batch == nullptr) batch = std::make_unique<Batch>();
     bool more = Fill(*batch);
     std::lock_guard<std::mutex> lock(mu_);
     if (more) queue_.push_back(std::move(batch));
@@ -123,8 +127,16 @@ void EventPipeline::Produce() {
   }
 }
 
+const Event* EventPipeline::NextBatch(size_t* count) {
+  const Event* first = Next();
+  if (first == nullptr) return nullptr;
+  *count = current_->count - (pos_ - 1);
+  pos_ = current_->count;
+  return first;
+}
+
 const Event* EventPipeline::Next() {
-  if (pos_ < current_->events.size()) return &current_->events[pos_++];
+  if (pos_ < current_->count) return &current_->events[pos_++];
   if (finished_) return nullptr;
   if (!threaded_) {
     if (!Fill(*current_)) {

@@ -26,26 +26,33 @@
 
 namespace heapsight::analyzer {
 
-// One record, without its strings. `full` is set for records that carry
-// strings or lists (kModule, kProcess, kMarker, kExec) and points at a
-// complete copy whose views point into storage owned by the batch.
+// One record in 64 bytes (one cache line; events cross between threads by
+// the million). Fields by tag:
+//   kAlloc, kInherited: time_us, api, size, stack, id
+//   kFree: time_us, api, id
+//   kRealloc: time_us (free), api, old_id, value = time of the new block,
+//             size, stack, id (new)
+//   kStackNode: value = node, old_id = parent node, size = ip
+//   kAllocFailed: api, size, stack; kRss, kLost, kModuleUnload, kFork,
+//             kThreadStart: value
+// `full` is set for the rare records with strings, lists or other fields
+// (kModule, kProcess, kMarker, kExec, kEnd, kLeakScan, kBlockClasses,
+// kFreeError, kBadFree) and points at a complete copy whose views point
+// into storage owned by the batch; null otherwise.
 struct Event {
   format::RecordTag tag;
   format::Api api;
   uint8_t code;
   uint32_t stream;
   uint64_t time_us;
-  uint64_t time2_us;
-  uint64_t size;
-  uint64_t stack;
   uint64_t id;
   uint64_t old_id;
+  uint64_t size;
+  uint64_t stack;
   uint64_t value;
-  uint64_t value2;
-  uint64_t ip;
-  int64_t exit_status;
   const format::Record* full;
 };
+static_assert(sizeof(Event) == 64, "an Event is one cache line");
 
 class EventPipeline {
  public:
@@ -59,12 +66,17 @@ class EventPipeline {
   // The next event, or null at the end or on error (see status()).
   const Event* Next();
 
+  // The next events, as a run of *count (> 0) consecutive events valid
+  // until the next call of Next or NextBatch; null at the end or on error.
+  // Lets the consumer look ahead (prefetch) within the run.
+  const Event* NextBatch(size_t* count);
+
   // The merger's final status; valid once Next returned null.
   const absl::Status& status() const { return status_; }
 
  private:
   struct Batch;
-  static constexpr size_t kBatchEvents = 8192;
+  static constexpr size_t kBatchEvents = 2048;  // 128 KiB: stays in cache
   static constexpr size_t kMaxQueuedBatches = 4;
 
   // Fills `batch` from the merger; false when the merger is exhausted.

@@ -3,22 +3,17 @@
 
 #include <algorithm>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "analyzer/symbolizer.h"
 #include "analyzer/text_util.h"
-#include "format/chunk_decoder.h"
-#include "format/trace_reader.h"
 
 namespace heapsight::analyzer {
 namespace {
 
 using format::FreeError;
 using format::LeakClass;
-using format::Record;
-using format::RecordTag;
 
 constexpr const char* kKindOrder[] = {"definite", "indirect", "possible", "reachable",
                                       "unfreed"};
@@ -28,21 +23,6 @@ int KindRank(const std::string& kind) {
     if (kind == kKindOrder[i]) return i;
   }
   return 5;
-}
-
-// Reads every record of the trace, calling fn(record).
-template <typename Fn>
-absl::Status ForEachRecord(const std::string& path, Fn fn) {
-  absl::StatusOr<std::unique_ptr<format::TraceReader>> reader = format::TraceReader::Open(path);
-  if (!reader.ok()) return reader.status();
-  std::vector<uint8_t> chunk;
-  Record r;
-  while ((*reader)->NextChunk(&chunk)) {
-    format::ChunkDecoder d(chunk.data(), chunk.size());
-    while (d.Next(&r)) fn(r);
-    // A malformed chunk is the trace model's to report; we keep what we got.
-  }
-  return (*reader)->status();
 }
 
 std::vector<LeakFrame> Frames(const ProcessProfile& p, uint64_t stack) {
@@ -188,133 +168,11 @@ absl::StatusOr<std::set<std::string>> ParseLeakKinds(const std::string& list) {
 }
 
 absl::StatusOr<LeakClassData> ReadLeakClasses(const std::string& path) {
-  LeakClassData data;
-  // One pass. The blocks live at the end of the trace are tracked in file
-  // order (a free may precede its allocation when they are on different
-  // threads: it is remembered and cancels the allocation when that comes);
-  // the classes of the last scan (scans are numbered in order and each is
-  // written out completely before the next starts) are joined with them at
-  // the end. A free error's allocation is looked up when the error is read,
-  // or when the allocation arrives later; only a double free of a block
-  // whose allocation was already dropped needs a second pass.
-  struct Info {
-    uint64_t stack = 0;
-    uint64_t size = 0;
-    format::Api api = format::Api::kUnknown;
-  };
-  absl::flat_hash_map<uint64_t, Info> live;
-  absl::flat_hash_set<uint64_t> freed_early;
-  absl::flat_hash_map<uint64_t, uint8_t> classes;  // id -> LeakClass
-  absl::flat_hash_map<uint64_t, std::vector<size_t>> waiting;  // alloc id -> error indices
-  auto resolve = [&](size_t index, const Info& info) {
-    FreeErrorEvent& e = data.errors[index];
-    e.alloc_known = true;
-    e.alloc_api = info.api;
-    e.alloc_size = info.size;
-    e.alloc_stack = info.stack;
-  };
-  auto allocated = [&](uint64_t id, const Record& r) {
-    Info info{r.stack, r.size, r.api};
-    if (auto it = waiting.find(id); it != waiting.end()) {
-      for (size_t index : it->second) resolve(index, info);
-      waiting.erase(it);
-    }
-    if (freed_early.erase(id) == 0) live[id] = info;
-  };
-  auto freed = [&](uint64_t id) {
-    if (live.erase(id) == 0) freed_early.insert(id);
-  };
-  absl::Status s = ForEachRecord(path, [&](const Record& r) {
-    switch (r.tag) {
-      case RecordTag::kAlloc:
-      case RecordTag::kInherited:
-        allocated(r.id, r);
-        break;
-      case RecordTag::kRealloc:
-        freed(r.old_id);
-        allocated(r.id, r);
-        break;
-      case RecordTag::kFree:
-        freed(r.id);
-        break;
-      case RecordTag::kLeakScan:
-        if (r.value >= data.scan) {
-          if (r.value > data.scan) classes.clear();
-          data.scanned = true;
-          data.scan = r.value;
-          data.reason = static_cast<format::ScanReason>(r.code);
-          data.duration_us = r.size;
-          data.threads_stopped = r.value2;
-          data.threads_missed = r.old_id;
-          data.root_bytes = r.address;
-        }
-        break;
-      case RecordTag::kBlockClasses:
-        if (r.value > data.scan) {  // records before their kLeakScan (other thread's chunk)
-          classes.clear();
-          data.scan = r.value;
-        }
-        if (r.value == data.scan) {
-          for (uint64_t id : r.ids) classes[id] = r.code;
-        }
-        break;
-      case RecordTag::kFreeError: {
-        FreeErrorEvent e;
-        e.error = static_cast<FreeError>(r.code);
-        e.action = static_cast<format::FreeAction>(r.code2);
-        e.free_api = r.api;
-        e.address = r.address;
-        e.free_stack = r.stack;
-        e.time_us = r.time_us;
-        e.alloc_id = r.id;
-        data.errors.push_back(e);
-        if (r.id != 0) {
-          if (auto it = live.find(r.id); it != live.end()) {
-            resolve(data.errors.size() - 1, it->second);
-          } else {
-            waiting[r.id].push_back(data.errors.size() - 1);
-          }
-        }
-        break;
-      }
-      case RecordTag::kBadFree: {
-        ++data.legacy_bad_frees;
-        FreeErrorEvent e;
-        e.error = static_cast<FreeError>(r.code);
-        e.free_api = r.api;
-        e.address = r.address;
-        e.free_stack = r.stack;
-        e.time_us = r.time_us;
-        data.errors.push_back(e);
-        break;
-      }
-      default:
-        break;
-    }
-  });
-  if (!s.ok()) return s;
-  if (!waiting.empty()) {
-    // Double frees: the block's allocation was read (and dropped) before the
-    // error. Look the remaining ids up in a second pass.
-    s = ForEachRecord(path, [&](const Record& r) {
-      if (r.tag != RecordTag::kAlloc && r.tag != RecordTag::kRealloc &&
-          r.tag != RecordTag::kInherited) {
-        return;
-      }
-      if (auto it = waiting.find(r.id); it != waiting.end()) {
-        for (size_t index : it->second) resolve(index, Info{r.stack, r.size, r.api});
-      }
-    });
-    if (!s.ok()) return s;
-  }
-  for (const auto& [id, cls] : classes) {
-    auto it = live.find(id);
-    if (it == live.end() || cls == 0 || cls > format::kLeakClassCount) continue;
-    ClassCounts& c = data.sites[{it->second.stack, static_cast<uint8_t>(it->second.api)}][cls - 1];
-    c.bytes += it->second.size;
-    ++c.blocks;
-  }
-  return data;
+  AnalyzeOptions options;
+  options.classify_runtime = false;
+  absl::StatusOr<ProcessProfile> profile = AnalyzeTrace(path, options);
+  if (!profile.ok()) return profile.status();
+  return std::move(profile->leak_classes);
 }
 
 ClassifiedLeakReport ClassifyLeakReport(LeakReport report,

@@ -4,10 +4,11 @@
 // The preload scans the live heap at exit (and on demand) and writes
 // kLeakScan + kBlockClasses records: every live block's class by memcheck's
 // definitions (definitely / indirectly / possibly lost, still reachable). It
-// writes kFreeError for invalid, double and mismatched frees. ReadLeakClasses
-// takes the last scan of a trace, keeps the blocks of it that are still not
-// freed when the trace ends, and sums them per site (stack, api) and class;
-// it resolves each free error's allocation (stack, api, size) from its id.
+// writes kFreeError for invalid, double and mismatched frees. The analysis
+// pass (leak_class_data.h) takes the last scan of a trace, keeps the blocks
+// of it that are still not freed when the trace ends, and sums them per site
+// (stack, api) and class; it resolves each free error's allocation (stack,
+// api, size) from its id.
 //
 // ClassifyLeakReport splits the groups of a LeakReport (one per site) into
 // one group per class present (kind definite, indirect, possible or
@@ -27,6 +28,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "analyzer/leak_class_data.h"
 #include "analyzer/leak_report.h"
 #include "analyzer/trace_model.h"
 #include "format/trace_format.h"
@@ -34,40 +36,9 @@
 
 namespace heapsight::analyzer {
 
-struct ClassCounts {
-  uint64_t bytes = 0;
-  uint64_t blocks = 0;
-};
-using ClassArray = std::array<ClassCounts, format::kLeakClassCount>;  // index LeakClass - 1
-
-struct FreeErrorEvent {
-  format::FreeError error = format::FreeError::kInvalidFree;
-  format::FreeAction action = format::FreeAction::kPassed;
-  format::Api free_api = format::Api::kUnknown;
-  uint64_t address = 0;
-  uint64_t free_stack = 0;
-  uint64_t time_us = 0;
-  uint64_t alloc_id = 0;     // 0 = unknown
-  bool alloc_known = false;  // the allocation record was found
-  format::Api alloc_api = format::Api::kUnknown;
-  uint64_t alloc_size = 0;
-  uint64_t alloc_stack = 0;
-};
-
-struct LeakClassData {
-  bool scanned = false;  // a scan's results are in the trace
-  uint64_t scan = 0;     // its number
-  format::ScanReason reason = format::ScanReason::kExit;
-  uint64_t duration_us = 0;
-  uint64_t threads_stopped = 0;
-  uint64_t threads_missed = 0;
-  uint64_t root_bytes = 0;
-  // Blocks of that scan still live at the end of the trace, per site.
-  absl::flat_hash_map<std::pair<uint64_t, uint8_t>, ClassArray> sites;  // (stack, api)
-  std::vector<FreeErrorEvent> errors;  // in trace (file) order
-  uint64_t legacy_bad_frees = 0;       // kBadFree records (older preloads)
-};
-
+// The leak classes and free errors of one trace. AnalyzeTrace collects them
+// in its single pass (ProcessProfile::leak_classes); this runs that pass for
+// callers that only need them.
 absl::StatusOr<LeakClassData> ReadLeakClasses(const std::string& trace_path);
 
 // "definite", "indirect", "possible", "reachable".

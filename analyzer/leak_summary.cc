@@ -21,11 +21,10 @@ absl::StatusOr<LeakSummary> SummarizeTraces(const std::vector<std::string>& path
     absl::StatusOr<ProcessProfile> profile = AnalyzeTrace(path);
     if (!profile.ok()) return profile.status();
     // Reachability classes (issue 5): leaked_* become the lost blocks.
-    absl::StatusOr<LeakClassData> classes = ReadLeakClasses(path);
-    if (!classes.ok()) return classes.status();
+    const LeakClassData& classes = profile->leak_classes;
     ClassifiedLeakReport classified =
-        ClassifyLeakReport(BuildLeakReport({&*profile}, *rules), {&*profile}, {*classes});
-    summary.classified = summary.classified && classes->scanned;
+        ClassifyLeakReport(BuildLeakReport({&*profile}, *rules), {&*profile}, {classes});
+    summary.classified = summary.classified && classes.scanned;
     for (int c = 0; c < 4; ++c) {
       summary.class_bytes[c] += classified.classes[c].bytes;
       summary.class_blocks[c] += classified.classes[c].blocks;

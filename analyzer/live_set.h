@@ -48,6 +48,29 @@ class LiveSet {
     }
   }
 
+  // Starts loading the slot where a lookup of `id` begins (the analysis
+  // prefetches the ids of events a few ahead of the one it processes).
+  void Prefetch(uint64_t id) const { __builtin_prefetch(&slots_[Home(id)]); }
+
+  // The block of `id`, or null if it is not live.
+  const LiveBlock* Find(uint64_t id) const {
+    if (id == kEmpty) return has_empty_key_ ? &empty_key_block_ : nullptr;
+    for (size_t i = Home(id);; i = (i + 1) & mask_) {
+      const Slot& s = slots_[i];
+      if (s.key == id) return &s.block;
+      if (s.key == kEmpty) return nullptr;
+    }
+  }
+
+  // Calls fn(id, block) for every live block.
+  template <typename Fn>
+  void ForEach(Fn fn) const {
+    if (has_empty_key_) fn(kEmpty, empty_key_block_);
+    for (const Slot& s : slots_) {
+      if (s.key != kEmpty) fn(s.key, s.block);
+    }
+  }
+
   // Removes `id` and stores its block in *out; false if it is not live.
   bool Erase(uint64_t id, LiveBlock* out) {
     if (id == kEmpty) {

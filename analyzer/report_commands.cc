@@ -65,21 +65,12 @@ struct LeaksArgs {
   std::string show_kinds = "all";
 };
 
-// Reads each trace's reachability classes and free errors (issue 5) and
-// applies them to `report`; on error prints it and returns false.
-bool Classify(const std::vector<ProcessProfile>& profiles, LeakReport report,
-              ClassifiedLeakReport* out) {
+// Applies each trace's reachability classes and free errors (issue 5),
+// collected by the analysis pass, to `report`.
+ClassifiedLeakReport Classify(const std::vector<ProcessProfile>& profiles, LeakReport report) {
   std::vector<LeakClassData> data;
-  for (const ProcessProfile& p : profiles) {
-    absl::StatusOr<LeakClassData> d = ReadLeakClasses(p.trace_path);
-    if (!d.ok()) {
-      PrintError(d.status());
-      return false;
-    }
-    data.push_back(std::move(*d));
-  }
-  *out = ClassifyLeakReport(std::move(report), Pointers(profiles), data);
-  return true;
+  for (const ProcessProfile& p : profiles) data.push_back(p.leak_classes);
+  return ClassifyLeakReport(std::move(report), Pointers(profiles), data);
 }
 
 }  // namespace
@@ -103,10 +94,8 @@ void RegisterReportCommands(CLI::App& app, int* exit_code) {
     options.top_sites = report_args->top;
     options.frames_per_site = report_args->frames;
     std::string text = FormatReport(Pointers(profiles), options);
-    ClassifiedLeakReport classified;
-    if (Classify(profiles, BuildLeakReport(Pointers(profiles), Suppressions()), &classified)) {
-      text += FormatLeakClassSummary(classified);
-    }
+    text += FormatLeakClassSummary(
+        Classify(profiles, BuildLeakReport(Pointers(profiles), Suppressions())));
     std::fwrite(text.data(), 1, text.size(), stdout);
     PrintSymbolizerWarnings(profiles);
     *exit_code = 0;
@@ -156,11 +145,7 @@ void RegisterReportCommands(CLI::App& app, int* exit_code) {
         return;
       }
     }
-    ClassifiedLeakReport report;
-    if (!Classify(profiles, BuildLeakReport(Pointers(profiles), *rules), &report)) {
-      *exit_code = 1;
-      return;
-    }
+    ClassifiedLeakReport report = Classify(profiles, BuildLeakReport(Pointers(profiles), *rules));
     bool failed_leaks = CountedLeaks(report, *kinds).blocks != 0;
     std::erase_if(report.report.groups,
                   [&](const LeakGroup& g) { return shown->count(g.kind) == 0; });

@@ -56,7 +56,8 @@ absl::Status StreamMerger::Index() {
       streams_.push_back(std::make_unique<Stream>());
       streams_.back()->thread_index = h.thread_index;
     }
-    streams_[it->second]->chunks.push_back({h.sequence, offsets[i], h.base_time_us});
+    streams_[it->second]->chunks.push_back(
+        {h.sequence, offsets[i], h.base_time_us, h.first_alloc_counter});
     max_base_time_us_ = std::max(max_base_time_us_, h.base_time_us);
     ++block_count_;
   }
@@ -167,18 +168,25 @@ const format::Record* StreamMerger::Next(size_t* stream) {
     }
   } else if (current_ != SIZE_MAX) {
     size_t c = current_;
-    current_ = SIZE_MAX;
-    if (Advance(c)) {
-      // Fast path: the same thread keeps going while it is not later than
-      // every other thread's next record.
-      if (streams_[c]->has_record && (heap_.empty() || !Earlier(heap_[0], c))) {
-        current_ = c;
+    Stream& cur = *streams_[c];
+    // Hot path: the next record of the same chunk, still not later than
+    // every other thread's next record.
+    if (cur.decoder != nullptr && cur.decoder->Next(&cur.record)) {
+      if (heap_.empty() || !Earlier(heap_[0], c)) {
         *stream = c;
-        return &streams_[c]->record;
+        return &cur.record;
       }
-      HeapPush(c);
-    } else if (!status_.ok()) {
-      return nullptr;
+      current_ = SIZE_MAX;
+      HeapPush(c);  // another thread's record comes first: compete
+    } else {
+      // The chunk is used up (or corrupt): Advance parks the stream at its
+      // next chunk, or finds it exhausted, or sets status_.
+      current_ = SIZE_MAX;
+      if (Advance(c)) {
+        HeapPush(c);
+      } else if (!status_.ok()) {
+        return nullptr;
+      }
     }
   }
   while (!heap_.empty()) {
@@ -197,6 +205,48 @@ const format::Record* StreamMerger::Next(size_t* stream) {
     }
   }
   return nullptr;
+}
+
+absl::Status StreamMerger::FindAllocations(
+    const std::vector<uint64_t>& ids, const std::function<void(const format::Record&)>& fn) {
+  std::vector<uint8_t> buffer;
+  format::Record r;
+  // Decodes chunk `c` of `st`; true if it held `id`.
+  auto search = [&](const Stream& st, size_t c, uint64_t id, bool* found) -> absl::Status {
+    if (absl::Status s = reader_->ReadChunkAt(st.chunks[c].offset, &buffer); !s.ok()) return s;
+    format::ChunkDecoder d(buffer.data(), buffer.size());
+    while (d.Next(&r)) {
+      if (r.id == id && (r.tag == format::RecordTag::kAlloc ||
+                         r.tag == format::RecordTag::kRealloc ||
+                         r.tag == format::RecordTag::kInherited)) {
+        fn(r);
+        *found = true;
+        return absl::OkStatus();
+      }
+    }
+    return absl::OkStatus();  // a malformed chunk was reported by the merge
+  };
+  for (uint64_t id : ids) {
+    const Stream* st = nullptr;
+    for (const auto& stream : streams_) {
+      if (stream->thread_index == format::AllocIdThread(id)) st = stream.get();
+    }
+    if (st == nullptr || st->chunks.empty()) continue;
+    uint64_t counter = format::AllocIdCounter(id);
+    // The last chunk whose first allocation counter is <= counter.
+    auto it = std::upper_bound(
+        st->chunks.begin(), st->chunks.end(), counter,
+        [](uint64_t c, const ChunkRef& ref) { return c < ref.first_alloc_counter; });
+    bool found = false;
+    if (it != st->chunks.begin()) {
+      size_t c = static_cast<size_t>(it - st->chunks.begin()) - 1;
+      if (absl::Status s = search(*st, c, id, &found); !s.ok()) return s;
+    }
+    for (size_t c = 0; !found && c < st->chunks.size(); ++c) {
+      if (absl::Status s = search(*st, c, id, &found); !s.ok()) return s;
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace heapsight::analyzer

@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -51,11 +52,21 @@ class StreamMerger {
   const format::Record* Next(size_t* stream);
   const absl::Status& status() const { return status_; }
 
+  // Finds the allocation records (kAlloc, kRealloc, kInherited) of `ids`,
+  // decoding only the chunk of each id's thread that its counter falls in
+  // (from the chunk headers' first allocation counters), or, if it is not
+  // there (a kInherited id), every chunk of that thread. Calls fn(record)
+  // for each record found. Independent of Next(); for the rare lookups after
+  // the merge (double frees, whose allocation the analysis already dropped).
+  absl::Status FindAllocations(const std::vector<uint64_t>& ids,
+                               const std::function<void(const format::Record&)>& fn);
+
  private:
   struct ChunkRef {
     uint64_t sequence;
     uint64_t offset;
     uint64_t base_time_us;
+    uint64_t first_alloc_counter;
   };
   struct Stream {
     uint32_t thread_index = 0;

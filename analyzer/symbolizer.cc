@@ -314,6 +314,35 @@ Symbolizer::Symbolizer(std::vector<Module> modules) : modules_(std::move(modules
 
 Symbolizer::~Symbolizer() = default;
 
+void Symbolizer::Preload(const std::vector<uint64_t>& ips) {
+  std::vector<bool> wanted(modules_.size(), false);
+  for (uint64_t ip : ips) {
+    if (const Module* m = FindModule(ip)) wanted[static_cast<size_t>(m - modules_.data())] = true;
+  }
+  for (size_t i = 0; i < modules_.size(); ++i) {
+    if (!wanted[i]) continue;
+    ModuleSession* session = SessionFor(&modules_[i]);
+    if (session->module == nullptr) continue;
+    if (!session->symbols_loaded) session->LoadSymbols();
+    Dwarf_Addr bias = 0;
+    dwfl_module_getdwarf(session->module, &bias);
+  }
+}
+
+void Symbolizer::AdoptSessions(Symbolizer& other) {
+  for (size_t i = 0; i < other.sessions_.size(); ++i) {
+    if (other.sessions_[i] == nullptr) continue;
+    const Module& m = other.modules_[i];
+    std::string key = absl::StrCat(m.path, "\n", m.build_id_hex);
+    if (session_by_file_.contains(key)) continue;
+    session_by_file_[key] = other.sessions_[i].get();
+    adopted_.push_back(std::move(other.sessions_[i]));
+  }
+  warnings_.insert(warnings_.end(), other.warnings_.begin(), other.warnings_.end());
+  other.warnings_.clear();
+  other.session_by_file_.clear();
+}
+
 const Module* Symbolizer::FindModule(uint64_t ip) const {
   // Most recently loaded first: with dlclose/dlopen reuse of an address
   // range, the newest mapping is the best guess without time information.

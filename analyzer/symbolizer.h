@@ -60,6 +60,19 @@ class Symbolizer {
   // element is the code that asked for memory.
   std::vector<const SymbolizedLocation*> SymbolizeStack(const std::vector<uint64_t>& ips);
 
+  // Loads the symbol tables and debug info (the expensive part: reading and
+  // decompressing DWARF) of the modules that contain any of `ips`, ahead of
+  // the first Symbolize. For a helper thread working on its own instance
+  // while the trace is still being analyzed; a later Symbolizer takes the
+  // loaded modules over with AdoptSessions. Not thread-safe with other calls
+  // on the same instance.
+  void Preload(const std::vector<uint64_t>& ips);
+
+  // Takes over the modules `other` has opened whose file and build id match
+  // (with `other`'s warnings about them), so their debug info is not read
+  // again. `other` must not be used afterwards except to be destroyed.
+  void AdoptSessions(Symbolizer& other);
+
   const std::vector<Module>& modules() const { return modules_; }
   // Warnings such as a build-id mismatch or a missing file, each once.
   const std::vector<std::string>& warnings() const { return warnings_; }
@@ -76,6 +89,7 @@ class Symbolizer {
   // One libdwfl session per distinct (path, build-id): modules loaded more
   // than once share it.
   absl::flat_hash_map<std::string, ModuleSession*> session_by_file_;
+  std::vector<std::unique_ptr<ModuleSession>> adopted_;  // from AdoptSessions
   size_t last_module_ = SIZE_MAX;
   std::vector<std::string> warnings_;
 };

@@ -67,6 +67,28 @@ void TopSites(std::string& out, const ProcessProfile& p, const ReportOptions& op
   }
 }
 
+// The trace's markers with the live heap (all blocks) at each, and the
+// moment the preload's heap limit was first hit.
+void Markers(std::string& out, const ProcessProfile& p) {
+  if (p.markers.empty()) return;
+  constexpr size_t kMaxListed = 50;
+  absl::StrAppend(&out, "markers (time since the start, live heap then):\n");
+  for (size_t i = 0; i < p.markers.size() && i < kMaxListed; ++i) {
+    const Marker& m = p.markers[i];
+    absl::StrAppend(&out, "  \"", m.name, "\" at ", Seconds(m.time_us), ": ", Bytes(m.heap_bytes),
+                    " in ", Plural(m.heap_blocks, "block", "blocks"), "\n");
+  }
+  if (p.markers.size() > kMaxListed) {
+    absl::StrAppend(&out, "  ... (", Thousands(p.markers.size() - kMaxListed), " more)\n");
+  }
+  for (const Marker& m : p.markers) {
+    if (m.name != kHeapLimitMarker) continue;
+    absl::StrAppend(&out, "heap limit hit at ", Seconds(m.time_us), ": live heap ",
+                    Bytes(m.heap_bytes), " in ", Plural(m.heap_blocks, "block", "blocks"), "\n");
+    break;
+  }
+}
+
 void ProcessSection(std::string& out, const ProcessProfile& p, const ReportOptions& options) {
   std::string command = p.exe.empty() ? "(unknown program)" : p.exe;
   if (p.argv.size() > 1) {
@@ -94,6 +116,7 @@ void ProcessSection(std::string& out, const ProcessProfile& p, const ReportOptio
            });
   absl::StrAppend(&out, "not freed at exit: ", Bytes(t.leaked_bytes), " in ",
                   Plural(t.leaked_blocks, "block", "blocks"), "\n");
+  Markers(out, p);
   if (!p.rss_timeline.empty()) {
     TimePoint max_rss = p.rss_timeline[0];
     for (const TimePoint& tp : p.rss_timeline) {

@@ -1,6 +1,8 @@
 // analyzer/text_report.h: the text of `heapsight report`: per process the
 // program, duration, calls per API, bytes allocated, peak heap (time and top
-// sites live at the peak), blocks not freed at exit, temporary allocations,
+// sites live at the peak), blocks not freed at exit, the trace's markers
+// (time since start and live heap at each; the moment the heap limit was
+// hit), temporary allocations,
 // top call sites by count / bytes / peak and a size histogram; for several
 // traces (a fork/exec family) each process and then a total.
 #ifndef HEAPSIGHT_ANALYZER_TEXT_REPORT_H_

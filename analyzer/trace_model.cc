@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstdio>
+#include <thread>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -76,10 +77,21 @@ class Analysis {
 
   absl::Status Run() {
     EventPipeline events(merger_);
-    uint64_t counter = 0;
-    while (const Event* e = events.Next()) {
-      if ((++counter & 0xffff) == 0 && progress_ != nullptr) progress_->Update(merger_.blocks_read());
-      Process(*e, e->stream);
+    size_t count = 0;
+    uint64_t done = 0;
+    while (const Event* batch = events.NextBatch(&count)) {
+      // The live-set slot of an event kPrefetchAhead events later is loaded
+      // while this one is processed.
+      constexpr size_t kPrefetchAhead = 8;
+      for (size_t i = 0; i < count; ++i) {
+        if (i + kPrefetchAhead < count) live_set_.Prefetch(batch[i + kPrefetchAhead].id);
+        Process(batch[i], batch[i].stream);
+      }
+      done += count;
+      if (!warm_started_ && done >= kWarmAfterEvents) StartWarmSymbolizer();
+      if (progress_ != nullptr && (done & ~uint64_t{0xffff}) != ((done - count) & ~uint64_t{0xffff})) {
+        progress_->Update(merger_.blocks_read());
+      }
     }
     if (progress_ != nullptr) progress_->Finish();
     if (!events.status().ok()) return events.status();
@@ -101,31 +113,39 @@ class Analysis {
         break;
       case RecordTag::kRealloc:
         Free(r.old_id, r.api, stream, /*from_free=*/false);
-        if (r.time2_us > now_) now_ = r.time2_us;
+        if (r.value > now_) now_ = r.value;  // the new block's time
         Allocate(r.id, r.api, r.size, r.stack, stream);
         break;
       case RecordTag::kInherited:
         Inherit(r);
         break;
       case RecordTag::kStackNode:
-        p_.stack_nodes.try_emplace(r.value, r.value2, r.ip);
+        p_.stack_nodes.try_emplace(r.value, r.old_id, r.size);
         break;
       case RecordTag::kAllocFailed:
         ++p_.totals.failed_allocs;
         break;
       case RecordTag::kBadFree:
         ++p_.totals.bad_frees;
+        OnBadFree(*r.full);
         break;
       case RecordTag::kFreeError:  // issue 5: supersedes kBadFree
         if (r.code != static_cast<uint8_t>(format::FreeError::kMismatchedFree)) {
           ++p_.totals.bad_frees;
         }
+        OnFreeError(*r.full);
+        break;
+      case RecordTag::kLeakScan:
+        LeakScan(*r.full);
+        break;
+      case RecordTag::kBlockClasses:
+        BlockClasses(*r.full);
         break;
       case RecordTag::kModule: {
         const Record& full = *r.full;
         Module m;
         m.id = r.value;
-        m.load_address = r.value2;
+        m.load_address = full.value2;
         m.path = std::string(full.text);
         m.build_id_hex = HexBytes(full.text2);
         m.segments = full.segments;
@@ -148,17 +168,17 @@ class Analysis {
       case RecordTag::kProcess:
         p_.exe = std::string(r.full->text);
         p_.argv.assign(r.full->argv.begin(), r.full->argv.end());
-        p_.ppid = r.value2;
+        p_.ppid = r.full->value2;
         p_.parent_trace = std::string(r.full->text2);
         break;
       case RecordTag::kMarker:
-        p_.markers.push_back({r.time_us, std::string(r.full->text)});
+        p_.markers.push_back({r.time_us, std::string(r.full->text), heap_bytes_, heap_blocks_});
         if (at_marker_pending_ && r.full->text == options_.at_marker) TakeAtTimeSnapshot();
         break;
       case RecordTag::kEnd:
         p_.complete = true;
         p_.end_reason = static_cast<format::EndReason>(r.code);
-        p_.exit_status = r.exit_status;
+        p_.exit_status = r.full->exit_status;
         break;
       case RecordTag::kLost:
         p_.totals.lost_events += r.value;
@@ -220,6 +240,7 @@ class Analysis {
     t.allocated_upto = format::AllocIdCounter(id) + 1;
     t.last_alloc_id = id;
     t.last_alloc_valid = true;
+    if (!waiting_errors_.empty()) ResolveFreeErrors(id, stack, api, size);
     if (!pending_frees_.empty() && pending_frees_.erase(id) != 0) return;  // freed already
     if (!live_set_.Insert(id, LiveBlock{size, site})) {
       ++duplicate_ids_;
@@ -231,6 +252,7 @@ class Analysis {
   void Inherit(const Event& r) {
     uint32_t site = SiteFor(r.stack, r.api);
     SiteStats& s = p_.sites[site].stats;
+    if (!waiting_errors_.empty()) ResolveFreeErrors(r.id, r.stack, r.api, r.size);
     if (!live_set_.Insert(r.id, LiveBlock{r.size, site})) {
       ++duplicate_ids_;
       return;
@@ -269,6 +291,127 @@ class Analysis {
     if (from_free) t.last_alloc_valid = false;
   }
 
+  // Big traces: a helper thread loads the debug info of the modules the
+  // stacks seen so far run in (reading and decompressing DWARF takes tens of
+  // milliseconds for libc) while the events are analyzed; AnalyzeTrace's
+  // Symbolizer adopts what it loaded.
+  void StartWarmSymbolizer() {
+    warm_started_ = true;
+    if (merger_.block_count() < kWarmMinBlocks || p_.modules.empty()) return;
+    std::vector<uint64_t> ips;
+    ips.reserve(p_.stack_nodes.size());
+    for (const auto& [node, parent_ip] : p_.stack_nodes) ips.push_back(parent_ip.second);
+    if (ips.empty()) return;
+    warm_symbolizer_ = std::make_unique<Symbolizer>(p_.modules);
+    warm_thread_ = std::thread(
+        [sym = warm_symbolizer_.get(), ips = std::move(ips)] { sym->Preload(ips); });
+  }
+
+ public:
+  ~Analysis() {
+    if (warm_thread_.joinable()) warm_thread_.join();
+  }
+
+  // The helper's Symbolizer once it is done, or null.
+  std::unique_ptr<Symbolizer> TakeWarmSymbolizer() {
+    if (warm_thread_.joinable()) warm_thread_.join();
+    return std::move(warm_symbolizer_);
+  }
+
+ private:
+  // Issue 5: reachability scans and free errors (leak_class_data.h).
+  void LeakScan(const Record& r) {
+    LeakClassData& d = p_.leak_classes;
+    if (r.value < d.scan) return;
+    if (r.value > d.scan) scan_classes_.clear();
+    d.scanned = true;
+    d.scan = r.value;
+    d.reason = static_cast<format::ScanReason>(r.code);
+    d.duration_us = r.size;
+    d.threads_stopped = r.value2;
+    d.threads_missed = r.old_id;
+    d.root_bytes = r.address;
+  }
+
+  void BlockClasses(const Record& r) {
+    LeakClassData& d = p_.leak_classes;
+    if (r.value > d.scan) {  // records before their kLeakScan (other thread's chunk)
+      scan_classes_.clear();
+      d.scan = r.value;
+    }
+    if (r.value != d.scan) return;
+    for (uint64_t id : r.ids) scan_classes_[id] = r.code;
+  }
+
+  void OnFreeError(const Record& r) {
+    FreeErrorEvent e;
+    e.error = static_cast<format::FreeError>(r.code);
+    e.action = static_cast<format::FreeAction>(r.code2);
+    e.free_api = r.api;
+    e.address = r.address;
+    e.free_stack = r.stack;
+    e.time_us = r.time_us;
+    e.alloc_id = r.id;
+    std::vector<FreeErrorEvent>& errors = p_.leak_classes.errors;
+    errors.push_back(e);
+    if (r.id == 0) return;
+    if (const LiveBlock* b = live_set_.Find(r.id)) {
+      const Site& site = p_.sites[b->site];
+      ResolveFreeError(errors.back(), site.stack, site.api, b->size);
+    } else {
+      // Its allocation comes later in time order, or was freed already (a
+      // double free): resolved in Allocate, or after the pass.
+      waiting_errors_[r.id].push_back(errors.size() - 1);
+    }
+  }
+
+  void OnBadFree(const Record& r) {
+    ++p_.leak_classes.legacy_bad_frees;
+    FreeErrorEvent e;
+    e.error = static_cast<format::FreeError>(r.code);
+    e.free_api = r.api;
+    e.address = r.address;
+    e.free_stack = r.stack;
+    e.time_us = r.time_us;
+    p_.leak_classes.errors.push_back(e);
+  }
+
+  static void ResolveFreeError(FreeErrorEvent& e, uint64_t stack, Api api, uint64_t size) {
+    e.alloc_known = true;
+    e.alloc_api = api;
+    e.alloc_size = size;
+    e.alloc_stack = stack;
+  }
+
+  void ResolveFreeErrors(uint64_t id, uint64_t stack, Api api, uint64_t size) {
+    auto it = waiting_errors_.find(id);
+    if (it == waiting_errors_.end()) return;
+    for (size_t index : it->second) {
+      ResolveFreeError(p_.leak_classes.errors[index], stack, api, size);
+    }
+    waiting_errors_.erase(it);
+  }
+
+  // The classes of the last scan, for the blocks still live now (the end).
+  void FinishLeakClasses() {
+    LeakClassData& d = p_.leak_classes;
+    for (const auto& [id, cls] : scan_classes_) {
+      const LiveBlock* b = live_set_.Find(id);
+      if (b == nullptr || cls == 0 || cls > format::kLeakClassCount) continue;
+      const Site& site = p_.sites[b->site];
+      ClassCounts& c = d.sites[{site.stack, static_cast<uint8_t>(site.api)}][cls - 1];
+      c.bytes += b->size;
+      ++c.blocks;
+    }
+    scan_classes_.clear();
+  }
+
+ public:
+  // Free errors whose block was freed before the error (double frees): the
+  // allocation records to look up after the pass.
+  absl::flat_hash_map<uint64_t, std::vector<size_t>>& waiting_errors() { return waiting_errors_; }
+
+ private:
   void TakeAtTimeSnapshot() {
     at_time_pending_ = false;
     at_marker_pending_ = false;
@@ -292,6 +435,7 @@ class Analysis {
 
   void Finish() {
     if (at_time_pending_ || at_marker_pending_) TakeAtTimeSnapshot();
+    FinishLeakClasses();
     p_.heap_timeline.push_back({now_, heap_bytes_});
     p_.duration_us = now_;
     p_.threads = merger_.stream_count();
@@ -347,6 +491,8 @@ class Analysis {
   absl::flat_hash_map<SiteKey, uint32_t> site_index_;
   absl::flat_hash_set<uint64_t> pending_frees_;
   absl::flat_hash_map<uint32_t, size_t> stream_of_thread_;
+  absl::flat_hash_map<uint64_t, uint8_t> scan_classes_;  // id -> LeakClass, last scan
+  absl::flat_hash_map<uint64_t, std::vector<size_t>> waiting_errors_;  // id -> error indices
   std::vector<LiveCounter> live_;  // per site, now
   std::vector<LiveCounter> at_time_live_;
   PeakTracker peak_;
@@ -366,6 +512,11 @@ class Analysis {
   bool at_time_pending_ = options_.at == AnalyzeOptions::At::kTime;
   bool at_marker_pending_ = options_.at == AnalyzeOptions::At::kMarker;
   std::unique_ptr<ProgressBar> progress_;
+  static constexpr uint64_t kWarmAfterEvents = 4096;
+  static constexpr uint64_t kWarmMinBlocks = 8;
+  bool warm_started_ = false;
+  std::unique_ptr<Symbolizer> warm_symbolizer_;
+  std::thread warm_thread_;
 };
 
 // Program totals from the per-site numbers; runtime sites go to
@@ -434,7 +585,29 @@ absl::StatusOr<ProcessProfile> AnalyzeTrace(const std::string& path,
   profile.warnings = (*merger)->warnings();
   Analysis analysis(**merger, options, profile);
   if (absl::Status s = analysis.Run(); !s.ok()) return s;
+  if (!analysis.waiting_errors().empty()) {
+    // Double frees of blocks freed before the error: read just the chunks
+    // that hold their allocations.
+    std::vector<uint64_t> ids;
+    for (const auto& [id, indices] : analysis.waiting_errors()) ids.push_back(id);
+    absl::Status s = (*merger)->FindAllocations(ids, [&](const Record& r) {
+      auto it = analysis.waiting_errors().find(r.id);
+      if (it == analysis.waiting_errors().end()) return;
+      for (size_t index : it->second) {
+        FreeErrorEvent& e = profile.leak_classes.errors[index];
+        e.alloc_known = true;
+        e.alloc_api = r.api;
+        e.alloc_size = r.size;
+        e.alloc_stack = r.stack;
+      }
+      analysis.waiting_errors().erase(it);
+    });
+    if (!s.ok()) return s;
+  }
   profile.symbolizer = std::make_shared<Symbolizer>(profile.modules);
+  if (std::unique_ptr<Symbolizer> warm = analysis.TakeWarmSymbolizer()) {
+    profile.symbolizer->AdoptSessions(*warm);
+  }
   if (options.classify_runtime) {
     for (Site& site : profile.sites) {
       site.kind = ClassifySite(profile.StackIps(site.stack), *profile.symbolizer);

@@ -34,6 +34,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "analyzer/leak_class_data.h"
 #include "format/chunk_encoder.h"
 #include "format/trace_format.h"
 
@@ -121,7 +122,13 @@ struct TimePoint {
 struct Marker {
   uint64_t time_us = 0;
   std::string name;
+  uint64_t heap_bytes = 0;   // live heap (all blocks, runtime ones included) at the marker
+  uint64_t heap_blocks = 0;
 };
+
+// The marker the preload writes when its heap limit (HEAPSIGHT_HEAP_LIMIT)
+// first refused an allocation.
+inline constexpr char kHeapLimitMarker[] = "heap-limit";
 
 // Power-of-two size buckets: bucket 0 holds size 0, bucket b >= 1 holds
 // sizes in [2^(b-1), 2^b).
@@ -149,8 +156,10 @@ struct ProcessProfile {
   std::array<uint64_t, kSizeBuckets> size_histogram{};  // all allocations (runtime too)
   std::vector<TimePoint> heap_timeline;  // live heap bytes (<= ~2000 points)
   std::vector<TimePoint> rss_timeline;   // kRss samples
-  std::vector<Marker> markers;
+  std::vector<Marker> markers;          // in time order
   std::vector<std::string> warnings;     // analysis warnings (sequence gaps, ...)
+  // Reachability classes of the last leak scan and free errors (issue 5).
+  LeakClassData leak_classes;
   // Stack trie: node -> (parent, ip).
   absl::flat_hash_map<uint64_t, std::pair<uint64_t, uint64_t>> stack_nodes;
   // Symbolizer over `modules`, shared so its cache is reused by every

@@ -4,6 +4,14 @@
 // untrusted input: every field is bounds-checked and a malformed record stops
 // decoding with an error naming the offset. String fields are views into the
 // chunk buffer, valid while that buffer lives.
+//
+// Speed: this is the analyzer's innermost loop (one call per event). The
+// common records (kAlloc, kFree, kRealloc) take a fast path whose varint
+// reads skip the per-byte end checks when at least kFastReadBytes remain;
+// the checked path decodes anything the fast path declines, so both give the
+// same records and the same errors. Fields that a record does not set keep
+// the values of earlier records, except the list and string fields, which
+// every record clears.
 #ifndef HEAPSIGHT_FORMAT_CHUNK_DECODER_H_
 #define HEAPSIGHT_FORMAT_CHUNK_DECODER_H_
 
@@ -73,11 +81,19 @@ class ChunkDecoder {
 
  private:
   bool Fail(const char* what);
+  // Bounds-checked readers; on failure they move pos_ to end_ and return false.
+  bool ReadVarint(uint64_t* v);
+  bool ReadSignedVarint(int64_t* v);
+  bool ReadByte(uint8_t* v);
+  bool ReadBytes(const uint8_t** data, size_t* len, size_t max_len);
   bool ReadIdRef(uint64_t* id);
+  bool NextSlow(Record* out, RecordTag tag);
+  bool NextFast(Record* out, RecordTag tag);
 
   ChunkHeader header_{};
   const uint8_t* base_ = nullptr;
-  ByteReader reader_;
+  const uint8_t* pos_ = nullptr;
+  const uint8_t* end_ = nullptr;
   size_t size_ = 0;
   uint64_t time_us_ = 0;
   uint64_t last_address_ = 0;

@@ -132,9 +132,8 @@ absl::StatusOr<output::HeapProfile> LoadProfile(const OutputArgs& args, const st
       return absl::InvalidArgumentError("--leak-kinds describes the end of the trace: use --at=end");
     }
     if (args.leak_kinds.find("unfreed") == std::string::npos) kinds->erase("unfreed");
-    absl::StatusOr<LeakClassData> classes = ReadLeakClasses(args.trace);
-    if (!classes.ok()) return classes.status();
-    if (absl::Status st = RestrictToLeakKinds(&*trace, *classes, *kinds, true); !st.ok()) return st;
+    LeakClassData classes = std::move(trace->leak_classes);
+    if (absl::Status st = RestrictToLeakKinds(&*trace, classes, *kinds, true); !st.ok()) return st;
     moment = absl::StrCat(moment, ", ", args.leak_kinds, " leaks only");
   }
   output::TraceHeapProfileOptions profile_options;

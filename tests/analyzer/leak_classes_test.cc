@@ -112,7 +112,7 @@ TEST(LeakClassesTest, FreeErrorsResolveTheirAllocation) {
   absl::StatusOr<LeakClassData> data = ReadLeakClasses(path);
   ASSERT_TRUE(data.ok());
   ASSERT_EQ(data->errors.size(), 4u);
-  // Errors come in file order (thread 3's chunk was written first).
+  // Errors come in time order; look them up by address.
   std::map<uint64_t, FreeErrorEvent> by_address;
   for (const FreeErrorEvent& e : data->errors) by_address[e.address] = e;
   EXPECT_TRUE(by_address[0x1000].alloc_known);

@@ -5,8 +5,10 @@
 //   stacks: 3 = alloc_block <- leak_one <- main   (prog)
 //           4 = libsample func <- main            (libsample.so)
 //           5 = libstdc++ static init             (runtime)
-//   t1: malloc 1000 @3 leaked, malloc 200 @3 leaked, new 40 @4 freed (temporary),
-//       calloc 64 @4 -> realloc 128 @4 -> freed, malloc 72704 @5 leaked (runtime)
+//   t1: malloc 1000 @3 leaked, malloc 200 @3 leaked, marker "loaded" at 115
+//       (live: 1,200 bytes in 2 blocks), new 40 @4 freed (temporary),
+//       calloc 64 @4 -> realloc 128 @4 -> freed, malloc 72704 @5 leaked
+//       (runtime), marker "heap-limit" at 165 (live: 74,032 bytes in 4 blocks)
 //   t2: malloc 5000 @4 leaked
 #ifndef HEAPSIGHT_TESTS_ANALYZER_SAMPLE_TRACE_H_
 #define HEAPSIGHT_TESTS_ANALYZER_SAMPLE_TRACE_H_
@@ -35,11 +37,13 @@ inline void BuildSampleTrace(TestTraceWriter& w, bool with_end = true) {
   w.StackNode(1, 5, 0, 0x7f1000000100);
   w.Alloc(1, 100, Api::kMalloc, 1000, 3);
   w.Alloc(1, 110, Api::kMalloc, 200, 3);
+  w.Marker(1, 115, "loaded");
   uint64_t t = w.Alloc(1, 120, Api::kNew, 40, 4);
   w.Free(1, 130, t, Api::kDelete);
   uint64_t c = w.Alloc(1, 140, Api::kCalloc, 64, 4);
   uint64_t r = w.Realloc(1, 150, c, 128, 4);
   w.Alloc(1, 160, Api::kMalloc, 72704, 5);
+  w.Marker(1, 165, "heap-limit");
   w.Flush(1);
   w.Alloc(2, 200, Api::kMalloc, 5000, 4);
   w.Free(1, 300, r);
