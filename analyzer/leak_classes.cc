@@ -26,56 +26,13 @@ int KindRank(const std::string& kind) {
 }
 
 std::vector<LeakFrame> Frames(const ProcessProfile& p, uint64_t stack) {
-  std::vector<LeakFrame> frames;
-  if (stack == 0 || p.symbolizer == nullptr) return frames;
-  for (const SymbolizedLocation* loc : p.symbolizer->SymbolizeStack(p.StackIps(stack))) {
-    for (const SourceFrame& f : loc->frames) {
-      LeakFrame frame;
-      frame.address = loc->address;
-      frame.function = f.function;
-      frame.file = f.file;
-      frame.line = f.line;
-      frame.module = loc->module != nullptr ? loc->module->path : "";
-      frame.offset = loc->module_offset;
-      frame.inlined = f.inlined;
-      frames.push_back(std::move(frame));
-    }
-  }
-  return frames;
-}
-
-std::string FrameLine(size_t index, const LeakFrame& f) {
-  std::string where;
-  if (!f.file.empty()) {
-    where = f.line > 0 ? absl::StrFormat(" %s:%d", f.file, f.line) : absl::StrCat(" ", f.file);
-  } else if (!f.module.empty()) {
-    where = absl::StrFormat(" (%s+0x%x)", f.module, f.offset);
-  }
-  if (!f.function.empty()) {
-    return absl::StrFormat("    #%d 0x%x in %s%s\n", index, f.address, f.function, where);
-  }
-  return absl::StrFormat("    #%d 0x%x%s\n", index, f.address, where);
+  if (stack == 0 || p.symbolizer == nullptr) return {};
+  return ToLeakFrames(p.symbolizer->SymbolizeStack(p.StackIps(stack)));
 }
 
 std::string FramesText(const std::vector<LeakFrame>& frames) {
   if (frames.empty()) return "    <empty stack>\n";
-  std::string out;
-  for (size_t i = 0; i < frames.size(); ++i) out += FrameLine(i, frames[i]);
-  return out;
-}
-
-nlohmann::json FramesJson(const std::vector<LeakFrame>& frames) {
-  nlohmann::json out = nlohmann::json::array();
-  for (const LeakFrame& f : frames) {
-    out.push_back({{"address", f.address},
-                   {"function", f.function},
-                   {"file", f.file},
-                   {"line", f.line},
-                   {"module", f.module},
-                   {"offset", f.offset},
-                   {"inlined", f.inlined}});
-  }
-  return out;
+  return FormatLeakFrames(frames);
 }
 
 const char* ApiText(format::Api api) {
@@ -414,11 +371,11 @@ nlohmann::json ClassifiedLeakJson(const ClassifiedLeakReport& r) {
         {"action", ev.action == format::FreeAction::kSkipped   ? "skipped"
                    : ev.action == format::FreeAction::kAborted ? "aborted"
                                                                : "performed"},
-        {"free_frames", FramesJson(e.free_frames)}};
+        {"free_frames", LeakFramesJson(e.free_frames)}};
     if (ev.alloc_known) {
       err["alloc_fn"] = ApiShortName(ev.alloc_api);
       err["bytes"] = ev.alloc_size;
-      err["alloc_frames"] = FramesJson(e.alloc_frames);
+      err["alloc_frames"] = LeakFramesJson(e.alloc_frames);
     }
     errors.push_back(std::move(err));
   }

@@ -11,7 +11,34 @@
 namespace heapsight::analyzer {
 namespace {
 
-std::vector<LeakFrame> ToFrames(const std::vector<const SymbolizedLocation*>& stack) {
+std::string FrameLine(size_t index, const LeakFrame& f) {
+  std::string where;
+  if (!f.file.empty()) {
+    where = f.line > 0 ? absl::StrFormat(" %s:%d", f.file, f.line) : absl::StrCat(" ", f.file);
+  } else if (!f.module.empty()) {
+    where = absl::StrFormat(" (%s+0x%x)", f.module, f.offset);
+  }
+  if (!f.function.empty()) {
+    return absl::StrFormat("    #%d 0x%x in %s%s\n", index, f.address, f.function, where);
+  }
+  return absl::StrFormat("    #%d 0x%x%s\n", index, f.address, where);
+}
+
+nlohmann::json GroupJson(const LeakGroup& g, const LeakReport& report) {
+  nlohmann::json frames = LeakFramesJson(g.frames);
+  nlohmann::json j = {{"kind", g.kind},
+                      {"bytes", g.bytes},
+                      {"blocks", g.blocks},
+                      {"api", format::ApiName(g.api) ? format::ApiName(g.api) : "unknown"},
+                      {"pid", report.processes[g.process].pid},
+                      {"frames", std::move(frames)}};
+  if (!g.suppressed_by.empty()) j["suppressed_by"] = g.suppressed_by;
+  return j;
+}
+
+}  // namespace
+
+std::vector<LeakFrame> ToLeakFrames(const std::vector<const SymbolizedLocation*>& stack) {
   std::vector<LeakFrame> frames;
   for (const SymbolizedLocation* loc : stack) {
     for (const SourceFrame& f : loc->frames) {
@@ -29,44 +56,25 @@ std::vector<LeakFrame> ToFrames(const std::vector<const SymbolizedLocation*>& st
   return frames;
 }
 
-std::string FrameLine(int index, const LeakFrame& f) {
-  std::string where;
-  if (!f.file.empty()) {
-    where = f.line > 0 ? absl::StrFormat(" %s:%d", f.file, f.line) : absl::StrCat(" ", f.file);
-  } else if (!f.module.empty()) {
-    where = absl::StrFormat(" (%s+0x%x)", f.module, f.offset);
-  }
-  if (!f.function.empty()) {
-    return absl::StrFormat("    #%d 0x%x in %s%s\n", index, f.address, f.function, where);
-  }
-  if (!f.module.empty()) {
-    return absl::StrFormat("    #%d 0x%x (%s+0x%x)\n", index, f.address, f.module, f.offset);
-  }
-  return absl::StrFormat("    #%d 0x%x\n", index, f.address);
+std::string FormatLeakFrames(const std::vector<LeakFrame>& frames) {
+  std::string out;
+  for (size_t i = 0; i < frames.size(); ++i) out += FrameLine(i, frames[i]);
+  return out;
 }
 
-nlohmann::json GroupJson(const LeakGroup& g, const LeakReport& report) {
-  nlohmann::json frames = nlohmann::json::array();
-  for (const LeakFrame& f : g.frames) {
-    frames.push_back({{"address", f.address},
-                      {"function", f.function},
-                      {"file", f.file},
-                      {"line", f.line},
-                      {"module", f.module},
-                      {"offset", f.offset},
-                      {"inlined", f.inlined}});
+nlohmann::json LeakFramesJson(const std::vector<LeakFrame>& frames) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const LeakFrame& f : frames) {
+    out.push_back({{"address", f.address},
+                   {"function", f.function},
+                   {"file", f.file},
+                   {"line", f.line},
+                   {"module", f.module},
+                   {"offset", f.offset},
+                   {"inlined", f.inlined}});
   }
-  nlohmann::json j = {{"kind", g.kind},
-                      {"bytes", g.bytes},
-                      {"blocks", g.blocks},
-                      {"api", format::ApiName(g.api) ? format::ApiName(g.api) : "unknown"},
-                      {"pid", report.processes[g.process].pid},
-                      {"frames", std::move(frames)}};
-  if (!g.suppressed_by.empty()) j["suppressed_by"] = g.suppressed_by;
-  return j;
+  return out;
 }
-
-}  // namespace
 
 std::string KindHeading(const std::string& kind) {
   if (kind == "indirect") return "Indirect leak";
@@ -105,7 +113,7 @@ LeakReport BuildLeakReport(const std::vector<const ProcessProfile*>& profiles,
       std::vector<const SymbolizedLocation*> stack =
           p.symbolizer->SymbolizeStack(p.StackIps(site.stack));
       if (const std::string* pattern = suppressions.Match(stack)) g.suppressed_by = *pattern;
-      g.frames = ToFrames(stack);
+      g.frames = ToLeakFrames(stack);
       groups.push_back(std::move(g));
     }
     std::sort(groups.begin(), groups.end(), [](const LeakGroup& a, const LeakGroup& b) {
@@ -159,9 +167,7 @@ std::string FormatLeakText(const LeakReport& report) {
       absl::StrAppend(&out, KindHeading(g.kind), " of ", g.bytes, " byte(s) in ", g.blocks,
                       " object(s) allocated from:\n");
       if (g.frames.empty()) absl::StrAppend(&out, "    <empty stack>\n");
-      for (size_t i = 0; i < g.frames.size(); ++i) {
-        out += FrameLine(static_cast<int>(i), g.frames[i]);
-      }
+      out += FormatLeakFrames(g.frames);
       out += "\n";
     }
     if (!any) {

@@ -83,6 +83,14 @@ nlohmann::json LeakReportToJson(const LeakReport& report);
 // untrusted) is replaced with U+FFFD instead of failing.
 std::string FormatLeakJson(const LeakReport& report);
 
+// One LeakFrame per source frame of `stack` (inlined frames expanded).
+std::vector<LeakFrame> ToLeakFrames(const std::vector<const SymbolizedLocation*>& stack);
+// LeakSanitizer's frame lines: "    #N 0xADDR in FUNCTION FILE:LINE", or the
+// module and offset when there is no source location.
+std::string FormatLeakFrames(const std::vector<LeakFrame>& frames);
+// The frames as the JSON report's "frames" array (docs/leak-json-schema.md).
+nlohmann::json LeakFramesJson(const std::vector<LeakFrame>& frames);
+
 // Text header for a group of this kind, e.g. "Direct leak".
 std::string KindHeading(const std::string& kind);
 
