@@ -4,8 +4,10 @@
 // heap_bytes_allocated, and each leak site (bytes, blocks, allocation API,
 // functions on its stack, line in main). Plus the `heapsight leaks` binary
 // on one case (text, JSON, suppressions, --leak-exitcode).
+#include <dirent.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <string>
@@ -35,6 +37,24 @@ json LoadExpect(const std::string& name) {
   std::ifstream in(std::string(HEAPSIGHT_CORPUS_DATA) + "/" + name + ".expect.json");
   EXPECT_TRUE(in) << name;
   return json::parse(in);
+}
+
+// Every case in data/: each NAME.expect.json (sorted), so a new case is
+// tested as soon as its files are added.
+std::vector<std::string> CorpusCases() {
+  std::vector<std::string> names;
+  const std::string suffix = ".expect.json";
+  if (DIR* dir = opendir(HEAPSIGHT_CORPUS_DATA)) {
+    while (dirent* e = readdir(dir)) {
+      std::string n = e->d_name;
+      if (n.size() > suffix.size() && absl::EndsWith(n, suffix)) {
+        names.push_back(n.substr(0, n.size() - suffix.size()));
+      }
+    }
+    closedir(dir);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
 }
 
 std::string Program(const std::string& name) {
@@ -189,11 +209,9 @@ TEST_P(CorpusTest, MatchesExpectFile) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Corpus, CorpusTest,
-                         ::testing::Values("cxx_new_leak", "direct_leak", "fork_leak",
-                                           "indirect_leak", "interior_ptr", "mismatch",
-                                           "no_leak_many", "realloc_leak", "still_reachable",
-                                           "thread_leak"));
+INSTANTIATE_TEST_SUITE_P(Corpus, CorpusTest, ::testing::ValuesIn(CorpusCases()));
+
+TEST(CorpusDataTest, AllTenCasesArePresent) { EXPECT_EQ(CorpusCases().size(), 10u); }
 
 // The `heapsight leaks` command on a real trace.
 TEST(CorpusCommandTest, LeaksBinaryPrintsLsanShapedReport) {
@@ -349,11 +367,7 @@ TEST_P(CorpusClassTest, ClassesAndErrorsMatchExpectFile) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Corpus, CorpusClassTest,
-                         ::testing::Values("cxx_new_leak", "direct_leak", "fork_leak",
-                                           "indirect_leak", "interior_ptr", "mismatch",
-                                           "no_leak_many", "realloc_leak", "still_reachable",
-                                           "thread_leak"));
+INSTANTIATE_TEST_SUITE_P(Corpus, CorpusClassTest, ::testing::ValuesIn(CorpusCases()));
 
 // `heapsight leaks` by class: still_reachable is listed, not counted, and
 // does not trip --leak-exitcode; --leak-kinds changes what counts.
