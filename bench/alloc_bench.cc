@@ -8,7 +8,14 @@
 // when their slot is reused (and at the end). The total work is split evenly
 // over --threads threads.
 //
-// Usage: alloc_bench [--threads N] [--allocs TOTAL] [--ring SLOTS]
+// Usage: alloc_bench [--threads N] [--allocs TOTAL] [--ring SLOTS] [--spawn]
+//                    [--many-stacks]
+// --spawn runs even a single worker on a thread of its own, so its stacks
+// are as deep as with N threads (a tracer that ends stacks at main records
+// four frames fewer for a worker running on the main thread).
+// --many-stacks makes every allocation come from one of 4,096 distinct call
+// chains (12 levels of two mutually recursive functions), picked at random, for
+// tracers that cache recent stacks.
 // Prints one line: threads, allocations, frees, wall seconds, ns per op
 // (wall), where an op is one allocation or one free.
 #include <atomic>
@@ -51,9 +58,34 @@ __attribute__((noinline)) void* Chain(size_t size) {
   }
 }
 
+// --many-stacks: `level` more frames of ForkA/ForkB, one of 2^level chains
+// chosen by the bits of `bits`.
+__attribute__((noinline)) void* ForkB(uint64_t bits, int level, size_t size);
+__attribute__((noinline)) void* ForkA(uint64_t bits, int level, size_t size) {
+  void* p = level == 0   ? std::malloc(size)
+            : (bits & 1) ? ForkA(bits >> 1, level - 1, size)
+                         : ForkB(bits >> 1, level - 1, size);
+  asm volatile("" : : "r"(p) : "memory");
+  return p;
+}
+__attribute__((noinline)) void* ForkB(uint64_t bits, int level, size_t size) {
+  void* p = level == 0   ? std::malloc(size)
+            : (bits & 1) ? ForkA(bits >> 1, level - 1, size)
+                         : ForkB(bits >> 1, level - 1, size);
+  asm volatile("" : : "r"(p) : "memory");
+  return p;
+}
+
+bool g_many_stacks = false;
+
 // Twelve frames from here to malloc: Worker -> Allocate -> Chain<9> ... Chain<0>.
 __attribute__((noinline)) void* Allocate(size_t size, uint64_t path) {
   void* p;
+  if (g_many_stacks) {
+    p = ForkA(path, 12, size);
+    asm volatile("" : : "r"(p) : "memory");
+    return p;
+  }
   switch (path & 3) {
     case 0: p = Chain<9, 0>(size); break;
     case 1: p = Chain<9, 1>(size); break;
@@ -122,6 +154,7 @@ uint64_t ParseCount(const char* text) {
 
 int main(int argc, char** argv) {
   uint64_t threads = 1, total = 2'000'000, ring = 4096;
+  bool spawn = false;
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
     if (i + 1 < argc && arg == "--threads") {
@@ -130,14 +163,20 @@ int main(int argc, char** argv) {
       total = ParseCount(argv[++i]);
     } else if (i + 1 < argc && arg == "--ring") {
       ring = ParseCount(argv[++i]);
+    } else if (arg == "--spawn") {
+      spawn = true;
+    } else if (arg == "--many-stacks") {
+      g_many_stacks = true;
     } else {
-      std::fprintf(stderr, "usage: alloc_bench [--threads N] [--allocs TOTAL] [--ring SLOTS]\n");
+      std::fprintf(stderr,
+                   "usage: alloc_bench [--threads N] [--allocs TOTAL] [--ring SLOTS] [--spawn] "
+                   "[--many-stacks]\n");
       return 2;
     }
   }
   std::vector<WorkerResult> results(threads);
   auto start = std::chrono::steady_clock::now();
-  if (threads == 1) {
+  if (threads == 1 && !spawn) {
     Worker(total, ring, 1, &results[0]);
   } else {
     std::vector<std::thread> pool;

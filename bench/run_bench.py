@@ -152,6 +152,8 @@ def main():
                     help="heapsight-fp is heapsight with --option unwind=fp")
     ap.add_argument("--valgrind-scale", type=int, default=10,
                     help="valgrind runs allocs/SCALE; its times are multiplied by SCALE")
+    ap.add_argument("--bench-arg", action="append", default=[], metavar="ARG",
+                    help="extra alloc_bench argument, e.g. --bench-arg=--spawn (repeatable)")
     ap.add_argument("--analyze", action="store_true",
                     help="also time heapsight report vs heaptrack_print")
     ap.add_argument("--write-doc", metavar="FILE", help="update the bench block of FILE")
@@ -181,7 +183,7 @@ def main():
     # Rounds: every tool once per round, so a change in machine load hits all
     # tools alike instead of one tool's three runs.
     for t in threads:
-        bench_argv = [bench, "--threads", str(t), "--allocs", str(allocs)]
+        bench_argv = [bench, "--threads", str(t), "--allocs", str(allocs)] + args.bench_arg
         for i in range(args.runs):
             for tool in tools:
                 key = (t, tool)
@@ -201,7 +203,8 @@ def main():
                 elif tool == "valgrind":
                     scale = args.valgrind_scale
                     argv = ["valgrind", "--tool=memcheck", "--leak-check=full", "-q",
-                            bench, "--threads", str(t), "--allocs", str(allocs // scale)]
+                            bench, "--threads", str(t), "--allocs", str(allocs // scale)
+                            ] + args.bench_arg
                 else:
                     sys.exit("run_bench: unknown tool " + tool)
                 run = measure(argv, work)
@@ -230,9 +233,10 @@ def main():
                  "and {:.1f} after the runs.".format(
                      datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                      model, cores, mem, git_commit(repo), load_before, os.getloadavg()[0]))
-    lines.append("Workload: `alloc_bench --allocs {}` ({:,} allocations + {:,} frees, "
+    lines.append("Workload: `alloc_bench --allocs {}{}` ({:,} allocations + {:,} frees, "
                  "12-frame stacks, sizes 8-255, half freed at once); median of {} runs. "
-                 "{}; {}.".format(allocs, allocs, allocs, args.runs,
+                 "{}; {}.".format(allocs, "".join(" " + a for a in args.bench_arg),
+                                  allocs, allocs, args.runs,
                                   tool_version(["heaptrack", "--version"]),
                                   tool_version(["valgrind", "--version"])))
     lines.append("")

@@ -91,12 +91,23 @@ struct StackRef {
   uint64_t last_new = 0;
 };
 
-StackRef GetStack() {
+// Unwinds and interns the current stack. The thread's own stack cache is
+// asked first (exact match, no new nodes possible on a hit); on a miss the
+// process-wide table answers and the cache remembers it. Always inlined,
+// like CaptureStack: no frame of its own for libunwind to step through.
+__attribute__((always_inline)) inline StackRef GetStack(ThreadState* ts) {
   uintptr_t buf[kMaxStackDepth + kCaptureSlack];
   const uintptr_t* frames;
   size_t n = CaptureStack(g_unwind, buf, g_max_depth, &frames);
   StackRef s;
+  StackCache* cache = ts->stack_cache;
+  if (cache != nullptr && !cache->Active()) cache = nullptr;
+  if (cache != nullptr) {
+    s.leaf = cache->Find(frames, n);
+    if (s.leaf != 0) return s;
+  }
   s.leaf = g_stacks.Intern(frames, n, &s.first_new, &s.last_new);
+  if (cache != nullptr) cache->Insert(frames, n, s.leaf);
   return s;
 }
 
@@ -358,7 +369,7 @@ namespace {
 format::FreeAction RecordBadFree(void* p, Api api, uint64_t now) {
   ThreadState* ts = CurrentThreadState(now);
   if (ts == nullptr) return format::FreeAction::kPassed;
-  StackRef s = GetStack();
+  StackRef s = GetStack(ts);
   uint64_t alloc_id = 0;
   auto error = g_live.RecentlyRemoved(reinterpret_cast<uintptr_t>(p), &alloc_id)
                    ? format::FreeError::kDoubleFree
@@ -394,7 +405,7 @@ bool IsMismatched(Api alloc_api, Api free_api) {
 }
 
 void RecordMismatch(ThreadState* ts, void* p, Api api, uint64_t alloc_id, uint64_t now) {
-  StackRef s = GetStack();
+  StackRef s = GetStack(ts);
   SpinLockHolder hold(&ts->lock);
   EmitNodes(ts, s, now);
   PUT(ts, now,
@@ -433,7 +444,7 @@ void RecordAlloc(void* p, size_t size, size_t alignment, Api api) {
     return;
   }
   if (__builtin_expect(t_modules_dirty, 0)) RescanModulesAndRecord(ts);
-  StackRef s = GetStack();
+  StackRef s = GetStack(ts);
   SpinLockHolder hold(&ts->lock);
   EmitNodes(ts, s, now);
   if (p != nullptr) {
@@ -540,7 +551,7 @@ void* TracedRealloc(void* p, size_t size, Api api, void* (*call)(void*, void*), 
   if (ts == nullptr) return q;
   if (__builtin_expect(t_modules_dirty, 0)) RescanModulesAndRecord(ts);
   StackRef s;
-  if (q != nullptr) s = GetStack();
+  if (q != nullptr) s = GetStack(ts);
   SpinLockHolder hold(&ts->lock);
   EmitNodes(ts, s, alloc_time);
   if (q == nullptr) {

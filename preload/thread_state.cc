@@ -43,9 +43,12 @@ ThreadState* NewState(uint64_t now_us, uint32_t tid) {
     }
   }
   if (ts == nullptr) {
-    void* mem = ArenaAlloc(sizeof(ThreadState));
+    // ArenaAlloc aligns to 16 only: over-allocate and align to the line.
+    void* mem = ArenaAlloc(sizeof(ThreadState) + alignof(ThreadState));
     if (mem == nullptr) return nullptr;
-    ts = new (mem) ThreadState();
+    auto aligned = (reinterpret_cast<uintptr_t>(mem) + alignof(ThreadState) - 1) &
+                   ~uintptr_t{alignof(ThreadState) - 1};
+    ts = new (reinterpret_cast<void*>(aligned)) ThreadState();
     ts->buffer = static_cast<uint8_t*>(PageAlloc(kBlockHeaderRoom + kChunkBytes));
     ts->scratch =
         static_cast<uint8_t*>(PageAlloc(kBlockHeaderRoom + CompressBound(kChunkBytes)));
@@ -56,6 +59,8 @@ ThreadState* NewState(uint64_t now_us, uint32_t tid) {
   }
   SpinLockHolder hold(&ts->lock);
   ts->index = g_next_index.fetch_add(1, std::memory_order_relaxed);
+  // Threads start on different zstd contexts (and then keep theirs).
+  ts->cctx_hint = static_cast<int>(ts->index & 0x7fffffff);
   ts->tid = tid;
   ts->counter = 0;
   ts->sequence = 0;
@@ -98,7 +103,8 @@ void BeginChunk(ThreadState* ts, uint64_t now_us) {
 int FlushLocked(ThreadState* ts, uint64_t now_us) {
   int err = 0;
   if (!ts->encoder.empty()) {
-    err = WriteChunk(ts->encoder.data(), ts->encoder.size(), g_zstd_level, ts->scratch);
+    err = WriteChunk(ts->encoder.data(), ts->encoder.size(), g_zstd_level, ts->scratch,
+                     &ts->cctx_hint);
     ++ts->sequence;
     if (err != 0) OnWriteError(err);
   }
@@ -119,8 +125,19 @@ ThreadState* CurrentThreadState(uint64_t now_us) {
   if (ts == nullptr) return nullptr;
   if (t_exited) {
     SpinLockHolder hold(&g_registry_lock);
-    if (g_orphan == nullptr) g_orphan = ts;
+    if (g_orphan == nullptr) {
+      // Dying threads share the orphan without holding its lock while
+      // unwinding, so it must not use a (single-owner) stack cache. The
+      // mapping of a recycled state's cache is simply left behind.
+      ts->stack_cache = nullptr;
+      g_orphan = ts;
+    }
     return g_orphan;  // (a racing loser's state just stays unused)
+  }
+  if (ts->stack_cache == nullptr) {
+    // Zero-filled pages are an empty cache; without one (mmap failed) every
+    // event goes straight to the stack table.
+    ts->stack_cache = static_cast<StackCache*>(PageAlloc(sizeof(StackCache)));
   }
   t_state = ts;
   if (g_key_ok) pthread_setspecific(g_exit_key, ts);

@@ -26,12 +26,17 @@
 
 #include "format/chunk_encoder.h"
 #include "preload/spin_lock.h"
+#include "preload/stack_cache.h"
 
 namespace heapsight::preload {
 
 inline constexpr size_t kChunkBytes = 64 * 1024;
 
-struct ThreadState {
+// Cache-line aligned (and a multiple of the line size): states of different
+// threads used to sit next to each other in the arena, so one thread's
+// per-event writes (lock, encoder position) invalidated the line another
+// thread's lock lived in.
+struct alignas(64) ThreadState {
   SpinLock lock;
   uint32_t index = 0;
   uint32_t tid = 0;
@@ -40,6 +45,11 @@ struct ThreadState {
   uint8_t* buffer = nullptr;   // kBlockHeaderRoom + kChunkBytes
   uint8_t* scratch = nullptr;  // kBlockHeaderRoom + CompressBound(kChunkBytes)
   format::ChunkEncoder encoder;
+  // The owning thread's stack cache (PageAlloc'ed on first use, kept when
+  // the state is recycled); nullptr for the shared orphan state, whose
+  // users are not serialized before GetStack.
+  StackCache* stack_cache = nullptr;
+  int cctx_hint = 0;  // zstd context pool slot used last (trace_writer.h)
   bool in_use = false;  // owned by a live thread (or the orphan role)
   ThreadState* next = nullptr;       // registry
   ThreadState* next_free = nullptr;  // free list

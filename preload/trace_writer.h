@@ -48,8 +48,10 @@ void AppendToManifest(const char* manifest);
 // Writes one block. `chunk` points at raw_size bytes of chunk and has
 // kBlockHeaderRoom writable bytes before it. `scratch` has room for
 // kBlockHeaderRoom + CompressBound(raw_size). level 0 = store raw.
-// Returns 0 or an errno value.
-int WriteChunk(uint8_t* chunk, size_t raw_size, int level, uint8_t* scratch);
+// `cctx_hint` is the caller's slot in the zstd context pool (any
+// non-negative number at first, e.g. the thread index; -1 for none; updated),
+// so each thread keeps compressing with the same, cache-warm context. Returns 0 or an errno value.
+int WriteChunk(uint8_t* chunk, size_t raw_size, int level, uint8_t* scratch, int* cctx_hint);
 
 size_t CompressBound(size_t raw_size);
 

@@ -11,18 +11,13 @@
 #include <unistd.h>
 
 namespace heapsight::preload {
-namespace {
 
 uintptr_t g_self_begin = 0;
 uintptr_t g_self_end = 0;
-
-// The mapping that held this thread's stack when its state was created.
 thread_local uintptr_t t_stack_low __attribute__((tls_model("initial-exec"))) = 0;
 thread_local uintptr_t t_stack_high __attribute__((tls_model("initial-exec"))) = 0;
 
-// Walks the rbp chain. Every frame pointer must lie in [current sp, stack
-// top), be 8-aligned and grow strictly upwards, so each read is inside the
-// live part of this thread's stack.
+// Not inlined: its own frame is the walk's starting point.
 __attribute__((noinline)) size_t FramePointerWalk(uintptr_t* ips, size_t max) {
   uintptr_t high = t_stack_high;
   auto fp = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
@@ -40,6 +35,8 @@ __attribute__((noinline)) size_t FramePointerWalk(uintptr_t* ips, size_t max) {
   }
   return n;
 }
+
+namespace {
 
 int HexDigit(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -119,36 +116,6 @@ void InitThreadStackBounds() {
   uintptr_t high = MappingRange(reinterpret_cast<uintptr_t>(&probe), &low);
   t_stack_low = low;
   t_stack_high = high;
-}
-
-size_t CaptureStack(UnwindMode mode, uintptr_t* buf, size_t max_depth,
-                    const uintptr_t** frames) {
-  size_t want = max_depth + kCaptureSlack;
-  size_t n;
-  auto sp = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
-  if (mode == UnwindMode::kFramePointer && sp >= t_stack_low && sp < t_stack_high) {
-    // Only on the stack whose bounds we know: on another one (a signal
-    // stack, a coroutine) the walk could leave mapped memory, so libunwind
-    // takes over for that event.
-    n = FramePointerWalk(buf, want);
-  } else {
-    int got = unw_backtrace(reinterpret_cast<void**>(buf), static_cast<int>(want));
-    n = got > 0 ? static_cast<size_t>(got) : 0;
-  }
-  // Drop our own leading frames (the hook and what it called).
-  size_t skip = 0;
-  while (skip < n && buf[skip] >= g_self_begin && buf[skip] < g_self_end) ++skip;
-  *frames = buf + skip;
-  n -= skip;
-  // And end the stack at the next frame of ours: the main() wrapper
-  // (process_hooks.cc), below which lie only libc's start-up frames.
-  for (size_t i = 0; i < n; ++i) {
-    if ((*frames)[i] >= g_self_begin && (*frames)[i] < g_self_end) {
-      n = i;
-      break;
-    }
-  }
-  return n < max_depth ? n : max_depth;
 }
 
 }  // namespace heapsight::preload

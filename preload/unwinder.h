@@ -18,6 +18,13 @@
 
 #include "preload/options.h"
 
+// unw_backtrace, for the inline CaptureStack. UNW_LOCAL_ONLY selects the
+// local-unwinding entry points (the _UL* symbols).
+#ifndef UNW_LOCAL_ONLY
+#define UNW_LOCAL_ONLY
+#endif
+#include <libunwind.h>
+
 namespace heapsight::preload {
 
 // Address range of our own code, set once at init from the module map.
@@ -35,10 +42,56 @@ void InitThreadStackBounds();
 // Room CaptureStack needs beyond max_depth (for our own frames, dropped).
 inline constexpr size_t kCaptureSlack = 8;
 
+// Internals of CaptureStack, which is inline (below).
+extern uintptr_t g_self_begin;  // our own code, [begin, end)
+extern uintptr_t g_self_end;
+// The mapping that held this thread's stack when its state was created.
+extern thread_local uintptr_t t_stack_low __attribute__((tls_model("initial-exec")));
+extern thread_local uintptr_t t_stack_high __attribute__((tls_model("initial-exec")));
+// Walks the rbp chain from its caller's frame. Every frame pointer must lie
+// in [current sp, stack top), be 8-aligned and grow strictly upwards, so
+// each read is inside the live part of this thread's stack.
+size_t FramePointerWalk(uintptr_t* ips, size_t max);
+
 // Unwinds into `buf` (max_depth + kCaptureSlack entries) and points *frames
 // at the program's frames (innermost first) inside it; returns how many (at
 // most max_depth).
-size_t CaptureStack(UnwindMode mode, uintptr_t* buf, size_t max_depth, const uintptr_t** frames);
+//
+// Always inlined into the recorder's hook bodies: every frame of ours
+// between the program and unw_backtrace costs a libunwind step (about 5 ns
+// each, bench/alloc_bench) and is then dropped, so the hook's unwinding
+// starts from the recorder function the hook called, not from two helper
+// frames below it.
+__attribute__((always_inline)) inline size_t CaptureStack(UnwindMode mode, uintptr_t* buf,
+                                                          size_t max_depth,
+                                                          const uintptr_t** frames) {
+  size_t want = max_depth + kCaptureSlack;
+  size_t n;
+  auto sp = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+  if (mode == UnwindMode::kFramePointer && sp >= t_stack_low && sp < t_stack_high) {
+    // Only on the stack whose bounds we know: on another one (a signal
+    // stack, a coroutine) the walk could leave mapped memory, so libunwind
+    // takes over for that event.
+    n = FramePointerWalk(buf, want);
+  } else {
+    int got = unw_backtrace(reinterpret_cast<void**>(buf), static_cast<int>(want));
+    n = got > 0 ? static_cast<size_t>(got) : 0;
+  }
+  // Drop our own leading frames (the hook and what it called).
+  size_t skip = 0;
+  while (skip < n && buf[skip] >= g_self_begin && buf[skip] < g_self_end) ++skip;
+  *frames = buf + skip;
+  n -= skip;
+  // And end the stack at the next frame of ours: the main() wrapper
+  // (process_hooks.cc), below which lie only libc's start-up frames.
+  for (size_t i = 0; i < n; ++i) {
+    if ((*frames)[i] >= g_self_begin && (*frames)[i] < g_self_end) {
+      n = i;
+      break;
+    }
+  }
+  return n < max_depth ? n : max_depth;
+}
 
 }  // namespace heapsight::preload
 

@@ -1,0 +1,57 @@
+// preload/stack_cache.cc: see stack_cache.h.
+//
+// Constraints: no malloc, no locks, no syscalls; async-signal-safe.
+#include "preload/stack_cache.h"
+
+#include <cstring>
+
+namespace heapsight::preload {
+
+size_t StackCache::SetOf(const uintptr_t* ips, size_t depth) {
+  // Only picks the set (the match is exact), so a fold of rotate+xor, two
+  // cycles a frame, is enough; the multiply spreads it over the set bits.
+  uint64_t h = depth;
+  for (size_t i = 0; i < depth; ++i) h = ((h << 7) | (h >> 57)) ^ ips[i];
+  h *= 0x9e3779b97f4a7c15ULL;
+  return static_cast<size_t>(h >> 58) & (kSets - 1);
+}
+
+bool StackCache::Matches(const Entry& e, const uintptr_t* ips, size_t depth) {
+  return e.leaf != 0 && e.depth == depth &&
+         std::memcmp(e.ips, ips, depth * sizeof(uintptr_t)) == 0;
+}
+
+uint64_t StackCache::Find(const uintptr_t* ips, size_t depth) {
+  if (depth == 0 || depth > kMaxDepth) return 0;
+  if (++lookups_ == kWindow) {
+    // Fewer than two hits in three lookups: the misses cost more than the
+    // hits save, so stand aside for a while.
+    if (hits_ * 3 < kWindow * 2) bypass_ = kBypassEvents;
+    lookups_ = 0;
+    hits_ = 0;
+  }
+  size_t set = SetOf(ips, depth);
+  for (size_t way = 0; way < 2; ++way) {
+    const Entry& e = entries_[set * 2 + way];
+    if (Matches(e, ips, depth)) {
+      last_used_[set] = static_cast<uint8_t>(way);
+      ++hits_;
+      return e.leaf;
+    }
+  }
+  return 0;
+}
+
+void StackCache::Insert(const uintptr_t* ips, size_t depth, uint64_t leaf) {
+  if (leaf == 0 || depth == 0 || depth > kMaxDepth) return;
+  size_t set = SetOf(ips, depth);
+  // An empty slot first (leaf 0), else the one not used last.
+  size_t way = entries_[set * 2].leaf == 0 ? 0 : 1 - last_used_[set];
+  Entry& e = entries_[set * 2 + way];
+  e.leaf = leaf;
+  e.depth = depth;
+  std::memcpy(e.ips, ips, depth * sizeof(uintptr_t));
+  last_used_[set] = static_cast<uint8_t>(way);
+}
+
+}  // namespace heapsight::preload
