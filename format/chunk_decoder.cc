@@ -1,6 +1,7 @@
 // format/chunk_decoder.cc: decoding of chunk records. See chunk_decoder.h.
 #include "format/chunk_decoder.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace heapsight::format {
@@ -11,10 +12,10 @@ constexpr size_t kMaxStringBytes = 1 << 20;
 constexpr uint64_t kMaxSegments = 4096;
 constexpr uint64_t kMaxArgs = 1 << 16;
 
-// The fast path needs this many bytes after the tag: the longest kRealloc is
-// dt, api, a long id_ref (2 varints), dt2, size, stack and address delta
-// (7 varints of at most 10 bytes and one byte).
-constexpr ptrdiff_t kFastReadBytes = 80;
+// The fast path needs this many bytes of record stream after the tag (time
+// delta and api); the columns are checked by ColumnsHaveRoom().
+constexpr ptrdiff_t kFastRowBytes = 1 + kMaxVarintBytes;
+constexpr ptrdiff_t kVarint = kMaxVarintBytes;
 
 // A varint read without end checks: the caller guarantees 10 readable bytes.
 // False for a varint that overflows 64 bits or runs longer than 10 bytes.
@@ -40,15 +41,30 @@ inline bool UncheckedVarint(const uint8_t*& p, uint64_t* v) {
 }  // namespace
 
 ChunkDecoder::ChunkDecoder(const uint8_t* chunk, size_t size) : base_(chunk), size_(size) {
-  if (size < sizeof(ChunkHeader)) {
+  if (size < kChunkPreambleBytes) {
     error_ = "chunk of " + std::to_string(size) + " bytes is shorter than its header";
     return;
   }
   std::memcpy(&header_, chunk, sizeof header_);
-  pos_ = chunk + sizeof header_;
-  end_ = chunk + size;
   time_us_ = header_.base_time_us;
   next_counter_ = header_.first_alloc_counter;
+  uint32_t lengths[1 + kColumnCount];
+  std::memcpy(lengths, chunk + sizeof(ChunkHeader), sizeof lengths);
+  uint64_t total = kChunkPreambleBytes;
+  for (uint32_t l : lengths) total += l;
+  if (total != size) {
+    error_ = "chunk stream lengths add up to " + std::to_string(total) + " bytes, not " +
+             std::to_string(size);
+    return;
+  }
+  pos_ = chunk + kChunkPreambleBytes;
+  end_ = pos_ + lengths[0];
+  const uint8_t* p = end_;
+  for (int i = 0; i < kColumnCount; ++i) {
+    columns_[i].pos = p;
+    p += lengths[1 + i];
+    columns_[i].end = p;
+  }
 }
 
 bool ChunkDecoder::Fail(const char* what) {
@@ -100,9 +116,25 @@ bool ChunkDecoder::ReadBytes(const uint8_t** data, size_t* len, size_t max_len) 
   return true;
 }
 
+bool ChunkDecoder::ReadColumn(int column, uint64_t* v) {
+  Column& c = columns_[column];
+  uint64_t result = 0;
+  for (int shift = 0; shift < 64 && c.pos < c.end; shift += 7) {
+    uint8_t byte = *c.pos++;
+    if (shift == 63 && byte > 1) break;  // would overflow 64 bits
+    result |= static_cast<uint64_t>(byte & 0x7f) << shift;
+    if ((byte & 0x80) == 0) {
+      *v = result;
+      return true;
+    }
+  }
+  c.pos = c.end;
+  return false;
+}
+
 bool ChunkDecoder::ReadIdRef(uint64_t* id) {
   uint64_t v;
-  if (!ReadVarint(&v)) return false;
+  if (!ReadColumn(kIdColumn, &v)) return false;
   if ((v & 1) == 0) {
     uint64_t distance = v >> 1;
     if (distance == 0 || distance > next_counter_) return false;
@@ -110,14 +142,23 @@ bool ChunkDecoder::ReadIdRef(uint64_t* id) {
     return true;
   }
   uint64_t thread = v >> 1, counter;
-  if (thread > UINT32_MAX || !ReadVarint(&counter)) return false;
+  if (thread > UINT32_MAX || !ReadColumn(kIdColumn, &counter)) return false;
   if (counter > kAllocCounterMask) return false;
   *id = MakeAllocId(static_cast<uint32_t>(thread), counter);
   return true;
 }
 
 bool ChunkDecoder::Next(Record* out) {
-  if (pos_ >= end_ || !error_.empty()) return false;
+  if (!error_.empty()) return false;
+  if (pos_ >= end_) {
+    for (const Column& c : columns_) {
+      if (c.pos != c.end) {
+        error_ = "malformed chunk: its columns hold more fields than its records use";
+        return false;
+      }
+    }
+    return false;
+  }
   uint8_t tag_byte = *pos_++;
   if (tag_byte == 0 || tag_byte >= static_cast<uint8_t>(RecordTag::kTagLimit)) {
     return Fail("unknown");
@@ -132,26 +173,62 @@ bool ChunkDecoder::Next(Record* out) {
   // after storing it in halves, a store-forwarding stall on every record.
   r.text = std::string_view();
   r.text2 = std::string_view();
-  if (tag_byte <= static_cast<uint8_t>(RecordTag::kRealloc) && end_ - pos_ >= kFastReadBytes &&
-      NextFast(out, tag)) {
-    return true;
+  if (tag_byte <= static_cast<uint8_t>(RecordTag::kRealloc)) {
+    if ((fast_records_ != 0 || RefreshFastRecords()) && NextFast(out, tag)) {
+      --fast_records_;
+      return true;
+    }
+    fast_records_ = 0;
+    return NextSlow(out, tag);
   }
-  return NextSlow(out, tag);
+  fast_records_ = 0;  // the record stream shrank by more than a hot record
+  // Any other record: its body length, then the body, decoded within it.
+  uint64_t length;
+  if (!ReadVarint(&length)) return Fail("length of a");
+  if (length > static_cast<uint64_t>(end_ - pos_)) return Fail("length of a");
+  const uint8_t* rows_end = end_;
+  const uint8_t* body_end = pos_ + length;
+  end_ = body_end;
+  bool ok = NextSlow(out, tag);
+  if (!ok) return false;  // Fail() already named the record
+  // A longer body than this reader knows is skipped: later versions may
+  // append fields to a record.
+  pos_ = body_end;
+  end_ = rows_end;
+  return true;
+}
+
+// How many hot records can surely be decoded unchecked from here: each takes
+// at most kFastRowBytes of the record stream after its tag, one varint of the
+// size and stack columns and two of the id and misc columns.
+bool ChunkDecoder::RefreshFastRecords() {
+  auto room = [](const uint8_t* pos, const uint8_t* end, ptrdiff_t per_record) {
+    return static_cast<uint64_t>((end - pos) / per_record);
+  };
+  uint64_t n = room(pos_, end_, 1 + kFastRowBytes);
+  n = std::min(n, room(columns_[kSizeColumn].pos, columns_[kSizeColumn].end, kVarint));
+  n = std::min(n, room(columns_[kStackColumn].pos, columns_[kStackColumn].end, kVarint));
+  n = std::min(n, room(columns_[kIdColumn].pos, columns_[kIdColumn].end, 2 * kVarint));
+  n = std::min(n, room(columns_[kMiscColumn].pos, columns_[kMiscColumn].end, 2 * kVarint));
+  fast_records_ = n;
+  return n != 0;
 }
 
 bool ChunkDecoder::NextFast(Record* out, RecordTag tag) {
   // Decodes into locals and commits only when the whole record is valid;
   // anything unusual returns false and leaves the checked path to decode
-  // the record (or to name the error) from the same position.
+  // the record (or to name the error) from the same position. The caller
+  // checked that the record stream and every column hold the longest record.
   const uint8_t* p = pos_;
   uint64_t dt;
   if (!UncheckedVarint(p, &dt) || dt > kMaxTimeDeltaUs) return false;
   uint8_t api = *p++;
   if (api >= static_cast<uint8_t>(Api::kApiLimit)) return false;
   Record& r = *out;
+  const uint8_t* ids = columns_[kIdColumn].pos;
   auto id_ref = [&](uint64_t* id) {
     uint64_t v;
-    if (!UncheckedVarint(p, &v)) return false;
+    if (!UncheckedVarint(ids, &v)) return false;
     if ((v & 1) == 0) {
       uint64_t distance = v >> 1;
       if (distance == 0 || distance > next_counter_) return false;
@@ -159,7 +236,7 @@ bool ChunkDecoder::NextFast(Record* out, RecordTag tag) {
       return true;
     }
     uint64_t thread = v >> 1, counter;
-    if (thread > UINT32_MAX || !UncheckedVarint(p, &counter) || counter > kAllocCounterMask) {
+    if (thread > UINT32_MAX || !UncheckedVarint(ids, &counter) || counter > kAllocCounterMask) {
       return false;
     }
     *id = MakeAllocId(static_cast<uint32_t>(thread), counter);
@@ -173,15 +250,19 @@ bool ChunkDecoder::NextFast(Record* out, RecordTag tag) {
     r.api = static_cast<Api>(api);
     r.id = id;
     pos_ = p;
+    columns_[kIdColumn].pos = ids;
     return true;
   }
+  const uint8_t* sizes = columns_[kSizeColumn].pos;
+  const uint8_t* stacks = columns_[kStackColumn].pos;
+  const uint8_t* misc = columns_[kMiscColumn].pos;
   uint64_t old_id = 0, dt2 = 0, size, stack, alignment = 0, address;
   if (tag == RecordTag::kRealloc) {
-    if (!id_ref(&old_id) || !UncheckedVarint(p, &dt2) || dt2 > kMaxTimeDeltaUs) return false;
+    if (!id_ref(&old_id) || !UncheckedVarint(misc, &dt2) || dt2 > kMaxTimeDeltaUs) return false;
   }
-  if (!UncheckedVarint(p, &size) || !UncheckedVarint(p, &stack)) return false;
-  if (tag == RecordTag::kAlloc && !UncheckedVarint(p, &alignment)) return false;
-  if (!UncheckedVarint(p, &address)) return false;
+  if (!UncheckedVarint(sizes, &size) || !UncheckedVarint(stacks, &stack)) return false;
+  if (tag == RecordTag::kAlloc && !UncheckedVarint(misc, &alignment)) return false;
+  if (!UncheckedVarint(misc, &address)) return false;
   time_us_ += dt;
   r.time_us = time_us_;
   if (tag == RecordTag::kRealloc) {
@@ -198,6 +279,10 @@ bool ChunkDecoder::NextFast(Record* out, RecordTag tag) {
   r.address = last_address_;
   r.id = MakeAllocId(header_.thread_index, next_counter_++);
   pos_ = p;
+  columns_[kIdColumn].pos = ids;
+  columns_[kSizeColumn].pos = sizes;
+  columns_[kStackColumn].pos = stacks;
+  columns_[kMiscColumn].pos = misc;
   return true;
 }
 
@@ -243,10 +328,10 @@ bool ChunkDecoder::NextSlow(Record* out, RecordTag tag) {
     r.api = static_cast<Api>(b);
     return true;
   };
-  auto read_address = [&]() {
-    int64_t delta;
-    if (!ReadSignedVarint(&delta)) return false;
-    last_address_ += static_cast<uint64_t>(delta);
+  auto read_address = [&]() {  // hot records: from the misc column
+    uint64_t delta;
+    if (!ReadColumn(kMiscColumn, &delta)) return false;
+    last_address_ += static_cast<uint64_t>(UnZigZag(delta));
     r.address = last_address_;
     return true;
   };
@@ -260,8 +345,9 @@ bool ChunkDecoder::NextSlow(Record* out, RecordTag tag) {
 
   switch (tag) {
     case RecordTag::kAlloc:
-      if (!read_api() || !ReadVarint(&r.size) || !ReadVarint(&r.stack) ||
-          !ReadVarint(&r.alignment) || !read_address()) {
+      if (!read_api() || !ReadColumn(kSizeColumn, &r.size) ||
+          !ReadColumn(kStackColumn, &r.stack) || !ReadColumn(kMiscColumn, &r.alignment) ||
+          !read_address()) {
         return Fail("alloc");
       }
       r.id = MakeAllocId(header_.thread_index, next_counter_++);
@@ -271,9 +357,9 @@ bool ChunkDecoder::NextSlow(Record* out, RecordTag tag) {
       return true;
     case RecordTag::kRealloc: {
       uint64_t dt2;
-      if (!read_api() || !ReadIdRef(&r.old_id) || !ReadVarint(&dt2) ||
-          dt2 > kMaxTimeDeltaUs || !ReadVarint(&r.size) ||
-          !ReadVarint(&r.stack) || !read_address()) {
+      if (!read_api() || !ReadIdRef(&r.old_id) || !ReadColumn(kMiscColumn, &dt2) ||
+          dt2 > kMaxTimeDeltaUs || !ReadColumn(kSizeColumn, &r.size) ||
+          !ReadColumn(kStackColumn, &r.stack) || !read_address()) {
         return Fail("realloc");
       }
       time_us_ += dt2;

@@ -17,6 +17,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -89,6 +90,8 @@ class ChunkDecoder {
   bool ReadIdRef(uint64_t* id);
   bool NextSlow(Record* out, RecordTag tag);
   bool NextFast(Record* out, RecordTag tag);
+  bool ReadColumn(int column, uint64_t* v);
+  bool RefreshFastRecords();
 
   ChunkHeader header_{};
   const uint8_t* base_ = nullptr;
@@ -99,6 +102,12 @@ class ChunkDecoder {
   uint64_t last_address_ = 0;
   uint64_t next_counter_ = 0;
   std::string error_;
+  struct Column {
+    const uint8_t* pos = nullptr;
+    const uint8_t* end = nullptr;
+  };
+  Column columns_[kColumnCount];
+  uint64_t fast_records_ = 0;  // hot records NextFast may decode unchecked
 };
 
 }  // namespace heapsight::format

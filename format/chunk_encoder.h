@@ -32,60 +32,107 @@ class ChunkEncoder {
   ChunkEncoder() = default;
 
   // Starts a chunk in `buf` (capacity bytes, at least 256). The ChunkHeader
-  // is written first; records follow.
+  // is written first. Records are encoded in five streams (see
+  // docs/trace-format.md, "Chunks"): the record stream gets the
+  // space left by the columns (7/16); a record that does not fit in any of them
+  // makes its Put* return false. Seal() lays the streams out contiguously.
   void Begin(uint8_t* buf, size_t capacity, const ChunkHeader& header) {
     begin_ = buf;
-    end_ = buf + capacity;
     std::memcpy(buf, &header, sizeof header);
-    pos_ = buf + sizeof header;
+    // Sixteenths of the room per column, sized for a malloc-heavy stream
+    // (per allocation + free: ~6 bytes of record stream, ~1.5 of sizes,
+    // 1-3 of stacks, 1.5-3 of id refs, 2 of alignment and address).
+    constexpr size_t kColumnSixteenths[kColumnCount] = {2, 2, 2, 3};
+    size_t room = capacity - kChunkPreambleBytes;
+    uint8_t* p = buf + kChunkPreambleBytes + room;
+    for (int i = kColumnCount - 1; i >= 0; --i) {
+      Column& c = columns_[i];
+      c.end = p;
+      p -= room * kColumnSixteenths[i] / 16;
+      c.begin = c.pos = p;
+    }
+    pos_ = buf + kChunkPreambleBytes;
+    end_ = p;
     last_time_us_ = header.base_time_us;
     last_address_ = 0;
     records_ = 0;
+    sealed_size_ = 0;
   }
 
-  size_t size() const { return static_cast<size_t>(pos_ - begin_); }
+  // Writes the stream-length table and moves the columns to follow the
+  // record stream; returns the chunk's size. No Put* after this until the
+  // next Begin().
+  size_t Seal() {
+    uint32_t lengths[1 + kColumnCount];
+    uint8_t* rows_begin = begin_ + kChunkPreambleBytes;
+    lengths[0] = static_cast<uint32_t>(pos_ - rows_begin);
+    uint8_t* out = pos_;
+    for (int i = 0; i < kColumnCount; ++i) {
+      size_t n = static_cast<size_t>(columns_[i].pos - columns_[i].begin);
+      lengths[1 + i] = static_cast<uint32_t>(n);
+      if (n != 0) std::memmove(out, columns_[i].begin, n);
+      out += n;
+    }
+    std::memcpy(begin_ + sizeof(ChunkHeader), lengths, sizeof lengths);
+    sealed_size_ = static_cast<size_t>(out - begin_);
+    end_ = pos_;  // nothing more fits
+    for (Column& c : columns_) c.end = c.pos = c.begin;
+    return sealed_size_;
+  }
+
+  // The chunk's size (sealed or not; the same number either way).
+  size_t size() const {
+    if (sealed_size_ != 0) return sealed_size_;
+    size_t n = kChunkPreambleBytes + static_cast<size_t>(pos_ - (begin_ + kChunkPreambleBytes));
+    for (const Column& c : columns_) n += static_cast<size_t>(c.pos - c.begin);
+    return n;
+  }
+  // The chunk's bytes: valid only after Seal().
   size_t records() const { return records_; }
   bool empty() const { return records_ == 0; }
   uint8_t* data() const { return begin_; }
   ChunkHeader* header() const { return reinterpret_cast<ChunkHeader*>(begin_); }
 
+  // The three hot records keep tag, time delta and api in the record
+  // stream and put their other fields in the columns, which is what lets
+  // zstd find the regularities of each field (docs/performance.md).
   bool PutAlloc(uint64_t time_us, Api api, uint64_t size, uint64_t stack, uint64_t alignment,
                 uint64_t address) {
-    uint8_t* p = Start(RecordTag::kAlloc, time_us, kMaxFixedRecordBytes);
-    if (p == nullptr) return false;
-    *p++ = static_cast<uint8_t>(api);
-    p = PutVarint(p, size);
-    p = PutVarint(p, stack);
-    p = PutVarint(p, alignment);
-    p = PutAddress(p, address);
-    return Finish(p);
+    if (!HotRoom(kMaxVarintBytes, kMaxVarintBytes, 0, 2 * kMaxVarintBytes)) return false;
+    HotStart(RecordTag::kAlloc, time_us, api);
+    Col(kSizeColumn) = PutVarint(Col(kSizeColumn), size);
+    Col(kStackColumn) = PutVarint(Col(kStackColumn), stack);
+    Col(kMiscColumn) = PutVarint(Col(kMiscColumn), alignment);
+    Col(kMiscColumn) = PutAddress(Col(kMiscColumn), address);
+    ++records_;
+    return true;
   }
 
-  // `id_ref` comes from EncodeIdRef(); it is one or two varints.
   bool PutFree(uint64_t time_us, Api api, uint64_t id, uint32_t own_thread,
                uint64_t own_next_counter) {
-    uint8_t* p = Start(RecordTag::kFree, time_us, kMaxFixedRecordBytes);
-    if (p == nullptr) return false;
-    *p++ = static_cast<uint8_t>(api);
-    p = PutIdRef(p, id, own_thread, own_next_counter);
-    return Finish(p);
+    if (!HotRoom(0, 0, 2 * kMaxVarintBytes, 0)) return false;
+    HotStart(RecordTag::kFree, time_us, api);
+    Col(kIdColumn) = PutIdRef(Col(kIdColumn), id, own_thread, own_next_counter);
+    ++records_;
+    return true;
   }
 
   bool PutRealloc(uint64_t free_time_us, uint64_t alloc_time_us, Api api, uint64_t old_id,
                   uint32_t own_thread, uint64_t own_next_counter, uint64_t size, uint64_t stack,
                   uint64_t address) {
-    uint8_t* p = Start(RecordTag::kRealloc, free_time_us, kMaxFixedRecordBytes);
-    if (p == nullptr) return false;
-    *p++ = static_cast<uint8_t>(api);
-    p = PutIdRef(p, old_id, own_thread, own_next_counter);
+    if (!HotRoom(kMaxVarintBytes, kMaxVarintBytes, 2 * kMaxVarintBytes, 2 * kMaxVarintBytes)) {
+      return false;
+    }
+    HotStart(RecordTag::kRealloc, free_time_us, api);
     uint64_t dt2 = alloc_time_us > free_time_us ? alloc_time_us - free_time_us : 0;
     if (dt2 > kMaxTimeDeltaUs) dt2 = 0;
-    p = PutVarint(p, dt2);
-    p = PutVarint(p, size);
-    p = PutVarint(p, stack);
-    p = PutAddress(p, address);
-    if (!Finish(p)) return false;
-    last_time_us_ = free_time_us + dt2;
+    Col(kIdColumn) = PutIdRef(Col(kIdColumn), old_id, own_thread, own_next_counter);
+    Col(kMiscColumn) = PutVarint(Col(kMiscColumn), dt2);
+    Col(kSizeColumn) = PutVarint(Col(kSizeColumn), size);
+    Col(kStackColumn) = PutVarint(Col(kStackColumn), stack);
+    Col(kMiscColumn) = PutAddress(Col(kMiscColumn), address);
+    ++records_;
+    last_time_us_ += dt2;
     return true;
   }
 
@@ -150,9 +197,8 @@ class ChunkEncoder {
   }
   // No time field. Writes all `count` ids or nothing.
   bool PutBlockClasses(uint64_t scan, LeakClass leak_class, const uint64_t* ids, size_t count) {
-    if (static_cast<size_t>(end_ - pos_) < BlockClassesSize(count)) return false;
-    uint8_t* p = pos_;
-    *p++ = static_cast<uint8_t>(RecordTag::kBlockClasses);
+    uint8_t* p = StartUntimed(RecordTag::kBlockClasses, BlockClassesSize(count));
+    if (p == nullptr) return false;
     p = PutVarint(p, scan);
     *p++ = static_cast<uint8_t>(leak_class);
     p = PutVarint(p, count);
@@ -161,15 +207,12 @@ class ChunkEncoder {
       p = PutSignedVarint(p, static_cast<int64_t>(ids[i] - prev));
       prev = ids[i];
     }
-    pos_ = p;
-    ++records_;
-    return true;
+    return Finish(p);
   }
 
   bool PutStackNode(uint64_t node, uint64_t parent, uint64_t ip) {
-    if (static_cast<size_t>(end_ - pos_) < 1 + 3 * kMaxVarintBytes) return false;
-    uint8_t* p = pos_;
-    *p++ = static_cast<uint8_t>(RecordTag::kStackNode);
+    uint8_t* p = StartUntimed(RecordTag::kStackNode, 1 + 3 * kMaxVarintBytes);
+    if (p == nullptr) return false;
     p = PutVarint(p, node);
     p = PutVarint(p, parent);
     p = PutVarint(p, ip);
@@ -266,21 +309,62 @@ class ChunkEncoder {
   }
 
  private:
-  // Reserves `max_bytes`, writes the tag and time delta; nullptr if full.
-  uint8_t* Start(RecordTag tag, uint64_t time_us, size_t max_bytes) {
-    if (static_cast<size_t>(end_ - pos_) < max_bytes) return nullptr;
+  struct Column {
+    uint8_t* begin = nullptr;
+    uint8_t* pos = nullptr;
+    uint8_t* end = nullptr;
+  };
+  uint8_t*& Col(int i) { return columns_[i].pos; }
+  bool ColumnRoom(int i, size_t bytes) const {
+    return static_cast<size_t>(columns_[i].end - columns_[i].pos) >= bytes;
+  }
+  bool HotRoom(size_t size_bytes, size_t stack_bytes, size_t id_bytes, size_t misc_bytes) const {
+    return static_cast<size_t>(end_ - pos_) >= 2 + kMaxVarintBytes &&
+           ColumnRoom(kSizeColumn, size_bytes) && ColumnRoom(kStackColumn, stack_bytes) &&
+           ColumnRoom(kIdColumn, id_bytes) && ColumnRoom(kMiscColumn, misc_bytes);
+  }
+  // Tag, time delta and api of a hot record, in the record stream.
+  void HotStart(RecordTag tag, uint64_t time_us, Api api) {
     uint8_t* p = pos_;
     *p++ = static_cast<uint8_t>(tag);
-    // Times within a thread never go backwards (CLOCK_MONOTONIC); clamp
-    // anyway so a delta can never wrap, and never emit one the reader would
-    // reject as corrupt (a bogus clock reading loses its time, not the trace).
+    p = PutVarint(p, ClampedDelta(time_us));
+    *p++ = static_cast<uint8_t>(api);
+    pos_ = p;
+    last_time_us_ = pending_time_us_;
+  }
+  // Times within a thread never go backwards (CLOCK_MONOTONIC); clamp
+  // anyway so a delta can never wrap, and never emit one the reader would
+  // reject as corrupt (a bogus clock reading loses its time, not the trace).
+  uint64_t ClampedDelta(uint64_t time_us) {
     uint64_t dt = time_us > last_time_us_ ? time_us - last_time_us_ : 0;
     if (dt > kMaxTimeDeltaUs) dt = 0;
-    p = PutVarint(p, dt);
     pending_time_us_ = last_time_us_ + dt;
-    return p;
+    return dt;
+  }
+  // Other records: the tag, a 4-byte body length (a padded varint, filled
+  // in by Finish) and the body, all in the record stream; nullptr if
+  // `max_bytes` of body do not fit.
+  uint8_t* StartUntimed(RecordTag tag, size_t max_bytes) {
+    if (static_cast<size_t>(end_ - pos_) < 1 + kBodyLengthBytes + max_bytes) return nullptr;
+    uint8_t* p = pos_;
+    *p++ = static_cast<uint8_t>(tag);
+    body_ = p + kBodyLengthBytes;
+    pending_time_us_ = last_time_us_;
+    return body_;
+  }
+  // Reserves `max_bytes`, writes the tag and time delta; nullptr if full.
+  uint8_t* Start(RecordTag tag, uint64_t time_us, size_t max_bytes) {
+    uint8_t* p = StartUntimed(tag, max_bytes);
+    if (p == nullptr) return nullptr;
+    return PutVarint(p, ClampedDelta(time_us));
   }
   bool Finish(uint8_t* p) {
+    uint64_t len = static_cast<uint64_t>(p - body_);
+    uint8_t* l = body_ - kBodyLengthBytes;
+    l[0] = static_cast<uint8_t>(0x80 | (len & 0x7f));
+    l[1] = static_cast<uint8_t>(0x80 | ((len >> 7) & 0x7f));
+    l[2] = static_cast<uint8_t>(0x80 | ((len >> 14) & 0x7f));
+    l[3] = static_cast<uint8_t>((len >> 21) & 0x7f);
     pos_ = p;
     last_time_us_ = pending_time_us_ > last_time_us_ ? pending_time_us_ : last_time_us_;
     ++records_;
@@ -323,8 +407,11 @@ class ChunkEncoder {
   }
 
   uint8_t* begin_ = nullptr;
-  uint8_t* pos_ = nullptr;
+  uint8_t* pos_ = nullptr;  // record stream
   uint8_t* end_ = nullptr;
+  uint8_t* body_ = nullptr;  // body of the record being written
+  Column columns_[kColumnCount];
+  size_t sealed_size_ = 0;
   uint64_t last_time_us_ = 0;
   uint64_t pending_time_us_ = 0;
   uint64_t last_address_ = 0;

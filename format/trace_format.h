@@ -1,4 +1,4 @@
-// format/trace_format.h: the heapsight trace format, version 1.
+// format/trace_format.h: the heapsight trace format, version 2.
 //
 // This header is the single definition of the on-disk layout. The preload
 // (writer) and the analyzer (reader) both include it; docs/trace-format.md is
@@ -35,7 +35,7 @@ namespace heapsight::format {
 // File header
 
 inline constexpr char kFileMagic[8] = {'H', 'E', 'A', 'P', 'S', 'G', 'H', 'T'};
-inline constexpr uint32_t kFormatVersion = 1;
+inline constexpr uint32_t kFormatVersion = 2;
 
 // FileHeader.flags bits.
 inline constexpr uint32_t kFileFlagSampled = 1u << 0;   // sample_period_bytes valid
@@ -87,6 +87,20 @@ struct ChunkHeader {
   uint64_t first_alloc_counter;  // counter of this chunk's first allocation record
 };
 static_assert(sizeof(ChunkHeader) == 32, "ChunkHeader is 32 bytes");
+
+// After the ChunkHeader: five u32 stream lengths, then the streams back to
+// back. Stream 0 holds every record's tag; the hot records (kAlloc, kFree,
+// kRealloc) keep their time delta and api there and put their other fields
+// in the four columns, in record order; every other record follows its tag
+// with a 4-byte padded varint body length and the body.
+inline constexpr int kColumnCount = 4;
+inline constexpr int kSizeColumn = 0;   // size (kAlloc, kRealloc)
+inline constexpr int kStackColumn = 1;  // stack (kAlloc, kRealloc)
+inline constexpr int kIdColumn = 2;     // id_ref (kFree, kRealloc)
+inline constexpr int kMiscColumn = 3;   // alignment, address delta (kAlloc); dt2, address delta (kRealloc)
+inline constexpr size_t kChunkPreambleBytes = sizeof(ChunkHeader) + 4 * (1 + kColumnCount);
+inline constexpr size_t kBodyLengthBytes = 4;
+static_assert(kChunkPreambleBytes == 52);
 
 // A block header carries a copy of its chunk's header, so a reader can index
 // a trace (which thread, which sequence number, from when) by reading 48

@@ -103,8 +103,8 @@ void BeginChunk(ThreadState* ts, uint64_t now_us) {
 int FlushLocked(ThreadState* ts, uint64_t now_us) {
   int err = 0;
   if (!ts->encoder.empty()) {
-    err = WriteChunk(ts->encoder.data(), ts->encoder.size(), g_zstd_level, ts->scratch,
-                     &ts->cctx_hint);
+    size_t size = ts->encoder.Seal();
+    err = WriteChunk(ts->encoder.data(), size, g_zstd_level, ts->scratch, &ts->cctx_hint);
     ++ts->sequence;
     if (err != 0) OnWriteError(err);
   }

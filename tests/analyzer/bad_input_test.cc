@@ -29,7 +29,7 @@ std::string Write(const std::string& name, const std::string& bytes) {
 }
 
 std::string SampleBytes(bool zstd) {
-  testing::TestTraceWriter w(4242, 1, 256);
+  testing::TestTraceWriter w(4242, 1, 512);
   w.set_zstd(zstd);
   testing::BuildSampleTrace(w);
   w.FlushAll();

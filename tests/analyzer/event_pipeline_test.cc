@@ -73,7 +73,7 @@ TEST(EventPipelineTest, CorruptBlockStopsWithAnError) {
   }
   // Corrupt the record bytes of a late block (after its block and chunk headers).
   size_t at = bytes.size() - 600;
-  for (size_t i = 0; i < 40; ++i) bytes[at + i] = '\x7f';
+  for (size_t i = 0; i < 40; ++i) bytes[at + i] = '\xff';  // varints that never end
   std::ofstream(path, std::ios::binary) << bytes;
   for (uint64_t min_blocks : {uint64_t{0}, UINT64_MAX}) {
     auto merger = StreamMerger::Open(path);

@@ -128,6 +128,7 @@ class TestTraceWriter {
   void Flush(uint32_t t) {
     Thread& th = T(t);
     if (!th.open || th.encoder.empty()) return;
+    th.encoder.Seal();
     format::BlockHeader b = format::MakeBlockHeader(
         th.encoder.data(), static_cast<uint32_t>(th.encoder.size()), format::Codec::kRaw,
         static_cast<uint32_t>(th.encoder.size()));

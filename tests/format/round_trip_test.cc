@@ -60,6 +60,7 @@ TEST(RoundTrip, EveryRecord) {
   ASSERT_TRUE(enc.PutMarker(1017, "phase", 5));
   ASSERT_TRUE(enc.PutLost(1018, 9));
   ASSERT_TRUE(enc.PutEnd(1019, EndReason::kUnderscoreExit, -3));
+  enc.Seal();
 
   std::string error;
   std::vector<Record> r = DecodeAll(buf.data(), enc.size(), &error);
@@ -181,6 +182,7 @@ TEST(RoundTrip, LeakScanRecords) {
   ASSERT_TRUE(enc.PutBlockClasses(2, LeakClass::kIndirect, ids, 5));
   ASSERT_TRUE(enc.PutBlockClasses(2, LeakClass::kReachable, ids, 0));
   ASSERT_TRUE(enc.PutEnd(700, EndReason::kExit, 0));
+  enc.Seal();
   std::string error;
   std::vector<Record> r = DecodeAll(enc.data(), enc.size(), &error);
   ASSERT_EQ(error, "");
@@ -222,21 +224,38 @@ TEST(RoundTrip, BlockClassesRejectsBadClassAndCount) {
   uint64_t id = 5;
   ASSERT_TRUE(enc.PutBlockClasses(1, LeakClass::kDefinite, &id, 1));
   size_t size = enc.size();
-  std::string error;
-  // Class byte 9 is not a LeakClass.
-  std::vector<uint8_t> bad(enc.data(), enc.data() + size);
-  bad[sizeof(ChunkHeader) + 2] = 9;
-  DecodeAll(bad.data(), bad.size(), &error);
-  EXPECT_NE(error.find("block classes"), std::string::npos) << error;
-  // A count larger than the bytes left.
-  bad.assign(enc.data(), enc.data() + size);
-  bad[sizeof(ChunkHeader) + 3] = 100;
-  DecodeAll(bad.data(), bad.size(), &error);
-  EXPECT_NE(error.find("block classes"), std::string::npos) << error;
   // A batch too big for the room left is refused without writing.
   std::vector<uint64_t> many(1000, 1);
   EXPECT_FALSE(enc.PutBlockClasses(1, LeakClass::kDefinite, many.data(), many.size()));
   EXPECT_EQ(enc.size(), size);
+  EXPECT_EQ(enc.Seal(), size);
+  // The record: tag at the start of the record stream, a 4-byte body length,
+  // then scan, class, count.
+  constexpr size_t kTag = kChunkPreambleBytes;
+  constexpr size_t kClass = kTag + 1 + kBodyLengthBytes + 1;
+  std::string error;
+  // Class byte 9 is not a LeakClass.
+  std::vector<uint8_t> bad(enc.data(), enc.data() + size);
+  ASSERT_EQ(bad[kTag], static_cast<uint8_t>(RecordTag::kBlockClasses));
+  ASSERT_EQ(bad[kClass], static_cast<uint8_t>(LeakClass::kDefinite));
+  bad[kClass] = 9;
+  DecodeAll(bad.data(), bad.size(), &error);
+  EXPECT_NE(error.find("block classes"), std::string::npos) << error;
+  // A count larger than the bytes left.
+  bad.assign(enc.data(), enc.data() + size);
+  bad[kClass + 1] = 100;
+  DecodeAll(bad.data(), bad.size(), &error);
+  EXPECT_NE(error.find("block classes"), std::string::npos) << error;
+  // A body length longer than the record stream.
+  bad.assign(enc.data(), enc.data() + size);
+  bad[kTag + 1] = 0xff;
+  DecodeAll(bad.data(), bad.size(), &error);
+  EXPECT_NE(error.find("length of a record"), std::string::npos) << error;
+  // Stream lengths that do not add up to the chunk.
+  bad.assign(enc.data(), enc.data() + size);
+  bad[sizeof(ChunkHeader)] += 1;
+  DecodeAll(bad.data(), bad.size(), &error);
+  EXPECT_NE(error.find("stream lengths add up"), std::string::npos) << error;
 }
 
 TEST(RoundTrip, FullChunkRefusesWithoutWriting) {
@@ -248,6 +267,7 @@ TEST(RoundTrip, FullChunkRefusesWithoutWriting) {
   size_t size = enc.size();
   EXPECT_FALSE(enc.PutAlloc(0, Api::kMalloc, 1, 1, 0, 0));
   EXPECT_EQ(enc.size(), size);
+  EXPECT_EQ(enc.Seal(), size);
   std::string error;
   EXPECT_EQ(DecodeAll(buf.data(), size, &error).size(), static_cast<size_t>(n));
   EXPECT_EQ(error, "");
@@ -277,6 +297,7 @@ std::string WriteFile(const std::string& dir, uint32_t version, int chunks) {
     enc.Begin(chunk.data(), chunk.size(), ChunkHeader{1, 1, static_cast<uint64_t>(c), 0,
                                                       static_cast<uint64_t>(c * 100)});
     for (int i = 0; i < 100; ++i) enc.PutAlloc(i, Api::kMalloc, 16, 0, 0, 0);
+    enc.Seal();
     std::vector<uint8_t> z(ZSTD_compressBound(enc.size()));
     size_t n = ZSTD_compress(z.data(), z.size(), chunk.data(), enc.size(), 1);
     BlockHeader b = MakeBlockHeader(chunk.data(), static_cast<uint32_t>(enc.size()),

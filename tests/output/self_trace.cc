@@ -161,6 +161,7 @@ bool WriteSelfTrace(const std::string& path, SelfTraceInfo* info) {
     ADD_FAILURE() << "chunk buffer too small";
     return false;
   }
+  enc.Seal();
   format::BlockHeader bh =
       format::MakeBlockHeader(enc.data(), static_cast<uint32_t>(enc.size()), format::Codec::kRaw,
                               static_cast<uint32_t>(enc.size()));
@@ -205,6 +206,7 @@ int64_t WriteManySitesTrace(const std::string& path, int sites, bool distinct_le
   ch.tid = 4243;
   uint64_t counter = 0, time = 0;
   auto flush = [&] {
+    enc.Seal();
     format::BlockHeader bh =
         format::MakeBlockHeader(enc.data(), static_cast<uint32_t>(enc.size()),
                                 format::Codec::kRaw, static_cast<uint32_t>(enc.size()));
