@@ -258,6 +258,43 @@ TEST(RoundTrip, BlockClassesRejectsBadClassAndCount) {
   EXPECT_NE(error.find("stream lengths add up"), std::string::npos) << error;
 }
 
+// The columns must hold exactly the fields the record stream's hot records
+// take: one too many or one too few is corruption, never a misread.
+TEST(RoundTrip, ColumnsMustMatchTheirRecords) {
+  std::vector<uint8_t> buf(4096);
+  ChunkEncoder enc;
+  enc.Begin(buf.data(), buf.size(), ChunkHeader{kThread, 1, 0, 0, 0});
+  ASSERT_TRUE(enc.PutAlloc(5, Api::kMalloc, 100, 1, 0, 0));
+  size_t size = enc.Seal();
+  std::vector<uint8_t> good(enc.data(), enc.data() + size);
+  uint32_t lengths[1 + kColumnCount];
+  std::memcpy(lengths, good.data() + sizeof(ChunkHeader), sizeof lengths);
+  ASSERT_EQ(lengths[1 + kSizeColumn], 1u);  // the size 100, one byte
+  auto with_lengths = [&](std::vector<uint8_t> bytes) {
+    std::memcpy(bytes.data() + sizeof(ChunkHeader), lengths, sizeof lengths);
+    return bytes;
+  };
+  std::string error;
+  ASSERT_EQ(DecodeAll(good.data(), good.size(), &error).size(), 1u);
+  ASSERT_EQ(error, "");
+
+  // A byte left over in the misc column (the last stream).
+  std::vector<uint8_t> more = good;
+  more.push_back(0);
+  ++lengths[1 + kMiscColumn];
+  DecodeAll(with_lengths(more).data(), more.size(), &error);
+  EXPECT_NE(error.find("columns hold more fields"), std::string::npos) << error;
+  --lengths[1 + kMiscColumn];
+
+  // The size column empty: the alloc has no size to read.
+  std::vector<uint8_t> fewer = good;
+  size_t size_at = kChunkPreambleBytes + lengths[0];
+  fewer.erase(fewer.begin() + static_cast<ptrdiff_t>(size_at));
+  lengths[1 + kSizeColumn] = 0;
+  DecodeAll(with_lengths(fewer).data(), fewer.size(), &error);
+  EXPECT_NE(error.find("malformed alloc record"), std::string::npos) << error;
+}
+
 TEST(RoundTrip, FullChunkRefusesWithoutWriting) {
   std::vector<uint8_t> buf(256);
   ChunkEncoder enc;
