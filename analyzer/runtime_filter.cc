@@ -45,26 +45,39 @@ SiteKind ClassifySite(const std::vector<uint64_t>& ips, Symbolizer& symbolizer) 
   }
   if (all_runtime) return SiteKind::kRuntime;
 
-  std::vector<const SymbolizedLocation*> stack = symbolizer.SymbolizeStack(ips);
-  if (stack.empty()) return SiteKind::kProgram;
-  const SymbolizedLocation& top = *stack.front();
-  const std::string& top_function = top.frames.back().function;
-  // Rule 1: ld.so asked for the memory.
-  if (IsLdSo(top.module) || absl::StartsWith(top_function, "_dl_")) return SiteKind::kRuntime;
-  // Rule 2: stdio buffers.
-  for (const SourceFrame& f : top.frames) {
-    std::string name = BareFunctionName(f.function);
-    if (absl::StartsWith(name, "__GI_")) name = name.substr(5);
-    if (name == "_IO_file_doallocate") return SiteKind::kRuntime;
+  // Rules 1-3 need function names only: the symbol tables answer them, so
+  // no debug info is read just to classify a site.
+  struct Frame {
+    const Module* module;
+    std::string name;
+  };
+  std::vector<Frame> frames;
+  frames.reserve(ips.size());
+  bool leading = true;
+  for (size_t i = 0; i < ips.size(); ++i) {
+    Frame f{symbolizer.FindModule(ips[i]), symbolizer.SymbolName(ips[i])};
+    // The allocator's own frames, as SymbolizeStack drops them.
+    if (leading && i + 1 < ips.size()) {
+      bool ours = f.module != nullptr && absl::StartsWith(Basename(f.module->path), "libheapsight");
+      if (ours || IsAllocatorFunction(f.name)) continue;
+    }
+    leading = false;
+    frames.push_back(std::move(f));
   }
-  // Rule 3: libstdc++'s emergency EH pool.
-  for (const SymbolizedLocation* loc : stack) {
-    for (const SourceFrame& f : loc->frames) {
-      if (absl::StrContains(f.function, "pool::pool") &&
-          (absl::EndsWith(f.file, "eh_alloc.cc") ||
-           (loc->module != nullptr && absl::StrContains(loc->module->path, "libstdc++")))) {
-        return SiteKind::kRuntime;
-      }
+  if (frames.empty()) return SiteKind::kProgram;
+  const Frame& top = frames.front();
+  // Rule 1: ld.so asked for the memory.
+  if (IsLdSo(top.module) || absl::StartsWith(top.name, "_dl_")) return SiteKind::kRuntime;
+  // Rule 2: stdio buffers.
+  std::string name = BareFunctionName(top.name);
+  if (absl::StartsWith(name, "__GI_")) name = name.substr(5);
+  if (name == "_IO_file_doallocate") return SiteKind::kRuntime;
+  // Rule 3: libstdc++'s emergency EH pool (its constructor, or the static
+  // initializer of eh_alloc.cc it is inlined into).
+  for (const Frame& f : frames) {
+    if (f.module != nullptr && absl::StrContains(f.module->path, "libstdc++") &&
+        (absl::StrContains(f.name, "pool::pool") || absl::StrContains(f.name, "eh_alloc.cc"))) {
+      return SiteKind::kRuntime;
     }
   }
   return SiteKind::kProgram;

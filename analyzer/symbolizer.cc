@@ -475,6 +475,16 @@ const SymbolizedLocation& Symbolizer::Symbolize(uint64_t ip, bool is_return_addr
   return loc;
 }
 
+std::string Symbolizer::SymbolName(uint64_t ip) {
+  const Module* module = FindModule(ip);
+  if (module == nullptr) return "";
+  uint64_t offset = ip - module->load_address;
+  ModuleSession* session = SessionFor(module);
+  if (session->module == nullptr) return "";
+  const char* name = session->SymbolAt(offset > 0 ? offset - 1 : 0);
+  return name != nullptr ? Demangle(name) : "";
+}
+
 std::vector<const SymbolizedLocation*> Symbolizer::SymbolizeStack(
     const std::vector<uint64_t>& ips) {
   std::vector<const SymbolizedLocation*> out;

@@ -52,6 +52,12 @@ class Symbolizer {
   // The reference stays valid for the Symbolizer's lifetime.
   const SymbolizedLocation& Symbolize(uint64_t ip, bool is_return_address = true);
 
+  // The demangled name of the function symbol containing return address
+  // `ip` from the module's symbol table only ("" if none): no DWARF is read,
+  // which is what keeps classifying a site cheap when its module's debug
+  // info is large (libc's takes tens of milliseconds to decompress).
+  std::string SymbolName(uint64_t ip);
+
   // The module mapped at `ip` (no DWARF work), or null.
   const Module* FindModule(uint64_t ip) const;
 
