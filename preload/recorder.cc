@@ -91,23 +91,38 @@ struct StackRef {
   uint64_t last_new = 0;
 };
 
-// Unwinds and interns the current stack. The thread's own stack cache is
-// asked first (exact match, no new nodes possible on a hit); on a miss the
-// process-wide table answers and the cache remembers it. Always inlined,
+// Unwinds and interns the current stack. The thread's unwind cache is asked
+// first: when the stack words behind the last unwind from this call site are
+// unchanged, its stack is reused without unwinding (unwind_cache.h). Else
+// the stack is unwound; the thread's stack cache (exact match on the
+// frames, no new nodes possible on a hit) and then the process-wide table
+// intern it; a call site that missed before is then learnt. Always inlined,
 // like CaptureStack: no frame of its own for libunwind to step through.
 __attribute__((always_inline)) inline StackRef GetStack(ThreadState* ts) {
+  StackRef s;
+  UnwindCache* unwind_cache = ts->unwind_cache;
+  UnwindKey key;
+  if (unwind_cache != nullptr &&
+      !(unwind_cache->Active() && CurrentUnwindKey(&key))) {
+    unwind_cache = nullptr;
+  }
+  if (unwind_cache != nullptr) {
+    s.leaf = unwind_cache->Find(key, t_stack_low, t_stack_high);
+    if (s.leaf != 0) return s;
+  }
   uintptr_t buf[kMaxStackDepth + kCaptureSlack];
   const uintptr_t* frames;
   size_t n = CaptureStack(g_unwind, buf, g_max_depth, &frames);
-  StackRef s;
   StackCache* cache = ts->stack_cache;
   if (cache != nullptr && !cache->Active()) cache = nullptr;
-  if (cache != nullptr) {
-    s.leaf = cache->Find(frames, n);
-    if (s.leaf != 0) return s;
+  if (cache != nullptr) s.leaf = cache->Find(frames, n);
+  if (s.leaf == 0) {
+    s.leaf = g_stacks.Intern(frames, n, &s.first_new, &s.last_new);
+    if (cache != nullptr) cache->Insert(frames, n, s.leaf);
   }
-  s.leaf = g_stacks.Intern(frames, n, &s.first_new, &s.last_new);
-  if (cache != nullptr) cache->Insert(frames, n, s.leaf);
+  if (unwind_cache != nullptr && unwind_cache->ShouldLearn(key)) {
+    unwind_cache->Learn(key, frames, n, g_max_depth, s.leaf);
+  }
   return s;
 }
 
@@ -620,7 +635,9 @@ void InitRecorder() {
   }
   ScrubEnvironment();
   if (!StartTraceFile(flags)) return;
-  InitThreadStates(g_zstd_level, g_unwind == UnwindMode::kFramePointer);
+  bool unwind_cache = g_unwind == UnwindMode::kLibunwind && g_options.UNWIND_CACHE;
+  InitThreadStates(g_zstd_level, g_unwind == UnwindMode::kFramePointer || unwind_cache,
+                   unwind_cache);
   ThreadState* ts = CurrentThreadState(0);
   if (ts == nullptr) {
     g_status.store(kDisabled);
@@ -649,6 +666,21 @@ void RecordExitStatus(int status) { g_exit_status = status; }
 
 void EnableWriteThrough() { g_write_through.store(true); }
 
+namespace {
+
+// HEAPSIGHT_STATS: one line of our own counters.
+void LogStats() {
+  UnwindCache::Stats u = SumUnwindCacheStats();
+  RawBuffer b;
+  b.Str("stats: pid ").Num(g_pid).Str(": ").Num(static_cast<int64_t>(g_stacks.NodeCount()))
+      .Str(" stack nodes; unwind cache: ").Num(static_cast<int64_t>(u.lookups))
+      .Str(" lookups, ").Num(static_cast<int64_t>(u.hits)).Str(" hits, ")
+      .Num(static_cast<int64_t>(u.learnt)).Str(" stacks learnt");
+  RawLog(b);
+}
+
+}  // namespace
+
 void FinishTrace(format::EndReason reason, int64_t status) {
   if (g_status.load() != kActive) return;
   // A vfork child shares our memory: it must not write the parent's trace.
@@ -672,6 +704,7 @@ void FinishTrace(format::EndReason reason, int64_t status) {
   if (!g_end_written.exchange(true)) {
     PUT(ts, now, PutRss(now, ReadRss()));
     PUT(ts, now, PutEnd(now, reason, status));
+    if (g_options.STATS) LogStats();
   }
   FlushLocked(ts, now);
 }

@@ -26,6 +26,7 @@ pthread_key_t g_exit_key;
 bool g_key_ok = false;
 int g_zstd_level = 1;
 bool g_need_stack_bounds = false;
+bool g_unwind_cache = false;
 
 thread_local ThreadState* t_state __attribute__((tls_model("initial-exec"))) = nullptr;
 thread_local bool t_exited __attribute__((tls_model("initial-exec"))) = false;
@@ -130,6 +131,7 @@ ThreadState* CurrentThreadState(uint64_t now_us) {
       // unwinding, so it must not use a (single-owner) stack cache. The
       // mapping of a recycled state's cache is simply left behind.
       ts->stack_cache = nullptr;
+      ts->unwind_cache = nullptr;
       g_orphan = ts;
     }
     return g_orphan;  // (a racing loser's state just stays unused)
@@ -138,6 +140,9 @@ ThreadState* CurrentThreadState(uint64_t now_us) {
     // Zero-filled pages are an empty cache; without one (mmap failed) every
     // event goes straight to the stack table.
     ts->stack_cache = static_cast<StackCache*>(PageAlloc(sizeof(StackCache)));
+  }
+  if (g_unwind_cache && ts->unwind_cache == nullptr) {
+    ts->unwind_cache = static_cast<UnwindCache*>(PageAlloc(sizeof(UnwindCache)));
   }
   t_state = ts;
   if (g_key_ok) pthread_setspecific(g_exit_key, ts);
@@ -157,10 +162,24 @@ void FlushAllThreads(uint64_t now_us) {
   }
 }
 
-void InitThreadStates(int zstd_level, bool need_stack_bounds) {
+void InitThreadStates(int zstd_level, bool need_stack_bounds, bool unwind_cache) {
   g_zstd_level = zstd_level;
   g_need_stack_bounds = need_stack_bounds;
+  g_unwind_cache = unwind_cache;
   g_key_ok = pthread_key_create(&g_exit_key, ThreadExit) == 0;
+}
+
+UnwindCache::Stats SumUnwindCacheStats() {
+  UnwindCache::Stats sum;
+  for (ThreadState* ts = g_registry.load(std::memory_order_acquire); ts != nullptr;
+       ts = ts->next) {
+    if (ts->unwind_cache == nullptr) continue;
+    const UnwindCache::Stats& s = ts->unwind_cache->stats();
+    sum.lookups += s.lookups;
+    sum.hits += s.hits;
+    sum.learnt += s.learnt;
+  }
+  return sum;
 }
 
 void LockAllThreadStates() {

@@ -27,6 +27,7 @@
 #include "format/chunk_encoder.h"
 #include "preload/spin_lock.h"
 #include "preload/stack_cache.h"
+#include "preload/unwind_cache.h"
 
 namespace heapsight::preload {
 
@@ -49,6 +50,9 @@ struct alignas(64) ThreadState {
   // the state is recycled); nullptr for the shared orphan state, whose
   // users are not serialized before GetStack.
   StackCache* stack_cache = nullptr;
+  // Same ownership rules; nullptr also when the cache is off
+  // (HEAPSIGHT_UNWIND_CACHE=0 or the fp unwinder).
+  UnwindCache* unwind_cache = nullptr;
   int cctx_hint = 0;  // zstd context pool slot used last (trace_writer.h)
   bool in_use = false;  // owned by a live thread (or the orphan role)
   ThreadState* next = nullptr;       // registry
@@ -71,8 +75,13 @@ void BeginChunk(ThreadState* ts, uint64_t now_us);
 void FlushAllThreads(uint64_t now_us);
 
 // Registers the pthread key whose destructor flushes an exiting thread.
-// `need_stack_bounds`: the frame-pointer unwinder is on (see unwinder.h).
-void InitThreadStates(int zstd_level, bool need_stack_bounds);
+// `need_stack_bounds`: the frame-pointer unwinder or the unwind cache is on
+// (see unwinder.h); `unwind_cache`: give each thread an UnwindCache.
+void InitThreadStates(int zstd_level, bool need_stack_bounds, bool unwind_cache);
+
+// Sums the unwind caches' counters over every registered state (racy
+// reads of other threads' counters: for HEAPSIGHT_STATS only).
+UnwindCache::Stats SumUnwindCacheStats();
 
 // Fork support: lock every state (and the registry) before fork; unlock in
 // the parent; in the child, keep only the calling thread's state (its

@@ -6,8 +6,10 @@
 #include "preload/unwinder.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <libunwind.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 namespace heapsight::preload {
@@ -53,9 +55,10 @@ void SetSelfRange(uintptr_t begin, uintptr_t end) {
 
 namespace {
 
-// Finds the mapping that contains `address` in /proc/self/maps (read raw
-// with a fixed buffer, no allocation); returns its end (0 if not found) and
-// stores its start in *start.
+// Finds, in /proc/self/maps (read raw with a fixed buffer, no allocation),
+// the mapping that contains `address`, or if `address` is 0 the one named
+// "[stack]"; returns its end (0 if not found) and stores its start in
+// *start.
 uintptr_t MappingRange(uintptr_t address, uintptr_t* start) {
   int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
   if (fd < 0) return 0;
@@ -82,7 +85,8 @@ uintptr_t MappingRange(uintptr_t address, uintptr_t* start) {
     const char* p = buf;
     for (; *p != '-' && p < nl; ++p) lo = lo * 16 + static_cast<uintptr_t>(HexDigit(*p));
     for (++p; *p != ' ' && p < nl; ++p) hi = hi * 16 + static_cast<uintptr_t>(HexDigit(*p));
-    if (address >= lo && address < hi) {
+    bool named_stack = nl - buf >= 7 && memcmp(nl - 7, "[stack]", 7) == 0;
+    if (address != 0 ? address >= lo && address < hi : named_stack) {
       result = hi;
       *start = lo;
     }
@@ -109,11 +113,15 @@ __attribute__((noinline)) uintptr_t OutermostOwnFrame() {
 
 void InitThreadStackBounds() {
   if (t_stack_high != 0) return;
-  // The mapping holding our current frame is this thread's stack; frames of
-  // callers lie above us within it.
-  char probe;
+  // The thread's own stack, wherever we run now (a coroutine's or a signal
+  // stack would be the wrong answer: it may be unmapped later, and the
+  // unwind cache reads up to t_stack_high). glibc puts a thread's
+  // descriptor (pthread_self()) at the top of its stack mapping; the main
+  // thread's stack is the mapping named [stack]. pthread_getattr_np would
+  // say the same, but it calls malloc.
+  bool main_thread = getpid() == static_cast<pid_t>(syscall(SYS_gettid));
   uintptr_t low = 0;
-  uintptr_t high = MappingRange(reinterpret_cast<uintptr_t>(&probe), &low);
+  uintptr_t high = MappingRange(main_thread ? 0 : reinterpret_cast<uintptr_t>(pthread_self()), &low);
   t_stack_low = low;
   t_stack_high = high;
 }

@@ -35,8 +35,10 @@ void SetSelfRange(uintptr_t begin, uintptr_t end);
 // pointers only: every function of ours keeps one).
 uintptr_t OutermostOwnFrame();
 
-// Sets the calling thread's stack bounds for the frame-pointer unwinder
-// (once per thread; reads /proc/self/maps, so only when that unwinder is on).
+// Sets the calling thread's stack bounds (t_stack_low/high) for the
+// frame-pointer unwinder and the unwind cache: once per thread, from
+// /proc/self/maps (the mapping holding the thread's descriptor, or
+// [stack] for the main thread).
 void InitThreadStackBounds();
 
 // Room CaptureStack needs beyond max_depth (for our own frames, dropped).
@@ -45,7 +47,7 @@ inline constexpr size_t kCaptureSlack = 8;
 // Internals of CaptureStack, which is inline (below).
 extern uintptr_t g_self_begin;  // our own code, [begin, end)
 extern uintptr_t g_self_end;
-// The mapping that held this thread's stack when its state was created.
+// This thread's stack (0, 0 until InitThreadStackBounds).
 extern thread_local uintptr_t t_stack_low __attribute__((tls_model("initial-exec")));
 extern thread_local uintptr_t t_stack_high __attribute__((tls_model("initial-exec")));
 // Walks the rbp chain from its caller's frame. Every frame pointer must lie

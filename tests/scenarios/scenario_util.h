@@ -4,10 +4,15 @@
 #ifndef HEAPSIGHT_TESTS_SCENARIOS_SCENARIO_UTIL_H_
 #define HEAPSIGHT_TESTS_SCENARIOS_SCENARIO_UTIL_H_
 
+#include <stdio.h>
+#include <stdlib.h>
+
 #include <cstdint>
 #include <map>
+#include <sstream>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "format/trace_format.h"
 #include "tests/support/run_traced.h"
@@ -95,6 +100,73 @@ inline int CountTag(const TraceContents& t, format::RecordTag tag) {
   for (const auto& r : t.records) n += r.tag == tag;
   return n;
 }
+
+// Names the frames of a scenario program's stacks from its ELF symbol
+// table (read with nm), through the module record of the executable in the
+// trace (its load address). Frames outside the program are "?".
+class ProgramSymbols {
+ public:
+  ProgramSymbols(const std::string& exe, const TraceContents& t) {
+    std::string cmd = "nm -S --defined-only '" + exe + "'";
+    if (FILE* p = popen(cmd.c_str(), "r"); p != nullptr) {
+      char line[1024];
+      while (fgets(line, sizeof line, p) != nullptr) {
+        std::istringstream in(line);
+        std::string value, size, type, name;
+        if (in >> value >> size >> type >> name) {
+          symbols_[name] = {std::stoull(value, nullptr, 16), std::stoull(size, nullptr, 16)};
+        }
+      }
+      pclose(p);
+    }
+    char* real = realpath(exe.c_str(), nullptr);
+    std::string real_exe = real != nullptr ? real : exe;
+    free(real);
+    for (size_t i = 0; i < t.records.size(); ++i) {
+      if (t.records[i].tag == format::RecordTag::kModule && t.strings[2 * i] == real_exe) {
+        load_ = t.records[i].value2;
+        found_module_ = true;
+      }
+    }
+  }
+
+  // Empty if usable, else what is missing.
+  std::string Error() const {
+    if (symbols_.empty()) return "nm listed no symbols";
+    if (!found_module_) return "no module record for the executable";
+    return "";
+  }
+  bool Has(const std::string& name) const { return symbols_.count(name) != 0; }
+
+  std::string NameOf(uint64_t ip) const {
+    uint64_t addr = ip - 1 - load_;  // return address -> inside the call
+    for (const auto& [name, sym] : symbols_) {
+      if (addr >= sym.first && addr < sym.first + sym.second) return name;
+    }
+    return "?";
+  }
+
+  // The frames of stack `leaf`, innermost first; "<bad node>" ends a stack
+  // that names a node the trace never defined.
+  std::vector<std::string> Frames(const TraceContents& t, uint64_t leaf) const {
+    std::vector<std::string> frames;
+    for (uint64_t node = leaf; node != 0;) {
+      auto it = t.stack_nodes.find(node);
+      if (it == t.stack_nodes.end()) {
+        frames.push_back("<bad node>");
+        break;
+      }
+      frames.push_back(NameOf(it->second.second));
+      node = it->second.first;
+    }
+    return frames;
+  }
+
+ private:
+  std::map<std::string, std::pair<uint64_t, uint64_t>> symbols_;  // name -> (value, size)
+  uint64_t load_ = 0;
+  bool found_module_ = false;
+};
 
 }  // namespace heapsight::testing
 
