@@ -309,10 +309,21 @@ bool ChunkDecoder::NextSlow(Record* out, RecordTag tag) {
   }
 
   if (tag == RecordTag::kStackNode) {
-    if (!ReadVarint(&r.value) || !ReadVarint(&r.value2) ||
-        !ReadVarint(&r.ip)) {
+    int64_t node_delta, ip_delta;
+    uint64_t parent_delta;
+    if (!ReadSignedVarint(&node_delta) || !ReadVarint(&parent_delta) ||
+        !ReadSignedVarint(&ip_delta)) {
       return Fail("stack node");
     }
+    last_node_ += static_cast<uint64_t>(node_delta);
+    last_node_ip_ += static_cast<uint64_t>(ip_delta);
+    // Node 0 is "no stack"; a parent is older than its child (or 0).
+    if (last_node_ == 0 || parent_delta == 0 || parent_delta > last_node_) {
+      return Fail("stack node");
+    }
+    r.value = last_node_;
+    r.value2 = last_node_ - parent_delta;
+    r.ip = last_node_ip_;
     r.time_us = time_us_;
     return true;
   }

@@ -100,6 +100,8 @@ class ChunkDecoder {
   size_t size_ = 0;
   uint64_t time_us_ = 0;
   uint64_t last_address_ = 0;
+  uint64_t last_node_ = 0;     // of the chunk's previous kStackNode
+  uint64_t last_node_ip_ = 0;
   uint64_t next_counter_ = 0;
   std::string error_;
   struct Column {

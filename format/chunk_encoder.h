@@ -55,6 +55,8 @@ class ChunkEncoder {
     end_ = p;
     last_time_us_ = header.base_time_us;
     last_address_ = 0;
+    last_node_ = 0;
+    last_node_ip_ = 0;
     records_ = 0;
     sealed_size_ = 0;
   }
@@ -210,13 +212,20 @@ class ChunkEncoder {
     return Finish(p);
   }
 
+  // Node, parent and ip as deltas (trace-format.md, kStackNode): the node
+  // and ip from the chunk's previous kStackNode (a new stack's nodes are
+  // consecutive, and caller and callee addresses are close), the parent
+  // from the node (parents are always older, so smaller). `parent < node`.
   bool PutStackNode(uint64_t node, uint64_t parent, uint64_t ip) {
     uint8_t* p = StartUntimed(RecordTag::kStackNode, 1 + 3 * kMaxVarintBytes);
     if (p == nullptr) return false;
-    p = PutVarint(p, node);
-    p = PutVarint(p, parent);
-    p = PutVarint(p, ip);
-    return Finish(p);
+    p = PutSignedVarint(p, static_cast<int64_t>(node - last_node_));
+    p = PutVarint(p, node - parent);
+    p = PutSignedVarint(p, static_cast<int64_t>(ip - last_node_ip_));
+    if (!Finish(p)) return false;
+    last_node_ = node;
+    last_node_ip_ = ip;
+    return true;
   }
 
   // Bytes PutModule needs for these arguments.
@@ -415,6 +424,8 @@ class ChunkEncoder {
   uint64_t last_time_us_ = 0;
   uint64_t pending_time_us_ = 0;
   uint64_t last_address_ = 0;
+  uint64_t last_node_ = 0;     // of the chunk's previous kStackNode
+  uint64_t last_node_ip_ = 0;
   size_t records_ = 0;
 };
 

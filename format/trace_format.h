@@ -1,4 +1,4 @@
-// format/trace_format.h: the heapsight trace format, version 2.
+// format/trace_format.h: the heapsight trace format, version 3.
 //
 // This header is the single definition of the on-disk layout. The preload
 // (writer) and the analyzer (reader) both include it; docs/trace-format.md is
@@ -35,7 +35,7 @@ namespace heapsight::format {
 // File header
 
 inline constexpr char kFileMagic[8] = {'H', 'E', 'A', 'P', 'S', 'G', 'H', 'T'};
-inline constexpr uint32_t kFormatVersion = 2;
+inline constexpr uint32_t kFormatVersion = 3;
 
 // FileHeader.flags bits.
 inline constexpr uint32_t kFileFlagSampled = 1u << 0;   // sample_period_bytes valid

@@ -121,6 +121,10 @@ __attribute__((always_inline)) inline StackRef GetStack(ThreadState* ts) {
     if (cache != nullptr) cache->Insert(frames, n, s.leaf);
   }
   if (unwind_cache != nullptr && unwind_cache->ShouldLearn(key)) {
+    // The cache reads only inside this thread's stack, whose bounds are
+    // looked up here, when first needed (a /proc/self/maps read: threads
+    // that never repeat a call site never pay for it).
+    InitThreadStackBounds();
     unwind_cache->Learn(key, frames, n, g_max_depth, s.leaf);
   }
   return s;
@@ -636,8 +640,7 @@ void InitRecorder() {
   ScrubEnvironment();
   if (!StartTraceFile(flags)) return;
   bool unwind_cache = g_unwind == UnwindMode::kLibunwind && g_options.UNWIND_CACHE;
-  InitThreadStates(g_zstd_level, g_unwind == UnwindMode::kFramePointer || unwind_cache,
-                   unwind_cache);
+  InitThreadStates(g_zstd_level, g_unwind == UnwindMode::kFramePointer, unwind_cache);
   ThreadState* ts = CurrentThreadState(0);
   if (ts == nullptr) {
     g_status.store(kDisabled);

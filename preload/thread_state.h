@@ -75,8 +75,9 @@ void BeginChunk(ThreadState* ts, uint64_t now_us);
 void FlushAllThreads(uint64_t now_us);
 
 // Registers the pthread key whose destructor flushes an exiting thread.
-// `need_stack_bounds`: the frame-pointer unwinder or the unwind cache is on
-// (see unwinder.h); `unwind_cache`: give each thread an UnwindCache.
+// `need_stack_bounds`: the frame-pointer unwinder is on, so each thread's
+// stack bounds are needed from its first event (unwinder.h);
+// `unwind_cache`: give each thread an UnwindCache.
 void InitThreadStates(int zstd_level, bool need_stack_bounds, bool unwind_cache);
 
 // Sums the unwind caches' counters over every registered state (racy

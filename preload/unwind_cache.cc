@@ -63,6 +63,9 @@ uint64_t UnwindCache::Find(const UnwindKey& key, uintptr_t stack_low, uintptr_t 
     // Every checked word is in [key.sp, key.sp + max_offset]: inside this
     // thread's stack, so mapped (the part above the caller's sp is live).
     if (key.sp + e.max_offset + sizeof(uintptr_t) > stack_high) continue;
+    // First the check that tells this stack from the others learnt at the
+    // same key (one load instead of a run of them per wrong way), then all.
+    if (e.count != 0 && Load(key.sp + e.offsets[e.probe]) != e.values[e.probe]) continue;
     uint32_t i = 0;
     while (i < e.count && Load(key.sp + e.offsets[i]) == e.values[i]) ++i;
     if (i != e.count) continue;  // another way may hold this key's other stack
@@ -218,6 +221,22 @@ void UnwindCache::Learn(const UnwindKey& key, const uintptr_t* frames, size_t n,
   e.ip = key.ip;
   e.sp = key.sp;
   e.bp = key.bp;
+  e.probe = 0;
+  // Stacks learnt at the same key differ somewhere above it; Find tries
+  // each entry's first difference from another first. Keep every entry's
+  // probe telling it from the new one where it can.
+  for (size_t way = 0; way < kWays; ++way) {
+    Entry& o = set[way];
+    if (&o == &e || o.leaf == 0 || o.ip != e.ip || o.sp != e.sp) continue;
+    uint32_t common = o.count < e.count ? o.count : e.count;
+    uint32_t i = 0;
+    while (i < common && o.offsets[i] == e.offsets[i] && o.values[i] == e.values[i]) ++i;
+    if (i == common) continue;  // one is a prefix of the other: no cheap tell
+    e.probe = static_cast<uint16_t>(i);
+    bool o_tells = o.probe < common && (o.offsets[o.probe] != e.offsets[o.probe] ||
+                                        o.values[o.probe] != e.values[o.probe]);
+    if (!o_tells) o.probe = static_cast<uint16_t>(i);
+  }
   e.leaf = leaf;
   e.stamp = clock_;
   seen_[h % kSeen] = 0;

@@ -117,7 +117,8 @@ class UnwindCache {
     uint32_t stamp;       // lookups_total_ at the last hit or learn (LRU)
     uint32_t count;       // checks used
     uint32_t max_offset;  // highest checked offset
-    uint32_t check_bp;    // 1: BP0 must match too
+    uint16_t check_bp;    // 1: BP0 must match too
+    uint16_t probe;       // the check tried first (see Learn)
     // Check i: the word at sp + offsets[i] must equal values[i].
     uint32_t offsets[kMaxChecks];
     uintptr_t values[kMaxChecks];

@@ -18,6 +18,10 @@ uintptr_t g_self_begin = 0;
 uintptr_t g_self_end = 0;
 thread_local uintptr_t t_stack_low __attribute__((tls_model("initial-exec"))) = 0;
 thread_local uintptr_t t_stack_high __attribute__((tls_model("initial-exec"))) = 0;
+namespace {
+// Set once InitThreadStackBounds has tried (it may fail: no fd left).
+thread_local bool t_stack_bounds_tried __attribute__((tls_model("initial-exec"))) = false;
+}  // namespace
 
 // Not inlined: its own frame is the walk's starting point.
 __attribute__((noinline)) size_t FramePointerWalk(uintptr_t* ips, size_t max) {
@@ -112,7 +116,8 @@ __attribute__((noinline)) uintptr_t OutermostOwnFrame() {
 }
 
 void InitThreadStackBounds() {
-  if (t_stack_high != 0) return;
+  if (t_stack_bounds_tried) return;
+  t_stack_bounds_tried = true;
   // The thread's own stack, wherever we run now (a coroutine's or a signal
   // stack would be the wrong answer: it may be unmapped later, and the
   // unwind cache reads up to t_stack_high). glibc puts a thread's

@@ -36,7 +36,8 @@ void SetSelfRange(uintptr_t begin, uintptr_t end);
 uintptr_t OutermostOwnFrame();
 
 // Sets the calling thread's stack bounds (t_stack_low/high) for the
-// frame-pointer unwinder and the unwind cache: once per thread, from
+// frame-pointer unwinder and the unwind cache: once per thread (later
+// calls return at once, even if the first failed), from
 // /proc/self/maps (the mapping holding the thread's descriptor, or
 // [stack] for the main thread).
 void InitThreadStackBounds();

@@ -258,6 +258,55 @@ TEST(RoundTrip, BlockClassesRejectsBadClassAndCount) {
   EXPECT_NE(error.find("stream lengths add up"), std::string::npos) << error;
 }
 
+// Version 3's kStackNode deltas: node numbers out of order, a parent far
+// back, addresses that go down and wrap, and across a chunk boundary (the
+// deltas restart from 0); a parent that is not older than its node is
+// corruption.
+TEST(RoundTrip, StackNodeDeltas) {
+  struct Node {
+    uint64_t node, parent, ip;
+  };
+  const Node nodes[] = {{7, 0, 0x7fff00001000},  {8, 7, 0x401000}, {9, 8, 0x401010},
+                        {3, 1, 0xffffffffffffff00}, {900000, 2, 0x10}, {900001, 900000, 0x7fff00000ff0}};
+  std::vector<uint8_t> buf(4096);
+  for (int start : {0, 3}) {  // all from the start of a chunk, or the last three alone
+    ChunkEncoder enc;
+    enc.Begin(buf.data(), buf.size(), ChunkHeader{kThread, 1, 0, 0, 0});
+    for (int i = start; i < 6; ++i) {
+      ASSERT_TRUE(enc.PutStackNode(nodes[i].node, nodes[i].parent, nodes[i].ip));
+    }
+    size_t size = enc.Seal();
+    std::string error;
+    std::vector<Record> r = DecodeAll(enc.data(), size, &error);
+    ASSERT_EQ(error, "");
+    ASSERT_EQ(r.size(), static_cast<size_t>(6 - start));
+    for (int i = start; i < 6; ++i) {
+      const Record& got = r[static_cast<size_t>(i - start)];
+      EXPECT_EQ(got.tag, RecordTag::kStackNode);
+      EXPECT_EQ(got.value, nodes[i].node);
+      EXPECT_EQ(got.value2, nodes[i].parent);
+      EXPECT_EQ(got.ip, nodes[i].ip);
+    }
+  }
+  // The body: sv node delta, uv parent delta, sv ip delta. Node 2 with
+  // parent delta 3 would name parent -1; parent delta 0 would be its own
+  // parent.
+  for (uint8_t parent_delta : {3, 0}) {
+    ChunkEncoder enc;
+    enc.Begin(buf.data(), buf.size(), ChunkHeader{kThread, 1, 0, 0, 0});
+    ASSERT_TRUE(enc.PutStackNode(2, 1, 0x1000));
+    size_t size = enc.Seal();
+    std::vector<uint8_t> bad(enc.data(), enc.data() + size);
+    constexpr size_t kBody = kChunkPreambleBytes + 1 + kBodyLengthBytes;
+    ASSERT_EQ(bad[kBody], 4);      // zigzag(2)
+    ASSERT_EQ(bad[kBody + 1], 1);  // 2 - 1
+    bad[kBody + 1] = parent_delta;
+    std::string error;
+    DecodeAll(bad.data(), bad.size(), &error);
+    EXPECT_NE(error.find("stack node"), std::string::npos) << error;
+  }
+}
+
 // The columns must hold exactly the fields the record stream's hot records
 // take: one too many or one too few is corruption, never a misread.
 TEST(RoundTrip, ColumnsMustMatchTheirRecords) {
