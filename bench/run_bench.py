@@ -333,8 +333,9 @@ def analyze(heapsight, kept, work, runs):
     return out
 
 
-def write_doc(path, text):
-    begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
+def write_doc(path, text, marker="bench"):
+    """Replaces the text between <!-- MARKER:begin --> and <!-- MARKER:end -->."""
+    begin, end = "<!-- %s:begin -->" % marker, "<!-- %s:end -->" % marker
     with open(path) as f:
         doc = f.read()
     if begin not in doc or end not in doc:
