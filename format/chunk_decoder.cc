@@ -48,6 +48,7 @@ ChunkDecoder::ChunkDecoder(const uint8_t* chunk, size_t size) : base_(chunk), si
   std::memcpy(&header_, chunk, sizeof header_);
   time_us_ = header_.base_time_us;
   next_counter_ = header_.first_alloc_counter;
+  last_freed_ = header_.first_alloc_counter;
   uint32_t lengths[1 + kColumnCount];
   std::memcpy(lengths, chunk + sizeof(ChunkHeader), sizeof lengths);
   uint64_t total = kChunkPreambleBytes;
@@ -133,17 +134,30 @@ bool ChunkDecoder::ReadColumn(int column, uint64_t* v) {
 }
 
 bool ChunkDecoder::ReadIdRef(uint64_t* id) {
-  uint64_t v;
+  uint64_t v, counter = 0;
   if (!ReadColumn(kIdColumn, &v)) return false;
-  if ((v & 1) == 0) {
+  if ((v & 3) == 1 && !ReadColumn(kIdColumn, &counter)) return false;
+  return DecodeIdRef(v, counter, &last_freed_, id);
+}
+
+bool ChunkDecoder::DecodeIdRef(uint64_t v, uint64_t counter, uint64_t* last_freed,
+                               uint64_t* id) const {
+  if ((v & 1) == 0) {  // distance from the next counter
     uint64_t distance = v >> 1;
     if (distance == 0 || distance > next_counter_) return false;
-    *id = MakeAllocId(header_.thread_index, next_counter_ - distance);
+    *last_freed = next_counter_ - distance;
+    *id = MakeAllocId(header_.thread_index, *last_freed);
     return true;
   }
-  uint64_t thread = v >> 1, counter;
-  if (thread > UINT32_MAX || !ReadColumn(kIdColumn, &counter)) return false;
-  if (counter > kAllocCounterMask) return false;
+  if ((v & 3) == 3) {  // difference from the previous free's counter
+    uint64_t own = *last_freed + static_cast<uint64_t>(UnZigZag(v >> 2));
+    if (own >= next_counter_) return false;  // not allocated yet (or wrapped)
+    *last_freed = own;
+    *id = MakeAllocId(header_.thread_index, own);
+    return true;
+  }
+  uint64_t thread = v >> 2;  // any thread's id, in full
+  if (thread > UINT32_MAX || counter > kAllocCounterMask) return false;
   *id = MakeAllocId(static_cast<uint32_t>(thread), counter);
   return true;
 }
@@ -226,21 +240,13 @@ bool ChunkDecoder::NextFast(Record* out, RecordTag tag) {
   if (api >= static_cast<uint8_t>(Api::kApiLimit)) return false;
   Record& r = *out;
   const uint8_t* ids = columns_[kIdColumn].pos;
+  // Decoded into `freed`, committed to last_freed_ with the record.
+  uint64_t freed = last_freed_;
   auto id_ref = [&](uint64_t* id) {
-    uint64_t v;
+    uint64_t v, counter = 0;
     if (!UncheckedVarint(ids, &v)) return false;
-    if ((v & 1) == 0) {
-      uint64_t distance = v >> 1;
-      if (distance == 0 || distance > next_counter_) return false;
-      *id = MakeAllocId(header_.thread_index, next_counter_ - distance);
-      return true;
-    }
-    uint64_t thread = v >> 1, counter;
-    if (thread > UINT32_MAX || !UncheckedVarint(ids, &counter) || counter > kAllocCounterMask) {
-      return false;
-    }
-    *id = MakeAllocId(static_cast<uint32_t>(thread), counter);
-    return true;
+    if ((v & 3) == 1 && !UncheckedVarint(ids, &counter)) return false;
+    return DecodeIdRef(v, counter, &freed, id);
   };
   if (tag == RecordTag::kFree) {
     uint64_t id;
@@ -251,6 +257,7 @@ bool ChunkDecoder::NextFast(Record* out, RecordTag tag) {
     r.id = id;
     pos_ = p;
     columns_[kIdColumn].pos = ids;
+    last_freed_ = freed;
     return true;
   }
   const uint8_t* sizes = columns_[kSizeColumn].pos;
@@ -280,6 +287,7 @@ bool ChunkDecoder::NextFast(Record* out, RecordTag tag) {
   r.id = MakeAllocId(header_.thread_index, next_counter_++);
   pos_ = p;
   columns_[kIdColumn].pos = ids;
+  last_freed_ = freed;
   columns_[kSizeColumn].pos = sizes;
   columns_[kStackColumn].pos = stacks;
   columns_[kMiscColumn].pos = misc;

@@ -88,6 +88,9 @@ class ChunkDecoder {
   bool ReadByte(uint8_t* v);
   bool ReadBytes(const uint8_t** data, size_t* len, size_t max_len);
   bool ReadIdRef(uint64_t* id);
+  // One id_ref: `v` its first varint, `counter` its second (the full form's
+  // counter; 0 otherwise). Own-thread forms read and advance *last_freed.
+  bool DecodeIdRef(uint64_t v, uint64_t counter, uint64_t* last_freed, uint64_t* id) const;
   bool NextSlow(Record* out, RecordTag tag);
   bool NextFast(Record* out, RecordTag tag);
   bool ReadColumn(int column, uint64_t* v);
@@ -100,6 +103,7 @@ class ChunkDecoder {
   size_t size_ = 0;
   uint64_t time_us_ = 0;
   uint64_t last_address_ = 0;
+  uint64_t last_freed_ = 0;    // counter of the chunk's previous own-thread id_ref
   uint64_t last_node_ = 0;     // of the chunk's previous kStackNode
   uint64_t last_node_ip_ = 0;
   uint64_t next_counter_ = 0;

@@ -55,6 +55,8 @@ class ChunkEncoder {
     end_ = p;
     last_time_us_ = header.base_time_us;
     last_address_ = 0;
+    last_freed_ = header.first_alloc_counter;
+    last_ref_was_delta_ = false;
     last_node_ = 0;
     last_node_ip_ = 0;
     records_ = 0;
@@ -384,13 +386,25 @@ class ChunkEncoder {
     last_address_ = address;
     return p;
   }
-  static uint8_t* PutIdRef(uint8_t* p, uint64_t id, uint32_t own_thread,
-                           uint64_t own_next_counter) {
+  // id_ref (trace-format.md, section 5). A block of this thread is named by
+  // its distance from the next counter (blocks freed in allocation order,
+  // a FIFO) or by its counter's difference from the previous free's (frees
+  // in any other order that still moves in small steps: destructors walking
+  // a container, a sweep); whichever is the shorter varint, ties keeping the
+  // form used last so the column stays regular.
+  uint8_t* PutIdRef(uint8_t* p, uint64_t id, uint32_t own_thread, uint64_t own_next_counter) {
     uint64_t counter = AllocIdCounter(id);
     if (AllocIdThread(id) == own_thread && counter < own_next_counter) {
-      return PutVarint(p, (own_next_counter - counter) << 1);
+      uint64_t distance_ref = (own_next_counter - counter) << 1;
+      uint64_t delta_ref = (ZigZag(static_cast<int64_t>(counter - last_freed_)) << 2) | 3;
+      size_t distance_bytes = VarintSize(distance_ref), delta_bytes = VarintSize(delta_ref);
+      bool delta = delta_bytes < distance_bytes ||
+                   (delta_bytes == distance_bytes && last_ref_was_delta_);
+      last_freed_ = counter;
+      last_ref_was_delta_ = delta;
+      return PutVarint(p, delta ? delta_ref : distance_ref);
     }
-    p = PutVarint(p, (uint64_t{AllocIdThread(id)} << 1) | 1);
+    p = PutVarint(p, (uint64_t{AllocIdThread(id)} << 2) | 1);
     return PutVarint(p, counter);
   }
   static uint8_t* PutBytes(uint8_t* p, const void* data, size_t len) {
@@ -424,6 +438,8 @@ class ChunkEncoder {
   uint64_t last_time_us_ = 0;
   uint64_t pending_time_us_ = 0;
   uint64_t last_address_ = 0;
+  uint64_t last_freed_ = 0;    // counter of the chunk's previous own-thread id_ref
+  bool last_ref_was_delta_ = false;
   uint64_t last_node_ = 0;     // of the chunk's previous kStackNode
   uint64_t last_node_ip_ = 0;
   size_t records_ = 0;

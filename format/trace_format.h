@@ -225,7 +225,8 @@ enum class RecordTag : uint8_t {
   // starting at 0; all zero when addresses are not recorded).
   // Allocates the next id of this thread.
   kAlloc = 1,
-  // uv dt, u8 api, uv freed_id_ref (see EncodeIdRef).
+  // uv dt, u8 api, id_ref of the freed block (docs/trace-format.md section 5;
+  // ChunkEncoder::PutIdRef).
   kFree = 2,
   // uv dt, u8 api, uv old_id_ref, uv dt2 (alloc time minus free time),
   // uv size, uv stack, sv address delta. Frees old id, allocates the next id.
@@ -237,7 +238,8 @@ enum class RecordTag : uint8_t {
   // not pair: an invalid or double free. Passed to the allocator or not as
   // the error byte says (FreeError).
   kBadFree = 5,
-  // uv node, uv parent, uv ip. Defines stack node `node` (ids start at 1;
+  // sv node delta, uv parent delta, sv ip delta (docs/trace-format.md, tag 6).
+  // Defines stack node `node` (ids start at 1;
   // 0 is the empty stack). A stack is its leaf node; walking parents gives
   // the frames innermost first. A node may be referenced before the chunk
   // that defines it is read.
