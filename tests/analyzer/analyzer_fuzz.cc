@@ -1,7 +1,8 @@
 // tests/analyzer/analyzer_fuzz.cc: libFuzzer target for the trace reader and
-// the whole analysis (built only with clang: meson -Dcpp=clang++). Each input
-// is written to a file and analyzed; reports are rendered on success.
-//   build-clang/tests/analyzer/analyzer_fuzz -max_len=65536 corpus_dir/
+// the whole analysis (built only with clang). Each input is written to a
+// file and analyzed; reports are rendered on success. Run it with
+// scripts/fuzz-trace-reader.sh, which instruments every library (not just
+// this file) and seeds it with uncompressed traces of the scenario programs.
 #include <unistd.h>
 
 #include <cstdint>
