@@ -206,6 +206,7 @@ void ResetThreadStatesInChild(uint64_t now_us) {
   for (ThreadState* ts = g_registry.load(std::memory_order_acquire); ts != nullptr;
        ts = ts->next) {
     ts->lock.ResetInChild();
+    if (ts->unwind_cache != nullptr) ts->unwind_cache->ResetCountersInChild();
     if (ts == t_state) {
       // Our own thread: keep index and counter (ids stay unique across the
       // two traces), drop the buffered records (the parent writes them),

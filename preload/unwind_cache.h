@@ -99,6 +99,14 @@ class UnwindCache {
   };
   const Stats& stats() const { return stats_; }
 
+  // In a fork child: the learnt stacks stay (the child's stack is the
+  // parent's), the counters and the cost window start over, so the child
+  // judges its own stacks and reports its own numbers.
+  void ResetCountersInChild() {
+    stats_ = Stats{};
+    lookups_ = hits_ = learns_ = bypass_ = next_bypass_ = 0;
+  }
+
   // After a miss: true if the key missed before (worth a Learn).
   bool ShouldLearn(const UnwindKey& key);
 

@@ -34,10 +34,12 @@ std::map<uint64_t, std::vector<std::string>> ExpectedFrames() {
   return e;
 }
 
+using Counts = std::map<std::pair<uint64_t, std::string>, int>;
+
 // How many allocations of each size, and from which outermost function,
-// the program makes: its main loop replayed.
-std::map<std::pair<uint64_t, std::string>, int> ExpectedCounts() {
-  std::map<std::pair<uint64_t, std::string>, int> c;
+// the program makes: its loops replayed. *child receives the fork child's.
+Counts ExpectedCounts(Counts* child) {
+  Counts c;
   unsigned x = 12345;
   for (int i = 0; i < 6000; ++i) {
     x = x * 1103515245u + 12345u;
@@ -61,39 +63,30 @@ std::map<std::pair<uint64_t, std::string>, int> ExpectedCounts() {
       for (int w = 0; w < 2000; ++w) ++c[{w % 3 == 0 ? 1001u : w % 3 == 1 ? 2002u : 3002u, "Worker"}];
     }
   }
+  const uint64_t kChildSizes[] = {1001, 1002, 2001, 2002};
+  for (int i = 0; i < 3000; ++i) {
+    x = x * 1103515245u + 12345u;
+    ++(*child)[{kChildSizes[(x >> 16) % 4], "main"}];
+  }
   return c;
 }
 
-// The unwind cache's hits, from the HEAPSIGHT_STATS line; -1 if absent.
-int64_t CacheHits(const std::string& err) {
-  size_t at = err.find(" lookups, ");
-  if (at == std::string::npos) return -1;
-  return std::stoll(err.substr(at + 10));
-}
-
-// Runs `program` and checks every stack; returns the cache's hits.
-int64_t CheckEveryStack(const std::string& program, std::map<std::string, std::string> env) {
-  std::string exe = ScenarioProgram(program);
-  env["HEAPSIGHT_STATS"] = "1";
-  RunResult run = RunTraced({exe}, MakeTempDir(), env);
-  int64_t hits = CacheHits(run.err);
-  EXPECT_EQ(run.exit_code, 0) << run.err;
-  EXPECT_EQ(run.traces.size(), 1u);
-  if (run.traces.size() != 1) return hits;
-  TraceContents t = ReadTrace(run.traces[0]);
-  EXPECT_EQ(t.error, "");
+// Checks every stack of one trace against ExpectedFrames; returns the
+// counts by (size, outermost function).
+Counts CountCheckedStacks(const std::string& exe, const std::string& trace) {
+  TraceContents t = ReadTrace(trace);
+  EXPECT_EQ(t.error, "") << trace;
   ProgramSymbols symbols(exe, t);
-  EXPECT_EQ(symbols.Error(), "");
-
+  EXPECT_EQ(symbols.Error(), "") << trace;
   std::map<uint64_t, std::vector<std::string>> expected = ExpectedFrames();
-  std::map<std::pair<uint64_t, std::string>, int> counts;
+  Counts counts;
   int wrong = 0;
   for (const auto& r : t.records) {
     if (r.tag != format::RecordTag::kAlloc) continue;
     auto it = expected.find(r.size);
     if (it == expected.end()) continue;
     std::vector<std::string> frames = symbols.Frames(t, r.stack);
-    std::vector<std::string> want = it->second;
+    const std::vector<std::string>& want = it->second;
     bool ok = frames.size() > want.size() &&
               std::equal(want.begin(), want.end(), frames.begin()) &&
               (frames[want.size()] == "main" || frames[want.size()] == "Worker");
@@ -101,35 +94,76 @@ int64_t CheckEveryStack(const std::string& program, std::map<std::string, std::s
       if (++wrong <= 5) {
         std::string got;
         for (const auto& f : frames) got += f + " ";
-        ADD_FAILURE() << "size " << r.size << ": wrong stack: " << got;
+        ADD_FAILURE() << trace << ": size " << r.size << ": wrong stack: " << got;
       }
       continue;
     }
     ++counts[{r.size, frames[want.size()]}];
   }
-  EXPECT_EQ(wrong, 0);
-  EXPECT_EQ(counts, ExpectedCounts());
+  EXPECT_EQ(wrong, 0) << trace;
+  return counts;
+}
+
+// The unwind cache's hits per process, from the HEAPSIGHT_STATS lines
+// (one per process, in the order they ended).
+std::vector<int64_t> CacheHits(const std::string& err) {
+  std::vector<int64_t> hits;
+  for (size_t at = err.find(" lookups, "); at != std::string::npos;
+       at = err.find(" lookups, ", at + 1)) {
+    hits.push_back(std::stoll(err.substr(at + 10)));
+  }
+  return hits;
+}
+
+// Runs `program` and checks every stack of it and its fork child; returns
+// the cache's hits per process (the child's first: it ends first).
+std::vector<int64_t> CheckEveryStack(const std::string& program, std::map<std::string, std::string> env) {
+  std::string exe = ScenarioProgram(program);
+  env["HEAPSIGHT_STATS"] = "1";
+  RunResult run = RunTraced({exe}, MakeTempDir(), env);
+  std::vector<int64_t> hits = CacheHits(run.err);
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  // The parent's trace and its fork child's (named by pid: the parent's
+  // pid is smaller, but tell them apart by their header instead).
+  EXPECT_EQ(run.traces.size(), 2u);
+  if (run.traces.size() != 2) return hits;
+  std::string parent = run.traces[0], child = run.traces[1];
+  if ((ReadTrace(parent).header.flags & format::kFileFlagForkChild) != 0) std::swap(parent, child);
+  Counts want_child;
+  Counts want_parent = ExpectedCounts(&want_child);
+  EXPECT_EQ(CountCheckedStacks(exe, parent), want_parent);
+  EXPECT_EQ(CountCheckedStacks(exe, child), want_child);
   return hits;
 }
 
 // Phase 1 alone makes 6,000 allocations from three stacks that fit the
-// cache: all but the first few of each are hits.
-constexpr int64_t kMinHits = 5000;
+// cache: all but the first few of each are hits. The fork child inherits
+// the learnt stacks: most of its 3,000 allocations hit too.
+constexpr int64_t kMinParentHits = 5000;
+constexpr int64_t kMinChildHits = 2000;
 
 TEST(UnwindCacheScenario, OptimizedCodeCacheOn) {
-  EXPECT_GE(CheckEveryStack("unwind_cache_program", {}), kMinHits);
+  std::vector<int64_t> hits = CheckEveryStack("unwind_cache_program", {});
+  ASSERT_EQ(hits.size(), 2u);
+  EXPECT_GE(hits[0], kMinChildHits);
+  EXPECT_GE(hits[1], kMinParentHits);
 }
 
 TEST(UnwindCacheScenario, OptimizedCodeCacheOff) {
-  EXPECT_EQ(CheckEveryStack("unwind_cache_program", {{"HEAPSIGHT_UNWIND_CACHE", "0"}}), 0);
+  EXPECT_EQ(CheckEveryStack("unwind_cache_program", {{"HEAPSIGHT_UNWIND_CACHE", "0"}}),
+            (std::vector<int64_t>{0, 0}));
 }
 
 TEST(UnwindCacheScenario, FramePointerCodeCacheOn) {
-  EXPECT_GE(CheckEveryStack("unwind_cache_program_fp", {}), kMinHits);
+  std::vector<int64_t> hits = CheckEveryStack("unwind_cache_program_fp", {});
+  ASSERT_EQ(hits.size(), 2u);
+  EXPECT_GE(hits[0], kMinChildHits);
+  EXPECT_GE(hits[1], kMinParentHits);
 }
 
 TEST(UnwindCacheScenario, FramePointerCodeFramePointerUnwinder) {
-  EXPECT_EQ(CheckEveryStack("unwind_cache_program_fp", {{"HEAPSIGHT_UNWIND", "fp"}}), 0);
+  EXPECT_EQ(CheckEveryStack("unwind_cache_program_fp", {{"HEAPSIGHT_UNWIND", "fp"}}),
+            (std::vector<int64_t>{0, 0}));
 }
 
 }  // namespace

@@ -8,6 +8,8 @@
 // users have) and -O0 with them (rbp-based frames).
 #include <alloca.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <thread>
 
@@ -113,5 +115,23 @@ int main() {
       }
     }
   }
-  return 0;
+  // Phase 3: a fork child, which inherits the parent's learnt stacks, makes
+  // phase 1's calls again (sizes 2001 and 2002 from OuterA/OuterB, too, so
+  // its trace tells them apart from the parent's).
+  pid_t child = fork();
+  if (child == 0) {
+    for (int i = 0; i < 3000; ++i) {
+      x = x * 1103515245u + 12345u;
+      switch ((x >> 16) % 4) {
+        case 0: CallerA(); break;
+        case 1: CallerB(); break;
+        case 2: OuterA(); break;
+        default: OuterB(); break;
+      }
+    }
+    exit(0);
+  }
+  int status = 0;
+  if (child < 0 || waitpid(child, &status, 0) != child || !WIFEXITED(status)) return 1;
+  return WEXITSTATUS(status);
 }
