@@ -41,6 +41,11 @@ inline constexpr uint32_t kFormatVersion = 3;
 inline constexpr uint32_t kFileFlagSampled = 1u << 0;   // sample_period_bytes valid
 inline constexpr uint32_t kFileFlagForkChild = 1u << 1;  // process began as fork child
 inline constexpr uint32_t kFileFlagExeced = 1u << 2;     // image came from exec of a traced process
+// Timestamps began with CLOCK_MONOTONIC_COARSE (HEAPSIGHT_CLOCK=coarse, or
+// auto while the process had one thread): they advance in kernel ticks
+// (1-4 ms). With auto, a second thread's first event switches to the precise
+// clock, so records of different threads still interleave by real time.
+inline constexpr uint32_t kFileFlagCoarseClock = 1u << 3;
 
 struct FileHeader {
   char magic[8];                 // kFileMagic
@@ -51,7 +56,7 @@ struct FileHeader {
   uint64_t pid;
   uint64_t ppid;
   uint64_t start_realtime_ns;    // CLOCK_REALTIME at start, ns since the epoch
-  uint64_t start_monotonic_ns;   // CLOCK_MONOTONIC at start; timestamps count from here
+  uint64_t start_monotonic_ns;   // CLOCK_MONOTONIC(_COARSE) at start; timestamps count from here
   uint64_t sample_period_bytes;  // 0 or 1: exact trace; otherwise mean bytes between samples
 };
 static_assert(sizeof(FileHeader) == 64, "FileHeader is 64 bytes");

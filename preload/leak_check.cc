@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstring>
 
+#include "preload/clock.h"
 #include "preload/internal_alloc.h"
 #include "preload/leak_scan.h"
 #include "preload/live_table.h"
@@ -171,7 +172,9 @@ uint64_t PutClasses(ThreadState* ts, uint64_t scan, LeakClass leak_class, const 
 
 bool ScanLocked(format::ScanReason reason, uintptr_t caller_frame, const uintptr_t* own_regs,
                 size_t own_reg_count, LeakScanResult* result) {
-  uint64_t t0 = NowUs();
+  // The scan's duration comes from the precise clock: event times may have
+  // only the kernel tick's resolution (HEAPSIGHT_CLOCK=coarse).
+  uint64_t t0_ns = MonotonicNs();
   uintptr_t self_tp = CurrentThreadPointer();
   ModuleRoots modules;
   if (!CollectModuleRoots(reinterpret_cast<uintptr_t>(&RunLeakScan), self_tp, &modules)) {
@@ -270,13 +273,14 @@ bool ScanLocked(format::ScanReason reason, uintptr_t caller_frame, const uintptr
       ++program_blocks;
     }
     uint64_t now = NowUs();
+    uint64_t duration_us = (MonotonicNs() - t0_ns) / 1000;
     uint64_t scan = g_scan_number.fetch_add(1) + 1;
     if (ThreadState* ts = CurrentThreadState(now); ts != nullptr) {
       SpinLockHolder hold(&ts->lock);
       // The scan's records get chunks of their own (a reader that predates
       // them loses only those chunks; docs/trace-format.md section 11).
       if (!ts->encoder.empty()) FlushLocked(ts, now);
-      while (!ts->encoder.PutLeakScan(now, scan, reason, now - t0, threads_stopped,
+      while (!ts->encoder.PutLeakScan(now, scan, reason, duration_us, threads_stopped,
                                       threads_missed, root_bytes, program_blocks, blocks,
                                       bytes)) {
         FlushLocked(ts, now);
@@ -291,7 +295,7 @@ bool ScanLocked(format::ScanReason reason, uintptr_t caller_frame, const uintptr
       result->scan = scan;
       std::memcpy(result->blocks, blocks, sizeof blocks);
       std::memcpy(result->bytes, bytes, sizeof bytes);
-      result->duration_us = now - t0;
+      result->duration_us = duration_us;
       result->threads_stopped = threads_stopped;
       result->threads_missed = threads_missed;
     }

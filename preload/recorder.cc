@@ -51,6 +51,14 @@ Options g_options;
 UnwindMode g_unwind = UnwindMode::kLibunwind;
 size_t g_max_depth = 64;
 bool g_record_addresses = false;
+// HEAPSIGHT_CLOCK: auto (coarse until a second thread appears), coarse, precise.
+enum class ClockMode { kAuto, kCoarse, kPrecise };
+ClockMode g_clock_mode = ClockMode::kAuto;
+// Which clock NowUs reads now. Goes from true to false at most once (the
+// coarse clock lags the precise one by up to a tick, so time only jumps
+// forward); never back.
+std::atomic<bool> g_coarse_clock{true};
+std::atomic<bool> g_clock_switching{false};
 int g_zstd_level = 1;
 uint64_t g_start_ns = 0;
 uint64_t g_start_realtime_ns = 0;
@@ -260,6 +268,7 @@ bool StartTraceFile(uint32_t flags) {
   std::memcpy(h.magic, format::kFileMagic, sizeof h.magic);
   h.version = format::kFormatVersion;
   h.header_size = sizeof h;
+  if (g_coarse_clock.load(std::memory_order_relaxed)) flags |= format::kFileFlagCoarseClock;
   h.flags = flags;
   h.page_size = g_page_size;
   h.pid = static_cast<uint64_t>(g_pid);
@@ -440,8 +449,21 @@ void RecordMismatch(ThreadState* ts, void* p, Api api, uint64_t alloc_id, uint64
 uint64_t NowUs() {
   // Never before the start: a wrapped difference would be a time 584 years
   // on, which the reader rightly rejects as corrupt.
-  uint64_t ns = FastMonotonicNs();
+  uint64_t ns = g_coarse_clock.load(std::memory_order_acquire) ? CoarseMonotonicNs()
+                                                                : FastMonotonicNs();
   return ns > g_start_ns ? (ns - g_start_ns) / 1000 : 0;
+}
+
+void OnThreadStateCreated(uint32_t index) {
+  if (index < 2 || g_clock_mode != ClockMode::kAuto ||
+      !g_coarse_clock.load(std::memory_order_relaxed) ||
+      g_clock_switching.exchange(true, std::memory_order_acq_rel)) {
+    return;
+  }
+  // Calibrated before the switch is published: until then every thread
+  // keeps reading the coarse clock.
+  InitClock();
+  g_coarse_clock.store(false, std::memory_order_release);
 }
 
 LiveTable& LiveBlocks() { return g_live; }
@@ -623,8 +645,17 @@ void InitRecorder() {
                       : std::strcmp(g_options.ON_BAD_FREE, "pass") == 0
                           ? format::FreeAction::kPassed
                           : format::FreeAction::kSkipped;
-  InitClock();  // before the first timestamp: picks TSC or clock_gettime
-  g_start_ns = FastMonotonicNs();
+  // The coarse clock needs no set-up; the precise one calibrates the TSC
+  // (a ~200 us busy wait) before its first timestamp: here with
+  // HEAPSIGHT_CLOCK=precise, at a second thread's start with auto.
+  g_clock_mode = std::strcmp(g_options.CLOCK, "precise") == 0  ? ClockMode::kPrecise
+                 : std::strcmp(g_options.CLOCK, "coarse") == 0 ? ClockMode::kCoarse
+                                                                : ClockMode::kAuto;
+  if (g_clock_mode == ClockMode::kPrecise) {
+    InitClock();
+    g_coarse_clock.store(false, std::memory_order_release);
+  }
+  g_start_ns = g_clock_mode == ClockMode::kPrecise ? FastMonotonicNs() : CoarseMonotonicNs();
   g_start_realtime_ns = RealtimeNs();
   g_pid = getpid();
   long page = sysconf(_SC_PAGESIZE);

@@ -124,6 +124,7 @@ ThreadState* CurrentThreadState(uint64_t now_us) {
   uint32_t tid = GetTid();
   ThreadState* ts = NewState(now_us, tid);
   if (ts == nullptr) return nullptr;
+  OnThreadStateCreated(ts->index);  // may switch the process to the precise clock
   if (t_exited) {
     SpinLockHolder hold(&g_registry_lock);
     if (g_orphan == nullptr) {
