@@ -9,7 +9,7 @@
 //
 // Each block is written with one write(2) on the O_APPEND fd, so blocks of
 // different threads never interleave. A file lock (spin lock) serializes the
-// fstat+write pair; it is taken once per 64 KiB chunk, not per event.
+// fstat+write pair; it is taken once per 128 KiB chunk, not per event.
 //
 // Compression uses a small pool of zstd contexts whose memory comes from
 // mmap (ZSTD_createCCtx_advanced with a custom allocator), so zstd never
