@@ -182,14 +182,23 @@ def main():
     sizes = {}    # (threads, tool) -> [trace bytes]
     # Rounds: every tool once per round, so a change in machine load hits all
     # tools alike instead of one tool's three runs.
-    for t in threads:
-        bench_argv = [bench, "--threads", str(t), "--allocs", str(allocs)] + args.bench_arg
+    # Configurations: (label, threads, extra alloc_bench args, tools). With
+    # one thread the worker runs on the main thread, whose stacks are four
+    # frames shorter than a spawned worker's (and which, alone, gets the
+    # coarse clock: HEAPSIGHT_CLOCK=auto). So the per-operation comparison
+    # of 1 and 2 threads uses a third configuration, one spawned worker.
+    configs = [(str(t), t, args.bench_arg, tools) for t in threads]
+    if 1 in threads and 2 in threads and "--spawn" not in args.bench_arg:
+        configs.append(("1 spawned", 1, args.bench_arg + ["--spawn"],
+                        [tool for tool in tools if tool == "plain" or tool in HEAPSIGHT_VARIANTS]))
+    for label, t, bench_args, config_tools in configs:
+        bench_argv = [bench, "--threads", str(t), "--allocs", str(allocs)] + bench_args
         for i in range(args.runs):
-            for tool in tools:
-                key = (t, tool)
+            for tool in config_tools:
+                key = (label, tool)
                 if isinstance(results.get(key), str):
                     continue  # failed before
-                tag = "{}-{}t-{}".format(tool, t, i)
+                tag = "{}-{}t-{}".format(tool, label.replace(" ", "-"), i)
                 scale = 1
                 if tool == "plain":
                     argv = bench_argv
@@ -204,19 +213,19 @@ def main():
                     scale = args.valgrind_scale
                     argv = ["valgrind", "--tool=memcheck", "--leak-check=full", "-q",
                             bench, "--threads", str(t), "--allocs", str(allocs // scale)
-                            ] + args.bench_arg
+                            ] + bench_args
                 else:
                     sys.exit("run_bench: unknown tool " + tool)
                 run = measure(argv, work)
                 if run.rc != 0 or run.events is None:
                     results[key] = "failed (exit {}): {}".format(
                         run.rc, run.stderr.strip()[-300:].replace("\n", " "))
-                    print("{} {} threads: {}".format(tool, t, results[key]), file=sys.stderr)
+                    print("{} {} threads: {}".format(tool, label, results[key]), file=sys.stderr)
                     remove_prefix(work, tag)
                     continue
                 runs.setdefault(key, []).append(run)
                 sizes.setdefault(key, []).append(dir_bytes(work, tag))
-                if i == args.runs - 1 and t == 1 and tool in ("heapsight", "heaptrack"):
+                if i == args.runs - 1 and label == "1" and tool in ("heapsight", "heaptrack"):
                     kept[tool] = ([os.path.join(work, n) for n in os.listdir(work)
                                    if n.startswith(tag)], run.events)
                 else:
@@ -225,7 +234,7 @@ def main():
                     med = median_run(runs[key])
                     results[key] = (med, statistics.median(sizes[key]), scale)
                     print("{:12s} {} thread(s): {:.3f} s wall (median of {})".format(
-                        tool, t, med.wall * scale, len(runs[key])), file=sys.stderr)
+                        tool, label, med.wall * scale, len(runs[key])), file=sys.stderr)
 
     lines = []
     model, cores, mem = machine_info()
@@ -244,10 +253,10 @@ def main():
                  "| bytes/event | wall ns/op | CPU ns/op | overhead CPU ns/op |")
     lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
     summary = []
-    for t in threads:
+    for t, _, _, config_tools in configs:
         plain = results.get((t, "plain"))
         plain_ok = isinstance(plain, tuple)
-        for tool in tools:
+        for tool in config_tools:
             res = results.get((t, tool))
             if not isinstance(res, tuple):
                 lines.append("| {} | {} | {} | | | | | | | | |".format(t, tool, res or "not run"))
@@ -266,20 +275,23 @@ def main():
                                  wall * 1e9 / events, cpu * 1e9 / events,
                                  "{:.1f}".format(overhead) if tool != "plain" else "-"))
         ht = results.get((t, "heaptrack"))
-        for variant in HEAPSIGHT_VARIANTS:
+        for variant in HEAPSIGHT_VARIANTS if "heaptrack" in config_tools else []:
             hs = results.get((t, variant))
             if plain_ok and isinstance(hs, tuple) and isinstance(ht, tuple):
                 ratio = (hs[0].wall / plain[0].wall) / (ht[0].wall / plain[0].wall)
                 summary.append("- {} thread(s): {} slowdown / heaptrack slowdown = {:.2f} "
                                "(target <= 0.25: {})".format(
                                    t, variant, ratio, "met" if ratio <= 0.25 else "NOT met"))
+    compared = [c[0] for c in configs if c[0] != "1"][-2:] if len(configs) > 2 else \
+        [c[0] for c in configs][:2]
+    compared.sort()  # "1 spawned" before "2"
     for variant in HEAPSIGHT_VARIANTS:
-        if len(threads) < 2 or not all(isinstance(results.get((t, variant)), tuple) and
-                                       isinstance(results.get((t, "plain")), tuple)
-                                       for t in threads):
+        if len(compared) < 2 or not all(isinstance(results.get((t, variant)), tuple) and
+                                        isinstance(results.get((t, "plain")), tuple)
+                                        for t in compared):
             continue
         per_op = []
-        for t in threads[:2]:
+        for t in compared:
             hs, plain = results[(t, variant)][0], results[(t, "plain")][0]
             per_op.append((t, (hs.cpu - plain.cpu) * 1e9 / hs.events, hs.wall * 1e9 / hs.events))
         (t1, o1, w1), (t2, o2, w2) = per_op
