@@ -290,15 +290,20 @@ def main():
                                         isinstance(results.get((t, "plain")), tuple)
                                         for t in compared):
             continue
+        # The least CPU time of each configuration's runs: another tenant of
+        # a virtual machine only ever adds to it (2-thread runs, which use
+        # both cores, suffer most), so the minimum is the steadiest figure.
         per_op = []
         for t in compared:
-            hs, plain = results[(t, variant)][0], results[(t, "plain")][0]
+            hs = min(runs[(t, variant)], key=lambda r: r.cpu)
+            plain = min(runs[(t, "plain")], key=lambda r: r.cpu)
             per_op.append((t, (hs.cpu - plain.cpu) * 1e9 / hs.events, hs.wall * 1e9 / hs.events))
         (t1, o1, w1), (t2, o2, w2) = per_op
-        summary.append("- {} cost per op, {} vs {} thread(s): overhead CPU {:.1f} vs {:.1f} "
-                       "ns/op, wall {:.1f} vs {:.1f} ns/op (target: {} threads no costlier per "
-                       "op, within 5%: {})".format(variant, t1, t2, o1, o2, w1, w2, t2,
-                                                   "met" if o2 <= o1 * 1.05 else "NOT met"))
+        summary.append("- {} cost per op, {} vs {} thread(s), least CPU of the runs: overhead "
+                       "CPU {:.1f} vs {:.1f} ns/op, wall {:.1f} vs {:.1f} ns/op (target: {} "
+                       "threads no costlier per op, within 5%: {})".format(
+                           variant, t1, t2, o1, o2, w1, w2, t2,
+                           "met" if o2 <= o1 * 1.05 else "NOT met"))
     lines.append("")
     lines.extend(summary)
 
