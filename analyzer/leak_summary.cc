@@ -43,6 +43,10 @@ absl::StatusOr<LeakSummary> SummarizeTraces(const std::vector<std::string>& path
     summary.frees += profile->totals.frees;
     summary.bytes_allocated += profile->totals.bytes_allocated;
     summary.complete = summary.complete && profile->complete;
+    if ((profile->header.flags & format::kFileFlagSampled) != 0) {
+      summary.sample_period_bytes =
+          std::max(summary.sample_period_bytes, profile->header.sample_period_bytes);
+    }
   }
   return summary;
 }
@@ -75,6 +79,12 @@ void PrintLeakSummary(std::FILE* out, const LeakSummary& s) {
                Bytes(s.bytes_allocated).c_str());
   if (!s.complete) {
     std::fprintf(out, "heapsight:    WARNING: a trace was cut short; numbers cover the recorded part\n");
+  }
+  if (s.sample_period_bytes != 0) {
+    std::fprintf(out,
+                 "heapsight:    sampled trace (one allocation per %s on average): the numbers "
+                 "count sampled allocations only\n",
+                 Bytes(s.sample_period_bytes).c_str());
   }
   if (s.leaked_blocks != 0 || s.free_errors != 0 || s.class_blocks[3] != 0) {
     std::fprintf(out, "heapsight: run `heapsight leaks TRACE` for the allocation stacks\n");

@@ -39,6 +39,9 @@ struct LeakSummary {
   uint64_t class_bytes[4] = {};
   uint64_t class_blocks[4] = {};
   uint64_t free_errors = 0;        // invalid, double and mismatched frees
+  // Largest mean sampling period of the traces (HEAPSIGHT_SAMPLE_BYTES);
+  // 0 when every trace recorded every allocation.
+  uint64_t sample_period_bytes = 0;
 };
 
 // Analyzes `paths` and sums them. `suppressions` is a path to a

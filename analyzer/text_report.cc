@@ -97,6 +97,12 @@ void ProcessSection(std::string& out, const ProcessProfile& p, const ReportOptio
   absl::StrAppend(&out, "== process ", p.pid, " (parent ", p.ppid, "): ", command, "\n");
   absl::StrAppend(&out, "trace: ", p.trace_path, "\n");
   absl::StrAppend(&out, "status: ", StatusLine(p), "\n");
+  if ((p.header.flags & format::kFileFlagSampled) != 0) {
+    absl::StrAppend(&out, "sampled: one allocation per ", Bytes(p.header.sample_period_bytes),
+                    " allocated, on average (HEAPSIGHT_SAMPLE_BYTES); the numbers below count "
+                    "sampled allocations only (`heapsight pprof` and `flamegraph` scale them to "
+                    "estimates)\n");
+  }
   absl::StrAppend(&out, "duration: ", Seconds(p.duration_us), ", ", Plural(p.threads, "thread", "threads"), "\n");
   const Totals& t = p.totals;
   absl::StrAppend(&out, "allocation calls:\n");

@@ -18,6 +18,7 @@
 #include "preload/recorder.h"
 #include "preload/reentry_guard.h"
 #include "preload/root_regions.h"
+#include "preload/sampler.h"
 #include "preload/thread_capture.h"
 #include "preload/thread_state.h"
 
@@ -308,7 +309,9 @@ bool ScanLocked(format::ScanReason reason, uintptr_t caller_frame, const uintptr
 }  // namespace
 
 __attribute__((noinline)) bool RunLeakScan(format::ScanReason reason, LeakScanResult* result) {
-  if (!TracingActive() || !RecorderOptions().LEAK_SCAN) return false;
+  // Not with sampling: unsampled blocks are not in the live table, so a
+  // sampled block reachable only through one would look lost.
+  if (!TracingActive() || !RecorderOptions().LEAK_SCAN || g_sample_period != 0) return false;
   if (g_scan_running.exchange(true)) return false;
   ReentryGuard guard;
   // The caller's callee-saved registers may hold the program's only copy of

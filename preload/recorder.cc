@@ -23,6 +23,7 @@
 #include "preload/raw_log.h"
 #include "preload/real_functions.h"
 #include "preload/reentry_guard.h"
+#include "preload/sampler.h"
 #include "preload/stack_table.h"
 #include "preload/thread_state.h"
 #include "preload/trace_writer.h"
@@ -275,7 +276,8 @@ bool StartTraceFile(uint32_t flags) {
   h.ppid = static_cast<uint64_t>(getppid());
   h.start_realtime_ns = g_start_realtime_ns;
   h.start_monotonic_ns = g_start_ns;
-  h.sample_period_bytes = 0;
+  h.sample_period_bytes = g_sample_period;
+  if (g_sample_period != 0) h.flags |= format::kFileFlagSampled;
   if (int err = OpenTrace(path, h); err != 0) {
     Warn("cannot write trace", path, err);
     g_status.store(kDisabled);
@@ -471,15 +473,13 @@ const Options& RecorderOptions() { return g_options; }
 
 bool TracingActive() { return g_status.load(std::memory_order_relaxed) == kActive; }
 
-void RecordAlloc(void* p, size_t size, size_t alignment, Api api) {
-  int status = g_status.load(std::memory_order_relaxed);
-  if (status == kDisabled) return;
-  if (status != kActive || InHeapsight()) {
-    // Allocated by libc inside one of our own calls, or before tracing
-    // started: remember it so its free is neither recorded nor "bad".
-    if (p != nullptr) InsertInternal(p);
-    return;
-  }
+namespace {
+
+// RecordAlloc once the allocation is known to be recorded (sampled, or
+// failed: failures are always recorded). Always inlined, like GetStack: no
+// frame of its own for the unwinder to step through.
+__attribute__((always_inline)) inline void RecordSampledAlloc(void* p, size_t size,
+                                                              size_t alignment, Api api) {
   ReentryGuard guard;
   uint64_t now = NowUs();
   ThreadState* ts = CurrentThreadState(now);
@@ -504,6 +504,24 @@ void RecordAlloc(void* p, size_t size, size_t alignment, Api api) {
   EndEvent(ts, now);
 }
 
+}  // namespace
+
+void RecordAlloc(void* p, size_t size, size_t alignment, Api api) {
+  int status = g_status.load(std::memory_order_relaxed);
+  if (status == kDisabled) return;
+  if (status != kActive || InHeapsight()) {
+    // Allocated by libc inside one of our own calls, or before tracing
+    // started: remember it so its free is neither recorded nor "bad".
+    if (p != nullptr) InsertInternal(p);
+    return;
+  }
+  // HEAPSIGHT_SAMPLE_BYTES: an allocation between two sampling points is
+  // not recorded at all (and not entered in the live table, so its free
+  // passes straight through).
+  if (p != nullptr && !ShouldSample(size)) return;
+  RecordSampledAlloc(p, size, alignment, api);
+}
+
 void TracedFree(void* p, Api api) {
   if (p == nullptr) return;  // free(NULL) does nothing; nothing to record
   if (IsBootstrapPointer(p)) return;  // dlsym's early calloc: never freed for real
@@ -519,6 +537,12 @@ void TracedFree(void* p, Api api) {
   LiveEntry e;
   bool found = g_live.Remove(reinterpret_cast<uintptr_t>(p), &e);
   if (status != kActive || InHeapsight() || (found && e.internal)) {
+    g_real.free(p);
+    return;
+  }
+  if (!found && g_sample_period != 0) {
+    // Sampling: an unknown block was most likely just not sampled. Bad
+    // frees cannot be told from those, so none is reported.
     g_real.free(p);
     return;
   }
@@ -568,6 +592,18 @@ void* TracedRealloc(void* p, size_t size, Api api, void* (*call)(void*, void*), 
     }
     return q;
   }
+  // Sampling: the new block is sampled on its own (its size counts down the
+  // thread's interval, as an allocation would). An old block the table does
+  // not know was not sampled, so only the new side can be recorded.
+  bool sample_new = true;
+  if (g_sample_period != 0) {
+    sample_new = ShouldSample(size);
+    if (!found) {
+      void* q = call(p, ctx);
+      if (q != nullptr ? sample_new : size != 0) RecordSampledAlloc(q, size, 0, api);
+      return q;
+    }
+  }
   uint64_t free_time = NowUs();
   if (!found) {
     // realloc of a pointer we never handed out: recorded (and flushed)
@@ -587,7 +623,7 @@ void* TracedRealloc(void* p, size_t size, Api api, void* (*call)(void*, void*), 
   if (q == nullptr && size != 0) {
     // Failed: the old block is untouched and still live under its old id.
     if (found) g_live.Insert(reinterpret_cast<uintptr_t>(p), old);
-    RecordAlloc(nullptr, size, 0, api);
+    RecordSampledAlloc(nullptr, size, 0, api);
     return q;
   }
   ReentryGuard guard;
@@ -595,11 +631,12 @@ void* TracedRealloc(void* p, size_t size, Api api, void* (*call)(void*, void*), 
   if (ts == nullptr) return q;
   if (__builtin_expect(t_modules_dirty, 0)) RescanModulesAndRecord(ts);
   StackRef s;
-  if (q != nullptr) s = GetStack(ts);
+  if (q != nullptr && sample_new) s = GetStack(ts);
   SpinLockHolder hold(&ts->lock);
   EmitNodes(ts, s, alloc_time);
-  if (q == nullptr) {
-    // realloc(p, 0) freed the block and returned NULL (glibc): a free.
+  if (q == nullptr || !sample_new) {
+    // realloc(p, 0) freed the block and returned NULL (glibc): a free. So
+    // is a move to a new block that sampling left out.
     if (found) PUT(ts, free_time, PutFree(free_time, api, old.id, ts->index, ts->counter));
   } else {
     uint64_t id = format::MakeAllocId(ts->index, ts->counter);
@@ -640,6 +677,7 @@ void InitRecorder() {
   g_max_depth = static_cast<size_t>(g_options.MAX_DEPTH);
   g_record_addresses = g_options.RECORD_ADDRESSES;
   g_zstd_level = static_cast<int>(g_options.ZSTD_LEVEL);
+  InitSampler(static_cast<uint64_t>(g_options.SAMPLE_BYTES));
   g_rss_interval_us = static_cast<uint64_t>(g_options.RSS_INTERVAL_MS) * 1000;
   g_bad_free_action = std::strcmp(g_options.ON_BAD_FREE, "abort") == 0 ? format::FreeAction::kAborted
                       : std::strcmp(g_options.ON_BAD_FREE, "pass") == 0
