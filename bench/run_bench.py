@@ -148,8 +148,10 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--allocs", type=float, default=2e6, help="allocations in total per run")
     ap.add_argument("--threads", default="1,2")
-    ap.add_argument("--tools", default="plain,heapsight,heapsight-fp,heaptrack,valgrind",
-                    help="heapsight-fp is heapsight with --option unwind=fp")
+    ap.add_argument("--tools",
+                    default="plain,heapsight,heapsight-fp,heapsight-sampled,heaptrack,valgrind",
+                    help="heapsight-fp is heapsight with --option unwind=fp; heapsight-sampled "
+                         "with --option sample_bytes=524288")
     ap.add_argument("--valgrind-scale", type=int, default=10,
                     help="valgrind runs allocs/SCALE; its times are multiplied by SCALE")
     ap.add_argument("--bench-arg", action="append", default=[], metavar="ARG",
@@ -204,7 +206,11 @@ def main():
                     argv = bench_argv
                 elif tool.startswith("heapsight"):
                     # heapsight-fp: the frame-pointer unwinder instead of libunwind.
-                    extra = ["--option", "unwind=fp"] if tool == "heapsight-fp" else []
+                    # heapsight-sampled: HEAPSIGHT_SAMPLE_BYTES=524288 (Go's
+                    # default rate), not a complete trace: outside the targets.
+                    extra = (["--option", "unwind=fp"] if tool == "heapsight-fp" else
+                             ["--option", "sample_bytes=524288"]
+                             if tool == "heapsight-sampled" else [])
                     argv = [heapsight, "record", "-q"] + extra + [
                         "-o", os.path.join(work, tag + ".%p.hst"), "--"] + bench_argv
                 elif tool == "heaptrack":
