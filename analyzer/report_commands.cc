@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "analyzer/commands.h"
+#include "analyzer/growth_report.h"
 #include "analyzer/leak_classes.h"
 #include "analyzer/leak_report.h"
 #include "analyzer/suppressions.h"
@@ -21,8 +22,8 @@ void PrintError(const absl::Status& status) {
 }
 
 // Analyzes every trace; on error prints it and returns false.
-bool AnalyzeAll(const std::vector<std::string>& paths, std::vector<ProcessProfile>* profiles) {
-  AnalyzeOptions options;
+bool AnalyzeAll(const std::vector<std::string>& paths, std::vector<ProcessProfile>* profiles,
+                AnalyzeOptions options = {}) {
   options.show_progress = true;
   for (const std::string& path : paths) {
     absl::StatusOr<ProcessProfile> profile = AnalyzeTrace(path, options);
@@ -53,6 +54,15 @@ struct ReportArgs {
   std::vector<std::string> traces;
   size_t top = 5;
   size_t frames = 4;
+};
+
+struct GrowthArgs {
+  std::vector<std::string> traces;
+  std::string format = "text";
+  size_t top = 10;
+  size_t frames = 6;
+  double window = 0.5;
+  uint64_t min_bytes = 1024;
 };
 
 struct LeaksArgs {
@@ -164,6 +174,47 @@ void RegisterReportCommands(CLI::App& app, int* exit_code) {
     } else {
       *exit_code = 0;
     }
+  });
+
+  auto growth_args = std::make_shared<GrowthArgs>();
+  CLI::App* growth = app.add_subcommand(
+      "growth",
+      "Call sites whose live memory keeps growing, fastest first (leaks of long-running "
+      "programs that exit cleanly)");
+  growth->add_option("TRACE", growth_args->traces, "Trace files")->required();
+  growth->add_option("--format", growth_args->format, "text or json")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  growth->add_option("--top", growth_args->top, "Call sites per process")->capture_default_str();
+  growth->add_option("--frames", growth_args->frames, "Frames per call site (text)")
+      ->capture_default_str();
+  growth->add_option("--window", growth_args->window,
+                     "The fraction of the trace, counted back from its end, in which growth "
+                     "is measured (1 = all of it; the default leaves start-up out)")
+      ->check(CLI::Range(0.01, 1.0))
+      ->capture_default_str();
+  growth->add_option("--min-bytes", growth_args->min_bytes,
+                     "Least rise of a site's fitted line over the window for the site to "
+                     "be listed")
+      ->capture_default_str();
+  growth->callback([growth_args, exit_code]() {
+    AnalyzeOptions options;
+    options.track_growth = true;
+    options.growth_window = growth_args->window;
+    std::vector<ProcessProfile> profiles;
+    if (!AnalyzeAll(growth_args->traces, &profiles, options)) {
+      *exit_code = 1;
+      return;
+    }
+    GrowthOptions g;
+    g.top = growth_args->top;
+    g.frames = growth_args->frames;
+    g.min_bytes = growth_args->min_bytes;
+    std::string text = growth_args->format == "json" ? FormatGrowthJson(Pointers(profiles), g)
+                                                     : FormatGrowthText(Pointers(profiles), g);
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    PrintSymbolizerWarnings(profiles);
+    *exit_code = 0;
   });
 
   auto dump_traces = std::make_shared<std::vector<std::string>>();

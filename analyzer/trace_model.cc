@@ -13,6 +13,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "analyzer/event_pipeline.h"
+#include "analyzer/growth_tracker.h"
 #include "analyzer/live_set.h"
 #include "analyzer/peak_tracker.h"
 #include "analyzer/progress.h"
@@ -69,6 +70,14 @@ class Analysis {
     }
     uint64_t estimate = merger.max_base_time_us();
     timeline_interval_us_ = std::max<uint64_t>(1, estimate / (kMaxTimelinePoints / 2));
+    if (options.track_growth) {
+      // The window is the last growth_window of the trace, as far as the
+      // chunk headers tell its length (the largest chunk base time: a lower
+      // bound, close to the end in all but the smallest traces).
+      double fraction = std::clamp(options.growth_window, 0.0, 1.0);
+      growth_ = std::make_unique<GrowthTracker>(
+          static_cast<uint64_t>(static_cast<double>(estimate) * (1.0 - fraction)));
+    }
     if (options.show_progress && merger.file_size() >= kProgressMinBytes &&
         isatty(STDERR_FILENO)) {
       progress_ = std::make_unique<ProgressBar>(stderr, merger.block_count(), "analyzing");
@@ -209,6 +218,10 @@ class Analysis {
   }
 
   void AddLive(uint32_t site, uint64_t size) {
+    if (growth_ != nullptr) {
+      growth_->Change(site, now_, live_[site].bytes, live_[site].bytes + size);
+      last_live_change_us_ = now_;
+    }
     live_[site].bytes += size;
     live_[site].count += 1;
     peak_.Change(site, size, true);
@@ -223,6 +236,11 @@ class Analysis {
   }
 
   void RemoveLive(const LiveBlock& block) {
+    if (growth_ != nullptr) {
+      growth_->Change(block.site, now_, live_[block.site].bytes,
+                      live_[block.site].bytes - block.size);
+      last_live_change_us_ = now_;
+    }
     live_[block.site].bytes -= block.size;
     live_[block.site].count -= 1;
     peak_.Change(block.site, block.size, false);
@@ -438,6 +456,19 @@ class Analysis {
     FinishLeakClasses();
     p_.heap_timeline.push_back({now_, heap_bytes_});
     p_.duration_us = now_;
+    if (growth_ != nullptr) {
+      std::vector<uint64_t> live(live_.size());
+      for (size_t i = 0; i < live_.size(); ++i) live[i] = live_[i].bytes;
+      // The window ends with the last allocation or free, not with the
+      // trace: the exit path's own records (the leak scan, the end record)
+      // come later, and a live-bytes drop at shutdown followed by that
+      // idle stretch would be fitted as part of the trend.
+      uint64_t end = last_live_change_us_ > growth_->window_begin_us() ? last_live_change_us_
+                                                                         : now_;
+      p_.growth = growth_->Finish(end, live);
+      p_.growth_window_begin_us = growth_->window_begin_us();
+      p_.growth_window_end_us = end;
+    }
     p_.threads = merger_.stream_count();
     // Frees of ids that never got allocated are unmatched after all.
     frees_ -= pending_frees_.size();
@@ -496,6 +527,8 @@ class Analysis {
   std::vector<LiveCounter> live_;  // per site, now
   std::vector<LiveCounter> at_time_live_;
   PeakTracker peak_;
+  std::unique_ptr<GrowthTracker> growth_;  // AnalyzeOptions::track_growth
+  uint64_t last_live_change_us_ = 0;       // (with growth_) the last alloc or free
   struct SiteCacheEntry {
     uint64_t stack = 0;
     Api api = Api::kUnknown;

@@ -34,6 +34,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "analyzer/growth_tracker.h"
 #include "analyzer/leak_class_data.h"
 #include "format/chunk_encoder.h"
 #include "format/trace_format.h"
@@ -156,6 +157,11 @@ struct ProcessProfile {
   std::array<uint64_t, kSizeBuckets> size_histogram{};  // all allocations (runtime too)
   std::vector<TimePoint> heap_timeline;  // live heap bytes (<= ~2000 points)
   std::vector<TimePoint> rss_timeline;   // kRss samples
+  // AnalyzeOptions::track_growth: per site (same index as `sites`), the
+  // trend of its live bytes from growth_window_begin_us to the end.
+  std::vector<SiteGrowth> growth;
+  uint64_t growth_window_begin_us = 0;
+  uint64_t growth_window_end_us = 0;  // the last allocation or free
   std::vector<Marker> markers;          // in time order
   std::vector<std::string> warnings;     // analysis warnings (sequence gaps, ...)
   // Reachability classes of the last leak scan and free errors (issue 5).
@@ -179,6 +185,10 @@ struct AnalyzeOptions {
                            // (at the end if the trace has no such marker)
   bool show_progress = false;  // progress bar on stderr (if it is a TTY and the trace is big)
   bool classify_runtime = true;  // mark runtime sites (needs symbolization)
+  // Fit each site's live bytes over time (growth_tracker.h) during the last
+  // `growth_window` of the trace; fills ProcessProfile::growth.
+  bool track_growth = false;
+  double growth_window = 0.5;
 };
 
 // Analyzes one trace file. Errors name the file ("<path>: <what>"). A
