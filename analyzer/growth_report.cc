@@ -48,7 +48,10 @@ std::vector<GrowingSite> RankGrowth(const ProcessProfile& profile, const GrowthO
   for (size_t i = 0; i < profile.growth.size() && i < profile.sites.size(); ++i) {
     const SiteGrowth& g = profile.growth[i];
     if (profile.sites[i].kind != SiteKind::kProgram) continue;
-    if (!(g.rise >= static_cast<double>(options.min_bytes)) || !(g.bytes_per_second > 0)) continue;
+    if (!(g.rise >= static_cast<double>(options.min_bytes)) || !(g.bytes_per_second > 0) ||
+        g.fit < options.min_fit) {
+      continue;
+    }
     out.push_back({i, g});
   }
   std::sort(out.begin(), out.end(), [](const GrowingSite& a, const GrowingSite& b) {

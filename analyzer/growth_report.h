@@ -2,7 +2,7 @@
 // memory keeps growing (growth_tracker.h), ranked by growth rate.
 //
 // A site is listed when the line fitted to its live bytes rises by at least
-// `min_bytes` over the window (so a program that frees everything at exit,
+// `min_bytes` over the window, with a fit of at least `min_fit` (so a program that frees everything at exit,
 // after growing all along, still shows its growth); the list is sorted by
 // bytes per second. The fit
 // column (r^2, 0 to 1) tells a steady climb (near 1: a cache without
@@ -24,6 +24,7 @@ struct GrowthOptions {
   size_t top = 10;           // sites listed per process
   size_t frames = 6;         // frames per site (text)
   uint64_t min_bytes = 1024;  // least rise of the fitted line over the window
+  double min_fit = 0.25;      // least r^2: below it a rise is noise (churn, a sawtooth)
 };
 
 struct GrowingSite {

@@ -63,6 +63,7 @@ struct GrowthArgs {
   size_t frames = 6;
   double window = 0.5;
   uint64_t min_bytes = 1024;
+  double min_fit = 0.25;
 };
 
 struct LeaksArgs {
@@ -197,6 +198,11 @@ void RegisterReportCommands(CLI::App& app, int* exit_code) {
                      "Least rise of a site's fitted line over the window for the site to "
                      "be listed")
       ->capture_default_str();
+  growth->add_option("--min-fit", growth_args->min_fit,
+                     "Least r^2 of the fit (0-1) for a site to be listed: a steady climb is "
+                     "near 1, churn and sawtooth pools near 0")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   growth->callback([growth_args, exit_code]() {
     AnalyzeOptions options;
     options.track_growth = true;
@@ -210,6 +216,7 @@ void RegisterReportCommands(CLI::App& app, int* exit_code) {
     g.top = growth_args->top;
     g.frames = growth_args->frames;
     g.min_bytes = growth_args->min_bytes;
+    g.min_fit = growth_args->min_fit;
     std::string text = growth_args->format == "json" ? FormatGrowthJson(Pointers(profiles), g)
                                                      : FormatGrowthText(Pointers(profiles), g);
     std::fwrite(text.data(), 1, text.size(), stdout);

@@ -58,24 +58,30 @@ TEST_F(GrowthReportTest, TheGrowingSiteComesFirst) {
     EXPECT_GT(top.growth.fit, 0.95);
     EXPECT_EQ(top.growth.live_at_end, 0u);  // freed at exit
     EXPECT_GT(top.growth.live_max, top.growth.live_at_begin);
-    // 512 bytes a request, a request every ~50-100 us: 2.5-10 MB/s. The
-    // slope agrees with what the site gained in the window.
-    EXPECT_GT(top.growth.bytes_per_second, 1e6);
+    // 512 bytes a request, a request every ~50-100 us: 2.5-10 MB/s on a
+    // quiet machine (a loaded one runs fewer requests). The slope agrees
+    // with what the site gained in the window.
+    EXPECT_GT(top.growth.bytes_per_second, 0.1e6);
     EXPECT_LT(top.growth.bytes_per_second, 20e6);
     double window_s =
         static_cast<double>(p.growth_window_end_us - p.growth_window_begin_us) / 1e6;
     double gained = static_cast<double>(top.growth.live_max - top.growth.live_at_begin);
     EXPECT_NEAR(top.growth.bytes_per_second * window_s, gained, 0.25 * gained);
-    for (const GrowingSite& g : ranked) {
+    // Nothing else keeps growing: Churn holds at most one block, Pool is a
+    // sawtooth, StartupTable stays put. Their fits, if they show up at all
+    // (with every fit allowed), are poor. (Not their rates: with the whole
+    // trace as the window, StartupTable's step at start-up has a slope that
+    // grows with how late it came, and a loaded machine makes it late.)
+    GrowthOptions all;
+    all.min_fit = 0;
+    all.min_bytes = 0;
+    all.top = 100;
+    for (const GrowingSite& g : RankGrowth(p, all)) {
+      if (g.site == top.site) continue;
       std::string leaf = Leaf(p, g.site);
-      // Churn never holds more than one block; the start-up table stays put.
-      EXPECT_EQ(leaf.find("Churn"), std::string::npos) << leaf;
-      if (leaf.find("StartupTable") != std::string::npos ||
-          leaf.find("Pool") != std::string::npos) {
-        EXPECT_LT(g.growth.fit, 0.3) << leaf;
-        EXPECT_LT(g.growth.bytes_per_second, top.growth.bytes_per_second / 4) << leaf;
-      }
+      EXPECT_LT(g.growth.fit, 0.25) << leaf;
     }
+    EXPECT_EQ(ranked.size(), 1u);
   }
 }
 
