@@ -142,10 +142,7 @@ def main():
         for name, _, _, extra in rows:
             if extra:
                 lines.append("- %s: %s" % (name, extra))
-        text = "\n".join(lines) + "\n"
-        print(text)
-        if args.write_doc:
-            run_bench.write_doc(args.write_doc, text, marker="compile-bench")
+        run_bench.publish(lines, args.write_doc, "compile-bench")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

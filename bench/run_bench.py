@@ -369,5 +369,13 @@ def write_doc(path, text, marker="bench"):
         f.write(head + begin + "\n" + text + end + tail)
 
 
+def publish(lines, doc_path, marker):
+    """Prints the table lines and, with a doc path, writes them into its block."""
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if doc_path:
+        write_doc(doc_path, text, marker=marker)
+
+
 if __name__ == "__main__":
     main()

@@ -128,10 +128,7 @@ def main():
             lines.append("| %s | %s | %s%s | %s | %s |" % (
                 description, "{:,}".format(events), run_bench.fmt_bytes(hs), files, per(hs),
                 ht_cells))
-        text = "\n".join(lines) + "\n"
-        print(text)
-        if args.write_doc:
-            run_bench.write_doc(args.write_doc, text, marker="trace-size")
+        run_bench.publish(lines, args.write_doc, "trace-size")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
