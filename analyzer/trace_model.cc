@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstdio>
 #include <thread>
 
@@ -70,6 +71,9 @@ class Analysis {
     }
     uint64_t estimate = merger.max_base_time_us();
     timeline_interval_us_ = std::max<uint64_t>(1, estimate / (kMaxTimelinePoints / 2));
+    if ((merger.header().flags & format::kFileFlagSampled) != 0) {
+      sample_period_ = static_cast<double>(merger.header().sample_period_bytes);
+    }
     if (options.track_growth) {
       // The window is the last growth_window of the trace, as far as the
       // chunk headers tell its length (the largest chunk base time: a lower
@@ -253,6 +257,13 @@ class Analysis {
     SiteStats& s = p_.sites[site].stats;
     ++s.alloc_count;
     s.alloc_bytes += size;
+    if (sample_period_ > 1) {
+      // The inverse of the sampling probability 1 - exp(-size/period); a
+      // zero-byte allocation (sampled only as a thread's first) counts once.
+      double w = size == 0 ? 1.0 : -1.0 / std::expm1(-static_cast<double>(size) / sample_period_);
+      s.alloc_count_estimate += w;
+      s.alloc_bytes_estimate += w * static_cast<double>(size);
+    }
     ++p_.size_histogram[SizeBucket(size)];
     ThreadState& t = threads_[stream];
     t.allocated_upto = format::AllocIdCounter(id) + 1;
@@ -528,6 +539,7 @@ class Analysis {
   std::vector<LiveCounter> at_time_live_;
   PeakTracker peak_;
   std::unique_ptr<GrowthTracker> growth_;  // AnalyzeOptions::track_growth
+  double sample_period_ = 0;               // > 1: a sampled trace
   uint64_t last_live_change_us_ = 0;       // (with growth_) the last alloc or free
   struct SiteCacheEntry {
     uint64_t stack = 0;

@@ -72,6 +72,13 @@ struct SiteStats {
   uint64_t temporary_count = 0;
   uint64_t inherited_count = 0;  // kInherited blocks (live when the process began)
   uint64_t inherited_bytes = 0;
+  // Sampled traces (HEAPSIGHT_SAMPLE_BYTES) only: the allocations and bytes
+  // the samples stand for, each sampled allocation of s bytes weighted by
+  // 1 / (1 - exp(-s/period)), the inverse of its chance of being sampled.
+  // Unbiased per allocation, where scaling a site's totals by their mean
+  // size (pprof's and Go's way) undercounts sites of mixed sizes.
+  double alloc_count_estimate = 0;
+  double alloc_bytes_estimate = 0;
 };
 
 enum class SiteKind : uint8_t {

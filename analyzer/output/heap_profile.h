@@ -54,6 +54,12 @@ struct SiteValues {
   int64_t leaked_bytes = 0;
   int64_t peak_count = 0;    // live at the peak of the heap
   int64_t peak_bytes = 0;
+  // Sampled traces: the allocations and bytes the samples stand for, each
+  // sample weighted by its own size (SiteStats::alloc_count_estimate); -1
+  // when absent, and then alloc_count/alloc_bytes are scaled by their mean
+  // size like a Go heap profile.
+  int64_t alloc_count_estimate = -1;
+  int64_t alloc_bytes_estimate = -1;
 };
 
 // One call site: a stack and the allocation API it called.

@@ -26,4 +26,11 @@ ScaledSample ScaleHeapSample(int64_t count, int64_t bytes, int64_t period) {
           TruncateSaturating(static_cast<double>(bytes) * scale)};
 }
 
+ScaledSample ScaleAllocs(const SiteValues& values, int64_t period) {
+  if (period > 1 && values.alloc_count_estimate >= 0 && values.alloc_bytes_estimate >= 0) {
+    return {values.alloc_count_estimate, values.alloc_bytes_estimate};
+  }
+  return ScaleHeapSample(values.alloc_count, values.alloc_bytes, period);
+}
+
 }  // namespace heapsight::analyzer::output

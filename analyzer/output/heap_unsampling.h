@@ -6,6 +6,8 @@
 
 #include <cstdint>
 
+#include "analyzer/output/heap_profile.h"
+
 namespace heapsight::analyzer::output {
 
 struct ScaledSample {
@@ -24,6 +26,11 @@ struct ScaledSample {
 //
 // Example: ScaleHeapSample(1, 4096, 4096) == {1, 6479}.
 ScaledSample ScaleHeapSample(int64_t count, int64_t bytes, int64_t period);
+
+// The allocations (count, bytes) a site's samples stand for: its
+// per-allocation estimates when it has them (values.alloc_*_estimate >= 0,
+// a sampled heapsight trace), else ScaleHeapSample of its totals.
+ScaledSample ScaleAllocs(const SiteValues& values, int64_t period);
 
 }  // namespace heapsight::analyzer::output
 

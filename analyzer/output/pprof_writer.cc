@@ -200,7 +200,7 @@ absl::StatusOr<pb::Profile> BuildPprofProfile(const HeapProfile& profile) {
   std::vector<uint64_t> stack;
   for (const ProfileSample& s : profile.samples) {
     const SiteValues& v = s.values;
-    ScaledSample alloc = ScaleHeapSample(v.alloc_count, v.alloc_bytes, period);
+    ScaledSample alloc = ScaleAllocs(v, period);
     ScaledSample inuse = ScaleHeapSample(v.inuse_count, v.inuse_bytes, period);
     std::array<int64_t, 4> values = {alloc.count, alloc.bytes, inuse.count, inuse.bytes};
     if (values == std::array<int64_t, 4>{}) continue;

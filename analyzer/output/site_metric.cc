@@ -33,9 +33,9 @@ std::string_view SiteMetricUnit(SiteMetric metric) {
 int64_t SiteMetricValue(const SiteValues& values, SiteMetric metric, int64_t sample_period) {
   switch (metric) {
     case SiteMetric::kAllocBytes:
-      return ScaleHeapSample(values.alloc_count, values.alloc_bytes, sample_period).bytes;
+      return ScaleAllocs(values, sample_period).bytes;
     case SiteMetric::kAllocCount:
-      return ScaleHeapSample(values.alloc_count, values.alloc_bytes, sample_period).count;
+      return ScaleAllocs(values, sample_period).count;
     case SiteMetric::kLeakedBytes:
       return ScaleHeapSample(values.leaked_count, values.leaked_bytes, sample_period).bytes;
     case SiteMetric::kPeakBytes:

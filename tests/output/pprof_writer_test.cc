@@ -14,6 +14,7 @@
 #include <sstream>
 #include <string>
 
+#include "analyzer/output/site_metric.h"
 #include "tests/output/test_profiles.h"
 
 namespace heapsight::analyzer::output {
@@ -257,6 +258,28 @@ TEST(PprofWriterTest, SampledTraceIsScaledLikeGo) {
   EXPECT_THAT(built->sample(0).value(), ElementsAre(1, 6479, 1, 6479));
   // The label is the raw block size.
   EXPECT_EQ(built->sample(0).label(0).num(), 4096);
+}
+
+TEST(PprofWriterTest, PerAllocationEstimatesAreUsedAsTheyAre) {
+  // Two samples of one site: 16 and 4080 bytes. Scaling their totals by
+  // the mean size (2048) would say 2 / (1 - exp(-0.5)) = 5 allocations; the
+  // per-allocation estimate (1/p(16) + 1/p(4080) = 256.5 + 1.6) is kept.
+  HeapProfile p = testing::SmallProfile();
+  p.sample_period = 4096;
+  p.samples.resize(1);
+  p.samples[0].values = {2, 4096, 0, 0, 0, 0, 0, 0};
+  p.samples[0].values.alloc_count_estimate = 258;
+  p.samples[0].values.alloc_bytes_estimate = 10647;
+  absl::StatusOr<pb::Profile> built = BuildPprofProfile(p);
+  ASSERT_TRUE(built.ok());
+  ASSERT_EQ(built->sample_size(), 1);
+  EXPECT_THAT(built->sample(0).value(), ElementsAre(258, 10647, 0, 0));
+  EXPECT_EQ(SiteMetricValue(p.samples[0].values, SiteMetric::kAllocCount, 4096), 258);
+  EXPECT_EQ(SiteMetricValue(p.samples[0].values, SiteMetric::kAllocBytes, 4096), 10647);
+  // Without estimates: Go's scaling of the totals.
+  p.samples[0].values.alloc_count_estimate = -1;
+  p.samples[0].values.alloc_bytes_estimate = -1;
+  EXPECT_EQ(SiteMetricValue(p.samples[0].values, SiteMetric::kAllocCount, 4096), 5);
 }
 
 TEST(PprofWriterTest, BadIndicesAreErrorsNotCrashes) {

@@ -4,6 +4,9 @@
 //   AllocateBlocks: 200,000 x malloc(1000), each freed at once except the
 //                   last 1,000, which stay live until exit
 //   GrowBlocks:     10,000 x { malloc(100), realloc to 5000, free }
+//   MixedSizes:     100,000 x malloc + free, alternately 24 and 12,000 bytes
+//                   (one call site of two very different sizes, for the
+//                   analyzer's per-allocation estimates)
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,9 +44,18 @@ extern "C" __attribute__((noinline)) void GrowBlocks() {
   }
 }
 
+extern "C" __attribute__((noinline)) void MixedSizes() {
+  for (int i = 0; i < 100000; ++i) {
+    void* p = malloc(i % 2 == 0 ? 24 : 12000);
+    memset(p, 3, 16);
+    free(p);
+  }
+}
+
 int main() {
   AllocateBlocks();
   GrowBlocks();
+  MixedSizes();
   puts("sampling done");
   return 0;
 }
