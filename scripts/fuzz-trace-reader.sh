@@ -23,7 +23,8 @@ ninja -C build-fuzz tests/analyzer/analyzer_fuzz
 ninja -C build preload/libheapsight.so tests/scenarios/stacks_program \
   tests/scenarios/api_program tests/scenarios/badfree_program \
   tests/scenarios/exit_program tests/scenarios/leak_classes_program \
-  tests/scenarios/unwind_cache_program_fp
+  tests/scenarios/unwind_cache_program_fp tests/scenarios/sampling_program \
+  tests/scenarios/clock_program
 
 seeds=build-fuzz/seeds
 corpus=build-fuzz/corpus
@@ -35,6 +36,15 @@ for program in stacks_program api_program badfree_program exit_program leak_clas
     LD_PRELOAD="$PWD/build/preload/libheapsight.so" "build/tests/scenarios/$program" \
     >/dev/null 2>&1 || true
 done
+# A sampled trace (header period, kFileFlagSampled) and a two-thread one that
+# switched clocks (kFileFlagCoarseClock).
+HEAPSIGHT_ZSTD_LEVEL=0 HEAPSIGHT_SAMPLE_BYTES=100000 \
+  HEAPSIGHT_OUTPUT="$PWD/$seeds/sampling_program.%p.hst" \
+  LD_PRELOAD="$PWD/build/preload/libheapsight.so" build/tests/scenarios/sampling_program \
+  >/dev/null 2>&1 || true
+HEAPSIGHT_ZSTD_LEVEL=0 HEAPSIGHT_OUTPUT="$PWD/$seeds/clock_program.%p.hst" \
+  LD_PRELOAD="$PWD/build/preload/libheapsight.so" build/tests/scenarios/clock_program thread \
+  >/dev/null 2>&1 || true
 # libFuzzer's inputs are capped at 64 KiB; a trace's head is still a trace
 # (the reader reports it as cut short).
 for trace in "$seeds"/*.hst; do head -c 60000 "$trace" > "$corpus/$(basename "$trace")"; done
