@@ -2,12 +2,12 @@
 // memory keeps growing (growth_tracker.h), ranked by growth rate.
 //
 // A site is listed when the line fitted to its live bytes rises by at least
-// `min_bytes` over the window, with a fit of at least `min_fit` (so a program that frees everything at exit,
-// after growing all along, still shows its growth); the list is sorted by
-// bytes per second. The fit
-// column (r^2, 0 to 1) tells a steady climb (near 1: a cache without
-// eviction, a leak per request) from a site that merely ended higher than
-// it started (low).
+// `min_bytes` over the window, with a fit (r^2, 0 to 1) of at least
+// `min_fit`; the list is sorted by bytes per second. The fit tells a steady
+// climb (near 1: a cache without eviction, a leak per request) from churn or
+// a pool that fills and empties (near 0). The fit ends at a site's last high
+// point, so a program that frees everything at exit, after growing all
+// along, still shows its growth.
 #ifndef HEAPSIGHT_ANALYZER_GROWTH_REPORT_H_
 #define HEAPSIGHT_ANALYZER_GROWTH_REPORT_H_
 

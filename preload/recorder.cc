@@ -204,8 +204,8 @@ const char* GetenvLookup(const char* name, void*) { return getenv(name); }
 // kProcess: executable, argv (from /proc/self/cmdline, read raw), parent.
 void WriteProcessRecord(ThreadState* ts, uint64_t now) {
   // Keeps the record inside one chunk's record stream (7/16 of a 64 KiB
-  // chunk, 28 KiB, as chunks were before they grew to 128 KiB): 16 KiB of arguments, 256 argument lengths, two paths of
-  // PATH_MAX.
+  // chunk, 28 KiB, as chunks were before they grew to 128 KiB): 16 KiB of
+  // arguments, 256 argument lengths, two paths of PATH_MAX.
   constexpr size_t kCmdlineBytes = 16 * 1024;
   constexpr size_t kMaxArgs = 256;
   auto* cmdline = static_cast<char*>(PageAlloc(kCmdlineBytes + 1));
