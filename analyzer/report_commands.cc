@@ -11,6 +11,7 @@
 #include "analyzer/suppressions.h"
 #include "analyzer/symbolizer.h"
 #include "analyzer/text_report.h"
+#include "analyzer/trace_diff.h"
 #include "analyzer/trace_dump.h"
 #include "analyzer/trace_model.h"
 
@@ -64,6 +65,16 @@ struct GrowthArgs {
   double window = 0.5;
   uint64_t min_bytes = 1024;
   double min_fit = 0.25;
+};
+
+struct DiffArgs {
+  std::string base, current;
+  std::string format = "text";
+  std::string metric = "bytes";
+  size_t top = 10;
+  size_t frames = 6;
+  double fail_above = -1;  // percent; < 0: never fail
+  int fail_exitcode = 1;
 };
 
 struct LeaksArgs {
@@ -222,6 +233,59 @@ void RegisterReportCommands(CLI::App& app, int* exit_code) {
     std::fwrite(text.data(), 1, text.size(), stdout);
     PrintSymbolizerWarnings(profiles);
     *exit_code = 0;
+  });
+
+  auto diff_args = std::make_shared<DiffArgs>();
+  CLI::App* diff = app.add_subcommand(
+      "diff", "What changed between two traces, per call site (matched by function names)");
+  diff->add_option("BASE", diff_args->base, "The trace to compare against")->required();
+  diff->add_option("NEW", diff_args->current, "The trace to compare")->required();
+  diff->add_option("--format", diff_args->format, "text or json")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  diff->add_option("--metric", diff_args->metric,
+                   "What ranks the call sites: bytes (allocated), allocations, peak_bytes (live "
+                   "at the heap's peak) or leaked_bytes (not freed at exit)")
+      ->check(CLI::IsMember({"bytes", "allocations", "peak_bytes", "leaked_bytes"}))
+      ->capture_default_str();
+  diff->add_option("--top", diff_args->top, "Call sites listed")->capture_default_str();
+  diff->add_option("--frames", diff_args->frames, "Functions per call site (text)")
+      ->capture_default_str();
+  diff->add_option("--fail-above", diff_args->fail_above,
+                   "A CI gate: exit with --fail-exitcode when the whole program's metric grew "
+                   "by more than this many percent (0: any growth)")
+      ->check(CLI::Range(0.0, 1e9));
+  diff->add_option("--fail-exitcode", diff_args->fail_exitcode,
+                   "Exit status for --fail-above")
+      ->capture_default_str();
+  diff->callback([diff_args, exit_code]() {
+    std::vector<ProcessProfile> profiles;
+    if (!AnalyzeAll({diff_args->base, diff_args->current}, &profiles)) {
+      *exit_code = 1;
+      return;
+    }
+    DiffOptions options;
+    options.metric = *ParseDiffMetric(diff_args->metric);  // checked by CLI11
+    options.top = diff_args->top;
+    options.frames = diff_args->frames;
+    TraceDiff d = DiffProfiles(profiles[0], profiles[1]);
+    std::string text =
+        diff_args->format == "json"
+            ? FormatDiffJson(d, options, diff_args->base, diff_args->current)
+            : FormatDiffText(d, options, diff_args->base, diff_args->current);
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    PrintSymbolizerWarnings(profiles);
+    *exit_code = 0;
+    if (diff_args->fail_above >= 0) {
+      double base = static_cast<double>(MetricOf(d.base_total, options.metric));
+      double now = static_cast<double>(MetricOf(d.current_total, options.metric));
+      bool grew = base > 0 ? (now - base) * 100.0 / base > diff_args->fail_above : now > 0;
+      if (grew) {
+        std::fprintf(stderr, "heapsight: %s grew by more than %g%%\n",
+                     diff_args->metric.c_str(), diff_args->fail_above);
+        *exit_code = diff_args->fail_exitcode;
+      }
+    }
   });
 
   auto dump_traces = std::make_shared<std::vector<std::string>>();
