@@ -22,6 +22,7 @@
 #include "analyzer/commands.h"
 #include "analyzer/leak_classes.h"
 #include "analyzer/output/flamegraph_svg.h"
+#include "analyzer/output/html_report.h"
 #include "analyzer/output/folded_stacks.h"
 #include "analyzer/output/output_file.h"
 #include "analyzer/output/pprof_writer.h"
@@ -188,6 +189,31 @@ int RunFlamegraph(const OutputArgs& args) {
   return 0;
 }
 
+struct HtmlArgs {
+  std::string trace;
+  std::string output;
+  size_t top = 10;
+  size_t frames = 8;
+};
+
+int RunHtml(const HtmlArgs& args) {
+  AnalyzeOptions options;
+  options.track_growth = true;
+  options.show_progress = isatty(STDERR_FILENO) != 0;
+  absl::StatusOr<ProcessProfile> trace = AnalyzeTrace(args.trace, options);
+  if (!trace.ok()) return Fail(trace.status());
+  PrintWarnings(*trace);
+  absl::StatusOr<output::HeapProfile> profile =
+      output::HeapProfileFromTrace(*trace, output::TraceHeapProfileOptions{});
+  if (!profile.ok()) return Fail(profile.status());
+  output::HtmlReportOptions html;
+  html.top = args.top;
+  html.frames = args.frames;
+  std::string page = output::RenderHtmlReport(*trace, *profile, html);
+  if (absl::Status st = output::WriteFileContents(args.output, page); !st.ok()) return Fail(st);
+  return 0;
+}
+
 void AddTraceArgs(CLI::App* cmd, OutputArgs* args) {
   cmd->add_option("TRACE", args->trace, "Trace file written by `heapsight record`")->required();
   cmd->add_flag("--include-runtime", args->include_runtime,
@@ -233,6 +259,18 @@ void RegisterOutputCommands(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   flame->add_option("--title", flame_args->title, "Title of the graph");
   flame->callback([flame_args, exit_code] { *exit_code = RunFlamegraph(*flame_args); });
+
+  auto html_args = std::make_shared<HtmlArgs>();
+  CLI::App* html = app.add_subcommand(
+      "html", "Write a self-contained HTML report: totals, heap over time, top call sites, "
+              "growing call sites, flame graph");
+  html->add_option("TRACE", html_args->trace, "Trace file written by `heapsight record`")
+      ->required();
+  html->add_option("-o,--output", html_args->output, "Output file, e.g. report.html")
+      ->required();
+  html->add_option("--top", html_args->top, "Rows per table")->capture_default_str();
+  html->add_option("--frames", html_args->frames, "Frames per call site")->capture_default_str();
+  html->callback([html_args, exit_code] { *exit_code = RunHtml(*html_args); });
 }
 
 }  // namespace heapsight::analyzer

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -310,6 +311,57 @@ TEST_F(OutputCommandTest, FlamegraphSvg) {
   RunResult again = Run({"flamegraph", trace_, "-o", svg_path + "2", "--metric=alloc_count",
                          "--title=Counts <&>"});
   EXPECT_EQ(ReadFile(svg_path + "2"), svg);
+}
+
+TEST_F(OutputCommandTest, HtmlReport) {
+  std::string html_path = dir_ + "/report.html";
+  RunResult r = Run({"html", trace_, "-o", html_path});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string html = ReadFile(html_path);
+  // Well-formed XML as well as HTML: every trace string was escaped.
+  EXPECT_EQ(CheckXmlWellFormed(html.substr(html.find("<html"))), "");
+  EXPECT_THAT(html, StartsWith("<!DOCTYPE html>\n"));
+  EXPECT_TRUE(absl::StrContains(html, "<tr><th>allocations</th><td class=\"n\">5</td></tr>"));
+  // (Expectations as booleans: a failed HasSubstr would print the whole page.)
+  EXPECT_TRUE(absl::StrContains(
+      html, "<tr><th>bytes allocated</th><td class=\"n\">2,192 bytes</td></tr>"));
+  EXPECT_TRUE(absl::StrContains(
+      html, "<td class=\"n\">2,000</td><td class=\"n\">2</td><td>operator new(unsigned long)"
+            "</td><td class=\"s\">pprof_fixture::MakeBuffers(pprof_fixture::Ips*) "
+            "(self_trace.cc:"));
+  EXPECT_TRUE(absl::StrContains(
+      html, "<tr><th>not freed at exit</th><td class=\"n\">128 bytes in 2 blocks</td></tr>"));
+  EXPECT_TRUE(absl::StrContains(html, "<h2>Call sites whose memory keeps growing</h2>"));
+  EXPECT_TRUE(absl::StrContains(html, "<polyline"));
+  // The flame graph is an SVG document of its own, as a base64 data URL.
+  constexpr std::string_view kPrefix = "data=\"data:image/svg+xml;base64,";
+  size_t at = html.find(kPrefix);
+  ASSERT_NE(at, std::string::npos);
+  at += kPrefix.size();
+  std::string svg;
+  ASSERT_TRUE(absl::Base64Unescape(html.substr(at, html.find('"', at) - at), &svg));
+  EXPECT_EQ(CheckXmlWellFormed(svg), "");
+  EXPECT_THAT(svg, HasSubstr("<title>pprof_fixture::MakeBuffers (2,000 bytes, 91.24%)</title>"));
+  // No external resource: nothing to fetch.
+  EXPECT_FALSE(absl::StrContains(html, "src=\"http"));
+  EXPECT_FALSE(absl::StrContains(html, "href=\"http"));
+}
+
+TEST_F(OutputCommandTest, HtmlReportEscapesCxxNames) {
+  // A real C++ program: its std::vector<...> frames must arrive escaped.
+  std::string out_dir = dir_ + "/traces";
+  ASSERT_EQ(mkdir(out_dir.c_str(), 0700), 0);
+  RunResult run = RunTraced({BuildPath("examples/04_vector_growth"), "costly"}, out_dir);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  ASSERT_EQ(run.traces.size(), 1u);
+  std::string html_path = dir_ + "/vector.html";
+  RunResult r = Run({"html", run.traces[0], "-o", html_path});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string html = ReadFile(html_path);
+  EXPECT_EQ(CheckXmlWellFormed(html.substr(html.find("<html"))), "");
+  EXPECT_TRUE(absl::StrContains(html, "GrowWithoutReserve"));
+  EXPECT_TRUE(absl::StrContains(html, "std::vector&lt;"));
+  EXPECT_FALSE(absl::StrContains(html, "std::vector<"));
 }
 
 TEST_F(OutputCommandTest, ErrorsNameTheFileAndExitOne) {

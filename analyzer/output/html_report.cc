@@ -1,0 +1,218 @@
+// analyzer/output/html_report.cc: see html_report.h.
+#include "analyzer/output/html_report.h"
+
+#include <algorithm>
+#include <functional>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "analyzer/growth_report.h"
+#include "analyzer/output/flamegraph_svg.h"
+#include "analyzer/output/folded_stacks.h"
+#include "analyzer/output/site_metric.h"
+#include "analyzer/text_report.h"
+#include "analyzer/text_util.h"
+#include "format/trace_format.h"
+
+namespace heapsight::analyzer::output {
+namespace {
+
+constexpr char kStyle[] = R"(
+body { font-family: sans-serif; margin: 1.5em; color: #222; }
+h1 { font-size: 1.4em; } h2 { font-size: 1.15em; margin-top: 1.6em; }
+table { border-collapse: collapse; margin: 0.5em 0; }
+td, th { border: 1px solid #ccc; padding: 0.25em 0.6em; vertical-align: top; }
+th { background: #f0f0f0; text-align: left; }
+td.n { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
+td.s { font-family: monospace; font-size: 0.9em; }
+.note { color: #666; }
+)";
+
+std::string E(std::string_view text) { return XmlEscape(text); }
+
+void Row(std::string& out, std::string_view label, const std::string& value) {
+  absl::StrAppend(&out, "<tr><th>", E(label), "</th><td class=\"n\">", E(value), "</td></tr>\n");
+}
+
+// The program's sites ordered by `key` (largest first, non-zero only).
+std::vector<const Site*> TopSites(const ProcessProfile& p, size_t top,
+                                  const std::function<uint64_t(const SiteStats&)>& key) {
+  std::vector<const Site*> sites;
+  for (const Site& s : p.sites) {
+    if (s.kind == SiteKind::kProgram && key(s.stats) != 0) sites.push_back(&s);
+  }
+  std::sort(sites.begin(), sites.end(), [&](const Site* a, const Site* b) {
+    uint64_t ka = key(a->stats), kb = key(b->stats);
+    return ka != kb ? ka > kb : a->stack < b->stack;
+  });
+  if (sites.size() > top) sites.resize(top);
+  return sites;
+}
+
+void SiteTable(std::string& out, const ProcessProfile& p, const HtmlReportOptions& options,
+               std::string_view title, std::string_view bytes_header, std::string_view count_header,
+               const std::function<uint64_t(const SiteStats&)>& bytes,
+               const std::function<uint64_t(const SiteStats&)>& count) {
+  absl::StrAppend(&out, "<h2>", E(title), "</h2>\n");
+  std::vector<const Site*> sites = TopSites(p, options.top, bytes);
+  if (sites.empty()) {
+    absl::StrAppend(&out, "<p class=\"note\">none</p>\n");
+    return;
+  }
+  absl::StrAppend(&out, "<table><tr><th>", E(bytes_header), "</th><th>", E(count_header),
+                  "</th><th>API</th><th>call stack (innermost first)</th></tr>\n");
+  for (const Site* s : sites) {
+    const char* api = format::ApiName(s->api);
+    absl::StrAppend(&out, "<tr><td class=\"n\">", E(Thousands(bytes(s->stats))),
+                    "</td><td class=\"n\">", E(Thousands(count(s->stats))), "</td><td>",
+                    E(api != nullptr ? api : "?"), "</td><td class=\"s\">",
+                    E(DescribeStack(p, s->stack, options.frames)), "</td></tr>\n");
+  }
+  absl::StrAppend(&out, "</table>\n");
+}
+
+// Live heap bytes (and RSS) over time as an SVG line chart.
+void TimelineChart(std::string& out, const ProcessProfile& p) {
+  absl::StrAppend(&out, "<h2>Heap over time</h2>\n");
+  if (p.heap_timeline.size() < 2 || p.duration_us == 0) {
+    absl::StrAppend(&out, "<p class=\"note\">too short to chart</p>\n");
+    return;
+  }
+  constexpr double kWidth = 900, kHeight = 220, kLeft = 10, kTop = 10;
+  uint64_t max_value = 1;
+  for (const TimePoint& t : p.heap_timeline) max_value = std::max(max_value, t.value);
+  for (const TimePoint& t : p.rss_timeline) max_value = std::max(max_value, t.value);
+  auto points = [&](const std::vector<TimePoint>& series) {
+    std::string pts;
+    for (const TimePoint& t : series) {
+      double x = kLeft + kWidth * static_cast<double>(std::min(t.time_us, p.duration_us)) /
+                             static_cast<double>(p.duration_us);
+      double y = kTop + kHeight * (1.0 - static_cast<double>(t.value) / static_cast<double>(max_value));
+      absl::StrAppendFormat(&pts, "%.1f,%.1f ", x, y);
+    }
+    return pts;
+  };
+  absl::StrAppendFormat(&out,
+                        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
+                        "role=\"img\">\n",
+                        kWidth + 2 * kLeft, kHeight + 2 * kTop + 20);
+  absl::StrAppendFormat(&out,
+                        "<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" fill=\"#fafafa\" "
+                        "stroke=\"#ccc\"/>\n",
+                        kLeft, kTop, kWidth, kHeight);
+  if (p.rss_timeline.size() >= 2) {
+    absl::StrAppend(&out, "<polyline fill=\"none\" stroke=\"#999\" stroke-width=\"1\" points=\"",
+                    points(p.rss_timeline), "\"/>\n");
+  }
+  absl::StrAppend(&out, "<polyline fill=\"none\" stroke=\"#1f62b4\" stroke-width=\"1.5\" points=\"",
+                  points(p.heap_timeline), "\"/>\n");
+  absl::StrAppendFormat(&out, "<text x=\"%.0f\" y=\"%.0f\" font-size=\"12\">0</text>\n", kLeft,
+                        kTop + kHeight + 16);
+  absl::StrAppendFormat(&out,
+                        "<text x=\"%.0f\" y=\"%.0f\" font-size=\"12\" text-anchor=\"end\">%s</text>\n",
+                        kLeft + kWidth, kTop + kHeight + 16, E(Seconds(p.duration_us)));
+  absl::StrAppend(&out, "</svg>\n<p class=\"note\">Blue: live heap (top of the chart: ",
+                  E(Bytes(max_value)), "); grey: resident set size",
+                  p.rss_timeline.size() >= 2 ? "" : " (not sampled)", ".</p>\n");
+}
+
+void GrowthTable(std::string& out, const ProcessProfile& p, const HtmlReportOptions& options) {
+  absl::StrAppend(&out, "<h2>Call sites whose memory keeps growing</h2>\n");
+  if (p.growth.empty()) {
+    absl::StrAppend(&out, "<p class=\"note\">not analyzed</p>\n");
+    return;
+  }
+  GrowthOptions g;
+  g.top = options.top;
+  std::vector<GrowingSite> ranked = RankGrowth(p, g);
+  absl::StrAppend(&out, "<p class=\"note\">From ", E(Seconds(p.growth_window_begin_us)), " to ",
+                  E(Seconds(p.growth_window_end_us)),
+                  ": each site's live bytes fitted by a line (fit: r^2, 1 = steady "
+                  "growth).</p>\n");
+  if (ranked.empty()) {
+    absl::StrAppend(&out, "<p class=\"note\">none grew</p>\n");
+    return;
+  }
+  absl::StrAppend(&out, "<table><tr><th>bytes/s</th><th>fit</th><th>live at start</th>"
+                        "<th>most live</th><th>live at end</th><th>call stack</th></tr>\n");
+  for (const GrowingSite& gs : ranked) {
+    absl::StrAppendFormat(&out,
+                          "<tr><td class=\"n\">%s</td><td class=\"n\">%.2f</td><td class=\"n\">%s"
+                          "</td><td class=\"n\">%s</td><td class=\"n\">%s</td><td class=\"s\">%s"
+                          "</td></tr>\n",
+                          E(Thousands(static_cast<uint64_t>(gs.growth.bytes_per_second))),
+                          gs.growth.fit,
+                          E(Thousands(gs.growth.live_at_begin)), E(Thousands(gs.growth.live_max)),
+                          E(Thousands(gs.growth.live_at_end)),
+                          E(DescribeStack(p, p.sites[gs.site].stack, options.frames)));
+  }
+  absl::StrAppend(&out, "</table>\n");
+}
+
+void FlameGraph(std::string& out, const ProcessProfile& p, const HeapProfile& profile) {
+  absl::StrAppend(&out, "<h2>Flame graph: bytes allocated</h2>\n");
+  std::vector<FoldedStack> stacks = CollapseProfile(profile, SiteMetric::kAllocBytes);
+  FlameGraphOptions options;
+  options.title = "bytes allocated";
+  options.subtitle = "click a frame to zoom, the root to reset";
+  std::string svg = RenderFlameGraphSvg(stacks, options);
+  // A data URL gives the graph its own document, where its script expects
+  // to run (it takes the SVG root as document.documentElement).
+  absl::StrAppend(&out, "<object type=\"image/svg+xml\" width=\"100%\" data=\"data:image/svg+xml;base64,",
+                  absl::Base64Escape(svg), "\">flame graph (needs SVG)</object>\n");
+  (void)p;
+}
+
+}  // namespace
+
+std::string RenderHtmlReport(const ProcessProfile& p, const HeapProfile& profile,
+                             const HtmlReportOptions& options) {
+  std::string command = p.exe.empty() ? "(unknown program)" : p.exe;
+  for (size_t i = 1; i < p.argv.size(); ++i) absl::StrAppend(&command, " ", p.argv[i]);
+  std::string out = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"/>\n";
+  absl::StrAppend(&out, "<title>heapsight: ", E(command), "</title>\n<style>", kStyle,
+                  "</style></head>\n<body>\n");
+  absl::StrAppend(&out, "<h1>heapsight: ", E(command), "</h1>\n");
+  absl::StrAppend(&out, "<p class=\"note\">trace ", E(p.trace_path), ", process ", p.pid,
+                  " (parent ", p.ppid, "), ", E(p.complete ? "complete" : "cut short"), ", ",
+                  E(Seconds(p.duration_us)), ", ", p.threads, p.threads == 1 ? " thread" : " threads",
+                  "</p>\n");
+  if ((p.header.flags & format::kFileFlagSampled) != 0) {
+    absl::StrAppend(&out, "<p class=\"note\">Sampled trace: one allocation per ",
+                    E(Bytes(p.header.sample_period_bytes)),
+                    " on average; the numbers count sampled allocations (the flame graph "
+                    "shows estimates).</p>\n");
+  }
+  const Totals& t = p.totals;
+  absl::StrAppend(&out, "<h2>Summary</h2>\n<table>\n");
+  Row(out, "allocations", Thousands(t.allocs));
+  Row(out, "frees", Thousands(t.frees));
+  Row(out, "bytes allocated", Bytes(t.bytes_allocated));
+  Row(out, "peak heap", absl::StrCat(Bytes(t.peak_bytes), " in ", Thousands(t.peak_blocks),
+                                     " blocks at ", Seconds(t.peak_time_us)));
+  Row(out, "not freed at exit", absl::StrCat(Bytes(t.leaked_bytes), " in ",
+                                             Thousands(t.leaked_blocks), " blocks"));
+  Row(out, "temporary allocations", Thousands(t.temporary));
+  if (t.failed_allocs != 0) Row(out, "failed allocations", Thousands(t.failed_allocs));
+  if (t.bad_frees != 0) Row(out, "invalid or double frees", Thousands(t.bad_frees));
+  absl::StrAppend(&out, "</table>\n");
+
+  TimelineChart(out, p);
+  SiteTable(out, p, options, "Top call sites by bytes allocated", "bytes", "allocations",
+            [](const SiteStats& s) { return s.alloc_bytes; },
+            [](const SiteStats& s) { return s.alloc_count; });
+  SiteTable(out, p, options, "Top call sites live at the peak", "bytes", "blocks",
+            [](const SiteStats& s) { return s.peak_bytes; },
+            [](const SiteStats& s) { return s.peak_count; });
+  SiteTable(out, p, options, "Not freed at exit", "bytes", "blocks",
+            [](const SiteStats& s) { return s.leaked_bytes; },
+            [](const SiteStats& s) { return s.leaked_count; });
+  GrowthTable(out, p, options);
+  FlameGraph(out, p, profile);
+  absl::StrAppend(&out, "<p class=\"note\">Written by heapsight.</p>\n</body></html>\n");
+  return out;
+}
+
+}  // namespace heapsight::analyzer::output
