@@ -45,6 +45,12 @@ void PrintSymbolizerWarnings(const std::vector<ProcessProfile>& profiles) {
   }
 }
 
+// A command's output on stdout, then the symbolizer's warnings on stderr.
+void Emit(const std::string& text, const std::vector<ProcessProfile>& profiles) {
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  PrintSymbolizerWarnings(profiles);
+}
+
 std::vector<const ProcessProfile*> Pointers(const std::vector<ProcessProfile>& profiles) {
   std::vector<const ProcessProfile*> out;
   for (const ProcessProfile& p : profiles) out.push_back(&p);
@@ -118,8 +124,7 @@ void RegisterReportCommands(CLI::App& app, int* exit_code) {
     std::string text = FormatReport(Pointers(profiles), options);
     text += FormatLeakClassSummary(
         Classify(profiles, BuildLeakReport(Pointers(profiles), Suppressions())));
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    PrintSymbolizerWarnings(profiles);
+    Emit(text, profiles);
     *exit_code = 0;
   });
 
@@ -177,8 +182,7 @@ void RegisterReportCommands(CLI::App& app, int* exit_code) {
                                               nlohmann::json::error_handler_t::replace) +
                   "\n"
             : FormatClassifiedLeakText(report);
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    PrintSymbolizerWarnings(profiles);
+    Emit(text, profiles);
     if (failed_leaks && leaks_args->leak_exitcode != 0) {
       *exit_code = leaks_args->leak_exitcode;
     } else if (!report.errors.empty()) {
@@ -230,8 +234,7 @@ void RegisterReportCommands(CLI::App& app, int* exit_code) {
     g.min_fit = growth_args->min_fit;
     std::string text = growth_args->format == "json" ? FormatGrowthJson(Pointers(profiles), g)
                                                      : FormatGrowthText(Pointers(profiles), g);
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    PrintSymbolizerWarnings(profiles);
+    Emit(text, profiles);
     *exit_code = 0;
   });
 
@@ -273,8 +276,7 @@ void RegisterReportCommands(CLI::App& app, int* exit_code) {
         diff_args->format == "json"
             ? FormatDiffJson(d, options, diff_args->base, diff_args->current)
             : FormatDiffText(d, options, diff_args->base, diff_args->current);
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    PrintSymbolizerWarnings(profiles);
+    Emit(text, profiles);
     *exit_code = 0;
     if (diff_args->fail_above >= 0) {
       double base = static_cast<double>(MetricOf(d.base_total, options.metric));
