@@ -81,4 +81,8 @@ if command -v go >/dev/null 2>&1; then
   go tool pprof -top -sample_index=alloc_space "$demo_dir/profile.pb.gz"
 fi
 
-step "Done. Traces and profile are in $demo_dir/"
+step "HTML report: heapsight html ${profile_traces[0]} -o $demo_dir/report.html"
+"$heapsight" html "${profile_traces[0]}" -o "$demo_dir/report.html"
+echo "wrote $demo_dir/report.html (open it in a browser)"
+
+step "Done. Traces, profile and report are in $demo_dir/"
