@@ -160,8 +160,20 @@ void FlameGraph(std::string& out, const ProcessProfile& p, const HeapProfile& pr
   std::string svg = RenderFlameGraphSvg(stacks, options);
   // A data URL gives the graph its own document, where its script expects
   // to run (it takes the SVG root as document.documentElement).
-  absl::StrAppend(&out, "<object type=\"image/svg+xml\" width=\"100%\" data=\"data:image/svg+xml;base64,",
-                  absl::Base64Escape(svg), "\">flame graph (needs SVG)</object>\n");
+  // The object takes the graph's own height (its <svg> tag says it), so
+  // the page scrolls instead of the graph.
+  std::string height = "600";
+  if (size_t tag = svg.find("<svg"); tag != std::string::npos) {
+    constexpr std::string_view kHeight = " height=\"";
+    size_t at = svg.find(kHeight, tag);
+    size_t end = at == std::string::npos ? at : svg.find('"', at + kHeight.size());
+    if (end != std::string::npos && end - (at + kHeight.size()) <= 7) {
+      height = svg.substr(at + kHeight.size(), end - (at + kHeight.size()));
+    }
+  }
+  absl::StrAppend(&out, "<object type=\"image/svg+xml\" width=\"100%\" height=\"", E(height),
+                  "\" data=\"data:image/svg+xml;base64,", absl::Base64Escape(svg),
+                  "\">flame graph (needs SVG)</object>\n");
   (void)p;
 }
 
