@@ -9,9 +9,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "analyzer/growth_report.h"
+#include "analyzer/symbolizer.h"
 #include "analyzer/output/flamegraph_svg.h"
 #include "analyzer/output/folded_stacks.h"
 #include "analyzer/output/site_metric.h"
+#include "analyzer/output/symbol_names.h"
 #include "analyzer/text_report.h"
 #include "analyzer/text_util.h"
 #include "format/trace_format.h"
@@ -31,6 +33,42 @@ td.s { font-family: monospace; font-size: 0.9em; }
 )";
 
 std::string E(std::string_view text) { return XmlEscape(text); }
+
+// A call stack cell: the program's own frames first, the standard library's
+// allocation plumbing (std::allocator, std::vector's growth, operator new)
+// folded away, and the whole stack one click away.
+std::string StackCell(const ProcessProfile& p, uint64_t stack, size_t max_frames) {
+  std::vector<std::string> frames;
+  size_t first_own = SIZE_MAX;
+  for (const SymbolizedLocation* loc : p.symbolizer->SymbolizeStack(p.StackIps(stack))) {
+    for (const analyzer::SourceFrame& f : loc->frames) {
+      std::string bare = StripParameters(f.function);  // and the return type
+      bool library = IsAllocatorFunction(f.function) || bare.rfind("std::", 0) == 0 ||
+                     bare.rfind("__gnu_cxx::", 0) == 0;
+      if (!library && first_own == SIZE_MAX) first_own = frames.size();
+      frames.push_back(CompactFrame(f, *loc));
+    }
+  }
+  if (frames.empty()) return "(no stack)";
+  if (first_own == SIZE_MAX) first_own = 0;
+  std::string out = "<b>";
+  size_t shown = 0;
+  for (size_t i = first_own; i < frames.size() && shown < max_frames; ++i, ++shown) {
+    if (shown != 0) out += " &lt;- ";
+    out += E(frames[i]);
+  }
+  out += "</b>";
+  if (first_own + shown < frames.size()) {
+    absl::StrAppend(&out, " &lt;- ... (", frames.size() - first_own - shown, " more)");
+  }
+  if (first_own != 0) {
+    absl::StrAppend(&out, " <span class=\"note\">(below ", first_own,
+                    first_own == 1 ? " library frame" : " library frames", ")</span>");
+  }
+  absl::StrAppend(&out, "<details><summary>all ", frames.size(), " frames</summary>");
+  for (size_t i = 0; i < frames.size(); ++i) absl::StrAppend(&out, E(frames[i]), "<br/>");
+  return out + "</details>";
+}
 
 void Row(std::string& out, std::string_view label, const std::string& value) {
   absl::StrAppend(&out, "<tr><th>", E(label), "</th><td class=\"n\">", E(value), "</td></tr>\n");
@@ -68,7 +106,7 @@ void SiteTable(std::string& out, const ProcessProfile& p, const HtmlReportOption
     absl::StrAppend(&out, "<tr><td class=\"n\">", E(Thousands(bytes(s->stats))),
                     "</td><td class=\"n\">", E(Thousands(count(s->stats))), "</td><td>",
                     E(api != nullptr ? api : "?"), "</td><td class=\"s\">",
-                    E(DescribeStack(p, s->stack, options.frames)), "</td></tr>\n");
+                    StackCell(p, s->stack, options.frames), "</td></tr>\n");
   }
   absl::StrAppend(&out, "</table>\n");
 }
@@ -146,7 +184,7 @@ void GrowthTable(std::string& out, const ProcessProfile& p, const HtmlReportOpti
                           gs.growth.fit,
                           E(Thousands(gs.growth.live_at_begin)), E(Thousands(gs.growth.live_max)),
                           E(Thousands(gs.growth.live_at_end)),
-                          E(DescribeStack(p, p.sites[gs.site].stack, options.frames)));
+                          StackCell(p, p.sites[gs.site].stack, options.frames));
   }
   absl::StrAppend(&out, "</table>\n");
 }

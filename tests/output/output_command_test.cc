@@ -327,7 +327,7 @@ TEST_F(OutputCommandTest, HtmlReport) {
       html, "<tr><th>bytes allocated</th><td class=\"n\">2,192 bytes</td></tr>"));
   EXPECT_TRUE(absl::StrContains(
       html, "<td class=\"n\">2,000</td><td class=\"n\">2</td><td>operator new(unsigned long)"
-            "</td><td class=\"s\">pprof_fixture::MakeBuffers(pprof_fixture::Ips*) "
+            "</td><td class=\"s\"><b>pprof_fixture::MakeBuffers(pprof_fixture::Ips*) "
             "(self_trace.cc:"));
   EXPECT_TRUE(absl::StrContains(
       html, "<tr><th>not freed at exit</th><td class=\"n\">128 bytes in 2 blocks</td></tr>"));
@@ -362,6 +362,9 @@ TEST_F(OutputCommandTest, HtmlReportEscapesCxxNames) {
   EXPECT_TRUE(absl::StrContains(html, "GrowWithoutReserve"));
   EXPECT_TRUE(absl::StrContains(html, "std::vector&lt;"));
   EXPECT_FALSE(absl::StrContains(html, "std::vector<"));
+  // The program's frame leads the cell; the library frames below it fold.
+  EXPECT_TRUE(absl::StrContains(html, "<b>(anonymous namespace)::GrowWithoutReserve()"));
+  EXPECT_TRUE(absl::StrContains(html, " library frames)</span><details><summary>all "));
 }
 
 TEST_F(OutputCommandTest, ErrorsNameTheFileAndExitOne) {
