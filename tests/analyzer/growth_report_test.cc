@@ -13,15 +13,12 @@
 namespace heapsight::analyzer {
 namespace {
 
-using ::heapsight::testing::BuildPath;
-using ::heapsight::testing::MakeTempDir;
-using ::heapsight::testing::RunResult;
-using ::heapsight::testing::RunTraced;
+namespace ht = ::heapsight::testing;  // ht::RunTraced and friends
 
 class GrowthReportTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    RunResult run = RunTraced({BuildPath("tests/scenarios/growth_program")}, MakeTempDir(), {});
+    ht::RunResult run = ht::RunTraced({ht::BuildPath("tests/scenarios/growth_program")}, ht::MakeTempDir(), {});
     ASSERT_EQ(run.exit_code, 0) << run.err;
     ASSERT_EQ(run.out, "growth done\n");
     ASSERT_EQ(run.traces.size(), 1u);

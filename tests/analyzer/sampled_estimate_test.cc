@@ -16,14 +16,11 @@
 namespace heapsight::analyzer {
 namespace {
 
-using ::heapsight::testing::BuildPath;
-using ::heapsight::testing::MakeTempDir;
-using ::heapsight::testing::RunResult;
-using ::heapsight::testing::RunTraced;
+namespace ht = ::heapsight::testing;  // ht::RunTraced and friends
 
 TEST(SampledEstimate, MixedSizesAreCountedPerAllocation) {
   constexpr double kPeriod = 20000;
-  RunResult run = RunTraced({BuildPath("tests/scenarios/sampling_program")}, MakeTempDir(),
+  ht::RunResult run = ht::RunTraced({ht::BuildPath("tests/scenarios/sampling_program")}, ht::MakeTempDir(),
                             {{"HEAPSIGHT_SAMPLE_BYTES", "20000"}});
   ASSERT_EQ(run.exit_code, 0) << run.err;
   ASSERT_EQ(run.traces.size(), 1u);
@@ -46,7 +43,7 @@ TEST(SampledEstimate, MixedSizesAreCountedPerAllocation) {
 }
 
 TEST(SampledEstimate, WholeTracesHaveNone) {
-  RunResult run = RunTraced({BuildPath("tests/scenarios/sampling_program")}, MakeTempDir(), {});
+  ht::RunResult run = ht::RunTraced({ht::BuildPath("tests/scenarios/sampling_program")}, ht::MakeTempDir(), {});
   ASSERT_EQ(run.exit_code, 0) << run.err;
   absl::StatusOr<ProcessProfile> p = AnalyzeTrace(run.traces.at(0));
   ASSERT_TRUE(p.ok()) << p.status();

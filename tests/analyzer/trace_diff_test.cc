@@ -15,14 +15,11 @@
 namespace heapsight::analyzer {
 namespace {
 
-using ::heapsight::testing::BuildPath;
-using ::heapsight::testing::MakeTempDir;
-using ::heapsight::testing::RunResult;
-using ::heapsight::testing::RunTraced;
+namespace ht = ::heapsight::testing;  // ht::RunTraced and friends
 
 std::string Record(const std::string& version) {
-  RunResult run =
-      RunTraced({BuildPath("tests/scenarios/diff_program"), version}, MakeTempDir(), {});
+  ht::RunResult run =
+      ht::RunTraced({ht::BuildPath("tests/scenarios/diff_program"), version}, ht::MakeTempDir(), {});
   EXPECT_EQ(run.exit_code, 0) << run.err;
   EXPECT_EQ(run.out, "diff done\n");
   return run.traces.empty() ? "" : run.traces[0];
@@ -107,7 +104,7 @@ TEST_F(TraceDiffTest, RankingByEachMetric) {
 }
 
 int RunHeapsight(const std::string& args) {
-  std::string cmd = BuildPath("analyzer/heapsight") + " " + args + " >/dev/null 2>&1";
+  std::string cmd = ht::BuildPath("analyzer/heapsight") + " " + args + " >/dev/null 2>&1";
   int status = std::system(cmd.c_str());
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
