@@ -521,6 +521,20 @@ bool IsAllocatorFunction(const std::string& function) {
   return kNames.contains(bare) || absl::StartsWith(bare, "heapsight::preload");
 }
 
+bool IsLibraryFrame(const SourceFrame& frame, const SymbolizedLocation& location) {
+  if (IsAllocatorFunction(frame.function)) return true;
+  if (absl::StrContains(frame.file, "/include/c++/")) return true;
+  std::string_view name = frame.function;
+  // Skip a return type: the name proper starts after the last space that
+  // comes before any '(' or '<' ("void std::vector<int>::push_back(...)").
+  size_t open = name.find_first_of("(<");
+  size_t space = name.substr(0, open).rfind(' ');
+  if (space != std::string_view::npos) name.remove_prefix(space + 1);
+  if (name.rfind("std::", 0) == 0 || name.rfind("__gnu_cxx::", 0) == 0) return true;
+  return frame.function.empty() && location.module != nullptr &&
+         absl::StrContains(location.module->path, "libstdc++");
+}
+
 std::string BareFunctionName(const std::string& function) {
   static constexpr std::string_view kAnon = "(anonymous namespace)";
   int depth = 0;

@@ -104,6 +104,14 @@ class Symbolizer {
 // free, operator new/delete, aligned variants, __libc_malloc, ...).
 bool IsAllocatorFunction(const std::string& function);
 
+// True for a frame of the C++ standard library or the allocator itself:
+// the plumbing between the program's own frame and malloc (std::allocator,
+// std::vector's growth, std::make_shared, operator new). Told by the frame's
+// source file (libstdc++'s headers), else by its name (std::, __gnu_cxx::,
+// after any return type) or its module (libstdc++.so). Reports lead with
+// the frames after these.
+bool IsLibraryFrame(const SourceFrame& frame, const SymbolizedLocation& location);
+
 // Function name without parameters and return type: "ns::f(int) const" ->
 // "ns::f". For matching names in tests and suppressions.
 std::string BareFunctionName(const std::string& function);

@@ -22,11 +22,14 @@ int64_t Signed(uint64_t v) {
 }
 
 // The key's function names, leaf first; an unsymbolized frame is its
-// module's file name (or "?").
-std::vector<std::string> FunctionsOf(const ProcessProfile& p, uint64_t stack) {
+// module's file name (or "?"). *first_own: the first frame that is not the
+// standard library's or the allocator's (IsLibraryFrame), 0 if none is.
+std::vector<std::string> FunctionsOf(const ProcessProfile& p, uint64_t stack, size_t* first_own) {
   std::vector<std::string> out;
+  *first_own = SIZE_MAX;
   for (const SymbolizedLocation* loc : p.symbolizer->SymbolizeStack(p.StackIps(stack))) {
     for (const SourceFrame& f : loc->frames) {
+      if (*first_own == SIZE_MAX && !IsLibraryFrame(f, *loc)) *first_own = out.size();
       if (!f.function.empty()) {
         out.push_back(f.function);
       } else if (loc->module != nullptr) {
@@ -36,6 +39,7 @@ std::vector<std::string> FunctionsOf(const ProcessProfile& p, uint64_t stack) {
       }
     }
   }
+  if (*first_own == SIZE_MAX) *first_own = 0;
   return out;
 }
 
@@ -110,9 +114,10 @@ TraceDiff DiffProfiles(const ProcessProfile& base, const ProcessProfile& current
       if (site.kind != SiteKind::kProgram) continue;
       const char* api_name = format::ApiName(site.api);
       std::string api = api_name != nullptr ? api_name : "?";
-      std::vector<std::string> functions = FunctionsOf(p, site.stack);
+      size_t first_own = 0;
+      std::vector<std::string> functions = FunctionsOf(p, site.stack, &first_own);
       auto [it, inserted] = index.try_emplace({api, functions}, diff.entries.size());
-      if (inserted) diff.entries.push_back({api, std::move(functions), {}, {}});
+      if (inserted) diff.entries.push_back({api, std::move(functions), first_own, {}, {}});
       DiffEntry& e = diff.entries[it->second];
       Add(is_base ? e.base : e.current, site.stats);
       Add(is_base ? diff.base_total : diff.current_total, site.stats);
@@ -174,10 +179,17 @@ std::string FormatDiffText(const TraceDiff& diff, const DiffOptions& options,
                       Change(e->base.leaked_bytes, e->current.leaked_bytes));
     }
     absl::StrAppend(&out, "\n      ");
-    size_t shown = std::min(options.frames, e->functions.size());
-    absl::StrAppend(&out, absl::StrJoin(e->functions.begin(), e->functions.begin() + shown, " <- "));
-    if (shown < e->functions.size()) {
-      absl::StrAppend(&out, " <- ... (", e->functions.size() - shown, " more)");
+    // The program's own frames first; the library plumbing above them is
+    // counted (JSON has every frame).
+    size_t from = e->first_own;
+    size_t shown = std::min(options.frames, e->functions.size() - from);
+    absl::StrAppend(&out, absl::StrJoin(e->functions.begin() + from,
+                                        e->functions.begin() + from + shown, " <- "));
+    if (from + shown < e->functions.size()) {
+      absl::StrAppend(&out, " <- ... (", e->functions.size() - from - shown, " more)");
+    }
+    if (from != 0) {
+      absl::StrAppend(&out, " (below ", from, from == 1 ? " library frame)" : " library frames)");
     }
     if (e->functions.empty()) absl::StrAppend(&out, "(no stack)");
     absl::StrAppend(&out, "\n");

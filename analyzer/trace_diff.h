@@ -33,6 +33,7 @@ struct DiffValues {
 struct DiffEntry {
   std::string api;
   std::vector<std::string> functions;  // leaf first
+  size_t first_own = 0;                // first frame that is not library plumbing
   DiffValues base, current;            // current = the NEW trace
 };
 

@@ -13,7 +13,6 @@
 #include "analyzer/output/flamegraph_svg.h"
 #include "analyzer/output/folded_stacks.h"
 #include "analyzer/output/site_metric.h"
-#include "analyzer/output/symbol_names.h"
 #include "analyzer/text_report.h"
 #include "analyzer/text_util.h"
 #include "format/trace_format.h"
@@ -42,10 +41,7 @@ std::string StackCell(const ProcessProfile& p, uint64_t stack, size_t max_frames
   size_t first_own = SIZE_MAX;
   for (const SymbolizedLocation* loc : p.symbolizer->SymbolizeStack(p.StackIps(stack))) {
     for (const analyzer::SourceFrame& f : loc->frames) {
-      std::string bare = StripParameters(f.function);  // and the return type
-      bool library = IsAllocatorFunction(f.function) || bare.rfind("std::", 0) == 0 ||
-                     bare.rfind("__gnu_cxx::", 0) == 0;
-      if (!library && first_own == SIZE_MAX) first_own = frames.size();
+      if (!IsLibraryFrame(f, *loc) && first_own == SIZE_MAX) first_own = frames.size();
       frames.push_back(CompactFrame(f, *loc));
     }
   }
