@@ -191,19 +191,32 @@ void ProcessSection(std::string& out, const ProcessProfile& p, const ReportOptio
 std::string DescribeStack(const ProcessProfile& profile, uint64_t stack, size_t max_frames) {
   std::vector<const SymbolizedLocation*> locs =
       profile.symbolizer->SymbolizeStack(profile.StackIps(stack));
-  std::string out;
-  size_t shown = 0, total = 0;
-  for (const SymbolizedLocation* loc : locs) total += loc->frames.size();
+  // The program's own frames first: the standard library's allocation
+  // plumbing above them (std::allocator, std::vector's growth, operator
+  // new) is only counted.
+  std::vector<std::pair<const SourceFrame*, const SymbolizedLocation*>> frames;
+  size_t first_own = SIZE_MAX;
   for (const SymbolizedLocation* loc : locs) {
     for (const SourceFrame& f : loc->frames) {
-      if (shown == max_frames) break;
-      if (shown != 0) out += " <- ";
-      out += CompactFrame(f, *loc);
-      ++shown;
+      if (first_own == SIZE_MAX && !IsLibraryFrame(f, *loc)) first_own = frames.size();
+      frames.push_back({&f, loc});
     }
   }
-  if (total == 0) return "(no stack)";
-  if (total > shown) absl::StrAppend(&out, " <- ... (", total - shown, " more)");
+  if (frames.empty()) return "(no stack)";
+  if (first_own == SIZE_MAX) first_own = 0;
+  std::string out;
+  size_t shown = 0;
+  for (size_t i = first_own; i < frames.size() && shown < max_frames; ++i, ++shown) {
+    if (shown != 0) out += " <- ";
+    out += CompactFrame(*frames[i].first, *frames[i].second);
+  }
+  if (first_own + shown < frames.size()) {
+    absl::StrAppend(&out, " <- ... (", frames.size() - first_own - shown, " more)");
+  }
+  if (first_own != 0) {
+    absl::StrAppend(&out, " (below ", first_own,
+                    first_own == 1 ? " library frame)" : " library frames)");
+  }
   return out;
 }
 

@@ -24,7 +24,10 @@ struct ReportOptions {
 std::string FormatReport(const std::vector<const ProcessProfile*>& profiles,
                          const ReportOptions& options = {});
 
-// "alloc_block (direct_leak.c:12) <- leak_one (direct_leak.c:20) <- ..."
+// "alloc_block (direct_leak.c:12) <- leak_one (direct_leak.c:20) <- ...",
+// starting at the program's own frame: the standard library's and the
+// allocator's frames above it (IsLibraryFrame) are counted, "(below 6
+// library frames)", not listed.
 std::string DescribeStack(const ProcessProfile& profile, uint64_t stack, size_t max_frames);
 
 }  // namespace heapsight::analyzer
