@@ -43,12 +43,17 @@ std::vector<std::string> FunctionsOf(const ProcessProfile& p, uint64_t stack, si
   return out;
 }
 
+// Saturating: a hostile trace's counters may be near 2^64.
+void AddTo(int64_t& to, uint64_t v) {
+  if (__builtin_add_overflow(to, Signed(v), &to)) to = INT64_MAX;
+}
+
 void Add(DiffValues& to, const SiteStats& s) {
-  to.allocs += Signed(s.alloc_count);
-  to.bytes += Signed(s.alloc_bytes);
-  to.peak_bytes += Signed(s.peak_bytes);
-  to.leaked_bytes += Signed(s.leaked_bytes);
-  to.leaked_blocks += Signed(s.leaked_count);
+  AddTo(to.allocs, s.alloc_count);
+  AddTo(to.bytes, s.alloc_bytes);
+  AddTo(to.peak_bytes, s.peak_bytes);
+  AddTo(to.leaked_bytes, s.leaked_bytes);
+  AddTo(to.leaked_blocks, s.leaked_count);
 }
 
 std::string SignedThousands(int64_t v) {

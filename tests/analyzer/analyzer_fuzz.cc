@@ -9,8 +9,10 @@
 #include <cstdio>
 #include <string>
 
+#include "analyzer/growth_report.h"
 #include "analyzer/leak_report.h"
 #include "analyzer/text_report.h"
+#include "analyzer/trace_diff.h"
 #include "analyzer/trace_model.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -20,10 +22,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::fwrite(data, 1, size, f);
   std::fclose(f);
   using namespace heapsight::analyzer;
-  absl::StatusOr<ProcessProfile> p = AnalyzeTrace(path);
+  // With growth tracking on (heapsight growth, html), so that path sees
+  // hostile times and sizes too.
+  AnalyzeOptions options;
+  options.track_growth = true;
+  absl::StatusOr<ProcessProfile> p = AnalyzeTrace(path, options);
   if (p.ok()) {
     LeakReport report = BuildLeakReport({&*p}, Suppressions());
     std::string out = FormatLeakText(report) + FormatLeakJson(report) + FormatReport({&*p});
+    out += FormatGrowthText({&*p}, GrowthOptions{}) + FormatGrowthJson({&*p}, GrowthOptions{});
+    TraceDiff diff = DiffProfiles(*p, *p);
+    out += FormatDiffText(diff, DiffOptions{}, path, path) +
+           FormatDiffJson(diff, DiffOptions{}, path, path);
     (void)out;
   }
   return 0;
