@@ -48,22 +48,12 @@ std::string BucketLabel(int b) {
 void TopSites(std::string& out, const ProcessProfile& p, const ReportOptions& options,
               const char* title, const std::function<uint64_t(const SiteStats&)>& key,
               const std::function<std::string(const SiteStats&)>& label) {
-  std::vector<const Site*> sites;
-  for (const Site& s : p.sites) {
-    if (s.kind == SiteKind::kProgram && key(s.stats) != 0) sites.push_back(&s);
-  }
+  std::vector<const Site*> sites = RankSites(p, options.top_sites, key);
   if (sites.empty()) return;
-  std::sort(sites.begin(), sites.end(), [&](const Site* a, const Site* b) {
-    uint64_t ka = key(a->stats), kb = key(b->stats);
-    if (ka != kb) return ka > kb;
-    if (a->stack != b->stack) return a->stack < b->stack;
-    return a->api < b->api;
-  });
   absl::StrAppend(&out, title, "\n");
-  for (size_t i = 0; i < sites.size() && i < options.top_sites; ++i) {
-    const Site& s = *sites[i];
-    absl::StrAppend(&out, "  ", label(s.stats), "  ", format::ApiName(s.api), "\n      ",
-                    DescribeStack(p, s.stack, options.frames_per_site), "\n");
+  for (const Site* s : sites) {
+    absl::StrAppend(&out, "  ", label(s->stats), "  ", format::ApiName(s->api), "\n      ",
+                    DescribeStack(p, s->stack, options.frames_per_site), "\n");
   }
 }
 
@@ -188,34 +178,54 @@ void ProcessSection(std::string& out, const ProcessProfile& p, const ReportOptio
 
 }  // namespace
 
-std::string DescribeStack(const ProcessProfile& profile, uint64_t stack, size_t max_frames) {
-  std::vector<const SymbolizedLocation*> locs =
-      profile.symbolizer->SymbolizeStack(profile.StackIps(stack));
+std::vector<const Site*> RankSites(const ProcessProfile& profile, size_t top,
+                                   const std::function<uint64_t(const SiteStats&)>& key) {
+  std::vector<const Site*> sites;
+  for (const Site& s : profile.sites) {
+    if (s.kind == SiteKind::kProgram && key(s.stats) != 0) sites.push_back(&s);
+  }
+  std::sort(sites.begin(), sites.end(), [&](const Site* a, const Site* b) {
+    uint64_t ka = key(a->stats), kb = key(b->stats);
+    if (ka != kb) return ka > kb;
+    if (a->stack != b->stack) return a->stack < b->stack;
+    return a->api < b->api;
+  });
+  if (sites.size() > top) sites.resize(top);
+  return sites;
+}
+
+StackText DescribeFrames(const ProcessProfile& profile, uint64_t stack) {
   // The program's own frames first: the standard library's allocation
   // plumbing above them (std::allocator, std::vector's growth, operator
-  // new) is only counted.
-  std::vector<std::pair<const SourceFrame*, const SymbolizedLocation*>> frames;
+  // new) is only counted by the callers.
+  StackText out;
   size_t first_own = SIZE_MAX;
-  for (const SymbolizedLocation* loc : locs) {
+  for (const SymbolizedLocation* loc :
+       profile.symbolizer->SymbolizeStack(profile.StackIps(stack))) {
     for (const SourceFrame& f : loc->frames) {
-      if (first_own == SIZE_MAX && !IsLibraryFrame(f, *loc)) first_own = frames.size();
-      frames.push_back({&f, loc});
+      if (first_own == SIZE_MAX && !IsLibraryFrame(f, *loc)) first_own = out.frames.size();
+      out.frames.push_back(CompactFrame(f, *loc));
     }
   }
-  if (frames.empty()) return "(no stack)";
-  if (first_own == SIZE_MAX) first_own = 0;
+  out.first_own = first_own == SIZE_MAX ? 0 : first_own;
+  return out;
+}
+
+std::string DescribeStack(const ProcessProfile& profile, uint64_t stack, size_t max_frames) {
+  StackText st = DescribeFrames(profile, stack);
+  if (st.frames.empty()) return "(no stack)";
   std::string out;
   size_t shown = 0;
-  for (size_t i = first_own; i < frames.size() && shown < max_frames; ++i, ++shown) {
+  for (size_t i = st.first_own; i < st.frames.size() && shown < max_frames; ++i, ++shown) {
     if (shown != 0) out += " <- ";
-    out += CompactFrame(*frames[i].first, *frames[i].second);
+    out += st.frames[i];
   }
-  if (first_own + shown < frames.size()) {
-    absl::StrAppend(&out, " <- ... (", frames.size() - first_own - shown, " more)");
+  if (st.first_own + shown < st.frames.size()) {
+    absl::StrAppend(&out, " <- ... (", st.frames.size() - st.first_own - shown, " more)");
   }
-  if (first_own != 0) {
-    absl::StrAppend(&out, " (below ", first_own,
-                    first_own == 1 ? " library frame)" : " library frames)");
+  if (st.first_own != 0) {
+    absl::StrAppend(&out, " (below ", st.first_own,
+                    st.first_own == 1 ? " library frame)" : " library frames)");
   }
   return out;
 }

@@ -9,7 +9,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "analyzer/growth_report.h"
-#include "analyzer/symbolizer.h"
 #include "analyzer/output/flamegraph_svg.h"
 #include "analyzer/output/folded_stacks.h"
 #include "analyzer/output/site_metric.h"
@@ -37,32 +36,24 @@ std::string E(std::string_view text) { return XmlEscape(text); }
 // allocation plumbing (std::allocator, std::vector's growth, operator new)
 // folded away, and the whole stack one click away.
 std::string StackCell(const ProcessProfile& p, uint64_t stack, size_t max_frames) {
-  std::vector<std::string> frames;
-  size_t first_own = SIZE_MAX;
-  for (const SymbolizedLocation* loc : p.symbolizer->SymbolizeStack(p.StackIps(stack))) {
-    for (const analyzer::SourceFrame& f : loc->frames) {
-      if (!IsLibraryFrame(f, *loc) && first_own == SIZE_MAX) first_own = frames.size();
-      frames.push_back(CompactFrame(f, *loc));
-    }
-  }
-  if (frames.empty()) return "(no stack)";
-  if (first_own == SIZE_MAX) first_own = 0;
+  StackText st = DescribeFrames(p, stack);
+  if (st.frames.empty()) return "(no stack)";
   std::string out = "<b>";
   size_t shown = 0;
-  for (size_t i = first_own; i < frames.size() && shown < max_frames; ++i, ++shown) {
+  for (size_t i = st.first_own; i < st.frames.size() && shown < max_frames; ++i, ++shown) {
     if (shown != 0) out += " &lt;- ";
-    out += E(frames[i]);
+    out += E(st.frames[i]);
   }
   out += "</b>";
-  if (first_own + shown < frames.size()) {
-    absl::StrAppend(&out, " &lt;- ... (", frames.size() - first_own - shown, " more)");
+  if (st.first_own + shown < st.frames.size()) {
+    absl::StrAppend(&out, " &lt;- ... (", st.frames.size() - st.first_own - shown, " more)");
   }
-  if (first_own != 0) {
-    absl::StrAppend(&out, " <span class=\"note\">(below ", first_own,
-                    first_own == 1 ? " library frame" : " library frames", ")</span>");
+  if (st.first_own != 0) {
+    absl::StrAppend(&out, " <span class=\"note\">(below ", st.first_own,
+                    st.first_own == 1 ? " library frame" : " library frames", ")</span>");
   }
-  absl::StrAppend(&out, "<details><summary>all ", frames.size(), " frames</summary>");
-  for (size_t i = 0; i < frames.size(); ++i) absl::StrAppend(&out, E(frames[i]), "<br/>");
+  absl::StrAppend(&out, "<details><summary>all ", st.frames.size(), " frames</summary>");
+  for (const std::string& f : st.frames) absl::StrAppend(&out, E(f), "<br/>");
   return out + "</details>";
 }
 
@@ -70,27 +61,12 @@ void Row(std::string& out, std::string_view label, const std::string& value) {
   absl::StrAppend(&out, "<tr><th>", E(label), "</th><td class=\"n\">", E(value), "</td></tr>\n");
 }
 
-// The program's sites ordered by `key` (largest first, non-zero only).
-std::vector<const Site*> TopSites(const ProcessProfile& p, size_t top,
-                                  const std::function<uint64_t(const SiteStats&)>& key) {
-  std::vector<const Site*> sites;
-  for (const Site& s : p.sites) {
-    if (s.kind == SiteKind::kProgram && key(s.stats) != 0) sites.push_back(&s);
-  }
-  std::sort(sites.begin(), sites.end(), [&](const Site* a, const Site* b) {
-    uint64_t ka = key(a->stats), kb = key(b->stats);
-    return ka != kb ? ka > kb : a->stack < b->stack;
-  });
-  if (sites.size() > top) sites.resize(top);
-  return sites;
-}
-
 void SiteTable(std::string& out, const ProcessProfile& p, const HtmlReportOptions& options,
                std::string_view title, std::string_view bytes_header, std::string_view count_header,
                const std::function<uint64_t(const SiteStats&)>& bytes,
                const std::function<uint64_t(const SiteStats&)>& count) {
   absl::StrAppend(&out, "<h2>", E(title), "</h2>\n");
-  std::vector<const Site*> sites = TopSites(p, options.top, bytes);
+  std::vector<const Site*> sites = RankSites(p, options.top, bytes);
   if (sites.empty()) {
     absl::StrAppend(&out, "<p class=\"note\">none</p>\n");
     return;
@@ -185,7 +161,7 @@ void GrowthTable(std::string& out, const ProcessProfile& p, const HtmlReportOpti
   absl::StrAppend(&out, "</table>\n");
 }
 
-void FlameGraph(std::string& out, const ProcessProfile& p, const HeapProfile& profile) {
+void FlameGraph(std::string& out, const HeapProfile& profile) {
   absl::StrAppend(&out, "<h2>Flame graph: bytes allocated</h2>\n");
   std::vector<FoldedStack> stacks = CollapseProfile(profile, SiteMetric::kAllocBytes);
   FlameGraphOptions options;
@@ -208,7 +184,6 @@ void FlameGraph(std::string& out, const ProcessProfile& p, const HeapProfile& pr
   absl::StrAppend(&out, "<object type=\"image/svg+xml\" width=\"100%\" height=\"", E(height),
                   "\" data=\"data:image/svg+xml;base64,", absl::Base64Escape(svg),
                   "\">flame graph (needs SVG)</object>\n");
-  (void)p;
 }
 
 }  // namespace
@@ -256,7 +231,7 @@ std::string RenderHtmlReport(const ProcessProfile& p, const HeapProfile& profile
             [](const SiteStats& s) { return s.leaked_bytes; },
             [](const SiteStats& s) { return s.leaked_count; });
   GrowthTable(out, p, options);
-  FlameGraph(out, p, profile);
+  FlameGraph(out, profile);
   absl::StrAppend(&out, "<p class=\"note\">Written by heapsight.</p>\n</body></html>\n");
   return out;
 }
