@@ -1,8 +1,9 @@
 // preload/clock.h: monotonic time for event timestamps.
 //
 // Every event carries a timestamp, so reading the clock is on the hook path.
-// HEAPSIGHT_CLOCK=coarse (the default) uses CoarseMonotonicNs(); =precise
-// uses FastMonotonicNs(), below.
+// HEAPSIGHT_CLOCK=coarse uses CoarseMonotonicNs(), =precise uses
+// FastMonotonicNs() (below), and auto (the default) the first while the
+// process has one thread, the second from then on (recorder.h).
 // clock_gettime(CLOCK_MONOTONIC) through the vDSO costs 20-70 ns (more under
 // virtualization); a raw rdtsc is cheaper. When the kernel itself trusts the
 // TSC (its clocksource is "tsc", which it only picks for an invariant,
@@ -25,27 +26,21 @@
 
 namespace heapsight::preload {
 
-inline uint64_t MonotonicNs() {
+inline uint64_t ClockNs(clockid_t clock) {
   timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  clock_gettime(clock, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
 }
+
+inline uint64_t MonotonicNs() { return ClockNs(CLOCK_MONOTONIC); }
 
 // The kernel's tick-resolution clock (CLOCK_MONOTONIC_COARSE): the vDSO
 // reads it from its data page without touching the TSC, about 3 ns against
 // rdtsc's 10 on the benchmark machine (docs/performance.md). Same epoch as
 // MonotonicNs(), at most one tick (1-4 ms) behind it.
-inline uint64_t CoarseMonotonicNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
-}
+inline uint64_t CoarseMonotonicNs() { return ClockNs(CLOCK_MONOTONIC_COARSE); }
 
-inline uint64_t RealtimeNs() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
-}
+inline uint64_t RealtimeNs() { return ClockNs(CLOCK_REALTIME); }
 
 // 128-bit intermediates for the TSC conversion (a GCC extension).
 __extension__ typedef __int128 Int128;

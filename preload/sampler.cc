@@ -57,7 +57,7 @@ uint64_t ExponentialInterval(uint64_t random_bits, uint64_t mean) {
 
 void InitSampler(uint64_t mean_bytes) { g_sample_period = mean_bytes; }
 
-bool SampleSlowPath(size_t size) {
+bool SampleSlowPath() {
   bool first = t_rng == 0;
   if (first) {
     // Seeds in thread order: the first thread to allocate gets seed 1.
@@ -71,7 +71,6 @@ bool SampleSlowPath(size_t size) {
   // point is drawn afresh (intervals are memoryless, so the overshoot is
   // dropped rather than carried).
   t_sample_bytes_left = static_cast<int64_t>(ExponentialInterval(NextRandom(), g_sample_period));
-  (void)size;
   return true;
 }
 

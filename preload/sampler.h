@@ -36,14 +36,14 @@ extern thread_local int64_t t_sample_bytes_left __attribute__((tls_model("initia
 
 // Draws the next interval (and seeds the thread's generator on first use);
 // true if the allocation that got here is sampled.
-bool SampleSlowPath(size_t size);
+bool SampleSlowPath();
 
 // True if an allocation of `size` bytes is to be recorded.
 inline bool ShouldSample(size_t size) {
   if (__builtin_expect(g_sample_period == 0, 1)) return true;
   t_sample_bytes_left -= static_cast<int64_t>(size);
   if (t_sample_bytes_left > 0) return false;
-  return SampleSlowPath(size);
+  return SampleSlowPath();
 }
 
 // -ln(u) * mean for u in (0, 1] given as 53 random bits plus one: an
