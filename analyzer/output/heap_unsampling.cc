@@ -5,7 +5,6 @@
 #include <limits>
 
 namespace heapsight::analyzer::output {
-namespace {
 
 int64_t TruncateSaturating(double v) {
   // 2^63 is exactly representable; anything at or above it saturates.
@@ -14,8 +13,6 @@ int64_t TruncateSaturating(double v) {
   if (v <= 0) return 0;
   return static_cast<int64_t>(v);
 }
-
-}  // namespace
 
 ScaledSample ScaleHeapSample(int64_t count, int64_t bytes, int64_t period) {
   if (count == 0 || bytes == 0) return {0, 0};

@@ -27,6 +27,13 @@ struct ScaledSample {
 // Example: ScaleHeapSample(1, 4096, 4096) == {1, 6479}.
 ScaledSample ScaleHeapSample(int64_t count, int64_t bytes, int64_t period);
 
+// TruncateSaturating()
+//
+// A non-negative estimate as int64, truncated toward zero: 0 for v <= 0,
+// INT64_MAX from 2^63 up (and for NaN). A hostile trace's period can make
+// an estimate astronomical.
+int64_t TruncateSaturating(double v);
+
 // The allocations (count, bytes) a site's samples stand for: its
 // per-allocation estimates when it has them (values.alloc_*_estimate >= 0,
 // a sampled heapsight trace), else ScaleHeapSample of its totals.

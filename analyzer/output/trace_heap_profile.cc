@@ -1,12 +1,13 @@
 // analyzer/output/trace_heap_profile.cc: see trace_heap_profile.h.
 #include "analyzer/output/trace_heap_profile.h"
 
-#include <cmath>
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
+#include "analyzer/output/heap_unsampling.h"
 #include "analyzer/output/symbol_names.h"
 #include "analyzer/symbolizer.h"
 #include "format/trace_format.h"
@@ -124,14 +125,6 @@ class Builder {
   int64_t no_stack_ = -1;
 };
 
-// A non-negative estimate as int64 (a hostile trace's period can make it
-// astronomical: saturate rather than overflow).
-int64_t RoundSaturating(double v) {
-  constexpr double kLimit = 9223372036854775807.0;
-  if (!(v > 0)) return 0;
-  if (v >= kLimit) return std::numeric_limits<int64_t>::max();
-  return static_cast<int64_t>(std::llround(v));
-}
 
 }  // namespace
 
@@ -185,8 +178,8 @@ absl::StatusOr<HeapProfile> HeapProfileFromTrace(const ProcessProfile& trace,
     sample.values.peak_count = ToInt64(s.peak_count);
     sample.values.peak_bytes = ToInt64(s.peak_bytes);
     if (out.sample_period > 1) {
-      sample.values.alloc_count_estimate = RoundSaturating(s.alloc_count_estimate);
-      sample.values.alloc_bytes_estimate = RoundSaturating(s.alloc_bytes_estimate);
+      sample.values.alloc_count_estimate = TruncateSaturating(std::round(s.alloc_count_estimate));
+      sample.values.alloc_bytes_estimate = TruncateSaturating(std::round(s.alloc_bytes_estimate));
     }
     out.samples.push_back(std::move(sample));
   }
