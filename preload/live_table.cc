@@ -5,16 +5,11 @@
 #include "preload/live_table.h"
 
 #include "preload/internal_alloc.h"
+#include "preload/mix.h"
 
 namespace heapsight::preload {
 
-uint64_t LiveTable::Hash(uintptr_t address) {
-  // splitmix64 finalizer: addresses share low zero bits and high prefixes.
-  uint64_t z = address;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
+uint64_t LiveTable::Hash(uintptr_t address) { return Mix64(address); }
 
 void LiveTable::InsertInto(Slot* slots, size_t capacity, const Slot& slot) {
   size_t mask = capacity - 1;

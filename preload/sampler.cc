@@ -5,7 +5,8 @@
 
 #include <atomic>
 #include <bit>
-#include <cstring>
+
+#include "preload/mix.h"
 
 namespace heapsight::preload {
 
@@ -16,13 +17,6 @@ namespace {
 
 thread_local uint64_t t_rng __attribute__((tls_model("initial-exec"))) = 0;
 std::atomic<uint64_t> g_next_seed{0};
-
-uint64_t SplitMix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
 
 uint64_t NextRandom() {
   // xorshift64*: never 0 once seeded with a non-zero state.
@@ -61,7 +55,9 @@ bool SampleSlowPath() {
   bool first = t_rng == 0;
   if (first) {
     // Seeds in thread order: the first thread to allocate gets seed 1.
-    t_rng = SplitMix64(g_next_seed.fetch_add(1, std::memory_order_relaxed) + 1) | 1;
+    // splitmix64: the golden-ratio step, then the finalizer.
+    t_rng = Mix64(g_next_seed.fetch_add(1, std::memory_order_relaxed) + 1 +
+                  0x9E3779B97F4A7C15ull) | 1;
     // A thread starts a whole interval away from its first sample, the
     // allocation that got here included.
     t_sample_bytes_left += static_cast<int64_t>(ExponentialInterval(NextRandom(), g_sample_period));

@@ -4,17 +4,9 @@
 #include "preload/stack_table.h"
 
 #include "preload/internal_alloc.h"
+#include "preload/mix.h"
 
 namespace heapsight::preload {
-namespace {
-
-uint64_t Mix(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-}  // namespace
 
 void HashStack(const uintptr_t* ips, size_t depth, uint64_t* h1, uint64_t* h2) {
   // Two multiply chains in parallel (independent constants and mixing), one
@@ -27,8 +19,8 @@ void HashStack(const uintptr_t* ips, size_t depth, uint64_t* h1, uint64_t* h2) {
     b = (b + ips[i]) * 0xc4ceb9fe1a85ec53ULL;
     b ^= b >> 31;
   }
-  *h1 = Mix(a);
-  *h2 = Mix(b ^ 0x2545f4914f6cdd1dULL);
+  *h1 = Mix64(a);
+  *h2 = Mix64(b ^ 0x2545f4914f6cdd1dULL);
   if (*h1 == 0) *h1 = 1;
 }
 
@@ -80,7 +72,7 @@ bool StackTable::GrowEdges() {
     const EdgeSlot& e = edges_[i];
     if (e.node == 0) continue;
     size_t mask = capacity - 1;
-    for (size_t j = Mix(e.parent * 31 + e.ip) & mask;; j = (j + 1) & mask) {
+    for (size_t j = Mix64(e.parent * 31 + e.ip) & mask;; j = (j + 1) & mask) {
       if (edges[j].node == 0) {
         edges[j] = e;
         break;
@@ -97,7 +89,7 @@ uint64_t StackTable::FindOrAddEdge(uint64_t parent, uint64_t ip, bool* created) 
   *created = false;
   if ((edge_count_ + 1) * 2 > edge_capacity_ && !GrowEdges()) return 0;
   size_t mask = edge_capacity_ - 1;
-  size_t j = Mix(parent * 31 + ip) & mask;
+  size_t j = Mix64(parent * 31 + ip) & mask;
   for (;; j = (j + 1) & mask) {
     if (edges_[j].node == 0) break;
     if (edges_[j].parent == parent && edges_[j].ip == ip) return edges_[j].node;
