@@ -45,12 +45,15 @@ class GrowthTracker {
   explicit GrowthTracker(uint64_t window_begin_us = 0) : begin_(window_begin_us) {}
 
   uint64_t window_begin_us() const { return begin_; }
+  // Time of the last Change (0 before any).
+  uint64_t last_change_us() const { return last_change_us_; }
 
   // Site `site`'s live bytes change from `before` to `after` at `now_us`.
   // Call for every change, in time order.
   void Change(uint32_t site, uint64_t now_us, uint64_t before, uint64_t after) {
     if (site >= sites_.size()) sites_.resize(site + 1);
     State& s = sites_[site];
+    last_change_us_ = now_us;
     Advance(s, now_us, before);
     if (now_us > begin_ && after >= s.live_max) {
       // A high (the latest of equal highs: a sawtooth's last tooth, not its
@@ -110,6 +113,7 @@ class GrowthTracker {
   }
 
   uint64_t begin_;
+  uint64_t last_change_us_ = 0;
   std::vector<State> sites_;
 };
 

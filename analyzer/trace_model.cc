@@ -224,7 +224,6 @@ class Analysis {
   void AddLive(uint32_t site, uint64_t size) {
     if (growth_ != nullptr) {
       growth_->Change(site, now_, live_[site].bytes, live_[site].bytes + size);
-      last_live_change_us_ = now_;
     }
     live_[site].bytes += size;
     live_[site].count += 1;
@@ -243,7 +242,6 @@ class Analysis {
     if (growth_ != nullptr) {
       growth_->Change(block.site, now_, live_[block.site].bytes,
                       live_[block.site].bytes - block.size);
-      last_live_change_us_ = now_;
     }
     live_[block.site].bytes -= block.size;
     live_[block.site].count -= 1;
@@ -474,8 +472,8 @@ class Analysis {
       // trace: the exit path's own records (the leak scan, the end record)
       // come later, and a live-bytes drop at shutdown followed by that
       // idle stretch would be fitted as part of the trend.
-      uint64_t end = last_live_change_us_ > growth_->window_begin_us() ? last_live_change_us_
-                                                                         : now_;
+      uint64_t last = growth_->last_change_us();
+      uint64_t end = last > growth_->window_begin_us() ? last : now_;
       p_.growth = growth_->Finish(end, live);
       p_.growth_window_begin_us = growth_->window_begin_us();
       p_.growth_window_end_us = end;
@@ -540,7 +538,6 @@ class Analysis {
   PeakTracker peak_;
   std::unique_ptr<GrowthTracker> growth_;  // AnalyzeOptions::track_growth
   double sample_period_ = 0;               // > 1: a sampled trace
-  uint64_t last_live_change_us_ = 0;       // (with growth_) the last alloc or free
   struct SiteCacheEntry {
     uint64_t stack = 0;
     Api api = Api::kUnknown;
