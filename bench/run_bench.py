@@ -288,9 +288,10 @@ def main():
                 summary.append("- {} thread(s): {} slowdown / heaptrack slowdown = {:.2f} "
                                "(target <= 0.25: {})".format(
                                    t, variant, ratio, "met" if ratio <= 0.25 else "NOT met"))
-    compared = [c[0] for c in configs if c[0] != "1"][-2:] if len(configs) > 2 else \
-        [c[0] for c in configs][:2]
-    compared.sort()  # "1 spawned" before "2"
+    # The spawned single worker against 2 workers when the spawned run was
+    # made, else the first two thread counts as given.
+    spawned = len(configs) > len(threads)
+    compared = ["1 spawned", "2"] if spawned else [str(t) for t in threads[:2]]
     for variant in HEAPSIGHT_VARIANTS:
         if len(compared) < 2 or not all(isinstance(results.get((t, variant)), tuple) and
                                         isinstance(results.get((t, "plain")), tuple)
