@@ -86,7 +86,7 @@ bool FindAnalyzer(PathBuf* out) {
   char* slash = strrchr(lib, '/');
   if (slash == nullptr) return false;
   *slash = '\0';
-  for (const char* rel : {"/../analyzer/heapsight", "/../../bin/heapsight", "/../bin/heapsight"}) {
+  for (const char* rel : {"/../cli/heapsight", "/../../bin/heapsight", "/../bin/heapsight"}) {
     PathBuf candidate;
     candidate.Add(lib).Add(rel);
     if (candidate.ok && Executable(candidate.text)) {

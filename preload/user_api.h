@@ -11,7 +11,7 @@
 //       live trace (posix_spawn, without LD_PRELOAD, waited for). 0 on
 //       success, -1 otherwise (tracing off, analyzer not found or failed).
 // The analyzer binary: $HEAPSIGHT_ANALYZER (set by `heapsight record`), else
-// next to the preload: <dir>/../analyzer/heapsight (build tree),
+// next to the preload: <dir>/../cli/heapsight (build tree),
 // <dir>/../../bin/heapsight (installed in <libdir>/heapsight/),
 // <dir>/../bin/heapsight.
 //

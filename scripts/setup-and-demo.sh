@@ -46,7 +46,7 @@ if [ ! -f "$build/build.ninja" ]; then
 fi
 ninja -C "$build" "${jobs[@]}"
 
-heapsight=$build/analyzer/heapsight
+heapsight=$build/cli/heapsight
 demo_dir=$build/demo
 rm -rf "$demo_dir"
 mkdir -p "$demo_dir"

@@ -5,7 +5,7 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
-#include "analyzer/output/symbol_names.h"
+#include "analyzer/symbols/symbol_names.h"
 
 namespace heapsight::analyzer::output {
 

@@ -8,12 +8,12 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "analyzer/growth_report.h"
+#include "analyzer/report/growth_report.h"
 #include "analyzer/output/flamegraph_svg.h"
 #include "analyzer/output/folded_stacks.h"
 #include "analyzer/output/site_metric.h"
-#include "analyzer/text_report.h"
-#include "analyzer/text_util.h"
+#include "analyzer/report/text_report.h"
+#include "analyzer/output/text_util.h"
 #include "format/trace_format.h"
 
 namespace heapsight::analyzer::output {

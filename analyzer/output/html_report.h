@@ -17,7 +17,7 @@
 #include <string>
 
 #include "analyzer/output/heap_profile.h"
-#include "analyzer/trace_model.h"
+#include "analyzer/model/trace_model.h"
 
 namespace heapsight::analyzer::output {
 

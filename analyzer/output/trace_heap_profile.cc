@@ -8,8 +8,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "analyzer/output/heap_unsampling.h"
-#include "analyzer/output/symbol_names.h"
-#include "analyzer/symbolizer.h"
+#include "analyzer/symbols/symbol_names.h"
+#include "analyzer/symbols/symbolizer.h"
 #include "format/trace_format.h"
 
 namespace heapsight::analyzer::output {

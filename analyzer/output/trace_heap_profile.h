@@ -7,7 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "analyzer/output/heap_profile.h"
-#include "analyzer/trace_model.h"
+#include "analyzer/model/trace_model.h"
 
 namespace heapsight::analyzer::output {
 

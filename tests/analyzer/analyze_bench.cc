@@ -8,7 +8,7 @@
 #include <chrono>
 #include <cstdio>
 
-#include "analyzer/trace_model.h"
+#include "analyzer/model/trace_model.h"
 
 int main(int argc, char** argv) {
   using heapsight::analyzer::AnalyzeTrace;

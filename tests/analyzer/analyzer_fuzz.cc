@@ -9,11 +9,11 @@
 #include <cstdio>
 #include <string>
 
-#include "analyzer/growth_report.h"
-#include "analyzer/leak_report.h"
-#include "analyzer/text_report.h"
-#include "analyzer/trace_diff.h"
-#include "analyzer/trace_model.h"
+#include "analyzer/report/growth_report.h"
+#include "analyzer/report/leak_report.h"
+#include "analyzer/report/text_report.h"
+#include "analyzer/report/trace_diff.h"
+#include "analyzer/model/trace_model.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::string path = "/tmp/heapsight-fuzz." + std::to_string(getpid()) + ".hst";

@@ -9,9 +9,9 @@
 #include <random>
 
 #include "absl/strings/match.h"
-#include "analyzer/leak_report.h"
-#include "analyzer/text_report.h"
-#include "analyzer/trace_model.h"
+#include "analyzer/report/leak_report.h"
+#include "analyzer/report/text_report.h"
+#include "analyzer/model/trace_model.h"
 #include "gtest/gtest.h"
 #include "tests/analyzer/sample_trace.h"
 

@@ -1,6 +1,6 @@
 // tests/analyzer/event_pipeline_test.cc: the threaded pipeline yields exactly
 // the merger's order, stops cleanly early, and passes errors through.
-#include "analyzer/event_pipeline.h"
+#include "analyzer/model/event_pipeline.h"
 
 #include <unistd.h>
 

@@ -2,11 +2,11 @@
 // program under the preload (tests/scenarios/programs/growth_program.cc):
 // the one call site that grows all along comes first, with a steady fit,
 // although the program frees everything before it exits.
-#include "analyzer/growth_report.h"
+#include "analyzer/report/growth_report.h"
 
 #include <gtest/gtest.h>
 
-#include "analyzer/text_report.h"
+#include "analyzer/report/text_report.h"
 #include "nlohmann/json.hpp"
 #include "tests/support/run_traced.h"
 

@@ -1,6 +1,6 @@
 // tests/analyzer/growth_tracker_test.cc: the least-squares fit of live bytes
-// over time (analyzer/growth_tracker.h), on step functions with known fits.
-#include "analyzer/growth_tracker.h"
+// over time (analyzer/model/growth_tracker.h), on step functions with known fits.
+#include "analyzer/model/growth_tracker.h"
 
 #include <gtest/gtest.h>
 

@@ -1,9 +1,9 @@
 // tests/analyzer/leak_classes_test.cc: reading the preload's reachability
-// classes and free errors from synthetic traces (analyzer/leak_classes.h):
+// classes and free errors from synthetic traces (analyzer/report/leak_classes.h):
 // the last scan wins, blocks freed after it drop out, blocks allocated after
 // it stay unclassified, errors resolve their allocation; and the split of a
 // leak report by class.
-#include "analyzer/leak_classes.h"
+#include "analyzer/report/leak_classes.h"
 
 #include <map>
 

@@ -1,6 +1,6 @@
 // tests/analyzer/leak_report_test.cc: leak groups, LSan-shaped text (golden),
 // JSON checked against docs/leak-report.schema.json, suppressions.
-#include "analyzer/leak_report.h"
+#include "analyzer/report/leak_report.h"
 
 #include <fstream>
 #include <sstream>

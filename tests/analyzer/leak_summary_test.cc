@@ -1,6 +1,6 @@
 // tests/analyzer/leak_summary_test.cc: the numbers and text `heapsight
 // record` prints after the program exits.
-#include "analyzer/leak_summary.h"
+#include "analyzer/report/leak_summary.h"
 
 #include <fstream>
 #include <sstream>

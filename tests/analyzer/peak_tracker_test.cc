@@ -1,6 +1,6 @@
 // tests/analyzer/peak_tracker_test.cc: the journaled peak snapshot equals a
 // brute-force copy of the per-site counters at every new peak.
-#include "analyzer/peak_tracker.h"
+#include "analyzer/model/peak_tracker.h"
 
 #include <random>
 

@@ -10,7 +10,7 @@
 namespace heapsight::analyzer {
 namespace {
 
-std::string Heapsight() { return testing::BuildPath("analyzer/heapsight"); }
+std::string Heapsight() { return testing::BuildPath("cli/heapsight"); }
 
 TEST(ReportCommandsTest, ReportAndLeaksOnASyntheticTrace) {
   std::string path = testing::WriteSampleTrace("cmd");

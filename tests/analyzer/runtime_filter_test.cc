@@ -1,9 +1,9 @@
 // tests/analyzer/runtime_filter_test.cc: which stacks are the C/C++
-// runtime's own (rules in analyzer/runtime_filter.h). The real cases
+// runtime's own (rules in analyzer/symbols/runtime_filter.h). The real cases
 // (libstdc++'s pool, glibc's DTV) are covered by tests/corpus.
-#include "analyzer/runtime_filter.h"
+#include "analyzer/symbols/runtime_filter.h"
 
-#include "analyzer/symbolizer.h"
+#include "analyzer/symbols/symbolizer.h"
 #include "gtest/gtest.h"
 
 namespace heapsight::analyzer {

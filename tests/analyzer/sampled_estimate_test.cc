@@ -9,8 +9,8 @@
 
 #include <cmath>
 
-#include "analyzer/text_report.h"
-#include "analyzer/trace_model.h"
+#include "analyzer/report/text_report.h"
+#include "analyzer/model/trace_model.h"
 #include "tests/support/run_traced.h"
 
 namespace heapsight::analyzer {

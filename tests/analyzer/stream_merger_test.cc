@@ -1,7 +1,7 @@
 // tests/analyzer/stream_merger_test.cc: records come out in time order across
 // threads whatever the chunk order in the file; missing chunks are reported.
-#include "analyzer/stream_merger.h"
-#include "analyzer/trace_model.h"
+#include "analyzer/model/stream_merger.h"
+#include "analyzer/model/trace_model.h"
 
 #include <unistd.h>
 

@@ -1,5 +1,5 @@
 // tests/analyzer/suppressions_test.cc: LSan-style `leak:` patterns.
-#include "analyzer/suppressions.h"
+#include "analyzer/report/suppressions.h"
 
 #include "gtest/gtest.h"
 

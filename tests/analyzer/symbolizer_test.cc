@@ -1,7 +1,7 @@
 // tests/analyzer/symbolizer_test.cc: symbolization of this test binary's own
 // code and libraries (function, file:line, inlined frames), allocator-frame
 // stripping, bad ELF files, and the 100,000-stack speed target.
-#include "analyzer/symbolizer.h"
+#include "analyzer/symbols/symbolizer.h"
 
 #include <dlfcn.h>
 #include <link.h>

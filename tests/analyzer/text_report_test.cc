@@ -1,5 +1,5 @@
 // tests/analyzer/text_report_test.cc: `heapsight report` text, golden.
-#include "analyzer/text_report.h"
+#include "analyzer/report/text_report.h"
 
 #include <unistd.h>
 

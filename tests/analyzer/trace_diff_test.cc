@@ -2,7 +2,7 @@
 // program run under the preload (tests/scenarios/programs/diff_program.cc):
 // exact per-site and total changes, the ranking, JSON, and the CI gate's
 // exit status.
-#include "analyzer/trace_diff.h"
+#include "analyzer/report/trace_diff.h"
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -104,7 +104,7 @@ TEST_F(TraceDiffTest, RankingByEachMetric) {
 }
 
 int RunHeapsight(const std::string& args) {
-  std::string cmd = ht::BuildPath("analyzer/heapsight") + " " + args + " >/dev/null 2>&1";
+  std::string cmd = ht::BuildPath("cli/heapsight") + " " + args + " >/dev/null 2>&1";
   int status = std::system(cmd.c_str());
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }

@@ -1,5 +1,5 @@
 // tests/analyzer/trace_dump_test.cc: `heapsight dump` text of the sample trace.
-#include "analyzer/trace_dump.h"
+#include "analyzer/report/trace_dump.h"
 
 #include <cstdio>
 #include <cstdlib>

@@ -1,6 +1,6 @@
 // tests/analyzer/trace_model_test.cc: exact numbers from AnalyzeTrace on
 // synthetic traces (counts, peak, temporary, leaks, threads, truncation).
-#include "analyzer/trace_model.h"
+#include "analyzer/model/trace_model.h"
 
 #include <unistd.h>
 

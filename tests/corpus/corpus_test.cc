@@ -14,10 +14,10 @@
 #include <vector>
 
 #include "absl/strings/match.h"
-#include "analyzer/leak_classes.h"
-#include "analyzer/leak_report.h"
-#include "analyzer/symbolizer.h"
-#include "analyzer/trace_model.h"
+#include "analyzer/report/leak_classes.h"
+#include "analyzer/report/leak_report.h"
+#include "analyzer/symbols/symbolizer.h"
+#include "analyzer/model/trace_model.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/analyzer/json_schema_check.h"
@@ -218,7 +218,7 @@ TEST(CorpusCommandTest, LeaksBinaryPrintsLsanShapedReport) {
   if (!Exists(testing::BuildPath("preload/libheapsight.so"))) GTEST_SKIP() << "no preload built";
   testing::RunResult run = RunCase("direct_leak", LoadExpect("direct_leak"));
   ASSERT_EQ(run.traces.size(), 1u);
-  std::string heapsight = testing::BuildPath("analyzer/heapsight");
+  std::string heapsight = testing::BuildPath("cli/heapsight");
   testing::RunResult text = testing::RunPlain({heapsight, "leaks", run.traces[0]});
   EXPECT_EQ(text.exit_code, 0) << text.err;
   const std::string& out = text.out;
@@ -252,7 +252,7 @@ TEST(CorpusCommandTest, LeaksBinaryPrintsLsanShapedReport) {
   EXPECT_EQ(doc["totals"]["leaked_bytes"], 1224);
   EXPECT_EQ(doc["totals"]["leaked_blocks"], 3);
   // "unfreed" without reachability data; "definite" once the preload's
-  // leak scan classified the block (leak classification, analyzer/leak_classes.h).
+  // leak scan classified the block (leak classification, analyzer/report/leak_classes.h).
   std::string kind = doc["groups"][0]["kind"];
   EXPECT_TRUE(kind == "unfreed" || kind == "definite") << kind;
   EXPECT_EQ(doc["groups"][0]["api"], "malloc");
@@ -373,7 +373,7 @@ INSTANTIATE_TEST_SUITE_P(Corpus, CorpusClassTest, ::testing::ValuesIn(CorpusCase
 // does not trip --leak-exitcode; --leak-kinds changes what counts.
 TEST(CorpusCommandTest, LeakKindsAndExitCode) {
   if (!Exists(testing::BuildPath("preload/libheapsight.so"))) GTEST_SKIP() << "no preload built";
-  std::string heapsight = testing::BuildPath("analyzer/heapsight");
+  std::string heapsight = testing::BuildPath("cli/heapsight");
   testing::RunResult run = RunCase("still_reachable", LoadExpect("still_reachable"));
   ASSERT_EQ(run.traces.size(), 1u);
   testing::RunResult text =

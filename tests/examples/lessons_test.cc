@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "analyzer/symbolizer.h"
-#include "analyzer/trace_model.h"
+#include "analyzer/symbols/symbolizer.h"
+#include "analyzer/model/trace_model.h"
 #include "gtest/gtest.h"
 #include "tests/support/run_traced.h"
 
@@ -141,7 +141,7 @@ TEST(Lesson01, GoToolPprofRanksTheSites) {
   ASSERT_EQ(costly.run.traces.size(), 1u);
   std::string profile = costly.dir + "/heap.pb.gz";
   int status = 0;
-  Shell(BuildPath("analyzer/heapsight") + " pprof " + costly.run.traces[0] + " -o " + profile,
+  Shell(BuildPath("cli/heapsight") + " pprof " + costly.run.traces[0] + " -o " + profile,
         &status);
   ASSERT_EQ(status, 0);
   std::string top = Shell("HOME=" + costly.dir + " go tool pprof -top -unit=MB -sample_index=alloc_space " +
@@ -371,7 +371,7 @@ TEST(HeapLimit, EveryApiFailsLikeARealOom) {
 // --heap-limit` and a profile written by the program under `record`.
 TEST(Cli, RecordHeapLimitAndInProgramProfile) {
   std::string dir = MakeTempDir();
-  std::string heapsight = BuildPath("analyzer/heapsight");
+  std::string heapsight = BuildPath("cli/heapsight");
   int status = 0;
   std::string out = Shell("cd " + dir + " && " + heapsight + " record --heap-limit 64M -o l8.hst -- " +
                               BuildPath("examples/08_memory_bounds") + " costly 2>&1",

@@ -41,7 +41,7 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
-std::string Heapsight() { return BuildPath("analyzer/heapsight"); }
+std::string Heapsight() { return BuildPath("cli/heapsight"); }
 
 // `go` on PATH, or "".
 std::string FindGo() {

@@ -1,5 +1,5 @@
 // tests/output/symbol_names_test.cc: StripParameters and UnknownFrameName.
-#include "analyzer/output/symbol_names.h"
+#include "analyzer/symbols/symbol_names.h"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // tests/record/option_table_test.cc: the analyzer's view of
 // preload/options.inc: name lookup, --option parsing and the generated text.
-#include "analyzer/record/option_table.h"
+#include "cli/record/option_table.h"
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

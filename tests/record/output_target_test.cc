@@ -1,6 +1,6 @@
 // tests/record/output_target_test.cc: making -o patterns absolute and
 // checking their directory before the program runs.
-#include "analyzer/record/output_target.h"
+#include "cli/record/output_target.h"
 
 #include <cstdlib>
 #include <fstream>

@@ -1,6 +1,6 @@
 // tests/record/preload_locator_test.cc: where `heapsight record` looks for
 // libheapsight.so (the end-to-end install layout is in record_command_test).
-#include "analyzer/record/preload_locator.h"
+#include "cli/record/preload_locator.h"
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

@@ -1,6 +1,6 @@
 // tests/record/program_resolver_test.cc: PATH lookup and the static / script
-// checks of analyzer/record/program_resolver.
-#include "analyzer/record/program_resolver.h"
+// checks of cli/record/program_resolver.
+#include "cli/record/program_resolver.h"
 
 #include <sys/stat.h>
 

@@ -1,5 +1,5 @@
 // tests/record/record_command_test.cc: `heapsight record` end to end. Runs
-// the real build/analyzer/heapsight with the real preload on small programs
+// the real build/cli/heapsight with the real preload on small programs
 // and checks exit statuses, messages, trace lists and the environment the
 // program sees.
 #include <signal.h>
@@ -14,7 +14,7 @@
 #include <sstream>
 #include <thread>
 
-#include "analyzer/record/option_table.h"
+#include "cli/record/option_table.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/run_traced.h"
@@ -35,7 +35,7 @@ using ::testing::StartsWith;
 
 namespace fs = std::filesystem;
 
-std::string Heapsight() { return BuildPath("analyzer/heapsight"); }
+std::string Heapsight() { return BuildPath("cli/heapsight"); }
 std::string Program(const std::string& name) { return BuildPath("tests/record/" + name); }
 
 RunResult Record(const std::vector<std::string>& args,
@@ -312,7 +312,7 @@ TEST(RecordCommand, DocsOptionsMdIsTheGeneratedTable) {
   ASSERT_EQ(r.exit_code, 0);
   EXPECT_EQ(ReadAll(SourcePath("docs/options.md")), r.out)
       << "docs/options.md is stale: regenerate it with "
-         "`build/analyzer/heapsight options --markdown > docs/options.md`";
+         "`build/cli/heapsight options --markdown > docs/options.md`";
 }
 
 TEST(RecordCommand, PrintsALeakSummaryAndHonoursLeakExitcode) {

@@ -1,0 +1,61 @@
+// analyzer/model/leak_class_data.h: what a trace says about the reachability of
+// its leaked blocks and about its free errors (issue 5), as collected by the
+// single analysis pass (AnalyzeTrace fills ProcessProfile::leak_classes).
+//
+// The preload scans the live heap at exit (and on demand) and writes
+// kLeakScan + kBlockClasses records; it writes kFreeError for invalid, double
+// and mismatched frees. The analysis keeps the classes of the last scan, joins
+// them at the end of the trace with the blocks still live then (blocks freed
+// after the scan are no longer leaks) and sums them per site and class; it
+// resolves each free error's allocation (stack, api, size) from its id.
+// leak_classes.h applies this to the leak report.
+#ifndef HEAPSIGHT_ANALYZER_LEAK_CLASS_DATA_H_
+#define HEAPSIGHT_ANALYZER_LEAK_CLASS_DATA_H_
+
+#include <array>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "format/trace_format.h"
+
+namespace heapsight::analyzer {
+
+struct ClassCounts {
+  uint64_t bytes = 0;
+  uint64_t blocks = 0;
+};
+using ClassArray = std::array<ClassCounts, format::kLeakClassCount>;  // index LeakClass - 1
+
+struct FreeErrorEvent {
+  format::FreeError error = format::FreeError::kInvalidFree;
+  format::FreeAction action = format::FreeAction::kPassed;
+  format::Api free_api = format::Api::kUnknown;
+  uint64_t address = 0;
+  uint64_t free_stack = 0;
+  uint64_t time_us = 0;
+  uint64_t alloc_id = 0;     // 0 = unknown
+  bool alloc_known = false;  // the allocation record was found
+  format::Api alloc_api = format::Api::kUnknown;
+  uint64_t alloc_size = 0;
+  uint64_t alloc_stack = 0;
+};
+
+struct LeakClassData {
+  bool scanned = false;  // a scan's results are in the trace
+  uint64_t scan = 0;     // its number
+  format::ScanReason reason = format::ScanReason::kExit;
+  uint64_t duration_us = 0;
+  uint64_t threads_stopped = 0;
+  uint64_t threads_missed = 0;
+  uint64_t root_bytes = 0;
+  // Blocks of that scan still live at the end of the trace, per site.
+  absl::flat_hash_map<std::pair<uint64_t, uint8_t>, ClassArray> sites;  // (stack, api)
+  std::vector<FreeErrorEvent> errors;  // in time order
+  uint64_t legacy_bad_frees = 0;       // kBadFree records (older preloads)
+};
+
+}  // namespace heapsight::analyzer
+
+#endif  // HEAPSIGHT_ANALYZER_LEAK_CLASS_DATA_H_

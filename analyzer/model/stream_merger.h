@@ -1,0 +1,112 @@
+// analyzer/model/stream_merger.h: reads a trace's records in time order.
+//
+// A trace interleaves chunks of different threads in flush order. The merger
+// first indexes every block (offset, thread, sequence, base time): a walk
+// over the block headers, then the chunk headers, read on two threads for big
+// traces. Then it repeatedly yields the earliest pending record (ties
+// broken by thread index, then file order). A thread whose current chunk is
+// used up is "parked" under its next chunk's base time (a lower bound of that
+// chunk's record times) and its buffer released; the chunk is read only when
+// the parked thread comes first. Memory: the index (24 bytes per block) plus
+// one chunk per thread that has records pending at the current time.
+#ifndef HEAPSIGHT_ANALYZER_STREAM_MERGER_H_
+#define HEAPSIGHT_ANALYZER_STREAM_MERGER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "format/chunk_decoder.h"
+#include "format/trace_reader.h"
+
+namespace heapsight::analyzer {
+
+class StreamMerger {
+ public:
+  // Opens and indexes `path`. Fails on unreadable, foreign or corrupt files.
+  static absl::StatusOr<std::unique_ptr<StreamMerger>> Open(const std::string& path);
+
+  const format::FileHeader& header() const { return reader_->header(); }
+  // True when the file ends inside a block (the writer was cut short).
+  bool truncated() const { return truncated_; }
+  uint64_t file_size() const { return reader_->file_size(); }
+  size_t stream_count() const { return streams_.size(); }
+  uint64_t block_count() const { return block_count_; }
+  // Blocks decoded so far; safe to read from another thread (progress).
+  uint64_t blocks_read() const { return blocks_read_.load(std::memory_order_relaxed); }
+  // Largest chunk base time seen while indexing (a duration estimate).
+  uint64_t max_base_time_us() const { return max_base_time_us_; }
+  // Thread index of stream `s` (streams are numbered 0..stream_count()-1).
+  uint32_t thread_index(size_t s) const { return streams_[s]->thread_index; }
+  // Index-time warnings (sequence gaps, duplicate chunks).
+  const std::vector<std::string>& warnings() const { return warnings_; }
+
+  // The next record in time order, or null at the end or on error (then
+  // status() says which). `*stream` receives the record's stream number.
+  // The record stays valid until the next call.
+  const format::Record* Next(size_t* stream);
+  const absl::Status& status() const { return status_; }
+
+  // Finds the allocation records (kAlloc, kRealloc, kInherited) of `ids`,
+  // decoding only the chunk of each id's thread that its counter falls in
+  // (from the chunk headers' first allocation counters), or, if it is not
+  // there (a kInherited id), every chunk of that thread. Calls fn(record)
+  // for each record found. Independent of Next(); for the rare lookups after
+  // the merge (double frees, whose allocation the analysis already dropped).
+  absl::Status FindAllocations(const std::vector<uint64_t>& ids,
+                               const std::function<void(const format::Record&)>& fn);
+
+ private:
+  struct ChunkRef {
+    uint64_t sequence;
+    uint64_t offset;
+    uint64_t base_time_us;
+    uint64_t first_alloc_counter;
+  };
+  struct Stream {
+    uint32_t thread_index = 0;
+    std::vector<ChunkRef> chunks;
+    size_t next_chunk = 0;
+    std::vector<uint8_t> buffer;
+    std::unique_ptr<format::ChunkDecoder> decoder;
+    format::Record record;
+    bool has_record = false;
+  };
+
+  explicit StreamMerger(std::unique_ptr<format::TraceReader> reader)
+      : reader_(std::move(reader)) {}
+  absl::Status Index();
+  // Moves stream `s` to its next record within the current chunk, or parks
+  // it at its next chunk. Returns false when the stream is exhausted or on
+  // error (status_ set).
+  bool Advance(size_t s);
+  // Reads and decodes the next chunk of parked stream `s` and loads its
+  // first record; false if the chunk is empty (then still parked or
+  // exhausted) or on error.
+  bool Unpark(size_t s);
+  uint64_t KeyTime(size_t s) const;
+  bool Earlier(size_t a, size_t b) const;
+  void HeapPush(size_t s);
+  size_t HeapPop();
+
+  std::unique_ptr<format::TraceReader> reader_;
+  std::vector<std::unique_ptr<Stream>> streams_;
+  std::vector<size_t> heap_;       // min-heap of streams with a pending record
+  size_t current_ = SIZE_MAX;      // stream whose record was returned last
+  bool started_ = false;
+  bool truncated_ = false;
+  uint64_t block_count_ = 0;
+  std::atomic<uint64_t> blocks_read_{0};
+  uint64_t max_base_time_us_ = 0;
+  absl::Status status_;
+  std::vector<std::string> warnings_;
+};
+
+}  // namespace heapsight::analyzer
+
+#endif  // HEAPSIGHT_ANALYZER_STREAM_MERGER_H_

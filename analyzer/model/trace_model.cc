@@ -1,0 +1,664 @@
+// analyzer/model/trace_model.cc: the streaming analysis behind AnalyzeTrace. See
+// trace_model.h for the definitions of every number.
+#include "analyzer/model/trace_model.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstdio>
+#include <thread>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "analyzer/model/event_pipeline.h"
+#include "analyzer/model/growth_tracker.h"
+#include "analyzer/model/live_set.h"
+#include "analyzer/model/peak_tracker.h"
+#include "analyzer/model/progress.h"
+#include "analyzer/symbols/runtime_filter.h"
+#include "analyzer/model/stream_merger.h"
+#include "analyzer/symbols/symbolizer.h"
+
+namespace heapsight::analyzer {
+namespace {
+
+using format::Api;
+using format::Record;
+using format::RecordTag;
+
+constexpr size_t kMaxStackDepth = 4096;
+constexpr size_t kMaxTimelinePoints = 2000;
+constexpr size_t kMaxRssPoints = 4000;
+constexpr uint64_t kProgressMinBytes = 64ull << 20;
+
+struct SiteKey {
+  uint64_t stack;
+  Api api;
+  bool operator==(const SiteKey& o) const { return stack == o.stack && api == o.api; }
+  template <typename H>
+  friend H AbslHashValue(H h, const SiteKey& k) {
+    return H::combine(std::move(h), k.stack, static_cast<uint8_t>(k.api));
+  }
+};
+
+struct ThreadState {
+  uint64_t last_alloc_id = 0;
+  bool last_alloc_valid = false;
+  uint64_t allocated_upto = 0;  // counters below this were allocated already
+};
+
+std::string HexBytes(std::string_view bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out.push_back(kHex[c >> 4]);
+    out.push_back(kHex[c & 15]);
+  }
+  return out;
+}
+
+// The event loop; one instance per AnalyzeTrace call.
+class Analysis {
+ public:
+  Analysis(StreamMerger& merger, const AnalyzeOptions& options, ProcessProfile& profile)
+      : merger_(merger), options_(options), p_(profile), threads_(merger.stream_count()) {
+    for (size_t s = 0; s < merger.stream_count(); ++s) {
+      stream_of_thread_[merger.thread_index(s)] = s;
+    }
+    uint64_t estimate = merger.max_base_time_us();
+    timeline_interval_us_ = std::max<uint64_t>(1, estimate / (kMaxTimelinePoints / 2));
+    if ((merger.header().flags & format::kFileFlagSampled) != 0) {
+      sample_period_ = static_cast<double>(merger.header().sample_period_bytes);
+    }
+    if (options.track_growth) {
+      // The window is the last growth_window of the trace, as far as the
+      // chunk headers tell its length (the largest chunk base time: a lower
+      // bound, close to the end in all but the smallest traces).
+      double fraction = std::clamp(options.growth_window, 0.0, 1.0);
+      growth_ = std::make_unique<GrowthTracker>(
+          static_cast<uint64_t>(static_cast<double>(estimate) * (1.0 - fraction)));
+    }
+    if (options.show_progress && merger.file_size() >= kProgressMinBytes &&
+        isatty(STDERR_FILENO)) {
+      progress_ = std::make_unique<ProgressBar>(stderr, merger.block_count(), "analyzing");
+    }
+  }
+
+  absl::Status Run() {
+    EventPipeline events(merger_);
+    size_t count = 0;
+    uint64_t done = 0;
+    while (const Event* batch = events.NextBatch(&count)) {
+      // The live-set slot of an event kPrefetchAhead events later is loaded
+      // while this one is processed.
+      constexpr size_t kPrefetchAhead = 8;
+      for (size_t i = 0; i < count; ++i) {
+        if (i + kPrefetchAhead < count) live_set_.Prefetch(batch[i + kPrefetchAhead].id);
+        Process(batch[i], batch[i].stream);
+      }
+      done += count;
+      if (!warm_started_ && done >= kWarmAfterEvents) StartWarmSymbolizer();
+      if (progress_ != nullptr && (done & ~uint64_t{0xffff}) != ((done - count) & ~uint64_t{0xffff})) {
+        progress_->Update(merger_.blocks_read());
+      }
+    }
+    if (progress_ != nullptr) progress_->Finish();
+    if (!events.status().ok()) return events.status();
+    Finish();
+    return absl::OkStatus();
+  }
+
+ private:
+  void Process(const Event& r, size_t stream) {
+    if (r.time_us > now_) now_ = r.time_us;
+    if (at_time_pending_ && r.time_us > options_.at_time_us) TakeAtTimeSnapshot();
+    if (now_ >= next_timeline_us_) SampleTimeline();
+    switch (r.tag) {
+      case RecordTag::kAlloc:
+        Allocate(r.id, r.api, r.size, r.stack, stream);
+        break;
+      case RecordTag::kFree:
+        Free(r.id, r.api, stream, /*from_free=*/true);
+        break;
+      case RecordTag::kRealloc:
+        Free(r.old_id, r.api, stream, /*from_free=*/false);
+        if (r.value > now_) now_ = r.value;  // the new block's time
+        Allocate(r.id, r.api, r.size, r.stack, stream);
+        break;
+      case RecordTag::kInherited:
+        Inherit(r);
+        break;
+      case RecordTag::kStackNode:
+        p_.stack_nodes.try_emplace(r.value, r.old_id, r.size);
+        break;
+      case RecordTag::kAllocFailed:
+        ++p_.totals.failed_allocs;
+        break;
+      case RecordTag::kBadFree:
+        ++p_.totals.bad_frees;
+        OnBadFree(*r.full);
+        break;
+      case RecordTag::kFreeError:  // issue 5: supersedes kBadFree
+        if (r.code != static_cast<uint8_t>(format::FreeError::kMismatchedFree)) {
+          ++p_.totals.bad_frees;
+        }
+        OnFreeError(*r.full);
+        break;
+      case RecordTag::kLeakScan:
+        LeakScan(*r.full);
+        break;
+      case RecordTag::kBlockClasses:
+        BlockClasses(*r.full);
+        break;
+      case RecordTag::kModule: {
+        const Record& full = *r.full;
+        Module m;
+        m.id = r.value;
+        m.load_address = full.value2;
+        m.path = std::string(full.text);
+        m.build_id_hex = HexBytes(full.text2);
+        m.segments = full.segments;
+        m.load_time_us = r.time_us;
+        p_.modules.push_back(std::move(m));
+        break;
+      }
+      case RecordTag::kModuleUnload:
+        for (auto it = p_.modules.rbegin(); it != p_.modules.rend(); ++it) {
+          if (it->id == r.value && it->unload_time_us == kNever) {
+            it->unload_time_us = r.time_us;
+            break;
+          }
+        }
+        break;
+      case RecordTag::kRss:
+        if (p_.rss_timeline.size() >= kMaxRssPoints) Thin(p_.rss_timeline);
+        p_.rss_timeline.push_back({r.time_us, r.value});
+        break;
+      case RecordTag::kProcess:
+        p_.exe = std::string(r.full->text);
+        p_.argv.assign(r.full->argv.begin(), r.full->argv.end());
+        p_.ppid = r.full->value2;
+        p_.parent_trace = std::string(r.full->text2);
+        break;
+      case RecordTag::kMarker:
+        p_.markers.push_back({r.time_us, std::string(r.full->text), heap_bytes_, heap_blocks_});
+        if (at_marker_pending_ && r.full->text == options_.at_marker) TakeAtTimeSnapshot();
+        break;
+      case RecordTag::kEnd:
+        p_.complete = true;
+        p_.end_reason = static_cast<format::EndReason>(r.code);
+        p_.exit_status = r.full->exit_status;
+        break;
+      case RecordTag::kLost:
+        p_.totals.lost_events += r.value;
+        break;
+      default:  // kThreadStart, kFork, kExec, kExecFailed: nothing to count
+        break;
+    }
+  }
+
+  uint32_t SiteFor(uint64_t stack, Api api) {
+    // Direct-mapped cache in front of the site map.
+    SiteCacheEntry& cached =
+        site_cache_[(stack * 0x9E3779B97F4A7C15ull + static_cast<uint8_t>(api)) >> 52];
+    if (cached.site != UINT32_MAX && cached.stack == stack && cached.api == api) {
+      return cached.site;
+    }
+    auto [it, inserted] =
+        site_index_.try_emplace(SiteKey{stack, api}, static_cast<uint32_t>(p_.sites.size()));
+    if (inserted) {
+      Site site;
+      site.stack = stack;
+      site.api = api;
+      p_.sites.push_back(site);
+      live_.push_back({});
+    }
+    cached = {stack, api, it->second};
+    return it->second;
+  }
+
+  void AddLive(uint32_t site, uint64_t size) {
+    if (growth_ != nullptr) {
+      growth_->Change(site, now_, live_[site].bytes, live_[site].bytes + size);
+    }
+    live_[site].bytes += size;
+    live_[site].count += 1;
+    peak_.Change(site, size, true);
+    heap_bytes_ += size;
+    ++heap_blocks_;
+    if (heap_bytes_ > p_.totals.peak_bytes) {
+      p_.totals.peak_bytes = heap_bytes_;
+      p_.totals.peak_blocks = heap_blocks_;
+      p_.totals.peak_time_us = now_;
+      peak_.NewPeak(live_);
+    }
+  }
+
+  void RemoveLive(const LiveBlock& block) {
+    if (growth_ != nullptr) {
+      growth_->Change(block.site, now_, live_[block.site].bytes,
+                      live_[block.site].bytes - block.size);
+    }
+    live_[block.site].bytes -= block.size;
+    live_[block.site].count -= 1;
+    peak_.Change(block.site, block.size, false);
+    heap_bytes_ -= block.size;
+    --heap_blocks_;
+  }
+
+  void Allocate(uint64_t id, Api api, uint64_t size, uint64_t stack, size_t stream) {
+    uint32_t site = SiteFor(stack, api);
+    SiteStats& s = p_.sites[site].stats;
+    ++s.alloc_count;
+    s.alloc_bytes += size;
+    if (sample_period_ > 1) {
+      // The inverse of the sampling probability 1 - exp(-size/period); a
+      // zero-byte allocation (sampled only as a thread's first) counts once.
+      double w = size == 0 ? 1.0 : -1.0 / std::expm1(-static_cast<double>(size) / sample_period_);
+      s.alloc_count_estimate += w;
+      s.alloc_bytes_estimate += w * static_cast<double>(size);
+    }
+    ++p_.size_histogram[SizeBucket(size)];
+    ThreadState& t = threads_[stream];
+    t.allocated_upto = format::AllocIdCounter(id) + 1;
+    t.last_alloc_id = id;
+    t.last_alloc_valid = true;
+    if (!waiting_errors_.empty()) ResolveFreeErrors(id, stack, api, size);
+    if (!pending_frees_.empty() && pending_frees_.erase(id) != 0) return;  // freed already
+    if (!live_set_.Insert(id, LiveBlock{size, site})) {
+      ++duplicate_ids_;
+      return;
+    }
+    AddLive(site, size);
+  }
+
+  void Inherit(const Event& r) {
+    uint32_t site = SiteFor(r.stack, r.api);
+    SiteStats& s = p_.sites[site].stats;
+    if (!waiting_errors_.empty()) ResolveFreeErrors(r.id, r.stack, r.api, r.size);
+    if (!live_set_.Insert(r.id, LiveBlock{r.size, site})) {
+      ++duplicate_ids_;
+      return;
+    }
+    ++s.inherited_count;
+    s.inherited_bytes += r.size;
+    AddLive(site, r.size);
+  }
+
+  void Free(uint64_t id, Api api, size_t stream, bool from_free) {
+    ThreadState& t = threads_[stream];
+    LiveBlock block;
+    if (!live_set_.Erase(id, &block)) {
+      // Not live: either its allocation comes later in merged order (another
+      // thread, same microsecond) or the id is unknown.
+      uint32_t thread = format::AllocIdThread(id);
+      auto owner = stream_of_thread_.find(thread);
+      if (owner != stream_of_thread_.end() &&
+          format::AllocIdCounter(id) >= threads_[owner->second].allocated_upto &&
+          pending_frees_.size() < (1u << 24)) {
+        pending_frees_.insert(id);
+        ++frees_;
+        ++p_.totals.frees_by_api[static_cast<size_t>(api)];
+      } else {
+        ++p_.totals.unmatched_frees;
+      }
+      if (from_free) t.last_alloc_valid = false;
+      return;
+    }
+    RemoveLive(block);
+    ++frees_;
+    ++p_.totals.frees_by_api[static_cast<size_t>(api)];
+    if (from_free && t.last_alloc_valid && t.last_alloc_id == id) {
+      ++p_.sites[block.site].stats.temporary_count;
+    }
+    if (from_free) t.last_alloc_valid = false;
+  }
+
+  // Big traces: a helper thread loads the debug info of the modules the
+  // stacks seen so far run in (reading and decompressing DWARF takes tens of
+  // milliseconds for libc) while the events are analyzed; AnalyzeTrace's
+  // Symbolizer adopts what it loaded.
+  void StartWarmSymbolizer() {
+    warm_started_ = true;
+    if (merger_.block_count() < kWarmMinBlocks || p_.modules.empty()) return;
+    std::vector<uint64_t> ips;
+    ips.reserve(p_.stack_nodes.size());
+    for (const auto& [node, parent_ip] : p_.stack_nodes) ips.push_back(parent_ip.second);
+    if (ips.empty()) return;
+    warm_symbolizer_ = std::make_unique<Symbolizer>(p_.modules);
+    warm_thread_ = std::thread(
+        [sym = warm_symbolizer_.get(), ips = std::move(ips)] { sym->Preload(ips); });
+  }
+
+ public:
+  ~Analysis() {
+    if (warm_thread_.joinable()) warm_thread_.join();
+  }
+
+  // The helper's Symbolizer once it is done, or null.
+  std::unique_ptr<Symbolizer> TakeWarmSymbolizer() {
+    if (warm_thread_.joinable()) warm_thread_.join();
+    return std::move(warm_symbolizer_);
+  }
+
+ private:
+  // Issue 5: reachability scans and free errors (leak_class_data.h).
+  void LeakScan(const Record& r) {
+    LeakClassData& d = p_.leak_classes;
+    if (r.value < d.scan) return;
+    if (r.value > d.scan) scan_classes_.clear();
+    d.scanned = true;
+    d.scan = r.value;
+    d.reason = static_cast<format::ScanReason>(r.code);
+    d.duration_us = r.size;
+    d.threads_stopped = r.value2;
+    d.threads_missed = r.old_id;
+    d.root_bytes = r.address;
+  }
+
+  void BlockClasses(const Record& r) {
+    LeakClassData& d = p_.leak_classes;
+    if (r.value > d.scan) {  // records before their kLeakScan (other thread's chunk)
+      scan_classes_.clear();
+      d.scan = r.value;
+    }
+    if (r.value != d.scan) return;
+    for (uint64_t id : r.ids) scan_classes_[id] = r.code;
+  }
+
+  void OnFreeError(const Record& r) {
+    FreeErrorEvent e;
+    e.error = static_cast<format::FreeError>(r.code);
+    e.action = static_cast<format::FreeAction>(r.code2);
+    e.free_api = r.api;
+    e.address = r.address;
+    e.free_stack = r.stack;
+    e.time_us = r.time_us;
+    e.alloc_id = r.id;
+    std::vector<FreeErrorEvent>& errors = p_.leak_classes.errors;
+    errors.push_back(e);
+    if (r.id == 0) return;
+    if (const LiveBlock* b = live_set_.Find(r.id)) {
+      const Site& site = p_.sites[b->site];
+      ResolveFreeError(errors.back(), site.stack, site.api, b->size);
+    } else {
+      // Its allocation comes later in time order, or was freed already (a
+      // double free): resolved in Allocate, or after the pass.
+      waiting_errors_[r.id].push_back(errors.size() - 1);
+    }
+  }
+
+  void OnBadFree(const Record& r) {
+    ++p_.leak_classes.legacy_bad_frees;
+    FreeErrorEvent e;
+    e.error = static_cast<format::FreeError>(r.code);
+    e.free_api = r.api;
+    e.address = r.address;
+    e.free_stack = r.stack;
+    e.time_us = r.time_us;
+    p_.leak_classes.errors.push_back(e);
+  }
+
+  static void ResolveFreeError(FreeErrorEvent& e, uint64_t stack, Api api, uint64_t size) {
+    e.alloc_known = true;
+    e.alloc_api = api;
+    e.alloc_size = size;
+    e.alloc_stack = stack;
+  }
+
+  void ResolveFreeErrors(uint64_t id, uint64_t stack, Api api, uint64_t size) {
+    auto it = waiting_errors_.find(id);
+    if (it == waiting_errors_.end()) return;
+    for (size_t index : it->second) {
+      ResolveFreeError(p_.leak_classes.errors[index], stack, api, size);
+    }
+    waiting_errors_.erase(it);
+  }
+
+  // The classes of the last scan, for the blocks still live now (the end).
+  void FinishLeakClasses() {
+    LeakClassData& d = p_.leak_classes;
+    for (const auto& [id, cls] : scan_classes_) {
+      const LiveBlock* b = live_set_.Find(id);
+      if (b == nullptr || cls == 0 || cls > format::kLeakClassCount) continue;
+      const Site& site = p_.sites[b->site];
+      ClassCounts& c = d.sites[{site.stack, static_cast<uint8_t>(site.api)}][cls - 1];
+      c.bytes += b->size;
+      ++c.blocks;
+    }
+    scan_classes_.clear();
+  }
+
+ public:
+  // Free errors whose block was freed before the error (double frees): the
+  // allocation records to look up after the pass.
+  absl::flat_hash_map<uint64_t, std::vector<size_t>>& waiting_errors() { return waiting_errors_; }
+
+ private:
+  void TakeAtTimeSnapshot() {
+    at_time_pending_ = false;
+    at_marker_pending_ = false;
+    at_time_live_ = live_;
+  }
+
+  void SampleTimeline() {
+    if (p_.heap_timeline.size() >= kMaxTimelinePoints) {
+      Thin(p_.heap_timeline);
+      timeline_interval_us_ *= 2;
+    }
+    p_.heap_timeline.push_back({now_, heap_bytes_});
+    next_timeline_us_ = now_ + timeline_interval_us_;
+  }
+
+  static void Thin(std::vector<TimePoint>& points) {
+    size_t out = 0;
+    for (size_t i = 0; i < points.size(); i += 2) points[out++] = points[i];
+    points.resize(out);
+  }
+
+  void Finish() {
+    if (at_time_pending_ || at_marker_pending_) TakeAtTimeSnapshot();
+    FinishLeakClasses();
+    p_.heap_timeline.push_back({now_, heap_bytes_});
+    p_.duration_us = now_;
+    if (growth_ != nullptr) {
+      std::vector<uint64_t> live(live_.size());
+      for (size_t i = 0; i < live_.size(); ++i) live[i] = live_[i].bytes;
+      // The window ends with the last allocation or free, not with the
+      // trace: the exit path's own records (the leak scan, the end record)
+      // come later, and a live-bytes drop at shutdown followed by that
+      // idle stretch would be fitted as part of the trend.
+      uint64_t last = growth_->last_change_us();
+      uint64_t end = last > growth_->window_begin_us() ? last : now_;
+      p_.growth = growth_->Finish(end, live);
+      p_.growth_window_begin_us = growth_->window_begin_us();
+      p_.growth_window_end_us = end;
+    }
+    p_.threads = merger_.stream_count();
+    // Frees of ids that never got allocated are unmatched after all.
+    frees_ -= pending_frees_.size();
+    p_.totals.unmatched_frees += pending_frees_.size();
+    if (duplicate_ids_ != 0) {
+      p_.warnings.push_back(absl::StrCat(duplicate_ids_, " allocation ids were reused"));
+    }
+    if (p_.totals.unmatched_frees != 0) {
+      p_.warnings.push_back(
+          absl::StrCat(p_.totals.unmatched_frees, " frees name blocks this trace never allocated"));
+    }
+    const std::vector<LiveCounter>& at_peak = peak_.at_peak();
+    for (size_t i = 0; i < p_.sites.size(); ++i) {
+      SiteStats& s = p_.sites[i].stats;
+      s.leaked_bytes = live_[i].bytes;
+      s.leaked_count = live_[i].count;
+      if (i < at_peak.size()) {
+        s.peak_bytes = at_peak[i].bytes;
+        s.peak_count = at_peak[i].count;
+      }
+      switch (options_.at) {
+        case AnalyzeOptions::At::kEnd:
+          s.live_bytes = s.leaked_bytes;
+          s.live_count = s.leaked_count;
+          break;
+        case AnalyzeOptions::At::kPeak:
+          s.live_bytes = s.peak_bytes;
+          s.live_count = s.peak_count;
+          break;
+        case AnalyzeOptions::At::kTime:
+        case AnalyzeOptions::At::kMarker:
+          if (i < at_time_live_.size()) {
+            s.live_bytes = at_time_live_[i].bytes;
+            s.live_count = at_time_live_[i].count;
+          }
+          break;
+      }
+    }
+  }
+
+ public:
+  // Blocks released (every kind), after Run().
+  uint64_t frees() const { return frees_; }
+
+ private:
+  StreamMerger& merger_;
+  const AnalyzeOptions& options_;
+  ProcessProfile& p_;
+  std::vector<ThreadState> threads_;
+  LiveSet live_set_;
+  absl::flat_hash_map<SiteKey, uint32_t> site_index_;
+  absl::flat_hash_set<uint64_t> pending_frees_;
+  absl::flat_hash_map<uint32_t, size_t> stream_of_thread_;
+  absl::flat_hash_map<uint64_t, uint8_t> scan_classes_;  // id -> LeakClass, last scan
+  absl::flat_hash_map<uint64_t, std::vector<size_t>> waiting_errors_;  // id -> error indices
+  std::vector<LiveCounter> live_;  // per site, now
+  std::vector<LiveCounter> at_time_live_;
+  PeakTracker peak_;
+  std::unique_ptr<GrowthTracker> growth_;  // AnalyzeOptions::track_growth
+  double sample_period_ = 0;               // > 1: a sampled trace
+  struct SiteCacheEntry {
+    uint64_t stack = 0;
+    Api api = Api::kUnknown;
+    uint32_t site = UINT32_MAX;
+  };
+  std::vector<SiteCacheEntry> site_cache_ = std::vector<SiteCacheEntry>(4096);
+  uint64_t now_ = 0;
+  uint64_t heap_bytes_ = 0;
+  uint64_t heap_blocks_ = 0;
+  uint64_t frees_ = 0;
+  uint64_t duplicate_ids_ = 0;
+  uint64_t next_timeline_us_ = 0;
+  uint64_t timeline_interval_us_ = 1;
+  bool at_time_pending_ = options_.at == AnalyzeOptions::At::kTime;
+  bool at_marker_pending_ = options_.at == AnalyzeOptions::At::kMarker;
+  std::unique_ptr<ProgressBar> progress_;
+  static constexpr uint64_t kWarmAfterEvents = 4096;
+  static constexpr uint64_t kWarmMinBlocks = 8;
+  bool warm_started_ = false;
+  std::unique_ptr<Symbolizer> warm_symbolizer_;
+  std::thread warm_thread_;
+};
+
+// Program totals from the per-site numbers; runtime sites go to
+// runtime_totals. `all_frees` counts every block released.
+void ComputeTotals(ProcessProfile& p, uint64_t all_frees) {
+  Totals& t = p.totals;
+  uint64_t runtime_frees = 0;
+  for (const Site& site : p.sites) {
+    const SiteStats& s = site.stats;
+    if (site.kind == SiteKind::kRuntime) {
+      p.runtime_totals.allocs += s.alloc_count;
+      p.runtime_totals.bytes_allocated += s.alloc_bytes;
+      p.runtime_totals.leaked_bytes += s.leaked_bytes;
+      p.runtime_totals.leaked_blocks += s.leaked_count;
+      runtime_frees += s.alloc_count + s.inherited_count - s.leaked_count;
+      continue;
+    }
+    t.allocs_by_api[static_cast<size_t>(site.api)] += s.alloc_count;
+    t.allocs += s.alloc_count;
+    t.bytes_allocated += s.alloc_bytes;
+    t.leaked_bytes += s.leaked_bytes;
+    t.leaked_blocks += s.leaked_count;
+    t.temporary += s.temporary_count;
+    t.inherited_bytes += s.inherited_bytes;
+    t.inherited_blocks += s.inherited_count;
+  }
+  t.frees = all_frees >= runtime_frees ? all_frees - runtime_frees : 0;
+}
+
+}  // namespace
+
+bool Module::Contains(uint64_t addr) const {
+  if (segments.empty()) return addr >= load_address;
+  for (const format::SegmentInfo& s : segments) {
+    uint64_t start = load_address + s.vaddr;
+    if (addr >= start && addr - start < s.memsz) return true;
+  }
+  return false;
+}
+
+int SizeBucket(uint64_t size) { return size == 0 ? 0 : 64 - std::countl_zero(size); }
+
+std::vector<uint64_t> ProcessProfile::StackIps(uint64_t leaf) const {
+  std::vector<uint64_t> ips;
+  uint64_t node = leaf;
+  while (node != 0 && ips.size() < kMaxStackDepth) {
+    auto it = stack_nodes.find(node);
+    if (it == stack_nodes.end()) break;
+    ips.push_back(it->second.second);
+    if (it->second.first == node) break;
+    node = it->second.first;
+  }
+  return ips;
+}
+
+absl::StatusOr<ProcessProfile> AnalyzeTrace(const std::string& path,
+                                            const AnalyzeOptions& options) {
+  absl::StatusOr<std::unique_ptr<StreamMerger>> merger = StreamMerger::Open(path);
+  if (!merger.ok()) return merger.status();
+  ProcessProfile profile;
+  profile.trace_path = path;
+  profile.header = (*merger)->header();
+  profile.pid = profile.header.pid;
+  profile.ppid = profile.header.ppid;
+  profile.truncated = (*merger)->truncated();
+  profile.warnings = (*merger)->warnings();
+  Analysis analysis(**merger, options, profile);
+  if (absl::Status s = analysis.Run(); !s.ok()) return s;
+  if (!analysis.waiting_errors().empty()) {
+    // Double frees of blocks freed before the error: read just the chunks
+    // that hold their allocations.
+    std::vector<uint64_t> ids;
+    for (const auto& [id, indices] : analysis.waiting_errors()) ids.push_back(id);
+    absl::Status s = (*merger)->FindAllocations(ids, [&](const Record& r) {
+      auto it = analysis.waiting_errors().find(r.id);
+      if (it == analysis.waiting_errors().end()) return;
+      for (size_t index : it->second) {
+        FreeErrorEvent& e = profile.leak_classes.errors[index];
+        e.alloc_known = true;
+        e.alloc_api = r.api;
+        e.alloc_size = r.size;
+        e.alloc_stack = r.stack;
+      }
+      analysis.waiting_errors().erase(it);
+    });
+    if (!s.ok()) return s;
+  }
+  profile.symbolizer = std::make_shared<Symbolizer>(profile.modules);
+  if (std::unique_ptr<Symbolizer> warm = analysis.TakeWarmSymbolizer()) {
+    profile.symbolizer->AdoptSessions(*warm);
+  }
+  if (options.classify_runtime) {
+    for (Site& site : profile.sites) {
+      site.kind = ClassifySite(profile.StackIps(site.stack), *profile.symbolizer);
+    }
+  }
+  ComputeTotals(profile, analysis.frees());
+  // Data after the cut is lost even if an end record was read.
+  if (profile.truncated) profile.complete = false;
+  return profile;
+}
+
+}  // namespace heapsight::analyzer

@@ -1,0 +1,208 @@
+// analyzer/model/trace_model.h: what one trace file says about one process, and
+// the streaming analysis that computes it (AnalyzeTrace).
+//
+// AnalyzeTrace reads a trace once more than the number of its blocks (a first
+// pass indexes the block offsets of every thread, a second pass merges the
+// threads' record streams by time) and folds every event into per-site
+// statistics. Its memory is bounded by the live allocations, the unique
+// (stack, api) sites, the stack trie and one decoded chunk per thread; it
+// does not grow with the length of the trace.
+//
+// Definitions used everywhere (report, leaks, pprof, collapse):
+//  - A *site* is a (leaf stack node, allocation API) pair. Realloc's new
+//    block belongs to the realloc site; kInherited blocks belong to the site
+//    of the stack and API recorded in the kInherited record.
+//  - *leaked* ("not freed at exit"): live when the trace ends, after applying
+//    late frees that follow kEnd. Inherited blocks count when still live.
+//  - *peak*: the maximum over time of the bytes live in the heap (all blocks,
+//    runtime ones included) and the exact per-site contribution at that moment.
+//  - *temporary*: an allocation freed (kFree, not realloc) by its own thread
+//    before that thread made any other allocation.
+//  - *runtime* sites: blocks made by the C/C++ runtime itself (libstdc++'s
+//    emergency EH pool, glibc's per-thread DTV, ld.so's bookkeeping, stdio
+//    buffers). See runtime_filter.h. They are kept in `sites` with
+//    kind == SiteKind::kRuntime and left out of `totals` (program numbers);
+//    `runtime_totals` holds their numbers.
+#ifndef HEAPSIGHT_ANALYZER_TRACE_MODEL_H_
+#define HEAPSIGHT_ANALYZER_TRACE_MODEL_H_
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "analyzer/model/growth_tracker.h"
+#include "analyzer/model/leak_class_data.h"
+#include "format/chunk_encoder.h"
+#include "format/trace_format.h"
+
+namespace heapsight::analyzer {
+
+class Symbolizer;
+
+inline constexpr uint64_t kNever = UINT64_MAX;
+
+// A loaded ELF object as the trace describes it.
+struct Module {
+  uint64_t id = 0;                  // module id from the kModule record
+  std::string path;
+  std::string build_id_hex;         // lower-case hex, "" if none recorded
+  uint64_t load_address = 0;        // load bias (dlpi_addr): runtime addr = vaddr + this
+  std::vector<format::SegmentInfo> segments;  // PT_LOAD, vaddr unbiased
+  uint64_t load_time_us = 0;
+  uint64_t unload_time_us = kNever;  // kNever if never unloaded
+
+  // True if runtime address `addr` falls in one of the segments (or, when no
+  // segments were recorded, is at or above the load address).
+  bool Contains(uint64_t addr) const;
+};
+
+struct SiteStats {
+  uint64_t alloc_count = 0;    // allocations made by this process (not inherited)
+  uint64_t alloc_bytes = 0;
+  uint64_t live_count = 0;     // live at the moment AnalyzeOptions::at chose
+  uint64_t live_bytes = 0;
+  uint64_t leaked_count = 0;   // not freed at the end of the trace
+  uint64_t leaked_bytes = 0;
+  uint64_t peak_count = 0;     // live at the global peak
+  uint64_t peak_bytes = 0;
+  uint64_t temporary_count = 0;
+  uint64_t inherited_count = 0;  // kInherited blocks (live when the process began)
+  uint64_t inherited_bytes = 0;
+  // Sampled traces (HEAPSIGHT_SAMPLE_BYTES) only: the allocations and bytes
+  // the samples stand for, each sampled allocation of s bytes weighted by
+  // 1 / (1 - exp(-s/period)), the inverse of its chance of being sampled.
+  // Unbiased per allocation, where scaling a site's totals by their mean
+  // size (pprof's and Go's way) undercounts sites of mixed sizes.
+  double alloc_count_estimate = 0;
+  double alloc_bytes_estimate = 0;
+};
+
+enum class SiteKind : uint8_t {
+  kProgram = 0,  // made by the program (what reports count)
+  kRuntime = 1,  // made by the C/C++ runtime for itself (see runtime_filter.h)
+};
+
+struct Site {
+  uint64_t stack = 0;  // leaf stack node (0 = empty stack)
+  format::Api api = format::Api::kUnknown;
+  SiteKind kind = SiteKind::kProgram;
+  SiteStats stats;
+};
+
+// Program-level numbers (runtime sites excluded; see file comment).
+struct Totals {
+  std::array<uint64_t, static_cast<size_t>(format::Api::kApiLimit)> allocs_by_api{};
+  std::array<uint64_t, static_cast<size_t>(format::Api::kApiLimit)> frees_by_api{};  // all blocks
+  uint64_t allocs = 0;            // blocks returned (kAlloc + kRealloc new side)
+  uint64_t frees = 0;             // blocks released (kFree + kRealloc old side)
+  uint64_t bytes_allocated = 0;
+  uint64_t leaked_bytes = 0;      // not freed at exit, inherited included
+  uint64_t leaked_blocks = 0;
+  uint64_t temporary = 0;
+  uint64_t inherited_bytes = 0;
+  uint64_t inherited_blocks = 0;
+  // Whole-heap numbers (runtime blocks included):
+  uint64_t peak_bytes = 0;
+  uint64_t peak_blocks = 0;
+  uint64_t peak_time_us = 0;
+  uint64_t failed_allocs = 0;     // kAllocFailed
+  uint64_t bad_frees = 0;         // invalid or double frees (kBadFree, kFreeError 1-2)
+  uint64_t unmatched_frees = 0;   // frees naming an id this trace never allocated
+  uint64_t lost_events = 0;       // kLost
+};
+
+struct RuntimeTotals {
+  uint64_t allocs = 0;
+  uint64_t bytes_allocated = 0;
+  uint64_t leaked_bytes = 0;
+  uint64_t leaked_blocks = 0;
+};
+
+struct TimePoint {
+  uint64_t time_us = 0;
+  uint64_t value = 0;
+};
+
+struct Marker {
+  uint64_t time_us = 0;
+  std::string name;
+  uint64_t heap_bytes = 0;   // live heap (all blocks, runtime ones included) at the marker
+  uint64_t heap_blocks = 0;
+};
+
+// The marker the preload writes when its heap limit (HEAPSIGHT_HEAP_LIMIT)
+// first refused an allocation.
+inline constexpr char kHeapLimitMarker[] = "heap-limit";
+
+// Power-of-two size buckets: bucket 0 holds size 0, bucket b >= 1 holds
+// sizes in [2^(b-1), 2^b).
+inline constexpr int kSizeBuckets = 65;
+int SizeBucket(uint64_t size);
+
+struct ProcessProfile {
+  std::string trace_path;
+  format::FileHeader header{};
+  uint64_t pid = 0;
+  uint64_t ppid = 0;
+  std::string exe;                 // from kProcess ("" if none)
+  std::vector<std::string> argv;
+  std::string parent_trace;        // kProcess parent trace path
+  bool complete = false;           // a kEnd record was read and the file is not truncated
+  bool truncated = false;          // the file ended inside a block
+  format::EndReason end_reason = format::EndReason::kExit;  // valid if complete
+  int64_t exit_status = 0;                                  // valid if complete
+  uint64_t duration_us = 0;        // time of the last record
+  uint64_t threads = 0;            // distinct thread streams
+  std::vector<Module> modules;
+  std::vector<Site> sites;         // every (stack, api) that allocated
+  Totals totals;
+  RuntimeTotals runtime_totals;
+  std::array<uint64_t, kSizeBuckets> size_histogram{};  // all allocations (runtime too)
+  std::vector<TimePoint> heap_timeline;  // live heap bytes (<= ~2000 points)
+  std::vector<TimePoint> rss_timeline;   // kRss samples
+  // AnalyzeOptions::track_growth: per site (same index as `sites`), the
+  // trend of its live bytes from growth_window_begin_us to the end.
+  std::vector<SiteGrowth> growth;
+  uint64_t growth_window_begin_us = 0;
+  uint64_t growth_window_end_us = 0;  // the last allocation or free
+  std::vector<Marker> markers;          // in time order
+  std::vector<std::string> warnings;     // analysis warnings (sequence gaps, ...)
+  // Reachability classes of the last leak scan and free errors (issue 5).
+  LeakClassData leak_classes;
+  // Stack trie: node -> (parent, ip).
+  absl::flat_hash_map<uint64_t, std::pair<uint64_t, uint64_t>> stack_nodes;
+  // Symbolizer over `modules`, shared so its cache is reused by every
+  // consumer of this profile. Never null after AnalyzeTrace succeeds.
+  std::shared_ptr<Symbolizer> symbolizer;
+
+  // The instruction pointers of a stack, innermost first (return addresses
+  // as recorded). Stops at an undefined node or after 4096 frames.
+  std::vector<uint64_t> StackIps(uint64_t leaf) const;
+};
+
+struct AnalyzeOptions {
+  enum class At { kEnd, kPeak, kTime, kMarker };
+  At at = At::kEnd;        // which moment SiteStats::live_* describe
+  uint64_t at_time_us = 0; // for kTime: live after every event at or before this time
+  std::string at_marker;   // for kMarker: live when the first marker of this name was set
+                           // (at the end if the trace has no such marker)
+  bool show_progress = false;  // progress bar on stderr (if it is a TTY and the trace is big)
+  bool classify_runtime = true;  // mark runtime sites (needs symbolization)
+  // Fit each site's live bytes over time (growth_tracker.h) during the last
+  // `growth_window` of the trace; fills ProcessProfile::growth.
+  bool track_growth = false;
+  double growth_window = 0.5;
+};
+
+// Analyzes one trace file. Errors name the file ("<path>: <what>"). A
+// truncated file is analyzed as far as it goes (truncated = true).
+absl::StatusOr<ProcessProfile> AnalyzeTrace(const std::string& path,
+                                            const AnalyzeOptions& options = {});
+
+}  // namespace heapsight::analyzer
+
+#endif  // HEAPSIGHT_ANALYZER_TRACE_MODEL_H_

@@ -1,0 +1,132 @@
+// analyzer/report/growth_report.cc: see growth_report.h.
+#include "analyzer/report/growth_report.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "analyzer/symbols/symbolizer.h"
+#include "analyzer/report/text_report.h"
+#include "analyzer/output/text_util.h"
+#include "format/trace_format.h"
+#include "nlohmann/json.hpp"
+
+namespace heapsight::analyzer {
+namespace {
+
+std::string Rate(double bytes_per_second) {
+  double v = bytes_per_second;
+  const char* unit = "B/s";
+  if (v >= 1024.0 * 1024 * 1024) {
+    v /= 1024.0 * 1024 * 1024;
+    unit = "GiB/s";
+  } else if (v >= 1024.0 * 1024) {
+    v /= 1024.0 * 1024;
+    unit = "MiB/s";
+  } else if (v >= 1024.0) {
+    v /= 1024.0;
+    unit = "KiB/s";
+  }
+  return absl::StrFormat("%.1f %s", v, unit);
+}
+
+nlohmann::json FramesJson(const ProcessProfile& p, uint64_t stack) {
+  nlohmann::json frames = nlohmann::json::array();
+  for (const SymbolizedLocation* loc : p.symbolizer->SymbolizeStack(p.StackIps(stack))) {
+    for (const SourceFrame& f : loc->frames) {
+      frames.push_back({{"function", f.function}, {"file", f.file}, {"line", f.line}});
+    }
+  }
+  return frames;
+}
+
+}  // namespace
+
+std::vector<GrowingSite> RankGrowth(const ProcessProfile& profile, const GrowthOptions& options) {
+  std::vector<GrowingSite> out;
+  for (size_t i = 0; i < profile.growth.size() && i < profile.sites.size(); ++i) {
+    const SiteGrowth& g = profile.growth[i];
+    if (profile.sites[i].kind != SiteKind::kProgram) continue;
+    if (!(g.rise >= static_cast<double>(options.min_bytes)) || !(g.bytes_per_second > 0) ||
+        g.fit < options.min_fit) {
+      continue;
+    }
+    out.push_back({i, g});
+  }
+  std::sort(out.begin(), out.end(), [](const GrowingSite& a, const GrowingSite& b) {
+    if (a.growth.bytes_per_second != b.growth.bytes_per_second) {
+      return a.growth.bytes_per_second > b.growth.bytes_per_second;
+    }
+    return a.site < b.site;
+  });
+  if (out.size() > options.top) out.resize(options.top);
+  return out;
+}
+
+std::string FormatGrowthText(const std::vector<const ProcessProfile*>& profiles,
+                             const GrowthOptions& options) {
+  std::string out;
+  for (const ProcessProfile* p : profiles) {
+    absl::StrAppend(&out, "== process ", p->pid, ": ", p->exe.empty() ? "(unknown)" : p->exe,
+                    "\n");
+    absl::StrAppend(&out, "window: ", Seconds(p->growth_window_begin_us), " to ",
+                    Seconds(p->growth_window_end_us),
+                    " (the last allocation or free); each site's live bytes are fitted by a "
+                    "line up to their highest point\n");
+    if ((p->header.flags & format::kFileFlagSampled) != 0) {
+      absl::StrAppend(&out, "sampled trace: bytes are those of sampled allocations\n");
+    }
+    std::vector<GrowingSite> ranked = RankGrowth(*p, options);
+    if (ranked.empty()) {
+      absl::StrAppend(&out, "no call site's live memory grew in the window\n\n");
+      continue;
+    }
+    absl::StrAppendFormat(&out, "%12s %5s %14s %14s %14s  %s\n", "growth", "fit", "live at start",
+                          "most live", "live at end", "call site");
+    for (const GrowingSite& g : ranked) {
+      const Site& site = p->sites[g.site];
+      const char* api = format::ApiName(site.api);
+      absl::StrAppendFormat(&out, "%12s %5.2f %14s %14s %14s  %s\n",
+                            Rate(g.growth.bytes_per_second), g.growth.fit,
+                            Thousands(g.growth.live_at_begin), Thousands(g.growth.live_max),
+                            Thousands(g.growth.live_at_end), api != nullptr ? api : "?");
+      absl::StrAppend(&out, "      ", DescribeStack(*p, site.stack, options.frames), "\n");
+    }
+    absl::StrAppend(&out, "\n");
+  }
+  return out;
+}
+
+std::string FormatGrowthJson(const std::vector<const ProcessProfile*>& profiles,
+                             const GrowthOptions& options) {
+  nlohmann::json processes = nlohmann::json::array();
+  for (const ProcessProfile* p : profiles) {
+    nlohmann::json sites = nlohmann::json::array();
+    for (const GrowingSite& g : RankGrowth(*p, options)) {
+      const Site& site = p->sites[g.site];
+      const char* api = format::ApiName(site.api);
+      sites.push_back({{"bytes_per_second", g.growth.bytes_per_second},
+                       {"fit", g.growth.fit},
+                       {"rise", g.growth.rise},
+                       {"live_at_begin", g.growth.live_at_begin},
+                       {"live_max", g.growth.live_max},
+                       {"live_at_end", g.growth.live_at_end},
+                       {"api", api != nullptr ? api : ""},
+                       {"frames", FramesJson(*p, site.stack)}});
+    }
+    processes.push_back({{"pid", p->pid},
+                         {"exe", p->exe},
+                         {"trace", p->trace_path},
+                         {"sampled", (p->header.flags & format::kFileFlagSampled) != 0},
+                         {"window_begin_us", p->growth_window_begin_us},
+                         {"end_us", p->growth_window_end_us},
+                         {"sites", sites}});
+  }
+  nlohmann::json doc = {{"processes", processes}};
+  // Symbols come from untrusted ELF files: replace invalid UTF-8 rather
+  // than throw.
+  return doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+}  // namespace heapsight::analyzer

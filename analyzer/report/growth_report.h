@@ -1,0 +1,50 @@
+// analyzer/report/growth_report.h: `heapsight growth`, the call sites whose live
+// memory keeps growing (growth_tracker.h), ranked by growth rate.
+//
+// A site is listed when the line fitted to its live bytes rises by at least
+// `min_bytes` over the window, with a fit (r^2, 0 to 1) of at least
+// `min_fit`; the list is sorted by bytes per second. The fit tells a steady
+// climb (near 1: a cache without eviction, a leak per request) from churn or
+// a pool that fills and empties (near 0). The fit ends at a site's last high
+// point, so a program that frees everything at exit, after growing all
+// along, still shows its growth.
+#ifndef HEAPSIGHT_ANALYZER_GROWTH_REPORT_H_
+#define HEAPSIGHT_ANALYZER_GROWTH_REPORT_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "analyzer/model/trace_model.h"
+
+namespace heapsight::analyzer {
+
+struct GrowthOptions {
+  size_t top = 10;           // sites listed per process
+  size_t frames = 6;         // frames per site (text)
+  uint64_t min_bytes = 1024;  // least rise of the fitted line over the window
+  double min_fit = 0.25;      // least r^2: below it a rise is noise (churn, a sawtooth)
+};
+
+struct GrowingSite {
+  size_t site = 0;  // index into ProcessProfile::sites
+  SiteGrowth growth;
+};
+
+// The growing program sites of `profile` (analyzed with track_growth),
+// fastest first, at most options.top.
+std::vector<GrowingSite> RankGrowth(const ProcessProfile& profile, const GrowthOptions& options);
+
+std::string FormatGrowthText(const std::vector<const ProcessProfile*>& profiles,
+                             const GrowthOptions& options);
+// {"processes": [{"pid", "exe", "trace", "window_begin_us", "end_us",
+//   "sites": [{"bytes_per_second", "fit", "rise", "live_at_begin", "live_max",
+//              "live_at_end",
+//              "api", "frames": [{"function", "file", "line"}]}]}]}
+std::string FormatGrowthJson(const std::vector<const ProcessProfile*>& profiles,
+                             const GrowthOptions& options);
+
+}  // namespace heapsight::analyzer
+
+#endif  // HEAPSIGHT_ANALYZER_GROWTH_REPORT_H_

@@ -1,0 +1,61 @@
+// analyzer/report/leak_summary.h: the short Valgrind-style summary that
+// `heapsight record` prints after the program exits, and the numbers behind
+// `--leak-exitcode`.
+//
+// API for cli/record/: after the traced program exits, call
+// SummarizeTraces with every trace it left (a fork/exec family is summed),
+// print it with PrintLeakSummary, and exit with the leak exit code when
+// summary.leaked_blocks > 0.
+#ifndef HEAPSIGHT_ANALYZER_LEAK_SUMMARY_H_
+#define HEAPSIGHT_ANALYZER_LEAK_SUMMARY_H_
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace heapsight::analyzer {
+
+struct LeakSummary {
+  uint64_t processes = 0;
+  uint64_t leaked_bytes = 0;       // unfreed at exit, program blocks, not suppressed
+  uint64_t leaked_blocks = 0;
+  uint64_t suppressed_bytes = 0;   // matched by a suppression
+  uint64_t suppressed_blocks = 0;
+  uint64_t runtime_bytes = 0;      // held by the C/C++ runtime (never counted as leaks)
+  uint64_t runtime_blocks = 0;
+  uint64_t peak_bytes = 0;         // max over the processes
+  uint64_t allocs = 0;             // program allocations, summed
+  uint64_t frees = 0;
+  uint64_t bytes_allocated = 0;
+  bool complete = true;            // every trace had its kEnd record
+  // Issue 5: when every trace holds the preload's reachability scan,
+  // leaked_* above are the *lost* blocks (definitely + indirectly + possibly
+  // lost; still-reachable ones are not leaks) and these hold the classes
+  // (index LeakClass - 1: definite, indirect, possible, reachable).
+  bool classified = false;
+  uint64_t class_bytes[4] = {};
+  uint64_t class_blocks[4] = {};
+  uint64_t free_errors = 0;        // invalid, double and mismatched frees
+  // Largest mean sampling period of the traces (HEAPSIGHT_SAMPLE_BYTES);
+  // 0 when every trace recorded every allocation.
+  uint64_t sample_period_bytes = 0;
+};
+
+// Analyzes `paths` and sums them. `suppressions` is a path to a
+// LeakSanitizer-style suppressions file, or "" for none.
+absl::StatusOr<LeakSummary> SummarizeTraces(const std::vector<std::string>& paths,
+                                            const std::string& suppressions = "");
+
+// Prints, e.g.:
+//   heapsight: LEAK SUMMARY (1 process)
+//   heapsight:    leaked: 1,224 bytes in 3 blocks
+//   heapsight:    peak heap: 2,048 bytes; 10 allocations, 7 frees, 1,945 bytes allocated
+//   heapsight: run `heapsight leaks TRACE` for the stacks
+void PrintLeakSummary(std::FILE* out, const LeakSummary& summary);
+
+}  // namespace heapsight::analyzer
+
+#endif  // HEAPSIGHT_ANALYZER_LEAK_SUMMARY_H_

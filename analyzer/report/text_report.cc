@@ -1,0 +1,266 @@
+// analyzer/report/text_report.cc: see text_report.h.
+#include "analyzer/report/text_report.h"
+
+#include <algorithm>
+#include <functional>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "analyzer/symbols/symbolizer.h"
+#include "analyzer/output/text_util.h"
+
+namespace heapsight::analyzer {
+namespace {
+
+std::string Plural(uint64_t n, const char* one, const char* many) {
+  return absl::StrCat(Thousands(n), " ", n == 1 ? one : many);
+}
+
+std::string StatusLine(const ProcessProfile& p) {
+  if (!p.complete) {
+    return absl::StrCat(
+        "TRACE CUT SHORT: ",
+        p.truncated ? "the file ends inside a block" : "the trace has no end record",
+        " (the process was killed or is still running); numbers cover the recorded part only");
+  }
+  switch (p.end_reason) {
+    case format::EndReason::kExit:
+      return absl::StrCat("complete, exit status ", p.exit_status);
+    case format::EndReason::kUnderscoreExit:
+      return absl::StrCat("complete, _exit status ", p.exit_status);
+    case format::EndReason::kExec:
+      return "complete, replaced by exec";
+    case format::EndReason::kDisabled:
+      return "INCOMPLETE: the recorder stepped aside (see its messages); numbers cover the "
+             "recorded part only";
+  }
+  return "complete";
+}
+
+std::string BucketLabel(int b) {
+  if (b == 0) return "0";
+  uint64_t lo = uint64_t{1} << (b - 1);
+  if (b == 1) return "1";
+  uint64_t hi = b == 64 ? UINT64_MAX : (uint64_t{1} << b) - 1;
+  return absl::StrCat(Thousands(lo), "..", Thousands(hi));
+}
+
+void TopSites(std::string& out, const ProcessProfile& p, const ReportOptions& options,
+              const char* title, const std::function<uint64_t(const SiteStats&)>& key,
+              const std::function<std::string(const SiteStats&)>& label) {
+  std::vector<const Site*> sites = RankSites(p, options.top_sites, key);
+  if (sites.empty()) return;
+  absl::StrAppend(&out, title, "\n");
+  for (const Site* s : sites) {
+    absl::StrAppend(&out, "  ", label(s->stats), "  ", format::ApiName(s->api), "\n      ",
+                    DescribeStack(p, s->stack, options.frames_per_site), "\n");
+  }
+}
+
+// The trace's markers with the live heap (all blocks) at each, and the
+// moment the preload's heap limit was first hit.
+void Markers(std::string& out, const ProcessProfile& p) {
+  if (p.markers.empty()) return;
+  constexpr size_t kMaxListed = 50;
+  absl::StrAppend(&out, "markers (time since the start, live heap then):\n");
+  for (size_t i = 0; i < p.markers.size() && i < kMaxListed; ++i) {
+    const Marker& m = p.markers[i];
+    absl::StrAppend(&out, "  \"", m.name, "\" at ", Seconds(m.time_us), ": ", Bytes(m.heap_bytes),
+                    " in ", Plural(m.heap_blocks, "block", "blocks"), "\n");
+  }
+  if (p.markers.size() > kMaxListed) {
+    absl::StrAppend(&out, "  ... (", Thousands(p.markers.size() - kMaxListed), " more)\n");
+  }
+  for (const Marker& m : p.markers) {
+    if (m.name != kHeapLimitMarker) continue;
+    absl::StrAppend(&out, "heap limit hit at ", Seconds(m.time_us), ": live heap ",
+                    Bytes(m.heap_bytes), " in ", Plural(m.heap_blocks, "block", "blocks"), "\n");
+    break;
+  }
+}
+
+void ProcessSection(std::string& out, const ProcessProfile& p, const ReportOptions& options) {
+  std::string command = p.exe.empty() ? "(unknown program)" : p.exe;
+  if (p.argv.size() > 1) {
+    for (size_t i = 1; i < p.argv.size(); ++i) absl::StrAppend(&command, " ", p.argv[i]);
+  }
+  absl::StrAppend(&out, "== process ", p.pid, " (parent ", p.ppid, "): ", command, "\n");
+  absl::StrAppend(&out, "trace: ", p.trace_path, "\n");
+  absl::StrAppend(&out, "status: ", StatusLine(p), "\n");
+  if ((p.header.flags & format::kFileFlagSampled) != 0) {
+    absl::StrAppend(&out, "sampled: one allocation per ", Bytes(p.header.sample_period_bytes),
+                    " allocated, on average (HEAPSIGHT_SAMPLE_BYTES); the numbers below count "
+                    "sampled allocations only (`heapsight pprof` and `flamegraph` scale them to "
+                    "estimates)\n");
+  }
+  absl::StrAppend(&out, "duration: ", Seconds(p.duration_us), ", ", Plural(p.threads, "thread", "threads"), "\n");
+  const Totals& t = p.totals;
+  absl::StrAppend(&out, "allocation calls:\n");
+  for (size_t api = 0; api < t.allocs_by_api.size(); ++api) {
+    if (t.allocs_by_api[api] == 0) continue;
+    absl::StrAppendFormat(&out, "  %-50s %12s\n", format::ApiName(static_cast<format::Api>(api)),
+                          Thousands(t.allocs_by_api[api]));
+  }
+  absl::StrAppendFormat(&out, "  %-50s %12s\n", "blocks freed", Thousands(t.frees));
+  absl::StrAppend(&out, "bytes allocated: ", Bytes(t.bytes_allocated), " in ",
+                  Plural(t.allocs, "allocation", "allocations"), "\n");
+  absl::StrAppend(&out, "peak heap: ", Bytes(t.peak_bytes), " in ",
+                  Plural(t.peak_blocks, "block", "blocks"), " at ", Seconds(t.peak_time_us), "\n");
+  TopSites(out, p, options, "top call sites live at the peak:", [](const SiteStats& s) { return s.peak_bytes; },
+           [](const SiteStats& s) {
+             return absl::StrCat(Bytes(s.peak_bytes), " in ", Plural(s.peak_count, "block", "blocks"));
+           });
+  absl::StrAppend(&out, "not freed at exit: ", Bytes(t.leaked_bytes), " in ",
+                  Plural(t.leaked_blocks, "block", "blocks"), "\n");
+  Markers(out, p);
+  if (!p.rss_timeline.empty()) {
+    TimePoint max_rss = p.rss_timeline[0];
+    for (const TimePoint& tp : p.rss_timeline) {
+      if (tp.value > max_rss.value) max_rss = tp;
+    }
+    absl::StrAppend(&out, "peak RSS sampled: ", Bytes(max_rss.value), " at ",
+                    Seconds(max_rss.time_us), " (includes heapsight's own memory)\n");
+  }
+  if (t.inherited_blocks != 0) {
+    absl::StrAppend(&out, "inherited from the parent at fork: ", Bytes(t.inherited_bytes), " in ",
+                    Plural(t.inherited_blocks, "block", "blocks"), "\n");
+  }
+  absl::StrAppendFormat(&out, "temporary allocations: %s of %s (%.1f%%)\n",
+                        Thousands(t.temporary), Thousands(t.allocs),
+                        t.allocs == 0 ? 0.0 : 100.0 * static_cast<double>(t.temporary) /
+                                                  static_cast<double>(t.allocs));
+  const RuntimeTotals& rt = p.runtime_totals;
+  if (rt.allocs != 0 || rt.leaked_blocks != 0) {
+    absl::StrAppend(&out, "C/C++ runtime (not counted above): ",
+                    Plural(rt.allocs, "allocation", "allocations"), ", ", Bytes(rt.bytes_allocated),
+                    "; ", Bytes(rt.leaked_bytes), " in ", Plural(rt.leaked_blocks, "block", "blocks"),
+                    " held at exit\n");
+  }
+  if (t.failed_allocs != 0) absl::StrAppend(&out, "failed allocations: ", Thousands(t.failed_allocs), "\n");
+  if (t.bad_frees != 0) absl::StrAppend(&out, "invalid or double frees: ", Thousands(t.bad_frees), "\n");
+  if (t.unmatched_frees != 0) {
+    absl::StrAppend(&out, "frees of unknown blocks: ", Thousands(t.unmatched_frees), "\n");
+  }
+  if (t.lost_events != 0) {
+    absl::StrAppend(&out, "WARNING: the recorder lost ", Thousands(t.lost_events), " events\n");
+  }
+  for (const std::string& w : p.warnings) absl::StrAppend(&out, "warning: ", w, "\n");
+
+  TopSites(out, p, options, "top call sites by allocations:",
+           [](const SiteStats& s) { return s.alloc_count; },
+           [](const SiteStats& s) { return Plural(s.alloc_count, "allocation", "allocations"); });
+  TopSites(out, p, options, "top call sites by bytes allocated:",
+           [](const SiteStats& s) { return s.alloc_bytes; },
+           [](const SiteStats& s) { return Bytes(s.alloc_bytes); });
+  TopSites(out, p, options, "top call sites by peak heap:",
+           [](const SiteStats& s) { return s.peak_bytes; },
+           [](const SiteStats& s) { return Bytes(s.peak_bytes); });
+  TopSites(out, p, options, "top call sites by bytes not freed at exit:",
+           [](const SiteStats& s) { return s.leaked_bytes; },
+           [](const SiteStats& s) {
+             return absl::StrCat(Bytes(s.leaked_bytes), " in ", Plural(s.leaked_count, "block", "blocks"));
+           });
+
+  uint64_t max_count = 0;
+  for (uint64_t c : p.size_histogram) max_count = std::max(max_count, c);
+  if (max_count != 0) {
+    absl::StrAppend(&out, "allocation sizes (bytes: allocations):\n");
+    for (int b = 0; b < kSizeBuckets; ++b) {
+      uint64_t c = p.size_histogram[b];
+      if (c == 0) continue;
+      size_t bar = static_cast<size_t>((c * 40 + max_count - 1) / max_count);
+      absl::StrAppendFormat(&out, "  %28s: %12s %s\n", BucketLabel(b), Thousands(c),
+                            std::string(bar, '#'));
+    }
+  }
+  out += "\n";
+}
+
+}  // namespace
+
+std::vector<const Site*> RankSites(const ProcessProfile& profile, size_t top,
+                                   const std::function<uint64_t(const SiteStats&)>& key) {
+  std::vector<const Site*> sites;
+  for (const Site& s : profile.sites) {
+    if (s.kind == SiteKind::kProgram && key(s.stats) != 0) sites.push_back(&s);
+  }
+  std::sort(sites.begin(), sites.end(), [&](const Site* a, const Site* b) {
+    uint64_t ka = key(a->stats), kb = key(b->stats);
+    if (ka != kb) return ka > kb;
+    if (a->stack != b->stack) return a->stack < b->stack;
+    return a->api < b->api;
+  });
+  if (sites.size() > top) sites.resize(top);
+  return sites;
+}
+
+StackText DescribeFrames(const ProcessProfile& profile, uint64_t stack) {
+  // The program's own frames first: the standard library's allocation
+  // plumbing above them (std::allocator, std::vector's growth, operator
+  // new) is only counted by the callers.
+  StackText out;
+  size_t first_own = SIZE_MAX;
+  for (const SymbolizedLocation* loc :
+       profile.symbolizer->SymbolizeStack(profile.StackIps(stack))) {
+    for (const SourceFrame& f : loc->frames) {
+      if (first_own == SIZE_MAX && !IsLibraryFrame(f, *loc)) first_own = out.frames.size();
+      out.frames.push_back(CompactFrame(f, *loc));
+    }
+  }
+  out.first_own = first_own == SIZE_MAX ? 0 : first_own;
+  return out;
+}
+
+std::string DescribeStack(const ProcessProfile& profile, uint64_t stack, size_t max_frames) {
+  StackText st = DescribeFrames(profile, stack);
+  if (st.frames.empty()) return "(no stack)";
+  std::string out;
+  size_t shown = 0;
+  for (size_t i = st.first_own; i < st.frames.size() && shown < max_frames; ++i, ++shown) {
+    if (shown != 0) out += " <- ";
+    out += st.frames[i];
+  }
+  if (st.first_own + shown < st.frames.size()) {
+    absl::StrAppend(&out, " <- ... (", st.frames.size() - st.first_own - shown, " more)");
+  }
+  if (st.first_own != 0) {
+    absl::StrAppend(&out, " (below ", st.first_own,
+                    st.first_own == 1 ? " library frame)" : " library frames)");
+  }
+  return out;
+}
+
+std::string FormatReport(const std::vector<const ProcessProfile*>& profiles,
+                         const ReportOptions& options) {
+  std::string out;
+  for (const ProcessProfile* p : profiles) ProcessSection(out, *p, options);
+  if (profiles.size() > 1) {
+    Totals sum;
+    uint64_t max_peak = 0, incomplete = 0;
+    for (const ProcessProfile* p : profiles) {
+      sum.allocs += p->totals.allocs;
+      sum.frees += p->totals.frees;
+      sum.bytes_allocated += p->totals.bytes_allocated;
+      sum.leaked_bytes += p->totals.leaked_bytes;
+      sum.leaked_blocks += p->totals.leaked_blocks;
+      sum.temporary += p->totals.temporary;
+      max_peak = std::max(max_peak, p->totals.peak_bytes);
+      if (!p->complete) ++incomplete;
+    }
+    absl::StrAppend(&out, "== total (", profiles.size(), " processes)\n");
+    if (incomplete != 0) {
+      absl::StrAppend(&out, "TRACE CUT SHORT: ", Plural(incomplete, "trace", "traces"),
+                      " without an end record\n");
+    }
+    absl::StrAppend(&out, "allocations: ", Thousands(sum.allocs), ", blocks freed: ",
+                    Thousands(sum.frees), "\n");
+    absl::StrAppend(&out, "bytes allocated: ", Bytes(sum.bytes_allocated), "\n");
+    absl::StrAppend(&out, "largest peak heap of one process: ", Bytes(max_peak), "\n");
+    absl::StrAppend(&out, "not freed at exit: ", Bytes(sum.leaked_bytes), " in ",
+                    Plural(sum.leaked_blocks, "block", "blocks"), "\n");
+    absl::StrAppend(&out, "temporary allocations: ", Thousands(sum.temporary), "\n");
+  }
+  return out;
+}
+
+}  // namespace heapsight::analyzer

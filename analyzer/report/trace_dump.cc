@@ -1,0 +1,202 @@
+// analyzer/report/trace_dump.cc: see trace_dump.h.
+#include "analyzer/report/trace_dump.h"
+
+#include <cinttypes>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "format/chunk_decoder.h"
+#include "format/trace_reader.h"
+
+namespace heapsight::analyzer {
+namespace {
+
+using format::Record;
+using format::RecordTag;
+
+std::string Printable(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+std::string Hex(std::string_view s) {
+  std::string out;
+  char buf[4];
+  for (unsigned char c : s) {
+    std::snprintf(buf, sizeof buf, "%02x", c);
+    out += buf;
+  }
+  return out;
+}
+
+const char* Api(format::Api api) {
+  const char* name = format::ApiName(api);
+  return name != nullptr ? name : "?";
+}
+
+std::string Id(uint64_t id) {
+  return absl::StrCat(format::AllocIdThread(id), ":", format::AllocIdCounter(id));
+}
+
+void PrintRecord(std::FILE* out, const Record& r) {
+  switch (r.tag) {
+    case RecordTag::kAlloc:
+      std::fprintf(out, "  %" PRIu64 " alloc id=%s api=%s size=%" PRIu64 " stack=%" PRIu64
+                   " align=%" PRIu64 " addr=0x%" PRIx64 "\n",
+                   r.time_us, Id(r.id).c_str(), Api(r.api), r.size, r.stack, r.alignment,
+                   r.address);
+      break;
+    case RecordTag::kFree:
+      std::fprintf(out, "  %" PRIu64 " free id=%s api=%s\n", r.time_us, Id(r.id).c_str(),
+                   Api(r.api));
+      break;
+    case RecordTag::kRealloc:
+      std::fprintf(out, "  %" PRIu64 " realloc old=%s id=%s api=%s size=%" PRIu64
+                   " stack=%" PRIu64 " alloc_time=%" PRIu64 " addr=0x%" PRIx64 "\n",
+                   r.time_us, Id(r.old_id).c_str(), Id(r.id).c_str(), Api(r.api), r.size,
+                   r.stack, r.time2_us, r.address);
+      break;
+    case RecordTag::kAllocFailed:
+      std::fprintf(out, "  %" PRIu64 " alloc-failed api=%s size=%" PRIu64 " stack=%" PRIu64 "\n",
+                   r.time_us, Api(r.api), r.size, r.stack);
+      break;
+    case RecordTag::kBadFree:
+      std::fprintf(out, "  %" PRIu64 " bad-free api=%s addr=0x%" PRIx64 " stack=%" PRIu64
+                   " error=%u\n",
+                   r.time_us, Api(r.api), r.address, r.stack, r.code);
+      break;
+    case RecordTag::kStackNode:
+      std::fprintf(out, "  node %" PRIu64 " parent=%" PRIu64 " ip=0x%" PRIx64 "\n", r.value,
+                   r.value2, r.ip);
+      break;
+    case RecordTag::kModule: {
+      std::fprintf(out, "  %" PRIu64 " module id=%" PRIu64 " load=0x%" PRIx64
+                   " path=\"%s\" build_id=%s segments=%zu\n",
+                   r.time_us, r.value, r.value2, Printable(r.text).c_str(), Hex(r.text2).c_str(),
+                   r.segments.size());
+      for (const auto& s : r.segments) {
+        std::fprintf(out, "      segment vaddr=0x%" PRIx64 " memsz=0x%" PRIx64
+                     " offset=0x%" PRIx64 " flags=%u\n",
+                     s.vaddr, s.memsz, s.file_offset, s.flags);
+      }
+      break;
+    }
+    case RecordTag::kModuleUnload:
+      std::fprintf(out, "  %" PRIu64 " module-unload id=%" PRIu64 "\n", r.time_us, r.value);
+      break;
+    case RecordTag::kRss:
+      std::fprintf(out, "  %" PRIu64 " rss bytes=%" PRIu64 "\n", r.time_us, r.value);
+      break;
+    case RecordTag::kProcess: {
+      std::string args;
+      for (auto a : r.argv) absl::StrAppend(&args, " \"", Printable(a), "\"");
+      std::fprintf(out, "  %" PRIu64 " process exe=\"%s\" parent_pid=%" PRIu64
+                   " parent_trace=\"%s\" argv=[%s ]\n",
+                   r.time_us, Printable(r.text).c_str(), r.value2, Printable(r.text2).c_str(),
+                   args.c_str());
+      break;
+    }
+    case RecordTag::kThreadStart:
+      std::fprintf(out, "  %" PRIu64 " thread-start tid=%" PRIu64 " creator=%" PRIu64 "\n",
+                   r.time_us, r.value, r.value2);
+      break;
+    case RecordTag::kFork:
+      std::fprintf(out, "  %" PRIu64 " fork child=%" PRIu64 "\n", r.time_us, r.value);
+      break;
+    case RecordTag::kExec:
+      std::fprintf(out, "  %" PRIu64 " exec path=\"%s\"\n", r.time_us, Printable(r.text).c_str());
+      break;
+    case RecordTag::kExecFailed:
+      std::fprintf(out, "  %" PRIu64 " exec-failed\n", r.time_us);
+      break;
+    case RecordTag::kInherited:
+      std::fprintf(out, "  %" PRIu64 " inherited id=%s api=%s size=%" PRIu64 " stack=%" PRIu64
+                   "\n",
+                   r.time_us, Id(r.id).c_str(), Api(r.api), r.size, r.stack);
+      break;
+    case RecordTag::kMarker:
+      std::fprintf(out, "  %" PRIu64 " marker \"%s\"\n", r.time_us, Printable(r.text).c_str());
+      break;
+    case RecordTag::kEnd:
+      std::fprintf(out, "  %" PRIu64 " end reason=%u exit_status=%" PRId64 "\n", r.time_us,
+                   r.code, r.exit_status);
+      break;
+    case RecordTag::kLost:
+      std::fprintf(out, "  %" PRIu64 " lost events=%" PRIu64 "\n", r.time_us, r.value);
+      break;
+    case RecordTag::kLeakScan:
+      std::fprintf(out, "  %" PRIu64 " leak-scan scan=%" PRIu64 " reason=%u duration_us=%" PRIu64
+                   " threads_stopped=%" PRIu64 " threads_missed=%" PRIu64 " root_bytes=%" PRIu64
+                   " blocks=%" PRIu64 " definite=%" PRIu64 "/%" PRIu64 " indirect=%" PRIu64
+                   "/%" PRIu64 " possible=%" PRIu64 "/%" PRIu64 " reachable=%" PRIu64 "/%" PRIu64
+                   "\n",
+                   r.time_us, r.value, r.code, r.size, r.value2, r.old_id, r.address, r.id,
+                   r.class_blocks[0], r.class_bytes[0], r.class_blocks[1], r.class_bytes[1],
+                   r.class_blocks[2], r.class_bytes[2], r.class_blocks[3], r.class_bytes[3]);
+      break;
+    case RecordTag::kBlockClasses: {
+      std::string ids;
+      for (size_t i = 0; i < r.ids.size() && i < 8; ++i) absl::StrAppend(&ids, " ", Id(r.ids[i]));
+      if (r.ids.size() > 8) absl::StrAppend(&ids, " ...");
+      std::fprintf(out, "  block-classes scan=%" PRIu64 " class=%u count=%zu ids=[%s ]\n",
+                   r.value, r.code, r.ids.size(), ids.c_str());
+      break;
+    }
+    case RecordTag::kFreeError:
+      std::fprintf(out, "  %" PRIu64 " free-error api=%s error=%u action=%u addr=0x%" PRIx64
+                   " stack=%" PRIu64 " alloc_id=%s\n",
+                   r.time_us, Api(r.api), r.code, r.code2, r.address, r.stack,
+                   r.id != 0 ? Id(r.id).c_str() : "-");
+      break;
+    default:
+      std::fprintf(out, "  ? tag %u\n", static_cast<unsigned>(r.tag));
+      break;
+  }
+}
+
+}  // namespace
+
+absl::Status DumpTrace(const std::string& path, std::FILE* out) {
+  absl::StatusOr<std::unique_ptr<format::TraceReader>> opened = format::TraceReader::Open(path);
+  if (!opened.ok()) return opened.status();
+  format::TraceReader& reader = **opened;
+  const format::FileHeader& h = reader.header();
+  std::fprintf(out, "trace %s: version %u, pid %" PRIu64 ", ppid %" PRIu64 ", flags 0x%x, "
+               "page size %u, sample period %" PRIu64 "\n",
+               path.c_str(), h.version, h.pid, h.ppid, h.flags, h.page_size,
+               h.sample_period_bytes);
+  std::vector<uint8_t> chunk;
+  uint64_t offset = 0;
+  Record record;
+  while (reader.NextChunk(&chunk, &offset)) {
+    format::ChunkDecoder decoder(chunk.data(), chunk.size());
+    if (!decoder.ok()) {
+      return absl::DataLossError(absl::StrCat(path, ": corrupt trace: ", decoder.error()));
+    }
+    const format::ChunkHeader& c = decoder.header();
+    std::fprintf(out, "chunk at %" PRIu64 ": thread %u (tid %u) seq %" PRIu64 " base %" PRIu64
+                 " us, first alloc %" PRIu64 ", %zu bytes\n",
+                 offset, c.thread_index, c.tid, c.sequence, c.base_time_us,
+                 c.first_alloc_counter, chunk.size());
+    while (decoder.Next(&record)) PrintRecord(out, record);
+    if (!decoder.ok()) {
+      return absl::DataLossError(absl::StrCat(path, ": corrupt trace: ", decoder.error(),
+                                              " (block at offset ", offset, ")"));
+    }
+  }
+  if (!reader.status().ok()) return reader.status();
+  if (reader.truncated()) std::fprintf(out, "truncated: the file ends inside a block\n");
+  return absl::OkStatus();
+}
+
+}  // namespace heapsight::analyzer

@@ -1,0 +1,41 @@
+// analyzer/symbols/runtime_filter.h: tells the C/C++ runtime's own blocks apart from
+// the program's.
+//
+// Runtime blocks (kind "runtime") are left out of every program number and
+// never reported as leaks; reports mention their total on one line. A site is
+// runtime when its stack (allocator frames already dropped) shows that:
+//  1. the code asking for memory is in ld.so (ld-linux*.so: the per-thread
+//     DTV from _dl_allocate_tls/allocate_dtv, dlopen bookkeeping, ...) or is
+//     an ld.so-internal function (_dl_*);
+//  2. the code asking for memory is glibc's stdio buffer allocator
+//     (_IO_file_doallocate): the buffer belongs to the FILE, which glibc frees
+//     in __libc_freeres; Valgrind does not report it either;
+//  3. a frame is libstdc++'s emergency exception-handling pool constructor
+//     ((anonymous namespace)::pool::pool, eh_alloc.cc);
+//  4. every frame lies in a runtime library (ld.so, libc, libm, libstdc++,
+//     libgcc_s, libpthread, libdl, heapsight itself): the runtime allocated
+//     for itself, e.g. in a static constructor before main. The pool of
+//     rule 3 is caught by this rule when libstdc++ has no symbols.
+// A stack with no frames is the program's.
+#ifndef HEAPSIGHT_ANALYZER_RUNTIME_FILTER_H_
+#define HEAPSIGHT_ANALYZER_RUNTIME_FILTER_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "analyzer/model/trace_model.h"
+
+namespace heapsight::analyzer {
+
+class Symbolizer;
+
+// Classifies the stack `ips` (innermost first, as recorded).
+SiteKind ClassifySite(const std::vector<uint64_t>& ips, Symbolizer& symbolizer);
+
+// True if `path`'s basename is one of the runtime libraries of rule 4.
+bool IsRuntimeLibrary(const std::string& path);
+
+}  // namespace heapsight::analyzer
+
+#endif  // HEAPSIGHT_ANALYZER_RUNTIME_FILTER_H_

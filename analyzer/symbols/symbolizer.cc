@@ -1,0 +1,563 @@
+// analyzer/symbols/symbolizer.cc: see symbolizer.h.
+#include "analyzer/symbols/symbolizer.h"
+
+#include <cxxabi.h>
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwfl.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace heapsight::analyzer {
+namespace {
+
+char kDebuginfoDirs[] = ":.debug:/usr/lib/debug";
+char* kDebuginfoPath = kDebuginfoDirs;
+
+const Dwfl_Callbacks kCallbacks = {
+    .find_elf = dwfl_build_id_find_elf,
+    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .section_address = dwfl_offline_section_address,
+    .debuginfo_path = &kDebuginfoPath,
+};
+
+std::string Demangle(const char* raw) {
+  if (raw == nullptr) return "";
+  // ELF symbol versions ("memcpy@@GLIBC_2.14") are not part of the name.
+  std::string unversioned(raw);
+  if (size_t at = unversioned.find('@'); at != std::string::npos && at > 0) {
+    unversioned.resize(at);
+  }
+  const char* name = unversioned.c_str();
+  if (name[0] == '_' && name[1] == 'Z') {
+    int status = 0;
+    char* out = abi::__cxa_demangle(name, nullptr, nullptr, &status);
+    if (status == 0 && out != nullptr) {
+      std::string result(out);
+      std::free(out);
+      return result;
+    }
+    std::free(out);
+  }
+  return unversioned;
+}
+
+std::string DieFunctionName(Dwarf_Die* die) {
+  Dwarf_Attribute attr;
+  const char* linkage = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_linkage_name, &attr));
+  if (linkage == nullptr) {
+    linkage = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr));
+  }
+  if (linkage != nullptr) return Demangle(linkage);
+  const char* name = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_name, &attr));
+  return name != nullptr ? name : "";
+}
+
+std::string Basename(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+// `name` made absolute against the compilation directory, with "." and
+// ".." components folded lexically.
+std::string SourcePath(const char* name, const char* comp_dir) {
+  std::string path = name;
+  if (path.empty()) return path;
+  if (path[0] != '/' && comp_dir != nullptr && comp_dir[0] == '/') {
+    path = std::string(comp_dir) + "/" + path;
+  }
+  if (path[0] != '/') return path;
+  std::vector<std::string_view> parts;
+  std::string_view rest(path);
+  while (!rest.empty()) {
+    size_t slash = rest.find('/');
+    std::string_view part = rest.substr(0, slash);
+    rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+    if (part.empty() || part == ".") continue;
+    if (part == "..") {
+      if (!parts.empty()) parts.pop_back();
+      continue;
+    }
+    parts.push_back(part);
+  }
+  std::string out;
+  for (std::string_view part : parts) {
+    out += '/';
+    out += part;
+  }
+  return out.empty() ? "/" : out;
+}
+
+std::string HexOf(const unsigned char* bytes, int len) {
+  std::string out;
+  for (int i = 0; i < len; ++i) absl::StrAppendFormat(&out, "%02x", bytes[i]);
+  return out;
+}
+
+}  // namespace
+
+// Per-file state: the libdwfl session plus indexes that make lookups
+// O(log n) instead of libdwfl's linear symbol scans and whole-CU DIE walks.
+struct Symbolizer::ModuleSession {
+  struct Symbol {
+    uint64_t start;
+    uint64_t end;
+    const char* name;  // owned by libelf, valid while dwfl lives
+  };
+  struct FunctionRange {
+    uint64_t low;
+    uint64_t high;
+    Dwarf_Die die;
+  };
+  struct CuIndex {
+    std::vector<FunctionRange> functions;  // sorted by low
+    Dwarf_Files* files = nullptr;
+    size_t nfiles = 0;
+    std::string comp_dir;
+  };
+
+  Dwfl* dwfl = nullptr;
+  Dwfl_Module* module = nullptr;
+  bool symbols_loaded = false;
+  std::vector<Symbol> symbols;  // sorted by start
+  absl::flat_hash_map<Dwarf_Off, std::unique_ptr<CuIndex>> cus;
+  absl::flat_hash_map<Dwarf_Off, std::string> names;  // function DIE -> qualified name
+
+  ~ModuleSession() {
+    if (dwfl != nullptr) dwfl_end(dwfl);
+  }
+
+  const char* SymbolAt(uint64_t addr) {
+    if (!symbols_loaded) LoadSymbols();
+    auto it = std::upper_bound(symbols.begin(), symbols.end(), addr,
+                               [](uint64_t a, const Symbol& s) { return a < s.start; });
+    // Scan back over a few candidates: symbols may nest or overlap.
+    for (int i = 0; i < 8 && it != symbols.begin(); ++i) {
+      --it;
+      if (addr < it->end) return it->name;
+    }
+    return nullptr;
+  }
+
+  void LoadSymbols() {
+    symbols_loaded = true;
+    struct Candidate {
+      Symbol symbol;
+      int rank;  // lower is preferred: global, weak, then local
+    };
+    std::vector<Candidate> candidates;
+    int n = dwfl_module_getsymtab(module);
+    for (int i = 0; i < n; ++i) {
+      GElf_Sym sym;
+      GElf_Addr value = 0;
+      const char* name =
+          dwfl_module_getsym_info(module, i, &sym, &value, nullptr, nullptr, nullptr);
+      if (name == nullptr || name[0] == '\0' || GELF_ST_TYPE(sym.st_info) != STT_FUNC ||
+          sym.st_shndx == SHN_UNDEF) {
+        continue;
+      }
+      int bind = GELF_ST_BIND(sym.st_info);
+      int rank = bind == STB_GLOBAL ? 0 : bind == STB_WEAK ? 1 : 2;
+      // glibc's internal aliases (__GI_foo) name the same code as foo.
+      if (std::strncmp(name, "__GI_", 5) == 0) rank = 3;
+      uint64_t size = sym.st_size == 0 ? 1 : sym.st_size;
+      candidates.push_back({{value, value + size, name}, rank});
+    }
+    std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
+      if (a.symbol.start != b.symbol.start) return a.symbol.start < b.symbol.start;
+      if (a.rank != b.rank) return a.rank < b.rank;
+      return a.symbol.end > b.symbol.end;
+    });
+    // One symbol per address: the preferred name.
+    for (const Candidate& c : candidates) {
+      if (!symbols.empty() && symbols.back().start == c.symbol.start) continue;
+      symbols.push_back(c.symbol);
+    }
+  }
+
+  CuIndex& IndexOf(Dwarf_Die* cu) {
+    auto [it, inserted] = cus.try_emplace(dwarf_dieoffset(cu), nullptr);
+    if (!inserted) return *it->second;
+    it->second = std::make_unique<CuIndex>();
+    CuIndex& index = *it->second;
+    if (dwarf_getsrcfiles(cu, &index.files, &index.nfiles) != 0) {
+      index.files = nullptr;
+      index.nfiles = 0;
+    }
+    Dwarf_Attribute attr;
+    if (const char* dir = dwarf_formstring(dwarf_attr(cu, DW_AT_comp_dir, &attr))) {
+      index.comp_dir = dir;
+    }
+    CollectFunctions(cu, index, 0);
+    std::sort(index.functions.begin(), index.functions.end(),
+              [](const FunctionRange& a, const FunctionRange& b) { return a.low < b.low; });
+    return index;
+  }
+
+  static void CollectFunctions(Dwarf_Die* parent, CuIndex& index, int depth) {
+    if (depth > 64) return;
+    Dwarf_Die child;
+    if (dwarf_child(parent, &child) != 0) return;
+    do {
+      int tag = dwarf_tag(&child);
+      if (tag == DW_TAG_subprogram) {
+        Dwarf_Addr base = 0, low = 0, high = 0;
+        ptrdiff_t offset = 0;
+        int guard = 0;
+        while ((offset = dwarf_ranges(&child, offset, &base, &low, &high)) > 0 &&
+               ++guard < 4096) {
+          if (high > low) index.functions.push_back({low, high, child});
+        }
+      } else if (tag == DW_TAG_namespace || tag == DW_TAG_class_type ||
+                 tag == DW_TAG_structure_type || tag == DW_TAG_union_type ||
+                 tag == DW_TAG_module) {
+        CollectFunctions(&child, index, depth + 1);
+      }
+    } while (dwarf_siblingof(&child, &child) == 0);
+  }
+
+  // The function containing `pc` in this CU, or null.
+  static const FunctionRange* FunctionAt(const CuIndex& index, uint64_t pc) {
+    auto it = std::upper_bound(index.functions.begin(), index.functions.end(), pc,
+                               [](uint64_t a, const FunctionRange& f) { return a < f.low; });
+    for (int i = 0; i < 16 && it != index.functions.begin(); ++i) {
+      --it;
+      if (pc < it->high) return &*it;
+    }
+    return nullptr;
+  }
+
+  // Inlined-subroutine DIEs containing `pc` inside `function`, outermost
+  // first.
+  static void InlinedChain(Dwarf_Die* parent, uint64_t pc, std::vector<Dwarf_Die>& chain,
+                           int depth) {
+    if (depth > 256) return;
+    Dwarf_Die child;
+    if (dwarf_child(parent, &child) != 0) return;
+    do {
+      int tag = dwarf_tag(&child);
+      if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_lexical_block &&
+          tag != DW_TAG_try_block && tag != DW_TAG_catch_block) {
+        continue;
+      }
+      bool has_pc = dwarf_hasattr(&child, DW_AT_low_pc) || dwarf_hasattr(&child, DW_AT_ranges);
+      if (has_pc && dwarf_haspc(&child, pc) != 1) continue;
+      if (!has_pc && tag == DW_TAG_inlined_subroutine) continue;
+      if (tag == DW_TAG_inlined_subroutine) chain.push_back(child);
+      InlinedChain(&child, pc, chain, depth + 1);
+      if (has_pc) return;
+    } while (dwarf_siblingof(&child, &child) == 0);
+  }
+
+  // Qualified, demangled name of a function DIE (subprogram or inlined
+  // instance), cached per DIE.
+  const std::string& FunctionName(Dwarf_Die* die) {
+    Dwarf_Die target = *die;
+    for (int hops = 0; hops < 8; ++hops) {
+      Dwarf_Attribute attr;
+      Dwarf_Die next;
+      if (dwarf_attr(&target, DW_AT_abstract_origin, &attr) != nullptr ||
+          dwarf_attr(&target, DW_AT_specification, &attr) != nullptr) {
+        if (dwarf_formref_die(&attr, &next) == nullptr) break;
+        target = next;
+      } else {
+        break;
+      }
+    }
+    auto [it, inserted] = names.try_emplace(dwarf_dieoffset(&target));
+    if (!inserted) return it->second;
+    std::string name = DieFunctionName(die);
+    Dwarf_Attribute attr;
+    bool has_linkage = dwarf_attr_integrate(die, DW_AT_linkage_name, &attr) != nullptr ||
+                       dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr) != nullptr;
+    if (!has_linkage && !name.empty()) {
+      Dwarf_Die* scopes = nullptr;
+      int n = dwarf_getscopes_die(&target, &scopes);
+      std::string prefix;
+      for (int i = 1; i < n; ++i) {
+        int tag = dwarf_tag(&scopes[i]);
+        if (tag != DW_TAG_namespace && tag != DW_TAG_class_type &&
+            tag != DW_TAG_structure_type && tag != DW_TAG_union_type) {
+          continue;
+        }
+        const char* scope_name = dwarf_diename(&scopes[i]);
+        prefix = std::string(scope_name != nullptr ? scope_name : "(anonymous namespace)") +
+                 "::" + prefix;
+      }
+      std::free(scopes);
+      name = prefix + name;
+    }
+    it->second = std::move(name);
+    return it->second;
+  }
+};
+
+std::string SymbolizedLocation::ModuleOffsetString() const {
+  if (module == nullptr) return absl::StrFormat("0x%x", address);
+  return absl::StrFormat("%s+0x%x", Basename(module->path), module_offset);
+}
+
+Symbolizer::Symbolizer(std::vector<Module> modules) : modules_(std::move(modules)) {
+  sessions_.resize(modules_.size());
+}
+
+Symbolizer::~Symbolizer() = default;
+
+void Symbolizer::Preload(const std::vector<uint64_t>& ips) {
+  std::vector<bool> wanted(modules_.size(), false);
+  for (uint64_t ip : ips) {
+    if (const Module* m = FindModule(ip)) wanted[static_cast<size_t>(m - modules_.data())] = true;
+  }
+  for (size_t i = 0; i < modules_.size(); ++i) {
+    if (!wanted[i]) continue;
+    ModuleSession* session = SessionFor(&modules_[i]);
+    if (session->module == nullptr) continue;
+    if (!session->symbols_loaded) session->LoadSymbols();
+    Dwarf_Addr bias = 0;
+    dwfl_module_getdwarf(session->module, &bias);
+  }
+}
+
+void Symbolizer::AdoptSessions(Symbolizer& other) {
+  for (size_t i = 0; i < other.sessions_.size(); ++i) {
+    if (other.sessions_[i] == nullptr) continue;
+    const Module& m = other.modules_[i];
+    std::string key = absl::StrCat(m.path, "\n", m.build_id_hex);
+    if (session_by_file_.contains(key)) continue;
+    session_by_file_[key] = other.sessions_[i].get();
+    adopted_.push_back(std::move(other.sessions_[i]));
+  }
+  warnings_.insert(warnings_.end(), other.warnings_.begin(), other.warnings_.end());
+  other.warnings_.clear();
+  other.session_by_file_.clear();
+}
+
+const Module* Symbolizer::FindModule(uint64_t ip) const {
+  // Most recently loaded first: with dlclose/dlopen reuse of an address
+  // range, the newest mapping is the best guess without time information.
+  for (size_t i = modules_.size(); i-- > 0;) {
+    if (modules_[i].Contains(ip)) return &modules_[i];
+  }
+  return nullptr;
+}
+
+Symbolizer::ModuleSession* Symbolizer::SessionFor(const Module* module) {
+  size_t index = static_cast<size_t>(module - modules_.data());
+  if (sessions_[index] != nullptr) return sessions_[index].get();
+  std::string key = absl::StrCat(module->path, "\n", module->build_id_hex);
+  if (auto it = session_by_file_.find(key); it != session_by_file_.end()) return it->second;
+  auto session = std::make_unique<ModuleSession>();
+  ModuleSession* raw = session.get();
+  sessions_[index] = std::move(session);
+  session_by_file_[key] = raw;
+
+  const std::string& path = module->path;
+  if (path.empty() || path[0] != '/') return raw;  // vdso, anonymous: no file
+  // Only regular files outside the kernel's pseudo file systems: a trace is
+  // untrusted and could name a FIFO, a device or /proc/kcore.
+  struct stat st;
+  if (absl::StartsWith(path, "/proc/") || absl::StartsWith(path, "/sys/") ||
+      absl::StartsWith(path, "/dev/") || stat(path.c_str(), &st) != 0 ||
+      !S_ISREG(st.st_mode)) {
+    warnings_.push_back(absl::StrCat(path, ": ", errno == ENOENT ? "no such file" : "not a regular file",
+                                     "; its frames show as module+offset"));
+    return raw;
+  }
+  raw->dwfl = dwfl_begin(&kCallbacks);
+  if (raw->dwfl == nullptr) return raw;
+  dwfl_report_begin(raw->dwfl);
+  // Reported at bias 0: lookups use ELF virtual addresses (module offsets).
+  raw->module = dwfl_report_elf(raw->dwfl, Basename(path).c_str(), path.c_str(), -1, 0, true);
+  dwfl_report_end(raw->dwfl, nullptr, nullptr);
+  if (raw->module == nullptr) {
+    warnings_.push_back(absl::StrCat(path, ": cannot read (", dwfl_errmsg(-1),
+                                     "); its frames show as module+offset"));
+    return raw;
+  }
+  const unsigned char* bits = nullptr;
+  GElf_Addr vaddr = 0;
+  int len = dwfl_module_build_id(raw->module, &bits, &vaddr);
+  if (!module->build_id_hex.empty() && len > 0 && HexOf(bits, len) != module->build_id_hex) {
+    warnings_.push_back(absl::StrCat(path,
+                                     ": build-id differs from the one recorded in the trace "
+                                     "(rebuilt since?); its symbols may be wrong"));
+  }
+  return raw;
+}
+
+const SymbolizedLocation& Symbolizer::Symbolize(uint64_t ip, bool is_return_address) {
+  auto& cache = is_return_address ? cache_ : exact_cache_;
+  auto [it, inserted] = cache.try_emplace(ip, nullptr);
+  if (!inserted) return *it->second;
+  it->second = std::make_unique<SymbolizedLocation>();
+  SymbolizedLocation& loc = *it->second;
+  loc.address = ip;
+
+  const Module* module = nullptr;
+  if (last_module_ < modules_.size() && modules_[last_module_].Contains(ip)) {
+    module = &modules_[last_module_];
+  } else {
+    module = FindModule(ip);
+    if (module != nullptr) last_module_ = static_cast<size_t>(module - modules_.data());
+  }
+  loc.module = module;
+  if (module == nullptr) {
+    loc.frames.emplace_back();
+    return loc;
+  }
+  loc.module_offset = ip - module->load_address;
+  uint64_t addr = loc.module_offset - (is_return_address && loc.module_offset > 0 ? 1 : 0);
+  ModuleSession* session = SessionFor(module);
+  if (session->module == nullptr) {
+    loc.frames.emplace_back();
+    return loc;
+  }
+  Dwfl_Module* mod = session->module;
+
+  const char* symname = session->SymbolAt(addr);
+
+  std::string file;
+  int line = 0;
+  if (Dwfl_Line* l = dwfl_module_getsrc(mod, addr)) {
+    int lineno = 0;
+    if (const char* src = dwfl_lineinfo(l, nullptr, &lineno, nullptr, nullptr, nullptr)) {
+      file = SourcePath(src, dwfl_line_comp_dir(l));
+      line = lineno;
+    }
+  }
+
+  Dwarf_Addr bias = 0;
+  Dwarf_Die* cu = dwfl_module_addrdie(mod, addr, &bias);
+  bool done = false;
+  if (cu != nullptr) {
+    uint64_t pc = addr - bias;
+    ModuleSession::CuIndex& index = session->IndexOf(cu);
+    if (const ModuleSession::FunctionRange* fn = ModuleSession::FunctionAt(index, pc)) {
+      Dwarf_Die function = fn->die;
+      std::vector<Dwarf_Die> chain;
+      ModuleSession::InlinedChain(&function, pc, chain, 0);
+      for (size_t i = chain.size(); i-- > 0;) {
+        loc.frames.push_back({session->FunctionName(&chain[i]), file, line, true});
+        // The caller's position is the call site of this inlined instance.
+        Dwarf_Attribute attr;
+        Dwarf_Word call_file = 0, call_line = 0;
+        file.clear();
+        line = 0;
+        if (dwarf_formudata(dwarf_attr(&chain[i], DW_AT_call_file, &attr), &call_file) == 0 &&
+            index.files != nullptr && call_file < index.nfiles) {
+          if (const char* f = dwarf_filesrc(index.files, call_file, nullptr, nullptr)) {
+            file = SourcePath(f, index.comp_dir.c_str());
+          }
+        }
+        if (dwarf_formudata(dwarf_attr(&chain[i], DW_AT_call_line, &attr), &call_line) == 0) {
+          line = static_cast<int>(call_line);
+        }
+      }
+      std::string name = symname != nullptr ? Demangle(symname) : session->FunctionName(&function);
+      loc.frames.push_back({std::move(name), file, line, false});
+      done = true;
+    }
+  }
+  if (!done) {
+    loc.frames.push_back({symname != nullptr ? Demangle(symname) : "", file, line, false});
+  }
+  return loc;
+}
+
+std::string Symbolizer::SymbolName(uint64_t ip) {
+  const Module* module = FindModule(ip);
+  if (module == nullptr) return "";
+  uint64_t offset = ip - module->load_address;
+  ModuleSession* session = SessionFor(module);
+  if (session->module == nullptr) return "";
+  const char* name = session->SymbolAt(offset > 0 ? offset - 1 : 0);
+  return name != nullptr ? Demangle(name) : "";
+}
+
+std::vector<const SymbolizedLocation*> Symbolizer::SymbolizeStack(
+    const std::vector<uint64_t>& ips) {
+  std::vector<const SymbolizedLocation*> out;
+  out.reserve(ips.size());
+  bool leading = true;
+  for (size_t i = 0; i < ips.size(); ++i) {
+    const SymbolizedLocation& loc = Symbolize(ips[i], true);
+    if (leading && i + 1 < ips.size()) {
+      bool ours = loc.module != nullptr &&
+                  absl::StartsWith(Basename(loc.module->path), "libheapsight");
+      if (ours || IsAllocatorFunction(loc.frames.back().function)) continue;
+    }
+    leading = false;
+    out.push_back(&loc);
+  }
+  return out;
+}
+
+bool IsAllocatorFunction(const std::string& function) {
+  static const absl::flat_hash_set<std::string> kNames = {
+      "malloc", "calloc", "realloc", "reallocarray", "free", "cfree", "posix_memalign",
+      "aligned_alloc", "memalign", "valloc", "pvalloc", "free_sized", "free_aligned_sized",
+      "operator new", "operator new[]", "operator delete", "operator delete[]",
+      "__libc_malloc", "__libc_calloc", "__libc_realloc", "__libc_free", "__libc_memalign",
+      "__libc_valloc", "__libc_pvalloc", "__posix_memalign", "_mid_memalign",
+      "__GI___libc_malloc", "__GI___libc_free", "__GI___libc_realloc", "__malloc",
+      "__calloc", "__realloc", "__free", "_int_malloc", "_int_realloc", "_int_memalign",
+      "tcache_init", "malloc_hook_ini", "realloc_hook_ini", "__reallocarray"};
+  if (function.empty()) return false;
+  std::string bare = BareFunctionName(function);
+  // Sanitizer runtimes interpose the allocator under these names.
+  if (absl::StartsWith(bare, "__interceptor_")) bare = bare.substr(14);
+  if (absl::StartsWith(bare, "___interceptor_")) bare = bare.substr(15);
+  return kNames.contains(bare) || absl::StartsWith(bare, "heapsight::preload");
+}
+
+bool IsLibraryFrame(const SourceFrame& frame, const SymbolizedLocation& location) {
+  if (IsAllocatorFunction(frame.function)) return true;
+  if (absl::StrContains(frame.file, "/include/c++/")) return true;
+  std::string_view name = frame.function;
+  // Skip a return type: the name proper starts after the last space that
+  // comes before any '(' or '<' ("void std::vector<int>::push_back(...)").
+  size_t open = name.find_first_of("(<");
+  size_t space = name.substr(0, open).rfind(' ');
+  if (space != std::string_view::npos) name.remove_prefix(space + 1);
+  if (name.rfind("std::", 0) == 0 || name.rfind("__gnu_cxx::", 0) == 0) return true;
+  return frame.function.empty() && location.module != nullptr &&
+         absl::StrContains(location.module->path, "libstdc++");
+}
+
+std::string BareFunctionName(const std::string& function) {
+  static constexpr std::string_view kAnon = "(anonymous namespace)";
+  int depth = 0;
+  for (size_t i = 0; i < function.size(); ++i) {
+    char c = function[i];
+    if (c == '(' && std::string_view(function).substr(i, kAnon.size()) == kAnon) {
+      i += kAnon.size() - 1;
+      continue;
+    }
+    if (c == '<') {
+      ++depth;
+    } else if (c == '>' && depth > 0) {
+      --depth;
+    } else if (c == '(' && depth == 0) {
+      if (i >= 8 && function.compare(i - 8, 8, "operator") == 0 &&
+          function.compare(i, 2, "()") == 0) {
+        ++i;
+        continue;
+      }
+      return function.substr(0, i);
+    }
+  }
+  return function;
+}
+
+}  // namespace heapsight::analyzer

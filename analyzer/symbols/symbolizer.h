@@ -1,0 +1,121 @@
+// analyzer/symbols/symbolizer.h: offline symbolization of recorded addresses with
+// elfutils libdwfl, using the module records of a trace.
+//
+// Every module gets its own Dwfl session (modules loaded at the same address
+// at different times, e.g. after dlclose, never collide). Debug info comes
+// from the file itself or from separate debug files found by build-id
+// (/usr/lib/debug/.build-id/...). Results are cached per address; a frame that
+// cannot be resolved keeps module + offset. ELF files are untrusted: a
+// missing, unreadable or garbage file only loses names.
+#ifndef HEAPSIGHT_ANALYZER_SYMBOLIZER_H_
+#define HEAPSIGHT_ANALYZER_SYMBOLIZER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "analyzer/model/trace_model.h"
+
+namespace heapsight::analyzer {
+
+struct SourceFrame {
+  std::string function;  // demangled, "" if unknown
+  std::string file;      // "" if unknown
+  int line = 0;          // 0 if unknown
+  bool inlined = false;  // true for frames inlined into the next one
+};
+
+struct SymbolizedLocation {
+  uint64_t address = 0;           // as recorded
+  const Module* module = nullptr;  // owned by the Symbolizer; null if none
+  uint64_t module_offset = 0;     // address - load_address (ELF vaddr)
+  // Innermost inlined function first; the last entry is the real
+  // (out-of-line) function. Never empty: an unknown frame has one entry
+  // with empty function/file.
+  std::vector<SourceFrame> frames;
+
+  // "module+0xoffset" (basename of the module) or "0xaddress".
+  std::string ModuleOffsetString() const;
+};
+
+class Symbolizer {
+ public:
+  explicit Symbolizer(std::vector<Module> modules);
+  ~Symbolizer();
+  Symbolizer(const Symbolizer&) = delete;
+  Symbolizer& operator=(const Symbolizer&) = delete;
+
+  // Symbolizes `ip`. Return addresses (every frame of a recorded stack) are
+  // looked up at ip - 1 so the call instruction, not the next line, is named.
+  // The reference stays valid for the Symbolizer's lifetime.
+  const SymbolizedLocation& Symbolize(uint64_t ip, bool is_return_address = true);
+
+  // The demangled name of the function symbol containing return address
+  // `ip` from the module's symbol table only ("" if none): no DWARF is read,
+  // which is what keeps classifying a site cheap when its module's debug
+  // info is large (libc's takes tens of milliseconds to decompress).
+  std::string SymbolName(uint64_t ip);
+
+  // The module mapped at `ip` (no DWARF work), or null.
+  const Module* FindModule(uint64_t ip) const;
+
+  // Symbolizes a recorded stack (innermost first) and drops leading
+  // allocator frames (heapsight's own, malloc/operator new/...). The first
+  // element is the code that asked for memory.
+  std::vector<const SymbolizedLocation*> SymbolizeStack(const std::vector<uint64_t>& ips);
+
+  // Loads the symbol tables and debug info (the expensive part: reading and
+  // decompressing DWARF) of the modules that contain any of `ips`, ahead of
+  // the first Symbolize. For a helper thread working on its own instance
+  // while the trace is still being analyzed; a later Symbolizer takes the
+  // loaded modules over with AdoptSessions. Not thread-safe with other calls
+  // on the same instance.
+  void Preload(const std::vector<uint64_t>& ips);
+
+  // Takes over the modules `other` has opened whose file and build id match
+  // (with `other`'s warnings about them), so their debug info is not read
+  // again. `other` must not be used afterwards except to be destroyed.
+  void AdoptSessions(Symbolizer& other);
+
+  const std::vector<Module>& modules() const { return modules_; }
+  // Warnings such as a build-id mismatch or a missing file, each once.
+  const std::vector<std::string>& warnings() const { return warnings_; }
+
+ private:
+  struct ModuleSession;
+  ModuleSession* SessionFor(const Module* module);
+
+  std::vector<Module> modules_;
+  std::vector<std::unique_ptr<ModuleSession>> sessions_;  // parallel to modules_
+  // Per-address caches: return addresses (looked up at ip - 1) and exact ones.
+  absl::flat_hash_map<uint64_t, std::unique_ptr<SymbolizedLocation>> cache_;
+  absl::flat_hash_map<uint64_t, std::unique_ptr<SymbolizedLocation>> exact_cache_;
+  // One libdwfl session per distinct (path, build-id): modules loaded more
+  // than once share it.
+  absl::flat_hash_map<std::string, ModuleSession*> session_by_file_;
+  std::vector<std::unique_ptr<ModuleSession>> adopted_;  // from AdoptSessions
+  size_t last_module_ = SIZE_MAX;
+  std::vector<std::string> warnings_;
+};
+
+// True if `function` names an allocator entry point (malloc, calloc, realloc,
+// free, operator new/delete, aligned variants, __libc_malloc, ...).
+bool IsAllocatorFunction(const std::string& function);
+
+// True for a frame of the C++ standard library or the allocator itself:
+// the plumbing between the program's own frame and malloc (std::allocator,
+// std::vector's growth, std::make_shared, operator new). Told by the frame's
+// source file (libstdc++'s headers), else by its name (std::, __gnu_cxx::,
+// after any return type) or its module (libstdc++.so). Reports lead with
+// the frames after these.
+bool IsLibraryFrame(const SourceFrame& frame, const SymbolizedLocation& location);
+
+// Function name without parameters and return type: "ns::f(int) const" ->
+// "ns::f". For matching names in tests and suppressions.
+std::string BareFunctionName(const std::string& function);
+
+}  // namespace heapsight::analyzer
+
+#endif  // HEAPSIGHT_ANALYZER_SYMBOLIZER_H_

@@ -1,0 +1,33 @@
+// cli/record/child_process.h: runs the traced program as a child
+// (fork + execve), forwards termination signals to it and waits for it.
+#ifndef HEAPSIGHT_ANALYZER_RECORD_CHILD_PROCESS_H_
+#define HEAPSIGHT_ANALYZER_RECORD_CHILD_PROCESS_H_
+
+#include <string>
+#include <vector>
+
+namespace heapsight::record {
+
+// Signals sent to `heapsight record` that it passes on to the child:
+// SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2. A signal the kernel
+// generated for the whole foreground process group (Ctrl-C, Ctrl-\ on a
+// terminal) already reached the child and is not sent twice; heapsight
+// itself keeps running until the child is gone. A signal ignored when
+// heapsight started (nohup) stays ignored.
+inline constexpr int kForwardedSignals[] = {2 /*INT*/, 15 /*TERM*/, 1 /*HUP*/,
+                                            3 /*QUIT*/, 10 /*USR1*/, 12 /*USR2*/};
+
+struct ChildStatus {
+  int exec_errno = 0;    // non-zero: execve failed with this error, nothing ran
+  bool signaled = false;  // killed by a signal
+  int signal = 0;
+  int exit_code = 0;     // exit status, or 128 + signal
+};
+
+// Runs `path` with `argv` and `envp` (each "NAME=VALUE") and waits for it.
+ChildStatus RunChild(const std::string& path, const std::vector<std::string>& argv,
+                     const std::vector<std::string>& envp);
+
+}  // namespace heapsight::record
+
+#endif  // HEAPSIGHT_ANALYZER_RECORD_CHILD_PROCESS_H_

@@ -1,0 +1,80 @@
+// cli/record/record_command.cc: the `heapsight record` and
+// `heapsight options` subcommands (command-line wiring only; the work is in
+// record_session.cc and option_table.cc).
+#include <cstdio>
+#include <memory>
+
+#include "cli/commands.h"
+#include "cli/record/option_table.h"
+#include "cli/record/output_target.h"
+#include "cli/record/program_resolver.h"
+#include "cli/record/record_session.h"
+
+namespace heapsight::analyzer {
+
+void RegisterRecordCommand(CLI::App& app, int* exit_code) {
+  auto request = std::make_shared<record::RecordRequest>();
+  CLI::App* rec = app.add_subcommand(
+      "record",
+      "Run a program under the preload and write its trace(s): record [OPTIONS] -- PROGRAM ...");
+  rec->add_option("-o,--output", request->output,
+                  "Trace file (pattern: %p pid, %e executable name, %% a '%'); default "
+                  "heapsight.%e.%p.hst in the current directory. Keep %p when PROGRAM forks.")
+      ->type_name("PATTERN");
+  rec->add_flag("-q,--quiet", request->quiet,
+                "No messages from heapsight (trace list, leak summary, preload warnings)");
+  rec->add_option("--option", request->options,
+                  "Set a HEAPSIGHT_* option for this run, e.g. --option max-depth=32 "
+                  "(repeatable; names below)")
+      ->type_name("NAME=VALUE")
+      ->allow_extra_args(false);
+  rec->add_option("--leak-exitcode", request->leak_exitcode,
+                  "Exit with N when unsuppressed leaks remain (and PROGRAM was not killed)")
+      ->type_name("N")
+      ->check(CLI::Range(0, 255));
+  rec->add_option("--suppressions", request->suppressions,
+                  "LeakSanitizer-style suppressions file (leak:PATTERN lines) for the summary")
+      ->check(CLI::ExistingFile);
+  rec->add_option("--heap-limit", request->heap_limit,
+                  "Make allocations fail (NULL/ENOMEM, std::bad_alloc) once the live heap would "
+                  "pass SIZE, e.g. 64M (K/M/G suffixes); sets HEAPSIGHT_HEAP_LIMIT")
+      ->type_name("SIZE")
+      ->check([](const std::string& v) -> std::string {
+        size_t digits = v.find_first_not_of("0123456789");
+        std::string suffix = digits == std::string::npos ? "" : v.substr(digits);
+        for (const char* ok : {"", "K", "M", "G", "T", "k", "m", "g", "t", "KB", "MB", "GB",
+                               "KiB", "MiB", "GiB", "B"}) {
+          if (digits != 0 && suffix == ok) return "";
+        }
+        return "expected a size such as 64M (bytes with an optional K, M or G suffix)";
+      });
+  rec->add_flag_callback(
+      "--no-leak-summary", [request] { request->leak_summary = false; },
+      "Do not print the leak summary (the trace list is still printed)");
+  rec->add_option("PROGRAM", request->command, "The program to trace, then its arguments")
+      ->type_name("[ARGS...]")
+      ->required();
+  // Everything from PROGRAM on belongs to PROGRAM, '-' options included.
+  rec->positionals_at_end();
+  rec->footer(
+      "Exit status: PROGRAM's, or 128+N if it was killed by signal N; 127 PROGRAM not found;\n"
+      "126 PROGRAM not executable or statically linked (LD_PRELOAD cannot trace it);\n"
+      "125 heapsight itself failed (preload not found, output directory not writable).\n"
+      "SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 are forwarded to PROGRAM.\n"
+      "\n"
+      "HEAPSIGHT_* options (--option NAME=VALUE, or set in the environment):\n" +
+      record::OptionsText());
+  rec->callback([request, exit_code] { *exit_code = record::RunRecordSession(*request); });
+
+  auto markdown = std::make_shared<bool>(false);
+  CLI::App* opts = app.add_subcommand(
+      "options", "List the HEAPSIGHT_* options of the preload (the table behind --option)");
+  opts->add_flag("--markdown", *markdown, "Print docs/options.md");
+  opts->callback([markdown, exit_code] {
+    std::string text = *markdown ? record::OptionsMarkdown() : record::OptionsText();
+    std::fputs(text.c_str(), stdout);
+    *exit_code = 0;
+  });
+}
+
+}  // namespace heapsight::analyzer

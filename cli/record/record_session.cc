@@ -1,0 +1,169 @@
+// cli/record/record_session.cc: see record_session.h.
+#include "cli/record/record_session.h"
+
+#include <limits.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "analyzer/report/leak_summary.h"
+#include "cli/record/child_process.h"
+#include "cli/record/option_table.h"
+#include "cli/record/output_target.h"
+#include "cli/record/preload_locator.h"
+#include "cli/record/program_resolver.h"
+#include "cli/record/trace_manifest.h"
+
+extern char** environ;
+
+namespace heapsight::record {
+namespace {
+
+constexpr char kOutputVar[] = "HEAPSIGHT_OUTPUT";
+constexpr char kManifestVar[] = "HEAPSIGHT_MANIFEST";
+constexpr char kQuietVar[] = "HEAPSIGHT_QUIET";
+constexpr char kHeapLimitVar[] = "HEAPSIGHT_HEAP_LIMIT";
+constexpr char kAnalyzerVar[] = "HEAPSIGHT_ANALYZER";
+
+void Error(const std::string& message) {
+  std::fprintf(stderr, "heapsight: %s\n", message.c_str());
+}
+
+// The child's environment: ours, with the preload in front of LD_PRELOAD and
+// the HEAPSIGHT_* variables of this run set, without the preload's private
+// _HEAPSIGHT_EXEC_PARENT.
+std::vector<std::string> ChildEnvironment(const std::string& preload,
+                                          const std::map<std::string, std::string>& set) {
+  std::vector<std::string> env;
+  std::string old_preload;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string_view entry(*e);
+    std::string_view name = entry.substr(0, entry.find('='));
+    if (name == "LD_PRELOAD") {
+      old_preload = std::string(entry.substr(std::min(entry.size(), name.size() + 1)));
+      continue;
+    }
+    if (set.count(std::string(name)) != 0) continue;
+    // The preload's private exec hand-over; only its own exec hooks set it.
+    if (name == "_HEAPSIGHT_EXEC_PARENT") continue;
+    env.emplace_back(entry);
+  }
+  // ld.so splits LD_PRELOAD at spaces and colons; ours goes first.
+  size_t keep = old_preload.find_first_not_of(" :");
+  env.push_back(keep == std::string::npos
+                    ? absl::StrCat("LD_PRELOAD=", preload)
+                    : absl::StrCat("LD_PRELOAD=", preload, ":", old_preload.substr(keep)));
+  for (const auto& [name, value] : set) env.push_back(absl::StrCat(name, "=", value));
+  return env;
+}
+
+std::string CurrentDirectory() {
+  char cwd[PATH_MAX];
+  if (getcwd(cwd, sizeof(cwd)) == nullptr) return "/";
+  return cwd;
+}
+
+}  // namespace
+
+int RunRecordSession(const RecordRequest& request) {
+  if (request.command.empty()) {
+    Error("record: no program given; usage: heapsight record [OPTIONS] -- PROGRAM [ARGS...]");
+    return kExitRecordFailed;
+  }
+
+  // Options first: a typo should not cost a whole run.
+  std::map<std::string, std::string> set;
+  for (const std::string& assignment : request.options) {
+    auto parsed = ParseOptionAssignment(assignment);
+    if (!parsed.ok()) {
+      Error(std::string(parsed.status().message()));
+      return kExitRecordFailed;
+    }
+    if (parsed->first == kOutputVar || parsed->first == kManifestVar) {
+      Error(absl::StrCat(parsed->first, " is set by heapsight record itself",
+                         parsed->first == kOutputVar ? "; use -o PATH" : ""));
+      return kExitRecordFailed;
+    }
+    set[parsed->first] = parsed->second;
+  }
+  if (request.quiet) set.try_emplace(kQuietVar, std::string(1, '1'));
+  if (!request.heap_limit.empty()) set[kHeapLimitVar] = request.heap_limit;
+  // heapsight_write_profile() in PROGRAM runs this very binary on the trace.
+  if (getenv(kAnalyzerVar) == nullptr && set.count(kAnalyzerVar) == 0) {
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n > 0) set[kAnalyzerVar] = std::string(self, static_cast<size_t>(n));
+  }
+
+  absl::StatusOr<std::string> preload = FindPreload();
+  if (!preload.ok()) {
+    Error(std::string(preload.status().message()));
+    return kExitRecordFailed;
+  }
+  if (preload->find_first_of(" :") != std::string::npos) {
+    Error(absl::StrCat("the preload's path contains a space or ':', which LD_PRELOAD cannot "
+                       "express: ",
+                       *preload));
+    return kExitRecordFailed;
+  }
+
+  ResolvedProgram program = ResolveProgram(request.command[0], getenv("PATH"));
+  if (program.exit_code != 0) {
+    Error(program.message);
+    return program.exit_code;
+  }
+
+  std::string pattern = AbsolutePattern(
+      request.output.empty() ? std::string(kDefaultOutputPattern) : request.output,
+      CurrentDirectory());
+  if (absl::Status s = CheckOutputDirectory(pattern); !s.ok()) {
+    Error(std::string(s.message()));
+    return kExitRecordFailed;
+  }
+  set[kOutputVar] = pattern;
+
+  absl::StatusOr<TraceManifest> manifest = TraceManifest::Create();
+  if (!manifest.ok()) {
+    Error(std::string(manifest.status().message()));
+    return kExitRecordFailed;
+  }
+  set[kManifestVar] = manifest->path();
+
+  std::fflush(stdout);
+  std::fflush(stderr);
+  ChildStatus child = RunChild(program.path, request.command, ChildEnvironment(*preload, set));
+  if (child.exec_errno != 0) {
+    Error(absl::StrCat(request.command[0], ": cannot execute: ", std::strerror(child.exec_errno)));
+    return child.exec_errno == ENOENT ? kExitNotFound : kExitCannotExecute;
+  }
+
+  std::vector<std::string> traces = manifest->Read();
+  if (!request.quiet) {
+    for (const std::string& trace : traces) Error(absl::StrCat("wrote ", trace));
+    if (traces.empty()) Error("no trace was written (see the messages above)");
+  }
+
+  bool leaks_remain = false;
+  bool want_summary = !request.quiet && request.leak_summary;
+  if (!traces.empty() && (want_summary || request.leak_exitcode.has_value())) {
+    absl::StatusOr<analyzer::LeakSummary> summary =
+        analyzer::SummarizeTraces(traces, request.suppressions);
+    if (!summary.ok()) {
+      Error(absl::StrCat("cannot summarize the trace: ", summary.status().message()));
+    } else {
+      leaks_remain = summary->leaked_blocks > 0;
+      if (want_summary) analyzer::PrintLeakSummary(stderr, *summary);
+    }
+  }
+
+  if (!child.signaled && leaks_remain && request.leak_exitcode.has_value()) {
+    return *request.leak_exitcode;
+  }
+  return child.exit_code;
+}
+
+}  // namespace heapsight::record

@@ -1,0 +1,37 @@
+// cli/record/record_session.h: what `heapsight record` does once its
+// command line is parsed: find the preload, check PROGRAM and the output,
+// run PROGRAM traced, list the traces and summarize leaks.
+#ifndef HEAPSIGHT_ANALYZER_RECORD_RECORD_SESSION_H_
+#define HEAPSIGHT_ANALYZER_RECORD_RECORD_SESSION_H_
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace heapsight::record {
+
+// Exit status when heapsight itself fails before PROGRAM runs (preload not
+// found, output not writable, bad --option), like env(1) and timeout(1).
+inline constexpr int kExitRecordFailed = 125;
+
+struct RecordRequest {
+  std::vector<std::string> command;  // PROGRAM and its arguments
+  std::string output;                // -o pattern; empty: kDefaultOutputPattern
+  bool quiet = false;                // -q
+  std::vector<std::string> options;  // --option NAME=VALUE, in order
+  std::optional<int> leak_exitcode;  // --leak-exitcode N
+  std::string suppressions;          // --suppressions FILE
+  bool leak_summary = true;          // false: --no-leak-summary
+  std::string heap_limit;            // --heap-limit SIZE (HEAPSIGHT_HEAP_LIMIT); empty: none
+};
+
+// Runs the whole session and returns heapsight's exit status: PROGRAM's own
+// status (128+N if killed by signal N); 127 / 126 if PROGRAM cannot be found
+// / run (126 also for a statically linked PROGRAM); kExitRecordFailed for
+// heapsight's own errors; leak_exitcode when set, PROGRAM exited normally
+// and unsuppressed leaks remain.
+int RunRecordSession(const RecordRequest& request);
+
+}  // namespace heapsight::record
+
+#endif  // HEAPSIGHT_ANALYZER_RECORD_RECORD_SESSION_H_
