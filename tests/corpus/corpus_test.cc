@@ -269,7 +269,7 @@ TEST(CorpusCommandTest, LeaksBinaryPrintsLsanShapedReport) {
   std::string kind = doc["groups"][0]["kind"];
   EXPECT_TRUE(kind == "unfreed" || kind == "definite") << kind;
   EXPECT_EQ(doc["groups"][0]["api"], "malloc");
-  EXPECT_EQ(BareFunctionName(doc["groups"][0]["frames"][0]["function"]), "alloc_block");
+  EXPECT_EQ(BareFunctionName(doc["groups"][0]["frames"][0]["function"].get<std::string>()), "alloc_block");
 
   std::string supp = testing::MakeTempDir() + "/supp.txt";
   std::ofstream(supp) << "# all of them\nleak:leak_one\n";
