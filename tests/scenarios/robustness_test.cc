@@ -181,7 +181,10 @@ TEST(RobustnessScenario, DisableMeansNoTrace) {
 
 TEST(RobustnessScenario, ManifestListsEveryTrace) {
   std::string dir = MakeTempDir();
+  // The manifest must exist, in a directory only we can enter (mkdtemp's
+  // 0700); entries end in NUL.
   std::string manifest = dir + "/manifest.txt";
+  { std::ofstream create(manifest); }
   RunResult run = RunTraced({ScenarioProgram("fork_program")}, dir,
                             {{"HEAPSIGHT_MANIFEST", manifest}});
   ASSERT_EQ(run.exit_code, 0);
@@ -189,7 +192,7 @@ TEST(RobustnessScenario, ManifestListsEveryTrace) {
   std::ifstream in(manifest);
   ASSERT_TRUE(in) << manifest;
   std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  for (std::string line; std::getline(in, line, '\0');) lines.push_back(line);
   std::sort(lines.begin(), lines.end());
   EXPECT_EQ(lines, run.traces);
 }
