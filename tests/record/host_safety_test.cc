@@ -297,7 +297,7 @@ TEST(RecordHostSafety, FullDiskTraceSaysTheDiskWasFull) {
   fs::create_directories(mnt);
   RunResult r = RunPlain(
       {"/usr/bin/unshare", "-m", "/bin/sh", "-c",
-       "mount -t tmpfs -o size=1m tmpfs \"$1\" || exit 99; exec \"$2\" record -o \"$1\" -- \"$3\" "
+       "mount -t tmpfs -o size=1m tmpfs \"$1\" || exit 99; exec \"$2\" record -o \"$1/t.%p.hst\" -- \"$3\" "
        "\"$1/fill\"",
        "sh", mnt, Heapsight(), Program("record_disk_filler_program")});
   if (r.exit_code == 99) GTEST_SKIP() << "cannot mount a tmpfs here: " << r.err;
