@@ -107,6 +107,14 @@ TEST(RecordHostSafety, SurvivesAClosedStderrAndKeepsTheExitStatus) {
   EXPECT_FALSE(fs::exists(manifest)) << "manifest left behind: " << manifest;
 }
 
+// heapsight ignores SIGPIPE for itself only: PROGRAM still gets the
+// disposition it would have had (here the default, so `kill -PIPE $$` kills).
+TEST(RecordHostSafety, ProgramKeepsItsSigpipeDisposition) {
+  std::string dir = MakeTempDir();
+  RunResult r = Record({"-q", "-o", dir + "/%p.hst", "--", "/bin/sh", "-c", "kill -PIPE $$"});
+  EXPECT_EQ(r.exit_code, 128 + SIGPIPE) << r.err;
+}
+
 // Issue 12, exit statuses: the leak exit code only replaces a status of 0.
 TEST(RecordHostSafety, LeakExitcodeAppliesOnlyWhenTheProgramSucceeded) {
   std::string dir = MakeTempDir();
