@@ -5,6 +5,7 @@
 #include "preload/trace_writer.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -116,15 +117,40 @@ TEST(TraceWriter, ErrorsAreErrnoValues) {
   EXPECT_EQ(OpenTrace(long_path.c_str(), Header(1)), ENAMETOOLONG);
 }
 
-TEST(TraceWriter, ManifestGetsOneLinePerCall) {
+TEST(TraceWriter, ManifestGetsOneEntryPerCall) {
+  // `heapsight record` creates the manifest in a private (0700) directory;
+  // the preload only appends to that file, each path ending in a NUL byte
+  // (paths may hold newlines), and never creates it.
   std::string dir = MakeDir();
+  ASSERT_EQ(chmod(dir.c_str(), 0700), 0);
   ASSERT_EQ(OpenTrace((dir + "/m.hst").c_str(), Header(1)), 0);
   std::string manifest = dir + "/manifest";
+  std::string missing = dir + "/not-created";
+  int fd = open(manifest.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+  ASSERT_GE(fd, 0);
+  close(fd);
   AppendToManifest(manifest.c_str());
   AppendToManifest(manifest.c_str());
+  AppendToManifest(missing.c_str());  // absent: not created
   AppendToManifest("");  // no manifest: nothing
   AppendToManifest(nullptr);
-  EXPECT_EQ(ReadAll(manifest), dir + "/m.hst\n" + dir + "/m.hst\n");
+  std::string entry = dir + "/m.hst";
+  entry.push_back('\0');
+  EXPECT_EQ(ReadAll(manifest), entry + entry);
+  struct stat st;
+  EXPECT_NE(lstat(missing.c_str(), &st), 0);
+}
+
+TEST(TraceWriter, ManifestInASharedDirectoryIsRefused) {
+  std::string dir = MakeDir();
+  ASSERT_EQ(chmod(dir.c_str(), 0755), 0);
+  ASSERT_EQ(OpenTrace((dir + "/m.hst").c_str(), Header(1)), 0);
+  std::string manifest = dir + "/manifest";
+  int fd = open(manifest.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  AppendToManifest(manifest.c_str());
+  EXPECT_EQ(ReadAll(manifest), "");
 }
 
 // A real chunk of `allocs` allocations, with kBlockHeaderRoom bytes before it.
