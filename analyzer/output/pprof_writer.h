@@ -43,6 +43,11 @@ absl::StatusOr<perftools::profiles::Profile> BuildPprofProfile(const HeapProfile
 // `data` as a gzip stream (RFC 1952, mtime 0: deterministic output).
 absl::StatusOr<std::string> GzipCompress(std::string_view data);
 
+// EncodePprof()
+//
+// `profile` serialized and gzipped: the bytes of a .pb.gz file.
+absl::StatusOr<std::string> EncodePprof(const perftools::profiles::Profile& profile);
+
 // WritePprofFile()
 //
 // Serializes `profile`, gzips it and writes it to `path`. Errors name the
