@@ -9,6 +9,7 @@
 #include "analyzer/symbols/symbolizer.h"
 #include "analyzer/output/stack_text.h"
 #include "analyzer/output/text_util.h"
+#include "fmt/format.h"
 #include "format/trace_format.h"
 #include "nlohmann/json.hpp"
 
@@ -28,7 +29,7 @@ std::string Rate(double bytes_per_second) {
     v /= 1024.0;
     unit = "KiB/s";
   }
-  return absl::StrFormat("%.1f %s", v, unit);
+  return fmt::format("{:.1f} {}", v, unit);
 }
 
 nlohmann::json FramesJson(const ProcessProfile& p, uint64_t stack) {
