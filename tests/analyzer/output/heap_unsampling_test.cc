@@ -10,7 +10,7 @@ namespace heapsight::analyzer::output {
 namespace {
 
 TEST(ScaleHeapSampleTest, GoObservedValue) {
-  // pprof.md: Go with MemProfileRate 4096 reported one sampled 4096 B
+  // Go with MemProfileRate 4096 reported one sampled 4096 B
   // object as 1 object / 6479 B.
   ScaledSample s = ScaleHeapSample(1, 4096, 4096);
   EXPECT_EQ(s.count, 1);

@@ -1,5 +1,6 @@
-// tests/analyzer/output/pprof_writer_test.cc: BuildPprofProfile against every field
-// rule of pprof.md, the gzip file round trip, sampling and scale.
+// tests/analyzer/output/pprof_writer_test.cc: BuildPprofProfile against every
+// structural rule of the pprof format, the gzip file round trip, sampling and
+// scale.
 #include "analyzer/output/pprof_writer.h"
 
 #include <gmock/gmock.h>
@@ -56,7 +57,8 @@ std::string TempPath(const std::string& name) {
   return base + "/heapsight_pprof_" + std::to_string(getpid()) + "_" + name;
 }
 
-// Every structural rule pprof.md lists; returns "" when the profile is valid.
+// Every structural rule of the pprof format (profile.proto's comments);
+// returns "" when the profile is valid.
 std::string ValidateProfile(const pb::Profile& p) {
   auto str_ok = [&](int64_t i) { return i >= 0 && i < p.string_table_size(); };
   if (p.string_table_size() == 0 || !p.string_table(0).empty()) return "string_table[0] != \"\"";
