@@ -1,22 +1,34 @@
-// cli/commands.h: the subcommands of the `heapsight` command.
+// cli/commands.h: the subcommands of the `heapsight` command, one file each
+// (or one per family: profile_commands.cc).
 //
 // Each Register* function adds its subcommands to the CLI11 app. When one of
 // them runs, it stores the process exit status in *exit_code. Errors are
-// printed to stderr as "heapsight: <what>" and give a non-zero status.
-#ifndef HEAPSIGHT_ANALYZER_COMMANDS_H_
-#define HEAPSIGHT_ANALYZER_COMMANDS_H_
+// printed by cli/diagnostics.h ("heapsight: <what>") and give a non-zero
+// status.
+#ifndef HEAPSIGHT_CLI_COMMANDS_H_
+#define HEAPSIGHT_CLI_COMMANDS_H_
 
 #include <CLI/CLI.hpp>
 
 namespace heapsight::analyzer {
 
-// record (cli/record/).
+// record, options (cli/record/).
 void RegisterRecordCommand(CLI::App& app, int* exit_code);
-// report, leaks, dump (analyzer/).
-void RegisterReportCommands(CLI::App& app, int* exit_code);
-// pprof, collapse, flamegraph (analyzer/output/).
-void RegisterOutputCommands(CLI::App& app, int* exit_code);
+// report (report_command.cc).
+void RegisterReportCommand(CLI::App& app, int* exit_code);
+// leaks (leaks_command.cc).
+void RegisterLeaksCommand(CLI::App& app, int* exit_code);
+// growth (growth_command.cc).
+void RegisterGrowthCommand(CLI::App& app, int* exit_code);
+// diff (diff_command.cc).
+void RegisterDiffCommand(CLI::App& app, int* exit_code);
+// dump (dump_command.cc).
+void RegisterDumpCommand(CLI::App& app, int* exit_code);
+// pprof, collapse, flamegraph (profile_commands.cc).
+void RegisterProfileCommands(CLI::App& app, int* exit_code);
+// html (html_command.cc).
+void RegisterHtmlCommand(CLI::App& app, int* exit_code);
 
 }  // namespace heapsight::analyzer
 
-#endif  // HEAPSIGHT_ANALYZER_COMMANDS_H_
+#endif  // HEAPSIGHT_CLI_COMMANDS_H_

@@ -46,8 +46,14 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "heapsight 0.1.0");
   int exit_code = 0;
   heapsight::analyzer::RegisterRecordCommand(app, &exit_code);
-  heapsight::analyzer::RegisterReportCommands(app, &exit_code);
-  heapsight::analyzer::RegisterOutputCommands(app, &exit_code);
+  // In this order in --help.
+  heapsight::analyzer::RegisterReportCommand(app, &exit_code);
+  heapsight::analyzer::RegisterLeaksCommand(app, &exit_code);
+  heapsight::analyzer::RegisterGrowthCommand(app, &exit_code);
+  heapsight::analyzer::RegisterDiffCommand(app, &exit_code);
+  heapsight::analyzer::RegisterDumpCommand(app, &exit_code);
+  heapsight::analyzer::RegisterProfileCommands(app, &exit_code);
+  heapsight::analyzer::RegisterHtmlCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

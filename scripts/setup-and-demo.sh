@@ -57,7 +57,7 @@ mkdir -p "$demo_dir"
 leaky=("$build/examples/06_memory_leaks" costly)
 profiled=("$build/examples/01_memory_profiling" costly)
 if [ ! -x "${leaky[0]}" ] || [ ! -x "${profiled[0]}" ]; then
-  leaky=("$build/tests/record/record_leaky_program")
+  leaky=("$build/tests/cli/record/record_leaky_program")
   profiled=("${leaky[@]}")
 fi
 

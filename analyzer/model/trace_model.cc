@@ -82,9 +82,8 @@ class Analysis {
       growth_ = std::make_unique<GrowthTracker>(
           static_cast<uint64_t>(static_cast<double>(estimate) * (1.0 - fraction)));
     }
-    if (options.show_progress && merger.file_size() >= kProgressMinBytes &&
-        isatty(STDERR_FILENO)) {
-      progress_ = std::make_unique<ProgressBar>(stderr, merger.block_count(), "analyzing");
+    if (options.progress != nullptr && merger.file_size() >= kProgressMinBytes) {
+      progress_ = options.progress;
     }
   }
 
@@ -103,7 +102,7 @@ class Analysis {
       done += count;
       if (!warm_started_ && done >= kWarmAfterEvents) StartWarmSymbolizer();
       if (progress_ != nullptr && (done & ~uint64_t{0xffff}) != ((done - count) & ~uint64_t{0xffff})) {
-        progress_->Update(merger_.blocks_read());
+        progress_->Update(merger_.blocks_read(), merger_.block_count());
       }
     }
     if (progress_ != nullptr) progress_->Finish();
@@ -553,7 +552,7 @@ class Analysis {
   uint64_t timeline_interval_us_ = 1;
   bool at_time_pending_ = options_.at == AnalyzeOptions::At::kTime;
   bool at_marker_pending_ = options_.at == AnalyzeOptions::At::kMarker;
-  std::unique_ptr<ProgressBar> progress_;
+  ProgressListener* progress_ = nullptr;  // AnalyzeOptions::progress, for big traces
   static constexpr uint64_t kWarmAfterEvents = 4096;
   static constexpr uint64_t kWarmMinBlocks = 8;
   bool warm_started_ = false;
@@ -589,15 +588,6 @@ void ComputeTotals(ProcessProfile& p, uint64_t all_frees) {
 }
 
 }  // namespace
-
-bool Module::Contains(uint64_t addr) const {
-  if (segments.empty()) return addr >= load_address;
-  for (const format::SegmentInfo& s : segments) {
-    uint64_t start = load_address + s.vaddr;
-    if (addr >= start && addr - start < s.memsz) return true;
-  }
-  return false;
-}
 
 int SizeBucket(uint64_t size) { return size == 0 ? 0 : 64 - std::countl_zero(size); }
 

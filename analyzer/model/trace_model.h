@@ -36,29 +36,15 @@
 #include "absl/status/statusor.h"
 #include "analyzer/model/growth_tracker.h"
 #include "analyzer/model/leak_class_data.h"
+#include "analyzer/model/progress.h"
+#include "analyzer/symbols/module.h"
+#include "analyzer/symbols/runtime_filter.h"
 #include "format/chunk_encoder.h"
 #include "format/trace_format.h"
 
 namespace heapsight::analyzer {
 
 class Symbolizer;
-
-inline constexpr uint64_t kNever = UINT64_MAX;
-
-// A loaded ELF object as the trace describes it.
-struct Module {
-  uint64_t id = 0;                  // module id from the kModule record
-  std::string path;
-  std::string build_id_hex;         // lower-case hex, "" if none recorded
-  uint64_t load_address = 0;        // load bias (dlpi_addr): runtime addr = vaddr + this
-  std::vector<format::SegmentInfo> segments;  // PT_LOAD, vaddr unbiased
-  uint64_t load_time_us = 0;
-  uint64_t unload_time_us = kNever;  // kNever if never unloaded
-
-  // True if runtime address `addr` falls in one of the segments (or, when no
-  // segments were recorded, is at or above the load address).
-  bool Contains(uint64_t addr) const;
-};
 
 struct SiteStats {
   uint64_t alloc_count = 0;    // allocations made by this process (not inherited)
@@ -79,11 +65,6 @@ struct SiteStats {
   // size (pprof's and Go's way) undercounts sites of mixed sizes.
   double alloc_count_estimate = 0;
   double alloc_bytes_estimate = 0;
-};
-
-enum class SiteKind : uint8_t {
-  kProgram = 0,  // made by the program (what reports count)
-  kRuntime = 1,  // made by the C/C++ runtime for itself (see runtime_filter.h)
 };
 
 struct Site {
@@ -190,7 +171,9 @@ struct AnalyzeOptions {
   uint64_t at_time_us = 0; // for kTime: live after every event at or before this time
   std::string at_marker;   // for kMarker: live when the first marker of this name was set
                            // (at the end if the trace has no such marker)
-  bool show_progress = false;  // progress bar on stderr (if it is a TTY and the trace is big)
+  // Told how far the analysis got, for traces big enough to take a while
+  // (null: nobody is told). Not owned; must outlive AnalyzeTrace.
+  ProgressListener* progress = nullptr;
   bool classify_runtime = true;  // mark runtime sites (needs symbolization)
   // Fit each site's live bytes over time (growth_tracker.h) during the last
   // `growth_window` of the trace; fills ProcessProfile::growth.

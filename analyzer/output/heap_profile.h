@@ -2,7 +2,7 @@
 // formats (pprof, folded stacks, flame graphs) are written from.
 //
 // This is the output side's own model, independent of how the analysis core
-// stores a trace: output_commands.cc fills it from a ProcessProfile and the
+// stores a trace: trace_heap_profile.cc fills it from a ProcessProfile and the
 // Symbolizer, and tests fill it by hand. Everything is plain data; indices
 // refer into the vectors of the same HeapProfile.
 #ifndef HEAPSIGHT_ANALYZER_OUTPUT_HEAP_PROFILE_H_

@@ -8,11 +8,11 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "analyzer/report/growth_report.h"
+#include "analyzer/model/site_ranking.h"
 #include "analyzer/output/flamegraph_svg.h"
 #include "analyzer/output/folded_stacks.h"
 #include "analyzer/output/site_metric.h"
-#include "analyzer/report/text_report.h"
+#include "analyzer/output/stack_text.h"
 #include "analyzer/output/text_util.h"
 #include "format/trace_format.h"
 
@@ -134,7 +134,7 @@ void GrowthTable(std::string& out, const ProcessProfile& p, const HtmlReportOpti
     absl::StrAppend(&out, "<p class=\"note\">not analyzed</p>\n");
     return;
   }
-  GrowthOptions g;
+  GrowthCriteria g;
   g.top = options.top;
   std::vector<GrowingSite> ranked = RankGrowth(p, g);
   absl::StrAppend(&out, "<p class=\"note\">From ", E(Seconds(p.growth_window_begin_us)), " to ",

@@ -17,13 +17,6 @@ absl::Status WriteError(const std::string& path, int err) {
 }  // namespace
 
 absl::Status WriteFileContents(const std::string& path, std::string_view data) {
-  if (path == "-") {
-    if (std::fwrite(data.data(), 1, data.size(), stdout) != data.size() ||
-        std::fflush(stdout) != 0) {
-      return WriteError("<stdout>", errno);
-    }
-    return absl::OkStatus();
-  }
   std::FILE* f = std::fopen(path.c_str(), "wb");
   if (f == nullptr) return WriteError(path, errno);
   bool ok = std::fwrite(data.data(), 1, data.size(), f) == data.size();

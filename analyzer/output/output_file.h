@@ -1,5 +1,6 @@
-// analyzer/output/output_file.h: writing a command's output to a file or
-// stdout, with errors that name the file.
+// analyzer/output/output_file.h: writing an output file, with errors that
+// name the file. (The library never writes to stdout: the command line
+// handles "-".)
 #ifndef HEAPSIGHT_ANALYZER_OUTPUT_OUTPUT_FILE_H_
 #define HEAPSIGHT_ANALYZER_OUTPUT_OUTPUT_FILE_H_
 
@@ -12,7 +13,7 @@ namespace heapsight::analyzer::output {
 
 // WriteFileContents()
 //
-// Writes `data` to `path`, replacing the file; "-" writes to stdout.
+// Writes `data` to the file `path`, replacing it.
 // Errors read "<path>: cannot write: <strerror>".
 absl::Status WriteFileContents(const std::string& path, std::string_view data);
 

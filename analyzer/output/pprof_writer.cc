@@ -250,12 +250,16 @@ absl::StatusOr<std::string> GzipCompress(std::string_view data) {
   return out;
 }
 
-absl::Status WritePprofFile(const pb::Profile& profile, const std::string& path) {
+absl::StatusOr<std::string> EncodePprof(const pb::Profile& profile) {
   std::string raw;
   if (!profile.SerializeToString(&raw)) {
-    return absl::InternalError(absl::StrCat(path, ": cannot serialize the profile"));
+    return absl::InternalError("cannot serialize the profile");
   }
-  absl::StatusOr<std::string> gz = GzipCompress(raw);
+  return GzipCompress(raw);
+}
+
+absl::Status WritePprofFile(const pb::Profile& profile, const std::string& path) {
+  absl::StatusOr<std::string> gz = EncodePprof(profile);
   if (!gz.ok()) return absl::InternalError(absl::StrCat(path, ": ", gz.status().message()));
   return WriteFileContents(path, *gz);
 }

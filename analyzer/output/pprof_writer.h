@@ -1,6 +1,6 @@
 // analyzer/output/pprof_writer.h: HeapProfile -> pprof profile.proto.
 //
-// The profile follows Go's heap profile convention (pprof.md section 2) so
+// The profile follows Go's heap profile convention so
 // `go tool pprof` reads it as it reads a Go heap profile:
 //   sample types  alloc_objects/count, alloc_space/bytes,
 //                 inuse_objects/count, inuse_space/bytes (default inuse_space)
@@ -42,6 +42,11 @@ absl::StatusOr<perftools::profiles::Profile> BuildPprofProfile(const HeapProfile
 //
 // `data` as a gzip stream (RFC 1952, mtime 0: deterministic output).
 absl::StatusOr<std::string> GzipCompress(std::string_view data);
+
+// EncodePprof()
+//
+// `profile` serialized and gzipped: the bytes of a .pb.gz file.
+absl::StatusOr<std::string> EncodePprof(const perftools::profiles::Profile& profile);
 
 // WritePprofFile()
 //

@@ -1,38 +1,48 @@
 // analyzer/output/text_util.cc: see text_util.h.
 #include "analyzer/output/text_util.h"
 
-#include "absl/strings/str_format.h"
+#include <iterator>
+#include <locale>
+
 #include "analyzer/symbols/symbol_names.h"
+#include "fmt/format.h"
 
 namespace heapsight::analyzer {
+namespace {
 
-std::string Thousands(uint64_t n) {
-  std::string digits = std::to_string(n);
-  std::string out;
-  int lead = static_cast<int>(digits.size() % 3);
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i != 0 && (static_cast<int>(i) - lead) % 3 == 0) out.push_back(',');
-    out.push_back(digits[i]);
-  }
-  return out;
+// Digits grouped by three with ',' whatever the process's locale: fmt's
+// "{:L}" takes the grouping from this locale only.
+struct CommaGrouping : std::numpunct<char> {
+  char do_thousands_sep() const override { return ','; }
+  std::string do_grouping() const override { return "\3"; }
+};
+
+const std::locale& GroupedLocale() {
+  static const std::locale* const kLocale =
+      new std::locale(std::locale::classic(), new CommaGrouping);
+  return *kLocale;
 }
 
+}  // namespace
+
+std::string Thousands(uint64_t n) { return fmt::format(GroupedLocale(), "{:L}", n); }
+
 std::string Bytes(uint64_t n) {
-  std::string s = Thousands(n) + (n == 1 ? " byte" : " bytes");
+  std::string s = fmt::format("{} {}", Thousands(n), n == 1 ? "byte" : "bytes");
   if (n >= (uint64_t{1} << 30)) {
-    s += absl::StrFormat(" (%.1f GiB)", static_cast<double>(n) / (1 << 30));
+    fmt::format_to(std::back_inserter(s), " ({:.1f} GiB)", static_cast<double>(n) / (1 << 30));
   } else if (n >= (uint64_t{1} << 20)) {
-    s += absl::StrFormat(" (%.1f MiB)", static_cast<double>(n) / (1 << 20));
+    fmt::format_to(std::back_inserter(s), " ({:.1f} MiB)", static_cast<double>(n) / (1 << 20));
   } else if (n >= 10 * 1024) {
-    s += absl::StrFormat(" (%.1f KiB)", static_cast<double>(n) / 1024);
+    fmt::format_to(std::back_inserter(s), " ({:.1f} KiB)", static_cast<double>(n) / 1024);
   }
   return s;
 }
 
 std::string Seconds(uint64_t us) {
-  if (us < 1000) return absl::StrFormat("%d us", us);
-  if (us < 1000000) return absl::StrFormat("%.3f ms", static_cast<double>(us) / 1e3);
-  return absl::StrFormat("%.3f s", static_cast<double>(us) / 1e6);
+  if (us < 1000) return fmt::format("{} us", us);
+  if (us < 1000000) return fmt::format("{:.3f} ms", static_cast<double>(us) / 1e3);
+  return fmt::format("{:.3f} s", static_cast<double>(us) / 1e6);
 }
 
 std::string BaseName(const std::string& path) {
@@ -43,9 +53,9 @@ std::string BaseName(const std::string& path) {
 std::string CompactFrame(const SourceFrame& frame, const SymbolizedLocation& loc) {
   if (frame.function.empty()) return UnknownFrameName(loc);
   if (!frame.file.empty()) {
-    return absl::StrFormat("%s (%s:%d)", frame.function, BaseName(frame.file), frame.line);
+    return fmt::format("{} ({}:{})", frame.function, BaseName(frame.file), frame.line);
   }
-  if (loc.module != nullptr) return absl::StrFormat("%s (%s)", frame.function, UnknownFrameName(loc));
+  if (loc.module != nullptr) return fmt::format("{} ({})", frame.function, UnknownFrameName(loc));
   return frame.function;
 }
 

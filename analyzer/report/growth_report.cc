@@ -7,8 +7,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "analyzer/symbols/symbolizer.h"
-#include "analyzer/report/text_report.h"
+#include "analyzer/output/stack_text.h"
 #include "analyzer/output/text_util.h"
+#include "fmt/format.h"
 #include "format/trace_format.h"
 #include "nlohmann/json.hpp"
 
@@ -28,7 +29,7 @@ std::string Rate(double bytes_per_second) {
     v /= 1024.0;
     unit = "KiB/s";
   }
-  return absl::StrFormat("%.1f %s", v, unit);
+  return fmt::format("{:.1f} {}", v, unit);
 }
 
 nlohmann::json FramesJson(const ProcessProfile& p, uint64_t stack) {
@@ -42,27 +43,6 @@ nlohmann::json FramesJson(const ProcessProfile& p, uint64_t stack) {
 }
 
 }  // namespace
-
-std::vector<GrowingSite> RankGrowth(const ProcessProfile& profile, const GrowthOptions& options) {
-  std::vector<GrowingSite> out;
-  for (size_t i = 0; i < profile.growth.size() && i < profile.sites.size(); ++i) {
-    const SiteGrowth& g = profile.growth[i];
-    if (profile.sites[i].kind != SiteKind::kProgram) continue;
-    if (!(g.rise >= static_cast<double>(options.min_bytes)) || !(g.bytes_per_second > 0) ||
-        g.fit < options.min_fit) {
-      continue;
-    }
-    out.push_back({i, g});
-  }
-  std::sort(out.begin(), out.end(), [](const GrowingSite& a, const GrowingSite& b) {
-    if (a.growth.bytes_per_second != b.growth.bytes_per_second) {
-      return a.growth.bytes_per_second > b.growth.bytes_per_second;
-    }
-    return a.site < b.site;
-  });
-  if (out.size() > options.top) out.resize(options.top);
-  return out;
-}
 
 std::string FormatGrowthText(const std::vector<const ProcessProfile*>& profiles,
                              const GrowthOptions& options) {

@@ -16,25 +16,16 @@
 #include <string>
 #include <vector>
 
+#include "analyzer/model/site_ranking.h"
 #include "analyzer/model/trace_model.h"
 
 namespace heapsight::analyzer {
 
-struct GrowthOptions {
-  size_t top = 10;           // sites listed per process
-  size_t frames = 6;         // frames per site (text)
-  uint64_t min_bytes = 1024;  // least rise of the fitted line over the window
-  double min_fit = 0.25;      // least r^2: below it a rise is noise (churn, a sawtooth)
+// The criteria of site_ranking.h (top, min_bytes, min_fit) and how much
+// of each stack the text shows.
+struct GrowthOptions : GrowthCriteria {
+  size_t frames = 6;  // frames per site (text)
 };
-
-struct GrowingSite {
-  size_t site = 0;  // index into ProcessProfile::sites
-  SiteGrowth growth;
-};
-
-// The growing program sites of `profile` (analyzed with track_growth),
-// fastest first, at most options.top.
-std::vector<GrowingSite> RankGrowth(const ProcessProfile& profile, const GrowthOptions& options);
 
 std::string FormatGrowthText(const std::vector<const ProcessProfile*>& profiles,
                              const GrowthOptions& options);

@@ -6,7 +6,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "analyzer/symbols/symbolizer.h"
+#include "analyzer/model/site_ranking.h"
+#include "analyzer/output/stack_text.h"
 #include "analyzer/output/text_util.h"
 
 namespace heapsight::analyzer {
@@ -177,58 +178,6 @@ void ProcessSection(std::string& out, const ProcessProfile& p, const ReportOptio
 }
 
 }  // namespace
-
-std::vector<const Site*> RankSites(const ProcessProfile& profile, size_t top,
-                                   const std::function<uint64_t(const SiteStats&)>& key) {
-  std::vector<const Site*> sites;
-  for (const Site& s : profile.sites) {
-    if (s.kind == SiteKind::kProgram && key(s.stats) != 0) sites.push_back(&s);
-  }
-  std::sort(sites.begin(), sites.end(), [&](const Site* a, const Site* b) {
-    uint64_t ka = key(a->stats), kb = key(b->stats);
-    if (ka != kb) return ka > kb;
-    if (a->stack != b->stack) return a->stack < b->stack;
-    return a->api < b->api;
-  });
-  if (sites.size() > top) sites.resize(top);
-  return sites;
-}
-
-StackText DescribeFrames(const ProcessProfile& profile, uint64_t stack) {
-  // The program's own frames first: the standard library's allocation
-  // plumbing above them (std::allocator, std::vector's growth, operator
-  // new) is only counted by the callers.
-  StackText out;
-  size_t first_own = SIZE_MAX;
-  for (const SymbolizedLocation* loc :
-       profile.symbolizer->SymbolizeStack(profile.StackIps(stack))) {
-    for (const SourceFrame& f : loc->frames) {
-      if (first_own == SIZE_MAX && !IsLibraryFrame(f, *loc)) first_own = out.frames.size();
-      out.frames.push_back(CompactFrame(f, *loc));
-    }
-  }
-  out.first_own = first_own == SIZE_MAX ? 0 : first_own;
-  return out;
-}
-
-std::string DescribeStack(const ProcessProfile& profile, uint64_t stack, size_t max_frames) {
-  StackText st = DescribeFrames(profile, stack);
-  if (st.frames.empty()) return "(no stack)";
-  std::string out;
-  size_t shown = 0;
-  for (size_t i = st.first_own; i < st.frames.size() && shown < max_frames; ++i, ++shown) {
-    if (shown != 0) out += " <- ";
-    out += st.frames[i];
-  }
-  if (st.first_own + shown < st.frames.size()) {
-    absl::StrAppend(&out, " <- ... (", st.frames.size() - st.first_own - shown, " more)");
-  }
-  if (st.first_own != 0) {
-    absl::StrAppend(&out, " (below ", st.first_own,
-                    st.first_own == 1 ? " library frame)" : " library frames)");
-  }
-  return out;
-}
 
 std::string FormatReport(const std::vector<const ProcessProfile*>& profiles,
                          const ReportOptions& options) {

@@ -10,7 +10,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <vector>
 
@@ -25,25 +24,6 @@ struct ReportOptions {
 
 std::string FormatReport(const std::vector<const ProcessProfile*>& profiles,
                          const ReportOptions& options = {});
-
-// The program's sites with a non-zero `key`, largest first (ties by stack,
-// then API), at most `top`. Every "top call sites" list uses it.
-std::vector<const Site*> RankSites(const ProcessProfile& profile, size_t top,
-                                   const std::function<uint64_t(const SiteStats&)>& key);
-
-// A stack's frames as CompactFrame text, innermost first, and the index of
-// the first that is not library plumbing (IsLibraryFrame; 0 if none is).
-struct StackText {
-  std::vector<std::string> frames;
-  size_t first_own = 0;
-};
-StackText DescribeFrames(const ProcessProfile& profile, uint64_t stack);
-
-// "alloc_block (direct_leak.c:12) <- leak_one (direct_leak.c:20) <- ...",
-// starting at the program's own frame: the standard library's and the
-// allocator's frames above it (IsLibraryFrame) are counted, "(below 6
-// library frames)", not listed.
-std::string DescribeStack(const ProcessProfile& profile, uint64_t stack, size_t max_frames);
 
 }  // namespace heapsight::analyzer
 

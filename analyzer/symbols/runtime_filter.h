@@ -24,11 +24,15 @@
 #include <string>
 #include <vector>
 
-#include "analyzer/model/trace_model.h"
-
 namespace heapsight::analyzer {
 
 class Symbolizer;
+
+// Whose a site's blocks are (trace_model.h keeps one per Site).
+enum class SiteKind : uint8_t {
+  kProgram = 0,  // made by the program (what reports count)
+  kRuntime = 1,  // made by the C/C++ runtime for itself (the rules above)
+};
 
 // Classifies the stack `ips` (innermost first, as recorded).
 SiteKind ClassifySite(const std::vector<uint64_t>& ips, Symbolizer& symbolizer);

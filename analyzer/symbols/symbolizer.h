@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "analyzer/model/trace_model.h"
+#include "analyzer/symbols/module.h"
 #include "analyzer/symbols/symbol_names.h"
 
 namespace heapsight::analyzer {

@@ -1,5 +1,6 @@
 // tests/analyzer/test_trace_writer.h: builds synthetic heapsight traces for
-// the analyzer tests (FileHeader + raw-codec blocks, one chunk per block).
+// every analyzer and command test (FileHeader + raw or zstd blocks, one
+// chunk per block); the only synthetic trace writer of the test suite.
 //
 // Each thread has its own chunk encoder; records go to the thread's current
 // chunk, which is written as a block when full or when Flush() is called, so
@@ -40,10 +41,22 @@ class TestTraceWriter {
     Append(&h, sizeof h);
   }
 
+  // Changes the file header (written first, by the constructor).
+  template <typename F>
+  void EditHeader(F&& edit) {
+    format::FileHeader h;
+    std::memcpy(&h, bytes_.data(), sizeof h);
+    edit(h);
+    std::memcpy(bytes_.data(), &h, sizeof h);
+  }
+
   // Returns the new allocation's id.
-  uint64_t Alloc(uint32_t t, uint64_t time, format::Api api, uint64_t size, uint64_t stack) {
+  uint64_t Alloc(uint32_t t, uint64_t time, format::Api api, uint64_t size, uint64_t stack,
+                 uint64_t address = 0) {
     Thread& th = T(t);
-    Put(t, [&](format::ChunkEncoder& e) { return e.PutAlloc(time, api, size, stack, 0, 0); });
+    Put(t, [&](format::ChunkEncoder& e) {
+      return e.PutAlloc(time, api, size, stack, 0, address);
+    });
     return format::MakeAllocId(t, th.next_counter++);
   }
   void Free(uint32_t t, uint64_t time, uint64_t id, format::Api api = format::Api::kFree) {

@@ -1,5 +1,5 @@
 // tests/scenarios/programs/diff_program.cc: two versions of one program for
-// `heapsight diff` (tests/analyzer/trace_diff_test.cc).
+// `heapsight diff` (tests/analyzer/report/trace_diff_test.cc).
 //
 //                  old                      new
 //   ParseRequest   100 x malloc(1024)       10 x malloc(1024)      (all freed)

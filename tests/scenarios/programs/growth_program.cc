@@ -1,7 +1,7 @@
 // tests/scenarios/programs/growth_program.cc: a "service" whose memory keeps
 // growing at one call site, then frees everything and exits cleanly (so a
 // leak report at exit finds nothing). For `heapsight growth`
-// (tests/analyzer/growth_report_test.cc). Runs about 300 ms:
+// (tests/analyzer/report/growth_report_test.cc). Runs about 300 ms:
 //
 //   StartupTable  64 x 64 KiB at start, kept until exit
 //   LeakyCache    512 bytes per request, kept (a cache without eviction)

@@ -1,0 +1,46 @@
+// analyzer/output/stack_text.cc: see stack_text.h.
+#include "analyzer/output/stack_text.h"
+
+#include "absl/strings/str_cat.h"
+#include "analyzer/output/text_util.h"
+#include "analyzer/symbols/symbolizer.h"
+
+namespace heapsight::analyzer {
+
+StackText DescribeFrames(const ProcessProfile& profile, uint64_t stack) {
+  // The program's own frames first: the standard library's allocation
+  // plumbing above them (std::allocator, std::vector's growth, operator
+  // new) is only counted by the callers.
+  StackText out;
+  size_t first_own = SIZE_MAX;
+  for (const SymbolizedLocation* loc :
+       profile.symbolizer->SymbolizeStack(profile.StackIps(stack))) {
+    for (const SourceFrame& f : loc->frames) {
+      if (first_own == SIZE_MAX && !IsLibraryFrame(f, *loc)) first_own = out.frames.size();
+      out.frames.push_back(CompactFrame(f, *loc));
+    }
+  }
+  out.first_own = first_own == SIZE_MAX ? 0 : first_own;
+  return out;
+}
+
+std::string DescribeStack(const ProcessProfile& profile, uint64_t stack, size_t max_frames) {
+  StackText st = DescribeFrames(profile, stack);
+  if (st.frames.empty()) return "(no stack)";
+  std::string out;
+  size_t shown = 0;
+  for (size_t i = st.first_own; i < st.frames.size() && shown < max_frames; ++i, ++shown) {
+    if (shown != 0) out += " <- ";
+    out += st.frames[i];
+  }
+  if (st.first_own + shown < st.frames.size()) {
+    absl::StrAppend(&out, " <- ... (", st.frames.size() - st.first_own - shown, " more)");
+  }
+  if (st.first_own != 0) {
+    absl::StrAppend(&out, " (below ", st.first_own,
+                    st.first_own == 1 ? " library frame)" : " library frames)");
+  }
+  return out;
+}
+
+}  // namespace heapsight::analyzer

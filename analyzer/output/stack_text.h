@@ -1,0 +1,31 @@
+// analyzer/output/stack_text.h: a recorded stack as text, the program's own
+// frames first. Every text and HTML output that shows a call site uses it.
+#ifndef HEAPSIGHT_ANALYZER_OUTPUT_STACK_TEXT_H_
+#define HEAPSIGHT_ANALYZER_OUTPUT_STACK_TEXT_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "analyzer/model/trace_model.h"
+
+namespace heapsight::analyzer {
+
+// A stack's frames as CompactFrame text, innermost first, and the index of
+// the first that is not library plumbing (IsLibraryFrame; 0 if none is).
+struct StackText {
+  std::vector<std::string> frames;
+  size_t first_own = 0;
+};
+StackText DescribeFrames(const ProcessProfile& profile, uint64_t stack);
+
+// "alloc_block (direct_leak.c:12) <- leak_one (direct_leak.c:20) <- ...",
+// starting at the program's own frame: the standard library's and the
+// allocator's frames above it (IsLibraryFrame) are counted, "(below 6
+// library frames)", not listed.
+std::string DescribeStack(const ProcessProfile& profile, uint64_t stack, size_t max_frames);
+
+}  // namespace heapsight::analyzer
+
+#endif  // HEAPSIGHT_ANALYZER_OUTPUT_STACK_TEXT_H_

@@ -1,0 +1,36 @@
+// analyzer/symbols/module.h: a loaded ELF object as a trace's kModule records
+// describe it: where it was mapped, for how long, and which file it was.
+// The symbolizer names addresses through these; the trace model collects
+// them (ProcessProfile::modules).
+#ifndef HEAPSIGHT_ANALYZER_SYMBOLS_MODULE_H_
+#define HEAPSIGHT_ANALYZER_SYMBOLS_MODULE_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "format/chunk_encoder.h"  // format::SegmentInfo
+
+namespace heapsight::analyzer {
+
+// "Not yet" / "not at all" for a time: a module never unloaded, an event
+// that never happened.
+inline constexpr uint64_t kNever = UINT64_MAX;
+
+struct Module {
+  uint64_t id = 0;                  // module id from the kModule record
+  std::string path;
+  std::string build_id_hex;         // lower-case hex, "" if none recorded
+  uint64_t load_address = 0;        // load bias (dlpi_addr): runtime addr = vaddr + this
+  std::vector<format::SegmentInfo> segments;  // PT_LOAD, vaddr unbiased
+  uint64_t load_time_us = 0;
+  uint64_t unload_time_us = kNever;  // kNever if never unloaded
+
+  // True if runtime address `addr` falls in one of the segments (or, when no
+  // segments were recorded, is at or above the load address).
+  bool Contains(uint64_t addr) const;
+};
+
+}  // namespace heapsight::analyzer
+
+#endif  // HEAPSIGHT_ANALYZER_SYMBOLS_MODULE_H_

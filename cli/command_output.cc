@@ -1,0 +1,51 @@
+// cli/command_output.cc: see command_output.h.
+#include "cli/command_output.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "analyzer/output/output_file.h"
+#include "cli/diagnostics.h"
+#include "cli/progress_bar.h"
+
+namespace heapsight::analyzer {
+
+bool AnalyzeAll(const std::vector<std::string>& paths, std::vector<ProcessProfile>* profiles,
+                AnalyzeOptions options) {
+  std::unique_ptr<ProgressBar> bar = ProgressBar::ForStderr("analyzing");
+  options.progress = bar.get();
+  for (const std::string& path : paths) {
+    absl::StatusOr<ProcessProfile> profile = AnalyzeTrace(path, options);
+    if (!profile.ok()) {
+      PrintError(profile.status());
+      return false;
+    }
+    profiles->push_back(std::move(*profile));
+  }
+  return true;
+}
+
+std::vector<const ProcessProfile*> Pointers(const std::vector<ProcessProfile>& profiles) {
+  std::vector<const ProcessProfile*> out;
+  for (const ProcessProfile& p : profiles) out.push_back(&p);
+  return out;
+}
+
+void Emit(const std::string& text, const std::vector<ProcessProfile>& profiles) {
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  for (const ProcessProfile& p : profiles) PrintSymbolizerWarnings(p);
+}
+
+absl::Status WriteOutput(const std::string& path, std::string_view data) {
+  if (path != "-") return output::WriteFileContents(path, data);
+  if (std::fwrite(data.data(), 1, data.size(), stdout) != data.size() ||
+      std::fflush(stdout) != 0) {
+    return absl::UnavailableError(absl::StrCat("<stdout>: cannot write: ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace heapsight::analyzer

@@ -1,0 +1,221 @@
+// cli/profile_commands.cc: `heapsight pprof`, `heapsight collapse` and
+// `heapsight flamegraph`, the HeapProfile family.
+//
+// Each command analyzes one trace (AnalyzeTrace), symbolizes it into a
+// HeapProfile and writes one format. Errors print "heapsight: <file>: <what>"
+// and exit 1.
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <memory>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "analyzer/model/trace_model.h"
+#include "analyzer/output/flamegraph_svg.h"
+#include "analyzer/output/folded_stacks.h"
+#include "analyzer/output/pprof_writer.h"
+#include "analyzer/output/site_metric.h"
+#include "analyzer/output/trace_heap_profile.h"
+#include "analyzer/report/leak_classes.h"
+#include "cli/command_output.h"
+#include "cli/commands.h"
+#include "cli/diagnostics.h"
+#include "cli/progress_bar.h"
+
+namespace heapsight::analyzer {
+namespace {
+
+struct OutputArgs {
+  std::string trace;
+  std::string output;
+  std::string at = "end";
+  std::string metric = "alloc_bytes";
+  std::string title;
+  bool include_runtime = false;
+  std::string leak_kinds;  // --leak-kinds: only the leaks of these classes
+};
+
+// Parses --at into AnalyzeOptions and a description of the moment.
+absl::Status ParseAt(const std::string& at, AnalyzeOptions* options, std::string* moment) {
+  if (at == "end") {
+    options->at = AnalyzeOptions::At::kEnd;
+    *moment = "the end of the trace";
+    return absl::OkStatus();
+  }
+  if (at == "peak") {
+    options->at = AnalyzeOptions::At::kPeak;
+    *moment = "the peak of the heap";
+    return absl::OkStatus();
+  }
+  char* end = nullptr;
+  errno = 0;
+  double seconds = std::strtod(at.c_str(), &end);
+  if (at.empty() || end != at.c_str() + at.size() || errno != 0 || !std::isfinite(seconds) ||
+      seconds < 0 || seconds > 1e9) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--at: expected end, peak, marker:NAME or a time in seconds, got \"", at, "\""));
+  }
+  options->at = AnalyzeOptions::At::kTime;
+  options->at_time_us = static_cast<uint64_t>(std::llround(seconds * 1e6));
+  *moment = absl::StrFormat("%.6g s after the start", seconds);
+  return absl::OkStatus();
+}
+
+// --at=marker:NAME after the analysis: the moment's description, or an
+// error naming the markers the trace has. Markers come from
+// heapsight_marker() and the preload's own "heap-limit" / "profile:<n>:<path>".
+absl::Status DescribeMarker(const ProcessProfile& trace, const std::string& name,
+                            std::string* moment) {
+  for (const Marker& m : trace.markers) {
+    if (m.name != name) continue;
+    *moment = absl::StrFormat("marker \"%s\" (%.6f s after the start)", name, m.time_us / 1e6);
+    return absl::OkStatus();
+  }
+  std::string known;
+  for (const Marker& m : trace.markers) absl::StrAppend(&known, known.empty() ? "" : ", ", m.name);
+  return absl::NotFoundError(absl::StrCat(trace.trace_path, ": no marker named \"", name,
+                                          "\" (markers: ", known.empty() ? "none" : known, ")"));
+}
+
+// Analyzes and symbolizes args.trace.
+absl::StatusOr<output::HeapProfile> LoadProfile(const OutputArgs& args, const std::string& at) {
+  AnalyzeOptions options;
+  std::string moment;
+  constexpr std::string_view kMarkerPrefix = "marker:";
+  if (at.rfind(kMarkerPrefix, 0) == 0) {
+    options.at = AnalyzeOptions::At::kMarker;  // live when the first such marker was set
+    options.at_marker = at.substr(kMarkerPrefix.size());
+  } else if (absl::Status st = ParseAt(at, &options, &moment); !st.ok()) {
+    return st;
+  }
+  std::unique_ptr<ProgressBar> bar = ProgressBar::ForStderr("analyzing");
+  options.progress = bar.get();
+  absl::StatusOr<ProcessProfile> trace = AnalyzeTrace(args.trace, options);
+  if (!trace.ok()) return trace.status();
+  if (options.at == AnalyzeOptions::At::kMarker) {
+    if (absl::Status st = DescribeMarker(*trace, options.at_marker, &moment); !st.ok()) return st;
+  }
+  PrintAnalysisWarnings(*trace);
+  if (!args.leak_kinds.empty()) {
+    // Issue 5: leaks of the given reachability classes only (inuse_* at the
+    // end and leaked_* become those blocks).
+    absl::StatusOr<std::set<std::string>> kinds = ParseLeakKinds(args.leak_kinds);
+    if (!kinds.ok()) return kinds.status();
+    if (options.at != AnalyzeOptions::At::kEnd) {
+      return absl::InvalidArgumentError("--leak-kinds describes the end of the trace: use --at=end");
+    }
+    if (args.leak_kinds.find("unfreed") == std::string::npos) kinds->erase("unfreed");
+    LeakClassData classes = std::move(trace->leak_classes);
+    if (absl::Status st = RestrictToLeakKinds(&*trace, classes, *kinds, true); !st.ok()) return st;
+    moment = absl::StrCat(moment, ", ", args.leak_kinds, " leaks only");
+  }
+  output::TraceHeapProfileOptions profile_options;
+  profile_options.include_runtime = args.include_runtime;
+  profile_options.moment = moment;
+  return output::HeapProfileFromTrace(*trace, profile_options);
+}
+
+int RunPprof(const OutputArgs& args) {
+  absl::StatusOr<output::HeapProfile> profile = LoadProfile(args, args.at);
+  if (!profile.ok()) return Fail(profile.status());
+  absl::StatusOr<perftools::profiles::Profile> pprof = output::BuildPprofProfile(*profile);
+  if (!pprof.ok()) {
+    return Fail(absl::Status(pprof.status().code(),
+                             absl::StrCat(args.trace, ": ", pprof.status().message())));
+  }
+  absl::StatusOr<std::string> gz = output::EncodePprof(*pprof);
+  if (!gz.ok()) {
+    return Fail(absl::InternalError(absl::StrCat(args.output, ": ", gz.status().message())));
+  }
+  if (absl::Status st = WriteOutput(args.output, *gz); !st.ok()) return Fail(st);
+  return 0;
+}
+
+int RunCollapse(const OutputArgs& args) {
+  absl::StatusOr<output::SiteMetric> metric = output::ParseSiteMetric(args.metric);
+  if (!metric.ok()) return Fail(metric.status());
+  absl::StatusOr<output::HeapProfile> profile = LoadProfile(args, "end");
+  if (!profile.ok()) return Fail(profile.status());
+  std::string text = output::FormatFoldedStacks(output::CollapseProfile(*profile, *metric));
+  if (absl::Status st = WriteOutput(args.output, text); !st.ok()) return Fail(st);
+  return 0;
+}
+
+int RunFlamegraph(const OutputArgs& args) {
+  absl::StatusOr<output::SiteMetric> metric = output::ParseSiteMetric(args.metric);
+  if (!metric.ok()) return Fail(metric.status());
+  absl::StatusOr<output::HeapProfile> profile = LoadProfile(args, "end");
+  if (!profile.ok()) return Fail(profile.status());
+  std::vector<output::FoldedStack> stacks = output::CollapseProfile(*profile, *metric);
+  int64_t total = 0;
+  for (const output::FoldedStack& s : stacks) {
+    if (s.value > 0 && __builtin_add_overflow(total, s.value, &total)) total = INT64_MAX;
+  }
+  output::FlameGraphOptions options;
+  options.unit = std::string(output::SiteMetricUnit(*metric));
+  std::string program = profile->executable.empty() ? args.trace : profile->executable;
+  options.title = args.title.empty()
+                      ? absl::StrCat("heapsight: ", std::string(output::SiteMetricName(*metric)), " of ",
+                                     program)
+                      : args.title;
+  options.subtitle = absl::StrCat("trace ", args.trace, ", total ", total, " ", options.unit,
+                                  " (click a frame to zoom, the root to reset)");
+  std::string svg = output::RenderFlameGraphSvg(stacks, options);
+  if (absl::Status st = WriteOutput(args.output, svg); !st.ok()) return Fail(st);
+  return 0;
+}
+
+void AddTraceArgs(CLI::App* cmd, OutputArgs* args) {
+  cmd->add_option("TRACE", args->trace, "Trace file written by `heapsight record`")->required();
+  cmd->add_flag("--include-runtime", args->include_runtime,
+                "Also count blocks the C/C++ runtime allocates for itself");
+  cmd->add_option("--leak-kinds", args->leak_kinds,
+                  "Only blocks not freed at exit of these reachability classes: comma-separated "
+                  "definite, indirect, possible, reachable, unfreed (no scan), or all. Sets "
+                  "inuse_* (at the end) and leaked_bytes to those blocks");
+}
+
+}  // namespace
+
+void RegisterProfileCommands(CLI::App& app, int* exit_code) {
+  auto pprof_args = std::make_shared<OutputArgs>();
+  CLI::App* pprof = app.add_subcommand(
+      "pprof", "Write a gzipped pprof heap profile (profile.proto) for `go tool pprof`");
+  AddTraceArgs(pprof, pprof_args.get());
+  pprof->add_option("-o,--output", pprof_args->output, "Output file, e.g. heap.pb.gz")->required();
+  pprof->add_option("--at", pprof_args->at,
+                    "Moment that inuse_* describes: end, peak, SECONDS after the start, or marker:NAME "
+                    "(the first marker NAME, e.g. from heapsight_marker() or heap-limit)")
+      ->capture_default_str();
+  pprof->callback([pprof_args, exit_code] { *exit_code = RunPprof(*pprof_args); });
+
+  auto collapse_args = std::make_shared<OutputArgs>();
+  CLI::App* collapse = app.add_subcommand(
+      "collapse", "Write folded stacks (flamegraph.pl, inferno, speedscope)");
+  AddTraceArgs(collapse, collapse_args.get());
+  collapse_args->output = "-";
+  collapse->add_option("-o,--output", collapse_args->output, "Output file (default: stdout)");
+  collapse->add_option("--metric", collapse_args->metric,
+                       absl::StrCat("Value per stack: ", std::string(output::kSiteMetricNames)))
+      ->capture_default_str();
+  collapse->callback([collapse_args, exit_code] { *exit_code = RunCollapse(*collapse_args); });
+
+  auto flame_args = std::make_shared<OutputArgs>();
+  CLI::App* flame = app.add_subcommand(
+      "flamegraph", "Write an interactive SVG flame graph (hover, click to zoom, search)");
+  AddTraceArgs(flame, flame_args.get());
+  flame->add_option("-o,--output", flame_args->output, "Output file, e.g. heap.svg")->required();
+  flame->add_option("--metric", flame_args->metric,
+                    absl::StrCat("Value per stack: ", std::string(output::kSiteMetricNames)))
+      ->capture_default_str();
+  flame->add_option("--title", flame_args->title, "Title of the graph");
+  flame->callback([flame_args, exit_code] { *exit_code = RunFlamegraph(*flame_args); });
+}
+
+}  // namespace heapsight::analyzer

@@ -1,0 +1,49 @@
+// cli/report_command.cc: `heapsight report`, the summary of a trace or a
+// process family (text_report.h) and the leak classes' one-line summary.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "analyzer/report/leak_classes.h"
+#include "analyzer/report/leak_report.h"
+#include "analyzer/report/suppressions.h"
+#include "analyzer/report/text_report.h"
+#include "cli/command_output.h"
+#include "cli/commands.h"
+#include "cli/leak_classification.h"
+
+namespace heapsight::analyzer {
+namespace {
+
+struct ReportArgs {
+  std::vector<std::string> traces;
+  size_t top = 5;
+  size_t frames = 4;
+};
+
+int RunReport(const ReportArgs& args) {
+  std::vector<ProcessProfile> profiles;
+  if (!AnalyzeAll(args.traces, &profiles)) return 1;
+  ReportOptions options;
+  options.top_sites = args.top;
+  options.frames_per_site = args.frames;
+  std::string text = FormatReport(Pointers(profiles), options);
+  text += FormatLeakClassSummary(
+      Classify(profiles, BuildLeakReport(Pointers(profiles), Suppressions())));
+  Emit(text, profiles);
+  return 0;
+}
+
+}  // namespace
+
+void RegisterReportCommand(CLI::App& app, int* exit_code) {
+  auto args = std::make_shared<ReportArgs>();
+  CLI::App* report = app.add_subcommand(
+      "report", "Summarize traces: calls per API, bytes, peak heap, leaks, top call sites");
+  report->add_option("TRACE", args->traces, "Trace files (a process family)")->required();
+  report->add_option("--top", args->top, "Call sites per list")->capture_default_str();
+  report->add_option("--frames", args->frames, "Frames per call site")->capture_default_str();
+  report->callback([args, exit_code] { *exit_code = RunReport(*args); });
+}
+
+}  // namespace heapsight::analyzer

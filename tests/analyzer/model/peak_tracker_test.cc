@@ -1,0 +1,57 @@
+// tests/analyzer/model/peak_tracker_test.cc: the journaled peak snapshot equals a
+// brute-force copy of the per-site counters at every new peak.
+#include "analyzer/model/peak_tracker.h"
+
+#include <random>
+
+#include "gtest/gtest.h"
+
+namespace heapsight::analyzer {
+namespace {
+
+TEST(PeakTrackerTest, MatchesBruteForceSnapshot) {
+  for (int seed = 0; seed < 50; ++seed) {
+    std::mt19937_64 rng(seed);
+    PeakTracker tracker;
+    std::vector<LiveCounter> current;
+    std::vector<LiveCounter> expected;
+    std::vector<std::pair<uint32_t, uint64_t>> live;
+    uint64_t heap = 0, peak = 0;
+    int steps = 1000 + static_cast<int>(rng() % 20000);
+    for (int i = 0; i < steps; ++i) {
+      if (!live.empty() && rng() % 100 < 48) {
+        size_t k = rng() % live.size();
+        auto [site, size] = live[k];
+        live[k] = live.back();
+        live.pop_back();
+        current[site].bytes -= size;
+        current[site].count -= 1;
+        tracker.Change(site, size, false);
+        heap -= size;
+      } else {
+        uint32_t site = static_cast<uint32_t>(rng() % (1 + i / 50));
+        if (site >= current.size()) current.resize(site + 1);
+        uint64_t size = 1 + rng() % 4096;
+        live.push_back({site, size});
+        current[site].bytes += size;
+        current[site].count += 1;
+        tracker.Change(site, size, true);
+        heap += size;
+        if (heap > peak) {
+          peak = heap;
+          tracker.NewPeak(current);
+          expected = current;
+        }
+      }
+    }
+    const auto& got = tracker.at_peak();
+    for (size_t s = 0; s < expected.size(); ++s) {
+      uint64_t gb = s < got.size() ? got[s].bytes : 0, gc = s < got.size() ? got[s].count : 0;
+      ASSERT_EQ(gb, expected[s].bytes) << "seed " << seed << " site " << s;
+      ASSERT_EQ(gc, expected[s].count) << "seed " << seed << " site " << s;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace heapsight::analyzer

@@ -1,0 +1,151 @@
+// tests/analyzer/report/leak_classes_test.cc: reading the preload's reachability
+// classes and free errors from synthetic traces (analyzer/report/leak_classes.h):
+// the last scan wins, blocks freed after it drop out, blocks allocated after
+// it stay unclassified, errors resolve their allocation; and the split of a
+// leak report by class.
+#include "analyzer/report/leak_classes.h"
+
+#include <map>
+
+#include "gtest/gtest.h"
+#include "tests/analyzer/test_trace_writer.h"
+#include "tests/support/run_traced.h"
+
+namespace heapsight::analyzer {
+namespace {
+
+using format::Api;
+using format::LeakClass;
+
+std::string Write(testing::TestTraceWriter& w, const std::string& name) {
+  w.FlushAll();
+  std::string path = testing::MakeTempDir() + "/" + name + ".hst";
+  EXPECT_TRUE(w.WriteFile(path));
+  return path;
+}
+
+TEST(LeakClassesTest, LastScanLateFreesAndLateAllocations) {
+  testing::TestTraceWriter w;
+  uint64_t a = w.Alloc(1, 10, Api::kMalloc, 100, 0);
+  uint64_t b = w.Alloc(1, 11, Api::kMalloc, 200, 0);
+  uint64_t c = w.Alloc(2, 12, Api::kNew, 300, 0);
+  // An early on-demand scan: everything reachable.
+  w.LeakScan(1, 20, 1, format::ScanReason::kRequest);
+  w.BlockClasses(1, 1, LeakClass::kReachable, {a, b, c});
+  // The exit scan.
+  w.LeakScan(1, 30, 2);
+  w.BlockClasses(1, 2, LeakClass::kDefinite, {a});
+  w.BlockClasses(1, 2, LeakClass::kIndirect, {c});
+  w.BlockClasses(1, 2, LeakClass::kReachable, {b});
+  w.Free(2, 40, b);                                   // late destructor, after the scan
+  uint64_t d = w.Alloc(2, 41, Api::kMalloc, 400, 0);  // after the scan: no class
+  (void)d;
+  w.End(1, 50);
+  std::string path = Write(w, "classes");
+  absl::StatusOr<LeakClassData> data = ReadLeakClasses(path);
+  ASSERT_TRUE(data.ok()) << data.status();
+  EXPECT_TRUE(data->scanned);
+  EXPECT_EQ(data->scan, 2u);
+  EXPECT_EQ(data->reason, format::ScanReason::kExit);
+  ClassArray malloc_site = data->sites[{0, static_cast<uint8_t>(Api::kMalloc)}];
+  EXPECT_EQ(malloc_site[0].blocks, 1u);  // a, definite
+  EXPECT_EQ(malloc_site[0].bytes, 100u);
+  EXPECT_EQ(malloc_site[3].blocks, 0u);  // b was freed after the scan
+  ClassArray new_site = data->sites[{0, static_cast<uint8_t>(Api::kNew)}];
+  EXPECT_EQ(new_site[1].bytes, 300u);
+
+  absl::StatusOr<ProcessProfile> p = AnalyzeTrace(path);
+  ASSERT_TRUE(p.ok()) << p.status();
+  ClassifiedLeakReport r = ClassifyLeakReport(BuildLeakReport({&*p}, Suppressions()), {&*p}, {*data});
+  EXPECT_EQ(r.classes[0].bytes, 100u);
+  EXPECT_EQ(r.classes[1].bytes, 300u);
+  EXPECT_EQ(r.unfreed.bytes, 400u);            // d
+  EXPECT_EQ(r.report.leaked_bytes, 400u);      // lost: a + c; d is not judged after a scan
+  std::vector<std::string> kinds;
+  for (const LeakGroup& g : r.report.groups) kinds.push_back(g.kind);
+  EXPECT_EQ(kinds, (std::vector<std::string>{"definite", "indirect", "unfreed"}));
+  EXPECT_EQ(CountedLeaks(r, *ParseLeakKinds("definite,possible")).bytes, 100u);
+  EXPECT_EQ(CountedLeaks(r, *ParseLeakKinds("all")).bytes, 400u);
+  std::string text = FormatClassifiedLeakText(r);
+  EXPECT_NE(text.find("Direct leak of 100 byte(s) in 1 object(s)"), std::string::npos) << text;
+  EXPECT_NE(text.find("Indirect leak of 300 byte(s) in 1 object(s)"), std::string::npos) << text;
+  EXPECT_NE(text.find("definitely lost: 100 bytes in 1 blocks"), std::string::npos) << text;
+  nlohmann::json j = ClassifiedLeakJson(r);
+  EXPECT_EQ(j["totals"]["classes"]["indirectly_lost"]["bytes"], 300);
+  EXPECT_EQ(j["processes"][0]["scanned"], true);
+}
+
+TEST(LeakClassesTest, NoScanKeepsUnfreedAndCountsIt) {
+  testing::TestTraceWriter w;
+  w.Alloc(1, 10, Api::kMalloc, 100, 0);
+  w.End(1, 20);
+  std::string path = Write(w, "noscan");
+  absl::StatusOr<LeakClassData> data = ReadLeakClasses(path);
+  ASSERT_TRUE(data.ok());
+  EXPECT_FALSE(data->scanned);
+  absl::StatusOr<ProcessProfile> p = AnalyzeTrace(path);
+  ASSERT_TRUE(p.ok());
+  ClassifiedLeakReport r = ClassifyLeakReport(BuildLeakReport({&*p}, Suppressions()), {&*p}, {*data});
+  EXPECT_EQ(r.report.leaked_bytes, 100u);
+  EXPECT_EQ(CountedLeaks(r, *ParseLeakKinds("definite")).bytes, 100u);
+  EXPECT_NE(FormatClassifiedLeakText(r).find("no reachability scan"), std::string::npos);
+  EXPECT_FALSE(RestrictToLeakKinds(&*p, *data, *ParseLeakKinds("definite"), true).ok());
+}
+
+TEST(LeakClassesTest, FreeErrorsResolveTheirAllocation) {
+  testing::TestTraceWriter w;
+  uint64_t a = w.Alloc(1, 10, Api::kNewArray, 40, 0);
+  w.FreeError(1, 11, Api::kDelete, format::FreeError::kMismatchedFree, 0x1000, 0, a);
+  w.Free(1, 11, a, Api::kDelete);
+  w.FreeError(2, 12, Api::kFree, format::FreeError::kInvalidFree, 0x2000, 0, 0);
+  // A double free: the block's allocation and first free come before it.
+  uint64_t b = w.Alloc(1, 13, Api::kMalloc, 77, 0);
+  w.Free(1, 14, b);
+  w.FreeError(1, 15, Api::kFree, format::FreeError::kDoubleFree, 0x3000, 0, b);
+  // A mismatch whose allocation is in a later block of another thread.
+  w.FreeError(3, 16, Api::kFree, format::FreeError::kMismatchedFree, 0x4000, 0,
+              format::MakeAllocId(4, 0));
+  w.Flush(3);
+  w.Alloc(4, 9, Api::kNew, 33, 0);
+  w.End(1, 20);
+  std::string path = Write(w, "errors");
+  absl::StatusOr<LeakClassData> data = ReadLeakClasses(path);
+  ASSERT_TRUE(data.ok());
+  ASSERT_EQ(data->errors.size(), 4u);
+  // Errors come in time order; look them up by address.
+  std::map<uint64_t, FreeErrorEvent> by_address;
+  for (const FreeErrorEvent& e : data->errors) by_address[e.address] = e;
+  EXPECT_TRUE(by_address[0x1000].alloc_known);
+  EXPECT_EQ(by_address[0x1000].alloc_api, Api::kNewArray);
+  EXPECT_EQ(by_address[0x1000].alloc_size, 40u);
+  EXPECT_FALSE(by_address[0x2000].alloc_known);
+  EXPECT_TRUE(by_address[0x3000].alloc_known);  // double free: second pass
+  EXPECT_EQ(by_address[0x3000].alloc_size, 77u);
+  EXPECT_TRUE(by_address[0x4000].alloc_known);  // allocation read after the error
+  EXPECT_EQ(by_address[0x4000].alloc_api, Api::kNew);
+  absl::StatusOr<ProcessProfile> p = AnalyzeTrace(path);
+  ASSERT_TRUE(p.ok());
+  ClassifiedLeakReport r = ClassifyLeakReport(BuildLeakReport({&*p}, Suppressions()), {&*p}, {*data});
+  nlohmann::json j = ClassifiedLeakJson(r);
+  std::map<uint64_t, nlohmann::json> json_by_address;
+  for (const auto& e : j["errors"]) json_by_address[e["address"].get<uint64_t>()] = e;
+  EXPECT_EQ(json_by_address[0x1000]["kind"], "mismatched_free");
+  EXPECT_EQ(json_by_address[0x1000]["alloc_fn"], "operator new[]");
+  EXPECT_EQ(json_by_address[0x1000]["free_fn"], "operator delete");
+  EXPECT_EQ(json_by_address[0x2000]["kind"], "invalid_free");
+  EXPECT_EQ(json_by_address[0x2000]["action"], "skipped");
+  EXPECT_EQ(json_by_address[0x3000]["kind"], "double_free");
+  EXPECT_EQ(j["totals"]["errors"]["total"], 4);
+  EXPECT_EQ(j["totals"]["errors"]["double_free"], 1);
+}
+
+TEST(LeakClassesTest, LeakKindLists) {
+  EXPECT_EQ(*ParseLeakKinds("definite,possible"),
+            (std::set<std::string>{"definite", "possible", "unfreed"}));
+  EXPECT_EQ(ParseLeakKinds("all")->size(), 5u);
+  EXPECT_EQ(*ParseLeakKinds("none"), std::set<std::string>{"unfreed"});
+  EXPECT_FALSE(ParseLeakKinds("definitely").ok());
+}
+
+}  // namespace
+}  // namespace heapsight::analyzer

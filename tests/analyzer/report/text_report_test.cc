@@ -1,0 +1,98 @@
+// tests/analyzer/report/text_report_test.cc: `heapsight report` text, golden.
+#include "analyzer/report/text_report.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "gtest/gtest.h"
+#include "tests/analyzer/golden.h"
+#include "tests/analyzer/sample_trace.h"
+
+namespace heapsight::analyzer {
+namespace {
+
+std::string Normalize(std::string text, const std::string& path, const std::string& as) {
+  for (size_t pos; (pos = text.find(path)) != std::string::npos;) text.replace(pos, path.size(), as);
+  return text;
+}
+
+TEST(TextReportTest, SingleProcessGolden) {
+  std::string path = testing::WriteSampleTrace("report");
+  absl::StatusOr<ProcessProfile> p = AnalyzeTrace(path);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->totals.allocs, 6u);
+  EXPECT_EQ(p->totals.frees, 3u);
+  EXPECT_EQ(p->totals.temporary, 1u);
+  EXPECT_EQ(p->runtime_totals.allocs, 1u);
+  testing::ExpectGolden("report_sample.txt", Normalize(FormatReport({&*p}), path, "TRACE"));
+}
+
+TEST(TextReportTest, FamilyAndCutShortGolden) {
+  std::string a = testing::WriteSampleTrace("report_a");
+  std::string b = testing::WriteSampleTrace("report_b", /*with_end=*/false);
+  absl::StatusOr<ProcessProfile> pa = AnalyzeTrace(a);
+  absl::StatusOr<ProcessProfile> pb = AnalyzeTrace(b);
+  ASSERT_TRUE(pa.ok() && pb.ok());
+  std::string text = FormatReport({&*pa, &*pb});
+  text = Normalize(Normalize(text, a, "TRACE_A"), b, "TRACE_B");
+  EXPECT_NE(text.find("TRACE CUT SHORT"), std::string::npos);
+  EXPECT_NE(text.find("== total (2 processes)"), std::string::npos);
+  testing::ExpectGolden("report_family.txt", text);
+}
+
+// Markers carry the live heap at their moment; the heap limit's marker gets
+// its own line; the status line is the end record's.
+TEST(TextReportTest, MarkersHeapLimitAndExitStatus) {
+  using format::Api;
+  testing::TestTraceWriter w(/*pid=*/77, /*ppid=*/1);
+  w.Process(1, 0, "/nonexistent/limit_prog", {"limit_prog"});
+  uint64_t a = w.Alloc(1, 1000, Api::kMalloc, 4096, 0);
+  w.Alloc(1, 2000, Api::kMalloc, 1 << 20, 0);
+  w.Marker(1, 2500, "filled");
+  w.Free(1, 3000, a);
+  w.Alloc(1, 4000, Api::kNew, 3 << 20, 0);
+  w.Marker(1, 31894, "heap-limit");
+  w.AllocFailed(1, 32194, 65536);
+  w.Marker(1, 40000, "heap-limit");  // only the first one counts
+  w.End(1, 50000, 3);
+  std::string path = ::testing::TempDir() + "/markers." + std::to_string(getpid()) + ".hst";
+  ASSERT_TRUE(w.WriteFile(path));
+  absl::StatusOr<ProcessProfile> p = AnalyzeTrace(path);
+  ASSERT_TRUE(p.ok()) << p.status();
+  ASSERT_EQ(p->markers.size(), 3u);
+  EXPECT_EQ(p->markers[0].heap_bytes, 4096u + (1u << 20));
+  EXPECT_EQ(p->markers[0].heap_blocks, 2u);
+  EXPECT_EQ(p->markers[1].time_us, 31894u);
+  EXPECT_EQ(p->markers[1].heap_bytes, (1u << 20) + (3u << 20));
+  EXPECT_EQ(p->markers[1].heap_blocks, 2u);
+  std::string text = FormatReport({&*p});
+  EXPECT_NE(text.find("status: complete, exit status 3\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("markers (time since the start, live heap then):\n"
+                      "  \"filled\" at 2.500 ms: 1,052,672 bytes (1.0 MiB) in 2 blocks\n"
+                      "  \"heap-limit\" at 31.894 ms: 4,194,304 bytes (4.0 MiB) in 2 blocks\n"
+                      "  \"heap-limit\" at 40.000 ms: 4,194,304 bytes (4.0 MiB) in 2 blocks\n"
+                      "heap limit hit at 31.894 ms: live heap 4,194,304 bytes (4.0 MiB) in 2 "
+                      "blocks\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("failed allocations: 1\n"), std::string::npos) << text;
+  std::remove(path.c_str());
+
+  // _exit's status, from a trace whose end record says so.
+  testing::TestTraceWriter w2(/*pid=*/78, /*ppid=*/1);
+  w2.Process(1, 0, "/nonexistent/quick", {"quick"});
+  w2.End(1, 10, 42, format::EndReason::kUnderscoreExit);
+  std::string path2 = ::testing::TempDir() + "/exit42." + std::to_string(getpid()) + ".hst";
+  ASSERT_TRUE(w2.WriteFile(path2));
+  absl::StatusOr<ProcessProfile> p2 = AnalyzeTrace(path2);
+  ASSERT_TRUE(p2.ok()) << p2.status();
+  EXPECT_EQ(p2->exit_status, 42);
+  std::string text2 = FormatReport({&*p2});
+  EXPECT_NE(text2.find("status: complete, _exit status 42\n"), std::string::npos) << text2;
+  EXPECT_EQ(text2.find("markers"), std::string::npos) << text2;
+  std::remove(path2.c_str());
+}
+
+}  // namespace
+}  // namespace heapsight::analyzer

@@ -1,0 +1,217 @@
+// tests/analyzer/symbols/symbolizer_test.cc: symbolization of this test binary's own
+// code and libraries (function, file:line, inlined frames), allocator-frame
+// stripping, bad ELF files, and the 100,000-stack speed target.
+#include "analyzer/symbols/symbolizer.h"
+
+#include <dlfcn.h>
+#include <link.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <random>
+
+#include "absl/strings/match.h"
+#include "gtest/gtest.h"
+
+namespace heapsight::analyzer {
+namespace {
+
+int g_inner_line = 0;
+int g_outer_line = 0;
+int g_plain_line = 0;
+
+extern "C" __attribute__((noinline)) void* HeapsightTestCaptureReturn() {
+  void* r = __builtin_return_address(0);
+  asm volatile("" ::: "memory");
+  return r;
+}
+
+__attribute__((always_inline)) inline void* InlinedHelper() {
+  void* r = HeapsightTestCaptureReturn(); g_inner_line = __LINE__;
+  return r;
+}
+
+__attribute__((noinline)) void* OuterWithInline() {
+  void* r = InlinedHelper(); g_outer_line = __LINE__;
+  asm volatile("" ::: "memory");
+  return r;
+}
+
+__attribute__((noinline)) void* PlainCaller() {
+  void* r = HeapsightTestCaptureReturn(); g_plain_line = __LINE__;
+  asm volatile("" ::: "memory");
+  return r;
+}
+
+int AddModule(dl_phdr_info* info, size_t, void* data) {
+  auto* modules = static_cast<std::vector<Module>*>(data);
+  Module m;
+  m.id = modules->size() + 1;
+  m.path = info->dlpi_name != nullptr ? info->dlpi_name : "";
+  if (m.path.empty()) {
+    char buf[4096];
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n > 0) m.path.assign(buf, static_cast<size_t>(n));
+  }
+  m.load_address = info->dlpi_addr;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_LOAD) continue;
+    m.segments.push_back({ph.p_vaddr, ph.p_memsz, ph.p_offset, static_cast<uint8_t>(ph.p_flags)});
+  }
+  modules->push_back(std::move(m));
+  return 0;
+}
+
+std::vector<Module> OwnModules() {
+  std::vector<Module> modules;
+  dl_iterate_phdr(AddModule, &modules);
+  return modules;
+}
+
+TEST(SymbolizerTest, NamesFunctionFileAndLine) {
+  Symbolizer symbolizer(OwnModules());
+  uint64_t ip = reinterpret_cast<uint64_t>(PlainCaller());
+  const SymbolizedLocation& loc = symbolizer.Symbolize(ip);
+  ASSERT_NE(loc.module, nullptr);
+  ASSERT_EQ(loc.frames.size(), 1u);
+  EXPECT_EQ(BareFunctionName(loc.frames[0].function),
+            "heapsight::analyzer::(anonymous namespace)::PlainCaller");
+  EXPECT_TRUE(absl::EndsWith(loc.frames[0].file, "symbolizer_test.cc")) << loc.frames[0].file;
+  EXPECT_EQ(loc.frames[0].line, g_plain_line);
+  EXPECT_FALSE(loc.frames[0].inlined);
+  // Cached: same object.
+  EXPECT_EQ(&symbolizer.Symbolize(ip), &loc);
+}
+
+TEST(SymbolizerTest, ExpandsInlinedFrames) {
+  Symbolizer symbolizer(OwnModules());
+  uint64_t ip = reinterpret_cast<uint64_t>(OuterWithInline());
+  const SymbolizedLocation& loc = symbolizer.Symbolize(ip);
+  ASSERT_EQ(loc.frames.size(), 2u);
+  EXPECT_EQ(BareFunctionName(loc.frames[0].function),
+            "heapsight::analyzer::(anonymous namespace)::InlinedHelper");
+  EXPECT_TRUE(loc.frames[0].inlined);
+  EXPECT_EQ(loc.frames[0].line, g_inner_line);
+  EXPECT_EQ(BareFunctionName(loc.frames[1].function),
+            "heapsight::analyzer::(anonymous namespace)::OuterWithInline");
+  EXPECT_FALSE(loc.frames[1].inlined);
+  EXPECT_EQ(loc.frames[1].line, g_outer_line);
+  EXPECT_TRUE(absl::EndsWith(loc.frames[1].file, "symbolizer_test.cc"));
+}
+
+TEST(SymbolizerTest, DropsLeadingAllocatorFrames) {
+  Symbolizer symbolizer(OwnModules());
+  uint64_t in_malloc = reinterpret_cast<uint64_t>(dlsym(RTLD_DEFAULT, "malloc")) + 8;
+  uint64_t caller = reinterpret_cast<uint64_t>(PlainCaller());
+  const SymbolizedLocation& m = symbolizer.Symbolize(in_malloc);
+  ASSERT_FALSE(m.frames.empty());
+  EXPECT_TRUE(IsAllocatorFunction(m.frames.back().function)) << m.frames.back().function;
+  auto stack = symbolizer.SymbolizeStack({in_malloc, in_malloc, caller});
+  ASSERT_EQ(stack.size(), 1u);
+  EXPECT_EQ(stack[0]->address, caller);
+  // A stack of allocator frames only keeps its last frame.
+  EXPECT_EQ(symbolizer.SymbolizeStack({in_malloc}).size(), 1u);
+}
+
+TEST(SymbolizerTest, NameHelpers) {
+  EXPECT_EQ(BareFunctionName("ns::f(int) const"), "ns::f");
+  EXPECT_EQ(BareFunctionName("operator new[](unsigned long)"), "operator new[]");
+  EXPECT_EQ(BareFunctionName("(anonymous namespace)::pool::pool()"),
+            "(anonymous namespace)::pool::pool");
+  EXPECT_EQ(BareFunctionName("std::vector<int, std::allocator<int> >::push_back(int&&)"),
+            "std::vector<int, std::allocator<int> >::push_back");
+  EXPECT_EQ(BareFunctionName("Foo::operator()(int)"), "Foo::operator()");
+  EXPECT_EQ(BareFunctionName("leak_bytes"), "leak_bytes");
+  EXPECT_TRUE(IsAllocatorFunction("malloc"));
+  EXPECT_TRUE(IsAllocatorFunction("operator new(unsigned long, std::align_val_t)"));
+  EXPECT_TRUE(IsAllocatorFunction("__libc_calloc"));
+  EXPECT_FALSE(IsAllocatorFunction("main"));
+  EXPECT_FALSE(IsAllocatorFunction("my_malloc"));
+}
+
+std::string WriteTemp(const std::string& name, const std::string& bytes) {
+  std::string path = ::testing::TempDir() + "/" + name + "." + std::to_string(getpid());
+  std::ofstream(path, std::ios::binary) << bytes;
+  return path;
+}
+
+TEST(SymbolizerTest, BadFilesGiveModuleOffsetAndAWarning) {
+  std::mt19937 rng(7);
+  std::string garbage(8192, '\0');
+  for (char& c : garbage) c = static_cast<char>(rng());
+  std::string elfish = "\x7f" "ELF\x02\x01\x01" + std::string(200, '\xff');
+  std::vector<Module> modules(6);
+  modules[0].path = WriteTemp("garbage.so", garbage);
+  modules[1].path = WriteTemp("elfish.so", elfish);
+  modules[2].path = "/nonexistent/libgone.so";
+  modules[3].path = "/tmp";
+  modules[4].path = "/proc/kcore";
+  modules[5].path = "/dev/zero";
+  for (size_t i = 0; i < modules.size(); ++i) {
+    modules[i].load_address = 0x100000 * (i + 1);
+    modules[i].segments.push_back({0, 0x10000, 0, 5});
+  }
+  Symbolizer symbolizer(modules);
+  for (size_t i = 0; i < modules.size(); ++i) {
+    const SymbolizedLocation& loc = symbolizer.Symbolize(0x100000 * (i + 1) + 0x42);
+    ASSERT_NE(loc.module, nullptr);
+    EXPECT_EQ(loc.module_offset, 0x42u);
+    ASSERT_EQ(loc.frames.size(), 1u);
+    EXPECT_TRUE(loc.frames[0].function.empty());
+  }
+  EXPECT_EQ(UnknownFrameName(symbolizer.Symbolize(0x100042)),
+            "garbage.so." + std::to_string(getpid()) + "+0x42");
+  EXPECT_EQ(UnknownFrameName(symbolizer.Symbolize(0x42)), "0x42");
+  EXPECT_EQ(symbolizer.warnings().size(), 6u);
+}
+
+TEST(SymbolizerTest, WarnsOnBuildIdMismatch) {
+  std::vector<Module> modules = OwnModules();
+  modules[0].build_id_hex = "0123456789abcdef";
+  Symbolizer symbolizer(modules);
+  symbolizer.Symbolize(reinterpret_cast<uint64_t>(PlainCaller()));
+  ASSERT_EQ(symbolizer.warnings().size(), 1u);
+  EXPECT_TRUE(absl::StrContains(symbolizer.warnings()[0], "build-id differs"));
+}
+
+// 100,000 unique stacks of 12 frames over real code (this binary, libc with
+// its separate debug info, libstdc++) must symbolize in seconds.
+TEST(SymbolizerTest, HundredThousandStacksInSeconds) {
+  std::vector<Module> modules = OwnModules();
+  std::vector<std::pair<uint64_t, uint64_t>> text;  // executable ranges
+  for (const Module& m : modules) {
+    if (!absl::StrContains(m.path, "libc.so") && !absl::StrContains(m.path, "libstdc++") &&
+        !absl::StrContains(m.path, "analyzer_symbolizer_test")) {
+      continue;
+    }
+    for (const auto& s : m.segments) {
+      if (s.flags & PF_X) text.push_back({m.load_address + s.vaddr, s.memsz});
+    }
+  }
+  ASSERT_GE(text.size(), 2u);
+  std::mt19937_64 rng(1);
+  std::vector<uint64_t> pool(50000);
+  for (uint64_t& ip : pool) {
+    auto [start, size] = text[rng() % text.size()];
+    ip = start + 1 + rng() % (size - 1);
+  }
+  Symbolizer symbolizer(modules);
+  auto begin = std::chrono::steady_clock::now();
+  size_t frames = 0;
+  std::vector<uint64_t> stack(12);
+  for (int i = 0; i < 100000; ++i) {
+    for (uint64_t& ip : stack) ip = pool[rng() % pool.size()];
+    frames += symbolizer.SymbolizeStack(stack).size();
+  }
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+  std::printf("symbolized 100000 stacks (%zu frames, 50000 unique addresses) in %.2f s\n",
+              frames, seconds);
+  EXPECT_LT(seconds, 10.0);
+}
+
+}  // namespace
+}  // namespace heapsight::analyzer

@@ -1,0 +1,353 @@
+// tests/cli/record/record_command_test.cc: `heapsight record` end to end. Runs
+// the real build/cli/heapsight with the real preload on small programs
+// and checks exit statuses, messages, trace lists and the environment the
+// program sees.
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "cli/record/option_table.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/support/run_traced.h"
+
+extern char** environ;
+
+namespace heapsight::testing {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::ContainsRegex;
+using ::testing::EndsWith;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::Not;
+using ::testing::SizeIs;
+using ::testing::StartsWith;
+
+namespace fs = std::filesystem;
+
+std::string Heapsight() { return BuildPath("cli/heapsight"); }
+std::string Program(const std::string& name) { return BuildPath("tests/cli/record/" + name); }
+
+RunResult Record(const std::vector<std::string>& args,
+                 const std::map<std::string, std::string>& env = {}) {
+  std::vector<std::string> argv = {Heapsight(), "record"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunPlain(argv, env);
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The "heapsight: wrote PATH" lines of stderr, as paths.
+std::vector<std::string> WrittenTraces(const std::string& err) {
+  std::vector<std::string> out;
+  std::istringstream in(err);
+  std::string line;
+  const std::string prefix = "heapsight: wrote ";
+  while (std::getline(in, line)) {
+    if (line.rfind(prefix, 0) == 0) out.push_back(line.substr(prefix.size()));
+  }
+  return out;
+}
+
+std::vector<std::string> FilesIn(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& entry : fs::directory_iterator(dir)) out.push_back(entry.path().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TEST(RecordCommand, PassesTheExitStatusThrough) {
+  std::string dir = MakeTempDir();
+  RunResult r = Record({"-q", "-o", dir + "/t.%p.hst", "--", "/bin/sh", "-c", "exit 3"});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+}
+
+TEST(RecordCommand, KilledProgramGives128PlusSignal) {
+  std::string dir = MakeTempDir();
+  RunResult r = Record({"-q", "-o", dir + "/t.%p.hst", "--", "/bin/sh", "-c", "kill -KILL $$"});
+  EXPECT_EQ(r.exit_code, 128 + SIGKILL) << r.err;
+}
+
+TEST(RecordCommand, ProgramNotFoundExits127) {
+  RunResult r = Record({"--", "heapsight-no-such-program"});
+  EXPECT_EQ(r.exit_code, 127);
+  EXPECT_THAT(r.err, HasSubstr("heapsight: heapsight-no-such-program: command not found"));
+  RunResult by_path = Record({"--", "/nonexistent/prog"});
+  EXPECT_EQ(by_path.exit_code, 127);
+  EXPECT_THAT(by_path.err, HasSubstr("/nonexistent/prog: no such file"));
+}
+
+TEST(RecordCommand, NotExecutableExits126) {
+  std::string dir = MakeTempDir();
+  std::string file = dir + "/not-executable";
+  std::ofstream(file) << "data\n";
+  chmod(file.c_str(), 0644);
+  RunResult r = Record({"--", file});
+  EXPECT_EQ(r.exit_code, 126);
+  EXPECT_THAT(r.err, HasSubstr("cannot execute"));
+  RunResult directory = Record({"--", dir});
+  EXPECT_EQ(directory.exit_code, 126);
+}
+
+TEST(RecordCommand, StaticBinaryIsNamedAndRefused) {
+  if (std::string(HEAPSIGHT_RECORD_STATIC_PROGRAM).empty()) {
+    GTEST_SKIP() << "no static libc (libc.a) on this machine";
+  }
+  RunResult r = Record({"--", HEAPSIGHT_RECORD_STATIC_PROGRAM});
+  EXPECT_EQ(r.exit_code, 126);
+  EXPECT_THAT(r.err, HasSubstr(std::string("heapsight: ") + HEAPSIGHT_RECORD_STATIC_PROGRAM +
+                               " is statically linked; LD_PRELOAD cannot trace it"));
+  EXPECT_THAT(r.out, IsEmpty());  // it did not run
+}
+
+TEST(RecordCommand, UnwritableOutputDirectoryIsReportedBeforeRunning) {
+  std::string dir = MakeTempDir();
+  RunResult missing = Record({"-o", dir + "/missing/t.hst", "--", "/bin/sh", "-c", "echo ran"});
+  EXPECT_EQ(missing.exit_code, 125);
+  EXPECT_THAT(missing.err, HasSubstr("cannot write traces to " + dir + "/missing"));
+  EXPECT_THAT(missing.out, IsEmpty());
+
+  std::string file = dir + "/plain-file";
+  std::ofstream(file) << "x";
+  RunResult not_dir = Record({"-o", file + "/t.hst", "--", "/bin/sh", "-c", "echo ran"});
+  EXPECT_EQ(not_dir.exit_code, 125);
+  EXPECT_THAT(not_dir.err, HasSubstr("cannot write traces to " + file));
+  EXPECT_THAT(not_dir.out, IsEmpty());
+}
+
+TEST(RecordCommand, ListsEveryTraceIncludingAForkedChild) {
+  std::string dir = MakeTempDir();
+  RunResult r = Record({"--no-leak-summary", "-o", dir + "/%e.%p.hst", "--",
+                        Program("record_fork_program")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::vector<std::string> listed = WrittenTraces(r.err);
+  ASSERT_THAT(listed, SizeIs(2)) << r.err;
+  std::sort(listed.begin(), listed.end());
+  EXPECT_EQ(listed, FilesIn(dir));
+  for (const std::string& trace : listed) {
+    EXPECT_THAT(trace, AllOf(StartsWith(dir + "/record_fork_program."), EndsWith(".hst")));
+    TraceContents contents = ReadTrace(trace);
+    EXPECT_THAT(contents.error, IsEmpty()) << trace;
+    EXPECT_TRUE(contents.complete) << trace;
+  }
+}
+
+TEST(RecordCommand, QuietPrintsNothingOfItsOwn) {
+  std::string dir = MakeTempDir();
+  RunResult r = Record({"-q", "-o", dir + "/%e.%p.hst", "--", Program("record_fork_program")});
+  ASSERT_EQ(r.exit_code, 0);
+  EXPECT_THAT(r.err, IsEmpty());
+  EXPECT_THAT(FilesIn(dir), SizeIs(2));  // still traced
+}
+
+TEST(RecordCommand, ProgramOutputIsUnchanged) {
+  std::string dir = MakeTempDir();
+  RunResult plain = RunPlain({Program("record_fork_program")});
+  RunResult traced = Record({"-o", dir + "/%e.%p.hst", "--", Program("record_fork_program")});
+  EXPECT_EQ(traced.exit_code, plain.exit_code);
+  EXPECT_EQ(traced.out, plain.out);
+  EXPECT_EQ(plain.out, "parent done, child status 0\n");
+}
+
+TEST(RecordCommand, ArgumentsReachTheProgramVerbatim) {
+  std::string dir = MakeTempDir();
+  RunResult r = Record({"-q", "-o", dir + "/%p.hst", "--", "/bin/sh", "-c",
+                        "printf '%s|' \"$@\"", "sh", "-o", "-q", "--help", "a b", "--"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "-o|-q|--help|a b|--|");
+}
+
+TEST(RecordCommand, PutsThePreloadInFrontOfAnExistingLdPreload) {
+  std::string dir = MakeTempDir();
+  std::string stub = Program("librecord_preload_stub.so");
+  std::string ours = fs::canonical(BuildPath("preload/libheapsight.so")).string();
+  RunResult r = Record({"-q", "-o", dir + "/%p.hst", "--", "/bin/sh", "-c",
+                        "printf %s \"$LD_PRELOAD\""},
+                       {{"LD_PRELOAD", stub}});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, ours + ":" + stub);
+
+  RunResult alone = Record({"-q", "-o", dir + "/%p.hst", "--", "/bin/sh", "-c",
+                            "printf %s \"$LD_PRELOAD\""});
+  EXPECT_EQ(alone.out, ours);
+}
+
+TEST(RecordCommand, SetsOutputManifestAndOptionsInTheEnvironment) {
+  // -o rel/... is relative to heapsight's current directory, made absolute.
+  std::string dir = MakeTempDir();
+  fs::create_directories(dir + "/rel");
+  RunResult r = RunPlain(
+      {"/bin/sh", "-c", "cd \"$1\" && exec \"$2\" record -q --option max-depth=7 "
+                        "--option HEAPSIGHT_ZSTD_LEVEL=3 -o rel/%p.hst -- /bin/sh -c \"$3\"",
+       "sh", dir, Heapsight(),
+       "printf '%s|%s|%s' \"$HEAPSIGHT_MAX_DEPTH\" \"$HEAPSIGHT_ZSTD_LEVEL\" "
+       "\"$HEAPSIGHT_OUTPUT\"; test -f \"$HEAPSIGHT_MANIFEST\""});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "7|3|" + dir + "/rel/%p.hst");
+}
+
+TEST(RecordCommand, RejectsUnknownOrBadOptions) {
+  RunResult unknown = Record({"--option", "no-such-option=1", "--", "/bin/true"});
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_THAT(unknown.err, HasSubstr("unknown option 'no-such-option'"));
+  RunResult bad = Record({"--option", "max-depth=deep", "--", "/bin/true"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_THAT(bad.err, HasSubstr("HEAPSIGHT_MAX_DEPTH expects an integer"));
+  RunResult output = Record({"--option", "output=x.hst", "--", "/bin/true"});
+  EXPECT_EQ(output.exit_code, 2);
+  EXPECT_THAT(output.err, HasSubstr("use -o"));
+}
+
+TEST(RecordCommand, DefaultOutputIsInTheCurrentDirectory) {
+  std::string dir = MakeTempDir();
+  RunResult r = RunPlain({"/bin/sh", "-c", "cd \"$1\" && exec \"$2\" record -q -- \"$3\"", "sh",
+                          dir, Heapsight(), Program("record_leaky_program")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::vector<std::string> files = FilesIn(dir);
+  ASSERT_THAT(files, SizeIs(1));
+  EXPECT_THAT(files[0], ContainsRegex("/heapsight\\.record_leaky_program\\.[0-9]+\\.hst$"));
+}
+
+TEST(RecordCommand, ForwardsSigtermToTheProgram) {
+  std::string dir = MakeTempDir();
+  std::string ready = dir + "/ready";
+  std::vector<std::string> args = {Heapsight(), "record", "-q", "-o", dir + "/%p.hst", "--",
+                                   "/bin/sh", "-c", "touch \"$0\"; exec sleep 30", ready};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  ASSERT_EQ(posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ), 0);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!fs::exists(ready) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(fs::exists(ready));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  kill(pid, SIGTERM);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << "heapsight itself died of signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 128 + SIGTERM);
+}
+
+TEST(RecordCommand, WorksFromAnInstalledLayout) {
+  std::string prefix = MakeTempDir();
+  fs::create_directories(prefix + "/bin");
+  fs::path libdir = fs::path(prefix) / HEAPSIGHT_RECORD_LIBDIR / "heapsight";
+  fs::create_directories(libdir);
+  fs::copy_file(Heapsight(), prefix + "/bin/heapsight");
+  fs::copy_file(BuildPath("preload/libheapsight.so"), libdir / "libheapsight.so");
+  std::string out = MakeTempDir();
+  RunResult r = RunPlain({prefix + "/bin/heapsight", "record", "-q", "-o", out + "/%p.hst", "--",
+                          "/bin/sh", "-c", "printf %s \"$LD_PRELOAD\""});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, (libdir / "libheapsight.so").string());
+  EXPECT_THAT(FilesIn(out), SizeIs(1));
+
+  fs::remove(libdir / "libheapsight.so");
+  RunResult missing = RunPlain({prefix + "/bin/heapsight", "record", "--", "/bin/true"});
+  EXPECT_EQ(missing.exit_code, 125);
+  EXPECT_THAT(missing.err, HasSubstr("cannot find libheapsight.so"));
+}
+
+// The acceptance programs: same output and exit status as without
+// heapsight, and a trace written for each. Programs not installed are skipped.
+TEST(RecordCommand, RealProgramsBehaveAsWithoutHeapsight) {
+  std::string dir = MakeTempDir();
+  std::string data = dir + "/data.txt";
+  {
+    std::ofstream out(data);
+    for (int i = 0; i < 20000; ++i) out << "line " << i << " of some compressible text\n";
+  }
+  const std::vector<std::vector<std::string>> programs = {
+      {"/usr/bin/python3", "-c", "print(1)"},
+      {"/usr/bin/git", "--version"},
+      {"/usr/bin/g++", "--version"},
+      {"/usr/bin/xz", "-T2", "-c", data},
+  };
+  int ran = 0;
+  for (const auto& argv : programs) {
+    if (access(argv[0].c_str(), X_OK) != 0) continue;
+    ++ran;
+    std::string out = MakeTempDir();
+    RunResult plain = RunPlain(argv);
+    std::vector<std::string> args = {"-q", "-o", out + "/%e.%p.hst", "--"};
+    args.insert(args.end(), argv.begin(), argv.end());
+    RunResult traced = Record(args);
+    EXPECT_EQ(traced.exit_code, plain.exit_code) << argv[0] << ": " << traced.err;
+    EXPECT_EQ(traced.out, plain.out) << argv[0];
+    EXPECT_EQ(traced.err, plain.err) << argv[0];
+    EXPECT_THAT(FilesIn(out), Not(IsEmpty())) << argv[0] << " wrote no trace";
+  }
+  EXPECT_GT(ran, 0);
+}
+
+TEST(RecordCommand, HelpListsEveryOptionOfTheTable) {
+  RunResult r = RunPlain({Heapsight(), "record", "--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  ASSERT_THAT(record::OptionRows(), Not(IsEmpty()));
+  for (const record::OptionRow& row : record::OptionRows()) {
+    EXPECT_THAT(r.out, HasSubstr(record::EnvName(row))) << "missing from record --help";
+  }
+}
+
+TEST(RecordCommand, DocsOptionsMdIsTheGeneratedTable) {
+  RunResult r = RunPlain({Heapsight(), "options", "--markdown"});
+  ASSERT_EQ(r.exit_code, 0);
+  EXPECT_EQ(ReadAll(SourcePath("docs/options.md")), r.out)
+      << "docs/options.md is stale: regenerate it with "
+         "`build/cli/heapsight options --markdown > docs/options.md`";
+}
+
+TEST(RecordCommand, PrintsALeakSummaryAndHonoursLeakExitcode) {
+  std::string dir = MakeTempDir();
+  RunResult leaky = Record({"-o", dir + "/a.%p.hst", "--", Program("record_leaky_program")});
+  EXPECT_EQ(leaky.exit_code, 0) << leaky.err;
+  EXPECT_EQ(leaky.out, "leaked 3 blocks\n");
+  EXPECT_THAT(leaky.err, HasSubstr("LEAK SUMMARY"));
+  EXPECT_THAT(leaky.err, HasSubstr("300 bytes in 3 blocks"));
+
+  RunResult gated = Record({"--leak-exitcode", "23", "-o", dir + "/b.%p.hst", "--",
+                            Program("record_leaky_program")});
+  EXPECT_EQ(gated.exit_code, 23) << gated.err;
+
+  RunResult quiet_gated = Record({"-q", "--leak-exitcode", "23", "-o", dir + "/c.%p.hst", "--",
+                                  Program("record_leaky_program")});
+  EXPECT_EQ(quiet_gated.exit_code, 23);
+  EXPECT_THAT(quiet_gated.err, IsEmpty());
+
+  RunResult clean = Record({"--leak-exitcode", "23", "-o", dir + "/d.%p.hst", "--",
+                            Program("record_leaky_program"), "clean"});
+  EXPECT_EQ(clean.exit_code, 0) << clean.err;
+  EXPECT_EQ(clean.out, "no leaks\n");
+}
+
+TEST(RecordCommand, SuppressionsSilenceTheLeakExitcode) {
+  std::string dir = MakeTempDir();
+  std::string supp = dir + "/leaks.supp";
+  std::ofstream(supp) << "# everything from main\nleak:main\n";
+  RunResult r = Record({"--leak-exitcode", "23", "--suppressions", supp, "-o", dir + "/%p.hst",
+                        "--", Program("record_leaky_program")});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  RunResult missing = Record({"--suppressions", dir + "/nope.supp", "--", "/bin/true"});
+  EXPECT_NE(missing.exit_code, 0);
+}
+
+}  // namespace
+}  // namespace heapsight::testing
