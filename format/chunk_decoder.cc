@@ -392,12 +392,6 @@ bool ChunkDecoder::NextSlow(Record* out, RecordTag tag) {
         return Fail("failed allocation");
       }
       return true;
-    case RecordTag::kBadFree:
-      if (!read_api() || !ReadVarint(&r.address) || !ReadVarint(&r.stack) ||
-          !ReadByte(&r.code)) {
-        return Fail("bad free");
-      }
-      return true;
     case RecordTag::kModule: {
       uint64_t count;
       if (!ReadVarint(&r.value) || !ReadVarint(&r.value2) ||

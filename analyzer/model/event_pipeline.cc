@@ -32,8 +32,7 @@ bool NeedsFullCopy(RecordTag tag) {
   return tag == RecordTag::kModule || tag == RecordTag::kProcess ||
          tag == RecordTag::kMarker || tag == RecordTag::kExec || tag == RecordTag::kEnd ||
          tag == RecordTag::kLeakScan ||
-         tag == RecordTag::kBlockClasses || tag == RecordTag::kFreeError ||
-         tag == RecordTag::kBadFree;
+         tag == RecordTag::kBlockClasses || tag == RecordTag::kFreeError;
 }
 
 }  // namespace

@@ -37,7 +37,7 @@ namespace heapsight::analyzer {
 //             kThreadStart: value
 // `full` is set for the rare records with strings, lists or other fields
 // (kModule, kProcess, kMarker, kExec, kEnd, kLeakScan, kBlockClasses,
-// kFreeError, kBadFree) and points at a complete copy whose views point
+// kFreeError) and points at a complete copy whose views point
 // into storage owned by the batch; null otherwise.
 struct Event {
   format::RecordTag tag;

@@ -138,11 +138,7 @@ class Analysis {
       case RecordTag::kAllocFailed:
         ++p_.totals.failed_allocs;
         break;
-      case RecordTag::kBadFree:
-        ++p_.totals.bad_frees;
-        OnBadFree(*r.full);
-        break;
-      case RecordTag::kFreeError:  // issue 5: supersedes kBadFree
+      case RecordTag::kFreeError:
         if (r.code != static_cast<uint8_t>(format::FreeError::kMismatchedFree)) {
           ++p_.totals.bad_frees;
         }
@@ -390,17 +386,6 @@ class Analysis {
       // double free): resolved in Allocate, or after the pass.
       waiting_errors_[r.id].push_back(errors.size() - 1);
     }
-  }
-
-  void OnBadFree(const Record& r) {
-    ++p_.leak_classes.legacy_bad_frees;
-    FreeErrorEvent e;
-    e.error = static_cast<format::FreeError>(r.code);
-    e.free_api = r.api;
-    e.address = r.address;
-    e.free_stack = r.stack;
-    e.time_us = r.time_us;
-    p_.leak_classes.errors.push_back(e);
   }
 
   static void ResolveFreeError(FreeErrorEvent& e, uint64_t stack, Api api, uint64_t size) {

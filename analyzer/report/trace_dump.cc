@@ -70,11 +70,6 @@ void PrintRecord(std::FILE* out, const Record& r) {
       std::fprintf(out, "  %" PRIu64 " alloc-failed api=%s size=%" PRIu64 " stack=%" PRIu64 "\n",
                    r.time_us, Api(r.api), r.size, r.stack);
       break;
-    case RecordTag::kBadFree:
-      std::fprintf(out, "  %" PRIu64 " bad-free api=%s addr=0x%" PRIx64 " stack=%" PRIu64
-                   " error=%u\n",
-                   r.time_us, Api(r.api), r.address, r.stack, r.code);
-      break;
     case RecordTag::kStackNode:
       std::fprintf(out, "  node %" PRIu64 " parent=%" PRIu64 " ip=0x%" PRIx64 "\n", r.value,
                    r.value2, r.ip);

@@ -51,7 +51,8 @@ TEST(RoundTrip, EveryRecord) {
   ASSERT_TRUE(enc.PutRealloc(1006, 1008, Api::kRealloc, MakeAllocId(kThread, 51), kThread, 52,
                              200, 2, 0x6000));  // counter 52
   ASSERT_TRUE(enc.PutAllocFailed(1009, Api::kNew, 1ull << 60, 2, 0));
-  ASSERT_TRUE(enc.PutBadFree(1010, Api::kFree, 0xbad, 1, FreeError::kDoubleFree));
+  ASSERT_TRUE(enc.PutFreeError(1010, Api::kFree, FreeError::kDoubleFree, FreeAction::kSkipped,
+                               0xbad, 1, 0));
   ASSERT_TRUE(enc.PutModuleUnload(1011, 1));
   ASSERT_TRUE(enc.PutRss(1012, 1 << 20));
   ASSERT_TRUE(enc.PutFork(1013, 4321));
@@ -131,9 +132,10 @@ TEST(RoundTrip, EveryRecord) {
   EXPECT_EQ(r[i].size, 1ull << 60);
   EXPECT_EQ(r[i].api, Api::kNew);
   ++i;
-  EXPECT_EQ(r[i].tag, RecordTag::kBadFree);
+  EXPECT_EQ(r[i].tag, RecordTag::kFreeError);
   EXPECT_EQ(r[i].address, 0xbadu);
   EXPECT_EQ(r[i].code, static_cast<uint8_t>(FreeError::kDoubleFree));
+  EXPECT_EQ(r[i].code2, static_cast<uint8_t>(FreeAction::kSkipped));
   ++i;
   EXPECT_EQ(r[i].tag, RecordTag::kModuleUnload);
   EXPECT_EQ(r[i].value, 1u);

@@ -131,7 +131,6 @@ void CheckBadFree(const char* mode, format::Api api, format::FreeError error, bo
     if (r.tag == format::RecordTag::kAlloc && r.size == 13001) alloc_id = r.id;
   }
   for (const auto& r : t.records) {
-    EXPECT_NE(r.tag, format::RecordTag::kBadFree);  // superseded by kFreeError
     if (r.tag != format::RecordTag::kFreeError) continue;
     ++bad;
     EXPECT_EQ(r.address, expected) << mode;
