@@ -180,13 +180,9 @@ bool ChunkDecoder::Next(Record* out) {
   RecordTag tag = static_cast<RecordTag>(tag_byte);
   Record& r = *out;
   r.tag = tag;
-  if (!r.segments.empty()) r.segments.clear();
-  if (!r.ids.empty()) r.ids.clear();
-  if (!r.argv.empty()) r.argv.clear();
-  // Two separate stores: `text = text2 = {}` would load text2 back right
-  // after storing it in halves, a store-forwarding stall on every record.
-  r.text = std::string_view();
-  r.text2 = std::string_view();
+  if (!r.module.segments.empty()) r.module.segments.clear();
+  if (!r.block_classes.ids.empty()) r.block_classes.ids.clear();
+  if (!r.process.argv.empty()) r.process.argv.clear();
   if (tag_byte <= static_cast<uint8_t>(RecordTag::kRealloc)) {
     if ((fast_records_ != 0 || RefreshFastRecords()) && NextFast(out, tag)) {
       --fast_records_;
@@ -196,6 +192,12 @@ bool ChunkDecoder::Next(Record* out) {
     return NextSlow(out, tag);
   }
   fast_records_ = 0;  // the record stream shrank by more than a hot record
+  // A copy of a rare record (the analyzer keeps some) must not carry views
+  // of another kind into a chunk buffer that is gone by then. The hot
+  // records above skip these stores.
+  r.module.path = r.module.build_id = std::string_view();
+  r.process.executable = r.process.parent_trace = std::string_view();
+  r.exec_path = r.marker_name = std::string_view();
   // Any other record: its body length, then the body, decoded within it.
   uint64_t length;
   if (!ReadVarint(&length)) return Fail("length of a");
@@ -299,14 +301,16 @@ bool ChunkDecoder::NextSlow(Record* out, RecordTag tag) {
 
   if (tag == RecordTag::kBlockClasses) {
     uint64_t count;
-    if (!ReadVarint(&r.value) || !ReadByte(&r.code) || r.code == 0 ||
-        r.code > kLeakClassCount || !ReadVarint(&count) ||
+    uint8_t leak_class;
+    if (!ReadVarint(&r.block_classes.scan) || !ReadByte(&leak_class) || leak_class == 0 ||
+        leak_class > kLeakClassCount || !ReadVarint(&count) ||
         count > static_cast<uint64_t>(end_ - pos_)) {  // every id takes at least one byte
       return Fail("block classes");
     }
-    r.ids.resize(count);
+    r.block_classes.leak_class = static_cast<LeakClass>(leak_class);
+    r.block_classes.ids.resize(count);
     uint64_t prev = 0;
-    for (auto& id : r.ids) {
+    for (auto& id : r.block_classes.ids) {
       int64_t delta;
       if (!ReadSignedVarint(&delta)) return Fail("block classes");
       prev += static_cast<uint64_t>(delta);
@@ -329,9 +333,9 @@ bool ChunkDecoder::NextSlow(Record* out, RecordTag tag) {
     if (last_node_ == 0 || parent_delta == 0 || parent_delta > last_node_) {
       return Fail("stack node");
     }
-    r.value = last_node_;
-    r.value2 = last_node_ - parent_delta;
-    r.ip = last_node_ip_;
+    r.stack_node.node = last_node_;
+    r.stack_node.parent = last_node_ - parent_delta;
+    r.stack_node.ip = last_node_ip_;
     r.time_us = time_us_;
     return true;
   }
@@ -392,21 +396,15 @@ bool ChunkDecoder::NextSlow(Record* out, RecordTag tag) {
         return Fail("failed allocation");
       }
       return true;
-    case RecordTag::kBadFree:
-      if (!read_api() || !ReadVarint(&r.address) || !ReadVarint(&r.stack) ||
-          !ReadByte(&r.code)) {
-        return Fail("bad free");
-      }
-      return true;
     case RecordTag::kModule: {
       uint64_t count;
-      if (!ReadVarint(&r.value) || !ReadVarint(&r.value2) ||
-          !read_string(&r.text) || !read_string(&r.text2) || !ReadVarint(&count) ||
-          count > kMaxSegments) {
+      if (!ReadVarint(&r.module.id) || !ReadVarint(&r.module.load_address) ||
+          !read_string(&r.module.path) || !read_string(&r.module.build_id) ||
+          !ReadVarint(&count) || count > kMaxSegments) {
         return Fail("module");
       }
-      r.segments.resize(count);
-      for (auto& s : r.segments) {
+      r.module.segments.resize(count);
+      for (auto& s : r.module.segments) {
         if (!ReadVarint(&s.vaddr) || !ReadVarint(&s.memsz) ||
             !ReadVarint(&s.file_offset) || !ReadByte(&s.flags)) {
           return Fail("module segment");
@@ -415,31 +413,41 @@ bool ChunkDecoder::NextSlow(Record* out, RecordTag tag) {
       return true;
     }
     case RecordTag::kModuleUnload:
+      if (!ReadVarint(&r.module.id)) return Fail("value");
+      return true;
     case RecordTag::kRss:
+      if (!ReadVarint(&r.rss_bytes)) return Fail("value");
+      return true;
     case RecordTag::kFork:
+      if (!ReadVarint(&r.child_pid)) return Fail("value");
+      return true;
     case RecordTag::kLost:
-      if (!ReadVarint(&r.value)) return Fail("value");
+      if (!ReadVarint(&r.lost_events)) return Fail("value");
       return true;
     case RecordTag::kThreadStart:
-      if (!ReadVarint(&r.value) || !ReadVarint(&r.value2)) {
+      if (!ReadVarint(&r.thread_start.tid) || !ReadVarint(&r.thread_start.creator_index)) {
         return Fail("thread start");
       }
       return true;
     case RecordTag::kProcess: {
       uint64_t argc;
-      if (!read_string(&r.text) || !ReadVarint(&argc) || argc > kMaxArgs) {
+      if (!read_string(&r.process.executable) || !ReadVarint(&argc) || argc > kMaxArgs) {
         return Fail("process");
       }
-      r.argv.resize(argc);
-      for (auto& a : r.argv) {
+      r.process.argv.resize(argc);
+      for (auto& a : r.process.argv) {
         if (!read_string(&a)) return Fail("process argument");
       }
-      if (!ReadVarint(&r.value2) || !read_string(&r.text2)) return Fail("process");
+      if (!ReadVarint(&r.process.parent_pid) || !read_string(&r.process.parent_trace)) {
+        return Fail("process");
+      }
       return true;
     }
     case RecordTag::kExec:
+      if (!read_string(&r.exec_path)) return Fail("string");
+      return true;
     case RecordTag::kMarker:
-      if (!read_string(&r.text)) return Fail("string");
+      if (!read_string(&r.marker_name)) return Fail("string");
       return true;
     case RecordTag::kExecFailed:
       return true;
@@ -449,31 +457,41 @@ bool ChunkDecoder::NextSlow(Record* out, RecordTag tag) {
         return Fail("inherited");
       }
       return true;
-    case RecordTag::kLeakScan:
-      if (!ReadVarint(&r.value) || !ReadByte(&r.code) ||
-          !ReadVarint(&r.size) || !ReadVarint(&r.value2) ||
-          !ReadVarint(&r.old_id) || !ReadVarint(&r.address) ||
-          !ReadVarint(&r.id)) {
+    case RecordTag::kLeakScan: {
+      Record::LeakScanFields& l = r.leak_scan;
+      uint8_t reason;
+      if (!ReadVarint(&l.scan) || !ReadByte(&reason) || !ReadVarint(&l.duration_us) ||
+          !ReadVarint(&l.threads_stopped) || !ReadVarint(&l.threads_missed) ||
+          !ReadVarint(&l.root_bytes) || !ReadVarint(&l.blocks)) {
         return Fail("leak scan");
       }
+      l.reason = static_cast<ScanReason>(reason);
       for (int i = 0; i < kLeakClassCount; ++i) {
-        if (!ReadVarint(&r.class_blocks[i]) || !ReadVarint(&r.class_bytes[i])) {
+        if (!ReadVarint(&l.class_blocks[i]) || !ReadVarint(&l.class_bytes[i])) {
           return Fail("leak scan");
         }
       }
       return true;
-    case RecordTag::kFreeError:
-      if (!read_api() || !ReadByte(&r.code) || !ReadByte(&r.code2) ||
+    }
+    case RecordTag::kFreeError: {
+      uint8_t error, action;
+      if (!read_api() || !ReadByte(&error) || !ReadByte(&action) ||
           !ReadVarint(&r.address) || !ReadVarint(&r.stack) ||
           !ReadVarint(&r.id)) {
         return Fail("free error");
       }
+      r.free_error.error = static_cast<FreeError>(error);
+      r.free_error.action = static_cast<FreeAction>(action);
       return true;
-    case RecordTag::kEnd:
-      if (!ReadByte(&r.code) || !ReadSignedVarint(&r.exit_status)) {
+    }
+    case RecordTag::kEnd: {
+      uint8_t reason;
+      if (!ReadByte(&reason) || !ReadSignedVarint(&r.end.exit_status)) {
         return Fail("end");
       }
+      r.end.reason = static_cast<EndReason>(reason);
       return true;
+    }
     default:
       return Fail("unknown");
   }

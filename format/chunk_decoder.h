@@ -9,9 +9,10 @@
 // common records (kAlloc, kFree, kRealloc) take a fast path whose varint
 // reads skip the per-byte end checks when at least kFastReadBytes remain;
 // the checked path decodes anything the fast path declines, so both give the
-// same records and the same errors. Fields that a record does not set keep
-// the values of earlier records, except the list and string fields, which
-// every record clears.
+// same records and the same errors. A record sets every field of its own
+// kind; the fields of other kinds keep the values of earlier records, except
+// the lists (segments, argv, ids), which every record clears, and the
+// string views, which every record but kAlloc, kFree and kRealloc clears.
 #ifndef HEAPSIGHT_FORMAT_CHUNK_DECODER_H_
 #define HEAPSIGHT_FORMAT_CHUNK_DECODER_H_
 
@@ -28,39 +29,104 @@
 
 namespace heapsight::format {
 
-// One decoded record. Which fields are meaningful depends on `tag`; see the
-// RecordTag comments in trace_format.h.
+// One decoded record. `tag` says which fields hold it: the allocation
+// fields for the records about blocks (kAlloc, kFree, kRealloc, kAllocFailed,
+// kInherited, kFreeError), otherwise the one per-kind member named after the
+// record. See the RecordTag comments in trace_format.h for the layout.
 struct Record {
   RecordTag tag = RecordTag::kAlloc;
   uint64_t time_us = 0;    // absolute, since FileHeader.start_monotonic_ns
+
+  // --- Allocation fields.
+  Api api = Api::kUnknown;  // the call (kFreeError: the bad call)
   uint64_t time2_us = 0;   // kRealloc: when the new block was allocated
-  Api api = Api::kUnknown;
   uint64_t size = 0;
-  uint64_t stack = 0;      // leaf stack node, 0 = empty
+  uint64_t stack = 0;      // leaf stack node, 0 = empty (kFreeError: the bad call's)
   uint64_t alignment = 0;
-  uint64_t address = 0;
-  uint64_t id = 0;         // kAlloc/kRealloc/kInherited: the new id; kFree: the freed id
+  uint64_t address = 0;    // 0 unless addresses are recorded (kFreeError: always)
+  // kAlloc/kRealloc/kInherited: the new id; kFree: the freed id; kFreeError:
+  // the block's allocation id (0 = unknown).
+  uint64_t id = 0;
   uint64_t old_id = 0;     // kRealloc: the freed id
-  uint64_t value = 0;      // node (kStackNode), module id, rss, tid, child pid, dropped count
-  uint64_t value2 = 0;     // parent (kStackNode), load address (kModule), creator, parent pid
-  uint64_t ip = 0;         // kStackNode
-  uint8_t code = 0;        // FreeError, EndReason
-  int64_t exit_status = 0;
-  std::string_view text;   // path, name, executable
-  std::string_view text2;  // build id bytes, parent trace path
-  std::vector<SegmentInfo> segments;  // kModule
-  std::vector<std::string_view> argv;  // kProcess
-  // kLeakScan: value = scan number, code = ScanReason, size = duration_us,
-  // value2 = threads stopped, old_id = threads missed, address = root bytes,
-  // id = blocks; class_blocks/class_bytes indexed by LeakClass - 1.
-  // kBlockClasses: value = scan number, code = LeakClass, ids.
-  // kFreeError: api, code = FreeError, code2 = FreeAction, address, stack,
-  // id = the block's allocation id (0 = unknown).
-  uint8_t code2 = 0;
-  uint64_t class_blocks[kLeakClassCount] = {};
-  uint64_t class_bytes[kLeakClassCount] = {};
-  std::vector<uint64_t> ids;  // kBlockClasses
+
+  // --- One member per other kind.
+  struct StackNodeFields {
+    uint64_t node = 0;
+    uint64_t parent = 0;  // 0 = a root frame
+    uint64_t ip = 0;
+  } stack_node;
+  struct ModuleFields {  // kModule; kModuleUnload sets only `id`
+    uint64_t id = 0;
+    uint64_t load_address = 0;
+    std::string_view path;
+    std::string_view build_id;  // raw bytes
+    std::vector<SegmentInfo> segments;
+  } module;
+  struct ProcessFields {
+    std::string_view executable;
+    std::vector<std::string_view> argv;
+    uint64_t parent_pid = 0;
+    std::string_view parent_trace;  // "" unless fork child or exec'd image
+  } process;
+  struct ThreadStartFields {
+    uint64_t tid = 0;
+    uint64_t creator_index = 0;  // 0 = unknown
+  } thread_start;
+  uint64_t rss_bytes = 0;        // kRss
+  uint64_t child_pid = 0;        // kFork
+  uint64_t lost_events = 0;      // kLost
+  std::string_view exec_path;    // kExec
+  std::string_view marker_name;  // kMarker
+  struct EndFields {
+    EndReason reason = EndReason::kExit;  // may be a value this reader does not know
+    int64_t exit_status = 0;
+  } end;
+  struct FreeErrorFields {  // kFreeError (with api, address, stack, id above)
+    FreeError error = FreeError::kInvalidFree;
+    FreeAction action = FreeAction::kPassed;
+  } free_error;
+  struct LeakScanFields {
+    uint64_t scan = 0;  // 1, 2, ... per process
+    ScanReason reason = ScanReason::kExit;
+    uint64_t duration_us = 0;
+    uint64_t threads_stopped = 0;
+    uint64_t threads_missed = 0;
+    uint64_t root_bytes = 0;
+    uint64_t blocks = 0;  // program blocks scanned
+    uint64_t class_blocks[kLeakClassCount] = {};  // indexed by LeakClass - 1
+    uint64_t class_bytes[kLeakClassCount] = {};
+  } leak_scan;
+  struct BlockClassesFields {
+    uint64_t scan = 0;
+    LeakClass leak_class = LeakClass::kDefinite;
+    std::vector<uint64_t> ids;
+  } block_classes;
 };
+
+// Calls fn(std::string_view&) for every string field of r's kind (argv
+// aside), e.g. to copy the record out of the chunk buffer its views point
+// into. At most two; in field order.
+template <typename Fn>
+void ForEachStringField(Record& r, Fn&& fn) {
+  switch (r.tag) {
+    case RecordTag::kModule:
+      fn(r.module.path);
+      fn(r.module.build_id);
+      break;
+    case RecordTag::kProcess:
+      fn(r.process.executable);
+      fn(r.process.parent_trace);
+      break;
+    case RecordTag::kExec:
+      fn(r.exec_path);
+      break;
+    case RecordTag::kMarker:
+      fn(r.marker_name);
+      break;
+    default:
+      break;
+  }
+}
 
 class ChunkDecoder {
  public:

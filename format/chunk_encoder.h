@@ -151,16 +151,6 @@ class ChunkEncoder {
     return Finish(p);
   }
 
-  bool PutBadFree(uint64_t time_us, Api api, uint64_t address, uint64_t stack, FreeError error) {
-    uint8_t* p = Start(RecordTag::kBadFree, time_us, kMaxFixedRecordBytes);
-    if (p == nullptr) return false;
-    *p++ = static_cast<uint8_t>(api);
-    p = PutVarint(p, address);
-    p = PutVarint(p, stack);
-    *p++ = static_cast<uint8_t>(error);
-    return Finish(p);
-  }
-
   bool PutFreeError(uint64_t time_us, Api api, FreeError error, FreeAction action,
                     uint64_t address, uint64_t stack, uint64_t alloc_id) {
     uint8_t* p = Start(RecordTag::kFreeError, time_us, kMaxFixedRecordBytes);

@@ -230,8 +230,7 @@ enum class RecordTag : uint8_t {
   // starting at 0; all zero when addresses are not recorded).
   // Allocates the next id of this thread.
   kAlloc = 1,
-  // uv dt, u8 api, id_ref of the freed block (docs/trace-format.md section 5;
-  // ChunkEncoder::PutIdRef).
+  // uv dt, u8 api, id_ref of the freed block (see IdRef at the end).
   kFree = 2,
   // uv dt, u8 api, uv old_id_ref, uv dt2 (alloc time minus free time),
   // uv size, uv stack, sv address delta. Frees old id, allocates the next id.
@@ -239,10 +238,8 @@ enum class RecordTag : uint8_t {
   // uv dt, u8 api, uv size, uv stack, uv alignment. The call returned NULL
   // (or threw std::bad_alloc); nothing was allocated, no id is consumed.
   kAllocFailed = 4,
-  // uv dt, u8 api, uv address, uv stack, u8 error. A free the preload could
-  // not pair: an invalid or double free. Passed to the allocator or not as
-  // the error byte says (FreeError).
-  kBadFree = 5,
+  // 5 is retired: kBadFree, written by version-1 preloads before kFreeError
+  // existed. No reader of version 3 accepts such a trace; never reuse 5.
   // sv node delta, uv parent delta, sv ip delta (docs/trace-format.md, tag 6).
   // Defines stack node `node` (ids start at 1;
   // 0 is the empty stack). A stack is its leaf node; walking parents gives
@@ -277,9 +274,8 @@ enum class RecordTag : uint8_t {
   kEnd = 17,
   // uv dt, uv dropped_events. Events lost (e.g. a write failed).
   kLost = 18,
-  // --- Added with leak classification (issue 5). Still version 1: a reader
-  // that predates these tags stops at them with "malformed unknown record"
-  // (it rejects them cleanly; see docs/trace-format.md section 11). ---
+  // --- Added with leak classification (issue 5), in version 1; part of every
+  // version since (docs/trace-format.md section 11). ---
   // uv dt, uv scan (1, 2, ... per process), u8 reason (ScanReason),
   // uv duration_us, uv threads_stopped, uv threads_missed, uv root_bytes,
   // uv blocks, then for each LeakClass 1..4 in order: uv blocks, uv bytes.
@@ -294,9 +290,8 @@ enum class RecordTag : uint8_t {
   // (FreeAction), uv address, uv stack (of the bad call), uv alloc_id (the
   // block's id: mismatched free, or a double free of a block still in the
   // recently-freed ring; 0 if unknown). A free error with both stacks (the
-  // allocation's through alloc_id). Supersedes kBadFree in new traces. A
-  // mismatched free is followed (or preceded) by the ordinary kFree/kRealloc
-  // that releases the block.
+  // allocation's through alloc_id). A mismatched free is followed (or
+  // preceded) by the ordinary kFree/kRealloc that releases the block.
   kFreeError = 21,
   kTagLimit = 22,
 };
@@ -336,9 +331,24 @@ enum class FreeError : uint8_t {
   kMismatchedFree = 3,  // released by another family (malloc/new/new[]) than allocated it
 };
 
-// Free records name the freed id compactly: for a block allocated by the same
-// thread, (counter distance << 1); otherwise ((thread_index << 1) | 1)
-// followed by a second uv holding the counter. Helpers in record_codec.h.
+// IdRef: kFree and kRealloc name the freed id compactly, in one uv whose low
+// bits give its form (docs/trace-format.md section 5):
+//   bit 0 clear: distance << 1, this thread's block with counter
+//     next_counter - distance;
+//   low bits 11: zigzag(delta) << 2 | 3, this thread's block with counter
+//     last_freed + delta (last_freed: the counter of the chunk's previous
+//     id_ref of these two forms, starting at first_alloc_counter);
+//   low bits 01: thread_index << 2 | 1, then a second uv holding the
+//     counter: any thread's block, in full.
+// ChunkEncoder::PutIdRef writes them; ChunkDecoder::DecodeIdRef reads them.
+
+// Names of the markers (kMarker) the preload writes itself; a program's own
+// markers (heapsight.h) may have any name.
+// HEAPSIGHT_HEAP_LIMIT denied an allocation (written once, at the first).
+inline constexpr char kHeapLimitMarker[] = "heap-limit";
+// heapsight_write_profile(): "profile:<n>:<path>", n = 1, 2, ... per process,
+// the profile written to <path> at this point.
+inline constexpr char kProfileMarkerPrefix[] = "profile:";
 
 }  // namespace heapsight::format
 

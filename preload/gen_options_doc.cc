@@ -1,4 +1,4 @@
-// preload/gen_options_doc.cc: prints docs/options.md from options.inc.
+// preload/gen_options_doc.cc: prints docs/options.md from format/options.inc.
 //
 // Run `build/preload/gen_options_doc > docs/options.md` after changing the
 // table; tests/preload/options_doc_test.cc fails when the two differ.
@@ -25,7 +25,7 @@ const char* DefaultText(T v, char* buf) {
 int main() {
   std::printf("# heapsight options\n\n");
   std::printf(
-      "Generated from `preload/options.inc` by `preload/gen_options_doc`; do not edit.\n"
+      "Generated from `format/options.inc` by `preload/gen_options_doc`; do not edit.\n"
       "Each option is an environment variable read by `libheapsight.so` at start-up.\n"
       "`heapsight record` sets them from its own flags.\n\n");
   std::printf("| Variable | Type | Default | Description |\n");
@@ -34,7 +34,7 @@ int main() {
 #define X(type, name, def, desc)                                               \
   std::printf("| `HEAPSIGHT_%s` | %s | `%s` | %s |\n", #name, TypeName(#type), \
               DefaultText(def, buf), desc);
-#include "preload/options.inc"
+#include "format/options.inc"
 #undef X
   return 0;
 }

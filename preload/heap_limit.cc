@@ -80,7 +80,7 @@ bool HeapLimitCheck(size_t size) {
   if (size <= g_heap_limit_bytes && now <= g_heap_limit_bytes - size) return false;
   if (!g_limit_hit.exchange(true, std::memory_order_relaxed)) {
     // The first time: mark the moment, durably (the program may not survive).
-    WriteMarker("heap-limit", /*flush_all=*/true);
+    WriteMarker(format::kHeapLimitMarker, /*flush_all=*/true);
   }
   return true;
 }

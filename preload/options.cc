@@ -99,7 +99,7 @@ bool ParseOptions(EnvLookup lookup, void* ctx, Options* out, char* error, size_t
       SetError(error, error_size, "invalid HEAPSIGHT_" #name "=", s, "; using the default"); \
     }                                                                             \
   }
-#include "preload/options.inc"
+#include "format/options.inc"
 #undef X
   return ok;
 }

@@ -17,7 +17,7 @@ using OptBool = bool;
 
 struct Options {
 #define X(type, name, def, desc) Opt##type name = def;
-#include "preload/options.inc"
+#include "format/options.inc"
 #undef X
 };
 

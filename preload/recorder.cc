@@ -436,7 +436,7 @@ void ScheduleFirstRssSample() { g_next_rss_us.store(g_rss_interval_us); }
 
 void ResetRssSamplesInChild() { g_next_rss_us.store(0); }
 
-void RecordRss(ThreadState* ts, uint64_t now) {
+__attribute__((noinline, cold)) void RecordRss(ThreadState* ts, uint64_t now) {
   AppendRecord(ts, now, &ChunkEncoder::PutRss, now, ReadRss());
 }
 
@@ -447,7 +447,7 @@ void EndEvent(ThreadState* ts, uint64_t now) {
     uint64_t next = g_next_rss_us.load(std::memory_order_relaxed);
     if (now >= next && g_next_rss_us.compare_exchange_strong(next, now + g_rss_interval_us,
                                                                std::memory_order_relaxed)) {
-      AppendRecord(ts, now, &ChunkEncoder::PutRss, now, ReadRss());
+      RecordRss(ts, now);  // out of line: the event path stays short
       // Keep the TSC-to-time conversion anchored (clock.h); one thread at a
       // time gets here, having won the CAS above.
       RecalibrateClock();

@@ -4,7 +4,7 @@
 //
 // The recorder, the leak scan, the thread registry and the lifecycle all
 // read this state; it includes none of them, so dependencies run one way:
-// lifecycle -> recorder, leak_check -> thread_state -> tracer_state.
+// lifecycle -> {recorder, leak_check} -> thread_state -> {clock, tracer_state}.
 //
 // Constraints: no malloc, no locks of its own (the tables have their own
 // shard/stack locks). The status is read on every hook (one relaxed load).

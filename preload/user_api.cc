@@ -20,6 +20,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "format/trace_format.h"
 #include "preload/clock.h"
 #include "preload/internal_alloc.h"
 #include "preload/raw_log.h"
@@ -240,7 +241,7 @@ int WriteProfileNow(const char* path) {
       return -1;
     }
     uint64_t n = g_profile_counter.fetch_add(1) + 1;
-    marker.Add("profile:").Add(n).Add(":").Add(path);
+    marker.Add(format::kProfileMarkerPrefix).Add(n).Add(":").Add(path);
     at.Add("--at=marker:").Add(marker.text);
     trace.Add(TracePath());
     if (!marker.ok || !at.ok || !trace.ok) return -1;

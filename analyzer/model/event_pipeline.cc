@@ -32,8 +32,7 @@ bool NeedsFullCopy(RecordTag tag) {
   return tag == RecordTag::kModule || tag == RecordTag::kProcess ||
          tag == RecordTag::kMarker || tag == RecordTag::kExec || tag == RecordTag::kEnd ||
          tag == RecordTag::kLeakScan ||
-         tag == RecordTag::kBlockClasses || tag == RecordTag::kFreeError ||
-         tag == RecordTag::kBadFree;
+         tag == RecordTag::kBlockClasses || tag == RecordTag::kFreeError;
 }
 
 }  // namespace
@@ -70,30 +69,60 @@ bool EventPipeline::Fill(Batch& batch) {
     const RecordTag tag = r->tag;
     e.tag = tag;
     e.api = r->api;
-    e.code = r->code;
+    e.code = 0;
     e.stream = static_cast<uint32_t>(stream);
     e.time_us = r->time_us;
     e.id = r->id;
     e.old_id = r->old_id;
     e.size = r->size;
     e.stack = r->stack;
-    e.value = r->value;
+    e.value = 0;
     e.full = nullptr;
-    if (tag == RecordTag::kRealloc) {
-      e.value = r->time2_us;
-    } else if (tag == RecordTag::kStackNode) {
-      e.old_id = r->value2;
-      e.size = r->ip;
+    switch (tag) {
+      case RecordTag::kRealloc:
+        e.value = r->time2_us;
+        break;
+      case RecordTag::kStackNode:
+        e.value = r->stack_node.node;
+        e.old_id = r->stack_node.parent;
+        e.size = r->stack_node.ip;
+        break;
+      case RecordTag::kModule:
+      case RecordTag::kModuleUnload:
+        e.value = r->module.id;
+        break;
+      case RecordTag::kRss:
+        e.value = r->rss_bytes;
+        break;
+      case RecordTag::kLost:
+        e.value = r->lost_events;
+        break;
+      case RecordTag::kFork:
+        e.value = r->child_pid;
+        break;
+      case RecordTag::kThreadStart:
+        e.value = r->thread_start.tid;
+        break;
+      case RecordTag::kFreeError:
+        e.code = static_cast<uint8_t>(r->free_error.error);
+        break;
+      case RecordTag::kEnd:
+        e.code = static_cast<uint8_t>(r->end.reason);
+        break;
+      default:
+        break;
     }
     if (NeedsFullCopy(tag)) {
       auto full = std::make_unique<FullRecord>();
       full->record = *r;
-      full->text = std::string(r->text);
-      full->text2 = std::string(r->text2);
-      full->record.text = full->text;
-      full->record.text2 = full->text2;
-      full->argv.assign(r->argv.begin(), r->argv.end());
-      full->record.argv.assign(full->argv.begin(), full->argv.end());
+      int strings = 0;
+      format::ForEachStringField(full->record, [&](std::string_view& view) {
+        std::string& owned = strings++ == 0 ? full->text : full->text2;
+        owned = std::string(view);
+        view = owned;
+      });
+      full->argv.assign(r->process.argv.begin(), r->process.argv.end());
+      full->record.process.argv.assign(full->argv.begin(), full->argv.end());
       e.full = &full->record;
       batch.full.push_back(std::move(full));
     }

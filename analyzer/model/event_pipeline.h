@@ -33,11 +33,13 @@ namespace heapsight::analyzer {
 //   kRealloc: time_us (free), api, old_id, value = time of the new block,
 //             size, stack, id (new)
 //   kStackNode: value = node, old_id = parent node, size = ip
-//   kAllocFailed: api, size, stack; kRss, kLost, kModuleUnload, kFork,
-//             kThreadStart: value
+//   kAllocFailed: api, size, stack; kModule, kModuleUnload: value = module
+//             id; kRss, kLost, kFork, kThreadStart: value = rss bytes, lost
+//             events, child pid, tid; kFreeError: code = FreeError;
+//             kEnd: code = EndReason
 // `full` is set for the rare records with strings, lists or other fields
 // (kModule, kProcess, kMarker, kExec, kEnd, kLeakScan, kBlockClasses,
-// kFreeError, kBadFree) and points at a complete copy whose views point
+// kFreeError) and points at a complete copy whose views point
 // into storage owned by the batch; null otherwise.
 struct Event {
   format::RecordTag tag;

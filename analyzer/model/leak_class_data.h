@@ -53,7 +53,6 @@ struct LeakClassData {
   // Blocks of that scan still live at the end of the trace, per site.
   absl::flat_hash_map<std::pair<uint64_t, uint8_t>, ClassArray> sites;  // (stack, api)
   std::vector<FreeErrorEvent> errors;  // in time order
-  uint64_t legacy_bad_frees = 0;       // kBadFree records (older preloads)
 };
 
 }  // namespace heapsight::analyzer

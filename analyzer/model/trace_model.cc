@@ -137,11 +137,7 @@ class Analysis {
       case RecordTag::kAllocFailed:
         ++p_.totals.failed_allocs;
         break;
-      case RecordTag::kBadFree:
-        ++p_.totals.bad_frees;
-        OnBadFree(*r.full);
-        break;
-      case RecordTag::kFreeError:  // issue 5: supersedes kBadFree
+      case RecordTag::kFreeError:
         if (r.code != static_cast<uint8_t>(format::FreeError::kMismatchedFree)) {
           ++p_.totals.bad_frees;
         }
@@ -157,10 +153,10 @@ class Analysis {
         const Record& full = *r.full;
         Module m;
         m.id = r.value;
-        m.load_address = full.value2;
-        m.path = std::string(full.text);
-        m.build_id_hex = HexBytes(full.text2);
-        m.segments = full.segments;
+        m.load_address = full.module.load_address;
+        m.path = std::string(full.module.path);
+        m.build_id_hex = HexBytes(full.module.build_id);
+        m.segments = full.module.segments;
         m.load_time_us = r.time_us;
         p_.modules.push_back(std::move(m));
         break;
@@ -178,19 +174,20 @@ class Analysis {
         p_.rss_timeline.push_back({r.time_us, r.value});
         break;
       case RecordTag::kProcess:
-        p_.exe = std::string(r.full->text);
-        p_.argv.assign(r.full->argv.begin(), r.full->argv.end());
-        p_.ppid = r.full->value2;
-        p_.parent_trace = std::string(r.full->text2);
+        p_.exe = std::string(r.full->process.executable);
+        p_.argv.assign(r.full->process.argv.begin(), r.full->process.argv.end());
+        p_.ppid = r.full->process.parent_pid;
+        p_.parent_trace = std::string(r.full->process.parent_trace);
         break;
       case RecordTag::kMarker:
-        p_.markers.push_back({r.time_us, std::string(r.full->text), heap_bytes_, heap_blocks_});
-        if (at_marker_pending_ && r.full->text == options_.at_marker) TakeAtTimeSnapshot();
+        p_.markers.push_back(
+            {r.time_us, std::string(r.full->marker_name), heap_bytes_, heap_blocks_});
+        if (at_marker_pending_ && r.full->marker_name == options_.at_marker) TakeAtTimeSnapshot();
         break;
       case RecordTag::kEnd:
         p_.complete = true;
         p_.end_reason = static_cast<format::EndReason>(r.code);
-        p_.exit_status = r.full->exit_status;
+        p_.exit_status = r.full->end.exit_status;
         break;
       case RecordTag::kLost:
         p_.totals.lost_events += r.value;
@@ -348,31 +345,33 @@ class Analysis {
   // Issue 5: reachability scans and free errors (leak_class_data.h).
   void LeakScan(const Record& r) {
     LeakClassData& d = p_.leak_classes;
-    if (r.value < d.scan) return;
-    if (r.value > d.scan) scan_classes_.clear();
+    const Record::LeakScanFields& l = r.leak_scan;
+    if (l.scan < d.scan) return;
+    if (l.scan > d.scan) scan_classes_.clear();
     d.scanned = true;
-    d.scan = r.value;
-    d.reason = static_cast<format::ScanReason>(r.code);
-    d.duration_us = r.size;
-    d.threads_stopped = r.value2;
-    d.threads_missed = r.old_id;
-    d.root_bytes = r.address;
+    d.scan = l.scan;
+    d.reason = l.reason;
+    d.duration_us = l.duration_us;
+    d.threads_stopped = l.threads_stopped;
+    d.threads_missed = l.threads_missed;
+    d.root_bytes = l.root_bytes;
   }
 
   void BlockClasses(const Record& r) {
     LeakClassData& d = p_.leak_classes;
-    if (r.value > d.scan) {  // records before their kLeakScan (other thread's chunk)
+    const Record::BlockClassesFields& b = r.block_classes;
+    if (b.scan > d.scan) {  // records before their kLeakScan (other thread's chunk)
       scan_classes_.clear();
-      d.scan = r.value;
+      d.scan = b.scan;
     }
-    if (r.value != d.scan) return;
-    for (uint64_t id : r.ids) scan_classes_[id] = r.code;
+    if (b.scan != d.scan) return;
+    for (uint64_t id : b.ids) scan_classes_[id] = static_cast<uint8_t>(b.leak_class);
   }
 
   void OnFreeError(const Record& r) {
     FreeErrorEvent e;
-    e.error = static_cast<format::FreeError>(r.code);
-    e.action = static_cast<format::FreeAction>(r.code2);
+    e.error = r.free_error.error;
+    e.action = r.free_error.action;
     e.free_api = r.api;
     e.address = r.address;
     e.free_stack = r.stack;
@@ -389,17 +388,6 @@ class Analysis {
       // double free): resolved in Allocate, or after the pass.
       waiting_errors_[r.id].push_back(errors.size() - 1);
     }
-  }
-
-  void OnBadFree(const Record& r) {
-    ++p_.leak_classes.legacy_bad_frees;
-    FreeErrorEvent e;
-    e.error = static_cast<format::FreeError>(r.code);
-    e.free_api = r.api;
-    e.address = r.address;
-    e.free_stack = r.stack;
-    e.time_us = r.time_us;
-    p_.leak_classes.errors.push_back(e);
   }
 
   static void ResolveFreeError(FreeErrorEvent& e, uint64_t stack, Api api, uint64_t size) {

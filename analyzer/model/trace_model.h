@@ -91,7 +91,7 @@ struct Totals {
   uint64_t peak_blocks = 0;
   uint64_t peak_time_us = 0;
   uint64_t failed_allocs = 0;     // kAllocFailed
-  uint64_t bad_frees = 0;         // invalid or double frees (kBadFree, kFreeError 1-2)
+  uint64_t bad_frees = 0;         // invalid or double frees (kFreeError 1-2)
   uint64_t unmatched_frees = 0;   // frees naming an id this trace never allocated
   uint64_t lost_events = 0;       // kLost
 };
@@ -116,8 +116,8 @@ struct Marker {
 };
 
 // The marker the preload writes when its heap limit (HEAPSIGHT_HEAP_LIMIT)
-// first refused an allocation.
-inline constexpr char kHeapLimitMarker[] = "heap-limit";
+// first refused an allocation (named in format/trace_format.h).
+using format::kHeapLimitMarker;
 
 // Power-of-two size buckets: bucket 0 holds size 0, bucket b >= 1 holds
 // sizes in [2^(b-1), 2^b).

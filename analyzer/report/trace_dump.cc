@@ -70,21 +70,16 @@ void PrintRecord(std::FILE* out, const Record& r) {
       std::fprintf(out, "  %" PRIu64 " alloc-failed api=%s size=%" PRIu64 " stack=%" PRIu64 "\n",
                    r.time_us, Api(r.api), r.size, r.stack);
       break;
-    case RecordTag::kBadFree:
-      std::fprintf(out, "  %" PRIu64 " bad-free api=%s addr=0x%" PRIx64 " stack=%" PRIu64
-                   " error=%u\n",
-                   r.time_us, Api(r.api), r.address, r.stack, r.code);
-      break;
     case RecordTag::kStackNode:
-      std::fprintf(out, "  node %" PRIu64 " parent=%" PRIu64 " ip=0x%" PRIx64 "\n", r.value,
-                   r.value2, r.ip);
+      std::fprintf(out, "  node %" PRIu64 " parent=%" PRIu64 " ip=0x%" PRIx64 "\n",
+                   r.stack_node.node, r.stack_node.parent, r.stack_node.ip);
       break;
     case RecordTag::kModule: {
       std::fprintf(out, "  %" PRIu64 " module id=%" PRIu64 " load=0x%" PRIx64
                    " path=\"%s\" build_id=%s segments=%zu\n",
-                   r.time_us, r.value, r.value2, Printable(r.text).c_str(), Hex(r.text2).c_str(),
-                   r.segments.size());
-      for (const auto& s : r.segments) {
+                   r.time_us, r.module.id, r.module.load_address, Printable(r.module.path).c_str(),
+                   Hex(r.module.build_id).c_str(), r.module.segments.size());
+      for (const auto& s : r.module.segments) {
         std::fprintf(out, "      segment vaddr=0x%" PRIx64 " memsz=0x%" PRIx64
                      " offset=0x%" PRIx64 " flags=%u\n",
                      s.vaddr, s.memsz, s.file_offset, s.flags);
@@ -92,29 +87,31 @@ void PrintRecord(std::FILE* out, const Record& r) {
       break;
     }
     case RecordTag::kModuleUnload:
-      std::fprintf(out, "  %" PRIu64 " module-unload id=%" PRIu64 "\n", r.time_us, r.value);
+      std::fprintf(out, "  %" PRIu64 " module-unload id=%" PRIu64 "\n", r.time_us,
+                   r.module.id);
       break;
     case RecordTag::kRss:
-      std::fprintf(out, "  %" PRIu64 " rss bytes=%" PRIu64 "\n", r.time_us, r.value);
+      std::fprintf(out, "  %" PRIu64 " rss bytes=%" PRIu64 "\n", r.time_us, r.rss_bytes);
       break;
     case RecordTag::kProcess: {
       std::string args;
-      for (auto a : r.argv) absl::StrAppend(&args, " \"", Printable(a), "\"");
+      for (auto a : r.process.argv) absl::StrAppend(&args, " \"", Printable(a), "\"");
       std::fprintf(out, "  %" PRIu64 " process exe=\"%s\" parent_pid=%" PRIu64
                    " parent_trace=\"%s\" argv=[%s ]\n",
-                   r.time_us, Printable(r.text).c_str(), r.value2, Printable(r.text2).c_str(),
-                   args.c_str());
+                   r.time_us, Printable(r.process.executable).c_str(), r.process.parent_pid,
+                   Printable(r.process.parent_trace).c_str(), args.c_str());
       break;
     }
     case RecordTag::kThreadStart:
       std::fprintf(out, "  %" PRIu64 " thread-start tid=%" PRIu64 " creator=%" PRIu64 "\n",
-                   r.time_us, r.value, r.value2);
+                   r.time_us, r.thread_start.tid, r.thread_start.creator_index);
       break;
     case RecordTag::kFork:
-      std::fprintf(out, "  %" PRIu64 " fork child=%" PRIu64 "\n", r.time_us, r.value);
+      std::fprintf(out, "  %" PRIu64 " fork child=%" PRIu64 "\n", r.time_us, r.child_pid);
       break;
     case RecordTag::kExec:
-      std::fprintf(out, "  %" PRIu64 " exec path=\"%s\"\n", r.time_us, Printable(r.text).c_str());
+      std::fprintf(out, "  %" PRIu64 " exec path=\"%s\"\n", r.time_us,
+                   Printable(r.exec_path).c_str());
       break;
     case RecordTag::kExecFailed:
       std::fprintf(out, "  %" PRIu64 " exec-failed\n", r.time_us);
@@ -125,37 +122,43 @@ void PrintRecord(std::FILE* out, const Record& r) {
                    r.time_us, Id(r.id).c_str(), Api(r.api), r.size, r.stack);
       break;
     case RecordTag::kMarker:
-      std::fprintf(out, "  %" PRIu64 " marker \"%s\"\n", r.time_us, Printable(r.text).c_str());
+      std::fprintf(out, "  %" PRIu64 " marker \"%s\"\n", r.time_us,
+                   Printable(r.marker_name).c_str());
       break;
     case RecordTag::kEnd:
       std::fprintf(out, "  %" PRIu64 " end reason=%u exit_status=%" PRId64 "\n", r.time_us,
-                   r.code, r.exit_status);
+                   static_cast<unsigned>(r.end.reason), r.end.exit_status);
       break;
     case RecordTag::kLost:
-      std::fprintf(out, "  %" PRIu64 " lost events=%" PRIu64 "\n", r.time_us, r.value);
+      std::fprintf(out, "  %" PRIu64 " lost events=%" PRIu64 "\n", r.time_us, r.lost_events);
       break;
-    case RecordTag::kLeakScan:
+    case RecordTag::kLeakScan: {
+      const format::Record::LeakScanFields& l = r.leak_scan;
       std::fprintf(out, "  %" PRIu64 " leak-scan scan=%" PRIu64 " reason=%u duration_us=%" PRIu64
                    " threads_stopped=%" PRIu64 " threads_missed=%" PRIu64 " root_bytes=%" PRIu64
                    " blocks=%" PRIu64 " definite=%" PRIu64 "/%" PRIu64 " indirect=%" PRIu64
                    "/%" PRIu64 " possible=%" PRIu64 "/%" PRIu64 " reachable=%" PRIu64 "/%" PRIu64
                    "\n",
-                   r.time_us, r.value, r.code, r.size, r.value2, r.old_id, r.address, r.id,
-                   r.class_blocks[0], r.class_bytes[0], r.class_blocks[1], r.class_bytes[1],
-                   r.class_blocks[2], r.class_bytes[2], r.class_blocks[3], r.class_bytes[3]);
+                   r.time_us, l.scan, static_cast<unsigned>(l.reason), l.duration_us,
+                   l.threads_stopped, l.threads_missed, l.root_bytes, l.blocks, l.class_blocks[0],
+                   l.class_bytes[0], l.class_blocks[1], l.class_bytes[1], l.class_blocks[2],
+                   l.class_bytes[2], l.class_blocks[3], l.class_bytes[3]);
       break;
+    }
     case RecordTag::kBlockClasses: {
+      const format::Record::BlockClassesFields& b = r.block_classes;
       std::string ids;
-      for (size_t i = 0; i < r.ids.size() && i < 8; ++i) absl::StrAppend(&ids, " ", Id(r.ids[i]));
-      if (r.ids.size() > 8) absl::StrAppend(&ids, " ...");
+      for (size_t i = 0; i < b.ids.size() && i < 8; ++i) absl::StrAppend(&ids, " ", Id(b.ids[i]));
+      if (b.ids.size() > 8) absl::StrAppend(&ids, " ...");
       std::fprintf(out, "  block-classes scan=%" PRIu64 " class=%u count=%zu ids=[%s ]\n",
-                   r.value, r.code, r.ids.size(), ids.c_str());
+                   b.scan, static_cast<unsigned>(b.leak_class), b.ids.size(), ids.c_str());
       break;
     }
     case RecordTag::kFreeError:
       std::fprintf(out, "  %" PRIu64 " free-error api=%s error=%u action=%u addr=0x%" PRIx64
                    " stack=%" PRIu64 " alloc_id=%s\n",
-                   r.time_us, Api(r.api), r.code, r.code2, r.address, r.stack,
+                   r.time_us, Api(r.api), static_cast<unsigned>(r.free_error.error),
+                   static_cast<unsigned>(r.free_error.action), r.address, r.stack,
                    r.id != 0 ? Id(r.id).c_str() : "-");
       break;
     default:

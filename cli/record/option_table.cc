@@ -1,4 +1,4 @@
-// cli/record/option_table.cc: expands preload/options.inc into the
+// cli/record/option_table.cc: expands format/options.inc into the
 // analyzer's view of the options; see option_table.h.
 #include "cli/record/option_table.h"
 
@@ -27,7 +27,7 @@ constexpr absl::string_view Unquote(absl::string_view token) {
 constexpr OptionRow kRows[] = {
 #define X(type, name, default_value, description) \
   {#type, #name, Unquote(#default_value), description},
-#include "preload/options.inc"
+#include "format/options.inc"
 #undef X
 };
 
@@ -147,7 +147,7 @@ std::string OptionsMarkdown() {
   std::string out =
       "# heapsight options\n"
       "\n"
-      "Generated from `preload/options.inc` by `preload/gen_options_doc`; do not edit.\n"
+      "Generated from `format/options.inc` by `preload/gen_options_doc`; do not edit.\n"
       "Each option is an environment variable read by `libheapsight.so` at start-up.\n"
       "`heapsight record` sets them from its own flags.\n"
       "\n"

@@ -1,7 +1,7 @@
 // cli/record/option_table.h: the preload's HEAPSIGHT_* options, as seen
 // by the `heapsight` command.
 //
-// The rows come from preload/options.inc, the single options table: the same
+// The rows come from format/options.inc, the single options table: the same
 // X-macro expansion drives the preload's environment parser, the text of
 // `heapsight record --help`, `heapsight options` and docs/options.md.
 #ifndef HEAPSIGHT_ANALYZER_RECORD_OPTION_TABLE_H_
@@ -23,7 +23,7 @@ struct OptionRow {
   absl::string_view description;
 };
 
-// Every row of preload/options.inc, in table order.
+// Every row of format/options.inc, in table order.
 std::span<const OptionRow> OptionRows();
 
 // "HEAPSIGHT_" + row.name.

@@ -51,7 +51,8 @@ TEST(RoundTrip, EveryRecord) {
   ASSERT_TRUE(enc.PutRealloc(1006, 1008, Api::kRealloc, MakeAllocId(kThread, 51), kThread, 52,
                              200, 2, 0x6000));  // counter 52
   ASSERT_TRUE(enc.PutAllocFailed(1009, Api::kNew, 1ull << 60, 2, 0));
-  ASSERT_TRUE(enc.PutBadFree(1010, Api::kFree, 0xbad, 1, FreeError::kDoubleFree));
+  ASSERT_TRUE(enc.PutFreeError(1010, Api::kFree, FreeError::kDoubleFree, FreeAction::kSkipped,
+                               0xbad, 1, 0));
   ASSERT_TRUE(enc.PutModuleUnload(1011, 1));
   ASSERT_TRUE(enc.PutRss(1012, 1 << 20));
   ASSERT_TRUE(enc.PutFork(1013, 4321));
@@ -69,35 +70,35 @@ TEST(RoundTrip, EveryRecord) {
   ASSERT_EQ(r.size(), enc.records());
   size_t i = 0;
   EXPECT_EQ(r[i].tag, RecordTag::kProcess);
-  EXPECT_EQ(r[i].text, "/bin/prog");
-  ASSERT_EQ(r[i].argv.size(), 3u);
-  EXPECT_EQ(r[i].argv[1], "--flag");
-  EXPECT_EQ(r[i].value2, 42u);
-  EXPECT_EQ(r[i].text2, "/t/parent.hst");
+  EXPECT_EQ(r[i].process.executable, "/bin/prog");
+  ASSERT_EQ(r[i].process.argv.size(), 3u);
+  EXPECT_EQ(r[i].process.argv[1], "--flag");
+  EXPECT_EQ(r[i].process.parent_pid, 42u);
+  EXPECT_EQ(r[i].process.parent_trace, "/t/parent.hst");
   ++i;
   EXPECT_EQ(r[i].tag, RecordTag::kThreadStart);
-  EXPECT_EQ(r[i].value, 1234u);
-  EXPECT_EQ(r[i].value2, 1u);
+  EXPECT_EQ(r[i].thread_start.tid, 1234u);
+  EXPECT_EQ(r[i].thread_start.creator_index, 1u);
   ++i;
   EXPECT_EQ(r[i].tag, RecordTag::kModule);
   EXPECT_EQ(r[i].time_us, 1001u);
-  EXPECT_EQ(r[i].value, 1u);
-  EXPECT_EQ(r[i].value2, 0x7f0000u);
-  EXPECT_EQ(r[i].text, "/lib/x.so");
-  EXPECT_EQ(r[i].text2, std::string("\xde\xad\xbe\xef"));
-  ASSERT_EQ(r[i].segments.size(), 2u);
-  EXPECT_EQ(r[i].segments[1].vaddr, 0x2000u);
-  EXPECT_EQ(r[i].segments[1].memsz, 0x500u);
-  EXPECT_EQ(r[i].segments[1].file_offset, 0x2000u);
-  EXPECT_EQ(r[i].segments[1].flags, 6);
+  EXPECT_EQ(r[i].module.id, 1u);
+  EXPECT_EQ(r[i].module.load_address, 0x7f0000u);
+  EXPECT_EQ(r[i].module.path, "/lib/x.so");
+  EXPECT_EQ(r[i].module.build_id, std::string("\xde\xad\xbe\xef"));
+  ASSERT_EQ(r[i].module.segments.size(), 2u);
+  EXPECT_EQ(r[i].module.segments[1].vaddr, 0x2000u);
+  EXPECT_EQ(r[i].module.segments[1].memsz, 0x500u);
+  EXPECT_EQ(r[i].module.segments[1].file_offset, 0x2000u);
+  EXPECT_EQ(r[i].module.segments[1].flags, 6);
   ++i;
   EXPECT_EQ(r[i].tag, RecordTag::kStackNode);
-  EXPECT_EQ(r[i].value, 1u);
-  EXPECT_EQ(r[i].value2, 0u);
-  EXPECT_EQ(r[i].ip, 0x401000u);
+  EXPECT_EQ(r[i].stack_node.node, 1u);
+  EXPECT_EQ(r[i].stack_node.parent, 0u);
+  EXPECT_EQ(r[i].stack_node.ip, 0x401000u);
   ++i;
-  EXPECT_EQ(r[i].value, 2u);
-  EXPECT_EQ(r[i].value2, 1u);
+  EXPECT_EQ(r[i].stack_node.node, 2u);
+  EXPECT_EQ(r[i].stack_node.parent, 1u);
   ++i;
   EXPECT_EQ(r[i].tag, RecordTag::kAlloc);
   EXPECT_EQ(r[i].time_us, 1002u);
@@ -131,21 +132,22 @@ TEST(RoundTrip, EveryRecord) {
   EXPECT_EQ(r[i].size, 1ull << 60);
   EXPECT_EQ(r[i].api, Api::kNew);
   ++i;
-  EXPECT_EQ(r[i].tag, RecordTag::kBadFree);
+  EXPECT_EQ(r[i].tag, RecordTag::kFreeError);
   EXPECT_EQ(r[i].address, 0xbadu);
-  EXPECT_EQ(r[i].code, static_cast<uint8_t>(FreeError::kDoubleFree));
+  EXPECT_EQ(r[i].free_error.error, FreeError::kDoubleFree);
+  EXPECT_EQ(r[i].free_error.action, FreeAction::kSkipped);
   ++i;
   EXPECT_EQ(r[i].tag, RecordTag::kModuleUnload);
-  EXPECT_EQ(r[i].value, 1u);
+  EXPECT_EQ(r[i].module.id, 1u);
   ++i;
   EXPECT_EQ(r[i].tag, RecordTag::kRss);
-  EXPECT_EQ(r[i].value, 1u << 20);
+  EXPECT_EQ(r[i].rss_bytes, 1u << 20);
   ++i;
   EXPECT_EQ(r[i].tag, RecordTag::kFork);
-  EXPECT_EQ(r[i].value, 4321u);
+  EXPECT_EQ(r[i].child_pid, 4321u);
   ++i;
   EXPECT_EQ(r[i].tag, RecordTag::kExec);
-  EXPECT_EQ(r[i].text, "/bin/next");
+  EXPECT_EQ(r[i].exec_path, "/bin/next");
   ++i;
   EXPECT_EQ(r[i].tag, RecordTag::kExecFailed);
   EXPECT_EQ(r[i].time_us, 1015u);
@@ -157,14 +159,14 @@ TEST(RoundTrip, EveryRecord) {
   EXPECT_EQ(r[i].stack, 2u);
   ++i;
   EXPECT_EQ(r[i].tag, RecordTag::kMarker);
-  EXPECT_EQ(r[i].text, "phase");
+  EXPECT_EQ(r[i].marker_name, "phase");
   ++i;
   EXPECT_EQ(r[i].tag, RecordTag::kLost);
-  EXPECT_EQ(r[i].value, 9u);
+  EXPECT_EQ(r[i].lost_events, 9u);
   ++i;
   EXPECT_EQ(r[i].tag, RecordTag::kEnd);
-  EXPECT_EQ(r[i].code, static_cast<uint8_t>(EndReason::kUnderscoreExit));
-  EXPECT_EQ(r[i].exit_status, -3);
+  EXPECT_EQ(r[i].end.reason, EndReason::kUnderscoreExit);
+  EXPECT_EQ(r[i].end.exit_status, -3);
   EXPECT_EQ(r[i].time_us, 1019u);
 }
 
@@ -191,29 +193,29 @@ TEST(RoundTrip, LeakScanRecords) {
   EXPECT_EQ(r[0].tag, RecordTag::kFreeError);
   EXPECT_EQ(r[0].time_us, 510u);
   EXPECT_EQ(r[0].api, Api::kDeleteSized);
-  EXPECT_EQ(r[0].code, static_cast<uint8_t>(FreeError::kMismatchedFree));
-  EXPECT_EQ(r[0].code2, static_cast<uint8_t>(FreeAction::kPassed));
+  EXPECT_EQ(r[0].free_error.error, FreeError::kMismatchedFree);
+  EXPECT_EQ(r[0].free_error.action, FreeAction::kPassed);
   EXPECT_EQ(r[0].address, 0x5000u);
   EXPECT_EQ(r[0].stack, 9u);
   EXPECT_EQ(r[0].id, MakeAllocId(2, 77));
   EXPECT_EQ(r[1].tag, RecordTag::kLeakScan);
   EXPECT_EQ(r[1].time_us, 600u);
-  EXPECT_EQ(r[1].value, 2u);
-  EXPECT_EQ(r[1].code, static_cast<uint8_t>(ScanReason::kExit));
-  EXPECT_EQ(r[1].size, 1234u);
-  EXPECT_EQ(r[1].value2, 4u);
-  EXPECT_EQ(r[1].old_id, 1u);
-  EXPECT_EQ(r[1].address, 65536u);
-  EXPECT_EQ(r[1].id, 11u);
+  EXPECT_EQ(r[1].leak_scan.scan, 2u);
+  EXPECT_EQ(r[1].leak_scan.reason, ScanReason::kExit);
+  EXPECT_EQ(r[1].leak_scan.duration_us, 1234u);
+  EXPECT_EQ(r[1].leak_scan.threads_stopped, 4u);
+  EXPECT_EQ(r[1].leak_scan.threads_missed, 1u);
+  EXPECT_EQ(r[1].leak_scan.root_bytes, 65536u);
+  EXPECT_EQ(r[1].leak_scan.blocks, 11u);
   for (int i = 0; i < kLeakClassCount; ++i) {
-    EXPECT_EQ(r[1].class_blocks[i], blocks[i]);
-    EXPECT_EQ(r[1].class_bytes[i], bytes[i]);
+    EXPECT_EQ(r[1].leak_scan.class_blocks[i], blocks[i]);
+    EXPECT_EQ(r[1].leak_scan.class_bytes[i], bytes[i]);
   }
   EXPECT_EQ(r[2].tag, RecordTag::kBlockClasses);
-  EXPECT_EQ(r[2].value, 2u);
-  EXPECT_EQ(r[2].code, static_cast<uint8_t>(LeakClass::kIndirect));
-  EXPECT_EQ(r[2].ids, std::vector<uint64_t>(ids, ids + 5));
-  EXPECT_TRUE(r[3].ids.empty());
+  EXPECT_EQ(r[2].block_classes.scan, 2u);
+  EXPECT_EQ(r[2].block_classes.leak_class, LeakClass::kIndirect);
+  EXPECT_EQ(r[2].block_classes.ids, std::vector<uint64_t>(ids, ids + 5));
+  EXPECT_TRUE(r[3].block_classes.ids.empty());
   EXPECT_EQ(r[4].tag, RecordTag::kEnd);
   EXPECT_EQ(r[4].time_us, 700u);
 }
@@ -284,9 +286,9 @@ TEST(RoundTrip, StackNodeDeltas) {
     for (int i = start; i < 6; ++i) {
       const Record& got = r[static_cast<size_t>(i - start)];
       EXPECT_EQ(got.tag, RecordTag::kStackNode);
-      EXPECT_EQ(got.value, nodes[i].node);
-      EXPECT_EQ(got.value2, nodes[i].parent);
-      EXPECT_EQ(got.ip, nodes[i].ip);
+      EXPECT_EQ(got.stack_node.node, nodes[i].node);
+      EXPECT_EQ(got.stack_node.parent, nodes[i].parent);
+      EXPECT_EQ(got.stack_node.ip, nodes[i].ip);
     }
   }
   // The body: sv node delta, uv parent delta, sv ip delta. Node 2 with

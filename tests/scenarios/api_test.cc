@@ -79,7 +79,7 @@ TEST(ApiScenario, EveryApiExactly) {
   EXPECT_EQ(c.live.begin()->second, 1029u);
 
   EXPECT_EQ(UnpairedFrees(t), 0u);
-  EXPECT_EQ(CountTag(t, format::RecordTag::kBadFree), 0);
+  EXPECT_EQ(CountTag(t, format::RecordTag::kFreeError), 0);
 }
 
 }  // namespace

@@ -28,9 +28,9 @@ std::map<uint64_t, LeakClass> Classes(const TraceContents& t, int* scans) {
   for (const auto& r : t.records) {
     if (r.tag == RecordTag::kLeakScan) ++*scans;
     if (r.tag != RecordTag::kBlockClasses) continue;
-    for (uint64_t id : r.ids) {
+    for (uint64_t id : r.block_classes.ids) {
       uint64_t size = size_of[id];
-      if (size >= 4000 && size < 5000) out[size] = static_cast<LeakClass>(r.code);
+      if (size >= 4000 && size < 5000) out[size] = r.block_classes.leak_class;
     }
   }
   return out;
@@ -127,8 +127,8 @@ TEST(LeakClassesScenario, OnDemandScansAndTheExitScan) {
   std::vector<int> reasons;
   for (const auto& r : t.records) {
     if (r.tag == RecordTag::kLeakScan) {
-      reasons.push_back(r.code);
-      EXPECT_EQ(r.value, reasons.size());  // numbered 1, 2, 3
+      reasons.push_back(static_cast<int>(r.leak_scan.reason));
+      EXPECT_EQ(r.leak_scan.scan, reasons.size());  // numbered 1, 2, 3
     }
   }
   EXPECT_EQ(reasons, (std::vector<int>{3, 3, 1}));  // request, request, exit
@@ -161,8 +161,7 @@ std::vector<FreeErrorSeen> Errors(const std::string& mode, std::string* out) {
   for (const auto& r : t.records) {
     if (r.tag != RecordTag::kFreeError) continue;
     EXPECT_NE(r.stack, 0u);
-    seen.push_back({static_cast<format::FreeError>(r.code),
-                    static_cast<format::FreeAction>(r.code2), r.api,
+    seen.push_back({r.free_error.error, r.free_error.action, r.api,
                     r.id != 0 ? size_of[r.id] : 0});
   }
   return seen;

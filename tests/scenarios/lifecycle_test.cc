@@ -46,12 +46,12 @@ TEST(ForkScenario, ChildHasItsOwnTraceWithInheritedBlocks) {
 
   const format::Record* fork = FindTag(parent, RecordTag::kFork);
   ASSERT_NE(fork, nullptr);
-  EXPECT_EQ(fork->value, child.header.pid);
+  EXPECT_EQ(fork->child_pid, child.header.pid);
 
   // Child: kProcess names the parent and its trace.
   const format::Record* process = FindTag(child, RecordTag::kProcess);
   ASSERT_NE(process, nullptr);
-  EXPECT_EQ(process->value2, parent.header.pid);
+  EXPECT_EQ(process->process.parent_pid, parent.header.pid);
   EXPECT_EQ(Text2(child, process), run.traces[&parent == &a ? 0 : 1]);
 
   MagicCounts pc = CountMagic(parent, 4000, 4010);
@@ -132,7 +132,7 @@ TEST(ExecScenario, NewImageGetsItsOwnFile) {
     if (r.tag == RecordTag::kEnd) end = &r;
   }
   ASSERT_NE(end, nullptr);
-  EXPECT_EQ(end->code, static_cast<uint8_t>(format::EndReason::kExec));
+  EXPECT_EQ(end->end.reason, format::EndReason::kExec);
   EXPECT_EQ(CountMagic(one, 5000, 5010).by_size,
             (std::map<uint64_t, int>{{5001, 1}, {5003, 1}}));
   EXPECT_EQ(CountMagic(two, 5000, 5010).by_size, (std::map<uint64_t, int>{{5002, 1}}));
@@ -156,13 +156,15 @@ TEST(DlopenScenario, ModuleRecordsAndAllocations) {
   }
   ASSERT_NE(module, nullptr) << "no module record for " << plugin;
   // Its PT_LOAD segments, one of them executable (PF_X) for plugin.c's code.
-  ASSERT_FALSE(module->segments.empty());
+  ASSERT_FALSE(module->module.segments.empty());
   bool has_code = false;
-  for (const format::SegmentInfo& s : module->segments) has_code = has_code || (s.flags & 1) != 0;
+  for (const format::SegmentInfo& s : module->module.segments) {
+    has_code = has_code || (s.flags & 1) != 0;
+  }
   EXPECT_TRUE(has_code);
   bool unloaded = false;
   for (const auto& r : t.records) {
-    if (r.tag == RecordTag::kModuleUnload && r.value == module->value) unloaded = true;
+    if (r.tag == RecordTag::kModuleUnload && r.module.id == module->module.id) unloaded = true;
   }
   EXPECT_TRUE(unloaded);
   MagicCounts c = CountMagic(t, 6000, 6010);
@@ -181,8 +183,8 @@ TEST(DlopenScenario, ModuleRecordsAndAllocations) {
     auto it = t.stack_nodes.find(node);
     ASSERT_NE(it, t.stack_nodes.end());
     uint64_t ip = it->second.second;
-    for (const format::SegmentInfo& s : module->segments) {
-      uint64_t lo = module->value2 + s.vaddr;
+    for (const format::SegmentInfo& s : module->module.segments) {
+      uint64_t lo = module->module.load_address + s.vaddr;
       if ((s.flags & 1) != 0 && ip > lo && ip <= lo + s.memsz) in_plugin = true;
     }
     node = it->second.first;
@@ -217,8 +219,8 @@ TEST(ExitScenario, UnderscoreExitTraceIsComplete) {
   EXPECT_FALSE(t.truncated);
   const format::Record* end = FindTag(t, RecordTag::kEnd);
   ASSERT_NE(end, nullptr);
-  EXPECT_EQ(end->code, static_cast<uint8_t>(format::EndReason::kUnderscoreExit));
-  EXPECT_EQ(end->exit_status, 3);
+  EXPECT_EQ(end->end.reason, format::EndReason::kUnderscoreExit);
+  EXPECT_EQ(end->end.exit_status, 3);
   EXPECT_EQ(CountMagic(t, 8001, 8002).by_size[8001], 100);
 }
 
@@ -267,8 +269,8 @@ TEST(ExitScenario, ExitStatusIsRecorded) {
   TraceContents t = ReadTrace(run.traces.at(0));
   const format::Record* end = FindTag(t, RecordTag::kEnd);
   ASSERT_NE(end, nullptr);
-  EXPECT_EQ(end->code, static_cast<uint8_t>(format::EndReason::kExit));
-  EXPECT_EQ(end->exit_status, 6);
+  EXPECT_EQ(end->end.reason, format::EndReason::kExit);
+  EXPECT_EQ(end->end.exit_status, 6);
 }
 
 // Returning from main reaches exit() inside libc, past our exit hook; the
@@ -280,8 +282,8 @@ TEST(ExitScenario, StatusReturnedFromMainIsRecorded) {
   TraceContents t = ReadTrace(run.traces.at(0));
   const format::Record* end = FindTag(t, RecordTag::kEnd);
   ASSERT_NE(end, nullptr);
-  EXPECT_EQ(end->code, static_cast<uint8_t>(format::EndReason::kExit));
-  EXPECT_EQ(end->exit_status, 5);
+  EXPECT_EQ(end->end.reason, format::EndReason::kExit);
+  EXPECT_EQ(end->end.exit_status, 5);
 }
 
 }  // namespace

@@ -141,8 +141,8 @@ void CheckBadFree(const char* mode, format::Api api, format::FreeError error, bo
     ++bad;
     EXPECT_EQ(r.address, expected) << mode;
     EXPECT_EQ(r.api, api) << mode;
-    EXPECT_EQ(r.code, static_cast<uint8_t>(error)) << mode;
-    EXPECT_EQ(r.code2, static_cast<uint8_t>(action)) << mode;
+    EXPECT_EQ(r.free_error.error, error) << mode;
+    EXPECT_EQ(r.free_error.action, action) << mode;
     EXPECT_NE(r.stack, 0u);
     // A double free names the block (its allocation stack); an invalid one cannot.
     EXPECT_EQ(r.id, error == format::FreeError::kDoubleFree ? alloc_id : 0u) << mode;

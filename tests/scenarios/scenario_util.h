@@ -124,7 +124,7 @@ class ProgramSymbols {
     free(real);
     for (size_t i = 0; i < t.records.size(); ++i) {
       if (t.records[i].tag == format::RecordTag::kModule && t.strings[2 * i] == real_exe) {
-        load_ = t.records[i].value2;
+        load_ = t.records[i].module.load_address;
         found_module_ = true;
       }
     }

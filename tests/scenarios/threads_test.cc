@@ -24,7 +24,7 @@ void CheckThreads(const std::map<std::string, std::string>& env) {
   EXPECT_EQ(c.frees[format::Api::kFree], 400000 - 40);
   EXPECT_EQ(c.live.size(), 40u);
   EXPECT_EQ(UnpairedFrees(t), 0u);
-  EXPECT_EQ(CountTag(t, format::RecordTag::kBadFree), 0);
+  EXPECT_EQ(CountTag(t, format::RecordTag::kFreeError), 0);
   // Allocation ids name 5 distinct threads (main + 4 workers).
   std::set<uint32_t> threads;
   for (const auto& r : t.records) {

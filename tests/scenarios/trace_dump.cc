@@ -19,9 +19,9 @@ int main(int argc, char** argv) {
                 t.error.c_str());
     for (const auto& r : t.records) {
       std::printf("t=%" PRIu64 " tag=%d api=%d size=%" PRIu64 " id=%" PRIx64 " old=%" PRIx64
-                  " stack=%" PRIu64 " v=%" PRIu64 " v2=%" PRIu64 " code=%d\n",
+                  " stack=%" PRIu64 "\n",
                   r.time_us, static_cast<int>(r.tag), static_cast<int>(r.api), r.size, r.id,
-                  r.old_id, r.stack, r.value, r.value2, r.code);
+                  r.old_id, r.stack);
     }
     hs::testing::TraceCounts c = hs::testing::CountTrace(t);
     std::printf("allocs=%" PRIu64 " frees=%" PRIu64 " reallocs=%" PRIu64 " failed=%" PRIu64

@@ -135,15 +135,20 @@ TraceContents ReadTrace(const std::string& path) {
     format::Record r;
     while (decoder.Next(&r)) {
       if (r.tag == format::RecordTag::kStackNode) {
-        t.stack_nodes[r.value] = {r.value2, r.ip};
+        t.stack_nodes[r.stack_node.node] = {r.stack_node.parent, r.stack_node.ip};
         continue;
       }
       if (r.tag == format::RecordTag::kEnd) t.complete = true;
       // Copy views out of the chunk buffer, which dies at the loop's end.
-      t.strings.emplace_back(r.text);
-      t.strings.emplace_back(r.text2);
-      r.text = r.text2 = {};
-      r.argv.clear();
+      // Two strings per record (empty where its kind has fewer).
+      size_t strings = 0;
+      format::ForEachStringField(r, [&](std::string_view& view) {
+        t.strings.emplace_back(view);
+        view = {};
+        ++strings;
+      });
+      for (; strings < 2; ++strings) t.strings.emplace_back();
+      r.process.argv.clear();
       t.records.push_back(r);
     }
     if (!decoder.ok() && t.error.empty()) t.error = decoder.error();

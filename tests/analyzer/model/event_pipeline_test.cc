@@ -39,7 +39,7 @@ std::vector<Key> Collect(const std::string& path, uint64_t threaded_min_blocks) 
   EventPipeline pipeline(**merger, threaded_min_blocks);
   std::vector<Key> out;
   while (const Event* e = pipeline.Next()) {
-    std::string text = e->full != nullptr ? std::string(e->full->text) : "";
+    std::string text = e->full != nullptr ? std::string(e->full->marker_name) : "";
     out.emplace_back(static_cast<int>(e->tag), e->stream, e->time_us, e->id, e->size, text);
   }
   EXPECT_TRUE(pipeline.status().ok());
@@ -71,7 +71,7 @@ TEST(EventPipelineTest, EarlyStopDoesNotHang) {
       while (got.size() < i * 1000) {
         const Event* e = pipeline.Next();
         if (e == nullptr) break;
-        std::string text = e->full != nullptr ? std::string(e->full->text) : "";
+        std::string text = e->full != nullptr ? std::string(e->full->marker_name) : "";
         got.emplace_back(static_cast<int>(e->tag), e->stream, e->time_us, e->id, e->size, text);
       }
       EXPECT_TRUE(pipeline.status().ok()) << i;
