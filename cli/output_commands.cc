@@ -20,7 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "cli/commands.h"
-#include "analyzer/report/leak_classes.h"
+#include "analyzer/report/leak_report.h"
 #include "analyzer/output/flamegraph_svg.h"
 #include "analyzer/output/html_report.h"
 #include "analyzer/output/folded_stacks.h"
@@ -127,12 +127,12 @@ absl::StatusOr<output::HeapProfile> LoadProfile(const OutputArgs& args, const st
   if (!args.leak_kinds.empty()) {
     // Issue 5: leaks of the given reachability classes only (inuse_* at the
     // end and leaked_* become those blocks).
-    absl::StatusOr<std::set<std::string>> kinds = ParseLeakKinds(args.leak_kinds);
+    absl::StatusOr<LeakKinds> kinds = ParseLeakKinds(args.leak_kinds);
     if (!kinds.ok()) return kinds.status();
     if (options.at != AnalyzeOptions::At::kEnd) {
       return absl::InvalidArgumentError("--leak-kinds describes the end of the trace: use --at=end");
     }
-    if (args.leak_kinds.find("unfreed") == std::string::npos) kinds->erase("unfreed");
+    if (args.leak_kinds.find("unfreed") == std::string::npos) kinds->erase(LeakClass::kUnclassified);
     LeakClassData classes = std::move(trace->leak_classes);
     if (absl::Status st = RestrictToLeakKinds(&*trace, classes, *kinds, true); !st.ok()) return st;
     moment = absl::StrCat(moment, ", ", args.leak_kinds, " leaks only");

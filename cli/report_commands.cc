@@ -6,7 +6,6 @@
 
 #include "cli/commands.h"
 #include "analyzer/report/growth_report.h"
-#include "analyzer/report/leak_classes.h"
 #include "analyzer/report/leak_report.h"
 #include "analyzer/report/suppressions.h"
 #include "analyzer/symbols/symbolizer.h"
@@ -93,14 +92,6 @@ struct LeaksArgs {
   std::string show_kinds = "all";
 };
 
-// Applies each trace's reachability classes and free errors (issue 5),
-// collected by the analysis pass, to `report`.
-ClassifiedLeakReport Classify(const std::vector<ProcessProfile>& profiles, LeakReport report) {
-  std::vector<LeakClassData> data;
-  for (const ProcessProfile& p : profiles) data.push_back(p.leak_classes);
-  return ClassifyLeakReport(std::move(report), Pointers(profiles), data);
-}
-
 }  // namespace
 
 void RegisterReportCommands(CLI::App& app, int* exit_code) {
@@ -122,8 +113,7 @@ void RegisterReportCommands(CLI::App& app, int* exit_code) {
     options.top_sites = report_args->top;
     options.frames_per_site = report_args->frames;
     std::string text = FormatReport(Pointers(profiles), options);
-    text += FormatLeakClassSummary(
-        Classify(profiles, BuildLeakReport(Pointers(profiles), Suppressions())));
+    text += FormatLeakClassSummary(BuildLeakReport(Pointers(profiles), Suppressions()));
     Emit(text, profiles);
     *exit_code = 0;
   });
@@ -163,8 +153,8 @@ void RegisterReportCommands(CLI::App& app, int* exit_code) {
       *exit_code = 1;
       return;
     }
-    absl::StatusOr<std::set<std::string>> kinds = ParseLeakKinds(leaks_args->leak_kinds);
-    absl::StatusOr<std::set<std::string>> shown = ParseLeakKinds(leaks_args->show_kinds);
+    absl::StatusOr<LeakKinds> kinds = ParseLeakKinds(leaks_args->leak_kinds);
+    absl::StatusOr<LeakKinds> shown = ParseLeakKinds(leaks_args->show_kinds);
     for (const auto* k : {&kinds, &shown}) {
       if (!k->ok()) {
         PrintError(k->status());
@@ -172,16 +162,11 @@ void RegisterReportCommands(CLI::App& app, int* exit_code) {
         return;
       }
     }
-    ClassifiedLeakReport report = Classify(profiles, BuildLeakReport(Pointers(profiles), *rules));
+    LeakReport report = BuildLeakReport(Pointers(profiles), *rules);
     bool failed_leaks = CountedLeaks(report, *kinds).blocks != 0;
-    std::erase_if(report.report.groups,
-                  [&](const LeakGroup& g) { return shown->count(g.kind) == 0; });
+    std::erase_if(report.groups, [&](const LeakGroup& g) { return shown->count(g.kind) == 0; });
     std::string text =
-        leaks_args->format == "json"
-            ? ClassifiedLeakJson(report).dump(2, ' ', false,
-                                              nlohmann::json::error_handler_t::replace) +
-                  "\n"
-            : FormatClassifiedLeakText(report);
+        leaks_args->format == "json" ? FormatLeakJson(report) : FormatLeakText(report);
     Emit(text, profiles);
     if (failed_leaks && leaks_args->leak_exitcode != 0) {
       *exit_code = leaks_args->leak_exitcode;

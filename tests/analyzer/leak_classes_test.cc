@@ -1,9 +1,9 @@
 // tests/analyzer/leak_classes_test.cc: reading the preload's reachability
-// classes and free errors from synthetic traces (analyzer/report/leak_classes.h):
+// classes and free errors from synthetic traces (model/leak_class_data.h):
 // the last scan wins, blocks freed after it drop out, blocks allocated after
 // it stay unclassified, errors resolve their allocation; and the split of a
-// leak report by class.
-#include "analyzer/report/leak_classes.h"
+// leak report by class (analyzer/report/leak_report.h).
+#include "analyzer/report/leak_report.h"
 
 #include <map>
 
@@ -15,7 +15,6 @@ namespace heapsight::analyzer {
 namespace {
 
 using format::Api;
-using format::LeakClass;
 
 std::string Write(testing::TestTraceWriter& w, const std::string& name) {
   w.FlushAll();
@@ -47,32 +46,38 @@ TEST(LeakClassesTest, LastScanLateFreesAndLateAllocations) {
   EXPECT_TRUE(data->scanned);
   EXPECT_EQ(data->scan, 2u);
   EXPECT_EQ(data->reason, format::ScanReason::kExit);
-  ClassArray malloc_site = data->sites[{0, static_cast<uint8_t>(Api::kMalloc)}];
-  EXPECT_EQ(malloc_site[0].blocks, 1u);  // a, definite
-  EXPECT_EQ(malloc_site[0].bytes, 100u);
-  EXPECT_EQ(malloc_site[3].blocks, 0u);  // b was freed after the scan
-  ClassArray new_site = data->sites[{0, static_cast<uint8_t>(Api::kNew)}];
-  EXPECT_EQ(new_site[1].bytes, 300u);
+  LeakClassCounts malloc_site = data->sites[{0, static_cast<uint8_t>(Api::kMalloc)}];
+  EXPECT_EQ(malloc_site[LeakClass::kDefinite].blocks, 1u);  // a
+  EXPECT_EQ(malloc_site[LeakClass::kDefinite].bytes, 100u);
+  EXPECT_EQ(malloc_site[LeakClass::kReachable].blocks, 0u);  // b was freed after the scan
+  EXPECT_EQ(malloc_site.Classified().blocks, 1u);
+  LeakClassCounts new_site = data->sites[{0, static_cast<uint8_t>(Api::kNew)}];
+  EXPECT_EQ(new_site[LeakClass::kIndirect].bytes, 300u);
 
   absl::StatusOr<ProcessProfile> p = AnalyzeTrace(path);
   ASSERT_TRUE(p.ok()) << p.status();
-  ClassifiedLeakReport r = ClassifyLeakReport(BuildLeakReport({&*p}, Suppressions()), {&*p}, {*data});
-  EXPECT_EQ(r.classes[0].bytes, 100u);
-  EXPECT_EQ(r.classes[1].bytes, 300u);
-  EXPECT_EQ(r.unfreed.bytes, 400u);            // d
-  EXPECT_EQ(r.report.leaked_bytes, 400u);      // lost: a + c; d is not judged after a scan
-  std::vector<std::string> kinds;
-  for (const LeakGroup& g : r.report.groups) kinds.push_back(g.kind);
-  EXPECT_EQ(kinds, (std::vector<std::string>{"definite", "indirect", "unfreed"}));
+  LeakReport r = BuildLeakReport({&*p}, Suppressions());
+  EXPECT_EQ(r.totals.classes[LeakClass::kDefinite].bytes, 100u);
+  EXPECT_EQ(r.totals.classes[LeakClass::kIndirect].bytes, 300u);
+  EXPECT_EQ(r.totals.classes[LeakClass::kUnclassified].bytes, 400u);  // d
+  EXPECT_EQ(r.totals.leaked.bytes, 400u);  // lost: a + c; d is not judged after a scan
+  EXPECT_EQ(r.processes[0].totals.leaked.blocks, 2u);
+  std::vector<LeakClass> kinds;
+  for (const LeakGroup& g : r.groups) kinds.push_back(g.kind);
+  EXPECT_EQ(kinds, (std::vector<LeakClass>{LeakClass::kDefinite, LeakClass::kIndirect,
+                                           LeakClass::kUnclassified}));
   EXPECT_EQ(CountedLeaks(r, *ParseLeakKinds("definite,possible")).bytes, 100u);
   EXPECT_EQ(CountedLeaks(r, *ParseLeakKinds("all")).bytes, 400u);
-  std::string text = FormatClassifiedLeakText(r);
+  std::string text = FormatLeakText(r);
   EXPECT_NE(text.find("Direct leak of 100 byte(s) in 1 object(s)"), std::string::npos) << text;
   EXPECT_NE(text.find("Indirect leak of 300 byte(s) in 1 object(s)"), std::string::npos) << text;
   EXPECT_NE(text.find("definitely lost: 100 bytes in 1 blocks"), std::string::npos) << text;
-  nlohmann::json j = ClassifiedLeakJson(r);
+  nlohmann::json j = LeakReportToJson(r);
   EXPECT_EQ(j["totals"]["classes"]["indirectly_lost"]["bytes"], 300);
+  EXPECT_EQ(j["totals"]["classes"]["unclassified"]["bytes"], 400);
+  EXPECT_EQ(j["totals"]["leaked_bytes"], 400);
   EXPECT_EQ(j["processes"][0]["scanned"], true);
+  EXPECT_EQ(j["groups"][2]["kind"], "unfreed");
 }
 
 TEST(LeakClassesTest, NoScanKeepsUnfreedAndCountsIt) {
@@ -85,10 +90,11 @@ TEST(LeakClassesTest, NoScanKeepsUnfreedAndCountsIt) {
   EXPECT_FALSE(data->scanned);
   absl::StatusOr<ProcessProfile> p = AnalyzeTrace(path);
   ASSERT_TRUE(p.ok());
-  ClassifiedLeakReport r = ClassifyLeakReport(BuildLeakReport({&*p}, Suppressions()), {&*p}, {*data});
-  EXPECT_EQ(r.report.leaked_bytes, 100u);
+  LeakReport r = BuildLeakReport({&*p}, Suppressions());
+  EXPECT_EQ(r.totals.leaked.bytes, 100u);
+  EXPECT_EQ(r.totals.classes[LeakClass::kUnclassified].bytes, 100u);
   EXPECT_EQ(CountedLeaks(r, *ParseLeakKinds("definite")).bytes, 100u);
-  EXPECT_NE(FormatClassifiedLeakText(r).find("no reachability scan"), std::string::npos);
+  EXPECT_NE(FormatLeakText(r).find("no reachability scan"), std::string::npos);
   EXPECT_FALSE(RestrictToLeakKinds(&*p, *data, *ParseLeakKinds("definite"), true).ok());
 }
 
@@ -125,8 +131,10 @@ TEST(LeakClassesTest, FreeErrorsResolveTheirAllocation) {
   EXPECT_EQ(by_address[0x4000].alloc_api, Api::kNew);
   absl::StatusOr<ProcessProfile> p = AnalyzeTrace(path);
   ASSERT_TRUE(p.ok());
-  ClassifiedLeakReport r = ClassifyLeakReport(BuildLeakReport({&*p}, Suppressions()), {&*p}, {*data});
-  nlohmann::json j = ClassifiedLeakJson(r);
+  LeakReport r = BuildLeakReport({&*p}, Suppressions());
+  EXPECT_EQ(r.totals.free_errors[static_cast<int>(format::FreeError::kMismatchedFree)], 2u);
+  EXPECT_EQ(r.totals.FreeErrorCount(), 4u);
+  nlohmann::json j = LeakReportToJson(r);
   std::map<uint64_t, nlohmann::json> json_by_address;
   for (const auto& e : j["errors"]) json_by_address[e["address"].get<uint64_t>()] = e;
   EXPECT_EQ(json_by_address[0x1000]["kind"], "mismatched_free");
@@ -141,9 +149,11 @@ TEST(LeakClassesTest, FreeErrorsResolveTheirAllocation) {
 
 TEST(LeakClassesTest, LeakKindLists) {
   EXPECT_EQ(*ParseLeakKinds("definite,possible"),
-            (std::set<std::string>{"definite", "possible", "unfreed"}));
+            (LeakKinds{LeakClass::kDefinite, LeakClass::kPossible, LeakClass::kUnclassified}));
   EXPECT_EQ(ParseLeakKinds("all")->size(), 5u);
-  EXPECT_EQ(*ParseLeakKinds("none"), std::set<std::string>{"unfreed"});
+  EXPECT_EQ(*ParseLeakKinds("none"), LeakKinds{LeakClass::kUnclassified});
+  EXPECT_EQ(*ParseLeakKinds("reachable,unfreed"),
+            (LeakKinds{LeakClass::kReachable, LeakClass::kUnclassified}));
   EXPECT_FALSE(ParseLeakKinds("definitely").ok());
 }
 
