@@ -147,6 +147,60 @@ TEST(LeakClassesTest, FreeErrorsResolveTheirAllocation) {
   EXPECT_EQ(j["totals"]["errors"]["double_free"], 1);
 }
 
+// A family: one process with a scan, one without. Each process's numbers
+// are its own; the report's totals are their sums; blocks no scan judged
+// are lost only in the process without a scan.
+TEST(LeakClassesTest, FamilyTotalsAreTheSumOfTheProcesses) {
+  testing::TestTraceWriter scanned(/*pid=*/100);
+  uint64_t a = scanned.Alloc(1, 10, Api::kMalloc, 100, 0);
+  uint64_t b = scanned.Alloc(1, 11, Api::kMalloc, 200, 0);
+  scanned.FreeError(1, 12, Api::kFree, format::FreeError::kInvalidFree, 0x5000, 0, 0);
+  scanned.LeakScan(1, 20, 1);
+  scanned.BlockClasses(1, 1, LeakClass::kDefinite, {a});
+  scanned.BlockClasses(1, 1, LeakClass::kReachable, {b});
+  scanned.Alloc(2, 21, Api::kMalloc, 50, 0);  // after the scan: not judged
+  scanned.End(1, 30);
+  testing::TestTraceWriter unscanned(/*pid=*/101, /*ppid=*/100);
+  unscanned.Alloc(1, 10, Api::kMalloc, 400, 0);
+  unscanned.End(1, 20);
+  absl::StatusOr<ProcessProfile> p1 = AnalyzeTrace(Write(scanned, "family_scanned"));
+  absl::StatusOr<ProcessProfile> p2 = AnalyzeTrace(Write(unscanned, "family_unscanned"));
+  ASSERT_TRUE(p1.ok() && p2.ok());
+  LeakReport r = BuildLeakReport({&*p1, &*p2}, Suppressions());
+  ASSERT_EQ(r.processes.size(), 2u);
+  const LeakTotals& t1 = r.processes[0].totals;
+  const LeakTotals& t2 = r.processes[1].totals;
+  EXPECT_EQ(t1.leaked.bytes, 100u);  // a; b is reachable, the late block not judged
+  EXPECT_EQ(t1.classes[LeakClass::kReachable].bytes, 200u);
+  EXPECT_EQ(t1.classes[LeakClass::kUnclassified].bytes, 50u);
+  EXPECT_EQ(t1.FreeErrorCount(), 1u);
+  EXPECT_EQ(t2.leaked.bytes, 400u);
+  EXPECT_EQ(t2.classes[LeakClass::kUnclassified].bytes, 400u);
+  EXPECT_EQ(r.totals.leaked.bytes, 500u);
+  EXPECT_EQ(r.totals.leaked.blocks, 2u);
+  EXPECT_EQ(r.totals.classes[LeakClass::kUnclassified].bytes, 450u);
+  EXPECT_EQ(r.totals.classes[LeakClass::kReachable].blocks, 1u);
+  EXPECT_EQ(r.totals.FreeErrorCount(), 1u);
+  EXPECT_EQ(CountedLeaks(r, *ParseLeakKinds("all")).bytes, 700u);
+  EXPECT_EQ(CountedLeaks(r, *ParseLeakKinds("none")).bytes, 400u);
+  // Groups: per process, then class.
+  std::vector<std::pair<size_t, LeakClass>> order;
+  for (const LeakGroup& g : r.groups) order.emplace_back(g.process, g.kind);
+  EXPECT_EQ(order, (std::vector<std::pair<size_t, LeakClass>>{{0, LeakClass::kDefinite},
+                                                              {0, LeakClass::kReachable},
+                                                              {0, LeakClass::kUnclassified},
+                                                              {1, LeakClass::kUnclassified}}));
+  std::string text = FormatLeakText(r);
+  EXPECT_NE(text.find("==101==SUMMARY: heapsight: 400 byte(s) leaked in 1 allocation(s)."),
+            std::string::npos) << text;
+  EXPECT_NE(text.find("\nSUMMARY: heapsight: 500 byte(s) leaked in 2 allocation(s).\n"),
+            std::string::npos) << text;
+  nlohmann::json j = LeakReportToJson(r);
+  EXPECT_EQ(j["totals"]["leaked_bytes"], 500);
+  EXPECT_EQ(j["processes"][1]["leaked_bytes"], 400);
+  EXPECT_EQ(j["totals"]["errors"]["invalid_free"], 1);
+}
+
 TEST(LeakClassesTest, LeakKindLists) {
   EXPECT_EQ(*ParseLeakKinds("definite,possible"),
             (LeakKinds{LeakClass::kDefinite, LeakClass::kPossible, LeakClass::kUnclassified}));
