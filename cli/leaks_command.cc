@@ -2,18 +2,14 @@
 // grouped by stack and reachability class (LeakSanitizer-style text or
 // JSON), with memcheck-style exit codes for CI.
 #include <memory>
-#include <set>
 #include <string>
 #include <vector>
 
-#include "analyzer/report/leak_classes.h"
 #include "analyzer/report/leak_report.h"
 #include "analyzer/report/suppressions.h"
 #include "cli/command_output.h"
 #include "cli/commands.h"
 #include "cli/diagnostics.h"
-#include "cli/leak_classification.h"
-#include "nlohmann/json.hpp"
 
 namespace heapsight::analyzer {
 namespace {
@@ -33,21 +29,15 @@ int RunLeaks(const LeaksArgs& args) {
   if (!rules.ok()) return Fail(rules.status());
   std::vector<ProcessProfile> profiles;
   if (!AnalyzeAll(args.traces, &profiles)) return 1;
-  absl::StatusOr<std::set<std::string>> kinds = ParseLeakKinds(args.leak_kinds);
-  absl::StatusOr<std::set<std::string>> shown = ParseLeakKinds(args.show_kinds);
+  absl::StatusOr<LeakKinds> kinds = ParseLeakKinds(args.leak_kinds);
+  absl::StatusOr<LeakKinds> shown = ParseLeakKinds(args.show_kinds);
   for (const auto* k : {&kinds, &shown}) {
     if (!k->ok()) return Fail(k->status());
   }
-  ClassifiedLeakReport report = Classify(profiles, BuildLeakReport(Pointers(profiles), *rules));
+  LeakReport report = BuildLeakReport(Pointers(profiles), *rules);
   bool failed_leaks = CountedLeaks(report, *kinds).blocks != 0;
-  std::erase_if(report.report.groups,
-                [&](const LeakGroup& g) { return shown->count(g.kind) == 0; });
-  std::string text =
-      args.format == "json"
-          ? ClassifiedLeakJson(report).dump(2, ' ', false,
-                                            nlohmann::json::error_handler_t::replace) +
-                "\n"
-          : FormatClassifiedLeakText(report);
+  std::erase_if(report.groups, [&](const LeakGroup& g) { return shown->count(g.kind) == 0; });
+  std::string text = args.format == "json" ? FormatLeakJson(report) : FormatLeakText(report);
   Emit(text, profiles);
   if (failed_leaks && args.leak_exitcode != 0) return args.leak_exitcode;
   if (!report.errors.empty()) return args.error_exitcode;

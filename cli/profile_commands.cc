@@ -22,7 +22,7 @@
 #include "analyzer/output/pprof_writer.h"
 #include "analyzer/output/site_metric.h"
 #include "analyzer/output/trace_heap_profile.h"
-#include "analyzer/report/leak_classes.h"
+#include "analyzer/report/leak_report.h"
 #include "cli/command_output.h"
 #include "cli/commands.h"
 #include "cli/diagnostics.h"
@@ -105,12 +105,12 @@ absl::StatusOr<output::HeapProfile> LoadProfile(const OutputArgs& args, const st
   if (!args.leak_kinds.empty()) {
     // Issue 5: leaks of the given reachability classes only (inuse_* at the
     // end and leaked_* become those blocks).
-    absl::StatusOr<std::set<std::string>> kinds = ParseLeakKinds(args.leak_kinds);
+    absl::StatusOr<LeakKinds> kinds = ParseLeakKinds(args.leak_kinds);
     if (!kinds.ok()) return kinds.status();
     if (options.at != AnalyzeOptions::At::kEnd) {
       return absl::InvalidArgumentError("--leak-kinds describes the end of the trace: use --at=end");
     }
-    if (args.leak_kinds.find("unfreed") == std::string::npos) kinds->erase("unfreed");
+    if (args.leak_kinds.find("unfreed") == std::string::npos) kinds->erase(LeakClass::kUnclassified);
     LeakClassData classes = std::move(trace->leak_classes);
     if (absl::Status st = RestrictToLeakKinds(&*trace, classes, *kinds, true); !st.ok()) return st;
     moment = absl::StrCat(moment, ", ", args.leak_kinds, " leaks only");

@@ -4,13 +4,12 @@
 #include <string>
 #include <vector>
 
-#include "analyzer/report/leak_classes.h"
+#include "analyzer/report/leak_report.h"
 #include "analyzer/report/leak_report.h"
 #include "analyzer/report/suppressions.h"
 #include "analyzer/report/text_report.h"
 #include "cli/command_output.h"
 #include "cli/commands.h"
-#include "cli/leak_classification.h"
 
 namespace heapsight::analyzer {
 namespace {
@@ -28,8 +27,7 @@ int RunReport(const ReportArgs& args) {
   options.top_sites = args.top;
   options.frames_per_site = args.frames;
   std::string text = FormatReport(Pointers(profiles), options);
-  text += FormatLeakClassSummary(
-      Classify(profiles, BuildLeakReport(Pointers(profiles), Suppressions())));
+  text += FormatLeakClassSummary(BuildLeakReport(Pointers(profiles), Suppressions()));
   Emit(text, profiles);
   return 0;
 }

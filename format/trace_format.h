@@ -298,6 +298,7 @@ enum class RecordTag : uint8_t {
 
 // Leak classes, memcheck's definitions (see docs/trace-format.md).
 enum class LeakClass : uint8_t {
+  kUnclassified = 0,  // never written: a block no scan listed (none ran, or it came later)
   kDefinite = 1,   // no pointer to the block at all
   kIndirect = 2,   // reachable only from lost blocks
   kPossible = 3,   // reachable, but only through interior pointers

@@ -413,9 +413,8 @@ class Analysis {
       const LiveBlock* b = live_set_.Find(id);
       if (b == nullptr || cls == 0 || cls > format::kLeakClassCount) continue;
       const Site& site = p_.sites[b->site];
-      ClassCounts& c = d.sites[{site.stack, static_cast<uint8_t>(site.api)}][cls - 1];
-      c.bytes += b->size;
-      ++c.blocks;
+      d.sites[{site.stack, static_cast<uint8_t>(site.api)}][static_cast<LeakClass>(cls)] +=
+          ClassCounts{b->size, 1};
     }
     scan_classes_.clear();
   }

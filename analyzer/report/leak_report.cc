@@ -2,41 +2,20 @@
 #include "analyzer/report/leak_report.h"
 
 #include <algorithm>
+#include <iterator>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "analyzer/symbols/symbolizer.h"
+#include "absl/strings/str_split.h"
 #include "analyzer/output/text_util.h"
+#include "analyzer/symbols/symbolizer.h"
 
 namespace heapsight::analyzer {
 namespace {
 
-std::string FrameLine(size_t index, const LeakFrame& f) {
-  std::string where;
-  if (!f.file.empty()) {
-    where = f.line > 0 ? absl::StrFormat(" %s:%d", f.file, f.line) : absl::StrCat(" ", f.file);
-  } else if (!f.module.empty()) {
-    where = absl::StrFormat(" (%s+0x%x)", f.module, f.offset);
-  }
-  if (!f.function.empty()) {
-    return absl::StrFormat("    #%d 0x%x in %s%s\n", index, f.address, f.function, where);
-  }
-  return absl::StrFormat("    #%d 0x%x%s\n", index, f.address, where);
-}
+using format::FreeError;
 
-nlohmann::json GroupJson(const LeakGroup& g, const LeakReport& report) {
-  nlohmann::json frames = LeakFramesJson(g.frames);
-  nlohmann::json j = {{"kind", g.kind},
-                      {"bytes", g.bytes},
-                      {"blocks", g.blocks},
-                      {"api", format::ApiName(g.api) ? format::ApiName(g.api) : "unknown"},
-                      {"pid", report.processes[g.process].pid},
-                      {"frames", std::move(frames)}};
-  if (!g.suppressed_by.empty()) j["suppressed_by"] = g.suppressed_by;
-  return j;
-}
-
-}  // namespace
+// ---- Building -------------------------------------------------------------
 
 std::vector<LeakFrame> ToLeakFrames(const std::vector<const SymbolizedLocation*>& stack) {
   std::vector<LeakFrame> frames;
@@ -56,11 +35,150 @@ std::vector<LeakFrame> ToLeakFrames(const std::vector<const SymbolizedLocation*>
   return frames;
 }
 
-std::string FormatLeakFrames(const std::vector<LeakFrame>& frames) {
+std::vector<LeakFrame> Frames(const ProcessProfile& p, uint64_t stack) {
+  if (stack == 0 || p.symbolizer == nullptr) return {};
+  return ToLeakFrames(p.symbolizer->SymbolizeStack(p.StackIps(stack)));
+}
+
+// Position of a class in the report: definite, indirect, possible,
+// reachable, unfreed.
+int ClassRank(LeakClass c) {
+  for (int i = 0; i < static_cast<int>(std::size(kLeakClassesInOrder)); ++i) {
+    if (kLeakClassesInOrder[i] == c) return i;
+  }
+  return static_cast<int>(std::size(kLeakClassesInOrder));
+}
+
+// Splits the blocks of one site into a group per class of the scan
+// (`classes`); the blocks it did not classify stay kUnclassified. Adds each
+// part to `counts` unless null (suppressed groups are not counted).
+void SplitByClass(LeakGroup g, const LeakClassCounts& classes, std::vector<LeakGroup>* out,
+                  LeakClassCounts* counts) {
+  ClassCounts rest = g.counts;
+  for (LeakClass c : kLeakClassesInOrder) {
+    if (c == LeakClass::kUnclassified) continue;
+    const ClassCounts& in_class = classes[c];
+    if (in_class.blocks == 0 || in_class.blocks > rest.blocks) continue;
+    LeakGroup part = g;
+    part.kind = c;
+    part.counts = {std::min(in_class.bytes, rest.bytes), in_class.blocks};
+    rest.bytes -= part.counts.bytes;
+    rest.blocks -= part.counts.blocks;
+    if (counts != nullptr) (*counts)[c] += part.counts;
+    out->push_back(std::move(part));
+  }
+  if (rest.blocks != 0) {
+    g.kind = LeakClass::kUnclassified;
+    g.counts = rest;
+    if (counts != nullptr) (*counts)[LeakClass::kUnclassified] += rest;
+    out->push_back(std::move(g));
+  }
+}
+
+void SortGroups(std::vector<LeakGroup>* groups) {
+  std::stable_sort(groups->begin(), groups->end(), [](const LeakGroup& a, const LeakGroup& b) {
+    if (a.process != b.process) return a.process < b.process;
+    int ra = ClassRank(a.kind), rb = ClassRank(b.kind);
+    if (ra != rb) return ra < rb;
+    return a.counts.bytes > b.counts.bytes;
+  });
+}
+
+// ---- Text -----------------------------------------------------------------
+
+std::string FrameLine(size_t index, const LeakFrame& f) {
+  std::string where;
+  if (!f.file.empty()) {
+    where = f.line > 0 ? absl::StrFormat(" %s:%d", f.file, f.line) : absl::StrCat(" ", f.file);
+  } else if (!f.module.empty()) {
+    where = absl::StrFormat(" (%s+0x%x)", f.module, f.offset);
+  }
+  if (!f.function.empty()) {
+    return absl::StrFormat("    #%d 0x%x in %s%s\n", index, f.address, f.function, where);
+  }
+  return absl::StrFormat("    #%d 0x%x%s\n", index, f.address, where);
+}
+
+// LeakSanitizer's frame lines, or a note for an empty stack.
+std::string FramesText(const std::vector<LeakFrame>& frames) {
+  if (frames.empty()) return "    <empty stack>\n";
   std::string out;
   for (size_t i = 0; i < frames.size(); ++i) out += FrameLine(i, frames[i]);
   return out;
 }
+
+std::string KindHeading(LeakClass kind) {
+  switch (kind) {
+    case LeakClass::kIndirect: return "Indirect leak";
+    case LeakClass::kPossible: return "Possible leak";
+    case LeakClass::kReachable: return "Still reachable";
+    default: return "Direct leak";  // definite, and unclassified blocks
+  }
+}
+
+const char* ApiText(format::Api api) {
+  const char* name = format::ApiName(api);
+  return name != nullptr ? name : "unknown";
+}
+
+// "operator new", "malloc", ...: the API's name without its parameter list.
+std::string ApiShortName(format::Api api) {
+  std::string name = ApiText(api);
+  size_t paren = name.find('(');
+  if (paren != std::string::npos && name.compare(0, 8, "operator") == 0) {
+    // operator new[](unsigned long) -> operator new[]
+    name = name.substr(0, paren);
+  }
+  return name;
+}
+
+constexpr const char* kClassLabels[] = {"definitely lost", "indirectly lost", "  possibly lost",
+                                        "still reachable"};
+
+// memcheck's LEAK SUMMARY lines of one process.
+std::string SummaryLines(const std::string& prefix, const LeakClassCounts& classes) {
+  std::string out = absl::StrCat(prefix, "LEAK SUMMARY:\n");
+  for (int i = 0; i < format::kLeakClassCount; ++i) {
+    const ClassCounts& c = classes[kLeakClassesInOrder[i]];
+    absl::StrAppend(&out, prefix, "   ", kClassLabels[i], ": ", Thousands(c.bytes), " bytes in ",
+                    Thousands(c.blocks), " blocks\n");
+  }
+  const ClassCounts& unfreed = classes[LeakClass::kUnclassified];
+  if (unfreed.blocks != 0) {
+    absl::StrAppend(&out, prefix, "   not classified: ", Thousands(unfreed.bytes), " bytes in ",
+                    Thousands(unfreed.blocks),
+                    " blocks (allocated after the scan, or no scan; counted as leaked only "
+                    "without a scan)\n");
+  }
+  return out;
+}
+
+std::string FreeErrorText(const LeakFreeError& e, const std::string& tag) {
+  const FreeErrorEvent& ev = e.event;
+  std::string what;
+  if (ev.error == FreeError::kMismatchedFree) {
+    what = absl::StrCat("mismatched free (", ApiShortName(ev.free_api), " of a block from ",
+                        ev.alloc_known ? ApiShortName(ev.alloc_api) : "another API", ")");
+  } else {
+    what = absl::StrCat(ev.error == FreeError::kDoubleFree ? "double free" : "invalid free", " (",
+                        ApiShortName(ev.free_api), ")");
+  }
+  std::string out =
+      absl::StrCat("=================================================================\n", tag,
+                   "ERROR: heapsight: ", what, " of address 0x", absl::Hex(ev.address));
+  if (ev.alloc_known) absl::StrAppend(&out, " (", ev.alloc_size, " byte(s))");
+  const char* action = ev.action == format::FreeAction::kSkipped   ? "; not performed"
+                       : ev.action == format::FreeAction::kAborted ? "; process aborted"
+                                                                   : "";
+  absl::StrAppend(&out, action, "\n", FramesText(e.free_frames));
+  if (ev.alloc_known) {
+    absl::StrAppend(&out, "  block allocated by ", ApiShortName(ev.alloc_api), " from:\n",
+                    FramesText(e.alloc_frames));
+  }
+  return out + "\n";
+}
+
+// ---- JSON -----------------------------------------------------------------
 
 nlohmann::json LeakFramesJson(const std::vector<LeakFrame>& frames) {
   nlohmann::json out = nlohmann::json::array();
@@ -76,12 +194,120 @@ nlohmann::json LeakFramesJson(const std::vector<LeakFrame>& frames) {
   return out;
 }
 
-std::string KindHeading(const std::string& kind) {
-  if (kind == "indirect") return "Indirect leak";
-  if (kind == "possible") return "Possible leak";
-  if (kind == "reachable") return "Still reachable";
-  // "definite" and, until reachability analysis exists, "unfreed".
-  return "Direct leak";
+nlohmann::json GroupJson(const LeakGroup& g, const LeakReport& report) {
+  nlohmann::json j = {{"kind", LeakKindName(g.kind)},
+                      {"bytes", g.counts.bytes},
+                      {"blocks", g.counts.blocks},
+                      {"api", ApiText(g.api)},
+                      {"pid", report.processes[g.process].pid},
+                      {"frames", LeakFramesJson(g.frames)}};
+  if (!g.suppressed_by.empty()) j["suppressed_by"] = g.suppressed_by;
+  return j;
+}
+
+nlohmann::json CountsJson(const ClassCounts& c) {
+  return {{"bytes", c.bytes}, {"blocks", c.blocks}};
+}
+
+nlohmann::json ClassesJson(const LeakClassCounts& classes) {
+  nlohmann::json j = {{"definitely_lost", CountsJson(classes[LeakClass::kDefinite])},
+                      {"indirectly_lost", CountsJson(classes[LeakClass::kIndirect])},
+                      {"possibly_lost", CountsJson(classes[LeakClass::kPossible])},
+                      {"still_reachable", CountsJson(classes[LeakClass::kReachable])}};
+  const ClassCounts& unfreed = classes[LeakClass::kUnclassified];
+  if (unfreed.blocks != 0) j["unclassified"] = CountsJson(unfreed);
+  return j;
+}
+
+// The leaked/suppressed/runtime numbers of a process or of the report.
+void AddTotalsJson(const LeakTotals& t, nlohmann::json* j) {
+  (*j)["leaked_bytes"] = t.leaked.bytes;
+  (*j)["leaked_blocks"] = t.leaked.blocks;
+  (*j)["suppressed_bytes"] = t.suppressed.bytes;
+  (*j)["suppressed_blocks"] = t.suppressed.blocks;
+  (*j)["runtime_bytes"] = t.runtime.bytes;
+  (*j)["runtime_blocks"] = t.runtime.blocks;
+  (*j)["classes"] = ClassesJson(t.classes);
+}
+
+nlohmann::json FreeErrorJson(const LeakFreeError& e, const LeakReport& report) {
+  const FreeErrorEvent& ev = e.event;
+  nlohmann::json err = {{"kind", FreeErrorName(ev.error)},
+                        {"pid", report.processes[e.process].pid},
+                        {"address", ev.address},
+                        {"free_fn", ApiShortName(ev.free_api)},
+                        {"action", ev.action == format::FreeAction::kSkipped   ? "skipped"
+                                   : ev.action == format::FreeAction::kAborted ? "aborted"
+                                                                               : "performed"},
+                        {"free_frames", LeakFramesJson(e.free_frames)}};
+  if (ev.alloc_known) {
+    err["alloc_fn"] = ApiShortName(ev.alloc_api);
+    err["bytes"] = ev.alloc_size;
+    err["alloc_frames"] = LeakFramesJson(e.alloc_frames);
+  }
+  return err;
+}
+
+}  // namespace
+
+const char* LeakKindName(LeakClass c) {
+  switch (c) {
+    case LeakClass::kDefinite: return "definite";
+    case LeakClass::kIndirect: return "indirect";
+    case LeakClass::kPossible: return "possible";
+    case LeakClass::kReachable: return "reachable";
+    case LeakClass::kUnclassified: break;
+  }
+  return "unfreed";
+}
+
+const char* FreeErrorName(FreeError e) {
+  switch (e) {
+    case FreeError::kInvalidFree: return "invalid_free";
+    case FreeError::kDoubleFree: return "double_free";
+    case FreeError::kMismatchedFree: return "mismatched_free";
+  }
+  return "bad_free";
+}
+
+absl::StatusOr<LeakKinds> ParseLeakKinds(const std::string& list) {
+  LeakKinds kinds;
+  for (absl::string_view part : absl::StrSplit(list, ',', absl::SkipEmpty())) {
+    if (part == "all") {
+      kinds.insert({LeakClass::kDefinite, LeakClass::kIndirect, LeakClass::kPossible,
+                    LeakClass::kReachable});
+      continue;
+    }
+    if (part == "none") continue;
+    bool known = false;
+    for (LeakClass c : kLeakClassesInOrder) {
+      if (part == LeakKindName(c)) {
+        kinds.insert(c);
+        known = true;
+      }
+    }
+    if (!known) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unknown leak kind '", part,
+          "' (expected a comma-separated list of definite, indirect, possible, reachable, "
+          "or all, none)"));
+    }
+  }
+  kinds.insert(LeakClass::kUnclassified);
+  return kinds;
+}
+
+LeakTotals& LeakTotals::operator+=(const LeakTotals& o) {
+  classes += o.classes;
+  leaked += o.leaked;
+  suppressed += o.suppressed;
+  runtime += o.runtime;
+  for (int i = 0; i < 4; ++i) free_errors[i] += o.free_errors[i];
+  return *this;
+}
+
+uint64_t LeakTotals::FreeErrorCount() const {
+  return free_errors[0] + free_errors[1] + free_errors[2] + free_errors[3];
 }
 
 LeakReport BuildLeakReport(const std::vector<const ProcessProfile*>& profiles,
@@ -89,6 +315,7 @@ LeakReport BuildLeakReport(const std::vector<const ProcessProfile*>& profiles,
   LeakReport report;
   for (size_t pi = 0; pi < profiles.size(); ++pi) {
     const ProcessProfile& p = *profiles[pi];
+    const LeakClassData& data = p.leak_classes;
     LeakProcess proc;
     proc.pid = p.pid;
     proc.ppid = p.ppid;
@@ -96,17 +323,21 @@ LeakReport BuildLeakReport(const std::vector<const ProcessProfile*>& profiles,
     proc.trace = p.trace_path;
     proc.complete = p.complete;
     proc.truncated = p.truncated;
-    std::vector<LeakGroup> groups;
+    proc.scanned = data.scanned;
+    proc.scan_duration_us = data.duration_us;
+    proc.threads_missed = data.threads_missed;
+    LeakTotals& totals = proc.totals;
+    // One group per site (stack, api) with blocks not freed at exit.
+    std::vector<LeakGroup> sites;
     for (const Site& site : p.sites) {
       if (site.stats.leaked_count == 0) continue;
+      ClassCounts counts{site.stats.leaked_bytes, site.stats.leaked_count};
       if (site.kind == SiteKind::kRuntime) {
-        proc.runtime_bytes += site.stats.leaked_bytes;
-        proc.runtime_blocks += site.stats.leaked_count;
+        totals.runtime += counts;
         continue;
       }
       LeakGroup g;
-      g.bytes = site.stats.leaked_bytes;
-      g.blocks = site.stats.leaked_count;
+      g.counts = counts;
       g.api = site.api;
       g.stack = site.stack;
       g.process = pi;
@@ -114,35 +345,58 @@ LeakReport BuildLeakReport(const std::vector<const ProcessProfile*>& profiles,
           p.symbolizer->SymbolizeStack(p.StackIps(site.stack));
       if (const std::string* pattern = suppressions.Match(stack)) g.suppressed_by = *pattern;
       g.frames = ToLeakFrames(stack);
-      groups.push_back(std::move(g));
+      sites.push_back(std::move(g));
     }
-    std::sort(groups.begin(), groups.end(), [](const LeakGroup& a, const LeakGroup& b) {
-      if (a.bytes != b.bytes) return a.bytes > b.bytes;
-      if (a.blocks != b.blocks) return a.blocks > b.blocks;
+    std::sort(sites.begin(), sites.end(), [](const LeakGroup& a, const LeakGroup& b) {
+      if (a.counts.bytes != b.counts.bytes) return a.counts.bytes > b.counts.bytes;
+      if (a.counts.blocks != b.counts.blocks) return a.counts.blocks > b.counts.blocks;
       if (a.stack != b.stack) return a.stack < b.stack;
       return a.api < b.api;
     });
-    for (LeakGroup& g : groups) {
+    // Then one group per class of the scan.
+    for (LeakGroup& g : sites) {
+      LeakClassCounts classes;
+      if (auto it = data.sites.find({g.stack, static_cast<uint8_t>(g.api)});
+          it != data.sites.end()) {
+        classes = it->second;
+      }
       if (g.suppressed_by.empty()) {
-        proc.leaked_bytes += g.bytes;
-        proc.leaked_blocks += g.blocks;
-        report.groups.push_back(std::move(g));
+        SplitByClass(std::move(g), classes, &report.groups, &totals.classes);
       } else {
-        proc.suppressed_bytes += g.bytes;
-        proc.suppressed_blocks += g.blocks;
-        report.suppressed.push_back(std::move(g));
+        totals.suppressed += g.counts;
+        SplitByClass(std::move(g), classes, &report.suppressed, nullptr);
       }
     }
-    report.leaked_bytes += proc.leaked_bytes;
-    report.leaked_blocks += proc.leaked_blocks;
-    report.suppressed_bytes += proc.suppressed_bytes;
-    report.suppressed_blocks += proc.suppressed_blocks;
-    report.runtime_bytes += proc.runtime_bytes;
-    report.runtime_blocks += proc.runtime_blocks;
+    totals.leaked = totals.classes.Lost(proc.scanned);
+    for (const FreeErrorEvent& e : data.errors) {
+      LeakFreeError err;
+      err.process = pi;
+      err.event = e;
+      err.free_frames = Frames(p, e.free_stack);
+      if (e.alloc_known) err.alloc_frames = Frames(p, e.alloc_stack);
+      uint8_t k = static_cast<uint8_t>(e.error);
+      ++totals.free_errors[k < 4 ? k : 0];
+      report.errors.push_back(std::move(err));
+    }
+    report.totals += totals;
     report.complete = report.complete && proc.complete;
     report.processes.push_back(std::move(proc));
   }
+  SortGroups(&report.groups);
+  SortGroups(&report.suppressed);
   return report;
+}
+
+ClassCounts CountedLeaks(const LeakReport& report, const LeakKinds& kinds) {
+  ClassCounts counted;
+  for (const LeakProcess& proc : report.processes) {
+    for (LeakClass c : kinds) {
+      // Blocks allocated after the scan are not judged.
+      if (c == LeakClass::kUnclassified && proc.scanned) continue;
+      counted += proc.totals.classes[c];
+    }
+  }
+  return counted;
 }
 
 std::string FormatLeakText(const LeakReport& report) {
@@ -150,90 +404,192 @@ std::string FormatLeakText(const LeakReport& report) {
   for (size_t pi = 0; pi < report.processes.size(); ++pi) {
     const LeakProcess& proc = report.processes[pi];
     std::string name = proc.exe.empty() ? proc.trace : BaseName(proc.exe);
+    std::string tag = absl::StrCat("==", proc.pid, "==");
     if (!proc.complete) {
-      absl::StrAppend(&out, "==", proc.pid, "==WARNING: heapsight: trace ", proc.trace,
-                      " was cut short (", proc.truncated ? "file ends mid-block" : "no end record",
+      absl::StrAppend(&out, tag, "WARNING: heapsight: trace ", proc.trace, " was cut short (",
+                      proc.truncated ? "file ends mid-block" : "no end record",
                       "); blocks freed after the cut show as not freed.\n");
     }
-    bool any = false;
+    if (!proc.scanned) {
+      absl::StrAppend(&out, tag,
+                      "WARNING: heapsight: no reachability scan in this trace "
+                      "(HEAPSIGHT_LEAK_SCAN=0, or an older preload): blocks are only "
+                      "\"not freed\".\n");
+    } else if (proc.threads_missed != 0) {
+      absl::StrAppend(&out, tag, "WARNING: heapsight: ", proc.threads_missed,
+                      " thread(s) did not stop for the scan; their registers were not "
+                      "scanned.\n");
+    }
+    // Free errors first, as memcheck reports them when they happen.
+    for (const LeakFreeError& e : report.errors) {
+      if (e.process == pi) out += FreeErrorText(e, tag);
+    }
+    bool any = false, lost = false;
+    for (const LeakGroup& g : report.groups) {
+      if (g.process == pi && g.kind != LeakClass::kReachable &&
+          !(g.kind == LeakClass::kUnclassified && proc.scanned)) {
+        lost = true;
+      }
+    }
     for (const LeakGroup& g : report.groups) {
       if (g.process != pi) continue;
       if (!any) {
-        absl::StrAppend(&out, "=================================================================\n",
-                        "==", proc.pid, "==ERROR: heapsight: detected memory leaks in ", name,
-                        " (blocks not freed at exit)\n\n");
+        if (lost) {
+          absl::StrAppend(&out,
+                          "=================================================================\n",
+                          tag, "ERROR: heapsight: detected memory leaks in ", name, "\n\n");
+        } else {
+          absl::StrAppend(&out, tag, "heapsight: no leaks in ", name,
+                          "; blocks not freed at exit:\n\n");
+        }
         any = true;
       }
-      absl::StrAppend(&out, KindHeading(g.kind), " of ", g.bytes, " byte(s) in ", g.blocks,
-                      " object(s) allocated from:\n");
-      if (g.frames.empty()) absl::StrAppend(&out, "    <empty stack>\n");
-      out += FormatLeakFrames(g.frames);
-      out += "\n";
+      absl::StrAppend(&out, KindHeading(g.kind), " of ", g.counts.bytes, " byte(s) in ",
+                      g.counts.blocks, " object(s) allocated from:\n", FramesText(g.frames),
+                      "\n");
     }
-    if (!any) {
-      absl::StrAppend(&out, "==", proc.pid, "==heapsight: no leaks in ", name, "\n");
+    if (!any) absl::StrAppend(&out, tag, "heapsight: no leaks in ", name, "\n");
+    const LeakTotals& t = proc.totals;
+    if (t.suppressed.blocks != 0) {
+      absl::StrAppend(&out, tag, "heapsight: suppressed ", t.suppressed.bytes, " byte(s) in ",
+                      t.suppressed.blocks, " allocation(s).\n");
     }
-    if (proc.suppressed_blocks != 0) {
-      absl::StrAppend(&out, "==", proc.pid, "==heapsight: suppressed ", proc.suppressed_bytes,
-                      " byte(s) in ", proc.suppressed_blocks, " allocation(s).\n");
+    if (t.runtime.blocks != 0) {
+      absl::StrAppend(&out, tag, "heapsight: not counted: ", t.runtime.bytes, " byte(s) in ",
+                      t.runtime.blocks, " allocation(s) held by the C/C++ runtime.\n");
     }
-    if (proc.runtime_blocks != 0) {
-      absl::StrAppend(&out, "==", proc.pid, "==heapsight: not counted: ", proc.runtime_bytes,
-                      " byte(s) in ", proc.runtime_blocks,
-                      " allocation(s) held by the C/C++ runtime.\n");
-    }
+    out += SummaryLines(tag, t.classes);
     if (report.processes.size() > 1) {
-      absl::StrAppend(&out, "==", proc.pid, "==SUMMARY: heapsight: ", proc.leaked_bytes,
-                      " byte(s) leaked in ", proc.leaked_blocks, " allocation(s).\n\n");
+      absl::StrAppend(&out, tag, "SUMMARY: heapsight: ", t.leaked.bytes, " byte(s) leaked in ",
+                      t.leaked.blocks, " allocation(s).\n\n");
     }
   }
-  absl::StrAppend(&out, "SUMMARY: heapsight: ", report.leaked_bytes, " byte(s) leaked in ",
-                  report.leaked_blocks, " allocation(s).\n");
+  const LeakTotals& t = report.totals;
+  if (!report.errors.empty()) {
+    absl::StrAppend(&out, "ERROR SUMMARY: ", report.errors.size(), " free error(s): ",
+                    t.free_errors[1], " invalid, ", t.free_errors[2], " double, ",
+                    t.free_errors[3], " mismatched.\n");
+  }
+  absl::StrAppend(&out, "SUMMARY: heapsight: ", t.leaked.bytes, " byte(s) leaked in ",
+                  t.leaked.blocks, " allocation(s).\n");
   return out;
 }
 
 nlohmann::json LeakReportToJson(const LeakReport& report) {
   nlohmann::json processes = nlohmann::json::array();
   for (const LeakProcess& p : report.processes) {
-    processes.push_back({{"pid", p.pid},
-                         {"ppid", p.ppid},
-                         {"exe", p.exe},
-                         {"trace", p.trace},
-                         {"complete", p.complete},
-                         {"truncated", p.truncated},
-                         {"leaked_bytes", p.leaked_bytes},
-                         {"leaked_blocks", p.leaked_blocks},
-                         {"suppressed_bytes", p.suppressed_bytes},
-                         {"suppressed_blocks", p.suppressed_blocks},
-                         {"runtime_bytes", p.runtime_bytes},
-                         {"runtime_blocks", p.runtime_blocks}});
+    nlohmann::json j = {{"pid", p.pid},
+                        {"ppid", p.ppid},
+                        {"exe", p.exe},
+                        {"trace", p.trace},
+                        {"complete", p.complete},
+                        {"truncated", p.truncated},
+                        {"scanned", p.scanned},
+                        {"scan_duration_us", p.scan_duration_us},
+                        {"errors",
+                         {{"invalid_free", p.totals.free_errors[1]},
+                          {"double_free", p.totals.free_errors[2]},
+                          {"mismatched_free", p.totals.free_errors[3]}}}};
+    AddTotalsJson(p.totals, &j);
+    processes.push_back(std::move(j));
   }
   nlohmann::json groups = nlohmann::json::array();
   for (const LeakGroup& g : report.groups) groups.push_back(GroupJson(g, report));
   nlohmann::json suppressed = nlohmann::json::array();
   for (const LeakGroup& g : report.suppressed) suppressed.push_back(GroupJson(g, report));
+  nlohmann::json errors = nlohmann::json::array();
+  for (const LeakFreeError& e : report.errors) errors.push_back(FreeErrorJson(e, report));
+  const LeakTotals& t = report.totals;
+  nlohmann::json totals = {{"processes", report.processes.size()},
+                           {"complete", report.complete},
+                           {"errors",
+                            {{"invalid_free", t.free_errors[1]},
+                             {"double_free", t.free_errors[2]},
+                             {"mismatched_free", t.free_errors[3]},
+                             {"total", report.errors.size()}}}};
+  AddTotalsJson(t, &totals);
   return {{"schema", "heapsight-leaks/1"},
-          {"totals",
-           {{"leaked_bytes", report.leaked_bytes},
-            {"leaked_blocks", report.leaked_blocks},
-            {"suppressed_bytes", report.suppressed_bytes},
-            {"suppressed_blocks", report.suppressed_blocks},
-            {"runtime_bytes", report.runtime_bytes},
-            {"runtime_blocks", report.runtime_blocks},
-            {"processes", report.processes.size()},
-            {"complete", report.complete}}},
+          {"totals", std::move(totals)},
           {"processes", std::move(processes)},
           {"groups", std::move(groups)},
-          {"suppressed", std::move(suppressed)}};
+          {"suppressed", std::move(suppressed)},
+          {"errors", std::move(errors)}};
 }
-
-}  // namespace heapsight::analyzer
-
-namespace heapsight::analyzer {
 
 std::string FormatLeakJson(const LeakReport& report) {
   return LeakReportToJson(report).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) +
          "\n";
+}
+
+std::string FormatLeakClassSummary(const LeakReport& report) {
+  std::string out;
+  for (const LeakProcess& proc : report.processes) {
+    std::string tag = report.processes.size() > 1 ? absl::StrCat("pid ", proc.pid, " ")
+                                                  : std::string();
+    if (!proc.scanned) {
+      absl::StrAppend(&out, tag, "leaks: no reachability scan in the trace\n");
+      continue;
+    }
+    absl::StrAppend(&out, "\n", tag, "leaks by reachability (scan at exit: ",
+                    absl::StrFormat("%.1f", proc.scan_duration_us / 1000.0), " ms):\n");
+    for (int i = 0; i < format::kLeakClassCount; ++i) {
+      const ClassCounts& c = proc.totals.classes[kLeakClassesInOrder[i]];
+      absl::StrAppend(&out, "  ", kClassLabels[i], ": ", Thousands(c.bytes), " bytes in ",
+                      Thousands(c.blocks), " blocks\n");
+    }
+    const uint64_t* errors = proc.totals.free_errors;
+    if (errors[1] + errors[2] + errors[3] != 0) {
+      absl::StrAppend(&out, tag, "free errors: ", errors[1], " invalid, ", errors[2],
+                      " double, ", errors[3], " mismatched (`heapsight leaks` shows both stacks)\n");
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<LeakClassData> ReadLeakClasses(const std::string& path) {
+  AnalyzeOptions options;
+  options.classify_runtime = false;
+  absl::StatusOr<ProcessProfile> profile = AnalyzeTrace(path, options);
+  if (!profile.ok()) return profile.status();
+  return std::move(profile->leak_classes);
+}
+
+absl::Status RestrictToLeakKinds(ProcessProfile* profile, const LeakClassData& data,
+                                 const LeakKinds& kinds, bool live_is_end) {
+  bool wants_class = std::any_of(kinds.begin(), kinds.end(),
+                                 [](LeakClass c) { return c != LeakClass::kUnclassified; });
+  if (wants_class && !data.scanned) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        profile->trace_path,
+        ": no reachability scan in this trace (recorded with HEAPSIGHT_LEAK_SCAN=0, or by an "
+        "older preload); --leak-kinds needs one"));
+  }
+  for (Site& site : profile->sites) {
+    LeakClassCounts classes;
+    if (auto it = data.sites.find({site.stack, static_cast<uint8_t>(site.api)});
+        it != data.sites.end()) {
+      classes = it->second;
+    }
+    ClassCounts classified = classes.Classified();
+    ClassCounts keep;
+    for (LeakClass c : kinds) {
+      if (c != LeakClass::kUnclassified) keep += classes[c];
+    }
+    if (kinds.count(LeakClass::kUnclassified) != 0 &&
+        site.stats.leaked_count > classified.blocks) {
+      keep.blocks += site.stats.leaked_count - classified.blocks;
+      keep.bytes += site.stats.leaked_bytes > classified.bytes
+                        ? site.stats.leaked_bytes - classified.bytes
+                        : 0;
+    }
+    site.stats.leaked_count = keep.blocks;
+    site.stats.leaked_bytes = keep.bytes;
+    if (live_is_end) {
+      site.stats.live_count = keep.blocks;
+      site.stats.live_bytes = keep.bytes;
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace heapsight::analyzer

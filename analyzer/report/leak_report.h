@@ -1,26 +1,51 @@
-// analyzer/report/leak_report.h: the `heapsight leaks` report: blocks not freed at
-// exit, grouped by (stack, api), sorted by bytes, in LeakSanitizer's text
-// shape or as JSON (schema: docs/leak-json-schema.md,
-// docs/leak-report.schema.json).
+// analyzer/report/leak_report.h: the `heapsight leaks` report, from the
+// trace's data to LeakSanitizer-shaped text or JSON (schema:
+// docs/leak-json-schema.md, docs/leak-report.schema.json).
 //
-// Every group carries a `kind`. Until reachability classification exists,
-// every program block not freed at exit has kind "unfreed". Runtime blocks
-// (runtime_filter.h) are never groups; their total is reported separately.
+// One pipeline: BuildLeakReport takes the blocks not freed at exit of every
+// call site (stack, api), splits each site by the reachability classes of
+// the preload's last scan (model/leak_class_data.h: memcheck's definitely /
+// indirectly / possibly lost and still reachable; blocks no scan judged are
+// kUnclassified, kind "unfreed"), applies the suppressions, symbolizes the
+// stacks and sums everything into LeakTotals per process and for the
+// report. FormatLeakText and FormatLeakJson render it; the record summary
+// (leak_summary.h) and `heapsight report` reuse the same report.
+//
+// "Leaked" is "lost": definite + indirect + possible, plus the unclassified
+// blocks of a trace without a scan. Still-reachable blocks are listed but
+// not counted. Runtime blocks (runtime_filter.h) are never groups; their
+// total is reported separately.
 #ifndef HEAPSIGHT_ANALYZER_LEAK_REPORT_H_
 #define HEAPSIGHT_ANALYZER_LEAK_REPORT_H_
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
-#include "analyzer/report/suppressions.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "analyzer/model/leak_class_data.h"
 #include "analyzer/model/trace_model.h"
+#include "analyzer/report/suppressions.h"
 #include "format/trace_format.h"
 #include "nlohmann/json.hpp"
 
 namespace heapsight::analyzer {
 
-inline constexpr char kKindUnfreed[] = "unfreed";
+// The kind name of a class in text options and JSON: "definite",
+// "indirect", "possible", "reachable", "unfreed" (kUnclassified).
+const char* LeakKindName(LeakClass c);
+// "invalid_free", "double_free", "mismatched_free".
+const char* FreeErrorName(format::FreeError e);
+
+// A set of classes: what --leak-kinds and --show-kinds select.
+using LeakKinds = std::set<LeakClass>;
+
+// Parses a --leak-kinds list: comma-separated kinds, "all", or "none";
+// memcheck's spellings work too (definite/indirect/possible/reachable).
+// kUnclassified ("unfreed": blocks no scan classified) is always in.
+absl::StatusOr<LeakKinds> ParseLeakKinds(const std::string& list);
 
 struct LeakFrame {
   uint64_t address = 0;
@@ -32,15 +57,35 @@ struct LeakFrame {
   bool inlined = false;
 };
 
+// The blocks of one call site and class.
 struct LeakGroup {
-  std::string kind = kKindUnfreed;
-  uint64_t bytes = 0;
-  uint64_t blocks = 0;
+  LeakClass kind = LeakClass::kUnclassified;
+  ClassCounts counts;
   format::Api api = format::Api::kUnknown;
   uint64_t stack = 0;     // leaf stack node in its trace
   size_t process = 0;     // index into LeakReport::processes
   std::vector<LeakFrame> frames;  // allocator frames dropped; inlined frames expanded
   std::string suppressed_by;      // the matching pattern, "" if not suppressed
+};
+
+// A free error with its symbolized stacks.
+struct LeakFreeError {
+  size_t process = 0;  // index into LeakReport::processes
+  FreeErrorEvent event;
+  std::vector<LeakFrame> free_frames;
+  std::vector<LeakFrame> alloc_frames;
+};
+
+// The numbers of one process, or summed over several.
+struct LeakTotals {
+  LeakClassCounts classes;  // unsuppressed program blocks per class
+  ClassCounts leaked;       // lost (see above); what the summaries call leaked
+  ClassCounts suppressed;   // matched by a suppression
+  ClassCounts runtime;      // held by the C/C++ runtime at exit, never reported
+  uint64_t free_errors[4] = {};  // by FreeError value; [0]: values no preload writes
+
+  LeakTotals& operator+=(const LeakTotals& o);
+  uint64_t FreeErrorCount() const;
 };
 
 struct LeakProcess {
@@ -50,49 +95,56 @@ struct LeakProcess {
   std::string trace;
   bool complete = false;
   bool truncated = false;
-  uint64_t leaked_bytes = 0;      // unsuppressed program groups
-  uint64_t leaked_blocks = 0;
-  uint64_t suppressed_bytes = 0;
-  uint64_t suppressed_blocks = 0;
-  uint64_t runtime_bytes = 0;     // held by the runtime at exit, never reported
-  uint64_t runtime_blocks = 0;
+  bool scanned = false;  // the trace holds a reachability scan
+  uint64_t scan_duration_us = 0;
+  uint64_t threads_missed = 0;
+  LeakTotals totals;
 };
 
 struct LeakReport {
   std::vector<LeakProcess> processes;
-  std::vector<LeakGroup> groups;      // unsuppressed; by process, then bytes descending
+  // Unsuppressed groups: by process, then class (definite, indirect,
+  // possible, reachable, unfreed), then bytes descending.
+  std::vector<LeakGroup> groups;
   std::vector<LeakGroup> suppressed;  // same order
-  uint64_t leaked_bytes = 0;
-  uint64_t leaked_blocks = 0;
-  uint64_t suppressed_bytes = 0;
-  uint64_t suppressed_blocks = 0;
-  uint64_t runtime_bytes = 0;
-  uint64_t runtime_blocks = 0;
-  bool complete = true;  // every trace had its end record
+  std::vector<LeakFreeError> errors;  // per process, in time order
+  LeakTotals totals;                  // summed over the processes
+  bool complete = true;               // every trace had its end record
 };
 
-// Builds the report over `profiles` (their symbolizers are used).
+// Builds the report over `profiles` (their leak_classes and symbolizers
+// are used).
 LeakReport BuildLeakReport(const std::vector<const ProcessProfile*>& profiles,
                            const Suppressions& suppressions);
 
-// LeakSanitizer-shaped text.
+// Bytes/blocks of the unsuppressed groups whose class is in `kinds`
+// (unclassified blocks only for processes without a scan): what
+// --leak-exitcode looks at.
+ClassCounts CountedLeaks(const LeakReport& report, const LeakKinds& kinds);
+
+// LeakSanitizer-shaped text, one section per class, then the free errors
+// and memcheck's LEAK SUMMARY.
 std::string FormatLeakText(const LeakReport& report);
-// JSON document (see docs/leak-json-schema.md).
+// The heapsight-leaks/1 JSON document with per-class totals and errors.
 nlohmann::json LeakReportToJson(const LeakReport& report);
 // The JSON document as indented text; invalid UTF-8 in names (traces are
 // untrusted) is replaced with U+FFFD instead of failing.
 std::string FormatLeakJson(const LeakReport& report);
+// Short per-process summary of the classes for `heapsight report`.
+std::string FormatLeakClassSummary(const LeakReport& report);
 
-// One LeakFrame per source frame of `stack` (inlined frames expanded).
-std::vector<LeakFrame> ToLeakFrames(const std::vector<const SymbolizedLocation*>& stack);
-// LeakSanitizer's frame lines: "    #N 0xADDR in FUNCTION FILE:LINE", or the
-// module and offset when there is no source location.
-std::string FormatLeakFrames(const std::vector<LeakFrame>& frames);
-// The frames as the JSON report's "frames" array (docs/leak-json-schema.md).
-nlohmann::json LeakFramesJson(const std::vector<LeakFrame>& frames);
+// The leak classes and free errors of one trace. AnalyzeTrace collects them
+// in its single pass (ProcessProfile::leak_classes); this runs that pass for
+// callers that only need them.
+absl::StatusOr<LeakClassData> ReadLeakClasses(const std::string& trace_path);
 
-// Text header for a group of this kind, e.g. "Direct leak".
-std::string KindHeading(const std::string& kind);
+// For the output formats (`heapsight pprof/collapse/flamegraph
+// --leak-kinds=`): every site's end-of-trace numbers (live_* when the
+// profile was analyzed at the end, and leaked_*) become those of its blocks
+// of the given kinds (kUnclassified: blocks no scan classified). Error if the
+// trace has no scan and `kinds` asks for a class.
+absl::Status RestrictToLeakKinds(ProcessProfile* profile, const LeakClassData& data,
+                                 const LeakKinds& kinds, bool live_is_end);
 
 }  // namespace heapsight::analyzer
 

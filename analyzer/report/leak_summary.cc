@@ -3,7 +3,6 @@
 
 #include <algorithm>
 
-#include "analyzer/report/leak_classes.h"
 #include "analyzer/report/leak_report.h"
 #include "analyzer/report/suppressions.h"
 #include "analyzer/output/text_util.h"
@@ -17,27 +16,14 @@ absl::StatusOr<LeakSummary> SummarizeTraces(const std::vector<std::string>& path
   if (!rules.ok()) return rules.status();
   LeakSummary summary;
   summary.classified = !paths.empty();
+  // One trace at a time: a family's profiles are not all held at once.
   for (const std::string& path : paths) {
     absl::StatusOr<ProcessProfile> profile = AnalyzeTrace(path);
     if (!profile.ok()) return profile.status();
-    // Reachability classes (issue 5): leaked_* become the lost blocks.
-    const LeakClassData& classes = profile->leak_classes;
-    ClassifiedLeakReport classified =
-        ClassifyLeakReport(BuildLeakReport({&*profile}, *rules), {&*profile}, {classes});
-    summary.classified = summary.classified && classes.scanned;
-    for (int c = 0; c < 4; ++c) {
-      summary.class_bytes[c] += classified.classes[c].bytes;
-      summary.class_blocks[c] += classified.classes[c].blocks;
-    }
-    summary.free_errors += classified.errors.size();
-    const LeakReport& report = classified.report;
+    LeakReport report = BuildLeakReport({&*profile}, *rules);
     ++summary.processes;
-    summary.leaked_bytes += report.leaked_bytes;
-    summary.leaked_blocks += report.leaked_blocks;
-    summary.suppressed_bytes += report.suppressed_bytes;
-    summary.suppressed_blocks += report.suppressed_blocks;
-    summary.runtime_bytes += report.runtime_bytes;
-    summary.runtime_blocks += report.runtime_blocks;
+    summary.totals += report.totals;
+    summary.classified = summary.classified && report.processes[0].scanned;
     summary.peak_bytes = std::max(summary.peak_bytes, profile->totals.peak_bytes);
     summary.allocs += profile->totals.allocs;
     summary.frees += profile->totals.frees;
@@ -51,28 +37,37 @@ absl::StatusOr<LeakSummary> SummarizeTraces(const std::vector<std::string>& path
   return summary;
 }
 
+namespace {
+
+std::string BlocksText(uint64_t blocks) {
+  return Thousands(blocks) + (blocks == 1 ? " block" : " blocks");
+}
+
+}  // namespace
+
 void PrintLeakSummary(std::FILE* out, const LeakSummary& s) {
   std::fprintf(out, "heapsight: LEAK SUMMARY (%s)\n",
                (Thousands(s.processes) + (s.processes == 1 ? " process" : " processes")).c_str());
+  const LeakTotals& t = s.totals;
   if (s.classified) {
     const char* labels[] = {"definitely lost", "indirectly lost", "  possibly lost",
                             "still reachable"};
-    for (int c = 0; c < 4; ++c) {
-      std::fprintf(out, "heapsight:    %s: %s in %s\n", labels[c], Bytes(s.class_bytes[c]).c_str(),
-                   (Thousands(s.class_blocks[c]) + (s.class_blocks[c] == 1 ? " block" : " blocks"))
-                       .c_str());
+    for (int i = 0; i < format::kLeakClassCount; ++i) {
+      const ClassCounts& c = t.classes[kLeakClassesInOrder[i]];
+      std::fprintf(out, "heapsight:    %s: %s in %s\n", labels[i], Bytes(c.bytes).c_str(),
+                   BlocksText(c.blocks).c_str());
     }
   } else {
-    std::fprintf(out, "heapsight:    not freed at exit: %s in %s\n", Bytes(s.leaked_bytes).c_str(),
-                 (Thousands(s.leaked_blocks) + (s.leaked_blocks == 1 ? " block" : " blocks")).c_str());
+    std::fprintf(out, "heapsight:    not freed at exit: %s in %s\n", Bytes(t.leaked.bytes).c_str(),
+                 BlocksText(t.leaked.blocks).c_str());
   }
-  if (s.free_errors != 0) {
+  if (uint64_t errors = t.FreeErrorCount(); errors != 0) {
     std::fprintf(out, "heapsight:    free errors (invalid, double, mismatched): %s\n",
-                 Thousands(s.free_errors).c_str());
+                 Thousands(errors).c_str());
   }
-  if (s.suppressed_blocks != 0) {
-    std::fprintf(out, "heapsight:    suppressed: %s in %s blocks\n", Bytes(s.suppressed_bytes).c_str(),
-                 Thousands(s.suppressed_blocks).c_str());
+  if (t.suppressed.blocks != 0) {
+    std::fprintf(out, "heapsight:    suppressed: %s in %s blocks\n", Bytes(t.suppressed.bytes).c_str(),
+                 Thousands(t.suppressed.blocks).c_str());
   }
   std::fprintf(out, "heapsight:    peak heap: %s; %s allocations, %s frees, %s allocated\n",
                Bytes(s.peak_bytes).c_str(), Thousands(s.allocs).c_str(), Thousands(s.frees).c_str(),
@@ -86,7 +81,8 @@ void PrintLeakSummary(std::FILE* out, const LeakSummary& s) {
                  "count sampled allocations only\n",
                  Bytes(s.sample_period_bytes).c_str());
   }
-  if (s.leaked_blocks != 0 || s.free_errors != 0 || s.class_blocks[3] != 0) {
+  if (t.leaked.blocks != 0 || t.FreeErrorCount() != 0 ||
+      t.classes[LeakClass::kReachable].blocks != 0) {
     std::fprintf(out, "heapsight: run `heapsight leaks TRACE` for the allocation stacks\n");
   }
 }

@@ -5,7 +5,7 @@
 // API for cli/record/: after the traced program exits, call
 // SummarizeTraces with every trace it left (a fork/exec family is summed),
 // print it with PrintLeakSummary, and exit with the leak exit code when
-// summary.leaked_blocks > 0.
+// summary.totals.leaked.blocks > 0.
 #ifndef HEAPSIGHT_ANALYZER_LEAK_SUMMARY_H_
 #define HEAPSIGHT_ANALYZER_LEAK_SUMMARY_H_
 
@@ -15,30 +15,23 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "analyzer/report/leak_report.h"
 
 namespace heapsight::analyzer {
 
 struct LeakSummary {
   uint64_t processes = 0;
-  uint64_t leaked_bytes = 0;       // unfreed at exit, program blocks, not suppressed
-  uint64_t leaked_blocks = 0;
-  uint64_t suppressed_bytes = 0;   // matched by a suppression
-  uint64_t suppressed_blocks = 0;
-  uint64_t runtime_bytes = 0;      // held by the C/C++ runtime (never counted as leaks)
-  uint64_t runtime_blocks = 0;
+  // Summed over the processes, as the leak report counts them
+  // (leak_report.h): totals.leaked is what --leak-exitcode looks at.
+  LeakTotals totals;
+  // Every trace holds the preload's reachability scan: the classes are
+  // shown (else only the blocks not freed at exit).
+  bool classified = false;
   uint64_t peak_bytes = 0;         // max over the processes
   uint64_t allocs = 0;             // program allocations, summed
   uint64_t frees = 0;
   uint64_t bytes_allocated = 0;
   bool complete = true;            // every trace had its kEnd record
-  // Issue 5: when every trace holds the preload's reachability scan,
-  // leaked_* above are the *lost* blocks (definitely + indirectly + possibly
-  // lost; still-reachable ones are not leaks) and these hold the classes
-  // (index LeakClass - 1: definite, indirect, possible, reachable).
-  bool classified = false;
-  uint64_t class_bytes[4] = {};
-  uint64_t class_blocks[4] = {};
-  uint64_t free_errors = 0;        // invalid, double and mismatched frees
   // Largest mean sampling period of the traces (HEAPSIGHT_SAMPLE_BYTES);
   // 0 when every trace recorded every allocation.
   uint64_t sample_period_bytes = 0;

@@ -61,11 +61,6 @@ std::string DieFunctionName(Dwarf_Die* die) {
   return name != nullptr ? name : "";
 }
 
-std::string Basename(const std::string& path) {
-  size_t slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
 // `name` made absolute against the compilation directory, with "." and
 // ".." components folded lexically.
 std::string SourcePath(const char* name, const char* comp_dir) {
@@ -375,7 +370,8 @@ Symbolizer::ModuleSession* Symbolizer::SessionFor(const Module* module) {
   if (raw->dwfl == nullptr) return raw;
   dwfl_report_begin(raw->dwfl);
   // Reported at bias 0: lookups use ELF virtual addresses (module offsets).
-  raw->module = dwfl_report_elf(raw->dwfl, Basename(path).c_str(), path.c_str(), -1, 0, true);
+  raw->module =
+      dwfl_report_elf(raw->dwfl, ModuleBaseName(path).c_str(), path.c_str(), -1, 0, true);
   dwfl_report_end(raw->dwfl, nullptr, nullptr);
   if (raw->module == nullptr) {
     warnings_.push_back(absl::StrCat(path, ": cannot read (", dwfl_errmsg(-1),
@@ -491,7 +487,7 @@ std::vector<const SymbolizedLocation*> Symbolizer::SymbolizeStack(
     const SymbolizedLocation& loc = Symbolize(ips[i], true);
     if (leading && i + 1 < ips.size()) {
       bool ours = loc.module != nullptr &&
-                  absl::StartsWith(Basename(loc.module->path), "libheapsight");
+                  absl::StartsWith(ModuleBaseName(loc.module->path), "libheapsight");
       if (ours || IsAllocatorFunction(loc.frames.back().function)) continue;
     }
     leading = false;

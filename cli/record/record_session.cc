@@ -211,7 +211,7 @@ int RunRecordSession(const RecordRequest& request) {
     if (!summary.ok()) {
       Error(absl::StrCat("cannot summarize the trace: ", summary.status().message()));
     } else {
-      leaks_remain = summary->leaked_blocks > 0;
+      leaks_remain = summary->totals.leaked.blocks > 0;
       if (want_summary) analyzer::PrintLeakSummary(stderr, *summary);
       if (!summary->complete && !request.quiet) ExplainIncomplete(traces, request, child);
     }

@@ -1,9 +1,9 @@
 // tests/analyzer/report/leak_classes_test.cc: reading the preload's reachability
-// classes and free errors from synthetic traces (analyzer/report/leak_classes.h):
+// classes and free errors from synthetic traces (model/leak_class_data.h):
 // the last scan wins, blocks freed after it drop out, blocks allocated after
 // it stay unclassified, errors resolve their allocation; and the split of a
-// leak report by class.
-#include "analyzer/report/leak_classes.h"
+// leak report by class (analyzer/report/leak_report.h).
+#include "analyzer/report/leak_report.h"
 
 #include <map>
 
@@ -15,7 +15,6 @@ namespace heapsight::analyzer {
 namespace {
 
 using format::Api;
-using format::LeakClass;
 
 std::string Write(testing::TestTraceWriter& w, const std::string& name) {
   w.FlushAll();
@@ -47,32 +46,38 @@ TEST(LeakClassesTest, LastScanLateFreesAndLateAllocations) {
   EXPECT_TRUE(data->scanned);
   EXPECT_EQ(data->scan, 2u);
   EXPECT_EQ(data->reason, format::ScanReason::kExit);
-  ClassArray malloc_site = data->sites[{0, static_cast<uint8_t>(Api::kMalloc)}];
-  EXPECT_EQ(malloc_site[0].blocks, 1u);  // a, definite
-  EXPECT_EQ(malloc_site[0].bytes, 100u);
-  EXPECT_EQ(malloc_site[3].blocks, 0u);  // b was freed after the scan
-  ClassArray new_site = data->sites[{0, static_cast<uint8_t>(Api::kNew)}];
-  EXPECT_EQ(new_site[1].bytes, 300u);
+  LeakClassCounts malloc_site = data->sites[{0, static_cast<uint8_t>(Api::kMalloc)}];
+  EXPECT_EQ(malloc_site[LeakClass::kDefinite].blocks, 1u);  // a
+  EXPECT_EQ(malloc_site[LeakClass::kDefinite].bytes, 100u);
+  EXPECT_EQ(malloc_site[LeakClass::kReachable].blocks, 0u);  // b was freed after the scan
+  EXPECT_EQ(malloc_site.Classified().blocks, 1u);
+  LeakClassCounts new_site = data->sites[{0, static_cast<uint8_t>(Api::kNew)}];
+  EXPECT_EQ(new_site[LeakClass::kIndirect].bytes, 300u);
 
   absl::StatusOr<ProcessProfile> p = AnalyzeTrace(path);
   ASSERT_TRUE(p.ok()) << p.status();
-  ClassifiedLeakReport r = ClassifyLeakReport(BuildLeakReport({&*p}, Suppressions()), {&*p}, {*data});
-  EXPECT_EQ(r.classes[0].bytes, 100u);
-  EXPECT_EQ(r.classes[1].bytes, 300u);
-  EXPECT_EQ(r.unfreed.bytes, 400u);            // d
-  EXPECT_EQ(r.report.leaked_bytes, 400u);      // lost: a + c; d is not judged after a scan
-  std::vector<std::string> kinds;
-  for (const LeakGroup& g : r.report.groups) kinds.push_back(g.kind);
-  EXPECT_EQ(kinds, (std::vector<std::string>{"definite", "indirect", "unfreed"}));
+  LeakReport r = BuildLeakReport({&*p}, Suppressions());
+  EXPECT_EQ(r.totals.classes[LeakClass::kDefinite].bytes, 100u);
+  EXPECT_EQ(r.totals.classes[LeakClass::kIndirect].bytes, 300u);
+  EXPECT_EQ(r.totals.classes[LeakClass::kUnclassified].bytes, 400u);  // d
+  EXPECT_EQ(r.totals.leaked.bytes, 400u);  // lost: a + c; d is not judged after a scan
+  EXPECT_EQ(r.processes[0].totals.leaked.blocks, 2u);
+  std::vector<LeakClass> kinds;
+  for (const LeakGroup& g : r.groups) kinds.push_back(g.kind);
+  EXPECT_EQ(kinds, (std::vector<LeakClass>{LeakClass::kDefinite, LeakClass::kIndirect,
+                                           LeakClass::kUnclassified}));
   EXPECT_EQ(CountedLeaks(r, *ParseLeakKinds("definite,possible")).bytes, 100u);
   EXPECT_EQ(CountedLeaks(r, *ParseLeakKinds("all")).bytes, 400u);
-  std::string text = FormatClassifiedLeakText(r);
+  std::string text = FormatLeakText(r);
   EXPECT_NE(text.find("Direct leak of 100 byte(s) in 1 object(s)"), std::string::npos) << text;
   EXPECT_NE(text.find("Indirect leak of 300 byte(s) in 1 object(s)"), std::string::npos) << text;
   EXPECT_NE(text.find("definitely lost: 100 bytes in 1 blocks"), std::string::npos) << text;
-  nlohmann::json j = ClassifiedLeakJson(r);
+  nlohmann::json j = LeakReportToJson(r);
   EXPECT_EQ(j["totals"]["classes"]["indirectly_lost"]["bytes"], 300);
+  EXPECT_EQ(j["totals"]["classes"]["unclassified"]["bytes"], 400);
+  EXPECT_EQ(j["totals"]["leaked_bytes"], 400);
   EXPECT_EQ(j["processes"][0]["scanned"], true);
+  EXPECT_EQ(j["groups"][2]["kind"], "unfreed");
 }
 
 TEST(LeakClassesTest, NoScanKeepsUnfreedAndCountsIt) {
@@ -85,10 +90,11 @@ TEST(LeakClassesTest, NoScanKeepsUnfreedAndCountsIt) {
   EXPECT_FALSE(data->scanned);
   absl::StatusOr<ProcessProfile> p = AnalyzeTrace(path);
   ASSERT_TRUE(p.ok());
-  ClassifiedLeakReport r = ClassifyLeakReport(BuildLeakReport({&*p}, Suppressions()), {&*p}, {*data});
-  EXPECT_EQ(r.report.leaked_bytes, 100u);
+  LeakReport r = BuildLeakReport({&*p}, Suppressions());
+  EXPECT_EQ(r.totals.leaked.bytes, 100u);
+  EXPECT_EQ(r.totals.classes[LeakClass::kUnclassified].bytes, 100u);
   EXPECT_EQ(CountedLeaks(r, *ParseLeakKinds("definite")).bytes, 100u);
-  EXPECT_NE(FormatClassifiedLeakText(r).find("no reachability scan"), std::string::npos);
+  EXPECT_NE(FormatLeakText(r).find("no reachability scan"), std::string::npos);
   EXPECT_FALSE(RestrictToLeakKinds(&*p, *data, *ParseLeakKinds("definite"), true).ok());
 }
 
@@ -125,8 +131,10 @@ TEST(LeakClassesTest, FreeErrorsResolveTheirAllocation) {
   EXPECT_EQ(by_address[0x4000].alloc_api, Api::kNew);
   absl::StatusOr<ProcessProfile> p = AnalyzeTrace(path);
   ASSERT_TRUE(p.ok());
-  ClassifiedLeakReport r = ClassifyLeakReport(BuildLeakReport({&*p}, Suppressions()), {&*p}, {*data});
-  nlohmann::json j = ClassifiedLeakJson(r);
+  LeakReport r = BuildLeakReport({&*p}, Suppressions());
+  EXPECT_EQ(r.totals.free_errors[static_cast<int>(format::FreeError::kMismatchedFree)], 2u);
+  EXPECT_EQ(r.totals.FreeErrorCount(), 4u);
+  nlohmann::json j = LeakReportToJson(r);
   std::map<uint64_t, nlohmann::json> json_by_address;
   for (const auto& e : j["errors"]) json_by_address[e["address"].get<uint64_t>()] = e;
   EXPECT_EQ(json_by_address[0x1000]["kind"], "mismatched_free");
@@ -139,11 +147,67 @@ TEST(LeakClassesTest, FreeErrorsResolveTheirAllocation) {
   EXPECT_EQ(j["totals"]["errors"]["double_free"], 1);
 }
 
+// A family: one process with a scan, one without. Each process's numbers
+// are its own; the report's totals are their sums; blocks no scan judged
+// are lost only in the process without a scan.
+TEST(LeakClassesTest, FamilyTotalsAreTheSumOfTheProcesses) {
+  testing::TestTraceWriter scanned(/*pid=*/100);
+  uint64_t a = scanned.Alloc(1, 10, Api::kMalloc, 100, 0);
+  uint64_t b = scanned.Alloc(1, 11, Api::kMalloc, 200, 0);
+  scanned.FreeError(1, 12, Api::kFree, format::FreeError::kInvalidFree, 0x5000, 0, 0);
+  scanned.LeakScan(1, 20, 1);
+  scanned.BlockClasses(1, 1, LeakClass::kDefinite, {a});
+  scanned.BlockClasses(1, 1, LeakClass::kReachable, {b});
+  scanned.Alloc(2, 21, Api::kMalloc, 50, 0);  // after the scan: not judged
+  scanned.End(1, 30);
+  testing::TestTraceWriter unscanned(/*pid=*/101, /*ppid=*/100);
+  unscanned.Alloc(1, 10, Api::kMalloc, 400, 0);
+  unscanned.End(1, 20);
+  absl::StatusOr<ProcessProfile> p1 = AnalyzeTrace(Write(scanned, "family_scanned"));
+  absl::StatusOr<ProcessProfile> p2 = AnalyzeTrace(Write(unscanned, "family_unscanned"));
+  ASSERT_TRUE(p1.ok() && p2.ok());
+  LeakReport r = BuildLeakReport({&*p1, &*p2}, Suppressions());
+  ASSERT_EQ(r.processes.size(), 2u);
+  const LeakTotals& t1 = r.processes[0].totals;
+  const LeakTotals& t2 = r.processes[1].totals;
+  EXPECT_EQ(t1.leaked.bytes, 100u);  // a; b is reachable, the late block not judged
+  EXPECT_EQ(t1.classes[LeakClass::kReachable].bytes, 200u);
+  EXPECT_EQ(t1.classes[LeakClass::kUnclassified].bytes, 50u);
+  EXPECT_EQ(t1.FreeErrorCount(), 1u);
+  EXPECT_EQ(t2.leaked.bytes, 400u);
+  EXPECT_EQ(t2.classes[LeakClass::kUnclassified].bytes, 400u);
+  EXPECT_EQ(r.totals.leaked.bytes, 500u);
+  EXPECT_EQ(r.totals.leaked.blocks, 2u);
+  EXPECT_EQ(r.totals.classes[LeakClass::kUnclassified].bytes, 450u);
+  EXPECT_EQ(r.totals.classes[LeakClass::kReachable].blocks, 1u);
+  EXPECT_EQ(r.totals.FreeErrorCount(), 1u);
+  EXPECT_EQ(CountedLeaks(r, *ParseLeakKinds("all")).bytes, 700u);
+  EXPECT_EQ(CountedLeaks(r, *ParseLeakKinds("none")).bytes, 400u);
+  // Groups: per process, then class.
+  std::vector<std::pair<size_t, LeakClass>> order;
+  for (const LeakGroup& g : r.groups) order.emplace_back(g.process, g.kind);
+  EXPECT_EQ(order, (std::vector<std::pair<size_t, LeakClass>>{{0, LeakClass::kDefinite},
+                                                              {0, LeakClass::kReachable},
+                                                              {0, LeakClass::kUnclassified},
+                                                              {1, LeakClass::kUnclassified}}));
+  std::string text = FormatLeakText(r);
+  EXPECT_NE(text.find("==101==SUMMARY: heapsight: 400 byte(s) leaked in 1 allocation(s)."),
+            std::string::npos) << text;
+  EXPECT_NE(text.find("\nSUMMARY: heapsight: 500 byte(s) leaked in 2 allocation(s).\n"),
+            std::string::npos) << text;
+  nlohmann::json j = LeakReportToJson(r);
+  EXPECT_EQ(j["totals"]["leaked_bytes"], 500);
+  EXPECT_EQ(j["processes"][1]["leaked_bytes"], 400);
+  EXPECT_EQ(j["totals"]["errors"]["invalid_free"], 1);
+}
+
 TEST(LeakClassesTest, LeakKindLists) {
   EXPECT_EQ(*ParseLeakKinds("definite,possible"),
-            (std::set<std::string>{"definite", "possible", "unfreed"}));
+            (LeakKinds{LeakClass::kDefinite, LeakClass::kPossible, LeakClass::kUnclassified}));
   EXPECT_EQ(ParseLeakKinds("all")->size(), 5u);
-  EXPECT_EQ(*ParseLeakKinds("none"), std::set<std::string>{"unfreed"});
+  EXPECT_EQ(*ParseLeakKinds("none"), LeakKinds{LeakClass::kUnclassified});
+  EXPECT_EQ(*ParseLeakKinds("reachable,unfreed"),
+            (LeakKinds{LeakClass::kReachable, LeakClass::kUnclassified}));
   EXPECT_FALSE(ParseLeakKinds("definitely").ok());
 }
 

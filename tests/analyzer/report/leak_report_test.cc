@@ -31,19 +31,19 @@ TEST(LeakReportTest, GroupsSortedByBytesWithKindAndRuntimeExcluded) {
   ASSERT_TRUE(p.ok()) << p.status();
   LeakReport report = BuildLeakReport({&*p}, Suppressions());
   ASSERT_EQ(report.groups.size(), 2u);
-  EXPECT_EQ(report.groups[0].bytes, 5000u);
-  EXPECT_EQ(report.groups[0].blocks, 1u);
-  EXPECT_EQ(report.groups[0].kind, "unfreed");
-  EXPECT_EQ(report.groups[1].bytes, 1200u);
-  EXPECT_EQ(report.groups[1].blocks, 2u);
+  EXPECT_EQ(report.groups[0].counts.bytes, 5000u);
+  EXPECT_EQ(report.groups[0].counts.blocks, 1u);
+  EXPECT_EQ(report.groups[0].kind, LeakClass::kUnclassified);  // no scan in the trace
+  EXPECT_EQ(report.groups[1].counts.bytes, 1200u);
+  EXPECT_EQ(report.groups[1].counts.blocks, 2u);
   EXPECT_EQ(report.groups[1].api, format::Api::kMalloc);
   ASSERT_EQ(report.groups[1].frames.size(), 3u);
   EXPECT_EQ(report.groups[1].frames[0].module, "/nonexistent/sample_prog");
   EXPECT_EQ(report.groups[1].frames[0].offset, 0x1200u);
-  EXPECT_EQ(report.leaked_bytes, 6200u);
-  EXPECT_EQ(report.leaked_blocks, 3u);
-  EXPECT_EQ(report.runtime_bytes, 72704u);
-  EXPECT_EQ(report.runtime_blocks, 1u);
+  EXPECT_EQ(report.totals.leaked.bytes, 6200u);
+  EXPECT_EQ(report.totals.leaked.blocks, 3u);
+  EXPECT_EQ(report.totals.runtime.bytes, 72704u);
+  EXPECT_EQ(report.totals.runtime.blocks, 1u);
   EXPECT_TRUE(report.complete);
 
   testing::ExpectGolden("leaks_sample.txt", Normalize(FormatLeakText(report), path));
@@ -61,11 +61,12 @@ TEST(LeakReportTest, SuppressionsMoveGroupsAside) {
   ASSERT_TRUE(rules.ok());
   LeakReport report = BuildLeakReport({&*p}, *rules);
   ASSERT_EQ(report.groups.size(), 1u);
-  EXPECT_EQ(report.groups[0].bytes, 1200u);
+  EXPECT_EQ(report.groups[0].counts.bytes, 1200u);
   ASSERT_EQ(report.suppressed.size(), 1u);
   EXPECT_EQ(report.suppressed[0].suppressed_by, "libsample.so");
-  EXPECT_EQ(report.suppressed_bytes, 5000u);
-  EXPECT_EQ(report.leaked_bytes, 1200u);
+  EXPECT_EQ(report.totals.suppressed.bytes, 5000u);
+  EXPECT_EQ(report.totals.leaked.bytes, 1200u);
+  EXPECT_EQ(report.totals.classes[LeakClass::kUnclassified].bytes, 1200u);
   nlohmann::json j = LeakReportToJson(report);
   EXPECT_EQ(j["suppressed"][0]["suppressed_by"], "libsample.so");
   EXPECT_TRUE(testing::JsonSchemaCheck(LoadSchema()).Validate(j).empty());

@@ -18,9 +18,9 @@ TEST(LeakSummaryTest, SumsAFamilyAndAppliesSuppressions) {
   absl::StatusOr<LeakSummary> s = SummarizeTraces({a, b});
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_EQ(s->processes, 2u);
-  EXPECT_EQ(s->leaked_bytes, 2 * 6200u);
-  EXPECT_EQ(s->leaked_blocks, 6u);
-  EXPECT_EQ(s->runtime_bytes, 2 * 72704u);
+  EXPECT_EQ(s->totals.leaked.bytes, 2 * 6200u);
+  EXPECT_EQ(s->totals.leaked.blocks, 6u);
+  EXPECT_EQ(s->totals.runtime.bytes, 2 * 72704u);
   EXPECT_EQ(s->allocs, 12u);
   EXPECT_EQ(s->frees, 6u);
   EXPECT_EQ(s->peak_bytes, 79032u);
@@ -30,8 +30,8 @@ TEST(LeakSummaryTest, SumsAFamilyAndAppliesSuppressions) {
   std::ofstream(supp) << "leak:libsample.so\n";
   absl::StatusOr<LeakSummary> t = SummarizeTraces({a}, supp);
   ASSERT_TRUE(t.ok());
-  EXPECT_EQ(t->leaked_bytes, 1200u);
-  EXPECT_EQ(t->suppressed_bytes, 5000u);
+  EXPECT_EQ(t->totals.leaked.bytes, 1200u);
+  EXPECT_EQ(t->totals.suppressed.bytes, 5000u);
   EXPECT_TRUE(t->complete);
 
   std::string out_path = ::testing::TempDir() + "/sum_out.txt";

@@ -1,4 +1,5 @@
-// tests/analyzer/symbols/symbol_names_test.cc: BareFunctionName, StripSymbolVersion and UnknownFrameName.
+// tests/analyzer/symbols/symbol_names_test.cc: BareFunctionName, StripSymbolVersion,
+// UnknownFrameName and ModuleBaseName.
 #include "analyzer/symbols/symbol_names.h"
 
 #include <gtest/gtest.h>
@@ -156,6 +157,10 @@ TEST(UnknownFrameNameTest, ModuleAndOffset) {
   EXPECT_EQ(UnknownFrameName("/usr/lib/libfoo.so.1", 0x1a2b, 0x7f0000001a2b), "libfoo.so.1+0x1a2b");
   EXPECT_EQ(UnknownFrameName("", 0, 0x7f001234), "0x7f001234");
   EXPECT_EQ(UnknownFrameName("app", 0x10, 0x5510), "app+0x10");
+  EXPECT_EQ(UnknownFrameName("/odd/", 0x10, 0x5510), "/odd/+0x10");
+  EXPECT_EQ(ModuleBaseName("/usr/lib/x86_64-linux-gnu/libc.so.6"), "libc.so.6");
+  EXPECT_EQ(ModuleBaseName("[vdso]"), "[vdso]");
+  EXPECT_EQ(ModuleBaseName("/odd/"), "");
 }
 
 }  // namespace
