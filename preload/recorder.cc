@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "preload/clock.h"
+#include "preload/host_guards.h"
 #include "preload/internal_alloc.h"
 #include "preload/leak_check.h"
 #include "preload/live_table.h"
@@ -27,6 +28,7 @@
 #include "preload/stack_table.h"
 #include "preload/thread_state.h"
 #include "preload/trace_writer.h"
+#include "preload/unwind_validation.h"
 #include "preload/unwinder.h"
 
 extern char** environ;
@@ -150,6 +152,7 @@ void EmitNodes(ThreadState* ts, const StackRef& s, uint64_t now) {
 }
 
 uint64_t ReadRss() {
+  NoCancel no_cancel;  // under the state lock; open/read/close are cancellation points
   int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
   if (fd < 0) return 0;
   char buf[128];
@@ -203,6 +206,7 @@ const char* GetenvLookup(const char* name, void*) { return getenv(name); }
 
 // kProcess: executable, argv (from /proc/self/cmdline, read raw), parent.
 void WriteProcessRecord(ThreadState* ts, uint64_t now) {
+  NoCancel no_cancel;  // under the state lock: /proc/self/cmdline
   // Keeps the record inside one chunk's record stream (7/16 of a 64 KiB
   // chunk, 28 KiB, as chunks were before they grew to 128 KiB): 16 KiB of
   // arguments, 256 argument lengths, two paths of PATH_MAX.
@@ -339,6 +343,8 @@ void InheritOne(uintptr_t, const LiveEntry& e, void* ctx) {
 void ForkChild() {
   if (!g_fork_locked) return;
   g_fork_locked = false;
+  ErrnoKeeper keep_errno;  // the child's fork() returns with the parent's errno
+  NoCancel no_cancel;
   ResetArenaLockInChild();
   g_live.ResetLocksInChild();
   ResetModuleLockInChild();
@@ -376,6 +382,7 @@ void ForkChild() {
 // own handlers and before _dl_fini, so it runs after them (see
 // process_hooks.cc).
 void AtExitHandler() {
+  ErrnoKeeper keep_errno;  // later exit handlers see the program's errno
   FinishTrace(format::EndReason::kExit, g_exit_status);
   // Handlers registered before ours (by libraries initialized before us)
   // run after us and may still free memory: from now on every event is
@@ -507,6 +514,9 @@ __attribute__((always_inline)) inline void RecordSampledAlloc(void* p, size_t si
 }  // namespace
 
 void RecordAlloc(void* p, size_t size, size_t alignment, Api api) {
+  // Called after the real function: the errno it left is what the program
+  // gets back (unwinding, flushing and /proc reads may change errno).
+  ErrnoKeeper keep_errno;
   int status = g_status.load(std::memory_order_relaxed);
   if (status == kDisabled) return;
   if (status != kActive || InHeapsight()) {
@@ -548,6 +558,7 @@ void TracedFree(void* p, Api api) {
   }
   format::FreeAction action = format::FreeAction::kPassed;
   {
+    ErrnoKeeper keep_errno;  // the real free below leaves errno as it decides
     ReentryGuard guard;
     uint64_t now = NowUs();
     if (ThreadState* ts = CurrentThreadState(now); ts != nullptr) {
@@ -661,6 +672,8 @@ void OnWriteError(int err) {
 
 void InitRecorder() {
   if (g_status.load() != kUninit || !EnsureRealFunctions()) return;
+  ErrnoKeeper keep_errno;  // a constructor: main() starts with libc's errno
+  NoCancel no_cancel;
   ReentryGuard guard;
   char error[256];
   bool options_ok = ParseOptions(GetenvLookup, nullptr, &g_options, error, sizeof error);
@@ -672,6 +685,18 @@ void InitRecorder() {
     RawBuffer b;
     b.Str(error);
     RawLog(b);
+  }
+  if (const char* front = ForeignAllocator(); front != nullptr) {
+    // Warned once, before any trace file exists; the hooks pass every call
+    // to that allocator (real_functions.h).
+    if (!g_options.QUIET) {
+      RawBuffer b;
+      b.Str("another allocator serves this program's malloc (").Str(front).Str(
+          " comes before libheapsight.so); tracing disabled");
+      RawLog(b);
+    }
+    g_status.store(kDisabled);
+    return;
   }
   g_unwind = ParseUnwindMode(g_options.UNWIND);
   g_max_depth = static_cast<size_t>(g_options.MAX_DEPTH);
@@ -707,6 +732,9 @@ void InitRecorder() {
     }
   }
   ScrubEnvironment();
+  // Before our first unwind initializes libunwind (which would open its
+  // validation pipe): unwind_validation.h.
+  InstallUnwindValidation();
   if (!StartTraceFile(flags)) return;
   bool unwind_cache = g_unwind == UnwindMode::kLibunwind && g_options.UNWIND_CACHE;
   InitThreadStates(g_zstd_level, g_unwind == UnwindMode::kFramePointer, unwind_cache);
@@ -757,6 +785,8 @@ void FinishTrace(format::EndReason reason, int64_t status) {
   if (g_status.load() != kActive) return;
   // A vfork child shares our memory: it must not write the parent's trace.
   if (getpid() != g_pid) return;
+  ErrnoKeeper keep_errno;
+  NoCancel no_cancel;
   ReentryGuard guard;
   uint64_t now = NowUs();
   ThreadState* ts = CurrentThreadState(now);
@@ -797,12 +827,15 @@ void MarkModulesDirty(uintptr_t hook_frame) {
 
 void FlushAllForFini() {
   if (g_status.load() != kActive || getpid() != g_pid) return;
+  ErrnoKeeper keep_errno;
+  NoCancel no_cancel;
   ReentryGuard guard;
   FlushAllThreads(NowUs());
 }
 
 void RecordFork(int64_t child_pid) {
   if (g_status.load() != kActive || child_pid <= 0) return;
+  ErrnoKeeper keep_errno;  // fork() succeeded: errno as it was
   ReentryGuard guard;
   uint64_t now = NowUs();
   ThreadState* ts = CurrentThreadState(now);
@@ -815,6 +848,7 @@ void RecordFork(int64_t child_pid) {
 bool PrepareExec(const char* path, char* const* envp, char*** new_envp) {
   *new_envp = nullptr;
   if (g_status.load() != kActive || getpid() != g_pid) return false;
+  NoCancel no_cancel;
   ReentryGuard guard;
   uint64_t now = NowUs();
   FlushAllThreads(now);
@@ -859,6 +893,7 @@ void ExecFailed(char** new_envp) {
     PageFree(mem, *reinterpret_cast<size_t*>(mem));
   }
   if (g_status.load() != kActive) return;
+  NoCancel no_cancel;
   ReentryGuard guard;
   uint64_t now = NowUs();
   ThreadState* ts = CurrentThreadState(now);

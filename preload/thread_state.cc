@@ -8,6 +8,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "preload/host_guards.h"
 #include "preload/internal_alloc.h"
 #include "preload/recorder.h"
 #include "preload/reentry_guard.h"
@@ -75,6 +76,7 @@ ThreadState* NewState(uint64_t now_us, uint32_t tid) {
 void ThreadExit(void* arg) {
   auto* ts = static_cast<ThreadState*>(arg);
   if (ts == nullptr) return;
+  NoCancel no_cancel;  // the flush writes; a late pthread_cancel must not stop it
   ReentryGuard guard;
   uint64_t now = NowUs();
   {
