@@ -1,10 +1,42 @@
 // cli/main.cc: entry point of the `heapsight` command.
+//
+// Two rules hold for every subcommand here, in one place:
+// - a command-line (usage) error exits 2, CLI11's own errors included;
+// - everything written to stdout is checked: a failed write (full disk,
+//   closed pipe with SIGPIPE ignored) or a failed final flush/close turns
+//   the status non-zero with "heapsight: error writing standard output".
+#include <stdio_ext.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+
+namespace {
+
+// Exit status of a usage error (README: "Exit status").
+constexpr int kExitUsage = 2;
+
+// Flushes and closes stdout. False (errno set, or 0 when only the stream's
+// error indicator tells) if any write to it failed, earlier or now.
+bool CloseStdout() {
+  bool pending = __fpending(stdout) != 0;
+  bool earlier_error = std::ferror(stdout) != 0;
+  errno = 0;
+  bool close_failed = std::fclose(stdout) != 0;
+  if (earlier_error) {
+    if (!close_failed) errno = 0;
+    return false;
+  }
+  // fclose of an already closed fd 1 with nothing to write is not an error.
+  return !(close_failed && (pending || errno != EBADF));
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -19,10 +51,18 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version arrive as "errors" with status 0; every real
+    // parse error (CLI11 would say 105, 106, 109...) is a usage error.
+    exit_code = app.exit(e) == 0 ? 0 : kExitUsage;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "heapsight: %s\n", e.what());
-    return 2;
+    exit_code = kExitUsage;
+  }
+  if (!CloseStdout()) {
+    int err = errno;
+    std::fprintf(stderr, "heapsight: error writing standard output%s%s\n", err != 0 ? ": " : "",
+                 err != 0 ? std::strerror(err) : "");
+    if (exit_code == 0) exit_code = 1;
   }
   return exit_code;
 }

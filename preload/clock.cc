@@ -1,11 +1,13 @@
-// preload/clock.cc: TSC calibration for FastMonotonicNs() (see clock.h).
+// preload/clock.cc: TSC calibration for FastMonotonicNs(), and the trace's
+// clock policy (HEAPSIGHT_CLOCK: coarse, precise, or auto) (see clock.h).
 //
 // Constraints: no allocation, no locks, no stdio. InitClock() runs once at
 // start-up; RecalibrateClock() runs from the RSS-sampling thread of the
 // moment. Writers are serialized by a try-flag (a second writer skips its
 // turn rather than wait), so readers never see a mix of two calibrations.
 // ResetClockInChild() repairs the seqlock in a fork child, where a writer
-// may have vanished mid-update.
+// may have vanished mid-update. The policy's switch from the coarse to the
+// precise clock happens once, guarded by an exchange flag.
 #include "preload/clock.h"
 
 #include <fcntl.h>
@@ -18,8 +20,15 @@ namespace heapsight::preload {
 
 TscCalibration g_tsc_calibration;
 bool g_tsc_enabled = false;
+std::atomic<bool> g_coarse_clock{true};
+uint64_t g_trace_start_ns = 0;
 
 namespace {
+
+// HEAPSIGHT_CLOCK: auto (coarse until a second thread appears), coarse, precise.
+enum class ClockMode { kAuto, kCoarse, kPrecise };
+ClockMode g_clock_mode = ClockMode::kAuto;
+std::atomic<bool> g_clock_switching{false};
 
 uint64_t g_init_tsc = 0;
 uint64_t g_init_ns = 0;
@@ -140,6 +149,32 @@ void ResetClockInChild() {
     return;
   }
   Publish(tsc, ns, rate);
+}
+
+void StartTraceClock(const char* policy) {
+  // The coarse clock needs no set-up; the precise one calibrates the TSC
+  // (a ~200 us busy wait) before its first timestamp: here with
+  // HEAPSIGHT_CLOCK=precise, at a second thread's start with auto.
+  g_clock_mode = std::strcmp(policy, "precise") == 0  ? ClockMode::kPrecise
+                 : std::strcmp(policy, "coarse") == 0 ? ClockMode::kCoarse
+                                                      : ClockMode::kAuto;
+  if (g_clock_mode == ClockMode::kPrecise) {
+    InitClock();
+    g_coarse_clock.store(false, std::memory_order_release);
+  }
+  g_trace_start_ns = g_clock_mode == ClockMode::kPrecise ? FastMonotonicNs() : CoarseMonotonicNs();
+}
+
+void OnThreadStateCreated(uint32_t index) {
+  if (index < 2 || g_clock_mode != ClockMode::kAuto ||
+      !g_coarse_clock.load(std::memory_order_relaxed) ||
+      g_clock_switching.exchange(true, std::memory_order_acq_rel)) {
+    return;
+  }
+  // Calibrated before the switch is published: until then every thread
+  // keeps reading the coarse clock.
+  InitClock();
+  g_coarse_clock.store(false, std::memory_order_release);
 }
 
 }  // namespace heapsight::preload

@@ -16,12 +16,12 @@
 #include "preload/leak_scan.h"
 #include "preload/live_table.h"
 #include "preload/options.h"
-#include "preload/recorder.h"
 #include "preload/reentry_guard.h"
 #include "preload/root_regions.h"
 #include "preload/sampler.h"
 #include "preload/thread_capture.h"
 #include "preload/thread_state.h"
+#include "preload/tracer_state.h"
 
 namespace heapsight::preload {
 namespace {
@@ -159,7 +159,7 @@ uint64_t PutClasses(ThreadState* ts, uint64_t scan, LeakClass leak_class, const 
   uint64_t written = 0;
   auto flush = [&]() {
     if (n == 0) return;
-    while (!ts->encoder.PutBlockClasses(scan, leak_class, ids, n)) FlushLocked(ts, now);
+    AppendRecord(ts, now, &format::ChunkEncoder::PutBlockClasses, scan, leak_class, ids, n);
     written += n;
     n = 0;
   };
@@ -183,7 +183,7 @@ bool ScanLocked(format::ScanReason reason, uintptr_t caller_frame, const uintptr
     return false;
   }
   ThreadCapture capture;
-  bool stopped = StopOtherThreads(static_cast<int>(RecorderOptions().LEAK_SCAN_SIGNAL),
+  bool stopped = StopOtherThreads(static_cast<int>(g_options.LEAK_SCAN_SIGNAL),
                                   kStopTimeoutMs, &capture);
   if (!stopped) {
     // Other threads run and cannot be stopped (every real-time signal is
@@ -193,7 +193,7 @@ bool ScanLocked(format::ScanReason reason, uintptr_t caller_frame, const uintptr
     return false;
   }
   // From here until ResumeOtherThreads: no malloc, no locks.
-  LiveTable& live = LiveBlocks();
+  LiveTable& live = g_live_blocks;
   size_t estimate = 0;
   live.ForEachUnlocked(CountOne, &estimate);
   Snapshot snap;
@@ -282,11 +282,8 @@ bool ScanLocked(format::ScanReason reason, uintptr_t caller_frame, const uintptr
       // The scan's records get chunks of their own (a reader that predates
       // them loses only those chunks; docs/trace-format.md section 11).
       if (!ts->encoder.empty()) FlushLocked(ts, now);
-      while (!ts->encoder.PutLeakScan(now, scan, reason, duration_us, threads_stopped,
-                                      threads_missed, root_bytes, program_blocks, blocks,
-                                      bytes)) {
-        FlushLocked(ts, now);
-      }
+      AppendRecord(ts, now, &format::ChunkEncoder::PutLeakScan, now, scan, reason, duration_us,
+                   threads_stopped, threads_missed, root_bytes, program_blocks, blocks, bytes);
       for (int c = 1; c <= format::kLeakClassCount; ++c) {
         PutClasses(ts, scan, static_cast<LeakClass>(c), snap, classifier, now);
       }
@@ -312,7 +309,7 @@ bool ScanLocked(format::ScanReason reason, uintptr_t caller_frame, const uintptr
 __attribute__((noinline)) bool RunLeakScan(format::ScanReason reason, LeakScanResult* result) {
   // Not with sampling: unsampled blocks are not in the live table, so a
   // sampled block reachable only through one would look lost.
-  if (!TracingActive() || !RecorderOptions().LEAK_SCAN || g_sample_period != 0) return false;
+  if (!TracingActive() || !g_options.LEAK_SCAN || g_sample_period != 0) return false;
   // Not cancellable while g_scan_running is set and other threads are
   // stopped (host_guards.h); errno as the caller left it.
   NoCancel no_cancel;

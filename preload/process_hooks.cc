@@ -12,6 +12,7 @@
 
 #include "format/trace_format.h"
 #include "preload/internal_alloc.h"
+#include "preload/lifecycle.h"
 #include "preload/real_functions.h"
 #include "preload/recorder.h"
 
@@ -32,7 +33,7 @@ namespace {
 // handlers the program registers; only handlers registered by libraries
 // initialized before us run later, and those are caught in write-through
 // mode.
-__attribute__((constructor(101))) void HeapsightConstructor() { hp::InitRecorder(); }
+__attribute__((constructor(101))) void HeapsightConstructor() { hp::StartTracing(); }
 
 // Runs inside _dl_fini, before our exit handler: flush the buffers of other
 // threads; the kEnd record is written by the exit handler, which knows the
@@ -103,7 +104,7 @@ HEAPSIGHT_EXPORT int dlclose(void* handle) {
 HEAPSIGHT_EXPORT pid_t fork() {
   hp::EnsureRealFunctions();
   // Locking and the child's new trace are done by our pthread_atfork
-  // handlers (recorder.cc), which run inside the real fork.
+  // handlers (lifecycle.cc), which run inside the real fork.
   pid_t pid = hp::g_real.fork();
   if (pid > 0) hp::RecordFork(pid);  // parent only, after the child exists
   return pid;

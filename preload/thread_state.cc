@@ -8,11 +8,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "preload/clock.h"
 #include "preload/host_guards.h"
 #include "preload/internal_alloc.h"
-#include "preload/recorder.h"
 #include "preload/reentry_guard.h"
 #include "preload/trace_writer.h"
+#include "preload/tracer_state.h"
 #include "preload/unwinder.h"
 
 namespace heapsight::preload {
@@ -152,7 +153,7 @@ ThreadState* CurrentThreadState(uint64_t now_us) {
   if (g_need_stack_bounds) InitThreadStackBounds();
   {
     SpinLockHolder hold(&ts->lock);
-    while (!ts->encoder.PutThreadStart(now_us, tid, 0)) FlushLocked(ts, now_us);
+    AppendRecord(ts, now_us, &format::ChunkEncoder::PutThreadStart, now_us, tid, 0);
   }
   return ts;
 }

@@ -74,6 +74,25 @@ ThreadState* CurrentThreadState(uint64_t now_us);
 // Caller holds ts->lock. Returns 0 or an errno value.
 int FlushLocked(ThreadState* ts, uint64_t now_us);
 
+// The one way records go into a state's chunk: `put` is the ChunkEncoder
+// member that encodes the record (&format::ChunkEncoder::PutAlloc, ...),
+// `args` its arguments, evaluated once. When the chunk is full it is
+// flushed and the record goes into the fresh one, which always has room
+// (variable-size records are capped by their writers). Returns 0, or the
+// errno of a failed flush (tracing is then disabled; the record still went
+// into the fresh chunk). Caller holds ts->lock. Always inlined: on the hook
+// path it costs what a direct Put* call costs.
+template <typename... Params, typename... Args>
+__attribute__((always_inline)) inline int AppendRecord(ThreadState* ts, uint64_t now_us,
+                                                       bool (format::ChunkEncoder::*put)(Params...),
+                                                       const Args&... args) {
+  int err = 0;
+  while (!(ts->encoder.*put)(args...)) {
+    if (int e = FlushLocked(ts, now_us); e != 0) err = e;
+  }
+  return err;
+}
+
 // Starts a fresh chunk with the state's current sequence and counter,
 // dropping whatever was buffered. Caller holds ts->lock.
 void BeginChunk(ThreadState* ts, uint64_t now_us);

@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define ZSTD_STATIC_LINKING_ONLY  // ZSTD_customMem, ZSTD_createCCtx_advanced
@@ -233,20 +234,49 @@ int OpenTrace(const char* path_base, const format::FileHeader& header) {
 
 const char* TracePath() { return g_path; }
 
+// The manifest is a file that `heapsight record` created in a private
+// directory (mkdtemp, 0700) and removes, with the directory, when it ends.
+// It is never created here: a process that outlives record finds no file and
+// writes nothing. What a process may find at that name instead (a symlink, a
+// FIFO, a directory re-created by someone else, a hard link to another file)
+// is never written to: the directory must be ours and closed to others, the
+// last component no symlink (O_NOFOLLOW), the file a regular file of ours
+// with one link. Each entry is the path and a NUL (paths may hold newlines),
+// one write(2) on an O_APPEND fd. errno is left as it was.
 void AppendToManifest(const char* manifest) {
   if (manifest == nullptr || manifest[0] == '\0' || g_path[0] == '\0') return;
-  NoCancel no_cancel;
-  int fd = open(manifest, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (fd < 0) return;
-  char line[sizeof g_path + 1];
-  size_t n = std::strlen(g_path);
-  std::memcpy(line, g_path, n);
-  line[n++] = '\n';
-  ssize_t r;
-  do {
-    r = write(fd, line, n);
-  } while (r < 0 && errno == EINTR);
-  close(fd);
+  NoCancel no_cancel;  // open/writev/close are cancellation points
+  const char* slash = std::strrchr(manifest, '/');
+  char dir[4096];
+  size_t dir_len = slash != nullptr ? static_cast<size_t>(slash - manifest) : 0;
+  if (dir_len == 0 || dir_len >= sizeof dir || slash[1] == '\0') return;
+  int saved_errno = errno;
+  std::memcpy(dir, manifest, dir_len);
+  dir[dir_len] = '\0';
+  int fd = -1;
+  int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dir_fd >= 0) {
+    struct stat st;
+    if (fstat(dir_fd, &st) == 0 && st.st_uid == geteuid() && (st.st_mode & 077) == 0) {
+      fd = openat(dir_fd, slash + 1, O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+                                         O_CLOEXEC);
+    }
+    close(dir_fd);
+  }
+  if (fd >= 0) {
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+        st.st_nlink == 1) {
+      char terminator = '\0';
+      iovec parts[2] = {{g_path, std::strlen(g_path)}, {&terminator, 1}};
+      ssize_t r;
+      do {
+        r = writev(fd, parts, 2);
+      } while (r < 0 && errno == EINTR);
+    }
+    close(fd);
+  }
+  errno = saved_errno;
 }
 
 size_t CompressBound(size_t raw_size) { return ZSTD_COMPRESSBOUND(raw_size); }

@@ -42,7 +42,8 @@ int OpenTrace(const char* path_base, const format::FileHeader& header);
 // Path of the open trace ("" before OpenTrace succeeds).
 const char* TracePath();
 
-// Appends "<trace path>\n" to `manifest` (O_APPEND; created 0600 if absent).
+// Appends "<trace path>\0" to `manifest`, an existing file of ours in a
+// directory only we can enter (see HEAPSIGHT_MANIFEST); never creates it.
 void AppendToManifest(const char* manifest);
 
 // Writes one block. `chunk` points at raw_size bytes of chunk and has

@@ -23,7 +23,7 @@
 // used as before; if the GOT entries cannot be found (another libunwind
 // build), nothing changes.
 //
-// Constraints: called once from InitRecorder, before our first unwind, under
+// Constraints: called once from StartTracing (lifecycle.cc), before our first unwind, under
 // the reentry guard (dladdr1 and dl_iterate_phdr take the loader lock; no
 // allocation). The replacement functions are async-signal-safe, never
 // allocate and preserve errno except as libunwind's loops need it

@@ -23,14 +23,15 @@
 #include <atomic>
 #include <cstdint>
 
+#include "preload/clock.h"
 #include "preload/host_guards.h"
 #include "preload/internal_alloc.h"
 #include "preload/raw_log.h"
-#include "preload/recorder.h"
 #include "preload/reentry_guard.h"
 #include "preload/spin_lock.h"
 #include "preload/thread_state.h"
 #include "preload/trace_writer.h"
+#include "preload/tracer_state.h"
 
 extern char** environ;
 
@@ -222,9 +223,7 @@ bool WriteMarker(const char* name, bool flush_all) {
   size_t len = strnlen(name, kMaxMarkerBytes);
   {
     SpinLockHolder hold(&ts->lock);
-    while (!ts->encoder.PutMarker(now, name, len)) {
-      if (FlushLocked(ts, now) != 0) return false;
-    }
+    if (AppendRecord(ts, now, &format::ChunkEncoder::PutMarker, now, name, len) != 0) return false;
     if (!flush_all && FlushLocked(ts, now) != 0) return false;
   }
   // Every event before the marker is in some thread's buffer by now.

@@ -2,6 +2,7 @@
 #include "analyzer/output/text_util.h"
 
 #include "absl/strings/str_format.h"
+#include "analyzer/symbols/symbol_names.h"
 
 namespace heapsight::analyzer {
 
@@ -40,11 +41,11 @@ std::string BaseName(const std::string& path) {
 }
 
 std::string CompactFrame(const SourceFrame& frame, const SymbolizedLocation& loc) {
-  if (frame.function.empty()) return loc.ModuleOffsetString();
+  if (frame.function.empty()) return UnknownFrameName(loc);
   if (!frame.file.empty()) {
     return absl::StrFormat("%s (%s:%d)", frame.function, BaseName(frame.file), frame.line);
   }
-  if (loc.module != nullptr) return absl::StrFormat("%s (%s)", frame.function, loc.ModuleOffsetString());
+  if (loc.module != nullptr) return absl::StrFormat("%s (%s)", frame.function, UnknownFrameName(loc));
   return frame.function;
 }
 

@@ -87,16 +87,16 @@ class Builder {
     for (const analyzer::SourceFrame& f : loc.frames) {
       SourceFrame frame;
       if (f.function.empty()) {
-        frame.function = loc.ModuleOffsetString();
+        frame.function = UnknownFrameName(loc);
       } else {
-        frame.function = StripSymbolVersion(StripParameters(f.function));
+        frame.function = BareFunctionName(f.function);
         if (frame.function != f.function) frame.system_name = f.function;
       }
       frame.file = f.file;
       frame.line = f.line;
       out.frames.push_back(std::move(frame));
     }
-    if (out.frames.empty()) out.frames.push_back({loc.ModuleOffsetString(), "", "", 0, 0});
+    if (out.frames.empty()) out.frames.push_back({UnknownFrameName(loc), "", "", 0, 0});
     out_.locations.push_back(std::move(out));
     return it->second;
   }

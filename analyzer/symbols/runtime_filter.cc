@@ -2,6 +2,7 @@
 #include "analyzer/symbols/runtime_filter.h"
 
 #include "absl/strings/match.h"
+#include "analyzer/symbols/symbol_names.h"
 #include "analyzer/symbols/symbolizer.h"
 
 namespace heapsight::analyzer {

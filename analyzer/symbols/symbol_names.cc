@@ -5,8 +5,114 @@
 
 #include "absl/strings/str_format.h"
 
-namespace heapsight::analyzer::output {
+namespace heapsight::analyzer {
 namespace {
+
+constexpr size_t kNpos = std::string_view::npos;
+constexpr std::string_view kOperator = "operator";
+
+bool IsIdentifierChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '$';
+}
+
+bool IsDigits(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
+// If the keyword "operator" starts at s[i] as a whole word, the length of
+// the keyword with its operator token ("operator<<" -> 10, "operator new[]"
+// -> 14); for a conversion or literal operator ("operator bool") the
+// keyword's alone, the type after it being an ordinary name. 0 otherwise.
+size_t OperatorLength(std::string_view s, size_t i) {
+  if (s.substr(i, kOperator.size()) != kOperator) return 0;
+  if (i > 0 && IsIdentifierChar(s[i - 1])) return 0;
+  size_t j = i + kOperator.size();
+  if (j < s.size() && IsIdentifierChar(s[j])) return 0;  // "operators"
+  for (std::string_view word : {" new[]", " delete[]", " new", " delete", " co_await"}) {
+    if (s.substr(j, word.size()) == word &&
+        (j + word.size() == s.size() || !IsIdentifierChar(s[j + word.size()]))) {
+      return kOperator.size() + word.size();
+    }
+  }
+  // Longest token first: "operator<=" is not "operator<" then "=". The
+  // demangler separates a template argument list from a token ending in
+  // '<' with a space ("operator<< <char>"), so the longest match is right.
+  static constexpr std::string_view kTokens[] = {
+      "<=>", "<<=", ">>=", "->*", "()", "[]", "<<", ">>", "<=", ">=", "==", "!=", "&&", "||",
+      "++",  "--",  "+=",  "-=",  "*=", "/=", "%=", "^=", "&=", "|=", "->", "<",  ">",  "+",
+      "-",   "*",   "/",   "%",   "^",  "&",  "|",  "~",  "!",  "=",  ","};
+  for (std::string_view token : kTokens) {
+    if (s.substr(j, token.size()) == token) return kOperator.size() + token.size();
+  }
+  return kOperator.size();
+}
+
+// Where the brackets of a demangled name sit at depth 0 (outside <>, (),
+// [] and {}), operator tokens read as one word. Inside parentheses
+// (parameter types, decltype expressions: "a<b" there is a comparison) and
+// braces ("{lambda(int)#1}") only their own kind of bracket counts.
+struct TopLevel {
+  size_t last_open = kNpos;   // the last '(' at depth 0
+  size_t last_close = kNpos;  // the ')' that closes it
+  size_t last_space = kNpos;  // the last space at depth 0 before any operator name
+  bool has_operator = false;  // the keyword "operator" at depth 0
+};
+
+TopLevel ScanTopLevel(std::string_view s) {
+  TopLevel t;
+  std::string stack;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    char top = stack.empty() ? '\0' : stack.back();
+    if (top == '(' || top == '{') {
+      char close = top == '(' ? ')' : '}';
+      if (c == top) {
+        stack.push_back(c);
+      } else if (c == close) {
+        stack.pop_back();
+        if (stack.empty() && c == ')') t.last_close = i;
+      }
+      continue;
+    }
+    if (size_t n = OperatorLength(s, i); n != 0) {
+      if (stack.empty()) t.has_operator = true;
+      i += n - 1;
+      continue;
+    }
+    switch (c) {
+      case '(':
+        if (stack.empty()) {
+          t.last_open = i;
+          t.last_close = kNpos;
+        }
+        [[fallthrough]];
+      case '<':
+      case '[':
+      case '{':
+        stack.push_back(c);
+        break;
+      case '>':
+        if (top == '<') stack.pop_back();
+        break;
+      case ']':
+        if (top == '[') stack.pop_back();
+        break;
+      case ' ':
+        // After an operator's name the rest is its own ("operator<< <char>",
+        // "operator char const*").
+        if (stack.empty() && !t.has_operator) t.last_space = i;
+        break;
+      default:
+        break;
+    }
+  }
+  return t;
+}
 
 bool EndsWithWord(std::string_view s, std::string_view word) {
   if (s.size() < word.size() || s.substr(s.size() - word.size()) != word) return false;
@@ -15,7 +121,8 @@ bool EndsWithWord(std::string_view s, std::string_view word) {
   return before == ' ' || before == ')' || before == '&';
 }
 
-// Removes trailing cv/ref/noexcept/abi qualifiers after a parameter list.
+// Removes trailing cv/ref/noexcept qualifiers and bracketed suffixes
+// ("[clone .cold]") after a parameter list.
 std::string_view TrimQualifiers(std::string_view s) {
   while (true) {
     while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
@@ -23,9 +130,9 @@ std::string_view TrimQualifiers(std::string_view s) {
       s.remove_suffix(1);
       continue;
     }
-    if (!s.empty() && s.back() == ']') {  // [abi:cxx11]
+    if (!s.empty() && s.back() == ']') {  // [clone .cold]
       size_t open = s.rfind('[');
-      if (open == std::string_view::npos) return s;
+      if (open == kNpos) return s;
       s = s.substr(0, open);
       continue;
     }
@@ -41,84 +148,51 @@ std::string_view TrimQualifiers(std::string_view s) {
   }
 }
 
-// True when name[i] is a punctuation character of an operator name such as
-// "operator<<", "operator->" or "operator<=>": "operator" followed only by
-// operator punctuation up to and including position i.
-bool InOperatorToken(std::string_view name, size_t i) {
-  constexpr std::string_view kOperator = "operator";
-  constexpr std::string_view kPunct = "<>=-!+*/%^&|~[],";
-  size_t j = i;
-  while (j > 0 && i - j < 3 && kPunct.find(name[j]) != std::string_view::npos) --j;
-  size_t end = j + 1;  // one past the last letter of the candidate "operator"
-  if (end < kOperator.size()) return false;
-  return name.substr(end - kOperator.size(), kOperator.size()) == kOperator && end <= i;
+// "parse.isra.0" -> "parse", "main.cold" -> "main": the suffixes GCC and
+// LLVM give the clones of a function that keeps C linkage (a C++ one
+// demangles to " [clone .isra.0]" instead). Only the known suffixes, so a
+// Rust name with ".." in it stays whole.
+std::string_view StripCloneSuffixes(std::string_view s) {
+  static constexpr std::string_view kClones[] = {"cold",     "isra",       "constprop", "part",
+                                                 "lto_priv", "localalias", "llvm",      "clone"};
+  while (true) {
+    std::string_view rest = s;
+    for (size_t dot; (dot = rest.rfind('.')) != kNpos && IsDigits(rest.substr(dot + 1));) {
+      rest = rest.substr(0, dot);
+    }
+    size_t dot = rest.rfind('.');
+    if (dot == kNpos || dot == 0) return s;
+    bool clone = false;
+    for (std::string_view k : kClones) clone = clone || rest.substr(dot + 1) == k;
+    if (!clone) return s;
+    s = rest.substr(0, dot);
+  }
 }
 
 }  // namespace
 
-std::string StripParameters(std::string_view demangled) {
-  std::string_view s = TrimQualifiers(demangled);
-  if (s.empty() || s.back() != ')') return std::string(demangled);
-  // Find the '(' matching the final ')'.
-  int depth = 0;
-  size_t open = std::string_view::npos;
-  for (size_t i = s.size(); i-- > 0;) {
-    if (s[i] == ')') {
-      ++depth;
-    } else if (s[i] == '(') {
-      if (--depth == 0) {
-        open = i;
-        break;
-      }
-    }
+std::string BareFunctionName(std::string_view demangled) {
+  std::string_view full = StripCloneSuffixes(demangled);
+  std::string_view s = TrimQualifiers(full);
+  if (s.empty() || s.back() != ')') return std::string(full);
+  TopLevel whole = ScanTopLevel(s);
+  // The parameter list is the last group at depth 0 and ends the name.
+  if (whole.last_open == kNpos || whole.last_open == 0 || whole.last_close != s.size() - 1) {
+    return std::string(full);
   }
-  if (open == std::string_view::npos || open == 0) return std::string(demangled);
-  std::string_view name = s.substr(0, open);
-  // "foo::operator()" without a parameter list: the parentheses are the
-  // operator's own, the name is already short.
-  if (name.size() >= 8 && name.substr(name.size() - 8) == "operator") {
-    return std::string(demangled);
+  std::string_view name = s.substr(0, whole.last_open);
+  // A leading return type ends at the last space at depth 0 before the name.
+  if (size_t space = ScanTopLevel(name).last_space; space != kNpos) {
+    name = name.substr(space + 1);
   }
-  // Drop a leading return type: the last space at template/paren depth 0
-  // that is not part of an operator name ("operator new", "operator delete[]",
-  // conversion operators).
-  int angle = 0, paren = 0;
-  size_t cut = std::string_view::npos;
-  for (size_t i = 0; i < name.size(); ++i) {
-    char c = name[i];
-    if ((c == '<' || c == '>') && InOperatorToken(name, i)) continue;  // operator<<
-    if (c == '<') {
-      ++angle;
-    } else if (c == '>') {
-      if (angle > 0) --angle;
-    } else if (c == '(') {
-      ++paren;
-    } else if (c == ')') {
-      if (paren > 0) --paren;
-    } else if (c == ' ' && angle == 0 && paren == 0) {
-      // "operator new", "operator<< <char>": the rest is the operator's name.
-      if (i >= 8 && name.substr(i - 8, 8) == "operator") break;
-      if (i >= 1 && InOperatorToken(name, i - 1)) break;
-      cut = i;
-    }
-  }
-  if (cut != std::string_view::npos) name = name.substr(cut + 1);
   while (!name.empty() && (name.front() == '*' || name.front() == '&')) name.remove_prefix(1);
-  if (name.empty()) return std::string(demangled);
+  if (name.empty()) return std::string(full);
   return std::string(name);
 }
 
 std::string StripSymbolVersion(std::string_view name) {
   size_t at = name.find('@');
-  if (at == std::string_view::npos || at == 0) return std::string(name);
-  std::string_view version = name.substr(at + 1);
-  if (!version.empty() && version.front() == '@') version.remove_prefix(1);
-  if (version.empty()) return std::string(name);
-  for (char c : version) {
-    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '.';
-    if (!ok) return std::string(name);
-  }
+  if (at == kNpos || at == 0) return std::string(name);
   return std::string(name.substr(0, at));
 }
 
@@ -126,10 +200,9 @@ std::string UnknownFrameName(std::string_view module_path, uint64_t module_offse
                              uint64_t address) {
   if (module_path.empty()) return absl::StrFormat("0x%x", address);
   size_t slash = module_path.rfind('/');
-  std::string_view base =
-      slash == std::string_view::npos ? module_path : module_path.substr(slash + 1);
+  std::string_view base = slash == kNpos ? module_path : module_path.substr(slash + 1);
   if (base.empty()) base = module_path;
   return absl::StrFormat("%s+0x%x", base, module_offset);
 }
 
-}  // namespace heapsight::analyzer::output
+}  // namespace heapsight::analyzer

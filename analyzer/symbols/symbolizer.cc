@@ -35,10 +35,7 @@ const Dwfl_Callbacks kCallbacks = {
 std::string Demangle(const char* raw) {
   if (raw == nullptr) return "";
   // ELF symbol versions ("memcpy@@GLIBC_2.14") are not part of the name.
-  std::string unversioned(raw);
-  if (size_t at = unversioned.find('@'); at != std::string::npos && at > 0) {
-    unversioned.resize(at);
-  }
+  std::string unversioned = StripSymbolVersion(raw);
   const char* name = unversioned.c_str();
   if (name[0] == '_' && name[1] == 'Z') {
     int status = 0;
@@ -303,9 +300,9 @@ struct Symbolizer::ModuleSession {
   }
 };
 
-std::string SymbolizedLocation::ModuleOffsetString() const {
-  if (module == nullptr) return absl::StrFormat("0x%x", address);
-  return absl::StrFormat("%s+0x%x", Basename(module->path), module_offset);
+std::string UnknownFrameName(const SymbolizedLocation& location) {
+  if (location.module == nullptr) return UnknownFrameName("", 0, location.address);
+  return UnknownFrameName(location.module->path, location.module_offset, location.address);
 }
 
 Symbolizer::Symbolizer(std::vector<Module> modules) : modules_(std::move(modules)) {
@@ -524,40 +521,10 @@ bool IsAllocatorFunction(const std::string& function) {
 bool IsLibraryFrame(const SourceFrame& frame, const SymbolizedLocation& location) {
   if (IsAllocatorFunction(frame.function)) return true;
   if (absl::StrContains(frame.file, "/include/c++/")) return true;
-  std::string_view name = frame.function;
-  // Skip a return type: the name proper starts after the last space that
-  // comes before any '(' or '<' ("void std::vector<int>::push_back(...)").
-  size_t open = name.find_first_of("(<");
-  size_t space = name.substr(0, open).rfind(' ');
-  if (space != std::string_view::npos) name.remove_prefix(space + 1);
-  if (name.rfind("std::", 0) == 0 || name.rfind("__gnu_cxx::", 0) == 0) return true;
+  std::string name = BareFunctionName(frame.function);
+  if (absl::StartsWith(name, "std::") || absl::StartsWith(name, "__gnu_cxx::")) return true;
   return frame.function.empty() && location.module != nullptr &&
          absl::StrContains(location.module->path, "libstdc++");
-}
-
-std::string BareFunctionName(const std::string& function) {
-  static constexpr std::string_view kAnon = "(anonymous namespace)";
-  int depth = 0;
-  for (size_t i = 0; i < function.size(); ++i) {
-    char c = function[i];
-    if (c == '(' && std::string_view(function).substr(i, kAnon.size()) == kAnon) {
-      i += kAnon.size() - 1;
-      continue;
-    }
-    if (c == '<') {
-      ++depth;
-    } else if (c == '>' && depth > 0) {
-      --depth;
-    } else if (c == '(' && depth == 0) {
-      if (i >= 8 && function.compare(i - 8, 8, "operator") == 0 &&
-          function.compare(i, 2, "()") == 0) {
-        ++i;
-        continue;
-      }
-      return function.substr(0, i);
-    }
-  }
-  return function;
 }
 
 }  // namespace heapsight::analyzer

@@ -17,6 +17,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "analyzer/model/trace_model.h"
+#include "analyzer/symbols/symbol_names.h"
 
 namespace heapsight::analyzer {
 
@@ -35,10 +36,11 @@ struct SymbolizedLocation {
   // (out-of-line) function. Never empty: an unknown frame has one entry
   // with empty function/file.
   std::vector<SourceFrame> frames;
-
-  // "module+0xoffset" (basename of the module) or "0xaddress".
-  std::string ModuleOffsetString() const;
 };
+
+// UnknownFrameName (symbol_names.h) of the location's module and offset:
+// "module+0xoffset" (basename of the module) or "0xaddress".
+std::string UnknownFrameName(const SymbolizedLocation& location);
 
 class Symbolizer {
  public:
@@ -107,14 +109,10 @@ bool IsAllocatorFunction(const std::string& function);
 // True for a frame of the C++ standard library or the allocator itself:
 // the plumbing between the program's own frame and malloc (std::allocator,
 // std::vector's growth, std::make_shared, operator new). Told by the frame's
-// source file (libstdc++'s headers), else by its name (std::, __gnu_cxx::,
-// after any return type) or its module (libstdc++.so). Reports lead with
+// source file (libstdc++'s headers), else by its BareFunctionName (std::,
+// __gnu_cxx::) or its module (libstdc++.so). Reports lead with
 // the frames after these.
 bool IsLibraryFrame(const SourceFrame& frame, const SymbolizedLocation& location);
-
-// Function name without parameters and return type: "ns::f(int) const" ->
-// "ns::f". For matching names in tests and suppressions.
-std::string BareFunctionName(const std::string& function);
 
 }  // namespace heapsight::analyzer
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <vector>
 
 namespace heapsight::record {
 namespace {
@@ -17,6 +18,10 @@ static_assert(kForwardedSignals[0] == SIGINT && kForwardedSignals[1] == SIGTERM 
               kForwardedSignals[4] == SIGUSR1 && kForwardedSignals[5] == SIGUSR2);
 
 volatile sig_atomic_t g_child_pid = 0;
+
+// SIGPIPE's disposition before IgnoreSigpipe(), for the child.
+bool g_sigpipe_saved = false;
+struct sigaction g_child_sigpipe;
 
 // Async-signal-safe: one kill().
 void ForwardSignal(int sig, siginfo_t* info, void*) {
@@ -29,6 +34,17 @@ void ForwardSignal(int sig, siginfo_t* info, void*) {
 
 }  // namespace
 
+void IgnoreSigpipe() {
+  struct sigaction ignore = {};
+  ignore.sa_handler = SIG_IGN;
+  sigemptyset(&ignore.sa_mask);
+  struct sigaction old;
+  if (sigaction(SIGPIPE, &ignore, &old) == 0 && !g_sigpipe_saved) {
+    g_child_sigpipe = old;
+    g_sigpipe_saved = true;
+  }
+}
+
 ChildStatus RunChild(const std::string& path, const std::vector<std::string>& argv,
                      const std::vector<std::string>& envp) {
   ChildStatus status;
@@ -37,6 +53,10 @@ ChildStatus RunChild(const std::string& path, const std::vector<std::string>& ar
   args.push_back(nullptr);
   for (const std::string& e : envp) env.push_back(const_cast<char*>(e.c_str()));
   env.push_back(nullptr);
+  // As execvp for a file without "#!": "/bin/sh PATH ARGS...", so $0 is the
+  // script's path.
+  std::vector<char*> sh_args = {const_cast<char*>("/bin/sh"), const_cast<char*>(path.c_str())};
+  sh_args.insert(sh_args.end(), args.begin() + (argv.empty() ? 0 : 1), args.end());
 
   // The child reports an execve failure through this close-on-exec pipe.
   int report[2];
@@ -63,10 +83,15 @@ ChildStatus RunChild(const std::string& path, const std::vector<std::string>& ar
   if (pid == 0) {
     // Child: dispositions are still the caller's (handlers are installed by
     // the parent only after fork), restore the mask and run.
+    if (g_sigpipe_saved) sigaction(SIGPIPE, &g_child_sigpipe, nullptr);
     sigprocmask(SIG_SETMASK, &old_mask, nullptr);
     close(report[0]);
     execve(path.c_str(), args.data(), env.data());
     int err = errno;
+    if (err == ENOEXEC) {
+      execve(sh_args[0], sh_args.data(), env.data());
+      if (errno != ENOENT) err = errno;
+    }
     ssize_t ignored = write(report[1], &err, sizeof(err));
     (void)ignored;
     _exit(127);

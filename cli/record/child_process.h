@@ -24,7 +24,16 @@ struct ChildStatus {
   int exit_code = 0;     // exit status, or 128 + signal
 };
 
+// Makes heapsight itself survive a closed stdout/stderr (e.g. `heapsight
+// record -- PROG 2>&1 | head -1`): SIGPIPE is ignored from now on, so a
+// write there fails with EPIPE instead of killing heapsight and losing the
+// program's exit status. RunChild gives the program SIGPIPE's disposition
+// from before this call.
+void IgnoreSigpipe();
+
 // Runs `path` with `argv` and `envp` (each "NAME=VALUE") and waits for it.
+// A file the kernel cannot execute (ENOEXEC: a script without "#!") is run
+// with /bin/sh, as execvp and the shells do.
 ChildStatus RunChild(const std::string& path, const std::vector<std::string>& argv,
                      const std::vector<std::string>& envp);
 

@@ -11,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "preload/options.h"
 
 namespace heapsight::record {
 namespace {
@@ -89,7 +90,27 @@ absl::StatusOr<std::pair<std::string, std::string>> ParseOptionAssignment(
           absl::StrFormat("%s expects 0 or 1, got '%s'", EnvName(*row), value));
     }
   }
-  return std::make_pair(EnvName(*row), value);
+  // The preload's own parser is the judge of ranges and enumerations
+  // (MAX_DEPTH 1-256, UNWIND libunwind|fp, ...): a value it would replace by
+  // the default, with only a warning in the program's stderr, is refused here.
+  std::string env_name = EnvName(*row);
+  struct Lookup {
+    const std::string* name;
+    const std::string* value;
+  } lookup{&env_name, &value};
+  preload::Options parsed;
+  char error[256];
+  bool valid = preload::ParseOptions(
+      [](const char* name, void* ctx) -> const char* {
+        auto* l = static_cast<Lookup*>(ctx);
+        return *l->name == name ? l->value->c_str() : nullptr;
+      },
+      &lookup, &parsed, error, sizeof error);
+  if (!valid) {
+    return absl::InvalidArgumentError(absl::StrFormat("%s=%s is not valid: %s", env_name,
+                                                      value, row->description));
+  }
+  return std::make_pair(env_name, value);
 }
 
 std::string OptionsText() {

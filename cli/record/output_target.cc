@@ -14,12 +14,31 @@
 
 namespace heapsight::record {
 
-std::string AbsolutePattern(const std::string& pattern, const std::string& cwd) {
+namespace {
+
+std::string JoinCwd(const std::string& pattern, const std::string& cwd) {
   if (!pattern.empty() && pattern[0] == '/') return pattern;
   std::string rest = pattern;
   while (rest.rfind("./", 0) == 0) rest.erase(0, 2);
   if (cwd == "/") return "/" + rest;
   return absl::StrCat(cwd, "/", rest);
+}
+
+}  // namespace
+
+std::string AbsolutePattern(const std::string& pattern, const std::string& cwd) {
+  std::string absolute = JoinCwd(pattern, cwd);
+  struct stat st;
+  bool is_dir = !absolute.empty() && absolute.back() == '/';
+  // A '%' in the pattern is expanded by the preload: its literal name is not
+  // what gets written.
+  if (!is_dir && pattern.find('%') == std::string::npos) {
+    is_dir = stat(absolute.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+  }
+  if (!is_dir) return absolute;
+  while (absolute.size() > 1 && absolute.back() == '/') absolute.pop_back();
+  if (absolute == "/") return absl::StrCat("/", kDefaultOutputPattern);
+  return absl::StrCat(absolute, "/", kDefaultOutputPattern);
 }
 
 absl::Status CheckOutputDirectory(const std::string& absolute_pattern) {

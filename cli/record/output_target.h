@@ -12,7 +12,9 @@ namespace heapsight::record {
 // The default -o pattern, relative to the current directory.
 inline constexpr char kDefaultOutputPattern[] = "heapsight.%e.%p.hst";
 
-// Makes `pattern` (which may hold %p, %e, %%) absolute against `cwd`.
+// Makes `pattern` (which may hold %p, %e, %%) absolute against `cwd`. A
+// pattern that names an existing directory (or ends in '/') means "in that
+// directory": kDefaultOutputPattern is appended.
 std::string AbsolutePattern(const std::string& pattern, const std::string& cwd);
 
 // Checks that the directory part of an absolute pattern exists and accepts

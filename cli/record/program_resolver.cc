@@ -4,7 +4,11 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -31,6 +35,65 @@ bool ReadAt(int fd, uint64_t offset, void* buf, size_t size) {
   return pread(fd, buf, size, static_cast<off_t>(offset)) == static_cast<ssize_t>(size);
 }
 
+// The ELF class and machine of this program, hence of libheapsight.so.
+static_assert(sizeof(void*) == 8, "heapsight is a 64-bit program");
+constexpr unsigned char kHostClass = ELFCLASS64;
+#if defined(__x86_64__)
+constexpr uint16_t kHostMachine = EM_X86_64;
+#elif defined(__aarch64__)
+constexpr uint16_t kHostMachine = EM_AARCH64;
+#elif defined(__riscv)
+constexpr uint16_t kHostMachine = EM_RISCV;
+#elif defined(__powerpc64__)
+constexpr uint16_t kHostMachine = EM_PPC64;
+#elif defined(__s390x__)
+constexpr uint16_t kHostMachine = EM_S390;
+#else
+#error "unknown machine: add its EM_ value"
+#endif
+
+std::string DescribeForeign(const std::string& path) {
+  unsigned char ident[EI_NIDENT] = {};
+  Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.fd >= 0 && pread(fd.fd, ident, sizeof(ident), 0) == EI_NIDENT &&
+      ident[EI_CLASS] == ELFCLASS32) {
+    return "a 32-bit program; heapsight traces 64-bit programs only";
+  }
+  return "built for another architecture; heapsight traces programs of its own "
+         "architecture only";
+}
+
+// Why ld.so will run `path` in secure-execution mode (AT_SECURE), where it
+// ignores LD_PRELOAD for libraries outside the system directories; "" if it
+// will not. The kernel sets AT_SECURE when exec changes the effective user
+// or group (set-user-ID / set-group-ID bits honoured: not on a nosuid mount)
+// or grants file capabilities.
+std::string SecureExecutionReason(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return "";
+  struct statvfs fs;
+  bool nosuid = statvfs(path.c_str(), &fs) == 0 && (fs.f_flag & ST_NOSUID) != 0;
+  std::string why;
+  if (!nosuid && (st.st_mode & S_ISUID) != 0 && st.st_uid != getuid()) {
+    const passwd* owner = getpwuid(st.st_uid);
+    why = absl::StrCat("set-user-ID ",
+                       owner != nullptr ? std::string(owner->pw_name) : absl::StrCat(st.st_uid));
+  } else if (!nosuid && (st.st_mode & S_ISGID) != 0 && st.st_gid != getgid()) {
+    const group* g = getgrgid(st.st_gid);
+    why = absl::StrCat("set-group-ID ",
+                       g != nullptr ? std::string(g->gr_name) : absl::StrCat(st.st_gid));
+  } else if (!nosuid && getxattr(path.c_str(), "security.capability", nullptr, 0) > 0) {
+    why = "given file capabilities";
+  } else if (getuid() != geteuid() || getgid() != getegid()) {
+    why = "started with changed user or group IDs";
+  }
+  if (why.empty()) return "";
+  return absl::StrCat(path, " is ", why,
+                      ": the dynamic loader runs it in secure-execution mode and ignores "
+                      "LD_PRELOAD, so heapsight cannot trace it (run it without the "
+                      "set-ID bit, e.g. as that user)");
+}
+
 // Scans the program headers of an ELF file for PT_INTERP.
 template <typename Ehdr, typename Phdr>
 Linkage ClassifyElf(int fd) {
@@ -49,19 +112,15 @@ Linkage ClassifyElf(int fd) {
   return Linkage::kStatic;
 }
 
-// Resolves a #! chain (bounded, as the kernel does) and reports whether the
-// final interpreter is statically linked.
-bool InterpreterIsStatic(const std::string& interpreter, int depth) {
-  if (depth > 4 || interpreter.empty()) return false;
+// Follows a #! chain (bounded, as the kernel does) to the program that
+// really runs: its classification, and its path in *final.
+Linkage FinalInterpreter(const std::string& interpreter, int depth, std::string* final) {
+  if (depth > 4 || interpreter.empty()) return Linkage::kUnknown;
+  *final = interpreter;
   std::string next;
-  switch (ClassifyExecutable(interpreter, &next)) {
-    case Linkage::kStatic:
-      return true;
-    case Linkage::kScript:
-      return InterpreterIsStatic(next, depth + 1);
-    default:
-      return false;
-  }
+  Linkage linkage = ClassifyExecutable(interpreter, &next);
+  if (linkage == Linkage::kScript) return FinalInterpreter(next, depth + 1, final);
+  return linkage;
 }
 
 // Checks one candidate file. Returns 0 if it can be executed, else an errno.
@@ -101,9 +160,11 @@ Linkage ClassifyExecutable(const std::string& path, std::string* interpreter) {
     return Linkage::kScript;
   }
   if (n != EI_NIDENT || std::memcmp(ident, ELFMAG, SELFMAG) != 0) return Linkage::kUnknown;
-  if (ident[EI_CLASS] == ELFCLASS64) return ClassifyElf<Elf64_Ehdr, Elf64_Phdr>(fd.fd);
-  if (ident[EI_CLASS] == ELFCLASS32) return ClassifyElf<Elf32_Ehdr, Elf32_Phdr>(fd.fd);
-  return Linkage::kUnknown;
+  if (ident[EI_CLASS] != kHostClass) return Linkage::kForeign;
+  Elf64_Ehdr eh;
+  if (!ReadAt(fd.fd, 0, &eh, sizeof(eh))) return Linkage::kUnknown;
+  if (eh.e_machine != kHostMachine) return Linkage::kForeign;
+  return ClassifyElf<Elf64_Ehdr, Elf64_Phdr>(fd.fd);
 }
 
 ResolvedProgram ResolveProgram(const std::string& program, const char* path_env) {
@@ -149,24 +210,40 @@ ResolvedProgram ResolveProgram(const std::string& program, const char* path_env)
     return result;
   }
   std::string interpreter;
+  std::string secure_check = found;  // what exec really runs
   switch (ClassifyExecutable(found, &interpreter)) {
     case Linkage::kStatic:
       result.exit_code = kExitStaticBinary;
       result.message =
           absl::StrCat(program, " is statically linked; LD_PRELOAD cannot trace it");
       return result;
-    case Linkage::kScript:
-      if (InterpreterIsStatic(interpreter, 0)) {
+    case Linkage::kForeign:
+      result.exit_code = kExitForeignBinary;
+      result.message = absl::StrCat(program, " is ", DescribeForeign(found));
+      return result;
+    case Linkage::kScript: {
+      std::string final;
+      Linkage linkage = FinalInterpreter(interpreter, 0, &final);
+      if (linkage == Linkage::kStatic) {
         result.exit_code = kExitStaticBinary;
-        result.message = absl::StrCat(program, " runs ", interpreter,
+        result.message = absl::StrCat(program, " runs ", final,
                                       ", which is statically linked; LD_PRELOAD cannot trace it");
         return result;
       }
+      if (linkage == Linkage::kForeign) {
+        result.exit_code = kExitForeignBinary;
+        result.message = absl::StrCat(program, " runs ", final, ", which is ",
+                                      DescribeForeign(final));
+        return result;
+      }
+      if (!final.empty()) secure_check = final;
       break;
+    }
     default:
       break;
   }
   result.path = found;
+  result.untraced_reason = SecureExecutionReason(secure_check);
   return result;
 }
 

@@ -18,8 +18,9 @@ void RegisterRecordCommand(CLI::App& app, int* exit_code) {
       "record",
       "Run a program under the preload and write its trace(s): record [OPTIONS] -- PROGRAM ...");
   rec->add_option("-o,--output", request->output,
-                  "Trace file (pattern: %p pid, %e executable name, %% a '%'); default "
-                  "heapsight.%e.%p.hst in the current directory. Keep %p when PROGRAM forks.")
+                  "Trace file (pattern: %p pid, %e executable name, %% a '%'), or a directory "
+                  "to write heapsight.%e.%p.hst in; default heapsight.%e.%p.hst in the current "
+                  "directory. Keep %p when PROGRAM forks.")
       ->type_name("PATTERN");
   rec->add_flag("-q,--quiet", request->quiet,
                 "No messages from heapsight (trace list, leak summary, preload warnings)");
@@ -29,7 +30,8 @@ void RegisterRecordCommand(CLI::App& app, int* exit_code) {
       ->type_name("NAME=VALUE")
       ->allow_extra_args(false);
   rec->add_option("--leak-exitcode", request->leak_exitcode,
-                  "Exit with N when unsuppressed leaks remain (and PROGRAM was not killed)")
+                  "Exit with N when PROGRAM exited with status 0 and unsuppressed leaks remain "
+                  "(a failing PROGRAM keeps its own status)")
       ->type_name("N")
       ->check(CLI::Range(0, 255));
   rec->add_option("--suppressions", request->suppressions,
@@ -58,8 +60,9 @@ void RegisterRecordCommand(CLI::App& app, int* exit_code) {
   rec->positionals_at_end();
   rec->footer(
       "Exit status: PROGRAM's, or 128+N if it was killed by signal N; 127 PROGRAM not found;\n"
-      "126 PROGRAM not executable or statically linked (LD_PRELOAD cannot trace it);\n"
-      "125 heapsight itself failed (preload not found, output directory not writable).\n"
+      "126 PROGRAM not executable, statically linked or not a 64-bit program of this machine\n"
+      "(LD_PRELOAD cannot trace it); 125 heapsight itself failed (preload not found, output\n"
+      "directory not writable); 2 usage error (bad option or --option value).\n"
       "SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 are forwarded to PROGRAM.\n"
       "\n"
       "HEAPSIGHT_* options (--option NAME=VALUE, or set in the environment):\n" +

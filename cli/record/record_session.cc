@@ -2,6 +2,7 @@
 #include "cli/record/record_session.h"
 
 #include <limits.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -10,6 +11,7 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "analyzer/report/leak_summary.h"
 #include "cli/record/child_process.h"
 #include "cli/record/option_table.h"
@@ -67,12 +69,62 @@ std::string CurrentDirectory() {
   return cwd;
 }
 
+// `text` with control characters (a newline in -o or in %e) escaped, so one
+// message stays one line.
+std::string Printable(const std::string& text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (c < 0x20 || c == 0x7f) {
+      absl::StrAppend(&out, c == '\n' ? "\\n" : c == '\t' ? "\\t" : absl::StrFormat("\\x%02x", c));
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+// Bytes free for unprivileged users on the file system holding `path`, or
+// -1 if unknown.
+int64_t FreeBytes(const std::string& path) {
+  std::string dir = path.substr(0, path.rfind('/') + 1);
+  struct statvfs fs;
+  if (statvfs(dir.empty() ? "." : dir.c_str(), &fs) != 0) return -1;
+  return static_cast<int64_t>(fs.f_bavail) * static_cast<int64_t>(fs.f_frsize);
+}
+
+// A trace without its end record: say what the run tells about why, instead
+// of leaving "cut short" to be read as "killed". A trace of a process that
+// exited while its file system is full was cut short by the full disk.
+void ExplainIncomplete(const std::vector<std::string>& traces, const RecordRequest& request,
+                       const ChildStatus& child) {
+  for (const std::string& trace : traces) {
+    absl::StatusOr<analyzer::LeakSummary> one =
+        analyzer::SummarizeTraces({trace}, request.suppressions);
+    if (!one.ok() || one->complete) continue;
+    int64_t free_bytes = FreeBytes(trace);
+    std::string why;
+    if (free_bytes >= 0 && free_bytes < (int64_t{1} << 20)) {
+      why = absl::StrCat("writing it failed: the file system holding it is full (",
+                         free_bytes, " bytes free)");
+    } else if (child.signaled && traces.size() == 1) {
+      why = absl::StrCat(request.command[0], " was killed by signal ", child.signal);
+    } else {
+      why = "its process was killed, is still running, or could not write it (see the "
+            "preload's messages above)";
+    }
+    Error(absl::StrCat(Printable(trace), " is incomplete: ", why));
+  }
+}
+
 }  // namespace
 
 int RunRecordSession(const RecordRequest& request) {
+  // Our messages go to stderr, which may be a pipe whose reader is gone
+  // (`2>&1 | head -1`): that must not cost PROGRAM's exit status.
+  IgnoreSigpipe();
   if (request.command.empty()) {
     Error("record: no program given; usage: heapsight record [OPTIONS] -- PROGRAM [ARGS...]");
-    return kExitRecordFailed;
+    return kExitUsage;
   }
 
   // Options first: a typo should not cost a whole run.
@@ -81,12 +133,12 @@ int RunRecordSession(const RecordRequest& request) {
     auto parsed = ParseOptionAssignment(assignment);
     if (!parsed.ok()) {
       Error(std::string(parsed.status().message()));
-      return kExitRecordFailed;
+      return kExitUsage;
     }
     if (parsed->first == kOutputVar || parsed->first == kManifestVar) {
       Error(absl::StrCat(parsed->first, " is set by heapsight record itself",
                          parsed->first == kOutputVar ? "; use -o PATH" : ""));
-      return kExitRecordFailed;
+      return kExitUsage;
     }
     set[parsed->first] = parsed->second;
   }
@@ -143,8 +195,12 @@ int RunRecordSession(const RecordRequest& request) {
 
   std::vector<std::string> traces = manifest->Read();
   if (!request.quiet) {
-    for (const std::string& trace : traces) Error(absl::StrCat("wrote ", trace));
-    if (traces.empty()) Error("no trace was written (see the messages above)");
+    for (const std::string& trace : traces) Error(absl::StrCat("wrote ", Printable(trace)));
+    if (traces.empty()) {
+      Error(program.untraced_reason.empty()
+                ? std::string("no trace was written (see the messages above)")
+                : absl::StrCat("no trace was written: ", program.untraced_reason));
+    }
   }
 
   bool leaks_remain = false;
@@ -157,10 +213,14 @@ int RunRecordSession(const RecordRequest& request) {
     } else {
       leaks_remain = summary->leaked_blocks > 0;
       if (want_summary) analyzer::PrintLeakSummary(stderr, *summary);
+      if (!summary->complete && !request.quiet) ExplainIncomplete(traces, request, child);
     }
   }
 
-  if (!child.signaled && leaks_remain && request.leak_exitcode.has_value()) {
+  // As LeakSanitizer's exitcode: only a program that succeeded gets the leak
+  // status; a failure (or a signal) is reported as it is.
+  if (!child.signaled && child.exit_code == 0 && leaks_remain &&
+      request.leak_exitcode.has_value()) {
     return *request.leak_exitcode;
   }
   return child.exit_code;

@@ -11,8 +11,10 @@
 namespace heapsight::record {
 
 // Exit status when heapsight itself fails before PROGRAM runs (preload not
-// found, output not writable, bad --option), like env(1) and timeout(1).
+// found, output not writable), like env(1) and timeout(1).
 inline constexpr int kExitRecordFailed = 125;
+// Exit status of a usage error (bad --option), as for every subcommand.
+inline constexpr int kExitUsage = 2;
 
 struct RecordRequest {
   std::vector<std::string> command;  // PROGRAM and its arguments
@@ -27,9 +29,11 @@ struct RecordRequest {
 
 // Runs the whole session and returns heapsight's exit status: PROGRAM's own
 // status (128+N if killed by signal N); 127 / 126 if PROGRAM cannot be found
-// / run (126 also for a statically linked PROGRAM); kExitRecordFailed for
-// heapsight's own errors; leak_exitcode when set, PROGRAM exited normally
-// and unsuppressed leaks remain.
+// / run (126 also for a statically linked, 32-bit or foreign PROGRAM);
+// kExitUsage for a bad --option; kExitRecordFailed for heapsight's own
+// errors; leak_exitcode when set, PROGRAM exited with status 0 and
+// unsuppressed leaks remain (a failing PROGRAM keeps its own status, as
+// with LeakSanitizer's exitcode). A closed stderr does not stop heapsight.
 int RunRecordSession(const RecordRequest& request);
 
 }  // namespace heapsight::record

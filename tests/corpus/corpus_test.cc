@@ -61,8 +61,21 @@ std::string Program(const std::string& name) {
   return std::string(HEAPSIGHT_CORPUS_BIN) + "/" + name;
 }
 
-// Runs a case under the preload; returns its traces (skips when the preload
-// is not built).
+// The preload, the command and every case's program are built with this
+// test (meson's `depends`): a missing one is a broken build and fails. It
+// used to skip, so a moved .so silently turned the Valgrind-checked corpus
+// into skips.
+void RequireBuilt() {
+  for (const std::string& path :
+       {testing::BuildPath("preload/libheapsight.so"), testing::BuildPath("cli/heapsight")}) {
+    ASSERT_TRUE(Exists(path)) << path << " is missing: the build is broken";
+  }
+  for (const std::string& name : CorpusCases()) {
+    ASSERT_TRUE(Exists(Program(name))) << Program(name) << " is missing: the build is broken";
+  }
+}
+
+// Runs a case under the preload; returns what it printed and its traces.
 testing::RunResult RunCase(const std::string& name, const json& expect) {
   std::vector<std::string> argv = {Program(name)};
   for (const auto& a : expect["args"]) argv.push_back(a.get<std::string>());
@@ -112,7 +125,7 @@ std::string Describe(const LeakGroup& g) {
 class CorpusTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(CorpusTest, MatchesExpectFile) {
-  if (!Exists(testing::BuildPath("preload/libheapsight.so"))) GTEST_SKIP() << "no preload built";
+  ASSERT_NO_FATAL_FAILURE(RequireBuilt());
   const std::string name = GetParam();
   json expect = LoadExpect(name);
   testing::RunResult run = RunCase(name, expect);
@@ -215,7 +228,7 @@ TEST(CorpusDataTest, AllTenCasesArePresent) { EXPECT_EQ(CorpusCases().size(), 10
 
 // The `heapsight leaks` command on a real trace.
 TEST(CorpusCommandTest, LeaksBinaryPrintsLsanShapedReport) {
-  if (!Exists(testing::BuildPath("preload/libheapsight.so"))) GTEST_SKIP() << "no preload built";
+  ASSERT_NO_FATAL_FAILURE(RequireBuilt());
   testing::RunResult run = RunCase("direct_leak", LoadExpect("direct_leak"));
   ASSERT_EQ(run.traces.size(), 1u);
   std::string heapsight = testing::BuildPath("cli/heapsight");
@@ -256,7 +269,7 @@ TEST(CorpusCommandTest, LeaksBinaryPrintsLsanShapedReport) {
   std::string kind = doc["groups"][0]["kind"];
   EXPECT_TRUE(kind == "unfreed" || kind == "definite") << kind;
   EXPECT_EQ(doc["groups"][0]["api"], "malloc");
-  EXPECT_EQ(BareFunctionName(doc["groups"][0]["frames"][0]["function"]), "alloc_block");
+  EXPECT_EQ(BareFunctionName(doc["groups"][0]["frames"][0]["function"].get<std::string>()), "alloc_block");
 
   std::string supp = testing::MakeTempDir() + "/supp.txt";
   std::ofstream(supp) << "# all of them\nleak:leak_one\n";
@@ -279,7 +292,7 @@ void ExpectCounts(const ClassCounts& got, const json& want, const std::string& w
 }
 
 TEST_P(CorpusClassTest, ClassesAndErrorsMatchExpectFile) {
-  if (!Exists(testing::BuildPath("preload/libheapsight.so"))) GTEST_SKIP() << "no preload built";
+  ASSERT_NO_FATAL_FAILURE(RequireBuilt());
   const std::string name = GetParam();
   json expect = LoadExpect(name);
   testing::RunResult run = RunCase(name, expect);
@@ -372,7 +385,7 @@ INSTANTIATE_TEST_SUITE_P(Corpus, CorpusClassTest, ::testing::ValuesIn(CorpusCase
 // `heapsight leaks` by class: still_reachable is listed, not counted, and
 // does not trip --leak-exitcode; --leak-kinds changes what counts.
 TEST(CorpusCommandTest, LeakKindsAndExitCode) {
-  if (!Exists(testing::BuildPath("preload/libheapsight.so"))) GTEST_SKIP() << "no preload built";
+  ASSERT_NO_FATAL_FAILURE(RequireBuilt());
   std::string heapsight = testing::BuildPath("cli/heapsight");
   testing::RunResult run = RunCase("still_reachable", LoadExpect("still_reachable"));
   ASSERT_EQ(run.traces.size(), 1u);

@@ -18,7 +18,9 @@ TEST(OptionsDoc, MatchesTheTable) {
   size_t n;
   while ((n = fread(buf, 1, sizeof buf, p)) > 0) generated.append(buf, n);
   ASSERT_EQ(pclose(p), 0);
+  ASSERT_NE(generated, "") << gen << " printed nothing";
   std::ifstream in(std::string(HEAPSIGHT_SOURCE_ROOT) + "/docs/options.md");
+  ASSERT_TRUE(in) << "docs/options.md is missing";
   std::stringstream doc;
   doc << in.rdbuf();
   EXPECT_EQ(doc.str(), generated)

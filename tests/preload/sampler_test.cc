@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
+#include <thread>
 
 namespace heapsight::preload {
 namespace {
@@ -60,6 +62,95 @@ TEST(Sampler, SamplesEachByteOnceInAPeriod) {
   for (int i = 0; i < 100; ++i) EXPECT_TRUE(ShouldSample(10000000));
   InitSampler(0);
   for (int i = 0; i < 100; ++i) EXPECT_TRUE(ShouldSample(1));
+}
+
+// Runs `fn` on a new thread: a fresh sampler state (no seed, no bytes left).
+template <typename Fn>
+void OnFreshThread(Fn fn) {
+  std::thread(fn).join();
+}
+
+// -ln(2^-53) = 36.74: no interval is longer than 36.74 means, so an
+// allocation of 37 means or more is always sampled, on a fresh thread too.
+TEST(Sampler, LongestIntervalIsBounded) {
+  EXPECT_EQ(ExponentialInterval(0, 1000), 36736u);
+  EXPECT_EQ(ExponentialInterval(0, 1), 36u);
+}
+
+TEST(Sampler, ZeroMeanGivesOneByteIntervals) {
+  for (uint64_t bits : {uint64_t{0}, uint64_t{1} << 40, ~uint64_t{0}}) {
+    EXPECT_EQ(ExponentialInterval(bits, 0), 1u) << bits;
+  }
+}
+
+// u grows with the random bits, so the interval never does: over the
+// whole range, and finely where the logarithm is steepest.
+TEST(Sampler, IntervalFallsAsTheRandomBitsGrow) {
+  constexpr uint64_t kMean = uint64_t{1} << 40;
+  constexpr uint64_t kSteps = 1000000;
+  const uint64_t step = ~uint64_t{0} / kSteps;
+  uint64_t previous = ExponentialInterval(0, kMean);
+  for (uint64_t k = 1; k <= kSteps; ++k) {
+    uint64_t now = ExponentialInterval(k * step, kMean);
+    ASSERT_LE(now, previous) << k;
+    previous = now;
+  }
+  previous = ExponentialInterval(0, kMean);
+  for (uint64_t k = 1; k <= kSteps; ++k) {
+    uint64_t now = ExponentialInterval(k << 11, kMean);  // u = (k + 1) / 2^53
+    ASSERT_LE(now, previous) << k;
+    previous = now;
+  }
+}
+
+TEST(Sampler, SizeZeroIsNeverSampled) {
+  InitSampler(1000);
+  OnFreshThread([] {
+    int sampled = 0;
+    for (int i = 0; i < 100000; ++i) sampled += ShouldSample(0);
+    EXPECT_EQ(sampled, 0);
+    // Nor between sampled allocations.
+    for (int i = 0; i < 1000; ++i) {
+      EXPECT_TRUE(ShouldSample(40000));  // > 36.74 periods
+      EXPECT_FALSE(ShouldSample(0));
+    }
+  });
+  InitSampler(0);
+  EXPECT_TRUE(ShouldSample(0));  // unsampled tracing records everything
+}
+
+TEST(Sampler, HugeAllocationsAreAlwaysSampled) {
+  InitSampler(uint64_t{1} << 40);  // the largest period HEAPSIGHT_SAMPLE_BYTES takes
+  OnFreshThread([] {
+    for (int i = 0; i < 1000; ++i) {
+      ASSERT_TRUE(ShouldSample(static_cast<size_t>(PTRDIFF_MAX))) << i;
+      ASSERT_TRUE(ShouldSample(size_t{37} << 40)) << i;
+    }
+  });
+  InitSampler(0);
+}
+
+TEST(Sampler, PeriodOneSamplesEveryAllocationOfThirtySevenBytes) {
+  InitSampler(1);
+  OnFreshThread([] {
+    for (int i = 0; i < 100000; ++i) ASSERT_TRUE(ShouldSample(37)) << i;
+  });
+  InitSampler(0);
+}
+
+// With period P an allocation of s bytes is sampled with probability
+// 1 - exp(-s/P) on a fresh thread: a new thread starts one whole interval
+// from its first sample.
+TEST(Sampler, FirstAllocationOfAThread) {
+  InitSampler(1000);
+  int sampled = 0;
+  constexpr int kThreads = 2000;
+  for (int i = 0; i < kThreads; ++i) {
+    OnFreshThread([&sampled] { sampled += ShouldSample(1000); });
+  }
+  double p = 1.0 - std::exp(-1.0);
+  EXPECT_NEAR(sampled, kThreads * p, 6 * std::sqrt(kThreads * p * (1 - p)));
+  InitSampler(0);
 }
 
 }  // namespace

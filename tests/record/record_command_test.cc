@@ -203,13 +203,13 @@ TEST(RecordCommand, SetsOutputManifestAndOptionsInTheEnvironment) {
 
 TEST(RecordCommand, RejectsUnknownOrBadOptions) {
   RunResult unknown = Record({"--option", "no-such-option=1", "--", "/bin/true"});
-  EXPECT_EQ(unknown.exit_code, 125);
+  EXPECT_EQ(unknown.exit_code, 2);
   EXPECT_THAT(unknown.err, HasSubstr("unknown option 'no-such-option'"));
   RunResult bad = Record({"--option", "max-depth=deep", "--", "/bin/true"});
-  EXPECT_EQ(bad.exit_code, 125);
+  EXPECT_EQ(bad.exit_code, 2);
   EXPECT_THAT(bad.err, HasSubstr("HEAPSIGHT_MAX_DEPTH expects an integer"));
   RunResult output = Record({"--option", "output=x.hst", "--", "/bin/true"});
-  EXPECT_EQ(output.exit_code, 125);
+  EXPECT_EQ(output.exit_code, 2);
   EXPECT_THAT(output.err, HasSubstr("use -o"));
 }
 

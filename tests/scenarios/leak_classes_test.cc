@@ -105,8 +105,13 @@ TEST(LeakClassesScenario, ScanCanBeDisabled) {
   std::string dir = MakeTempDir();
   RunResult run = RunTraced({ScenarioProgram("leak_classes_program"), "cycle"}, dir,
                             {{"HEAPSIGHT_LEAK_SCAN", "0"}});
+  EXPECT_EQ(run.exit_code, 0) << run.err;
   ASSERT_EQ(run.traces.size(), 1u);
   TraceContents t = ReadTrace(run.traces[0]);
+  ASSERT_EQ(t.error, "");
+  EXPECT_TRUE(t.complete);
+  // The program's five blocks are recorded; only their classification is off.
+  EXPECT_EQ(CountMagic(t, 4401, 4406).by_size.size(), 5u);
   int scans = 0;
   EXPECT_TRUE(Classes(t, &scans).empty());
   EXPECT_EQ(scans, 0);

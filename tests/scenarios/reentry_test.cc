@@ -8,6 +8,7 @@
 // calls; the two numbers must be equal, and every counted call must come
 // straight from libheapsight.so's hooks. The negative control shows the
 // count does notice one extra allocation.
+#include <dirent.h>
 #include <gtest/gtest.h>
 
 #include <sstream>
@@ -20,6 +21,21 @@ namespace {
 struct Counts {
   long expected = -1, counted = -1, from_heapsight = -1;
 };
+
+// The .hst files in `dir` (RunPlain, unlike RunTraced, does not list them).
+std::vector<std::string> TracesIn(const std::string& dir) {
+  std::vector<std::string> traces;
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* e = readdir(d)) {
+      std::string name = e->d_name;
+      if (name.size() > 4 && name.compare(name.size() - 4, 4, ".hst") == 0) {
+        traces.push_back(dir + "/" + name);
+      }
+    }
+    closedir(d);
+  }
+  return traces;
+}
 
 Counts RunCounter(const std::vector<std::string>& args, const std::map<std::string, std::string>& extra) {
   std::string dir = MakeTempDir();
@@ -34,7 +50,24 @@ Counts RunCounter(const std::vector<std::string>& args, const std::map<std::stri
   RunResult run = RunPlain(argv, env);
   EXPECT_EQ(run.exit_code, 0) << run.err;
   Counts c;
-  std::istringstream(run.out) >> c.expected >> c.counted >> c.from_heapsight;
+  std::istringstream in(run.out);
+  in >> c.expected >> c.counted >> c.from_heapsight;
+  // The program must print its three numbers and have made calls of its
+  // own: a silent run (-1 == -1) or an empty one (0 == 0) proves nothing.
+  EXPECT_FALSE(in.fail()) << "unparsable output \"" << run.out << "\"; stderr: " << run.err;
+  EXPECT_GT(c.expected, 0) << run.out;
+  // heapsight must really have recorded the calls it forwarded (a preload
+  // that failed to load, or disabled itself, would forward them once too).
+  std::vector<std::string> traces = TracesIn(dir);
+  EXPECT_EQ(traces.size(), 1u) << run.err;
+  if (traces.size() == 1) {
+    TraceContents t = ReadTrace(traces[0]);
+    EXPECT_EQ(t.error, "");
+    EXPECT_TRUE(t.complete);
+    TraceCounts counts = CountTrace(t);
+    // Of the counted calls, at least half are allocations (41,000 of 80,000).
+    EXPECT_GE(counts.alloc_records + counts.realloc_records, static_cast<uint64_t>(c.expected / 2));
+  }
   return c;
 }
 

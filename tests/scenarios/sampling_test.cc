@@ -82,7 +82,6 @@ TEST(SamplingScenario, SampledTraceHoldsItsShare) {
   // Every recorded free names a recorded allocation; the unsampled blocks'
   // frees are not errors.
   EXPECT_EQ(UnpairedFrees(t), 0u);
-  EXPECT_EQ(CountTag(t, format::RecordTag::kBadFree), 0);
   EXPECT_EQ(CountTag(t, format::RecordTag::kFreeError), 0);
   EXPECT_EQ(CountTag(t, format::RecordTag::kLeakScan), 0);
 

@@ -54,14 +54,27 @@ TEST(StacksScenario, FramePointerUnwinderNamesTheAllocatingFunction) {
 TEST(StacksScenario, MaxDepthCapsStacks) {
   std::string dir = MakeTempDir();
   RunResult run = RunTraced({ScenarioProgram("stacks_program")}, dir, {{"HEAPSIGHT_MAX_DEPTH", "2"}});
-  ASSERT_EQ(run.exit_code, 0);
-  TraceContents t = ReadTrace(run.traces.at(0));
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  ASSERT_EQ(run.traces.size(), 1u);
+  TraceContents t = ReadTrace(run.traces[0]);
+  ASSERT_EQ(t.error, "");
+  ProgramSymbols symbols(ScenarioProgram("stacks_program"), t);
+  ASSERT_EQ(symbols.Error(), "");
+  int allocs = 0, capped = 0;
   for (const auto& r : t.records) {
     if (r.tag != format::RecordTag::kAlloc) continue;
+    ++allocs;
     int depth = 0;
     for (uint64_t node = r.stack; node != 0; node = t.stack_nodes.at(node).first) ++depth;
     EXPECT_LE(depth, 2);
+    if (r.size != 10001) continue;
+    // main -> CallerOfAllocateHere -> AllocateHere: the two innermost frames.
+    ++capped;
+    EXPECT_EQ(symbols.Frames(t, r.stack),
+              (std::vector<std::string>{"AllocateHere", "CallerOfAllocateHere"}));
   }
+  EXPECT_GT(allocs, 3);
+  EXPECT_EQ(capped, 3);
 }
 
 }  // namespace

@@ -1,0 +1,423 @@
+// preload/lifecycle.cc: see lifecycle.h.
+//
+// Constraints: no malloc on any path (PageAlloc for the process record and
+// the exec environment), no stdio; raw-log text only for the one-time
+// warning and HEAPSIGHT_STATS. Each record goes out under the calling
+// thread's state lock; the fork handlers take every lock (below).
+#include "preload/lifecycle.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+
+#include "preload/clock.h"
+#include "preload/host_guards.h"
+#include "preload/internal_alloc.h"
+#include "preload/leak_check.h"
+#include "preload/module_map.h"
+#include "preload/options.h"
+#include "preload/raw_log.h"
+#include "preload/real_functions.h"
+#include "preload/recorder.h"
+#include "preload/reentry_guard.h"
+#include "preload/sampler.h"
+#include "preload/thread_state.h"
+#include "preload/trace_writer.h"
+#include "preload/tracer_state.h"
+#include "preload/unwind_validation.h"
+#include "preload/unwinder.h"
+
+extern char** environ;
+
+namespace heapsight::preload {
+namespace {
+
+using format::ChunkEncoder;
+
+constexpr char kExecParentVar[] = "_HEAPSIGHT_EXEC_PARENT=";
+constexpr size_t kExecParentVarLen = sizeof kExecParentVar - 1;
+
+std::atomic<bool> g_end_written{false};
+uint64_t g_start_realtime_ns = 0;
+int g_exit_status = 0;
+pid_t g_pid = 0;
+uint32_t g_page_size = 4096;
+char g_start_dir[4096];
+char g_parent_trace[4096];
+bool g_fork_locked = false;
+
+const char* GetenvLookup(const char* name, void*) { return getenv(name); }
+
+// kProcess: executable, argv (from /proc/self/cmdline, read raw), parent.
+void WriteProcessRecord(ThreadState* ts, uint64_t now) {
+  NoCancel no_cancel;  // under the state lock: /proc/self/cmdline
+  // Keeps the record inside one chunk's record stream (7/16 of a 64 KiB
+  // chunk, 28 KiB, as chunks were before they grew to 128 KiB): 16 KiB of
+  // arguments, 256 argument lengths, two paths of PATH_MAX.
+  constexpr size_t kCmdlineBytes = 16 * 1024;
+  constexpr size_t kMaxArgs = 256;
+  auto* cmdline = static_cast<char*>(PageAlloc(kCmdlineBytes + 1));
+  auto* argv = static_cast<const char**>(PageAlloc(kMaxArgs * sizeof(char*)));
+  size_t argc = 0, argv_bytes = 0;
+  if (cmdline != nullptr && argv != nullptr) {
+    int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+    size_t len = 0;
+    if (fd >= 0) {
+      ssize_t n;
+      while (len < kCmdlineBytes && (n = read(fd, cmdline + len, kCmdlineBytes - len)) > 0) {
+        len += static_cast<size_t>(n);
+      }
+      close(fd);
+    }
+    cmdline[len] = '\0';
+    for (size_t i = 0; i < len && argc < kMaxArgs;) {
+      argv[argc++] = cmdline + i;
+      size_t l = std::strlen(cmdline + i);
+      argv_bytes += l;
+      i += l + 1;
+    }
+  }
+  const char* exe = ExecutablePath();
+  const char* const* args = argv;
+  AppendRecord(ts, now, &ChunkEncoder::PutProcess, now, exe, std::strlen(exe), args, argc,
+               argv_bytes, static_cast<uint64_t>(getppid()), g_parent_trace,
+               std::strlen(g_parent_trace));
+  PageFree(cmdline, kCmdlineBytes + 1);
+  PageFree(argv, kMaxArgs * sizeof(char*));
+}
+
+// Creates this process's trace file and writes its header. False (and
+// tracing disabled, with one warning) if that fails.
+bool StartTraceFile(uint32_t flags) {
+  char path[4096];
+  if (!ExpandOutputPattern(g_options.OUTPUT, g_start_dir, ExecutablePath(),
+                           static_cast<uint64_t>(g_pid), path, sizeof path)) {
+    WarnOnce("cannot write trace", g_options.OUTPUT, ENAMETOOLONG);
+    g_tracing_status.store(kDisabled);
+    return false;
+  }
+  format::FileHeader h{};
+  std::memcpy(h.magic, format::kFileMagic, sizeof h.magic);
+  h.version = format::kFormatVersion;
+  h.header_size = sizeof h;
+  if (CoarseClockInUse()) flags |= format::kFileFlagCoarseClock;
+  h.flags = flags;
+  h.page_size = g_page_size;
+  h.pid = static_cast<uint64_t>(g_pid);
+  h.ppid = static_cast<uint64_t>(getppid());
+  h.start_realtime_ns = g_start_realtime_ns;
+  h.start_monotonic_ns = g_trace_start_ns;
+  h.sample_period_bytes = g_sample_period;
+  if (g_sample_period != 0) h.flags |= format::kFileFlagSampled;
+  if (int err = OpenTrace(path, h); err != 0) {
+    WarnOnce("cannot write trace", path, err);
+    g_tracing_status.store(kDisabled);
+    return false;
+  }
+  AppendToManifest(g_options.MANIFEST);
+  return true;
+}
+
+// Removes our exec hand-over variable from the environment, so it cannot
+// leak into processes started without our exec hooks (posix_spawn).
+void ScrubEnvironment() {
+  if (environ == nullptr) return;
+  char** out = environ;
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::strncmp(*e, kExecParentVar, kExecParentVarLen) != 0) *out++ = *e;
+  }
+  *out = nullptr;
+}
+
+// --- fork -------------------------------------------------------------------
+// The prepare handler takes every lock the child will need, in the same
+// order the event path nests them (stack table, modules, thread states,
+// live-table shards, file, arena), so the child starts with consistent
+// tables and no lock held by a thread that does not exist there.
+
+void ForkPrepare() {
+  if (g_tracing_status.load() != kActive) return;
+  g_stack_table.Lock();
+  LockModules();
+  LockAllThreadStates();
+  g_live_blocks.LockAll();
+  LockWriter();
+  LockArena();
+  g_fork_locked = true;
+}
+
+void ForkParent() {
+  if (!g_fork_locked) return;
+  g_fork_locked = false;
+  UnlockArena();
+  UnlockWriter();
+  g_live_blocks.UnlockAll();
+  UnlockAllThreadStates();
+  UnlockModules();
+  g_stack_table.Unlock();
+}
+
+void InheritOne(uintptr_t, const LiveEntry& e, void* ctx) {
+  if (e.internal) return;
+  auto* ts = static_cast<ThreadState*>(ctx);
+  uint64_t now = NowUs();
+  AppendRecord(ts, now, &ChunkEncoder::PutInherited, now, e.id, e.api, e.size, e.stack);
+}
+
+// The child: a new file of its own, describing the state it inherited. The
+// parent's buffered events are dropped here (the parent flushes them), so
+// nothing is duplicated; live blocks become kInherited with their ids.
+void ForkChild() {
+  if (!g_fork_locked) return;
+  g_fork_locked = false;
+  ErrnoKeeper keep_errno;  // the child's fork() returns with the parent's errno
+  NoCancel no_cancel;
+  ResetArenaLockInChild();
+  g_live_blocks.ResetLocksInChild();
+  ResetModuleLockInChild();
+  g_stack_table.ResetLockInChild();
+  ReentryGuard guard;
+  ResetClockInChild();  // before the child's first timestamp
+  std::strncpy(g_parent_trace, TracePath(), sizeof g_parent_trace - 1);
+  ForgetTraceInChild();
+  g_pid = getpid();
+  uint64_t now = NowUs();
+  ResetThreadStatesInChild(now);
+  g_end_written.store(false);
+  ResetRssSamplesInChild();
+  if (!StartTraceFile(format::kFileFlagForkChild)) return;
+  ThreadState* ts = CurrentThreadState(now);
+  if (ts == nullptr) return;
+  {
+    SpinLockHolder hold(&ts->lock);
+    WriteProcessRecord(ts, now);
+  }
+  ForEachLiveModule(ModuleRecords(ts));
+  SpinLockHolder hold(&ts->lock);
+  for (uint64_t node = 1, count = g_stack_table.NodeCount(); node <= count; ++node) {
+    uint64_t parent, ip;
+    g_stack_table.Node(node, &parent, &ip);
+    AppendRecord(ts, now, &ChunkEncoder::PutStackNode, node, parent, ip);
+  }
+  g_live_blocks.ForEachUnlocked(InheritOne, ts);
+  EndEvent(ts, now);
+}
+
+// --- exit ---------------------------------------------------------------------
+
+// Registered with atexit() from our constructor, i.e. before the program's
+// own handlers and before _dl_fini, so it runs after them (see
+// process_hooks.cc).
+void AtExitHandler() {
+  ErrnoKeeper keep_errno;  // later exit handlers see the program's errno
+  FinishTrace(format::EndReason::kExit, g_exit_status);
+  // Handlers registered before ours (by libraries initialized before us)
+  // run after us and may still free memory: from now on every event is
+  // written at once.
+  EnableWriteThrough();
+}
+
+// HEAPSIGHT_STATS: one line of our own counters.
+void LogStats() {
+  UnwindCache::Stats u = SumUnwindCacheStats();
+  RawBuffer b;
+  b.Str("stats: pid ").Num(g_pid).Str(": ").Num(static_cast<int64_t>(g_stack_table.NodeCount()))
+      .Str(" stack nodes; unwind cache: ").Num(static_cast<int64_t>(u.lookups))
+      .Str(" lookups, ").Num(static_cast<int64_t>(u.hits)).Str(" hits, ")
+      .Num(static_cast<int64_t>(u.learnt)).Str(" stacks learnt");
+  RawLog(b);
+}
+
+}  // namespace
+
+void StartTracing() {
+  if (g_tracing_status.load() != kUninit || !EnsureRealFunctions()) return;
+  ErrnoKeeper keep_errno;  // a constructor: main() starts with libc's errno
+  NoCancel no_cancel;
+  ReentryGuard guard;
+  char error[256];
+  bool options_ok = ParseOptions(GetenvLookup, nullptr, &g_options, error, sizeof error);
+  if (g_options.DISABLE) {
+    g_tracing_status.store(kDisabled);
+    return;
+  }
+  if (!options_ok && !g_options.QUIET) {
+    RawBuffer b;
+    b.Str(error);
+    RawLog(b);
+  }
+  if (const char* front = ForeignAllocator(); front != nullptr) {
+    // Warned once, before any trace file exists; the hooks pass every call
+    // to that allocator (real_functions.h).
+    if (!g_options.QUIET) {
+      RawBuffer b;
+      b.Str("another allocator serves this program's malloc (").Str(front).Str(
+          " comes before libheapsight.so); tracing disabled");
+      RawLog(b);
+    }
+    g_tracing_status.store(kDisabled);
+    return;
+  }
+  long page = sysconf(_SC_PAGESIZE);
+  g_page_size = page > 0 ? static_cast<uint32_t>(page) : 4096;
+  ConfigureRecorder(g_options, g_page_size);
+  InitSampler(static_cast<uint64_t>(g_options.SAMPLE_BYTES));
+  StartTraceClock(g_options.CLOCK);
+  g_start_realtime_ns = RealtimeNs();
+  g_pid = getpid();
+  if (getcwd(g_start_dir, sizeof g_start_dir) == nullptr) g_start_dir[0] = '\0';
+  uint32_t flags = 0;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    if (std::strncmp(*e, kExecParentVar, kExecParentVarLen) == 0) {
+      std::strncpy(g_parent_trace, *e + kExecParentVarLen, sizeof g_parent_trace - 1);
+      flags |= format::kFileFlagExeced;
+    }
+  }
+  ScrubEnvironment();
+  // Before our first unwind initializes libunwind (which would open its
+  // validation pipe): unwind_validation.h.
+  InstallUnwindValidation();
+  if (!StartTraceFile(flags)) return;
+  UnwindMode unwind = ParseUnwindMode(g_options.UNWIND);
+  bool unwind_cache = unwind == UnwindMode::kLibunwind && g_options.UNWIND_CACHE;
+  InitThreadStates(static_cast<int>(g_options.ZSTD_LEVEL), unwind == UnwindMode::kFramePointer,
+                   unwind_cache);
+  ThreadState* ts = CurrentThreadState(0);
+  if (ts == nullptr) {
+    g_tracing_status.store(kDisabled);
+    return;
+  }
+  {
+    SpinLockHolder hold(&ts->lock);
+    WriteProcessRecord(ts, 0);
+  }
+  RescanModules(ModuleRecords(ts));
+  uintptr_t self_begin, self_end;
+  if (ModuleRangeOf(reinterpret_cast<uintptr_t>(&StartTracing), &self_begin, &self_end)) {
+    SetSelfRange(self_begin, self_end);
+  }
+  {
+    SpinLockHolder hold(&ts->lock);
+    RecordRss(ts, 0);
+  }
+  ScheduleFirstRssSample();
+  pthread_atfork(ForkPrepare, ForkParent, ForkChild);
+  atexit(AtExitHandler);
+  g_tracing_status.store(kActive);
+}
+
+void RecordExitStatus(int status) { g_exit_status = status; }
+
+void FinishTrace(format::EndReason reason, int64_t status) {
+  if (g_tracing_status.load() != kActive) return;
+  // A vfork child shares our memory: it must not write the parent's trace.
+  if (getpid() != g_pid) return;
+  ErrnoKeeper keep_errno;
+  NoCancel no_cancel;
+  ReentryGuard guard;
+  uint64_t now = NowUs();
+  ThreadState* ts = CurrentThreadState(now);
+  if (ts == nullptr) return;
+  RecordPendingModuleChanges(ts);
+  // Issue 5: classify the live heap while it is intact and the other
+  // threads still run (they are stopped for the scan).
+  if (!g_end_written.load() && reason != format::EndReason::kExec) {
+    RunLeakScan(reason == format::EndReason::kExit ? format::ScanReason::kExit
+                                                   : format::ScanReason::kExitNow);
+    now = NowUs();
+  }
+  FlushAllThreads(now);
+  SpinLockHolder hold(&ts->lock);
+  if (!g_end_written.exchange(true)) {
+    RecordRss(ts, now);
+    AppendRecord(ts, now, &ChunkEncoder::PutEnd, now, reason, status);
+    if (g_options.STATS) LogStats();
+  }
+  FlushLocked(ts, now);
+}
+
+void FlushAllForFini() {
+  if (g_tracing_status.load() != kActive || getpid() != g_pid) return;
+  ErrnoKeeper keep_errno;
+  NoCancel no_cancel;
+  ReentryGuard guard;
+  FlushAllThreads(NowUs());
+}
+
+void RecordFork(int64_t child_pid) {
+  if (g_tracing_status.load() != kActive || child_pid <= 0) return;
+  ErrnoKeeper keep_errno;  // fork() succeeded: errno as it was
+  ReentryGuard guard;
+  uint64_t now = NowUs();
+  ThreadState* ts = CurrentThreadState(now);
+  if (ts == nullptr) return;
+  SpinLockHolder hold(&ts->lock);
+  AppendRecord(ts, now, &ChunkEncoder::PutFork, now, static_cast<uint64_t>(child_pid));
+  EndEvent(ts, now);
+}
+
+bool PrepareExec(const char* path, char* const* envp, char*** new_envp) {
+  *new_envp = nullptr;
+  if (g_tracing_status.load() != kActive || getpid() != g_pid) return false;
+  NoCancel no_cancel;
+  ReentryGuard guard;
+  uint64_t now = NowUs();
+  FlushAllThreads(now);
+  ThreadState* ts = CurrentThreadState(now);
+  if (ts == nullptr) return false;
+  {
+    SpinLockHolder hold(&ts->lock);
+    const char* p = path != nullptr ? path : "";
+    size_t len = std::strlen(p);
+    if (len > 4096) len = 4096;
+    AppendRecord(ts, now, &ChunkEncoder::PutExec, now, p, len);
+    RecordRss(ts, now);
+    AppendRecord(ts, now, &ChunkEncoder::PutEnd, now, format::EndReason::kExec, int64_t{0});
+    g_end_written.store(true);
+    FlushLocked(ts, now);
+  }
+  // envp + our hand-over variable, built in mmap'ed memory.
+  size_t count = 0;
+  for (char* const* e = envp; e != nullptr && *e != nullptr; ++e) ++count;
+  size_t path_len = std::strlen(TracePath());
+  size_t bytes = (count + 2) * sizeof(char*) + kExecParentVarLen + path_len + 1 + sizeof(size_t);
+  auto* mem = static_cast<char*>(PageAlloc(bytes));
+  if (mem == nullptr) return false;
+  *reinterpret_cast<size_t*>(mem) = bytes;
+  auto** env = reinterpret_cast<char**>(mem + sizeof(size_t));
+  size_t n = 0;
+  for (size_t i = 0; i < count; ++i) {
+    if (std::strncmp(envp[i], kExecParentVar, kExecParentVarLen) != 0) env[n++] = envp[i];
+  }
+  char* var = mem + sizeof(size_t) + (count + 2) * sizeof(char*);
+  std::memcpy(var, kExecParentVar, kExecParentVarLen);
+  std::memcpy(var + kExecParentVarLen, TracePath(), path_len + 1);
+  env[n++] = var;
+  env[n] = nullptr;
+  *new_envp = env;
+  return true;
+}
+
+void ExecFailed(char** new_envp) {
+  if (new_envp != nullptr) {
+    char* mem = reinterpret_cast<char*>(new_envp) - sizeof(size_t);
+    PageFree(mem, *reinterpret_cast<size_t*>(mem));
+  }
+  if (g_tracing_status.load() != kActive) return;
+  NoCancel no_cancel;
+  ReentryGuard guard;
+  uint64_t now = NowUs();
+  ThreadState* ts = CurrentThreadState(now);
+  if (ts == nullptr) return;
+  SpinLockHolder hold(&ts->lock);
+  // The exec did not happen: the kEnd just written is void, tracing goes on.
+  AppendRecord(ts, now, &ChunkEncoder::PutExecFailed, now);
+  g_end_written.store(false);
+  EndEvent(ts, now);
+}
+
+}  // namespace heapsight::preload

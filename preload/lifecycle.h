@@ -1,0 +1,48 @@
+// preload/lifecycle.h: the trace's life in the process: start (options,
+// clock, file, process and module records), exit, fork and exec.
+//
+// The constructor starts the trace; exit, _exit and the library destructor
+// end or flush it; fork gives the child a trace of its own that inherits
+// the parent's live blocks; exec ends the trace and hands its path to the
+// new program through the environment.
+//
+// Constraints: no malloc (PageAlloc for the process record and the exec
+// environment), raw-log text only for the one-time warnings and
+// HEAPSIGHT_STATS. The fork handlers take every preload lock in the event
+// path's nesting order. Not async-signal-safe.
+#ifndef HEAPSIGHT_PRELOAD_LIFECYCLE_H_
+#define HEAPSIGHT_PRELOAD_LIFECYCLE_H_
+
+#include <cstdint>
+
+#include "format/trace_format.h"
+
+namespace heapsight::preload {
+
+// The library constructor: parses the options, opens the trace and writes
+// its first records. Tracing is active afterwards unless it was disabled.
+void StartTracing();
+
+// exit() hook: the status FinishTrace writes from the atexit handler.
+void RecordExitStatus(int status);
+
+// Flushes every thread, runs the exit leak scan (unless exec) and writes
+// kEnd, once. A no-op in a vfork child.
+void FinishTrace(format::EndReason reason, int64_t status);
+
+// Library destructor: flush what threads buffered since FinishTrace.
+void FlushAllForFini();
+
+// In the parent, after fork().
+void RecordFork(int64_t child_pid);
+
+// exec: returns false when tracing is off or we are a vfork child (then the
+// caller passes the original envp through). Otherwise the trace is flushed
+// and ended, and *new_envp is envp plus the parent-trace variable (free it
+// with ExecFailed if the exec fails).
+bool PrepareExec(const char* path, char* const* envp, char*** new_envp);
+void ExecFailed(char** new_envp);
+
+}  // namespace heapsight::preload
+
+#endif  // HEAPSIGHT_PRELOAD_LIFECYCLE_H_

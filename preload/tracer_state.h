@@ -1,0 +1,54 @@
+// preload/tracer_state.h: what every part of the preload shares: whether
+// tracing runs, the options it runs with, the process's two tables (live
+// blocks, interned stacks), and the one warning that stops tracing.
+//
+// The recorder, the leak scan, the thread registry and the lifecycle all
+// read this state; it includes none of them, so dependencies run one way:
+// lifecycle -> recorder, leak_check -> thread_state -> tracer_state.
+//
+// Constraints: no malloc, no locks of its own (the tables have their own
+// shard/stack locks). The status is read on every hook (one relaxed load).
+// WarnOnce formats one raw line (raw_log.h, no allocation). The options are
+// written once by the lifecycle before tracing starts and only read after.
+#ifndef HEAPSIGHT_PRELOAD_TRACER_STATE_H_
+#define HEAPSIGHT_PRELOAD_TRACER_STATE_H_
+
+#include <atomic>
+
+#include "preload/live_table.h"
+#include "preload/options.h"
+#include "preload/stack_table.h"
+
+namespace heapsight::preload {
+
+// kUninit until the constructor has started the trace; kDisabled for good
+// after HEAPSIGHT_DISABLE, a failed start or a failed write.
+enum TracingStatus : int { kUninit = 0, kActive = 1, kDisabled = 2 };
+
+extern std::atomic<int> g_tracing_status;
+
+// The status for a hook's fast path (relaxed: a hook that misses a change
+// by one event records or skips that one event).
+inline int TracingStatusRelaxed() { return g_tracing_status.load(std::memory_order_relaxed); }
+
+// True while the trace is being written (hooks may skip work otherwise).
+inline bool TracingActive() { return TracingStatusRelaxed() == kActive; }
+
+// The parsed HEAPSIGHT_* options (set by StartTracing, lifecycle.h).
+extern Options g_options;
+
+// Every live block of the program (and the internal ones, flagged).
+extern LiveTable g_live_blocks;
+// Every stack the trace has seen, interned as nodes.
+extern StackTable g_stack_table;
+
+// "<what> <path>: <errno name> (errno N); tracing disabled", once per
+// process and not with HEAPSIGHT_QUIET.
+void WarnOnce(const char* what, const char* path, int err);
+
+// A write(2) of the trace failed: warn once, stop tracing.
+void OnWriteError(int err);
+
+}  // namespace heapsight::preload
+
+#endif  // HEAPSIGHT_PRELOAD_TRACER_STATE_H_

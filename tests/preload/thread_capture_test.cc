@@ -1,0 +1,240 @@
+// tests/preload/thread_capture_test.cc: stopping the other threads for a
+// leak scan (preload/thread_capture.h): which threads are found, that they
+// really stand still, what is captured of each (registers, stack pointer,
+// thread pointer), threads that block the signal, and the signal's
+// disposition before, during and after.
+#include "preload/thread_capture.h"
+
+#include <gtest/gtest.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/ucontext.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <thread>
+#include <vector>
+
+namespace heapsight::preload {
+namespace {
+
+constexpr uintptr_t kMagicR12 = 0x5eed5eed12121212;
+constexpr uintptr_t kMagicR13 = 0x5eed5eed13131313;
+
+// A thread spinning in assembly with known values in r12 and r13 until
+// *stop is non-zero, bumping *progress on every turn.
+void SpinWithMagicRegisters(std::atomic<int>* stop, std::atomic<uint64_t>* progress) {
+  __asm__ volatile(
+      "movabsq %[m12], %%r12\n\t"
+      "movabsq %[m13], %%r13\n"
+      "1:\n\t"
+      "lock incq (%[progress])\n\t"
+      "pause\n\t"
+      "cmpl $0, (%[stop])\n\t"
+      "je 1b\n\t"
+      :
+      : [m12] "i"(kMagicR12), [m13] "i"(kMagicR13), [stop] "r"(stop), [progress] "r"(progress)
+      : "r12", "r13", "memory", "cc");
+}
+
+struct Worker {
+  std::atomic<int> stop{0};
+  std::atomic<uint64_t> progress{0};
+  std::atomic<pid_t> tid{0};
+  std::atomic<uintptr_t> self{0};  // pthread_self(): the thread pointer on x86-64 glibc
+  std::atomic<uintptr_t> stack_lo{0}, stack_hi{0};
+  std::thread thread;
+
+  void Start() {
+    thread = std::thread([this] {
+      pthread_attr_t attr;
+      pthread_getattr_np(pthread_self(), &attr);
+      void* addr = nullptr;
+      size_t size = 0;
+      pthread_attr_getstack(&attr, &addr, &size);
+      pthread_attr_destroy(&attr);
+      stack_lo = reinterpret_cast<uintptr_t>(addr);
+      stack_hi = reinterpret_cast<uintptr_t>(addr) + size;
+      self = static_cast<uintptr_t>(pthread_self());
+      tid = static_cast<pid_t>(syscall(SYS_gettid));
+      SpinWithMagicRegisters(&stop, &progress);
+    });
+    while (progress.load() == 0) std::this_thread::yield();
+  }
+  void Stop() {
+    stop = 1;
+    thread.join();
+  }
+};
+
+TEST(ThreadCapture, AloneThereIsNothingToStop) {
+  ThreadCapture capture;
+  ASSERT_TRUE(StopOtherThreads(0, 100, &capture));
+  EXPECT_EQ(capture.count, 0u);
+  EXPECT_EQ(capture.stopped, 0u);
+  EXPECT_EQ(capture.missed, 0u);
+  EXPECT_EQ(capture.threads, nullptr);
+  ResumeOtherThreads(&capture);
+}
+
+TEST(ThreadCapture, StopsEveryOtherThreadAndCapturesItsState) {
+  Worker workers[3];
+  for (Worker& w : workers) w.Start();
+  ThreadCapture capture;
+  ASSERT_TRUE(StopOtherThreads(0, 2000, &capture));
+  EXPECT_EQ(capture.count, 3u);
+  EXPECT_EQ(capture.stopped, 3u);
+  EXPECT_EQ(capture.missed, 0u);
+  // Stopped means stopped: no progress while captured.
+  uint64_t progress_at_stop[3];
+  for (int i = 0; i < 3; ++i) progress_at_stop[i] = workers[i].progress.load();
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(workers[i].progress.load(), progress_at_stop[i]) << i;
+
+  std::map<pid_t, const CapturedThread*> by_tid;
+  for (size_t i = 0; i < capture.count; ++i) by_tid[capture.threads[i].tid] = &capture.threads[i];
+  for (Worker& w : workers) {
+    auto it = by_tid.find(w.tid.load());
+    ASSERT_NE(it, by_tid.end()) << "worker " << w.tid << " not captured";
+    const CapturedThread& t = *it->second;
+    EXPECT_TRUE(t.stopped);
+    EXPECT_TRUE(t.sp_known);
+    EXPECT_EQ(t.regs[REG_R12], kMagicR12);
+    EXPECT_EQ(t.regs[REG_R13], kMagicR13);
+    EXPECT_EQ(t.regs[REG_RSP], t.sp);
+    EXPECT_GE(t.sp, w.stack_lo.load());
+    EXPECT_LT(t.sp, w.stack_hi.load());
+    EXPECT_EQ(t.tp, w.self.load());
+  }
+  ResumeOtherThreads(&capture);
+  EXPECT_EQ(capture.threads, nullptr);
+  // Resumed: every worker moves on.
+  for (int i = 0; i < 3; ++i) {
+    while (workers[i].progress.load() == progress_at_stop[i]) std::this_thread::yield();
+  }
+  for (Worker& w : workers) w.Stop();
+}
+
+TEST(ThreadCapture, CurrentThreadPointerIsPthreadSelf) {
+  EXPECT_EQ(CurrentThreadPointer(), static_cast<uintptr_t>(pthread_self()));
+  uintptr_t other = 0, other_self = 0;
+  std::thread([&] {
+    other = CurrentThreadPointer();
+    other_self = static_cast<uintptr_t>(pthread_self());
+  }).join();
+  EXPECT_EQ(other, other_self);
+  EXPECT_NE(other, CurrentThreadPointer());
+}
+
+std::atomic<int> g_program_handler_calls{0};
+void ProgramHandler(int) { ++g_program_handler_calls; }
+
+[[noreturn]] void BorrowSignalChild() {
+  alarm(20);
+  int sig = SIGRTMIN + 6;
+  struct sigaction mine = {};
+  mine.sa_handler = ProgramHandler;
+  sigaction(sig, &mine, nullptr);
+  Worker w;
+  w.Start();
+  ThreadCapture capture;
+  bool ok = StopOtherThreads(sig, 2000, &capture);
+  struct sigaction during = {};
+  sigaction(sig, nullptr, &during);
+  bool borrowed = (during.sa_flags & SA_SIGINFO) != 0 && during.sa_sigaction != nullptr;
+  bool stopped = ok && capture.count == 1 && capture.stopped == 1;
+  ResumeOtherThreads(&capture);
+  struct sigaction after = {};
+  sigaction(sig, nullptr, &after);
+  bool restored = after.sa_handler == ProgramHandler && (after.sa_flags & SA_SIGINFO) == 0;
+  w.Stop();
+  raise(sig);  // the program's handler runs again
+  bool handled = g_program_handler_calls.load() == 1;
+  _exit((stopped ? 0 : 1) | (borrowed ? 0 : 2) | (restored ? 0 : 4) | (handled ? 0 : 8));
+}
+
+// A requested signal is used even when the program has a handler for it;
+// the program's handler is back afterwards. Run in a child: the capture's
+// signal state is process-wide.
+TEST(ThreadCapture, RequestedSignalIsBorrowedAndGivenBack) {
+  EXPECT_EXIT(BorrowSignalChild(), ::testing::ExitedWithCode(0), "");
+}
+
+[[noreturn]] void AutomaticSignalChild() {
+  alarm(20);
+  struct sigaction mine = {};
+  mine.sa_handler = ProgramHandler;
+  sigaction(SIGRTMAX, &mine, nullptr);
+  Worker w;
+  w.Start();
+  ThreadCapture capture;
+  bool ok = StopOtherThreads(0, 2000, &capture) && capture.stopped == 1;
+  struct sigaction top = {}, next = {};
+  sigaction(SIGRTMAX, nullptr, &top);
+  sigaction(SIGRTMAX - 1, nullptr, &next);
+  bool kept = top.sa_handler == ProgramHandler;
+  bool picked = (next.sa_flags & SA_SIGINFO) != 0;
+  ResumeOtherThreads(&capture);
+  sigaction(SIGRTMAX - 1, nullptr, &next);
+  bool restored = next.sa_handler == SIG_DFL && (next.sa_flags & SA_SIGINFO) == 0;
+  w.Stop();
+  _exit((ok ? 0 : 1) | (kept ? 0 : 2) | (picked ? 0 : 4) | (restored ? 0 : 8));
+}
+
+// Signal 0 picks a real-time signal nobody handles, from the top down.
+TEST(ThreadCapture, AutomaticSignalSkipsHandledOnes) {
+  EXPECT_EXIT(AutomaticSignalChild(), ::testing::ExitedWithCode(0), "");
+}
+
+[[noreturn]] void BlockedThreadChild() {
+  alarm(20);
+  int fds[2];
+  if (pipe(fds) != 0) _exit(100);
+  std::atomic<pid_t> tid{0};
+  std::atomic<uintptr_t> lo{0}, hi{0};
+  std::thread blocked([&] {
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, nullptr);
+    pthread_attr_t attr;
+    pthread_getattr_np(pthread_self(), &attr);
+    void* addr = nullptr;
+    size_t size = 0;
+    pthread_attr_getstack(&attr, &addr, &size);
+    pthread_attr_destroy(&attr);
+    lo = reinterpret_cast<uintptr_t>(addr);
+    hi = reinterpret_cast<uintptr_t>(addr) + size;
+    tid = static_cast<pid_t>(syscall(SYS_gettid));
+    char c;
+    if (read(fds[0], &c, 1) != 1) _exit(101);
+    sigset_t none;
+    sigemptyset(&none);
+    pthread_sigmask(SIG_SETMASK, &none, nullptr);  // the pending signal arrives now
+  });
+  while (tid.load() == 0) std::this_thread::yield();
+  usleep(50000);  // let it reach read()
+  ThreadCapture capture;
+  bool ok = StopOtherThreads(0, 200, &capture);
+  bool missed = ok && capture.count == 1 && capture.missed == 1 && capture.stopped == 0 &&
+                capture.threads[0].tid == tid.load() && !capture.threads[0].stopped;
+  bool sp = ok && capture.count == 1 && capture.threads[0].sp_known &&
+            capture.threads[0].sp >= lo.load() && capture.threads[0].sp < hi.load();
+  ResumeOtherThreads(&capture);
+  if (write(fds[1], "x", 1) != 1) _exit(102);
+  blocked.join();  // survived its pending signal
+  _exit((missed ? 0 : 1) | (sp ? 0 : 2));
+}
+
+// A thread that blocks the signal, sitting in a system call, is missed;
+// its stack pointer comes from /proc/self/task/TID/syscall. The handler
+// stays installed as a no-op, so the signal still pending in that thread
+// does not kill the process when it unblocks.
+TEST(ThreadCapture, ThreadBlockingTheSignalIsMissedButItsStackIsKnown) {
+  EXPECT_EXIT(BlockedThreadChild(), ::testing::ExitedWithCode(0), "");
+}
+
+}  // namespace
+}  // namespace heapsight::preload
