@@ -49,7 +49,7 @@ void TightPair(uint64_t* tsc, uint64_t* ns) {
     uint64_t a = __rdtsc();
     *ns = MonotonicNs();
     uint64_t b = __rdtsc();
-    if (b >= a && b - a < 20000) {
+    if (b >= a && b - a < 2000) {
       *tsc = a + (b - a) / 2;
       return;
     }
@@ -82,8 +82,9 @@ TEST(Clock, CalibrationFollowsTheKernelAndTracksItsClock) {
   // 0.1 to 20 GHz, the code's own bounds, then the real thing below.
   EXPECT_GT(RateNsPerTick(), 0.05);
   EXPECT_LT(RateNsPerTick(), 10.0);
-  // Right after calibration: within 10 us.
-  EXPECT_GE(ExpectAgreesWithKernel(10000), 100);
+  // Right after the first, ~200 us calibration: within 50 us (its rate is
+  // only good to a few parts in 10^4, more on a loaded machine).
+  EXPECT_GE(ExpectAgreesWithKernel(50000), 100);
 
   // Over 100 ms, measured here independently: ticks per nanosecond.
   uint64_t tsc0, ns0, tsc1, ns1;
@@ -93,9 +94,13 @@ TEST(Clock, CalibrationFollowsTheKernelAndTracksItsClock) {
   double measured = static_cast<double>(ns1 - ns0) / static_cast<double>(tsc1 - tsc0);
   RecalibrateClock();
   EXPECT_EQ(g_tsc_calibration.sequence.load(), seq + 2);  // one more publication
-  // The refined rate (over the whole span since InitClock) matches to 0.1%.
-  EXPECT_NEAR(RateNsPerTick(), measured, measured * 1e-3);
+  // The refined rate (over the whole span since InitClock) matches to 2e-4.
+  EXPECT_NEAR(RateNsPerTick(), measured, measured * 2e-4);
   // And re-anchored: within 10 us again, 100 ms after the first calibration.
+  EXPECT_GE(ExpectAgreesWithKernel(10000), 100);
+  // Still within 10 us 20 ms after the anchor: the rate is right (an error
+  // of 1e-3 would be 20 us off by now).
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
   EXPECT_GE(ExpectAgreesWithKernel(10000), 100);
 }
 

@@ -138,7 +138,7 @@ TEST(StackTable, ZeroAndRepeatedFramesAreOrdinaryFrames) {
   EXPECT_NE(t.Intern(repeated, 2, &first, &last), b);
 }
 
-TEST(StackTable, HashesDependOnOrderAndDepthOnly) {
+TEST(StackTable, HashesDependOnFrameOrderAndLength) {
   uintptr_t a[] = {1, 2, 3};
   uintptr_t b[] = {3, 2, 1};
   uint64_t a1, a2, b1, b2, c1, c2;

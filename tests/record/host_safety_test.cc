@@ -107,6 +107,14 @@ TEST(RecordHostSafety, SurvivesAClosedStderrAndKeepsTheExitStatus) {
   EXPECT_FALSE(fs::exists(manifest)) << "manifest left behind: " << manifest;
 }
 
+// heapsight ignores SIGPIPE for itself only: PROGRAM still gets the
+// disposition it would have had (here the default, so `kill -PIPE $$` kills).
+TEST(RecordHostSafety, ProgramKeepsItsSigpipeDisposition) {
+  std::string dir = MakeTempDir();
+  RunResult r = Record({"-q", "-o", dir + "/%p.hst", "--", "/bin/sh", "-c", "kill -PIPE $$"});
+  EXPECT_EQ(r.exit_code, 128 + SIGPIPE) << r.err;
+}
+
 // Issue 12, exit statuses: the leak exit code only replaces a status of 0.
 TEST(RecordHostSafety, LeakExitcodeAppliesOnlyWhenTheProgramSucceeded) {
   std::string dir = MakeTempDir();
@@ -297,7 +305,7 @@ TEST(RecordHostSafety, FullDiskTraceSaysTheDiskWasFull) {
   fs::create_directories(mnt);
   RunResult r = RunPlain(
       {"/usr/bin/unshare", "-m", "/bin/sh", "-c",
-       "mount -t tmpfs -o size=1m tmpfs \"$1\" || exit 99; exec \"$2\" record -o \"$1\" -- \"$3\" "
+       "mount -t tmpfs -o size=1m tmpfs \"$1\" || exit 99; exec \"$2\" record -o \"$1/t.%p.hst\" -- \"$3\" "
        "\"$1/fill\"",
        "sh", mnt, Heapsight(), Program("record_disk_filler_program")});
   if (r.exit_code == 99) GTEST_SKIP() << "cannot mount a tmpfs here: " << r.err;

@@ -35,7 +35,13 @@ TEST(OptionTable, ParsesAssignmentsByType) {
   EXPECT_THAT(*ParseOptionAssignment("quiet=true"), Pair("HEAPSIGHT_QUIET", "1"));
   EXPECT_THAT(*ParseOptionAssignment("QUIET=off"), Pair("HEAPSIGHT_QUIET", "0"));
   EXPECT_THAT(*ParseOptionAssignment("unwind=fp"), Pair("HEAPSIGHT_UNWIND", "fp"));
-  EXPECT_THAT(*ParseOptionAssignment("unwind="), Pair("HEAPSIGHT_UNWIND", ""));
+  // Values the preload would refuse (and replace by the default) are refused here.
+  EXPECT_FALSE(ParseOptionAssignment("unwind=").ok());
+  EXPECT_FALSE(ParseOptionAssignment("max-depth=0").ok());
+  EXPECT_FALSE(ParseOptionAssignment("max-depth=257").ok());
+  EXPECT_THAT(*ParseOptionAssignment("max-depth=256"), Pair("HEAPSIGHT_MAX_DEPTH", "256"));
+  EXPECT_THAT(*ParseOptionAssignment("zstd-level=0"), Pair("HEAPSIGHT_ZSTD_LEVEL", "0"));
+  EXPECT_FALSE(ParseOptionAssignment("on-bad-free=ignore").ok());
   EXPECT_FALSE(ParseOptionAssignment("max-depth=x").ok());
   EXPECT_FALSE(ParseOptionAssignment("quiet=maybe").ok());
   EXPECT_FALSE(ParseOptionAssignment("max-depth").ok());
