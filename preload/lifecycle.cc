@@ -310,12 +310,20 @@ void StartTracing() {
   g_tracing_status.store(kActive);
 }
 
-void RecordExitStatus(int status) { g_exit_status = status; }
+void RecordExitStatus(int status) {
+  g_exit_status = status;
+  // exit() called, or main returned: the exit point. Not in a vfork child
+  // (it shares our memory; its exit is not ours).
+  if (g_tracing_status.load() == kActive && getpid() == g_pid) BeginExit();
+}
 
 void FinishTrace(format::EndReason reason, int64_t status) {
   if (g_tracing_status.load() != kActive) return;
   // A vfork child shares our memory: it must not write the parent's trace.
   if (getpid() != g_pid) return;
+  // _exit, _Exit, quick_exit, or an exit whose exit() and main() return we
+  // did not see: the exit point at the latest.
+  if (reason != format::EndReason::kExec) BeginExit();
   ErrnoKeeper keep_errno;
   NoCancel no_cancel;
   ReentryGuard guard;
@@ -342,6 +350,7 @@ void FinishTrace(format::EndReason reason, int64_t status) {
 
 void FlushAllForFini() {
   if (g_tracing_status.load() != kActive || getpid() != g_pid) return;
+  BeginExit();  // _dl_fini runs inside exit(): the exit point at the latest
   ErrnoKeeper keep_errno;
   NoCancel no_cancel;
   ReentryGuard guard;

@@ -7,6 +7,7 @@
 #include "preload/real_functions.h"
 
 #include <dlfcn.h>
+#include <link.h>
 #include <errno.h>
 #include <unistd.h>
 
@@ -36,6 +37,17 @@ void Resolve(T* slot, const char* name) {
 
 char g_foreign_allocator[256];
 
+// True if `p` is a symbol's definition, not a non-PIE executable's
+// canonical PLT entry for a function defined elsewhere (an undefined
+// symbol with the PLT slot's address as value, which dlsym returns when the
+// executable takes the function's address: python3 does).
+bool IsDefinition(void* p) {
+  Dl_info info;
+  void* entry = nullptr;
+  if (dladdr1(p, &info, &entry, RTLD_DL_SYMENT) == 0 || entry == nullptr) return false;
+  return static_cast<const ElfW(Sym)*>(entry)->st_shndx != SHN_UNDEF;
+}
+
 // True if `p` is code of libheapsight.so itself.
 bool IsOurs(void* p) {
   Dl_info ours, theirs;
@@ -54,7 +66,7 @@ bool IsOurs(void* p) {
 // (ForeignAllocator()) with one warning.
 void DetectForeignAllocator() {
   void* front = dlsym(RTLD_DEFAULT, "malloc");
-  if (front == nullptr || IsOurs(front)) return;
+  if (front == nullptr || IsOurs(front) || !IsDefinition(front)) return;
   Dl_info info;
   const char* name = dladdr(front, &info) != 0 && info.dli_fname != nullptr && *info.dli_fname
                          ? info.dli_fname
@@ -64,7 +76,7 @@ void DetectForeignAllocator() {
                sizeof g_foreign_allocator - 1);
   auto front_of = [](auto* slot, const char* fn) {
     void* p = dlsym(RTLD_DEFAULT, fn);
-    if (p != nullptr && !IsOurs(p)) *slot = reinterpret_cast<std::remove_reference_t<decltype(*slot)>>(p);
+    if (p != nullptr && !IsOurs(p) && IsDefinition(p)) *slot = reinterpret_cast<std::remove_reference_t<decltype(*slot)>>(p);
   };
   front_of(&g_real.malloc, "malloc");
   front_of(&g_real.free, "free");

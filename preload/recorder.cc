@@ -39,6 +39,16 @@ using format::Api;
 using format::ChunkEncoder;
 
 std::atomic<bool> g_write_through{false};
+// The exit point (BeginExit): set once; t_exit_thread marks the thread that
+// set it. Both read only on the paths that already decided to record.
+std::atomic<bool> g_exiting{false};
+thread_local bool t_exit_thread __attribute__((tls_model("initial-exec"))) = false;
+
+// True for an event of a thread other than the exiting one, after the exit
+// point.
+inline bool AfterExitPoint() {
+  return __builtin_expect(g_exiting.load(std::memory_order_relaxed), 0) && !t_exit_thread;
+}
 UnwindMode g_unwind = UnwindMode::kLibunwind;
 size_t g_max_depth = 64;
 bool g_record_addresses = false;
@@ -267,6 +277,9 @@ void RecordAlloc(void* p, size_t size, size_t alignment, Api api) {
     if (p != nullptr) InsertInternal(p);
     return;
   }
+  // After the exit point another thread's allocation is not recorded (nor
+  // entered in the table: its free passes straight through).
+  if (AfterExitPoint()) return;
   // HEAPSIGHT_SAMPLE_BYTES: an allocation between two sampling points is
   // not recorded at all (and not entered in the live table, so its free
   // passes straight through).
@@ -292,9 +305,10 @@ void TracedFree(void* p, Api api) {
     g_real.free(p);
     return;
   }
-  if (!found && g_sample_period != 0) {
+  if (!found && (g_sample_period != 0 || g_exiting.load(std::memory_order_relaxed))) {
     // Sampling: an unknown block was most likely just not sampled. Bad
-    // frees cannot be told from those, so none is reported.
+    // frees cannot be told from those, so none is reported. Likewise after
+    // the exit point: the block may be another thread's untraced one.
     g_real.free(p);
     return;
   }
@@ -345,11 +359,21 @@ void* TracedRealloc(void* p, size_t size, Api api, void* (*call)(void*, void*), 
     }
     return q;
   }
+  if (!found && g_exiting.load(std::memory_order_relaxed)) {
+    // After the exit point: an unknown block may be another thread's
+    // untraced one; the new side is an allocation (RecordAlloc decides).
+    void* q = call(p, ctx);
+    if (q != nullptr) RecordAlloc(q, size, 0, api);
+    return q;
+  }
   // Sampling: the new block is sampled on its own (its size counts down the
   // thread's interval, as an allocation would). An old block the table does
   // not know was not sampled, so only the new side can be recorded.
+  // Another thread after the exit point: only the old side (a free) is.
   bool sample_new = true;
-  if (g_sample_period != 0) {
+  if (AfterExitPoint()) {
+    sample_new = false;
+  } else if (g_sample_period != 0) {
     sample_new = ShouldSample(size);
     if (!found) {
       void* q = call(p, ctx);
@@ -376,7 +400,7 @@ void* TracedRealloc(void* p, size_t size, Api api, void* (*call)(void*, void*), 
   if (q == nullptr && size != 0) {
     // Failed: the old block is untouched and still live under its old id.
     if (found) g_live_blocks.Insert(reinterpret_cast<uintptr_t>(p), old);
-    RecordSampledAlloc(nullptr, size, 0, api);
+    if (!AfterExitPoint()) RecordSampledAlloc(nullptr, size, 0, api);
     return q;
   }
   ReentryGuard guard;
@@ -425,6 +449,14 @@ void MarkModulesDirty(uintptr_t hook_frame) {
 }
 
 void EnableWriteThrough() { g_write_through.store(true); }
+
+void BeginExit() {
+  if (g_exiting.load()) return;
+  // Marked before it is published, so this thread never sees itself as
+  // "another thread after the exit point".
+  t_exit_thread = true;
+  if (g_exiting.exchange(true)) t_exit_thread = false;  // another thread won
+}
 
 void ConfigureRecorder(const Options& options, uint32_t page_size) {
   g_unwind = ParseUnwindMode(options.UNWIND);

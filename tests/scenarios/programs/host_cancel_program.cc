@@ -22,7 +22,7 @@ void* Worker(void*) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  alarm(10);
+  alarm(30);
   int threads = argc > 1 ? atoi(argv[1]) : 1;
   if (threads < 1 || threads > 64) return 2;
   for (int round = 0; round < 20; ++round) {
