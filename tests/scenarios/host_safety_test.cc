@@ -318,12 +318,15 @@ TEST(HostSafety, ErrnoIsWhatTheRealFunctionLeaves) {
   for (const char* where : {"main", "thread"}) {
     std::string w = where;
     for (const char* ok : {"malloc", "malloc-again", "free", "calloc", "free-realloced",
+                           "reallocarray", "free-reallocarray", "memalign", "free-memalign",
+                           "valloc", "free-valloc",
                            "posix_memalign", "free-aligned", "aligned_alloc", "free-aligned2",
                            "new", "delete", "dlopen", "dlclose", "free-first"}) {
       EXPECT_NE(traced.result.out.find(w + " " + ok + " 55\n"), std::string::npos)
           << w << " " << ok << "\n" << traced.result.out;
     }
-    for (const char* fail : {"malloc-huge", "calloc-overflow", "realloc-huge"}) {
+    for (const char* fail : {"malloc-huge", "calloc-overflow", "realloc-huge",
+                             "reallocarray-overflow", "new-nothrow-huge"}) {
       EXPECT_NE(traced.result.out.find(w + " " + fail + " 12\n"), std::string::npos)
           << w << " " << fail << "\n" << traced.result.out;
     }

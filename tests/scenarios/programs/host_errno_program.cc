@@ -5,6 +5,7 @@
 // call is malloc(g_huge) (must fail with ENOMEM). argv[2]: a shared
 // library for dlopen/dlclose.
 #include <dlfcn.h>
+#include <malloc.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -52,6 +53,13 @@ void Sequence(const char* where) {
   CHECK_ERRNO(L("realloc"), q = realloc(q, 300));
   CHECK_ERRNO(L("realloc-huge"), free(realloc(q, g_huge)));
   CHECK_ERRNO(L("free-realloced"), free(q));
+  CHECK_ERRNO(L("reallocarray"), q = reallocarray(nullptr, 10, 10));
+  CHECK_ERRNO(L("reallocarray-overflow"), free(reallocarray(q, g_huge, 2)));
+  CHECK_ERRNO(L("free-reallocarray"), free(q));
+  CHECK_ERRNO(L("memalign"), q = memalign(64, 50));
+  CHECK_ERRNO(L("free-memalign"), free(q));
+  CHECK_ERRNO(L("valloc"), q = valloc(100));
+  CHECK_ERRNO(L("free-valloc"), free(q));
   CHECK_ERRNO(L("posix_memalign"), (void)posix_memalign(&q, 64, 100));
   CHECK_ERRNO(L("free-aligned"), free(q));
   CHECK_ERRNO(L("aligned_alloc"), q = aligned_alloc(128, 256));
