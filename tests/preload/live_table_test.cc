@@ -90,5 +90,109 @@ TEST(LiveTable, ConcurrentThreadsOnDisjointAddresses) {
   EXPECT_EQ(table.Size(), 0u);
 }
 
+TEST(LiveTable, EveryFieldRoundTripsAtItsLimits) {
+  static LiveTable table;
+  // The stack id shares a word with the api and the internal flag: 55 bits.
+  const uint64_t max_stack = (uint64_t{1} << 55) - 1;
+  for (int api = 0; api <= 255; ++api) {
+    for (bool internal : {false, true}) {
+      uintptr_t address = 0x100000 + static_cast<uintptr_t>(api) * 32 + (internal ? 16 : 0);
+      LiveEntry in{UINT64_MAX - static_cast<uint64_t>(api), UINT64_MAX, max_stack,
+                   static_cast<Api>(api), internal};
+      ASSERT_TRUE(table.Insert(address, in));
+      LiveEntry out;
+      ASSERT_TRUE(table.Remove(address, &out));
+      EXPECT_EQ(out.id, in.id);
+      EXPECT_EQ(out.size, UINT64_MAX);
+      EXPECT_EQ(out.stack, max_stack);
+      EXPECT_EQ(out.api, in.api);
+      EXPECT_EQ(out.internal, internal);
+    }
+  }
+  EXPECT_EQ(table.Size(), 0u);
+}
+
+TEST(LiveTable, InsertOverwritesTheSameAddress) {
+  static LiveTable table;
+  ASSERT_TRUE(table.Insert(0x3000, Entry(1, 10)));
+  ASSERT_TRUE(table.Insert(0x3000, Entry(2, 20)));
+  EXPECT_EQ(table.Size(), 1u);
+  LiveEntry e;
+  ASSERT_TRUE(table.Remove(0x3000, &e));
+  EXPECT_EQ(e.id, 2u);
+  EXPECT_EQ(e.size, 20u);
+  EXPECT_FALSE(table.Remove(0x3000, &e));
+}
+
+TEST(LiveTable, RecentlyRemovedRemembersTheLastSixteenOfAShard) {
+  static LiveTable table;
+  // All in one 64 KiB region, hence one shard.
+  const uintptr_t base = 0x7f0000000000;
+  auto addr = [&](int i) { return base + static_cast<uintptr_t>(i) * 16; };
+  uint64_t id = 0;
+  EXPECT_FALSE(table.RecentlyRemoved(addr(0), &id));  // never seen
+  ASSERT_TRUE(table.Insert(addr(0), Entry(100, 1)));
+  EXPECT_FALSE(table.RecentlyRemoved(addr(0)));  // live
+  LiveEntry e;
+  ASSERT_TRUE(table.Remove(addr(0), &e));
+  ASSERT_TRUE(table.RecentlyRemoved(addr(0), &id));
+  EXPECT_EQ(id, 100u);
+  // The ring does not look at the table: an address live again is still
+  // "recently removed" (live_table.h says "and not live"; callers only ask
+  // after Remove failed, when it cannot be live).
+  ASSERT_TRUE(table.Insert(addr(0), Entry(101, 1)));
+  EXPECT_TRUE(table.RecentlyRemoved(addr(0), &id));
+  EXPECT_EQ(id, 100u);
+  ASSERT_TRUE(table.Remove(addr(0), &e));
+  // Fifteen more removals in the shard: addr(0) is still remembered...
+  for (int i = 1; i <= 15; ++i) {
+    ASSERT_TRUE(table.Insert(addr(i), Entry(200 + static_cast<uint64_t>(i), 1)));
+    ASSERT_TRUE(table.Remove(addr(i), &e));
+  }
+  ASSERT_TRUE(table.RecentlyRemoved(addr(0), &id));
+  EXPECT_EQ(id, 101u);  // the latest removal of that address
+  ASSERT_TRUE(table.RecentlyRemoved(addr(15), &id));
+  EXPECT_EQ(id, 215u);
+  // ...the sixteenth pushes it out of the ring.
+  ASSERT_TRUE(table.Insert(addr(16), Entry(216, 1)));
+  ASSERT_TRUE(table.Remove(addr(16), &e));
+  EXPECT_FALSE(table.RecentlyRemoved(addr(0), &id));
+  EXPECT_TRUE(table.RecentlyRemoved(addr(1), &id));
+  // A failed Remove records nothing.
+  EXPECT_FALSE(table.Remove(addr(500), &e));
+  EXPECT_FALSE(table.RecentlyRemoved(addr(500)));
+}
+
+TEST(LiveTable, ForEachSeesExactlyTheLiveEntries) {
+  static LiveTable table;
+  std::map<uintptr_t, uint64_t> want;
+  for (uintptr_t i = 1; i <= 3000; ++i) {
+    uintptr_t address = i * 4096 + 32;  // many regions, many shards
+    table.Insert(address, Entry(i, i * 3, i + 7));
+    want[address] = i;
+  }
+  LiveEntry e;
+  for (uintptr_t i = 2; i <= 3000; i += 2) {
+    ASSERT_TRUE(table.Remove(i * 4096 + 32, &e));
+    want.erase(i * 4096 + 32);
+  }
+  std::map<uintptr_t, uint64_t> seen;
+  bool fields_ok = true;
+  struct Ctx {
+    std::map<uintptr_t, uint64_t>* seen;
+    bool* ok;
+  } ctx{&seen, &fields_ok};
+  table.ForEachUnlocked(
+      [](uintptr_t address, const LiveEntry& entry, void* c) {
+        auto* x = static_cast<Ctx*>(c);
+        (*x->seen)[address] = entry.id;
+        if (entry.size != entry.id * 3 || entry.stack != entry.id + 7) *x->ok = false;
+      },
+      &ctx);
+  EXPECT_EQ(seen, want);
+  EXPECT_TRUE(fields_ok);
+  EXPECT_EQ(table.Size(), 1500u);
+}
+
 }  // namespace
 }  // namespace heapsight::preload

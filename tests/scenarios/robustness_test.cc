@@ -45,6 +45,10 @@ TEST(RobustnessScenario, OutputAndExitStatusUnchanged) {
     std::string dir = MakeTempDir();
     std::vector<std::string> argv = {ScenarioProgram("output_program"), status};
     RunResult plain = RunPlain(argv);
+    // The reference itself: equal outputs below must not be two empty ones.
+    EXPECT_EQ(plain.exit_code, std::stoi(status));
+    EXPECT_EQ(plain.out, "1000 words, last word999\n");
+    EXPECT_EQ(plain.err, "to stderr\n");
     RunResult traced = RunTraced(argv, dir);
     EXPECT_EQ(traced.exit_code, plain.exit_code);
     EXPECT_EQ(traced.out, plain.out);
@@ -58,6 +62,7 @@ TEST(RobustnessScenario, ShellPipelineUnchanged) {
   std::string dir = MakeTempDir();
   std::vector<std::string> argv = {"/bin/sh", "-c", "echo one; ls / >/dev/null; echo two; exit 5"};
   RunResult plain = RunPlain(argv);
+  EXPECT_EQ(plain.out, "one\ntwo\n");
   RunResult traced = RunTraced(argv, dir);
   EXPECT_EQ(traced.exit_code, 5);
   EXPECT_EQ(traced.out, plain.out);
@@ -74,6 +79,7 @@ TEST(RobustnessScenario, ShellPipelineUnchanged) {
 TEST(RobustnessScenario, UnwritableOutputWarnsOnceAndStepsAside) {
   std::vector<std::string> argv = {ScenarioProgram("output_program"), "4"};
   RunResult plain = RunPlain(argv);
+  ASSERT_EQ(plain.err, "to stderr\n");
   std::string dir = MakeTempDir();
   RunResult traced =
       RunTraced(argv, dir, {{"HEAPSIGHT_OUTPUT", "/nonexistent-dir/trace.%p.hst"}});
