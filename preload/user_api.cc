@@ -144,10 +144,8 @@ void DumpSignalHandler(int) {
 
 void* DumpThread(void*) {
   for (uint64_t n = 1;; ++n) {
-    if (sem_wait(&g_dump_wakeup) != 0) {
+    while (sem_wait(&g_dump_wakeup) != 0) {
       if (errno != EINTR) return nullptr;
-      --n;
-      continue;
     }
     PathBuf path;
     path.Add(TracePath()).Add(".").Add(n).Add(".pb.gz");
