@@ -187,6 +187,7 @@ void ForkChild() {
   g_pid = getpid();
   uint64_t now = NowUs();
   ResetThreadStatesInChild(now);
+  ResetExitPointInChild();
   g_end_written.store(false);
   ResetRssSamplesInChild();
   if (!StartTraceFile(format::kFileFlagForkChild)) return;

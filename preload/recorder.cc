@@ -458,6 +458,11 @@ void BeginExit() {
   if (g_exiting.exchange(true)) t_exit_thread = false;  // another thread won
 }
 
+void ResetExitPointInChild() {
+  g_exiting.store(false);
+  t_exit_thread = false;
+}
+
 void ConfigureRecorder(const Options& options, uint32_t page_size) {
   g_unwind = ParseUnwindMode(options.UNWIND);
   g_max_depth = static_cast<size_t>(options.MAX_DEPTH);

@@ -52,6 +52,8 @@ void EnableWriteThrough();
 // with busy threads. The first caller wins; idempotent. Not for a vfork
 // child (it shares our memory): the caller checks.
 void BeginExit();
+// A fork child is not exiting, whichever thread forked (its only thread).
+void ResetExitPointInChild();
 
 // --- For the lifecycle (lifecycle.cc) ---------------------------------------
 

@@ -233,6 +233,26 @@ TEST(HostSafety, ExitWithBusyThreadsWithoutLeakScan) {
   CheckBusyExitTrace(run.result.traces[0]);
 }
 
+// A fork child after the exit point (from a thread other than the exiting
+// one) is a process of its own, not exiting: it is traced.
+TEST(HostSafety, ForkChildAfterTheExitPointIsTraced) {
+  std::string dir = MakeTempDir();
+  BoundedRun run = RunBounded(Traced({ScenarioProgram("host_exit_fork_program")}, dir));
+  EXPECT_EQ(run.result.exit_code, 0) << run.result.err;
+  EXPECT_EQ(run.result.err, "");
+  ASSERT_EQ(run.result.traces.size(), 2u);
+  int children = 0;
+  for (const std::string& path : run.result.traces) {
+    TraceContents t = ReadTrace(path);
+    EXPECT_EQ(t.error, "") << path;
+    EXPECT_TRUE(t.complete) << path;
+    bool child = (t.header.flags & format::kFileFlagForkChild) != 0;
+    children += child;
+    EXPECT_EQ(CountMagic(t, 5151, 5152).allocs[format::Api::kMalloc], child ? 1 : 0) << path;
+  }
+  EXPECT_EQ(children, 1);
+}
+
 // --- 3. the program's fds ---------------------------------------------------
 
 std::string ExpectedDaemonLog() {
