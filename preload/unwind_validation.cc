@@ -93,16 +93,34 @@ long SyscallHook(long number, ...) {
   return syscall(number, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 
+// A libunwind built without <sys/syscall.h> writes with write(2) instead.
+ssize_t WriteHook(int fd, const void* buf, size_t n) {
+  if (fd == kWriteEnd) {
+    if (Readable(reinterpret_cast<uintptr_t>(buf))) {
+      if (errno == EINTR) errno = EAGAIN;
+      return 1;
+    }
+    errno = EFAULT;
+    return -1;
+  }
+  return write(fd, buf, n);
+}
+
 struct Redirect {
   const char* name;
   void* to;
 };
+// The first three and one of the last two must all be redirected, or none
+// is: fake fds with a real write would fail every validation (no stacks).
 const Redirect kRedirects[] = {
     {"pipe2", reinterpret_cast<void*>(&PipeHook)},
     {"read", reinterpret_cast<void*>(&ReadHook)},
     {"close", reinterpret_cast<void*>(&CloseHook)},
     {"syscall", reinterpret_cast<void*>(&SyscallHook)},
+    {"write", reinterpret_cast<void*>(&WriteHook)},
 };
+constexpr int kRedirectCount = sizeof kRedirects / sizeof kRedirects[0];
+constexpr int kMaxSlots = 16;
 
 struct RelroSearch {
   uintptr_t base;
@@ -172,9 +190,13 @@ int InstallUnwindValidation() {
   }
   RelroSearch relro{base};
   dl_iterate_phdr(FindRelro, &relro);
-  int redirected = 0;
   // Calls through the PLT (JUMP_SLOT) or, with -fno-plt, through the GOT
-  // (GLOB_DAT): both are one pointer-sized slot per symbol.
+  // (GLOB_DAT): both are one pointer-sized slot per symbol. Found first,
+  // written only if the set is complete.
+  uintptr_t slots[kMaxSlots];
+  const Redirect* targets[kMaxSlots];
+  int count = 0;
+  bool found[kRedirectCount] = {};
   for (auto [table, size] : {std::pair{jmprel, jmprel_size}, std::pair{rela, rela_size}}) {
     if (table == 0) continue;
     const auto* r = reinterpret_cast<const ElfW(Rela)*>(table);
@@ -182,15 +204,20 @@ int InstallUnwindValidation() {
       auto type = ELF64_R_TYPE(r[i].r_info);
       if (type != R_X86_64_JUMP_SLOT && type != R_X86_64_GLOB_DAT) continue;
       const char* name = strtab + symtab[ELF64_R_SYM(r[i].r_info)].st_name;
-      for (const Redirect& redirect : kRedirects) {
-        if (std::strcmp(name, redirect.name) != 0) continue;
-        WriteSlot(base + r[i].r_offset, redirect.to, relro);
-        ++redirected;
+      for (int k = 0; k < kRedirectCount && count < kMaxSlots; ++k) {
+        if (std::strcmp(name, kRedirects[k].name) != 0) continue;
+        slots[count] = base + r[i].r_offset;
+        targets[count++] = &kRedirects[k];
+        found[k] = true;
       }
     }
   }
+  bool complete = found[0] && found[1] && found[2] && (found[3] || found[4]);
+  if (complete) {
+    for (int i = 0; i < count; ++i) WriteSlot(slots[i], targets[i]->to, relro);
+  }
   errno = saved_errno;
-  return redirected;
+  return complete ? count : 0;
 }
 
 }  // namespace heapsight::preload

@@ -9,8 +9,9 @@
 // libunwind (issue 12). Neither an API nor an environment variable turns
 // the validation off.
 //
-// So libunwind's own calls of pipe2, read, close and syscall (the four
-// functions that validation uses) are redirected, in libunwind's GOT only
+// So libunwind's own calls of pipe2, read, close and syscall (the functions
+// that validation uses; write too, which other builds use instead of
+// syscall) are redirected, in libunwind's GOT only
 // (its relocations name them; nothing else in the process changes), to
 // functions of ours: pipe2 hands out two numbers no fd can have, read and
 // close of those do nothing, and syscall(SYS_write, <our number>, addr, 1)
@@ -34,7 +35,8 @@
 namespace heapsight::preload {
 
 // Redirects libunwind's validation calls. Returns how many GOT entries were
-// redirected (4 with Debian 12's libunwind.so.8), 0 if none.
+// redirected (5 with Debian 12's libunwind.so.8), 0 if none (then nothing
+// changed: pipe2, read, close and syscall or write must all be there).
 int InstallUnwindValidation();
 
 }  // namespace heapsight::preload
