@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "preload/clock.h"
+#include "preload/host_guards.h"
 #include "preload/internal_alloc.h"
 #include "preload/leak_scan.h"
 #include "preload/live_table.h"
@@ -309,6 +310,10 @@ __attribute__((noinline)) bool RunLeakScan(format::ScanReason reason, LeakScanRe
   // Not with sampling: unsampled blocks are not in the live table, so a
   // sampled block reachable only through one would look lost.
   if (!TracingActive() || !g_options.LEAK_SCAN || g_sample_period != 0) return false;
+  // Not cancellable while g_scan_running is set and other threads are
+  // stopped (host_guards.h); errno as the caller left it.
+  NoCancel no_cancel;
+  ErrnoKeeper keep_errno;
   if (g_scan_running.exchange(true)) return false;
   ReentryGuard guard;
   // The caller's callee-saved registers may hold the program's only copy of

@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "preload/clock.h"
+#include "preload/host_guards.h"
 #include "preload/internal_alloc.h"
 #include "preload/leak_check.h"
 #include "preload/module_map.h"
@@ -27,6 +28,7 @@
 #include "preload/thread_state.h"
 #include "preload/trace_writer.h"
 #include "preload/tracer_state.h"
+#include "preload/unwind_validation.h"
 #include "preload/unwinder.h"
 
 extern char** environ;
@@ -52,6 +54,7 @@ const char* GetenvLookup(const char* name, void*) { return getenv(name); }
 
 // kProcess: executable, argv (from /proc/self/cmdline, read raw), parent.
 void WriteProcessRecord(ThreadState* ts, uint64_t now) {
+  NoCancel no_cancel;  // under the state lock: /proc/self/cmdline
   // Keeps the record inside one chunk's record stream (7/16 of a 64 KiB
   // chunk, 28 KiB, as chunks were before they grew to 128 KiB): 16 KiB of
   // arguments, 256 argument lengths, two paths of PATH_MAX.
@@ -171,6 +174,8 @@ void InheritOne(uintptr_t, const LiveEntry& e, void* ctx) {
 void ForkChild() {
   if (!g_fork_locked) return;
   g_fork_locked = false;
+  ErrnoKeeper keep_errno;  // the child's fork() returns with the parent's errno
+  NoCancel no_cancel;
   ResetArenaLockInChild();
   g_live_blocks.ResetLocksInChild();
   ResetModuleLockInChild();
@@ -182,6 +187,7 @@ void ForkChild() {
   g_pid = getpid();
   uint64_t now = NowUs();
   ResetThreadStatesInChild(now);
+  ResetExitPointInChild();
   g_end_written.store(false);
   ResetRssSamplesInChild();
   if (!StartTraceFile(format::kFileFlagForkChild)) return;
@@ -208,6 +214,7 @@ void ForkChild() {
 // own handlers and before _dl_fini, so it runs after them (see
 // process_hooks.cc).
 void AtExitHandler() {
+  ErrnoKeeper keep_errno;  // later exit handlers see the program's errno
   FinishTrace(format::EndReason::kExit, g_exit_status);
   // Handlers registered before ours (by libraries initialized before us)
   // run after us and may still free memory: from now on every event is
@@ -230,6 +237,8 @@ void LogStats() {
 
 void StartTracing() {
   if (g_tracing_status.load() != kUninit || !EnsureRealFunctions()) return;
+  ErrnoKeeper keep_errno;  // a constructor: main() starts with libc's errno
+  NoCancel no_cancel;
   ReentryGuard guard;
   char error[256];
   bool options_ok = ParseOptions(GetenvLookup, nullptr, &g_options, error, sizeof error);
@@ -241,6 +250,18 @@ void StartTracing() {
     RawBuffer b;
     b.Str(error);
     RawLog(b);
+  }
+  if (const char* front = ForeignAllocator(); front != nullptr) {
+    // Warned once, before any trace file exists; the hooks pass every call
+    // to that allocator (real_functions.h).
+    if (!g_options.QUIET) {
+      RawBuffer b;
+      b.Str("another allocator serves this program's malloc (").Str(front).Str(
+          " comes before libheapsight.so); tracing disabled");
+      RawLog(b);
+    }
+    g_tracing_status.store(kDisabled);
+    return;
   }
   long page = sysconf(_SC_PAGESIZE);
   g_page_size = page > 0 ? static_cast<uint32_t>(page) : 4096;
@@ -258,6 +279,9 @@ void StartTracing() {
     }
   }
   ScrubEnvironment();
+  // Before our first unwind initializes libunwind (which would open its
+  // validation pipe): unwind_validation.h.
+  InstallUnwindValidation();
   if (!StartTraceFile(flags)) return;
   UnwindMode unwind = ParseUnwindMode(g_options.UNWIND);
   bool unwind_cache = unwind == UnwindMode::kLibunwind && g_options.UNWIND_CACHE;
@@ -287,12 +311,22 @@ void StartTracing() {
   g_tracing_status.store(kActive);
 }
 
-void RecordExitStatus(int status) { g_exit_status = status; }
+void RecordExitStatus(int status) {
+  g_exit_status = status;
+  // exit() called, or main returned: the exit point. Not in a vfork child
+  // (it shares our memory; its exit is not ours).
+  if (g_tracing_status.load() == kActive && getpid() == g_pid) BeginExit();
+}
 
 void FinishTrace(format::EndReason reason, int64_t status) {
   if (g_tracing_status.load() != kActive) return;
   // A vfork child shares our memory: it must not write the parent's trace.
   if (getpid() != g_pid) return;
+  // _exit, _Exit, quick_exit, or an exit whose exit() and main() return we
+  // did not see: the exit point at the latest.
+  if (reason != format::EndReason::kExec) BeginExit();
+  ErrnoKeeper keep_errno;
+  NoCancel no_cancel;
   ReentryGuard guard;
   uint64_t now = NowUs();
   ThreadState* ts = CurrentThreadState(now);
@@ -317,12 +351,16 @@ void FinishTrace(format::EndReason reason, int64_t status) {
 
 void FlushAllForFini() {
   if (g_tracing_status.load() != kActive || getpid() != g_pid) return;
+  BeginExit();  // _dl_fini runs inside exit(): the exit point at the latest
+  ErrnoKeeper keep_errno;
+  NoCancel no_cancel;
   ReentryGuard guard;
   FlushAllThreads(NowUs());
 }
 
 void RecordFork(int64_t child_pid) {
   if (g_tracing_status.load() != kActive || child_pid <= 0) return;
+  ErrnoKeeper keep_errno;  // fork() succeeded: errno as it was
   ReentryGuard guard;
   uint64_t now = NowUs();
   ThreadState* ts = CurrentThreadState(now);
@@ -335,6 +373,7 @@ void RecordFork(int64_t child_pid) {
 bool PrepareExec(const char* path, char* const* envp, char*** new_envp) {
   *new_envp = nullptr;
   if (g_tracing_status.load() != kActive || getpid() != g_pid) return false;
+  NoCancel no_cancel;
   ReentryGuard guard;
   uint64_t now = NowUs();
   FlushAllThreads(now);
@@ -379,6 +418,7 @@ void ExecFailed(char** new_envp) {
     PageFree(mem, *reinterpret_cast<size_t*>(mem));
   }
   if (g_tracing_status.load() != kActive) return;
+  NoCancel no_cancel;
   ReentryGuard guard;
   uint64_t now = NowUs();
   ThreadState* ts = CurrentThreadState(now);

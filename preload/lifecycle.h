@@ -23,14 +23,17 @@ namespace heapsight::preload {
 // its first records. Tracing is active afterwards unless it was disabled.
 void StartTracing();
 
-// exit() hook: the status FinishTrace writes from the atexit handler.
+// exit() hook and main()'s return: the status FinishTrace writes from the
+// atexit handler; also the exit point (BeginExit, recorder.h).
 void RecordExitStatus(int status);
 
 // Flushes every thread, runs the exit leak scan (unless exec) and writes
-// kEnd, once. A no-op in a vfork child.
+// kEnd, once; the exit point at the latest (unless exec). A no-op in a vfork
+// child.
 void FinishTrace(format::EndReason reason, int64_t status);
 
-// Library destructor: flush what threads buffered since FinishTrace.
+// Library destructor: flush what threads buffered since FinishTrace (the
+// exit point at the latest).
 void FlushAllForFini();
 
 // In the parent, after fork().

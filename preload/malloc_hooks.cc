@@ -31,12 +31,20 @@ size_t SaturatingMul(size_t a, size_t b) {
   return __builtin_mul_overflow(a, b, &r) ? SIZE_MAX : r;
 }
 
+// `err`: errno at the hook's entry, then as the real call left it; the
+// hook returns with it (the recorder's work around the call may change
+// errno; host_guards.h).
 struct ReallocArgs {
   size_t n;
   size_t m;
+  int err;
 };
 void* CallRealloc(void* p, void* ctx) {
-  return hp::g_real.realloc(p, static_cast<ReallocArgs*>(ctx)->n);
+  auto* a = static_cast<ReallocArgs*>(ctx);
+  errno = a->err;
+  void* q = hp::g_real.realloc(p, a->n);
+  a->err = errno;
+  return q;
 }
 // reallocarray is realloc with an overflow check. glibc's own reallocarray
 // calls realloc through the PLT, i.e. our realloc hook, which would record
@@ -45,10 +53,13 @@ void* CallReallocArray(void* p, void* ctx) {
   auto* a = static_cast<ReallocArgs*>(ctx);
   size_t total;
   if (__builtin_mul_overflow(a->n, a->m, &total)) {
-    errno = ENOMEM;
+    a->err = ENOMEM;
     return nullptr;
   }
-  return hp::g_real.realloc(p, total);
+  errno = a->err;
+  void* q = hp::g_real.realloc(p, total);
+  a->err = errno;
+  return q;
 }
 
 // realloc of a bootstrap-arena block (only dlsym's own data could be one).
@@ -104,9 +115,10 @@ HEAPSIGHT_EXPORT void* realloc(void* p, size_t size) {
   if (!hp::HeapLimitReallocBegin(p, size, &old_usable)) {
     return hp::HeapLimitFail(size, 0, Api::kRealloc);
   }
-  ReallocArgs args{size, 0};
+  ReallocArgs args{size, 0, errno};
   void* q = hp::TracedRealloc(p, size, Api::kRealloc, CallRealloc, &args);
   hp::HeapLimitReallocEnd(old_usable, q, size);
+  errno = args.err;
   return q;
 }
 
@@ -124,9 +136,10 @@ HEAPSIGHT_EXPORT void* reallocarray(void* p, size_t n, size_t size) {
   if (!hp::HeapLimitReallocBegin(p, total, &old_usable)) {
     return hp::HeapLimitFail(total, 0, Api::kReallocArray);
   }
-  ReallocArgs args{n, size};
+  ReallocArgs args{n, size, errno};
   void* q = hp::TracedRealloc(p, total, Api::kReallocArray, CallReallocArray, &args);
   hp::HeapLimitReallocEnd(old_usable, q, total);
+  errno = args.err;
   return q;
 }
 

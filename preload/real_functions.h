@@ -45,6 +45,12 @@ extern RealFunctions g_real;
 // bootstrap arena).
 bool EnsureRealFunctions();
 
+// The file name of the allocator in front of us (another LD_PRELOAD library
+// before libheapsight.so, or "the program" for an executable with its own
+// malloc), or nullptr. With one, g_real's allocation functions are its own
+// and tracing must stay off: the program's malloc never reaches us.
+const char* ForeignAllocator();
+
 // Bootstrap arena used while resolving. Never returns nullptr for sane sizes.
 void* BootstrapAlloc(size_t size, size_t alignment);
 bool IsBootstrapPointer(const void* p);

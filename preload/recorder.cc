@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "preload/clock.h"
+#include "preload/host_guards.h"
 #include "preload/internal_alloc.h"
 #include "preload/live_table.h"
 #include "preload/module_map.h"
@@ -38,6 +39,16 @@ using format::Api;
 using format::ChunkEncoder;
 
 std::atomic<bool> g_write_through{false};
+// The exit point (BeginExit): set once; t_exit_thread marks the thread that
+// set it. Both read only on the paths that already decided to record.
+std::atomic<bool> g_exiting{false};
+thread_local bool t_exit_thread __attribute__((tls_model("initial-exec"))) = false;
+
+// True for an event of a thread other than the exiting one, after the exit
+// point.
+inline bool AfterExitPoint() {
+  return __builtin_expect(g_exiting.load(std::memory_order_relaxed), 0) && !t_exit_thread;
+}
 UnwindMode g_unwind = UnwindMode::kLibunwind;
 size_t g_max_depth = 64;
 bool g_record_addresses = false;
@@ -113,6 +124,7 @@ void EmitNodes(ThreadState* ts, const StackRef& s, uint64_t now) {
 }
 
 uint64_t ReadRss() {
+  NoCancel no_cancel;  // under the state lock; open/read/close are cancellation points
   int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
   if (fd < 0) return 0;
   char buf[128];
@@ -254,6 +266,9 @@ __attribute__((always_inline)) inline void RecordSampledAlloc(void* p, size_t si
 }  // namespace
 
 void RecordAlloc(void* p, size_t size, size_t alignment, Api api) {
+  // Called after the real function: the errno it left is what the program
+  // gets back (unwinding, flushing and /proc reads may change errno).
+  ErrnoKeeper keep_errno;
   int status = TracingStatusRelaxed();
   if (status == kDisabled) return;
   if (status != kActive || InHeapsight()) {
@@ -262,6 +277,9 @@ void RecordAlloc(void* p, size_t size, size_t alignment, Api api) {
     if (p != nullptr) InsertInternal(p);
     return;
   }
+  // After the exit point another thread's allocation is not recorded (nor
+  // entered in the table: its free passes straight through).
+  if (AfterExitPoint()) return;
   // HEAPSIGHT_SAMPLE_BYTES: an allocation between two sampling points is
   // not recorded at all (and not entered in the live table, so its free
   // passes straight through).
@@ -287,14 +305,16 @@ void TracedFree(void* p, Api api) {
     g_real.free(p);
     return;
   }
-  if (!found && g_sample_period != 0) {
+  if (!found && (g_sample_period != 0 || g_exiting.load(std::memory_order_relaxed))) {
     // Sampling: an unknown block was most likely just not sampled. Bad
-    // frees cannot be told from those, so none is reported.
+    // frees cannot be told from those, so none is reported. Likewise after
+    // the exit point: the block may be another thread's untraced one.
     g_real.free(p);
     return;
   }
   format::FreeAction action = format::FreeAction::kPassed;
   {
+    ErrnoKeeper keep_errno;  // the real free below leaves errno as it decides
     ReentryGuard guard;
     uint64_t now = NowUs();
     if (ThreadState* ts = CurrentThreadState(now); ts != nullptr) {
@@ -339,11 +359,21 @@ void* TracedRealloc(void* p, size_t size, Api api, void* (*call)(void*, void*), 
     }
     return q;
   }
+  if (!found && g_exiting.load(std::memory_order_relaxed)) {
+    // After the exit point: an unknown block may be another thread's
+    // untraced one; the new side is an allocation (RecordAlloc decides).
+    void* q = call(p, ctx);
+    if (q != nullptr) RecordAlloc(q, size, 0, api);
+    return q;
+  }
   // Sampling: the new block is sampled on its own (its size counts down the
   // thread's interval, as an allocation would). An old block the table does
   // not know was not sampled, so only the new side can be recorded.
+  // Another thread after the exit point: only the old side (a free) is.
   bool sample_new = true;
-  if (g_sample_period != 0) {
+  if (AfterExitPoint()) {
+    sample_new = false;
+  } else if (g_sample_period != 0) {
     sample_new = ShouldSample(size);
     if (!found) {
       void* q = call(p, ctx);
@@ -370,7 +400,7 @@ void* TracedRealloc(void* p, size_t size, Api api, void* (*call)(void*, void*), 
   if (q == nullptr && size != 0) {
     // Failed: the old block is untouched and still live under its old id.
     if (found) g_live_blocks.Insert(reinterpret_cast<uintptr_t>(p), old);
-    RecordSampledAlloc(nullptr, size, 0, api);
+    if (!AfterExitPoint()) RecordSampledAlloc(nullptr, size, 0, api);
     return q;
   }
   ReentryGuard guard;
@@ -419,6 +449,19 @@ void MarkModulesDirty(uintptr_t hook_frame) {
 }
 
 void EnableWriteThrough() { g_write_through.store(true); }
+
+void BeginExit() {
+  if (g_exiting.load()) return;
+  // Marked before it is published, so this thread never sees itself as
+  // "another thread after the exit point".
+  t_exit_thread = true;
+  if (g_exiting.exchange(true)) t_exit_thread = false;  // another thread won
+}
+
+void ResetExitPointInChild() {
+  g_exiting.store(false);
+  t_exit_thread = false;
+}
 
 void ConfigureRecorder(const Options& options, uint32_t page_size) {
   g_unwind = ParseUnwindMode(options.UNWIND);

@@ -44,6 +44,17 @@ void MarkModulesDirty(uintptr_t hook_frame);
 // Every later event is written at once (after our exit handler ran).
 void EnableWriteThrough();
 
+// The exit point (docs/trace-format.md, section 9): the calling thread has
+// started the process's exit. From now on only its events are recorded;
+// other threads' allocations pass through untraced, and of their frees only
+// those of blocks traced before this point are recorded (at most one each),
+// so exit costs what it costs without heapsight and the trace stops growing
+// with busy threads. The first caller wins; idempotent. Not for a vfork
+// child (it shares our memory): the caller checks.
+void BeginExit();
+// A fork child is not exiting, whichever thread forked (its only thread).
+void ResetExitPointInChild();
+
 // --- For the lifecycle (lifecycle.cc) ---------------------------------------
 
 // Takes the recording settings from the parsed options (unwinder, depth,

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "preload/clock.h"
+#include "preload/host_guards.h"
 #include "preload/internal_alloc.h"
 #include "preload/reentry_guard.h"
 #include "preload/trace_writer.h"
@@ -76,6 +77,7 @@ ThreadState* NewState(uint64_t now_us, uint32_t tid) {
 void ThreadExit(void* arg) {
   auto* ts = static_cast<ThreadState*>(arg);
   if (ts == nullptr) return;
+  NoCancel no_cancel;  // the flush writes; a late pthread_cancel must not stop it
   ReentryGuard guard;
   uint64_t now = NowUs();
   {

@@ -18,6 +18,7 @@
 #include <atomic>
 #include <cstring>
 
+#include "preload/host_guards.h"
 #include "preload/spin_lock.h"
 
 namespace heapsight::preload {
@@ -83,17 +84,25 @@ CctxSlot* AcquireCctx(int* hint) {
   }
 }
 
+// Moves our fd out of the way of the program's lowest numbers (a daemon
+// that closes everything and reopens 0, 1, 2 expects its next open to
+// return 3). Under a low fd limit, to the highest free number below it.
 int MoveHigh(int fd) {
   rlimit rl;
   int target = kHighFd;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
       rl.rlim_cur < static_cast<rlim_t>(kHighFd) + 16) {
-    target = rl.rlim_cur > 32 ? static_cast<int>(rl.rlim_cur) - 16 : 3;
+    target = rl.rlim_cur > 32 ? static_cast<int>(rl.rlim_cur) - 16
+                              : static_cast<int>(rl.rlim_cur) - 1;
   }
-  int high = fcntl(fd, F_DUPFD_CLOEXEC, target);
-  if (high < 0) return fd;
-  close(fd);
-  return high;
+  for (; target > fd; target = target > 32 ? target / 2 : target - 1) {
+    int high = fcntl(fd, F_DUPFD_CLOEXEC, target);
+    if (high >= 0) {
+      close(fd);
+      return high;
+    }
+  }
+  return fd;
 }
 
 // Makes g_fd refer to our file again if the program closed or replaced it.
@@ -130,6 +139,9 @@ int WriteAll(const void* data, size_t size) {
 }
 
 int LockedWrite(const void* data, size_t size) {
+  // write(2) and open(2) are cancellation points: a thread cancelled here
+  // would die holding the file lock (and its state lock), issue 12.
+  NoCancel no_cancel;
   SpinLockHolder hold(&g_file_lock);
   if (g_path[0] == '\0') return EBADF;
   int err = EnsureFd();
@@ -180,6 +192,7 @@ bool ExpandOutputPattern(const char* pattern, const char* start_dir, const char*
 }
 
 int OpenTrace(const char* path_base, const format::FileHeader& header) {
+  NoCancel no_cancel;
   size_t len = std::strlen(path_base);
   if (len + 16 >= sizeof g_path) return ENAMETOOLONG;
   bool has_ext = len > 4 && std::strcmp(path_base + len - 4, ".hst") == 0;
@@ -232,6 +245,7 @@ const char* TracePath() { return g_path; }
 // one write(2) on an O_APPEND fd. errno is left as it was.
 void AppendToManifest(const char* manifest) {
   if (manifest == nullptr || manifest[0] == '\0' || g_path[0] == '\0') return;
+  NoCancel no_cancel;  // open/writev/close are cancellation points
   const char* slash = std::strrchr(manifest, '/');
   char dir[4096];
   size_t dir_len = slash != nullptr ? static_cast<size_t>(slash - manifest) : 0;
@@ -298,8 +312,10 @@ void UnlockWriter() { g_file_lock.Unlock(); }
 void ForgetTraceInChild() {
   g_file_lock.ResetInChild();
   // The parent's fd is shared with us: close our copy so the child never
-  // appends to the parent's file.
-  if (g_fd >= 0) close(g_fd);
+  // appends to the parent's file; only if it is still ours (the program may
+  // have closed it and got the number back for a file of its own).
+  struct stat st;
+  if (g_fd >= 0 && fstat(g_fd, &st) == 0 && st.st_dev == g_dev && st.st_ino == g_ino) close(g_fd);
   g_fd = -1;
   g_path[0] = '\0';
   for (CctxSlot& slot : g_cctx_pool) slot.busy.store(false, std::memory_order_relaxed);

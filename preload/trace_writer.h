@@ -1,11 +1,13 @@
 // preload/trace_writer.h: the trace file: creation, fd protection, blocks.
 //
 // The file is created once (O_CREAT|O_EXCL|O_NOFOLLOW, 0600, O_APPEND), its
-// fd moved to a high number, and its device/inode remembered. Before every
+// fd moved to a high number (500, or just below a low RLIMIT_NOFILE), and its
+// device/inode remembered; it is the one fd the preload keeps. Before every
 // write the fd is checked with fstat: if the program closed it, or dup2'd
 // something else over it, the file is reopened by absolute path (and its
 // device/inode verified), so we never write into the program's files and a
-// program that closes every fd still gets a complete trace.
+// program that closes every fd still gets a complete trace. The trace fd is
+// closed only while it is still ours (a fork child's copy).
 //
 // Each block is written with one write(2) on the O_APPEND fd, so blocks of
 // different threads never interleave. A file lock (spin lock) serializes the

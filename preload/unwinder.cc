@@ -5,6 +5,8 @@
 #define UNW_LOCAL_ONLY
 #include "preload/unwinder.h"
 
+#include "preload/host_guards.h"
+
 #include <fcntl.h>
 #include <pthread.h>
 #include <libunwind.h>
@@ -64,6 +66,7 @@ namespace {
 // "[stack]"; returns its end (0 if not found) and stores its start in
 // *start.
 uintptr_t MappingRange(uintptr_t address, uintptr_t* start) {
+  NoCancel no_cancel;  // open/read/close are cancellation points
   int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
   if (fd < 0) return 0;
   char buf[4096];

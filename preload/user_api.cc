@@ -1,8 +1,10 @@
 // preload/user_api.cc: see user_api.h.
 //
 // Constraints: no malloc (PageAlloc), not async-signal-safe except the dump
-// signal's handler (one write(2)). No heapsight lock is held while the
-// analyzer runs.
+// signal's handler (one sem_post). No heapsight lock is held while the
+// analyzer runs. No fd is kept: the handler wakes the dump thread through a
+// semaphore (a pipe's fds were the program's to close and reuse, and the
+// handler would then have written into the program's file; issue 12).
 #include "preload/user_api.h"
 
 #include <dlfcn.h>
@@ -10,6 +12,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
@@ -22,6 +25,7 @@
 
 #include "format/trace_format.h"
 #include "preload/clock.h"
+#include "preload/host_guards.h"
 #include "preload/internal_alloc.h"
 #include "preload/raw_log.h"
 #include "preload/reentry_guard.h"
@@ -39,7 +43,7 @@ constexpr size_t kMaxMarkerBytes = 4096;
 constexpr size_t kPathBytes = 4096;
 
 std::atomic<uint64_t> g_profile_counter{0};
-int g_dump_pipe[2] = {-1, -1};
+sem_t g_dump_wakeup;
 
 // A fixed-capacity string on the stack (no allocation).
 struct PathBuf {
@@ -135,18 +139,15 @@ void Warn(const char* what, const char* detail) {
 
 void DumpSignalHandler(int) {
   int saved = errno;
-  char byte = 1;
-  ssize_t ignored = write(g_dump_pipe[1], &byte, 1);
-  (void)ignored;
+  sem_post(&g_dump_wakeup);  // async-signal-safe
   errno = saved;
 }
 
 void* DumpThread(void*) {
   for (uint64_t n = 1;; ++n) {
-    char byte;
-    ssize_t r = read(g_dump_pipe[0], &byte, 1);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return nullptr;
+    while (sem_wait(&g_dump_wakeup) != 0) {
+      if (errno != EINTR) return nullptr;
+    }
     PathBuf path;
     path.Add(TracePath()).Add(".").Add(n).Add(".pb.gz");
     if (!path.ok) continue;
@@ -192,8 +193,9 @@ __attribute__((constructor(103))) void SetUpDumpSignal() {
     Warn("invalid HEAPSIGHT_DUMP_SIGNAL=", text);
     return;
   }
+  ErrnoKeeper keep_errno;  // a constructor: main() starts with libc's errno
   ReentryGuard guard;
-  if (pipe2(g_dump_pipe, O_CLOEXEC) != 0) return;
+  if (sem_init(&g_dump_wakeup, 0, 0) != 0) return;
   pthread_t thread;
   pthread_attr_t attr;
   pthread_attr_init(&attr);
