@@ -1,7 +1,10 @@
 // preload/leak_check.cc: see leak_check.h.
 //
 // Constraints: no malloc (PageAlloc only); between StopOtherThreads and
-// ResumeOtherThreads no locks, no loader calls, no allocation.
+// ResumeOtherThreads no locks, no loader calls, no allocation. Mappings
+// other than module data and stacks are read through process_vm_readv on
+// ourselves (a page that cannot be read fails the call instead of raising
+// SIGBUS/SIGSEGV); errno is restored after.
 #include "preload/leak_check.h"
 
 #include <errno.h>
@@ -213,9 +216,14 @@ class MappingRoots {
   // Memory first (PageAlloc registers it, so it is excluded too), then a
   // copy of heapsight's own regions; false if memory ran out.
   bool Init(size_t extra_holes) {
+    // Some of heapsight's own memory is not in the registry: scanning the
+    // mappings would take its bookkeeping for the program's pointers.
+    if (OwnRegionsOverflowed()) return false;
     buffer_ = static_cast<uintptr_t*>(PageAlloc(kCopyBytes));
     size_t own = CopyOwnRegions(nullptr, 0) + 64;  // + the hole array itself
-    hole_capacity_ = own + extra_holes + map_->count;
+    // Per mapping at most one dead stack plus its arena heaps (one per
+    // 64 MiB): twice the mappings is plenty.
+    hole_capacity_ = own + extra_holes + 2 * map_->count + 64;
     hole_bytes_ = hole_capacity_ * sizeof(Hole);
     holes_ = static_cast<Hole*>(PageAlloc(hole_bytes_));
     if (buffer_ == nullptr || holes_ == nullptr) return false;
