@@ -1,10 +1,12 @@
 // preload/internal_alloc.cc: see internal_alloc.h.
 //
-// Constraints: no malloc; one spin lock around the bump arena only.
+// Constraints: no malloc; one spin lock around the bump arena only; the
+// registry of own mappings is lock-free (atomic slots).
 #include "preload/internal_alloc.h"
 
 #include <sys/mman.h>
 
+#include <atomic>
 #include <cstdint>
 
 #include "preload/spin_lock.h"
@@ -18,16 +20,90 @@ SpinLock g_arena_lock;
 char* g_arena_pos = nullptr;
 char* g_arena_end = nullptr;
 
+// The registry of own mappings: slot i is claimed by a CAS of its start
+// from 0, then its end is published; a reader skips a slot whose end is
+// still 0. 64 Ki slots (1 MiB of bss, touched only as far as used) cover
+// the live table's shards, per-thread buffers and caches of thousands of
+// threads.
+constexpr size_t kMaxRegions = size_t{1} << 16;
+struct RegionSlot {
+  std::atomic<uintptr_t> start{0};
+  std::atomic<uintptr_t> end{0};
+};
+RegionSlot g_regions[kMaxRegions];
+std::atomic<size_t> g_region_high{0};  // slots [0, high) may be in use
+std::atomic<size_t> g_region_hint{0};  // a slot likely free
+std::atomic<bool> g_region_overflow{false};
+
+void RegisterRegion(uintptr_t start, size_t bytes) {
+  size_t first = g_region_hint.load(std::memory_order_relaxed);
+  for (size_t k = 0; k < kMaxRegions; ++k) {
+    size_t i = (first + k) & (kMaxRegions - 1);
+    uintptr_t expected = 0;
+    if (g_regions[i].start.load(std::memory_order_relaxed) != 0 ||
+        !g_regions[i].start.compare_exchange_strong(expected, start,
+                                                    std::memory_order_acq_rel)) {
+      continue;
+    }
+    g_regions[i].end.store(start + bytes, std::memory_order_release);
+    size_t high = g_region_high.load(std::memory_order_relaxed);
+    while (high < i + 1 &&
+           !g_region_high.compare_exchange_weak(high, i + 1, std::memory_order_acq_rel)) {
+    }
+    g_region_hint.store(i + 1, std::memory_order_relaxed);
+    return;
+  }
+  g_region_overflow.store(true, std::memory_order_relaxed);
+}
+
+void UnregisterRegion(uintptr_t start) {
+  size_t high = g_region_high.load(std::memory_order_acquire);
+  for (size_t i = 0; i < high; ++i) {
+    if (g_regions[i].start.load(std::memory_order_relaxed) != start) continue;
+    // Unpublish the end first: a reader never sees a slot with a new
+    // owner's start and the old owner's end.
+    g_regions[i].end.store(0, std::memory_order_release);
+    g_regions[i].start.store(0, std::memory_order_release);
+    size_t hint = g_region_hint.load(std::memory_order_relaxed);
+    if (i < hint) g_region_hint.store(i, std::memory_order_relaxed);
+    return;
+  }
+}
+
 }  // namespace
 
 void* PageAlloc(size_t bytes) {
   void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  return p == MAP_FAILED ? nullptr : p;
+  if (p == MAP_FAILED) return nullptr;
+  // Registered after the mmap: the leak scan's map may then show a mapping
+  // not yet registered, for an instant, which it scans (harmless: fresh
+  // zero pages hold no pointers).
+  RegisterRegion(reinterpret_cast<uintptr_t>(p), bytes);
+  return p;
 }
 
 void PageFree(void* p, size_t bytes) {
-  if (p != nullptr) munmap(p, bytes);
+  if (p == nullptr) return;
+  // Unregistered before the munmap: the address may be reused by the
+  // program's next mmap as soon as it is unmapped.
+  UnregisterRegion(reinterpret_cast<uintptr_t>(p));
+  munmap(p, bytes);
 }
+
+size_t CopyOwnRegions(OwnRegion* out, size_t max) {
+  size_t high = g_region_high.load(std::memory_order_acquire);
+  size_t n = 0;
+  for (size_t i = 0; i < high; ++i) {
+    uintptr_t end = g_regions[i].end.load(std::memory_order_acquire);
+    uintptr_t start = g_regions[i].start.load(std::memory_order_acquire);
+    if (start == 0 || end <= start) continue;
+    if (n < max) out[n] = OwnRegion{start, end};
+    ++n;
+  }
+  return n;
+}
+
+bool OwnRegionsOverflowed() { return g_region_overflow.load(std::memory_order_relaxed); }
 
 void* ArenaAlloc(size_t bytes) {
   bytes = (bytes + 15) & ~size_t{15};

@@ -8,12 +8,27 @@
 #define HEAPSIGHT_PRELOAD_INTERNAL_ALLOC_H_
 
 #include <cstddef>
+#include <cstdint>
 
 namespace heapsight::preload {
 
 // Zeroed, page-aligned memory; nullptr on failure.
 void* PageAlloc(size_t bytes);
 void PageFree(void* p, size_t bytes);
+
+// Every mapping PageAlloc returned and PageFree has not released yet (so
+// ArenaAlloc's chunks too), for the leak scan: heapsight's own memory is
+// never a root. Copies up to `max` [start, end) pairs into out (unsorted)
+// and returns how many regions are registered (may exceed max). Lock-free,
+// no allocation; regions registered or released concurrently may or may not
+// be included. A mapping made while the registry is full is not recorded
+// (OwnRegionsOverflowed() turns true).
+struct OwnRegion {
+  uintptr_t start;
+  uintptr_t end;
+};
+size_t CopyOwnRegions(OwnRegion* out, size_t max);
+bool OwnRegionsOverflowed();
 
 // Small, 16-byte aligned, zeroed, never freed; nullptr on failure.
 void* ArenaAlloc(size_t bytes);

@@ -1,10 +1,16 @@
 // preload/leak_check.cc: see leak_check.h.
 //
 // Constraints: no malloc (PageAlloc only); between StopOtherThreads and
-// ResumeOtherThreads no locks, no loader calls, no allocation.
+// ResumeOtherThreads no locks, no loader calls, no allocation. Mappings
+// other than module data and stacks are read through process_vm_readv on
+// ourselves (a page that cannot be read fails the call instead of raising
+// SIGBUS/SIGSEGV); errno is restored after.
 #include "preload/leak_check.h"
 
+#include <errno.h>
 #include <malloc.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -73,26 +79,33 @@ void CopyOne(uintptr_t address, const LiveEntry& e, void* ctx) {
 
 size_t UsableSize(uintptr_t start) { return malloc_usable_size(reinterpret_cast<void*>(start)); }
 
-// memcheck's vtable test: the table's first entries are null or point to
-// executable code, at least two of them non-null.
+// memcheck's vtable test (mc_leakcheck.c, aligned_ptr_above_page0_is_
+// vtable_addr): `addr` is in a readable file mapping, and reading its words
+// in order (at most 21, never the mapping's last word, as memcheck bounds
+// the scan), null entries are skipped, a non-null entry that is not in an
+// executable file mapping rejects the table, and the second entry in
+// executable code accepts it. Entries after the second code pointer are not
+// looked at (a vtable is often followed by other data: the next table's
+// offset-to-top and typeinfo).
 bool LooksLikeVtable(uintptr_t addr, void* ctx) {
   const auto* map = static_cast<const MemoryMap*>(ctx);
   if (addr < 4096 || addr % sizeof(uintptr_t) != 0) return false;
   const Vma* v = map->Find(addr);
-  if (v == nullptr || !v->readable || v->writable || !v->file_backed) return false;
-  constexpr int kEntries = 4;
-  if (!map->Readable(addr, addr + kEntries * sizeof(uintptr_t))) return false;
+  if (v == nullptr || !v->readable || !v->file_backed) return false;
+  constexpr uintptr_t kMaxEntries = 20;
+  uintptr_t last = addr + kMaxEntries * sizeof(uintptr_t);
+  if (v->end < 9 + addr) return false;
+  if (last > v->end - 9) last = v->end - 9;
   int code = 0;
-  for (int i = 0; i < kEntries; ++i) {
+  for (uintptr_t at = addr; at <= last; at += sizeof(uintptr_t)) {
     uintptr_t entry;
-    std::memcpy(&entry, reinterpret_cast<const void*>(addr + i * sizeof(uintptr_t)),
-                sizeof entry);
+    std::memcpy(&entry, reinterpret_cast<const void*>(at), sizeof entry);
     if (entry == 0) continue;
     const Vma* t = map->Find(entry);
-    if (t == nullptr || !t->executable) return false;
-    ++code;
+    if (t == nullptr || !t->file_backed || !t->executable) return false;
+    if (++code == 2) return true;
   }
-  return code >= 2;
+  return false;
 }
 
 struct RootScanner {
@@ -149,6 +162,323 @@ struct RootScanner {
     if (block != SIZE_MAX && starts[block] == dtv - 16) classifier->MarkReachable(block);
     if (map->Readable(dtv - 16, hi)) Range(dtv - 16, hi);
   }
+};
+
+// ---------------------------------------------------------------------
+// Roots in the other writable mappings (memcheck scans every readable and
+// writable client mapping except devices; docs/leak-classification.md,
+// "Which memory is a root"). Excluded: memory the allocator owns (glibc's
+// brk heap, the heaps of its other arenas, mmap'ed chunks of live blocks),
+// heapsight's own memory, thread stacks below the stack pointer, and what
+// the module and stack scans already covered.
+
+// glibc's non-main arenas live in heaps of HEAP_MAX_SIZE (64 MiB on 64-bit
+// with the default tunables), aligned to that size, each starting with a
+// heap_info header {ar_ptr, prev, size, mprotect_size, pagesize}.
+constexpr uintptr_t kArenaHeapBytes = uintptr_t{64} << 20;
+constexpr uintptr_t kPage = 4096;
+constexpr size_t kCopyBytes = 64 << 10;
+
+// A 64 MiB-aligned address where a non-main arena's heap starts: the header
+// is consistent (page-multiple sizes within the heap, a power-of-two page
+// size, the arena pointer just after a heap header of this or an earlier
+// heap, `prev` null or another heap start).
+// `w` holds the first five words at h.
+bool IsArenaHeap(uintptr_t h, const uintptr_t* w) {
+  if (h % kArenaHeapBytes != 0) return false;
+  uintptr_t ar_ptr = w[0], prev = w[1], size = w[2], mprotect_size = w[3], pagesize = w[4];
+  if (pagesize < kPage || (pagesize & (pagesize - 1)) != 0) return false;
+  if (size == 0 || size > kArenaHeapBytes || size % kPage != 0) return false;
+  if (mprotect_size < size || mprotect_size > kArenaHeapBytes) return false;
+  if (prev % kArenaHeapBytes != 0) return false;
+  uintptr_t in_heap = ar_ptr % kArenaHeapBytes;
+  if (ar_ptr % sizeof(uintptr_t) != 0 || in_heap < 5 * sizeof(uintptr_t) || in_heap > 128) {
+    return false;
+  }
+  // The first heap of an arena holds the arena itself.
+  return prev != 0 || ar_ptr - in_heap == h;
+}
+
+struct Hole {
+  uintptr_t lo;
+  uintptr_t hi;
+};
+
+class MappingRoots {
+ public:
+  MappingRoots(LeakClassifier* classifier, const MemoryMap* map, const Snapshot* snap,
+               const uintptr_t* starts)
+      : classifier_(classifier), map_(map), snap_(snap), starts_(starts) {}
+  ~MappingRoots() {
+    if (holes_ != nullptr) PageFree(holes_, hole_bytes_);
+    if (buffer_ != nullptr) PageFree(buffer_, kCopyBytes);
+  }
+
+  // Memory first (PageAlloc registers it, so it is excluded too), then a
+  // copy of heapsight's own regions; false if memory ran out.
+  bool Init(size_t extra_holes) {
+    // Some of heapsight's own memory is not in the registry: scanning the
+    // mappings would take its bookkeeping for the program's pointers.
+    if (OwnRegionsOverflowed()) return false;
+    buffer_ = static_cast<uintptr_t*>(PageAlloc(kCopyBytes));
+    size_t own = CopyOwnRegions(nullptr, 0) + 64;  // + the hole array itself
+    // Per mapping at most one dead stack plus its arena heaps (one per
+    // 64 MiB): twice the mappings is plenty.
+    hole_capacity_ = own + extra_holes + 2 * map_->count + 64;
+    hole_bytes_ = hole_capacity_ * sizeof(Hole);
+    holes_ = static_cast<Hole*>(PageAlloc(hole_bytes_));
+    if (buffer_ == nullptr || holes_ == nullptr) return false;
+    static_assert(sizeof(OwnRegion) == sizeof(Hole));
+    size_t n = CopyOwnRegions(reinterpret_cast<OwnRegion*>(holes_), own);
+    hole_count_ = n < own ? n : own;
+    return true;
+  }
+
+  void Exclude(uintptr_t lo, uintptr_t hi) {
+    if (hi > lo && hole_count_ < hole_capacity_) holes_[hole_count_++] = Hole{lo, hi};
+  }
+
+  // The mapping holding a thread's stack pointer: its part from the stack
+  // pointer up was scanned as the stack, the part below is dead.
+  void ExcludeStackOf(uintptr_t sp) {
+    if (classifier_->Find(sp) != SIZE_MAX) return;  // a stack inside a heap block
+    const Vma* v = map_->Find(sp);
+    if (v != nullptr) Exclude(v->start, v->end);
+  }
+
+  // Threads whose stacks were scanned (their thread pointers), and how far
+  // below a thread pointer the static TLS blocks reach.
+  void SetThreads(uintptr_t self_tp, const ThreadCapture* capture, uintptr_t tls_below) {
+    self_tp_ = self_tp;
+    capture_ = capture;
+    tls_below_ = tls_below;
+  }
+
+  // Scans every readable, writable mapping outside the holes. Returns the
+  // bytes scanned.
+  uint64_t Scan() {
+    for (size_t i = 0; i < map_->count; ++i) {
+      const Vma& v = map_->vmas[i];
+      if (!v.readable || !v.writable || v.brk_heap || v.device || v.file_backed) continue;
+      for (uintptr_t h = (v.start + kArenaHeapBytes - 1) & ~(kArenaHeapBytes - 1); h < v.end;
+           h += kArenaHeapBytes) {
+        uintptr_t w[5];
+        if (h + sizeof w <= v.end && SafeRead(h, w, sizeof w) && IsArenaHeap(h, w)) {
+          Exclude(h, h + kArenaHeapBytes);
+        }
+      }
+      ExcludeDeadStack(v);
+    }
+    MergeHoles();
+    for (size_t i = 0; i < map_->count; ++i) {
+      const Vma& v = map_->vmas[i];
+      if (!v.readable || !v.writable || v.brk_heap || v.device) continue;
+      ScanVma(v);
+    }
+    return bytes_;
+  }
+
+ private:
+  bool LiveThread(uintptr_t tp) const {
+    if (tp == self_tp_) return true;
+    for (size_t t = 0; capture_ != nullptr && t < capture_->count; ++t) {
+      if (capture_->threads[t].tp == tp) return true;
+    }
+    return false;
+  }
+
+  // glibc keeps the stacks of exited threads for reuse; their thread
+  // control block (struct pthread, 64-byte aligned near the top of the
+  // mapping, its first and third words pointing to itself) and static TLS
+  // are still memory memcheck scans (the DTV hangs off it), but the dead
+  // frames below are not: memcheck stopped seeing them when the thread's
+  // stack pointer moved up. So such a mapping is scanned from its lowest
+  // static TLS block up.
+  void ExcludeDeadStack(const Vma& v) {
+    constexpr uintptr_t kSearch = 16 << 10;
+    static_assert(kSearch <= kCopyBytes);
+    uintptr_t floor = v.end - v.start > kSearch ? v.end - kSearch : v.start;
+    if (!SafeRead(floor, buffer_, v.end - floor)) return;
+    for (uintptr_t at = (v.end - 64) & ~uintptr_t{63}; at >= floor; at -= 64) {
+      const uintptr_t* w = buffer_ + (at - floor) / sizeof(uintptr_t);
+      if (w[0] != at || w[2] != at) continue;
+      if (LiveThread(at)) return;
+      uintptr_t lo = at - tls_below_ > v.start && at > tls_below_ ? at - tls_below_ : v.start;
+      Exclude(v.start, lo & ~uintptr_t{63});
+      return;
+    }
+  }
+
+  // The holes sorted and merged into disjoint ranges.
+  void MergeHoles() {
+    std::sort(holes_, holes_ + hole_count_,
+              [](const Hole& x, const Hole& y) { return x.lo < y.lo; });
+    size_t out = 0;
+    for (size_t i = 0; i < hole_count_; ++i) {
+      if (out > 0 && holes_[i].lo <= holes_[out - 1].hi) {
+        if (holes_[i].hi > holes_[out - 1].hi) holes_[out - 1].hi = holes_[i].hi;
+      } else {
+        holes_[out++] = holes_[i];
+      }
+    }
+    hole_count_ = out;
+  }
+
+  // The mapping minus the holes, piece by piece. A mapping in which the
+  // allocator keeps blocks that it did not mmap one by one is one of its
+  // heaps and is skipped whole (so the first pass only checks).
+  void ScanVma(const Vma& v) {
+    if (!ForEachPiece(v, /*scan=*/false)) return;
+    ForEachPiece(v, /*scan=*/true);
+  }
+
+  bool ForEachPiece(const Vma& v, bool scan) {
+    // First hole ending after the mapping's start.
+    size_t a = 0, b = hole_count_;
+    while (a < b) {
+      size_t mid = a + (b - a) / 2;
+      if (holes_[mid].hi <= v.start) {
+        a = mid + 1;
+      } else {
+        b = mid;
+      }
+    }
+    uintptr_t lo = v.start;
+    for (size_t h = a; lo < v.end; ++h) {
+      uintptr_t hi = h < hole_count_ && holes_[h].lo < v.end ? holes_[h].lo : v.end;
+      if (hi > lo && !Piece(v, lo, hi, scan)) return false;
+      if (h >= hole_count_ || holes_[h].lo >= v.end) break;
+      if (holes_[h].hi > lo) lo = holes_[h].hi;
+    }
+    return true;
+  }
+
+  // The mapping of an mmap'ed glibc chunk holding live block i:
+  // [chunk - prev_size, chunk + size) where the chunk header is the two
+  // words before the block and its size field has IS_MMAPPED (2) set.
+  bool MmappedChunk(size_t i, uintptr_t* lo, uintptr_t* hi) {
+    uintptr_t s = starts_[i];
+    uintptr_t header[2];
+    if (s < sizeof header || !SafeRead(s - sizeof header, header, sizeof header)) return false;
+    uintptr_t prev = header[0], size_field = header[1];
+    if ((size_field & 2) == 0) return false;
+    uintptr_t size = size_field & ~uintptr_t{7};
+    uintptr_t chunk = s - 2 * sizeof(uintptr_t);
+    if (prev > chunk || (chunk - prev) % kPage != 0 || (prev + size) % kPage != 0) return false;
+    if (chunk + size < s + snap_->blocks[i].size) return false;
+    *lo = chunk - prev;
+    *hi = chunk + size;
+    return true;
+  }
+
+  // One piece of a mapping: live blocks in it must be mmap'ed chunks (the
+  // gaps between them are scanned); a block of any other kind makes the
+  // mapping an allocator heap (false).
+  bool Piece(const Vma& v, uintptr_t lo, uintptr_t hi, bool scan) {
+    size_t count = classifier_->count();
+    // First block whose chunk could reach into [lo, hi): the last block
+    // starting before lo may be an mmap'ed chunk straddling lo.
+    size_t a = 0, b = count;
+    while (a < b) {
+      size_t mid = a + (b - a) / 2;
+      if (starts_[mid] < lo) {
+        a = mid + 1;
+      } else {
+        b = mid;
+      }
+    }
+    size_t i = a > 0 ? a - 1 : 0;
+    uintptr_t pos = lo;
+    for (; i < count && starts_[i] < hi + 2 * sizeof(uintptr_t); ++i) {
+      uintptr_t s = starts_[i];
+      uintptr_t e = s + snap_->blocks[i].size;
+      if (e <= lo && s < lo) continue;
+      uintptr_t clo, chi;
+      if (!MmappedChunk(i, &clo, &chi)) {
+        // A stale internal entry (freed around us) says nothing about the
+        // mapping now at its address.
+        if (snap_->blocks[i].internal || s >= hi) continue;
+        return false;
+      }
+      if (chi <= lo || clo >= hi) continue;
+      if (scan && clo > pos) Copy(v, pos, clo);
+      if (chi > pos) pos = chi;
+    }
+    if (scan && pos < hi) Copy(v, pos, hi);
+    return true;
+  }
+
+  // Copies n bytes at `address` without faulting: process_vm_readv, or a
+  // plain copy when that is not available and the map says the range is
+  // readable.
+  bool SafeRead(uintptr_t address, void* out, size_t n) {
+    if (readv_works_) {
+      iovec local{out, n};
+      iovec remote{reinterpret_cast<void*>(address), n};
+      ssize_t got = process_vm_readv(pid_, &local, 1, &remote, 1, 0);
+      if (got == static_cast<ssize_t>(n)) return true;
+      if (got >= 0 || (errno != ENOSYS && errno != EPERM)) return false;
+      readv_works_ = false;
+    }
+    if (!map_->Readable(address, address + n)) return false;
+    std::memcpy(out, reinterpret_cast<const void*>(address), n);
+    return true;
+  }
+
+  // Reads [lo, hi) through process_vm_readv into the buffer: a mapping of
+  // a truncated file (SIGBUS), or one that changed since the map was read,
+  // makes the read fail instead of killing the process. Without the system
+  // call (seccomp, old kernel) only private anonymous memory is read
+  // directly.
+  void Copy(const Vma& v, uintptr_t lo, uintptr_t hi) {
+    lo = (lo + sizeof(uintptr_t) - 1) & ~(sizeof(uintptr_t) - 1);
+    hi &= ~(sizeof(uintptr_t) - 1);
+    while (lo < hi) {
+      size_t n = hi - lo < kCopyBytes ? hi - lo : kCopyBytes;
+      if (!readv_works_) {
+        if (v.file_backed || v.shared) return;
+        bytes_ += hi - lo;
+        classifier_->ScanRange(lo, hi);
+        return;
+      }
+      iovec local{buffer_, n};
+      iovec remote{reinterpret_cast<void*>(lo), n};
+      ssize_t got = process_vm_readv(pid_, &local, 1, &remote, 1, 0);
+      if (got < 0) {
+        if (errno == ENOSYS || errno == EPERM) {
+          readv_works_ = false;
+          continue;
+        }
+        // This page is unreadable; go on with the next one.
+        lo = (lo & ~(kPage - 1)) + kPage;
+        continue;
+      }
+      size_t words = static_cast<size_t>(got) / sizeof(uintptr_t);
+      if (words == 0) {
+        lo = (lo & ~(kPage - 1)) + kPage;
+        continue;
+      }
+      bytes_ += words * sizeof(uintptr_t);
+      classifier_->ScanCopiedWords(buffer_, words);
+      lo += words * sizeof(uintptr_t);
+    }
+  }
+
+  LeakClassifier* classifier_;
+  const MemoryMap* map_;
+  const Snapshot* snap_;
+  const uintptr_t* starts_;
+  Hole* holes_ = nullptr;
+  size_t hole_count_ = 0;
+  size_t hole_capacity_ = 0;
+  size_t hole_bytes_ = 0;
+  uintptr_t* buffer_ = nullptr;
+  pid_t pid_ = getpid();
+  uintptr_t self_tp_ = 0;
+  const ThreadCapture* capture_ = nullptr;
+  uintptr_t tls_below_ = 0;
+  bool readv_works_ = true;
+  uint64_t bytes_ = 0;
 };
 
 uint64_t PutClasses(ThreadState* ts, uint64_t scan, LeakClass leak_class, const Snapshot& snap,
@@ -253,6 +583,40 @@ bool ScanLocked(format::ScanReason reason, uintptr_t caller_frame, const uintptr
       }
       if (th.sp_known) roots.Stack(th.sp);
       roots.ThreadPointer(th.tp, modules);
+    }
+    // Every other writable mapping (memcheck's root set); see MappingRoots.
+    {
+      int saved_errno = errno;
+      MappingRoots mappings(&classifier, &map, &snap, starts);
+      size_t extra = modules.range_count + ModuleRoots::kMaxSelfRanges + 2 * (capture.count + 1);
+      if (mappings.Init(extra)) {
+        for (size_t i = 0; i < modules.range_count; ++i) {
+          mappings.Exclude(modules.ranges[i].lo & ~(kPage - 1),
+                           (modules.ranges[i].hi + kPage - 1) & ~(kPage - 1));
+        }
+        for (size_t i = 0; i < modules.self_range_count; ++i) {
+          mappings.Exclude(modules.self_ranges[i].lo, modules.self_ranges[i].hi);
+        }
+        auto exclude_self_tls = [&](uintptr_t tp) {
+          if (tp == 0 || modules.self_tls.size == 0) return;
+          uintptr_t lo = tp - modules.self_tls.offset;
+          mappings.Exclude(lo, lo + modules.self_tls.size);
+        };
+        uintptr_t tls_below = modules.self_tls.offset;
+        for (size_t i = 0; i < modules.tls_count; ++i) {
+          if (modules.tls[i].offset > tls_below) tls_below = modules.tls[i].offset;
+        }
+        mappings.SetThreads(self_tp, &capture, tls_below);
+        mappings.ExcludeStackOf(caller_frame);
+        exclude_self_tls(self_tp);
+        for (size_t t = 0; t < capture.count; ++t) {
+          const CapturedThread& th = capture.threads[t];
+          if (th.sp_known) mappings.ExcludeStackOf(th.sp);
+          exclude_self_tls(th.tp);
+        }
+        roots.root_bytes += mappings.Scan();
+      }
+      errno = saved_errno;
     }
     classifier.Finish();
     root_bytes = roots.root_bytes;

@@ -1,7 +1,9 @@
 // preload/leak_check.h: the leak scan of a live process: stop the other
 // threads, gather the roots (module data, every thread's stack from its
 // stack pointer up, its registers, static TLS, the thread control block and
-// the DTV with the dynamic TLS blocks it owns), classify every live block
+// the DTV with the dynamic TLS blocks it owns, and every other writable
+// mapping that is neither the allocator's nor heapsight's: memcheck's root
+// set, docs/leak-classification.md), classify every live block
 // with LeakClassifier (memcheck's rules, see leak_scan.h), resume the
 // threads, and write kLeakScan + kBlockClasses records to the trace.
 //

@@ -82,34 +82,49 @@ bool LeakClassifier::IsNextChunkHeader(size_t index, uintptr_t ptr) const {
 }
 
 // memcheck's --leak-check-heuristics=all (its default): interior pointers
-// that a C++ runtime legitimately keeps to reachable blocks.
+// that runtimes legitimately keep to reachable blocks. Same tests, in the
+// same order, as memcheck 3.19 (mc_leakcheck.c, heuristic_reachedness):
 bool LeakClassifier::Heuristic(size_t index, uintptr_t ptr) const {
   if (unreadable_[index] != 0 || ptr % kWord != 0) return false;
   uintptr_t start = starts_[index];
   uint64_t size = sizes_[index];
   uintptr_t offset = ptr - start;
-  // length64: a 64-bit length, then the data; the pointer is to the data.
-  if (offset == 8 && size >= 8) {
-    uint64_t length;
-    std::memcpy(&length, reinterpret_cast<const void*>(start), 8);
-    if (length == size - 8) return true;
-    // newarray: operator new[]'s cookie (element count) before the array.
-    if (length > 0 && (size - 8) % length == 0) return true;
+  auto word_at = [start](uintptr_t off) {
+    uint64_t w;
+    std::memcpy(&w, reinterpret_cast<const void*>(start + off), sizeof w);
+    return w;
+  };
+  // stdstring: an old (COW) std::string rep {length, capacity, refcount},
+  // the characters and a NUL; the pointer is to the characters. The block
+  // is exactly 3 words + capacity + 1 bytes and length <= capacity.
+  if (offset == 3 * kWord && size > 3 * kWord) {
+    uint64_t capacity = word_at(kWord);
+    if (3 * kWord + capacity + 1 == size && word_at(0) <= capacity) return true;
   }
-  // stdstring: old (COW) std::string rep {length, capacity, refcount}, then
-  // the characters and a NUL.
-  if (offset == 3 * kWord && size >= 3 * kWord + 1) {
-    uint64_t header[2];
-    std::memcpy(header, reinterpret_cast<const void*>(start), sizeof header);
-    if (header[0] <= header[1] && header[1] == size - 3 * kWord - 1) return true;
+  // length64: a 64-bit count of the bytes that follow it (sqlite's
+  // allocator); the pointer is to the bytes after the count. The count is
+  // not 0.
+  if (offset == 8 && size > 8) {
+    uint64_t length = word_at(0);
+    if (length > 0 && length == size - 8) return true;
   }
-  // multipleinheritance: a pointer to a secondary base, i.e. both the block
-  // start and the pointed-to word hold vtable pointers.
-  if (hooks_.is_vtable != nullptr && size >= 2 * kWord && offset + kWord <= size) {
-    uintptr_t first, here;
-    std::memcpy(&first, reinterpret_cast<const void*>(start), kWord);
-    std::memcpy(&here, reinterpret_cast<const void*>(ptr), kWord);
-    if (hooks_.is_vtable(first, hooks_.ctx) && hooks_.is_vtable(here, hooks_.ctx)) return true;
+  // newarray: operator new[]'s cookie (the element count of an array of
+  // objects with a destructor) before the array; the pointer is to the
+  // array. A count that is not 0 and divides the rest of the block.
+  if (offset == kWord && size > kWord) {
+    uint64_t count = word_at(0);
+    if (count > 0 && (size - kWord) % count == 0) return true;
+  }
+  // multipleinheritance: a pointer to a secondary base inside the object:
+  // the word it points to and the block's first word are both vtable
+  // addresses (word-aligned, above the first page; is_vtable does the
+  // table test).
+  if (hooks_.is_vtable != nullptr && offset + kWord <= size) {
+    uintptr_t here = word_at(offset);
+    if (here % kWord != 0 || here < 4096) return false;
+    uintptr_t first = word_at(0);
+    if (first % kWord != 0 || first < 4096) return false;
+    if (hooks_.is_vtable(here, hooks_.ctx) && hooks_.is_vtable(first, hooks_.ctx)) return true;
   }
   return false;
 }
@@ -164,6 +179,16 @@ void LeakClassifier::Drain(int64_t clique) {
 
 void LeakClassifier::ScanRange(uintptr_t lo, uintptr_t hi) {
   ScanWords(lo, hi, true, -1);
+  Drain(-1);
+}
+
+void LeakClassifier::ScanCopiedWords(const uintptr_t* words, size_t n) {
+  words_scanned_ += n;
+  uintptr_t min = min_, max = max_;
+  for (size_t k = 0; k < n; ++k) {
+    uintptr_t w = words[k];
+    if (w >= min && w < max) Visit(w, true, -1);
+  }
   Drain(-1);
 }
 

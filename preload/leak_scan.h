@@ -65,6 +65,9 @@ class LeakClassifier {
   // guarantees the range is readable.
   void ScanRange(uintptr_t lo, uintptr_t hi);
   void ScanWord(uintptr_t word);
+  // A root whose words were copied out of the process's memory (a safe read
+  // of a mapping that might fault): scans words[0, n).
+  void ScanCopiedWords(const uintptr_t* words, size_t n);
   // Treats the block as a root (still reachable, contents scanned).
   void MarkReachable(size_t index);
 

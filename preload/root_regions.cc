@@ -24,6 +24,22 @@ uintptr_t ParseHex(const char** p) {
   }
 }
 
+bool NameStarts(const char* name, size_t len, const char* prefix) {
+  size_t i = 0;
+  for (; prefix[i] != '\0'; ++i) {
+    if (i >= len || name[i] != prefix[i]) return false;
+  }
+  return true;
+}
+
+bool NameIs(const char* name, size_t len, const char* want) {
+  size_t i = 0;
+  for (; want[i] != '\0'; ++i) {
+    if (i >= len || name[i] != want[i]) return false;
+  }
+  return i == len;
+}
+
 struct CollectCtx {
   uintptr_t self;
   uintptr_t tp;
@@ -40,7 +56,25 @@ int CollectOne(struct dl_phdr_info* info, size_t, void* data) {
     uintptr_t lo = info->dlpi_addr + ph.p_vaddr;
     if (ctx->self >= lo && ctx->self < lo + ph.p_memsz) is_self = true;
   }
-  if (is_self) return 0;
+  if (is_self) {
+    for (int i = 0; i < info->dlpi_phnum; ++i) {
+      const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+      if (ph.p_type == PT_LOAD && (ph.p_flags & PF_W) != 0 && ph.p_memsz != 0 &&
+          out->self_range_count < ModuleRoots::kMaxSelfRanges) {
+        // Up to the page end: the bss tail shares the segment's last page.
+        uintptr_t lo = info->dlpi_addr + ph.p_vaddr;
+        uintptr_t hi = (lo + ph.p_memsz + 4095) & ~uintptr_t{4095};
+        out->self_ranges[out->self_range_count++] = AddressRange{lo & ~uintptr_t{4095}, hi};
+      }
+      if (ph.p_type == PT_TLS && ph.p_memsz != 0 && info->dlpi_tls_data != nullptr) {
+        auto data = reinterpret_cast<uintptr_t>(info->dlpi_tls_data);
+        if (data < ctx->tp && ctx->tp - data < (uintptr_t{64} << 20)) {
+          out->self_tls = TlsModule{ctx->tp - data, ph.p_memsz};
+        }
+      }
+    }
+    return 0;
+  }
   for (int i = 0; i < info->dlpi_phnum; ++i) {
     const ElfW(Phdr)& ph = info->dlpi_phdr[i];
     if (ph.p_type == PT_LOAD && (ph.p_flags & PF_W) != 0 && ph.p_memsz != 0 &&
@@ -60,6 +94,36 @@ int CollectOne(struct dl_phdr_info* info, size_t, void* data) {
     }
   }
   return 0;
+}
+
+// Removes [lo, hi) from the mappings (it is about to be unmapped); a
+// mapping split in two takes one more slot, if `capacity` has room.
+void CutRange(MemoryMap* map, uintptr_t lo, uintptr_t hi, size_t capacity) {
+  for (size_t i = 0; i < map->count; ++i) {
+    Vma& v = map->vmas[i];
+    if (v.end <= lo || v.start >= hi) continue;
+    if (v.start < lo && v.end > hi) {
+      if (map->count >= capacity) {
+        v.end = lo;  // lose the upper part rather than keep the hole
+        return;
+      }
+      for (size_t k = map->count; k > i + 1; --k) map->vmas[k] = map->vmas[k - 1];
+      map->vmas[i + 1] = v;
+      map->vmas[i + 1].start = hi;
+      map->vmas[i].end = lo;
+      ++map->count;
+      return;
+    }
+    if (v.start < lo) {
+      v.end = lo;
+    } else if (v.end > hi) {
+      v.start = hi;
+    } else {
+      for (size_t k = i; k + 1 < map->count; ++k) map->vmas[k] = map->vmas[k + 1];
+      --map->count;
+      --i;
+    }
+  }
 }
 
 }  // namespace
@@ -134,6 +198,7 @@ bool ReadMemoryMap(MemoryMap* out) {
     v.readable = p[0] == 'r';
     v.writable = p[1] == 'w';
     v.executable = p[2] == 'x';
+    v.shared = p[3] == 's';
     // perms offset dev inode [path]
     int field = 0;
     while (*p != '\0' && *p != '\n' && field < 4) {
@@ -142,10 +207,18 @@ bool ReadMemoryMap(MemoryMap* out) {
       ++field;
     }
     v.file_backed = *p == '/';
+    const char* name = p;
     while (*p != '\0' && *p != '\n') ++p;
+    size_t name_len = static_cast<size_t>(p - name);
+    v.brk_heap = NameIs(name, name_len, "[heap]");
+    v.device = NameStarts(name, name_len, "/dev/") && !NameStarts(name, name_len, "/dev/zero") &&
+               !NameStarts(name, name_len, "/dev/shm/");
     if (*p == '\n') ++p;
     if (v.end > v.start && out->count <= lines) out->vmas[out->count++] = v;
   }
+  // The text buffer is unmapped now: the map must not list it as memory.
+  CutRange(out, reinterpret_cast<uintptr_t>(text), reinterpret_cast<uintptr_t>(text) + cap,
+           lines + 1);
   PageFree(text, cap);
   return true;
 }

@@ -23,6 +23,14 @@ struct Vma {
   bool writable = false;
   bool executable = false;
   bool file_backed = false;
+  bool shared = false;
+  // "[heap]": the brk area, glibc's main arena.
+  bool brk_heap = false;
+  // A character or block device other than /dev/zero (memcheck does not
+  // read those: reading device memory may hang or have side effects).
+  // /dev/zero, "/dev/zero (deleted)" (MAP_SHARED|MAP_ANONYMOUS) and files
+  // under /dev/shm are ordinary memory.
+  bool device = false;
 };
 
 struct MemoryMap {
@@ -79,6 +87,13 @@ struct ModuleRoots {
   size_t range_count = 0;
   TlsModule* tls = nullptr;        // modules with static TLS
   size_t tls_count = 0;
+  // libheapsight.so's own writable segments and static TLS block: never
+  // roots (its data holds the program's addresses only as heapsight's
+  // bookkeeping).
+  static constexpr size_t kMaxSelfRanges = 8;
+  AddressRange self_ranges[kMaxSelfRanges];
+  size_t self_range_count = 0;
+  TlsModule self_tls;
   size_t bytes = 0;
 };
 

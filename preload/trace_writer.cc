@@ -19,6 +19,7 @@
 #include <cstring>
 
 #include "preload/host_guards.h"
+#include "preload/internal_alloc.h"
 #include "preload/spin_lock.h"
 
 namespace heapsight::preload {
@@ -43,15 +44,17 @@ CctxSlot g_cctx_pool[kCctxPoolSize];
 // zstd's workspace alignment).
 void* ZstdAlloc(void*, size_t size) {
   size_t total = size + 64;
-  void* p = mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) return nullptr;
+  // PageAlloc: registered as heapsight's own memory, never a leak-scan root
+  // (the window holds copies of trace records, i.e. block addresses).
+  void* p = PageAlloc(total);
+  if (p == nullptr) return nullptr;
   *static_cast<size_t*>(p) = total;
   return static_cast<char*>(p) + 64;
 }
 void ZstdFree(void*, void* p) {
   if (p == nullptr) return;
   char* base = static_cast<char*>(p) - 64;
-  munmap(base, *reinterpret_cast<size_t*>(base));
+  PageFree(base, *reinterpret_cast<size_t*>(base));
 }
 
 // Takes a free context, trying *hint (the slot this thread used last) first:
