@@ -142,12 +142,12 @@ std::string OptionsText() {
 }
 
 std::string OptionsMarkdown() {
-  // Byte for byte the output of preload/gen_options_doc (docs/options.md);
-  // tests in tests/preload and tests/record compare both with the file.
+  // docs/options.md is this text (`heapsight options --markdown`);
+  // tests/cli/record/record_command_test.cc compares the two.
   std::string out =
       "# heapsight options\n"
       "\n"
-      "Generated from `format/options.inc` by `preload/gen_options_doc`; do not edit.\n"
+      "Generated from `format/options.inc` by `heapsight options --markdown`; do not edit.\n"
       "Each option is an environment variable read by `libheapsight.so` at start-up.\n"
       "`heapsight record` sets them from its own flags.\n"
       "\n"
