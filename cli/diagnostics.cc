@@ -9,8 +9,10 @@
 
 namespace heapsight::analyzer {
 
-void PrintError(const absl::Status& status) {
-  std::fprintf(stderr, "heapsight: %s\n", std::string(status.message()).c_str());
+void PrintError(const absl::Status& status) { PrintError(std::string(status.message())); }
+
+void PrintError(std::string_view text) {
+  std::fprintf(stderr, "heapsight: %s\n", std::string(text).c_str());
 }
 
 int Fail(const absl::Status& status) {

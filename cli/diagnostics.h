@@ -12,6 +12,8 @@ namespace heapsight::analyzer {
 
 // "heapsight: <status message>".
 void PrintError(const absl::Status& status);
+// "heapsight: <text>".
+void PrintError(std::string_view text);
 // PrintError, then the exit status of a failed command (1).
 int Fail(const absl::Status& status);
 // "heapsight: warning: <text>".

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "analyzer/report/leak_summary.h"
+#include "cli/diagnostics.h"
 #include "cli/record/child_process.h"
 #include "cli/record/option_table.h"
 #include "cli/record/output_target.h"
@@ -31,9 +32,8 @@ constexpr char kQuietVar[] = "HEAPSIGHT_QUIET";
 constexpr char kHeapLimitVar[] = "HEAPSIGHT_HEAP_LIMIT";
 constexpr char kAnalyzerVar[] = "HEAPSIGHT_ANALYZER";
 
-void Error(const std::string& message) {
-  std::fprintf(stderr, "heapsight: %s\n", message.c_str());
-}
+// Errors print through the command's one printer (cli/diagnostics.h).
+void Error(const std::string& message) { analyzer::PrintError(message); }
 
 // The child's environment: ours, with the preload in front of LD_PRELOAD and
 // the HEAPSIGHT_* variables of this run set, without the preload's private
