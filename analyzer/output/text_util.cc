@@ -45,11 +45,6 @@ std::string Seconds(uint64_t us) {
   return fmt::format("{:.3f} s", static_cast<double>(us) / 1e6);
 }
 
-std::string BaseName(const std::string& path) {
-  size_t slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
 std::string CompactFrame(const SourceFrame& frame, const SymbolizedLocation& loc) {
   if (frame.function.empty()) return UnknownFrameName(loc);
   if (!frame.file.empty()) {

@@ -16,8 +16,6 @@ std::string Thousands(uint64_t n);
 std::string Bytes(uint64_t n);
 // A duration: "400 us", "12.345 ms" or "1.235 s".
 std::string Seconds(uint64_t us);
-// Basename of a path.
-std::string BaseName(const std::string& path);
 // One frame compactly: "function (file.c:12)", "function (module+0x12)",
 // "module+0x12" or "0xaddr"; file is a basename.
 std::string CompactFrame(const SourceFrame& frame, const SymbolizedLocation& loc);

@@ -10,7 +10,7 @@ namespace {
 
 bool IsLdSo(const Module* m) {
   if (m == nullptr) return false;
-  std::string base = ModuleBaseName(m->path);
+  std::string base = BaseName(m->path);
   return absl::StartsWith(base, "ld-linux") || absl::StartsWith(base, "ld.so") ||
          absl::StartsWith(base, "ld64.so");
 }
@@ -18,7 +18,7 @@ bool IsLdSo(const Module* m) {
 }  // namespace
 
 bool IsRuntimeLibrary(const std::string& path) {
-  std::string base = ModuleBaseName(path);
+  std::string base = BaseName(path);
   static constexpr const char* kPrefixes[] = {
       "ld-linux", "ld.so", "ld64.so", "libc.so", "libm.so", "libstdc++.so", "libgcc_s.so",
       "libpthread.so", "libdl.so", "librt.so", "libheapsight", "linux-vdso", "[vdso]"};
@@ -54,7 +54,7 @@ SiteKind ClassifySite(const std::vector<uint64_t>& ips, Symbolizer& symbolizer) 
     Frame f{symbolizer.FindModule(ips[i]), symbolizer.SymbolName(ips[i])};
     // The allocator's own frames, as SymbolizeStack drops them.
     if (leading && i + 1 < ips.size()) {
-      bool ours = f.module != nullptr && absl::StartsWith(ModuleBaseName(f.module->path), "libheapsight");
+      bool ours = f.module != nullptr && absl::StartsWith(BaseName(f.module->path), "libheapsight");
       if (ours || IsAllocatorFunction(f.name)) continue;
     }
     leading = false;

@@ -199,13 +199,13 @@ std::string StripSymbolVersion(std::string_view name) {
 std::string UnknownFrameName(std::string_view module_path, uint64_t module_offset,
                              uint64_t address) {
   if (module_path.empty()) return absl::StrFormat("0x%x", address);
-  std::string base = ModuleBaseName(module_path);
+  std::string base = BaseName(module_path);
   return absl::StrFormat("%s+0x%x", base.empty() ? module_path : base, module_offset);
 }
 
-std::string ModuleBaseName(std::string_view module_path) {
-  size_t slash = module_path.rfind('/');
-  return std::string(slash == kNpos ? module_path : module_path.substr(slash + 1));
+std::string BaseName(std::string_view path) {
+  size_t slash = path.rfind('/');
+  return std::string(slash == kNpos ? path : path.substr(slash + 1));
 }
 
 }  // namespace heapsight::analyzer

@@ -8,7 +8,7 @@
 // - StripSymbolVersion: an ELF symbol version is not part of the name (the
 //   symbolizer applies it to every symbol before demangling).
 // - UnknownFrameName: a frame without a function name ("libfoo.so+0x1a2b");
-//   ModuleBaseName: the module part of it, which the filters match.
+//   BaseName: the module part of it, which the filters match.
 #ifndef HEAPSIGHT_ANALYZER_SYMBOLS_SYMBOL_NAMES_H_
 #define HEAPSIGHT_ANALYZER_SYMBOLS_SYMBOL_NAMES_H_
 
@@ -54,11 +54,11 @@ std::string StripSymbolVersion(std::string_view name);
 std::string UnknownFrameName(std::string_view module_path, uint64_t module_offset,
                              uint64_t address);
 
-// ModuleBaseName()
+// BaseName()
 //
-// The file name of a module path: "/usr/lib/libfoo.so.1" -> "libfoo.so.1"
-// ("" for a path that ends in '/').
-std::string ModuleBaseName(std::string_view module_path);
+// The last component of a path (a module's or a source file's):
+// "/usr/lib/libfoo.so.1" -> "libfoo.so.1" ("" for a path that ends in '/').
+std::string BaseName(std::string_view path);
 
 }  // namespace heapsight::analyzer
 

@@ -371,7 +371,7 @@ Symbolizer::ModuleSession* Symbolizer::SessionFor(const Module* module) {
   dwfl_report_begin(raw->dwfl);
   // Reported at bias 0: lookups use ELF virtual addresses (module offsets).
   raw->module =
-      dwfl_report_elf(raw->dwfl, ModuleBaseName(path).c_str(), path.c_str(), -1, 0, true);
+      dwfl_report_elf(raw->dwfl, BaseName(path).c_str(), path.c_str(), -1, 0, true);
   dwfl_report_end(raw->dwfl, nullptr, nullptr);
   if (raw->module == nullptr) {
     warnings_.push_back(absl::StrCat(path, ": cannot read (", dwfl_errmsg(-1),
@@ -487,7 +487,7 @@ std::vector<const SymbolizedLocation*> Symbolizer::SymbolizeStack(
     const SymbolizedLocation& loc = Symbolize(ips[i], true);
     if (leading && i + 1 < ips.size()) {
       bool ours = loc.module != nullptr &&
-                  absl::StartsWith(ModuleBaseName(loc.module->path), "libheapsight");
+                  absl::StartsWith(BaseName(loc.module->path), "libheapsight");
       if (ours || IsAllocatorFunction(loc.frames.back().function)) continue;
     }
     leading = false;

@@ -1,5 +1,5 @@
 // tests/analyzer/symbols/symbol_names_test.cc: BareFunctionName, StripSymbolVersion,
-// UnknownFrameName and ModuleBaseName.
+// UnknownFrameName and BaseName.
 #include "analyzer/symbols/symbol_names.h"
 
 #include <gtest/gtest.h>
@@ -158,9 +158,9 @@ TEST(UnknownFrameNameTest, ModuleAndOffset) {
   EXPECT_EQ(UnknownFrameName("", 0, 0x7f001234), "0x7f001234");
   EXPECT_EQ(UnknownFrameName("app", 0x10, 0x5510), "app+0x10");
   EXPECT_EQ(UnknownFrameName("/odd/", 0x10, 0x5510), "/odd/+0x10");
-  EXPECT_EQ(ModuleBaseName("/usr/lib/x86_64-linux-gnu/libc.so.6"), "libc.so.6");
-  EXPECT_EQ(ModuleBaseName("[vdso]"), "[vdso]");
-  EXPECT_EQ(ModuleBaseName("/odd/"), "");
+  EXPECT_EQ(BaseName("/usr/lib/x86_64-linux-gnu/libc.so.6"), "libc.so.6");
+  EXPECT_EQ(BaseName("[vdso]"), "[vdso]");
+  EXPECT_EQ(BaseName("/odd/"), "");
 }
 
 }  // namespace
