@@ -14,6 +14,10 @@ namespace heapsight::preload {
 // Zeroed, page-aligned memory; nullptr on failure.
 void* PageAlloc(size_t bytes);
 void PageFree(void* p, size_t bytes);
+// Bytes currently mapped by PageAlloc (page-rounded), for HEAPSIGHT_STATS:
+// live table, stack table, thread buffers, arena, everything but the trace
+// writer's own compression buffers.
+size_t PageBytesMapped();
 
 // Small, 16-byte aligned, zeroed, never freed; nullptr on failure.
 void* ArenaAlloc(size_t bytes);
