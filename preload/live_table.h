@@ -15,15 +15,16 @@
 //
 // Memory (issue 15): a shard keeps its blocks in 64-byte chunks of three
 // packed 20-byte entries (address, allocation id, size, stack, api: nothing
-// is dropped, see PackedEntry in live_table.cc), filled to at most 3/4, so a
-// live block costs 28-57 bytes (was 85-171 with 32-byte slots at a load of
-// at most 3/8). A chunk is picked by the top bits of a hash of the address
+// is dropped, see the packed entry in live_table.cc), filled to at most 3/4
+// and, since a shard grows by 3/2, at least 1/2 once grown, so a live block
+// costs 28-43 bytes (was 85-171 with 32-byte slots at a load of at most
+// 3/8). A chunk is picked by the top bits of a hash of the address
 // (multiply-shift, so the order of chunks is the order of hashes at every
 // table size); an entry whose chunk is full goes to the next chunk with
 // room, and each chunk counts the entries that went past it, so a lookup
 // stops at the first chunk nobody went past (usually its home chunk) and
 // deletion needs no tombstones. Growth is incremental: the shard maps a table
-// twice as large and every insert or remove moves the next few chunks of the
+// 3/2 as large and every insert or remove moves the next few chunks of the
 // old table over, in order, returning the old table's pages to the system as
 // it goes; as the order is kept, the new table's pages are touched in order
 // too, so a growing shard never holds two full tables.

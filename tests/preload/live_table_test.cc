@@ -189,8 +189,8 @@ void ExpectSameContents(LiveTable& table, const Reference& reference) {
   }
 }
 
-// One shard grows from empty to about 147,000 entries (64 chunks of 64
-// bytes at first, 131,072 at the end), with removes, lookups of absent
+// One shard grows from empty to about 150,000 entries (64 chunks of 64
+// bytes at first, 102,272 at the end), with removes, lookups of absent
 // addresses and iteration in the middle of every growth; every answer
 // matches a map.
 TEST(LiveTable, OneShardGrowsIncrementallyAndStaysExact) {
@@ -223,7 +223,7 @@ TEST(LiveTable, OneShardGrowsIncrementallyAndStaysExact) {
       size_t mapped = table.MappedBytes();
       if (mapped > last_mapped) {
         ++growths;
-        // Growth maps a table twice as large as the last one, nothing else.
+        // Growth maps a table 3/2 as large as the last one, nothing else.
         // Right after it, check everything (the old table is still mostly
         // unmoved): contents, and that both tables answer lookups.
         if (reference.size() > 2000) {
@@ -239,9 +239,9 @@ TEST(LiveTable, OneShardGrowsIncrementallyAndStaysExact) {
   }
   EXPECT_EQ(table.Size(), reference.size());
   ExpectSameContents(table, reference);
-  // 64 chunks at first, doubled 11 times to 131,072 (8 MiB) for 147,000-odd
-  // entries at a load of at most 3/4.
-  EXPECT_EQ(growths, 12u);
+  // 64 chunks at first, then 3/2 as many (in whole pages) 17 times: 128,
+  // 192, 320, ..., 68,160 (153,360 entries at a load of 3/4) and 102,272.
+  EXPECT_EQ(growths, 18u);
   EXPECT_GE(checked_mid_growth, 5u);
   // Once the last growth's migration is over, the shard holds exactly one
   // table: drive it to the end with removes and re-inserts.
@@ -254,7 +254,7 @@ TEST(LiveTable, OneShardGrowsIncrementallyAndStaysExact) {
     ASSERT_EQ(got.id, reference[address].id);
     ASSERT_TRUE(table.Insert(address, got));
   }
-  EXPECT_EQ(table.MappedBytes(), base + 131072 * 64);
+  EXPECT_EQ(table.MappedBytes(), base + 102272 * 64);
   EXPECT_EQ(table.Size(), reference.size());
   for (auto& [address, e] : reference) {
     LiveEntry got;
@@ -275,21 +275,25 @@ TEST(LiveTable, GrowthReturnsTheOldTableAsItGoes) {
   for (uintptr_t region : regions) {
     for (uintptr_t k = 1; k < 8192; ++k) addresses.push_back(region << 16 | k * 8);
   }
-  // 4096 chunks hold up to 9,216 entries; the 9,217th starts the growth to
-  // 8192 chunks (512 KiB).
+  // 3,968 chunks hold up to 8,928 entries; the 8,929th starts the growth
+  // to 5,952 chunks (3/2 as many, rounded up to whole pages).
   size_t i = 0;
-  for (; i < 9216; ++i) ASSERT_TRUE(table.Insert(addresses[i], Entry(i + 1, 8)));
-  ASSERT_EQ(table.MappedBytes(), base + 4096 * 64);
-  ASSERT_TRUE(table.Insert(addresses[i++], Entry(9217, 8)));
+  for (; i < 8928; ++i) ASSERT_TRUE(table.Insert(addresses[i], Entry(i + 1, 8)));
+  ASSERT_EQ(table.MappedBytes(), base + 3968 * 64);
+  ASSERT_TRUE(table.Insert(addresses[i++], Entry(8929, 8)));
   // New table mapped; the old one is whole but for the first 4 chunks moved.
-  EXPECT_EQ(table.MappedBytes(), base + 8192 * 64 + 4096 * 64);
+  EXPECT_EQ(table.MappedBytes(), base + 5952 * 64 + 3968 * 64);
   // 256 more inserts move 4 chunks each: 1,028 chunks, so the first 64 KiB
   // (1,024 chunks) of the old table are gone.
   for (int n = 0; n < 256; ++n, ++i) ASSERT_TRUE(table.Insert(addresses[i], Entry(i + 1, 8)));
-  EXPECT_EQ(table.MappedBytes(), base + 8192 * 64 + 3072 * 64);
-  // 767 more: 4,096 chunks moved in all, the old table is gone.
-  for (int n = 0; n < 767; ++n, ++i) ASSERT_TRUE(table.Insert(addresses[i], Entry(i + 1, 8)));
-  EXPECT_EQ(table.MappedBytes(), base + 8192 * 64);
+  EXPECT_EQ(table.MappedBytes(), base + 5952 * 64 + (3968 - 1024) * 64);
+  // 734 more: 3,964 chunks moved, the old table's last 4 chunks remain
+  // (mapped until the end: 3,968 - 3,072 = 896 chunks), then one more.
+  for (int n = 0; n < 734; ++n, ++i) ASSERT_TRUE(table.Insert(addresses[i], Entry(i + 1, 8)));
+  EXPECT_EQ(table.MappedBytes(), base + 5952 * 64 + (3968 - 3072) * 64);
+  ASSERT_TRUE(table.Insert(addresses[i], Entry(i + 1, 8)));
+  ++i;
+  EXPECT_EQ(table.MappedBytes(), base + 5952 * 64);
   EXPECT_EQ(table.Size(), i);
   for (size_t k = 0; k < i; ++k) {
     LiveEntry e;
@@ -373,7 +377,7 @@ TEST(LiveTable, ManyShardsGrowConcurrently) {
 TEST(LiveTable, ForkChildSeesEveryEntryMidGrowth) {
   static LiveTable table;
   std::vector<uintptr_t> regions = RegionsOfOneShard(2);
-  for (uintptr_t k = 1; k <= 9300; ++k) {  // past the 9,217th: migrating
+  for (uintptr_t k = 1; k <= 9300; ++k) {  // past the 8,929th: migrating
     ASSERT_TRUE(table.Insert(regions[k % 2] << 16 | (k / 2 + 1) * 8, Entry(k, k)));
   }
   table.LockAll();
