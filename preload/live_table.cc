@@ -30,9 +30,9 @@ struct LiveTable::Chunk {
 // The packed entry (160 bits, three words a:64 b:64 c:32, stored unaligned):
 //   a: address >> 3 (44 bits) | api (6 bits, 63 = internal) << 44 |
 //      size bits 0-13 << 50
-//   b: allocation counter (36 bits) | thread index (12 bits) << 36 |
-//      size bits 14-29 << 48
-//   c: stack id (28 bits) | size bits 30-33 << 28
+//   b: allocation counter (36 bits) | thread index (14 bits) << 36 |
+//      size bits 14-27 << 50
+//   c: stack id (28 bits) | size bits 28-31 << 28
 // Address field 0 = empty (address 0 is never inserted). The allocation id
 // is rebuilt with format::MakeAllocId, so ids keep their format meaning.
 struct LiveTableImpl {
@@ -66,8 +66,8 @@ struct LiveTableImpl {
   static bool Fits(uintptr_t address, const LiveEntry& e) {
     auto api = static_cast<uint64_t>(e.api);
     // One branch: every field's bits beyond its packed width, or-ed.
-    uint64_t beyond = (address & 7) | (address >> 47) | (e.size >> 34) | (e.stack >> 28) |
-                      (e.id >> format::kAllocIdThreadShift >> 12) |
+    uint64_t beyond = (address & 7) | (address >> 47) | (e.size >> 32) | (e.stack >> 28) |
+                      (e.id >> format::kAllocIdThreadShift >> 14) |
                       (format::AllocIdCounter(e.id) >> 36);
     return beyond == 0 && (e.internal ? api == 0 : api < kInternalApi);
   }
@@ -79,8 +79,8 @@ struct LiveTableImpl {
     uint64_t api = e.internal ? kInternalApi : static_cast<uint64_t>(e.api);
     uint64_t a = (address >> 3) | api << 44 | (e.size & 0x3fff) << 50;
     uint64_t b = format::AllocIdCounter(e.id) | uint64_t{format::AllocIdThread(e.id)} << 36 |
-                 ((e.size >> 14) & 0xffff) << 48;
-    auto c = static_cast<uint32_t>(e.stack | ((e.size >> 30) & 0xf) << 28);
+                 ((e.size >> 14) & 0x3fff) << 50;
+    auto c = static_cast<uint32_t>(e.stack | ((e.size >> 28) & 0xf) << 28);
     std::memcpy(p, &a, 8);
     std::memcpy(p + 8, &b, 8);
     std::memcpy(p + 16, &c, 4);
@@ -99,9 +99,10 @@ struct LiveTableImpl {
     uint64_t api = (a >> 44) & 63;
     e->internal = api == kInternalApi;
     e->api = static_cast<format::Api>(e->internal ? 0 : api);
-    e->size = (a >> 50) | ((b >> 48) << 14) | (uint64_t{c >> 28} << 30);
+    e->size = (a >> 50) | ((b >> 50) << 14) | (uint64_t{c >> 28} << 28);
     e->stack = c & ((uint32_t{1} << 28) - 1);
-    e->id = format::MakeAllocId(static_cast<uint32_t>((b >> 36) & 0xfff), b & ((uint64_t{1} << 36) - 1));
+    e->id = format::MakeAllocId(static_cast<uint32_t>((b >> 36) & 0x3fff),
+                                b & ((uint64_t{1} << 36) - 1));
     return static_cast<uintptr_t>((a & kAddressMask) << 3);
   }
 

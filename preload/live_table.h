@@ -30,9 +30,11 @@
 // too, so a growing shard never holds two full tables.
 //
 // Entries that do not fit the packed form (an address that is not 8-aligned
-// or above 2^47, a size of 16 GiB or more, more than 4,095 threads, a stack
+// or above 2^47, a size of 4 GiB or more, a thread index of 16,384 or more
+// (indexes are not reused), an allocation counter of 2^36 or more, a stack
 // id of 2^28 or more, an internal entry with an api) go to a small per-shard
-// side table of full 32-byte slots, searched only when it is not empty.
+// side table of full 32-byte slots, searched only when it is not empty (and
+// while it is not, the shard's inserts take the slower general path).
 //
 // Entries marked `internal` are blocks allocated while heapsight itself was
 // running (the reentry guard was set) or before tracing started: their free is

@@ -103,9 +103,9 @@ TEST(LiveTable, FieldLimitsRoundTripPackedAndWide) {
     uintptr_t address;
     LiveEntry entry;
   };
-  const uint64_t max_id = format::MakeAllocId(4095, (uint64_t{1} << 36) - 1);
+  const uint64_t max_id = format::MakeAllocId(16383, (uint64_t{1} << 36) - 1);
   const Case cases[] = {
-      {0x7ffffffffff8, LiveEntry{max_id, (uint64_t{1} << 34) - 1, (uint64_t{1} << 28) - 1,
+      {0x7ffffffffff8, LiveEntry{max_id, (uint64_t{1} << 32) - 1, (uint64_t{1} << 28) - 1,
                                  Api::kDeleteArrayAlignedNothrow, false}},
       {0x10008, LiveEntry{format::MakeAllocId(1, 5), 0, 0, Api::kUnknown, false}},
       {0x10010, LiveEntry{format::MakeAllocId(2, 9), 33, 17, Api::kUnknown, true}},
@@ -113,9 +113,9 @@ TEST(LiveTable, FieldLimitsRoundTripPackedAndWide) {
       {0x800000000000, Entry(1, 10)},                     // above 2^47
       {0x20004, Entry(2, 10)},                            // 4-aligned
       {0x20011, Entry(3, 10)},                            // odd
-      {0x20018, Entry(4, uint64_t{1} << 34)},             // 16 GiB
+      {0x20018, Entry(4, uint64_t{1} << 32)},             // 4 GiB
       {0x20020, Entry(5, 10, uint64_t{1} << 28)},         // stack id
-      {0x20028, Entry(format::MakeAllocId(4096, 1), 10)},  // thread index
+      {0x20028, Entry(format::MakeAllocId(16384, 1), 10)},  // thread index
       {0x20030, Entry(format::MakeAllocId(1, uint64_t{1} << 36), 10)},  // counter
       {0x20038, LiveEntry{6, 10, 0, Api::kNew, true}},    // internal with an api
       {0xfffffffffffffff8, Entry(7, ~uint64_t{0}, ~uint64_t{0} >> 9, Api::kCalloc)},
