@@ -54,7 +54,8 @@ def main():
     bench = os.path.join(build, "bench", "live_blocks_bench")
     if not os.path.exists(bench):
         sys.exit("live_blocks_bench not built (ninja -C {} bench/live_blocks_bench)".format(build))
-    workloads = [("live_blocks_bench --blocks " + args.blocks, [bench, "--blocks", args.blocks], {}),
+    workloads = [("live_blocks_bench --blocks " + args.blocks,
+                  [bench, "--blocks", args.blocks], {}),
                  ("python3 1M-entry dict, PYTHONMALLOC=malloc", ["python3", "-c", PYTHON],
                   {"PYTHONMALLOC": "malloc"})]
     base_env = {k: v for k, v in os.environ.items()
