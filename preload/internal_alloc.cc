@@ -19,6 +19,11 @@ constexpr size_t kArenaChunk = 1 << 20;
 SpinLock g_arena_lock;
 char* g_arena_pos = nullptr;
 char* g_arena_end = nullptr;
+// Bytes mapped by PageAlloc and not yet freed (HEAPSIGHT_STATS), in whole
+// 4 KiB pages. Touched only when memory is mapped or unmapped.
+std::atomic<size_t> g_page_bytes{0};
+
+size_t RoundToPages(size_t bytes) { return (bytes + 4095) & ~size_t{4095}; }
 
 // The registry of own mappings: slot i is claimed by a CAS of its start
 // from 0, then its end is published; a reader skips a slot whose end is
@@ -56,10 +61,21 @@ void RegisterRegion(uintptr_t start, size_t bytes) {
   g_region_overflow.store(true, std::memory_order_relaxed);
 }
 
-void UnregisterRegion(uintptr_t start) {
+// Forgets [start, start + bytes) of a registered region. The live table
+// returns a grown shard's old table in pieces from its front
+// (live_table.cc), so a region may shrink from its start; the rest of it
+// stays registered (and out of the leak scan's roots) until it is freed.
+void UnregisterRegion(uintptr_t start, size_t bytes) {
   size_t high = g_region_high.load(std::memory_order_acquire);
   for (size_t i = 0; i < high; ++i) {
     if (g_regions[i].start.load(std::memory_order_relaxed) != start) continue;
+    uintptr_t end = g_regions[i].end.load(std::memory_order_relaxed);
+    if (start + bytes < end) {
+      // A reader that still sees the old start excludes a range that is
+      // partly unmapped already: harmless.
+      g_regions[i].start.store(start + bytes, std::memory_order_release);
+      return;
+    }
     // Unpublish the end first: a reader never sees a slot with a new
     // owner's start and the old owner's end.
     g_regions[i].end.store(0, std::memory_order_release);
@@ -79,6 +95,7 @@ void* PageAlloc(size_t bytes) {
   // not yet registered, for an instant, which it scans (harmless: fresh
   // zero pages hold no pointers).
   RegisterRegion(reinterpret_cast<uintptr_t>(p), bytes);
+  g_page_bytes.fetch_add(RoundToPages(bytes), std::memory_order_relaxed);
   return p;
 }
 
@@ -86,9 +103,12 @@ void PageFree(void* p, size_t bytes) {
   if (p == nullptr) return;
   // Unregistered before the munmap: the address may be reused by the
   // program's next mmap as soon as it is unmapped.
-  UnregisterRegion(reinterpret_cast<uintptr_t>(p));
-  munmap(p, bytes);
+  UnregisterRegion(reinterpret_cast<uintptr_t>(p), bytes);
+  if (munmap(p, bytes) != 0) return;
+  g_page_bytes.fetch_sub(RoundToPages(bytes), std::memory_order_relaxed);
 }
+
+size_t PageBytesMapped() { return g_page_bytes.load(std::memory_order_relaxed); }
 
 size_t CopyOwnRegions(OwnRegion* out, size_t max) {
   size_t high = g_region_high.load(std::memory_order_acquire);

@@ -15,6 +15,10 @@ namespace heapsight::preload {
 // Zeroed, page-aligned memory; nullptr on failure.
 void* PageAlloc(size_t bytes);
 void PageFree(void* p, size_t bytes);
+// Bytes currently mapped by PageAlloc (page-rounded), for HEAPSIGHT_STATS:
+// live table, stack table, thread buffers, arena, everything but the trace
+// writer's own compression buffers.
+size_t PageBytesMapped();
 
 // Every mapping PageAlloc returned and PageFree has not released yet (so
 // ArenaAlloc's chunks too), for the leak scan: heapsight's own memory is

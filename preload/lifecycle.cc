@@ -231,6 +231,19 @@ void LogStats() {
       .Str(" lookups, ").Num(static_cast<int64_t>(u.hits)).Str(" hits, ")
       .Num(static_cast<int64_t>(u.learnt)).Str(" stacks learnt");
   RawLog(b);
+  // Issue 15: heapsight's own memory at exit. "other" is every other
+  // PageAlloc mapping: stack table, thread buffers, arena, module map (the
+  // trace writer's compression buffers are mapped apart and not counted).
+  auto live_blocks = static_cast<int64_t>(g_live_blocks.Size());
+  auto table_bytes = static_cast<int64_t>(g_live_blocks.MappedBytes());
+  auto mapped = static_cast<int64_t>(PageBytesMapped());
+  RawBuffer m;
+  m.Str("stats: pid ").Num(g_pid).Str(": memory: live table ").Num(table_bytes)
+      .Str(" bytes for ").Num(live_blocks).Str(" live blocks (")
+      .Num(live_blocks == 0 ? 0 : table_bytes / live_blocks).Str(" per block); other ")
+      .Num(mapped - table_bytes + static_cast<int64_t>(sizeof g_live_blocks))
+      .Str(" bytes (stack table, thread buffers, arena)");
+  RawLog(m);
 }
 
 }  // namespace

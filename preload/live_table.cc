@@ -1,98 +1,433 @@
 // preload/live_table.cc: see live_table.h.
 //
 // Constraints: no malloc; one shard spin lock per operation; mmap/munmap
-// only while growing a shard.
+// only while a shard grows (the old table's pages are returned in 64 KiB
+// pieces as they are emptied).
 #include "preload/live_table.h"
+
+#include <cstring>
 
 #include "preload/internal_alloc.h"
 #include "preload/mix.h"
 
 namespace heapsight::preload {
 
-uint64_t LiveTable::Hash(uintptr_t address) { return Mix64(address); }
+__extension__ typedef unsigned __int128 Uint128;
 
-void LiveTable::InsertInto(Slot* slots, size_t capacity, const Slot& slot) {
-  size_t mask = capacity - 1;
-  for (size_t i = (Hash(slot.address) >> 8) & mask;; i = (i + 1) & mask) {
-    if (slots[i].address == 0 || slots[i].address == slot.address) {
-      slots[i] = slot;
-      return;
+// The hook path's helpers: inlined into Insert/Remove (each call otherwise
+// costs a prologue and spills, about 10% of the table's time per event).
+#define HS_HOT __attribute__((always_inline)) inline
+
+// A chunk: one cache line, three packed entries. `overflow` counts the
+// entries stored beyond this chunk whose probe passed it (255 sticks: such a
+// chunk is never again a reason to stop early, which is only slower).
+struct LiveTable::Chunk {
+  uint8_t overflow;
+  uint8_t pad[3];
+  unsigned char entries[3][20];
+};
+
+// The packed entry (160 bits, three words a:64 b:64 c:32, stored unaligned):
+//   a: address >> 3 (44 bits) | api (6 bits, 63 = internal) << 44 |
+//      size bits 0-13 << 50
+//   b: allocation counter (36 bits) | thread index (14 bits) << 36 |
+//      size bits 14-27 << 50
+//   c: stack id (28 bits) | size bits 28-31 << 28
+// Address field 0 = empty (address 0 is never inserted). The allocation id
+// is rebuilt with format::MakeAllocId, so ids keep their format meaning.
+struct LiveTableImpl {
+  using Shard = LiveTable::Shard;
+  using Chunk = LiveTable::Chunk;
+  using WideSlot = LiveTable::WideSlot;
+
+  static constexpr int kPerChunk = 3;
+  static_assert(sizeof(Chunk) == 64);
+  // At most 9/4 entries per chunk (a load of 3/4): at that load a chunk
+  // overflows often enough that a miss reads about two cache lines, which
+  // are adjacent (the hardware prefetcher fetches them together).
+  static constexpr size_t kMaxNum = 9, kMaxDen = 4;
+  static constexpr size_t kMinChunks = 64;  // one 4 KiB page
+  // Old chunks moved per insert or remove while a shard grows: the new
+  // table holds 3/2 as many chunks, so migration (old chunks / 4 operations)
+  // ends long before it could need to grow again (after about 9/8 x old
+  // chunks inserts); it is finished first if it ever would.
+  static constexpr size_t kMigratePerOp = 4;
+  static constexpr size_t kUnmapBatch = 64 * 1024;  // old-table bytes per munmap
+  static constexpr uint64_t kAddressMask = (uint64_t{1} << 44) - 1;
+  static constexpr uint64_t kInternalApi = 63;
+
+  struct Packed {
+    uint64_t a, b;
+    uint32_t c;
+  };
+
+  static uint64_t Hash(uintptr_t address) { return Mix64(address); }
+
+  static bool Fits(uintptr_t address, const LiveEntry& e) {
+    auto api = static_cast<uint64_t>(e.api);
+    // One branch: every field's bits beyond its packed width, or-ed.
+    uint64_t beyond = (address & 7) | (address >> 47) | (e.size >> 32) | (e.stack >> 28) |
+                      (e.id >> format::kAllocIdThreadShift >> 14) |
+                      (format::AllocIdCounter(e.id) >> 36);
+    return beyond == 0 && (e.internal ? api == 0 : api < kInternalApi);
+  }
+  static bool AddressFits(uintptr_t address) {
+    return (address & 7) == 0 && (address >> 47) == 0;
+  }
+
+  HS_HOT static void Store(unsigned char* p, uintptr_t address, const LiveEntry& e) {
+    uint64_t api = e.internal ? kInternalApi : static_cast<uint64_t>(e.api);
+    uint64_t a = (address >> 3) | api << 44 | (e.size & 0x3fff) << 50;
+    uint64_t b = format::AllocIdCounter(e.id) | uint64_t{format::AllocIdThread(e.id)} << 36 |
+                 ((e.size >> 14) & 0x3fff) << 50;
+    auto c = static_cast<uint32_t>(e.stack | ((e.size >> 28) & 0xf) << 28);
+    std::memcpy(p, &a, 8);
+    std::memcpy(p + 8, &b, 8);
+    std::memcpy(p + 16, &c, 4);
+  }
+  static uint64_t KeyAt(const unsigned char* p) {
+    uint64_t a;
+    std::memcpy(&a, p, 8);
+    return a & kAddressMask;
+  }
+  HS_HOT static uintptr_t Load(const unsigned char* p, LiveEntry* e) {
+    uint64_t a, b;
+    uint32_t c;
+    std::memcpy(&a, p, 8);
+    std::memcpy(&b, p + 8, 8);
+    std::memcpy(&c, p + 16, 4);
+    uint64_t api = (a >> 44) & 63;
+    e->internal = api == kInternalApi;
+    e->api = static_cast<format::Api>(e->internal ? 0 : api);
+    e->size = (a >> 50) | ((b >> 50) << 14) | (uint64_t{c >> 28} << 28);
+    e->stack = c & ((uint32_t{1} << 28) - 1);
+    e->id = format::MakeAllocId(static_cast<uint32_t>((b >> 36) & 0x3fff),
+                                b & ((uint64_t{1} << 36) - 1));
+    return static_cast<uintptr_t>((a & kAddressMask) << 3);
+  }
+
+  // One chunk table as probed: chunks [lo, n) exist (an old table being
+  // migrated has lost the chunks below its cursor; they were empty, and a
+  // probe that would cross them skips them).
+  struct View {
+    Chunk* chunks;
+    size_t n;
+    size_t lo;
+    size_t Start(uint64_t hash) const {
+      size_t home = static_cast<size_t>((static_cast<Uint128>(hash) * n) >> 64);
+      return home < lo ? lo : home;
+    }
+    size_t Next(size_t i) const { return i + 1 == n ? lo : i + 1; }
+  };
+  static View Current(const Shard& s) { return View{s.chunks, s.nchunks, 0}; }
+  static View Old(const Shard& s) { return View{s.old, s.old_nchunks, s.cursor}; }
+
+  // Finds `key` (address >> 3): chunk index and entry slot, or false.
+  HS_HOT static bool Find(View v, uint64_t key, uint64_t hash, size_t* ci, int* ei) {
+    if (v.n == 0) return false;
+    size_t i = v.Start(hash);
+    for (size_t steps = v.n - v.lo; steps > 0; --steps, i = v.Next(i)) {
+      Chunk& c = v.chunks[i];
+      for (int j = 0; j < kPerChunk; ++j) {
+        if (KeyAt(c.entries[j]) == key) {
+          *ci = i;
+          *ei = j;
+          return true;
+        }
+      }
+      if (c.overflow == 0) return false;
+    }
+    return false;
+  }
+
+  // The table has room (load below 1) and `address` is not in it.
+  static void Place(View v, uintptr_t address, uint64_t hash, const LiveEntry& e) {
+    for (size_t i = v.Start(hash);; i = v.Next(i)) {
+      Chunk& c = v.chunks[i];
+      for (int j = 0; j < kPerChunk; ++j) {
+        if (KeyAt(c.entries[j]) == 0) {
+          Store(c.entries[j], address, e);
+          return;
+        }
+      }
+      if (c.overflow != 255) ++c.overflow;
     }
   }
+
+  // The common insert in one walk: overwrites `key`'s entry if present,
+  // else stores it in the first free slot from its home chunk. Returns true
+  // if an entry was added. The table has room.
+  HS_HOT static bool PlaceOrReplace(View v, uintptr_t address, uint64_t hash,
+                             const LiveEntry& e) {
+    uint64_t key = address >> 3;
+    size_t start = v.Start(hash), i = start, free_chunk = v.n;
+    int free_slot = 0;
+    for (size_t steps = v.n - v.lo; steps > 0; --steps, i = v.Next(i)) {
+      Chunk& c = v.chunks[i];
+      for (int j = 0; j < kPerChunk; ++j) {
+        uint64_t k = KeyAt(c.entries[j]);
+        if (k == key) {  // stale entry: the block's free went around us
+          Store(c.entries[j], address, e);
+          return false;
+        }
+        if (k == 0 && free_chunk == v.n) {
+          free_chunk = i;
+          free_slot = j;
+        }
+      }
+      if (c.overflow == 0) break;
+    }
+    if (free_chunk == v.n) {  // every chunk of the probe is full
+      Place(v, address, hash, e);
+      return true;
+    }
+    Store(v.chunks[free_chunk].entries[free_slot], address, e);
+    // The chunks before the free one were full: the entry went past them.
+    for (size_t k = start; k != free_chunk; k = v.Next(k)) {
+      if (v.chunks[k].overflow != 255) ++v.chunks[k].overflow;
+    }
+    return true;
+  }
+
+  // Empties the entry and takes it off the overflow counts of the chunks
+  // its probe passed (those still present).
+  HS_HOT static void Erase(View v, uint64_t hash, size_t ci, int ei) {
+    std::memset(v.chunks[ci].entries[ei], 0, 20);
+    for (size_t i = v.Start(hash); i != ci; i = v.Next(i)) {
+      if (v.chunks[i].overflow != 255) --v.chunks[i].overflow;
+    }
+  }
+
+  HS_HOT static bool RemoveChunked(View v, uintptr_t address, uint64_t hash, LiveEntry* out) {
+    size_t ci;
+    int ei;
+    if (!Find(v, address >> 3, hash, &ci, &ei)) return false;
+    if (out != nullptr) Load(v.chunks[ci].entries[ei], out);
+    Erase(v, hash, ci, ei);
+    return true;
+  }
+
+  // --- growth ---
+
+  static size_t Bytes(size_t nchunks) { return nchunks * sizeof(Chunk); }
+
+  static void FreeOld(Shard* s) {
+    PageFree(reinterpret_cast<char*>(s->old) + s->old_unmapped,
+             Bytes(s->old_nchunks) - s->old_unmapped);
+    s->old = nullptr;
+    s->old_nchunks = s->old_count = s->cursor = s->old_unmapped = 0;
+  }
+
+  // Moves up to `n` chunks of the old table into the current one, in order.
+  static void Migrate(Shard* s, size_t n) {
+    View cur = Current(*s);
+    for (; n > 0 && s->old != nullptr; --n) {
+      Chunk& c = s->old[s->cursor];
+      for (int j = 0; j < kPerChunk; ++j) {
+        if (KeyAt(c.entries[j]) == 0) continue;
+        LiveEntry e;
+        uintptr_t address = Load(c.entries[j], &e);
+        Place(cur, address, Hash(address), e);
+        --s->old_count;
+        ++s->count;
+      }
+      ++s->cursor;
+      if (s->cursor == s->old_nchunks) {
+        FreeOld(s);
+        return;
+      }
+      // Whole 64 KiB pieces below the cursor are empty and never read again.
+      size_t done = Bytes(s->cursor) / kUnmapBatch * kUnmapBatch;
+      if (done > s->old_unmapped) {
+        PageFree(reinterpret_cast<char*>(s->old) + s->old_unmapped, done - s->old_unmapped);
+        s->old_unmapped = done;
+      }
+    }
+  }
+
+  // The next size: 3/2 as many chunks, rounded up to whole pages (64
+  // chunks). Homes are multiply-shift, so any count keeps the hash order
+  // that migration relies on; a step of 3/2 instead of 2 keeps the load
+  // between 1/2 and 3/4 (28-43 bytes per live block instead of 28-57), for
+  // one more move per inserted block while a shard grows.
+  static size_t GrownChunks(size_t n) {
+    return (n * 3 / 2 + kMinChunks - 1) / kMinChunks * kMinChunks;
+  }
+
+  // Makes room for one more packed entry. False if no memory.
+  static bool Reserve(Shard* s) {
+    if ((s->count + s->old_count + 1) * kMaxDen <= s->nchunks * kMaxNum) return true;
+    if (s->old != nullptr) Migrate(s, s->old_nchunks);  // finish the last growth first
+    size_t n = s->nchunks == 0 ? kMinChunks : GrownChunks(s->nchunks);
+    auto* chunks = static_cast<Chunk*>(PageAlloc(Bytes(n)));
+    if (chunks == nullptr) return false;
+    s->old = s->chunks;
+    s->old_nchunks = s->nchunks;
+    s->old_count = s->count;
+    s->cursor = 0;
+    s->old_unmapped = 0;
+    s->chunks = chunks;
+    s->nchunks = n;
+    s->count = 0;
+    if (s->old_nchunks == 0) {
+      s->old = nullptr;
+    } else {
+      Migrate(s, kMigratePerOp);
+    }
+    return true;
+  }
+
+  // --- side table for entries the packed form cannot hold ---
+
+  static uint64_t Meta(const LiveEntry& e) {
+    return (e.stack << 9) | (uint64_t{e.internal} << 8) | static_cast<uint8_t>(e.api);
+  }
+  static LiveEntry FromWide(const WideSlot& w) {
+    return LiveEntry{w.id, w.size, w.meta >> 9, static_cast<format::Api>(w.meta & 0xff),
+                     ((w.meta >> 8) & 1) != 0};
+  }
+  static size_t WideHome(uint64_t hash, size_t capacity) { return (hash >> 8) & (capacity - 1); }
+
+  static bool WideFind(const Shard& s, uintptr_t address, uint64_t hash, size_t* index) {
+    if (s.wide_count == 0) return false;
+    size_t mask = s.wide_capacity - 1;
+    for (size_t i = WideHome(hash, s.wide_capacity);; i = (i + 1) & mask) {
+      if (s.wide[i].address == 0) return false;
+      if (s.wide[i].address == address) {
+        *index = i;
+        return true;
+      }
+    }
+  }
+
+  static void WidePlace(WideSlot* slots, size_t capacity, const WideSlot& slot) {
+    size_t mask = capacity - 1;
+    for (size_t i = WideHome(Hash(slot.address), capacity);; i = (i + 1) & mask) {
+      if (slots[i].address == 0) {
+        slots[i] = slot;
+        return;
+      }
+    }
+  }
+
+  // `address` is not in the side table.
+  static bool WideInsert(Shard* s, uintptr_t address, const LiveEntry& e) {
+    if ((s->wide_count + 1) * 2 > s->wide_capacity) {
+      size_t capacity = s->wide_capacity == 0 ? 64 : s->wide_capacity * 2;
+      auto* slots = static_cast<WideSlot*>(PageAlloc(capacity * sizeof(WideSlot)));
+      if (slots == nullptr) return false;
+      for (size_t i = 0; i < s->wide_capacity; ++i) {
+        if (s->wide[i].address != 0) WidePlace(slots, capacity, s->wide[i]);
+      }
+      PageFree(s->wide, s->wide_capacity * sizeof(WideSlot));
+      s->wide = slots;
+      s->wide_capacity = capacity;
+    }
+    WidePlace(s->wide, s->wide_capacity, WideSlot{address, e.id, e.size, Meta(e)});
+    ++s->wide_count;
+    return true;
+  }
+
+  // Backward-shift deletion: later members of the probe run move into the
+  // hole, so lookups never need tombstones.
+  static void WideErase(Shard* s, size_t i) {
+    size_t mask = s->wide_capacity - 1;
+    size_t hole = i;
+    for (size_t j = (i + 1) & mask; s->wide[j].address != 0; j = (j + 1) & mask) {
+      size_t home = WideHome(Hash(s->wide[j].address), s->wide_capacity);
+      // Move j into the hole if its home position is not in (hole, j].
+      bool in_range = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
+      if (!in_range) {
+        s->wide[hole] = s->wide[j];
+        hole = j;
+      }
+    }
+    s->wide[hole].address = 0;
+    --s->wide_count;
+  }
+
+  // --- the shard operations ---
+
+  // Removes `address` from wherever it is (current table, old table, side
+  // table) into *out (if not null).
+  HS_HOT static bool RemoveAny(Shard* s, uintptr_t address, uint64_t hash, LiveEntry* out) {
+    if (AddressFits(address)) {
+      if (RemoveChunked(Current(*s), address, hash, out)) {
+        --s->count;
+        return true;
+      }
+      if (s->old != nullptr && RemoveChunked(Old(*s), address, hash, out)) {
+        --s->old_count;
+        return true;
+      }
+    }
+    size_t i;
+    if (!WideFind(*s, address, hash, &i)) return false;
+    if (out != nullptr) *out = FromWide(s->wide[i]);
+    WideErase(s, i);
+    return true;
+  }
+
+  static bool Contains(const Shard& s, uintptr_t address, uint64_t hash) {
+    size_t ci, wi;
+    int ei;
+    if (AddressFits(address)) {
+      if (Find(Current(s), address >> 3, hash, &ci, &ei)) return true;
+      if (s.old != nullptr && Find(Old(s), address >> 3, hash, &ci, &ei)) return true;
+    }
+    return WideFind(s, address, hash, &wi);
+  }
+
+  static void ForEach(View v, void (*fn)(uintptr_t, const LiveEntry&, void*), void* ctx) {
+    for (size_t i = v.lo; i < v.n; ++i) {
+      for (int j = 0; j < kPerChunk; ++j) {
+        if (KeyAt(v.chunks[i].entries[j]) == 0) continue;
+        LiveEntry e;
+        uintptr_t address = Load(v.chunks[i].entries[j], &e);
+        fn(address, e, ctx);
+      }
+    }
+  }
+};
+
+HS_HOT LiveTable::Shard& LiveTable::ShardOf(uintptr_t address) {
+  return shards_[Mix64(address >> kRegionShift) & (kShards - 1)];
 }
 
-bool LiveTable::Grow(Shard* shard) {
-  size_t capacity = shard->capacity == 0 ? 64 : shard->capacity * 2;
-  auto* slots = static_cast<Slot*>(PageAlloc(capacity * sizeof(Slot)));
-  if (slots == nullptr) return false;
-  for (size_t i = 0; i < shard->capacity; ++i) {
-    if (shard->slots[i].address != 0) InsertInto(slots, capacity, shard->slots[i]);
+bool LiveTable::Insert(uintptr_t address, const LiveEntry& entry) {
+  using Impl = LiveTableImpl;
+  // A copy: stores into the chunks (through unsigned char) could alias
+  // `entry`, and the compiler would reload its fields after each one.
+  const LiveEntry e = entry;
+  if (address == 0) return false;
+  uint64_t hash = Impl::Hash(address);
+  Shard& shard = ShardOf(address);
+  SpinLockHolder hold(&shard.lock);
+  if (shard.old != nullptr) Impl::Migrate(&shard, Impl::kMigratePerOp);
+  bool fits = Impl::Fits(address, e);
+  if (fits && shard.old == nullptr && shard.wide_count == 0 &&
+      (shard.count + 1) * Impl::kMaxDen <= shard.nchunks * Impl::kMaxNum) {
+    // The common case: one table, with room.
+    if (Impl::PlaceOrReplace(Impl::Current(shard), address, hash, e)) ++shard.count;
+    return true;
   }
-  PageFree(shard->slots, shard->capacity * sizeof(Slot));
-  shard->slots = slots;
-  shard->capacity = capacity;
+  // A stale entry (the block's free went around us) is replaced.
+  Impl::RemoveAny(&shard, address, hash, nullptr);
+  if (!fits) return Impl::WideInsert(&shard, address, e);
+  if (!Impl::Reserve(&shard)) return false;
+  Impl::Place(Impl::Current(shard), address, hash, e);
+  ++shard.count;
   return true;
 }
 
-bool LiveTable::Insert(uintptr_t address, const LiveEntry& e) {
-  if (address == 0) return false;
-  Shard& shard = ShardOf(address);
-  SpinLockHolder hold(&shard.lock);
-  // Load factor at most 3/8 keeps probe runs short: every insert probes to
-  // an empty slot and every remove shifts the rest of its run back, each
-  // step a hash and a hard-to-predict branch. Against the earlier 1/2 this
-  // saved about 6 ns per event (bench/alloc_bench, 1 thread), for about 30
-  // bytes more per live block on average (32-byte slots at a load between
-  // 3/16 and 3/8: 85-171 bytes per live block, about 120, instead of 64-128,
-  // about 90; docs/performance.md).
-  if ((shard.count + 1) * 8 > shard.capacity * 3 && !Grow(&shard)) return false;
-  Slot slot{address, e.id, e.size,
-            (e.stack << 9) | (uint64_t{e.internal} << 8) | static_cast<uint8_t>(e.api)};
-  size_t mask = shard.capacity - 1;
-  for (size_t i = (Hash(address) >> 8) & mask;; i = (i + 1) & mask) {
-    if (shard.slots[i].address == 0) {
-      shard.slots[i] = slot;
-      ++shard.count;
-      return true;
-    }
-    if (shard.slots[i].address == address) {  // stale entry: the block was lost to us
-      shard.slots[i] = slot;
-      return true;
-    }
-  }
-}
-
 bool LiveTable::Remove(uintptr_t address, LiveEntry* out) {
+  using Impl = LiveTableImpl;
   if (address == 0) return false;
+  uint64_t hash = Impl::Hash(address);
   Shard& shard = ShardOf(address);
   SpinLockHolder hold(&shard.lock);
-  if (shard.count == 0) return false;
-  size_t mask = shard.capacity - 1;
-  size_t i = (Hash(address) >> 8) & mask;
-  for (;; i = (i + 1) & mask) {
-    if (shard.slots[i].address == 0) return false;
-    if (shard.slots[i].address == address) break;
-  }
-  const Slot& s = shard.slots[i];
-  out->id = s.id;
-  out->size = s.size;
-  out->stack = s.meta >> 9;
-  out->internal = (s.meta >> 8) & 1;
-  out->api = static_cast<format::Api>(s.meta & 0xff);
-  // Backward-shift deletion: move later members of the probe run into the
-  // hole so lookups never need tombstones.
-  size_t hole = i;
-  for (size_t j = (i + 1) & mask; shard.slots[j].address != 0; j = (j + 1) & mask) {
-    size_t home = (Hash(shard.slots[j].address) >> 8) & mask;
-    // Move j into the hole if its home position is not in (hole, j].
-    bool in_range = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
-    if (!in_range) {
-      shard.slots[hole] = shard.slots[j];
-      hole = j;
-    }
-  }
-  shard.slots[hole].address = 0;
-  --shard.count;
+  if (shard.old != nullptr) Impl::Migrate(&shard, Impl::kMigratePerOp);
+  if (!Impl::RemoveAny(&shard, address, hash, out)) return false;
   shard.recent_id[shard.recent_pos % kRecent] = out->id;
   shard.recent[shard.recent_pos++ % kRecent] = address;
   return true;
@@ -118,33 +453,42 @@ bool LiveTable::RecentlyRemoved(uintptr_t address, uint64_t* id) {
 }
 
 bool LiveTable::Contains(uintptr_t address) {
+  if (address == 0) return false;
+  uint64_t hash = LiveTableImpl::Hash(address);
   Shard& shard = ShardOf(address);
   SpinLockHolder hold(&shard.lock);
-  if (shard.count == 0) return false;
-  size_t mask = shard.capacity - 1;
-  for (size_t i = (Hash(address) >> 8) & mask;; i = (i + 1) & mask) {
-    if (shard.slots[i].address == 0) return false;
-    if (shard.slots[i].address == address) return true;
-  }
+  return LiveTableImpl::Contains(shard, address, hash);
 }
 
 size_t LiveTable::Size() {
   size_t n = 0;
   for (Shard& shard : shards_) {
     SpinLockHolder hold(&shard.lock);
-    n += shard.count;
+    n += shard.count + shard.old_count + shard.wide_count;
+  }
+  return n;
+}
+
+size_t LiveTable::MappedBytes() {
+  using Impl = LiveTableImpl;
+  constexpr size_t kPage = 4096;
+  auto pages = [](size_t bytes) { return (bytes + kPage - 1) / kPage * kPage; };
+  size_t n = sizeof shards_;
+  for (Shard& shard : shards_) {
+    SpinLockHolder hold(&shard.lock);
+    n += pages(Impl::Bytes(shard.nchunks)) + pages(shard.wide_capacity * sizeof(WideSlot));
+    if (shard.old != nullptr) n += pages(Impl::Bytes(shard.old_nchunks)) - shard.old_unmapped;
   }
   return n;
 }
 
 void LiveTable::ForEachUnlocked(void (*fn)(uintptr_t, const LiveEntry&, void*), void* ctx) {
+  using Impl = LiveTableImpl;
   for (Shard& shard : shards_) {
-    for (size_t i = 0; i < shard.capacity; ++i) {
-      const Slot& s = shard.slots[i];
-      if (s.address == 0) continue;
-      LiveEntry e{s.id, s.size, s.meta >> 9, static_cast<format::Api>(s.meta & 0xff),
-                  ((s.meta >> 8) & 1) != 0};
-      fn(s.address, e, ctx);
+    Impl::ForEach(Impl::Current(shard), fn, ctx);
+    if (shard.old != nullptr) Impl::ForEach(Impl::Old(shard), fn, ctx);
+    for (size_t i = 0; i < shard.wide_capacity; ++i) {
+      if (shard.wide[i].address != 0) fn(shard.wide[i].address, Impl::FromWide(shard.wide[i]), ctx);
     }
   }
 }
@@ -158,5 +502,7 @@ void LiveTable::UnlockAll() {
 void LiveTable::ResetLocksInChild() {
   for (Shard& shard : shards_) shard.lock.ResetInChild();
 }
+
+#undef HS_HOT
 
 }  // namespace heapsight::preload

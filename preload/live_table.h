@@ -1,9 +1,7 @@
 // preload/live_table.h: the preload's map of live blocks, address -> entry.
 //
-// Sharded by address region (1024 shards), each shard an open-addressing
-// table (linear probing, load at most 3/8, backward-shift deletion, no
-// tombstones) in mmap'ed memory under its own spin lock; a shard grows under
-// its lock. Two threads touching different shards never contend, so there is
+// Sharded by address region (1024 shards), each shard under its own spin
+// lock, so two threads touching different shards never contend and there is
 // no global lock per event.
 //
 // The shard is picked by the block's 64 KiB region (address >> 16), not by a
@@ -13,15 +11,37 @@
 // in its core's cache instead of moving between cores on every event (with
 // per-address hashing, two threads touched every shard: +15% CPU per event
 // with 2 threads, bench/alloc_bench). Blocks freed by another thread, or
-// threads sharing an arena, still work: they just share a shard lock. Within
-// a shard the slot is picked by a hash of the whole address.
+// threads sharing an arena, still work: they just share a shard lock.
+//
+// Memory (issue 15): a shard keeps its blocks in 64-byte chunks of three
+// packed 20-byte entries (address, allocation id, size, stack, api: nothing
+// is dropped, see the packed entry in live_table.cc), filled to at most 3/4
+// and, since a shard grows by 3/2, at least 1/2 once grown, so a live block
+// costs 28-43 bytes (was 85-171 with 32-byte slots at a load of at most
+// 3/8). A chunk is picked by the top bits of a hash of the address
+// (multiply-shift, so the order of chunks is the order of hashes at every
+// table size); an entry whose chunk is full goes to the next chunk with
+// room, and each chunk counts the entries that went past it, so a lookup
+// stops at the first chunk nobody went past (usually its home chunk) and
+// deletion needs no tombstones. Growth is incremental: the shard maps a table
+// 3/2 as large and every insert or remove moves the next few chunks of the
+// old table over, in order, returning the old table's pages to the system as
+// it goes; as the order is kept, the new table's pages are touched in order
+// too, so a growing shard never holds two full tables.
+//
+// Entries that do not fit the packed form (an address that is not 8-aligned
+// or above 2^47, a size of 4 GiB or more, a thread index of 16,384 or more
+// (indexes are not reused), an allocation counter of 2^36 or more, a stack
+// id of 2^28 or more, an internal entry with an api) go to a small per-shard
+// side table of full 32-byte slots, searched only when it is not empty (and
+// while it is not, the shard's inserts take the slower general path).
 //
 // Entries marked `internal` are blocks allocated while heapsight itself was
 // running (the reentry guard was set) or before tracing started: their free is
 // not recorded, and it is not a bad free either.
 //
 // Constraints: never calls malloc (memory from PageAlloc); no syscalls on the
-// common path (mmap/munmap only when a shard grows). Not async-signal-safe.
+// common path (mmap/munmap only while a shard grows). Not async-signal-safe.
 // LockAll/UnlockAll exist for fork.
 #ifndef HEAPSIGHT_PRELOAD_LIVE_TABLE_H_
 #define HEAPSIGHT_PRELOAD_LIVE_TABLE_H_
@@ -64,6 +84,9 @@ class LiveTable {
   bool RecentlyRemoved(uintptr_t address, uint64_t* id);
 
   size_t Size();  // sum over shards; for tests
+  // Bytes of memory mapped for the table (shards, chunks, side tables);
+  // HEAPSIGHT_STATS and tests. Locks each shard in turn.
+  size_t MappedBytes();
   // Calls fn(address, entry, ctx) for every entry. Caller must hold LockAll
   // or otherwise know no thread mutates the table (fork child).
   void ForEachUnlocked(void (*fn)(uintptr_t, const LiveEntry&, void*), void* ctx);
@@ -73,29 +96,39 @@ class LiveTable {
   void ResetLocksInChild();
 
  private:
-  struct Slot {
+  static constexpr int kRecent = 16;
+  struct Chunk;
+  struct WideSlot {
     uint64_t address;  // 0 = empty
     uint64_t id;
     uint64_t size;
     uint64_t meta;  // stack << 9 | internal << 8 | api
   };
-  static constexpr int kRecent = 16;
   struct alignas(64) Shard {
     SpinLock lock;
     uint32_t recent_pos = 0;
-    Slot* slots = nullptr;
-    size_t capacity = 0;  // power of two
+    // The table inserts go to.
+    Chunk* chunks = nullptr;
+    size_t nchunks = 0;
     size_t count = 0;
+    // While growing: the previous table; its chunks below `cursor` have
+    // been moved and its first `old_unmapped` bytes returned.
+    Chunk* old = nullptr;
+    size_t old_nchunks = 0;
+    size_t old_count = 0;
+    size_t cursor = 0;
+    size_t old_unmapped = 0;
+    // Side table for entries the packed form cannot hold (linear probing,
+    // load at most 1/2, backward-shift deletion).
+    WideSlot* wide = nullptr;
+    size_t wide_capacity = 0;
+    size_t wide_count = 0;
     uint64_t recent[kRecent] = {};  // last removed addresses (ring)
     uint64_t recent_id[kRecent] = {};  // their allocation ids
   };
 
-  static uint64_t Hash(uintptr_t address);
-  Shard& ShardOf(uintptr_t address) {
-    return shards_[Hash(address >> kRegionShift) & (kShards - 1)];
-  }
-  static bool Grow(Shard* shard);
-  static void InsertInto(Slot* slots, size_t capacity, const Slot& slot);
+  friend struct LiveTableImpl;  // live_table.cc
+  Shard& ShardOf(uintptr_t address);
 
   Shard shards_[kShards];
 };

@@ -2,11 +2,15 @@
 #include "preload/live_table.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <map>
 #include <random>
 #include <thread>
 #include <vector>
+
+#include "preload/mix.h"
 
 namespace heapsight::preload {
 namespace {
@@ -90,6 +94,314 @@ TEST(LiveTable, ConcurrentThreadsOnDisjointAddresses) {
   EXPECT_EQ(table.Size(), 0u);
 }
 
+
+// Every field at the edge of what the packed 20-byte entry holds, and one
+// past it (those go to the side table), round-trip exactly.
+TEST(LiveTable, FieldLimitsRoundTripPackedAndWide) {
+  static LiveTable table;
+  struct Case {
+    uintptr_t address;
+    LiveEntry entry;
+  };
+  const uint64_t max_id = format::MakeAllocId(16383, (uint64_t{1} << 36) - 1);
+  const Case cases[] = {
+      {0x7ffffffffff8, LiveEntry{max_id, (uint64_t{1} << 32) - 1, (uint64_t{1} << 28) - 1,
+                                 Api::kDeleteArrayAlignedNothrow, false}},
+      {0x10008, LiveEntry{format::MakeAllocId(1, 5), 0, 0, Api::kUnknown, false}},
+      {0x10010, LiveEntry{format::MakeAllocId(2, 9), 33, 17, Api::kUnknown, true}},
+      // One past each limit: side table.
+      {0x800000000000, Entry(1, 10)},                     // above 2^47
+      {0x20004, Entry(2, 10)},                            // 4-aligned
+      {0x20011, Entry(3, 10)},                            // odd
+      {0x20018, Entry(4, uint64_t{1} << 32)},             // 4 GiB
+      {0x20020, Entry(5, 10, uint64_t{1} << 28)},         // stack id
+      {0x20028, Entry(format::MakeAllocId(16384, 1), 10)},  // thread index
+      {0x20030, Entry(format::MakeAllocId(1, uint64_t{1} << 36), 10)},  // counter
+      {0x20038, LiveEntry{6, 10, 0, Api::kNew, true}},    // internal with an api
+      {0xfffffffffffffff8, Entry(7, ~uint64_t{0}, ~uint64_t{0} >> 9, Api::kCalloc)},
+  };
+  for (const Case& c : cases) ASSERT_TRUE(table.Insert(c.address, c.entry));
+  EXPECT_EQ(table.Size(), std::size(cases));
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.address);
+    EXPECT_TRUE(table.Contains(c.address));
+    LiveEntry e;
+    ASSERT_TRUE(table.Remove(c.address, &e));
+    EXPECT_EQ(e.id, c.entry.id);
+    EXPECT_EQ(e.size, c.entry.size);
+    EXPECT_EQ(e.stack, c.entry.stack);
+    EXPECT_EQ(e.api, c.entry.api);
+    EXPECT_EQ(e.internal, c.entry.internal);
+    EXPECT_FALSE(table.Contains(c.address));
+    uint64_t id = 0;
+    EXPECT_TRUE(table.RecentlyRemoved(c.address, &id));
+    EXPECT_EQ(id, c.entry.id);
+  }
+  EXPECT_EQ(table.Size(), 0u);
+}
+
+// Overwriting an address moves its entry between the packed table and the
+// side table; there is never more than one entry per address.
+TEST(LiveTable, OverwriteMovesBetweenPackedAndSideTable) {
+  static LiveTable table;
+  ASSERT_TRUE(table.Insert(0x5000, Entry(1, 10)));
+  ASSERT_TRUE(table.Insert(0x5000, Entry(2, uint64_t{1} << 40)));  // side table
+  EXPECT_EQ(table.Size(), 1u);
+  ASSERT_TRUE(table.Insert(0x5000, Entry(3, 30)));  // back to packed
+  EXPECT_EQ(table.Size(), 1u);
+  LiveEntry e;
+  ASSERT_TRUE(table.Remove(0x5000, &e));
+  EXPECT_EQ(e.id, 3u);
+  EXPECT_EQ(e.size, 30u);
+  EXPECT_FALSE(table.Remove(0x5000, &e));
+  EXPECT_EQ(table.Size(), 0u);
+}
+
+// Regions (address >> 16) whose blocks all land in one shard, so a test can
+// grow a single shard far beyond one region's 8,192 8-aligned addresses.
+std::vector<uintptr_t> RegionsOfOneShard(size_t count) {
+  std::vector<uintptr_t> regions;
+  uint64_t shard = Mix64(0x5555) & (LiveTable::kShards - 1);
+  for (uintptr_t r = 0x5555; regions.size() < count; ++r) {
+    if ((Mix64(r) & (LiveTable::kShards - 1)) == shard) regions.push_back(r);
+  }
+  return regions;
+}
+
+using Reference = std::map<uintptr_t, LiveEntry>;
+
+void ExpectSameContents(LiveTable& table, const Reference& reference) {
+  Reference seen;
+  table.ForEachUnlocked(
+      [](uintptr_t address, const LiveEntry& e, void* ctx) {
+        auto* m = static_cast<Reference*>(ctx);
+        EXPECT_TRUE(m->emplace(address, e).second) << "visited twice: " << address;
+      },
+      &seen);
+  ASSERT_EQ(seen.size(), reference.size());
+  for (const auto& [address, e] : reference) {
+    auto it = seen.find(address);
+    ASSERT_NE(it, seen.end()) << address;
+    EXPECT_EQ(it->second.id, e.id);
+    EXPECT_EQ(it->second.size, e.size);
+    EXPECT_EQ(it->second.stack, e.stack);
+    EXPECT_EQ(it->second.api, e.api);
+  }
+}
+
+// One shard grows from empty to about 150,000 entries (64 chunks of 64
+// bytes at first, 102,272 at the end), with removes, lookups of absent
+// addresses and iteration in the middle of every growth; every answer
+// matches a map.
+TEST(LiveTable, OneShardGrowsIncrementallyAndStaysExact) {
+  static LiveTable table;
+  const size_t base = table.MappedBytes();
+  EXPECT_EQ(base, sizeof(LiveTable));  // nothing mapped yet
+  std::vector<uintptr_t> regions = RegionsOfOneShard(24);
+  Reference reference;
+  std::mt19937_64 rng(7);
+  size_t last_mapped = base, growths = 0, checked_mid_growth = 0;
+  for (uintptr_t region : regions) {
+    for (uintptr_t k = 1; k < 8192; ++k) {
+      uintptr_t address = region << 16 | k * 8;
+      LiveEntry e{rng() >> 30, rng() & 0xfffff, rng() & 0xfffffff, Api::kMalloc, false};
+      ASSERT_TRUE(table.Insert(address, e));
+      reference[address] = e;
+      if (rng() % 4 == 0) {  // free a random live block
+        auto it = reference.lower_bound(region << 16 | (rng() % 8192) * 8);
+        if (it != reference.end()) {
+          LiveEntry got;
+          ASSERT_TRUE(table.Remove(it->first, &got));
+          ASSERT_EQ(got.id, it->second.id);
+          ASSERT_EQ(got.size, it->second.size);
+          ASSERT_EQ(got.stack, it->second.stack);
+          reference.erase(it);
+        }
+      }
+      ASSERT_FALSE(table.Contains((region + 1000000) << 16 | k * 8));
+      if (k % 16 != 0) continue;  // MappedBytes takes every shard lock
+      size_t mapped = table.MappedBytes();
+      if (mapped > last_mapped) {
+        ++growths;
+        // Growth maps a table 3/2 as large as the last one, nothing else.
+        // Right after it, check everything (the old table is still mostly
+        // unmoved): contents, and that both tables answer lookups.
+        if (reference.size() > 2000) {
+          ++checked_mid_growth;
+          ExpectSameContents(table, reference);
+          for (const auto& [address, entry] : reference) {
+            ASSERT_TRUE(table.Contains(address)) << address;
+          }
+        }
+      }
+      last_mapped = mapped;
+    }
+  }
+  EXPECT_EQ(table.Size(), reference.size());
+  ExpectSameContents(table, reference);
+  // 64 chunks at first, then 3/2 as many (in whole pages) 17 times: 128,
+  // 192, 320, ..., 68,160 (153,360 entries at a load of 3/4) and 102,272.
+  EXPECT_EQ(growths, 18u);
+  EXPECT_GE(checked_mid_growth, 5u);
+  // Once the last growth's migration is over, the shard holds exactly one
+  // table: drive it to the end with removes and re-inserts.
+  std::vector<uintptr_t> live;
+  for (const auto& kv : reference) live.push_back(kv.first);
+  for (int i = 0; i < 40000; ++i) {
+    uintptr_t address = live[rng() % live.size()];
+    LiveEntry got;
+    ASSERT_TRUE(table.Remove(address, &got));
+    ASSERT_EQ(got.id, reference[address].id);
+    ASSERT_TRUE(table.Insert(address, got));
+  }
+  EXPECT_EQ(table.MappedBytes(), base + 102272 * 64);
+  EXPECT_EQ(table.Size(), reference.size());
+  for (auto& [address, e] : reference) {
+    LiveEntry got;
+    ASSERT_TRUE(table.Remove(address, &got));
+    ASSERT_EQ(got.id, e.id);
+  }
+  EXPECT_EQ(table.Size(), 0u);
+}
+
+// While a shard migrates, the old table's pages go back to the system in
+// 64 KiB pieces as the cursor passes them, so the shard never holds two
+// full tables.
+TEST(LiveTable, GrowthReturnsTheOldTableAsItGoes) {
+  static LiveTable table;
+  const size_t base = table.MappedBytes();
+  std::vector<uintptr_t> regions = RegionsOfOneShard(8);
+  std::vector<uintptr_t> addresses;
+  for (uintptr_t region : regions) {
+    for (uintptr_t k = 1; k < 8192; ++k) addresses.push_back(region << 16 | k * 8);
+  }
+  // 3,968 chunks hold up to 8,928 entries; the 8,929th starts the growth
+  // to 5,952 chunks (3/2 as many, rounded up to whole pages).
+  size_t i = 0;
+  for (; i < 8928; ++i) ASSERT_TRUE(table.Insert(addresses[i], Entry(i + 1, 8)));
+  ASSERT_EQ(table.MappedBytes(), base + 3968 * 64);
+  ASSERT_TRUE(table.Insert(addresses[i++], Entry(8929, 8)));
+  // New table mapped; the old one is whole but for the first 4 chunks moved.
+  EXPECT_EQ(table.MappedBytes(), base + 5952 * 64 + 3968 * 64);
+  // 256 more inserts move 4 chunks each: 1,028 chunks, so the first 64 KiB
+  // (1,024 chunks) of the old table are gone.
+  for (int n = 0; n < 256; ++n, ++i) ASSERT_TRUE(table.Insert(addresses[i], Entry(i + 1, 8)));
+  EXPECT_EQ(table.MappedBytes(), base + 5952 * 64 + (3968 - 1024) * 64);
+  // 734 more: 3,964 chunks moved, the old table's last 4 chunks remain
+  // (mapped until the end: 3,968 - 3,072 = 896 chunks), then one more.
+  for (int n = 0; n < 734; ++n, ++i) ASSERT_TRUE(table.Insert(addresses[i], Entry(i + 1, 8)));
+  EXPECT_EQ(table.MappedBytes(), base + 5952 * 64 + (3968 - 3072) * 64);
+  ASSERT_TRUE(table.Insert(addresses[i], Entry(i + 1, 8)));
+  ++i;
+  EXPECT_EQ(table.MappedBytes(), base + 5952 * 64);
+  EXPECT_EQ(table.Size(), i);
+  for (size_t k = 0; k < i; ++k) {
+    LiveEntry e;
+    ASSERT_TRUE(table.Remove(addresses[k], &e));
+    ASSERT_EQ(e.id, k + 1);
+  }
+}
+
+// Addresses built to collide: all in one chunk's hash range is impossible to
+// aim at through the mixer, so instead every address shares its low 16 bits
+// and differs above (one block per region, all regions in one shard), and a
+// dense run of 8-byte steps in one region.
+TEST(LiveTable, AdversarialAddressPatterns) {
+  static LiveTable table;
+  Reference reference;
+  std::vector<uintptr_t> regions = RegionsOfOneShard(3000);
+  uint64_t id = 1;
+  for (uintptr_t region : regions) {
+    uintptr_t address = region << 16 | 0x10;
+    ASSERT_TRUE(table.Insert(address, Entry(id, 1)));
+    reference[address] = Entry(id++, 1);
+  }
+  for (uintptr_t k = 1; k < 8192; ++k) {
+    uintptr_t address = uintptr_t{0x7f0000000000} | k * 8;
+    ASSERT_TRUE(table.Insert(address, Entry(id, 2)));
+    reference[address] = Entry(id++, 2);
+  }
+  // Page-aligned blocks of many regions (mmap'ed large blocks).
+  for (uintptr_t k = 1; k <= 5000; ++k) {
+    uintptr_t address = uintptr_t{0x7e0000000000} + k * 4096;
+    ASSERT_TRUE(table.Insert(address, Entry(id, 4096)));
+    reference[address] = Entry(id++, 4096);
+  }
+  EXPECT_EQ(table.Size(), reference.size());
+  ExpectSameContents(table, reference);
+  // Free every other one, then check the rest are all still found.
+  bool odd = false;
+  for (auto it = reference.begin(); it != reference.end();) {
+    if ((odd = !odd)) {
+      LiveEntry e;
+      ASSERT_TRUE(table.Remove(it->first, &e));
+      ASSERT_EQ(e.id, it->second.id);
+      it = reference.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (const auto& [address, e] : reference) ASSERT_TRUE(table.Contains(address)) << address;
+  ExpectSameContents(table, reference);
+}
+
+// Many shards at once from several threads, each thread on its own regions,
+// with growth in every shard.
+TEST(LiveTable, ManyShardsGrowConcurrently) {
+  static LiveTable table;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([t] {
+      std::vector<uintptr_t> mine;
+      for (uintptr_t i = 0; i < 60000; ++i) {
+        mine.push_back((uintptr_t{0x100000} + i * 4 + t) * 64);  // 256 B apart, 1,024 per region
+      }
+      for (uintptr_t i = 0; i < mine.size(); ++i) {
+        ASSERT_TRUE(table.Insert(mine[i], Entry(i + 1, t)));
+      }
+      for (uintptr_t i = 0; i < mine.size(); i += 2) {
+        LiveEntry e;
+        ASSERT_TRUE(table.Remove(mine[i], &e));
+        ASSERT_EQ(e.id, i + 1);
+        ASSERT_EQ(e.size, static_cast<uint64_t>(t));
+      }
+      for (uintptr_t i = 1; i < mine.size(); i += 2) ASSERT_TRUE(table.Contains(mine[i]));
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(table.Size(), 4u * 30000);
+}
+
+// A fork child (lifecycle.cc's ForkChild) walks the table it inherited,
+// possibly in the middle of a growth: it sees every entry once.
+TEST(LiveTable, ForkChildSeesEveryEntryMidGrowth) {
+  static LiveTable table;
+  std::vector<uintptr_t> regions = RegionsOfOneShard(2);
+  for (uintptr_t k = 1; k <= 9300; ++k) {  // past the 8,929th: migrating
+    ASSERT_TRUE(table.Insert(regions[k % 2] << 16 | (k / 2 + 1) * 8, Entry(k, k)));
+  }
+  table.LockAll();
+  pid_t pid = fork();
+  if (pid == 0) {
+    table.ResetLocksInChild();
+    uint64_t sum[2] = {0, 0};
+    table.ForEachUnlocked(
+        [](uintptr_t, const LiveEntry& e, void* ctx) {
+          auto* s = static_cast<uint64_t*>(ctx);
+          ++s[0];
+          s[1] += e.id == e.size ? e.id : 1000000000;
+        },
+        sum);
+    _exit(sum[0] == 9300 && sum[1] == 9300ull * 9301 / 2 && table.Size() == 9300 ? 0 : 1);
+  }
+  table.UnlockAll();
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+// Edge cases written against the earlier table; they hold for the packed one.
 TEST(LiveTable, EveryFieldRoundTripsAtItsLimits) {
   static LiveTable table;
   // The stack id shares a word with the api and the internal flag: 55 bits.
