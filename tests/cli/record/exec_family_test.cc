@@ -4,8 +4,10 @@
 // env must pass `--leak-exitcode`, and `heapsight leaks` on their traces
 // must count 0 leaked bytes. The record summary names the process of its
 // peak heap and the real trace paths.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 #include "gmock/gmock.h"
@@ -118,6 +120,35 @@ TEST(RecordExec, LeaksOfTheLastImageStillCount) {
   Recorded r = RecordAndLeaks({"env", BuildPath("tests/cli/record/record_leaky_program")});
   EXPECT_EQ(r.record.exit_code, 7) << r.record.err;
   EXPECT_THAT(r.record.err, HasSubstr("definitely lost: 300 bytes in 3 blocks"));
+  EXPECT_THAT(r.leaks.out, HasSubstr("\nSUMMARY: heapsight: 300 byte(s) leaked in 3 allocation(s).\n"));
+}
+
+TEST(RecordExec, SummaryNamesThePeakProcessAndTheRealTraces) {
+  // bash forks a child that execs the leaky program, then one that execs ls.
+  std::string leaky = BuildPath("tests/cli/record/record_leaky_program");
+  Recorded r = RecordAndLeaks({"bash", "-c", leaky + "; ls / >/dev/null"});
+  ASSERT_GE(r.traces.size(), 5u) << r.record.err;
+  EXPECT_EQ(r.record.exit_code, 7) << r.record.err;
+  // The peak heap is one process's: its pid and executable are named.
+  EXPECT_THAT(r.record.err,
+              ContainsRegex("heapsight:    peak heap: [0-9,]+ bytes.* in pid [0-9]+ \\((bash|ls|"
+                            "record_leaky_program)\\) at [0-9]+ (ms|us);"));
+  std::smatch hint;
+  std::regex hint_re("heapsight: run `heapsight leaks ([^`]*)` for the allocation stacks");
+  ASSERT_TRUE(std::regex_search(r.record.err, hint, hint_re)) << r.record.err;
+  std::string paths = hint[1].str();
+  EXPECT_THAT(paths, Not(HasSubstr("TRACE")));
+  // Every listed path is a trace record wrote, and the leaky program's is one.
+  std::istringstream words(paths);
+  std::vector<std::string> listed;
+  for (std::string w; words >> w;) listed.push_back(w);
+  for (const std::string& w : listed) {
+    EXPECT_NE(std::find(r.traces.begin(), r.traces.end(), w), r.traces.end()) << w;
+  }
+  EXPECT_TRUE(std::any_of(listed.begin(), listed.end(), [](const std::string& w) {
+    return w.find("/record_leaky_program.") != std::string::npos;
+  })) << paths;
+  // The family's leaks are the leaky program's 300 bytes, nothing of bash.
   EXPECT_THAT(r.leaks.out, HasSubstr("\nSUMMARY: heapsight: 300 byte(s) leaked in 3 allocation(s).\n"));
 }
 
