@@ -192,7 +192,16 @@ class Analysis {
       case RecordTag::kLost:
         p_.totals.lost_events += r.value;
         break;
-      default:  // kThreadStart, kFork, kExec, kExecFailed: nothing to count
+      case RecordTag::kExec:
+        p_.exec_path = std::string(r.full->exec_path);
+        break;
+      case RecordTag::kExecFailed:
+        // The preload wrote kEnd(kExec) before calling exec; the exec failed
+        // and the image goes on, so that end record was not its end.
+        p_.complete = false;
+        p_.end_reason = format::EndReason::kExit;
+        break;
+      default:  // kThreadStart, kFork: nothing to count
         break;
     }
   }

@@ -136,6 +136,13 @@ struct ProcessProfile {
   bool truncated = false;          // the file ended inside a block
   format::EndReason end_reason = format::EndReason::kExit;  // valid if complete
   int64_t exit_status = 0;                                  // valid if complete
+  std::string exec_path;           // the last kExec's path ("" if none)
+
+  // The image ended in a successful exec (kEnd(kExec) and no kExecFailed
+  // after it). The kernel discards its whole heap at exec, so the blocks it
+  // had not freed are not leaks: the leak pipeline (report/leak_report.h)
+  // counts them as discarded by exec, never as leaked.
+  bool EndedInExec() const { return complete && end_reason == format::EndReason::kExec; }
   uint64_t duration_us = 0;        // time of the last record
   uint64_t threads = 0;            // distinct thread streams
   std::vector<Module> modules;

@@ -122,7 +122,7 @@ void TimelineChart(std::string& out, const ProcessProfile& p) {
                         kTop + kHeight + 16);
   absl::StrAppendFormat(&out,
                         "<text x=\"%.0f\" y=\"%.0f\" font-size=\"12\" text-anchor=\"end\">%s</text>\n",
-                        kLeft + kWidth, kTop + kHeight + 16, E(Seconds(p.duration_us)));
+                        kLeft + kWidth, kTop + kHeight + 16, E(Seconds(p.duration_us, ResolutionOf(p.header.flags))));
   absl::StrAppend(&out, "</svg>\n<p class=\"note\">Blue: live heap (top of the chart: ",
                   E(Bytes(max_value)), "); grey: resident set size",
                   p.rss_timeline.size() >= 2 ? "" : " (not sampled)", ".</p>\n");
@@ -137,8 +137,8 @@ void GrowthTable(std::string& out, const ProcessProfile& p, const HtmlReportOpti
   GrowthCriteria g;
   g.top = options.top;
   std::vector<GrowingSite> ranked = RankGrowth(p, g);
-  absl::StrAppend(&out, "<p class=\"note\">From ", E(Seconds(p.growth_window_begin_us)), " to ",
-                  E(Seconds(p.growth_window_end_us)),
+  absl::StrAppend(&out, "<p class=\"note\">From ", E(Seconds(p.growth_window_begin_us, ResolutionOf(p.header.flags))), " to ",
+                  E(Seconds(p.growth_window_end_us, ResolutionOf(p.header.flags))),
                   ": each site's live bytes fitted by a line (fit: r^2, 1 = steady "
                   "growth).</p>\n");
   if (ranked.empty()) {
@@ -198,7 +198,7 @@ std::string RenderHtmlReport(const ProcessProfile& p, const HeapProfile& profile
   absl::StrAppend(&out, "<h1>heapsight: ", E(command), "</h1>\n");
   absl::StrAppend(&out, "<p class=\"note\">trace ", E(p.trace_path), ", process ", p.pid,
                   " (parent ", p.ppid, "), ", E(p.complete ? "complete" : "cut short"), ", ",
-                  E(Seconds(p.duration_us)), ", ", p.threads, p.threads == 1 ? " thread" : " threads",
+                  E(Seconds(p.duration_us, ResolutionOf(p.header.flags))), ", ", p.threads, p.threads == 1 ? " thread" : " threads",
                   "</p>\n");
   if ((p.header.flags & format::kFileFlagSampled) != 0) {
     absl::StrAppend(&out, "<p class=\"note\">Sampled trace: one allocation per ",
@@ -212,7 +212,7 @@ std::string RenderHtmlReport(const ProcessProfile& p, const HeapProfile& profile
   Row(out, "frees", Thousands(t.frees));
   Row(out, "bytes allocated", Bytes(t.bytes_allocated));
   Row(out, "peak heap", absl::StrCat(Bytes(t.peak_bytes), " in ", Thousands(t.peak_blocks),
-                                     " blocks at ", Seconds(t.peak_time_us)));
+                                     " blocks at ", Seconds(t.peak_time_us, ResolutionOf(p.header.flags))));
   Row(out, "not freed at exit", absl::StrCat(Bytes(t.leaked_bytes), " in ",
                                              Thousands(t.leaked_blocks), " blocks"));
   Row(out, "temporary allocations", Thousands(t.temporary));

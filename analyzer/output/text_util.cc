@@ -5,6 +5,7 @@
 #include <locale>
 
 #include "analyzer/symbols/symbol_names.h"
+#include "format/trace_format.h"
 #include "fmt/format.h"
 
 namespace heapsight::analyzer {
@@ -39,7 +40,17 @@ std::string Bytes(uint64_t n) {
   return s;
 }
 
-std::string Seconds(uint64_t us) {
+ClockResolution ResolutionOf(uint32_t header_flags) {
+  return (header_flags & format::kFileFlagCoarseClock) != 0 ? ClockResolution::kMilliseconds
+                                                            : ClockResolution::kMicroseconds;
+}
+
+std::string Seconds(uint64_t us, ClockResolution resolution) {
+  if (resolution == ClockResolution::kMilliseconds) {
+    uint64_t ms = (us + 500) / 1000;
+    if (ms < 1000) return fmt::format("{} ms", ms);
+    return fmt::format("{:.3f} s", static_cast<double>(ms) / 1e3);
+  }
   if (us < 1000) return fmt::format("{} us", us);
   if (us < 1000000) return fmt::format("{:.3f} ms", static_cast<double>(us) / 1e3);
   return fmt::format("{:.3f} s", static_cast<double>(us) / 1e6);

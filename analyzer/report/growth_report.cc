@@ -50,8 +50,8 @@ std::string FormatGrowthText(const std::vector<const ProcessProfile*>& profiles,
   for (const ProcessProfile* p : profiles) {
     absl::StrAppend(&out, "== process ", p->pid, ": ", p->exe.empty() ? "(unknown)" : p->exe,
                     "\n");
-    absl::StrAppend(&out, "window: ", Seconds(p->growth_window_begin_us), " to ",
-                    Seconds(p->growth_window_end_us),
+    absl::StrAppend(&out, "window: ", Seconds(p->growth_window_begin_us, ResolutionOf(p->header.flags)),
+                    " to ", Seconds(p->growth_window_end_us, ResolutionOf(p->header.flags)),
                     " (the last allocation or free); each site's live bytes are fitted by a "
                     "line up to their highest point\n");
     if ((p->header.flags & format::kFileFlagSampled) != 0) {

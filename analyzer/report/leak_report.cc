@@ -228,6 +228,10 @@ void AddTotalsJson(const LeakTotals& t, nlohmann::json* j) {
   (*j)["runtime_bytes"] = t.runtime.bytes;
   (*j)["runtime_blocks"] = t.runtime.blocks;
   (*j)["classes"] = ClassesJson(t.classes);
+  if (t.discarded_by_exec.blocks != 0) {
+    (*j)["discarded_by_exec_bytes"] = t.discarded_by_exec.bytes;
+    (*j)["discarded_by_exec_blocks"] = t.discarded_by_exec.blocks;
+  }
 }
 
 nlohmann::json FreeErrorJson(const LeakFreeError& e, const LeakReport& report) {
@@ -302,12 +306,32 @@ LeakTotals& LeakTotals::operator+=(const LeakTotals& o) {
   leaked += o.leaked;
   suppressed += o.suppressed;
   runtime += o.runtime;
+  discarded_by_exec += o.discarded_by_exec;
   for (int i = 0; i < 4; ++i) free_errors[i] += o.free_errors[i];
   return *this;
 }
 
 uint64_t LeakTotals::FreeErrorCount() const {
   return free_errors[0] + free_errors[1] + free_errors[2] + free_errors[3];
+}
+
+std::string NoScanReason(const ProcessProfile& p) {
+  if (p.leak_classes.scanned) return "";
+  // In the order the preload decides: it never scans at exec nor with
+  // sampling (leak_check.cc), and scans at exit unless HEAPSIGHT_LEAK_SCAN=0.
+  if (p.EndedInExec()) return "the image ended in exec, which discards its heap";
+  if ((p.header.flags & format::kFileFlagSampled) != 0) {
+    return "the trace is sampled (HEAPSIGHT_SAMPLE_BYTES); the preload scans only traces of "
+           "every allocation";
+  }
+  if (!p.complete) {
+    return "the trace was cut short before the scan at exit: the process was killed, is still "
+           "running, or could not write";
+  }
+  if (p.end_reason == format::EndReason::kDisabled) {
+    return "the preload stepped aside before the process ended (see its messages)";
+  }
+  return "recorded with HEAPSIGHT_LEAK_SCAN=0";
 }
 
 LeakReport BuildLeakReport(const std::vector<const ProcessProfile*>& profiles,
@@ -326,12 +350,20 @@ LeakReport BuildLeakReport(const std::vector<const ProcessProfile*>& profiles,
     proc.scanned = data.scanned;
     proc.scan_duration_us = data.duration_us;
     proc.threads_missed = data.threads_missed;
+    proc.ended_in_exec = p.EndedInExec();
+    proc.exec_path = p.exec_path;
+    proc.no_scan_reason = NoScanReason(p);
     LeakTotals& totals = proc.totals;
     // One group per site (stack, api) with blocks not freed at exit.
     std::vector<LeakGroup> sites;
     for (const Site& site : p.sites) {
       if (site.stats.leaked_count == 0) continue;
       ClassCounts counts{site.stats.leaked_bytes, site.stats.leaked_count};
+      if (proc.ended_in_exec) {
+        // The kernel freed them with the image: no group, no class, no leak.
+        totals.discarded_by_exec += counts;
+        continue;
+      }
       if (site.kind == SiteKind::kRuntime) {
         totals.runtime += counts;
         continue;
@@ -410,11 +442,16 @@ std::string FormatLeakText(const LeakReport& report) {
                       proc.truncated ? "file ends mid-block" : "no end record",
                       "); blocks freed after the cut show as not freed.\n");
     }
-    if (!proc.scanned) {
-      absl::StrAppend(&out, tag,
-                      "WARNING: heapsight: no reachability scan in this trace "
-                      "(HEAPSIGHT_LEAK_SCAN=0, or an older preload): blocks are only "
-                      "\"not freed\".\n");
+    if (proc.ended_in_exec) {
+      absl::StrAppend(&out, tag, "heapsight: ", name, " ended in exec",
+                      proc.exec_path.empty() ? "" : absl::StrCat(" of ", proc.exec_path), ": ",
+                      proc.totals.discarded_by_exec.bytes, " byte(s) in ",
+                      proc.totals.discarded_by_exec.blocks,
+                      " block(s) discarded by exec (the kernel frees the image's heap; not "
+                      "leaks).\n");
+    } else if (!proc.scanned) {
+      absl::StrAppend(&out, tag, "WARNING: heapsight: no reachability scan in this trace (",
+                      proc.no_scan_reason, "): blocks are only \"not freed\".\n");
     } else if (proc.threads_missed != 0) {
       absl::StrAppend(&out, tag, "WARNING: heapsight: ", proc.threads_missed,
                       " thread(s) did not stop for the scan; their registers were not "
@@ -490,6 +527,10 @@ nlohmann::json LeakReportToJson(const LeakReport& report) {
                          {{"invalid_free", p.totals.free_errors[1]},
                           {"double_free", p.totals.free_errors[2]},
                           {"mismatched_free", p.totals.free_errors[3]}}}};
+    if (p.ended_in_exec) {
+      j["ended_in_exec"] = true;
+      j["exec_path"] = p.exec_path;
+    }
     AddTotalsJson(p.totals, &j);
     processes.push_back(std::move(j));
   }
@@ -526,8 +567,15 @@ std::string FormatLeakClassSummary(const LeakReport& report) {
   for (const LeakProcess& proc : report.processes) {
     std::string tag = report.processes.size() > 1 ? absl::StrCat("pid ", proc.pid, " ")
                                                   : std::string();
+    if (proc.ended_in_exec) {
+      absl::StrAppend(&out, tag, "leaks: none, the image ended in exec (",
+                      Thousands(proc.totals.discarded_by_exec.blocks),
+                      " blocks discarded by exec)\n");
+      continue;
+    }
     if (!proc.scanned) {
-      absl::StrAppend(&out, tag, "leaks: no reachability scan in the trace\n");
+      absl::StrAppend(&out, tag, "leaks: no reachability scan in the trace (",
+                      proc.no_scan_reason, ")\n");
       continue;
     }
     absl::StrAppend(&out, "\n", tag, "leaks by reachability (scan at exit: ",
@@ -561,8 +609,8 @@ absl::Status RestrictToLeakKinds(ProcessProfile* profile, const LeakClassData& d
   if (wants_class && !data.scanned) {
     return absl::FailedPreconditionError(absl::StrCat(
         profile->trace_path,
-        ": no reachability scan in this trace (recorded with HEAPSIGHT_LEAK_SCAN=0, or by an "
-        "older preload); --leak-kinds needs one"));
+        ": no reachability scan in this trace (", NoScanReason(*profile),
+        "); --leak-kinds needs one"));
   }
   for (Site& site : profile->sites) {
     LeakClassCounts classes;

@@ -14,7 +14,11 @@
 // "Leaked" is "lost": definite + indirect + possible, plus the unclassified
 // blocks of a trace without a scan. Still-reachable blocks are listed but
 // not counted. Runtime blocks (runtime_filter.h) are never groups; their
-// total is reported separately.
+// total is reported separately. A process image that ended in a successful
+// exec (ProcessProfile::EndedInExec) has no leaks: the kernel discarded its
+// heap, so its blocks not freed are never groups and count only in
+// LeakTotals::discarded_by_exec. This is the one place that decides which
+// processes' blocks count; every total, summary and exit code reads it.
 #ifndef HEAPSIGHT_ANALYZER_LEAK_REPORT_H_
 #define HEAPSIGHT_ANALYZER_LEAK_REPORT_H_
 
@@ -82,6 +86,9 @@ struct LeakTotals {
   ClassCounts leaked;       // lost (see above); what the summaries call leaked
   ClassCounts suppressed;   // matched by a suppression
   ClassCounts runtime;      // held by the C/C++ runtime at exit, never reported
+  // Not freed when the image was replaced by exec (runtime blocks too): the
+  // kernel discarded them with the image; information, never leaks.
+  ClassCounts discarded_by_exec;
   uint64_t free_errors[4] = {};  // by FreeError value; [0]: values no preload writes
 
   LeakTotals& operator+=(const LeakTotals& o);
@@ -96,6 +103,12 @@ struct LeakProcess {
   bool complete = false;
   bool truncated = false;
   bool scanned = false;  // the trace holds a reachability scan
+  bool ended_in_exec = false;  // ProcessProfile::EndedInExec
+  std::string exec_path;       // what it exec'd, if it did
+  // Why the trace has no scan, in words ("" if it has one): exec, a
+  // sampled trace, a trace cut short, the preload stepping aside, or
+  // HEAPSIGHT_LEAK_SCAN=0.
+  std::string no_scan_reason;
   uint64_t scan_duration_us = 0;
   uint64_t threads_missed = 0;
   LeakTotals totals;
@@ -111,6 +124,10 @@ struct LeakReport {
   LeakTotals totals;                  // summed over the processes
   bool complete = true;               // every trace had its end record
 };
+
+// Why `profile` holds no reachability scan, as a phrase for warnings
+// ("" if it holds one).
+std::string NoScanReason(const ProcessProfile& profile);
 
 // Builds the report over `profiles` (their leak_classes and symbolizers
 // are used).

@@ -2,6 +2,10 @@
 #include "analyzer/report/leak_summary.h"
 
 #include <algorithm>
+#include <cctype>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
 
 #include "analyzer/report/leak_report.h"
 #include "analyzer/report/suppressions.h"
@@ -21,10 +25,27 @@ absl::StatusOr<LeakSummary> SummarizeTraces(const std::vector<std::string>& path
     absl::StatusOr<ProcessProfile> profile = AnalyzeTrace(path);
     if (!profile.ok()) return profile.status();
     LeakReport report = BuildLeakReport({&*profile}, *rules);
+    const LeakProcess& proc = report.processes[0];
     ++summary.processes;
     summary.totals += report.totals;
-    summary.classified = summary.classified && report.processes[0].scanned;
-    summary.peak_bytes = std::max(summary.peak_bytes, profile->totals.peak_bytes);
+    // An image that ended in exec has nothing to classify (and no scan).
+    if (proc.ended_in_exec) {
+      ++summary.execs;
+    } else {
+      summary.classified = summary.classified && proc.scanned;
+    }
+    const LeakTotals& t = report.totals;
+    if (t.leaked.blocks != 0 || t.FreeErrorCount() != 0 ||
+        t.classes[LeakClass::kReachable].blocks != 0) {
+      summary.traces_to_inspect.push_back(path);
+    }
+    if (summary.processes == 1 || profile->totals.peak_bytes > summary.peak_bytes) {
+      summary.peak_bytes = profile->totals.peak_bytes;
+      summary.peak_pid = profile->pid;
+      summary.peak_exe = profile->exe;
+      summary.peak_time_us = profile->totals.peak_time_us;
+      summary.peak_resolution = ResolutionOf(profile->header.flags);
+    }
     summary.allocs += profile->totals.allocs;
     summary.frees += profile->totals.frees;
     summary.bytes_allocated += profile->totals.bytes_allocated;
@@ -41,6 +62,17 @@ namespace {
 
 std::string BlocksText(uint64_t blocks) {
   return Thousands(blocks) + (blocks == 1 ? " block" : " blocks");
+}
+
+// A path as a shell word: single-quoted unless it is plain.
+std::string ShellWord(const std::string& path) {
+  bool plain = !path.empty() && std::all_of(path.begin(), path.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("/._-+%,:=@", c) != nullptr;
+  });
+  if (plain) return path;
+  std::string out = "'";
+  for (char c : path) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
 }
 
 }  // namespace
@@ -69,9 +101,18 @@ void PrintLeakSummary(std::FILE* out, const LeakSummary& s) {
     std::fprintf(out, "heapsight:    suppressed: %s in %s blocks\n", Bytes(t.suppressed.bytes).c_str(),
                  Thousands(t.suppressed.blocks).c_str());
   }
-  std::fprintf(out, "heapsight:    peak heap: %s; %s allocations, %s frees, %s allocated\n",
-               Bytes(s.peak_bytes).c_str(), Thousands(s.allocs).c_str(), Thousands(s.frees).c_str(),
-               Bytes(s.bytes_allocated).c_str());
+  if (s.execs != 0) {
+    std::fprintf(out,
+                 "heapsight:    ended in exec: %s %s; %s discarded by exec (not leaks)\n",
+                 Thousands(s.execs).c_str(), s.execs == 1 ? "process image" : "process images",
+                 BlocksText(t.discarded_by_exec.blocks).c_str());
+  }
+  std::string whose = absl::StrCat("pid ", s.peak_pid);
+  if (!s.peak_exe.empty()) absl::StrAppend(&whose, " (", BaseName(s.peak_exe), ")");
+  std::fprintf(out, "heapsight:    peak heap: %s in %s at %s; %s allocations, %s frees, %s allocated\n",
+               Bytes(s.peak_bytes).c_str(), whose.c_str(),
+               Seconds(s.peak_time_us, s.peak_resolution).c_str(), Thousands(s.allocs).c_str(),
+               Thousands(s.frees).c_str(), Bytes(s.bytes_allocated).c_str());
   if (!s.complete) {
     std::fprintf(out, "heapsight:    WARNING: a trace was cut short; numbers cover the recorded part\n");
   }
@@ -81,9 +122,11 @@ void PrintLeakSummary(std::FILE* out, const LeakSummary& s) {
                  "count sampled allocations only\n",
                  Bytes(s.sample_period_bytes).c_str());
   }
-  if (t.leaked.blocks != 0 || t.FreeErrorCount() != 0 ||
-      t.classes[LeakClass::kReachable].blocks != 0) {
-    std::fprintf(out, "heapsight: run `heapsight leaks TRACE` for the allocation stacks\n");
+  if (!s.traces_to_inspect.empty()) {
+    std::string words;
+    for (const std::string& path : s.traces_to_inspect) absl::StrAppend(&words, " ", ShellWord(path));
+    std::fprintf(out, "heapsight: run `heapsight leaks%s` for the allocation stacks\n",
+                 words.c_str());
   }
 }
 

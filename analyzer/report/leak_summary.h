@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "analyzer/output/text_util.h"
 #include "analyzer/report/leak_report.h"
 
 namespace heapsight::analyzer {
@@ -27,7 +28,19 @@ struct LeakSummary {
   // Every trace holds the preload's reachability scan: the classes are
   // shown (else only the blocks not freed at exit).
   bool classified = false;
-  uint64_t peak_bytes = 0;         // max over the processes
+  // The largest peak heap of the processes (each process has its own
+  // heap, so a family has no single peak): which process, and when.
+  uint64_t peak_bytes = 0;
+  uint64_t peak_pid = 0;
+  std::string peak_exe;            // "" if the trace does not name it
+  uint64_t peak_time_us = 0;
+  ClockResolution peak_resolution = ClockResolution::kMicroseconds;
+  // Processes whose image ended in exec (their blocks are discarded, not
+  // leaked; totals.discarded_by_exec).
+  uint64_t execs = 0;
+  // The traces `heapsight leaks` has something to show for (leaks, free
+  // errors, still-reachable blocks), in the order given.
+  std::vector<std::string> traces_to_inspect;
   uint64_t allocs = 0;             // program allocations, summed
   uint64_t frees = 0;
   uint64_t bytes_allocated = 0;
@@ -45,8 +58,8 @@ absl::StatusOr<LeakSummary> SummarizeTraces(const std::vector<std::string>& path
 // Prints, e.g.:
 //   heapsight: LEAK SUMMARY (1 process)
 //   heapsight:    leaked: 1,224 bytes in 3 blocks
-//   heapsight:    peak heap: 2,048 bytes; 10 allocations, 7 frees, 1,945 bytes allocated
-//   heapsight: run `heapsight leaks TRACE` for the stacks
+//   heapsight:    peak heap: 2,048 bytes in pid 42 (prog) at 12 ms; 10 allocations, 7 frees, 1,945 bytes allocated
+//   heapsight: run `heapsight leaks /tmp/prog.42.hst` for the allocation stacks
 void PrintLeakSummary(std::FILE* out, const LeakSummary& summary);
 
 }  // namespace heapsight::analyzer

@@ -66,7 +66,7 @@ void Markers(std::string& out, const ProcessProfile& p) {
   absl::StrAppend(&out, "markers (time since the start, live heap then):\n");
   for (size_t i = 0; i < p.markers.size() && i < kMaxListed; ++i) {
     const Marker& m = p.markers[i];
-    absl::StrAppend(&out, "  \"", m.name, "\" at ", Seconds(m.time_us), ": ", Bytes(m.heap_bytes),
+    absl::StrAppend(&out, "  \"", m.name, "\" at ", Seconds(m.time_us, ResolutionOf(p.header.flags)), ": ", Bytes(m.heap_bytes),
                     " in ", Plural(m.heap_blocks, "block", "blocks"), "\n");
   }
   if (p.markers.size() > kMaxListed) {
@@ -74,7 +74,7 @@ void Markers(std::string& out, const ProcessProfile& p) {
   }
   for (const Marker& m : p.markers) {
     if (m.name != kHeapLimitMarker) continue;
-    absl::StrAppend(&out, "heap limit hit at ", Seconds(m.time_us), ": live heap ",
+    absl::StrAppend(&out, "heap limit hit at ", Seconds(m.time_us, ResolutionOf(p.header.flags)), ": live heap ",
                     Bytes(m.heap_bytes), " in ", Plural(m.heap_blocks, "block", "blocks"), "\n");
     break;
   }
@@ -94,7 +94,7 @@ void ProcessSection(std::string& out, const ProcessProfile& p, const ReportOptio
                     "sampled allocations only (`heapsight pprof` and `flamegraph` scale them to "
                     "estimates)\n");
   }
-  absl::StrAppend(&out, "duration: ", Seconds(p.duration_us), ", ", Plural(p.threads, "thread", "threads"), "\n");
+  absl::StrAppend(&out, "duration: ", Seconds(p.duration_us, ResolutionOf(p.header.flags)), ", ", Plural(p.threads, "thread", "threads"), "\n");
   const Totals& t = p.totals;
   absl::StrAppend(&out, "allocation calls:\n");
   for (size_t api = 0; api < t.allocs_by_api.size(); ++api) {
@@ -106,13 +106,15 @@ void ProcessSection(std::string& out, const ProcessProfile& p, const ReportOptio
   absl::StrAppend(&out, "bytes allocated: ", Bytes(t.bytes_allocated), " in ",
                   Plural(t.allocs, "allocation", "allocations"), "\n");
   absl::StrAppend(&out, "peak heap: ", Bytes(t.peak_bytes), " in ",
-                  Plural(t.peak_blocks, "block", "blocks"), " at ", Seconds(t.peak_time_us), "\n");
+                  Plural(t.peak_blocks, "block", "blocks"), " at ", Seconds(t.peak_time_us, ResolutionOf(p.header.flags)), "\n");
   TopSites(out, p, options, "top call sites live at the peak:", [](const SiteStats& s) { return s.peak_bytes; },
            [](const SiteStats& s) {
              return absl::StrCat(Bytes(s.peak_bytes), " in ", Plural(s.peak_count, "block", "blocks"));
            });
-  absl::StrAppend(&out, "not freed at exit: ", Bytes(t.leaked_bytes), " in ",
-                  Plural(t.leaked_blocks, "block", "blocks"), "\n");
+  // An image replaced by exec has no exit: the kernel discarded its heap.
+  absl::StrAppend(&out, p.EndedInExec() ? "ended in exec: " : "not freed at exit: ",
+                  Bytes(t.leaked_bytes), " in ", Plural(t.leaked_blocks, "block", "blocks"),
+                  p.EndedInExec() ? " discarded by exec (not leaks)\n" : "\n");
   Markers(out, p);
   if (!p.rss_timeline.empty()) {
     TimePoint max_rss = p.rss_timeline[0];
@@ -120,7 +122,7 @@ void ProcessSection(std::string& out, const ProcessProfile& p, const ReportOptio
       if (tp.value > max_rss.value) max_rss = tp;
     }
     absl::StrAppend(&out, "peak RSS sampled: ", Bytes(max_rss.value), " at ",
-                    Seconds(max_rss.time_us), " (includes heapsight's own memory)\n");
+                    Seconds(max_rss.time_us, ResolutionOf(p.header.flags)), " (includes heapsight's own memory)\n");
   }
   if (t.inherited_blocks != 0) {
     absl::StrAppend(&out, "inherited from the parent at fork: ", Bytes(t.inherited_bytes), " in ",
@@ -190,8 +192,10 @@ std::string FormatReport(const std::vector<const ProcessProfile*>& profiles,
       sum.allocs += p->totals.allocs;
       sum.frees += p->totals.frees;
       sum.bytes_allocated += p->totals.bytes_allocated;
-      sum.leaked_bytes += p->totals.leaked_bytes;
-      sum.leaked_blocks += p->totals.leaked_blocks;
+      if (!p->EndedInExec()) {  // discarded by exec, not freed at no exit
+        sum.leaked_bytes += p->totals.leaked_bytes;
+        sum.leaked_blocks += p->totals.leaked_blocks;
+      }
       sum.temporary += p->totals.temporary;
       max_peak = std::max(max_peak, p->totals.peak_bytes);
       if (!p->complete) ++incomplete;

@@ -115,6 +115,19 @@ class TestTraceWriter {
     Put(t, [&](format::ChunkEncoder& e) { return e.PutEnd(time, reason, status); });
   }
 
+  // The preload's exec sequence: kExec, then kEnd(kExec) (ExecEnd); a
+  // failed exec adds kExecFailed after them.
+  void Exec(uint32_t t, uint64_t time, const std::string& path) {
+    Put(t, [&](format::ChunkEncoder& e) { return e.PutExec(time, path.data(), path.size()); });
+  }
+  void ExecEnd(uint32_t t, uint64_t time, const std::string& path) {
+    Exec(t, time, path);
+    End(t, time, 0, format::EndReason::kExec);
+  }
+  void ExecFailed(uint32_t t, uint64_t time) {
+    Put(t, [&](format::ChunkEncoder& e) { return e.PutExecFailed(time); });
+  }
+
   // Issue 5's records (leak scan, classes, free errors).
   void LeakScan(uint32_t t, uint64_t time, uint64_t scan,
                 format::ScanReason reason = format::ScanReason::kExit) {

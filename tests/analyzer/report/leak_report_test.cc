@@ -97,5 +97,95 @@ TEST(LeakReportTest, SchemaCheckerRejectsBadDocuments) {
   EXPECT_EQ(check.Validate(good).size(), 3u);
 }
 
+// The sample program's image, replaced by exec (or not, when the exec
+// failed) instead of exiting.
+std::string WriteExecTrace(const std::string& name, bool exec_fails) {
+  testing::TestTraceWriter w(/*pid=*/4343, /*ppid=*/1);
+  testing::BuildSampleTrace(w, /*with_end=*/false);
+  w.ExecEnd(1, 400, "/bin/ls");
+  if (exec_fails) {
+    w.ExecFailed(1, 410);
+    w.End(1, 420, 0);
+  }
+  std::string path = ::testing::TempDir() + "/" + name + "." + std::to_string(getpid()) + ".hst";
+  w.WriteFile(path);
+  return path;
+}
+
+TEST(LeakReportTest, AnImageThatEndedInExecHasNoLeaks) {
+  std::string path = WriteExecTrace("exec_ok", /*exec_fails=*/false);
+  absl::StatusOr<ProcessProfile> p = AnalyzeTrace(path);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_TRUE(p->EndedInExec());
+  EXPECT_EQ(p->exec_path, "/bin/ls");
+  LeakReport report = BuildLeakReport({&*p}, Suppressions());
+  EXPECT_TRUE(report.groups.empty());
+  EXPECT_EQ(report.totals.leaked.blocks, 0u);
+  EXPECT_EQ(report.totals.leaked.bytes, 0u);
+  EXPECT_EQ(report.totals.runtime.blocks, 0u);
+  // 1000 + 200 + 5000 bytes of the program and 72704 of the runtime.
+  EXPECT_EQ(report.totals.discarded_by_exec.bytes, 78904u);
+  EXPECT_EQ(report.totals.discarded_by_exec.blocks, 4u);
+  LeakKinds all = *ParseLeakKinds("all");
+  EXPECT_EQ(CountedLeaks(report, all).blocks, 0u);
+  std::string text = FormatLeakText(report);
+  EXPECT_NE(text.find("==4343==heapsight: sample_prog ended in exec of /bin/ls: 78904 byte(s) in "
+                      "4 block(s) discarded by exec"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("WARNING"), std::string::npos) << text;
+  EXPECT_NE(text.find("SUMMARY: heapsight: 0 byte(s) leaked in 0 allocation(s)."),
+            std::string::npos);
+  nlohmann::json j = LeakReportToJson(report);
+  EXPECT_EQ(j["totals"]["leaked_bytes"], 0);
+  EXPECT_EQ(j["totals"]["discarded_by_exec_bytes"], 78904);
+  EXPECT_EQ(j["processes"][0]["ended_in_exec"], true);
+  EXPECT_EQ(j["processes"][0]["exec_path"], "/bin/ls");
+  EXPECT_TRUE(testing::JsonSchemaCheck(LoadSchema()).Validate(j).empty());
+  EXPECT_EQ(FormatLeakClassSummary(report),
+            "leaks: none, the image ended in exec (4 blocks discarded by exec)\n");
+}
+
+TEST(LeakReportTest, AFailedExecIsNotTheEnd) {
+  std::string path = WriteExecTrace("exec_failed", /*exec_fails=*/true);
+  absl::StatusOr<ProcessProfile> p = AnalyzeTrace(path);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_FALSE(p->EndedInExec());
+  EXPECT_TRUE(p->complete);
+  LeakReport report = BuildLeakReport({&*p}, Suppressions());
+  EXPECT_EQ(report.totals.leaked.bytes, 6200u);
+  EXPECT_EQ(report.totals.discarded_by_exec.blocks, 0u);
+}
+
+TEST(LeakReportTest, NoScanWarningNamesTheRealReason) {
+  std::string complete = testing::WriteSampleTrace("noscan_complete");
+  std::string cut = testing::WriteSampleTrace("noscan_cut", /*with_end=*/false);
+  absl::StatusOr<ProcessProfile> a = AnalyzeTrace(complete);
+  absl::StatusOr<ProcessProfile> b = AnalyzeTrace(cut);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(NoScanReason(*a), "recorded with HEAPSIGHT_LEAK_SCAN=0");
+  EXPECT_EQ(NoScanReason(*b),
+            "the trace was cut short before the scan at exit: the process was killed, is still "
+            "running, or could not write");
+  testing::TestTraceWriter w(/*pid=*/4444, /*ppid=*/1);
+  w.EditHeader([](format::FileHeader& h) {
+    h.flags |= format::kFileFlagSampled;
+    h.sample_period_bytes = 4096;
+  });
+  testing::BuildSampleTrace(w);
+  std::string sampled = ::testing::TempDir() + "/noscan_sampled." + std::to_string(getpid()) + ".hst";
+  w.WriteFile(sampled);
+  absl::StatusOr<ProcessProfile> c = AnalyzeTrace(sampled);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(NoScanReason(*c),
+            "the trace is sampled (HEAPSIGHT_SAMPLE_BYTES); the preload scans only traces of "
+            "every allocation");
+  std::string text = FormatLeakText(BuildLeakReport({&*c}, Suppressions()));
+  EXPECT_NE(text.find("no reachability scan in this trace (the trace is sampled"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("older preload"), std::string::npos) << text;
+}
+
 }  // namespace
 }  // namespace heapsight::analyzer

@@ -94,5 +94,44 @@ TEST(TextReportTest, MarkersHeapLimitAndExitStatus) {
   std::remove(path2.c_str());
 }
 
+// The sample on the coarse clock (kFileFlagCoarseClock), ending at 504 ms.
+TEST(TextReportTest, CoarseClockTimesHaveNoMicroseconds) {
+  testing::TestTraceWriter w(/*pid=*/4646, /*ppid=*/1);
+  w.EditHeader([](format::FileHeader& h) { h.flags |= format::kFileFlagCoarseClock; });
+  testing::BuildSampleTrace(w, /*with_end=*/false);
+  w.End(1, 504000, 0);
+  std::string path = ::testing::TempDir() + "/report_coarse." + std::to_string(getpid()) + ".hst";
+  w.WriteFile(path);
+  absl::StatusOr<ProcessProfile> p = AnalyzeTrace(path);
+  ASSERT_TRUE(p.ok()) << p.status();
+  std::string text = FormatReport({&*p});
+  EXPECT_NE(text.find("duration: 504 ms, "), std::string::npos) << text;
+  EXPECT_NE(text.find(" at 0 ms\n"), std::string::npos) << text;  // peak at 200 us
+  EXPECT_NE(text.find("\"loaded\" at 0 ms: "), std::string::npos) << text;
+  EXPECT_EQ(text.find("504.000 ms"), std::string::npos) << text;
+  EXPECT_EQ(text.find(" us"), std::string::npos) << text;
+}
+
+TEST(TextReportTest, AnImageThatEndedInExecDiscardedItsBlocks) {
+  testing::TestTraceWriter w(/*pid=*/4747, /*ppid=*/1);
+  testing::BuildSampleTrace(w, /*with_end=*/false);
+  w.ExecEnd(1, 400, "/bin/ls");
+  std::string path = ::testing::TempDir() + "/report_exec." + std::to_string(getpid()) + ".hst";
+  w.WriteFile(path);
+  std::string other = testing::WriteSampleTrace("report_exec_other");
+  absl::StatusOr<ProcessProfile> p = AnalyzeTrace(path);
+  absl::StatusOr<ProcessProfile> q = AnalyzeTrace(other);
+  ASSERT_TRUE(p.ok() && q.ok());
+  std::string text = FormatReport({&*p, &*q});
+  EXPECT_NE(text.find("ended in exec: 6,200 bytes in 3 blocks discarded by exec (not leaks)\n"),
+            std::string::npos)
+      << text;
+  // The family's total counts only the process that exited.
+  EXPECT_NE(text.find("== total (2 processes)"), std::string::npos);
+  size_t total = text.find("== total");
+  EXPECT_NE(text.find("not freed at exit: 6,200 bytes in 3 blocks\n", total), std::string::npos)
+      << text;
+}
+
 }  // namespace
 }  // namespace heapsight::analyzer
