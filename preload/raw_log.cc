@@ -4,6 +4,8 @@
 #include "preload/raw_log.h"
 
 #include <errno.h>
+#include <signal.h>
+#include <time.h>
 #include <unistd.h>
 
 namespace heapsight::preload {
@@ -38,6 +40,37 @@ RawBuffer& RawBuffer::Hex(uint64_t v) {
   return *this;
 }
 
+ssize_t WriteNoSigpipe(int fd, const void* data, size_t size) {
+  // A write to a pipe whose reader is gone raises SIGPIPE, whose default
+  // action kills the host (`prog 2>&1 | head -0`). So SIGPIPE is blocked for
+  // this thread around the write; if the write failed with EPIPE and no
+  // SIGPIPE was pending before it, the one it generated is taken back with a
+  // zero-timeout sigtimedwait before the mask is restored. A SIGPIPE that was
+  // already pending (the program's own) stays pending: one signal of a kind
+  // is pending at most, ours merged into it. All raw syscalls, no malloc.
+  sigset_t pipe_only, old_mask, pending;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  bool masked = pthread_sigmask(SIG_BLOCK, &pipe_only, &old_mask) == 0;
+  bool was_pending = false;
+  if (masked && sigpending(&pending) == 0) was_pending = sigismember(&pending, SIGPIPE) == 1;
+  ssize_t r;
+  do {
+    r = write(fd, data, size);
+  } while (r < 0 && errno == EINTR);
+  int err = r < 0 ? errno : 0;
+  if (masked) {
+    if (err == EPIPE && !was_pending) {
+      const timespec zero{0, 0};
+      while (sigtimedwait(&pipe_only, nullptr, &zero) < 0 && errno == EINTR) {
+      }
+    }
+    pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  }
+  errno = err;
+  return r;
+}
+
 void RawLog(const RawBuffer& message) {
   char out[600];
   size_t n = 0;
@@ -45,10 +78,7 @@ void RawLog(const RawBuffer& message) {
   for (size_t i = 0; i < message.size() && n < sizeof out - 1; ++i) out[n++] = message.data()[i];
   out[n++] = '\n';
   int saved = errno;
-  ssize_t r;
-  do {
-    r = write(2, out, n);
-  } while (r < 0 && errno == EINTR);
+  WriteNoSigpipe(2, out, n);
   errno = saved;
 }
 
