@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -249,6 +250,66 @@ TEST(HostSafety, ForkChildAfterTheExitPointIsTraced) {
     bool child = (t.header.flags & format::kFileFlagForkChild) != 0;
     children += child;
     EXPECT_EQ(CountMagic(t, 5151, 5152).allocs[format::Api::kMalloc], child ? 1 : 0) << path;
+  }
+  EXPECT_EQ(children, 1);
+}
+
+// A daemon() parent leaves through glibc's internal _exit, which no hook
+// sees: its trace was header-only (no process record, "(unknown program)")
+// and had no end record. Now both traces are complete, the parent's with
+// _exit status 0, its executable and its allocation; the child's with its
+// own allocation.
+TEST(HostSafety, DaemonParentTraceIsComplete) {
+  std::string dir = MakeTempDir();
+  std::string done = MakeTempDir() + "/done";
+  BoundedRun run = RunBounded(Traced({ScenarioProgram("host_daemon_program"), done}, dir));
+  EXPECT_EQ(run.result.exit_code, 0) << run.result.err;
+  EXPECT_EQ(run.result.err, "");
+  // The daemon outlives its parent: wait for its file, then for its trace
+  // to be finished (its exit follows the file).
+  for (int i = 0; i < 2000 && FileSize(done) < 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_GE(FileSize(done), 0) << "the daemon did not finish";
+  std::vector<std::string> traces;
+  for (int i = 0; i < 1000; ++i) {
+    traces.clear();
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+      traces.push_back(entry.path().string());
+    }
+    bool all_complete = traces.size() == 2;
+    for (const std::string& path : traces) all_complete = all_complete && ReadTrace(path).complete;
+    if (all_complete) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(traces.size(), 2u);
+  int children = 0;
+  for (const std::string& path : traces) {
+    TraceContents t = ReadTrace(path);
+    EXPECT_EQ(t.error, "") << path;
+    EXPECT_TRUE(t.complete) << path;
+    bool child = (t.header.flags & format::kFileFlagForkChild) != 0;
+    children += child;
+    // The process record names the program (its strings are copied out).
+    bool named = false;
+    for (const std::string& text : t.strings) {
+      named = named || text.find("host_daemon_program") != std::string::npos;
+    }
+    EXPECT_TRUE(named) << path;
+    int64_t end_status = -1;
+    format::EndReason reason = format::EndReason::kDisabled;
+    for (const format::Record& r : t.records) {
+      if (r.tag == format::RecordTag::kEnd) {
+        reason = r.end.reason;
+        end_status = r.end.exit_status;
+      }
+    }
+    EXPECT_EQ(end_status, 0) << path;
+    EXPECT_EQ(reason, child ? format::EndReason::kExit : format::EndReason::kUnderscoreExit)
+        << path;
+    MagicCounts parent_block = CountMagic(t, 6161, 6162), child_block = CountMagic(t, 6262, 6263);
+    EXPECT_EQ(parent_block.allocs[format::Api::kMalloc], child ? 0 : 1) << path;
+    EXPECT_EQ(child_block.allocs[format::Api::kMalloc], child ? 1 : 0) << path;
   }
   EXPECT_EQ(children, 1);
 }
