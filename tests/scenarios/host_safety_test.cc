@@ -49,6 +49,7 @@ struct RunSpec {
   std::map<std::string, std::string> env;
   int timeout_seconds = 20;
   rlim_t nofile = 0;  // RLIMIT_NOFILE for the program (0 = inherited)
+  bool stderr_reader_gone = false;  // stderr: a pipe whose read end is closed
 };
 
 // Like RunTraced, but killed (SIGKILL) after timeout_seconds and with an
@@ -86,6 +87,11 @@ BoundedRun RunBounded(const RunSpec& spec) {
     dup2(in, 0);
     dup2(out, 1);
     dup2(err, 2);
+    if (spec.stderr_reader_gone) {
+      int pipe_fds[2];
+      if (pipe(pipe_fds) != 0 || dup2(pipe_fds[1], 2) != 2) _exit(125);
+      signal(SIGPIPE, SIG_DFL);
+    }
     for (int fd = 3; fd < 1024; ++fd) close(fd);
     if (spec.nofile != 0) {
       struct rlimit rl = {spec.nofile, spec.nofile};
@@ -312,6 +318,26 @@ TEST(HostSafety, DaemonParentTraceIsComplete) {
     EXPECT_EQ(child_block.allocs[format::Api::kMalloc], child ? 1 : 0) << path;
   }
   EXPECT_EQ(children, 1);
+}
+
+// The preload's own warning written to a stderr whose reader has exited
+// (`prog 2>&1 | head -0`) raised SIGPIPE and killed the program (status
+// 141 instead of its own 6).
+TEST(HostSafety, WarningToClosedStderrKeepsTheProgramAlive) {
+  std::string dir = MakeTempDir();
+  RunSpec spec = Traced({ScenarioProgram("exit_program"), "exit"}, dir);
+  spec.env["HEAPSIGHT_MAX_DEPTH"] = "zz";  // warns "invalid HEAPSIGHT_MAX_DEPTH=zz"
+  RunSpec reference = spec;
+  BoundedRun warned = RunBounded(reference);
+  EXPECT_EQ(warned.result.exit_code, 6);
+  EXPECT_NE(warned.result.err.find("invalid HEAPSIGHT_MAX_DEPTH=zz"), std::string::npos)
+      << warned.result.err;
+  spec.trace_dir = MakeTempDir();
+  spec.stderr_reader_gone = true;
+  BoundedRun run = RunBounded(spec);
+  EXPECT_EQ(run.result.exit_code, 6);
+  ASSERT_EQ(run.result.traces.size(), 1u);
+  EXPECT_TRUE(ReadTrace(run.result.traces[0]).complete);
 }
 
 // --- 3. the program's fds ---------------------------------------------------
