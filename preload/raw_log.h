@@ -26,9 +26,10 @@ class RawBuffer {
   size_t len_ = 0;
 };
 
-// write(2) of `size` bytes (retried on EINTR) that never raises SIGPIPE in
-// the host: see raw_log.cc. Returns write's result, errno set as write set it.
-ssize_t WriteNoSigpipe(int fd, const void* data, size_t size);
+// write(2) of `size` bytes (retried on EINTR) that never raises SIGPIPE or
+// SIGXFSZ in the host: see raw_log.cc. Returns write's result, errno set as
+// write set it.
+ssize_t WriteNoSignal(int fd, const void* data, size_t size);
 
 // Writes "heapsight: <message>\n" to stderr; never raises SIGPIPE.
 void RawLog(const RawBuffer& message);

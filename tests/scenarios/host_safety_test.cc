@@ -50,6 +50,7 @@ struct RunSpec {
   int timeout_seconds = 20;
   rlim_t nofile = 0;  // RLIMIT_NOFILE for the program (0 = inherited)
   bool stderr_reader_gone = false;  // stderr: a pipe whose read end is closed
+  rlim_t fsize = 0;  // RLIMIT_FSIZE for the program (0 = inherited)
 };
 
 // Like RunTraced, but killed (SIGKILL) after timeout_seconds and with an
@@ -93,6 +94,11 @@ BoundedRun RunBounded(const RunSpec& spec) {
       signal(SIGPIPE, SIG_DFL);
     }
     for (int fd = 3; fd < 1024; ++fd) close(fd);
+    if (spec.fsize != 0) {
+      struct rlimit rl = {spec.fsize, spec.fsize};
+      if (setrlimit(RLIMIT_FSIZE, &rl) != 0) _exit(126);
+      signal(SIGXFSZ, SIG_DFL);
+    }
     if (spec.nofile != 0) {
       struct rlimit rl = {spec.nofile, spec.nofile};
       if (setrlimit(RLIMIT_NOFILE, &rl) != 0) _exit(126);
@@ -338,6 +344,21 @@ TEST(HostSafety, WarningToClosedStderrKeepsTheProgramAlive) {
   EXPECT_EQ(run.result.exit_code, 6);
   ASSERT_EQ(run.result.traces.size(), 1u);
   EXPECT_TRUE(ReadTrace(run.result.traces[0]).complete);
+}
+
+// A trace write past RLIMIT_FSIZE raised SIGXFSZ and killed the program
+// (status 153 instead of its own 4). Now the write fails with EFBIG: tracing
+// stops with one warning and the program runs on.
+TEST(HostSafety, FileSizeLimitStopsTracingNotTheProgram) {
+  std::string dir = MakeTempDir();
+  RunSpec spec = Traced({ScenarioProgram("host_busy_exit_program"), "2"}, dir);
+  spec.fsize = 32 * 1024;
+  BoundedRun run = RunBounded(spec);
+  EXPECT_EQ(run.result.exit_code, 4) << run.result.err;
+  EXPECT_NE(run.result.err.find("cannot write trace"), std::string::npos) << run.result.err;
+  EXPECT_NE(run.result.err.find("File too large"), std::string::npos) << run.result.err;
+  ASSERT_EQ(run.result.traces.size(), 1u);
+  EXPECT_LE(FileSize(run.result.traces[0]), 32 * 1024);
 }
 
 // --- 3. the program's fds ---------------------------------------------------
