@@ -20,6 +20,11 @@ int Fail(const absl::Status& status) {
   return 1;
 }
 
+int FailUsage(const absl::Status& status) {
+  PrintError(status);
+  return 2;
+}
+
 void PrintWarning(std::string_view text) {
   std::fprintf(stderr, "heapsight: warning: %s\n", std::string(text).c_str());
 }

@@ -16,6 +16,9 @@ void PrintError(const absl::Status& status);
 void PrintError(std::string_view text);
 // PrintError, then the exit status of a failed command (1).
 int Fail(const absl::Status& status);
+// PrintError, then the exit status of a usage error (2, README "Exit
+// status"): a bad option value, found before any trace is read.
+int FailUsage(const absl::Status& status);
 // "heapsight: warning: <text>".
 void PrintWarning(std::string_view text);
 

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "analyzer/report/leak_report.h"
 #include "analyzer/report/suppressions.h"
 #include "cli/command_output.h"
@@ -25,15 +26,17 @@ struct LeaksArgs {
 };
 
 int RunLeaks(const LeaksArgs& args) {
+  // Usage errors first (status 2), before any trace is analyzed.
+  absl::StatusOr<LeakKinds> kinds = ParseLeakKinds(args.leak_kinds);
+  absl::StatusOr<LeakKinds> shown = ParseLeakKinds(args.show_kinds);
+  if (!kinds.ok()) return FailUsage(absl::InvalidArgumentError(
+      absl::StrCat("--leak-kinds: ", kinds.status().message())));
+  if (!shown.ok()) return FailUsage(absl::InvalidArgumentError(
+      absl::StrCat("--show-kinds: ", shown.status().message())));
   absl::StatusOr<Suppressions> rules = Suppressions::Load(args.suppressions);
   if (!rules.ok()) return Fail(rules.status());
   std::vector<ProcessProfile> profiles;
   if (!AnalyzeAll(args.traces, &profiles)) return 1;
-  absl::StatusOr<LeakKinds> kinds = ParseLeakKinds(args.leak_kinds);
-  absl::StatusOr<LeakKinds> shown = ParseLeakKinds(args.show_kinds);
-  for (const auto* k : {&kinds, &shown}) {
-    if (!k->ok()) return Fail(k->status());
-  }
   LeakReport report = BuildLeakReport(Pointers(profiles), *rules);
   bool failed_leaks = CountedLeaks(report, *kinds).blocks != 0;
   std::erase_if(report.groups, [&](const LeakGroup& g) { return shown->count(g.kind) == 0; });

@@ -3,11 +3,13 @@
 //
 // Each command analyzes one trace (AnalyzeTrace), symbolizes it into a
 // HeapProfile and writes one format. Errors print "heapsight: <file>: <what>"
-// and exit 1.
+// and exit 1; a bad option value (--metric, --at, --leak-kinds) is a usage
+// error found before the trace is read, and exits 2.
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -83,17 +85,41 @@ absl::Status DescribeMarker(const ProcessProfile& trace, const std::string& name
                                           "\" (markers: ", known.empty() ? "none" : known, ")"));
 }
 
-// Analyzes and symbolizes args.trace.
-absl::StatusOr<output::HeapProfile> LoadProfile(const OutputArgs& args, const std::string& at) {
+// What the command line asks of the analysis, checked before any trace is
+// read: a failure here is a usage error.
+struct ProfileRequest {
   AnalyzeOptions options;
   std::string moment;
+  std::optional<LeakKinds> kinds;  // --leak-kinds
+};
+
+absl::StatusOr<ProfileRequest> ParseRequest(const OutputArgs& args, const std::string& at) {
+  ProfileRequest request;
+  AnalyzeOptions& options = request.options;
   constexpr std::string_view kMarkerPrefix = "marker:";
   if (at.rfind(kMarkerPrefix, 0) == 0) {
     options.at = AnalyzeOptions::At::kMarker;  // live when the first such marker was set
     options.at_marker = at.substr(kMarkerPrefix.size());
-  } else if (absl::Status st = ParseAt(at, &options, &moment); !st.ok()) {
+  } else if (absl::Status st = ParseAt(at, &options, &request.moment); !st.ok()) {
     return st;
   }
+  if (!args.leak_kinds.empty()) {
+    absl::StatusOr<LeakKinds> kinds = ParseLeakKinds(args.leak_kinds);
+    if (!kinds.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--leak-kinds: ", kinds.status().message()));
+    }
+    if (options.at != AnalyzeOptions::At::kEnd) {
+      return absl::InvalidArgumentError("--leak-kinds describes the end of the trace: use --at=end");
+    }
+    request.kinds = std::move(*kinds);
+  }
+  return request;
+}
+
+// Analyzes and symbolizes args.trace as `request` (ParseRequest) asks.
+absl::StatusOr<output::HeapProfile> LoadProfile(const OutputArgs& args, ProfileRequest request) {
+  AnalyzeOptions& options = request.options;
+  std::string& moment = request.moment;
   std::unique_ptr<ProgressBar> bar = ProgressBar::ForStderr("analyzing");
   options.progress = bar.get();
   absl::StatusOr<ProcessProfile> trace = AnalyzeTrace(args.trace, options);
@@ -102,14 +128,10 @@ absl::StatusOr<output::HeapProfile> LoadProfile(const OutputArgs& args, const st
     if (absl::Status st = DescribeMarker(*trace, options.at_marker, &moment); !st.ok()) return st;
   }
   PrintAnalysisWarnings(*trace);
-  if (!args.leak_kinds.empty()) {
+  if (request.kinds.has_value()) {
     // Issue 5: leaks of the given reachability classes only (inuse_* at the
     // end and leaked_* become those blocks).
-    absl::StatusOr<LeakKinds> kinds = ParseLeakKinds(args.leak_kinds);
-    if (!kinds.ok()) return kinds.status();
-    if (options.at != AnalyzeOptions::At::kEnd) {
-      return absl::InvalidArgumentError("--leak-kinds describes the end of the trace: use --at=end");
-    }
+    LeakKinds* kinds = &*request.kinds;
     if (args.leak_kinds.find("unfreed") == std::string::npos) kinds->erase(LeakClass::kUnclassified);
     LeakClassData classes = std::move(trace->leak_classes);
     if (absl::Status st = RestrictToLeakKinds(&*trace, classes, *kinds, true); !st.ok()) return st;
@@ -122,7 +144,9 @@ absl::StatusOr<output::HeapProfile> LoadProfile(const OutputArgs& args, const st
 }
 
 int RunPprof(const OutputArgs& args) {
-  absl::StatusOr<output::HeapProfile> profile = LoadProfile(args, args.at);
+  absl::StatusOr<ProfileRequest> request = ParseRequest(args, args.at);
+  if (!request.ok()) return FailUsage(request.status());
+  absl::StatusOr<output::HeapProfile> profile = LoadProfile(args, std::move(*request));
   if (!profile.ok()) return Fail(profile.status());
   absl::StatusOr<perftools::profiles::Profile> pprof = output::BuildPprofProfile(*profile);
   if (!pprof.ok()) {
@@ -139,8 +163,10 @@ int RunPprof(const OutputArgs& args) {
 
 int RunCollapse(const OutputArgs& args) {
   absl::StatusOr<output::SiteMetric> metric = output::ParseSiteMetric(args.metric);
-  if (!metric.ok()) return Fail(metric.status());
-  absl::StatusOr<output::HeapProfile> profile = LoadProfile(args, "end");
+  if (!metric.ok()) return FailUsage(metric.status());
+  absl::StatusOr<ProfileRequest> request = ParseRequest(args, "end");
+  if (!request.ok()) return FailUsage(request.status());
+  absl::StatusOr<output::HeapProfile> profile = LoadProfile(args, std::move(*request));
   if (!profile.ok()) return Fail(profile.status());
   std::string text = output::FormatFoldedStacks(output::CollapseProfile(*profile, *metric));
   if (absl::Status st = WriteOutput(args.output, text); !st.ok()) return Fail(st);
@@ -149,8 +175,10 @@ int RunCollapse(const OutputArgs& args) {
 
 int RunFlamegraph(const OutputArgs& args) {
   absl::StatusOr<output::SiteMetric> metric = output::ParseSiteMetric(args.metric);
-  if (!metric.ok()) return Fail(metric.status());
-  absl::StatusOr<output::HeapProfile> profile = LoadProfile(args, "end");
+  if (!metric.ok()) return FailUsage(metric.status());
+  absl::StatusOr<ProfileRequest> request = ParseRequest(args, "end");
+  if (!request.ok()) return FailUsage(request.status());
+  absl::StatusOr<output::HeapProfile> profile = LoadProfile(args, std::move(*request));
   if (!profile.ok()) return Fail(profile.status());
   std::vector<output::FoldedStack> stacks = output::CollapseProfile(*profile, *metric);
   int64_t total = 0;

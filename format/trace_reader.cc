@@ -67,6 +67,10 @@ TraceReader::TraceReader(std::string path, std::FILE* file, uint64_t file_size,
 
 TraceReader::~TraceReader() { std::fclose(file_); }
 
+void TraceReader::DctxDeleter::operator()(void* dctx) const {
+  ZSTD_freeDCtx(static_cast<ZSTD_DCtx*>(dctx));
+}
+
 absl::Status TraceReader::CheckBlockHeader(const BlockHeader& block, uint64_t offset) const {
   if (block.magic != kBlockMagic) {
     return absl::DataLossError(
@@ -107,8 +111,10 @@ absl::Status TraceReader::ReadBlock(uint64_t offset, std::vector<uint8_t>* chunk
     if (std::fread(compressed_.data(), 1, block.payload_size, file_) != block.payload_size) {
       return absl::DataLossError(absl::StrCat(path_, ": read error at offset ", offset));
     }
-    size_t n = ZSTD_decompress(chunk->data(), chunk->size(), compressed_.data(),
-                               compressed_.size());
+    if (dctx_ == nullptr) dctx_.reset(ZSTD_createDCtx());
+    if (dctx_ == nullptr) return absl::ResourceExhaustedError("cannot allocate a zstd context");
+    size_t n = ZSTD_decompressDCtx(static_cast<ZSTD_DCtx*>(dctx_.get()), chunk->data(),
+                                   chunk->size(), compressed_.data(), compressed_.size());
     if (ZSTD_isError(n) || n != block.raw_size) {
       return absl::DataLossError(absl::StrCat(
           path_, ": corrupt trace: block at offset ", offset, " does not decompress (",

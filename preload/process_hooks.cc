@@ -1,13 +1,16 @@
 // preload/process_hooks.cc: process lifecycle hooks: init and fini,
-// dlopen/dlclose, fork, the exec family, exit/_exit/_Exit/quick_exit.
+// dlopen/dlclose, fork, daemon, the exec family, exit/_exit/_Exit/quick_exit.
 //
 // Constraints: no malloc of our own (the execl* argument vectors come from
 // mmap). Each hook calls the real function; the ordering around it is
 // explained at each hook.
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "format/trace_format.h"
@@ -108,6 +111,45 @@ HEAPSIGHT_EXPORT pid_t fork() {
   pid_t pid = hp::g_real.fork();
   if (pid > 0) hp::RecordFork(pid);  // parent only, after the child exists
   return pid;
+}
+
+// glibc's daemon() forks and ends its parent with the internal _exit, which
+// no hook sees: the parent's buffered events and its end record were lost
+// (a header-only trace, "(unknown program)", issue 12). So daemon() is done
+// here with our own fork and _exit hooks, which record the fork and end the
+// parent's trace; the child then does what daemon(3) documents: a new
+// session, cwd "/" unless nochdir, fds 0-2 on /dev/null unless noclose
+// (checked to be the null character device, as glibc checks, ENODEV if not).
+HEAPSIGHT_EXPORT int daemon(int nochdir, int noclose) {
+  hp::EnsureRealFunctions();
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid > 0) _exit(0);
+  if (setsid() < 0) return -1;
+  if (nochdir == 0 && chdir("/") != 0) {
+    // as daemon(3): a failed chdir is not an error
+  }
+  if (noclose == 0) {
+    int fd = open("/dev/null", O_RDWR);
+    if (fd < 0) return -1;
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+      int err = errno;
+      close(fd);
+      errno = err;
+      return -1;
+    }
+    if (!S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3)) {
+      close(fd);
+      errno = ENODEV;
+      return -1;
+    }
+    (void)dup2(fd, STDIN_FILENO);
+    (void)dup2(fd, STDOUT_FILENO);
+    (void)dup2(fd, STDERR_FILENO);
+    if (fd > STDERR_FILENO) close(fd);
+  }
+  return 0;
 }
 
 HEAPSIGHT_EXPORT int execve(const char* path, char* const argv[], char* const envp[]) {

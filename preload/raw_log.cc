@@ -4,6 +4,8 @@
 #include "preload/raw_log.h"
 
 #include <errno.h>
+#include <signal.h>
+#include <time.h>
 #include <unistd.h>
 
 namespace heapsight::preload {
@@ -38,6 +40,43 @@ RawBuffer& RawBuffer::Hex(uint64_t v) {
   return *this;
 }
 
+ssize_t WriteNoSignal(int fd, const void* data, size_t size) {
+  // A write to a pipe whose reader is gone raises SIGPIPE, one past
+  // RLIMIT_FSIZE raises SIGXFSZ; their default action kills the host (`prog
+  // 2>&1 | head -0`, `ulimit -f`). So both are blocked for this thread
+  // around the write; if it failed with EPIPE or EFBIG and that signal was
+  // not pending before, the one it generated is taken back with a
+  // zero-timeout sigtimedwait before the mask is restored. A signal that was
+  // already pending (the program's own) stays pending: one signal of a kind
+  // is pending at most, ours merged into it. Raw syscalls only, no malloc.
+  int saved_errno = errno;
+  sigset_t ours, old_mask, pending;
+  sigemptyset(&ours);
+  sigaddset(&ours, SIGPIPE);
+  sigaddset(&ours, SIGXFSZ);
+  bool masked = pthread_sigmask(SIG_BLOCK, &ours, &old_mask) == 0;
+  if (masked && sigpending(&pending) != 0) sigemptyset(&pending);
+  ssize_t r;
+  do {
+    r = write(fd, data, size);
+  } while (r < 0 && errno == EINTR);
+  int err = r < 0 ? errno : 0;
+  if (masked) {
+    int generated = err == EPIPE ? SIGPIPE : err == EFBIG ? SIGXFSZ : 0;
+    if (generated != 0 && sigismember(&pending, generated) != 1) {
+      sigset_t one;
+      sigemptyset(&one);
+      sigaddset(&one, generated);
+      const timespec zero{0, 0};
+      while (sigtimedwait(&one, nullptr, &zero) < 0 && errno == EINTR) {
+      }
+    }
+    pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  }
+  errno = r < 0 ? err : saved_errno;  // as write(2) alone would leave it
+  return r;
+}
+
 void RawLog(const RawBuffer& message) {
   char out[600];
   size_t n = 0;
@@ -45,10 +84,7 @@ void RawLog(const RawBuffer& message) {
   for (size_t i = 0; i < message.size() && n < sizeof out - 1; ++i) out[n++] = message.data()[i];
   out[n++] = '\n';
   int saved = errno;
-  ssize_t r;
-  do {
-    r = write(2, out, n);
-  } while (r < 0 && errno == EINTR);
+  WriteNoSignal(2, out, n);
   errno = saved;
 }
 

@@ -8,6 +8,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <sys/types.h>
+
 namespace heapsight::preload {
 
 // A fixed-capacity text builder on the stack. Silently truncates.
@@ -24,7 +26,12 @@ class RawBuffer {
   size_t len_ = 0;
 };
 
-// Writes "heapsight: <message>\n" to stderr.
+// write(2) of `size` bytes (retried on EINTR) that never raises SIGPIPE or
+// SIGXFSZ in the host: see raw_log.cc. Returns write's result, errno set as
+// write set it.
+ssize_t WriteNoSignal(int fd, const void* data, size_t size);
+
+// Writes "heapsight: <message>\n" to stderr; never raises SIGPIPE.
 void RawLog(const RawBuffer& message);
 
 // A short description of an errno value ("No such file or directory"),

@@ -20,6 +20,7 @@
 
 #include "preload/host_guards.h"
 #include "preload/internal_alloc.h"
+#include "preload/raw_log.h"
 #include "preload/spin_lock.h"
 
 namespace heapsight::preload {
@@ -129,11 +130,10 @@ int EnsureFd() {
 int WriteAll(const void* data, size_t size) {
   const char* p = static_cast<const char*>(data);
   while (size > 0) {
-    ssize_t n = write(g_fd, p, size);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
+    // Past RLIMIT_FSIZE, write(2) raises SIGXFSZ, which kills the host by
+    // default: WriteNoSignal takes it back and we see EFBIG (a write error).
+    ssize_t n = WriteNoSignal(g_fd, p, size);
+    if (n < 0) return errno;
     if (n == 0) return EIO;
     p += n;
     size -= static_cast<size_t>(n);

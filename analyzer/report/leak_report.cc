@@ -107,12 +107,19 @@ std::string FramesText(const std::vector<LeakFrame>& frames) {
   return out;
 }
 
-std::string KindHeading(LeakClass kind) {
+// The group's heading. A block no scan judged is a leak only when the trace
+// has no scan at all (as the summary counts it, LeakClassCounts::Lost); after
+// a scan (blocks allocated in at_quick_exit handlers, late destructors or
+// other threads after the exit scan) it is listed as what the summary calls
+// it, "not classified", and is not counted as leaked.
+std::string KindHeading(LeakClass kind, bool scanned) {
   switch (kind) {
     case LeakClass::kIndirect: return "Indirect leak";
     case LeakClass::kPossible: return "Possible leak";
     case LeakClass::kReachable: return "Still reachable";
-    default: return "Direct leak";  // definite, and unclassified blocks
+    case LeakClass::kUnclassified:
+      return scanned ? "Not classified (allocated after the leak scan)" : "Direct leak";
+    default: return "Direct leak";
   }
 }
 
@@ -481,7 +488,7 @@ std::string FormatLeakText(const LeakReport& report) {
         }
         any = true;
       }
-      absl::StrAppend(&out, KindHeading(g.kind), " of ", g.counts.bytes, " byte(s) in ",
+      absl::StrAppend(&out, KindHeading(g.kind, proc.scanned), " of ", g.counts.bytes, " byte(s) in ",
                       g.counts.blocks, " object(s) allocated from:\n", FramesText(g.frames),
                       "\n");
     }

@@ -19,10 +19,14 @@ std::string Plural(uint64_t n, const char* one, const char* many) {
 
 std::string StatusLine(const ProcessProfile& p) {
   if (!p.complete) {
+    // The trace cannot tell these causes apart: a killed process, one still
+    // running, and a failed write (full disk: the preload cannot write its
+    // end record either) all leave a trace without kEnd. Name them all.
     return absl::StrCat(
         "TRACE CUT SHORT: ",
-        p.truncated ? "the file ends inside a block" : "the trace has no end record",
-        " (the process was killed or is still running); numbers cover the recorded part only");
+        p.truncated ? "the file ends inside a block" : "the trace ends without an end record",
+        " (the process was killed, is still running, or writing the trace failed); numbers "
+        "cover the recorded part only");
   }
   switch (p.end_reason) {
     case format::EndReason::kExit:

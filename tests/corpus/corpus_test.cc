@@ -409,7 +409,7 @@ TEST(CorpusCommandTest, LeakKindsAndExitCode) {
   EXPECT_EQ(all.exit_code, 23);
   testing::RunResult bad =
       testing::RunPlain({heapsight, "leaks", "--leak-kinds", "sometimes", run.traces[0]});
-  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_EQ(bad.exit_code, 2);  // a usage error
 
   testing::RunResult ind = RunCase("indirect_leak", LoadExpect("indirect_leak"));
   ASSERT_EQ(ind.traces.size(), 1u);

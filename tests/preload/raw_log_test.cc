@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <climits>
@@ -68,6 +70,67 @@ TEST(RawLog, WritesOneLineToStderrAndKeepsErrno) {
   EXPECT_EQ(errno_after, EDQUOT);
   EXPECT_EQ(got, "heapsight: cannot write trace /x.hst: No such file or directory\n"
                  "heapsight: " + std::string(511, 'z') + "\n");
+}
+
+// Issue 12: a warning written to a stderr pipe whose reader is gone must
+// not kill the host with SIGPIPE (default action), must leave no SIGPIPE
+// pending and the signal mask as it was, and keeps errno. Run in a child:
+// on the old logger the child dies of SIGPIPE.
+TEST(RawLog, ClosedStderrPipeRaisesNoSigpipe) {
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    signal(SIGPIPE, SIG_DFL);
+    int fds[2];
+    if (pipe(fds) != 0 || dup2(fds[1], 2) != 2) _exit(10);
+    close(fds[0]);  // no reader
+    RawBuffer b;
+    b.Str("to nobody");
+    errno = ENOENT;
+    RawLog(b);
+    if (errno != ENOENT) _exit(11);
+    sigset_t pending, mask;
+    if (sigpending(&pending) != 0 || sigismember(&pending, SIGPIPE) == 1) _exit(12);
+    if (pthread_sigmask(SIG_SETMASK, nullptr, &mask) != 0 || sigismember(&mask, SIGPIPE) == 1) {
+      _exit(13);
+    }
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_FALSE(WIFSIGNALED(status)) << "killed by signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+// A SIGPIPE the program had pending (blocked) before the warning stays
+// pending: the logger takes back only the one its own write generated.
+TEST(RawLog, ProgramsPendingSigpipeStaysPending) {
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    signal(SIGPIPE, SIG_DFL);
+    sigset_t pipe_only;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_only, nullptr);
+    raise(SIGPIPE);
+    int fds[2];
+    if (pipe(fds) != 0 || dup2(fds[1], 2) != 2) _exit(10);
+    close(fds[0]);
+    RawBuffer b;
+    b.Str("to nobody");
+    RawLog(b);
+    sigset_t pending, mask;
+    if (sigpending(&pending) != 0 || sigismember(&pending, SIGPIPE) != 1) _exit(12);
+    if (pthread_sigmask(SIG_SETMASK, nullptr, &mask) != 0 || sigismember(&mask, SIGPIPE) != 1) {
+      _exit(13);
+    }
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_FALSE(WIFSIGNALED(status)) << "killed by signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
 TEST(RawLog, ErrnoNames) {

@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -48,6 +49,8 @@ struct RunSpec {
   std::map<std::string, std::string> env;
   int timeout_seconds = 20;
   rlim_t nofile = 0;  // RLIMIT_NOFILE for the program (0 = inherited)
+  bool stderr_reader_gone = false;  // stderr: a pipe whose read end is closed
+  rlim_t fsize = 0;  // RLIMIT_FSIZE for the program (0 = inherited)
 };
 
 // Like RunTraced, but killed (SIGKILL) after timeout_seconds and with an
@@ -85,7 +88,17 @@ BoundedRun RunBounded(const RunSpec& spec) {
     dup2(in, 0);
     dup2(out, 1);
     dup2(err, 2);
+    if (spec.stderr_reader_gone) {
+      int pipe_fds[2];
+      if (pipe(pipe_fds) != 0 || dup2(pipe_fds[1], 2) != 2) _exit(125);
+      signal(SIGPIPE, SIG_DFL);
+    }
     for (int fd = 3; fd < 1024; ++fd) close(fd);
+    if (spec.fsize != 0) {
+      struct rlimit rl = {spec.fsize, spec.fsize};
+      if (setrlimit(RLIMIT_FSIZE, &rl) != 0) _exit(126);
+      signal(SIGXFSZ, SIG_DFL);
+    }
     if (spec.nofile != 0) {
       struct rlimit rl = {spec.nofile, spec.nofile};
       if (setrlimit(RLIMIT_NOFILE, &rl) != 0) _exit(126);
@@ -251,6 +264,101 @@ TEST(HostSafety, ForkChildAfterTheExitPointIsTraced) {
     EXPECT_EQ(CountMagic(t, 5151, 5152).allocs[format::Api::kMalloc], child ? 1 : 0) << path;
   }
   EXPECT_EQ(children, 1);
+}
+
+// A daemon() parent leaves through glibc's internal _exit, which no hook
+// sees: its trace was header-only (no process record, "(unknown program)")
+// and had no end record. Now both traces are complete, the parent's with
+// _exit status 0, its executable and its allocation; the child's with its
+// own allocation.
+TEST(HostSafety, DaemonParentTraceIsComplete) {
+  std::string dir = MakeTempDir();
+  std::string done = MakeTempDir() + "/done";
+  BoundedRun run = RunBounded(Traced({ScenarioProgram("host_daemon_program"), done}, dir));
+  EXPECT_EQ(run.result.exit_code, 0) << run.result.err;
+  EXPECT_EQ(run.result.err, "");
+  // The daemon outlives its parent: wait for its file, then for its trace
+  // to be finished (its exit follows the file).
+  for (int i = 0; i < 2000 && FileSize(done) < 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_GE(FileSize(done), 0) << "the daemon did not finish";
+  std::vector<std::string> traces;
+  for (int i = 0; i < 1000; ++i) {
+    traces.clear();
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+      traces.push_back(entry.path().string());
+    }
+    bool all_complete = traces.size() == 2;
+    for (const std::string& path : traces) all_complete = all_complete && ReadTrace(path).complete;
+    if (all_complete) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(traces.size(), 2u);
+  int children = 0;
+  for (const std::string& path : traces) {
+    TraceContents t = ReadTrace(path);
+    EXPECT_EQ(t.error, "") << path;
+    EXPECT_TRUE(t.complete) << path;
+    bool child = (t.header.flags & format::kFileFlagForkChild) != 0;
+    children += child;
+    // The process record names the program (its strings are copied out).
+    bool named = false;
+    for (const std::string& text : t.strings) {
+      named = named || text.find("host_daemon_program") != std::string::npos;
+    }
+    EXPECT_TRUE(named) << path;
+    int64_t end_status = -1;
+    format::EndReason reason = format::EndReason::kDisabled;
+    for (const format::Record& r : t.records) {
+      if (r.tag == format::RecordTag::kEnd) {
+        reason = r.end.reason;
+        end_status = r.end.exit_status;
+      }
+    }
+    EXPECT_EQ(end_status, 0) << path;
+    EXPECT_EQ(reason, child ? format::EndReason::kExit : format::EndReason::kUnderscoreExit)
+        << path;
+    MagicCounts parent_block = CountMagic(t, 6161, 6162), child_block = CountMagic(t, 6262, 6263);
+    EXPECT_EQ(parent_block.allocs[format::Api::kMalloc], child ? 0 : 1) << path;
+    EXPECT_EQ(child_block.allocs[format::Api::kMalloc], child ? 1 : 0) << path;
+  }
+  EXPECT_EQ(children, 1);
+}
+
+// The preload's own warning written to a stderr whose reader has exited
+// (`prog 2>&1 | head -0`) raised SIGPIPE and killed the program (status
+// 141 instead of its own 6).
+TEST(HostSafety, WarningToClosedStderrKeepsTheProgramAlive) {
+  std::string dir = MakeTempDir();
+  RunSpec spec = Traced({ScenarioProgram("exit_program"), "exit"}, dir);
+  spec.env["HEAPSIGHT_MAX_DEPTH"] = "zz";  // warns "invalid HEAPSIGHT_MAX_DEPTH=zz"
+  RunSpec reference = spec;
+  BoundedRun warned = RunBounded(reference);
+  EXPECT_EQ(warned.result.exit_code, 6);
+  EXPECT_NE(warned.result.err.find("invalid HEAPSIGHT_MAX_DEPTH=zz"), std::string::npos)
+      << warned.result.err;
+  spec.trace_dir = MakeTempDir();
+  spec.stderr_reader_gone = true;
+  BoundedRun run = RunBounded(spec);
+  EXPECT_EQ(run.result.exit_code, 6);
+  ASSERT_EQ(run.result.traces.size(), 1u);
+  EXPECT_TRUE(ReadTrace(run.result.traces[0]).complete);
+}
+
+// A trace write past RLIMIT_FSIZE raised SIGXFSZ and killed the program
+// (status 153 instead of its own 4). Now the write fails with EFBIG: tracing
+// stops with one warning and the program runs on.
+TEST(HostSafety, FileSizeLimitStopsTracingNotTheProgram) {
+  std::string dir = MakeTempDir();
+  RunSpec spec = Traced({ScenarioProgram("host_busy_exit_program"), "2"}, dir);
+  spec.fsize = 32 * 1024;
+  BoundedRun run = RunBounded(spec);
+  EXPECT_EQ(run.result.exit_code, 4) << run.result.err;
+  EXPECT_NE(run.result.err.find("cannot write trace"), std::string::npos) << run.result.err;
+  EXPECT_NE(run.result.err.find("File too large"), std::string::npos) << run.result.err;
+  ASSERT_EQ(run.result.traces.size(), 1u);
+  EXPECT_LE(FileSize(run.result.traces[0]), 32 * 1024);
 }
 
 // --- 3. the program's fds ---------------------------------------------------

@@ -403,12 +403,38 @@ TEST_F(OutputCommandTest, ErrorsNameTheFileAndExitOne) {
   EXPECT_EQ(unwritable_svg.err,
             "heapsight: /nonexistent-dir/out.svg: cannot write: No such file or directory\n");
 
-  RunResult metric = Run({"collapse", trace_, "--metric=bogus"});
-  EXPECT_EQ(metric.exit_code, 1);
-  EXPECT_THAT(metric.err, StartsWith("heapsight: unknown metric \"bogus\""));
-  RunResult at = Run({"pprof", trace_, "-o", dir_ + "/x.pb.gz", "--at=soon"});
-  EXPECT_EQ(at.exit_code, 1);
-  EXPECT_THAT(at.err, StartsWith("heapsight: --at: expected end, peak, marker:NAME or a time in seconds"));
+  // Bad option values are usage errors (status 2, README "Exit status"),
+  // found before the trace is read: the same on a trace that does not exist.
+  for (const std::string& trace : {trace_, dir_ + "/missing.hst"}) {
+    RunResult metric = Run({"collapse", trace, "--metric=bogus"});
+    EXPECT_EQ(metric.exit_code, 2);
+    EXPECT_THAT(metric.err, StartsWith("heapsight: unknown metric \"bogus\""));
+    RunResult flame_metric = Run({"flamegraph", trace, "-o", dir_ + "/x.svg", "--metric=bogus"});
+    EXPECT_EQ(flame_metric.exit_code, 2);
+    EXPECT_THAT(flame_metric.err, StartsWith("heapsight: unknown metric \"bogus\""));
+    RunResult at = Run({"pprof", trace, "-o", dir_ + "/x.pb.gz", "--at=soon"});
+    EXPECT_EQ(at.exit_code, 2);
+    EXPECT_THAT(at.err,
+                StartsWith("heapsight: --at: expected end, peak, marker:NAME or a time in seconds"));
+    RunResult kinds = Run({"pprof", trace, "-o", dir_ + "/x.pb.gz", "--leak-kinds=sometimes"});
+    EXPECT_EQ(kinds.exit_code, 2);
+    EXPECT_THAT(kinds.err, StartsWith("heapsight: --leak-kinds: unknown leak kind 'sometimes'"));
+    RunResult kinds_at =
+        Run({"pprof", trace, "-o", dir_ + "/x.pb.gz", "--leak-kinds=definite", "--at=peak"});
+    EXPECT_EQ(kinds_at.exit_code, 2);
+    EXPECT_EQ(kinds_at.err,
+              "heapsight: --leak-kinds describes the end of the trace: use --at=end\n");
+    RunResult collapse_kinds = Run({"collapse", trace, "--leak-kinds=bogus"});
+    EXPECT_EQ(collapse_kinds.exit_code, 2);
+    RunResult leak_kinds = Run({"leaks", trace, "--leak-kinds=sometimes"});
+    EXPECT_EQ(leak_kinds.exit_code, 2);
+    EXPECT_THAT(leak_kinds.err,
+                StartsWith("heapsight: --leak-kinds: unknown leak kind 'sometimes'"));
+    EXPECT_EQ(leak_kinds.out, "");
+    RunResult show_kinds = Run({"leaks", trace, "--show-kinds=often"});
+    EXPECT_EQ(show_kinds.exit_code, 2);
+    EXPECT_THAT(show_kinds.err, StartsWith("heapsight: --show-kinds: unknown leak kind 'often'"));
+  }
 }
 
 TEST_F(OutputCommandTest, TruncatedTraceStillGivesAValidProfile) {
