@@ -38,6 +38,18 @@ inline constexpr char kFileMagic[8] = {'H', 'E', 'A', 'P', 'S', 'G', 'H', 'T'};
 inline constexpr uint32_t kFormatVersion = 3;
 
 // FileHeader.flags bits.
+// Stack cut marker: the ip of a root stack node (parent 0) that is not a
+// frame but says the stack was cut at HEAPSIGHT_MAX_DEPTH: the frames below
+// it (towards the leaf) are the innermost ones, the outer ones were not
+// recorded. ip - kStackCutMarker is the number of frames not recorded, 0 if
+// unknown. Return addresses of user code are below 2^47 on x86-64, so the
+// range (kernel space) is never a frame; a reader that predates the marker
+// shows it as one unknown frame (no version change: ips are data).
+inline constexpr uint64_t kStackCutMarker = 0xffffff0000000000ull;
+inline constexpr bool IsStackCutMarker(uint64_t ip) { return ip >= kStackCutMarker; }
+// Frames not recorded, from a cut marker (0: unknown).
+inline constexpr uint64_t StackCutMissing(uint64_t ip) { return ip - kStackCutMarker; }
+
 inline constexpr uint32_t kFileFlagSampled = 1u << 0;   // sample_period_bytes valid
 inline constexpr uint32_t kFileFlagForkChild = 1u << 1;  // process began as fork child
 inline constexpr uint32_t kFileFlagExeced = 1u << 2;     // image came from exec of a traced process
@@ -244,7 +256,9 @@ enum class RecordTag : uint8_t {
   // Defines stack node `node` (ids start at 1;
   // 0 is the empty stack). A stack is its leaf node; walking parents gives
   // the frames innermost first. A node may be referenced before the chunk
-  // that defines it is read.
+  // that defines it is read. A root node whose ip is a cut marker
+  // (IsStackCutMarker) is not a frame: the stack had more frames than were
+  // recorded (see kStackCutMarker).
   kStackNode = 6,
   // uv dt, uv module_id, uv load_address, str path, str build_id (raw bytes),
   // uv segment_count, then per segment: uv vaddr, uv memsz, uv file_offset, u8 flags (PF_*).

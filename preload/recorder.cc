@@ -50,7 +50,7 @@ inline bool AfterExitPoint() {
   return __builtin_expect(g_exiting.load(std::memory_order_relaxed), 0) && !t_exit_thread;
 }
 UnwindMode g_unwind = UnwindMode::kLibunwind;
-size_t g_max_depth = 64;
+size_t g_max_depth = 256;  // HEAPSIGHT_MAX_DEPTH's default
 bool g_record_addresses = false;
 uint32_t g_page_size = 4096;
 std::atomic<uint64_t> g_next_rss_us{0};
@@ -108,7 +108,7 @@ __attribute__((always_inline)) inline StackRef GetStack(ThreadState* ts) {
     // looked up here, when first needed (a /proc/self/maps read: threads
     // that never repeat a call site never pay for it).
     InitThreadStackBounds();
-    unwind_cache->Learn(key, frames, n, g_max_depth, s.leaf);
+    unwind_cache->Learn(key, frames, n, s.leaf);
   }
   return s;
 }

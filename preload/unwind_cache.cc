@@ -106,8 +106,12 @@ bool UnwindCache::ShouldLearn(const UnwindKey& key) {
 }
 
 void UnwindCache::Learn(const UnwindKey& key, const uintptr_t* frames, size_t n,
-                        size_t max_depth, uint64_t leaf) {
+                        uint64_t leaf) {
   ++learns_;
+  // A cut stack ends with the cut marker: its frames are the ones before
+  // it, and the frame above the last of them must stay a program frame.
+  const bool cut = n != 0 && format::IsStackCutMarker(frames[n - 1]);
+  if (cut) --n;
   uint64_t h = Hash(key) | 1;
   seen_[h % kSeen] = h + 1;  // refused unless we get to the end
   if (leaf == 0 || n == 0 || frames[0] != key.ip) return;
@@ -163,11 +167,10 @@ void UnwindCache::Learn(const UnwindKey& key, const uintptr_t* frames, size_t n,
   for (size_t j = 0;; ++j) {
     // Frame j: ip, sp, bp are its registers.
     if (ip != frames[j] || unw_is_signal_frame(&cursor) > 0) return;
-    if (j + 1 == n && n == max_depth) break;  // cut at the cap: nothing above matters
     int stepped = unw_step(&cursor);
     if (stepped < 0) return;
     if (stepped == 0) {
-      if (j + 1 != n) return;  // unw_backtrace saw more frames
+      if (j + 1 != n || cut) return;  // unw_backtrace saw more frames
       break;                   // the outermost frame (its CFI ends the stack)
     }
     unw_word_t caller_ip, cfa, caller_bp;
@@ -210,8 +213,10 @@ void UnwindCache::Learn(const UnwindKey& key, const uintptr_t* frames, size_t n,
     if (!add_check(cfa - sizeof(uintptr_t), caller_ip)) return;
     if (j + 1 == n) {
       // unw_backtrace's stack ended here because the next frame is ours
-      // (the main() wrapper); the check just added pins that frame.
-      if (!IsOwnCode(caller_ip)) return;
+      // (the main() wrapper), or, for a cut stack, because the cap was
+      // reached with a program frame above; the check just added pins that
+      // frame (what lies above it does not change the recorded stack).
+      if (IsOwnCode(caller_ip) == cut) return;
       break;
     }
     ip = caller_ip;

@@ -112,11 +112,11 @@ class UnwindCache {
 
   // Walks the current stack with libunwind's cursor and, if it can vouch
   // for it, remembers that the stack entered at `key` is `frames[0..n)`
-  // (as CaptureStack returned them, `max_depth` as passed to it) with leaf
-  // node `leaf`. Not inlined: the walk starts in its own frame and skips
+  // (as CaptureStack returned them, a cut marker last if the stack was cut)
+  // with leaf node `leaf`. Not inlined: the walk starts in its own frame and skips
   // every frame of ours.
   __attribute__((noinline)) void Learn(const UnwindKey& key, const uintptr_t* frames, size_t n,
-                                       size_t max_depth, uint64_t leaf);
+                                       uint64_t leaf);
 
  private:
   struct Entry {

@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "format/trace_format.h"
 #include "preload/options.h"
 
 // unw_backtrace, for the inline CaptureStack. UNW_LOCAL_ONLY selects the
@@ -42,8 +43,9 @@ uintptr_t OutermostOwnFrame();
 // [stack] for the main thread).
 void InitThreadStackBounds();
 
-// Room CaptureStack needs beyond max_depth (for our own frames, dropped).
-inline constexpr size_t kCaptureSlack = 8;
+// Room CaptureStack needs beyond max_depth (for our own frames, dropped; one
+// more frame, which tells a cut stack; the cut marker).
+inline constexpr size_t kCaptureSlack = 10;
 
 // Internals of CaptureStack, which is inline (below).
 extern uintptr_t g_self_begin;  // our own code, [begin, end)
@@ -58,9 +60,17 @@ extern thread_local uintptr_t t_stack_high __attribute__((tls_model("initial-exe
 // each read is inside the live part of this thread's stack.
 size_t FramePointerWalk(uintptr_t* ips, size_t max);
 
+// Ends a stack cut after `kept` frames with the cut marker (frames not
+// recorded: unknown) and returns the entries, marker included.
+inline size_t CutAt(uintptr_t* frames, size_t kept) {
+  frames[kept] = static_cast<uintptr_t>(format::kStackCutMarker);
+  return kept + 1;
+}
+
 // Unwinds into `buf` (max_depth + kCaptureSlack entries) and points *frames
 // at the program's frames (innermost first) inside it; returns how many (at
-// most max_depth).
+// most max_depth, plus one: when the stack had more than max_depth frames,
+// the last entry is a cut marker (format::IsStackCutMarker), not a frame).
 //
 // Always inlined into the recorder's hook bodies: every frame of ours
 // between the program and unw_backtrace costs a libunwind step (about 5 ns
@@ -70,7 +80,10 @@ size_t FramePointerWalk(uintptr_t* ips, size_t max);
 __attribute__((always_inline)) inline size_t CaptureStack(UnwindMode mode, uintptr_t* buf,
                                                           size_t max_depth,
                                                           const uintptr_t** frames) {
-  size_t want = max_depth + kCaptureSlack;
+  // Room for max_depth frames, our own ones, and one more, which tells a
+  // cut stack from one of exactly max_depth frames; the marker goes in the
+  // slot after the kept frames.
+  size_t want = max_depth + kCaptureSlack - 1;
   size_t n;
   auto sp = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
   if (mode == UnwindMode::kFramePointer && sp >= t_stack_low && sp < t_stack_high) {
@@ -82,6 +95,8 @@ __attribute__((always_inline)) inline size_t CaptureStack(UnwindMode mode, uintp
     int got = unw_backtrace(reinterpret_cast<void**>(buf), static_cast<int>(want));
     n = got > 0 ? static_cast<size_t>(got) : 0;
   }
+  // A full buffer: the unwinder stopped for want of room, not at the end.
+  const bool full = n == want;
   // Drop our own leading frames (the hook and what it called). (The two
   // range tests here are IsOwnCode's, spelled out: written with it, this
   // function measured 4 ns per event slower on alloc_bench.)
@@ -93,11 +108,15 @@ __attribute__((always_inline)) inline size_t CaptureStack(UnwindMode mode, uintp
   // (process_hooks.cc), below which lie only libc's start-up frames.
   for (size_t i = 0; i < n; ++i) {
     if ((*frames)[i] >= g_self_begin && (*frames)[i] < g_self_end) {
-      n = i;
-      break;
+      return i <= max_depth ? i : CutAt(buf + skip, max_depth);
     }
   }
-  return n < max_depth ? n : max_depth;
+  // No wrapper frame seen: the stack is cut if frames remain beyond
+  // max_depth, or if the unwinder ran out of room (then whatever it did not
+  // reach lies beyond, even when our own leading frames took more than the
+  // slack).
+  if (n > max_depth || full) return CutAt(buf + skip, n < max_depth ? n : max_depth);
+  return n;
 }
 
 }  // namespace heapsight::preload

@@ -597,7 +597,23 @@ std::vector<uint64_t> ProcessProfile::StackIps(uint64_t leaf) const {
     if (it->second.first == node) break;
     node = it->second.first;
   }
+  if (!ips.empty() && format::IsStackCutMarker(ips.back())) ips.pop_back();
   return ips;
+}
+
+StackCut ProcessProfile::StackCutOf(uint64_t leaf) const {
+  // The marker is the root node: walk to it (a stack's nodes are few; cut
+  // stacks are the long ones, and only displayed stacks ask).
+  uint64_t node = leaf;
+  uint64_t ip = 0;
+  for (size_t depth = 0; node != 0 && depth < kMaxStackDepth; ++depth) {
+    auto it = stack_nodes.find(node);
+    if (it == stack_nodes.end() || it->second.first == node) return {};
+    ip = it->second.second;
+    node = it->second.first;
+  }
+  if (node != 0 || !format::IsStackCutMarker(ip)) return {};
+  return {true, format::StackCutMissing(ip)};
 }
 
 absl::StatusOr<ProcessProfile> AnalyzeTrace(const std::string& path,

@@ -124,6 +124,13 @@ using format::kHeapLimitMarker;
 inline constexpr int kSizeBuckets = 65;
 int SizeBucket(uint64_t size);
 
+// A stack the preload cut at HEAPSIGHT_MAX_DEPTH (its root node is a cut
+// marker, docs/trace-format.md).
+struct StackCut {
+  bool cut = false;
+  uint64_t missing = 0;  // frames not recorded; 0 if unknown
+};
+
 struct ProcessProfile {
   std::string trace_path;
   format::FileHeader header{};
@@ -168,8 +175,12 @@ struct ProcessProfile {
   std::shared_ptr<Symbolizer> symbolizer;
 
   // The instruction pointers of a stack, innermost first (return addresses
-  // as recorded). Stops at an undefined node or after 4096 frames.
+  // as recorded). Stops at an undefined node or after 4096 frames. A cut
+  // marker (format::IsStackCutMarker) is not a frame and is left out.
   std::vector<uint64_t> StackIps(uint64_t leaf) const;
+  // Whether the preload cut the stack at its depth cap, and how many
+  // frames it did not record.
+  StackCut StackCutOf(uint64_t leaf) const;
 };
 
 struct AnalyzeOptions {

@@ -21,12 +21,18 @@ StackText DescribeFrames(const ProcessProfile& profile, uint64_t stack) {
     }
   }
   out.first_own = first_own == SIZE_MAX ? 0 : first_own;
+  out.cut = profile.StackCutOf(stack);
   return out;
+}
+
+std::string StackCutText(const StackCut& cut, const std::string& indent) {
+  if (cut.missing == 0) return absl::StrCat(indent, "... more frames not recorded");
+  return absl::StrCat(indent, "... ", cut.missing, " more frames not recorded");
 }
 
 std::string DescribeStack(const ProcessProfile& profile, uint64_t stack, size_t max_frames) {
   StackText st = DescribeFrames(profile, stack);
-  if (st.frames.empty()) return "(no stack)";
+  if (st.frames.empty() && !st.cut.cut) return "(no stack)";
   std::string out;
   size_t shown = 0;
   for (size_t i = st.first_own; i < st.frames.size() && shown < max_frames; ++i, ++shown) {
@@ -36,6 +42,7 @@ std::string DescribeStack(const ProcessProfile& profile, uint64_t stack, size_t 
   if (st.first_own + shown < st.frames.size()) {
     absl::StrAppend(&out, " <- ... (", st.frames.size() - st.first_own - shown, " more)");
   }
+  if (st.cut.cut) absl::StrAppend(&out, shown != 0 ? " <- " : "", StackCutText(st.cut, ""));
   if (st.first_own != 0) {
     absl::StrAppend(&out, " (below ", st.first_own,
                     st.first_own == 1 ? " library frame)" : " library frames)");

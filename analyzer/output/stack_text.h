@@ -17,13 +17,19 @@ namespace heapsight::analyzer {
 struct StackText {
   std::vector<std::string> frames;
   size_t first_own = 0;
+  StackCut cut;  // the preload recorded only the innermost frames
 };
+
+// "<indent>... N more frames not recorded" ("... more frames not recorded"
+// when N is unknown), for a cut stack.
+std::string StackCutText(const StackCut& cut, const std::string& indent);
 StackText DescribeFrames(const ProcessProfile& profile, uint64_t stack);
 
 // "alloc_block (direct_leak.c:12) <- leak_one (direct_leak.c:20) <- ...",
 // starting at the program's own frame: the standard library's and the
 // allocator's frames above it (IsLibraryFrame) are counted, "(below 6
-// library frames)", not listed.
+// library frames)", not listed. A cut stack ends "<- ... more frames not
+// recorded".
 std::string DescribeStack(const ProcessProfile& profile, uint64_t stack, size_t max_frames);
 
 }  // namespace heapsight::analyzer

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "analyzer/output/stack_text.h"
 #include "analyzer/output/text_util.h"
 #include "analyzer/symbols/symbolizer.h"
 
@@ -99,11 +100,13 @@ std::string FrameLine(size_t index, const LeakFrame& f) {
   return absl::StrFormat("    #%d 0x%x%s\n", index, f.address, where);
 }
 
-// LeakSanitizer's frame lines, or a note for an empty stack.
-std::string FramesText(const std::vector<LeakFrame>& frames) {
-  if (frames.empty()) return "    <empty stack>\n";
+// LeakSanitizer's frame lines, or a note for an empty stack; a stack the
+// preload cut ends with a line saying so.
+std::string FramesText(const std::vector<LeakFrame>& frames, const StackCut& cut) {
   std::string out;
+  if (frames.empty() && !cut.cut) return "    <empty stack>\n";
   for (size_t i = 0; i < frames.size(); ++i) out += FrameLine(i, frames[i]);
+  if (cut.cut) out += StackCutText(cut, "    ") + "\n";
   return out;
 }
 
@@ -177,10 +180,10 @@ std::string FreeErrorText(const LeakFreeError& e, const std::string& tag) {
   const char* action = ev.action == format::FreeAction::kSkipped   ? "; not performed"
                        : ev.action == format::FreeAction::kAborted ? "; process aborted"
                                                                    : "";
-  absl::StrAppend(&out, action, "\n", FramesText(e.free_frames));
+  absl::StrAppend(&out, action, "\n", FramesText(e.free_frames, e.free_cut));
   if (ev.alloc_known) {
     absl::StrAppend(&out, "  block allocated by ", ApiShortName(ev.alloc_api), " from:\n",
-                    FramesText(e.alloc_frames));
+                    FramesText(e.alloc_frames, e.alloc_cut));
   }
   return out + "\n";
 }
@@ -201,6 +204,14 @@ nlohmann::json LeakFramesJson(const std::vector<LeakFrame>& frames) {
   return out;
 }
 
+// "truncated": true (and "frames_not_recorded": N when known) for a stack
+// the preload cut; nothing for a whole one.
+void AddCutJson(const StackCut& cut, const std::string& prefix, nlohmann::json* j) {
+  if (!cut.cut) return;
+  (*j)[prefix + "truncated"] = true;
+  if (cut.missing != 0) (*j)[prefix + "frames_not_recorded"] = cut.missing;
+}
+
 nlohmann::json GroupJson(const LeakGroup& g, const LeakReport& report) {
   nlohmann::json j = {{"kind", LeakKindName(g.kind)},
                       {"bytes", g.counts.bytes},
@@ -208,6 +219,7 @@ nlohmann::json GroupJson(const LeakGroup& g, const LeakReport& report) {
                       {"api", ApiText(g.api)},
                       {"pid", report.processes[g.process].pid},
                       {"frames", LeakFramesJson(g.frames)}};
+  AddCutJson(g.cut, "", &j);
   if (!g.suppressed_by.empty()) j["suppressed_by"] = g.suppressed_by;
   return j;
 }
@@ -251,10 +263,12 @@ nlohmann::json FreeErrorJson(const LeakFreeError& e, const LeakReport& report) {
                                    : ev.action == format::FreeAction::kAborted ? "aborted"
                                                                                : "performed"},
                         {"free_frames", LeakFramesJson(e.free_frames)}};
+  AddCutJson(e.free_cut, "free_", &err);
   if (ev.alloc_known) {
     err["alloc_fn"] = ApiShortName(ev.alloc_api);
     err["bytes"] = ev.alloc_size;
     err["alloc_frames"] = LeakFramesJson(e.alloc_frames);
+    AddCutJson(e.alloc_cut, "alloc_", &err);
   }
   return err;
 }
@@ -384,6 +398,7 @@ LeakReport BuildLeakReport(const std::vector<const ProcessProfile*>& profiles,
           p.symbolizer->SymbolizeStack(p.StackIps(site.stack));
       if (const std::string* pattern = suppressions.Match(stack)) g.suppressed_by = *pattern;
       g.frames = ToLeakFrames(stack);
+      g.cut = p.StackCutOf(site.stack);
       sites.push_back(std::move(g));
     }
     std::sort(sites.begin(), sites.end(), [](const LeakGroup& a, const LeakGroup& b) {
@@ -412,7 +427,11 @@ LeakReport BuildLeakReport(const std::vector<const ProcessProfile*>& profiles,
       err.process = pi;
       err.event = e;
       err.free_frames = Frames(p, e.free_stack);
-      if (e.alloc_known) err.alloc_frames = Frames(p, e.alloc_stack);
+      err.free_cut = p.StackCutOf(e.free_stack);
+      if (e.alloc_known) {
+        err.alloc_frames = Frames(p, e.alloc_stack);
+        err.alloc_cut = p.StackCutOf(e.alloc_stack);
+      }
       uint8_t k = static_cast<uint8_t>(e.error);
       ++totals.free_errors[k < 4 ? k : 0];
       report.errors.push_back(std::move(err));
@@ -489,7 +508,8 @@ std::string FormatLeakText(const LeakReport& report) {
         any = true;
       }
       absl::StrAppend(&out, KindHeading(g.kind, proc.scanned), " of ", g.counts.bytes, " byte(s) in ",
-                      g.counts.blocks, " object(s) allocated from:\n", FramesText(g.frames),
+                      g.counts.blocks, " object(s) allocated from:
+", FramesText(g.frames, g.cut),
                       "\n");
     }
     if (!any) absl::StrAppend(&out, tag, "heapsight: no leaks in ", name, "\n");

@@ -69,6 +69,7 @@ struct LeakGroup {
   uint64_t stack = 0;     // leaf stack node in its trace
   size_t process = 0;     // index into LeakReport::processes
   std::vector<LeakFrame> frames;  // allocator frames dropped; inlined frames expanded
+  StackCut cut;                   // the preload recorded only the innermost frames
   std::string suppressed_by;      // the matching pattern, "" if not suppressed
 };
 
@@ -78,6 +79,8 @@ struct LeakFreeError {
   FreeErrorEvent event;
   std::vector<LeakFrame> free_frames;
   std::vector<LeakFrame> alloc_frames;
+  StackCut free_cut;
+  StackCut alloc_cut;
 };
 
 // The numbers of one process, or summed over several.

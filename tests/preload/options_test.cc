@@ -24,7 +24,7 @@ TEST(Options, Defaults) {
   EXPECT_TRUE(ParseOptions(Lookup, &env, &o, error, sizeof error));
   EXPECT_STREQ(error, "");
   EXPECT_STREQ(o.OUTPUT, "heapsight.%e.%p.hst");
-  EXPECT_EQ(o.MAX_DEPTH, 64);
+  EXPECT_EQ(o.MAX_DEPTH, 256);
   EXPECT_STREQ(o.UNWIND, "libunwind");
   EXPECT_EQ(o.ZSTD_LEVEL, 3);
   EXPECT_EQ(o.RSS_INTERVAL_MS, 10);
@@ -62,7 +62,7 @@ TEST(Options, InvalidValuesKeepDefaultsAndSayWhy) {
   Options o;
   char error[256];
   EXPECT_FALSE(ParseOptions(Lookup, &env, &o, error, sizeof error));
-  EXPECT_EQ(o.MAX_DEPTH, 64);
+  EXPECT_EQ(o.MAX_DEPTH, 256);
   EXPECT_STREQ(o.UNWIND, "libunwind");
   EXPECT_EQ(o.ZSTD_LEVEL, 3);
   // The first problem, in table order.
@@ -100,7 +100,7 @@ TEST(Options, IntegersAreDecimalWithAnOptionalSign) {
   EXPECT_EQ(o.MAX_DEPTH, 7);
   for (const char* bad : {"", "+", "-", " 12", "12 ", "12abc", "0x10", "1e2", "1.5", "-1", "-0x1"}) {
     EXPECT_FALSE(Accepts("MAX_DEPTH", bad, &o)) << "\"" << bad << "\"";
-    EXPECT_EQ(o.MAX_DEPTH, 64) << "\"" << bad << "\"";
+    EXPECT_EQ(o.MAX_DEPTH, 256) << "\"" << bad << "\"";
   }
   // "-0" is zero, which MAX_DEPTH rejects and ZSTD_LEVEL takes.
   EXPECT_FALSE(Accepts("MAX_DEPTH", "-0", &o));
@@ -112,7 +112,7 @@ TEST(Options, HugeNumbersAreRejectedNotWrapped) {
   Options o;
   // 2^64 + 12 would wrap to 12 in 64-bit arithmetic.
   EXPECT_FALSE(Accepts("MAX_DEPTH", "18446744073709551628", &o));
-  EXPECT_EQ(o.MAX_DEPTH, 64);
+  EXPECT_EQ(o.MAX_DEPTH, 256);
   EXPECT_FALSE(Accepts("SAMPLE_BYTES", "99999999999999999999999", &o));
   EXPECT_EQ(o.SAMPLE_BYTES, 0);
   EXPECT_FALSE(Accepts("SAMPLE_BYTES", "-4096", &o));
@@ -200,7 +200,7 @@ TEST(Options, EachCallStartsFromTheDefaults) {
   ASSERT_EQ(o.MAX_DEPTH, 5);
   env = {};
   EXPECT_TRUE(ParseOptions(Lookup, &env, &o, error, sizeof error));
-  EXPECT_EQ(o.MAX_DEPTH, 64);
+  EXPECT_EQ(o.MAX_DEPTH, 256);
   EXPECT_FALSE(o.QUIET);
 }
 

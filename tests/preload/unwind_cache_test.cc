@@ -42,7 +42,7 @@ TEST(UnwindCache, RefusedKeyIsNotRetried) {
   // The frames do not start at the key's return address: nothing to vouch
   // for, so Learn refuses (before any unwinding) and remembers the key.
   uintptr_t frames[] = {0x402000, 0x403000};
-  cache->Learn(key, frames, 2, 64, /*leaf=*/5);
+  cache->Learn(key, frames, 2, /*leaf=*/5);
   EXPECT_EQ(cache->stats().learnt, 0u);
   EXPECT_EQ(cache->Find(key, kLow, kHigh), 0u);
   for (int i = 0; i < 4; ++i) EXPECT_FALSE(cache->ShouldLearn(key));
@@ -79,7 +79,7 @@ TEST(UnwindCache, StopsLearningWhenHitsDoNotPay) {
     UnwindKey key{0x401000 + k, 0x7ffd0000, 0};
     ASSERT_FALSE(cache->ShouldLearn(key));
     ASSERT_TRUE(cache->ShouldLearn(key));
-    cache->Learn(key, frames, 1, 64, 5);  // refused (frames[0] != key.ip)
+    cache->Learn(key, frames, 1, 5);  // refused (frames[0] != key.ip)
   }
   UnwindKey next{0x500000, 0x7ffd0000, 0};
   EXPECT_FALSE(cache->ShouldLearn(next));  // the cost check ends the window...

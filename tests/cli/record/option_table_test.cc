@@ -56,7 +56,7 @@ TEST(OptionTable, TextAndMarkdownHaveEveryRow) {
     EXPECT_THAT(text, HasSubstr(EnvName(row)));
     EXPECT_THAT(markdown, HasSubstr("| `" + EnvName(row) + "` | " + std::string(row.type)));
   }
-  EXPECT_THAT(markdown, HasSubstr("| `HEAPSIGHT_MAX_DEPTH` | Int | `64` |"));
+  EXPECT_THAT(markdown, HasSubstr("| `HEAPSIGHT_MAX_DEPTH` | Int | `256` |"));
   EXPECT_THAT(markdown, HasSubstr("| `HEAPSIGHT_MANIFEST` | String | `(empty)` |"));
 }
 

@@ -338,6 +338,35 @@ TEST(RecordCommand, PrintsALeakSummaryAndHonoursLeakExitcode) {
   EXPECT_EQ(clean.out, "no leaks\n");
 }
 
+// deep_stack_program leaks at the bottom of a 200-deep recursion: cut at
+// 16 frames, every output that shows the stack says frames are missing.
+TEST(RecordCommand, ACutStackSaysFramesWereNotRecorded) {
+  std::string dir = MakeTempDir();
+  RunResult run = Record({"-q", "-o", dir + "/t.hst", "--",
+                          BuildPath("tests/scenarios/deep_stack_program")},
+                         {{"HEAPSIGHT_MAX_DEPTH", "16"}});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  std::string trace = dir + "/t.hst";
+  RunResult text = RunPlain({Heapsight(), "leaks", trace});
+  EXPECT_THAT(text.out, HasSubstr("in Recurse "));
+  EXPECT_THAT(text.out, HasSubstr("    #15 "));
+  EXPECT_THAT(text.out, Not(HasSubstr("    #16 ")));
+  EXPECT_THAT(text.out, HasSubstr("    ... more frames not recorded\n"));
+  RunResult json = RunPlain({Heapsight(), "leaks", "--format", "json", trace});
+  EXPECT_THAT(json.out, HasSubstr("\"truncated\": true"));
+  RunResult report = RunPlain({Heapsight(), "report", trace});
+  EXPECT_THAT(report.out, HasSubstr("<- ... more frames not recorded"));
+
+  // With the default depth the whole stack, main included, is there.
+  RunResult full = Record({"-q", "-o", dir + "/full.hst", "--",
+                           BuildPath("tests/scenarios/deep_stack_program")});
+  ASSERT_EQ(full.exit_code, 0) << full.err;
+  RunResult all = RunPlain({Heapsight(), "leaks", dir + "/full.hst"});
+  EXPECT_THAT(all.out, HasSubstr(" in main "));
+  EXPECT_THAT(all.out, Not(HasSubstr("not recorded")));
+  EXPECT_THAT(all.out, Not(HasSubstr("truncated")));
+}
+
 TEST(RecordCommand, SuppressionsSilenceTheLeakExitcode) {
   std::string dir = MakeTempDir();
   std::string supp = dir + "/leaks.supp";
