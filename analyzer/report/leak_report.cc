@@ -508,8 +508,7 @@ std::string FormatLeakText(const LeakReport& report) {
         any = true;
       }
       absl::StrAppend(&out, KindHeading(g.kind, proc.scanned), " of ", g.counts.bytes, " byte(s) in ",
-                      g.counts.blocks, " object(s) allocated from:
-", FramesText(g.frames, g.cut),
+                      g.counts.blocks, " object(s) allocated from:\n", FramesText(g.frames, g.cut),
                       "\n");
     }
     if (!any) absl::StrAppend(&out, tag, "heapsight: no leaks in ", name, "\n");
