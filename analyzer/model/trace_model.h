@@ -16,8 +16,11 @@
 //    late frees that follow kEnd. Inherited blocks count when still live.
 //  - *peak*: the maximum over time of the bytes live in the heap (all blocks,
 //    runtime ones included) and the exact per-site contribution at that moment.
-//  - *temporary*: an allocation freed (kFree, not realloc) by its own thread
-//    before that thread made any other allocation.
+//  - *temporary*: an allocation freed (kFree, not realloc) by the thread
+//    that allocated it, as that thread's next allocation-family call: no
+//    other allocation and no other free by that thread in between (a
+//    realloc counts as an allocation). heaptrack's definition allows frees
+//    of other blocks in between; ours does not.
 //  - *runtime* sites: blocks made by the C/C++ runtime itself (libstdc++'s
 //    emergency EH pool, glibc's per-thread DTV, ld.so's bookkeeping, stdio
 //    buffers). See runtime_filter.h. They are kept in `sites` with
