@@ -1,40 +1,22 @@
-// preload/options.h: the preload's parsed HEAPSIGHT_* options.
+// preload/options.h: the preload's view of the HEAPSIGHT_* options, parsed
+// by format/options.h (shared with `heapsight record`, which checks
+// --option values with the same parser).
 //
-// Constraints: parsing never allocates and never formats text; it reads the
-// environment through a caller-supplied lookup (getenv in the preload, a map
-// in tests). Called once at init, before any thread of ours exists.
+// Constraints: as format/options.h: parsing never allocates, never formats
+// text, and runs once at init.
 #ifndef HEAPSIGHT_PRELOAD_OPTIONS_H_
 #define HEAPSIGHT_PRELOAD_OPTIONS_H_
 
-#include <cstddef>
-#include <cstdint>
+#include "format/options.h"
 
 namespace heapsight::preload {
 
-using OptString = const char*;
-using OptInt = int64_t;
-using OptBool = bool;
-
-struct Options {
-#define X(type, name, def, desc) Opt##type name = def;
-#include "format/options.inc"
-#undef X
-};
-
-enum class UnwindMode : uint8_t { kLibunwind, kFramePointer };
-
-// Returns the value of environment variable `name` or nullptr.
-using EnvLookup = const char* (*)(const char* name, void* ctx);
-
-// Fills `out` from HEAPSIGHT_* variables. Invalid values keep the default;
-// the first problem is described in `error` (NUL-terminated, may be empty).
-// Returns false if any value was invalid.
-bool ParseOptions(EnvLookup lookup, void* ctx, Options* out, char* error, size_t error_size);
-
-// Range checks applied by ParseOptions.
-inline constexpr int64_t kMaxStackDepth = 256;
-
-UnwindMode ParseUnwindMode(const char* value);
+using format::EnvLookup;
+using format::kMaxStackDepth;
+using format::Options;
+using format::ParseOptions;
+using format::ParseUnwindMode;
+using format::UnwindMode;
 
 }  // namespace heapsight::preload
 

@@ -21,9 +21,13 @@
 #include "format/trace_format.h"
 #include "preload/module_map.h"
 
+namespace heapsight::format {
+struct Options;  // format/options.h (preload::Options)
+}  // namespace heapsight::format
+
 namespace heapsight::preload {
 
-struct Options;
+using format::Options;
 struct ThreadState;
 
 // After the real allocation function returned `p` (nullptr = failed).

@@ -11,7 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "preload/options.h"
+#include "format/options.h"
 
 namespace heapsight::record {
 namespace {
@@ -90,7 +90,7 @@ absl::StatusOr<std::pair<std::string, std::string>> ParseOptionAssignment(
           absl::StrFormat("%s expects 0 or 1, got '%s'", EnvName(*row), value));
     }
   }
-  // The preload's own parser is the judge of ranges and enumerations
+  // The preload's own parser (format/options.h) is the judge of ranges and enumerations
   // (MAX_DEPTH 1-256, UNWIND libunwind|fp, ...): a value it would replace by
   // the default, with only a warning in the program's stderr, is refused here.
   std::string env_name = EnvName(*row);
@@ -98,9 +98,9 @@ absl::StatusOr<std::pair<std::string, std::string>> ParseOptionAssignment(
     const std::string* name;
     const std::string* value;
   } lookup{&env_name, &value};
-  preload::Options parsed;
+  format::Options parsed;
   char error[256];
-  bool valid = preload::ParseOptions(
+  bool valid = format::ParseOptions(
       [](const char* name, void* ctx) -> const char* {
         auto* l = static_cast<Lookup*>(ctx);
         return *l->name == name ? l->value->c_str() : nullptr;

@@ -1,13 +1,13 @@
-// preload/options.cc: HEAPSIGHT_* environment parsing (see options.h).
+// format/options.cc: HEAPSIGHT_* environment parsing (see options.h).
 //
 // Constraints: no allocation, no stdio, no locale-dependent calls; safe to
 // run from the preload's constructor before the real malloc is known.
-#include "preload/options.h"
+#include "format/options.h"
 
 #include <cstring>
 #include <initializer_list>
 
-namespace heapsight::preload {
+namespace heapsight::format {
 namespace {
 
 void SetError(char* error, size_t size, const char* a, const char* b, const char* c) {
@@ -104,4 +104,4 @@ bool ParseOptions(EnvLookup lookup, void* ctx, Options* out, char* error, size_t
   return ok;
 }
 
-}  // namespace heapsight::preload
+}  // namespace heapsight::format
