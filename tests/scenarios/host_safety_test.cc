@@ -29,13 +29,6 @@ extern char** environ;
 namespace heapsight::testing {
 namespace {
 
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 struct BoundedRun {
   RunResult result;
   bool timed_out = false;
@@ -122,8 +115,8 @@ BoundedRun RunBounded(const RunSpec& spec) {
   }
   run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   run.result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  run.result.out = Slurp(out_path);
-  run.result.err = Slurp(err_path);
+  run.result.out = ReadFile(out_path);
+  run.result.err = ReadFile(err_path);
   if (!spec.trace_dir.empty()) {
     RunResult listed = RunPlain({"/bin/sh", "-c", "ls -1 '" + spec.trace_dir + "'"});
     std::istringstream names(listed.out);
@@ -383,7 +376,7 @@ TEST(HostSafety, DaemonThatClosesEveryFdKeepsItsFiles) {
         Traced({ScenarioProgram("host_fd_daemon_program"), log, quiet, mode}, dir));
     EXPECT_FALSE(run.timed_out);
     EXPECT_EQ(run.result.exit_code, 0) << run.result.err;
-    std::string got = Slurp(log);
+    std::string got = ReadFile(log);
     EXPECT_TRUE(got == ExpectedDaemonLog()) << "the log has " << got.size() << " bytes, not "
                                             << ExpectedDaemonLog().size();
     for (int fd = 4; fd < 16; ++fd) {

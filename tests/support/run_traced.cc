@@ -22,13 +22,6 @@ extern char** environ;
 namespace heapsight::testing {
 namespace {
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 RunResult Run(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
               const std::string& trace_dir) {
   RunResult result;
@@ -87,6 +80,13 @@ RunResult Run(const std::vector<std::string>& argv, const std::map<std::string, 
 }
 
 }  // namespace
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
 
 std::string BuildPath(const std::string& relative) {
   return std::string(HEAPSIGHT_BUILD_ROOT) + "/" + relative;

@@ -21,6 +21,9 @@ std::string SourcePath(const std::string& relative);
 // A fresh, empty directory under the test's temp dir.
 std::string MakeTempDir();
 
+// The whole content of a file ("" when it cannot be read).
+std::string ReadFile(const std::string& path);
+
 struct RunResult {
   int exit_code = -1;      // exit status, or 128+N when killed by signal N
   std::string out;         // captured stdout

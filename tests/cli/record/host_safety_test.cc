@@ -42,13 +42,6 @@ RunResult Record(const std::vector<std::string>& args) {
   return RunPlain(argv);
 }
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 bool WaitFor(const std::string& path) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (!fs::exists(path)) {
@@ -102,7 +95,7 @@ TEST(RecordHostSafety, SurvivesAClosedStderrAndKeepsTheExitStatus) {
                     pipe_fds[1]);
   close(pipe_fds[1]);
   EXPECT_EQ(Wait(pid), 3) << "141 is 128+SIGPIPE: heapsight died writing to the closed pipe";
-  std::string manifest = ReadAll(info);
+  std::string manifest = ReadFile(info);
   ASSERT_THAT(manifest, Not(IsEmpty()));
   EXPECT_FALSE(fs::exists(manifest)) << "manifest left behind: " << manifest;
 }
@@ -175,7 +168,7 @@ TEST(RecordHostSafety, LateDescendantNeverWritesAManifestAfterRecordIsGone) {
                          "' ) </dev/null >/dev/null 2>&1 & exit 0";
     RunResult r = Record({"-q", "-o", dir + "/%p.hst", "--", "/bin/sh", "-c", script});
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    std::string manifest = ReadAll(info);
+    std::string manifest = ReadFile(info);
     ASSERT_THAT(manifest, Not(IsEmpty()));
     EXPECT_FALSE(fs::exists(manifest)) << "record did not remove " << manifest;
 
@@ -192,7 +185,7 @@ TEST(RecordHostSafety, LateDescendantNeverWritesAManifestAfterRecordIsGone) {
     { std::ofstream(fifo) << "go\n"; }
     ASSERT_TRUE(WaitFor(done)) << "the late descendant did not run";
     std::this_thread::sleep_for(std::chrono::milliseconds(50));  // its exit
-    EXPECT_EQ(ReadAll(victim), "victim\n") << "a trace path was appended through the symlink";
+    EXPECT_EQ(ReadFile(victim), "victim\n") << "a trace path was appended through the symlink";
     if (!plant) {
       EXPECT_FALSE(fs::exists(manifest)) << "the late descendant re-created " << manifest;
     }
@@ -209,7 +202,7 @@ TEST(RecordHostSafety, ManifestDirectoryIsPrivateAndRemovedOnSignals) {
   RunResult r = Record({"-q", "-o", dir + "/%p.hst", "--", "/bin/sh", "-c",
                         SaveManifestPath(info) + "; stat -c %a \"${HEAPSIGHT_MANIFEST%/*}\""});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  std::string manifest = ReadAll(info);
+  std::string manifest = ReadFile(info);
   std::string parent = fs::path(manifest).parent_path().string();
   EXPECT_EQ(r.out, "700\n");
   EXPECT_NE(parent, getenv("TMPDIR")) << "the manifest is not in a directory of its own";
@@ -226,12 +219,12 @@ TEST(RecordHostSafety, ManifestDirectoryIsPrivateAndRemovedOnSignals) {
                       null);
     close(null);
     ASSERT_TRUE(WaitFor(pid_file));
-    int program = std::atoi(ReadAll(pid_file).c_str());
+    int program = std::atoi(ReadFile(pid_file).c_str());
     kill(pid, sig);
     int status = Wait(pid);
     if (program > 0) kill(program, SIGKILL);  // SIGALRM is not forwarded
     EXPECT_EQ(status, 128 + sig);
-    std::string m = ReadAll(info2);
+    std::string m = ReadFile(info2);
     ASSERT_THAT(m, Not(IsEmpty()));
     EXPECT_FALSE(fs::exists(m)) << "left behind: " << m;
     EXPECT_FALSE(fs::exists(fs::path(m).parent_path()));

@@ -45,13 +45,6 @@ RunResult Record(const std::vector<std::string>& args,
   return RunPlain(argv, env);
 }
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // The "heapsight: wrote PATH" lines of stderr, as paths.
 std::vector<std::string> WrittenTraces(const std::string& err) {
   std::vector<std::string> out;
@@ -310,7 +303,7 @@ TEST(RecordCommand, HelpListsEveryOptionOfTheTable) {
 TEST(RecordCommand, DocsOptionsMdIsTheGeneratedTable) {
   RunResult r = RunPlain({Heapsight(), "options", "--markdown"});
   ASSERT_EQ(r.exit_code, 0);
-  EXPECT_EQ(ReadAll(SourcePath("docs/options.md")), r.out)
+  EXPECT_EQ(ReadFile(SourcePath("docs/options.md")), r.out)
       << "docs/options.md is stale: regenerate it with "
          "`build/cli/heapsight options --markdown > docs/options.md`";
 }
