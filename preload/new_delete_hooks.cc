@@ -2,18 +2,25 @@
 //
 // Implemented on top of the real malloc/aligned_alloc (not libstdc++'s
 // operator new, which would call our malloc hook and record twice). The
-// throwing forms loop on std::get_new_handler() and throw std::bad_alloc
+// throwing forms loop on the program's new-handler and throw std::bad_alloc
 // exactly like libstdc++; the failure is recorded (kAllocFailed) before the
 // handler runs out and we throw.
 //
-// Constraints: the only preload file compiled with exceptions. No malloc of
-// our own; the new-handler runs outside the reentry guard (it is program
-// code and may allocate).
+// Built without exceptions, like the rest of the preload, and linked
+// without a C++ runtime (issue 14): the new-handler, the throw and the
+// catch of the nothrow forms are the host's C++ runtime's
+// (cxx_runtime.h), borrowed on the failure path only. Exceptions from the
+// handler or the thrower pass through our frames, which hold nothing to
+// clean up at those points (no guard, no lock).
+//
+// Constraints: no malloc of our own; the new-handler runs outside the
+// reentry guard (it is program code and may allocate).
 #include <cstddef>
 #include <cstdlib>
 #include <new>
 
 #include "format/trace_format.h"
+#include "preload/cxx_runtime.h"
 #include "preload/heap_limit.h"
 #include "preload/real_functions.h"
 #include "preload/recorder.h"
@@ -24,6 +31,16 @@ namespace hp = heapsight::preload;
 using heapsight::format::Api;
 
 namespace {
+
+// A tag of our own: std::nothrow is an object in libstdc++.so.
+constexpr std::nothrow_t kNothrow{};
+
+// Set by NewNothrow just before it calls the runtime's nothrow operator
+// new, which calls our throwing operator new inside its try block: that
+// call only allocates (the nothrow hook records the outcome). Taken and
+// cleared at the throwing hook's entry, so the new-handler's own
+// allocations are recorded as usual.
+thread_local bool t_nothrow_delegate __attribute__((tls_model("initial-exec"))) = false;
 
 void* RawAllocate(size_t size, size_t alignment) {
   if (!hp::EnsureRealFunctions()) return hp::BootstrapAlloc(size, alignment);
@@ -39,44 +56,46 @@ void* RawAllocate(size_t size, size_t alignment) {
   return p;
 }
 
-// The nothrow forms: one try (plus the new-handler loop, as libstdc++).
-void* NewNothrow(size_t size, size_t alignment, Api api) noexcept {
-  size_t n = size == 0 ? 1 : size;
-  for (;;) {
-    void* p = RawAllocate(n, alignment);
-    if (p != nullptr) {
-      hp::RecordAlloc(p, size, alignment, api);
-      return p;
-    }
-    std::new_handler handler = std::get_new_handler();
-    if (handler == nullptr) {
-      hp::RecordAlloc(nullptr, size, alignment, api);
-      return nullptr;
-    }
-    try {
-      handler();
-    } catch (...) {
-      hp::RecordAlloc(nullptr, size, alignment, api);
-      return nullptr;
-    }
-  }
-}
-
 void* NewThrowing(size_t size, size_t alignment, Api api) {
+  const bool delegate = t_nothrow_delegate;
+  t_nothrow_delegate = false;
   size_t n = size == 0 ? 1 : size;
   for (;;) {
     void* p = RawAllocate(n, alignment);
     if (p != nullptr) {
-      hp::RecordAlloc(p, size, alignment, api);
+      if (!delegate) hp::RecordAlloc(p, size, alignment, api);
       return p;
     }
-    std::new_handler handler = std::get_new_handler();
+    std::new_handler handler = hp::HostNewHandler();
     if (handler == nullptr) {
-      hp::RecordAlloc(nullptr, size, alignment, api);  // before throwing
-      throw std::bad_alloc();
+      if (!delegate) hp::RecordAlloc(nullptr, size, alignment, api);  // before throwing
+      hp::ThrowBadAlloc();
     }
     handler();  // may throw bad_alloc itself; then it was the program's call
   }
+}
+
+// The nothrow forms: one try; if it fails and the program has a
+// new-handler, the new-handler loop runs inside the runtime's own nothrow
+// new (its try block calls our throwing hook, its catch block returns
+// nullptr), as libstdc++'s nothrow new does. Either way the outcome is
+// recorded here, once.
+void* NewNothrow(size_t size, size_t alignment, Api api) noexcept {
+  void* p = RawAllocate(size == 0 ? 1 : size, alignment);
+  if (p == nullptr && hp::HostNewHandler() != nullptr) {
+    if (alignment == 0) {
+      if (hp::NothrowNew fn = hp::HostNothrowNew(); fn != nullptr) {
+        t_nothrow_delegate = true;
+        p = fn(size, kNothrow);
+      }
+    } else if (hp::NothrowNewAligned fn = hp::HostNothrowNewAligned(); fn != nullptr) {
+      t_nothrow_delegate = true;
+      p = fn(size, static_cast<std::align_val_t>(alignment), kNothrow);
+    }
+    t_nothrow_delegate = false;  // if the runtime never called our hook
+  }
+  hp::RecordAlloc(p, size, alignment, api);
+  return p;
 }
 
 void Delete(void* p, Api api) noexcept {

@@ -23,6 +23,12 @@
 #include "preload/raw_log.h"
 #include "preload/spin_lock.h"
 
+// libzstd.a's tracing hooks are weak undefined references, which the
+// loader would bind to any host function of that name. Defined here
+// (hidden, like everything of ours): "no tracing", and nothing to bind.
+extern "C" unsigned long long ZSTD_trace_compress_begin(const ZSTD_CCtx*) { return 0; }
+extern "C" void ZSTD_trace_compress_end(unsigned long long, const void*) {}
+
 namespace heapsight::preload {
 namespace {
 
