@@ -49,6 +49,7 @@ uint32_t g_page_size = 4096;
 char g_start_dir[4096];
 char g_parent_trace[4096];
 bool g_fork_locked = false;
+std::atomic<bool> g_start_claimed{false};
 
 const char* GetenvLookup(const char* name, void*) { return getenv(name); }
 
@@ -210,9 +211,9 @@ void ForkChild() {
 
 // --- exit ---------------------------------------------------------------------
 
-// Registered with atexit() from our constructor, i.e. before the program's
-// own handlers and before _dl_fini, so it runs after them (see
-// process_hooks.cc).
+// Registered with atexit() when the trace starts (the first allocation, or
+// our constructor), i.e. before the program's own handlers and before
+// _dl_fini, so it runs after them (see process_hooks.cc).
 void AtExitHandler() {
   ErrnoKeeper keep_errno;  // later exit handlers see the program's errno
   FinishTrace(format::EndReason::kExit, g_exit_status);
@@ -248,9 +249,20 @@ void LogStats() {
 
 }  // namespace
 
+void StartTracingEarly() {
+  // Inside our own work (the start itself, a scan...) or inside dlsym: not
+  // the program's first event. Before libc's constructor: too early.
+  if (InHeapsight() || environ == nullptr) return;
+  StartTracing();
+}
+
 void StartTracing() {
   if (g_tracing_status.load() != kUninit || !EnsureRealFunctions()) return;
-  ErrnoKeeper keep_errno;  // a constructor: main() starts with libc's errno
+  // Once: a hook's lazy start and the constructor (or two threads that a
+  // library constructor started) may race here. A loser goes on untraced
+  // for this one event (it stays internal, as before any start).
+  if (g_start_claimed.exchange(true)) return;
+  ErrnoKeeper keep_errno;  // main() (or the caller of the hook) keeps its errno
   NoCancel no_cancel;
   ReentryGuard guard;
   char error[256];

@@ -16,12 +16,32 @@
 #include <cstdint>
 
 #include "format/trace_format.h"
+#include "preload/tracer_state.h"
 
 namespace heapsight::preload {
 
-// The library constructor: parses the options, opens the trace and writes
-// its first records. Tracing is active afterwards unless it was disabled.
+// Parses the options, opens the trace and writes its first records, once
+// per process (the first caller wins; later calls return at once).
+// Tracing is active afterwards unless it was disabled. Called by the first
+// hook call that finds libc up (StartTracingIfUninit), else by our library
+// constructor.
 void StartTracing();
+
+// Slow path of StartTracingIfUninit.
+void StartTracingEarly();
+
+// Issue 14 fault 3: every allocation from the program's first instruction
+// on is recorded, also those in the constructors of libraries initialized
+// before ours (libselinux's in ls, GLib's...). So the first hook call
+// starts the trace, before it records its own event; our constructor only
+// starts it if no hook did. Not while libc itself is not initialized yet
+// (the loader's own allocations between relocation and libc's constructor;
+// `environ` is still null then): those stay internal, as before.
+inline void StartTracingIfUninit() {
+  if (__builtin_expect(g_tracing_status.load(std::memory_order_relaxed) == kUninit, 0)) {
+    StartTracingEarly();
+  }
+}
 
 // exit() hook and main()'s return: the status FinishTrace writes from the
 // atexit handler; also the exit point (BeginExit, recorder.h).

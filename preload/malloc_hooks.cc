@@ -16,6 +16,7 @@
 
 #include "format/trace_format.h"
 #include "preload/heap_limit.h"
+#include "preload/lifecycle.h"
 #include "preload/real_functions.h"
 #include "preload/recorder.h"
 
@@ -77,6 +78,7 @@ void* ReallocFromBootstrap(void* p, size_t size, Api api) {
 
 HEAPSIGHT_EXPORT void* malloc(size_t size) {
   if (!hp::EnsureRealFunctions()) return hp::BootstrapAlloc(size, 16);
+  hp::StartTracingIfUninit();  // before the event: it is recorded (lifecycle.h)
   if (hp::HeapLimitDenies(size)) return hp::HeapLimitFail(size, 0, Api::kMalloc);
   void* p = hp::g_real.malloc(size);
   hp::HeapLimitAdd(p);
@@ -92,6 +94,7 @@ HEAPSIGHT_EXPORT void free(void* p) {
 
 HEAPSIGHT_EXPORT void* calloc(size_t n, size_t size) {
   if (!hp::EnsureRealFunctions()) return hp::BootstrapAlloc(SaturatingMul(n, size), 16);
+  hp::StartTracingIfUninit();  // before the event: it is recorded (lifecycle.h)
   if (hp::HeapLimitDenies(SaturatingMul(n, size))) {
     return hp::HeapLimitFail(SaturatingMul(n, size), 0, Api::kCalloc);
   }
@@ -110,6 +113,7 @@ HEAPSIGHT_EXPORT void* realloc(void* p, size_t size) {
     }
     return q;
   }
+  hp::StartTracingIfUninit();
   if (hp::IsBootstrapPointer(p)) return ReallocFromBootstrap(p, size, Api::kRealloc);
   size_t old_usable;
   if (!hp::HeapLimitReallocBegin(p, size, &old_usable)) {
@@ -124,6 +128,7 @@ HEAPSIGHT_EXPORT void* realloc(void* p, size_t size) {
 
 HEAPSIGHT_EXPORT void* reallocarray(void* p, size_t n, size_t size) {
   if (!hp::EnsureRealFunctions()) return nullptr;
+  hp::StartTracingIfUninit();
   size_t total = SaturatingMul(n, size);
   if (hp::IsBootstrapPointer(p)) {
     if (total == SIZE_MAX) {
@@ -148,6 +153,7 @@ HEAPSIGHT_EXPORT int posix_memalign(void** out, size_t alignment, size_t size) {
     *out = hp::BootstrapAlloc(size, alignment);
     return *out != nullptr ? 0 : ENOMEM;
   }
+  hp::StartTracingIfUninit();
   if (hp::HeapLimitDenies(size)) {
     int saved = errno;  // posix_memalign reports through its result, not errno
     hp::HeapLimitFail(size, alignment, Api::kPosixMemalign);
@@ -162,6 +168,7 @@ HEAPSIGHT_EXPORT int posix_memalign(void** out, size_t alignment, size_t size) {
 
 HEAPSIGHT_EXPORT void* aligned_alloc(size_t alignment, size_t size) {
   if (!hp::EnsureRealFunctions()) return hp::BootstrapAlloc(size, alignment);
+  hp::StartTracingIfUninit();  // before the event: it is recorded (lifecycle.h)
   if (hp::HeapLimitDenies(size)) return hp::HeapLimitFail(size, alignment, Api::kAlignedAlloc);
   void* p = hp::g_real.aligned_alloc(alignment, size);
   hp::HeapLimitAdd(p);
@@ -171,6 +178,7 @@ HEAPSIGHT_EXPORT void* aligned_alloc(size_t alignment, size_t size) {
 
 HEAPSIGHT_EXPORT void* memalign(size_t alignment, size_t size) {
   if (!hp::EnsureRealFunctions()) return hp::BootstrapAlloc(size, alignment);
+  hp::StartTracingIfUninit();  // before the event: it is recorded (lifecycle.h)
   if (hp::HeapLimitDenies(size)) return hp::HeapLimitFail(size, alignment, Api::kMemalign);
   void* p = hp::g_real.memalign(alignment, size);
   hp::HeapLimitAdd(p);
@@ -180,6 +188,7 @@ HEAPSIGHT_EXPORT void* memalign(size_t alignment, size_t size) {
 
 HEAPSIGHT_EXPORT void* valloc(size_t size) {
   if (!hp::EnsureRealFunctions()) return hp::BootstrapAlloc(size, 4096);
+  hp::StartTracingIfUninit();  // before the event: it is recorded (lifecycle.h)
   if (hp::HeapLimitDenies(size)) {
     return hp::HeapLimitFail(size, static_cast<size_t>(getpagesize()), Api::kValloc);
   }
@@ -191,6 +200,7 @@ HEAPSIGHT_EXPORT void* valloc(size_t size) {
 
 HEAPSIGHT_EXPORT void* pvalloc(size_t size) {
   if (!hp::EnsureRealFunctions()) return hp::BootstrapAlloc(size, 4096);
+  hp::StartTracingIfUninit();  // before the event: it is recorded (lifecycle.h)
   if (hp::HeapLimitDenies(size)) {
     return hp::HeapLimitFail(size, static_cast<size_t>(getpagesize()), Api::kPvalloc);
   }

@@ -22,6 +22,7 @@
 #include "format/trace_format.h"
 #include "preload/cxx_runtime.h"
 #include "preload/heap_limit.h"
+#include "preload/lifecycle.h"
 #include "preload/real_functions.h"
 #include "preload/recorder.h"
 
@@ -44,6 +45,7 @@ thread_local bool t_nothrow_delegate __attribute__((tls_model("initial-exec"))) 
 
 void* RawAllocate(size_t size, size_t alignment) {
   if (!hp::EnsureRealFunctions()) return hp::BootstrapAlloc(size, alignment);
+  hp::StartTracingIfUninit();  // before the event: it is recorded (lifecycle.h)
   if (hp::HeapLimitDenies(size)) return nullptr;  // as if out of memory
   void* p;
   if (alignment == 0) {

@@ -29,13 +29,17 @@ extern char** environ;
 namespace {
 
 // Runs when the loader initializes us: after our own dependencies (libc,
-// libstdc++, libunwind, libzstd) and the executable's DT_NEEDED libraries,
-// before the executable's constructors, and before __libc_start_main
-// registers _dl_fini with atexit. So our exit handler runs after _dl_fini
-// (all static destructors and destructor functions) and after the atexit
-// handlers the program registers; only handlers registered by libraries
-// initialized before us run later, and those are caught in write-through
-// mode.
+// libunwind) and after the libraries initialized before us (the program's
+// DT_NEEDED libraries come later in the search list than LD_PRELOAD, so
+// their constructors run first), before the executable's constructors, and
+// before __libc_start_main registers _dl_fini with atexit. The trace has
+// usually been started already, by the first allocation of one of those
+// earlier constructors (StartTracingIfUninit, lifecycle.h); then this is a
+// no-op. Either way our exit handler is registered before _dl_fini, so it
+// runs after _dl_fini (all static destructors and destructor functions) and
+// after the atexit handlers the program registers; only handlers registered
+// by libraries initialized before the start run later, and those are
+// caught in write-through mode.
 __attribute__((constructor(101))) void HeapsightConstructor() { hp::StartTracing(); }
 
 // Runs inside _dl_fini, before our exit handler: flush the buffers of other

@@ -4,7 +4,8 @@
 // and libunwind's (docs/DESIGN.md, "What the preload adds to a host"), and a
 // traced program makes exactly the allocation calls it makes untraced:
 // same count, same bytes, same frees, as a counting allocator
-// (tests/preload/alloc_tally.c) sees them alone and behind heapsight.
+// (tests/preload/alloc_tally.c) sees them alone and behind heapsight; and
+// the trace records every one of them.
 #include <gtest/gtest.h>
 #include <stdio.h>
 
@@ -133,6 +134,19 @@ void ExpectSameAllocations(const std::vector<std::string>& argv) {
   ASSERT_TRUE(trace.error.empty()) << trace.error;
   EXPECT_TRUE(trace.complete) << argv[0];
   EXPECT_EQ(plain.traces.size(), 0u);
+  // Every call the program made is in the trace, from its first
+  // (issue 14 fault 3: also those before heapsight's constructor ran).
+  uint64_t calls = 0, bytes = 0;
+  for (const auto& r : trace.records) {
+    if (r.tag == format::RecordTag::kAlloc || r.tag == format::RecordTag::kRealloc ||
+        r.tag == format::RecordTag::kAllocFailed) {
+      ++calls;
+      bytes += r.size;
+    }
+  }
+  EXPECT_EQ("allocs=" + std::to_string(calls) + " bytes=" + std::to_string(bytes),
+            plain.line.substr(0, plain.line.find(" frees=")))
+      << argv[0];
 }
 
 TEST(HostFootprint, CProgramAllocatesExactlyWhatItAllocatesUntraced) {
