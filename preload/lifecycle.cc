@@ -28,7 +28,7 @@
 #include "preload/thread_state.h"
 #include "preload/trace_writer.h"
 #include "preload/tracer_state.h"
-#include "preload/unwind_validation.h"
+#include "preload/private_libunwind.h"
 #include "preload/unwinder.h"
 
 extern char** environ;
@@ -304,9 +304,9 @@ void StartTracing() {
     }
   }
   ScrubEnvironment();
-  // Before our first unwind initializes libunwind (which would open its
-  // validation pipe): unwind_validation.h.
-  InstallUnwindValidation();
+  // Our own copy of libunwind, before the first unwind
+  // (private_libunwind.h); without it, stacks stay empty.
+  LoadPrivateLibunwind();
   if (!StartTraceFile(flags)) return;
   UnwindMode unwind = ParseUnwindMode(g_options.UNWIND);
   bool unwind_cache = unwind == UnwindMode::kLibunwind && g_options.UNWIND_CACHE;

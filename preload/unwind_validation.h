@@ -11,22 +11,15 @@
 //
 // So libunwind's own calls of pipe2, read, close and syscall (the functions
 // that validation uses; write too, which other builds use instead of
-// syscall) are redirected, in libunwind's GOT only
-// (its relocations name them; nothing else in the process changes), to
-// functions of ours: pipe2 hands out two numbers no fd can have, read and
-// close of those do nothing, and syscall(SYS_write, <our number>, addr, 1)
-// validates `addr` with process_vm_readv on our own process (no fd). Every
-// other call passes through to libc unchanged. libunwind then never holds an
-// fd, and reads nothing but memory.
+// syscall) are bound, when our private copy of libunwind is relocated
+// (private_libunwind.h), to functions of ours: pipe2 hands out two numbers
+// no fd can have, read and close of those do nothing, and
+// syscall(SYS_write, <our number>, addr, 1) validates `addr` with
+// process_vm_readv on our own process (no fd). Every other call passes
+// through to libc unchanged. libunwind then never holds an fd, and reads
+// nothing but memory.
 //
-// If libunwind was initialized before InstallUnwindValidation (a program
-// library that unwound in its own constructor), its real pipe is kept and
-// used as before; if the GOT entries cannot be found (another libunwind
-// build), nothing changes.
-//
-// Constraints: called once from StartTracing (lifecycle.cc), before our first unwind, under
-// the reentry guard (dladdr1 and dl_iterate_phdr take the loader lock; no
-// allocation). The replacement functions are async-signal-safe, never
+// Constraints: the replacement functions are async-signal-safe, never
 // allocate and preserve errno except as libunwind's loops need it
 // (unwind_validation.cc).
 #ifndef HEAPSIGHT_PRELOAD_UNWIND_VALIDATION_H_
@@ -34,10 +27,9 @@
 
 namespace heapsight::preload {
 
-// Redirects libunwind's validation calls. Returns how many GOT entries were
-// redirected (5 with Debian 12's libunwind.so.8), 0 if none (then nothing
-// changed: pipe2, read, close and syscall or write must all be there).
-int InstallUnwindValidation();
+// Our replacement for libunwind's import `name` (pipe2, read, close,
+// syscall, write), or nullptr for any other name.
+void* UnwindValidationFunction(const char* name);
 
 }  // namespace heapsight::preload
 
