@@ -29,8 +29,16 @@ size_t UsableSize(void* p) {
   return malloc_usable_size(p);
 }
 
-// Reads HEAPSIGHT_HEAP_LIMIT before main (before any program thread).
-__attribute__((constructor(102))) void ReadHeapLimit() {
+std::atomic<bool> g_limit_read{false};
+
+// Our constructor reads it too, for a process whose trace did not start
+// before (HEAPSIGHT_DISABLE, or no allocation before our constructor).
+__attribute__((constructor(102))) void ReadHeapLimitInConstructor() { ReadHeapLimitOnce(); }
+
+}  // namespace
+
+void ReadHeapLimitOnce() {
+  if (g_limit_read.exchange(true)) return;
   const char* text = getenv("HEAPSIGHT_HEAP_LIMIT");
   if (text == nullptr || *text == '\0') return;
   uint64_t bytes = 0;
@@ -46,8 +54,6 @@ __attribute__((constructor(102))) void ReadHeapLimit() {
   }
   g_heap_limit_bytes = bytes;
 }
-
-}  // namespace
 
 bool ParseByteSize(const char* text, uint64_t* out) {
   if (text == nullptr || *text < '0' || *text > '9') return false;

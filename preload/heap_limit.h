@@ -18,7 +18,8 @@
 // Allocations made inside heapsight itself are never denied.
 //
 // Constraints: no malloc, no locks on the event path. The limit is parsed
-// once by a library constructor (getenv, no allocation). Not
+// once (getenv, no allocation): when the trace starts, at the program's
+// first allocation (lifecycle.h), or else in our library constructor. Not
 // async-signal-safe (neither are the hooks that call it).
 #ifndef HEAPSIGHT_PRELOAD_HEAP_LIMIT_H_
 #define HEAPSIGHT_PRELOAD_HEAP_LIMIT_H_
@@ -36,6 +37,10 @@ extern uint64_t g_heap_limit_bytes;
 // Bytes live (usable sizes). Signed: blocks allocated before the limit was
 // read may be freed later and make it dip below zero.
 extern std::atomic<int64_t> g_heap_limit_live;
+
+// Reads HEAPSIGHT_HEAP_LIMIT; the first call only (before any program
+// thread: the trace's start or our constructor).
+void ReadHeapLimitOnce();
 
 // Parses "64M", "512K", "2G", "1048576" (suffixes K/M/G/T, powers of 1024,
 // optional trailing "B" or "iB"). Returns false for anything else.

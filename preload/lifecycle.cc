@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "preload/clock.h"
+#include "preload/heap_limit.h"
 #include "preload/host_guards.h"
 #include "preload/internal_alloc.h"
 #include "preload/leak_check.h"
@@ -253,6 +254,8 @@ void StartTracingEarly() {
   // Inside our own work (the start itself, a scan...) or inside dlsym: not
   // the program's first event. Before libc's constructor: too early.
   if (InHeapsight() || environ == nullptr) return;
+  // The heap limit counts from the same first allocation as the trace.
+  ReadHeapLimitOnce();
   StartTracing();
 }
 

@@ -103,6 +103,25 @@ TEST(EarlyAllocations, LibraryConstructorAllocationsAreRecordedAndClassified) {
   EXPECT_NE(block.find("in _dl_init"), std::string::npos) << block;
 }
 
+// HEAPSIGHT_HEAP_LIMIT counts from the same first allocation as the trace:
+// with 16 KiB, the constructor's blocks (4001, 4005, 4006 usable sizes)
+// leave no room for 4003 (its failure is the constructor's), nor for main's
+// 4007 and stdout's buffer.
+TEST(EarlyAllocations, HeapLimitCountsFromTheFirstAllocation) {
+  std::string dir = MakeTempDir();
+  RunResult run = RunTraced({ScenarioProgram("early_ctor_program")}, dir,
+                            {{"HEAPSIGHT_HEAP_LIMIT", "16K"}});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  ASSERT_EQ(run.traces.size(), 1u);
+  TraceContents t = ReadTrace(run.traces[0]);
+  ASSERT_EQ(t.error, "");
+  std::vector<uint64_t> failed;
+  for (const auto& r : t.records) {
+    if (r.tag == RecordTag::kAllocFailed) failed.push_back(r.size);
+  }
+  EXPECT_EQ(failed, (std::vector<uint64_t>{4003, 4007, 4096}));
+}
+
 // "  still reachable: 33,817 bytes in 168 blocks" -> {33817, 168}.
 std::pair<uint64_t, uint64_t> MemcheckLine(const std::string& text, const std::string& label) {
   size_t at = text.find(label + ":");
