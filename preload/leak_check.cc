@@ -590,9 +590,12 @@ bool ScanLocked(format::ScanReason reason, uintptr_t caller_frame, const uintptr
       MappingRoots mappings(&classifier, &map, &snap, starts);
       size_t extra = modules.range_count + ModuleRoots::kMaxSelfRanges + 2 * (capture.count + 1);
       if (mappings.Init(extra)) {
+        // Exactly the segments scanned above: the rest of their mappings'
+        // pages is memory memcheck scans too. ld.so's early allocations
+        // (the main program's link_map and its search list among them)
+        // are carved from the page after ld.so's bss end.
         for (size_t i = 0; i < modules.range_count; ++i) {
-          mappings.Exclude(modules.ranges[i].lo & ~(kPage - 1),
-                           (modules.ranges[i].hi + kPage - 1) & ~(kPage - 1));
+          mappings.Exclude(modules.ranges[i].lo, modules.ranges[i].hi);
         }
         for (size_t i = 0; i < modules.self_range_count; ++i) {
           mappings.Exclude(modules.self_ranges[i].lo, modules.self_ranges[i].hi);
