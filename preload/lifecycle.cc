@@ -308,10 +308,15 @@ void StartTracing() {
   }
   ScrubEnvironment();
   // Our own copy of libunwind, before the first unwind
-  // (private_libunwind.h); without it, stacks stay empty.
-  LoadPrivateLibunwind();
+  // (private_libunwind.h); without it, the frame-pointer walk is the
+  // best stack left (it warned once).
+  const bool have_libunwind = LoadPrivateLibunwind();
   if (!StartTraceFile(flags)) return;
   UnwindMode unwind = ParseUnwindMode(g_options.UNWIND);
+  if (unwind == UnwindMode::kLibunwind && !have_libunwind) {
+    unwind = UnwindMode::kFramePointer;
+    FallBackToFramePointers();
+  }
   bool unwind_cache = unwind == UnwindMode::kLibunwind && g_options.UNWIND_CACHE;
   InitThreadStates(static_cast<int>(g_options.ZSTD_LEVEL), unwind == UnwindMode::kFramePointer,
                    unwind_cache);

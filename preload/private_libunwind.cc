@@ -411,7 +411,7 @@ bool LoadPrivateLibunwind() {
   if (!ok && !g_options.QUIET) {
     RawBuffer b;
     b.Str("cannot load ").Str(HEAPSIGHT_LIBUNWIND_PATH).Str(
-        " privately; stacks are not recorded (HEAPSIGHT_UNWIND=fp still works)");
+        " privately; stacks are taken by walking frame pointers (as HEAPSIGHT_UNWIND=fp)");
     RawLog(b);
   }
   g_state.store(ok ? 2 : 3, std::memory_order_release);

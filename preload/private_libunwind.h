@@ -24,7 +24,8 @@
 // dl_iterate_phdr for the program or for our module map, no TLS module.
 // libunwind 1.6 has no constructors (no DT_INIT, no DT_INIT_ARRAY); a
 // build that has some, or TLS data other than 16 zero bytes, or
-// relocations of other kinds, is refused (one warning; no stacks).
+// relocations of other kinds, is refused (one warning; the recorder then
+// walks frame pointers, lifecycle.cc).
 //
 // The functions of libunwind that the preload calls (unw_backtrace, the
 // _UL* cursor functions, unw_getcontext) are defined in libheapsight.so as

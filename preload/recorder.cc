@@ -463,6 +463,8 @@ void ResetExitPointInChild() {
   t_exit_thread = false;
 }
 
+void FallBackToFramePointers() { g_unwind = UnwindMode::kFramePointer; }
+
 void ConfigureRecorder(const Options& options, uint32_t page_size) {
   g_unwind = ParseUnwindMode(options.UNWIND);
   g_max_depth = static_cast<size_t>(options.MAX_DEPTH);

@@ -66,6 +66,10 @@ void ResetExitPointInChild();
 // Called once, before tracing starts.
 void ConfigureRecorder(const Options& options, uint32_t page_size);
 
+// Walks frame pointers from now on (libunwind could not be loaded: see
+// private_libunwind.h). Called once, before the first stack is taken.
+void FallBackToFramePointers();
+
 // The first RSS sample is due one interval after the start; a fork child's
 // samples start over at its first event.
 void ScheduleFirstRssSample();
