@@ -161,6 +161,19 @@ int RunPprof(const OutputArgs& args) {
   return 0;
 }
 
+// The temporary metrics need every call of a thread: refuse them on a
+// sampled trace rather than print numbers that mean nothing.
+absl::Status CheckMetricFits(const output::HeapProfile& profile, output::SiteMetric metric,
+                             const std::string& trace) {
+  if (!output::SiteMetricNeedsExactTrace(metric) || profile.sample_period <= 1) {
+    return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      trace, ": --metric ", std::string(output::SiteMetricName(metric)),
+      " needs an exact trace; this one is sampled (HEAPSIGHT_SAMPLE_BYTES), and a sampled trace "
+      "does not record the calls that decide whether an allocation is temporary"));
+}
+
 int RunCollapse(const OutputArgs& args) {
   absl::StatusOr<output::SiteMetric> metric = output::ParseSiteMetric(args.metric);
   if (!metric.ok()) return FailUsage(metric.status());
@@ -168,6 +181,7 @@ int RunCollapse(const OutputArgs& args) {
   if (!request.ok()) return FailUsage(request.status());
   absl::StatusOr<output::HeapProfile> profile = LoadProfile(args, std::move(*request));
   if (!profile.ok()) return Fail(profile.status());
+  if (absl::Status st = CheckMetricFits(*profile, *metric, args.trace); !st.ok()) return Fail(st);
   std::string text = output::FormatFoldedStacks(output::CollapseProfile(*profile, *metric));
   if (absl::Status st = WriteOutput(args.output, text); !st.ok()) return Fail(st);
   return 0;
@@ -180,6 +194,7 @@ int RunFlamegraph(const OutputArgs& args) {
   if (!request.ok()) return FailUsage(request.status());
   absl::StatusOr<output::HeapProfile> profile = LoadProfile(args, std::move(*request));
   if (!profile.ok()) return Fail(profile.status());
+  if (absl::Status st = CheckMetricFits(*profile, *metric, args.trace); !st.ok()) return Fail(st);
   std::vector<output::FoldedStack> stacks = output::CollapseProfile(*profile, *metric);
   int64_t total = 0;
   for (const output::FoldedStack& s : stacks) {

@@ -58,7 +58,8 @@ struct SiteStats {
   uint64_t leaked_bytes = 0;
   uint64_t peak_count = 0;     // live at the global peak
   uint64_t peak_bytes = 0;
-  uint64_t temporary_count = 0;
+  uint64_t temporary_count = 0;  // temporary allocations (file comment) and their bytes
+  uint64_t temporary_bytes = 0;
   uint64_t inherited_count = 0;  // kInherited blocks (live when the process began)
   uint64_t inherited_bytes = 0;
   // Sampled traces (HEAPSIGHT_SAMPLE_BYTES) only: the allocations and bytes

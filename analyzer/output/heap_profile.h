@@ -54,6 +54,11 @@ struct SiteValues {
   int64_t leaked_bytes = 0;
   int64_t peak_count = 0;    // live at the peak of the heap
   int64_t peak_bytes = 0;
+  // Temporary allocations (trace_model.h: freed by the allocating thread
+  // before that thread's next allocation or free). Exact traces only: a
+  // sampled trace does not see the calls between two samples.
+  int64_t temporary_count = 0;
+  int64_t temporary_bytes = 0;
   // Sampled traces: the allocations and bytes the samples stand for, each
   // sample weighted by its own size (SiteStats::alloc_count_estimate); -1
   // when absent, and then alloc_count/alloc_bytes are scaled by their mean

@@ -177,6 +177,8 @@ absl::StatusOr<HeapProfile> HeapProfileFromTrace(const ProcessProfile& trace,
     sample.values.leaked_bytes = ToInt64(s.leaked_bytes);
     sample.values.peak_count = ToInt64(s.peak_count);
     sample.values.peak_bytes = ToInt64(s.peak_bytes);
+    sample.values.temporary_count = ToInt64(s.temporary_count);
+    sample.values.temporary_bytes = ToInt64(s.temporary_bytes);
     if (out.sample_period > 1) {
       sample.values.alloc_count_estimate = TruncateSaturating(std::round(s.alloc_count_estimate));
       sample.values.alloc_bytes_estimate = TruncateSaturating(std::round(s.alloc_bytes_estimate));

@@ -138,11 +138,14 @@ TEST(PprofWriterTest, FollowsEveryFieldRule) {
   const pb::Profile& p = *built;
   EXPECT_EQ(ValidateProfile(p), "");
 
-  ASSERT_EQ(p.sample_type_size(), 4);
+  // Go's four heap types first (indices 0..3 as in a Go profile), then the
+  // temporaries of an exact trace.
+  ASSERT_EQ(p.sample_type_size(), 6);
   std::vector<std::string> types;
   for (const pb::ValueType& vt : p.sample_type()) types.push_back(S(p, vt.type()) + "/" + S(p, vt.unit()));
   EXPECT_THAT(types, ElementsAre("alloc_objects/count", "alloc_space/bytes", "inuse_objects/count",
-                                 "inuse_space/bytes"));
+                                 "inuse_space/bytes", "temporary_objects/count",
+                                 "temporary_space/bytes"));
   EXPECT_EQ(S(p, p.period_type().type()), "space");
   EXPECT_EQ(S(p, p.period_type().unit()), "bytes");
   EXPECT_EQ(p.period(), 1);
@@ -175,7 +178,7 @@ TEST(PprofWriterTest, FollowsEveryFieldRule) {
   // Samples: A and C merged, D (all zero) dropped.
   ASSERT_EQ(p.sample_size(), 2);
   const pb::Sample& a = p.sample(0);
-  EXPECT_THAT(a.value(), ElementsAre(4, 256, 2, 128));
+  EXPECT_THAT(a.value(), ElementsAre(4, 256, 2, 128, 2, 64));
   ASSERT_EQ(a.location_id_size(), 3);
   // Leaf first, inline frames innermost first.
   EXPECT_THAT(LocationLines(p, a.location_id(0)),
@@ -193,7 +196,7 @@ TEST(PprofWriterTest, FollowsEveryFieldRule) {
   EXPECT_EQ(S(p, a.label(1).str()), "malloc");
 
   const pb::Sample& b = p.sample(1);
-  EXPECT_THAT(b.value(), ElementsAre(10, 10000, 0, 0));
+  EXPECT_THAT(b.value(), ElementsAre(10, 10000, 0, 0, 4, 4000));
   EXPECT_EQ(b.label(0).num(), 1000);
   EXPECT_EQ(S(p, b.label(1).str()), "operator new(unsigned long)");
   // The shared caller is one Location.
@@ -260,6 +263,13 @@ TEST(PprofWriterTest, SampledTraceIsScaledLikeGo) {
   EXPECT_THAT(built->sample(0).value(), ElementsAre(1, 6479, 1, 6479));
   // The label is the raw block size.
   EXPECT_EQ(built->sample(0).label(0).num(), 4096);
+  // No temporaries: a sampled trace cannot tell them, and says so.
+  EXPECT_EQ(built->sample_type_size(), 4);
+  bool said = false;
+  for (int64_t c : built->comment()) {
+    said = said || built->string_table(static_cast<int>(c)).find("no temporary_* values") == 0;
+  }
+  EXPECT_TRUE(said);
 }
 
 TEST(PprofWriterTest, PerAllocationEstimatesAreUsedAsTheyAre) {
