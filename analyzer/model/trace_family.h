@@ -47,8 +47,11 @@ absl::StatusOr<TraceIdentity> ReadTraceIdentity(const std::string& path);
 // directory linked to it through parent_trace, in either direction and any
 // number of steps (parents, children, siblings). A parent_trace matches a
 // file by its exact path, its realpath, or (relative paths, moved
-// directories) by its file name in `trace`'s directory. Ordered by
-// FamilyOrder(). At most kMaxFamilyScan directory entries are looked at.
+// directories) by its file name in `trace`'s directory. A trace without a
+// parent_trace links to the trace of its parent pid that started before it
+// (the latest one): an exec'd image whose forked parent wrote no trace
+// names no parent trace. Ordered by FamilyOrder(). At most kMaxFamilyScan
+// directory entries are looked at.
 inline constexpr size_t kMaxFamilyScan = 20000;
 absl::StatusOr<std::vector<TraceIdentity>> FindTraceFamily(const std::string& trace);
 
