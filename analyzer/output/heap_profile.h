@@ -67,11 +67,20 @@ struct SiteValues {
   int64_t alloc_bytes_estimate = -1;
 };
 
+// The process a sample belongs to, in a profile of several processes (a
+// process family, profile_family.h). Empty (pid 0) in a one-process profile.
+struct SampleProcess {
+  int64_t pid = 0;
+  std::string executable;  // path as the trace names it; "" = unknown
+  std::string frame;       // root frame name in folded stacks, e.g. "sh (pid 42)"
+};
+
 // One call site: a stack and the allocation API it called.
 struct ProfileSample {
   std::vector<uint32_t> locations;  // indices into HeapProfile::locations, leaf first
   std::string api;                  // e.g. "malloc"; "" = unknown
   SiteValues values;
+  SampleProcess process;            // set in multi-process profiles only
 };
 
 struct HeapProfile {

@@ -96,11 +96,12 @@ class ProfileBuilder {
   // Adds a sample, or adds its values to an earlier one with the same
   // stack and labels.
   void AddSample(const std::vector<uint64_t>& location_ids, const std::vector<int64_t>& values,
-                 std::string_view api, int64_t block_size) {
+                 std::string_view api, int64_t block_size, const SampleProcess& process) {
     std::string key;
     key.reserve(location_ids.size() * 4 + api.size() + 24);
     for (uint64_t id : location_ids) absl::StrAppend(&key, id, ",");
-    absl::StrAppend(&key, "|", std::string(api), "|", block_size);
+    // The api has no '|' (format::ApiName); the pid ends the key.
+    absl::StrAppend(&key, "|", std::string(api), "|", block_size, "|", process.pid);
     auto [it, inserted] = samples_.try_emplace(std::move(key), 0);
     if (!inserted) {
       pb::Sample* s = profile_.mutable_sample(it->second);
@@ -123,6 +124,16 @@ class ProfileBuilder {
       pb::Label* label = s->add_label();
       label->set_key(Str("api"));
       label->set_str(Str(api));
+    }
+    if (process.pid != 0) {  // a process family: which process
+      pb::Label* pid = s->add_label();
+      pid->set_key(Str("pid"));
+      pid->set_num(process.pid);
+      if (!process.executable.empty()) {
+        pb::Label* exe = s->add_label();
+        exe->set_key(Str("executable"));
+        exe->set_str(Str(process.executable));
+      }
     }
   }
 
@@ -230,7 +241,7 @@ absl::StatusOr<pb::Profile> BuildPprofProfile(const HeapProfile& profile) {
       stack.push_back(*id);
     }
     int64_t block_size = v.alloc_count > 0 ? v.alloc_bytes / v.alloc_count : 0;
-    b.AddSample(stack, values, s.api, block_size);
+    b.AddSample(stack, values, s.api, block_size, s.process);
   }
   return std::move(out);
 }

@@ -10,7 +10,9 @@
 //   period type   space/bytes, period 1 for an exact trace, else the sampling
 //                 period with every value pair scaled by ScaleHeapSample()
 //   labels        `bytes` = block size (alloc_bytes / alloc_count of the raw
-//                 numbers, num_unit "bytes"), `api` = allocation function
+//                 numbers, num_unit "bytes"), `api` = allocation function;
+//                 in a multi-process profile (profile_family.h) also `pid`
+//                 (numeric) and `executable` (string)
 // Functions, locations and strings are deduplicated; samples with the same
 // stack and labels are merged (values summed); samples whose values are
 // all zero are dropped. Location ids list the leaf first. mapping[0] is the

@@ -2,6 +2,8 @@
 // structural rule of the pprof format, the gzip file round trip, sampling and
 // scale.
 #include "analyzer/output/pprof_writer.h"
+#include "analyzer/output/folded_stacks.h"
+#include "analyzer/output/profile_family.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -354,6 +356,53 @@ TEST(PprofWriterTest, HundredThousandSitesWellUnderASecondOrTwo) {
   EXPECT_EQ(built->sample_size(), 100000);
   EXPECT_EQ(ValidateProfile(*built), "");
   std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace heapsight::analyzer::output
+
+namespace heapsight::analyzer::output {
+namespace {
+
+TEST(ProfileFamilyTest, MergedProfileKeepsEveryProcessApart) {
+  std::vector<FamilyMember> members(2);
+  members[0] = {testing::SmallProfile(), 100, "/bin/sh", "/t/sh.100.hst"};
+  members[1] = {testing::SmallProfile(), 101, "/usr/bin/ls", "/t/ls.101.hst"};
+  members[1].profile.time_nanos += 1000000000;  // started 1 s later, ran 2.5 s
+  absl::StatusOr<HeapProfile> merged = MergeFamilyProfiles(std::move(members));
+  ASSERT_TRUE(merged.ok()) << merged.status();
+  EXPECT_EQ(merged->mappings.size(), 4u);
+  EXPECT_EQ(merged->duration_nanos, 3500000000);
+  absl::StatusOr<perftools::profiles::Profile> p = BuildPprofProfile(*merged);
+  ASSERT_TRUE(p.ok()) << p.status();
+  // Two samples per process (A+C merged, D dropped), never merged across.
+  ASSERT_EQ(p->sample_size(), 4);
+  std::vector<int64_t> pids;
+  for (const perftools::profiles::Sample& s : p->sample()) {
+    ASSERT_EQ(s.label_size(), 4);
+    EXPECT_EQ(p->string_table(static_cast<int>(s.label(2).key())), "pid");
+    pids.push_back(s.label(2).num());
+    EXPECT_EQ(p->string_table(static_cast<int>(s.label(3).str())),
+              pids.back() == 100 ? "/bin/sh" : "/usr/bin/ls");
+  }
+  EXPECT_THAT(pids, ElementsAre(100, 100, 101, 101));
+  EXPECT_EQ(FormatFoldedStacks(CollapseProfile(*merged, SiteMetric::kAllocCount)),
+            "ls (pid 101);libc.so.6+0x29d90;main;fill_vector;Vec<int>::grow 4\n"
+            "ls (pid 101);libc.so.6+0x29d90;main;make_tree 10\n"
+            "sh (pid 100);libc.so.6+0x29d90;main;fill_vector;Vec<int>::grow 4\n"
+            "sh (pid 100);libc.so.6+0x29d90;main;make_tree 10\n");
+}
+
+TEST(ProfileFamilyTest, DifferentSamplingPeriodsAreAnError) {
+  std::vector<FamilyMember> members(2);
+  members[0] = {testing::SmallProfile(), 100, "/bin/sh", "/t/sh.100.hst"};
+  members[1] = {testing::SmallProfile(), 101, "/usr/bin/ls", "/t/ls.101.hst"};
+  members[1].profile.sample_period = 4096;
+  absl::StatusOr<HeapProfile> merged = MergeFamilyProfiles(std::move(members));
+  EXPECT_EQ(merged.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(merged.status().message()),
+              HasSubstr("/t/ls.101.hst: sampled every 4096 bytes, but /t/sh.100.hst every 1"));
+  EXPECT_FALSE(MergeFamilyProfiles({}).ok());
 }
 
 }  // namespace
