@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
 #include "tests/cli/cli_test_util.h"
 #include "tests/support/run_traced.h"
 
@@ -82,6 +83,30 @@ TEST_F(SiteTemporariesTest, ReportListsMostTemporaryAllocations) {
   EXPECT_EQ(std::count(section.begin(), section.end(), '\n'), 1 + 4 * 2) << section;
 }
 
+TEST_F(SiteTemporariesTest, ReportJsonListsMostTemporaryAllocations) {
+  RunResult r = RunHeapsight({"report", "--format", "json", "--top", "10", *trace_});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  nlohmann::json doc = nlohmann::json::parse(r.out, nullptr, /*allow_exceptions=*/false);
+  ASSERT_FALSE(doc.is_discarded()) << r.out;
+  EXPECT_EQ(doc["schema"], "heapsight-report/1");
+  ASSERT_EQ(doc["processes"].size(), 1u);
+  const nlohmann::json& p = doc["processes"][0];
+  EXPECT_EQ(p["totals"]["temporary"], 200);
+  EXPECT_EQ(p["totals"]["allocations"], 550);
+  const nlohmann::json& most = p["top_sites"]["most_temporary"];
+  ASSERT_EQ(most.size(), 4u) << most.dump(1);
+  const std::vector<std::pair<std::string, int>> expected = {
+      {"temp_alloc()", 100}, {"make_inner()", 50}, {"new_array()", 30}, {"grow_realloc(void*)", 20}};
+  for (size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(most[i]["temporary_count"], expected[i].second) << i;
+    EXPECT_EQ(most[i]["alloc_count"], expected[i].second) << i;
+    std::string leaf = most[i]["frames"][0];
+    EXPECT_THAT(leaf, HasSubstr(absl::StrCat(kNs, expected[i].first, " (temporaries_program.cc:")));
+  }
+  EXPECT_EQ(most[0]["temporary_bytes"], 3200);
+  EXPECT_EQ(most[3]["api"], "realloc");
+}
+
 TEST_F(SiteTemporariesTest, FlameGraphOfTemporaries) {
   std::string svg = *dir_ + "/temporary.svg";
   RunResult r = RunHeapsight({"flamegraph", "--metric", "temporary", "-o", svg, *trace_});
@@ -137,6 +162,10 @@ TEST(SiteTemporariesSampledTest, SampledTracesHaveNoTemporaries) {
   RunResult report = RunHeapsight({"report", run.traces[0]});
   EXPECT_EQ(report.exit_code, 0) << report.err;
   EXPECT_THAT(report.out, Not(HasSubstr("most temporary allocations:")));
+  RunResult json = RunHeapsight({"report", "--format", "json", run.traces[0]});
+  EXPECT_EQ(json.exit_code, 0) << json.err;
+  EXPECT_THAT(json.out, Not(HasSubstr("most_temporary")));
+  EXPECT_THAT(json.out, Not(HasSubstr("temporary_count")));
 }
 
 }  // namespace
