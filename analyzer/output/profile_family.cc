@@ -87,7 +87,8 @@ absl::StatusOr<HeapProfile> MergeFamilyProfiles(std::vector<FamilyMember> member
   }
   out.comments.insert(out.comments.begin(),
                       absl::StrCat("a process family of ", members.size(),
-                                   " processes; labels pid and executable name each sample's"));
+                                   " processes; the labels pid and executable name each "
+                                   "sample's process"));
   return out;
 }
 
