@@ -5,6 +5,7 @@
 #include <limits>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 
 namespace heapsight::analyzer::output {
@@ -38,6 +39,7 @@ absl::StatusOr<HeapProfile> MergeFamilyProfiles(std::vector<FamilyMember> member
   if (!first.moment.empty()) out.moment = absl::StrCat(first.moment, " of each process");
   int64_t begin = std::numeric_limits<int64_t>::max();
   int64_t end = 0;
+  absl::flat_hash_map<std::string, int> frames_seen;  // frame name -> members so named
   for (FamilyMember& m : members) {
     HeapProfile& p = m.profile;
     const int64_t period = p.sample_period > 1 ? p.sample_period : 1;
@@ -66,6 +68,9 @@ absl::StatusOr<HeapProfile> MergeFamilyProfiles(std::vector<FamilyMember> member
     process.pid = m.pid;
     process.executable = m.executable;
     process.frame = ProcessFrameName(m);
+    // An image that exec'd itself has the pid and the name of the image
+    // before it: number the repeats, so no two processes share a frame.
+    if (int n = ++frames_seen[process.frame]; n > 1) absl::StrAppend(&process.frame, " #", n);
     for (ProfileSample& s : p.samples) {
       for (uint32_t& index : s.locations) {
         if (index >= p.locations.size()) {

@@ -37,7 +37,10 @@ std::string ProcessFrameName(const FamilyMember& member);
 // MergeFamilyProfiles()
 //
 // One profile of every member, in the given order (parents first is
-// FamilyOrder's). mappings[0] is the first member's main executable;
+// FamilyOrder's). Each member's samples get SampleProcess{pid, executable,
+// ProcessFrameName()}; a frame name a member before it already has (an image
+// that exec'd itself: same pid, same name) gets " #2", " #3", ...
+// mappings[0] is the first member's main executable;
 // time_nanos the earliest start, duration_nanos up to the latest end.
 // Fails with InvalidArgument when the members were sampled with different
 // periods (their estimates would not add up) or a member's own indices are

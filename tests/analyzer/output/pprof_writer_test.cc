@@ -393,6 +393,19 @@ TEST(ProfileFamilyTest, MergedProfileKeepsEveryProcessApart) {
             "sh (pid 100);libc.so.6+0x29d90;main;make_tree 10\n");
 }
 
+TEST(ProfileFamilyTest, AnImageThatExecdItselfGetsAFrameOfItsOwn) {
+  std::vector<FamilyMember> members(2);
+  members[0] = {testing::SmallProfile(), 7, "/usr/bin/make", "/t/make.7.hst"};
+  members[1] = {testing::SmallProfile(), 7, "/usr/bin/make", "/t/make.7.1.hst"};
+  absl::StatusOr<HeapProfile> merged = MergeFamilyProfiles(std::move(members));
+  ASSERT_TRUE(merged.ok()) << merged.status();
+  EXPECT_EQ(FormatFoldedStacks(CollapseProfile(*merged, SiteMetric::kAllocCount)),
+            "make (pid 7);libc.so.6+0x29d90;main;fill_vector;Vec<int>::grow 4\n"
+            "make (pid 7);libc.so.6+0x29d90;main;make_tree 10\n"
+            "make (pid 7) #2;libc.so.6+0x29d90;main;fill_vector;Vec<int>::grow 4\n"
+            "make (pid 7) #2;libc.so.6+0x29d90;main;make_tree 10\n");
+}
+
 TEST(ProfileFamilyTest, DifferentSamplingPeriodsAreAnError) {
   std::vector<FamilyMember> members(2);
   members[0] = {testing::SmallProfile(), 100, "/bin/sh", "/t/sh.100.hst"};
