@@ -1,8 +1,10 @@
 // cli/profile_commands.cc: `heapsight pprof`, `heapsight collapse` and
 // `heapsight flamegraph`, the HeapProfile family.
 //
-// Each command analyzes one trace (AnalyzeTrace), symbolizes it into a
-// HeapProfile and writes one format. Errors print "heapsight: <file>: <what>"
+// Each command analyzes its traces (AnalyzeTrace), symbolizes each into a
+// HeapProfile and writes one format. Several traces, a glob or --family (a
+// whole process family, analyzer/model/trace_family.h) make one profile with
+// the process on every sample (output/profile_family.h). Errors print "heapsight: <file>: <what>"
 // and exit 1; a bad option value (--metric, --at, --leak-kinds) is a usage
 // error found before the trace is read, and exits 2.
 #include <cerrno>
@@ -18,10 +20,12 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "analyzer/model/trace_family.h"
 #include "analyzer/model/trace_model.h"
 #include "analyzer/output/flamegraph_svg.h"
 #include "analyzer/output/folded_stacks.h"
 #include "analyzer/output/pprof_writer.h"
+#include "analyzer/output/profile_family.h"
 #include "analyzer/output/site_metric.h"
 #include "analyzer/output/trace_heap_profile.h"
 #include "analyzer/report/leak_report.h"
@@ -34,7 +38,10 @@ namespace heapsight::analyzer {
 namespace {
 
 struct OutputArgs {
-  std::string trace;
+  std::vector<std::string> traces;  // as given: paths or globs
+  bool family = false;              // --family: each trace brings its whole family
+  std::string trace;                // what errors and titles call the input
+  size_t processes = 1;             // traces read (LoadProfile)
   std::string output;
   std::string at = "end";
   std::string metric = "alloc_bytes";
@@ -116,16 +123,27 @@ absl::StatusOr<ProfileRequest> ParseRequest(const OutputArgs& args, const std::s
   return request;
 }
 
-// Analyzes and symbolizes args.trace as `request` (ParseRequest) asks.
-absl::StatusOr<output::HeapProfile> LoadProfile(const OutputArgs& args, ProfileRequest request) {
+// Analyzes and symbolizes one trace as `request` (ParseRequest) asks.
+// `in_family`: a missing --at marker is no error (the process never set it:
+// it is described at its end), only one that no process has.
+absl::StatusOr<output::FamilyMember> LoadOne(const OutputArgs& args, const std::string& path,
+                                             ProfileRequest request, bool in_family,
+                                             bool* marker_found) {
   AnalyzeOptions& options = request.options;
   std::string& moment = request.moment;
   std::unique_ptr<ProgressBar> bar = ProgressBar::ForStderr("analyzing");
   options.progress = bar.get();
-  absl::StatusOr<ProcessProfile> trace = AnalyzeTrace(args.trace, options);
+  absl::StatusOr<ProcessProfile> trace = AnalyzeTrace(path, options);
   if (!trace.ok()) return trace.status();
   if (options.at == AnalyzeOptions::At::kMarker) {
-    if (absl::Status st = DescribeMarker(*trace, options.at_marker, &moment); !st.ok()) return st;
+    absl::Status st = DescribeMarker(*trace, options.at_marker, &moment);
+    if (st.ok()) {
+      *marker_found = true;
+    } else if (in_family) {
+      moment = absl::StrCat("marker \"", options.at_marker, "\" (at the end where not set)");
+    } else {
+      return st;
+    }
   }
   PrintAnalysisWarnings(*trace);
   if (request.kinds.has_value()) {
@@ -140,13 +158,47 @@ absl::StatusOr<output::HeapProfile> LoadProfile(const OutputArgs& args, ProfileR
   output::TraceHeapProfileOptions profile_options;
   profile_options.include_runtime = args.include_runtime;
   profile_options.moment = moment;
-  return output::HeapProfileFromTrace(*trace, profile_options);
+  absl::StatusOr<output::HeapProfile> profile = output::HeapProfileFromTrace(*trace, profile_options);
+  if (!profile.ok()) return profile.status();
+  output::FamilyMember member;
+  member.profile = std::move(*profile);
+  member.pid = static_cast<int64_t>(trace->pid);
+  member.executable = trace->exe;
+  member.trace_path = path;
+  return member;
 }
 
-int RunPprof(const OutputArgs& args) {
+// The traces the command line names (globs and --family expanded); one
+// trace gives its own profile, several one profile of all their processes.
+absl::StatusOr<output::HeapProfile> LoadProfile(OutputArgs& args, const ProfileRequest& request) {
+  absl::StatusOr<std::vector<std::string>> paths = ExpandTraceArguments(args.traces, args.family);
+  if (!paths.ok()) return paths.status();
+  if (paths->empty()) return absl::InvalidArgumentError("no trace given");
+  const bool family = paths->size() > 1;
+  args.processes = paths->size();
+  args.trace = family ? absl::StrCat(paths->size(), " traces (", paths->front(), ", ...)")
+                      : paths->front();
+  std::vector<output::FamilyMember> members;
+  bool marker_found = false;
+  for (const std::string& path : *paths) {
+    absl::StatusOr<output::FamilyMember> member =
+        LoadOne(args, path, request, family, &marker_found);
+    if (!member.ok()) return member.status();
+    members.push_back(std::move(*member));
+  }
+  if (!family) return std::move(members.front().profile);
+  if (request.options.at == AnalyzeOptions::At::kMarker && !marker_found) {
+    return absl::NotFoundError(absl::StrCat("no process of the ", paths->size(),
+                                            " traces has a marker named \"",
+                                            request.options.at_marker, "\""));
+  }
+  return output::MergeFamilyProfiles(std::move(members));
+}
+
+int RunPprof(OutputArgs args) {
   absl::StatusOr<ProfileRequest> request = ParseRequest(args, args.at);
   if (!request.ok()) return FailUsage(request.status());
-  absl::StatusOr<output::HeapProfile> profile = LoadProfile(args, std::move(*request));
+  absl::StatusOr<output::HeapProfile> profile = LoadProfile(args, *request);
   if (!profile.ok()) return Fail(profile.status());
   absl::StatusOr<perftools::profiles::Profile> pprof = output::BuildPprofProfile(*profile);
   if (!pprof.ok()) {
@@ -161,25 +213,40 @@ int RunPprof(const OutputArgs& args) {
   return 0;
 }
 
-int RunCollapse(const OutputArgs& args) {
+// The temporary metrics need every call of a thread: refuse them on a
+// sampled trace rather than print numbers that mean nothing.
+absl::Status CheckMetricFits(const output::HeapProfile& profile, output::SiteMetric metric,
+                             const std::string& trace) {
+  if (!output::SiteMetricNeedsExactTrace(metric) || profile.sample_period <= 1) {
+    return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      trace, ": --metric ", std::string(output::SiteMetricName(metric)),
+      " needs an exact trace; this one is sampled (HEAPSIGHT_SAMPLE_BYTES), and a sampled trace "
+      "does not record the calls that decide whether an allocation is temporary"));
+}
+
+int RunCollapse(OutputArgs args) {
   absl::StatusOr<output::SiteMetric> metric = output::ParseSiteMetric(args.metric);
   if (!metric.ok()) return FailUsage(metric.status());
   absl::StatusOr<ProfileRequest> request = ParseRequest(args, "end");
   if (!request.ok()) return FailUsage(request.status());
-  absl::StatusOr<output::HeapProfile> profile = LoadProfile(args, std::move(*request));
+  absl::StatusOr<output::HeapProfile> profile = LoadProfile(args, *request);
   if (!profile.ok()) return Fail(profile.status());
+  if (absl::Status st = CheckMetricFits(*profile, *metric, args.trace); !st.ok()) return Fail(st);
   std::string text = output::FormatFoldedStacks(output::CollapseProfile(*profile, *metric));
   if (absl::Status st = WriteOutput(args.output, text); !st.ok()) return Fail(st);
   return 0;
 }
 
-int RunFlamegraph(const OutputArgs& args) {
+int RunFlamegraph(OutputArgs args) {
   absl::StatusOr<output::SiteMetric> metric = output::ParseSiteMetric(args.metric);
   if (!metric.ok()) return FailUsage(metric.status());
   absl::StatusOr<ProfileRequest> request = ParseRequest(args, "end");
   if (!request.ok()) return FailUsage(request.status());
-  absl::StatusOr<output::HeapProfile> profile = LoadProfile(args, std::move(*request));
+  absl::StatusOr<output::HeapProfile> profile = LoadProfile(args, *request);
   if (!profile.ok()) return Fail(profile.status());
+  if (absl::Status st = CheckMetricFits(*profile, *metric, args.trace); !st.ok()) return Fail(st);
   std::vector<output::FoldedStack> stacks = output::CollapseProfile(*profile, *metric);
   int64_t total = 0;
   for (const output::FoldedStack& s : stacks) {
@@ -188,11 +255,14 @@ int RunFlamegraph(const OutputArgs& args) {
   output::FlameGraphOptions options;
   options.unit = std::string(output::SiteMetricUnit(*metric));
   std::string program = profile->executable.empty() ? args.trace : profile->executable;
+  if (args.processes > 1) {
+    program = absl::StrCat("a process family of ", args.processes, " (", program, ", ...)");
+  }
   options.title = args.title.empty()
                       ? absl::StrCat("heapsight: ", std::string(output::SiteMetricName(*metric)), " of ",
                                      program)
                       : args.title;
-  options.subtitle = absl::StrCat("trace ", args.trace, ", total ", total, " ", options.unit,
+  options.subtitle = absl::StrCat(args.processes > 1 ? "" : "trace ", args.trace, ", total ", total, " ", options.unit,
                                   " (click a frame to zoom, the root to reset)");
   std::string svg = output::RenderFlameGraphSvg(stacks, options);
   if (absl::Status st = WriteOutput(args.output, svg); !st.ok()) return Fail(st);
@@ -200,7 +270,13 @@ int RunFlamegraph(const OutputArgs& args) {
 }
 
 void AddTraceArgs(CLI::App* cmd, OutputArgs* args) {
-  cmd->add_option("TRACE", args->trace, "Trace file written by `heapsight record`")->required();
+  cmd->add_option("TRACE", args->traces,
+                  "Trace files written by `heapsight record`, or quoted globs; several make one "
+                  "profile with a root frame / pid and executable labels per process")
+      ->required();
+  cmd->add_flag("--family", args->family,
+                "Also take every trace of each TRACE's process family: the traces in its "
+                "directory linked to it as fork children, exec'd images or parents");
   cmd->add_flag("--include-runtime", args->include_runtime,
                 "Also count blocks the C/C++ runtime allocates for itself");
   cmd->add_option("--leak-kinds", args->leak_kinds,

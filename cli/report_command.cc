@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "analyzer/report/leak_report.h"
-#include "analyzer/report/leak_report.h"
+#include "analyzer/report/report_json.h"
 #include "analyzer/report/suppressions.h"
 #include "analyzer/report/text_report.h"
 #include "cli/command_output.h"
@@ -18,6 +18,7 @@ struct ReportArgs {
   std::vector<std::string> traces;
   size_t top = 5;
   size_t frames = 4;
+  std::string format = "text";
 };
 
 int RunReport(const ReportArgs& args) {
@@ -26,6 +27,10 @@ int RunReport(const ReportArgs& args) {
   ReportOptions options;
   options.top_sites = args.top;
   options.frames_per_site = args.frames;
+  if (args.format == "json") {
+    Emit(FormatReportJson(Pointers(profiles), options), profiles);
+    return 0;
+  }
   std::string text = FormatReport(Pointers(profiles), options);
   text += FormatLeakClassSummary(BuildLeakReport(Pointers(profiles), Suppressions()));
   Emit(text, profiles);
@@ -41,6 +46,11 @@ void RegisterReportCommand(CLI::App& app, int* exit_code) {
   report->add_option("TRACE", args->traces, "Trace files (a process family)")->required();
   report->add_option("--top", args->top, "Call sites per list")->capture_default_str();
   report->add_option("--frames", args->frames, "Frames per call site")->capture_default_str();
+  report->add_option("--format", args->format,
+                     "text or json (schema heapsight-report/1: totals and top call sites, "
+                     "most temporary allocations included, every frame)")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
   report->callback([args, exit_code] { *exit_code = RunReport(*args); });
 }
 

@@ -319,6 +319,7 @@ class Analysis {
     ++p_.totals.frees_by_api[static_cast<size_t>(api)];
     if (from_free && t.last_alloc_valid && t.last_alloc_id == id) {
       ++p_.sites[block.site].stats.temporary_count;
+      p_.sites[block.site].stats.temporary_bytes += block.size;
     }
     if (from_free) t.last_alloc_valid = false;
   }

@@ -19,8 +19,10 @@
 //  - *temporary*: an allocation freed (kFree, not realloc) by the thread
 //    that allocated it, as that thread's next allocation-family call: no
 //    other allocation and no other free by that thread in between (a
-//    realloc counts as an allocation). heaptrack's definition allows frees
-//    of other blocks in between; ours does not.
+//    realloc counts as an allocation). heaptrack instead compares the
+//    freed allocation's (stack, size) with the process's last allocation,
+//    and counts a realloc's old block: docs/temporaries.md has the
+//    measured differences.
 //  - *runtime* sites: blocks made by the C/C++ runtime itself (libstdc++'s
 //    emergency EH pool, glibc's per-thread DTV, ld.so's bookkeeping, stdio
 //    buffers). See runtime_filter.h. They are kept in `sites` with
@@ -58,7 +60,8 @@ struct SiteStats {
   uint64_t leaked_bytes = 0;
   uint64_t peak_count = 0;     // live at the global peak
   uint64_t peak_bytes = 0;
-  uint64_t temporary_count = 0;
+  uint64_t temporary_count = 0;  // temporary allocations (file comment) and their bytes
+  uint64_t temporary_bytes = 0;
   uint64_t inherited_count = 0;  // kInherited blocks (live when the process began)
   uint64_t inherited_bytes = 0;
   // Sampled traces (HEAPSIGHT_SAMPLE_BYTES) only: the allocations and bytes

@@ -69,6 +69,9 @@ std::vector<FoldedStack> CollapseProfile(const HeapProfile& profile, SiteMetric 
       frames.insert(frames.end(), loc_names->rbegin(), loc_names->rend());
     }
     if (frames.empty()) frames.push_back("[no stack]");
+    if (!s.process.frame.empty()) {  // a process family: the process is the root
+      frames.insert(frames.begin(), SanitizeFrameName(s.process.frame));
+    }
     int64_t& sum = merged[std::move(frames)];
     if (__builtin_add_overflow(sum, value, &sum)) sum = value > 0 ? INT64_MAX : INT64_MIN;
   }

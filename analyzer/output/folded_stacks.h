@@ -43,7 +43,9 @@ std::vector<std::string> FrameNames(const HeapProfile& profile, uint32_t locatio
 //
 // Folds every sample of `profile` by `metric` (scaled like pprof's values for
 // a sampled trace, see SiteMetricValue()): inlined frames become frames
-// of their own; stacks are merged, sorted and zero values dropped. Location
+// of their own; a sample of a multi-process profile (SampleProcess) gets its
+// process as the root frame; stacks are merged, sorted and zero values
+// dropped. Location
 // indices out of range show as "[invalid]" (never a crash).
 std::vector<FoldedStack> CollapseProfile(const HeapProfile& profile, SiteMetric metric);
 

@@ -54,6 +54,11 @@ struct SiteValues {
   int64_t leaked_bytes = 0;
   int64_t peak_count = 0;    // live at the peak of the heap
   int64_t peak_bytes = 0;
+  // Temporary allocations (trace_model.h: freed by the allocating thread
+  // before that thread's next allocation or free). Exact traces only: a
+  // sampled trace does not see the calls between two samples.
+  int64_t temporary_count = 0;
+  int64_t temporary_bytes = 0;
   // Sampled traces: the allocations and bytes the samples stand for, each
   // sample weighted by its own size (SiteStats::alloc_count_estimate); -1
   // when absent, and then alloc_count/alloc_bytes are scaled by their mean
@@ -62,11 +67,20 @@ struct SiteValues {
   int64_t alloc_bytes_estimate = -1;
 };
 
+// The process a sample belongs to, in a profile of several processes (a
+// process family, profile_family.h). Empty (pid 0) in a one-process profile.
+struct SampleProcess {
+  int64_t pid = 0;
+  std::string executable;  // path as the trace names it; "" = unknown
+  std::string frame;       // root frame name in folded stacks, e.g. "sh (pid 42)"
+};
+
 // One call site: a stack and the allocation API it called.
 struct ProfileSample {
   std::vector<uint32_t> locations;  // indices into HeapProfile::locations, leaf first
   std::string api;                  // e.g. "malloc"; "" = unknown
   SiteValues values;
+  SampleProcess process;            // set in multi-process profiles only
 };
 
 struct HeapProfile {

@@ -95,16 +95,19 @@ class ProfileBuilder {
 
   // Adds a sample, or adds its values to an earlier one with the same
   // stack and labels.
-  void AddSample(const std::vector<uint64_t>& location_ids, const std::array<int64_t, 4>& values,
-                 std::string_view api, int64_t block_size) {
+  void AddSample(const std::vector<uint64_t>& location_ids, const std::vector<int64_t>& values,
+                 std::string_view api, int64_t block_size, const SampleProcess& process) {
     std::string key;
     key.reserve(location_ids.size() * 4 + api.size() + 24);
     for (uint64_t id : location_ids) absl::StrAppend(&key, id, ",");
-    absl::StrAppend(&key, "|", std::string(api), "|", block_size);
+    // The api has no '|' (format::ApiName); the pid ends the key.
+    absl::StrAppend(&key, "|", std::string(api), "|", block_size, "|", process.pid);
     auto [it, inserted] = samples_.try_emplace(std::move(key), 0);
     if (!inserted) {
       pb::Sample* s = profile_.mutable_sample(it->second);
-      for (int i = 0; i < 4; ++i) s->set_value(i, SaturatingAdd(s->value(i), values[i]));
+      for (size_t i = 0; i < values.size(); ++i) {
+        s->set_value(static_cast<int>(i), SaturatingAdd(s->value(static_cast<int>(i)), values[i]));
+      }
       return;
     }
     it->second = profile_.sample_size();
@@ -121,6 +124,16 @@ class ProfileBuilder {
       pb::Label* label = s->add_label();
       label->set_key(Str("api"));
       label->set_str(Str(api));
+    }
+    if (process.pid != 0) {  // a process family: which process
+      pb::Label* pid = s->add_label();
+      pid->set_key(Str("pid"));
+      pid->set_num(process.pid);
+      if (!process.executable.empty()) {
+        pb::Label* exe = s->add_label();
+        exe->set_key(Str("executable"));
+        exe->set_str(Str(process.executable));
+      }
     }
   }
 
@@ -153,8 +166,15 @@ absl::StatusOr<pb::Profile> BuildPprofProfile(const HeapProfile& profile) {
   AddValueType(b, out.add_sample_type(), "alloc_space", "bytes");
   AddValueType(b, out.add_sample_type(), "inuse_objects", "count");
   AddValueType(b, out.add_sample_type(), "inuse_space", "bytes");
-  AddValueType(b, out.mutable_period_type(), "space", "bytes");
   const int64_t period = profile.sample_period > 1 ? profile.sample_period : 1;
+  // Temporary allocations need every call of a thread (site_metric.h):
+  // exact traces only. After Go's four, so their indices stay 0..3.
+  const bool temporaries = period == 1;
+  if (temporaries) {
+    AddValueType(b, out.add_sample_type(), "temporary_objects", "count");
+    AddValueType(b, out.add_sample_type(), "temporary_space", "bytes");
+  }
+  AddValueType(b, out.mutable_period_type(), "space", "bytes");
   out.set_period(period);
   out.set_default_sample_type(b.Str("inuse_space"));
   out.set_time_nanos(profile.time_nanos);
@@ -169,6 +189,11 @@ absl::StatusOr<pb::Profile> BuildPprofProfile(const HeapProfile& profile) {
   if (period > 1) {
     out.add_comment(b.Str(absl::StrCat("sampled every ", period,
                                        " bytes on average; values are scaled estimates")));
+    out.add_comment(b.Str("no temporary_* values: a sampled trace does not record the calls "
+                          "between samples"));
+  } else {
+    out.add_comment(b.Str("temporary = freed by the allocating thread before its next "
+                          "allocation or free"));
   }
   for (const std::string& c : profile.comments) out.add_comment(b.Str(c));
 
@@ -198,12 +223,17 @@ absl::StatusOr<pb::Profile> BuildPprofProfile(const HeapProfile& profile) {
   };
 
   std::vector<uint64_t> stack;
+  std::vector<int64_t> values;
   for (const ProfileSample& s : profile.samples) {
     const SiteValues& v = s.values;
     ScaledSample alloc = ScaleAllocs(v, period);
     ScaledSample inuse = ScaleHeapSample(v.inuse_count, v.inuse_bytes, period);
-    std::array<int64_t, 4> values = {alloc.count, alloc.bytes, inuse.count, inuse.bytes};
-    if (values == std::array<int64_t, 4>{}) continue;
+    values = {alloc.count, alloc.bytes, inuse.count, inuse.bytes};
+    if (temporaries) {
+      values.push_back(v.temporary_count);
+      values.push_back(v.temporary_bytes);
+    }
+    if (std::all_of(values.begin(), values.end(), [](int64_t x) { return x == 0; })) continue;
     stack.clear();
     for (uint32_t index : s.locations) {
       absl::StatusOr<uint64_t> id = location_id(index);
@@ -211,7 +241,7 @@ absl::StatusOr<pb::Profile> BuildPprofProfile(const HeapProfile& profile) {
       stack.push_back(*id);
     }
     int64_t block_size = v.alloc_count > 0 ? v.alloc_bytes / v.alloc_count : 0;
-    b.AddSample(stack, values, s.api, block_size);
+    b.AddSample(stack, values, s.api, block_size, s.process);
   }
   return std::move(out);
 }

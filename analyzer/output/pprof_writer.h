@@ -3,13 +3,18 @@
 // The profile follows Go's heap profile convention so
 // `go tool pprof` reads it as it reads a Go heap profile:
 //   sample types  alloc_objects/count, alloc_space/bytes,
-//                 inuse_objects/count, inuse_space/bytes (default inuse_space)
+//                 inuse_objects/count, inuse_space/bytes (default inuse_space),
+//                 then, for exact traces only, temporary_objects/count and
+//                 temporary_space/bytes (trace_model.h's temporaries; a
+//                 sampled trace cannot tell them, and a comment says so)
 //   period type   space/bytes, period 1 for an exact trace, else the sampling
 //                 period with every value pair scaled by ScaleHeapSample()
 //   labels        `bytes` = block size (alloc_bytes / alloc_count of the raw
-//                 numbers, num_unit "bytes"), `api` = allocation function
+//                 numbers, num_unit "bytes"), `api` = allocation function;
+//                 in a multi-process profile (profile_family.h) also `pid`
+//                 (numeric) and `executable` (string)
 // Functions, locations and strings are deduplicated; samples with the same
-// stack and labels are merged (values summed); samples whose four values are
+// stack and labels are merged (values summed); samples whose values are
 // all zero are dropped. Location ids list the leaf first. mapping[0] is the
 // main executable; mappings carry build ids and the has_* flags, so pprof
 // never tries to symbolize again.

@@ -11,6 +11,8 @@ absl::StatusOr<SiteMetric> ParseSiteMetric(std::string_view name) {
   if (name == "alloc_count") return SiteMetric::kAllocCount;
   if (name == "leaked_bytes") return SiteMetric::kLeakedBytes;
   if (name == "peak_bytes") return SiteMetric::kPeakBytes;
+  if (name == "temporary" || name == "temporary_count") return SiteMetric::kTemporaryCount;
+  if (name == "temporary_bytes") return SiteMetric::kTemporaryBytes;
   return absl::InvalidArgumentError(
       absl::StrCat("unknown metric \"", std::string(name), "\" (expected ",
                    std::string(kSiteMetricNames), ")"));
@@ -22,12 +24,20 @@ std::string_view SiteMetricName(SiteMetric metric) {
     case SiteMetric::kAllocCount: return "alloc_count";
     case SiteMetric::kLeakedBytes: return "leaked_bytes";
     case SiteMetric::kPeakBytes: return "peak_bytes";
+    case SiteMetric::kTemporaryCount: return "temporary";
+    case SiteMetric::kTemporaryBytes: return "temporary_bytes";
   }
   return "?";
 }
 
 std::string_view SiteMetricUnit(SiteMetric metric) {
-  return metric == SiteMetric::kAllocCount ? "allocations" : "bytes";
+  return metric == SiteMetric::kAllocCount || metric == SiteMetric::kTemporaryCount
+             ? "allocations"
+             : "bytes";
+}
+
+bool SiteMetricNeedsExactTrace(SiteMetric metric) {
+  return metric == SiteMetric::kTemporaryCount || metric == SiteMetric::kTemporaryBytes;
 }
 
 int64_t SiteMetricValue(const SiteValues& values, SiteMetric metric, int64_t sample_period) {
@@ -40,6 +50,10 @@ int64_t SiteMetricValue(const SiteValues& values, SiteMetric metric, int64_t sam
       return ScaleHeapSample(values.leaked_count, values.leaked_bytes, sample_period).bytes;
     case SiteMetric::kPeakBytes:
       return ScaleHeapSample(values.peak_count, values.peak_bytes, sample_period).bytes;
+    case SiteMetric::kTemporaryCount:
+      return values.temporary_count;
+    case SiteMetric::kTemporaryBytes:
+      return values.temporary_bytes;
   }
   return 0;
 }

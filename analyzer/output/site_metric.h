@@ -16,18 +16,21 @@ enum class SiteMetric {
   kAllocCount,   // allocation calls over the whole trace
   kLeakedBytes,  // bytes not freed at exit
   kPeakBytes,    // bytes live at the heap's peak
+  kTemporaryCount,  // temporary allocations (trace_model.h); exact traces only
+  kTemporaryBytes,  // their bytes
 };
 
 // The accepted --metric values, for help texts: "alloc_bytes|alloc_count|...".
 inline constexpr std::string_view kSiteMetricNames =
-    "alloc_bytes|alloc_count|leaked_bytes|peak_bytes";
+    "alloc_bytes|alloc_count|leaked_bytes|peak_bytes|temporary|temporary_bytes";
 
 // ParseSiteMetric()
 //
-// "alloc_bytes" -> kAllocBytes, ...; InvalidArgument for anything else.
+// "alloc_bytes" -> kAllocBytes, ..., "temporary" -> kTemporaryCount;
+// InvalidArgument for anything else.
 absl::StatusOr<SiteMetric> ParseSiteMetric(std::string_view name);
 
-// SiteMetricName()  "alloc_bytes", ...
+// SiteMetricName()  "alloc_bytes", ..., "temporary", "temporary_bytes"
 std::string_view SiteMetricName(SiteMetric metric);
 
 // SiteMetricUnit()  "bytes" or "allocations", for titles and hover texts.
@@ -37,7 +40,15 @@ std::string_view SiteMetricUnit(SiteMetric metric);
 //
 // The metric's number for one site. For a sampled trace (sample_period > 1)
 // the estimate ScaleHeapSample() gives for the metric's (count, bytes)
-// pair, as in the pprof profile; the raw number otherwise.
+// pair, as in the pprof profile; the raw number otherwise. The temporary
+// metrics have no estimate (SiteMetricNeedsExactTrace()): their raw number.
+// SiteMetricNeedsExactTrace()
+//
+// True for the temporary metrics: whether an allocation is temporary
+// depends on the calls next to it, which a sampled trace does not record,
+// so a sampled trace has no such number (the commands refuse the metric).
+bool SiteMetricNeedsExactTrace(SiteMetric metric);
+
 int64_t SiteMetricValue(const SiteValues& values, SiteMetric metric, int64_t sample_period = 0);
 
 }  // namespace heapsight::analyzer::output

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
 #include "analyzer/output/heap_unsampling.h"
 #include "analyzer/symbols/symbol_names.h"
 #include "analyzer/symbols/symbolizer.h"
@@ -111,6 +112,17 @@ class Builder {
     return static_cast<uint32_t>(no_stack_);
   }
 
+  // A pseudo location at the root of a stack the preload cut at its depth
+  // cap (HEAPSIGHT_MAX_DEPTH), one per number of missing frames.
+  uint32_t CutLocation(const StackCut& cut) {
+    auto [it, inserted] =
+        cut_locations_.try_emplace(cut.missing, static_cast<uint32_t>(out_.locations.size()));
+    if (inserted) {
+      out_.locations.push_back({0, -1, {{CutFrameName(cut), "", "", 0, 0}}});
+    }
+    return it->second;
+  }
+
   void SetMain(const Module* main) {
     main_ = main;
     if (main != nullptr) MappingFor(main, 0);
@@ -123,10 +135,16 @@ class Builder {
   absl::flat_hash_map<std::pair<const Module*, int>, int32_t> mappings_;
   absl::flat_hash_map<uint64_t, uint32_t> locations_;
   int64_t no_stack_ = -1;
+  absl::flat_hash_map<uint64_t, uint32_t> cut_locations_;  // missing frames -> location
 };
 
 
 }  // namespace
+
+std::string CutFrameName(const StackCut& cut) {
+  if (cut.missing == 0) return "[... more frames not recorded]";
+  return absl::StrCat("[... ", cut.missing, " more frames not recorded]");
+}
 
 absl::StatusOr<HeapProfile> HeapProfileFromTrace(const ProcessProfile& trace,
                                                  const TraceHeapProfileOptions& options) {
@@ -165,6 +183,9 @@ absl::StatusOr<HeapProfile> HeapProfileFromTrace(const ProcessProfile& trace,
     for (const SymbolizedLocation* loc : stack) {
       if (loc != nullptr) sample.locations.push_back(builder.LocationFor(*loc));
     }
+    if (StackCut cut = trace.StackCutOf(site.stack); cut.cut) {
+      sample.locations.push_back(builder.CutLocation(cut));
+    }
     if (sample.locations.empty()) sample.locations.push_back(builder.NoStackLocation());
     const char* api = format::ApiName(site.api);
     sample.api = api != nullptr ? api : "";
@@ -177,6 +198,8 @@ absl::StatusOr<HeapProfile> HeapProfileFromTrace(const ProcessProfile& trace,
     sample.values.leaked_bytes = ToInt64(s.leaked_bytes);
     sample.values.peak_count = ToInt64(s.peak_count);
     sample.values.peak_bytes = ToInt64(s.peak_bytes);
+    sample.values.temporary_count = ToInt64(s.temporary_count);
+    sample.values.temporary_bytes = ToInt64(s.temporary_bytes);
     if (out.sample_period > 1) {
       sample.values.alloc_count_estimate = TruncateSaturating(std::round(s.alloc_count_estimate));
       sample.values.alloc_bytes_estimate = TruncateSaturating(std::round(s.alloc_bytes_estimate));

@@ -18,6 +18,12 @@ struct TraceHeapProfileOptions {
   std::string moment;
 };
 
+// CutFrameName()
+//
+// "[... N more frames not recorded]" ("[... more frames not recorded]"
+// when N is unknown): the root frame of a cut stack.
+std::string CutFrameName(const StackCut& cut);
+
 // HeapProfileFromTrace()
 //
 // One sample per site of `trace` (runtime sites only if asked): the stack is
@@ -25,8 +31,11 @@ struct TraceHeapProfileOptions {
 // inuse = SiteStats::live_*. One location per distinct address; one mapping
 // per module segment hit, the main executable's first. Every location gets
 // at least one frame (an unknown one is named "module+0xoffset"), so
-// consumers never need to symbolize again. Fails only if the trace has no
-// symbolizer.
+// consumers never need to symbolize again. A stack the preload cut at its
+// depth cap ends (at the root) in a pseudo location named CutFrameName(),
+// e.g. "[... 44 more frames not recorded]", so pprof, folded stacks and
+// flame graphs show that the callers are missing. Fails only if the trace
+// has no symbolizer.
 absl::StatusOr<HeapProfile> HeapProfileFromTrace(const ProcessProfile& trace,
                                                  const TraceHeapProfileOptions& options);
 

@@ -162,6 +162,21 @@ void ProcessSection(std::string& out, const ProcessProfile& p, const ReportOptio
   TopSites(out, p, options, "top call sites by peak heap:",
            [](const SiteStats& s) { return s.peak_bytes; },
            [](const SiteStats& s) { return Bytes(s.peak_bytes); });
+  // heaptrack_print's "most temporary allocations": exact traces only (a
+  // sampled trace does not record the calls that decide it).
+  if ((p.header.flags & format::kFileFlagSampled) == 0) {
+    TopSites(out, p, options, "most temporary allocations:",
+             [](const SiteStats& s) { return s.temporary_count; },
+             [](const SiteStats& s) {
+               return absl::StrFormat(
+                   "%s temporary of %s (%.1f%%), %s", Thousands(s.temporary_count),
+                   Plural(s.alloc_count, "allocation", "allocations"),
+                   s.alloc_count == 0 ? 0.0
+                                      : 100.0 * static_cast<double>(s.temporary_count) /
+                                            static_cast<double>(s.alloc_count),
+                   Bytes(s.temporary_bytes));
+             });
+  }
   TopSites(out, p, options, "top call sites by bytes not freed at exit:",
            [](const SiteStats& s) { return s.leaked_bytes; },
            [](const SiteStats& s) {

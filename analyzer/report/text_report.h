@@ -3,7 +3,8 @@
 // sites live at the peak), blocks not freed at exit, the trace's markers
 // (time since start and live heap at each; the moment the heap limit was
 // hit), temporary allocations,
-// top call sites by count / bytes / peak and a size histogram; for several
+// top call sites by count / bytes / peak / temporary allocations (exact
+// traces) / not freed at exit and a size histogram; for several
 // traces (a fork/exec family) each process and then a total.
 #ifndef HEAPSIGHT_ANALYZER_TEXT_REPORT_H_
 #define HEAPSIGHT_ANALYZER_TEXT_REPORT_H_

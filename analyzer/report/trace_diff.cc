@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "analyzer/symbols/symbolizer.h"
+#include "analyzer/output/stack_text.h"
 #include "analyzer/output/text_util.h"
 #include "format/trace_format.h"
 #include "nlohmann/json.hpp"
@@ -122,8 +123,9 @@ TraceDiff DiffProfiles(const ProcessProfile& base, const ProcessProfile& current
       size_t first_own = 0;
       std::vector<std::string> functions = FunctionsOf(p, site.stack, &first_own);
       auto [it, inserted] = index.try_emplace({api, functions}, diff.entries.size());
-      if (inserted) diff.entries.push_back({api, std::move(functions), first_own, {}, {}});
+      if (inserted) diff.entries.push_back({api, std::move(functions), first_own, {}, {}, {}});
       DiffEntry& e = diff.entries[it->second];
+      if (!e.cut.cut) e.cut = p.StackCutOf(site.stack);
       Add(is_base ? e.base : e.current, site.stats);
       Add(is_base ? diff.base_total : diff.current_total, site.stats);
     }
@@ -196,7 +198,8 @@ std::string FormatDiffText(const TraceDiff& diff, const DiffOptions& options,
     if (from != 0) {
       absl::StrAppend(&out, " (below ", from, from == 1 ? " library frame)" : " library frames)");
     }
-    if (e->functions.empty()) absl::StrAppend(&out, "(no stack)");
+    if (e->cut.cut) absl::StrAppend(&out, shown != 0 ? " <- " : "", StackCutText(e->cut, ""));
+    if (e->functions.empty() && !e->cut.cut) absl::StrAppend(&out, "(no stack)");
     absl::StrAppend(&out, "\n");
   }
   return out;
@@ -210,6 +213,10 @@ std::string FormatDiffJson(const TraceDiff& diff, const DiffOptions& options,
                      {"functions", e->functions},
                      {"base", ValuesJson(e->base)},
                      {"new", ValuesJson(e->current)}});
+    if (e->cut.cut) {  // the recorder cut the stack: the callers are missing
+      sites.back()["frames_not_recorded"] =
+          e->cut.missing == 0 ? nlohmann::json("unknown") : nlohmann::json(e->cut.missing);
+    }
   }
   nlohmann::json doc = {{"base", base_path},
                         {"new", current_path},

@@ -35,6 +35,7 @@ struct DiffEntry {
   std::vector<std::string> functions;  // leaf first
   size_t first_own = 0;                // first frame that is not library plumbing
   DiffValues base, current;            // current = the NEW trace
+  StackCut cut;                        // either side's stack was cut at the depth cap
 };
 
 enum class DiffMetric { kBytes, kAllocs, kPeakBytes, kLeakedBytes };

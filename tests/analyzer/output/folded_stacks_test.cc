@@ -22,6 +22,12 @@ TEST(FoldedStacksTest, AllocBytesRootFirstMergedSorted) {
   EXPECT_EQ(FormatFoldedStacks(CollapseProfile(p, SiteMetric::kPeakBytes)),
             "libc.so.6+0x29d90;main;fill_vector;Vec<int>::grow 256\n"
             "libc.so.6+0x29d90;main;make_tree 3000\n");
+  EXPECT_EQ(FormatFoldedStacks(CollapseProfile(p, SiteMetric::kTemporaryCount)),
+            "libc.so.6+0x29d90;main;fill_vector;Vec<int>::grow 2\n"
+            "libc.so.6+0x29d90;main;make_tree 4\n");
+  EXPECT_EQ(FormatFoldedStacks(CollapseProfile(p, SiteMetric::kTemporaryBytes)),
+            "libc.so.6+0x29d90;main;fill_vector;Vec<int>::grow 64\n"
+            "libc.so.6+0x29d90;main;make_tree 4000\n");
 }
 
 TEST(FoldedStacksTest, SemicolonsAndLineBreaksNeverBreakTheFormat) {
@@ -69,7 +75,8 @@ TEST(FoldedStacksTest, SampledTracesAreScaledLikePprof) {
 }
 
 TEST(FoldedStacksTest, MetricNames) {
-  for (std::string_view name : {"alloc_bytes", "alloc_count", "leaked_bytes", "peak_bytes"}) {
+  for (std::string_view name : {"alloc_bytes", "alloc_count", "leaked_bytes", "peak_bytes",
+                                "temporary", "temporary_bytes"}) {
     absl::StatusOr<SiteMetric> m = ParseSiteMetric(name);
     ASSERT_TRUE(m.ok()) << name;
     EXPECT_EQ(SiteMetricName(*m), name);
@@ -79,7 +86,13 @@ TEST(FoldedStacksTest, MetricNames) {
   absl::StatusOr<SiteMetric> bad = ParseSiteMetric("bogus");
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(bad.status().message(),
-            "unknown metric \"bogus\" (expected alloc_bytes|alloc_count|leaked_bytes|peak_bytes)");
+            "unknown metric \"bogus\" (expected "
+            "alloc_bytes|alloc_count|leaked_bytes|peak_bytes|temporary|temporary_bytes)");
+  EXPECT_EQ(*ParseSiteMetric("temporary_count"), SiteMetric::kTemporaryCount);
+  EXPECT_EQ(SiteMetricUnit(SiteMetric::kTemporaryCount), "allocations");
+  EXPECT_EQ(SiteMetricUnit(SiteMetric::kTemporaryBytes), "bytes");
+  EXPECT_TRUE(SiteMetricNeedsExactTrace(SiteMetric::kTemporaryCount));
+  EXPECT_FALSE(SiteMetricNeedsExactTrace(SiteMetric::kPeakBytes));
 }
 
 }  // namespace

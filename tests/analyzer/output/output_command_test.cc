@@ -158,15 +158,18 @@ TEST_F(OutputCommandTest, PprofProfileReadsInGoPprofWithTheTracesNumbers) {
   EXPECT_EQ(raw.err, "");
   EXPECT_THAT(raw.out, StartsWith("Comment: heapsight heap profile of " + info_.exe + "\n"
                                   "Comment: inuse = live at the end of the trace\n"
+                                  "Comment: temporary = freed by the allocating thread before "
+                                  "its next allocation or free\n"
                                   "PeriodType: space bytes\n"
                                   "Period: 1\n"));
   EXPECT_EQ(RawSamples(raw.out),
             "Samples:\n"
-            "alloc_objects/count alloc_space/bytes inuse_objects/count inuse_space/bytes[dflt]\n"
-            "          3        192          2        128: 1 2 3 \n"
+            "alloc_objects/count alloc_space/bytes inuse_objects/count inuse_space/bytes[dflt] "
+            "temporary_objects/count temporary_space/bytes\n"
+            "          3        192          2        128          0          0: 1 2 3 \n"
             "                api:[malloc]\n"
             "                bytes:[64 bytes]\n"
-            "          2       2000          0          0: 4 5 3 \n"
+            "          2       2000          0          0          0          0: 4 5 3 \n"
             "                api:[operator new(unsigned long)]\n"
             "                bytes:[1000 bytes]\n");
   // Locations name our functions at the call lines, leaf first.
@@ -243,8 +246,9 @@ TEST_F(OutputCommandTest, PprofAtPeakAndAtTime) {
   ASSERT_EQ(raw.exit_code, 0) << raw.err;
   EXPECT_EQ(raw.err, "");
   EXPECT_THAT(raw.out, HasSubstr("Comment: inuse = live at the peak of the heap\n"));
-  EXPECT_THAT(RawSamples(raw.out), HasSubstr("          3        192          2        128: 1 2 3 \n"));
-  EXPECT_THAT(RawSamples(raw.out), HasSubstr("          2       2000          2       2000: 4 5 3 \n"));
+  EXPECT_THAT(RawSamples(raw.out), HasSubstr("          3        192          2        128          0          0: 1 2 3 \n"));
+  EXPECT_THAT(RawSamples(raw.out),
+              HasSubstr("          2       2000          2       2000          0          0: 4 5 3 \n"));
 
   // 5 us after the start: B#0 was freed at 5 us, B#1 is still live.
   std::string at5 = dir_ + "/at5.pb.gz";
@@ -252,8 +256,9 @@ TEST_F(OutputCommandTest, PprofAtPeakAndAtTime) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   raw = Pprof({"-raw", at5});
   ASSERT_EQ(raw.exit_code, 0) << raw.err;
-  EXPECT_THAT(RawSamples(raw.out), HasSubstr("          3        192          2        128: 1 2 3 \n"));
-  EXPECT_THAT(RawSamples(raw.out), HasSubstr("          2       2000          1       1000: 4 5 3 \n"));
+  EXPECT_THAT(RawSamples(raw.out), HasSubstr("          3        192          2        128          0          0: 1 2 3 \n"));
+  EXPECT_THAT(RawSamples(raw.out),
+              HasSubstr("          2       2000          1       1000          0          0: 4 5 3 \n"));
 }
 
 TEST_F(OutputCommandTest, CollapseEveryMetric) {
@@ -445,10 +450,11 @@ TEST_F(OutputCommandTest, TruncatedTraceStillGivesAValidProfile) {
   EXPECT_THAT(raw.out, HasSubstr("Comment: the trace was cut short (truncated file)\n"));
 }
 
-// Sums of the four value columns over the samples of `go tool pprof -raw`.
+// Sums of Go's four value columns over the samples of `go tool pprof -raw`
+// (an exact trace's temporary_* columns follow them).
 std::vector<int64_t> RawTotals(const std::string& raw) {
   std::vector<int64_t> totals(4, 0);
-  std::regex row("^ +(\\d+) +(\\d+) +(\\d+) +(\\d+): ");
+  std::regex row("^ +(\\d+) +(\\d+) +(\\d+) +(\\d+)(?: +\\d+)*: ");
   for (absl::string_view line : absl::StrSplit(RawSamples(raw), '\n')) {
     std::string l(line);
     std::smatch m;

@@ -2,6 +2,8 @@
 // structural rule of the pprof format, the gzip file round trip, sampling and
 // scale.
 #include "analyzer/output/pprof_writer.h"
+#include "analyzer/output/folded_stacks.h"
+#include "analyzer/output/profile_family.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -138,11 +140,14 @@ TEST(PprofWriterTest, FollowsEveryFieldRule) {
   const pb::Profile& p = *built;
   EXPECT_EQ(ValidateProfile(p), "");
 
-  ASSERT_EQ(p.sample_type_size(), 4);
+  // Go's four heap types first (indices 0..3 as in a Go profile), then the
+  // temporaries of an exact trace.
+  ASSERT_EQ(p.sample_type_size(), 6);
   std::vector<std::string> types;
   for (const pb::ValueType& vt : p.sample_type()) types.push_back(S(p, vt.type()) + "/" + S(p, vt.unit()));
   EXPECT_THAT(types, ElementsAre("alloc_objects/count", "alloc_space/bytes", "inuse_objects/count",
-                                 "inuse_space/bytes"));
+                                 "inuse_space/bytes", "temporary_objects/count",
+                                 "temporary_space/bytes"));
   EXPECT_EQ(S(p, p.period_type().type()), "space");
   EXPECT_EQ(S(p, p.period_type().unit()), "bytes");
   EXPECT_EQ(p.period(), 1);
@@ -175,7 +180,7 @@ TEST(PprofWriterTest, FollowsEveryFieldRule) {
   // Samples: A and C merged, D (all zero) dropped.
   ASSERT_EQ(p.sample_size(), 2);
   const pb::Sample& a = p.sample(0);
-  EXPECT_THAT(a.value(), ElementsAre(4, 256, 2, 128));
+  EXPECT_THAT(a.value(), ElementsAre(4, 256, 2, 128, 2, 64));
   ASSERT_EQ(a.location_id_size(), 3);
   // Leaf first, inline frames innermost first.
   EXPECT_THAT(LocationLines(p, a.location_id(0)),
@@ -193,7 +198,7 @@ TEST(PprofWriterTest, FollowsEveryFieldRule) {
   EXPECT_EQ(S(p, a.label(1).str()), "malloc");
 
   const pb::Sample& b = p.sample(1);
-  EXPECT_THAT(b.value(), ElementsAre(10, 10000, 0, 0));
+  EXPECT_THAT(b.value(), ElementsAre(10, 10000, 0, 0, 4, 4000));
   EXPECT_EQ(b.label(0).num(), 1000);
   EXPECT_EQ(S(p, b.label(1).str()), "operator new(unsigned long)");
   // The shared caller is one Location.
@@ -260,6 +265,13 @@ TEST(PprofWriterTest, SampledTraceIsScaledLikeGo) {
   EXPECT_THAT(built->sample(0).value(), ElementsAre(1, 6479, 1, 6479));
   // The label is the raw block size.
   EXPECT_EQ(built->sample(0).label(0).num(), 4096);
+  // No temporaries: a sampled trace cannot tell them, and says so.
+  EXPECT_EQ(built->sample_type_size(), 4);
+  bool said = false;
+  for (int64_t c : built->comment()) {
+    said = said || built->string_table(static_cast<int>(c)).find("no temporary_* values") == 0;
+  }
+  EXPECT_TRUE(said);
 }
 
 TEST(PprofWriterTest, PerAllocationEstimatesAreUsedAsTheyAre) {
@@ -344,6 +356,66 @@ TEST(PprofWriterTest, HundredThousandSitesWellUnderASecondOrTwo) {
   EXPECT_EQ(built->sample_size(), 100000);
   EXPECT_EQ(ValidateProfile(*built), "");
   std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace heapsight::analyzer::output
+
+namespace heapsight::analyzer::output {
+namespace {
+
+TEST(ProfileFamilyTest, MergedProfileKeepsEveryProcessApart) {
+  std::vector<FamilyMember> members(2);
+  members[0] = {testing::SmallProfile(), 100, "/bin/sh", "/t/sh.100.hst"};
+  members[1] = {testing::SmallProfile(), 101, "/usr/bin/ls", "/t/ls.101.hst"};
+  members[1].profile.time_nanos += 1000000000;  // started 1 s later, ran 2.5 s
+  absl::StatusOr<HeapProfile> merged = MergeFamilyProfiles(std::move(members));
+  ASSERT_TRUE(merged.ok()) << merged.status();
+  EXPECT_EQ(merged->mappings.size(), 4u);
+  EXPECT_EQ(merged->duration_nanos, 3500000000);
+  absl::StatusOr<perftools::profiles::Profile> p = BuildPprofProfile(*merged);
+  ASSERT_TRUE(p.ok()) << p.status();
+  // Two samples per process (A+C merged, D dropped), never merged across.
+  ASSERT_EQ(p->sample_size(), 4);
+  std::vector<int64_t> pids;
+  for (const perftools::profiles::Sample& s : p->sample()) {
+    ASSERT_EQ(s.label_size(), 4);
+    EXPECT_EQ(p->string_table(static_cast<int>(s.label(2).key())), "pid");
+    pids.push_back(s.label(2).num());
+    EXPECT_EQ(p->string_table(static_cast<int>(s.label(3).str())),
+              pids.back() == 100 ? "/bin/sh" : "/usr/bin/ls");
+  }
+  EXPECT_THAT(pids, ElementsAre(100, 100, 101, 101));
+  EXPECT_EQ(FormatFoldedStacks(CollapseProfile(*merged, SiteMetric::kAllocCount)),
+            "ls (pid 101);libc.so.6+0x29d90;main;fill_vector;Vec<int>::grow 4\n"
+            "ls (pid 101);libc.so.6+0x29d90;main;make_tree 10\n"
+            "sh (pid 100);libc.so.6+0x29d90;main;fill_vector;Vec<int>::grow 4\n"
+            "sh (pid 100);libc.so.6+0x29d90;main;make_tree 10\n");
+}
+
+TEST(ProfileFamilyTest, AnImageThatExecdItselfGetsAFrameOfItsOwn) {
+  std::vector<FamilyMember> members(2);
+  members[0] = {testing::SmallProfile(), 7, "/usr/bin/make", "/t/make.7.hst"};
+  members[1] = {testing::SmallProfile(), 7, "/usr/bin/make", "/t/make.7.1.hst"};
+  absl::StatusOr<HeapProfile> merged = MergeFamilyProfiles(std::move(members));
+  ASSERT_TRUE(merged.ok()) << merged.status();
+  EXPECT_EQ(FormatFoldedStacks(CollapseProfile(*merged, SiteMetric::kAllocCount)),
+            "make (pid 7);libc.so.6+0x29d90;main;fill_vector;Vec<int>::grow 4\n"
+            "make (pid 7);libc.so.6+0x29d90;main;make_tree 10\n"
+            "make (pid 7) #2;libc.so.6+0x29d90;main;fill_vector;Vec<int>::grow 4\n"
+            "make (pid 7) #2;libc.so.6+0x29d90;main;make_tree 10\n");
+}
+
+TEST(ProfileFamilyTest, DifferentSamplingPeriodsAreAnError) {
+  std::vector<FamilyMember> members(2);
+  members[0] = {testing::SmallProfile(), 100, "/bin/sh", "/t/sh.100.hst"};
+  members[1] = {testing::SmallProfile(), 101, "/usr/bin/ls", "/t/ls.101.hst"};
+  members[1].profile.sample_period = 4096;
+  absl::StatusOr<HeapProfile> merged = MergeFamilyProfiles(std::move(members));
+  EXPECT_EQ(merged.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(merged.status().message()),
+              HasSubstr("/t/ls.101.hst: sampled every 4096 bytes, but /t/sh.100.hst every 1"));
+  EXPECT_FALSE(MergeFamilyProfiles({}).ok());
 }
 
 }  // namespace

@@ -13,8 +13,9 @@ namespace heapsight::testing {
 //            1 = caller `main` in app; 2 = unsymbolized libc address;
 //            3 = `make_tree` in app; 4 = `std::vector<int, std::allocator<int> >::reserve`.
 // Samples (leaf first):
-//   A [0,1,2]  malloc  2 x 64 B, inuse 1 x 64 B, leaked 1 x 64, peak 2 x 128
-//   B [3,1,2]  new     10 x 1000 B, inuse 0
+//   A [0,1,2]  malloc  2 x 64 B, inuse 1 x 64 B, leaked 1 x 64, peak 2 x 128,
+//                      temporary 1 x 32 B
+//   B [3,1,2]  new     10 x 1000 B, inuse 0, temporary 4 x 4000 B
 //   C [0,1,2]  malloc  2 x 64 B again (same stack, api, size: merges with A)
 //   D [4,1,2]  malloc  all zero (dropped)
 inline analyzer::output::HeapProfile SmallProfile() {
@@ -58,12 +59,12 @@ inline analyzer::output::HeapProfile SmallProfile() {
   ProfileSample a;
   a.locations = {0, 1, 2};
   a.api = "malloc";
-  a.values = {2, 128, 1, 64, 1, 64, 2, 128};
+  a.values = {2, 128, 1, 64, 1, 64, 2, 128, 1, 32};
   p.samples.push_back(a);
   ProfileSample b;
   b.locations = {3, 1, 2};
   b.api = "operator new(unsigned long)";
-  b.values = {10, 10000, 0, 0, 0, 0, 3, 3000};
+  b.values = {10, 10000, 0, 0, 0, 0, 3, 3000, 4, 4000};
   p.samples.push_back(b);
   ProfileSample c = a;
   p.samples.push_back(c);

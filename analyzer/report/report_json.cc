@@ -1,0 +1,109 @@
+// analyzer/report/report_json.cc: see report_json.h.
+#include "analyzer/report/report_json.h"
+
+#include <algorithm>
+#include <functional>
+
+#include "analyzer/model/site_ranking.h"
+#include "analyzer/output/stack_text.h"
+#include "format/trace_format.h"
+#include "nlohmann/json.hpp"
+
+namespace heapsight::analyzer {
+namespace {
+
+using Json = nlohmann::json;
+
+Json SiteJson(const ProcessProfile& p, const Site& site) {
+  const SiteStats& s = site.stats;
+  const char* api = format::ApiName(site.api);
+  StackText stack = DescribeFrames(p, site.stack);
+  Json out = {{"api", api != nullptr ? api : "?"},
+              {"alloc_count", s.alloc_count},
+              {"alloc_bytes", s.alloc_bytes},
+              {"peak_count", s.peak_count},
+              {"peak_bytes", s.peak_bytes},
+              {"not_freed_count", s.leaked_count},
+              {"not_freed_bytes", s.leaked_bytes},
+              {"frames", stack.frames},
+              {"first_own", stack.first_own}};
+  if ((p.header.flags & format::kFileFlagSampled) == 0) {
+    out["temporary_count"] = s.temporary_count;
+    out["temporary_bytes"] = s.temporary_bytes;
+  }
+  if (stack.cut.cut) {
+    out["frames_not_recorded"] = stack.cut.missing == 0 ? Json("unknown") : Json(stack.cut.missing);
+  }
+  return out;
+}
+
+Json TopSites(const ProcessProfile& p, const ReportOptions& options,
+              const std::function<uint64_t(const SiteStats&)>& key) {
+  Json out = Json::array();
+  for (const Site* site : RankSites(p, options.top_sites, key)) out.push_back(SiteJson(p, *site));
+  return out;
+}
+
+Json ProcessJson(const ProcessProfile& p, const ReportOptions& options) {
+  const Totals& t = p.totals;
+  const bool sampled = (p.header.flags & format::kFileFlagSampled) != 0;
+  Json totals = {{"allocations", t.allocs},
+                 {"blocks_freed", t.frees},
+                 {"bytes_allocated", t.bytes_allocated},
+                 {"peak_bytes", t.peak_bytes},
+                 {"peak_blocks", t.peak_blocks},
+                 {"peak_time_us", t.peak_time_us},
+                 {"not_freed_bytes", t.leaked_bytes},
+                 {"not_freed_blocks", t.leaked_blocks},
+                 {"temporary", t.temporary}};
+  Json top = {
+      {"by_allocations", TopSites(p, options, [](const SiteStats& s) { return s.alloc_count; })},
+      {"by_bytes_allocated", TopSites(p, options, [](const SiteStats& s) { return s.alloc_bytes; })},
+      {"by_peak_bytes", TopSites(p, options, [](const SiteStats& s) { return s.peak_bytes; })},
+      {"by_not_freed_bytes", TopSites(p, options, [](const SiteStats& s) { return s.leaked_bytes; })}};
+  if (!sampled) {
+    top["most_temporary"] = TopSites(p, options, [](const SiteStats& s) { return s.temporary_count; });
+  }
+  Json out = {{"pid", p.pid},
+              {"ppid", p.ppid},
+              {"executable", p.exe},
+              {"argv", p.argv},
+              {"trace", p.trace_path},
+              {"complete", p.complete},
+              {"ended_in_exec", p.EndedInExec()},
+              {"sample_period_bytes", sampled ? p.header.sample_period_bytes : 0},
+              {"duration_us", p.duration_us},
+              {"threads", p.threads},
+              {"totals", totals},
+              {"top_sites", top}};
+  return out;
+}
+
+}  // namespace
+
+std::string FormatReportJson(const std::vector<const ProcessProfile*>& profiles,
+                             const ReportOptions& options) {
+  Json processes = Json::array();
+  uint64_t allocs = 0, frees = 0, bytes = 0, temporary = 0, max_peak = 0;
+  for (const ProcessProfile* p : profiles) {
+    processes.push_back(ProcessJson(*p, options));
+    allocs += p->totals.allocs;
+    frees += p->totals.frees;
+    bytes += p->totals.bytes_allocated;
+    temporary += p->totals.temporary;
+    max_peak = std::max(max_peak, p->totals.peak_bytes);
+  }
+  Json doc = {{"schema", "heapsight-report/1"}, {"processes", processes}};
+  if (profiles.size() > 1) {
+    doc["total"] = {{"processes", profiles.size()},
+                    {"allocations", allocs},
+                    {"blocks_freed", frees},
+                    {"bytes_allocated", bytes},
+                    {"largest_peak_bytes", max_peak},
+                    {"temporary", temporary}};
+  }
+  // Symbols and paths come from untrusted files: replace invalid UTF-8.
+  return doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+}  // namespace heapsight::analyzer
