@@ -11,10 +11,12 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "cli/manual.h"
 
 namespace {
 
@@ -54,6 +56,17 @@ int main(int argc, char** argv) {
   heapsight::analyzer::RegisterDumpCommand(app, &exit_code);
   heapsight::analyzer::RegisterProfileCommands(app, &exit_code);
   heapsight::analyzer::RegisterHtmlCommand(app, &exit_code);
+  heapsight::cli::RegisterManualGenerator(app, &exit_code);
+  // A mistyped subcommand: CLI11 would say "A subcommand is required" (or
+  // take the word as an extra argument); name the closest one instead.
+  if (argc > 1 && argv[1][0] != '-' && !heapsight::cli::IsSubcommand(app, argv[1])) {
+    std::string closest = heapsight::cli::ClosestSubcommand(app, argv[1]);
+    std::fprintf(stderr, "heapsight: '%s' is not a heapsight command.%s%s%s\n", argv[1],
+                 closest.empty() ? "" : " Did you mean '", closest.c_str(),
+                 closest.empty() ? "" : "'?");
+    std::fprintf(stderr, "Run 'heapsight --help' for the list of commands.\n");
+    return kExitUsage;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
