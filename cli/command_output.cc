@@ -48,4 +48,19 @@ absl::Status WriteOutput(const std::string& path, std::string_view data) {
   return absl::OkStatus();
 }
 
+std::string DefaultOutputPath(const std::vector<std::string>& traces, std::string_view extension) {
+  std::string base = traces.empty() ? "heapsight" : traces.front();
+  if (size_t slash = base.rfind('/'); slash != std::string::npos) base.erase(0, slash + 1);
+  if (base.size() > 4 && base.compare(base.size() - 4, 4, ".hst") == 0) base.resize(base.size() - 4);
+  if (base.empty() || base == "." || base == ".." || base == "-") base = "heapsight";
+  return absl::StrCat(base, traces.size() > 1 ? ".family." : ".", std::string(extension));
+}
+
+absl::Status WriteOutputAndTell(const std::string& path, std::string_view data,
+                                std::string_view what) {
+  if (absl::Status st = WriteOutput(path, data); !st.ok()) return st;
+  if (path != "-") std::fprintf(stderr, "heapsight: wrote %.*s to %s\n", static_cast<int>(what.size()), what.data(), path.c_str());
+  return absl::OkStatus();
+}
+
 }  // namespace heapsight::analyzer

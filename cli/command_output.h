@@ -26,6 +26,17 @@ void Emit(const std::string& text, const std::vector<ProcessProfile>& profiles);
 // the file ("<stdout>" for stdout).
 absl::Status WriteOutput(const std::string& path, std::string_view data);
 
+// The file a command writes when -o is not given: the first trace's name in
+// the current directory, ".hst" replaced by `extension`
+// (heapsight.prog.123.hst -> heapsight.prog.123.pb.gz); with several traces
+// (a family) ".family" comes before the extension.
+std::string DefaultOutputPath(const std::vector<std::string>& traces, std::string_view extension);
+
+// Writes `data` to `path` (as WriteOutput) and, for a file, says on stderr
+// what was written where ("heapsight: wrote <what> to <path>").
+absl::Status WriteOutputAndTell(const std::string& path, std::string_view data,
+                                std::string_view what);
+
 }  // namespace heapsight::analyzer
 
 #endif  // HEAPSIGHT_CLI_COMMAND_OUTPUT_H_

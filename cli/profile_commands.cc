@@ -209,7 +209,10 @@ int RunPprof(OutputArgs args) {
   if (!gz.ok()) {
     return Fail(absl::InternalError(absl::StrCat(args.output, ": ", gz.status().message())));
   }
-  if (absl::Status st = WriteOutput(args.output, *gz); !st.ok()) return Fail(st);
+  if (args.output.empty()) args.output = DefaultOutputPath(args.traces, "pb.gz");
+  if (absl::Status st = WriteOutputAndTell(args.output, *gz, "the pprof profile"); !st.ok()) {
+    return Fail(st);
+  }
   return 0;
 }
 
@@ -265,7 +268,10 @@ int RunFlamegraph(OutputArgs args) {
   options.subtitle = absl::StrCat(args.processes > 1 ? "" : "trace ", args.trace, ", total ", total, " ", options.unit,
                                   " (click a frame to zoom, the root to reset)");
   std::string svg = output::RenderFlameGraphSvg(stacks, options);
-  if (absl::Status st = WriteOutput(args.output, svg); !st.ok()) return Fail(st);
+  if (args.output.empty()) args.output = DefaultOutputPath(args.traces, "svg");
+  if (absl::Status st = WriteOutputAndTell(args.output, svg, "the flame graph"); !st.ok()) {
+    return Fail(st);
+  }
   return 0;
 }
 
@@ -292,7 +298,8 @@ void RegisterProfileCommands(CLI::App& app, int* exit_code) {
   CLI::App* pprof = app.add_subcommand(
       "pprof", "Write a gzipped pprof heap profile (profile.proto) for `go tool pprof`");
   AddTraceArgs(pprof, pprof_args.get());
-  pprof->add_option("-o,--output", pprof_args->output, "Output file, e.g. heap.pb.gz")->required();
+  pprof->add_option("-o,--output", pprof_args->output,
+                    "Output file (default: the trace's name with .pb.gz, in the current directory)");
   pprof->add_option("--at", pprof_args->at,
                     "Moment that inuse_* describes: end, peak, SECONDS after the start, or marker:NAME "
                     "(the first marker NAME, e.g. from heapsight_marker() or heap-limit)")
@@ -314,7 +321,8 @@ void RegisterProfileCommands(CLI::App& app, int* exit_code) {
   CLI::App* flame = app.add_subcommand(
       "flamegraph", "Write an interactive SVG flame graph (hover, click to zoom, search)");
   AddTraceArgs(flame, flame_args.get());
-  flame->add_option("-o,--output", flame_args->output, "Output file, e.g. heap.svg")->required();
+  flame->add_option("-o,--output", flame_args->output,
+                    "Output file (default: the trace's name with .svg, in the current directory)");
   flame->add_option("--metric", flame_args->metric,
                     absl::StrCat("Value per stack: ", std::string(output::kSiteMetricNames)))
       ->capture_default_str();

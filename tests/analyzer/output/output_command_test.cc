@@ -147,7 +147,7 @@ TEST_F(OutputCommandTest, PprofProfileReadsInGoPprofWithTheTracesNumbers) {
   std::string out = dir_ + "/heap.pb.gz";
   RunResult r = Run({"pprof", trace_, "-o", out});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(r.err, "");
+  EXPECT_EQ(r.err, "heapsight: wrote the pprof profile to " + out + "\n");
   std::string gz = ReadFile(out);
   ASSERT_GE(gz.size(), 2u);
   EXPECT_EQ(gz.substr(0, 2), "\x1f\x8b");
@@ -285,11 +285,27 @@ TEST_F(OutputCommandTest, CollapseEveryMetric) {
   EXPECT_EQ(ReadFile(file), expected["alloc_bytes"]);
 }
 
+// Without -o, pprof and flamegraph write next to where they run, named
+// after the trace, and say so.
+TEST_F(OutputCommandTest, OutputNamesDefaultToTheTracesName) {
+  std::filesystem::copy_file(trace_, dir_ + "/heapsight.prog.4242.hst");
+  std::string script = "cd '" + dir_ + "' && '" + Heapsight() +
+                       "' pprof heapsight.prog.4242.hst && '" + Heapsight() +
+                       "' flamegraph heapsight.prog.4242.hst";
+  RunResult r = RunPlain({"/bin/sh", "-c", script});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err,
+            "heapsight: wrote the pprof profile to heapsight.prog.4242.pb.gz\n"
+            "heapsight: wrote the flame graph to heapsight.prog.4242.svg\n");
+  EXPECT_GT(ReadFile(dir_ + "/heapsight.prog.4242.pb.gz").size(), 100u);
+  EXPECT_NE(ReadFile(dir_ + "/heapsight.prog.4242.svg").find("<svg"), std::string::npos);
+}
+
 TEST_F(OutputCommandTest, FlamegraphSvg) {
   std::string svg_path = dir_ + "/heap.svg";
   RunResult r = Run({"flamegraph", trace_, "-o", svg_path});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(r.err, "");
+  EXPECT_EQ(r.err, "heapsight: wrote the flame graph to " + svg_path + "\n");
   std::string svg = ReadFile(svg_path);
   EXPECT_EQ(CheckXmlWellFormed(svg), "");
   EXPECT_THAT(svg, HasSubstr(">heapsight: alloc_bytes of " + info_.exe + "</text>"));
