@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
@@ -20,6 +21,30 @@ namespace {
 
 // Exit status of a usage error (README: "Exit status").
 constexpr int kExitUsage = 2;
+
+// The footer of `heapsight --help` and of every command that prints
+// numbers: where each one is defined.
+constexpr char kGlossaryFooter[] =
+    "What every number means (allocated, peak, live, not freed at exit, temporary, the leak "
+    "classes, the C/C++ runtime's blocks, estimates of sampled traces, discarded by exec): "
+    "docs/glossary.md in the heapsight sources.";
+
+// Appends the glossary footer to the commands that print numbers (after
+// any footer of their own).
+void AddGlossaryFooters(CLI::App& app) {
+  app.footer(kGlossaryFooter);
+  for (const char* name : {"record", "report", "leaks", "growth", "diff", "pprof", "collapse",
+                           "flamegraph", "html"}) {
+    CLI::App* sub = nullptr;
+    for (CLI::App* candidate : app.get_subcommands({})) {
+      if (candidate->get_name() == name) sub = candidate;
+    }
+    if (sub == nullptr) continue;
+    std::string footer = sub->get_footer();
+    sub->footer(footer.empty() ? std::string(kGlossaryFooter)
+                               : footer + "\n\n" + kGlossaryFooter);
+  }
+}
 
 // Flushes and closes stdout. False (errno set, or 0 when only the stream's
 // error indicator tells) if any write to it failed, earlier or now.
@@ -54,6 +79,7 @@ int main(int argc, char** argv) {
   heapsight::analyzer::RegisterDumpCommand(app, &exit_code);
   heapsight::analyzer::RegisterProfileCommands(app, &exit_code);
   heapsight::analyzer::RegisterHtmlCommand(app, &exit_code);
+  AddGlossaryFooters(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
