@@ -56,8 +56,19 @@ def strip_parens(line):
 def parse_report(text):
     """Per-process totals (list, in order) and the family total (or None)."""
     procs, family, cur = [], None, None
+    classes = None  # the process whose "leaks by reachability" lines follow
     for raw in text.splitlines():
         line = strip_parens(raw)
+        m = re.match(r"(?:pid (\d+) )?leaks by reachability", raw)
+        if m:
+            pid = int(m[1]) if m[1] else procs[0]["pid"]
+            classes = next(p for p in procs if p["pid"] == pid).setdefault("classes", {})
+            continue
+        m = re.match(r"\s+(definitely lost|indirectly lost|possibly lost|still reachable): "
+                     r"([\d,]+) bytes in ([\d,]+) blocks$", raw)
+        if m and classes is not None:
+            classes[m[1]] = (number(m[2]), number(m[3]))
+            continue
         if raw.startswith("== process "):
             cur = {"pid": int(raw.split()[2])}
             procs.append(cur)
@@ -242,6 +253,13 @@ def check_folded(hs, trace, r, work, name, not_freed):
 def check_leaks(hs, trace, r, name, estimated):
     leaks = json.loads(run([hs, "leaks", "--format", "json", trace]).stdout)
     p = leaks["processes"][0]
+    if "classes" in r:  # report's "leaks by reachability" section
+        names = {"definitely lost": "definitely_lost", "indirectly lost": "indirectly_lost",
+                 "possibly lost": "possibly_lost", "still reachable": "still_reachable"}
+        for label, key in names.items():
+            c = p["classes"][key]
+            check(f"{name}: report/leaks '{label}'", r["classes"].get(label),
+                  (c["bytes"], c["blocks"]))
     check(f"{name}: leaks not_freed_bytes", p["not_freed_bytes"], r["not_freed"])
     check(f"{name}: leaks not_freed_blocks", p["not_freed_blocks"], r["not_freed_blocks"])
     parts = sum(c["bytes"] for c in p["classes"].values()) + p["suppressed_bytes"]
@@ -320,6 +338,15 @@ def check_recording(hs, work, tag, argv, options=()):
               tuple(number(m[i]) for i in range(1, 5)),
               (max(r["peak"] for r in procs), sum(r["allocs"] for r in procs),
                sum(r["frees"] for r in procs), sum(r["bytes"] for r in procs)))
+    # record's summary: the leak classes, summed (leaks' JSON totals).
+    leaks = json.loads(run([hs, "leaks", "--format", "json"] + traces).stdout)["totals"]
+    for label, key in (("definitely lost", "definitely_lost"), ("indirectly lost", "indirectly_lost"),
+                       ("possibly lost", "possibly_lost"), ("still reachable", "still_reachable")):
+        m = re.search(label + r": ([\d,]+) bytes.*? in ([\d,]+) blocks?", summary)
+        if m:
+            c = leaks["classes"][key]
+            check(f"{tag}: record summary/leaks '{label}'", (number(m[1]), number(m[2])),
+                  (c["bytes"], c["blocks"]))
     if len(traces) > 1:
         check(f"{tag}: family allocations", family["allocs"], sum(r["allocs"] for r in procs))
         check(f"{tag}: family bytes", family["bytes"], sum(r["bytes"] for r in procs))
