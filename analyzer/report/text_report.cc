@@ -179,7 +179,8 @@ void ProcessSection(std::string& out, const ProcessProfile& p, const ReportOptio
   uint64_t max_count = 0;
   for (uint64_t c : p.size_histogram) max_count = std::max(max_count, c);
   if (max_count != 0) {
-    absl::StrAppend(&out, "allocation sizes (bytes: allocations):\n");
+    absl::StrAppend(&out, t.estimated ? "allocation sizes (bytes: sampled allocations):\n"
+                                      : "allocation sizes (bytes: allocations):\n");
     for (int b = 0; b < kSizeBuckets; ++b) {
       uint64_t c = p.size_histogram[b];
       if (c == 0) continue;
