@@ -23,6 +23,30 @@ namespace {
 // Exit status of a usage error (README: "Exit status").
 constexpr int kExitUsage = 2;
 
+// The footer of `heapsight --help` and of every command that prints
+// numbers: where each one is defined.
+constexpr char kGlossaryFooter[] =
+    "What every number means (allocated, peak, live, not freed at exit, temporary, the leak "
+    "classes, the C/C++ runtime's blocks, estimates of sampled traces, discarded by exec): "
+    "docs/glossary.md in the heapsight sources.";
+
+// Appends the glossary footer to the commands that print numbers (after
+// any footer of their own).
+void AddGlossaryFooters(CLI::App& app) {
+  app.footer(kGlossaryFooter);
+  for (const char* name : {"record", "report", "leaks", "growth", "diff", "pprof", "collapse",
+                           "flamegraph", "html"}) {
+    CLI::App* sub = nullptr;
+    for (CLI::App* candidate : app.get_subcommands({})) {
+      if (candidate->get_name() == name) sub = candidate;
+    }
+    if (sub == nullptr) continue;
+    std::string footer = sub->get_footer();
+    sub->footer(footer.empty() ? std::string(kGlossaryFooter)
+                               : footer + "\n\n" + kGlossaryFooter);
+  }
+}
+
 // Flushes and closes stdout. False (errno set, or 0 when only the stream's
 // error indicator tells) if any write to it failed, earlier or now.
 bool CloseStdout() {
@@ -56,6 +80,7 @@ int main(int argc, char** argv) {
   heapsight::analyzer::RegisterDumpCommand(app, &exit_code);
   heapsight::analyzer::RegisterProfileCommands(app, &exit_code);
   heapsight::analyzer::RegisterHtmlCommand(app, &exit_code);
+  AddGlossaryFooters(app);
   heapsight::cli::RegisterManualGenerator(app, &exit_code);
   // A mistyped subcommand: CLI11 would say "A subcommand is required" (or
   // take the word as an extra argument); name the closest one instead.

@@ -18,6 +18,7 @@
 #include "analyzer/model/live_set.h"
 #include "analyzer/model/peak_tracker.h"
 #include "analyzer/model/progress.h"
+#include "analyzer/model/sample_estimate.h"
 #include "analyzer/symbols/runtime_filter.h"
 #include "analyzer/model/stream_merger.h"
 #include "analyzer/symbols/symbolizer.h"
@@ -181,7 +182,7 @@ class Analysis {
         break;
       case RecordTag::kMarker:
         p_.markers.push_back(
-            {r.time_us, std::string(r.full->marker_name), heap_bytes_, heap_blocks_});
+            {r.time_us, std::string(r.full->marker_name), HeapBytes(), HeapBlocks()});
         if (at_marker_pending_ && r.full->marker_name == options_.at_marker) TakeAtTimeSnapshot();
         break;
       case RecordTag::kEnd:
@@ -219,12 +220,52 @@ class Analysis {
       Site site;
       site.stack = stack;
       site.api = api;
+      bool provisional = false;
+      site.kind = ClassifyNow(stack, &provisional);
+      if (provisional) provisional_.push_back(it->second);
       p_.sites.push_back(site);
       live_.push_back({});
+      if (sample_period_ > 1) estimated_live_.push_back({});
     }
     cached = {stack, api, it->second};
     return it->second;
   }
+
+  // Whose a new site's blocks are (runtime_filter.h), decided when the site
+  // first appears, so that the heap the reports show (peak, timeline,
+  // markers) is the program's, like every other total. The classifier sees
+  // the modules and stack nodes read so far; a stack with a node or a
+  // module not known yet is *provisional* and classified again after the
+  // pass (AnalyzeTrace).
+  SiteKind ClassifyNow(uint64_t stack, bool* provisional) {
+    if (!options_.classify_runtime) return SiteKind::kProgram;
+    if (classifier_ == nullptr || classifier_modules_ != p_.modules.size()) {
+      // New modules: a new symbolizer, keeping the symbol tables read so far.
+      auto next = std::make_unique<Symbolizer>(p_.modules);
+      if (classifier_ != nullptr) next->AdoptSessions(*classifier_);
+      classifier_ = std::move(next);
+      classifier_modules_ = p_.modules.size();
+    }
+    std::vector<uint64_t> ips;
+    uint64_t node = stack;
+    while (node != 0 && ips.size() < kMaxStackDepth) {
+      auto it = p_.stack_nodes.find(node);
+      if (it == p_.stack_nodes.end()) {
+        *provisional = true;
+        break;
+      }
+      ips.push_back(it->second.second);
+      if (it->second.first == node) break;
+      node = it->second.first;
+    }
+    if (!ips.empty() && format::IsStackCutMarker(ips.back())) ips.pop_back();
+    for (uint64_t ip : ips) {
+      if (classifier_->FindModule(ip) == nullptr) *provisional = true;
+    }
+    return ClassifySite(ips, *classifier_);
+  }
+
+  bool IsRuntime(uint32_t site) const { return p_.sites[site].kind == SiteKind::kRuntime; }
 
   void AddLive(uint32_t site, uint64_t size) {
     if (growth_ != nullptr) {
@@ -233,15 +274,41 @@ class Analysis {
     live_[site].bytes += size;
     live_[site].count += 1;
     peak_.Change(site, size, true);
+    // The runtime's blocks are not the program's heap (trace_model.h).
+    if (IsRuntime(site)) return;
     heap_bytes_ += size;
     ++heap_blocks_;
-    if (heap_bytes_ > p_.totals.peak_bytes) {
-      p_.totals.peak_bytes = heap_bytes_;
-      p_.totals.peak_blocks = heap_blocks_;
-      p_.totals.peak_time_us = now_;
+    if (sample_period_ > 1) {
+      Reestimate(site);
+      live_variance_ += AllocationVariance(size, sample_period_, /*bytes=*/true);
+    }
+    // The peak is where the heap the reports show is highest: the
+    // estimated heap in a sampled trace (adding a block never lowers it,
+    // removing one never raises it, so only additions can make a peak).
+    if (HeapBytes() > peak_bytes_) {
+      peak_bytes_ = HeapBytes();
+      peak_blocks_ = HeapBlocks();
+      peak_time_us_ = now_;
+      peak_variance_ = live_variance_;
       peak_.NewPeak(live_);
     }
   }
+
+  // Sampled traces: the estimated heap is the sum over sites of Go's
+  // scaling of each site's live blocks (sample_estimate.h), kept exact in
+  // integers by replacing the changed site's term.
+  void Reestimate(uint32_t site) {
+    ScaledBlocks& old = estimated_live_[site];
+    ScaledBlocks now = ScaleLiveBlocks(static_cast<int64_t>(live_[site].count),
+                                       static_cast<int64_t>(live_[site].bytes),
+                                       static_cast<int64_t>(sample_period_));
+    estimated_bytes_ += static_cast<uint64_t>(now.bytes) - static_cast<uint64_t>(old.bytes);
+    estimated_blocks_ += static_cast<uint64_t>(now.count) - static_cast<uint64_t>(old.count);
+    old = now;
+  }
+
+  uint64_t HeapBytes() const { return sample_period_ > 1 ? estimated_bytes_ : heap_bytes_; }
+  uint64_t HeapBlocks() const { return sample_period_ > 1 ? estimated_blocks_ : heap_blocks_; }
 
   void RemoveLive(const LiveBlock& block) {
     if (growth_ != nullptr) {
@@ -251,8 +318,13 @@ class Analysis {
     live_[block.site].bytes -= block.size;
     live_[block.site].count -= 1;
     peak_.Change(block.site, block.size, false);
+    if (IsRuntime(block.site)) return;
     heap_bytes_ -= block.size;
     --heap_blocks_;
+    if (sample_period_ > 1) {
+      Reestimate(block.site);
+      live_variance_ -= AllocationVariance(block.size, sample_period_, /*bytes=*/true);
+    }
   }
 
   void Allocate(uint64_t id, Api api, uint64_t size, uint64_t stack, size_t stream) {
@@ -263,11 +335,13 @@ class Analysis {
     if (sample_period_ > 1) {
       // The inverse of the sampling probability 1 - exp(-size/period); a
       // zero-byte allocation (sampled only as a thread's first) counts once.
-      double w = size == 0 ? 1.0 : -1.0 / std::expm1(-static_cast<double>(size) / sample_period_);
+      double w = SampleWeight(size, sample_period_);
       s.alloc_count_estimate += w;
       s.alloc_bytes_estimate += w * static_cast<double>(size);
+      allocs_variance_ += AllocationVariance(size, sample_period_, /*bytes=*/false);
+      bytes_variance_ += AllocationVariance(size, sample_period_, /*bytes=*/true);
     }
-    ++p_.size_histogram[SizeBucket(size)];
+    if (!IsRuntime(site)) ++p_.size_histogram[SizeBucket(size)];
     ThreadState& t = threads_[stream];
     t.allocated_upto = format::AllocIdCounter(id) + 1;
     t.last_alloc_id = id;
@@ -344,6 +418,11 @@ class Analysis {
   ~Analysis() {
     if (warm_thread_.joinable()) warm_thread_.join();
   }
+
+  // The symbolizer that classified the sites during the pass, or null.
+  std::unique_ptr<Symbolizer> TakeClassifier() { return std::move(classifier_); }
+  // Sites classified on a stack or modules not complete yet.
+  const std::vector<uint32_t>& provisional_sites() const { return provisional_; }
 
   // The helper's Symbolizer once it is done, or null.
   std::unique_ptr<Symbolizer> TakeWarmSymbolizer() {
@@ -446,7 +525,7 @@ class Analysis {
       Thin(p_.heap_timeline);
       timeline_interval_us_ *= 2;
     }
-    p_.heap_timeline.push_back({now_, heap_bytes_});
+    p_.heap_timeline.push_back({now_, HeapBytes()});
     next_timeline_us_ = now_ + timeline_interval_us_;
   }
 
@@ -459,8 +538,21 @@ class Analysis {
   void Finish() {
     if (at_time_pending_ || at_marker_pending_) TakeAtTimeSnapshot();
     FinishLeakClasses();
-    p_.heap_timeline.push_back({now_, heap_bytes_});
+    p_.heap_timeline.push_back({now_, HeapBytes()});
     p_.duration_us = now_;
+    Totals& t = p_.totals;
+    t.peak_bytes = peak_bytes_;
+    t.peak_blocks = peak_blocks_;
+    t.peak_time_us = peak_time_us_;
+    if (sample_period_ > 1) {
+      t.estimated = true;
+      t.sample_period = static_cast<uint64_t>(sample_period_);
+      t.allocs_error = TwoStandardErrors(allocs_variance_);
+      t.bytes_allocated_error = TwoStandardErrors(bytes_variance_);
+      t.peak_bytes_error = TwoStandardErrors(peak_variance_);
+      t.leaked_bytes_error = TwoStandardErrors(live_variance_);
+      t.temporary_known = false;
+    }
     if (growth_ != nullptr) {
       std::vector<uint64_t> live(live_.size());
       for (size_t i = 0; i < live_.size(); ++i) live[i] = live_[i].bytes;
@@ -530,6 +622,22 @@ class Analysis {
   absl::flat_hash_map<uint64_t, uint8_t> scan_classes_;  // id -> LeakClass, last scan
   absl::flat_hash_map<uint64_t, std::vector<size_t>> waiting_errors_;  // id -> error indices
   std::vector<LiveCounter> live_;  // per site, now
+  std::unique_ptr<Symbolizer> classifier_;  // ClassifyNow's, over the first classifier_modules_
+  size_t classifier_modules_ = 0;
+  std::vector<uint32_t> provisional_;       // sites ClassifyNow could not be sure of
+  // Sampled traces: per site, Go's scaling of live_ (estimated_bytes_ and
+  // estimated_blocks_ are their sums) and the variances behind the error
+  // bounds (Totals::*_error).
+  std::vector<ScaledBlocks> estimated_live_;
+  uint64_t estimated_bytes_ = 0;
+  uint64_t estimated_blocks_ = 0;
+  double allocs_variance_ = 0;
+  double bytes_variance_ = 0;
+  double live_variance_ = 0;
+  double peak_variance_ = 0;
+  uint64_t peak_bytes_ = 0;
+  uint64_t peak_blocks_ = 0;
+  uint64_t peak_time_us_ = 0;
   std::vector<LiveCounter> at_time_live_;
   PeakTracker peak_;
   std::unique_ptr<GrowthTracker> growth_;  // AnalyzeOptions::track_growth
@@ -557,31 +665,63 @@ class Analysis {
   std::thread warm_thread_;
 };
 
-// Program totals from the per-site numbers; runtime sites go to
-// runtime_totals. `all_frees` counts every block released.
+// The program's totals from the per-site numbers (trace_model.h's
+// definitions): runtime sites go to runtime_totals. In a sampled trace each
+// site's numbers become estimates first, exactly as the pprof writer
+// estimates the same site (allocations: the rounded per-allocation
+// estimate; blocks live at a moment: Go's scaling), so the sums agree to
+// the byte. The peak is the sum of the program sites' blocks at its moment
+// (the pass found the moment). `all_frees` counts every block released.
 void ComputeTotals(ProcessProfile& p, uint64_t all_frees) {
   Totals& t = p.totals;
+  const int64_t period = t.estimated ? static_cast<int64_t>(t.sample_period) : 1;
+  auto live = [&](uint64_t count, uint64_t bytes) {
+    return ScaleLiveBlocks(static_cast<int64_t>(count), static_cast<int64_t>(bytes), period);
+  };
   uint64_t runtime_frees = 0;
+  t.peak_bytes = 0;
+  t.peak_blocks = 0;
   for (const Site& site : p.sites) {
     const SiteStats& s = site.stats;
+    uint64_t allocs = s.alloc_count;
+    uint64_t bytes = s.alloc_bytes;
+    if (t.estimated) {
+      allocs = static_cast<uint64_t>(TruncateSaturating(std::round(s.alloc_count_estimate)));
+      bytes = static_cast<uint64_t>(TruncateSaturating(std::round(s.alloc_bytes_estimate)));
+    }
+    ScaledBlocks leaked = live(s.leaked_count, s.leaked_bytes);
     if (site.kind == SiteKind::kRuntime) {
-      p.runtime_totals.allocs += s.alloc_count;
-      p.runtime_totals.bytes_allocated += s.alloc_bytes;
-      p.runtime_totals.leaked_bytes += s.leaked_bytes;
-      p.runtime_totals.leaked_blocks += s.leaked_count;
+      p.runtime_totals.allocs += allocs;
+      p.runtime_totals.bytes_allocated += bytes;
+      p.runtime_totals.leaked_bytes += static_cast<uint64_t>(leaked.bytes);
+      p.runtime_totals.leaked_blocks += static_cast<uint64_t>(leaked.count);
       runtime_frees += s.alloc_count + s.inherited_count - s.leaked_count;
       continue;
     }
-    t.allocs_by_api[static_cast<size_t>(site.api)] += s.alloc_count;
-    t.allocs += s.alloc_count;
-    t.bytes_allocated += s.alloc_bytes;
-    t.leaked_bytes += s.leaked_bytes;
-    t.leaked_blocks += s.leaked_count;
-    t.temporary += s.temporary_count;
-    t.inherited_bytes += s.inherited_bytes;
-    t.inherited_blocks += s.inherited_count;
+    if (t.estimated) {
+      t.sampled_allocs += s.alloc_count;
+      t.sampled_bytes += s.alloc_bytes;
+    }
+    ScaledBlocks inherited = live(s.inherited_count, s.inherited_bytes);
+    ScaledBlocks peak = live(s.peak_count, s.peak_bytes);
+    t.allocs_by_api[static_cast<size_t>(site.api)] += allocs;
+    t.allocs += allocs;
+    t.bytes_allocated += bytes;
+    t.leaked_bytes += static_cast<uint64_t>(leaked.bytes);
+    t.leaked_blocks += static_cast<uint64_t>(leaked.count);
+    t.peak_bytes += static_cast<uint64_t>(peak.bytes);
+    t.peak_blocks += static_cast<uint64_t>(peak.count);
+    if (!t.estimated) t.temporary += s.temporary_count;
+    t.inherited_bytes += static_cast<uint64_t>(inherited.bytes);
+    t.inherited_blocks += static_cast<uint64_t>(inherited.count);
   }
-  t.frees = all_frees >= runtime_frees ? all_frees - runtime_frees : 0;
+  if (t.estimated) {
+    // Every block allocated or inherited is freed or still live.
+    uint64_t had = t.allocs + t.inherited_blocks;
+    t.frees = had > t.leaked_blocks ? had - t.leaked_blocks : 0;
+  } else {
+    t.frees = all_frees >= runtime_frees ? all_frees - runtime_frees : 0;
+  }
 }
 
 }  // namespace
@@ -653,9 +793,26 @@ absl::StatusOr<ProcessProfile> AnalyzeTrace(const std::string& path,
   if (std::unique_ptr<Symbolizer> warm = analysis.TakeWarmSymbolizer()) {
     profile.symbolizer->AdoptSessions(*warm);
   }
+  if (std::unique_ptr<Symbolizer> classifier = analysis.TakeClassifier()) {
+    profile.symbolizer->AdoptSessions(*classifier);
+  }
   if (options.classify_runtime) {
-    for (Site& site : profile.sites) {
-      site.kind = ClassifySite(profile.StackIps(site.stack), *profile.symbolizer);
+    // Sites classified while their stack or modules were incomplete, now
+    // with everything the trace says.
+    uint64_t changed = 0;
+    for (uint32_t index : analysis.provisional_sites()) {
+      Site& site = profile.sites[index];
+      SiteKind kind = ClassifySite(profile.StackIps(site.stack), *profile.symbolizer);
+      if (kind != site.kind && (site.stats.alloc_count != 0 || site.stats.inherited_count != 0)) {
+        ++changed;
+      }
+      site.kind = kind;
+    }
+    if (changed != 0) {
+      profile.warnings.push_back(absl::StrCat(
+          changed, " call sites were found to be the C/C++ runtime's (or not) only after their "
+                   "first allocation; the heap over time and the moment of the peak may count "
+                   "their blocks on the wrong side"));
     }
   }
   ComputeTotals(profile, analysis.frees());

@@ -8,26 +8,43 @@
 // (stack, api) sites, the stack trie and one decoded chunk per thread; it
 // does not grow with the length of the trace.
 //
-// Definitions used everywhere (report, leaks, pprof, collapse):
+// Definitions used everywhere (report, leaks, growth, diff, pprof, collapse,
+// flamegraph, html); docs/glossary.md says the same for users:
 //  - A *site* is a (leaf stack node, allocation API) pair. Realloc's new
 //    block belongs to the realloc site; kInherited blocks belong to the site
 //    of the stack and API recorded in the kInherited record.
-//  - *leaked* ("not freed at exit"): live when the trace ends, after applying
-//    late frees that follow kEnd. Inherited blocks count when still live.
-//  - *peak*: the maximum over time of the bytes live in the heap (all blocks,
-//    runtime ones included) and the exact per-site contribution at that moment.
+//  - *allocated*: the blocks this process's allocation calls returned
+//    (kAlloc, and kRealloc's new block), their count and bytes.
+//  - *live at a moment*: blocks allocated (or inherited) and not yet freed
+//    after every event at or before that moment.
+//  - *not freed at exit* ("leaked" in field names): live when the trace
+//    ends, after applying late frees that follow kEnd. Inherited blocks
+//    count when still live. For an image that ended in exec these blocks
+//    are "discarded by exec", never leaks (ProcessProfile::EndedInExec).
+//  - *peak*: the maximum over time of the bytes live in the heap, the
+//    moment it was first reached, and the exact per-site contribution at
+//    that moment.
 //  - *temporary*: an allocation freed (kFree, not realloc) by the thread
 //    that allocated it, as that thread's next allocation-family call: no
 //    other allocation and no other free by that thread in between (a
 //    realloc counts as an allocation). heaptrack instead compares the
 //    freed allocation's (stack, size) with the process's last allocation,
 //    and counts a realloc's old block: docs/temporaries.md has the
-//    measured differences.
+//    measured differences. Not known in a sampled trace (the allocations
+//    in between were not recorded).
 //  - *runtime* sites: blocks made by the C/C++ runtime itself (libstdc++'s
 //    emergency EH pool, glibc's per-thread DTV, ld.so's bookkeeping, stdio
-//    buffers). See runtime_filter.h. They are kept in `sites` with
-//    kind == SiteKind::kRuntime and left out of `totals` (program numbers);
-//    `runtime_totals` holds their numbers.
+//    buffers). See runtime_filter.h. They are not the program's: every
+//    total leaves them out (allocated, frees, peak, live at a moment, not
+//    freed at exit, temporary, the heap timeline and markers), and so do
+//    the leak report, the call-site lists and, unless asked for
+//    (--include-runtime), pprof, collapse, flamegraph and html. A site is
+//    classified when it first allocates (so the peak is the program's);
+//    `runtime_totals` holds their numbers, which reports print on one line.
+//  - *estimates*: in a sampled trace (HEAPSIGHT_SAMPLE_BYTES) every count
+//    and byte total in `Totals` is an estimate of the unsampled program
+//    (Totals::estimated; sample_estimate.h); SiteStats keep the sampled
+//    numbers.
 #ifndef HEAPSIGHT_ANALYZER_TRACE_MODEL_H_
 #define HEAPSIGHT_ANALYZER_TRACE_MODEL_H_
 
@@ -80,7 +97,8 @@ struct Site {
   SiteStats stats;
 };
 
-// Program-level numbers (runtime sites excluded; see file comment).
+// The program's totals (runtime blocks left out; see the file comment):
+// the one source of every total each command prints.
 struct Totals {
   std::array<uint64_t, static_cast<size_t>(format::Api::kApiLimit)> allocs_by_api{};
   std::array<uint64_t, static_cast<size_t>(format::Api::kApiLimit)> frees_by_api{};  // all blocks
@@ -92,7 +110,8 @@ struct Totals {
   uint64_t temporary = 0;
   uint64_t inherited_bytes = 0;
   uint64_t inherited_blocks = 0;
-  // Whole-heap numbers (runtime blocks included):
+  // The program's heap at its highest (first reached at peak_time_us):
+  // the sum of the program sites' SiteStats::peak_*.
   uint64_t peak_bytes = 0;
   uint64_t peak_blocks = 0;
   uint64_t peak_time_us = 0;
@@ -100,8 +119,28 @@ struct Totals {
   uint64_t bad_frees = 0;         // invalid or double frees (kFreeError 1-2)
   uint64_t unmatched_frees = 0;   // frees naming an id this trace never allocated
   uint64_t lost_events = 0;       // kLost
+  // Sampled traces: allocs, bytes_allocated, allocs_by_api, frees,
+  // leaked_*, inherited_* and peak_* above are estimates of the real
+  // program (sample_estimate.h says which estimator); the peak is the
+  // moment the estimated heap was highest. Exact traces: false, 0.
+  bool estimated = false;
+  uint64_t sample_period = 0;      // mean bytes between samples
+  uint64_t sampled_allocs = 0;     // allocations actually recorded
+  uint64_t sampled_bytes = 0;
+  // Two standard errors (about a 95% interval) of the estimates: exact for
+  // the allocated numbers; for peak and not freed, the same variance
+  // computed over the blocks live then (approximate: those two use Go's
+  // per-site scaling). 0 in exact traces.
+  uint64_t allocs_error = 0;
+  uint64_t bytes_allocated_error = 0;
+  uint64_t peak_bytes_error = 0;
+  uint64_t leaked_bytes_error = 0;
+  // False in sampled traces: `temporary` is not known there (0).
+  bool temporary_known = true;
 };
 
+// The C/C++ runtime's own blocks, which Totals leaves out (estimates in a
+// sampled trace, like Totals).
 struct RuntimeTotals {
   uint64_t allocs = 0;
   uint64_t bytes_allocated = 0;
@@ -117,7 +156,8 @@ struct TimePoint {
 struct Marker {
   uint64_t time_us = 0;
   std::string name;
-  uint64_t heap_bytes = 0;   // live heap (all blocks, runtime ones included) at the marker
+  uint64_t heap_bytes = 0;   // the program's live heap at the marker (runtime blocks
+                             // left out); an estimate in a sampled trace
   uint64_t heap_blocks = 0;
 };
 
@@ -162,8 +202,9 @@ struct ProcessProfile {
   std::vector<Site> sites;         // every (stack, api) that allocated
   Totals totals;
   RuntimeTotals runtime_totals;
-  std::array<uint64_t, kSizeBuckets> size_histogram{};  // all allocations (runtime too)
-  std::vector<TimePoint> heap_timeline;  // live heap bytes (<= ~2000 points)
+  std::array<uint64_t, kSizeBuckets> size_histogram{};  // the program's allocations (sampled
+                                                        // ones in a sampled trace)
+  std::vector<TimePoint> heap_timeline;  // live heap bytes (<= ~2000 points); estimates when sampled
   std::vector<TimePoint> rss_timeline;   // kRss samples
   // AnalyzeOptions::track_growth: per site (same index as `sites`), the
   // trend of its live bytes from growth_window_begin_us to the end.

@@ -14,6 +14,7 @@
 #include "analyzer/output/site_metric.h"
 #include "analyzer/output/stack_text.h"
 #include "analyzer/output/text_util.h"
+#include "analyzer/output/totals_text.h"
 #include "format/trace_format.h"
 
 namespace heapsight::analyzer::output {
@@ -200,22 +201,24 @@ std::string RenderHtmlReport(const ProcessProfile& p, const HeapProfile& profile
                   " (parent ", p.ppid, "), ", E(p.complete ? "complete" : "cut short"), ", ",
                   E(Seconds(p.duration_us, ResolutionOf(p.header.flags))), ", ", p.threads, p.threads == 1 ? " thread" : " threads",
                   "</p>\n");
-  if ((p.header.flags & format::kFileFlagSampled) != 0) {
-    absl::StrAppend(&out, "<p class=\"note\">Sampled trace: one allocation per ",
-                    E(Bytes(p.header.sample_period_bytes)),
-                    " on average; the numbers count sampled allocations (the flame graph "
-                    "shows estimates).</p>\n");
-  }
+  // The totals every command prints (trace_model.h, docs/glossary.md),
+  // marked as estimates in a sampled trace (totals_text.h).
   const Totals& t = p.totals;
+  if (t.estimated) absl::StrAppend(&out, "<p class=\"note\">", E(EstimateNote(t)), "</p>\n");
   absl::StrAppend(&out, "<h2>Summary</h2>\n<table>\n");
-  Row(out, "allocations", Thousands(t.allocs));
-  Row(out, "frees", Thousands(t.frees));
-  Row(out, "bytes allocated", Bytes(t.bytes_allocated));
-  Row(out, "peak heap", absl::StrCat(Bytes(t.peak_bytes), " in ", Thousands(t.peak_blocks),
-                                     " blocks at ", Seconds(t.peak_time_us, ResolutionOf(p.header.flags))));
-  Row(out, "not freed at exit", absl::StrCat(Bytes(t.leaked_bytes), " in ",
-                                             Thousands(t.leaked_blocks), " blocks"));
-  Row(out, "temporary allocations", Thousands(t.temporary));
+  Row(out, "allocations", TotalCount(t, t.allocs, static_cast<int64_t>(t.allocs_error)));
+  Row(out, "frees", TotalCount(t, t.frees));
+  Row(out, "bytes allocated",
+      TotalBytes(t, t.bytes_allocated, static_cast<int64_t>(t.bytes_allocated_error)));
+  Row(out, "peak heap", absl::StrCat(TotalBytes(t, t.peak_bytes, static_cast<int64_t>(t.peak_bytes_error)),
+                                     " in ", Thousands(t.peak_blocks), " blocks at ",
+                                     Seconds(t.peak_time_us, ResolutionOf(p.header.flags))));
+  Row(out, p.EndedInExec() ? "ended in exec" : "not freed at exit",
+      absl::StrCat(TotalBytes(t, t.leaked_bytes, static_cast<int64_t>(t.leaked_bytes_error)), " in ",
+                   Thousands(t.leaked_blocks),
+                   p.EndedInExec() ? " blocks discarded by exec (not leaks)" : " blocks"));
+  Row(out, "temporary allocations",
+      t.temporary_known ? Thousands(t.temporary) : std::string("not known in a sampled trace"));
   if (t.failed_allocs != 0) Row(out, "failed allocations", Thousands(t.failed_allocs));
   if (t.bad_frees != 0) Row(out, "invalid or double frees", Thousands(t.bad_frees));
   absl::StrAppend(&out, "</table>\n");

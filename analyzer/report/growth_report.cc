@@ -9,6 +9,7 @@
 #include "analyzer/symbols/symbolizer.h"
 #include "analyzer/output/stack_text.h"
 #include "analyzer/output/text_util.h"
+#include "analyzer/output/totals_text.h"
 #include "fmt/format.h"
 #include "format/trace_format.h"
 #include "nlohmann/json.hpp"
@@ -54,8 +55,17 @@ std::string FormatGrowthText(const std::vector<const ProcessProfile*>& profiles,
                     " to ", Seconds(p->growth_window_end_us, ResolutionOf(p->header.flags)),
                     " (the last allocation or free); each site's live bytes are fitted by a "
                     "line up to their highest point\n");
-    if ((p->header.flags & format::kFileFlagSampled) != 0) {
-      absl::StrAppend(&out, "sampled trace: bytes are those of sampled allocations\n");
+    // The process's totals, as every command prints them (trace_model.h).
+    const Totals& t = p->totals;
+    absl::StrAppend(&out, "heap: ", TotalBytes(t, t.bytes_allocated, t.bytes_allocated_error),
+                    " allocated; peak ", TotalBytes(t, t.peak_bytes, t.peak_bytes_error), " at ",
+                    Seconds(t.peak_time_us, ResolutionOf(p->header.flags)),
+                    p->EndedInExec() ? "; discarded by exec " : "; not freed at exit ",
+                    TotalBytes(t, t.leaked_bytes, t.leaked_bytes_error), " in ",
+                    Thousands(t.leaked_blocks), t.leaked_blocks == 1 ? " block\n" : " blocks\n");
+    if (t.estimated) {
+      absl::StrAppend(&out, "sampled trace: the heap line is estimated; the call sites' bytes "
+                            "are those of sampled allocations\n");
     }
     std::vector<GrowingSite> ranked = RankGrowth(*p, options);
     if (ranked.empty()) {
@@ -99,6 +109,15 @@ std::string FormatGrowthJson(const std::vector<const ProcessProfile*>& profiles,
                          {"exe", p->exe},
                          {"trace", p->trace_path},
                          {"sampled", (p->header.flags & format::kFileFlagSampled) != 0},
+                         {"totals",
+                          {{"bytes_allocated", p->totals.bytes_allocated},
+                           {"allocations", p->totals.allocs},
+                           {"peak_bytes", p->totals.peak_bytes},
+                           {"peak_time_us", p->totals.peak_time_us},
+                           {"not_freed_bytes", p->totals.leaked_bytes},
+                           {"not_freed_blocks", p->totals.leaked_blocks},
+                           {"ended_in_exec", p->EndedInExec()},
+                           {"estimated", p->totals.estimated}}},
                          {"window_begin_us", p->growth_window_begin_us},
                          {"end_us", p->growth_window_end_us},
                          {"sites", sites}});

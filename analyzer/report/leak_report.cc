@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "analyzer/model/sample_estimate.h"
 #include "analyzer/output/stack_text.h"
 #include "analyzer/output/text_util.h"
 #include "analyzer/symbols/symbolizer.h"
@@ -246,6 +247,9 @@ void AddTotalsJson(const LeakTotals& t, nlohmann::json* j) {
   (*j)["suppressed_blocks"] = t.suppressed.blocks;
   (*j)["runtime_bytes"] = t.runtime.bytes;
   (*j)["runtime_blocks"] = t.runtime.blocks;
+  (*j)["not_freed_bytes"] = t.not_freed.bytes;
+  (*j)["not_freed_blocks"] = t.not_freed.blocks;
+  if (t.estimated) (*j)["estimated"] = true;
   (*j)["classes"] = ClassesJson(t.classes);
   if (t.discarded_by_exec.blocks != 0) {
     (*j)["discarded_by_exec_bytes"] = t.discarded_by_exec.bytes;
@@ -328,6 +332,8 @@ LeakTotals& LeakTotals::operator+=(const LeakTotals& o) {
   suppressed += o.suppressed;
   runtime += o.runtime;
   discarded_by_exec += o.discarded_by_exec;
+  not_freed += o.not_freed;
+  estimated = estimated || o.estimated;
   for (int i = 0; i < 4; ++i) free_errors[i] += o.free_errors[i];
   return *this;
 }
@@ -377,9 +383,22 @@ LeakReport BuildLeakReport(const std::vector<const ProcessProfile*>& profiles,
     LeakTotals& totals = proc.totals;
     // One group per site (stack, api) with blocks not freed at exit.
     std::vector<LeakGroup> sites;
+    // An image replaced by exec has no exit: its blocks are discarded.
+    if (!proc.ended_in_exec) totals.not_freed = {p.totals.leaked_bytes, p.totals.leaked_blocks};
+    totals.estimated = p.totals.estimated;
     for (const Site& site : p.sites) {
       if (site.stats.leaked_count == 0) continue;
       ClassCounts counts{site.stats.leaked_bytes, site.stats.leaked_count};
+      if (p.totals.estimated) {
+        // A sampled trace: each site's blocks become the estimate the
+        // totals sum (trace_model.h), so groups, classes and "not freed"
+        // add up. Such traces have no scan (the preload scans exact traces
+        // only), so a group is never split by class.
+        ScaledBlocks e = ScaleLiveBlocks(static_cast<int64_t>(counts.blocks),
+                                         static_cast<int64_t>(counts.bytes),
+                                         static_cast<int64_t>(p.totals.sample_period));
+        counts = {static_cast<uint64_t>(e.bytes), static_cast<uint64_t>(e.count)};
+      }
       if (proc.ended_in_exec) {
         // The kernel freed them with the image: no group, no class, no leak.
         totals.discarded_by_exec += counts;
@@ -520,6 +539,11 @@ std::string FormatLeakText(const LeakReport& report) {
     if (t.runtime.blocks != 0) {
       absl::StrAppend(&out, tag, "heapsight: not counted: ", t.runtime.bytes, " byte(s) in ",
                       t.runtime.blocks, " allocation(s) held by the C/C++ runtime.\n");
+    }
+    if (t.estimated) {
+      absl::StrAppend(&out, tag,
+                      "heapsight: sampled trace: every byte and block count above is an "
+                      "estimate of the unsampled program (docs/glossary.md).\n");
     }
     out += SummaryLines(tag, t.classes);
     if (report.processes.size() > 1) {

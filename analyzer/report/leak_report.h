@@ -92,6 +92,13 @@ struct LeakTotals {
   // Not freed when the image was replaced by exec (runtime blocks too): the
   // kernel discarded them with the image; information, never leaks.
   ClassCounts discarded_by_exec;
+  // Every block not freed at exit (Totals::leaked_*, the number `report`
+  // prints): classes + suppressed + runtime. 0 for an image that ended in
+  // exec (it has no exit; its blocks are discarded_by_exec).
+  ClassCounts not_freed;
+  // A sampled trace: every count here and in the groups is an estimate
+  // (Go's scaling of each site's blocks, sample_estimate.h).
+  bool estimated = false;
   uint64_t free_errors[4] = {};  // by FreeError value; [0]: values no preload writes
 
   LeakTotals& operator+=(const LeakTotals& o);

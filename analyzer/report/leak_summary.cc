@@ -109,17 +109,19 @@ void PrintLeakSummary(std::FILE* out, const LeakSummary& s) {
   }
   std::string whose = absl::StrCat("pid ", s.peak_pid);
   if (!s.peak_exe.empty()) absl::StrAppend(&whose, " (", BaseName(s.peak_exe), ")");
-  std::fprintf(out, "heapsight:    peak heap: %s in %s at %s; %s allocations, %s frees, %s allocated\n",
+  // Sampled traces: the same estimates `heapsight report` prints.
+  const char* estimate = s.sample_period_bytes != 0 ? " (estimates)" : "";
+  std::fprintf(out, "heapsight:    peak heap: %s in %s at %s; %s allocations, %s frees, %s allocated%s\n",
                Bytes(s.peak_bytes).c_str(), whose.c_str(),
                Seconds(s.peak_time_us, s.peak_resolution).c_str(), Thousands(s.allocs).c_str(),
-               Thousands(s.frees).c_str(), Bytes(s.bytes_allocated).c_str());
+               Thousands(s.frees).c_str(), Bytes(s.bytes_allocated).c_str(), estimate);
   if (!s.complete) {
     std::fprintf(out, "heapsight:    WARNING: a trace was cut short; numbers cover the recorded part\n");
   }
   if (s.sample_period_bytes != 0) {
     std::fprintf(out,
                  "heapsight:    sampled trace (one allocation per %s on average): the numbers "
-                 "count sampled allocations only\n",
+                 "are estimates of the unsampled program (see `heapsight report`)\n",
                  Bytes(s.sample_period_bytes).c_str());
   }
   if (!s.traces_to_inspect.empty()) {

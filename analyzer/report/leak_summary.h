@@ -41,7 +41,8 @@ struct LeakSummary {
   // The traces `heapsight leaks` has something to show for (leaks, free
   // errors, still-reachable blocks), in the order given.
   std::vector<std::string> traces_to_inspect;
-  uint64_t allocs = 0;             // program allocations, summed
+  // Summed Totals (trace_model.h): estimates in sampled traces.
+  uint64_t allocs = 0;
   uint64_t frees = 0;
   uint64_t bytes_allocated = 0;
   bool complete = true;            // every trace had its kEnd record

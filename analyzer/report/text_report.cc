@@ -6,9 +6,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "analyzer/model/family_totals.h"
 #include "analyzer/model/site_ranking.h"
 #include "analyzer/output/stack_text.h"
 #include "analyzer/output/text_util.h"
+#include "analyzer/output/totals_text.h"
 
 namespace heapsight::analyzer {
 namespace {
@@ -84,6 +86,16 @@ void Markers(std::string& out, const ProcessProfile& p) {
   }
 }
 
+// The C/C++ runtime's own blocks, which no total above counts
+// (trace_model.h, docs/glossary.md "Runtime blocks").
+void RuntimeLine(std::string& out, const Totals& t, const RuntimeTotals& rt) {
+  if (rt.allocs == 0 && rt.leaked_blocks == 0) return;
+  absl::StrAppend(&out, "C/C++ runtime (not counted above): ", TotalCount(t, rt.allocs),
+                  rt.allocs == 1 ? " allocation" : " allocations", ", ",
+                  TotalBytes(t, rt.bytes_allocated), "; ", TotalBytes(t, rt.leaked_bytes), " in ",
+                  Plural(rt.leaked_blocks, "block", "blocks"), " held at exit\n");
+}
+
 void ProcessSection(std::string& out, const ProcessProfile& p, const ReportOptions& options) {
   std::string command = p.exe.empty() ? "(unknown program)" : p.exe;
   if (p.argv.size() > 1) {
@@ -92,32 +104,30 @@ void ProcessSection(std::string& out, const ProcessProfile& p, const ReportOptio
   absl::StrAppend(&out, "== process ", p.pid, " (parent ", p.ppid, "): ", command, "\n");
   absl::StrAppend(&out, "trace: ", p.trace_path, "\n");
   absl::StrAppend(&out, "status: ", StatusLine(p), "\n");
-  if ((p.header.flags & format::kFileFlagSampled) != 0) {
-    absl::StrAppend(&out, "sampled: one allocation per ", Bytes(p.header.sample_period_bytes),
-                    " allocated, on average (HEAPSIGHT_SAMPLE_BYTES); the numbers below count "
-                    "sampled allocations only (`heapsight pprof` and `flamegraph` scale them to "
-                    "estimates)\n");
-  }
-  absl::StrAppend(&out, "duration: ", Seconds(p.duration_us, ResolutionOf(p.header.flags)), ", ", Plural(p.threads, "thread", "threads"), "\n");
   const Totals& t = p.totals;
-  absl::StrAppend(&out, "allocation calls:\n");
+  if (t.estimated) absl::StrAppend(&out, EstimateNote(t), "\n");
+  absl::StrAppend(&out, "duration: ", Seconds(p.duration_us, ResolutionOf(p.header.flags)), ", ", Plural(p.threads, "thread", "threads"), "\n");
+  absl::StrAppend(&out, t.estimated ? "allocation calls (estimates):\n" : "allocation calls:\n");
   for (size_t api = 0; api < t.allocs_by_api.size(); ++api) {
     if (t.allocs_by_api[api] == 0) continue;
     absl::StrAppendFormat(&out, "  %-50s %12s\n", format::ApiName(static_cast<format::Api>(api)),
                           Thousands(t.allocs_by_api[api]));
   }
   absl::StrAppendFormat(&out, "  %-50s %12s\n", "blocks freed", Thousands(t.frees));
-  absl::StrAppend(&out, "bytes allocated: ", Bytes(t.bytes_allocated), " in ",
-                  Plural(t.allocs, "allocation", "allocations"), "\n");
-  absl::StrAppend(&out, "peak heap: ", Bytes(t.peak_bytes), " in ",
-                  Plural(t.peak_blocks, "block", "blocks"), " at ", Seconds(t.peak_time_us, ResolutionOf(p.header.flags)), "\n");
+  absl::StrAppend(&out, "bytes allocated: ", TotalBytes(t, t.bytes_allocated, t.bytes_allocated_error),
+                  " in ", TotalCount(t, t.allocs, t.allocs_error),
+                  t.allocs == 1 ? " allocation" : " allocations", "\n");
+  absl::StrAppend(&out, "peak heap: ", TotalBytes(t, t.peak_bytes, t.peak_bytes_error), " in ",
+                  Plural(t.peak_blocks, "block", "blocks"), " at ",
+                  Seconds(t.peak_time_us, ResolutionOf(p.header.flags)), "\n");
   TopSites(out, p, options, "top call sites live at the peak:", [](const SiteStats& s) { return s.peak_bytes; },
            [](const SiteStats& s) {
              return absl::StrCat(Bytes(s.peak_bytes), " in ", Plural(s.peak_count, "block", "blocks"));
            });
   // An image replaced by exec has no exit: the kernel discarded its heap.
   absl::StrAppend(&out, p.EndedInExec() ? "ended in exec: " : "not freed at exit: ",
-                  Bytes(t.leaked_bytes), " in ", Plural(t.leaked_blocks, "block", "blocks"),
+                  TotalBytes(t, t.leaked_bytes, t.leaked_bytes_error), " in ",
+                  Plural(t.leaked_blocks, "block", "blocks"),
                   p.EndedInExec() ? " discarded by exec (not leaks)\n" : "\n");
   Markers(out, p);
   if (!p.rss_timeline.empty()) {
@@ -129,20 +139,18 @@ void ProcessSection(std::string& out, const ProcessProfile& p, const ReportOptio
                     Seconds(max_rss.time_us, ResolutionOf(p.header.flags)), " (includes heapsight's own memory)\n");
   }
   if (t.inherited_blocks != 0) {
-    absl::StrAppend(&out, "inherited from the parent at fork: ", Bytes(t.inherited_bytes), " in ",
+    absl::StrAppend(&out, "inherited from the parent at fork: ", TotalBytes(t, t.inherited_bytes), " in ",
                     Plural(t.inherited_blocks, "block", "blocks"), "\n");
   }
-  absl::StrAppendFormat(&out, "temporary allocations: %s of %s (%.1f%%)\n",
-                        Thousands(t.temporary), Thousands(t.allocs),
-                        t.allocs == 0 ? 0.0 : 100.0 * static_cast<double>(t.temporary) /
-                                                  static_cast<double>(t.allocs));
-  const RuntimeTotals& rt = p.runtime_totals;
-  if (rt.allocs != 0 || rt.leaked_blocks != 0) {
-    absl::StrAppend(&out, "C/C++ runtime (not counted above): ",
-                    Plural(rt.allocs, "allocation", "allocations"), ", ", Bytes(rt.bytes_allocated),
-                    "; ", Bytes(rt.leaked_bytes), " in ", Plural(rt.leaked_blocks, "block", "blocks"),
-                    " held at exit\n");
+  if (t.temporary_known) {
+    absl::StrAppendFormat(&out, "temporary allocations: %s of %s (%.1f%%)\n",
+                          Thousands(t.temporary), Thousands(t.allocs),
+                          t.allocs == 0 ? 0.0 : 100.0 * static_cast<double>(t.temporary) /
+                                                    static_cast<double>(t.allocs));
+  } else {
+    absl::StrAppend(&out, "temporary allocations: not known in a sampled trace\n");
   }
+  RuntimeLine(out, t, p.runtime_totals);
   if (t.failed_allocs != 0) absl::StrAppend(&out, "failed allocations: ", Thousands(t.failed_allocs), "\n");
   if (t.bad_frees != 0) absl::StrAppend(&out, "invalid or double frees: ", Thousands(t.bad_frees), "\n");
   if (t.unmatched_frees != 0) {
@@ -186,7 +194,8 @@ void ProcessSection(std::string& out, const ProcessProfile& p, const ReportOptio
   uint64_t max_count = 0;
   for (uint64_t c : p.size_histogram) max_count = std::max(max_count, c);
   if (max_count != 0) {
-    absl::StrAppend(&out, "allocation sizes (bytes: allocations):\n");
+    absl::StrAppend(&out, t.estimated ? "allocation sizes (bytes: sampled allocations):\n"
+                                      : "allocation sizes (bytes: allocations):\n");
     for (int b = 0; b < kSizeBuckets; ++b) {
       uint64_t c = p.size_histogram[b];
       if (c == 0) continue;
@@ -205,32 +214,37 @@ std::string FormatReport(const std::vector<const ProcessProfile*>& profiles,
   std::string out;
   for (const ProcessProfile* p : profiles) ProcessSection(out, *p, options);
   if (profiles.size() > 1) {
-    Totals sum;
-    uint64_t max_peak = 0, incomplete = 0;
-    for (const ProcessProfile* p : profiles) {
-      sum.allocs += p->totals.allocs;
-      sum.frees += p->totals.frees;
-      sum.bytes_allocated += p->totals.bytes_allocated;
-      if (!p->EndedInExec()) {  // discarded by exec, not freed at no exit
-        sum.leaked_bytes += p->totals.leaked_bytes;
-        sum.leaked_blocks += p->totals.leaked_blocks;
-      }
-      sum.temporary += p->totals.temporary;
-      max_peak = std::max(max_peak, p->totals.peak_bytes);
-      if (!p->complete) ++incomplete;
-    }
+    FamilyTotals f = SumTotals(profiles);
+    const Totals& sum = f.sum;
     absl::StrAppend(&out, "== total (", profiles.size(), " processes)\n");
-    if (incomplete != 0) {
-      absl::StrAppend(&out, "TRACE CUT SHORT: ", Plural(incomplete, "trace", "traces"),
+    if (f.incomplete != 0) {
+      absl::StrAppend(&out, "TRACE CUT SHORT: ", Plural(f.incomplete, "trace", "traces"),
                       " without an end record\n");
     }
-    absl::StrAppend(&out, "allocations: ", Thousands(sum.allocs), ", blocks freed: ",
-                    Thousands(sum.frees), "\n");
-    absl::StrAppend(&out, "bytes allocated: ", Bytes(sum.bytes_allocated), "\n");
-    absl::StrAppend(&out, "largest peak heap of one process: ", Bytes(max_peak), "\n");
-    absl::StrAppend(&out, "not freed at exit: ", Bytes(sum.leaked_bytes), " in ",
-                    Plural(sum.leaked_blocks, "block", "blocks"), "\n");
-    absl::StrAppend(&out, "temporary allocations: ", Thousands(sum.temporary), "\n");
+    absl::StrAppend(&out, "allocations: ", TotalCount(sum, sum.allocs, sum.allocs_error),
+                    ", blocks freed: ", TotalCount(sum, sum.frees), "\n");
+    absl::StrAppend(&out, "bytes allocated: ",
+                    TotalBytes(sum, sum.bytes_allocated, sum.bytes_allocated_error), "\n");
+    absl::StrAppend(&out, "largest peak heap of one process: ",
+                    TotalBytes(sum, sum.peak_bytes, sum.peak_bytes_error));
+    if (f.peak != nullptr) {
+      absl::StrAppend(&out, " (pid ", f.peak->pid, " at ",
+                      Seconds(sum.peak_time_us, ResolutionOf(f.peak->header.flags)), ")");
+    }
+    absl::StrAppend(&out, "\n");
+    absl::StrAppend(&out, "not freed at exit: ", TotalBytes(sum, sum.leaked_bytes, sum.leaked_bytes_error),
+                    " in ", Plural(sum.leaked_blocks, "block", "blocks"), "\n");
+    if (f.execs != 0) {
+      absl::StrAppend(&out, "ended in exec: ", Plural(f.execs, "process image", "process images"),
+                      "; ", TotalBytes(sum, f.discarded_bytes), " in ",
+                      Plural(f.discarded_blocks, "block", "blocks"), " discarded by exec (not leaks)\n");
+    }
+    if (sum.temporary_known) {
+      absl::StrAppend(&out, "temporary allocations: ", Thousands(sum.temporary), "\n");
+    } else {
+      absl::StrAppend(&out, "temporary allocations: not known (a sampled trace)\n");
+    }
+    RuntimeLine(out, sum, f.runtime);
   }
   return out;
 }

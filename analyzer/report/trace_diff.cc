@@ -127,14 +127,25 @@ TraceDiff DiffProfiles(const ProcessProfile& base, const ProcessProfile& current
       DiffEntry& e = diff.entries[it->second];
       if (!e.cut.cut) e.cut = p.StackCutOf(site.stack);
       Add(is_base ? e.base : e.current, site.stats);
-      Add(is_base ? diff.base_total : diff.current_total, site.stats);
     }
   };
   collect(base, true);
   collect(current, false);
-  // The heap's peak is one moment, not a sum of the sites' own peaks.
-  diff.base_total.peak_bytes = Signed(base.totals.peak_bytes);
-  diff.current_total.peak_bytes = Signed(current.totals.peak_bytes);
+  // The totals are the traces' own (trace_model.h: runtime blocks
+  // included, estimates in a sampled trace), the numbers `report` prints;
+  // the heap's peak is one moment, not a sum of the sites' own peaks.
+  auto totals = [](const Totals& t) {
+    DiffValues v;
+    v.allocs = Signed(t.allocs);
+    v.bytes = Signed(t.bytes_allocated);
+    v.peak_bytes = Signed(t.peak_bytes);
+    v.leaked_bytes = Signed(t.leaked_bytes);
+    v.leaked_blocks = Signed(t.leaked_blocks);
+    return v;
+  };
+  diff.base_total = totals(base.totals);
+  diff.current_total = totals(current.totals);
+  diff.estimated = base.totals.estimated || current.totals.estimated;
   return diff;
 }
 
@@ -162,6 +173,10 @@ std::string FormatDiffText(const TraceDiff& diff, const DiffOptions& options,
                            const std::string& base_path, const std::string& current_path) {
   std::string out;
   absl::StrAppend(&out, "base: ", base_path, "\nnew:  ", current_path, "\n");
+  if (diff.estimated) {
+    absl::StrAppend(&out, "sampled trace(s): the totals are estimates of the unsampled program; "
+                          "call sites count sampled allocations (docs/glossary.md)\n");
+  }
   const DiffValues& b = diff.base_total;
   const DiffValues& c = diff.current_total;
   absl::StrAppend(&out, "allocations:     ", Change(b.allocs, c.allocs), "\n");
@@ -222,7 +237,8 @@ std::string FormatDiffJson(const TraceDiff& diff, const DiffOptions& options,
                         {"new", current_path},
                         {"metric", MetricName(options.metric)},
                         {"totals", {{"base", ValuesJson(diff.base_total)},
-                                    {"new", ValuesJson(diff.current_total)}}},
+                                    {"new", ValuesJson(diff.current_total)},
+                                    {"estimated", diff.estimated}}},
                         {"sites", sites}};
   // Symbols come from untrusted ELF files: replace invalid UTF-8.
   return doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";

@@ -43,12 +43,15 @@ absl::StatusOr<DiffMetric> ParseDiffMetric(const std::string& name);
 int64_t MetricOf(const DiffValues& v, DiffMetric metric);
 
 struct TraceDiff {
-  DiffValues base_total, current_total;  // program sites only
+  // Each trace's Totals (runtime blocks included; estimates when sampled),
+  // the numbers `report` prints for it.
+  DiffValues base_total, current_total;
+  bool estimated = false;                // either trace is sampled
   std::vector<DiffEntry> entries;        // every key of either side, unsorted
 };
 
-// Matches the program sites (runtime sites left out) of two analyzed
-// traces.
+// Matches the program sites (runtime sites left out of the entries, as of
+// every call-site list) of two analyzed traces.
 TraceDiff DiffProfiles(const ProcessProfile& base, const ProcessProfile& current);
 
 struct DiffOptions {

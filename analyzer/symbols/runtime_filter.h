@@ -1,8 +1,10 @@
 // analyzer/symbols/runtime_filter.h: tells the C/C++ runtime's own blocks apart from
 // the program's.
 //
-// Runtime blocks (kind "runtime") are left out of every program number and
-// never reported as leaks; reports mention their total on one line. A site is
+// Runtime blocks (kind "runtime") are left out of every program number (the
+// peak and the heap over time too: the analysis classifies a site when it
+// first allocates) and never reported as leaks; reports mention their total
+// on one line (docs/glossary.md, "Runtime blocks"). A site is
 // runtime when its stack (allocator frames already dropped) shows that:
 //  1. the code asking for memory is in ld.so (ld-linux*.so: the per-thread
 //     DTV from _dl_allocate_tls/allocate_dtv, dlopen bookkeeping, ...) or is

@@ -8,7 +8,8 @@
 //   t1: malloc 1000 @3 leaked, malloc 200 @3 leaked, marker "loaded" at 115
 //       (live: 1,200 bytes in 2 blocks), new 40 @4 freed (temporary),
 //       calloc 64 @4 -> realloc 128 @4 -> freed, malloc 72704 @5 leaked
-//       (runtime), marker "heap-limit" at 165 (live: 74,032 bytes in 4 blocks)
+//       (runtime), marker "heap-limit" at 165 (the program's live heap: 1,328 bytes
+//       in 3 blocks; the runtime block is not counted)
 //   t2: malloc 5000 @4 leaked
 #ifndef HEAPSIGHT_TESTS_ANALYZER_SAMPLE_TRACE_H_
 #define HEAPSIGHT_TESTS_ANALYZER_SAMPLE_TRACE_H_

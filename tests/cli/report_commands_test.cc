@@ -1,6 +1,9 @@
 // tests/cli/report_commands_test.cc: the `report`, `leaks` and `dump`
 // subcommands of the built `heapsight` binary: output, exit codes, errors.
 #include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "gtest/gtest.h"
@@ -63,6 +66,29 @@ TEST(ReportCommandsTest, CutShortTraceIsReported) {
   EXPECT_TRUE(absl::StrContains(report.out, "status: TRACE CUT SHORT")) << report.out;
   testing::RunResult leaks = testing::RunPlain({Heapsight(), "leaks", path});
   EXPECT_TRUE(absl::StrContains(leaks.out, "was cut short")) << leaks.out;
+}
+
+// Issue 13: `heapsight --help` and every command that prints numbers name
+// the glossary that defines them, and the glossary defines each number.
+TEST(ReportCommandsTest, HelpNamesTheGlossary) {
+  for (const char* command : {"", "record", "report", "leaks", "growth", "diff", "pprof",
+                              "collapse", "flamegraph", "html"}) {
+    std::vector<std::string> args = {Heapsight()};
+    if (*command != '\0') args.push_back(command);
+    args.push_back("--help");
+    testing::RunResult help = testing::RunPlain(args);
+    EXPECT_EQ(help.exit_code, 0) << command;
+    EXPECT_TRUE(absl::StrContains(help.out, "docs/glossary.md")) << command << ":\n" << help.out;
+  }
+  std::ifstream in(std::string(HEAPSIGHT_SOURCE_ROOT) + "/docs/glossary.md");
+  ASSERT_TRUE(in);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const char* term : {"**Allocated**", "**Peak**", "**Live at a moment**",
+                           "**Not freed at exit**", "**Temporary**", "**definitely lost**",
+                           "**indirectly lost**", "**possibly lost**", "**still reachable**",
+                           "**Runtime blocks**", "**estimate**", "**Discarded by exec**"}) {
+    EXPECT_TRUE(absl::StrContains(text, term)) << term;
+  }
 }
 
 }  // namespace

@@ -7,6 +7,8 @@
 #include <random>
 #include <string>
 
+#include "analyzer/model/family_totals.h"
+#include "analyzer/model/sample_estimate.h"
 #include "gtest/gtest.h"
 #include "tests/analyzer/test_trace_writer.h"
 
@@ -299,6 +301,103 @@ TEST(TraceModelTest, RandomTracesMatchBruteForce) {
     for (const TimePoint& tp : p.heap_timeline) max_point = std::max(max_point, tp.value);
     EXPECT_LE(max_point, p.totals.peak_bytes) << seed;
   }
+}
+
+// Issue 13: the runtime's blocks are out of every total, the peak too. A
+// libstdc++ block (a module whose every frame is a runtime library) that
+// would make the whole heap's peak later and higher does not move the
+// program's peak.
+TEST(TraceModelTest, RuntimeBlocksAreOutOfThePeak) {
+  TestTraceWriter w;
+  w.Process(0, 0, "/nonexistent/prog", {"prog"});
+  w.Module(0, 1, 1, 0x400000, "/nonexistent/prog", "", {{0, 0x10000, 0, 5}});
+  w.Module(0, 2, 2, 0x7f1000000000, "/nonexistent/libstdc++.so.6", "", {{0, 0x10000, 0, 5}});
+  w.StackNode(0, 1, 0, 0x401000);        // the program
+  w.StackNode(0, 2, 0, 0x7f1000000100);  // the runtime
+  uint64_t a = w.Alloc(0, 10, Api::kMalloc, 1000, 1);
+  w.Free(0, 20, a);
+  w.Alloc(0, 30, Api::kMalloc, 72704, 2);  // runtime, never freed
+  w.Alloc(0, 40, Api::kMalloc, 500, 1);    // the program's, never freed
+  w.Marker(0, 45, "after");
+  w.End(0, 50, 0);
+  ProcessProfile p = Analyze(WriteTrace(w, "runtime_peak"));
+  EXPECT_EQ(p.totals.bytes_allocated, 1500u);
+  EXPECT_EQ(p.totals.peak_bytes, 1000u);
+  EXPECT_EQ(p.totals.peak_blocks, 1u);
+  EXPECT_EQ(p.totals.peak_time_us, 10u);
+  EXPECT_EQ(p.totals.leaked_bytes, 500u);
+  EXPECT_EQ(p.runtime_totals.leaked_bytes, 72704u);
+  ASSERT_EQ(p.markers.size(), 1u);
+  EXPECT_EQ(p.markers[0].heap_bytes, 500u);
+  const Site* program = FindSite(p, 1, Api::kMalloc);
+  const Site* runtime = FindSite(p, 2, Api::kMalloc);
+  ASSERT_TRUE(program != nullptr && runtime != nullptr);
+  EXPECT_EQ(runtime->kind, SiteKind::kRuntime);
+  EXPECT_EQ(program->stats.peak_bytes, 1000u);
+  EXPECT_EQ(runtime->stats.peak_bytes, 0u);  // not live at the program's peak
+  for (const TimePoint& tp : p.heap_timeline) EXPECT_LE(tp.value, 1000u) << tp.time_us;
+}
+
+// Issue 13: in a sampled trace the peak is where the *estimated* heap is
+// highest. One 1 MB sample (certain to be sampled: it stands for itself)
+// is the highest sampled heap; 100 samples of 1,000 bytes later stand for
+// about 6.6 MB (each had a 1.5% chance at one sample per 64 KiB).
+TEST(TraceModelTest, SampledPeakIsTheEstimatedOne) {
+  constexpr uint64_t kPeriod = 65536;
+  TestTraceWriter w;
+  w.EditHeader([](format::FileHeader& h) {
+    h.flags |= format::kFileFlagSampled;
+    h.sample_period_bytes = kPeriod;
+  });
+  w.StackNode(0, 1, 0, 0x401000);
+  w.StackNode(0, 2, 0, 0x402000);
+  uint64_t big = w.Alloc(0, 10, Api::kMalloc, 1000000, 1);
+  w.Free(0, 20, big);
+  for (uint64_t i = 0; i < 100; ++i) w.Alloc(0, 30 + i, Api::kMalloc, 1000, 2);
+  w.End(0, 200, 0);
+  ProcessProfile p = Analyze(WriteTrace(w, "sampled_peak"));
+  ScaledBlocks small = ScaleLiveBlocks(100, 100000, kPeriod);
+  ASSERT_GT(small.bytes, 6000000);
+  EXPECT_TRUE(p.totals.estimated);
+  EXPECT_EQ(p.totals.peak_time_us, 129u);
+  EXPECT_EQ(p.totals.peak_bytes, static_cast<uint64_t>(small.bytes));
+  EXPECT_EQ(p.totals.peak_blocks, static_cast<uint64_t>(small.count));
+  EXPECT_EQ(p.totals.leaked_bytes, static_cast<uint64_t>(small.bytes));
+  // Allocated: each sample weighted by its own size's inverse probability.
+  double w_small = SampleWeight(1000, kPeriod), w_big = SampleWeight(1000000, kPeriod);
+  EXPECT_EQ(p.totals.allocs, static_cast<uint64_t>(std::round(100 * w_small)) +
+                                 static_cast<uint64_t>(std::round(w_big)));
+  EXPECT_EQ(p.totals.sampled_allocs, 101u);
+  EXPECT_EQ(p.totals.sampled_bytes, 1100000u);
+  EXPECT_GT(p.totals.bytes_allocated_error, 0u);
+  EXPECT_FALSE(p.totals.temporary_known);
+  // The site list keeps the samples; the peak's sites are those of its moment.
+  const Site* big_site = FindSite(p, 1, Api::kMalloc);
+  ASSERT_NE(big_site, nullptr);
+  EXPECT_EQ(big_site->stats.peak_bytes, 0u);
+  EXPECT_EQ(big_site->stats.alloc_bytes, 1000000u);
+}
+
+// A family's totals are its processes' sums; its peak is one process's.
+TEST(TraceModelTest, FamilyTotalsSumTheProcesses) {
+  TestTraceWriter a, b;
+  for (TestTraceWriter* w : {&a, &b}) w->StackNode(0, 1, 0, 0x401000);
+  a.Alloc(0, 10, Api::kMalloc, 100, 1);
+  a.End(0, 20, 0);
+  b.Alloc(0, 10, Api::kMalloc, 300, 1);
+  b.Alloc(0, 11, Api::kMalloc, 30, 1);
+  b.ExecEnd(0, 20, "/bin/true");
+  ProcessProfile pa = Analyze(WriteTrace(a, "family_a"));
+  ProcessProfile pb = Analyze(WriteTrace(b, "family_b"));
+  FamilyTotals f = SumTotals({&pa, &pb});
+  EXPECT_EQ(f.processes, 2u);
+  EXPECT_EQ(f.sum.allocs, 3u);
+  EXPECT_EQ(f.sum.bytes_allocated, 430u);
+  EXPECT_EQ(f.sum.peak_bytes, 330u);
+  EXPECT_EQ(f.peak, &pb);
+  EXPECT_EQ(f.sum.leaked_bytes, 100u);  // b's blocks were discarded by exec
+  EXPECT_EQ(f.discarded_bytes, 330u);
+  EXPECT_EQ(f.execs, 1u);
 }
 
 }  // namespace

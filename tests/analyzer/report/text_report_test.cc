@@ -8,6 +8,7 @@
 #include "gtest/gtest.h"
 #include "tests/analyzer/golden.h"
 #include "tests/analyzer/sample_trace.h"
+#include "tests/analyzer/test_trace_writer.h"
 
 namespace heapsight::analyzer {
 namespace {
@@ -136,6 +137,40 @@ TEST(TextReportTest, AnImageThatEndedInExecDiscardedItsBlocks) {
   size_t total = text.find("== total");
   EXPECT_NE(text.find("not freed at exit: 6,200 bytes in 3 blocks\n", total), std::string::npos)
       << text;
+}
+
+// Issue 13: a sampled trace's report prints estimates and says so, with
+// error bounds; temporaries are not known there.
+TEST(TextReportTest, SampledTraceTotalsAreLabelledEstimates) {
+  testing::TestTraceWriter w(/*pid=*/4848, /*ppid=*/1);
+  w.EditHeader([](format::FileHeader& h) {
+    h.flags |= format::kFileFlagSampled;
+    h.sample_period_bytes = 65536;
+  });
+  w.StackNode(0, 1, 0, 0x401000);
+  for (uint64_t i = 0; i < 10; ++i) w.Alloc(0, 10 + i, format::Api::kMalloc, 1000, 1);
+  w.End(0, 100, 0);
+  std::string path = ::testing::TempDir() + "/report_sampled." + std::to_string(getpid()) + ".hst";
+  ASSERT_TRUE(w.WriteFile(path));
+  absl::StatusOr<ProcessProfile> p = AnalyzeTrace(path);
+  ASSERT_TRUE(p.ok()) << p.status();
+  std::string text = FormatReport({&*p});
+  // 10 samples of 1,000 bytes, each standing for 1/(1 - exp(-1000/65536)) =
+  // 66.037 allocations: 660,372.7 bytes, rounded (allocated) or truncated
+  // (live blocks, Go's scaling).
+  EXPECT_NE(text.find("sampled trace: one allocation per 65,536 bytes (64.0 KiB) allocated was "
+                      "recorded, on average (HEAPSIGHT_SAMPLE_BYTES), 10 allocations of 10,000 "
+                      "bytes in all; totals are estimates"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("bytes allocated: 660,373 bytes (644.9 KiB) (estimate, +/- 414,482 bytes (404.8 KiB)) in 660 (estimate, +/- 414) allocations\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("peak heap: 660,372 bytes (644.9 KiB) (estimate, +/- 414,482 bytes (404.8 KiB)) in 660 blocks at 19 us\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("not freed at exit: 660,372 bytes (644.9 KiB) (estimate, +/- 414,482 bytes (404.8 KiB)) in 660 blocks\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("temporary allocations: not known in a sampled trace"), std::string::npos);
 }
 
 }  // namespace
