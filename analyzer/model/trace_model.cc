@@ -71,6 +71,7 @@ class Analysis {
     }
     uint64_t estimate = merger.max_base_time_us();
     timeline_interval_us_ = std::max<uint64_t>(1, estimate / (kMaxTimelinePoints / 2));
+    series_ = HeapTimelineBuilder(estimate);
     if ((merger.header().flags & format::kFileFlagSampled) != 0) {
       sample_period_ = static_cast<double>(merger.header().sample_period_bytes);
     }
@@ -235,6 +236,7 @@ class Analysis {
     peak_.Change(site, size, true);
     heap_bytes_ += size;
     ++heap_blocks_;
+    series_.Observe(now_, heap_bytes_);
     if (heap_bytes_ > p_.totals.peak_bytes) {
       p_.totals.peak_bytes = heap_bytes_;
       p_.totals.peak_blocks = heap_blocks_;
@@ -253,6 +255,7 @@ class Analysis {
     peak_.Change(block.site, block.size, false);
     heap_bytes_ -= block.size;
     --heap_blocks_;
+    series_.Observe(now_, heap_bytes_);
   }
 
   void Allocate(uint64_t id, Api api, uint64_t size, uint64_t stack, size_t stream) {
@@ -460,6 +463,7 @@ class Analysis {
     FinishLeakClasses();
     p_.heap_timeline.push_back({now_, heap_bytes_});
     p_.duration_us = now_;
+    p_.heap_series = series_.Finish(now_);
     if (growth_ != nullptr) {
       std::vector<uint64_t> live(live_.size());
       for (size_t i = 0; i < live_.size(); ++i) live[i] = live_[i].bytes;
@@ -531,6 +535,7 @@ class Analysis {
   std::vector<LiveCounter> live_;  // per site, now
   std::vector<LiveCounter> at_time_live_;
   PeakTracker peak_;
+  HeapTimelineBuilder series_;  // ProcessProfile::heap_series
   std::unique_ptr<GrowthTracker> growth_;  // AnalyzeOptions::track_growth
   double sample_period_ = 0;               // > 1: a sampled trace
   struct SiteCacheEntry {
