@@ -5,12 +5,14 @@
 #include <glob.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "analyzer/model/trace_family.h"
 #include "analyzer/model/trace_model.h"
 #include "analyzer/output/html_report.h"
 #include "analyzer/output/trace_heap_profile.h"
@@ -28,6 +30,7 @@ struct HtmlArgs {
   std::string output;
   size_t top = 10;
   size_t frames = 8;
+  bool family = false;
 };
 
 // A TRACE argument with glob characters that names no file as it stands
@@ -58,6 +61,17 @@ absl::StatusOr<std::vector<std::string>> ExpandTraces(const std::vector<std::str
 int RunHtml(const HtmlArgs& args) {
   absl::StatusOr<std::vector<std::string>> paths = ExpandTraces(args.traces);
   if (!paths.ok()) return Fail(paths.status());
+  if (args.family) {
+    std::vector<std::string> all;
+    for (const std::string& seed : *paths) {
+      absl::StatusOr<std::vector<std::string>> family = FindTraceFamily(seed);
+      if (!family.ok()) return Fail(family.status());
+      for (std::string& f : *family) {
+        if (std::find(all.begin(), all.end(), f) == all.end()) all.push_back(std::move(f));
+      }
+    }
+    *paths = std::move(all);
+  }
   AnalyzeOptions options;
   options.track_growth = true;
   std::vector<ProcessProfile> traces;
@@ -106,6 +120,10 @@ void RegisterHtmlCommand(CLI::App& app, int* exit_code) {
       ->required();
   html->add_option("-o,--output", html_args->output, "Output file, e.g. report.html")
       ->required();
+  html->add_flag("--family", html_args->family,
+                 "Add every trace of each TRACE's process family (what one `heapsight record` "
+                 "wrote: fork children and exec'd images), found in its directory through the "
+                 "parent each trace names");
   html->add_option("--top", html_args->top, "Rows per table")->capture_default_str();
   html->add_option("--frames", html_args->frames, "Frames per call site")->capture_default_str();
   html->callback([html_args, exit_code] { *exit_code = RunHtml(*html_args); });

@@ -213,10 +213,13 @@ std::string CommandLine(const ProcessProfile& p) {
   return command;
 }
 
+// The executable's base name, and whether exec replaced this image (the
+// image before an exec and the one after share a pid).
 std::string ShortName(const ProcessProfile& p) {
   std::string exe = p.exe.empty() ? "(unknown program)" : p.exe;
   size_t slash = exe.rfind('/');
-  return slash == std::string::npos ? exe : exe.substr(slash + 1);
+  if (slash != std::string::npos) exe = exe.substr(slash + 1);
+  return p.EndedInExec() ? exe + " (until exec)" : exe;
 }
 
 // One process's section: its totals, chart, tables and flame graph.

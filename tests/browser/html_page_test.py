@@ -310,8 +310,17 @@ def main():
                      ['family', HOSTILE_ARG])
         assert len(fam) == 3, fam
         page = os.path.join(work, 'family.html')
+        # The family found from one of its traces: the exec'd image's (it
+        # has its pre-exec image's pid, so its name gets the .1 suffix).
+        seed = [t for t in fam if t.endswith('.1.hst')]
+        assert len(seed) == 1, fam
+        run([args.heapsight, 'html', '--family', seed[0], '-o', page])
         # A quoted glob: heapsight expands it.
-        run([args.heapsight, 'html', os.path.join(work, 'family', '*.hst'), '-o', page])
+        glob_page = os.path.join(work, 'family_glob.html')
+        run([args.heapsight, 'html', os.path.join(work, 'family', '*.hst'), '-o', glob_page])
+        with open(glob_page, encoding='utf-8') as f:
+            check(f.read().count('<option value=') == 3,
+                  'a quoted glob makes the same three-process page', failures)
         check_family(driver, args.heapsight, fam, page,
                      os.path.join(args.artifacts, 'html_page_family.png'), failures)
     finally:
