@@ -62,6 +62,9 @@ std::string StepPath(const std::vector<ChartColumn>& columns, const Scale& s, ui
   for (const ChartColumn& c : columns) {
     if (!c.used) continue;
     const HeapBucket& b = c.envelope;
+    // A column whose changes all left the heap at its level draws nothing
+    // new: the horizontal line goes on.
+    if (b.open == level && b.min == level && b.max == level && b.close == level) continue;
     if (b.open != level) v_to(b.open);  // (never: each column opens at the last close)
     absl::StrAppend(&d, "H", Num(s.X(b.max_time_us)));
     v_to(b.max);
