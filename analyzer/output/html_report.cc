@@ -451,7 +451,11 @@ std::string RenderHtmlReport(const std::vector<HtmlProcess>& processes,
   GlossarySection(out);
   for (size_t i = 0; i < processes.size(); ++i) ProcessSection(out, processes[i], i, options);
   absl::StrAppend(&out, "<p class=\"note\">Written by heapsight.</p>\n");
-  if (processes.size() > 1) absl::StrAppend(&out, "<script>", kSelectorScript, "</script>\n");
+  // (The CDATA markers, commented out for the script, keep the page
+  // well-formed XML.)
+  if (processes.size() > 1) {
+    absl::StrAppend(&out, "<script>//<![CDATA[", kSelectorScript, "//]]></script>\n");
+  }
   absl::StrAppend(&out, "</body></html>\n");
   return out;
 }
