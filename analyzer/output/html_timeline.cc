@@ -235,8 +235,12 @@ std::string RenderHeapChart(const ProcessProfile& p, std::string_view id) {
     return out;
   }
   ClockResolution res = ResolutionOf(p.header.flags);
-  uint64_t peak = p.totals.peak_bytes;
-  uint64_t peak_time = p.totals.peak_time_us;
+  // The series' own maximum: the same number and time as Totals::peak_*
+  // (both follow the analysis' heap counter; heap_timeline_test checks it),
+  // and the chart stays self-consistent whatever else the summary prints.
+  const HeapBucket* top = series.PeakBucket();
+  uint64_t peak = top->max;
+  uint64_t peak_time = top->max_time_us;
   AxisTicks yt = ByteTicks(peak);
   AxisTicks xt = TimeTicks(end_us);
   Scale s{static_cast<double>(end_us), yt.top * yt.unit};
