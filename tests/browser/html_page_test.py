@@ -202,6 +202,15 @@ def check_two_phase(driver, heapsight, trace, page, shot, failures):
     check(c2['rssShown'] is True, 'ticking the checkbox shows the RSS', failures)
     check(c2['lineVisible'], 'the heap line is visible', failures)
     check_hostile(driver, failures)
+    # The flame graph (an SVG data: URL object, under the page's
+    # Content-Security-Policy) loaded: a failed object shows only its
+    # one-line fallback text.
+    flame = driver.execute_script(r'''
+      const o = document.querySelector('object[type="image/svg+xml"]');
+      return o ? [o.getBoundingClientRect().height, parseFloat(o.getAttribute('height'))] : null;
+    ''')
+    check(flame is not None and flame[0] >= flame[1] - 1 and flame[1] > 50,
+          'the flame graph object is rendered at its height: %s' % (flame,), failures)
     driver.save_screenshot(shot)
 
 
