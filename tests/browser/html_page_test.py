@@ -254,6 +254,13 @@ def check_family(driver, heapsight, traces, page, shot, failures):
             continue
         seen.add(visible[0][0])
         text = visible[0][2]
+        flame = driver.execute_script(
+            "const o = document.querySelector('section.process[data-proc=\"' + arguments[0] +"
+            " '\"] object[type=\"image/svg+xml\"]');"
+            "return o ? [o.getBoundingClientRect().height, parseFloat(o.getAttribute('height'))]"
+            " : null;", value)
+        check(flame is not None and flame[0] >= flame[1] - 1,
+              'process %s: its flame graph renders once shown: %s' % (value, flame), failures)
         if 'ended by exec of' in text:
             check('heap discarded by exec' in text and 'not freed at exit' not in text,
                   'the image that ended in exec says its heap was discarded by exec, '
