@@ -453,6 +453,7 @@ std::string RenderHtmlReport(const std::vector<HtmlProcess>& processes,
   absl::StrAppend(&out, "<p class=\"note\">Written by heapsight.</p>\n");
   // (The CDATA markers, commented out for the script, keep the page
   // well-formed XML.)
+  absl::StrAppend(&out, "<script>//<![CDATA[", HeapChartScript(), "//]]></script>\n");
   if (processes.size() > 1) {
     absl::StrAppend(&out, "<script>//<![CDATA[", kSelectorScript, "//]]></script>\n");
   }

@@ -165,7 +165,79 @@ void Rss(std::string& out, const ProcessProfile& p, const Scale& s) {
                         "stroke-width=\"1\" d=\"", d, "\"/>\n</g>\n");
 }
 
+// Hover (or focus and arrow keys) reads the heap at a moment from the
+// columns' numbers on the hover area. No trace string is in here.
+constexpr char kChartScript[] = R"(
+(function () {
+  function bytes(b) {
+    return String(b).replace(/\B(?=(\d{3})+(?!\d))/g, ',') + ' bytes';
+  }
+  function time(us) {
+    if (us < 2000) return us.toFixed(0) + ' us';
+    if (us < 2e6) return (us / 1000).toFixed(1) + ' ms';
+    return (us / 1e6).toFixed(3) + ' s';
+  }
+  var charts = document.querySelectorAll('svg.timeline');
+  for (var n = 0; n < charts.length; n++) (function (svg) {
+    var area = svg.querySelector('rect.hover-area');
+    var cursor = svg.querySelector('g.cursor');
+    if (!area || !cursor) return;
+    var line = cursor.querySelector('line');
+    var text = cursor.querySelector('text');
+    var left = +svg.dataset.plotLeft, right = +svg.dataset.plotRight;
+    var end = +svg.dataset.endUs, start = area.dataset.start;
+    var cols = area.dataset.columns.split(' ').filter(Boolean).map(function (c) {
+      return c.split(':');  // x, max, min, close (bytes as strings: exact)
+    });
+    var at = left;
+    function show(x) {
+      at = x = Math.max(left, Math.min(right, x));
+      var lo = 0, hi = cols.length;  // the columns drawn at or before x
+      while (lo < hi) {
+        var mid = (lo + hi) >> 1;
+        if (+cols[mid][0] <= x + 0.5) lo = mid + 1; else hi = mid;
+      }
+      var c = lo > 0 ? cols[lo - 1] : null, value;
+      if (c && x - c[0] < 0.5 && c[1] !== c[2]) {
+        value = bytes(c[2]) + ' to ' + bytes(c[1]);
+      } else if (c && x - c[0] < 0.5) {
+        value = bytes(c[1]);
+      } else {
+        value = bytes(c ? c[3] : start);
+      }
+      line.setAttribute('x1', x);
+      line.setAttribute('x2', x);
+      text.textContent = time((x - left) / (right - left) * end) + ': ' + value;
+      var wide = x > (left + right) / 2;
+      text.setAttribute('x', wide ? x - 4 : x + 4);
+      text.setAttribute('text-anchor', wide ? 'end' : 'start');
+      cursor.setAttribute('visibility', 'visible');
+    }
+    function hide() { cursor.setAttribute('visibility', 'hidden'); }
+    function pointer(e) {
+      var p = svg.createSVGPoint();
+      p.x = e.clientX;
+      p.y = e.clientY;
+      show(p.matrixTransform(svg.getScreenCTM().inverse()).x);
+    }
+    area.addEventListener('mousemove', pointer);
+    area.addEventListener('mouseleave', hide);
+    svg.addEventListener('focus', function () { show(at); });
+    svg.addEventListener('blur', hide);
+    svg.addEventListener('keydown', function (e) {
+      var step = e.shiftKey ? 10 : 1;
+      if (e.key === 'ArrowLeft') show(at - step);
+      else if (e.key === 'ArrowRight') show(at + step);
+      else return;
+      e.preventDefault();
+    });
+  })(charts[n]);
+})();
+)";
+
 }  // namespace
+
+const char* HeapChartScript() { return kChartScript; }
 
 std::vector<ChartColumn> ColumnsOf(const HeapTimeline& series, uint64_t end_us, size_t columns) {
   std::vector<ChartColumn> out(std::max<size_t>(columns, 1));
@@ -257,7 +329,8 @@ std::string RenderHeapChart(const ProcessProfile& p, std::string_view id) {
       "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"timeline\" width=\"%.0f\" "
       "height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" role=\"img\" font-size=\"12\" "
       "data-plot-left=\"%.0f\" data-plot-right=\"%.0f\" data-plot-top=\"%.0f\" "
-      "data-plot-bottom=\"%.0f\" data-end-us=\"%d\">\n",
+      "data-plot-bottom=\"%.0f\" data-end-us=\"%d\" tabindex=\"0\" "
+      "aria-label=\"live heap over time; arrow keys move a cursor that reads the heap\">\n",
       kLeft + kPlotWidth + kRight, kTop + kPlotHeight + kBottom, kLeft + kPlotWidth + kRight,
       kTop + kPlotHeight + kBottom, kLeft, kLeft + kPlotWidth, kTop, kTop + kPlotHeight, end_us);
   absl::StrAppend(&out, "<title>Live heap over time: peak ", E(Bytes(peak)), " at ",
@@ -292,6 +365,24 @@ std::string RenderHeapChart(const ProcessProfile& p, std::string_view id) {
       E(TickLabel(static_cast<double>(peak) / yt.unit,
                   AxisTicks{yt.unit, yt.unit_name, 0.01, yt.top})),
       E(Seconds(peak_time, res)));
+  // The hover readout (HeapChartScript): each drawn column's x and exact
+  // numbers, numbers only.
+  std::string data;
+  for (const ChartColumn& c : columns) {
+    if (!c.used) continue;
+    const HeapBucket& b = c.envelope;
+    absl::StrAppendFormat(&data, "%.2f:%d:%d:%d ", s.X(b.max_time_us), b.max, b.min, b.close);
+  }
+  absl::StrAppendFormat(&out,
+                        "<g class=\"cursor\" visibility=\"hidden\" pointer-events=\"none\">"
+                        "<line x1=\"0\" x2=\"0\" y1=\"%.0f\" y2=\"%.0f\" stroke=\"#555\"/>"
+                        "<text class=\"cursor-text\" x=\"0\" y=\"%.0f\"></text></g>\n",
+                        kTop, kTop + kPlotHeight, kTop + 14);
+  absl::StrAppendFormat(&out,
+                        "<rect class=\"hover-area\" x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" "
+                        "height=\"%.0f\" fill=\"transparent\" pointer-events=\"all\" "
+                        "data-start=\"%d\" data-columns=\"%s\"/>\n",
+                        kLeft, kTop, kPlotWidth, kPlotHeight, start, data);
   absl::StrAppendFormat(&out,
                         "<text x=\"%.0f\" y=\"%.0f\" transform=\"rotate(-90 %.0f %.0f)\" "
                         "text-anchor=\"middle\">live heap</text>\n",

@@ -61,6 +61,13 @@ AxisTicks TimeTicks(uint64_t end_us);
 // "12.5 MiB", "300 ms": a tick value in its unit.
 std::string TickLabel(double value, const AxisTicks& ticks);
 
+// The page's script for every chart (once per page, after the charts): a
+// cursor that follows the mouse, or the arrow keys once the chart has the
+// focus, and reads the heap at that moment (the exact bytes of the column
+// under it: its range where the heap changed within that pixel). The chart
+// is complete without it.
+const char* HeapChartScript();
+
 // The chart (a <figure> with the SVG, the RSS toggle and the legend) for
 // one process. `id` must be unique in the page and safe in an id attribute
 // (the caller makes it, e.g. "p0"); it names the RSS checkbox.

@@ -201,6 +201,7 @@ def check_two_phase(driver, heapsight, trace, page, shot, failures):
     c2 = chart_of(driver, section)
     check(c2['rssShown'] is True, 'ticking the checkbox shows the RSS', failures)
     check(c2['lineVisible'], 'the heap line is visible', failures)
+    check_hover(driver, section, pts, top_x, to_us, us_per_px, failures)
     check_hostile(driver, failures)
     # The flame graph (an SVG data: URL object, under the page's
     # Content-Security-Policy) loaded: a failed object shows only its
@@ -212,6 +213,56 @@ def check_two_phase(driver, heapsight, trace, page, shot, failures):
     check(flame is not None and flame[0] >= flame[1] - 1 and flame[1] > 50,
           'the flame graph object is rendered at its height: %s' % (flame,), failures)
     driver.save_screenshot(shot)
+
+
+def check_hover(driver, section, pts, top_x, to_us, us_per_px, failures):
+    """The cursor reads the exact heap where the mouse is, and moves with the
+    arrow keys."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+    area = section.find_element('css selector', 'rect.hover-area')
+    box = [float(area.get_attribute(a)) for a in ('x', 'width')]
+    center = box[0] + box[1] / 2  # (SVG units are CSS pixels: viewBox = size)
+
+    def read_at(x):
+        ActionChains(driver).move_to_element_with_offset(
+            area, int(round(x - center)), 0).perform()
+        return driver.execute_script(
+            "const c = arguments[0].querySelector('g.cursor');"
+            "return [c.getAttribute('visibility'), c.querySelector('text').textContent];",
+            section)
+
+    # 3 px right of the step up to the peak: the 30 MB plateau.
+    vis, text = read_at(top_x + 3)
+    m = re.match(r'([\d.]+) (us|ms|s): (.*)$', text or '')
+    check(vis == 'visible' and m and m.group(3) == '30,000,000 bytes',
+          'hovering the 30 MB phase reads "30,000,000 bytes": %r' % text, failures)
+    if m:
+        us = float(m.group(1)) * {'us': 1, 'ms': 1000, 's': 1000000}[m.group(2)]
+        check(abs(us - to_us(round(top_x + 3))) <= 2 * us_per_px,
+              'and the time under the mouse: %r' % text, failures)
+    # The middle of the 10 MB phase.
+    flat = [(a, b) for a, b in zip(pts, pts[1:]) if a[1] == b[1] and b[0] - a[0] > 100]
+    if flat:
+        vis, text = read_at((flat[0][0][0] + flat[0][1][0]) / 2)
+        check(text and text.endswith(': 10,000,000 bytes'),
+              'hovering the 10 MB phase reads "10,000,000 bytes": %r' % text, failures)
+    ActionChains(driver).move_by_offset(0, 400).perform()  # off the chart
+    svg = section.find_element('css selector', 'svg.timeline')
+    driver.execute_script('arguments[0].focus()', svg)
+    ActionChains(driver).send_keys(Keys.ARROW_RIGHT).perform()
+    vis, text = driver.execute_script(
+        "const c = arguments[0].querySelector('g.cursor');"
+        "return [c.getAttribute('visibility'), c.querySelector('text').textContent];", section)
+    before = text
+    ActionChains(driver).key_down(Keys.SHIFT).send_keys(Keys.ARROW_RIGHT).key_up(
+        Keys.SHIFT).perform()
+    after = driver.execute_script(
+        "return arguments[0].querySelector('g.cursor text').textContent;", section)
+    ms = lambda t: float(re.match(r'([\d.]+) ms', t).group(1)) if t and ' ms:' in t else -1
+    check(vis == 'visible' and ms(after) - ms(before) > 5 * us_per_px / 1000,
+          'the arrow keys move the cursor on the focused chart: %r, then %r' % (before, after),
+          failures)
 
 
 def check_hostile(driver, failures):
