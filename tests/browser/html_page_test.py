@@ -184,11 +184,11 @@ def check_two_phase(driver, heapsight, trace, page, shot, failures):
             flats.append((to_bytes(y0), to_us(x1) - to_us(x0)))
     # (The frees at the end may be a clock tick apart: a short flat at 10 MB.)
     phase1 = [f[1] for f in flats if abs(f[0] - 10_000_000) <= bytes_per_px]
-    check(phase1 and 250_000 <= max(phase1) <= 1_000_000,
-          'the 10 MB phase is one flat segment of ~300 ms: %s' % phase1, failures)
+    check(phase1 and 250_000 <= max(phase1) <= 5_000_000,
+          'the 10 MB phase is a flat segment of >= 250 ms (it sleeps 300 ms): %s' % phase1, failures)
     phase2 = [f[1] for f in flats if abs(f[0] - 30_000_000) <= bytes_per_px]
-    check(len(phase2) == 1 and 250_000 <= phase2[0] <= 1_000_000,
-          'the 30 MB phase is one flat segment of ~300 ms: %s' % phase2, failures)
+    check(len(phase2) == 1 and 250_000 <= phase2[0] <= 5_000_000,
+          'the 30 MB phase is one flat segment of >= 250 ms (it sleeps 300 ms): %s' % phase2, failures)
     between = [f for f in flats if 10_000_000 + bytes_per_px < f[0] < 30_000_000 - bytes_per_px]
     check(not between, 'no level between the two phases is drawn: %s' % between, failures)
     names = [m[1] for m in c['markers']]
