@@ -399,7 +399,7 @@ std::string RenderHeapChart(const ProcessProfile& p, std::string_view id) {
     absl::StrAppend(&out, " RSS was not sampled.");
   }
   if ((p.header.flags & format::kFileFlagSampled) != 0) {
-    absl::StrAppend(&out, " Sampled trace: the line shows the sampled allocations only, far "
+    absl::StrAppend(&out, " Sampled trace: the line shows the sampled allocations only, which can be far "
                           "below the real heap.");
   }
   absl::StrAppend(&out, "</figcaption>\n</figure>\n");
