@@ -46,7 +46,8 @@ HeapBucket MergeBuckets(const HeapBucket& a, const HeapBucket& b);
 struct HeapTimeline {
   uint64_t bucket_us = 1;           // width of every bucket
   std::vector<HeapBucket> buckets;  // buckets with a change, in time order
-  uint64_t end_us = 0;              // end of the trace (the heap is `close` of the last bucket until then)
+  // End of the trace: the heap stays at the last bucket's `close` until then.
+  uint64_t end_us = 0;
 
   // The bucket holding the heap's peak (first of equal maxima), or null if
   // the heap never changed.

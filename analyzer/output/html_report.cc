@@ -192,8 +192,8 @@ const char* Define(std::string_view term) {
 // A summary row whose header carries its definition as a tooltip.
 void DefinedRow(std::string& out, std::string_view label, std::string_view term,
                 const std::string& value) {
-  absl::StrAppend(&out, "<tr><th title=\"", E(Define(term)), "\">", E(label), "</th><td class=\"n\">",
-                  E(value), "</td></tr>\n");
+  absl::StrAppend(&out, "<tr><th title=\"", E(Define(term)), "\">", E(label),
+                  "</th><td class=\"n\">", E(value), "</td></tr>\n");
 }
 
 void GlossarySection(std::string& out) {

@@ -320,8 +320,9 @@ std::string RenderHeapChart(const ProcessProfile& p, std::string_view id) {
   if (has_rss) {
     // The checkbox is the SVG's sibling: `.rss-toggle:checked ~ svg .rss`
     // shows the RSS without script.
-    absl::StrAppend(&out, "<input type=\"checkbox\" class=\"rss-toggle\" id=\"rss-", std::string(id),
-                    "\"/><label for=\"rss-", std::string(id),
+    std::string rss_id = absl::StrCat("rss-", std::string(id));
+    absl::StrAppend(&out, "<input type=\"checkbox\" class=\"rss-toggle\" id=\"", rss_id,
+                    "\"/><label for=\"", rss_id,
                     "\"> show RSS (includes heapsight&apos;s own memory)</label><br/>\n");
   }
   absl::StrAppendFormat(
@@ -399,8 +400,8 @@ std::string RenderHeapChart(const ProcessProfile& p, std::string_view id) {
     absl::StrAppend(&out, " RSS was not sampled.");
   }
   if ((p.header.flags & format::kFileFlagSampled) != 0) {
-    absl::StrAppend(&out, " Sampled trace: the line shows the sampled allocations only, which can be far "
-                          "below the real heap.");
+    absl::StrAppend(&out, " Sampled trace: the line shows the sampled allocations only, which "
+                          "can be far below the real heap.");
   }
   absl::StrAppend(&out, "</figcaption>\n</figure>\n");
   return out;

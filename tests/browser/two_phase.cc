@@ -9,9 +9,10 @@
 //                        the two phases: a fork/exec family of three traces
 //   two_phase small      1,000,000 bytes for ~50 ms, 100 bytes not freed
 //
-// Its source file name, set by #line below (no '/': reports show basenames),
-// and its template's name hold '<script>', '<img onerror>', quotes and '&': every report must escape them. (argv can add
-// more: the test passes a hostile argument.)
+// Its source file name, set by #line below (no '/': reports show
+// basenames), and its template's name hold '<script>', '<img onerror>',
+// quotes and '&': every report must escape them. (argv can add more: the
+// test passes a hostile argument.)
 #include <sys/wait.h>
 #include <unistd.h>
 

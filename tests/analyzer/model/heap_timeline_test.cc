@@ -51,7 +51,8 @@ TEST(HeapTimelineTest, OneBucketPerWidthWithOpenMinMaxClose) {
 
 TEST(HeapTimelineTest, CoarseningKeepsTheFirstPeakAndBoundsTheBuckets) {
   HeapTimelineBuilder builder(0, 8);
-  // A sawtooth over 1000 us with its highest tooth twice: at 130 and 250 (two buckets that merge later).
+  // A sawtooth over 1000 us with its highest tooth twice: at 130 and 250
+  // (two buckets that merge later).
   for (uint64_t t = 0; t < 1000; ++t) {
     uint64_t v = t % 10;
     if (t == 130 || t == 250) v = 1000;

@@ -81,7 +81,8 @@ TEST(HtmlReportTest, FamilyPage) {
   EXPECT_FALSE(absl::StrContains(page, "<script>alert"));
   EXPECT_TRUE(absl::StrContains(page, "&lt;script&gt;alert(1)&lt;/script&gt;&amp;&quot;prog"));
   size_t scripts = 0;
-  for (size_t at = page.find("<script"); at != std::string::npos; at = page.find("<script", at + 1)) {
+  for (size_t at = page.find("<script"); at != std::string::npos;
+       at = page.find("<script", at + 1)) {
     ++scripts;
   }
   EXPECT_EQ(scripts, 2u);

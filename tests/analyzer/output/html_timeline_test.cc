@@ -117,7 +117,8 @@ TEST(HtmlTimelineTest, HostileMarkerNamesAreEscapedAndRssIsLabelled) {
   p.rss_timeline = {{0, 4096}, {25, 8192}};
   std::string html = RenderHeapChart(p, "p7");
   EXPECT_FALSE(absl::StrContains(html, "<script"));
-  EXPECT_TRUE(absl::StrContains(html, "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&apos;"));
+  EXPECT_TRUE(absl::StrContains(
+      html, "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&apos;"));
   EXPECT_TRUE(absl::StrContains(
       html, "<input type=\"checkbox\" class=\"rss-toggle\" id=\"rss-p7\"/><label for=\"rss-p7\"> "
             "show RSS (includes heapsight&apos;s own memory)</label>"));
