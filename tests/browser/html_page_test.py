@@ -201,7 +201,11 @@ def check_two_phase(driver, heapsight, trace, page, shot, failures):
     c2 = chart_of(driver, section)
     check(c2['rssShown'] is True, 'ticking the checkbox shows the RSS', failures)
     check(c2['lineVisible'], 'the heap line is visible', failures)
-    check_hover(driver, section, pts, top_x, to_us, us_per_px, failures)
+    # The longest horizontal segment at 10 MB, in pixels.
+    tens = [(x1 - x0, (x0 + x1) / 2) for (x0, y0), (x1, y1) in zip(pts, pts[1:])
+            if y0 == y1 and abs(to_bytes(y0) - 10_000_000) <= bytes_per_px]
+    mid_10mb = max(tens)[1] if tens else None
+    check_hover(driver, section, mid_10mb, top_x, to_us, us_per_px, failures)
     check_hostile(driver, failures)
     # The flame graph (an SVG data: URL object, under the page's
     # Content-Security-Policy) loaded: a failed object shows only its
@@ -215,7 +219,7 @@ def check_two_phase(driver, heapsight, trace, page, shot, failures):
     driver.save_screenshot(shot)
 
 
-def check_hover(driver, section, pts, top_x, to_us, us_per_px, failures):
+def check_hover(driver, section, mid_10mb, top_x, to_us, us_per_px, failures):
     """The cursor reads the exact heap where the mouse is, and moves with the
     arrow keys."""
     from selenium.webdriver.common.action_chains import ActionChains
@@ -242,9 +246,8 @@ def check_hover(driver, section, pts, top_x, to_us, us_per_px, failures):
         check(abs(us - to_us(round(top_x + 3))) <= 2 * us_per_px,
               'and the time under the mouse: %r' % text, failures)
     # The middle of the 10 MB phase.
-    flat = [(a, b) for a, b in zip(pts, pts[1:]) if a[1] == b[1] and b[0] - a[0] > 100]
-    if flat:
-        vis, text = read_at((flat[0][0][0] + flat[0][1][0]) / 2)
+    if mid_10mb is not None:
+        vis, text = read_at(mid_10mb)
         check(text and text.endswith(': 10,000,000 bytes'),
               'hovering the 10 MB phase reads "10,000,000 bytes": %r' % text, failures)
     ActionChains(driver).move_by_offset(0, 400).perform()  # off the chart
@@ -259,8 +262,10 @@ def check_hover(driver, section, pts, top_x, to_us, us_per_px, failures):
         Keys.SHIFT).perform()
     after = driver.execute_script(
         "return arguments[0].querySelector('g.cursor text').textContent;", section)
-    ms = lambda t: float(re.match(r'([\d.]+) ms', t).group(1)) if t and ' ms:' in t else -1
-    check(vis == 'visible' and ms(after) - ms(before) > 5 * us_per_px / 1000,
+    def us(t):  # the cursor's time, in us
+        m = re.match(r'([\d.]+) (us|ms|s):', t or '')
+        return float(m.group(1)) * {'us': 1, 'ms': 1000, 's': 1000000}[m.group(2)] if m else -1
+    check(vis == 'visible' and us(after) - us(before) > 5 * us_per_px,
           'the arrow keys move the cursor on the focused chart: %r, then %r' % (before, after),
           failures)
 
