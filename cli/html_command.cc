@@ -1,11 +1,8 @@
 // cli/html_command.cc: `heapsight html`, one self-contained HTML page for a
 // trace or a process family (html_report.h). Several traces, or a quoted
 // glob that heapsight expands itself, make one page with the process tree,
-// a selector and the family's totals.
-#include <glob.h>
-#include <unistd.h>
-
-#include <algorithm>
+// a selector and the family's totals; --family takes a whole family from
+// one of its traces (analyzer/model/trace_family.h).
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,45 +30,12 @@ struct HtmlArgs {
   bool family = false;
 };
 
-// A TRACE argument with glob characters that names no file as it stands
-// (the shell did not expand it: quoted, or not a shell) is expanded here.
-absl::StatusOr<std::vector<std::string>> ExpandTraces(const std::vector<std::string>& args) {
-  std::vector<std::string> out;
-  for (const std::string& arg : args) {
-    if (arg.find_first_of("*?[") == std::string::npos || access(arg.c_str(), F_OK) == 0) {
-      out.push_back(arg);
-      continue;
-    }
-    glob_t g{};
-    int rc = glob(arg.c_str(), GLOB_ERR, nullptr, &g);
-    if (rc == GLOB_NOMATCH || (rc == 0 && g.gl_pathc == 0)) {
-      globfree(&g);
-      return absl::NotFoundError(absl::StrCat(arg, ": no trace matches this pattern"));
-    }
-    if (rc != 0) {
-      globfree(&g);
-      return absl::UnavailableError(absl::StrCat(arg, ": cannot expand the pattern"));
-    }
-    for (size_t i = 0; i < g.gl_pathc; ++i) out.push_back(g.gl_pathv[i]);  // sorted by glob
-    globfree(&g);
-  }
-  return out;
-}
-
 int RunHtml(const HtmlArgs& args) {
-  absl::StatusOr<std::vector<std::string>> paths = ExpandTraces(args.traces);
+  // Globs and whole families (--family) as pprof/flamegraph/collapse take
+  // them (trace_family.h), parents first.
+  absl::StatusOr<std::vector<std::string>> paths =
+      ExpandTraceArguments(args.traces, args.family);
   if (!paths.ok()) return Fail(paths.status());
-  if (args.family) {
-    std::vector<std::string> all;
-    for (const std::string& seed : *paths) {
-      absl::StatusOr<std::vector<std::string>> family = FindTraceFamily(seed);
-      if (!family.ok()) return Fail(family.status());
-      for (std::string& f : *family) {
-        if (std::find(all.begin(), all.end(), f) == all.end()) all.push_back(std::move(f));
-      }
-    }
-    *paths = std::move(all);
-  }
   AnalyzeOptions options;
   options.track_growth = true;
   std::vector<ProcessProfile> traces;
@@ -121,9 +85,8 @@ void RegisterHtmlCommand(CLI::App& app, int* exit_code) {
   html->add_option("-o,--output", html_args->output, "Output file, e.g. report.html")
       ->required();
   html->add_flag("--family", html_args->family,
-                 "Add every trace of each TRACE's process family (what one `heapsight record` "
-                 "wrote: fork children and exec'd images), found in its directory through the "
-                 "parent each trace names");
+                 "Also take every trace of each TRACE's process family: the traces in its "
+                 "directory linked to it as fork children, exec'd images or parents");
   html->add_option("--top", html_args->top, "Rows per table")->capture_default_str();
   html->add_option("--frames", html_args->frames, "Frames per call site")->capture_default_str();
   html->callback([html_args, exit_code] { *exit_code = RunHtml(*html_args); });

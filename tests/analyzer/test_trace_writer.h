@@ -83,8 +83,7 @@ class TestTraceWriter {
     });
   }
   void Process(uint32_t t, uint64_t time, const std::string& exe,
-               const std::vector<std::string>& argv, uint64_t parent_pid = 1,
-               const std::string& parent_trace = "") {
+               const std::vector<std::string>& argv, uint64_t parent_pid = 1) {
     std::vector<const char*> ptrs;
     size_t bytes = 0;
     for (const auto& a : argv) {
@@ -93,7 +92,7 @@ class TestTraceWriter {
     }
     Put(t, [&](format::ChunkEncoder& e) {
       return e.PutProcess(time, exe.data(), exe.size(), ptrs.data(), ptrs.size(), bytes,
-                          parent_pid, parent_trace.data(), parent_trace.size());
+                          parent_pid, "", 0);
     });
   }
   void Inherited(uint32_t t, uint64_t time, uint64_t id, format::Api api, uint64_t size,
