@@ -1,43 +1,73 @@
-// cli/html_command.cc: `heapsight html`, one self-contained HTML page per
-// trace (html_report.h).
+// cli/html_command.cc: `heapsight html`, one self-contained HTML page for a
+// trace or a process family (html_report.h). Several traces, or a quoted
+// glob that heapsight expands itself, make one page with the process tree,
+// a selector and the family's totals; --family takes a whole family from
+// one of its traces (analyzer/model/trace_family.h).
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "analyzer/model/trace_family.h"
 #include "analyzer/model/trace_model.h"
 #include "analyzer/output/html_report.h"
 #include "analyzer/output/trace_heap_profile.h"
+#include "analyzer/report/leak_report.h"
+#include "analyzer/report/suppressions.h"
 #include "cli/command_output.h"
 #include "cli/commands.h"
 #include "cli/diagnostics.h"
-#include "cli/progress_bar.h"
 
 namespace heapsight::analyzer {
 namespace {
 
 struct HtmlArgs {
-  std::string trace;
+  std::vector<std::string> traces;
   std::string output;
   size_t top = 10;
   size_t frames = 8;
+  bool family = false;
 };
 
 int RunHtml(const HtmlArgs& args) {
+  // Globs and whole families (--family) as pprof/flamegraph/collapse take
+  // them (trace_family.h), parents first.
+  absl::StatusOr<std::vector<std::string>> paths =
+      ExpandTraceArguments(args.traces, args.family);
+  if (!paths.ok()) return Fail(paths.status());
   AnalyzeOptions options;
   options.track_growth = true;
-  std::unique_ptr<ProgressBar> bar = ProgressBar::ForStderr("analyzing");
-  options.progress = bar.get();
-  absl::StatusOr<ProcessProfile> trace = AnalyzeTrace(args.trace, options);
-  if (!trace.ok()) return Fail(trace.status());
-  PrintAnalysisWarnings(*trace);
-  absl::StatusOr<output::HeapProfile> profile =
-      output::HeapProfileFromTrace(*trace, output::TraceHeapProfileOptions{});
-  if (!profile.ok()) return Fail(profile.status());
+  std::vector<ProcessProfile> traces;
+  if (!AnalyzeAll(*paths, &traces, options)) return 1;
+  for (const ProcessProfile& t : traces) PrintAnalysisWarnings(t);
+  std::vector<output::HeapProfile> profiles;
+  profiles.reserve(traces.size());
+  for (const ProcessProfile& t : traces) {
+    absl::StatusOr<output::HeapProfile> profile =
+        output::HeapProfileFromTrace(t, output::TraceHeapProfileOptions{});
+    if (!profile.ok()) return Fail(profile.status());
+    profiles.push_back(std::move(*profile));
+  }
+  // The leak report decides which blocks are leaks (an image that ended in
+  // exec has none); the page shows its per-process totals.
+  LeakReport leaks = BuildLeakReport(Pointers(traces), Suppressions());
+  std::vector<output::HtmlProcess> processes(traces.size());
+  for (size_t i = 0; i < traces.size(); ++i) {
+    processes[i].trace = &traces[i];
+    processes[i].profile = &profiles[i];
+    if (leaks.processes.size() == traces.size()) {
+      processes[i].leaks_known = true;
+      processes[i].leaked = leaks.processes[i].totals.leaked;
+      processes[i].discarded_by_exec = leaks.processes[i].totals.discarded_by_exec;
+    }
+  }
   output::HtmlReportOptions html;
   html.top = args.top;
   html.frames = args.frames;
-  std::string page = output::RenderHtmlReport(*trace, *profile, html);
+  std::string page = output::RenderHtmlReport(processes, html);
   if (absl::Status st = WriteOutput(args.output, page); !st.ok()) return Fail(st);
+  for (const ProcessProfile& t : traces) PrintSymbolizerWarnings(t);
   return 0;
 }
 
@@ -46,12 +76,17 @@ int RunHtml(const HtmlArgs& args) {
 void RegisterHtmlCommand(CLI::App& app, int* exit_code) {
   auto html_args = std::make_shared<HtmlArgs>();
   CLI::App* html = app.add_subcommand(
-      "html", "Write a self-contained HTML report: totals, heap over time, top call sites, "
-              "growing call sites, flame graph");
-  html->add_option("TRACE", html_args->trace, "Trace file written by `heapsight record`")
+      "html", "Write a self-contained HTML report of a trace or a process family: process tree, "
+              "totals, heap over time, top call sites, growing call sites, flame graph");
+  html->add_option("TRACE", html_args->traces,
+                   "Trace files written by `heapsight record`; several (or a quoted glob such "
+                   "as 'dir/*.hst') make one page with a process selector")
       ->required();
   html->add_option("-o,--output", html_args->output, "Output file, e.g. report.html")
       ->required();
+  html->add_flag("--family", html_args->family,
+                 "Also take every trace of each TRACE's process family: the traces in its "
+                 "directory linked to it as fork children, exec'd images or parents");
   html->add_option("--top", html_args->top, "Rows per table")->capture_default_str();
   html->add_option("--frames", html_args->frames, "Frames per call site")->capture_default_str();
   html->callback([html_args, exit_code] { *exit_code = RunHtml(*html_args); });

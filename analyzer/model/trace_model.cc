@@ -72,6 +72,7 @@ class Analysis {
     }
     uint64_t estimate = merger.max_base_time_us();
     timeline_interval_us_ = std::max<uint64_t>(1, estimate / (kMaxTimelinePoints / 2));
+    series_ = HeapTimelineBuilder(estimate);
     if ((merger.header().flags & format::kFileFlagSampled) != 0) {
       sample_period_ = static_cast<double>(merger.header().sample_period_bytes);
     }
@@ -282,6 +283,7 @@ class Analysis {
       Reestimate(site);
       live_variance_ += AllocationVariance(size, sample_period_, /*bytes=*/true);
     }
+    series_.Observe(now_, HeapBytes());
     // The peak is where the heap the reports show is highest: the
     // estimated heap in a sampled trace (adding a block never lowers it,
     // removing one never raises it, so only additions can make a peak).
@@ -325,6 +327,7 @@ class Analysis {
       Reestimate(block.site);
       live_variance_ -= AllocationVariance(block.size, sample_period_, /*bytes=*/true);
     }
+    series_.Observe(now_, HeapBytes());
   }
 
   void Allocate(uint64_t id, Api api, uint64_t size, uint64_t stack, size_t stream) {
@@ -553,6 +556,7 @@ class Analysis {
       t.leaked_bytes_error = TwoStandardErrors(live_variance_);
       t.temporary_known = false;
     }
+    p_.heap_series = series_.Finish(now_);
     if (growth_ != nullptr) {
       std::vector<uint64_t> live(live_.size());
       for (size_t i = 0; i < live_.size(); ++i) live[i] = live_[i].bytes;
@@ -640,6 +644,7 @@ class Analysis {
   uint64_t peak_time_us_ = 0;
   std::vector<LiveCounter> at_time_live_;
   PeakTracker peak_;
+  HeapTimelineBuilder series_;  // ProcessProfile::heap_series
   std::unique_ptr<GrowthTracker> growth_;  // AnalyzeOptions::track_growth
   double sample_period_ = 0;               // > 1: a sampled trace
   struct SiteCacheEntry {

@@ -57,6 +57,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "analyzer/model/growth_tracker.h"
+#include "analyzer/model/heap_timeline.h"
 #include "analyzer/model/leak_class_data.h"
 #include "analyzer/model/progress.h"
 #include "analyzer/symbols/module.h"
@@ -205,6 +206,10 @@ struct ProcessProfile {
   std::array<uint64_t, kSizeBuckets> size_histogram{};  // the program's allocations (sampled
                                                         // ones in a sampled trace)
   std::vector<TimePoint> heap_timeline;  // live heap bytes (<= ~2000 points); estimates when sampled
+  // The live heap (the program's: runtime blocks left out; estimated in a
+  // sampled trace) as an exact step function, min/max per time bucket
+  // (heap_timeline.h); its maximum is totals.peak_* at totals.peak_time_us.
+  HeapTimeline heap_series;
   std::vector<TimePoint> rss_timeline;   // kRss samples
   // AnalyzeOptions::track_growth: per site (same index as `sites`), the
   // trend of its live bytes from growth_window_begin_us to the end.

@@ -2,15 +2,18 @@
 #include "analyzer/output/html_report.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <functional>
 #include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "analyzer/model/family_totals.h"
 #include "analyzer/model/site_ranking.h"
 #include "analyzer/output/flamegraph_svg.h"
 #include "analyzer/output/folded_stacks.h"
+#include "analyzer/output/html_timeline.h"
 #include "analyzer/output/site_metric.h"
 #include "analyzer/output/stack_text.h"
 #include "analyzer/output/text_util.h"
@@ -29,6 +32,14 @@ th { background: #f0f0f0; text-align: left; }
 td.n { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
 td.s { font-family: monospace; font-size: 0.9em; }
 .note { color: #666; }
+h3 { font-size: 1.05em; margin-top: 1.2em; }
+section.process { border-top: 2px solid #1f62b4; margin-top: 1.5em; }
+ul.tree a.current { font-weight: bold; }
+details.glossary { margin: 1em 0; } details.glossary dt { font-weight: bold; }
+figure.heap-chart { margin: 0.5em 0; }
+figure.heap-chart .rss { display: none; }
+figure.heap-chart .rss-toggle:checked ~ svg .rss { display: inline; }
+svg.timeline text { fill: #333; }
 )";
 
 std::string E(std::string_view text) { return XmlEscape(text); }
@@ -66,7 +77,7 @@ void SiteTable(std::string& out, const ProcessProfile& p, const HtmlReportOption
                std::string_view title, std::string_view bytes_header, std::string_view count_header,
                const std::function<uint64_t(const SiteStats&)>& bytes,
                const std::function<uint64_t(const SiteStats&)>& count) {
-  absl::StrAppend(&out, "<h2>", E(title), "</h2>\n");
+  absl::StrAppend(&out, "<h3>", E(title), "</h3>\n");
   std::vector<const Site*> sites = RankSites(p, options.top, bytes);
   if (sites.empty()) {
     absl::StrAppend(&out, "<p class=\"note\">none</p>\n");
@@ -84,53 +95,8 @@ void SiteTable(std::string& out, const ProcessProfile& p, const HtmlReportOption
   absl::StrAppend(&out, "</table>\n");
 }
 
-// Live heap bytes (and RSS) over time as an SVG line chart.
-void TimelineChart(std::string& out, const ProcessProfile& p) {
-  absl::StrAppend(&out, "<h2>Heap over time</h2>\n");
-  if (p.heap_timeline.size() < 2 || p.duration_us == 0) {
-    absl::StrAppend(&out, "<p class=\"note\">too short to chart</p>\n");
-    return;
-  }
-  constexpr double kWidth = 900, kHeight = 220, kLeft = 10, kTop = 10;
-  uint64_t max_value = 1;
-  for (const TimePoint& t : p.heap_timeline) max_value = std::max(max_value, t.value);
-  for (const TimePoint& t : p.rss_timeline) max_value = std::max(max_value, t.value);
-  auto points = [&](const std::vector<TimePoint>& series) {
-    std::string pts;
-    for (const TimePoint& t : series) {
-      double x = kLeft + kWidth * static_cast<double>(std::min(t.time_us, p.duration_us)) /
-                             static_cast<double>(p.duration_us);
-      double y = kTop + kHeight * (1.0 - static_cast<double>(t.value) / static_cast<double>(max_value));
-      absl::StrAppendFormat(&pts, "%.1f,%.1f ", x, y);
-    }
-    return pts;
-  };
-  absl::StrAppendFormat(&out,
-                        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
-                        "role=\"img\">\n",
-                        kWidth + 2 * kLeft, kHeight + 2 * kTop + 20);
-  absl::StrAppendFormat(&out,
-                        "<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" fill=\"#fafafa\" "
-                        "stroke=\"#ccc\"/>\n",
-                        kLeft, kTop, kWidth, kHeight);
-  if (p.rss_timeline.size() >= 2) {
-    absl::StrAppend(&out, "<polyline fill=\"none\" stroke=\"#999\" stroke-width=\"1\" points=\"",
-                    points(p.rss_timeline), "\"/>\n");
-  }
-  absl::StrAppend(&out, "<polyline fill=\"none\" stroke=\"#1f62b4\" stroke-width=\"1.5\" points=\"",
-                  points(p.heap_timeline), "\"/>\n");
-  absl::StrAppendFormat(&out, "<text x=\"%.0f\" y=\"%.0f\" font-size=\"12\">0</text>\n", kLeft,
-                        kTop + kHeight + 16);
-  absl::StrAppendFormat(&out,
-                        "<text x=\"%.0f\" y=\"%.0f\" font-size=\"12\" text-anchor=\"end\">%s</text>\n",
-                        kLeft + kWidth, kTop + kHeight + 16, E(Seconds(p.duration_us, ResolutionOf(p.header.flags))));
-  absl::StrAppend(&out, "</svg>\n<p class=\"note\">Blue: live heap (top of the chart: ",
-                  E(Bytes(max_value)), "); grey: resident set size",
-                  p.rss_timeline.size() >= 2 ? "" : " (not sampled)", ".</p>\n");
-}
-
 void GrowthTable(std::string& out, const ProcessProfile& p, const HtmlReportOptions& options) {
-  absl::StrAppend(&out, "<h2>Call sites whose memory keeps growing</h2>\n");
+  absl::StrAppend(&out, "<h3>Call sites whose memory keeps growing</h3>\n");
   if (p.growth.empty()) {
     absl::StrAppend(&out, "<p class=\"note\">not analyzed</p>\n");
     return;
@@ -163,7 +129,7 @@ void GrowthTable(std::string& out, const ProcessProfile& p, const HtmlReportOpti
 }
 
 void FlameGraph(std::string& out, const HeapProfile& profile) {
-  absl::StrAppend(&out, "<h2>Flame graph: bytes allocated</h2>\n");
+  absl::StrAppend(&out, "<h3>Flame graph: bytes allocated</h3>\n");
   std::vector<FoldedStack> stacks = CollapseProfile(profile, SiteMetric::kAllocBytes);
   FlameGraphOptions options;
   options.title = "bytes allocated";
@@ -187,56 +153,324 @@ void FlameGraph(std::string& out, const HeapProfile& profile) {
                   "\">flame graph (needs SVG)</object>\n");
 }
 
-}  // namespace
+// Short definitions for tooltips and the "what these numbers mean" section;
+// the full text is docs/glossary.md (the same definitions as
+// model/trace_model.h's file comment).
+struct Definition {
+  const char* term;
+  const char* text;
+};
+constexpr Definition kGlossary[] = {
+    {"allocated", "Every block the program asked for (malloc, new, realloc's new block, ...), "
+                  "counted once each, whether or not it was freed later. Runtime blocks are not "
+                  "counted."},
+    {"peak heap", "The most bytes live in the program's heap at one moment (the C/C++ "
+                  "runtime's own blocks left out), and the first moment it was reached."},
+    {"live", "Bytes in blocks allocated and not yet freed at a given moment."},
+    {"not freed at exit", "Blocks still live when the process ended, whether still reachable "
+                          "or lost. Only the lost ones are leaks."},
+    {"leaked", "Not freed at exit and no longer reachable (definitely, indirectly or possibly "
+               "lost, as memcheck classes them), after suppressions."},
+    {"discarded by exec", "A process image that called exec has no exit: the kernel discarded "
+                          "its whole heap. Its blocks are never leaks."},
+    {"temporary", "A block freed by the thread that allocated it before that thread allocated "
+                  "or freed anything else."},
+    {"runtime blocks", "Blocks the C/C++ runtime makes for itself (libstdc++'s exception pool, "
+                       "per-thread storage, stdio buffers): in the peak and the chart, not in "
+                       "the program's totals or leaks."},
+    {"RSS", "Resident set size of the whole process, sampled; it includes heapsight's own "
+            "memory, so it is larger than the heap."},
+    {"estimates", "In a sampled trace (HEAPSIGHT_SAMPLE_BYTES) only some allocations are "
+                  "recorded; totals scaled up from them are estimates."},
+};
 
-std::string RenderHtmlReport(const ProcessProfile& p, const HeapProfile& profile,
-                             const HtmlReportOptions& options) {
+const char* Define(std::string_view term) {
+  for (const Definition& d : kGlossary) {
+    if (term == d.term) return d.text;
+  }
+  return "";
+}
+
+// A summary row whose header carries its definition as a tooltip.
+void DefinedRow(std::string& out, std::string_view label, std::string_view term,
+                const std::string& value) {
+  absl::StrAppend(&out, "<tr><th title=\"", E(Define(term)), "\">", E(label),
+                  "</th><td class=\"n\">", E(value), "</td></tr>\n");
+}
+
+void GlossarySection(std::string& out) {
+  absl::StrAppend(&out, "<details class=\"glossary\" id=\"glossary\"><summary>What these numbers "
+                        "mean</summary>\n<dl>\n");
+  for (const Definition& d : kGlossary) {
+    absl::StrAppend(&out, "<dt>", E(d.term), "</dt><dd>", E(d.text), "</dd>\n");
+  }
+  absl::StrAppend(&out, "</dl>\n<p class=\"note\">The full definitions are in "
+                        "<code>docs/glossary.md</code> in heapsight&apos;s sources (also "
+                        "installed with its documentation).</p></details>\n");
+}
+
+std::string CommandLine(const ProcessProfile& p) {
   std::string command = p.exe.empty() ? "(unknown program)" : p.exe;
   for (size_t i = 1; i < p.argv.size(); ++i) absl::StrAppend(&command, " ", p.argv[i]);
-  std::string out = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"/>\n";
-  absl::StrAppend(&out, "<title>heapsight: ", E(command), "</title>\n<style>", kStyle,
-                  "</style></head>\n<body>\n");
-  absl::StrAppend(&out, "<h1>heapsight: ", E(command), "</h1>\n");
-  absl::StrAppend(&out, "<p class=\"note\">trace ", E(p.trace_path), ", process ", p.pid,
-                  " (parent ", p.ppid, "), ", E(p.complete ? "complete" : "cut short"), ", ",
-                  E(Seconds(p.duration_us, ResolutionOf(p.header.flags))), ", ", p.threads, p.threads == 1 ? " thread" : " threads",
-                  "</p>\n");
+  return command;
+}
+
+// The executable's base name, and whether exec replaced this image (the
+// image before an exec and the one after share a pid).
+std::string ShortName(const ProcessProfile& p) {
+  std::string exe = p.exe.empty() ? "(unknown program)" : p.exe;
+  size_t slash = exe.rfind('/');
+  if (slash != std::string::npos) exe = exe.substr(slash + 1);
+  return p.EndedInExec() ? exe + " (until exec)" : exe;
+}
+
+// One process's section: its totals, chart, tables and flame graph.
+void ProcessSection(std::string& out, const HtmlProcess& hp, size_t index,
+                    const HtmlReportOptions& options) {
+  const ProcessProfile& p = *hp.trace;
+  ClockResolution res = ResolutionOf(p.header.flags);
+  bool exec = p.EndedInExec();
+  absl::StrAppend(&out, "<section class=\"process\" id=\"proc-", index, "\" data-proc=\"", index,
+                  "\" data-pid=\"", p.pid, "\">\n");
+  absl::StrAppend(&out, "<h2>Process ", p.pid, ": ", E(CommandLine(p)), "</h2>\n");
+  absl::StrAppend(&out, "<p class=\"note\">trace ", E(p.trace_path), ", parent ", p.ppid, ", ",
+                  E(p.complete ? "complete" : "cut short"), ", ", E(Seconds(p.duration_us, res)),
+                  ", ", p.threads, p.threads == 1 ? " thread" : " threads");
+  if (exec) absl::StrAppend(&out, ", ended by exec of ", E(p.exec_path));
+  absl::StrAppend(&out, "</p>\n");
   // The totals every command prints (trace_model.h, docs/glossary.md),
   // marked as estimates in a sampled trace (totals_text.h).
   const Totals& t = p.totals;
   if (t.estimated) absl::StrAppend(&out, "<p class=\"note\">", E(EstimateNote(t)), "</p>\n");
-  absl::StrAppend(&out, "<h2>Summary</h2>\n<table>\n");
-  Row(out, "allocations", TotalCount(t, t.allocs, static_cast<int64_t>(t.allocs_error)));
+  absl::StrAppend(&out, "<h3>Summary</h3>\n<table class=\"summary\">\n");
+  DefinedRow(out, "allocations", "allocated",
+             TotalCount(t, t.allocs, static_cast<int64_t>(t.allocs_error)));
   Row(out, "frees", TotalCount(t, t.frees));
-  Row(out, "bytes allocated",
-      TotalBytes(t, t.bytes_allocated, static_cast<int64_t>(t.bytes_allocated_error)));
-  Row(out, "peak heap", absl::StrCat(TotalBytes(t, t.peak_bytes, static_cast<int64_t>(t.peak_bytes_error)),
-                                     " in ", Thousands(t.peak_blocks), " blocks at ",
-                                     Seconds(t.peak_time_us, ResolutionOf(p.header.flags))));
-  Row(out, p.EndedInExec() ? "ended in exec" : "not freed at exit",
-      absl::StrCat(TotalBytes(t, t.leaked_bytes, static_cast<int64_t>(t.leaked_bytes_error)), " in ",
-                   Thousands(t.leaked_blocks),
-                   p.EndedInExec() ? " blocks discarded by exec (not leaks)" : " blocks"));
-  Row(out, "temporary allocations",
-      t.temporary_known ? Thousands(t.temporary) : std::string("not known in a sampled trace"));
+  DefinedRow(out, "bytes allocated", "allocated",
+             TotalBytes(t, t.bytes_allocated, static_cast<int64_t>(t.bytes_allocated_error)));
+  DefinedRow(out, "peak heap", "peak heap",
+             absl::StrCat(TotalBytes(t, t.peak_bytes, static_cast<int64_t>(t.peak_bytes_error)),
+                          " in ", Thousands(t.peak_blocks), " blocks at ",
+                          Seconds(t.peak_time_us, res)));
+  if (exec) {
+    DefinedRow(out, "heap discarded by exec", "discarded by exec",
+               absl::StrCat(Bytes(t.leaked_bytes), " in ", Thousands(t.leaked_blocks),
+                            " blocks (not leaks)"));
+  } else {
+    DefinedRow(out, "not freed at exit", "not freed at exit",
+               absl::StrCat(TotalBytes(t, t.leaked_bytes,
+                                       static_cast<int64_t>(t.leaked_bytes_error)),
+                            " in ", Thousands(t.leaked_blocks), " blocks"));
+    if (hp.leaks_known) {
+      DefinedRow(out, "leaked", "leaked",
+                 absl::StrCat(Bytes(hp.leaked.bytes), " in ", Thousands(hp.leaked.blocks),
+                              " blocks"));
+    }
+  }
+  DefinedRow(out, "temporary allocations", "temporary",
+             t.temporary_known ? Thousands(t.temporary)
+                               : std::string("not known in a sampled trace"));
   if (t.failed_allocs != 0) Row(out, "failed allocations", Thousands(t.failed_allocs));
   if (t.bad_frees != 0) Row(out, "invalid or double frees", Thousands(t.bad_frees));
   absl::StrAppend(&out, "</table>\n");
 
-  TimelineChart(out, p);
+  absl::StrAppend(&out, "<h3>Heap over time</h3>\n");
+  absl::StrAppend(&out, RenderHeapChart(p, absl::StrCat("p", index)));
   SiteTable(out, p, options, "Top call sites by bytes allocated", "bytes", "allocations",
             [](const SiteStats& s) { return s.alloc_bytes; },
             [](const SiteStats& s) { return s.alloc_count; });
   SiteTable(out, p, options, "Top call sites live at the peak", "bytes", "blocks",
             [](const SiteStats& s) { return s.peak_bytes; },
             [](const SiteStats& s) { return s.peak_count; });
-  SiteTable(out, p, options, "Not freed at exit", "bytes", "blocks",
-            [](const SiteStats& s) { return s.leaked_bytes; },
+  SiteTable(out, p, options,
+            exec ? "Heap discarded by exec (not leaks: the kernel freed it with the image)"
+                 : "Not freed at exit",
+            "bytes", "blocks", [](const SiteStats& s) { return s.leaked_bytes; },
             [](const SiteStats& s) { return s.leaked_count; });
   GrowthTable(out, p, options);
-  FlameGraph(out, profile);
-  absl::StrAppend(&out, "<p class=\"note\">Written by heapsight.</p>\n</body></html>\n");
+  FlameGraph(out, *hp.profile);
+  absl::StrAppend(&out, "</section>\n");
+}
+
+// Index of each process's parent in the page (-1: none given). A parent is
+// the process whose trace the child's kProcess record names: the same file,
+// or a file of the same name (traces are named by pid, and a family may be
+// analyzed from another directory than it was recorded in).
+std::vector<int> Parents(const std::vector<HtmlProcess>& processes) {
+  std::vector<int> parent(processes.size(), -1);
+  auto base = [](const std::string& path) {
+    return std::filesystem::path(path).filename().string();
+  };
+  for (size_t i = 0; i < processes.size(); ++i) {
+    const std::string& want = processes[i].trace->parent_trace;
+    if (want.empty()) continue;
+    for (size_t j = 0; j < processes.size() && parent[i] < 0; ++j) {
+      if (j != i && processes[j].trace->trace_path == want) parent[i] = static_cast<int>(j);
+    }
+    for (size_t j = 0; j < processes.size() && parent[i] < 0; ++j) {
+      if (j != i && base(processes[j].trace->trace_path) == base(want)) {
+        parent[i] = static_cast<int>(j);
+      }
+    }
+  }
+  // A cycle (hostile traces naming each other) would make a tree without
+  // a root: cut every link that leads back to where it started.
+  for (size_t i = 0; i < processes.size(); ++i) {
+    int at = parent[i];
+    for (size_t steps = 0; at >= 0 && steps <= processes.size(); ++steps) {
+      if (at == static_cast<int>(i)) {
+        parent[i] = -1;
+        break;
+      }
+      at = parent[at];
+    }
+  }
+  return parent;
+}
+
+void TreeNode(std::string& out, const std::vector<HtmlProcess>& processes,
+              const std::vector<int>& parent, size_t i) {
+  const ProcessProfile& p = *processes[i].trace;
+  absl::StrAppend(&out, "<li>");
+  int up = parent[i];
+  if (up >= 0) {
+    absl::StrAppend(&out, processes[up].trace->pid == p.pid ? "exec: " : "fork: ");
+  }
+  absl::StrAppend(&out, "<a href=\"#proc-", i, "\" class=\"proc-link\" data-proc=\"", i,
+                  "\">pid ", p.pid, " ", E(ShortName(p)), "</a> <span class=\"note\">peak ",
+                  E(Bytes(p.totals.peak_bytes)),
+                  p.EndedInExec() ? ", ended in exec (heap discarded)" : "", "</span>");
+  std::string children;
+  for (size_t c = 0; c < processes.size(); ++c) {
+    if (parent[c] == static_cast<int>(i)) TreeNode(children, processes, parent, c);
+  }
+  if (!children.empty()) absl::StrAppend(&out, "\n<ul>\n", children, "</ul>");
+  absl::StrAppend(&out, "</li>\n");
+}
+
+// The family: the tree, the selector and the totals, summed the way
+// `heapsight report` sums them (text_report.cc): never more than the sum
+// of the processes, the peak as the largest single one.
+void FamilySection(std::string& out, const std::vector<HtmlProcess>& processes) {
+  absl::StrAppend(&out, "<section id=\"family\">\n<h2>Processes (", processes.size(),
+                  ")</h2>\n<label for=\"process-select\">Show process: </label>"
+                  "<select id=\"process-select\">\n");
+  for (size_t i = 0; i < processes.size(); ++i) {
+    const ProcessProfile& p = *processes[i].trace;
+    absl::StrAppend(&out, "<option value=\"", i, "\">pid ", p.pid, ": ", E(ShortName(p)),
+                    "</option>\n");
+  }
+  absl::StrAppend(&out, "</select>\n<ul class=\"tree\">\n");
+  std::vector<int> parent = Parents(processes);
+  for (size_t i = 0; i < processes.size(); ++i) {
+    if (parent[i] < 0) TreeNode(out, processes, parent, i);
+  }
+  absl::StrAppend(&out, "</ul>\n<table class=\"family\"><tr><th>process</th><th>allocations</th>"
+                        "<th>bytes allocated</th><th title=\"", E(Define("peak heap")),
+                        "\">peak heap</th><th title=\"", E(Define("not freed at exit")),
+                        "\">not freed at exit</th><th title=\"", E(Define("leaked")),
+                        "\">leaked</th></tr>\n");
+  // The family's totals as every command sums them (family_totals.h).
+  std::vector<const ProcessProfile*> profiles;
+  for (const HtmlProcess& hp : processes) profiles.push_back(hp.trace);
+  const FamilyTotals family = SumTotals(profiles);
+  const Totals& sum = family.sum;
+  const uint64_t max_peak = sum.peak_bytes;
+  uint64_t leaked_bytes = 0;
+  bool leaks_known = true;
+  for (size_t i = 0; i < processes.size(); ++i) {
+    const HtmlProcess& hp = processes[i];
+    const ProcessProfile& p = *hp.trace;
+    bool exec = p.EndedInExec();
+    leaks_known = leaks_known && hp.leaks_known;
+    if (hp.leaks_known) leaked_bytes += hp.leaked.bytes;
+    absl::StrAppend(&out, "<tr data-proc=\"", i, "\"><td>pid ", p.pid, " ", E(ShortName(p)),
+                    "</td><td class=\"n\">", E(Thousands(p.totals.allocs)),
+                    "</td><td class=\"n\">", E(Thousands(p.totals.bytes_allocated)),
+                    "</td><td class=\"n\">", E(Thousands(p.totals.peak_bytes)),
+                    "</td><td class=\"n\">",
+                    exec ? absl::StrCat("none: ", E(Thousands(p.totals.leaked_bytes)),
+                                        " discarded by exec")
+                         : E(Thousands(p.totals.leaked_bytes)),
+                    "</td><td class=\"n\">",
+                    hp.leaks_known ? E(Thousands(hp.leaked.bytes)) : "?", "</td></tr>\n");
+  }
+  absl::StrAppend(&out, "<tr class=\"total\"><th>family</th><td class=\"n\">",
+                  E(Thousands(sum.allocs)), "</td><td class=\"n\">",
+                  E(Thousands(sum.bytes_allocated)),
+                  "</td><td class=\"n\">largest of one process: ", E(Thousands(max_peak)),
+                  "</td><td class=\"n\">", E(Thousands(sum.leaked_bytes)),
+                  "</td><td class=\"n\">", leaks_known ? E(Thousands(leaked_bytes)) : "?",
+                  "</td></tr>\n</table>\n<p class=\"note\">Bytes. The processes may not "
+                  "have peaked at the same moment, so the family&apos;s peak is not a sum.</p>\n"
+                  "</section>\n");
+}
+
+// The process selector: shows one process section at a time. Without
+// script every section stays visible. No trace string appears in here.
+constexpr char kSelectorScript[] = R"(
+(function () {
+  var select = document.getElementById('process-select');
+  var sections = document.querySelectorAll('section.process');
+  var links = document.querySelectorAll('a.proc-link');
+  if (!select || sections.length < 2) return;
+  function show(index) {
+    index = String(index);
+    for (var i = 0; i < sections.length; i++) {
+      sections[i].hidden = sections[i].getAttribute('data-proc') !== index;
+    }
+    for (var k = 0; k < links.length; k++) {
+      links[k].classList.toggle('current', links[k].getAttribute('data-proc') === index);
+    }
+    select.value = index;
+  }
+  select.addEventListener('change', function () { show(select.value); });
+  for (var k = 0; k < links.length; k++) {
+    links[k].addEventListener('click', function (e) {
+      e.preventDefault();
+      show(this.getAttribute('data-proc'));
+    });
+  }
+  var m = /^#proc-(\d+)$/.exec(window.location.hash);
+  show(m && document.getElementById('proc-' + m[1]) ? m[1] : '0');
+})();
+)";
+
+}  // namespace
+
+std::string RenderHtmlReport(const std::vector<HtmlProcess>& processes,
+                             const HtmlReportOptions& options) {
+  std::string title = processes.empty() ? "no traces" : CommandLine(*processes[0].trace);
+  std::string out = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"/>\n";
+  // Nothing is fetched: no network, no other file; only data: URLs (the
+  // flame graph is a data: URL object, whose document inherits this policy)
+  // and inline style and script.
+  absl::StrAppend(&out,
+                  "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src data: "
+                  "'unsafe-inline'\"/>\n");
+  absl::StrAppend(&out, "<title>heapsight: ", E(title), "</title>\n<style>", kStyle,
+                  "</style></head>\n<body>\n");
+  absl::StrAppend(&out, "<h1>heapsight: ", E(title), "</h1>\n");
+  if (processes.size() > 1) FamilySection(out, processes);
+  GlossarySection(out);
+  for (size_t i = 0; i < processes.size(); ++i) ProcessSection(out, processes[i], i, options);
+  absl::StrAppend(&out, "<p class=\"note\">Written by heapsight.</p>\n");
+  // (The CDATA markers, commented out for the script, keep the page
+  // well-formed XML.)
+  absl::StrAppend(&out, "<script>//<![CDATA[", HeapChartScript(), "//]]></script>\n");
+  if (processes.size() > 1) {
+    absl::StrAppend(&out, "<script>//<![CDATA[", kSelectorScript, "//]]></script>\n");
+  }
+  absl::StrAppend(&out, "</body></html>\n");
   return out;
+}
+
+std::string RenderHtmlReport(const ProcessProfile& trace, const HeapProfile& profile,
+                             const HtmlReportOptions& options) {
+  HtmlProcess p;
+  p.trace = &trace;
+  p.profile = &profile;
+  return RenderHtmlReport({p}, options);
 }
 
 }  // namespace heapsight::analyzer::output

@@ -1,23 +1,31 @@
 // analyzer/output/html_report.h: `heapsight html`, one self-contained HTML
-// page per trace: the program and its totals, the heap (and RSS) over time
-// as an inline SVG chart, the top call sites by bytes allocated, by bytes
-// live at the peak and by bytes not freed at exit, the call sites whose
-// memory keeps growing (growth_tracker.h), and the interactive flame graph
-// of bytes allocated (flamegraph_svg.h, embedded as an SVG data URL so its
-// script runs in its own document).
+// page per trace or per process family (everything one `heapsight record`
+// wrote: fork children and exec'd images): the process tree with a
+// selector and the family's totals, then per process its totals, the heap
+// (and RSS) over time as an inline SVG step chart (html_timeline.h), the top
+// call sites by bytes allocated, by bytes live at the peak and by bytes not
+// freed at exit, the call sites whose memory keeps growing
+// (growth_tracker.h), and the interactive flame graph of bytes allocated
+// (flamegraph_svg.h, embedded as an SVG data URL so its script runs in its
+// own document). A short "what these numbers mean" section links to
+// docs/glossary.md.
 //
-// No external resources: the page works offline and from a CI artifact.
-// Every string that comes from the trace or its ELF files (function and
-// file names, paths, the command line) is escaped (C++ names are full of
-// '<' and '>'), and the page is well-formed XML as well as HTML.
+// No external resources: the page works offline and from a CI artifact (a
+// Content-Security-Policy forbids every fetch). Every string that comes
+// from the trace or its ELF files (function and file names, paths, the
+// command line, marker names) is escaped (C++ names are full of '<', '>'
+// and '&'), no trace string is ever put inside a <script>, and the page is
+// well-formed XML as well as HTML.
 #ifndef HEAPSIGHT_ANALYZER_OUTPUT_HTML_REPORT_H_
 #define HEAPSIGHT_ANALYZER_OUTPUT_HTML_REPORT_H_
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
-#include "analyzer/output/heap_profile.h"
+#include "analyzer/model/leak_class_data.h"
 #include "analyzer/model/trace_model.h"
+#include "analyzer/output/heap_profile.h"
 
 namespace heapsight::analyzer::output {
 
@@ -26,9 +34,26 @@ struct HtmlReportOptions {
   size_t frames = 8;   // frames per call site
 };
 
-// `trace` analyzed with AnalyzeOptions::track_growth (for the growth table;
-// without it the table says so), `profile` built from it
-// (HeapProfileFromTrace).
+// One process of the page. `trace` analyzed with AnalyzeOptions::track_growth
+// (for the growth table; without it the table says so), `profile` built
+// from it (HeapProfileFromTrace). The leak numbers come from the leak report
+// (report/leak_report.h: BuildLeakReport decides which blocks are leaks; an
+// image that ended in exec has none, its heap was discarded), which this
+// layer cannot call: the caller copies them here.
+struct HtmlProcess {
+  const ProcessProfile* trace = nullptr;
+  const HeapProfile* profile = nullptr;
+  bool leaks_known = false;       // the two fields below were filled
+  ClassCounts leaked;             // LeakTotals::leaked (lost blocks, unsuppressed)
+  ClassCounts discarded_by_exec;  // LeakTotals::discarded_by_exec
+};
+
+// The page for one process or a family, the processes in the order given
+// (the first is shown first). Empty `processes`: a page that says so.
+std::string RenderHtmlReport(const std::vector<HtmlProcess>& processes,
+                             const HtmlReportOptions& options);
+
+// One process without leak-report numbers.
 std::string RenderHtmlReport(const ProcessProfile& trace, const HeapProfile& profile,
                              const HtmlReportOptions& options);
 

@@ -1,0 +1,132 @@
+// tests/analyzer/output/html_report_test.cc: the HTML page of a fork/exec
+// family on hand-made profiles (no browser: tests/browser/ drives one):
+// the process tree, the selector, the family totals (sums, the peak the
+// largest single one), an image that ended in exec described as discarded
+// by exec and never as "not freed at exit", hostile names escaped, and the
+// page well-formed XML.
+#include "analyzer/output/html_report.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "tests/analyzer/output/xml_checker.h"
+
+namespace heapsight::analyzer::output {
+namespace {
+
+using ::heapsight::testing::CheckXmlWellFormed;
+
+ProcessProfile Process(uint64_t pid, const std::string& trace, const std::string& parent,
+                       uint64_t allocs, uint64_t bytes, uint64_t peak, uint64_t not_freed) {
+  ProcessProfile p;
+  p.pid = pid;
+  p.trace_path = trace;
+  p.parent_trace = parent;
+  p.exe = "/bin/<script>alert(1)</script>&\"prog";
+  p.argv = {p.exe, "--x='&'"};
+  p.complete = true;
+  p.totals.allocs = allocs;
+  p.totals.bytes_allocated = bytes;
+  p.totals.peak_bytes = peak;
+  p.totals.leaked_bytes = not_freed;
+  p.totals.leaked_blocks = not_freed == 0 ? 0 : 1;
+  HeapTimelineBuilder b;
+  b.Observe(10, peak);
+  b.Observe(20, not_freed);
+  p.heap_series = b.Finish(30);
+  p.duration_us = 30;
+  p.totals.peak_time_us = 10;
+  return p;
+}
+
+// The text of the section of process `index`.
+std::string Section(const std::string& page, int index) {
+  std::string open = "<section class=\"process\" id=\"proc-" + std::to_string(index) + "\"";
+  size_t at = page.find(open);
+  if (at == std::string::npos) return "";
+  return page.substr(at, page.find("</section>", at) - at);
+}
+
+TEST(HtmlReportTest, FamilyPage) {
+  ProcessProfile root = Process(10, "/rec/heapsight.prog.10.hst", "", 5, 5000, 3000, 100);
+  // The fork child, replaced by exec: its 64 KiB were discarded, not leaked.
+  ProcessProfile child = Process(11, "/rec/heapsight.prog.11.hst", "/rec/heapsight.prog.10.hst",
+                                 1, 65536, 65536, 65536);
+  child.end_reason = format::EndReason::kExec;
+  child.exec_path = "/bin/small";
+  // The exec'd image names the pre-exec trace by another spelling of the
+  // same directory.
+  ProcessProfile image = Process(11, "/rec/heapsight.prog.11.1.hst",
+                                 "/mnt/rec/heapsight.prog.11.hst", 2, 1000100, 1000000, 100);
+  ASSERT_TRUE(child.EndedInExec());
+  HeapProfile empty;
+  std::vector<HtmlProcess> processes(3);
+  const ProcessProfile* traces[] = {&root, &child, &image};
+  for (size_t i = 0; i < 3; ++i) {
+    processes[i].trace = traces[i];
+    processes[i].profile = &empty;
+    processes[i].leaks_known = true;
+  }
+  processes[0].leaked = {100, 1};
+  processes[1].discarded_by_exec = {65536, 1};
+  std::string page = RenderHtmlReport(processes, HtmlReportOptions{});
+
+  EXPECT_EQ(CheckXmlWellFormed(page.substr(page.find("<html"))), "");
+  // Escaped everywhere; the chart's and the selector's scripts are the
+  // page's only scripts.
+  EXPECT_FALSE(absl::StrContains(page, "<script>alert"));
+  EXPECT_TRUE(absl::StrContains(page, "&lt;script&gt;alert(1)&lt;/script&gt;&amp;&quot;prog"));
+  size_t scripts = 0;
+  for (size_t at = page.find("<script"); at != std::string::npos;
+       at = page.find("<script", at + 1)) {
+    ++scripts;
+  }
+  EXPECT_EQ(scripts, 2u);
+  // The tree: the child under the root, the image under the child.
+  EXPECT_TRUE(absl::StrContains(
+      page, "<li>fork: <a href=\"#proc-1\" class=\"proc-link\" data-proc=\"1\">pid 11 "));
+  EXPECT_TRUE(absl::StrContains(
+      page, "<ul>\n<li>exec: <a href=\"#proc-2\" class=\"proc-link\" data-proc=\"2\">pid 11 "));
+  EXPECT_TRUE(absl::StrContains(page, "prog (until exec)</option>"));
+  // Family totals: allocations and bytes summed, the peak the largest one,
+  // "not freed at exit" without the discarded heap.
+  EXPECT_TRUE(absl::StrContains(
+      page, "<tr class=\"total\"><th>family</th><td class=\"n\">8</td><td class=\"n\">"
+            "1,070,636</td><td class=\"n\">largest of one process: 1,000,000</td>"
+            "<td class=\"n\">200</td><td class=\"n\">100</td></tr>"));
+  // The image that ended in exec.
+  std::string exec = Section(page, 1);
+  EXPECT_TRUE(absl::StrContains(exec, ">heap discarded by exec</th><td class=\"n\">65,536 "
+                                      "bytes (64.0 KiB) in 1 blocks (not leaks)</td>"));
+  EXPECT_TRUE(absl::StrContains(exec, "Heap discarded by exec (not leaks"));
+  EXPECT_FALSE(absl::StrContains(exec, "not freed at exit"));
+  EXPECT_FALSE(absl::StrContains(exec, ">leaked<"));
+  // The others say what they did not free, and what of it leaked.
+  std::string first = Section(page, 0);
+  EXPECT_TRUE(absl::StrContains(first, ">not freed at exit</th><td class=\"n\">100 bytes in 1 "
+                                       "blocks</td>"));
+  EXPECT_TRUE(absl::StrContains(first, ">leaked</th><td class=\"n\">100 bytes in 1 blocks</td>"));
+  // Every section has its chart; the glossary is on the page.
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(absl::StrContains(Section(page, i), "<path class=\"heap-line\"")) << i;
+  }
+  EXPECT_TRUE(absl::StrContains(page, "<summary>What these numbers mean</summary>"));
+  EXPECT_TRUE(absl::StrContains(page, "docs/glossary.md"));
+}
+
+TEST(HtmlReportTest, OneProcessHasNoSelector) {
+  ProcessProfile p = Process(10, "/rec/a.hst", "", 1, 10, 10, 0);
+  HeapProfile empty;
+  std::string page = RenderHtmlReport(p, empty, HtmlReportOptions{});
+  EXPECT_EQ(CheckXmlWellFormed(page.substr(page.find("<html"))), "");
+  EXPECT_EQ(page.find("<script"), page.rfind("<script"));  // the chart's only
+  EXPECT_FALSE(absl::StrContains(page, "process-select"));
+  EXPECT_TRUE(absl::StrContains(page, "Content-Security-Policy"));
+}
+
+}  // namespace
+}  // namespace heapsight::analyzer::output

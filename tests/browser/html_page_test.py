@@ -1,0 +1,408 @@
+#!/usr/bin/python3
+"""tests/browser/html_page_test.py: `heapsight html` opened in headless Chromium.
+
+Records tests/browser/two_phase (10,000,000 bytes for ~300 ms, then
+30,000,000 bytes for ~300 ms) under `heapsight record`, writes its page and
+reads back what the browser drew:
+  - the heap line's highest point, converted to bytes and time through the
+    drawn axis ticks, is the peak `heapsight report` prints, at its time;
+  - the line is steps (only horizontal and vertical segments) and the
+    10 MB phase is one flat segment of about 300 ms;
+  - both axes have ticks with units;
+  - the RSS is hidden until its checkbox is ticked, and labelled as
+    including heapsight's own memory;
+  - markers are drawn with their names, the peak is marked;
+  - hostile strings (the command line, marker names and the source file
+    name hold <script>, <img onerror>, quotes and &) show as text and run
+    nothing;
+  - on a fork/exec family (`two_phase family`: a fork child that execs
+    `two_phase small`), the process selector shows one process at a time and
+    the image that ended in exec says its heap was discarded, not that it
+    was not freed at exit.
+Screenshots go to --artifacts (html_page_two_phase.png, html_page_family.png).
+Exit 77 (skipped) only when chromium or chromedriver is missing.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+HOSTILE_ARG = '<script>window.heapsightPwned=3</script>"&\'<img src=x onerror=heapsightPwned=4>'
+
+
+def find_browser():
+    chromium = shutil.which('chromium') or shutil.which('chromium-browser')
+    driver = shutil.which('chromedriver') or (
+        '/usr/bin/chromedriver' if os.path.exists('/usr/bin/chromedriver') else None)
+    return chromium, driver
+
+
+def run(argv, **kw):
+    r = subprocess.run(argv, capture_output=True, text=True, **kw)
+    if r.returncode != 0:
+        raise AssertionError('%s exited %d:\n%s%s' % (argv, r.returncode, r.stdout, r.stderr))
+    return r.stdout
+
+
+def record(heapsight, program, out_dir, args):
+    os.makedirs(out_dir)
+    run([heapsight, 'record', '-q', '-o', out_dir, '--', program] + args)
+    return sorted(os.path.join(out_dir, f) for f in os.listdir(out_dir) if f.endswith('.hst'))
+
+
+def report_peak(heapsight, trace):
+    """(bytes, microseconds) of `heapsight report`'s "peak heap:" line."""
+    text = run([heapsight, 'report', trace])
+    m = re.search(r'^peak heap: ([\d,]+) bytes.* at ([\d.]+) (us|ms|s)$', text, re.M)
+    assert m, 'no peak line in the report:\n' + text
+    scale = {'us': 1, 'ms': 1000, 's': 1000000}[m.group(3)]
+    return int(m.group(1).replace(',', '')), round(float(m.group(2)) * scale)
+
+
+def parse_steps(d):
+    """The heap path's commands: [('M', x, y), ('H', x), ('V', y)]."""
+    tokens = re.findall(r'([A-Za-z])([^A-Za-z]*)', d)
+    out = []
+    for cmd, args in tokens:
+        nums = [float(v) for v in re.findall(r'-?[\d.]+', args)]
+        if cmd == 'L':  # a ramp, or a step drawn with L: as H and V
+            out.append(('L',) + tuple(nums))
+            continue
+        out.append((cmd,) + tuple(nums))
+    return out
+
+
+def points(steps):
+    """The path's vertices as (x, y)."""
+    pts = []
+    x = y = None
+    for s in steps:
+        if s[0] in 'ML':
+            x, y = s[1], s[2]
+        elif s[0] == 'H':
+            x = s[1]
+        elif s[0] == 'V':
+            y = s[1]
+        pts.append((x, y))
+    return pts
+
+
+def axis_map(ticks):
+    """A linear map from a pixel position to a value, fitted on the drawn ticks
+    [(value, pos)], and the value of one pixel."""
+    (v0, p0), (v1, p1) = ticks[0], ticks[-1]
+    per_px = (v1 - v0) / (p1 - p0)
+    return (lambda pos: v0 + (pos - p0) * per_px), abs(per_px)
+
+
+def check(cond, what, failures):
+    if not cond:
+        failures.append(what)
+        print('FAIL: ' + what, flush=True)
+    else:
+        print('ok: ' + what, flush=True)
+
+
+def chart_of(driver, section):
+    """What the browser drew in one process section's chart."""
+    return driver.execute_script(r'''
+      const s = arguments[0];
+      // (An older page drew a polyline in a plain <svg>: read that too, so
+      // the checks below say what is wrong with it.)
+      const svg = s.querySelector('svg.timeline') || s.querySelector('svg');
+      if (!svg) return null;
+      const poly = svg.querySelector('polyline:last-of-type');
+      const ticks = (sel) => Array.from(svg.querySelectorAll(sel + ' > g.tick')).map(
+          g => [parseFloat(g.dataset.value), parseFloat(g.dataset.pos),
+                g.textContent.trim(), g.getBoundingClientRect().width > 0]);
+      const line = svg.querySelector('path.heap-line');
+      const peak = svg.querySelector('g.peak');
+      const rss = svg.querySelector('g.rss');
+      return {
+        d: line ? line.getAttribute('d') :
+           poly ? 'M' + poly.getAttribute('points').trim().split(/\s+/).join('L') : '',
+        lineVisible: line ? line.getBoundingClientRect().height > 0 : false,
+        yTicks: ticks('g.heap-axis'),
+        xTicks: ticks('g.x-axis'),
+        peak: peak ? [parseFloat(peak.dataset.bytes), parseFloat(peak.dataset.timeUs),
+                      peak.textContent] : null,
+        markers: Array.from(svg.querySelectorAll('g.marker')).map(
+            g => [parseFloat(g.dataset.timeUs), g.querySelector('text').textContent]),
+        rssShown: rss ? getComputedStyle(rss).display !== 'none' : null,
+        rssLabel: s.querySelector('label[for^="rss-"]') ?
+            s.querySelector('label[for^="rss-"]').textContent : '',
+      };''', section)
+
+
+def check_two_phase(driver, heapsight, trace, page, shot, failures):
+    peak_bytes, peak_us = report_peak(heapsight, trace)
+    print('report: peak %d bytes at %d us' % (peak_bytes, peak_us))
+    driver.get('file://' + page)
+    found = driver.find_elements('css selector', 'section.process')
+    section = found[0] if found else driver.find_element('css selector', 'body')
+    c = chart_of(driver, section)
+    check(c is not None and c['d'], 'the page has a heap chart (svg path.heap-line)', failures)
+    if not c or not c['d']:
+        return
+    steps = parse_steps(c['d'])
+    check(all(s[0] in 'MHV' for s in steps),
+          'the heap line is steps: only M, H and V commands (no ramps)', failures)
+    check(len(c['yTicks']) >= 3 and all(re.search(r'\d (B|KiB|MiB|GiB)$', t[2])
+                                        for t in c['yTicks']),
+          'the heap axis has >= 3 ticks with byte units: %s' % [t[2] for t in c['yTicks']],
+          failures)
+    check(len(c['xTicks']) >= 3 and all(re.search(r'\d (us|ms|s)$', t[2]) for t in c['xTicks']),
+          'the time axis has >= 3 ticks with time units: %s' % [t[2] for t in c['xTicks']],
+          failures)
+    check(all(t[3] for t in c['yTicks'] + c['xTicks']), 'every tick is rendered', failures)
+    if len(c['yTicks']) < 2 or len(c['xTicks']) < 2:
+        return
+    to_bytes, bytes_per_px = axis_map([(t[0], t[1]) for t in c['yTicks']])
+    to_us, us_per_px = axis_map([(t[0], t[1]) for t in c['xTicks']])
+    pts = points(steps)
+    top_y = min(p[1] for p in pts)
+    top_x = min(p[0] for p in pts if p[1] == top_y)  # where the line first reaches it
+    drawn_bytes, drawn_us = to_bytes(top_y), to_us(top_x)
+    print('drawn: maximum %.0f bytes at %.0f us (1 px = %.0f bytes, %.0f us)' %
+          (drawn_bytes, drawn_us, bytes_per_px, us_per_px))
+    check(abs(drawn_bytes - peak_bytes) <= bytes_per_px,
+          'the drawn maximum is the reported peak (%.0f vs %d bytes, within 1 px)' %
+          (drawn_bytes, peak_bytes), failures)
+    check(abs(drawn_us - peak_us) <= us_per_px,
+          'the drawn maximum sits at the reported peak time (%.0f vs %d us, within 1 px)' %
+          (drawn_us, peak_us), failures)
+    check(c['peak'] is not None and c['peak'][0] == peak_bytes and c['peak'][1] == peak_us,
+          'the peak mark holds the report\'s numbers: %s' % (c['peak'],), failures)
+    # The 10 MB phase: one flat segment at 10,000,000 bytes of about 300 ms.
+    flats = []
+    for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
+        if y0 == y1 and x1 > x0:
+            flats.append((to_bytes(y0), to_us(x1) - to_us(x0)))
+    # (The frees at the end may be a clock tick apart: a short flat at 10 MB.)
+    phase1 = [f[1] for f in flats if abs(f[0] - 10_000_000) <= bytes_per_px]
+    check(phase1 and 250_000 <= max(phase1) <= 5_000_000,
+          'the 10 MB phase is a flat segment of >= 250 ms (it sleeps 300 ms): %s' % phase1, failures)
+    phase2 = [f[1] for f in flats if abs(f[0] - 30_000_000) <= bytes_per_px]
+    check(len(phase2) == 1 and 250_000 <= phase2[0] <= 5_000_000,
+          'the 30 MB phase is one flat segment of >= 250 ms (it sleeps 300 ms): %s' % phase2, failures)
+    between = [f for f in flats if 10_000_000 + bytes_per_px < f[0] < 30_000_000 - bytes_per_px]
+    check(not between, 'no level between the two phases is drawn: %s' % between, failures)
+    names = [m[1] for m in c['markers']]
+    check(len(names) == 2 and names[0].startswith('phase 1 <b>10 MB</b> & "quoted"') and
+          names[1].startswith('phase 2 <script>'),
+          'both markers are drawn, their names as text: %s' % names, failures)
+    check(c['rssShown'] is False and "includes heapsight's own memory" in c['rssLabel'],
+          'RSS is hidden behind a checkbox labelled as including heapsight\'s memory', failures)
+    driver.find_element('css selector', 'input.rss-toggle').click()
+    c2 = chart_of(driver, section)
+    check(c2['rssShown'] is True, 'ticking the checkbox shows the RSS', failures)
+    check(c2['lineVisible'], 'the heap line is visible', failures)
+    # The longest horizontal segment at 10 MB, in pixels.
+    tens = [(x1 - x0, (x0 + x1) / 2) for (x0, y0), (x1, y1) in zip(pts, pts[1:])
+            if y0 == y1 and abs(to_bytes(y0) - 10_000_000) <= bytes_per_px]
+    mid_10mb = max(tens)[1] if tens else None
+    check_hover(driver, section, mid_10mb, top_x, to_us, us_per_px, failures)
+    check_hostile(driver, failures)
+    # The flame graph (an SVG data: URL object, under the page's
+    # Content-Security-Policy) loaded: a failed object shows only its
+    # one-line fallback text.
+    flame = driver.execute_script(r'''
+      const o = document.querySelector('object[type="image/svg+xml"]');
+      return o ? [o.getBoundingClientRect().height, parseFloat(o.getAttribute('height'))] : null;
+    ''')
+    check(flame is not None and flame[0] >= flame[1] - 1 and flame[1] > 50,
+          'the flame graph object is rendered at its height: %s' % (flame,), failures)
+    driver.save_screenshot(shot)
+
+
+def check_hover(driver, section, mid_10mb, top_x, to_us, us_per_px, failures):
+    """The cursor reads the exact heap where the mouse is, and moves with the
+    arrow keys."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+    area = section.find_element('css selector', 'rect.hover-area')
+    box = [float(area.get_attribute(a)) for a in ('x', 'width')]
+    center = box[0] + box[1] / 2  # (SVG units are CSS pixels: viewBox = size)
+
+    def read_at(x):
+        ActionChains(driver).move_to_element_with_offset(
+            area, int(round(x - center)), 0).perform()
+        return driver.execute_script(
+            "const c = arguments[0].querySelector('g.cursor');"
+            "return [c.getAttribute('visibility'), c.querySelector('text').textContent];",
+            section)
+
+    # 3 px right of the step up to the peak: the 30 MB plateau.
+    vis, text = read_at(top_x + 3)
+    m = re.match(r'([\d.]+) (us|ms|s): (.*)$', text or '')
+    check(vis == 'visible' and m and m.group(3) == '30,000,000 bytes',
+          'hovering the 30 MB phase reads "30,000,000 bytes": %r' % text, failures)
+    if m:
+        us = float(m.group(1)) * {'us': 1, 'ms': 1000, 's': 1000000}[m.group(2)]
+        check(abs(us - to_us(round(top_x + 3))) <= 2 * us_per_px,
+              'and the time under the mouse: %r' % text, failures)
+    # The middle of the 10 MB phase.
+    if mid_10mb is not None:
+        vis, text = read_at(mid_10mb)
+        check(text and text.endswith(': 10,000,000 bytes'),
+              'hovering the 10 MB phase reads "10,000,000 bytes": %r' % text, failures)
+    ActionChains(driver).move_by_offset(0, 400).perform()  # off the chart
+    svg = section.find_element('css selector', 'svg.timeline')
+    driver.execute_script('arguments[0].focus()', svg)
+    ActionChains(driver).send_keys(Keys.ARROW_RIGHT).perform()
+    vis, text = driver.execute_script(
+        "const c = arguments[0].querySelector('g.cursor');"
+        "return [c.getAttribute('visibility'), c.querySelector('text').textContent];", section)
+    before = text
+    ActionChains(driver).key_down(Keys.SHIFT).send_keys(Keys.ARROW_RIGHT).key_up(
+        Keys.SHIFT).perform()
+    after = driver.execute_script(
+        "return arguments[0].querySelector('g.cursor text').textContent;", section)
+    def us(t):  # the cursor's time, in us
+        m = re.match(r'([\d.]+) (us|ms|s):', t or '')
+        return float(m.group(1)) * {'us': 1, 'ms': 1000, 's': 1000000}[m.group(2)] if m else -1
+    check(vis == 'visible' and us(after) - us(before) > 5 * us_per_px,
+          'the arrow keys move the cursor on the focused chart: %r, then %r' % (before, after),
+          failures)
+
+
+def check_hostile(driver, failures):
+    r = driver.execute_script(r'''
+      return {
+        pwned: typeof window.heapsightPwned,
+        scripts: document.querySelectorAll('script').length,
+        imgs: document.querySelectorAll('img').length,
+        h1: document.querySelector('h1').textContent,
+        body: document.body.textContent,
+      };''')
+    check(r['pwned'] == 'undefined', 'no script from the trace ran', failures)
+    check(r['imgs'] == 0, 'no element from the trace was created (no <img>)', failures)
+    check(HOSTILE_ARG in r['h1'], 'the hostile argument shows as text in the title', failures)
+    check('<script>heapsightPwned=1<img src=x onerror=heapsightPwned=1>"\'&.cc:' in r['body'],
+          'the hostile source file name shows as text in the stacks', failures)
+    check('phases::Holder<phases::Amp&>::Hold' in r['body'],
+          'C++ names with < > & show as text', failures)
+
+
+def check_family(driver, heapsight, traces, page, shot, failures):
+    driver.get('file://' + page)
+    options = driver.execute_script(
+        "return Array.from(document.querySelectorAll('#process-select option')).map(o => o.value)")
+    check(len(options) == 3, 'the selector lists the three processes: %s' % options, failures)
+    check(len(driver.find_elements('css selector', 'ul.tree li ul li')) >= 1,
+          'the process tree nests children under their parent', failures)
+    seen = set()
+    for value in options:
+        driver.execute_script(
+            "const s = document.getElementById('process-select'); s.value = arguments[0];"
+            "s.dispatchEvent(new Event('change'));", value)
+        visible = driver.execute_script(r'''
+          return Array.from(document.querySelectorAll('section.process'))
+              .filter(s => s.getBoundingClientRect().height > 0)
+              .map(s => [s.dataset.proc, s.dataset.pid, s.textContent]);''')
+        check(len(visible) == 1 and visible[0][0] == value,
+              'selecting process %s shows only its section' % value, failures)
+        if len(visible) != 1:
+            continue
+        seen.add(visible[0][0])
+        text = visible[0][2]
+        flame = driver.execute_script(
+            "const o = document.querySelector('section.process[data-proc=\"' + arguments[0] +"
+            " '\"] object[type=\"image/svg+xml\"]');"
+            "return o ? [o.getBoundingClientRect().height, parseFloat(o.getAttribute('height'))]"
+            " : null;", value)
+        check(flame is not None and flame[0] >= flame[1] - 1,
+              'process %s: its flame graph renders once shown: %s' % (value, flame), failures)
+        if 'ended by exec of' in text:
+            check('heap discarded by exec' in text and 'not freed at exit' not in text,
+                  'the image that ended in exec says its heap was discarded by exec, '
+                  'never "not freed at exit"', failures)
+            seen.add('exec')
+        if 'small' in text and 'ended by exec of' not in text:
+            c = chart_of(driver, driver.find_element('css selector',
+                                                     'section.process[data-proc="%s"]' % value))
+            check(c is not None and c['peak'] is not None and c['peak'][0] == 1_000_000,
+                  'the exec\'d image\'s own chart peaks at 1,000,000 bytes', failures)
+            driver.save_screenshot(shot)
+    check(len(seen) == 4, 'every process was shown once, one of them ended in exec', failures)
+    # Clicking a tree link selects too.
+    link = driver.find_elements('css selector', 'a.proc-link')[-1]
+    target = link.get_attribute('data-proc')
+    link.click()
+    value = driver.execute_script("return document.getElementById('process-select').value")
+    check(value == target, 'clicking a process in the tree selects it', failures)
+    # Family totals never exceed the sum of the processes.
+    family = driver.execute_script(r'''
+      return Array.from(document.querySelectorAll('table.family tr')).slice(1).map(
+          tr => Array.from(tr.cells).map(c => c.textContent));''')
+    num = lambda s: int(re.sub(r'[^\d]', '', s) or 0)
+    rows, total = family[:-1], family[-1]
+    for col in (1, 2):
+        check(num(total[col]) == sum(num(r[col]) for r in rows),
+              'family column %d is the sum of its processes' % col, failures)
+    check(num(total[3]) == max(num(r[3]) for r in rows),
+          'the family peak is the largest single process peak', failures)
+    check_hostile(driver, failures)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--heapsight', required=True)
+    ap.add_argument('--program', required=True)
+    ap.add_argument('--artifacts', required=True)
+    args = ap.parse_args()
+    chromium, chromedriver = find_browser()
+    if not chromium or not chromedriver:
+        print('SKIP: chromium or chromedriver not installed')
+        return 77
+    from selenium import webdriver  # python3-selenium; a missing one is a failure
+    from selenium.webdriver.chrome.service import Service
+
+    work = tempfile.mkdtemp(prefix='html-page-', dir=os.environ.get('TMPDIR'))
+    failures = []
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    for a in ('--headless=new', '--no-sandbox', '--disable-gpu', '--window-size=1280,1600',
+              '--disable-dev-shm-usage'):
+        opts.add_argument(a)
+    driver = webdriver.Chrome(service=Service(chromedriver), options=opts)
+    try:
+        one = record(args.heapsight, args.program, os.path.join(work, 'one'), [HOSTILE_ARG])
+        assert len(one) == 1, one
+        page = os.path.join(work, 'two_phase.html')
+        run([args.heapsight, 'html', one[0], '-o', page])
+        check_two_phase(driver, args.heapsight, one[0], page,
+                        os.path.join(args.artifacts, 'html_page_two_phase.png'), failures)
+
+        fam = record(args.heapsight, args.program, os.path.join(work, 'family'),
+                     ['family', HOSTILE_ARG])
+        assert len(fam) == 3, fam
+        page = os.path.join(work, 'family.html')
+        # The family found from one of its traces: the exec'd image's (it
+        # has its pre-exec image's pid, so its name gets the .1 suffix).
+        seed = [t for t in fam if t.endswith('.1.hst')]
+        assert len(seed) == 1, fam
+        run([args.heapsight, 'html', '--family', seed[0], '-o', page])
+        # A quoted glob: heapsight expands it.
+        glob_page = os.path.join(work, 'family_glob.html')
+        run([args.heapsight, 'html', os.path.join(work, 'family', '*.hst'), '-o', glob_page])
+        with open(glob_page, encoding='utf-8') as f:
+            check(f.read().count('<option value=') == 3,
+                  'a quoted glob makes the same three-process page', failures)
+        check_family(driver, args.heapsight, fam, page,
+                     os.path.join(args.artifacts, 'html_page_family.png'), failures)
+    finally:
+        driver.quit()
+    if failures:
+        print('%d check(s) failed; pages kept in %s' % (len(failures), work))
+        return 1
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
