@@ -193,7 +193,7 @@ def folded_sum(text):
 
 def html_summary(text):
     rows = {}
-    for label, cell in re.findall(r"<tr><th>([^<]+)</th><td[^>]*>(.*?)</td></tr>", text):
+    for label, cell in re.findall(r"<tr><th(?: title=\"[^\"]*\")?>([^<]+)</th><td[^>]*>(.*?)</td></tr>", text):
         rows.setdefault(label, strip_parens(re.sub(r"<[^>]+>", "", cell)))
     return rows
 
@@ -281,7 +281,7 @@ def check_html(hs, trace, r, work, name):
     want_rows = {"bytes allocated": r["bytes"], "allocations": r["allocs"],
                  "peak heap": r["peak"]}
     if r["exec"]:
-        want_rows["ended in exec"] = r["discarded"]
+        want_rows["heap discarded by exec"] = r["discarded"]
         check(f"{name}: html has no 'not freed at exit' for an exec", "not freed at exit" in rows,
               False)
     else:
