@@ -76,17 +76,24 @@ const FrameRule& UnwindCache::RuleFor(uintptr_t ip) {
   return slot.rule;
 }
 
-int64_t UnwindCache::Verify(const Memo& m, uint32_t i) {
-  // Every word, no early exit: the common case is a full match, and one
-  // OR chain keeps the loads independent of each other.
-  uintptr_t diff = 0;
+int64_t UnwindCache::Verify(const Memo& m, uint32_t i, uint32_t* first_changed) {
+  *first_changed = kNoProbe;
   const uint32_t end = m.check_end[i];
-  for (uint32_t j = 0; j < end; ++j) diff |= Load(m.check_addr[j]) ^ m.check_value[j];
-  if (diff == 0) return i;
+  // First the word that tells this memo from the one it was split from
+  // (several memos often share an entry point and differ further out).
+  if (m.probe >= end || Load(m.check_addr[m.probe]) == m.check_value[m.probe]) {
+    // Then every word, no early exit: the common case is a full match,
+    // and one OR chain keeps the loads independent of each other.
+    uintptr_t diff = 0;
+#pragma GCC unroll 4
+    for (uint32_t j = 0; j < end; ++j) diff |= Load(m.check_addr[j]) ^ m.check_value[j];
+    if (diff == 0) return i;
+  }
   // Some word changed: the first one, from the outermost frame on, tells
   // how far out the memo still holds.
   uint32_t first = 0;
-  while (Load(m.check_addr[first]) == m.check_value[first]) ++first;
+  while (first < end && Load(m.check_addr[first]) == m.check_value[first]) ++first;
+  *first_changed = first;
   int64_t ok = -1;
   while (ok + 1 <= static_cast<int64_t>(i) && m.check_end[ok + 1] <= first) ++ok;
   return ok;
@@ -110,7 +117,9 @@ void UnwindCache::Record(Memo* m, int64_t base, size_t n, uint64_t leaf,
       m->check_value[checks++] = Load(s.ra_slot);
       if (s.ra_slot > high) high = s.ra_slot;
     }
-    if (s.bp_slot != 0) {
+    // The caller's rbp, read from its slot, matters only if the walk out
+    // of the caller reads rbp (frame i - 1's bp_needed, set before).
+    if (s.bp_slot != 0 && i > 0 && m->bp_needed[i - 1] != 0) {
       m->check_addr[checks] = s.bp_slot;
       m->check_value[checks++] = s.next_bp;
       if (s.bp_slot > high) high = s.bp_slot;
@@ -131,6 +140,13 @@ void UnwindCache::Record(Memo* m, int64_t base, size_t n, uint64_t leaf,
   }
   m->count = top + 1;
   m->high = high;
+  // The probe (see Verify) stays while it names one of the memo's words;
+  // else the first word the new frames added.
+  if (base < 0) {
+    m->probe = kNoProbe;
+  } else if (m->probe >= checks) {
+    m->probe = m->check_end[base];
+  }
   m->stamp = clock_;
 }
 
@@ -150,7 +166,7 @@ UnwindCache::Memo* UnwindCache::Victim() {
   return victim;
 }
 
-void UnwindCache::CopyTail(const Memo& from, uint32_t i, Memo* to) {
+void UnwindCache::CopyTail(Memo& from, uint32_t i, uint32_t changed, Memo* to) {
   size_t frames = i + 1;
   std::memcpy(to->ip, from.ip, frames * sizeof(uintptr_t));
   std::memcpy(to->sp, from.sp, frames * sizeof(uintptr_t));
@@ -163,6 +179,11 @@ void UnwindCache::CopyTail(const Memo& from, uint32_t i, Memo* to) {
   std::memcpy(to->check_value, from.check_value, checks * sizeof(uintptr_t));
   to->high = from.high;
   to->count = static_cast<uint32_t>(frames);
+  // The word where the stack now differs from `from` (found by Verify; if
+  // none, the first past the copied frames) tells the two memos apart.
+  uint32_t probe = changed != kNoProbe ? changed : static_cast<uint32_t>(checks);
+  to->probe = probe;
+  from.probe = probe;
 }
 
 bool UnwindCache::Capture(const UnwindKey& key, size_t max_depth, StackTable* table,
@@ -193,6 +214,7 @@ bool UnwindCache::Capture(const UnwindKey& key, size_t max_depth, StackTable* ta
   // Per memo: frames [0, holds] have all their words unchanged (checked
   // once per event, when the walk first meets the memo); -2 not checked.
   int64_t holds[kMemos];
+  uint32_t changed[kMemos];  // the first changed word Verify found, or kNoProbe
   for (size_t m = 0; m < kMemos; ++m) {
     left[m] = memos_[m].count;
     holds[m] = -2;
@@ -208,7 +230,10 @@ bool UnwindCache::Capture(const UnwindKey& key, size_t max_depth, StackTable* ta
       if (p == 0 || m.sp[p - 1] != sp || m.ip[p - 1] != ip) continue;
       const uint32_t i = p - 1;
       if (m.bp_needed[i] != 0 && m.bp[i] != bp) continue;
-      if (holds[mi] == -2) holds[mi] = m.high + sizeof(uintptr_t) > high ? -1 : Verify(m, i);
+      if (holds[mi] == -2) {
+        changed[mi] = kNoProbe;
+        holds[mi] = m.high + sizeof(uintptr_t) > high ? -1 : Verify(m, i, &changed[mi]);
+      }
       if (static_cast<int64_t>(i) > holds[mi]) continue;
       // The rest of this walk is memo frames i..0.
       if (n + i + 1 > max_depth) {
@@ -225,7 +250,7 @@ bool UnwindCache::Capture(const UnwindKey& key, size_t max_depth, StackTable* ta
       Memo* into = &m;
       if ((m.count - 1 - i) * 4 > i + 4) {
         into = Victim();
-        if (into != &m) CopyTail(m, i, into);
+        if (into != &m) CopyTail(m, i, changed[mi], into);
       }
       into->bp[i] = bp;
       if (node != 0) {

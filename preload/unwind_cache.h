@@ -94,6 +94,7 @@ class UnwindCache {
   // Events a thread makes before the cache looks up its stack bounds and
   // starts: short-lived threads never pay for the /proc/self/maps read.
   static constexpr uint32_t kWarmupEvents = 8;
+  static constexpr uint32_t kNoProbe = ~0u;
 
   // Totals since the cache was created (HEAPSIGHT_STATS).
   struct Stats {
@@ -128,6 +129,7 @@ class UnwindCache {
     uint32_t count;   // frames; 0 = empty
     uint32_t stamp;   // last use (LRU)
     uintptr_t high;   // highest address a check reads
+    uint32_t probe;   // the check Verify tries first (kNoProbe: none)
     uintptr_t ip[kMaxFrames];
     uintptr_t sp[kMaxFrames];
     uintptr_t bp[kMaxFrames];
@@ -150,11 +152,14 @@ class UnwindCache {
   // The memo to fill next: an empty one, else the least recently used.
   Memo* Victim();
   // Copies frames 0..i of `from` (and their checks) into `to`.
-  static void CopyTail(const Memo& from, uint32_t i, Memo* to);
+  // Sets both memos' probes.
+  // `changed`: the first word of `from` Verify found changed (kNoProbe).
+  static void CopyTail(Memo& from, uint32_t i, uint32_t changed, Memo* to);
   void Reset();
   // Checks memo `m`'s words for frames 0..i against the stack now: returns
   // the innermost frame (<= i) up to which all hold, -1 if none.
-  static int64_t Verify(const Memo& m, uint32_t i);
+  // *first_changed: the first changed word's index, kNoProbe if none.
+  static int64_t Verify(const Memo& m, uint32_t i, uint32_t* first_changed);
   // Writes the walk's frames [0, n) above memo frame `base` (-1: a new
   // memo from scratch) and fixes nodes, checks and bp_needed.
   void Record(Memo* m, int64_t base, size_t n, uint64_t leaf, const StackTable& table);

@@ -14,6 +14,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+extern "C" void* __libc_stack_end;  // glibc's (ld.so), the main stack's top at start
+
 namespace heapsight::preload {
 
 uintptr_t g_self_begin = 0;
@@ -129,7 +131,17 @@ void InitThreadStackBounds() {
   // say the same, but it calls malloc.
   bool main_thread = getpid() == static_cast<pid_t>(syscall(SYS_gettid));
   uintptr_t low = 0;
-  uintptr_t high = MappingRange(main_thread ? 0 : reinterpret_cast<uintptr_t>(pthread_self()), &low);
+  // The main thread's: the mapping that holds the top of the stack it was
+  // started with (__libc_stack_end, set by the loader), or failing that the
+  // one named [stack] (valgrind, for one, gives its client a stack that is
+  // not named so).
+  uintptr_t high = 0;
+  if (main_thread && __libc_stack_end != nullptr) {
+    high = MappingRange(reinterpret_cast<uintptr_t>(__libc_stack_end), &low);
+  }
+  if (high == 0) {
+    high = MappingRange(main_thread ? 0 : reinterpret_cast<uintptr_t>(pthread_self()), &low);
+  }
   t_stack_low = low;
   t_stack_high = high;
 }
