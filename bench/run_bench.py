@@ -366,7 +366,7 @@ def family_workloads(args, build, work):
             label, extra = FAMILY_ROWS[key]
             rows.append((key, label, [bench, "--allocs", str(allocs)] + extra, {}))
         elif key == "python3":
-            n = max(1000, allocs // 4)
+            n = max(1000, allocs // 2)
             script = os.path.join(work, "dict_sort.py")
             with open(script, "w") as f:
                 f.write(PYTHON_SCRIPT % n)

@@ -81,18 +81,19 @@ int64_t UnwindCache::Verify(const Memo& m, uint32_t i, uint32_t* first_changed) 
   const uint32_t end = m.check_end[i];
   // First the word that tells this memo from the one it was split from
   // (several memos often share an entry point and differ further out).
-  if (m.probe >= end || Load(m.check_addr[m.probe]) == m.check_value[m.probe]) {
+  if (m.probe >= end || Load(m.checks[m.probe].address) == m.checks[m.probe].value) {
     // Then every word, no early exit: the common case is a full match,
     // and one OR chain keeps the loads independent of each other.
     uintptr_t diff = 0;
-#pragma GCC unroll 4
-    for (uint32_t j = 0; j < end; ++j) diff |= Load(m.check_addr[j]) ^ m.check_value[j];
+    const Check* check = m.checks;
+#pragma GCC unroll 8
+    for (uint32_t j = 0; j < end; ++j) diff |= Load(check[j].address) ^ check[j].value;
     if (diff == 0) return i;
   }
   // Some word changed: the first one, from the outermost frame on, tells
   // how far out the memo still holds.
   uint32_t first = 0;
-  while (first < end && Load(m.check_addr[first]) == m.check_value[first]) ++first;
+  while (first < end && Load(m.checks[first].address) == m.checks[first].value) ++first;
   *first_changed = first;
   int64_t ok = -1;
   while (ok + 1 <= static_cast<int64_t>(i) && m.check_end[ok + 1] <= first) ++ok;
@@ -111,17 +112,17 @@ void UnwindCache::Record(Memo* m, int64_t base, size_t n, uint64_t leaf,
     m->sp[i] = s.sp;
     m->bp[i] = s.bp;
     if (s.ra_slot != 0) {
-      m->check_addr[checks] = s.ra_slot;
+      m->checks[checks].address = s.ra_slot;
       // What the walk read there: the caller's ip, or the return address
       // into our own code that ended the stack.
-      m->check_value[checks++] = Load(s.ra_slot);
+      m->checks[checks++].value = Load(s.ra_slot);
       if (s.ra_slot > high) high = s.ra_slot;
     }
     // The caller's rbp, read from its slot, matters only if the walk out
     // of the caller reads rbp (frame i - 1's bp_needed, set before).
     if (s.bp_slot != 0 && i > 0 && m->bp_needed[i - 1] != 0) {
-      m->check_addr[checks] = s.bp_slot;
-      m->check_value[checks++] = s.next_bp;
+      m->checks[checks].address = s.bp_slot;
+      m->checks[checks++].value = s.next_bp;
       if (s.bp_slot > high) high = s.bp_slot;
     }
     m->check_end[i] = checks;
@@ -175,8 +176,7 @@ void UnwindCache::CopyTail(Memo& from, uint32_t i, uint32_t changed, Memo* to) {
   std::memcpy(to->check_end, from.check_end, frames * sizeof(uint32_t));
   std::memcpy(to->bp_needed, from.bp_needed, frames);
   size_t checks = from.check_end[i];
-  std::memcpy(to->check_addr, from.check_addr, checks * sizeof(uintptr_t));
-  std::memcpy(to->check_value, from.check_value, checks * sizeof(uintptr_t));
+  std::memcpy(to->checks, from.checks, checks * sizeof(Check));
   to->high = from.high;
   to->count = static_cast<uint32_t>(frames);
   // The word where the stack now differs from `from` (found by Verify; if

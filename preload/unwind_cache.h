@@ -124,6 +124,11 @@ class UnwindCache {
     uintptr_t ip;  // 0 = empty
     FrameRule rule;
   };
+  // A stack word a walk read: the word at `address` held `value`.
+  struct Check {
+    uintptr_t address;
+    uintptr_t value;
+  };
   // One stack, outermost frame first (index 0).
   struct Memo {
     uint32_t count;   // frames; 0 = empty
@@ -136,8 +141,7 @@ class UnwindCache {
     uint64_t node[kMaxFrames];        // the stack from this frame outwards
     uint32_t check_end[kMaxFrames];   // checks [0, check_end[i]) cover frames 0..i
     uint8_t bp_needed[kMaxFrames];    // the walk out of frame i reads its rbp
-    uintptr_t check_addr[2 * kMaxFrames + 2];
-    uintptr_t check_value[2 * kMaxFrames + 2];
+    Check checks[2 * kMaxFrames + 2];
   };
   // One frame of the current walk, innermost first.
   struct Step {
