@@ -184,7 +184,7 @@ def main():
 
     build = os.path.abspath(args.build)
     bench = os.path.join(build, "bench", "alloc_bench")
-    heapsight = os.path.join(build, "analyzer", "heapsight")
+    heapsight = heapsight_binary(build)
     allocs = int(args.allocs)
     threads = [int(t) for t in args.threads.split(",")]
     tools = args.tools.split(",")
@@ -392,10 +392,19 @@ def measure_env(argv, cwd, env_extra):
     return measure(argv, cwd, env_extra=env_extra)
 
 
+def heapsight_binary(build):
+    """The build's heapsight command (cli/ now; analyzer/ in older trees)."""
+    for sub in ("cli", "analyzer"):
+        path = os.path.join(build, sub, "heapsight")
+        if os.access(path, os.X_OK):
+            return path
+    return os.path.join(build, "cli", "heapsight")
+
+
 def family(args, repo):
     """The issue 15 table: depth family and interpreters, plain/heapsight/heaptrack."""
     build = os.path.abspath(args.build)
-    heapsight = os.path.join(build, "analyzer", "heapsight")
+    heapsight = heapsight_binary(build)
     work = tempfile.mkdtemp(prefix="heapsight-family.")
     rows = family_workloads(args, build, work)
     tools = ["plain", "heapsight"] + (["heaptrack"] if shutil.which("heaptrack") else [])

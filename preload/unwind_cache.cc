@@ -215,9 +215,21 @@ bool UnwindCache::Capture(const UnwindKey& key, size_t max_depth, StackTable* ta
   // once per event, when the walk first meets the memo); -2 not checked.
   int64_t holds[kMemos];
   uint32_t changed[kMemos];  // the first changed word Verify found, or kNoProbe
-  for (size_t m = 0; m < kMemos; ++m) {
-    left[m] = memos_[m].count;
-    holds[m] = -2;
+  for (size_t mi = 0; mi < kMemos; ++mi) {
+    // The memo's frames at or above the entry sp: [0, left), by binary
+    // search (a memo's sp fall with the index).
+    const Memo& m = memos_[mi];
+    uint32_t lo = 0, hi = m.count;
+    while (lo < hi) {
+      uint32_t mid = (lo + hi) / 2;
+      if (m.sp[mid] >= key.sp) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+    left[mi] = lo;
+    holds[mi] = -2;
   }
   uintptr_t ip = key.ip, sp = key.sp, bp = key.bp;
   size_t n = 0;
