@@ -220,6 +220,8 @@ bool UnwindCache::Capture(const UnwindKey& key, size_t max_depth, StackTable* ta
     // search (a memo's sp fall with the index).
     const Memo& m = memos_[mi];
     uint32_t lo = 0, hi = m.count;
+    // Commonly the memo's top frame is the entry itself: no search.
+    if (hi != 0 && m.sp[hi - 1] >= key.sp) lo = hi;
     while (lo < hi) {
       uint32_t mid = (lo + hi) / 2;
       if (m.sp[mid] >= key.sp) {
