@@ -203,6 +203,7 @@ bool UnwindCache::Capture(const UnwindKey& key, size_t max_depth, StackTable* ta
   }
   const uintptr_t high = t_stack_high;
   // Only on this thread's own stack, whose live part [sp, high) is mapped.
+  if (__builtin_expect(key.sp < t_stack_low, 0)) GrowThreadStackBounds(key.sp);
   if (key.sp < t_stack_low || key.sp >= high || max_depth > kMaxFrames) {
     ++stats_.refused;
     return false;

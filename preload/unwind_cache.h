@@ -50,7 +50,8 @@
 // Constraints: owned by one thread (never used through the shared orphan
 // state); no malloc (PageAlloc'ed by the caller, zero-filled = empty); no
 // locks except the stack table's when a new node is made; no syscalls but
-// the one-time stack-bounds lookup per thread (/proc/self/maps, raw).
+// the one-time stack-bounds lookup per thread (/proc/self/maps, raw) and, on
+// the main thread, up to 16 more as its stack grows (unwinder.h).
 // Must run under the reentry guard.
 #ifndef HEAPSIGHT_PRELOAD_UNWIND_CACHE_H_
 #define HEAPSIGHT_PRELOAD_UNWIND_CACHE_H_

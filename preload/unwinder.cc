@@ -25,6 +25,9 @@ thread_local uintptr_t t_stack_high __attribute__((tls_model("initial-exec"))) =
 namespace {
 // Set once InitThreadStackBounds has tried (it may fail: no fd left).
 thread_local bool t_stack_bounds_tried __attribute__((tls_model("initial-exec"))) = false;
+// The main thread's stack grows: how many more times GrowThreadStackBounds
+// may look (0 on other threads, whose stacks do not grow).
+thread_local uint8_t t_grow_lookups_left __attribute__((tls_model("initial-exec"))) = 0;
 }  // namespace
 
 // Not inlined: its own frame is the walk's starting point.
@@ -144,6 +147,18 @@ void InitThreadStackBounds() {
   }
   t_stack_low = low;
   t_stack_high = high;
+  if (main_thread && high != 0) t_grow_lookups_left = 16;
+}
+
+bool GrowThreadStackBounds(uintptr_t sp) {
+  if (t_grow_lookups_left == 0 || sp >= t_stack_low) return false;
+  --t_grow_lookups_left;
+  // The same stack, grown down to sp: the mapping holding sp ends where
+  // the known one does. Anything else (another stack) changes nothing.
+  uintptr_t low = 0;
+  if (MappingRange(sp, &low) != t_stack_high || low > sp) return false;
+  t_stack_low = low;
+  return true;
 }
 
 }  // namespace heapsight::preload

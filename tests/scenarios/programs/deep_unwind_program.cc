@@ -12,7 +12,9 @@
 //  - signal handlers that allocate, on the thread's stack and on an
 //    alternate signal stack;
 //  - a swapcontext coroutine with a stack of its own;
-//  - threads run one after another, whose stacks glibc reuses.
+//  - threads run one after another, whose stacks glibc reuses;
+//  - a recursion with 2 KiB frames that grows the main stack's mapping
+//    (from about 132 KiB) after the cache has looked up its bounds.
 // Prints "allocs N": how many allocations of the sizes above it made.
 //
 // Built twice (tests/scenarios/meson.build): -O2 without frame pointers
@@ -203,10 +205,27 @@ extern "C" __attribute__((noipa)) void* ThreadMain(void* arg) {
   return nullptr;
 }
 
+// 8000 + depth: Leaf, BigRecurse x (depth + 1), main.
+extern "C" __attribute__((noipa)) void BigRecurse(int depth, int left) {
+  volatile char frame[2048];
+  frame[0] = static_cast<char>(left);
+  if (left == 0) {
+    Leaf(static_cast<size_t>(8000 + depth));
+  } else {
+    BigRecurse(depth, left - 1);
+  }
+  frame[1] = frame[0];
+  KEEP();
+}
+
 int main() {
   for (int i = 0; i < 6000; ++i) {
     int depth = static_cast<int>(Next() % 151);
     Recurse(depth, depth);
+  }
+  for (int i = 0; i < 2000; ++i) {
+    int depth = 100 + static_cast<int>(Next() % 100);  // 200-400 KiB of stack
+    BigRecurse(depth, depth);
   }
   Base(40);
   JmpTop();
