@@ -76,12 +76,16 @@ const FrameRule& UnwindCache::RuleFor(uintptr_t ip) {
   return slot.rule;
 }
 
-int64_t UnwindCache::Verify(const Memo& m, uint32_t i, uint32_t* first_changed) {
+int64_t UnwindCache::Verify(const Memo& m, uint32_t i, bool scan, uint32_t* first_changed) {
   *first_changed = kNoProbe;
   const uint32_t end = m.check_end[i];
   // First the word that tells this memo from the one it was split from
   // (several memos often share an entry point and differ further out).
-  if (m.probe >= end || Load(m.checks[m.probe].address) == m.checks[m.probe].value) {
+  if (!scan && m.probe < end && Load(m.checks[m.probe].address) != m.checks[m.probe].value) {
+    *first_changed = m.probe;
+    return kProbeFailed;  // how far out it holds: scanned only if asked later
+  }
+  {
     // Then every word, no early exit: the common case is a full match,
     // and one OR chain keeps the loads independent of each other.
     uintptr_t diff = 0;
@@ -213,7 +217,8 @@ bool UnwindCache::Capture(const UnwindKey& key, size_t max_depth, StackTable* ta
   // grows, and a memo's frames' sp fall with the index.
   uint32_t left[kMemos];
   // Per memo: frames [0, holds] have all their words unchanged (checked
-  // once per event, when the walk first meets the memo); -2 not checked.
+  // when the walk first meets the memo); -2 not checked; kProbeFailed: its
+  // probe word changed, the rest not checked yet.
   int64_t holds[kMemos];
   uint32_t changed[kMemos];  // the first changed word Verify found, or kNoProbe
   for (size_t mi = 0; mi < kMemos; ++mi) {
@@ -245,9 +250,11 @@ bool UnwindCache::Capture(const UnwindKey& key, size_t max_depth, StackTable* ta
       if (p == 0 || m.sp[p - 1] != sp || m.ip[p - 1] != ip) continue;
       const uint32_t i = p - 1;
       if (m.bp_needed[i] != 0 && m.bp[i] != bp) continue;
-      if (holds[mi] == -2) {
-        changed[mi] = kNoProbe;
-        holds[mi] = m.high + sizeof(uintptr_t) > high ? -1 : Verify(m, i, &changed[mi]);
+      if (holds[mi] == -2 || holds[mi] == kProbeFailed) {
+        // The first meeting: Verify, cheap when the probe tells this memo
+        // apart; a second meeting (further out) after that scans.
+        const bool scan = holds[mi] == kProbeFailed;
+        holds[mi] = m.high + sizeof(uintptr_t) > high ? -1 : Verify(m, i, scan, &changed[mi]);
       }
       if (static_cast<int64_t>(i) > holds[mi]) continue;
       // The rest of this walk is memo frames i..0.

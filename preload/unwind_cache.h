@@ -164,7 +164,10 @@ class UnwindCache {
   // Checks memo `m`'s words for frames 0..i against the stack now: returns
   // the innermost frame (<= i) up to which all hold, -1 if none.
   // *first_changed: the first changed word's index, kNoProbe if none.
-  static int64_t Verify(const Memo& m, uint32_t i, uint32_t* first_changed);
+  // Unless `scan`, returns kProbeFailed at once when the memo's probe word
+  // changed (*first_changed: the probe).
+  static int64_t Verify(const Memo& m, uint32_t i, bool scan, uint32_t* first_changed);
+  static constexpr int64_t kProbeFailed = -3;
   // Writes the walk's frames [0, n) above memo frame `base` (-1: a new
   // memo from scratch) and fixes nodes, checks and bp_needed.
   void Record(Memo* m, int64_t base, size_t n, uint64_t leaf, const StackTable& table);
