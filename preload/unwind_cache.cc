@@ -78,7 +78,7 @@ const FrameRule& UnwindCache::RuleFor(uintptr_t ip) {
 
 int64_t UnwindCache::Verify(const Memo& m, uint32_t i, bool scan, uint32_t* first_changed) {
   *first_changed = kNoProbe;
-  const uint32_t end = m.check_end[i];
+  const uint32_t end = m.frames[i].check_end;
   // First the word that tells this memo from the one it was split from
   // (several memos often share an entry point and differ further out).
   if (!scan && m.probe < end && Load(m.checks[m.probe].address) != m.checks[m.probe].value) {
@@ -100,21 +100,21 @@ int64_t UnwindCache::Verify(const Memo& m, uint32_t i, bool scan, uint32_t* firs
   while (first < end && Load(m.checks[first].address) == m.checks[first].value) ++first;
   *first_changed = first;
   int64_t ok = -1;
-  while (ok + 1 <= static_cast<int64_t>(i) && m.check_end[ok + 1] <= first) ++ok;
+  while (ok + 1 <= static_cast<int64_t>(i) && m.frames[ok + 1].check_end <= first) ++ok;
   return ok;
 }
 
 void UnwindCache::Record(Memo* m, int64_t base, size_t n, uint64_t leaf,
                          const StackTable& table) {
   // Frame k of the walk (innermost first) becomes memo frame base + n - k.
-  uint32_t checks = base < 0 ? 0 : m->check_end[base];
+  uint32_t checks = base < 0 ? 0 : m->frames[base].check_end;
   uintptr_t high = base < 0 ? 0 : m->high;
   for (size_t k = n; k-- > 0;) {
     const Step& s = walk_[k];
     auto i = static_cast<uint32_t>(base + static_cast<int64_t>(n - k));
-    m->ip[i] = s.ip;
-    m->sp[i] = s.sp;
-    m->bp[i] = s.bp;
+    m->frames[i].ip = s.ip;
+    m->frames[i].sp = s.sp;
+    m->frames[i].bp = s.bp;
     if (s.ra_slot != 0) {
       m->checks[checks].address = s.ra_slot;
       // What the walk read there: the caller's ip, or the return address
@@ -124,21 +124,21 @@ void UnwindCache::Record(Memo* m, int64_t base, size_t n, uint64_t leaf,
     }
     // The caller's rbp, read from its slot, matters only if the walk out
     // of the caller reads rbp (frame i - 1's bp_needed, set before).
-    if (s.bp_slot != 0 && i > 0 && m->bp_needed[i - 1] != 0) {
+    if (s.bp_slot != 0 && i > 0 && m->frames[i - 1].bp_needed != 0) {
       m->checks[checks].address = s.bp_slot;
       m->checks[checks++].value = s.next_bp;
       if (s.bp_slot > high) high = s.bp_slot;
     }
-    m->check_end[i] = checks;
+    m->frames[i].check_end = checks;
     // Its rbp matters if its own CFA is rbp-based, or if it hands rbp on
     // unsaved to a caller whose walk reads it.
-    m->bp_needed[i] = s.uses_bp || (s.bp_slot == 0 && i > 0 && m->bp_needed[i - 1] != 0);
+    m->frames[i].bp_needed = s.uses_bp || (s.bp_slot == 0 && i > 0 && m->frames[i - 1].bp_needed != 0);
   }
   // Nodes: the new frames' are the leaf and its first n - 1 ancestors.
   uint64_t node = leaf;
   auto top = static_cast<uint32_t>(base + static_cast<int64_t>(n));
   for (size_t k = 0; k < n; ++k) {
-    m->node[top - k] = node;
+    m->frames[top - k].node = node;
     uint64_t parent = 0, ip = 0;
     if (node != 0) table.Node(node, &parent, &ip);
     node = parent;
@@ -150,7 +150,7 @@ void UnwindCache::Record(Memo* m, int64_t base, size_t n, uint64_t leaf,
   if (base < 0) {
     m->probe = kNoProbe;
   } else if (m->probe >= checks) {
-    m->probe = m->check_end[base];
+    m->probe = m->frames[base].check_end;
   }
   m->stamp = clock_;
 }
@@ -173,13 +173,8 @@ UnwindCache::Memo* UnwindCache::Victim() {
 
 void UnwindCache::CopyTail(Memo& from, uint32_t i, uint32_t changed, Memo* to) {
   size_t frames = i + 1;
-  std::memcpy(to->ip, from.ip, frames * sizeof(uintptr_t));
-  std::memcpy(to->sp, from.sp, frames * sizeof(uintptr_t));
-  std::memcpy(to->bp, from.bp, frames * sizeof(uintptr_t));
-  std::memcpy(to->node, from.node, frames * sizeof(uint64_t));
-  std::memcpy(to->check_end, from.check_end, frames * sizeof(uint32_t));
-  std::memcpy(to->bp_needed, from.bp_needed, frames);
-  size_t checks = from.check_end[i];
+  std::memcpy(to->frames, from.frames, frames * sizeof(MemoFrame));
+  size_t checks = from.frames[i].check_end;
   std::memcpy(to->checks, from.checks, checks * sizeof(Check));
   to->high = from.high;
   to->count = static_cast<uint32_t>(frames);
@@ -227,10 +222,10 @@ bool UnwindCache::Capture(const UnwindKey& key, size_t max_depth, StackTable* ta
     const Memo& m = memos_[mi];
     uint32_t lo = 0, hi = m.count;
     // Commonly the memo's top frame is the entry itself: no search.
-    if (hi != 0 && m.sp[hi - 1] >= key.sp) lo = hi;
+    if (hi != 0 && m.frames[hi - 1].sp >= key.sp) lo = hi;
     while (lo < hi) {
       uint32_t mid = (lo + hi) / 2;
-      if (m.sp[mid] >= key.sp) {
+      if (m.frames[mid].sp >= key.sp) {
         lo = mid + 1;
       } else {
         hi = mid;
@@ -246,10 +241,10 @@ bool UnwindCache::Capture(const UnwindKey& key, size_t max_depth, StackTable* ta
     for (size_t mi = 0; mi < kMemos; ++mi) {
       Memo& m = memos_[mi];
       uint32_t& p = left[mi];
-      while (p > 0 && m.sp[p - 1] < sp) --p;
-      if (p == 0 || m.sp[p - 1] != sp || m.ip[p - 1] != ip) continue;
+      while (p > 0 && m.frames[p - 1].sp < sp) --p;
+      if (p == 0 || m.frames[p - 1].sp != sp || m.frames[p - 1].ip != ip) continue;
       const uint32_t i = p - 1;
-      if (m.bp_needed[i] != 0 && m.bp[i] != bp) continue;
+      if (m.frames[i].bp_needed != 0 && m.frames[i].bp != bp) continue;
       if (holds[mi] == -2 || holds[mi] == kProbeFailed) {
         // The first meeting: Verify, cheap when the probe tells this memo
         // apart; a second meeting (further out) after that scans.
@@ -262,7 +257,7 @@ bool UnwindCache::Capture(const UnwindKey& key, size_t max_depth, StackTable* ta
         ++stats_.refused;
         return false;  // a cut stack: CaptureStack's
       }
-      uint64_t node = m.node[i];
+      uint64_t node = m.frames[i].node;
       if (n > 0) node = table->Extend(node, ips_, n, first_new, last_new);
       *leaf = node;
       // The new stack replaces memo m's frames above i, unless they are
@@ -274,7 +269,7 @@ bool UnwindCache::Capture(const UnwindKey& key, size_t max_depth, StackTable* ta
         into = Victim();
         if (into != &m) CopyTail(m, i, changed[mi], into);
       }
-      into->bp[i] = bp;
+      into->frames[i].bp = bp;
       if (node != 0) {
         Record(into, i, n, node, *table);
       } else {

@@ -130,18 +130,23 @@ class UnwindCache {
     uintptr_t address;
     uintptr_t value;
   };
+  // One frame of a memo.
+  struct MemoFrame {
+    uintptr_t ip, sp, bp;  // the walk's registers at the frame
+    uint64_t node;         // the stack from this frame outwards
+    uint32_t check_end;    // checks [0, check_end) cover this frame and those out of it
+    uint32_t bp_needed;    // 1: the walk out of this frame reads its rbp
+  };
   // One stack, outermost frame first (index 0).
   struct Memo {
     uint32_t count;   // frames; 0 = empty
     uint32_t stamp;   // last use (LRU)
     uintptr_t high;   // highest address a check reads
     uint32_t probe;   // the check Verify tries first (kNoProbe: none)
-    uintptr_t ip[kMaxFrames];
-    uintptr_t sp[kMaxFrames];
-    uintptr_t bp[kMaxFrames];
-    uint64_t node[kMaxFrames];        // the stack from this frame outwards
-    uint32_t check_end[kMaxFrames];   // checks [0, check_end[i]) cover frames 0..i
-    uint8_t bp_needed[kMaxFrames];    // the walk out of frame i reads its rbp
+    // Frames first, then checks, each array outermost first: a shallow
+    // stack touches the first page of each, so a thread's memos cost a few
+    // pages of memory.
+    MemoFrame frames[kMaxFrames];
     Check checks[2 * kMaxFrames + 2];
   };
   // One frame of the current walk, innermost first.
