@@ -9,13 +9,20 @@
 // over --threads threads.
 //
 // Usage: alloc_bench [--threads N] [--allocs TOTAL] [--ring SLOTS] [--spawn]
-//                    [--many-stacks]
+//                    [--many-stacks] [--depth 12|60|200] [--recursive]
 // --spawn runs even a single worker on a thread of its own, so its stacks
 // are as deep as with N threads (a tracer that ends stacks at main records
 // four frames fewer for a worker running on the main thread).
 // --many-stacks makes every allocation come from one of 4,096 distinct call
 // chains (12 levels of two mutually recursive functions), picked at random, for
 // tracers that cache recent stacks.
+// --depth D (12, the default, 60 or 200) makes every stack D frames deep
+// (Worker, Loop, Allocate and a chain of D - 3 functions down to malloc):
+// the same four paths, deeper.
+// --recursive: an interpreter's shape. Each worker first recurses 60 frames
+// deep (Descend), then runs its loop there; every allocation comes from a
+// chain of 1 to 8 frames of ForkA/ForkB picked at random (up to 510
+// distinct tops), so the 60 outer frames stay while the top ones vary.
 // Prints one line: threads, allocations, frees, wall seconds, ns per op
 // (wall), where an op is one allocation or one free.
 #include <atomic>
@@ -77,20 +84,34 @@ __attribute__((noinline)) void* ForkB(uint64_t bits, int level, size_t size) {
 }
 
 bool g_many_stacks = false;
+bool g_recursive = false;
+int g_depth = 12;
 
-// Twelve frames from here to malloc: Worker -> Allocate -> Chain<9> ... Chain<0>.
+// `kChain` + 1 frames from Allocate down to malloc.
+template <int kChain>
+__attribute__((always_inline)) inline void* AllocateChain(size_t size, uint64_t path) {
+  switch (path & 3) {
+    case 0: return Chain<kChain, 0>(size);
+    case 1: return Chain<kChain, 1>(size);
+    case 2: return Chain<kChain, 2>(size);
+    default: return Chain<kChain, 3>(size);
+  }
+}
+
+// With Worker and Loop above it, g_depth frames: Worker -> Loop -> Allocate
+// -> Chain<depth-4> ... Chain<0> -> malloc.
 __attribute__((noinline)) void* Allocate(size_t size, uint64_t path) {
   void* p;
   if (g_many_stacks) {
     p = ForkA(path, 12, size);
-    asm volatile("" : : "r"(p) : "memory");
-    return p;
-  }
-  switch (path & 3) {
-    case 0: p = Chain<9, 0>(size); break;
-    case 1: p = Chain<9, 1>(size); break;
-    case 2: p = Chain<9, 2>(size); break;
-    default: p = Chain<9, 3>(size); break;
+  } else if (g_recursive) {
+    p = ForkA(path >> 3, static_cast<int>(path & 7), size);
+  } else if (g_depth == 60) {
+    p = AllocateChain<56>(size, path);
+  } else if (g_depth == 200) {
+    p = AllocateChain<196>(size, path);
+  } else {
+    p = AllocateChain<8>(size, path);
   }
   asm volatile("" : : "r"(p) : "memory");
   return p;
@@ -107,8 +128,8 @@ struct WorkerResult {
   uint64_t frees = 0;
 };
 
-__attribute__((noinline)) void Worker(uint64_t allocs, size_t ring_slots, uint64_t seed,
-                                      WorkerResult* result) {
+__attribute__((noinline)) void Loop(uint64_t allocs, size_t ring_slots, uint64_t seed,
+                                    WorkerResult* result) {
   Rng rng{seed * 0x9E3779B97F4A7C15ull + 1};
   uint64_t checksum = 0;
   std::vector<void*> ring(ring_slots, nullptr);
@@ -140,6 +161,27 @@ __attribute__((noinline)) void Worker(uint64_t allocs, size_t ring_slots, uint64
   g_checksum.fetch_add(checksum, std::memory_order_relaxed);
 }
 
+// --recursive: `levels` frames of Descend above Loop.
+__attribute__((noinline)) void Descend(int levels, uint64_t allocs, size_t ring_slots,
+                                       uint64_t seed, WorkerResult* result) {
+  if (levels == 0) {
+    Loop(allocs, ring_slots, seed, result);
+  } else {
+    Descend(levels - 1, allocs, ring_slots, seed, result);
+  }
+  asm volatile("" ::: "memory");  // not a tail call: keep the frame
+}
+
+__attribute__((noinline)) void Worker(uint64_t allocs, size_t ring_slots, uint64_t seed,
+                                      WorkerResult* result) {
+  if (g_recursive) {
+    Descend(60, allocs, ring_slots, seed, result);
+  } else {
+    Loop(allocs, ring_slots, seed, result);
+  }
+  asm volatile("" ::: "memory");
+}
+
 uint64_t ParseCount(const char* text) {
   char* end = nullptr;
   double v = std::strtod(text, &end);  // accepts 2e6
@@ -167,10 +209,18 @@ int main(int argc, char** argv) {
       spawn = true;
     } else if (arg == "--many-stacks") {
       g_many_stacks = true;
+    } else if (arg == "--recursive") {
+      g_recursive = true;
+    } else if (i + 1 < argc && arg == "--depth") {
+      g_depth = static_cast<int>(ParseCount(argv[++i]));
+      if (g_depth != 12 && g_depth != 60 && g_depth != 200) {
+        std::fprintf(stderr, "alloc_bench: --depth is 12, 60 or 200\n");
+        return 2;
+      }
     } else {
       std::fprintf(stderr,
                    "usage: alloc_bench [--threads N] [--allocs TOTAL] [--ring SLOTS] [--spawn] "
-                   "[--many-stacks]\n");
+                   "[--many-stacks] [--depth 12|60|200] [--recursive]\n");
       return 2;
     }
   }

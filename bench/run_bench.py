@@ -13,6 +13,16 @@ With --analyze it also times the analyzers on the 1-thread traces:
 `heapsight report` (and `heapsight leaks`) vs `heaptrack_print`, in events per second and
 peak RSS.
 
+With --family it runs the depth family instead (issue 15): alloc_bench at
+depths 12, 60 and 200, the recursive mode (60 fixed outer frames, 1-8
+varying top frames), python3 building and sorting a dict
+(PYTHONMALLOC=malloc) and perl counting words, each plain, under heapsight
+and under heaptrack in the same rounds; it prints slowdowns, the overhead
+ratio (heapsight - 1) / (heaptrack - 1) and heapsight's overhead CPU ns per
+event. --callgrind adds callgrind instruction counts per event for the
+alloc_bench rows (LD_PRELOAD of the build's libheapsight.so; two run
+lengths, so start-up cancels out).
+
 With --write-doc FILE the results replace the block between the
 `<!-- bench:begin -->` and `<!-- bench:end -->` markers of FILE
 (docs/performance.md).
@@ -58,13 +68,15 @@ def clean_env():
     return env
 
 
-def measure(argv, cwd, stdout=subprocess.PIPE):
+def measure(argv, cwd, stdout=subprocess.PIPE, env_extra=None):
     """Runs argv, returns a Run with this child's own rusage (os.wait4)."""
+    env = clean_env()
+    env.update(env_extra or {})
     out_path = os.path.join(cwd, ".stdout")
     err_path = os.path.join(cwd, ".stderr")
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(argv, cwd=cwd, env=clean_env(), stdin=subprocess.DEVNULL,
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                 stdout=out if stdout == subprocess.PIPE else stdout,
                                 stderr=err)
         _, status, usage = os.wait4(proc.pid, 0)
@@ -159,11 +171,20 @@ def main():
     ap.add_argument("--analyze", action="store_true",
                     help="also time heapsight report vs heaptrack_print")
     ap.add_argument("--write-doc", metavar="FILE", help="update the bench block of FILE")
+    ap.add_argument("--family", action="store_true",
+                    help="the depth family and interpreter rows (issue 15) instead")
+    ap.add_argument("--callgrind", action="store_true",
+                    help="with --family: callgrind instructions per event per depth")
+    ap.add_argument("--rows", default="12,60,200,recursive,python3,perl",
+                    help="with --family: which rows")
     args = ap.parse_args()
+    if args.family:
+        family(args, repo)
+        return
 
     build = os.path.abspath(args.build)
     bench = os.path.join(build, "bench", "alloc_bench")
-    heapsight = os.path.join(build, "analyzer", "heapsight")
+    heapsight = heapsight_binary(build)
     allocs = int(args.allocs)
     threads = [int(t) for t in args.threads.split(",")]
     tools = args.tools.split(",")
@@ -323,6 +344,189 @@ def main():
     if args.write_doc:
         write_doc(args.write_doc, text)
     shutil.rmtree(work, ignore_errors=True)
+
+
+FAMILY_ROWS = {
+    "12": ("malloc loop, 12-frame stacks", ["--depth", "12"]),
+    "60": ("malloc loop, 60-frame stacks", ["--depth", "60"]),
+    "200": ("malloc loop, 200-frame stacks", ["--depth", "200"]),
+    "recursive": ("recursive: 60 fixed frames + 1-8 varying top frames", ["--recursive"]),
+}
+PYTHON_SCRIPT = ("d = {}\nfor i in range(%d):\n    d['k%%d' %% (i * 7919 %% 1000003)] = [i]\n"
+                 "s = sorted(d.items(), key=lambda kv: kv[0][::-1])\nprint(len(s))\n")
+
+
+def family_workloads(args, build, work):
+    """(key, label, argv, extra env, events or None) per row."""
+    bench = os.path.join(build, "bench", "alloc_bench")
+    allocs = int(args.allocs)
+    rows = []
+    for key in args.rows.split(","):
+        if key in FAMILY_ROWS:
+            label, extra = FAMILY_ROWS[key]
+            rows.append((key, label, [bench, "--allocs", str(allocs)] + extra, {}))
+        elif key == "python3":
+            n = max(1000, allocs // 2)
+            script = os.path.join(work, "dict_sort.py")
+            with open(script, "w") as f:
+                f.write(PYTHON_SCRIPT % n)
+            rows.append((key, "python3: build and sort a {:,}-entry dict, "
+                         "PYTHONMALLOC=malloc".format(n),
+                         ["/usr/bin/python3", script], {"PYTHONMALLOC": "malloc"}))
+        elif key == "perl":
+            text = os.path.join(work, "words.txt")
+            words = ["w%d" % (i * 7919 % 50021) for i in range(max(10000, allocs // 2))]
+            with open(text, "w") as f:
+                for i in range(0, len(words), 12):
+                    f.write(" ".join(words[i:i + 12]) + "\n")
+            rows.append((key, "perl: word count on {:,} bytes of text".format(
+                os.path.getsize(text)),
+                ["/usr/bin/perl", "-ne", "$c{$_}++ for split; END { print scalar(keys %c), "
+                 "\"\\n\" }", text], {}))
+        else:
+            sys.exit("run_bench: unknown row " + key)
+    return rows
+
+
+def measure_env(argv, cwd, env_extra):
+    return measure(argv, cwd, env_extra=env_extra)
+
+
+def heapsight_binary(build):
+    """The build's heapsight command (cli/ now; analyzer/ in older trees)."""
+    for sub in ("cli", "analyzer"):
+        path = os.path.join(build, sub, "heapsight")
+        if os.access(path, os.X_OK):
+            return path
+    return os.path.join(build, "cli", "heapsight")
+
+
+def family(args, repo):
+    """The issue 15 table: depth family and interpreters, plain/heapsight/heaptrack."""
+    build = os.path.abspath(args.build)
+    heapsight = heapsight_binary(build)
+    work = tempfile.mkdtemp(prefix="heapsight-family.")
+    rows = family_workloads(args, build, work)
+    tools = ["plain", "heapsight"] + (["heaptrack"] if shutil.which("heaptrack") else [])
+    load_before = os.getloadavg()[0]
+    runs = {}
+    for i in range(args.runs):
+        for key, label, argv, env in rows:
+            for tool in tools:
+                tag = "{}-{}-{}".format(tool, key, i)
+                if tool == "plain":
+                    cmd = argv
+                elif tool == "heapsight":
+                    cmd = [heapsight, "record", "-q", "-o",
+                           os.path.join(work, tag + ".%p.hst"), "--"] + argv
+                else:
+                    cmd = ["heaptrack", "-o", os.path.join(work, tag)] + argv
+                run = measure_env(cmd, work, env)
+                remove_prefix(work, tag)
+                if run.rc != 0:
+                    print("{} {}: failed (exit {}): {}".format(tool, key, run.rc,
+                                                              run.stderr.strip()[-300:]),
+                          file=sys.stderr)
+                    continue
+                runs.setdefault((key, tool), []).append(run)
+        print("round {} done".format(i + 1), file=sys.stderr)
+    model, cores, mem = machine_info()
+    lines = ["Measured {} on {} ({} cores, {} RAM), commit {}; load average {:.1f} before and "
+             "{:.1f} after; median of {} runs, all tools in the same rounds; {}.".format(
+                 datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                 model, cores, mem, git_commit(repo), load_before, os.getloadavg()[0], args.runs,
+                 tool_version(["heaptrack", "--version"])),
+             "",
+             "| workload | plain s | heapsight | heaptrack | overhead ratio (target <= 0.25) "
+             "| heapsight overhead CPU ns/event |",
+             "|---|---|---|---|---|---|"]
+    per_event = {}
+    for key, label, _, _ in rows:
+        plain = runs.get((key, "plain"))
+        if not plain:
+            lines.append("| {} | failed | | | | |".format(label))
+            continue
+        p = median_run(plain)
+        cells = {}
+        for tool in tools[1:]:
+            rs = runs.get((key, tool))
+            cells[tool] = median_run(rs).wall / p.wall if rs else None
+        hs, ht = cells.get("heapsight"), cells.get("heaptrack")
+        ratio = (hs - 1) / (ht - 1) if hs and ht and ht > 1 else None
+        ns = "-"
+        if runs.get((key, "heapsight")) and p.events:
+            # Least CPU of the runs: another tenant only ever adds to it.
+            best = min(runs[(key, "heapsight")], key=lambda r: r.cpu)
+            base = min(plain, key=lambda r: r.cpu)
+            per_event[key] = (best.cpu - base.cpu) * 1e9 / p.events
+            ns = "{:.0f}".format(per_event[key])
+        lines.append("| {} | {:.3f} | {} | {} | {} | {} |".format(
+            label, p.wall, "{:.2f}x".format(hs) if hs else "failed",
+            "{:.2f}x".format(ht) if ht else "-",
+            "{:.2f} ({})".format(ratio, "met" if ratio <= 0.25 else "NOT met")
+            if ratio is not None else "-", ns))
+    lines.append("")
+    if "12" in per_event and "200" in per_event:
+        r = per_event["200"] / per_event["12"] if per_event["12"] > 0 else float("nan")
+        lines.append("- Cost per event, depth 200 / depth 12 (overhead CPU, least of the runs): "
+                     "{:.0f} / {:.0f} ns = {:.2f} (target <= 2: {})".format(
+                         per_event["200"], per_event["12"], r, "met" if r <= 2 else "NOT met"))
+    if args.callgrind:
+        lines.append("")
+        lines.extend(callgrind_rows(args, build, work))
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.write_doc:
+        write_doc(args.write_doc, text, marker="family")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def callgrind_instructions(argv, work, env_extra):
+    out = os.path.join(work, "callgrind.out")
+    run = measure_env(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out] + argv,
+                      work, env_extra)
+    m = re.search(r"Collected : (\d+)", run.stderr)
+    if run.rc != 0 or not m:
+        return None, run
+    return int(m.group(1)), run
+
+
+def callgrind_rows(args, build, work):
+    """Instructions per event under callgrind, heapsight minus plain, from two run lengths."""
+    bench = os.path.join(build, "bench", "alloc_bench")
+    preload = os.path.join(build, "preload", "libheapsight.so")
+    small, large = 20000, 60000
+    out = ["Callgrind instructions per event (allocation or free), heapsight minus plain, "
+           "from `alloc_bench --allocs {}` and `--allocs {}` (the difference cancels start-up; "
+           "LD_PRELOAD of the build's libheapsight.so):".format(small, large), "",
+           "| workload | plain Ir/event | heapsight Ir/event | heapsight overhead Ir/event |",
+           "|---|---|---|---|"]
+    for key in args.rows.split(","):
+        if key not in FAMILY_ROWS:
+            continue
+        label, extra = FAMILY_ROWS[key]
+        per = {}
+        for tool in ("plain", "heapsight"):
+            env = {}
+            if tool == "heapsight":
+                env = {"LD_PRELOAD": preload, "HEAPSIGHT_OUTPUT": os.path.join(work, "cg.%p.hst")}
+            counts = []
+            for n in (small, large):
+                ir, run = callgrind_instructions([bench, "--allocs", str(n)] + extra, work, env)
+                remove_prefix(work, "cg.")
+                if ir is None or run.events is None:
+                    counts = None
+                    break
+                counts.append((ir, run.events))
+            if counts:
+                (i1, e1), (i2, e2) = counts
+                per[tool] = (i2 - i1) / (e2 - e1)
+        if "plain" in per and "heapsight" in per:
+            out.append("| {} | {:.0f} | {:.0f} | {:.0f} |".format(
+                label, per["plain"], per["heapsight"], per["heapsight"] - per["plain"]))
+        else:
+            out.append("| {} | failed | | |".format(label))
+    return out
 
 
 def analyze(heapsight, kept, work, runs):

@@ -231,7 +231,15 @@ void LogStats() {
   b.Str("stats: pid ").Num(g_pid).Str(": ").Num(static_cast<int64_t>(g_stack_table.NodeCount()))
       .Str(" stack nodes; unwind cache: ").Num(static_cast<int64_t>(u.lookups))
       .Str(" lookups, ").Num(static_cast<int64_t>(u.hits)).Str(" hits, ")
-      .Num(static_cast<int64_t>(u.learnt)).Str(" stacks learnt");
+      .Num(static_cast<int64_t>(u.learnt)).Str(" stacks learnt, ")
+      .Num(static_cast<int64_t>(u.refused)).Str(" left to libunwind, ")
+      .Num(static_cast<int64_t>(u.stepped)).Str(" frames stepped, ")
+      .Num(static_cast<int64_t>(u.spliced)).Str(" frames spliced");
+  uint64_t mismatches = 0;
+  if (uint64_t verified = UnwindVerifications(&mismatches); verified != 0) {
+    b.Str("; verify: ").Num(static_cast<int64_t>(verified)).Str(" stacks checked, ")
+        .Num(static_cast<int64_t>(mismatches)).Str(" mismatches");
+  }
   RawLog(b);
   // Issue 15: heapsight's own memory at exit. "other" is every other
   // PageAlloc mapping: stack table, thread buffers, arena, module map (the

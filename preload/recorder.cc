@@ -72,26 +72,46 @@ struct StackRef {
   uint64_t leaf = 0;
   uint64_t first_new = 1;
   uint64_t last_new = 0;
+  // HEAPSIGHT_VERIFY_UNWIND: nodes the full unwind made after a mismatch.
+  uint64_t first_new2 = 1;
+  uint64_t last_new2 = 0;
 };
 
+bool g_verify_unwind = false;  // HEAPSIGHT_VERIFY_UNWIND
+
+// HEAPSIGHT_VERIFY_UNWIND: unwinds in full what the unwind cache gave and
+// keeps the full unwind's stack. Out of line (the test mode's cost stays
+// off the hook path); CaptureStack skips this frame like the hook's.
+__attribute__((noinline, cold)) void VerifyUnwind(StackRef* s) {
+  uintptr_t buf[kMaxStackDepth + kCaptureSlack];
+  const uintptr_t* frames;
+  size_t n = CaptureStack(UnwindMode::kLibunwind, buf, g_max_depth, &frames);
+  uint64_t first, last;
+  uint64_t leaf = g_stack_table.Intern(frames, n, &first, &last);
+  CountUnwindVerification(leaf == s->leaf);
+  if (leaf != s->leaf) {
+    s->leaf = leaf;
+    s->first_new2 = first;
+    s->last_new2 = last;
+  }
+}
+
 // Unwinds and interns the current stack. The thread's unwind cache is asked
-// first: when the stack words behind the last unwind from this call site are
-// unchanged, its stack is reused without unwinding (unwind_cache.h). Else
-// the stack is unwound; the thread's stack cache (exact match on the
-// frames, no new nodes possible on a hit) and then the process-wide table
-// intern it; a call site that missed before is then learnt. Always inlined,
-// like CaptureStack: no frame of its own for libunwind to step through.
+// first: it walks only the frames that changed since the thread's recent
+// stacks and splices on the rest (unwind_cache.h). When it cannot vouch
+// for the stack, the stack is unwound with libunwind; the thread's stack
+// cache (exact match on the frames, no new nodes possible on a hit) and
+// then the process-wide table intern it. Always inlined, like
+// CaptureStack: no frame of its own for libunwind to step through.
 __attribute__((always_inline)) inline StackRef GetStack(ThreadState* ts) {
   StackRef s;
   UnwindCache* unwind_cache = ts->unwind_cache;
   UnwindKey key;
-  if (unwind_cache != nullptr &&
-      !(unwind_cache->Active() && CurrentUnwindKey(&key))) {
-    unwind_cache = nullptr;
-  }
-  if (unwind_cache != nullptr) {
-    s.leaf = unwind_cache->Find(key, t_stack_low, t_stack_high);
-    if (s.leaf != 0) return s;
+  if (unwind_cache != nullptr && CurrentUnwindKey(&key) &&
+      unwind_cache->Capture(key, g_max_depth, &g_stack_table, &s.leaf, &s.first_new,
+                            &s.last_new)) {
+    if (__builtin_expect(g_verify_unwind, 0)) VerifyUnwind(&s);
+    return s;
   }
   uintptr_t buf[kMaxStackDepth + kCaptureSlack];
   const uintptr_t* frames;
@@ -103,13 +123,6 @@ __attribute__((always_inline)) inline StackRef GetStack(ThreadState* ts) {
     s.leaf = g_stack_table.Intern(frames, n, &s.first_new, &s.last_new);
     if (cache != nullptr) cache->Insert(frames, n, s.leaf);
   }
-  if (unwind_cache != nullptr && unwind_cache->ShouldLearn(key)) {
-    // The cache reads only inside this thread's stack, whose bounds are
-    // looked up here, when first needed (a /proc/self/maps read: threads
-    // that never repeat a call site never pay for it).
-    InitThreadStackBounds();
-    unwind_cache->Learn(key, frames, n, s.leaf);
-  }
   return s;
 }
 
@@ -117,6 +130,11 @@ __attribute__((always_inline)) inline StackRef GetStack(ThreadState* ts) {
 // that uses them. Caller holds ts->lock.
 void EmitNodes(ThreadState* ts, const StackRef& s, uint64_t now) {
   for (uint64_t node = s.first_new; node <= s.last_new; ++node) {
+    uint64_t parent, ip;
+    g_stack_table.Node(node, &parent, &ip);
+    AppendRecord(ts, now, &ChunkEncoder::PutStackNode, node, parent, ip);
+  }
+  for (uint64_t node = s.first_new2; node <= s.last_new2; ++node) {
     uint64_t parent, ip;
     g_stack_table.Node(node, &parent, &ip);
     AppendRecord(ts, now, &ChunkEncoder::PutStackNode, node, parent, ip);
@@ -443,6 +461,7 @@ void RescanModulesAndRecord(ThreadState* ts) {
 }
 
 void MarkModulesDirty(uintptr_t hook_frame) {
+  InvalidateUnwindCaches();  // code may come or go at any address
   t_dl_frame = hook_frame;
   t_modules_dirty = true;
   g_modules_dirty.store(true, std::memory_order_relaxed);
@@ -468,6 +487,7 @@ void FallBackToFramePointers() { g_unwind = UnwindMode::kFramePointer; }
 void ConfigureRecorder(const Options& options, uint32_t page_size) {
   g_unwind = ParseUnwindMode(options.UNWIND);
   g_max_depth = static_cast<size_t>(options.MAX_DEPTH);
+  g_verify_unwind = options.VERIFY_UNWIND;
   g_record_addresses = options.RECORD_ADDRESSES;
   g_page_size = page_size;
   g_rss_interval_us = static_cast<uint64_t>(options.RSS_INTERVAL_MS) * 1000;

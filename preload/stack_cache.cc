@@ -16,9 +16,14 @@ size_t StackCache::SetOf(const uintptr_t* ips, size_t depth) {
   return static_cast<size_t>(h >> 58) & (kSets - 1);
 }
 
-bool StackCache::Matches(const Entry& e, const uintptr_t* ips, size_t depth) {
-  return e.leaf != 0 && e.depth == depth &&
-         std::memcmp(e.ips, ips, depth * sizeof(uintptr_t)) == 0;
+bool StackCache::Matches(size_t slot, const uintptr_t* ips, size_t depth) const {
+  const Entry& e = entries_[slot];
+  if (e.leaf == 0 || e.depth != depth) return false;
+  size_t inline_depth = depth < kInlineFrames ? depth : kInlineFrames;
+  if (std::memcmp(e.ips, ips, inline_depth * sizeof(uintptr_t)) != 0) return false;
+  return depth == inline_depth ||
+         std::memcmp(deep_[slot], ips + kInlineFrames,
+                     (depth - kInlineFrames) * sizeof(uintptr_t)) == 0;
 }
 
 uint64_t StackCache::Find(const uintptr_t* ips, size_t depth) {
@@ -32,11 +37,10 @@ uint64_t StackCache::Find(const uintptr_t* ips, size_t depth) {
   }
   size_t set = SetOf(ips, depth);
   for (size_t way = 0; way < 2; ++way) {
-    const Entry& e = entries_[set * 2 + way];
-    if (Matches(e, ips, depth)) {
+    if (Matches(set * 2 + way, ips, depth)) {
       last_used_[set] = static_cast<uint8_t>(way);
       ++hits_;
-      return e.leaf;
+      return entries_[set * 2 + way].leaf;
     }
   }
   return 0;
@@ -50,7 +54,12 @@ void StackCache::Insert(const uintptr_t* ips, size_t depth, uint64_t leaf) {
   Entry& e = entries_[set * 2 + way];
   e.leaf = leaf;
   e.depth = depth;
-  std::memcpy(e.ips, ips, depth * sizeof(uintptr_t));
+  size_t inline_depth = depth < kInlineFrames ? depth : kInlineFrames;
+  std::memcpy(e.ips, ips, inline_depth * sizeof(uintptr_t));
+  if (depth > inline_depth) {
+    std::memcpy(deep_[set * 2 + way], ips + kInlineFrames,
+                (depth - kInlineFrames) * sizeof(uintptr_t));
+  }
   last_used_[set] = static_cast<uint8_t>(way);
 }
 

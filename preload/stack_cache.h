@@ -12,8 +12,11 @@
 //
 // Two-way set associative: a stack lives in one of the two slots of its
 // set; a new stack replaces the slot of its set that was not used last (so a
-// miss costs one copy of the new stack's frames, nothing more). Stacks
-// deeper than kMaxDepth are not cached.
+// miss costs one copy of the new stack's frames, nothing more). Stacks of
+// any depth up to kMaxDepth (every stack the recorder keeps) are cached:
+// the first kInlineFrames frames of an entry sit next to its header, the
+// rest in a separate area whose pages are touched only by deep stacks, so a
+// thread with shallow stacks keeps a small cache in memory.
 //
 // A miss costs more than going to the StackTable directly (the fold, the
 // compares, the copy: about 20 ns for a 17-frame stack), so a thread whose
@@ -31,11 +34,14 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "format/options.h"
+
 namespace heapsight::preload {
 
 class StackCache {
  public:
-  static constexpr size_t kMaxDepth = 64;
+  static constexpr size_t kMaxDepth = static_cast<size_t>(format::kMaxStackDepth) + 1;  // + a cut marker
+  static constexpr size_t kInlineFrames = 30;
   static constexpr size_t kSets = 64;
   static constexpr uint32_t kWindow = 1024;        // lookups per hit-rate check
   static constexpr uint32_t kBypassEvents = 16384;  // stacks skipped after a poor window
@@ -57,12 +63,14 @@ class StackCache {
   struct Entry {
     uint64_t leaf;  // 0 = empty
     uint64_t depth;
-    uintptr_t ips[kMaxDepth];
+    uintptr_t ips[kInlineFrames];  // frames [0, kInlineFrames)
   };
   static size_t SetOf(const uintptr_t* ips, size_t depth);
-  static bool Matches(const Entry& e, const uintptr_t* ips, size_t depth);
+  bool Matches(size_t slot, const uintptr_t* ips, size_t depth) const;
 
   Entry entries_[kSets * 2];
+  // Frames [kInlineFrames, depth) of slot i's stack.
+  uintptr_t deep_[kSets * 2][kMaxDepth - kInlineFrames];
   uint8_t last_used_[kSets];  // per set: the slot (0 or 1) hit or filled last
   uint32_t lookups_;          // in the current window
   uint32_t hits_;

@@ -64,35 +64,64 @@ bool StackTable::GrowStacks() {
   return true;
 }
 
+namespace {
+
+size_t EdgeHash(uint64_t parent, uint64_t ip) { return Mix64(parent * 31 + ip); }
+
+}  // namespace
+
 bool StackTable::GrowEdges() {
-  size_t capacity = edge_capacity_ == 0 ? 4096 : edge_capacity_ * 2;
-  auto* edges = static_cast<EdgeSlot*>(PageAlloc(capacity * sizeof(EdgeSlot)));
-  if (edges == nullptr) return false;
-  for (size_t i = 0; i < edge_capacity_; ++i) {
-    const EdgeSlot& e = edges_[i];
-    if (e.node == 0) continue;
-    size_t mask = capacity - 1;
-    for (size_t j = Mix64(e.parent * 31 + e.ip) & mask;; j = (j + 1) & mask) {
-      if (edges[j].node == 0) {
-        edges[j] = e;
+  EdgeTableData* old = edges_.load(std::memory_order_relaxed);
+  size_t capacity = old == nullptr ? 4096 : old->capacity * 2;
+  auto* table = static_cast<EdgeTableData*>(
+      PageAlloc(sizeof(EdgeTableData) + capacity * sizeof(EdgeSlot)));
+  if (table == nullptr) return false;
+  table->capacity = capacity;
+  size_t mask = capacity - 1;
+  for (size_t i = 0; old != nullptr && i < old->capacity; ++i) {
+    const EdgeSlot& e = old->slots[i];
+    uint64_t node = e.node.load(std::memory_order_relaxed);
+    if (node == 0) continue;
+    for (size_t j = EdgeHash(e.parent, e.ip) & mask;; j = (j + 1) & mask) {
+      if (table->slots[j].node.load(std::memory_order_relaxed) == 0) {
+        table->slots[j].parent = e.parent;
+        table->slots[j].ip = e.ip;
+        table->slots[j].node.store(node, std::memory_order_relaxed);
         break;
       }
     }
   }
-  PageFree(edges_, edge_capacity_ * sizeof(EdgeSlot));
-  edges_ = edges;
-  edge_capacity_ = capacity;
+  // The old table stays mapped: lock-free readers (FindEdge) may still be
+  // probing it. The release store publishes the copied slots.
+  edges_.store(table, std::memory_order_release);
   return true;
+}
+
+uint64_t StackTable::FindEdge(uint64_t parent, uint64_t ip) const {
+  const EdgeTableData* table = edges_.load(std::memory_order_acquire);
+  if (table == nullptr) return 0;
+  size_t mask = table->capacity - 1;
+  for (size_t j = EdgeHash(parent, ip) & mask;; j = (j + 1) & mask) {
+    const EdgeSlot& e = table->slots[j];
+    uint64_t node = e.node.load(std::memory_order_acquire);  // then parent and ip are set
+    if (node == 0) return 0;
+    if (e.parent == parent && e.ip == ip) return node;
+  }
 }
 
 uint64_t StackTable::FindOrAddEdge(uint64_t parent, uint64_t ip, bool* created) {
   *created = false;
-  if ((edge_count_ + 1) * 2 > edge_capacity_ && !GrowEdges()) return 0;
-  size_t mask = edge_capacity_ - 1;
-  size_t j = Mix64(parent * 31 + ip) & mask;
+  EdgeTableData* table = edges_.load(std::memory_order_relaxed);
+  if (table == nullptr || (edge_count_ + 1) * 2 > table->capacity) {
+    if (!GrowEdges()) return 0;
+    table = edges_.load(std::memory_order_relaxed);
+  }
+  size_t mask = table->capacity - 1;
+  size_t j = EdgeHash(parent, ip) & mask;
   for (;; j = (j + 1) & mask) {
-    if (edges_[j].node == 0) break;
-    if (edges_[j].parent == parent && edges_[j].ip == ip) return edges_[j].node;
+    const EdgeSlot& e = table->slots[j];
+    if (e.node.load(std::memory_order_relaxed) == 0) break;
+    if (e.parent == parent && e.ip == ip) return e.node.load(std::memory_order_relaxed);
   }
   uint64_t node = node_count_.load(std::memory_order_relaxed) + 1;
   uint64_t index = node - 1;
@@ -106,9 +135,40 @@ uint64_t StackTable::FindOrAddEdge(uint64_t parent, uint64_t ip, bool* created) 
   }
   page[index % kNodesPerPage] = NodeData{parent, ip};
   node_count_.store(node, std::memory_order_release);
-  edges_[j] = EdgeSlot{parent, ip, node};
+  EdgeSlot& slot = table->slots[j];
+  slot.parent = parent;
+  slot.ip = ip;
+  slot.node.store(node, std::memory_order_release);  // publishes parent and ip
   ++edge_count_;
   *created = true;
+  return node;
+}
+
+uint64_t StackTable::Extend(uint64_t base, const uintptr_t* ips, size_t count,
+                            uint64_t* first_new, uint64_t* last_new) {
+  *first_new = 1;
+  *last_new = 0;
+  uint64_t node = base;
+  size_t i = count;
+  // Lock-free while the edges exist (the common case: a stack seen before).
+  while (i > 0) {
+    uint64_t next = FindEdge(node, ips[i - 1]);
+    if (next == 0) break;
+    node = next;
+    --i;
+  }
+  if (i == 0) return node;
+  SpinLockHolder hold(&lock_);
+  for (; i > 0; --i) {
+    bool created;
+    uint64_t next = FindOrAddEdge(node, ips[i - 1], &created);
+    if (next == 0) return 0;
+    if (created) {
+      if (*first_new > *last_new) *first_new = next;
+      *last_new = next;
+    }
+    node = next;
+  }
   return node;
 }
 

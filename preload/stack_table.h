@@ -8,15 +8,17 @@
 //    64-bit hashes must both match; a false hit needs a 128-bit collision
 //    (about 2^-128 per pair of distinct stacks), so hits are not re-verified
 //    by walking the trie, which used to cost as much as the unwinding.
-//  - edge table: (parent, ip) -> node, used only on a miss, under the lock.
+//  - edge table: (parent, ip) -> node. Written under the lock; read
+//    lock-free by Extend (a slot's node is published last), and under the
+//    lock on a miss of either path.
 // On a miss, the caller learns which node ids were created ([first, last])
 // and writes them as kStackNode records before the record that uses them.
 //
 // Constraints: never calls malloc (PageAlloc); one spin lock, taken only on a
 // miss; lock-free reads otherwise. Old full-stack tables are never unmapped
 // after growth (a reader may still be probing one); growth is geometric, so
-// that costs at most as much as the live table. Lock()/Unlock() exist for
-// fork.
+// that costs at most as much as the live table; old edge tables likewise
+// (Extend reads them lock-free). Lock()/Unlock() exist for fork.
 #ifndef HEAPSIGHT_PRELOAD_STACK_TABLE_H_
 #define HEAPSIGHT_PRELOAD_STACK_TABLE_H_
 
@@ -36,6 +38,14 @@ class StackTable {
   // empty stack, or if memory ran out). New nodes, if any, are ids
   // [*first_new, *last_new] (first_new > last_new when none).
   uint64_t Intern(const uintptr_t* ips, size_t depth, uint64_t* first_new, uint64_t* last_new);
+
+  // The leaf node of the stack made of `ips[0..count)` (innermost first)
+  // on top of the stack whose leaf is `base` (0: the empty stack): the node
+  // Intern would return for the whole stack, found edge by edge, one
+  // lock-free probe per frame when the edges exist (the unwind cache's
+  // splices). New nodes as in Intern; 0 if memory ran out.
+  uint64_t Extend(uint64_t base, const uintptr_t* ips, size_t count, uint64_t* first_new,
+                  uint64_t* last_new);
 
   // Node data; valid for 1 <= node <= NodeCount().
   uint64_t NodeCount() const { return node_count_.load(std::memory_order_acquire); }
@@ -63,12 +73,18 @@ class StackTable {
   struct EdgeSlot {
     uint64_t parent;
     uint64_t ip;
-    uint64_t node;  // 0 = empty
+    std::atomic<uint64_t> node;  // 0 = empty; published last
+  };
+  struct EdgeTableData {
+    size_t capacity;  // power of two
+    EdgeSlot slots[1];
   };
   static constexpr size_t kNodesPerPage = 1 << 16;
   static constexpr size_t kMaxPages = 1 << 12;
 
   uint64_t FindOrAddEdge(uint64_t parent, uint64_t ip, bool* created);
+  // Lock-free: the edge's node, or 0 if not (yet) in the table.
+  uint64_t FindEdge(uint64_t parent, uint64_t ip) const;
   bool GrowEdges();
   bool GrowStacks();
   static void InsertStack(StackTableData* table, uint64_t hash, uint64_t hash2, uint64_t node);
@@ -77,9 +93,8 @@ class StackTable {
   std::atomic<uint64_t> node_count_{0};
   std::atomic<StackTableData*> stacks_{nullptr};
   size_t stack_count_ = 0;  // under lock_
-  EdgeSlot* edges_ = nullptr;  // under lock_
-  size_t edge_capacity_ = 0;
-  size_t edge_count_ = 0;
+  std::atomic<EdgeTableData*> edges_{nullptr};  // replaced under lock_
+  size_t edge_count_ = 0;                       // under lock_
   std::atomic<NodeData*> pages_[kMaxPages] = {};
 };
 

@@ -182,6 +182,9 @@ UnwindCache::Stats SumUnwindCacheStats() {
     sum.lookups += s.lookups;
     sum.hits += s.hits;
     sum.learnt += s.learnt;
+    sum.refused += s.refused;
+    sum.stepped += s.stepped;
+    sum.spliced += s.spliced;
   }
   return sum;
 }

@@ -1,22 +1,46 @@
 // preload/unwind_cache.cc: see unwind_cache.h.
 //
-// Constraints: no malloc; Find/ShouldLearn/CurrentUnwindKey take no locks
-// and make no syscalls; Learn calls libunwind (its own mmap'ed pools, maybe
-// the loader lock through dl_iterate_phdr), under the reentry guard.
-#define UNW_LOCAL_ONLY
+// Constraints: no malloc; no locks except the stack table's on a new node;
+// no syscalls but InitThreadStackBounds once per thread. Every load from
+// the program's stack is bounds-checked against the thread's stack first.
 #include "preload/unwind_cache.h"
 
-#include <libunwind.h>
+#include <atomic>
+#include <cstring>
 
+#include "preload/stack_table.h"
 #include "preload/unwinder.h"
 
 namespace heapsight::preload {
 
 namespace {
 
+std::atomic<uint64_t> g_generation{0};
+
+// Events of this thread so far, up to kWarmupEvents (a recycled
+// ThreadState's cache moves to a new thread, whose bounds are its own).
+thread_local uint32_t t_warmup __attribute__((tls_model("initial-exec"))) = 0;
+
 uintptr_t Load(uintptr_t address) { return *reinterpret_cast<const uintptr_t*>(address); }
 
 }  // namespace
+
+void InvalidateUnwindCaches() { g_generation.fetch_add(1, std::memory_order_relaxed); }
+
+namespace {
+std::atomic<uint64_t> g_verified{0};
+std::atomic<uint64_t> g_mismatches{0};
+}  // namespace
+
+void CountUnwindVerification(bool match) {
+  g_verified.fetch_add(1, std::memory_order_relaxed);
+  if (!match) g_mismatches.fetch_add(1, std::memory_order_relaxed);
+}
+
+uint64_t UnwindVerifications(uint64_t* mismatches) {
+  *mismatches = g_mismatches.load(std::memory_order_relaxed);
+  return g_verified.load(std::memory_order_relaxed);
+}
 
 __attribute__((noinline)) bool CurrentUnwindKey(UnwindKey* key) {
   // Only our own frames are read (every function of ours keeps a frame
@@ -37,215 +61,282 @@ __attribute__((noinline)) bool CurrentUnwindKey(UnwindKey* key) {
   return false;
 }
 
-uint64_t UnwindCache::Hash(const UnwindKey& key) {
-  uint64_t h = (key.ip * 0x9e3779b97f4a7c15ULL) ^ (key.sp * 0xc2b2ae3d27d4eb4fULL);
-  return h ^ (h >> 29);
+void UnwindCache::Reset() {
+  for (RuleSlot& slot : rules_) slot.ip = 0;
+  for (Memo& m : memos_) m.count = 0;
 }
 
-size_t UnwindCache::SetOf(const UnwindKey& key) {
-  return static_cast<size_t>(Hash(key) >> 40) & (kSets - 1);
-}
-
-uint64_t UnwindCache::Find(const UnwindKey& key, uintptr_t stack_low, uintptr_t stack_high) {
-  if (++lookups_ == kWindow) {
-    // Fewer than one lookup in eight hit, or the hits did not pay for the
-    // learns: this thread's stacks do not repeat at their entry points.
-    EndWindow(hits_ * 8 < kWindow || hits_ < learns_ * kHitsPerLearn);
+const FrameRule& UnwindCache::RuleFor(uintptr_t ip) {
+  RuleSlot& slot = rules_[(ip * 0x9e3779b97f4a7c15ULL) >> 53 & (kRuleSlots - 1)];
+  if (__builtin_expect(slot.ip != ip, 0)) {
+    // Refusals are cached too: a frame without rules costs one lookup.
+    slot.rule = FindFrameRule(ip);
+    slot.ip = ip;
   }
-  ++clock_;
+  return slot.rule;
+}
+
+int64_t UnwindCache::Verify(const Memo& m, uint32_t i, bool scan, uint32_t* first_changed) {
+  *first_changed = kNoProbe;
+  const uint32_t end = m.frames[i].check_end;
+  // First the word that tells this memo from the one it was split from
+  // (several memos often share an entry point and differ further out).
+  if (!scan && m.probe < end && Load(m.checks[m.probe].address) != m.checks[m.probe].value) {
+    *first_changed = m.probe;
+    return kProbeFailed;  // how far out it holds: scanned only if asked later
+  }
+  {
+    // Then every word, no early exit: the common case is a full match,
+    // and one OR chain keeps the loads independent of each other.
+    uintptr_t diff = 0;
+    const Check* check = m.checks;
+#pragma GCC unroll 8
+    for (uint32_t j = 0; j < end; ++j) diff |= Load(check[j].address) ^ check[j].value;
+    if (diff == 0) return i;
+  }
+  // Some word changed: the first one, from the outermost frame on, tells
+  // how far out the memo still holds.
+  uint32_t first = 0;
+  while (first < end && Load(m.checks[first].address) == m.checks[first].value) ++first;
+  *first_changed = first;
+  int64_t ok = -1;
+  while (ok + 1 <= static_cast<int64_t>(i) && m.frames[ok + 1].check_end <= first) ++ok;
+  return ok;
+}
+
+void UnwindCache::Record(Memo* m, int64_t base, size_t n, uint64_t leaf,
+                         const StackTable& table) {
+  // Frame k of the walk (innermost first) becomes memo frame base + n - k.
+  uint32_t checks = base < 0 ? 0 : m->frames[base].check_end;
+  uintptr_t high = base < 0 ? 0 : m->high;
+  for (size_t k = n; k-- > 0;) {
+    const Step& s = walk_[k];
+    auto i = static_cast<uint32_t>(base + static_cast<int64_t>(n - k));
+    m->frames[i].ip = s.ip;
+    m->frames[i].sp = s.sp;
+    m->frames[i].bp = s.bp;
+    if (s.ra_slot != 0) {
+      m->checks[checks].address = s.ra_slot;
+      // What the walk read there: the caller's ip, or the return address
+      // into our own code that ended the stack.
+      m->checks[checks++].value = Load(s.ra_slot);
+      if (s.ra_slot > high) high = s.ra_slot;
+    }
+    // The caller's rbp, read from its slot, matters only if the walk out
+    // of the caller reads rbp (frame i - 1's bp_needed, set before).
+    if (s.bp_slot != 0 && i > 0 && m->frames[i - 1].bp_needed != 0) {
+      m->checks[checks].address = s.bp_slot;
+      m->checks[checks++].value = s.next_bp;
+      if (s.bp_slot > high) high = s.bp_slot;
+    }
+    m->frames[i].check_end = checks;
+    // Its rbp matters if its own CFA is rbp-based, or if it hands rbp on
+    // unsaved to a caller whose walk reads it.
+    m->frames[i].bp_needed = s.uses_bp || (s.bp_slot == 0 && i > 0 && m->frames[i - 1].bp_needed != 0);
+  }
+  // Nodes: the new frames' are the leaf and its first n - 1 ancestors.
+  uint64_t node = leaf;
+  auto top = static_cast<uint32_t>(base + static_cast<int64_t>(n));
+  for (size_t k = 0; k < n; ++k) {
+    m->frames[top - k].node = node;
+    uint64_t parent = 0, ip = 0;
+    if (node != 0) table.Node(node, &parent, &ip);
+    node = parent;
+  }
+  m->count = top + 1;
+  m->high = high;
+  // The probe (see Verify) stays while it names one of the memo's words;
+  // else the first word the new frames added.
+  if (base < 0) {
+    m->probe = kNoProbe;
+  } else if (m->probe >= checks) {
+    m->probe = m->frames[base].check_end;
+  }
+  m->stamp = clock_;
+}
+
+void UnwindCache::ResetCountersInChild() {
+  stats_ = Stats{};
+  // The process-wide verify counters too: the child reports its own.
+  g_verified.store(0, std::memory_order_relaxed);
+  g_mismatches.store(0, std::memory_order_relaxed);
+}
+
+UnwindCache::Memo* UnwindCache::Victim() {
+  Memo* victim = &memos_[0];
+  for (Memo& m : memos_) {
+    if (m.count == 0) return &m;
+    if (clock_ - m.stamp > clock_ - victim->stamp) victim = &m;
+  }
+  return victim;
+}
+
+void UnwindCache::CopyTail(Memo& from, uint32_t i, uint32_t changed, Memo* to) {
+  size_t frames = i + 1;
+  std::memcpy(to->frames, from.frames, frames * sizeof(MemoFrame));
+  size_t checks = from.frames[i].check_end;
+  std::memcpy(to->checks, from.checks, checks * sizeof(Check));
+  to->high = from.high;
+  to->count = static_cast<uint32_t>(frames);
+  // The word where the stack now differs from `from` (found by Verify; if
+  // none, the first past the copied frames) tells the two memos apart.
+  uint32_t probe = changed != kNoProbe ? changed : static_cast<uint32_t>(checks);
+  to->probe = probe;
+  from.probe = probe;
+}
+
+bool UnwindCache::Capture(const UnwindKey& key, size_t max_depth, StackTable* table,
+                          uint64_t* leaf, uint64_t* first_new, uint64_t* last_new) {
   ++stats_.lookups;
-  if (key.sp < stack_low) return 0;
-  Entry* set = &entries_[SetOf(key) * kWays];
-  for (size_t way = 0; way < kWays; ++way) {
-    Entry& e = set[way];
-    if (e.leaf == 0 || e.ip != key.ip || e.sp != key.sp) continue;
-    if (e.check_bp != 0 && e.bp != key.bp) continue;
-    // Every checked word is in [key.sp, key.sp + max_offset]: inside this
-    // thread's stack, so mapped (the part above the caller's sp is live).
-    if (key.sp + e.max_offset + sizeof(uintptr_t) > stack_high) continue;
-    // First the check that tells this stack from the others learnt at the
-    // same key (one load instead of a run of them per wrong way), then all.
-    if (e.count != 0 && Load(key.sp + e.offsets[e.probe]) != e.values[e.probe]) continue;
-    uint32_t i = 0;
-    while (i < e.count && Load(key.sp + e.offsets[i]) == e.values[i]) ++i;
-    if (i != e.count) continue;  // another way may hold this key's other stack
-    e.stamp = clock_;
-    ++hits_;
-    ++stats_.hits;
-    return e.leaf;
-  }
-  return 0;
-}
-
-void UnwindCache::EndWindow(bool poor) {
-  if (poor) {
-    if (next_bypass_ == 0) next_bypass_ = kMinBypass;
-    bypass_ = next_bypass_;
-    if (next_bypass_ < kMaxBypass) next_bypass_ *= 2;
-  } else {
-    next_bypass_ = 0;
-  }
-  lookups_ = 0;
-  hits_ = 0;
-  learns_ = 0;
-}
-
-bool UnwindCache::ShouldLearn(const UnwindKey& key) {
-  // Learning faster than hits repay it: stop now, not at the window's end
-  // (a window of learns would cost milliseconds).
-  if (learns_ >= kHitsPerLearn && hits_ < learns_ * kHitsPerLearn) {
-    EndWindow(true);
+  *first_new = 1;
+  *last_new = 0;
+  if (__builtin_expect(t_warmup < kWarmupEvents, 0)) {
+    // The stack bounds: looked up once the thread has made a few events.
+    if (++t_warmup == kWarmupEvents) InitThreadStackBounds();
+    ++stats_.refused;
     return false;
   }
-  uint64_t h = Hash(key) | 1;  // odd; h + 1 marks a key Learn refused
-  uint64_t& slot = seen_[h % kSeen];
-  if (slot == h) return true;
-  if (slot == h + 1) return false;
-  slot = h;
-  return false;
-}
-
-void UnwindCache::Learn(const UnwindKey& key, const uintptr_t* frames, size_t n,
-                        uint64_t leaf) {
-  ++learns_;
-  // A cut stack ends with the cut marker: its frames are the ones before
-  // it, and the frame above the last of them must stay a program frame.
-  const bool cut = n != 0 && format::IsStackCutMarker(frames[n - 1]);
-  if (cut) --n;
-  uint64_t h = Hash(key) | 1;
-  seen_[h % kSeen] = h + 1;  // refused unless we get to the end
-  if (leaf == 0 || n == 0 || frames[0] != key.ip) return;
-
-  unw_context_t context;
-  unw_cursor_t cursor;
-  if (unw_getcontext(&context) != 0 || unw_init_local(&cursor, &context) != 0) return;
-  unw_word_t ip = 0, sp = 0, bp = 0;
-  // Our own frames: this one, the recorder's, the hook.
-  for (int i = 0;; ++i) {
-    if (unw_get_reg(&cursor, UNW_REG_IP, &ip) != 0) return;
-    if (!IsOwnCode(ip)) break;
-    if (i == 32 || unw_step(&cursor) <= 0) return;
+  if (uint64_t gen = g_generation.load(std::memory_order_relaxed); gen != generation_) {
+    Reset();
+    generation_ = gen;
   }
-  if (unw_get_reg(&cursor, UNW_REG_SP, &sp) != 0 ||
-      unw_get_reg(&cursor, UNW_X86_64_RBP, &bp) != 0) {
-    return;
+  const uintptr_t high = t_stack_high;
+  // Only on this thread's own stack, whose live part [sp, high) is mapped.
+  if (__builtin_expect(key.sp < t_stack_low, 0)) GrowThreadStackBounds(key.sp);
+  if (key.sp < t_stack_low || key.sp >= high || max_depth > kMaxFrames) {
+    ++stats_.refused;
+    return false;
   }
-  // libunwind must see the entry exactly as CurrentUnwindKey did.
-  if (ip != key.ip || sp != key.sp || bp != key.bp) return;
-  unw_save_loc_t loc;
-  if (unw_get_save_loc(&cursor, UNW_X86_64_RBP, &loc) != 0) return;
-  // Where the current frame's rbp came from: the entry register, or a slot.
-  uintptr_t bp_slot = 0;   // 0: the entry value (BP0)
-  bool bp_slot_checked = false;
-  uintptr_t bp_loc = loc.type == UNW_SLT_MEMORY ? loc.u.addr : 0;  // in our hook's frame
-
-  // Fill the victim way in place (an empty one, else the least recently
-  // used); it stays empty (leaf 0) until complete.
-  Entry* set = &entries_[SetOf(key) * kWays];
-  Entry* victim = &set[0];
-  for (size_t way = 0; way < kWays && victim->leaf != 0; ++way) {
-    if (set[way].leaf == 0 || clock_ - set[way].stamp > clock_ - victim->stamp) {
-      victim = &set[way];
-    }
-  }
-  Entry& e = *victim;
-  e.leaf = 0;
-  e.count = 0;
-  e.check_bp = 0;
-  e.max_offset = 0;
-  auto add_check = [&e, &key](uintptr_t address, uintptr_t value) {
-    // Callers keep address >= key.sp; frames lie within 4 GiB of it.
-    uintptr_t offset = address - key.sp;
-    if (e.count == kMaxChecks || offset > UINT32_MAX - 16) return false;
-    e.offsets[e.count] = static_cast<uint32_t>(offset);
-    e.values[e.count] = value;
-    ++e.count;
-    if (offset > e.max_offset) e.max_offset = static_cast<uint32_t>(offset);
-    return true;
-  };
-
-  for (size_t j = 0;; ++j) {
-    // Frame j: ip, sp, bp are its registers.
-    if (ip != frames[j] || unw_is_signal_frame(&cursor) > 0) return;
-    int stepped = unw_step(&cursor);
-    if (stepped < 0) return;
-    if (stepped == 0) {
-      if (j + 1 != n || cut) return;  // unw_backtrace saw more frames
-      break;                   // the outermost frame (its CFI ends the stack)
-    }
-    unw_word_t caller_ip, cfa, caller_bp;
-    if (unw_get_reg(&cursor, UNW_REG_IP, &caller_ip) != 0 ||
-        unw_get_reg(&cursor, UNW_REG_SP, &cfa) != 0 ||
-        unw_get_reg(&cursor, UNW_X86_64_RBP, &caller_bp) != 0 ||
-        unw_get_save_loc(&cursor, UNW_X86_64_RBP, &loc) != 0) {
-      return;
-    }
-    // Every checked word must lie above the entry sp (see Find).
-    if (cfa < key.sp + sizeof(uintptr_t)) return;
-    // The return address must be where the ABI puts it: the check below
-    // reads it there.
-    if (Load(cfa - sizeof(uintptr_t)) != caller_ip) return;
-    // Did frame j save rbp (the caller's rbp comes from a new slot)?
-    bool saved_here = loc.type == UNW_SLT_MEMORY && loc.u.addr != bp_loc;
-    if (cfa == bp + 2 * sizeof(uintptr_t)) {
-      // Consistent with the frame-pointer rule CFA = rbp + 16: rbp is an
-      // input of this frame's unwind, so pin where it came from.
-      if (bp_slot == 0) {
-        e.check_bp = 1;
-      } else if (!bp_slot_checked) {
-        if (!add_check(bp_slot, bp)) return;
-        bp_slot_checked = true;
+  ++clock_;
+  // Per memo, how many of its frames may still match: the walk's sp only
+  // grows, and a memo's frames' sp fall with the index.
+  uint32_t left[kMemos];
+  // Per memo: frames [0, holds] have all their words unchanged (checked
+  // when the walk first meets the memo); -2 not checked; kProbeFailed: its
+  // probe word changed, the rest not checked yet.
+  int64_t holds[kMemos];
+  uint32_t changed[kMemos];  // the first changed word Verify found, or kNoProbe
+  for (size_t mi = 0; mi < kMemos; ++mi) {
+    // The memo's frames at or above the entry sp: [0, left), by binary
+    // search (a memo's sp fall with the index).
+    const Memo& m = memos_[mi];
+    uint32_t lo = 0, hi = m.count;
+    // Commonly the memo's top frame is the entry itself: no search.
+    if (hi != 0 && m.frames[hi - 1].sp >= key.sp) lo = hi;
+    while (lo < hi) {
+      uint32_t mid = (lo + hi) / 2;
+      if (m.frames[mid].sp >= key.sp) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
       }
-    } else if (saved_here && loc.u.addr == bp) {
-      // A frame-pointer frame (rbp points at its saved rbp) whose CFA is
-      // not rbp + 16: a realigned stack, whose CFA is loaded from memory
-      // we would not check.
-      return;
     }
-    if (saved_here) {
-      if (loc.u.addr < key.sp || Load(loc.u.addr) != caller_bp) return;
-      bp_slot = loc.u.addr;
-      bp_loc = loc.u.addr;
-      bp_slot_checked = false;
-    } else if (caller_bp != bp) {
-      return;  // rbp changed, but not from a slot we know
+    left[mi] = lo;
+    holds[mi] = -2;
+  }
+  uintptr_t ip = key.ip, sp = key.sp, bp = key.bp;
+  size_t n = 0;
+  for (;;) {
+    // Is the walk at a frame one of the memos had?
+    for (size_t mi = 0; mi < kMemos; ++mi) {
+      Memo& m = memos_[mi];
+      uint32_t& p = left[mi];
+      while (p > 0 && m.frames[p - 1].sp < sp) --p;
+      if (p == 0 || m.frames[p - 1].sp != sp || m.frames[p - 1].ip != ip) continue;
+      const uint32_t i = p - 1;
+      if (m.frames[i].bp_needed != 0 && m.frames[i].bp != bp) continue;
+      if (holds[mi] == -2 || holds[mi] == kProbeFailed) {
+        // The first meeting: Verify, cheap when the probe tells this memo
+        // apart; a second meeting (further out) after that scans.
+        const bool scan = holds[mi] == kProbeFailed;
+        holds[mi] = m.high + sizeof(uintptr_t) > high ? -1 : Verify(m, i, scan, &changed[mi]);
+      }
+      if (static_cast<int64_t>(i) > holds[mi]) continue;
+      // The rest of this walk is memo frames i..0.
+      if (n + i + 1 > max_depth) {
+        ++stats_.refused;
+        return false;  // a cut stack: CaptureStack's
+      }
+      uint64_t node = m.frames[i].node;
+      if (n > 0) node = table->Extend(node, ips_, n, first_new, last_new);
+      *leaf = node;
+      // The new stack replaces memo m's frames above i, unless they are
+      // worth more than a copy of frames 0..i into another memo (a few
+      // call paths alternating at a shallow fork under deep tops): a lost
+      // top costs ~5 ns a frame to step again, a copied frame ~1 ns.
+      Memo* into = &m;
+      if ((m.count - 1 - i) * 4 > i + 4) {
+        into = Victim();
+        if (into != &m) CopyTail(m, i, changed[mi], into);
+      }
+      into->frames[i].bp = bp;
+      if (node != 0) {
+        Record(into, i, n, node, *table);
+      } else {
+        into->count = 0;  // out of memory: no node to splice onto later
+      }
+      ++stats_.hits;
+      stats_.stepped += n;
+      stats_.spliced += i + 1;
+      return true;
     }
-    if (!add_check(cfa - sizeof(uintptr_t), caller_ip)) return;
-    if (j + 1 == n) {
-      // unw_backtrace's stack ended here because the next frame is ours
-      // (the main() wrapper), or, for a cut stack, because the cap was
-      // reached with a program frame above; the check just added pins that
-      // frame (what lies above it does not change the recorded stack).
-      if (IsOwnCode(caller_ip) == cut) return;
-      break;
+    if (n == max_depth) {
+      ++stats_.refused;  // at least one frame more: a cut stack
+      return false;
     }
-    ip = caller_ip;
+    const FrameRule& rule = RuleFor(ip);
+    if (rule.kind == FrameRule::kRefused) {
+      ++stats_.refused;
+      return false;
+    }
+    Step& s = walk_[n];
+    s.ip = ip;
+    s.sp = sp;
+    s.bp = bp;
+    s.uses_bp = rule.kind == FrameRule::kRbp;
+    s.ra_slot = 0;
+    s.bp_slot = 0;
+    s.next_bp = bp;
+    ips_[n++] = ip;
+    if (rule.end) break;  // the outermost frame (thread start)
+    uintptr_t cfa = (rule.kind == FrameRule::kRsp ? sp : bp) +
+                    static_cast<uintptr_t>(static_cast<intptr_t>(rule.cfa_offset));
+    // The return address slot must lie in this frame's live part of the
+    // stack: above its sp, below the top.
+    if (cfa < sp + sizeof(uintptr_t) || cfa > high) {
+      ++stats_.refused;
+      return false;
+    }
+    s.ra_slot = cfa - sizeof(uintptr_t);
+    uintptr_t ra = Load(s.ra_slot);
+    if (rule.rbp_saved) {
+      uintptr_t slot = cfa + static_cast<uintptr_t>(static_cast<intptr_t>(rule.rbp_offset));
+      if (slot < sp || slot + sizeof(uintptr_t) > high) {
+        ++stats_.refused;
+        return false;
+      }
+      s.bp_slot = slot;
+      s.next_bp = Load(slot);
+    }
+    // The stack ends at the next frame of ours (the main() wrapper), as
+    // CaptureStack's does.
+    if (IsOwnCode(ra)) break;
+    if (ra == 0) {
+      ++stats_.refused;
+      return false;
+    }
+    ip = ra;
     sp = cfa;
-    bp = caller_bp;
+    bp = s.next_bp;
   }
-  e.ip = key.ip;
-  e.sp = key.sp;
-  e.bp = key.bp;
-  e.probe = 0;
-  // Stacks learnt at the same key differ somewhere above it; Find tries
-  // each entry's first difference from another first. Keep every entry's
-  // probe telling it from the new one where it can.
-  for (size_t way = 0; way < kWays; ++way) {
-    Entry& o = set[way];
-    if (&o == &e || o.leaf == 0 || o.ip != e.ip || o.sp != e.sp) continue;
-    uint32_t common = o.count < e.count ? o.count : e.count;
-    uint32_t i = 0;
-    while (i < common && o.offsets[i] == e.offsets[i] && o.values[i] == e.values[i]) ++i;
-    if (i == common) continue;  // one is a prefix of the other: no cheap tell
-    e.probe = static_cast<uint16_t>(i);
-    bool o_tells = o.probe < common && (o.offsets[o.probe] != e.offsets[o.probe] ||
-                                        o.values[o.probe] != e.values[o.probe]);
-    if (!o_tells) o.probe = static_cast<uint16_t>(i);
-  }
-  e.leaf = leaf;
-  e.stamp = clock_;
-  seen_[h % kSeen] = 0;
+  // Walked to the end without meeting a memo: a new memo, in place of the
+  // least recently used.
+  *leaf = table->Intern(ips_, n, first_new, last_new);
+  if (*leaf == 0) return true;  // out of memory: the stack is recorded empty, as Intern's
+  Record(Victim(), -1, n, *leaf, *table);
   ++stats_.learnt;
+  stats_.stepped += n;
+  return true;
 }
 
 }  // namespace heapsight::preload

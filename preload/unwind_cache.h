@@ -1,53 +1,70 @@
-// preload/unwind_cache.h: skips unwinding when the stack has not changed.
+// preload/unwind_cache.h: unwinds only what changed since the thread's last
+// stacks, and splices the unchanged outer frames.
 //
-// Unwinding is most of the cost of an event (libunwind: about 5 ns a frame,
-// ~100 ns for a 17-frame stack), and programs allocate from the same call
-// chain, at the same stack depth, over and over: a loop calling a function
-// that allocates. This cache remembers, for a call entering heapsight at a
-// given point, which stack words the unwind depended on and what they held;
-// when they still hold the same values, the unwind would give the same
-// frames, so the cached stack is used without unwinding (about 1 ns a frame:
-// one load and compare each).
+// Unwinding is most of the cost of an event (libunwind: 5-10 ns a frame),
+// and a program's stacks change at the top: a loop calls a function that
+// allocates; an interpreter 60 frames deep runs one bytecode after another.
+// This cache keeps, per thread, the last few stacks it walked ("memos"),
+// outermost frame first, each frame with the registers the walk had there
+// (ip, sp, rbp), the stack-table node of the stack from that frame down to
+// the outermost one, and the stack words the walk read to step out of it.
 //
-// Why a hit is exact. An x86-64 unwind is a function of the entry registers
-// and of the stack words it reads. Its inputs here:
-//  - the entry point: the return address into the program (IP0), the
-//    program's stack pointer at the call (SP0) and its rbp (BP0). These are
-//    the key. Given IP0 and SP0, the CFA of a frame whose rule is rsp-based
-//    (CFA = rsp + k, k fixed for the IP) is fixed;
-//  - each caller's return address, at CFA - 8: every one is checked, plus
-//    the terminating one (the frame of ours that ends every stack);
-//  - rbp, for frames whose CFA is rbp-based (CFA = rbp + 16, the standard
-//    frame-pointer rule): the slot rbp was restored from is checked, or BP0
-//    when rbp still holds its entry value.
-// Learn() records these by walking the stack once more with libunwind's
-// cursor API (which reports every frame's registers and the slot each one
-// was restored from) and refuses stacks it cannot vouch for: signal frames;
-// frame-pointer frames with a realigned stack (CFA = a value loaded from the
-// stack, not rbp + 16); return addresses not at CFA - 8; anything the
-// cursor walk and unw_backtrace disagree on. Those keep being unwound.
+// An event walks its stack from the program's entry into heapsight
+// (UnwindKey) outwards with the frames' DWARF rules (unwinder_cfi.h, cached
+// per return address). Before each step it asks whether the walk is at a
+// frame a memo had: same ip, same sp, same rbp when the rest of that memo's
+// walk read rbp. If so, and every stack word the memo's walk read from that
+// frame outwards still holds what it held, then the rest of this walk
+// would read the same words with the same rules from the same registers:
+// it would give the memo's frames. They are spliced on (their node is
+// already known), and only the frames stepped so far are new.
 //
-// A stack is learnt only the second time its entry key misses (one-off
-// stacks cost a probe, not a cursor walk), and the cache stands aside when
-// learning costs more than hits save (many keys, few repeats).
+// Why this is exact (never a guess). A walk is a function of its starting
+// registers (ip, sp, rbp: the rules use no other register, see
+// unwinder_cfi.h), the rules of the return addresses it meets (fixed for
+// the code loaded; every dlopen/dlclose drops the rules and memos), and the
+// stack words it reads (each frame's return address slot and, where the
+// rule says so, its rbp slot). The match compares the registers; the check
+// compares every word the rest of the memo's walk read, down to the slot
+// holding the return address into heapsight's main() wrapper that ends the
+// stack. A frame that returned and was called again from elsewhere at the
+// same depth and address (the case a check of one return address would
+// miss) changed a checked word further out. longjmp, exceptions, stack
+// switches and reused thread stacks change registers or words, so they
+// miss, never hit wrongly.
 //
-// Reads are bounded: every checked address lies between SP0 and the
-// highest address learnt, and an entry is used only when that whole range
-// is inside the calling thread's own stack (t_stack_low/high, unwinder.h),
-// so a check can never fault, whatever the stack holds now.
+// Cost: the frames stepped (a rule lookup and one or two loads each) plus
+// one load and compare per checked word of the spliced part (one or two a
+// frame), against libunwind's ~7 ns a frame and the stack table's hashing
+// of every frame. The walk gives up (Capture returns false, the caller
+// unwinds with libunwind, exactly as without this cache) on a frame whose
+// rule it refuses (signal frames, realigned stacks, code without CFI), on
+// a read outside the thread's own stack, and on stacks deeper than
+// max_depth (cut stacks are left to CaptureStack).
+//
+// Reads are bounded: every load is in [entry sp, top of the thread's
+// stack) (t_stack_low/high, unwinder.h), so it cannot fault whatever the
+// stack holds; off the thread's own stack (a signal stack, a coroutine's
+// stack) the cache stands aside.
 //
 // Constraints: owned by one thread (never used through the shared orphan
-// state); no malloc (PageAlloc'ed by the caller, zero-filled = empty). Find
-// takes no locks and makes no syscalls (async-signal-safe); Learn calls
-// libunwind (which may take the loader lock) and must run under the
-// reentry guard.
+// state); no malloc (PageAlloc'ed by the caller, zero-filled = empty); no
+// locks except the stack table's when a new node is made; no syscalls but
+// the one-time stack-bounds lookup per thread (/proc/self/maps, raw) and, on
+// the main thread, up to 16 more as its stack grows (unwinder.h).
+// Must run under the reentry guard.
 #ifndef HEAPSIGHT_PRELOAD_UNWIND_CACHE_H_
 #define HEAPSIGHT_PRELOAD_UNWIND_CACHE_H_
 
 #include <cstddef>
 #include <cstdint>
 
+#include "format/options.h"
+#include "preload/unwinder_cfi.h"
+
 namespace heapsight::preload {
+
+class StackTable;
 
 // Where the program called into heapsight.
 struct UnwindKey {
@@ -61,89 +78,112 @@ struct UnwindKey {
 // pointers). False if that frame is not found.
 bool CurrentUnwindKey(UnwindKey* key);
 
+// Drops every thread's cached rules and memos (their next Capture sees it):
+// code may change at an address. Called by the dlopen/dlclose hooks.
+void InvalidateUnwindCaches();
+
+// HEAPSIGHT_VERIFY_UNWIND's process-wide counters: a stack the cache gave,
+// compared with libunwind's full unwind.
+void CountUnwindVerification(bool match);
+uint64_t UnwindVerifications(uint64_t* mismatches);
+
 class UnwindCache {
  public:
-  static constexpr size_t kSets = 64;
-  // Ways per set. A call site often has several live stacks at one entry
-  // key (one helper called from a few places at the same depth; GCC's
-  // identical-code folding makes that common); they share the set.
-  static constexpr size_t kWays = 4;
-  static constexpr size_t kMaxChecks = 80;  // return addresses + rbp slots
-  static constexpr size_t kSeen = 256;      // keys that missed once
-  static constexpr uint32_t kWindow = 4096;  // lookups per cost check
-  // Lookups skipped after a poor window: doubling with each poor window in
-  // a row, from kMinBypass up to kMaxBypass.
-  static constexpr uint32_t kMinBypass = 16384;
-  static constexpr uint32_t kMaxBypass = 1u << 22;
-  // A learn (a cursor walk: 1-3 us) must be paid for by this many hits.
-  static constexpr uint32_t kHitsPerLearn = 16;
-
-  // False while the cache stands aside; then neither Find nor Learn is
-  // called for this event.
-  bool Active() {
-    if (__builtin_expect(bypass_ == 0, 1)) return true;
-    --bypass_;
-    return false;
-  }
-
-  // The leaf node of the stack entered at `key`, or 0 (unknown, or some
-  // checked word changed). `stack_low`/`stack_high`: the calling thread's
-  // stack; 0 if unknown.
-  uint64_t Find(const UnwindKey& key, uintptr_t stack_low, uintptr_t stack_high);
+  static constexpr size_t kMaxFrames = static_cast<size_t>(format::kMaxStackDepth);
+  static constexpr size_t kMemos = 4;
+  static constexpr size_t kRuleSlots = 2048;  // direct-mapped, by return address
+  // Events a thread makes before the cache looks up its stack bounds and
+  // starts: short-lived threads never pay for the /proc/self/maps read.
+  static constexpr uint32_t kWarmupEvents = 8;
+  static constexpr uint32_t kNoProbe = ~0u;
 
   // Totals since the cache was created (HEAPSIGHT_STATS).
   struct Stats {
-    uint64_t lookups = 0;
-    uint64_t hits = 0;
-    uint64_t learnt = 0;  // stacks learnt (Learn calls that succeeded)
+    uint64_t lookups = 0;  // Capture calls
+    uint64_t hits = 0;     // stacks spliced onto a memo
+    uint64_t learnt = 0;   // stacks walked to the end (new memos)
+    uint64_t refused = 0;  // left to libunwind
+    uint64_t stepped = 0;  // frames stepped
+    uint64_t spliced = 0;  // frames taken from memos
   };
   const Stats& stats() const { return stats_; }
 
-  // In a fork child: the learnt stacks stay (the child's stack is the
-  // parent's), the counters and the cost window start over, so the child
-  // judges its own stacks and reports its own numbers.
-  void ResetCountersInChild() {
-    stats_ = Stats{};
-    lookups_ = hits_ = learns_ = bypass_ = next_bypass_ = 0;
-  }
+  // The stack entered at `key`, as a leaf node of `table`, when the cache
+  // can give it exactly (see above): true, *leaf set and the new nodes'
+  // ids in [*first_new, *last_new] (first > last when none). False: the
+  // caller unwinds (nothing was recorded). Stacks of more than `max_depth`
+  // frames are refused.
+  bool Capture(const UnwindKey& key, size_t max_depth, StackTable* table, uint64_t* leaf,
+               uint64_t* first_new, uint64_t* last_new);
 
-  // After a miss: true if the key missed before (worth a Learn).
-  bool ShouldLearn(const UnwindKey& key);
-
-  // Walks the current stack with libunwind's cursor and, if it can vouch
-  // for it, remembers that the stack entered at `key` is `frames[0..n)`
-  // (as CaptureStack returned them, a cut marker last if the stack was cut)
-  // with leaf node `leaf`. Not inlined: the walk starts in its own frame and skips
-  // every frame of ours.
-  __attribute__((noinline)) void Learn(const UnwindKey& key, const uintptr_t* frames, size_t n,
-                                       uint64_t leaf);
+  // In a fork child: the memos stay (the child's stack is the parent's),
+  // the counters start over.
+  void ResetCountersInChild();
 
  private:
-  struct Entry {
-    uintptr_t ip, sp, bp;
-    uint64_t leaf;        // 0 = empty
-    uint32_t stamp;       // lookups_total_ at the last hit or learn (LRU)
-    uint32_t count;       // checks used
-    uint32_t max_offset;  // highest checked offset
-    uint16_t check_bp;    // 1: BP0 must match too
-    uint16_t probe;       // the check tried first (see Learn)
-    // Check i: the word at sp + offsets[i] must equal values[i].
-    uint32_t offsets[kMaxChecks];
-    uintptr_t values[kMaxChecks];
+  struct RuleSlot {
+    uintptr_t ip;  // 0 = empty
+    FrameRule rule;
   };
-  // Ends the window: a poor one starts a bypass.
-  void EndWindow(bool poor);
-  static size_t SetOf(const UnwindKey& key);
-  static uint64_t Hash(const UnwindKey& key);
+  // A stack word a walk read: the word at `address` held `value`.
+  struct Check {
+    uintptr_t address;
+    uintptr_t value;
+  };
+  // One frame of a memo.
+  struct MemoFrame {
+    uintptr_t ip, sp, bp;  // the walk's registers at the frame
+    uint64_t node;         // the stack from this frame outwards
+    uint32_t check_end;    // checks [0, check_end) cover this frame and those out of it
+    uint32_t bp_needed;    // 1: the walk out of this frame reads its rbp
+  };
+  // One stack, outermost frame first (index 0).
+  struct Memo {
+    uint32_t count;   // frames; 0 = empty
+    uint32_t stamp;   // last use (LRU)
+    uintptr_t high;   // highest address a check reads
+    uint32_t probe;   // the check Verify tries first (kNoProbe: none)
+    // Frames first, then checks, each array outermost first: a shallow
+    // stack touches the first page of each, so a thread's memos cost a few
+    // pages of memory.
+    MemoFrame frames[kMaxFrames];
+    Check checks[2 * kMaxFrames + 2];
+  };
+  // One frame of the current walk, innermost first.
+  struct Step {
+    uintptr_t ip, sp, bp;
+    uintptr_t ra_slot;   // where its return address was read (0: none, the end)
+    uintptr_t bp_slot;   // where the caller's rbp was read (0: not saved)
+    uintptr_t next_bp;   // the caller's rbp
+    bool uses_bp;        // its CFA is rbp-based
+  };
 
-  Entry entries_[kSets * kWays];
-  uint64_t seen_[kSeen];
-  uint32_t clock_;    // lookups so far (wraps; only compared for age)
-  uint32_t lookups_;  // in the current window
-  uint32_t hits_;
-  uint32_t learns_;
-  uint32_t bypass_;       // lookups left to skip
-  uint32_t next_bypass_;  // length of the next bypass (0: kMinBypass)
+  const FrameRule& RuleFor(uintptr_t ip);
+  // The memo to fill next: an empty one, else the least recently used.
+  Memo* Victim();
+  // Copies frames 0..i of `from` (and their checks) into `to`.
+  // Sets both memos' probes.
+  // `changed`: the first word of `from` Verify found changed (kNoProbe).
+  static void CopyTail(Memo& from, uint32_t i, uint32_t changed, Memo* to);
+  void Reset();
+  // Checks memo `m`'s words for frames 0..i against the stack now: returns
+  // the innermost frame (<= i) up to which all hold, -1 if none.
+  // *first_changed: the first changed word's index, kNoProbe if none.
+  // Unless `scan`, returns kProbeFailed at once when the memo's probe word
+  // changed (*first_changed: the probe).
+  static int64_t Verify(const Memo& m, uint32_t i, bool scan, uint32_t* first_changed);
+  static constexpr int64_t kProbeFailed = -3;
+  // Writes the walk's frames [0, n) above memo frame `base` (-1: a new
+  // memo from scratch) and fixes nodes, checks and bp_needed.
+  void Record(Memo* m, int64_t base, size_t n, uint64_t leaf, const StackTable& table);
+
+  RuleSlot rules_[kRuleSlots];
+  Memo memos_[kMemos];
+  Step walk_[kMaxFrames + 1];
+  uintptr_t ips_[kMaxFrames + 1];
+  uint32_t clock_;
+  uint32_t warmup_;
+  uint64_t generation_;  // of InvalidateUnwindCaches, when last reset
   Stats stats_;
 };
 

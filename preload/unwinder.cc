@@ -14,6 +14,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+extern "C" void* __libc_stack_end;  // glibc's (ld.so), the main stack's top at start
+
 namespace heapsight::preload {
 
 uintptr_t g_self_begin = 0;
@@ -23,6 +25,9 @@ thread_local uintptr_t t_stack_high __attribute__((tls_model("initial-exec"))) =
 namespace {
 // Set once InitThreadStackBounds has tried (it may fail: no fd left).
 thread_local bool t_stack_bounds_tried __attribute__((tls_model("initial-exec"))) = false;
+// The main thread's stack grows: how many more times GrowThreadStackBounds
+// may look (0 on other threads, whose stacks do not grow).
+thread_local uint8_t t_grow_lookups_left __attribute__((tls_model("initial-exec"))) = 0;
 }  // namespace
 
 // Not inlined: its own frame is the walk's starting point.
@@ -129,9 +134,31 @@ void InitThreadStackBounds() {
   // say the same, but it calls malloc.
   bool main_thread = getpid() == static_cast<pid_t>(syscall(SYS_gettid));
   uintptr_t low = 0;
-  uintptr_t high = MappingRange(main_thread ? 0 : reinterpret_cast<uintptr_t>(pthread_self()), &low);
+  // The main thread's: the mapping that holds the top of the stack it was
+  // started with (__libc_stack_end, set by the loader), or failing that the
+  // one named [stack] (valgrind, for one, gives its client a stack that is
+  // not named so).
+  uintptr_t high = 0;
+  if (main_thread && __libc_stack_end != nullptr) {
+    high = MappingRange(reinterpret_cast<uintptr_t>(__libc_stack_end), &low);
+  }
+  if (high == 0) {
+    high = MappingRange(main_thread ? 0 : reinterpret_cast<uintptr_t>(pthread_self()), &low);
+  }
   t_stack_low = low;
   t_stack_high = high;
+  if (main_thread && high != 0) t_grow_lookups_left = 16;
+}
+
+bool GrowThreadStackBounds(uintptr_t sp) {
+  if (t_grow_lookups_left == 0 || sp >= t_stack_low) return false;
+  --t_grow_lookups_left;
+  // The same stack, grown down to sp: the mapping holding sp ends where
+  // the known one does. Anything else (another stack) changes nothing.
+  uintptr_t low = 0;
+  if (MappingRange(sp, &low) != t_stack_high || low > sp) return false;
+  t_stack_low = low;
+  return true;
 }
 
 }  // namespace heapsight::preload

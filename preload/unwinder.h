@@ -43,6 +43,12 @@ uintptr_t OutermostOwnFrame();
 // [stack] for the main thread).
 void InitThreadStackBounds();
 
+// The main thread's stack grows down as it deepens: if `sp` lies below
+// t_stack_low in the same stack mapping (one that ends at t_stack_high),
+// lowers t_stack_low and returns true. A /proc/self/maps read; at most 16
+// per thread, none on other threads.
+bool GrowThreadStackBounds(uintptr_t sp);
+
 // Room CaptureStack needs beyond max_depth (for our own frames, dropped; one
 // more frame, which tells a cut stack; the cut marker).
 inline constexpr size_t kCaptureSlack = 10;

@@ -47,6 +47,24 @@ TEST(StackCache, EmptyTooDeepAndZeroLeafAreNotCached) {
   EXPECT_EQ(cache->Find(s, 1), 0u);
 }
 
+// Deep stacks are cached whole (frames past the inline ones live apart):
+// stacks that differ only in a frame past them are told apart.
+TEST(StackCache, DeepStacksHitAndDifferInTheirOuterFrames) {
+  auto cache = NewCache();
+  std::vector<uintptr_t> a(200), b(200);
+  for (size_t i = 0; i < a.size(); ++i) a[i] = b[i] = 0x1000 + i;
+  b[150] = 0x99;
+  cache->Insert(a.data(), a.size(), 21);
+  EXPECT_EQ(cache->Find(a.data(), a.size()), 21u);
+  EXPECT_EQ(cache->Find(b.data(), b.size()), 0u);
+  cache->Insert(b.data(), b.size(), 22);
+  EXPECT_EQ(cache->Find(b.data(), b.size()), 22u);
+  std::vector<uintptr_t> at_inline(StackCache::kInlineFrames + 1, 0x5);
+  cache->Insert(at_inline.data(), at_inline.size(), 23);
+  at_inline.back() = 0x6;
+  EXPECT_EQ(cache->Find(at_inline.data(), at_inline.size()), 0u);
+}
+
 // Many stacks through a small cache: every hit must be the right leaf
 // (evictions only turn hits into misses).
 TEST(StackCache, NeverAnswersWrong) {
