@@ -1,6 +1,12 @@
 // cli/command_output.cc: see command_output.h.
 #include "cli/command_output.h"
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -10,22 +16,147 @@
 #include "analyzer/output/output_file.h"
 #include "cli/diagnostics.h"
 #include "cli/progress_bar.h"
+#include "cli/terminal_color.h"
 
 namespace heapsight::analyzer {
+namespace {
 
-bool AnalyzeAll(const std::vector<std::string>& paths, std::vector<ProcessProfile>* profiles,
-                AnalyzeOptions options) {
+// The newest regular file named heapsight.*.hst in the current directory
+// (ties: the greater name), or "" when there is none.
+std::string NewestTraceInCurrentDirectory() {
+  DIR* dir = opendir(".");
+  if (dir == nullptr) return "";
+  std::string best;
+  struct timespec best_time = {0, 0};
+  while (struct dirent* e = readdir(dir)) {
+    std::string_view name = e->d_name;
+    if (name.size() <= 14 || name.substr(0, 10) != "heapsight." ||
+        name.substr(name.size() - 4) != ".hst") {
+      continue;
+    }
+    struct stat st;
+    if (fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) {
+      continue;
+    }
+    const struct timespec& t = st.st_mtim;
+    bool newer = best.empty() || t.tv_sec > best_time.tv_sec ||
+                 (t.tv_sec == best_time.tv_sec &&
+                  (t.tv_nsec > best_time.tv_nsec ||
+                   (t.tv_nsec == best_time.tv_nsec && name > best)));
+    if (newer) {
+      best = std::string(name);
+      best_time = t;
+    }
+  }
+  closedir(dir);
+  return best;
+}
+
+// Standard input as a path the trace reader can open and seek: the file
+// itself when stdin is a regular file, else a copy in an unlinked file.
+absl::StatusOr<std::string> StdinAsFile() {
+  struct stat st;
+  if (fstat(STDIN_FILENO, &st) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("-: cannot read standard input: ", std::strerror(errno)));
+  }
+  if (S_ISREG(st.st_mode)) {
+    if (lseek(STDIN_FILENO, 0, SEEK_CUR) == 0) return std::string("/proc/self/fd/0");
+  } else if (isatty(STDIN_FILENO) != 0) {
+    return WithExitStatus(absl::InvalidArgumentError(
+                              "-: standard input is a terminal; pipe or redirect a trace to it"),
+                          kExitUsage);
+  }
+  const char* tmpdir = std::getenv("TMPDIR");
+  std::string dir = tmpdir != nullptr && tmpdir[0] != '\0' ? tmpdir : "/tmp";
+  // O_TMPFILE has no name at all; filesystems without it get a mkstemp
+  // file (mode 0600) unlinked at once. Either way nothing is left behind.
+  int fd = open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    std::string name = dir + "/heapsight-stdin-XXXXXX";
+    fd = mkostemp(name.data(), O_CLOEXEC);
+    if (fd < 0) {
+      return absl::UnavailableError(
+          absl::StrCat(name, ": cannot create a file for standard input: ", std::strerror(errno)));
+    }
+    unlink(name.c_str());
+  }
+  char buffer[1 << 16];
+  for (;;) {
+    ssize_t n = read(STDIN_FILENO, buffer, sizeof buffer);
+    if (n == 0) break;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      close(fd);
+      return absl::InvalidArgumentError(
+          absl::StrCat("-: cannot read standard input: ", std::strerror(err)));
+    }
+    for (ssize_t done = 0; done < n;) {
+      ssize_t w = write(fd, buffer + done, static_cast<size_t>(n - done));
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) {
+        int err = w < 0 ? errno : ENOSPC;
+        close(fd);
+        return absl::UnavailableError(
+            absl::StrCat(dir, ": cannot copy standard input: ", std::strerror(err)));
+      }
+      done += w;
+    }
+  }
+  // The descriptor stays open until exit: it is what keeps the file.
+  return absl::StrCat("/proc/self/fd/", fd);
+}
+
+}  // namespace
+
+absl::Status ResolveTraceArguments(std::vector<std::string>* traces) {
+  if (traces->empty()) {
+    std::string newest = NewestTraceInCurrentDirectory();
+    if (newest.empty()) {
+      return WithExitStatus(
+          absl::InvalidArgumentError("no trace given, and no heapsight.*.hst in the current "
+                                     "directory (record one with `heapsight record -- PROG`)"),
+          kExitUsage);
+    }
+    PrintNote(absl::StrCat("reading ", newest, ", the newest trace in the current directory"));
+    traces->push_back(std::move(newest));
+    return absl::OkStatus();
+  }
+  if (std::count(traces->begin(), traces->end(), "-") > 1) {
+    return WithExitStatus(absl::InvalidArgumentError("-: standard input can be read only once"),
+                          kExitUsage);
+  }
+  for (std::string& t : *traces) {
+    if (t != "-") continue;
+    absl::StatusOr<std::string> path = StdinAsFile();
+    if (!path.ok()) {
+      return path.status().GetPayload("heapsight.cli/exit-status").has_value()
+                 ? path.status()
+                 : BadInput(path.status());
+    }
+    SetStdinTracePath(*path);
+    t = std::move(*path);
+  }
+  return absl::OkStatus();
+}
+
+int AnalyzeTraces(std::vector<std::string> paths, std::vector<ProcessProfile>* profiles,
+                  AnalyzeOptions options) {
+  if (absl::Status st = ResolveTraceArguments(&paths); !st.ok()) return Fail(st);
   std::unique_ptr<ProgressBar> bar = ProgressBar::ForStderr("analyzing");
   options.progress = bar.get();
   for (const std::string& path : paths) {
     absl::StatusOr<ProcessProfile> profile = AnalyzeTrace(path, options);
-    if (!profile.ok()) {
-      PrintError(profile.status());
-      return false;
-    }
+    if (!profile.ok()) return FailInput(profile.status());
     profiles->push_back(std::move(*profile));
   }
-  return true;
+  return 0;
+}
+
+bool AnalyzeAll(const std::vector<std::string>& paths, std::vector<ProcessProfile>* profiles,
+                AnalyzeOptions options) {
+  return AnalyzeTraces(paths, profiles, options) == 0;
 }
 
 std::vector<const ProcessProfile*> Pointers(const std::vector<ProcessProfile>& profiles) {
@@ -35,7 +166,12 @@ std::vector<const ProcessProfile*> Pointers(const std::vector<ProcessProfile>& p
 }
 
 void Emit(const std::string& text, const std::vector<ProcessProfile>& profiles) {
-  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::string out = NameStdin(text);
+  // JSON stays plain; text is coloured only when stdout is.
+  if (!out.empty() && out[0] != '{' && out[0] != '[' && ColorEnabled(STDOUT_FILENO)) {
+    out = ColorizeReportText(out);
+  }
+  std::fwrite(out.data(), 1, out.size(), stdout);
   for (const ProcessProfile& p : profiles) PrintSymbolizerWarnings(p);
 }
 
@@ -52,6 +188,7 @@ std::string DefaultOutputPath(const std::vector<std::string>& traces, std::strin
   std::string base = traces.empty() ? "heapsight" : traces.front();
   if (size_t slash = base.rfind('/'); slash != std::string::npos) base.erase(0, slash + 1);
   if (base.size() > 4 && base.compare(base.size() - 4, 4, ".hst") == 0) base.resize(base.size() - 4);
+  if (traces.empty() || traces.front().rfind("/proc/self/fd/", 0) == 0) base = "heapsight";  // stdin
   if (base.empty() || base == "." || base == ".." || base == "-") base = "heapsight";
   return absl::StrCat(base, traces.size() > 1 ? ".family." : ".", std::string(extension));
 }

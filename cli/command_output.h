@@ -12,14 +12,31 @@
 
 namespace heapsight::analyzer {
 
-// Analyzes every trace in turn, with a progress bar on a terminal's stderr;
-// on the first error prints it and returns false.
+// The trace arguments of a command, made readable:
+//  - none: the newest heapsight.*.hst in the current directory, and a note
+//    on stderr naming it; none there is a usage error (exit 2);
+//  - "-": standard input. The reader seeks, so a pipe is first copied to an
+//    unlinked file (O_TMPFILE, else mkstemp + unlink) in $TMPDIR (else
+//    /tmp), mode 0600, gone when the command exits; a redirected regular
+//    file is read in place. Messages call it "<stdin>". "-" may appear once.
+// Errors carry their exit status (diagnostics.h WithExitStatus).
+absl::Status ResolveTraceArguments(std::vector<std::string>* traces);
+
+// ResolveTraceArguments, then analyzes every trace in turn, with a progress
+// bar on a terminal's stderr. Returns 0, or prints the first error and
+// returns its exit status (kExitUsage, kExitBadInput).
+int AnalyzeTraces(std::vector<std::string> paths, std::vector<ProcessProfile>* profiles,
+                  AnalyzeOptions options = {});
+
+// As AnalyzeTraces, true for 0 (kept for callers that exit 1 on failure).
 bool AnalyzeAll(const std::vector<std::string>& paths, std::vector<ProcessProfile>* profiles,
                 AnalyzeOptions options = {});
 
 std::vector<const ProcessProfile*> Pointers(const std::vector<ProcessProfile>& profiles);
 
-// A command's text on stdout, then the symbolizer's warnings on stderr.
+// A command's text on stdout (the stdin trace named "<stdin>"; report
+// text coloured when stdout is, terminal_color.h), then the symbolizer's
+// warnings on stderr.
 void Emit(const std::string& text, const std::vector<ProcessProfile>& profiles);
 
 // Writes `data` to the file `path`, replacing it; "-" is stdout. Errors name

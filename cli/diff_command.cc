@@ -25,7 +25,7 @@ struct DiffArgs {
 
 int RunDiff(const DiffArgs& args) {
   std::vector<ProcessProfile> profiles;
-  if (!AnalyzeAll({args.base, args.current}, &profiles)) return 1;
+  if (int st = AnalyzeTraces({args.base, args.current}, &profiles); st != 0) return st;
   DiffOptions options;
   options.metric = *ParseDiffMetric(args.metric);  // checked by CLI11
   options.top = args.top;
@@ -54,7 +54,7 @@ void RegisterDiffCommand(CLI::App& app, int* exit_code) {
   auto args = std::make_shared<DiffArgs>();
   CLI::App* diff = app.add_subcommand(
       "diff", "What changed between two traces, per call site (matched by function names)");
-  diff->add_option("BASE", args->base, "The trace to compare against")->required();
+  diff->add_option("BASE", args->base, "The trace to compare against (- is standard input)")->required();
   diff->add_option("NEW", args->current, "The trace to compare")->required();
   diff->add_option("--format", args->format, "text or json")
       ->check(CLI::IsMember({"text", "json"}))

@@ -26,7 +26,7 @@ int RunGrowth(const GrowthArgs& args) {
   options.track_growth = true;
   options.growth_window = args.window;
   std::vector<ProcessProfile> profiles;
-  if (!AnalyzeAll(args.traces, &profiles, options)) return 1;
+  if (int st = AnalyzeTraces(args.traces, &profiles, options); st != 0) return st;
   GrowthOptions g;
   g.top = args.top;
   g.frames = args.frames;
@@ -46,7 +46,7 @@ void RegisterGrowthCommand(CLI::App& app, int* exit_code) {
       "growth",
       "Call sites whose live memory keeps growing, fastest first (leaks of long-running "
       "programs that exit cleanly)");
-  growth->add_option("TRACE", args->traces, "Trace files")->required();
+  growth->add_option("TRACE", args->traces, "Trace files; - is standard input; none: the newest heapsight.*.hst here");
   growth->add_option("--format", args->format, "text or json")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();

@@ -33,13 +33,14 @@ struct HtmlArgs {
 int RunHtml(const HtmlArgs& args) {
   // Globs and whole families (--family) as pprof/flamegraph/collapse take
   // them (trace_family.h), parents first.
-  absl::StatusOr<std::vector<std::string>> paths =
-      ExpandTraceArguments(args.traces, args.family);
-  if (!paths.ok()) return Fail(paths.status());
+  std::vector<std::string> arguments = args.traces;
+  if (absl::Status st = ResolveTraceArguments(&arguments); !st.ok()) return Fail(st);
+  absl::StatusOr<std::vector<std::string>> paths = ExpandTraceArguments(arguments, args.family);
+  if (!paths.ok()) return FailInput(paths.status());
   AnalyzeOptions options;
   options.track_growth = true;
   std::vector<ProcessProfile> traces;
-  if (!AnalyzeAll(*paths, &traces, options)) return 1;
+  if (int st = AnalyzeTraces(*paths, &traces, options); st != 0) return st;
   for (const ProcessProfile& t : traces) PrintAnalysisWarnings(t);
   std::vector<output::HeapProfile> profiles;
   profiles.reserve(traces.size());
@@ -66,7 +67,13 @@ int RunHtml(const HtmlArgs& args) {
   html.top = args.top;
   html.frames = args.frames;
   std::string page = output::RenderHtmlReport(processes, html);
-  if (absl::Status st = WriteOutput(args.output, page); !st.ok()) return Fail(st);
+  // -o is optional, as for pprof and flamegraph: the first trace's name
+  // with .html (.family.html for several), and stderr says where it went.
+  std::string output =
+      args.output.empty() ? DefaultOutputPath(*paths, "html") : args.output;
+  if (absl::Status st = WriteOutputAndTell(output, page, "the HTML report"); !st.ok()) {
+    return Fail(st);
+  }
   for (const ProcessProfile& t : traces) PrintSymbolizerWarnings(t);
   return 0;
 }
@@ -80,10 +87,11 @@ void RegisterHtmlCommand(CLI::App& app, int* exit_code) {
               "totals, heap over time, top call sites, growing call sites, flame graph");
   html->add_option("TRACE", html_args->traces,
                    "Trace files written by `heapsight record`; several (or a quoted glob such "
-                   "as 'dir/*.hst') make one page with a process selector")
-      ->required();
-  html->add_option("-o,--output", html_args->output, "Output file, e.g. report.html")
-      ->required();
+                   "as 'dir/*.hst') make one page with a process selector; - is standard input; "
+                   "none: the newest heapsight.*.hst here");
+  html->add_option("-o,--output", html_args->output,
+                   "Output file (default: the trace's name with .html, or .family.html for "
+                   "several traces, in the current directory; - is stdout)");
   html->add_flag("--family", html_args->family,
                  "Also take every trace of each TRACE's process family: the traces in its "
                  "directory linked to it as fork children, exec'd images or parents");

@@ -36,7 +36,7 @@ int RunLeaks(const LeaksArgs& args) {
   absl::StatusOr<Suppressions> rules = Suppressions::Load(args.suppressions);
   if (!rules.ok()) return Fail(rules.status());
   std::vector<ProcessProfile> profiles;
-  if (!AnalyzeAll(args.traces, &profiles)) return 1;
+  if (int st = AnalyzeTraces(args.traces, &profiles); st != 0) return st;
   LeakReport report = BuildLeakReport(Pointers(profiles), *rules);
   bool failed_leaks = CountedLeaks(report, *kinds).blocks != 0;
   std::erase_if(report.groups, [&](const LeakGroup& g) { return shown->count(g.kind) == 0; });
@@ -53,7 +53,7 @@ void RegisterLeaksCommand(CLI::App& app, int* exit_code) {
   auto args = std::make_shared<LeaksArgs>();
   CLI::App* leaks = app.add_subcommand(
       "leaks", "Blocks not freed at exit, grouped by stack (LeakSanitizer-style text or JSON)");
-  leaks->add_option("TRACE", args->traces, "Trace files")->required();
+  leaks->add_option("TRACE", args->traces, "Trace files; - is standard input; none: the newest heapsight.*.hst here");
   leaks->add_option("--format", args->format, "text or json")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();

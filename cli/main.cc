@@ -16,12 +16,12 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "cli/diagnostics.h"
 #include "cli/manual.h"
+#include "cli/terminal_color.h"
 
 namespace {
 
-// Exit status of a usage error (README: "Exit status").
-constexpr int kExitUsage = 2;
 
 // The footer of `heapsight --help` and of every command that prints
 // numbers: where each one is defined.
@@ -70,6 +70,18 @@ int main(int argc, char** argv) {
       "Record a program with `heapsight record -- PROG ARGS`, then analyze the trace."};
   app.require_subcommand(1);
   app.set_version_flag("--version", "heapsight 0.1.0");
+  // A global option: before the subcommand or among its options
+  // (fallthrough), e.g. `heapsight leaks --color=always TRACE`.
+  app.fallthrough();
+  app.add_option_function<std::string>(
+         "--color",
+         [](const std::string& value) {
+           heapsight::analyzer::SetColorMode(*heapsight::analyzer::ParseColorMode(value));
+         },
+         "Colour in terminal output (leak kinds, headers, errors): auto (when the output is a "
+         "terminal and NO_COLOR is unset or empty), always or never")
+      ->check(CLI::IsMember({"auto", "always", "never"}))
+      ->default_str("auto");
   int exit_code = 0;
   heapsight::analyzer::RegisterRecordCommand(app, &exit_code);
   // In this order in --help.
@@ -90,17 +102,17 @@ int main(int argc, char** argv) {
                  closest.empty() ? "" : " Did you mean '", closest.c_str(),
                  closest.empty() ? "" : "'?");
     std::fprintf(stderr, "Run 'heapsight --help' for the list of commands.\n");
-    return kExitUsage;
+    return heapsight::analyzer::kExitUsage;
   }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     // --help and --version arrive as "errors" with status 0; every real
     // parse error (CLI11 would say 105, 106, 109...) is a usage error.
-    exit_code = app.exit(e) == 0 ? 0 : kExitUsage;
+    exit_code = app.exit(e) == 0 ? 0 : heapsight::analyzer::kExitUsage;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "heapsight: %s\n", e.what());
-    exit_code = kExitUsage;
+    exit_code = heapsight::analyzer::kExitUsage;
   }
   if (!CloseStdout()) {
     int err = errno;

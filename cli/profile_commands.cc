@@ -134,7 +134,7 @@ absl::StatusOr<output::FamilyMember> LoadOne(const OutputArgs& args, const std::
   std::unique_ptr<ProgressBar> bar = ProgressBar::ForStderr("analyzing");
   options.progress = bar.get();
   absl::StatusOr<ProcessProfile> trace = AnalyzeTrace(path, options);
-  if (!trace.ok()) return trace.status();
+  if (!trace.ok()) return BadInput(trace.status());
   if (options.at == AnalyzeOptions::At::kMarker) {
     absl::Status st = DescribeMarker(*trace, options.at_marker, &moment);
     if (st.ok()) {
@@ -171,8 +171,9 @@ absl::StatusOr<output::FamilyMember> LoadOne(const OutputArgs& args, const std::
 // The traces the command line names (globs and --family expanded); one
 // trace gives its own profile, several one profile of all their processes.
 absl::StatusOr<output::HeapProfile> LoadProfile(OutputArgs& args, const ProfileRequest& request) {
+  if (absl::Status st = ResolveTraceArguments(&args.traces); !st.ok()) return st;
   absl::StatusOr<std::vector<std::string>> paths = ExpandTraceArguments(args.traces, args.family);
-  if (!paths.ok()) return paths.status();
+  if (!paths.ok()) return BadInput(paths.status());
   if (paths->empty()) return absl::InvalidArgumentError("no trace given");
   const bool family = paths->size() > 1;
   args.processes = paths->size();
@@ -278,8 +279,8 @@ int RunFlamegraph(OutputArgs args) {
 void AddTraceArgs(CLI::App* cmd, OutputArgs* args) {
   cmd->add_option("TRACE", args->traces,
                   "Trace files written by `heapsight record`, or quoted globs; several make one "
-                  "profile with a root frame / pid and executable labels per process")
-      ->required();
+                  "profile with a root frame / pid and executable labels per process; - is "
+                  "standard input; none: the newest heapsight.*.hst here");
   cmd->add_flag("--family", args->family,
                 "Also take every trace of each TRACE's process family: the traces in its "
                 "directory linked to it as fork children, exec'd images or parents");

@@ -23,7 +23,7 @@ struct ReportArgs {
 
 int RunReport(const ReportArgs& args) {
   std::vector<ProcessProfile> profiles;
-  if (!AnalyzeAll(args.traces, &profiles)) return 1;
+  if (int st = AnalyzeTraces(args.traces, &profiles); st != 0) return st;
   ReportOptions options;
   options.top_sites = args.top;
   options.frames_per_site = args.frames;
@@ -43,7 +43,8 @@ void RegisterReportCommand(CLI::App& app, int* exit_code) {
   auto args = std::make_shared<ReportArgs>();
   CLI::App* report = app.add_subcommand(
       "report", "Summarize traces: calls per API, bytes, peak heap, leaks, top call sites");
-  report->add_option("TRACE", args->traces, "Trace files (a process family)")->required();
+  report->add_option("TRACE", args->traces, "Trace files (a process family); - is standard input; none: the newest "
+                     "heapsight.*.hst here");
   report->add_option("--top", args->top, "Call sites per list")->capture_default_str();
   report->add_option("--frames", args->frames, "Frames per call site")->capture_default_str();
   report->add_option("--format", args->format,

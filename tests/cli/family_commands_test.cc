@@ -183,10 +183,10 @@ TEST_F(FamilyCommandsTest, PprofLabelsEverySampleWithItsProcess) {
 
 TEST_F(FamilyCommandsTest, BadArgumentsAreClearErrors) {
   RunResult none = RunHeapsight({"collapse", *dir_ + "/nothing-*.hst"});
-  EXPECT_EQ(none.exit_code, 1);
+  EXPECT_EQ(none.exit_code, 3);  // bad input (docs/cli.md "Exit status")
   EXPECT_THAT(none.err, HasSubstr("nothing-*.hst: no trace matches this pattern"));
   RunResult missing = RunHeapsight({"pprof", "--family", "-o", *dir_ + "/x.out", "/nonexistent/t.hst"});
-  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_EQ(missing.exit_code, 3);
   EXPECT_THAT(missing.err, HasSubstr("/nonexistent/t.hst"));
 }
 

@@ -46,11 +46,11 @@ TEST(ReportCommandsTest, BadInputGivesOneClearErrorLine) {
   std::ofstream(empty).close();
   for (const char* command : {"report", "leaks", "dump"}) {
     testing::RunResult r = testing::RunPlain({Heapsight(), command, empty});
-    EXPECT_EQ(r.exit_code, 1) << command;
+    EXPECT_EQ(r.exit_code, 3) << command;  // bad input (docs/cli.md "Exit status")
     EXPECT_EQ(r.err, "heapsight: " + empty + ": empty file, not a heapsight trace\n") << command;
   }
   testing::RunResult missing = testing::RunPlain({Heapsight(), "leaks", "/nonexistent/t.hst"});
-  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_EQ(missing.exit_code, 3);
   EXPECT_EQ(missing.err, "heapsight: /nonexistent/t.hst: No such file or directory\n");
   std::string path = testing::WriteSampleTrace("cmd_supp");
   testing::RunResult supp =

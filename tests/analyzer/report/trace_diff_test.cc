@@ -118,7 +118,8 @@ TEST_F(TraceDiffTest, TheCiGateFailsOnGrowthOnly) {
             7);
   // A usage error (CLI11's validation included) exits 2, as for every subcommand.
   EXPECT_EQ(RunHeapsight("diff " + old_ + " " + new_ + " --metric nonsense"), 2);
-  EXPECT_EQ(RunHeapsight("diff " + old_ + " /nonexistent.hst"), 1);
+  // A trace that cannot be read is bad input (docs/cli.md "Exit status").
+  EXPECT_EQ(RunHeapsight("diff " + old_ + " /nonexistent.hst"), 3);
 }
 
 }  // namespace
