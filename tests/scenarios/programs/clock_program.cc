@@ -1,10 +1,12 @@
 // tests/scenarios/programs/clock_program.cc: allocations spread over time,
 // for the timestamp clock (tests/scenarios/clock_test.cc).
 //
-//   clock_program         the main thread alone: malloc(3001)/free every
-//                         ~20 us for 40 ms
+//   clock_program         the main thread alone: malloc(3001)/free 2,000
+//                         times, ~20 us of wall time apart (40 ms or more)
 //   clock_program thread  the same, then a second thread doing it with
-//                         malloc(3002) for 40 ms
+//                         malloc(3002)
+// A count, not a duration: on a loaded machine the program gets less CPU,
+// and the tests count allocations exactly.
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,6 +15,8 @@
 #include <time.h>
 
 namespace {
+
+constexpr int kCount = 2000;
 
 uint64_t NowNs() {
   timespec ts;
@@ -25,9 +29,9 @@ void Spin(uint64_t ns) {
   }
 }
 
-// Allocates and frees blocks of `size` bytes every ~20 us for `ms`.
-void AllocateFor(size_t size, uint64_t ms) {
-  for (uint64_t end = NowNs() + ms * 1000000; NowNs() < end;) {
+// Allocates and frees `count` blocks of `size` bytes, ~20 us apart.
+void AllocateTimes(size_t size, int count) {
+  for (int i = 0; i < count; ++i) {
     void* p = malloc(size);
     memset(p, 1, size);
     free(p);
@@ -36,14 +40,14 @@ void AllocateFor(size_t size, uint64_t ms) {
 }
 
 void* Worker(void*) {
-  AllocateFor(3002, 40);
+  AllocateTimes(3002, kCount);
   return nullptr;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  AllocateFor(3001, 40);
+  AllocateTimes(3001, kCount);
   if (argc > 1 && strcmp(argv[1], "thread") == 0) {
     pthread_t t;
     if (pthread_create(&t, nullptr, Worker, nullptr) != 0) return 1;
