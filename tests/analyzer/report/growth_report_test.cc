@@ -52,7 +52,9 @@ TEST_F(GrowthReportTest, TheGrowingSiteComesFirst) {
     const GrowingSite& top = ranked[0];
     EXPECT_NE(Leaf(p, top.site).find("LeakyCache"), std::string::npos)
         << "window " << window << ": " << Leaf(p, top.site);
-    EXPECT_GT(top.growth.fit, 0.95);
+    // A straight line in time; a loaded machine preempts the program for
+    // tens of ms, which makes it a staircase (r^2 0.87 seen at load 10).
+    EXPECT_GT(top.growth.fit, 0.75);
     EXPECT_EQ(top.growth.live_at_end, 0u);  // freed at exit
     EXPECT_GT(top.growth.live_max, top.growth.live_at_begin);
     // 512 bytes a request, a request every ~50-100 us: 2.5-10 MB/s on a
@@ -94,7 +96,7 @@ TEST_F(GrowthReportTest, TextAndJson) {
   bool named = false;
   for (const auto& f : sites[0]["frames"]) named = named || f["function"] == "LeakyCache";
   EXPECT_TRUE(named) << sites[0].dump();
-  EXPECT_GT(sites[0]["fit"].get<double>(), 0.9);
+  EXPECT_GT(sites[0]["fit"].get<double>(), 0.75);  // see TheGrowingSiteComesFirst
   EXPECT_EQ(sites[0]["live_at_end"].get<uint64_t>(), 0u);
 }
 
