@@ -294,7 +294,9 @@ CASES = [
     # pointer is inside its block.
     {"name": "dot", "env": {"G_SLICE": "always-malloc"},
      "argv": ["/usr/bin/dot", "-Tsvg", "graph.dot", "-o", "graph.svg"], "known": [
-         Same("libgvc6-config-update", 32, 4096,
+         # Totals within 128 blocks / 8 KiB: 9 blocks apart on an idle
+         # machine, 66 blocks / 3,018 B seen once under load 15.
+         Same("libgvc6-config-update", 128, 8192,
               "GObject allocates its instances differently under valgrind")]},
     # Read-only commands on a repository made before the runs (write_inputs):
     # both runs see the same repository.
