@@ -188,15 +188,21 @@ constexpr std::string_view kScript = R"JS(
     return { value: covered, total: total, frames: spans.length, text: matchedText.textContent };
   }
   // A page that embeds the graph (heapsight html) searches it by message:
-  // {heapsightSearch: term} ('' clears), answered with {heapsightMatched}.
+  // {heapsightSearch: term, seq} ('' clears), answered with {heapsightMatched}
+  // (the match, and the same seq).
   if (typeof window !== 'undefined' && window.addEventListener) {
     window.addEventListener('message', function (e) {
       var d = e.data;
       if (!d || typeof d.heapsightSearch !== 'string') return;
       var m = null;
       if (d.heapsightSearch) m = search(d.heapsightSearch, true); else clearSearch();
-      if (e.source) e.source.postMessage({ heapsightMatched: m || { value: 0, total: 0, frames: 0, text: '' } }, '*');
+      m = m || { value: 0, total: 0, frames: 0, text: '' };
+      m.seq = d.seq;  // which search this answers
+      if (e.source) e.source.postMessage({ heapsightMatched: m }, '*');
     });
+    // A graph loads when the page first shows it: tell the page, which
+    // then sends the search already typed.
+    if (window.parent && window.parent !== window) window.parent.postMessage({ heapsightReady: true }, '*');
   }
   frames.forEach(function (g) {
     g.addEventListener('click', function () { zoom(g); });

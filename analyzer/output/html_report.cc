@@ -314,21 +314,34 @@ constexpr char kFlameScript[] = R"(
       refresh(section);
     }
   }
-  function search(term) {
+  var term = '', seq = 0;  // an answer to an older search is dropped
+  function send(o) {
+    if (o && o.contentWindow) o.contentWindow.postMessage({ heapsightSearch: term, seq: seq }, '*');
+  }
+  function search(t) {
+    term = t;
+    seq++;
     for (var i = 0; i < inputs.length; i++) inputs[i].value = term;
     for (var k = 0; k < graphs.length; k++) {
       delete graphs[k].dataset.matched;
-      var o = graphs[k].querySelector('object');
-      if (o && o.contentWindow) o.contentWindow.postMessage({ heapsightSearch: term }, '*');
+      send(graphs[k].querySelector('object'));
     }
     for (var i = 0; i < selects.length; i++) refresh(selects[i].closest('section.process'));
   }
   window.addEventListener('message', function (e) {
     var m = e.data && e.data.heapsightMatched;
-    if (!m) return;
+    var ready = e.data && e.data.heapsightReady;
+    if (!m && !ready) return;
     for (var k = 0; k < graphs.length; k++) {
       var o = graphs[k].querySelector('object');
       if (!o || o.contentWindow !== e.source) continue;
+      // A graph shown for the first time has just loaded (a hidden one
+      // may not): it gets the search now.
+      if (ready) {
+        if (term) send(o);
+        continue;
+      }
+      if (m.seq !== seq) continue;
       graphs[k].dataset.matched = String(m.text);
       graphs[k].dataset.matchedValue = String(m.value);
       refresh(graphs[k].closest('section.process'));
