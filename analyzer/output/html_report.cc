@@ -3,22 +3,20 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <cmath>
 #include <functional>
-#include <limits>
 #include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
-#include "analyzer/model/sample_estimate.h"
 #include "analyzer/model/family_totals.h"
 #include "analyzer/model/site_ranking.h"
 #include "analyzer/output/flamegraph_svg.h"
 #include "analyzer/output/folded_stacks.h"
 #include "analyzer/output/html_glossary.h"
 #include "analyzer/output/html_timeline.h"
+#include "analyzer/output/site_estimate.h"
 #include "analyzer/output/site_metric.h"
 #include "analyzer/output/stack_text.h"
 #include "analyzer/output/text_util.h"
@@ -78,42 +76,18 @@ void Row(std::string& out, std::string_view label, const std::string& value) {
   absl::StrAppend(&out, "<tr><th>", E(label), "</th><td class=\"n\">", E(value), "</td></tr>\n");
 }
 
-// One site's number in a table: the recorded numbers of an exact trace,
-// the estimate of a sampled one (sample_estimate.h: the same per-site
-// numbers pprof, collapse and flamegraph show, so a table's rows and the
-// flame graph agree).
+// One site's number in a table (of its EstimatedSiteStats: a sampled
+// trace's estimates, site_estimate.h).
 struct SiteNumber {
   uint64_t count = 0;
   uint64_t bytes = 0;
 };
 using SiteNumberFn = std::function<SiteNumber(const SiteStats&)>;
 
-int64_t Signed(uint64_t v) {
-  return static_cast<int64_t>(std::min<uint64_t>(v, std::numeric_limits<int64_t>::max()));
-}
-
-// Bytes and count allocated: each sampled allocation weighted by its own
-// size's inverse probability (SiteStats::alloc_*_estimate), as the totals.
-SiteNumberFn AllocatedNumber(const Totals& t) {
-  if (!t.estimated) {
-    return [](const SiteStats& s) { return SiteNumber{s.alloc_count, s.alloc_bytes}; };
-  }
-  return [](const SiteStats& s) {
-    return SiteNumber{static_cast<uint64_t>(TruncateSaturating(std::round(s.alloc_count_estimate))),
-                      static_cast<uint64_t>(TruncateSaturating(std::round(s.alloc_bytes_estimate)))};
-  };
-}
-
-// Blocks live at a moment (the peak, the end): Go's per-site scaling, as
-// the totals (ScaleLiveBlocks).
-SiteNumberFn LiveNumber(const Totals& t, uint64_t SiteStats::*count, uint64_t SiteStats::*bytes) {
-  if (!t.estimated) {
-    return [count, bytes](const SiteStats& s) { return SiteNumber{s.*count, s.*bytes}; };
-  }
-  int64_t period = Signed(t.sample_period);
-  return [count, bytes, period](const SiteStats& s) {
-    ScaledBlocks b = ScaleLiveBlocks(Signed(s.*count), Signed(s.*bytes), period);
-    return SiteNumber{static_cast<uint64_t>(b.count), static_cast<uint64_t>(b.bytes)};
+SiteNumberFn Numbers(const Totals& t, uint64_t SiteStats::*count, uint64_t SiteStats::*bytes) {
+  return [&t, count, bytes](const SiteStats& s) {
+    SiteStats e = EstimatedSiteStats(s, t);
+    return SiteNumber{e.*count, e.*bytes};
   };
 }
 
@@ -448,14 +422,14 @@ void ProcessSection(std::string& out, const HtmlProcess& hp, size_t index,
   absl::StrAppend(&out, RenderHeapChart(p, absl::StrCat("p", index)));
   std::string id = absl::StrCat("p", index);
   SiteTable(out, p, options, "Top call sites by bytes allocated", id + "-allocated", "bytes",
-            "allocations", AllocatedNumber(t));
+            "allocations", Numbers(t, &SiteStats::alloc_count, &SiteStats::alloc_bytes));
   SiteTable(out, p, options, "Top call sites live at the peak", id + "-peak", "bytes", "blocks",
-            LiveNumber(t, &SiteStats::peak_count, &SiteStats::peak_bytes));
+            Numbers(t, &SiteStats::peak_count, &SiteStats::peak_bytes));
   SiteTable(out, p, options,
             exec ? "Heap discarded by exec (not leaks: the kernel freed it with the image)"
                  : "Not freed at exit",
             id + "-not-freed", "bytes", "blocks",
-            LiveNumber(t, &SiteStats::leaked_count, &SiteStats::leaked_bytes));
+            Numbers(t, &SiteStats::leaked_count, &SiteStats::leaked_bytes));
   TemporaryTable(out, p, options, id + "-temporary");
   GrowthTable(out, p, options);
   FlameGraphs(out, p, *hp.profile);

@@ -507,6 +507,14 @@ def check_sampled(driver, heapsight, program, work, shot, failures):
     check(rows and len(rows) < 10 and total == peak_bytes,
           'the sites live at the peak add up to the estimated peak: %d vs %d' % (total, peak_bytes),
           failures)
+    # `report`'s list is the same estimate, labelled so.
+    text = run([heapsight, 'report', traces[0]])
+    m = re.search(r'^top call sites live at the peak \(estimates\):\n((?:  .*\n)+)', text, re.M)
+    listed = [int(x.replace(',', '')) for x in
+              re.findall(r'^  ([\d,]+) bytes', m.group(1), re.M)] if m else []
+    check(m is not None and sum(listed) == peak_bytes,
+          'report\'s "top call sites live at the peak (estimates)" add up to the estimated '
+          'peak: %s vs %d' % (listed, peak_bytes), failures)
     st = flame_state(driver, '0')
     check('temporary' not in st['options'], 'no temporary flame graph: %s' % st['options'],
           failures)
