@@ -37,6 +37,10 @@ constexpr GlossaryEntry kEntries[] = {
      {"reached only through pointers into its middle;", nullptr, nullptr}},
     {"still reachable", "still reachable",
      {"a pointer to its start from a root or a reachable block;", nullptr, nullptr}},
+    {"not freed", "not freed",
+     {"a trace without a scan (sampled traces, HEAPSIGHT_LEAK_SCAN=0, a trace cut short); every "
+      "such block counts as leaked.",
+      nullptr, nullptr}},
     {"discarded by exec", "Discarded by exec",
      {"a process image that ends in a successful exec has no exit: the kernel discards its "
       "whole heap with the image.",

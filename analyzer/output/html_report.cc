@@ -43,6 +43,8 @@ figure.heap-chart { margin: 0.5em 0; }
 figure.heap-chart .rss { display: none; }
 figure.heap-chart .rss-toggle:checked ~ svg .rss { display: inline; }
 svg.timeline text { fill: #333; }
+pre.lsan, pre.free-error { background: #f8f8f8; border-left: 3px solid #c0392b; padding: 0.3em 0.6em; overflow-x: auto; }
+h4.leak-class { font-size: 1em; margin: 0.8em 0 0.3em; }
 )";
 
 std::string E(std::string_view text) { return XmlEscape(text); }
@@ -431,6 +433,8 @@ void ProcessSection(std::string& out, const HtmlProcess& hp, size_t index,
             id + "-not-freed", "bytes", "blocks",
             Numbers(t, &SiteStats::leaked_count, &SiteStats::leaked_bytes));
   TemporaryTable(out, p, options, id + "-temporary");
+  absl::StrAppend(&out, RenderLeaksSection(p, hp.leaks, options.top, options.frames,
+                                           id + "-leaks"));
   GrowthTable(out, p, options);
   FlameGraphs(out, p, *hp.profile);
   absl::StrAppend(&out, "</section>\n");

@@ -28,8 +28,11 @@ reads back what the browser drew:
   - on a sampled trace, the chart's maximum is `report`'s estimated peak,
     the chart and the site tables say "estimate", the sites live at the
     peak add up to it, and temporaries are "not known".
+  - on the leak corpus (tests/corpus: indirect_leak, interior_ptr,
+    mismatch), the leaks section's classes, their LSan-style stacks and the
+    free errors with both stacks are the expect files' numbers.
 Screenshots go to --artifacts (html_page_two_phase.png, html_page_family.png,
-html_page_temporaries.png, html_page_sampled.png).
+html_page_temporaries.png, html_page_sampled.png, html_page_leaks.png).
 Exit 77 (skipped) only when chromium or chromedriver is missing.
 """
 
@@ -488,7 +491,7 @@ def check_sampled(driver, heapsight, program, work, shot, failures):
                   h => h.textContent === 'Most temporary allocations').map(
                   h => h.nextElementSibling.textContent),
               tables: s.querySelectorAll('table.sites').length,
-              notes: s.querySelectorAll('p.estimate').length};''')
+              notes: s.querySelectorAll('p.estimate + table.sites').length};''')
     check(r['peak'] == peak_bytes,
           'the sampled chart\'s maximum %s is report\'s estimated peak %d' % (r['peak'], peak_bytes),
           failures)
@@ -525,11 +528,72 @@ def check_sampled(driver, heapsight, program, work, shot, failures):
     driver.save_screenshot(shot)
 
 
+LEAK_CASES = ['indirect_leak', 'interior_ptr', 'mismatch']
+CLASS_KEYS = {'definite': 'definitely_lost', 'indirect': 'indirectly_lost',
+              'possible': 'possibly_lost', 'reachable': 'still_reachable'}
+
+
+def check_leaks(driver, heapsight, corpus_bin, corpus_data, work, shot, failures):
+    """The leaks section on leak corpus programs: each class's bytes and
+    blocks, and the free errors with both stacks, are the Valgrind-checked
+    numbers of the program's expect file (tests/corpus/data)."""
+    import json
+    for case in LEAK_CASES:
+        with open(os.path.join(corpus_data, case + '.expect.json'), encoding='utf-8') as f:
+            want = json.load(f)['expected']['processes'][0]
+        traces = record(heapsight, os.path.join(corpus_bin, case), os.path.join(work, case), [])
+        assert len(traces) == 1, traces
+        page = os.path.join(work, case + '.html')
+        run([heapsight, 'html', traces[0], '-o', page])
+        driver.get('file://' + page)
+        r = driver.execute_script(r'''
+          const s = document.querySelector('section.process div.leaks');
+          if (!s) return null;
+          const classes = {};
+          for (const h of s.querySelectorAll('h4.leak-class')) {
+            classes[h.dataset.kind] = {bytes: +h.dataset.bytes, blocks: +h.dataset.blocks,
+                                       groups: 0, title: h.title, text: h.textContent};
+          }
+          for (const g of s.querySelectorAll('pre.lsan')) {
+            classes[g.dataset.kind].groups += +g.dataset.bytes;
+          }
+          return {classes: classes,
+                  errors: Array.from(s.querySelectorAll('pre.free-error')).map(e => e.textContent),
+                  lsan: Array.from(s.querySelectorAll('pre.lsan')).map(e => e.textContent)};''')
+        check(r is not None, '%s: the page has a leaks section' % case, failures)
+        if r is None:
+            continue
+        for kind, key in CLASS_KEYS.items():
+            got = r['classes'].get(kind, {})
+            check(got.get('bytes') == want[key]['bytes'] and
+                  got.get('blocks') == want[key]['blocks'] and got.get('groups') == got.get('bytes'),
+                  '%s: %s is %s, its stacks add up to it: %s' % (case, key, want[key], got),
+                  failures)
+            check(got.get('title', '') != '', '%s: %s has its definition' % (case, kind), failures)
+        errors = want.get('errors', [])
+        check(len(r['errors']) == len(errors),
+              '%s: %d free errors shown: %d' % (case, len(errors), len(r['errors'])), failures)
+        for e in errors:
+            hits = [t for t in r['errors'] if t.startswith(e['kind'].replace('_', ' ')) and
+                    ' of %d byte(s) ' % e['bytes'] in t and e['in_function'] in t and
+                    'allocated at:' in t]
+            check(len(hits) == 1, '%s: the %s in %s of %d bytes, with both stacks' %
+                  (case, e['kind'], e['in_function'], e['bytes']), failures)
+        if case == 'indirect_leak':
+            check(any(t.startswith('Direct leak of 48 byte(s) in 1 object(s)') and
+                      '#0 make_node (indirect_leak.c:' in t for t in r['lsan']),
+                  'indirect_leak: an LSan-style stack of the direct leak', failures)
+            driver.execute_script("document.querySelector('div.leaks').scrollIntoView()")
+            driver.save_screenshot(shot)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--heapsight', required=True)
     ap.add_argument('--program', required=True)
     ap.add_argument('--temporaries', required=True)
+    ap.add_argument('--corpus-bin', required=True)
+    ap.add_argument('--corpus-data', required=True)
     ap.add_argument('--artifacts', required=True)
     args = ap.parse_args()
     chromium, chromedriver = find_browser()
@@ -577,6 +641,8 @@ def main():
                           os.path.join(args.artifacts, 'html_page_temporaries.png'), failures)
         check_sampled(driver, args.heapsight, args.program, work,
                       os.path.join(args.artifacts, 'html_page_sampled.png'), failures)
+        check_leaks(driver, args.heapsight, args.corpus_bin, args.corpus_data, work,
+                    os.path.join(args.artifacts, 'html_page_leaks.png'), failures)
     finally:
         driver.quit()
     if failures:

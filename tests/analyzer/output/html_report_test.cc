@@ -131,3 +131,43 @@ TEST(HtmlReportTest, OneProcessHasNoSelector) {
 
 }  // namespace
 }  // namespace heapsight::analyzer::output
+
+namespace heapsight::analyzer::output {
+namespace {
+
+// The leaks section: a part per class with its total and LSan-style groups,
+// the free errors, the page still well-formed; an image that ended in exec
+// has no leaks.
+TEST(HtmlReportTest, LeaksSection) {
+  ProcessProfile p = Process(10, "/rec/a.hst", "", 3, 300, 300, 300);
+  HeapProfile empty;
+  HtmlProcess hp;
+  hp.trace = &p;
+  hp.profile = &empty;
+  hp.leaks.known = true;
+  hp.leaks.scanned = true;
+  hp.leaks.classes[LeakClass::kDefinite] = {100, 1};
+  hp.leaks.classes[LeakClass::kReachable] = {200, 2};
+  hp.leaks.groups.push_back({LeakClass::kDefinite, {100, 1}, format::Api::kMalloc, 0});
+  hp.leaks.groups.push_back({LeakClass::kReachable, {200, 2}, format::Api::kMalloc, 0});
+  FreeErrorEvent e;
+  e.error = format::FreeError::kDoubleFree;
+  e.free_api = format::Api::kFree;
+  hp.leaks.errors.push_back(e);
+  std::string page = RenderHtmlReport({hp}, HtmlReportOptions{});
+  EXPECT_EQ(CheckXmlWellFormed(page.substr(page.find("<html"))), "");
+  EXPECT_TRUE(absl::StrContains(page, ">definitely lost: 100 bytes in 1 block</h4>"));
+  EXPECT_TRUE(absl::StrContains(page, ">Direct leak of 100 byte(s) in 1 object(s) allocated "
+                                      "from (malloc):\n    (no stack)\n</pre>"));
+  EXPECT_TRUE(absl::StrContains(page, ">Still reachable of 200 byte(s) in 2 object(s)"));
+  EXPECT_TRUE(absl::StrContains(page, ">Free errors: 1</h4>"));
+  EXPECT_TRUE(absl::StrContains(page, ">double free (free) at "));
+  // Ended in exec: no leak classes at all.
+  p.end_reason = format::EndReason::kExec;
+  page = RenderHtmlReport({hp}, HtmlReportOptions{});
+  EXPECT_FALSE(absl::StrContains(page, "definitely lost:"));
+  EXPECT_TRUE(absl::StrContains(page, "None: this image ended in exec"));
+}
+
+}  // namespace
+}  // namespace heapsight::analyzer::output
