@@ -61,6 +61,19 @@ int RunHtml(const HtmlArgs& args) {
       processes[i].leaks_known = true;
       processes[i].leaked = leaks.processes[i].totals.leaked;
       processes[i].discarded_by_exec = leaks.processes[i].totals.discarded_by_exec;
+      output::HtmlLeaks& l = processes[i].leaks;
+      l.known = true;
+      l.scanned = leaks.processes[i].scanned;
+      l.no_scan_reason = leaks.processes[i].no_scan_reason;
+      l.estimated = leaks.processes[i].totals.estimated;
+      l.classes = leaks.processes[i].totals.classes;
+      l.suppressed = leaks.processes[i].totals.suppressed;
+      for (const LeakGroup& g : leaks.groups) {
+        if (g.process == i) l.groups.push_back({g.kind, g.counts, g.api, g.stack});
+      }
+      for (const LeakFreeError& e : leaks.errors) {
+        if (e.process == i) l.errors.push_back(e.event);
+      }
     }
   }
   output::HtmlReportOptions html;

@@ -158,9 +158,13 @@ constexpr std::string_view kScript = R"JS(
     matchedText.textContent = '';
     searching = false;
   }
-  function search(term) {
+  function commas(v) { return String(Math.round(v)).replace(/\B(?=(\d{3})+(?!\d))/g, ','); }
+  // Marks the frames matching `term` and writes the matched share and total
+  // (each stack counted once, however many of its frames match). Returns
+  // the match, or null for a bad expression.
+  function search(term, quiet) {
     var re;
-    try { re = new RegExp(term); } catch (e) { alert('Bad regular expression: ' + e.message); return; }
+    try { re = new RegExp(term); } catch (e) { if (!quiet) alert('Bad regular expression: ' + e.message); return null; }
     clearSearch();
     var spans = [];
     frames.forEach(function (g) {
@@ -177,8 +181,28 @@ constexpr std::string_view kScript = R"JS(
       else if (s[0] + s[1] > end) { covered += s[0] + s[1] - end; end = s[0] + s[1]; }
     });
     var total = root ? num(root, 'data-w') : 0;
-    matchedText.textContent = 'Matched: ' + (total ? (100 * covered / total).toFixed(2) : '0.00') + '%';
+    var unit = matchedText.getAttribute ? matchedText.getAttribute('data-unit') || '' : '';
+    matchedText.textContent = 'Matched: ' + (total ? (100 * covered / total).toFixed(2) : '0.00') + '%' +
+        (unit ? ' (' + commas(covered) + ' ' + unit + ')' : '');
     searching = true;
+    return { value: covered, total: total, frames: spans.length, text: matchedText.textContent };
+  }
+  // A page that embeds the graph (heapsight html) searches it by message:
+  // {heapsightSearch: term, seq} ('' clears), answered with {heapsightMatched}
+  // (the match, and the same seq).
+  if (typeof window !== 'undefined' && window.addEventListener) {
+    window.addEventListener('message', function (e) {
+      var d = e.data;
+      if (!d || typeof d.heapsightSearch !== 'string') return;
+      var m = null;
+      if (d.heapsightSearch) m = search(d.heapsightSearch, true); else clearSearch();
+      m = m || { value: 0, total: 0, frames: 0, text: '' };
+      m.seq = d.seq;  // which search this answers
+      if (e.source) e.source.postMessage({ heapsightMatched: m }, '*');
+    });
+    // A graph loads when the page first shows it: tell the page, which
+    // then sends the search already typed.
+    if (window.parent && window.parent !== window) window.parent.postMessage({ heapsightReady: true }, '*');
   }
   frames.forEach(function (g) {
     g.addEventListener('click', function () { zoom(g); });
@@ -288,8 +312,8 @@ std::string RenderFlameGraphSvg(const std::vector<FoldedStack>& stacks,
   absl::StrAppendFormat(&out, "<text id=\"unzoom\" x=\"%.2f\" y=\"24\">Reset Zoom</text>\n", kPad);
   absl::StrAppendFormat(&out, "<text id=\"search\" x=\"%.2f\" y=\"24\">Search</text>\n",
                         width - kPad);
-  absl::StrAppendFormat(&out, "<text id=\"matched\" x=\"%.2f\" y=\"%.0f\"> </text>\n",
-                        width - kPad, height - 10);
+  absl::StrAppendFormat(&out, "<text id=\"matched\" x=\"%.2f\" y=\"%.0f\" data-unit=\"%s\"> </text>\n",
+                        width - kPad, height - 10, unit);
   absl::StrAppendFormat(&out, "<text id=\"details\" x=\"%.2f\" y=\"%.0f\"> </text>\n", kPad,
                         height - 10);
 

@@ -9,11 +9,14 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
 #include "analyzer/model/family_totals.h"
 #include "analyzer/model/site_ranking.h"
 #include "analyzer/output/flamegraph_svg.h"
 #include "analyzer/output/folded_stacks.h"
+#include "analyzer/output/html_glossary.h"
 #include "analyzer/output/html_timeline.h"
+#include "analyzer/output/site_estimate.h"
 #include "analyzer/output/site_metric.h"
 #include "analyzer/output/stack_text.h"
 #include "analyzer/output/text_util.h"
@@ -40,6 +43,8 @@ figure.heap-chart { margin: 0.5em 0; }
 figure.heap-chart .rss { display: none; }
 figure.heap-chart .rss-toggle:checked ~ svg .rss { display: inline; }
 svg.timeline text { fill: #333; }
+pre.lsan, pre.free-error { background: #f8f8f8; border-left: 3px solid #c0392b; padding: 0.3em 0.6em; overflow-x: auto; }
+h4.leak-class { font-size: 1em; margin: 0.8em 0 0.3em; }
 )";
 
 std::string E(std::string_view text) { return XmlEscape(text); }
@@ -73,22 +78,80 @@ void Row(std::string& out, std::string_view label, const std::string& value) {
   absl::StrAppend(&out, "<tr><th>", E(label), "</th><td class=\"n\">", E(value), "</td></tr>\n");
 }
 
+// One site's number in a table (of its EstimatedSiteStats: a sampled
+// trace's estimates, site_estimate.h).
+struct SiteNumber {
+  uint64_t count = 0;
+  uint64_t bytes = 0;
+};
+using SiteNumberFn = std::function<SiteNumber(const SiteStats&)>;
+
+SiteNumberFn Numbers(const Totals& t, uint64_t SiteStats::*count, uint64_t SiteStats::*bytes) {
+  return [&t, count, bytes](const SiteStats& s) {
+    SiteStats e = EstimatedSiteStats(s, t);
+    return SiteNumber{e.*count, e.*bytes};
+  };
+}
+
 void SiteTable(std::string& out, const ProcessProfile& p, const HtmlReportOptions& options,
-               std::string_view title, std::string_view bytes_header, std::string_view count_header,
-               const std::function<uint64_t(const SiteStats&)>& bytes,
-               const std::function<uint64_t(const SiteStats&)>& count) {
+               std::string_view title, std::string_view id, std::string_view bytes_header,
+               std::string_view count_header, const SiteNumberFn& number) {
+  const bool estimated = p.totals.estimated;
   absl::StrAppend(&out, "<h3>", E(title), "</h3>\n");
-  std::vector<const Site*> sites = RankSites(p, options.top, bytes);
+  std::vector<const Site*> sites =
+      RankSites(p, options.top, [&](const SiteStats& s) { return number(s).bytes; });
   if (sites.empty()) {
     absl::StrAppend(&out, "<p class=\"note\">none</p>\n");
     return;
   }
-  absl::StrAppend(&out, "<table><tr><th>", E(bytes_header), "</th><th>", E(count_header),
+  if (estimated) {
+    absl::StrAppend(&out, "<p class=\"note estimate\">Estimates: each site&apos;s sampled "
+                          "numbers scaled up as the totals are (see <a href=\"#def-estimates\">"
+                          "estimates</a>).</p>\n");
+  }
+  const char* suffix = estimated ? " (estimate)" : "";
+  absl::StrAppend(&out, "<table class=\"sites\" id=\"", E(id), "\"><tr><th>", E(bytes_header),
+                  suffix, "</th><th>", E(count_header), suffix,
                   "</th><th>API</th><th>call stack (innermost first)</th></tr>\n");
   for (const Site* s : sites) {
     const char* api = format::ApiName(s->api);
-    absl::StrAppend(&out, "<tr><td class=\"n\">", E(Thousands(bytes(s->stats))),
-                    "</td><td class=\"n\">", E(Thousands(count(s->stats))), "</td><td>",
+    SiteNumber n = number(s->stats);
+    absl::StrAppend(&out, "<tr><td class=\"n\">", E(Thousands(n.bytes)),
+                    "</td><td class=\"n\">", E(Thousands(n.count)), "</td><td>",
+                    E(api != nullptr ? api : "?"), "</td><td class=\"s\">",
+                    StackCell(p, s->stack, options.frames), "</td></tr>\n");
+  }
+  absl::StrAppend(&out, "</table>\n");
+}
+
+// heaptrack's "most temporary allocations", with our definition
+// (docs/temporaries.md): exact traces only.
+void TemporaryTable(std::string& out, const ProcessProfile& p, const HtmlReportOptions& options,
+                    std::string_view id) {
+  absl::StrAppend(&out, "<h3>Most temporary allocations</h3>\n");
+  if (!p.totals.temporary_known) {
+    absl::StrAppend(&out, "<p class=\"note\">not known in a sampled trace (see <a "
+                          "href=\"#def-temporary\">temporary</a>)</p>\n");
+    return;
+  }
+  std::vector<const Site*> sites =
+      RankSites(p, options.top, [](const SiteStats& s) { return s.temporary_count; });
+  if (sites.empty()) {
+    absl::StrAppend(&out, "<p class=\"note\">none</p>\n");
+    return;
+  }
+  absl::StrAppend(&out, "<table class=\"sites\" id=\"", E(id),
+                  "\"><tr><th>temporary</th><th>of allocations</th><th>share</th>"
+                  "<th>temporary bytes</th><th>API</th><th>call stack (innermost first)</th>"
+                  "</tr>\n");
+  for (const Site* s : sites) {
+    const char* api = format::ApiName(s->api);
+    const SiteStats& st = s->stats;
+    double share = st.alloc_count == 0 ? 0 : 100.0 * st.temporary_count / st.alloc_count;
+    absl::StrAppend(&out, "<tr><td class=\"n\">", E(Thousands(st.temporary_count)),
+                    "</td><td class=\"n\">", E(Thousands(st.alloc_count)),
+                    "</td><td class=\"n\">", absl::StrFormat("%.1f%%", share),
+                    "</td><td class=\"n\">", E(Thousands(st.temporary_bytes)), "</td><td>",
                     E(api != nullptr ? api : "?"), "</td><td class=\"s\">",
                     StackCell(p, s->stack, options.frames), "</td></tr>\n");
   }
@@ -128,68 +191,148 @@ void GrowthTable(std::string& out, const ProcessProfile& p, const HtmlReportOpti
   absl::StrAppend(&out, "</table>\n");
 }
 
-void FlameGraph(std::string& out, const HeapProfile& profile) {
-  absl::StrAppend(&out, "<h3>Flame graph: bytes allocated</h3>\n");
-  std::vector<FoldedStack> stacks = CollapseProfile(profile, SiteMetric::kAllocBytes);
-  FlameGraphOptions options;
-  options.title = "bytes allocated";
-  options.subtitle = "click a frame to zoom, the root to reset";
-  std::string svg = RenderFlameGraphSvg(stacks, options);
-  // A data URL gives the graph its own document, where its script expects
-  // to run (it takes the SVG root as document.documentElement).
-  // The object takes the graph's own height (its <svg> tag says it), so
-  // the page scrolls instead of the graph.
-  std::string height = "600";
-  if (size_t tag = svg.find("<svg"); tag != std::string::npos) {
-    constexpr std::string_view kHeight = " height=\"";
-    size_t at = svg.find(kHeight, tag);
-    size_t end = at == std::string::npos ? at : svg.find('"', at + kHeight.size());
-    if (end != std::string::npos && end - (at + kHeight.size()) <= 7) {
-      height = svg.substr(at + kHeight.size(), end - (at + kHeight.size()));
+// The flame graph's metrics, in the order of the page's metric switch.
+struct FlameMetric {
+  SiteMetric metric;
+  const char* label;  // the switch's text and the graph's title
+};
+constexpr FlameMetric kFlameMetrics[] = {
+    {SiteMetric::kAllocBytes, "bytes allocated"},
+    {SiteMetric::kAllocCount, "allocations"},
+    {SiteMetric::kPeakBytes, "bytes live at the peak"},
+    {SiteMetric::kLeakedBytes, "bytes not freed at exit (live at the end)"},
+    {SiteMetric::kTemporaryCount, "temporary allocations"},
+    {SiteMetric::kTemporaryBytes, "temporary bytes"},
+};
+
+// One flame graph per metric, pre-aggregated per site (CollapseProfile:
+// the numbers pprof and collapse give, estimates in a sampled trace); the
+// page's metric switch (kFlameScript) shows one at a time, bytes allocated
+// first.
+// An image that ended in exec has no "not freed at exit": its heap was
+// discarded (docs/glossary.md).
+const char* Label(const FlameMetric& m, bool exec) {
+  return exec && m.metric == SiteMetric::kLeakedBytes ? "bytes discarded by exec (live at the end)"
+                                                       : m.label;
+}
+
+void FlameGraphs(std::string& out, const ProcessProfile& p, const HeapProfile& profile) {
+  const bool estimated = p.totals.estimated;
+  const bool exec = p.EndedInExec();
+  absl::StrAppend(&out, "<h3>Flame graph</h3>\n<p><label>Metric: <select class=\"metric\">");
+  for (const FlameMetric& m : kFlameMetrics) {
+    if (SiteMetricNeedsExactTrace(m.metric) && estimated) continue;
+    absl::StrAppend(&out, "<option value=\"", E(SiteMetricName(m.metric)), "\">", Label(m, exec),
+                    "</option>");
+  }
+  absl::StrAppend(&out, "</select></label> <label>Search (regular expression): <input "
+                        "type=\"search\" class=\"flame-search\"/></label> <span "
+                        "class=\"flame-matched\" aria-live=\"polite\"></span>",
+                  estimated ? " <span class=\"note\">(estimates: a sampled trace; temporary "
+                              "allocations are not known)</span>"
+                            : "",
+                  "</p>\n");
+  bool first = true;
+  for (const FlameMetric& m : kFlameMetrics) {
+    if (SiteMetricNeedsExactTrace(m.metric) && estimated) continue;
+    std::vector<FoldedStack> stacks = CollapseProfile(profile, m.metric);
+    FlameGraphOptions options;
+    options.title = absl::StrCat(Label(m, exec), estimated ? " (estimates)" : "");
+    options.subtitle = "click a frame to zoom, the root to reset";
+    options.unit = std::string(SiteMetricUnit(m.metric));
+    std::string svg = RenderFlameGraphSvg(stacks, options);
+    // A data URL gives the graph its own document, where its script expects
+    // to run (it takes the SVG root as document.documentElement).
+    // The object takes the graph's own height (its <svg> tag says it), so
+    // the page scrolls instead of the graph.
+    std::string height = "600";
+    if (size_t tag = svg.find("<svg"); tag != std::string::npos) {
+      constexpr std::string_view kHeight = " height=\"";
+      size_t at = svg.find(kHeight, tag);
+      size_t end = at == std::string::npos ? at : svg.find('"', at + kHeight.size());
+      if (end != std::string::npos && end - (at + kHeight.size()) <= 7) {
+        height = svg.substr(at + kHeight.size(), end - (at + kHeight.size()));
+      }
+    }
+    absl::StrAppend(&out, "<div class=\"flame\" data-metric=\"", E(SiteMetricName(m.metric)), "\"",
+                    first ? "" : " hidden=\"hidden\"",
+                    "><object type=\"image/svg+xml\" width=\"100%\" height=\"", E(height),
+                    "\" data=\"data:image/svg+xml;base64,", absl::Base64Escape(svg),
+                    "\">flame graph (needs SVG)</object></div>\n");
+    first = false;
+  }
+}
+
+// The metric switch and the search: every process's flame graphs follow
+// the metric chosen and the term searched in any of them. The search is
+// sent to each graph's own document (flamegraph_svg.h: a data: URL is
+// another origin, so by message); each answers with its match, shown next
+// to the box for the graph on view. No trace string appears in here.
+constexpr char kFlameScript[] = R"(
+(function () {
+  var selects = document.querySelectorAll('select.metric');
+  var inputs = document.querySelectorAll('input.flame-search');
+  var graphs = document.querySelectorAll('div.flame');
+  function refresh(section) {
+    var span = section.querySelector('span.flame-matched');
+    var on = section.querySelector('div.flame:not([hidden])');
+    if (span) span.textContent = on && on.dataset.matched ? on.dataset.matched : '';
+  }
+  function show(metric) {
+    for (var i = 0; i < selects.length; i++) {
+      var section = selects[i].closest('section.process');
+      var mine = section.querySelectorAll('div.flame');
+      var found = false;
+      for (var k = 0; k < mine.length; k++) found = found || mine[k].dataset.metric === metric;
+      var want = found ? metric : mine.length ? mine[0].dataset.metric : '';
+      for (var k = 0; k < mine.length; k++) mine[k].hidden = mine[k].dataset.metric !== want;
+      selects[i].value = want;
+      refresh(section);
     }
   }
-  absl::StrAppend(&out, "<object type=\"image/svg+xml\" width=\"100%\" height=\"", E(height),
-                  "\" data=\"data:image/svg+xml;base64,", absl::Base64Escape(svg),
-                  "\">flame graph (needs SVG)</object>\n");
-}
-
-// Short definitions for tooltips and the "what these numbers mean" section;
-// the full text is docs/glossary.md (the same definitions as
-// model/trace_model.h's file comment).
-struct Definition {
-  const char* term;
-  const char* text;
-};
-constexpr Definition kGlossary[] = {
-    {"allocated", "Every block the program asked for (malloc, new, realloc's new block, ...), "
-                  "counted once each, whether or not it was freed later. Runtime blocks are not "
-                  "counted."},
-    {"peak heap", "The most bytes live in the program's heap at one moment (the C/C++ "
-                  "runtime's own blocks left out), and the first moment it was reached."},
-    {"live", "Bytes in blocks allocated and not yet freed at a given moment."},
-    {"not freed at exit", "Blocks still live when the process ended, whether still reachable "
-                          "or lost. Only the lost ones are leaks."},
-    {"leaked", "Not freed at exit and no longer reachable (definitely, indirectly or possibly "
-               "lost, as memcheck classes them), after suppressions."},
-    {"discarded by exec", "A process image that called exec has no exit: the kernel discarded "
-                          "its whole heap. Its blocks are never leaks."},
-    {"temporary", "A block freed by the thread that allocated it before that thread allocated "
-                  "or freed anything else."},
-    {"runtime blocks", "Blocks the C/C++ runtime makes for itself (libstdc++'s exception pool, "
-                       "per-thread storage, stdio buffers): in the peak and the chart, not in "
-                       "the program's totals or leaks."},
-    {"RSS", "Resident set size of the whole process, sampled; it includes heapsight's own "
-            "memory, so it is larger than the heap."},
-    {"estimates", "In a sampled trace (HEAPSIGHT_SAMPLE_BYTES) only some allocations are "
-                  "recorded; totals scaled up from them are estimates."},
-};
-
-const char* Define(std::string_view term) {
-  for (const Definition& d : kGlossary) {
-    if (term == d.term) return d.text;
+  var term = '', seq = 0;  // an answer to an older search is dropped
+  function send(o) {
+    if (o && o.contentWindow) o.contentWindow.postMessage({ heapsightSearch: term, seq: seq }, '*');
   }
-  return "";
-}
+  function search(t) {
+    term = t;
+    seq++;
+    for (var i = 0; i < inputs.length; i++) inputs[i].value = term;
+    for (var k = 0; k < graphs.length; k++) {
+      delete graphs[k].dataset.matched;
+      send(graphs[k].querySelector('object'));
+    }
+    for (var i = 0; i < selects.length; i++) refresh(selects[i].closest('section.process'));
+  }
+  window.addEventListener('message', function (e) {
+    var m = e.data && e.data.heapsightMatched;
+    var ready = e.data && e.data.heapsightReady;
+    if (!m && !ready) return;
+    for (var k = 0; k < graphs.length; k++) {
+      var o = graphs[k].querySelector('object');
+      if (!o || o.contentWindow !== e.source) continue;
+      // A graph shown for the first time has just loaded (a hidden one
+      // may not): it gets the search now.
+      if (ready) {
+        if (term) send(o);
+        continue;
+      }
+      if (m.seq !== seq) continue;
+      graphs[k].dataset.matched = String(m.text);
+      graphs[k].dataset.matchedValue = String(m.value);
+      refresh(graphs[k].closest('section.process'));
+    }
+  });
+  for (var i = 0; i < selects.length; i++) {
+    selects[i].addEventListener('change', function () { show(this.value); });
+  }
+  for (var i = 0; i < inputs.length; i++) {
+    inputs[i].addEventListener('change', function () { search(this.value); });
+  }
+})();
+)";
+
+std::string Define(std::string_view key) { return GlossaryDefinition(key); }
 
 // A summary row whose header carries its definition as a tooltip.
 void DefinedRow(std::string& out, std::string_view label, std::string_view term,
@@ -201,12 +344,15 @@ void DefinedRow(std::string& out, std::string_view label, std::string_view term,
 void GlossarySection(std::string& out) {
   absl::StrAppend(&out, "<details class=\"glossary\" id=\"glossary\"><summary>What these numbers "
                         "mean</summary>\n<dl>\n");
-  for (const Definition& d : kGlossary) {
-    absl::StrAppend(&out, "<dt>", E(d.term), "</dt><dd>", E(d.text), "</dd>\n");
+  // The definitions are quoted from docs/glossary.md (html_glossary.h).
+  for (const GlossaryEntry& e : HtmlGlossary()) {
+    absl::StrAppend(&out, "<dt id=\"def-", E(absl::StrReplaceAll(e.key, {{" ", "-"}})), "\">",
+                    E(e.term), "</dt><dd>", E(GlossaryDefinition(e.key)), "</dd>\n");
   }
-  absl::StrAppend(&out, "</dl>\n<p class=\"note\">The full definitions are in "
+  absl::StrAppend(&out, "</dl>\n<p class=\"note\">Quoted from the glossary, "
                         "<code>docs/glossary.md</code> in heapsight&apos;s sources (also "
-                        "installed with its documentation).</p></details>\n");
+                        "installed with its documentation), which has the full "
+                        "definitions.</p></details>\n");
 }
 
 std::string CommandLine(const ProcessProfile& p) {
@@ -245,7 +391,7 @@ void ProcessSection(std::string& out, const HtmlProcess& hp, size_t index,
   absl::StrAppend(&out, "<h3>Summary</h3>\n<table class=\"summary\">\n");
   DefinedRow(out, "allocations", "allocated",
              TotalCount(t, t.allocs, static_cast<int64_t>(t.allocs_error)));
-  Row(out, "frees", TotalCount(t, t.frees));
+  DefinedRow(out, "frees", "frees", TotalCount(t, t.frees));
   DefinedRow(out, "bytes allocated", "allocated",
              TotalBytes(t, t.bytes_allocated, static_cast<int64_t>(t.bytes_allocated_error)));
   DefinedRow(out, "peak heap", "peak heap",
@@ -276,19 +422,21 @@ void ProcessSection(std::string& out, const HtmlProcess& hp, size_t index,
 
   absl::StrAppend(&out, "<h3>Heap over time</h3>\n");
   absl::StrAppend(&out, RenderHeapChart(p, absl::StrCat("p", index)));
-  SiteTable(out, p, options, "Top call sites by bytes allocated", "bytes", "allocations",
-            [](const SiteStats& s) { return s.alloc_bytes; },
-            [](const SiteStats& s) { return s.alloc_count; });
-  SiteTable(out, p, options, "Top call sites live at the peak", "bytes", "blocks",
-            [](const SiteStats& s) { return s.peak_bytes; },
-            [](const SiteStats& s) { return s.peak_count; });
+  std::string id = absl::StrCat("p", index);
+  SiteTable(out, p, options, "Top call sites by bytes allocated", id + "-allocated", "bytes",
+            "allocations", Numbers(t, &SiteStats::alloc_count, &SiteStats::alloc_bytes));
+  SiteTable(out, p, options, "Top call sites live at the peak", id + "-peak", "bytes", "blocks",
+            Numbers(t, &SiteStats::peak_count, &SiteStats::peak_bytes));
   SiteTable(out, p, options,
             exec ? "Heap discarded by exec (not leaks: the kernel freed it with the image)"
                  : "Not freed at exit",
-            "bytes", "blocks", [](const SiteStats& s) { return s.leaked_bytes; },
-            [](const SiteStats& s) { return s.leaked_count; });
+            id + "-not-freed", "bytes", "blocks",
+            Numbers(t, &SiteStats::leaked_count, &SiteStats::leaked_bytes));
+  TemporaryTable(out, p, options, id + "-temporary");
+  absl::StrAppend(&out, RenderLeaksSection(p, hp.leaks, options.top, options.frames,
+                                           id + "-leaks"));
   GrowthTable(out, p, options);
-  FlameGraph(out, *hp.profile);
+  FlameGraphs(out, p, *hp.profile);
   absl::StrAppend(&out, "</section>\n");
 }
 
@@ -458,6 +606,7 @@ std::string RenderHtmlReport(const std::vector<HtmlProcess>& processes,
   // (The CDATA markers, commented out for the script, keep the page
   // well-formed XML.)
   absl::StrAppend(&out, "<script>//<![CDATA[", HeapChartScript(), "//]]></script>\n");
+  absl::StrAppend(&out, "<script>//<![CDATA[", kFlameScript, "//]]></script>\n");
   if (processes.size() > 1) {
     absl::StrAppend(&out, "<script>//<![CDATA[", kSelectorScript, "//]]></script>\n");
   }

@@ -4,11 +4,13 @@
 // selector and the family's totals, then per process its totals, the heap
 // (and RSS) over time as an inline SVG step chart (html_timeline.h), the top
 // call sites by bytes allocated, by bytes live at the peak and by bytes not
-// freed at exit, the call sites whose memory keeps growing
-// (growth_tracker.h), and the interactive flame graph of bytes allocated
-// (flamegraph_svg.h, embedded as an SVG data URL so its script runs in its
-// own document). A short "what these numbers mean" section links to
-// docs/glossary.md.
+// freed at exit, the most temporary allocations, the leaks per class with
+// their stacks and the free errors (html_leaks.h), the call sites whose
+// memory keeps growing
+// (growth_tracker.h), and the interactive flame graphs, one per metric
+// behind a metric switch and a search box (flamegraph_svg.h, embedded as SVG
+// data URLs so their scripts run in their own documents). The "what these
+// numbers mean" section quotes docs/glossary.md (html_glossary.h).
 //
 // No external resources: the page works offline and from a CI artifact (a
 // Content-Security-Policy forbids every fetch). Every string that comes
@@ -26,6 +28,7 @@
 #include "analyzer/model/leak_class_data.h"
 #include "analyzer/model/trace_model.h"
 #include "analyzer/output/heap_profile.h"
+#include "analyzer/output/html_leaks.h"
 
 namespace heapsight::analyzer::output {
 
@@ -46,6 +49,7 @@ struct HtmlProcess {
   bool leaks_known = false;       // the two fields below were filled
   ClassCounts leaked;             // LeakTotals::leaked (lost blocks, unsuppressed)
   ClassCounts discarded_by_exec;  // LeakTotals::discarded_by_exec
+  HtmlLeaks leaks;                // the "Leaks" section (html_leaks.h)
 };
 
 // The page for one process or a family, the processes in the order given

@@ -334,8 +334,11 @@ std::string RenderHeapChart(const ProcessProfile& p, std::string_view id) {
       "aria-label=\"live heap over time; arrow keys move a cursor that reads the heap\">\n",
       kLeft + kPlotWidth + kRight, kTop + kPlotHeight + kBottom, kLeft + kPlotWidth + kRight,
       kTop + kPlotHeight + kBottom, kLeft, kLeft + kPlotWidth, kTop, kTop + kPlotHeight, end_us);
-  absl::StrAppend(&out, "<title>Live heap over time: peak ", E(Bytes(peak)), " at ",
-                  E(Seconds(peak_time, res)), "</title>\n");
+  // A sampled trace's series is the estimated heap (trace_model.h), as its
+  // peak is; say so wherever the chart gives a number.
+  const bool estimated = p.totals.estimated;
+  absl::StrAppend(&out, "<title>Live heap over time", estimated ? " (estimate)" : "", ": peak ",
+                  E(Bytes(peak)), " at ", E(Seconds(peak_time, res)), "</title>\n");
   absl::StrAppendFormat(&out,
                         "<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" "
                         "fill=\"#fcfcfc\" stroke=\"#ccc\"/>\n",
@@ -386,22 +389,24 @@ std::string RenderHeapChart(const ProcessProfile& p, std::string_view id) {
                         kLeft, kTop, kPlotWidth, kPlotHeight, start, data);
   absl::StrAppendFormat(&out,
                         "<text x=\"%.0f\" y=\"%.0f\" transform=\"rotate(-90 %.0f %.0f)\" "
-                        "text-anchor=\"middle\">live heap</text>\n",
-                        16.0, kTop + kPlotHeight / 2, 16.0, kTop + kPlotHeight / 2);
-  absl::StrAppend(&out, "</svg>\n<figcaption class=\"note\">Blue: bytes live in the heap "
-                        "(every block, the C/C++ runtime&apos;s too), exact at every allocation "
-                        "and free; where a pixel holds several changes its line spans their "
-                        "lowest to highest value. Red dot: the peak. Dashed: markers set by the "
-                        "program (heapsight_marker).");
+                        "text-anchor=\"middle\">%s</text>\n",
+                        16.0, kTop + kPlotHeight / 2, 16.0, kTop + kPlotHeight / 2,
+                        estimated ? "live heap (estimate)" : "live heap");
+  absl::StrAppend(&out, "</svg>\n<figcaption class=\"note\">Blue: bytes live in the "
+                        "program&apos;s heap (the C/C++ runtime&apos;s own blocks left out, as in "
+                        "every total), exact at every allocation and free; where a pixel holds "
+                        "several changes its line spans their lowest to highest value. Red dot: "
+                        "the peak. Dashed: markers set by the program (heapsight_marker).");
   if (has_rss) {
     absl::StrAppend(&out, " Grey (right axis, behind the checkbox): resident set size of the "
                           "whole process, heapsight&apos;s own memory included, sampled.");
   } else {
     absl::StrAppend(&out, " RSS was not sampled.");
   }
-  if ((p.header.flags & format::kFileFlagSampled) != 0) {
-    absl::StrAppend(&out, " Sampled trace: the line shows the sampled allocations only, which "
-                          "can be far below the real heap.");
+  if (estimated) {
+    absl::StrAppend(&out, " <span class=\"estimate\">Sampled trace: the line is the estimated "
+                          "heap (each call site&apos;s sampled live blocks scaled up, the way "
+                          "the peak and every total are), an estimate, not a measurement.</span>");
   }
   absl::StrAppend(&out, "</figcaption>\n</figure>\n");
   return out;

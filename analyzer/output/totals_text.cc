@@ -30,7 +30,7 @@ std::string EstimateNote(const Totals& t) {
                       Thousands(t.sampled_allocs), t.sampled_allocs == 1 ? " allocation" : " allocations",
                       " of ", Bytes(t.sampled_bytes),
                       " in all; totals are estimates of the unsampled program, +/- two standard "
-                      "errors (about 95%) where known; call-site lists count sampled allocations "
+                      "errors (about 95%) where known, and so are the call-site lists "
                       "(see ", kGlossaryPath, ")");
 }
 

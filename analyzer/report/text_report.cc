@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "analyzer/model/family_totals.h"
 #include "analyzer/model/site_ranking.h"
+#include "analyzer/output/site_estimate.h"
 #include "analyzer/output/stack_text.h"
 #include "analyzer/output/text_util.h"
 #include "analyzer/output/totals_text.h"
@@ -55,11 +56,19 @@ std::string BucketLabel(int b) {
 void TopSites(std::string& out, const ProcessProfile& p, const ReportOptions& options,
               const char* title, const std::function<uint64_t(const SiteStats&)>& key,
               const std::function<std::string(const SiteStats&)>& label) {
-  std::vector<const Site*> sites = RankSites(p, options.top_sites, key);
+  // A sampled trace's lists show each site's estimate (site_estimate.h).
+  auto estimated = [&p](const SiteStats& s) { return EstimatedSiteStats(s, p.totals); };
+  std::vector<const Site*> sites =
+      RankSites(p, options.top_sites, [&](const SiteStats& s) { return key(estimated(s)); });
   if (sites.empty()) return;
-  absl::StrAppend(&out, title, "\n");
+  std::string heading = title;
+  if (p.totals.estimated && !heading.empty() && heading.back() == ':') {
+    heading.pop_back();
+    heading += " (estimates):";
+  }
+  absl::StrAppend(&out, heading, "\n");
   for (const Site* s : sites) {
-    absl::StrAppend(&out, "  ", label(s->stats), "  ", format::ApiName(s->api), "\n      ",
+    absl::StrAppend(&out, "  ", label(estimated(s->stats)), "  ", format::ApiName(s->api), "\n      ",
                     DescribeStack(p, s->stack, options.frames_per_site), "\n");
   }
 }

@@ -19,7 +19,20 @@ reads back what the browser drew:
     `two_phase small`), the process selector shows one process at a time and
     the image that ended in exec says its heap was discarded, not that it
     was not freed at exit.
-Screenshots go to --artifacts (html_page_two_phase.png, html_page_family.png).
+  - on tests/cli/temporaries_program (--temporaries), the "most temporary
+    allocations" table has the program's known counts per site (temp_alloc
+    100, make_inner 50, new_array 30, grow_realloc 20); the metric switch
+    shows one flame graph at a time; searching the flame graph gives the
+    exact matched total (100 temporary allocations of temp_alloc, 4,000
+    bytes allocated by temp_alloc and make_inner);
+  - on a sampled trace, the chart's maximum is `report`'s estimated peak,
+    the chart and the site tables say "estimate", the sites live at the
+    peak add up to it, and temporaries are "not known".
+  - on the leak corpus (tests/corpus: indirect_leak, interior_ptr,
+    mismatch), the leaks section's classes, their LSan-style stacks and the
+    free errors with both stacks are the expect files' numbers.
+Screenshots go to --artifacts (html_page_two_phase.png, html_page_family.png,
+html_page_temporaries.png, html_page_sampled.png, html_page_leaks.png).
 Exit 77 (skipped) only when chromium or chromedriver is missing.
 """
 
@@ -349,10 +362,238 @@ def check_family(driver, heapsight, traces, page, shot, failures):
     check_hostile(driver, failures)
 
 
+TEMPORARIES = {'temp_alloc': 100, 'make_inner': 50, 'new_array': 30, 'grow_realloc': 20}
+
+
+def innermost(cell_text):
+    """'(anonymous namespace)::temp_alloc() (file.cc:27) <- ...' -> 'temp_alloc'."""
+    m = re.match(r'(?:\(anonymous namespace\)::)?([\w:]+)\(', cell_text)
+    return m.group(1) if m else cell_text
+
+
+def site_rows(driver, table_id):
+    """[(cells...)] of a site table, the stack cell reduced to its innermost function."""
+    return driver.execute_script(r'''
+      const t = document.getElementById(arguments[0]);
+      if (!t) return null;
+      return Array.from(t.querySelectorAll('tr')).slice(1).map(tr => Array.from(tr.cells).map(
+          c => c.querySelector('b') ? c.querySelector('b').textContent : c.textContent));''',
+        table_id)
+
+
+def flame_state(driver, section):
+    return driver.execute_script(r'''
+      const s = document.querySelector('section.process[data-proc="' + arguments[0] + '"]');
+      const on = Array.from(s.querySelectorAll('div.flame')).filter(d => !d.hidden);
+      return {visible: on.map(d => d.dataset.metric),
+              shown: on.map(d => d.getBoundingClientRect().height > 0),
+              value: s.querySelector('select.metric').value,
+              options: Array.from(s.querySelectorAll('select.metric option')).map(o => o.value),
+              matched: s.querySelector('span.flame-matched').textContent,
+              matchedValue: on.length ? on[0].dataset.matchedValue : null};''', section)
+
+
+def set_metric(driver, metric):
+    driver.execute_script(
+        "const s = document.querySelector('select.metric'); s.value = arguments[0];"
+        "s.dispatchEvent(new Event('change'));", metric)
+
+
+def search_flame(driver, term, section='0'):
+    """Types `term` into the flame graph's search box; waits for the visible
+    graph's answer; returns flame_state."""
+    import time
+    driver.execute_script(
+        "const i = document.querySelector('input.flame-search'); i.value = arguments[0];"
+        "i.dispatchEvent(new Event('change'));", term)
+    for _ in range(200):  # the graphs answer by message
+        st = flame_state(driver, section)
+        if st['matched']:
+            return st
+        time.sleep(0.05)
+    return flame_state(driver, section)
+
+
+def check_temporaries(driver, heapsight, program, work, shot, failures):
+    """Per-site temporaries, the metric switch and the flame graph search on
+    tests/cli/temporaries_program (known counts per site)."""
+    traces = record(heapsight, program, os.path.join(work, 'temporaries'), [])
+    assert len(traces) == 1, traces
+    page = os.path.join(work, 'temporaries.html')
+    run([heapsight, 'html', traces[0], '-o', page])
+    driver.get('file://' + page)
+    rows = site_rows(driver, 'p0-temporary')
+    check(rows is not None, 'the page has a "most temporary allocations" table', failures)
+    got = {innermost(r[5]): int(r[0].replace(',', '')) for r in rows or []}
+    check(got == TEMPORARIES, 'temporary allocations per site: %s' % got, failures)
+    for r in rows or []:
+        check(r[0] == r[1] and r[2] == '100.0%',
+              '%s: every allocation of the site is temporary: %s' % (innermost(r[5]), r[:3]),
+              failures)
+    # The metric switch: one flame graph at a time, the chosen one.
+    st = flame_state(driver, '0')
+    check(st['visible'] == ['alloc_bytes'] and st['shown'] == [True],
+          'bytes allocated is the first metric shown: %s' % st, failures)
+    check(st['options'] == ['alloc_bytes', 'alloc_count', 'peak_bytes', 'leaked_bytes',
+                            'temporary', 'temporary_bytes'],
+          'the switch offers every metric: %s' % st['options'], failures)
+    set_metric(driver, 'temporary')
+    st = flame_state(driver, '0')
+    check(st['visible'] == ['temporary'] and st['shown'] == [True] and st['value'] == 'temporary',
+          'switching to temporary shows its graph only: %s' % st, failures)
+    # Search: the match total of the graph on view, in its unit.
+    for name, count in TEMPORARIES.items():
+        st = search_flame(driver, name)
+        check(st['matchedValue'] == str(count) and
+              st['matched'].endswith('(%s allocations)' % format(count, ',')),
+              'searching %s in the temporary graph matches %d: %s' % (name, count, st), failures)
+    st = search_flame(driver, 'temp_alloc|make_inner')
+    check(st['matchedValue'] == '150', 'a regular expression matches both sites: %s' % st,
+          failures)
+    driver.save_screenshot(shot)
+    set_metric(driver, 'alloc_bytes')
+    st = flame_state(driver, '0')
+    check(st['visible'] == ['alloc_bytes'] and st['matchedValue'] == str(100 * 32 + 50 * 16),
+          'back on bytes allocated, the same search matches 100 x 32 + 50 x 16 bytes: %s' % st,
+          failures)
+    st = search_flame(driver, 'no_such_function_anywhere')
+    check(st['matchedValue'] == '0' and st['matched'].startswith('Matched: 0.00%'),
+          'a search without a match says 0: %s' % st, failures)
+
+
+def check_sampled(driver, heapsight, program, work, shot, failures):
+    """A sampled trace: the chart draws the estimated heap (its maximum is
+    the estimated peak `report` prints) and says so, the site tables are
+    labelled estimates and add up to the estimated peak, and temporaries are
+    not offered."""
+    out_dir = os.path.join(work, 'sampled')
+    os.makedirs(out_dir)
+    # One sample per MiB: the 10 MB and 30 MB blocks are recorded (but for a
+    # chance of 1 - exp(-9.5) = 7.5e-5) and scaled by 1/p(size): the
+    # estimates differ from the recorded bytes, and every check compares the
+    # page with `report` of the same trace.
+    run([heapsight, 'record', '-q', '-o', out_dir, '--option', 'sample-bytes=1048576', '--',
+         program])
+    traces = [os.path.join(out_dir, f) for f in os.listdir(out_dir) if f.endswith('.hst')]
+    assert len(traces) == 1, traces
+    peak_bytes, _ = report_peak(heapsight, traces[0])
+    page = os.path.join(work, 'sampled.html')
+    run([heapsight, 'html', traces[0], '-o', page])
+    driver.get('file://' + page)
+    r = driver.execute_script(r'''
+      const s = document.querySelector('section.process');
+      const peak = s.querySelector('svg.timeline g.peak');
+      return {peak: peak ? +peak.dataset.bytes : null,
+              axis: Array.from(s.querySelectorAll('svg.timeline text')).map(t => t.textContent),
+              caption: s.querySelector('figure.heap-chart figcaption').textContent,
+              headers: Array.from(s.querySelectorAll('table.sites th')).map(t => t.textContent),
+              temporary: Array.from(s.querySelectorAll('h3')).filter(
+                  h => h.textContent === 'Most temporary allocations').map(
+                  h => h.nextElementSibling.textContent),
+              tables: s.querySelectorAll('table.sites').length,
+              notes: s.querySelectorAll('p.estimate + table.sites').length};''')
+    check(r['peak'] == peak_bytes,
+          'the sampled chart\'s maximum %s is report\'s estimated peak %d' % (r['peak'], peak_bytes),
+          failures)
+    check('live heap (estimate)' in r['axis'], 'the heap axis says "(estimate)"', failures)
+    check('the line is the estimated heap' in r['caption'],
+          'the caption says the line is the estimated heap', failures)
+    check(r['headers'][:2] == ['bytes (estimate)', 'allocations (estimate)'],
+          'the site tables label their numbers as estimates: %s' % r['headers'][:2], failures)
+    check(r['tables'] >= 2 and r['notes'] == r['tables'],
+          'each site table has its estimate note: %d of %d' % (r['notes'], r['tables']), failures)
+    check(len(r['temporary']) == 1 and r['temporary'][0].startswith(
+        'not known in a sampled trace'), 'temporaries are "not known in a sampled trace": %s'
+          % r['temporary'], failures)
+    rows = site_rows(driver, 'p0-peak')
+    total = sum(int(row[0].replace(',', '')) for row in rows or [])
+    check(rows and len(rows) < 10 and total == peak_bytes,
+          'the sites live at the peak add up to the estimated peak: %d vs %d' % (total, peak_bytes),
+          failures)
+    # `report`'s list is the same estimate, labelled so.
+    text = run([heapsight, 'report', traces[0]])
+    m = re.search(r'^top call sites live at the peak \(estimates\):\n((?:  .*\n)+)', text, re.M)
+    listed = [int(x.replace(',', '')) for x in
+              re.findall(r'^  ([\d,]+) bytes', m.group(1), re.M)] if m else []
+    check(m is not None and sum(listed) == peak_bytes,
+          'report\'s "top call sites live at the peak (estimates)" add up to the estimated '
+          'peak: %s vs %d' % (listed, peak_bytes), failures)
+    st = flame_state(driver, '0')
+    check('temporary' not in st['options'], 'no temporary flame graph: %s' % st['options'],
+          failures)
+    set_metric(driver, 'peak_bytes')
+    st = search_flame(driver, '.')
+    check(st['matchedValue'] == str(peak_bytes),
+          'the peak flame graph of a sampled trace sums to the estimated peak: %s' % st, failures)
+    driver.save_screenshot(shot)
+
+
+LEAK_CASES = ['indirect_leak', 'interior_ptr', 'mismatch']
+CLASS_KEYS = {'definite': 'definitely_lost', 'indirect': 'indirectly_lost',
+              'possible': 'possibly_lost', 'reachable': 'still_reachable'}
+
+
+def check_leaks(driver, heapsight, corpus_bin, corpus_data, work, shot, failures):
+    """The leaks section on leak corpus programs: each class's bytes and
+    blocks, and the free errors with both stacks, are the Valgrind-checked
+    numbers of the program's expect file (tests/corpus/data)."""
+    import json
+    for case in LEAK_CASES:
+        with open(os.path.join(corpus_data, case + '.expect.json'), encoding='utf-8') as f:
+            want = json.load(f)['expected']['processes'][0]
+        traces = record(heapsight, os.path.join(corpus_bin, case), os.path.join(work, case), [])
+        assert len(traces) == 1, traces
+        page = os.path.join(work, case + '.html')
+        run([heapsight, 'html', traces[0], '-o', page])
+        driver.get('file://' + page)
+        r = driver.execute_script(r'''
+          const s = document.querySelector('section.process div.leaks');
+          if (!s) return null;
+          const classes = {};
+          for (const h of s.querySelectorAll('h4.leak-class')) {
+            classes[h.dataset.kind] = {bytes: +h.dataset.bytes, blocks: +h.dataset.blocks,
+                                       groups: 0, title: h.title, text: h.textContent};
+          }
+          for (const g of s.querySelectorAll('pre.lsan')) {
+            classes[g.dataset.kind].groups += +g.dataset.bytes;
+          }
+          return {classes: classes,
+                  errors: Array.from(s.querySelectorAll('pre.free-error')).map(e => e.textContent),
+                  lsan: Array.from(s.querySelectorAll('pre.lsan')).map(e => e.textContent)};''')
+        check(r is not None, '%s: the page has a leaks section' % case, failures)
+        if r is None:
+            continue
+        for kind, key in CLASS_KEYS.items():
+            got = r['classes'].get(kind, {})
+            check(got.get('bytes') == want[key]['bytes'] and
+                  got.get('blocks') == want[key]['blocks'] and got.get('groups') == got.get('bytes'),
+                  '%s: %s is %s, its stacks add up to it: %s' % (case, key, want[key], got),
+                  failures)
+            check(got.get('title', '') != '', '%s: %s has its definition' % (case, kind), failures)
+        errors = want.get('errors', [])
+        check(len(r['errors']) == len(errors),
+              '%s: %d free errors shown: %d' % (case, len(errors), len(r['errors'])), failures)
+        for e in errors:
+            hits = [t for t in r['errors'] if t.startswith(e['kind'].replace('_', ' ')) and
+                    ' of %d byte(s) ' % e['bytes'] in t and e['in_function'] in t and
+                    'allocated at:' in t]
+            check(len(hits) == 1, '%s: the %s in %s of %d bytes, with both stacks' %
+                  (case, e['kind'], e['in_function'], e['bytes']), failures)
+        if case == 'indirect_leak':
+            check(any(t.startswith('Direct leak of 48 byte(s) in 1 object(s)') and
+                      '#0 make_node (indirect_leak.c:' in t for t in r['lsan']),
+                  'indirect_leak: an LSan-style stack of the direct leak', failures)
+            driver.execute_script("document.querySelector('div.leaks').scrollIntoView()")
+            driver.save_screenshot(shot)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--heapsight', required=True)
     ap.add_argument('--program', required=True)
+    ap.add_argument('--temporaries', required=True)
+    ap.add_argument('--corpus-bin', required=True)
+    ap.add_argument('--corpus-data', required=True)
     ap.add_argument('--artifacts', required=True)
     args = ap.parse_args()
     chromium, chromedriver = find_browser()
@@ -391,10 +632,17 @@ def main():
         glob_page = os.path.join(work, 'family_glob.html')
         run([args.heapsight, 'html', os.path.join(work, 'family', '*.hst'), '-o', glob_page])
         with open(glob_page, encoding='utf-8') as f:
-            check(f.read().count('<option value=') == 3,
+            select = re.search(r'<select id="process-select">.*?</select>', f.read(), re.S)
+            check(select is not None and select.group(0).count('<option value=') == 3,
                   'a quoted glob makes the same three-process page', failures)
         check_family(driver, args.heapsight, fam, page,
                      os.path.join(args.artifacts, 'html_page_family.png'), failures)
+        check_temporaries(driver, args.heapsight, args.temporaries, work,
+                          os.path.join(args.artifacts, 'html_page_temporaries.png'), failures)
+        check_sampled(driver, args.heapsight, args.program, work,
+                      os.path.join(args.artifacts, 'html_page_sampled.png'), failures)
+        check_leaks(driver, args.heapsight, args.corpus_bin, args.corpus_data, work,
+                    os.path.join(args.artifacts, 'html_page_leaks.png'), failures)
     finally:
         driver.quit()
     if failures:

@@ -174,7 +174,7 @@ TEST(FlameGraphSvgTest, ScriptZoomsSearchesAndResets) {
   // Search marks make<A&B> and the vector frame: 400 of 2000 bytes.
   EXPECT_THAT(out, HasSubstr("make<A&B> x=10.00 width=118.00 display=- opacity=- "
                              "fill=rgb(230,0,230)"));
-  EXPECT_THAT(out, HasSubstr("matched=Matched: 20.00%\n== unzoom:"));
+  EXPECT_THAT(out, HasSubstr("matched=Matched: 20.00% (400 bytes)\n== unzoom:"));
   // Reset: back to the original layout.
   size_t reset = out.find("== unzoom:");
   ASSERT_NE(reset, std::string::npos) << out;

@@ -85,7 +85,7 @@ TEST(HtmlReportTest, FamilyPage) {
        at = page.find("<script", at + 1)) {
     ++scripts;
   }
-  EXPECT_EQ(scripts, 2u);
+  EXPECT_EQ(scripts, 3u);  // the chart's, the flame graphs', the selector's
   // The tree: the child under the root, the image under the child.
   EXPECT_TRUE(absl::StrContains(
       page, "<li>fork: <a href=\"#proc-1\" class=\"proc-link\" data-proc=\"1\">pid 11 "));
@@ -123,9 +123,50 @@ TEST(HtmlReportTest, OneProcessHasNoSelector) {
   HeapProfile empty;
   std::string page = RenderHtmlReport(p, empty, HtmlReportOptions{});
   EXPECT_EQ(CheckXmlWellFormed(page.substr(page.find("<html"))), "");
-  EXPECT_EQ(page.find("<script"), page.rfind("<script"));  // the chart's only
+  // The chart's and the flame graphs' only.
+  EXPECT_EQ(page.find("<script", page.find("<script") + 1), page.rfind("<script"));
   EXPECT_FALSE(absl::StrContains(page, "process-select"));
   EXPECT_TRUE(absl::StrContains(page, "Content-Security-Policy"));
+}
+
+}  // namespace
+}  // namespace heapsight::analyzer::output
+
+namespace heapsight::analyzer::output {
+namespace {
+
+// The leaks section: a part per class with its total and LSan-style groups,
+// the free errors, the page still well-formed; an image that ended in exec
+// has no leaks.
+TEST(HtmlReportTest, LeaksSection) {
+  ProcessProfile p = Process(10, "/rec/a.hst", "", 3, 300, 300, 300);
+  HeapProfile empty;
+  HtmlProcess hp;
+  hp.trace = &p;
+  hp.profile = &empty;
+  hp.leaks.known = true;
+  hp.leaks.scanned = true;
+  hp.leaks.classes[LeakClass::kDefinite] = {100, 1};
+  hp.leaks.classes[LeakClass::kReachable] = {200, 2};
+  hp.leaks.groups.push_back({LeakClass::kDefinite, {100, 1}, format::Api::kMalloc, 0});
+  hp.leaks.groups.push_back({LeakClass::kReachable, {200, 2}, format::Api::kMalloc, 0});
+  FreeErrorEvent e;
+  e.error = format::FreeError::kDoubleFree;
+  e.free_api = format::Api::kFree;
+  hp.leaks.errors.push_back(e);
+  std::string page = RenderHtmlReport({hp}, HtmlReportOptions{});
+  EXPECT_EQ(CheckXmlWellFormed(page.substr(page.find("<html"))), "");
+  EXPECT_TRUE(absl::StrContains(page, ">definitely lost: 100 bytes in 1 block</h4>"));
+  EXPECT_TRUE(absl::StrContains(page, ">Direct leak of 100 byte(s) in 1 object(s) allocated "
+                                      "from (malloc):\n    (no stack)\n</pre>"));
+  EXPECT_TRUE(absl::StrContains(page, ">Still reachable of 200 byte(s) in 2 object(s)"));
+  EXPECT_TRUE(absl::StrContains(page, ">Free errors: 1</h4>"));
+  EXPECT_TRUE(absl::StrContains(page, ">double free (free) at "));
+  // Ended in exec: no leak classes at all.
+  p.end_reason = format::EndReason::kExec;
+  page = RenderHtmlReport({hp}, HtmlReportOptions{});
+  EXPECT_FALSE(absl::StrContains(page, "definitely lost:"));
+  EXPECT_TRUE(absl::StrContains(page, "None: this image ended in exec"));
 }
 
 }  // namespace
