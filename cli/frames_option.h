@@ -29,6 +29,7 @@ inline CLI::Option* AddFramesOption(CLI::App* cmd, size_t* frames) {
           "Frames per call site, counted from the program's own first frame (the library "
           "frames above it are counted, not listed); all or 0: every frame")
       ->check(CLI::IsMember({"all"}) | CLI::NonNegativeNumber)
+      ->type_name("N|all")
       ->default_str(std::to_string(kDefaultSiteFrames));
 }
 

@@ -67,7 +67,9 @@ void RegisterLeaksCommand(CLI::App& app, int* exit_code) {
   CLI::App* leaks = app.add_subcommand(
       "leaks", "Blocks not freed at exit, grouped by stack (LeakSanitizer-style text or JSON)");
   leaks->add_option("TRACE", args->traces, "Trace files")->required();
-  leaks->add_option("--format", args->format, "text or json")
+  leaks->add_option("--format", args->format,
+                    "text or json (schema heapsight-leaks/1, docs/leak-report.schema.json; "
+                    "every leak kind, whatever --show-kinds lists)")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
   leaks->add_option("--suppressions", args->suppressions,
