@@ -8,6 +8,7 @@
 #include "analyzer/report/trace_diff.h"
 #include "cli/command_output.h"
 #include "cli/commands.h"
+#include "cli/frames_option.h"
 #include "cli/diagnostics.h"
 
 namespace heapsight::analyzer {
@@ -16,9 +17,9 @@ namespace {
 struct DiffArgs {
   std::string base, current;
   std::string format = "text";
-  std::string metric = "bytes";
+  std::string metric = "alloc_bytes";
   size_t top = 10;
-  size_t frames = 6;
+  size_t frames = kDefaultSiteFrames;
   double fail_above = -1;  // percent; < 0: never fail
   int fail_exitcode = 1;
 };
@@ -41,7 +42,8 @@ int RunDiff(const DiffArgs& args) {
     bool grew = base > 0 ? (now - base) * 100.0 / base > args.fail_above : now > 0;
     if (grew) {
       PrintError(absl::FailedPreconditionError(
-          absl::StrFormat("%s grew by more than %g%%", args.metric, args.fail_above)));
+          absl::StrFormat("%s grew by more than %g%%", DiffMetricName(options.metric),
+                          args.fail_above)));
       return args.fail_exitcode;
     }
   }
@@ -56,17 +58,22 @@ void RegisterDiffCommand(CLI::App& app, int* exit_code) {
       "diff", "What changed between two traces, per call site (matched by function names)");
   diff->add_option("BASE", args->base, "The trace to compare against (- is standard input)")->required();
   diff->add_option("NEW", args->current, "The trace to compare")->required();
-  diff->add_option("--format", args->format, "text or json")
+  diff->add_option("--format", args->format,
+                   "text or json (schema heapsight-diff/1, docs/heapsight-json.schema.json)")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
   diff->add_option("--metric", args->metric,
-                   "What ranks the call sites: bytes (allocated), allocations, peak_bytes (live "
-                   "at the heap's peak) or leaked_bytes (not freed at exit)")
-      ->check(CLI::IsMember({"bytes", "allocations", "peak_bytes", "leaked_bytes"}))
+                   "What ranks the call sites: alloc_bytes (allocated), alloc_count "
+                   "(allocations), peak_bytes (live at the heap's peak) or not_freed_bytes "
+                   "(not freed at exit); the older bytes, allocations and leaked_bytes still "
+                   "work (docs/glossary.md, Metrics)")
+      ->check([](const std::string& m) {
+        absl::StatusOr<DiffMetric> parsed = ParseDiffMetric(m);
+        return parsed.ok() ? std::string() : std::string(parsed.status().message());
+      })
       ->capture_default_str();
   diff->add_option("--top", args->top, "Call sites listed")->capture_default_str();
-  diff->add_option("--frames", args->frames, "Functions per call site (text)")
-      ->capture_default_str();
+  AddFramesOption(diff, &args->frames);
   diff->add_option("--fail-above", args->fail_above,
                    "A CI gate: exit with --fail-exitcode when the whole program's metric grew "
                    "by more than this many percent (0: any growth)")

@@ -7,6 +7,7 @@
 #include "analyzer/report/growth_report.h"
 #include "cli/command_output.h"
 #include "cli/commands.h"
+#include "cli/frames_option.h"
 
 namespace heapsight::analyzer {
 namespace {
@@ -15,7 +16,7 @@ struct GrowthArgs {
   std::vector<std::string> traces;
   std::string format = "text";
   size_t top = 10;
-  size_t frames = 6;
+  size_t frames = kDefaultSiteFrames;
   double window = 0.5;
   uint64_t min_bytes = 1024;
   double min_fit = 0.25;
@@ -47,12 +48,12 @@ void RegisterGrowthCommand(CLI::App& app, int* exit_code) {
       "Call sites whose live memory keeps growing, fastest first (leaks of long-running "
       "programs that exit cleanly)");
   growth->add_option("TRACE", args->traces, "Trace files; - is standard input; none: the newest heapsight.*.hst here");
-  growth->add_option("--format", args->format, "text or json")
+  growth->add_option("--format", args->format,
+                     "text or json (schema heapsight-growth/1, docs/heapsight-json.schema.json)")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
   growth->add_option("--top", args->top, "Call sites per process")->capture_default_str();
-  growth->add_option("--frames", args->frames, "Frames per call site (text)")
-      ->capture_default_str();
+  AddFramesOption(growth, &args->frames);
   growth->add_option("--window", args->window,
                      "The fraction of the trace, counted back from its end, in which growth "
                      "is measured (1 = all of it; the default leaves start-up out)")

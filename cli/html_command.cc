@@ -17,6 +17,7 @@
 #include "analyzer/report/suppressions.h"
 #include "cli/command_output.h"
 #include "cli/commands.h"
+#include "cli/frames_option.h"
 #include "cli/diagnostics.h"
 
 namespace heapsight::analyzer {
@@ -26,7 +27,7 @@ struct HtmlArgs {
   std::vector<std::string> traces;
   std::string output;
   size_t top = 10;
-  size_t frames = 8;
+  size_t frames = kDefaultSiteFrames;
   bool family = false;
 };
 
@@ -109,7 +110,7 @@ void RegisterHtmlCommand(CLI::App& app, int* exit_code) {
                  "Also take every trace of each TRACE's process family: the traces in its "
                  "directory linked to it as fork children, exec'd images or parents");
   html->add_option("--top", html_args->top, "Rows per table")->capture_default_str();
-  html->add_option("--frames", html_args->frames, "Frames per call site")->capture_default_str();
+  AddFramesOption(html, &html_args->frames);
   html->callback([html_args, exit_code] { *exit_code = RunHtml(*html_args); });
 }
 

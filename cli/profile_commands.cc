@@ -276,7 +276,10 @@ int RunFlamegraph(OutputArgs args) {
   return 0;
 }
 
-void AddTraceArgs(CLI::App* cmd, OutputArgs* args) {
+// The options all three commands share; `leak_kinds_effect` says what
+// --leak-kinds does to this command's output (each --help describes only
+// its own command).
+void AddTraceArgs(CLI::App* cmd, OutputArgs* args, const std::string& leak_kinds_effect) {
   cmd->add_option("TRACE", args->traces,
                   "Trace files written by `heapsight record`, or quoted globs; several make one "
                   "profile with a root frame / pid and executable labels per process; - is "
@@ -288,8 +291,14 @@ void AddTraceArgs(CLI::App* cmd, OutputArgs* args) {
                 "Also count blocks the C/C++ runtime allocates for itself");
   cmd->add_option("--leak-kinds", args->leak_kinds,
                   "Only blocks not freed at exit of these reachability classes: comma-separated "
-                  "definite, indirect, possible, reachable, unfreed (no scan), or all. Sets "
-                  "inuse_* (at the end) and leaked_bytes to those blocks");
+                  "definite, indirect, possible, reachable, unfreed (no scan), or all. " +
+                      leak_kinds_effect);
+}
+
+std::string MetricHelp() {
+  return absl::StrCat("Value per stack: ", std::string(output::kSiteMetricNames),
+                      " (docs/glossary.md, Metrics; older names: ",
+                      std::string(output::kSiteMetricAliases), ")");
 }
 
 }  // namespace
@@ -298,7 +307,8 @@ void RegisterProfileCommands(CLI::App& app, int* exit_code) {
   auto pprof_args = std::make_shared<OutputArgs>();
   CLI::App* pprof = app.add_subcommand(
       "pprof", "Write a gzipped pprof heap profile (profile.proto) for `go tool pprof`");
-  AddTraceArgs(pprof, pprof_args.get());
+  AddTraceArgs(pprof, pprof_args.get(),
+               "Sets inuse_space/inuse_objects (at the end) to those blocks");
   pprof->add_option("-o,--output", pprof_args->output,
                     "Output file (default: the trace's name with .pb.gz, in the current directory)");
   pprof->add_option("--at", pprof_args->at,
@@ -310,22 +320,22 @@ void RegisterProfileCommands(CLI::App& app, int* exit_code) {
   auto collapse_args = std::make_shared<OutputArgs>();
   CLI::App* collapse = app.add_subcommand(
       "collapse", "Write folded stacks (flamegraph.pl, inferno, speedscope)");
-  AddTraceArgs(collapse, collapse_args.get());
+  AddTraceArgs(collapse, collapse_args.get(),
+               "--metric=not_freed_bytes then counts only those blocks");
   collapse_args->output = "-";
   collapse->add_option("-o,--output", collapse_args->output, "Output file (default: stdout)");
-  collapse->add_option("--metric", collapse_args->metric,
-                       absl::StrCat("Value per stack: ", std::string(output::kSiteMetricNames)))
+  collapse->add_option("--metric", collapse_args->metric, MetricHelp())
       ->capture_default_str();
   collapse->callback([collapse_args, exit_code] { *exit_code = RunCollapse(*collapse_args); });
 
   auto flame_args = std::make_shared<OutputArgs>();
   CLI::App* flame = app.add_subcommand(
       "flamegraph", "Write an interactive SVG flame graph (hover, click to zoom, search)");
-  AddTraceArgs(flame, flame_args.get());
+  AddTraceArgs(flame, flame_args.get(),
+               "--metric=not_freed_bytes then counts only those blocks");
   flame->add_option("-o,--output", flame_args->output,
                     "Output file (default: the trace's name with .svg, in the current directory)");
-  flame->add_option("--metric", flame_args->metric,
-                    absl::StrCat("Value per stack: ", std::string(output::kSiteMetricNames)))
+  flame->add_option("--metric", flame_args->metric, MetricHelp())
       ->capture_default_str();
   flame->add_option("--title", flame_args->title, "Title of the graph");
   flame->callback([flame_args, exit_code] { *exit_code = RunFlamegraph(*flame_args); });

@@ -10,6 +10,7 @@
 #include "analyzer/report/text_report.h"
 #include "cli/command_output.h"
 #include "cli/commands.h"
+#include "cli/frames_option.h"
 
 namespace heapsight::analyzer {
 namespace {
@@ -17,7 +18,7 @@ namespace {
 struct ReportArgs {
   std::vector<std::string> traces;
   size_t top = 5;
-  size_t frames = 4;
+  size_t frames = kDefaultSiteFrames;
   std::string format = "text";
 };
 
@@ -46,10 +47,10 @@ void RegisterReportCommand(CLI::App& app, int* exit_code) {
   report->add_option("TRACE", args->traces, "Trace files (a process family); - is standard input; none: the newest "
                      "heapsight.*.hst here");
   report->add_option("--top", args->top, "Call sites per list")->capture_default_str();
-  report->add_option("--frames", args->frames, "Frames per call site")->capture_default_str();
+  AddFramesOption(report, &args->frames);
   report->add_option("--format", args->format,
-                     "text or json (schema heapsight-report/1: totals and top call sites, "
-                     "most temporary allocations included, every frame)")
+                     "text or json (schema heapsight-report/2, docs/heapsight-json.schema.json: "
+                     "totals and top call sites, most temporary allocations included, every frame)")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
   report->callback([args, exit_code] { *exit_code = RunReport(*args); });

@@ -7,24 +7,25 @@
 namespace heapsight::analyzer::output {
 
 absl::StatusOr<SiteMetric> ParseSiteMetric(std::string_view name) {
-  if (name == "alloc_bytes") return SiteMetric::kAllocBytes;
-  if (name == "alloc_count") return SiteMetric::kAllocCount;
-  if (name == "leaked_bytes") return SiteMetric::kLeakedBytes;
+  if (name == "alloc_bytes" || name == "bytes") return SiteMetric::kAllocBytes;
+  if (name == "alloc_count" || name == "allocations") return SiteMetric::kAllocCount;
+  if (name == "not_freed_bytes" || name == "leaked_bytes") return SiteMetric::kLeakedBytes;
   if (name == "peak_bytes") return SiteMetric::kPeakBytes;
   if (name == "temporary" || name == "temporary_count") return SiteMetric::kTemporaryCount;
   if (name == "temporary_bytes") return SiteMetric::kTemporaryBytes;
   return absl::InvalidArgumentError(
       absl::StrCat("unknown metric \"", std::string(name), "\" (expected ",
-                   std::string(kSiteMetricNames), ")"));
+                   std::string(kSiteMetricNames), "; older names: ",
+                   std::string(kSiteMetricAliases), ")"));
 }
 
 std::string_view SiteMetricName(SiteMetric metric) {
   switch (metric) {
     case SiteMetric::kAllocBytes: return "alloc_bytes";
     case SiteMetric::kAllocCount: return "alloc_count";
-    case SiteMetric::kLeakedBytes: return "leaked_bytes";
+    case SiteMetric::kLeakedBytes: return "not_freed_bytes";
     case SiteMetric::kPeakBytes: return "peak_bytes";
-    case SiteMetric::kTemporaryCount: return "temporary";
+    case SiteMetric::kTemporaryCount: return "temporary_count";
     case SiteMetric::kTemporaryBytes: return "temporary_bytes";
   }
   return "?";

@@ -12,6 +12,12 @@
 
 namespace heapsight::analyzer {
 
+// How many of a call site's own frames every text and HTML output shows
+// by default (report, growth, diff, html: `--frames`; `--frames=all` or 0
+// shows every frame). A leak's stack (`leaks`) is listed whole, as
+// LeakSanitizer lists it.
+inline constexpr size_t kDefaultSiteFrames = 6;
+
 // A stack's frames as CompactFrame text, innermost first, and the index of
 // the first that is not library plumbing (IsLibraryFrame; 0 if none is).
 struct StackText {

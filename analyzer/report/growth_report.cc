@@ -10,6 +10,7 @@
 #include "analyzer/output/stack_text.h"
 #include "analyzer/output/text_util.h"
 #include "analyzer/output/totals_text.h"
+#include "analyzer/report/site_json.h"
 #include "fmt/format.h"
 #include "format/trace_format.h"
 #include "nlohmann/json.hpp"
@@ -31,16 +32,6 @@ std::string Rate(double bytes_per_second) {
     unit = "KiB/s";
   }
   return fmt::format("{:.1f} {}", v, unit);
-}
-
-nlohmann::json FramesJson(const ProcessProfile& p, uint64_t stack) {
-  nlohmann::json frames = nlohmann::json::array();
-  for (const SymbolizedLocation* loc : p.symbolizer->SymbolizeStack(p.StackIps(stack))) {
-    for (const SourceFrame& f : loc->frames) {
-      frames.push_back({{"function", f.function}, {"file", f.file}, {"line", f.line}});
-    }
-  }
-  return frames;
 }
 
 }  // namespace
@@ -95,15 +86,15 @@ std::string FormatGrowthJson(const std::vector<const ProcessProfile*>& profiles,
     nlohmann::json sites = nlohmann::json::array();
     for (const GrowingSite& g : RankGrowth(*p, options)) {
       const Site& site = p->sites[g.site];
-      const char* api = format::ApiName(site.api);
-      sites.push_back({{"bytes_per_second", g.growth.bytes_per_second},
-                       {"fit", g.growth.fit},
-                       {"rise", g.growth.rise},
-                       {"live_at_begin", g.growth.live_at_begin},
-                       {"live_max", g.growth.live_max},
-                       {"live_at_end", g.growth.live_at_end},
-                       {"api", api != nullptr ? api : ""},
-                       {"frames", FramesJson(*p, site.stack)}});
+      // The shared call-site shape (site_json.h), then the growth.
+      nlohmann::json j = CallSiteJson(*p, site.stack, site.api);
+      j.update(nlohmann::json{{"bytes_per_second", g.growth.bytes_per_second},
+                              {"fit", g.growth.fit},
+                              {"rise", g.growth.rise},
+                              {"live_at_begin", g.growth.live_at_begin},
+                              {"live_max", g.growth.live_max},
+                              {"live_at_end", g.growth.live_at_end}});
+      sites.push_back(std::move(j));
     }
     processes.push_back({{"pid", p->pid},
                          {"exe", p->exe},
@@ -122,7 +113,7 @@ std::string FormatGrowthJson(const std::vector<const ProcessProfile*>& profiles,
                          {"end_us", p->growth_window_end_us},
                          {"sites", sites}});
   }
-  nlohmann::json doc = {{"processes", processes}};
+  nlohmann::json doc = {{"schema", "heapsight-growth/1"}, {"processes", processes}};
   // Symbols come from untrusted ELF files: replace invalid UTF-8 rather
   // than throw.
   return doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";

@@ -18,21 +18,23 @@
 
 #include "analyzer/model/site_ranking.h"
 #include "analyzer/model/trace_model.h"
+#include "analyzer/output/stack_text.h"
 
 namespace heapsight::analyzer {
 
 // The criteria of site_ranking.h (top, min_bytes, min_fit) and how much
 // of each stack the text shows.
 struct GrowthOptions : GrowthCriteria {
-  size_t frames = 6;  // frames per site (text)
+  size_t frames = kDefaultSiteFrames;  // own frames per site (text; SIZE_MAX: all)
 };
 
 std::string FormatGrowthText(const std::vector<const ProcessProfile*>& profiles,
                              const GrowthOptions& options);
-// {"processes": [{"pid", "exe", "trace", "window_begin_us", "end_us",
-//   "sites": [{"bytes_per_second", "fit", "rise", "live_at_begin", "live_max",
-//              "live_at_end",
-//              "api", "frames": [{"function", "file", "line"}]}]}]}
+// {"schema": "heapsight-growth/1", "processes": [{"pid", "exe", "trace",
+//   "sampled", "totals", "window_begin_us", "end_us",
+//   "sites": [call site of site_json.h + {"bytes_per_second", "fit", "rise",
+//             "live_at_begin", "live_max", "live_at_end"}]}]}
+// (docs/heapsight-json.schema.json, $defs "growth").
 std::string FormatGrowthJson(const std::vector<const ProcessProfile*>& profiles,
                              const GrowthOptions& options);
 

@@ -19,27 +19,8 @@ using format::FreeError;
 
 // ---- Building -------------------------------------------------------------
 
-std::vector<LeakFrame> ToLeakFrames(const std::vector<const SymbolizedLocation*>& stack) {
-  std::vector<LeakFrame> frames;
-  for (const SymbolizedLocation* loc : stack) {
-    for (const SourceFrame& f : loc->frames) {
-      LeakFrame frame;
-      frame.address = loc->address;
-      frame.function = f.function;
-      frame.file = f.file;
-      frame.line = f.line;
-      frame.module = loc->module != nullptr ? loc->module->path : "";
-      frame.offset = loc->module_offset;
-      frame.inlined = f.inlined;
-      frames.push_back(std::move(frame));
-    }
-  }
-  return frames;
-}
-
 std::vector<LeakFrame> Frames(const ProcessProfile& p, uint64_t stack) {
-  if (stack == 0 || p.symbolizer == nullptr) return {};
-  return ToLeakFrames(p.symbolizer->SymbolizeStack(p.StackIps(stack)));
+  return SiteFramesOf(p, stack);
 }
 
 // Position of a class in the report: definite, indirect, possible,
@@ -191,19 +172,8 @@ std::string FreeErrorText(const LeakFreeError& e, const std::string& tag) {
 
 // ---- JSON -----------------------------------------------------------------
 
-nlohmann::json LeakFramesJson(const std::vector<LeakFrame>& frames) {
-  nlohmann::json out = nlohmann::json::array();
-  for (const LeakFrame& f : frames) {
-    out.push_back({{"address", f.address},
-                   {"function", f.function},
-                   {"file", f.file},
-                   {"line", f.line},
-                   {"module", f.module},
-                   {"offset", f.offset},
-                   {"inlined", f.inlined}});
-  }
-  return out;
-}
+// The shared frame shape (site_json.h).
+nlohmann::json LeakFramesJson(const std::vector<LeakFrame>& frames) { return FramesJson(frames); }
 
 // "truncated": true (and "frames_not_recorded": N when known) for a stack
 // the preload cut; nothing for a whole one.
@@ -416,7 +386,7 @@ LeakReport BuildLeakReport(const std::vector<const ProcessProfile*>& profiles,
       std::vector<const SymbolizedLocation*> stack =
           p.symbolizer->SymbolizeStack(p.StackIps(site.stack));
       if (const std::string* pattern = suppressions.Match(stack)) g.suppressed_by = *pattern;
-      g.frames = ToLeakFrames(stack);
+      g.frames = ToSiteFrames(stack);
       g.cut = p.StackCutOf(site.stack);
       sites.push_back(std::move(g));
     }

@@ -31,6 +31,7 @@
 #include "absl/status/statusor.h"
 #include "analyzer/model/leak_class_data.h"
 #include "analyzer/model/trace_model.h"
+#include "analyzer/report/site_json.h"
 #include "analyzer/report/suppressions.h"
 #include "format/trace_format.h"
 #include "nlohmann/json.hpp"
@@ -51,15 +52,8 @@ using LeakKinds = std::set<LeakClass>;
 // kUnclassified ("unfreed": blocks no scan classified) is always in.
 absl::StatusOr<LeakKinds> ParseLeakKinds(const std::string& list);
 
-struct LeakFrame {
-  uint64_t address = 0;
-  std::string function;  // demangled, "" if unknown
-  std::string file;      // "" if unknown
-  int line = 0;
-  std::string module;    // module path, "" if unknown
-  uint64_t offset = 0;   // address - module load address
-  bool inlined = false;
-};
+// A frame of a leak's stack: the shape every JSON output shares.
+using LeakFrame = SiteFrame;
 
 // The blocks of one call site and class.
 struct LeakGroup {

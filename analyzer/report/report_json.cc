@@ -5,7 +5,7 @@
 #include <functional>
 
 #include "analyzer/model/site_ranking.h"
-#include "analyzer/output/stack_text.h"
+#include "analyzer/report/site_json.h"
 #include "format/trace_format.h"
 #include "nlohmann/json.hpp"
 
@@ -16,23 +16,17 @@ using Json = nlohmann::json;
 
 Json SiteJson(const ProcessProfile& p, const Site& site) {
   const SiteStats& s = site.stats;
-  const char* api = format::ApiName(site.api);
-  StackText stack = DescribeFrames(p, site.stack);
-  Json out = {{"api", api != nullptr ? api : "?"},
-              {"alloc_count", s.alloc_count},
+  // The shared call-site shape (site_json.h), then the site's numbers.
+  Json out = CallSiteJson(p, site.stack, site.api);
+  out.update(Json{{"alloc_count", s.alloc_count},
               {"alloc_bytes", s.alloc_bytes},
               {"peak_count", s.peak_count},
               {"peak_bytes", s.peak_bytes},
               {"not_freed_count", s.leaked_count},
-              {"not_freed_bytes", s.leaked_bytes},
-              {"frames", stack.frames},
-              {"first_own", stack.first_own}};
+              {"not_freed_bytes", s.leaked_bytes}});
   if ((p.header.flags & format::kFileFlagSampled) == 0) {
     out["temporary_count"] = s.temporary_count;
     out["temporary_bytes"] = s.temporary_bytes;
-  }
-  if (stack.cut.cut) {
-    out["frames_not_recorded"] = stack.cut.missing == 0 ? Json("unknown") : Json(stack.cut.missing);
   }
   return out;
 }
@@ -93,7 +87,7 @@ std::string FormatReportJson(const std::vector<const ProcessProfile*>& profiles,
     temporary += p->totals.temporary;
     max_peak = std::max(max_peak, p->totals.peak_bytes);
   }
-  Json doc = {{"schema", "heapsight-report/1"}, {"processes", processes}};
+  Json doc = {{"schema", "heapsight-report/2"}, {"processes", processes}};
   if (profiles.size() > 1) {
     doc["total"] = {{"processes", profiles.size()},
                     {"allocations", allocs},

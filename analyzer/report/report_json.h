@@ -3,8 +3,9 @@
 // totals and the top call sites by allocations, bytes allocated, peak heap,
 // temporary allocations (heaptrack's "most temporary allocations"; exact
 // traces only, docs/temporaries.md) and bytes not freed at exit; for several
-// traces also their sums. Schema "heapsight-report/1"; every string from a
-// trace is valid UTF-8 (invalid bytes replaced).
+// traces also their sums. Schema "heapsight-report/2" (docs/heapsight-json.schema.json;
+// /2: a site's frames are the shared frame objects of site_json.h, not
+// strings); every string from a trace is valid UTF-8 (invalid bytes replaced).
 #ifndef HEAPSIGHT_ANALYZER_REPORT_REPORT_JSON_H_
 #define HEAPSIGHT_ANALYZER_REPORT_REPORT_JSON_H_
 
@@ -17,9 +18,8 @@
 namespace heapsight::analyzer {
 
 // One JSON document (ends with a newline). options.top_sites entries per
-// list; each site lists every frame (leaf first) and the index of the first
-// that is the program's own ("first_own"), and, for a stack the recorder
-// cut, "frames_not_recorded" (a count, or "unknown").
+// list; each site is a call site of site_json.h (every frame, leaf first,
+// "first_own", "frames_not_recorded") with its numbers.
 std::string FormatReportJson(const std::vector<const ProcessProfile*>& profiles,
                              const ReportOptions& options = {});
 

@@ -15,12 +15,13 @@
 #include <vector>
 
 #include "analyzer/model/trace_model.h"
+#include "analyzer/output/stack_text.h"
 
 namespace heapsight::analyzer {
 
 struct ReportOptions {
   size_t top_sites = 5;        // entries per "top call sites" list
-  size_t frames_per_site = 4;  // frames shown per call site
+  size_t frames_per_site = kDefaultSiteFrames;  // frames shown per call site (SIZE_MAX: all)
 };
 
 std::string FormatReport(const std::vector<const ProcessProfile*>& profiles,

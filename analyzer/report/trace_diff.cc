@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "analyzer/symbols/symbolizer.h"
+#include "analyzer/output/site_metric.h"
 #include "analyzer/output/stack_text.h"
 #include "analyzer/output/text_util.h"
 #include "format/trace_format.h"
@@ -73,33 +74,62 @@ std::string Change(int64_t base, int64_t current) {
   return out + ")";
 }
 
+// The names of the report's call sites (report_json.h).
 nlohmann::json ValuesJson(const DiffValues& v) {
-  return {{"allocations", v.allocs},
-          {"bytes", v.bytes},
+  return {{"alloc_count", v.allocs},
+          {"alloc_bytes", v.bytes},
           {"peak_bytes", v.peak_bytes},
-          {"leaked_bytes", v.leaked_bytes},
-          {"leaked_blocks", v.leaked_blocks}};
+          {"not_freed_bytes", v.leaked_bytes},
+          {"not_freed_count", v.leaked_blocks}};
 }
 
-const char* MetricName(DiffMetric m) {
-  switch (m) {
-    case DiffMetric::kBytes: return "bytes";
-    case DiffMetric::kAllocs: return "allocations";
-    case DiffMetric::kPeakBytes: return "peak_bytes";
-    case DiffMetric::kLeakedBytes: return "leaked_bytes";
+const char* MetricName(DiffMetric m) { return DiffMetricName(m); }
+
+// The frames a text line shows: from `start` (the program's own first
+// frame, or the library frame that tells the line from another), at most
+// `own` frames after the first own one, with the counted rest.
+// `counted`: with the "(below N library frames)" note; without it, the
+// line's frames alone, what tells two rows apart.
+std::string StackLine(const DiffEntry& e, size_t start, size_t own, bool counted = true) {
+  size_t end = std::min(e.functions.size(), e.first_own + own);
+  if (end < start) end = start;
+  std::string out = absl::StrJoin(e.functions.begin() + start, e.functions.begin() + end, " <- ");
+  if (end < e.functions.size()) {
+    absl::StrAppend(&out, " <- ... (", e.functions.size() - end, " more)");
   }
-  return "?";
+  if (start != 0 && counted) {
+    absl::StrAppend(&out, " (below ", start, start == 1 ? " library frame)" : " library frames)");
+  }
+  if (e.cut.cut) absl::StrAppend(&out, end != start ? " <- " : "", StackCutText(e.cut, ""));
+  if (e.functions.empty() && !e.cut.cut) absl::StrAppend(&out, "(no stack)");
+  return out;
 }
 
 }  // namespace
 
+const char* DiffMetricName(DiffMetric m) {
+  switch (m) {
+    case DiffMetric::kBytes: return "alloc_bytes";
+    case DiffMetric::kAllocs: return "alloc_count";
+    case DiffMetric::kPeakBytes: return "peak_bytes";
+    case DiffMetric::kLeakedBytes: return "not_freed_bytes";
+  }
+  return "?";
+}
+
 absl::StatusOr<DiffMetric> ParseDiffMetric(const std::string& name) {
-  for (DiffMetric m : {DiffMetric::kBytes, DiffMetric::kAllocs, DiffMetric::kPeakBytes,
-                       DiffMetric::kLeakedBytes}) {
-    if (name == MetricName(m)) return m;
+  absl::StatusOr<output::SiteMetric> m = output::ParseSiteMetric(name);
+  if (!m.ok()) return m.status();
+  switch (*m) {
+    case output::SiteMetric::kAllocBytes: return DiffMetric::kBytes;
+    case output::SiteMetric::kAllocCount: return DiffMetric::kAllocs;
+    case output::SiteMetric::kPeakBytes: return DiffMetric::kPeakBytes;
+    case output::SiteMetric::kLeakedBytes: return DiffMetric::kLeakedBytes;
+    default: break;
   }
   return absl::InvalidArgumentError(absl::StrCat(
-      "unknown metric '", name, "' (bytes, allocations, peak_bytes or leaked_bytes)"));
+      "diff does not compare --metric ", name,
+      " (alloc_bytes, alloc_count, peak_bytes or not_freed_bytes)"));
 }
 
 int64_t MetricOf(const DiffValues& v, DiffMetric metric) {
@@ -123,7 +153,15 @@ TraceDiff DiffProfiles(const ProcessProfile& base, const ProcessProfile& current
       size_t first_own = 0;
       std::vector<std::string> functions = FunctionsOf(p, site.stack, &first_own);
       auto [it, inserted] = index.try_emplace({api, functions}, diff.entries.size());
-      if (inserted) diff.entries.push_back({api, std::move(functions), first_own, {}, {}, {}});
+      if (inserted) {
+        DiffEntry e;
+        e.api = api;
+        e.api_id = site.api;
+        e.functions = std::move(functions);
+        e.frames = SiteFramesOf(p, site.stack);
+        e.first_own = first_own;
+        diff.entries.push_back(std::move(e));
+      }
       DiffEntry& e = diff.entries[it->second];
       if (!e.cut.cut) e.cut = p.StackCutOf(site.stack);
       Add(is_base ? e.base : e.current, site.stats);
@@ -191,7 +229,31 @@ std::string FormatDiffText(const TraceDiff& diff, const DiffOptions& options,
   }
   absl::StrAppend(&out, "call sites whose ", MetricName(options.metric),
                   " changed most (base -> new):\n");
-  for (const DiffEntry* e : ranked) {
+  // The program's own frames first; the library plumbing above them is
+  // counted (JSON has every frame). Rows whose frames would read the same
+  // (whatever the count of library frames below them) start one library
+  // frame earlier, then another, until they differ.
+  std::vector<size_t> start(ranked.size());
+  std::vector<std::string> lines(ranked.size());
+  for (size_t i = 0; i < ranked.size(); ++i) start[i] = ranked[i]->first_own;
+  for (bool changed = true; changed;) {
+    changed = false;
+    std::map<std::pair<std::string, std::string>, std::vector<size_t>> same;
+    for (size_t i = 0; i < ranked.size(); ++i) {
+      lines[i] = StackLine(*ranked[i], start[i], options.frames);
+      same[{ranked[i]->api, StackLine(*ranked[i], start[i], options.frames, false)}].push_back(i);
+    }
+    for (const auto& [line, rows] : same) {
+      if (rows.size() < 2) continue;
+      for (size_t i : rows) {
+        if (start[i] == 0) continue;
+        --start[i];
+        changed = true;
+      }
+    }
+  }
+  for (size_t i = 0; i < ranked.size(); ++i) {
+    const DiffEntry* e = ranked[i];
     absl::StrAppend(&out, "  ", e->api, ": ", Change(e->base.bytes, e->current.bytes),
                     " bytes in ", Change(e->base.allocs, e->current.allocs), " allocations");
     if (options.metric == DiffMetric::kPeakBytes) {
@@ -200,22 +262,7 @@ std::string FormatDiffText(const TraceDiff& diff, const DiffOptions& options,
       absl::StrAppend(&out, "; not freed ",
                       Change(e->base.leaked_bytes, e->current.leaked_bytes));
     }
-    absl::StrAppend(&out, "\n      ");
-    // The program's own frames first; the library plumbing above them is
-    // counted (JSON has every frame).
-    size_t from = e->first_own;
-    size_t shown = std::min(options.frames, e->functions.size() - from);
-    absl::StrAppend(&out, absl::StrJoin(e->functions.begin() + from,
-                                        e->functions.begin() + from + shown, " <- "));
-    if (from + shown < e->functions.size()) {
-      absl::StrAppend(&out, " <- ... (", e->functions.size() - from - shown, " more)");
-    }
-    if (from != 0) {
-      absl::StrAppend(&out, " (below ", from, from == 1 ? " library frame)" : " library frames)");
-    }
-    if (e->cut.cut) absl::StrAppend(&out, shown != 0 ? " <- " : "", StackCutText(e->cut, ""));
-    if (e->functions.empty() && !e->cut.cut) absl::StrAppend(&out, "(no stack)");
-    absl::StrAppend(&out, "\n");
+    absl::StrAppend(&out, "\n      ", lines[i], "\n");
   }
   return out;
 }
@@ -224,16 +271,15 @@ std::string FormatDiffJson(const TraceDiff& diff, const DiffOptions& options,
                            const std::string& base_path, const std::string& current_path) {
   nlohmann::json sites = nlohmann::json::array();
   for (const DiffEntry* e : RankChanges(diff, options)) {
-    sites.push_back({{"api", e->api},
-                     {"functions", e->functions},
-                     {"base", ValuesJson(e->base)},
-                     {"new", ValuesJson(e->current)}});
-    if (e->cut.cut) {  // the recorder cut the stack: the callers are missing
-      sites.back()["frames_not_recorded"] =
-          e->cut.missing == 0 ? nlohmann::json("unknown") : nlohmann::json(e->cut.missing);
-    }
+    // The shared call-site shape (site_json.h); "functions" is the match key.
+    nlohmann::json site = CallSiteJson(e->api_id, e->frames, e->first_own, e->cut);
+    site["functions"] = e->functions;
+    site["base"] = ValuesJson(e->base);
+    site["new"] = ValuesJson(e->current);
+    sites.push_back(std::move(site));
   }
-  nlohmann::json doc = {{"base", base_path},
+  nlohmann::json doc = {{"schema", "heapsight-diff/1"},
+                        {"base", base_path},
                         {"new", current_path},
                         {"metric", MetricName(options.metric)},
                         {"totals", {{"base", ValuesJson(diff.base_total)},

@@ -19,6 +19,9 @@
 
 #include "absl/status/statusor.h"
 #include "analyzer/model/trace_model.h"
+#include "analyzer/output/stack_text.h"
+#include "analyzer/report/site_json.h"
+#include "format/trace_format.h"
 
 namespace heapsight::analyzer {
 
@@ -32,14 +35,21 @@ struct DiffValues {
 
 struct DiffEntry {
   std::string api;
-  std::vector<std::string> functions;  // leaf first
+  format::Api api_id = format::Api::kUnknown;
+  std::vector<std::string> functions;  // leaf first: the match key
+  std::vector<SiteFrame> frames;       // the same frames in full, from the side first seen
   size_t first_own = 0;                // first frame that is not library plumbing
   DiffValues base, current;            // current = the NEW trace
   StackCut cut;                        // either side's stack was cut at the depth cap
 };
 
+// The metrics diff ranks by, named as every --metric names them
+// (output/site_metric.h: alloc_bytes, alloc_count, peak_bytes,
+// not_freed_bytes, and the older bytes, allocations, leaked_bytes).
 enum class DiffMetric { kBytes, kAllocs, kPeakBytes, kLeakedBytes };
 absl::StatusOr<DiffMetric> ParseDiffMetric(const std::string& name);
+// "alloc_bytes", "alloc_count", "peak_bytes", "not_freed_bytes".
+const char* DiffMetricName(DiffMetric metric);
 int64_t MetricOf(const DiffValues& v, DiffMetric metric);
 
 struct TraceDiff {
@@ -57,15 +67,23 @@ TraceDiff DiffProfiles(const ProcessProfile& base, const ProcessProfile& current
 struct DiffOptions {
   DiffMetric metric = DiffMetric::kBytes;
   size_t top = 10;
-  size_t frames = 6;
+  size_t frames = kDefaultSiteFrames;  // own frames per site (text; SIZE_MAX: all)
 };
 
 // The entries whose metric changed, largest absolute change first (ties:
 // larger new value first, then by key), at most options.top.
 std::vector<const DiffEntry*> RankChanges(const TraceDiff& diff, const DiffOptions& options);
 
+// The text lists each site's own frames (up to options.frames) below the
+// library frames it counts; when two listed sites would read the same (one
+// function reaching vector::resize, reserve and push_back), their lines
+// start at the library frame that tells them apart.
 std::string FormatDiffText(const TraceDiff& diff, const DiffOptions& options,
                            const std::string& base_path, const std::string& current_path);
+// {"schema": "heapsight-diff/1", "base", "new", "metric", "totals", "sites":
+// [call site of site_json.h + {"functions", "base", "new"}]}, each side's
+// numbers named as the report's sites name them (alloc_count, alloc_bytes,
+// peak_bytes, not_freed_bytes, not_freed_count); docs/heapsight-json.schema.json.
 std::string FormatDiffJson(const TraceDiff& diff, const DiffOptions& options,
                            const std::string& base_path, const std::string& current_path);
 

@@ -88,7 +88,7 @@ TEST_F(SiteTemporariesTest, ReportJsonListsMostTemporaryAllocations) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   nlohmann::json doc = nlohmann::json::parse(r.out, nullptr, /*allow_exceptions=*/false);
   ASSERT_FALSE(doc.is_discarded()) << r.out;
-  EXPECT_EQ(doc["schema"], "heapsight-report/1");
+  EXPECT_EQ(doc["schema"], "heapsight-report/2");
   ASSERT_EQ(doc["processes"].size(), 1u);
   const nlohmann::json& p = doc["processes"][0];
   EXPECT_EQ(p["totals"]["temporary"], 200);
@@ -100,8 +100,10 @@ TEST_F(SiteTemporariesTest, ReportJsonListsMostTemporaryAllocations) {
   for (size_t i = 0; i < expected.size(); ++i) {
     EXPECT_EQ(most[i]["temporary_count"], expected[i].second) << i;
     EXPECT_EQ(most[i]["alloc_count"], expected[i].second) << i;
-    std::string leaf = most[i]["frames"][0];
-    EXPECT_THAT(leaf, HasSubstr(absl::StrCat(kNs, expected[i].first, " (temporaries_program.cc:")));
+    // The shared frame object (docs/heapsight-json.schema.json).
+    const nlohmann::json& leaf = most[i]["frames"][0];
+    EXPECT_EQ(leaf["function"], absl::StrCat(kNs, expected[i].first)) << leaf.dump();
+    EXPECT_THAT(leaf["file"].get<std::string>(), HasSubstr("temporaries_program.cc")) << leaf.dump();
   }
   EXPECT_EQ(most[0]["temporary_bytes"], 3200);
   EXPECT_EQ(most[3]["api"], "realloc");
@@ -112,7 +114,8 @@ TEST_F(SiteTemporariesTest, FlameGraphOfTemporaries) {
   RunResult r = RunHeapsight({"flamegraph", "--metric", "temporary", "-o", svg, *trace_});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::string text = ReadFile(svg);
-  EXPECT_THAT(text, HasSubstr("heapsight: temporary of "));
+  // The older name is accepted; the title names the metric's one name.
+  EXPECT_THAT(text, HasSubstr("heapsight: temporary_count of "));
   EXPECT_THAT(text, HasSubstr("total 200 allocations"));
   EXPECT_THAT(text, HasSubstr("temp_alloc"));
   EXPECT_THAT(text, Not(HasSubstr("make_long_lived")));
@@ -158,7 +161,7 @@ TEST(SiteTemporariesSampledTest, SampledTracesHaveNoTemporaries) {
   ASSERT_EQ(run.traces.size(), 1u);
   RunResult collapse = RunHeapsight({"collapse", "--metric", "temporary", run.traces[0]});
   EXPECT_EQ(collapse.exit_code, 1);
-  EXPECT_THAT(collapse.err, HasSubstr("--metric temporary needs an exact trace"));
+  EXPECT_THAT(collapse.err, HasSubstr("--metric temporary_count needs an exact trace"));
   RunResult report = RunHeapsight({"report", run.traces[0]});
   EXPECT_EQ(report.exit_code, 0) << report.err;
   EXPECT_THAT(report.out, Not(HasSubstr("most temporary allocations:")));

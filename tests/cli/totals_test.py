@@ -240,7 +240,7 @@ def check_pprof(hs, trace, r, work, name, not_freed, not_freed_blocks):
 
 def check_folded(hs, trace, r, work, name, not_freed):
     for metric, want in (("alloc_bytes", r["bytes"]), ("alloc_count", r["allocs"]),
-                         ("peak_bytes", r["peak"]), ("leaked_bytes", not_freed)):
+                         ("peak_bytes", r["peak"]), ("not_freed_bytes", not_freed)):
         folded = run([hs, "collapse", trace, "--metric", metric, "-o", "-"]).stdout
         check(f"{name}: collapse --metric {metric}", folded_sum(folded), want)
         svg_path = os.path.join(work, name + ".svg")
@@ -301,9 +301,9 @@ def check_growth_diff(hs, trace, r, name, estimated, not_freed, not_freed_blocks
                                      g["not_freed_bytes"], g["estimated"]),
           (r["bytes"], r["allocs"], r["peak"], not_freed, estimated))
     d = json.loads(run([hs, "diff", "--format", "json", trace, trace]).stdout)["totals"]
-    check(f"{name}: diff totals", (d["base"]["allocations"], d["base"]["bytes"],
-                                   d["base"]["peak_bytes"], d["base"]["leaked_bytes"],
-                                   d["base"]["leaked_blocks"], d["estimated"]),
+    check(f"{name}: diff totals", (d["base"]["alloc_count"], d["base"]["alloc_bytes"],
+                                   d["base"]["peak_bytes"], d["base"]["not_freed_bytes"],
+                                   d["base"]["not_freed_count"], d["estimated"]),
           (r["allocs"], r["bytes"], r["peak"], not_freed, not_freed_blocks, estimated))
 
 

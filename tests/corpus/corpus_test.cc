@@ -385,15 +385,18 @@ TEST_P(CorpusClassTest, ClassesAndErrorsMatchExpectFile) {
 
 INSTANTIATE_TEST_SUITE_P(Corpus, CorpusClassTest, ::testing::ValuesIn(CorpusCases()));
 
-// `heapsight leaks` by class: still_reachable is listed, not counted, and
-// does not trip --leak-exitcode; --leak-kinds changes what counts.
+// `heapsight leaks` by class: still_reachable is listed only with
+// --show-reachable (as LSan and memcheck list it), counted in the summary
+// but not as leaked, and does not trip --leak-exitcode; --leak-kinds
+// changes what counts.
 TEST(CorpusCommandTest, LeakKindsAndExitCode) {
   ASSERT_NO_FATAL_FAILURE(RequireBuilt());
   std::string heapsight = testing::BuildPath("cli/heapsight");
   testing::RunResult run = RunCase("still_reachable", LoadExpect("still_reachable"));
   ASSERT_EQ(run.traces.size(), 1u);
   testing::RunResult text =
-      testing::RunPlain({heapsight, "leaks", "--leak-exitcode", "23", run.traces[0]});
+      testing::RunPlain({heapsight, "leaks", "--show-reachable", "--leak-exitcode", "23",
+                         run.traces[0]});
   EXPECT_EQ(text.exit_code, 0) << text.out;
   EXPECT_NE(text.out.find("Still reachable of 512 byte(s) in 1 object(s)"), std::string::npos)
       << text.out;
@@ -403,6 +406,11 @@ TEST(CorpusCommandTest, LeakKindsAndExitCode) {
   testing::RunResult hidden = testing::RunPlain(
       {heapsight, "leaks", "--show-kinds", "definite,possible", run.traces[0]});
   EXPECT_EQ(hidden.out.find("Still reachable of"), std::string::npos) << hidden.out;
+  // By default too; the summary still counts them.
+  testing::RunResult plain = testing::RunPlain({heapsight, "leaks", run.traces[0]});
+  EXPECT_EQ(plain.out.find("Still reachable of"), std::string::npos) << plain.out;
+  EXPECT_NE(plain.out.find("still reachable: 720 bytes in 7 blocks"), std::string::npos)
+      << plain.out;
   EXPECT_NE(hidden.out.find("still reachable: 720 bytes in 7 blocks"), std::string::npos);
   testing::RunResult all = testing::RunPlain(
       {heapsight, "leaks", "--leak-exitcode", "23", "--leak-kinds", "all", run.traces[0]});

@@ -75,19 +75,26 @@ TEST(FoldedStacksTest, SampledTracesAreScaledLikePprof) {
 }
 
 TEST(FoldedStacksTest, MetricNames) {
-  for (std::string_view name : {"alloc_bytes", "alloc_count", "leaked_bytes", "peak_bytes",
-                                "temporary", "temporary_bytes"}) {
+  for (std::string_view name : {"alloc_bytes", "alloc_count", "not_freed_bytes", "peak_bytes",
+                                "temporary_count", "temporary_bytes"}) {
     absl::StatusOr<SiteMetric> m = ParseSiteMetric(name);
     ASSERT_TRUE(m.ok()) << name;
     EXPECT_EQ(SiteMetricName(*m), name);
   }
+  // The older names stay accepted (scripts), and mean the same metric.
+  EXPECT_EQ(*ParseSiteMetric("bytes"), SiteMetric::kAllocBytes);
+  EXPECT_EQ(*ParseSiteMetric("allocations"), SiteMetric::kAllocCount);
+  EXPECT_EQ(*ParseSiteMetric("leaked_bytes"), SiteMetric::kLeakedBytes);
+  EXPECT_EQ(*ParseSiteMetric("temporary"), SiteMetric::kTemporaryCount);
   EXPECT_EQ(SiteMetricUnit(SiteMetric::kAllocCount), "allocations");
   EXPECT_EQ(SiteMetricUnit(SiteMetric::kPeakBytes), "bytes");
   absl::StatusOr<SiteMetric> bad = ParseSiteMetric("bogus");
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(bad.status().message(),
             "unknown metric \"bogus\" (expected "
-            "alloc_bytes|alloc_count|leaked_bytes|peak_bytes|temporary|temporary_bytes)");
+            "alloc_bytes|alloc_count|peak_bytes|not_freed_bytes|temporary_count|temporary_bytes; "
+            "older names: bytes=alloc_bytes, allocations=alloc_count, "
+            "leaked_bytes=not_freed_bytes, temporary=temporary_count)");
   EXPECT_EQ(*ParseSiteMetric("temporary_count"), SiteMetric::kTemporaryCount);
   EXPECT_EQ(SiteMetricUnit(SiteMetric::kTemporaryCount), "allocations");
   EXPECT_EQ(SiteMetricUnit(SiteMetric::kTemporaryBytes), "bytes");

@@ -99,8 +99,8 @@ TEST_F(TraceDiffTest, RankingByEachMetric) {
   EXPECT_NE(text.find("102,400 -> 10,240 (-92,160, -90.0%)"), std::string::npos) << text;
   nlohmann::json j = nlohmann::json::parse(FormatDiffJson(d, by_leaks, old_, new_));
   ASSERT_EQ(j["sites"].size(), 1u);
-  EXPECT_EQ(j["sites"][0]["new"]["leaked_blocks"], 7);
-  EXPECT_EQ(j["metric"], "leaked_bytes");
+  EXPECT_EQ(j["sites"][0]["new"]["not_freed_count"], 7);
+  EXPECT_EQ(j["metric"], "not_freed_bytes");
 }
 
 int RunHeapsight(const std::string& args) {
