@@ -7,12 +7,24 @@
 #include <string_view>
 #include <vector>
 
+#include <CLI/CLI.hpp>
+
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "analyzer/model/trace_model.h"
 
 namespace heapsight::analyzer {
 
-// Analyzes every trace in turn, with a progress bar on a terminal's stderr;
+// Analyzes one trace through the persistent analysis cache
+// (analyzer/cache/analysis_cache.h) unless --no-cache or HEAPSIGHT_NO_CACHE
+// turned it off. Every command that reads a trace's analysis calls this.
+absl::StatusOr<ProcessProfile> AnalyzeOneTrace(const std::string& path,
+                                               const AnalyzeOptions& options);
+
+// Adds --no-cache to every subcommand of `app` that analyzes traces.
+void AddNoCacheOption(CLI::App& app);
+
+// Analyzes every trace in turn (AnalyzeOneTrace), with a progress bar on a terminal's stderr;
 // on the first error prints it and returns false.
 bool AnalyzeAll(const std::vector<std::string>& paths, std::vector<ProcessProfile>* profiles,
                 AnalyzeOptions options = {});
