@@ -13,6 +13,7 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "analyzer/cache/analysis_cache.h"
 #include "analyzer/output/output_file.h"
 #include "cli/diagnostics.h"
 #include "cli/progress_bar.h"
@@ -110,6 +111,32 @@ absl::StatusOr<std::string> StdinAsFile() {
 
 }  // namespace
 
+namespace {
+bool no_cache_flag = false;  // --no-cache
+}  // namespace
+
+absl::StatusOr<ProcessProfile> AnalyzeOneTrace(const std::string& path,
+                                               const AnalyzeOptions& options) {
+  cache::CacheOptions cache;
+  // A trace read from standard input (/proc/self/fd/N, ResolveTraceArguments)
+  // has no place of its own for a cache, and is read once anyway.
+  cache.enabled = !no_cache_flag && cache::CacheEnabledByEnvironment() &&
+                  path.rfind("/proc/self/fd/", 0) != 0;
+  return cache::AnalyzeTraceCached(path, options, cache);
+}
+
+void AddNoCacheOption(CLI::App& app) {
+  for (const char* name :
+       {"report", "leaks", "growth", "diff", "pprof", "collapse", "flamegraph", "html"}) {
+    for (CLI::App* sub : app.get_subcommands({})) {
+      if (sub->get_name() != name) continue;
+      sub->add_flag("--no-cache", no_cache_flag,
+                    "Analyze the trace afresh: neither read nor write the analysis cache "
+                    "(<trace>.cache next to the trace; also HEAPSIGHT_NO_CACHE=1)");
+    }
+  }
+}
+
 absl::Status ResolveTraceArguments(std::vector<std::string>* traces) {
   if (traces->empty()) {
     std::string newest = NewestTraceInCurrentDirectory();
@@ -147,7 +174,7 @@ int AnalyzeTraces(std::vector<std::string> paths, std::vector<ProcessProfile>* p
   std::unique_ptr<ProgressBar> bar = ProgressBar::ForStderr("analyzing");
   options.progress = bar.get();
   for (const std::string& path : paths) {
-    absl::StatusOr<ProcessProfile> profile = AnalyzeTrace(path, options);
+    absl::StatusOr<ProcessProfile> profile = AnalyzeOneTrace(path, options);
     if (!profile.ok()) return FailInput(profile.status());
     profiles->push_back(std::move(*profile));
   }

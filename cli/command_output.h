@@ -7,10 +7,22 @@
 #include <string_view>
 #include <vector>
 
+#include <CLI/CLI.hpp>
+
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "analyzer/model/trace_model.h"
 
 namespace heapsight::analyzer {
+
+// Analyzes one trace through the persistent analysis cache
+// (analyzer/cache/analysis_cache.h) unless --no-cache or HEAPSIGHT_NO_CACHE
+// turned it off. Every command that reads a trace's analysis calls this.
+absl::StatusOr<ProcessProfile> AnalyzeOneTrace(const std::string& path,
+                                               const AnalyzeOptions& options);
+
+// Adds --no-cache to every subcommand of `app` that analyzes traces.
+void AddNoCacheOption(CLI::App& app);
 
 // The trace arguments of a command, made readable:
 //  - none: the newest heapsight.*.hst in the current directory, and a note
@@ -22,7 +34,7 @@ namespace heapsight::analyzer {
 // Errors carry their exit status (diagnostics.h WithExitStatus).
 absl::Status ResolveTraceArguments(std::vector<std::string>* traces);
 
-// ResolveTraceArguments, then analyzes every trace in turn, with a progress
+// ResolveTraceArguments, then analyzes every trace in turn (AnalyzeOneTrace), with a progress
 // bar on a terminal's stderr. Returns 0, or prints the first error and
 // returns its exit status (kExitUsage, kExitBadInput).
 int AnalyzeTraces(std::vector<std::string> paths, std::vector<ProcessProfile>* profiles,

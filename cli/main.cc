@@ -15,6 +15,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/command_output.h"
 #include "cli/commands.h"
 #include "cli/diagnostics.h"
 #include "cli/manual.h"
@@ -93,6 +94,7 @@ int main(int argc, char** argv) {
   heapsight::analyzer::RegisterProfileCommands(app, &exit_code);
   heapsight::analyzer::RegisterHtmlCommand(app, &exit_code);
   AddGlossaryFooters(app);
+  heapsight::analyzer::AddNoCacheOption(app);
   heapsight::cli::RegisterManualGenerator(app, &exit_code);
   // A mistyped subcommand: CLI11 would say "A subcommand is required" (or
   // take the word as an extra argument); name the closest one instead.

@@ -133,7 +133,7 @@ absl::StatusOr<output::FamilyMember> LoadOne(const OutputArgs& args, const std::
   std::string& moment = request.moment;
   std::unique_ptr<ProgressBar> bar = ProgressBar::ForStderr("analyzing");
   options.progress = bar.get();
-  absl::StatusOr<ProcessProfile> trace = AnalyzeTrace(path, options);
+  absl::StatusOr<ProcessProfile> trace = AnalyzeOneTrace(path, options);
   if (!trace.ok()) return BadInput(trace.status());
   if (options.at == AnalyzeOptions::At::kMarker) {
     absl::Status st = DescribeMarker(*trace, options.at_marker, &moment);
