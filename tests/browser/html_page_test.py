@@ -434,12 +434,13 @@ def check_temporaries(driver, heapsight, program, work, shot, failures):
     st = flame_state(driver, '0')
     check(st['visible'] == ['alloc_bytes'] and st['shown'] == [True],
           'bytes allocated is the first metric shown: %s' % st, failures)
-    check(st['options'] == ['alloc_bytes', 'alloc_count', 'peak_bytes', 'leaked_bytes',
-                            'temporary', 'temporary_bytes'],
+    check(st['options'] == ['alloc_bytes', 'alloc_count', 'peak_bytes', 'not_freed_bytes',
+                            'temporary_count', 'temporary_bytes'],
           'the switch offers every metric: %s' % st['options'], failures)
-    set_metric(driver, 'temporary')
+    set_metric(driver, 'temporary_count')
     st = flame_state(driver, '0')
-    check(st['visible'] == ['temporary'] and st['shown'] == [True] and st['value'] == 'temporary',
+    check(st['visible'] == ['temporary_count'] and st['shown'] == [True] and
+          st['value'] == 'temporary_count',
           'switching to temporary shows its graph only: %s' % st, failures)
     # Search: the match total of the graph on view, in its unit.
     for name, count in TEMPORARIES.items():
@@ -519,7 +520,7 @@ def check_sampled(driver, heapsight, program, work, shot, failures):
           'report\'s "top call sites live at the peak (estimates)" add up to the estimated '
           'peak: %s vs %d' % (listed, peak_bytes), failures)
     st = flame_state(driver, '0')
-    check('temporary' not in st['options'], 'no temporary flame graph: %s' % st['options'],
+    check('temporary_count' not in st['options'], 'no temporary flame graph: %s' % st['options'],
           failures)
     set_metric(driver, 'peak_bytes')
     st = search_flame(driver, '.')
