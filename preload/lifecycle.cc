@@ -303,6 +303,9 @@ void StartTracing() {
   g_page_size = page > 0 ? static_cast<uint32_t>(page) : 4096;
   ConfigureRecorder(g_options, g_page_size);
   InitSampler(static_cast<uint64_t>(g_options.SAMPLE_BYTES));
+  // Sampled mode: frees of unsampled blocks test the live table's filter
+  // instead of probing it (live_table.h). Without it they still probe.
+  if (g_sample_period != 0) g_live_blocks.EnableFilter();
   StartTraceClock(g_options.CLOCK);
   g_start_realtime_ns = RealtimeNs();
   g_pid = getpid();

@@ -163,6 +163,9 @@ uint64_t AddressField(const void* p) {
 }
 
 void InsertInternal(void* p) {
+  // Sampled mode keeps no internal entries (live_table.h): nothing to do
+  // when the table surely does not hold the address (the common case).
+  if (g_live_blocks.SurelyAbsent(reinterpret_cast<uintptr_t>(p))) return;
   LiveEntry e;
   e.internal = true;
   g_live_blocks.Insert(reinterpret_cast<uintptr_t>(p), e);
@@ -283,10 +286,20 @@ __attribute__((always_inline)) inline void RecordSampledAlloc(void* p, size_t si
 
 }  // namespace
 
-void RecordAlloc(void* p, size_t size, size_t alignment, Api api) {
+namespace {
+
+// RecordAlloc past its sampled-mode fast path: every case as before.
+// `counted`: the fast path already took `size` off the sampling interval
+// and found the allocation sampled.
+__attribute__((noinline)) void RecordAllocSlow(void* p, size_t size, size_t alignment, Api api,
+                                               bool counted) {
   // Called after the real function: the errno it left is what the program
   // gets back (unwinding, flushing and /proc reads may change errno).
   ErrnoKeeper keep_errno;
+  if (counted) {
+    RecordSampledAlloc(p, size, alignment, api);
+    return;
+  }
   int status = TracingStatusRelaxed();
   if (status == kDisabled) return;
   if (status != kActive || InHeapsight()) {
@@ -305,7 +318,29 @@ void RecordAlloc(void* p, size_t size, size_t alignment, Api api) {
   RecordSampledAlloc(p, size, alignment, api);
 }
 
-void TracedFree(void* p, Api api) {
+}  // namespace
+
+void RecordAlloc(void* p, size_t size, size_t alignment, Api api) {
+  // Sampled mode's common case (issue 15 target 4): tracing, not inside
+  // heapsight, before the exit point, a block: the allocation only counts
+  // down the thread's interval. The same tests as RecordAllocSlow's, in
+  // its order, so the same allocations are sampled; no errno is touched.
+  if (__builtin_expect(g_sample_period != 0, 0) && p != nullptr &&
+      TracingStatusRelaxed() == kActive && !InHeapsight() &&
+      !g_exiting.load(std::memory_order_relaxed)) {
+    t_sample_bytes_left -= static_cast<int64_t>(size);
+    if (__builtin_expect(t_sample_bytes_left > 0, 1)) return;
+    // SampleSlowPath may touch no errno either (no calls but arithmetic).
+    if (!SampleSlowPath()) return;
+    RecordAllocSlow(p, size, alignment, api, true);
+    return;
+  }
+  RecordAllocSlow(p, size, alignment, api, false);
+}
+
+namespace {
+
+__attribute__((noinline)) void TracedFreeSlow(void* p, Api api) {
   if (p == nullptr) return;  // free(NULL) does nothing; nothing to record
   if (IsBootstrapPointer(p)) return;  // dlsym's early calloc: never freed for real
   int status = TracingStatusRelaxed();
@@ -349,6 +384,21 @@ void TracedFree(void* p, Api api) {
   }
   if (action == format::FreeAction::kSkipped) return;  // reported, not performed
   g_real.free(p);
+}
+
+}  // namespace
+
+void TracedFree(void* p, Api api) {
+  // Sampled mode's common case (issue 15 target 4): the filter says the
+  // table does not hold `p` (an unsampled block), so TracedFreeSlow would
+  // find nothing and pass the free on, whatever the tracing status: no
+  // table probe, no lock. Not for a bootstrap block (never ours to free)
+  // or NULL. With sampling off the filter is off and every free goes on.
+  if (g_live_blocks.SurelyAbsent(reinterpret_cast<uintptr_t>(p))) {
+    if (p != nullptr && !InBootstrapArena(p)) g_real.free(p);
+    return;
+  }
+  TracedFreeSlow(p, api);
 }
 
 void* TracedRealloc(void* p, size_t size, Api api, void* (*call)(void*, void*), void* ctx) {
