@@ -32,6 +32,9 @@
 namespace heapsight::preload {
 
 thread_local int t_reentry_depth __attribute__((tls_model("initial-exec"))) = 0;
+// The exit point (BeginExit): set once; t_exit_thread marks the thread that
+// set it.
+std::atomic<bool> g_exiting{false};
 
 namespace {
 
@@ -39,9 +42,6 @@ using format::Api;
 using format::ChunkEncoder;
 
 std::atomic<bool> g_write_through{false};
-// The exit point (BeginExit): set once; t_exit_thread marks the thread that
-// set it. Both read only on the paths that already decided to record.
-std::atomic<bool> g_exiting{false};
 thread_local bool t_exit_thread __attribute__((tls_model("initial-exec"))) = false;
 
 // True for an event of a thread other than the exiting one, after the exit
@@ -286,11 +286,6 @@ __attribute__((always_inline)) inline void RecordSampledAlloc(void* p, size_t si
 
 }  // namespace
 
-namespace {
-
-// RecordAlloc past its sampled-mode fast path: every case as before.
-// `counted`: the fast path already took `size` off the sampling interval
-// and found the allocation sampled.
 __attribute__((noinline)) void RecordAllocSlow(void* p, size_t size, size_t alignment, Api api,
                                                bool counted) {
   // Called after the real function: the errno it left is what the program
@@ -318,27 +313,9 @@ __attribute__((noinline)) void RecordAllocSlow(void* p, size_t size, size_t alig
   RecordSampledAlloc(p, size, alignment, api);
 }
 
-}  // namespace
-
 void RecordAlloc(void* p, size_t size, size_t alignment, Api api) {
-  // Sampled mode's common case (issue 15 target 4): tracing, not inside
-  // heapsight, before the exit point, a block: the allocation only counts
-  // down the thread's interval. The same tests as RecordAllocSlow's, in
-  // its order, so the same allocations are sampled; no errno is touched.
-  if (__builtin_expect(g_sample_period != 0, 0) && p != nullptr &&
-      TracingStatusRelaxed() == kActive && !InHeapsight() &&
-      !g_exiting.load(std::memory_order_relaxed)) {
-    t_sample_bytes_left -= static_cast<int64_t>(size);
-    if (__builtin_expect(t_sample_bytes_left > 0, 1)) return;
-    // SampleSlowPath may touch no errno either (no calls but arithmetic).
-    if (!SampleSlowPath()) return;
-    RecordAllocSlow(p, size, alignment, api, true);
-    return;
-  }
-  RecordAllocSlow(p, size, alignment, api, false);
+  RecordAllocInline(p, size, alignment, api);
 }
-
-namespace {
 
 __attribute__((noinline)) void TracedFreeSlow(void* p, Api api) {
   if (p == nullptr) return;  // free(NULL) does nothing; nothing to record
@@ -386,20 +363,7 @@ __attribute__((noinline)) void TracedFreeSlow(void* p, Api api) {
   g_real.free(p);
 }
 
-}  // namespace
-
-void TracedFree(void* p, Api api) {
-  // Sampled mode's common case (issue 15 target 4): the filter says the
-  // table does not hold `p` (an unsampled block), so TracedFreeSlow would
-  // find nothing and pass the free on, whatever the tracing status: no
-  // table probe, no lock. Not for a bootstrap block (never ours to free)
-  // or NULL. With sampling off the filter is off and every free goes on.
-  if (g_live_blocks.SurelyAbsent(reinterpret_cast<uintptr_t>(p))) {
-    if (p != nullptr && !InBootstrapArena(p)) g_real.free(p);
-    return;
-  }
-  TracedFreeSlow(p, api);
-}
+void TracedFree(void* p, Api api) { TracedFreeInline(p, api); }
 
 void* TracedRealloc(void* p, size_t size, Api api, void* (*call)(void*, void*), void* ctx) {
   if (p == nullptr) {  // realloc(NULL, n) is malloc(n)
