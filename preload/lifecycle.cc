@@ -253,6 +253,12 @@ void LogStats() {
       .Num(live_blocks == 0 ? 0 : table_bytes / live_blocks).Str(" per block); other ")
       .Num(mapped - table_bytes + static_cast<int64_t>(sizeof g_live_blocks))
       .Str(" bytes (stack table, thread buffers, arena)");
+  if (size_t filter = g_live_blocks.FilterBytes(); filter != 0) {
+    // Sampled mode: the table's counting filter (counted in the table's
+    // bytes above; mapped, touched only where marked).
+    m.Str("; sampled-mode filter ").Num(static_cast<int64_t>(filter)).Str(" bytes, ")
+        .Num(static_cast<int64_t>(g_live_blocks.FilterMarkedSlots())).Str(" slots marked");
+  }
   RawLog(m);
 }
 
