@@ -253,6 +253,12 @@ void LogStats() {
       .Num(live_blocks == 0 ? 0 : table_bytes / live_blocks).Str(" per block); other ")
       .Num(mapped - table_bytes + static_cast<int64_t>(sizeof g_live_blocks))
       .Str(" bytes (stack table, thread buffers, arena)");
+  if (size_t filter = g_live_blocks.FilterBytes(); filter != 0) {
+    // Sampled mode: the table's counting filter (counted in the table's
+    // bytes above; mapped, touched only where marked).
+    m.Str("; sampled-mode filter ").Num(static_cast<int64_t>(filter)).Str(" bytes, ")
+        .Num(static_cast<int64_t>(g_live_blocks.FilterMarkedSlots())).Str(" slots marked");
+  }
   RawLog(m);
 }
 
@@ -303,6 +309,9 @@ void StartTracing() {
   g_page_size = page > 0 ? static_cast<uint32_t>(page) : 4096;
   ConfigureRecorder(g_options, g_page_size);
   InitSampler(static_cast<uint64_t>(g_options.SAMPLE_BYTES));
+  // Sampled mode: frees of unsampled blocks test the live table's filter
+  // instead of probing it (live_table.h). Without it they still probe.
+  if (g_sample_period != 0) g_live_blocks.EnableFilter();
   StartTraceClock(g_options.CLOCK);
   g_start_realtime_ns = RealtimeNs();
   g_pid = getpid();

@@ -378,6 +378,63 @@ struct LiveTableImpl {
     return WideFind(s, address, hash, &wi);
   }
 
+  // --- the counting filter (live_table.h) ---
+
+  static constexpr size_t kFilterSlots = size_t{1} << LiveTable::kFilterBits;
+  static constexpr uint8_t kStuck = 255;
+
+  // One more entry in `address`'s slot; 255 sticks.
+  static void Mark(std::atomic<uint8_t>* filter, uintptr_t address) {
+    std::atomic<uint8_t>& c = filter[LiveTable::FilterSlot(address)];
+    uint8_t v = c.load(std::memory_order_relaxed);
+    while (v != kStuck && !c.compare_exchange_weak(v, static_cast<uint8_t>(v + 1),
+                                                   std::memory_order_relaxed)) {
+    }
+  }
+  // One entry fewer; a stuck slot stays stuck (its true count is unknown).
+  static void Unmark(std::atomic<uint8_t>* filter, uintptr_t address) {
+    std::atomic<uint8_t>& c = filter[LiveTable::FilterSlot(address)];
+    uint8_t v = c.load(std::memory_order_relaxed);
+    while (v != kStuck && v != 0 &&
+           !c.compare_exchange_weak(v, static_cast<uint8_t>(v - 1), std::memory_order_relaxed)) {
+    }
+  }
+
+  // Drops the internal entries of one chunk table (entries never move:
+  // Erase only empties the slot and fixes overflow counts) and counts the
+  // others in the filter.
+  static void FilterChunks(Shard* s, View v, bool old, std::atomic<uint8_t>* filter) {
+    for (size_t i = v.lo; i < v.n; ++i) {
+      for (int j = 0; j < kPerChunk; ++j) {
+        if (KeyAt(v.chunks[i].entries[j]) == 0) continue;
+        LiveEntry e;
+        uintptr_t address = Load(v.chunks[i].entries[j], &e);
+        if (!e.internal) {
+          Mark(filter, address);
+          continue;
+        }
+        Erase(v, Hash(address), i, j);
+        --(old ? s->old_count : s->count);
+      }
+    }
+  }
+
+  static void FilterShard(Shard* s, std::atomic<uint8_t>* filter) {
+    FilterChunks(s, Current(*s), false, filter);
+    if (s->old != nullptr) FilterChunks(s, Old(*s), true, filter);
+    // Backward-shift deletion may move a later entry into slot i: look at
+    // i again after an erase.
+    for (size_t i = 0; i < s->wide_capacity;) {
+      WideSlot& w = s->wide[i];
+      if (w.address != 0 && FromWide(w).internal) {
+        WideErase(s, i);
+        continue;
+      }
+      if (w.address != 0) Mark(filter, w.address);
+      ++i;
+    }
+  }
+
   static void ForEach(View v, void (*fn)(uintptr_t, const LiveEntry&, void*), void* ctx) {
     for (size_t i = v.lo; i < v.n; ++i) {
       for (int j = 0; j < kPerChunk; ++j) {
@@ -403,21 +460,34 @@ bool LiveTable::Insert(uintptr_t address, const LiveEntry& entry) {
   uint64_t hash = Impl::Hash(address);
   Shard& shard = ShardOf(address);
   SpinLockHolder hold(&shard.lock);
+  // Read under the shard lock: EnableFilter publishes it under every lock,
+  // so this insert is either counted by it or counts itself.
+  std::atomic<uint8_t>* filter = filter_.load(std::memory_order_relaxed);
   if (shard.old != nullptr) Impl::Migrate(&shard, Impl::kMigratePerOp);
   bool fits = Impl::Fits(address, e);
-  if (fits && shard.old == nullptr && shard.wide_count == 0 &&
+  if (filter == nullptr && fits && shard.old == nullptr && shard.wide_count == 0 &&
       (shard.count + 1) * Impl::kMaxDen <= shard.nchunks * Impl::kMaxNum) {
     // The common case: one table, with room.
     if (Impl::PlaceOrReplace(Impl::Current(shard), address, hash, e)) ++shard.count;
     return true;
   }
   // A stale entry (the block's free went around us) is replaced.
-  Impl::RemoveAny(&shard, address, hash, nullptr);
-  if (!fits) return Impl::WideInsert(&shard, address, e);
-  if (!Impl::Reserve(&shard)) return false;
-  Impl::Place(Impl::Current(shard), address, hash, e);
-  ++shard.count;
-  return true;
+  if (Impl::RemoveAny(&shard, address, hash, nullptr) && filter != nullptr) {
+    Impl::Unmark(filter, address);
+  }
+  // Sampled mode keeps no internal entries (live_table.h).
+  if (filter != nullptr && e.internal) return true;
+  bool added;
+  if (!fits) {
+    added = Impl::WideInsert(&shard, address, e);
+  } else if ((added = Impl::Reserve(&shard))) {
+    Impl::Place(Impl::Current(shard), address, hash, e);
+    ++shard.count;
+  }
+  // Counted before the block is returned to the program (the caller
+  // inserts first), so no free of it can find its slot at 0.
+  if (added && filter != nullptr) Impl::Mark(filter, address);
+  return added;
 }
 
 bool LiveTable::Remove(uintptr_t address, LiveEntry* out) {
@@ -428,6 +498,10 @@ bool LiveTable::Remove(uintptr_t address, LiveEntry* out) {
   SpinLockHolder hold(&shard.lock);
   if (shard.old != nullptr) Impl::Migrate(&shard, Impl::kMigratePerOp);
   if (!Impl::RemoveAny(&shard, address, hash, out)) return false;
+  // Uncounted only once the entry is gone (under the same lock).
+  if (std::atomic<uint8_t>* filter = filter_.load(std::memory_order_relaxed); filter != nullptr) {
+    Impl::Unmark(filter, address);
+  }
   shard.recent_id[shard.recent_pos % kRecent] = out->id;
   shard.recent[shard.recent_pos++ % kRecent] = address;
   return true;
@@ -473,7 +547,7 @@ size_t LiveTable::MappedBytes() {
   using Impl = LiveTableImpl;
   constexpr size_t kPage = 4096;
   auto pages = [](size_t bytes) { return (bytes + kPage - 1) / kPage * kPage; };
-  size_t n = sizeof shards_;
+  size_t n = sizeof(LiveTable) + FilterBytes();
   for (Shard& shard : shards_) {
     SpinLockHolder hold(&shard.lock);
     n += pages(Impl::Bytes(shard.nchunks)) + pages(shard.wide_capacity * sizeof(WideSlot));
@@ -491,6 +565,35 @@ void LiveTable::ForEachUnlocked(void (*fn)(uintptr_t, const LiveEntry&, void*), 
       if (shard.wide[i].address != 0) fn(shard.wide[i].address, Impl::FromWide(shard.wide[i]), ctx);
     }
   }
+}
+
+bool LiveTable::EnableFilter() {
+  using Impl = LiveTableImpl;
+  if (filter_.load() != nullptr) return true;
+  // Zero-filled and touched only where a slot is marked.
+  auto* filter = static_cast<std::atomic<uint8_t>*>(PageAlloc(Impl::kFilterSlots));
+  if (filter == nullptr) return false;
+  LockAll();
+  for (Shard& shard : shards_) Impl::FilterShard(&shard, filter);
+  // Release: a lock-free reader (SurelyAbsent) that sees the filter sees
+  // its counts. Inserts and removes read it under their shard lock.
+  filter_.store(filter, std::memory_order_release);
+  UnlockAll();
+  return true;
+}
+
+size_t LiveTable::FilterBytes() const {
+  return filter_.load() != nullptr ? LiveTableImpl::kFilterSlots : 0;
+}
+
+size_t LiveTable::FilterMarkedSlots() const {
+  const std::atomic<uint8_t>* filter = filter_.load();
+  if (filter == nullptr) return 0;
+  size_t n = 0;
+  for (size_t i = 0; i < LiveTableImpl::kFilterSlots; ++i) {
+    n += filter[i].load(std::memory_order_relaxed) != 0;
+  }
+  return n;
 }
 
 void LiveTable::LockAll() {

@@ -82,14 +82,14 @@ HEAPSIGHT_EXPORT void* malloc(size_t size) {
   if (hp::HeapLimitDenies(size)) return hp::HeapLimitFail(size, 0, Api::kMalloc);
   void* p = hp::g_real.malloc(size);
   hp::HeapLimitAdd(p);
-  hp::RecordAlloc(p, size, 0, Api::kMalloc);
+  hp::RecordAllocInline(p, size, 0, Api::kMalloc);
   return p;
 }
 
 HEAPSIGHT_EXPORT void free(void* p) {
   if (!hp::EnsureRealFunctions()) return;  // only bootstrap blocks exist yet
   hp::HeapLimitSub(p);
-  hp::TracedFree(p, Api::kFree);
+  hp::TracedFreeInline(p, Api::kFree);
 }
 
 HEAPSIGHT_EXPORT void* calloc(size_t n, size_t size) {
@@ -100,7 +100,7 @@ HEAPSIGHT_EXPORT void* calloc(size_t n, size_t size) {
   }
   void* p = hp::g_real.calloc(n, size);
   hp::HeapLimitAdd(p);
-  hp::RecordAlloc(p, SaturatingMul(n, size), 0, Api::kCalloc);
+  hp::RecordAllocInline(p, SaturatingMul(n, size), 0, Api::kCalloc);
   return p;
 }
 

@@ -65,7 +65,7 @@ void* NewThrowing(size_t size, size_t alignment, Api api) {
   for (;;) {
     void* p = RawAllocate(n, alignment);
     if (p != nullptr) {
-      if (!delegate) hp::RecordAlloc(p, size, alignment, api);
+      if (!delegate) hp::RecordAllocInline(p, size, alignment, api);
       return p;
     }
     std::new_handler handler = hp::HostNewHandler();
@@ -103,7 +103,7 @@ void* NewNothrow(size_t size, size_t alignment, Api api) noexcept {
 void Delete(void* p, Api api) noexcept {
   if (!hp::EnsureRealFunctions()) return;
   hp::HeapLimitSub(p);
-  hp::TracedFree(p, api);
+  hp::TracedFreeInline(p, api);
 }
 
 size_t Align(std::align_val_t a) { return static_cast<size_t>(a); }

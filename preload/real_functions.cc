@@ -19,15 +19,13 @@
 namespace heapsight::preload {
 
 RealFunctions g_real;
+alignas(64) char g_bootstrap[kBootstrapBytes];
+// 0 = not resolved, 1 = resolving, 2 = resolved.
+std::atomic<int> g_real_state{0};
 
 namespace {
 
-constexpr size_t kBootstrapBytes = 256 * 1024;
-alignas(64) char g_bootstrap[kBootstrapBytes];
 std::atomic<size_t> g_bootstrap_used{0};
-
-// 0 = not resolved, 1 = resolving, 2 = resolved.
-std::atomic<int> g_state{0};
 thread_local bool t_resolving __attribute__((tls_model("initial-exec"))) = false;
 
 template <typename T>
@@ -113,22 +111,18 @@ void* BootstrapAlloc(size_t size, size_t alignment) {
   }
 }
 
-bool IsBootstrapPointer(const void* p) {
-  auto a = reinterpret_cast<uintptr_t>(p);
-  auto base = reinterpret_cast<uintptr_t>(g_bootstrap);
-  return a >= base && a < base + kBootstrapBytes;
-}
+bool IsBootstrapPointer(const void* p) { return InBootstrapArena(p); }
 
 size_t BootstrapSize(const void* p) {
   return *reinterpret_cast<const size_t*>(reinterpret_cast<uintptr_t>(p) - sizeof(size_t));
 }
 
-bool EnsureRealFunctions() {
-  int state = g_state.load(std::memory_order_acquire);
-  if (__builtin_expect(state == 2, 1)) return true;
+bool EnsureRealFunctionsSlow() {
+  int state = g_real_state.load(std::memory_order_acquire);
+  if (state == 2) return true;
   if (t_resolving) return false;
   int expected = 0;
-  if (g_state.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
+  if (g_real_state.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
     t_resolving = true;
     int saved_errno = errno;  // dlsym may change errno; the hook's caller must not see it
     Resolve(&g_real.malloc, "malloc");
@@ -154,11 +148,11 @@ bool EnsureRealFunctions() {
     DetectForeignAllocator();
     errno = saved_errno;
     t_resolving = false;
-    g_state.store(2, std::memory_order_release);
+    g_real_state.store(2, std::memory_order_release);
     return true;
   }
   // Another thread is resolving: wait for it (only at process start).
-  while (g_state.load(std::memory_order_acquire) != 2) sched_yield();
+  while (g_real_state.load(std::memory_order_acquire) != 2) sched_yield();
   return true;
 }
 

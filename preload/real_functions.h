@@ -10,7 +10,9 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 
 namespace heapsight::preload {
 
@@ -40,10 +42,17 @@ struct RealFunctions {
 
 extern RealFunctions g_real;
 
-// True once g_real is filled in. Cheap after the first call. Returns false
-// while this thread is itself inside dlsym (the caller must then use the
-// bootstrap arena).
-bool EnsureRealFunctions();
+// 0 = not resolved, 1 = resolving, 2 = resolved (real_functions.cc).
+extern std::atomic<int> g_real_state;
+bool EnsureRealFunctionsSlow();
+
+// True once g_real is filled in. One load after the first call (inlined
+// into every hook). Returns false while this thread is itself inside dlsym
+// (the caller must then use the bootstrap arena).
+inline bool EnsureRealFunctions() {
+  if (__builtin_expect(g_real_state.load(std::memory_order_acquire) == 2, 1)) return true;
+  return EnsureRealFunctionsSlow();
+}
 
 // The file name of the allocator in front of us (another LD_PRELOAD library
 // before libheapsight.so, or "the program" for an executable with its own
@@ -54,6 +63,13 @@ const char* ForeignAllocator();
 // Bootstrap arena used while resolving. Never returns nullptr for sane sizes.
 void* BootstrapAlloc(size_t size, size_t alignment);
 bool IsBootstrapPointer(const void* p);
+// The same test, inlined, for the free hooks' fast path.
+inline constexpr size_t kBootstrapBytes = 256 * 1024;
+extern char g_bootstrap[kBootstrapBytes];
+inline bool InBootstrapArena(const void* p) {
+  return reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(g_bootstrap) <
+         kBootstrapBytes;
+}
 // Usable size of a bootstrap block (for realloc of one).
 size_t BootstrapSize(const void* p);
 

@@ -32,6 +32,9 @@
 namespace heapsight::preload {
 
 thread_local int t_reentry_depth __attribute__((tls_model("initial-exec"))) = 0;
+// The exit point (BeginExit): set once; t_exit_thread marks the thread that
+// set it.
+std::atomic<bool> g_exiting{false};
 
 namespace {
 
@@ -39,9 +42,6 @@ using format::Api;
 using format::ChunkEncoder;
 
 std::atomic<bool> g_write_through{false};
-// The exit point (BeginExit): set once; t_exit_thread marks the thread that
-// set it. Both read only on the paths that already decided to record.
-std::atomic<bool> g_exiting{false};
 thread_local bool t_exit_thread __attribute__((tls_model("initial-exec"))) = false;
 
 // True for an event of a thread other than the exiting one, after the exit
@@ -163,6 +163,9 @@ uint64_t AddressField(const void* p) {
 }
 
 void InsertInternal(void* p) {
+  // Sampled mode keeps no internal entries (live_table.h): nothing to do
+  // when the table surely does not hold the address (the common case).
+  if (g_live_blocks.SurelyAbsent(reinterpret_cast<uintptr_t>(p))) return;
   LiveEntry e;
   e.internal = true;
   g_live_blocks.Insert(reinterpret_cast<uintptr_t>(p), e);
@@ -283,10 +286,15 @@ __attribute__((always_inline)) inline void RecordSampledAlloc(void* p, size_t si
 
 }  // namespace
 
-void RecordAlloc(void* p, size_t size, size_t alignment, Api api) {
+__attribute__((noinline)) void RecordAllocSlow(void* p, size_t size, size_t alignment, Api api,
+                                               bool counted) {
   // Called after the real function: the errno it left is what the program
   // gets back (unwinding, flushing and /proc reads may change errno).
   ErrnoKeeper keep_errno;
+  if (counted) {
+    RecordSampledAlloc(p, size, alignment, api);
+    return;
+  }
   int status = TracingStatusRelaxed();
   if (status == kDisabled) return;
   if (status != kActive || InHeapsight()) {
@@ -305,7 +313,11 @@ void RecordAlloc(void* p, size_t size, size_t alignment, Api api) {
   RecordSampledAlloc(p, size, alignment, api);
 }
 
-void TracedFree(void* p, Api api) {
+void RecordAlloc(void* p, size_t size, size_t alignment, Api api) {
+  RecordAllocInline(p, size, alignment, api);
+}
+
+__attribute__((noinline)) void TracedFreeSlow(void* p, Api api) {
   if (p == nullptr) return;  // free(NULL) does nothing; nothing to record
   if (IsBootstrapPointer(p)) return;  // dlsym's early calloc: never freed for real
   int status = TracingStatusRelaxed();
@@ -350,6 +362,8 @@ void TracedFree(void* p, Api api) {
   if (action == format::FreeAction::kSkipped) return;  // reported, not performed
   g_real.free(p);
 }
+
+void TracedFree(void* p, Api api) { TracedFreeInline(p, api); }
 
 void* TracedRealloc(void* p, size_t size, Api api, void* (*call)(void*, void*), void* ctx) {
   if (p == nullptr) {  // realloc(NULL, n) is malloc(n)

@@ -18,8 +18,14 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <atomic>
+
 #include "format/trace_format.h"
 #include "preload/module_map.h"
+#include "preload/real_functions.h"
+#include "preload/reentry_guard.h"
+#include "preload/sampler.h"
+#include "preload/tracer_state.h"
 
 namespace heapsight::format {
 struct Options;  // format/options.h (preload::Options)
@@ -36,6 +42,46 @@ void RecordAlloc(void* p, size_t size, size_t alignment, format::Api api);
 // Records the free of `p` and then calls the real free. Handles nullptr
 // (nothing recorded) and bootstrap-arena pointers (ignored).
 void TracedFree(void* p, format::Api api);
+
+// --- The same two, with sampled mode's common case inlined (issue 15
+// target 4), for the hooks -----------------------------------------------
+
+// Set once at the exit point (BeginExit).
+extern std::atomic<bool> g_exiting;
+// Everything past the inlined fast paths. `counted`: the fast path already
+// took `size` off the sampling interval and found the allocation sampled.
+void RecordAllocSlow(void* p, size_t size, size_t alignment, format::Api api, bool counted);
+void TracedFreeSlow(void* p, format::Api api);
+
+inline void RecordAllocInline(void* p, size_t size, size_t alignment, format::Api api) {
+  // Sampled mode: tracing, not inside heapsight, before the exit point, a
+  // block: the allocation only counts down the thread's interval. The
+  // same tests as RecordAllocSlow's, in its order, so the same allocations
+  // are sampled; no errno is touched (SampleSlowPath is arithmetic only).
+  if (__builtin_expect(g_sample_period != 0, 0) && p != nullptr &&
+      TracingStatusRelaxed() == kActive && !InHeapsight() &&
+      !g_exiting.load(std::memory_order_relaxed)) {
+    t_sample_bytes_left -= static_cast<int64_t>(size);
+    if (__builtin_expect(t_sample_bytes_left > 0, 1)) return;
+    if (!SampleSlowPath()) return;
+    RecordAllocSlow(p, size, alignment, api, true);
+    return;
+  }
+  RecordAllocSlow(p, size, alignment, api, false);
+}
+
+inline void TracedFreeInline(void* p, format::Api api) {
+  // Sampled mode: the filter says the table does not hold `p` (an
+  // unsampled block), so TracedFreeSlow would find nothing and pass the
+  // free on, whatever the tracing status: no table probe, no lock. Not for
+  // a bootstrap block (never ours to free) or NULL. With sampling off the
+  // filter is off and every free goes on.
+  if (g_live_blocks.SurelyAbsent(reinterpret_cast<uintptr_t>(p))) {
+    if (p != nullptr && !InBootstrapArena(p)) g_real.free(p);
+    return;
+  }
+  TracedFreeSlow(p, api);
+}
 
 // realloc/reallocarray with all corner cases. `size` is the byte size asked
 // for (saturated on overflow); `call` performs the real call.

@@ -11,7 +11,7 @@
 namespace heapsight::preload {
 
 uint64_t g_sample_period = 0;
-thread_local int64_t t_sample_bytes_left __attribute__((tls_model("initial-exec"))) = 0;
+constinit thread_local int64_t t_sample_bytes_left __attribute__((tls_model("initial-exec"))) = 0;
 
 namespace {
 

@@ -7,8 +7,9 @@
 // interval of mean P (the scheme of tcmalloc and Go's runtime.MemProfileRate,
 // so pprof's scaling of sampled heap profiles applies: the trace header says
 // P). An allocation that is not sampled costs a thread-local subtraction and
-// nothing else: no stack, no record, no live-table entry; its free is then
-// not found in the live table and passes straight through. Sampling trades
+// nothing else: no stack, no record, no live-table entry; its free then
+// reads one byte of the live table's counting filter (live_table.h), finds
+// 0, and passes straight through without probing the table. Sampling trades
 // exactness for cost: counts and bytes become estimates, a free of a block
 // the table does not know is no longer a bad free (it was most likely just
 // not sampled), and the exit leak scan is off (an unsampled block may be
@@ -32,7 +33,8 @@ void InitSampler(uint64_t mean_bytes);
 extern uint64_t g_sample_period;
 
 // Bytes this thread may still allocate before its next sample.
-extern thread_local int64_t t_sample_bytes_left __attribute__((tls_model("initial-exec")));
+// constinit: no dynamic initialization, so no TLS wrapper call on each use.
+extern constinit thread_local int64_t t_sample_bytes_left __attribute__((tls_model("initial-exec")));
 
 // Draws the next interval (and seeds the thread's generator on first use);
 // true if the allocation that got here is sampled.

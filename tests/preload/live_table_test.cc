@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <map>
 #include <random>
 #include <thread>
@@ -504,6 +505,151 @@ TEST(LiveTable, ForEachSeesExactlyTheLiveEntries) {
   EXPECT_EQ(seen, want);
   EXPECT_TRUE(fields_ok);
   EXPECT_EQ(table.Size(), 1500u);
+}
+
+}  // namespace
+}  // namespace heapsight::preload
+
+namespace heapsight::preload {
+namespace {
+
+// --- the counting filter of sampled mode (live_table.h) ---------------------
+
+// Entries from before EnableFilter are counted (internal ones dropped);
+// through 200,000 random inserts, overwrites and removes no live address
+// ever reads as surely absent, every answer matches a map, and once all
+// are removed every slot is back at 0.
+TEST(LiveTableFilter, NeverHidesALiveEntryAndCountsBackToZero) {
+  static LiveTable table;
+  EXPECT_FALSE(table.SurelyAbsent(0x1000));  // off: every address probes
+  LiveEntry internal;
+  internal.internal = true;
+  ASSERT_TRUE(table.Insert(0x1000, Entry(1, 10)));
+  ASSERT_TRUE(table.Insert(0x2000, internal));
+  ASSERT_TRUE(table.Insert(0x3001, Entry(2, 20)));  // unaligned: side table
+  ASSERT_TRUE(table.Insert(0x4001, internal));      // side table, internal
+  ASSERT_TRUE(table.EnableFilter());
+  EXPECT_TRUE(table.FilterOn());
+  EXPECT_EQ(table.FilterBytes(), size_t{1} << LiveTable::kFilterBits);
+  EXPECT_EQ(table.Size(), 2u);  // the internal entries are gone
+  EXPECT_FALSE(table.Contains(0x2000));
+  EXPECT_FALSE(table.Contains(0x4001));
+  EXPECT_FALSE(table.SurelyAbsent(0x1000));
+  EXPECT_FALSE(table.SurelyAbsent(0x3001));
+  EXPECT_EQ(table.FilterMarkedSlots(), 2u);
+  // An internal insert with the filter on adds nothing.
+  ASSERT_TRUE(table.Insert(0x5000, internal));
+  EXPECT_FALSE(table.Contains(0x5000));
+
+  std::map<uintptr_t, uint64_t> reference{{0x1000, 1}, {0x3001, 2}};
+  std::mt19937_64 rng(3);
+  size_t absent_said = 0, absent_asked = 0;
+  for (int step = 0; step < 200000; ++step) {
+    // 16-aligned heap-like addresses, some unaligned, some above 2^47.
+    uintptr_t address = (rng() % 100000 + 1) * 16;
+    if (step % 97 == 0) address += 3;
+    if (step % 101 == 0) address |= uintptr_t{1} << 50;
+    bool live = reference.count(address) != 0;
+    if (live) {
+      ASSERT_FALSE(table.SurelyAbsent(address)) << std::hex << address;
+    } else {
+      ++absent_asked;
+      absent_said += table.SurelyAbsent(address);
+    }
+    if (rng() % 3 != 0) {
+      ASSERT_TRUE(table.Insert(address, Entry(step, 1)));
+      reference[address] = static_cast<uint64_t>(step);
+      ASSERT_FALSE(table.SurelyAbsent(address));
+    } else {
+      LiveEntry e;
+      ASSERT_EQ(table.Remove(address, &e), live) << std::hex << address;
+      if (live) {
+        EXPECT_EQ(e.id, reference[address]);
+      }
+      reference.erase(address);
+    }
+  }
+  // About 60,000 live in 2^20 slots: a few percent of absent addresses
+  // share a slot with a live one.
+  EXPECT_GT(absent_said, absent_asked * 9 / 10);
+  EXPECT_LE(table.FilterMarkedSlots(), reference.size());
+  for (const auto& [address, id] : reference) {
+    ASSERT_FALSE(table.SurelyAbsent(address));
+    LiveEntry e;
+    ASSERT_TRUE(table.Remove(address, &e));
+    EXPECT_EQ(e.id, id);
+  }
+  EXPECT_EQ(table.Size(), 0u);
+  EXPECT_EQ(table.FilterMarkedSlots(), 0u);
+}
+
+// 300 addresses of one slot: the count sticks at 255, so the slot keeps
+// sending frees to the table (which answers exactly) and never reads 0
+// while one of them is live.
+TEST(LiveTableFilter, ACrowdedSlotSticksAndNeverLosesAnEntry) {
+  static LiveTable table;
+  ASSERT_TRUE(table.EnableFilter());
+  const size_t slot = LiveTable::FilterSlot(0x10000);
+  std::vector<uintptr_t> same;
+  for (uintptr_t a = 0x10000; same.size() < 300; a += 16) {
+    if (LiveTable::FilterSlot(a) == slot) same.push_back(a);
+  }
+  for (size_t i = 0; i < same.size(); ++i) {
+    ASSERT_TRUE(table.Insert(same[i], Entry(i, 1)));
+    for (size_t j = 0; j <= i; ++j) ASSERT_FALSE(table.SurelyAbsent(same[j]));
+  }
+  EXPECT_EQ(table.FilterMarkedSlots(), 1u);
+  for (size_t i = 0; i < same.size(); ++i) {
+    LiveEntry e;
+    ASSERT_TRUE(table.Remove(same[i], &e));
+    EXPECT_EQ(e.id, i);
+    for (size_t j = i + 1; j < same.size(); ++j) ASSERT_FALSE(table.SurelyAbsent(same[j]));
+  }
+  // Stuck: all gone, the slot still says "ask the table", which says no.
+  EXPECT_FALSE(table.SurelyAbsent(same[0]));
+  EXPECT_FALSE(table.Contains(same[0]));
+  EXPECT_EQ(table.FilterMarkedSlots(), 1u);
+}
+
+// Threads insert and remove their own addresses, many sharing slots with
+// the other threads' (and shards): no live entry ever reads as absent, and
+// every count returns to 0.
+TEST(LiveTableFilter, ConcurrentThreadsKeepCountsExact) {
+  static LiveTable table;
+  ASSERT_TRUE(table.EnableFilter());
+  constexpr int kThreads = 4;
+  std::atomic<int> misses{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([t, &misses] {
+      std::mt19937_64 rng(100 + t);
+      std::vector<uintptr_t> mine;
+      for (int step = 0; step < 50000; ++step) {
+        if (mine.size() < 2000 && rng() % 2 == 0) {
+          uintptr_t a = ((rng() % 1000000) * kThreads + t + 1) * 16;
+          if (table.Contains(a)) continue;
+          table.Insert(a, Entry(step, 1));
+          mine.push_back(a);
+        } else if (!mine.empty()) {
+          size_t i = rng() % mine.size();
+          if (table.SurelyAbsent(mine[i])) ++misses;
+          LiveEntry e;
+          if (!table.Remove(mine[i], &e)) ++misses;
+          mine[i] = mine.back();
+          mine.pop_back();
+        }
+      }
+      for (uintptr_t a : mine) {
+        if (table.SurelyAbsent(a)) ++misses;
+        LiveEntry e;
+        table.Remove(a, &e);
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  EXPECT_EQ(misses.load(), 0);
+  EXPECT_EQ(table.Size(), 0u);
+  EXPECT_EQ(table.FilterMarkedSlots(), 0u);
 }
 
 }  // namespace

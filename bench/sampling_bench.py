@@ -1,0 +1,228 @@
+#!/usr/bin/env python3
+"""bench/sampling_bench.py: sampled heapsight vs plain (issue 15 target 4).
+
+Runs each workload plain and with the build's libheapsight.so preloaded
+with HEAPSIGHT_SAMPLE_BYTES=524288 (Go's default rate), and, with --before
+PATH, with another libheapsight.so (e.g. main's) the same way, in rounds
+(every mode once per round, so a change in machine load hits all alike).
+Reports the median wall and CPU (user+system) seconds and their ratios to
+plain. Workloads:
+
+  alloc_bench  the 12-frame malloc loop (bench/alloc_bench, 2,000,000 allocations)
+  cc1plus      GCC's cc1plus -O2 on bench/compile_workload.cc (preprocessed)
+  python3      build and sort a 1,000,000-entry dict, PYTHONMALLOC=malloc
+  perl         word count on 10 MB of text
+  sqlite3      an in-memory database: 200,000 inserts, an index, grouped queries
+
+--callgrind adds instructions per event and per free on alloc_bench under
+callgrind (two run lengths, so start-up cancels out): the whole process per
+event, and the free hook's own instructions per free (inclusive cost of
+libheapsight's `free` minus the allocator's `free` it calls).
+
+With --write-doc FILE the table replaces the block between
+`<!-- sampling:begin -->` and `<!-- sampling:end -->` of FILE.
+
+Standard library only. Usage (from the repo root, after ninja):
+  python3 bench/sampling_bench.py --build build-dev [--runs 5] [--before /path/libheapsight.so]
+"""
+
+import argparse
+import datetime
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import run_bench  # noqa: E402  (measure, machine_info, git_commit, publish)
+
+PERIOD = 524288
+SQL = """
+CREATE TABLE t(id INTEGER PRIMARY KEY, k TEXT, v TEXT, n INTEGER);
+WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 200000)
+INSERT INTO t(k, v, n) SELECT 'key' || (i * 7919 % 100003), hex(randomblob(24)), i % 977 FROM c;
+CREATE INDEX tk ON t(k);
+SELECT count(*), sum(length(v)) FROM t;
+SELECT n, count(*), max(k) FROM t GROUP BY n ORDER BY 2 DESC LIMIT 3;
+SELECT count(DISTINCT k) FROM t;
+SELECT k, group_concat(v) FROM t WHERE n < 50 GROUP BY k ORDER BY k LIMIT 2;
+"""
+
+
+def workloads(repo, build, work, rows):
+    out = []
+    for key in rows:
+        if key == "alloc_bench":
+            out.append((key, "alloc_bench, 12-frame loop, 2,000,000 allocations, 1 thread",
+                        [os.path.join(build, "bench", "alloc_bench"), "--allocs", "2000000"], {}))
+        elif key == "cc1plus":
+            cc1plus = subprocess.run(["g++", "-print-prog-name=cc1plus"], capture_output=True,
+                                     text=True).stdout.strip()
+            if not os.path.isabs(cc1plus):
+                continue
+            ii = os.path.join(work, "workload.ii")
+            subprocess.run(["g++", "-std=c++17", "-E",
+                            os.path.join(repo, "bench", "compile_workload.cc"), "-o", ii],
+                           check=True)
+            out.append((key, "cc1plus -O2 on bench/compile_workload.cc",
+                        [cc1plus, "-fpreprocessed", "-quiet", "-O2", ii, "-o", "/dev/null"], {}))
+        elif key == "python3":
+            script = os.path.join(work, "dict_sort.py")
+            with open(script, "w") as f:
+                f.write(run_bench.PYTHON_SCRIPT % 1000000)
+            out.append((key, "python3: build and sort a 1,000,000-entry dict, PYTHONMALLOC=malloc",
+                        ["/usr/bin/python3", script], {"PYTHONMALLOC": "malloc"}))
+        elif key == "perl":
+            text = os.path.join(work, "words.txt")
+            with open(text, "w") as f:
+                words = ["w%d" % (i * 7919 % 50021) for i in range(1000000)]
+                for i in range(0, len(words), 12):
+                    f.write(" ".join(words[i:i + 12]) + "\n")
+            out.append((key, "perl: word count on {:,} bytes of text".format(
+                os.path.getsize(text)),
+                ["/usr/bin/perl", "-ne", "$c{$_}++ for split; END { print scalar(keys %c), "
+                 "\"\\n\" }", text], {}))
+        elif key == "sqlite3" and shutil.which("sqlite3"):
+            sql = os.path.join(work, "workload.sql")
+            with open(sql, "w") as f:
+                f.write(SQL)
+            out.append((key, "sqlite3 :memory:, 200,000 inserts, index, grouped queries",
+                        ["sqlite3", ":memory:", ".read " + sql], {}))
+    return out
+
+
+def sampled_env(preload, work):
+    return {"LD_PRELOAD": preload, "HEAPSIGHT_SAMPLE_BYTES": str(PERIOD),
+            "HEAPSIGHT_OUTPUT": os.path.join(work, "s.%p.hst")}
+
+
+def clear_traces(work):
+    for name in os.listdir(work):
+        if name.startswith("s.") and name.endswith(".hst"):
+            os.unlink(os.path.join(work, name))
+
+
+def callgrind(argv, work, env):
+    out = os.path.join(work, "cg.out")
+    run = run_bench.measure(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out] +
+                            argv, work, env_extra=env)
+    m = re.search(r"Collected : (\d+)", run.stderr)
+    if run.rc != 0 or not m:
+        return None
+    # Exclusive instructions of the free hook and of everything it runs of
+    # ours, inlined (entries named after the header they came from, without
+    # an object) or not: the recorder's free path, the table's Remove.
+    annotated = subprocess.run(["callgrind_annotate", "--inclusive=no", "--auto=no", "--threshold=100", out],
+                               capture_output=True, text=True).stdout
+    hook = 0
+    ours = re.compile(r"(?:free|heapsight::preload::(?:TracedFree\w*|LiveTable::Remove|"
+                      r"IsBootstrapPointer|InBootstrapArena|EnsureRealFunctions\w*)\(.*)$")
+    for line in annotated.splitlines():
+        m2 = re.match(r"\s*([\d,]+) \([^)]*\)\s+(.*?):(\S.*?)(?: \[(.*)\])?$", line)
+        if not m2 or not ours.fullmatch(m2.group(3)) or m2.group(2).startswith("./"):
+            continue  # not ours (glibc's sources are named ./malloc/...)
+        if m2.group(4) and "libheapsight" not in m2.group(4):
+            continue  # the allocator's own free
+        hook += int(m2.group(1).replace(",", ""))
+    libc = 0
+    clear_traces(work)
+    return int(m.group(1)), hook, libc, run.events
+
+
+def callgrind_rows(build, work, modes):
+    bench = os.path.join(build, "bench", "alloc_bench")
+    lines = ["Callgrind on `alloc_bench` (12 frames), `--allocs 20000` and `--allocs 60000` "
+             "(the difference cancels start-up): instructions per event (allocation or free) of "
+             "the whole process, and per free of the free hook itself (exclusive instructions "
+             "of libheapsight's `free` and of the recorder and table code it runs, inlined or "
+             "not; the allocator's `free` not included):", "",
+             "| mode | Ir/event | overhead Ir/event | hook Ir/free |", "|---|---|---|---|"]
+    plain = None
+    for label, env in modes:
+        a = callgrind([bench, "--allocs", "20000"], work, env)
+        b = callgrind([bench, "--allocs", "60000"], work, env)
+        if a is None or b is None:
+            lines.append("| {} | failed | | |".format(label))
+            continue
+        per_event = (b[0] - a[0]) / (b[3] - a[3])
+        frees = (b[3] - a[3]) / 2
+        hook = (b[1] - a[1]) / frees if b[1] else None
+        if plain is None:
+            plain = per_event
+        lines.append("| {} | {:.0f} | {} | {} |".format(
+            label, per_event, "-" if label == "plain" else "{:.0f}".format(per_event - plain),
+            "-" if hook is None else "{:.0f}".format(hook)))
+    return lines
+
+
+def main():
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--build", default=os.path.join(repo, "build"))
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--rows", default="alloc_bench,cc1plus,python3,perl,sqlite3")
+    ap.add_argument("--before", metavar="SO", help="another libheapsight.so to compare")
+    ap.add_argument("--callgrind", action="store_true")
+    ap.add_argument("--write-doc", metavar="FILE")
+    args = ap.parse_args()
+    build = os.path.abspath(args.build)
+    preload = os.path.join(build, "preload", "libheapsight.so")
+    work = tempfile.mkdtemp(prefix="heapsight-sampling.")
+    load_before = os.getloadavg()[0]
+    modes = [("plain", {}), ("sampled", sampled_env(preload, work))]
+    if args.before:
+        modes.insert(1, ("sampled, before", sampled_env(os.path.abspath(args.before), work)))
+    try:
+        rows = workloads(repo, build, work, args.rows.split(","))
+        results = {}
+        for key, label, argv, env in rows:
+            for i in range(args.runs):
+                for mode, mode_env in modes:
+                    e = dict(env)
+                    e.update(mode_env)
+                    run = run_bench.measure(argv, work, env_extra=e)
+                    clear_traces(work)
+                    if run.rc != 0:
+                        sys.exit("sampling_bench: {} {} exited {}: {}".format(
+                            key, mode, run.rc, run.stderr[-400:]))
+                    results.setdefault((key, mode), []).append(run)
+            print("{}: done".format(key), file=sys.stderr)
+        model, cores, mem = run_bench.machine_info()
+        lines = ["Measured {} on {} ({} cores, {} RAM), commit {}; load average {:.1f} before "
+                 "and {:.1f} after (a shared machine: CPU seconds are the steadier figure). "
+                 "Median of {} runs, modes interleaved; sampled = LD_PRELOAD of libheapsight.so "
+                 "with HEAPSIGHT_SAMPLE_BYTES={}.".format(
+                     datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                     model, cores, mem, run_bench.git_commit(repo), load_before,
+                     os.getloadavg()[0], args.runs, PERIOD), "",
+                 "| workload | mode | wall s | wall ratio | CPU s | CPU ratio | target |",
+                 "|---|---|---|---|---|---|---|"]
+        for key, label, _, _ in rows if args.runs > 0 else []:
+            plain_runs = results[(key, "plain")]
+            pw = statistics.median(r.wall for r in plain_runs)
+            pc = statistics.median(r.cpu for r in plain_runs)
+            target = 1.15 if key == "alloc_bench" else 1.02
+            for mode, _ in modes:
+                rs = results[(key, mode)]
+                w = statistics.median(r.wall for r in rs)
+                c = statistics.median(r.cpu for r in rs)
+                verdict = "-"
+                if mode == "sampled":
+                    verdict = "<= {:.2f}x: {}".format(
+                        target, "met" if min(w / pw, c / pc) <= target else "NOT met")
+                lines.append("| {} | {} | {:.3f} | {:.3f}x | {:.3f} | {:.3f}x | {} |".format(
+                    label, mode, w, w / pw, c, c / pc, verdict))
+        if args.runs > 0:
+            run_bench.publish(lines, args.write_doc, "sampling")
+        if args.callgrind:
+            run_bench.publish(callgrind_rows(build, work, modes), args.write_doc,
+                              "sampling-callgrind")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
