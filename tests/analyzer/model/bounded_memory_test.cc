@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "analyzer/model/live_set.h"
 #include "analyzer/model/trace_model.h"
 #include "gtest/gtest.h"
 #include "tests/analyzer/test_trace_writer.h"
@@ -104,6 +105,45 @@ TEST(BoundedMemoryTest, SameLengthWithEveryBlockLiveExceedsTheLimit) {
   // The limit is below what 2 M live blocks take.
   EXPECT_EQ(AnalyzeUnderLimit(path), kOutOfMemory);
   unlink(path.c_str());
+}
+
+// A live block takes a 16-byte slot; sizes and sites too big to pack in
+// one word go to a side map and come back unchanged.
+TEST(BoundedMemoryTest, LiveSetPacksBlocksAndKeepsTheOnesThatDoNotFit) {
+  LiveSet set;
+  const LiveBlock blocks[] = {{100, 7},
+                              {(uint64_t{1} << 40) - 2, (1u << 24) - 1},
+                              {uint64_t{1} << 40, 3},
+                              {~uint64_t{0}, 4},
+                              {5, 1u << 24},
+                              {6, ~0u}};
+  for (uint64_t i = 0; i < 100000; ++i) {
+    ASSERT_TRUE(set.Insert(i * 7919, blocks[i % 6]));
+  }
+  EXPECT_FALSE(set.Insert(7919, blocks[0]));
+  EXPECT_EQ(set.size(), 100000u);
+  for (uint64_t i = 0; i < 100000; ++i) {
+    LiveBlock b{};
+    ASSERT_TRUE(set.Find(i * 7919, &b)) << i;
+    EXPECT_EQ(b.size, blocks[i % 6].size) << i;
+    EXPECT_EQ(b.site, blocks[i % 6].site) << i;
+  }
+  uint64_t sum = 0;
+  set.ForEach([&](uint64_t, const LiveBlock& b) { sum += b.site; });
+  uint64_t want = 0;
+  for (uint64_t i = 0; i < 100000; ++i) want += blocks[i % 6].site;
+  EXPECT_EQ(sum, want);
+  for (uint64_t i = 0; i < 100000; i += 2) {
+    LiveBlock b{};
+    ASSERT_TRUE(set.Erase(i * 7919, &b));
+    EXPECT_EQ(b.size, blocks[i % 6].size);
+    EXPECT_EQ(b.site, blocks[i % 6].site);
+  }
+  LiveBlock b{};
+  EXPECT_FALSE(set.Find(0, &b));
+  ASSERT_TRUE(set.Find(7919 * 3, &b));
+  EXPECT_EQ(b.size, ~uint64_t{0});  // blocks[3], from the side map
+  EXPECT_EQ(set.size(), 50000u);
 }
 
 }  // namespace
