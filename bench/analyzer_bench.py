@@ -67,12 +67,19 @@ def programs(work):
                         "-o", ii], check=True)
     cc1plus = subprocess.run(["g++", "-print-prog-name=cc1plus"], capture_output=True,
                              text=True).stdout.strip()
+    # Scripts go in files: heaptrack stores the command line in its trace,
+    # and a newline in an argument breaks its trace (a -c script did).
+    script = {}
+    for name, text in (("py", PY_SCRIPT), ("pl", PERL_SCRIPT)):
+        script[name] = os.path.join(work, "script." + name)
+        with open(script[name], "w") as f:
+            f.write(text)
     sql = os.path.join(work, "q.sql")
     with open(sql, "w") as f:
         f.write(SQL)
     return {
-        "python": (["/usr/bin/python3", "-c", PY_SCRIPT], {"PYTHONMALLOC": "malloc"}, None),
-        "perl": (["/usr/bin/perl", "-e", PERL_SCRIPT, words], {}, None),
+        "python": (["/usr/bin/python3", script["py"]], {"PYTHONMALLOC": "malloc"}, None),
+        "perl": (["/usr/bin/perl", script["pl"], words], {}, None),
         "cc1plus": ([cc1plus, "-fpreprocessed", "-quiet", "-O2", ii, "-o", "/dev/null"], {}, None),
         "git": (["/usr/bin/git", "-C", REPO, "--no-pager", "log", "-p", "-n", "400"], {}, None),
         "sqlite": (["/usr/bin/sqlite3", ":memory:"], {}, sql),
@@ -140,6 +147,8 @@ def main():
             tenv = dict(renv, HEAPSIGHT_DECODE_THREADS=threads)
             best = min((timed([args.heapsight, "report", hs], tenv) for _ in range(args.runs)),
                        key=lambda r: r[0])
+            if best[2] != 0:
+                print("| %s | heapsight report failed: %s |" % (name, best[3][-200:]))
             cols.append((threads, best))
         hs_wall, hs_rss = cols[-1][1][0], cols[-1][1][1]
         ht_wall = ht_rss = 0.0
