@@ -33,7 +33,8 @@ int RunReport(const ReportArgs& args) {
     return 0;
   }
   std::string text = FormatReport(Pointers(profiles), options);
-  text += FormatLeakClassSummary(BuildLeakReport(Pointers(profiles), Suppressions()));
+  text += FormatLeakClassSummary(
+      BuildLeakReport(Pointers(profiles), Suppressions(), /*with_frames=*/false));
   Emit(text, profiles);
   return 0;
 }

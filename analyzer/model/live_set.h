@@ -3,13 +3,19 @@
 // one erase per free, so this is a purpose-built open-addressing table:
 // linear probing, backward-shift deletion (no tombstones), a multiplicative
 // hash of the id, and power-of-two capacity kept between 1/8 and 3/4 full.
-// Memory is proportional to the live allocations, never to the trace.
+// Memory is proportional to the live allocations, never to the trace: a
+// slot is 16 bytes (the id, and the size and site packed in one word), so
+// about 21 to 43 bytes a live block at the table's load factors. A block
+// whose size or site does not fit the packed word (a size of 2^40 bytes or
+// more, a site number of 2^24 or more) is kept in a side map instead.
 #ifndef HEAPSIGHT_ANALYZER_LIVE_SET_H_
 #define HEAPSIGHT_ANALYZER_LIVE_SET_H_
 
 #include <cstddef>
 #include <cstdint>
 #include <vector>
+
+#include "absl/container/flat_hash_map.h"
 
 namespace heapsight::analyzer {
 
@@ -39,7 +45,8 @@ class LiveSet {
       Slot& s = slots_[i];
       if (s.key == kEmpty) {
         s.key = id;
-        s.block = block;
+        s.packed = Pack(block);
+        if (s.packed == kOverflow) overflow_[id] = block;
         ++size_;
         return true;
       }
@@ -52,13 +59,19 @@ class LiveSet {
   // prefetches the ids of events a few ahead of the one it processes).
   void Prefetch(uint64_t id) const { __builtin_prefetch(&slots_[Home(id)]); }
 
-  // The block of `id`, or null if it is not live.
-  const LiveBlock* Find(uint64_t id) const {
-    if (id == kEmpty) return has_empty_key_ ? &empty_key_block_ : nullptr;
+  // Stores the block of `id` in *out; false if it is not live.
+  bool Find(uint64_t id, LiveBlock* out) const {
+    if (id == kEmpty) {
+      if (has_empty_key_) *out = empty_key_block_;
+      return has_empty_key_;
+    }
     for (size_t i = Home(id);; i = (i + 1) & mask_) {
       const Slot& s = slots_[i];
-      if (s.key == id) return &s.block;
-      if (s.key == kEmpty) return nullptr;
+      if (s.key == id) {
+        *out = Unpack(id, s.packed);
+        return true;
+      }
+      if (s.key == kEmpty) return false;
     }
   }
 
@@ -67,7 +80,7 @@ class LiveSet {
   void ForEach(Fn fn) const {
     if (has_empty_key_) fn(kEmpty, empty_key_block_);
     for (const Slot& s : slots_) {
-      if (s.key != kEmpty) fn(s.key, s.block);
+      if (s.key != kEmpty) fn(s.key, Unpack(s.key, s.packed));
     }
   }
 
@@ -87,7 +100,8 @@ class LiveSet {
       if (s.key == id) break;
       i = (i + 1) & mask_;
     }
-    *out = slots_[i].block;
+    *out = Unpack(id, slots_[i].packed);
+    if (slots_[i].packed == kOverflow) overflow_.erase(id);
     // Backward-shift: move later members of the cluster into the hole.
     size_t hole = i;
     size_t j = i;
@@ -110,10 +124,24 @@ class LiveSet {
 
  private:
   static constexpr uint64_t kEmpty = ~uint64_t{0};
+  static constexpr int kSiteBits = 24;
+  static constexpr uint64_t kOverflow = ~uint64_t{0};  // the block is in overflow_
   struct Slot {
     uint64_t key = kEmpty;
-    LiveBlock block{};
+    uint64_t packed = 0;  // size << kSiteBits | site, or kOverflow
   };
+  static_assert(sizeof(Slot) == 16);
+
+  static uint64_t Pack(const LiveBlock& b) {
+    if (b.size >= (uint64_t{1} << (64 - kSiteBits)) - 1 || b.site >= (1u << kSiteBits)) {
+      return kOverflow;
+    }
+    return b.size << kSiteBits | b.site;
+  }
+  LiveBlock Unpack(uint64_t id, uint64_t packed) const {
+    if (packed == kOverflow) return overflow_.at(id);
+    return {packed >> kSiteBits, static_cast<uint32_t>(packed & ((1u << kSiteBits) - 1))};
+  }
 
   size_t Home(uint64_t id) const {
     return static_cast<size_t>((id * 0x9E3779B97F4A7C15ull) >> shift_);
@@ -143,6 +171,7 @@ class LiveSet {
   size_t size_ = 0;
   bool has_empty_key_ = false;
   LiveBlock empty_key_block_{};
+  absl::flat_hash_map<uint64_t, LiveBlock> overflow_;  // blocks that do not pack
 };
 
 }  // namespace heapsight::analyzer

@@ -15,12 +15,61 @@
 
 namespace heapsight::analyzer {
 
-absl::StatusOr<std::unique_ptr<StreamMerger>> StreamMerger::Open(const std::string& path) {
+absl::StatusOr<std::unique_ptr<StreamMerger>> StreamMerger::Open(const std::string& path,
+                                                                 int decode_threads) {
   absl::StatusOr<std::unique_ptr<format::TraceReader>> reader = format::TraceReader::Open(path);
   if (!reader.ok()) return reader.status();
   std::unique_ptr<StreamMerger> merger(new StreamMerger(std::move(*reader)));
   if (absl::Status s = merger->Index(); !s.ok()) return s;
+  if (decode_threads <= 0) decode_threads = DecodeThreadsFromEnvironment();
+  if (decode_threads > 1 && merger->block_count_ >= kParallelMinBlocks) {
+    if (absl::Status s = merger->StartPrefetch(path, decode_threads); !s.ok()) return s;
+  }
   return merger;
+}
+
+StreamMerger::~StreamMerger() = default;
+
+uint64_t StreamMerger::out_of_order_chunks() const {
+  return prefetcher_ == nullptr ? 0 : prefetcher_->out_of_order_takes();
+}
+
+absl::Status StreamMerger::StartPrefetch(const std::string& path, int threads) {
+  // The merge unparks a stream when its next chunk's base time is the
+  // earliest key in its heap, ties broken by thread index; a thread's chunks
+  // come in sequence order. So with times that only grow within a thread,
+  // chunks are consumed in (base time, thread index, sequence) order.
+  struct Key {
+    uint64_t time;
+    uint32_t thread;
+    uint64_t sequence;
+    ChunkRef* ref;
+  };
+  std::vector<Key> keys;
+  keys.reserve(block_count_);
+  for (auto& stream : streams_) {
+    for (ChunkRef& ref : stream->chunks) {
+      keys.push_back({ref.base_time_us, stream->thread_index, ref.sequence, &ref});
+    }
+  }
+  std::stable_sort(keys.begin(), keys.end(), [](const Key& a, const Key& b) {
+    if (a.time != b.time) return a.time < b.time;
+    if (a.thread != b.thread) return a.thread < b.thread;
+    return a.sequence < b.sequence;
+  });
+  std::vector<uint64_t> offsets(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    keys[i].ref->order = i;
+    offsets[i] = keys[i].ref->offset;
+  }
+  // Four chunks per worker keeps every worker busy while the merge catches
+  // up, and bounds the memory in flight (chunks are at most a few MB).
+  absl::StatusOr<std::unique_ptr<ChunkPrefetcher>> p =
+      ChunkPrefetcher::Start(path, std::move(offsets), threads, 4 * static_cast<size_t>(threads));
+  if (!p.ok()) return p.status();
+  prefetcher_ = std::move(*p);
+  decode_workers_ = threads;
+  return absl::OkStatus();
 }
 
 absl::Status StreamMerger::Index() {
@@ -57,7 +106,7 @@ absl::Status StreamMerger::Index() {
       streams_.back()->thread_index = h.thread_index;
     }
     streams_[it->second]->chunks.push_back(
-        {h.sequence, offsets[i], h.base_time_us, h.first_alloc_counter});
+        {h.sequence, offsets[i], h.base_time_us, h.first_alloc_counter, 0});
     max_base_time_us_ = std::max(max_base_time_us_, h.base_time_us);
     ++block_count_;
   }
@@ -102,7 +151,9 @@ bool StreamMerger::Advance(size_t s) {
 bool StreamMerger::Unpark(size_t s) {
   Stream& st = *streams_[s];
   const ChunkRef& ref = st.chunks[st.next_chunk++];
-  if (absl::Status read = reader_->ReadChunkAt(ref.offset, &st.buffer); !read.ok()) {
+  absl::Status read = prefetcher_ != nullptr ? prefetcher_->Take(ref.order, *reader_, &st.buffer)
+                                             : reader_->ReadChunkAt(ref.offset, &st.buffer);
+  if (!read.ok()) {
     status_ = read;
     return false;
   }

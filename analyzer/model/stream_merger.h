@@ -9,6 +9,11 @@
 // chunk's record times) and its buffer released; the chunk is read only when
 // the parked thread comes first. Memory: the index (24 bytes per block) plus
 // one chunk per thread that has records pending at the current time.
+//
+// Reading and decompressing chunks runs on a ChunkPrefetcher's worker pool
+// (decode_threads workers, ahead of the merge in its predicted order) when
+// the trace has enough blocks; the merge itself, and so its output, is the
+// same whatever the number of threads.
 #ifndef HEAPSIGHT_ANALYZER_STREAM_MERGER_H_
 #define HEAPSIGHT_ANALYZER_STREAM_MERGER_H_
 
@@ -21,6 +26,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "analyzer/model/chunk_prefetcher.h"
 #include "format/chunk_decoder.h"
 #include "format/trace_reader.h"
 
@@ -29,7 +35,13 @@ namespace heapsight::analyzer {
 class StreamMerger {
  public:
   // Opens and indexes `path`. Fails on unreadable, foreign or corrupt files.
-  static absl::StatusOr<std::unique_ptr<StreamMerger>> Open(const std::string& path);
+  // `decode_threads`: 0 = DecodeThreadsFromEnvironment(); 1 = read and
+  // decompress on the merging thread; n > 1 = n prefetch workers (only for
+  // traces of at least kParallelMinBlocks blocks).
+  static absl::StatusOr<std::unique_ptr<StreamMerger>> Open(const std::string& path,
+                                                            int decode_threads = 0);
+  static constexpr uint64_t kParallelMinBlocks = 8;
+  ~StreamMerger();
 
   const format::FileHeader& header() const { return reader_->header(); }
   // True when the file ends inside a block (the writer was cut short).
@@ -41,6 +53,11 @@ class StreamMerger {
   uint64_t blocks_read() const { return blocks_read_.load(std::memory_order_relaxed); }
   // Largest chunk base time seen while indexing (a duration estimate).
   uint64_t max_base_time_us() const { return max_base_time_us_; }
+  // Prefetch workers in use (0 = serial path).
+  int decode_workers() const { return decode_workers_; }
+  // Chunks the merge consumed out of the prefetch order (predicted from base
+  // times, wrong when a thread's clock goes back); 0 on the serial path.
+  uint64_t out_of_order_chunks() const;
   // Thread index of stream `s` (streams are numbered 0..stream_count()-1).
   uint32_t thread_index(size_t s) const { return streams_[s]->thread_index; }
   // Index-time warnings (sequence gaps, duplicate chunks).
@@ -67,6 +84,7 @@ class StreamMerger {
     uint64_t offset;
     uint64_t base_time_us;
     uint64_t first_alloc_counter;
+    uint64_t order;  // position in the prefetch order
   };
   struct Stream {
     uint32_t thread_index = 0;
@@ -81,6 +99,8 @@ class StreamMerger {
   explicit StreamMerger(std::unique_ptr<format::TraceReader> reader)
       : reader_(std::move(reader)) {}
   absl::Status Index();
+  // Computes the predicted consumption order and starts the prefetcher.
+  absl::Status StartPrefetch(const std::string& path, int threads);
   // Moves stream `s` to its next record within the current chunk, or parks
   // it at its next chunk. Returns false when the stream is exhausted or on
   // error (status_ set).
@@ -95,6 +115,8 @@ class StreamMerger {
   size_t HeapPop();
 
   std::unique_ptr<format::TraceReader> reader_;
+  std::unique_ptr<ChunkPrefetcher> prefetcher_;  // null on the serial path
+  int decode_workers_ = 0;
   std::vector<std::unique_ptr<Stream>> streams_;
   std::vector<size_t> heap_;       // min-heap of streams with a pending record
   size_t current_ = SIZE_MAX;      // stream whose record was returned last

@@ -475,9 +475,9 @@ class Analysis {
     std::vector<FreeErrorEvent>& errors = p_.leak_classes.errors;
     errors.push_back(e);
     if (r.id == 0) return;
-    if (const LiveBlock* b = live_set_.Find(r.id)) {
-      const Site& site = p_.sites[b->site];
-      ResolveFreeError(errors.back(), site.stack, site.api, b->size);
+    if (LiveBlock b; live_set_.Find(r.id, &b)) {
+      const Site& site = p_.sites[b.site];
+      ResolveFreeError(errors.back(), site.stack, site.api, b.size);
     } else {
       // Its allocation comes later in time order, or was freed already (a
       // double free): resolved in Allocate, or after the pass.
@@ -505,11 +505,11 @@ class Analysis {
   void FinishLeakClasses() {
     LeakClassData& d = p_.leak_classes;
     for (const auto& [id, cls] : scan_classes_) {
-      const LiveBlock* b = live_set_.Find(id);
-      if (b == nullptr || cls == 0 || cls > format::kLeakClassCount) continue;
-      const Site& site = p_.sites[b->site];
+      LiveBlock b;
+      if (!live_set_.Find(id, &b) || cls == 0 || cls > format::kLeakClassCount) continue;
+      const Site& site = p_.sites[b.site];
       d.sites[{site.stack, static_cast<uint8_t>(site.api)}][static_cast<LeakClass>(cls)] +=
-          ClassCounts{b->size, 1};
+          ClassCounts{b.size, 1};
     }
     scan_classes_.clear();
   }

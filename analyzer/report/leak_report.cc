@@ -332,7 +332,7 @@ std::string NoScanReason(const ProcessProfile& p) {
 }
 
 LeakReport BuildLeakReport(const std::vector<const ProcessProfile*>& profiles,
-                           const Suppressions& suppressions) {
+                           const Suppressions& suppressions, bool with_frames) {
   LeakReport report;
   for (size_t pi = 0; pi < profiles.size(); ++pi) {
     const ProcessProfile& p = *profiles[pi];
@@ -386,7 +386,7 @@ LeakReport BuildLeakReport(const std::vector<const ProcessProfile*>& profiles,
       std::vector<const SymbolizedLocation*> stack =
           p.symbolizer->SymbolizeStack(p.StackIps(site.stack));
       if (const std::string* pattern = suppressions.Match(stack)) g.suppressed_by = *pattern;
-      g.frames = ToSiteFrames(stack);
+      if (with_frames) g.frames = ToSiteFrames(stack);
       g.cut = p.StackCutOf(site.stack);
       sites.push_back(std::move(g));
     }
@@ -415,10 +415,10 @@ LeakReport BuildLeakReport(const std::vector<const ProcessProfile*>& profiles,
       LeakFreeError err;
       err.process = pi;
       err.event = e;
-      err.free_frames = Frames(p, e.free_stack);
+      if (with_frames) err.free_frames = Frames(p, e.free_stack);
       err.free_cut = p.StackCutOf(e.free_stack);
       if (e.alloc_known) {
-        err.alloc_frames = Frames(p, e.alloc_stack);
+        if (with_frames) err.alloc_frames = Frames(p, e.alloc_stack);
         err.alloc_cut = p.StackCutOf(e.alloc_stack);
       }
       uint8_t k = static_cast<uint8_t>(e.error);

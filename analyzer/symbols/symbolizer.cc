@@ -469,13 +469,17 @@ const SymbolizedLocation& Symbolizer::Symbolize(uint64_t ip, bool is_return_addr
 }
 
 std::string Symbolizer::SymbolName(uint64_t ip) {
+  auto [it, inserted] = symbol_names_.try_emplace(ip);
+  if (!inserted) return it->second;
+  std::string& out = it->second;
   const Module* module = FindModule(ip);
-  if (module == nullptr) return "";
+  if (module == nullptr) return out;
   uint64_t offset = ip - module->load_address;
   ModuleSession* session = SessionFor(module);
-  if (session->module == nullptr) return "";
+  if (session->module == nullptr) return out;
   const char* name = session->SymbolAt(offset > 0 ? offset - 1 : 0);
-  return name != nullptr ? Demangle(name) : "";
+  if (name != nullptr) out = Demangle(name);
+  return out;
 }
 
 std::vector<const SymbolizedLocation*> Symbolizer::SymbolizeStack(

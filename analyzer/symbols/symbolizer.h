@@ -58,6 +58,8 @@ class Symbolizer {
   // `ip` from the module's symbol table only ("" if none): no DWARF is read,
   // which is what keeps classifying a site cheap when its module's debug
   // info is large (libc's takes tens of milliseconds to decompress).
+  // Memoized per address: each unique address is looked up and demangled
+  // once (classifying every new site asked again for every frame).
   std::string SymbolName(uint64_t ip);
 
   // The module mapped at `ip` (no DWARF work), or null.
@@ -94,6 +96,7 @@ class Symbolizer {
   // Per-address caches: return addresses (looked up at ip - 1) and exact ones.
   absl::flat_hash_map<uint64_t, std::unique_ptr<SymbolizedLocation>> cache_;
   absl::flat_hash_map<uint64_t, std::unique_ptr<SymbolizedLocation>> exact_cache_;
+  absl::flat_hash_map<uint64_t, std::string> symbol_names_;  // SymbolName's memo
   // One libdwfl session per distinct (path, build-id): modules loaded more
   // than once share it.
   absl::flat_hash_map<std::string, ModuleSession*> session_by_file_;

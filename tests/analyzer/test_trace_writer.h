@@ -177,6 +177,10 @@ class TestTraceWriter {
     for (auto& [t, th] : threads_) Flush(t);
   }
 
+  // Base time of thread t's next chunk (default 0; the preload writes the
+  // chunk's start time, a lower bound of its records' times).
+  void set_base_time(uint32_t t, uint64_t time) { T(t).last_time = time; }
+
   // Compress blocks with zstd (codec 1) from now on.
   void set_zstd(bool on) { zstd_ = on; }
 

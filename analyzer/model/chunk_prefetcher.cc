@@ -1,0 +1,107 @@
+// analyzer/model/chunk_prefetcher.cc: see chunk_prefetcher.h.
+#include "analyzer/model/chunk_prefetcher.h"
+
+#include <cstdlib>
+#include <utility>
+
+namespace heapsight::analyzer {
+
+int DecodeThreadsFromEnvironment() {
+  if (const char* v = std::getenv("HEAPSIGHT_DECODE_THREADS"); v != nullptr && *v != '\0') {
+    char* end = nullptr;
+    long n = std::strtol(v, &end, 10);
+    if (*end == '\0' && n >= 1 && n <= 256) return static_cast<int>(n);
+  }
+  unsigned cores = std::thread::hardware_concurrency();
+  return cores == 0 ? 1 : static_cast<int>(cores > 256 ? 256 : cores);
+}
+
+ChunkPrefetcher::ChunkPrefetcher(std::vector<uint64_t> offsets, size_t window)
+    : slots_(offsets.size()), window_(window == 0 ? 1 : window) {
+  for (size_t i = 0; i < offsets.size(); ++i) slots_[i].offset = offsets[i];
+}
+
+absl::StatusOr<std::unique_ptr<ChunkPrefetcher>> ChunkPrefetcher::Start(
+    const std::string& path, std::vector<uint64_t> offsets, int workers, size_t window) {
+  std::unique_ptr<ChunkPrefetcher> p(new ChunkPrefetcher(std::move(offsets), window));
+  // Open every reader before starting any thread, so a failure leaves
+  // nothing running.
+  for (int i = 0; i < workers; ++i) {
+    absl::StatusOr<std::unique_ptr<format::TraceReader>> r = format::TraceReader::Open(path);
+    if (!r.ok()) return r.status();
+    p->readers_.push_back(std::move(*r));
+  }
+  for (auto& reader : p->readers_) {
+    p->threads_.emplace_back([p = p.get(), r = reader.get()] { p->Work(r); });
+  }
+  return p;
+}
+
+ChunkPrefetcher::~ChunkPrefetcher() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  work_cv_.notify_all();
+  for (std::thread& t : threads_) t.join();
+}
+
+void ChunkPrefetcher::Work(format::TraceReader* reader) {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stop_) {
+    while (next_claim_ < slots_.size() && slots_[next_claim_].state != State::kPending) {
+      ++next_claim_;  // taken by a fallback read
+    }
+    if (next_claim_ >= slots_.size()) return;
+    if (next_claim_ >= low_ + window_) {
+      work_cv_.wait(lock);  // the window is full until the merge takes a chunk
+      continue;
+    }
+    Slot& slot = slots_[next_claim_++];
+    slot.state = State::kClaimed;
+    // The slot is this worker's until it is marked ready: read it unlocked.
+    lock.unlock();
+    std::vector<uint8_t> data;
+    absl::Status status = reader->ReadChunkAt(slot.offset, &data);
+    lock.lock();
+    slot.data = std::move(data);
+    slot.status = std::move(status);
+    slot.state = State::kReady;
+    ready_cv_.notify_all();
+  }
+}
+
+void ChunkPrefetcher::AdvanceLow() {
+  size_t before = low_;
+  while (low_ < slots_.size() && slots_[low_].state == State::kTaken) ++low_;
+  if (low_ != before) work_cv_.notify_all();
+}
+
+absl::Status ChunkPrefetcher::Take(size_t index, format::TraceReader& fallback,
+                                   std::vector<uint8_t>* chunk) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (index >= slots_.size()) return absl::InternalError("chunk index out of range");
+  Slot& slot = slots_[index];
+  if (slot.state == State::kTaken) return absl::InternalError("chunk taken twice");
+  if (index != low_) ++out_of_order_takes_;
+  if (slot.state == State::kPending) {
+    // Not claimed yet (beyond the window, or the workers are behind): read
+    // it here rather than wait, and mark it so no worker reads it again.
+    slot.state = State::kTaken;
+    ++fallback_reads_;
+    AdvanceLow();
+    uint64_t offset = slot.offset;
+    lock.unlock();
+    return fallback.ReadChunkAt(offset, chunk);
+  }
+  ready_cv_.wait(lock, [&] { return slot.state == State::kReady; });
+  chunk->swap(slot.data);
+  std::vector<uint8_t>().swap(slot.data);  // taken slots hold no memory
+  absl::Status status = std::move(slot.status);
+  slot.status = absl::OkStatus();
+  slot.state = State::kTaken;
+  AdvanceLow();
+  return status;
+}
+
+}  // namespace heapsight::analyzer

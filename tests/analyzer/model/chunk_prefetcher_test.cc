@@ -1,0 +1,150 @@
+// tests/analyzer/model/chunk_prefetcher_test.cc: the merge reads chunks on a
+// pool of decode threads and still yields exactly the serial path's records,
+// in the same order, for traces of many threads, with wrong order
+// predictions (times that go back) and with a corrupt chunk.
+#include "analyzer/model/chunk_prefetcher.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cinttypes>
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "analyzer/model/stream_merger.h"
+#include "gtest/gtest.h"
+#include "tests/analyzer/test_trace_writer.h"
+
+namespace heapsight::analyzer {
+namespace {
+
+using format::Api;
+
+std::string Write(const std::string& name, const std::string& bytes) {
+  std::string path = ::testing::TempDir() + "/" + name + "." + std::to_string(getpid()) + ".hst";
+  std::ofstream(path, std::ios::binary) << bytes;
+  return path;
+}
+
+struct Merged {
+  std::string text;  // one line per record, like `heapsight dump`
+  std::string status;
+  int workers = 0;
+  uint64_t out_of_order = 0;
+  uint64_t records = 0;
+};
+
+Merged Merge(const std::string& path, int threads) {
+  Merged m;
+  auto merger = StreamMerger::Open(path, threads);
+  if (!merger.ok()) {
+    m.status = merger.status().ToString();
+    return m;
+  }
+  size_t stream = 0;
+  char line[256];
+  while (const format::Record* r = (*merger)->Next(&stream)) {
+    std::snprintf(line, sizeof line,
+                  "t%u %u %" PRIu64 " api=%u size=%" PRIu64 " stack=%" PRIu64 " id=%" PRIx64
+                  " old=%" PRIx64 " t2=%" PRIu64 " node=%" PRIu64 "/%" PRIu64 "/%" PRIx64 "\n",
+                  (*merger)->thread_index(stream), static_cast<unsigned>(r->tag), r->time_us,
+                  static_cast<unsigned>(r->api), r->size, r->stack, r->id, r->old_id, r->time2_us,
+                  r->stack_node.node, r->stack_node.parent, r->stack_node.ip);
+    m.text += line;
+    ++m.records;
+  }
+  m.status = (*merger)->status().ToString();
+  m.workers = (*merger)->decode_workers();
+  m.out_of_order = (*merger)->out_of_order_chunks();
+  return m;
+}
+
+// 24 threads, small zstd chunks, records of every allocation kind, times
+// that tie across threads; `backwards` makes some threads' clocks jump back
+// between chunks so the predicted chunk order is wrong for them.
+std::string ManyThreadTrace(bool backwards) {
+  testing::TestTraceWriter w(1, 0, 300);
+  w.set_zstd(true);
+  constexpr uint32_t kThreads = 24;
+  std::vector<std::vector<uint64_t>> live(kThreads + 1);
+  for (uint64_t step = 0; step < 1500; ++step) {
+    for (uint32_t t = 1; t <= kThreads; ++t) {
+      uint64_t time = 4 * step + (t * step) % 4;  // grows per thread; ties across threads
+      if (backwards && t % 5 == 0 && step % 97 == 50) time = step / 2;
+      w.set_base_time(t, time);  // as the preload: a chunk's start time
+      if (step % 11 == 0) w.StackNode(t, step * 100 + t, step == 0 ? 0 : step * 100, 0x4000 + t);
+      uint64_t id = w.Alloc(t, time, step % 3 == 0 ? Api::kNew : Api::kMalloc, 16 + step % 97,
+                            step % 11 == 0 ? step * 100 + t : 0);
+      live[t].push_back(id);
+      if (step % 4 == 1) {
+        w.Free(t, time, live[t].front());
+        live[t].erase(live[t].begin());
+      }
+      if (step % 9 == 2) {
+        uint64_t old = live[t].back();
+        live[t].back() = w.Realloc(t, time, old, 200 + step % 13, 0);
+      }
+      if ((step + t) % 37 == 0) w.Flush(t);
+    }
+  }
+  w.FlushAll();
+  return w.bytes();
+}
+
+TEST(ChunkPrefetcherTest, ParallelMergeEqualsSerialByteForByte) {
+  std::string path = Write("many_threads", ManyThreadTrace(false));
+  Merged serial = Merge(path, 1);
+  ASSERT_EQ(serial.status, "OK");
+  EXPECT_EQ(serial.workers, 0);
+  // 24 threads x 1500 steps: allocations, frees, reallocs, stack nodes.
+  EXPECT_EQ(serial.records, 24u * (1500 + 375 + 167 + 137));
+  for (int threads : {2, 3, 4, 8}) {
+    Merged parallel = Merge(path, threads);
+    EXPECT_EQ(parallel.status, "OK");
+    EXPECT_EQ(parallel.workers, threads);
+    // Monotonic times: the predicted order is the merge's order.
+    EXPECT_EQ(parallel.out_of_order, 0u) << threads;
+    EXPECT_TRUE(parallel.text == serial.text) << threads << " threads differ";
+  }
+}
+
+TEST(ChunkPrefetcherTest, WrongPredictionsFallBackAndKeepTheOrder) {
+  std::string path = Write("backwards", ManyThreadTrace(true));
+  Merged serial = Merge(path, 1);
+  ASSERT_EQ(serial.status, "OK");
+  Merged parallel = Merge(path, 3);
+  EXPECT_EQ(parallel.status, "OK");
+  EXPECT_EQ(parallel.workers, 3);
+  EXPECT_GT(parallel.out_of_order, 0u);  // the prediction was wrong for some chunks
+  EXPECT_TRUE(parallel.text == serial.text);
+  EXPECT_EQ(parallel.records, serial.records);
+}
+
+TEST(ChunkPrefetcherTest, CorruptChunkGivesTheSerialError) {
+  testing::TestTraceWriter w(1, 0, 256);
+  w.set_zstd(true);
+  for (uint64_t t = 0; t < 20000; ++t) w.Alloc(1 + t % 3, t, Api::kMalloc, 1, 0);
+  w.FlushAll();
+  std::string bad = w.bytes();
+  bad[w.block_offsets()[60] + sizeof(format::BlockHeader) + 4] ^= 0x55;
+  std::string path = Write("corrupt_payload", bad);
+  Merged serial = Merge(path, 1);
+  Merged parallel = Merge(path, 4);
+  EXPECT_NE(serial.status, "OK");
+  EXPECT_EQ(parallel.status, serial.status);
+  EXPECT_TRUE(parallel.text == serial.text);  // the same records up to the error
+}
+
+TEST(ChunkPrefetcherTest, ThreadCountFromEnvironment) {
+  setenv("HEAPSIGHT_DECODE_THREADS", "3", 1);
+  EXPECT_EQ(DecodeThreadsFromEnvironment(), 3);
+  setenv("HEAPSIGHT_DECODE_THREADS", "1", 1);
+  EXPECT_EQ(DecodeThreadsFromEnvironment(), 1);
+  setenv("HEAPSIGHT_DECODE_THREADS", "zero", 1);  // ignored: every core
+  EXPECT_GE(DecodeThreadsFromEnvironment(), 1);
+  unsetenv("HEAPSIGHT_DECODE_THREADS");
+}
+
+}  // namespace
+}  // namespace heapsight::analyzer
