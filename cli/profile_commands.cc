@@ -230,40 +230,51 @@ absl::Status CheckMetricFits(const output::HeapProfile& profile, output::SiteMet
       "does not record the calls that decide whether an allocation is temporary"));
 }
 
-int RunCollapse(OutputArgs args) {
-  absl::StatusOr<output::SiteMetric> metric = output::ParseSiteMetric(args.metric);
-  if (!metric.ok()) return FailUsage(metric.status());
+// What collapse and flamegraph share: --metric parsed, the traces' profile
+// loaded at the end, the metric checked against it, and its folded stacks.
+// Returns 0, or the exit status of the error it printed.
+int LoadFoldedStacks(OutputArgs& args, output::SiteMetric* metric,
+                     output::HeapProfile* profile, std::vector<output::FoldedStack>* stacks) {
+  absl::StatusOr<output::SiteMetric> parsed = output::ParseSiteMetric(args.metric);
+  if (!parsed.ok()) return FailUsage(parsed.status());
   absl::StatusOr<ProfileRequest> request = ParseRequest(args, "end");
   if (!request.ok()) return FailUsage(request.status());
-  absl::StatusOr<output::HeapProfile> profile = LoadProfile(args, *request);
-  if (!profile.ok()) return Fail(profile.status());
-  if (absl::Status st = CheckMetricFits(*profile, *metric, args.trace); !st.ok()) return Fail(st);
-  std::string text = output::FormatFoldedStacks(output::CollapseProfile(*profile, *metric));
+  absl::StatusOr<output::HeapProfile> loaded = LoadProfile(args, *request);
+  if (!loaded.ok()) return Fail(loaded.status());
+  if (absl::Status st = CheckMetricFits(*loaded, *parsed, args.trace); !st.ok()) return Fail(st);
+  *metric = *parsed;
+  *profile = std::move(*loaded);
+  *stacks = output::CollapseProfile(*profile, *metric);
+  return 0;
+}
+
+int RunCollapse(OutputArgs args) {
+  output::SiteMetric metric{};
+  output::HeapProfile profile;
+  std::vector<output::FoldedStack> stacks;
+  if (int st = LoadFoldedStacks(args, &metric, &profile, &stacks); st != 0) return st;
+  std::string text = output::FormatFoldedStacks(stacks);
   if (absl::Status st = WriteOutput(args.output, text); !st.ok()) return Fail(st);
   return 0;
 }
 
 int RunFlamegraph(OutputArgs args) {
-  absl::StatusOr<output::SiteMetric> metric = output::ParseSiteMetric(args.metric);
-  if (!metric.ok()) return FailUsage(metric.status());
-  absl::StatusOr<ProfileRequest> request = ParseRequest(args, "end");
-  if (!request.ok()) return FailUsage(request.status());
-  absl::StatusOr<output::HeapProfile> profile = LoadProfile(args, *request);
-  if (!profile.ok()) return Fail(profile.status());
-  if (absl::Status st = CheckMetricFits(*profile, *metric, args.trace); !st.ok()) return Fail(st);
-  std::vector<output::FoldedStack> stacks = output::CollapseProfile(*profile, *metric);
+  output::SiteMetric metric{};
+  output::HeapProfile profile;
+  std::vector<output::FoldedStack> stacks;
+  if (int st = LoadFoldedStacks(args, &metric, &profile, &stacks); st != 0) return st;
   int64_t total = 0;
   for (const output::FoldedStack& s : stacks) {
     if (s.value > 0 && __builtin_add_overflow(total, s.value, &total)) total = INT64_MAX;
   }
   output::FlameGraphOptions options;
-  options.unit = std::string(output::SiteMetricUnit(*metric));
-  std::string program = profile->executable.empty() ? args.trace : profile->executable;
+  options.unit = std::string(output::SiteMetricUnit(metric));
+  std::string program = profile.executable.empty() ? args.trace : profile.executable;
   if (args.processes > 1) {
     program = absl::StrCat("a process family of ", args.processes, " (", program, ", ...)");
   }
   options.title = args.title.empty()
-                      ? absl::StrCat("heapsight: ", std::string(output::SiteMetricName(*metric)), " of ",
+                      ? absl::StrCat("heapsight: ", std::string(output::SiteMetricName(metric)), " of ",
                                      program)
                       : args.title;
   options.subtitle = absl::StrCat(args.processes > 1 ? "" : "trace ", args.trace, ", total ", total, " ", options.unit,
