@@ -398,15 +398,15 @@ void ProcessSection(std::string& out, const HtmlProcess& hp, size_t index,
              absl::StrCat(TotalBytes(t, t.peak_bytes, static_cast<int64_t>(t.peak_bytes_error)),
                           " in ", Thousands(t.peak_blocks), " blocks at ",
                           Seconds(t.peak_time_us, res)));
+  // The blocks live at the end: discarded by exec, or not freed at exit.
+  const std::string live_at_end =
+      absl::StrCat(TotalBytes(t, t.leaked_bytes, static_cast<int64_t>(t.leaked_bytes_error)),
+                   " in ", Thousands(t.leaked_blocks), " blocks");
   if (exec) {
     DefinedRow(out, "heap discarded by exec", "discarded by exec",
-               absl::StrCat(Bytes(t.leaked_bytes), " in ", Thousands(t.leaked_blocks),
-                            " blocks (not leaks)"));
+               absl::StrCat(live_at_end, " (not leaks)"));
   } else {
-    DefinedRow(out, "not freed at exit", "not freed at exit",
-               absl::StrCat(TotalBytes(t, t.leaked_bytes,
-                                       static_cast<int64_t>(t.leaked_bytes_error)),
-                            " in ", Thousands(t.leaked_blocks), " blocks"));
+    DefinedRow(out, "not freed at exit", "not freed at exit", live_at_end);
     if (hp.leaks_known) {
       DefinedRow(out, "leaked", "leaked",
                  absl::StrCat(Bytes(hp.leaked.bytes), " in ", Thousands(hp.leaked.blocks),
@@ -523,7 +523,6 @@ void FamilySection(std::string& out, const std::vector<HtmlProcess>& processes) 
   for (const HtmlProcess& hp : processes) profiles.push_back(hp.trace);
   const FamilyTotals family = SumTotals(profiles);
   const Totals& sum = family.sum;
-  const uint64_t max_peak = sum.peak_bytes;
   uint64_t leaked_bytes = 0;
   bool leaks_known = true;
   for (size_t i = 0; i < processes.size(); ++i) {
@@ -546,7 +545,7 @@ void FamilySection(std::string& out, const std::vector<HtmlProcess>& processes) 
   absl::StrAppend(&out, "<tr class=\"total\"><th>family</th><td class=\"n\">",
                   E(Thousands(sum.allocs)), "</td><td class=\"n\">",
                   E(Thousands(sum.bytes_allocated)),
-                  "</td><td class=\"n\">largest of one process: ", E(Thousands(max_peak)),
+                  "</td><td class=\"n\">largest of one process: ", E(Thousands(sum.peak_bytes)),
                   "</td><td class=\"n\">", E(Thousands(sum.leaked_bytes)),
                   "</td><td class=\"n\">", leaks_known ? E(Thousands(leaked_bytes)) : "?",
                   "</td></tr>\n</table>\n<p class=\"note\">Bytes. The processes may not "
