@@ -12,7 +12,6 @@
 #include "analyzer/model/trace_family.h"
 #include "analyzer/model/trace_model.h"
 #include "analyzer/output/html_report.h"
-#include "analyzer/output/trace_heap_profile.h"
 #include "analyzer/report/leak_report.h"
 #include "analyzer/report/suppressions.h"
 #include "cli/command_output.h"
@@ -43,21 +42,12 @@ int RunHtml(const HtmlArgs& args) {
   std::vector<ProcessProfile> traces;
   if (int st = AnalyzeTraces(*paths, &traces, options); st != 0) return st;
   for (const ProcessProfile& t : traces) PrintAnalysisWarnings(t);
-  std::vector<output::HeapProfile> profiles;
-  profiles.reserve(traces.size());
-  for (const ProcessProfile& t : traces) {
-    absl::StatusOr<output::HeapProfile> profile =
-        output::HeapProfileFromTrace(t, output::TraceHeapProfileOptions{});
-    if (!profile.ok()) return Fail(profile.status());
-    profiles.push_back(std::move(*profile));
-  }
   // The leak report decides which blocks are leaks (an image that ended in
   // exec has none); the page shows its per-process totals.
   LeakReport leaks = BuildLeakReport(Pointers(traces), Suppressions());
   std::vector<output::HtmlProcess> processes(traces.size());
   for (size_t i = 0; i < traces.size(); ++i) {
     processes[i].trace = &traces[i];
-    processes[i].profile = &profiles[i];
     if (leaks.processes.size() == traces.size()) {
       processes[i].leaks_known = true;
       processes[i].leaked = leaks.processes[i].totals.leaked;

@@ -12,12 +12,11 @@
 #include "absl/strings/str_replace.h"
 #include "analyzer/model/family_totals.h"
 #include "analyzer/model/site_ranking.h"
-#include "analyzer/output/flamegraph_svg.h"
-#include "analyzer/output/folded_stacks.h"
+#include "analyzer/output/flamegraph_svg.h"  // XmlEscape
+#include "analyzer/output/html_flame.h"
 #include "analyzer/output/html_glossary.h"
 #include "analyzer/output/html_timeline.h"
 #include "analyzer/output/site_estimate.h"
-#include "analyzer/output/site_metric.h"
 #include "analyzer/output/stack_text.h"
 #include "analyzer/output/text_util.h"
 #include "analyzer/output/totals_text.h"
@@ -191,147 +190,6 @@ void GrowthTable(std::string& out, const ProcessProfile& p, const HtmlReportOpti
   absl::StrAppend(&out, "</table>\n");
 }
 
-// The flame graph's metrics, in the order of the page's metric switch.
-struct FlameMetric {
-  SiteMetric metric;
-  const char* label;  // the switch's text and the graph's title
-};
-constexpr FlameMetric kFlameMetrics[] = {
-    {SiteMetric::kAllocBytes, "bytes allocated"},
-    {SiteMetric::kAllocCount, "allocations"},
-    {SiteMetric::kPeakBytes, "bytes live at the peak"},
-    {SiteMetric::kLeakedBytes, "bytes not freed at exit (live at the end)"},
-    {SiteMetric::kTemporaryCount, "temporary allocations"},
-    {SiteMetric::kTemporaryBytes, "temporary bytes"},
-};
-
-// One flame graph per metric, pre-aggregated per site (CollapseProfile:
-// the numbers pprof and collapse give, estimates in a sampled trace); the
-// page's metric switch (kFlameScript) shows one at a time, bytes allocated
-// first.
-// An image that ended in exec has no "not freed at exit": its heap was
-// discarded (docs/glossary.md).
-const char* Label(const FlameMetric& m, bool exec) {
-  return exec && m.metric == SiteMetric::kLeakedBytes ? "bytes discarded by exec (live at the end)"
-                                                       : m.label;
-}
-
-void FlameGraphs(std::string& out, const ProcessProfile& p, const HeapProfile& profile) {
-  const bool estimated = p.totals.estimated;
-  const bool exec = p.EndedInExec();
-  absl::StrAppend(&out, "<h3>Flame graph</h3>\n<p><label>Metric: <select class=\"metric\">");
-  for (const FlameMetric& m : kFlameMetrics) {
-    if (SiteMetricNeedsExactTrace(m.metric) && estimated) continue;
-    absl::StrAppend(&out, "<option value=\"", E(SiteMetricName(m.metric)), "\">", Label(m, exec),
-                    "</option>");
-  }
-  absl::StrAppend(&out, "</select></label> <label>Search (regular expression): <input "
-                        "type=\"search\" class=\"flame-search\"/></label> <span "
-                        "class=\"flame-matched\" aria-live=\"polite\"></span>",
-                  estimated ? " <span class=\"note\">(estimates: a sampled trace; temporary "
-                              "allocations are not known)</span>"
-                            : "",
-                  "</p>\n");
-  bool first = true;
-  for (const FlameMetric& m : kFlameMetrics) {
-    if (SiteMetricNeedsExactTrace(m.metric) && estimated) continue;
-    std::vector<FoldedStack> stacks = CollapseProfile(profile, m.metric);
-    FlameGraphOptions options;
-    options.title = absl::StrCat(Label(m, exec), estimated ? " (estimates)" : "");
-    options.subtitle = "click a frame to zoom, the root to reset";
-    options.unit = std::string(SiteMetricUnit(m.metric));
-    std::string svg = RenderFlameGraphSvg(stacks, options);
-    // A data URL gives the graph its own document, where its script expects
-    // to run (it takes the SVG root as document.documentElement).
-    // The object takes the graph's own height (its <svg> tag says it), so
-    // the page scrolls instead of the graph.
-    std::string height = "600";
-    if (size_t tag = svg.find("<svg"); tag != std::string::npos) {
-      constexpr std::string_view kHeight = " height=\"";
-      size_t at = svg.find(kHeight, tag);
-      size_t end = at == std::string::npos ? at : svg.find('"', at + kHeight.size());
-      if (end != std::string::npos && end - (at + kHeight.size()) <= 7) {
-        height = svg.substr(at + kHeight.size(), end - (at + kHeight.size()));
-      }
-    }
-    absl::StrAppend(&out, "<div class=\"flame\" data-metric=\"", E(SiteMetricName(m.metric)), "\"",
-                    first ? "" : " hidden=\"hidden\"",
-                    "><object type=\"image/svg+xml\" width=\"100%\" height=\"", E(height),
-                    "\" data=\"data:image/svg+xml;base64,", absl::Base64Escape(svg),
-                    "\">flame graph (needs SVG)</object></div>\n");
-    first = false;
-  }
-}
-
-// The metric switch and the search: every process's flame graphs follow
-// the metric chosen and the term searched in any of them. The search is
-// sent to each graph's own document (flamegraph_svg.h: a data: URL is
-// another origin, so by message); each answers with its match, shown next
-// to the box for the graph on view. No trace string appears in here.
-constexpr char kFlameScript[] = R"(
-(function () {
-  var selects = document.querySelectorAll('select.metric');
-  var inputs = document.querySelectorAll('input.flame-search');
-  var graphs = document.querySelectorAll('div.flame');
-  function refresh(section) {
-    var span = section.querySelector('span.flame-matched');
-    var on = section.querySelector('div.flame:not([hidden])');
-    if (span) span.textContent = on && on.dataset.matched ? on.dataset.matched : '';
-  }
-  function show(metric) {
-    for (var i = 0; i < selects.length; i++) {
-      var section = selects[i].closest('section.process');
-      var mine = section.querySelectorAll('div.flame');
-      var found = false;
-      for (var k = 0; k < mine.length; k++) found = found || mine[k].dataset.metric === metric;
-      var want = found ? metric : mine.length ? mine[0].dataset.metric : '';
-      for (var k = 0; k < mine.length; k++) mine[k].hidden = mine[k].dataset.metric !== want;
-      selects[i].value = want;
-      refresh(section);
-    }
-  }
-  var term = '', seq = 0;  // an answer to an older search is dropped
-  function send(o) {
-    if (o && o.contentWindow) o.contentWindow.postMessage({ heapsightSearch: term, seq: seq }, '*');
-  }
-  function search(t) {
-    term = t;
-    seq++;
-    for (var i = 0; i < inputs.length; i++) inputs[i].value = term;
-    for (var k = 0; k < graphs.length; k++) {
-      delete graphs[k].dataset.matched;
-      send(graphs[k].querySelector('object'));
-    }
-    for (var i = 0; i < selects.length; i++) refresh(selects[i].closest('section.process'));
-  }
-  window.addEventListener('message', function (e) {
-    var m = e.data && e.data.heapsightMatched;
-    var ready = e.data && e.data.heapsightReady;
-    if (!m && !ready) return;
-    for (var k = 0; k < graphs.length; k++) {
-      var o = graphs[k].querySelector('object');
-      if (!o || o.contentWindow !== e.source) continue;
-      // A graph shown for the first time has just loaded (a hidden one
-      // may not): it gets the search now.
-      if (ready) {
-        if (term) send(o);
-        continue;
-      }
-      if (m.seq !== seq) continue;
-      graphs[k].dataset.matched = String(m.text);
-      graphs[k].dataset.matchedValue = String(m.value);
-      refresh(graphs[k].closest('section.process'));
-    }
-  });
-  for (var i = 0; i < selects.length; i++) {
-    selects[i].addEventListener('change', function () { show(this.value); });
-  }
-  for (var i = 0; i < inputs.length; i++) {
-    inputs[i].addEventListener('change', function () { search(this.value); });
-  }
-})();
-)";
-
 std::string Define(std::string_view key) { return GlossaryDefinition(key); }
 
 // A summary row whose header carries its definition as a tooltip.
@@ -436,7 +294,7 @@ void ProcessSection(std::string& out, const HtmlProcess& hp, size_t index,
   absl::StrAppend(&out, RenderLeaksSection(p, hp.leaks, options.top, options.frames,
                                            id + "-leaks"));
   GrowthTable(out, p, options);
-  FlameGraphs(out, p, *hp.profile);
+  absl::StrAppend(&out, FlameSection(p, hp.leaks, absl::StrCat("flame-data-p", index)));
   absl::StrAppend(&out, "</section>\n");
 }
 
@@ -596,7 +454,7 @@ std::string RenderHtmlReport(const std::vector<HtmlProcess>& processes,
                   "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src data: "
                   "'unsafe-inline'\"/>\n");
   absl::StrAppend(&out, "<title>heapsight: ", E(title), "</title>\n<style>", kStyle,
-                  "</style></head>\n<body>\n");
+                  FlameStyle(), "</style></head>\n<body>\n");
   absl::StrAppend(&out, "<h1>heapsight: ", E(title), "</h1>\n");
   if (processes.size() > 1) FamilySection(out, processes);
   GlossarySection(out);
@@ -605,7 +463,7 @@ std::string RenderHtmlReport(const std::vector<HtmlProcess>& processes,
   // (The CDATA markers, commented out for the script, keep the page
   // well-formed XML.)
   absl::StrAppend(&out, "<script>//<![CDATA[", HeapChartScript(), "//]]></script>\n");
-  absl::StrAppend(&out, "<script>//<![CDATA[", kFlameScript, "//]]></script>\n");
+  absl::StrAppend(&out, "<script>//<![CDATA[", FlameScript(), "//]]></script>\n");
   if (processes.size() > 1) {
     absl::StrAppend(&out, "<script>//<![CDATA[", kSelectorScript, "//]]></script>\n");
   }
@@ -613,11 +471,9 @@ std::string RenderHtmlReport(const std::vector<HtmlProcess>& processes,
   return out;
 }
 
-std::string RenderHtmlReport(const ProcessProfile& trace, const HeapProfile& profile,
-                             const HtmlReportOptions& options) {
+std::string RenderHtmlReport(const ProcessProfile& trace, const HtmlReportOptions& options) {
   HtmlProcess p;
   p.trace = &trace;
-  p.profile = &profile;
   return RenderHtmlReport({p}, options);
 }
 

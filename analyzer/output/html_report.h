@@ -7,17 +7,19 @@
 // freed at exit, the most temporary allocations, the leaks per class with
 // their stacks and the free errors (html_leaks.h), the call sites whose
 // memory keeps growing
-// (growth_tracker.h), and the interactive flame graphs, one per metric
-// behind a metric switch and a search box (flamegraph_svg.h, embedded as SVG
-// data URLs so their scripts run in their own documents). The "what these
-// numbers mean" section quotes docs/glossary.md (html_glossary.h).
+// (growth_tracker.h), and the call-site views: flame graph or icicle,
+// top-down and bottom-up trees, callers and callees, behind one metric
+// switch and a search box, drawn by script from one compact table per
+// process (html_flame.h). The "what these numbers mean" section quotes
+// docs/glossary.md (html_glossary.h).
 //
 // No external resources: the page works offline and from a CI artifact (a
 // Content-Security-Policy forbids every fetch). Every string that comes
 // from the trace or its ELF files (function and file names, paths, the
 // command line, marker names) is escaped (C++ names are full of '<', '>'
-// and '&'), no trace string is ever put inside a <script>, and the page is
-// well-formed XML as well as HTML.
+// and '&'), trace strings reach a <script> element only as the views' JSON
+// data (html_flame.h: '<', '>' and '&' written as \u escapes, so nothing in
+// it can end the element), and the page is well-formed XML as well as HTML.
 #ifndef HEAPSIGHT_ANALYZER_OUTPUT_HTML_REPORT_H_
 #define HEAPSIGHT_ANALYZER_OUTPUT_HTML_REPORT_H_
 
@@ -27,7 +29,6 @@
 
 #include "analyzer/model/leak_class_data.h"
 #include "analyzer/model/trace_model.h"
-#include "analyzer/output/heap_profile.h"
 #include "analyzer/output/html_leaks.h"
 
 namespace heapsight::analyzer::output {
@@ -38,14 +39,12 @@ struct HtmlReportOptions {
 };
 
 // One process of the page. `trace` analyzed with AnalyzeOptions::track_growth
-// (for the growth table; without it the table says so), `profile` built
-// from it (HeapProfileFromTrace). The leak numbers come from the leak report
+// (for the growth table; without it the table says so). The leak numbers come from the leak report
 // (report/leak_report.h: BuildLeakReport decides which blocks are leaks; an
 // image that ended in exec has none, its heap was discarded), which this
 // layer cannot call: the caller copies them here.
 struct HtmlProcess {
   const ProcessProfile* trace = nullptr;
-  const HeapProfile* profile = nullptr;
   bool leaks_known = false;       // the two fields below were filled
   ClassCounts leaked;             // LeakTotals::leaked (lost blocks, unsuppressed)
   ClassCounts discarded_by_exec;  // LeakTotals::discarded_by_exec
@@ -58,8 +57,7 @@ std::string RenderHtmlReport(const std::vector<HtmlProcess>& processes,
                              const HtmlReportOptions& options);
 
 // One process without leak-report numbers.
-std::string RenderHtmlReport(const ProcessProfile& trace, const HeapProfile& profile,
-                             const HtmlReportOptions& options);
+std::string RenderHtmlReport(const ProcessProfile& trace, const HtmlReportOptions& options);
 
 }  // namespace heapsight::analyzer::output
 

@@ -76,6 +76,39 @@ def report_peak(heapsight, trace):
     return int(m.group(1).replace(',', '')), round(float(m.group(2)) * scale)
 
 
+def report_json(heapsight, traces):
+    """`heapsight report --format=json` of the traces: its processes."""
+    import json
+    return json.loads(run([heapsight, 'report', '--format=json'] + list(traces)))['processes']
+
+
+# Each metric of the page's switch and the `report --format=json` total it
+# must add up to.
+METRIC_TOTALS = {'alloc_bytes': 'bytes_allocated', 'alloc_count': 'allocations',
+                 'peak_bytes': 'peak_bytes', 'peak_count': 'peak_blocks',
+                 'not_freed_bytes': 'not_freed_bytes', 'not_freed_count': 'not_freed_blocks',
+                 'temporary_count': 'temporary'}
+
+
+def check_metric_totals(driver, heapsight, trace, section, failures):
+    """Switches the section's view through every metric: the flame graph's
+    root (what its detail line says when focused) is report's total."""
+    totals = report_json(heapsight, [trace])[0]['totals']
+    st = flame_state(driver, section)
+    for metric in st['options']:
+        if metric not in METRIC_TOTALS or METRIC_TOTALS[metric] not in totals:
+            continue
+        set_metric(driver, metric)
+        st = flame_state(driver, section)
+        want = totals[METRIC_TOTALS[metric]]
+        check(st['metric'] == metric and st['total'] == str(want) and
+              (want == 0 or st['rootDetail'].startswith('all\n%s ' % format(want, ','))),
+              'process %s, %s: the flame graph\'s root is report --format=json\'s %s %d: %s'
+              % (section, metric, METRIC_TOTALS[metric], want,
+                 (st['total'], st['rootDetail'])), failures)
+    set_metric(driver, 'alloc_bytes')
+
+
 def parse_steps(d):
     """The heap path's commands: [('M', x, y), ('H', x), ('V', y)]."""
     tokens = re.findall(r'([A-Za-z])([^A-Za-z]*)', d)
@@ -220,15 +253,11 @@ def check_two_phase(driver, heapsight, trace, page, shot, failures):
     mid_10mb = max(tens)[1] if tens else None
     check_hover(driver, section, mid_10mb, top_x, to_us, us_per_px, failures)
     check_hostile(driver, failures)
-    # The flame graph (an SVG data: URL object, under the page's
-    # Content-Security-Policy) loaded: a failed object shows only its
-    # one-line fallback text.
-    flame = driver.execute_script(r'''
-      const o = document.querySelector('object[type="image/svg+xml"]');
-      return o ? [o.getBoundingClientRect().height, parseFloat(o.getAttribute('height'))] : null;
-    ''')
-    check(flame is not None and flame[0] >= flame[1] - 1 and flame[1] > 50,
-          'the flame graph object is rendered at its height: %s' % (flame,), failures)
+    # The flame graph, drawn by the page's script (under its
+    # Content-Security-Policy) from the embedded table.
+    st = flame_state(driver, '0')
+    check(st['frames'] >= 3 and st['height'] > 40,
+          'the flame graph is drawn: %s' % (st,), failures)
     driver.save_screenshot(shot)
 
 
@@ -323,13 +352,13 @@ def check_family(driver, heapsight, traces, page, shot, failures):
             continue
         seen.add(visible[0][0])
         text = visible[0][2]
-        flame = driver.execute_script(
-            "const o = document.querySelector('section.process[data-proc=\"' + arguments[0] +"
-            " '\"] object[type=\"image/svg+xml\"]');"
-            "return o ? [o.getBoundingClientRect().height, parseFloat(o.getAttribute('height'))]"
-            " : null;", value)
-        check(flame is not None and flame[0] >= flame[1] - 1,
-              'process %s: its flame graph renders once shown: %s' % (value, flame), failures)
+        st = flame_state(driver, value)
+        check(st['frames'] >= 2 and st['height'] > 30,
+              'process %s: its flame graph is drawn once shown: %s' % (value, st), failures)
+        m = re.search(r'trace (\S+\.hst), parent', text)
+        check(m is not None, 'process %s names its trace' % value, failures)
+        if m:
+            check_metric_totals(driver, heapsight, m.group(1), value, failures)
         if 'ended by exec of' in text:
             check('heap discarded by exec' in text and 'not freed at exit' not in text,
                   'the image that ended in exec says its heap was discarded by exec, '
@@ -382,20 +411,39 @@ def site_rows(driver, table_id):
 
 
 def flame_state(driver, section):
-    return driver.execute_script(r'''
-      const s = document.querySelector('section.process[data-proc="' + arguments[0] + '"]');
-      const on = Array.from(s.querySelectorAll('div.flame')).filter(d => !d.hidden);
-      return {visible: on.map(d => d.dataset.metric),
-              shown: on.map(d => d.getBoundingClientRect().height > 0),
-              value: s.querySelector('select.metric').value,
-              options: Array.from(s.querySelectorAll('select.metric option')).map(o => o.value),
-              matched: s.querySelector('span.flame-matched').textContent,
-              matchedValue: on.length ? on[0].dataset.matchedValue : null};''', section)
+    """The flame graph of a process section as drawn."""
+    import time
+    for _ in range(100):  # drawn when shown (a ResizeObserver's callback)
+        st = driver.execute_script(r'''
+          const s = document.querySelector('section.process[data-proc="' + arguments[0] + '"]');
+          const v = s.querySelector('div.views');
+          const g = v.querySelector('div.flame-graph');
+          return {frames: g.querySelectorAll('div.fr').length,
+                  labels: Array.from(g.querySelectorAll('div.fr')).map(d => d.textContent),
+                  matches: Array.from(g.querySelectorAll('div.fr.match')).map(d => d.textContent),
+                  height: g.getBoundingClientRect().height,
+                  metric: v.dataset.metric || null,
+                  total: v.dataset.total || null,
+                  value: v.querySelector('select.metric').value,
+                  options: Array.from(v.querySelectorAll('select.metric option')).map(o => o.value),
+                  matched: v.querySelector('span.flame-matched').textContent,
+                  matchedValue: v.dataset.matchedValue || null,
+                  rootDetail: (function () {
+                    const root = g.querySelector('div.fr');  // 'all' comes first
+                    if (!root) return '';
+                    root.dispatchEvent(new MouseEvent('mouseover', {bubbles: true}));
+                    return v.querySelector('div.flame-detail').textContent;
+                  })()};''', section)
+        if st['metric']:
+            return st
+        time.sleep(0.05)
+    return st
 
 
 def set_metric(driver, metric):
     driver.execute_script(
-        "const s = document.querySelector('select.metric'); s.value = arguments[0];"
+        "const s = Array.from(document.querySelectorAll('select.metric')).filter("
+        "  e => e.offsetParent !== null)[0]; s.value = arguments[0];"
         "s.dispatchEvent(new Event('change'));", metric)
 
 
@@ -404,13 +452,9 @@ def search_flame(driver, term, section='0'):
     graph's answer; returns flame_state."""
     import time
     driver.execute_script(
-        "const i = document.querySelector('input.flame-search'); i.value = arguments[0];"
+        "const i = Array.from(document.querySelectorAll('input.flame-search')).filter("
+        "  e => e.offsetParent !== null)[0]; i.value = arguments[0];"
         "i.dispatchEvent(new Event('change'));", term)
-    for _ in range(200):  # the graphs answer by message
-        st = flame_state(driver, section)
-        if st['matched']:
-            return st
-        time.sleep(0.05)
     return flame_state(driver, section)
 
 
@@ -430,18 +474,20 @@ def check_temporaries(driver, heapsight, program, work, shot, failures):
         check(r[0] == r[1] and r[2] == '100.0%',
               '%s: every allocation of the site is temporary: %s' % (innermost(r[5]), r[:3]),
               failures)
-    # The metric switch: one flame graph at a time, the chosen one.
+    # The metric switch: one flame graph, drawn for the chosen metric.
+    check_metric_totals(driver, heapsight, traces[0], '0', failures)
     st = flame_state(driver, '0')
-    check(st['visible'] == ['alloc_bytes'] and st['shown'] == [True],
+    check(st['metric'] == 'alloc_bytes' and st['frames'] > 0,
           'bytes allocated is the first metric shown: %s' % st, failures)
-    check(st['options'] == ['alloc_bytes', 'alloc_count', 'peak_bytes', 'not_freed_bytes',
-                            'temporary_count', 'temporary_bytes'],
+    check(st['options'][:8] == ['alloc_bytes', 'alloc_count', 'peak_bytes', 'peak_count',
+                                'not_freed_bytes', 'not_freed_count', 'temporary_count',
+                                'temporary_bytes'],
           'the switch offers every metric: %s' % st['options'], failures)
     set_metric(driver, 'temporary_count')
     st = flame_state(driver, '0')
-    check(st['visible'] == ['temporary_count'] and st['shown'] == [True] and
-          st['value'] == 'temporary_count',
-          'switching to temporary shows its graph only: %s' % st, failures)
+    check(st['metric'] == 'temporary_count' and st['value'] == 'temporary_count' and
+          st['total'] == '200',
+          'switching to temporary draws its numbers: %s' % st, failures)
     # Search: the match total of the graph on view, in its unit.
     for name, count in TEMPORARIES.items():
         st = search_flame(driver, name)
@@ -454,7 +500,7 @@ def check_temporaries(driver, heapsight, program, work, shot, failures):
     driver.save_screenshot(shot)
     set_metric(driver, 'alloc_bytes')
     st = flame_state(driver, '0')
-    check(st['visible'] == ['alloc_bytes'] and st['matchedValue'] == str(100 * 32 + 50 * 16),
+    check(st['metric'] == 'alloc_bytes' and st['matchedValue'] == str(100 * 32 + 50 * 16),
           'back on bytes allocated, the same search matches 100 x 32 + 50 x 16 bytes: %s' % st,
           failures)
     st = search_flame(driver, 'no_such_function_anywhere')

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "analyzer/output/html_report.h"
 
@@ -63,7 +64,7 @@ TEST(HtmlGlossaryTest, DefinitionsJoinTheQuotesAsSentences) {
 
 TEST(HtmlGlossaryTest, ThePageShowsEveryDefinition) {
   HtmlReportOptions options;
-  std::string page = RenderHtmlReport({}, options);
+  std::string page = RenderHtmlReport(std::vector<HtmlProcess>{}, options);
   for (const GlossaryEntry& e : HtmlGlossary()) {
     std::string dd = GlossaryDefinition(e.key);
     // As the page escapes it.

@@ -63,12 +63,10 @@ TEST(HtmlReportTest, FamilyPage) {
   ProcessProfile image = Process(11, "/rec/heapsight.prog.11.1.hst",
                                  "/mnt/rec/heapsight.prog.11.hst", 2, 1000100, 1000000, 100);
   ASSERT_TRUE(child.EndedInExec());
-  HeapProfile empty;
   std::vector<HtmlProcess> processes(3);
   const ProcessProfile* traces[] = {&root, &child, &image};
   for (size_t i = 0; i < 3; ++i) {
     processes[i].trace = traces[i];
-    processes[i].profile = &empty;
     processes[i].leaks_known = true;
   }
   processes[0].leaked = {100, 1};
@@ -81,11 +79,19 @@ TEST(HtmlReportTest, FamilyPage) {
   EXPECT_FALSE(absl::StrContains(page, "<script>alert"));
   EXPECT_TRUE(absl::StrContains(page, "&lt;script&gt;alert(1)&lt;/script&gt;&amp;&quot;prog"));
   size_t scripts = 0;
-  for (size_t at = page.find("<script"); at != std::string::npos;
-       at = page.find("<script", at + 1)) {
+  for (size_t at = page.find("<script>"); at != std::string::npos;
+       at = page.find("<script>", at + 1)) {
     ++scripts;
   }
-  EXPECT_EQ(scripts, 3u);  // the chart's, the flame graphs', the selector's
+  EXPECT_EQ(scripts, 3u);  // the chart's, the call-site views', the selector's
+  // Besides them, one data table per process (html_flame.h), not run.
+  size_t data = 0;
+  for (size_t at = page.find("<script"); at != std::string::npos;
+       at = page.find("<script", at + 1)) {
+    ++data;
+  }
+  EXPECT_EQ(data, 6u);
+  EXPECT_TRUE(absl::StrContains(page, "<script type=\"application/json\" id=\"flame-data-p2\">"));
   // The tree: the child under the root, the image under the child.
   EXPECT_TRUE(absl::StrContains(
       page, "<li>fork: <a href=\"#proc-1\" class=\"proc-link\" data-proc=\"1\">pid 11 "));
@@ -120,11 +126,10 @@ TEST(HtmlReportTest, FamilyPage) {
 
 TEST(HtmlReportTest, OneProcessHasNoSelector) {
   ProcessProfile p = Process(10, "/rec/a.hst", "", 1, 10, 10, 0);
-  HeapProfile empty;
-  std::string page = RenderHtmlReport(p, empty, HtmlReportOptions{});
+  std::string page = RenderHtmlReport(p, HtmlReportOptions{});
   EXPECT_EQ(CheckXmlWellFormed(page.substr(page.find("<html"))), "");
-  // The chart's and the flame graphs' only.
-  EXPECT_EQ(page.find("<script", page.find("<script") + 1), page.rfind("<script"));
+  // The chart's and the call-site views' only (and the views' data).
+  EXPECT_EQ(page.find("<script>", page.find("<script>") + 1), page.rfind("<script>"));
   EXPECT_FALSE(absl::StrContains(page, "process-select"));
   EXPECT_TRUE(absl::StrContains(page, "Content-Security-Policy"));
 }
@@ -140,10 +145,8 @@ namespace {
 // has no leaks.
 TEST(HtmlReportTest, LeaksSection) {
   ProcessProfile p = Process(10, "/rec/a.hst", "", 3, 300, 300, 300);
-  HeapProfile empty;
   HtmlProcess hp;
   hp.trace = &p;
-  hp.profile = &empty;
   hp.leaks.known = true;
   hp.leaks.scanned = true;
   hp.leaks.classes[LeakClass::kDefinite] = {100, 1};

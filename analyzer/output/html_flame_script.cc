@@ -1,0 +1,616 @@
+// analyzer/output/html_flame_script.cc: the script and style of the page's
+// call-site views (html_flame.h). The script reads each process's JSON
+// table (html_flame.h's schema), merges the stacks into a call tree by
+// function name and draws, in plain DOM:
+//  - the flame graph (root at the bottom) or icicle (root on top): click to
+//    zoom, hover or arrow keys for exact numbers, a regular-expression
+//    search that highlights the matching frames and totals them (a stack
+//    counts once however many of its frames match);
+//  - the standard library's allocation plumbing at the innermost end of a
+//    stack (IsLibraryFrame) folded into the program frame that called it,
+//    or shown (a checkbox);
+//  - top-down and bottom-up trees as tables with inclusive and self
+//    columns, sortable, expandable, keyboard-driven, and the callers and
+//    callees of the function in the selected row.
+// Every trace string goes into the page through textContent or an
+// attribute set by script, never through innerHTML.
+#include "analyzer/output/html_flame.h"
+
+namespace heapsight::analyzer::output {
+
+const char* FlameStyle() {
+  return R"CSS(
+div.flame-graph { position: relative; width: 100%; min-height: 40px; overflow: hidden;
+  font: 11px sans-serif; border: 1px solid #ddd; outline-offset: 2px; }
+div.flame-graph div.fr { position: absolute; height: 16px; line-height: 16px; overflow: hidden;
+  white-space: nowrap; text-overflow: ellipsis; padding: 0 2px; box-sizing: border-box;
+  border: 1px solid #fff; cursor: pointer; color: #000; }
+div.flame-graph div.fr.lib { background: #b9c8dc !important; }
+div.flame-graph div.fr.match { background: #e05ad0 !important; }
+div.flame-graph div.fr.anc { opacity: 0.55; }
+div.flame-graph div.fr.focus { outline: 2px solid #000; z-index: 1; }
+div.flame-detail { font: 12px monospace; min-height: 2.6em; white-space: pre-wrap;
+  overflow-wrap: anywhere; background: #f8f8f8; padding: 0.2em 0.4em; }
+p.controls { margin: 0.3em 0; }
+div.tree-box { max-height: 32em; overflow: auto; border: 1px solid #ddd; }
+div.tree-box table, div.relations table { width: 100%; margin: 0; }
+table.calltree th { cursor: pointer; user-select: none; }
+table.calltree td.fn { font-family: monospace; font-size: 0.9em; overflow-wrap: anywhere; }
+table.calltree tr.sel td { background: #dde8f8; }
+table.calltree span.tw { display: inline-block; width: 1.1em; color: #555; }
+div.relations { display: flex; gap: 1em; margin-top: 0.5em; }
+div.relations > div { flex: 1; min-width: 0; }
+)CSS";
+}
+
+const char* FlameScript() {
+  return R"JS(
+(function () {
+  'use strict';
+  var views = Array.prototype.slice.call(document.querySelectorAll('div.views[data-flame]'));
+  if (!views.length) return;
+  var shared = { metric: null, term: '', icicle: false, lib: false };
+  var ROW = 17;
+
+  function thousands(n) {
+    return String(Math.round(n)).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+  }
+  function pct(v, all) { return all > 0 ? (100 * v / all).toFixed(2) + '%' : '0.00%'; }
+  function hue(s) {
+    var h = 0;
+    for (var i = 0; i < s.length; i++) h = (h * 31 + s.charCodeAt(i)) | 0;
+    h = Math.abs(h);
+    return 'hsl(' + (h % 55) + ',' + (60 + (h >> 8) % 30) + '%,' + (55 + (h >> 4) % 15) + '%)';
+  }
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+
+  // html_flame.h's varints: 5 bits per base-64 digit, least significant
+  // first, 32 added to every digit but a number's last.
+  function varints(s) {
+    var out = [], v = 0, mul = 1;
+    for (var i = 0; i < s.length; i++) {
+      var c = s.charCodeAt(i);
+      var d = c >= 97 ? c - 71 : c === 95 ? 63 : c >= 65 ? c - 65 : c >= 48 ? c + 4 : 62;
+      v += (d & 31) * mul;
+      if (d & 32) { mul *= 32; continue; }
+      out.push(v); v = 0; mul = 1;
+    }
+    return out;
+  }
+  // The trie as [parent, frame] pairs, the metrics as [node, value] pairs.
+  function unpack(d) {
+    var raw = varints(d.nodes), nodes = [];
+    for (var i = 0, n = 0; i < raw.length; n++) {
+      var x = raw[i++];
+      nodes.push(x & 1 ? n - raw[i++] : n - 1, Math.floor(x / 2));
+    }
+    d.nodes = nodes;
+    d.metrics.forEach(function (m) {
+      var r = varints(m.v), at = -1;
+      for (var j = 0; j < r.length; j += 2) { at += r[j]; r[j] = at; }
+      m.v = r;
+    });
+    return d;
+  }
+
+  // The call tree of one process, merged by function name ("merged nodes",
+  // id 0 is the root), built once from the JSON table.
+  function Model(d) {
+    var S = d.strings, F = d.frames, N = d.nodes, nn = N.length / 2;
+    this.d = d; this.S = S;
+    var name = [-1], parent = [-1], frame = [-1], multi = [0], depth = [0];
+    // One map for every (merged parent, name) pair: a map per node would
+    // cost more than the tree.
+    var child = new Map();
+    var mergedOf = new Int32Array(nn);
+    for (var i = 0; i < nn; i++) {
+      var p = N[2 * i], f = N[2 * i + 1], mp = p < 0 ? 0 : mergedOf[p], nm = F[4 * f];
+      var key = mp * 4194304 + nm, c = child.get(key);
+      if (c === undefined) {
+        c = name.length;
+        name.push(nm); parent.push(mp); frame.push(f); multi.push(0);
+        depth.push(depth[mp] + 1);
+        child.set(key, c);
+      } else if (frame[c] !== f && F[4 * frame[c] + 2] !== F[4 * f + 2]) {
+        multi[c] = 1;
+      }
+      mergedOf[i] = c;
+    }
+    this.name = name; this.parent = parent; this.frame = frame; this.multi = multi;
+    this.depth = depth; this.mergedOf = mergedOf;
+    // Children sorted by name, as flame graphs order them.
+    var sorted = new Array(name.length);
+    for (var m = 0; m < name.length; m++) sorted[m] = [];
+    for (var m2 = 1; m2 < name.length; m2++) sorted[parent[m2]].push(m2);
+    for (var m3 = 0; m3 < name.length; m3++) {
+      if (sorted[m3].length < 2) continue;
+      sorted[m3].sort(function (a, b) {
+        var x = S[name[a]], y = S[name[b]];
+        return x < y ? -1 : x > y ? 1 : 0;
+      });
+    }
+    this.kids = sorted;
+    this.cache = {};
+  }
+  Model.prototype.label = function (m) { return m === 0 ? 'all' : this.S[this.name[m]]; };
+  Model.prototype.isLib = function (m) {
+    return m !== 0 && this.d.frames[4 * this.frame[m] + 3] === 1;
+  };
+  Model.prototype.where = function (m) {
+    if (m === 0) return '';
+    if (this.multi[m]) return 'several places';
+    var w = this.d.frames[4 * this.frame[m] + 1];
+    return w < 0 ? '' : this.S[w];
+  };
+  Model.prototype.path = function (m) {
+    if (m === 0 || this.multi[m]) return '';
+    var p = this.d.frames[4 * this.frame[m] + 2];
+    return p < 0 ? '' : this.S[p];
+  };
+  // The data node a value lands on: its own, or with the plumbing folded,
+  // the innermost frame that is not library plumbing (the root if none).
+  Model.prototype.target = function (n, lib) {
+    var N = this.d.nodes, F = this.d.frames;
+    if (!lib) while (n >= 0 && F[4 * N[2 * n + 1] + 3] === 1) n = N[2 * n];
+    return n;
+  };
+  // Self and inclusive values of every merged node for a metric.
+  Model.prototype.values = function (mi, lib) {
+    var key = mi + (lib ? 'L' : 'F');
+    if (this.cache[key]) return this.cache[key];
+    var M = this.name.length, self = new Float64Array(M), tot = new Float64Array(M);
+    var v = this.d.metrics[mi].v;
+    for (var j = 0; j < v.length; j += 2) {
+      var n = this.target(v[j], lib);
+      self[n < 0 ? 0 : this.mergedOf[n]] += v[j + 1];
+    }
+    for (var i = M - 1; i >= 0; i--) {
+      tot[i] += self[i];
+      if (i > 0) tot[this.parent[i]] += tot[i];
+    }
+    return (this.cache[key] = { self: self, tot: tot });
+  };
+  // The bottom-up tree: innermost frames at the top level.
+  Model.prototype.bottomUp = function (mi, lib) {
+    var key = 'B' + mi + (lib ? 'L' : 'F');
+    if (this.cache[key]) return this.cache[key];
+    var N = this.d.nodes, F = this.d.frames;
+    var name = [-1], parent = [-1], frame = [-1], kids = [new Map()], tot = [0], self = [0];
+    var v = this.d.metrics[mi].v;
+    for (var j = 0; j < v.length; j += 2) {
+      var n = this.target(v[j], lib), val = v[j + 1], at = 0;
+      tot[0] += val;
+      if (n < 0) { self[0] += val; continue; }
+      for (; n >= 0; n = N[2 * n]) {
+        var f = N[2 * n + 1], nm = F[4 * f], c = kids[at].get(nm);
+        if (c === undefined) {
+          c = name.length;
+          name.push(nm); parent.push(at); frame.push(f); kids.push(new Map());
+          tot.push(0); self.push(0);
+          kids[at].set(nm, c);
+        }
+        tot[c] += val;
+        at = c;
+      }
+      self[at] += val;
+    }
+    var t = { name: name, parent: parent, frame: frame, tot: tot, self: self,
+              kids: kids.map(function (k) { return Array.from(k.values()); }) };
+    return (this.cache[key] = t);
+  };
+
+  function View(root) {
+    this.root = root;
+    this.graph = root.querySelector('div.flame-graph');
+    this.detail = root.querySelector('div.flame-detail');
+    this.matched = root.querySelector('span.flame-matched');
+    this.select = root.querySelector('select.metric');
+    this.treeBox = root.querySelector('div.tree-box');
+    this.relations = root.querySelector('div.relations');
+    this.model = null;
+    this.zoom = 0;
+    this.focus = -1;
+    this.width = 0;
+    this.tree = { mode: 'top', sort: 'tot', dir: -1, open: new Set(), sel: -1, fn: -1 };
+  }
+  View.prototype.load = function () {
+    if (this.model) return this.model;
+    var data = document.getElementById(this.root.getAttribute('data-flame'));
+    this.model = new Model(unpack(JSON.parse(data.textContent)));
+    var ms = this.model.d.metrics;
+    for (var i = 0; i < ms.length; i++) {
+      var o = el('option', null, ms[i].label);
+      o.value = ms[i].key;
+      this.select.appendChild(o);
+    }
+    return this.model;
+  };
+  View.prototype.metricIndex = function () {
+    var ms = this.model.d.metrics;
+    for (var i = 0; i < ms.length; i++) if (ms[i].key === shared.metric) return i;
+    return 0;
+  };
+  View.prototype.visible = function () { return this.root.offsetParent !== null; };
+
+  View.prototype.render = function () {
+    if (!this.visible()) return;
+    var model = this.load();
+    var mi = this.metricIndex();
+    this.mi = mi;
+    this.metric = model.d.metrics[mi];
+    this.select.value = this.metric.key;
+    this.vals = model.values(mi, shared.lib);
+    this.root.dataset.metric = this.metric.key;
+    this.root.dataset.total = String(this.vals.tot[0]);
+    this.root.querySelector('input.flame-search').value = shared.term;
+    this.root.querySelector('input.flame-icicle').checked = shared.icicle;
+    this.root.querySelector('input.flame-lib').checked = shared.lib;
+    if (this.zoom !== 0 && !(this.vals.tot[this.zoom] > 0)) this.zoom = 0;
+    this.search();
+    this.draw();
+    this.renderTree();
+  };
+
+  View.prototype.search = function () {
+    var model = this.model, tot = this.vals.tot, M = model.name.length;
+    var re = null;
+    this.match = null;
+    if (shared.term) {
+      try { re = new RegExp(shared.term); } catch (e) { this.matched.textContent = 'invalid expression'; return; }
+    }
+    if (!re) {
+      this.matched.textContent = '';
+      delete this.root.dataset.matchedValue;
+      return;
+    }
+    var byName = new Map(), match = new Uint8Array(M), under = new Uint8Array(M), sum = 0;
+    for (var m = 1; m < M; m++) {
+      if (!(tot[m] > 0)) continue;
+      var nm = model.name[m], hit = byName.get(nm);
+      if (hit === undefined) { hit = re.test(model.S[nm]); byName.set(nm, hit); }
+      var p = model.parent[m];
+      if (hit) {
+        match[m] = 1;
+        if (!under[p]) sum += tot[m];
+      }
+      under[m] = under[p] || hit ? 1 : 0;
+    }
+    this.match = match;
+    this.root.dataset.matchedValue = String(sum);
+    this.matched.textContent = 'Matched: ' + pct(sum, tot[0]) + ' (' + thousands(sum) + ' ' +
+        this.metric.unit + ')';
+  };
+
+  View.prototype.draw = function () {
+    var model = this.model, tot = this.vals.tot, g = this.graph;
+    var W = g.clientWidth || 1200;
+    this.width = W;
+    while (g.firstChild) g.removeChild(g.firstChild);
+    this.boxes = new Map();
+    if (!(tot[0] > 0)) {
+      g.appendChild(el('div', 'note', 'No data for this metric.'));
+      g.style.height = '';
+      return;
+    }
+    var z = this.zoom, boxes = [];
+    // The zoomed frame's callers, each the whole width.
+    var anc = [];
+    for (var a = z; a !== 0; a = model.parent[a]) anc.push(model.parent[a]);
+    anc.reverse();
+    for (var k = 0; k < anc.length; k++) boxes.push([anc[k], 0, W, k, 1]);
+    var base = anc.length, maxDepth = base, scale = W / tot[z];
+    var stack = [[z, 0, base]];
+    while (stack.length) {
+      var it = stack.pop(), m = it[0], x = it[1], dep = it[2], w = tot[m] * scale;
+      boxes.push([m, x, w, dep, 0]);
+      if (dep > maxDepth) maxDepth = dep;
+      var kids = model.kids[m];
+      for (var c = 0; c < kids.length; c++) {
+        var kw = tot[kids[c]] * scale;
+        if (kw >= 1) stack.push([kids[c], x, dep + 1]);
+        x += kw;
+      }
+    }
+    g.style.height = ((maxDepth + 1) * ROW + 2) + 'px';
+    var frag = document.createDocumentFragment();
+    for (var b = 0; b < boxes.length; b++) {
+      var bx = boxes[b], id = bx[0];
+      var div = el('div', 'fr');
+      var y = shared.icicle ? bx[3] * ROW : (maxDepth - bx[3]) * ROW;
+      div.style.left = bx[1].toFixed(1) + 'px';
+      div.style.top = y + 'px';
+      div.style.width = Math.max(bx[2], 1).toFixed(1) + 'px';
+      var label = model.label(id);
+      div.style.background = hue(label);
+      if (model.isLib(id)) div.classList.add('lib');
+      if (bx[4]) div.classList.add('anc');
+      if (this.match && this.match[id]) div.classList.add('match');
+      if (bx[2] > 24) div.textContent = label;
+      div.setAttribute('data-id', id);
+      frag.appendChild(div);
+      this.boxes.set(id, div);
+    }
+    g.appendChild(frag);
+    if (this.focus >= 0 && this.boxes.has(this.focus)) this.boxes.get(this.focus).classList.add('focus');
+  };
+
+  View.prototype.describe = function (m) {
+    var model = this.model, v = this.vals, unit = this.metric.unit;
+    var text = model.label(m);
+    var where = model.where(m);
+    if (where) text += ' (' + where + ')';
+    text += '\n' + thousands(v.tot[m]) + ' ' + unit + ', ' + pct(v.tot[m], v.tot[0]) +
+        ' of all; self ' + thousands(v.self[m]) + ' ' + unit;
+    var path = model.path(m);
+    if (path) text += '\n' + path;
+    return text;
+  };
+  View.prototype.show = function (m) {
+    this.detail.textContent = m >= 0 ? this.describe(m) : '\u00a0';
+  };
+  View.prototype.setFocus = function (m) {
+    if (this.focus >= 0 && this.boxes.has(this.focus)) this.boxes.get(this.focus).classList.remove('focus');
+    this.focus = m;
+    if (m >= 0 && this.boxes.has(m)) this.boxes.get(m).classList.add('focus');
+    this.show(m);
+  };
+  View.prototype.zoomTo = function (m) {
+    this.zoom = m;
+    this.draw();
+    this.setFocus(m);
+  };
+  View.prototype.key = function (e) {
+    var model = this.model, tot = this.vals.tot, m = this.focus < 0 ? this.zoom : this.focus;
+    var visibleKids = function (x) {
+      return model.kids[x].filter(function (c) { return tot[c] > 0; });
+    };
+    var up = shared.icicle ? 'ArrowDown' : 'ArrowUp';
+    var down = shared.icicle ? 'ArrowUp' : 'ArrowDown';
+    var next = -1;
+    if (e.key === up) {
+      var ks = visibleKids(m);
+      ks.sort(function (a, b) { return tot[b] - tot[a]; });
+      next = ks.length ? ks[0] : -1;
+    } else if (e.key === down) {
+      next = m === 0 ? -1 : model.parent[m];
+    } else if (e.key === 'ArrowLeft' || e.key === 'ArrowRight') {
+      if (m === 0) return;
+      var sib = visibleKids(model.parent[m]), i = sib.indexOf(m);
+      next = sib[i + (e.key === 'ArrowLeft' ? -1 : 1)];
+      if (next === undefined) next = -1;
+    } else if (e.key === 'Enter') {
+      this.zoomTo(m);
+      e.preventDefault();
+      return;
+    } else if (e.key === 'Escape') {
+      this.zoomTo(0);
+      e.preventDefault();
+      return;
+    } else {
+      return;
+    }
+    e.preventDefault();
+    if (next < 0) return;
+    if (!this.boxes.has(next)) {
+      // Too narrow to draw here: zoom so that it is.
+      this.zoom = model.parent[next] >= 0 ? model.parent[next] : 0;
+      this.draw();
+    }
+    this.setFocus(next);
+  };
+
+  // The trees.
+  View.prototype.treeData = function () {
+    if (this.tree.mode === 'top') {
+      var model = this.model, v = this.vals;
+      return { name: model.name, parent: model.parent, frame: model.frame, tot: v.tot,
+               self: v.self, kids: model.kids };
+    }
+    return this.model.bottomUp(this.mi, shared.lib);
+  };
+  View.prototype.renderTree = function () {
+    var t = this.treeData(), S = this.model.S, F = this.model.d.frames, st = this.tree;
+    this.td = t;
+    var unit = this.metric.unit, all = t.tot[0];
+    var table = el('table', 'calltree');
+    var head = el('tr');
+    var cols = [['name', 'function (' + (st.mode === 'top' ? 'callees below' : 'callers below') + ')'],
+                ['where', 'location'], ['tot', 'inclusive ' + unit], ['self', 'self ' + unit]];
+    cols.forEach(function (c) {
+      var th = el('th', null, c[1] + (st.sort === c[0] ? (st.dir < 0 ? ' \u25bc' : ' \u25b2') : ''));
+      th.setAttribute('data-sort', c[0]);
+      head.appendChild(th);
+    });
+    table.appendChild(head);
+    var self = this, rows = [];
+    function order(ids) {
+      var k = st.sort, dir = st.dir;
+      return ids.filter(function (c) { return t.tot[c] > 0; }).sort(function (a, b) {
+        var x, y;
+        if (k === 'name' || k === 'where') {
+          x = k === 'name' ? S[t.name[a]] : String(F[4 * t.frame[a] + 1]);
+          y = k === 'name' ? S[t.name[b]] : String(F[4 * t.frame[b] + 1]);
+          return x < y ? -dir : x > y ? dir : 0;
+        }
+        return (t[k][a] - t[k][b]) * dir;
+      });
+    }
+    function add(id, level) {
+      rows.push(id);
+      var tr = el('tr');
+      tr.setAttribute('data-id', id);
+      if (id === st.sel) tr.className = 'sel';
+      var kids = order(t.kids[id]);
+      var fn = el('td', 'fn');
+      fn.style.paddingLeft = (0.3 + level * 1.0) + 'em';
+      fn.appendChild(el('span', 'tw', kids.length ? (st.open.has(id) ? '\u25be' : '\u25b8') : ''));
+      var nm = S[t.name[id]];
+      fn.appendChild(document.createTextNode(nm));
+      fn.title = nm;
+      var w = F[4 * t.frame[id] + 1], p = F[4 * t.frame[id] + 2];
+      var where = el('td', 's', w < 0 ? '' : S[w]);
+      if (p >= 0) where.title = S[p];
+      tr.appendChild(fn);
+      tr.appendChild(where);
+      tr.appendChild(el('td', 'n', thousands(t.tot[id]) + ' (' + pct(t.tot[id], all) + ')'));
+      tr.appendChild(el('td', 'n', thousands(t.self[id])));
+      table.appendChild(tr);
+      if (st.open.has(id)) for (var k = 0; k < kids.length && rows.length < 5000; k++) add(kids[k], level + 1);
+    }
+    var top = order(t.kids[0]);
+    for (var i = 0; i < top.length && rows.length < 5000; i++) add(top[i], 0);
+    this.rows = rows;
+    var box = this.treeBox, scroll = box.scrollTop;
+    while (box.firstChild) box.removeChild(box.firstChild);
+    box.appendChild(table);
+    box.scrollTop = scroll;
+    if (!top.length) box.appendChild(el('p', 'note', 'No data for this metric.'));
+    this.renderRelations();
+  };
+  // The callers and callees of the selected row's function, summed over
+  // the top-down tree (a recursive function counts once per stack).
+  View.prototype.renderRelations = function () {
+    var box = this.relations;
+    while (box.firstChild) box.removeChild(box.firstChild);
+    var fn = this.tree.fn;
+    if (fn < 0) return;
+    var model = this.model, v = this.vals, S = model.S, M = model.name.length;
+    var callers = new Map(), callees = new Map(), incl = 0, self = 0;
+    var inside = new Uint8Array(M);
+    for (var m = 1; m < M; m++) {
+      var p = model.parent[m];
+      inside[m] = inside[p] || model.name[m] === fn ? 1 : 0;
+      if (model.name[m] !== fn || !(v.tot[m] > 0)) continue;
+      if (!inside[p]) incl += v.tot[m];
+      self += v.self[m];
+      var pn = p === 0 ? -1 : model.name[p];
+      callers.set(pn, (callers.get(pn) || 0) + v.tot[m]);
+      var ks = model.kids[m];
+      for (var k = 0; k < ks.length; k++) {
+        if (v.tot[ks[k]] > 0) callees.set(model.name[ks[k]], (callees.get(model.name[ks[k]]) || 0) + v.tot[ks[k]]);
+      }
+    }
+    var unit = this.metric.unit, self_ = this;
+    box.appendChild(el('p', 'relations-head', S[fn] + ': ' + thousands(incl) + ' ' + unit +
+        ' inclusive, ' + thousands(self) + ' self'));
+    function list(title, map, cls) {
+      var d = el('div', cls), table = el('table', 'calltree');
+      var h = el('tr');
+      h.appendChild(el('th', null, title));
+      h.appendChild(el('th', null, unit));
+      table.appendChild(h);
+      Array.from(map.entries()).sort(function (a, b) { return b[1] - a[1]; }).forEach(function (e) {
+        var tr = el('tr');
+        var td = el('td', 'fn', e[0] < 0 ? '(root: no caller)' : S[e[0]]);
+        if (e[0] >= 0) {
+          td.style.cursor = 'pointer';
+          td.addEventListener('click', function () { self_.tree.fn = e[0]; self_.renderRelations(); });
+        }
+        tr.appendChild(td);
+        tr.appendChild(el('td', 'n', thousands(e[1])));
+        table.appendChild(tr);
+      });
+      d.appendChild(table);
+      return d;
+    }
+    box.appendChild(list('callers', callers, 'callers'));
+    box.appendChild(list('callees', callees, 'callees'));
+  };
+  View.prototype.selectRow = function (id, toggle) {
+    var st = this.tree;
+    st.sel = id;
+    st.fn = this.td.name[id];
+    if (toggle) {
+      if (st.open.has(id)) st.open.delete(id); else st.open.add(id);
+    }
+    this.renderTree();
+    var tr = this.treeBox.querySelector('tr[data-id="' + id + '"]');
+    if (tr && tr.scrollIntoView) tr.scrollIntoView({ block: 'nearest' });
+  };
+  View.prototype.treeKey = function (e) {
+    var st = this.tree, rows = this.rows || [], i = rows.indexOf(st.sel), t = this.td;
+    if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+      var j = i < 0 ? 0 : i + (e.key === 'ArrowDown' ? 1 : -1);
+      if (j >= 0 && j < rows.length) this.selectRow(rows[j], false);
+    } else if (e.key === 'ArrowRight' || e.key === 'Enter') {
+      if (i >= 0 && !st.open.has(st.sel)) this.selectRow(st.sel, true);
+    } else if (e.key === 'ArrowLeft') {
+      if (i < 0) return;
+      if (st.open.has(st.sel)) this.selectRow(st.sel, true);
+      else if (t.parent[st.sel] > 0) this.selectRow(t.parent[st.sel], false);
+    } else {
+      return;
+    }
+    e.preventDefault();
+  };
+
+  views = views.map(function (root) { return new View(root); });
+  function all(fn) { views.forEach(function (v) { fn(v); }); }
+  function renderAll() { all(function (v) { v.render(); }); }
+
+  views.forEach(function (v) {
+    v.select.addEventListener('change', function () { shared.metric = this.value; renderAll(); });
+    v.root.querySelector('input.flame-search').addEventListener('change', function () {
+      shared.term = this.value; renderAll();
+    });
+    v.root.querySelector('input.flame-icicle').addEventListener('change', function () {
+      shared.icicle = this.checked; renderAll();
+    });
+    v.root.querySelector('input.flame-lib').addEventListener('change', function () {
+      shared.lib = this.checked;
+      all(function (x) { x.tree.open.clear(); x.tree.sel = -1; x.zoom = 0; x.focus = -1; });
+      renderAll();
+    });
+    v.root.querySelector('button.flame-reset').addEventListener('click', function () { v.zoomTo(0); });
+    v.graph.addEventListener('click', function (e) {
+      var id = e.target.getAttribute && e.target.getAttribute('data-id');
+      if (id !== null && id !== undefined) v.zoomTo(+id === v.zoom && v.zoom !== 0 ? v.model.parent[+id] : +id);
+    });
+    v.graph.addEventListener('mouseover', function (e) {
+      var id = e.target.getAttribute && e.target.getAttribute('data-id');
+      if (id !== null && id !== undefined) v.show(+id);
+    });
+    v.graph.addEventListener('keydown', function (e) { v.key(e); });
+    Array.prototype.forEach.call(v.root.querySelectorAll('input.tree-mode'), function (r) {
+      r.addEventListener('change', function () {
+        v.tree.mode = this.value; v.tree.open.clear(); v.tree.sel = -1; v.tree.fn = -1;
+        v.renderTree();
+      });
+    });
+    v.treeBox.addEventListener('click', function (e) {
+      var th = e.target.closest('th');
+      if (th && th.getAttribute('data-sort')) {
+        var k = th.getAttribute('data-sort');
+        if (v.tree.sort === k) v.tree.dir = -v.tree.dir; else { v.tree.sort = k; v.tree.dir = k === 'name' || k === 'where' ? 1 : -1; }
+        v.renderTree();
+        return;
+      }
+      var tr = e.target.closest('tr[data-id]');
+      if (tr) v.selectRow(+tr.getAttribute('data-id'), true);
+    });
+    v.treeBox.addEventListener('keydown', function (e) { v.treeKey(e); });
+  });
+  // Draw a process's views when they are shown (the process selector hides
+  // the others) and again when their width changes.
+  if (window.ResizeObserver) {
+    var ro = new ResizeObserver(function (entries) {
+      entries.forEach(function (en) {
+        var v = views[+en.target.getAttribute('data-view')];
+        if (v.visible() && v.graph.clientWidth !== v.width) v.render();
+      });
+    });
+    views.forEach(function (v, i) { v.graph.setAttribute('data-view', i); ro.observe(v.graph); });
+  } else {
+    renderAll();
+  }
+  window.heapsightViews = views;
+})();
+)JS";
+}
+
+}  // namespace heapsight::analyzer::output
