@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "analyzer/output/flamegraph_svg.h"
@@ -50,6 +51,21 @@ void AppendVarint(std::string& out, uint64_t value) {
 
 namespace {
 
+// The C libraries' "allocate or die" wrappers (libiberty, GLib, CPython's
+// allocator entry points): plumbing like operator new, folded into their
+// caller with the standard library's frames.
+bool IsMallocWrapper(const std::string& name) {
+  static const absl::flat_hash_set<std::string> kNames = {
+      "xmalloc", "xcalloc", "xrealloc", "xstrdup", "xmemdup", "xstrndup",
+      "g_malloc", "g_malloc0", "g_realloc", "g_try_malloc", "g_try_malloc0", "g_try_realloc",
+      "g_malloc_n", "g_malloc0_n", "g_realloc_n", "g_strdup", "g_memdup", "g_memdup2",
+      "PyMem_Malloc", "PyMem_Calloc", "PyMem_Realloc", "PyMem_RawMalloc", "PyMem_RawCalloc",
+      "PyMem_RawRealloc", "PyObject_Malloc", "PyObject_Calloc", "PyObject_Realloc",
+      "_PyMem_RawMalloc", "_PyMem_RawRealloc", "_PyMem_RawCalloc", "_PyObject_Malloc",
+      "_PyObject_Calloc", "_PyObject_Realloc", "_PyMem_DebugRawAlloc", "_PyMem_DebugRawRealloc"};
+  return kNames.contains(BareFunctionName(name));
+}
+
 // Interns strings; -1 stands for "unknown".
 class StringTable {
  public:
@@ -73,7 +89,9 @@ struct Metric {
   uint64_t total = 0;
 };
 
-// Builds the frame table and the stack trie.
+// Builds the frame table and the call tree: the stacks' frames, outermost
+// first, merged by function name under the same caller (a function called
+// from two lines of its caller is one node, as in any flame graph).
 class TableBuilder {
  public:
   explicit TableBuilder(const ProcessProfile& p) : p_(p) {}
@@ -82,7 +100,7 @@ class TableBuilder {
   int NodeOf(uint64_t stack) {
     auto [it, added] = node_of_stack_.try_emplace(stack, -1);
     if (!added) return it->second;
-    // Innermost first, as recorded; the trie wants the outermost first.
+    // Innermost first, as recorded; the tree wants the outermost first.
     std::vector<int> frames;
     if (stack != 0 && p_.symbolizer != nullptr) {
       for (const SymbolizedLocation* loc : p_.symbolizer->SymbolizeStack(p_.StackIps(stack))) {
@@ -91,17 +109,48 @@ class TableBuilder {
     }
     int node = -1;
     for (size_t i = frames.size(); i-- > 0;) {
-      auto [n, fresh] = child_.try_emplace(std::make_pair(node, frames[i]),
-                                           static_cast<int>(nodes_.size() / 2));
+      const int frame = frames[i];
+      const int name = frames_[4 * frame];
+      auto [n, fresh] =
+          child_.try_emplace(std::make_pair(node, name), static_cast<int>(nodes_.size()));
       if (fresh) {
-        nodes_.push_back(node);
-        nodes_.push_back(frames[i]);
+        nodes_.push_back(Node{node, frame, false});
+      } else if (frames_[4 * nodes_[n->second].frame + 2] != frames_[4 * frame + 2]) {
+        nodes_[n->second].several = true;  // reached from several places
       }
       node = n->second;
     }
     it->second = node;
     return node;
   }
+
+  // Numbers the nodes in depth-first order, children by name, so that a
+  // parent comes before its children, siblings are in the order a flame
+  // graph draws them, and most nodes' parent is the node just before.
+  void Finish() {
+    std::vector<std::vector<int>> children(nodes_.size() + 1);  // [0]: the roots
+    for (size_t i = 0; i < nodes_.size(); ++i) children[nodes_[i].parent + 1].push_back(static_cast<int>(i));
+    const auto& strings = strings_.strings();
+    for (std::vector<int>& c : children) {
+      std::sort(c.begin(), c.end(), [&](int a, int b) {
+        return strings[frames_[4 * nodes_[a].frame]] < strings[frames_[4 * nodes_[b].frame]];
+      });
+    }
+    new_id_.assign(nodes_.size(), -1);
+    order_.clear();
+    std::vector<int> todo(children[0].rbegin(), children[0].rend());
+    while (!todo.empty()) {
+      int n = todo.back();
+      todo.pop_back();
+      new_id_[n] = static_cast<int>(order_.size());
+      order_.push_back(n);
+      const std::vector<int>& c = children[n + 1];
+      todo.insert(todo.end(), c.rbegin(), c.rend());
+    }
+  }
+
+  // A node's number in the output (-1 stays -1). After Finish().
+  int Id(int node) const { return node < 0 ? -1 : new_id_[node]; }
 
   void Write(std::string& out) const {
     out += "\"strings\":[";
@@ -111,21 +160,28 @@ class TableBuilder {
     }
     out += "],\n\"frames\":[";
     for (size_t i = 0; i < frames_.size(); ++i) absl::StrAppend(&out, i ? "," : "", frames_[i]);
-    // Most nodes continue the node before them (a new stack's fresh
-    // frames): those are one number, frame * 2; the others frame * 2 + 1
-    // and how far back their parent is (node + 1 for an outermost frame).
+    // Most nodes' parent is the node before them: those are one number,
+    // frame * 2; the others frame * 2 + 1 and how far back their parent is
+    // (node + 1 for an outermost frame).
     out += "],\n\"nodes\":\"";
-    for (size_t i = 0; i < nodes_.size() / 2; ++i) {
-      const int parent = nodes_[2 * i];
-      const auto frame = static_cast<uint64_t>(nodes_[2 * i + 1]);
+    std::string several;
+    int last_several = -1;
+    for (size_t i = 0; i < order_.size(); ++i) {
+      const Node& node = nodes_[order_[i]];
+      const int parent = Id(node.parent);
+      const auto frame = static_cast<uint64_t>(node.frame);
       if (parent == static_cast<int>(i) - 1) {
         AppendVarint(out, frame * 2);
       } else {
         AppendVarint(out, frame * 2 + 1);
         AppendVarint(out, static_cast<uint64_t>(static_cast<int>(i) - parent));
       }
+      if (node.several) {
+        AppendVarint(several, static_cast<uint64_t>(static_cast<int>(i) - last_several));
+        last_several = static_cast<int>(i);
+      }
     }
-    out += "\"";
+    absl::StrAppend(&out, "\",\n\"several\":\"", several, "\"");
   }
 
  private:
@@ -149,15 +205,23 @@ class TableBuilder {
       frames_.push_back(strings_.Intern(name));
       frames_.push_back(where.empty() ? -1 : strings_.Intern(where));
       frames_.push_back(path.empty() ? -1 : strings_.Intern(path));
-      frames_.push_back(IsLibraryFrame(f, loc) ? 1 : 0);
+      frames_.push_back(IsLibraryFrame(f, loc) || IsMallocWrapper(name) ? 1 : 0);
     }
     return it->second;
   }
 
+  struct Node {
+    int parent;    // -1: an outermost frame
+    int frame;     // the first frame seen here (its name is the node's)
+    bool several;  // frames of other places were merged into it
+  };
+
   const ProcessProfile& p_;
   StringTable strings_;
   std::vector<int> frames_;  // 4 per frame
-  std::vector<int> nodes_;   // 2 per node
+  std::vector<Node> nodes_;
+  std::vector<int> order_;   // output position -> node
+  std::vector<int> new_id_;  // node -> output position
   absl::flat_hash_map<std::string, int> frame_of_;
   absl::flat_hash_map<std::pair<int, int>, int> child_;
   absl::flat_hash_map<uint64_t, int> node_of_stack_;
@@ -273,6 +337,7 @@ std::string FlameData(const ProcessProfile& p, const HtmlLeaks& leaks) {
       put(metrics[it->second], table.NodeOf(g.stack), g.counts.bytes);
     }
   }
+  table.Finish();
   std::string out = "{\"v\":1,";
   table.Write(out);
   out += ",\n\"metrics\":[";
@@ -283,7 +348,9 @@ std::string FlameData(const ProcessProfile& p, const HtmlLeaks& leaks) {
                     ",\"total\":", m.total, ",\"v\":\"");
     // Node order (the same page for the same trace), each node as the
     // distance from the one before (from -1 for the first).
-    std::vector<std::pair<int, uint64_t>> values(m.by_node.begin(), m.by_node.end());
+    std::vector<std::pair<int, uint64_t>> values;
+    values.reserve(m.by_node.size());
+    for (const auto& [node, value] : m.by_node) values.emplace_back(table.Id(node), value);
     std::sort(values.begin(), values.end());
     int previous = -1;
     for (const auto& [node, value] : values) {

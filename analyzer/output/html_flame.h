@@ -12,16 +12,20 @@
 //
 // The JSON (schema "v": 1; docs/html-report.md):
 //   {"v":1, "strings":[...], "frames":[name, loc, path, lib, ...],
-//    "nodes":"<varints>", "metrics":[{"key","label","unit","total",
-//    "v":"<varints>"}, ...]}
+//    "nodes":"<varints>", "several":"<varints>", "metrics":[{"key",
+//    "label","unit","total","v":"<varints>"}, ...]}
 // frames: 4 numbers per frame: indices into strings of its display name
 // (the function as CompactFrame names it, or "module+0x12"), its location
 // "file.c:12" (-1: unknown) and its full path ("/src/file.c:12" or the
 // module's path; -1: unknown), and 1 if it is library plumbing
 // (IsLibraryFrame: std::allocator, operator new, ...), else 0.
-// nodes: the stack trie, outermost frames first, parents before children:
-// per node frame * 2 if its parent is the node just before it, else
-// frame * 2 + 1 and then (node - parent) (node + 1: an outermost frame).
+// nodes: the call tree of every stack, outermost frames first, merged by
+// function name under the same caller, in depth-first order with siblings
+// by name (parents before children): per node frame * 2 if its parent is
+// the node just before it, else frame * 2 + 1 and then (node - parent)
+// (node + 1: an outermost frame). The node's frame is the first merged
+// into it; "several" lists (as distances from the previous, the first
+// from -1) the nodes into which frames of other lines were merged.
 // metrics: per metric the values of the stacks that have one, on the
 // stack's innermost node (-1: a stack without frames), in node order as
 // pairs (node - previous node, value), the first node's distance from -1.

@@ -72,71 +72,50 @@ const char* FlameScript() {
   // html_flame.h's varints: 5 bits per base-64 digit, least significant
   // first, 32 added to every digit but a number's last.
   function varints(s) {
-    var out = [], v = 0, mul = 1;
+    var out = new Float64Array(s.length), k = 0, v = 0, mul = 1;
     for (var i = 0; i < s.length; i++) {
       var c = s.charCodeAt(i);
       var d = c >= 97 ? c - 71 : c === 95 ? 63 : c >= 65 ? c - 65 : c >= 48 ? c + 4 : 62;
       v += (d & 31) * mul;
       if (d & 32) { mul *= 32; continue; }
-      out.push(v); v = 0; mul = 1;
+      out[k++] = v; v = 0; mul = 1;
     }
-    return out;
+    return out.subarray(0, k);
   }
-  // The trie as [parent, frame] pairs, the metrics as [node, value] pairs.
-  function unpack(d) {
-    var raw = varints(d.nodes), nodes = [];
-    for (var i = 0, n = 0; i < raw.length; n++) {
-      var x = raw[i++];
-      nodes.push(x & 1 ? n - raw[i++] : n - 1, Math.floor(x / 2));
-    }
-    d.nodes = nodes;
-    d.metrics.forEach(function (m) {
-      var r = varints(m.v), at = -1;
-      for (var j = 0; j < r.length; j += 2) { at += r[j]; r[j] = at; }
-      m.v = r;
-    });
-    return d;
-  }
-
-  // The call tree of one process, merged by function name ("merged nodes",
-  // id 0 is the root), built once from the JSON table.
+  // The call tree of one process (html_flame.h), node n of the table as
+  // node n + 1 here, 0 the root ("all"): parents come before children and
+  // siblings are in name order already.
   function Model(d) {
-    var S = d.strings, F = d.frames, N = d.nodes, nn = N.length / 2;
+    var S = d.strings, F = d.frames, raw = varints(d.nodes), cap = raw.length + 1;
+    var parent = new Int32Array(cap), frame = new Int32Array(cap), name = new Int32Array(cap);
+    var firstKid = new Int32Array(cap), nextSib = new Int32Array(cap), lastKid = new Int32Array(cap);
+    parent[0] = -1; frame[0] = -1; name[0] = -1;
+    var m = 1;
+    for (var i = 0; i < raw.length; m++) {
+      var x = raw[i++], n = m - 1;
+      var p = (x % 2 ? n - raw[i++] : n - 1) + 1, f = Math.floor(x / 2);
+      parent[m] = p; frame[m] = f; name[m] = F[4 * f];
+      if (lastKid[p]) nextSib[lastKid[p]] = m; else firstKid[p] = m;
+      lastKid[p] = m;
+    }
+    parent = parent.subarray(0, m); frame = frame.subarray(0, m); name = name.subarray(0, m);
+    this.firstKid = firstKid; this.nextSib = nextSib;
+    var multi = new Uint8Array(parent.length), sev = varints(d.several || ''), at = -1;
+    for (var k = 0; k < sev.length; k++) { at += sev[k]; multi[at + 1] = 1; }
+    d.metrics.forEach(function (mt) {
+      var r = varints(mt.v), node = -1;
+      for (var j = 0; j < r.length; j += 2) { node += r[j]; r[j] = node; }
+      mt.v = r;
+    });
     this.d = d; this.S = S;
-    var name = [-1], parent = [-1], frame = [-1], multi = [0], depth = [0];
-    // One map for every (merged parent, name) pair: a map per node would
-    // cost more than the tree.
-    var child = new Map();
-    var mergedOf = new Int32Array(nn);
-    for (var i = 0; i < nn; i++) {
-      var p = N[2 * i], f = N[2 * i + 1], mp = p < 0 ? 0 : mergedOf[p], nm = F[4 * f];
-      var key = mp * 4194304 + nm, c = child.get(key);
-      if (c === undefined) {
-        c = name.length;
-        name.push(nm); parent.push(mp); frame.push(f); multi.push(0);
-        depth.push(depth[mp] + 1);
-        child.set(key, c);
-      } else if (frame[c] !== f && F[4 * frame[c] + 2] !== F[4 * f + 2]) {
-        multi[c] = 1;
-      }
-      mergedOf[i] = c;
-    }
     this.name = name; this.parent = parent; this.frame = frame; this.multi = multi;
-    this.depth = depth; this.mergedOf = mergedOf;
-    // Children sorted by name, as flame graphs order them.
-    var sorted = new Array(name.length);
-    for (var m = 0; m < name.length; m++) sorted[m] = [];
-    for (var m2 = 1; m2 < name.length; m2++) sorted[parent[m2]].push(m2);
-    for (var m3 = 0; m3 < name.length; m3++) {
-      if (sorted[m3].length < 2) continue;
-      sorted[m3].sort(function (a, b) {
-        var x = S[name[a]], y = S[name[b]];
-        return x < y ? -1 : x > y ? 1 : 0;
-      });
-    }
-    this.kids = sorted;
     this.cache = {};
   }
+  Model.prototype.kidsOf = function (m) {
+    var out = [];
+    for (var c = this.firstKid[m]; c; c = this.nextSib[c]) out.push(c);
+    return out;
+  };
   Model.prototype.label = function (m) { return m === 0 ? 'all' : this.S[this.name[m]]; };
   Model.prototype.isLib = function (m) {
     return m !== 0 && this.d.frames[4 * this.frame[m] + 3] === 1;
@@ -152,23 +131,19 @@ const char* FlameScript() {
     var p = this.d.frames[4 * this.frame[m] + 2];
     return p < 0 ? '' : this.S[p];
   };
-  // The data node a value lands on: its own, or with the plumbing folded,
-  // the innermost frame that is not library plumbing (the root if none).
-  Model.prototype.target = function (n, lib) {
-    var N = this.d.nodes, F = this.d.frames;
-    if (!lib) while (n >= 0 && F[4 * N[2 * n + 1] + 3] === 1) n = N[2 * n];
-    return n;
+  // The node a value lands on: its own, or with the plumbing folded, the
+  // innermost frame that is not library plumbing (the root if none).
+  Model.prototype.target = function (m, lib) {
+    if (!lib) while (m > 0 && this.isLib(m)) m = this.parent[m];
+    return m;
   };
-  // Self and inclusive values of every merged node for a metric.
+  // Self and inclusive values of every node for a metric.
   Model.prototype.values = function (mi, lib) {
     var key = mi + (lib ? 'L' : 'F');
     if (this.cache[key]) return this.cache[key];
     var M = this.name.length, self = new Float64Array(M), tot = new Float64Array(M);
     var v = this.d.metrics[mi].v;
-    for (var j = 0; j < v.length; j += 2) {
-      var n = this.target(v[j], lib);
-      self[n < 0 ? 0 : this.mergedOf[n]] += v[j + 1];
-    }
+    for (var j = 0; j < v.length; j += 2) self[this.target(v[j] + 1, lib)] += v[j + 1];
     for (var i = M - 1; i >= 0; i--) {
       tot[i] += self[i];
       if (i > 0) tot[this.parent[i]] += tot[i];
@@ -176,31 +151,49 @@ const char* FlameScript() {
     return (this.cache[key] = { self: self, tot: tot });
   };
   // The bottom-up tree: innermost frames at the top level.
+  // The bottom-up tree: the innermost frames at the top level, their
+  // callers below. Built lazily: a node holds the top-down nodes its stacks
+  // are at (cursors) and their values; its children group the cursors'
+  // callers by name when first asked for.
   Model.prototype.bottomUp = function (mi, lib) {
     var key = 'B' + mi + (lib ? 'L' : 'F');
     if (this.cache[key]) return this.cache[key];
-    var N = this.d.nodes, F = this.d.frames;
-    var name = [-1], parent = [-1], frame = [-1], kids = [new Map()], tot = [0], self = [0];
-    var v = this.d.metrics[mi].v;
+    var model = this, v = this.d.metrics[mi].v;
+    var name = [-1], parent = [-1], frame = [-1], tot = [0], self = [0];
+    var cursors = [[]], values = [[]], kids = [null];
     for (var j = 0; j < v.length; j += 2) {
-      var n = this.target(v[j], lib), val = v[j + 1], at = 0;
-      tot[0] += val;
-      if (n < 0) { self[0] += val; continue; }
-      for (; n >= 0; n = N[2 * n]) {
-        var f = N[2 * n + 1], nm = F[4 * f], c = kids[at].get(nm);
+      cursors[0].push(this.target(v[j] + 1, lib));
+      values[0].push(v[j + 1]);
+    }
+    function expand(id, up) {
+      var groups = new Map(), cs = cursors[id], vs = values[id], out = [];
+      for (var k = 0; k < cs.length; k++) {
+        var n = up ? model.parent[cs[k]] : cs[k];
+        if (n <= 0) { if (!up) self[0] += vs[k]; continue; }
+        var c = groups.get(model.name[n]);
         if (c === undefined) {
           c = name.length;
-          name.push(nm); parent.push(at); frame.push(f); kids.push(new Map());
-          tot.push(0); self.push(0);
-          kids[at].set(nm, c);
+          name.push(model.name[n]); parent.push(id); frame.push(model.frame[n]);
+          tot.push(0); self.push(0); cursors.push([]); values.push([]); kids.push(null);
+          groups.set(model.name[n], c);
+          out.push(c);
         }
-        tot[c] += val;
-        at = c;
+        cursors[c].push(n); values[c].push(vs[k]); tot[c] += vs[k];
+        if (!up) self[c] += vs[k];  // allocated in this function itself
       }
-      self[at] += val;
+      return out;
     }
+    for (var k0 = 0; k0 < values[0].length; k0++) tot[0] += values[0][k0];
+    kids[0] = expand(0, false);
     var t = { name: name, parent: parent, frame: frame, tot: tot, self: self,
-              kids: kids.map(function (k) { return Array.from(k.values()); }) };
+              kidsOf: function (id) {
+                if (kids[id] === null) kids[id] = expand(id, true);
+                return kids[id];
+              },
+              hasKids: function (id) {
+                if (kids[id] !== null) return kids[id].length > 0;
+                return cursors[id].some(function (n) { return model.parent[n] > 0; });
+              } };
     return (this.cache[key] = t);
   };
 
@@ -221,7 +214,7 @@ const char* FlameScript() {
   View.prototype.load = function () {
     if (this.model) return this.model;
     var data = document.getElementById(this.root.getAttribute('data-flame'));
-    this.model = new Model(unpack(JSON.parse(data.textContent)));
+    this.model = new Model(JSON.parse(data.textContent));
     var ms = this.model.d.metrics;
     for (var i = 0; i < ms.length; i++) {
       var o = el('option', null, ms[i].label);
@@ -309,7 +302,7 @@ const char* FlameScript() {
       var it = stack.pop(), m = it[0], x = it[1], dep = it[2], w = tot[m] * scale;
       boxes.push([m, x, w, dep, 0]);
       if (dep > maxDepth) maxDepth = dep;
-      var kids = model.kids[m];
+      var kids = model.kidsOf(m);
       for (var c = 0; c < kids.length; c++) {
         var kw = tot[kids[c]] * scale;
         if (kw >= 1) stack.push([kids[c], x, dep + 1]);
@@ -367,7 +360,7 @@ const char* FlameScript() {
   View.prototype.key = function (e) {
     var model = this.model, tot = this.vals.tot, m = this.focus < 0 ? this.zoom : this.focus;
     var visibleKids = function (x) {
-      return model.kids[x].filter(function (c) { return tot[c] > 0; });
+      return model.kidsOf(x).filter(function (c) { return tot[c] > 0; });
     };
     var up = shared.icicle ? 'ArrowDown' : 'ArrowUp';
     var down = shared.icicle ? 'ArrowUp' : 'ArrowDown';
@@ -409,7 +402,7 @@ const char* FlameScript() {
     if (this.tree.mode === 'top') {
       var model = this.model, v = this.vals;
       return { name: model.name, parent: model.parent, frame: model.frame, tot: v.tot,
-               self: v.self, kids: model.kids };
+               self: v.self, kidsOf: function (m) { return model.kidsOf(m); } };
     }
     return this.model.bottomUp(this.mi, shared.lib);
   };
@@ -445,10 +438,12 @@ const char* FlameScript() {
       var tr = el('tr');
       tr.setAttribute('data-id', id);
       if (id === st.sel) tr.className = 'sel';
-      var kids = order(t.kids[id]);
+      var open = st.open.has(id);
+      var kids = open || !t.hasKids ? order(t.kidsOf(id)) : null;
+      var has = kids ? kids.length > 0 : t.hasKids(id);
       var fn = el('td', 'fn');
       fn.style.paddingLeft = (0.3 + level * 1.0) + 'em';
-      fn.appendChild(el('span', 'tw', kids.length ? (st.open.has(id) ? '\u25be' : '\u25b8') : ''));
+      fn.appendChild(el('span', 'tw', has ? (open ? '\u25be' : '\u25b8') : ''));
       var nm = S[t.name[id]];
       fn.appendChild(document.createTextNode(nm));
       fn.title = nm;
@@ -460,9 +455,9 @@ const char* FlameScript() {
       tr.appendChild(el('td', 'n', thousands(t.tot[id]) + ' (' + pct(t.tot[id], all) + ')'));
       tr.appendChild(el('td', 'n', thousands(t.self[id])));
       table.appendChild(tr);
-      if (st.open.has(id)) for (var k = 0; k < kids.length && rows.length < 5000; k++) add(kids[k], level + 1);
+      if (open) for (var k = 0; k < kids.length && rows.length < 5000; k++) add(kids[k], level + 1);
     }
-    var top = order(t.kids[0]);
+    var top = order(t.kidsOf(0));
     for (var i = 0; i < top.length && rows.length < 5000; i++) add(top[i], 0);
     this.rows = rows;
     var box = this.treeBox, scroll = box.scrollTop;
@@ -490,7 +485,7 @@ const char* FlameScript() {
       self += v.self[m];
       var pn = p === 0 ? -1 : model.name[p];
       callers.set(pn, (callers.get(pn) || 0) + v.tot[m]);
-      var ks = model.kids[m];
+      var ks = model.kidsOf(m);
       for (var k = 0; k < ks.length; k++) {
         if (v.tot[ks[k]] > 0) callees.set(model.name[ks[k]], (callees.get(model.name[ks[k]]) || 0) + v.tot[ks[k]]);
       }

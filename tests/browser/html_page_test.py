@@ -258,7 +258,136 @@ def check_two_phase(driver, heapsight, trace, page, shot, failures):
     st = flame_state(driver, '0')
     check(st['frames'] >= 3 and st['height'] > 40,
           'the flame graph is drawn: %s' % (st,), failures)
+    check_views(driver, heapsight, trace, failures)
     driver.save_screenshot(shot)
+
+
+def boxes(driver, section='0'):
+    """The flame graph's drawn frames: [{label, left, top, width}]."""
+    return driver.execute_script(r'''
+      const s = document.querySelector('section.process[data-proc="' + arguments[0] + '"]');
+      const g = s.querySelector('div.flame-graph');
+      return Array.from(g.querySelectorAll('div.fr')).map(d => ({
+          id: d.dataset.id, label: d.textContent, left: d.offsetLeft, top: d.offsetTop,
+          width: d.offsetWidth, lib: d.classList.contains('lib'),
+          match: d.classList.contains('match')}));''', section)
+
+
+def tree_rows(driver, section='0'):
+    """The tree table's rows: [[function, location, inclusive, self]]."""
+    return driver.execute_script(r'''
+      const s = document.querySelector('section.process[data-proc="' + arguments[0] + '"]');
+      return Array.from(s.querySelectorAll('div.tree-box tr[data-id]')).map(
+          tr => Array.from(tr.cells).map(c => c.textContent));''', section)
+
+
+def click_box(driver, label, section='0'):
+    driver.execute_script(r'''
+      const s = document.querySelector('section.process[data-proc="' + arguments[0] + '"]');
+      const d = Array.from(s.querySelectorAll('div.flame-graph div.fr')).filter(
+          d => d.textContent === arguments[1])[0];
+      d.dispatchEvent(new MouseEvent('click', {bubbles: true}));''', section, label)
+
+
+def check_views(driver, heapsight, trace, failures):
+    """The flame graph's zoom, icicle, keyboard and hostile-name search, and
+    the trees, on two_phase (10,000,000 bytes in Holder<Amp&>, 20,000,000 in
+    Holder<script>): numbers against `report --format=json`."""
+    from selenium.webdriver.common.keys import Keys
+    totals = report_json(heapsight, [trace])[0]['totals']
+    hold = 'phases::Holder<script>::Hold(unsigned long)'
+    amp = 'phases::Holder<phases::Amp&>::Hold(unsigned long)'
+    b = {x['label']: x for x in boxes(driver)}
+    check(hold in b and amp in b and b['all']['top'] > b[hold]['top'],
+          'flame graph: the root at the bottom, the hostile-named frames drawn as text: %s'
+          % sorted(b), failures)
+    if hold in b and amp in b:
+        check(abs(b[hold]['width'] - 2 * b[amp]['width']) <= 2,
+              'flame graph: Holder<script> (20 MB) is twice as wide as Holder<Amp&> (10 MB): '
+              '%d vs %d px' % (b[hold]['width'], b[amp]['width']), failures)
+    # Search with a hostile regular expression: the frame named <script>.
+    st = search_flame(driver, '<script>')
+    check(st['matchedValue'] == '20000000' and st['matches'] == [hold] and
+          st['matched'] == 'Matched: 66.67% (20,000,000 bytes)',
+          'searching "<script>" highlights Holder<script> and totals 20,000,000 bytes: %s'
+          % ((st['matched'], st['matches']),), failures)
+    search_flame(driver, '')
+    # Click to zoom: the clicked frame takes the whole width, its callers
+    # stay as full-width bars; clicking the root zooms out.
+    full = b['all']['width'] if 'all' in b else 0
+    click_box(driver, hold)
+    z = {x['label']: x for x in boxes(driver)}
+    check(hold in z and abs(z[hold]['width'] - full) <= 1 and amp not in z,
+          'clicking Holder<script> zooms into it (%s px of %s), its sibling is gone'
+          % (z.get(hold, {}).get('width'), full), failures)
+    click_box(driver, 'all')
+    check(amp in {x['label'] for x in boxes(driver)}, 'clicking the root zooms out', failures)
+    # Hover: the exact numbers.
+    detail = driver.execute_script(r'''
+      const d = Array.from(document.querySelectorAll('div.flame-graph div.fr')).filter(
+          d => d.textContent === arguments[0])[0];
+      d.dispatchEvent(new MouseEvent('mouseover', {bubbles: true}));
+      return document.querySelector('div.flame-detail').textContent;''', hold)
+    check(detail.startswith(hold + ' (two_phase<script>heapsightPwned=1<img src=x '
+                            'onerror=heapsightPwned=1>"\'&.cc:') and
+          '\n20,000,000 bytes, 66.67% of all; self 20,000,000 bytes' in detail,
+          'hovering Holder<script> shows its place and exact bytes: %r' % detail, failures)
+    # Keyboard: from the root, Up goes to its widest callee.
+    graph = driver.find_element('css selector', 'section.process[data-proc="0"] div.flame-graph')
+    graph.click()
+    graph.send_keys(Keys.ESCAPE)
+    graph.send_keys(Keys.ARROW_UP)
+    detail = driver.find_element('css selector', 'div.flame-detail').text
+    check(detail.startswith('main ') and '30,000,000 bytes, 100.00% of all' in detail,
+          'the arrow keys move between frames: %r' % detail, failures)
+    # Icicle: the root on top.
+    driver.execute_script("document.querySelector('input.flame-icicle').click()")
+    i = {x['label']: x for x in boxes(driver)}
+    check(i.get('all', {}).get('top') == 0 and i[hold]['top'] > 0,
+          'the icicle has the root on top: %s' % {k: v['top'] for k, v in i.items()}, failures)
+    driver.execute_script("document.querySelector('input.flame-icicle').click()")
+    # The top-down tree: expand main, its inclusive bytes are report's.
+    rows = tree_rows(driver)
+    check(len(rows) == 1 and rows[0][0].endswith('main') and
+          rows[0][2].startswith('%s ' % format(totals['bytes_allocated'], ',')),
+          'the top-down tree starts at main with report\'s bytes allocated: %s' % rows, failures)
+    driver.execute_script("document.querySelector('div.tree-box tr[data-id]').click()")
+    rows = tree_rows(driver)
+    check(len(rows) == 2 and rows[1][0].endswith('phases::TwoPhases()'),
+          'clicking main expands it: %s' % rows, failures)
+    rel = driver.execute_script(r'''
+      const r = document.querySelector('div.relations');
+      return {head: r.querySelector('p').textContent,
+              callees: Array.from(r.querySelectorAll('div.callees td')).map(c => c.textContent),
+              callers: Array.from(r.querySelectorAll('div.callers td')).map(c => c.textContent)};
+    ''')
+    check(rel['head'] == 'main: 30,000,000 bytes inclusive, 0 self' and
+          rel['callees'] == ['phases::TwoPhases()', '30,000,000'] and
+          rel['callers'][0] == '(root: no caller)',
+          'the selected function\'s callers and callees: %s' % rel, failures)
+    # Keyboard in the tree: down, then right expands TwoPhases.
+    box = driver.find_element('css selector', 'section.process[data-proc="0"] div.tree-box')
+    box.send_keys(Keys.ARROW_DOWN)
+    box.send_keys(Keys.ARROW_RIGHT)
+    rows = tree_rows(driver)
+    check([r[0].lstrip('\u25b8\u25be') for r in rows] ==
+          ['main', 'phases::TwoPhases()', hold, amp] and
+          rows[2][2].startswith('20,000,000 ') and rows[3][3] == '10,000,000',
+          'arrows and Right expand the tree; callees sorted by inclusive bytes: %s' % rows,
+          failures)
+    # Sorting by name puts Holder<Amp&> first.
+    driver.execute_script("document.querySelector('div.tree-box th[data-sort=\"name\"]').click()")
+    rows = tree_rows(driver)
+    check(len(rows) == 4 and rows[2][0].endswith(amp),
+          'sorting by name: %s' % [r[0] for r in rows], failures)
+    # Bottom-up: the allocating functions first.
+    driver.execute_script("document.querySelector('input.tree-mode[value=\"bottom\"]').click()")
+    rows = tree_rows(driver)
+    check([r[0].lstrip('\u25b8\u25be') for r in rows] == [amp, hold] and
+          rows[1][3] == '20,000,000',
+          'the bottom-up tree lists the allocating functions with their own bytes: %s' % rows,
+          failures)
+    driver.execute_script("document.querySelector('input.tree-mode[value=\"top\"]').click()")
 
 
 def check_hover(driver, section, mid_10mb, top_x, to_us, us_per_px, failures):

@@ -42,6 +42,11 @@ struct Holder {
   }
 };
 struct Amp;  // the tag's name: '&' and '<...>' in the demangled frame
+}  // namespace phases
+// The second phase's tag, in the global namespace: its frame's demangled
+// name is "phases::Holder<script>::Hold(unsigned long)".
+struct script;
+namespace phases {
 
 // Globals, so the blocks stay reachable and the compiler keeps them.
 char* volatile g_kept;
@@ -54,7 +59,7 @@ __attribute__((noinline)) void TwoPhases() {
   char* first = Holder<Amp&>::Hold(10'000'000);
   Sleep(300);
   heapsight_marker("phase 2 <script>window.heapsightPwned=2</script>");
-  char* second = Holder<const Amp*>::Hold(20'000'000);
+  char* second = Holder<script>::Hold(20'000'000);
   Sleep(300);
   std::free(second);
   std::free(first);
