@@ -190,6 +190,19 @@ const char* FlameScript() {
                 if (kids[id] === null) kids[id] = expand(id, true);
                 return kids[id];
               },
+              // One place if every stack here is at the same one.
+              where: function (id) {
+                var w = null, cs = cursors[id];
+                for (var k = 0; k < cs.length; k++) {
+                  var x = model.multi[cs[k]] ? 'several places' : model.where(cs[k]);
+                  if (w !== null && x !== w) return 'several places';
+                  w = x;
+                }
+                return w || '';
+              },
+              path: function (id) {
+                return this.where(id) === 'several places' ? '' : model.path(cursors[id][0]);
+              },
               hasKids: function (id) {
                 if (kids[id] !== null) return kids[id].length > 0;
                 return cursors[id].some(function (n) { return model.parent[n] > 0; });
@@ -402,7 +415,9 @@ const char* FlameScript() {
     if (this.tree.mode === 'top') {
       var model = this.model, v = this.vals;
       return { name: model.name, parent: model.parent, frame: model.frame, tot: v.tot,
-               self: v.self, kidsOf: function (m) { return model.kidsOf(m); } };
+               self: v.self, kidsOf: function (m) { return model.kidsOf(m); },
+               where: function (m) { return model.where(m); },
+               path: function (m) { return model.path(m); } };
     }
     return this.model.bottomUp(this.mi, shared.lib);
   };
@@ -426,8 +441,8 @@ const char* FlameScript() {
       return ids.filter(function (c) { return t.tot[c] > 0; }).sort(function (a, b) {
         var x, y;
         if (k === 'name' || k === 'where') {
-          x = k === 'name' ? S[t.name[a]] : String(F[4 * t.frame[a] + 1]);
-          y = k === 'name' ? S[t.name[b]] : String(F[4 * t.frame[b] + 1]);
+          x = k === 'name' ? S[t.name[a]] : t.where(a);
+          y = k === 'name' ? S[t.name[b]] : t.where(b);
           return x < y ? -dir : x > y ? dir : 0;
         }
         return (t[k][a] - t[k][b]) * dir;
@@ -447,9 +462,8 @@ const char* FlameScript() {
       var nm = S[t.name[id]];
       fn.appendChild(document.createTextNode(nm));
       fn.title = nm;
-      var w = F[4 * t.frame[id] + 1], p = F[4 * t.frame[id] + 2];
-      var where = el('td', 's', w < 0 ? '' : S[w]);
-      if (p >= 0) where.title = S[p];
+      var where = el('td', 's', t.where(id)), path = t.path(id);
+      if (path) where.title = path;
       tr.appendChild(fn);
       tr.appendChild(where);
       tr.appendChild(el('td', 'n', thousands(t.tot[id]) + ' (' + pct(t.tot[id], all) + ')'));

@@ -763,11 +763,36 @@ def check_leaks(driver, heapsight, corpus_bin, corpus_data, work, shot, failures
             driver.save_screenshot(shot)
 
 
+def check_demo(driver, heapsight, program, work, shot, failures):
+    """The README demo's page (scripts/setup-and-demo.sh writes it for
+    examples/01_memory_profiling): its views are drawn, their root is
+    report's bytes allocated; the screenshot is the one docs/images shows
+    (scripts/update-html-screenshot.sh copies it there)."""
+    traces = record(heapsight, program, os.path.join(work, 'demo'), ['costly'])
+    page = os.path.join(work, 'demo.html')
+    run([heapsight, 'html', traces[0], '-o', page])
+    driver.get('file://' + page)
+    st = flame_state(driver, '0')
+    want = report_json(heapsight, traces[:1])[0]['totals']['bytes_allocated']
+    check(st['frames'] > 3 and st['total'] == str(want),
+          'demo page: the flame graph is drawn, its root is report\'s %d bytes allocated: %s'
+          % (want, (st['frames'], st['total'])), failures)
+    driver.save_screenshot(shot)
+    driver.execute_script("document.querySelector('div.tree-box tr[data-id]').click();"
+                          "document.querySelector('div.views').scrollIntoView()")
+    driver.save_screenshot(shot.replace('.png', '_views.png'))
+    rows = {r[0]: r[1] for r in tree_rows(driver)}
+    check(rows.get('(anonymous namespace)::BuildIndex()') == 'several places',
+          'demo page: BuildIndex allocates from two lines, its row says "several places": %s'
+          % rows, failures)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--heapsight', required=True)
     ap.add_argument('--program', required=True)
     ap.add_argument('--temporaries', required=True)
+    ap.add_argument('--demo', help='examples/01_memory_profiling (the README demo)')
     ap.add_argument('--corpus-bin', required=True)
     ap.add_argument('--corpus-data', required=True)
     ap.add_argument('--artifacts', required=True)
@@ -819,6 +844,9 @@ def main():
                       os.path.join(args.artifacts, 'html_page_sampled.png'), failures)
         check_leaks(driver, args.heapsight, args.corpus_bin, args.corpus_data, work,
                     os.path.join(args.artifacts, 'html_page_leaks.png'), failures)
+        if args.demo:
+            check_demo(driver, args.heapsight, args.demo, work,
+                       os.path.join(args.artifacts, 'html_page_demo.png'), failures)
     finally:
         driver.quit()
     if failures:
