@@ -564,8 +564,19 @@ const char* FlameScript() {
 
   views.forEach(function (v) {
     v.select.addEventListener('change', function () { shared.metric = this.value; renderAll(); });
-    v.root.querySelector('input.flame-search').addEventListener('change', function () {
-      shared.term = this.value; renderAll();
+    // Search as one types (after a pause), and on Enter.
+    var typing = 0;
+    var search = v.root.querySelector('input.flame-search');
+    search.addEventListener('change', function () {
+      clearTimeout(typing);
+      if (shared.term !== this.value) { shared.term = this.value; renderAll(); }
+    });
+    search.addEventListener('input', function () {
+      var input = this;
+      clearTimeout(typing);
+      typing = setTimeout(function () {
+        if (shared.term !== input.value) { shared.term = input.value; renderAll(); }
+      }, 300);
     });
     v.root.querySelector('input.flame-icicle').addEventListener('change', function () {
       shared.icicle = this.checked; renderAll();

@@ -746,6 +746,18 @@ def check_leaks(driver, heapsight, corpus_bin, corpus_data, work, shot, failures
                   '%s: %s is %s, its stacks add up to it: %s' % (case, key, want[key], got),
                   failures)
             check(got.get('title', '') != '', '%s: %s has its definition' % (case, kind), failures)
+            # The views' metric of the class: its root is the class's bytes.
+            options = flame_state(driver, '0')['options']
+            if want[key]['blocks'] == 0:
+                check(kind + '_bytes' not in options,
+                      '%s: no %s metric without such leaks' % (case, kind), failures)
+                continue
+            set_metric(driver, kind + '_bytes')
+            st = flame_state(driver, '0')
+            check(st['metric'] == kind + '_bytes' and st['total'] == str(want[key]['bytes']),
+                  '%s: the views\' %s_bytes metric totals %d bytes: %s'
+                  % (case, kind, want[key]['bytes'], (st['metric'], st['total'])), failures)
+        set_metric(driver, 'alloc_bytes')
         errors = want.get('errors', [])
         check(len(r['errors']) == len(errors),
               '%s: %d free errors shown: %d' % (case, len(errors), len(r['errors'])), failures)
@@ -781,8 +793,26 @@ def check_demo(driver, heapsight, program, work, shot, failures):
     driver.execute_script("document.querySelector('div.tree-box tr[data-id]').click();"
                           "document.querySelector('div.views').scrollIntoView()")
     driver.save_screenshot(shot.replace('.png', '_views.png'))
-    rows = {r[0]: r[1] for r in tree_rows(driver)}
-    check(rows.get('(anonymous namespace)::BuildIndex()') == 'several places',
+    # The standard library's plumbing (BuildIndex's std::vector growth:
+    # 8,192 bytes through operator new) folds into BuildIndex until shown.
+    build = '(anonymous namespace)::BuildIndex()'
+    self_bytes = lambda: {r[0].lstrip('\u25b8\u25be'): r[3] for r in tree_rows(driver)}.get(build)
+    folded = self_bytes()
+    hidden = search_flame(driver, '^std::')['matchedValue']
+    driver.execute_script("document.querySelector('input.flame-lib').click()")
+    driver.execute_script("document.querySelector('div.tree-box tr[data-id]').click()")
+    shown = self_bytes()
+    found = search_flame(driver, '^std::')['matchedValue']
+    search_flame(driver, '')
+    check(folded == '67,117,056' and hidden == '0' and shown == '67,108,864' and
+          found == '8192',
+          'demo page: BuildIndex\'s std::vector growth (8,192 bytes) is folded into it (self '
+          '%s, std:: frames match %s bytes) until shown (self %s, std:: frames match %s)'
+          % (folded, hidden, shown, found), failures)
+    driver.execute_script("document.querySelector('input.flame-lib').click()")
+    driver.execute_script("document.querySelector('div.tree-box tr[data-id]').click()")
+    rows = {r[0].lstrip('\u25b8\u25be'): r[1] for r in tree_rows(driver)}
+    check(rows.get(build) == 'several places',
           'demo page: BuildIndex allocates from two lines, its row says "several places": %s'
           % rows, failures)
 
