@@ -563,7 +563,14 @@ const char* FlameScript() {
   function renderAll() { all(function (v) { v.render(); }); }
 
   views.forEach(function (v) {
-    v.select.addEventListener('change', function () { shared.metric = this.value; renderAll(); });
+    v.select.addEventListener('change', function () {
+      shared.metric = this.value;
+      // The bottom-up tree is another tree per metric: its rows are new.
+      all(function (x) {
+        if (x.tree.mode === 'bottom') { x.tree.open.clear(); x.tree.sel = -1; x.tree.fn = -1; }
+      });
+      renderAll();
+    });
     // Search as one types (after a pause), and on Enter.
     var typing = 0;
     var search = v.root.querySelector('input.flame-search');
