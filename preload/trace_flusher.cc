@@ -22,6 +22,7 @@
 #include "preload/host_guards.h"
 #include "preload/internal_alloc.h"
 #include "preload/reentry_guard.h"
+#include "preload/thread_capture.h"
 #include "preload/thread_state.h"
 #include "preload/trace_writer.h"
 #include "preload/tracer_state.h"
@@ -85,6 +86,10 @@ void* WriterMain(void*) {
   // libc (none expected) stay internal, and it never gets a thread state.
   ++t_reentry_depth;
   prctl(PR_SET_NAME, "heapsight-writer", 0, 0, 0);
+  // An on-demand leak scan stops the program's threads with a signal we
+  // block: it leaves us running instead of waiting for an answer (we never
+  // touch the program's heap).
+  ExemptFromCapture(static_cast<pid_t>(syscall(SYS_gettid)));
   uint64_t next_fresh = g_flush_us != 0 ? NowUs() + g_flush_us / 2 : 0;
   for (;;) {
     // Read before draining: a hand-over after this read changes the word,
@@ -115,6 +120,7 @@ void* WriterMain(void*) {
     g_sleeping.store(false, std::memory_order_relaxed);
   }
   Drain();
+  ExemptFromCapture(0);
   g_done.store(1, std::memory_order_release);
   Futex(&g_done, FUTEX_WAKE_PRIVATE, 1, nullptr);
   return nullptr;
@@ -262,6 +268,7 @@ void FlusherCounts(uint64_t* handed_over, uint64_t* inline_fallbacks) {
 void ResetFlusherInChild() {
   // The writer thread does not exist here; its spool is the parent's.
   g_state.store(kBlocked);
+  ExemptFromCapture(0);
   g_in_flight.store(0);
   g_sleeping.store(false);
   g_stop.store(false);

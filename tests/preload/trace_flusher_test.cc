@@ -27,6 +27,7 @@
 
 #include "format/trace_format.h"
 #include "preload/reentry_guard.h"
+#include "preload/thread_capture.h"
 #include "preload/thread_state.h"
 #include "preload/trace_writer.h"
 #include "preload/tracer_state.h"
@@ -39,6 +40,8 @@ std::atomic<int> g_write_errors{0};
 std::atomic<int> g_stale_passes{0};
 void OnWriteError(int) { g_write_errors.fetch_add(1); }
 void FlushStaleThreads(uint64_t, uint64_t) { g_stale_passes.fetch_add(1); }
+std::atomic<pid_t> g_exempt_tid{0};
+void ExemptFromCapture(pid_t tid) { g_exempt_tid.store(tid); }
 }  // namespace heapsight::preload
 
 namespace heapsight::preload {
@@ -143,9 +146,13 @@ TEST(TraceFlusher, WritesHandedOverChunksAndStopsForGood) {
     }
     EXPECT_TRUE(FlusherRunning());
     EXPECT_TRUE(Exists(dir + "/t.hst.spool"));
+    // The writer exempts itself from leak-scan stops while it runs.
+    EXPECT_TRUE(WaitFor([] { return g_exempt_tid.load() != 0; }));
+    EXPECT_NE(g_exempt_tid.load(), getpid());
     EXPECT_TRUE(WaitFor([&] { return Sequences(dir + "/t.hst").size() == 40; }));
     StopFlusher();
     EXPECT_FALSE(FlusherRunning());
+    EXPECT_EQ(g_exempt_tid.load(), 0);
     std::vector<uint64_t> seqs = Sequences(dir + "/t.hst");
     ASSERT_EQ(seqs.size(), 40u);
     for (uint64_t i = 0; i < 40; ++i) EXPECT_EQ(seqs[i], i);  // one writer: hand-over order
