@@ -249,11 +249,12 @@ void LogStats() {
     b.Str("; verify: ").Num(static_cast<int64_t>(verified)).Str(" stacks checked, ")
         .Num(static_cast<int64_t>(mismatches)).Str(" mismatches");
   }
-  uint64_t handed_over = 0, inline_fallbacks = 0;
-  FlusherCounts(&handed_over, &inline_fallbacks);
+  uint64_t handed_over = 0, inline_fallbacks = 0, writer_cpu_ns = 0;
+  FlusherCounts(&handed_over, &inline_fallbacks, &writer_cpu_ns);
   b.Str("; writer thread: ").Num(static_cast<int64_t>(handed_over))
       .Str(" chunks handed over, ").Num(static_cast<int64_t>(inline_fallbacks))
-      .Str(" written inline (spool full)");
+      .Str(" written inline (spool full), ").Num(static_cast<int64_t>(writer_cpu_ns / 1000))
+      .Str(" us CPU");
   RawLog(b);
   // Issue 15: heapsight's own memory at exit. "other" is every other
   // PageAlloc mapping: stack table, thread buffers, arena, module map (the

@@ -63,6 +63,7 @@ std::atomic<uint32_t> g_done{0};       // futex word: 1 once the writer left its
 std::atomic<uint32_t> g_in_flight{0};
 std::atomic<uint64_t> g_handed_over{0};
 std::atomic<uint64_t> g_inline_fallbacks{0};
+std::atomic<uint64_t> g_cpu_ns{0};  // the writer's CPU time, once it has stopped
 
 long Futex(std::atomic<uint32_t>* word, int op, uint32_t value, const timespec* timeout) {
   return syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), op, value, timeout, nullptr, 0);
@@ -120,6 +121,11 @@ void* WriterMain(void*) {
     g_sleeping.store(false, std::memory_order_relaxed);
   }
   Drain();
+  timespec cpu;
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0) {
+    g_cpu_ns.store(static_cast<uint64_t>(cpu.tv_sec) * 1000000000u +
+                   static_cast<uint64_t>(cpu.tv_nsec));
+  }
   ExemptFromCapture(0);
   g_done.store(1, std::memory_order_release);
   Futex(&g_done, FUTEX_WAKE_PRIVATE, 1, nullptr);
@@ -260,9 +266,10 @@ void StopFlusher() {
 
 bool FlusherRunning() { return g_state.load() == kRunning; }
 
-void FlusherCounts(uint64_t* handed_over, uint64_t* inline_fallbacks) {
+void FlusherCounts(uint64_t* handed_over, uint64_t* inline_fallbacks, uint64_t* cpu_ns) {
   *handed_over = g_handed_over.load();
   *inline_fallbacks = g_inline_fallbacks.load();
+  *cpu_ns = g_cpu_ns.load();
 }
 
 void ResetFlusherInChild() {
@@ -275,6 +282,7 @@ void ResetFlusherInChild() {
   g_done.store(0);
   g_handed_over.store(0);
   g_inline_fallbacks.store(0);
+  g_cpu_ns.store(0);
   ForgetSpoolInChild();
 }
 

@@ -69,9 +69,9 @@ void StopFlusher();
 // True while a writer thread runs (tests, HEAPSIGHT_STATS).
 bool FlusherRunning();
 
-// Chunks handed over, and chunks written inline because the spool was full
-// (HEAPSIGHT_STATS).
-void FlusherCounts(uint64_t* handed_over, uint64_t* inline_fallbacks);
+// Chunks handed over, chunks written inline because the spool was full,
+// and the writer thread's CPU time once it has stopped (HEAPSIGHT_STATS).
+void FlusherCounts(uint64_t* handed_over, uint64_t* inline_fallbacks, uint64_t* cpu_ns);
 
 // Fork child, first thing in the child handler: no writer here; no writer
 // may start until AllowFlusherInChild (end of the child handler).

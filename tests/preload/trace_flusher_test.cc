@@ -160,9 +160,10 @@ TEST(TraceFlusher, WritesHandedOverChunksAndStopsForGood) {
     // Stopped for good: later chunks are the caller's to write.
     EXPECT_FALSE(HandOff(40));
     StopFlusher();  // idempotent
-    uint64_t handed = 0, fallbacks = 0;
-    FlusherCounts(&handed, &fallbacks);
+    uint64_t handed = 0, fallbacks = 0, cpu = 0;
+    FlusherCounts(&handed, &fallbacks, &cpu);
     EXPECT_EQ(handed, 40u);
+    EXPECT_GT(cpu, 0u);  // measured when the writer stopped
     EXPECT_EQ(g_write_errors.load(), 0);
   });
 }
@@ -177,8 +178,8 @@ TEST(TraceFlusher, AFullSpoolFallsBackInline) {
     int accepted = 0;
     for (uint64_t seq = 0; seq < 40; ++seq) accepted += HandOff(seq);
     EXPECT_EQ(accepted, 32);  // kSpoolSlots
-    uint64_t handed = 0, fallbacks = 0;
-    FlusherCounts(&handed, &fallbacks);
+    uint64_t handed = 0, fallbacks = 0, cpu = 0;
+    FlusherCounts(&handed, &fallbacks, &cpu);
     EXPECT_EQ(handed, 32u);
     EXPECT_EQ(fallbacks, 8u);
     EXPECT_TRUE(Sequences(dir + "/t.hst").empty());
@@ -245,8 +246,8 @@ TEST(TraceFlusher, AForkChildGetsNoWriterInsideTheHandler) {
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
     // The parent's spool still holds its sealed chunk.
     EXPECT_TRUE(Exists(dir + "/t.hst.spool"));
-    uint64_t handed = 0, fallbacks = 0;
-    FlusherCounts(&handed, &fallbacks);
+    uint64_t handed = 0, fallbacks = 0, cpu = 0;
+    FlusherCounts(&handed, &fallbacks, &cpu);
     EXPECT_EQ(handed, 1u);
   });
 }
