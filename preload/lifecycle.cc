@@ -494,11 +494,16 @@ void ExecFailed(char** new_envp) {
   uint64_t now = NowUs();
   ThreadState* ts = CurrentThreadState(now);
   if (ts == nullptr) return;
-  SpinLockHolder hold(&ts->lock);
-  // The exec did not happen: the kEnd just written is void, tracing goes on.
-  AppendRecord(ts, now, &ChunkEncoder::PutExecFailed, now);
-  g_end_written.store(false);
-  EndEvent(ts, now);
+  {
+    SpinLockHolder hold(&ts->lock);
+    // The exec did not happen: the kEnd just written is void, tracing goes on.
+    AppendRecord(ts, now, &ChunkEncoder::PutExecFailed, now);
+    g_end_written.store(false);
+    EndEvent(ts, now);
+  }
+  // PrepareExec stopped the writer thread; with no lock held, a later
+  // hand-over may start another (execvp tries one PATH entry after another).
+  AllowFlusherRestart();
 }
 
 }  // namespace heapsight::preload

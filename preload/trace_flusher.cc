@@ -98,7 +98,7 @@ void* WriterMain(void*) {
     uint32_t seen = g_wake.load(std::memory_order_seq_cst);
     Drain();
     if (g_stop.load(std::memory_order_acquire)) break;
-    uint64_t wait_us = 1000000;
+    uint64_t wait_us = 0;  // 0: until woken (no freshness pass to run)
     if (g_flush_us != 0) {
       uint64_t now = NowUs();
       if (now >= next_fresh) {
@@ -116,7 +116,7 @@ void* WriterMain(void*) {
     g_sleeping.store(true, std::memory_order_seq_cst);
     if (g_wake.load(std::memory_order_seq_cst) == seen && !g_stop.load()) {
       timespec t = Span(wait_us);
-      Futex(&g_wake, FUTEX_WAIT_PRIVATE, seen, &t);
+      Futex(&g_wake, FUTEX_WAIT_PRIVATE, seen, wait_us != 0 ? &t : nullptr);
     }
     g_sleeping.store(false, std::memory_order_relaxed);
   }
@@ -226,9 +226,13 @@ void StartFlusherForFreshness() {
 
 void StopFlusher() {
   int s = g_state.load();
-  for (;;) {
+  for (int starting = 0;;) {
     if (s == kStopped) return;
-    if (s == kStarting) {  // another thread is creating it: let it finish
+    if (s == kStarting) {
+      // Another thread is creating it: let it finish. Bounded: if that
+      // thread is the one we interrupted (exit from a signal handler), it
+      // cannot finish; its writer's chunks are then left to a reader.
+      if (++starting > 10000) return;
       sched_yield();
       s = g_state.load();
       continue;
@@ -262,6 +266,16 @@ void StopFlusher() {
   }
   Drain();
   CloseSpool();
+}
+
+void AllowFlusherRestart() {
+  // Only a writer that StopFlusher joined (g_done): a stop that gave up
+  // waiting leaves a thread that may still run, and the state stays kStopped.
+  int expected = kStopped;
+  if (g_done.load(std::memory_order_acquire) != 0 || g_scratch == nullptr) {
+    g_state.compare_exchange_strong(expected, kIdle);
+  }
+  StartFlusherForFreshness();
 }
 
 bool FlusherRunning() { return g_state.load() == kRunning; }

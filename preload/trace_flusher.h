@@ -28,7 +28,8 @@
 // 2 s), joins it (so the exit leak scan never meets a thread that blocks
 // its signal), waits (bounded) for hand-overs still being copied, writes
 // what is left and removes the spool. From then on every chunk is written
-// inline (write-through at exit, static destructors after ours).
+// inline (write-through at exit, static destructors after ours), unless an
+// exec failed (AllowFlusherRestart).
 //
 // Fork: the child has no writer; it unmaps the parent's spool without
 // touching it and starts a writer of its own at its first hand-over (not
@@ -65,6 +66,10 @@ void StartFlusherForFreshness();
 // Stops the writer for good, writes every handed-over chunk and removes
 // the spool (see above). Idempotent; call without holding a state lock.
 void StopFlusher();
+
+// After a failed exec (which stopped the writer): a later hand-over may
+// start a new writer and spool. No-op unless the writer was stopped.
+void AllowFlusherRestart();
 
 // True while a writer thread runs (tests, HEAPSIGHT_STATS).
 bool FlusherRunning();

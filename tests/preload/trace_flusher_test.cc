@@ -165,6 +165,17 @@ TEST(TraceFlusher, WritesHandedOverChunksAndStopsForGood) {
     EXPECT_EQ(handed, 40u);
     EXPECT_GT(cpu, 0u);  // measured when the writer stopped
     EXPECT_EQ(g_write_errors.load(), 0);
+    // A failed exec lets a later hand-over start a new writer and spool.
+    AllowFlusherRestart();
+    EXPECT_FALSE(FlusherRunning());
+    EXPECT_TRUE(HandOff(41));
+    EXPECT_TRUE(FlusherRunning());
+    EXPECT_TRUE(Exists(dir + "/t.hst.spool"));
+    StopFlusher();
+    EXPECT_FALSE(Exists(dir + "/t.hst.spool"));
+    seqs = Sequences(dir + "/t.hst");
+    ASSERT_EQ(seqs.size(), 41u);
+    EXPECT_EQ(seqs.back(), 41u);
   });
 }
 
