@@ -17,6 +17,9 @@
 //                3-9 are still closed at the end, 3 if not
 //   busy-exit N  four threads allocate (3003) without end; main allocates
 //                and frees N blocks of 3001 and calls exit(0) while they run
+//   fork-idle N  a busy thread runs (3003) while main forks; the child
+//                allocates and frees N blocks of 3002, prints "ready" and
+//                sleeps; the parent stops its thread and sleeps
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -96,6 +99,21 @@ int main(int argc, char** argv) {
     int status = 0;
     if (waitpid(pid, &status, 0) != pid) return 2;
     return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
+  }
+  if (strcmp(mode, "fork-idle") == 0) {
+    pthread_t t;
+    if (pthread_create(&t, nullptr, Busy, nullptr) != 0) return 2;
+    Churn(3001, 1000);
+    pid_t pid = fork();
+    if (pid < 0) return 2;
+    if (pid == 0) {
+      Churn(3002, g_count);
+      Ready();
+      for (;;) pause();
+    }
+    g_stop.store(true);
+    pthread_join(t, nullptr);
+    for (;;) pause();
   }
   if (strcmp(mode, "daemon") == 0) {
     if (chdir("/") != 0) return 2;
