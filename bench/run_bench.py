@@ -43,7 +43,7 @@ import sys
 import tempfile
 import time
 
-HEAPSIGHT_VARIANTS = ("heapsight", "heapsight-fp")
+HEAPSIGHT_VARIANTS = ("heapsight", "heapsight-fp", "heapsight-inline")
 BENCH_LINE = re.compile(r"allocs=(\d+) frees=(\d+) wall_s=([0-9.]+)")
 
 
@@ -163,7 +163,8 @@ def main():
     ap.add_argument("--tools",
                     default="plain,heapsight,heapsight-fp,heapsight-sampled,heaptrack,valgrind",
                     help="heapsight-fp is heapsight with --option unwind=fp; heapsight-sampled "
-                         "with --option sample_bytes=524288")
+                         "with --option sample_bytes=524288; heapsight-inline without the "
+                         "writer thread (chunks written by the program's threads)")
     ap.add_argument("--valgrind-scale", type=int, default=10,
                     help="valgrind runs allocs/SCALE; its times are multiplied by SCALE")
     ap.add_argument("--bench-arg", action="append", default=[], metavar="ARG",
@@ -243,7 +244,11 @@ def main():
                             ] + bench_args
                 else:
                     sys.exit("run_bench: unknown tool " + tool)
-                run = measure(argv, work)
+                # heapsight-inline: chunks compressed and written by the
+                # program's threads, as before the writer thread (issue 15
+                # target 3); a test switch of the preload, not an option.
+                run = measure(argv, work, env_extra={"_HEAPSIGHT_TEST_WRITER": "off"}
+                              if tool == "heapsight-inline" else None)
                 if run.rc != 0 or run.events is None:
                     results[key] = "failed (exit {}): {}".format(
                         run.rc, run.stderr.strip()[-300:].replace("\n", " "))

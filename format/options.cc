@@ -72,6 +72,7 @@ bool Valid(const char* name, OptInt v) {
   if (std::strcmp(name, "MAX_DEPTH") == 0) return v >= 1 && v <= kMaxStackDepth;
   if (std::strcmp(name, "ZSTD_LEVEL") == 0) return v >= 0 && v <= 19;
   if (std::strcmp(name, "RSS_INTERVAL_MS") == 0) return v >= 0 && v <= 3600 * 1000;
+  if (std::strcmp(name, "FLUSH_MS") == 0) return v >= 0 && v <= 3600 * 1000;
   if (std::strcmp(name, "SAMPLE_BYTES") == 0) return v >= 0 && v <= (int64_t{1} << 40);
   if (std::strcmp(name, "LEAK_SCAN_SIGNAL") == 0) return v >= 0 && v <= 64;
   return true;

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "format/spool_recovery.h"
 
 namespace heapsight::format {
 
@@ -29,6 +30,10 @@ absl::Status ValidateFileHeader(const FileHeader& header, const std::string& pat
 }
 
 absl::StatusOr<std::unique_ptr<TraceReader>> TraceReader::Open(const std::string& path) {
+  // Chunks that a killed process left in its spool go into the trace first
+  // (a live process's spool is left alone); a spool that cannot be
+  // recovered does not stop the trace from being read.
+  (void)RecoverSpool(path);
   std::FILE* file = std::fopen(path.c_str(), "rb");
   if (file == nullptr) {
     return absl::NotFoundError(absl::StrCat(path, ": ", std::strerror(errno)));

@@ -27,6 +27,7 @@
 #include "preload/reentry_guard.h"
 #include "preload/sampler.h"
 #include "preload/thread_state.h"
+#include "preload/trace_flusher.h"
 #include "preload/trace_writer.h"
 #include "preload/tracer_state.h"
 #include "preload/private_libunwind.h"
@@ -183,6 +184,9 @@ void ForkChild() {
   ResetModuleLockInChild();
   g_stack_table.ResetLockInChild();
   ReentryGuard guard;
+  // Before anything the child flushes: the parent's writer thread is not
+  // here and its spool is not ours; no writer starts inside this handler.
+  ResetFlusherInChild();
   ResetClockInChild();  // before the child's first timestamp
   std::strncpy(g_parent_trace, TracePath(), sizeof g_parent_trace - 1);
   ForgetTraceInChild();
@@ -200,14 +204,19 @@ void ForkChild() {
     WriteProcessRecord(ts, now);
   }
   ForEachLiveModule(ModuleRecords(ts));
-  SpinLockHolder hold(&ts->lock);
-  for (uint64_t node = 1, count = g_stack_table.NodeCount(); node <= count; ++node) {
-    uint64_t parent, ip;
-    g_stack_table.Node(node, &parent, &ip);
-    AppendRecord(ts, now, &ChunkEncoder::PutStackNode, node, parent, ip);
+  {
+    SpinLockHolder hold(&ts->lock);
+    for (uint64_t node = 1, count = g_stack_table.NodeCount(); node <= count; ++node) {
+      uint64_t parent, ip;
+      g_stack_table.Node(node, &parent, &ip);
+      AppendRecord(ts, now, &ChunkEncoder::PutStackNode, node, parent, ip);
+    }
+    g_live_blocks.ForEachUnlocked(InheritOne, ts);
+    EndEvent(ts, now);
   }
-  g_live_blocks.ForEachUnlocked(InheritOne, ts);
-  EndEvent(ts, now);
+  // Last, with no lock held: from here the child may start a writer of its
+  // own (at once with FLUSH_MS, else at its first hand-over).
+  AllowFlusherInChild();
 }
 
 // --- exit ---------------------------------------------------------------------
@@ -240,6 +249,12 @@ void LogStats() {
     b.Str("; verify: ").Num(static_cast<int64_t>(verified)).Str(" stacks checked, ")
         .Num(static_cast<int64_t>(mismatches)).Str(" mismatches");
   }
+  uint64_t handed_over = 0, inline_fallbacks = 0, writer_cpu_ns = 0;
+  FlusherCounts(&handed_over, &inline_fallbacks, &writer_cpu_ns);
+  b.Str("; writer thread: ").Num(static_cast<int64_t>(handed_over))
+      .Str(" chunks handed over, ").Num(static_cast<int64_t>(inline_fallbacks))
+      .Str(" written inline (spool full), ").Num(static_cast<int64_t>(writer_cpu_ns / 1000))
+      .Str(" us CPU");
   RawLog(b);
   // Issue 15: heapsight's own memory at exit. "other" is every other
   // PageAlloc mapping: stack table, thread buffers, arena, module map (the
@@ -359,6 +374,8 @@ void StartTracing() {
   pthread_atfork(ForkPrepare, ForkParent, ForkChild);
   atexit(AtExitHandler);
   g_tracing_status.store(kActive);
+  // After the status (the writer starts only for an active trace).
+  StartFlusherForFreshness();
 }
 
 void RecordExitStatus(int status) {
@@ -384,6 +401,10 @@ void FinishTrace(format::EndReason reason, int64_t status) {
   RecordPendingModuleChanges(ts);
   // Issue 5: classify the live heap while it is intact and the other
   // threads still run (they are stopped for the scan).
+  // The writer thread goes first (its chunks written, the thread joined):
+  // the leak scan stops every other thread with a signal the writer blocks,
+  // and from here on every chunk is written inline.
+  StopFlusher();
   if (!g_end_written.load() && reason != format::EndReason::kExec) {
     RunLeakScan(reason == format::EndReason::kExit ? format::ScanReason::kExit
                                                    : format::ScanReason::kExitNow);
@@ -473,11 +494,16 @@ void ExecFailed(char** new_envp) {
   uint64_t now = NowUs();
   ThreadState* ts = CurrentThreadState(now);
   if (ts == nullptr) return;
-  SpinLockHolder hold(&ts->lock);
-  // The exec did not happen: the kEnd just written is void, tracing goes on.
-  AppendRecord(ts, now, &ChunkEncoder::PutExecFailed, now);
-  g_end_written.store(false);
-  EndEvent(ts, now);
+  {
+    SpinLockHolder hold(&ts->lock);
+    // The exec did not happen: the kEnd just written is void, tracing goes on.
+    AppendRecord(ts, now, &ChunkEncoder::PutExecFailed, now);
+    g_end_written.store(false);
+    EndEvent(ts, now);
+  }
+  // PrepareExec stopped the writer thread; with no lock held, a later
+  // hand-over may start another (execvp tries one PATH entry after another).
+  AllowFlusherRestart();
 }
 
 }  // namespace heapsight::preload

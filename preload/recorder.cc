@@ -218,7 +218,9 @@ format::FreeAction RecordBadFree(void* p, Api api, uint64_t now) {
     EmitNodes(ts, s, now);
     AppendRecord(ts, now, &ChunkEncoder::PutFreeError, now, api, error, action,
                  reinterpret_cast<uintptr_t>(p), s.leaf, alloc_id);
-    FlushLocked(ts, now);
+    // Written here, not handed to the writer thread: glibc usually aborts
+    // the process right after such a free.
+    FlushNowLocked(ts, now);
   }
   if (action == format::FreeAction::kAborted) {
     FlushAllThreads(now);

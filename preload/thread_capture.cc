@@ -187,9 +187,14 @@ uintptr_t CurrentThreadPointer() {
   return tp;
 }
 
+std::atomic<pid_t> g_exempt{0};
+
+void ExemptFromCapture(pid_t tid) { g_exempt.store(tid, std::memory_order_release); }
+
 bool StopOtherThreads(int signal_number, int timeout_ms, ThreadCapture* out) {
   *out = ThreadCapture{};
   pid_t self = GetTid();
+  pid_t exempt = g_exempt.load(std::memory_order_acquire);
   pid_t pid = getpid();
   size_t tasks = 0;
   if (!ForEachTask([&](pid_t) { ++tasks; })) return false;
@@ -216,7 +221,7 @@ bool StopOtherThreads(int signal_number, int timeout_ms, ThreadCapture* out) {
   for (int round = 0; round < 4; ++round) {
     size_t before = count;
     ForEachTask([&](pid_t tid) {
-      if (tid == self || count >= capacity) return;
+      if (tid == self || (exempt != 0 && tid == exempt) || count >= capacity) return;
       for (size_t i = 0; i < count; ++i) {
         if (threads[i].tid == tid) return;
       }

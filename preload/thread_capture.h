@@ -56,6 +56,12 @@ struct ThreadCapture {
 bool StopOtherThreads(int signal_number, int timeout_ms, ThreadCapture* out);
 void ResumeOtherThreads(ThreadCapture* capture);
 
+// A thread of heapsight's own that never touches the program's heap or
+// holds a program pointer (the writer thread, trace_flusher.h, which blocks
+// every signal): StopOtherThreads leaves it running and out of the list
+// instead of waiting for it to answer. 0: none.
+void ExemptFromCapture(pid_t tid);
+
 // The calling thread's thread pointer.
 uintptr_t CurrentThreadPointer();
 

@@ -11,7 +11,9 @@
 #include "preload/clock.h"
 #include "preload/host_guards.h"
 #include "preload/internal_alloc.h"
+#include "preload/options.h"
 #include "preload/reentry_guard.h"
+#include "preload/trace_flusher.h"
 #include "preload/trace_writer.h"
 #include "preload/tracer_state.h"
 #include "preload/unwinder.h"
@@ -102,16 +104,38 @@ void BeginChunk(ThreadState* ts, uint64_t now_us) {
   header.base_time_us = now_us;
   header.first_alloc_counter = ts->counter;
   ts->encoder.Begin(ts->buffer + kBlockHeaderRoom, kChunkBytes, header);
+  ts->chunk_started_us = now_us;
+  ts->chunk_base_us = now_us;
 }
 
-int FlushLocked(ThreadState* ts, uint64_t now_us) {
+namespace {
+
+// Seals and hands over (or writes) the chunk, if it has records.
+int SealAndSend(ThreadState* ts, bool hand_over) {
+  if (ts->encoder.empty()) return 0;
+  size_t size = ts->encoder.Seal();
+  // The writer thread's copy is taken before the buffer is reused (the
+  // hand-over copies into the spool), so the buffer is free on return
+  // either way.
   int err = 0;
-  if (!ts->encoder.empty()) {
-    size_t size = ts->encoder.Seal();
+  if (!hand_over || !HandOffChunk(ts->encoder.data(), size)) {
     err = WriteChunk(ts->encoder.data(), size, g_zstd_level, ts->scratch, &ts->cctx_hint);
-    ++ts->sequence;
-    if (err != 0) OnWriteError(err);
   }
+  ++ts->sequence;
+  if (err != 0) OnWriteError(err);
+  return err;
+}
+
+}  // namespace
+
+int FlushLocked(ThreadState* ts, uint64_t now_us) {
+  int err = SealAndSend(ts, true);
+  BeginChunk(ts, now_us);
+  return err;
+}
+
+int FlushNowLocked(ThreadState* ts, uint64_t now_us) {
+  int err = SealAndSend(ts, false);
   BeginChunk(ts, now_us);
   return err;
 }
@@ -159,6 +183,9 @@ ThreadState* CurrentThreadState(uint64_t now_us) {
 }
 
 void FlushAllThreads(uint64_t now_us) {
+  // The writer first: its handed-over chunks are written before the
+  // states' last ones, and everything from here on is written inline.
+  StopFlusher();
   for (ThreadState* ts = g_registry.load(std::memory_order_acquire); ts != nullptr;
        ts = ts->next) {
     SpinLockHolder hold(&ts->lock);
@@ -166,8 +193,29 @@ void FlushAllThreads(uint64_t now_us) {
   }
 }
 
+void FlushStaleThreads(uint64_t now_us, uint64_t min_age_us) {
+  for (ThreadState* ts = g_registry.load(std::memory_order_acquire); ts != nullptr;
+       ts = ts->next) {
+    // Try-lock only: the owner holds its lock for one event at a time, and
+    // the writer must never make a hook wait for it longer than a flush.
+    if (!ts->lock.TryLock()) continue;
+    if (ts->in_use && !ts->encoder.empty() && now_us >= ts->chunk_started_us + min_age_us) {
+      // The next chunk's base time is the flushed chunk's (not now_us): the
+      // owner may have read the clock for its next event before we took the
+      // lock, and a record must not be older than its chunk's base (the
+      // encoder would clamp its time).
+      uint64_t base = ts->chunk_base_us;
+      SealAndSend(ts, true);
+      BeginChunk(ts, base);
+      ts->chunk_started_us = now_us;
+    }
+    ts->lock.Unlock();
+  }
+}
+
 void InitThreadStates(int zstd_level, bool need_stack_bounds, bool unwind_cache) {
   g_zstd_level = zstd_level;
+  ConfigureFlusher(zstd_level, g_options.FLUSH_MS, kChunkBytes);
   g_need_stack_bounds = need_stack_bounds;
   g_unwind_cache = unwind_cache;
   g_key_ok = pthread_key_create(&g_exit_key, ThreadExit) == 0;

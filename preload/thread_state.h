@@ -61,6 +61,11 @@ struct alignas(64) ThreadState {
   // (HEAPSIGHT_UNWIND_CACHE=0 or the fp unwinder).
   UnwindCache* unwind_cache = nullptr;
   int cctx_hint = 0;  // zstd context pool slot used last (trace_writer.h)
+  // NowUs() when the chunk being filled was begun (by BeginChunk): the
+  // writer thread's freshness flush (FlushStaleThreads) reads it under the
+  // lock. The chunk's own base time may be older (see FlushStaleThreads).
+  uint64_t chunk_started_us = 0;
+  uint64_t chunk_base_us = 0;  // the chunk's base time (ChunkHeader::base_time_us)
   bool in_use = false;  // owned by a live thread (or the orphan role)
   ThreadState* next = nullptr;       // registry
   ThreadState* next_free = nullptr;  // free list
@@ -70,9 +75,16 @@ struct alignas(64) ThreadState {
 // guard). nullptr only if memory ran out. `now_us` starts the first chunk.
 ThreadState* CurrentThreadState(uint64_t now_us);
 
-// Writes the state's chunk (if it has records) and starts the next one.
-// Caller holds ts->lock. Returns 0 or an errno value.
+// Seals the state's chunk (if it has records) and hands it to the writer
+// thread (trace_flusher.h), or, when there is none or it is behind,
+// compresses and writes it here; then starts the next chunk. Caller holds
+// ts->lock. Returns 0 or an errno value.
 int FlushLocked(ThreadState* ts, uint64_t now_us);
+
+// Like FlushLocked, but always compresses and writes here, never hands
+// over: for a chunk that must be in the file before the caller goes on
+// (a bad free, after which glibc usually aborts the process).
+int FlushNowLocked(ThreadState* ts, uint64_t now_us);
 
 // The one way records go into a state's chunk: `put` is the ChunkEncoder
 // member that encodes the record (&format::ChunkEncoder::PutAlloc, ...),
@@ -97,8 +109,16 @@ __attribute__((always_inline)) inline int AppendRecord(ThreadState* ts, uint64_t
 // dropping whatever was buffered. Caller holds ts->lock.
 void BeginChunk(ThreadState* ts, uint64_t now_us);
 
-// Locks, flushes and unlocks every registered state.
+// Stops the writer thread (its chunks written), then locks, flushes and
+// unlocks every registered state, inline. For the end of the trace (exit,
+// exec, abort): the caller holds no state lock.
 void FlushAllThreads(uint64_t now_us);
+
+// HEAPSIGHT_FLUSH_MS, on the writer thread: flushes the chunk of every
+// live thread whose chunk is not empty and was begun `min_age_us` or more
+// before `now_us`. A state whose lock is taken (its owner is mid-event) is
+// skipped until the next call: never waits for a lock.
+void FlushStaleThreads(uint64_t now_us, uint64_t min_age_us);
 
 // Registers the pthread key whose destructor flushes an exiting thread.
 // `need_stack_bounds`: the frame-pointer unwinder is on, so each thread's

@@ -232,6 +232,31 @@ TEST(ThreadCapture, AutomaticSignalSkipsHandledOnes) {
 // its stack pointer comes from /proc/self/task/TID/syscall. The handler
 // stays installed as a no-op, so the signal still pending in that thread
 // does not kill the process when it unblocks.
+// The writer thread's exemption (trace_flusher.h): an exempt thread is
+// neither signalled nor listed; the others are stopped as usual.
+TEST(ThreadCapture, AnExemptThreadIsLeftRunning) {
+  Worker exempt, other;
+  exempt.Start();
+  other.Start();
+  while (exempt.tid.load() == 0 || other.tid.load() == 0) std::this_thread::yield();
+  ExemptFromCapture(exempt.tid.load());
+  ThreadCapture capture;
+  EXPECT_TRUE(StopOtherThreads(0, 1000, &capture));
+  EXPECT_EQ(capture.count, 1u);
+  if (capture.count >= 1) {
+    EXPECT_EQ(capture.threads[0].tid, other.tid.load());
+  }
+  EXPECT_EQ(capture.stopped, 1u);
+  EXPECT_EQ(capture.missed, 0u);
+  // The exempt thread keeps running while the other is stopped.
+  uint64_t before = exempt.progress.load();
+  while (exempt.progress.load() == before) std::this_thread::yield();
+  ResumeOtherThreads(&capture);
+  ExemptFromCapture(0);
+  exempt.Stop();
+  other.Stop();
+}
+
 TEST(ThreadCapture, ThreadBlockingTheSignalIsMissedButItsStackIsKnown) {
   EXPECT_EXIT(BlockedThreadChild(), ::testing::ExitedWithCode(0), "");
 }
