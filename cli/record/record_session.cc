@@ -15,6 +15,8 @@
 #include "analyzer/report/leak_summary.h"
 #include "cli/diagnostics.h"
 #include "cli/record/child_process.h"
+#include "cli/record/live_endpoints.h"
+#include "cli/record/live_server.h"
 #include "cli/record/option_table.h"
 #include "cli/record/output_target.h"
 #include "cli/record/preload_locator.h"
@@ -31,6 +33,21 @@ constexpr char kManifestVar[] = "HEAPSIGHT_MANIFEST";
 constexpr char kQuietVar[] = "HEAPSIGHT_QUIET";
 constexpr char kHeapLimitVar[] = "HEAPSIGHT_HEAP_LIMIT";
 constexpr char kAnalyzerVar[] = "HEAPSIGHT_ANALYZER";
+constexpr char kFlushVar[] = "HEAPSIGHT_FLUSH_MS";
+constexpr char kLeakSignalVar[] = "HEAPSIGHT_LEAK_SIGNAL";
+// --serve: every event reaches the trace within about a second (an option
+// of the preload's writer; older preloads ignore it).
+constexpr char kServeFlushMs[] = "1000";
+// --serve: the signal /debug/heapsight/leaks sends for a scan on demand.
+constexpr char kServeLeakSignal[] = "RTMIN+4";
+
+// A HEAPSIGHT_* variable the user chose (--option or the environment).
+std::string UserValue(const std::map<std::string, std::string>& set, const char* name) {
+  auto it = set.find(name);
+  if (it != set.end()) return it->second;
+  const char* env = getenv(name);
+  return env != nullptr ? env : "";
+}
 
 // Errors print through the command's one printer (cli/diagnostics.h).
 void Error(const std::string& message) { analyzer::PrintError(message); }
@@ -163,20 +180,24 @@ int RunRecordSession(const RecordRequest& request) {
     return kExitRecordFailed;
   }
 
+  std::optional<ListenAddress> listen;
+  if (!request.serve.empty()) {
+    absl::StatusOr<ListenAddress> parsed = ParseListenAddress(request.serve);
+    if (!parsed.ok()) {
+      Error(std::string(parsed.status().message()));
+      return kExitUsage;
+    }
+    listen = *parsed;
+  } else if (request.no_trace) {
+    Error("record: --no-trace needs --serve (nothing would read the trace)");
+    return kExitUsage;
+  }
+
   ResolvedProgram program = ResolveProgram(request.command[0], getenv("PATH"));
   if (program.exit_code != 0) {
     Error(program.message);
     return program.exit_code;
   }
-
-  std::string pattern = AbsolutePattern(
-      request.output.empty() ? std::string(kDefaultOutputPattern) : request.output,
-      CurrentDirectory());
-  if (absl::Status s = CheckOutputDirectory(pattern); !s.ok()) {
-    Error(std::string(s.message()));
-    return kExitRecordFailed;
-  }
-  set[kOutputVar] = pattern;
 
   absl::StatusOr<TraceManifest> manifest = TraceManifest::Create();
   if (!manifest.ok()) {
@@ -184,6 +205,42 @@ int RunRecordSession(const RecordRequest& request) {
     return kExitRecordFailed;
   }
   set[kManifestVar] = manifest->path();
+
+  // --no-trace: the traces live in the manifest's private directory.
+  std::string pattern = AbsolutePattern(
+      request.no_trace ? manifest->directory() + "/" + std::string(kDefaultOutputPattern)
+      : request.output.empty() ? std::string(kDefaultOutputPattern)
+                               : request.output,
+      CurrentDirectory());
+  if (absl::Status s = CheckOutputDirectory(pattern); !s.ok()) {
+    Error(std::string(s.message()));
+    return kExitRecordFailed;
+  }
+  set[kOutputVar] = pattern;
+
+  std::unique_ptr<LiveServer> server;
+  if (listen.has_value()) {
+    if (UserValue(set, kFlushVar).empty()) set[kFlushVar] = kServeFlushMs;
+    if (UserValue(set, kLeakSignalVar).empty()) set[kLeakSignalVar] = kServeLeakSignal;
+    LiveServerOptions options;
+    const TraceManifest* m = &*manifest;
+    options.list_traces = [m] { return m->Read(); };
+    options.release_consumed = request.no_trace;
+    options.leak_signal = SignalNumber(UserValue(set, kLeakSignalVar));
+    absl::StatusOr<std::unique_ptr<LiveServer>> started = LiveServer::Start(*listen, options);
+    if (!started.ok()) {
+      Error(std::string(started.status().message()));
+      return kExitRecordFailed;
+    }
+    server = std::move(*started);
+    if (!request.quiet) {
+      Error(absl::StrCat("serving ",
+                         listen->unix_socket ? server->address()
+                                             : absl::StrCat("http://", server->address()),
+                         " (/debug/pprof/heap, /debug/pprof/allocs, /metrics, "
+                         "/debug/heapsight/leaks; index /debug/pprof/)"));
+    }
+  }
 
   std::fflush(stdout);
   std::fflush(stderr);
@@ -193,7 +250,17 @@ int RunRecordSession(const RecordRequest& request) {
     return child.exec_errno == ENOENT ? kExitNotFound : kExitCannotExecute;
   }
 
+  if (server != nullptr) server->Stop();
   std::vector<std::string> traces = manifest->Read();
+  if (request.no_trace) {
+    // Streamed and analyzed; their analyzed parts are gone from disk anyway.
+    for (const std::string& trace : traces) unlink(trace.c_str());
+    if (!request.quiet) {
+      Error(absl::StrCat("streamed ", traces.size(), " trace", traces.size() == 1 ? "" : "s",
+                         " (not kept: --no-trace)"));
+    }
+    return child.exit_code;
+  }
   if (!request.quiet) {
     for (const std::string& trace : traces) Error(absl::StrCat("wrote ", Printable(trace)));
     if (traces.empty()) {

@@ -25,6 +25,13 @@ struct RecordRequest {
   std::string suppressions;          // --suppressions FILE
   bool leak_summary = true;          // false: --no-leak-summary
   std::string heap_limit;            // --heap-limit SIZE (HEAPSIGHT_HEAP_LIMIT); empty: none
+  // --serve ADDR: analyze the traces while they are written and serve
+  // profiles and metrics over HTTP (live_server.h); empty: no server.
+  std::string serve;
+  // --no-trace (with --serve): the traces go to a private directory, the
+  // disk space of what was analyzed is given back while the program runs,
+  // and they are deleted at the end.
+  bool no_trace = false;
 };
 
 // Runs the whole session and returns heapsight's exit status: PROGRAM's own
