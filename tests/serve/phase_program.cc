@@ -2,7 +2,7 @@
 // --serve` tests: it allocates known amounts in phases and waits between
 // them, so a test can look at its live profiles after each phase.
 //
-//   phase_program CONTROL_DIR
+//   phase_program CONTROL_DIR [phases|grow|churn]
 //
 // Phase 1: PhaseOneAlloc keeps 100 blocks of 10000 bytes (enough to fill
 // several 128 KiB trace chunks is not needed: the marker flushes), and
@@ -10,11 +10,15 @@
 // them (definitely lost). Marker "phase1", then CONTROL_DIR/go2 is waited
 // for. Phase 2: PhaseTwoAlloc keeps 50 blocks of 4096 bytes and 60 of
 // PhaseOneAlloc's blocks are freed. Marker "phase2", then CONTROL_DIR/go3.
-// With CONTROL_DIR/grow present instead, GrowForever adds 64 KiB a
-// 100 ms until the file `stop` appears (for `heapsight top`).
 // Phase 3: everything still held is freed; the program exits 0.
+// Mode grow: after phase 1, GrowForever keeps 64 KiB more every 100 ms
+// until CONTROL_DIR/stop appears (`heapsight top`'s growing site), then
+// exits. Mode churn: after phase 1, Churn allocates and frees small blocks
+// as fast as it can until CONTROL_DIR/stop appears (a long trace for
+// `record --no-trace`), then exits.
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -58,7 +62,8 @@ __attribute__((noinline)) void PhaseTwoAlloc() {
 }
 
 __attribute__((noinline)) void GrowForever(const std::string& dir) {
-  while (!Exists(dir + "/stop")) {
+  const std::string stop = dir + "/stop";
+  while (!Exists(stop)) {
     for (int i = 0; i < 16; ++i) {
       void* p = malloc(4096);
       memset(p, 3, 4096);
@@ -68,24 +73,44 @@ __attribute__((noinline)) void GrowForever(const std::string& dir) {
   }
 }
 
+__attribute__((noinline)) void Churn(const std::string& dir) {
+  void* ring[64] = {};
+  const std::string stop = dir + "/stop";
+  for (uint64_t n = 0;; ++n) {
+    if (n % 100000 == 0 && Exists(stop)) break;
+    void*& slot = ring[n % 64];
+    free(slot);
+    slot = malloc(16 + n % 200);
+    g_sink = slot;
+  }
+  for (void* p : ring) free(p);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2) return 2;
+  if (argc != 2 && argc != 3) return 2;
   std::string dir = argv[1];
+  std::string mode = argc == 3 ? argv[2] : "phases";
+  // Every path is made before phase 1: waiting allocates nothing.
+  const std::string go2 = dir + "/go2", go3 = dir + "/go3";
   g_kept->reserve(4096);  // no vector growth inside the phases
   PhaseOneAlloc();
   LoseThree();
   heapsight_marker("phase1");
-  if (Exists(dir + "/grow")) GrowForever(dir);
-  WaitFor(dir + "/go2");
+  if (mode == "grow" || mode == "churn") {
+    if (mode == "grow") GrowForever(dir);
+    if (mode == "churn") Churn(dir);
+    return 0;
+  }
+  WaitFor(go2);
   PhaseTwoAlloc();
   for (int i = 0; i < 60; ++i) {
     free((*g_kept)[i]);
     (*g_kept)[i] = nullptr;
   }
   heapsight_marker("phase2");
-  WaitFor(dir + "/go3");
+  WaitFor(go3);
   for (void* p : *g_kept) free(p);
   delete g_kept;
   return 0;
