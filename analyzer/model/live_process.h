@@ -104,6 +104,25 @@ class LiveProcess {
   const LiveCounters& counters() const { return counters_; }
   const LiveLeakScan& last_scan() const { return last_scan_; }
   size_t site_count() const { return sites_.size(); }
+  // What a trace that starts now must repeat for its records to be read
+  // alone (cli/record/trace_rotator.h): the process record's fields, the
+  // modules loaded, the stack trie, and every live block.
+  const std::vector<std::string>& argv() const { return argv_; }
+  uint64_t ppid() const { return ppid_ != 0 ? ppid_ : header_.ppid; }
+  const std::string& parent_trace() const { return parent_trace_; }
+  const std::vector<Module>& modules() const { return modules_; }
+  const absl::flat_hash_map<uint64_t, std::pair<uint64_t, uint64_t>>& stack_nodes() const {
+    return stack_nodes_;
+  }
+  // Calls fn(id, size, stack, api) for every live block.
+  template <typename Fn>
+  void ForEachLiveBlock(Fn fn) const {
+    live_.ForEach([&](uint64_t id, const LiveBlock& b) {
+      const Site& site = sites_[b.site].site;
+      fn(id, b.size, site.stack, site.api);
+    });
+  }
+
   // Markers read so far (kMarker records), and the newest one's name.
   uint64_t marker_count() const { return marker_count_; }
   const std::string& last_marker() const { return last_marker_; }

@@ -23,6 +23,7 @@ TraceTail::TraceTail(std::string path, bool release_consumed)
 
 TraceTail::~TraceTail() {
   if (punch_fd_ >= 0) close(punch_fd_);
+  if (read_fd_ >= 0) close(read_fd_);
 }
 
 absl::StatusOr<size_t> TraceTail::Poll(
@@ -55,12 +56,28 @@ absl::StatusOr<size_t> TraceTail::Poll(
     if (absl::IsOutOfRange(s)) break;  // not fully written yet: next time
     if (!s.ok()) return s;
     if (absl::Status r = reader_->ReadChunkAt(offset_, &chunk_); !r.ok()) return r;
+    if (raw_sink_) {
+      // The block was checked whole just above; its stored bytes as they are.
+      if (absl::Status r = ReadRaw(offset_, next); !r.ok()) return r;
+      if (absl::Status r = raw_sink_(raw_); !r.ok()) return r;
+    }
     if (absl::Status r = fn(chunk_); !r.ok()) return r;
     offset_ = next;
     ++done;
   }
   if (release_consumed_ && done != 0) ReleaseConsumed();
   return done;
+}
+
+absl::Status TraceTail::ReadRaw(uint64_t begin, uint64_t end) {
+  raw_.resize(end - begin);
+  if (read_fd_ < 0) read_fd_ = open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (read_fd_ < 0) return absl::NotFoundError(absl::StrCat(path_, ": ", std::strerror(errno)));
+  ssize_t n = pread(read_fd_, raw_.data(), raw_.size(), static_cast<off_t>(begin));
+  if (n != static_cast<ssize_t>(raw_.size())) {
+    return absl::DataLossError(absl::StrCat(path_, ": read error at offset ", begin));
+  }
+  return absl::OkStatus();
 }
 
 void TraceTail::ReleaseConsumed() {

@@ -45,6 +45,13 @@ class TraceTail {
   absl::StatusOr<size_t> Poll(const std::function<absl::Status(const std::vector<uint8_t>&)>& fn,
                               size_t max_blocks = SIZE_MAX);
 
+  // Also hands every block's bytes as stored (header and payload, before
+  // fn sees its chunk) to `sink`, e.g. to copy the trace elsewhere
+  // (`record --rotate-size`); a sink error stops Poll() like fn's.
+  void set_raw_sink(std::function<absl::Status(const std::string&)> sink) {
+    raw_sink_ = std::move(sink);
+  }
+
   // True once the file header was read (header() is valid).
   bool has_header() const { return has_header_; }
   const format::FileHeader& header() const { return header_; }
@@ -55,6 +62,8 @@ class TraceTail {
   uint64_t released() const { return released_; }
 
  private:
+  // Reads the stored bytes [begin, end) into raw_.
+  absl::Status ReadRaw(uint64_t begin, uint64_t end);
   // Punches out [released_, consumed) rounded down to whole 64 KiB units.
   void ReleaseConsumed();
 
@@ -68,6 +77,9 @@ class TraceTail {
   std::vector<uint8_t> chunk_;
   uint64_t released_ = 0;
   int punch_fd_ = -1;
+  int read_fd_ = -1;
+  std::function<absl::Status(const std::string&)> raw_sink_;
+  std::string raw_;
 };
 
 }  // namespace heapsight::analyzer

@@ -59,7 +59,8 @@ using Handler = std::function<HandlerResult(const HttpRequest&)>;
 // Where to listen, parsed from --serve's ADDR:
 //   ":PORT"        127.0.0.1:PORT (loopback: the default)
 //   "HOST:PORT"    that host (a name or address; "[::1]:PORT" for IPv6)
-//   a path with a '/' (or "unix:PATH"): a unix socket, created mode 0600
+//   a path with a '/' (or "unix:PATH"): a unix socket only its owner may
+//                  connect to (created under umask 077)
 struct ListenAddress {
   bool unix_socket = false;
   std::string host;  // TCP

@@ -19,6 +19,22 @@ size_t LiveFamily::Poll(size_t max_blocks) {
       auto m = std::make_unique<Member>();
       m->path = path;
       m->tail = std::make_unique<analyzer::TraceTail>(path, release_consumed_);
+      if (!rotate_dir_.empty()) {
+        std::string name = path.substr(path.rfind('/') + 1);
+        if (name.size() > 4 && name.compare(name.size() - 4, 4, ".hst") == 0) {
+          name.resize(name.size() - 4);
+        }
+        m->rotator = std::make_unique<TraceRotator>(rotate_dir_ + "/" + name, limits_);
+        Member* mp = m.get();
+        // Before the chunk is applied: the segment's preamble is the state
+        // up to this block.
+        m->tail->set_raw_sink([mp](const std::string& block) {
+          if (mp->process == nullptr) {
+            mp->process = std::make_unique<analyzer::LiveProcess>(mp->path, mp->tail->header());
+          }
+          return mp->rotator->Append(block, *mp->process);
+        });
+      }
       members_.push_back(std::move(m));
     }
   }
@@ -60,6 +76,15 @@ analyzer::LiveProcess* LiveFamily::Find(uint64_t pid) const {
     if (m->process != nullptr && m->process->pid() == pid) found = m->process.get();
   }
   return found;
+}
+
+std::vector<std::string> LiveFamily::segments() const {
+  std::vector<std::string> out;
+  for (const auto& m : members_) {
+    if (m->rotator != nullptr) out.insert(out.end(), m->rotator->segments().begin(),
+                                          m->rotator->segments().end());
+  }
+  return out;
 }
 
 uint64_t LiveFamily::bytes_read() const {

@@ -13,6 +13,7 @@
 
 #include "analyzer/model/live_process.h"
 #include "analyzer/model/trace_tail.h"
+#include "cli/record/trace_rotator.h"
 
 namespace heapsight::record {
 
@@ -23,6 +24,13 @@ class LiveFamily {
   // (`--no-trace`, trace_tail.h).
   LiveFamily(std::function<std::vector<std::string>()> list_traces, bool release_consumed);
 
+  // Copies every trace into rotated segments in `directory`
+  // (trace_rotator.h), named after the trace's file; before the first Poll.
+  void RotateInto(std::string directory, RotateLimits limits) {
+    rotate_dir_ = std::move(directory);
+    limits_ = limits;
+  }
+
   // Reads what every trace gained since the last call (at most
   // `max_blocks` blocks a trace, so one busy process cannot starve the
   // others or the server). Returns the number of chunks applied.
@@ -32,6 +40,7 @@ class LiveFamily {
     std::string path;
     std::unique_ptr<analyzer::TraceTail> tail;
     std::unique_ptr<analyzer::LiveProcess> process;  // null until the header is read
+    std::unique_ptr<TraceRotator> rotator;  // RotateInto only
     std::string error;  // the tail stopped here (corrupt block); "" while fine
   };
   // In the order the manifest lists them (parents first).
@@ -42,10 +51,14 @@ class LiveFamily {
   analyzer::LiveProcess* Find(uint64_t pid) const;
   // Bytes of trace read, summed over the members.
   uint64_t bytes_read() const;
+  // The rotated segments written (RotateInto), member by member.
+  std::vector<std::string> segments() const;
 
  private:
   std::function<std::vector<std::string>()> list_traces_;
   bool release_consumed_;
+  std::string rotate_dir_;  // "" unless RotateInto
+  RotateLimits limits_;
   std::vector<std::unique_ptr<Member>> members_;
 };
 

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -24,14 +25,17 @@ struct LiveServerOptions {
   std::function<std::vector<std::string>()> list_traces;  // the manifest
   bool release_consumed = false;                          // --no-trace
   int leak_signal = 0;                                    // LiveEndpointsOptions
+  std::string rotate_dir;  // --rotate-*: segments go here (LiveFamily::RotateInto)
+  RotateLimits rotate;
 };
 
 class LiveServer {
  public:
   // Binds `address` (so a bad or busy address fails before the program
-  // starts) and starts the thread.
-  static absl::StatusOr<std::unique_ptr<LiveServer>> Start(const ListenAddress& address,
-                                                           LiveServerOptions options);
+  // starts; none: no HTTP server, only the live reading, e.g. for
+  // rotation) and starts the thread.
+  static absl::StatusOr<std::unique_ptr<LiveServer>> Start(
+      const std::optional<ListenAddress>& address, LiveServerOptions options);
   ~LiveServer();  // Stop()
 
   // Reads what the traces still hold (the program has exited), answers
@@ -40,6 +44,11 @@ class LiveServer {
   void Stop();
 
   const std::string& address() const { return address_; }
+  // The rotated segments written; valid after Stop().
+  std::vector<std::string> segments() const { return family_.segments(); }
+  // Traces whose reading stopped at a corrupt block or a write error, with
+  // the reason ("PATH: what"); valid after Stop().
+  std::vector<std::string> errors() const;
 
  private:
   LiveServer(std::unique_ptr<HttpServer> server, LiveServerOptions options);

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <map>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "analyzer/report/leak_summary.h"
@@ -135,6 +136,37 @@ void ExplainIncomplete(const std::vector<std::string>& traces, const RecordReque
 
 }  // namespace
 
+std::optional<uint64_t> ParseSize(const std::string& text) {
+  size_t digits = text.find_first_not_of("0123456789");
+  if (digits == 0 || text.empty()) return std::nullopt;
+  uint64_t value = 0;
+  if (!absl::SimpleAtoi(text.substr(0, digits), &value)) return std::nullopt;
+  std::string suffix = digits == std::string::npos ? "" : text.substr(digits);
+  int shift = -1;
+  for (auto [s, sh] : std::initializer_list<std::pair<const char*, int>>{
+           {"", 0}, {"B", 0}, {"K", 10}, {"KiB", 10}, {"k", 10}, {"M", 20}, {"MiB", 20},
+           {"m", 20}, {"G", 30}, {"GiB", 30}, {"g", 30}, {"T", 40}, {"TiB", 40}}) {
+    if (suffix == s) shift = sh;
+  }
+  if (shift < 0 || value == 0 || value > (UINT64_MAX >> shift)) return std::nullopt;
+  return value << shift;
+}
+
+std::optional<uint64_t> ParseDuration(const std::string& text) {
+  size_t digits = text.find_first_not_of("0123456789");
+  if (digits == 0 || text.empty()) return std::nullopt;
+  uint64_t value = 0;
+  if (!absl::SimpleAtoi(text.substr(0, digits), &value) || value == 0) return std::nullopt;
+  std::string suffix = digits == std::string::npos ? "" : text.substr(digits);
+  uint64_t unit = suffix == "" || suffix == "s" ? 1
+                  : suffix == "m"               ? 60
+                  : suffix == "h"               ? 3600
+                  : suffix == "d"               ? 86400
+                                                : 0;
+  if (unit == 0 || value > UINT64_MAX / unit) return std::nullopt;
+  return value * unit;
+}
+
 int RunRecordSession(const RecordRequest& request) {
   // Our messages go to stderr, which may be a pipe whose reader is gone
   // (`2>&1 | head -1`): that must not cost PROGRAM's exit status.
@@ -192,6 +224,35 @@ int RunRecordSession(const RecordRequest& request) {
     Error("record: --no-trace needs --serve (nothing would read the trace)");
     return kExitUsage;
   }
+  RotateLimits rotate;
+  if (!request.rotate_size.empty()) {
+    std::optional<uint64_t> size = ParseSize(request.rotate_size);
+    if (!size.has_value()) {
+      Error(absl::StrCat("record: --rotate-size ", request.rotate_size,
+                         ": expected a size such as 256M (K, M, G suffixes)"));
+      return kExitUsage;
+    }
+    rotate.max_bytes = *size;
+  }
+  if (!request.rotate_time.empty()) {
+    std::optional<uint64_t> seconds = ParseDuration(request.rotate_time);
+    if (!seconds.has_value()) {
+      Error(absl::StrCat("record: --rotate-time ", request.rotate_time,
+                         ": expected a duration such as 90s, 15m, 6h or 1d"));
+      return kExitUsage;
+    }
+    rotate.max_seconds = *seconds;
+  }
+  rotate.keep_segments = request.rotate_keep;
+  const bool rotating = rotate.max_bytes != 0 || rotate.max_seconds != 0;
+  if (request.rotate_keep != 0 && !rotating) {
+    Error("record: --rotate-keep needs --rotate-size or --rotate-time");
+    return kExitUsage;
+  }
+  if (rotating && request.no_trace) {
+    Error("record: --no-trace keeps no trace to rotate");
+    return kExitUsage;
+  }
 
   ResolvedProgram program = ResolveProgram(request.command[0], getenv("PATH"));
   if (program.exit_code != 0) {
@@ -206,7 +267,8 @@ int RunRecordSession(const RecordRequest& request) {
   }
   set[kManifestVar] = manifest->path();
 
-  // --no-trace: the traces live in the manifest's private directory.
+  // --no-trace and rotation: the preload's traces live in the manifest's
+  // private directory (the rotated segments go where -o says).
   std::string pattern = AbsolutePattern(
       request.no_trace ? manifest->directory() + "/" + std::string(kDefaultOutputPattern)
       : request.output.empty() ? std::string(kDefaultOutputPattern)
@@ -216,24 +278,36 @@ int RunRecordSession(const RecordRequest& request) {
     Error(std::string(s.message()));
     return kExitRecordFailed;
   }
+  std::string rotate_dir;
+  if (rotating) {
+    size_t slash = pattern.rfind('/');
+    rotate_dir = slash == 0 ? "/" : pattern.substr(0, slash);
+    if (rotate_dir.find('%') != std::string::npos) {
+      Error("record: with --rotate-*, the directory part of -o cannot depend on the process");
+      return kExitUsage;
+    }
+    pattern = manifest->directory() + pattern.substr(slash);
+  }
   set[kOutputVar] = pattern;
 
   std::unique_ptr<LiveServer> server;
-  if (listen.has_value()) {
+  if (listen.has_value() || rotating) {
     if (UserValue(set, kFlushVar).empty()) set[kFlushVar] = kServeFlushMs;
     if (UserValue(set, kLeakSignalVar).empty()) set[kLeakSignalVar] = kServeLeakSignal;
     LiveServerOptions options;
     const TraceManifest* m = &*manifest;
     options.list_traces = [m] { return m->Read(); };
-    options.release_consumed = request.no_trace;
+    options.release_consumed = request.no_trace || rotating;
+    options.rotate_dir = rotate_dir;
+    options.rotate = rotate;
     options.leak_signal = SignalNumber(UserValue(set, kLeakSignalVar));
-    absl::StatusOr<std::unique_ptr<LiveServer>> started = LiveServer::Start(*listen, options);
+    absl::StatusOr<std::unique_ptr<LiveServer>> started = LiveServer::Start(listen, options);
     if (!started.ok()) {
       Error(std::string(started.status().message()));
       return kExitRecordFailed;
     }
     server = std::move(*started);
-    if (!request.quiet) {
+    if (!request.quiet && listen.has_value()) {
       Error(absl::StrCat("serving ",
                          listen->unix_socket ? server->address()
                                              : absl::StrCat("http://", server->address()),
@@ -252,7 +326,25 @@ int RunRecordSession(const RecordRequest& request) {
 
   if (server != nullptr) server->Stop();
   std::vector<std::string> traces = manifest->Read();
-  if (request.no_trace) {
+  if (server != nullptr && !request.quiet) {
+    for (const std::string& e : server->errors()) Error(absl::StrCat("live analysis: ", e));
+  }
+  if (rotating) {
+    // The preload's own traces were only the spool of the segments.
+    for (const std::string& trace : traces) unlink(trace.c_str());
+    std::vector<std::string> segments = server->segments();
+    // A segment of every process (its newest, which has the end record)
+    // stands for it in the leak summary.
+    traces.clear();
+    std::map<std::string, std::string> newest;
+    for (const std::string& s : segments) {
+      newest[s.substr(0, s.rfind('.', s.size() - 5))] = s;
+    }
+    for (const auto& [stem, s] : newest) traces.push_back(s);
+    if (!request.quiet) {
+      for (const std::string& s : segments) Error(absl::StrCat("wrote ", Printable(s)));
+    }
+  } else if (request.no_trace) {
     // Streamed and analyzed; their analyzed parts are gone from disk anyway.
     for (const std::string& trace : traces) unlink(trace.c_str());
     if (!request.quiet) {
@@ -261,7 +353,7 @@ int RunRecordSession(const RecordRequest& request) {
     }
     return child.exit_code;
   }
-  if (!request.quiet) {
+  if (!rotating && !request.quiet) {
     for (const std::string& trace : traces) Error(absl::StrCat("wrote ", Printable(trace)));
     if (traces.empty()) {
       Error(program.untraced_reason.empty()

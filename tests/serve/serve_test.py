@@ -12,7 +12,8 @@
 #  - bad requests get 400/404/405 and the server keeps serving;
 #  - --no-trace keeps the disk use of a long trace bounded and leaves
 #    nothing behind;
-#  - a program killed with SIGKILL mid-run leaves a readable trace.
+#  - a program killed with SIGKILL mid-run leaves a readable trace;
+#  - --rotate-size: segments that each read alone, --rotate-keep.
 #
 # Freshness: each phase ends with heapsight_marker(), which flushes the
 # program's only thread, so the assertions hold with or without
@@ -386,8 +387,52 @@ def test_killed(tmp):
             s.proc.wait()
 
 
+def test_rotate(tmp):
+    """--rotate-size: segments that each read alone; the last one has the leaks."""
+    out = os.path.join(tmp, "out")
+    os.mkdir(out)
+    spool = os.path.join(tmp, "tmp")
+    os.mkdir(spool)
+    env = dict(os.environ, TMPDIR=spool)
+    rec = subprocess.Popen([HEAPSIGHT, "record", "--rotate-size=64K", "--rotate-keep=4", "-o", out,
+                            "--", PROGRAM, tmp, "churn"], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, env=env)
+    try:
+        deadline = time.time() + 90
+        while time.time() < deadline and \
+                max([int(f.split(".")[-2]) for f in os.listdir(out)] or [0]) < 6:
+            time.sleep(0.2)
+        open(os.path.join(tmp, "stop"), "w").close()
+        _, err = rec.communicate(timeout=60)
+        err = err.decode()
+        check("rotate status", rec.returncode, 0)
+        wrote = re.findall(r"wrote (\S+)", err)
+        numbers = sorted(int(re.search(r"\.(\d+)\.hst$", w).group(1)) for w in wrote)
+        check_true("at least 6 segments made", numbers and numbers[-1] >= 6, err)
+        segments = sorted(os.listdir(out), key=lambda f: int(f.split(".")[-2]))
+        check("--rotate-keep=4 keeps 4", len(segments), 4)
+        check("the kept are the newest", [int(f.split(".")[-2]) for f in segments], numbers[-4:])
+        for f in segments:
+            r = subprocess.run([HEAPSIGHT, "report", os.path.join(out, f)], capture_output=True)
+            text = r.stdout.decode() + r.stderr.decode()
+            check(f"report {f}", r.returncode, 0)
+            check_true(f"{f}: symbolized", "Churn" in text, text[:1500])
+            check_true(f"{f}: every free matched", "never allocated" not in text, text[:1500])
+        last = os.path.join(out, segments[-1])
+        r = subprocess.run([HEAPSIGHT, "leaks", "--format=json", last], capture_output=True)
+        lost = [g for g in json.loads(r.stdout)["groups"] if g["kind"] == "definite"]
+        check("last segment's definite leaks", [(g["blocks"], g["bytes"]) for g in lost],
+              [(3, 999)])
+        check_true("leak summary", "definitely lost: 999 bytes in 3 blocks" in err, err)
+        check("spool emptied", [f for _, _, fs in os.walk(spool) for f in fs], [])
+    finally:
+        if rec.poll() is None:
+            rec.kill()
+            rec.wait()
+
+
 def main():
-    for test in (test_phases, test_killed, test_no_trace):
+    for test in (test_phases, test_killed, test_no_trace, test_rotate):
         tmp = tempfile.mkdtemp(prefix="serve_test.")
         try:
             test(tmp)
