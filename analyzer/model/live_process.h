@@ -106,7 +106,8 @@ class LiveProcess {
   size_t site_count() const { return sites_.size(); }
   // What a trace that starts now must repeat for its records to be read
   // alone (cli/record/trace_rotator.h): the process record's fields, the
-  // modules loaded, the stack trie, and every live block.
+  // modules loaded, the stack trie, every live block, and the frees still
+  // waiting for their allocation.
   const std::vector<std::string>& argv() const { return argv_; }
   uint64_t ppid() const { return ppid_ != 0 ? ppid_ : header_.ppid; }
   const std::string& parent_trace() const { return parent_trace_; }
@@ -121,6 +122,12 @@ class LiveProcess {
       const Site& site = sites_[b.site].site;
       fn(id, b.size, site.stack, site.api);
     });
+  }
+
+  // Calls fn(id) for every free whose allocation was not read yet.
+  template <typename Fn>
+  void ForEachPendingFree(Fn fn) const {
+    for (uint64_t id : pending_frees_) fn(id);
   }
 
   // Markers read so far (kMarker records), and the newest one's name.

@@ -139,6 +139,12 @@ absl::Status TraceRotator::WritePreamble(const analyzer::LiveProcess& process) {
   process.ForEachLiveBlock([&](uint64_t id, uint64_t size, uint64_t stack, format::Api api) {
     put([&] { return encoder.PutInherited(now, id, api, size, stack); });
   });
+  // A free read before its allocation (another thread's chunk came first)
+  // whose allocation lands in this segment: repeated here, so the block is
+  // freed in this segment too (the earlier one counts it as unmatched).
+  process.ForEachPendingFree([&](uint64_t id) {
+    put([&] { return encoder.PutFree(now, format::Api::kFree, id, kPreambleThread, 0); });
+  });
   if (status.ok()) status = flush();
   return status;
 }

@@ -14,8 +14,9 @@
 // that follow refer to: the process record, the modules loaded, the whole
 // stack trie, and every block live at the cut as kInherited (a block
 // "live when this trace began"), so frees in the segment find their
-// allocation. Only the last segment has the end record; the others read
-// as cut short. With keep_segments, older segments are deleted.
+// allocation, and the frees read before their allocation (which then comes
+// in this segment; the segment before counts them as unmatched). Only the
+// last segment has the end record; the others read as cut short. With keep_segments, older segments are deleted.
 //
 // Files are created O_EXCL|O_NOFOLLOW, mode 0600, like the preload's.
 #ifndef HEAPSIGHT_CLI_RECORD_TRACE_ROTATOR_H_
