@@ -2,6 +2,7 @@
 #include "cli/record/live_endpoints.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
 #include "analyzer/output/pprof_writer.h"
 #include "analyzer/output/profile_family.h"
@@ -96,6 +98,14 @@ uint64_t OwnRssBytes() {
   int n = std::fscanf(f, "%lu %lu", &size, &resident);
   std::fclose(f);
   return n == 2 ? resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE)) : 0;
+}
+
+std::string OwnCpuSeconds() {
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) != 0) return "0";
+  double s = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+             static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+  return absl::StrFormat("%.3f", s);
 }
 
 // The processes a request names: ?pid=N, or every process.
@@ -371,6 +381,11 @@ std::string LiveEndpoints::MetricsText() {
                   "process itself\n# TYPE heapsight_record_rss_bytes gauge\n"
                   "heapsight_record_rss_bytes ",
                   OwnRssBytes(), "\n",
+                  "# HELP heapsight_record_cpu_seconds_total CPU time (user and system) of the "
+                  "heapsight record process itself\n"
+                  "# TYPE heapsight_record_cpu_seconds_total counter\n"
+                  "heapsight_record_cpu_seconds_total ",
+                  OwnCpuSeconds(), "\n",
                   "# HELP heapsight_trace_read_bytes_total Trace bytes the live analysis read\n"
                   "# TYPE heapsight_trace_read_bytes_total counter\n"
                   "heapsight_trace_read_bytes_total ",

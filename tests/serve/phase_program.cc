@@ -16,6 +16,7 @@
 // top`'s growing site), then exits. Mode churn: after phase 1, Churn allocates and frees small blocks
 // as fast as it can until CONTROL_DIR/stop appears (a long trace for
 // `record --no-trace`), then exits.
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -96,7 +97,7 @@ int main(int argc, char** argv) {
   std::string dir = argv[1];
   std::string mode = argc == 3 ? argv[2] : "phases";
   // Every path is made before phase 1: waiting allocates nothing.
-  const std::string go2 = dir + "/go2", go3 = dir + "/go3";
+  const std::string go2 = dir + "/go2", go3 = dir + "/go3", done2 = dir + "/done2";
   g_kept->reserve(4096);  // no vector growth inside the phases
   PhaseOneAlloc();
   LoseThree();
@@ -108,6 +109,12 @@ int main(int argc, char** argv) {
   }
   WaitFor(go2);
   PhaseTwoAlloc();
+  if (mode == "fresh") {
+    // open(2), not fopen: no allocation after the phase's own.
+    close(open(done2.c_str(), O_WRONLY | O_CREAT, 0600));
+    WaitFor(go3);
+    return 0;
+  }
   for (int i = 0; i < 60; ++i) {
     free((*g_kept)[i]);
     (*g_kept)[i] = nullptr;

@@ -15,10 +15,11 @@
 #  - a program killed with SIGKILL mid-run leaves a readable trace;
 #  - --rotate-size: segments that each read alone, --rotate-keep.
 #
-# Freshness: each phase ends with heapsight_marker(), which flushes the
-# program's only thread, so the assertions hold with or without
-# HEAPSIGHT_FLUSH_MS; wait_metric's timeout is where a stricter freshness
-# check (about 1 s) belongs once the flush exists.
+# Freshness: each phase of test_phases ends with heapsight_marker(), which
+# flushes the program's only thread, so its assertions hold with or without
+# HEAPSIGHT_FLUSH_MS. test_freshness checks a phase without a marker: every
+# allocation must show within FRESH_SECONDS; it runs only when the preload
+# knows HEAPSIGHT_FLUSH_MS (`heapsight options`), and is skipped before.
 # Usage: serve_test.py HEAPSIGHT PHASE_PROGRAM
 import json
 import os
@@ -37,6 +38,7 @@ import urllib.request
 FAILURES = []
 HEAPSIGHT, PROGRAM = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 PHASE_TIMEOUT = 30  # seconds a phase may take to show (a loaded machine)
+FRESH_SECONDS = 3  # HEAPSIGHT_FLUSH_MS=1000 (set by --serve) plus a poll and a scrape
 
 
 def check(what, got, want):
@@ -431,8 +433,38 @@ def test_rotate(tmp):
             rec.wait()
 
 
+def test_freshness(tmp):
+    options = subprocess.run([HEAPSIGHT, "options"], capture_output=True, text=True).stdout
+    if "FLUSH_MS" not in options:
+        print("test_freshness: skipped (this preload has no HEAPSIGHT_FLUSH_MS yet)")
+        return
+    s = Session(tmp, mode="fresh")
+    try:
+        wait_metric(s, "heapsight_markers_total", 1)
+        before = metric(s.metrics(), "heapsight_allocated_bytes_total")
+        open(os.path.join(tmp, "go2"), "w").close()
+        done = os.path.join(tmp, "done2")
+        deadline = time.time() + PHASE_TIMEOUT
+        while not os.path.exists(done) and time.time() < deadline:
+            time.sleep(0.01)
+        made = time.time()
+        grown = None
+        while time.time() < made + FRESH_SECONDS and grown != 204800:
+            grown = metric(s.metrics(), "heapsight_allocated_bytes_total") - before
+            time.sleep(0.05)
+        check(f"phase 2 within {FRESH_SECONDS} s, no marker", grown, 204800)
+        got = values(pprof_raw(s.url("/debug/pprof/heap")), "PhaseTwoAlloc")
+        check("phase 2 profile, no marker", got, (50, 204800, 50, 204800))
+        open(os.path.join(tmp, "go3"), "w").close()
+        check("fresh status", s.finish(), 0)
+    finally:
+        if s.proc.poll() is None:
+            s.proc.kill()
+            s.proc.wait()
+
+
 def main():
-    for test in (test_phases, test_killed, test_no_trace, test_rotate):
+    for test in (test_phases, test_freshness, test_killed, test_no_trace, test_rotate):
         tmp = tempfile.mkdtemp(prefix="serve_test.")
         try:
             test(tmp)
