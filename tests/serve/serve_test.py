@@ -237,6 +237,8 @@ def test_phases(tmp):
         check("phase 1 live blocks", blocks1, sum(v[2] for v in heap["by_function"].values()))
         check("phase 1 allocated bytes", metric(text, "heapsight_allocated_bytes_total", pid=pid),
               sum(v[1] for v in heap["by_function"].values()))
+        check("phase 1 frees = allocations - live blocks", frees1,
+              metric(text, "heapsight_allocations_total", pid=pid) - blocks1)
 
         # Leaks on demand: a scan runs now; LoseThree's blocks are lost.
         status, body = s.get("/debug/heapsight/leaks")
