@@ -108,6 +108,21 @@ std::string OwnCpuSeconds() {
   return absl::StrFormat("%.3f", s);
 }
 
+// Whether `pid` still runs the preload: a process whose trace has no end
+// record may have been killed, and its pid reused by an unrelated program,
+// which must not receive the leak signal.
+bool RunsPreload(uint64_t pid) {
+  std::FILE* f = std::fopen(absl::StrCat("/proc/", pid, "/maps").c_str(), "r");
+  if (f == nullptr) return false;
+  char line[4096];
+  bool found = false;
+  while (!found && std::fgets(line, sizeof line, f) != nullptr) {
+    found = std::strstr(line, "/libheapsight.so") != nullptr;
+  }
+  std::fclose(f);
+  return found;
+}
+
 // The processes a request names: ?pid=N, or every process.
 std::optional<std::vector<LiveProcess*>> Selected(LiveFamily& family, const HttpRequest& r,
                                                   HttpResponse* error) {
@@ -410,7 +425,7 @@ HandlerResult LiveEndpoints::Leaks(const HttpRequest& request) {
   auto waits = std::make_shared<std::vector<Wait>>();
   for (LiveProcess* p : *processes) {
     bool sampled = (p->header().flags & format::kFileFlagSampled) != 0;
-    if (p->ended() || sampled) continue;
+    if (p->ended() || sampled || !RunsPreload(p->pid())) continue;
     if (kill(static_cast<pid_t>(p->pid()), options_.leak_signal) == 0) {
       waits->push_back({p->pid(), p->last_scan().scan});
     }
