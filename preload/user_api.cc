@@ -1,7 +1,7 @@
 // preload/user_api.cc: see user_api.h.
 //
 // Constraints: no malloc (PageAlloc), not async-signal-safe except the dump
-// signal's handler (one sem_post). No heapsight lock is held while the
+// and leak signals' handlers (one sem_post each). No heapsight lock is held while the
 // analyzer runs. No fd is kept: the handler wakes the dump thread through a
 // semaphore (a pipe's fds were the program's to close and reuse, and the
 // handler would then have written into the program's file; issue 12).
@@ -27,6 +27,7 @@
 #include "preload/clock.h"
 #include "preload/host_guards.h"
 #include "preload/internal_alloc.h"
+#include "preload/leak_check.h"
 #include "preload/raw_log.h"
 #include "preload/reentry_guard.h"
 #include "preload/spin_lock.h"
@@ -44,6 +45,7 @@ constexpr size_t kPathBytes = 4096;
 
 std::atomic<uint64_t> g_profile_counter{0};
 sem_t g_dump_wakeup;
+sem_t g_leak_wakeup;
 
 // A fixed-capacity string on the stack (no allocation).
 struct PathBuf {
@@ -206,6 +208,57 @@ __attribute__((constructor(103))) void SetUpDumpSignal() {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = DumpSignalHandler;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  sigaction(sig, &sa, nullptr);
+}
+
+// --- leak scan on signal -----------------------------------------------------
+
+void LeakSignalHandler(int) {
+  int saved = errno;
+  sem_post(&g_leak_wakeup);  // async-signal-safe; RunLeakScan is not
+  errno = saved;
+}
+
+void* LeakThread(void*) {
+  for (;;) {
+    while (sem_wait(&g_leak_wakeup) != 0) {
+      if (errno != EINTR) return nullptr;
+    }
+    // As __heapsight_leak_check: the scan takes its own guards.
+    RunLeakScan(format::ScanReason::kRequest);
+    // The scan's records sit in this thread's buffer, the blocks it
+    // classified in every thread's: a reader of the growing trace (record
+    // --serve) needs them all to match the classes to live blocks.
+    FlushAllThreads(NowUs());
+  }
+}
+
+// Installs the leak-scan handler when HEAPSIGHT_LEAK_SIGNAL asks for one.
+__attribute__((constructor(103))) void SetUpLeakSignal() {
+  const char* text = getenv("HEAPSIGHT_LEAK_SIGNAL");
+  if (text == nullptr || *text == '\0') return;
+  const char* disable = getenv("HEAPSIGHT_DISABLE");
+  if (disable != nullptr && *disable != '\0' && *disable != '0') return;
+  int sig = ParseSignal(text);
+  if (sig < 0) {
+    Warn("invalid HEAPSIGHT_LEAK_SIGNAL=", text);
+    return;
+  }
+  ErrnoKeeper keep_errno;  // a constructor: main() starts with libc's errno
+  ReentryGuard guard;
+  if (sem_init(&g_leak_wakeup, 0, 0) != 0) return;
+  pthread_t thread;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  int rc = pthread_create(&thread, &attr, LeakThread, nullptr);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) return;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = LeakSignalHandler;
   sa.sa_flags = SA_RESTART;
   sigemptyset(&sa.sa_mask);
   sigaction(sig, &sa, nullptr);

@@ -53,6 +53,26 @@ void RegisterRecordCommand(CLI::App& app, int* exit_code) {
   rec->add_flag_callback(
       "--no-leak-summary", [request] { request->leak_summary = false; },
       "Do not print the leak summary (the trace list is still printed)");
+  rec->add_option("--serve", request->serve,
+                  "Analyze the traces while they are written and serve them over HTTP at ADDR: "
+                  "Go's /debug/pprof/heap and /debug/pprof/allocs (go tool pprof reads them), "
+                  "/metrics (Prometheus), /debug/heapsight/leaks (a leak scan now, JSON). ADDR is "
+                  ":PORT (loopback), HOST:PORT (anyone who can reach HOST:PORT sees the program's "
+                  "call stacks and heap), or a unix socket path")
+      ->type_name("ADDR");
+  rec->add_flag("--no-trace", request->no_trace,
+                "With --serve: keep no trace: stream, analyze, serve, discard (disk use stays "
+                "bounded by what is not analyzed yet)");
+  rec->add_option("--rotate-size", request->rotate_size,
+                  "Keep each trace as segments <name>.1.hst, <name>.2.hst, ... of about SIZE "
+                  "each (e.g. 256M; K, M, G suffixes); each segment reads alone")
+      ->type_name("SIZE");
+  rec->add_option("--rotate-time", request->rotate_time,
+                  "Start a new segment every DURATION (e.g. 90s, 15m, 6h, 1d)")
+      ->type_name("DURATION");
+  rec->add_option("--rotate-keep", request->rotate_keep,
+                  "With --rotate-*: keep only the newest N segments of each trace")
+      ->type_name("N");
   rec->add_option("PROGRAM", request->command, "The program to trace, then its arguments")
       ->type_name("[ARGS...]")
       ->required();

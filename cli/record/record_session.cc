@@ -10,11 +10,14 @@
 #include <cstring>
 #include <map>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "analyzer/report/leak_summary.h"
 #include "cli/diagnostics.h"
 #include "cli/record/child_process.h"
+#include "cli/record/live_endpoints.h"
+#include "cli/record/live_server.h"
 #include "cli/record/option_table.h"
 #include "cli/record/output_target.h"
 #include "cli/record/preload_locator.h"
@@ -31,6 +34,21 @@ constexpr char kManifestVar[] = "HEAPSIGHT_MANIFEST";
 constexpr char kQuietVar[] = "HEAPSIGHT_QUIET";
 constexpr char kHeapLimitVar[] = "HEAPSIGHT_HEAP_LIMIT";
 constexpr char kAnalyzerVar[] = "HEAPSIGHT_ANALYZER";
+constexpr char kFlushVar[] = "HEAPSIGHT_FLUSH_MS";
+constexpr char kLeakSignalVar[] = "HEAPSIGHT_LEAK_SIGNAL";
+// --serve: every event reaches the trace within about a second (an option
+// of the preload's writer; older preloads ignore it).
+constexpr char kServeFlushMs[] = "1000";
+// --serve: the signal /debug/heapsight/leaks sends for a scan on demand.
+constexpr char kServeLeakSignal[] = "RTMIN+4";
+
+// A HEAPSIGHT_* variable the user chose (--option or the environment).
+std::string UserValue(const std::map<std::string, std::string>& set, const char* name) {
+  auto it = set.find(name);
+  if (it != set.end()) return it->second;
+  const char* env = getenv(name);
+  return env != nullptr ? env : "";
+}
 
 // Errors print through the command's one printer (cli/diagnostics.h).
 void Error(const std::string& message) { analyzer::PrintError(message); }
@@ -118,6 +136,37 @@ void ExplainIncomplete(const std::vector<std::string>& traces, const RecordReque
 
 }  // namespace
 
+std::optional<uint64_t> ParseSize(const std::string& text) {
+  size_t digits = text.find_first_not_of("0123456789");
+  if (digits == 0 || text.empty()) return std::nullopt;
+  uint64_t value = 0;
+  if (!absl::SimpleAtoi(text.substr(0, digits), &value)) return std::nullopt;
+  std::string suffix = digits == std::string::npos ? "" : text.substr(digits);
+  int shift = -1;
+  for (auto [s, sh] : std::initializer_list<std::pair<const char*, int>>{
+           {"", 0}, {"B", 0}, {"K", 10}, {"KiB", 10}, {"k", 10}, {"M", 20}, {"MiB", 20},
+           {"m", 20}, {"G", 30}, {"GiB", 30}, {"g", 30}, {"T", 40}, {"TiB", 40}}) {
+    if (suffix == s) shift = sh;
+  }
+  if (shift < 0 || value == 0 || value > (UINT64_MAX >> shift)) return std::nullopt;
+  return value << shift;
+}
+
+std::optional<uint64_t> ParseDuration(const std::string& text) {
+  size_t digits = text.find_first_not_of("0123456789");
+  if (digits == 0 || text.empty()) return std::nullopt;
+  uint64_t value = 0;
+  if (!absl::SimpleAtoi(text.substr(0, digits), &value) || value == 0) return std::nullopt;
+  std::string suffix = digits == std::string::npos ? "" : text.substr(digits);
+  uint64_t unit = suffix == "" || suffix == "s" ? 1
+                  : suffix == "m"               ? 60
+                  : suffix == "h"               ? 3600
+                  : suffix == "d"               ? 86400
+                                                : 0;
+  if (unit == 0 || value > UINT64_MAX / unit) return std::nullopt;
+  return value * unit;
+}
+
 int RunRecordSession(const RecordRequest& request) {
   // Our messages go to stderr, which may be a pipe whose reader is gone
   // (`2>&1 | head -1`): that must not cost PROGRAM's exit status.
@@ -163,20 +212,53 @@ int RunRecordSession(const RecordRequest& request) {
     return kExitRecordFailed;
   }
 
+  std::optional<ListenAddress> listen;
+  if (!request.serve.empty()) {
+    absl::StatusOr<ListenAddress> parsed = ParseListenAddress(request.serve);
+    if (!parsed.ok()) {
+      Error(std::string(parsed.status().message()));
+      return kExitUsage;
+    }
+    listen = *parsed;
+  } else if (request.no_trace) {
+    Error("record: --no-trace needs --serve (nothing would read the trace)");
+    return kExitUsage;
+  }
+  RotateLimits rotate;
+  if (!request.rotate_size.empty()) {
+    std::optional<uint64_t> size = ParseSize(request.rotate_size);
+    if (!size.has_value()) {
+      Error(absl::StrCat("record: --rotate-size ", request.rotate_size,
+                         ": expected a size such as 256M (K, M, G suffixes)"));
+      return kExitUsage;
+    }
+    rotate.max_bytes = *size;
+  }
+  if (!request.rotate_time.empty()) {
+    std::optional<uint64_t> seconds = ParseDuration(request.rotate_time);
+    if (!seconds.has_value()) {
+      Error(absl::StrCat("record: --rotate-time ", request.rotate_time,
+                         ": expected a duration such as 90s, 15m, 6h or 1d"));
+      return kExitUsage;
+    }
+    rotate.max_seconds = *seconds;
+  }
+  rotate.keep_segments = request.rotate_keep;
+  const bool rotating = rotate.max_bytes != 0 || rotate.max_seconds != 0;
+  if (request.rotate_keep != 0 && !rotating) {
+    Error("record: --rotate-keep needs --rotate-size or --rotate-time");
+    return kExitUsage;
+  }
+  if (rotating && request.no_trace) {
+    Error("record: --no-trace keeps no trace to rotate");
+    return kExitUsage;
+  }
+
   ResolvedProgram program = ResolveProgram(request.command[0], getenv("PATH"));
   if (program.exit_code != 0) {
     Error(program.message);
     return program.exit_code;
   }
-
-  std::string pattern = AbsolutePattern(
-      request.output.empty() ? std::string(kDefaultOutputPattern) : request.output,
-      CurrentDirectory());
-  if (absl::Status s = CheckOutputDirectory(pattern); !s.ok()) {
-    Error(std::string(s.message()));
-    return kExitRecordFailed;
-  }
-  set[kOutputVar] = pattern;
 
   absl::StatusOr<TraceManifest> manifest = TraceManifest::Create();
   if (!manifest.ok()) {
@@ -184,6 +266,55 @@ int RunRecordSession(const RecordRequest& request) {
     return kExitRecordFailed;
   }
   set[kManifestVar] = manifest->path();
+
+  // --no-trace and rotation: the preload's traces live in the manifest's
+  // private directory (the rotated segments go where -o says).
+  std::string pattern = AbsolutePattern(
+      request.no_trace ? manifest->directory() + "/" + std::string(kDefaultOutputPattern)
+      : request.output.empty() ? std::string(kDefaultOutputPattern)
+                               : request.output,
+      CurrentDirectory());
+  if (absl::Status s = CheckOutputDirectory(pattern); !s.ok()) {
+    Error(std::string(s.message()));
+    return kExitRecordFailed;
+  }
+  std::string rotate_dir;
+  if (rotating) {
+    size_t slash = pattern.rfind('/');
+    rotate_dir = slash == 0 ? "/" : pattern.substr(0, slash);
+    if (rotate_dir.find('%') != std::string::npos) {
+      Error("record: with --rotate-*, the directory part of -o cannot depend on the process");
+      return kExitUsage;
+    }
+    pattern = manifest->directory() + pattern.substr(slash);
+  }
+  set[kOutputVar] = pattern;
+
+  std::unique_ptr<LiveServer> server;
+  if (listen.has_value() || rotating) {
+    if (UserValue(set, kFlushVar).empty()) set[kFlushVar] = kServeFlushMs;
+    if (UserValue(set, kLeakSignalVar).empty()) set[kLeakSignalVar] = kServeLeakSignal;
+    LiveServerOptions options;
+    const TraceManifest* m = &*manifest;
+    options.list_traces = [m] { return m->Read(); };
+    options.release_consumed = request.no_trace || rotating;
+    options.rotate_dir = rotate_dir;
+    options.rotate = rotate;
+    options.leak_signal = SignalNumber(UserValue(set, kLeakSignalVar));
+    absl::StatusOr<std::unique_ptr<LiveServer>> started = LiveServer::Start(listen, options);
+    if (!started.ok()) {
+      Error(std::string(started.status().message()));
+      return kExitRecordFailed;
+    }
+    server = std::move(*started);
+    if (!request.quiet && listen.has_value()) {
+      Error(absl::StrCat("serving ",
+                         listen->unix_socket ? server->address()
+                                             : absl::StrCat("http://", server->address()),
+                         " (/debug/pprof/heap, /debug/pprof/allocs, /metrics, "
+                         "/debug/heapsight/leaks; index /debug/pprof/)"));
+    }
+  }
 
   std::fflush(stdout);
   std::fflush(stderr);
@@ -193,8 +324,36 @@ int RunRecordSession(const RecordRequest& request) {
     return child.exec_errno == ENOENT ? kExitNotFound : kExitCannotExecute;
   }
 
+  if (server != nullptr) server->Stop();
   std::vector<std::string> traces = manifest->Read();
-  if (!request.quiet) {
+  if (server != nullptr && !request.quiet) {
+    for (const std::string& e : server->errors()) Error(absl::StrCat("live analysis: ", e));
+  }
+  if (rotating) {
+    // The preload's own traces were only the spool of the segments.
+    for (const std::string& trace : traces) unlink(trace.c_str());
+    std::vector<std::string> segments = server->segments();
+    // A segment of every process (its newest, which has the end record)
+    // stands for it in the leak summary.
+    traces.clear();
+    std::map<std::string, std::string> newest;
+    for (const std::string& s : segments) {
+      newest[s.substr(0, s.rfind('.', s.size() - 5))] = s;
+    }
+    for (const auto& [stem, s] : newest) traces.push_back(s);
+    if (!request.quiet) {
+      for (const std::string& s : segments) Error(absl::StrCat("wrote ", Printable(s)));
+    }
+  } else if (request.no_trace) {
+    // Streamed and analyzed; their analyzed parts are gone from disk anyway.
+    for (const std::string& trace : traces) unlink(trace.c_str());
+    if (!request.quiet) {
+      Error(absl::StrCat("streamed ", traces.size(), " trace", traces.size() == 1 ? "" : "s",
+                         " (not kept: --no-trace)"));
+    }
+    return child.exit_code;
+  }
+  if (!rotating && !request.quiet) {
     for (const std::string& trace : traces) Error(absl::StrCat("wrote ", Printable(trace)));
     if (traces.empty()) {
       Error(program.untraced_reason.empty()

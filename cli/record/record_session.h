@@ -25,7 +25,25 @@ struct RecordRequest {
   std::string suppressions;          // --suppressions FILE
   bool leak_summary = true;          // false: --no-leak-summary
   std::string heap_limit;            // --heap-limit SIZE (HEAPSIGHT_HEAP_LIMIT); empty: none
+  // --serve ADDR: analyze the traces while they are written and serve
+  // profiles and metrics over HTTP (live_server.h); empty: no server.
+  std::string serve;
+  // --no-trace (with --serve): the traces go to a private directory, the
+  // disk space of what was analyzed is given back while the program runs,
+  // and they are deleted at the end.
+  bool no_trace = false;
+  // --rotate-size SIZE / --rotate-time DURATION / --rotate-keep N: the
+  // traces are kept as segments of at most that size or age
+  // (trace_rotator.h); empty / 0: no rotation.
+  std::string rotate_size;
+  std::string rotate_time;
+  uint64_t rotate_keep = 0;
 };
+
+// "64M" -> 67108864 (suffixes K, M, G, T: powers of 1024); nullopt if bad.
+std::optional<uint64_t> ParseSize(const std::string& text);
+// "90", "90s", "15m", "2h", "1d" -> seconds; nullopt if bad or 0.
+std::optional<uint64_t> ParseDuration(const std::string& text);
 
 // Runs the whole session and returns heapsight's exit status: PROGRAM's own
 // status (128+N if killed by signal N); 127 / 126 if PROGRAM cannot be found

@@ -1,0 +1,365 @@
+// analyzer/model/live_process.cc: see live_process.h.
+#include "analyzer/model/live_process.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "analyzer/model/sample_estimate.h"
+#include "analyzer/symbols/runtime_filter.h"
+#include "analyzer/symbols/symbolizer.h"
+
+namespace heapsight::analyzer {
+namespace {
+
+using format::Api;
+using format::Record;
+using format::RecordTag;
+
+constexpr size_t kMaxStackDepth = 4096;
+
+std::string HexBytes(std::string_view bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out.push_back(kHex[c >> 4]);
+    out.push_back(kHex[c & 15]);
+  }
+  return out;
+}
+
+}  // namespace
+
+LiveProcess::LiveProcess(std::string trace_path, const format::FileHeader& header)
+    : trace_path_(std::move(trace_path)), header_(header) {
+  if ((header.flags & format::kFileFlagSampled) != 0 && header.sample_period_bytes > 1) {
+    sample_period_ = static_cast<double>(header.sample_period_bytes);
+  }
+}
+
+LiveProcess::~LiveProcess() = default;
+
+absl::Status LiveProcess::ApplyChunk(const std::vector<uint8_t>& chunk) {
+  format::ChunkDecoder decoder(chunk.data(), chunk.size());
+  if (!decoder.ok()) return absl::DataLossError(absl::StrCat(trace_path_, ": ", decoder.error()));
+  uint32_t thread = decoder.header().thread_index;
+  Record r;
+  while (decoder.Next(&r)) Apply(r, thread);
+  ++counters_.chunks;
+  if (!decoder.ok()) return absl::DataLossError(absl::StrCat(trace_path_, ": ", decoder.error()));
+  return absl::OkStatus();
+}
+
+void LiveProcess::Apply(const Record& r, uint32_t thread_index) {
+  if (r.time_us > counters_.last_time_us && r.tag != RecordTag::kStackNode &&
+      r.tag != RecordTag::kBlockClasses) {
+    counters_.last_time_us = r.time_us;
+  }
+  switch (r.tag) {
+    case RecordTag::kAlloc:
+      Allocate(r.id, r.api, r.size, r.stack, thread_index);
+      break;
+    case RecordTag::kFree:
+      Free(r.id);
+      break;
+    case RecordTag::kRealloc:
+      Free(r.old_id);
+      Allocate(r.id, r.api, r.size, r.stack, thread_index);
+      break;
+    case RecordTag::kInherited:
+      Inherit(r);
+      break;
+    case RecordTag::kStackNode:
+      stack_nodes_.try_emplace(r.stack_node.node, r.stack_node.parent, r.stack_node.ip);
+      break;
+    case RecordTag::kModule: {
+      Module m;
+      m.id = r.module.id;
+      m.load_address = r.module.load_address;
+      m.path = std::string(r.module.path);
+      m.build_id_hex = HexBytes(r.module.build_id);
+      m.segments = r.module.segments;
+      m.load_time_us = r.time_us;
+      modules_.push_back(std::move(m));
+      break;
+    }
+    case RecordTag::kModuleUnload:
+      for (auto it = modules_.rbegin(); it != modules_.rend(); ++it) {
+        if (it->id == r.module.id && it->unload_time_us == kNever) {
+          it->unload_time_us = r.time_us;
+          break;
+        }
+      }
+      break;
+    case RecordTag::kRss:
+      counters_.rss_bytes = r.rss_bytes;
+      break;
+    case RecordTag::kProcess:
+      exe_ = std::string(r.process.executable);
+      argv_.assign(r.process.argv.begin(), r.process.argv.end());
+      ppid_ = r.process.parent_pid;
+      parent_trace_ = std::string(r.process.parent_trace);
+      break;
+    case RecordTag::kMarker:
+      ++marker_count_;
+      last_marker_ = std::string(r.marker_name);
+      break;
+    case RecordTag::kEnd:
+      ended_ = true;
+      end_reason_ = r.end.reason;
+      exit_status_ = r.end.exit_status;
+      break;
+    case RecordTag::kExecFailed:
+      ended_ = false;
+      end_reason_ = format::EndReason::kExit;
+      break;
+    case RecordTag::kLeakScan: {
+      const Record::LeakScanFields& l = r.leak_scan;
+      if (l.scan < last_scan_.scan) break;
+      if (l.scan > leak_data_.scan) scan_classes_.clear();
+      last_scan_.scan = l.scan;
+      for (int c = 0; c < format::kLeakClassCount; ++c) {
+        last_scan_.blocks[c] = l.class_blocks[c];
+        last_scan_.bytes[c] = l.class_bytes[c];
+      }
+      leak_data_.scanned = true;
+      leak_data_.scan = l.scan;
+      leak_data_.reason = l.reason;
+      leak_data_.duration_us = l.duration_us;
+      leak_data_.threads_stopped = l.threads_stopped;
+      leak_data_.threads_missed = l.threads_missed;
+      leak_data_.root_bytes = l.root_bytes;
+      break;
+    }
+    case RecordTag::kBlockClasses: {
+      const Record::BlockClassesFields& b = r.block_classes;
+      if (b.scan > leak_data_.scan) {  // before its kLeakScan (another thread's chunk)
+        scan_classes_.clear();
+        leak_data_.scan = b.scan;
+      }
+      if (b.scan != leak_data_.scan) break;
+      for (uint64_t id : b.ids) scan_classes_[id] = static_cast<uint8_t>(b.leak_class);
+      break;
+    }
+    default:  // kThreadStart, kFork, kExec, kLost, kAllocFailed, kFreeError
+      break;
+  }
+}
+
+uint32_t LiveProcess::SiteFor(uint64_t stack, Api api) {
+  auto [it, inserted] =
+      site_index_.try_emplace(SiteKey{stack, api}, static_cast<uint32_t>(sites_.size()));
+  if (inserted) {
+    LiveSite s;
+    s.site.stack = stack;
+    s.site.api = api;
+    sites_.push_back(s);
+  }
+  return it->second;
+}
+
+void LiveProcess::AddLive(uint32_t site, uint64_t size) {
+  SiteStats& s = sites_[site].site.stats;
+  ++s.live_count;
+  s.live_bytes += size;
+  ++counters_.live_blocks;
+  counters_.live_bytes += size;
+  if (sample_period_ > 1) {
+    estimated_live_bytes_ += SampleWeight(size, sample_period_) * static_cast<double>(size);
+    counters_.peak_bytes = std::max(
+        counters_.peak_bytes, static_cast<uint64_t>(TruncateSaturating(estimated_live_bytes_)));
+  } else {
+    counters_.peak_bytes = std::max(counters_.peak_bytes, counters_.live_bytes);
+  }
+}
+
+void LiveProcess::RemoveLive(const LiveBlock& block) {
+  SiteStats& s = sites_[block.site].site.stats;
+  --s.live_count;
+  s.live_bytes -= block.size;
+  --counters_.live_blocks;
+  counters_.live_bytes -= block.size;
+  if (sample_period_ > 1) {
+    estimated_live_bytes_ -= SampleWeight(block.size, sample_period_) *
+                             static_cast<double>(block.size);
+    if (estimated_live_bytes_ < 0) estimated_live_bytes_ = 0;
+  }
+}
+
+void LiveProcess::Allocate(uint64_t id, Api api, uint64_t size, uint64_t stack,
+                           uint32_t thread_index) {
+  uint32_t site = SiteFor(stack, api);
+  SiteStats& s = sites_[site].site.stats;
+  ++s.alloc_count;
+  s.alloc_bytes += size;
+  if (sample_period_ > 1) {
+    double w = SampleWeight(size, sample_period_);
+    s.alloc_count_estimate += w;
+    s.alloc_bytes_estimate += w * static_cast<double>(size);
+  }
+  ++counters_.allocs;
+  counters_.bytes_allocated += size;
+  uint64_t& upto = allocated_upto_[thread_index];
+  upto = std::max(upto, format::AllocIdCounter(id) + 1);
+  // Freed before we read its allocation (another thread's chunk came first).
+  if (!pending_frees_.empty() && pending_frees_.erase(id) != 0) {
+    ++counters_.frees;
+    counters_.pending_frees = pending_frees_.size();
+    return;
+  }
+  if (!live_.Insert(id, LiveBlock{size, site})) return;  // a reused id: corrupt
+  AddLive(site, size);
+}
+
+void LiveProcess::Inherit(const Record& r) {
+  uint32_t site = SiteFor(r.stack, r.api);
+  if (!live_.Insert(r.id, LiveBlock{r.size, site})) return;
+  SiteStats& s = sites_[site].site.stats;
+  ++s.inherited_count;
+  s.inherited_bytes += r.size;
+  AddLive(site, r.size);
+}
+
+void LiveProcess::Free(uint64_t id) {
+  LiveBlock block;
+  if (live_.Erase(id, &block)) {
+    RemoveLive(block);
+    ++counters_.frees;
+    if (!scan_classes_.empty()) scan_classes_.erase(id);
+    return;
+  }
+  // Its allocation may still be in its thread's buffer: a counter that
+  // thread has not reached yet is waiting, one it passed is unmatched.
+  auto upto = allocated_upto_.find(format::AllocIdThread(id));
+  uint64_t reached = upto == allocated_upto_.end() ? 0 : upto->second;
+  if (format::AllocIdCounter(id) >= reached && pending_frees_.size() < kMaxPendingFrees) {
+    pending_frees_.insert(id);
+    counters_.pending_frees = pending_frees_.size();
+  } else {
+    ++counters_.unmatched_frees;
+  }
+}
+
+void LiveProcess::ClassifySites() {
+  if (symbolizer_ == nullptr || symbolizer_modules_ != modules_.size()) {
+    // New modules: a new symbolizer that keeps the debug info read so far.
+    auto next = std::make_shared<Symbolizer>(modules_);
+    if (symbolizer_ != nullptr) next->AdoptSessions(*symbolizer_);
+    symbolizer_ = std::move(next);
+    symbolizer_modules_ = modules_.size();
+  }
+  for (LiveSite& s : sites_) {
+    if (s.classified) continue;
+    // Final once every node of the stack and every frame's module is known.
+    bool complete = true;
+    std::vector<uint64_t> ips;
+    for (uint64_t node = s.site.stack; node != 0 && ips.size() < kMaxStackDepth;) {
+      auto it = stack_nodes_.find(node);
+      if (it == stack_nodes_.end()) {
+        complete = false;
+        break;
+      }
+      ips.push_back(it->second.second);
+      if (it->second.first == node) break;
+      node = it->second.first;
+    }
+    if (!ips.empty() && format::IsStackCutMarker(ips.back())) ips.pop_back();
+    for (uint64_t ip : ips) {
+      if (symbolizer_->FindModule(ip) == nullptr) complete = false;
+    }
+    s.site.kind = ClassifySite(ips, *symbolizer_);
+    s.classified = complete;
+  }
+}
+
+ProcessProfile LiveProcess::Snapshot(bool with_stacks) {
+  ClassifySites();
+  ProcessProfile p;
+  p.trace_path = trace_path_;
+  p.header = header_;
+  p.pid = header_.pid;
+  p.ppid = ppid_ != 0 ? ppid_ : header_.ppid;
+  p.exe = exe_;
+  p.argv = argv_;
+  p.parent_trace = parent_trace_;
+  p.complete = ended_;
+  p.end_reason = end_reason_;
+  p.exit_status = exit_status_;
+  p.duration_us = counters_.last_time_us;
+  if (with_stacks) {
+    p.modules = modules_;
+    p.stack_nodes = stack_nodes_;
+  }
+  p.symbolizer = symbolizer_;
+  p.sites.reserve(sites_.size());
+  for (const LiveSite& s : sites_) {
+    Site site = s.site;
+    site.stats.leaked_count = site.stats.live_count;
+    site.stats.leaked_bytes = site.stats.live_bytes;
+    p.sites.push_back(site);
+  }
+
+  // Totals, trace_model.h's definitions (runtime sites apart).
+  Totals& t = p.totals;
+  const bool sampled = sample_period_ > 1;
+  const int64_t period = sampled ? static_cast<int64_t>(sample_period_) : 1;
+  t.estimated = sampled;
+  t.sample_period = sampled ? static_cast<uint64_t>(period) : 0;
+  t.temporary_known = false;
+  t.unmatched_frees = counters_.unmatched_frees;
+  t.peak_bytes = counters_.peak_bytes;
+  for (const Site& site : p.sites) {
+    const SiteStats& s = site.stats;
+    uint64_t allocs = s.alloc_count;
+    uint64_t bytes = s.alloc_bytes;
+    if (sampled) {
+      allocs = static_cast<uint64_t>(TruncateSaturating(std::round(s.alloc_count_estimate)));
+      bytes = static_cast<uint64_t>(TruncateSaturating(std::round(s.alloc_bytes_estimate)));
+    }
+    ScaledBlocks live = ScaleLiveBlocks(static_cast<int64_t>(s.live_count),
+                                        static_cast<int64_t>(s.live_bytes), period);
+    ScaledBlocks inherited = ScaleLiveBlocks(static_cast<int64_t>(s.inherited_count),
+                                             static_cast<int64_t>(s.inherited_bytes), period);
+    if (site.kind == SiteKind::kRuntime) {
+      p.runtime_totals.allocs += allocs;
+      p.runtime_totals.bytes_allocated += bytes;
+      p.runtime_totals.leaked_bytes += static_cast<uint64_t>(live.bytes);
+      p.runtime_totals.leaked_blocks += static_cast<uint64_t>(live.count);
+      continue;
+    }
+    if (sampled) {
+      t.sampled_allocs += s.alloc_count;
+      t.sampled_bytes += s.alloc_bytes;
+    }
+    t.allocs_by_api[static_cast<size_t>(site.api)] += allocs;
+    t.allocs += allocs;
+    t.bytes_allocated += bytes;
+    t.leaked_bytes += static_cast<uint64_t>(live.bytes);
+    t.leaked_blocks += static_cast<uint64_t>(live.count);
+    t.inherited_bytes += static_cast<uint64_t>(inherited.bytes);
+    t.inherited_blocks += static_cast<uint64_t>(inherited.count);
+  }
+  uint64_t had = t.allocs + t.inherited_blocks;
+  t.frees = had > t.leaked_blocks ? had - t.leaked_blocks : 0;
+  if (t.peak_bytes < t.leaked_bytes) t.peak_bytes = t.leaked_bytes;
+
+  // The last scan's classes of the blocks still live.
+  p.leak_classes.scanned = leak_data_.scanned;
+  p.leak_classes.scan = leak_data_.scan;
+  p.leak_classes.reason = leak_data_.reason;
+  p.leak_classes.duration_us = leak_data_.duration_us;
+  p.leak_classes.threads_stopped = leak_data_.threads_stopped;
+  p.leak_classes.threads_missed = leak_data_.threads_missed;
+  p.leak_classes.root_bytes = leak_data_.root_bytes;
+  for (const auto& [id, cls] : scan_classes_) {
+    LiveBlock b;
+    if (!live_.Find(id, &b) || cls == 0 || cls > format::kLeakClassCount) continue;
+    const Site& site = p.sites[b.site];
+    p.leak_classes.sites[{site.stack, static_cast<uint8_t>(site.api)}]
+                        [static_cast<LeakClass>(cls)] += ClassCounts{b.size, 1};
+  }
+  return p;
+}
+
+}  // namespace heapsight::analyzer

@@ -1,0 +1,163 @@
+// cli/record/trace_rotator.cc: see trace_rotator.h.
+#include "cli/record/trace_rotator.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "format/chunk_encoder.h"
+
+namespace heapsight::record {
+namespace {
+
+constexpr size_t kPreambleChunkBytes = 128 << 10;
+
+int64_t NowMs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+std::string FromHex(const std::string& hex) {
+  std::string out;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) {
+    out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+  }
+  return out;
+}
+
+}  // namespace
+
+TraceRotator::TraceRotator(std::string stem, RotateLimits limits)
+    : stem_(std::move(stem)), limits_(limits) {}
+
+TraceRotator::~TraceRotator() {
+  if (fd_ >= 0) close(fd_);
+}
+
+absl::Status TraceRotator::Write(const void* data, size_t size) {
+  const char* p = static_cast<const char*>(data);
+  while (size > 0) {
+    ssize_t n = write(fd_, p, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      return absl::DataLossError(absl::StrCat(segments_.back(), ": cannot write: ",
+                                              std::strerror(errno)));
+    }
+    p += n;
+    size -= static_cast<size_t>(n);
+    bytes_ += static_cast<uint64_t>(n);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TraceRotator::Open(const analyzer::LiveProcess& process) {
+  if (fd_ >= 0) close(fd_);
+  ++number_;
+  std::string path = absl::StrCat(stem_, ".", number_, ".hst");
+  fd_ = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd_ < 0) {
+    return absl::FailedPreconditionError(absl::StrCat(path, ": cannot create: ",
+                                                      std::strerror(errno)));
+  }
+  segments_.push_back(path);
+  bytes_ = 0;
+  opened_ms_ = NowMs();
+  format::FileHeader header = process.header();
+  if (absl::Status s = Write(&header, sizeof header); !s.ok()) return s;
+  if (number_ > 1) {
+    if (absl::Status s = WritePreamble(process); !s.ok()) return s;
+  }
+  while (limits_.keep_segments != 0 && segments_.size() > limits_.keep_segments) {
+    unlink(segments_.front().c_str());
+    segments_.pop_front();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TraceRotator::WritePreamble(const analyzer::LiveProcess& process) {
+  std::vector<uint8_t> buffer(kPreambleChunkBytes);
+  format::ChunkEncoder encoder;
+  uint64_t sequence = 0;
+  // Time 0: the preamble comes first in time order, before any record of
+  // the segment (a chunk flushed after the cut may hold earlier events).
+  const uint64_t now = 0;
+  auto begin = [&] {
+    format::ChunkHeader h{};
+    h.thread_index = kPreambleThread;
+    h.sequence = sequence++;
+    h.base_time_us = now;
+    encoder.Begin(buffer.data(), buffer.size(), h);
+  };
+  auto flush = [&]() -> absl::Status {
+    if (encoder.empty()) return absl::OkStatus();
+    size_t size = encoder.Seal();
+    format::BlockHeader b = format::MakeBlockHeader(buffer.data(), static_cast<uint32_t>(size),
+                                                    format::Codec::kRaw,
+                                                    static_cast<uint32_t>(size));
+    if (absl::Status s = Write(&b, sizeof b); !s.ok()) return s;
+    if (absl::Status s = Write(buffer.data(), size); !s.ok()) return s;
+    begin();
+    return absl::OkStatus();
+  };
+  // Each Put is tried in the current chunk, then in a fresh one.
+  absl::Status status;
+  auto put = [&](auto&& fn) {
+    if (!status.ok() || fn()) return;
+    status = flush();
+    if (status.ok() && !fn()) status = absl::InternalError("a preamble record does not fit a chunk");
+  };
+  begin();
+  std::vector<const char*> argv;
+  size_t argv_bytes = 0;
+  for (const std::string& a : process.argv()) {
+    argv.push_back(a.c_str());
+    argv_bytes += a.size();
+  }
+  put([&] {
+    return encoder.PutProcess(now, process.exe().data(), process.exe().size(), argv.data(),
+                              argv.size(), argv_bytes, process.ppid(),
+                              process.parent_trace().data(), process.parent_trace().size());
+  });
+  for (const analyzer::Module& m : process.modules()) {
+    if (m.unload_time_us != analyzer::kNever) continue;
+    std::string build_id = FromHex(m.build_id_hex);
+    put([&] {
+      return encoder.PutModule(now, m.id, m.load_address, m.path.data(), m.path.size(),
+                               reinterpret_cast<const uint8_t*>(build_id.data()), build_id.size(),
+                               m.segments.data(), m.segments.size());
+    });
+  }
+  for (const auto& [node, parent_ip] : process.stack_nodes()) {
+    put([&] { return encoder.PutStackNode(node, parent_ip.first, parent_ip.second); });
+  }
+  process.ForEachLiveBlock([&](uint64_t id, uint64_t size, uint64_t stack, format::Api api) {
+    put([&] { return encoder.PutInherited(now, id, api, size, stack); });
+  });
+  // A free read before its allocation (another thread's chunk came first)
+  // whose allocation lands in this segment: repeated here, so the block is
+  // freed in this segment too (the earlier one counts it as unmatched).
+  process.ForEachPendingFree([&](uint64_t id) {
+    put([&] { return encoder.PutFree(now, format::Api::kFree, id, kPreambleThread, 0); });
+  });
+  if (status.ok()) status = flush();
+  return status;
+}
+
+absl::Status TraceRotator::Append(const std::string& block,
+                                  const analyzer::LiveProcess& process) {
+  bool full = limits_.max_bytes != 0 && bytes_ >= limits_.max_bytes;
+  bool old = limits_.max_seconds != 0 &&
+             NowMs() - opened_ms_ >= static_cast<int64_t>(limits_.max_seconds) * 1000;
+  if (fd_ < 0 || full || old) {
+    if (absl::Status s = Open(process); !s.ok()) return s;
+  }
+  return Write(block.data(), block.size());
+}
+
+}  // namespace heapsight::record

@@ -1,0 +1,162 @@
+// tests/analyzer/model/live_process_test.cc: LiveProcess on synthetic
+// chunks in file order: frees before their allocation (another thread's
+// chunk comes later), realloc, inherited blocks, unmatched frees, leak
+// scan classes, markers, end, and a snapshot equal to AnalyzeTrace's
+// numbers for the same trace.
+#include "analyzer/model/live_process.h"
+
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "format/trace_reader.h"
+#include "gtest/gtest.h"
+#include "tests/analyzer/test_trace_writer.h"
+
+namespace heapsight::analyzer {
+namespace {
+
+using format::Api;
+using testing::TestTraceWriter;
+
+// Applies every chunk of `w`'s trace in file order.
+std::unique_ptr<LiveProcess> ApplyAll(TestTraceWriter& w, const std::string& name) {
+  std::string path = ::testing::TempDir() + "/" + name + "." + std::to_string(getpid()) + ".hst";
+  EXPECT_TRUE(w.WriteFile(path));
+  auto reader = format::TraceReader::Open(path);
+  EXPECT_TRUE(reader.ok()) << reader.status();
+  auto live = std::make_unique<LiveProcess>(path, (*reader)->header());
+  std::vector<uint8_t> chunk;
+  while ((*reader)->NextChunk(&chunk)) EXPECT_TRUE(live->ApplyChunk(chunk).ok());
+  EXPECT_TRUE((*reader)->status().ok());
+  return live;
+}
+
+const Site* FindSite(const ProcessProfile& p, uint64_t stack, Api api) {
+  for (const Site& s : p.sites) {
+    if (s.stack == stack && s.api == api) return &s;
+  }
+  return nullptr;
+}
+
+TEST(LiveProcessTest, FreeBeforeItsAllocationIsMatchedWhenTheAllocationArrives) {
+  TestTraceWriter w;
+  w.Process(0, 0, "/bin/prog", {"prog"});
+  w.StackNode(1, 1, 0, 0x1000);
+  uint64_t a = w.Alloc(1, 10, Api::kMalloc, 100, 1);
+  uint64_t b = w.Alloc(1, 11, Api::kMalloc, 200, 1);
+  // Thread 2 frees a; its chunk reaches the file before thread 1's.
+  w.Free(2, 20, a);
+  w.Flush(2);
+  w.Flush(1);
+  w.Free(2, 30, format::MakeAllocId(1, 77));  // never allocated: pending
+  w.Free(2, 31, format::MakeAllocId(1, 0) + 0);  // a again: unmatched now
+  std::unique_ptr<LiveProcess> owned = ApplyAll(w, "live_free_first");
+  LiveProcess& live = *owned;
+  EXPECT_EQ(live.counters().allocs, 2u);
+  EXPECT_EQ(live.counters().frees, 1u);
+  EXPECT_EQ(live.counters().live_blocks, 1u);
+  EXPECT_EQ(live.counters().live_bytes, 200u);
+  EXPECT_EQ(live.counters().pending_frees, 1u);
+  EXPECT_EQ(live.counters().unmatched_frees, 1u);
+  ProcessProfile p = live.Snapshot();
+  const Site* s = FindSite(p, 1, Api::kMalloc);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->stats.alloc_count, 2u);
+  EXPECT_EQ(s->stats.alloc_bytes, 300u);
+  EXPECT_EQ(s->stats.live_count, 1u);
+  EXPECT_EQ(s->stats.live_bytes, 200u);
+  EXPECT_EQ(s->stats.leaked_bytes, 200u);
+  EXPECT_EQ(p.totals.leaked_bytes, 200u);
+  EXPECT_EQ(p.totals.frees, 1u);
+  EXPECT_EQ(p.exe, "/bin/prog");
+  EXPECT_FALSE(p.complete);
+  (void)b;
+}
+
+TEST(LiveProcessTest, ReallocInheritedPeakMarkersAndEnd) {
+  TestTraceWriter w;
+  w.StackNode(0, 1, 0, 0x1000);
+  w.StackNode(0, 2, 0, 0x2000);
+  w.Inherited(0, 1, format::MakeAllocId(9, 3), Api::kMalloc, 64, 2);
+  uint64_t a = w.Alloc(0, 10, Api::kMalloc, 1000, 1);
+  uint64_t b = w.Realloc(0, 20, a, 3000, 1);
+  w.Marker(0, 25, "phase1");
+  w.Free(0, 30, b);
+  w.Free(0, 31, format::MakeAllocId(9, 3));
+  w.Rss(0, 32, 123456);
+  w.Marker(0, 33, "phase2");
+  w.End(0, 40);
+  std::unique_ptr<LiveProcess> owned = ApplyAll(w, "live_realloc");
+  LiveProcess& live = *owned;
+  EXPECT_EQ(live.counters().live_bytes, 0u);
+  EXPECT_EQ(live.counters().peak_bytes, 3064u);  // the realloc's new block and the inherited one
+  EXPECT_EQ(live.counters().rss_bytes, 123456u);
+  EXPECT_EQ(live.counters().last_time_us, 40u);
+  EXPECT_EQ(live.marker_count(), 2u);
+  EXPECT_EQ(live.last_marker(), "phase2");
+  EXPECT_TRUE(live.ended());
+  ProcessProfile p = live.Snapshot();
+  EXPECT_TRUE(p.complete);
+  const Site* s = FindSite(p, 1, Api::kRealloc);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->stats.alloc_bytes, 3000u);
+  const Site* inherited = FindSite(p, 2, Api::kMalloc);
+  ASSERT_NE(inherited, nullptr);
+  EXPECT_EQ(inherited->stats.inherited_count, 1u);
+  EXPECT_EQ(p.totals.allocs, 2u);
+  EXPECT_EQ(p.totals.frees, 3u);  // malloc's block (by realloc), realloc's, the inherited one
+}
+
+TEST(LiveProcessTest, TheLastScanClassesTheBlocksStillLive) {
+  TestTraceWriter w;
+  w.StackNode(0, 1, 0, 0x1000);
+  uint64_t a = w.Alloc(0, 10, Api::kMalloc, 10, 1);
+  uint64_t b = w.Alloc(0, 11, Api::kMalloc, 20, 1);
+  uint64_t c = w.Alloc(0, 12, Api::kMalloc, 40, 1);
+  w.LeakScan(0, 13, 1, format::ScanReason::kRequest);
+  w.BlockClasses(0, 1, format::LeakClass::kDefinite, {a, b});
+  w.BlockClasses(0, 1, format::LeakClass::kReachable, {c});
+  w.Free(0, 14, b);
+  std::unique_ptr<LiveProcess> owned = ApplyAll(w, "live_scan");
+  LiveProcess& live = *owned;
+  EXPECT_EQ(live.last_scan().scan, 1u);
+  ProcessProfile p = live.Snapshot();
+  EXPECT_TRUE(p.leak_classes.scanned);
+  auto it = p.leak_classes.sites.find({1, static_cast<uint8_t>(Api::kMalloc)});
+  ASSERT_NE(it, p.leak_classes.sites.end());
+  EXPECT_EQ(it->second[format::LeakClass::kDefinite].blocks, 1u);  // b was freed since
+  EXPECT_EQ(it->second[format::LeakClass::kDefinite].bytes, 10u);
+  EXPECT_EQ(it->second[format::LeakClass::kReachable].bytes, 40u);
+}
+
+TEST(LiveProcessTest, SnapshotOfAWholeTraceHasAnalyzeTracesTotals) {
+  TestTraceWriter w;
+  w.Process(0, 0, "/bin/prog", {"prog"});
+  w.StackNode(0, 1, 0, 0x1000);
+  w.StackNode(1, 2, 0, 0x2000);
+  std::vector<uint64_t> ids;
+  for (int i = 0; i < 300; ++i) ids.push_back(w.Alloc(i % 2, 10 + i, Api::kMalloc, 16 + i, 1 + i % 2));
+  for (int i = 0; i < 300; i += 3) w.Free((i + 1) % 2, 400 + i, ids[i]);
+  std::string path = ::testing::TempDir() + "/live_vs_model." + std::to_string(getpid()) + ".hst";
+  std::unique_ptr<LiveProcess> owned = ApplyAll(w, "live_vs_model_live");
+  LiveProcess& live = *owned;
+  ASSERT_TRUE(w.WriteFile(path));
+  AnalyzeOptions options;
+  options.classify_runtime = false;
+  absl::StatusOr<ProcessProfile> model = AnalyzeTrace(path, options);
+  ASSERT_TRUE(model.ok()) << model.status();
+  ProcessProfile p = live.Snapshot();
+  EXPECT_EQ(p.totals.allocs, model->totals.allocs);
+  EXPECT_EQ(p.totals.bytes_allocated, model->totals.bytes_allocated);
+  EXPECT_EQ(p.totals.leaked_bytes, model->totals.leaked_bytes);
+  EXPECT_EQ(p.totals.leaked_blocks, model->totals.leaked_blocks);
+  EXPECT_EQ(p.totals.frees, model->totals.frees);
+  EXPECT_EQ(live.counters().unmatched_frees, 0u);
+  EXPECT_EQ(live.counters().pending_frees, 0u);
+}
+
+}  // namespace
+}  // namespace heapsight::analyzer
