@@ -12,7 +12,7 @@
 // PhaseOneAlloc's blocks are freed. Marker "phase2", then CONTROL_DIR/go3.
 // Phase 3: everything still held is freed; the program exits 0.
 // Mode grow: after phase 1, GrowForever keeps 64 KiB more every 100 ms
-// (a marker after each step) until CONTROL_DIR/stop appears (`heapsight
+// (no marker: HEAPSIGHT_FLUSH_MS flushes it) until CONTROL_DIR/stop appears (`heapsight
 // top`'s growing site), then exits. Mode churn: after phase 1, Churn allocates and frees small blocks
 // as fast as it can until CONTROL_DIR/stop appears (a long trace for
 // `record --no-trace`), then exits.
@@ -70,9 +70,9 @@ __attribute__((noinline)) void GrowForever(const std::string& dir) {
       memset(p, 3, 4096);
       g_kept->push_back(p);
     }
-    // The marker flushes this thread's events to the trace: the growth
-    // shows within a refresh even without HEAPSIGHT_FLUSH_MS.
-    heapsight_marker("grow");
+    // No marker here: the growth reaches the trace through
+    // HEAPSIGHT_FLUSH_MS=1000, which `record --serve` sets (serve_top
+    // checks that it shows).
     usleep(100000);
   }
 }
