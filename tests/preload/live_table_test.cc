@@ -292,7 +292,7 @@ TEST(LiveTable, OneShardGrowsIncrementallyAndStaysExact) {
 
 
 // While a shard migrates, the old table's pages go back to the system in
-// 64 KiB pieces as the cursor passes them, so the shard never holds two
+// 16 KiB pieces as the cursor passes them, so the shard never holds two
 // full tables.
 TEST(LiveTable, GrowthReturnsTheOldTableAsItGoes) {
   static LiveTable table;
@@ -312,19 +312,19 @@ TEST(LiveTable, GrowthReturnsTheOldTableAsItGoes) {
   ASSERT_EQ(m.resizing, 0u);
   ASSERT_TRUE(table.Insert(addresses[i], Entry(i + 1, 8)));
   ++i;
-  // New table mapped; the old one is whole but for the first 4 chunks moved.
+  // New table mapped; the old one is whole but for the first 8 chunks moved.
   m = table.Memory();
   EXPECT_EQ(m.chunk_bytes, 3840u * 64);
   EXPECT_EQ(m.old_bytes, 3072u * 64);
   EXPECT_EQ(m.resizing, 1u);
-  // 256 more inserts move 4 chunks each: 1,028 chunks, so the first 64 KiB
-  // (1,024 chunks) of the old table are gone.
-  for (int n = 0; n < 256; ++n, ++i) ASSERT_TRUE(table.Insert(addresses[i], Entry(i + 1, 8)));
+  // 128 more inserts move 8 chunks each: 1,032 chunks, so the first 64 KiB
+  // (four 16 KiB pieces, 1,024 chunks) of the old table are gone.
+  for (int n = 0; n < 128; ++n, ++i) ASSERT_TRUE(table.Insert(addresses[i], Entry(i + 1, 8)));
   EXPECT_EQ(table.Memory().old_bytes, (3072u - 1024) * 64);
-  // 510 more: 3,068 chunks moved, the old table's last 4 chunks remain
-  // (mapped until the end: 3,072 - 2,048 = 1,024 chunks), then one more.
-  for (int n = 0; n < 510; ++n, ++i) ASSERT_TRUE(table.Insert(addresses[i], Entry(i + 1, 8)));
-  EXPECT_EQ(table.Memory().old_bytes, (3072u - 2048) * 64);
+  // 254 more: 3,064 chunks moved, the old table's last 8 chunks remain
+  // (mapped until the end: 3,072 - 2,816 = 256 chunks), then one more.
+  for (int n = 0; n < 254; ++n, ++i) ASSERT_TRUE(table.Insert(addresses[i], Entry(i + 1, 8)));
+  EXPECT_EQ(table.Memory().old_bytes, (3072u - 2816) * 64);
   ASSERT_TRUE(table.Insert(addresses[i], Entry(i + 1, 8)));
   ++i;
   m = table.Memory();
