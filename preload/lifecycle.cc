@@ -261,7 +261,8 @@ void LogStats() {
       .Num(static_cast<int64_t>(use.side_bytes)).Str(" for ")
       .Num(static_cast<int64_t>(use.side)).Str(" entries); other ")
       .Num(mapped - table_bytes + static_cast<int64_t>(sizeof g_live_blocks))
-      .Str(" bytes (stack table, thread buffers, arena)");
+      .Str(" bytes (stack table ").Num(static_cast<int64_t>(g_stack_table.MappedBytes()))
+      .Str(", the rest thread buffers, arena, module map)");
   if (size_t filter = g_live_blocks.FilterBytes(); filter != 0) {
     // Sampled mode: the table's counting filter (counted in the table's
     // bytes above; mapped, touched only where marked).

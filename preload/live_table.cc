@@ -503,7 +503,7 @@ struct LiveTableImpl {
   // `address` is not in the side table.
   static bool WideInsert(Shard* s, uintptr_t address, const LiveEntry& e) {
     if ((s->wide_count + 1) * 2 > s->wide_capacity) {
-      size_t capacity = s->wide_capacity == 0 ? 64 : s->wide_capacity * 2;
+      size_t capacity = s->wide_capacity == 0 ? 128 : s->wide_capacity * 2;  // a page at first
       auto* slots = static_cast<WideSlot*>(PageAlloc(capacity * sizeof(WideSlot)));
       if (slots == nullptr) return false;
       for (size_t i = 0; i < s->wide_capacity; ++i) {
@@ -533,7 +533,14 @@ struct LiveTableImpl {
       }
     }
     s->wide[hole].address = 0;
-    --s->wide_count;
+    // An empty side table goes back to the system: most shards only ever
+    // hold a few side entries (a big block, a run of over 30 chunks), and
+    // a page each would stay with all 1,024 shards.
+    if (--s->wide_count == 0) {
+      PageFree(s->wide, s->wide_capacity * sizeof(WideSlot));
+      s->wide = nullptr;
+      s->wide_capacity = 0;
+    }
   }
 
   // --- the shard operations ---

@@ -150,6 +150,9 @@ TEST(LiveTable, FieldLimitsRoundTripPackedAndWide) {
     EXPECT_EQ(id, c.entry.id);
   }
   EXPECT_EQ(table.Size(), 0u);
+  // Side tables left empty are unmapped.
+  EXPECT_GT(side, 0u);
+  EXPECT_EQ(table.Memory().side_bytes, 0u);
 }
 
 
