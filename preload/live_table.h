@@ -28,15 +28,18 @@
 // size (14 bits), stack id (25 bits) and api (5 bits, or internal): nothing
 // is dropped, see the packed entry in live_table.cc. An entry whose home
 // chunk is full goes to the next chunk with room (at most 30 chunks on; a
-// table has 30 spare chunks past its last home so probes never wrap);
-// deletion shifts later entries back into the hole, so a lookup stops at
-// the first chunk with an empty slot. A shard grows by 5/4 when it reaches
-// a load of 7/8 and shrinks to a load of 4/5 when it falls below 2/3 (it
-// never maps less than 8 KiB). Both are incremental: the shard maps the new
-// table and every insert or remove moves the next few chunks of the old
-// table over, in order, returning the old table's pages to the system as it
-// goes; as the order is kept, the new table's pages are touched in order
-// too, so a growing shard never holds two full tables.
+// table has 30 spare chunks past its last home so probes never wrap), and
+// each chunk counts the entries that passed it (4 bits, spread over its
+// slots), so a lookup stops at the first chunk nobody passed and a removal
+// moves nothing. A shard grows by 5/4 when it reaches a load of 7/8 and
+// shrinks to a load of 4/5 when it falls below 2/3 (it never maps less
+// than 8 KiB; a shrink must save an eighth of the table). Both are
+// incremental: the shard maps the new table and every insert or remove
+// moves the next 8 chunks of the old table over, in order, returning the
+// old table's pages to the system in 16 KiB pieces; meanwhile an entry
+// whose old home is not yet moved is inserted into the old table, so the
+// new table's pages are touched in order, by migration only, and a
+// resizing shard never holds two full tables.
 //
 // Entries that do not fit the packed form (an address that is not 8-aligned
 // or above 2^47, a size of 16 KiB or more, a thread index of 16,384 or more
