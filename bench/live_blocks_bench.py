@@ -5,7 +5,8 @@ Workloads: bench/live_blocks_bench (20 million live blocks at once) and
 python3 building and sorting a 1M-entry dict with PYTHONMALLOC=malloc. Each
 is run plain and under each given preload, alternating, --runs times; the
 table shows the median wall time and peak RSS (ru_maxrss of the child) and
-the ratio to plain. HEAPSIGHT_STATS=1 is set, so the preload's own memory
+the ratio to plain, and for the live_blocks_bench run what the tool adds
+per live block. HEAPSIGHT_STATS=1 is set, so the preload's own memory
 line ("memory: live table ...") of the last run is shown too.
 
 Usage:
@@ -54,16 +55,17 @@ def main():
     bench = os.path.join(build, "bench", "live_blocks_bench")
     if not os.path.exists(bench):
         sys.exit("live_blocks_bench not built (ninja -C {} bench/live_blocks_bench)".format(build))
+    # (name, argv, environment, live blocks at the peak or None)
     workloads = [("live_blocks_bench --blocks " + args.blocks,
-                  [bench, "--blocks", args.blocks], {}),
+                  [bench, "--blocks", args.blocks], {}, float(args.blocks)),
                  ("python3 1M-entry dict, PYTHONMALLOC=malloc", ["python3", "-c", PYTHON],
-                  {"PYTHONMALLOC": "malloc"})]
+                  {"PYTHONMALLOC": "malloc"}, None)]
     base_env = {k: v for k, v in os.environ.items()
                 if not k.startswith("HEAPSIGHT_") and k != "LD_PRELOAD"}
-    print("| workload | tool | wall s | peak RSS MiB | RSS / plain |")
-    print("|---|---|---|---|---|")
+    print("| workload | tool | wall s | peak RSS MiB | RSS / plain | extra bytes per live block |")
+    print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as work:
-        for name, argv, extra in workloads:
+        for name, argv, extra, blocks in workloads:
             tools = [("plain", None)] + [(label, path) for label, path in preloads]
             results = {label: [] for label, _ in tools}
             stats = {}
@@ -82,8 +84,11 @@ def main():
             for label, _ in tools:
                 wall = statistics.median(w for w, _ in results[label])
                 rss = statistics.median(r for _, r in results[label])
-                print("| {} | {} | {:.2f} | {:.0f} | {:.2f}x |".format(
-                    name, label, wall, rss / 2**20, rss / plain_rss))
+                # Everything the tool adds at the peak, per live block (for the
+                # workload whose live block count is known).
+                per_block = "{:.1f}".format((rss - plain_rss) / blocks) if blocks else "-"
+                print("| {} | {} | {:.2f} | {:.0f} | {:.2f}x | {} |".format(
+                    name, label, wall, rss / 2**20, rss / plain_rss, per_block))
             for label, st in stats.items():
                 for line in st:
                     print("  {}: {}".format(label, line.strip()))

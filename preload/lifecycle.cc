@@ -256,18 +256,28 @@ void LogStats() {
       .Str(" written inline (spool full), ").Num(static_cast<int64_t>(writer_cpu_ns / 1000))
       .Str(" us CPU");
   RawLog(b);
-  // Issue 15: heapsight's own memory at exit. "other" is every other
-  // PageAlloc mapping: stack table, thread buffers, arena, module map (the
-  // trace writer's compression buffers are mapped apart and not counted).
-  auto live_blocks = static_cast<int64_t>(g_live_blocks.Size());
+  // Issue 15: heapsight's own memory at exit. The live table's part: its
+  // chunk tables, the still-mapped rest of tables being resized, and the
+  // side tables (entries the packed form cannot hold); "other" is every
+  // other PageAlloc mapping: stack table, thread buffers, arena, module
+  // map (the trace writer's compression buffers are mapped apart and not
+  // counted).
+  LiveTable::MemoryUse use = g_live_blocks.Memory();
+  auto live_blocks = static_cast<int64_t>(use.packed + use.side);
   auto table_bytes = static_cast<int64_t>(g_live_blocks.MappedBytes());
   auto mapped = static_cast<int64_t>(PageBytesMapped());
   RawBuffer m;
   m.Str("stats: pid ").Num(g_pid).Str(": memory: live table ").Num(table_bytes)
       .Str(" bytes for ").Num(live_blocks).Str(" live blocks (")
-      .Num(live_blocks == 0 ? 0 : table_bytes / live_blocks).Str(" per block); other ")
+      .Num(live_blocks == 0 ? 0 : table_bytes / live_blocks).Str(" per block; chunks ")
+      .Num(static_cast<int64_t>(use.chunk_bytes)).Str(", resizing ")
+      .Num(static_cast<int64_t>(use.old_bytes)).Str(" in ")
+      .Num(static_cast<int64_t>(use.resizing)).Str(" shards, side ")
+      .Num(static_cast<int64_t>(use.side_bytes)).Str(" for ")
+      .Num(static_cast<int64_t>(use.side)).Str(" entries); other ")
       .Num(mapped - table_bytes + static_cast<int64_t>(sizeof g_live_blocks))
-      .Str(" bytes (stack table, thread buffers, arena)");
+      .Str(" bytes (stack table ").Num(static_cast<int64_t>(g_stack_table.MappedBytes()))
+      .Str(", the rest thread buffers, arena, module map)");
   if (size_t filter = g_live_blocks.FilterBytes(); filter != 0) {
     // Sampled mode: the table's counting filter (counted in the table's
     // bytes above; mapped, touched only where marked).

@@ -1,7 +1,7 @@
 // preload/live_table.cc: see live_table.h.
 //
 // Constraints: no malloc; one shard spin lock per operation; mmap/munmap
-// only while a shard grows (the old table's pages are returned in 64 KiB
+// only while a shard grows (the old table's pages are returned in 16 KiB
 // pieces as they are emptied).
 #include "preload/live_table.h"
 
@@ -12,231 +12,373 @@
 
 namespace heapsight::preload {
 
-__extension__ typedef unsigned __int128 Uint128;
-
 // The hook path's helpers: inlined into Insert/Remove (each call otherwise
 // costs a prologue and spills, about 10% of the table's time per event).
 #define HS_HOT __attribute__((always_inline)) inline
 
-// A chunk: one cache line, three packed entries. `overflow` counts the
-// entries stored beyond this chunk whose probe passed it (255 sticks: such a
-// chunk is never again a reason to stop early, which is only slower).
+// The inverse of an odd number mod 2^64 (Newton's iteration; each step
+// doubles the correct low bits).
+constexpr uint64_t InverseOf(uint64_t a) {
+  uint64_t x = a;
+  for (int i = 0; i < 6; ++i) x *= 2 - a * x;
+  return x;
+}
+
+// A chunk: one cache line, four packed 16-byte entries (words lo, hi).
 struct LiveTable::Chunk {
-  uint8_t overflow;
-  uint8_t pad[3];
-  unsigned char entries[3][20];
+  uint64_t w[8];
 };
 
-// The packed entry (160 bits, three words a:64 b:64 c:32, stored unaligned):
-//   a: address >> 3 (44 bits) | api (6 bits, 63 = internal) << 44 |
-//      size bits 0-13 << 50
-//   b: allocation counter (36 bits) | thread index (14 bits) << 36 |
-//      size bits 14-27 << 50
-//   c: stack id (28 bits) | size bits 28-31 << 28
-// Address field 0 = empty (address 0 is never inserted). The allocation id
-// is rebuilt with format::MakeAllocId, so ids keep their format meaning.
+// The packed entry (128 bits, two words; the address is not stored, see
+// live_table.h):
+//   lo: tag (5 bits: 0 = empty, else 1 + the distance in chunks from the
+//       entry's home chunk) | the hash's low 29 bits << 5 |
+//       api (5 bits, 31 = internal) << 34 | stack id (24 bits) << 39 |
+//       one bit of the chunk's overflow count << 63
+//   hi: allocation counter (36 bits) | thread index (14 bits) << 36 |
+//       size (14 bits) << 50
+// The allocation id is rebuilt with format::MakeAllocId, so ids keep their
+// format meaning. Tag and hash bits are the entry's key within its chunk:
+// equal keys in one chunk mean the same home and hash; a probe compares
+// the low 32 bits first (one instruction with the load) and the other two
+// only when those match. Bit 63 of the four
+// slots (empty ones too) is the chunk's overflow count: how many entries
+// stored beyond the chunk passed it on their way from home (15 sticks:
+// such a chunk is never again a reason to stop early, which is only
+// slower; a resize counts afresh). A lookup stops at the first chunk
+// nobody passed, and deletion needs no tombstones and moves nothing.
 struct LiveTableImpl {
   using Shard = LiveTable::Shard;
   using Chunk = LiveTable::Chunk;
   using WideSlot = LiveTable::WideSlot;
 
-  static constexpr int kPerChunk = 3;
+  static constexpr int kPerChunk = 4;
   static_assert(sizeof(Chunk) == 64);
-  // At most 9/4 entries per chunk (a load of 3/4): at that load a chunk
-  // overflows often enough that a miss reads about two cache lines, which
-  // are adjacent (the hardware prefetcher fetches them together).
-  static constexpr size_t kMaxNum = 9, kMaxDen = 4;
-  static constexpr size_t kMinChunks = 64;  // one 4 KiB page
-  // Old chunks moved per insert or remove while a shard grows: the new
-  // table holds 3/2 as many chunks, so migration (old chunks / 4 operations)
-  // ends long before it could need to grow again (after about 9/8 x old
-  // chunks inserts); it is finished first if it ever would.
-  static constexpr size_t kMigratePerOp = 4;
-  static constexpr size_t kUnmapBatch = 64 * 1024;  // old-table bytes per munmap
-  static constexpr uint64_t kAddressMask = (uint64_t{1} << 44) - 1;
-  static constexpr uint64_t kInternalApi = 63;
+  static constexpr int kTagBits = 5;
+  static constexpr uint64_t kTagMask = (uint64_t{1} << kTagBits) - 1;
+  static constexpr size_t kMaxDistance = kTagMask - 1;  // 30 chunks
+  // Spare chunks past the last home: a probe never wraps around.
+  static constexpr size_t kTail = kMaxDistance;
+  static constexpr int kHashBits = 34;
+  static constexpr uint64_t kHashMask = (uint64_t{1} << kHashBits) - 1;
+  static constexpr int kLowBits = 29;
+  static constexpr uint64_t kLowMask = (uint64_t{1} << kLowBits) - 1;
+  static constexpr int kLowShift = kTagBits;
+  static constexpr uint64_t kKeyMask = kTagMask | kLowMask << kLowShift;
+  static constexpr int kApiShift = kLowShift + kLowBits, kStackShift = kApiShift + 5;
+  static constexpr uint64_t kInternalApi = 31;
+  static constexpr int kSizeBits = 14, kStackBits = 24, kThreadBits = 14, kCounterBits = 36;
+  static_assert(kStackShift + kStackBits == 63);
+  static constexpr uint64_t kOverflowBit = uint64_t{1} << 63;
+  // Two pages: 98 homes, so a home covers at most 2^34 / 64 = 2^28 hashes
+  // and 29 low bits (one more than the span) tell which hash of the span
+  // the entry has (Rebuild below).
+  static constexpr size_t kMinChunks = 128;
+  static_assert(kMinChunks - kTail >= (size_t{1} << (kHashBits - kLowBits + 1)));
+  static constexpr size_t kPageChunks = 64;
+  // Old chunks moved per insert or remove while a shard resizes: growth
+  // gives room for 7/8 x 4 x 1/4 = 7/8 x old chunks inserts before the next
+  // one, migration takes old chunks / 8 operations (it is finished first if
+  // a growth ever comes sooner). Shards grow at about the same time (the
+  // hash spreads blocks evenly), so the shorter a migration, the fewer
+  // shards hold an old table at once: at 4 per operation, a 2 million
+  // block program ended with 286 of 1,024 shards mid-migration.
+  static constexpr size_t kMigratePerOp = 8;
+  // Old-table bytes per munmap: small enough that a mid-size table (tens
+  // of KiB) gives its pages back as it goes, not only at the end.
+  static constexpr size_t kUnmapBatch = 16 * 1024;
 
-  struct Packed {
-    uint64_t a, b;
-    uint32_t c;
-  };
+  // --- hashing: two bijections, so the address can be rebuilt ---
 
-  static uint64_t Hash(uintptr_t address) { return Mix64(address); }
+  static constexpr uint64_t kRegionMask = (uint64_t{1} << 31) - 1;
+  static constexpr uint64_t kM1 = 0x9E3779B97F4A7C15ull, kM2 = 0xbf58476d1ce4e5b9ull;
+  static constexpr uint64_t kM1Inv = InverseOf(kM1), kM2Inv = InverseOf(kM2);
+  static_assert(kM1 * kM1Inv == 1 && kM2 * kM2Inv == 1);
 
-  static bool Fits(uintptr_t address, const LiveEntry& e) {
+  // The region (address bits 16-46) mixed over 31 bits, invertibly: the
+  // first xor-shift folds the high bits down, the multiply (by an odd
+  // number, invertible mod 2^31) carries every low bit up, and the last
+  // xor-shift brings product bits 16-25 into the shard's 10 bits, so
+  // regions 64 MiB apart (glibc's thread arenas) land in different shards.
+  // Xor-shifts by 16 are their own inverse on 31 bits.
+  HS_HOT static uint64_t MixRegion(uint64_t x) {
+    x &= kRegionMask;
+    x ^= x >> 16;
+    x = (x * kM1) & kRegionMask;
+    return x ^ (x >> 16);
+  }
+  static uint64_t UnmixRegion(uint64_t x) {
+    x ^= x >> 16;
+    x = (x * kM1Inv) & kRegionMask;
+    return x ^ (x >> 16);
+  }
+  // The 34-bit key (mixed region bits above the shard's 10, then the 8-byte
+  // offset in the region) mixed the same way, xor-shift by 17 then
+  // multiply: a home is picked by the product's top bits, which every key
+  // bit reaches (blocks at even steps in a region get evenly spread homes,
+  // as a Weyl sequence). The low bits kept in the entry need no mixing.
+  HS_HOT static uint64_t MixKey(uint64_t x) {
+    x ^= x >> 17;
+    return (x * kM2) & kHashMask;
+  }
+  static uint64_t UnmixKey(uint64_t x) {
+    x = (x * kM2Inv) & kHashMask;
+    return x ^ (x >> 17);
+  }
+  // `mixed` = MixRegion(address >> 16); `address` fits (AddressFits).
+  HS_HOT static uint64_t HashOf(uintptr_t address, uint64_t mixed) {
+    uint64_t key = (mixed >> 10) << 13 | ((address >> 3) & 0x1fff);
+    return MixKey(key);
+  }
+  static uintptr_t AddressOf(size_t shard, uint64_t hash) {
+    uint64_t key = UnmixKey(hash);
+    uint64_t region = UnmixRegion((key >> 13) << 10 | shard);
+    return static_cast<uintptr_t>(region << 16 | (key & 0x1fff) << 3);
+  }
+  // The side table's hash (any address).
+  static uint64_t WideHash(uintptr_t address) { return Mix64(address); }
+
+  // The entry's fields fit the packed form (the address is checked apart,
+  // by AddressFits). One branch: every field's bits beyond its packed
+  // width, or-ed; the api must be below 31, or 0 if internal.
+  HS_HOT static bool Fits(const LiveEntry& e) {
+    constexpr uint64_t kIdBeyond =
+        ~((uint64_t{1} << kCounterBits) - 1) &
+        ~(((uint64_t{1} << kThreadBits) - 1) << format::kAllocIdThreadShift);
+    static_assert(format::kAllocIdThreadShift >= kCounterBits);
     auto api = static_cast<uint64_t>(e.api);
-    // One branch: every field's bits beyond its packed width, or-ed.
-    uint64_t beyond = (address & 7) | (address >> 47) | (e.size >> 32) | (e.stack >> 28) |
-                      (e.id >> format::kAllocIdThreadShift >> 14) |
-                      (format::AllocIdCounter(e.id) >> 36);
-    return beyond == 0 && (e.internal ? api == 0 : api < kInternalApi);
+    uint64_t code = e.internal ? kInternalApi + api : api;
+    uint64_t beyond = (e.size >> kSizeBits) | (e.stack >> kStackBits) | (e.id & kIdBeyond);
+    return beyond == 0 && code < kInternalApi + e.internal;
   }
-  static bool AddressFits(uintptr_t address) {
-    return (address & 7) == 0 && (address >> 47) == 0;
+  // 8-aligned and below 2^47: one mask, one test.
+  HS_HOT static bool AddressFits(uintptr_t address) {
+    return (address & (~((uint64_t{1} << 47) - 1) | 7)) == 0;
   }
 
-  HS_HOT static void Store(unsigned char* p, uintptr_t address, const LiveEntry& e) {
+  // The entry's words but the tag and hash bits.
+  struct Payload {
+    uint64_t lo, hi;
+  };
+  HS_HOT static Payload Pack(const LiveEntry& e) {
     uint64_t api = e.internal ? kInternalApi : static_cast<uint64_t>(e.api);
-    uint64_t a = (address >> 3) | api << 44 | (e.size & 0x3fff) << 50;
-    uint64_t b = format::AllocIdCounter(e.id) | uint64_t{format::AllocIdThread(e.id)} << 36 |
-                 ((e.size >> 14) & 0x3fff) << 50;
-    auto c = static_cast<uint32_t>(e.stack | ((e.size >> 28) & 0xf) << 28);
-    std::memcpy(p, &a, 8);
-    std::memcpy(p + 8, &b, 8);
-    std::memcpy(p + 16, &c, 4);
+    return Payload{api << kApiShift | e.stack << kStackShift,
+                   format::AllocIdCounter(e.id) | uint64_t{format::AllocIdThread(e.id)} << 36 |
+                       e.size << 50};
   }
-  static uint64_t KeyAt(const unsigned char* p) {
-    uint64_t a;
-    std::memcpy(&a, p, 8);
-    return a & kAddressMask;
-  }
-  HS_HOT static uintptr_t Load(const unsigned char* p, LiveEntry* e) {
-    uint64_t a, b;
-    uint32_t c;
-    std::memcpy(&a, p, 8);
-    std::memcpy(&b, p + 8, 8);
-    std::memcpy(&c, p + 16, 4);
-    uint64_t api = (a >> 44) & 63;
+  HS_HOT static void Unpack(uint64_t lo, uint64_t hi, LiveEntry* e) {
+    uint64_t api = (lo >> kApiShift) & 31;
     e->internal = api == kInternalApi;
     e->api = static_cast<format::Api>(e->internal ? 0 : api);
-    e->size = (a >> 50) | ((b >> 50) << 14) | (uint64_t{c >> 28} << 28);
-    e->stack = c & ((uint32_t{1} << 28) - 1);
-    e->id = format::MakeAllocId(static_cast<uint32_t>((b >> 36) & 0x3fff),
-                                b & ((uint64_t{1} << 36) - 1));
-    return static_cast<uintptr_t>((a & kAddressMask) << 3);
+    e->stack = (lo >> kStackShift) & ((uint64_t{1} << kStackBits) - 1);
+    e->size = hi >> 50;
+    e->id = format::MakeAllocId(static_cast<uint32_t>((hi >> 36) & 0x3fff),
+                                hi & ((uint64_t{1} << kCounterBits) - 1));
   }
 
-  // One chunk table as probed: chunks [lo, n) exist (an old table being
-  // migrated has lost the chunks below its cursor; they were empty, and a
-  // probe that would cross them skips them).
+  // One chunk table as probed: `n` homes, `end` chunks; chunks [lo, end)
+  // exist (an old table being migrated has lost the chunks below its
+  // cursor; a probe starts at lo at the earliest).
   struct View {
     Chunk* chunks;
     size_t n;
     size_t lo;
-    size_t Start(uint64_t hash) const {
-      size_t home = static_cast<size_t>((static_cast<Uint128>(hash) * n) >> 64);
-      return home < lo ? lo : home;
+    size_t end;
+    size_t Home(uint64_t hash) const { return static_cast<size_t>((hash * n) >> kHashBits); }
+    // The smallest hash whose home is `home`.
+    uint64_t First(size_t home) const {
+      return ((static_cast<uint64_t>(home) << kHashBits) + n - 1) / n;
     }
-    size_t Next(size_t i) const { return i + 1 == n ? lo : i + 1; }
+    // The hash of the entry at chunk i with lo word `lo`: its home's span
+    // is at most 2^28 hashes wide, so its 29 low bits pick one.
+    uint64_t Rebuild(size_t i, uint64_t lo) const {
+      uint64_t first = First(i - ((lo & kTagMask) - 1));
+      return first + ((((lo >> kLowShift) & kLowMask) - first) & kLowMask);
+    }
   };
-  static View Current(const Shard& s) { return View{s.chunks, s.nchunks, 0}; }
-  static View Old(const Shard& s) { return View{s.old, s.old_nchunks, s.cursor}; }
+  static View Current(const Shard& s) { return View{s.chunks, s.nhome, 0, s.nchunks}; }
+  static View Old(const Shard& s) { return View{s.old, s.old_nhome, s.cursor, s.old_nchunks}; }
 
-  // Finds `key` (address >> 3): chunk index and entry slot, or false.
-  HS_HOT static bool Find(View v, uint64_t key, uint64_t hash, size_t* ci, int* ei) {
+  static uint64_t KeyAt(size_t distance, uint64_t hash) {
+    return (distance + 1) | (hash & kLowMask) << kLowShift;
+  }
+
+  // The overflow count of chunk `c` is not 0.
+  HS_HOT static bool Passed(const Chunk& c) {
+    return static_cast<int64_t>(c.w[0] | c.w[2] | c.w[4] | c.w[6]) < 0;
+  }
+  // The overflow count as a number (bit j in slot j), for tests of the
+  // layout and nothing on the hook path.
+  static unsigned OverflowCount(const Chunk& c) {
+    unsigned n = 0;
+    for (int j = 0; j < kPerChunk; ++j) n |= static_cast<unsigned>(c.w[2 * j] >> 63) << j;
+    return n;
+  }
+  // +1 and -1 on the count's four bits as binary counting does (flip the
+  // bits up to the first 0, or 1): a count that is usually 0 or 1 costs a
+  // test and a store. 15 sticks.
+  static void AddPassed(Chunk& c) {
+    if ((c.w[0] & c.w[2] & c.w[4] & c.w[6] & kOverflowBit) != 0) return;
+    for (int j = 0; j < kPerChunk; ++j) {
+      c.w[2 * j] ^= kOverflowBit;
+      if ((c.w[2 * j] & kOverflowBit) != 0) return;  // was 0: carry stops
+    }
+  }
+  static void RemovePassed(Chunk& c) {
+    uint64_t all = c.w[0] & c.w[2] & c.w[4] & c.w[6], any = c.w[0] | c.w[2] | c.w[4] | c.w[6];
+    if ((all & kOverflowBit) != 0 || (any & kOverflowBit) == 0) return;  // stuck, or 0
+    for (int j = 0; j < kPerChunk; ++j) {
+      c.w[2 * j] ^= kOverflowBit;
+      if ((c.w[2 * j] & kOverflowBit) == 0) return;  // was 1: borrow stops
+    }
+  }
+
+  // The first empty slot of chunk `c`, or -1.
+  HS_HOT static int EmptySlot(const Chunk& c) {
+    if ((c.w[0] & kTagMask) == 0) return 0;
+    if ((c.w[2] & kTagMask) == 0) return 1;
+    if ((c.w[4] & kTagMask) == 0) return 2;
+    if ((c.w[6] & kTagMask) == 0) return 3;
+    return -1;
+  }
+  // The slot of chunk `c` whose key is `key`, or -1.
+  HS_HOT static bool Is(uint64_t lo, uint64_t key) {
+    return static_cast<uint32_t>(lo) == static_cast<uint32_t>(key) && (lo & kKeyMask) == key;
+  }
+  HS_HOT static int SlotOf(const Chunk& c, uint64_t key) {
+    return Is(c.w[0], key) ? 0 : Is(c.w[2], key) ? 1 : Is(c.w[4], key) ? 2 : Is(c.w[6], key) ? 3 : -1;
+  }
+
+  // Finds the entry of `hash`: chunk index and entry slot, or false.
+  HS_HOT static bool Find(View v, uint64_t hash, size_t* ci, int* ei) {
     if (v.n == 0) return false;
-    size_t i = v.Start(hash);
-    for (size_t steps = v.n - v.lo; steps > 0; --steps, i = v.Next(i)) {
-      Chunk& c = v.chunks[i];
-      for (int j = 0; j < kPerChunk; ++j) {
-        if (KeyAt(c.entries[j]) == key) {
-          *ci = i;
-          *ei = j;
-          return true;
-        }
+    size_t home = v.Home(hash);
+    size_t i = home < v.lo ? v.lo : home;
+    // The key holds the distance from home: one more per chunk.
+    for (uint64_t key = KeyAt(i - home, hash), last = KeyAt(0, hash) + kMaxDistance; key <= last;
+         ++key, ++i) {
+      const Chunk& c = v.chunks[i];
+      if (int j = SlotOf(c, key); j >= 0) {
+        *ci = i;
+        *ei = j;
+        return true;
       }
-      if (c.overflow == 0) return false;
+      if (!Passed(c)) return false;  // nobody went further
     }
     return false;
   }
 
-  // The table has room (load below 1) and `address` is not in it.
-  static void Place(View v, uintptr_t address, uint64_t hash, const LiveEntry& e) {
-    for (size_t i = v.Start(hash);; i = v.Next(i)) {
-      Chunk& c = v.chunks[i];
-      for (int j = 0; j < kPerChunk; ++j) {
-        if (KeyAt(c.entries[j]) == 0) {
-          Store(c.entries[j], address, e);
-          return;
+  // Stores in slot j of chunk c (its overflow bit stays).
+  HS_HOT static void Store(Chunk& c, int j, uint64_t key, Payload p) {
+    c.w[2 * j] = (c.w[2 * j] & kOverflowBit) | key | p.lo;
+    c.w[2 * j + 1] = p.hi;
+  }
+
+  // Stores a new entry in the first slot with room from its home (at or
+  // past v.lo) and counts it in the chunks it passed. False if there is no
+  // room within kMaxDistance chunks.
+  static bool Place(View v, uint64_t hash, Payload p) {
+    size_t home = v.Home(hash);
+    for (size_t i = home; i <= home + kMaxDistance; ++i) {
+      if (int j = EmptySlot(v.chunks[i]); j >= 0) {
+        Store(v.chunks[i], j, KeyAt(i - home, hash), p);
+        for (size_t k = home; k < i; ++k) AddPassed(v.chunks[k]);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // The common insert in one walk: overwrites the entry of `hash` if
+  // present (a stale entry: the block's free went around us; returns 0),
+  // else stores it in the first slot with room (returns 1). -1: no room
+  // within reach. Each chunk's four key words are loaded once.
+  HS_HOT static int PlaceOrReplace(View v, uint64_t hash, Payload p) {
+    Chunk* home = v.chunks + v.Home(hash);
+    Chunk* c = home;
+    Chunk* room = nullptr;
+    int room_slot = 0;
+    uint64_t room_key = 0;
+    for (uint64_t key = KeyAt(0, hash), last = KeyAt(0, hash) + kMaxDistance; key <= last;
+         ++key, ++c) {
+      if (int j = SlotOf(*c, key); j >= 0) {
+        Store(*c, j, key, p);
+        return 0;
+      }
+      if (room == nullptr) {
+        room_slot = EmptySlot(*c);
+        if (room_slot >= 0) {
+          room = c;
+          room_key = key;
         }
       }
-      if (c.overflow != 255) ++c.overflow;
+      if (!Passed(*c)) break;  // the entry is not further on
     }
+    if (room == nullptr) return Place(v, hash, p) ? 1 : -1;
+    Store(*room, room_slot, room_key, p);
+    for (Chunk* k = home; k != room; ++k) AddPassed(*k);
+    return 1;
   }
 
-  // The common insert in one walk: overwrites `key`'s entry if present,
-  // else stores it in the first free slot from its home chunk. Returns true
-  // if an entry was added. The table has room.
-  HS_HOT static bool PlaceOrReplace(View v, uintptr_t address, uint64_t hash,
-                             const LiveEntry& e) {
-    uint64_t key = address >> 3;
-    size_t start = v.Start(hash), i = start, free_chunk = v.n;
-    int free_slot = 0;
-    for (size_t steps = v.n - v.lo; steps > 0; --steps, i = v.Next(i)) {
-      Chunk& c = v.chunks[i];
-      for (int j = 0; j < kPerChunk; ++j) {
-        uint64_t k = KeyAt(c.entries[j]);
-        if (k == key) {  // stale entry: the block's free went around us
-          Store(c.entries[j], address, e);
-          return false;
-        }
-        if (k == 0 && free_chunk == v.n) {
-          free_chunk = i;
-          free_slot = j;
-        }
-      }
-      if (c.overflow == 0) break;
-    }
-    if (free_chunk == v.n) {  // every chunk of the probe is full
-      Place(v, address, hash, e);
-      return true;
-    }
-    Store(v.chunks[free_chunk].entries[free_slot], address, e);
-    // The chunks before the free one were full: the entry went past them.
-    for (size_t k = start; k != free_chunk; k = v.Next(k)) {
-      if (v.chunks[k].overflow != 255) ++v.chunks[k].overflow;
-    }
-    return true;
+  // Empties slot (ci, ei) (its overflow bit stays) and takes the entry off
+  // the counts of the chunks it passed (those still present). Nothing
+  // moves.
+  HS_HOT static void Erase(View v, size_t ci, int ei) {
+    Chunk& c = v.chunks[ci];
+    size_t distance = (c.w[2 * ei] & kTagMask) - 1;
+    c.w[2 * ei] &= kOverflowBit;
+    c.w[2 * ei + 1] = 0;
+    size_t home = ci - distance;
+    for (size_t i = home < v.lo ? v.lo : home; i < ci; ++i) RemovePassed(v.chunks[i]);
   }
 
-  // Empties the entry and takes it off the overflow counts of the chunks
-  // its probe passed (those still present).
-  HS_HOT static void Erase(View v, uint64_t hash, size_t ci, int ei) {
-    std::memset(v.chunks[ci].entries[ei], 0, 20);
-    for (size_t i = v.Start(hash); i != ci; i = v.Next(i)) {
-      if (v.chunks[i].overflow != 255) --v.chunks[i].overflow;
-    }
-  }
-
-  HS_HOT static bool RemoveChunked(View v, uintptr_t address, uint64_t hash, LiveEntry* out) {
+  HS_HOT static bool RemoveChunked(View v, uint64_t hash, LiveEntry* out) {
     size_t ci;
     int ei;
-    if (!Find(v, address >> 3, hash, &ci, &ei)) return false;
-    if (out != nullptr) Load(v.chunks[ci].entries[ei], out);
-    Erase(v, hash, ci, ei);
+    if (!Find(v, hash, &ci, &ei)) return false;
+    if (out != nullptr) Unpack(v.chunks[ci].w[2 * ei], v.chunks[ci].w[2 * ei + 1], out);
+    Erase(v, ci, ei);
     return true;
   }
 
-  // --- growth ---
+  // --- growth and shrinking ---
 
   static size_t Bytes(size_t nchunks) { return nchunks * sizeof(Chunk); }
+  static size_t WholePages(size_t chunks) {
+    return (chunks + kPageChunks - 1) / kPageChunks * kPageChunks;
+  }
 
   static void FreeOld(Shard* s) {
     PageFree(reinterpret_cast<char*>(s->old) + s->old_unmapped,
              Bytes(s->old_nchunks) - s->old_unmapped);
     s->old = nullptr;
-    s->old_nchunks = s->old_count = s->cursor = s->old_unmapped = 0;
+    s->old_nchunks = s->old_nhome = s->old_count = s->cursor = s->old_unmapped = 0;
   }
 
   // Moves up to `n` chunks of the old table into the current one, in order.
-  static void Migrate(Shard* s, size_t n) {
-    View cur = Current(*s);
+  static void Migrate(Shard* s, size_t shard, size_t n) {
+    View cur = Current(*s), old = Old(*s);
     for (; n > 0 && s->old != nullptr; --n) {
       Chunk& c = s->old[s->cursor];
       for (int j = 0; j < kPerChunk; ++j) {
-        if (KeyAt(c.entries[j]) == 0) continue;
-        LiveEntry e;
-        uintptr_t address = Load(c.entries[j], &e);
-        Place(cur, address, Hash(address), e);
+        uint64_t lo = c.w[2 * j];
+        if ((lo & kTagMask) == 0) continue;
+        uint64_t hash = old.Rebuild(s->cursor, lo);
         --s->old_count;
-        ++s->count;
+        if (Place(cur, hash, Payload{lo & ~(kKeyMask | kOverflowBit), c.w[2 * j + 1]})) {
+          ++s->count;
+          continue;
+        }
+        LiveEntry e;
+        Unpack(lo, c.w[2 * j + 1], &e);
+        WideInsert(s, AddressOf(shard, hash), e);  // lost only without memory
       }
       ++s->cursor;
       if (s->cursor == s->old_nchunks) {
         FreeOld(s);
         return;
       }
-      // Whole 64 KiB pieces below the cursor are empty and never read again.
+      // Whole 16 KiB pieces below the cursor are empty and never read again.
       size_t done = Bytes(s->cursor) / kUnmapBatch * kUnmapBatch;
       if (done > s->old_unmapped) {
         PageFree(reinterpret_cast<char*>(s->old) + s->old_unmapped, done - s->old_unmapped);
@@ -245,36 +387,84 @@ struct LiveTableImpl {
     }
   }
 
-  // The next size: 3/2 as many chunks, rounded up to whole pages (64
-  // chunks). Homes are multiply-shift, so any count keeps the hash order
-  // that migration relies on; a step of 3/2 instead of 2 keeps the load
-  // between 1/2 and 3/4 (28-43 bytes per live block instead of 28-57), for
-  // one more move per inserted block while a shard grows.
-  static size_t GrownChunks(size_t n) {
-    return (n * 3 / 2 + kMinChunks - 1) / kMinChunks * kMinChunks;
-  }
-
-  // Makes room for one more packed entry. False if no memory.
-  static bool Reserve(Shard* s) {
-    if ((s->count + s->old_count + 1) * kMaxDen <= s->nchunks * kMaxNum) return true;
-    if (s->old != nullptr) Migrate(s, s->old_nchunks);  // finish the last growth first
-    size_t n = s->nchunks == 0 ? kMinChunks : GrownChunks(s->nchunks);
-    auto* chunks = static_cast<Chunk*>(PageAlloc(Bytes(n)));
+  // Maps a table of `nchunks` chunks and starts moving the current one
+  // into it. False if no memory (nothing changes).
+  static bool Resize(Shard* s, size_t shard, size_t nchunks) {
+    auto* chunks = static_cast<Chunk*>(PageAlloc(Bytes(nchunks)));
     if (chunks == nullptr) return false;
     s->old = s->chunks;
     s->old_nchunks = s->nchunks;
+    s->old_nhome = s->nhome;
     s->old_count = s->count;
     s->cursor = 0;
     s->old_unmapped = 0;
     s->chunks = chunks;
-    s->nchunks = n;
+    s->nchunks = nchunks;
+    s->nhome = nchunks - kTail;
     s->count = 0;
+    SetThresholds(s);
     if (s->old_nchunks == 0) {
       s->old = nullptr;
     } else {
-      Migrate(s, kMigratePerOp);
+      Migrate(s, shard, kMigratePerOp);
     }
     return true;
+  }
+
+  // While a shard resizes, an entry whose home in the old table is at or
+  // past the cursor goes to the old table (if its chunks have room within
+  // reach), and migration moves it in its turn: so the new table's pages
+  // are touched in hash order, by migration only (inserts into the new
+  // table would touch its pages at random, and the shard would hold most
+  // of two tables until the migration ends). True if placed there.
+  static bool PlaceWhileResizing(Shard* s, uint64_t hash, Payload p) {
+    if (s->old == nullptr) return false;
+    View old = Old(*s);
+    if (old.Home(hash) < old.lo || !Place(old, hash, p)) return false;
+    ++s->old_count;
+    return true;
+  }
+
+  // At most 7/8 x 4 entries per home chunk: the largest load at which a
+  // miss still reads under two chunks on average (adjacent ones: the
+  // prefetcher fetches them together) and under 1% of entries would be
+  // more than 30 chunks from home.
+  static bool HasRoom(const Shard& s, size_t more) {
+    return s.count + s.old_count + more <= s.room;
+  }
+
+  // Makes room for one more packed entry. False if no memory. The step is
+  // 5/4 (in whole pages): the load goes from 7/8 to 7/10, 18.3-22.9 bytes
+  // per live block, for about four moves per inserted block while a shard
+  // grows.
+  static bool Reserve(Shard* s, size_t shard) {
+    if (HasRoom(*s, 1)) return true;
+    if (s->old != nullptr) Migrate(s, shard, s->old_nchunks);  // finish the last resize first
+    if (HasRoom(*s, 1)) return true;
+    size_t n = s->nchunks == 0 ? kMinChunks : WholePages(s->nhome * 5 / 4 + kTail);
+    return Resize(s, shard, n);
+  }
+
+  // After a remove: below a load of 2/3 (24 bytes per live block), a shard
+  // shrinks to a load of 4/5, unless that saves less than an eighth of it
+  // (right after a growth rounded up to whole pages, the load may be below
+  // 2/3: that growth is not undone). No memory: it stays as it is.
+  static void MaybeShrink(Shard* s, size_t shard) {
+    if (s->count >= s->shrink_below || s->old != nullptr) return;
+    size_t n = WholePages(s->count * 5 / 16 + kTail);
+    Resize(s, shard, n < kMinChunks ? kMinChunks : n);
+  }
+  // The thresholds of a table of `nchunks` chunks (see HasRoom and
+  // MaybeShrink): room for 7/8 x 4 entries per home; shrink below 2/3 x 4
+  // per chunk (tail included) if the smaller table (whole pages, at a load of 4/5) is at
+  // most 7/8 of this one: (count x 5/16 + kTail) in whole pages <= P, the
+  // whole pages in 7/8 x nchunks, for every count below the threshold.
+  static void SetThresholds(Shard* s) {
+    s->room = s->nhome * 7 / 2;
+    size_t pages = s->nchunks * 7 / 8 / kPageChunks * kPageChunks;
+    size_t by_size = pages > kTail ? (pages - kTail) * 16 / 5 : 0;
+    size_t by_load = (s->nchunks * 8 + 2) / 3;  // count x 3 < nchunks x 8: 24 bytes per entry
+    s->shrink_below = s->nchunks <= kMinChunks ? 0 : by_size < by_load ? by_size : by_load;
   }
 
   // --- side table for entries the packed form cannot hold ---
@@ -302,7 +492,7 @@ struct LiveTableImpl {
 
   static void WidePlace(WideSlot* slots, size_t capacity, const WideSlot& slot) {
     size_t mask = capacity - 1;
-    for (size_t i = WideHome(Hash(slot.address), capacity);; i = (i + 1) & mask) {
+    for (size_t i = WideHome(WideHash(slot.address), capacity);; i = (i + 1) & mask) {
       if (slots[i].address == 0) {
         slots[i] = slot;
         return;
@@ -313,7 +503,7 @@ struct LiveTableImpl {
   // `address` is not in the side table.
   static bool WideInsert(Shard* s, uintptr_t address, const LiveEntry& e) {
     if ((s->wide_count + 1) * 2 > s->wide_capacity) {
-      size_t capacity = s->wide_capacity == 0 ? 64 : s->wide_capacity * 2;
+      size_t capacity = s->wide_capacity == 0 ? 128 : s->wide_capacity * 2;  // a page at first
       auto* slots = static_cast<WideSlot*>(PageAlloc(capacity * sizeof(WideSlot)));
       if (slots == nullptr) return false;
       for (size_t i = 0; i < s->wide_capacity; ++i) {
@@ -334,7 +524,7 @@ struct LiveTableImpl {
     size_t mask = s->wide_capacity - 1;
     size_t hole = i;
     for (size_t j = (i + 1) & mask; s->wide[j].address != 0; j = (j + 1) & mask) {
-      size_t home = WideHome(Hash(s->wide[j].address), s->wide_capacity);
+      size_t home = WideHome(WideHash(s->wide[j].address), s->wide_capacity);
       // Move j into the hole if its home position is not in (hole, j].
       bool in_range = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
       if (!in_range) {
@@ -343,39 +533,64 @@ struct LiveTableImpl {
       }
     }
     s->wide[hole].address = 0;
-    --s->wide_count;
+    // An empty side table goes back to the system: most shards only ever
+    // hold a few side entries (a big block, a run of over 30 chunks), and
+    // a page each would stay with all 1,024 shards.
+    if (--s->wide_count == 0) {
+      PageFree(s->wide, s->wide_capacity * sizeof(WideSlot));
+      s->wide = nullptr;
+      s->wide_capacity = 0;
+    }
   }
 
   // --- the shard operations ---
 
-  // Removes `address` from wherever it is (current table, old table, side
-  // table) into *out (if not null).
-  HS_HOT static bool RemoveAny(Shard* s, uintptr_t address, uint64_t hash, LiveEntry* out) {
-    if (AddressFits(address)) {
-      if (RemoveChunked(Current(*s), address, hash, out)) {
-        --s->count;
-        return true;
-      }
-      if (s->old != nullptr && RemoveChunked(Old(*s), address, hash, out)) {
-        --s->old_count;
-        return true;
-      }
-    }
+  // Where an address lives: its shard and, if it fits the packed form, its
+  // hash (0 otherwise).
+  struct Where {
+    size_t shard;
+    uint64_t hash;
+    bool fits;
+  };
+  HS_HOT static Where Locate(uintptr_t address) {
+    uint64_t mixed = MixRegion(address >> LiveTable::kRegionShift);
+    bool fits = AddressFits(address);
+    return Where{static_cast<size_t>(mixed & (LiveTable::kShards - 1)),
+                 fits ? HashOf(address, mixed) : 0, fits};
+  }
+
+  static bool WideRemove(Shard* s, uintptr_t address, LiveEntry* out) {
     size_t i;
-    if (!WideFind(*s, address, hash, &i)) return false;
+    if (!WideFind(*s, address, WideHash(address), &i)) return false;
     if (out != nullptr) *out = FromWide(s->wide[i]);
     WideErase(s, i);
     return true;
   }
 
-  static bool Contains(const Shard& s, uintptr_t address, uint64_t hash) {
+  // Removes `address` from wherever it is (current table, old table, side
+  // table) into *out (if not null).
+  HS_HOT static bool RemoveAny(Shard* s, uintptr_t address, Where w, LiveEntry* out) {
+    if (w.fits) {
+      if (RemoveChunked(Current(*s), w.hash, out)) {
+        --s->count;
+        return true;
+      }
+      if (s->old != nullptr && RemoveChunked(Old(*s), w.hash, out)) {
+        --s->old_count;
+        return true;
+      }
+    }
+    return s->wide_count != 0 && WideRemove(s, address, out);
+  }
+
+  static bool Contains(const Shard& s, uintptr_t address, Where w) {
     size_t ci, wi;
     int ei;
-    if (AddressFits(address)) {
-      if (Find(Current(s), address >> 3, hash, &ci, &ei)) return true;
-      if (s.old != nullptr && Find(Old(s), address >> 3, hash, &ci, &ei)) return true;
+    if (w.fits) {
+      if (Find(Current(s), w.hash, &ci, &ei)) return true;
+      if (s.old != nullptr && Find(Old(s), w.hash, &ci, &ei)) return true;
     }
-    return WideFind(s, address, hash, &wi);
+    return WideFind(s, address, WideHash(address), &wi);
   }
 
   // --- the counting filter (live_table.h) ---
@@ -400,28 +615,27 @@ struct LiveTableImpl {
     }
   }
 
-  // Drops the internal entries of one chunk table (entries never move:
-  // Erase only empties the slot and fixes overflow counts) and counts the
-  // others in the filter.
-  static void FilterChunks(Shard* s, View v, bool old, std::atomic<uint8_t>* filter) {
-    for (size_t i = v.lo; i < v.n; ++i) {
+  // Drops the internal entries of one chunk table (Erase moves no entry)
+  // and counts the others in the filter.
+  static void FilterChunks(Shard* s, size_t shard, View v, bool old,
+                           std::atomic<uint8_t>* filter) {
+    for (size_t i = v.lo; i < v.end; ++i) {
       for (int j = 0; j < kPerChunk; ++j) {
-        if (KeyAt(v.chunks[i].entries[j]) == 0) continue;
-        LiveEntry e;
-        uintptr_t address = Load(v.chunks[i].entries[j], &e);
-        if (!e.internal) {
-          Mark(filter, address);
+        uint64_t lo = v.chunks[i].w[2 * j];
+        if ((lo & kTagMask) == 0) continue;
+        if (((lo >> kApiShift) & 31) != kInternalApi) {
+          Mark(filter, AddressOf(shard, v.Rebuild(i, lo)));
           continue;
         }
-        Erase(v, Hash(address), i, j);
+        Erase(v, i, j);
         --(old ? s->old_count : s->count);
       }
     }
   }
 
-  static void FilterShard(Shard* s, std::atomic<uint8_t>* filter) {
-    FilterChunks(s, Current(*s), false, filter);
-    if (s->old != nullptr) FilterChunks(s, Old(*s), true, filter);
+  static void FilterShard(Shard* s, size_t shard, std::atomic<uint8_t>* filter) {
+    FilterChunks(s, shard, Current(*s), false, filter);
+    if (s->old != nullptr) FilterChunks(s, shard, Old(*s), true, filter);
     // Backward-shift deletion may move a later entry into slot i: look at
     // i again after an erase.
     for (size_t i = 0; i < s->wide_capacity;) {
@@ -435,55 +649,69 @@ struct LiveTableImpl {
     }
   }
 
-  static void ForEach(View v, void (*fn)(uintptr_t, const LiveEntry&, void*), void* ctx) {
-    for (size_t i = v.lo; i < v.n; ++i) {
+  static void ForEach(size_t shard, View v, void (*fn)(uintptr_t, const LiveEntry&, void*),
+                      void* ctx) {
+    for (size_t i = v.lo; i < v.end; ++i) {
       for (int j = 0; j < kPerChunk; ++j) {
-        if (KeyAt(v.chunks[i].entries[j]) == 0) continue;
+        uint64_t lo = v.chunks[i].w[2 * j];
+        if ((lo & kTagMask) == 0) continue;
         LiveEntry e;
-        uintptr_t address = Load(v.chunks[i].entries[j], &e);
-        fn(address, e, ctx);
+        Unpack(lo, v.chunks[i].w[2 * j + 1], &e);
+        fn(AddressOf(shard, v.Rebuild(i, lo)), e, ctx);
       }
     }
   }
 };
 
-HS_HOT LiveTable::Shard& LiveTable::ShardOf(uintptr_t address) {
-  return shards_[Mix64(address >> kRegionShift) & (kShards - 1)];
+size_t LiveTable::ShardIndex(uintptr_t address) {
+  return static_cast<size_t>(LiveTableImpl::MixRegion(address >> kRegionShift) & (kShards - 1));
 }
+
+size_t LiveTable::HomeForTest(uintptr_t address, size_t homes) {
+  using Impl = LiveTableImpl;
+  return Impl::View{nullptr, homes, 0, homes + Impl::kTail}.Home(Impl::Locate(address).hash);
+}
+
+LiveTable::Shard& LiveTable::ShardOf(uintptr_t address) { return shards_[ShardIndex(address)]; }
 
 bool LiveTable::Insert(uintptr_t address, const LiveEntry& entry) {
   using Impl = LiveTableImpl;
-  // A copy: stores into the chunks (through unsigned char) could alias
-  // `entry`, and the compiler would reload its fields after each one.
   const LiveEntry e = entry;
   if (address == 0) return false;
-  uint64_t hash = Impl::Hash(address);
-  Shard& shard = ShardOf(address);
+  Impl::Where w = Impl::Locate(address);
+  Shard& shard = shards_[w.shard];
   SpinLockHolder hold(&shard.lock);
   // Read under the shard lock: EnableFilter publishes it under every lock,
   // so this insert is either counted by it or counts itself.
   std::atomic<uint8_t>* filter = filter_.load(std::memory_order_relaxed);
-  if (shard.old != nullptr) Impl::Migrate(&shard, Impl::kMigratePerOp);
-  bool fits = Impl::Fits(address, e);
-  if (filter == nullptr && fits && shard.old == nullptr && shard.wide_count == 0 &&
-      (shard.count + 1) * Impl::kMaxDen <= shard.nchunks * Impl::kMaxNum) {
+  if (shard.old != nullptr) Impl::Migrate(&shard, w.shard, Impl::kMigratePerOp);
+  bool fits = w.fits && Impl::Fits(e);
+  if (filter == nullptr && fits && shard.old == nullptr && Impl::HasRoom(shard, 1)) {
     // The common case: one table, with room.
-    if (Impl::PlaceOrReplace(Impl::Current(shard), address, hash, e)) ++shard.count;
-    return true;
+    int added = Impl::PlaceOrReplace(Impl::Current(shard), w.hash, Impl::Pack(e));
+    if (added >= 0) {
+      shard.count += static_cast<size_t>(added);
+      // A stale side entry of the same address (it did not fit then).
+      if (shard.wide_count != 0) Impl::WideRemove(&shard, address, nullptr);
+      return true;
+    }
+    // No room within 30 chunks of its home: the general path below.
   }
   // A stale entry (the block's free went around us) is replaced.
-  if (Impl::RemoveAny(&shard, address, hash, nullptr) && filter != nullptr) {
+  if (Impl::RemoveAny(&shard, address, w, nullptr) && filter != nullptr) {
     Impl::Unmark(filter, address);
   }
   // Sampled mode keeps no internal entries (live_table.h).
   if (filter != nullptr && e.internal) return true;
-  bool added;
-  if (!fits) {
-    added = Impl::WideInsert(&shard, address, e);
-  } else if ((added = Impl::Reserve(&shard))) {
-    Impl::Place(Impl::Current(shard), address, hash, e);
-    ++shard.count;
+  bool added = false;
+  if (fits && Impl::Reserve(&shard, w.shard)) {
+    added = Impl::PlaceWhileResizing(&shard, w.hash, Impl::Pack(e));
+    if (!added && Impl::Place(Impl::Current(shard), w.hash, Impl::Pack(e))) {
+      ++shard.count;
+      added = true;
+    }
   }
+  if (!added) added = Impl::WideInsert(&shard, address, e);
   // Counted before the block is returned to the program (the caller
   // inserts first), so no free of it can find its slot at 0.
   if (added && filter != nullptr) Impl::Mark(filter, address);
@@ -493,17 +721,18 @@ bool LiveTable::Insert(uintptr_t address, const LiveEntry& entry) {
 bool LiveTable::Remove(uintptr_t address, LiveEntry* out) {
   using Impl = LiveTableImpl;
   if (address == 0) return false;
-  uint64_t hash = Impl::Hash(address);
-  Shard& shard = ShardOf(address);
+  Impl::Where w = Impl::Locate(address);
+  Shard& shard = shards_[w.shard];
   SpinLockHolder hold(&shard.lock);
-  if (shard.old != nullptr) Impl::Migrate(&shard, Impl::kMigratePerOp);
-  if (!Impl::RemoveAny(&shard, address, hash, out)) return false;
+  if (shard.old != nullptr) Impl::Migrate(&shard, w.shard, Impl::kMigratePerOp);
+  if (!Impl::RemoveAny(&shard, address, w, out)) return false;
   // Uncounted only once the entry is gone (under the same lock).
   if (std::atomic<uint8_t>* filter = filter_.load(std::memory_order_relaxed); filter != nullptr) {
     Impl::Unmark(filter, address);
   }
   shard.recent_id[shard.recent_pos % kRecent] = out->id;
   shard.recent[shard.recent_pos++ % kRecent] = address;
+  Impl::MaybeShrink(&shard, w.shard);
   return true;
 }
 
@@ -528,10 +757,10 @@ bool LiveTable::RecentlyRemoved(uintptr_t address, uint64_t* id) {
 
 bool LiveTable::Contains(uintptr_t address) {
   if (address == 0) return false;
-  uint64_t hash = LiveTableImpl::Hash(address);
-  Shard& shard = ShardOf(address);
+  LiveTableImpl::Where w = LiveTableImpl::Locate(address);
+  Shard& shard = shards_[w.shard];
   SpinLockHolder hold(&shard.lock);
-  return LiveTableImpl::Contains(shard, address, hash);
+  return LiveTableImpl::Contains(shard, address, w);
 }
 
 size_t LiveTable::Size() {
@@ -556,13 +785,31 @@ size_t LiveTable::MappedBytes() {
   return n;
 }
 
+LiveTable::MemoryUse LiveTable::Memory() {
+  using Impl = LiveTableImpl;
+  MemoryUse m;
+  for (Shard& shard : shards_) {
+    SpinLockHolder hold(&shard.lock);
+    m.chunk_bytes += Impl::Bytes(shard.nchunks);
+    m.side_bytes += (shard.wide_capacity * sizeof(WideSlot) + 4095) / 4096 * 4096;
+    m.packed += shard.count + shard.old_count;
+    m.side += shard.wide_count;
+    if (shard.old != nullptr) {
+      m.old_bytes += Impl::Bytes(shard.old_nchunks) - shard.old_unmapped;
+      ++m.resizing;
+    }
+  }
+  return m;
+}
+
 void LiveTable::ForEachUnlocked(void (*fn)(uintptr_t, const LiveEntry&, void*), void* ctx) {
   using Impl = LiveTableImpl;
-  for (Shard& shard : shards_) {
-    Impl::ForEach(Impl::Current(shard), fn, ctx);
-    if (shard.old != nullptr) Impl::ForEach(Impl::Old(shard), fn, ctx);
-    for (size_t i = 0; i < shard.wide_capacity; ++i) {
-      if (shard.wide[i].address != 0) fn(shard.wide[i].address, Impl::FromWide(shard.wide[i]), ctx);
+  for (size_t i = 0; i < kShards; ++i) {
+    Shard& shard = shards_[i];
+    Impl::ForEach(i, Impl::Current(shard), fn, ctx);
+    if (shard.old != nullptr) Impl::ForEach(i, Impl::Old(shard), fn, ctx);
+    for (size_t k = 0; k < shard.wide_capacity; ++k) {
+      if (shard.wide[k].address != 0) fn(shard.wide[k].address, Impl::FromWide(shard.wide[k]), ctx);
     }
   }
 }
@@ -574,7 +821,7 @@ bool LiveTable::EnableFilter() {
   auto* filter = static_cast<std::atomic<uint8_t>*>(PageAlloc(Impl::kFilterSlots));
   if (filter == nullptr) return false;
   LockAll();
-  for (Shard& shard : shards_) Impl::FilterShard(&shard, filter);
+  for (size_t i = 0; i < kShards; ++i) Impl::FilterShard(&shards_[i], i, filter);
   // Release: a lock-free reader (SurelyAbsent) that sees the filter sees
   // its counts. Inserts and removes read it under their shard lock.
   filter_.store(filter, std::memory_order_release);

@@ -13,28 +13,42 @@
 // with 2 threads, bench/alloc_bench). Blocks freed by another thread, or
 // threads sharing an arena, still work: they just share a shard lock.
 //
-// Memory (issue 15): a shard keeps its blocks in 64-byte chunks of three
-// packed 20-byte entries (address, allocation id, size, stack, api: nothing
-// is dropped, see the packed entry in live_table.cc), filled to at most 3/4
-// and, since a shard grows by 3/2, at least 1/2 once grown, so a live block
-// costs 28-43 bytes (was 85-171 with 32-byte slots at a load of at most
-// 3/8). A chunk is picked by the top bits of a hash of the address
-// (multiply-shift, so the order of chunks is the order of hashes at every
-// table size); an entry whose chunk is full goes to the next chunk with
-// room, and each chunk counts the entries that went past it, so a lookup
-// stops at the first chunk nobody went past (usually its home chunk) and
-// deletion needs no tombstones. Growth is incremental: the shard maps a table
-// 3/2 as large and every insert or remove moves the next few chunks of the
-// old table over, in order, returning the old table's pages to the system as
-// it goes; as the order is kept, the new table's pages are touched in order
-// too, so a growing shard never holds two full tables.
+// Memory (issue 15, target 2): a live block costs 16 bytes of entry, at a
+// load kept between 2/3 and 7/8 (18-24 bytes per live block, at the peak
+// of a growth too). An entry holds no address: the address is rebuilt from
+// where the entry sits (quotienting). The shard is picked by 10 bits of a
+// bijective mix of the block's 64 KiB region, so the other 21 bits of the
+// mixed region and the 13 bits of 8-byte offset in the region form a 34-bit
+// key; a second bijective mix of the key gives the hash h, whose home chunk
+// (64 bytes, four entries) is h * homes >> 34 (multiply-shift, so the order
+// of chunks is the order of hashes at every table size), and the entry
+// keeps only h's low 29 bits and its distance from its home chunk (0-30):
+// home chunk and low bits give h back exactly, and h the address. The rest
+// of the entry is the allocation id (thread index 14 bits, counter 36),
+// size (14 bits), stack id (25 bits) and api (5 bits, or internal): nothing
+// is dropped, see the packed entry in live_table.cc. An entry whose home
+// chunk is full goes to the next chunk with room (at most 30 chunks on; a
+// table has 30 spare chunks past its last home so probes never wrap), and
+// each chunk counts the entries that passed it (4 bits, spread over its
+// slots), so a lookup stops at the first chunk nobody passed and a removal
+// moves nothing. A shard grows by 5/4 when it reaches a load of 7/8 and
+// shrinks to a load of 4/5 when it falls below 2/3 (it never maps less
+// than 8 KiB; a shrink must save an eighth of the table). Both are
+// incremental: the shard maps the new table and every insert or remove
+// moves the next 8 chunks of the old table over, in order, returning the
+// old table's pages to the system in 16 KiB pieces; meanwhile an entry
+// whose old home is not yet moved is inserted into the old table, so the
+// new table's pages are touched in order, by migration only, and a
+// resizing shard never holds two full tables.
 //
 // Entries that do not fit the packed form (an address that is not 8-aligned
-// or above 2^47, a size of 4 GiB or more, a thread index of 16,384 or more
+// or above 2^47, a size of 16 KiB or more, a thread index of 16,384 or more
 // (indexes are not reused), an allocation counter of 2^36 or more, a stack
-// id of 2^28 or more, an internal entry with an api) go to a small per-shard
-// side table of full 32-byte slots, searched only when it is not empty (and
-// while it is not, the shard's inserts take the slower general path).
+// id of 2^25 or more, an api of 31 or more, an internal entry with an api,
+// or the rare entry more than 30 chunks from its home) go to a small
+// per-shard side table of full 32-byte slots, searched only when it is not
+// empty. A block of 16 KiB or more costs its program far more than the 64
+// bytes its side slot costs.
 //
 // Entries marked `internal` are blocks allocated while heapsight itself was
 // running (the reentry guard was set) or before tracing started: their free is
@@ -60,7 +74,7 @@
 // entry, and their frees stay on the one-byte path.
 //
 // Constraints: never calls malloc (memory from PageAlloc); no syscalls on the
-// common path (mmap/munmap only while a shard grows). Not async-signal-safe.
+// common path (mmap/munmap only while a shard grows or shrinks). Not async-signal-safe.
 // LockAll/UnlockAll exist for fork.
 #ifndef HEAPSIGHT_PRELOAD_LIVE_TABLE_H_
 #define HEAPSIGHT_PRELOAD_LIVE_TABLE_H_
@@ -87,6 +101,14 @@ class LiveTable {
   static constexpr int kShards = 1024;
   static constexpr int kRegionShift = 16;
 
+  // The shard of `address`: 10 bits of a bijective mix of its region
+  // (live_table.cc), so blocks of one region share a shard. For tests.
+  static size_t ShardIndex(uintptr_t address);
+  // The home chunk of `address` (8-aligned, below 2^47) in a shard table
+  // of `homes` home chunks (live_table.cc), so tests can aim entries at
+  // one chunk.
+  static size_t HomeForTest(uintptr_t address, size_t homes);
+
   constexpr LiveTable() = default;
 
   // Inserts or overwrites the entry of `address`. Returns false only if
@@ -107,6 +129,17 @@ class LiveTable {
   // Bytes of memory mapped for the table (shards, chunks, side tables);
   // HEAPSIGHT_STATS and tests. Locks each shard in turn.
   size_t MappedBytes();
+  // Where the table's memory and entries are (HEAPSIGHT_STATS and tests).
+  // Locks each shard in turn.
+  struct MemoryUse {
+    size_t chunk_bytes = 0;   // the shards' current chunk tables
+    size_t old_bytes = 0;     // tables being migrated, as far as still mapped
+    size_t side_bytes = 0;    // side tables
+    size_t packed = 0;        // entries in chunk tables (current and old)
+    size_t side = 0;          // entries in side tables
+    size_t resizing = 0;      // shards migrating now
+  };
+  MemoryUse Memory();
   // Calls fn(address, entry, ctx) for every entry. Caller must hold LockAll
   // or otherwise know no thread mutates the table (fork child).
   void ForEachUnlocked(void (*fn)(uintptr_t, const LiveEntry&, void*), void* ctx);
@@ -153,14 +186,19 @@ class LiveTable {
   struct alignas(64) Shard {
     SpinLock lock;
     uint32_t recent_pos = 0;
-    // The table inserts go to.
+    // The table inserts go to: `nchunks` chunks (whole pages), the first
+    // `nhome` of them homes (nchunks - 30; 0 while nothing is mapped).
     Chunk* chunks = nullptr;
     size_t nchunks = 0;
+    size_t nhome = 0;
     size_t count = 0;
-    // While growing: the previous table; its chunks below `cursor` have
-    // been moved and its first `old_unmapped` bytes returned.
+    size_t room = 0;          // entries the table takes before it grows
+    size_t shrink_below = 0;  // a remove below this count shrinks it
+    // While growing or shrinking: the previous table; its chunks below
+    // `cursor` have been moved and its first `old_unmapped` bytes returned.
     Chunk* old = nullptr;
     size_t old_nchunks = 0;
+    size_t old_nhome = 0;
     size_t old_count = 0;
     size_t cursor = 0;
     size_t old_unmapped = 0;

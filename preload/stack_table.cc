@@ -52,6 +52,8 @@ bool StackTable::GrowStacks() {
   auto* table = static_cast<StackTableData*>(
       PageAlloc(sizeof(StackTableData) + capacity * sizeof(StackSlot)));
   if (table == nullptr) return false;
+  mapped_bytes_.fetch_add(sizeof(StackTableData) + capacity * sizeof(StackSlot),
+                          std::memory_order_relaxed);
   table->capacity = capacity;
   if (old != nullptr) {
     for (size_t i = 0; i < old->capacity; ++i) {
@@ -76,6 +78,8 @@ bool StackTable::GrowEdges() {
   auto* table = static_cast<EdgeTableData*>(
       PageAlloc(sizeof(EdgeTableData) + capacity * sizeof(EdgeSlot)));
   if (table == nullptr) return false;
+  mapped_bytes_.fetch_add(sizeof(EdgeTableData) + capacity * sizeof(EdgeSlot),
+                          std::memory_order_relaxed);
   table->capacity = capacity;
   size_t mask = capacity - 1;
   for (size_t i = 0; old != nullptr && i < old->capacity; ++i) {
@@ -131,6 +135,7 @@ uint64_t StackTable::FindOrAddEdge(uint64_t parent, uint64_t ip, bool* created) 
   if (page == nullptr) {
     page = static_cast<NodeData*>(PageAlloc(kNodesPerPage * sizeof(NodeData)));
     if (page == nullptr) return 0;
+    mapped_bytes_.fetch_add(kNodesPerPage * sizeof(NodeData), std::memory_order_relaxed);
     page_slot.store(page, std::memory_order_release);
   }
   page[index % kNodesPerPage] = NodeData{parent, ip};

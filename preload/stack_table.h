@@ -49,6 +49,10 @@ class StackTable {
 
   // Node data; valid for 1 <= node <= NodeCount().
   uint64_t NodeCount() const { return node_count_.load(std::memory_order_acquire); }
+  // Bytes mapped for the table: node pages, stack and edge tables, and
+  // the earlier generations of those (kept for lock-free readers). For
+  // HEAPSIGHT_STATS.
+  size_t MappedBytes() const { return mapped_bytes_.load(std::memory_order_relaxed); }
   void Node(uint64_t node, uint64_t* parent, uint64_t* ip) const;
 
   void Lock() { lock_.Lock(); }
@@ -91,6 +95,7 @@ class StackTable {
 
   SpinLock lock_;
   std::atomic<uint64_t> node_count_{0};
+  std::atomic<size_t> mapped_bytes_{0};  // added to under lock_
   std::atomic<StackTableData*> stacks_{nullptr};
   size_t stack_count_ = 0;  // under lock_
   std::atomic<EdgeTableData*> edges_{nullptr};  // replaced under lock_

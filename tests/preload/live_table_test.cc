@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <random>
@@ -96,33 +97,43 @@ TEST(LiveTable, ConcurrentThreadsOnDisjointAddresses) {
 }
 
 
-// Every field at the edge of what the packed 20-byte entry holds, and one
-// past it (those go to the side table), round-trip exactly.
+// Every field at the edge of what the packed 16-byte entry holds, and one
+// past it (those go to the side table), round-trip exactly; the side table
+// holds exactly the ones past a limit.
 TEST(LiveTable, FieldLimitsRoundTripPackedAndWide) {
   static LiveTable table;
   struct Case {
     uintptr_t address;
     LiveEntry entry;
+    bool side;
   };
   const uint64_t max_id = format::MakeAllocId(16383, (uint64_t{1} << 36) - 1);
   const Case cases[] = {
-      {0x7ffffffffff8, LiveEntry{max_id, (uint64_t{1} << 32) - 1, (uint64_t{1} << 28) - 1,
-                                 Api::kDeleteArrayAlignedNothrow, false}},
-      {0x10008, LiveEntry{format::MakeAllocId(1, 5), 0, 0, Api::kUnknown, false}},
-      {0x10010, LiveEntry{format::MakeAllocId(2, 9), 33, 17, Api::kUnknown, true}},
+      {0x7ffffffffff8, LiveEntry{max_id, (uint64_t{1} << 14) - 1, (uint64_t{1} << 24) - 1,
+                                 Api::kNewArrayAlignedNothrow, false}, false},
+      {0x10008, LiveEntry{format::MakeAllocId(1, 5), 0, 0, Api::kUnknown, false}, false},
+      {0x10010, LiveEntry{format::MakeAllocId(2, 9), 33, 17, Api::kUnknown, true}, false},
       // One past each limit: side table.
-      {0x800000000000, Entry(1, 10)},                     // above 2^47
-      {0x20004, Entry(2, 10)},                            // 4-aligned
-      {0x20011, Entry(3, 10)},                            // odd
-      {0x20018, Entry(4, uint64_t{1} << 32)},             // 4 GiB
-      {0x20020, Entry(5, 10, uint64_t{1} << 28)},         // stack id
-      {0x20028, Entry(format::MakeAllocId(16384, 1), 10)},  // thread index
-      {0x20030, Entry(format::MakeAllocId(1, uint64_t{1} << 36), 10)},  // counter
-      {0x20038, LiveEntry{6, 10, 0, Api::kNew, true}},    // internal with an api
-      {0xfffffffffffffff8, Entry(7, ~uint64_t{0}, ~uint64_t{0} >> 9, Api::kCalloc)},
+      {0x800000000000, Entry(1, 10), true},                     // above 2^47
+      {0x20004, Entry(2, 10), true},                            // 4-aligned
+      {0x20011, Entry(3, 10), true},                            // odd
+      {0x20018, Entry(4, uint64_t{1} << 14), true},             // 16 KiB
+      {0x20020, Entry(5, 10, uint64_t{1} << 24), true},         // stack id
+      {0x20028, Entry(format::MakeAllocId(16384, 1), 10), true},  // thread index
+      {0x20030, Entry(format::MakeAllocId(1, uint64_t{1} << 36), 10), true},  // counter
+      {0x20038, LiveEntry{6, 10, 0, Api::kNew, true}, true},    // internal with an api
+      {0x20040, Entry(7, 10, 0, Api::kDelete), true},           // api 32
+      {0x20048, Entry(8, 10, 0, static_cast<Api>(31)), true},   // api 31 (internal's code)
+      {0xfffffffffffffff8, Entry(7, ~uint64_t{0}, ~uint64_t{0} >> 9, Api::kCalloc), true},
   };
-  for (const Case& c : cases) ASSERT_TRUE(table.Insert(c.address, c.entry));
+  size_t side = 0;
+  for (const Case& c : cases) {
+    ASSERT_TRUE(table.Insert(c.address, c.entry));
+    side += c.side;
+  }
   EXPECT_EQ(table.Size(), std::size(cases));
+  EXPECT_EQ(table.Memory().side, side);
+  EXPECT_EQ(table.Memory().packed, std::size(cases) - side);
   for (const Case& c : cases) {
     SCOPED_TRACE(c.address);
     EXPECT_TRUE(table.Contains(c.address));
@@ -139,7 +150,11 @@ TEST(LiveTable, FieldLimitsRoundTripPackedAndWide) {
     EXPECT_EQ(id, c.entry.id);
   }
   EXPECT_EQ(table.Size(), 0u);
+  // Side tables left empty are unmapped.
+  EXPECT_GT(side, 0u);
+  EXPECT_EQ(table.Memory().side_bytes, 0u);
 }
+
 
 // Overwriting an address moves its entry between the packed table and the
 // side table; there is never more than one entry per address.
@@ -162,9 +177,9 @@ TEST(LiveTable, OverwriteMovesBetweenPackedAndSideTable) {
 // grow a single shard far beyond one region's 8,192 8-aligned addresses.
 std::vector<uintptr_t> RegionsOfOneShard(size_t count) {
   std::vector<uintptr_t> regions;
-  uint64_t shard = Mix64(0x5555) & (LiveTable::kShards - 1);
+  size_t shard = LiveTable::ShardIndex(uintptr_t{0x5555} << 16);
   for (uintptr_t r = 0x5555; regions.size() < count; ++r) {
-    if ((Mix64(r) & (LiveTable::kShards - 1)) == shard) regions.push_back(r);
+    if (LiveTable::ShardIndex(r << 16) == shard) regions.push_back(r);
   }
   return regions;
 }
@@ -190,10 +205,12 @@ void ExpectSameContents(LiveTable& table, const Reference& reference) {
   }
 }
 
-// One shard grows from empty to about 150,000 entries (64 chunks of 64
-// bytes at first, 102,272 at the end), with removes, lookups of absent
-// addresses and iteration in the middle of every growth; every answer
-// matches a map.
+// One shard grows from empty to about 150,000 entries, with removes,
+// lookups of absent addresses and iteration in the middle of every growth;
+// every answer matches a map. Between growths the shard spends at most 24
+// bytes per entry (a load of 2/3 or more), and while it migrates the new
+// table is filled by migration only, so the old table's unmoved part plus
+// the new table's moved part stay under 24 bytes per entry too.
 TEST(LiveTable, OneShardGrowsIncrementallyAndStaysExact) {
   static LiveTable table;
   const size_t base = table.MappedBytes();
@@ -201,11 +218,11 @@ TEST(LiveTable, OneShardGrowsIncrementallyAndStaysExact) {
   std::vector<uintptr_t> regions = RegionsOfOneShard(24);
   Reference reference;
   std::mt19937_64 rng(7);
-  size_t last_mapped = base, growths = 0, checked_mid_growth = 0;
+  size_t last_chunk_bytes = 0, growths = 0, checked_mid_growth = 0;
   for (uintptr_t region : regions) {
     for (uintptr_t k = 1; k < 8192; ++k) {
       uintptr_t address = region << 16 | k * 8;
-      LiveEntry e{rng() >> 30, rng() & 0xfffff, rng() & 0xfffffff, Api::kMalloc, false};
+      LiveEntry e{rng() >> 30, rng() & 0x3fff, rng() & 0xffffff, Api::kMalloc, false};
       ASSERT_TRUE(table.Insert(address, e));
       reference[address] = e;
       if (rng() % 4 == 0) {  // free a random live block
@@ -220,14 +237,19 @@ TEST(LiveTable, OneShardGrowsIncrementallyAndStaysExact) {
         }
       }
       ASSERT_FALSE(table.Contains((region + 1000000) << 16 | k * 8));
-      if (k % 16 != 0) continue;  // MappedBytes takes every shard lock
-      size_t mapped = table.MappedBytes();
-      if (mapped > last_mapped) {
+      if (k % 16 != 0) continue;  // Memory takes every shard lock
+      LiveTable::MemoryUse m = table.Memory();
+      ASSERT_EQ(m.packed + m.side, reference.size());
+      // Small tables round up to whole pages; from 64 KiB on the bound holds.
+      if (m.resizing == 0 && m.chunk_bytes >= 64 * 1024) {
+        ASSERT_LE(m.chunk_bytes, 24 * m.packed) << reference.size();
+      }
+      if (m.chunk_bytes > last_chunk_bytes) {
         ++growths;
-        // Growth maps a table 3/2 as large as the last one, nothing else.
-        // Right after it, check everything (the old table is still mostly
-        // unmoved): contents, and that both tables answer lookups.
+        // Right after a growth, check everything (the old table is still
+        // mostly unmoved): contents, and that both tables answer lookups.
         if (reference.size() > 2000) {
+          ASSERT_EQ(m.resizing, 1u);
           ++checked_mid_growth;
           ExpectSameContents(table, reference);
           for (const auto& [address, entry] : reference) {
@@ -235,17 +257,16 @@ TEST(LiveTable, OneShardGrowsIncrementallyAndStaysExact) {
           }
         }
       }
-      last_mapped = mapped;
+      last_chunk_bytes = m.chunk_bytes;
     }
   }
   EXPECT_EQ(table.Size(), reference.size());
   ExpectSameContents(table, reference);
-  // 64 chunks at first, then 3/2 as many (in whole pages) 17 times: 128,
-  // 192, 320, ..., 68,160 (153,360 entries at a load of 3/4) and 102,272.
-  EXPECT_EQ(growths, 18u);
-  EXPECT_GE(checked_mid_growth, 5u);
-  // Once the last growth's migration is over, the shard holds exactly one
-  // table: drive it to the end with removes and re-inserts.
+  // From 128 chunks, 5/4 as many homes (in whole pages) each time: 128,
+  // 192, 256, 320, 448, 576, 768, ... past 150,000 entries.
+  EXPECT_GE(growths, 20u);
+  EXPECT_GE(checked_mid_growth, 10u);
+  // Drive it to the end of the last migration with removes and re-inserts.
   std::vector<uintptr_t> live;
   for (const auto& kv : reference) live.push_back(kv.first);
   for (int i = 0; i < 40000; ++i) {
@@ -255,7 +276,12 @@ TEST(LiveTable, OneShardGrowsIncrementallyAndStaysExact) {
     ASSERT_EQ(got.id, reference[address].id);
     ASSERT_TRUE(table.Insert(address, got));
   }
-  EXPECT_EQ(table.MappedBytes(), base + 102272 * 64);
+  LiveTable::MemoryUse m = table.Memory();
+  EXPECT_EQ(m.resizing, 0u);
+  EXPECT_EQ(m.old_bytes, 0u);
+  EXPECT_LE(m.chunk_bytes + m.side_bytes, 24 * reference.size());
+  EXPECT_GE(m.chunk_bytes, 16 * reference.size() * 8 / 7);  // load at most 7/8
+  EXPECT_EQ(table.MappedBytes(), base + m.chunk_bytes + m.side_bytes);
   EXPECT_EQ(table.Size(), reference.size());
   for (auto& [address, e] : reference) {
     LiveEntry got;
@@ -263,44 +289,161 @@ TEST(LiveTable, OneShardGrowsIncrementallyAndStaysExact) {
     ASSERT_EQ(got.id, e.id);
   }
   EXPECT_EQ(table.Size(), 0u);
+  // Emptied, it has shrunk back to its smallest table.
+  EXPECT_EQ(table.Memory().chunk_bytes, 128u * 64);
 }
 
+
 // While a shard migrates, the old table's pages go back to the system in
-// 64 KiB pieces as the cursor passes them, so the shard never holds two
+// 16 KiB pieces as the cursor passes them, so the shard never holds two
 // full tables.
 TEST(LiveTable, GrowthReturnsTheOldTableAsItGoes) {
   static LiveTable table;
-  const size_t base = table.MappedBytes();
   std::vector<uintptr_t> regions = RegionsOfOneShard(8);
   std::vector<uintptr_t> addresses;
   for (uintptr_t region : regions) {
     for (uintptr_t k = 1; k < 8192; ++k) addresses.push_back(region << 16 | k * 8);
   }
-  // 3,968 chunks hold up to 8,928 entries; the 8,929th starts the growth
-  // to 5,952 chunks (3/2 as many, rounded up to whole pages).
+  // Chunks (homes): 128 (98), 192 (162), 256 (226), 320 (290), 448 (418),
+  // 576 (546), 768 (738), 960 (930), 1216 (1186), 1536 (1506), 1920
+  // (1890), 2432 (2402), 3072 (3042): room for 3042 x 7/2 = 10,647
+  // entries; the 10,648th starts the growth to 3,840 chunks.
   size_t i = 0;
-  for (; i < 8928; ++i) ASSERT_TRUE(table.Insert(addresses[i], Entry(i + 1, 8)));
-  ASSERT_EQ(table.MappedBytes(), base + 3968 * 64);
-  ASSERT_TRUE(table.Insert(addresses[i++], Entry(8929, 8)));
-  // New table mapped; the old one is whole but for the first 4 chunks moved.
-  EXPECT_EQ(table.MappedBytes(), base + 5952 * 64 + 3968 * 64);
-  // 256 more inserts move 4 chunks each: 1,028 chunks, so the first 64 KiB
-  // (1,024 chunks) of the old table are gone.
-  for (int n = 0; n < 256; ++n, ++i) ASSERT_TRUE(table.Insert(addresses[i], Entry(i + 1, 8)));
-  EXPECT_EQ(table.MappedBytes(), base + 5952 * 64 + (3968 - 1024) * 64);
-  // 734 more: 3,964 chunks moved, the old table's last 4 chunks remain
-  // (mapped until the end: 3,968 - 3,072 = 896 chunks), then one more.
-  for (int n = 0; n < 734; ++n, ++i) ASSERT_TRUE(table.Insert(addresses[i], Entry(i + 1, 8)));
-  EXPECT_EQ(table.MappedBytes(), base + 5952 * 64 + (3968 - 3072) * 64);
+  for (; i < 10647; ++i) ASSERT_TRUE(table.Insert(addresses[i], Entry(i + 1, 8)));
+  LiveTable::MemoryUse m = table.Memory();
+  ASSERT_EQ(m.chunk_bytes, 3072u * 64);
+  ASSERT_EQ(m.resizing, 0u);
   ASSERT_TRUE(table.Insert(addresses[i], Entry(i + 1, 8)));
   ++i;
-  EXPECT_EQ(table.MappedBytes(), base + 5952 * 64);
+  // New table mapped; the old one is whole but for the first 8 chunks moved.
+  m = table.Memory();
+  EXPECT_EQ(m.chunk_bytes, 3840u * 64);
+  EXPECT_EQ(m.old_bytes, 3072u * 64);
+  EXPECT_EQ(m.resizing, 1u);
+  // 128 more inserts move 8 chunks each: 1,032 chunks, so the first 64 KiB
+  // (four 16 KiB pieces, 1,024 chunks) of the old table are gone.
+  for (int n = 0; n < 128; ++n, ++i) ASSERT_TRUE(table.Insert(addresses[i], Entry(i + 1, 8)));
+  EXPECT_EQ(table.Memory().old_bytes, (3072u - 1024) * 64);
+  // 254 more: 3,064 chunks moved, the old table's last 8 chunks remain
+  // (mapped until the end: 3,072 - 2,816 = 256 chunks), then one more.
+  for (int n = 0; n < 254; ++n, ++i) ASSERT_TRUE(table.Insert(addresses[i], Entry(i + 1, 8)));
+  EXPECT_EQ(table.Memory().old_bytes, (3072u - 2816) * 64);
+  ASSERT_TRUE(table.Insert(addresses[i], Entry(i + 1, 8)));
+  ++i;
+  m = table.Memory();
+  EXPECT_EQ(m.old_bytes, 0u);
+  EXPECT_EQ(m.resizing, 0u);
+  EXPECT_EQ(m.chunk_bytes, 3840u * 64);
   EXPECT_EQ(table.Size(), i);
   for (size_t k = 0; k < i; ++k) {
     LiveEntry e;
     ASSERT_TRUE(table.Remove(addresses[k], &e));
     ASSERT_EQ(e.id, k + 1);
   }
+}
+
+// Freeing shrinks a shard: below a load of 2/3 it migrates to a table at a
+// load of 4/5, incrementally as growth does, so a program that frees most
+// of its blocks gives the table's memory back. Contents stay exact
+// throughout, and once settled the shard spends at most 24 bytes per entry.
+TEST(LiveTable, ShrinksWhenBlocksAreFreedAndStaysExact) {
+  static LiveTable table;
+  std::vector<uintptr_t> regions = RegionsOfOneShard(8);
+  Reference reference;
+  for (uintptr_t region : regions) {
+    for (uintptr_t k = 1; k < 8192; ++k) {
+      uintptr_t address = region << 16 | k * 8;
+      ASSERT_TRUE(table.Insert(address, Entry(address, k)));
+      reference[address] = Entry(address, k);
+    }
+  }
+  const size_t grown = table.Memory().chunk_bytes;
+  std::mt19937_64 rng(3);
+  std::vector<uintptr_t> live;
+  for (const auto& kv : reference) live.push_back(kv.first);
+  std::shuffle(live.begin(), live.end(), rng);
+  size_t shrinks = 0, last = grown;
+  while (live.size() > 500) {
+    LiveEntry got;
+    ASSERT_TRUE(table.Remove(live.back(), &got));
+    ASSERT_EQ(got.id, live.back());
+    reference.erase(live.back());
+    live.pop_back();
+    if (live.size() % 64 != 0) continue;
+    LiveTable::MemoryUse m = table.Memory();
+    if (m.chunk_bytes < last) {
+      ++shrinks;
+      ASSERT_EQ(m.resizing, 1u);
+      if (shrinks % 4 == 1) ExpectSameContents(table, reference);  // mid-migration
+    }
+    last = m.chunk_bytes;
+    // A shrink must save an eighth of the table (whole pages), so tables
+    // under 140 KiB may stop at up to 25 bytes per entry.
+    if (m.resizing == 0 && m.chunk_bytes >= 64 * 1024) {
+      ASSERT_LE(m.chunk_bytes, (m.chunk_bytes >= 144 * 1024 ? 24 : 25) * m.packed) << live.size();
+    }
+  }
+  EXPECT_GE(shrinks, 10u);
+  EXPECT_LT(table.Memory().chunk_bytes, grown / 50);
+  ExpectSameContents(table, reference);
+  for (uintptr_t address : live) ASSERT_TRUE(table.Contains(address));
+}
+
+// Entries aimed at one home chunk of a shard's first table (98 homes):
+// four fit the home, the next ones go on to the following chunks (their
+// distance is kept, and the address is rebuilt from home and distance),
+// and past 30 chunks on they go to the side table. Removing from the middle
+// of the run keeps every other one findable (the chunks they passed keep
+// counting them), and removed slots are reused.
+TEST(LiveTable, CollidingEntriesRunOnThenGoToTheSideTable) {
+  static LiveTable table;
+  std::vector<uintptr_t> regions = RegionsOfOneShard(64);
+  std::vector<uintptr_t> same_home;
+  for (uintptr_t region : regions) {
+    for (uintptr_t k = 1; k < 8192 && same_home.size() < 150; ++k) {
+      uintptr_t address = region << 16 | k * 8;
+      if (LiveTable::HomeForTest(address, 98) == 40) same_home.push_back(address);
+    }
+  }
+  ASSERT_EQ(same_home.size(), 150u);
+  // 150 entries, under the first table's room of 343: no growth.
+  for (size_t i = 0; i < same_home.size(); ++i) {
+    ASSERT_TRUE(table.Insert(same_home[i], Entry(i + 1, i)));
+  }
+  LiveTable::MemoryUse m = table.Memory();
+  EXPECT_EQ(m.chunk_bytes, 128u * 64);
+  EXPECT_EQ(m.packed, 4u * 31);  // chunks 40 to 70, four each
+  EXPECT_EQ(m.side, 150u - 4 * 31);
+  Reference reference;
+  for (size_t i = 0; i < same_home.size(); ++i) reference[same_home[i]] = Entry(i + 1, i);
+  ExpectSameContents(table, reference);
+  // Remove every third, from the home chunk to the far end.
+  for (size_t i = 0; i < same_home.size(); i += 3) {
+    LiveEntry e;
+    ASSERT_TRUE(table.Remove(same_home[i], &e));
+    ASSERT_EQ(e.id, i + 1);
+    reference.erase(same_home[i]);
+  }
+  for (const auto& [address, e] : reference) {
+    LiveEntry got;
+    ASSERT_TRUE(table.Contains(address)) << address;
+  }
+  ExpectSameContents(table, reference);
+  // Re-inserted, they take the freed slots near home (the side table only
+  // shrinks as its own entries go).
+  for (size_t i = 0; i < same_home.size(); i += 3) {
+    ASSERT_TRUE(table.Insert(same_home[i], Entry(i + 1000, i)));
+    reference[same_home[i]] = Entry(i + 1000, i);
+  }
+  ExpectSameContents(table, reference);
+  EXPECT_EQ(table.Size(), 150u);
+  for (const auto& [address, e] : reference) {
+    LiveEntry got;
+    ASSERT_TRUE(table.Remove(address, &got));
+    ASSERT_EQ(got.id, e.id);
+  }
+  m = table.Memory();
+  EXPECT_EQ(m.packed + m.side, 0u);
 }
 
 // Addresses built to collide: all in one chunk's hash range is impossible to
@@ -374,26 +517,34 @@ TEST(LiveTable, ManyShardsGrowConcurrently) {
 }
 
 // A fork child (lifecycle.cc's ForkChild) walks the table it inherited,
-// possibly in the middle of a growth: it sees every entry once.
+// in the middle of a growth (old and new table both hold entries): it sees
+// every entry once, with its address rebuilt and its fields intact.
 TEST(LiveTable, ForkChildSeesEveryEntryMidGrowth) {
   static LiveTable table;
   std::vector<uintptr_t> regions = RegionsOfOneShard(2);
-  for (uintptr_t k = 1; k <= 9300; ++k) {  // past the 8,929th: migrating
+  uint64_t k = 1;
+  for (; table.Memory().resizing == 0 || k < 2000; ++k) {
     ASSERT_TRUE(table.Insert(regions[k % 2] << 16 | (k / 2 + 1) * 8, Entry(k, k)));
   }
+  for (int more = 0; more < 50; ++more, ++k) {
+    ASSERT_TRUE(table.Insert(regions[k % 2] << 16 | (k / 2 + 1) * 8, Entry(k, k)));
+  }
+  const uint64_t n = k - 1;
+  ASSERT_EQ(table.Memory().resizing, 1u);
   table.LockAll();
   pid_t pid = fork();
   if (pid == 0) {
     table.ResetLocksInChild();
     uint64_t sum[2] = {0, 0};
     table.ForEachUnlocked(
-        [](uintptr_t, const LiveEntry& e, void* ctx) {
+        [](uintptr_t address, const LiveEntry& e, void* ctx) {
           auto* s = static_cast<uint64_t*>(ctx);
           ++s[0];
-          s[1] += e.id == e.size ? e.id : 1000000000;
+          bool right = e.id == e.size && (address & 0xffff) == (e.id / 2 + 1) * 8;
+          s[1] += right ? e.id : 1000000000;
         },
         sum);
-    _exit(sum[0] == 9300 && sum[1] == 9300ull * 9301 / 2 && table.Size() == 9300 ? 0 : 1);
+    _exit(sum[0] == n && sum[1] == n * (n + 1) / 2 && table.Size() == n ? 0 : 1);
   }
   table.UnlockAll();
   int status = 0;
@@ -401,6 +552,7 @@ TEST(LiveTable, ForkChildSeesEveryEntryMidGrowth) {
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
 }
+
 
 // Edge cases written against the earlier table; they hold for the packed one.
 TEST(LiveTable, EveryFieldRoundTripsAtItsLimits) {
