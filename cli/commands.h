@@ -28,6 +28,8 @@ void RegisterDumpCommand(CLI::App& app, int* exit_code);
 void RegisterProfileCommands(CLI::App& app, int* exit_code);
 // html (html_command.cc).
 void RegisterHtmlCommand(CLI::App& app, int* exit_code);
+// attach, detach (attach_command.cc).
+void RegisterAttachCommands(CLI::App& app, int* exit_code);
 
 }  // namespace heapsight::analyzer
 

@@ -93,6 +93,7 @@ int main(int argc, char** argv) {
   heapsight::analyzer::RegisterDumpCommand(app, &exit_code);
   heapsight::analyzer::RegisterProfileCommands(app, &exit_code);
   heapsight::analyzer::RegisterHtmlCommand(app, &exit_code);
+  heapsight::analyzer::RegisterAttachCommands(app, &exit_code);
   AddGlossaryFooters(app);
   heapsight::analyzer::AddNoCacheOption(app);
   heapsight::cli::RegisterManualGenerator(app, &exit_code);

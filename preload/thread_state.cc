@@ -166,6 +166,15 @@ void FlushAllThreads(uint64_t now_us) {
   }
 }
 
+void RestartAllThreadStates(uint64_t now_us) {
+  for (ThreadState* ts = g_registry.load(std::memory_order_acquire); ts != nullptr;
+       ts = ts->next) {
+    SpinLockHolder hold(&ts->lock);
+    ts->sequence = 0;
+    BeginChunk(ts, now_us);
+  }
+}
+
 void InitThreadStates(int zstd_level, bool need_stack_bounds, bool unwind_cache) {
   g_zstd_level = zstd_level;
   g_need_stack_bounds = need_stack_bounds;

@@ -100,6 +100,11 @@ void BeginChunk(ThreadState* ts, uint64_t now_us);
 // Locks, flushes and unlocks every registered state.
 void FlushAllThreads(uint64_t now_us);
 
+// `heapsight attach` (issue 19): every state starts a fresh chunk numbered
+// 0 for the new trace, dropping whatever it buffered (records of threads
+// that raced the last detach). Counters go on (ids stay unique).
+void RestartAllThreadStates(uint64_t now_us);
+
 // Registers the pthread key whose destructor flushes an exiting thread.
 // `need_stack_bounds`: the frame-pointer unwinder is on, so each thread's
 // stack bounds are needed from its first event (unwinder.h);
