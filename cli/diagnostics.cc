@@ -37,6 +37,20 @@ absl::Status WithExitStatus(absl::Status status, int exit_status) {
   return status;
 }
 
+absl::Status CheckFamilyArguments(const std::vector<std::string>& traces, bool family) {
+  if (!family) return absl::OkStatus();
+  for (const std::string& t : traces) {
+    if (t != "-") continue;
+    return WithExitStatus(
+        absl::InvalidArgumentError(
+            "--family: standard input (-) has no directory in which to find the traces of its "
+            "family (fork children, exec'd images); name the trace file instead, e.g. "
+            "--family heapsight.prog.123.hst, or drop --family"),
+        kExitUsage);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status BadInput(absl::Status status) {
   return WithExitStatus(std::move(status), kExitBadInput);
 }

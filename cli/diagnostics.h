@@ -8,6 +8,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "analyzer/model/trace_model.h"
@@ -25,6 +26,9 @@ inline constexpr int kExitBadInput = 3;  // a trace missing, unreadable, not a t
 absl::Status WithExitStatus(absl::Status status, int exit_status);
 // WithExitStatus(status, kExitBadInput): an error about an input trace.
 absl::Status BadInput(absl::Status status);
+// --family finds a trace's relatives in the trace's directory; standard
+// input ("-") has none: a usage error (kExitUsage) naming what to do.
+absl::Status CheckFamilyArguments(const std::vector<std::string>& traces, bool family);
 
 // "heapsight: <status message>".
 void PrintError(const absl::Status& status);

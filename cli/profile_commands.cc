@@ -171,6 +171,7 @@ absl::StatusOr<output::FamilyMember> LoadOne(const OutputArgs& args, const std::
 // The traces the command line names (globs and --family expanded); one
 // trace gives its own profile, several one profile of all their processes.
 absl::StatusOr<output::HeapProfile> LoadProfile(OutputArgs& args, const ProfileRequest& request) {
+  if (absl::Status st = CheckFamilyArguments(args.traces, args.family); !st.ok()) return st;
   if (absl::Status st = ResolveTraceArguments(&args.traces); !st.ok()) return st;
   absl::StatusOr<std::vector<std::string>> paths = ExpandTraceArguments(args.traces, args.family);
   if (!paths.ok()) return BadInput(paths.status());

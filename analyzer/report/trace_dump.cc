@@ -1,6 +1,8 @@
 // analyzer/report/trace_dump.cc: see trace_dump.h.
 #include "analyzer/report/trace_dump.h"
 
+#include <sys/stat.h>
+
 #include <cinttypes>
 #include <string>
 #include <vector>
@@ -169,9 +171,19 @@ void PrintRecord(std::FILE* out, const Record& r) {
 
 }  // namespace
 
-absl::Status DumpTrace(const std::string& path, std::FILE* out) {
+absl::Status DumpTrace(const std::string& path, std::FILE* out, ProgressListener* progress) {
   absl::StatusOr<std::unique_ptr<format::TraceReader>> opened = format::TraceReader::Open(path);
   if (!opened.ok()) return opened.status();
+  struct stat st;
+  const uint64_t file_size =
+      stat(path.c_str(), &st) == 0 && st.st_size > 0 ? static_cast<uint64_t>(st.st_size) : 0;
+  // The bar is cleared however the dump ends.
+  struct FinishProgress {
+    ProgressListener* p;
+    ~FinishProgress() {
+      if (p != nullptr) p->Finish();
+    }
+  } finish{progress};
   format::TraceReader& reader = **opened;
   const format::FileHeader& h = reader.header();
   std::fprintf(out, "trace %s: version %u, pid %" PRIu64 ", ppid %" PRIu64 ", flags 0x%x, "
@@ -192,6 +204,7 @@ absl::Status DumpTrace(const std::string& path, std::FILE* out) {
                  offset, c.thread_index, c.tid, c.sequence, c.base_time_us,
                  c.first_alloc_counter, chunk.size());
     while (decoder.Next(&record)) PrintRecord(out, record);
+    if (progress != nullptr) progress->Update(offset, file_size);
     if (!decoder.ok()) {
       return absl::DataLossError(absl::StrCat(path, ": corrupt trace: ", decoder.error(),
                                               " (block at offset ", offset, ")"));

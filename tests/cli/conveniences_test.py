@@ -127,6 +127,15 @@ def test_stdin(hs, trace, work):
     check_true("report - (garbage): names <stdin>", b"<stdin>" in bad.stderr, bad.stderr)
     twice = run([hs, "diff", "-", "-"], input_bytes=data)
     check("diff - - : usage error", twice.returncode, 2)
+    # --family looks for relatives in the trace's directory: stdin has none.
+    for cmd in (["pprof", "-o", os.path.join(work, "f.pb.gz")], ["html", "-o", os.path.join(work, "f.html")],
+                ["collapse"], ["flamegraph", "-o", os.path.join(work, "f.svg")]):
+        fam = run([hs] + cmd + ["--family", "-"], input_bytes=data)
+        check(f"{cmd[0]} --family - : usage error", fam.returncode, 2)
+        check_true(f"{cmd[0]} --family - : says why",
+                   b"--family: standard input (-) has no directory" in fam.stderr, fam.stderr)
+    fam = run([hs, "pprof", "-o", os.path.join(work, "g.pb.gz"), "--family", trace])
+    check("pprof --family TRACE: status", fam.returncode, 0)
 
 
 def test_newest_default(hs, trace, work):
@@ -243,6 +252,17 @@ def test_progress_bar(hs, big, work):
                    re.search(rb"\ranalyzing \[#+\.*\] +\d+%.*\r {50,}\r", out, re.S), out[:300])
         r = run([hs] + cmd + [big], env={"HEAPSIGHT_PROGRESS_AFTER_MS": "0"})
         check(f"{cmd[0]} to a pipe: no progress bar", b"analyzing [" in r.stderr, False)
+    # dump: a bar when its records go to a file, none when they share the
+    # terminal with it.
+    dumped = os.path.join(work, "dump.txt")
+    status, out = run_on_pty(["/bin/sh", "-c", f"exec '{hs}' dump '{big}' > '{dumped}'"], work,
+                             env={"HEAPSIGHT_PROGRESS_AFTER_MS": "0"})
+    check("dump > file on a pty: status", status, 0)
+    check_true("dump > file on a pty: a progress bar, then cleared",
+               re.search(rb"\rdumping \[#+\.*\] +\d+%.*\r {50,}\r", out, re.S), out[:300])
+    check_true("dump > file: the records", os.path.getsize(dumped) > 100000)
+    r = run([hs, "dump", big], env={"HEAPSIGHT_PROGRESS_AFTER_MS": "0"})
+    check("dump to a pipe: no progress bar", b"dumping [" in r.stderr, False)
     # The default delay: an analysis this short draws nothing.
     status, out = run_on_pty([hs, "report", big], work, env={"HEAPSIGHT_PROGRESS_AFTER_MS": "600000"})
     check("report on a pty, long delay: no bar", b"analyzing [" in out, False)
