@@ -122,7 +122,9 @@ absl::StatusOr<ProcessProfile> AnalyzeOneTrace(const std::string& path,
   // has no place of its own for a cache, and is read once anyway.
   cache.enabled = !no_cache_flag && cache::CacheEnabledByEnvironment() &&
                   path.rfind("/proc/self/fd/", 0) != 0;
-  return cache::AnalyzeTraceCached(path, options, cache);
+  absl::StatusOr<ProcessProfile> profile = cache::AnalyzeTraceCached(path, options, cache);
+  if (profile.ok() && !profile->complete) NoteCutShortTrace(path, profile->truncated);
+  return profile;
 }
 
 void AddNoCacheOption(CLI::App& app) {

@@ -107,9 +107,23 @@ void PrintAnalysisWarnings(const ProcessProfile& profile) {
     PrintWarning(absl::StrCat(profile.trace_path, ": ", w));
   }
   PrintSymbolizerWarnings(profile);
-  if (profile.truncated) {
-    PrintWarning(absl::StrCat(profile.trace_path, ": trace is truncated; analyzed up to the cut"));
-  }
+}
+
+namespace {
+bool g_cut_short = false;  // a trace read was cut short (NoteCutShortTrace)
+}  // namespace
+
+void NoteCutShortTrace(std::string_view path, bool truncated) {
+  g_cut_short = true;
+  PrintWarning(absl::StrCat(
+      NameStdin(path), ": trace cut short (",
+      truncated ? "the file ends inside a block"
+                : "no end record: the process was killed or is still running",
+      "); analyzed up to the cut, exit status 4"));
+}
+
+int ExitStatusAfterRun(int status) {
+  return status == 0 && g_cut_short ? kExitCutShort : status;
 }
 
 }  // namespace heapsight::analyzer

@@ -32,7 +32,9 @@ void RegisterDumpCommand(CLI::App& app, int* exit_code) {
     std::unique_ptr<ProgressBar> bar =
         isatty(STDOUT_FILENO) == 0 ? ProgressBar::ForStderr("dumping") : nullptr;
     for (const std::string& path : paths) {
-      absl::Status s = DumpTrace(path, stdout, bar.get());
+      bool cut_short = false, truncated = false;
+      absl::Status s = DumpTrace(path, stdout, bar.get(), &cut_short, &truncated);
+      if (s.ok() && cut_short) NoteCutShortTrace(path, truncated);
       if (!s.ok()) {
         std::fflush(stdout);
         PrintError(s);

@@ -117,6 +117,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "heapsight: %s\n", e.what());
     exit_code = heapsight::analyzer::kExitUsage;
   }
+  // A trace cut short: the output is written, the status says so (4).
+  exit_code = heapsight::analyzer::ExitStatusAfterRun(exit_code);
   if (!CloseStdout()) {
     int err = errno;
     std::fprintf(stderr, "heapsight: error writing standard output%s%s\n", err != 0 ? ": " : "",

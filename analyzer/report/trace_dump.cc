@@ -171,7 +171,9 @@ void PrintRecord(std::FILE* out, const Record& r) {
 
 }  // namespace
 
-absl::Status DumpTrace(const std::string& path, std::FILE* out, ProgressListener* progress) {
+absl::Status DumpTrace(const std::string& path, std::FILE* out, ProgressListener* progress,
+                       bool* cut_short, bool* truncated) {
+  bool saw_end = false;
   absl::StatusOr<std::unique_ptr<format::TraceReader>> opened = format::TraceReader::Open(path);
   if (!opened.ok()) return opened.status();
   struct stat st;
@@ -203,7 +205,10 @@ absl::Status DumpTrace(const std::string& path, std::FILE* out, ProgressListener
                  " us, first alloc %" PRIu64 ", %zu bytes\n",
                  offset, c.thread_index, c.tid, c.sequence, c.base_time_us,
                  c.first_alloc_counter, chunk.size());
-    while (decoder.Next(&record)) PrintRecord(out, record);
+    while (decoder.Next(&record)) {
+      PrintRecord(out, record);
+      if (record.tag == RecordTag::kEnd) saw_end = true;
+    }
     if (progress != nullptr) progress->Update(offset, file_size);
     if (!decoder.ok()) {
       return absl::DataLossError(absl::StrCat(path, ": corrupt trace: ", decoder.error(),
@@ -212,6 +217,8 @@ absl::Status DumpTrace(const std::string& path, std::FILE* out, ProgressListener
   }
   if (!reader.status().ok()) return reader.status();
   if (reader.truncated()) std::fprintf(out, "truncated: the file ends inside a block\n");
+  if (cut_short != nullptr) *cut_short = reader.truncated() || !saw_end;
+  if (truncated != nullptr) *truncated = reader.truncated();
   return absl::OkStatus();
 }
 
