@@ -324,6 +324,40 @@ TEST(Dormant, WindowsUnderLoadAreWholeTraces) {
   }
 }
 
+// fork inside a window: the child records a window of its own
+// (kFileFlagForkChild | kFileFlagAttached) that inherits the window's
+// blocks; its free of a phase-1 block is neither an event nor an error.
+TEST(Dormant, ForkInsideTheWindowGivesTheChildAWindow) {
+  std::string dir = MakeTempDir();
+  Dormant prog(dir, {"fork"});
+  ASSERT_EQ(prog.ReadLine(), "phase1");
+  ASSERT_EQ(RunCommand("'" + Heapsight() + "' attach " + std::to_string(prog.pid())).status, 0);
+  prog.Send("go");
+  ASSERT_EQ(prog.ReadLine(), "phase2");
+  ASSERT_EQ(RunCommand("'" + Heapsight() + "' detach " + std::to_string(prog.pid())).status, 0);
+  prog.Send("exit");
+  EXPECT_EQ(prog.Wait(), 0);
+  std::vector<std::string> traces = Traces(dir);
+  ASSERT_EQ(traces.size(), 2u);
+  int children = 0;
+  for (const std::string& path : traces) {
+    TraceContents t = ReadTrace(path);
+    ASSERT_TRUE(t.error.empty()) << path << ": " << t.error;
+    EXPECT_TRUE(t.complete) << path;
+    EXPECT_NE(t.header.flags & format::kFileFlagAttached, 0u) << path;
+    EXPECT_EQ(FreeErrors(t), 0) << path;
+    EXPECT_EQ(UnpairedFrees(t), 0u) << path;
+    if ((t.header.flags & format::kFileFlagForkChild) == 0) continue;
+    ++children;
+    MagicCounts c = CountMagic(t, 2000, 2600);
+    EXPECT_EQ(c.by_size[2501], 2);
+    EXPECT_EQ(c.inherited, 22);  // the window's live blocks at fork (the lost 2005s too)
+    EXPECT_EQ(c.frees[Api::kFree], 1);  // the inherited 2001 block; not the 1004 one
+    EXPECT_EQ(CountMagic(t, 1000, 1100).by_size.size(), 0u);
+  }
+  EXPECT_EQ(children, 1);
+}
+
 // Paused and never attached: no trace, and the program's output and exit
 // status are those of a run without heapsight.
 TEST(Dormant, PausedWithoutAttachChangesNothing) {

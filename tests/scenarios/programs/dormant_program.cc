@@ -4,7 +4,8 @@
 // attach` / `heapsight detach` on it.
 //
 //   phase 1 (paused): 10 x malloc(1001) (5 freed), 7 x new char[1002],
-//     1 x malloc(1003) (realloc'd in phase 2), 3 x malloc(1005) leaked.
+//     1 x malloc(1003) (realloc'd in phase 2), 1 x malloc(1004) (kept),
+//     3 x malloc(1005) leaked.
 //   phase 2 (attached): 2 x malloc(2005) leaked (first: nothing later
 //     keeps a stale copy), 20 x malloc(2001) (8 freed), 6 x new char[2002],
 //     realloc of the 1003 block to 2003, calloc(3, 700) = 2100, 2 threads
@@ -16,10 +17,14 @@
 //
 // argv[1] == "churn": a thread allocates and frees 4000-byte blocks without
 // pause from start to exit, so attach and detach happen under load.
+// argv[1] == "fork": at the end of phase 2 the process forks; the child
+// frees a phase-2 block (inherited) and a phase-1 block (unknown),
+// allocates 2 x malloc(2501) and exits; the parent waits for it.
 // stdin lines: "go" starts the next phase, "exit" exits (status 0) at once.
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -29,6 +34,7 @@ namespace {
 void* g_p1[10];
 char* g_p1_new[7];
 void* g_p1_realloc;
+void* g_p1_kept;  // freed only by the fork child (mode "fork")
 void* g_p2[20];
 char* g_p2_new[6];
 void* g_p2_calloc;
@@ -69,6 +75,7 @@ __attribute__((noinline)) void Phase1() {
   for (int i = 5; i < 10; ++i) free(g_p1[i]);
   for (int i = 0; i < 7; ++i) g_p1_new[i] = new char[1002];
   g_p1_realloc = malloc(1003);
+  g_p1_kept = malloc(1004);
   LeakPhase1();
   Scrub();
 }
@@ -127,6 +134,19 @@ int main(int argc, char** argv) {
   Say("phase1\n");
   if (!WaitLine()) return 0;
   Phase2();
+  if (argc > 1 && strcmp(argv[1], "fork") == 0) {
+    pid_t child = fork();
+    if (child == 0) {
+      free(g_p2[11]);
+      free(g_p1_kept);
+      void* volatile a = malloc(2501);
+      void* volatile b = malloc(2501);
+      (void)a;
+      (void)b;
+      _exit(0);
+    }
+    waitpid(child, nullptr, 0);
+  }
   Say("phase2\n");
   if (!WaitLine()) return 0;
   Phase3();
