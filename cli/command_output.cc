@@ -122,9 +122,7 @@ absl::StatusOr<ProcessProfile> AnalyzeOneTrace(const std::string& path,
   // has no place of its own for a cache, and is read once anyway.
   cache.enabled = !no_cache_flag && cache::CacheEnabledByEnvironment() &&
                   path.rfind("/proc/self/fd/", 0) != 0;
-  absl::StatusOr<ProcessProfile> profile = cache::AnalyzeTraceCached(path, options, cache);
-  if (profile.ok() && !profile->complete) NoteCutShortTrace(path, profile->truncated);
-  return profile;
+  return cache::AnalyzeTraceCached(path, options, cache);
 }
 
 void AddNoCacheOption(CLI::App& app) {
@@ -178,6 +176,7 @@ int AnalyzeTraces(std::vector<std::string> paths, std::vector<ProcessProfile>* p
   for (const std::string& path : paths) {
     absl::StatusOr<ProcessProfile> profile = AnalyzeOneTrace(path, options);
     if (!profile.ok()) return FailInput(profile.status());
+    if (!profile->complete) NoteCutShortTrace(path, profile->truncated);
     profiles->push_back(std::move(*profile));
   }
   return 0;
