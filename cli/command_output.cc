@@ -176,6 +176,7 @@ int AnalyzeTraces(std::vector<std::string> paths, std::vector<ProcessProfile>* p
   for (const std::string& path : paths) {
     absl::StatusOr<ProcessProfile> profile = AnalyzeOneTrace(path, options);
     if (!profile.ok()) return FailInput(profile.status());
+    if (!profile->complete) NoteCutShortTrace(path, profile->truncated);
     profiles->push_back(std::move(*profile));
   }
   return 0;

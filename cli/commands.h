@@ -30,6 +30,8 @@ void RegisterProfileCommands(CLI::App& app, int* exit_code);
 void RegisterHtmlCommand(CLI::App& app, int* exit_code);
 // top (top_command.cc): the live view of a `record --serve`.
 void RegisterTopCommand(CLI::App& app, int* exit_code);
+// attach, detach (attach_command.cc).
+void RegisterAttachCommands(CLI::App& app, int* exit_code);
 
 }  // namespace heapsight::analyzer
 

@@ -37,6 +37,20 @@ absl::Status WithExitStatus(absl::Status status, int exit_status) {
   return status;
 }
 
+absl::Status CheckFamilyArguments(const std::vector<std::string>& traces, bool family) {
+  if (!family) return absl::OkStatus();
+  for (const std::string& t : traces) {
+    if (t != "-") continue;
+    return WithExitStatus(
+        absl::InvalidArgumentError(
+            "--family: standard input (-) has no directory in which to find the traces of its "
+            "family (fork children, exec'd images); name the trace file instead, e.g. "
+            "--family heapsight.prog.123.hst, or drop --family"),
+        kExitUsage);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status BadInput(absl::Status status) {
   return WithExitStatus(std::move(status), kExitBadInput);
 }
@@ -93,9 +107,23 @@ void PrintAnalysisWarnings(const ProcessProfile& profile) {
     PrintWarning(absl::StrCat(profile.trace_path, ": ", w));
   }
   PrintSymbolizerWarnings(profile);
-  if (profile.truncated) {
-    PrintWarning(absl::StrCat(profile.trace_path, ": trace is truncated; analyzed up to the cut"));
-  }
+}
+
+namespace {
+bool g_cut_short = false;  // a trace read was cut short (NoteCutShortTrace)
+}  // namespace
+
+void NoteCutShortTrace(std::string_view path, bool truncated) {
+  g_cut_short = true;
+  PrintWarning(absl::StrCat(
+      NameStdin(path), ": trace cut short (",
+      truncated ? "the file ends inside a block"
+                : "no end record: the process was killed or is still running",
+      "); analyzed up to the cut, exit status 4"));
+}
+
+int ExitStatusAfterRun(int status) {
+  return status == 0 && g_cut_short ? kExitCutShort : status;
 }
 
 }  // namespace heapsight::analyzer

@@ -8,6 +8,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "analyzer/model/trace_model.h"
@@ -19,12 +20,28 @@ namespace heapsight::analyzer {
 inline constexpr int kExitFailure = 1;   // any other error (e.g. cannot write the output)
 inline constexpr int kExitUsage = 2;     // bad command line, or no trace to read
 inline constexpr int kExitBadInput = 3;  // a trace missing, unreadable, not a trace or corrupt
+// The output was written, from the recorded part of a trace that was cut
+// short (no end record: the process was killed or still runs; or the file
+// ends inside a block). Only when the command would otherwise exit 0.
+inline constexpr int kExitCutShort = 4;
+
+// A trace this command read was cut short: warns on stderr (once per trace)
+// and makes ExitStatusAfterRun give kExitCutShort. `truncated`: the file
+// ends inside a block (else it has no end record).
+void NoteCutShortTrace(std::string_view path, bool truncated);
+// The command's final status: `status`, or kExitCutShort when it is 0 and
+// a trace was cut short (usage errors, bad input, failures and the gates'
+// statuses are kept).
+int ExitStatusAfterRun(int status);
 
 // `status` marked with the exit status Fail() gives it (a payload; the
 // message is unchanged).
 absl::Status WithExitStatus(absl::Status status, int exit_status);
 // WithExitStatus(status, kExitBadInput): an error about an input trace.
 absl::Status BadInput(absl::Status status);
+// --family finds a trace's relatives in the trace's directory; standard
+// input ("-") has none: a usage error (kExitUsage) naming what to do.
+absl::Status CheckFamilyArguments(const std::vector<std::string>& traces, bool family);
 
 // "heapsight: <status message>".
 void PrintError(const absl::Status& status);

@@ -1,5 +1,7 @@
 // cli/dump_command.cc: `heapsight dump`, every record of a trace as text
 // (trace_dump.h), a debugging aid.
+#include <unistd.h>
+
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -9,6 +11,7 @@
 #include "cli/command_output.h"
 #include "cli/commands.h"
 #include "cli/diagnostics.h"
+#include "cli/progress_bar.h"
 
 namespace heapsight::analyzer {
 
@@ -24,8 +27,14 @@ void RegisterDumpCommand(CLI::App& app, int* exit_code) {
       *exit_code = Fail(st);
       return;
     }
+    // A bar on stderr only when the records go elsewhere (`dump T > file`):
+    // on one terminal the bar would cut into the dump's lines.
+    std::unique_ptr<ProgressBar> bar =
+        isatty(STDOUT_FILENO) == 0 ? ProgressBar::ForStderr("dumping") : nullptr;
     for (const std::string& path : paths) {
-      absl::Status s = DumpTrace(path, stdout);
+      bool cut_short = false, truncated = false;
+      absl::Status s = DumpTrace(path, stdout, bar.get(), &cut_short, &truncated);
+      if (s.ok() && cut_short) NoteCutShortTrace(path, truncated);
       if (!s.ok()) {
         std::fflush(stdout);
         PrintError(s);

@@ -34,6 +34,7 @@ int RunHtml(const HtmlArgs& args) {
   // Globs and whole families (--family) as pprof/flamegraph/collapse take
   // them (trace_family.h), parents first.
   std::vector<std::string> arguments = args.traces;
+  if (absl::Status st = CheckFamilyArguments(arguments, args.family); !st.ok()) return Fail(st);
   if (absl::Status st = ResolveTraceArguments(&arguments); !st.ok()) return Fail(st);
   absl::StatusOr<std::vector<std::string>> paths = ExpandTraceArguments(arguments, args.family);
   if (!paths.ok()) return FailInput(paths.status());

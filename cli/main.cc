@@ -94,6 +94,7 @@ int main(int argc, char** argv) {
   heapsight::analyzer::RegisterProfileCommands(app, &exit_code);
   heapsight::analyzer::RegisterHtmlCommand(app, &exit_code);
   heapsight::analyzer::RegisterTopCommand(app, &exit_code);
+  heapsight::analyzer::RegisterAttachCommands(app, &exit_code);
   AddGlossaryFooters(app);
   heapsight::analyzer::AddNoCacheOption(app);
   heapsight::cli::RegisterManualGenerator(app, &exit_code);
@@ -117,6 +118,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "heapsight: %s\n", e.what());
     exit_code = heapsight::analyzer::kExitUsage;
   }
+  // A trace cut short: the output is written, the status says so (4).
+  exit_code = heapsight::analyzer::ExitStatusAfterRun(exit_code);
   if (!CloseStdout()) {
     int err = errno;
     std::fprintf(stderr, "heapsight: error writing standard output%s%s\n", err != 0 ? ": " : "",

@@ -28,6 +28,12 @@ std::string ManPage(const CLI::App& app, const CLI::App* sub);
 // options that take a value and for positional arguments.
 std::string BashCompletion(const CLI::App& app);
 
+// The zsh completion function `_heapsight` (#compdef heapsight): subcommands
+// with their one-line descriptions, then the chosen subcommand's options
+// (with descriptions; aliases exclude each other, repeatable ones repeat)
+// and file names for values and positional arguments.
+std::string ZshCompletion(const CLI::App& app);
+
 // The visible subcommand closest to `typed` (edit distance at most 2, or a
 // prefix of 3+ characters), or "" when none is close.
 std::string ClosestSubcommand(const CLI::App& app, std::string_view typed);
@@ -36,7 +42,7 @@ std::string ClosestSubcommand(const CLI::App& app, std::string_view typed);
 bool IsSubcommand(const CLI::App& app, std::string_view name);
 
 // Registers the hidden `__generate-manual --man-dir DIR --bash-completion
-// FILE` subcommand that the build uses. Call it after every other Register*.
+// FILE --zsh-completion FILE` subcommand that the build uses. Call it after every other Register*.
 void RegisterManualGenerator(CLI::App& app, int* exit_code);
 
 }  // namespace heapsight::cli

@@ -135,16 +135,21 @@ absl::StatusOr<output::FamilyMember> LoadOne(const OutputArgs& args, const std::
   options.progress = bar.get();
   absl::StatusOr<ProcessProfile> trace = AnalyzeOneTrace(path, options);
   if (!trace.ok()) return BadInput(trace.status());
+  // A profile at a marker the trace has is whole however the trace ends
+  // after it: heapsight_write_profile() reads its own live trace so.
+  bool before_cut = false;
   if (options.at == AnalyzeOptions::At::kMarker) {
     absl::Status st = DescribeMarker(*trace, options.at_marker, &moment);
     if (st.ok()) {
       *marker_found = true;
+      before_cut = true;
     } else if (in_family) {
       moment = absl::StrCat("marker \"", options.at_marker, "\" (at the end where not set)");
     } else {
       return st;
     }
   }
+  if (!trace->complete && !before_cut) NoteCutShortTrace(path, trace->truncated);
   PrintAnalysisWarnings(*trace);
   if (request.kinds.has_value()) {
     // Issue 5: leaks of the given reachability classes only (inuse_* at the
@@ -171,6 +176,7 @@ absl::StatusOr<output::FamilyMember> LoadOne(const OutputArgs& args, const std::
 // The traces the command line names (globs and --family expanded); one
 // trace gives its own profile, several one profile of all their processes.
 absl::StatusOr<output::HeapProfile> LoadProfile(OutputArgs& args, const ProfileRequest& request) {
+  if (absl::Status st = CheckFamilyArguments(args.traces, args.family); !st.ok()) return st;
   if (absl::Status st = ResolveTraceArguments(&args.traces); !st.ok()) return st;
   absl::StatusOr<std::vector<std::string>> paths = ExpandTraceArguments(args.traces, args.family);
   if (!paths.ok()) return BadInput(paths.status());

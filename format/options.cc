@@ -58,6 +58,9 @@ bool Valid(const char* name, OptString v) {
     return std::strcmp(v, "libunwind") == 0 || std::strcmp(v, "fp") == 0;
   }
   if (std::strcmp(name, "OUTPUT") == 0) return *v != '\0';
+  if (std::strcmp(name, "START") == 0) {
+    return std::strcmp(v, "active") == 0 || std::strcmp(v, "paused") == 0;
+  }
   if (std::strcmp(name, "CLOCK") == 0) {
     return std::strcmp(v, "auto") == 0 || std::strcmp(v, "coarse") == 0 ||
            std::strcmp(v, "precise") == 0;

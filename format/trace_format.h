@@ -58,6 +58,12 @@ inline constexpr uint32_t kFileFlagExeced = 1u << 2;     // image came from exec
 // (1-4 ms). With auto, a second thread's first event switches to the precise
 // clock, so records of different threads still interleave by real time.
 inline constexpr uint32_t kFileFlagCoarseClock = 1u << 3;
+// The trace is a window (issue 19): `heapsight attach` started it in a
+// process that ran paused (HEAPSIGHT_START=paused), and it ends with a
+// kEnd of reason kDetach (or the process's own end). Blocks allocated
+// before the attach are not in it and their frees were not recorded;
+// start_realtime_ns is the attach time.
+inline constexpr uint32_t kFileFlagAttached = 1u << 4;
 
 struct FileHeader {
   char magic[8];                 // kFileMagic
@@ -338,6 +344,7 @@ enum class EndReason : uint8_t {
   kUnderscoreExit = 2,  // _exit() / _Exit()
   kExec = 3,         // the image was replaced by a successful exec
   kDisabled = 4,     // the preload stepped aside (error); trace incomplete
+  kDetach = 5,       // `heapsight detach` ended a window (kFileFlagAttached); the process runs on
 };
 
 enum class FreeError : uint8_t {

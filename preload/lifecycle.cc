@@ -6,15 +6,18 @@
 // thread's state lock; the fork handlers take every lock (below).
 #include "preload/lifecycle.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstring>
 
 #include "preload/clock.h"
+#include "preload/control.h"
 #include "preload/heap_limit.h"
 #include "preload/host_guards.h"
 #include "preload/internal_alloc.h"
@@ -52,8 +55,60 @@ char g_start_dir[4096];
 char g_parent_trace[4096];
 bool g_fork_locked = false;
 std::atomic<bool> g_start_claimed{false};
+// Issue 19: HEAPSIGHT_START=paused. g_start_flags: the flags the first
+// trace would have had (kFileFlagExeced), for the first window.
+bool g_paused_mode = false;
+uint32_t g_start_flags = 0;
+bool g_self_range_set = false;
+// Serializes a window's start and end (the control thread) with the end of
+// the process (FinishTrace) and with fork (taken in ForkPrepare, so a child
+// never inherits a window half started or half ended).
+SpinLock g_window_lock;
 
 const char* GetenvLookup(const char* name, void*) { return getenv(name); }
+
+// A SpinLockHolder that may hold nothing.
+class MaybeLock {
+ public:
+  explicit MaybeLock(SpinLock* lock) : lock_(lock) {
+    if (lock_ != nullptr) lock_->Lock();
+  }
+  ~MaybeLock() {
+    if (lock_ != nullptr) lock_->Unlock();
+  }
+  MaybeLock(const MaybeLock&) = delete;
+  MaybeLock& operator=(const MaybeLock&) = delete;
+
+ private:
+  SpinLock* lock_;
+};
+
+// Collects the program's (non-internal) live-table entries, so a window's
+// start can drop them: blocks of an earlier window, or of the last moments
+// of one, whose frees a paused process never took out of the table.
+struct ProgramBlocks {
+  uintptr_t* addresses = nullptr;
+  size_t count = 0;
+  size_t capacity = 0;
+};
+void CollectProgramBlock(uintptr_t address, const LiveEntry& e, void* ctx) {
+  auto* b = static_cast<ProgramBlocks*>(ctx);
+  if (!e.internal && b->count < b->capacity) b->addresses[b->count++] = address;
+}
+void DropProgramBlocks() {
+  size_t n = g_live_blocks.Size();
+  if (n == 0) return;
+  ProgramBlocks b;
+  b.capacity = n + 1024;
+  b.addresses = static_cast<uintptr_t*>(PageAlloc(b.capacity * sizeof(uintptr_t)));
+  if (b.addresses == nullptr) return;
+  g_live_blocks.LockAll();
+  g_live_blocks.ForEachUnlocked(CollectProgramBlock, &b);
+  g_live_blocks.UnlockAll();
+  LiveEntry e;
+  for (size_t i = 0; i < b.count; ++i) g_live_blocks.Remove(b.addresses[i], &e);
+  PageFree(b.addresses, b.capacity * sizeof(uintptr_t));
+}
 
 // kProcess: executable, argv (from /proc/self/cmdline, read raw), parent.
 void WriteProcessRecord(ThreadState* ts, uint64_t now) {
@@ -93,15 +148,16 @@ void WriteProcessRecord(ThreadState* ts, uint64_t now) {
   PageFree(argv, kMaxArgs * sizeof(char*));
 }
 
-// Creates this process's trace file and writes its header. False (and
-// tracing disabled, with one warning) if that fails.
-bool StartTraceFile(uint32_t flags) {
+// Creates this process's trace file and writes its header. Returns 0, or
+// the errno value after one warning (`disable`: tracing disabled too;
+// a window's failed start leaves the process paused instead).
+int OpenTraceFile(uint32_t flags, bool disable) {
   char path[4096];
   if (!ExpandOutputPattern(g_options.OUTPUT, g_start_dir, ExecutablePath(),
                            static_cast<uint64_t>(g_pid), path, sizeof path)) {
     WarnOnce("cannot write trace", g_options.OUTPUT, ENAMETOOLONG);
-    g_tracing_status.store(kDisabled);
-    return false;
+    if (disable) g_tracing_status.store(kDisabled);
+    return ENAMETOOLONG;
   }
   format::FileHeader h{};
   std::memcpy(h.magic, format::kFileMagic, sizeof h.magic);
@@ -118,12 +174,14 @@ bool StartTraceFile(uint32_t flags) {
   if (g_sample_period != 0) h.flags |= format::kFileFlagSampled;
   if (int err = OpenTrace(path, h); err != 0) {
     WarnOnce("cannot write trace", path, err);
-    g_tracing_status.store(kDisabled);
-    return false;
+    if (disable) g_tracing_status.store(kDisabled);
+    return err;
   }
   AppendToManifest(g_options.MANIFEST);
-  return true;
+  return 0;
 }
+
+bool StartTraceFile(uint32_t flags) { return OpenTraceFile(flags, true) == 0; }
 
 // Removes our exec hand-over variable from the environment, so it cannot
 // leak into processes started without our exec hooks (posix_spawn).
@@ -143,6 +201,7 @@ void ScrubEnvironment() {
 // tables and no lock held by a thread that does not exist there.
 
 void ForkPrepare() {
+  g_window_lock.Lock();  // first: no window start/end is half done in the child
   if (g_tracing_status.load() != kActive) return;
   g_stack_table.Lock();
   LockModules();
@@ -154,14 +213,16 @@ void ForkPrepare() {
 }
 
 void ForkParent() {
-  if (!g_fork_locked) return;
-  g_fork_locked = false;
-  UnlockArena();
-  UnlockWriter();
-  g_live_blocks.UnlockAll();
-  UnlockAllThreadStates();
-  UnlockModules();
-  g_stack_table.Unlock();
+  if (g_fork_locked) {
+    g_fork_locked = false;
+    UnlockArena();
+    UnlockWriter();
+    g_live_blocks.UnlockAll();
+    UnlockAllThreadStates();
+    UnlockModules();
+    g_stack_table.Unlock();
+  }
+  g_window_lock.Unlock();
 }
 
 void InheritOne(uintptr_t, const LiveEntry& e, void* ctx) {
@@ -173,8 +234,10 @@ void InheritOne(uintptr_t, const LiveEntry& e, void* ctx) {
 
 // The child: a new file of its own, describing the state it inherited. The
 // parent's buffered events are dropped here (the parent flushes them), so
-// nothing is duplicated; live blocks become kInherited with their ids.
-void ForkChild() {
+// nothing is duplicated; live blocks become kInherited with their ids. The
+// child of an attached window records a window of its own (flagged
+// kFileFlagAttached too); the child of a paused process is paused.
+void ForkChildTrace() {
   if (!g_fork_locked) return;
   g_fork_locked = false;
   ErrnoKeeper keep_errno;  // the child's fork() returns with the parent's errno
@@ -196,7 +259,9 @@ void ForkChild() {
   ResetExitPointInChild();
   g_end_written.store(false);
   ResetRssSamplesInChild();
-  if (!StartTraceFile(format::kFileFlagForkChild)) return;
+  uint32_t flags = format::kFileFlagForkChild;
+  if (g_partial_window.load()) flags |= format::kFileFlagAttached;
+  if (!StartTraceFile(flags)) return;
   ThreadState* ts = CurrentThreadState(now);
   if (ts == nullptr) return;
   {
@@ -217,6 +282,14 @@ void ForkChild() {
   // Last, with no lock held: from here the child may start a writer of its
   // own (at once with FLUSH_MS, else at its first hand-over).
   AllowFlusherInChild();
+}
+
+void ForkChild() {
+  g_window_lock.ResetInChild();
+  ForkChildTrace();
+  // Last: the control thread it starts may allocate, which the child's
+  // trace (if any) records from here on.
+  if (g_paused_mode) RestartControlInChild();
 }
 
 // --- exit ---------------------------------------------------------------------
@@ -353,7 +426,10 @@ void StartTracing() {
   // (private_libunwind.h); without it, the frame-pointer walk is the
   // best stack left (it warned once).
   const bool have_libunwind = LoadPrivateLibunwind();
-  if (!StartTraceFile(flags)) return;
+  g_paused_mode = std::strcmp(g_options.START, "paused") == 0;
+  g_start_flags = flags;
+  // Paused: no file until `heapsight attach` (AttachWindow).
+  if (!g_paused_mode && !StartTraceFile(flags)) return;
   UnwindMode unwind = ParseUnwindMode(g_options.UNWIND);
   if (unwind == UnwindMode::kLibunwind && !have_libunwind) {
     unwind = UnwindMode::kFramePointer;
@@ -362,6 +438,16 @@ void StartTracing() {
   bool unwind_cache = unwind == UnwindMode::kLibunwind && g_options.UNWIND_CACHE;
   InitThreadStates(static_cast<int>(g_options.ZSTD_LEVEL), unwind == UnwindMode::kFramePointer,
                    unwind_cache);
+  if (g_paused_mode) {
+    // Dormant: the exit and fork handlers are registered now (their order
+    // relative to the program's is the reason, see AtExitHandler) and do
+    // nothing while paused. The control socket's thread starts from our
+    // constructor (control.h), not here inside some library's malloc.
+    pthread_atfork(ForkPrepare, ForkParent, ForkChild);
+    atexit(AtExitHandler);
+    g_tracing_status.store(kPaused);
+    return;
+  }
   ThreadState* ts = CurrentThreadState(0);
   if (ts == nullptr) {
     g_tracing_status.store(kDisabled);
@@ -375,6 +461,7 @@ void StartTracing() {
   uintptr_t self_begin, self_end;
   if (ModuleRangeOf(reinterpret_cast<uintptr_t>(&StartTracing), &self_begin, &self_end)) {
     SetSelfRange(self_begin, self_end);
+    g_self_range_set = true;
   }
   {
     SpinLockHolder hold(&ts->lock);
@@ -388,6 +475,108 @@ void StartTracing() {
   StartFlusherForFreshness();
 }
 
+bool PausedMode() { return g_paused_mode; }
+
+int AttachWindow(char* path, size_t path_size) {
+  SpinLockHolder window(&g_window_lock);
+  if (g_tracing_status.load() != kPaused) return EALREADY;
+  ErrnoKeeper keep_errno;
+  NoCancel no_cancel;
+  ReentryGuard guard;
+  // The window's state from scratch: no blocks of an earlier window, a
+  // clock that counts from the attach (the header's start), every thread's
+  // chunks numbered from 0 in the new file.
+  DropProgramBlocks();
+  g_start_realtime_ns = RealtimeNs();
+  g_trace_start_ns = CoarseClockInUse() ? CoarseMonotonicNs() : FastMonotonicNs();
+  RestartAllThreadStates(0);
+  ResetExitPointInChild();  // no exit point yet (the process runs on)
+  g_end_written.store(false);
+  if (int err = OpenTraceFile(g_start_flags | format::kFileFlagAttached, false); err != 0) {
+    return err;
+  }
+  ThreadState* ts = CurrentThreadState(0);
+  if (ts == nullptr) {
+    CloseTrace();
+    return ENOMEM;
+  }
+  {
+    SpinLockHolder hold(&ts->lock);
+    WriteProcessRecord(ts, 0);
+  }
+  // Modules known from an earlier window, then what changed since (the
+  // first window: every module).
+  ForEachLiveModule(ModuleRecords(ts));
+  RescanModules(ModuleRecords(ts));
+  uintptr_t self_begin, self_end;
+  if (!g_self_range_set &&
+      ModuleRangeOf(reinterpret_cast<uintptr_t>(&StartTracing), &self_begin, &self_end)) {
+    SetSelfRange(self_begin, self_end);
+    g_self_range_set = true;
+  }
+  {
+    SpinLockHolder hold(&ts->lock);
+    // Every stack node interned so far (earlier windows): threads emit a
+    // node only when they create it, so the new file needs them all.
+    for (uint64_t node = 1, count = g_stack_table.NodeCount(); node <= count; ++node) {
+      uint64_t parent, ip;
+      g_stack_table.Node(node, &parent, &ip);
+      AppendRecord(ts, 0, &ChunkEncoder::PutStackNode, node, parent, ip);
+    }
+    RecordRss(ts, 0);
+    // Written now: the file is readable (and its path is reported) at once.
+    FlushLocked(ts, 0);
+  }
+  ScheduleFirstRssSample();
+  std::strncpy(path, TracePath(), path_size - 1);
+  path[path_size - 1] = '\0';
+  g_partial_window.store(true);
+  // Last: from here on the hooks record.
+  g_tracing_status.store(kActive);
+  // After the status (the writer starts only for an active trace): the
+  // last detach stopped the writer (FlushAllThreads); this window gets its
+  // own, with a spool beside its own trace.
+  AllowFlusherRestart();
+  return 0;
+}
+
+int DetachWindow(char* path, size_t path_size) {
+  SpinLockHolder window(&g_window_lock);
+  if (g_tracing_status.load() != kActive || !g_partial_window.load()) return ENOENT;
+  if (getpid() != g_pid) return ENOENT;
+  ErrnoKeeper keep_errno;
+  NoCancel no_cancel;
+  ReentryGuard guard;
+  // First: the hooks stop recording. A thread that read kActive just
+  // before may still be inside its event: taking and releasing every
+  // thread's lock waits for those holding it, and a short pause for those
+  // about to take it (they are microseconds from it: the stack is
+  // unwound). A record that still comes later stays in its thread's buffer
+  // and is dropped by the next attach (RestartAllThreadStates), or its
+  // chunk's write is dropped by the closed writer: the file never gets it.
+  g_tracing_status.store(kPaused);
+  LockAllThreadStates();
+  UnlockAllThreadStates();
+  timespec pause{0, 2 * 1000 * 1000};
+  nanosleep(&pause, nullptr);
+  uint64_t now = NowUs();
+  ThreadState* ts = CurrentThreadState(now);
+  if (ts != nullptr) RecordPendingModuleChanges(ts);
+  FlushAllThreads(now);
+  if (ts != nullptr) {
+    SpinLockHolder hold(&ts->lock);
+    RecordRss(ts, now);
+    AppendRecord(ts, now, &ChunkEncoder::PutEnd, now, format::EndReason::kDetach, int64_t{0});
+    FlushLocked(ts, now);
+  }
+  g_end_written.store(true);
+  std::strncpy(path, TracePath(), path_size - 1);
+  path[path_size - 1] = '\0';
+  CloseTrace();
+  g_partial_window.store(false);
+  return 0;
+}
+
 void RecordExitStatus(int status) {
   g_exit_status = status;
   // exit() called, or main returned: the exit point. Not in a vfork child
@@ -399,6 +588,10 @@ void FinishTrace(format::EndReason reason, int64_t status) {
   if (g_tracing_status.load() != kActive) return;
   // A vfork child shares our memory: it must not write the parent's trace.
   if (getpid() != g_pid) return;
+  // Paused mode: not while the control thread starts or ends a window (the
+  // end written here would race its records); then look again.
+  MaybeLock window(g_paused_mode ? &g_window_lock : nullptr);
+  if (g_tracing_status.load() != kActive) return;
   // _exit, _Exit, quick_exit, or an exit whose exit() and main() return we
   // did not see: the exit point at the latest.
   if (reason != format::EndReason::kExec) BeginExit();

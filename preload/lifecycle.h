@@ -66,6 +66,23 @@ void RecordFork(int64_t child_pid);
 bool PrepareExec(const char* path, char* const* envp, char*** new_envp);
 void ExecFailed(char** new_envp);
 
+// --- Issue 19: HEAPSIGHT_START=paused ---------------------------------------
+
+// True when the process started paused (it has a control socket, control.h).
+bool PausedMode();
+
+// `heapsight attach`: from kPaused, opens a new trace (a window,
+// kFileFlagAttached, its times counting from now) and makes tracing
+// active. Returns 0 and the trace path, EALREADY when not paused, or the
+// errno of the failed start (the process stays paused). Not from a hook or
+// a signal handler: the control thread calls it.
+int AttachWindow(char* path, size_t path_size);
+
+// `heapsight detach`: ends the window (every thread flushed, kEnd
+// kDetach), closes the trace and pauses. Returns 0 and the path of the
+// closed trace, or ENOENT when no window is open.
+int DetachWindow(char* path, size_t path_size);
+
 }  // namespace heapsight::preload
 
 #endif  // HEAPSIGHT_PRELOAD_LIFECYCLE_H_

@@ -298,7 +298,7 @@ __attribute__((noinline)) void RecordAllocSlow(void* p, size_t size, size_t alig
     return;
   }
   int status = TracingStatusRelaxed();
-  if (status == kDisabled) return;
+  if (status == kDisabled || status == kPaused) return;
   if (status != kActive || InHeapsight()) {
     // Allocated by libc inside one of our own calls, or before tracing
     // started: remember it so its free is neither recorded nor "bad".
@@ -323,7 +323,7 @@ __attribute__((noinline)) void TracedFreeSlow(void* p, Api api) {
   if (p == nullptr) return;  // free(NULL) does nothing; nothing to record
   if (IsBootstrapPointer(p)) return;  // dlsym's early calloc: never freed for real
   int status = TracingStatusRelaxed();
-  if (status == kDisabled) {
+  if (status == kDisabled || status == kPaused) {
     g_real.free(p);
     return;
   }
@@ -337,10 +337,13 @@ __attribute__((noinline)) void TracedFreeSlow(void* p, Api api) {
     g_real.free(p);
     return;
   }
-  if (!found && (g_sample_period != 0 || g_exiting.load(std::memory_order_relaxed))) {
+  if (!found && (g_sample_period != 0 || g_exiting.load(std::memory_order_relaxed) ||
+                 g_partial_window.load(std::memory_order_relaxed))) {
     // Sampling: an unknown block was most likely just not sampled. Bad
     // frees cannot be told from those, so none is reported. Likewise after
-    // the exit point: the block may be another thread's untraced one.
+    // the exit point: the block may be another thread's untraced one; and
+    // in an attached window (issue 19): the block was allocated before the
+    // attach, unknown, neither an error nor an event.
     g_real.free(p);
     return;
   }
@@ -374,7 +377,7 @@ void* TracedRealloc(void* p, size_t size, Api api, void* (*call)(void*, void*), 
     return q;
   }
   int status = TracingStatusRelaxed();
-  if (status == kDisabled) return call(p, ctx);
+  if (status == kDisabled || status == kPaused) return call(p, ctx);
   LiveEntry old;
   // Remove before the real call, for the same reason as in TracedFree: if
   // the block moves, its old address may be handed out to another thread
@@ -393,9 +396,11 @@ void* TracedRealloc(void* p, size_t size, Api api, void* (*call)(void*, void*), 
     }
     return q;
   }
-  if (!found && g_exiting.load(std::memory_order_relaxed)) {
+  if (!found && (g_exiting.load(std::memory_order_relaxed) ||
+                 g_partial_window.load(std::memory_order_relaxed))) {
     // After the exit point: an unknown block may be another thread's
     // untraced one; the new side is an allocation (RecordAlloc decides).
+    // In an attached window: a block from before the attach, likewise.
     void* q = call(p, ctx);
     if (q != nullptr) RecordAlloc(q, size, 0, api);
     return q;

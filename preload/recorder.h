@@ -54,6 +54,9 @@ void RecordAllocSlow(void* p, size_t size, size_t alignment, format::Api api, bo
 void TracedFreeSlow(void* p, format::Api api);
 
 inline void RecordAllocInline(void* p, size_t size, size_t alignment, format::Api api) {
+  // Paused (HEAPSIGHT_START=paused, no window attached): the one branch a
+  // dormant process pays per allocation. First, so nothing else is read.
+  if (__builtin_expect(TracingStatusRelaxed() == kPaused, 0)) return;
   // Sampled mode: tracing, not inside heapsight, before the exit point, a
   // block: the allocation only counts down the thread's interval. The
   // same tests as RecordAllocSlow's, in its order, so the same allocations
@@ -71,6 +74,12 @@ inline void RecordAllocInline(void* p, size_t size, size_t alignment, format::Ap
 }
 
 inline void TracedFreeInline(void* p, format::Api api) {
+  // Paused: no table, no record; the free goes on (a bootstrap block is
+  // never the allocator's). The paused process's one branch per free.
+  if (__builtin_expect(TracingStatusRelaxed() == kPaused, 0)) {
+    if (p != nullptr && !InBootstrapArena(p)) g_real.free(p);
+    return;
+  }
   // Sampled mode: the filter says the table does not hold `p` (an
   // unsampled block), so TracedFreeSlow would find nothing and pass the
   // free on, whatever the tracing status: no table probe, no lock. Not for

@@ -213,6 +213,15 @@ void FlushStaleThreads(uint64_t now_us, uint64_t min_age_us) {
   }
 }
 
+void RestartAllThreadStates(uint64_t now_us) {
+  for (ThreadState* ts = g_registry.load(std::memory_order_acquire); ts != nullptr;
+       ts = ts->next) {
+    SpinLockHolder hold(&ts->lock);
+    ts->sequence = 0;
+    BeginChunk(ts, now_us);
+  }
+}
+
 void InitThreadStates(int zstd_level, bool need_stack_bounds, bool unwind_cache) {
   g_zstd_level = zstd_level;
   ConfigureFlusher(zstd_level, g_options.FLUSH_MS, kChunkBytes);

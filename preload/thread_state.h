@@ -119,6 +119,10 @@ void FlushAllThreads(uint64_t now_us);
 // before `now_us`. A state whose lock is taken (its owner is mid-event) is
 // skipped until the next call: never waits for a lock.
 void FlushStaleThreads(uint64_t now_us, uint64_t min_age_us);
+// `heapsight attach` (issue 19): every state starts a fresh chunk numbered
+// 0 for the new trace, dropping whatever it buffered (records of threads
+// that raced the last detach). Counters go on (ids stay unique).
+void RestartAllThreadStates(uint64_t now_us);
 
 // Registers the pthread key whose destructor flushes an exiting thread.
 // `need_stack_bounds`: the frame-pointer unwinder is on, so each thread's

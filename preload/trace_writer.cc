@@ -40,6 +40,7 @@ int g_fd = -1;
 dev_t g_dev = 0;
 ino_t g_ino = 0;
 char g_path[4096];
+bool g_closed = false;  // CloseTrace ran and no OpenTrace since: drop writes
 
 struct CctxSlot {
   std::atomic<bool> busy{false};
@@ -152,7 +153,7 @@ int LockedWrite(const void* data, size_t size) {
   // would die holding the file lock (and its state lock), issue 12.
   NoCancel no_cancel;
   SpinLockHolder hold(&g_file_lock);
-  if (g_path[0] == '\0') return EBADF;
+  if (g_path[0] == '\0') return g_closed ? 0 : EBADF;
   int err = EnsureFd();
   if (err != 0) return err;
   return WriteAll(data, size);
@@ -237,6 +238,7 @@ int OpenTrace(const char* path_base, const format::FileHeader& header) {
     g_dev = st.st_dev;
     g_ino = st.st_ino;
     g_fd = MoveHigh(fd);
+    g_closed = false;
   }
   return LockedWrite(&header, sizeof header);
 }
@@ -313,6 +315,16 @@ int WriteChunk(uint8_t* chunk, size_t raw_size, int level, uint8_t* scratch, int
   block.payload_size = static_cast<uint32_t>(raw_size);
   std::memcpy(chunk - kBlockHeaderRoom, &block, sizeof block);
   return LockedWrite(chunk - kBlockHeaderRoom, sizeof block + raw_size);
+}
+
+void CloseTrace() {
+  NoCancel no_cancel;
+  SpinLockHolder hold(&g_file_lock);
+  struct stat st;
+  if (g_fd >= 0 && fstat(g_fd, &st) == 0 && st.st_dev == g_dev && st.st_ino == g_ino) close(g_fd);
+  g_fd = -1;
+  g_path[0] = '\0';
+  g_closed = true;
 }
 
 void LockWriter() { g_file_lock.Lock(); }

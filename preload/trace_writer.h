@@ -58,6 +58,12 @@ int WriteChunk(uint8_t* chunk, size_t raw_size, int level, uint8_t* scratch, int
 
 size_t CompressBound(size_t raw_size);
 
+// `heapsight detach` (issue 19): closes the trace (our fd, if still ours).
+// Later writes (a thread's event racing the detach) are dropped and
+// succeed, so they never disable tracing; the next OpenTrace starts a new
+// file.
+void CloseTrace();
+
 // For fork: hold the file lock across fork(); the child forgets the parent's
 // file (ForgetTraceInChild) before opening its own.
 void LockWriter();

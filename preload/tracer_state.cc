@@ -9,6 +9,7 @@
 namespace heapsight::preload {
 
 std::atomic<int> g_tracing_status{kUninit};
+std::atomic<bool> g_partial_window{false};
 Options g_options;
 constinit LiveTable g_live_blocks;
 constinit StackTable g_stack_table;

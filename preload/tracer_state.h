@@ -22,8 +22,13 @@
 namespace heapsight::preload {
 
 // kUninit until the constructor has started the trace; kDisabled for good
-// after HEAPSIGHT_DISABLE, a failed start or a failed write.
-enum TracingStatus : int { kUninit = 0, kActive = 1, kDisabled = 2 };
+// after HEAPSIGHT_DISABLE, a failed start or a failed write. kPaused
+// (HEAPSIGHT_START=paused, issue 19): the hooks pass every call through,
+// nothing is recorded or tabled; `heapsight attach` makes it kActive (a
+// window) and `heapsight detach` kPaused again (control.h). kDisabled and
+// kPaused are the two values above kActive, so "> kActive" means "pass
+// through".
+enum TracingStatus : int { kUninit = 0, kActive = 1, kDisabled = 2, kPaused = 3 };
 
 extern std::atomic<int> g_tracing_status;
 
@@ -33,6 +38,11 @@ inline int TracingStatusRelaxed() { return g_tracing_status.load(std::memory_ord
 
 // True while the trace is being written (hooks may skip work otherwise).
 inline bool TracingActive() { return TracingStatusRelaxed() == kActive; }
+
+// True while the trace is an attached window (kFileFlagAttached): a free of
+// a block the live table does not know is a block allocated before the
+// attach, passed on without a record and without a bad-free report.
+extern std::atomic<bool> g_partial_window;
 
 // The parsed HEAPSIGHT_* options (set by StartTracing, lifecycle.h).
 extern Options g_options;

@@ -14,6 +14,7 @@
 #include "analyzer/model/site_ranking.h"
 #include "analyzer/output/flamegraph_svg.h"  // XmlEscape
 #include "analyzer/output/html_flame.h"
+#include "analyzer/output/attach_window.h"
 #include "analyzer/output/html_glossary.h"
 #include "analyzer/output/html_timeline.h"
 #include "analyzer/output/site_estimate.h"
@@ -242,6 +243,9 @@ void ProcessSection(std::string& out, const HtmlProcess& hp, size_t index,
                   ", ", p.threads, p.threads == 1 ? " thread" : " threads");
   if (exec) absl::StrAppend(&out, ", ended by exec of ", E(p.exec_path));
   absl::StrAppend(&out, "</p>\n");
+  if (std::string window = AttachWindowText(p); !window.empty()) {
+    absl::StrAppend(&out, "<p class=\"note window\">", E(window), "</p>\n");
+  }
   // The totals every command prints (trace_model.h, docs/glossary.md),
   // marked as estimates in a sampled trace (totals_text.h).
   const Totals& t = p.totals;

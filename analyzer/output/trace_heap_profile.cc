@@ -8,6 +8,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "analyzer/output/attach_window.h"
 #include "analyzer/output/heap_unsampling.h"
 #include "analyzer/symbols/symbol_names.h"
 #include "analyzer/symbols/symbolizer.h"
@@ -163,6 +164,9 @@ absl::StatusOr<HeapProfile> HeapProfileFromTrace(const ProcessProfile& trace,
   }
   out.moment = options.moment;
   if (trace.truncated) out.comments.push_back("the trace was cut short (truncated file)");
+  if (std::string window = AttachWindowText(trace); !window.empty()) {
+    out.comments.push_back(window);
+  }
 
   Builder builder(trace, out);
   builder.SetMain(MainModule(trace, symbolizer.modules()));

@@ -328,6 +328,9 @@ std::string NoScanReason(const ProcessProfile& p) {
   if (p.end_reason == format::EndReason::kDisabled) {
     return "the preload stepped aside before the process ended (see its messages)";
   }
+  if (p.end_reason == format::EndReason::kDetach) {
+    return "the window ended with detach, the process ran on: scans run at exit only";
+  }
   return "recorded with HEAPSIGHT_LEAK_SCAN=0";
 }
 
@@ -350,6 +353,11 @@ LeakReport BuildLeakReport(const std::vector<const ProcessProfile*>& profiles,
     proc.ended_in_exec = p.EndedInExec();
     proc.exec_path = p.exec_path;
     proc.no_scan_reason = NoScanReason(p);
+    proc.window = AttachWindowText(p);
+    if (!proc.window.empty()) {
+      proc.window_info = AttachWindowOf(p);
+      if (p.leak_classes.scanned) proc.window_leak_note = AttachWindowLeakNote(p);
+    }
     LeakTotals& totals = proc.totals;
     // One group per site (stack, api) with blocks not freed at exit.
     std::vector<LeakGroup> sites;
@@ -472,6 +480,12 @@ std::string FormatLeakText(const LeakReport& report) {
                       " thread(s) did not stop for the scan; their registers were not "
                       "scanned.\n");
     }
+    if (!proc.window.empty()) {
+      absl::StrAppend(&out, tag, "NOTE: heapsight: ", name, ": ", proc.window, ".\n");
+      if (!proc.window_leak_note.empty()) {
+        absl::StrAppend(&out, tag, "NOTE: heapsight: ", proc.window_leak_note, ".\n");
+      }
+    }
     // Free errors first, as memcheck reports them when they happen.
     for (const LeakFreeError& e : report.errors) {
       if (e.process == pi) out += FreeErrorText(e, tag);
@@ -551,6 +565,13 @@ nlohmann::json LeakReportToJson(const LeakReport& report) {
       j["ended_in_exec"] = true;
       j["exec_path"] = p.exec_path;
     }
+    if (!p.window.empty()) {
+      j["window"] = {{"attach_time", p.window_info.attach_time},
+                     {"end", p.window_info.end},
+                     {"end_time", p.window_info.end_time},
+                     {"text", p.window}};
+      if (!p.window_leak_note.empty()) j["window"]["leak_scan"] = p.window_leak_note;
+    }
     AddTotalsJson(p.totals, &j);
     processes.push_back(std::move(j));
   }
@@ -597,6 +618,9 @@ std::string FormatLeakClassSummary(const LeakReport& report) {
       absl::StrAppend(&out, tag, "leaks: no reachability scan in the trace (",
                       proc.no_scan_reason, ")\n");
       continue;
+    }
+    if (!proc.window_leak_note.empty()) {
+      absl::StrAppend(&out, tag, "window: ", proc.window, "; ", proc.window_leak_note, "\n");
     }
     absl::StrAppend(&out, "\n", tag, "leaks by reachability (scan at exit: ",
                     absl::StrFormat("%.1f", proc.scan_duration_us / 1000.0), " ms):\n");

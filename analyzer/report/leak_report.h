@@ -31,6 +31,7 @@
 #include "absl/status/statusor.h"
 #include "analyzer/model/leak_class_data.h"
 #include "analyzer/model/trace_model.h"
+#include "analyzer/output/attach_window.h"
 #include "analyzer/report/site_json.h"
 #include "analyzer/report/suppressions.h"
 #include "format/trace_format.h"
@@ -116,6 +117,11 @@ struct LeakProcess {
   uint64_t scan_duration_us = 0;
   uint64_t threads_missed = 0;
   LeakTotals totals;
+  // An attached window (issue 19, attach_window.h): its words, "" if the
+  // trace covers the whole run.
+  std::string window;
+  std::string window_leak_note;
+  AttachWindow window_info;
 };
 
 struct LeakReport {

@@ -5,6 +5,7 @@
 #include <functional>
 
 #include "analyzer/model/site_ranking.h"
+#include "analyzer/output/attach_window.h"
 #include "analyzer/report/site_json.h"
 #include "format/trace_format.h"
 #include "nlohmann/json.hpp"
@@ -70,6 +71,13 @@ Json ProcessJson(const ProcessProfile& p, const ReportOptions& options) {
               {"threads", p.threads},
               {"totals", totals},
               {"top_sites", top}};
+  if (IsAttachedWindow(p)) {
+    AttachWindow w = AttachWindowOf(p);
+    out["window"] = {{"attach_time", w.attach_time},
+                     {"end", w.end},
+                     {"end_time", w.end_time},
+                     {"text", AttachWindowText(p)}};
+  }
   return out;
 }
 

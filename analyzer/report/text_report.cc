@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "analyzer/model/family_totals.h"
 #include "analyzer/model/site_ranking.h"
+#include "analyzer/output/attach_window.h"
 #include "analyzer/output/site_estimate.h"
 #include "analyzer/output/stack_text.h"
 #include "analyzer/output/text_util.h"
@@ -41,6 +42,8 @@ std::string StatusLine(const ProcessProfile& p) {
     case format::EndReason::kDisabled:
       return "INCOMPLETE: the recorder stepped aside (see its messages); numbers cover the "
              "recorded part only";
+    case format::EndReason::kDetach:
+      return "complete, detached (the process ran on)";
   }
   return "complete";
 }
@@ -113,6 +116,9 @@ void ProcessSection(std::string& out, const ProcessProfile& p, const ReportOptio
   absl::StrAppend(&out, "== process ", p.pid, " (parent ", p.ppid, "): ", command, "\n");
   absl::StrAppend(&out, "trace: ", p.trace_path, "\n");
   absl::StrAppend(&out, "status: ", StatusLine(p), "\n");
+  if (std::string window = AttachWindowText(p); !window.empty()) {
+    absl::StrAppend(&out, "window: ", window, "\n");
+  }
   const Totals& t = p.totals;
   if (t.estimated) absl::StrAppend(&out, EstimateNote(t), "\n");
   absl::StrAppend(&out, "duration: ", Seconds(p.duration_us, ResolutionOf(p.header.flags)), ", ", Plural(p.threads, "thread", "threads"), "\n");

@@ -1,6 +1,8 @@
 // analyzer/report/trace_dump.cc: see trace_dump.h.
 #include "analyzer/report/trace_dump.h"
 
+#include <sys/stat.h>
+
 #include <cinttypes>
 #include <string>
 #include <vector>
@@ -169,9 +171,21 @@ void PrintRecord(std::FILE* out, const Record& r) {
 
 }  // namespace
 
-absl::Status DumpTrace(const std::string& path, std::FILE* out) {
+absl::Status DumpTrace(const std::string& path, std::FILE* out, ProgressListener* progress,
+                       bool* cut_short, bool* truncated) {
+  bool saw_end = false;
   absl::StatusOr<std::unique_ptr<format::TraceReader>> opened = format::TraceReader::Open(path);
   if (!opened.ok()) return opened.status();
+  struct stat st;
+  const uint64_t file_size =
+      stat(path.c_str(), &st) == 0 && st.st_size > 0 ? static_cast<uint64_t>(st.st_size) : 0;
+  // The bar is cleared however the dump ends.
+  struct FinishProgress {
+    ProgressListener* p;
+    ~FinishProgress() {
+      if (p != nullptr) p->Finish();
+    }
+  } finish{progress};
   format::TraceReader& reader = **opened;
   const format::FileHeader& h = reader.header();
   std::fprintf(out, "trace %s: version %u, pid %" PRIu64 ", ppid %" PRIu64 ", flags 0x%x, "
@@ -191,7 +205,11 @@ absl::Status DumpTrace(const std::string& path, std::FILE* out) {
                  " us, first alloc %" PRIu64 ", %zu bytes\n",
                  offset, c.thread_index, c.tid, c.sequence, c.base_time_us,
                  c.first_alloc_counter, chunk.size());
-    while (decoder.Next(&record)) PrintRecord(out, record);
+    while (decoder.Next(&record)) {
+      PrintRecord(out, record);
+      if (record.tag == RecordTag::kEnd) saw_end = true;
+    }
+    if (progress != nullptr) progress->Update(offset, file_size);
     if (!decoder.ok()) {
       return absl::DataLossError(absl::StrCat(path, ": corrupt trace: ", decoder.error(),
                                               " (block at offset ", offset, ")"));
@@ -199,6 +217,8 @@ absl::Status DumpTrace(const std::string& path, std::FILE* out) {
   }
   if (!reader.status().ok()) return reader.status();
   if (reader.truncated()) std::fprintf(out, "truncated: the file ends inside a block\n");
+  if (cut_short != nullptr) *cut_short = reader.truncated() || !saw_end;
+  if (truncated != nullptr) *truncated = reader.truncated();
   return absl::OkStatus();
 }
 

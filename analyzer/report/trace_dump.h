@@ -7,12 +7,18 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "analyzer/model/progress.h"
 
 namespace heapsight::analyzer {
 
 // Writes the dump of `path` to `out`. Returns an error (naming the file) for
 // unreadable or corrupt traces, after dumping what could be read.
-absl::Status DumpTrace(const std::string& path, std::FILE* out);
+// `progress` (may be null) hears how far into the file the dump is;
+// `cut_short` (may be null) is set when the trace has no end record or
+// the file ends inside a block.
+absl::Status DumpTrace(const std::string& path, std::FILE* out,
+                       ProgressListener* progress = nullptr, bool* cut_short = nullptr,
+                       bool* truncated = nullptr);
 
 }  // namespace heapsight::analyzer
 

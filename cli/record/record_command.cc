@@ -50,6 +50,12 @@ void RegisterRecordCommand(CLI::App& app, int* exit_code) {
         }
         return "expected a size such as 64M (bytes with an optional K, M or G suffix)";
       });
+  // Issue 19: a dormant start (HEAPSIGHT_START=paused); the program says
+  // its pid, `heapsight attach PID` starts a trace.
+  rec->add_flag_callback(
+      "--paused", [request] { request->options.push_back("START=paused"); },
+      "Start PROGRAM dormant (HEAPSIGHT_START=paused): no trace until `heapsight attach PID`, "
+      "until `heapsight detach PID`");
   rec->add_flag_callback(
       "--no-leak-summary", [request] { request->leak_summary = false; },
       "Do not print the leak summary (the trace list is still printed)");

@@ -4,7 +4,8 @@
 #  - html without -o (default name from the trace, "wrote ... to ...");
 #  - "-" reads a trace from standard input (pipe and redirect), no trace
 #    argument takes the newest heapsight.*.hst here;
-#  - every row of the exit-status table (docs/cli.md);
+#  - every row of the exit-status table (docs/cli.md), 4 (truncated input)
+#    for every trace-reading command;
 #  - --color=always|never, NO_COLOR, pipes; uncoloured text unchanged;
 #  - the progress bar on a pseudo-terminal only.
 # Usage: conveniences_test.py HEAPSIGHT CHURN_PROGRAM
@@ -127,6 +128,15 @@ def test_stdin(hs, trace, work):
     check_true("report - (garbage): names <stdin>", b"<stdin>" in bad.stderr, bad.stderr)
     twice = run([hs, "diff", "-", "-"], input_bytes=data)
     check("diff - - : usage error", twice.returncode, 2)
+    # --family looks for relatives in the trace's directory: stdin has none.
+    for cmd in (["pprof", "-o", os.path.join(work, "f.pb.gz")], ["html", "-o", os.path.join(work, "f.html")],
+                ["collapse"], ["flamegraph", "-o", os.path.join(work, "f.svg")]):
+        fam = run([hs] + cmd + ["--family", "-"], input_bytes=data)
+        check(f"{cmd[0]} --family - : usage error", fam.returncode, 2)
+        check_true(f"{cmd[0]} --family - : says why",
+                   b"--family: standard input (-) has no directory" in fam.stderr, fam.stderr)
+    fam = run([hs, "pprof", "-o", os.path.join(work, "g.pb.gz"), "--family", trace])
+    check("pprof --family TRACE: status", fam.returncode, 0)
 
 
 def test_newest_default(hs, trace, work):
@@ -194,6 +204,38 @@ def test_exit_statuses(hs, trace, work):
           run([hs, "diff", "--fail-above=0", "--fail-exitcode=9", trace, small]).returncode, 0)
 
 
+def test_truncated(hs, big, work):
+    # 4: truncated input (docs/cli.md): the output is written from the
+    # recorded part, a warning names the trace, the status says so.
+    with open(big, "rb") as f:
+        data = f.read()
+    truncated = os.path.join(work, "truncated.hst")
+    with open(truncated, "wb") as g:
+        g.write(data[:len(data) * 2 // 3])
+    out = os.path.join(work, "cut-out")
+    for args in (["report", truncated], ["leaks", truncated], ["growth", truncated],
+                 ["dump", truncated], ["diff", big, truncated], ["collapse", truncated],
+                 ["pprof", "-o", out + ".pb.gz", truncated],
+                 ["flamegraph", "-o", out + ".svg", truncated],
+                 ["html", "-o", out + ".html", truncated]):
+        r = run([hs] + args)
+        check(f"{args[0]} (truncated): status", r.returncode, 4)
+        check_true(f"{args[0]} (truncated): warns, naming the trace",
+                   f"{truncated}: trace cut short (the file ends inside a block)".encode()
+                   in r.stderr, r.stderr)
+        written = os.path.getsize(args[2]) if args[1] == "-o" else len(r.stdout)
+        check_true(f"{args[0]} (truncated): output written", written > 0, r.stderr)
+    piped = run([hs, "report", "-"], input_bytes=data[:len(data) * 2 // 3])
+    check("report - (truncated): status", piped.returncode, 4)
+    check_true("report - (truncated): names <stdin>", b"<stdin>: trace cut short" in piped.stderr,
+               piped.stderr)
+    # A gate that fires keeps its own status; a complete trace exits 0.
+    small = record(hs, CHURN, os.path.join(work, "small-cut"), 10)
+    check("diff --fail-above=0 --fail-exitcode=9, truncated: the gate's status",
+          run([hs, "diff", "--fail-above=0", "--fail-exitcode=9", small, truncated]).returncode, 9)
+    check("report (complete): status", run([hs, "report", big]).returncode, 0)
+
+
 def test_color(hs, trace, work):
     for cmd in ("leaks", "report"):
         plain = run([hs, cmd, trace])
@@ -243,6 +285,17 @@ def test_progress_bar(hs, big, work):
                    re.search(rb"\ranalyzing \[#+\.*\] +\d+%.*\r {50,}\r", out, re.S), out[:300])
         r = run([hs] + cmd + [big], env={"HEAPSIGHT_PROGRESS_AFTER_MS": "0"})
         check(f"{cmd[0]} to a pipe: no progress bar", b"analyzing [" in r.stderr, False)
+    # dump: a bar when its records go to a file, none when they share the
+    # terminal with it.
+    dumped = os.path.join(work, "dump.txt")
+    status, out = run_on_pty(["/bin/sh", "-c", f"exec '{hs}' dump '{big}' > '{dumped}'"], work,
+                             env={"HEAPSIGHT_PROGRESS_AFTER_MS": "0"})
+    check("dump > file on a pty: status", status, 0)
+    check_true("dump > file on a pty: a progress bar, then cleared",
+               re.search(rb"\rdumping \[#+\.*\] +\d+%.*\r {50,}\r", out, re.S), out[:300])
+    check_true("dump > file: the records", os.path.getsize(dumped) > 100000)
+    r = run([hs, "dump", big], env={"HEAPSIGHT_PROGRESS_AFTER_MS": "0"})
+    check("dump to a pipe: no progress bar", b"dumping [" in r.stderr, False)
     # The default delay: an analysis this short draws nothing.
     status, out = run_on_pty([hs, "report", big], work, env={"HEAPSIGHT_PROGRESS_AFTER_MS": "600000"})
     check("report on a pty, long delay: no bar", b"analyzing [" in out, False)
@@ -257,7 +310,7 @@ def main():
         big = record(hs, CHURN, os.path.join(work, "big"), 300000)
         for test, arg in ((test_html_default_output, trace), (test_stdin, trace),
                           (test_newest_default, trace), (test_exit_statuses, trace),
-                          (test_color, trace), (test_progress_bar, big)):
+                          (test_color, trace), (test_progress_bar, big), (test_truncated, big)):
             test(hs, arg, work)
     for f in FAILURES:
         print("FAIL:", f)

@@ -8,6 +8,8 @@ typo suggestion (cli/manual.h), checked as a user meets them:
   share/bash-completion/completions/heapsight.bash;
 - every page renders with man(1) without warnings, and each subcommand's
   page lists every long option its --help lists;
+- the zsh completion (share/zsh/site-functions/_heapsight) parses
+  (zsh -n) and offers every subcommand and each one's options;
 - the completion, loaded into a real bash, completes subcommands and the
   options of the subcommand on the line;
 - `heapsight reprot` exits 2 and suggests `report`.
@@ -45,13 +47,15 @@ with tempfile.TemporaryDirectory() as dest:
     r = run([meson, "install", "-C", build_dir, "--no-rebuild", "--destdir", dest, "--quiet"])
     check(r.returncode == 0, "meson install: " + r.stderr[-2000:])
     prefix = run([meson, "introspect", build_dir, "--buildoptions"]).stdout
-    pages, completion = {}, None
+    pages, completion, zsh_completion = {}, None, None
     for root, _, files in os.walk(dest):
         for f in files:
             if root.endswith("man1") and f.startswith("heapsight"):
                 pages[f] = os.path.join(root, f)
             if root.endswith("bash-completion/completions") and f == "heapsight.bash":
                 completion = os.path.join(root, f)
+            if root.endswith("zsh/site-functions") and f == "_heapsight":
+                zsh_completion = os.path.join(root, f)
     want = {"heapsight.1"} | {"heapsight-%s.1" % s for s in subs}
     check(set(pages) == want, "installed pages %s, want %s" % (sorted(pages), sorted(want)))
     for name, path in sorted(pages.items()):
@@ -79,6 +83,32 @@ with tempfile.TemporaryDirectory() as dest:
         check(got == ["--leak-exitcode"], "complete 'leaks --leak-e': %s" % got)
         got = complete(["heapsight", "pprof", "--fr"])
         check("--frames" in got or got == [], "complete 'pprof --fr': %s" % got)
+
+    # zsh (scripts/debian-packages.txt): the file parses, and its function,
+    # with compsys's _describe and _arguments stubbed to print what they
+    # are given, offers every subcommand, then the chosen one's options.
+    check(zsh_completion is not None, "zsh completion installed in share/zsh/site-functions")
+    zsh = shutil.which("zsh")
+    check(zsh is not None, "zsh is installed (scripts/debian-packages.txt)")
+    if zsh_completion and zsh:
+        r = run([zsh, "-n", zsh_completion])
+        check(r.returncode == 0 and not r.stderr, "zsh -n _heapsight: " + r.stderr)
+        script = ("_describe() { print -rl -- \"${(@P)4}\" }\n"
+                  "_arguments() { print -rl -- \"$@\" }\n"
+                  "source %s\n"
+                  "words=(heapsight le); CURRENT=2; _heapsight\n"
+                  "print -- ----\n"
+                  "words=(heapsight leaks --leak-e); CURRENT=3; _heapsight\n") % zsh_completion
+        r = run([zsh, "-f", "-c", script])
+        described, _, arguments = r.stdout.partition("----\n")
+        names = [line.split(":", 1)[0] for line in described.split("\n") if line]
+        check(names == subs, "zsh: subcommands %s, want %s" % (names, subs))
+        check("(--leak-exitcode)--leak-exitcode=[" in arguments and "--heap-limit" not in arguments,
+              "zsh: leaks's options: %s" % arguments[:600])
+        leaks_help = run([heapsight, "leaks", "--help"]).stdout.split("Options:")[-1]
+        # The options themselves, not those named in descriptions.
+        for opt in set(re.findall(r"^  +(?:-\w, )?(--[a-z][a-z0-9-]+)", leaks_help, re.M)):
+            check(opt + "[" in arguments or opt + "=[" in arguments, "zsh: leaks offers %s" % opt)
 
 r = run([heapsight, "reprot", "x.hst"])
 check(r.returncode == 2 and "Did you mean 'report'?" in r.stderr,

@@ -62,8 +62,9 @@ TEST(ReportCommandsTest, BadInputGivesOneClearErrorLine) {
 TEST(ReportCommandsTest, CutShortTraceIsReported) {
   std::string path = testing::WriteSampleTrace("cmd_cut", /*with_end=*/false);
   testing::RunResult report = testing::RunPlain({Heapsight(), "report", path});
-  EXPECT_EQ(report.exit_code, 0);
+  EXPECT_EQ(report.exit_code, 4);  // truncated input: output written (docs/cli.md)
   EXPECT_TRUE(absl::StrContains(report.out, "status: TRACE CUT SHORT")) << report.out;
+  EXPECT_TRUE(absl::StrContains(report.err, "trace cut short (no end record")) << report.err;
   testing::RunResult leaks = testing::RunPlain({Heapsight(), "leaks", path});
   EXPECT_TRUE(absl::StrContains(leaks.out, "was cut short")) << leaks.out;
 }
