@@ -467,6 +467,9 @@ LeakReport BuildLeakReport(const std::vector<const ProcessProfile*>& profiles,
     report.totals += totals;
     report.complete = report.complete && proc.complete;
     report.processes.push_back(std::move(proc));
+    // The addresses of the stacks above, each symbolized once, and why some
+    // stayed without a name.
+    if (with_frames && p.symbolizer != nullptr) report.symbols += p.symbolizer->Stats();
   }
   SortGroups(&report.groups);
   SortGroups(&report.suppressed);
@@ -613,7 +616,14 @@ nlohmann::json LeakReportToJson(const LeakReport& report) {
           {"processes", std::move(processes)},
           {"groups", std::move(groups)},
           {"suppressed", std::move(suppressed)},
-          {"errors", std::move(errors)}};
+          {"errors", std::move(errors)},
+          {"symbols",
+           {{"addresses", report.symbols.addresses},
+            {"unsymbolized", report.symbols.unsymbolized()},
+            {"no_module", report.symbols.no_module},
+            {"module_unreadable", report.symbols.module_unreadable},
+            {"no_debug_info", report.symbols.no_debug_info},
+            {"no_symbol", report.symbols.no_symbol}}}};
 }
 
 std::string FormatLeakJson(const LeakReport& report) {

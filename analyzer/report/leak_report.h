@@ -180,6 +180,10 @@ struct LeakReport {
   std::vector<LeakFreeError> errors;  // per process, in time order
   LeakTotals totals;                  // summed over the processes
   bool complete = true;               // every trace had its end record
+  // The unique addresses the symbolizers resolved (for these stacks and
+  // anything symbolized before), and those left without a function name,
+  // by reason (JSON "symbols").
+  SymbolStats symbols;
 };
 
 // Why `profile` holds no reachability scan, as a phrase for warnings

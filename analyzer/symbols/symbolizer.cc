@@ -22,8 +22,19 @@
 namespace heapsight::analyzer {
 namespace {
 
-char kDebuginfoDirs[] = ":.debug:/usr/lib/debug";
-char* kDebuginfoPath = kDebuginfoDirs;
+// elfutils' search path for separate debug files: "" (next to the file),
+// ".debug" (its subdirectory), then the debug directories, each also
+// searched by build id (<dir>/.build-id/xx/yyyy.debug).
+char* DebuginfoPathFromEnvironment() {
+  static std::string* path = [] {
+    const char* dirs = std::getenv("HEAPSIGHT_DEBUGINFO_PATH");
+    return new std::string(absl::StrCat(":.debug:", dirs != nullptr && *dirs != '\0'
+                                                        ? dirs
+                                                        : "/usr/lib/debug"));
+  }();
+  return path->data();
+}
+char* kDebuginfoPath = DebuginfoPathFromEnvironment();
 
 const Dwfl_Callbacks kCallbacks = {
     .find_elf = dwfl_build_id_find_elf,
@@ -406,6 +417,7 @@ const SymbolizedLocation& Symbolizer::Symbolize(uint64_t ip, bool is_return_addr
   }
   loc.module = module;
   if (module == nullptr) {
+    loc.status = SymbolStatus::kNoModule;
     loc.frames.emplace_back();
     return loc;
   }
@@ -413,6 +425,7 @@ const SymbolizedLocation& Symbolizer::Symbolize(uint64_t ip, bool is_return_addr
   uint64_t addr = loc.module_offset - (is_return_address && loc.module_offset > 0 ? 1 : 0);
   ModuleSession* session = SessionFor(module);
   if (session->module == nullptr) {
+    loc.status = SymbolStatus::kModuleUnreadable;
     loc.frames.emplace_back();
     return loc;
   }
@@ -465,7 +478,38 @@ const SymbolizedLocation& Symbolizer::Symbolize(uint64_t ip, bool is_return_addr
   if (!done) {
     loc.frames.push_back({symname != nullptr ? Demangle(symname) : "", file, line, false});
   }
+  if (loc.frames.back().function.empty()) {
+    Dwarf_Addr dwarf_bias = 0;
+    loc.status = dwfl_module_getdwarf(mod, &dwarf_bias) == nullptr ? SymbolStatus::kNoDebugInfo
+                                                                  : SymbolStatus::kNoSymbol;
+  }
   return loc;
+}
+
+SymbolStats& SymbolStats::operator+=(const SymbolStats& o) {
+  addresses += o.addresses;
+  no_module += o.no_module;
+  module_unreadable += o.module_unreadable;
+  no_debug_info += o.no_debug_info;
+  no_symbol += o.no_symbol;
+  return *this;
+}
+
+SymbolStats Symbolizer::Stats() const {
+  SymbolStats stats;
+  for (const auto* cache : {&cache_, &exact_cache_}) {
+    for (const auto& [ip, loc] : *cache) {
+      ++stats.addresses;
+      switch (loc->status) {
+        case SymbolStatus::kSymbolized: break;
+        case SymbolStatus::kNoModule: ++stats.no_module; break;
+        case SymbolStatus::kModuleUnreadable: ++stats.module_unreadable; break;
+        case SymbolStatus::kNoDebugInfo: ++stats.no_debug_info; break;
+        case SymbolStatus::kNoSymbol: ++stats.no_symbol; break;
+      }
+    }
+  }
+  return stats;
 }
 
 std::string Symbolizer::SymbolName(uint64_t ip) {
