@@ -15,6 +15,7 @@
 #ifndef HEAPSIGHT_ANALYZER_SYMBOLIZER_H_
 #define HEAPSIGHT_ANALYZER_SYMBOLIZER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -135,6 +136,10 @@ class Symbolizer {
   absl::flat_hash_map<std::string, ModuleSession*> session_by_file_;
   std::vector<std::unique_ptr<ModuleSession>> adopted_;  // from AdoptSessions
   size_t last_module_ = SIZE_MAX;
+  // FindModule's fast path: the module it found last, tried first when no
+  // newer module overlaps it (unshadowed_). Atomic: FindModule is const.
+  std::vector<bool> unshadowed_;
+  mutable std::atomic<size_t> find_hint_{SIZE_MAX};
   std::vector<std::string> warnings_;
 };
 
