@@ -30,8 +30,10 @@ def main():
         m = re.search(r"(\d+) bytes, (\d+) allocations, (\d+) frees", out)
         size, events = int(m.group(1)), int(m.group(2)) + int(m.group(3))
         try:
+            # No analysis cache: it would time writing one too, and be left behind.
             p = subprocess.run(["/usr/bin/time", "-f", "%e %U %S %M", hs, "report", path],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               env=dict(os.environ, HEAPSIGHT_NO_CACHE="1"))
             wall, user, sys_, rss = p.stderr.strip().splitlines()[-1].split()
         finally:
             os.unlink(path)

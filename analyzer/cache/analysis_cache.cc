@@ -23,6 +23,7 @@
 #include "absl/strings/str_format.h"
 #include "analyzer/cache/byte_codec.h"
 #include "analyzer/cache/profile_codec.h"
+#include "analyzer/symbols/module.h"
 
 #ifndef HEAPSIGHT_VERSION
 #define HEAPSIGHT_VERSION "unknown"
@@ -89,10 +90,15 @@ std::string TraceFingerprint(const std::string& path) {
                          st.st_ino, st.st_dev, Fnv1a(tail, Fnv1a(head)));
 }
 
-// A module file's state as the symbolizer will find it.
+// A module file's state as the symbolizer will find it: its build id when
+// it has one (a rebuilt binary has another; a copied or touched one keeps
+// it, and the cache stays valid), else its size, mtime and inode.
 std::string ModuleState(const std::string& path) {
   struct stat st;
   if (path.empty() || stat(path.c_str(), &st) != 0) return "missing";
+  if (S_ISREG(st.st_mode)) {
+    if (std::string id = ReadBuildIdHex(path); !id.empty()) return "build-id=" + id;
+  }
   return absl::StrFormat("size=%d mtime=%d ino=%d dev=%d", st.st_size, MtimeNs(st), st.st_ino,
                          st.st_dev);
 }

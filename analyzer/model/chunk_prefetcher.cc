@@ -46,7 +46,19 @@ ChunkPrefetcher::~ChunkPrefetcher() {
   for (std::thread& t : threads_) t.join();
 }
 
+absl::Status ChunkPrefetcher::ReadAndDecode(format::TraceReader& reader, uint64_t offset,
+                                            std::vector<uint8_t>& scratch, DecodedChunk* chunk) {
+  absl::Status status = reader.ReadChunkAt(offset, &scratch);
+  if (!status.ok()) {
+    chunk->Clear();
+    return status;
+  }
+  DecodeChunk(scratch.data(), scratch.size(), chunk);
+  return absl::OkStatus();
+}
+
 void ChunkPrefetcher::Work(format::TraceReader* reader) {
+  std::vector<uint8_t> scratch;  // the raw chunk; only its events are kept
   std::unique_lock<std::mutex> lock(mu_);
   while (!stop_) {
     while (next_claim_ < slots_.size() && slots_[next_claim_].state != State::kPending) {
@@ -61,10 +73,10 @@ void ChunkPrefetcher::Work(format::TraceReader* reader) {
     slot.state = State::kClaimed;
     // The slot is this worker's until it is marked ready: read it unlocked.
     lock.unlock();
-    std::vector<uint8_t> data;
-    absl::Status status = reader->ReadChunkAt(slot.offset, &data);
+    DecodedChunk chunk;
+    absl::Status status = ReadAndDecode(*reader, slot.offset, scratch, &chunk);
     lock.lock();
-    slot.data = std::move(data);
+    slot.chunk = std::move(chunk);
     slot.status = std::move(status);
     slot.state = State::kReady;
     ready_cv_.notify_all();
@@ -78,7 +90,7 @@ void ChunkPrefetcher::AdvanceLow() {
 }
 
 absl::Status ChunkPrefetcher::Take(size_t index, format::TraceReader& fallback,
-                                   std::vector<uint8_t>* chunk) {
+                                   std::vector<uint8_t>& scratch, DecodedChunk* chunk) {
   std::unique_lock<std::mutex> lock(mu_);
   if (index >= slots_.size()) return absl::InternalError("chunk index out of range");
   Slot& slot = slots_[index];
@@ -92,11 +104,11 @@ absl::Status ChunkPrefetcher::Take(size_t index, format::TraceReader& fallback,
     AdvanceLow();
     uint64_t offset = slot.offset;
     lock.unlock();
-    return fallback.ReadChunkAt(offset, chunk);
+    return ReadAndDecode(fallback, offset, scratch, chunk);
   }
   ready_cv_.wait(lock, [&] { return slot.state == State::kReady; });
-  chunk->swap(slot.data);
-  std::vector<uint8_t>().swap(slot.data);  // taken slots hold no memory
+  *chunk = std::move(slot.chunk);
+  slot.chunk.Release();  // taken slots hold no memory
   absl::Status status = std::move(slot.status);
   slot.status = absl::OkStatus();
   slot.state = State::kTaken;

@@ -1,5 +1,6 @@
-// analyzer/model/chunk_prefetcher.h: reads and decompresses a trace's chunks
-// on a pool of worker threads, ahead of the merge that consumes them.
+// analyzer/model/chunk_prefetcher.h: reads, decompresses and decodes a
+// trace's chunks on a pool of worker threads, ahead of the merge that
+// consumes them.
 //
 // Chunks are independent (each decompresses and decodes on its own), so
 // only the order in which the merge consumes them is sequential. The merger
@@ -7,15 +8,17 @@
 // order in which its heap unparks streams when times are monotonic) and
 // hands it to the prefetcher. Workers claim chunks in predicted order, each
 // with its own TraceReader (file handle and zstd context), never more than
-// `window` chunks past the oldest chunk not yet taken. Take() returns a
-// chunk's bytes: ready ones at once, claimed ones after waiting for their
-// worker, and unclaimed ones (the prediction was wrong: untrusted or
-// non-monotonic times) read on the caller's thread. The bytes of a chunk do
-// not depend on who read it, so the merge's output is the serial path's,
-// byte for byte.
+// `window` chunks past the oldest chunk not yet taken, and decodes each
+// into a DecodedChunk (chunk_events.h: an array of 64-byte Events), so the
+// merging thread only merges. Take() returns a decoded chunk: ready ones at
+// once, claimed ones after waiting for their worker, and unclaimed ones (the
+// prediction was wrong: untrusted or non-monotonic times) read and decoded
+// on the caller's thread. The events of a chunk do not depend on who decoded
+// it, so the merge's output is the serial path's, byte for byte.
 //
-// Memory: at most `window` decompressed chunks in flight, whatever the
-// trace's length, plus 16 bytes per block for the order.
+// Memory: at most `window` decoded chunks in flight (about 1.6 MB each for
+// the preload's 128 KiB chunks), whatever the trace's length, plus one raw
+// chunk buffer per worker and 16 bytes per block for the order.
 #ifndef HEAPSIGHT_ANALYZER_CHUNK_PREFETCHER_H_
 #define HEAPSIGHT_ANALYZER_CHUNK_PREFETCHER_H_
 
@@ -29,6 +32,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "analyzer/model/chunk_events.h"
 #include "format/trace_reader.h"
 
 namespace heapsight::analyzer {
@@ -51,10 +55,18 @@ class ChunkPrefetcher {
   ChunkPrefetcher(const ChunkPrefetcher&) = delete;
   ChunkPrefetcher& operator=(const ChunkPrefetcher&) = delete;
 
-  // Puts the decompressed chunk number `index` (into the offsets given to
-  // Start) into *chunk. Each index is taken at most once. An unclaimed chunk
-  // is read through `fallback` on the calling thread.
-  absl::Status Take(size_t index, format::TraceReader& fallback, std::vector<uint8_t>* chunk);
+  // Puts the decoded chunk number `index` (into the offsets given to Start)
+  // into *chunk. Each index is taken at most once. An unclaimed chunk is
+  // read through `fallback` into `scratch` and decoded on the calling
+  // thread. A read error is the returned status; a decoding error is
+  // chunk->error.
+  absl::Status Take(size_t index, format::TraceReader& fallback, std::vector<uint8_t>& scratch,
+                    DecodedChunk* chunk);
+
+  // Reads the block at `offset` through `reader` into `scratch` and decodes
+  // it into *chunk: what a worker does, and the serial path.
+  static absl::Status ReadAndDecode(format::TraceReader& reader, uint64_t offset,
+                                    std::vector<uint8_t>& scratch, DecodedChunk* chunk);
 
   // Chunks read by the caller because no worker had claimed them yet (the
   // workers were behind, or the chunk was out of predicted order).
@@ -68,7 +80,7 @@ class ChunkPrefetcher {
   struct Slot {
     uint64_t offset = 0;
     State state = State::kPending;
-    std::vector<uint8_t> data;
+    DecodedChunk chunk;
     absl::Status status;
   };
 

@@ -8,14 +8,6 @@ namespace heapsight::analyzer {
 using format::Record;
 using format::RecordTag;
 
-// A self-owned copy of a record with strings.
-struct FullRecord {
-  Record record;
-  std::string text;
-  std::string text2;
-  std::vector<std::string> argv;
-};
-
 struct EventPipeline::Batch {
   std::unique_ptr<Event[]> events{new Event[kBatchEvents]};
   size_t count = 0;
@@ -25,17 +17,6 @@ struct EventPipeline::Batch {
     full.clear();
   }
 };
-
-namespace {
-
-bool NeedsFullCopy(RecordTag tag) {
-  return tag == RecordTag::kModule || tag == RecordTag::kProcess ||
-         tag == RecordTag::kMarker || tag == RecordTag::kExec || tag == RecordTag::kEnd ||
-         tag == RecordTag::kLeakScan ||
-         tag == RecordTag::kBlockClasses || tag == RecordTag::kFreeError;
-}
-
-}  // namespace
 
 EventPipeline::EventPipeline(StreamMerger& merger, uint64_t threaded_min_blocks)
     : merger_(merger) {
@@ -61,71 +42,12 @@ bool EventPipeline::Fill(Batch& batch) {
   batch.Clear();
   size_t stream = 0;
   while (batch.count < kBatchEvents) {
-    const Record* r = merger_.Next(&stream);
+    const Event* r = merger_.Next(&stream);
     if (r == nullptr) return batch.count != 0;
-    // Written in place: a local Event copied in would be read back in wider
-    // loads than its byte fields were stored with (a store-forwarding stall).
-    Event& e = batch.events[batch.count++];
-    const RecordTag tag = r->tag;
-    e.tag = tag;
-    e.api = r->api;
-    e.code = 0;
-    e.stream = static_cast<uint32_t>(stream);
-    e.time_us = r->time_us;
-    e.id = r->id;
-    e.old_id = r->old_id;
-    e.size = r->size;
-    e.stack = r->stack;
-    e.value = 0;
-    e.full = nullptr;
-    switch (tag) {
-      case RecordTag::kRealloc:
-        e.value = r->time2_us;
-        break;
-      case RecordTag::kStackNode:
-        e.value = r->stack_node.node;
-        e.old_id = r->stack_node.parent;
-        e.size = r->stack_node.ip;
-        break;
-      case RecordTag::kModule:
-      case RecordTag::kModuleUnload:
-        e.value = r->module.id;
-        break;
-      case RecordTag::kRss:
-        e.value = r->rss_bytes;
-        break;
-      case RecordTag::kLost:
-        e.value = r->lost_events;
-        break;
-      case RecordTag::kFork:
-        e.value = r->child_pid;
-        break;
-      case RecordTag::kThreadStart:
-        e.value = r->thread_start.tid;
-        break;
-      case RecordTag::kFreeError:
-        e.code = static_cast<uint8_t>(r->free_error.error);
-        break;
-      case RecordTag::kEnd:
-        e.code = static_cast<uint8_t>(r->end.reason);
-        break;
-      default:
-        break;
-    }
-    if (NeedsFullCopy(tag)) {
-      auto full = std::make_unique<FullRecord>();
-      full->record = *r;
-      int strings = 0;
-      format::ForEachStringField(full->record, [&](std::string_view& view) {
-        std::string& owned = strings++ == 0 ? full->text : full->text2;
-        owned = std::string(view);
-        view = owned;
-      });
-      full->argv.assign(r->process.argv.begin(), r->process.argv.end());
-      full->record.process.argv.assign(full->argv.begin(), full->argv.end());
-      e.full = &full->record;
-      batch.full.push_back(std::move(full));
-    }
+    batch.events[batch.count++] = *r;
+    // The full record moves into the batch: the merger drops its chunk
+    // when it moves past it, the consumer reads the event later.
+    if (r->full != nullptr) batch.full.push_back(merger_.TakeFull());
   }
   return true;
 }

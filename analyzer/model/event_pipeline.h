@@ -2,9 +2,10 @@
 // produced on a second thread so that reading, decompressing, decoding and
 // merging overlap with the analysis of earlier events.
 //
-// The producer runs StreamMerger and copies each record into a compact
-// Event (rare records that carry strings or lists keep a full, self-owned
-// copy). Events travel in batches through a bounded queue (at most
+// The producer runs StreamMerger (whose workers decode the chunks into
+// compact Events, chunk_events.h) and copies the merged events into
+// batches, with the self-owned full records of the rare records that carry
+// strings or lists. Events travel in batches through a bounded queue (at most
 // kMaxQueuedBatches batches in flight), so memory stays bounded whatever the
 // trace's length. The order is exactly StreamMerger's. Small traces are
 // processed on the calling thread.
@@ -21,40 +22,11 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "analyzer/model/chunk_events.h"
 #include "analyzer/model/stream_merger.h"
 #include "format/chunk_decoder.h"
 
 namespace heapsight::analyzer {
-
-// One record in 64 bytes (one cache line; events cross between threads by
-// the million). Fields by tag:
-//   kAlloc, kInherited: time_us, api, size, stack, id
-//   kFree: time_us, api, id
-//   kRealloc: time_us (free), api, old_id, value = time of the new block,
-//             size, stack, id (new)
-//   kStackNode: value = node, old_id = parent node, size = ip
-//   kAllocFailed: api, size, stack; kModule, kModuleUnload: value = module
-//             id; kRss, kLost, kFork, kThreadStart: value = rss bytes, lost
-//             events, child pid, tid; kFreeError: code = FreeError;
-//             kEnd: code = EndReason
-// `full` is set for the rare records with strings, lists or other fields
-// (kModule, kProcess, kMarker, kExec, kEnd, kLeakScan, kBlockClasses,
-// kFreeError) and points at a complete copy whose views point
-// into storage owned by the batch; null otherwise.
-struct Event {
-  format::RecordTag tag;
-  format::Api api;
-  uint8_t code;
-  uint32_t stream;
-  uint64_t time_us;
-  uint64_t id;
-  uint64_t old_id;
-  uint64_t size;
-  uint64_t stack;
-  uint64_t value;
-  const format::Record* full;
-};
-static_assert(sizeof(Event) == 64, "an Event is one cache line");
 
 class EventPipeline {
  public:

@@ -62,10 +62,11 @@ absl::Status StreamMerger::StartPrefetch(const std::string& path, int threads) {
     keys[i].ref->order = i;
     offsets[i] = keys[i].ref->offset;
   }
-  // Four chunks per worker keeps every worker busy while the merge catches
-  // up, and bounds the memory in flight (chunks are at most a few MB).
+  // Two decoded chunks per worker keep every worker busy while the merge
+  // catches up (one being decoded, one ready), and bound the memory in
+  // flight: a decoded chunk is about 1.6 MB of events.
   absl::StatusOr<std::unique_ptr<ChunkPrefetcher>> p =
-      ChunkPrefetcher::Start(path, std::move(offsets), threads, 4 * static_cast<size_t>(threads));
+      ChunkPrefetcher::Start(path, std::move(offsets), threads, 2 * static_cast<size_t>(threads));
   if (!p.ok()) return p.status();
   prefetcher_ = std::move(*p);
   decode_workers_ = threads;
@@ -131,46 +132,43 @@ absl::Status StreamMerger::Index() {
 bool StreamMerger::Advance(size_t s) {
   Stream& st = *streams_[s];
   st.has_record = false;
-  if (st.decoder != nullptr) {
-    if (st.decoder->Next(&st.record)) {
-      st.has_record = true;
-      return true;
-    }
-    if (!st.decoder->ok()) {
-      status_ = absl::DataLossError(absl::StrCat(
-          reader_->path(), ": corrupt trace: ", st.decoder->error(), " (block at offset ",
-          st.chunks[st.next_chunk - 1].offset, ")"));
-      return false;
-    }
-    st.decoder.reset();
-    std::vector<uint8_t>().swap(st.buffer);  // parked threads hold no chunk
+  if (st.pos < st.chunk.events.size()) {
+    st.record = &st.chunk.events[st.pos++];
+    st.has_record = true;
+    return true;
   }
+  if (!st.chunk.error.empty()) {
+    status_ = absl::DataLossError(absl::StrCat(reader_->path(), ": corrupt trace: ",
+                                               st.chunk.error, " (block at offset ", st.offset,
+                                               ")"));
+    return false;
+  }
+  st.chunk.Release();  // parked threads hold no chunk
+  st.record = nullptr;
   return st.next_chunk < st.chunks.size();  // parked at its next chunk
 }
 
 bool StreamMerger::Unpark(size_t s) {
   Stream& st = *streams_[s];
   const ChunkRef& ref = st.chunks[st.next_chunk++];
-  absl::Status read = prefetcher_ != nullptr ? prefetcher_->Take(ref.order, *reader_, &st.buffer)
-                                             : reader_->ReadChunkAt(ref.offset, &st.buffer);
+  absl::Status read =
+      prefetcher_ != nullptr
+          ? prefetcher_->Take(ref.order, *reader_, scratch_, &st.chunk)
+          : ChunkPrefetcher::ReadAndDecode(*reader_, ref.offset, scratch_, &st.chunk);
   if (!read.ok()) {
     status_ = read;
     return false;
   }
   blocks_read_.fetch_add(1, std::memory_order_relaxed);
-  st.decoder = std::make_unique<format::ChunkDecoder>(st.buffer.data(), st.buffer.size());
-  if (!st.decoder->ok()) {
-    status_ = absl::DataLossError(absl::StrCat(reader_->path(), ": corrupt trace: ",
-                                               st.decoder->error(), " (block at offset ",
-                                               ref.offset, ")"));
-    return false;
-  }
+  st.pos = 0;
+  st.full_pos = 0;
+  st.offset = ref.offset;
   return Advance(s);
 }
 
 uint64_t StreamMerger::KeyTime(size_t s) const {
   const Stream& st = *streams_[s];
-  return st.has_record ? st.record.time_us : st.chunks[st.next_chunk].base_time_us;
+  return st.has_record ? st.record->time_us : st.chunks[st.next_chunk].base_time_us;
 }
 
 bool StreamMerger::Earlier(size_t a, size_t b) const {
@@ -210,7 +208,20 @@ size_t StreamMerger::HeapPop() {
   return top;
 }
 
-const format::Record* StreamMerger::Next(size_t* stream) {
+std::unique_ptr<FullRecord> StreamMerger::TakeFull() {
+  if (current_ == SIZE_MAX) return nullptr;
+  Stream& st = *streams_[current_];
+  if (st.record == nullptr || st.record->full == nullptr) return nullptr;
+  // Full records are in event order: skip those of earlier events that were
+  // not taken.
+  while (st.full_pos < st.chunk.full.size()) {
+    std::unique_ptr<FullRecord>& f = st.chunk.full[st.full_pos++];
+    if (f != nullptr && &f->record == st.record->full) return std::move(f);
+  }
+  return nullptr;
+}
+
+const Event* StreamMerger::Next(size_t* stream) {
   if (!status_.ok()) return nullptr;
   if (!started_) {
     started_ = true;
@@ -222,10 +233,12 @@ const format::Record* StreamMerger::Next(size_t* stream) {
     Stream& cur = *streams_[c];
     // Hot path: the next record of the same chunk, still not later than
     // every other thread's next record.
-    if (cur.decoder != nullptr && cur.decoder->Next(&cur.record)) {
+    if (cur.pos < cur.chunk.events.size()) {
+      cur.record = &cur.chunk.events[cur.pos++];
       if (heap_.empty() || !Earlier(heap_[0], c)) {
         *stream = c;
-        return &cur.record;
+        cur.record->stream = static_cast<uint32_t>(c);
+        return cur.record;
       }
       current_ = SIZE_MAX;
       HeapPush(c);  // another thread's record comes first: compete
@@ -246,7 +259,8 @@ const format::Record* StreamMerger::Next(size_t* stream) {
     if (st.has_record) {
       current_ = c;
       *stream = c;
-      return &st.record;
+      st.record->stream = static_cast<uint32_t>(c);
+      return st.record;
     }
     // Parked: read its chunk, then compete again with its first record.
     if (Unpark(c) || (status_.ok() && st.next_chunk < st.chunks.size())) {

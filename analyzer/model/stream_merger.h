@@ -10,10 +10,12 @@
 // the parked thread comes first. Memory: the index (24 bytes per block) plus
 // one chunk per thread that has records pending at the current time.
 //
-// Reading and decompressing chunks runs on a ChunkPrefetcher's worker pool
-// (decode_threads workers, ahead of the merge in its predicted order) when
-// the trace has enough blocks; the merge itself, and so its output, is the
-// same whatever the number of threads.
+// Reading, decompressing and decoding chunks (into arrays of Events,
+// chunk_events.h) runs on a ChunkPrefetcher's worker pool (decode_threads
+// workers, ahead of the merge in its predicted order) when the trace has
+// enough blocks, so the merging thread only compares times and hands out
+// events; the merge itself, and so its output, is the same whatever the
+// number of threads.
 #ifndef HEAPSIGHT_ANALYZER_STREAM_MERGER_H_
 #define HEAPSIGHT_ANALYZER_STREAM_MERGER_H_
 
@@ -63,10 +65,14 @@ class StreamMerger {
   // Index-time warnings (sequence gaps, duplicate chunks).
   const std::vector<std::string>& warnings() const { return warnings_; }
 
-  // The next record in time order, or null at the end or on error (then
-  // status() says which). `*stream` receives the record's stream number.
-  // The record stays valid until the next call.
-  const format::Record* Next(size_t* stream);
+  // The next record in time order, as an Event (chunk_events.h), or null at
+  // the end or on error (then status() says which). `*stream` and the
+  // event's `stream` receive the record's stream number. The event, and
+  // its full record if any, stay valid until the next call.
+  const Event* Next(size_t* stream);
+  // Moves the full record of the event Next just returned (whose `full` is
+  // set) out of the merger, so that it outlives the next call.
+  std::unique_ptr<FullRecord> TakeFull();
   const absl::Status& status() const { return status_; }
 
   // Finds the allocation records (kAlloc, kRealloc, kInherited) of `ids`,
@@ -90,9 +96,11 @@ class StreamMerger {
     uint32_t thread_index = 0;
     std::vector<ChunkRef> chunks;
     size_t next_chunk = 0;
-    std::vector<uint8_t> buffer;
-    std::unique_ptr<format::ChunkDecoder> decoder;
-    format::Record record;
+    DecodedChunk chunk;    // the current chunk's events
+    size_t pos = 0;        // next event of chunk
+    size_t full_pos = 0;   // next full record of chunk
+    uint64_t offset = 0;   // the current chunk's block, for errors
+    Event* record = nullptr;  // the pending event
     bool has_record = false;
   };
 
@@ -116,6 +124,7 @@ class StreamMerger {
 
   std::unique_ptr<format::TraceReader> reader_;
   std::unique_ptr<ChunkPrefetcher> prefetcher_;  // null on the serial path
+  std::vector<uint8_t> scratch_;   // raw chunk read on this thread
   int decode_workers_ = 0;
   std::vector<std::unique_ptr<Stream>> streams_;
   std::vector<size_t> heap_;       // min-heap of streams with a pending record

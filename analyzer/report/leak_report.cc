@@ -19,8 +19,9 @@ using format::FreeError;
 
 // ---- Building -------------------------------------------------------------
 
-std::vector<LeakFrame> Frames(const ProcessProfile& p, uint64_t stack) {
-  return SiteFramesOf(p, stack);
+LeakStack Frames(const ProcessProfile& p, uint64_t stack) {
+  if (stack == 0 || p.symbolizer == nullptr) return {};
+  return LeakStack(p.symbolizer->SymbolizeStack(p.StackIps(stack)));
 }
 
 // Position of a class in the report: definite, indirect, possible,
@@ -84,7 +85,7 @@ std::string FrameLine(size_t index, const LeakFrame& f) {
 
 // LeakSanitizer's frame lines, or a note for an empty stack; a stack the
 // preload cut ends with a line saying so.
-std::string FramesText(const std::vector<LeakFrame>& frames, const StackCut& cut) {
+std::string FramesText(const LeakStack& frames, const StackCut& cut) {
   std::string out;
   if (frames.empty() && !cut.cut) return "    <empty stack>\n";
   for (size_t i = 0; i < frames.size(); ++i) out += FrameLine(i, frames[i]);
@@ -173,7 +174,11 @@ std::string FreeErrorText(const LeakFreeError& e, const std::string& tag) {
 // ---- JSON -----------------------------------------------------------------
 
 // The shared frame shape (site_json.h).
-nlohmann::json LeakFramesJson(const std::vector<LeakFrame>& frames) { return FramesJson(frames); }
+nlohmann::json LeakFramesJson(const LeakStack& frames) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const LeakFrame& f : frames) out.push_back(FrameJson(f.ToSiteFrame()));
+  return out;
+}
 
 // "truncated": true (and "frames_not_recorded": N when known) for a stack
 // the preload cut; nothing for a whole one.
@@ -248,6 +253,40 @@ nlohmann::json FreeErrorJson(const LeakFreeError& e, const LeakReport& report) {
 }
 
 }  // namespace
+
+LeakStack::LeakStack(const std::vector<const SymbolizedLocation*>& locations) {
+  size_t n = 0;
+  for (const SymbolizedLocation* loc : locations) n += loc->frames.size();
+  refs_.reserve(n);
+  for (const SymbolizedLocation* loc : locations) {
+    for (size_t i = 0; i < loc->frames.size(); ++i) refs_.push_back({loc, i});
+  }
+}
+
+LeakFrame LeakStack::operator[](size_t i) const {
+  static const std::string kNoModule;
+  const Ref& r = refs_[i];
+  const SourceFrame& f = r.location->frames[r.index];
+  return {r.location->address,
+          f.function,
+          f.file,
+          f.line,
+          r.location->module != nullptr ? r.location->module->path : kNoModule,
+          r.location->module_offset,
+          f.inlined};
+}
+
+SiteFrame LeakFrame::ToSiteFrame() const {
+  SiteFrame s;
+  s.address = address;
+  s.function = function;
+  s.file = file;
+  s.line = line;
+  s.module = module;
+  s.offset = offset;
+  s.inlined = inlined;
+  return s;
+}
 
 const char* LeakKindName(LeakClass c) {
   switch (c) {
@@ -394,7 +433,7 @@ LeakReport BuildLeakReport(const std::vector<const ProcessProfile*>& profiles,
       std::vector<const SymbolizedLocation*> stack =
           p.symbolizer->SymbolizeStack(p.StackIps(site.stack));
       if (const std::string* pattern = suppressions.Match(stack)) g.suppressed_by = *pattern;
-      if (with_frames) g.frames = ToSiteFrames(stack);
+      if (with_frames) g.frames = LeakStack(stack);
       g.cut = p.StackCutOf(site.stack);
       sites.push_back(std::move(g));
     }
@@ -436,6 +475,9 @@ LeakReport BuildLeakReport(const std::vector<const ProcessProfile*>& profiles,
     report.totals += totals;
     report.complete = report.complete && proc.complete;
     report.processes.push_back(std::move(proc));
+    // The addresses of the stacks above, each symbolized once, and why some
+    // stayed without a name.
+    if (with_frames && p.symbolizer != nullptr) report.symbols += p.symbolizer->Stats();
   }
   SortGroups(&report.groups);
   SortGroups(&report.suppressed);
@@ -595,7 +637,14 @@ nlohmann::json LeakReportToJson(const LeakReport& report) {
           {"processes", std::move(processes)},
           {"groups", std::move(groups)},
           {"suppressed", std::move(suppressed)},
-          {"errors", std::move(errors)}};
+          {"errors", std::move(errors)},
+          {"symbols",
+           {{"addresses", report.symbols.addresses},
+            {"unsymbolized", report.symbols.unsymbolized()},
+            {"no_module", report.symbols.no_module},
+            {"module_unreadable", report.symbols.module_unreadable},
+            {"no_debug_info", report.symbols.no_debug_info},
+            {"no_symbol", report.symbols.no_symbol}}}};
 }
 
 std::string FormatLeakJson(const LeakReport& report) {

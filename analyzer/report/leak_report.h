@@ -34,6 +34,7 @@
 #include "analyzer/output/attach_window.h"
 #include "analyzer/report/site_json.h"
 #include "analyzer/report/suppressions.h"
+#include "analyzer/symbols/symbolizer.h"
 #include "format/trace_format.h"
 #include "nlohmann/json.hpp"
 
@@ -53,8 +54,60 @@ using LeakKinds = std::set<LeakClass>;
 // kUnclassified ("unfreed": blocks no scan classified) is always in.
 absl::StatusOr<LeakKinds> ParseLeakKinds(const std::string& list);
 
-// A frame of a leak's stack: the shape every JSON output shares.
-using LeakFrame = SiteFrame;
+// A frame of a leak's stack: a view of the symbolizer's strings (valid while
+// the profile whose symbolizer made it lives). ToSiteFrame gives the shape
+// every JSON output shares.
+struct LeakFrame {
+  uint64_t address;
+  const std::string& function;  // demangled, "" if unknown
+  const std::string& file;      // "" if unknown
+  int line;
+  const std::string& module;    // module path, "" if unknown
+  uint64_t offset;              // address - module load address
+  bool inlined;
+
+  SiteFrame ToSiteFrame() const;
+};
+
+// A leak's stack, interned: 16 bytes per source frame (a pointer to the
+// symbolizer's location, which is symbolized once and shared by every stack
+// through that address, and the index of the inlined frame in it) instead
+// of a copy of every string of every frame of every group. Inlined frames
+// expanded, leaf first, allocator frames dropped (as SymbolizeStack).
+class LeakStack {
+ public:
+  LeakStack() = default;
+  explicit LeakStack(const std::vector<const SymbolizedLocation*>& locations);
+
+  size_t size() const { return refs_.size(); }
+  bool empty() const { return refs_.empty(); }
+  LeakFrame operator[](size_t i) const;
+
+  class Iterator {
+   public:
+    Iterator(const LeakStack* stack, size_t i) : stack_(stack), i_(i) {}
+    LeakFrame operator*() const { return (*stack_)[i_]; }
+    Iterator& operator++() {
+      ++i_;
+      return *this;
+    }
+    bool operator!=(const Iterator& o) const { return i_ != o.i_; }
+    bool operator==(const Iterator& o) const { return i_ == o.i_; }
+
+   private:
+    const LeakStack* stack_;
+    size_t i_;
+  };
+  Iterator begin() const { return Iterator(this, 0); }
+  Iterator end() const { return Iterator(this, refs_.size()); }
+
+ private:
+  struct Ref {
+    const SymbolizedLocation* location;
+    size_t index;  // into location->frames
+  };
+  std::vector<Ref> refs_;
+};
 
 // The blocks of one call site and class.
 struct LeakGroup {
@@ -63,7 +116,7 @@ struct LeakGroup {
   format::Api api = format::Api::kUnknown;
   uint64_t stack = 0;     // leaf stack node in its trace
   size_t process = 0;     // index into LeakReport::processes
-  std::vector<LeakFrame> frames;  // allocator frames dropped; inlined frames expanded
+  LeakStack frames;  // allocator frames dropped; inlined frames expanded
   StackCut cut;                   // the preload recorded only the innermost frames
   std::string suppressed_by;      // the matching pattern, "" if not suppressed
 };
@@ -72,8 +125,8 @@ struct LeakGroup {
 struct LeakFreeError {
   size_t process = 0;  // index into LeakReport::processes
   FreeErrorEvent event;
-  std::vector<LeakFrame> free_frames;
-  std::vector<LeakFrame> alloc_frames;
+  LeakStack free_frames;
+  LeakStack alloc_frames;
   StackCut free_cut;
   StackCut alloc_cut;
 };
@@ -133,6 +186,10 @@ struct LeakReport {
   std::vector<LeakFreeError> errors;  // per process, in time order
   LeakTotals totals;                  // summed over the processes
   bool complete = true;               // every trace had its end record
+  // The unique addresses the symbolizers resolved (for these stacks and
+  // anything symbolized before), and those left without a function name,
+  // by reason (JSON "symbols").
+  SymbolStats symbols;
 };
 
 // Why `profile` holds no reachability scan, as a phrase for warnings
@@ -140,11 +197,10 @@ struct LeakReport {
 std::string NoScanReason(const ProcessProfile& profile);
 
 // Builds the report over `profiles` (their leak_classes and symbolizers
-// are used). With `with_frames` false the groups' and errors' frames stay
-// empty (counts, classes and suppressions are the same): for callers that
-// print only totals, since the frames are most of the report's memory (a
-// copy of every string of every frame of every group: 200 MB of 262 MB at
-// the peak of `report` on a cc1plus trace).
+// are used; the report's frames point into the symbolizers, so it must not
+// outlive the profiles). With `with_frames` false the groups' and errors'
+// frames stay empty (counts, classes and suppressions are the same): for
+// callers that print only totals.
 LeakReport BuildLeakReport(const std::vector<const ProcessProfile*>& profiles,
                            const Suppressions& suppressions, bool with_frames = true);
 

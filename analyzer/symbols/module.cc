@@ -1,6 +1,14 @@
 // analyzer/symbols/module.cc: see module.h.
 #include "analyzer/symbols/module.h"
 
+#include <elfutils/libdwelf.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "absl/strings/match.h"
+
 namespace heapsight::analyzer {
 
 bool Module::Contains(uint64_t addr) const {
@@ -10,6 +18,33 @@ bool Module::Contains(uint64_t addr) const {
     if (addr >= start && addr - start < s.memsz) return true;
   }
   return false;
+}
+
+std::string ReadBuildIdHex(const std::string& path) {
+  if (path.empty() || path[0] != '/' || absl::StartsWith(path, "/proc/") ||
+      absl::StartsWith(path, "/sys/") || absl::StartsWith(path, "/dev/")) {
+    return "";
+  }
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) return "";
+  struct stat st;
+  std::string hex;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    elf_version(EV_CURRENT);
+    if (Elf* elf = elf_begin(fd, ELF_C_READ_MMAP, nullptr)) {
+      const void* bits = nullptr;
+      ssize_t len = dwelf_elf_gnu_build_id(elf, &bits);
+      static constexpr char kHex[] = "0123456789abcdef";
+      for (ssize_t i = 0; i < len; ++i) {
+        unsigned char c = static_cast<const unsigned char*>(bits)[i];
+        hex.push_back(kHex[c >> 4]);
+        hex.push_back(kHex[c & 15]);
+      }
+      elf_end(elf);
+    }
+  }
+  close(fd);
+  return hex;
 }
 
 }  // namespace heapsight::analyzer

@@ -31,6 +31,11 @@ struct Module {
   bool Contains(uint64_t addr) const;
 };
 
+// The GNU build id of the ELF file at `path` (lower-case hex), or "" if it
+// has none or is not a readable regular ELF file outside /proc, /sys and
+// /dev (paths come from untrusted traces). Reads the file's notes only.
+std::string ReadBuildIdHex(const std::string& path);
+
 }  // namespace heapsight::analyzer
 
 #endif  // HEAPSIGHT_ANALYZER_SYMBOLS_MODULE_H_

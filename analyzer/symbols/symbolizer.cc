@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 #include <string_view>
 
 #include "absl/container/flat_hash_set.h"
@@ -22,8 +23,19 @@
 namespace heapsight::analyzer {
 namespace {
 
-char kDebuginfoDirs[] = ":.debug:/usr/lib/debug";
-char* kDebuginfoPath = kDebuginfoDirs;
+// elfutils' search path for separate debug files: "" (next to the file),
+// ".debug" (its subdirectory), then the debug directories, each also
+// searched by build id (<dir>/.build-id/xx/yyyy.debug).
+char* DebuginfoPathFromEnvironment() {
+  static std::string* path = [] {
+    const char* dirs = std::getenv("HEAPSIGHT_DEBUGINFO_PATH");
+    return new std::string(absl::StrCat(":.debug:", dirs != nullptr && *dirs != '\0'
+                                                        ? dirs
+                                                        : "/usr/lib/debug"));
+  }();
+  return path->data();
+}
+char* kDebuginfoPath = DebuginfoPathFromEnvironment();
 
 const Dwfl_Callbacks kCallbacks = {
     .find_elf = dwfl_build_id_find_elf,
@@ -300,8 +312,39 @@ std::string UnknownFrameName(const SymbolizedLocation& location) {
   return UnknownFrameName(location.module->path, location.module_offset, location.address);
 }
 
+namespace {
+
+// The address ranges module `m` answers Contains for.
+std::vector<std::pair<uint64_t, uint64_t>> RangesOf(const Module& m) {
+  std::vector<std::pair<uint64_t, uint64_t>> out;
+  if (m.segments.empty()) out.emplace_back(m.load_address, UINT64_MAX);
+  for (const format::SegmentInfo& seg : m.segments) {
+    uint64_t start = m.load_address + seg.vaddr;
+    out.emplace_back(start, start + seg.memsz < start ? UINT64_MAX : start + seg.memsz);
+  }
+  return out;
+}
+
+}  // namespace
+
 Symbolizer::Symbolizer(std::vector<Module> modules) : modules_(std::move(modules)) {
   sessions_.resize(modules_.size());
+  // A module no newer one overlaps answers FindModule for every address it
+  // contains, so the last one found can be tried first (runtime
+  // classification asks for every frame of every new site: 81 M lookups
+  // on a cc1plus trace, most of them in the same module).
+  unshadowed_.assign(modules_.size(), true);
+  std::vector<std::vector<std::pair<uint64_t, uint64_t>>> ranges;
+  for (const Module& m : modules_) ranges.push_back(RangesOf(m));
+  for (size_t i = 0; i < modules_.size(); ++i) {
+    for (size_t j = i + 1; j < modules_.size() && unshadowed_[i]; ++j) {
+      for (const auto& a : ranges[i]) {
+        for (const auto& b : ranges[j]) {
+          if (a.first < b.second && b.first < a.second) unshadowed_[i] = false;
+        }
+      }
+    }
+  }
 }
 
 Symbolizer::~Symbolizer() = default;
@@ -336,10 +379,17 @@ void Symbolizer::AdoptSessions(Symbolizer& other) {
 }
 
 const Module* Symbolizer::FindModule(uint64_t ip) const {
+  size_t hint = find_hint_.load(std::memory_order_relaxed);
+  if (hint < modules_.size() && unshadowed_[hint] && modules_[hint].Contains(ip)) {
+    return &modules_[hint];
+  }
   // Most recently loaded first: with dlclose/dlopen reuse of an address
   // range, the newest mapping is the best guess without time information.
   for (size_t i = modules_.size(); i-- > 0;) {
-    if (modules_[i].Contains(ip)) return &modules_[i];
+    if (modules_[i].Contains(ip)) {
+      find_hint_.store(i, std::memory_order_relaxed);
+      return &modules_[i];
+    }
   }
   return nullptr;
 }
@@ -406,6 +456,7 @@ const SymbolizedLocation& Symbolizer::Symbolize(uint64_t ip, bool is_return_addr
   }
   loc.module = module;
   if (module == nullptr) {
+    loc.status = SymbolStatus::kNoModule;
     loc.frames.emplace_back();
     return loc;
   }
@@ -413,6 +464,7 @@ const SymbolizedLocation& Symbolizer::Symbolize(uint64_t ip, bool is_return_addr
   uint64_t addr = loc.module_offset - (is_return_address && loc.module_offset > 0 ? 1 : 0);
   ModuleSession* session = SessionFor(module);
   if (session->module == nullptr) {
+    loc.status = SymbolStatus::kModuleUnreadable;
     loc.frames.emplace_back();
     return loc;
   }
@@ -465,7 +517,38 @@ const SymbolizedLocation& Symbolizer::Symbolize(uint64_t ip, bool is_return_addr
   if (!done) {
     loc.frames.push_back({symname != nullptr ? Demangle(symname) : "", file, line, false});
   }
+  if (loc.frames.back().function.empty()) {
+    Dwarf_Addr dwarf_bias = 0;
+    loc.status = dwfl_module_getdwarf(mod, &dwarf_bias) == nullptr ? SymbolStatus::kNoDebugInfo
+                                                                  : SymbolStatus::kNoSymbol;
+  }
   return loc;
+}
+
+SymbolStats& SymbolStats::operator+=(const SymbolStats& o) {
+  addresses += o.addresses;
+  no_module += o.no_module;
+  module_unreadable += o.module_unreadable;
+  no_debug_info += o.no_debug_info;
+  no_symbol += o.no_symbol;
+  return *this;
+}
+
+SymbolStats Symbolizer::Stats() const {
+  SymbolStats stats;
+  for (const auto* cache : {&cache_, &exact_cache_}) {
+    for (const auto& [ip, loc] : *cache) {
+      ++stats.addresses;
+      switch (loc->status) {
+        case SymbolStatus::kSymbolized: break;
+        case SymbolStatus::kNoModule: ++stats.no_module; break;
+        case SymbolStatus::kModuleUnreadable: ++stats.module_unreadable; break;
+        case SymbolStatus::kNoDebugInfo: ++stats.no_debug_info; break;
+        case SymbolStatus::kNoSymbol: ++stats.no_symbol; break;
+      }
+    }
+  }
+  return stats;
 }
 
 std::string Symbolizer::SymbolName(uint64_t ip) {

@@ -3,13 +3,19 @@
 //
 // Every module gets its own Dwfl session (modules loaded at the same address
 // at different times, e.g. after dlclose, never collide). Debug info comes
-// from the file itself or from separate debug files found by build-id
-// (/usr/lib/debug/.build-id/...). Results are cached per address; a frame that
-// cannot be resolved keeps module + offset. ELF files are untrusted: a
+// from the file itself or from separate debug files found by elfutils'
+// standard lookup: by build id under each debug directory
+// (<dir>/.build-id/xx/yyyy.debug; the directories are /usr/lib/debug, or
+// the colon-separated HEAPSIGHT_DEBUGINFO_PATH), by .gnu_debuglink next to
+// the file, and from debuginfod servers when DEBUGINFOD_URLS is set (at the
+// process's start: libdw reads it then). Results are cached per address:
+// each unique address is symbolized once. A frame that cannot be resolved
+// keeps module + offset, and Stats() says why. ELF files are untrusted: a
 // missing, unreadable or garbage file only loses names.
 #ifndef HEAPSIGHT_ANALYZER_SYMBOLIZER_H_
 #define HEAPSIGHT_ANALYZER_SYMBOLIZER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -28,8 +34,34 @@ struct SourceFrame {
   bool inlined = false;  // true for frames inlined into the next one
 };
 
+// Whether an address got a function name, and if not, why.
+enum class SymbolStatus : uint8_t {
+  kSymbolized,         // a function name (from the symbol table or DWARF)
+  kNoModule,           // in no module the trace recorded (JIT code, unmapped)
+  kModuleUnreadable,   // the module's file is missing, not regular or not ELF
+  kNoDebugInfo,        // no symbol covers it, and no debug info was found
+                       // (stripped, no debug file by build id, no debuginfod)
+  kNoSymbol,           // debug info was read but names no function there
+};
+
+// Unique addresses symbolized, and those left without a function name by
+// reason (SymbolStatus).
+struct SymbolStats {
+  uint64_t addresses = 0;
+  uint64_t no_module = 0;
+  uint64_t module_unreadable = 0;
+  uint64_t no_debug_info = 0;
+  uint64_t no_symbol = 0;
+
+  uint64_t unsymbolized() const {
+    return no_module + module_unreadable + no_debug_info + no_symbol;
+  }
+  SymbolStats& operator+=(const SymbolStats& o);
+};
+
 struct SymbolizedLocation {
   uint64_t address = 0;           // as recorded
+  SymbolStatus status = SymbolStatus::kSymbolized;
   const Module* module = nullptr;  // owned by the Symbolizer; null if none
   uint64_t module_offset = 0;     // address - load_address (ELF vaddr)
   // Innermost inlined function first; the last entry is the real
@@ -84,6 +116,8 @@ class Symbolizer {
   void AdoptSessions(Symbolizer& other);
 
   const std::vector<Module>& modules() const { return modules_; }
+  // The addresses symbolized so far (each once) and why some got no name.
+  SymbolStats Stats() const;
   // Warnings such as a build-id mismatch or a missing file, each once.
   const std::vector<std::string>& warnings() const { return warnings_; }
 
@@ -102,6 +136,10 @@ class Symbolizer {
   absl::flat_hash_map<std::string, ModuleSession*> session_by_file_;
   std::vector<std::unique_ptr<ModuleSession>> adopted_;  // from AdoptSessions
   size_t last_module_ = SIZE_MAX;
+  // FindModule's fast path: the module it found last, tried first when no
+  // newer module overlaps it (unshadowed_). Atomic: FindModule is const.
+  std::vector<bool> unshadowed_;
+  mutable std::atomic<size_t> find_hint_{SIZE_MAX};
   std::vector<std::string> warnings_;
 };
 

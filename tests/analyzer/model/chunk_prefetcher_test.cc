@@ -10,9 +10,13 @@
 #include <cinttypes>
 #include <cstdio>
 #include <fstream>
+#include <algorithm>
 #include <string>
+#include <vector>
 
 #include "analyzer/model/stream_merger.h"
+#include "format/chunk_decoder.h"
+#include "format/trace_reader.h"
 #include "gtest/gtest.h"
 #include "tests/analyzer/test_trace_writer.h"
 
@@ -44,14 +48,20 @@ Merged Merge(const std::string& path, int threads) {
   }
   size_t stream = 0;
   char line[256];
-  while (const format::Record* r = (*merger)->Next(&stream)) {
+  while (const Event* r = (*merger)->Next(&stream)) {
     std::snprintf(line, sizeof line,
-                  "t%u %u %" PRIu64 " api=%u size=%" PRIu64 " stack=%" PRIu64 " id=%" PRIx64
-                  " old=%" PRIx64 " t2=%" PRIu64 " node=%" PRIu64 "/%" PRIu64 "/%" PRIx64 "\n",
-                  (*merger)->thread_index(stream), static_cast<unsigned>(r->tag), r->time_us,
-                  static_cast<unsigned>(r->api), r->size, r->stack, r->id, r->old_id, r->time2_us,
-                  r->stack_node.node, r->stack_node.parent, r->stack_node.ip);
+                  "t%u s%u %u %" PRIu64 " api=%u code=%u size=%" PRIu64 " stack=%" PRIu64
+                  " id=%" PRIx64 " old=%" PRIx64 " value=%" PRIu64,
+                  (*merger)->thread_index(stream), r->stream, static_cast<unsigned>(r->tag),
+                  r->time_us, static_cast<unsigned>(r->api), static_cast<unsigned>(r->code),
+                  r->size, r->stack, r->id, r->old_id, r->value);
     m.text += line;
+    if (r->full != nullptr) {
+      // The rare records' strings: copies owned by the decoded chunk.
+      m.text += " \"" + std::string(r->full->marker_name) + "\" \"" +
+                std::string(r->full->module.path) + "\"";
+    }
+    m.text += "\n";
     ++m.records;
   }
   m.status = (*merger)->status().ToString();
@@ -63,8 +73,9 @@ Merged Merge(const std::string& path, int threads) {
 // 24 threads, small zstd chunks, records of every allocation kind, times
 // that tie across threads; `backwards` makes some threads' clocks jump back
 // between chunks so the predicted chunk order is wrong for them.
-std::string ManyThreadTrace(bool backwards) {
-  testing::TestTraceWriter w(1, 0, 300);
+std::string ManyThreadTrace(bool backwards, testing::TestTraceWriter* writer = nullptr) {
+  testing::TestTraceWriter local(1, 0, 300);
+  testing::TestTraceWriter& w = writer != nullptr ? *writer : local;
   w.set_zstd(true);
   constexpr uint32_t kThreads = 24;
   std::vector<std::vector<uint64_t>> live(kThreads + 1);
@@ -85,6 +96,13 @@ std::string ManyThreadTrace(bool backwards) {
         uint64_t old = live[t].back();
         live[t].back() = w.Realloc(t, time, old, 200 + step % 13, 0);
       }
+      // Rare records with strings: their full copies must travel with
+      // their events.
+      if ((step + t) % 151 == 0) w.Marker(t, time, "m" + std::to_string(step * 100 + t));
+      if ((step + t) % 499 == 0) {
+        w.Module(t, time, step * 100 + t, 0x10000 * t, "/lib/mod" + std::to_string(step), "id",
+                 {});
+      }
       if ((step + t) % 37 == 0) w.Flush(t);
     }
   }
@@ -98,7 +116,9 @@ TEST(ChunkPrefetcherTest, ParallelMergeEqualsSerialByteForByte) {
   ASSERT_EQ(serial.status, "OK");
   EXPECT_EQ(serial.workers, 0);
   // 24 threads x 1500 steps: allocations, frees, reallocs, stack nodes.
-  EXPECT_EQ(serial.records, 24u * (1500 + 375 + 167 + 137));
+  // 24 threads x 1500 steps: allocations, frees, reallocs, stack nodes,
+  // and 230 markers and 72 modules.
+  EXPECT_EQ(serial.records, 24u * (1500 + 375 + 167 + 137) + 230 + 72);
   for (int threads : {2, 3, 4, 8}) {
     Merged parallel = Merge(path, threads);
     EXPECT_EQ(parallel.status, "OK");
@@ -106,6 +126,79 @@ TEST(ChunkPrefetcherTest, ParallelMergeEqualsSerialByteForByte) {
     // Monotonic times: the predicted order is the merge's order.
     EXPECT_EQ(parallel.out_of_order, 0u) << threads;
     EXPECT_TRUE(parallel.text == serial.text) << threads << " threads differ";
+  }
+}
+
+// The merge's order computed without the merger: every block decoded with
+// format::ChunkDecoder in file order, each thread's records in chunk
+// sequence order, then a stable sort by (time, thread index); with times
+// that only grow within a thread, that is the merge's definition.
+std::string Reference(const std::string& bytes, const std::vector<size_t>& offsets) {
+  auto reader = format::TraceReader::Open(::testing::TempDir() + "/many_threads." +
+                                          std::to_string(getpid()) + ".hst");
+  EXPECT_TRUE(reader.ok());
+  struct Line {
+    uint64_t time;
+    uint32_t thread;
+    uint64_t sequence;
+    size_t index;
+    std::string text;
+  };
+  std::vector<Line> lines;
+  std::vector<uint8_t> chunk;
+  for (size_t offset : offsets) {
+    EXPECT_TRUE((*reader)->ReadChunkAt(offset, &chunk).ok());
+    format::ChunkDecoder d(chunk.data(), chunk.size());
+    format::Record r;
+    size_t index = 0;
+    while (d.Next(&r)) {
+      char line[256];
+      std::snprintf(line, sizeof line, "t%u %u %" PRIu64 " size=%" PRIu64 " id=%" PRIx64,
+                    d.header().thread_index, static_cast<unsigned>(r.tag), r.time_us,
+                    r.tag == format::RecordTag::kStackNode ? r.stack_node.ip : r.size,
+                    r.tag == format::RecordTag::kStackNode ? 0 : r.id);
+      std::string text = line;
+      if (r.tag == format::RecordTag::kMarker) text += " " + std::string(r.marker_name);
+      if (r.tag == format::RecordTag::kModule) text += " " + std::string(r.module.path);
+      lines.push_back({r.time_us, d.header().thread_index, d.header().sequence, index++, text});
+    }
+    EXPECT_TRUE(d.ok());
+  }
+  std::stable_sort(lines.begin(), lines.end(), [](const Line& a, const Line& b) {
+    if (a.time != b.time) return a.time < b.time;
+    if (a.thread != b.thread) return a.thread < b.thread;
+    if (a.sequence != b.sequence) return a.sequence < b.sequence;
+    return a.index < b.index;
+  });
+  std::string out;
+  for (const Line& l : lines) out += l.text + "\n";
+  (void)bytes;
+  return out;
+}
+
+TEST(ChunkPrefetcherTest, MergeEqualsIndependentReference) {
+  // The same trace as above, its blocks written in flush order.
+  testing::TestTraceWriter w(1, 0, 300);
+  std::string bytes = ManyThreadTrace(false, &w);
+  std::string path = Write("many_threads", bytes);
+  std::string want = Reference(bytes, w.block_offsets());
+  for (int threads : {1, 2, 8}) {
+    auto merger = StreamMerger::Open(path, threads);
+    ASSERT_TRUE(merger.ok());
+    std::string got;
+    size_t stream = 0;
+    while (const Event* e = (*merger)->Next(&stream)) {
+      char line[256];
+      std::snprintf(line, sizeof line, "t%u %u %" PRIu64 " size=%" PRIu64 " id=%" PRIx64,
+                    (*merger)->thread_index(stream), static_cast<unsigned>(e->tag), e->time_us,
+                    e->size, e->tag == format::RecordTag::kStackNode ? 0 : e->id);
+      got += line;
+      if (e->tag == format::RecordTag::kMarker) got += " " + std::string(e->full->marker_name);
+      if (e->tag == format::RecordTag::kModule) got += " " + std::string(e->full->module.path);
+      got += "\n";
+    }
+    ASSERT_TRUE((*merger)->status().ok());
+    EXPECT_TRUE(got == want) << threads << " decode threads";
   }
 }
 

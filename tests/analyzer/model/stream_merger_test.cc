@@ -37,7 +37,7 @@ TEST(StreamMergerTest, MergesThreadsByTimeThenThreadIndex) {
   EXPECT_GT((*merger)->block_count(), 6u);
   size_t stream = 0;
   uint64_t last_time = 0, count = 0, last_size = 0;
-  while (const format::Record* r = (*merger)->Next(&stream)) {
+  while (const Event* r = (*merger)->Next(&stream)) {
     ASSERT_GE(r->time_us, last_time);
     if (r->time_us == last_time && count > 0) {
       EXPECT_GE(r->size, last_size);  // same time: lower thread index first

@@ -1,0 +1,104 @@
+// analyzer/model/chunk_events.h: one chunk's records decoded into a compact
+// array of Events, the unit the decode workers hand to the merge.
+//
+// The records of a chunk do not depend on any other chunk, so a worker can
+// decompress and decode a whole chunk ahead of the merge (ChunkPrefetcher);
+// the merge then only compares times and hands out Events (StreamMerger), and
+// the analysis reads the Events (EventPipeline, trace_model). The decoding
+// itself is format::ChunkDecoder's: this file only stores its output.
+//
+// Memory: 64 bytes per record of the chunk (a 128 KiB chunk of hot records
+// holds about 25,000: 1.6 MB), plus a self-owned copy of each rare record
+// with strings or lists. The compressed and raw chunk bytes are not kept.
+#ifndef HEAPSIGHT_ANALYZER_CHUNK_EVENTS_H_
+#define HEAPSIGHT_ANALYZER_CHUNK_EVENTS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "format/chunk_decoder.h"
+
+namespace heapsight::analyzer {
+
+// One record in 64 bytes (one cache line; events cross between threads by
+// the million). Fields by tag:
+//   kAlloc, kInherited: time_us, api, size, stack, id
+//   kFree: time_us, api, id
+//   kRealloc: time_us (free), api, old_id, value = time of the new block,
+//             size, stack, id (new)
+//   kStackNode: value = node, old_id = parent node, size = ip
+//   kAllocFailed: api, size, stack; kModule, kModuleUnload: value = module
+//             id; kRss, kLost, kFork, kThreadStart: value = rss bytes, lost
+//             events, child pid, tid; kFreeError: code = FreeError;
+//             kEnd: code = EndReason
+// `full` is set for the rare records with strings, lists or other fields
+// (kModule, kProcess, kMarker, kExec, kEnd, kLeakScan, kBlockClasses,
+// kFreeError) and points at a complete copy (a FullRecord's) whose views
+// point into storage owned by that copy; null otherwise. `stream` is the
+// merger's stream number, set when the merger hands the event out.
+struct Event {
+  format::RecordTag tag;
+  format::Api api;
+  uint8_t code;
+  uint32_t stream;
+  uint64_t time_us;
+  uint64_t id;
+  uint64_t old_id;
+  uint64_t size;
+  uint64_t stack;
+  uint64_t value;
+  const format::Record* full;
+};
+static_assert(sizeof(Event) == 64, "an Event is one cache line");
+
+// A self-owned copy of a record with strings or lists: `record`'s views
+// point into the strings here, so it outlives the chunk buffer.
+struct FullRecord {
+  format::Record record;
+  std::string text;
+  std::string text2;
+  std::vector<std::string> argv;
+};
+
+// True for the tags whose Event carries a FullRecord.
+bool NeedsFullRecord(format::RecordTag tag);
+
+// Fills `e` from `r` (stream left 0, full left null).
+void ToEvent(const format::Record& r, Event* e);
+
+// Copies `r` into a self-owned FullRecord.
+std::unique_ptr<FullRecord> CopyRecord(const format::Record& r);
+
+// A decoded chunk: every record the decoder yielded, in chunk order, then
+// the decoder's error if it stopped early ("" when the chunk was valid to
+// its end).
+struct DecodedChunk {
+  std::vector<Event> events;
+  // The FullRecords of the events whose `full` is set, in event order.
+  std::vector<std::unique_ptr<FullRecord>> full;
+  std::string error;
+
+  void Clear() {
+    events.clear();
+    full.clear();
+    error.clear();
+  }
+  // Releases all memory (clear() keeps the capacity).
+  void Release() {
+    std::vector<Event>().swap(events);
+    std::vector<std::unique_ptr<FullRecord>>().swap(full);
+    error.clear();
+  }
+};
+
+// Decodes the raw chunk `data` (a ChunkHeader and its records) into `out`,
+// replacing its contents. A malformed chunk yields the records before the
+// fault and the decoder's error.
+void DecodeChunk(const uint8_t* data, size_t size, DecodedChunk* out);
+
+}  // namespace heapsight::analyzer
+
+#endif  // HEAPSIGHT_ANALYZER_CHUNK_EVENTS_H_
