@@ -19,7 +19,7 @@ namespace heapsight::analyzer::cache {
 namespace {
 
 // Bump when the encoding changes in a way the struct sizes do not show.
-constexpr int kCodecVersion = 1;
+constexpr int kCodecVersion = 2;  // 2: ProcessProfile::site_series
 
 constexpr uint64_t kMaxApi = static_cast<uint64_t>(format::Api::kApiLimit) - 1;
 
@@ -223,6 +223,48 @@ void GetLeakClasses(ByteReader& r, LeakClassData* d) {
   }
 }
 
+void PutSiteBuckets(ByteWriter& w, const std::vector<SiteBucket>& buckets) {
+  w.U64(buckets.size());
+  for (const SiteBucket& b : buckets) {
+    w.U64(b.begin_us);
+    w.U64(b.live);
+    w.U64(b.allocated);
+  }
+}
+
+void GetSiteBuckets(ByteReader& r, std::vector<SiteBucket>* buckets) {
+  buckets->resize(r.Count(3));
+  for (SiteBucket& b : *buckets) {
+    b.begin_us = r.U64();
+    b.live = r.U64();
+    b.allocated = r.U64();
+  }
+}
+
+void PutSiteTimeline(ByteWriter& w, const SiteTimeline& t) {
+  w.U64(t.bucket_us);
+  w.U64(t.end_us);
+  w.U64(t.sites.size());
+  for (const SiteSeries& s : t.sites) {
+    w.U64(s.site);
+    PutSiteBuckets(w, s.buckets);
+  }
+  PutSiteBuckets(w, t.other);
+}
+
+void GetSiteTimeline(ByteReader& r, size_t site_count, SiteTimeline* t) {
+  t->bucket_us = r.U64();
+  t->end_us = r.U64();
+  t->sites.resize(r.Count(2));
+  for (SiteSeries& s : t->sites) {
+    uint64_t site = r.U64();
+    if (site >= site_count) r.Fail();
+    s.site = static_cast<uint32_t>(site);
+    GetSiteBuckets(r, &s.buckets);
+  }
+  GetSiteBuckets(r, &t->other);
+}
+
 }  // namespace
 
 std::string ProfileSchemaTag() {
@@ -275,6 +317,7 @@ void EncodeProfile(const ProcessProfile& p, std::string* out) {
     }
   }
   w.U64(p.heap_series.end_us);
+  PutSiteTimeline(w, p.site_series);
   PutPoints(w, p.rss_timeline);
   w.U64(p.growth.size());
   for (const SiteGrowth& g : p.growth) PutGrowth(w, g);
@@ -347,6 +390,7 @@ absl::StatusOr<ProcessProfile> DecodeProfile(std::string_view data) {
     }
   }
   p.heap_series.end_us = r.U64();
+  GetSiteTimeline(r, p.sites.size(), &p.site_series);
   GetPoints(r, &p.rss_timeline);
   p.growth.resize(r.Count(28));
   for (SiteGrowth& g : p.growth) GetGrowth(r, &g);

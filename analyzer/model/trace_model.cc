@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "analyzer/model/event_pipeline.h"
 #include "analyzer/model/growth_tracker.h"
+#include "analyzer/model/site_timeline.h"
 #include "analyzer/model/live_set.h"
 #include "analyzer/model/peak_tracker.h"
 #include "analyzer/model/progress.h"
@@ -76,6 +77,7 @@ class Analysis {
     uint64_t estimate = merger.max_base_time_us();
     timeline_interval_us_ = std::max<uint64_t>(1, estimate / (kMaxTimelinePoints / 2));
     series_ = HeapTimelineBuilder(estimate);
+    site_series_ = SiteTimelineBuilder(estimate);
     if ((merger.header().flags & format::kFileFlagSampled) != 0) {
       sample_period_ = static_cast<double>(merger.header().sample_period_bytes);
     }
@@ -280,6 +282,7 @@ class Analysis {
     peak_.Change(site, size, true);
     // The runtime's blocks are not the program's heap (trace_model.h).
     if (IsRuntime(site)) return;
+    site_series_.Live(site, now_, live_[site].bytes);
     heap_bytes_ += size;
     ++heap_blocks_;
     if (sample_period_ > 1) {
@@ -324,6 +327,7 @@ class Analysis {
     live_[block.site].count -= 1;
     peak_.Change(block.site, block.size, false);
     if (IsRuntime(block.site)) return;
+    site_series_.Live(block.site, now_, live_[block.site].bytes);
     heap_bytes_ -= block.size;
     --heap_blocks_;
     if (sample_period_ > 1) {
@@ -347,7 +351,10 @@ class Analysis {
       allocs_variance_ += AllocationVariance(size, sample_period_, /*bytes=*/false);
       bytes_variance_ += AllocationVariance(size, sample_period_, /*bytes=*/true);
     }
-    if (!IsRuntime(site)) ++p_.size_histogram[SizeBucket(size)];
+    if (!IsRuntime(site)) {
+      ++p_.size_histogram[SizeBucket(size)];
+      site_series_.Allocated(site, now_, size);
+    }
     ThreadState& t = threads_[stream];
     t.allocated_upto = format::AllocIdCounter(id) + 1;
     t.last_alloc_id = id;
@@ -560,6 +567,7 @@ class Analysis {
       t.temporary_known = false;
     }
     p_.heap_series = series_.Finish(now_);
+    p_.site_series = site_series_.Finish(now_, kSeriesTopSites);
     if (growth_ != nullptr) {
       std::vector<uint64_t> live(live_.size());
       for (size_t i = 0; i < live_.size(); ++i) live[i] = live_[i].bytes;
@@ -648,6 +656,8 @@ class Analysis {
   std::vector<LiveCounter> at_time_live_;
   PeakTracker peak_;
   HeapTimelineBuilder series_;  // ProcessProfile::heap_series
+  SiteTimelineBuilder site_series_;  // ProcessProfile::site_series
+  static constexpr size_t kSeriesTopSites = 64;
   std::unique_ptr<GrowthTracker> growth_;  // AnalyzeOptions::track_growth
   double sample_period_ = 0;               // > 1: a sampled trace
   struct SiteCacheEntry {

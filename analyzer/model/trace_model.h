@@ -58,6 +58,7 @@
 #include "absl/status/statusor.h"
 #include "analyzer/model/growth_tracker.h"
 #include "analyzer/model/heap_timeline.h"
+#include "analyzer/model/site_timeline.h"
 #include "analyzer/model/leak_class_data.h"
 #include "analyzer/model/progress.h"
 #include "analyzer/symbols/module.h"
@@ -210,6 +211,10 @@ struct ProcessProfile {
   // sampled trace) as an exact step function, min/max per time bucket
   // (heap_timeline.h); its maximum is totals.peak_* at totals.peak_time_us.
   HeapTimeline heap_series;
+  // The program sites' live and allocated bytes per time bucket, the
+  // largest sites kept and the rest summed as "other" (site_timeline.h);
+  // raw sampled bytes in a sampled trace.
+  SiteTimeline site_series;
   std::vector<TimePoint> rss_timeline;   // kRss samples
   // AnalyzeOptions::track_growth: per site (same index as `sites`), the
   // trend of its live bytes from growth_window_begin_us to the end.

@@ -337,9 +337,46 @@ std::string FlameData(const ProcessProfile& p, const HtmlLeaks& leaks) {
       put(metrics[it->second], table.NodeOf(g.stack), g.counts.bytes);
     }
   }
+  // The kept sites of the per-site series (site_timeline.h), on their
+  // nodes, for the views of a selected moment or range; exact traces only
+  // (a sampled trace's series holds raw sampled bytes).
+  std::vector<std::pair<int, const SiteSeries*>> series;
+  const SiteTimeline& st = p.site_series;
+  if (!t.estimated) {
+    for (const SiteSeries& s : st.sites) {
+      if (s.site >= p.sites.size() || p.sites[s.site].kind != SiteKind::kProgram) continue;
+      series.emplace_back(table.NodeOf(p.sites[s.site].stack), &s);
+    }
+  }
   table.Finish();
   std::string out = "{\"v\":1,";
   table.Write(out);
+  if (!t.estimated && (!series.empty() || !st.other.empty())) {
+    // Per series (bucket number - previous, live, allocated) varints, the
+    // first bucket's distance from -1.
+    auto buckets = [&](const std::vector<SiteBucket>& v) {
+      out += '"';
+      int64_t previous = -1;
+      for (const SiteBucket& b : v) {
+        auto index = static_cast<int64_t>(b.begin_us / st.bucket_us);
+        AppendVarint(out, static_cast<uint64_t>(index - previous));
+        AppendVarint(out, b.live);
+        AppendVarint(out, b.allocated);
+        previous = index;
+      }
+      out += '"';
+    };
+    absl::StrAppend(&out, ",\n\"series\":{\"w\":", st.bucket_us,
+                    ",\"end\":", std::max(st.end_us, p.duration_us), ",\"other\":");
+    buckets(st.other);
+    out += ",\"sites\":[";
+    for (size_t i = 0; i < series.size(); ++i) {
+      absl::StrAppend(&out, i ? ",\n[" : "[", table.Id(series[i].first), ",");
+      buckets(series[i].second->buckets);
+      out += "]";
+    }
+    out += "]}";
+  }
   out += ",\n\"metrics\":[";
   for (size_t i = 0; i < metrics.size(); ++i) {
     const Metric& m = metrics[i];

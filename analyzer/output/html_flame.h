@@ -86,6 +86,13 @@ std::string FlameSection(const ProcessProfile& p, const HtmlLeaks& leaks,
 const char* FlameScript();
 const char* FlameStyle();
 
+// SelectionScript()
+//
+// The heap chart's selection (a moment or a range) and its stacking by call
+// site, and the views' metrics of the selection, from the table's
+// per-site series (html_selection_script.cc). Must run before FlameScript.
+const char* SelectionScript();
+
 }  // namespace heapsight::analyzer::output
 
 #endif  // HEAPSIGHT_ANALYZER_OUTPUT_HTML_FLAME_H_

@@ -40,6 +40,10 @@ table.calltree tr.sel td { background: #dde8f8; }
 table.calltree span.tw { display: inline-block; width: 1.1em; color: #555; }
 div.relations { display: flex; gap: 1em; margin-top: 0.5em; }
 div.relations > div { flex: 1; min-width: 0; }
+div.site-legend { margin: 0.2em 0 0.6em 3em; font-size: 0.9em; }
+div.site-legend span.legend-item { display: inline-block; margin-right: 1.2em; }
+div.site-legend span.swatch { display: inline-block; width: 0.9em; height: 0.9em;
+  margin-right: 0.3em; vertical-align: middle; }
 )CSS";
 }
 
@@ -110,6 +114,9 @@ const char* FlameScript() {
     this.d = d; this.S = S;
     this.name = name; this.parent = parent; this.frame = frame; this.multi = multi;
     this.cache = {};
+    // The selection's metrics (html_selection_script.cc), from the per-site
+    // series when the table has one.
+    if (d.series && window.heapsightSeries) window.heapsightSeries.init(this, varints);
   }
   Model.prototype.kidsOf = function (m) {
     var out = [];
@@ -636,6 +643,7 @@ const char* FlameScript() {
     renderAll();
   }
   window.heapsightViews = views;
+  if (window.heapsightSeries) window.heapsightSeries.attach(views);
 })();
 )JS";
 }

@@ -467,7 +467,9 @@ std::string RenderHtmlReport(const std::vector<HtmlProcess>& processes,
   // (The CDATA markers, commented out for the script, keep the page
   // well-formed XML.)
   absl::StrAppend(&out, "<script>//<![CDATA[", HeapChartScript(), "//]]></script>\n");
-  absl::StrAppend(&out, "<script>//<![CDATA[", FlameScript(), "//]]></script>\n");
+  // The selection's script defines what the views' script calls.
+  absl::StrAppend(&out, "<script>//<![CDATA[", SelectionScript(), FlameScript(),
+                  "//]]></script>\n");
   if (processes.size() > 1) {
     absl::StrAppend(&out, "<script>//<![CDATA[", kSelectorScript, "//]]></script>\n");
   }

@@ -330,10 +330,10 @@ std::string RenderHeapChart(const ProcessProfile& p, std::string_view id) {
       "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"timeline\" width=\"%.0f\" "
       "height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" role=\"img\" font-size=\"12\" "
       "data-plot-left=\"%.0f\" data-plot-right=\"%.0f\" data-plot-top=\"%.0f\" "
-      "data-plot-bottom=\"%.0f\" data-end-us=\"%d\" tabindex=\"0\" "
+      "data-plot-bottom=\"%.0f\" data-end-us=\"%d\" data-y-top=\"%.0f\" tabindex=\"0\" "
       "aria-label=\"live heap over time; arrow keys move a cursor that reads the heap\">\n",
       kLeft + kPlotWidth + kRight, kTop + kPlotHeight + kBottom, kLeft + kPlotWidth + kRight,
-      kTop + kPlotHeight + kBottom, kLeft, kLeft + kPlotWidth, kTop, kTop + kPlotHeight, end_us);
+      kTop + kPlotHeight + kBottom, kLeft, kLeft + kPlotWidth, kTop, kTop + kPlotHeight, end_us, yt.top * yt.unit);
   // A sampled trace's series is the estimated heap (trace_model.h), as its
   // peak is; say so wherever the chart gives a number.
   const bool estimated = p.totals.estimated;

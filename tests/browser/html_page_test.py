@@ -12,6 +12,15 @@ reads back what the browser drew:
   - the RSS is hidden until its checkbox is ticked, and labelled as
     including heapsight's own memory;
   - markers are drawn with their names, the peak is marked;
+  - the chart's selection: clicking a moment in each phase makes the views
+    show the bytes live then (10,000,000 and 30,000,000: exact, the phases'
+    middles being many 4-8 ms buckets away from any change), dragging over
+    phase 2 shows its 20,000,000 bytes allocated (all Holder<script>'s) and
+    over the whole chart report's bytes_allocated; Enter and the arrow keys
+    on the focused chart pick and move the moment, Escape and the button
+    clear it; stacked by call site, the bottom band is Holder<script>
+    (20,000,000 bytes), then Holder<Amp&>, named in the legend
+    (html_page_selection.png);
   - hostile strings (the command line, marker names and the source file
     name hold <script>, <img onerror>, quotes and &) show as text and run
     nothing;
@@ -260,7 +269,140 @@ def check_two_phase(driver, heapsight, trace, page, shot, failures):
           'the flame graph is drawn: %s' % (st,), failures)
     check_views(driver, heapsight, trace, failures)
     driver.save_screenshot(shot)
+    check_selection(driver, heapsight, trace, section,
+                    shot.replace('two_phase', 'selection'), failures)
 
+
+def selection_state(driver, section):
+    """The chart's selection status and the views' metric and root total."""
+    import time
+    time.sleep(0.05)
+    st = flame_state(driver, '0')
+    status = driver.execute_script(r'''
+      const s = arguments[0].querySelector('span.chart-selection');
+      return s ? [s.textContent, s.dataset.momentUs || null, s.dataset.rangeA || null,
+                  s.dataset.rangeB || null, s.dataset.bucketUs || null] : null;''', section)
+    return st, status
+
+
+def check_selection(driver, heapsight, trace, section, shot, failures):
+    """A moment picked on the chart (click, arrow keys), a range (drag), the
+    views' "live at the selected moment" and "allocated in the selected
+    range" metrics, and the chart stacked by call site, on two_phase
+    (10,000,000 bytes live from marker 1, 30,000,000 from marker 2 for
+    ~300 ms each; phase 2 allocates 20,000,000 bytes in
+    Holder<script>::Hold)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+    totals = report_json(heapsight, [trace])[0]['totals']
+    c = chart_of(driver, section)
+    left, right, end = driver.execute_script(
+        "const s = arguments[0].querySelector('svg.timeline').dataset;"
+        "return [+s.plotLeft, +s.plotRight, +s.endUs];", section)
+    area = section.find_element('css selector', 'rect.hover-area')
+    box = [float(area.get_attribute(a)) for a in ('x', 'width')]
+    center = box[0] + box[1] / 2
+
+    def offset(us):  # from the hover area's centre, in CSS pixels
+        return int(round(left + (right - left) * us / end - center))
+
+    check(len(c['markers']) == 2, 'two_phase has its two markers', failures)
+    if len(c['markers']) != 2:
+        return
+    m1, m2 = c['markers'][0][0], c['markers'][1][0]
+    hold = 'phases::Holder<script>::Hold(unsigned long)'
+    amp = 'phases::Holder<phases::Amp&>::Hold(unsigned long)'
+    for name, at, want in (('phase 1', (m1 + m2) / 2, 10_000_000),
+                           ('phase 2', m2 + 150_000, 30_000_000)):
+        ActionChains(driver).move_to_element_with_offset(area, offset(at), 0).click().perform()
+        st, status = selection_state(driver, section)
+        bucket = float(status[4]) if status and status[4] else -1
+        # The moment's value is each site's live bytes after the last change
+        # in the bucket holding it: exact unless the heap changed within
+        # that bucket (tolerance: the heap's range over one bucket, printed).
+        # The phases' middles are >= 100 ms from any change, many buckets
+        # away, so the numbers are exact.
+        print('%s: moment %s us, bucket %s us' % (name, status and status[1], bucket))
+        check(status is not None and status[1] is not None and
+              abs(float(status[1]) - at) <= (end / (right - left)) * 1.5,
+              'clicking the chart in %s picks that moment: %s' % (name, status), failures)
+        check(st['metric'] == 'live_moment' and st['total'] == str(want),
+              'the views show the bytes live at the moment in %s: root %s (want %d, '
+              'metric %s; bucket %.0f us, >= 100 ms from a change)' %
+              (name, st['total'], want, st['metric'], bucket), failures)
+    b = {x['label']: x for x in boxes(driver)}
+    check(hold in b and amp in b and abs(b[hold]['width'] - 2 * b[amp]['width']) <= 2,
+          'at the phase 2 moment Holder<script> is twice Holder<Amp&> in the flame graph: %s' %
+          ({k: v['width'] for k, v in b.items()},), failures)
+    # Drag over phase 2: from just before its marker to 250 ms into it.
+    ActionChains(driver).move_to_element_with_offset(area, offset(m2) - 4, 0).click_and_hold() \
+        .move_by_offset(offset(m2 + 250_000) - offset(m2) + 4, 0).release().perform()
+    st, status = selection_state(driver, section)
+    check(status is not None and status[2] is not None and
+          float(status[2]) < m2 < float(status[3]),
+          'dragging selects a range around phase 2: %s' % (status,), failures)
+    check(st['metric'] == 'alloc_range' and st['total'] == '20000000',
+          'the views show the bytes allocated in the range: %s (want 20000000, metric %s)' %
+          (st['total'], st['metric']), failures)
+    b = {x['label']: x for x in boxes(driver)}
+    check(hold in b and amp not in b,
+          'phase 2\'s allocations are Holder<script>\'s only: %s' % sorted(b), failures)
+    rows = tree_rows(driver)
+    check(rows and rows[0][2].startswith('20,000,000 '),
+          'the top-down tree follows the range: %s' % (rows[:1],), failures)
+    # The whole chart: every byte allocated (report --format=json).
+    ActionChains(driver).move_to_element_with_offset(area, int(-box[1] / 2) + 1, 0) \
+        .click_and_hold().move_by_offset(int(box[1]) - 2, 0).release().perform()
+    st, status = selection_state(driver, section)
+    check(st['total'] == str(totals['bytes_allocated']),
+          'a range over the whole chart allocated report\'s bytes_allocated: %s vs %d' %
+          (st['total'], totals['bytes_allocated']), failures)
+    # The keyboard: focus the chart, Enter picks the cursor's moment, the
+    # arrow keys then move it.
+    svg = section.find_element('css selector', 'svg.timeline')
+    driver.execute_script('arguments[0].focus()', svg)
+    ActionChains(driver).send_keys(Keys.ENTER).perform()
+    _, s1 = selection_state(driver, section)
+    ActionChains(driver).key_down(Keys.SHIFT).send_keys(Keys.ARROW_LEFT).key_up(Keys.SHIFT) \
+        .perform()
+    st, s2 = selection_state(driver, section)
+    us_per_px = end / (right - left)
+    check(s1 and s2 and s1[1] is not None and s2[1] is not None and
+          9 * us_per_px <= float(s1[1]) - float(s2[1]) <= 11 * us_per_px and
+          st['metric'] == 'live_moment',
+          'the arrow keys move the moment on the focused chart: %s, then %s' % (s1, s2), failures)
+    ActionChains(driver).send_keys(Keys.ESCAPE).perform()
+    _, s3 = selection_state(driver, section)
+    check(s3 and s3[1] is None and s3[2] is None, 'Escape clears the selection: %s' % (s3,),
+          failures)
+    # Stacked by call site: the bottom band is the site with the most live
+    # bytes (Holder<script>, 20,000,000), then Holder<Amp&> (10,000,000).
+    driver.execute_script("arguments[0].querySelector('input.chart-stacked').click()", section)
+    bands = driver.execute_script(r'''
+      const s = arguments[0];
+      return [Array.from(s.querySelectorAll('svg.timeline path.site-band')).map(
+                 p => [p.dataset.name, +p.dataset.max, p.getBoundingClientRect().height > 0]),
+              Array.from(s.querySelectorAll('div.site-legend span.legend-item')).map(
+                 e => e.textContent),
+              !s.querySelector('div.site-legend').hidden,
+              !!s.querySelector('svg.timeline path.heap-line')];''', section)
+    print('bands: %s' % (bands,))
+    check(len(bands[0]) >= 2 and bands[0][0][:2] == [hold, 20_000_000] and
+          bands[0][1][:2] == [amp, 10_000_000] and all(x[2] for x in bands[0][:2]),
+          'the stacked bands: Holder<script> (20,000,000 bytes) at the bottom, then '
+          'Holder<Amp&> (10,000,000)', failures)
+    check(bands[2] and hold in bands[1] and bands[3],
+          'the legend names the bands (as text) and the exact step line stays drawn', failures)
+    ActionChains(driver).move_to_element_with_offset(area, offset(m2) - 4, 0).click_and_hold() \
+        .move_by_offset(offset(m2 + 250_000) - offset(m2) + 4, 0).release().perform()
+    selection_state(driver, section)
+    driver.execute_script("arguments[0].scrollIntoView()", section)
+    driver.save_screenshot(shot)
+    section.find_element('css selector', 'button.chart-clear').click()
+    _, s4 = selection_state(driver, section)
+    check(s4 and s4[1] is None and s4[2] is None, 'the button clears the selection', failures)
+    driver.execute_script("arguments[0].querySelector('input.chart-stacked').click()", section)
+    set_metric(driver, 'alloc_bytes')
 
 def boxes(driver, section='0'):
     """The flame graph's drawn frames: [{label, left, top, width}]."""

@@ -112,5 +112,35 @@ TEST(HtmlFlameTest, MetricTotalsAreTheSites) {
   EXPECT_FALSE(absl::StrContains(FlameData(p, leaks), "temporary_count"));
 }
 
+// The per-site series (site_timeline.h) for the chart's selection: each
+// kept program site's buckets on its node, "other" apart, as (bucket number
+// - previous, live, allocated) varints; none in a sampled trace.
+TEST(HtmlFlameTest, SiteSeriesForTheSelection) {
+  ProcessProfile p;  // no symbolizer: every stack is the empty one (node -1)
+  Site a;
+  a.stack = 7;
+  a.stats.alloc_count = 1;
+  a.stats.alloc_bytes = 100;
+  Site runtime = a;
+  runtime.kind = SiteKind::kRuntime;
+  p.sites = {a, runtime};
+  p.duration_us = 40;
+  p.site_series.bucket_us = 8;
+  p.site_series.end_us = 40;
+  p.site_series.sites = {SiteSeries{0, {{8, 100, 100}, {32, 0, 0}}},
+                         SiteSeries{1, {{0, 5, 5}}}};  // runtime: left out
+  p.site_series.other = {{16, 3, 3}};
+  std::string json = FlameData(p, HtmlLeaks{});
+  std::string site;
+  for (uint64_t v : {2, 100, 100, 3, 0, 0}) AppendVarint(site, v);  // buckets 1 and 4
+  std::string other;
+  for (uint64_t v : {3, 3, 3}) AppendVarint(other, v);  // bucket 2
+  EXPECT_TRUE(absl::StrContains(json, "\"series\":{\"w\":8,\"end\":40,\"other\":\"" + other +
+                                          "\",\"sites\":[[-1,\"" + site + "\"]]}"))
+      << json;
+  p.totals.estimated = true;
+  EXPECT_FALSE(absl::StrContains(FlameData(p, HtmlLeaks{}), "\"series\""));
+}
+
 }  // namespace
 }  // namespace heapsight::analyzer::output

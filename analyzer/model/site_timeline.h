@@ -1,0 +1,109 @@
+// analyzer/model/site_timeline.h: each call site's live bytes and bytes
+// allocated over time, per time bucket, for the charts stacked by call site
+// and the views of a chosen moment or time range (the HTML page).
+//
+// SiteTimelineBuilder is told, during the analysis pass, a site's live bytes
+// after every change (Live) and every allocation's bytes (Allocated). Per
+// site it keeps only the buckets in which that site changed (sparse): the
+// site's live bytes after its last change in the bucket and the bytes it
+// allocated in the bucket. Bounds, whatever the trace's length:
+//  - at most `max_buckets` buckets: buckets start at ~1/(max_buckets/2) of
+//    the expected trace length, a power of two in microseconds, and double
+//    (neighbours merged: the later live bytes, the sum of the allocated
+//    bytes) when the trace runs past the last one, as heap_timeline.h does;
+//  - at most `max_entries` (site, bucket) entries: past that, every site
+//    outside the largest `keep_while_pruning` by live bytes so far and by
+//    bytes allocated so far is folded into one "other" series (its past
+//    and its future changes), so memory stays O(max_entries + sites).
+// Finish keeps the `top_sites` largest by their highest live bytes and the
+// `top_sites` largest by bytes allocated (the union) and folds the rest into
+// "other". For every bucket, the sites' live bytes plus other's are the
+// heap the analysis saw after that bucket (all sites fed, nothing dropped),
+// and the allocated bytes add up to the bytes allocated in it.
+//
+// Each call costs O(1) amortized (coarsening and pruning touch every entry
+// but halve or bound them).
+#ifndef HEAPSIGHT_ANALYZER_MODEL_SITE_TIMELINE_H_
+#define HEAPSIGHT_ANALYZER_MODEL_SITE_TIMELINE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace heapsight::analyzer {
+
+struct SiteBucket {
+  uint64_t begin_us = 0;   // start of the bucket (a multiple of the width)
+  uint64_t live = 0;       // live bytes after the bucket's last change
+  uint64_t allocated = 0;  // bytes allocated in the bucket
+};
+
+// One site's buckets that saw a change, in time order. Between two of them
+// its live bytes stay at the first one's `live`; before the first, 0.
+struct SiteSeries {
+  uint32_t site = 0;  // index into ProcessProfile::sites
+  std::vector<SiteBucket> buckets;
+};
+
+struct SiteTimeline {
+  uint64_t bucket_us = 1;          // width of every bucket
+  uint64_t end_us = 0;             // end of the trace
+  std::vector<SiteSeries> sites;   // the kept sites, by site index
+  std::vector<SiteBucket> other;   // every other site's sum, sparse likewise
+};
+
+// The live bytes of `buckets` after every change at or before the bucket
+// that holds `time_us` (the step function's value at the end of that
+// bucket).
+uint64_t LiveAtBucketOf(const std::vector<SiteBucket>& buckets, uint64_t bucket_us,
+                        uint64_t time_us);
+
+class SiteTimelineBuilder {
+ public:
+  explicit SiteTimelineBuilder(uint64_t expected_duration_us = 0, size_t max_buckets = 512,
+                               size_t max_entries = size_t{1} << 20,
+                               size_t keep_while_pruning = 256);
+
+  // `site` holds `live_bytes` after a change at `time_us`. Times must not
+  // decrease (across both calls).
+  void Live(uint32_t site, uint64_t time_us, uint64_t live_bytes);
+  // `site` allocated `bytes` at `time_us`.
+  void Allocated(uint32_t site, uint64_t time_us, uint64_t bytes);
+
+  // The series, the `top_sites` largest sites (by highest live bytes, and
+  // by bytes allocated) kept; the trace ended at `end_us`.
+  SiteTimeline Finish(uint64_t end_us, size_t top_sites);
+
+ private:
+  struct State {
+    std::vector<SiteBucket> buckets;
+    uint64_t live = 0;
+    uint64_t max_live = 0;
+    uint64_t allocated = 0;
+    bool folded = false;
+  };
+
+  State& At(uint32_t site, uint64_t time_us);
+  SiteBucket& Entry(State& s, uint64_t time_us);
+  void Coarsen();              // doubles the width
+  void Fold(State& s);         // moves a site into `other`
+  void Keep(size_t top);       // folds every site outside the top
+  void MaybePrune() {
+    if (entries_ > max_entries_) Keep(keep_while_pruning_);
+  }
+
+  std::vector<State> sites_;
+  // "other", dense by bucket number: the sum of its live-byte changes
+  // (modulo 2^64) and its allocated bytes.
+  std::vector<uint64_t> other_delta_;
+  std::vector<uint64_t> other_allocated_;
+  uint64_t width_ = 1;
+  size_t max_buckets_;
+  size_t max_entries_;
+  size_t keep_while_pruning_;
+  size_t entries_ = 0;
+};
+
+}  // namespace heapsight::analyzer
+
+#endif  // HEAPSIGHT_ANALYZER_MODEL_SITE_TIMELINE_H_
