@@ -4,9 +4,10 @@
 //
 // For one trace (format version 4) it prints:
 //  1. the file's bytes and each kind of field of its chunks (hot bytes,
-//     sizes, stacks, id_refs of the rows; stack-node and other bodies; the
-//     time and misc columns) compressed alone per chunk at zstd level 3, so
-//     the share of each kind shows;
+//     stacks, id_refs of the rows; stack-node and other bodies; the time,
+//     size and misc columns) compressed alone per chunk at zstd level 3, so
+//     the share of each kind shows, and the same records in version 3's
+//     layout (five streams) at level 3;
 //  2. the whole trace re-encoded with other free references (the rows
 //     rebuilt, every chunk recompressed at level 3): the current form, the
 //     rank among the thread's live blocks, the freed block's stack plus its
@@ -17,12 +18,14 @@
 //     stream per thread (one context, a flush at each chunk's end) at
 //     several levels and windows.
 //
-// Usage: trace_anatomy TRACE.hst [--quick (parts 1-2) | --compact (no part 3)]
+// Usage: [TRACE_ANATOMY_RAW=FILE] trace_anatomy TRACE.hst
+//            [--quick (parts 1-2) | --compact (no part 3)]
 #include <zstd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -156,6 +159,14 @@ int main(int argc, char** argv) {
       chunks.push_back(std::move(c));
     }
   }
+  // TRACE_ANATOMY_RAW=FILE: the decompressed chunks, back to back, for
+  // `zstd -b1 -e9 -B131072 FILE` (compression speed per level).
+  if (const char* raw_out = std::getenv("TRACE_ANATOMY_RAW"); raw_out != nullptr) {
+    if (std::FILE* f = std::fopen(raw_out, "wb"); f != nullptr) {
+      for (const Chunk& c : chunks) std::fwrite(c.raw.data(), 1, c.raw.size(), f);
+      std::fclose(f);
+    }
+  }
   // Thread order: by thread, then sequence (stable for equal keys).
   std::vector<size_t> order(chunks.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -220,10 +231,7 @@ int main(int argc, char** argv) {
           take(kIds, p);
           if ((v & 3) == 1) take(kIds, p);
         }
-        if (tag != 2) {
-          take(kSizes, p);
-          take(kStacks, p);
-        }
+        if (tag != 2) take(kStacks, p);
       } else {
         if (first < 32) ++count[first];
         const uint8_t* s0 = p - 1;
@@ -234,7 +242,8 @@ int main(int argc, char** argv) {
       }
     }
     parts[kTimes].assign(rec_end, rec_end + len[1]);
-    parts[kMisc].assign(rec_end + len[1], rec_end + len[1] + len[2]);
+    parts[kSizes].assign(rec_end + len[1], rec_end + len[1] + len[2]);
+    parts[kMisc].assign(rec_end + len[1] + len[2], rec_end + len[1] + len[2] + len[3]);
     for (int k = 0; k < kPartCount; ++k) {
       raw_part[k] += parts[k].size();
       z_part[k] += Compress(parts[k], 3);
@@ -393,10 +402,7 @@ int main(int argc, char** argv) {
             if ((v & 3) == 1) skip_varint(p);
             copy_ref();
           }
-          if (tag != 2) {
-            copy(p);
-            copy(p);
-          }
+          if (tag != 2) copy(p);  // stack
         } else {
           const uint8_t* s0 = p - 1;
           uint64_t body = read_varint(p);
@@ -420,6 +426,57 @@ int main(int argc, char** argv) {
                                                              std::move(rebuilt));
       }
     }
+  }
+  {
+    // The same records in version 3's layout (tag, dt, api in the record
+    // stream; size, stack, id_ref, alignment/address in four columns).
+    double v3 = 64;
+    for (const Chunk& c : chunks) {
+      uint32_t len[1 + kColumnCount];
+      std::memcpy(len, c.raw.data() + sizeof(ChunkHeader), sizeof len);
+      const uint8_t* p = c.raw.data() + kChunkPreambleBytes;
+      const uint8_t* rec_end = p + len[0];
+      const uint8_t* tp = rec_end;
+      const uint8_t* sp = rec_end + len[1];
+      const uint8_t* mp = rec_end + len[1] + len[2];
+      std::vector<uint8_t> rs, col[4];
+      auto move = [&](std::vector<uint8_t>& to, const uint8_t*& from) {
+        const uint8_t* s0 = skip_varint(from);
+        to.insert(to.end(), s0, from);
+      };
+      while (p < rec_end) {
+        uint8_t first = *p++;
+        if (first >= kHotByteBase) {
+          int tag = first / kHotByteBase;
+          rs.push_back(static_cast<uint8_t>(tag));
+          move(rs, tp);
+          rs.push_back(first % kHotByteBase);
+          if (tag != 1) {
+            const uint8_t* q = p;
+            uint64_t v = read_varint(q);
+            move(col[2], p);
+            if ((v & 3) == 1) move(col[2], p);
+          }
+          if (tag == 3) move(col[3], tp);  // dt2
+          if (tag != 2) {
+            move(col[0], sp);
+            move(col[1], p);
+            if (tag == 1) move(col[3], mp);  // alignment
+            move(col[3], mp);                // address
+          }
+        } else {
+          const uint8_t* s0 = p - 1;
+          uint64_t body = read_varint(p);
+          p += body;
+          rs.insert(rs.end(), s0, p);
+        }
+      }
+      std::vector<uint8_t> v(c.raw.begin(), c.raw.begin() + sizeof(ChunkHeader) + 20);
+      v.insert(v.end(), rs.begin(), rs.end());
+      for (auto& k : col) v.insert(v.end(), k.begin(), k.end());
+      v3 += Compress(v, 3) + sizeof(BlockHeader);
+    }
+    std::printf("\nthe same records in version 3's layout (level 3): %.0f bytes\n", v3);
   }
   std::printf("\nfrees %llu: other thread's or unknown block %llu; of own: newest of its stack "
               "%llu, oldest %llu, neither %llu (log2(stack's live blocks) summed over those: "

@@ -13,10 +13,10 @@ constexpr uint64_t kMaxSegments = 4096;
 constexpr uint64_t kMaxArgs = 1 << 16;
 
 // The fast path needs this many bytes of record stream after a hot record's
-// first byte (the longest, kRealloc: a two-varint id_ref, size, stack); the
+// first byte (the longest, kRealloc: a two-varint id_ref and a stack); the
 // columns are checked by RefreshFastRecords().
 constexpr ptrdiff_t kVarint = kMaxVarintBytes;
-constexpr ptrdiff_t kFastRowBytes = 4 * kVarint;
+constexpr ptrdiff_t kFastRowBytes = 3 * kVarint;
 
 // A varint read without end checks: the caller guarantees 10 readable bytes.
 // False for a varint that overflows 64 bits or runs longer than 10 bytes.
@@ -224,14 +224,15 @@ bool ChunkDecoder::Next(Record* out) {
 }
 
 // How many hot records can surely be decoded unchecked from here: each takes
-// at most kFastRowBytes of the record stream after its first byte and two
-// varints of each column.
+// at most kFastRowBytes of the record stream after its first byte, two
+// varints of the time and misc columns and one of the size column.
 bool ChunkDecoder::RefreshFastRecords() {
   auto room = [](const uint8_t* pos, const uint8_t* end, ptrdiff_t per_record) {
     return static_cast<uint64_t>((end - pos) / per_record);
   };
   uint64_t n = room(pos_, end_, 1 + kFastRowBytes);
   n = std::min(n, room(columns_[kTimeColumn].pos, columns_[kTimeColumn].end, 2 * kVarint));
+  n = std::min(n, room(columns_[kSizeColumn].pos, columns_[kSizeColumn].end, kVarint));
   n = std::min(n, room(columns_[kMiscColumn].pos, columns_[kMiscColumn].end, 2 * kVarint));
   fast_records_ = n;
   return n != 0;
@@ -241,7 +242,7 @@ bool ChunkDecoder::NextFast(Record* out, RecordTag tag) {
   // Decodes into locals and commits only when the whole record is valid;
   // anything unusual returns false and leaves the checked path to decode
   // the record (or to name the error) from the same position. The caller
-  // checked that the record stream and both columns hold the longest
+  // checked that the record stream and the columns hold the longest
   // record, and set the record's tag and api.
   const uint8_t* p = pos_;
   const uint8_t* times = columns_[kTimeColumn].pos;
@@ -268,11 +269,12 @@ bool ChunkDecoder::NextFast(Record* out, RecordTag tag) {
     return true;
   }
   const uint8_t* misc = columns_[kMiscColumn].pos;
+  const uint8_t* sizes = columns_[kSizeColumn].pos;
   uint64_t old_id = 0, dt2 = 0, size, stack, alignment = 0, address;
   if (tag == RecordTag::kRealloc) {
     if (!id_ref(&old_id) || !UncheckedVarint(times, &dt2) || dt2 > kMaxTimeDeltaUs) return false;
   }
-  if (!UncheckedVarint(p, &size) || !UncheckedVarint(p, &stack)) return false;
+  if (!UncheckedVarint(p, &stack) || !UncheckedVarint(sizes, &size)) return false;
   if (tag == RecordTag::kAlloc && !UncheckedVarint(misc, &alignment)) return false;
   if (!UncheckedVarint(misc, &address)) return false;
   time_us_ += dt;
@@ -291,6 +293,7 @@ bool ChunkDecoder::NextFast(Record* out, RecordTag tag) {
   r.id = MakeAllocId(header_.thread_index, next_counter_++);
   pos_ = p;
   columns_[kTimeColumn].pos = times;
+  columns_[kSizeColumn].pos = sizes;
   columns_[kMiscColumn].pos = misc;
   last_freed_ = freed;
   return true;
@@ -316,7 +319,7 @@ bool ChunkDecoder::NextHotSlow(Record* out, RecordTag tag) {
   };
   switch (tag) {
     case RecordTag::kAlloc:
-      if (!ReadVarint(&r.size) || !ReadVarint(&r.stack) ||
+      if (!ReadVarint(&r.stack) || !ReadColumn(kSizeColumn, &r.size) ||
           !ReadColumn(kMiscColumn, &r.alignment) || !read_address()) {
         return Fail(what);
       }
@@ -328,7 +331,7 @@ bool ChunkDecoder::NextHotSlow(Record* out, RecordTag tag) {
     case RecordTag::kRealloc: {
       uint64_t dt2;
       if (!ReadIdRef(&r.old_id) || !ReadColumn(kTimeColumn, &dt2) || dt2 > kMaxTimeDeltaUs ||
-          !ReadVarint(&r.size) || !ReadVarint(&r.stack) || !read_address()) {
+          !ReadVarint(&r.stack) || !ReadColumn(kSizeColumn, &r.size) || !read_address()) {
         return Fail(what);
       }
       time_us_ += dt2;

@@ -105,20 +105,22 @@ struct ChunkHeader {
 };
 static_assert(sizeof(ChunkHeader) == 32, "ChunkHeader is 32 bytes");
 
-// After the ChunkHeader: three u32 stream lengths, then the streams back to
+// After the ChunkHeader: four u32 stream lengths, then the streams back to
 // back (version 4). Stream 0, the record stream, holds every record in
 // order. A hot record (kAlloc, kFree, kRealloc) starts with one byte that
-// is both its tag and its api (HotRecordByte) and keeps its size, stack and
-// id_ref there, one record after another; its time delta and its
-// alignment/address fields go to the two columns, which are nearly
-// constant. Every other record is its tag (below kHotByteBase), a 4-byte
-// padded varint body length and the body.
-inline constexpr int kColumnCount = 2;
+// is both its tag and its api (HotRecordByte) and keeps its stack and
+// id_ref there, one record after another; its time delta, its size and its
+// alignment/address fields go to the three columns (nearly constant, or in
+// the size's case often random, which would break the rows' repeats).
+// Every other record is its tag (below kHotByteBase), a 4-byte padded
+// varint body length and the body.
+inline constexpr int kColumnCount = 3;
 inline constexpr int kTimeColumn = 0;  // dt (hot records); kRealloc also dt2
-inline constexpr int kMiscColumn = 1;  // alignment, address delta (kAlloc); address delta (kRealloc)
+inline constexpr int kSizeColumn = 1;  // size (kAlloc, kRealloc)
+inline constexpr int kMiscColumn = 2;  // alignment, address delta (kAlloc); address delta (kRealloc)
 inline constexpr size_t kChunkPreambleBytes = sizeof(ChunkHeader) + 4 * (1 + kColumnCount);
 inline constexpr size_t kBodyLengthBytes = 4;
-static_assert(kChunkPreambleBytes == 44);
+static_assert(kChunkPreambleBytes == 48);
 
 // The first byte of a hot record: kHotByteBase * tag + api, for tag kAlloc,
 // kFree or kRealloc (so 64..255); every other record's first byte is its
@@ -248,8 +250,9 @@ const char* ApiName(Api api);
 // from ChunkHeader.base_time_us). "str" is uv length + bytes.
 
 enum class RecordTag : uint8_t {
-  // Hot byte (tag and api), uv size, uv stack in the record stream; uv dt in
-  // the time column; uv alignment (0 if none), sv address delta (from the
+  // Hot byte (tag and api), uv stack in the record stream; uv dt in the time
+  // column; uv size in the size column; uv alignment (0 if none), sv address
+  // delta (from the
   // previous kAlloc/kRealloc address of the chunk, starting at 0; all zero
   // when addresses are not recorded) in the misc column.
   // Allocates the next id of this thread.
@@ -257,9 +260,10 @@ enum class RecordTag : uint8_t {
   // Hot byte, id_ref of the freed block (see IdRef at the end) in the record
   // stream; uv dt in the time column.
   kFree = 2,
-  // Hot byte, old id_ref, uv size, uv stack in the record stream; uv dt, uv
-  // dt2 (alloc time minus free time) in the time column; sv address delta in
-  // the misc column. Frees old id, allocates the next id.
+  // Hot byte, old id_ref, uv stack in the record stream; uv dt, uv dt2
+  // (alloc time minus free time) in the time column; uv size in the size
+  // column; sv address delta in the misc column. Frees old id, allocates the
+  // next id.
   kRealloc = 3,
   // uv dt, u8 api, uv size, uv stack, uv alignment. The call returned NULL
   // (or threw std::bad_alloc); nothing was allocated, no id is consumed.

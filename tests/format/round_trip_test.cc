@@ -359,12 +359,12 @@ TEST(RoundTrip, DeltaFormOutsideTheAllocatedCountersIsRejected) {
     size_t size = enc.Seal();
     std::vector<uint8_t> bad(enc.data(), enc.data() + size);
     // The free's ref is the last byte of the record stream (version 4:
-    // hot byte, size, stack; hot byte, id_ref).
+    // hot byte, stack; hot byte, id_ref).
     uint32_t lengths[1 + kColumnCount];
     std::memcpy(lengths, bad.data() + sizeof(ChunkHeader), sizeof lengths);
-    ASSERT_EQ(lengths[0], 5u);
-    ASSERT_EQ(bad[kChunkPreambleBytes + 3], HotRecordByte(2, static_cast<uint8_t>(Api::kFree)));
-    size_t at = kChunkPreambleBytes + 4;
+    ASSERT_EQ(lengths[0], 4u);
+    ASSERT_EQ(bad[kChunkPreambleBytes + 2], HotRecordByte(2, static_cast<uint8_t>(Api::kFree)));
+    size_t at = kChunkPreambleBytes + 3;
     // Counter 10 was freed as delta 0 from first_alloc_counter 10 (a tie,
     // so the distance form: 1 << 1). Rewrite it as a delta form that lands
     // on counter 15 (not allocated) or -1 (wraps).
@@ -415,7 +415,7 @@ TEST(RoundTrip, ColumnsMustMatchTheirRecords) {
 }
 
 // Version 4's record stream: a hot record is one byte of kind and api and
-// its fields, a row after another; a plain tag 1-3 (version 3's hot
+// its stack and id_ref, a row after another (sizes in their column); a plain tag 1-3 (version 3's hot
 // records) and a hot byte whose api is out of range are corruption.
 TEST(RoundTrip, HotRecordsAreRowsBehindOneByte) {
   std::vector<uint8_t> buf(4096);
@@ -428,13 +428,14 @@ TEST(RoundTrip, HotRecordsAreRowsBehindOneByte) {
   uint32_t lengths[1 + kColumnCount];
   std::memcpy(lengths, good.data() + sizeof(ChunkHeader), sizeof lengths);
   const uint8_t* rows = good.data() + kChunkPreambleBytes;
-  ASSERT_EQ(lengths[0], 5u);
+  ASSERT_EQ(lengths[0], 4u);
   EXPECT_EQ(rows[0], 64 * 1 + static_cast<int>(Api::kNewArray));
-  EXPECT_EQ(rows[1], 100);  // size
-  EXPECT_EQ(rows[2], 7);    // stack
-  EXPECT_EQ(rows[3], 64 * 2 + static_cast<int>(Api::kDeleteArray));
-  EXPECT_EQ(rows[4], 2);    // id_ref: distance 1 << 1
+  EXPECT_EQ(rows[1], 7);    // stack
+  EXPECT_EQ(rows[2], 64 * 2 + static_cast<int>(Api::kDeleteArray));
+  EXPECT_EQ(rows[3], 2);    // id_ref: distance 1 << 1
   EXPECT_EQ(lengths[1 + kTimeColumn], 2u);
+  EXPECT_EQ(lengths[1 + kSizeColumn], 1u);
+  EXPECT_EQ(rows[lengths[0] + lengths[1]], 100);  // the size, in its column
   EXPECT_EQ(lengths[1 + kMiscColumn], 2u);
   std::string error;
   std::vector<Record> r = DecodeAll(good.data(), good.size(), &error);
