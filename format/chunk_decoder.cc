@@ -12,10 +12,11 @@ constexpr size_t kMaxStringBytes = 1 << 20;
 constexpr uint64_t kMaxSegments = 4096;
 constexpr uint64_t kMaxArgs = 1 << 16;
 
-// The fast path needs this many bytes of record stream after the tag (time
-// delta and api); the columns are checked by ColumnsHaveRoom().
-constexpr ptrdiff_t kFastRowBytes = 1 + kMaxVarintBytes;
+// The fast path needs this many bytes of record stream after a hot record's
+// first byte (the longest, kRealloc: a two-varint id_ref and a stack); the
+// columns are checked by RefreshFastRecords().
 constexpr ptrdiff_t kVarint = kMaxVarintBytes;
+constexpr ptrdiff_t kFastRowBytes = 3 * kVarint;
 
 // A varint read without end checks: the caller guarantees 10 readable bytes.
 // False for a varint that overflows 64 bits or runs longer than 10 bytes.
@@ -135,8 +136,8 @@ bool ChunkDecoder::ReadColumn(int column, uint64_t* v) {
 
 bool ChunkDecoder::ReadIdRef(uint64_t* id) {
   uint64_t v, counter = 0;
-  if (!ReadColumn(kIdColumn, &v)) return false;
-  if ((v & 3) == 1 && !ReadColumn(kIdColumn, &counter)) return false;
+  if (!ReadVarint(&v)) return false;
+  if ((v & 3) == 1 && !ReadVarint(&counter)) return false;
   return DecodeIdRef(v, counter, &last_freed_, id);
 }
 
@@ -174,23 +175,31 @@ bool ChunkDecoder::Next(Record* out) {
     return false;
   }
   uint8_t tag_byte = *pos_++;
-  if (tag_byte == 0 || tag_byte >= static_cast<uint8_t>(RecordTag::kTagLimit)) {
-    return Fail("unknown");
-  }
-  RecordTag tag = static_cast<RecordTag>(tag_byte);
   Record& r = *out;
-  r.tag = tag;
   if (!r.module.segments.empty()) r.module.segments.clear();
   if (!r.block_classes.ids.empty()) r.block_classes.ids.clear();
   if (!r.process.argv.empty()) r.process.argv.clear();
-  if (tag_byte <= static_cast<uint8_t>(RecordTag::kRealloc)) {
+  if (tag_byte >= kHotByteBase) {  // kAlloc, kFree, kRealloc with their api
+    RecordTag tag = static_cast<RecordTag>(tag_byte / kHotByteBase);
+    uint8_t api = tag_byte % kHotByteBase;
+    if (api >= static_cast<uint8_t>(Api::kApiLimit)) return Fail("hot");
+    r.tag = tag;
+    r.api = static_cast<Api>(api);
     if ((fast_records_ != 0 || RefreshFastRecords()) && NextFast(out, tag)) {
       --fast_records_;
       return true;
     }
     fast_records_ = 0;
-    return NextSlow(out, tag);
+    return NextHotSlow(out, tag);
   }
+  // Plain tags stay below the hot bytes; 1-3 alone are not records in
+  // version 4 (their records always start with a hot byte).
+  if (tag_byte <= static_cast<uint8_t>(RecordTag::kRealloc) ||
+      tag_byte >= static_cast<uint8_t>(RecordTag::kTagLimit)) {
+    return Fail("unknown");
+  }
+  RecordTag tag = static_cast<RecordTag>(tag_byte);
+  r.tag = tag;
   fast_records_ = 0;  // the record stream shrank by more than a hot record
   // A copy of a rare record (the analyzer keeps some) must not carry views
   // of another kind into a chunk buffer that is gone by then. The hot
@@ -215,16 +224,15 @@ bool ChunkDecoder::Next(Record* out) {
 }
 
 // How many hot records can surely be decoded unchecked from here: each takes
-// at most kFastRowBytes of the record stream after its tag, one varint of the
-// size and stack columns and two of the id and misc columns.
+// at most kFastRowBytes of the record stream after its first byte, two
+// varints of the time and misc columns and one of the size column.
 bool ChunkDecoder::RefreshFastRecords() {
   auto room = [](const uint8_t* pos, const uint8_t* end, ptrdiff_t per_record) {
     return static_cast<uint64_t>((end - pos) / per_record);
   };
   uint64_t n = room(pos_, end_, 1 + kFastRowBytes);
+  n = std::min(n, room(columns_[kTimeColumn].pos, columns_[kTimeColumn].end, 2 * kVarint));
   n = std::min(n, room(columns_[kSizeColumn].pos, columns_[kSizeColumn].end, kVarint));
-  n = std::min(n, room(columns_[kStackColumn].pos, columns_[kStackColumn].end, kVarint));
-  n = std::min(n, room(columns_[kIdColumn].pos, columns_[kIdColumn].end, 2 * kVarint));
   n = std::min(n, room(columns_[kMiscColumn].pos, columns_[kMiscColumn].end, 2 * kVarint));
   fast_records_ = n;
   return n != 0;
@@ -234,20 +242,19 @@ bool ChunkDecoder::NextFast(Record* out, RecordTag tag) {
   // Decodes into locals and commits only when the whole record is valid;
   // anything unusual returns false and leaves the checked path to decode
   // the record (or to name the error) from the same position. The caller
-  // checked that the record stream and every column hold the longest record.
+  // checked that the record stream and the columns hold the longest
+  // record, and set the record's tag and api.
   const uint8_t* p = pos_;
+  const uint8_t* times = columns_[kTimeColumn].pos;
   uint64_t dt;
-  if (!UncheckedVarint(p, &dt) || dt > kMaxTimeDeltaUs) return false;
-  uint8_t api = *p++;
-  if (api >= static_cast<uint8_t>(Api::kApiLimit)) return false;
+  if (!UncheckedVarint(times, &dt) || dt > kMaxTimeDeltaUs) return false;
   Record& r = *out;
-  const uint8_t* ids = columns_[kIdColumn].pos;
   // Decoded into `freed`, committed to last_freed_ with the record.
   uint64_t freed = last_freed_;
   auto id_ref = [&](uint64_t* id) {
     uint64_t v, counter = 0;
-    if (!UncheckedVarint(ids, &v)) return false;
-    if ((v & 3) == 1 && !UncheckedVarint(ids, &counter)) return false;
+    if (!UncheckedVarint(p, &v)) return false;
+    if ((v & 3) == 1 && !UncheckedVarint(p, &counter)) return false;
     return DecodeIdRef(v, counter, &freed, id);
   };
   if (tag == RecordTag::kFree) {
@@ -255,21 +262,19 @@ bool ChunkDecoder::NextFast(Record* out, RecordTag tag) {
     if (!id_ref(&id)) return false;
     time_us_ += dt;
     r.time_us = time_us_;
-    r.api = static_cast<Api>(api);
     r.id = id;
     pos_ = p;
-    columns_[kIdColumn].pos = ids;
+    columns_[kTimeColumn].pos = times;
     last_freed_ = freed;
     return true;
   }
-  const uint8_t* sizes = columns_[kSizeColumn].pos;
-  const uint8_t* stacks = columns_[kStackColumn].pos;
   const uint8_t* misc = columns_[kMiscColumn].pos;
+  const uint8_t* sizes = columns_[kSizeColumn].pos;
   uint64_t old_id = 0, dt2 = 0, size, stack, alignment = 0, address;
   if (tag == RecordTag::kRealloc) {
-    if (!id_ref(&old_id) || !UncheckedVarint(misc, &dt2) || dt2 > kMaxTimeDeltaUs) return false;
+    if (!id_ref(&old_id) || !UncheckedVarint(times, &dt2) || dt2 > kMaxTimeDeltaUs) return false;
   }
-  if (!UncheckedVarint(sizes, &size) || !UncheckedVarint(stacks, &stack)) return false;
+  if (!UncheckedVarint(p, &stack) || !UncheckedVarint(sizes, &size)) return false;
   if (tag == RecordTag::kAlloc && !UncheckedVarint(misc, &alignment)) return false;
   if (!UncheckedVarint(misc, &address)) return false;
   time_us_ += dt;
@@ -281,19 +286,62 @@ bool ChunkDecoder::NextFast(Record* out, RecordTag tag) {
   } else {
     r.alignment = alignment;
   }
-  r.api = static_cast<Api>(api);
   r.size = size;
   r.stack = stack;
   last_address_ += static_cast<uint64_t>(UnZigZag(address));
   r.address = last_address_;
   r.id = MakeAllocId(header_.thread_index, next_counter_++);
   pos_ = p;
-  columns_[kIdColumn].pos = ids;
-  last_freed_ = freed;
+  columns_[kTimeColumn].pos = times;
   columns_[kSizeColumn].pos = sizes;
-  columns_[kStackColumn].pos = stacks;
   columns_[kMiscColumn].pos = misc;
+  last_freed_ = freed;
   return true;
+}
+
+// The checked path of the hot records (tag and api already set): fields
+// from the record stream and the two columns, every read bounds-checked.
+bool ChunkDecoder::NextHotSlow(Record* out, RecordTag tag) {
+  Record& r = *out;
+  const char* what = tag == RecordTag::kAlloc  ? "alloc"
+                     : tag == RecordTag::kFree ? "free"
+                                               : "realloc";
+  uint64_t dt;
+  if (!ReadColumn(kTimeColumn, &dt) || dt > kMaxTimeDeltaUs) return Fail(what);
+  time_us_ += dt;
+  r.time_us = time_us_;
+  auto read_address = [&]() {
+    uint64_t delta;
+    if (!ReadColumn(kMiscColumn, &delta)) return false;
+    last_address_ += static_cast<uint64_t>(UnZigZag(delta));
+    r.address = last_address_;
+    return true;
+  };
+  switch (tag) {
+    case RecordTag::kAlloc:
+      if (!ReadVarint(&r.stack) || !ReadColumn(kSizeColumn, &r.size) ||
+          !ReadColumn(kMiscColumn, &r.alignment) || !read_address()) {
+        return Fail(what);
+      }
+      r.id = MakeAllocId(header_.thread_index, next_counter_++);
+      return true;
+    case RecordTag::kFree:
+      if (!ReadIdRef(&r.id)) return Fail(what);
+      return true;
+    case RecordTag::kRealloc: {
+      uint64_t dt2;
+      if (!ReadIdRef(&r.old_id) || !ReadColumn(kTimeColumn, &dt2) || dt2 > kMaxTimeDeltaUs ||
+          !ReadVarint(&r.stack) || !ReadColumn(kSizeColumn, &r.size) || !read_address()) {
+        return Fail(what);
+      }
+      time_us_ += dt2;
+      r.time2_us = time_us_;
+      r.id = MakeAllocId(header_.thread_index, next_counter_++);
+      return true;
+    }
+    default:
+      return Fail("unknown");
+  }
 }
 
 bool ChunkDecoder::NextSlow(Record* out, RecordTag tag) {
@@ -351,13 +399,6 @@ bool ChunkDecoder::NextSlow(Record* out, RecordTag tag) {
     r.api = static_cast<Api>(b);
     return true;
   };
-  auto read_address = [&]() {  // hot records: from the misc column
-    uint64_t delta;
-    if (!ReadColumn(kMiscColumn, &delta)) return false;
-    last_address_ += static_cast<uint64_t>(UnZigZag(delta));
-    r.address = last_address_;
-    return true;
-  };
   auto read_string = [&](std::string_view* s) {
     const uint8_t* data;
     size_t len;
@@ -367,29 +408,6 @@ bool ChunkDecoder::NextSlow(Record* out, RecordTag tag) {
   };
 
   switch (tag) {
-    case RecordTag::kAlloc:
-      if (!read_api() || !ReadColumn(kSizeColumn, &r.size) ||
-          !ReadColumn(kStackColumn, &r.stack) || !ReadColumn(kMiscColumn, &r.alignment) ||
-          !read_address()) {
-        return Fail("alloc");
-      }
-      r.id = MakeAllocId(header_.thread_index, next_counter_++);
-      return true;
-    case RecordTag::kFree:
-      if (!read_api() || !ReadIdRef(&r.id)) return Fail("free");
-      return true;
-    case RecordTag::kRealloc: {
-      uint64_t dt2;
-      if (!read_api() || !ReadIdRef(&r.old_id) || !ReadColumn(kMiscColumn, &dt2) ||
-          dt2 > kMaxTimeDeltaUs || !ReadColumn(kSizeColumn, &r.size) ||
-          !ReadColumn(kStackColumn, &r.stack) || !read_address()) {
-        return Fail("realloc");
-      }
-      time_us_ += dt2;
-      r.time2_us = time_us_;
-      r.id = MakeAllocId(header_.thread_index, next_counter_++);
-      return true;
-    }
     case RecordTag::kAllocFailed:
       if (!read_api() || !ReadVarint(&r.size) || !ReadVarint(&r.stack) ||
           !ReadVarint(&r.alignment)) {

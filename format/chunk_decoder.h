@@ -158,6 +158,7 @@ class ChunkDecoder {
   // counter; 0 otherwise). Own-thread forms read and advance *last_freed.
   bool DecodeIdRef(uint64_t v, uint64_t counter, uint64_t* last_freed, uint64_t* id) const;
   bool NextSlow(Record* out, RecordTag tag);
+  bool NextHotSlow(Record* out, RecordTag tag);
   bool NextFast(Record* out, RecordTag tag);
   bool ReadColumn(int column, uint64_t* v);
   bool RefreshFastRecords();

@@ -32,17 +32,17 @@ class ChunkEncoder {
   ChunkEncoder() = default;
 
   // Starts a chunk in `buf` (capacity bytes, at least 256). The ChunkHeader
-  // is written first. Records are encoded in five streams (see
+  // is written first. Records are encoded in four streams (see
   // docs/trace-format.md, "Chunks"): the record stream gets the
-  // space left by the columns (7/16); a record that does not fit in any of them
+  // space left by the columns (9/16); a record that does not fit in any of them
   // makes its Put* return false. Seal() lays the streams out contiguously.
   void Begin(uint8_t* buf, size_t capacity, const ChunkHeader& header) {
     begin_ = buf;
     std::memcpy(buf, &header, sizeof header);
     // Sixteenths of the room per column, sized for a malloc-heavy stream
-    // (per allocation + free: ~6 bytes of record stream, ~1.5 of sizes,
-    // 1-3 of stacks, 1.5-3 of id refs, 2 of alignment and address).
-    constexpr size_t kColumnSixteenths[kColumnCount] = {2, 2, 2, 3};
+    // (per allocation + free: 4-7 bytes of record stream, 2-3 of time
+    // deltas, 1-2 of sizes, 2 of alignment and address).
+    constexpr size_t kColumnSixteenths[kColumnCount] = {3, 2, 2};
     size_t room = capacity - kChunkPreambleBytes;
     uint8_t* p = buf + kChunkPreambleBytes + room;
     for (int i = kColumnCount - 1; i >= 0; --i) {
@@ -97,15 +97,22 @@ class ChunkEncoder {
   uint8_t* data() const { return begin_; }
   ChunkHeader* header() const { return reinterpret_cast<ChunkHeader*>(begin_); }
 
-  // The three hot records keep tag, time delta and api in the record
-  // stream and put their other fields in the columns, which is what lets
-  // zstd find the regularities of each field (docs/performance.md).
+  // The three hot records keep their kind and api (one byte), stack and
+  // id_ref in the record stream, one record after another, and their time
+  // deltas, sizes and alignment/address fields in the three columns. A loop
+  // that allocates and frees the same way again and again then repeats
+  // whole records, which zstd matches in one go; the time and misc columns
+  // are nearly constant (coarse clock, no addresses) and cost almost
+  // nothing, and sizes, which vary more than anything else, would break
+  // the rows' repeats (docs/performance.md, "Trace size on real programs").
   bool PutAlloc(uint64_t time_us, Api api, uint64_t size, uint64_t stack, uint64_t alignment,
                 uint64_t address) {
-    if (!HotRoom(kMaxVarintBytes, kMaxVarintBytes, 0, 2 * kMaxVarintBytes)) return false;
-    HotStart(RecordTag::kAlloc, time_us, api);
+    if (!HotRoom(kMaxVarintBytes, kMaxVarintBytes, kMaxVarintBytes, 2 * kMaxVarintBytes)) {
+      return false;
+    }
+    uint8_t* p = HotStart(RecordTag::kAlloc, time_us, api);
+    pos_ = PutVarint(p, stack);
     Col(kSizeColumn) = PutVarint(Col(kSizeColumn), size);
-    Col(kStackColumn) = PutVarint(Col(kStackColumn), stack);
     Col(kMiscColumn) = PutVarint(Col(kMiscColumn), alignment);
     Col(kMiscColumn) = PutAddress(Col(kMiscColumn), address);
     ++records_;
@@ -114,9 +121,9 @@ class ChunkEncoder {
 
   bool PutFree(uint64_t time_us, Api api, uint64_t id, uint32_t own_thread,
                uint64_t own_next_counter) {
-    if (!HotRoom(0, 0, 2 * kMaxVarintBytes, 0)) return false;
-    HotStart(RecordTag::kFree, time_us, api);
-    Col(kIdColumn) = PutIdRef(Col(kIdColumn), id, own_thread, own_next_counter);
+    if (!HotRoom(2 * kMaxVarintBytes, kMaxVarintBytes, 0, 0)) return false;
+    uint8_t* p = HotStart(RecordTag::kFree, time_us, api);
+    pos_ = PutIdRef(p, id, own_thread, own_next_counter);
     ++records_;
     return true;
   }
@@ -124,16 +131,16 @@ class ChunkEncoder {
   bool PutRealloc(uint64_t free_time_us, uint64_t alloc_time_us, Api api, uint64_t old_id,
                   uint32_t own_thread, uint64_t own_next_counter, uint64_t size, uint64_t stack,
                   uint64_t address) {
-    if (!HotRoom(kMaxVarintBytes, kMaxVarintBytes, 2 * kMaxVarintBytes, 2 * kMaxVarintBytes)) {
+    if (!HotRoom(3 * kMaxVarintBytes, 2 * kMaxVarintBytes, kMaxVarintBytes, kMaxVarintBytes)) {
       return false;
     }
-    HotStart(RecordTag::kRealloc, free_time_us, api);
+    uint8_t* p = HotStart(RecordTag::kRealloc, free_time_us, api);
     uint64_t dt2 = alloc_time_us > free_time_us ? alloc_time_us - free_time_us : 0;
     if (dt2 > kMaxTimeDeltaUs) dt2 = 0;
-    Col(kIdColumn) = PutIdRef(Col(kIdColumn), old_id, own_thread, own_next_counter);
-    Col(kMiscColumn) = PutVarint(Col(kMiscColumn), dt2);
+    p = PutIdRef(p, old_id, own_thread, own_next_counter);
+    pos_ = PutVarint(p, stack);
     Col(kSizeColumn) = PutVarint(Col(kSizeColumn), size);
-    Col(kStackColumn) = PutVarint(Col(kStackColumn), stack);
+    Col(kTimeColumn) = PutVarint(Col(kTimeColumn), dt2);
     Col(kMiscColumn) = PutAddress(Col(kMiscColumn), address);
     ++records_;
     last_time_us_ += dt2;
@@ -319,19 +326,21 @@ class ChunkEncoder {
   bool ColumnRoom(int i, size_t bytes) const {
     return static_cast<size_t>(columns_[i].end - columns_[i].pos) >= bytes;
   }
-  bool HotRoom(size_t size_bytes, size_t stack_bytes, size_t id_bytes, size_t misc_bytes) const {
-    return static_cast<size_t>(end_ - pos_) >= 2 + kMaxVarintBytes &&
-           ColumnRoom(kSizeColumn, size_bytes) && ColumnRoom(kStackColumn, stack_bytes) &&
-           ColumnRoom(kIdColumn, id_bytes) && ColumnRoom(kMiscColumn, misc_bytes);
+  // Room for a hot record: `row_bytes` of record stream after its first
+  // byte, and the bytes of the three columns.
+  bool HotRoom(size_t row_bytes, size_t time_bytes, size_t size_bytes, size_t misc_bytes) const {
+    return static_cast<size_t>(end_ - pos_) >= 1 + row_bytes &&
+           ColumnRoom(kTimeColumn, time_bytes) && ColumnRoom(kSizeColumn, size_bytes) &&
+           ColumnRoom(kMiscColumn, misc_bytes);
   }
-  // Tag, time delta and api of a hot record, in the record stream.
-  void HotStart(RecordTag tag, uint64_t time_us, Api api) {
+  // The first byte of a hot record (record stream) and its time delta (time
+  // column); returns where its fields go in the record stream.
+  uint8_t* HotStart(RecordTag tag, uint64_t time_us, Api api) {
     uint8_t* p = pos_;
-    *p++ = static_cast<uint8_t>(tag);
-    p = PutVarint(p, ClampedDelta(time_us));
-    *p++ = static_cast<uint8_t>(api);
-    pos_ = p;
+    *p++ = HotRecordByte(static_cast<uint8_t>(tag), static_cast<uint8_t>(api));
+    Col(kTimeColumn) = PutVarint(Col(kTimeColumn), ClampedDelta(time_us));
     last_time_us_ = pending_time_us_;
+    return p;
   }
   // Times within a thread never go backwards (CLOCK_MONOTONIC); clamp
   // anyway so a delta can never wrap, and never emit one the reader would

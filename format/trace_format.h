@@ -1,4 +1,4 @@
-// format/trace_format.h: the heapsight trace format, version 3.
+// format/trace_format.h: the heapsight trace format, version 4.
 //
 // This header is the single definition of the on-disk layout. The preload
 // (writer) and the analyzer (reader) both include it; docs/trace-format.md is
@@ -35,7 +35,7 @@ namespace heapsight::format {
 // File header
 
 inline constexpr char kFileMagic[8] = {'H', 'E', 'A', 'P', 'S', 'G', 'H', 'T'};
-inline constexpr uint32_t kFormatVersion = 3;
+inline constexpr uint32_t kFormatVersion = 4;
 
 // FileHeader.flags bits.
 // Stack cut marker: the ip of a root stack node (parent 0) that is not a
@@ -111,19 +111,32 @@ struct ChunkHeader {
 };
 static_assert(sizeof(ChunkHeader) == 32, "ChunkHeader is 32 bytes");
 
-// After the ChunkHeader: five u32 stream lengths, then the streams back to
-// back. Stream 0 holds every record's tag; the hot records (kAlloc, kFree,
-// kRealloc) keep their time delta and api there and put their other fields
-// in the four columns, in record order; every other record follows its tag
-// with a 4-byte padded varint body length and the body.
-inline constexpr int kColumnCount = 4;
-inline constexpr int kSizeColumn = 0;   // size (kAlloc, kRealloc)
-inline constexpr int kStackColumn = 1;  // stack (kAlloc, kRealloc)
-inline constexpr int kIdColumn = 2;     // id_ref (kFree, kRealloc)
-inline constexpr int kMiscColumn = 3;   // alignment, address delta (kAlloc); dt2, address delta (kRealloc)
+// After the ChunkHeader: four u32 stream lengths, then the streams back to
+// back (version 4). Stream 0, the record stream, holds every record in
+// order. A hot record (kAlloc, kFree, kRealloc) starts with one byte that
+// is both its tag and its api (HotRecordByte) and keeps its stack and
+// id_ref there, one record after another; its time delta, its size and its
+// alignment/address fields go to the three columns (nearly constant, or in
+// the size's case often random, which would break the rows' repeats).
+// Every other record is its tag (below kHotByteBase), a 4-byte padded
+// varint body length and the body.
+inline constexpr int kColumnCount = 3;
+inline constexpr int kTimeColumn = 0;  // dt (hot records); kRealloc also dt2
+inline constexpr int kSizeColumn = 1;  // size (kAlloc, kRealloc)
+inline constexpr int kMiscColumn = 2;  // alignment, address delta (kAlloc); address delta (kRealloc)
 inline constexpr size_t kChunkPreambleBytes = sizeof(ChunkHeader) + 4 * (1 + kColumnCount);
 inline constexpr size_t kBodyLengthBytes = 4;
-static_assert(kChunkPreambleBytes == 52);
+static_assert(kChunkPreambleBytes == 48);
+
+// The first byte of a hot record: kHotByteBase * tag + api, for tag kAlloc,
+// kFree or kRealloc (so 64..255); every other record's first byte is its
+// tag (1..kTagLimit-1, below 64). One byte for both, because the api
+// follows from the kind almost always and two streams of the same
+// information cost zstd twice.
+inline constexpr uint8_t kHotByteBase = 64;
+constexpr uint8_t HotRecordByte(uint8_t tag, uint8_t api) {
+  return static_cast<uint8_t>(kHotByteBase * tag + api);
+}
 
 // A block header carries a copy of its chunk's header, so a reader can index
 // a trace (which thread, which sequence number, from when) by reading 48
@@ -243,15 +256,20 @@ const char* ApiName(Api api);
 // from ChunkHeader.base_time_us). "str" is uv length + bytes.
 
 enum class RecordTag : uint8_t {
-  // uv dt, u8 api, uv size, uv stack, uv alignment (0 if none),
-  // sv address delta (from the previous kAlloc/kRealloc address of the chunk,
-  // starting at 0; all zero when addresses are not recorded).
+  // Hot byte (tag and api), uv stack in the record stream; uv dt in the time
+  // column; uv size in the size column; uv alignment (0 if none), sv address
+  // delta (from the
+  // previous kAlloc/kRealloc address of the chunk, starting at 0; all zero
+  // when addresses are not recorded) in the misc column.
   // Allocates the next id of this thread.
   kAlloc = 1,
-  // uv dt, u8 api, id_ref of the freed block (see IdRef at the end).
+  // Hot byte, id_ref of the freed block (see IdRef at the end) in the record
+  // stream; uv dt in the time column.
   kFree = 2,
-  // uv dt, u8 api, uv old_id_ref, uv dt2 (alloc time minus free time),
-  // uv size, uv stack, sv address delta. Frees old id, allocates the next id.
+  // Hot byte, old id_ref, uv stack in the record stream; uv dt, uv dt2
+  // (alloc time minus free time) in the time column; uv size in the size
+  // column; sv address delta in the misc column. Frees old id, allocates the
+  // next id.
   kRealloc = 3,
   // uv dt, u8 api, uv size, uv stack, uv alignment. The call returned NULL
   // (or threw std::bad_alloc); nothing was allocated, no id is consumed.
@@ -315,6 +333,11 @@ enum class RecordTag : uint8_t {
   kFreeError = 21,
   kTagLimit = 22,
 };
+static_assert(static_cast<uint8_t>(RecordTag::kTagLimit) <= kHotByteBase,
+              "plain tags stay below the hot record bytes");
+static_assert(static_cast<uint8_t>(Api::kApiLimit) <= kHotByteBase,
+              "an api fits in a hot record byte");
+static_assert(HotRecordByte(3, 63) == 255 && HotRecordByte(1, 0) == kHotByteBase);
 
 // Leak classes, memcheck's definitions (see docs/trace-format.md).
 enum class LeakClass : uint8_t {

@@ -310,7 +310,7 @@ TEST(RoundTrip, StackNodeDeltas) {
   }
 }
 
-// id_ref's forms (version 3): frees in allocation order, in reverse, in
+// id_ref's forms (version 3 and later): frees in allocation order, in reverse, in
 // random order and of other threads' blocks all come back as the ids they
 // named, through the decoder's fast path (records far from the chunk's end)
 // and its careful path (the last ones).
@@ -358,11 +358,13 @@ TEST(RoundTrip, DeltaFormOutsideTheAllocatedCountersIsRejected) {
     ASSERT_TRUE(enc.PutFree(2, Api::kFree, MakeAllocId(kThread, 10), kThread, 11));
     size_t size = enc.Seal();
     std::vector<uint8_t> bad(enc.data(), enc.data() + size);
-    // The id column is the third column; its only byte is the free's ref.
-    uint32_t lengths[5];
+    // The free's ref is the last byte of the record stream (version 4:
+    // hot byte, stack; hot byte, id_ref).
+    uint32_t lengths[1 + kColumnCount];
     std::memcpy(lengths, bad.data() + sizeof(ChunkHeader), sizeof lengths);
-    ASSERT_EQ(lengths[3], 1u);
-    size_t at = kChunkPreambleBytes + lengths[0] + lengths[1] + lengths[2];
+    ASSERT_EQ(lengths[0], 4u);
+    ASSERT_EQ(bad[kChunkPreambleBytes + 2], HotRecordByte(2, static_cast<uint8_t>(Api::kFree)));
+    size_t at = kChunkPreambleBytes + 3;
     // Counter 10 was freed as delta 0 from first_alloc_counter 10 (a tie,
     // so the distance form: 1 << 1). Rewrite it as a delta form that lands
     // on counter 15 (not allocated) or -1 (wraps).
@@ -385,7 +387,7 @@ TEST(RoundTrip, ColumnsMustMatchTheirRecords) {
   std::vector<uint8_t> good(enc.data(), enc.data() + size);
   uint32_t lengths[1 + kColumnCount];
   std::memcpy(lengths, good.data() + sizeof(ChunkHeader), sizeof lengths);
-  ASSERT_EQ(lengths[1 + kSizeColumn], 1u);  // the size 100, one byte
+  ASSERT_EQ(lengths[1 + kTimeColumn], 1u);  // the time delta 5, one byte
   auto with_lengths = [&](std::vector<uint8_t> bytes) {
     std::memcpy(bytes.data() + sizeof(ChunkHeader), lengths, sizeof lengths);
     return bytes;
@@ -402,13 +404,53 @@ TEST(RoundTrip, ColumnsMustMatchTheirRecords) {
   EXPECT_NE(error.find("columns hold more fields"), std::string::npos) << error;
   --lengths[1 + kMiscColumn];
 
-  // The size column empty: the alloc has no size to read.
+  // The time column empty: the alloc has no time delta to read.
   std::vector<uint8_t> fewer = good;
-  size_t size_at = kChunkPreambleBytes + lengths[0];
-  fewer.erase(fewer.begin() + static_cast<ptrdiff_t>(size_at));
-  lengths[1 + kSizeColumn] = 0;
+  size_t time_at = kChunkPreambleBytes + lengths[0];
+  ASSERT_EQ(fewer[time_at], 5);
+  fewer.erase(fewer.begin() + static_cast<ptrdiff_t>(time_at));
+  lengths[1 + kTimeColumn] = 0;
   DecodeAll(with_lengths(fewer).data(), fewer.size(), &error);
   EXPECT_NE(error.find("malformed alloc record"), std::string::npos) << error;
+}
+
+// Version 4's record stream: a hot record is one byte of kind and api and
+// its stack and id_ref, a row after another (sizes in their column); a plain tag 1-3 (version 3's hot
+// records) and a hot byte whose api is out of range are corruption.
+TEST(RoundTrip, HotRecordsAreRowsBehindOneByte) {
+  std::vector<uint8_t> buf(4096);
+  ChunkEncoder enc;
+  enc.Begin(buf.data(), buf.size(), ChunkHeader{kThread, 1, 0, 0, 0});
+  ASSERT_TRUE(enc.PutAlloc(5, Api::kNewArray, 100, 7, 0, 0));
+  ASSERT_TRUE(enc.PutFree(5, Api::kDeleteArray, MakeAllocId(kThread, 0), kThread, 1));
+  size_t size = enc.Seal();
+  std::vector<uint8_t> good(enc.data(), enc.data() + size);
+  uint32_t lengths[1 + kColumnCount];
+  std::memcpy(lengths, good.data() + sizeof(ChunkHeader), sizeof lengths);
+  const uint8_t* rows = good.data() + kChunkPreambleBytes;
+  ASSERT_EQ(lengths[0], 4u);
+  EXPECT_EQ(rows[0], 64 * 1 + static_cast<int>(Api::kNewArray));
+  EXPECT_EQ(rows[1], 7);    // stack
+  EXPECT_EQ(rows[2], 64 * 2 + static_cast<int>(Api::kDeleteArray));
+  EXPECT_EQ(rows[3], 2);    // id_ref: distance 1 << 1
+  EXPECT_EQ(lengths[1 + kTimeColumn], 2u);
+  EXPECT_EQ(lengths[1 + kSizeColumn], 1u);
+  EXPECT_EQ(rows[lengths[0] + lengths[1]], 100);  // the size, in its column
+  EXPECT_EQ(lengths[1 + kMiscColumn], 2u);
+  std::string error;
+  std::vector<Record> r = DecodeAll(good.data(), good.size(), &error);
+  ASSERT_EQ(error, "");
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].api, Api::kNewArray);
+  EXPECT_EQ(r[1].api, Api::kDeleteArray);
+  EXPECT_EQ(r[1].time_us, 5u);
+  for (uint8_t first : {uint8_t{1}, uint8_t{2}, uint8_t{3},
+                        static_cast<uint8_t>(64 + static_cast<int>(Api::kApiLimit))}) {
+    std::vector<uint8_t> bad = good;
+    bad[kChunkPreambleBytes] = first;
+    DecodeAll(bad.data(), bad.size(), &error);
+    EXPECT_NE(error.find("malformed"), std::string::npos) << int{first} << ": " << error;
+  }
 }
 
 TEST(RoundTrip, FullChunkRefusesWithoutWriting) {

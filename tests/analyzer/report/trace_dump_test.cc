@@ -29,7 +29,7 @@ TEST(TraceDumpTest, PrintsEveryRecord) {
   absl::Status status;
   std::string text = DumpToString(path, &status);
   ASSERT_TRUE(status.ok()) << status;
-  EXPECT_TRUE(absl::StrContains(text, "version 3, pid 4242, ppid 1")) << text;
+  EXPECT_TRUE(absl::StrContains(text, "version 4, pid 4242, ppid 1")) << text;
   EXPECT_TRUE(absl::StrContains(text, "chunk at 64: thread 1 (tid 1001) seq 0")) << text;
   EXPECT_TRUE(absl::StrContains(
       text, "process exe=\"/nonexistent/sample_prog\" parent_pid=1 parent_trace=\"\" argv=[ \"sample_prog\" \"--flag\" ]"))
