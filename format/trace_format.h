@@ -368,6 +368,7 @@ enum class EndReason : uint8_t {
   kExec = 3,         // the image was replaced by a successful exec
   kDisabled = 4,     // the preload stepped aside (error); trace incomplete
   kDetach = 5,       // `heapsight detach` ended a window (kFileFlagAttached); the process runs on
+  kRotated = 6,      // the record process closed this segment; the run continues in the next segment
 };
 
 enum class FreeError : uint8_t {

@@ -198,6 +198,12 @@ struct ProcessProfile {
   // had not freed are not leaks: the leak pipeline (report/leak_report.h)
   // counts them as discarded by exec, never as leaked.
   bool EndedInExec() const { return complete && end_reason == format::EndReason::kExec; }
+  // A segment of a rotated trace that `heapsight record` closed
+  // (kEnd(kRotated)): the process ran on, so the blocks it had not freed
+  // are carried into the next segment, never leaks (like exec's).
+  bool EndedInRotation() const {
+    return complete && end_reason == format::EndReason::kRotated;
+  }
   uint64_t duration_us = 0;        // time of the last record
   uint64_t threads = 0;            // distinct thread streams
   std::vector<Module> modules;

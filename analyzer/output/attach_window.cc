@@ -21,6 +21,22 @@ std::string UtcTime(uint64_t realtime_ns) {
 
 }  // namespace
 
+std::string NextSegmentName(const ProcessProfile& p) {
+  std::string name = p.trace_path.substr(p.trace_path.rfind('/') + 1);
+  const std::string suffix = ".hst";
+  if (name.size() > suffix.size() &&
+      name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    std::string stem = name.substr(0, name.size() - suffix.size());
+    size_t dot = stem.rfind('.');
+    if (dot != std::string::npos && dot + 1 < stem.size() && stem.size() - dot - 1 <= 18 &&
+        stem.find_first_not_of("0123456789", dot + 1) == std::string::npos) {
+      uint64_t n = std::stoull(stem.substr(dot + 1));
+      return absl::StrCat(stem.substr(0, dot), ".", n + 1, suffix);
+    }
+  }
+  return "the next segment";
+}
+
 bool IsAttachedWindow(const ProcessProfile& p) {
   return (p.header.flags & format::kFileFlagAttached) != 0;
 }

@@ -27,6 +27,11 @@ struct AttachWindow {
 // True when `p` is an attached window.
 bool IsAttachedWindow(const ProcessProfile& p);
 
+// Where a segment closed by rotation (EndedInRotation) continues: the next
+// segment's file name when the trace's name is record's <stem>.<n>.hst,
+// else "the next segment".
+std::string NextSegmentName(const ProcessProfile& p);
+
 // The window of `p` (only meaningful when IsAttachedWindow).
 AttachWindow AttachWindowOf(const ProcessProfile& p);
 

@@ -51,7 +51,9 @@ std::string FormatGrowthText(const std::vector<const ProcessProfile*>& profiles,
     absl::StrAppend(&out, "heap: ", TotalBytes(t, t.bytes_allocated, t.bytes_allocated_error),
                     " allocated; peak ", TotalBytes(t, t.peak_bytes, t.peak_bytes_error), " at ",
                     Seconds(t.peak_time_us, ResolutionOf(p->header.flags)),
-                    p->EndedInExec() ? "; discarded by exec " : "; not freed at exit ",
+                    p->EndedInExec()       ? "; discarded by exec "
+                    : p->EndedInRotation() ? "; live at the segment's end "
+                                           : "; not freed at exit ",
                     TotalBytes(t, t.leaked_bytes, t.leaked_bytes_error), " in ",
                     Thousands(t.leaked_blocks), t.leaked_blocks == 1 ? " block\n" : " blocks\n");
     if (t.estimated) {

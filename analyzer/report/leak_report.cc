@@ -230,6 +230,10 @@ void AddTotalsJson(const LeakTotals& t, nlohmann::json* j) {
     (*j)["discarded_by_exec_bytes"] = t.discarded_by_exec.bytes;
     (*j)["discarded_by_exec_blocks"] = t.discarded_by_exec.blocks;
   }
+  if (t.carried_by_rotation.blocks != 0) {
+    (*j)["carried_by_rotation_bytes"] = t.carried_by_rotation.bytes;
+    (*j)["carried_by_rotation_blocks"] = t.carried_by_rotation.blocks;
+  }
 }
 
 nlohmann::json FreeErrorJson(const LeakFreeError& e, const LeakReport& report) {
@@ -341,6 +345,7 @@ LeakTotals& LeakTotals::operator+=(const LeakTotals& o) {
   suppressed += o.suppressed;
   runtime += o.runtime;
   discarded_by_exec += o.discarded_by_exec;
+  carried_by_rotation += o.carried_by_rotation;
   not_freed += o.not_freed;
   estimated = estimated || o.estimated;
   for (int i = 0; i < 4; ++i) free_errors[i] += o.free_errors[i];
@@ -370,6 +375,9 @@ std::string NoScanReason(const ProcessProfile& p) {
   if (p.end_reason == format::EndReason::kDetach) {
     return "the window ended with detach, the process ran on: scans run at exit only";
   }
+  if (p.end_reason == format::EndReason::kRotated) {
+    return "the segment was closed by rotation, the process ran on: scans run at exit only";
+  }
   return "recorded with HEAPSIGHT_LEAK_SCAN=0";
 }
 
@@ -391,6 +399,8 @@ LeakReport BuildLeakReport(const std::vector<const ProcessProfile*>& profiles,
     proc.threads_missed = data.threads_missed;
     proc.ended_in_exec = p.EndedInExec();
     proc.exec_path = p.exec_path;
+    proc.rotated = p.EndedInRotation();
+    if (proc.rotated) proc.next_segment = NextSegmentName(p);
     proc.no_scan_reason = NoScanReason(p);
     proc.window = AttachWindowText(p);
     if (!proc.window.empty()) {
@@ -401,7 +411,10 @@ LeakReport BuildLeakReport(const std::vector<const ProcessProfile*>& profiles,
     // One group per site (stack, api) with blocks not freed at exit.
     std::vector<LeakGroup> sites;
     // An image replaced by exec has no exit: its blocks are discarded.
-    if (!proc.ended_in_exec) totals.not_freed = {p.totals.leaked_bytes, p.totals.leaked_blocks};
+    // Nor a segment closed by rotation: its blocks go on in the next one.
+    if (!proc.ended_in_exec && !proc.rotated) {
+      totals.not_freed = {p.totals.leaked_bytes, p.totals.leaked_blocks};
+    }
     totals.estimated = p.totals.estimated;
     for (const Site& site : p.sites) {
       if (site.stats.leaked_count == 0) continue;
@@ -419,6 +432,11 @@ LeakReport BuildLeakReport(const std::vector<const ProcessProfile*>& profiles,
       if (proc.ended_in_exec) {
         // The kernel freed them with the image: no group, no class, no leak.
         totals.discarded_by_exec += counts;
+        continue;
+      }
+      if (proc.rotated) {
+        // Still live when the segment was closed: not leaks.
+        totals.carried_by_rotation += counts;
         continue;
       }
       if (site.kind == SiteKind::kRuntime) {
@@ -514,6 +532,12 @@ std::string FormatLeakText(const LeakReport& report) {
                       proc.totals.discarded_by_exec.blocks,
                       " block(s) discarded by exec (the kernel frees the image's heap; not "
                       "leaks).\n");
+    } else if (proc.rotated) {
+      absl::StrAppend(&out, tag, "heapsight: ", name,
+                      ": segment closed by rotation; the run continues in ", proc.next_segment,
+                      ": ", proc.totals.carried_by_rotation.bytes, " byte(s) in ",
+                      proc.totals.carried_by_rotation.blocks,
+                      " block(s) live at the cut carried into it (not leaks).\n");
     } else if (!proc.scanned) {
       absl::StrAppend(&out, tag, "WARNING: heapsight: no reachability scan in this trace (",
                       proc.no_scan_reason, "): blocks are only \"not freed\".\n");
@@ -607,6 +631,10 @@ nlohmann::json LeakReportToJson(const LeakReport& report) {
       j["ended_in_exec"] = true;
       j["exec_path"] = p.exec_path;
     }
+    if (p.rotated) {
+      j["rotated"] = true;
+      j["next_segment"] = p.next_segment;
+    }
     if (!p.window.empty()) {
       j["window"] = {{"attach_time", p.window_info.attach_time},
                      {"end", p.window_info.end},
@@ -661,6 +689,13 @@ std::string FormatLeakClassSummary(const LeakReport& report) {
       absl::StrAppend(&out, tag, "leaks: none, the image ended in exec (",
                       Thousands(proc.totals.discarded_by_exec.blocks),
                       " blocks discarded by exec)\n");
+      continue;
+    }
+    if (proc.rotated) {
+      absl::StrAppend(&out, tag, "leaks: none, segment closed by rotation; the run continues in ",
+                      proc.next_segment, " (",
+                      Thousands(proc.totals.carried_by_rotation.blocks),
+                      " blocks carried into it)\n");
       continue;
     }
     if (!proc.scanned) {

@@ -140,6 +140,9 @@ struct LeakTotals {
   // Not freed when the image was replaced by exec (runtime blocks too): the
   // kernel discarded them with the image; information, never leaks.
   ClassCounts discarded_by_exec;
+  // Not freed when `heapsight record` closed the segment by rotation: the
+  // process ran on, the next segment has them as inherited; never leaks.
+  ClassCounts carried_by_rotation;
   // Every block not freed at exit (Totals::leaked_*, the number `report`
   // prints): classes + suppressed + runtime. 0 for an image that ended in
   // exec (it has no exit; its blocks are discarded_by_exec).
@@ -163,6 +166,8 @@ struct LeakProcess {
   bool scanned = false;  // the trace holds a reachability scan
   bool ended_in_exec = false;  // ProcessProfile::EndedInExec
   std::string exec_path;       // what it exec'd, if it did
+  bool rotated = false;        // ProcessProfile::EndedInRotation
+  std::string next_segment;    // NextSegmentName, if rotated
   // Why the trace has no scan, in words ("" if it has one): exec, a
   // sampled trace, a trace cut short, the preload stepping aside, or
   // HEAPSIGHT_LEAK_SCAN=0.

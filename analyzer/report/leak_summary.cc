@@ -31,6 +31,8 @@ absl::StatusOr<LeakSummary> SummarizeTraces(const std::vector<std::string>& path
     // An image that ended in exec has nothing to classify (and no scan).
     if (proc.ended_in_exec) {
       ++summary.execs;
+    } else if (proc.rotated) {
+      // A segment closed by rotation: the process ran on, no scan is due.
     } else {
       summary.classified = summary.classified && proc.scanned;
     }

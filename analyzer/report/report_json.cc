@@ -71,6 +71,10 @@ Json ProcessJson(const ProcessProfile& p, const ReportOptions& options) {
               {"threads", p.threads},
               {"totals", totals},
               {"top_sites", top}};
+  if (p.EndedInRotation()) {
+    out["rotated"] = true;
+    out["next_segment"] = NextSegmentName(p);
+  }
   if (IsAttachedWindow(p)) {
     AttachWindow w = AttachWindowOf(p);
     out["window"] = {{"attach_time", w.attach_time},

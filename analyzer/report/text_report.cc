@@ -44,6 +44,9 @@ std::string StatusLine(const ProcessProfile& p) {
              "recorded part only";
     case format::EndReason::kDetach:
       return "complete, detached (the process ran on)";
+    case format::EndReason::kRotated:
+      return absl::StrCat("complete, segment closed by rotation; the run continues in ",
+                          NextSegmentName(p));
   }
   return "complete";
 }
@@ -140,10 +143,16 @@ void ProcessSection(std::string& out, const ProcessProfile& p, const ReportOptio
              return absl::StrCat(Bytes(s.peak_bytes), " in ", Plural(s.peak_count, "block", "blocks"));
            });
   // An image replaced by exec has no exit: the kernel discarded its heap.
-  absl::StrAppend(&out, p.EndedInExec() ? "ended in exec: " : "not freed at exit: ",
+  // A segment closed by rotation has none either: the process ran on.
+  absl::StrAppend(&out,
+                  p.EndedInExec()       ? "ended in exec: "
+                  : p.EndedInRotation() ? "live at the segment's end: "
+                                        : "not freed at exit: ",
                   TotalBytes(t, t.leaked_bytes, t.leaked_bytes_error), " in ",
                   Plural(t.leaked_blocks, "block", "blocks"),
-                  p.EndedInExec() ? " discarded by exec (not leaks)\n" : "\n");
+                  p.EndedInExec()       ? " discarded by exec (not leaks)\n"
+                  : p.EndedInRotation() ? " carried into the next segment (not leaks)\n"
+                                        : "\n");
   Markers(out, p);
   if (!p.rss_timeline.empty()) {
     TimePoint max_rss = p.rss_timeline[0];
@@ -200,7 +209,9 @@ void ProcessSection(std::string& out, const ProcessProfile& p, const ReportOptio
                    Bytes(s.temporary_bytes));
              });
   }
-  TopSites(out, p, options, "top call sites by bytes not freed at exit:",
+  TopSites(out, p, options,
+           p.EndedInRotation() ? "top call sites by bytes live at the segment's end:"
+                               : "top call sites by bytes not freed at exit:",
            [](const SiteStats& s) { return s.leaked_bytes; },
            [](const SiteStats& s) {
              return absl::StrCat(Bytes(s.leaked_bytes), " in ", Plural(s.leaked_count, "block", "blocks"));

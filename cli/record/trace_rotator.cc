@@ -57,7 +57,11 @@ absl::Status TraceRotator::Write(const void* data, size_t size) {
 }
 
 absl::Status TraceRotator::Open(const analyzer::LiveProcess& process) {
-  if (fd_ >= 0) close(fd_);
+  if (fd_ >= 0) {
+    if (absl::Status s = WriteRotatedEnd(process); !s.ok()) return s;
+    close(fd_);
+    fd_ = -1;
+  }
   ++number_;
   std::string path = absl::StrCat(stem_, ".", number_, ".hst");
   fd_ = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -67,6 +71,7 @@ absl::Status TraceRotator::Open(const analyzer::LiveProcess& process) {
   }
   segments_.push_back(path);
   bytes_ = 0;
+  preamble_sequence_ = 0;
   opened_ms_ = NowMs();
   format::FileHeader header = process.header();
   if (absl::Status s = Write(&header, sizeof header); !s.ok()) return s;
@@ -83,7 +88,7 @@ absl::Status TraceRotator::Open(const analyzer::LiveProcess& process) {
 absl::Status TraceRotator::WritePreamble(const analyzer::LiveProcess& process) {
   std::vector<uint8_t> buffer(kPreambleChunkBytes);
   format::ChunkEncoder encoder;
-  uint64_t sequence = 0;
+  uint64_t& sequence = preamble_sequence_;
   // Time 0: the preamble comes first in time order, before any record of
   // the segment (a chunk flushed after the cut may hold earlier events).
   const uint64_t now = 0;
@@ -149,12 +154,38 @@ absl::Status TraceRotator::WritePreamble(const analyzer::LiveProcess& process) {
   return status;
 }
 
+absl::Status TraceRotator::WriteRotatedEnd(const analyzer::LiveProcess& process) {
+  // Timed at the newest record applied so far, which is at least the
+  // newest of this segment: readers merge by time, so every record of the
+  // segment comes before the end.
+  const uint64_t time = process.counters().last_time_us;
+  std::vector<uint8_t> buffer(4096);
+  format::ChunkEncoder encoder;
+  format::ChunkHeader h{};
+  h.thread_index = kPreambleThread;
+  h.sequence = preamble_sequence_++;
+  h.base_time_us = time;
+  encoder.Begin(buffer.data(), buffer.size(), h);
+  if (!encoder.PutEnd(time, format::EndReason::kRotated, 0)) {
+    return absl::InternalError("the end record does not fit a chunk");
+  }
+  size_t size = encoder.Seal();
+  format::BlockHeader b = format::MakeBlockHeader(buffer.data(), static_cast<uint32_t>(size),
+                                                  format::Codec::kRaw,
+                                                  static_cast<uint32_t>(size));
+  if (absl::Status s = Write(&b, sizeof b); !s.ok()) return s;
+  return Write(buffer.data(), size);
+}
+
 absl::Status TraceRotator::Append(const std::string& block,
                                   const analyzer::LiveProcess& process) {
   bool full = limits_.max_bytes != 0 && bytes_ >= limits_.max_bytes;
   bool old = limits_.max_seconds != 0 &&
              NowMs() - opened_ms_ >= static_cast<int64_t>(limits_.max_seconds) * 1000;
-  if (fd_ < 0 || full || old) {
+  // Once the process has ended (its kEnd is in this segment), the blocks
+  // still to come (other threads' last chunks) stay in it: the segment with
+  // the process's own end record is the last one.
+  if (fd_ < 0 || ((full || old) && !process.ended())) {
     if (absl::Status s = Open(process); !s.ok()) return s;
   }
   return Write(block.data(), block.size());

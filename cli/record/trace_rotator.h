@@ -15,8 +15,13 @@
 // stack trie, and every block live at the cut as kInherited (a block
 // "live when this trace began"), so frees in the segment find their
 // allocation, and the frees read before their allocation (which then comes
-// in this segment; the segment before counts them as unmatched). Only the
-// last segment has the end record; the others read as cut short. With keep_segments, older segments are deleted.
+// in this segment; the segment before counts them as unmatched). A segment
+// the rotator closes ends with one more kPreambleThread chunk holding an end
+// record of reason kRotated (timed at the newest record read so far, so no
+// record of the segment comes after it): it reads as complete, and its
+// blocks still live are carried into the next segment's preamble, not
+// called leaks. The last segment ends with the process's own end record.
+// With keep_segments, older segments are deleted.
 //
 // Files are created O_EXCL|O_NOFOLLOW, mode 0600, like the preload's.
 #ifndef HEAPSIGHT_CLI_RECORD_TRACE_ROTATOR_H_
@@ -59,6 +64,8 @@ class TraceRotator {
  private:
   absl::Status Open(const analyzer::LiveProcess& process);
   absl::Status WritePreamble(const analyzer::LiveProcess& process);
+  // Appends the closing chunk (kEnd, kRotated) to the open segment.
+  absl::Status WriteRotatedEnd(const analyzer::LiveProcess& process);
   absl::Status Write(const void* data, size_t size);
 
   std::string stem_;
@@ -66,6 +73,7 @@ class TraceRotator {
   int fd_ = -1;
   uint64_t number_ = 0;       // of the open segment
   uint64_t bytes_ = 0;        // written to it
+  uint64_t preamble_sequence_ = 0;  // next kPreambleThread chunk sequence in it
   int64_t opened_ms_ = 0;
   std::deque<std::string> segments_;
 };

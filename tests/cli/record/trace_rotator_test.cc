@@ -2,7 +2,8 @@
 // trace: segments of the size asked for, each analyzed alone with the
 // allocations of its own blocks, every free matched (the live blocks of the
 // cut come back as inherited ones), the last segment's blocks not freed
-// equal to the whole trace's, --rotate-keep.
+// equal to the whole trace's, every closed segment ending with a
+// kEnd(kRotated) chunk that reads as complete, --rotate-keep.
 #include "cli/record/trace_rotator.h"
 
 #include <unistd.h>
@@ -12,6 +13,8 @@
 
 #include "analyzer/model/live_process.h"
 #include "analyzer/model/trace_model.h"
+#include "analyzer/report/text_report.h"
+#include "format/chunk_decoder.h"
 #include "format/trace_reader.h"
 #include "gtest/gtest.h"
 #include "tests/analyzer/test_trace_writer.h"
@@ -78,6 +81,92 @@ TEST(TraceRotatorTest, SegmentsReadAloneAndAddUp) {
   EXPECT_EQ(last->totals.leaked_bytes, all->totals.leaked_bytes);
   EXPECT_EQ(last->totals.leaked_blocks, all->totals.leaked_blocks);
   EXPECT_EQ(last->StackIps(2), (std::vector<uint64_t>{0x2000, 0x1000}));
+}
+
+// A segment the rotator closed: its last block is a kPreambleThread chunk
+// with one record, kEnd(kRotated), timed at or after every record of the
+// segment; the analyzer reads it as complete (no "cut short", no leaks).
+TEST(TraceRotatorTest, ClosedSegmentsEndWithRotatedEndRecord) {
+  TestTraceWriter w(4242, 1, 1024);
+  w.Process(0, 0, "/bin/prog", {"prog"});
+  w.StackNode(0, 1, 0, 0x1000);
+  for (int i = 0; i < 2000; ++i) w.Alloc(i % 2, 10 + i, Api::kMalloc, 100, 1);
+  w.End(0, 5000);
+  std::string dir = ::testing::TempDir() + "/rotator_end." + std::to_string(getpid());
+  ASSERT_EQ(system(("rm -rf " + dir + " && mkdir -p " + dir).c_str()), 0);
+  std::string whole = dir + "/whole.hst";
+  ASSERT_TRUE(w.WriteFile(whole));
+  auto reader = format::TraceReader::Open(whole);
+  ASSERT_TRUE(reader.ok());
+  analyzer::LiveProcess live(whole, (*reader)->header());
+  TraceRotator rotator(dir + "/seg", RotateLimits{4 << 10, 0, 0});
+  const std::vector<size_t>& offsets = w.block_offsets();
+  std::vector<uint8_t> chunk;
+  for (size_t i = 0; i < offsets.size(); ++i) {
+    size_t end = i + 1 < offsets.size() ? offsets[i + 1] : w.bytes().size();
+    ASSERT_TRUE(rotator.Append(w.bytes().substr(offsets[i], end - offsets[i]), live).ok());
+    ASSERT_TRUE((*reader)->ReadChunkAt(offsets[i], &chunk).ok());
+    ASSERT_TRUE(live.ApplyChunk(chunk).ok());
+  }
+  ASSERT_GE(rotator.segments().size(), 3u);
+  std::vector<std::string> segments(rotator.segments().begin(), rotator.segments().end());
+  analyzer::AnalyzeOptions options;
+  options.classify_runtime = false;
+  uint64_t live_blocks = 0;  // carried from segment to segment: all still live
+  for (size_t n = 0; n < segments.size(); ++n) {
+    const std::string& segment = segments[n];
+    bool last = n + 1 == segments.size();
+    auto r = format::TraceReader::Open(segment);
+    ASSERT_TRUE(r.ok()) << segment;
+    uint64_t newest = 0;
+    format::Record record;
+    format::Record end_record;
+    uint32_t last_thread = 0;
+    size_t last_count = 0;
+    while ((*r)->NextChunk(&chunk)) {
+      format::ChunkDecoder d(chunk.data(), chunk.size());
+      ASSERT_TRUE(d.ok()) << d.error();
+      last_thread = d.header().thread_index;
+      last_count = 0;
+      while (d.Next(&record)) {
+        ++last_count;
+        if (record.tag == format::RecordTag::kEnd) {
+          end_record = record;
+        } else {
+          newest = std::max(newest, record.time_us);
+        }
+      }
+      ASSERT_TRUE(d.ok()) << d.error();
+    }
+    ASSERT_TRUE((*r)->status().ok()) << segment;
+    EXPECT_FALSE((*r)->truncated()) << segment;
+    EXPECT_EQ(end_record.tag, format::RecordTag::kEnd) << segment;
+    EXPECT_EQ(end_record.end.reason,
+              last ? format::EndReason::kExit : format::EndReason::kRotated) << segment;
+    EXPECT_GE(end_record.time_us, newest) << segment;
+    if (!last) {
+      EXPECT_EQ(last_thread, TraceRotator::kPreambleThread) << segment;
+      EXPECT_EQ(last_count, 1u) << segment;
+    }
+
+    absl::StatusOr<analyzer::ProcessProfile> p = analyzer::AnalyzeTrace(segment, options);
+    ASSERT_TRUE(p.ok()) << p.status();
+    EXPECT_TRUE(p->complete) << segment;
+    EXPECT_FALSE(p->truncated) << segment;
+    EXPECT_EQ(p->EndedInRotation(), !last) << segment;
+    live_blocks += p->totals.allocs;
+    EXPECT_EQ(p->totals.leaked_blocks, live_blocks) << segment;
+    std::string text = analyzer::FormatReport({&*p}, analyzer::ReportOptions{});
+    EXPECT_EQ(text.find("CUT SHORT"), std::string::npos) << text;
+    if (!last) {
+      std::string next = "seg." + std::to_string(n + 2) + ".hst";
+      EXPECT_NE(text.find("segment closed by rotation; the run continues in " + next),
+                std::string::npos) << text;
+      EXPECT_NE(text.find("live at the segment's end: "), std::string::npos) << text;
+      EXPECT_EQ(text.find("not freed at exit"), std::string::npos) << text;
+    }
+  }
+  EXPECT_EQ(live_blocks, 2000u);
 }
 
 TEST(TraceRotatorTest, KeepsTheNewestSegments) {
