@@ -97,8 +97,12 @@ TEST(ReentryScenario, WriterThreadCostsOneAllocationInsideLibc) {
   for (const char* unwind : {"libunwind", "fp"}) {
     Counts c = RunCounter({}, {{"HEAPSIGHT_UNWIND", unwind}});
     EXPECT_GT(c.expected, 0) << unwind;
-    EXPECT_EQ(c.counted, c.expected + 1) << unwind;
-    EXPECT_EQ(c.from_heapsight, c.expected + 1) << unwind;
+    // The one allocation is glibc's, made when the new writer thread first
+    // touches TLS, on that thread: it may come after the program printed
+    // its numbers (seen under load). So at most one extra call, never more.
+    EXPECT_GE(c.counted, c.expected) << unwind;
+    EXPECT_LE(c.counted, c.expected + 1) << unwind;
+    EXPECT_EQ(c.from_heapsight, c.counted) << unwind;
   }
 }
 
