@@ -129,11 +129,13 @@ int SpawnAndWait(char* const* argv) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-void Warn(const char* what, const char* detail) {
+// One line on stderr, the parts joined (unless HEAPSIGHT_QUIET).
+template <typename... Parts>
+void Warn(const Parts*... parts) {
   const char* quiet = getenv("HEAPSIGHT_QUIET");
   if (quiet != nullptr && *quiet != '\0' && *quiet != '0') return;
   RawBuffer b;
-  b.Str(what).Str(detail);
+  (b.Str(parts), ...);
   RawLog(b);
 }
 
@@ -184,33 +186,43 @@ int ParseSignal(const char* text) {
   return -1;
 }
 
-// Installs the dump handler when HEAPSIGHT_DUMP_SIGNAL asks for one.
-__attribute__((constructor(103))) void SetUpDumpSignal() {
-  const char* text = getenv("HEAPSIGHT_DUMP_SIGNAL");
+// Installs `handler` for the signal the environment variable `var` names,
+// with a detached `thread` that waits on `wakeup` and does the work (the
+// handler only posts the semaphore: the work is not async-signal-safe).
+// Nothing when the variable is empty or tracing is disabled; a warning when
+// it names no signal.
+void InstallSignalThread(const char* var, sem_t* wakeup, void* (*thread_main)(void*),
+                         void (*handler)(int)) {
+  const char* text = getenv(var);
   if (text == nullptr || *text == '\0') return;
   const char* disable = getenv("HEAPSIGHT_DISABLE");
   if (disable != nullptr && *disable != '\0' && *disable != '0') return;
   int sig = ParseSignal(text);
   if (sig < 0) {
-    Warn("invalid HEAPSIGHT_DUMP_SIGNAL=", text);
+    Warn("invalid ", var, "=", text);
     return;
   }
   ErrnoKeeper keep_errno;  // a constructor: main() starts with libc's errno
   ReentryGuard guard;
-  if (sem_init(&g_dump_wakeup, 0, 0) != 0) return;
+  if (sem_init(wakeup, 0, 0) != 0) return;
   pthread_t thread;
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  int rc = pthread_create(&thread, &attr, DumpThread, nullptr);
+  int rc = pthread_create(&thread, &attr, thread_main, nullptr);
   pthread_attr_destroy(&attr);
   if (rc != 0) return;
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
-  sa.sa_handler = DumpSignalHandler;
+  sa.sa_handler = handler;
   sa.sa_flags = SA_RESTART;
   sigemptyset(&sa.sa_mask);
   sigaction(sig, &sa, nullptr);
+}
+
+// Installs the dump handler when HEAPSIGHT_DUMP_SIGNAL asks for one.
+__attribute__((constructor(103))) void SetUpDumpSignal() {
+  InstallSignalThread("HEAPSIGHT_DUMP_SIGNAL", &g_dump_wakeup, DumpThread, DumpSignalHandler);
 }
 
 // --- leak scan on signal -----------------------------------------------------
@@ -237,31 +249,7 @@ void* LeakThread(void*) {
 
 // Installs the leak-scan handler when HEAPSIGHT_LEAK_SIGNAL asks for one.
 __attribute__((constructor(103))) void SetUpLeakSignal() {
-  const char* text = getenv("HEAPSIGHT_LEAK_SIGNAL");
-  if (text == nullptr || *text == '\0') return;
-  const char* disable = getenv("HEAPSIGHT_DISABLE");
-  if (disable != nullptr && *disable != '\0' && *disable != '0') return;
-  int sig = ParseSignal(text);
-  if (sig < 0) {
-    Warn("invalid HEAPSIGHT_LEAK_SIGNAL=", text);
-    return;
-  }
-  ErrnoKeeper keep_errno;  // a constructor: main() starts with libc's errno
-  ReentryGuard guard;
-  if (sem_init(&g_leak_wakeup, 0, 0) != 0) return;
-  pthread_t thread;
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  int rc = pthread_create(&thread, &attr, LeakThread, nullptr);
-  pthread_attr_destroy(&attr);
-  if (rc != 0) return;
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = LeakSignalHandler;
-  sa.sa_flags = SA_RESTART;
-  sigemptyset(&sa.sa_mask);
-  sigaction(sig, &sa, nullptr);
+  InstallSignalThread("HEAPSIGHT_LEAK_SIGNAL", &g_leak_wakeup, LeakThread, LeakSignalHandler);
 }
 
 }  // namespace
