@@ -18,17 +18,6 @@ using format::RecordTag;
 
 constexpr size_t kMaxStackDepth = 4096;
 
-std::string HexBytes(std::string_view bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 15]);
-  }
-  return out;
-}
-
 }  // namespace
 
 LiveProcess::LiveProcess(std::string trace_path, const format::FileHeader& header)
@@ -73,24 +62,11 @@ void LiveProcess::Apply(const Record& r, uint32_t thread_index) {
     case RecordTag::kStackNode:
       stack_nodes_.try_emplace(r.stack_node.node, r.stack_node.parent, r.stack_node.ip);
       break;
-    case RecordTag::kModule: {
-      Module m;
-      m.id = r.module.id;
-      m.load_address = r.module.load_address;
-      m.path = std::string(r.module.path);
-      m.build_id_hex = HexBytes(r.module.build_id);
-      m.segments = r.module.segments;
-      m.load_time_us = r.time_us;
-      modules_.push_back(std::move(m));
+    case RecordTag::kModule:
+      modules_.push_back(ModuleFromRecord(r.module, r.time_us));
       break;
-    }
     case RecordTag::kModuleUnload:
-      for (auto it = modules_.rbegin(); it != modules_.rend(); ++it) {
-        if (it->id == r.module.id && it->unload_time_us == kNever) {
-          it->unload_time_us = r.time_us;
-          break;
-        }
-      }
+      UnloadModule(modules_, r.module.id, r.time_us);
       break;
     case RecordTag::kRss:
       counters_.rss_bytes = r.rss_bytes;

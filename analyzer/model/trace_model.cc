@@ -55,17 +55,6 @@ struct ThreadState {
   uint64_t allocated_upto = 0;  // counters below this were allocated already
 };
 
-std::string HexBytes(std::string_view bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 15]);
-  }
-  return out;
-}
-
 // The event loop; one instance per AnalyzeTrace call.
 class Analysis {
  public:
@@ -156,25 +145,11 @@ class Analysis {
       case RecordTag::kBlockClasses:
         BlockClasses(*r.full);
         break;
-      case RecordTag::kModule: {
-        const Record& full = *r.full;
-        Module m;
-        m.id = r.value;
-        m.load_address = full.module.load_address;
-        m.path = std::string(full.module.path);
-        m.build_id_hex = HexBytes(full.module.build_id);
-        m.segments = full.module.segments;
-        m.load_time_us = r.time_us;
-        p_.modules.push_back(std::move(m));
+      case RecordTag::kModule:
+        p_.modules.push_back(ModuleFromRecord(r.full->module, r.time_us));
         break;
-      }
       case RecordTag::kModuleUnload:
-        for (auto it = p_.modules.rbegin(); it != p_.modules.rend(); ++it) {
-          if (it->id == r.value && it->unload_time_us == kNever) {
-            it->unload_time_us = r.time_us;
-            break;
-          }
-        }
+        UnloadModule(p_.modules, r.value, r.time_us);
         break;
       case RecordTag::kRss:
         if (p_.rss_timeline.size() >= kMaxRssPoints) Thin(p_.rss_timeline);

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 
 namespace heapsight::analyzer {
@@ -18,6 +19,26 @@ bool Module::Contains(uint64_t addr) const {
     if (addr >= start && addr - start < s.memsz) return true;
   }
   return false;
+}
+
+Module ModuleFromRecord(const format::Record::ModuleFields& fields, uint64_t time_us) {
+  Module m;
+  m.id = fields.id;
+  m.load_address = fields.load_address;
+  m.path = std::string(fields.path);
+  m.build_id_hex = absl::BytesToHexString(absl::string_view(fields.build_id.data(), fields.build_id.size()));
+  m.segments = fields.segments;
+  m.load_time_us = time_us;
+  return m;
+}
+
+void UnloadModule(std::vector<Module>& modules, uint64_t id, uint64_t time_us) {
+  for (auto it = modules.rbegin(); it != modules.rend(); ++it) {
+    if (it->id == id && it->unload_time_us == kNever) {
+      it->unload_time_us = time_us;
+      return;
+    }
+  }
 }
 
 std::string ReadBuildIdHex(const std::string& path) {

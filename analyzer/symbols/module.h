@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "format/chunk_decoder.h"  // format::Record
 #include "format/chunk_encoder.h"  // format::SegmentInfo
 
 namespace heapsight::analyzer {
@@ -30,6 +31,13 @@ struct Module {
   // segments were recorded, is at or above the load address).
   bool Contains(uint64_t addr) const;
 };
+
+// The module a kModule record describes, loaded at `time_us`.
+Module ModuleFromRecord(const format::Record::ModuleFields& fields, uint64_t time_us);
+
+// A kModuleUnload of module `id` at `time_us`: the newest load of `id` that
+// is still loaded ends then (ids are reused after an unload).
+void UnloadModule(std::vector<Module>& modules, uint64_t id, uint64_t time_us);
 
 // The GNU build id of the ELF file at `path` (lower-case hex), or "" if it
 // has none or is not a readable regular ELF file outside /proc, /sys and
