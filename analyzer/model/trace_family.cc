@@ -166,20 +166,6 @@ absl::StatusOr<std::vector<TraceIdentity>> FindTraceFamily(const std::string& tr
     }
     if (best != all.size()) links.Join(i, best);
   }
-  // Without a parent_trace (an exec'd image whose forked parent wrote no
-  // trace of its own before the exec, or a preload that did not pass the
-  // path on): the trace of the parent pid that started before it. The
-  // latest such start wins, so a reused pid links to its newest holder.
-  for (size_t i = 0; i < all.size(); ++i) {
-    if (!all[i].parent_trace.empty() || all[i].ppid == 0) continue;
-    size_t best = all.size();
-    for (size_t j = 0; j < all.size(); ++j) {
-      if (j == i || all[j].pid != all[i].ppid) continue;
-      if (all[j].start_realtime_ns > all[i].start_realtime_ns) continue;
-      if (best == all.size() || all[j].start_realtime_ns > all[best].start_realtime_ns) best = j;
-    }
-    if (best != all.size()) links.Join(i, best);
-  }
   std::vector<TraceIdentity> family;
   const size_t root = links.Root(0);
   for (size_t i = 0; i < all.size(); ++i) {
