@@ -91,33 +91,19 @@ void LiveProcess::Apply(const Record& r, uint32_t thread_index) {
       end_reason_ = format::EndReason::kExit;
       break;
     case RecordTag::kLeakScan: {
+      // Which scan counts: leak_scan_tracker.h's rule, AnalyzeTrace's too.
       const Record::LeakScanFields& l = r.leak_scan;
-      if (l.scan < last_scan_.scan) break;
-      if (l.scan > leak_data_.scan) scan_classes_.clear();
+      if (!leak_scan_.OnLeakScan(l, &leak_data_)) break;
       last_scan_.scan = l.scan;
       for (int c = 0; c < format::kLeakClassCount; ++c) {
         last_scan_.blocks[c] = l.class_blocks[c];
         last_scan_.bytes[c] = l.class_bytes[c];
       }
-      leak_data_.scanned = true;
-      leak_data_.scan = l.scan;
-      leak_data_.reason = l.reason;
-      leak_data_.duration_us = l.duration_us;
-      leak_data_.threads_stopped = l.threads_stopped;
-      leak_data_.threads_missed = l.threads_missed;
-      leak_data_.root_bytes = l.root_bytes;
       break;
     }
-    case RecordTag::kBlockClasses: {
-      const Record::BlockClassesFields& b = r.block_classes;
-      if (b.scan > leak_data_.scan) {  // before its kLeakScan (another thread's chunk)
-        scan_classes_.clear();
-        leak_data_.scan = b.scan;
-      }
-      if (b.scan != leak_data_.scan) break;
-      for (uint64_t id : b.ids) scan_classes_[id] = static_cast<uint8_t>(b.leak_class);
+    case RecordTag::kBlockClasses:
+      leak_scan_.OnBlockClasses(r.block_classes);
       break;
-    }
     default:  // kThreadStart, kFork, kExec, kLost, kAllocFailed, kFreeError
       break;
   }
@@ -202,7 +188,7 @@ void LiveProcess::Free(uint64_t id) {
   if (live_.Erase(id, &block)) {
     RemoveLive(block);
     ++counters_.frees;
-    if (!scan_classes_.empty()) scan_classes_.erase(id);
+    leak_scan_.Forget(id);
     return;
   }
   // Its allocation may still be in its thread's buffer: a counter that
@@ -328,13 +314,16 @@ ProcessProfile LiveProcess::Snapshot(bool with_stacks) {
   p.leak_classes.threads_stopped = leak_data_.threads_stopped;
   p.leak_classes.threads_missed = leak_data_.threads_missed;
   p.leak_classes.root_bytes = leak_data_.root_bytes;
-  for (const auto& [id, cls] : scan_classes_) {
-    LiveBlock b;
-    if (!live_.Find(id, &b) || cls == 0 || cls > format::kLeakClassCount) continue;
-    const Site& site = p.sites[b.site];
-    p.leak_classes.sites[{site.stack, static_cast<uint8_t>(site.api)}]
-                        [static_cast<LeakClass>(cls)] += ClassCounts{b.size, 1};
-  }
+  leak_scan_.AddLiveClasses(&p.leak_classes,
+                            [&](uint64_t id, uint64_t* stack, Api* api, uint64_t* size) {
+                              LiveBlock b;
+                              if (!live_.Find(id, &b)) return false;
+                              const Site& site = p.sites[b.site];
+                              *stack = site.stack;
+                              *api = site.api;
+                              *size = b.size;
+                              return true;
+                            });
   return p;
 }
 

@@ -37,6 +37,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
+#include "analyzer/model/leak_scan_tracker.h"
 #include "analyzer/model/live_set.h"
 #include "analyzer/model/trace_model.h"
 #include "format/chunk_decoder.h"
@@ -180,7 +181,7 @@ class LiveProcess {
   LiveCounters counters_;
   LiveLeakScan last_scan_;
   LeakClassData leak_data_;  // scan header fields of the last scan
-  absl::flat_hash_map<uint64_t, uint8_t> scan_classes_;  // id -> LeakClass, last scan
+  LeakScanTracker leak_scan_;  // the last scan's classes
   uint64_t marker_count_ = 0;
   std::string last_marker_;
   std::shared_ptr<Symbolizer> symbolizer_;  // over modules_[0, symbolizer_modules_)

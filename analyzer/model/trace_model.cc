@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "analyzer/model/event_pipeline.h"
 #include "analyzer/model/growth_tracker.h"
+#include "analyzer/model/leak_scan_tracker.h"
 #include "analyzer/model/site_timeline.h"
 #include "analyzer/model/live_set.h"
 #include "analyzer/model/peak_tracker.h"
@@ -419,31 +420,11 @@ class Analysis {
   }
 
  private:
-  // Issue 5: reachability scans and free errors (leak_class_data.h).
-  void LeakScan(const Record& r) {
-    LeakClassData& d = p_.leak_classes;
-    const Record::LeakScanFields& l = r.leak_scan;
-    if (l.scan < d.scan) return;
-    if (l.scan > d.scan) scan_classes_.clear();
-    d.scanned = true;
-    d.scan = l.scan;
-    d.reason = l.reason;
-    d.duration_us = l.duration_us;
-    d.threads_stopped = l.threads_stopped;
-    d.threads_missed = l.threads_missed;
-    d.root_bytes = l.root_bytes;
-  }
+  // Issue 5: reachability scans and free errors (leak_class_data.h); which
+  // scan counts is leak_scan_tracker.h's rule, the live analysis's too.
+  void LeakScan(const Record& r) { leak_scan_.OnLeakScan(r.leak_scan, &p_.leak_classes); }
 
-  void BlockClasses(const Record& r) {
-    LeakClassData& d = p_.leak_classes;
-    const Record::BlockClassesFields& b = r.block_classes;
-    if (b.scan > d.scan) {  // records before their kLeakScan (other thread's chunk)
-      scan_classes_.clear();
-      d.scan = b.scan;
-    }
-    if (b.scan != d.scan) return;
-    for (uint64_t id : b.ids) scan_classes_[id] = static_cast<uint8_t>(b.leak_class);
-  }
+  void BlockClasses(const Record& r) { leak_scan_.OnBlockClasses(r.block_classes); }
 
   void OnFreeError(const Record& r) {
     FreeErrorEvent e;
@@ -485,15 +466,17 @@ class Analysis {
 
   // The classes of the last scan, for the blocks still live now (the end).
   void FinishLeakClasses() {
-    LeakClassData& d = p_.leak_classes;
-    for (const auto& [id, cls] : scan_classes_) {
-      LiveBlock b;
-      if (!live_set_.Find(id, &b) || cls == 0 || cls > format::kLeakClassCount) continue;
-      const Site& site = p_.sites[b.site];
-      d.sites[{site.stack, static_cast<uint8_t>(site.api)}][static_cast<LeakClass>(cls)] +=
-          ClassCounts{b.size, 1};
-    }
-    scan_classes_.clear();
+    leak_scan_.AddLiveClasses(&p_.leak_classes,
+                              [&](uint64_t id, uint64_t* stack, Api* api, uint64_t* size) {
+                                LiveBlock b;
+                                if (!live_set_.Find(id, &b)) return false;
+                                const Site& site = p_.sites[b.site];
+                                *stack = site.stack;
+                                *api = site.api;
+                                *size = b.size;
+                                return true;
+                              });
+    leak_scan_.Clear();
   }
 
  public:
@@ -609,7 +592,7 @@ class Analysis {
   absl::flat_hash_map<SiteKey, uint32_t> site_index_;
   absl::flat_hash_set<uint64_t> pending_frees_;
   absl::flat_hash_map<uint32_t, size_t> stream_of_thread_;
-  absl::flat_hash_map<uint64_t, uint8_t> scan_classes_;  // id -> LeakClass, last scan
+  LeakScanTracker leak_scan_;  // the last scan's classes
   absl::flat_hash_map<uint64_t, std::vector<size_t>> waiting_errors_;  // id -> error indices
   std::vector<LiveCounter> live_;  // per site, now
   std::unique_ptr<Symbolizer> classifier_;  // ClassifyNow's, over the first classifier_modules_
