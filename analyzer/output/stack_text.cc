@@ -1,6 +1,7 @@
 // analyzer/output/stack_text.cc: see stack_text.h.
 #include "analyzer/output/stack_text.h"
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "analyzer/output/text_util.h"
 #include "analyzer/symbols/symbolizer.h"
@@ -48,6 +49,33 @@ std::string DescribeStack(const ProcessProfile& profile, uint64_t stack, size_t 
                     st.first_own == 1 ? " library frame)" : " library frames)");
   }
   return out;
+}
+
+SymbolStats SymbolStatsOf(const std::vector<const ProcessProfile*>& profiles) {
+  SymbolStats stats;
+  absl::flat_hash_set<const Symbolizer*> seen;
+  for (const ProcessProfile* p : profiles) {
+    if (p->symbolizer != nullptr && seen.insert(p->symbolizer.get()).second) {
+      stats += p->symbolizer->Stats();
+    }
+  }
+  return stats;
+}
+
+std::string UnsymbolizedText(const SymbolStats& stats) {
+  if (stats.unsymbolized() == 0) return "";
+  std::string reasons;
+  auto add = [&](uint64_t n, const char* why) {
+    if (n == 0) return;
+    absl::StrAppend(&reasons, reasons.empty() ? "" : ", ", Thousands(n), " ", why);
+  };
+  add(stats.no_module, "in no recorded module");
+  add(stats.module_unreadable, "module file unreadable");
+  add(stats.no_debug_info, "no symbols or debug info");
+  add(stats.no_symbol, "no function in the debug info");
+  return absl::StrCat(Thousands(stats.unsymbolized()), " of ", Thousands(stats.addresses),
+                      stats.addresses == 1 ? " address" : " addresses", " unsymbolized (",
+                      reasons, ")");
 }
 
 }  // namespace heapsight::analyzer

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "analyzer/model/trace_model.h"
+#include "analyzer/symbols/symbolizer.h"
 
 namespace heapsight::analyzer {
 
@@ -37,6 +38,17 @@ StackText DescribeFrames(const ProcessProfile& profile, uint64_t stack);
 // library frames)", not listed. A cut stack ends "<- ... more frames not
 // recorded".
 std::string DescribeStack(const ProcessProfile& profile, uint64_t stack, size_t max_frames);
+
+// The addresses the profiles' symbolizers have symbolized so far, and why
+// some got no function name (Symbolizer::Stats; a symbolizer two profiles
+// share counts once).
+SymbolStats SymbolStatsOf(const std::vector<const ProcessProfile*>& profiles);
+
+// "5 of 7 addresses unsymbolized (3 in no recorded module, 2 module file
+// unreadable)": the reasons that occur, in SymbolStatus order; "" when every
+// address got a name. `report` and `leaks` print it once, as the leaks
+// JSON's "symbols" object counts it.
+std::string UnsymbolizedText(const SymbolStats& stats);
 
 }  // namespace heapsight::analyzer
 

@@ -601,6 +601,10 @@ std::string FormatLeakText(const LeakReport& report) {
                       t.leaked.blocks, " allocation(s).\n\n");
     }
   }
+  // Once for the whole report, as the JSON's "symbols" counts it.
+  if (std::string u = UnsymbolizedText(report.symbols); !u.empty()) {
+    absl::StrAppend(&out, "heapsight: ", u, ".\n");
+  }
   const LeakTotals& t = report.totals;
   if (!report.errors.empty()) {
     absl::StrAppend(&out, "ERROR SUMMARY: ", report.errors.size(), " free error(s): ",

@@ -272,6 +272,11 @@ std::string FormatReport(const std::vector<const ProcessProfile*>& profiles,
     }
     RuntimeLine(out, sum, f.runtime);
   }
+  // Once, after every stack above was symbolized (leaks says it the same
+  // way; its JSON has the counts under "symbols").
+  if (std::string u = UnsymbolizedText(SymbolStatsOf(profiles)); !u.empty()) {
+    absl::StrAppend(&out, "symbols: ", u, "\n");
+  }
   return out;
 }
 

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "analyzer/output/stack_text.h"
 #include "gtest/gtest.h"
 #include "tests/analyzer/golden.h"
 #include "tests/analyzer/json_schema_check.h"
@@ -51,6 +52,41 @@ TEST(LeakReportTest, GroupsSortedByBytesWithKindAndRuntimeExcluded) {
   testing::ExpectGolden("leaks_sample.json", Normalize(json, path));
   EXPECT_EQ(testing::JsonSchemaCheck(LoadSchema()).Validate(LeakReportToJson(report)),
             std::vector<std::string>{});
+}
+
+// Issue 16: the text says once how many addresses stayed unsymbolized and
+// why, with the JSON's "symbols" numbers (the sample's modules are under
+// /nonexistent: every address is in a module file that cannot be read).
+TEST(LeakReportTest, TextSaysOnceHowManyAddressesStayedUnsymbolized) {
+  std::string path = testing::WriteSampleTrace("leaks_unsymbolized");
+  absl::StatusOr<ProcessProfile> p = AnalyzeTrace(path);
+  ASSERT_TRUE(p.ok()) << p.status();
+  LeakReport report = BuildLeakReport({&*p}, Suppressions());
+  EXPECT_EQ(report.symbols.addresses, 4u);
+  EXPECT_EQ(report.symbols.module_unreadable, 4u);
+  EXPECT_EQ(report.symbols.unsymbolized(), 4u);
+  std::string text = FormatLeakText(report);
+  const std::string line = "heapsight: 4 of 4 addresses unsymbolized (4 module file unreadable).\n";
+  size_t at = text.find(line);
+  ASSERT_NE(at, std::string::npos) << text;
+  EXPECT_EQ(text.find("unsymbolized", at + line.size()), std::string::npos) << text;
+  EXPECT_EQ(text.find("unsymbolized"), at + line.find("unsymbolized")) << text;
+  // Before the summary, which stays the last line.
+  EXPECT_LT(at, text.find("SUMMARY: heapsight: 6200 byte(s) leaked in 3 allocation(s).\n"));
+}
+
+TEST(LeakReportTest, UnsymbolizedTextNamesEachReasonThatOccurs) {
+  SymbolStats stats;
+  stats.addresses = 1234;
+  EXPECT_EQ(UnsymbolizedText(stats), "");  // every address got a name: nothing to say
+  stats.no_module = 1;
+  EXPECT_EQ(UnsymbolizedText(stats), "1 of 1,234 addresses unsymbolized (1 in no recorded module)");
+  stats.module_unreadable = 2;
+  stats.no_debug_info = 1000;
+  stats.no_symbol = 4;
+  EXPECT_EQ(UnsymbolizedText(stats),
+            "1,007 of 1,234 addresses unsymbolized (1 in no recorded module, 2 module file "
+            "unreadable, 1,000 no symbols or debug info, 4 no function in the debug info)");
 }
 
 TEST(LeakReportTest, SuppressionsMoveGroupsAside) {
