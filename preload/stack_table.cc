@@ -1,12 +1,53 @@
 // preload/stack_table.cc: see stack_table.h.
 //
-// Constraints: no malloc; lock-free lookups; one spin lock on a miss.
+// Constraints: no malloc; lock-free lookups; one spin lock on a miss. The
+// only system call is madvise (async-signal-safe), under the lock, when a
+// table grows.
+//
+// Returning an old table's memory. A lock-free reader may have loaded the
+// old table's pointer just before a growth replaced it and still be probing
+// it, for as long as its thread is descheduled: no point in time is known
+// where no reader is inside, so the old table is never unmapped (a reader
+// would fault). Its pages are instead returned with madvise(MADV_DONTNEED):
+// the range stays mapped, and a read of it yields either the old contents
+// (still correct: an old table is never written after it was replaced) or
+// zeros (the kernel maps the zero page, which costs no memory), field by
+// field. Zero is made to never match a lookup:
+//  - full-stack slots: hash and hash2 are never 0 (HashStack), and a slot
+//    whose node reads 0 is skipped (no stack has node 0 in the table);
+//  - edge slots: the parent is stored plus one, and FindEdge never looks up
+//    ip 0 (that frame goes to the locked path);
+//  - a zeroed hash or edge node reads as an empty slot: the probe ends in a
+//    miss, and a miss takes the lock and uses the current table.
+// So a reader gets the right node or a miss, never a wrong node. The first
+// kKeptBytes of an old table (its capacity header) stay resident, as does
+// its tail past the last whole kKeptBytes block: a reader always reads a
+// valid capacity, and the advice works for any page size up to 64 KiB.
 #include "preload/stack_table.h"
+
+#include <sys/mman.h>
 
 #include "preload/internal_alloc.h"
 #include "preload/mix.h"
 
 namespace heapsight::preload {
+
+namespace {
+
+constexpr size_t kKeptBytes = size_t{64} << 10;
+
+// Returns the memory of an old table of `bytes` bytes at `table`, but its
+// first kKeptBytes and the tail after the last whole kKeptBytes block (see
+// the top of this file). Returns the bytes returned.
+size_t ReturnOldTable(void* table, size_t bytes) {
+  if (bytes <= kKeptBytes) return 0;
+  size_t length = (bytes - kKeptBytes) & ~(kKeptBytes - 1);
+  if (length == 0) return 0;
+  if (madvise(static_cast<char*>(table) + kKeptBytes, length, MADV_DONTNEED) != 0) return 0;
+  return length;
+}
+
+}  // namespace
 
 void HashStack(const uintptr_t* ips, size_t depth, uint64_t* h1, uint64_t* h2) {
   // Two multiply chains in parallel (independent constants and mixing), one
@@ -21,7 +62,10 @@ void HashStack(const uintptr_t* ips, size_t depth, uint64_t* h1, uint64_t* h2) {
   }
   *h1 = Mix64(a);
   *h2 = Mix64(b ^ 0x2545f4914f6cdd1dULL);
+  // 0 marks an empty full-stack slot, and is what a returned old table
+  // reads as: neither hash may be 0.
   if (*h1 == 0) *h1 = 1;
+  if (*h2 == 0) *h2 = 1;
 }
 
 void StackTable::Node(uint64_t node, uint64_t* parent, uint64_t* ip) const {
@@ -61,8 +105,14 @@ bool StackTable::GrowStacks() {
       if (h != 0) InsertStack(table, h, old->slots[i].hash2, old->slots[i].node);
     }
   }
-  // The old table stays mapped: lock-free readers may still be probing it.
   stacks_.store(table, std::memory_order_release);
+  // The old table stays mapped, its pages returned: lock-free readers may
+  // still be probing it (top of this file).
+  if (old != nullptr) {
+    size_t returned =
+        ReturnOldTable(old, sizeof(StackTableData) + old->capacity * sizeof(StackSlot));
+    mapped_bytes_.fetch_sub(returned, std::memory_order_relaxed);
+  }
   return true;
 }
 
@@ -86,22 +136,31 @@ bool StackTable::GrowEdges() {
     const EdgeSlot& e = old->slots[i];
     uint64_t node = e.node.load(std::memory_order_relaxed);
     if (node == 0) continue;
-    for (size_t j = EdgeHash(e.parent, e.ip) & mask;; j = (j + 1) & mask) {
+    for (size_t j = EdgeHash(e.parent_plus_one - 1, e.ip) & mask;; j = (j + 1) & mask) {
       if (table->slots[j].node.load(std::memory_order_relaxed) == 0) {
-        table->slots[j].parent = e.parent;
+        table->slots[j].parent_plus_one = e.parent_plus_one;
         table->slots[j].ip = e.ip;
         table->slots[j].node.store(node, std::memory_order_relaxed);
         break;
       }
     }
   }
-  // The old table stays mapped: lock-free readers (FindEdge) may still be
-  // probing it. The release store publishes the copied slots.
+  // The release store publishes the copied slots.
   edges_.store(table, std::memory_order_release);
+  // The old table stays mapped, its pages returned: lock-free readers
+  // (FindEdge) may still be probing it (top of this file).
+  if (old != nullptr) {
+    size_t returned =
+        ReturnOldTable(old, sizeof(EdgeTableData) + old->capacity * sizeof(EdgeSlot));
+    mapped_bytes_.fetch_sub(returned, std::memory_order_relaxed);
+  }
   return true;
 }
 
 uint64_t StackTable::FindEdge(uint64_t parent, uint64_t ip) const {
+  // ip 0 is what a returned old table's slot reads as: such a frame is
+  // looked up under the lock (a rare frame; unwinders end stacks before it).
+  if (ip == 0) return 0;
   const EdgeTableData* table = edges_.load(std::memory_order_acquire);
   if (table == nullptr) return 0;
   size_t mask = table->capacity - 1;
@@ -109,7 +168,7 @@ uint64_t StackTable::FindEdge(uint64_t parent, uint64_t ip) const {
     const EdgeSlot& e = table->slots[j];
     uint64_t node = e.node.load(std::memory_order_acquire);  // then parent and ip are set
     if (node == 0) return 0;
-    if (e.parent == parent && e.ip == ip) return node;
+    if (e.parent_plus_one == parent + 1 && e.ip == ip) return node;
   }
 }
 
@@ -125,7 +184,9 @@ uint64_t StackTable::FindOrAddEdge(uint64_t parent, uint64_t ip, bool* created) 
   for (;; j = (j + 1) & mask) {
     const EdgeSlot& e = table->slots[j];
     if (e.node.load(std::memory_order_relaxed) == 0) break;
-    if (e.parent == parent && e.ip == ip) return e.node.load(std::memory_order_relaxed);
+    if (e.parent_plus_one == parent + 1 && e.ip == ip) {
+      return e.node.load(std::memory_order_relaxed);
+    }
   }
   uint64_t node = node_count_.load(std::memory_order_relaxed) + 1;
   uint64_t index = node - 1;
@@ -141,7 +202,7 @@ uint64_t StackTable::FindOrAddEdge(uint64_t parent, uint64_t ip, bool* created) 
   page[index % kNodesPerPage] = NodeData{parent, ip};
   node_count_.store(node, std::memory_order_release);
   EdgeSlot& slot = table->slots[j];
-  slot.parent = parent;
+  slot.parent_plus_one = parent + 1;
   slot.ip = ip;
   slot.node.store(node, std::memory_order_release);  // publishes parent and ip
   ++edge_count_;
@@ -190,7 +251,10 @@ uint64_t StackTable::Intern(const uintptr_t* ips, size_t depth, uint64_t* first_
       const StackSlot& slot = table->slots[i];
       uint64_t h = slot.hash.load(std::memory_order_acquire);
       if (h == 0) break;
-      if (h == hash && slot.hash2 == hash2) return slot.node;
+      if (h == hash && slot.hash2 == hash2) {
+        // 0: a returned old table's slot read after its hash (top of file).
+        if (uint64_t node = slot.node; node != 0) return node;
+      }
     }
   }
   SpinLockHolder hold(&lock_);

@@ -15,10 +15,12 @@
 // and writes them as kStackNode records before the record that uses them.
 //
 // Constraints: never calls malloc (PageAlloc); one spin lock, taken only on a
-// miss; lock-free reads otherwise. Old full-stack tables are never unmapped
-// after growth (a reader may still be probing one); growth is geometric, so
-// that costs at most as much as the live table; old edge tables likewise
-// (Extend reads them lock-free). Lock()/Unlock() exist for fork.
+// miss; lock-free reads otherwise; madvise on growth, under the lock. Old
+// full-stack and edge tables are never unmapped after growth (a lock-free
+// reader may still be probing one), but their pages are returned
+// (MADV_DONTNEED; stack_table.cc says why a reader still gets the right node
+// or a miss), so only their first 64 KiB stay resident. Lock()/Unlock()
+// exist for fork.
 #ifndef HEAPSIGHT_PRELOAD_STACK_TABLE_H_
 #define HEAPSIGHT_PRELOAD_STACK_TABLE_H_
 
@@ -49,9 +51,9 @@ class StackTable {
 
   // Node data; valid for 1 <= node <= NodeCount().
   uint64_t NodeCount() const { return node_count_.load(std::memory_order_acquire); }
-  // Bytes mapped for the table: node pages, stack and edge tables, and
-  // the earlier generations of those (kept for lock-free readers). For
-  // HEAPSIGHT_STATS.
+  // Bytes the table holds: node pages, stack and edge tables, and what
+  // stays resident of their earlier generations (kept mapped for lock-free
+  // readers, their pages returned). For HEAPSIGHT_STATS.
   size_t MappedBytes() const { return mapped_bytes_.load(std::memory_order_relaxed); }
   void Node(uint64_t node, uint64_t* parent, uint64_t* ip) const;
 
@@ -75,7 +77,7 @@ class StackTable {
     StackSlot slots[1];
   };
   struct EdgeSlot {
-    uint64_t parent;
+    uint64_t parent_plus_one;  // never 0: what a returned old table reads as
     uint64_t ip;
     std::atomic<uint64_t> node;  // 0 = empty; published last
   };

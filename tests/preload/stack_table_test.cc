@@ -2,7 +2,10 @@
 #include "preload/stack_table.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <cstdio>
 #include <set>
 #include <thread>
 #include <vector>
@@ -155,12 +158,108 @@ TEST(StackTable, HashesDependOnFrameOrderAndLength) {
   EXPECT_EQ(again2, a2);
   HashStack(nullptr, 0, &c1, &c2);
   EXPECT_NE(c1, 0u);  // 0 marks an empty slot of the full-stack table
+  EXPECT_NE(c2, 0u);  // nor is hash2: 0 is what a returned old table reads as
   // h1 is never 0, even over many stacks.
   for (uintptr_t i = 0; i < 100000; ++i) {
     uintptr_t s[] = {i, i * 7};
     HashStack(s, 2, &c1, &c2);
     ASSERT_NE(c1, 0u) << i;
   }
+}
+
+// Resident memory of this process, from /proc/self/statm.
+size_t ResidentBytes() {
+  long pages = 0, resident = 0;
+  FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return 0;
+  if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+  std::fclose(f);
+  return static_cast<size_t>(resident) * static_cast<size_t>(sysconf(_SC_PAGESIZE));
+}
+
+// 70,000 one-frame stacks: both tables grow 4,096 -> 262,144 slots (7
+// generations; a table grows when it would be more than half full), nodes
+// fill 2 pages of 65,536. A table is a size_t capacity and its slots (the
+// struct declares one slot: 40 + 32 x capacity bytes for the full-stack
+// table, 32 + 24 x capacity for the edge table). The 6 old generations of
+// each table stay mapped for lock-free readers but keep only their first
+// 64 KiB (and a tail short of a 64 KiB block) resident:
+//   nodes          2 x 65,536 x 16                       = 2,097,152
+//   stack table    40 + 262,144 x 32                     = 8,388,648
+//   edge table     32 + 262,144 x 24                     = 6,291,488
+//   old stack tables  6 x (65,536 + 40)                  =   393,456
+//   old edge tables   98,336 (4,096 slots: under two 64 KiB blocks, kept
+//                     whole) + 5 x (65,536 + 32)         =   426,176
+// = 17,596,920 bytes. Keeping every old table whole was 31,228,408.
+TEST(StackTable, OldGenerationsAreReturnedAfterGrowth) {
+  static StackTable t;
+  size_t before = ResidentBytes();
+  for (uintptr_t i = 0; i < 70000; ++i) {
+    uintptr_t ip = 0x900000 + i;
+    uint64_t first, last;
+    ASSERT_EQ(t.Intern(&ip, 1, &first, &last), i + 1);
+  }
+  EXPECT_EQ(t.MappedBytes(), 17596920u);
+  // And the kernel agrees: the process grew by about what the table holds,
+  // not by the 31 MB of every generation (1 MiB of slack for the test's
+  // own allocations).
+  size_t grown = ResidentBytes() - before;
+  EXPECT_LT(grown, size_t{17596920} + (size_t{1} << 20)) << grown;
+  // Every stack is still found, through both tables.
+  for (uintptr_t i = 0; i < 70000; i += 7) {
+    uintptr_t ip = 0x900000 + i;
+    uint64_t first, last;
+    ASSERT_EQ(t.Intern(&ip, 1, &first, &last), i + 1);
+    ASSERT_EQ(t.Extend(0, &ip, 1, &first, &last), i + 1);
+    ASSERT_GT(first, last);
+  }
+}
+
+// Lock-free readers (Intern's full-stack probe, Extend's edge probes) keep
+// finding the right nodes while another thread grows both tables many
+// times and returns every old generation under them: a reader that still
+// probes a returned table reads zeros, which never match (a miss, then the
+// locked path), never a wrong node.
+TEST(StackTable, ReadersOfReturnedGenerationsGetTheRightNodeOrAMiss) {
+  static StackTable t;
+  constexpr uintptr_t kKnown = 512;
+  std::vector<uint64_t> leaves(kKnown);
+  for (uintptr_t i = 0; i < kKnown; ++i) {
+    uintptr_t s[] = {0x100000 + i, 0x200000 + i % 17, 0x300000};
+    uint64_t first, last;
+    leaves[i] = t.Intern(s, 3, &first, &last);
+  }
+  std::atomic<bool> done{false};
+  std::atomic<uint64_t> wrong{0}, lookups{0};
+  std::vector<std::thread> readers;
+  for (int r = 0; r < 3; ++r) {
+    readers.emplace_back([&, r] {
+      uint64_t n = 0;
+      while (!done.load(std::memory_order_relaxed)) {
+        for (uintptr_t i = r; i < kKnown; i += 3) {
+          uintptr_t s[] = {0x100000 + i, 0x200000 + i % 17, 0x300000};
+          uint64_t first, last;
+          if (t.Intern(s, 3, &first, &last) != leaves[i]) wrong.fetch_add(1);
+          if (t.Extend(0, s, 3, &first, &last) != leaves[i]) wrong.fetch_add(1);
+          if (first <= last) wrong.fetch_add(1);  // nothing may be created again
+          n += 2;
+        }
+      }
+      lookups.fetch_add(n);
+    });
+  }
+  // 100,000 new stacks of 2 new nodes each: the edge table grows to 2^19
+  // slots, the full-stack table to 2^18, 7 and 6 times.
+  for (uintptr_t i = 0; i < 100000; ++i) {
+    uintptr_t s[] = {0x5000000 + i, 0x6000000 + i, 0x300000};
+    uint64_t first, last;
+    ASSERT_NE(t.Intern(s, 3, &first, &last), 0u);
+  }
+  done = true;
+  for (auto& x : readers) x.join();
+  EXPECT_EQ(wrong.load(), 0u);
+  EXPECT_GT(lookups.load(), 0u);
+  EXPECT_EQ(t.NodeCount(), 1 + 17 + kKnown + 2 * 100000);
 }
 
 TEST(StackTable, TwoTablesGiveTheSameIdsForTheSameSequence) {
