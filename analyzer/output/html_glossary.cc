@@ -47,6 +47,12 @@ constexpr GlossaryEntry kEntries[] = {
       "Its blocks not freed are \"discarded by exec\": never leaks, never in a leak total or "
       "the leak exit code",
       nullptr}},
+    {"carried by rotation", "Carried by rotation",
+     {"a trace segment that heapsight record --rotate-size or --rotate-time closed ends while "
+      "the process runs on.",
+      "Its blocks still live at the cut are \"live at the segment's end\": the next segment "
+      "starts with them (as inherited blocks), so they are never leaks of this segment",
+      nullptr}},
     {"temporary", "Temporary",
      {"a block freed (by free or delete, not by realloc) by the thread that allocated it, as "
       "that thread's very next allocation-family call: no other allocation and no other free "

@@ -235,6 +235,9 @@ void ProcessSection(std::string& out, const HtmlProcess& hp, size_t index,
   const ProcessProfile& p = *hp.trace;
   ClockResolution res = ResolutionOf(p.header.flags);
   bool exec = p.EndedInExec();
+  // A segment closed by `record --rotate-*`: the process ran on, its blocks
+  // live at the cut go on in the next segment (as report and leaks say).
+  bool rotated = p.EndedInRotation();
   absl::StrAppend(&out, "<section class=\"process\" id=\"proc-", index, "\" data-proc=\"", index,
                   "\" data-pid=\"", p.pid, "\">\n");
   absl::StrAppend(&out, "<h2>Process ", p.pid, ": ", E(CommandLine(p)), "</h2>\n");
@@ -242,6 +245,11 @@ void ProcessSection(std::string& out, const HtmlProcess& hp, size_t index,
                   E(p.complete ? "complete" : "cut short"), ", ", E(Seconds(p.duration_us, res)),
                   ", ", p.threads, p.threads == 1 ? " thread" : " threads");
   if (exec) absl::StrAppend(&out, ", ended by exec of ", E(p.exec_path));
+  if (rotated) {
+    absl::StrAppend(&out, ", <span class=\"rotated\">segment closed by rotation; the run "
+                          "continues in ",
+                    E(NextSegmentName(p)), "</span>");
+  }
   absl::StrAppend(&out, "</p>\n");
   if (std::string window = AttachWindowText(p); !window.empty()) {
     absl::StrAppend(&out, "<p class=\"note window\">", E(window), "</p>\n");
@@ -267,6 +275,9 @@ void ProcessSection(std::string& out, const HtmlProcess& hp, size_t index,
   if (exec) {
     DefinedRow(out, "heap discarded by exec", "discarded by exec",
                absl::StrCat(live_at_end, " (not leaks)"));
+  } else if (rotated) {
+    DefinedRow(out, "live at the segment's end", "carried by rotation",
+               absl::StrCat(live_at_end, " (carried into ", NextSegmentName(p), "; not leaks)"));
   } else {
     DefinedRow(out, "not freed at exit", "not freed at exit", live_at_end);
     if (hp.leaks_known) {
@@ -290,8 +301,10 @@ void ProcessSection(std::string& out, const HtmlProcess& hp, size_t index,
   SiteTable(out, p, options, "Top call sites live at the peak", id + "-peak", "bytes", "blocks",
             Numbers(t, &SiteStats::peak_count, &SiteStats::peak_bytes));
   SiteTable(out, p, options,
-            exec ? "Heap discarded by exec (not leaks: the kernel freed it with the image)"
-                 : "Not freed at exit",
+            exec      ? "Heap discarded by exec (not leaks: the kernel freed it with the image)"
+            : rotated ? "Live at the segment's end (carried into the next segment by rotation: "
+                        "not leaks)"
+                      : "Not freed at exit",
             id + "-not-freed", "bytes", "blocks",
             Numbers(t, &SiteStats::leaked_count, &SiteStats::leaked_bytes));
   TemporaryTable(out, p, options, id + "-temporary");
@@ -349,7 +362,10 @@ void TreeNode(std::string& out, const std::vector<HtmlProcess>& processes,
   absl::StrAppend(&out, "<a href=\"#proc-", i, "\" class=\"proc-link\" data-proc=\"", i,
                   "\">pid ", p.pid, " ", E(ShortName(p)), "</a> <span class=\"note\">peak ",
                   E(Bytes(p.totals.peak_bytes)),
-                  p.EndedInExec() ? ", ended in exec (heap discarded)" : "", "</span>");
+                  p.EndedInExec()       ? ", ended in exec (heap discarded)"
+                  : p.EndedInRotation() ? ", segment closed by rotation (heap carried on)"
+                                        : "",
+                  "</span>");
   std::string children;
   for (size_t c = 0; c < processes.size(); ++c) {
     if (parent[c] == static_cast<int>(i)) TreeNode(children, processes, parent, c);
@@ -400,7 +416,10 @@ void FamilySection(std::string& out, const std::vector<HtmlProcess>& processes) 
                     "</td><td class=\"n\">",
                     exec ? absl::StrCat("none: ", E(Thousands(p.totals.leaked_bytes)),
                                         " discarded by exec")
-                         : E(Thousands(p.totals.leaked_bytes)),
+                    : p.EndedInRotation()
+                        ? absl::StrCat("none: ", E(Thousands(p.totals.leaked_bytes)),
+                                       " carried by rotation")
+                        : E(Thousands(p.totals.leaked_bytes)),
                     "</td><td class=\"n\">",
                     hp.leaks_known ? E(Thousands(hp.leaked.bytes)) : "?", "</td></tr>\n");
   }

@@ -6,8 +6,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "analyzer/symbols/symbolizer.h"
+#include "analyzer/output/attach_window.h"
 #include "analyzer/output/stack_text.h"
+#include "analyzer/symbols/symbolizer.h"
 #include "analyzer/output/text_util.h"
 #include "analyzer/output/totals_text.h"
 #include "analyzer/report/site_json.h"
@@ -56,6 +57,12 @@ std::string FormatGrowthText(const std::vector<const ProcessProfile*>& profiles,
                                            : "; not freed at exit ",
                     TotalBytes(t, t.leaked_bytes, t.leaked_bytes_error), " in ",
                     Thousands(t.leaked_blocks), t.leaked_blocks == 1 ? " block\n" : " blocks\n");
+    if (p->EndedInRotation()) {
+      // As `report` and `leaks` say it (text_report.cc, leak_report.cc).
+      absl::StrAppend(&out, "segment closed by rotation; the run continues in ",
+                      NextSegmentName(*p),
+                      ": the blocks live at its end are carried into it (not leaks)\n");
+    }
     if (t.estimated) {
       absl::StrAppend(&out, "sampled trace: the heap line is estimated; the call sites' bytes "
                             "are those of sampled allocations\n");
@@ -98,7 +105,7 @@ std::string FormatGrowthJson(const std::vector<const ProcessProfile*>& profiles,
                               {"live_at_end", g.growth.live_at_end}});
       sites.push_back(std::move(j));
     }
-    processes.push_back({{"pid", p->pid},
+    nlohmann::json process = {{"pid", p->pid},
                          {"exe", p->exe},
                          {"trace", p->trace_path},
                          {"sampled", (p->header.flags & format::kFileFlagSampled) != 0},
@@ -113,7 +120,19 @@ std::string FormatGrowthJson(const std::vector<const ProcessProfile*>& profiles,
                            {"estimated", p->totals.estimated}}},
                          {"window_begin_us", p->growth_window_begin_us},
                          {"end_us", p->growth_window_end_us},
-                         {"sites", sites}});
+                         {"sites", sites}};
+    if (p->EndedInRotation()) {
+      // The fields, names and numbers of the leaks JSON (leak_report.cc):
+      // every block live at the segment's end, the runtime's too, goes on
+      // in the next segment.
+      process["rotated"] = true;
+      process["next_segment"] = NextSegmentName(*p);
+      process["totals"]["carried_by_rotation_bytes"] =
+          p->totals.leaked_bytes + p->runtime_totals.leaked_bytes;
+      process["totals"]["carried_by_rotation_blocks"] =
+          p->totals.leaked_blocks + p->runtime_totals.leaked_blocks;
+    }
+    processes.push_back(std::move(process));
   }
   nlohmann::json doc = {{"schema", "heapsight-growth/1"}, {"processes", processes}};
   // Symbols come from untrusted ELF files: replace invalid UTF-8 rather
