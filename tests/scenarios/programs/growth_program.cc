@@ -1,12 +1,22 @@
 // tests/scenarios/programs/growth_program.cc: a "service" whose memory keeps
 // growing at one call site, then frees everything and exits cleanly (so a
 // leak report at exit finds nothing). For `heapsight growth`
-// (tests/analyzer/report/growth_report_test.cc). Runs about 300 ms:
+// (tests/analyzer/report/growth_report_test.cc). 600 requests, one due
+// every 500 us on the monotonic clock the trace records (300 ms):
 //
 //   StartupTable  64 x 64 KiB at start, kept until exit
 //   LeakyCache    512 bytes per request, kept (a cache without eviction)
 //   Churn         20 x 4 KiB per request, freed at once
 //   Pool          1 KiB per request, all freed every 100 requests
+//
+// The schedule is absolute: request i is due at start + i x 500 us, and a
+// request that comes late (the program was preempted on a loaded machine)
+// runs at once, so the program catches up and its live bytes stay on the
+// line of 512 B / 500 us = 1,024,000 B/s in trace time. (It used to wait 50
+// us after each request: every preemption then shifted the rest of the run,
+// a staircase whose fit fell with the machine's load, and the number of
+// requests in its 300 ms varied with it.) Waiting sleeps, so the program
+// uses little CPU and a loaded machine wakes it on time.
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,19 +26,14 @@
 namespace {
 
 constexpr int kStartupBlocks = 64;
-constexpr int kMaxRequests = 100000;
+constexpr int kRequests = 600;
+constexpr uint64_t kPeriodNs = 500 * 1000;
 constexpr int kPoolSize = 100;
 
 void* g_table[kStartupBlocks];
-void* g_cache[kMaxRequests];
+void* g_cache[kRequests];
 void* g_pool[kPoolSize];
 int g_pool_used = 0;
-
-uint64_t NowNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
-}
 
 }  // namespace
 
@@ -60,17 +65,21 @@ extern "C" __attribute__((noinline)) void Pool() {
 
 int main() {
   StartupTable();
-  int requests = 0;
-  uint64_t end = NowNs() + 300 * 1000000ull;
-  while (NowNs() < end && requests < kMaxRequests) {
-    g_cache[requests++] = LeakyCache();
+  timespec start;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  for (int i = 0; i < kRequests; ++i) {
+    timespec due = start;
+    uint64_t ns = static_cast<uint64_t>(due.tv_nsec) + static_cast<uint64_t>(i) * kPeriodNs;
+    due.tv_sec += static_cast<time_t>(ns / 1000000000u);
+    due.tv_nsec = static_cast<long>(ns % 1000000000u);
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &due, nullptr) != 0) {
+    }
+    g_cache[i] = LeakyCache();
     Churn();
     Pool();
-    for (uint64_t until = NowNs() + 50000; NowNs() < until;) {
-    }
   }
   // A clean shutdown: everything is freed, so nothing leaks at exit.
-  for (int i = 0; i < requests; ++i) free(g_cache[i]);
+  for (void* p : g_cache) free(p);
   for (int i = 0; i < g_pool_used; ++i) free(g_pool[i]);
   for (void* p : g_table) free(p);
   printf("growth done\n");
