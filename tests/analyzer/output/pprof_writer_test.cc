@@ -321,8 +321,9 @@ TEST(PprofWriterTest, GzipCompressEdgeCases) {
   }
 }
 
-TEST(PprofWriterTest, HundredThousandSitesWellUnderASecondOrTwo) {
+TEST(PprofWriterTest, HundredThousandSitesShareTheirLocationsAndFunctions) {
   // 100k sites, 12 frames each, over a pool of 20k distinct addresses.
+  // (Its time is printed, not asserted: timing belongs in bench/.)
   HeapProfile p;
   p.executable = "/bin/big";
   p.mappings.push_back({0x400000, 0x10000000, 0, "/bin/big", "aa", true, false});
@@ -352,8 +353,11 @@ TEST(PprofWriterTest, HundredThousandSitesWellUnderASecondOrTwo) {
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf("100k sites: build + write %.3f s, %zu bytes\n", seconds, ReadFile(path).size());
-  EXPECT_LT(seconds, 3.0);
   EXPECT_EQ(built->sample_size(), 100000);
+  // Each address and each (name, file) pair is written once, however many
+  // samples name it: 1.2 M frame references reach all 20,000 addresses.
+  EXPECT_EQ(built->location_size(), 20000);
+  EXPECT_EQ(built->function_size(), 5000);
   EXPECT_EQ(ValidateProfile(*built), "");
   std::remove(path.c_str());
 }
