@@ -65,11 +65,14 @@ HS_NOINLINE std::vector<char> MakeMessage(int i) {
 
 HS_NOINLINE void Consume(MessageQueue* queue) {
   std::vector<char> message;
-  // Start late and run slowly: the producer gets far ahead.
+  // Start late and run slowly: the producer gets far ahead. (250 us a
+  // message is 5-10 times the producer's traced pace, so even on a loaded
+  // machine the unbounded backlog passes 64 MiB; at 50 us a starved
+  // producer could let the consumer keep up.)
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   while (queue->Pop(&message)) {
     examples::KeepAlive(message[0]);
-    std::this_thread::sleep_for(std::chrono::microseconds(50));
+    std::this_thread::sleep_for(std::chrono::microseconds(250));
   }
 }
 
