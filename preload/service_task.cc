@@ -78,23 +78,31 @@ constexpr size_t kTcbSelfPthread = 0x10;   // self: THREAD_SELF
 constexpr size_t kTcbStackGuard = 0x28;    // -fstack-protector's canary
 constexpr size_t kTcbPointerGuard = 0x30;  // PTR_MANGLE's key
 
-// The tid word: set by the kernel at the start (CLONE_PARENT_SETTID),
-// cleared and futex-woken (shared, not private) at the task's exit.
-std::atomic<int> g_tid_word{0};
-
-// One mapping for the process's life, reused by each task (one at a time):
-// [stack][static TLS block][TCB room]. A fork child inherits it.
-uint8_t* g_memory = nullptr;
-size_t g_memory_bytes = 0;
-size_t g_tls_bytes = 0;   // static TLS block (rounded to its alignment)
-size_t g_tls_align = 64;
-
 struct TaskStart {
   void (*main)(void*);
   void* arg;
+  int role;
   char name[16];
 };
-TaskStart g_start;
+
+struct Slot {
+  // The tid word: set by the kernel at the start (CLONE_PARENT_SETTID),
+  // cleared and futex-woken (shared, not private) at the task's exit.
+  std::atomic<int> tid_word{0};
+  // One mapping for the process's life, reused by each task of this role
+  // (one at a time): [stack][static TLS block][TCB room]. A fork child
+  // inherits it.
+  uint8_t* memory = nullptr;
+  size_t memory_bytes = 0;
+  TaskStart start;
+};
+Slot g_slots[kServiceTaskRoles];
+
+size_t g_tls_bytes = 0;   // static TLS block (rounded to its alignment)
+size_t g_tls_align = 64;
+
+// Which task this is (TaskRole), on a service task only.
+thread_local int t_service_task_role __attribute__((tls_model("initial-exec"))) = 0;
 
 uint64_t ReadFs(size_t offset) {
   uint64_t v;
@@ -121,21 +129,23 @@ bool LearnTlsSize() {
 
 // Runs on the task, first thing: our TLS is zeroed memory of its own.
 void TaskEntry(void* start) {
+  const auto* s = static_cast<const TaskStart*>(start);
   t_in_service_task = true;
+  t_service_task_role = s->role;
   // Everything the task does is heapsight's own (its thread_locals start at
   // 0, not at their initializers: set what matters).
   ++t_reentry_depth;
-  const auto* s = static_cast<const TaskStart*>(start);
   RawSyscall(SYS_prctl, PR_SET_NAME, reinterpret_cast<long>(s->name));
   s->main(s->arg);
-  ExemptFromCapture(0);
+  ExemptFromCapture(s->role, 0);
 }
 
 }  // namespace
 
-bool StartServiceTask(void (*main)(void*), void* arg, const char* name, int* err) {
+bool StartServiceTask(int role, void (*main)(void*), void* arg, const char* name, int* err) {
   *err = 0;
-  if (g_tid_word.load(std::memory_order_acquire) != 0) {
+  Slot& slot = g_slots[role];
+  if (slot.tid_word.load(std::memory_order_acquire) != 0) {
     *err = EBUSY;
     return false;
   }
@@ -143,19 +153,19 @@ bool StartServiceTask(void (*main)(void*), void* arg, const char* name, int* err
     *err = ENOSYS;
     return false;
   }
-  if (g_memory == nullptr) {
+  if (slot.memory == nullptr) {
     size_t bytes = kStackBytes + g_tls_bytes + g_tls_align + kTcbRoom;
     bytes = (bytes + 4095) / 4096 * 4096;
-    g_memory = static_cast<uint8_t*>(PageAlloc(bytes));
-    if (g_memory == nullptr) {
+    slot.memory = static_cast<uint8_t*>(PageAlloc(bytes));
+    if (slot.memory == nullptr) {
       *err = ENOMEM;
       return false;
     }
-    g_memory_bytes = bytes;
+    slot.memory_bytes = bytes;
   }
   // The TLS area from scratch (a former task's values are not ours).
-  uint8_t* tls_area = g_memory + kStackBytes;
-  std::memset(tls_area, 0, g_memory_bytes - kStackBytes);
+  uint8_t* tls_area = slot.memory + kStackBytes;
+  std::memset(tls_area, 0, slot.memory_bytes - kStackBytes);
   auto tp = reinterpret_cast<uintptr_t>(tls_area) + g_tls_bytes;
   tp = (tp + g_tls_align - 1) & ~(uintptr_t{g_tls_align} - 1);
   auto* tcb = reinterpret_cast<uint8_t*>(tp);
@@ -165,10 +175,11 @@ bool StartServiceTask(void (*main)(void*), void* arg, const char* name, int* err
   put(kTcbStackGuard, ReadFs(kTcbStackGuard));
   put(kTcbPointerGuard, ReadFs(kTcbPointerGuard));
 
-  g_start.main = main;
-  g_start.arg = arg;
-  std::memset(g_start.name, 0, sizeof g_start.name);
-  std::strncpy(g_start.name, name, sizeof g_start.name - 1);
+  slot.start.main = main;
+  slot.start.arg = arg;
+  slot.start.role = role;
+  std::memset(slot.start.name, 0, sizeof slot.start.name);
+  std::strncpy(slot.start.name, name, sizeof slot.start.name - 1);
 
   // Every signal blocked in the task (it inherits this thread's mask); the
   // raw call, since glibc's would keep SIGCANCEL and SIGSETXID open.
@@ -178,25 +189,26 @@ bool StartServiceTask(void (*main)(void*), void* arg, const char* name, int* err
   unsigned long flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
                         CLONE_SYSVSEM | CLONE_SETTLS | CLONE_PARENT_SETTID |
                         CLONE_CHILD_CLEARTID;
-  auto* word = reinterpret_cast<int*>(&g_tid_word);
-  long tid = heapsight_raw_clone(flags, g_memory + kStackBytes, word, word, tcb, TaskEntry,
-                                 &g_start);
+  auto* word = reinterpret_cast<int*>(&slot.tid_word);
+  long tid = heapsight_raw_clone(flags, slot.memory + kStackBytes, word, word, tcb, TaskEntry,
+                                 &slot.start);
   RawSyscall(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(&old), 0, sizeof old);
   if (tid < 0) {
-    g_tid_word.store(0, std::memory_order_release);
+    slot.tid_word.store(0, std::memory_order_release);
     *err = static_cast<int>(-tid);
     return false;
   }
   // At once, before any leak scan could list the task and wait for an
   // answer it never gives (it blocks the scan's signal).
-  ExemptFromCapture(static_cast<pid_t>(tid));
+  ExemptFromCapture(role, static_cast<pid_t>(tid));
   return true;
 }
 
-bool WaitServiceTaskExit(uint64_t timeout_ns) {
+bool WaitServiceTaskExit(int role, uint64_t timeout_ns) {
+  std::atomic<int>& word = g_slots[role].tid_word;
   uint64_t deadline = MonotonicNs() + timeout_ns;
   for (;;) {
-    int v = g_tid_word.load(std::memory_order_acquire);
+    int v = word.load(std::memory_order_acquire);
     if (v == 0) return true;
     uint64_t now = MonotonicNs();
     if (now >= deadline) return false;
@@ -204,18 +216,20 @@ bool WaitServiceTaskExit(uint64_t timeout_ns) {
     timespec t{static_cast<time_t>(left / 1000000000u), static_cast<long>(left % 1000000000u)};
     // FUTEX_WAIT, not _PRIVATE: the kernel's wake at the task's exit is a
     // shared-futex wake, which a private waiter would not see.
-    RawSyscall(SYS_futex, reinterpret_cast<long>(&g_tid_word), FUTEX_WAIT, v,
+    RawSyscall(SYS_futex, reinterpret_cast<long>(&word), FUTEX_WAIT, v,
                reinterpret_cast<long>(&t));
   }
 }
 
-pid_t ServiceTaskTid() { return g_tid_word.load(std::memory_order_acquire); }
+pid_t ServiceTaskTid(int role) { return g_slots[role].tid_word.load(std::memory_order_acquire); }
 
 bool InServiceTask() { return t_in_service_task; }
 
-void ForgetServiceTaskInChild() {
-  g_tid_word.store(0, std::memory_order_relaxed);
-  ExemptFromCapture(0);
+bool OnServiceTask(int role) { return t_in_service_task && t_service_task_role == role; }
+
+void ForgetServiceTaskInChild(int role) {
+  g_slots[role].tid_word.store(0, std::memory_order_relaxed);
+  ExemptFromCapture(role, 0);
 }
 
 }  // namespace heapsight::preload

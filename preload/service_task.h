@@ -61,25 +61,35 @@
 
 namespace heapsight::preload {
 
-// Starts the task, which runs main(arg) under the reentry guard and exits
-// when main returns. `name` (at most 15 characters) is its comm, as
-// /proc/PID/task/TID/comm shows it. False (nothing started) when the TLS
-// size is unknown, memory cannot be mapped, or clone fails; the errno-style
-// reason in *err. At most one task at a time: false while one runs.
-bool StartServiceTask(void (*main)(void*), void* arg, const char* name, int* err);
+// The tasks heapsight may run, at most one of each at a time: the writer
+// (trace_flusher.h), which comes and goes with the trace, and the control
+// loop of paused mode (control.h), which lives as long as the process.
+enum TaskRole : int { kWriterTask = 0, kControlTask = 1 };
+inline constexpr int kServiceTaskRoles = 2;
 
-// Waits until the task has exited (its tid word cleared by the kernel), at
-// most timeout_ns. True when no task runs any more.
-bool WaitServiceTaskExit(uint64_t timeout_ns);
+// Starts the task of `role`, which runs main(arg) under the reentry guard
+// and exits when main returns. `name` (at most 15 characters) is its comm,
+// as /proc/PID/task/TID/comm shows it. False (nothing started) when the TLS
+// size is unknown, memory cannot be mapped, clone fails, or a task of this
+// role still runs (EBUSY); the errno-style reason in *err. May be called
+// from a program thread or from the other service task (the TLS size is
+// then known already: no dlsym).
+bool StartServiceTask(int role, void (*main)(void*), void* arg, const char* name, int* err);
+
+// Waits until the task of `role` has exited (its tid word cleared by the
+// kernel), at most timeout_ns. True when no such task runs any more.
+bool WaitServiceTaskExit(int role, uint64_t timeout_ns);
 
 // The running task's tid, 0 when none.
-pid_t ServiceTaskTid();
+pid_t ServiceTaskTid(int role);
 
-// True on the service task itself (its own TLS flag).
+// True on any service task (its own TLS flag); OnServiceTask: on the task
+// of that role.
 bool InServiceTask();
+bool OnServiceTask(int role);
 
-// Fork child: the parent's task does not exist here.
-void ForgetServiceTaskInChild();
+// Fork child: the parent's task of `role` does not exist here.
+void ForgetServiceTaskInChild(int role);
 
 }  // namespace heapsight::preload
 

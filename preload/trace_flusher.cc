@@ -161,7 +161,7 @@ int Start() {
   // keeps its tables in the context (mmap'ed), not on the stack: the
   // task's 256 KiB are plenty.
   int err = 0;
-  if (!StartServiceTask(WriterMain, nullptr, "heapsight-writer", &err)) {
+  if (!StartServiceTask(kWriterTask, WriterMain, nullptr, "heapsight-writer", &err)) {
     CloseSpool();
     WarnNoTask(err);
     return kStopped;
@@ -224,7 +224,7 @@ void StartFlusherForFreshness() {
 
 void StopFlusher() {
   // The writer never stops itself (it would wait for its own exit).
-  if (InServiceTask()) return;
+  if (OnServiceTask(kWriterTask)) return;
   int s = g_state.load();
   for (int starting = 0;;) {
     if (s == kStopped) return;
@@ -259,7 +259,7 @@ void StopFlusher() {
   // It has left its loop: the join waits only for the task's exit itself
   // (the kernel clears its tid word), after which it is gone from
   // /proc/self/task (the leak scan's list). Bounded like the wait above.
-  WaitServiceTaskExit(1000000000ull);
+  WaitServiceTaskExit(kWriterTask, 1000000000ull);
   // Hand-overs that saw kRunning before our store finish their copy; then
   // nothing new can arrive. Bounded too (a preempted thread).
   for (int i = 0; i < 20000 && (g_in_flight.load() != 0 || SpoolSlotsFilling() != 0); ++i) {
@@ -290,7 +290,7 @@ void FlusherCounts(uint64_t* handed_over, uint64_t* inline_fallbacks, uint64_t* 
 void ResetFlusherInChild() {
   // The writer thread does not exist here; its spool is the parent's.
   g_state.store(kBlocked);
-  ForgetServiceTaskInChild();
+  ForgetServiceTaskInChild(kWriterTask);
   g_in_flight.store(0);
   g_sleeping.store(false);
   g_stop.store(false);

@@ -7,14 +7,23 @@
 // "single=<__libc_single_threaded> tasks=<kernel tasks>"; the trace must
 // still hold exactly its allocations, under full tracing, sampling with
 // HEAPSIGHT_FLUSH_MS=1000 and HEAPSIGHT_LEAK_SIGNAL (what `record --serve`
-// sets), `record --serve` itself, and in a fork child and an exec'd image.
+// sets), `record --serve` itself, paused mode with `heapsight attach` and
+// `detach` (the control loop is a raw task too), and in a fork child and an
+// exec'd image.
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
+#include <cstring>
 #include <string>
 
 #include "tests/scenarios/scenario_util.h"
+
+extern char** environ;
 
 namespace heapsight::testing {
 namespace {
@@ -104,6 +113,87 @@ TEST(SingleThreadScenario, RecordServeSampled) {
   int st = pclose(p);
   EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << out;
   EXPECT_EQ(out, "single=1 tasks=2\n");
+}
+
+std::string Shell(const std::string& command) {
+  std::string out;
+  FILE* p = popen((command + " 2>&1").c_str(), "r");
+  if (p == nullptr) return "<popen failed>";
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  int st = pclose(p);
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) out += "<status " + std::to_string(st) + ">";
+  return out;
+}
+
+// Paused mode: the control task answers attach and detach; the window
+// holds exactly the churn between them, and glibc never saw a thread.
+TEST(SingleThreadScenario, PausedAttachDetach) {
+  std::string dir = MakeTempDir();
+  int in[2], out[2];
+  ASSERT_EQ(pipe(in), 0);
+  ASSERT_EQ(pipe(out), 0);
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::strncmp(*e, "HEAPSIGHT_", 10) != 0 && std::strncmp(*e, "LD_PRELOAD=", 11) != 0) {
+      env.push_back(*e);
+    }
+  }
+  env.push_back("LD_PRELOAD=" + BuildPath("preload/libheapsight.so"));
+  env.push_back("HEAPSIGHT_OUTPUT=" + dir + "/%e.%p.hst");
+  env.push_back("HEAPSIGHT_START=paused");
+  std::string program = Program(), mode = "wait", count = std::to_string(kPairs);
+  std::vector<char*> argv = {program.data(), mode.data(), count.data(), nullptr};
+  std::vector<char*> envp;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(in[0], 0);
+    dup2(out[1], 1);
+    close(in[1]);
+    close(out[0]);
+    execve(argv[0], argv.data(), envp.data());
+    _exit(127);
+  }
+  close(in[0]);
+  close(out[1]);
+  auto read_line = [&]() {
+    std::string line;
+    char c;
+    for (;;) {
+      pollfd pfd{out[0], POLLIN, 0};
+      if (poll(&pfd, 1, 20000) <= 0) return line + "<timeout>";
+      if (read(out[0], &c, 1) != 1) return line + "<eof>";
+      if (c == '\n') return line;
+      line += c;
+    }
+  };
+  auto send = [&](const char* line) { (void)!write(in[1], line, std::strlen(line)); };
+  std::string heapsight = "'" + BuildPath("cli/heapsight") + "'";
+  EXPECT_EQ(read_line(), "ready");
+  std::string attach = Shell(heapsight + " attach " + std::to_string(pid));
+  EXPECT_NE(attach.find("recording process " + std::to_string(pid)), std::string::npos) << attach;
+  send("go\n");
+  EXPECT_EQ(read_line(), "done");
+  std::string detach = Shell(heapsight + " detach " + std::to_string(pid));
+  EXPECT_EQ(detach.find("<status"), std::string::npos) << detach;
+  send("end\n");
+  // The control task and the program's thread; the writer, started at the
+  // window's first full chunk, was stopped by the detach.
+  EXPECT_EQ(read_line(), "single=1 tasks=2");
+  int st = 0;
+  EXPECT_EQ(waitpid(pid, &st, 0), pid);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
+  close(in[1]);
+  close(out[0]);
+  std::vector<std::string> traces;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.path().extension() == ".hst") traces.push_back(e.path().string());
+  }
+  ASSERT_EQ(traces.size(), 1u);
+  ExpectExact(traces[0], kMain, kPairs);
 }
 
 // A fork child gets a writer task of its own at its first full chunk, and
