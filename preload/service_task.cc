@@ -36,7 +36,7 @@ extern "C" long heapsight_raw_clone(unsigned long flags, void* stack_top, int* p
                                     void* tls, void (*fn)(void*), void* arg)
     __attribute__((visibility("hidden")));
 __asm__(
-    ".text\n"
+    ".pushsection .text\n"
     ".globl heapsight_raw_clone\n"
     ".hidden heapsight_raw_clone\n"
     ".type heapsight_raw_clone,@function\n"
@@ -61,7 +61,8 @@ __asm__(
     "  hlt\n"
     "1:\n"
     "  retq\n"
-    ".size heapsight_raw_clone, .-heapsight_raw_clone\n");
+    ".size heapsight_raw_clone, .-heapsight_raw_clone\n"
+    ".popsection\n");
 
 namespace heapsight::preload {
 namespace {
