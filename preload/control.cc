@@ -1,14 +1,18 @@
 // preload/control.cc: see control.h.
 //
-// Constraints: no malloc of our own; the control thread's buffers are on
-// its stack; text is built by hand (no stdio). Not async-signal-safe, and
-// never called from a hook or a signal handler.
+// Constraints: no malloc of our own; the control task's buffers are on its
+// stack; text is built by hand (no stdio). The loop runs on a service task
+// (service_task.h): it calls only system-call wrappers (socket, accept4,
+// read, write, getsockopt, setsockopt, fstat, fcntl, getrlimit, close,
+// nanosleep), which touch nothing but errno (the task's own) and the TCB's
+// multiple-threads flag (0 there); no glibc lock, malloc, stdio or loader
+// call (AttachWindow and DetachWindow skip their module scans on the task,
+// lifecycle.cc). Not async-signal-safe, never called from a hook or a
+// signal handler.
 #include "preload/control.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
-#include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -19,8 +23,10 @@
 
 #include "preload/host_guards.h"
 #include "preload/lifecycle.h"
+#include "preload/module_map.h"
 #include "preload/raw_log.h"
 #include "preload/reentry_guard.h"
+#include "preload/service_task.h"
 #include "preload/trace_writer.h"
 #include "preload/tracer_state.h"
 
@@ -28,7 +34,6 @@ namespace heapsight::preload {
 namespace {
 
 constexpr int kHighFd = 499;  // below the trace's 500 (trace_writer.cc)
-constexpr size_t kThreadStack = 256 * 1024;
 
 int g_listen_fd = -1;
 dev_t g_listen_dev = 0;
@@ -175,7 +180,9 @@ void Serve(int fd) {
   Reply(fd, out);
 }
 
-void* ControlThread(void*) {
+// The control task's main (service_task.h: every signal blocked, exempt
+// from the leak scan's stop, reentry guard held).
+void ControlMain(void*) {
   for (;;) {
     int listen_fd = g_listen_fd;
     // The program may have closed our fd (a daemon closing every fd) and
@@ -185,7 +192,7 @@ void* ControlThread(void*) {
       g_listen_fd = -1;
       timespec wait{0, 100 * 1000 * 1000};
       nanosleep(&wait, nullptr);
-      if (!OpenSocket()) return nullptr;
+      if (!OpenSocket()) return;
       continue;
     }
     int fd = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
@@ -202,33 +209,28 @@ void* ControlThread(void*) {
   }
 }
 
-bool StartThread() {
+// Not pthread_create: a glibc thread would switch the host's malloc to its
+// multi-thread path for as long as the process runs paused (service_task.h).
+bool StartTask() {
   ErrnoKeeper keep_errno;
-  ReentryGuard guard;
-  pthread_attr_t attr;
-  if (pthread_attr_init(&attr) != 0) return false;
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&attr, kThreadStack);
-  // The thread inherits this mask: the standard signals blocked (the host's
-  // process-directed signals go to its own threads), the real-time ones
-  // and the synchronous faults open (the leak scan's stop signal must
-  // reach every thread, thread_capture.h).
-  sigset_t block, old;
-  sigemptyset(&block);
-  for (int s = 1; s < SIGRTMIN; ++s) {
-    if (s != SIGSEGV && s != SIGBUS && s != SIGFPE && s != SIGILL && s != SIGKILL &&
-        s != SIGSTOP && s != SIGABRT) {
-      sigaddset(&block, s);
-    }
+  ReentryGuard guard;  // the first task start looks up the TLS size (dlsym)
+  int err = 0;
+  if (StartServiceTask(kControlTask, ControlMain, nullptr, "heapsight-ctl", &err)) return true;
+  if (!g_options.QUIET) {
+    RawBuffer b;
+    b.Str("HEAPSIGHT_START=paused: cannot start the control task: ").Str(ErrnoName(err))
+        .Str("; attach is not possible");
+    RawLog(b);
   }
-  pthread_sigmask(SIG_BLOCK, &block, &old);
-  pthread_t thread;
-  int rc = pthread_create(&thread, &attr, ControlThread, nullptr);
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  pthread_attr_destroy(&attr);
-  if (rc != 0) return false;
-  pthread_setname_np(thread, "heapsight-ctl");
-  return true;
+  return false;
+}
+
+// What an attach on the task cannot do itself: list the loaded modules
+// (dl_iterate_phdr, on a real thread; lifecycle.cc's AttachWindow writes
+// what this registered). A no-op sink: nothing is recorded while paused.
+void RegisterModules() {
+  ReentryGuard guard;
+  RescanModules(ModuleSink{[](const Module&, void*) {}, [](uint64_t, void*) {}, nullptr});
 }
 
 // After our constructor(101), which started (paused) tracing.
@@ -241,7 +243,8 @@ __attribute__((constructor(104))) void ControlConstructor() {
 void StartControl() {
   ErrnoKeeper keep_errno;
   if (!OpenSocket()) return;
-  if (!StartThread()) {
+  RegisterModules();
+  if (!StartTask()) {
     close(g_listen_fd);
     g_listen_fd = -1;
     return;
@@ -259,11 +262,13 @@ void StartControl() {
 
 void RestartControlInChild() {
   ErrnoKeeper keep_errno;
-  // The parent's socket is the parent's: close our copy (if still ours).
+  // The parent's task does not exist here; its socket is the parent's:
+  // close our copy (if still ours).
+  ForgetServiceTaskInChild(kControlTask);
   if (StillOurs(g_listen_fd)) close(g_listen_fd);
   g_listen_fd = -1;
   if (!OpenSocket()) return;
-  if (!StartThread()) {
+  if (!StartTask()) {
     close(g_listen_fd);
     g_listen_fd = -1;
   }

@@ -3,8 +3,10 @@
 // A process started with HEAPSIGHT_START=paused runs dormant (the hooks pass
 // every call through; tracer_state.h's kPaused) and listens on the abstract
 // unix socket "@heapsight.<pid>" (no file; Linux's abstract namespace). A
-// thread of ours, "heapsight-ctl", blocked in accept(2), serves one request
-// per connection, one line each way:
+// task of ours, "heapsight-ctl", blocked in accept(2), serves one request
+// per connection, one line each way. It is a raw service task
+// (service_task.h), not a glibc thread, so a paused single-threaded host
+// keeps glibc's single-thread malloc:
 //
 //   "attach\n"  -> "ok <trace path>\n"   a window starts (AttachWindow)
 //   "detach\n"  -> "ok <trace path>\n"   the window ends, the file is closed
@@ -19,17 +21,21 @@
 // host uses, and could not answer; and the work of a start (open the file,
 // read /proc, write the header and module map) must not run in a signal
 // handler nor wait for the host's next allocation (an idle process would
-// never attach, nor close its trace on detach). The thread runs the start
-// and the end itself, at once, while the host's threads go on.
+// never attach, nor close its trace on detach). The task runs the start
+// and the end itself, at once, while the host's threads go on. What it
+// cannot do there is list the loaded modules (dl_iterate_phdr needs a
+// glibc thread): StartControl registers them on the starting thread, and
+// a module loaded later is recorded by the thread that loaded it at its
+// next event inside a window (or at exit).
 //
-// What it costs a paused host: one thread (256 KiB stack, all standard
-// signals blocked, so the host's process-directed signals never run on
-// it), one fd (close-on-exec, moved high like the trace's). A fork child of
-// a paused-mode process gets its own socket and thread; exec closes the fd
-// and the new image starts again as its environment says.
+// What it costs a paused host: one raw task (256 KiB stack, every signal
+// blocked, so the host's signals never run on it; exempt from the leak
+// scan's stop), one fd (close-on-exec, moved high like the trace's). A fork
+// child of a paused-mode process gets its own socket and task; exec closes
+// the fd and the new image starts again as its environment says.
 //
-// Constraints: the thread allocates nothing of its own (requests and
-// replies live on its stack); it takes the window lock through
+// Constraints: the task allocates nothing of its own (requests and replies
+// live on its stack); it takes the window lock through
 // AttachWindow/DetachWindow (lifecycle.h). Nothing here runs in a hook or a
 // signal handler.
 #ifndef HEAPSIGHT_PRELOAD_CONTROL_H_

@@ -30,6 +30,11 @@
 
 namespace heapsight::preload {
 
+// True on heapsight's service task (service_task.h), a thread glibc does
+// not know: it has no real thread descriptor, so NoCancel leaves
+// pthread_setcancelstate alone there (nothing can cancel that task anyway).
+inline thread_local bool t_in_service_task __attribute__((tls_model("initial-exec"))) = false;
+
 class ErrnoKeeper {
  public:
   ErrnoKeeper() : saved_(errno) {}
@@ -43,7 +48,9 @@ class ErrnoKeeper {
 
 class NoCancel {
  public:
-  NoCancel() { pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old_); }
+  NoCancel() {
+    if (!t_in_service_task) pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old_);
+  }
   ~NoCancel() {
     if (old_ != PTHREAD_CANCEL_DISABLE) pthread_setcancelstate(old_, nullptr);
   }

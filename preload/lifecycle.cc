@@ -29,6 +29,7 @@
 #include "preload/recorder.h"
 #include "preload/reentry_guard.h"
 #include "preload/sampler.h"
+#include "preload/service_task.h"
 #include "preload/thread_state.h"
 #include "preload/trace_flusher.h"
 #include "preload/trace_writer.h"
@@ -504,10 +505,15 @@ int AttachWindow(char* path, size_t path_size) {
     SpinLockHolder hold(&ts->lock);
     WriteProcessRecord(ts, 0);
   }
-  // Modules known from an earlier window, then what changed since (the
-  // first window: every module).
+  // Modules known from an earlier window (or from the scan before the
+  // control task started, control.cc), then what changed since. On the
+  // control task (a raw task, service_task.h) no rescan: dl_iterate_phdr
+  // takes the loader's lock, a recursive mutex keyed on the caller's glibc
+  // thread descriptor, which the task does not have. A module loaded while
+  // paused is recorded by the thread that loaded it at its next event (its
+  // t_modules_dirty), or at exit.
   ForEachLiveModule(ModuleRecords(ts));
-  RescanModules(ModuleRecords(ts));
+  if (!InServiceTask()) RescanModules(ModuleRecords(ts));
   uintptr_t self_begin, self_end;
   if (!g_self_range_set &&
       ModuleRangeOf(reinterpret_cast<uintptr_t>(&StartTracing), &self_begin, &self_end)) {
@@ -561,7 +567,8 @@ int DetachWindow(char* path, size_t path_size) {
   nanosleep(&pause, nullptr);
   uint64_t now = NowUs();
   ThreadState* ts = CurrentThreadState(now);
-  if (ts != nullptr) RecordPendingModuleChanges(ts);
+  // Not on the control task (no dl_iterate_phdr there, see AttachWindow).
+  if (ts != nullptr && !InServiceTask()) RecordPendingModuleChanges(ts);
   FlushAllThreads(now);
   if (ts != nullptr) {
     SpinLockHolder hold(&ts->lock);

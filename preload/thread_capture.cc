@@ -187,14 +187,23 @@ uintptr_t CurrentThreadPointer() {
   return tp;
 }
 
-std::atomic<pid_t> g_exempt{0};
+std::atomic<pid_t> g_exempt[kExemptSlots] = {};
 
-void ExemptFromCapture(pid_t tid) { g_exempt.store(tid, std::memory_order_release); }
+void ExemptFromCapture(int slot, pid_t tid) {
+  if (slot >= 0 && slot < kExemptSlots) g_exempt[slot].store(tid, std::memory_order_release);
+}
 
 bool StopOtherThreads(int signal_number, int timeout_ms, ThreadCapture* out) {
   *out = ThreadCapture{};
   pid_t self = GetTid();
-  pid_t exempt = g_exempt.load(std::memory_order_acquire);
+  pid_t exempt[kExemptSlots];
+  for (int i = 0; i < kExemptSlots; ++i) exempt[i] = g_exempt[i].load(std::memory_order_acquire);
+  auto exempted = [&exempt](pid_t tid) {
+    for (pid_t e : exempt) {
+      if (e != 0 && tid == e) return true;
+    }
+    return false;
+  };
   pid_t pid = getpid();
   size_t tasks = 0;
   if (!ForEachTask([&](pid_t) { ++tasks; })) return false;
@@ -221,7 +230,7 @@ bool StopOtherThreads(int signal_number, int timeout_ms, ThreadCapture* out) {
   for (int round = 0; round < 4; ++round) {
     size_t before = count;
     ForEachTask([&](pid_t tid) {
-      if (tid == self || (exempt != 0 && tid == exempt) || count >= capacity) return;
+      if (tid == self || exempted(tid) || count >= capacity) return;
       for (size_t i = 0; i < count; ++i) {
         if (threads[i].tid == tid) return;
       }

@@ -56,11 +56,13 @@ struct ThreadCapture {
 bool StopOtherThreads(int signal_number, int timeout_ms, ThreadCapture* out);
 void ResumeOtherThreads(ThreadCapture* capture);
 
-// A thread of heapsight's own that never touches the program's heap or
-// holds a program pointer (the writer thread, trace_flusher.h, which blocks
-// every signal): StopOtherThreads leaves it running and out of the list
-// instead of waiting for it to answer. 0: none.
-void ExemptFromCapture(pid_t tid);
+// Tasks of heapsight's own that never touch the program's heap or hold a
+// program pointer (the service tasks, service_task.h, which block every
+// signal: the writer and paused mode's control loop): StopOtherThreads
+// leaves them running and out of the list instead of waiting for them to
+// answer. One tid per slot (0 or 1); 0: none.
+inline constexpr int kExemptSlots = 2;
+void ExemptFromCapture(int slot, pid_t tid);
 
 // The calling thread's thread pointer.
 uintptr_t CurrentThreadPointer();

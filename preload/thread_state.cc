@@ -173,8 +173,14 @@ ThreadState* CurrentThreadState(uint64_t now_us) {
     ts->unwind_cache = static_cast<UnwindCache*>(PageAlloc(sizeof(UnwindCache)));
   }
   t_state = ts;
-  if (g_key_ok) pthread_setspecific(g_exit_key, ts);
-  if (g_need_stack_bounds) InitThreadStackBounds();
+  // Not on a service task (service_task.h: paused mode's control loop makes
+  // its records from a state of its own): it has no glibc thread
+  // descriptor for a key's value, never exits through glibc, and never
+  // unwinds a stack (and glibc's stack bounds read /proc with stdio).
+  if (!t_in_service_task) {
+    if (g_key_ok) pthread_setspecific(g_exit_key, ts);
+    if (g_need_stack_bounds) InitThreadStackBounds();
+  }
   {
     SpinLockHolder hold(&ts->lock);
     AppendRecord(ts, now_us, &format::ChunkEncoder::PutThreadStart, now_us, tid, 0);

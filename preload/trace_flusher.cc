@@ -1,15 +1,16 @@
 // preload/trace_flusher.cc: see trace_flusher.h.
 //
 // Constraints: no malloc (the writer's scratch buffer comes from PageAlloc);
-// the hand-over takes no lock and never waits; the writer thread runs under
-// the reentry guard with every signal blocked. Not async-signal-safe.
+// the hand-over takes no lock and never waits; the writer runs on the
+// service task (service_task.h: raw clone, every signal blocked, reentry
+// guard held, TLS of its own), so WriterMain and everything it calls use
+// no glibc malloc, lock, stdio or loader call (audit: docs/DESIGN.md, "The
+// writer task"). Not async-signal-safe.
 #include "preload/trace_flusher.h"
 
 #include <linux/futex.h>
-#include <pthread.h>
-#include <signal.h>
+#include <sched.h>
 #include <stdlib.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,8 +22,10 @@
 #include "preload/clock.h"
 #include "preload/host_guards.h"
 #include "preload/internal_alloc.h"
+#include "preload/raw_log.h"
+#include "preload/raw_syscall.h"
 #include "preload/reentry_guard.h"
-#include "preload/thread_capture.h"
+#include "preload/service_task.h"
 #include "preload/thread_state.h"
 #include "preload/trace_writer.h"
 #include "preload/tracer_state.h"
@@ -49,7 +52,6 @@ size_t g_max_chunk = 0;
 bool g_test_off = false;
 bool g_test_paused = false;
 
-pthread_t g_thread;
 uint8_t* g_scratch = nullptr;  // the writer's compression buffer
 // The last slot of trace_writer's context pool: thread indexes start at 1,
 // so a small program's threads use other contexts than the writer's.
@@ -65,8 +67,10 @@ std::atomic<uint64_t> g_handed_over{0};
 std::atomic<uint64_t> g_inline_fallbacks{0};
 std::atomic<uint64_t> g_cpu_ns{0};  // the writer's CPU time, once it has stopped
 
+// Raw: the writer task has no errno of glibc's to set (raw_syscall.h).
 long Futex(std::atomic<uint32_t>* word, int op, uint32_t value, const timespec* timeout) {
-  return syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), op, value, timeout, nullptr, 0);
+  return RawSyscall(SYS_futex, reinterpret_cast<long>(word), op, value,
+                    reinterpret_cast<long>(timeout));
 }
 
 timespec Span(uint64_t us) {
@@ -82,15 +86,10 @@ void Drain() {
   }
 }
 
-void* WriterMain(void*) {
-  // Everything this thread does is heapsight's own: its allocations inside
-  // libc (none expected) stay internal, and it never gets a thread state.
-  ++t_reentry_depth;
-  prctl(PR_SET_NAME, "heapsight-writer", 0, 0, 0);
-  // An on-demand leak scan stops the program's threads with a signal we
-  // block: it leaves us running instead of waiting for an answer (we never
-  // touch the program's heap).
-  ExemptFromCapture(static_cast<pid_t>(syscall(SYS_gettid)));
+// The service task's main (service_task.h set up the reentry guard, the
+// blocked signals and the leak scan's exemption). It never gets a thread
+// state, never touches the program's heap.
+void WriterMain(void*) {
   uint64_t next_fresh = g_flush_us != 0 ? NowUs() + g_flush_us / 2 : 0;
   for (;;) {
     // Read before draining: a hand-over after this read changes the word,
@@ -122,14 +121,24 @@ void* WriterMain(void*) {
   }
   Drain();
   timespec cpu;
-  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0) {
+  if (RawSyscall(SYS_clock_gettime, CLOCK_THREAD_CPUTIME_ID, reinterpret_cast<long>(&cpu)) == 0) {
     g_cpu_ns.store(static_cast<uint64_t>(cpu.tv_sec) * 1000000000u +
                    static_cast<uint64_t>(cpu.tv_nsec));
   }
-  ExemptFromCapture(0);
   g_done.store(1, std::memory_order_release);
   Futex(&g_done, FUTEX_WAKE_PRIVATE, 1, nullptr);
-  return nullptr;
+}
+
+// Once per process: the writer could not start, chunks go out inline.
+void WarnNoTask(int err) {
+  static std::atomic<bool> warned{false};
+  if (warned.exchange(true)) return;
+  const char* quiet = getenv("HEAPSIGHT_QUIET");
+  if (quiet != nullptr && *quiet != '\0' && *quiet != '0') return;
+  RawBuffer b;
+  b.Str("cannot start the writer task (").Str(ErrnoName(err))
+      .Str("); the program's threads write their chunks themselves");
+  RawLog(b);
 }
 
 void Wake() {
@@ -147,25 +156,14 @@ int Start() {
   if (OpenSpool(g_max_chunk) != 0) return kStopped;
   g_stop.store(false);
   g_done.store(0);
-  pthread_attr_t attr;
-  if (pthread_attr_init(&attr) != 0) {
+  // Not pthread_create: a glibc thread would switch the host's malloc to
+  // its multi-thread path for good (service_task.h). zstd's compressor
+  // keeps its tables in the context (mmap'ed), not on the stack: the
+  // task's 256 KiB are plenty.
+  int err = 0;
+  if (!StartServiceTask(kWriterTask, WriterMain, nullptr, "heapsight-writer", &err)) {
     CloseSpool();
-    return kStopped;
-  }
-  // zstd's compressor keeps its tables in the context (mmap'ed), not on
-  // the stack: 256 KiB is plenty, and costs the process little.
-  pthread_attr_setstacksize(&attr, 256 * 1024);
-  // Every signal blocked in the new thread (it inherits our mask): a
-  // signal meant for the program is never delivered to the writer, and the
-  // leak scan never waits for it (it is gone before the scan, anyway).
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  int rc = pthread_create(&g_thread, &attr, WriterMain, nullptr);
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  pthread_attr_destroy(&attr);
-  if (rc != 0) {
-    CloseSpool();
+    WarnNoTask(err);
     return kStopped;
   }
   return kRunning;
@@ -179,7 +177,7 @@ int TryStart() {
   if (!g_state.compare_exchange_strong(expected, kStarting)) return expected;
   ErrnoKeeper keep_errno;
   NoCancel no_cancel;
-  ReentryGuard guard;  // pthread_create allocates inside libc
+  ReentryGuard guard;  // the first start looks up the TLS size (dlsym)
   int s = Start();
   g_state.store(s, std::memory_order_release);
   return s;
@@ -225,6 +223,8 @@ void StartFlusherForFreshness() {
 }
 
 void StopFlusher() {
+  // The writer never stops itself (it would wait for its own exit).
+  if (OnServiceTask(kWriterTask)) return;
   int s = g_state.load();
   for (int starting = 0;;) {
     if (s == kStopped) return;
@@ -256,9 +256,10 @@ void StopFlusher() {
     timespec t = Span((deadline - now) / 1000);
     Futex(&g_done, FUTEX_WAIT_PRIVATE, 0, &t);
   }
-  // It has left its loop: joining waits only for the thread's exit itself,
-  // after which it is gone from /proc/self/task (the leak scan's list).
-  pthread_join(g_thread, nullptr);
+  // It has left its loop: the join waits only for the task's exit itself
+  // (the kernel clears its tid word), after which it is gone from
+  // /proc/self/task (the leak scan's list). Bounded like the wait above.
+  WaitServiceTaskExit(kWriterTask, 1000000000ull);
   // Hand-overs that saw kRunning before our store finish their copy; then
   // nothing new can arrive. Bounded too (a preempted thread).
   for (int i = 0; i < 20000 && (g_in_flight.load() != 0 || SpoolSlotsFilling() != 0); ++i) {
@@ -289,7 +290,7 @@ void FlusherCounts(uint64_t* handed_over, uint64_t* inline_fallbacks, uint64_t* 
 void ResetFlusherInChild() {
   // The writer thread does not exist here; its spool is the parent's.
   g_state.store(kBlocked);
-  ExemptFromCapture(0);
+  ForgetServiceTaskInChild(kWriterTask);
   g_in_flight.store(0);
   g_sleeping.store(false);
   g_stop.store(false);

@@ -1,4 +1,4 @@
-// preload/trace_flusher.h: the writer thread, which compresses and writes
+// preload/trace_flusher.h: the writer, which compresses and writes
 // the program's full chunks so the program's threads do not (issue 15
 // target 3), and keeps the trace fresh (HEAPSIGHT_FLUSH_MS, issue 19).
 //
@@ -13,20 +13,23 @@
 // next tick.
 //
 // The writer starts on the first hand-over (with FLUSH_MS, when tracing
-// starts): a program that never fills a chunk never gets a thread. It is
-// created with every signal blocked (the program's signals are never
-// delivered to it), a small stack, and the reentry guard held for its
-// whole life (its own allocations inside libc are never recorded); it never
-// creates a thread state. If the spool or the thread cannot be created,
-// every chunk is written inline, as before, for the rest of the process.
+// starts): a program that never fills a chunk never gets a writer. It is
+// heapsight's service task (service_task.h), a raw clone, not a glibc
+// thread: the host's glibc stays in its single-thread mode (issue 19). It
+// runs with every signal blocked, a 256 KiB stack, TLS of its own and the
+// reentry guard held for its whole life; it never creates a thread state
+// and calls nothing that allocates, locks a glibc lock or enters the
+// loader. If the spool or the task cannot be created, every chunk is
+// written inline, as before, for the rest of the process (one warning when
+// the task could not start).
 //
 // Inline fallback: a hand-over never waits. When every spool slot is taken
 // (the writer is behind) the thread compresses and writes its chunk itself.
 //
 // Stopping (StopFlusher: exit, exec, abort, _dl_fini): the writer is told to
 // stop, writes what is sealed and exits; the caller waits for it (bounded,
-// 2 s), joins it (so the exit leak scan never meets a thread that blocks
-// its signal), waits (bounded) for hand-overs still being copied, writes
+// 2 s), joins it through the tid word the kernel clears at its exit (so
+// the exit leak scan never lists a task that blocks its signal), waits (bounded) for hand-overs still being copied, writes
 // what is left and removes the spool. From then on every chunk is written
 // inline (write-through at exit, static destructors after ours), unless an
 // exec failed (AllowFlusherRestart).
@@ -38,9 +41,8 @@
 // Constraints: HandOffChunk is called on the program's threads under their
 // state lock: no malloc, no lock, no wait (one relaxed load on the common
 // path, the futex wake only when the writer sleeps). Starting the writer
-// (once per process) calls pthread_create under the reentry guard. The
-// writer thread takes the trace file lock and, with try-lock only, state
-// locks; it never holds a lock that a hook waits on for longer than one
+// (once per process) clones the service task under the reentry guard. The
+// writer takes the trace file lock and, with try-lock only, state locks; it never holds a lock that a hook waits on for longer than one
 // memcpy of a chunk. Not async-signal-safe.
 #ifndef HEAPSIGHT_PRELOAD_TRACE_FLUSHER_H_
 #define HEAPSIGHT_PRELOAD_TRACE_FLUSHER_H_

@@ -192,7 +192,7 @@ int ParseSignal(const char* text) {
 // Nothing when the variable is empty or tracing is disabled; a warning when
 // it names no signal.
 void InstallSignalThread(const char* var, sem_t* wakeup, void* (*thread_main)(void*),
-                         void (*handler)(int)) {
+                         void (*handler)(int), bool make_thread = true) {
   const char* text = getenv(var);
   if (text == nullptr || *text == '\0') return;
   const char* disable = getenv("HEAPSIGHT_DISABLE");
@@ -205,13 +205,15 @@ void InstallSignalThread(const char* var, sem_t* wakeup, void* (*thread_main)(vo
   ErrnoKeeper keep_errno;  // a constructor: main() starts with libc's errno
   ReentryGuard guard;
   if (sem_init(wakeup, 0, 0) != 0) return;
-  pthread_t thread;
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  int rc = pthread_create(&thread, &attr, thread_main, nullptr);
-  pthread_attr_destroy(&attr);
-  if (rc != 0) return;
+  if (make_thread) {
+    pthread_t thread;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&thread, &attr, thread_main, nullptr);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) return;
+  }
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = handler;
@@ -233,6 +235,22 @@ void LeakSignalHandler(int) {
   errno = saved;
 }
 
+// A sampled trace has no leak thread (see SetUpLeakSignal): the request is
+// acknowledged on stderr once (write(2) only: async-signal-safe) and
+// otherwise ignored, never the signal's default action (termination).
+std::atomic<bool> g_sampled_leak_warned{false};
+void SampledLeakSignalHandler(int) {
+  int saved = errno;
+  if (!g_sampled_leak_warned.exchange(true) && !g_options.QUIET) {
+    static const char kText[] =
+        "heapsight: HEAPSIGHT_LEAK_SIGNAL: this trace is sampled; leak scans on demand need an "
+        "exact trace\n";
+    ssize_t r = write(2, kText, sizeof kText - 1);
+    (void)r;
+  }
+  errno = saved;
+}
+
 void* LeakThread(void*) {
   for (;;) {
     while (sem_wait(&g_leak_wakeup) != 0) {
@@ -248,8 +266,20 @@ void* LeakThread(void*) {
 }
 
 // Installs the leak-scan handler when HEAPSIGHT_LEAK_SIGNAL asks for one.
+// Its thread (a glibc thread: the scan calls into the loader and writes
+// records from a thread state of its own, which the service task cannot,
+// service_task.h) exists only for an exact trace: in a sampled one the live
+// table holds only the sampled blocks, `record --serve` never asks it for a
+// scan (live_endpoints.cc), and a second glibc thread would switch the
+// host's malloc to its multi-thread path (+7% CPU on a python+sqlite loop,
+// docs/performance.md): a sampled `record --serve` keeps a single-threaded
+// host single-threaded. An exact trace costs 2-4x anyway; there the thread
+// starts here, as before, so a scan request is answered even by an idle
+// program.
 __attribute__((constructor(103))) void SetUpLeakSignal() {
-  InstallSignalThread("HEAPSIGHT_LEAK_SIGNAL", &g_leak_wakeup, LeakThread, LeakSignalHandler);
+  bool sampled = g_options.SAMPLE_BYTES > 0;
+  InstallSignalThread("HEAPSIGHT_LEAK_SIGNAL", &g_leak_wakeup, LeakThread,
+                      sampled ? SampledLeakSignalHandler : LeakSignalHandler, !sampled);
 }
 
 }  // namespace

@@ -239,7 +239,7 @@ TEST(ThreadCapture, AnExemptThreadIsLeftRunning) {
   exempt.Start();
   other.Start();
   while (exempt.tid.load() == 0 || other.tid.load() == 0) std::this_thread::yield();
-  ExemptFromCapture(exempt.tid.load());
+  ExemptFromCapture(0, exempt.tid.load());
   ThreadCapture capture;
   EXPECT_TRUE(StopOtherThreads(0, 1000, &capture));
   EXPECT_EQ(capture.count, 1u);
@@ -252,7 +252,7 @@ TEST(ThreadCapture, AnExemptThreadIsLeftRunning) {
   uint64_t before = exempt.progress.load();
   while (exempt.progress.load() == before) std::this_thread::yield();
   ResumeOtherThreads(&capture);
-  ExemptFromCapture(0);
+  ExemptFromCapture(0, 0);
   exempt.Stop();
   other.Stop();
 }

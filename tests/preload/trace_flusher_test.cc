@@ -41,7 +41,7 @@ std::atomic<int> g_stale_passes{0};
 void OnWriteError(int) { g_write_errors.fetch_add(1); }
 void FlushStaleThreads(uint64_t, uint64_t) { g_stale_passes.fetch_add(1); }
 std::atomic<pid_t> g_exempt_tid{0};
-void ExemptFromCapture(pid_t tid) { g_exempt_tid.store(tid); }
+void ExemptFromCapture(int, pid_t tid) { g_exempt_tid.store(tid); }
 }  // namespace heapsight::preload
 
 namespace heapsight::preload {
