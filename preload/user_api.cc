@@ -29,10 +29,12 @@
 #include "preload/internal_alloc.h"
 #include "preload/leak_check.h"
 #include "preload/raw_log.h"
+#include "preload/recorder.h"
 #include "preload/reentry_guard.h"
 #include "preload/spin_lock.h"
 #include "preload/thread_state.h"
 #include "preload/trace_writer.h"
+#include "preload/trace_flusher.h"
 #include "preload/tracer_state.h"
 
 extern char** environ;
@@ -262,6 +264,10 @@ void* LeakThread(void*) {
     // classified in every thread's: a reader of the growing trace (record
     // --serve) needs them all to match the classes to live blocks.
     FlushAllThreads(NowUs());
+    // FlushAllThreads stopped the writer (its chunks go first); a request in
+    // a running program must not end HEAPSIGHT_FLUSH_MS's freshness for the
+    // rest of the run. Not past the exit point: the exit stops it for good.
+    if (!g_exiting.load()) AllowFlusherRestart();
   }
 }
 
@@ -297,7 +303,10 @@ bool WriteMarker(const char* name, bool flush_all) {
     if (!flush_all && FlushLocked(ts, now) != 0) return false;
   }
   // Every event before the marker is in some thread's buffer by now.
-  if (flush_all) FlushAllThreads(now);
+  if (flush_all) {
+    FlushAllThreads(now);
+    if (!g_exiting.load()) AllowFlusherRestart();  // as after a leak request
+  }
   return true;
 }
 

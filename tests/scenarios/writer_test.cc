@@ -210,6 +210,24 @@ TEST(WriterScenario, FlushMsPutsAnIdleThreadsEventsInTheFile) {
   EXPECT_EQ(KillAndWait(&live), SIGKILL);
 }
 
+TEST(WriterScenario, FlushMsStillFlushesAfterALeakScanRequest) {
+  // A leak scan on request (what record --serve's /debug/heapsight/leaks
+  // asks for) flushes every thread, which stops the writer first; the
+  // writer must come back, or an idle thread's later events never reach
+  // the file (they did not, before). The worker's second batch comes 3 s
+  // after "ready", long after the scan the signal asked for.
+  std::string dir = MakeTempDir();
+  const int n = 1000;
+  Live live = Start({ScenarioProgram("writer_program"), "idle-twice", std::to_string(n)}, dir,
+                    {{"HEAPSIGHT_FLUSH_MS", "1000"}, {"HEAPSIGHT_LEAK_SIGNAL", "SIGUSR2"}});
+  ASSERT_TRUE(WaitReady(live));
+  ASSERT_EQ(kill(live.pid, SIGUSR2), 0);
+  EXPECT_EQ(PollCount([&] { return Running(live.pid); }, dir, 3004, n, 10), n);
+  EXPECT_EQ(PollCount([&] { return Running(live.pid); }, dir, 3005, n, 15), n);
+  EXPECT_TRUE(Running(live.pid));
+  EXPECT_EQ(KillAndWait(&live), SIGKILL);
+}
+
 TEST(WriterScenario, WithoutFlushMsAnIdleThreadsChunkWaits) {
   // The default (FLUSH_MS=0) is today's behaviour: the worker's partial
   // chunk stays in memory while the program runs.

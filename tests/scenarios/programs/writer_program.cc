@@ -17,6 +17,9 @@
 //                3-9 are still closed at the end, 3 if not
 //   busy-exit N  four threads allocate (3003) without end; main allocates
 //                and frees N blocks of 3001 and calls exit(0) while they run
+//   idle-twice N as idle, then 3 s later the worker allocates and frees N
+//                blocks of 3005 and sleeps again (freshness after a leak
+//                scan the test asks for in between)
 //   fork-idle N  a busy thread runs (3003) while main forks; the child
 //                allocates and frees N blocks of 3002, prints "ready" and
 //                sleeps; the parent stops its thread and sleeps
@@ -26,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -57,6 +61,19 @@ void* Idle(void*) {
   return nullptr;
 }
 
+void* IdleTwice(void*) {
+  Churn(3004, g_count);
+  g_idle_ready.store(true);
+  // 3 s in all: the leak scan's stop signal interrupts a sleep (EINTR), so
+  // sleep again for what is left.
+  timespec left{3, 0};
+  while (nanosleep(&left, &left) != 0) {
+  }
+  Churn(3005, g_count);
+  for (;;) pause();
+  return nullptr;
+}
+
 void Ready() {
   // write(2), not stdio: stdout is a pipe the test reads line by line.
   ssize_t n = write(STDOUT_FILENO, "ready\n", 6);
@@ -77,6 +94,13 @@ int main(int argc, char** argv) {
   if (strcmp(mode, "idle") == 0) {
     pthread_t t;
     if (pthread_create(&t, nullptr, Idle, nullptr) != 0) return 2;
+    while (!g_idle_ready.load()) usleep(1000);
+    Ready();
+    for (;;) pause();
+  }
+  if (strcmp(mode, "idle-twice") == 0) {
+    pthread_t t;
+    if (pthread_create(&t, nullptr, IdleTwice, nullptr) != 0) return 2;
     while (!g_idle_ready.load()) usleep(1000);
     Ready();
     for (;;) pause();
