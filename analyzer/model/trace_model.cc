@@ -13,6 +13,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "analyzer/model/compact_free_index.h"
 #include "analyzer/model/event_pipeline.h"
 #include "analyzer/model/growth_tracker.h"
 #include "analyzer/model/site_timeline.h"
@@ -59,7 +60,11 @@ struct ThreadState {
 class Analysis {
  public:
   Analysis(StreamMerger& merger, const AnalyzeOptions& options, ProcessProfile& profile)
-      : merger_(merger), options_(options), p_(profile), threads_(merger.stream_count()) {
+      : merger_(merger),
+        options_(options),
+        p_(profile),
+        threads_(merger.stream_count()),
+        compact_(format::HasCompactFrees(merger.header())) {
     for (size_t s = 0; s < merger.stream_count(); ++s) {
       stream_of_thread_[merger.thread_index(s)] = s;
     }
@@ -117,6 +122,10 @@ class Analysis {
         Allocate(r.id, r.api, r.size, r.stack, stream);
         break;
       case RecordTag::kFree:
+        if (r.code != 0) {  // compact: names a stack and size (chunk_events.h)
+          FreeCompact(r, stream);
+          break;
+        }
         Free(r.id, r.api, stream, /*from_free=*/true);
         break;
       case RecordTag::kRealloc:
@@ -336,11 +345,34 @@ class Analysis {
     t.last_alloc_valid = true;
     if (!waiting_errors_.empty()) ResolveFreeErrors(id, stack, api, size);
     if (!pending_frees_.empty() && pending_frees_.erase(id) != 0) return;  // freed already
+    if (compact_ && compact_index_.TakePending(stack, size)) return;         // likewise
     if (!live_set_.Insert(id, LiveBlock{size, site})) {
       ++duplicate_ids_;
       return;
     }
+    if (compact_) compact_index_.Add(stack, size, id);
     AddLive(site, size);
+  }
+
+  // A compact free (format::kFileFlagCompactFrees): releases the oldest
+  // live block of its stack and size (compact_free_index.h), which keeps
+  // every per-stack count and byte total exact; a free that finds none
+  // waits for the next such block, like an exact free read before its
+  // allocation.
+  void FreeCompact(const Event& r, size_t stream) {
+    const bool from_free = r.code == kCompactFree;
+    uint64_t id;
+    if (compact_index_.Take(r.stack, r.size, &id)) {
+      Free(id, r.api, stream, from_free);
+      return;
+    }
+    if (compact_index_.AddPending(r.stack, r.size, size_t{1} << 24)) {
+      ++frees_;
+      ++p_.totals.frees_by_api[static_cast<size_t>(r.api)];
+    } else {
+      ++p_.totals.unmatched_frees;
+    }
+    if (from_free) threads_[stream].last_alloc_valid = false;
   }
 
   void Inherit(const Event& r) {
@@ -351,6 +383,7 @@ class Analysis {
       ++duplicate_ids_;
       return;
     }
+    if (compact_) compact_index_.Add(r.stack, r.size, r.id);
     ++s.inherited_count;
     s.inherited_bytes += r.size;
     AddLive(site, r.size);
@@ -424,7 +457,10 @@ class Analysis {
     LeakClassData& d = p_.leak_classes;
     const Record::LeakScanFields& l = r.leak_scan;
     if (l.scan < d.scan) return;
-    if (l.scan > d.scan) scan_classes_.clear();
+    if (l.scan > d.scan) {
+      scan_classes_.clear();
+      scan_cursor_.clear();
+    }
     d.scanned = true;
     d.scan = l.scan;
     d.reason = l.reason;
@@ -439,9 +475,25 @@ class Analysis {
     const Record::BlockClassesFields& b = r.block_classes;
     if (b.scan > d.scan) {  // records before their kLeakScan (other thread's chunk)
       scan_classes_.clear();
+      scan_cursor_.clear();
       d.scan = b.scan;
     }
     if (b.scan != d.scan) return;
+    if (compact_ && b.stacks.size() == b.ids.size()) {
+      // The preload's ids name its exact blocks, not necessarily the ones
+      // the compact frees left live here; each class goes to one of our
+      // live blocks of the same stack and size instead, oldest first, so
+      // per-stack class counts and bytes match the scan.
+      for (size_t i = 0; i < b.ids.size(); ++i) {
+        size_t& n = scan_cursor_[{b.stacks[i], b.sizes[i]}];
+        uint64_t id;
+        if (compact_index_.Peek(b.stacks[i], b.sizes[i], n, &id)) {
+          scan_classes_[id] = static_cast<uint8_t>(b.leak_class);
+        }
+        ++n;
+      }
+      return;
+    }
     for (uint64_t id : b.ids) scan_classes_[id] = static_cast<uint8_t>(b.leak_class);
   }
 
@@ -560,6 +612,9 @@ class Analysis {
     // Frees of ids that never got allocated are unmatched after all.
     frees_ -= pending_frees_.size();
     p_.totals.unmatched_frees += pending_frees_.size();
+    frees_ -= compact_index_.pending();  // compact frees that never found a block
+    p_.totals.unmatched_frees += compact_index_.pending();
+    p_.totals.compact_frees = compact_;
     if (duplicate_ids_ != 0) {
       p_.warnings.push_back(absl::StrCat(duplicate_ids_, " allocation ids were reused"));
     }
@@ -611,6 +666,12 @@ class Analysis {
   absl::flat_hash_map<uint32_t, size_t> stream_of_thread_;
   absl::flat_hash_map<uint64_t, uint8_t> scan_classes_;  // id -> LeakClass, last scan
   absl::flat_hash_map<uint64_t, std::vector<size_t>> waiting_errors_;  // id -> error indices
+  // Compact frees (format::kFileFlagCompactFrees): the live blocks by
+  // (stack, size), and per (stack, size) how many of them the last scan's
+  // kBlockClasses records classified so far.
+  const bool compact_;
+  CompactFreeIndex compact_index_;
+  absl::flat_hash_map<std::pair<uint64_t, uint64_t>, size_t> scan_cursor_;
   std::vector<LiveCounter> live_;  // per site, now
   std::unique_ptr<Symbolizer> classifier_;  // ClassifyNow's, over the first classifier_modules_
   size_t classifier_modules_ = 0;
