@@ -20,11 +20,13 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "analyzer/model/live_process.h"
 #include "analyzer/model/trace_model.h"
 #include "analyzer/report/leak_report.h"
 #include "analyzer/symbols/symbolizer.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "format/trace_reader.h"
 #include "tests/support/run_traced.h"
 
 namespace heapsight::analyzer {
@@ -255,6 +257,42 @@ TEST(CompactFrees, ChurnProgramExactNumbers) {
   }
   EXPECT_EQ(definite, 12u);
   EXPECT_EQ(reachable, 24u);
+}
+
+// Live analysis (record --serve, rotation) of a compact trace: its chunks,
+// applied in file order as the tail reads them, give the same live blocks
+// per site and the same totals as the whole-trace analysis.
+TEST(CompactFrees, LiveProcessMatchesTheAnalysis) {
+  TracedRun compact = RunOnce(Program("compact_churn_program"), true);
+  ASSERT_EQ(compact.traces.size(), 1u);
+  const ProcessProfile& whole = compact.profiles[0];
+  auto reader = format::TraceReader::Open(compact.traces[0]);
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  LiveProcess live(compact.traces[0], (*reader)->header());
+  EXPECT_TRUE(live.compact_frees());
+  std::vector<uint8_t> chunk;
+  while ((*reader)->NextChunk(&chunk)) ASSERT_TRUE(live.ApplyChunk(chunk).ok());
+  ProcessProfile p = live.Snapshot();
+  EXPECT_TRUE(p.totals.compact_frees);
+  EXPECT_EQ(live.counters().unmatched_frees, 0u);
+  EXPECT_EQ(live.counters().allocs, whole.totals.allocs + whole.runtime_totals.allocs);
+  EXPECT_EQ(live.counters().live_blocks,
+            whole.totals.leaked_blocks + whole.runtime_totals.leaked_blocks);
+  EXPECT_EQ(live.counters().live_bytes,
+            whole.totals.leaked_bytes + whole.runtime_totals.leaked_bytes);
+  EXPECT_EQ(live.counters().pending_frees, 0u);
+  std::map<std::string, std::pair<uint64_t, uint64_t>> want, got;
+  for (const Site& s : whole.sites) {
+    auto& w = want[StackKey(whole, s.stack) + format::ApiName(s.api)];
+    w.first += s.stats.leaked_count;
+    w.second += s.stats.leaked_bytes;
+  }
+  for (const Site& s : p.sites) {
+    auto& g = got[StackKey(whole, s.stack) + format::ApiName(s.api)];
+    g.first += s.stats.live_count;
+    g.second += s.stats.live_bytes;
+  }
+  EXPECT_EQ(got, want);
 }
 
 // The command line: report and leaks JSON agree in both modes and carry the
