@@ -147,6 +147,13 @@ int main(int argc, char** argv) {
     return 1;
   }
   TraceReader& reader = **reader_or;
+  // The simulations rebuild the id references of an exact trace; a compact
+  // trace (version 5) has none to rebuild.
+  if (heapsight::format::HasCompactFrees(reader.header())) {
+    std::fprintf(stderr, "%s: a trace with compact frees; trace_anatomy reads exact traces\n",
+                 argv[1]);
+    return 1;
+  }
   std::vector<Chunk> chunks;
   {
     std::vector<uint8_t> raw;

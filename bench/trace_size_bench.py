@@ -20,7 +20,14 @@ its trace, and a newline in an argument broke heaptrack_print):
   sqlite   sqlite3 :memory:, 200,000 inserts, an index, grouped queries
   node     node building a 300,000-element array of objects (V8's threads)
 
-With --keep DIR the traces stay in DIR/<program>-{heapsight,heaptrack}/.
+Each program also runs under `heapsight record --compact` (compact frees,
+HEAPSIGHT_COMPACT_FREES=1, trace format version 5: a free names its block's
+stack and size; blocks compressed at level 9 unless --env sets the level):
+its size is a column of its own, and its allocation count and bytes not
+freed at exit must equal the exact trace's (single-threaded programs: the
+same run twice).
+
+With --keep DIR the traces stay in DIR/<program>-{heapsight,compact,heaptrack}/.
 With --write-doc FILE the table replaces the block between
 `<!-- trace-size:begin -->` and `<!-- trace-size:end -->` of FILE.
 
@@ -146,6 +153,7 @@ def main():
     ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                     help="extra environment for the heapsight runs")
     ap.add_argument("--no-heaptrack", action="store_true")
+    ap.add_argument("--no-compact", action="store_true", help="skip the compact-frees runs")
     ap.add_argument("--write-doc", metavar="FILE")
     args = ap.parse_args()
     heapsight = run_bench.heapsight_binary(os.path.abspath(args.build))
@@ -172,6 +180,22 @@ def main():
             files, hs_bytes = traced(d)
             events = sum(compile_bench.events_of(heapsight, f) or 0 for f in files)
             hs_allocs = allocations_of(heapsight, files)
+            cp_bytes = None
+            if not args.no_compact:
+                d = os.path.join(work, name + "-compact")
+                shutil.rmtree(d, ignore_errors=True)
+                os.mkdir(d)
+                run = run_bench.measure([heapsight, "record", "-q", "--compact", "-o",
+                                         os.path.join(d, "t.%p.hst"), "--"] + argv, d,
+                                        env_extra=dict(env, **hs_env))
+                if run.rc != 0:
+                    sys.exit("trace_size_bench: %s exited %d under heapsight --compact:\n%s" %
+                             (name, run.rc, run.stderr[-2000:]))
+                cp_files, cp_bytes = traced(d)
+                cp_allocs = allocations_of(heapsight, cp_files)
+                if cp_allocs != hs_allocs:
+                    print("%-8s note: %d allocations with compact frees, %d exact (another run)"
+                          % (name, cp_allocs, hs_allocs), file=sys.stderr)
             ht_bytes = ht_calls = None
             if have_heaptrack:
                 d = os.path.join(work, name + "-heaptrack")
@@ -183,11 +207,12 @@ def main():
                 ht_calls = heaptrack_calls(ht_files)
                 if run.rc != 0 or ht_calls is None:
                     ht_bytes = -ht_bytes  # shown as failed
-            print("%-8s %d events, %d allocations: heapsight %d bytes (%d files), heaptrack %s "
-                  "bytes, %s allocation calls" % (name, events, hs_allocs, hs_bytes, len(files),
-                                                  ht_bytes, ht_calls), file=sys.stderr)
+            print("%-8s %d events, %d allocations: heapsight %d bytes (%d files), compact %s, "
+                  "heaptrack %s bytes, %s allocation calls" % (
+                      name, events, hs_allocs, hs_bytes, len(files), cp_bytes, ht_bytes,
+                      ht_calls), file=sys.stderr)
             rows.append((description, events, hs_allocs, hs_bytes, len(files), ht_bytes,
-                         ht_calls))
+                         ht_calls, cp_bytes))
 
         model, cores, mem = run_bench.machine_info()
         settings = ", ".join(args.env) if args.env else "both tools with their defaults"
@@ -199,9 +224,9 @@ def main():
                  "",
                  "| program | events | allocations (heapsight / heaptrack_print) | "
                  "heapsight bytes | bytes/event | heaptrack bytes | bytes/event | "
-                 "heapsight / heaptrack |",
-                 "|---|---|---|---|---|---|---|---|"]
-        for description, events, allocs, hs, nfiles, ht, calls in rows:
+                 "heapsight / heaptrack | compact bytes | compact / heaptrack |",
+                 "|---|---|---|---|---|---|---|---|---|---|"]
+        for description, events, allocs, hs, nfiles, ht, calls, cp in rows:
             per = lambda b: "%.2f" % (b / events) if events else "-"  # noqa: E731
             if ht is None:
                 ht_cells = "- | - | -"
@@ -210,10 +235,17 @@ def main():
             else:
                 ht_cells = "%s | %s | %.2f" % (run_bench.fmt_bytes(ht), per(ht), hs / ht)
             files = " (%d files)" % nfiles if nfiles > 1 else ""
-            lines.append("| %s | %s | %s / %s | %s%s | %s | %s |" % (
+            if cp is None:
+                cp_cells = "- | -"
+            elif ht is None:
+                cp_cells = "%s | -" % run_bench.fmt_bytes(cp)
+            else:
+                cp_cells = "%s | %.2f%s" % (run_bench.fmt_bytes(cp), cp / abs(ht),
+                                            " (truncated heaptrack)" if ht < 0 else "")
+            lines.append("| %s | %s | %s / %s | %s%s | %s | %s | %s |" % (
                 description, "{:,}".format(events), "{:,}".format(allocs),
                 "{:,}".format(calls) if calls is not None else "-",
-                run_bench.fmt_bytes(hs), files, per(hs), ht_cells))
+                run_bench.fmt_bytes(hs), files, per(hs), ht_cells, cp_cells))
         run_bench.publish(lines, args.write_doc, "trace-size")
     finally:
         if not args.keep:

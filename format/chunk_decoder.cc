@@ -41,7 +41,8 @@ inline bool UncheckedVarint(const uint8_t*& p, uint64_t* v) {
 
 }  // namespace
 
-ChunkDecoder::ChunkDecoder(const uint8_t* chunk, size_t size) : base_(chunk), size_(size) {
+ChunkDecoder::ChunkDecoder(const uint8_t* chunk, size_t size, bool compact_frees)
+    : base_(chunk), size_(size), compact_(compact_frees) {
   if (size < kChunkPreambleBytes) {
     error_ = "chunk of " + std::to_string(size) + " bytes is shorter than its header";
     return;
@@ -178,6 +179,10 @@ bool ChunkDecoder::Next(Record* out) {
   Record& r = *out;
   if (!r.module.segments.empty()) r.module.segments.clear();
   if (!r.block_classes.ids.empty()) r.block_classes.ids.clear();
+  if (!r.block_classes.stacks.empty()) {
+    r.block_classes.stacks.clear();
+    r.block_classes.sizes.clear();
+  }
   if (!r.process.argv.empty()) r.process.argv.clear();
   if (tag_byte >= kHotByteBase) {  // kAlloc, kFree, kRealloc with their api
     RecordTag tag = static_cast<RecordTag>(tag_byte / kHotByteBase);
@@ -232,7 +237,9 @@ bool ChunkDecoder::RefreshFastRecords() {
   };
   uint64_t n = room(pos_, end_, 1 + kFastRowBytes);
   n = std::min(n, room(columns_[kTimeColumn].pos, columns_[kTimeColumn].end, 2 * kVarint));
-  n = std::min(n, room(columns_[kSizeColumn].pos, columns_[kSizeColumn].end, kVarint));
+  // A compact realloc reads two sizes (trace_format.h, "Compact frees").
+  n = std::min(n, room(columns_[kSizeColumn].pos, columns_[kSizeColumn].end,
+                       compact_ ? kCompactReallocSizeFields * kVarint : kVarint));
   n = std::min(n, room(columns_[kMiscColumn].pos, columns_[kMiscColumn].end, 2 * kVarint));
   fast_records_ = n;
   return n != 0;
@@ -257,6 +264,20 @@ bool ChunkDecoder::NextFast(Record* out, RecordTag tag) {
     if ((v & 3) == 1 && !UncheckedVarint(p, &counter)) return false;
     return DecodeIdRef(v, counter, &freed, id);
   };
+  const uint8_t* sizes = columns_[kSizeColumn].pos;
+  if (tag == RecordTag::kFree && compact_) {
+    uint64_t stack, size;
+    if (!UncheckedVarint(p, &stack) || !UncheckedVarint(sizes, &size)) return false;
+    time_us_ += dt;
+    r.time_us = time_us_;
+    r.id = 0;
+    r.stack = stack;
+    r.size = size;
+    pos_ = p;
+    columns_[kTimeColumn].pos = times;
+    columns_[kSizeColumn].pos = sizes;
+    return true;
+  }
   if (tag == RecordTag::kFree) {
     uint64_t id;
     if (!id_ref(&id)) return false;
@@ -269,10 +290,11 @@ bool ChunkDecoder::NextFast(Record* out, RecordTag tag) {
     return true;
   }
   const uint8_t* misc = columns_[kMiscColumn].pos;
-  const uint8_t* sizes = columns_[kSizeColumn].pos;
-  uint64_t old_id = 0, dt2 = 0, size, stack, alignment = 0, address;
+  uint64_t old_id = 0, old_stack = 0, old_size = 0, dt2 = 0, size, stack, alignment = 0, address;
   if (tag == RecordTag::kRealloc) {
-    if (!id_ref(&old_id) || !UncheckedVarint(times, &dt2) || dt2 > kMaxTimeDeltaUs) return false;
+    bool old_ok = compact_ ? UncheckedVarint(p, &old_stack) && UncheckedVarint(sizes, &old_size)
+                           : id_ref(&old_id);
+    if (!old_ok || !UncheckedVarint(times, &dt2) || dt2 > kMaxTimeDeltaUs) return false;
   }
   if (!UncheckedVarint(p, &stack) || !UncheckedVarint(sizes, &size)) return false;
   if (tag == RecordTag::kAlloc && !UncheckedVarint(misc, &alignment)) return false;
@@ -281,6 +303,8 @@ bool ChunkDecoder::NextFast(Record* out, RecordTag tag) {
   r.time_us = time_us_;
   if (tag == RecordTag::kRealloc) {
     r.old_id = old_id;
+    r.old_stack = old_stack;
+    r.old_size = old_size;
     time_us_ += dt2;
     r.time2_us = time_us_;
   } else {
@@ -326,11 +350,19 @@ bool ChunkDecoder::NextHotSlow(Record* out, RecordTag tag) {
       r.id = MakeAllocId(header_.thread_index, next_counter_++);
       return true;
     case RecordTag::kFree:
+      if (compact_) {
+        r.id = 0;
+        if (!ReadVarint(&r.stack) || !ReadColumn(kSizeColumn, &r.size)) return Fail(what);
+        return true;
+      }
       if (!ReadIdRef(&r.id)) return Fail(what);
       return true;
     case RecordTag::kRealloc: {
       uint64_t dt2;
-      if (!ReadIdRef(&r.old_id) || !ReadColumn(kTimeColumn, &dt2) || dt2 > kMaxTimeDeltaUs ||
+      bool old_ok = compact_ ? (r.old_id = 0, ReadVarint(&r.old_stack) &&
+                                                  ReadColumn(kSizeColumn, &r.old_size))
+                             : (r.old_stack = r.old_size = 0, ReadIdRef(&r.old_id));
+      if (!old_ok || !ReadColumn(kTimeColumn, &dt2) || dt2 > kMaxTimeDeltaUs ||
           !ReadVarint(&r.stack) || !ReadColumn(kSizeColumn, &r.size) || !read_address()) {
         return Fail(what);
       }
@@ -363,6 +395,18 @@ bool ChunkDecoder::NextSlow(Record* out, RecordTag tag) {
       if (!ReadSignedVarint(&delta)) return Fail("block classes");
       prev += static_cast<uint64_t>(delta);
       id = prev;
+    }
+    // Compact traces append each block's stack and size (trace_format.h,
+    // "Compact frees"); a body without them has none.
+    if (compact_ && pos_ < end_) {
+      if (count > static_cast<uint64_t>(end_ - pos_) / 2) return Fail("block classes");
+      r.block_classes.stacks.resize(count);
+      r.block_classes.sizes.resize(count);
+      for (uint64_t i = 0; i < count; ++i) {
+        if (!ReadVarint(&r.block_classes.stacks[i]) || !ReadVarint(&r.block_classes.sizes[i])) {
+          return Fail("block classes");
+        }
+      }
     }
     r.time_us = time_us_;
     return true;

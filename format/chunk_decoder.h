@@ -48,6 +48,11 @@ struct Record {
   // the block's allocation id (0 = unknown).
   uint64_t id = 0;
   uint64_t old_id = 0;     // kRealloc: the freed id
+  // Compact frees (kFileFlagCompactFrees): a kFree names its block by
+  // `stack` and `size` (id is 0); a kRealloc names its old block by
+  // old_stack and old_size (old_id is 0). 0 in exact traces.
+  uint64_t old_stack = 0;
+  uint64_t old_size = 0;
 
   // --- One member per other kind.
   struct StackNodeFields {
@@ -100,6 +105,10 @@ struct Record {
     uint64_t scan = 0;
     LeakClass leak_class = LeakClass::kDefinite;
     std::vector<uint64_t> ids;
+    // Compact traces: each listed block's stack and size (same order as
+    // ids); empty otherwise.
+    std::vector<uint64_t> stacks;
+    std::vector<uint64_t> sizes;
   } block_classes;
 };
 
@@ -131,8 +140,10 @@ void ForEachStringField(Record& r, Fn&& fn) {
 class ChunkDecoder {
  public:
   // `chunk` points at a ChunkHeader followed by records; `size` is the
-  // chunk's raw size. Check ok() before Next().
-  ChunkDecoder(const uint8_t* chunk, size_t size);
+  // chunk's raw size. `compact_frees`: the file has kFileFlagCompactFrees
+  // (its frees name stacks and sizes, trace_format.h). Check ok() before
+  // Next().
+  ChunkDecoder(const uint8_t* chunk, size_t size, bool compact_frees = false);
 
   bool ok() const { return error_.empty(); }
   // Empty while decoding succeeds; otherwise what went wrong and where.
@@ -181,7 +192,13 @@ class ChunkDecoder {
   };
   Column columns_[kColumnCount];
   uint64_t fast_records_ = 0;  // hot records NextFast may decode unchecked
+  bool compact_ = false;       // kFileFlagCompactFrees
 };
+
+// Whether a file's frees are compact (its decoders take compact_frees).
+inline bool HasCompactFrees(const FileHeader& h) {
+  return (h.flags & kFileFlagCompactFrees) != 0;
+}
 
 }  // namespace heapsight::format
 

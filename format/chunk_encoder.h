@@ -147,6 +147,44 @@ class ChunkEncoder {
     return true;
   }
 
+  // Compact frees (kFileFlagCompactFrees, trace_format.h): the freed
+  // block's stack in the row and its size in the size column, where an
+  // exact trace has its id_ref. Only in a compact trace's chunks.
+  bool PutFreeCompact(uint64_t time_us, Api api, uint64_t stack, uint64_t size) {
+    if (!HotRoom(kCompactFreeRowFields * kMaxVarintBytes, kMaxVarintBytes,
+                 kCompactFreeSizeFields * kMaxVarintBytes, 0)) {
+      return false;
+    }
+    uint8_t* p = HotStart(RecordTag::kFree, time_us, api);
+    pos_ = PutVarint(p, stack);
+    Col(kSizeColumn) = PutVarint(Col(kSizeColumn), size);
+    ++records_;
+    return true;
+  }
+
+  // A compact trace's realloc: the old block's stack and size (as
+  // PutFreeCompact) before the new block's.
+  bool PutReallocCompact(uint64_t free_time_us, uint64_t alloc_time_us, Api api,
+                         uint64_t old_stack, uint64_t old_size, uint64_t size, uint64_t stack,
+                         uint64_t address) {
+    if (!HotRoom(kCompactReallocRowFields * kMaxVarintBytes, 2 * kMaxVarintBytes,
+                 kCompactReallocSizeFields * kMaxVarintBytes, kMaxVarintBytes)) {
+      return false;
+    }
+    uint8_t* p = HotStart(RecordTag::kRealloc, free_time_us, api);
+    uint64_t dt2 = alloc_time_us > free_time_us ? alloc_time_us - free_time_us : 0;
+    if (dt2 > kMaxTimeDeltaUs) dt2 = 0;
+    p = PutVarint(p, old_stack);
+    pos_ = PutVarint(p, stack);
+    Col(kSizeColumn) = PutVarint(Col(kSizeColumn), old_size);
+    Col(kSizeColumn) = PutVarint(Col(kSizeColumn), size);
+    Col(kTimeColumn) = PutVarint(Col(kTimeColumn), dt2);
+    Col(kMiscColumn) = PutAddress(Col(kMiscColumn), address);
+    ++records_;
+    last_time_us_ += dt2;
+    return true;
+  }
+
   bool PutAllocFailed(uint64_t time_us, Api api, uint64_t size, uint64_t stack,
                       uint64_t alignment) {
     uint8_t* p = Start(RecordTag::kAllocFailed, time_us, kMaxFixedRecordBytes);
@@ -192,13 +230,18 @@ class ChunkEncoder {
     return Finish(p);
   }
 
-  // Bytes PutBlockClasses needs for `count` ids.
-  static size_t BlockClassesSize(size_t count) {
-    return 2 + (count + 2) * kMaxVarintBytes;
+  // Bytes PutBlockClasses needs for `count` ids (with `blocks`: and their
+  // stacks and sizes).
+  static size_t BlockClassesSize(size_t count, bool blocks = false) {
+    return 2 + (count * (blocks ? 3 : 1) + 2) * kMaxVarintBytes;
   }
-  // No time field. Writes all `count` ids or nothing.
-  bool PutBlockClasses(uint64_t scan, LeakClass leak_class, const uint64_t* ids, size_t count) {
-    uint8_t* p = StartUntimed(RecordTag::kBlockClasses, BlockClassesSize(count));
+  // No time field. Writes all `count` ids or nothing. In a compact trace
+  // `stacks` and `sizes` (count each) follow the ids, a (uv stack, uv size)
+  // pair per block (trace_format.h, "Compact frees"); nullptr otherwise.
+  bool PutBlockClasses(uint64_t scan, LeakClass leak_class, const uint64_t* ids, size_t count,
+                       const uint64_t* stacks = nullptr, const uint64_t* sizes = nullptr) {
+    bool blocks = stacks != nullptr && sizes != nullptr;
+    uint8_t* p = StartUntimed(RecordTag::kBlockClasses, BlockClassesSize(count, blocks));
     if (p == nullptr) return false;
     p = PutVarint(p, scan);
     *p++ = static_cast<uint8_t>(leak_class);
@@ -207,6 +250,12 @@ class ChunkEncoder {
     for (size_t i = 0; i < count; ++i) {
       p = PutSignedVarint(p, static_cast<int64_t>(ids[i] - prev));
       prev = ids[i];
+    }
+    if (blocks) {
+      for (size_t i = 0; i < count; ++i) {
+        p = PutVarint(p, stacks[i]);
+        p = PutVarint(p, sizes[i]);
+      }
     }
     return Finish(p);
   }

@@ -36,6 +36,14 @@ namespace heapsight::format {
 
 inline constexpr char kFileMagic[8] = {'H', 'E', 'A', 'P', 'S', 'G', 'H', 'T'};
 inline constexpr uint32_t kFormatVersion = 4;
+// Version 5 is version 4 with compact frees (kFileFlagCompactFrees, always
+// set in a version-5 file and never in a version-4 one): kFree and kRealloc
+// name the freed block by its stack and size instead of its id
+// (docs/trace-format.md, "Compact frees"). Exact traces are still written as
+// version 4, so every version-4 reader reads them; a compact trace is
+// version 5 so that a reader that predates it refuses it by its version
+// instead of misreading stacks as id references.
+inline constexpr uint32_t kFormatVersionCompact = 5;
 
 // FileHeader.flags bits.
 // Stack cut marker: the ip of a root stack node (parent 0) that is not a
@@ -64,6 +72,18 @@ inline constexpr uint32_t kFileFlagCoarseClock = 1u << 3;
 // before the attach are not in it and their frees were not recorded;
 // start_realtime_ns is the attach time.
 inline constexpr uint32_t kFileFlagAttached = 1u << 4;
+// Compact frees (HEAPSIGHT_COMPACT_FREES, version 5): a free names the
+// freed block's stack and size, not its id; a reader releases the oldest
+// live block of that stack and size. Per-stack counts and bytes stay exact;
+// lifetimes, temporaries and which block a free released become
+// approximate.
+inline constexpr uint32_t kFileFlagCompactFrees = 1u << 5;
+
+// The version a writer stamps on a file with these flags.
+constexpr uint32_t FormatVersionFor(uint32_t flags) {
+  return (flags & kFileFlagCompactFrees) != 0 ? kFormatVersionCompact : kFormatVersion;
+}
+static_assert(FormatVersionFor(0) == 4 && FormatVersionFor(kFileFlagCompactFrees) == 5);
 
 struct FileHeader {
   char magic[8];                 // kFileMagic
@@ -265,11 +285,17 @@ enum class RecordTag : uint8_t {
   kAlloc = 1,
   // Hot byte, id_ref of the freed block (see IdRef at the end) in the record
   // stream; uv dt in the time column.
+  // Compact frees (version 5): uv stack of the freed block in the record
+  // stream instead of the id_ref, uv size of the freed block in the size
+  // column (see CompactFree* below).
   kFree = 2,
   // Hot byte, old id_ref, uv stack in the record stream; uv dt, uv dt2
   // (alloc time minus free time) in the time column; uv size in the size
   // column; sv address delta in the misc column. Frees old id, allocates the
   // next id.
+  // Compact frees (version 5): uv old stack, uv stack in the record stream
+  // (the old block's stack replaces the id_ref); the old block's uv size
+  // precedes the new size in the size column.
   kRealloc = 3,
   // uv dt, u8 api, uv size, uv stack, uv alignment. The call returned NULL
   // (or threw std::bad_alloc); nothing was allocated, no id is consumed.
@@ -387,6 +413,26 @@ enum class FreeError : uint8_t {
 //   low bits 01: thread_index << 2 | 1, then a second uv holding the
 //     counter: any thread's block, in full.
 // ChunkEncoder::PutIdRef writes them; ChunkDecoder::DecodeIdRef reads them.
+
+// Compact frees (kFileFlagCompactFrees, version 5). The rows of the hot
+// records, field by field (record stream | time column | size column | misc
+// column), pinned here for the encoder and the decoder:
+//   kAlloc    stack              | dt      | size           | alignment, address delta
+//   kFree     stack              | dt      | size           | -
+//   kRealloc  old stack, stack   | dt, dt2 | old size, size | address delta
+// kAlloc is as in version 4. In a compact trace kBlockClasses appends, after
+// its ids, the stack and size of each listed block (count x (uv stack, uv
+// size)), so the reader can give each class to one of its own live blocks
+// of that stack and size (additive: a body longer than a reader knows is
+// skipped). kFreeError keeps the exact alloc_id (its allocation record is
+// found by id).
+inline constexpr int kCompactFreeRowFields = 1;     // stack
+inline constexpr int kCompactFreeSizeFields = 1;    // size
+inline constexpr int kCompactReallocRowFields = 2;  // old stack, stack
+inline constexpr int kCompactReallocSizeFields = 2; // old size, size
+static_assert(kCompactReallocRowFields == kCompactFreeRowFields + 1 &&
+              kCompactReallocSizeFields == kCompactFreeSizeFields + 1,
+              "a compact realloc is a compact free's fields followed by an allocation's");
 
 // Names of the markers (kMarker) the preload writes itself; a program's own
 // markers (heapsight.h) may have any name.

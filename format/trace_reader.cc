@@ -17,10 +17,20 @@ absl::Status ValidateFileHeader(const FileHeader& header, const std::string& pat
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": not a heapsight trace (bad magic bytes)"));
   }
-  if (header.version != kFormatVersion) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(path, ": trace format version ", header.version,
-                     " is not supported; this heapsight reads version ", kFormatVersion));
+  if (header.version != kFormatVersion && header.version != kFormatVersionCompact) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        path, ": trace format version ", header.version,
+        " is not supported; this heapsight reads version ", kFormatVersion, " (and version ",
+        kFormatVersionCompact, ", version ", kFormatVersion, " with compact frees)"));
+  }
+  // Version 5 is exactly version 4 with compact frees: the flag and the
+  // version must agree, or a decoder would read stacks as id references
+  // (or the reverse).
+  if (header.version != FormatVersionFor(header.flags)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": corrupt trace header (version ", header.version,
+        (header.flags & kFileFlagCompactFrees) != 0 ? " with" : " without",
+        " the compact-frees flag)"));
   }
   if (header.header_size < sizeof(FileHeader) || header.header_size > 4096) {
     return absl::InvalidArgumentError(

@@ -50,6 +50,10 @@ struct Block {
   uint64_t size;
   uint64_t id;
   bool internal;
+  // As recorded (the scan may trim `size` to the next block's start): a
+  // compact trace's kBlockClasses names each block by these too.
+  uint64_t stack;
+  uint64_t recorded_size;
 };
 
 struct Snapshot {
@@ -74,7 +78,7 @@ void CopyOne(uintptr_t address, const LiveEntry& e, void* ctx) {
     bool mapped = address >= 16 && s->map->Readable(address - 16, address + 1);
     size = mapped ? malloc_usable_size(reinterpret_cast<void*>(address)) : 0;
   }
-  s->blocks[s->count++] = Block{address, size, e.id, e.internal};
+  s->blocks[s->count++] = Block{address, size, e.id, e.internal, e.stack, e.size};
 }
 
 size_t UsableSize(uintptr_t start) { return malloc_usable_size(reinterpret_cast<void*>(start)); }
@@ -485,16 +489,25 @@ uint64_t PutClasses(ThreadState* ts, uint64_t scan, LeakClass leak_class, const 
                     const LeakClassifier& classifier, uint64_t now) {
   constexpr size_t kBatch = 1024;
   uint64_t ids[kBatch];
+  // Compact frees (HEAPSIGHT_COMPACT_FREES): the analyzer's live blocks are
+  // interchangeable within a stack and size, not these exact ids, so each
+  // block's stack and size go with its id (trace_format.h).
+  uint64_t stacks[kBatch];
+  uint64_t sizes[kBatch];
+  const bool compact = g_options.COMPACT_FREES;
   size_t n = 0;
   uint64_t written = 0;
   auto flush = [&]() {
     if (n == 0) return;
-    AppendRecord(ts, now, &format::ChunkEncoder::PutBlockClasses, scan, leak_class, ids, n);
+    AppendRecord(ts, now, &format::ChunkEncoder::PutBlockClasses, scan, leak_class, ids, n,
+                 compact ? stacks : nullptr, compact ? sizes : nullptr);
     written += n;
     n = 0;
   };
   for (size_t i = 0; i < snap.count; ++i) {
     if (snap.blocks[i].internal || classifier.ClassOf(i) != leak_class) continue;
+    stacks[n] = snap.blocks[i].stack;
+    sizes[n] = snap.blocks[i].recorded_size;
     ids[n++] = snap.blocks[i].id;
     if (n == kBatch) flush();
   }

@@ -67,6 +67,20 @@ thread_local uintptr_t t_dl_frame __attribute__((tls_model("initial-exec"))) = 0
 std::atomic<bool> g_modules_dirty{false};  // any thread; checked at exit
 
 format::FreeAction g_bad_free_action = format::FreeAction::kSkipped;  // HEAPSIGHT_ON_BAD_FREE
+// HEAPSIGHT_COMPACT_FREES: frees name the block's stack and size, not its
+// id (trace_format.h, "Compact frees"). The live table still knows the
+// exact block, so free errors are judged exactly here either way.
+bool g_compact_frees = false;
+
+// The free record of block `e`: its id, or with compact frees its stack
+// and size. Caller holds ts->lock.
+inline void AppendFree(ThreadState* ts, uint64_t now, Api api, const LiveEntry& e) {
+  if (g_compact_frees) {
+    AppendRecord(ts, now, &ChunkEncoder::PutFreeCompact, now, api, e.stack, e.size);
+  } else {
+    AppendRecord(ts, now, &ChunkEncoder::PutFree, now, api, e.id, ts->index, ts->counter);
+  }
+}
 
 struct StackRef {
   uint64_t leaf = 0;
@@ -359,7 +373,7 @@ __attribute__((noinline)) void TracedFreeSlow(void* p, Api api) {
       } else {
         if (__builtin_expect(IsMismatched(e.api, api), 0)) RecordMismatch(ts, p, api, e.id, now);
         SpinLockHolder hold(&ts->lock);
-        AppendRecord(ts, now, &ChunkEncoder::PutFree, now, api, e.id, ts->index, ts->counter);
+        AppendFree(ts, now, api, e);
         EndEvent(ts, now);
       }
     }
@@ -453,13 +467,13 @@ void* TracedRealloc(void* p, size_t size, Api api, void* (*call)(void*, void*), 
   if (q == nullptr || !sample_new) {
     // realloc(p, 0) freed the block and returned NULL (glibc): a free. So
     // is a move to a new block that sampling left out.
-    if (found) {
-      AppendRecord(ts, free_time, &ChunkEncoder::PutFree, free_time, api, old.id, ts->index,
-                   ts->counter);
-    }
+    if (found) AppendFree(ts, free_time, api, old);
   } else {
     uint64_t id = format::MakeAllocId(ts->index, ts->counter);
-    if (found) {
+    if (found && g_compact_frees) {
+      AppendRecord(ts, free_time, &ChunkEncoder::PutReallocCompact, free_time, alloc_time, api,
+                   old.stack, old.size, size, s.leaf, AddressField(q));
+    } else if (found) {
       AppendRecord(ts, free_time, &ChunkEncoder::PutRealloc, free_time, alloc_time, api, old.id,
                    ts->index, ts->counter, size, s.leaf, AddressField(q));
     } else {
@@ -510,6 +524,7 @@ void ConfigureRecorder(const Options& options, uint32_t page_size) {
   g_max_depth = static_cast<size_t>(options.MAX_DEPTH);
   g_verify_unwind = options.VERIFY_UNWIND;
   g_record_addresses = options.RECORD_ADDRESSES;
+  g_compact_frees = options.COMPACT_FREES;
   g_page_size = page_size;
   g_rss_interval_us = static_cast<uint64_t>(options.RSS_INTERVAL_MS) * 1000;
   g_bad_free_action = std::strcmp(options.ON_BAD_FREE, "abort") == 0 ? format::FreeAction::kAborted

@@ -45,6 +45,15 @@ HEAPSIGHT_ZSTD_LEVEL=0 HEAPSIGHT_SAMPLE_BYTES=100000 \
 HEAPSIGHT_ZSTD_LEVEL=0 HEAPSIGHT_OUTPUT="$PWD/$seeds/clock_program.%p.hst" \
   LD_PRELOAD="$PWD/build/preload/libheapsight.so" build/tests/scenarios/clock_program thread \
   >/dev/null 2>&1 || true
+# Compact frees (HEAPSIGHT_COMPACT_FREES, format version 5): kFree and
+# kRealloc rows that name stacks and sizes, kBlockClasses with stacks and
+# sizes appended.
+for program in api_program leak_classes_program; do
+  HEAPSIGHT_ZSTD_LEVEL=0 HEAPSIGHT_COMPACT_FREES=1 \
+    HEAPSIGHT_OUTPUT="$PWD/$seeds/compact_$program.%p.hst" \
+    LD_PRELOAD="$PWD/build/preload/libheapsight.so" "build/tests/scenarios/$program" \
+    >/dev/null 2>&1 || true
+done
 # libFuzzer's inputs are capped at 64 KiB; a trace's head is still a trace
 # (the reader reports it as cut short).
 for trace in "$seeds"/*.hst; do head -c 60000 "$trace" > "$corpus/$(basename "$trace")"; done

@@ -19,7 +19,7 @@ namespace heapsight::analyzer::cache {
 namespace {
 
 // Bump when the encoding changes in a way the struct sizes do not show.
-constexpr int kCodecVersion = 2;  // 2: ProcessProfile::site_series
+constexpr int kCodecVersion = 3;  // 2: ProcessProfile::site_series; 3: Totals::compact_frees
 
 constexpr uint64_t kMaxApi = static_cast<uint64_t>(format::Api::kApiLimit) - 1;
 
@@ -59,6 +59,7 @@ void PutTotals(ByteWriter& w, const Totals& t) {
     w.U64(v);
   }
   w.Bool(t.temporary_known);
+  w.Bool(t.compact_frees);
 }
 
 void GetTotals(ByteReader& r, Totals* t) {
@@ -77,6 +78,7 @@ void GetTotals(ByteReader& r, Totals* t) {
     *v = r.U64();
   }
   t->temporary_known = r.Bool();
+  t->compact_frees = r.Bool();
 }
 
 void PutPoints(ByteWriter& w, const std::vector<TimePoint>& points) {

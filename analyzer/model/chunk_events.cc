@@ -82,9 +82,9 @@ std::unique_ptr<FullRecord> CopyRecord(const Record& r) {
   return full;
 }
 
-void DecodeChunk(const uint8_t* data, size_t size, DecodedChunk* out) {
+void DecodeChunk(const uint8_t* data, size_t size, DecodedChunk* out, bool compact_frees) {
   out->Clear();
-  format::ChunkDecoder decoder(data, size);
+  format::ChunkDecoder decoder(data, size, compact_frees);
   if (!decoder.ok()) {
     out->error = decoder.error();
     return;
@@ -97,6 +97,25 @@ void DecodeChunk(const uint8_t* data, size_t size, DecodedChunk* out) {
     out->events.emplace_back();
     Event& e = out->events.back();
     ToEvent(r, &e);
+    if (compact_frees && r.tag == RecordTag::kFree) {
+      e.code = kCompactFree;
+    } else if (compact_frees && r.tag == RecordTag::kRealloc) {
+      // The old block (a compact free at the free time), then the new one.
+      e.tag = RecordTag::kFree;
+      e.code = kCompactReallocFree;
+      e.id = 0;
+      e.old_id = 0;
+      e.stack = r.old_stack;
+      e.size = r.old_size;
+      e.value = 0;
+      out->events.emplace_back();
+      Event& a = out->events.back();
+      ToEvent(r, &a);
+      a.tag = RecordTag::kAlloc;
+      a.time_us = r.time2_us;
+      a.old_id = 0;
+      a.value = 0;
+    }
     if (NeedsFullRecord(r.tag)) {
       out->full.push_back(CopyRecord(r));
       e.full = &out->full.back()->record;

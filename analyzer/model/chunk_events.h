@@ -34,6 +34,11 @@ namespace heapsight::analyzer {
 //             id; kRss, kLost, kFork, kThreadStart: value = rss bytes, lost
 //             events, child pid, tid; kFreeError: code = FreeError;
 //             kEnd: code = EndReason
+// Compact frees (format::kFileFlagCompactFrees): a kFree has code
+// kCompactFree (or kCompactReallocFree for a realloc's old block), id 0, and
+// the freed block's stack and size; a kRealloc becomes two Events, that
+// kFree (at the free time) and a kAlloc of the new block (api realloc, at
+// the allocation time), because an Event has no room for both blocks.
 // `full` is set for the rare records with strings, lists or other fields
 // (kModule, kProcess, kMarker, kExec, kEnd, kLeakScan, kBlockClasses,
 // kFreeError) and points at a complete copy (a FullRecord's) whose views
@@ -53,6 +58,10 @@ struct Event {
   const format::Record* full;
 };
 static_assert(sizeof(Event) == 64, "an Event is one cache line");
+
+// Event::code of a compact kFree: a free, or a realloc's old block.
+inline constexpr uint8_t kCompactFree = 1;
+inline constexpr uint8_t kCompactReallocFree = 2;
 
 // A self-owned copy of a record with strings or lists: `record`'s views
 // point into the strings here, so it outlives the chunk buffer.
@@ -96,8 +105,10 @@ struct DecodedChunk {
 
 // Decodes the raw chunk `data` (a ChunkHeader and its records) into `out`,
 // replacing its contents. A malformed chunk yields the records before the
-// fault and the decoder's error.
-void DecodeChunk(const uint8_t* data, size_t size, DecodedChunk* out);
+// fault and the decoder's error. `compact_frees`: the file's frees are
+// compact (format::HasCompactFrees).
+void DecodeChunk(const uint8_t* data, size_t size, DecodedChunk* out,
+                 bool compact_frees = false);
 
 }  // namespace heapsight::analyzer
 

@@ -53,7 +53,7 @@ absl::Status ChunkPrefetcher::ReadAndDecode(format::TraceReader& reader, uint64_
     chunk->Clear();
     return status;
   }
-  DecodeChunk(scratch.data(), scratch.size(), chunk);
+  DecodeChunk(scratch.data(), scratch.size(), chunk, format::HasCompactFrees(reader.header()));
   return absl::OkStatus();
 }
 

@@ -7,6 +7,7 @@ bool LeakScanTracker::Accept(uint64_t scan) {
   if (scan < newest_) return false;  // an older scan read late
   if (scan > newest_) {
     classes_.clear();  // a newer scan replaces every class of the older one
+    cursor_.clear();
     newest_ = scan;
   }
   return true;

@@ -21,7 +21,9 @@
 #ifndef HEAPSIGHT_ANALYZER_MODEL_LEAK_SCAN_TRACKER_H_
 #define HEAPSIGHT_ANALYZER_MODEL_LEAK_SCAN_TRACKER_H_
 
+#include <cstddef>
 #include <cstdint>
+#include <utility>
 
 #include "absl/container/flat_hash_map.h"
 #include "analyzer/model/leak_class_data.h"
@@ -41,6 +43,27 @@ class LeakScanTracker {
   // newest so far.
   void OnBlockClasses(const format::Record::BlockClassesFields& b);
 
+  // A compact trace's kBlockClasses (docs/trace-format.md, compact frees):
+  // the preload's ids name its exact blocks, not necessarily the ones the
+  // compact frees left live in the analysis, so each listed block's class
+  // goes to one of our live blocks of the same stack and size instead, the
+  // n-th listed to the n-th oldest, and per-stack class counts and bytes
+  // match the scan. peek(stack, size, n, &id) finds the n-th oldest live
+  // block of that stack and size. Records without stacks fall back to ids.
+  template <typename PeekFn>
+  void OnCompactBlockClasses(const format::Record::BlockClassesFields& b, PeekFn&& peek) {
+    if (b.stacks.size() != b.ids.size() || b.sizes.size() != b.ids.size()) {
+      OnBlockClasses(b);
+      return;
+    }
+    if (!Accept(b.scan)) return;
+    for (size_t i = 0; i < b.ids.size(); ++i) {
+      size_t& n = cursor_[{b.stacks[i], b.sizes[i]}];
+      uint64_t id;
+      if (peek(b.stacks[i], b.sizes[i], n, &id)) classes_[id] = static_cast<uint8_t>(b.leak_class);
+      ++n;
+    }
+  }
   // Block `id` was freed: it is no leak of any scan.
   void Forget(uint64_t id) {
     if (!classes_.empty()) classes_.erase(id);
@@ -65,7 +88,10 @@ class LeakScanTracker {
   }
 
   // Drops the classes (after the end of a trace).
-  void Clear() { classes_.clear(); }
+  void Clear() {
+    classes_.clear();
+    cursor_.clear();
+  }
 
  private:
   // Makes `scan` the newest if it is newer; returns false if it is older.
@@ -73,6 +99,8 @@ class LeakScanTracker {
 
   uint64_t newest_ = 0;
   absl::flat_hash_map<uint64_t, uint8_t> classes_;  // id -> LeakClass, newest scan
+  // Compact traces: blocks of the newest scan given out per (stack, size).
+  absl::flat_hash_map<std::pair<uint64_t, uint64_t>, size_t> cursor_;
 };
 
 }  // namespace heapsight::analyzer

@@ -21,7 +21,9 @@ constexpr size_t kMaxStackDepth = 4096;
 }  // namespace
 
 LiveProcess::LiveProcess(std::string trace_path, const format::FileHeader& header)
-    : trace_path_(std::move(trace_path)), header_(header) {
+    : trace_path_(std::move(trace_path)),
+      header_(header),
+      compact_(format::HasCompactFrees(header)) {
   if ((header.flags & format::kFileFlagSampled) != 0 && header.sample_period_bytes > 1) {
     sample_period_ = static_cast<double>(header.sample_period_bytes);
   }
@@ -30,7 +32,7 @@ LiveProcess::LiveProcess(std::string trace_path, const format::FileHeader& heade
 LiveProcess::~LiveProcess() = default;
 
 absl::Status LiveProcess::ApplyChunk(const std::vector<uint8_t>& chunk) {
-  format::ChunkDecoder decoder(chunk.data(), chunk.size());
+  format::ChunkDecoder decoder(chunk.data(), chunk.size(), compact_);
   if (!decoder.ok()) return absl::DataLossError(absl::StrCat(trace_path_, ": ", decoder.error()));
   uint32_t thread = decoder.header().thread_index;
   Record r;
@@ -50,10 +52,18 @@ void LiveProcess::Apply(const Record& r, uint32_t thread_index) {
       Allocate(r.id, r.api, r.size, r.stack, thread_index);
       break;
     case RecordTag::kFree:
-      Free(r.id);
+      if (compact_) {
+        FreeCompact(r.stack, r.size);
+      } else {
+        Free(r.id);
+      }
       break;
     case RecordTag::kRealloc:
-      Free(r.old_id);
+      if (compact_) {
+        FreeCompact(r.old_stack, r.old_size);
+      } else {
+        Free(r.old_id);
+      }
       Allocate(r.id, r.api, r.size, r.stack, thread_index);
       break;
     case RecordTag::kInherited:
@@ -102,7 +112,14 @@ void LiveProcess::Apply(const Record& r, uint32_t thread_index) {
       break;
     }
     case RecordTag::kBlockClasses:
-      leak_scan_.OnBlockClasses(r.block_classes);
+      if (compact_) {
+        leak_scan_.OnCompactBlockClasses(
+            r.block_classes, [&](uint64_t stack, uint64_t size, size_t n, uint64_t* id) {
+              return compact_index_.Peek(stack, size, n, id);
+            });
+      } else {
+        leak_scan_.OnBlockClasses(r.block_classes);
+      }
       break;
     default:  // kThreadStart, kFork, kExec, kLost, kAllocFailed, kFreeError
       break;
@@ -170,13 +187,20 @@ void LiveProcess::Allocate(uint64_t id, Api api, uint64_t size, uint64_t stack,
     counters_.pending_frees = pending_frees_.size();
     return;
   }
+  if (compact_ && compact_index_.TakePending(stack, size)) {  // likewise, compact
+    ++counters_.frees;
+    counters_.pending_frees = pending_frees_.size() + compact_index_.pending();
+    return;
+  }
   if (!live_.Insert(id, LiveBlock{size, site})) return;  // a reused id: corrupt
+  if (compact_) compact_index_.Add(stack, size, id);
   AddLive(site, size);
 }
 
 void LiveProcess::Inherit(const Record& r) {
   uint32_t site = SiteFor(r.stack, r.api);
   if (!live_.Insert(r.id, LiveBlock{r.size, site})) return;
+  if (compact_) compact_index_.Add(r.stack, r.size, r.id);
   SiteStats& s = sites_[site].site.stats;
   ++s.inherited_count;
   s.inherited_bytes += r.size;
@@ -198,6 +222,21 @@ void LiveProcess::Free(uint64_t id) {
   if (format::AllocIdCounter(id) >= reached && pending_frees_.size() < kMaxPendingFrees) {
     pending_frees_.insert(id);
     counters_.pending_frees = pending_frees_.size();
+  } else {
+    ++counters_.unmatched_frees;
+  }
+}
+
+// A compact free: the oldest live block of its stack and size
+// (compact_free_index.h); none yet: the next one to arrive.
+void LiveProcess::FreeCompact(uint64_t stack, uint64_t size) {
+  uint64_t id;
+  if (compact_index_.Take(stack, size, &id)) {
+    Free(id);
+    return;
+  }
+  if (compact_index_.AddPending(stack, size, kMaxPendingFrees)) {
+    counters_.pending_frees = pending_frees_.size() + compact_index_.pending();
   } else {
     ++counters_.unmatched_frees;
   }
@@ -269,6 +308,7 @@ ProcessProfile LiveProcess::Snapshot(bool with_stacks) {
   t.estimated = sampled;
   t.sample_period = sampled ? static_cast<uint64_t>(period) : 0;
   t.temporary_known = false;
+  t.compact_frees = compact_;
   t.unmatched_frees = counters_.unmatched_frees;
   t.peak_bytes = counters_.peak_bytes;
   for (const Site& site : p.sites) {

@@ -37,6 +37,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
+#include "analyzer/model/compact_free_index.h"
 #include "analyzer/model/leak_scan_tracker.h"
 #include "analyzer/model/live_set.h"
 #include "analyzer/model/trace_model.h"
@@ -130,6 +131,13 @@ class LiveProcess {
   void ForEachPendingFree(Fn fn) const {
     for (uint64_t id : pending_frees_) fn(id);
   }
+  // Compact traces: calls fn(stack, size, count) for the compact frees
+  // still waiting for a block of their stack and size.
+  template <typename Fn>
+  void ForEachPendingCompactFree(Fn fn) const {
+    compact_index_.ForEachPending(fn);
+  }
+  bool compact_frees() const { return compact_; }
 
   // Markers read so far (kMarker records), and the newest one's name.
   uint64_t marker_count() const { return marker_count_; }
@@ -155,6 +163,7 @@ class LiveProcess {
                 uint32_t thread_index);
   void Inherit(const format::Record& r);
   void Free(uint64_t id);
+  void FreeCompact(uint64_t stack, uint64_t size);
   void AddLive(uint32_t site, uint64_t size);
   void RemoveLive(const LiveBlock& block);
   void ClassifySites();
@@ -175,6 +184,11 @@ class LiveProcess {
   absl::flat_hash_map<SiteKey, uint32_t> site_index_;
   LiveSet live_;
   absl::flat_hash_set<uint64_t> pending_frees_;
+  // Compact frees (format::kFileFlagCompactFrees): the live blocks by
+  // (stack, size), oldest first (the scan's classes go through it,
+  // LeakScanTracker::OnCompactBlockClasses).
+  bool compact_ = false;
+  CompactFreeIndex compact_index_;
   // Per thread index: allocation counters below this were applied already.
   absl::flat_hash_map<uint32_t, uint64_t> allocated_upto_;
   double estimated_live_bytes_ = 0;  // sampled traces: the peak's running estimate

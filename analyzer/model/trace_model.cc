@@ -13,6 +13,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "analyzer/model/compact_free_index.h"
 #include "analyzer/model/event_pipeline.h"
 #include "analyzer/model/growth_tracker.h"
 #include "analyzer/model/leak_scan_tracker.h"
@@ -60,7 +61,11 @@ struct ThreadState {
 class Analysis {
  public:
   Analysis(StreamMerger& merger, const AnalyzeOptions& options, ProcessProfile& profile)
-      : merger_(merger), options_(options), p_(profile), threads_(merger.stream_count()) {
+      : merger_(merger),
+        options_(options),
+        p_(profile),
+        threads_(merger.stream_count()),
+        compact_(format::HasCompactFrees(merger.header())) {
     for (size_t s = 0; s < merger.stream_count(); ++s) {
       stream_of_thread_[merger.thread_index(s)] = s;
     }
@@ -118,6 +123,10 @@ class Analysis {
         Allocate(r.id, r.api, r.size, r.stack, stream);
         break;
       case RecordTag::kFree:
+        if (r.code != 0) {  // compact: names a stack and size (chunk_events.h)
+          FreeCompact(r, stream);
+          break;
+        }
         Free(r.id, r.api, stream, /*from_free=*/true);
         break;
       case RecordTag::kRealloc:
@@ -337,11 +346,34 @@ class Analysis {
     t.last_alloc_valid = true;
     if (!waiting_errors_.empty()) ResolveFreeErrors(id, stack, api, size);
     if (!pending_frees_.empty() && pending_frees_.erase(id) != 0) return;  // freed already
+    if (compact_ && compact_index_.TakePending(stack, size)) return;         // likewise
     if (!live_set_.Insert(id, LiveBlock{size, site})) {
       ++duplicate_ids_;
       return;
     }
+    if (compact_) compact_index_.Add(stack, size, id);
     AddLive(site, size);
+  }
+
+  // A compact free (format::kFileFlagCompactFrees): releases the oldest
+  // live block of its stack and size (compact_free_index.h), which keeps
+  // every per-stack count and byte total exact; a free that finds none
+  // waits for the next such block, like an exact free read before its
+  // allocation.
+  void FreeCompact(const Event& r, size_t stream) {
+    const bool from_free = r.code == kCompactFree;
+    uint64_t id;
+    if (compact_index_.Take(r.stack, r.size, &id)) {
+      Free(id, r.api, stream, from_free);
+      return;
+    }
+    if (compact_index_.AddPending(r.stack, r.size, size_t{1} << 24)) {
+      ++frees_;
+      ++p_.totals.frees_by_api[static_cast<size_t>(r.api)];
+    } else {
+      ++p_.totals.unmatched_frees;
+    }
+    if (from_free) threads_[stream].last_alloc_valid = false;
   }
 
   void Inherit(const Event& r) {
@@ -352,6 +384,7 @@ class Analysis {
       ++duplicate_ids_;
       return;
     }
+    if (compact_) compact_index_.Add(r.stack, r.size, r.id);
     ++s.inherited_count;
     s.inherited_bytes += r.size;
     AddLive(site, r.size);
@@ -424,7 +457,16 @@ class Analysis {
   // scan counts is leak_scan_tracker.h's rule, the live analysis's too.
   void LeakScan(const Record& r) { leak_scan_.OnLeakScan(r.leak_scan, &p_.leak_classes); }
 
-  void BlockClasses(const Record& r) { leak_scan_.OnBlockClasses(r.block_classes); }
+  void BlockClasses(const Record& r) {
+    if (!compact_) {
+      leak_scan_.OnBlockClasses(r.block_classes);
+      return;
+    }
+    leak_scan_.OnCompactBlockClasses(
+        r.block_classes, [&](uint64_t stack, uint64_t size, size_t n, uint64_t* id) {
+          return compact_index_.Peek(stack, size, n, id);
+        });
+  }
 
   void OnFreeError(const Record& r) {
     FreeErrorEvent e;
@@ -543,6 +585,9 @@ class Analysis {
     // Frees of ids that never got allocated are unmatched after all.
     frees_ -= pending_frees_.size();
     p_.totals.unmatched_frees += pending_frees_.size();
+    frees_ -= compact_index_.pending();  // compact frees that never found a block
+    p_.totals.unmatched_frees += compact_index_.pending();
+    p_.totals.compact_frees = compact_;
     if (duplicate_ids_ != 0) {
       p_.warnings.push_back(absl::StrCat(duplicate_ids_, " allocation ids were reused"));
     }
@@ -594,6 +639,11 @@ class Analysis {
   absl::flat_hash_map<uint32_t, size_t> stream_of_thread_;
   LeakScanTracker leak_scan_;  // the last scan's classes
   absl::flat_hash_map<uint64_t, std::vector<size_t>> waiting_errors_;  // id -> error indices
+  // Compact frees (format::kFileFlagCompactFrees): the live blocks by
+  // (stack, size), oldest first (the scan's classes go through it,
+  // LeakScanTracker::OnCompactBlockClasses).
+  const bool compact_;
+  CompactFreeIndex compact_index_;
   std::vector<LiveCounter> live_;  // per site, now
   std::unique_ptr<Symbolizer> classifier_;  // ClassifyNow's, over the first classifier_modules_
   size_t classifier_modules_ = 0;

@@ -139,6 +139,11 @@ struct Totals {
   uint64_t leaked_bytes_error = 0;
   // False in sampled traces: `temporary` is not known there (0).
   bool temporary_known = true;
+  // The trace's frees are compact (format::kFileFlagCompactFrees): every
+  // count and byte total per site is exact; `temporary`, lifetimes and
+  // which blocks are the ones not freed (their allocation times) are
+  // approximate (CompactNote, analyzer/output/totals_text.h).
+  bool compact_frees = false;
 };
 
 // The C/C++ runtime's own blocks, which Totals leaves out (estimates in a

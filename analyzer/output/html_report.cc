@@ -258,6 +258,9 @@ void ProcessSection(std::string& out, const HtmlProcess& hp, size_t index,
   // marked as estimates in a sampled trace (totals_text.h).
   const Totals& t = p.totals;
   if (t.estimated) absl::StrAppend(&out, "<p class=\"note\">", E(EstimateNote(t)), "</p>\n");
+  if (t.compact_frees) {
+    absl::StrAppend(&out, "<p class=\"note compact\">", E(CompactNote(t)), "</p>\n");
+  }
   absl::StrAppend(&out, "<h3>Summary</h3>\n<table class=\"summary\">\n");
   DefinedRow(out, "allocations", "allocated",
              TotalCount(t, t.allocs, static_cast<int64_t>(t.allocs_error)));

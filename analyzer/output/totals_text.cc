@@ -23,6 +23,10 @@ std::string TotalCount(const Totals& t, uint64_t count, int64_t error) {
   return Thousands(count) + Mark(t, error < 0 ? "" : Thousands(static_cast<uint64_t>(error)));
 }
 
+std::string CompactNote(const Totals& t) {
+  return t.compact_frees ? std::string(kCompactNoteText) : std::string();
+}
+
 std::string EstimateNote(const Totals& t) {
   if (!t.estimated) return "";
   return absl::StrCat("sampled trace: one allocation per ", Bytes(t.sample_period),

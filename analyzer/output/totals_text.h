@@ -23,6 +23,16 @@ std::string TotalCount(const Totals& t, uint64_t count, int64_t error = -1);
 // +/- means. "" for an exact trace.
 std::string EstimateNote(const Totals& t);
 
+// One line (no newline) saying what a trace with compact frees
+// (Totals::compact_frees) keeps exact and what is approximate. "" for a
+// trace whose frees name their blocks.
+std::string CompactNote(const Totals& t);
+inline constexpr char kCompactNoteText[] =
+    "compact frees (HEAPSIGHT_COMPACT_FREES): each free released the oldest live block of its "
+    "stack and size, so every count and byte total per call site is exact (allocated, peak, "
+    "live, not freed, leak classes) while block lifetimes, temporary allocations and the "
+    "allocation times of blocks not freed are approximate";
+
 // The glossary every number's definition is in (docs/glossary.md).
 inline constexpr char kGlossaryPath[] = "docs/glossary.md";
 

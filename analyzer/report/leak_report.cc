@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "analyzer/output/totals_text.h"
 #include "analyzer/model/sample_estimate.h"
 #include "analyzer/output/stack_text.h"
 #include "analyzer/output/text_util.h"
@@ -225,6 +226,7 @@ void AddTotalsJson(const LeakTotals& t, nlohmann::json* j) {
   (*j)["not_freed_bytes"] = t.not_freed.bytes;
   (*j)["not_freed_blocks"] = t.not_freed.blocks;
   if (t.estimated) (*j)["estimated"] = true;
+  if (t.compact_frees) (*j)["compact_frees"] = true;
   (*j)["classes"] = ClassesJson(t.classes);
   if (t.discarded_by_exec.blocks != 0) {
     (*j)["discarded_by_exec_bytes"] = t.discarded_by_exec.bytes;
@@ -348,6 +350,7 @@ LeakTotals& LeakTotals::operator+=(const LeakTotals& o) {
   carried_by_rotation += o.carried_by_rotation;
   not_freed += o.not_freed;
   estimated = estimated || o.estimated;
+  compact_frees = compact_frees || o.compact_frees;
   for (int i = 0; i < 4; ++i) free_errors[i] += o.free_errors[i];
   return *this;
 }
@@ -416,6 +419,7 @@ LeakReport BuildLeakReport(const std::vector<const ProcessProfile*>& profiles,
       totals.not_freed = {p.totals.leaked_bytes, p.totals.leaked_blocks};
     }
     totals.estimated = p.totals.estimated;
+    totals.compact_frees = p.totals.compact_frees;
     for (const Site& site : p.sites) {
       if (site.stats.leaked_count == 0) continue;
       ClassCounts counts{site.stats.leaked_bytes, site.stats.leaked_count};
@@ -595,6 +599,7 @@ std::string FormatLeakText(const LeakReport& report) {
                       "heapsight: sampled trace: every byte and block count above is an "
                       "estimate of the unsampled program (docs/glossary.md).\n");
     }
+    if (t.compact_frees) absl::StrAppend(&out, tag, "heapsight: ", kCompactNoteText, ".\n");
     out += SummaryLines(tag, t.classes);
     if (report.processes.size() > 1) {
       absl::StrAppend(&out, tag, "SUMMARY: heapsight: ", t.leaked.bytes, " byte(s) leaked in ",

@@ -150,6 +150,9 @@ struct LeakTotals {
   // A sampled trace: every count here and in the groups is an estimate
   // (Go's scaling of each site's blocks, sample_estimate.h).
   bool estimated = false;
+  // The trace's frees are compact (Totals::compact_frees): counts and bytes
+  // per site are exact, which blocks (their allocation times) approximate.
+  bool compact_frees = false;
   uint64_t free_errors[4] = {};  // by FreeError value; [0]: values no preload writes
 
   LeakTotals& operator+=(const LeakTotals& o);

@@ -71,6 +71,12 @@ Json ProcessJson(const ProcessProfile& p, const ReportOptions& options) {
               {"threads", p.threads},
               {"totals", totals},
               {"top_sites", top}};
+  if (t.compact_frees) {
+    // Once per process, not per site: what a compact trace leaves
+    // approximate (trace_model.h, Totals::compact_frees).
+    out["compact_frees"] = true;
+    out["approximate"] = {"temporary", "lifetimes", "not_freed_allocation_times"};
+  }
   if (p.EndedInRotation()) {
     out["rotated"] = true;
     out["next_segment"] = NextSegmentName(p);

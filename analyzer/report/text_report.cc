@@ -124,6 +124,7 @@ void ProcessSection(std::string& out, const ProcessProfile& p, const ReportOptio
   }
   const Totals& t = p.totals;
   if (t.estimated) absl::StrAppend(&out, EstimateNote(t), "\n");
+  if (t.compact_frees) absl::StrAppend(&out, CompactNote(t), "\n");
   absl::StrAppend(&out, "duration: ", Seconds(p.duration_us, ResolutionOf(p.header.flags)), ", ", Plural(p.threads, "thread", "threads"), "\n");
   absl::StrAppend(&out, t.estimated ? "allocation calls (estimates):\n" : "allocation calls:\n");
   for (size_t api = 0; api < t.allocs_by_api.size(); ++api) {

@@ -50,7 +50,9 @@ std::string Id(uint64_t id) {
   return absl::StrCat(format::AllocIdThread(id), ":", format::AllocIdCounter(id));
 }
 
-void PrintRecord(std::FILE* out, const Record& r) {
+// `compact`: the file's frees are compact (format::HasCompactFrees): a free
+// shows the freed block's stack and size, which is all it names.
+void PrintRecord(std::FILE* out, const Record& r, bool compact) {
   switch (r.tag) {
     case RecordTag::kAlloc:
       std::fprintf(out, "  %" PRIu64 " alloc id=%s api=%s size=%" PRIu64 " stack=%" PRIu64
@@ -59,10 +61,23 @@ void PrintRecord(std::FILE* out, const Record& r) {
                    r.address);
       break;
     case RecordTag::kFree:
+      if (compact) {
+        std::fprintf(out, "  %" PRIu64 " free stack=%" PRIu64 " size=%" PRIu64 " api=%s\n",
+                     r.time_us, r.stack, r.size, Api(r.api));
+        break;
+      }
       std::fprintf(out, "  %" PRIu64 " free id=%s api=%s\n", r.time_us, Id(r.id).c_str(),
                    Api(r.api));
       break;
     case RecordTag::kRealloc:
+      if (compact) {
+        std::fprintf(out, "  %" PRIu64 " realloc old_stack=%" PRIu64 " old_size=%" PRIu64
+                     " id=%s api=%s size=%" PRIu64 " stack=%" PRIu64 " alloc_time=%" PRIu64
+                     " addr=0x%" PRIx64 "\n",
+                     r.time_us, r.old_stack, r.old_size, Id(r.id).c_str(), Api(r.api), r.size,
+                     r.stack, r.time2_us, r.address);
+        break;
+      }
       std::fprintf(out, "  %" PRIu64 " realloc old=%s id=%s api=%s size=%" PRIu64
                    " stack=%" PRIu64 " alloc_time=%" PRIu64 " addr=0x%" PRIx64 "\n",
                    r.time_us, Id(r.old_id).c_str(), Id(r.id).c_str(), Api(r.api), r.size,
@@ -152,8 +167,17 @@ void PrintRecord(std::FILE* out, const Record& r) {
       std::string ids;
       for (size_t i = 0; i < b.ids.size() && i < 8; ++i) absl::StrAppend(&ids, " ", Id(b.ids[i]));
       if (b.ids.size() > 8) absl::StrAppend(&ids, " ...");
-      std::fprintf(out, "  block-classes scan=%" PRIu64 " class=%u count=%zu ids=[%s ]\n",
+      std::fprintf(out, "  block-classes scan=%" PRIu64 " class=%u count=%zu ids=[%s ]",
                    b.scan, static_cast<unsigned>(b.leak_class), b.ids.size(), ids.c_str());
+      if (!b.stacks.empty()) {  // a compact trace's: each block's stack and size
+        std::string blocks;
+        for (size_t i = 0; i < b.stacks.size() && i < 8; ++i) {
+          absl::StrAppend(&blocks, " ", b.stacks[i], "/", b.sizes[i]);
+        }
+        if (b.stacks.size() > 8) absl::StrAppend(&blocks, " ...");
+        std::fprintf(out, " stack/size=[%s ]", blocks.c_str());
+      }
+      std::fprintf(out, "\n");
       break;
     }
     case RecordTag::kFreeError:
@@ -192,11 +216,15 @@ absl::Status DumpTrace(const std::string& path, std::FILE* out, ProgressListener
                "page size %u, sample period %" PRIu64 "\n",
                path.c_str(), h.version, h.pid, h.ppid, h.flags, h.page_size,
                h.sample_period_bytes);
+  const bool compact = format::HasCompactFrees(h);
+  if (compact) {
+    std::fprintf(out, "compact frees: a free names its block's stack and size, not its id\n");
+  }
   std::vector<uint8_t> chunk;
   uint64_t offset = 0;
   Record record;
   while (reader.NextChunk(&chunk, &offset)) {
-    format::ChunkDecoder decoder(chunk.data(), chunk.size());
+    format::ChunkDecoder decoder(chunk.data(), chunk.size(), compact);
     if (!decoder.ok()) {
       return absl::DataLossError(absl::StrCat(path, ": corrupt trace: ", decoder.error()));
     }
@@ -206,7 +234,7 @@ absl::Status DumpTrace(const std::string& path, std::FILE* out, ProgressListener
                  offset, c.thread_index, c.tid, c.sequence, c.base_time_us,
                  c.first_alloc_counter, chunk.size());
     while (decoder.Next(&record)) {
-      PrintRecord(out, record);
+      PrintRecord(out, record, compact);
       if (record.tag == RecordTag::kEnd) saw_end = true;
     }
     if (progress != nullptr) progress->Update(offset, file_size);

@@ -150,6 +150,13 @@ absl::Status TraceRotator::WritePreamble(const analyzer::LiveProcess& process) {
   process.ForEachPendingFree([&](uint64_t id) {
     put([&] { return encoder.PutFree(now, format::Api::kFree, id, kPreambleThread, 0); });
   });
+  // The same for a compact trace's frees (the segment's header keeps the
+  // compact-frees flag and version: its frees name stacks and sizes).
+  process.ForEachPendingCompactFree([&](uint64_t stack, uint64_t size, size_t count) {
+    for (size_t i = 0; i < count; ++i) {
+      put([&] { return encoder.PutFreeCompact(now, format::Api::kFree, stack, size); });
+    }
+  });
   if (status.ok()) status = flush();
   return status;
 }
