@@ -164,6 +164,15 @@ class LiveTable {
     return filter != nullptr && filter[FilterSlot(address)].load(std::memory_order_relaxed) == 0;
   }
   bool FilterOn() const { return filter_.load(std::memory_order_relaxed) != nullptr; }
+  // The filter itself (nullptr while off), for hooks that test it inline
+  // (recorder.h's fast paths): SurelyAbsent is filter[FilterSlot(a)] == 0.
+  const std::atomic<uint8_t>* Filter() const { return filter_.load(std::memory_order_acquire); }
+  // Makes the slot of every 8-aligned address in [begin, end) stuck (as a
+  // count of 255): the filter never says such an address is absent, so a
+  // hook's inline filter test sends it to the generic path. For the
+  // bootstrap arena's blocks (recorder.h's fast paths). After
+  // EnableFilter; false if the filter is off.
+  bool StickFilterRange(uintptr_t begin, uintptr_t end);
   // Bytes of the filter's mapping (0 while off), and how many of its slots
   // are non-zero now (for HEAPSIGHT_STATS and tests).
   size_t FilterBytes() const;
@@ -216,9 +225,14 @@ class LiveTable {
 
   Shard shards_[kShards];
   // The counting filter (kFilterBits slots), or nullptr while off. Written
-  // under every shard lock; counts change under the owning entry's shard
+  // under every shard lock, or with no lock while nothing was ever
+  // inserted (EnableFilter); counts change under the owning entry's shard
   // lock, atomically (two shards may share a slot).
   std::atomic<std::atomic<uint8_t>*> filter_{nullptr};
+  // Set by the first Insert, before it reads filter_. Until then every
+  // shard is empty, and EnableFilter need not lock or walk the 1024 shard
+  // headers (384 KiB: 96 pages a sampled run would touch for nothing).
+  std::atomic<bool> inserted_{false};
 };
 
 }  // namespace heapsight::preload

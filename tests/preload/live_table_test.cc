@@ -763,6 +763,33 @@ TEST(LiveTableFilter, ACrowdedSlotSticksAndNeverLosesAnEntry) {
   EXPECT_EQ(table.FilterMarkedSlots(), 1u);
 }
 
+// StickFilterRange (the bootstrap arena's blocks, recorder.h's free fast
+// path): every 8-aligned address of the range reads as "ask the table",
+// before and after entries of those slots come and go; the table still
+// answers exactly, and addresses of other slots are untouched.
+TEST(LiveTableFilter, StuckRangeNeverReadsAbsent) {
+  static LiveTable table;
+  EXPECT_FALSE(table.StickFilterRange(0x20000, 0x20100));  // filter off
+  ASSERT_TRUE(table.EnableFilter());
+  EXPECT_EQ(table.FilterMarkedSlots(), 0u);
+  ASSERT_TRUE(table.StickFilterRange(0x20004, 0x20100));  // from 0x20008
+  // 31 addresses (0x20008 ... 0x200f8), each of its own slot.
+  EXPECT_EQ(table.FilterMarkedSlots(), 31u);
+  EXPECT_TRUE(table.SurelyAbsent(0x20000));
+  EXPECT_TRUE(table.SurelyAbsent(0x20100));
+  for (uintptr_t a = 0x20008; a < 0x20100; a += 8) {
+    ASSERT_FALSE(table.SurelyAbsent(a)) << std::hex << a;
+    ASSERT_FALSE(table.Contains(a));
+  }
+  ASSERT_TRUE(table.Insert(0x20010, Entry(5, 1)));
+  LiveEntry e;
+  ASSERT_TRUE(table.Remove(0x20010, &e));
+  EXPECT_EQ(e.id, 5u);
+  EXPECT_FALSE(table.SurelyAbsent(0x20010));  // stuck: not counted back to 0
+  EXPECT_FALSE(table.Remove(0x20010, &e));
+  EXPECT_EQ(table.FilterMarkedSlots(), 31u);
+}
+
 // Threads insert and remove their own addresses, many sharing slots with
 // the other threads' (and shards): no live entry ever reads as absent, and
 // every count returns to 0.
