@@ -199,10 +199,13 @@ def callgrind_rows(build, work, modes):
 
 
 def parse_callgrind(path):
-    """(total Ir, self Ir per object basename, {(function, object): (calls, inclusive Ir)})."""
+    """(total Ir, self Ir per object basename, {(function, object): (calls, inclusive Ir)},
+    {(caller function, callee function, callee object): inclusive Ir})."""
     names, objs = {}, {}
     self_by_obj = {}
     incl = {}
+    edges = {}
+    caller = None
     total = 0
     fn_ob = cur_ob = None
     callee = callee_ob = None
@@ -218,6 +221,7 @@ def parse_callgrind(path):
                 if kind == "cfn":
                     callee = names.get(i)
                 else:
+                    caller = names.get(i)
                     callee_ob = None
                     cur_ob = fn_ob
                 continue
@@ -247,11 +251,13 @@ def parse_callgrind(path):
                 key = (callee, callee_ob or fn_ob)
                 c, v = incl.get(key, (0, 0))
                 incl[key] = (c + pending, v + cost)
+                edge = (caller, callee, key[1])
+                edges[edge] = edges.get(edge, 0) + cost
                 pending = None
                 callee_ob = None
             else:
                 self_by_obj[fn_ob] = self_by_obj.get(fn_ob, 0) + cost
-    return total, self_by_obj, incl
+    return total, self_by_obj, incl, edges
 
 
 def callgrind_profile(argv, work, env, name):
@@ -272,8 +278,8 @@ HOOKS = ("malloc", "free", "calloc", "realloc", "reallocarray", "posix_memalign"
 
 def split_overhead(plain, sampled):
     """Where the sampled run's extra instructions go (callgrind_rows)."""
-    total_p, self_p, _ = plain
-    total_s, self_s, incl = sampled
+    total_p, self_p = plain[0], plain[1]
+    total_s, self_s, incl, edges = sampled
     ours = lambda obj: obj is not None and "libheapsight" in obj
 
     def incl_of(prefix):
@@ -284,9 +290,16 @@ def split_overhead(plain, sampled):
     startup = incl_of("heapsight::preload::StartTracing()")
     exit_ = incl_of("heapsight::preload::FinishTrace(") + incl_of(
         "heapsight::preload::FlushAllForFini(")
+    # Less the real free/realloc these call (a sampled block's free is
+    # the allocator's work in the plain run too).
+    real = sum(v for (caller, callee, ob), v in edges.items()
+               if caller is not None and ob is not None and ob.startswith("libc")
+               and callee in ("free", "realloc") and (
+                   caller.startswith("heapsight::preload::TracedFreeSlow(")
+                   or caller.startswith("(anonymous namespace)::CallRealloc")))
     recorder = sum(incl_of(f) for f in (
         "heapsight::preload::RecordAllocSlow(", "heapsight::preload::TracedFreeSlow(",
-        "heapsight::preload::TracedRealloc("))
+        "heapsight::preload::TracedRealloc(")) - real
     calls = sum(c for (fn, ob), (c, v) in incl.items() if ours(ob) and fn is not None and (
         fn in HOOKS or fn.startswith("operator new") or fn.startswith("operator delete")))
     extra = total_s - total_p

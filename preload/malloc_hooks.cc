@@ -240,43 +240,38 @@ __attribute__((noinline)) void FreeAlignedSizedGeneric(void* p, size_t, size_t) 
 // it would alone. Outside sampled mode the fast path is one load and a
 // branch.
 
-HEAPSIGHT_EXPORT void* malloc(size_t size) {
+HEAPSIGHT_EXPORT HEAPSIGHT_FAST_HOOK void* malloc(size_t size) {
   if (hp::UnsampledFast(size)) {
     void* p = hp::g_real.malloc(size);
     if (__builtin_expect(p != nullptr, 1)) return p;
-    hp::FastAllocFailed(size, 0, Api::kMalloc);
-    return p;
+    return hp::FastAllocFailed(size, 0, Api::kMalloc);
   }
   return MallocGeneric(size);
 }
 
-HEAPSIGHT_EXPORT void free(void* p) {
+HEAPSIGHT_EXPORT HEAPSIGHT_FAST_HOOK void free(void* p) {
   if (hp::UnsampledFreeFast(p)) return hp::g_real.free(p);
   FreeGeneric(p);
 }
 
-HEAPSIGHT_EXPORT void* calloc(size_t n, size_t size) {
+HEAPSIGHT_EXPORT HEAPSIGHT_FAST_HOOK void* calloc(size_t n, size_t size) {
   if (hp::UnsampledFast(SaturatingMul(n, size))) {
     void* p = hp::g_real.calloc(n, size);
     if (__builtin_expect(p != nullptr, 1)) return p;
-    hp::FastAllocFailed(SaturatingMul(n, size), 0, Api::kCalloc);
-    return p;
+    return hp::FastAllocFailed(SaturatingMul(n, size), 0, Api::kCalloc);
   }
   return CallocGeneric(n, size);
 }
 
-HEAPSIGHT_EXPORT void* realloc(void* p, size_t size) {
+HEAPSIGHT_EXPORT HEAPSIGHT_FAST_HOOK void* realloc(void* p, size_t size) {
   // An unsampled block (or NULL) becomes an unsampled one. The filter test
   // first: a sampled old block must reach the generic path uncounted.
   if (hp::UnsampledFreeFast(p) && hp::UnsampledFast(size)) {
     void* q = hp::g_real.realloc(p, size);
     // NULL for size 0: glibc freed the block, as the generic path finds.
     if (__builtin_expect(q != nullptr || size == 0, 1)) return q;
-    // Failed, the old block untouched. The generic path counts a realloc
-    // before its call, so the count stays (RecordAlloc, not
-    // FastAllocFailed); RecordAlloc records the failure and keeps errno.
-    hp::RecordAlloc(nullptr, size, 0, Api::kRealloc);
-    return q;
+    // Failed, the old block untouched.
+    return hp::FastReallocFailed(size, Api::kRealloc);
   }
   return ReallocGeneric(p, size);
 }
@@ -288,8 +283,7 @@ HEAPSIGHT_EXPORT void* reallocarray(void* p, size_t n, size_t size) {
       hp::UnsampledFast(total)) {
     void* q = hp::g_real.realloc(p, total);
     if (__builtin_expect(q != nullptr || total == 0, 1)) return q;
-    hp::RecordAlloc(nullptr, total, 0, Api::kReallocArray);
-    return q;
+    return hp::FastReallocFailed(total, Api::kReallocArray);
   }
   return ReallocarrayGeneric(p, n, size);
 }
@@ -308,8 +302,7 @@ HEAPSIGHT_EXPORT void* aligned_alloc(size_t alignment, size_t size) {
   if (hp::UnsampledFast(size)) {
     void* p = hp::g_real.aligned_alloc(alignment, size);
     if (__builtin_expect(p != nullptr, 1)) return p;
-    hp::FastAllocFailed(size, alignment, Api::kAlignedAlloc);
-    return p;
+    return hp::FastAllocFailed(size, alignment, Api::kAlignedAlloc);
   }
   return AlignedAllocGeneric(alignment, size);
 }
@@ -318,8 +311,7 @@ HEAPSIGHT_EXPORT void* memalign(size_t alignment, size_t size) {
   if (hp::UnsampledFast(size)) {
     void* p = hp::g_real.memalign(alignment, size);
     if (__builtin_expect(p != nullptr, 1)) return p;
-    hp::FastAllocFailed(size, alignment, Api::kMemalign);
-    return p;
+    return hp::FastAllocFailed(size, alignment, Api::kMemalign);
   }
   return MemalignGeneric(alignment, size);
 }
@@ -328,8 +320,7 @@ HEAPSIGHT_EXPORT void* valloc(size_t size) {
   if (hp::UnsampledFast(size)) {
     void* p = hp::g_real.valloc(size);
     if (__builtin_expect(p != nullptr, 1)) return p;
-    hp::FastAllocFailed(size, static_cast<size_t>(getpagesize()), Api::kValloc);
-    return p;
+    return hp::FastAllocFailed(size, static_cast<size_t>(getpagesize()), Api::kValloc);
   }
   return VallocGeneric(size);
 }
@@ -338,8 +329,7 @@ HEAPSIGHT_EXPORT void* pvalloc(size_t size) {
   if (hp::UnsampledFast(size)) {
     void* p = hp::g_real.pvalloc(size);
     if (__builtin_expect(p != nullptr, 1)) return p;
-    hp::FastAllocFailed(size, static_cast<size_t>(getpagesize()), Api::kPvalloc);
-    return p;
+    return hp::FastAllocFailed(size, static_cast<size_t>(getpagesize()), Api::kPvalloc);
   }
   return PvallocGeneric(size);
 }

@@ -150,56 +150,56 @@ size_t Align(std::align_val_t a) { return static_cast<size_t>(a); }
 
 }  // namespace
 
-HEAPSIGHT_EXPORT void* operator new(size_t n) { return New(n, 0, Api::kNew); }
-HEAPSIGHT_EXPORT void* operator new[](size_t n) { return New(n, 0, Api::kNewArray); }
-HEAPSIGHT_EXPORT void* operator new(size_t n, const std::nothrow_t&) noexcept {
+HEAPSIGHT_FAST_HOOK HEAPSIGHT_EXPORT void* operator new(size_t n) { return New(n, 0, Api::kNew); }
+HEAPSIGHT_FAST_HOOK HEAPSIGHT_EXPORT void* operator new[](size_t n) { return New(n, 0, Api::kNewArray); }
+HEAPSIGHT_FAST_HOOK HEAPSIGHT_EXPORT void* operator new(size_t n, const std::nothrow_t&) noexcept {
   return NewNothrowFast(n, 0, Api::kNewNothrow);
 }
-HEAPSIGHT_EXPORT void* operator new[](size_t n, const std::nothrow_t&) noexcept {
+HEAPSIGHT_FAST_HOOK HEAPSIGHT_EXPORT void* operator new[](size_t n, const std::nothrow_t&) noexcept {
   return NewNothrowFast(n, 0, Api::kNewArrayNothrow);
 }
-HEAPSIGHT_EXPORT void* operator new(size_t n, std::align_val_t a) {
+HEAPSIGHT_FAST_HOOK HEAPSIGHT_EXPORT void* operator new(size_t n, std::align_val_t a) {
   return New(n, Align(a), Api::kNewAligned);
 }
-HEAPSIGHT_EXPORT void* operator new[](size_t n, std::align_val_t a) {
+HEAPSIGHT_FAST_HOOK HEAPSIGHT_EXPORT void* operator new[](size_t n, std::align_val_t a) {
   return New(n, Align(a), Api::kNewArrayAligned);
 }
-HEAPSIGHT_EXPORT void* operator new(size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
+HEAPSIGHT_FAST_HOOK HEAPSIGHT_EXPORT void* operator new(size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
   return NewNothrowFast(n, Align(a), Api::kNewAlignedNothrow);
 }
-HEAPSIGHT_EXPORT void* operator new[](size_t n, std::align_val_t a,
+HEAPSIGHT_FAST_HOOK HEAPSIGHT_EXPORT void* operator new[](size_t n, std::align_val_t a,
                                       const std::nothrow_t&) noexcept {
   return NewNothrowFast(n, Align(a), Api::kNewArrayAlignedNothrow);
 }
 
-HEAPSIGHT_EXPORT void operator delete(void* p) noexcept { Delete(p, Api::kDelete); }
-HEAPSIGHT_EXPORT void operator delete[](void* p) noexcept { Delete(p, Api::kDeleteArray); }
-HEAPSIGHT_EXPORT void operator delete(void* p, size_t) noexcept { Delete(p, Api::kDeleteSized); }
-HEAPSIGHT_EXPORT void operator delete[](void* p, size_t) noexcept {
+HEAPSIGHT_FAST_HOOK HEAPSIGHT_EXPORT void operator delete(void* p) noexcept { Delete(p, Api::kDelete); }
+HEAPSIGHT_FAST_HOOK HEAPSIGHT_EXPORT void operator delete[](void* p) noexcept { Delete(p, Api::kDeleteArray); }
+HEAPSIGHT_FAST_HOOK HEAPSIGHT_EXPORT void operator delete(void* p, size_t) noexcept { Delete(p, Api::kDeleteSized); }
+HEAPSIGHT_FAST_HOOK HEAPSIGHT_EXPORT void operator delete[](void* p, size_t) noexcept {
   Delete(p, Api::kDeleteArraySized);
 }
-HEAPSIGHT_EXPORT void operator delete(void* p, std::align_val_t) noexcept {
+HEAPSIGHT_FAST_HOOK HEAPSIGHT_EXPORT void operator delete(void* p, std::align_val_t) noexcept {
   Delete(p, Api::kDeleteAligned);
 }
-HEAPSIGHT_EXPORT void operator delete[](void* p, std::align_val_t) noexcept {
+HEAPSIGHT_FAST_HOOK HEAPSIGHT_EXPORT void operator delete[](void* p, std::align_val_t) noexcept {
   Delete(p, Api::kDeleteArrayAligned);
 }
-HEAPSIGHT_EXPORT void operator delete(void* p, size_t, std::align_val_t) noexcept {
+HEAPSIGHT_FAST_HOOK HEAPSIGHT_EXPORT void operator delete(void* p, size_t, std::align_val_t) noexcept {
   Delete(p, Api::kDeleteSizedAligned);
 }
-HEAPSIGHT_EXPORT void operator delete[](void* p, size_t, std::align_val_t) noexcept {
+HEAPSIGHT_FAST_HOOK HEAPSIGHT_EXPORT void operator delete[](void* p, size_t, std::align_val_t) noexcept {
   Delete(p, Api::kDeleteArraySizedAligned);
 }
-HEAPSIGHT_EXPORT void operator delete(void* p, const std::nothrow_t&) noexcept {
+HEAPSIGHT_FAST_HOOK HEAPSIGHT_EXPORT void operator delete(void* p, const std::nothrow_t&) noexcept {
   Delete(p, Api::kDeleteNothrow);
 }
-HEAPSIGHT_EXPORT void operator delete[](void* p, const std::nothrow_t&) noexcept {
+HEAPSIGHT_FAST_HOOK HEAPSIGHT_EXPORT void operator delete[](void* p, const std::nothrow_t&) noexcept {
   Delete(p, Api::kDeleteArrayNothrow);
 }
-HEAPSIGHT_EXPORT void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept {
+HEAPSIGHT_FAST_HOOK HEAPSIGHT_EXPORT void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept {
   Delete(p, Api::kDeleteAlignedNothrow);
 }
-HEAPSIGHT_EXPORT void operator delete[](void* p, std::align_val_t,
+HEAPSIGHT_FAST_HOOK HEAPSIGHT_EXPORT void operator delete[](void* p, std::align_val_t,
                                         const std::nothrow_t&) noexcept {
   Delete(p, Api::kDeleteArrayAlignedNothrow);
 }

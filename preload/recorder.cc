@@ -384,13 +384,21 @@ void EnableSampledFastPaths() {
   // allocator's; usually none at all).
   auto arena = reinterpret_cast<uintptr_t>(g_bootstrap);
   g_live_blocks.StickFilterRange(arena, arena + BootstrapBytesUsed());
+  // Before any countdown (sampler.h): the allocation fast paths' counter.
+  UseFastCountdown();
   // Release: a hook that sees the pointer sees the filter's counts.
   g_fast_filter.store(filter, std::memory_order_release);
 }
 
-__attribute__((noinline, cold)) void FastAllocFailed(size_t size, size_t alignment, Api api) {
+__attribute__((noinline, cold)) void* FastAllocFailed(size_t size, size_t alignment, Api api) {
   t_sample_bytes_left += static_cast<int64_t>(size);
   RecordAlloc(nullptr, size, alignment, api);  // keeps errno (RecordAllocSlow)
+  return nullptr;
+}
+
+__attribute__((noinline, cold)) void* FastReallocFailed(size_t size, Api api) {
+  RecordAlloc(nullptr, size, 0, api);  // keeps errno
+  return nullptr;
 }
 
 void* TracedRealloc(void* p, size_t size, Api api, void* (*call)(void*, void*), void* ctx) {

@@ -65,8 +65,9 @@ inline void RecordAllocInline(void* p, size_t size, size_t alignment, format::Ap
   if (__builtin_expect(g_sample_period != 0, 0) && p != nullptr &&
       TracingStatusRelaxed() == kActive && !InHeapsight() &&
       !g_exiting.load(std::memory_order_relaxed)) {
-    t_sample_bytes_left -= static_cast<int64_t>(size);
-    if (__builtin_expect(t_sample_bytes_left > 0, 1)) return;
+    int64_t& left = SampleCountdown();
+    left -= static_cast<int64_t>(size);
+    if (__builtin_expect(left > 0, 1)) return;
     if (!SampleSlowPath()) return;
     RecordAllocSlow(p, size, alignment, api, true);
     return;
@@ -131,22 +132,39 @@ void EnableSampledFastPaths();
 // `size` bytes stays short of the thread's next sampling point; its bytes
 // are then taken off the interval, and the hook only calls the real
 // function (and FastAllocFailed if that fails). False, with nothing
-// changed: the generic path, which counts the allocation itself.
+// changed: the generic path, which counts the allocation itself. The
+// mode costs no test: with the fast paths off, t_sample_bytes_left is 0
+// (sampler.h), and so is it on a thread's first allocation.
 inline bool UnsampledFast(size_t size) {
-  if (g_fast_filter.load(std::memory_order_relaxed) == nullptr) return false;
+  // Unsigned: a size of 2^63 or more (which no allocator serves) is never
+  // below the bytes left, and the counter is never negative at a hook's
+  // entry (the generic path redraws before it returns).
+  const auto left = static_cast<uint64_t>(t_sample_bytes_left);
+  if (__builtin_expect(left <= size, 0)) return false;
   // Stored only when short of the point: at the point the generic path
   // starts from the same interval the generic path alone would have.
-  int64_t left = t_sample_bytes_left - static_cast<int64_t>(size);
-  if (__builtin_expect(left <= 0, 0)) return false;
-  t_sample_bytes_left = left;
+  t_sample_bytes_left = static_cast<int64_t>(left - size);
   return true;
 }
 
 // The real function failed after UnsampledFast said "not sampled": the
 // countdown is taken back (the generic path does not count a failure) and
 // the failure is recorded as the generic path records it (failures are
-// always recorded). Keeps errno. Out of line.
-void FastAllocFailed(size_t size, size_t alignment, format::Api api);
+// always recorded). Keeps errno. Out of line; returns nullptr, so a hook
+// returns its result with a tail call and needs no frame of its own.
+void* FastAllocFailed(size_t size, size_t alignment, format::Api api);
+
+// The same after a realloc's fast path: the generic path counts a realloc
+// before its call, so here the count stays.
+void* FastReallocFailed(size_t size, format::Api api);
+
+// For the hooks whose fast path calls only the real function and tail-calls
+// the rest (FastAllocFailed, the generic path): no frame pointer, so the
+// fast path saves no register it does not use. Our frame-pointer walks
+// (unwinder.h) never meet such a frame: by the time any code of ours runs
+// from it, the frame is gone (tail call), and the real function never
+// calls back into us.
+#define HEAPSIGHT_FAST_HOOK __attribute__((optimize("omit-frame-pointer")))
 
 // Free hooks: true if the fast path is on and the filter says the live
 // table surely does not hold `p` (an unsampled block, or NULL): the hook
