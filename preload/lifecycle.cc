@@ -428,6 +428,9 @@ void StartTracing() {
   // Sampled mode: frees of unsampled blocks test the live table's filter
   // instead of probing it (live_table.h). Without it they still probe.
   if (g_sample_period != 0) g_live_blocks.EnableFilter();
+  // And the hooks test for an unsampled event before anything else
+  // (recorder.h): sound in every tracing status, so already now.
+  EnableSampledFastPaths();
   StartTraceClock(g_options.CLOCK);
   g_start_realtime_ns = RealtimeNs();
   g_pid = getpid();

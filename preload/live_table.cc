@@ -678,12 +678,18 @@ bool LiveTable::Insert(uintptr_t address, const LiveEntry& entry) {
   using Impl = LiveTableImpl;
   const LiveEntry e = entry;
   if (address == 0) return false;
+  // Sequentially consistent, like the filter's load below and
+  // EnableFilter's store and load (plain moves on x86-64 but for the one
+  // store): if EnableFilter reads `inserted_` as false, this insert reads
+  // its filter and counts itself.
+  if (!inserted_.load(std::memory_order_seq_cst)) inserted_.store(true, std::memory_order_seq_cst);
   Impl::Where w = Impl::Locate(address);
   Shard& shard = shards_[w.shard];
   SpinLockHolder hold(&shard.lock);
-  // Read under the shard lock: EnableFilter publishes it under every lock,
-  // so this insert is either counted by it or counts itself.
-  std::atomic<uint8_t>* filter = filter_.load(std::memory_order_relaxed);
+  // Read under the shard lock: EnableFilter publishes it under every lock
+  // (or before any insert), so this insert is either counted by it or
+  // counts itself.
+  std::atomic<uint8_t>* filter = filter_.load(std::memory_order_seq_cst);
   if (shard.old != nullptr) Impl::Migrate(&shard, w.shard, Impl::kMigratePerOp);
   bool fits = w.fits && Impl::Fits(e);
   if (filter == nullptr && fits && shard.old == nullptr && Impl::HasRoom(shard, 1)) {
@@ -820,12 +826,33 @@ bool LiveTable::EnableFilter() {
   // Zero-filled and touched only where a slot is marked.
   auto* filter = static_cast<std::atomic<uint8_t>*>(PageAlloc(Impl::kFilterSlots));
   if (filter == nullptr) return false;
+  // The usual case: tracing starts at the program's first allocation, and
+  // nothing was ever inserted. Published without touching the shards; if
+  // an insert started meanwhile (it read no filter), its shard is counted
+  // below, under every lock, like a table that had entries (an entry
+  // counted by both only makes its slot probe the table a little longer:
+  // counts may be too high, never too low).
+  if (!inserted_.load(std::memory_order_seq_cst)) {
+    filter_.store(filter, std::memory_order_seq_cst);
+    if (!inserted_.load(std::memory_order_seq_cst)) return true;
+  }
   LockAll();
   for (size_t i = 0; i < kShards; ++i) Impl::FilterShard(&shards_[i], i, filter);
   // Release: a lock-free reader (SurelyAbsent) that sees the filter sees
   // its counts. Inserts and removes read it under their shard lock.
   filter_.store(filter, std::memory_order_release);
   UnlockAll();
+  return true;
+}
+
+bool LiveTable::StickFilterRange(uintptr_t begin, uintptr_t end) {
+  std::atomic<uint8_t>* filter = filter_.load(std::memory_order_acquire);
+  if (filter == nullptr) return false;
+  // Relaxed stores: a stuck slot never changes again (Mark and Unmark
+  // leave 255 alone), and the caller publishes what reads it afterwards.
+  for (uintptr_t a = (begin + 7) & ~uintptr_t{7}; a < end; a += 8) {
+    filter[FilterSlot(a)].store(LiveTableImpl::kStuck, std::memory_order_relaxed);
+  }
   return true;
 }
 

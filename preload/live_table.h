@@ -66,9 +66,16 @@
 // the slot: at 512 KiB per sample, a 1 GiB heap holds about 2,000 sampled
 // blocks, so 0.2% of frees probe for nothing). A count reaching 255 sticks
 // (never decremented again), so a crowded slot only costs probes, never a
-// missed entry. The hash spreads every address bit (multiply-shift), so no
-// allocator layout (arenas at aligned offsets, page-aligned large blocks)
-// piles up in one slot. With the filter on, the table keeps no internal
+// missed entry. The slot is the address's 16-byte granule modulo 2^20
+// (bits 4-23; every block of glibc's is 16-aligned): neighbouring blocks
+// share the filter's cache lines and pages, so the frees of a program
+// touch the filter in proportion to its heap, in the heap's own order
+// (with a multiply-shift hash, each free read a random one of 256 pages:
+// a minor fault for each page first read, about 250 of them in a
+// 0.1-second perl run, and a likely cache miss per free on a large heap).
+// Addresses 16 MiB apart share a slot (glibc's thread arenas are 64 MiB
+// aligned; page-aligned large blocks use one slot in 256): sharing only
+// sends frees to the table, which answers exactly. With the filter on, the table keeps no internal
 // entries (EnableFilter drops those it held): in sampled mode a block the
 // table does not know is never a bad free, so internal blocks need no
 // entry, and their frees stay on the one-byte path.
@@ -164,6 +171,15 @@ class LiveTable {
     return filter != nullptr && filter[FilterSlot(address)].load(std::memory_order_relaxed) == 0;
   }
   bool FilterOn() const { return filter_.load(std::memory_order_relaxed) != nullptr; }
+  // The filter itself (nullptr while off), for hooks that test it inline
+  // (recorder.h's fast paths): SurelyAbsent is filter[FilterSlot(a)] == 0.
+  const std::atomic<uint8_t>* Filter() const { return filter_.load(std::memory_order_acquire); }
+  // Makes the slot of every 8-aligned address in [begin, end) stuck (as a
+  // count of 255): the filter never says such an address is absent, so a
+  // hook's inline filter test sends it to the generic path. For the
+  // bootstrap arena's blocks (recorder.h's fast paths). After
+  // EnableFilter; false if the filter is off.
+  bool StickFilterRange(uintptr_t begin, uintptr_t end);
   // Bytes of the filter's mapping (0 while off), and how many of its slots
   // are non-zero now (for HEAPSIGHT_STATS and tests).
   size_t FilterBytes() const;
@@ -171,7 +187,7 @@ class LiveTable {
 
   static constexpr int kFilterBits = 20;
   static size_t FilterSlot(uintptr_t address) {
-    return static_cast<size_t>((address * 0x9E3779B97F4A7C15ull) >> (64 - kFilterBits));
+    return static_cast<size_t>((address >> 4) & ((uintptr_t{1} << kFilterBits) - 1));
   }
 
  private:
@@ -216,9 +232,14 @@ class LiveTable {
 
   Shard shards_[kShards];
   // The counting filter (kFilterBits slots), or nullptr while off. Written
-  // under every shard lock; counts change under the owning entry's shard
+  // under every shard lock, or with no lock while nothing was ever
+  // inserted (EnableFilter); counts change under the owning entry's shard
   // lock, atomically (two shards may share a slot).
   std::atomic<std::atomic<uint8_t>*> filter_{nullptr};
+  // Set by the first Insert, before it reads filter_. Until then every
+  // shard is empty, and EnableFilter need not lock or walk the 1024 shard
+  // headers (384 KiB: 96 pages a sampled run would touch for nothing).
+  std::atomic<bool> inserted_{false};
 };
 
 }  // namespace heapsight::preload

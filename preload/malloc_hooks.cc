@@ -74,9 +74,13 @@ void* ReallocFromBootstrap(void* p, size_t size, Api api) {
   return q;
 }
 
-}  // namespace
+// The generic paths: each hook below (the interposed symbol) first tries
+// sampled mode's fast path and else tail-calls one of these. Out of line,
+// so the fast paths keep a small frame (the generic ones save five
+// registers); each keeps its frame pointer (preload/meson.build), so our
+// frame-pointer walks (unwinder.h) see it wherever it is called from.
 
-HEAPSIGHT_EXPORT void* malloc(size_t size) {
+__attribute__((noinline)) void* MallocGeneric(size_t size) {
   if (!hp::EnsureRealFunctions()) return hp::BootstrapAlloc(size, 16);
   hp::StartTracingIfUninit();  // before the event: it is recorded (lifecycle.h)
   if (hp::HeapLimitDenies(size)) return hp::HeapLimitFail(size, 0, Api::kMalloc);
@@ -86,13 +90,13 @@ HEAPSIGHT_EXPORT void* malloc(size_t size) {
   return p;
 }
 
-HEAPSIGHT_EXPORT void free(void* p) {
+__attribute__((noinline)) void FreeGeneric(void* p) {
   if (!hp::EnsureRealFunctions()) return;  // only bootstrap blocks exist yet
   hp::HeapLimitSub(p);
   hp::TracedFreeInline(p, Api::kFree);
 }
 
-HEAPSIGHT_EXPORT void* calloc(size_t n, size_t size) {
+__attribute__((noinline)) void* CallocGeneric(size_t n, size_t size) {
   if (!hp::EnsureRealFunctions()) return hp::BootstrapAlloc(SaturatingMul(n, size), 16);
   hp::StartTracingIfUninit();  // before the event: it is recorded (lifecycle.h)
   if (hp::HeapLimitDenies(SaturatingMul(n, size))) {
@@ -104,7 +108,7 @@ HEAPSIGHT_EXPORT void* calloc(size_t n, size_t size) {
   return p;
 }
 
-HEAPSIGHT_EXPORT void* realloc(void* p, size_t size) {
+__attribute__((noinline)) void* ReallocGeneric(void* p, size_t size) {
   if (!hp::EnsureRealFunctions()) {
     void* q = hp::BootstrapAlloc(size, 16);
     if (q != nullptr && p != nullptr) {
@@ -126,7 +130,7 @@ HEAPSIGHT_EXPORT void* realloc(void* p, size_t size) {
   return q;
 }
 
-HEAPSIGHT_EXPORT void* reallocarray(void* p, size_t n, size_t size) {
+__attribute__((noinline)) void* ReallocarrayGeneric(void* p, size_t n, size_t size) {
   if (!hp::EnsureRealFunctions()) return nullptr;
   hp::StartTracingIfUninit();
   size_t total = SaturatingMul(n, size);
@@ -148,7 +152,7 @@ HEAPSIGHT_EXPORT void* reallocarray(void* p, size_t n, size_t size) {
   return q;
 }
 
-HEAPSIGHT_EXPORT int posix_memalign(void** out, size_t alignment, size_t size) {
+__attribute__((noinline)) int PosixMemalignGeneric(void** out, size_t alignment, size_t size) {
   if (!hp::EnsureRealFunctions()) {
     *out = hp::BootstrapAlloc(size, alignment);
     return *out != nullptr ? 0 : ENOMEM;
@@ -166,7 +170,7 @@ HEAPSIGHT_EXPORT int posix_memalign(void** out, size_t alignment, size_t size) {
   return rc;
 }
 
-HEAPSIGHT_EXPORT void* aligned_alloc(size_t alignment, size_t size) {
+__attribute__((noinline)) void* AlignedAllocGeneric(size_t alignment, size_t size) {
   if (!hp::EnsureRealFunctions()) return hp::BootstrapAlloc(size, alignment);
   hp::StartTracingIfUninit();  // before the event: it is recorded (lifecycle.h)
   if (hp::HeapLimitDenies(size)) return hp::HeapLimitFail(size, alignment, Api::kAlignedAlloc);
@@ -176,7 +180,7 @@ HEAPSIGHT_EXPORT void* aligned_alloc(size_t alignment, size_t size) {
   return p;
 }
 
-HEAPSIGHT_EXPORT void* memalign(size_t alignment, size_t size) {
+__attribute__((noinline)) void* MemalignGeneric(size_t alignment, size_t size) {
   if (!hp::EnsureRealFunctions()) return hp::BootstrapAlloc(size, alignment);
   hp::StartTracingIfUninit();  // before the event: it is recorded (lifecycle.h)
   if (hp::HeapLimitDenies(size)) return hp::HeapLimitFail(size, alignment, Api::kMemalign);
@@ -186,7 +190,7 @@ HEAPSIGHT_EXPORT void* memalign(size_t alignment, size_t size) {
   return p;
 }
 
-HEAPSIGHT_EXPORT void* valloc(size_t size) {
+__attribute__((noinline)) void* VallocGeneric(size_t size) {
   if (!hp::EnsureRealFunctions()) return hp::BootstrapAlloc(size, 4096);
   hp::StartTracingIfUninit();  // before the event: it is recorded (lifecycle.h)
   if (hp::HeapLimitDenies(size)) {
@@ -198,7 +202,7 @@ HEAPSIGHT_EXPORT void* valloc(size_t size) {
   return p;
 }
 
-HEAPSIGHT_EXPORT void* pvalloc(size_t size) {
+__attribute__((noinline)) void* PvallocGeneric(size_t size) {
   if (!hp::EnsureRealFunctions()) return hp::BootstrapAlloc(size, 4096);
   hp::StartTracingIfUninit();  // before the event: it is recorded (lifecycle.h)
   if (hp::HeapLimitDenies(size)) {
@@ -212,14 +216,130 @@ HEAPSIGHT_EXPORT void* pvalloc(size_t size) {
 
 // C23's sized frees. glibc 2.36 has no real ones, so they are plain frees
 // of the real allocator (the size is not checked yet).
-HEAPSIGHT_EXPORT void free_sized(void* p, size_t) {
+__attribute__((noinline)) void FreeSizedGeneric(void* p, size_t) {
   if (!hp::EnsureRealFunctions()) return;
   hp::HeapLimitSub(p);
   hp::TracedFree(p, Api::kFreeSized);
 }
 
-HEAPSIGHT_EXPORT void free_aligned_sized(void* p, size_t, size_t) {
+__attribute__((noinline)) void FreeAlignedSizedGeneric(void* p, size_t, size_t) {
   if (!hp::EnsureRealFunctions()) return;
   hp::HeapLimitSub(p);
   hp::TracedFree(p, Api::kFreeAlignedSized);
+}
+
+}  // namespace
+
+// --- The hooks ----------------------------------------------------------------
+//
+// Sampled mode (issue 15 target 4): each hook starts with the fast path of
+// recorder.h, so an unsampled allocation, or the free of an unsampled
+// block, costs the real call and a few instructions and runs nothing of
+// the generic path (which would only find nothing to do). A fast path
+// that finds work to do has changed nothing, and the generic path runs as
+// it would alone. Outside sampled mode the fast path is one load and a
+// branch.
+
+HEAPSIGHT_EXPORT HEAPSIGHT_FAST_HOOK void* malloc(size_t size) {
+  if (hp::UnsampledFast(size)) {
+    void* p = hp::g_real.malloc(size);
+    if (__builtin_expect(p != nullptr, 1)) return p;
+    return hp::FastAllocFailed(size, 0, Api::kMalloc);
+  }
+  return MallocGeneric(size);
+}
+
+HEAPSIGHT_EXPORT HEAPSIGHT_FAST_HOOK void free(void* p) {
+  if (hp::UnsampledFreeFast(p)) return hp::g_real.free(p);
+  FreeGeneric(p);
+}
+
+HEAPSIGHT_EXPORT HEAPSIGHT_FAST_HOOK void* calloc(size_t n, size_t size) {
+  if (hp::UnsampledFast(SaturatingMul(n, size))) {
+    void* p = hp::g_real.calloc(n, size);
+    if (__builtin_expect(p != nullptr, 1)) return p;
+    return hp::FastAllocFailed(SaturatingMul(n, size), 0, Api::kCalloc);
+  }
+  return CallocGeneric(n, size);
+}
+
+HEAPSIGHT_EXPORT HEAPSIGHT_FAST_HOOK void* realloc(void* p, size_t size) {
+  // An unsampled block (or NULL) becomes an unsampled one. The filter test
+  // first: a sampled old block must reach the generic path uncounted.
+  if (hp::UnsampledFreeFast(p) && hp::UnsampledFast(size)) {
+    void* q = hp::g_real.realloc(p, size);
+    // NULL for size 0: glibc freed the block, as the generic path finds.
+    if (__builtin_expect(q != nullptr || size == 0, 1)) return q;
+    // Failed, the old block untouched.
+    return hp::FastReallocFailed(size, Api::kRealloc);
+  }
+  return ReallocGeneric(p, size);
+}
+
+HEAPSIGHT_EXPORT void* reallocarray(void* p, size_t n, size_t size) {
+  // As realloc; an overflow (ENOMEM) takes the generic path.
+  size_t total;
+  if (!__builtin_mul_overflow(n, size, &total) && hp::UnsampledFreeFast(p) &&
+      hp::UnsampledFast(total)) {
+    void* q = hp::g_real.realloc(p, total);
+    if (__builtin_expect(q != nullptr || total == 0, 1)) return q;
+    return hp::FastReallocFailed(total, Api::kReallocArray);
+  }
+  return ReallocarrayGeneric(p, n, size);
+}
+
+HEAPSIGHT_EXPORT int posix_memalign(void** out, size_t alignment, size_t size) {
+  if (hp::UnsampledFast(size)) {
+    int rc = hp::g_real.posix_memalign(out, alignment, size);
+    if (__builtin_expect(rc == 0, 1)) return rc;
+    hp::FastAllocFailed(size, alignment, Api::kPosixMemalign);
+    return rc;
+  }
+  return PosixMemalignGeneric(out, alignment, size);
+}
+
+HEAPSIGHT_EXPORT void* aligned_alloc(size_t alignment, size_t size) {
+  if (hp::UnsampledFast(size)) {
+    void* p = hp::g_real.aligned_alloc(alignment, size);
+    if (__builtin_expect(p != nullptr, 1)) return p;
+    return hp::FastAllocFailed(size, alignment, Api::kAlignedAlloc);
+  }
+  return AlignedAllocGeneric(alignment, size);
+}
+
+HEAPSIGHT_EXPORT void* memalign(size_t alignment, size_t size) {
+  if (hp::UnsampledFast(size)) {
+    void* p = hp::g_real.memalign(alignment, size);
+    if (__builtin_expect(p != nullptr, 1)) return p;
+    return hp::FastAllocFailed(size, alignment, Api::kMemalign);
+  }
+  return MemalignGeneric(alignment, size);
+}
+
+HEAPSIGHT_EXPORT void* valloc(size_t size) {
+  if (hp::UnsampledFast(size)) {
+    void* p = hp::g_real.valloc(size);
+    if (__builtin_expect(p != nullptr, 1)) return p;
+    return hp::FastAllocFailed(size, static_cast<size_t>(getpagesize()), Api::kValloc);
+  }
+  return VallocGeneric(size);
+}
+
+HEAPSIGHT_EXPORT void* pvalloc(size_t size) {
+  if (hp::UnsampledFast(size)) {
+    void* p = hp::g_real.pvalloc(size);
+    if (__builtin_expect(p != nullptr, 1)) return p;
+    return hp::FastAllocFailed(size, static_cast<size_t>(getpagesize()), Api::kPvalloc);
+  }
+  return PvallocGeneric(size);
+}
+
+HEAPSIGHT_EXPORT void free_sized(void* p, size_t size) {
+  if (hp::UnsampledFreeFast(p)) return hp::g_real.free(p);
+  FreeSizedGeneric(p, size);
+}
+
+HEAPSIGHT_EXPORT void free_aligned_sized(void* p, size_t alignment, size_t size) {
+  if (hp::UnsampledFreeFast(p)) return hp::g_real.free(p);
+  FreeAlignedSizedGeneric(p, alignment, size);
 }

@@ -43,27 +43,32 @@ constexpr std::nothrow_t kNothrow{};
 // allocations are recorded as usual.
 thread_local bool t_nothrow_delegate __attribute__((tls_model("initial-exec"))) = false;
 
+// The real allocation of `size` (already 1 for 0) bytes.
+void* RealAllocate(size_t size, size_t alignment) {
+  if (alignment == 0) return hp::g_real.malloc(size);
+  return hp::g_real.aligned_alloc(alignment < sizeof(void*) ? sizeof(void*) : alignment, size);
+}
+
 void* RawAllocate(size_t size, size_t alignment) {
   if (!hp::EnsureRealFunctions()) return hp::BootstrapAlloc(size, alignment);
   hp::StartTracingIfUninit();  // before the event: it is recorded (lifecycle.h)
   if (hp::HeapLimitDenies(size)) return nullptr;  // as if out of memory
-  void* p;
-  if (alignment == 0) {
-    p = hp::g_real.malloc(size);
-  } else {
-    if (alignment < sizeof(void*)) alignment = sizeof(void*);
-    p = hp::g_real.aligned_alloc(alignment, size);
-  }
+  void* p = RealAllocate(size, alignment);
   hp::HeapLimitAdd(p);
   return p;
 }
 
-void* NewThrowing(size_t size, size_t alignment, Api api) {
+// The generic paths, out of line (the hooks' fast paths keep a small
+// frame). `tried`: the fast path already called the real function, which
+// failed; the generic path goes on as if its own first try had failed, so
+// a failing allocation is tried once, as without the fast path.
+__attribute__((noinline)) void* NewThrowing(size_t size, size_t alignment, Api api, bool tried) {
   const bool delegate = t_nothrow_delegate;
   t_nothrow_delegate = false;
   size_t n = size == 0 ? 1 : size;
   for (;;) {
-    void* p = RawAllocate(n, alignment);
+    void* p = tried ? nullptr : RawAllocate(n, alignment);
+    tried = false;
     if (p != nullptr) {
       if (!delegate) hp::RecordAllocInline(p, size, alignment, api);
       return p;
@@ -82,8 +87,9 @@ void* NewThrowing(size_t size, size_t alignment, Api api) {
 // new (its try block calls our throwing hook, its catch block returns
 // nullptr), as libstdc++'s nothrow new does. Either way the outcome is
 // recorded here, once.
-void* NewNothrow(size_t size, size_t alignment, Api api) noexcept {
-  void* p = RawAllocate(size == 0 ? 1 : size, alignment);
+__attribute__((noinline)) void* NewNothrow(size_t size, size_t alignment, Api api,
+                                           bool tried) noexcept {
+  void* p = tried ? nullptr : RawAllocate(size == 0 ? 1 : size, alignment);
   if (p == nullptr && hp::HostNewHandler() != nullptr) {
     if (alignment == 0) {
       if (hp::NothrowNew fn = hp::HostNothrowNew(); fn != nullptr) {
@@ -100,66 +106,100 @@ void* NewNothrow(size_t size, size_t alignment, Api api) noexcept {
   return p;
 }
 
-void Delete(void* p, Api api) noexcept {
+__attribute__((noinline)) void DeleteGeneric(void* p, Api api) noexcept {
   if (!hp::EnsureRealFunctions()) return;
   hp::HeapLimitSub(p);
   hp::TracedFreeInline(p, api);
+}
+
+// Sampled mode's fast paths (recorder.h), inlined into each hook: an
+// unsampled allocation only calls the real function (a failure takes its
+// count back and goes on in the generic path: the handler loop); the
+// delete of an unsampled block only frees it. Before the nothrow-delegate
+// test: a delegated call (the runtime's nothrow new after a failure, with
+// a new-handler) that succeeds here is counted once more by NewNothrow's
+// record, which shifts a sampling point on an out-of-memory path and
+// changes no record.
+__attribute__((always_inline)) inline void* New(size_t size, size_t alignment, Api api) {
+  if (hp::UnsampledFast(size)) {
+    void* p = RealAllocate(size == 0 ? 1 : size, alignment);
+    if (__builtin_expect(p != nullptr, 1)) return p;
+    hp::t_sample_bytes_left += static_cast<int64_t>(size);
+    return NewThrowing(size, alignment, api, true);
+  }
+  return NewThrowing(size, alignment, api, false);
+}
+
+__attribute__((always_inline)) inline void* NewNothrowFast(size_t size, size_t alignment,
+                                                           Api api) noexcept {
+  if (hp::UnsampledFast(size)) {
+    void* p = RealAllocate(size == 0 ? 1 : size, alignment);
+    if (__builtin_expect(p != nullptr, 1)) return p;
+    hp::t_sample_bytes_left += static_cast<int64_t>(size);
+    return NewNothrow(size, alignment, api, true);
+  }
+  return NewNothrow(size, alignment, api, false);
+}
+
+__attribute__((always_inline)) inline void Delete(void* p, Api api) noexcept {
+  if (hp::UnsampledFreeFast(p)) return hp::g_real.free(p);
+  DeleteGeneric(p, api);
 }
 
 size_t Align(std::align_val_t a) { return static_cast<size_t>(a); }
 
 }  // namespace
 
-HEAPSIGHT_EXPORT void* operator new(size_t n) { return NewThrowing(n, 0, Api::kNew); }
-HEAPSIGHT_EXPORT void* operator new[](size_t n) { return NewThrowing(n, 0, Api::kNewArray); }
-HEAPSIGHT_EXPORT void* operator new(size_t n, const std::nothrow_t&) noexcept {
-  return NewNothrow(n, 0, Api::kNewNothrow);
+HEAPSIGHT_FAST_HOOK HEAPSIGHT_EXPORT void* operator new(size_t n) { return New(n, 0, Api::kNew); }
+HEAPSIGHT_FAST_HOOK HEAPSIGHT_EXPORT void* operator new[](size_t n) { return New(n, 0, Api::kNewArray); }
+HEAPSIGHT_FAST_HOOK HEAPSIGHT_EXPORT void* operator new(size_t n, const std::nothrow_t&) noexcept {
+  return NewNothrowFast(n, 0, Api::kNewNothrow);
 }
-HEAPSIGHT_EXPORT void* operator new[](size_t n, const std::nothrow_t&) noexcept {
-  return NewNothrow(n, 0, Api::kNewArrayNothrow);
+HEAPSIGHT_FAST_HOOK HEAPSIGHT_EXPORT void* operator new[](size_t n, const std::nothrow_t&) noexcept {
+  return NewNothrowFast(n, 0, Api::kNewArrayNothrow);
 }
-HEAPSIGHT_EXPORT void* operator new(size_t n, std::align_val_t a) {
-  return NewThrowing(n, Align(a), Api::kNewAligned);
+HEAPSIGHT_FAST_HOOK HEAPSIGHT_EXPORT void* operator new(size_t n, std::align_val_t a) {
+  return New(n, Align(a), Api::kNewAligned);
 }
-HEAPSIGHT_EXPORT void* operator new[](size_t n, std::align_val_t a) {
-  return NewThrowing(n, Align(a), Api::kNewArrayAligned);
+HEAPSIGHT_FAST_HOOK HEAPSIGHT_EXPORT void* operator new[](size_t n, std::align_val_t a) {
+  return New(n, Align(a), Api::kNewArrayAligned);
 }
-HEAPSIGHT_EXPORT void* operator new(size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
-  return NewNothrow(n, Align(a), Api::kNewAlignedNothrow);
+HEAPSIGHT_FAST_HOOK HEAPSIGHT_EXPORT void* operator new(size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
+  return NewNothrowFast(n, Align(a), Api::kNewAlignedNothrow);
 }
-HEAPSIGHT_EXPORT void* operator new[](size_t n, std::align_val_t a,
+HEAPSIGHT_FAST_HOOK HEAPSIGHT_EXPORT void* operator new[](size_t n, std::align_val_t a,
                                       const std::nothrow_t&) noexcept {
-  return NewNothrow(n, Align(a), Api::kNewArrayAlignedNothrow);
+  return NewNothrowFast(n, Align(a), Api::kNewArrayAlignedNothrow);
 }
 
-HEAPSIGHT_EXPORT void operator delete(void* p) noexcept { Delete(p, Api::kDelete); }
-HEAPSIGHT_EXPORT void operator delete[](void* p) noexcept { Delete(p, Api::kDeleteArray); }
-HEAPSIGHT_EXPORT void operator delete(void* p, size_t) noexcept { Delete(p, Api::kDeleteSized); }
-HEAPSIGHT_EXPORT void operator delete[](void* p, size_t) noexcept {
+HEAPSIGHT_FAST_HOOK HEAPSIGHT_EXPORT void operator delete(void* p) noexcept { Delete(p, Api::kDelete); }
+HEAPSIGHT_FAST_HOOK HEAPSIGHT_EXPORT void operator delete[](void* p) noexcept { Delete(p, Api::kDeleteArray); }
+HEAPSIGHT_FAST_HOOK HEAPSIGHT_EXPORT void operator delete(void* p, size_t) noexcept { Delete(p, Api::kDeleteSized); }
+HEAPSIGHT_FAST_HOOK HEAPSIGHT_EXPORT void operator delete[](void* p, size_t) noexcept {
   Delete(p, Api::kDeleteArraySized);
 }
-HEAPSIGHT_EXPORT void operator delete(void* p, std::align_val_t) noexcept {
+HEAPSIGHT_FAST_HOOK HEAPSIGHT_EXPORT void operator delete(void* p, std::align_val_t) noexcept {
   Delete(p, Api::kDeleteAligned);
 }
-HEAPSIGHT_EXPORT void operator delete[](void* p, std::align_val_t) noexcept {
+HEAPSIGHT_FAST_HOOK HEAPSIGHT_EXPORT void operator delete[](void* p, std::align_val_t) noexcept {
   Delete(p, Api::kDeleteArrayAligned);
 }
-HEAPSIGHT_EXPORT void operator delete(void* p, size_t, std::align_val_t) noexcept {
+HEAPSIGHT_FAST_HOOK HEAPSIGHT_EXPORT void operator delete(void* p, size_t, std::align_val_t) noexcept {
   Delete(p, Api::kDeleteSizedAligned);
 }
-HEAPSIGHT_EXPORT void operator delete[](void* p, size_t, std::align_val_t) noexcept {
+HEAPSIGHT_FAST_HOOK HEAPSIGHT_EXPORT void operator delete[](void* p, size_t, std::align_val_t) noexcept {
   Delete(p, Api::kDeleteArraySizedAligned);
 }
-HEAPSIGHT_EXPORT void operator delete(void* p, const std::nothrow_t&) noexcept {
+HEAPSIGHT_FAST_HOOK HEAPSIGHT_EXPORT void operator delete(void* p, const std::nothrow_t&) noexcept {
   Delete(p, Api::kDeleteNothrow);
 }
-HEAPSIGHT_EXPORT void operator delete[](void* p, const std::nothrow_t&) noexcept {
+HEAPSIGHT_FAST_HOOK HEAPSIGHT_EXPORT void operator delete[](void* p, const std::nothrow_t&) noexcept {
   Delete(p, Api::kDeleteArrayNothrow);
 }
-HEAPSIGHT_EXPORT void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept {
+HEAPSIGHT_FAST_HOOK HEAPSIGHT_EXPORT void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept {
   Delete(p, Api::kDeleteAlignedNothrow);
 }
-HEAPSIGHT_EXPORT void operator delete[](void* p, std::align_val_t,
+HEAPSIGHT_FAST_HOOK HEAPSIGHT_EXPORT void operator delete[](void* p, std::align_val_t,
                                         const std::nothrow_t&) noexcept {
   Delete(p, Api::kDeleteArrayAlignedNothrow);
 }

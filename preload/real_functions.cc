@@ -113,6 +113,8 @@ void* BootstrapAlloc(size_t size, size_t alignment) {
 
 bool IsBootstrapPointer(const void* p) { return InBootstrapArena(p); }
 
+size_t BootstrapBytesUsed() { return g_bootstrap_used.load(std::memory_order_acquire); }
+
 size_t BootstrapSize(const void* p) {
   return *reinterpret_cast<const size_t*>(reinterpret_cast<uintptr_t>(p) - sizeof(size_t));
 }

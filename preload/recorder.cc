@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "preload/clock.h"
+#include "preload/heap_limit.h"
 #include "preload/host_guards.h"
 #include "preload/internal_alloc.h"
 #include "preload/live_table.h"
@@ -35,6 +36,7 @@ thread_local int t_reentry_depth __attribute__((tls_model("initial-exec"))) = 0;
 // The exit point (BeginExit): set once; t_exit_thread marks the thread that
 // set it.
 std::atomic<bool> g_exiting{false};
+std::atomic<const std::atomic<uint8_t>*> g_fast_filter{nullptr};
 
 namespace {
 
@@ -383,6 +385,35 @@ __attribute__((noinline)) void TracedFreeSlow(void* p, Api api) {
 }
 
 void TracedFree(void* p, Api api) { TracedFreeInline(p, api); }
+
+void EnableSampledFastPaths() {
+  const std::atomic<uint8_t>* filter = g_live_blocks.Filter();
+  if (g_sample_period == 0 || filter == nullptr) return;
+  // Our constructor reads the limit only after it started the trace; the
+  // fast paths must know now whether there is one.
+  ReadHeapLimitOnce();
+  if (g_heap_limit_bytes != 0) return;
+  // The free fast path has no bootstrap-arena test: the filter never
+  // clears a block of the arena (dlsym's early calloc, never the
+  // allocator's; usually none at all).
+  auto arena = reinterpret_cast<uintptr_t>(g_bootstrap);
+  g_live_blocks.StickFilterRange(arena, arena + BootstrapBytesUsed());
+  // Before any countdown (sampler.h): the allocation fast paths' counter.
+  UseFastCountdown();
+  // Release: a hook that sees the pointer sees the filter's counts.
+  g_fast_filter.store(filter, std::memory_order_release);
+}
+
+__attribute__((noinline, cold)) void* FastAllocFailed(size_t size, size_t alignment, Api api) {
+  t_sample_bytes_left += static_cast<int64_t>(size);
+  RecordAlloc(nullptr, size, alignment, api);  // keeps errno (RecordAllocSlow)
+  return nullptr;
+}
+
+__attribute__((noinline, cold)) void* FastReallocFailed(size_t size, Api api) {
+  RecordAlloc(nullptr, size, 0, api);  // keeps errno
+  return nullptr;
+}
 
 void* TracedRealloc(void* p, size_t size, Api api, void* (*call)(void*, void*), void* ctx) {
   if (p == nullptr) {  // realloc(NULL, n) is malloc(n)

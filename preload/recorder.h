@@ -21,6 +21,7 @@
 #include <atomic>
 
 #include "format/trace_format.h"
+#include "preload/live_table.h"
 #include "preload/module_map.h"
 #include "preload/real_functions.h"
 #include "preload/reentry_guard.h"
@@ -64,8 +65,9 @@ inline void RecordAllocInline(void* p, size_t size, size_t alignment, format::Ap
   if (__builtin_expect(g_sample_period != 0, 0) && p != nullptr &&
       TracingStatusRelaxed() == kActive && !InHeapsight() &&
       !g_exiting.load(std::memory_order_relaxed)) {
-    t_sample_bytes_left -= static_cast<int64_t>(size);
-    if (__builtin_expect(t_sample_bytes_left > 0, 1)) return;
+    int64_t& left = SampleCountdown();
+    left -= static_cast<int64_t>(size);
+    if (__builtin_expect(left > 0, 1)) return;
     if (!SampleSlowPath()) return;
     RecordAllocSlow(p, size, alignment, api, true);
     return;
@@ -90,6 +92,91 @@ inline void TracedFreeInline(void* p, format::Api api) {
     return;
   }
   TracedFreeSlow(p, api);
+}
+
+// --- Sampled mode's fast paths (issue 15 target 4), for the hooks ---------
+//
+// In sampled mode nearly every allocation is not sampled and nearly every
+// free is of a block the live table does not hold. Every allocation and
+// free hook tests for these two cases first, before anything else it does
+// (real-function check, lazy start, heap limit, tracing status, reentry,
+// exit point, errno), so that such a call costs the real function plus a
+// handful of instructions. The tests they skip cannot change the outcome:
+// the fast paths are on only once the real functions are resolved and the
+// trace has started (EnableSampledFastPaths), never with a heap limit (its
+// count needs every call), and in every tracing status an unsampled
+// allocation records nothing and enters no table, and a free the filter
+// clears goes straight to the allocator (TracedFreeInline, whose own
+// filter test this is). Each fast path returns false, having changed
+// nothing, whenever the generic path has work to do, so a sampled
+// allocation is decided by the generic path exactly as before.
+//
+// One difference: the fast path counts down allocations the generic path
+// does not count (made while paused or disabled, inside heapsight, or by
+// another thread after the exit point). Sampling points are a memoryless
+// process over bytes, so the recorded allocations are still sampled with
+// probability 1 - exp(-size/P) each; only which ones changes.
+
+// The live table's filter once the fast paths are on; nullptr before (and
+// for good without sampling, with a heap limit, or without a filter). Set
+// once, never reset (a fork child keeps it).
+// Hidden: read PC-relative (real_functions.h's g_real).
+extern __attribute__((visibility("hidden"))) std::atomic<const std::atomic<uint8_t>*> g_fast_filter;
+
+// Turns the fast paths on if the trace is sampled, the filter is on and
+// there is no heap limit (read here if not yet). Called once by the
+// lifecycle, after EnableFilter, before the program's first traced event.
+void EnableSampledFastPaths();
+
+// Allocation hooks: true if the fast path is on and an allocation of
+// `size` bytes stays short of the thread's next sampling point; its bytes
+// are then taken off the interval, and the hook only calls the real
+// function (and FastAllocFailed if that fails). False, with nothing
+// changed: the generic path, which counts the allocation itself. The
+// mode costs no test: with the fast paths off, t_sample_bytes_left is 0
+// (sampler.h), and so is it on a thread's first allocation.
+inline bool UnsampledFast(size_t size) {
+  // Unsigned: a size of 2^63 or more (which no allocator serves) is never
+  // below the bytes left, and the counter is never negative at a hook's
+  // entry (the generic path redraws before it returns).
+  const auto left = static_cast<uint64_t>(t_sample_bytes_left);
+  if (__builtin_expect(left <= size, 0)) return false;
+  // Stored only when short of the point: at the point the generic path
+  // starts from the same interval the generic path alone would have.
+  t_sample_bytes_left = static_cast<int64_t>(left - size);
+  return true;
+}
+
+// The real function failed after UnsampledFast said "not sampled": the
+// countdown is taken back (the generic path does not count a failure) and
+// the failure is recorded as the generic path records it (failures are
+// always recorded). Keeps errno. Out of line; returns nullptr, so a hook
+// returns its result with a tail call and needs no frame of its own.
+void* FastAllocFailed(size_t size, size_t alignment, format::Api api);
+
+// The same after a realloc's fast path: the generic path counts a realloc
+// before its call, so here the count stays.
+void* FastReallocFailed(size_t size, format::Api api);
+
+// For the hooks whose fast path calls only the real function and tail-calls
+// the rest (FastAllocFailed, the generic path): no frame pointer, so the
+// fast path saves no register it does not use. Our frame-pointer walks
+// (unwinder.h) never meet such a frame: by the time any code of ours runs
+// from it, the frame is gone (tail call), and the real function never
+// calls back into us.
+#define HEAPSIGHT_FAST_HOOK __attribute__((optimize("omit-frame-pointer")))
+
+// Free hooks: true if the fast path is on and the filter says the live
+// table surely does not hold `p` (an unsampled block, or NULL): the hook
+// passes `p` straight to the real free. One load of the filter pointer,
+// one of its byte. A bootstrap block (never the allocator's) never passes:
+// EnableSampledFastPaths made the arena's slots stuck.
+inline bool UnsampledFreeFast(const void* p) {
+  // Acquire: the filter's counts as EnableFilter published them.
+  const std::atomic<uint8_t>* filter = g_fast_filter.load(std::memory_order_acquire);
+  return filter != nullptr &&
+         filter[LiveTable::FilterSlot(reinterpret_cast<uintptr_t>(p))].load(
+             std::memory_order_relaxed) == 0;
 }
 
 // realloc/reallocarray with all corner cases. `size` is the byte size asked

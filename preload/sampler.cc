@@ -12,6 +12,9 @@ namespace heapsight::preload {
 
 uint64_t g_sample_period = 0;
 constinit thread_local int64_t t_sample_bytes_left __attribute__((tls_model("initial-exec"))) = 0;
+constinit thread_local int64_t t_slow_sample_bytes_left
+    __attribute__((tls_model("initial-exec"))) = 0;
+bool g_fast_countdown = false;
 
 namespace {
 
@@ -51,7 +54,10 @@ uint64_t ExponentialInterval(uint64_t random_bits, uint64_t mean) {
 
 void InitSampler(uint64_t mean_bytes) { g_sample_period = mean_bytes; }
 
+void UseFastCountdown() { g_fast_countdown = true; }
+
 bool SampleSlowPath() {
+  int64_t& left = SampleCountdown();
   bool first = t_rng == 0;
   if (first) {
     // Seeds in thread order: the first thread to allocate gets seed 1.
@@ -60,13 +66,13 @@ bool SampleSlowPath() {
                   0x9E3779B97F4A7C15ull) | 1;
     // A thread starts a whole interval away from its first sample, the
     // allocation that got here included.
-    t_sample_bytes_left += static_cast<int64_t>(ExponentialInterval(NextRandom(), g_sample_period));
-    if (t_sample_bytes_left > 0) return false;
+    left += static_cast<int64_t>(ExponentialInterval(NextRandom(), g_sample_period));
+    if (left > 0) return false;
   }
   // This allocation crossed a sampling point: it is recorded, and the next
   // point is drawn afresh (intervals are memoryless, so the overshoot is
   // dropped rather than carried).
-  t_sample_bytes_left = static_cast<int64_t>(ExponentialInterval(NextRandom(), g_sample_period));
+  left = static_cast<int64_t>(ExponentialInterval(NextRandom(), g_sample_period));
   return true;
 }
 

@@ -34,7 +34,23 @@ extern uint64_t g_sample_period;
 
 // Bytes this thread may still allocate before its next sample.
 // constinit: no dynamic initialization, so no TLS wrapper call on each use.
+//
+// Two counters, one per mode, so that the hooks' fast paths (recorder.h)
+// need no test of the mode: with the fast paths on (UseFastCountdown:
+// sampled, no heap limit), t_sample_bytes_left is the thread's countdown
+// for every path; otherwise it is never written and stays 0, which no
+// allocation size is below, so the fast path never takes an allocation,
+// and the generic path counts down t_slow_sample_bytes_left (sampled with
+// a heap limit) or nothing (not sampled).
 extern constinit thread_local int64_t t_sample_bytes_left __attribute__((tls_model("initial-exec")));
+extern constinit thread_local int64_t t_slow_sample_bytes_left
+    __attribute__((tls_model("initial-exec")));
+// Which counter: set once, before any countdown (the trace's start).
+void UseFastCountdown();
+extern bool g_fast_countdown;
+inline int64_t& SampleCountdown() {
+  return g_fast_countdown ? t_sample_bytes_left : t_slow_sample_bytes_left;
+}
 
 // Draws the next interval (and seeds the thread's generator on first use);
 // true if the allocation that got here is sampled.
@@ -43,8 +59,9 @@ bool SampleSlowPath();
 // True if an allocation of `size` bytes is to be recorded.
 inline bool ShouldSample(size_t size) {
   if (__builtin_expect(g_sample_period == 0, 1)) return true;
-  t_sample_bytes_left -= static_cast<int64_t>(size);
-  if (t_sample_bytes_left > 0) return false;
+  int64_t& left = SampleCountdown();
+  left -= static_cast<int64_t>(size);
+  if (left > 0) return false;
   return SampleSlowPath();
 }
 

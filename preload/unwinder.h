@@ -33,7 +33,8 @@ void SetSelfRange(uintptr_t begin, uintptr_t end);
 
 // Frame address of the outermost libheapsight.so frame of the current call
 // chain, i.e. the frame of the hook the program called (walks our own frame
-// pointers only: every function of ours keeps one).
+// pointers only: every function of ours keeps one, but for the hooks'
+// sampled fast paths, above which no code of ours ever runs: recorder.h).
 uintptr_t OutermostOwnFrame();
 
 // Sets the calling thread's stack bounds (t_stack_low/high) for the

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <map>
 #include <random>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -744,7 +745,10 @@ TEST(LiveTableFilter, ACrowdedSlotSticksAndNeverLosesAnEntry) {
   const size_t slot = LiveTable::FilterSlot(0x10000);
   std::vector<uintptr_t> same;
   for (uintptr_t a = 0x10000; same.size() < 300; a += 16) {
-    if (LiveTable::FilterSlot(a) == slot) same.push_back(a);
+    if (LiveTable::FilterSlot(a) == slot) {
+      same.push_back(a);
+      a += (uintptr_t{1} << 24) - 16;  // the next one of the slot, if any, is 16 MiB on
+    }
   }
   for (size_t i = 0; i < same.size(); ++i) {
     ASSERT_TRUE(table.Insert(same[i], Entry(i, 1)));
@@ -761,6 +765,46 @@ TEST(LiveTableFilter, ACrowdedSlotSticksAndNeverLosesAnEntry) {
   EXPECT_FALSE(table.SurelyAbsent(same[0]));
   EXPECT_FALSE(table.Contains(same[0]));
   EXPECT_EQ(table.FilterMarkedSlots(), 1u);
+}
+
+// StickFilterRange (the bootstrap arena's blocks, recorder.h's free fast
+// path): every 8-aligned address of the range reads as "ask the table",
+// before and after entries of those slots come and go; the table still
+// answers exactly, and addresses of other slots are untouched.
+TEST(LiveTableFilter, StuckRangeNeverReadsAbsent) {
+  static LiveTable table;
+  EXPECT_FALSE(table.StickFilterRange(0x20000, 0x20100));  // filter off
+  ASSERT_TRUE(table.EnableFilter());
+  EXPECT_EQ(table.FilterMarkedSlots(), 0u);
+  ASSERT_TRUE(table.StickFilterRange(0x20004, 0x20100));  // from 0x20008
+  // 31 addresses (0x20008 ... 0x200f8), in 16 slots (one per 16 bytes).
+  EXPECT_EQ(table.FilterMarkedSlots(), 16u);
+  EXPECT_TRUE(table.SurelyAbsent(0x1fff0));  // the granule before (0x20000 shares 0x20008's)
+  EXPECT_TRUE(table.SurelyAbsent(0x20100));
+  for (uintptr_t a = 0x20008; a < 0x20100; a += 8) {
+    ASSERT_FALSE(table.SurelyAbsent(a)) << std::hex << a;
+    ASSERT_FALSE(table.Contains(a));
+  }
+  ASSERT_TRUE(table.Insert(0x20010, Entry(5, 1)));
+  LiveEntry e;
+  ASSERT_TRUE(table.Remove(0x20010, &e));
+  EXPECT_EQ(e.id, 5u);
+  EXPECT_FALSE(table.SurelyAbsent(0x20010));  // stuck: not counted back to 0
+  EXPECT_FALSE(table.Remove(0x20010, &e));
+  EXPECT_EQ(table.FilterMarkedSlots(), 16u);
+}
+
+// The slot is the 16-byte granule modulo 2^20: 16-aligned neighbours read
+// neighbouring bytes (a 64 KiB stretch of heap: one 4 KiB page of the
+// filter), and only addresses 16 MiB apart share a slot.
+TEST(LiveTableFilter, SlotsFollowTheHeap) {
+  const uintptr_t base = 0x7f0012345670;
+  EXPECT_EQ(LiveTable::FilterSlot(base + 16), LiveTable::FilterSlot(base) + 1);
+  EXPECT_EQ(LiveTable::FilterSlot(base + 0x10000) - LiveTable::FilterSlot(base), 4096u);
+  EXPECT_EQ(LiveTable::FilterSlot(base + (uintptr_t{1} << 24)), LiveTable::FilterSlot(base));
+  std::set<size_t> slots;
+  for (uintptr_t a = base; a < base + (uintptr_t{1} << 24); a += 16) slots.insert(LiveTable::FilterSlot(a));
+  EXPECT_EQ(slots.size(), size_t{1} << LiveTable::kFilterBits);
 }
 
 // Threads insert and remove their own addresses, many sharing slots with
