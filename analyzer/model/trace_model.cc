@@ -17,6 +17,7 @@
 #include "analyzer/model/growth_tracker.h"
 #include "analyzer/model/site_timeline.h"
 #include "analyzer/model/live_set.h"
+#include "analyzer/model/paged_live_set.h"
 #include "analyzer/model/peak_tracker.h"
 #include "analyzer/model/progress.h"
 #include "analyzer/model/sample_estimate.h"
@@ -605,7 +606,7 @@ class Analysis {
   const AnalyzeOptions& options_;
   ProcessProfile& p_;
   std::vector<ThreadState> threads_;
-  LiveSet live_set_;
+  PagedLiveSet live_set_;  // 8 bytes a block where ids run in pages (paged_live_set.h)
   absl::flat_hash_map<SiteKey, uint32_t> site_index_;
   absl::flat_hash_set<uint64_t> pending_frees_;
   absl::flat_hash_map<uint32_t, size_t> stream_of_thread_;

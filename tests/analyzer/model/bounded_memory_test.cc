@@ -27,12 +27,13 @@ namespace {
 using format::Api;
 
 constexpr uint32_t kThreads = 4;
-constexpr uint64_t kAllocsPerThread = 500000;  // 2 M allocations in all
+constexpr uint64_t kAllocsPerThread = 1500000;  // 6 M allocations in all
 // Headroom above the child's address space before the analysis: enough for
 // the pipeline's thread stack, its batches, one chunk per thread and the
-// live set of a few hundred blocks; far from the ~50 bytes a block (100 MB
-// for 2 M blocks) that keeping every allocation would take.
-constexpr uint64_t kHeadroomBytes = 48ull << 20;
+// live set of a few hundred blocks; below what keeping every allocation
+// takes even in the paged live set's 8-9 bytes a block (paged_live_set.h:
+// about 50 MB for 6 M blocks allocated in counter order).
+constexpr uint64_t kHeadroomBytes = 40ull << 20;
 constexpr int kOutOfMemory = 5;  // the child's exit status on std::bad_alloc
 
 // Writes a trace of kThreads x kAllocsPerThread allocations of 100 bytes
