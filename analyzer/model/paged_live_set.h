@@ -29,9 +29,11 @@
 #ifndef HEAPSIGHT_ANALYZER_PAGED_LIVE_SET_H_
 #define HEAPSIGHT_ANALYZER_PAGED_LIVE_SET_H_
 
+#include <algorithm>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 
 #include "absl/container/flat_hash_map.h"
@@ -43,18 +45,25 @@ class PagedLiveSet {
  public:
   static constexpr int kPageBits = 8;
   static constexpr uint64_t kPageSlots = uint64_t{1} << kPageBits;
+  // A closed page with fewer live blocks than this keeps only their values
+  // (compact: 8 bytes a block, found by rank in the bitmap).
+  static constexpr uint32_t kCompactBelow = 64;
   // A closed page with fewer live blocks than this moves them to the
-  // fallback (2.1 KB / 64 = 33 bytes a block at worst).
-  static constexpr uint32_t kDemoteBelow = 64;
+  // fallback (a page's own cost, ~100 bytes, would be over 25 a block).
+  static constexpr uint32_t kFallbackBelow = 4;
 
   PagedLiveSet() = default;
   PagedLiveSet(const PagedLiveSet&) = delete;
   PagedLiveSet& operator=(const PagedLiveSet&) = delete;
 
   size_t size() const { return paged_ + fallback_.size(); }
-  // Pages held now, and blocks in the fallback (for tests and benches).
+  // Pages held now (dense and compact), compact ones, and blocks in the
+  // fallback (for tests and benches).
   size_t page_count() const { return pages_.size(); }
+  size_t compact_page_count() const { return compact_pages_; }
   size_t fallback_size() const { return fallback_.size(); }
+  // Bytes held by the pages' values (not the index or the fallback).
+  size_t value_bytes() const { return value_bytes_; }
 
   // Inserts `id`; returns false (changing nothing) if it is already live.
   bool Insert(uint64_t id, const LiveBlock& block) {
@@ -65,16 +74,32 @@ class PagedLiveSet {
       uint32_t number = static_cast<uint32_t>(key);
       auto [it, first] = frontier_.try_emplace(thread, number);
       if (!first && number <= it->second) return fallback_.Insert(id, block);
-      if (!first) Close(uint64_t{thread} << 32 | it->second);
+      uint32_t old = it->second;
       it->second = number;
+      if (!first) Close(uint64_t{thread} << 32 | old);
       page = NewPage(key);
     }
     uint32_t slot = static_cast<uint32_t>(id & (kPageSlots - 1));
     uint64_t& word = page->present[slot >> 6];
     uint64_t bit = uint64_t{1} << (slot & 63);
     if ((word & bit) != 0) return false;
+    uint64_t packed = Pack(id, block);
+    if (page->capacity == kPageSlots) {
+      page->values[slot] = packed;
+    } else {
+      // Compact: make room at the slot's rank.
+      if (page->count == page->capacity && page->capacity * 2 >= kPageSlots) {
+        ToDense(page);
+        page->values[slot] = packed;
+      } else {
+        if (page->count == page->capacity) Resize(page, page->capacity * 2);
+        uint32_t rank = Rank(*page, slot);
+        uint64_t* v = page->values.get();
+        std::memmove(v + rank + 1, v + rank, (page->count - rank) * sizeof(uint64_t));
+        v[rank] = packed;
+      }
+    }
     word |= bit;
-    page->values[slot] = Pack(id, block);
     ++page->count;
     ++paged_;
     return true;
@@ -90,7 +115,7 @@ class PagedLiveSet {
     if (page == nullptr) return fallback_.Find(id, out);
     uint32_t slot = static_cast<uint32_t>(id & (kPageSlots - 1));
     if ((page->present[slot >> 6] & (uint64_t{1} << (slot & 63))) == 0) return false;
-    *out = Unpack(id, page->values[slot]);
+    *out = Unpack(id, page->values[page->capacity == kPageSlots ? slot : Rank(*page, slot)]);
     return true;
   }
 
@@ -103,13 +128,21 @@ class PagedLiveSet {
     uint64_t& word = page->present[slot >> 6];
     uint64_t bit = uint64_t{1} << (slot & 63);
     if ((word & bit) == 0) return false;
+    uint64_t packed;
+    if (page->capacity == kPageSlots) {
+      packed = page->values[slot];
+    } else {
+      uint32_t rank = Rank(*page, slot);
+      uint64_t* v = page->values.get();
+      packed = v[rank];
+      std::memmove(v + rank, v + rank + 1, (page->count - rank - 1) * sizeof(uint64_t));
+    }
     word &= ~bit;
-    uint64_t packed = page->values[slot];
     *out = Unpack(id, packed);
     if (packed == kOverflow) overflow_.erase(id);
     --page->count;
     --paged_;
-    if (page->closed && page->count < kDemoteBelow) Demote(key);
+    if (page->closed && page->count < kCompactBelow) Shrink(key, page);
     return true;
   }
 
@@ -118,11 +151,12 @@ class PagedLiveSet {
   template <typename Fn>
   void ForEach(Fn fn) const {
     for (const auto& [key, page] : pages_) {
+      uint32_t rank = 0;
       for (uint32_t w = 0; w < kPageSlots / 64; ++w) {
-        for (uint64_t bits = page->present[w]; bits != 0; bits &= bits - 1) {
+        for (uint64_t bits = page.present[w]; bits != 0; bits &= bits - 1) {
           uint32_t slot = w * 64 + static_cast<uint32_t>(std::countr_zero(bits));
           uint64_t id = key << kPageBits | slot;
-          fn(id, Unpack(id, page->values[slot]));
+          fn(id, Unpack(id, page.values[page.capacity == kPageSlots ? slot : rank++]));
         }
       }
     }
@@ -133,12 +167,24 @@ class PagedLiveSet {
   static constexpr int kSiteBits = 24;
   static constexpr uint64_t kOverflow = ~uint64_t{0};  // the block is in overflow_
 
+  // A dense page (capacity kPageSlots) holds values[slot]; a compact one
+  // (capacity < kPageSlots) holds the present slots' values in slot order,
+  // values[rank of the slot among the present ones].
   struct Page {
     uint32_t count = 0;     // bits set in `present`
+    uint32_t capacity = 0;  // entries in `values`
     bool closed = false;    // the thread's frontier moved past this page
     uint64_t present[kPageSlots / 64] = {};
-    uint64_t values[kPageSlots];  // packed blocks; only present slots are defined
+    std::unique_ptr<uint64_t[]> values;
   };
+
+  static uint32_t Rank(const Page& page, uint32_t slot) {
+    uint32_t rank = 0;
+    uint32_t w = slot >> 6;
+    for (uint32_t i = 0; i < w; ++i) rank += static_cast<uint32_t>(std::popcount(page.present[i]));
+    uint64_t below = (uint64_t{1} << (slot & 63)) - 1;
+    return rank + static_cast<uint32_t>(std::popcount(page.present[w] & below));
+  }
 
   uint64_t Pack(uint64_t id, const LiveBlock& b) {
     if (b.size >= (uint64_t{1} << (64 - kSiteBits)) - 1 || b.site >= (1u << kSiteBits)) {
@@ -159,54 +205,104 @@ class PagedLiveSet {
     auto it = pages_.find(key);
     if (it == pages_.end()) return nullptr;
     last_key_ = key;
-    last_page_ = it->second.get();
+    last_page_ = const_cast<Page*>(&it->second);
     return last_page_;
   }
 
+  // A new dense page (the index may move its pages: the cache is reset).
   Page* NewPage(uint64_t key) {
-    auto page = std::make_unique<Page>();
-    Page* raw = page.get();
-    pages_.emplace(key, std::move(page));
+    Page& page = pages_[key];
+    page.values = std::make_unique_for_overwrite<uint64_t[]>(kPageSlots);
+    page.capacity = kPageSlots;
+    value_bytes_ += kPageSlots * sizeof(uint64_t);
     last_key_ = key;
-    last_page_ = raw;
-    return raw;
+    last_page_ = &page;
+    return &page;
   }
 
-  // The frontier left the page `key`: release it or move its few blocks to
-  // the fallback, or mark it so that its frees do once it is sparse.
+  // Gives a compact page room for `capacity` values.
+  void Resize(Page* page, uint32_t capacity) {
+    auto values = std::make_unique_for_overwrite<uint64_t[]>(capacity);
+    std::memcpy(values.get(), page->values.get(), page->count * sizeof(uint64_t));
+    value_bytes_ = value_bytes_ + size_t{capacity} * sizeof(uint64_t) -
+                   size_t{page->capacity} * sizeof(uint64_t);
+    page->values = std::move(values);
+    page->capacity = capacity;
+  }
+
+  // A compact page that filled up (blocks inserted below the frontier)
+  // becomes dense again.
+  void ToDense(Page* page) {
+    auto values = std::make_unique_for_overwrite<uint64_t[]>(kPageSlots);
+    uint32_t rank = 0;
+    for (uint32_t w = 0; w < kPageSlots / 64; ++w) {
+      for (uint64_t bits = page->present[w]; bits != 0; bits &= bits - 1) {
+        values[w * 64 + static_cast<uint32_t>(std::countr_zero(bits))] = page->values[rank++];
+      }
+    }
+    value_bytes_ += (kPageSlots - page->capacity) * sizeof(uint64_t);
+    page->values = std::move(values);
+    page->capacity = kPageSlots;
+    --compact_pages_;
+  }
+
+  // The frontier left the page `key`.
   void Close(uint64_t key) {
     Page* page = PageOf(key);
     if (page == nullptr) return;
     page->closed = true;
-    if (page->count < kDemoteBelow) Demote(key);
+    if (page->count < kCompactBelow) Shrink(key, page);
   }
 
-  void Demote(uint64_t key) {
-    auto it = pages_.find(key);
-    const Page& page = *it->second;
-    for (uint32_t w = 0; w < kPageSlots / 64; ++w) {
-      for (uint64_t bits = page.present[w]; bits != 0; bits &= bits - 1) {
-        uint32_t slot = w * 64 + static_cast<uint32_t>(std::countr_zero(bits));
-        uint64_t id = key << kPageBits | slot;
-        uint64_t packed = page.values[slot];
-        if (packed == kOverflow) {
-          fallback_.Insert(id, overflow_.at(id));
-          overflow_.erase(id);
-        } else {
+  // A closed page below kCompactBelow blocks: make it compact, halve a
+  // compact page that is a quarter full, or move a nearly empty page's
+  // blocks to the fallback and release it.
+  void Shrink(uint64_t key, Page* page) {
+    if (page->count < kFallbackBelow) {
+      uint32_t rank = 0;
+      for (uint32_t w = 0; w < kPageSlots / 64; ++w) {
+        for (uint64_t bits = page->present[w]; bits != 0; bits &= bits - 1) {
+          uint32_t slot = w * 64 + static_cast<uint32_t>(std::countr_zero(bits));
+          uint64_t id = key << kPageBits | slot;
+          uint64_t packed = page->values[page->capacity == kPageSlots ? slot : rank++];
           fallback_.Insert(id, Unpack(id, packed));
+          if (packed == kOverflow) overflow_.erase(id);
         }
       }
+      paged_ -= page->count;
+      value_bytes_ -= page->capacity * sizeof(uint64_t);
+      if (page->capacity != kPageSlots) --compact_pages_;
+      if (last_page_ == page) last_page_ = nullptr;
+      pages_.erase(key);
+      return;
     }
-    paged_ -= page.count;
-    if (last_page_ == it->second.get()) last_page_ = nullptr;
-    pages_.erase(it);
+    if (page->capacity == kPageSlots) {
+      uint32_t capacity = std::max<uint32_t>(page->count, kFallbackBelow * 2);
+      auto values = std::make_unique_for_overwrite<uint64_t[]>(capacity);
+      uint32_t rank = 0;
+      for (uint32_t w = 0; w < kPageSlots / 64; ++w) {
+        for (uint64_t bits = page->present[w]; bits != 0; bits &= bits - 1) {
+          values[rank++] = page->values[w * 64 + static_cast<uint32_t>(std::countr_zero(bits))];
+        }
+      }
+      value_bytes_ -= (kPageSlots - capacity) * sizeof(uint64_t);
+      page->values = std::move(values);
+      page->capacity = capacity;
+      ++compact_pages_;
+    } else if (page->count * 4 < page->capacity) {
+      Resize(page, page->capacity / 2);
+    }
   }
 
-  absl::flat_hash_map<uint64_t, std::unique_ptr<Page>> pages_;  // id >> kPageBits -> page
+  // Page number (id >> kPageBits) -> page. Pages are 64 bytes: kept in the
+  // index itself; only their values are allocated.
+  absl::flat_hash_map<uint64_t, Page> pages_;
   absl::flat_hash_map<uint32_t, uint32_t> frontier_;  // thread -> its newest page's number
   LiveSet fallback_;
   absl::flat_hash_map<uint64_t, LiveBlock> overflow_;  // paged blocks that do not pack
   size_t paged_ = 0;
+  size_t compact_pages_ = 0;
+  size_t value_bytes_ = 0;
   mutable uint64_t last_key_ = ~uint64_t{0};
   mutable Page* last_page_ = nullptr;
 };

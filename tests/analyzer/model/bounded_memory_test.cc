@@ -79,6 +79,10 @@ int AnalyzeUnderLimit(const std::string& path) {
     limit.rlim_cur = limit.rlim_max =
         static_cast<rlim_t>(pages) * static_cast<rlim_t>(sysconf(_SC_PAGESIZE)) + kHeadroomBytes;
     if (setrlimit(RLIMIT_AS, &limit) != 0) _exit(4);
+    // Out of memory ends the child at once: unwinding std::bad_alloc would
+    // destroy abseil tables caught mid-growth (their resize is not
+    // exception-safe), which crashes instead of telling.
+    std::set_new_handler([] { _exit(kOutOfMemory); });
     try {
       absl::StatusOr<ProcessProfile> profile = AnalyzeTrace(path);
       if (!profile.ok()) _exit(1);

@@ -77,25 +77,37 @@ TEST(PagedLiveSetTest, InOrderAllocationsFillPagesAndFreesEmptyThem) {
   EXPECT_EQ(c.set().fallback_size(), 0u);
 }
 
-TEST(PagedLiveSetTest, SparseClosedPagesMoveToTheFallback) {
+TEST(PagedLiveSetTest, SparseClosedPagesBecomeCompactOrMoveToTheFallback) {
   Checker c;
-  // Keep one block in 16: 16 of each page's 256, below kDemoteBelow, so each
-  // page leaves its survivors to the fallback when the frontier passes it.
+  // Keep one block in 16: 16 of each page's 256, below kCompactBelow, so
+  // each page keeps only its 16 values when the frontier passes it.
   for (uint64_t i = 0; i < 256 * 100; ++i) {
     c.Insert(MakeAllocId(1, i), {64, 5});
     if (i % 16 != 0) c.Erase(MakeAllocId(1, i));
   }
   c.CheckAll();
-  EXPECT_EQ(c.set().page_count(), 1u);  // the open page only
-  EXPECT_EQ(c.set().fallback_size(), 16u * 99);
-  // Keep three in four: pages stay (8 bytes a block), until frees thin a
-  // closed page below kDemoteBelow.
+  EXPECT_EQ(c.set().page_count(), 100u);
+  EXPECT_EQ(c.set().compact_page_count(), 99u);
+  EXPECT_EQ(c.set().fallback_size(), 0u);
+  EXPECT_EQ(c.set().value_bytes(), 99u * 16 * 8 + 256 * 8);
+  // Keep one block in 128: 2 a page, below kFallbackBelow: the fallback.
+  Checker f;
+  for (uint64_t i = 0; i < 256 * 100; ++i) {
+    f.Insert(MakeAllocId(1, i), {64, 5});
+    if (i % 128 != 0) f.Erase(MakeAllocId(1, i));
+  }
+  f.CheckAll();
+  EXPECT_EQ(f.set().page_count(), 1u);  // the open page only
+  EXPECT_EQ(f.set().fallback_size(), 2u * 99);
+  // Keep three in four: pages stay dense, until frees thin a closed page
+  // below kCompactBelow.
   Checker d;
   for (uint64_t i = 0; i < 256 * 10; ++i) {
     d.Insert(MakeAllocId(2, i), {i, 9});
     if (i % 4 == 0) d.Erase(MakeAllocId(2, i));
   }
   EXPECT_EQ(d.set().page_count(), 10u);
+  EXPECT_EQ(d.set().compact_page_count(), 0u);
   EXPECT_EQ(d.set().fallback_size(), 0u);
   for (uint64_t i = 0; i < 256; ++i) d.Erase(MakeAllocId(2, i));          // page 0: empty
   for (uint64_t i = 256; i < 256 + 160; ++i) d.Erase(MakeAllocId(2, i));  // page 1: 72 left
@@ -103,11 +115,29 @@ TEST(PagedLiveSetTest, SparseClosedPagesMoveToTheFallback) {
   d.Erase(MakeAllocId(2, 256 + 160 + 1));                                  // 71 left
   for (uint64_t i = 256 + 164; i < 256 + 196; i += 4) d.Erase(MakeAllocId(2, i + 1));
   d.CheckAll();
-  EXPECT_EQ(d.set().page_count(), 8u);  // page 1 fell below 64 and moved
-  EXPECT_EQ(d.set().fallback_size(), 63u);
+  EXPECT_EQ(d.set().page_count(), 9u);
+  EXPECT_EQ(d.set().compact_page_count(), 1u);  // page 1 fell below 64: 63 values
+  EXPECT_EQ(d.set().value_bytes(), 8u * 256 * 8 + 63 * 8);
+  EXPECT_EQ(d.set().fallback_size(), 0u);
   for (const auto& [id, b] : std::map<uint64_t, LiveBlock>(d.ref())) d.Erase(id);
   d.CheckAll();
   EXPECT_EQ(d.set().size(), 0u);
+  EXPECT_EQ(d.set().page_count(), 1u);
+}
+
+TEST(PagedLiveSetTest, InsertsIntoACompactPageRefillItUntilItIsDenseAgain) {
+  Checker c;
+  for (uint64_t i = 0; i < 256; i += 2) c.Insert(MakeAllocId(5, i), {i, 1});
+  c.Insert(MakeAllocId(5, 256), {1, 1});  // the frontier moves on: page 0 closed, dense
+  for (uint64_t i = 0; i < 236; i += 2) c.Erase(MakeAllocId(5, i));  // 10 left: compact
+  EXPECT_EQ(c.set().compact_page_count(), 1u);
+  c.CheckAll();
+  // Counters below the frontier come back (e.g. inherited blocks).
+  for (uint64_t i = 0; i < 256; ++i) c.Insert(MakeAllocId(5, 255 - i), {i + 7, 2});
+  c.CheckAll();
+  EXPECT_EQ(c.set().compact_page_count(), 0u);
+  EXPECT_EQ(c.set().page_count(), 2u);
+  EXPECT_EQ(c.set().fallback_size(), 0u);
 }
 
 TEST(PagedLiveSetTest, ManyThreadsRandomFreesAndOutOfOrderIdsMatchAMap) {
