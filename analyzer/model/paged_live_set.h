@@ -45,9 +45,14 @@ class PagedLiveSet {
  public:
   static constexpr int kPageBits = 8;
   static constexpr uint64_t kPageSlots = uint64_t{1} << kPageBits;
+  // Distinct values a palette page holds (4-bit indices).
+  static constexpr uint32_t kPaletteSize = 16;
   // A closed page with fewer live blocks than this keeps only their values
-  // (compact: 8 bytes a block, found by rank in the bitmap).
-  static constexpr uint32_t kCompactBelow = 64;
+  // (compact: 8 bytes a block, found by rank in the bitmap): below 32 for a
+  // palette page (256 bytes), below 128 for a dense one (2 KB; a compact
+  // page's insert and erase move up to 1 KB).
+  static constexpr uint32_t kCompactPaletteBelow = 32;
+  static constexpr uint32_t kCompactDenseBelow = 128;
   // A closed page with fewer live blocks than this moves them to the
   // fallback (a page's own cost, ~100 bytes, would be over 25 a block).
   static constexpr uint32_t kFallbackBelow = 4;
@@ -57,10 +62,11 @@ class PagedLiveSet {
   PagedLiveSet& operator=(const PagedLiveSet&) = delete;
 
   size_t size() const { return paged_ + fallback_.size(); }
-  // Pages held now (dense and compact), compact ones, and blocks in the
+  // Pages held now (every mode), compact and palette ones, and blocks in the
   // fallback (for tests and benches).
   size_t page_count() const { return pages_.size(); }
-  size_t compact_page_count() const { return compact_pages_; }
+  size_t compact_page_count() const { return mode_pages_[kCompact]; }
+  size_t palette_page_count() const { return mode_pages_[kPalette]; }
   size_t fallback_size() const { return fallback_.size(); }
   // Bytes held by the pages' values (not the index or the fallback).
   size_t value_bytes() const { return value_bytes_; }
@@ -84,20 +90,26 @@ class PagedLiveSet {
     uint64_t bit = uint64_t{1} << (slot & 63);
     if ((word & bit) != 0) return false;
     uint64_t packed = Pack(id, block);
-    if (page->capacity == kPageSlots) {
-      page->values[slot] = packed;
-    } else {
-      // Compact: make room at the slot's rank.
-      if (page->count == page->capacity && page->capacity * 2 >= kPageSlots) {
-        ToDense(page);
+    switch (page->mode) {
+      case kPalette:
+        if (PaletteStore(page, slot, packed)) break;
+        SetMode(page, kDense);
+        [[fallthrough]];
+      case kDense:
         page->values[slot] = packed;
-      } else {
+        break;
+      case kCompact:
+        if (page->count == page->capacity && page->capacity * 2 >= kPageSlots) {
+          SetMode(page, kDense);
+          page->values[slot] = packed;
+          break;
+        }
         if (page->count == page->capacity) Resize(page, page->capacity * 2);
         uint32_t rank = Rank(*page, slot);
         uint64_t* v = page->values.get();
         std::memmove(v + rank + 1, v + rank, (page->count - rank) * sizeof(uint64_t));
         v[rank] = packed;
-      }
+        break;
     }
     word |= bit;
     ++page->count;
@@ -115,7 +127,7 @@ class PagedLiveSet {
     if (page == nullptr) return fallback_.Find(id, out);
     uint32_t slot = static_cast<uint32_t>(id & (kPageSlots - 1));
     if ((page->present[slot >> 6] & (uint64_t{1} << (slot & 63))) == 0) return false;
-    *out = Unpack(id, page->values[page->capacity == kPageSlots ? slot : Rank(*page, slot)]);
+    *out = Unpack(id, Value(*page, slot));
     return true;
   }
 
@@ -129,8 +141,8 @@ class PagedLiveSet {
     uint64_t bit = uint64_t{1} << (slot & 63);
     if ((word & bit) == 0) return false;
     uint64_t packed;
-    if (page->capacity == kPageSlots) {
-      packed = page->values[slot];
+    if (page->mode != kCompact) {
+      packed = Value(*page, slot);
     } else {
       uint32_t rank = Rank(*page, slot);
       uint64_t* v = page->values.get();
@@ -142,7 +154,7 @@ class PagedLiveSet {
     if (packed == kOverflow) overflow_.erase(id);
     --page->count;
     --paged_;
-    if (page->closed && page->count < kCompactBelow) Shrink(key, page);
+    if (page->closed && ShouldShrink(*page)) Shrink(key, page);
     return true;
   }
 
@@ -151,14 +163,10 @@ class PagedLiveSet {
   template <typename Fn>
   void ForEach(Fn fn) const {
     for (const auto& [key, page] : pages_) {
-      uint32_t rank = 0;
-      for (uint32_t w = 0; w < kPageSlots / 64; ++w) {
-        for (uint64_t bits = page.present[w]; bits != 0; bits &= bits - 1) {
-          uint32_t slot = w * 64 + static_cast<uint32_t>(std::countr_zero(bits));
-          uint64_t id = key << kPageBits | slot;
-          fn(id, Unpack(id, page.values[page.capacity == kPageSlots ? slot : rank++]));
-        }
-      }
+      ForEachValue(page, [&](uint32_t slot, uint64_t packed) {
+        uint64_t id = key << kPageBits | slot;
+        fn(id, Unpack(id, packed));
+      });
     }
     fallback_.ForEach(fn);
   }
@@ -167,16 +175,69 @@ class PagedLiveSet {
   static constexpr int kSiteBits = 24;
   static constexpr uint64_t kOverflow = ~uint64_t{0};  // the block is in overflow_
 
-  // A dense page (capacity kPageSlots) holds values[slot]; a compact one
-  // (capacity < kPageSlots) holds the present slots' values in slot order,
-  // values[rank of the slot among the present ones].
+  // How a page keeps its values (`values`, `capacity` 64-bit words):
+  //  kPalette: words [0, 16) the distinct values seen, words [16, 32) one
+  //    4-bit index a slot (256 bytes a page; new pages start so: a
+  //    program's consecutive blocks come from few sites and sizes);
+  //  kDense: values[slot] (2 KB), once a 17th distinct value arrives;
+  //  kCompact: the present slots' values in slot order, values[rank of the
+  //    slot among the present ones] (closed pages with few blocks).
+  enum Mode : uint8_t { kPalette = 0, kDense = 1, kCompact = 2 };
   struct Page {
     uint32_t count = 0;     // bits set in `present`
-    uint32_t capacity = 0;  // entries in `values`
+    uint16_t capacity = 0;  // 64-bit words in `values`
+    uint8_t palette = 0;    // kPalette: values used in the palette
+    Mode mode = kPalette;
     bool closed = false;    // the thread's frontier moved past this page
     uint64_t present[kPageSlots / 64] = {};
     std::unique_ptr<uint64_t[]> values;
   };
+  static constexpr uint16_t kPaletteWords = kPaletteSize + kPageSlots / 16;
+
+  static uint8_t* Nibbles(const Page& page) {
+    return reinterpret_cast<uint8_t*>(page.values.get() + kPaletteSize);
+  }
+
+  // The value of a present slot (kPalette or kDense; any mode for kCompact).
+  static uint64_t Value(const Page& page, uint32_t slot) {
+    switch (page.mode) {
+      case kPalette:
+        return page.values[(Nibbles(page)[slot >> 1] >> ((slot & 1) * 4)) & 15];
+      case kDense:
+        return page.values[slot];
+      case kCompact:
+        break;
+    }
+    return page.values[Rank(page, slot)];
+  }
+
+  // Stores `packed` for `slot` in a palette page; false if the palette is
+  // full and does not hold it.
+  static bool PaletteStore(Page* page, uint32_t slot, uint64_t packed) {
+    uint32_t index = 0;
+    while (index < page->palette && page->values[index] != packed) ++index;
+    if (index == page->palette) {
+      if (index == kPaletteSize) return false;
+      page->values[index] = packed;
+      ++page->palette;
+    }
+    uint8_t& b = Nibbles(*page)[slot >> 1];
+    int shift = (slot & 1) * 4;
+    b = static_cast<uint8_t>((b & ~(15 << shift)) | (index << shift));
+    return true;
+  }
+
+  // Calls fn(slot, packed value) for every present slot, in slot order.
+  template <typename Fn>
+  static void ForEachValue(const Page& page, Fn fn) {
+    uint32_t rank = 0;
+    for (uint32_t w = 0; w < kPageSlots / 64; ++w) {
+      for (uint64_t bits = page.present[w]; bits != 0; bits &= bits - 1) {
+        uint32_t slot = w * 64 + static_cast<uint32_t>(std::countr_zero(bits));
+        fn(slot, page.mode == kCompact ? page.values[rank++] : Value(page, slot));
+      }
+    }
+  }
 
   static uint32_t Rank(const Page& page, uint32_t slot) {
     uint32_t rank = 0;
@@ -209,19 +270,38 @@ class PagedLiveSet {
     return last_page_;
   }
 
-  // A new dense page (the index may move its pages: the cache is reset).
+  // A new palette page (the index may move its pages: the cache is reset).
   Page* NewPage(uint64_t key) {
     Page& page = pages_[key];
-    page.values = std::make_unique_for_overwrite<uint64_t[]>(kPageSlots);
-    page.capacity = kPageSlots;
-    value_bytes_ += kPageSlots * sizeof(uint64_t);
+    page.values = std::make_unique<uint64_t[]>(kPaletteWords);
+    page.capacity = kPaletteWords;
+    page.mode = kPalette;
+    value_bytes_ += kPaletteWords * sizeof(uint64_t);
+    ++mode_pages_[kPalette];
     last_key_ = key;
     last_page_ = &page;
     return &page;
   }
 
+  // Replaces a page's values by `capacity` words in `mode`, the present
+  // slots' values carried over.
+  void SetMode(Page* page, Mode mode, uint16_t capacity = kPageSlots) {
+    auto values = std::make_unique_for_overwrite<uint64_t[]>(capacity);
+    uint32_t rank = 0;
+    ForEachValue(*page, [&](uint32_t slot, uint64_t packed) {
+      values[mode == kDense ? slot : rank++] = packed;
+    });
+    value_bytes_ = value_bytes_ + size_t{capacity} * sizeof(uint64_t) -
+                   size_t{page->capacity} * sizeof(uint64_t);
+    --mode_pages_[page->mode];
+    ++mode_pages_[mode];
+    page->values = std::move(values);
+    page->capacity = capacity;
+    page->mode = mode;
+  }
+
   // Gives a compact page room for `capacity` values.
-  void Resize(Page* page, uint32_t capacity) {
+  void Resize(Page* page, uint16_t capacity) {
     auto values = std::make_unique_for_overwrite<uint64_t[]>(capacity);
     std::memcpy(values.get(), page->values.get(), page->count * sizeof(uint64_t));
     value_bytes_ = value_bytes_ + size_t{capacity} * sizeof(uint64_t) -
@@ -230,78 +310,58 @@ class PagedLiveSet {
     page->capacity = capacity;
   }
 
-  // A compact page that filled up (blocks inserted below the frontier)
-  // becomes dense again.
-  void ToDense(Page* page) {
-    auto values = std::make_unique_for_overwrite<uint64_t[]>(kPageSlots);
-    uint32_t rank = 0;
-    for (uint32_t w = 0; w < kPageSlots / 64; ++w) {
-      for (uint64_t bits = page->present[w]; bits != 0; bits &= bits - 1) {
-        values[w * 64 + static_cast<uint32_t>(std::countr_zero(bits))] = page->values[rank++];
-      }
-    }
-    value_bytes_ += (kPageSlots - page->capacity) * sizeof(uint64_t);
-    page->values = std::move(values);
-    page->capacity = kPageSlots;
-    --compact_pages_;
-  }
-
   // The frontier left the page `key`.
   void Close(uint64_t key) {
     Page* page = PageOf(key);
     if (page == nullptr) return;
     page->closed = true;
-    if (page->count < kCompactBelow) Shrink(key, page);
+    if (ShouldShrink(*page)) Shrink(key, page);
   }
 
-  // A closed page below kCompactBelow blocks: make it compact, halve a
-  // compact page that is a quarter full, or move a nearly empty page's
-  // blocks to the fallback and release it.
+  static bool ShouldShrink(const Page& page) {
+    switch (page.mode) {
+      case kPalette:
+        return page.count < kCompactPaletteBelow;
+      case kDense:
+        return page.count < kCompactDenseBelow;
+      case kCompact:
+        break;
+    }
+    return page.count < kFallbackBelow || page.count * 4 < page.capacity;
+  }
+
+  // A closed page that ShouldShrink: make it compact, halve a compact page
+  // that is a quarter full, or move a nearly empty page's blocks to the
+  // fallback and release it.
   void Shrink(uint64_t key, Page* page) {
     if (page->count < kFallbackBelow) {
-      uint32_t rank = 0;
-      for (uint32_t w = 0; w < kPageSlots / 64; ++w) {
-        for (uint64_t bits = page->present[w]; bits != 0; bits &= bits - 1) {
-          uint32_t slot = w * 64 + static_cast<uint32_t>(std::countr_zero(bits));
-          uint64_t id = key << kPageBits | slot;
-          uint64_t packed = page->values[page->capacity == kPageSlots ? slot : rank++];
-          fallback_.Insert(id, Unpack(id, packed));
-          if (packed == kOverflow) overflow_.erase(id);
-        }
-      }
+      ForEachValue(*page, [&](uint32_t slot, uint64_t packed) {
+        uint64_t id = key << kPageBits | slot;
+        fallback_.Insert(id, Unpack(id, packed));
+        if (packed == kOverflow) overflow_.erase(id);
+      });
       paged_ -= page->count;
-      value_bytes_ -= page->capacity * sizeof(uint64_t);
-      if (page->capacity != kPageSlots) --compact_pages_;
+      value_bytes_ -= size_t{page->capacity} * sizeof(uint64_t);
+      --mode_pages_[page->mode];
       if (last_page_ == page) last_page_ = nullptr;
       pages_.erase(key);
       return;
     }
-    if (page->capacity == kPageSlots) {
-      uint32_t capacity = std::max<uint32_t>(page->count, kFallbackBelow * 2);
-      auto values = std::make_unique_for_overwrite<uint64_t[]>(capacity);
-      uint32_t rank = 0;
-      for (uint32_t w = 0; w < kPageSlots / 64; ++w) {
-        for (uint64_t bits = page->present[w]; bits != 0; bits &= bits - 1) {
-          values[rank++] = page->values[w * 64 + static_cast<uint32_t>(std::countr_zero(bits))];
-        }
-      }
-      value_bytes_ -= (kPageSlots - capacity) * sizeof(uint64_t);
-      page->values = std::move(values);
-      page->capacity = capacity;
-      ++compact_pages_;
+    if (page->mode != kCompact) {
+      SetMode(page, kCompact, static_cast<uint16_t>(std::max<uint32_t>(page->count, 8)));
     } else if (page->count * 4 < page->capacity) {
-      Resize(page, page->capacity / 2);
+      Resize(page, static_cast<uint16_t>(page->capacity / 2));
     }
   }
 
-  // Page number (id >> kPageBits) -> page. Pages are 64 bytes: kept in the
+  // Page number (id >> kPageBits) -> page. Pages are 56 bytes: kept in the
   // index itself; only their values are allocated.
   absl::flat_hash_map<uint64_t, Page> pages_;
   absl::flat_hash_map<uint32_t, uint32_t> frontier_;  // thread -> its newest page's number
   LiveSet fallback_;
   absl::flat_hash_map<uint64_t, LiveBlock> overflow_;  // paged blocks that do not pack
   size_t paged_ = 0;
-  size_t compact_pages_ = 0;
+  size_t mode_pages_[3] = {};
   size_t value_bytes_ = 0;
   mutable uint64_t last_key_ = ~uint64_t{0};
   mutable Page* last_page_ = nullptr;

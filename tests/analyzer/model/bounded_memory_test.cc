@@ -31,13 +31,13 @@ constexpr uint64_t kAllocsPerThread = 1500000;  // 6 M allocations in all
 // Headroom above the child's address space before the analysis: enough for
 // the pipeline's thread stack, its batches, one chunk per thread and the
 // live set of a few hundred blocks; below what keeping every allocation
-// takes even in the paged live set's 8-9 bytes a block (paged_live_set.h:
-// about 50 MB for 6 M blocks allocated in counter order).
+// takes even in the paged live set's 8 bytes a block of different sizes
+// (paged_live_set.h: about 50 MB for 6 M blocks allocated in counter order).
 constexpr uint64_t kHeadroomBytes = 40ull << 20;
 constexpr int kOutOfMemory = 5;  // the child's exit status on std::bad_alloc
 
-// Writes a trace of kThreads x kAllocsPerThread allocations of 100 bytes
-// from 16 stacks. With `free_all`, each thread keeps at most `live` blocks
+// Writes a trace of kThreads x kAllocsPerThread allocations of 100 to 1096
+// bytes from 16 stacks. With `free_all`, each thread keeps at most `live` blocks
 // live (frees the oldest); otherwise nothing is freed.
 std::string WriteTrace(const std::string& name, bool free_all, size_t live) {
   std::string path = ::testing::TempDir() + "/" + name + "." + std::to_string(getpid()) + ".hst";
@@ -51,7 +51,9 @@ std::string WriteTrace(const std::string& name, bool free_all, size_t live) {
   for (uint64_t i = 0; i < kAllocsPerThread; ++i) {
     for (uint32_t t = 1; t <= kThreads; ++t) {
       w.set_base_time(t, i);
-      ids[t].push_back(w.Alloc(t, i, Api::kMalloc, 100, t * 100 + 1 + i % 16));
+      // Sizes that differ from block to block: a page of the live set
+      // cannot share them (a palette), so every block costs its 8 bytes.
+      ids[t].push_back(w.Alloc(t, i, Api::kMalloc, 100 + i % 997, t * 100 + 1 + i % 16));
       if (free_all && ids[t].size() - oldest[t] > live) w.Free(t, i, ids[t][oldest[t]++]);
     }
   }

@@ -79,8 +79,9 @@ TEST(PagedLiveSetTest, InOrderAllocationsFillPagesAndFreesEmptyThem) {
 
 TEST(PagedLiveSetTest, SparseClosedPagesBecomeCompactOrMoveToTheFallback) {
   Checker c;
-  // Keep one block in 16: 16 of each page's 256, below kCompactBelow, so
-  // each page keeps only its 16 values when the frontier passes it.
+  // Keep one block in 16: 16 of each page's 256, below
+  // kCompactPaletteBelow, so each page keeps only its 16 values when the
+  // frontier passes it (one value: the pages were palettes).
   for (uint64_t i = 0; i < 256 * 100; ++i) {
     c.Insert(MakeAllocId(1, i), {64, 5});
     if (i % 16 != 0) c.Erase(MakeAllocId(1, i));
@@ -89,7 +90,8 @@ TEST(PagedLiveSetTest, SparseClosedPagesBecomeCompactOrMoveToTheFallback) {
   EXPECT_EQ(c.set().page_count(), 100u);
   EXPECT_EQ(c.set().compact_page_count(), 99u);
   EXPECT_EQ(c.set().fallback_size(), 0u);
-  EXPECT_EQ(c.set().value_bytes(), 99u * 16 * 8 + 256 * 8);
+  EXPECT_EQ(c.set().palette_page_count(), 1u);
+  EXPECT_EQ(c.set().value_bytes(), 99u * 16 * 8 + 256);
   // Keep one block in 128: 2 a page, below kFallbackBelow: the fallback.
   Checker f;
   for (uint64_t i = 0; i < 256 * 100; ++i) {
@@ -99,8 +101,9 @@ TEST(PagedLiveSetTest, SparseClosedPagesBecomeCompactOrMoveToTheFallback) {
   f.CheckAll();
   EXPECT_EQ(f.set().page_count(), 1u);  // the open page only
   EXPECT_EQ(f.set().fallback_size(), 2u * 99);
-  // Keep three in four: pages stay dense, until frees thin a closed page
-  // below kCompactBelow.
+  // Keep three in four, every size different: pages leave the palette for
+  // dense values, and stay so until frees thin a closed page below
+  // kCompactDenseBelow.
   Checker d;
   for (uint64_t i = 0; i < 256 * 10; ++i) {
     d.Insert(MakeAllocId(2, i), {i, 9});
@@ -110,14 +113,16 @@ TEST(PagedLiveSetTest, SparseClosedPagesBecomeCompactOrMoveToTheFallback) {
   EXPECT_EQ(d.set().compact_page_count(), 0u);
   EXPECT_EQ(d.set().fallback_size(), 0u);
   for (uint64_t i = 0; i < 256; ++i) d.Erase(MakeAllocId(2, i));          // page 0: empty
+  EXPECT_EQ(d.set().compact_page_count(), 0u);
   for (uint64_t i = 256; i < 256 + 160; ++i) d.Erase(MakeAllocId(2, i));  // page 1: 72 left
   EXPECT_EQ(d.set().page_count(), 9u);
+  EXPECT_EQ(d.set().compact_page_count(), 1u);  // since it fell below 128
   d.Erase(MakeAllocId(2, 256 + 160 + 1));                                  // 71 left
   for (uint64_t i = 256 + 164; i < 256 + 196; i += 4) d.Erase(MakeAllocId(2, i + 1));
   d.CheckAll();
   EXPECT_EQ(d.set().page_count(), 9u);
-  EXPECT_EQ(d.set().compact_page_count(), 1u);  // page 1 fell below 64: 63 values
-  EXPECT_EQ(d.set().value_bytes(), 8u * 256 * 8 + 63 * 8);
+  EXPECT_EQ(d.set().compact_page_count(), 1u);  // 63 values in room for 127
+  EXPECT_EQ(d.set().value_bytes(), 8u * 256 * 8 + 127 * 8);
   EXPECT_EQ(d.set().fallback_size(), 0u);
   for (const auto& [id, b] : std::map<uint64_t, LiveBlock>(d.ref())) d.Erase(id);
   d.CheckAll();
@@ -177,27 +182,39 @@ TEST(PagedLiveSetTest, ManyThreadsRandomFreesAndOutOfOrderIdsMatchAMap) {
   c.CheckAll();
 }
 
-TEST(PagedLiveSetTest, ADenseLiveSetTakesAboutEightBytesABlock) {
-  // 1 M blocks live from 2 threads, one in five freed as a temporary.
-  PagedLiveSet set;
-  size_t kept = 0;
-  for (uint64_t i = 0; i < 1250000; ++i) {
-    for (uint32_t t = 0; t < 2; ++t) {
-      ASSERT_TRUE(set.Insert(MakeAllocId(t, i), {48, 1}));
-      LiveBlock b{};
-      if (i % 5 == 4) {
-        ASSERT_TRUE(set.Erase(MakeAllocId(t, i), &b));
-      } else {
-        ++kept;
+// 2 M blocks live from 2 threads, one in five freed as a temporary: from
+// 10 sizes and sites, the pages are palettes (about 1.3 bytes a block);
+// every size different, dense (about 10 bytes a block, against LiveSet's
+// 21-43).
+TEST(PagedLiveSetTest, ALiveSetOfFewValuesTakesPalettesOtherwiseEightBytesABlock) {
+  for (bool distinct : {false, true}) {
+    PagedLiveSet set;
+    size_t kept = 0;
+    for (uint64_t i = 0; i < 1250000; ++i) {
+      for (uint32_t t = 0; t < 2; ++t) {
+        LiveBlock block{distinct ? i : 16 * (i % 10), uint32_t(i % 10)};
+        ASSERT_TRUE(set.Insert(MakeAllocId(t, i), block));
+        LiveBlock b{};
+        if (i % 5 == 4) {
+          ASSERT_TRUE(set.Erase(MakeAllocId(t, i), &b));
+        } else {
+          ++kept;
+        }
       }
     }
+    EXPECT_EQ(set.size(), kept);
+    EXPECT_EQ(set.fallback_size(), 0u);
+    EXPECT_EQ(set.page_count(), 2u * ((1250000 + 255) / 256));
+    double per_block = static_cast<double>(set.value_bytes()) / static_cast<double>(kept);
+    if (distinct) {
+      EXPECT_EQ(set.palette_page_count(), 0u);
+      EXPECT_GT(per_block, 10.0);
+      EXPECT_LT(per_block, 10.5);
+    } else {
+      EXPECT_EQ(set.palette_page_count(), set.page_count());
+      EXPECT_LT(per_block, 1.3);
+    }
   }
-  EXPECT_EQ(set.size(), kept);
-  EXPECT_EQ(set.fallback_size(), 0u);
-  // 2.1 KB a page of 256 counters holding 205 blocks: ~10 bytes a block,
-  // against LiveSet's 21-43.
-  double bytes = static_cast<double>(set.page_count()) * 2088.0;
-  EXPECT_LT(bytes / static_cast<double>(kept), 11.0);
 }
 
 }  // namespace
