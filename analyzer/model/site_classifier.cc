@@ -60,7 +60,9 @@ bool SiteClassifier::FactsOf(uint64_t node, const StackNodeMap& nodes, Symbolize
       f.eh_pool = base.eh_pool || IsEhPoolFrame(e.ip, module, symbolizer);
       f.all_found = base.all_found && module != nullptr;
     }
-    facts_[e.node] = f;
+    // Every kStride-th node from the root is remembered: a walk stops
+    // within kStride nodes, for 1/kStride of the memory.
+    if (f.nodes % kStride == 0) facts_[e.node] = f;
     base = f;
   }
   *out = base;
@@ -87,7 +89,7 @@ SiteKind SiteClassifier::Classify(uint64_t stack, const StackNodeMap& nodes,
     const Module* module = symbolizer.FindModule(ip);
     if (facts.frames >= 2 && IsLeadingAllocatorFrame(ip, module, symbolizer)) {
       node = parent_ip.first;
-      facts = facts_.find(node)->second;
+      FactsOf(node, nodes, symbolizer, &facts);  // known: a node of the stack
       continue;
     }
     if (ClassifyTopFrame(ip, module, symbolizer) == SiteKind::kRuntime) return SiteKind::kRuntime;

@@ -11,7 +11,9 @@
 // every frame is in a runtime library (rule 4), whether some frame is
 // libstdc++'s EH pool (rule 3), whether every frame's module is known (else
 // the site is provisional). Those fold up the trie: a node's facts are its
-// frame's combined with its parent's, so each node is looked at once. The
+// frame's combined with its parent's; every kStride-th node's are kept, so a
+// classification looks at fewer than kStride frames of the stack above its
+// innermost ones. The
 // innermost frames (heapsight's and the allocator's, dropped, and the first
 // one kept: rules 1 and 2) are still looked at per site.
 //
@@ -19,8 +21,9 @@
 // kMaxDepth frames, a root cut marker left out), byte for byte: stacks with
 // a node not read yet or deeper than kMaxDepth take that walk itself.
 //
-// Memory: 12 bytes (16 in the table) and a control byte per stack node
-// classified through.
+// Memory: 16 bytes and a control byte per kStride-th stack node (by depth
+// from the root) classified through; a classification walks at most
+// kStride - 1 nodes more than with every node remembered.
 // The facts depend on the modules: Reset() when the symbolizer changes.
 #ifndef HEAPSIGHT_ANALYZER_MODEL_SITE_CLASSIFIER_H_
 #define HEAPSIGHT_ANALYZER_MODEL_SITE_CLASSIFIER_H_
@@ -43,6 +46,7 @@ using StackNodeMap = absl::flat_hash_map<uint64_t, std::pair<uint64_t, uint64_t>
 class SiteClassifier {
  public:
   static constexpr size_t kMaxDepth = 4096;  // AnalyzeTrace's stack walk limit
+  static constexpr uint32_t kStride = 8;     // every kStride-th node (by depth) is remembered
 
   // The kind of the site whose leaf node is `stack`; *provisional is set
   // (never cleared) when a node of the stack or the module of a frame is

@@ -96,30 +96,32 @@ TEST(SiteClassifierTest, MatchesTheWholeStackWalkOnRandomTries) {
   EXPECT_LT(provisional, checked - 100);
 }
 
-TEST(SiteClassifierTest, RemembersEachNodeOnceAndForgetsOnReset) {
+TEST(SiteClassifierTest, RemembersEveryStrideThNodeAndForgetsOnReset) {
   Symbolizer symbolizer(Modules(false));
   StackNodeMap nodes;
-  // main (prog) <- libc <- heapsight (dropped) : the program's.
+  // A chain of 20 program frames under libc <- heapsight (dropped): the
+  // program's; nodes 8 and 16 from the root are remembered.
   nodes[1] = {0, 0x100200};
-  nodes[2] = {1, 0x300200};
-  nodes[3] = {2, 0x500200};
+  for (uint64_t n = 2; n <= 20; ++n) nodes[n] = {n - 1, 0x100200 + n};
+  nodes[21] = {20, 0x300200};
+  nodes[22] = {21, 0x500200};
   // ld.so <- libc : every frame a runtime library (rule 4).
-  nodes[4] = {0, 0x300300};
-  nodes[5] = {4, 0x200300};
+  nodes[30] = {0, 0x300300};
+  nodes[31] = {30, 0x200300};
   SiteClassifier c;
   bool provisional = false;
-  EXPECT_EQ(c.Classify(3, nodes, symbolizer, &provisional), SiteKind::kProgram);
-  EXPECT_EQ(c.remembered_nodes(), 3u);
-  EXPECT_EQ(c.Classify(2, nodes, symbolizer, &provisional), SiteKind::kProgram);
-  EXPECT_EQ(c.remembered_nodes(), 3u);
-  EXPECT_EQ(c.Classify(5, nodes, symbolizer, &provisional), SiteKind::kRuntime);
-  EXPECT_EQ(c.remembered_nodes(), 5u);
+  EXPECT_EQ(c.Classify(22, nodes, symbolizer, &provisional), SiteKind::kProgram);
+  EXPECT_EQ(c.remembered_nodes(), 2u);  // nodes 8 and 16
+  EXPECT_EQ(c.Classify(21, nodes, symbolizer, &provisional), SiteKind::kProgram);
+  EXPECT_EQ(c.remembered_nodes(), 2u);
+  EXPECT_EQ(c.Classify(31, nodes, symbolizer, &provisional), SiteKind::kRuntime);
+  EXPECT_EQ(c.remembered_nodes(), 2u);  // 2 deep: nothing to keep
   EXPECT_FALSE(provisional);
   // A stack whose parent is not read yet is not remembered.
-  nodes[6] = {77, 0x100400};
-  EXPECT_EQ(c.Classify(6, nodes, symbolizer, &provisional), SiteKind::kProgram);
+  nodes[40] = {77, 0x100400};
+  EXPECT_EQ(c.Classify(40, nodes, symbolizer, &provisional), SiteKind::kProgram);
   EXPECT_TRUE(provisional);
-  EXPECT_EQ(c.remembered_nodes(), 5u);
+  EXPECT_EQ(c.remembered_nodes(), 2u);
   c.Reset();
   EXPECT_EQ(c.remembered_nodes(), 0u);
 }
