@@ -72,8 +72,12 @@ void ChunkPrefetcher::Work(format::TraceReader* reader) {
     Slot& slot = slots_[next_claim_++];
     slot.state = State::kClaimed;
     // The slot is this worker's until it is marked ready: read it unlocked.
-    lock.unlock();
     DecodedChunk chunk;
+    if (!spare_.empty()) {
+      chunk = std::move(spare_.back());
+      spare_.pop_back();
+    }
+    lock.unlock();
     absl::Status status = ReadAndDecode(*reader, slot.offset, scratch, &chunk);
     lock.lock();
     slot.chunk = std::move(chunk);
@@ -81,6 +85,13 @@ void ChunkPrefetcher::Work(format::TraceReader* reader) {
     slot.state = State::kReady;
     ready_cv_.notify_all();
   }
+}
+
+void ChunkPrefetcher::Recycle(DecodedChunk&& chunk) {
+  chunk.Clear();
+  if (chunk.events.capacity() == 0) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (spare_.size() < window_) spare_.push_back(std::move(chunk));
 }
 
 void ChunkPrefetcher::AdvanceLow() {

@@ -17,8 +17,9 @@
 // it, so the merge's output is the serial path's, byte for byte.
 //
 // Memory: at most `window` decoded chunks in flight (about 1.6 MB each for
-// the preload's 128 KiB chunks), whatever the trace's length, plus one raw
-// chunk buffer per worker and 16 bytes per block for the order.
+// the preload's 128 KiB chunks), whatever the trace's length, and at most
+// `window` consumed ones kept for reuse (Recycle), plus one raw chunk
+// buffer per worker and 16 bytes per block for the order.
 #ifndef HEAPSIGHT_ANALYZER_CHUNK_PREFETCHER_H_
 #define HEAPSIGHT_ANALYZER_CHUNK_PREFETCHER_H_
 
@@ -68,6 +69,12 @@ class ChunkPrefetcher {
   static absl::Status ReadAndDecode(format::TraceReader& reader, uint64_t offset,
                                     std::vector<uint8_t>& scratch, DecodedChunk* chunk);
 
+  // Gives back a chunk whose events were consumed: its arrays (a few MB)
+  // are kept, at most `window` of them, for the workers' next chunks, so
+  // the decoded events do not cost a fresh allocation (and its page faults)
+  // each time.
+  void Recycle(DecodedChunk&& chunk);
+
   // Chunks read by the caller because no worker had claimed them yet (the
   // workers were behind, or the chunk was out of predicted order).
   uint64_t fallback_reads() const { return fallback_reads_; }
@@ -99,6 +106,7 @@ class ChunkPrefetcher {
   bool stop_ = false;      // guarded by mu_
   uint64_t out_of_order_takes_ = 0;  // guarded by mu_
   uint64_t fallback_reads_ = 0;  // guarded by mu_
+  std::vector<DecodedChunk> spare_;  // guarded by mu_: Recycle()d, cleared chunks
   std::vector<std::unique_ptr<format::TraceReader>> readers_;
   std::vector<std::thread> threads_;
 };

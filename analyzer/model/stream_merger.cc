@@ -143,7 +143,9 @@ bool StreamMerger::Advance(size_t s) {
                                                ")"));
     return false;
   }
-  st.chunk.Release();  // parked threads hold no chunk
+  // Parked threads hold no chunk: its arrays go back to the workers.
+  if (prefetcher_ != nullptr) prefetcher_->Recycle(std::move(st.chunk));
+  st.chunk.Release();
   st.record = nullptr;
   return st.next_chunk < st.chunks.size();  // parked at its next chunk
 }

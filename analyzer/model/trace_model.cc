@@ -19,9 +19,11 @@
 #include "analyzer/model/leak_scan_tracker.h"
 #include "analyzer/model/site_timeline.h"
 #include "analyzer/model/live_set.h"
+#include "analyzer/model/paged_live_set.h"
 #include "analyzer/model/peak_tracker.h"
 #include "analyzer/model/progress.h"
 #include "analyzer/model/sample_estimate.h"
+#include "analyzer/model/site_classifier.h"
 #include "analyzer/symbols/runtime_filter.h"
 #include "analyzer/model/stream_merger.h"
 #include "analyzer/symbols/symbolizer.h"
@@ -236,24 +238,9 @@ class Analysis {
       if (classifier_ != nullptr) next->AdoptSessions(*classifier_);
       classifier_ = std::move(next);
       classifier_modules_ = p_.modules.size();
+      site_classifier_.Reset();
     }
-    std::vector<uint64_t> ips;
-    uint64_t node = stack;
-    while (node != 0 && ips.size() < kMaxStackDepth) {
-      auto it = p_.stack_nodes.find(node);
-      if (it == p_.stack_nodes.end()) {
-        *provisional = true;
-        break;
-      }
-      ips.push_back(it->second.second);
-      if (it->second.first == node) break;
-      node = it->second.first;
-    }
-    if (!ips.empty() && format::IsStackCutMarker(ips.back())) ips.pop_back();
-    for (uint64_t ip : ips) {
-      if (classifier_->FindModule(ip) == nullptr) *provisional = true;
-    }
-    return ClassifySite(ips, *classifier_);
+    return site_classifier_.Classify(stack, p_.stack_nodes, *classifier_, provisional);
   }
 
   bool IsRuntime(uint32_t site) const { return p_.sites[site].kind == SiteKind::kRuntime; }
@@ -633,7 +620,7 @@ class Analysis {
   const AnalyzeOptions& options_;
   ProcessProfile& p_;
   std::vector<ThreadState> threads_;
-  LiveSet live_set_;
+  PagedLiveSet live_set_;  // 8 bytes a block where ids run in pages (paged_live_set.h)
   absl::flat_hash_map<SiteKey, uint32_t> site_index_;
   absl::flat_hash_set<uint64_t> pending_frees_;
   absl::flat_hash_map<uint32_t, size_t> stream_of_thread_;
@@ -647,6 +634,7 @@ class Analysis {
   std::vector<LiveCounter> live_;  // per site, now
   std::unique_ptr<Symbolizer> classifier_;  // ClassifyNow's, over the first classifier_modules_
   size_t classifier_modules_ = 0;
+  SiteClassifier site_classifier_;          // ClassifyNow's, remembered per stack node
   std::vector<uint32_t> provisional_;       // sites ClassifyNow could not be sure of
   // Sampled traces: per site, Go's scaling of live_ (estimated_bytes_ and
   // estimated_blocks_ are their sums) and the variances behind the error

@@ -28,13 +28,41 @@ bool IsRuntimeLibrary(const std::string& path) {
   return false;
 }
 
+bool IsRuntimeFrame(const Module* module) {
+  return module != nullptr && IsRuntimeLibrary(module->path);
+}
+
+bool IsLeadingAllocatorFrame(uint64_t ip, const Module* module, Symbolizer& symbolizer) {
+  if (module != nullptr && absl::StartsWith(BaseName(module->path), "libheapsight")) return true;
+  return IsAllocatorFunction(symbolizer.SymbolName(ip));
+}
+
+SiteKind ClassifyTopFrame(uint64_t ip, const Module* module, Symbolizer& symbolizer) {
+  std::string symbol = symbolizer.SymbolName(ip);
+  // Rule 1: ld.so asked for the memory.
+  if (IsLdSo(module) || absl::StartsWith(symbol, "_dl_")) return SiteKind::kRuntime;
+  // Rule 2: stdio buffers.
+  std::string name = BareFunctionName(symbol);
+  if (absl::StartsWith(name, "__GI_")) name = name.substr(5);
+  if (name == "_IO_file_doallocate") return SiteKind::kRuntime;
+  return SiteKind::kProgram;
+}
+
+bool IsEhPoolFrame(uint64_t ip, const Module* module, Symbolizer& symbolizer) {
+  // Rule 3: libstdc++'s emergency EH pool (its constructor, or the static
+  // initializer of eh_alloc.cc it is inlined into). Only libstdc++'s frames
+  // need their name.
+  if (module == nullptr || !absl::StrContains(module->path, "libstdc++")) return false;
+  std::string name = symbolizer.SymbolName(ip);
+  return absl::StrContains(name, "pool::pool") || absl::StrContains(name, "eh_alloc.cc");
+}
+
 SiteKind ClassifySite(const std::vector<uint64_t>& ips, Symbolizer& symbolizer) {
   if (ips.empty()) return SiteKind::kProgram;
   // Rule 4 first: it needs module lookups only.
   bool all_runtime = true;
   for (uint64_t ip : ips) {
-    const Module* m = symbolizer.FindModule(ip);
-    if (m == nullptr || !IsRuntimeLibrary(m->path)) {
+    if (!IsRuntimeFrame(symbolizer.FindModule(ip))) {
       all_runtime = false;
       break;
     }
@@ -42,37 +70,19 @@ SiteKind ClassifySite(const std::vector<uint64_t>& ips, Symbolizer& symbolizer) 
   if (all_runtime) return SiteKind::kRuntime;
 
   // Rules 1-3 need function names only: the symbol tables answer them, so
-  // no debug info is read just to classify a site.
-  struct Frame {
-    const Module* module;
-    std::string name;
-  };
-  std::vector<Frame> frames;
-  frames.reserve(ips.size());
-  bool leading = true;
-  for (size_t i = 0; i < ips.size(); ++i) {
-    Frame f{symbolizer.FindModule(ips[i]), symbolizer.SymbolName(ips[i])};
-    // The allocator's own frames, as SymbolizeStack drops them.
-    if (leading && i + 1 < ips.size()) {
-      bool ours = f.module != nullptr && absl::StartsWith(BaseName(f.module->path), "libheapsight");
-      if (ours || IsAllocatorFunction(f.name)) continue;
-    }
-    leading = false;
-    frames.push_back(std::move(f));
+  // no debug info is read just to classify a site. The allocator's own
+  // frames are dropped first, as SymbolizeStack drops them (never the last).
+  size_t top = 0;
+  while (top + 1 < ips.size() &&
+         IsLeadingAllocatorFrame(ips[top], symbolizer.FindModule(ips[top]), symbolizer)) {
+    ++top;
   }
-  if (frames.empty()) return SiteKind::kProgram;
-  const Frame& top = frames.front();
-  // Rule 1: ld.so asked for the memory.
-  if (IsLdSo(top.module) || absl::StartsWith(top.name, "_dl_")) return SiteKind::kRuntime;
-  // Rule 2: stdio buffers.
-  std::string name = BareFunctionName(top.name);
-  if (absl::StartsWith(name, "__GI_")) name = name.substr(5);
-  if (name == "_IO_file_doallocate") return SiteKind::kRuntime;
-  // Rule 3: libstdc++'s emergency EH pool (its constructor, or the static
-  // initializer of eh_alloc.cc it is inlined into).
-  for (const Frame& f : frames) {
-    if (f.module != nullptr && absl::StrContains(f.module->path, "libstdc++") &&
-        (absl::StrContains(f.name, "pool::pool") || absl::StrContains(f.name, "eh_alloc.cc"))) {
+  if (ClassifyTopFrame(ips[top], symbolizer.FindModule(ips[top]), symbolizer) ==
+      SiteKind::kRuntime) {
+    return SiteKind::kRuntime;
+  }
+  for (size_t i = top; i < ips.size(); ++i) {
+    if (IsEhPoolFrame(ips[i], symbolizer.FindModule(ips[i]), symbolizer)) {
       return SiteKind::kRuntime;
     }
   }

@@ -29,6 +29,7 @@
 namespace heapsight::analyzer {
 
 class Symbolizer;
+struct Module;
 
 // Whose a site's blocks are (trace_model.h keeps one per Site).
 enum class SiteKind : uint8_t {
@@ -38,6 +39,19 @@ enum class SiteKind : uint8_t {
 
 // Classifies the stack `ips` (innermost first, as recorded).
 SiteKind ClassifySite(const std::vector<uint64_t>& ips, Symbolizer& symbolizer);
+
+// The per-frame tests behind ClassifySite, for classifiers that remember
+// them along a stack trie (model/site_classifier.h). `module` is
+// symbolizer.FindModule(ip).
+// Rule 4's: the frame lies in a runtime library.
+bool IsRuntimeFrame(const Module* module);
+// A leading frame the classification drops (heapsight's own, or an
+// allocator function), as SymbolizeStack drops it.
+bool IsLeadingAllocatorFrame(uint64_t ip, const Module* module, Symbolizer& symbolizer);
+// Rules 1 and 2, on the first frame not dropped.
+SiteKind ClassifyTopFrame(uint64_t ip, const Module* module, Symbolizer& symbolizer);
+// Rule 3's test of one frame (libstdc++'s emergency EH pool).
+bool IsEhPoolFrame(uint64_t ip, const Module* module, Symbolizer& symbolizer);
 
 // True if `path`'s basename is one of the runtime libraries of rule 4.
 bool IsRuntimeLibrary(const std::string& path);

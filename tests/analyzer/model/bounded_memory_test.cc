@@ -27,16 +27,17 @@ namespace {
 using format::Api;
 
 constexpr uint32_t kThreads = 4;
-constexpr uint64_t kAllocsPerThread = 500000;  // 2 M allocations in all
+constexpr uint64_t kAllocsPerThread = 1500000;  // 6 M allocations in all
 // Headroom above the child's address space before the analysis: enough for
 // the pipeline's thread stack, its batches, one chunk per thread and the
-// live set of a few hundred blocks; far from the ~50 bytes a block (100 MB
-// for 2 M blocks) that keeping every allocation would take.
-constexpr uint64_t kHeadroomBytes = 48ull << 20;
+// live set of a few hundred blocks; below what keeping every allocation
+// takes even in the paged live set's 8 bytes a block of different sizes
+// (paged_live_set.h: about 50 MB for 6 M blocks allocated in counter order).
+constexpr uint64_t kHeadroomBytes = 40ull << 20;
 constexpr int kOutOfMemory = 5;  // the child's exit status on std::bad_alloc
 
-// Writes a trace of kThreads x kAllocsPerThread allocations of 100 bytes
-// from 16 stacks. With `free_all`, each thread keeps at most `live` blocks
+// Writes a trace of kThreads x kAllocsPerThread allocations of 100 to 1096
+// bytes from 16 stacks. With `free_all`, each thread keeps at most `live` blocks
 // live (frees the oldest); otherwise nothing is freed.
 std::string WriteTrace(const std::string& name, bool free_all, size_t live) {
   std::string path = ::testing::TempDir() + "/" + name + "." + std::to_string(getpid()) + ".hst";
@@ -50,7 +51,9 @@ std::string WriteTrace(const std::string& name, bool free_all, size_t live) {
   for (uint64_t i = 0; i < kAllocsPerThread; ++i) {
     for (uint32_t t = 1; t <= kThreads; ++t) {
       w.set_base_time(t, i);
-      ids[t].push_back(w.Alloc(t, i, Api::kMalloc, 100, t * 100 + 1 + i % 16));
+      // Sizes that differ from block to block: a page of the live set
+      // cannot share them (a palette), so every block costs its 8 bytes.
+      ids[t].push_back(w.Alloc(t, i, Api::kMalloc, 100 + i % 997, t * 100 + 1 + i % 16));
       if (free_all && ids[t].size() - oldest[t] > live) w.Free(t, i, ids[t][oldest[t]++]);
     }
   }
@@ -78,6 +81,10 @@ int AnalyzeUnderLimit(const std::string& path) {
     limit.rlim_cur = limit.rlim_max =
         static_cast<rlim_t>(pages) * static_cast<rlim_t>(sysconf(_SC_PAGESIZE)) + kHeadroomBytes;
     if (setrlimit(RLIMIT_AS, &limit) != 0) _exit(4);
+    // Out of memory ends the child at once: unwinding std::bad_alloc would
+    // destroy abseil tables caught mid-growth (their resize is not
+    // exception-safe), which crashes instead of telling.
+    std::set_new_handler([] { _exit(kOutOfMemory); });
     try {
       absl::StatusOr<ProcessProfile> profile = AnalyzeTrace(path);
       if (!profile.ok()) _exit(1);

@@ -1,0 +1,100 @@
+// analyzer/model/site_classifier.cc: see site_classifier.h.
+#include "analyzer/model/site_classifier.h"
+
+#include <algorithm>
+
+#include "analyzer/symbols/symbolizer.h"
+#include "format/trace_format.h"
+
+namespace heapsight::analyzer {
+
+SiteKind SiteClassifier::ClassifyWalking(uint64_t stack, const StackNodeMap& nodes,
+                                         Symbolizer& symbolizer, bool* provisional) {
+  std::vector<uint64_t> ips;
+  uint64_t node = stack;
+  while (node != 0 && ips.size() < kMaxDepth) {
+    auto it = nodes.find(node);
+    if (it == nodes.end()) {
+      *provisional = true;
+      break;
+    }
+    ips.push_back(it->second.second);
+    if (it->second.first == node) break;
+    node = it->second.first;
+  }
+  if (!ips.empty() && format::IsStackCutMarker(ips.back())) ips.pop_back();
+  for (uint64_t ip : ips) {
+    if (symbolizer.FindModule(ip) == nullptr) *provisional = true;
+  }
+  return ClassifySite(ips, symbolizer);
+}
+
+bool SiteClassifier::FactsOf(uint64_t node, const StackNodeMap& nodes, Symbolizer& symbolizer,
+                             Facts* out) {
+  // Up to the first node already known, or the root.
+  path_.clear();
+  Facts base;  // of the empty chain above the root
+  for (uint64_t n = node; n != 0;) {
+    if (auto known = facts_.find(n); known != facts_.end()) {
+      base = known->second;
+      break;
+    }
+    auto it = nodes.find(n);
+    if (it == nodes.end()) return false;
+    bool root = it->second.first == n || it->second.first == 0;
+    path_.push_back({n, it->second.second, root});
+    if (path_.size() > kMaxDepth) return false;
+    if (root) break;
+    n = it->second.first;
+  }
+  // Down again, each node's facts from its parent's.
+  for (size_t i = path_.size(); i-- > 0;) {
+    const PathEntry& e = path_[i];
+    Facts f = base;
+    f.nodes = std::min<uint32_t>(base.nodes + 1, kSaturated);
+    // A cut marker is the root's ip, never a frame.
+    if (!(e.root && format::IsStackCutMarker(e.ip))) {
+      const Module* module = symbolizer.FindModule(e.ip);
+      f.frames = std::min<uint32_t>(base.frames + 1, kSaturated);
+      f.all_runtime = base.all_runtime && IsRuntimeFrame(module);
+      f.eh_pool = base.eh_pool || IsEhPoolFrame(e.ip, module, symbolizer);
+      f.all_found = base.all_found && module != nullptr;
+    }
+    // Every kStride-th node from the root is remembered: a walk stops
+    // within kStride nodes, for 1/kStride of the memory.
+    if (f.nodes % kStride == 0) facts_[e.node] = f;
+    base = f;
+  }
+  *out = base;
+  return base.nodes < kMaxDepth;
+}
+
+SiteKind SiteClassifier::Classify(uint64_t stack, const StackNodeMap& nodes,
+                                  Symbolizer& symbolizer, bool* provisional) {
+  Facts leaf;
+  if (!FactsOf(stack, nodes, symbolizer, &leaf)) {
+    return ClassifyWalking(stack, nodes, symbolizer, provisional);
+  }
+  if (!leaf.all_found) *provisional = true;
+  if (leaf.frames == 0) return SiteKind::kProgram;
+  if (leaf.all_runtime) return SiteKind::kRuntime;
+  // The innermost frames: heapsight's and the allocator's are dropped
+  // (never the last frame), the first one kept decides rules 1 and 2, and
+  // rule 3 looks at it and every frame above it.
+  uint64_t node = stack;
+  Facts facts = leaf;
+  for (;;) {
+    const std::pair<uint64_t, uint64_t>& parent_ip = nodes.find(node)->second;
+    uint64_t ip = parent_ip.second;
+    const Module* module = symbolizer.FindModule(ip);
+    if (facts.frames >= 2 && IsLeadingAllocatorFrame(ip, module, symbolizer)) {
+      node = parent_ip.first;
+      FactsOf(node, nodes, symbolizer, &facts);  // known: a node of the stack
+      continue;
+    }
+    if (ClassifyTopFrame(ip, module, symbolizer) == SiteKind::kRuntime) return SiteKind::kRuntime;
+    return facts.eh_pool ? SiteKind::kRuntime : SiteKind::kProgram;
+  }
+}
+
+}  // namespace heapsight::analyzer

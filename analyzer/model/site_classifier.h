@@ -1,0 +1,94 @@
+// analyzer/model/site_classifier.h: the runtime classification of new call
+// sites (runtime_filter.h's ClassifySite) during the pass, remembered per
+// stack-trie node.
+//
+// A site is classified when it first allocates, from its whole stack. Deep
+// programs (cc1plus, python's interpreter) make hundreds of thousands of
+// sites whose stacks share all but their innermost frames, and classifying
+// each from scratch looked up the module of every frame of every stack
+// again (81 M FindModule calls on a cc1plus trace). What ClassifySite needs
+// from the frames below the innermost few is a fold over the stack: whether
+// every frame is in a runtime library (rule 4), whether some frame is
+// libstdc++'s EH pool (rule 3), whether every frame's module is known (else
+// the site is provisional). Those fold up the trie: a node's facts are its
+// frame's combined with its parent's; every kStride-th node's are kept, so a
+// classification looks at fewer than kStride frames of the stack above its
+// innermost ones. The
+// innermost frames (heapsight's and the allocator's, dropped, and the first
+// one kept: rules 1 and 2) are still looked at per site.
+//
+// The answer is ClassifySite's on the stack AnalyzeTrace would walk (at most
+// kMaxDepth frames, a root cut marker left out), byte for byte: stacks with
+// a node not read yet or deeper than kMaxDepth take that walk itself.
+//
+// Memory: 16 bytes and a control byte per kStride-th stack node (by depth
+// from the root) classified through; a classification walks at most
+// kStride - 1 nodes more than with every node remembered.
+// The facts depend on the modules: Reset() when the symbolizer changes.
+#ifndef HEAPSIGHT_ANALYZER_MODEL_SITE_CLASSIFIER_H_
+#define HEAPSIGHT_ANALYZER_MODEL_SITE_CLASSIFIER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "analyzer/symbols/runtime_filter.h"
+
+namespace heapsight::analyzer {
+
+class Symbolizer;
+
+// node -> (parent, ip), as ProcessProfile::stack_nodes.
+using StackNodeMap = absl::flat_hash_map<uint64_t, std::pair<uint64_t, uint64_t>>;
+
+class SiteClassifier {
+ public:
+  static constexpr size_t kMaxDepth = 4096;  // AnalyzeTrace's stack walk limit
+  static constexpr uint32_t kStride = 8;     // every kStride-th node (by depth) is remembered
+
+  // The kind of the site whose leaf node is `stack`; *provisional is set
+  // (never cleared) when a node of the stack or the module of a frame is
+  // not known yet.
+  SiteKind Classify(uint64_t stack, const StackNodeMap& nodes, Symbolizer& symbolizer,
+                    bool* provisional);
+
+  // Forgets every node's facts (the modules changed).
+  void Reset() { facts_.clear(); }
+
+  size_t remembered_nodes() const { return facts_.size(); }
+
+  // The stack walk and ClassifySite without memory (the reference, and the
+  // path for stacks the memo does not cover).
+  static SiteKind ClassifyWalking(uint64_t stack, const StackNodeMap& nodes,
+                                  Symbolizer& symbolizer, bool* provisional);
+
+ private:
+  // 4 bytes (a 12-byte entry with the key); counts saturate at kSaturated,
+  // past kMaxDepth, where the walk takes over.
+  static constexpr uint32_t kSaturated = 8000;
+  struct Facts {
+    uint32_t frames : 13 = 0;       // frames from this node to the root (a cut marker not counted)
+    uint32_t nodes : 13 = 0;        // nodes from this node to the root
+    uint32_t all_runtime : 1 = 1;   // every frame in a runtime library (rule 4)
+    uint32_t eh_pool : 1 = 0;       // some frame is libstdc++'s EH pool (rule 3)
+    uint32_t all_found : 1 = 1;     // every frame's module is known
+  };
+  static_assert(sizeof(Facts) == 4);
+  // The facts of `node` and its ancestors; false if a node is missing or
+  // the chain is deeper than kMaxDepth.
+  bool FactsOf(uint64_t node, const StackNodeMap& nodes, Symbolizer& symbolizer, Facts* out);
+
+  absl::flat_hash_map<uint64_t, Facts> facts_;
+  struct PathEntry {
+    uint64_t node;
+    uint64_t ip;
+    bool root;
+  };
+  std::vector<PathEntry> path_;  // scratch of FactsOf
+};
+
+}  // namespace heapsight::analyzer
+
+#endif  // HEAPSIGHT_ANALYZER_MODEL_SITE_CLASSIFIER_H_

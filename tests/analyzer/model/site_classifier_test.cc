@@ -1,0 +1,130 @@
+// tests/analyzer/model/site_classifier_test.cc: SiteClassifier, the
+// classification remembered per stack node, answers what the walk of the
+// whole stack and ClassifySite answer (kind and provisional flag), on random
+// tries over a program, ld.so, libc, libstdc++, heapsight's preload and
+// addresses in no module, with cut markers at roots, nodes not read yet,
+// and modules added midway (Reset).
+#include "analyzer/model/site_classifier.h"
+
+#include <random>
+#include <vector>
+
+#include "analyzer/symbols/symbolizer.h"
+#include "format/trace_format.h"
+#include "gtest/gtest.h"
+
+namespace heapsight::analyzer {
+namespace {
+
+Module Fake(uint64_t id, const std::string& path, uint64_t load) {
+  Module m;
+  m.id = id;
+  m.path = path;
+  m.load_address = load;
+  m.segments.push_back({0, 0x10000, 0, 5});
+  return m;
+}
+
+std::vector<Module> Modules(bool with_late) {
+  std::vector<Module> m = {Fake(1, "/nonexistent/prog", 0x100000),
+                           Fake(2, "/nonexistent/ld-linux-x86-64.so.2", 0x200000),
+                           Fake(3, "/nonexistent/libc.so.6", 0x300000),
+                           Fake(4, "/nonexistent/libstdc++.so.6", 0x400000),
+                           Fake(5, "/nonexistent/libheapsight.so", 0x500000)};
+  if (with_late) m.push_back(Fake(6, "/nonexistent/libplugin.so", 0x600000));
+  return m;
+}
+
+uint64_t RandomIp(std::mt19937_64& rng) {
+  // Mostly runtime libraries, so that rule 4 and the dropped frames happen.
+  static const uint64_t kBases[] = {0x100000, 0x200000, 0x300000, 0x300000, 0x400000,
+                                    0x500000, 0x500000, 0x600000, 0x900000};
+  return kBases[rng() % 9] + 0x100 + rng() % 0x1000;
+}
+
+TEST(SiteClassifierTest, MatchesTheWholeStackWalkOnRandomTries) {
+  std::mt19937_64 rng(16);
+  int runtime = 0, provisional = 0, checked = 0;
+  for (int round = 0; round < 20; ++round) {
+    StackNodeMap nodes;
+    std::vector<uint64_t> ids;
+    uint64_t next = 1;
+    // Roots: plain, self-parented, or a cut marker.
+    for (int r = 0; r < 3; ++r) {
+      uint64_t id = next++;
+      uint64_t ip = r == 2 ? format::kStackCutMarker + 7 : RandomIp(rng);
+      nodes[id] = {r == 1 ? id : 0, ip};
+      ids.push_back(id);
+    }
+    SiteClassifier classifier;
+    Symbolizer early(Modules(false));
+    Symbolizer late(Modules(true));
+    for (int step = 0; step < 3000; ++step) {
+      // Grow the trie: a child of a random node (deep chains now and then).
+      uint64_t parent = ids[rng() % ids.size()];
+      int len = rng() % 10 == 0 ? 40 : 1;
+      for (int k = 0; k < len; ++k) {
+        uint64_t id = next++;
+        nodes[id] = {parent, RandomIp(rng)};
+        ids.push_back(id);
+        parent = id;
+      }
+      // A node whose parent is not read yet.
+      if (rng() % 50 == 0) {
+        uint64_t id = next++;
+        nodes[id] = {1000000 + next, RandomIp(rng)};
+        ids.push_back(id);
+      }
+      Symbolizer& symbolizer = step < 1500 ? early : late;
+      if (step == 1500) classifier.Reset();
+      uint64_t leaf = rng() % 20 == 0 ? 999999999 : ids[rng() % ids.size()];
+      bool want_provisional = false, got_provisional = false;
+      SiteKind want =
+          SiteClassifier::ClassifyWalking(leaf, nodes, symbolizer, &want_provisional);
+      SiteKind got = classifier.Classify(leaf, nodes, symbolizer, &got_provisional);
+      ASSERT_EQ(got, want) << "round " << round << " step " << step << " leaf " << leaf;
+      ASSERT_EQ(got_provisional, want_provisional) << "round " << round << " leaf " << leaf;
+      runtime += want == SiteKind::kRuntime;
+      provisional += want_provisional;
+      ++checked;
+    }
+  }
+  // Both kinds and both flags happened.
+  EXPECT_GT(runtime, 100);
+  EXPECT_LT(runtime, checked - 100);
+  EXPECT_GT(provisional, 100);
+  EXPECT_LT(provisional, checked - 100);
+}
+
+TEST(SiteClassifierTest, RemembersEveryStrideThNodeAndForgetsOnReset) {
+  Symbolizer symbolizer(Modules(false));
+  StackNodeMap nodes;
+  // A chain of 20 program frames under libc <- heapsight (dropped): the
+  // program's; nodes 8 and 16 from the root are remembered.
+  nodes[1] = {0, 0x100200};
+  for (uint64_t n = 2; n <= 20; ++n) nodes[n] = {n - 1, 0x100200 + n};
+  nodes[21] = {20, 0x300200};
+  nodes[22] = {21, 0x500200};
+  // ld.so <- libc : every frame a runtime library (rule 4).
+  nodes[30] = {0, 0x300300};
+  nodes[31] = {30, 0x200300};
+  SiteClassifier c;
+  bool provisional = false;
+  EXPECT_EQ(c.Classify(22, nodes, symbolizer, &provisional), SiteKind::kProgram);
+  EXPECT_EQ(c.remembered_nodes(), 2u);  // nodes 8 and 16
+  EXPECT_EQ(c.Classify(21, nodes, symbolizer, &provisional), SiteKind::kProgram);
+  EXPECT_EQ(c.remembered_nodes(), 2u);
+  EXPECT_EQ(c.Classify(31, nodes, symbolizer, &provisional), SiteKind::kRuntime);
+  EXPECT_EQ(c.remembered_nodes(), 2u);  // 2 deep: nothing to keep
+  EXPECT_FALSE(provisional);
+  // A stack whose parent is not read yet is not remembered.
+  nodes[40] = {77, 0x100400};
+  EXPECT_EQ(c.Classify(40, nodes, symbolizer, &provisional), SiteKind::kProgram);
+  EXPECT_TRUE(provisional);
+  EXPECT_EQ(c.remembered_nodes(), 2u);
+  c.Reset();
+  EXPECT_EQ(c.remembered_nodes(), 0u);
+}
+
+}  // namespace
+}  // namespace heapsight::analyzer
