@@ -174,14 +174,31 @@ TEST_F(AnalysisCacheTest, TruncatedOrFlippedCacheIsIgnoredAndReplaced) {
     EXPECT_EQ(Encoded(p), Encoded(reference)) << "cut " << cut;
     EXPECT_EQ(ReadAll(CachePath()), good) << "cut " << cut << ": replaced";
   }
+  // A flipped byte never gives another profile. It is almost always a
+  // miss; the exception is a byte the zstd frame does not need for its
+  // content (e.g. a larger window descriptor): the content still passes
+  // the frame's checksum, so the hit is the same profile. Where that byte
+  // lands depends on the payload's length (the trace's inode and mtime are
+  // in it), which made a strict "always a miss" fail now and then.
+  int hits = 0;
   for (size_t at = 0; at < good.size(); at += 7) {
     std::string bad = good;
     bad[at] ^= 0x5a;
     WriteAll(CachePath(), bad);
     chmod(CachePath().c_str(), 0600);
-    ProcessProfile p = Analyze({}, CacheOutcome::kMiss);
-    EXPECT_EQ(Encoded(p), Encoded(reference)) << "flip at " << at;
+    CacheOutcome outcome;
+    absl::StatusOr<ProcessProfile> p = AnalyzeTraceCached(trace_, {}, options_, &outcome);
+    ASSERT_TRUE(p.ok()) << p.status();
+    EXPECT_EQ(Encoded(*p), Encoded(reference)) << "flip at " << at;
+    if (outcome == CacheOutcome::kHit) {
+      ++hits;
+      EXPECT_GE(at, size_t{12}) << "the magic and version are always checked";
+    } else {
+      EXPECT_EQ(static_cast<int>(outcome), static_cast<int>(CacheOutcome::kMiss)) << at;
+      EXPECT_EQ(ReadAll(CachePath()), good) << "flip at " << at << ": replaced";
+    }
   }
+  EXPECT_LE(hits, 1);
 }
 
 TEST_F(AnalysisCacheTest, DecodingGarbageFailsCleanly) {
