@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "analyzer/model/sample_estimate.h"
+#include "analyzer/model/site_classifier.h"
 #include "analyzer/symbols/runtime_filter.h"
 #include "analyzer/symbols/symbolizer.h"
 
@@ -15,8 +16,6 @@ namespace {
 using format::Api;
 using format::Record;
 using format::RecordTag;
-
-constexpr size_t kMaxStackDepth = 4096;
 
 }  // namespace
 
@@ -113,10 +112,7 @@ void LiveProcess::Apply(const Record& r, uint32_t thread_index) {
     }
     case RecordTag::kBlockClasses:
       if (compact_) {
-        leak_scan_.OnCompactBlockClasses(
-            r.block_classes, [&](uint64_t stack, uint64_t size, size_t n, uint64_t* id) {
-              return compact_index_.Peek(stack, size, n, id);
-            });
+        leak_scan_.OnCompactBlockClasses(r.block_classes, compact_index_);
       } else {
         leak_scan_.OnBlockClasses(r.block_classes);
       }
@@ -253,24 +249,10 @@ void LiveProcess::ClassifySites() {
   for (LiveSite& s : sites_) {
     if (s.classified) continue;
     // Final once every node of the stack and every frame's module is known.
-    bool complete = true;
-    std::vector<uint64_t> ips;
-    for (uint64_t node = s.site.stack; node != 0 && ips.size() < kMaxStackDepth;) {
-      auto it = stack_nodes_.find(node);
-      if (it == stack_nodes_.end()) {
-        complete = false;
-        break;
-      }
-      ips.push_back(it->second.second);
-      if (it->second.first == node) break;
-      node = it->second.first;
-    }
-    if (!ips.empty() && format::IsStackCutMarker(ips.back())) ips.pop_back();
-    for (uint64_t ip : ips) {
-      if (symbolizer_->FindModule(ip) == nullptr) complete = false;
-    }
-    s.site.kind = ClassifySite(ips, *symbolizer_);
-    s.classified = complete;
+    bool provisional = false;
+    s.site.kind = SiteClassifier::ClassifyWalking(s.site.stack, stack_nodes_, *symbolizer_,
+                                                  &provisional);
+    s.classified = !provisional;
   }
 }
 
