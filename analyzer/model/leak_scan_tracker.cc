@@ -31,4 +31,19 @@ void LeakScanTracker::OnBlockClasses(const format::Record::BlockClassesFields& b
   for (uint64_t id : b.ids) classes_[id] = static_cast<uint8_t>(b.leak_class);
 }
 
+void LeakScanTracker::OnCompactBlockClasses(const format::Record::BlockClassesFields& b,
+                                            const CompactFreeIndex& live) {
+  if (b.stacks.size() != b.ids.size() || b.sizes.size() != b.ids.size()) {
+    OnBlockClasses(b);
+    return;
+  }
+  if (!Accept(b.scan)) return;
+  for (size_t i = 0; i < b.ids.size(); ++i) {
+    size_t& n = cursor_[{b.stacks[i], b.sizes[i]}];
+    uint64_t id;
+    if (live.Peek(b.stacks[i], b.sizes[i], n, &id)) classes_[id] = static_cast<uint8_t>(b.leak_class);
+    ++n;
+  }
+}
+
 }  // namespace heapsight::analyzer

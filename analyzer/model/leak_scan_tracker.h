@@ -26,6 +26,7 @@
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
+#include "analyzer/model/compact_free_index.h"
 #include "analyzer/model/leak_class_data.h"
 #include "format/chunk_decoder.h"
 #include "format/trace_format.h"
@@ -47,23 +48,10 @@ class LeakScanTracker {
   // the preload's ids name its exact blocks, not necessarily the ones the
   // compact frees left live in the analysis, so each listed block's class
   // goes to one of our live blocks of the same stack and size instead, the
-  // n-th listed to the n-th oldest, and per-stack class counts and bytes
-  // match the scan. peek(stack, size, n, &id) finds the n-th oldest live
-  // block of that stack and size. Records without stacks fall back to ids.
-  template <typename PeekFn>
-  void OnCompactBlockClasses(const format::Record::BlockClassesFields& b, PeekFn&& peek) {
-    if (b.stacks.size() != b.ids.size() || b.sizes.size() != b.ids.size()) {
-      OnBlockClasses(b);
-      return;
-    }
-    if (!Accept(b.scan)) return;
-    for (size_t i = 0; i < b.ids.size(); ++i) {
-      size_t& n = cursor_[{b.stacks[i], b.sizes[i]}];
-      uint64_t id;
-      if (peek(b.stacks[i], b.sizes[i], n, &id)) classes_[id] = static_cast<uint8_t>(b.leak_class);
-      ++n;
-    }
-  }
+  // n-th listed to the n-th oldest in `live`, and per-stack class counts and
+  // bytes match the scan. Records without stacks fall back to ids.
+  void OnCompactBlockClasses(const format::Record::BlockClassesFields& b,
+                             const CompactFreeIndex& live);
   // Block `id` was freed: it is no leak of any scan.
   void Forget(uint64_t id) {
     if (!classes_.empty()) classes_.erase(id);

@@ -449,10 +449,7 @@ class Analysis {
       leak_scan_.OnBlockClasses(r.block_classes);
       return;
     }
-    leak_scan_.OnCompactBlockClasses(
-        r.block_classes, [&](uint64_t stack, uint64_t size, size_t n, uint64_t* id) {
-          return compact_index_.Peek(stack, size, n, id);
-        });
+    leak_scan_.OnCompactBlockClasses(r.block_classes, compact_index_);
   }
 
   void OnFreeError(const Record& r) {
