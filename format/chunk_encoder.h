@@ -135,15 +135,12 @@ class ChunkEncoder {
       return false;
     }
     uint8_t* p = HotStart(RecordTag::kRealloc, free_time_us, api);
-    uint64_t dt2 = alloc_time_us > free_time_us ? alloc_time_us - free_time_us : 0;
-    if (dt2 > kMaxTimeDeltaUs) dt2 = 0;
     p = PutIdRef(p, old_id, own_thread, own_next_counter);
     pos_ = PutVarint(p, stack);
     Col(kSizeColumn) = PutVarint(Col(kSizeColumn), size);
-    Col(kTimeColumn) = PutVarint(Col(kTimeColumn), dt2);
+    PutAllocationGap(free_time_us, alloc_time_us);
     Col(kMiscColumn) = PutAddress(Col(kMiscColumn), address);
     ++records_;
-    last_time_us_ += dt2;
     return true;
   }
 
@@ -172,16 +169,13 @@ class ChunkEncoder {
       return false;
     }
     uint8_t* p = HotStart(RecordTag::kRealloc, free_time_us, api);
-    uint64_t dt2 = alloc_time_us > free_time_us ? alloc_time_us - free_time_us : 0;
-    if (dt2 > kMaxTimeDeltaUs) dt2 = 0;
     p = PutVarint(p, old_stack);
     pos_ = PutVarint(p, stack);
     Col(kSizeColumn) = PutVarint(Col(kSizeColumn), old_size);
     Col(kSizeColumn) = PutVarint(Col(kSizeColumn), size);
-    Col(kTimeColumn) = PutVarint(Col(kTimeColumn), dt2);
+    PutAllocationGap(free_time_us, alloc_time_us);
     Col(kMiscColumn) = PutAddress(Col(kMiscColumn), address);
     ++records_;
-    last_time_us_ += dt2;
     return true;
   }
 
@@ -399,6 +393,14 @@ class ChunkEncoder {
     if (dt > kMaxTimeDeltaUs) dt = 0;
     pending_time_us_ = last_time_us_ + dt;
     return dt;
+  }
+  // A realloc's second time (time column): its allocation's delta from the
+  // free's time, clamped as ClampedDelta does; the next delta is from it.
+  void PutAllocationGap(uint64_t free_time_us, uint64_t alloc_time_us) {
+    uint64_t dt = alloc_time_us > free_time_us ? alloc_time_us - free_time_us : 0;
+    if (dt > kMaxTimeDeltaUs) dt = 0;
+    Col(kTimeColumn) = PutVarint(Col(kTimeColumn), dt);
+    last_time_us_ += dt;
   }
   // Other records: the tag, a 4-byte body length (a padded varint, filled
   // in by Finish) and the body, all in the record stream; nullptr if
