@@ -10,28 +10,22 @@
 #include <vector>
 
 #include "analyzer/symbols/symbolizer.h"
+#include "tests/analyzer/fake_module.h"
 #include "format/trace_format.h"
 #include "gtest/gtest.h"
 
 namespace heapsight::analyzer {
 namespace {
 
-Module Fake(uint64_t id, const std::string& path, uint64_t load) {
-  Module m;
-  m.id = id;
-  m.path = path;
-  m.load_address = load;
-  m.segments.push_back({0, 0x10000, 0, 5});
-  return m;
-}
+using testing::FakeModule;
 
 std::vector<Module> Modules(bool with_late) {
-  std::vector<Module> m = {Fake(1, "/nonexistent/prog", 0x100000),
-                           Fake(2, "/nonexistent/ld-linux-x86-64.so.2", 0x200000),
-                           Fake(3, "/nonexistent/libc.so.6", 0x300000),
-                           Fake(4, "/nonexistent/libstdc++.so.6", 0x400000),
-                           Fake(5, "/nonexistent/libheapsight.so", 0x500000)};
-  if (with_late) m.push_back(Fake(6, "/nonexistent/libplugin.so", 0x600000));
+  std::vector<Module> m = {FakeModule(1, "/nonexistent/prog", 0x100000),
+                           FakeModule(2, "/nonexistent/ld-linux-x86-64.so.2", 0x200000),
+                           FakeModule(3, "/nonexistent/libc.so.6", 0x300000),
+                           FakeModule(4, "/nonexistent/libstdc++.so.6", 0x400000),
+                           FakeModule(5, "/nonexistent/libheapsight.so", 0x500000)};
+  if (with_late) m.push_back(FakeModule(6, "/nonexistent/libplugin.so", 0x600000));
   return m;
 }
 

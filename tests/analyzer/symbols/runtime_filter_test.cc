@@ -4,25 +4,19 @@
 #include "analyzer/symbols/runtime_filter.h"
 
 #include "analyzer/symbols/symbolizer.h"
+#include "tests/analyzer/fake_module.h"
 #include "gtest/gtest.h"
 
 namespace heapsight::analyzer {
 namespace {
 
-Module Fake(uint64_t id, const std::string& path, uint64_t load) {
-  Module m;
-  m.id = id;
-  m.path = path;
-  m.load_address = load;
-  m.segments.push_back({0, 0x10000, 0, 5});
-  return m;
-}
+using testing::FakeModule;
 
 TEST(RuntimeFilterTest, Rules) {
-  Symbolizer symbolizer({Fake(1, "/nonexistent/prog", 0x100000),
-                         Fake(2, "/nonexistent/ld-linux-x86-64.so.2", 0x200000),
-                         Fake(3, "/nonexistent/libc.so.6", 0x300000),
-                         Fake(4, "/nonexistent/libstdc++.so.6", 0x400000)});
+  Symbolizer symbolizer({FakeModule(1, "/nonexistent/prog", 0x100000),
+                         FakeModule(2, "/nonexistent/ld-linux-x86-64.so.2", 0x200000),
+                         FakeModule(3, "/nonexistent/libc.so.6", 0x300000),
+                         FakeModule(4, "/nonexistent/libstdc++.so.6", 0x400000)});
   const uint64_t prog = 0x100100, ld = 0x200100, libc = 0x300100, cxx = 0x400100;
   // Rule 1: ld.so asked for memory (the DTV: allocate_dtv <- pthread_create <- main).
   EXPECT_EQ(ClassifySite({ld, libc, prog}, symbolizer), SiteKind::kRuntime);
