@@ -116,7 +116,16 @@ TEST(ServiceTask, RunsUnseenByGlibcWithItsOwnTlsAndSignalsBlocked) {
     CHECK(WaitServiceTaskExit(kWriterTask, 5000000000ull));
     CHECK(ServiceTaskTid(kWriterTask) == 0);
     CHECK(g_exempt[kWriterTask].load() == 0);
-    CHECK(access(task.c_str(), F_OK) != 0);  // gone from /proc/self/task
+    // The kernel clears the tid word (and wakes the join) in the task's
+    // exit path once it let go of the address space, before the task is
+    // released from /proc/self/task: the entry goes a moment later. Wait
+    // for it, bounded; a task that never went would fail here.
+    bool gone = false;
+    for (int i = 0; i < 5000 && !gone; ++i) {
+      gone = access(task.c_str(), F_OK) != 0;
+      if (!gone) usleep(1000);
+    }
+    CHECK(gone);
     CHECK(seen.reentry == 1);
     CHECK(seen.marker_at_start == 0);
     CHECK(seen.errno_after_close == EBADF);
