@@ -35,6 +35,10 @@ FamilyTotals SumTotals(const std::vector<const ProcessProfile*>& profiles) {
       ++f.execs;
       f.discarded_bytes += t.leaked_bytes;
       f.discarded_blocks += t.leaked_blocks;
+    } else if (p->EndedInRotation()) {
+      ++f.rotations;
+      f.carried_bytes += t.leaked_bytes;
+      f.carried_blocks += t.leaked_blocks;
     } else {
       s.leaked_bytes += t.leaked_bytes;
       s.leaked_blocks += t.leaked_blocks;
@@ -65,7 +69,7 @@ FamilyTotals SumTotals(const std::vector<const ProcessProfile*>& profiles) {
     s.temporary_known = s.temporary_known && t.temporary_known;
     f.runtime.allocs += p->runtime_totals.allocs;
     f.runtime.bytes_allocated += p->runtime_totals.bytes_allocated;
-    if (!p->EndedInExec()) {
+    if (!p->EndedInExec() && !p->EndedInRotation()) {
       f.runtime.leaked_bytes += p->runtime_totals.leaked_bytes;
       f.runtime.leaked_blocks += p->runtime_totals.leaked_blocks;
     }

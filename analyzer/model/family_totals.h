@@ -17,7 +17,8 @@ struct FamilyTotals {
   uint64_t incomplete = 0;  // traces without an end record (or cut)
   // Sums of each process's Totals, except: leaked_* leaves out images that
   // ended in exec (their blocks were discarded by exec, docs/glossary.md),
-  // which discarded_* counts; peak_* is the largest peak of one process
+  // which discarded_* counts, and segments closed by rotation (the process
+  // ran on into the next segment), which carried_* counts; peak_* is the largest peak of one process
   // (each process has its own heap: a family has no single peak), and
   // `peak` says whose. estimated: any process's totals are estimates;
   // errors combine as independent (root of the summed squares);
@@ -26,6 +27,9 @@ struct FamilyTotals {
   uint64_t discarded_bytes = 0;
   uint64_t discarded_blocks = 0;
   uint64_t execs = 0;                     // images that ended in exec
+  uint64_t carried_bytes = 0;
+  uint64_t carried_blocks = 0;
+  uint64_t rotations = 0;                 // segments closed by rotation
   const ProcessProfile* peak = nullptr;   // null when `profiles` is empty
   RuntimeTotals runtime;
 };

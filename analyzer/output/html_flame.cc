@@ -2,6 +2,7 @@
 #include "analyzer/output/html_flame.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <utility>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "analyzer/model/sample_estimate.h"
 #include "analyzer/output/flamegraph_svg.h"
 #include "analyzer/output/site_estimate.h"
 #include "analyzer/output/text_util.h"
@@ -280,6 +282,28 @@ std::string HtmlJsonString(std::string_view text) {
   return out + "\"";
 }
 
+namespace {
+
+// A kept site of the per-site series, on its node of the views table, and
+// the factor from its sampled bytes to the estimate (1 in an exact trace).
+struct SeriesOnNode {
+  int node;
+  const SiteSeries* series;
+  double scale;
+};
+
+// estimate / raw, or 1 when nothing was sampled.
+double SampleScale(double raw, double estimate) {
+  return raw > 0 && estimate > raw ? estimate / raw : 1.0;
+}
+
+uint64_t ScaleBytes(uint64_t bytes, double scale) {
+  if (scale == 1.0) return bytes;
+  return static_cast<uint64_t>(TruncateSaturating(std::round(static_cast<double>(bytes) * scale)));
+}
+
+}  // namespace
+
 std::string FlameData(const ProcessProfile& p, const HtmlLeaks& leaks) {
   const Totals& t = p.totals;
   const bool exec = p.EndedInExec();
@@ -338,41 +362,61 @@ std::string FlameData(const ProcessProfile& p, const HtmlLeaks& leaks) {
     }
   }
   // The kept sites of the per-site series (site_timeline.h), on their
-  // nodes, for the views of a selected moment or range; exact traces only
-  // (a sampled trace's series holds raw sampled bytes).
-  std::vector<std::pair<int, const SiteSeries*>> series;
+  // nodes, for the views of a selected moment or range. A sampled trace's
+  // series holds raw sampled bytes: each kept site's buckets are scaled by
+  // that site's own estimate / sampled ratio of bytes allocated (the ratio
+  // its bytes-allocated estimate already carries), and "other" by the same
+  // ratio over every site not kept, so the moment's and the range's views
+  // are estimates made the way the page's other numbers are.
+  std::vector<SeriesOnNode> series;
   const SiteTimeline& st = p.site_series;
-  if (!t.estimated) {
+  double other_scale = 1.0;
+  if (t.estimated) {
+    std::vector<bool> kept(p.sites.size(), false);
     for (const SiteSeries& s : st.sites) {
-      if (s.site >= p.sites.size() || p.sites[s.site].kind != SiteKind::kProgram) continue;
-      series.emplace_back(table.NodeOf(p.sites[s.site].stack), &s);
+      if (s.site < kept.size()) kept[s.site] = true;
     }
+    double raw = 0, estimate = 0;
+    for (size_t i = 0; i < p.sites.size(); ++i) {
+      if (kept[i] || p.sites[i].kind != SiteKind::kProgram) continue;
+      raw += static_cast<double>(p.sites[i].stats.alloc_bytes);
+      estimate += p.sites[i].stats.alloc_bytes_estimate;
+    }
+    other_scale = SampleScale(raw, estimate);
+  }
+  for (const SiteSeries& s : st.sites) {
+    if (s.site >= p.sites.size() || p.sites[s.site].kind != SiteKind::kProgram) continue;
+    const SiteStats& stats = p.sites[s.site].stats;
+    double scale = t.estimated ? SampleScale(static_cast<double>(stats.alloc_bytes),
+                                             stats.alloc_bytes_estimate)
+                               : 1.0;
+    series.push_back(SeriesOnNode{table.NodeOf(p.sites[s.site].stack), &s, scale});
   }
   table.Finish();
   std::string out = "{\"v\":1,";
   table.Write(out);
-  if (!t.estimated && (!series.empty() || !st.other.empty())) {
+  if (!series.empty() || !st.other.empty()) {
     // Per series (bucket number - previous, live, allocated) varints, the
     // first bucket's distance from -1.
-    auto buckets = [&](const std::vector<SiteBucket>& v) {
+    auto buckets = [&](const std::vector<SiteBucket>& v, double scale) {
       out += '"';
       int64_t previous = -1;
       for (const SiteBucket& b : v) {
         auto index = static_cast<int64_t>(b.begin_us / st.bucket_us);
         AppendVarint(out, static_cast<uint64_t>(index - previous));
-        AppendVarint(out, b.live);
-        AppendVarint(out, b.allocated);
+        AppendVarint(out, ScaleBytes(b.live, scale));
+        AppendVarint(out, ScaleBytes(b.allocated, scale));
         previous = index;
       }
       out += '"';
     };
     absl::StrAppend(&out, ",\n\"series\":{\"w\":", st.bucket_us,
                     ",\"end\":", std::max(st.end_us, p.duration_us), ",\"other\":");
-    buckets(st.other);
+    buckets(st.other, other_scale);
     out += ",\"sites\":[";
     for (size_t i = 0; i < series.size(); ++i) {
-      absl::StrAppend(&out, i ? ",\n[" : "[", table.Id(series[i].first), ",");
-      buckets(series[i].second->buckets);
+      absl::StrAppend(&out, i ? ",\n[" : "[", table.Id(series[i].node), ",");
+      buckets(series[i].series->buckets, series[i].scale);
       out += "]";
     }
     out += "]}";

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <functional>
 
+#include "analyzer/model/family_totals.h"
 #include "analyzer/model/site_ranking.h"
 #include "analyzer/output/attach_window.h"
 #include "analyzer/report/site_json.h"
@@ -96,23 +97,29 @@ Json ProcessJson(const ProcessProfile& p, const ReportOptions& options) {
 std::string FormatReportJson(const std::vector<const ProcessProfile*>& profiles,
                              const ReportOptions& options) {
   Json processes = Json::array();
-  uint64_t allocs = 0, frees = 0, bytes = 0, temporary = 0, max_peak = 0;
-  for (const ProcessProfile* p : profiles) {
-    processes.push_back(ProcessJson(*p, options));
-    allocs += p->totals.allocs;
-    frees += p->totals.frees;
-    bytes += p->totals.bytes_allocated;
-    temporary += p->totals.temporary;
-    max_peak = std::max(max_peak, p->totals.peak_bytes);
-  }
+  for (const ProcessProfile* p : profiles) processes.push_back(ProcessJson(*p, options));
   Json doc = {{"schema", "heapsight-report/2"}, {"processes", processes}};
   if (profiles.size() > 1) {
+    // Summed as every command sums a family (family_totals.h): the blocks
+    // of an image that ended in exec, or of a segment closed by rotation,
+    // are not "not freed at exit".
+    const FamilyTotals f = SumTotals(profiles);
     doc["total"] = {{"processes", profiles.size()},
-                    {"allocations", allocs},
-                    {"blocks_freed", frees},
-                    {"bytes_allocated", bytes},
-                    {"largest_peak_bytes", max_peak},
-                    {"temporary", temporary}};
+                    {"allocations", f.sum.allocs},
+                    {"blocks_freed", f.sum.frees},
+                    {"bytes_allocated", f.sum.bytes_allocated},
+                    {"largest_peak_bytes", f.sum.peak_bytes},
+                    {"temporary", f.sum.temporary},
+                    {"not_freed_bytes", f.sum.leaked_bytes},
+                    {"not_freed_blocks", f.sum.leaked_blocks}};
+    if (f.execs != 0) {
+      doc["total"]["discarded_by_exec_bytes"] = f.discarded_bytes;
+      doc["total"]["discarded_by_exec_blocks"] = f.discarded_blocks;
+    }
+    if (f.rotations != 0) {
+      doc["total"]["carried_by_rotation_bytes"] = f.carried_bytes;
+      doc["total"]["carried_by_rotation_blocks"] = f.carried_blocks;
+    }
   }
   // Symbols and paths come from untrusted files: replace invalid UTF-8.
   return doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";

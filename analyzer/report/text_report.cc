@@ -266,6 +266,12 @@ std::string FormatReport(const std::vector<const ProcessProfile*>& profiles,
                       "; ", TotalBytes(sum, f.discarded_bytes), " in ",
                       Plural(f.discarded_blocks, "block", "blocks"), " discarded by exec (not leaks)\n");
     }
+    if (f.rotations != 0) {
+      absl::StrAppend(&out, "closed by rotation: ", Plural(f.rotations, "segment", "segments"),
+                      "; ", TotalBytes(sum, f.carried_bytes), " in ",
+                      Plural(f.carried_blocks, "block", "blocks"),
+                      " carried into later segments (not leaks)\n");
+    }
     if (sum.temporary_known) {
       absl::StrAppend(&out, "temporary allocations: ", Thousands(sum.temporary), "\n");
     } else {

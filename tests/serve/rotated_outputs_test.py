@@ -92,6 +92,7 @@ def main():
         n = segment_number(middle)
         path = os.path.join(out, middle)
         nxt = re.sub(r"\.\d+\.hst$", f".{n + 1}.hst", middle)
+        last = os.path.join(out, segments[-1])
 
         st, text, err = run("growth", path)
         check("growth status", st, 0)
@@ -131,7 +132,6 @@ def main():
               (rp["totals"]["not_freed_bytes"], rp["totals"]["not_freed_blocks"]))
 
         # The last segment ends with the process: not rotated.
-        last = os.path.join(out, segments[-1])
         st, text, err = run("growth", last)
         check_true("last segment: growth text", "not freed at exit" in text
                    and "segment closed by rotation" not in text, text[:2000])
@@ -140,6 +140,29 @@ def main():
         check("last segment: no rotation in growth JSON",
               ("rotated" in g, "next_segment" in g, "carried_by_rotation_bytes" in g["totals"]),
               (False, False, False))
+
+        # A family of the rotated segment and the last one: the rotated
+        # segment's live blocks are carried, not "not freed at exit".
+        st, fam_json, err = run("report", "--format=json", path, last)
+        check("family report JSON status", st, 0)
+        fam = json.loads(fam_json)
+        mid_t, last_t = (q["totals"] for q in fam["processes"])
+        total = fam.get("total", {})
+        check("family JSON: not freed = the last segment's only",
+              (total.get("not_freed_bytes"), total.get("not_freed_blocks")),
+              (last_t["not_freed_bytes"], last_t["not_freed_blocks"]))
+        check("family JSON: carried = the rotated segment's live blocks",
+              (total.get("carried_by_rotation_bytes"), total.get("carried_by_rotation_blocks")),
+              (mid_t["not_freed_bytes"], mid_t["not_freed_blocks"]))
+        st, fam_text, err = run("report", path, last)
+        check("family report status", st, 0)
+        tail = fam_text[fam_text.find("== total"):]
+        check_true("family text: not freed = the last segment's",
+                   "not freed at exit: %s bytes (" % f"{last_t['not_freed_bytes']:,}" in tail,
+                   tail)
+        check_true("family text: one segment carried",
+                   "closed by rotation: 1 segment; %s bytes (" % f"{mid_t['not_freed_bytes']:,}"
+                   in tail and "carried into later segments (not leaks)" in tail, tail)
 
         # html, with a segment name that must be escaped.
         odd = os.path.join(out, 'a&b<"c">.' + str(n) + ".hst")

@@ -114,7 +114,9 @@ TEST(HtmlFlameTest, MetricTotalsAreTheSites) {
 
 // The per-site series (site_timeline.h) for the chart's selection: each
 // kept program site's buckets on its node, "other" apart, as (bucket number
-// - previous, live, allocated) varints; none in a sampled trace.
+// - previous, live, allocated) varints; in a sampled trace each kept
+// site's bytes scaled by its estimate / sampled ratio, "other" by the ratio
+// of the sites not kept.
 TEST(HtmlFlameTest, SiteSeriesForTheSelection) {
   ProcessProfile p;  // no symbolizer: every stack is the empty one (node -1)
   Site a;
@@ -138,8 +140,23 @@ TEST(HtmlFlameTest, SiteSeriesForTheSelection) {
   EXPECT_TRUE(absl::StrContains(json, "\"series\":{\"w\":8,\"end\":40,\"other\":\"" + other +
                                           "\",\"sites\":[[-1,\"" + site + "\"]]}"))
       << json;
+  // Sampled: site a sampled 100 bytes estimated at 250 (x2.5); a second
+  // program site, not kept, sampled 10 estimated at 40 (x4) scales "other".
   p.totals.estimated = true;
-  EXPECT_FALSE(absl::StrContains(FlameData(p, HtmlLeaks{}), "\"series\""));
+  p.sites[0].stats.alloc_bytes_estimate = 250;
+  Site unkept = a;
+  unkept.stack = 8;
+  unkept.stats.alloc_bytes = 10;
+  unkept.stats.alloc_bytes_estimate = 40;
+  p.sites.push_back(unkept);
+  json = FlameData(p, HtmlLeaks{});
+  site.clear();
+  for (uint64_t v : {2, 250, 250, 3, 0, 0}) AppendVarint(site, v);
+  other.clear();
+  for (uint64_t v : {3, 12, 12}) AppendVarint(other, v);
+  EXPECT_TRUE(absl::StrContains(json, "\"series\":{\"w\":8,\"end\":40,\"other\":\"" + other +
+                                          "\",\"sites\":[[-1,\"" + site + "\"]]}"))
+      << json;
 }
 
 }  // namespace
