@@ -18,18 +18,11 @@ import sys
 import tempfile
 import time
 
-FAILURES = []
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from checks import FAILURES, check, check_true  # noqa: E402
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def check(what, got, want):
-    if got != want:
-        FAILURES.append(f"{what}: got {got!r}, want {want!r}")
-
-
-def check_true(what, ok, detail=""):
-    if not ok:
-        FAILURES.append(f"{what}: {detail}")
 
 
 def run(args, cwd=None, stdin=subprocess.DEVNULL, env=None, input_bytes=None):

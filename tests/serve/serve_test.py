@@ -35,20 +35,13 @@ import time
 import urllib.error
 import urllib.request
 
-FAILURES = []
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from checks import FAILURES, check, check_true  # noqa: E402
 HEAPSIGHT, PROGRAM = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 PHASE_TIMEOUT = 30  # seconds a phase may take to show (a loaded machine)
 FRESH_SECONDS = 3  # HEAPSIGHT_FLUSH_MS=1000 (set by --serve) plus a poll and a scrape
 
 
-def check(what, got, want):
-    if got != want:
-        FAILURES.append(f"{what}: got {got!r}, want {want!r}")
-
-
-def check_true(what, ok, detail=""):
-    if not ok:
-        FAILURES.append(f"{what}: {detail}")
 
 
 class Session:

@@ -13,19 +13,12 @@ import sys
 import tempfile
 import time
 
-FAILURES = []
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from checks import FAILURES, check, check_true  # noqa: E402
 HEAPSIGHT, PROGRAM = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 SERVER = f"heapsight-top-test-{os.getpid()}"  # a tmux server of our own
 
 
-def check(what, got, want):
-    if got != want:
-        FAILURES.append(f"{what}: got {got!r}, want {want!r}")
-
-
-def check_true(what, ok, detail=""):
-    if not ok:
-        FAILURES.append(f"{what}: {detail}")
 
 
 def tmux(*args):
