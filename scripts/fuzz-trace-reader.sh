@@ -72,8 +72,12 @@ real_seed() {
 }
 rm -f "$seeds"/real_*
 real_seed perl perl -e 'my %h; $h{$_ % 97} .= "x" for 1..2000; print scalar(keys %h), "\n"'
-real_seed python python3 -S -c 'd = {str(i): i for i in range(300)}; print(len(sorted(d)))'
-PYTHONMALLOC=malloc real_seed python_threads python3 -S -c 'import threading
+# The interpreter itself, not a version manager's shim (a shell script that
+# would leave a trace per helper process).
+python=python3
+[ -x /usr/bin/python3 ] && python=/usr/bin/python3
+real_seed python "$python" -S -c 'd = {str(i): i for i in range(300)}; print(len(sorted(d)))'
+PYTHONMALLOC=malloc real_seed python_threads "$python" -S -c 'import threading
 d = {str(i): [i] for i in range(500)}
 t = threading.Thread(target=lambda: sorted(d)); t.start(); t.join()
 del d'
