@@ -14,6 +14,14 @@
 # build-fuzz/findings/. Builds run niced with at most 2 jobs.
 #
 # Usage: [HEAPSIGHT_BUILD=build-dev] scripts/fuzz-trace-reader.sh [SECONDS]
+#
+# Last runs (2026-12-06, compact15b, on the loaded 2-core VM): 663 s with
+# max_len 256 KiB (1,553 inputs) and 422 s with max_len 64 KiB (3,387
+# inputs), 1,085 s in all: no crash, no sanitizer report; 6,113 edges
+# (cov), 22,654 features, 357 corpus inputs. Throughput is a few inputs per
+# second: each input is analyzed whole and its modules (python, bash,
+# libc) symbolized under ASan, and real-program seeds take 10-49 s each
+# (libFuzzer's "slow-unit" files; 0.9-1.3 s in a normal build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-300}"
