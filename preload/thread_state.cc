@@ -54,9 +54,10 @@ ThreadState* NewState(uint64_t now_us, uint32_t tid) {
     auto aligned = (reinterpret_cast<uintptr_t>(mem) + alignof(ThreadState) - 1) &
                    ~uintptr_t{alignof(ThreadState) - 1};
     ts = new (reinterpret_cast<void*>(aligned)) ThreadState();
-    ts->buffer = static_cast<uint8_t*>(PageAlloc(kBlockHeaderRoom + kChunkBytes));
+    ts->chunk_bytes = ChunkBytes();
+    ts->buffer = static_cast<uint8_t*>(PageAlloc(kBlockHeaderRoom + ts->chunk_bytes));
     ts->scratch =
-        static_cast<uint8_t*>(PageAlloc(kBlockHeaderRoom + CompressBound(kChunkBytes)));
+        static_cast<uint8_t*>(PageAlloc(kBlockHeaderRoom + CompressBound(ts->chunk_bytes)));
     if (ts->buffer == nullptr || ts->scratch == nullptr) return nullptr;
     SpinLockHolder hold(&g_registry_lock);
     ts->next = g_registry.load(std::memory_order_relaxed);
@@ -96,6 +97,8 @@ void ThreadExit(void* arg) {
 
 }  // namespace
 
+size_t ChunkBytes() { return g_options.COMPACT_FREES ? kCompactChunkBytes : kChunkBytes; }
+
 void BeginChunk(ThreadState* ts, uint64_t now_us) {
   format::ChunkHeader header{};
   header.thread_index = ts->index;
@@ -103,7 +106,7 @@ void BeginChunk(ThreadState* ts, uint64_t now_us) {
   header.sequence = ts->sequence;
   header.base_time_us = now_us;
   header.first_alloc_counter = ts->counter;
-  ts->encoder.Begin(ts->buffer + kBlockHeaderRoom, kChunkBytes, header);
+  ts->encoder.Begin(ts->buffer + kBlockHeaderRoom, ts->chunk_bytes, header);
   ts->chunk_started_us = now_us;
   ts->chunk_base_us = now_us;
 }
@@ -230,7 +233,7 @@ void RestartAllThreadStates(uint64_t now_us) {
 
 void InitThreadStates(int zstd_level, bool need_stack_bounds, bool unwind_cache) {
   g_zstd_level = zstd_level;
-  ConfigureFlusher(zstd_level, g_options.FLUSH_MS, kChunkBytes);
+  ConfigureFlusher(zstd_level, g_options.FLUSH_MS, ChunkBytes());
   g_need_stack_bounds = need_stack_bounds;
   g_unwind_cache = unwind_cache;
   g_key_ok = pthread_key_create(&g_exit_key, ThreadExit) == 0;
@@ -287,7 +290,7 @@ void ResetThreadStatesInChild(uint64_t now_us) {
     } else {
       // Threads that do not exist in the child.
       ts->in_use = false;
-      ts->encoder.Begin(ts->buffer + kBlockHeaderRoom, kChunkBytes, format::ChunkHeader{});
+      ts->encoder.Begin(ts->buffer + kBlockHeaderRoom, ts->chunk_bytes, format::ChunkHeader{});
       ts->next_free = g_free_list;
       g_free_list = ts;
     }

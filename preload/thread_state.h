@@ -39,6 +39,19 @@ namespace heapsight::preload {
 // buffers' pages are touched only as they fill, so a quiet thread costs no
 // more memory than before. docs/performance.md.
 inline constexpr size_t kChunkBytes = 128 * 1024;
+// Compact frees (HEAPSIGHT_COMPACT_FREES) trade memory and CPU on the
+// writer thread for trace size, so their chunks are 4 times larger: zstd
+// matches a record against 512 KiB of the thread's history instead of 128,
+// which made every program's compact trace 15-28% smaller (cc1plus 7.70 ->
+// 5.7 MB; docs/performance.md, "Compact traces: larger chunks"). Costs: up
+// to 1 MiB of buffers per busy thread (pages are touched as they fill), a
+// 16 MiB spool, and up to 512 KiB of a thread's records lost at SIGKILL
+// instead of 128 KiB.
+inline constexpr size_t kCompactChunkBytes = 512 * 1024;
+// The chunk size of this process: kCompactChunkBytes with compact frees,
+// else kChunkBytes. Fixed once the options are read (before any thread
+// state exists).
+size_t ChunkBytes();
 
 // Cache-line aligned (and a multiple of the line size): states of different
 // threads used to sit next to each other in the arena, so one thread's
@@ -50,8 +63,9 @@ struct alignas(64) ThreadState {
   uint32_t tid = 0;
   uint64_t counter = 0;   // counter of the next allocation record
   uint64_t sequence = 0;  // sequence of the chunk being filled
-  uint8_t* buffer = nullptr;   // kBlockHeaderRoom + kChunkBytes
-  uint8_t* scratch = nullptr;  // kBlockHeaderRoom + CompressBound(kChunkBytes)
+  uint8_t* buffer = nullptr;   // kBlockHeaderRoom + ChunkBytes()
+  uint8_t* scratch = nullptr;  // kBlockHeaderRoom + CompressBound(ChunkBytes())
+  size_t chunk_bytes = 0;      // ChunkBytes() when `buffer` was mapped: its capacity
   format::ChunkEncoder encoder;
   // The owning thread's stack cache (PageAlloc'ed on first use, kept when
   // the state is recycled); nullptr for the shared orphan state, whose

@@ -162,8 +162,11 @@ class PagedLiveSet {
   // the fallback's).
   template <typename Fn>
   void ForEach(Fn fn) const {
-    for (const auto& [key, page] : pages_) {
-      ForEachValue(page, [&](uint32_t slot, uint64_t packed) {
+    // Not a structured binding: clang 14 (the fuzzing build) cannot capture
+    // one in a lambda.
+    for (const auto& entry : pages_) {
+      const uint64_t key = entry.first;
+      ForEachValue(entry.second, [&](uint32_t slot, uint64_t packed) {
         uint64_t id = key << kPageBits | slot;
         fn(id, Unpack(id, packed));
       });

@@ -10,7 +10,8 @@
 // in all, 24 reachable from g_kept, 12 dropped: definitely lost), 3 x 200
 // buffers grown by realloc 4 times (freed newest first, but the worker
 // hands its last 50 to main, which frees them oldest first), and 1,000
-// temporaries in main. Output: one line of totals.
+// temporaries in main (or as many as the first argument says: a long run
+// for the chunk-size test). Output: one line of totals.
 #include <pthread.h>
 
 #include <cstdint>
@@ -79,7 +80,8 @@ void* Worker(void* arg) {
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  const long temporaries = argc > 1 ? std::atol(argv[1]) : 1000;
   for (int w = 0; w < kWorkers; ++w) {
     pthread_t t;
     if (pthread_create(&t, nullptr, Worker, reinterpret_cast<void*>(static_cast<intptr_t>(w))) !=
@@ -93,7 +95,7 @@ int main() {
     for (int i = 0; i < kHandedOver; ++i) std::free(g_handed[w][i]);
   }
   long sum = 0;
-  for (int i = 0; i < 1000; ++i) {
+  for (long i = 0; i < temporaries; ++i) {
     char* t = Temporary(static_cast<size_t>(32 + i % 4));
     sum += t[0];
     delete[] t;

@@ -110,11 +110,14 @@ struct TracedRun {
 
 // Runs `program` under the preload, exact or compact, and analyzes every
 // trace it left.
-TracedRun RunOnce(const std::string& program, bool compact) {
+TracedRun RunOnce(const std::string& program, bool compact,
+                  const std::vector<std::string>& args = {}) {
   TracedRun run;
   std::map<std::string, std::string> env;
   if (compact) env["HEAPSIGHT_COMPACT_FREES"] = "1";
-  testing::RunResult r = testing::RunTraced({program}, testing::MakeTempDir(), env);
+  std::vector<std::string> argv = {program};
+  argv.insert(argv.end(), args.begin(), args.end());
+  testing::RunResult r = testing::RunTraced(argv, testing::MakeTempDir(), env);
   run.out = r.out;
   for (const std::string& path : r.traces) {
     absl::StatusOr<ProcessProfile> p = AnalyzeTrace(path);
@@ -297,6 +300,44 @@ TEST(CompactFrees, LiveProcessMatchesTheAnalysis) {
 
 // The command line: report and leaks JSON agree in both modes and carry the
 // compact note once; dump shows the compact frees; the HTML and text say it.
+// Compact traces are written in chunks of up to 512 KiB (the preload's
+// kCompactChunkBytes), exact ones in chunks of up to 128 KiB: a run of
+// 200,000 temporaries fills several of each, and the two traces still give
+// the same numbers.
+TEST(CompactFrees, LargerChunks) {
+  TracedRun exact = RunOnce(Program("compact_churn_program"), false, {"200000"});
+  TracedRun compact = RunOnce(Program("compact_churn_program"), true, {"200000"});
+  ASSERT_EQ(exact.traces.size(), 1u);
+  ASSERT_EQ(compact.traces.size(), 1u);
+  ExpectSameNumbers(exact, compact, /*with_peak=*/true);
+  EXPECT_EQ(compact.profiles[0].totals.allocs_by_api[static_cast<size_t>(format::Api::kNewArray)],
+            200000u);
+  auto largest_chunk = [](const std::string& path, size_t* chunks) {
+    auto reader = format::TraceReader::Open(path);
+    EXPECT_TRUE(reader.ok()) << reader.status();
+    size_t largest = 0;
+    *chunks = 0;
+    std::vector<uint8_t> raw;
+    uint64_t offset;
+    while (reader.ok() && (*reader)->NextChunk(&raw, &offset)) {
+      largest = std::max(largest, raw.size());
+      ++*chunks;
+    }
+    return largest;
+  };
+  size_t exact_chunks, compact_chunks;
+  size_t exact_largest = largest_chunk(exact.traces[0], &exact_chunks);
+  size_t compact_largest = largest_chunk(compact.traces[0], &compact_chunks);
+  EXPECT_LE(exact_largest, size_t{128} << 10);
+  EXPECT_GT(exact_largest, size_t{64} << 10);
+  // A chunk is sealed when its first stream fills (each has a fixed share
+  // of the buffer), so it holds 55-65% of the capacity: 2.5 times what
+  // any exact chunk can hold.
+  EXPECT_LE(compact_largest, size_t{512} << 10);
+  EXPECT_GT(compact_largest, size_t{256} << 10);
+  EXPECT_LT(compact_chunks, exact_chunks);
+}
+
 TEST(CompactFrees, CommandLine) {
   TracedRun exact = RunOnce(Program("compact_churn_program"), false);
   TracedRun compact = RunOnce(Program("compact_churn_program"), true);
