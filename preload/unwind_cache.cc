@@ -70,6 +70,7 @@ const FrameRule& UnwindCache::RuleFor(uintptr_t ip) {
   RuleSlot& slot = rules_[(ip * 0x9e3779b97f4a7c15ULL) >> 53 & (kRuleSlots - 1)];
   if (__builtin_expect(slot.ip != ip, 0)) {
     // Refusals are cached too: a frame without rules costs one lookup.
+    ++stats_.rule_misses;
     slot.rule = FindFrameRule(ip);
     slot.ip = ip;
   }
@@ -216,6 +217,38 @@ bool UnwindCache::Capture(const UnwindKey& key, size_t max_depth, StackTable* ta
   // probe word changed, the rest not checked yet.
   int64_t holds[kMemos];
   uint32_t changed[kMemos];  // the first changed word Verify found, or kNoProbe
+  // First the memos whose top frame is the entry itself (a loop calling an
+  // allocating function, an interpreter back at an allocation site it used
+  // a few events ago): if one holds, the stack is that memo's, with no
+  // step and no search of the other memos' frames.
+  uint32_t tried = 0;  // bit mi: memo mi's top frame was checked here
+  for (size_t mi = 0; mi < kMemos; ++mi) {
+    holds[mi] = -2;
+    Memo& m = memos_[mi];
+    if (m.count == 0) continue;
+    const uint32_t i = m.count - 1;
+    const MemoFrame& top = m.frames[i];
+    if (top.sp != key.sp || top.ip != key.ip || (top.bp_needed != 0 && top.bp != key.bp)) {
+      continue;
+    }
+    tried |= 1u << mi;
+    holds[mi] = m.high + sizeof(uintptr_t) > high ? -1 : Verify(m, i, false, &changed[mi]);
+    if (holds[mi] == static_cast<int64_t>(i)) {
+      if (i + 1 > max_depth) {
+        ++stats_.refused;
+        return false;  // a cut stack: CaptureStack's
+      }
+      // What the general path below does for a hit without new frames
+      // (Record with n = 0).
+      *leaf = top.node;
+      m.frames[i].bp = key.bp;
+      if (m.probe >= m.frames[i].check_end) m.probe = m.frames[i].check_end;
+      m.stamp = clock_;
+      ++stats_.hits;
+      stats_.spliced += i + 1;
+      return true;
+    }
+  }
   for (size_t mi = 0; mi < kMemos; ++mi) {
     // The memo's frames at or above the entry sp: [0, left), by binary
     // search (a memo's sp fall with the index).
@@ -232,7 +265,6 @@ bool UnwindCache::Capture(const UnwindKey& key, size_t max_depth, StackTable* ta
       }
     }
     left[mi] = lo;
-    holds[mi] = -2;
   }
   uintptr_t ip = key.ip, sp = key.sp, bp = key.bp;
   size_t n = 0;
@@ -244,6 +276,8 @@ bool UnwindCache::Capture(const UnwindKey& key, size_t max_depth, StackTable* ta
       while (p > 0 && m.frames[p - 1].sp < sp) --p;
       if (p == 0 || m.frames[p - 1].sp != sp || m.frames[p - 1].ip != ip) continue;
       const uint32_t i = p - 1;
+      // At the entry, a memo whose top frame was checked above did not hold.
+      if (n == 0 && (tried >> mi & 1) != 0) continue;
       if (m.frames[i].bp_needed != 0 && m.frames[i].bp != bp) continue;
       if (holds[mi] == -2 || holds[mi] == kProbeFailed) {
         // The first meeting: Verify, cheap when the probe tells this memo

@@ -90,7 +90,7 @@ uint64_t UnwindVerifications(uint64_t* mismatches);
 class UnwindCache {
  public:
   static constexpr size_t kMaxFrames = static_cast<size_t>(format::kMaxStackDepth);
-  static constexpr size_t kMemos = 4;
+  static constexpr size_t kMemos = 8;
   static constexpr size_t kRuleSlots = 2048;  // direct-mapped, by return address
   // Events a thread makes before the cache looks up its stack bounds and
   // starts: short-lived threads never pay for the /proc/self/maps read.
@@ -105,6 +105,7 @@ class UnwindCache {
     uint64_t refused = 0;  // left to libunwind
     uint64_t stepped = 0;  // frames stepped
     uint64_t spliced = 0;  // frames taken from memos
+    uint64_t rule_misses = 0;  // return addresses whose rule was looked up (FindFrameRule)
   };
   const Stats& stats() const { return stats_; }
 
