@@ -298,8 +298,11 @@ bool UnwindCache::Capture(const UnwindKey& key, size_t max_depth, StackTable* ta
       // worth more than a copy of frames 0..i into another memo (a few
       // call paths alternating at a shallow fork under deep tops): a lost
       // top costs ~5 ns a frame to step again, a copied frame ~1 ns.
+      // While a memo is empty the copy is always made: call sites that
+      // alternate at one depth (an interpreter's) each get a memo, found
+      // at the entry later with no step.
       Memo* into = &m;
-      if ((m.count - 1 - i) * 4 > i + 4) {
+      if ((m.count - 1 - i) * 4 > i + 4 || memos_[kMemos - 1].count == 0) {
         into = Victim();
         if (into != &m) CopyTail(m, i, changed[mi], into);
       }
