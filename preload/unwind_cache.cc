@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstring>
 
+#include "preload/internal_alloc.h"
 #include "preload/stack_table.h"
 #include "preload/unwinder.h"
 
@@ -63,18 +64,40 @@ __attribute__((noinline)) bool CurrentUnwindKey(UnwindKey* key) {
 
 void UnwindCache::Reset() {
   for (RuleSlot& slot : rules_) slot.ip = 0;
+  if (big_rules_ != nullptr) {
+    // Returned rather than cleared (clearing would touch all of it); the
+    // thread maps it again after as many lookups as the first time.
+    PageFree(big_rules_, kBigRuleSlots * sizeof(RuleSlot));
+    big_rules_ = nullptr;
+    rule_misses_at_reset_ = stats_.rule_misses;
+  }
   for (Memo& m : memos_) m.count = 0;
 }
 
+constexpr int Log2(size_t n) { return n <= 1 ? 0 : 1 + Log2(n / 2); }
+
 const FrameRule& UnwindCache::RuleFor(uintptr_t ip) {
-  RuleSlot& slot = rules_[(ip * 0x9e3779b97f4a7c15ULL) >> 53 & (kRuleSlots - 1)];
-  if (__builtin_expect(slot.ip != ip, 0)) {
-    // Refusals are cached too: a frame without rules costs one lookup.
-    ++stats_.rule_misses;
-    slot.rule = FindFrameRule(ip);
-    slot.ip = ip;
+  // The top bits of a multiplicative hash index the table.
+  const uint64_t h = ip * 0x9e3779b97f4a7c15ULL;
+  RuleSlot* slot = big_rules_ != nullptr ? &big_rules_[h >> (64 - Log2(kBigRuleSlots))]
+                                         : &rules_[h >> (64 - Log2(kRuleSlots))];
+  if (__builtin_expect(slot->ip != ip, 0)) return RuleMiss(slot, ip);
+  return slot->rule;
+}
+
+__attribute__((noinline)) const FrameRule& UnwindCache::RuleMiss(RuleSlot* slot, uintptr_t ip) {
+  // Refusals are cached too: a frame without rules costs one lookup.
+  if (++stats_.rule_misses - rule_misses_at_reset_ >= kGrowRulesAfter && big_rules_ == nullptr) {
+    // Zero-filled: empty; its pages are touched only as rules land there.
+    if (auto* big = static_cast<RuleSlot*>(PageAlloc(kBigRuleSlots * sizeof(RuleSlot)));
+        big != nullptr) {
+      big_rules_ = big;
+      slot = &big[(ip * 0x9e3779b97f4a7c15ULL) >> (64 - Log2(kBigRuleSlots))];
+    }
   }
-  return slot.rule;
+  slot->rule = FindFrameRule(ip);
+  slot->ip = ip;
+  return slot->rule;
 }
 
 int64_t UnwindCache::Verify(const Memo& m, uint32_t i, bool scan, uint32_t* first_changed) {
