@@ -251,6 +251,7 @@ UnwindCache::Stats SumUnwindCacheStats() {
     sum.refused += s.refused;
     sum.stepped += s.stepped;
     sum.spliced += s.spliced;
+    sum.rule_misses += s.rule_misses;
   }
   return sum;
 }

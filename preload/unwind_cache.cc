@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstring>
 
+#include "preload/internal_alloc.h"
 #include "preload/stack_table.h"
 #include "preload/unwinder.h"
 
@@ -63,17 +64,40 @@ __attribute__((noinline)) bool CurrentUnwindKey(UnwindKey* key) {
 
 void UnwindCache::Reset() {
   for (RuleSlot& slot : rules_) slot.ip = 0;
+  if (big_rules_ != nullptr) {
+    // Returned rather than cleared (clearing would touch all of it); the
+    // thread maps it again after as many lookups as the first time.
+    PageFree(big_rules_, kBigRuleSlots * sizeof(RuleSlot));
+    big_rules_ = nullptr;
+    rule_misses_at_reset_ = stats_.rule_misses;
+  }
   for (Memo& m : memos_) m.count = 0;
 }
 
+constexpr int Log2(size_t n) { return n <= 1 ? 0 : 1 + Log2(n / 2); }
+
 const FrameRule& UnwindCache::RuleFor(uintptr_t ip) {
-  RuleSlot& slot = rules_[(ip * 0x9e3779b97f4a7c15ULL) >> 53 & (kRuleSlots - 1)];
-  if (__builtin_expect(slot.ip != ip, 0)) {
-    // Refusals are cached too: a frame without rules costs one lookup.
-    slot.rule = FindFrameRule(ip);
-    slot.ip = ip;
+  // The top bits of a multiplicative hash index the table.
+  const uint64_t h = ip * 0x9e3779b97f4a7c15ULL;
+  RuleSlot* slot = big_rules_ != nullptr ? &big_rules_[h >> (64 - Log2(kBigRuleSlots))]
+                                         : &rules_[h >> (64 - Log2(kRuleSlots))];
+  if (__builtin_expect(slot->ip != ip, 0)) return RuleMiss(slot, ip);
+  return slot->rule;
+}
+
+__attribute__((noinline)) const FrameRule& UnwindCache::RuleMiss(RuleSlot* slot, uintptr_t ip) {
+  // Refusals are cached too: a frame without rules costs one lookup.
+  if (++stats_.rule_misses - rule_misses_at_reset_ >= kGrowRulesAfter && big_rules_ == nullptr) {
+    // Zero-filled: empty; its pages are touched only as rules land there.
+    if (auto* big = static_cast<RuleSlot*>(PageAlloc(kBigRuleSlots * sizeof(RuleSlot)));
+        big != nullptr) {
+      big_rules_ = big;
+      slot = &big[(ip * 0x9e3779b97f4a7c15ULL) >> (64 - Log2(kBigRuleSlots))];
+    }
   }
-  return slot.rule;
+  slot->rule = FindFrameRule(ip);
+  slot->ip = ip;
+  return slot->rule;
 }
 
 int64_t UnwindCache::Verify(const Memo& m, uint32_t i, bool scan, uint32_t* first_changed) {
@@ -216,6 +240,38 @@ bool UnwindCache::Capture(const UnwindKey& key, size_t max_depth, StackTable* ta
   // probe word changed, the rest not checked yet.
   int64_t holds[kMemos];
   uint32_t changed[kMemos];  // the first changed word Verify found, or kNoProbe
+  // First the memos whose top frame is the entry itself (a loop calling an
+  // allocating function, an interpreter back at an allocation site it used
+  // a few events ago): if one holds, the stack is that memo's, with no
+  // step and no search of the other memos' frames.
+  uint32_t tried = 0;  // bit mi: memo mi's top frame was checked here
+  for (size_t mi = 0; mi < kMemos; ++mi) {
+    holds[mi] = -2;
+    Memo& m = memos_[mi];
+    if (m.count == 0) continue;
+    const uint32_t i = m.count - 1;
+    const MemoFrame& top = m.frames[i];
+    if (top.sp != key.sp || top.ip != key.ip || (top.bp_needed != 0 && top.bp != key.bp)) {
+      continue;
+    }
+    tried |= 1u << mi;
+    holds[mi] = m.high + sizeof(uintptr_t) > high ? -1 : Verify(m, i, false, &changed[mi]);
+    if (holds[mi] == static_cast<int64_t>(i)) {
+      if (i + 1 > max_depth) {
+        ++stats_.refused;
+        return false;  // a cut stack: CaptureStack's
+      }
+      // What the general path below does for a hit without new frames
+      // (Record with n = 0).
+      *leaf = top.node;
+      m.frames[i].bp = key.bp;
+      if (m.probe >= m.frames[i].check_end) m.probe = m.frames[i].check_end;
+      m.stamp = clock_;
+      ++stats_.hits;
+      stats_.spliced += i + 1;
+      return true;
+    }
+  }
   for (size_t mi = 0; mi < kMemos; ++mi) {
     // The memo's frames at or above the entry sp: [0, left), by binary
     // search (a memo's sp fall with the index).
@@ -232,7 +288,6 @@ bool UnwindCache::Capture(const UnwindKey& key, size_t max_depth, StackTable* ta
       }
     }
     left[mi] = lo;
-    holds[mi] = -2;
   }
   uintptr_t ip = key.ip, sp = key.sp, bp = key.bp;
   size_t n = 0;
@@ -244,6 +299,8 @@ bool UnwindCache::Capture(const UnwindKey& key, size_t max_depth, StackTable* ta
       while (p > 0 && m.frames[p - 1].sp < sp) --p;
       if (p == 0 || m.frames[p - 1].sp != sp || m.frames[p - 1].ip != ip) continue;
       const uint32_t i = p - 1;
+      // At the entry, a memo whose top frame was checked above did not hold.
+      if (n == 0 && (tried >> mi & 1) != 0) continue;
       if (m.frames[i].bp_needed != 0 && m.frames[i].bp != bp) continue;
       if (holds[mi] == -2 || holds[mi] == kProbeFailed) {
         // The first meeting: Verify, cheap when the probe tells this memo
@@ -264,8 +321,11 @@ bool UnwindCache::Capture(const UnwindKey& key, size_t max_depth, StackTable* ta
       // worth more than a copy of frames 0..i into another memo (a few
       // call paths alternating at a shallow fork under deep tops): a lost
       // top costs ~5 ns a frame to step again, a copied frame ~1 ns.
+      // While a memo is empty the copy is always made: call sites that
+      // alternate at one depth (an interpreter's) each get a memo, found
+      // at the entry later with no step.
       Memo* into = &m;
-      if ((m.count - 1 - i) * 4 > i + 4) {
+      if ((m.count - 1 - i) * 4 > i + 4 || memos_[kMemos - 1].count == 0) {
         into = Victim();
         if (into != &m) CopyTail(m, i, changed[mi], into);
       }

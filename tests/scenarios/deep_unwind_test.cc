@@ -158,5 +158,48 @@ TEST(DeepUnwindScenario, CacheOff) {
   EXPECT_EQ(off.hits, 0);  // no cache: no hits
 }
 
+// The HEAPSIGHT_STATS line's unwind-cache counters of one run of
+// rotating_sites_program (R rounds over 8 allocating functions called from
+// one loop), with libunwind's full unwind compared on every event.
+struct RotatingRun {
+  int64_t lookups = -1, hits = -1, stepped = -1, rules = -1, mismatches = -1;
+};
+RotatingRun RunRotatingSites(int rounds) {
+  RunResult run = RunTraced({ScenarioProgram("rotating_sites_program"), std::to_string(rounds), "8"},
+                            MakeTempDir(), {{"HEAPSIGHT_STATS", "1"}, {"HEAPSIGHT_VERIFY_UNWIND", "1"}});
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_NE(run.out.find("allocs " + std::to_string(rounds * 8)), std::string::npos) << run.out;
+  RotatingRun r;
+  std::smatch m;
+  if (std::regex_search(run.err, m,
+                        std::regex(R"((\d+) lookups, (\d+) hits, .* (\d+) frames stepped, (\d+) )"
+                                   R"(frames spliced, (\d+) frame rules looked up)"))) {
+    r.lookups = std::stoll(m[1]);
+    r.hits = std::stoll(m[2]);
+    r.stepped = std::stoll(m[3]);
+    r.rules = std::stoll(m[5]);
+  }
+  if (std::regex_search(run.err, m, std::regex(R"(verify: \d+ stacks checked, (\d+) mismatches)"))) {
+    r.mismatches = std::stoll(m[1]);
+  }
+  EXPECT_NE(r.lookups, -1) << run.err;
+  return r;
+}
+
+// 8 call sites at one depth, in turn: each keeps a memo of its own (the
+// cache holds 8), so every one of the 8,000 extra allocations of the longer
+// run is a memo's stack whole, found at the entry: no frame stepped, no rule
+// looked up (with 4 memos, as before, each of them stepped a frame).
+TEST(DeepUnwindScenario, RotatingSitesStepNoFrame) {
+  RotatingRun a = RunRotatingSites(100);
+  RotatingRun b = RunRotatingSites(1100);
+  EXPECT_EQ(b.lookups - a.lookups, 8000);
+  EXPECT_EQ(b.hits - a.hits, 8000);
+  EXPECT_EQ(b.stepped - a.stepped, 0);
+  EXPECT_EQ(b.rules - a.rules, 0);
+  EXPECT_EQ(a.mismatches, 0);
+  EXPECT_EQ(b.mismatches, 0);
+}
+
 }  // namespace
 }  // namespace heapsight::testing
