@@ -190,54 +190,16 @@ struct Symbolizer::ModuleSession {
       uint64_t size = sym.st_size == 0 ? 1 : sym.st_size;
       candidates.push_back({{value, value + size, name}, rank});
     }
-    // Sorted by (start, rank, end descending). Which of two aliases with
-    // the same start, rank and end comes first is std::sort's choice, and
-    // it names the function in every report, so that choice must not
-    // change: the fast path sorts 24-byte keys whose comparisons come out
-    // exactly as the candidates' (rank in the top 2 bits, then the end
-    // complemented), which std::sort, given the same outcomes in the same
-    // order, permutes identically. Half the time of the 32-byte candidates
-    // on node's 110,000 symbols.
-    constexpr uint64_t kEndMask = (uint64_t{1} << 62) - 1;
-    bool packable = std::all_of(candidates.begin(), candidates.end(), [](const Candidate& c) {
-      return c.symbol.end <= kEndMask && c.symbol.end >= c.symbol.start;
+    std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
+      if (a.symbol.start != b.symbol.start) return a.symbol.start < b.symbol.start;
+      if (a.rank != b.rank) return a.rank < b.rank;
+      return a.symbol.end > b.symbol.end;
     });
-    symbols.reserve(candidates.size());
-    if (packable) {
-      struct Key {
-        uint64_t start;
-        uint64_t order;  // rank << 62 | (kEndMask - end)
-        const char* name;
-      };
-      std::vector<Key> keys;
-      keys.reserve(candidates.size());
-      for (const Candidate& c : candidates) {
-        keys.push_back({c.symbol.start,
-                        static_cast<uint64_t>(c.rank) << 62 | (kEndMask - c.symbol.end),
-                        c.symbol.name});
-      }
-      std::vector<Candidate>().swap(candidates);
-      std::sort(keys.begin(), keys.end(), [](const Key& a, const Key& b) {
-        if (a.start != b.start) return a.start < b.start;
-        return a.order < b.order;
-      });
-      // One symbol per address: the preferred name.
-      for (const Key& k : keys) {
-        if (!symbols.empty() && symbols.back().start == k.start) continue;
-        symbols.push_back({k.start, kEndMask - (k.order & kEndMask), k.name});
-      }
-    } else {
-      std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
-        if (a.symbol.start != b.symbol.start) return a.symbol.start < b.symbol.start;
-        if (a.rank != b.rank) return a.rank < b.rank;
-        return a.symbol.end > b.symbol.end;
-      });
-      for (const Candidate& c : candidates) {
-        if (!symbols.empty() && symbols.back().start == c.symbol.start) continue;
-        symbols.push_back(c.symbol);
-      }
+    // One symbol per address: the preferred name.
+    for (const Candidate& c : candidates) {
+      if (!symbols.empty() && symbols.back().start == c.symbol.start) continue;
+      symbols.push_back(c.symbol);
     }
-    symbols.shrink_to_fit();
   }
 
   CuIndex& IndexOf(Dwarf_Die* cu) {
