@@ -7,17 +7,31 @@ namespace heapsight::analyzer {
 
 std::vector<const Site*> RankSites(const ProcessProfile& profile, size_t top,
                                    const std::function<uint64_t(const SiteStats&)>& key) {
-  std::vector<const Site*> sites;
+  // Each site's key once (a std::function, an estimate on sampled traces),
+  // and only the first `top` sorted: the order (key, stack, api) is total,
+  // so the list is the full sort's first `top` (node: 170 M instructions
+  // for 10 k sites and six lists before).
+  struct Ranked {
+    uint64_t key;
+    const Site* site;
+  };
+  std::vector<Ranked> ranked;
   for (const Site& s : profile.sites) {
-    if (s.kind == SiteKind::kProgram && key(s.stats) != 0) sites.push_back(&s);
+    if (s.kind != SiteKind::kProgram) continue;
+    uint64_t k = key(s.stats);
+    if (k != 0) ranked.push_back({k, &s});
   }
-  std::sort(sites.begin(), sites.end(), [&](const Site* a, const Site* b) {
-    uint64_t ka = key(a->stats), kb = key(b->stats);
-    if (ka != kb) return ka > kb;
-    if (a->stack != b->stack) return a->stack < b->stack;
-    return a->api < b->api;
-  });
-  if (sites.size() > top) sites.resize(top);
+  auto before = [](const Ranked& a, const Ranked& b) {
+    if (a.key != b.key) return a.key > b.key;
+    if (a.site->stack != b.site->stack) return a.site->stack < b.site->stack;
+    return a.site->api < b.site->api;
+  };
+  size_t n = std::min(top, ranked.size());
+  std::partial_sort(ranked.begin(), ranked.begin() + static_cast<ptrdiff_t>(n), ranked.end(),
+                    before);
+  std::vector<const Site*> sites;
+  sites.reserve(n);
+  for (size_t i = 0; i < n; ++i) sites.push_back(ranked[i].site);
   return sites;
 }
 

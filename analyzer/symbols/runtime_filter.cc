@@ -1,6 +1,8 @@
 // analyzer/symbols/runtime_filter.cc: see runtime_filter.h for the rules.
 #include "analyzer/symbols/runtime_filter.h"
 
+#include <string_view>
+
 #include "absl/strings/match.h"
 #include "analyzer/symbols/symbol_names.h"
 #include "analyzer/symbols/symbolizer.h"
@@ -34,16 +36,17 @@ bool IsRuntimeFrame(const Module* module) {
 
 bool IsLeadingAllocatorFrame(uint64_t ip, const Module* module, Symbolizer& symbolizer) {
   if (module != nullptr && absl::StartsWith(BaseName(module->path), "libheapsight")) return true;
-  return IsAllocatorFunction(symbolizer.SymbolName(ip));
+  // Memoized per address by the symbolizer, like the name itself.
+  return IsAllocatorBareName(symbolizer.BareSymbolName(ip));
 }
 
 SiteKind ClassifyTopFrame(uint64_t ip, const Module* module, Symbolizer& symbolizer) {
-  std::string symbol = symbolizer.SymbolName(ip);
+  const std::string& symbol = symbolizer.SymbolName(ip);
   // Rule 1: ld.so asked for the memory.
   if (IsLdSo(module) || absl::StartsWith(symbol, "_dl_")) return SiteKind::kRuntime;
   // Rule 2: stdio buffers.
-  std::string name = BareFunctionName(symbol);
-  if (absl::StartsWith(name, "__GI_")) name = name.substr(5);
+  std::string_view name = symbolizer.BareSymbolName(ip);
+  if (name.starts_with("__GI_")) name.remove_prefix(5);
   if (name == "_IO_file_doallocate") return SiteKind::kRuntime;
   return SiteKind::kProgram;
 }
@@ -53,7 +56,7 @@ bool IsEhPoolFrame(uint64_t ip, const Module* module, Symbolizer& symbolizer) {
   // initializer of eh_alloc.cc it is inlined into). Only libstdc++'s frames
   // need their name.
   if (module == nullptr || !absl::StrContains(module->path, "libstdc++")) return false;
-  std::string name = symbolizer.SymbolName(ip);
+  const std::string& name = symbolizer.SymbolName(ip);
   return absl::StrContains(name, "pool::pool") || absl::StrContains(name, "eh_alloc.cc");
 }
 

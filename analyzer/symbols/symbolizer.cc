@@ -19,6 +19,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "analyzer/symbols/debuginfod_gate.h"
 
 namespace heapsight::analyzer {
 namespace {
@@ -134,6 +135,8 @@ struct Symbolizer::ModuleSession {
   Dwfl* dwfl = nullptr;
   Dwfl_Module* module = nullptr;
   bool symbols_loaded = false;
+  bool dwarf_tried = false;
+  bool has_dwarf = false;
   std::vector<Symbol> symbols;  // sorted by start
   absl::flat_hash_map<Dwarf_Off, std::unique_ptr<CuIndex>> cus;
   absl::flat_hash_map<Dwarf_Off, std::string> names;  // function DIE -> qualified name
@@ -152,6 +155,15 @@ struct Symbolizer::ModuleSession {
       if (addr < it->end) return it->name;
     }
     return nullptr;
+  }
+
+  // Reads and decompresses the module's DWARF (libdwfl would on the first
+  // line or DIE lookup; done here so that it is done once and counted).
+  void LoadDwarf() {
+    if (dwarf_tried) return;
+    dwarf_tried = true;
+    Dwarf_Addr bias = 0;
+    has_dwarf = dwfl_module_getdwarf(module, &bias) != nullptr;
   }
 
   void LoadSymbols() {
@@ -328,6 +340,7 @@ std::vector<std::pair<uint64_t, uint64_t>> RangesOf(const Module& m) {
 }  // namespace
 
 Symbolizer::Symbolizer(std::vector<Module> modules) : modules_(std::move(modules)) {
+  LinkDebuginfodGate();
   sessions_.resize(modules_.size());
   // A module no newer one overlaps answers FindModule for every address it
   // contains, so the last one found can be tried first (runtime
@@ -359,8 +372,7 @@ void Symbolizer::Preload(const std::vector<uint64_t>& ips) {
     ModuleSession* session = SessionFor(&modules_[i]);
     if (session->module == nullptr) continue;
     if (!session->symbols_loaded) session->LoadSymbols();
-    Dwarf_Addr bias = 0;
-    dwfl_module_getdwarf(session->module, &bias);
+    session->LoadDwarf();
   }
 }
 
@@ -474,6 +486,7 @@ const SymbolizedLocation& Symbolizer::Symbolize(uint64_t ip, bool is_return_addr
 
   std::string file;
   int line = 0;
+  session->LoadDwarf();
   if (Dwfl_Line* l = dwfl_module_getsrc(mod, addr)) {
     int lineno = 0;
     if (const char* src = dwfl_lineinfo(l, nullptr, &lineno, nullptr, nullptr, nullptr)) {
@@ -518,9 +531,7 @@ const SymbolizedLocation& Symbolizer::Symbolize(uint64_t ip, bool is_return_addr
     loc.frames.push_back({symname != nullptr ? Demangle(symname) : "", file, line, false});
   }
   if (loc.frames.back().function.empty()) {
-    Dwarf_Addr dwarf_bias = 0;
-    loc.status = dwfl_module_getdwarf(mod, &dwarf_bias) == nullptr ? SymbolStatus::kNoDebugInfo
-                                                                  : SymbolStatus::kNoSymbol;
+    loc.status = session->has_dwarf ? SymbolStatus::kNoSymbol : SymbolStatus::kNoDebugInfo;
   }
   return loc;
 }
@@ -551,18 +562,42 @@ SymbolStats Symbolizer::Stats() const {
   return stats;
 }
 
-std::string Symbolizer::SymbolName(uint64_t ip) {
-  auto [it, inserted] = symbol_names_.try_emplace(ip);
-  if (!inserted) return it->second;
-  std::string& out = it->second;
+SymbolizerLoads Symbolizer::Loads() const {
+  SymbolizerLoads loads;
+  for (const auto& [key, session] : session_by_file_) {
+    if (session->module == nullptr) continue;
+    ++loads.files_opened;
+    if (session->symbols_loaded) ++loads.symbol_tables;
+    if (session->dwarf_tried) ++(session->has_dwarf ? loads.debug_info_loaded : loads.debug_info_missing);
+    loads.units_indexed += session->cus.size();
+  }
+  return loads;
+}
+
+Symbolizer::NameEntry& Symbolizer::NameEntryOf(uint64_t ip) {
+  auto [it, inserted] = symbol_names_.try_emplace(ip, nullptr);
+  if (!inserted) return *it->second;
+  it->second = std::make_unique<NameEntry>();
+  NameEntry& entry = *it->second;
   const Module* module = FindModule(ip);
-  if (module == nullptr) return out;
+  if (module == nullptr) return entry;
   uint64_t offset = ip - module->load_address;
   ModuleSession* session = SessionFor(module);
-  if (session->module == nullptr) return out;
+  if (session->module == nullptr) return entry;
   const char* name = session->SymbolAt(offset > 0 ? offset - 1 : 0);
-  if (name != nullptr) out = Demangle(name);
-  return out;
+  if (name != nullptr) entry.name = Demangle(name);
+  return entry;
+}
+
+const std::string& Symbolizer::SymbolName(uint64_t ip) { return NameEntryOf(ip).name; }
+
+const std::string& Symbolizer::BareSymbolName(uint64_t ip) {
+  NameEntry& entry = NameEntryOf(ip);
+  if (!entry.bare_known) {
+    entry.bare = BareFunctionName(entry.name);
+    entry.bare_known = true;
+  }
+  return entry.bare;
 }
 
 std::vector<const SymbolizedLocation*> Symbolizer::SymbolizeStack(
@@ -583,8 +618,10 @@ std::vector<const SymbolizedLocation*> Symbolizer::SymbolizeStack(
   return out;
 }
 
-bool IsAllocatorFunction(const std::string& function) {
-  static const absl::flat_hash_set<std::string> kNames = {
+namespace {
+
+const absl::flat_hash_set<std::string_view>& AllocatorNames() {
+  static const absl::flat_hash_set<std::string_view> kNames = {
       "malloc", "calloc", "realloc", "reallocarray", "free", "cfree", "posix_memalign",
       "aligned_alloc", "memalign", "valloc", "pvalloc", "free_sized", "free_aligned_sized",
       "operator new", "operator new[]", "operator delete", "operator delete[]",
@@ -593,12 +630,21 @@ bool IsAllocatorFunction(const std::string& function) {
       "__GI___libc_malloc", "__GI___libc_free", "__GI___libc_realloc", "__malloc",
       "__calloc", "__realloc", "__free", "_int_malloc", "_int_realloc", "_int_memalign",
       "tcache_init", "malloc_hook_ini", "realloc_hook_ini", "__reallocarray"};
+  return kNames;
+}
+
+}  // namespace
+
+bool IsAllocatorFunction(const std::string& function) {
   if (function.empty()) return false;
-  std::string bare = BareFunctionName(function);
+  return IsAllocatorBareName(BareFunctionName(function));
+}
+
+bool IsAllocatorBareName(std::string_view bare) {
   // Sanitizer runtimes interpose the allocator under these names.
-  if (absl::StartsWith(bare, "__interceptor_")) bare = bare.substr(14);
-  if (absl::StartsWith(bare, "___interceptor_")) bare = bare.substr(15);
-  return kNames.contains(bare) || absl::StartsWith(bare, "heapsight::preload");
+  if (bare.starts_with("__interceptor_")) bare.remove_prefix(14);
+  if (bare.starts_with("___interceptor_")) bare.remove_prefix(15);
+  return AllocatorNames().contains(bare) || bare.starts_with("heapsight::preload");
 }
 
 bool IsLibraryFrame(const SourceFrame& frame, const SymbolizedLocation& location) {

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -59,6 +60,18 @@ struct SymbolStats {
   SymbolStats& operator+=(const SymbolStats& o);
 };
 
+// What a Symbolizer has read so far, over its own and its adopted files
+// (each distinct file once). Symbol tables and debug info are read lazily,
+// only for the files of the addresses asked about; compilation units are
+// indexed only when an address in them is symbolized.
+struct SymbolizerLoads {
+  uint64_t files_opened = 0;        // ELF files given a libdwfl session
+  uint64_t symbol_tables = 0;       // symbol tables read and sorted
+  uint64_t debug_info_loaded = 0;   // files whose DWARF was read (found)
+  uint64_t debug_info_missing = 0;  // files looked for DWARF that have none
+  uint64_t units_indexed = 0;       // compilation units whose functions were indexed
+};
+
 struct SymbolizedLocation {
   uint64_t address = 0;           // as recorded
   SymbolStatus status = SymbolStatus::kSymbolized;
@@ -91,8 +104,13 @@ class Symbolizer {
   // which is what keeps classifying a site cheap when its module's debug
   // info is large (libc's takes tens of milliseconds to decompress).
   // Memoized per address: each unique address is looked up and demangled
-  // once (classifying every new site asked again for every frame).
-  std::string SymbolName(uint64_t ip);
+  // once (classifying every new site asked again for every frame). The
+  // reference stays valid for the Symbolizer's lifetime.
+  const std::string& SymbolName(uint64_t ip);
+  // BareFunctionName(SymbolName(ip)), memoized the same way: the runtime
+  // classification asks it of the top frame of every new site, and a long
+  // C++ name (node's) takes ~10,000 instructions to take apart.
+  const std::string& BareSymbolName(uint64_t ip);
 
   // The module mapped at `ip` (no DWARF work), or null.
   const Module* FindModule(uint64_t ip) const;
@@ -118,6 +136,8 @@ class Symbolizer {
   const std::vector<Module>& modules() const { return modules_; }
   // The addresses symbolized so far (each once) and why some got no name.
   SymbolStats Stats() const;
+  // What was read to answer so far (SymbolizerLoads).
+  SymbolizerLoads Loads() const;
   // Warnings such as a build-id mismatch or a missing file, each once.
   const std::vector<std::string>& warnings() const { return warnings_; }
 
@@ -130,7 +150,15 @@ class Symbolizer {
   // Per-address caches: return addresses (looked up at ip - 1) and exact ones.
   absl::flat_hash_map<uint64_t, std::unique_ptr<SymbolizedLocation>> cache_;
   absl::flat_hash_map<uint64_t, std::unique_ptr<SymbolizedLocation>> exact_cache_;
-  absl::flat_hash_map<uint64_t, std::string> symbol_names_;  // SymbolName's memo
+  // SymbolName's and BareSymbolName's memo (stable addresses: the
+  // references they return must survive a rehash).
+  struct NameEntry {
+    std::string name;
+    std::string bare;
+    bool bare_known = false;
+  };
+  NameEntry& NameEntryOf(uint64_t ip);
+  absl::flat_hash_map<uint64_t, std::unique_ptr<NameEntry>> symbol_names_;
   // One libdwfl session per distinct (path, build-id): modules loaded more
   // than once share it.
   absl::flat_hash_map<std::string, ModuleSession*> session_by_file_;
@@ -146,6 +174,8 @@ class Symbolizer {
 // True if `function` names an allocator entry point (malloc, calloc, realloc,
 // free, operator new/delete, aligned variants, __libc_malloc, ...).
 bool IsAllocatorFunction(const std::string& function);
+// The same test on a name already reduced by BareFunctionName.
+bool IsAllocatorBareName(std::string_view bare);
 
 // True for a frame of the C++ standard library or the allocator itself:
 // the plumbing between the program's own frame and malloc (std::allocator,

@@ -9,7 +9,9 @@
 #  - with the debug file under a debug directory by build id
 #    (HEAPSIGHT_DEBUGINFO_PATH=<dir>, <dir>/.build-id/xx/yyyy.debug);
 #  - from a debuginfod server (DEBUGINFOD_URLS; a local HTTP server in the
-#    debuginfod layout /buildid/<id>/debuginfo), which was asked for it.
+#    debuginfod layout /buildid/<id>/debuginfo), which was asked for it;
+#  - and with no server configured, libdebuginfod is not even loaded
+#    (LD_DEBUG=files; analyzer/symbols/debuginfod_gate.h).
 # And the analysis cache is keyed by the module's build id: touching the
 # binary (same build id) keeps the cache, replacing it by a rebuild with a
 # different build id replaces the cache file.
@@ -98,6 +100,15 @@ def main():
               fns != [] and "debuginfo_test_leaker" not in fns)
         check("its addresses count as no_debug_info: %s" % sym,
               sym["no_debug_info"] >= 1 and sym["unsymbolized"] >= sym["no_debug_info"])
+
+        # No server configured: libdwfl would still load libdebuginfod (and
+        # libcurl, GnuTLS, ...) on that miss; heapsight's gate declines it.
+        quiet = {k: v for k, v in os.environ.items()
+                 if not k.startswith("HEAPSIGHT_") and not k.startswith("DEBUGINFOD_")}
+        quiet.update(no_cache, HEAPSIGHT_DEBUGINFO_PATH=empty, LD_DEBUG="files")
+        r = subprocess.run([hs, "leaks", trace], capture_output=True, text=True, env=quiet)
+        check("without DEBUGINFOD_URLS libdebuginfod is not loaded",
+              "libdebuginfod" not in r.stderr and "libcurl" not in r.stderr)
 
         dbgdir = os.path.join(work, "debug")
         os.makedirs(os.path.join(dbgdir, ".build-id", bid[:2]))

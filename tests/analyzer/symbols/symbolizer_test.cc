@@ -9,11 +9,14 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
+#include <exception>
 #include <cstdlib>
 #include <fstream>
 #include <random>
 
 #include "absl/strings/match.h"
+#include "analyzer/symbols/debuginfod_gate.h"
 #include "gtest/gtest.h"
 
 namespace heapsight::analyzer {
@@ -182,6 +185,76 @@ TEST(SymbolizerTest, WarnsOnBuildIdMismatch) {
 // its separate debug info, libstdc++): each unique address is symbolized
 // once, however many stacks hold it. (The time is printed, not asserted:
 // timing belongs in bench/.)
+// Symbol tables, debug info and compilation units are read only for the
+// files and units of the addresses asked about, each once.
+TEST(SymbolizerTest, ReadsOnlyTheFilesAndUnitsOfTheAddressesAskedAbout) {
+  Symbolizer symbolizer(OwnModules());
+  auto loads = [&] {
+    SymbolizerLoads l = symbolizer.Loads();
+    return std::vector<uint64_t>{l.files_opened, l.symbol_tables, l.debug_info_loaded,
+                                 l.debug_info_missing, l.units_indexed};
+  };
+  uint64_t plain = reinterpret_cast<uint64_t>(PlainCaller());
+  uint64_t outer = reinterpret_cast<uint64_t>(OuterWithInline());
+  // qsort's first byte + 1, as if it were a return address into it.
+  uint64_t in_libc = reinterpret_cast<uint64_t>(&std::qsort) + 1;
+  ASSERT_NE(symbolizer.FindModule(plain), symbolizer.FindModule(in_libc));
+  EXPECT_EQ(loads(), (std::vector<uint64_t>{0, 0, 0, 0, 0})) << "FindModule reads no file";
+
+  // A name for classification: libc's symbol table, no DWARF.
+  EXPECT_FALSE(symbolizer.SymbolName(in_libc).empty());
+  EXPECT_EQ(loads(), (std::vector<uint64_t>{1, 1, 0, 0, 0}));
+  symbolizer.BareSymbolName(in_libc);
+  EXPECT_EQ(loads(), (std::vector<uint64_t>{1, 1, 0, 0, 0}));
+
+  // A full symbolization: this binary's symbol table, its DWARF and the
+  // one unit (this file) of the address.
+  symbolizer.Symbolize(plain);
+  EXPECT_EQ(loads(), (std::vector<uint64_t>{2, 2, 1, 0, 1}));
+  // Another function of the same unit, and the same address again: nothing
+  // more is read.
+  symbolizer.Symbolize(outer);
+  symbolizer.Symbolize(plain);
+  EXPECT_EQ(loads(), (std::vector<uint64_t>{2, 2, 1, 0, 1}));
+  EXPECT_EQ(symbolizer.Stats().addresses, 2u);
+}
+
+bool IsLoaded(const char* name_part) {
+  bool found = false;
+  std::pair<const char*, bool*> query(name_part, &found);
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, size_t, void* data) {
+        auto* f = static_cast<std::pair<const char*, bool*>*>(data);
+        if (info->dlpi_name != nullptr && std::strstr(info->dlpi_name, f->first) != nullptr) {
+          *f->second = true;
+        }
+        return 0;
+      },
+      &query);
+  return found;
+}
+
+// libdwfl tries debuginfod once a module's debug file is not on disk: with
+// no server configured, the client (and libcurl, GnuTLS, ...) stays
+// unloaded (debuginfod_gate.h). libstdc++ has no debug file here.
+TEST(SymbolizerTest, DebuginfodIsNotLoadedWithoutAServer) {
+  if (IsLoaded("libdebuginfod")) GTEST_SKIP() << "loaded earlier (DEBUGINFOD_URLS was set)";
+  unsetenv("DEBUGINFOD_URLS");
+  Symbolizer symbolizer(OwnModules());
+  uint64_t in_libstdcxx = reinterpret_cast<uint64_t>(&std::terminate) + 1;
+  const Module* module = symbolizer.FindModule(in_libstdcxx);
+  ASSERT_NE(module, nullptr);
+  ASSERT_TRUE(absl::StrContains(module->path, "libstdc++")) << module->path;
+  symbolizer.Symbolize(in_libstdcxx);
+  SymbolizerLoads loads = symbolizer.Loads();
+  if (loads.debug_info_missing == 0) GTEST_SKIP() << "libstdc++ has debug info here";
+  EXPECT_EQ(loads.debug_info_missing, 1u);
+  // libdwfl asks once per process (pthread_once), whichever test was first.
+  EXPECT_EQ(DebuginfodLoadsDeclined(), 1u);
+  EXPECT_FALSE(IsLoaded("libdebuginfod"));
+  EXPECT_FALSE(IsLoaded("libcurl"));
+}
+
 TEST(SymbolizerTest, HundredThousandStacksSymbolizeEachAddressOnce) {
   std::vector<Module> modules = OwnModules();
   std::vector<std::pair<uint64_t, uint64_t>> text;  // executable ranges
