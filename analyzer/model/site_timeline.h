@@ -33,6 +33,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <vector>
 
 namespace heapsight::analyzer {
@@ -130,7 +131,10 @@ class SiteTimelineBuilder {
   }
 
   std::vector<State> sites_;
-  std::vector<LogEntry> log_;  // stored buckets of the sites not folded
+  // The stored buckets of the sites not folded, in blocks (a deque: no
+  // doubling copy, at most one block spare; a compiler's trace stores
+  // hundreds of thousands).
+  std::deque<LogEntry> log_;
   // "other", dense by bucket number: the sum of its live-byte changes
   // (modulo 2^64) and its allocated bytes.
   std::vector<uint64_t> other_delta_;
