@@ -118,8 +118,14 @@ class PagedLiveSet {
   }
 
   // Starts loading the page index entry of `id` (the analysis prefetches
-  // the ids of events a few ahead of the one it processes).
-  void Prefetch(uint64_t id) const { pages_.prefetch(id >> kPageBits); }
+  // the ids of events a few ahead of the one it processes); nothing when the
+  // previous call asked for the same page (consecutive allocations do).
+  void Prefetch(uint64_t id) const {
+    uint64_t key = id >> kPageBits;
+    if (key == last_prefetch_) return;
+    last_prefetch_ = key;
+    pages_.prefetch(key);
+  }
 
   // Stores the block of `id` in *out; false if it is not live.
   bool Find(uint64_t id, LiveBlock* out) const {
@@ -367,6 +373,7 @@ class PagedLiveSet {
   size_t mode_pages_[3] = {};
   size_t value_bytes_ = 0;
   mutable uint64_t last_key_ = ~uint64_t{0};
+  mutable uint64_t last_prefetch_ = ~uint64_t{0};
   mutable Page* last_page_ = nullptr;
 };
 

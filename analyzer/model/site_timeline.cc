@@ -2,6 +2,7 @@
 #include "analyzer/model/site_timeline.h"
 
 #include <algorithm>
+#include <limits>
 
 namespace heapsight::analyzer {
 
@@ -15,37 +16,34 @@ uint64_t LiveAtBucketOf(const std::vector<SiteBucket>& buckets, uint64_t bucket_
 
 SiteTimelineBuilder::SiteTimelineBuilder(uint64_t expected_duration_us, size_t max_buckets,
                                          size_t max_entries, size_t keep_while_pruning)
-    : max_buckets_(std::max<size_t>(max_buckets, 2)),
+    // Bucket numbers are below 2^31 (the markers of State::current above).
+    : max_buckets_(std::clamp<size_t>(max_buckets, 2, size_t{1} << 31)),
       max_entries_(max_entries),
       keep_while_pruning_(keep_while_pruning) {
   uint64_t width = expected_duration_us / (max_buckets_ / 2);
   // A power of two, so that coarsening keeps bucket starts aligned.
-  while (width_ < width) width_ <<= 1;
+  int shift = 0;
+  while ((uint64_t{1} << shift) < width) ++shift;
+  SetWidth(shift);
   other_delta_.assign(max_buckets_, 0);
   other_allocated_.assign(max_buckets_, 0);
 }
 
-SiteTimelineBuilder::State& SiteTimelineBuilder::At(uint32_t site, uint64_t time_us) {
-  while (time_us / width_ >= max_buckets_) Coarsen();
-  if (site >= sites_.size()) sites_.resize(site + size_t{1});
-  return sites_[site];
-}
-
-SiteBucket& SiteTimelineBuilder::Entry(State& s, uint64_t time_us) {
-  uint64_t begin = time_us - time_us % width_;
-  if (s.buckets.empty() || s.buckets.back().begin_us != begin) {
-    s.buckets.push_back(SiteBucket{begin, s.live, 0});
-    ++entries_;
-  }
-  return s.buckets.back();
+void SiteTimelineBuilder::SetWidth(int shift) {
+  shift_ = shift;
+  width_ = uint64_t{1} << shift;
+  constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
+  // Every time fits once width_ * max_buckets_ exceeds the largest time.
+  last_us_ = width_ > kMax / max_buckets_ ? kMax : width_ * max_buckets_ - 1;
 }
 
 void SiteTimelineBuilder::Live(uint32_t site, uint64_t time_us, uint64_t live_bytes) {
-  State& s = At(site, time_us);
-  if (s.folded) {
-    other_delta_[time_us / width_] += live_bytes - s.live;
+  uint32_t bucket = Bucket(site, time_us);
+  State& s = sites_[site];
+  if (s.current == kFolded) {
+    other_delta_[bucket] += live_bytes - s.live;
   } else {
-    Entry(s, time_us).live = live_bytes;
+    Enter(s, site, bucket);
     s.max_live = std::max(s.max_live, live_bytes);
   }
   s.live = live_bytes;
@@ -53,34 +51,56 @@ void SiteTimelineBuilder::Live(uint32_t site, uint64_t time_us, uint64_t live_by
 }
 
 void SiteTimelineBuilder::Allocated(uint32_t site, uint64_t time_us, uint64_t bytes) {
-  State& s = At(site, time_us);
+  uint32_t bucket = Bucket(site, time_us);
+  State& s = sites_[site];
   s.allocated += bytes;
-  if (s.folded) {
-    other_allocated_[time_us / width_] += bytes;
+  if (s.current == kFolded) {
+    other_allocated_[bucket] += bytes;
     return;
   }
-  Entry(s, time_us).allocated += bytes;
+  Enter(s, site, bucket);
+  s.current_allocated += bytes;
   MaybePrune();
 }
 
 void SiteTimelineBuilder::Coarsen() {
-  width_ *= 2;
-  entries_ = 0;
-  for (State& s : sites_) {
-    size_t out = 0;
-    for (size_t i = 0; i < s.buckets.size(); ++i) {
-      SiteBucket b = s.buckets[i];
-      b.begin_us -= b.begin_us % width_;
-      if (out != 0 && s.buckets[out - 1].begin_us == b.begin_us) {
-        s.buckets[out - 1].live = b.live;  // the later one's
-        s.buckets[out - 1].allocated += b.allocated;
-      } else {
-        s.buckets[out++] = b;
-      }
+  SetWidth(shift_ + 1);
+  // Neighbours of a site merge: the later live bytes, the sum of the
+  // allocated bytes. tail[site] is the site's newest entry kept so far.
+  std::vector<uint32_t> tail(sites_.size(), kNone);
+  size_t out = 0;
+  for (size_t i = 0; i < log_.size(); ++i) {
+    LogEntry e = log_[i];
+    e.bucket >>= 1;
+    uint32_t& t = tail[e.site];
+    if (t != kNone && log_[t].bucket == e.bucket) {
+      log_[t].live = e.live;
+      log_[t].allocated += e.allocated;
+    } else {
+      t = static_cast<uint32_t>(out);
+      log_[out++] = e;
     }
-    s.buckets.resize(out);
-    entries_ += out;
   }
+  log_.resize(out);
+  // A site's newest bucket takes in the stored one it now shares a number
+  // with (its live bytes are the later ones).
+  bool merged = false;
+  for (uint32_t site = 0; site < sites_.size(); ++site) {
+    State& s = sites_[site];
+    if (s.current >= kFolded) continue;
+    s.current >>= 1;
+    uint32_t t = tail[site];
+    if (t != kNone && log_[t].bucket == s.current) {
+      s.current_allocated += log_[t].allocated;
+      log_[t].site = kNone;  // dropped below
+      merged = true;
+    }
+  }
+  if (merged) {
+    std::erase_if(log_, [](const LogEntry& e) { return e.site == kNone; });
+  }
+  entries_ = log_.size();
+  for (const State& s : sites_) entries_ += s.current < kFolded ? 1 : 0;
   for (size_t i = 0; i < max_buckets_; ++i) {
     uint64_t delta = other_delta_[i];
     uint64_t allocated = other_allocated_[i];
@@ -91,24 +111,36 @@ void SiteTimelineBuilder::Coarsen() {
   }
 }
 
-void SiteTimelineBuilder::Fold(State& s) {
-  uint64_t previous = 0;
-  for (const SiteBucket& b : s.buckets) {
-    size_t i = b.begin_us / width_;
-    other_delta_[i] += b.live - previous;
-    other_allocated_[i] += b.allocated;
-    previous = b.live;
+void SiteTimelineBuilder::FoldAll(const std::vector<bool>& fold) {
+  // Each folded site's live-byte changes bucket by bucket, from 0.
+  std::vector<uint64_t> previous(sites_.size(), 0);
+  size_t out = 0;
+  for (size_t i = 0; i < log_.size(); ++i) {
+    const LogEntry& e = log_[i];
+    if (!fold[e.site]) {
+      log_[out++] = e;
+      continue;
+    }
+    other_delta_[e.bucket] += e.live - previous[e.site];
+    other_allocated_[e.bucket] += e.allocated;
+    previous[e.site] = e.live;
+    --entries_;
   }
-  entries_ -= s.buckets.size();
-  s.buckets.clear();
-  s.buckets.shrink_to_fit();
-  s.folded = true;
+  log_.resize(out);
+  for (uint32_t site = 0; site < sites_.size(); ++site) {
+    if (!fold[site]) continue;
+    State& s = sites_[site];
+    other_delta_[s.current] += s.live - previous[site];
+    other_allocated_[s.current] += s.current_allocated;
+    s.current = kFolded;
+    --entries_;
+  }
 }
 
 void SiteTimelineBuilder::Keep(size_t top) {
   std::vector<uint32_t> candidates;
   for (uint32_t i = 0; i < sites_.size(); ++i) {
-    if (!sites_[i].folded && !sites_[i].buckets.empty()) candidates.push_back(i);
+    if (sites_[i].current < kFolded) candidates.push_back(i);
   }
   std::vector<bool> keep(sites_.size(), false);
   // Largest first, the lower site index first among equals (the same
@@ -125,9 +157,12 @@ void SiteTimelineBuilder::Keep(size_t top) {
   };
   mark([](const State& s) { return s.max_live; });
   mark([](const State& s) { return s.allocated; });
+  std::vector<bool> fold(sites_.size(), false);
+  bool any = false;
   for (uint32_t i : candidates) {
-    if (!keep[i]) Fold(sites_[i]);
+    if (!keep[i]) fold[i] = any = true;
   }
+  if (any) FoldAll(fold);
 }
 
 SiteTimeline SiteTimelineBuilder::Finish(uint64_t end_us, size_t top_sites) {
@@ -135,10 +170,21 @@ SiteTimeline SiteTimelineBuilder::Finish(uint64_t end_us, size_t top_sites) {
   SiteTimeline out;
   out.bucket_us = width_;
   out.end_us = end_us;
-  for (uint32_t i = 0; i < sites_.size(); ++i) {
-    State& s = sites_[i];
-    if (s.folded || s.buckets.empty()) continue;
-    out.sites.push_back(SiteSeries{i, std::move(s.buckets)});
+  // Every site left unfolded is kept: its stored buckets (log_ holds only
+  // theirs), then its newest.
+  std::vector<uint32_t> index(sites_.size(), kNone);
+  for (uint32_t site = 0; site < sites_.size(); ++site) {
+    if (sites_[site].current >= kFolded) continue;
+    index[site] = static_cast<uint32_t>(out.sites.size());
+    out.sites.push_back(SiteSeries{site, {}});
+  }
+  for (const LogEntry& e : log_) {
+    out.sites[index[e.site]].buckets.push_back(
+        SiteBucket{uint64_t{e.bucket} << shift_, e.live, e.allocated});
+  }
+  for (SiteSeries& series : out.sites) {
+    const State& s = sites_[series.site];
+    series.buckets.push_back(SiteBucket{uint64_t{s.current} << shift_, s.live, s.current_allocated});
   }
   uint64_t live = 0;
   for (size_t i = 0; i < max_buckets_; ++i) {

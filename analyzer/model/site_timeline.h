@@ -22,12 +22,18 @@
 // and the allocated bytes add up to the bytes allocated in it.
 //
 // Each call costs O(1) amortized (coarsening and pruning touch every entry
-// but halve or bound them).
+// but halve or bound them). A site's newest bucket (the only one that can
+// still change) is held in the site's own state, so a call touches only that
+// state; a bucket is stored, in one log of every site's buckets, when the
+// site moves on to a later bucket. A site that changed in one bucket only
+// (most of a compiler's hundred thousand sites) stores nothing. Memory: 40
+// bytes a site and 24 a stored bucket.
 #ifndef HEAPSIGHT_ANALYZER_MODEL_SITE_TIMELINE_H_
 #define HEAPSIGHT_ANALYZER_MODEL_SITE_TIMELINE_H_
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <vector>
 
 namespace heapsight::analyzer {
@@ -75,33 +81,74 @@ class SiteTimelineBuilder {
   SiteTimeline Finish(uint64_t end_us, size_t top_sites);
 
  private:
+  // Bucket numbers (time >> shift_) are below max_buckets_ <= 2^31; these
+  // mark a site's `current` otherwise.
+  static constexpr uint32_t kNoBucket = UINT32_MAX;    // the site had no call yet
+  static constexpr uint32_t kFolded = UINT32_MAX - 1;  // the site is in "other"
+  static constexpr uint32_t kNone = UINT32_MAX;        // no log entry
+
+  // A site: its live bytes now, the highest and the bytes allocated so far
+  // (for the ranking), and its newest bucket: number `current`, allocated
+  // bytes `current_allocated`, live bytes `live`. Its older buckets are in
+  // log_, in time order.
   struct State {
-    std::vector<SiteBucket> buckets;
     uint64_t live = 0;
     uint64_t max_live = 0;
     uint64_t allocated = 0;
-    bool folded = false;
+    uint64_t current_allocated = 0;
+    uint32_t current = kNoBucket;
+  };
+  // A stored bucket of site `site`.
+  struct LogEntry {
+    uint32_t site;
+    uint32_t bucket;
+    uint64_t live;
+    uint64_t allocated;
   };
 
-  State& At(uint32_t site, uint64_t time_us);
-  SiteBucket& Entry(State& s, uint64_t time_us);
-  void Coarsen();              // doubles the width
-  void Fold(State& s);         // moves a site into `other`
-  void Keep(size_t top);       // folds every site outside the top
+  // Coarsens until `time_us` fits and makes room for `site`; the bucket
+  // number of `time_us`.
+  uint32_t Bucket(uint32_t site, uint64_t time_us) {
+    while (time_us > last_us_) Coarsen();
+    if (site >= sites_.size()) sites_.resize(site + size_t{1});
+    return static_cast<uint32_t>(time_us >> shift_);
+  }
+  // Makes `bucket` the newest bucket of the (not folded) site, storing the
+  // one before.
+  void Enter(State& s, uint32_t site, uint32_t bucket) {
+    if (s.current == bucket) return;
+    if (s.current != kNoBucket) log_.push_back({site, s.current, s.live, s.current_allocated});
+    s.current = bucket;
+    s.current_allocated = 0;
+    ++entries_;
+  }
+  void SetWidth(int shift);
+  void Coarsen();                                // doubles the width
+  void FoldAll(const std::vector<bool>& fold);   // moves these sites into `other`
+  void Keep(size_t top);                         // folds every site outside the top
   void MaybePrune() {
     if (entries_ > max_entries_) Keep(keep_while_pruning_);
   }
 
   std::vector<State> sites_;
+  // The stored buckets of the sites not folded, in blocks (a deque: no
+  // doubling copy, at most one block spare; a compiler's trace stores
+  // hundreds of thousands).
+  std::deque<LogEntry> log_;
   // "other", dense by bucket number: the sum of its live-byte changes
   // (modulo 2^64) and its allocated bytes.
   std::vector<uint64_t> other_delta_;
   std::vector<uint64_t> other_allocated_;
+  // Buckets are width_ = 2^shift_ microseconds wide; times after last_us_
+  // (width_ * max_buckets_ - 1, or the largest time if that overflows) need
+  // a coarser width.
   uint64_t width_ = 1;
+  int shift_ = 0;
+  uint64_t last_us_ = 0;
   size_t max_buckets_;
   size_t max_entries_;
   size_t keep_while_pruning_;
-  size_t entries_ = 0;
+  size_t entries_ = 0;  // buckets of the sites not folded (stored and newest)
 };
 
 }  // namespace heapsight::analyzer

@@ -251,7 +251,7 @@ class Analysis {
     }
     live_[site].bytes += size;
     live_[site].count += 1;
-    peak_.Change(site, size, true);
+    peak_.Change(site);
     // The runtime's blocks are not the program's heap (trace_model.h).
     if (IsRuntime(site)) return;
     site_series_.Live(site, now_, live_[site].bytes);
@@ -297,7 +297,7 @@ class Analysis {
     }
     live_[block.site].bytes -= block.size;
     live_[block.site].count -= 1;
-    peak_.Change(block.site, block.size, false);
+    peak_.Change(block.site);
     if (IsRuntime(block.site)) return;
     site_series_.Live(block.site, now_, live_[block.site].bytes);
     heap_bytes_ -= block.size;

@@ -1,5 +1,7 @@
-// tests/analyzer/model/peak_tracker_test.cc: the journaled peak snapshot equals a
-// brute-force copy of the per-site counters at every new peak.
+// tests/analyzer/model/peak_tracker_test.cc: the tracker's peak snapshot equals a
+// brute-force copy of the per-site counters at the last peak, at the end and
+// after random peaks along the way (sites created before and after peaks,
+// sites changed many times between two peaks, long runs without a peak).
 #include "analyzer/model/peak_tracker.h"
 
 #include <random>
@@ -26,7 +28,7 @@ TEST(PeakTrackerTest, MatchesBruteForceSnapshot) {
         live.pop_back();
         current[site].bytes -= size;
         current[site].count -= 1;
-        tracker.Change(site, size, false);
+        tracker.Change(site);
         heap -= size;
       } else {
         uint32_t site = static_cast<uint32_t>(rng() % (1 + i / 50));
@@ -35,12 +37,20 @@ TEST(PeakTrackerTest, MatchesBruteForceSnapshot) {
         live.push_back({site, size});
         current[site].bytes += size;
         current[site].count += 1;
-        tracker.Change(site, size, true);
+        tracker.Change(site);
         heap += size;
         if (heap > peak) {
           peak = heap;
           tracker.NewPeak(current);
           expected = current;
+          if (rng() % 64 == 0) {
+            const auto& now = tracker.at_peak();
+            ASSERT_EQ(now.size(), expected.size()) << "seed " << seed << " step " << i;
+            for (size_t s = 0; s < expected.size(); ++s) {
+              ASSERT_EQ(now[s].bytes, expected[s].bytes) << "seed " << seed << " step " << i;
+              ASSERT_EQ(now[s].count, expected[s].count) << "seed " << seed << " step " << i;
+            }
+          }
         }
       }
     }

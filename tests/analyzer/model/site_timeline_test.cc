@@ -2,18 +2,245 @@
 // (site_timeline.h): exact buckets by hand, coarsening, and on random
 // traces (a brute-force replay) that the kept sites' live bytes are exact at
 // every bucket's end, that kept sites plus "other" are the heap there, that
-// allocated bytes add up, and that the largest sites are the ones kept.
+// allocated bytes add up, and that the largest sites are the ones kept; and
+// that the builder's output is, bucket for bucket, that of a plain reference
+// (one vector of buckets per site, the newest at its back) on random calls.
 #include "analyzer/model/site_timeline.h"
 
 #include <algorithm>
 #include <map>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
 
 namespace heapsight::analyzer {
 namespace {
+
+// The builder as it was before its newest buckets moved into the sites'
+// states and its older ones into one log: each site's buckets in a vector of
+// its own, the newest at the back. The reference for
+// MatchesPerSiteVectorsReference.
+class ReferenceBuilder {
+ public:
+  ReferenceBuilder(uint64_t expected_duration_us, size_t max_buckets, size_t max_entries,
+                   size_t keep_while_pruning)
+      : max_buckets_(std::max<size_t>(max_buckets, 2)),
+        max_entries_(max_entries),
+        keep_while_pruning_(keep_while_pruning) {
+    uint64_t width = expected_duration_us / (max_buckets_ / 2);
+    while (width_ < width) width_ <<= 1;
+    other_delta_.assign(max_buckets_, 0);
+    other_allocated_.assign(max_buckets_, 0);
+  }
+
+  void Live(uint32_t site, uint64_t time_us, uint64_t live_bytes) {
+    State& s = At(site, time_us);
+    if (s.folded) {
+      other_delta_[time_us / width_] += live_bytes - s.live;
+    } else {
+      Entry(s, time_us).live = live_bytes;
+      s.max_live = std::max(s.max_live, live_bytes);
+    }
+    s.live = live_bytes;
+    MaybePrune();
+  }
+
+  void Allocated(uint32_t site, uint64_t time_us, uint64_t bytes) {
+    State& s = At(site, time_us);
+    s.allocated += bytes;
+    if (s.folded) {
+      other_allocated_[time_us / width_] += bytes;
+      return;
+    }
+    Entry(s, time_us).allocated += bytes;
+    MaybePrune();
+  }
+
+  SiteTimeline Finish(uint64_t end_us, size_t top_sites) {
+    Keep(top_sites);
+    SiteTimeline out;
+    out.bucket_us = width_;
+    out.end_us = end_us;
+    for (uint32_t i = 0; i < sites_.size(); ++i) {
+      State& s = sites_[i];
+      if (s.folded || s.buckets.empty()) continue;
+      out.sites.push_back(SiteSeries{i, std::move(s.buckets)});
+    }
+    uint64_t live = 0;
+    for (size_t i = 0; i < max_buckets_; ++i) {
+      if (other_delta_[i] == 0 && other_allocated_[i] == 0) continue;
+      live += other_delta_[i];
+      out.other.push_back(SiteBucket{i * width_, live, other_allocated_[i]});
+    }
+    return out;
+  }
+
+ private:
+  struct State {
+    std::vector<SiteBucket> buckets;
+    uint64_t live = 0;
+    uint64_t max_live = 0;
+    uint64_t allocated = 0;
+    bool folded = false;
+  };
+
+  State& At(uint32_t site, uint64_t time_us) {
+    while (time_us / width_ >= max_buckets_) Coarsen();
+    if (site >= sites_.size()) sites_.resize(site + size_t{1});
+    return sites_[site];
+  }
+
+  SiteBucket& Entry(State& s, uint64_t time_us) {
+    uint64_t begin = time_us - time_us % width_;
+    if (s.buckets.empty() || s.buckets.back().begin_us != begin) {
+      s.buckets.push_back(SiteBucket{begin, s.live, 0});
+      ++entries_;
+    }
+    return s.buckets.back();
+  }
+
+  void Coarsen() {
+    width_ *= 2;
+    entries_ = 0;
+    for (State& s : sites_) {
+      size_t out = 0;
+      for (size_t i = 0; i < s.buckets.size(); ++i) {
+        SiteBucket b = s.buckets[i];
+        b.begin_us -= b.begin_us % width_;
+        if (out != 0 && s.buckets[out - 1].begin_us == b.begin_us) {
+          s.buckets[out - 1].live = b.live;
+          s.buckets[out - 1].allocated += b.allocated;
+        } else {
+          s.buckets[out++] = b;
+        }
+      }
+      s.buckets.resize(out);
+      entries_ += out;
+    }
+    for (size_t i = 0; i < max_buckets_; ++i) {
+      uint64_t delta = other_delta_[i];
+      uint64_t allocated = other_allocated_[i];
+      other_delta_[i] = 0;
+      other_allocated_[i] = 0;
+      other_delta_[i / 2] += delta;
+      other_allocated_[i / 2] += allocated;
+    }
+  }
+
+  void Fold(State& s) {
+    uint64_t previous = 0;
+    for (const SiteBucket& b : s.buckets) {
+      size_t i = b.begin_us / width_;
+      other_delta_[i] += b.live - previous;
+      other_allocated_[i] += b.allocated;
+      previous = b.live;
+    }
+    entries_ -= s.buckets.size();
+    s.buckets.clear();
+    s.folded = true;
+  }
+
+  void Keep(size_t top) {
+    std::vector<uint32_t> candidates;
+    for (uint32_t i = 0; i < sites_.size(); ++i) {
+      if (!sites_[i].folded && !sites_[i].buckets.empty()) candidates.push_back(i);
+    }
+    std::vector<bool> keep(sites_.size(), false);
+    auto mark = [&](auto key) {
+      size_t n = std::min(top, candidates.size());
+      std::partial_sort(candidates.begin(), candidates.begin() + static_cast<ptrdiff_t>(n),
+                        candidates.end(), [&](uint32_t a, uint32_t b) {
+                          uint64_t ka = key(sites_[a]);
+                          uint64_t kb = key(sites_[b]);
+                          return ka != kb ? ka > kb : a < b;
+                        });
+      for (size_t i = 0; i < n; ++i) keep[candidates[i]] = true;
+    };
+    mark([](const State& s) { return s.max_live; });
+    mark([](const State& s) { return s.allocated; });
+    for (uint32_t i : candidates) {
+      if (!keep[i]) Fold(sites_[i]);
+    }
+  }
+
+  void MaybePrune() {
+    if (entries_ > max_entries_) Keep(keep_while_pruning_);
+  }
+
+  std::vector<State> sites_;
+  std::vector<uint64_t> other_delta_;
+  std::vector<uint64_t> other_allocated_;
+  uint64_t width_ = 1;
+  size_t max_buckets_;
+  size_t max_entries_;
+  size_t keep_while_pruning_;
+  size_t entries_ = 0;
+};
+
+void ExpectSameBuckets(const std::vector<SiteBucket>& got, const std::vector<SiteBucket>& want,
+                       const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].begin_us, want[i].begin_us) << what << " bucket " << i;
+    EXPECT_EQ(got[i].live, want[i].live) << what << " bucket " << i;
+    EXPECT_EQ(got[i].allocated, want[i].allocated) << what << " bucket " << i;
+  }
+}
+
+// Random calls (many sites that touch few buckets, a few busy ones, time
+// jumps that coarsen several times at once, times near the 64-bit limit)
+// under several bounds: the output is the reference's, bucket for bucket.
+TEST(SiteTimelineTest, MatchesPerSiteVectorsReference) {
+  struct Bounds {
+    uint64_t expected;
+    size_t max_buckets, max_entries, keep;
+  };
+  const Bounds bounds[] = {{100, 16, 40, 4}, {0, 4, 1000, 2}, {5000, 512, 1 << 20, 256},
+                           {1, 8, 12, 1},    {300, 3, 25, 3},  {1 << 20, 64, 200, 8}};
+  for (uint32_t seed = 1; seed <= 60; ++seed) {
+    const Bounds& b = bounds[seed % std::size(bounds)];
+    std::mt19937_64 rng(seed);
+    SiteTimelineBuilder got(b.expected, b.max_buckets, b.max_entries, b.keep);
+    ReferenceBuilder want(b.expected, b.max_buckets, b.max_entries, b.keep);
+    const uint32_t sites = 1 + static_cast<uint32_t>(rng() % 300);
+    std::vector<uint64_t> live(sites, 0);
+    uint64_t now = seed % 7 == 0 ? ~uint64_t{0} - 100000 : 0;
+    const int calls = 200 + static_cast<int>(rng() % 6000);
+    for (int i = 0; i < calls; ++i) {
+      uint64_t r = rng() % 1000;
+      uint64_t step = r < 3 ? rng() % 100000 : r < 400 ? rng() % 4 : 0;  // a jump coarsens
+      now = now > ~uint64_t{0} - step ? ~uint64_t{0} : now + step;        // times never decrease
+      uint32_t site = rng() % 4 == 0 ? static_cast<uint32_t>(rng() % 3)
+                                     : static_cast<uint32_t>(rng() % sites);
+      uint64_t size = 1 + rng() % 5000;
+      if (live[site] >= size && rng() % 2 == 0) {
+        live[site] -= size;
+      } else {
+        live[site] += size;
+        got.Allocated(site, now, size);
+        want.Allocated(site, now, size);
+        if (rng() % 5 == 0) continue;  // an allocation whose live bytes come later
+      }
+      got.Live(site, now, live[site]);
+      want.Live(site, now, live[site]);
+    }
+    size_t top = 1 + rng() % 10;
+    SiteTimeline g = got.Finish(now, top);
+    SiteTimeline w = want.Finish(now, top);
+    std::string what = "seed " + std::to_string(seed);
+    EXPECT_EQ(g.bucket_us, w.bucket_us) << what;
+    EXPECT_EQ(g.end_us, w.end_us) << what;
+    ASSERT_EQ(g.sites.size(), w.sites.size()) << what;
+    for (size_t i = 0; i < g.sites.size(); ++i) {
+      EXPECT_EQ(g.sites[i].site, w.sites[i].site) << what;
+      ExpectSameBuckets(g.sites[i].buckets, w.sites[i].buckets,
+                        what + " site " + std::to_string(w.sites[i].site));
+    }
+    ExpectSameBuckets(g.other, w.other, what + " other");
+  }
+}
 
 TEST(SiteTimelineTest, SparseBucketsPerSite) {
   SiteTimelineBuilder b(/*expected_duration_us=*/32, /*max_buckets=*/8);  // width 8
