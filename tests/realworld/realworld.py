@@ -269,7 +269,9 @@ CASES = [
     # bound shrinks as it frees), the lower-addressed half: which objects
     # stay depends on the direction mmap places pages in.
     {"name": "ruby", "argv": ["/usr/bin/ruby", "-e", RUBY_SCRIPT], "known": [
-        Same("ruby3.1", 400, 65536, "Ruby 3.1 unmaps the lower-addressed half of its heap "
+        # heapsight alone: 21,468-21,474 blocks in six runs, 21,046 in one
+        # (the full suite, 2026-12-06); memcheck 21,448 in that run.
+        Same("ruby3.1", 600, 65536, "Ruby 3.1 unmaps the lower-addressed half of its heap "
              "pages at exit: which half holds which objects depends on mmap's direction")]},
     # Process.exit! skips that: every page stays.
     {"name": "ruby-exit", "argv": ["/usr/bin/ruby", "-e", RUBY_SCRIPT + "; Process.exit!(0)"],
