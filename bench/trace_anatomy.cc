@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "format/chunk_decoder.h"
+#include "format/chunk_encoder.h"
 #include "format/trace_format.h"
 #include "format/trace_reader.h"
 #include "format/varint.h"
@@ -120,8 +121,6 @@ struct ThreadModel {
   GrowingFenwick live;  // by counter
   uint64_t positions = 0;  // counters entered in `live`
   std::unordered_map<uint64_t, Site> sites;  // by stack
-  uint64_t last_freed = 0;
-  bool last_delta = false;
 };
 
 struct Simulation {
@@ -284,8 +283,7 @@ int main(int argc, char** argv) {
     uint32_t me = c.header.thread_index;
     ThreadModel& tm = sim.threads[me];
     std::vector<uint8_t> idcol[kSchemeCount];
-    uint64_t chunk_last_freed = c.header.first_alloc_counter;  // current scheme's chunk state
-    bool chunk_last_delta = false;
+    IdRefState chunk_id_ref{c.header.first_alloc_counter, false};  // current scheme's chunk state
     Record r;
     auto on_free = [&](uint64_t id, uint64_t next_counter) {
       ++sim.frees;
@@ -296,14 +294,7 @@ int main(int argc, char** argv) {
         uint64_t counter = AllocIdCounter(id);
         auto& v = idcol[kCurrent];
         if (AllocIdThread(id) == me && counter < next_counter) {
-          uint64_t distance_ref = (next_counter - counter) << 1;
-          uint64_t delta_ref =
-              (ZigZag(static_cast<int64_t>(counter - chunk_last_freed)) << 2) | 3;
-          size_t db = VarintSize(distance_ref), eb = VarintSize(delta_ref);
-          bool delta = eb < db || (eb == db && chunk_last_delta);
-          chunk_last_freed = counter;
-          chunk_last_delta = delta;
-          Put(&v, delta ? delta_ref : distance_ref);
+          Put(&v, OwnIdRef(counter, next_counter, &chunk_id_ref));
         } else {
           Put(&v, (uint64_t{AllocIdThread(id)} << 2) | 1);
           Put(&v, counter);

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "format/chunk_decoder.h"
+#include "format/chunk_encoder.h"
 #include "format/trace_format.h"
 #include "format/trace_reader.h"
 #include "format/varint.h"
@@ -94,8 +95,7 @@ bool Rebuild(const Chunk& c, bool compact_in, Variant variant, bool bare_nodes,
   if (!dec.ok()) return false;
   Bytes row, sizes;
   Bytes* parts = out->parts;
-  uint64_t last_freed = c.header.first_alloc_counter;
-  bool last_delta = false;
+  IdRefState id_ref_state{c.header.first_alloc_counter, false};
   uint64_t last_node = 0, last_ip = 0;
   uint64_t next_counter = c.header.first_alloc_counter;
   uint32_t me = c.header.thread_index;
@@ -109,54 +109,40 @@ bool Rebuild(const Chunk& c, bool compact_in, Variant variant, bool bare_nodes,
     parts[k].insert(parts[k].end(), field.begin(), field.end());
     row.insert(row.end(), field.begin(), field.end());
   };
+  // A size, to its part and to the one size column.
+  auto add_size = [&](Part k, uint64_t size) {
+    Bytes s;
+    Put(&s, size);
+    parts[k].insert(parts[k].end(), s.begin(), s.end());
+    sizes.insert(sizes.end(), s.begin(), s.end());
+  };
   // One free reference (free or realloc's old block) in the variant's form.
   auto free_ref = [&](uint64_t id, uint64_t stack, uint64_t size, uint64_t counter_now) {
     Bytes f;
-    bool as_compact = compact_in || variant == kCompact;
     bool own = AllocIdThread(id) == me && AllocIdCounter(id) < counter_now;
-    if (!compact_in && variant == kMixed) {
-      uint64_t distance = own ? counter_now - AllocIdCounter(id) : 0;
-      if (own && distance <= 63) {
-        Put(&f, distance << 1);
-        add(kFreeRefs, f);
-        return;
-      }
-      as_compact = true;
-      auto it = blocks.find(id);
-      stack = it != blocks.end() ? it->second.stack : 0;
-      size = it != blocks.end() ? it->second.size : 0;
-      Put(&f, stack << 1 | 1);
+    bool mixed = !compact_in && variant == kMixed;
+    if (mixed && own && counter_now - AllocIdCounter(id) <= 63) {
+      Put(&f, (counter_now - AllocIdCounter(id)) << 1);
       add(kFreeRefs, f);
-      Bytes s;
-      Put(&s, size);
-      parts[kFreeSizes].insert(parts[kFreeSizes].end(), s.begin(), s.end());
-      sizes.insert(sizes.end(), s.begin(), s.end());
       return;
     }
-    if (as_compact) {
+    if (compact_in || variant == kCompact || mixed) {
+      // Named by the block's stack and size (an exact trace's from its
+      // allocation); in the mixed form behind a low bit 1.
       if (!compact_in) {
         auto it = blocks.find(id);
         stack = it != blocks.end() ? it->second.stack : 0;
         size = it != blocks.end() ? it->second.size : 0;
       }
-      Put(&f, stack);
+      Put(&f, mixed ? stack << 1 | 1 : stack);
       add(kFreeRefs, f);
-      Bytes s;
-      Put(&s, size);
-      parts[kFreeSizes].insert(parts[kFreeSizes].end(), s.begin(), s.end());
-      sizes.insert(sizes.end(), s.begin(), s.end());
+      add_size(kFreeSizes, size);
       return;
     }
     // The exact id_ref, as the encoder writes it.
     uint64_t counter = AllocIdCounter(id);
     if (own) {
-      uint64_t distance_ref = (counter_now - counter) << 1;
-      uint64_t delta_ref = (ZigZag(static_cast<int64_t>(counter - last_freed)) << 2) | 3;
-      size_t db = VarintSize(distance_ref), eb = VarintSize(delta_ref);
-      bool delta = eb < db || (eb == db && last_delta);
-      last_freed = counter;
-      last_delta = delta;
-      Put(&f, delta ? delta_ref : distance_ref);
+      Put(&f, OwnIdRef(counter, counter_now, &id_ref_state));
     } else {
       Put(&f, (uint64_t{AllocIdThread(id)} << 2) | 1);
       Put(&f, counter);
@@ -167,10 +153,7 @@ bool Rebuild(const Chunk& c, bool compact_in, Variant variant, bool bare_nodes,
     Bytes f;
     Put(&f, stack);
     add(kAllocStacks, f);
-    Bytes s;
-    Put(&s, size);
-    parts[kAllocSizes].insert(parts[kAllocSizes].end(), s.begin(), s.end());
-    sizes.insert(sizes.end(), s.begin(), s.end());
+    add_size(kAllocSizes, size);
   };
   while (dec.Next(&r)) {
     uint8_t first = *p;

@@ -27,6 +27,31 @@ struct SegmentInfo {
   uint8_t flags;
 };
 
+// The chunk's state for naming its own thread's freed blocks: the counter
+// of the previous own-thread id_ref and which form it took.
+struct IdRefState {
+  uint64_t last_freed = 0;  // a chunk starts at its first_alloc_counter
+  bool last_was_delta = false;
+};
+
+// The id_ref value (trace-format.md, section 5) of a block of the writing
+// thread (counter < next_counter): its distance from the next counter
+// (blocks freed in allocation order, a FIFO) or its counter's difference
+// from the previous free's (frees in any other order that still moves in
+// small steps: destructors walking a container, a sweep); whichever is the
+// shorter varint, ties keeping the form used last so the column stays
+// regular. The encoder and bench/'s trace tools call this one rule.
+inline uint64_t OwnIdRef(uint64_t counter, uint64_t next_counter, IdRefState* state) {
+  uint64_t distance_ref = (next_counter - counter) << 1;
+  uint64_t delta_ref = (ZigZag(static_cast<int64_t>(counter - state->last_freed)) << 2) | 3;
+  size_t distance_bytes = VarintSize(distance_ref), delta_bytes = VarintSize(delta_ref);
+  bool delta = delta_bytes < distance_bytes ||
+               (delta_bytes == distance_bytes && state->last_was_delta);
+  state->last_freed = counter;
+  state->last_was_delta = delta;
+  return delta ? delta_ref : distance_ref;
+}
+
 class ChunkEncoder {
  public:
   ChunkEncoder() = default;
@@ -55,8 +80,7 @@ class ChunkEncoder {
     end_ = p;
     last_time_us_ = header.base_time_us;
     last_address_ = 0;
-    last_freed_ = header.first_alloc_counter;
-    last_ref_was_delta_ = false;
+    id_ref_state_ = IdRefState{header.first_alloc_counter, false};
     last_node_ = 0;
     last_node_ip_ = 0;
     records_ = 0;
@@ -436,23 +460,12 @@ class ChunkEncoder {
     last_address_ = address;
     return p;
   }
-  // id_ref (trace-format.md, section 5). A block of this thread is named by
-  // its distance from the next counter (blocks freed in allocation order,
-  // a FIFO) or by its counter's difference from the previous free's (frees
-  // in any other order that still moves in small steps: destructors walking
-  // a container, a sweep); whichever is the shorter varint, ties keeping the
-  // form used last so the column stays regular.
+  // id_ref (trace-format.md, section 5): a block of this thread by
+  // OwnIdRef, any other as (thread << 2 | 1, counter).
   uint8_t* PutIdRef(uint8_t* p, uint64_t id, uint32_t own_thread, uint64_t own_next_counter) {
     uint64_t counter = AllocIdCounter(id);
     if (AllocIdThread(id) == own_thread && counter < own_next_counter) {
-      uint64_t distance_ref = (own_next_counter - counter) << 1;
-      uint64_t delta_ref = (ZigZag(static_cast<int64_t>(counter - last_freed_)) << 2) | 3;
-      size_t distance_bytes = VarintSize(distance_ref), delta_bytes = VarintSize(delta_ref);
-      bool delta = delta_bytes < distance_bytes ||
-                   (delta_bytes == distance_bytes && last_ref_was_delta_);
-      last_freed_ = counter;
-      last_ref_was_delta_ = delta;
-      return PutVarint(p, delta ? delta_ref : distance_ref);
+      return PutVarint(p, OwnIdRef(counter, own_next_counter, &id_ref_state_));
     }
     p = PutVarint(p, (uint64_t{AllocIdThread(id)} << 2) | 1);
     return PutVarint(p, counter);
@@ -488,8 +501,7 @@ class ChunkEncoder {
   uint64_t last_time_us_ = 0;
   uint64_t pending_time_us_ = 0;
   uint64_t last_address_ = 0;
-  uint64_t last_freed_ = 0;    // counter of the chunk's previous own-thread id_ref
-  bool last_ref_was_delta_ = false;
+  IdRefState id_ref_state_;
   uint64_t last_node_ = 0;     // of the chunk's previous kStackNode
   uint64_t last_node_ip_ = 0;
   size_t records_ = 0;
