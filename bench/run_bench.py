@@ -15,8 +15,9 @@ peak RSS.
 
 With --family it runs the depth family instead (issue 15): alloc_bench at
 depths 12, 60 and 200, the recursive mode (60 fixed outer frames, 1-8
-varying top frames), python3 building and sorting a dict
-(PYTHONMALLOC=malloc) and perl counting words, each plain, under heapsight
+varying top frames), the 12- and 60-frame loops with 2 threads, python3 building
+and sorting a dict (PYTHONMALLOC=malloc), perl counting words, git log -p on this
+repository and an sqlite3 workload (the rows of issue 15's table), each plain, under heapsight
 and under heaptrack in the same rounds; it prints slowdowns, the overhead
 ratio (heapsight - 1) / (heaptrack - 1) and heapsight's overhead CPU ns per
 event. --callgrind adds callgrind instruction counts per event for the
@@ -176,7 +177,7 @@ def main():
                     help="the depth family and interpreter rows (issue 15) instead")
     ap.add_argument("--callgrind", action="store_true",
                     help="with --family: callgrind instructions per event per depth")
-    ap.add_argument("--rows", default="12,60,200,recursive,python3,perl",
+    ap.add_argument("--rows", default="12,12x2,60,60x2,200,recursive,python3,perl,git,sqlite3",
                     help="with --family: which rows")
     args = ap.parse_args()
     if args.family:
@@ -356,7 +357,16 @@ FAMILY_ROWS = {
     "60": ("malloc loop, 60-frame stacks", ["--depth", "60"]),
     "200": ("malloc loop, 200-frame stacks", ["--depth", "200"]),
     "recursive": ("recursive: 60 fixed frames + 1-8 varying top frames", ["--recursive"]),
+    # The issue's two-thread rows: the same total work split over 2 threads.
+    "12x2": ("malloc loop, 12-frame stacks, 2 threads", ["--threads", "2"]),
+    "60x2": ("malloc loop, 60-frame stacks, 2 threads", ["--depth", "60", "--threads", "2"]),
 }
+FAMILY_SQL = """create table t(a integer primary key, b text, c integer);
+with recursive n(i) as (select 1 union all select i + 1 from n where i < %d)
+insert into t select i, hex(randomblob(16)), i %% 1000 from n;
+create index tc on t(c, b);
+select c, count(*), max(b) from t group by c order by 3 limit 5;
+"""
 PYTHON_SCRIPT = ("d = {}\nfor i in range(%d):\n    d['k%%d' %% (i * 7919 %% 1000003)] = [i]\n"
                  "s = sorted(d.items(), key=lambda kv: kv[0][::-1])\nprint(len(s))\n")
 
@@ -388,6 +398,21 @@ def family_workloads(args, build, work):
                 os.path.getsize(text)),
                 ["/usr/bin/perl", "-ne", "$c{$_}++ for split; END { print scalar(keys %c), "
                  "\"\\n\" }", text], {}))
+        elif key == "git":
+            # This repository's history (a real program nobody here wrote).
+            repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+            # Sized like analyzer_bench's (a second or so plain); small --allocs for a quick check.
+            commits = 400 if allocs >= 200000 else 50
+            rows.append((key, "git log -p on this repository ({} commits)".format(commits),
+                         ["/usr/bin/git", "-C", repo, "--no-pager", "log", "-p", "-n",
+                          str(commits)], {}))
+        elif key == "sqlite3":
+            n = 200000 if allocs >= 200000 else 10000
+            sql = os.path.join(work, "family.sql")
+            with open(sql, "w") as f:
+                f.write(FAMILY_SQL % n)
+            rows.append((key, "sqlite3 :memory:, {:,} inserts, index, grouped query".format(n),
+                         ["/usr/bin/sqlite3", ":memory:", ".read " + sql], {}))
         else:
             sys.exit("run_bench: unknown row " + key)
     return rows
