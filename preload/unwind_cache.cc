@@ -8,6 +8,8 @@
 #include <atomic>
 #include <cstring>
 
+#include <emmintrin.h>
+
 #include "preload/internal_alloc.h"
 #include "preload/stack_table.h"
 #include "preload/unwinder.h"
@@ -209,6 +211,49 @@ void UnwindCache::CopyTail(Memo& from, uint32_t i, uint32_t changed, Memo* to) {
   from.probe = probe;
 }
 
+__attribute__((always_inline)) inline uint32_t UnwindCache::FramesAtOrAbove(const Memo& m, uint32_t hint,
+                                                                         uintptr_t sp) {
+  // Successive events enter at about the same depth: from where the last
+  // search ended, a few frames up or down; else a binary search (a memo's
+  // sp fall with the index).
+  uint32_t lo = hint < m.count ? hint : m.count;
+  for (uint32_t budget = kNearFrames;; --budget) {
+    if (budget == 0) break;
+    if (lo < m.count && m.frames[lo].sp >= sp) {
+      ++lo;
+    } else if (lo > 0 && m.frames[lo - 1].sp < sp) {
+      --lo;
+    } else {
+      return lo;
+    }
+  }
+  uint32_t hi = m.count;
+  lo = 0;
+  while (lo < hi) {
+    uint32_t mid = (lo + hi) / 2;
+    if (m.frames[mid].sp >= sp) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  return lo;
+}
+
+uint32_t UnwindCache::DueMemos(const uint32_t* next_off, uint32_t off) {
+  static_assert(kMemos == 8, "two 4-lane compares");
+  // Unsigned next_off[mi] <= off, per lane, with SSE2's signed compare on
+  // sign-flipped values: the lanes where next_off > off are not due.
+  const __m128i flip = _mm_set1_epi32(INT32_MIN);
+  const __m128i at = _mm_set1_epi32(static_cast<int32_t>(off ^ 0x80000000u));
+  const __m128i lo = _mm_xor_si128(_mm_load_si128(reinterpret_cast<const __m128i*>(next_off)), flip);
+  const __m128i hi =
+      _mm_xor_si128(_mm_load_si128(reinterpret_cast<const __m128i*>(next_off + 4)), flip);
+  const int later = _mm_movemask_ps(_mm_castsi128_ps(_mm_cmpgt_epi32(lo, at))) |
+                    _mm_movemask_ps(_mm_castsi128_ps(_mm_cmpgt_epi32(hi, at))) << 4;
+  return ~static_cast<uint32_t>(later) & 0xffu;
+}
+
 bool UnwindCache::Capture(const UnwindKey& key, size_t max_depth, StackTable* table,
                           uint64_t* leaf, uint64_t* first_new, uint64_t* last_new) {
   ++stats_.lookups;
@@ -272,31 +317,32 @@ bool UnwindCache::Capture(const UnwindKey& key, size_t max_depth, StackTable* ta
       return true;
     }
   }
+  // Per memo, the offset from the entry sp of its frame left - 1 (the next
+  // the walk can meet; kNoOffset when none is left), so that each step
+  // finds the memos it reaches with one vector compare (DueMemos), not a
+  // load from each memo's frames.
+  alignas(16) uint32_t next_off[kMemos];
   for (size_t mi = 0; mi < kMemos; ++mi) {
-    // The memo's frames at or above the entry sp: [0, left), by binary
-    // search (a memo's sp fall with the index).
     const Memo& m = memos_[mi];
-    uint32_t lo = 0, hi = m.count;
-    // Commonly the memo's top frame is the entry itself: no search.
-    if (hi != 0 && m.frames[hi - 1].sp >= key.sp) lo = hi;
-    while (lo < hi) {
-      uint32_t mid = (lo + hi) / 2;
-      if (m.frames[mid].sp >= key.sp) {
-        lo = mid + 1;
-      } else {
-        hi = mid;
-      }
-    }
+    const uint32_t lo = FramesAtOrAbove(m, hint_[mi], key.sp);
+    hint_[mi] = lo;
     left[mi] = lo;
+    next_off[mi] = lo > 0 ? OffsetOf(m.frames[lo - 1].sp, key.sp) : kNoOffset;
   }
   uintptr_t ip = key.ip, sp = key.sp, bp = key.bp;
   size_t n = 0;
   for (;;) {
-    // Is the walk at a frame one of the memos had?
-    for (size_t mi = 0; mi < kMemos; ++mi) {
+    // Is the walk at a frame one of the memos had? Only memos whose next
+    // frame is at or under sp can say (the others' next frame is further
+    // out): the walk passed the frames under sp, dropped here, and a frame
+    // at sp is a candidate. Taken in memo order, as one loop over all of
+    // them would.
+    for (uint32_t due = DueMemos(next_off, OffsetOf(sp, key.sp)); due != 0; due &= due - 1) {
+      const auto mi = static_cast<size_t>(__builtin_ctz(due));
       Memo& m = memos_[mi];
       uint32_t& p = left[mi];
       while (p > 0 && m.frames[p - 1].sp < sp) --p;
+      next_off[mi] = p > 0 ? OffsetOf(m.frames[p - 1].sp, key.sp) : kNoOffset;
       if (p == 0 || m.frames[p - 1].sp != sp || m.frames[p - 1].ip != ip) continue;
       const uint32_t i = p - 1;
       // At the entry, a memo whose top frame was checked above did not hold.

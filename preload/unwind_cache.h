@@ -102,6 +102,14 @@ class UnwindCache {
   // starts: short-lived threads never pay for the /proc/self/maps read.
   static constexpr uint32_t kWarmupEvents = 8;
   static constexpr uint32_t kNoProbe = ~0u;
+  // FramesAtOrAbove steps this many frames from its hint before it
+  // searches.
+  static constexpr uint32_t kNearFrames = 8;
+  // A memo frame's sp as an offset above the entry's (the walk only goes
+  // out), clamped: kFarOffset for 4 GiB or more (then the frame itself is
+  // compared), kNoOffset for no frame.
+  static constexpr uint32_t kFarOffset = 0xfffffffeu;
+  static constexpr uint32_t kNoOffset = 0xffffffffu;
 
   // Totals since the cache was created (HEAPSIGHT_STATS).
   struct Stats {
@@ -181,6 +189,15 @@ class UnwindCache {
   // Unless `scan`, returns kProbeFailed at once when the memo's probe word
   // changed (*first_changed: the probe).
   static int64_t Verify(const Memo& m, uint32_t i, bool scan, uint32_t* first_changed);
+  // How many of m's frames have an sp at or above `sp`, searched from `hint`.
+  static uint32_t FramesAtOrAbove(const Memo& m, uint32_t hint, uintptr_t sp);
+  static uint32_t OffsetOf(uintptr_t frame_sp, uintptr_t entry_sp) {
+    const uintptr_t d = frame_sp - entry_sp;
+    return d < kFarOffset ? static_cast<uint32_t>(d) : kFarOffset;
+  }
+  // Bit mi set: memo mi's next frame is at or under the walk's offset
+  // `off` (next_off[mi] <= off), so the walk has reached it.
+  static uint32_t DueMemos(const uint32_t* next_off, uint32_t off);
   static constexpr int64_t kProbeFailed = -3;
   // Writes the walk's frames [0, n) above memo frame `base` (-1: a new
   // memo from scratch) and fixes nodes, checks and bp_needed.
@@ -190,6 +207,7 @@ class UnwindCache {
   RuleSlot* big_rules_;  // kBigRuleSlots, PageAlloc'ed; nullptr: rules_ is used
   uint64_t rule_misses_at_reset_;  // stats_.rule_misses when big_rules_ was last returned
   Memo memos_[kMemos];
+  uint32_t hint_[kMemos];  // FramesAtOrAbove's last answer per memo
   Step walk_[kMaxFrames + 1];
   uintptr_t ips_[kMaxFrames + 1];
   uint32_t clock_;
