@@ -145,6 +145,11 @@ class LiveTable {
     size_t packed = 0;        // entries in chunk tables (current and old)
     size_t side = 0;          // entries in side tables
     size_t resizing = 0;      // shards migrating now
+    // Since the start: resizes up and down, and munmap calls returning old
+    // tables (each a TLB flush on every core the process runs on).
+    size_t grows = 0;
+    size_t shrinks = 0;
+    size_t unmaps = 0;
   };
   MemoryUse Memory();
   // Calls fn(address, entry, ctx) for every entry. Caller must hold LockAll
@@ -208,6 +213,7 @@ class LiveTable {
     size_t nchunks = 0;
     size_t nhome = 0;
     size_t count = 0;
+    size_t populated = 0;     // bytes of `chunks` made resident (PagePopulate)
     size_t room = 0;          // entries the table takes before it grows
     size_t shrink_below = 0;  // a remove below this count shrinks it
     // While growing or shrinking: the previous table; its chunks below
@@ -218,6 +224,10 @@ class LiveTable {
     size_t old_count = 0;
     size_t cursor = 0;
     size_t old_unmapped = 0;
+    // Counts for Memory() (wrap at 2^32: statistics only).
+    uint32_t grows = 0;
+    uint32_t shrinks = 0;
+    uint32_t unmaps = 0;
     // Side table for entries the packed form cannot hold (linear probing,
     // load at most 1/2, backward-shift deletion).
     WideSlot* wide = nullptr;
