@@ -451,12 +451,11 @@ struct LiveTableImpl {
     s->nhome = nchunks - kTail;
     s->count = 0;
     SetThresholds(s);
-    if (s->old_nchunks == 0) {
-      s->old = nullptr;
-      PopulateAhead(s);  // the shard's first table: inserts land anywhere in it
-    } else {
-      Migrate(s, shard, kMigratePerOp);
-    }
+    if (s->old_nchunks == 0) s->old = nullptr;
+    // Before the first chunks move in (the shard's first table: before
+    // inserts land anywhere in it).
+    PopulateAhead(s);
+    if (s->old != nullptr) Migrate(s, shard, kMigratePerOp);
     return true;
   }
 
