@@ -1,8 +1,8 @@
 // preload/live_table.cc: see live_table.h.
 //
-// Constraints: no malloc; one shard spin lock per operation; mmap/munmap
-// only while a shard grows (the old table's pages are returned in 16 KiB
-// pieces as they are emptied).
+// Constraints: no malloc; one shard spin lock per operation; mmap, munmap
+// and madvise (populate) only while a shard resizes (the old table's pages
+// are returned in 64 KiB pieces as they are emptied).
 #include "preload/live_table.h"
 
 #include <cstring>
@@ -92,15 +92,17 @@ struct LiveTableImpl {
   // its migration ends, a larger one as it goes (a 400 KiB table in 7
   // calls, not 25), holding at most 64 KiB of moved chunks meanwhile.
   static constexpr size_t kUnmapBatch = 64 * 1024;
-  // Tables below this many chunks (32 KiB) grow by doubling and shrink by
-  // halves (2x hysteresis), larger ones by 5/4 and to a load of 4/5 (see
-  // Reserve and SetThresholds). A shard of a program with a few hundred
+  // Tables below this many chunks (32 KiB) grow by doubling (up to it),
+  // tables up to it shrink by halves (2x hysteresis); larger ones grow by
+  // 5/4 and shrink to a load of 4/5 (see Reserve and SetThresholds). A shard of a program with a few hundred
   // thousand to a million live blocks lives at these sizes, where whole
   // pages made each 5/4 step a one-page step: python's 200,000-entry dict
-  // resized each shard about 10 times on the way up (8, 12, 16, 20, 28,
-  // 36 KiB...) and again on the way down. The cost is memory where it is
-  // least: a 16-32 KiB table may sit at 33-36 bytes per entry (at most
-  // 16 KiB more per shard, 16 MiB in all).
+  // resized each shard 7-8 times on the way up (8, 12, 16, 20, 24, 28,
+  // 32 KiB...) and again on the way down (17k munmaps, 10k mmaps). The cost is memory where it is
+  // least: a 32 KiB table holds 395 to 1,687 entries (83 to 19 bytes
+  // each; 41 right after it doubled from 16 KiB), so the 24-byte bound
+  // holds from 40 KiB tables on, and below it a shard maps at most 32 KiB
+  // (32 MiB for all 1,024 shards).
   static constexpr size_t kSmallChunks = 512;
   // New-table bytes made resident per system call (PagePopulate), ahead of
   // the migration: a table up to this size at once, when it is mapped.

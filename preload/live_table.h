@@ -33,13 +33,22 @@
 // slots), so a lookup stops at the first chunk nobody passed and a removal
 // moves nothing. A shard grows by 5/4 when it reaches a load of 7/8 and
 // shrinks to a load of 4/5 when it falls below 2/3 (it never maps less
-// than 8 KiB; a shrink must save an eighth of the table). Both are
-// incremental: the shard maps the new table and every insert or remove
-// moves the next 8 chunks of the old table over, in order, returning the
-// old table's pages to the system in 16 KiB pieces; meanwhile an entry
-// whose old home is not yet moved is inserted into the old table, so the
-// new table's pages are touched in order, by migration only, and a
-// resizing shard never holds two full tables.
+// than 8 KiB; a shrink must save an eighth of the table). Tables up to
+// 32 KiB (a program of up to about a million live blocks) double instead,
+// and halve only when the half would be at most half full, so a program
+// whose blocks swing up and down does not resize at each swing (a small
+// table may sit at up to 83 bytes per entry before it halves: the 24-byte
+// bound holds from 40 KiB tables on, below which a shard maps at most
+// 32 KiB).
+// Resizing is incremental: the shard maps the new table and every insert
+// or remove moves the next 8 chunks of the old table over, in order,
+// returning the old table's pages to the system in 64 KiB pieces (a small
+// old table in one munmap at the end: each munmap flushes every core's
+// TLB); meanwhile an entry whose old home is not yet moved is inserted
+// into the old table, so the new table's pages are touched in order, by
+// migration only, and a resizing shard never holds two full tables. The
+// new table's pages are made resident 64 KiB ahead of the migration in
+// one madvise(MADV_POPULATE_WRITE) each, not by a fault per page.
 //
 // Entries that do not fit the packed form (an address that is not 8-aligned
 // or above 2^47, a size of 16 KiB or more, a thread index of 16,384 or more
@@ -81,7 +90,8 @@
 // entry, and their frees stay on the one-byte path.
 //
 // Constraints: never calls malloc (memory from PageAlloc); no syscalls on the
-// common path (mmap/munmap only while a shard grows or shrinks). Not async-signal-safe.
+// common path (mmap, munmap and madvise only while a shard grows or
+// shrinks; madvise as a raw syscall, errno untouched). Not async-signal-safe.
 // LockAll/UnlockAll exist for fork.
 #ifndef HEAPSIGHT_PRELOAD_LIVE_TABLE_H_
 #define HEAPSIGHT_PRELOAD_LIVE_TABLE_H_
