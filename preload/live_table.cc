@@ -54,6 +54,7 @@ struct LiveTableImpl {
 
   static constexpr int kPerChunk = 4;
   static_assert(sizeof(Chunk) == 64);
+  static_assert(sizeof(Shard) == 384 && offsetof(Shard, old) < 64);
   static constexpr int kTagBits = 5;
   static constexpr uint64_t kTagMask = (uint64_t{1} << kTagBits) - 1;
   static constexpr size_t kMaxDistance = kTagMask - 1;  // 30 chunks
