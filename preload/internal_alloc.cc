@@ -5,10 +5,12 @@
 #include "preload/internal_alloc.h"
 
 #include <sys/mman.h>
+#include <sys/syscall.h>
 
 #include <atomic>
 #include <cstdint>
 
+#include "preload/raw_syscall.h"
 #include "preload/spin_lock.h"
 
 namespace heapsight::preload {
@@ -97,6 +99,14 @@ void* PageAlloc(size_t bytes) {
   RegisterRegion(reinterpret_cast<uintptr_t>(p), bytes);
   g_page_bytes.fetch_add(RoundToPages(bytes), std::memory_order_relaxed);
   return p;
+}
+
+void PagePopulate(void* p, size_t bytes) {
+  // Straight to the kernel: it runs inside the program's malloc, whose
+  // errno must not change. An error (EINVAL on a kernel before 5.14,
+  // ENOMEM) leaves the pages to fault in on touch, as without the call.
+  constexpr long kPopulateWrite = 23;  // MADV_POPULATE_WRITE (Linux 5.14)
+  RawSyscall(SYS_madvise, reinterpret_cast<long>(p), static_cast<long>(bytes), kPopulateWrite);
 }
 
 void PageFree(void* p, size_t bytes) {

@@ -14,6 +14,14 @@ namespace heapsight::preload {
 
 // Zeroed, page-aligned memory; nullptr on failure.
 void* PageAlloc(size_t bytes);
+// Makes the pages of [p, p + bytes) (page-aligned, from PageAlloc) resident
+// and writable now, in one system call, instead of one page fault each on
+// first touch (and two for a page read before it is written: the read
+// maps the kernel's zero page, the write replaces it). For memory about to
+// be written in full (live_table.cc's new tables). Best effort: on a
+// kernel without MADV_POPULATE_WRITE (before 5.14) the pages fault in as
+// they are touched.
+void PagePopulate(void* p, size_t bytes);
 void PageFree(void* p, size_t bytes);
 // Bytes currently mapped by PageAlloc (page-rounded), for HEAPSIGHT_STATS:
 // live table, stack table, thread buffers, arena, everything but the trace

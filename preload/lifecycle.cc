@@ -366,7 +366,10 @@ void LogStats() {
       .Num(static_cast<int64_t>(use.old_bytes)).Str(" in ")
       .Num(static_cast<int64_t>(use.resizing)).Str(" shards, side ")
       .Num(static_cast<int64_t>(use.side_bytes)).Str(" for ")
-      .Num(static_cast<int64_t>(use.side)).Str(" entries); other ")
+      .Num(static_cast<int64_t>(use.side)).Str(" entries; ")
+      .Num(static_cast<int64_t>(use.grows)).Str(" resizes up, ")
+      .Num(static_cast<int64_t>(use.shrinks)).Str(" down, ")
+      .Num(static_cast<int64_t>(use.unmaps)).Str(" munmaps); other ")
       .Num(mapped - table_bytes + static_cast<int64_t>(sizeof g_live_blocks))
       .Str(" bytes (stack table ").Num(static_cast<int64_t>(g_stack_table.MappedBytes()))
       .Str(", the rest thread buffers, arena, module map)");

@@ -1,8 +1,8 @@
 // preload/live_table.cc: see live_table.h.
 //
-// Constraints: no malloc; one shard spin lock per operation; mmap/munmap
-// only while a shard grows (the old table's pages are returned in 16 KiB
-// pieces as they are emptied).
+// Constraints: no malloc; one shard spin lock per operation; mmap, munmap
+// and madvise (populate) only while a shard resizes (the old table's pages
+// are returned in 64 KiB pieces as they are emptied).
 #include "preload/live_table.h"
 
 #include <cstring>
@@ -54,6 +54,7 @@ struct LiveTableImpl {
 
   static constexpr int kPerChunk = 4;
   static_assert(sizeof(Chunk) == 64);
+  static_assert(sizeof(Shard) == 384 && offsetof(Shard, old) < 64);
   static constexpr int kTagBits = 5;
   static constexpr uint64_t kTagMask = (uint64_t{1} << kTagBits) - 1;
   static constexpr size_t kMaxDistance = kTagMask - 1;  // 30 chunks
@@ -84,9 +85,29 @@ struct LiveTableImpl {
   // shards hold an old table at once: at 4 per operation, a 2 million
   // block program ended with 286 of 1,024 shards mid-migration.
   static constexpr size_t kMigratePerOp = 8;
-  // Old-table bytes per munmap: small enough that a mid-size table (tens
-  // of KiB) gives its pages back as it goes, not only at the end.
-  static constexpr size_t kUnmapBatch = 16 * 1024;
+  // Old-table bytes per munmap. Each munmap of a process with a second
+  // thread (heapsight's writer) flushes the other cores' TLBs by
+  // interrupt: in a VM that is the dearest part of a resize (python's dict
+  // build spent a quarter of its CPU in munmap's TLB flushes with 16 KiB
+  // pieces). 64 KiB: a table up to that size goes back in one call when
+  // its migration ends, a larger one as it goes (a 400 KiB table in 7
+  // calls, not 25), holding at most 64 KiB of moved chunks meanwhile.
+  static constexpr size_t kUnmapBatch = 64 * 1024;
+  // Tables below this many chunks (32 KiB) grow by doubling (up to it),
+  // tables up to it shrink by halves (2x hysteresis); larger ones grow by
+  // 5/4 and shrink to a load of 4/5 (see Reserve and SetThresholds). A shard of a program with a few hundred
+  // thousand to a million live blocks lives at these sizes, where whole
+  // pages made each 5/4 step a one-page step: python's 200,000-entry dict
+  // resized each shard 7-8 times on the way up (8, 12, 16, 20, 24, 28,
+  // 32 KiB...) and again on the way down (17k munmaps, 10k mmaps). The cost is memory where it is
+  // least: a 32 KiB table holds 395 to 1,687 entries (83 to 19 bytes
+  // each; 41 right after it doubled from 16 KiB), so the 24-byte bound
+  // holds from 40 KiB tables on, and below it a shard maps at most 32 KiB
+  // (32 MiB for all 1,024 shards).
+  static constexpr size_t kSmallChunks = 512;
+  // New-table bytes made resident per system call (PagePopulate), ahead of
+  // the migration: a table up to this size at once, when it is mapped.
+  static constexpr size_t kPopulateWindow = 64 * 1024;
 
   // --- hashing: two bijections, so the address can be rebuilt ---
 
@@ -349,6 +370,7 @@ struct LiveTableImpl {
   }
 
   static void FreeOld(Shard* s) {
+    ++s->unmaps;
     PageFree(reinterpret_cast<char*>(s->old) + s->old_unmapped,
              Bytes(s->old_nchunks) - s->old_unmapped);
     s->old = nullptr;
@@ -376,15 +398,42 @@ struct LiveTableImpl {
       ++s->cursor;
       if (s->cursor == s->old_nchunks) {
         FreeOld(s);
+        PopulateAhead(s);
         return;
       }
-      // Whole 16 KiB pieces below the cursor are empty and never read again.
+      // Whole 64 KiB pieces below the cursor are empty and never read again.
       size_t done = Bytes(s->cursor) / kUnmapBatch * kUnmapBatch;
       if (done > s->old_unmapped) {
+        ++s->unmaps;
         PageFree(reinterpret_cast<char*>(s->old) + s->old_unmapped, done - s->old_unmapped);
         s->old_unmapped = done;
       }
     }
+    PopulateAhead(s);
+  }
+
+  // Makes the current table's pages resident up to a window past the
+  // migration's front (where migrated entries land: the new home of the
+  // old cursor's first hash, and up to 30 chunks on), in one system call
+  // per window. Migration reads each chunk before writing it (is there
+  // room?), so a page it found unpopulated faulted twice: once for the read
+  // (the zero page), once for the write (python's dict build: 107k of its
+  // 114k extra faults, for 57k pages of new tables). Populated a window at
+  // a time, not the whole table at its mapping, so a large shard's new
+  // table becomes resident as the old one is returned, as before.
+  static void PopulateAhead(Shard* s) {
+    size_t total = Bytes(s->nchunks);
+    if (s->populated >= total) return;
+    size_t front = s->old == nullptr
+                       ? s->nchunks
+                       : Current(*s).Home(Old(*s).First(s->cursor)) + kMaxDistance + 1;
+    size_t need = Bytes(front < s->nchunks ? front : s->nchunks);
+    if (need <= s->populated) return;
+    size_t end = s->populated + kPopulateWindow;
+    if (end < need) end = (need + kPopulateWindow - 1) / kPopulateWindow * kPopulateWindow;
+    if (end > total) end = total;
+    PagePopulate(reinterpret_cast<char*>(s->chunks) + s->populated, end - s->populated);
+    s->populated = end;
   }
 
   // Maps a table of `nchunks` chunks and starts moving the current one
@@ -392,6 +441,8 @@ struct LiveTableImpl {
   static bool Resize(Shard* s, size_t shard, size_t nchunks) {
     auto* chunks = static_cast<Chunk*>(PageAlloc(Bytes(nchunks)));
     if (chunks == nullptr) return false;
+    if (s->nchunks != 0) ++(nchunks > s->nchunks ? s->grows : s->shrinks);
+    s->populated = 0;
     s->old = s->chunks;
     s->old_nchunks = s->nchunks;
     s->old_nhome = s->nhome;
@@ -403,11 +454,11 @@ struct LiveTableImpl {
     s->nhome = nchunks - kTail;
     s->count = 0;
     SetThresholds(s);
-    if (s->old_nchunks == 0) {
-      s->old = nullptr;
-    } else {
-      Migrate(s, shard, kMigratePerOp);
-    }
+    if (s->old_nchunks == 0) s->old = nullptr;
+    // Before the first chunks move in (the shard's first table: before
+    // inserts land anywhere in it).
+    PopulateAhead(s);
+    if (s->old != nullptr) Migrate(s, shard, kMigratePerOp);
     return true;
   }
 
@@ -441,7 +492,10 @@ struct LiveTableImpl {
     if (HasRoom(*s, 1)) return true;
     if (s->old != nullptr) Migrate(s, shard, s->old_nchunks);  // finish the last resize first
     if (HasRoom(*s, 1)) return true;
-    size_t n = s->nchunks == 0 ? kMinChunks : WholePages(s->nhome * 5 / 4 + kTail);
+    size_t n = s->nchunks == 0             ? kMinChunks
+               : s->nchunks < kSmallChunks ? (s->nchunks * 2 < kSmallChunks ? s->nchunks * 2
+                                                                            : kSmallChunks)
+                                           : WholePages(s->nhome * 5 / 4 + kTail);
     return Resize(s, shard, n);
   }
 
@@ -451,20 +505,35 @@ struct LiveTableImpl {
   // 2/3: that growth is not undone). No memory: it stays as it is.
   static void MaybeShrink(Shard* s, size_t shard) {
     if (s->count >= s->shrink_below || s->old != nullptr) return;
-    size_t n = WholePages(s->count * 5 / 16 + kTail);
+    size_t n = s->nchunks <= kSmallChunks ? HalfOf(s->nchunks)
+                                          : WholePages(s->count * 5 / 16 + kTail);
     Resize(s, shard, n < kMinChunks ? kMinChunks : n);
+  }
+  // A small table's next size down: half of it, in whole pages.
+  static size_t HalfOf(size_t nchunks) {
+    size_t half = WholePages(nchunks / 2);
+    return half < kMinChunks ? kMinChunks : half;
   }
   // The thresholds of a table of `nchunks` chunks (see HasRoom and
   // MaybeShrink): room for 7/8 x 4 entries per home; shrink below 2/3 x 4
   // per chunk (tail included) if the smaller table (whole pages, at a load of 4/5) is at
   // most 7/8 of this one: (count x 5/16 + kTail) in whole pages <= P, the
   // whole pages in 7/8 x nchunks, for every count below the threshold.
+  // A small table (kSmallChunks or less) shrinks to half its size once the
+  // half would be at most half full (7/16 x 4 entries per home), so a
+  // table just doubled (half full) does not shrink until half its entries
+  // are gone.
   static void SetThresholds(Shard* s) {
     s->room = s->nhome * 7 / 2;
+    if (s->nchunks <= kSmallChunks) {
+      size_t half = HalfOf(s->nchunks);
+      s->shrink_below = half < s->nchunks ? (half - kTail) * 7 / 4 : 0;
+      return;
+    }
     size_t pages = s->nchunks * 7 / 8 / kPageChunks * kPageChunks;
     size_t by_size = pages > kTail ? (pages - kTail) * 16 / 5 : 0;
     size_t by_load = (s->nchunks * 8 + 2) / 3;  // count x 3 < nchunks x 8: 24 bytes per entry
-    s->shrink_below = s->nchunks <= kMinChunks ? 0 : by_size < by_load ? by_size : by_load;
+    s->shrink_below = by_size < by_load ? by_size : by_load;
   }
 
   // --- side table for entries the packed form cannot hold ---
@@ -804,6 +873,9 @@ LiveTable::MemoryUse LiveTable::Memory() {
       m.old_bytes += Impl::Bytes(shard.old_nchunks) - shard.old_unmapped;
       ++m.resizing;
     }
+    m.grows += shard.grows;
+    m.shrinks += shard.shrinks;
+    m.unmaps += shard.unmaps;
   }
   return m;
 }

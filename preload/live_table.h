@@ -33,13 +33,22 @@
 // slots), so a lookup stops at the first chunk nobody passed and a removal
 // moves nothing. A shard grows by 5/4 when it reaches a load of 7/8 and
 // shrinks to a load of 4/5 when it falls below 2/3 (it never maps less
-// than 8 KiB; a shrink must save an eighth of the table). Both are
-// incremental: the shard maps the new table and every insert or remove
-// moves the next 8 chunks of the old table over, in order, returning the
-// old table's pages to the system in 16 KiB pieces; meanwhile an entry
-// whose old home is not yet moved is inserted into the old table, so the
-// new table's pages are touched in order, by migration only, and a
-// resizing shard never holds two full tables.
+// than 8 KiB; a shrink must save an eighth of the table). Tables up to
+// 32 KiB (a program of up to about a million live blocks) double instead,
+// and halve only when the half would be at most half full, so a program
+// whose blocks swing up and down does not resize at each swing (a small
+// table may sit at up to 83 bytes per entry before it halves: the 24-byte
+// bound holds from 40 KiB tables on, below which a shard maps at most
+// 32 KiB).
+// Resizing is incremental: the shard maps the new table and every insert
+// or remove moves the next 8 chunks of the old table over, in order,
+// returning the old table's pages to the system in 64 KiB pieces (a small
+// old table in one munmap at the end: each munmap flushes every core's
+// TLB); meanwhile an entry whose old home is not yet moved is inserted
+// into the old table, so the new table's pages are touched in order, by
+// migration only, and a resizing shard never holds two full tables. The
+// new table's pages are made resident 64 KiB ahead of the migration in
+// one madvise(MADV_POPULATE_WRITE) each, not by a fault per page.
 //
 // Entries that do not fit the packed form (an address that is not 8-aligned
 // or above 2^47, a size of 16 KiB or more, a thread index of 16,384 or more
@@ -81,7 +90,8 @@
 // entry, and their frees stay on the one-byte path.
 //
 // Constraints: never calls malloc (memory from PageAlloc); no syscalls on the
-// common path (mmap/munmap only while a shard grows or shrinks). Not async-signal-safe.
+// common path (mmap, munmap and madvise only while a shard grows or
+// shrinks; madvise as a raw syscall, errno untouched). Not async-signal-safe.
 // LockAll/UnlockAll exist for fork.
 #ifndef HEAPSIGHT_PRELOAD_LIVE_TABLE_H_
 #define HEAPSIGHT_PRELOAD_LIVE_TABLE_H_
@@ -145,6 +155,11 @@ class LiveTable {
     size_t packed = 0;        // entries in chunk tables (current and old)
     size_t side = 0;          // entries in side tables
     size_t resizing = 0;      // shards migrating now
+    // Since the start: resizes up and down, and munmap calls returning old
+    // tables (each a TLB flush on every core the process runs on).
+    size_t grows = 0;
+    size_t shrinks = 0;
+    size_t unmaps = 0;
   };
   MemoryUse Memory();
   // Calls fn(address, entry, ctx) for every entry. Caller must hold LockAll
@@ -199,6 +214,10 @@ class LiveTable {
     uint64_t size;
     uint64_t meta;  // stack << 9 | internal << 8 | api
   };
+  // 384 bytes, six cache lines (live_table.cc asserts it); what every
+  // insert and remove reads is in the first: lock, table, counts,
+  // thresholds and the `old` test. 32-bit fields where a shard can never
+  // need more (4 G entries, a 4 GiB table).
   struct alignas(64) Shard {
     SpinLock lock;
     uint32_t recent_pos = 0;
@@ -208,21 +227,26 @@ class LiveTable {
     size_t nchunks = 0;
     size_t nhome = 0;
     size_t count = 0;
-    size_t room = 0;          // entries the table takes before it grows
-    size_t shrink_below = 0;  // a remove below this count shrinks it
+    uint32_t room = 0;          // entries the table takes before it grows
+    uint32_t shrink_below = 0;  // a remove below this count shrinks it
     // While growing or shrinking: the previous table; its chunks below
     // `cursor` have been moved and its first `old_unmapped` bytes returned.
     Chunk* old = nullptr;
+    uint32_t old_unmapped = 0;
+    uint32_t populated = 0;  // bytes of `chunks` made resident (PagePopulate)
     size_t old_nchunks = 0;
     size_t old_nhome = 0;
     size_t old_count = 0;
     size_t cursor = 0;
-    size_t old_unmapped = 0;
     // Side table for entries the packed form cannot hold (linear probing,
     // load at most 1/2, backward-shift deletion).
     WideSlot* wide = nullptr;
-    size_t wide_capacity = 0;
-    size_t wide_count = 0;
+    uint32_t wide_capacity = 0;
+    uint32_t wide_count = 0;
+    // Counts for Memory() (wrap at 2^32: statistics only).
+    uint32_t grows = 0;
+    uint32_t shrinks = 0;
+    uint32_t unmaps = 0;
     uint64_t recent[kRecent] = {};  // last removed addresses (ring)
     uint64_t recent_id[kRecent] = {};  // their allocation ids
   };

@@ -241,9 +241,12 @@ TEST(LiveTable, OneShardGrowsIncrementallyAndStaysExact) {
       if (k % 16 != 0) continue;  // Memory takes every shard lock
       LiveTable::MemoryUse m = table.Memory();
       ASSERT_EQ(m.packed + m.side, reference.size());
-      // Small tables round up to whole pages; from 64 KiB on the bound holds.
-      if (m.resizing == 0 && m.chunk_bytes >= 64 * 1024) {
-        ASSERT_LE(m.chunk_bytes, 24 * m.packed) << reference.size();
+      // Tables up to 32 KiB double and halve; above, a shrink must save an
+      // eighth of the table in whole pages, so tables under 144 KiB may sit
+      // at up to 25 bytes per entry; from 144 KiB on the bound is 24.
+      if (m.resizing == 0 && m.chunk_bytes > 32 * 1024) {
+        ASSERT_LE(m.chunk_bytes, (m.chunk_bytes >= 144 * 1024 ? 24 : 25) * m.packed)
+            << reference.size();
       }
       if (m.chunk_bytes > last_chunk_bytes) {
         ++growths;
@@ -263,8 +266,9 @@ TEST(LiveTable, OneShardGrowsIncrementallyAndStaysExact) {
   }
   EXPECT_EQ(table.Size(), reference.size());
   ExpectSameContents(table, reference);
-  // From 128 chunks, 5/4 as many homes (in whole pages) each time: 128,
-  // 192, 256, 320, 448, 576, 768, ... past 150,000 entries.
+  // From 128 chunks, doubling to 512, then 5/4 as many homes (in whole
+  // pages) each time: 128, 256, 512, 640, 832, 1088, ... past 150,000
+  // entries.
   EXPECT_GE(growths, 20u);
   EXPECT_GE(checked_mid_growth, 10u);
   // Drive it to the end of the last migration with removes and re-inserts.
@@ -296,8 +300,9 @@ TEST(LiveTable, OneShardGrowsIncrementallyAndStaysExact) {
 
 
 // While a shard migrates, the old table's pages go back to the system in
-// 16 KiB pieces as the cursor passes them, so the shard never holds two
-// full tables.
+// 64 KiB pieces as the cursor passes them, so the shard never holds two
+// full tables; the new table is made resident 64 KiB ahead of the
+// migration. One munmap per piece, one map per resize: counted.
 TEST(LiveTable, GrowthReturnsTheOldTableAsItGoes) {
   static LiveTable table;
   std::vector<uintptr_t> regions = RegionsOfOneShard(8);
@@ -305,36 +310,51 @@ TEST(LiveTable, GrowthReturnsTheOldTableAsItGoes) {
   for (uintptr_t region : regions) {
     for (uintptr_t k = 1; k < 8192; ++k) addresses.push_back(region << 16 | k * 8);
   }
-  // Chunks (homes): 128 (98), 192 (162), 256 (226), 320 (290), 448 (418),
-  // 576 (546), 768 (738), 960 (930), 1216 (1186), 1536 (1506), 1920
-  // (1890), 2432 (2402), 3072 (3042): room for 3042 x 7/2 = 10,647
-  // entries; the 10,648th starts the growth to 3,840 chunks.
+  // Chunks (homes): 128 (98), 256 (226), 512 (482), then 5/4 in whole
+  // pages: 640 (610), 832 (802), 1088 (1058), 1408 (1378), 1792 (1762),
+  // 2240 (2210), 2816 (2786): room for 2786 x 7/2 = 9,751 entries; the
+  // 9,752nd starts the growth to 3,520 chunks.
   size_t i = 0;
-  for (; i < 10647; ++i) ASSERT_TRUE(table.Insert(addresses[i], Entry(i + 1, 8)));
+  for (; i < 9751; ++i) ASSERT_TRUE(table.Insert(addresses[i], Entry(i + 1, 8)));
   LiveTable::MemoryUse m = table.Memory();
-  ASSERT_EQ(m.chunk_bytes, 3072u * 64);
+  ASSERT_EQ(m.chunk_bytes, 2816u * 64);
   ASSERT_EQ(m.resizing, 0u);
+  EXPECT_EQ(m.grows, 9u);
+  EXPECT_EQ(m.shrinks, 0u);
+  // The old tables of 8-52 KiB went back in one munmap each at the end of
+  // their migration, those of 68-112 KiB in two (a 64 KiB piece, the
+  // rest), the one of 140 KiB in three.
+  EXPECT_EQ(m.unmaps, 5u + 2 * 3 + 3);
   ASSERT_TRUE(table.Insert(addresses[i], Entry(i + 1, 8)));
   ++i;
   // New table mapped; the old one is whole but for the first 8 chunks moved.
   m = table.Memory();
-  EXPECT_EQ(m.chunk_bytes, 3840u * 64);
-  EXPECT_EQ(m.old_bytes, 3072u * 64);
+  EXPECT_EQ(m.chunk_bytes, 3520u * 64);
+  EXPECT_EQ(m.old_bytes, 2816u * 64);
   EXPECT_EQ(m.resizing, 1u);
+  EXPECT_EQ(m.grows, 10u);
   // 128 more inserts move 8 chunks each: 1,032 chunks, so the first 64 KiB
-  // (four 16 KiB pieces, 1,024 chunks) of the old table are gone.
+  // (1,024 chunks) of the old table are gone, in one munmap.
   for (int n = 0; n < 128; ++n, ++i) ASSERT_TRUE(table.Insert(addresses[i], Entry(i + 1, 8)));
-  EXPECT_EQ(table.Memory().old_bytes, (3072u - 1024) * 64);
-  // 254 more: 3,064 chunks moved, the old table's last 8 chunks remain
-  // (mapped until the end: 3,072 - 2,816 = 256 chunks), then one more.
-  for (int n = 0; n < 254; ++n, ++i) ASSERT_TRUE(table.Insert(addresses[i], Entry(i + 1, 8)));
-  EXPECT_EQ(table.Memory().old_bytes, (3072u - 2816) * 64);
+  m = table.Memory();
+  EXPECT_EQ(m.old_bytes, (2816u - 1024) * 64);
+  EXPECT_EQ(m.unmaps, 15u);
+  // 127 more: 2,048 chunks moved, the second 64 KiB is gone.
+  for (int n = 0; n < 127; ++n, ++i) ASSERT_TRUE(table.Insert(addresses[i], Entry(i + 1, 8)));
+  EXPECT_EQ(table.Memory().old_bytes, (2816u - 2048) * 64);
+  // 95 more: 2,808 chunks moved, the last 768 chunks are still mapped
+  // until the end; then one more ends the migration.
+  for (int n = 0; n < 95; ++n, ++i) ASSERT_TRUE(table.Insert(addresses[i], Entry(i + 1, 8)));
+  m = table.Memory();
+  EXPECT_EQ(m.old_bytes, (2816u - 2048) * 64);
+  EXPECT_EQ(m.unmaps, 16u);
   ASSERT_TRUE(table.Insert(addresses[i], Entry(i + 1, 8)));
   ++i;
   m = table.Memory();
   EXPECT_EQ(m.old_bytes, 0u);
   EXPECT_EQ(m.resizing, 0u);
-  EXPECT_EQ(m.chunk_bytes, 3840u * 64);
+  EXPECT_EQ(m.unmaps, 17u);
+  EXPECT_EQ(m.chunk_bytes, 3520u * 64);
   EXPECT_EQ(table.Size(), i);
   for (size_t k = 0; k < i; ++k) {
     LiveEntry e;
@@ -385,9 +405,66 @@ TEST(LiveTable, ShrinksWhenBlocksAreFreedAndStaysExact) {
     }
   }
   EXPECT_GE(shrinks, 10u);
-  EXPECT_LT(table.Memory().chunk_bytes, grown / 50);
+  // 500 entries: a 448-chunk table (28 KiB, reached by the 4/5 rule from
+  // above) keeps them, since its half (224 chunks) would be more than half
+  // full (room 679, so it shrinks below 339 entries).
+  EXPECT_EQ(table.Memory().chunk_bytes, 448u * 64);
+  EXPECT_LT(table.Memory().chunk_bytes, grown / 45);
   ExpectSameContents(table, reference);
   for (uintptr_t address : live) ASSERT_TRUE(table.Contains(address));
+}
+
+// A small table (up to 32 KiB) doubles when full and halves only once its
+// half would be at most half full: a program whose live blocks swing by
+// half around one size (an interpreter building and dropping a dict) does
+// not resize at all, where 5/4 steps resized at each swing; and a resize
+// of a small table costs one munmap (its whole old table, when the
+// migration ends). Exact counts from Memory().
+TEST(LiveTable, SmallTablesDoubleAndHalveWithoutChurn) {
+  static LiveTable table;
+  std::vector<uintptr_t> regions = RegionsOfOneShard(1);
+  std::vector<uintptr_t> addresses;
+  for (uintptr_t k = 1; k <= 2000; ++k) addresses.push_back(regions[0] << 16 | k * 8);
+  LiveEntry gone;
+  // 128 chunks (room 343), 256 (room 791), 512 (room 1,687): 792 entries
+  // took two growths.
+  for (size_t i = 0; i < 792; ++i) ASSERT_TRUE(table.Insert(addresses[i], Entry(i + 1, 8)));
+  LiveTable::MemoryUse m = table.Memory();
+  EXPECT_EQ(m.grows, 2u);
+  EXPECT_EQ(m.chunk_bytes, 512u * 64);
+  // 512 chunks shrink below (256 - 30) x 7/4 = 395 entries. Swing 50 times
+  // between 792 and 402 live entries: no resize.
+  for (int round = 0; round < 50; ++round) {
+    for (size_t i = 402; i < 792; ++i) ASSERT_TRUE(table.Remove(addresses[i], &gone));
+    for (size_t i = 402; i < 792; ++i) ASSERT_TRUE(table.Insert(addresses[i], Entry(i + 1, 8)));
+  }
+  m = table.Memory();
+  EXPECT_EQ(m.grows, 2u);
+  EXPECT_EQ(m.shrinks, 0u);
+  EXPECT_EQ(m.unmaps, 2u);  // the 8 and 16 KiB tables, one munmap each
+  EXPECT_EQ(m.resizing, 0u);
+  // Down to 394: the table halves (256 chunks); back up to 792: it doubles.
+  for (size_t i = 394; i < 792; ++i) ASSERT_TRUE(table.Remove(addresses[i], &gone));
+  m = table.Memory();
+  EXPECT_EQ(m.shrinks, 1u);
+  EXPECT_EQ(m.chunk_bytes, 256u * 64);
+  for (size_t i = 394; i < 792; ++i) ASSERT_TRUE(table.Insert(addresses[i], Entry(i + 1, 8)));
+  m = table.Memory();
+  EXPECT_EQ(m.grows, 3u);
+  EXPECT_EQ(m.chunk_bytes, 512u * 64);
+  // All freed: 512 -> 256 below 395 entries, 256 -> 128 below 171.
+  for (size_t i = 0; i < 792; ++i) {
+    LiveEntry e;
+    ASSERT_TRUE(table.Remove(addresses[i], &e));
+    ASSERT_EQ(e.id, i + 1);
+  }
+  m = table.Memory();
+  EXPECT_EQ(m.shrinks, 3u);
+  EXPECT_EQ(m.resizing, 0u);
+  EXPECT_EQ(m.chunk_bytes, 128u * 64);
+  EXPECT_EQ(m.unmaps, 6u);  // one per resize
+  EXPECT_EQ(table.Size(), 0u);
+  EXPECT_EQ(table.MappedBytes(), sizeof(LiveTable) + 128u * 64);
 }
 
 // Entries aimed at one home chunk of a shard's first table (98 homes):
