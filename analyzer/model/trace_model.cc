@@ -419,8 +419,12 @@ class Analysis {
     p_.stack_nodes.ForEach([&](uint64_t, const StackNode& n) { ips.push_back(n.ip); });
     if (ips.empty()) return;
     warm_symbolizer_ = std::make_unique<Symbolizer>(p_.modules);
-    warm_thread_ = std::thread(
-        [sym = warm_symbolizer_.get(), ips = std::move(ips)] { sym->Preload(ips); });
+    // The symbol tables the classifier has read already are not read again
+    // there: AnalyzeTrace's Symbolizer pairs them with the helper's DWARF.
+    std::vector<std::string> have_symbols;
+    if (classifier_ != nullptr) have_symbols = classifier_->FilesWithSymbols();
+    warm_thread_ = std::thread([sym = warm_symbolizer_.get(), ips = std::move(ips),
+                                have = std::move(have_symbols)] { sym->Preload(ips, have); });
   }
 
  public:
