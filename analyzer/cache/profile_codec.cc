@@ -334,18 +334,15 @@ void EncodeProfile(const ProcessProfile& p, std::string* out) {
   }
   PutStrings(w, p.warnings);
   PutLeakClasses(w, p.leak_classes);
-  // The stack trie, sorted by node and delta-coded (nodes are dense ids).
-  std::vector<std::pair<uint64_t, std::pair<uint64_t, uint64_t>>> nodes(p.stack_nodes.begin(),
-                                                                        p.stack_nodes.end());
-  std::sort(nodes.begin(), nodes.end());
-  w.U64(nodes.size());
+  // The stack trie, in node order and delta-coded (nodes are dense ids).
+  w.U64(p.stack_nodes.size());
   uint64_t previous = 0;
-  for (const auto& [node, link] : nodes) {
+  p.stack_nodes.ForEach([&](uint64_t node, const StackNode& link) {
     w.U64(node - previous);
     previous = node;
-    w.U64(link.first);
-    w.U64(link.second);
-  }
+    w.U64(link.parent);
+    w.U64(link.ip);
+  });
   out->append(w.buffer());
 }
 
@@ -408,7 +405,6 @@ absl::StatusOr<ProcessProfile> DecodeProfile(std::string_view data) {
   GetStrings(r, &p.warnings);
   GetLeakClasses(r, &p.leak_classes);
   uint64_t nodes = r.Count(3);
-  p.stack_nodes.reserve(nodes);
   uint64_t node = 0;
   for (uint64_t i = 0; i < nodes && r.ok(); ++i) {
     uint64_t delta = r.U64();
@@ -416,7 +412,7 @@ absl::StatusOr<ProcessProfile> DecodeProfile(std::string_view data) {
     node += delta;
     uint64_t parent = r.U64();
     uint64_t ip = r.U64();
-    p.stack_nodes.emplace(node, std::make_pair(parent, ip));
+    p.stack_nodes.Define(node, parent, ip);
   }
   if (!r.ok() || !r.AtEnd()) return absl::DataLossError("malformed analysis cache entry");
   if (!p.growth.empty() && p.growth.size() != p.sites.size()) {

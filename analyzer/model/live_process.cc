@@ -69,7 +69,7 @@ void LiveProcess::Apply(const Record& r, uint32_t thread_index) {
       Inherit(r);
       break;
     case RecordTag::kStackNode:
-      stack_nodes_.try_emplace(r.stack_node.node, r.stack_node.parent, r.stack_node.ip);
+      stack_nodes_.Define(r.stack_node.node, r.stack_node.parent, r.stack_node.ip);
       break;
     case RecordTag::kModule:
       modules_.push_back(ModuleFromRecord(r.module, r.time_us));

@@ -114,7 +114,7 @@ class LiveProcess {
   uint64_t ppid() const { return ppid_ != 0 ? ppid_ : header_.ppid; }
   const std::string& parent_trace() const { return parent_trace_; }
   const std::vector<Module>& modules() const { return modules_; }
-  const absl::flat_hash_map<uint64_t, std::pair<uint64_t, uint64_t>>& stack_nodes() const {
+  const StackTrie& stack_nodes() const {
     return stack_nodes_;
   }
   // Calls fn(id, size, stack, api) for every live block.
@@ -179,7 +179,7 @@ class LiveProcess {
   format::EndReason end_reason_ = format::EndReason::kExit;
   int64_t exit_status_ = 0;
   std::vector<Module> modules_;
-  absl::flat_hash_map<uint64_t, std::pair<uint64_t, uint64_t>> stack_nodes_;
+  StackTrie stack_nodes_;
   std::vector<LiveSite> sites_;
   absl::flat_hash_map<SiteKey, uint32_t> site_index_;
   LiveSet live_;

@@ -8,19 +8,19 @@
 
 namespace heapsight::analyzer {
 
-SiteKind SiteClassifier::ClassifyWalking(uint64_t stack, const StackNodeMap& nodes,
+SiteKind SiteClassifier::ClassifyWalking(uint64_t stack, const StackTrie& nodes,
                                          Symbolizer& symbolizer, bool* provisional) {
   std::vector<uint64_t> ips;
   uint64_t node = stack;
   while (node != 0 && ips.size() < kMaxDepth) {
-    auto it = nodes.find(node);
-    if (it == nodes.end()) {
+    StackNode n;
+    if (!nodes.Find(node, &n)) {
       *provisional = true;
       break;
     }
-    ips.push_back(it->second.second);
-    if (it->second.first == node) break;
-    node = it->second.first;
+    ips.push_back(n.ip);
+    if (n.parent == node) break;
+    node = n.parent;
   }
   if (!ips.empty() && format::IsStackCutMarker(ips.back())) ips.pop_back();
   for (uint64_t ip : ips) {
@@ -29,7 +29,7 @@ SiteKind SiteClassifier::ClassifyWalking(uint64_t stack, const StackNodeMap& nod
   return ClassifySite(ips, symbolizer);
 }
 
-bool SiteClassifier::FactsOf(uint64_t node, const StackNodeMap& nodes, Symbolizer& symbolizer,
+bool SiteClassifier::FactsOf(uint64_t node, const StackTrie& nodes, Symbolizer& symbolizer,
                              Facts* out) {
   // Up to the first node already known, or the root.
   path_.clear();
@@ -39,13 +39,13 @@ bool SiteClassifier::FactsOf(uint64_t node, const StackNodeMap& nodes, Symbolize
       base = known->second;
       break;
     }
-    auto it = nodes.find(n);
-    if (it == nodes.end()) return false;
-    bool root = it->second.first == n || it->second.first == 0;
-    path_.push_back({n, it->second.second, root});
+    StackNode sn;
+    if (!nodes.Find(n, &sn)) return false;
+    bool root = sn.parent == n || sn.parent == 0;
+    path_.push_back({n, sn.ip, root});
     if (path_.size() > kMaxDepth) return false;
     if (root) break;
-    n = it->second.first;
+    n = sn.parent;
   }
   // Down again, each node's facts from its parent's.
   for (size_t i = path_.size(); i-- > 0;) {
@@ -69,7 +69,7 @@ bool SiteClassifier::FactsOf(uint64_t node, const StackNodeMap& nodes, Symbolize
   return base.nodes < kMaxDepth;
 }
 
-SiteKind SiteClassifier::Classify(uint64_t stack, const StackNodeMap& nodes,
+SiteKind SiteClassifier::Classify(uint64_t stack, const StackTrie& nodes,
                                   Symbolizer& symbolizer, bool* provisional) {
   Facts leaf;
   if (!FactsOf(stack, nodes, symbolizer, &leaf)) {
@@ -84,11 +84,12 @@ SiteKind SiteClassifier::Classify(uint64_t stack, const StackNodeMap& nodes,
   uint64_t node = stack;
   Facts facts = leaf;
   for (;;) {
-    const std::pair<uint64_t, uint64_t>& parent_ip = nodes.find(node)->second;
-    uint64_t ip = parent_ip.second;
+    StackNode parent_ip;
+    nodes.Find(node, &parent_ip);  // known: a node of the stack
+    uint64_t ip = parent_ip.ip;
     const Module* module = symbolizer.FindModule(ip);
     if (facts.frames >= 2 && IsLeadingAllocatorFrame(ip, module, symbolizer)) {
-      node = parent_ip.first;
+      node = parent_ip.parent;
       FactsOf(node, nodes, symbolizer, &facts);  // known: a node of the stack
       continue;
     }

@@ -34,14 +34,12 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "analyzer/model/stack_trie.h"
 #include "analyzer/symbols/runtime_filter.h"
 
 namespace heapsight::analyzer {
 
 class Symbolizer;
-
-// node -> (parent, ip), as ProcessProfile::stack_nodes.
-using StackNodeMap = absl::flat_hash_map<uint64_t, std::pair<uint64_t, uint64_t>>;
 
 class SiteClassifier {
  public:
@@ -51,7 +49,7 @@ class SiteClassifier {
   // The kind of the site whose leaf node is `stack`; *provisional is set
   // (never cleared) when a node of the stack or the module of a frame is
   // not known yet.
-  SiteKind Classify(uint64_t stack, const StackNodeMap& nodes, Symbolizer& symbolizer,
+  SiteKind Classify(uint64_t stack, const StackTrie& nodes, Symbolizer& symbolizer,
                     bool* provisional);
 
   // Forgets every node's facts (the modules changed).
@@ -61,7 +59,7 @@ class SiteClassifier {
 
   // The stack walk and ClassifySite without memory (the reference, and the
   // path for stacks the memo does not cover).
-  static SiteKind ClassifyWalking(uint64_t stack, const StackNodeMap& nodes,
+  static SiteKind ClassifyWalking(uint64_t stack, const StackTrie& nodes,
                                   Symbolizer& symbolizer, bool* provisional);
 
  private:
@@ -78,7 +76,7 @@ class SiteClassifier {
   static_assert(sizeof(Facts) == 4);
   // The facts of `node` and its ancestors; false if a node is missing or
   // the chain is deeper than kMaxDepth.
-  bool FactsOf(uint64_t node, const StackNodeMap& nodes, Symbolizer& symbolizer, Facts* out);
+  bool FactsOf(uint64_t node, const StackTrie& nodes, Symbolizer& symbolizer, Facts* out);
 
   absl::flat_hash_map<uint64_t, Facts> facts_;
   struct PathEntry {

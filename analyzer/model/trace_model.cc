@@ -140,7 +140,7 @@ class Analysis {
         Inherit(r);
         break;
       case RecordTag::kStackNode:
-        p_.stack_nodes.try_emplace(r.value, r.old_id, r.size);
+        p_.stack_nodes.Define(r.value, r.old_id, r.size);
         break;
       case RecordTag::kAllocFailed:
         ++p_.totals.failed_allocs;
@@ -416,11 +416,15 @@ class Analysis {
     if (merger_.block_count() < kWarmMinBlocks || p_.modules.empty()) return;
     std::vector<uint64_t> ips;
     ips.reserve(p_.stack_nodes.size());
-    for (const auto& [node, parent_ip] : p_.stack_nodes) ips.push_back(parent_ip.second);
+    p_.stack_nodes.ForEach([&](uint64_t, const StackNode& n) { ips.push_back(n.ip); });
     if (ips.empty()) return;
     warm_symbolizer_ = std::make_unique<Symbolizer>(p_.modules);
-    warm_thread_ = std::thread(
-        [sym = warm_symbolizer_.get(), ips = std::move(ips)] { sym->Preload(ips); });
+    // The symbol tables the classifier has read already are not read again
+    // there: AnalyzeTrace's Symbolizer pairs them with the helper's DWARF.
+    std::vector<std::string> have_symbols;
+    if (classifier_ != nullptr) have_symbols = classifier_->FilesWithSymbols();
+    warm_thread_ = std::thread([sym = warm_symbolizer_.get(), ips = std::move(ips),
+                                have = std::move(have_symbols)] { sym->Preload(ips, have); });
   }
 
  public:
@@ -742,12 +746,11 @@ int SizeBucket(uint64_t size) { return size == 0 ? 0 : 64 - std::countl_zero(siz
 std::vector<uint64_t> ProcessProfile::StackIps(uint64_t leaf) const {
   std::vector<uint64_t> ips;
   uint64_t node = leaf;
-  while (node != 0 && ips.size() < kMaxStackDepth) {
-    auto it = stack_nodes.find(node);
-    if (it == stack_nodes.end()) break;
-    ips.push_back(it->second.second);
-    if (it->second.first == node) break;
-    node = it->second.first;
+  StackNode n;
+  while (node != 0 && ips.size() < kMaxStackDepth && stack_nodes.Find(node, &n)) {
+    ips.push_back(n.ip);
+    if (n.parent == node) break;
+    node = n.parent;
   }
   if (!ips.empty() && format::IsStackCutMarker(ips.back())) ips.pop_back();
   return ips;
@@ -759,10 +762,10 @@ StackCut ProcessProfile::StackCutOf(uint64_t leaf) const {
   uint64_t node = leaf;
   uint64_t ip = 0;
   for (size_t depth = 0; node != 0 && depth < kMaxStackDepth; ++depth) {
-    auto it = stack_nodes.find(node);
-    if (it == stack_nodes.end() || it->second.first == node) return {};
-    ip = it->second.second;
-    node = it->second.first;
+    StackNode n;
+    if (!stack_nodes.Find(node, &n) || n.parent == node) return {};
+    ip = n.ip;
+    node = n.parent;
   }
   if (node != 0 || !format::IsStackCutMarker(ip)) return {};
   return {true, format::StackCutMissing(ip)};

@@ -59,6 +59,7 @@
 #include "analyzer/model/growth_tracker.h"
 #include "analyzer/model/heap_timeline.h"
 #include "analyzer/model/site_timeline.h"
+#include "analyzer/model/stack_trie.h"
 #include "analyzer/model/leak_class_data.h"
 #include "analyzer/model/progress.h"
 #include "analyzer/symbols/module.h"
@@ -236,8 +237,8 @@ struct ProcessProfile {
   std::vector<std::string> warnings;     // analysis warnings (sequence gaps, ...)
   // Reachability classes of the last leak scan and free errors (issue 5).
   LeakClassData leak_classes;
-  // Stack trie: node -> (parent, ip).
-  absl::flat_hash_map<uint64_t, std::pair<uint64_t, uint64_t>> stack_nodes;
+  // Stack trie: node -> (parent, ip), an array by node id (stack_trie.h).
+  StackTrie stack_nodes;
   // Symbolizer over `modules`, shared so its cache is reused by every
   // consumer of this profile. Never null after AnalyzeTrace succeeds.
   std::shared_ptr<Symbolizer> symbolizer;

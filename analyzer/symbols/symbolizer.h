@@ -125,12 +125,20 @@ class Symbolizer {
   // the first Symbolize. For a helper thread working on its own instance
   // while the trace is still being analyzed; a later Symbolizer takes the
   // loaded modules over with AdoptSessions. Not thread-safe with other calls
-  // on the same instance.
-  void Preload(const std::vector<uint64_t>& ips);
+  // on the same instance. The symbol tables of `symbols_elsewhere`'s files
+  // (FilesWithSymbols of the Symbolizer this one will be adopted next to)
+  // are not read: AdoptSessions pairs them with this instance's debug info.
+  void Preload(const std::vector<uint64_t>& ips,
+               const std::vector<std::string>& symbols_elsewhere = {});
+  // The files (path and build id) whose symbol table this instance has read.
+  std::vector<std::string> FilesWithSymbols() const;
 
   // Takes over the modules `other` has opened whose file and build id match
   // (with `other`'s warnings about them), so their debug info is not read
-  // again. `other` must not be used afterwards except to be destroyed.
+  // again. For a file both have opened, this instance keeps its own session
+  // and, if that has not read the symbol table and `other`'s has, takes
+  // `other`'s table (and keeps its session alive: the names are its
+  // libelf's). `other` must not be used afterwards except to be destroyed.
   void AdoptSessions(Symbolizer& other);
 
   const std::vector<Module>& modules() const { return modules_; }

@@ -138,9 +138,9 @@ absl::Status TraceRotator::WritePreamble(const analyzer::LiveProcess& process) {
                                m.segments.data(), m.segments.size());
     });
   }
-  for (const auto& [node, parent_ip] : process.stack_nodes()) {
-    put([&] { return encoder.PutStackNode(node, parent_ip.first, parent_ip.second); });
-  }
+  process.stack_nodes().ForEach([&](uint64_t node, const analyzer::StackNode& n) {
+    put([&] { return encoder.PutStackNode(node, n.parent, n.ip); });
+  });
   process.ForEachLiveBlock([&](uint64_t id, uint64_t size, uint64_t stack, format::Api api) {
     put([&] { return encoder.PutInherited(now, id, api, size, stack); });
   });

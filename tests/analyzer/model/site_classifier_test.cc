@@ -40,14 +40,14 @@ TEST(SiteClassifierTest, MatchesTheWholeStackWalkOnRandomTries) {
   std::mt19937_64 rng(16);
   int runtime = 0, provisional = 0, checked = 0;
   for (int round = 0; round < 20; ++round) {
-    StackNodeMap nodes;
+    StackTrie nodes;
     std::vector<uint64_t> ids;
     uint64_t next = 1;
     // Roots: plain, self-parented, or a cut marker.
     for (int r = 0; r < 3; ++r) {
       uint64_t id = next++;
       uint64_t ip = r == 2 ? format::kStackCutMarker + 7 : RandomIp(rng);
-      nodes[id] = {r == 1 ? id : 0, ip};
+      nodes.Define(id, r == 1 ? id : 0, ip);
       ids.push_back(id);
     }
     SiteClassifier classifier;
@@ -59,14 +59,14 @@ TEST(SiteClassifierTest, MatchesTheWholeStackWalkOnRandomTries) {
       int len = rng() % 10 == 0 ? 40 : 1;
       for (int k = 0; k < len; ++k) {
         uint64_t id = next++;
-        nodes[id] = {parent, RandomIp(rng)};
+        nodes.Define(id, parent, RandomIp(rng));
         ids.push_back(id);
         parent = id;
       }
       // A node whose parent is not read yet.
       if (rng() % 50 == 0) {
         uint64_t id = next++;
-        nodes[id] = {1000000 + next, RandomIp(rng)};
+        nodes.Define(id, 1000000 + next, RandomIp(rng));
         ids.push_back(id);
       }
       Symbolizer& symbolizer = step < 1500 ? early : late;
@@ -92,16 +92,16 @@ TEST(SiteClassifierTest, MatchesTheWholeStackWalkOnRandomTries) {
 
 TEST(SiteClassifierTest, RemembersEveryStrideThNodeAndForgetsOnReset) {
   Symbolizer symbolizer(Modules(false));
-  StackNodeMap nodes;
+  StackTrie nodes;
   // A chain of 20 program frames under libc <- heapsight (dropped): the
   // program's; nodes 8 and 16 from the root are remembered.
-  nodes[1] = {0, 0x100200};
-  for (uint64_t n = 2; n <= 20; ++n) nodes[n] = {n - 1, 0x100200 + n};
-  nodes[21] = {20, 0x300200};
-  nodes[22] = {21, 0x500200};
+  nodes.Define(1, 0, 0x100200);
+  for (uint64_t n = 2; n <= 20; ++n) nodes.Define(n, n - 1, 0x100200 + n);
+  nodes.Define(21, 20, 0x300200);
+  nodes.Define(22, 21, 0x500200);
   // ld.so <- libc : every frame a runtime library (rule 4).
-  nodes[30] = {0, 0x300300};
-  nodes[31] = {30, 0x200300};
+  nodes.Define(30, 0, 0x300300);
+  nodes.Define(31, 30, 0x200300);
   SiteClassifier c;
   bool provisional = false;
   EXPECT_EQ(c.Classify(22, nodes, symbolizer, &provisional), SiteKind::kProgram);
@@ -112,7 +112,7 @@ TEST(SiteClassifierTest, RemembersEveryStrideThNodeAndForgetsOnReset) {
   EXPECT_EQ(c.remembered_nodes(), 2u);  // 2 deep: nothing to keep
   EXPECT_FALSE(provisional);
   // A stack whose parent is not read yet is not remembered.
-  nodes[40] = {77, 0x100400};
+  nodes.Define(40, 77, 0x100400);
   EXPECT_EQ(c.Classify(40, nodes, symbolizer, &provisional), SiteKind::kProgram);
   EXPECT_TRUE(provisional);
   EXPECT_EQ(c.remembered_nodes(), 2u);

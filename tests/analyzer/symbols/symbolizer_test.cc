@@ -13,7 +13,10 @@
 #include <exception>
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <random>
+#include <string>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "analyzer/symbols/debuginfod_gate.h"
@@ -217,6 +220,50 @@ TEST(SymbolizerTest, ReadsOnlyTheFilesAndUnitsOfTheAddressesAskedAbout) {
   symbolizer.Symbolize(plain);
   EXPECT_EQ(loads(), (std::vector<uint64_t>{2, 2, 1, 0, 1}));
   EXPECT_EQ(symbolizer.Stats().addresses, 2u);
+}
+
+// The analysis's three symbolizers: the classifier reads symbol tables
+// during the pass, the helper thread preloads DWARF (not the tables the
+// classifier has read), and the report's symbolizer adopts both, pairing
+// each file's DWARF with its table: each table is read once.
+TEST(SymbolizerTest, PreloadLeavesTablesReadElsewhereAndAdoptionPairsThem) {
+  auto loads = [](const Symbolizer& s) {
+    SymbolizerLoads l = s.Loads();
+    return std::vector<uint64_t>{l.files_opened, l.symbol_tables, l.debug_info_loaded,
+                                 l.debug_info_missing, l.units_indexed};
+  };
+  uint64_t plain = reinterpret_cast<uint64_t>(PlainCaller());
+  auto classifier = std::make_unique<Symbolizer>(OwnModules());
+  EXPECT_FALSE(classifier->SymbolName(plain).empty());  // this binary's table
+  std::vector<std::string> have = classifier->FilesWithSymbols();
+  ASSERT_EQ(have.size(), 1u);
+  EXPECT_EQ(have[0].substr(0, have[0].find('\n')), classifier->FindModule(plain)->path);
+  EXPECT_EQ(loads(*classifier), (std::vector<uint64_t>{1, 1, 0, 0, 0}));
+
+  auto warm = std::make_unique<Symbolizer>(OwnModules());
+  warm->Preload({plain}, have);
+  EXPECT_EQ(loads(*warm), (std::vector<uint64_t>{1, 0, 1, 0, 0})) << "DWARF, no table";
+  EXPECT_TRUE(warm->FilesWithSymbols().empty());
+
+  Symbolizer report(OwnModules());
+  report.AdoptSessions(*warm);
+  report.AdoptSessions(*classifier);
+  warm.reset();
+  classifier.reset();  // the adopted table's names must outlive it
+  EXPECT_EQ(loads(report), (std::vector<uint64_t>{1, 1, 1, 0, 0}));
+  EXPECT_EQ(report.FilesWithSymbols(), have);
+  const SymbolizedLocation& loc = report.Symbolize(plain);
+  ASSERT_EQ(loc.frames.size(), 1u);
+  EXPECT_EQ(BareFunctionName(loc.frames[0].function),
+            "heapsight::analyzer::(anonymous namespace)::PlainCaller");
+  EXPECT_EQ(loc.frames[0].line, g_plain_line);
+  EXPECT_EQ(report.SymbolName(plain), Symbolizer(OwnModules()).SymbolName(plain));
+  EXPECT_EQ(loads(report), (std::vector<uint64_t>{1, 1, 1, 0, 1}));
+
+  // Without the list, Preload reads the table too (as before).
+  Symbolizer alone(OwnModules());
+  alone.Preload({plain});
+  EXPECT_EQ(loads(alone), (std::vector<uint64_t>{1, 1, 1, 0, 0}));
 }
 
 bool IsLoaded(const char* name_part) {
