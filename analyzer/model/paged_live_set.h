@@ -127,6 +127,43 @@ class PagedLiveSet {
     pages_.prefetch(key);
   }
 
+  // The second stage, a few events after Prefetch(id): finds the page
+  // (its index entry is loaded by now) and starts loading the words an
+  // Erase or Find of `id` reads in the page's values, which a free of an
+  // old block otherwise waits for twice (a palette page's 4-bit index,
+  // then the palette entry it names: python's frees spent 80% of Erase
+  // there). The page cache PageOf keeps is left alone.
+  void PrefetchValue(uint64_t id) const {
+    uint64_t key = id >> kPageBits;
+    const Page* page;
+    if (key == last_key_ && last_page_ != nullptr) {
+      page = last_page_;
+    } else {
+      auto it = pages_.find(key);
+      if (it == pages_.end()) {
+        fallback_.Prefetch(id);
+        return;
+      }
+      page = &it->second;
+    }
+    uint32_t slot = static_cast<uint32_t>(id & (kPageSlots - 1));
+    const uint64_t* v = page->values.get();
+    switch (page->mode) {
+      case kPalette:
+        __builtin_prefetch(Nibbles(*page) + (slot >> 1));
+        __builtin_prefetch(v);
+        __builtin_prefetch(v + kPaletteSize - 1);
+        break;
+      case kDense:
+        __builtin_prefetch(v + slot);
+        break;
+      case kCompact:
+        // The rank is about the slot's share of the present ones.
+        __builtin_prefetch(v + (static_cast<uint64_t>(slot) * page->count >> kPageBits));
+        break;
+    }
+  }
+
   // Stores the block of `id` in *out; false if it is not live.
   bool Find(uint64_t id, LiveBlock* out) const {
     const Page* page = PageOf(id >> kPageBits);

@@ -95,13 +95,24 @@ class Analysis {
     EventPipeline events(merger_);
     size_t count = 0;
     uint64_t done = 0;
-    while (const Event* batch = events.NextBatch(&count)) {
-      // The live-set slot of an event kPrefetchAhead events later is loaded
-      // while this one is processed.
-      constexpr size_t kPrefetchAhead = 8;
+    while (const Event* const* batch = events.NextBatch(&count)) {
+      // The live set's memory a free will read is loaded ahead, in two
+      // stages: the page index entry kIndexAhead events before the free,
+      // then (the entry loaded by then) the page's values kValueAhead
+      // events before it. Allocations go to their thread's newest page,
+      // which is in cache.
+      constexpr size_t kIndexAhead = 32;
+      constexpr size_t kValueAhead = 12;
       for (size_t i = 0; i < count; ++i) {
-        if (i + kPrefetchAhead < count) live_set_.Prefetch(batch[i + kPrefetchAhead].id);
-        Process(batch[i], batch[i].stream);
+        if (i + kIndexAhead < count) {
+          if (uint64_t id = FreedId(*batch[i + kIndexAhead]); id != 0) live_set_.Prefetch(id);
+        }
+        if (i + kValueAhead < count) {
+          if (uint64_t id = FreedId(*batch[i + kValueAhead]); id != 0) {
+            live_set_.PrefetchValue(id);
+          }
+        }
+        Process(*batch[i], batch[i]->stream);
       }
       done += count;
       if (!warm_started_ && done >= kWarmAfterEvents) StartWarmSymbolizer();
@@ -116,6 +127,12 @@ class Analysis {
   }
 
  private:
+  // The id of the block an exact free or realloc releases, else 0.
+  static uint64_t FreedId(const Event& e) {
+    if (e.tag == RecordTag::kFree) return e.code == 0 ? e.id : 0;
+    return e.tag == RecordTag::kRealloc ? e.old_id : 0;
+  }
+
   void Process(const Event& r, size_t stream) {
     if (r.time_us > now_) now_ = r.time_us;
     if (at_time_pending_ && r.time_us > options_.at_time_us) TakeAtTimeSnapshot();
