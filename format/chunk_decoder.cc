@@ -190,11 +190,18 @@ bool ChunkDecoder::Next(Record* out) {
     if (api >= static_cast<uint8_t>(Api::kApiLimit)) return Fail("hot");
     r.tag = tag;
     r.api = static_cast<Api>(api);
-    if ((fast_records_ != 0 || RefreshFastRecords()) && NextFast(out, tag)) {
-      --fast_records_;
+    // An exact free reads only the record stream and the time column, so
+    // it has its own budget: a run of frees (a program's teardown) leaves
+    // the size and misc columns empty, which ends the others' budget.
+    const bool exact_free = tag == RecordTag::kFree && !compact_;
+    uint64_t& budget = exact_free ? fast_frees_ : fast_records_;
+    if ((budget != 0 || RefreshFastRecords()) && budget != 0 && NextFast(out, tag)) {
+      // Each hot record uses at most its margins of every budget's streams.
+      if (fast_records_ != 0) --fast_records_;
+      --fast_frees_;
       return true;
     }
-    fast_records_ = 0;
+    fast_records_ = fast_frees_ = 0;
     return NextHotSlow(out, tag);
   }
   // Plain tags stay below the hot bytes; 1-3 alone are not records in
@@ -205,7 +212,7 @@ bool ChunkDecoder::Next(Record* out) {
   }
   RecordTag tag = static_cast<RecordTag>(tag_byte);
   r.tag = tag;
-  fast_records_ = 0;  // the record stream shrank by more than a hot record
+  fast_records_ = fast_frees_ = 0;  // the record stream shrank by more than a hot record
   // A copy of a rare record (the analyzer keeps some) must not carry views
   // of another kind into a chunk buffer that is gone by then. The hot
   // records above skip these stores.
@@ -230,19 +237,22 @@ bool ChunkDecoder::Next(Record* out) {
 
 // How many hot records can surely be decoded unchecked from here: each takes
 // at most kFastRowBytes of the record stream after its first byte, two
-// varints of the time and misc columns and one of the size column.
+// varints of the time and misc columns and one of the size column
+// (fast_records_); exact frees, the record stream and the time column only
+// (fast_frees_ >= fast_records_). False when not even a free fits.
 bool ChunkDecoder::RefreshFastRecords() {
   auto room = [](const uint8_t* pos, const uint8_t* end, ptrdiff_t per_record) {
     return static_cast<uint64_t>((end - pos) / per_record);
   };
   uint64_t n = room(pos_, end_, 1 + kFastRowBytes);
   n = std::min(n, room(columns_[kTimeColumn].pos, columns_[kTimeColumn].end, 2 * kVarint));
+  fast_frees_ = n;  // an exact free's streams
   // A compact realloc reads two sizes (trace_format.h, "Compact frees").
   n = std::min(n, room(columns_[kSizeColumn].pos, columns_[kSizeColumn].end,
                        compact_ ? kCompactReallocSizeFields * kVarint : kVarint));
   n = std::min(n, room(columns_[kMiscColumn].pos, columns_[kMiscColumn].end, 2 * kVarint));
   fast_records_ = n;
-  return n != 0;
+  return fast_frees_ != 0;
 }
 
 bool ChunkDecoder::NextFast(Record* out, RecordTag tag) {

@@ -192,6 +192,7 @@ class ChunkDecoder {
   };
   Column columns_[kColumnCount];
   uint64_t fast_records_ = 0;  // hot records NextFast may decode unchecked
+  uint64_t fast_frees_ = 0;    // the same for exact frees (RefreshFastRecords)
   bool compact_ = false;       // kFileFlagCompactFrees
 };
 

@@ -5,17 +5,12 @@
 
 namespace heapsight::analyzer {
 
-using format::Record;
-using format::RecordTag;
-
 struct EventPipeline::Batch {
-  std::unique_ptr<Event[]> events{new Event[kBatchEvents]};
+  std::unique_ptr<const Event*[]> events{new const Event*[kBatchEvents]};
   size_t count = 0;
-  std::vector<std::unique_ptr<FullRecord>> full;
-  void Clear() {
-    count = 0;
-    full.clear();
-  }
+  // Chunks the merger used up while this batch was filled: their events
+  // (this batch's and earlier ones') stay valid until it is released.
+  std::vector<DecodedChunk> retired;
 };
 
 EventPipeline::EventPipeline(StreamMerger& merger, uint64_t threaded_min_blocks)
@@ -33,23 +28,29 @@ EventPipeline::~EventPipeline() {
       std::lock_guard<std::mutex> lock(mu_);
       stop_ = true;
     }
-    cv_.notify_all();
+    producer_cv_.notify_all();
     producer_.join();
   }
+  // The batches (and the chunks they hold) go with the pipeline.
+  merger_.set_retired_sink(nullptr);
 }
 
 bool EventPipeline::Fill(Batch& batch) {
-  batch.Clear();
+  batch.count = 0;
+  merger_.set_retired_sink(&batch.retired);
   size_t stream = 0;
   while (batch.count < kBatchEvents) {
     const Event* r = merger_.Next(&stream);
-    if (r == nullptr) return batch.count != 0;
-    batch.events[batch.count++] = *r;
-    // The full record moves into the batch: the merger drops its chunk
-    // when it moves past it, the consumer reads the event later.
-    if (r->full != nullptr) batch.full.push_back(merger_.TakeFull());
+    if (r == nullptr) break;
+    batch.events[batch.count++] = r;
   }
-  return true;
+  return batch.count != 0;
+}
+
+void EventPipeline::Release(Batch& batch) {
+  for (DecodedChunk& chunk : batch.retired) merger_.Recycle(std::move(chunk));
+  batch.retired.clear();
+  batch.count = 0;
 }
 
 void EventPipeline::Produce() {
@@ -57,7 +58,14 @@ void EventPipeline::Produce() {
     std::unique_ptr<Batch> batch;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return stop_ || queue_.size() < kMaxQueuedBatches; });
+      if (queue_.size() >= kMaxQueuedBatches) {
+        // Full: sleep until the consumer has taken half of it (it wakes
+        // this thread only then), so each wake-up fills several batches.
+        producer_waiting_ = true;
+        producer_cv_.wait(lock,
+                          [this] { return stop_ || queue_.size() <= kMaxQueuedBatches / 2; });
+        producer_waiting_ = false;
+      }
       if (stop_) return;
       if (!spare_.empty()) {
         batch = std::move(spare_.back());
@@ -66,53 +74,52 @@ void EventPipeline::Produce() {
     }
     if (batch == nullptr) batch = std::make_unique<Batch>();
     bool more = Fill(*batch);
+    // An exhausted merger may still have retired chunks into the batch.
+    if (!more) Release(*batch);
     std::lock_guard<std::mutex> lock(mu_);
     if (more) queue_.push_back(std::move(batch));
-    if (!more || !merger_.status().ok()) {
+    const bool last = !more || !merger_.status().ok();
+    if (last) {
       done_ = true;
       producer_status_ = merger_.status();
-      cv_.notify_all();
-      return;
     }
-    cv_.notify_all();
+    if (consumer_waiting_) consumer_cv_.notify_one();
+    if (last) return;
   }
 }
 
-const Event* EventPipeline::NextBatch(size_t* count) {
-  const Event* first = Next();
-  if (first == nullptr) return nullptr;
-  *count = current_->count - (pos_ - 1);
-  pos_ = current_->count;
-  return first;
-}
-
-const Event* EventPipeline::Next() {
-  if (pos_ < current_->count) return &current_->events[pos_++];
+const Event* const* EventPipeline::NextBatch(size_t* count) {
   if (finished_) return nullptr;
+  // The previous batch is consumed: its retired chunks go back.
+  Release(*current_);
   if (!threaded_) {
     if (!Fill(*current_)) {
+      Release(*current_);
       finished_ = true;
       status_ = merger_.status();
       return nullptr;
     }
-    pos_ = 0;
-    return &current_->events[pos_++];
+    *count = current_->count;
+    return current_->events.get();
   }
   std::unique_lock<std::mutex> lock(mu_);
   spare_.push_back(std::move(current_));
-  cv_.notify_all();
-  cv_.wait(lock, [this] { return !queue_.empty() || done_; });
+  if (queue_.empty() && !done_) {
+    consumer_waiting_ = true;
+    consumer_cv_.wait(lock, [this] { return !queue_.empty() || done_; });
+    consumer_waiting_ = false;
+  }
   if (queue_.empty()) {
     finished_ = true;
     status_ = producer_status_;
     current_ = std::make_unique<Batch>();
-    pos_ = 0;
     return nullptr;
   }
   current_ = std::move(queue_.front());
   queue_.pop_front();
-  pos_ = 0;
-  return &current_->events[pos_++];
+  if (producer_waiting_ && queue_.size() <= kMaxQueuedBatches / 2) producer_cv_.notify_one();
+  *count = current_->count;
+  return current_->events.get();
 }
 
 }  // namespace heapsight::analyzer

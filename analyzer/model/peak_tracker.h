@@ -27,7 +27,7 @@ struct LiveCounter {
 class PeakTracker {
  public:
   // A site's live counters changed.
-  void Change(uint32_t site) {
+  [[gnu::always_inline]] void Change(uint32_t site) {
     if (site < stamp_.size() && stamp_[site] == epoch_) return;  // listed already
     List(site);
   }

@@ -143,16 +143,41 @@ bool StreamMerger::Advance(size_t s) {
                                                ")"));
     return false;
   }
-  // Parked threads hold no chunk: its arrays go back to the workers.
-  if (prefetcher_ != nullptr) prefetcher_->Recycle(std::move(st.chunk));
+  // Parked threads hold no chunk: its arrays go back to the workers (or to
+  // the sink, whose owner holds on to the events it was handed).
+  if (retired_sink_ != nullptr) {
+    retired_sink_->push_back(std::move(st.chunk));
+  } else {
+    Recycle(std::move(st.chunk));
+  }
   st.chunk.Release();
   st.record = nullptr;
   return st.next_chunk < st.chunks.size();  // parked at its next chunk
 }
 
+void StreamMerger::Recycle(DecodedChunk&& chunk) {
+  if (prefetcher_ != nullptr) {
+    prefetcher_->Recycle(std::move(chunk));
+    return;
+  }
+  chunk.Clear();
+  if (chunk.events.capacity() == 0) return;
+  std::lock_guard<std::mutex> lock(spare_mu_);
+  if (spare_.size() < 4) spare_.push_back(std::move(chunk));
+}
+
 bool StreamMerger::Unpark(size_t s) {
   Stream& st = *streams_[s];
   const ChunkRef& ref = st.chunks[st.next_chunk++];
+  if (prefetcher_ == nullptr && st.chunk.events.capacity() == 0) {
+    // The serial path decodes into the stream's chunk: reuse a recycled
+    // one's arrays rather than allocate (and fault in) fresh ones.
+    std::lock_guard<std::mutex> lock(spare_mu_);
+    if (!spare_.empty()) {
+      st.chunk = std::move(spare_.back());
+      spare_.pop_back();
+    }
+  }
   absl::Status read =
       prefetcher_ != nullptr
           ? prefetcher_->Take(ref.order, *reader_, scratch_, &st.chunk)
@@ -163,7 +188,6 @@ bool StreamMerger::Unpark(size_t s) {
   }
   blocks_read_.fetch_add(1, std::memory_order_relaxed);
   st.pos = 0;
-  st.full_pos = 0;
   st.offset = ref.offset;
   return Advance(s);
 }
@@ -208,19 +232,6 @@ size_t StreamMerger::HeapPop() {
     i = best;
   }
   return top;
-}
-
-std::unique_ptr<FullRecord> StreamMerger::TakeFull() {
-  if (current_ == SIZE_MAX) return nullptr;
-  Stream& st = *streams_[current_];
-  if (st.record == nullptr || st.record->full == nullptr) return nullptr;
-  // Full records are in event order: skip those of earlier events that were
-  // not taken.
-  while (st.full_pos < st.chunk.full.size()) {
-    std::unique_ptr<FullRecord>& f = st.chunk.full[st.full_pos++];
-    if (f != nullptr && &f->record == st.record->full) return std::move(f);
-  }
-  return nullptr;
 }
 
 const Event* StreamMerger::Next(size_t* stream) {

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -68,12 +69,20 @@ class StreamMerger {
   // The next record in time order, as an Event (chunk_events.h), or null at
   // the end or on error (then status() says which). `*stream` and the
   // event's `stream` receive the record's stream number. The event, and
-  // its full record if any, stay valid until the next call.
+  // its full record if any, stay valid until the next call, or, with a
+  // retired sink set, until its chunk, retired into the sink, is recycled.
   const Event* Next(size_t* stream);
-  // Moves the full record of the event Next just returned (whose `full` is
-  // set) out of the merger, so that it outlives the next call.
-  std::unique_ptr<FullRecord> TakeFull();
   const absl::Status& status() const { return status_; }
+
+  // Where the chunks the merge has used up go (appended; null: back to the
+  // decoders at once). A chunk's events stay valid in the sink, so a
+  // caller can hold on to the events Next returned (EventPipeline hands
+  // pointers to them to another thread) until it gives the chunk back with
+  // Recycle. Set it only between calls of Next.
+  void set_retired_sink(std::vector<DecodedChunk>* sink) { retired_sink_ = sink; }
+  // Gives a chunk from the retired sink back to the decoders, so its arrays
+  // are reused. Safe to call from another thread than Next's.
+  void Recycle(DecodedChunk&& chunk);
 
   // Finds the allocation records (kAlloc, kRealloc, kInherited) of `ids`,
   // decoding only the chunk of each id's thread that its counter falls in
@@ -98,7 +107,6 @@ class StreamMerger {
     size_t next_chunk = 0;
     DecodedChunk chunk;    // the current chunk's events
     size_t pos = 0;        // next event of chunk
-    size_t full_pos = 0;   // next full record of chunk
     uint64_t offset = 0;   // the current chunk's block, for errors
     Event* record = nullptr;  // the pending event
     bool has_record = false;
@@ -125,6 +133,10 @@ class StreamMerger {
   std::unique_ptr<format::TraceReader> reader_;
   std::unique_ptr<ChunkPrefetcher> prefetcher_;  // null on the serial path
   std::vector<uint8_t> scratch_;   // raw chunk read on this thread
+  std::vector<DecodedChunk>* retired_sink_ = nullptr;
+  // The serial path's recycled chunks (no prefetcher to take them).
+  std::mutex spare_mu_;
+  std::vector<DecodedChunk> spare_;  // guarded by spare_mu_
   int decode_workers_ = 0;
   std::vector<std::unique_ptr<Stream>> streams_;
   std::vector<size_t> heap_;       // min-heap of streams with a pending record

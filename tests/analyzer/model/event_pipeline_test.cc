@@ -54,6 +54,37 @@ TEST(EventPipelineTest, ThreadedOrderEqualsMergerOrder) {
   EXPECT_EQ(threaded, inline_order);
 }
 
+// The batches are pointers into the decoded chunks, which the merger
+// retires into the batches: every event of a batch must still hold its
+// record when the consumer reads it late, after the producer has filled
+// the queue behind it (so the merger has moved past, and retired, the
+// chunks the batch points into) and the decode workers have decoded more.
+TEST(EventPipelineTest, BatchEventsStayValidUntilTheNextCall) {
+  std::string path = BigTrace("pipe_late");
+  const std::vector<Key> all = Collect(path, UINT64_MAX);
+  for (uint64_t min_blocks : {uint64_t{0}, UINT64_MAX}) {
+    auto merger = StreamMerger::Open(path);
+    ASSERT_TRUE(merger.ok());
+    EventPipeline pipeline(**merger, min_blocks);
+    std::vector<Key> got;
+    size_t count = 0;
+    size_t batches = 0;
+    while (const Event* const* batch = pipeline.NextBatch(&count)) {
+      ASSERT_GT(count, 0u);
+      ++batches;
+      usleep(20000);  // the producer runs ahead meanwhile
+      for (size_t i = 0; i < count; ++i) {
+        const Event* e = batch[i];
+        std::string text = e->full != nullptr ? std::string(e->full->marker_name) : "";
+        got.emplace_back(static_cast<int>(e->tag), e->stream, e->time_us, e->id, e->size, text);
+      }
+    }
+    EXPECT_TRUE(pipeline.status().ok());
+    EXPECT_GT(batches, 5u);  // several batches, so chunks were retired in between
+    EXPECT_EQ(got, all) << "threaded: " << (min_blocks == 0);
+  }
+}
+
 // Abandoning the threaded pipeline after any number of events: the events
 // read so far are exactly the merger's first ones, nothing has failed, and
 // the destructor returns (it stops and joins the decoder threads; a hang
