@@ -33,6 +33,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bench/raw_varint.h"
 #include "format/chunk_decoder.h"
 #include "format/chunk_encoder.h"
 #include "format/trace_format.h"
@@ -42,6 +43,8 @@
 namespace {
 
 using namespace heapsight::format;  // NOLINT: a benchmark tool
+using heapsight::bench::ReadVarint;
+using heapsight::bench::SkipVarint;
 
 struct Chunk {
   ChunkHeader header;
@@ -199,22 +202,6 @@ int main(int argc, char** argv) {
                                         "misc column"};
   double raw_part[kPartCount] = {}, z_part[kPartCount] = {};
   uint64_t count[32] = {};
-  auto skip_varint = [](const uint8_t*& q) {
-    const uint8_t* s0 = q;
-    while (*q & 0x80) ++q;
-    ++q;
-    return s0;
-  };
-  auto read_varint = [](const uint8_t*& q) {
-    uint64_t x = 0;
-    int sh = 0;
-    while (true) {
-      uint8_t b = *q++;
-      x |= uint64_t{b & 0x7fu} << sh;
-      sh += 7;
-      if (!(b & 0x80)) return x;
-    }
-  };
   for (const Chunk& c : chunks) {
     uint32_t len[1 + kColumnCount];
     std::memcpy(len, c.raw.data() + sizeof(ChunkHeader), sizeof len);
@@ -222,7 +209,7 @@ int main(int argc, char** argv) {
     const uint8_t* rec_end = p + len[0];
     std::vector<uint8_t> parts[kPartCount];
     auto take = [&](Part k, const uint8_t*& q) {
-      const uint8_t* s0 = skip_varint(q);
+      const uint8_t* s0 = SkipVarint(q);
       parts[k].insert(parts[k].end(), s0, q);
     };
     while (p < rec_end) {
@@ -233,7 +220,7 @@ int main(int argc, char** argv) {
         parts[kHot].push_back(first);
         if (tag != 1) {
           const uint8_t* q = p;
-          uint64_t v = read_varint(q);
+          uint64_t v = ReadVarint(q);
           take(kIds, p);
           if ((v & 3) == 1) take(kIds, p);
         }
@@ -241,7 +228,7 @@ int main(int argc, char** argv) {
       } else {
         if (first < 32) ++count[first];
         const uint8_t* s0 = p - 1;
-        uint64_t body = read_varint(p);
+        uint64_t body = ReadVarint(p);
         p += body;
         Part k = first == static_cast<uint8_t>(RecordTag::kStackNode) ? kNodes : kOther;
         parts[k].insert(parts[k].end(), s0, p);
@@ -375,14 +362,14 @@ int main(int argc, char** argv) {
       const uint8_t* ip = idcol[sc].data();
       const uint8_t* ip_end = ip + idcol[sc].size();
       auto copy = [&](const uint8_t*& q) {
-        const uint8_t* s0 = skip_varint(q);
+        const uint8_t* s0 = SkipVarint(q);
         rows.insert(rows.end(), s0, q);
       };
       // Each scheme's refs: one varint, two for the full form (low bits 01)
       // and for the stack-and-size form.
       auto copy_ref = [&]() {
         const uint8_t* q = ip;
-        uint64_t v = read_varint(q);
+        uint64_t v = ReadVarint(q);
         copy(ip);
         if ((v & 3) == 1 || sc == kSiteRankNewest || sc == kSiteRankOldest || sc == kStackSize) {
           copy(ip);
@@ -395,15 +382,15 @@ int main(int argc, char** argv) {
           rows.push_back(first);
           if (tag != 1) {
             const uint8_t* q = p;
-            uint64_t v = read_varint(q);
-            skip_varint(p);
-            if ((v & 3) == 1) skip_varint(p);
+            uint64_t v = ReadVarint(q);
+            SkipVarint(p);
+            if ((v & 3) == 1) SkipVarint(p);
             copy_ref();
           }
           if (tag != 2) copy(p);  // stack
         } else {
           const uint8_t* s0 = p - 1;
-          uint64_t body = read_varint(p);
+          uint64_t body = ReadVarint(p);
           p += body;
           rows.insert(rows.end(), s0, p);
         }
@@ -439,7 +426,7 @@ int main(int argc, char** argv) {
       const uint8_t* mp = rec_end + len[1] + len[2];
       std::vector<uint8_t> rs, col[4];
       auto move = [&](std::vector<uint8_t>& to, const uint8_t*& from) {
-        const uint8_t* s0 = skip_varint(from);
+        const uint8_t* s0 = SkipVarint(from);
         to.insert(to.end(), s0, from);
       };
       while (p < rec_end) {
@@ -451,7 +438,7 @@ int main(int argc, char** argv) {
           rs.push_back(first % kHotByteBase);
           if (tag != 1) {
             const uint8_t* q = p;
-            uint64_t v = read_varint(q);
+            uint64_t v = ReadVarint(q);
             move(col[2], p);
             if ((v & 3) == 1) move(col[2], p);
           }
@@ -464,7 +451,7 @@ int main(int argc, char** argv) {
           }
         } else {
           const uint8_t* s0 = p - 1;
-          uint64_t body = read_varint(p);
+          uint64_t body = ReadVarint(p);
           p += body;
           rs.insert(rs.end(), s0, p);
         }

@@ -26,6 +26,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bench/raw_varint.h"
 #include "format/chunk_decoder.h"
 #include "format/chunk_encoder.h"
 #include "format/trace_format.h"
@@ -35,6 +36,8 @@
 namespace {
 
 using namespace heapsight::format;  // NOLINT: a benchmark tool
+using heapsight::bench::ReadVarint;
+using heapsight::bench::SkipVarint;
 using Bytes = std::vector<uint8_t>;
 
 size_t Compress(const Bytes& v, int level) {
@@ -101,10 +104,6 @@ bool Rebuild(const Chunk& c, bool compact_in, Variant variant, bool bare_nodes,
   uint32_t me = c.header.thread_index;
   Record r;
   const uint8_t* p = rows;
-  auto skip_varint = [](const uint8_t*& q) {
-    while (*q & 0x80) ++q;
-    ++q;
-  };
   auto add = [&](Part k, const Bytes& field) {
     parts[k].insert(parts[k].end(), field.begin(), field.end());
     row.insert(row.end(), field.begin(), field.end());
@@ -165,10 +164,10 @@ bool Rebuild(const Chunk& c, bool compact_in, Variant variant, bool bare_nodes,
         uint64_t v = 0;
         const uint8_t* q = p;
         v = *q;  // low bits of the first byte decide the full form
-        skip_varint(p);
-        if (!compact_in && (v & 3) == 1) skip_varint(p);
+        SkipVarint(p);
+        if (!compact_in && (v & 3) == 1) SkipVarint(p);
       }
-      if (tag != 2) skip_varint(p);
+      if (tag != 2) SkipVarint(p);
       row.push_back(first);
       parts[kHot].push_back(first);
       if (r.tag == RecordTag::kFree) {
@@ -185,17 +184,7 @@ bool Rebuild(const Chunk& c, bool compact_in, Variant variant, bool bare_nodes,
     }
     const uint8_t* s0 = p;
     ++p;
-    uint64_t body = 0;
-    {
-      int sh = 0;
-      while (true) {
-        uint8_t b = *p++;
-        body |= uint64_t{b & 0x7fu} << sh;
-        sh += 7;
-        if (!(b & 0x80)) break;
-      }
-    }
-    p += body;
+    p += ReadVarint(p);
     if (r.tag == RecordTag::kStackNode) {
       Bytes head(s0, s0 + (bare_nodes ? 1 : 1 + kBodyLengthBytes)), a, b, d;
       PutS(&a, static_cast<int64_t>(r.stack_node.node - last_node));
