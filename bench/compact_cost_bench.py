@@ -24,7 +24,6 @@ Usage: python3 bench/compact_cost_bench.py --build build-dev [--workloads alloc,
 import argparse
 import glob
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -32,22 +31,8 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import compile_bench  # noqa: E402  (events_of)
+import hook_cost_bench  # noqa: E402  (thread_totals)
 import run_bench  # noqa: E402  (PYTHON_SCRIPT, heapsight_binary, git_commit, machine_info)
-
-
-def thread_totals(outdir):
-    """{thread number: instructions} from callgrind.out.<pid>-<thread> files."""
-    totals = {}
-    for path in glob.glob(os.path.join(outdir, "callgrind.out.*")):
-        m = re.search(r"-(\d+)$", path)
-        if not m:
-            continue
-        with open(path) as f:
-            for line in f:
-                if line.startswith("summary:") or line.startswith("totals:"):
-                    totals[int(m.group(1))] = int(line.split()[1])
-                    break
-    return totals
 
 
 def run(argv, env, outdir, preload=None, extra_env=None):
@@ -63,7 +48,7 @@ def run(argv, env, outdir, preload=None, extra_env=None):
     p = subprocess.run(cmd, env=e, cwd=outdir, capture_output=True, text=True)
     if p.returncode != 0:
         sys.exit("compact_cost_bench: %s failed:\n%s" % (argv, p.stderr[-2000:]))
-    return thread_totals(outdir)
+    return hook_cost_bench.thread_totals(outdir, "callgrind.out")
 
 
 def main():
