@@ -211,14 +211,13 @@ void UnwindCache::CopyTail(Memo& from, uint32_t i, uint32_t changed, Memo* to) {
   from.probe = probe;
 }
 
-__attribute__((always_inline)) inline uint32_t UnwindCache::FramesAtOrAbove(const Memo& m, uint32_t hint,
-                                                                         uintptr_t sp) {
+__attribute__((always_inline)) inline uint32_t UnwindCache::FramesAtOrAbove(
+    const Memo& m, uint32_t hint, uintptr_t sp) {
   // Successive events enter at about the same depth: from where the last
   // search ended, a few frames up or down; else a binary search (a memo's
   // sp fall with the index).
   uint32_t lo = hint < m.count ? hint : m.count;
-  for (uint32_t budget = kNearFrames;; --budget) {
-    if (budget == 0) break;
+  for (uint32_t budget = kNearFrames; budget > 0; --budget) {
     if (lo < m.count && m.frames[lo].sp >= sp) {
       ++lo;
     } else if (lo > 0 && m.frames[lo - 1].sp < sp) {
