@@ -110,8 +110,9 @@ struct LiveTableImpl {
   // calls, not 25), holding at most 64 KiB of moved chunks meanwhile.
   static constexpr size_t kUnmapBatch = 64 * 1024;
   // Tables below this many chunks (32 KiB) grow by doubling (up to it),
-  // tables up to it shrink by halves (2x hysteresis); larger ones grow by
-  // 5/4 and shrink to a load of 4/5 (see Reserve and SetThresholds). A shard of a program with a few hundred
+  // tables up to it shrink straight to the smallest table (8 KiB) once
+  // that would be at most half full; larger ones grow by 5/4 and shrink to
+  // a load of 4/5 (see Reserve and SetThresholds). A shard of a program with a few hundred
   // thousand to a million live blocks lives at these sizes, where whole
   // pages made each 5/4 step a one-page step: python's 200,000-entry dict
   // resized each shard 7-8 times on the way up (8, 12, 16, 20, 24, 28,
@@ -492,6 +493,14 @@ struct LiveTableImpl {
         s->old_unmapped = done;
       }
     }
+    // The chunks the shard's next operation moves: their first read was
+    // over half of Migrate's time (a miss each, the old table being cold),
+    // and a prefetch now overlaps it with the program's work until then.
+    if (s->old != nullptr) {
+      size_t end = s->cursor + kMigratePerOp < s->old_nchunks ? s->cursor + kMigratePerOp
+                                                              : s->old_nchunks;
+      for (size_t i = s->cursor; i < end; ++i) __builtin_prefetch(s->old + i, 0, 3);
+    }
     PopulateAhead(s);
   }
 
@@ -588,29 +597,27 @@ struct LiveTableImpl {
   // 2/3: that growth is not undone). No memory: it stays as it is.
   static void MaybeShrink(Shard* s, size_t shard) {
     if (s->count >= s->shrink_below || s->old != nullptr) return;
-    size_t n = s->nchunks <= kSmallChunks ? HalfOf(s->nchunks)
-                                          : WholePages(s->count * 5 / 16 + kTail);
+    size_t n = s->nchunks <= kSmallChunks ? kMinChunks : WholePages(s->count * 5 / 16 + kTail);
     Resize(s, shard, n < kMinChunks ? kMinChunks : n);
-  }
-  // A small table's next size down: half of it, in whole pages.
-  static size_t HalfOf(size_t nchunks) {
-    size_t half = WholePages(nchunks / 2);
-    return half < kMinChunks ? kMinChunks : half;
   }
   // The thresholds of a table of `nchunks` chunks (see HasRoom and
   // MaybeShrink): room for 7/8 x 4 entries per home; shrink below 2/3 x 4
   // per chunk (tail included) if the smaller table (whole pages, at a load of 4/5) is at
   // most 7/8 of this one: (count x 5/16 + kTail) in whole pages <= P, the
   // whole pages in 7/8 x nchunks, for every count below the threshold.
-  // A small table (kSmallChunks or less) shrinks to half its size once the
-  // half would be at most half full (7/16 x 4 entries per home), so a
-  // table just doubled (half full) does not shrink until half its entries
-  // are gone.
+  // A small table (kSmallChunks or less) shrinks straight to the smallest
+  // one (kMinChunks) once that would be at most half full (7/16 x 4
+  // entries per home: 171), never to a size between: a shard emptying
+  // from 32 KiB migrates once, not twice (python's 200,000-entry dict, as
+  // it freed the dict at exit: 1,024 resizes fewer, each a table mapped,
+  // populated, migrated and returned). A table just doubled (half full)
+  // does not shrink until most of its entries are gone; a 32 KiB table
+  // may then hold as few as 171 entries (191 bytes each), within the
+  // 32 KiB a small shard may map.
   static void SetThresholds(Shard* s) {
     s->room = s->nhome * 7 / 2;
     if (s->nchunks <= kSmallChunks) {
-      size_t half = HalfOf(s->nchunks);
-      s->shrink_below = half < s->nchunks ? (half - kTail) * 7 / 4 : 0;
+      s->shrink_below = s->nchunks > kMinChunks ? (kMinChunks - kTail) * 7 / 4 : 0;
       return;
     }
     size_t pages = s->nchunks * 7 / 8 / kPageChunks * kPageChunks;

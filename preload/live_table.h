@@ -35,11 +35,12 @@
 // shrinks to a load of 4/5 when it falls below 2/3 (it never maps less
 // than 8 KiB; a shrink must save an eighth of the table). Tables up to
 // 32 KiB (a program of up to about a million live blocks) double instead,
-// and halve only when the half would be at most half full, so a program
-// whose blocks swing up and down does not resize at each swing (a small
-// table may sit at up to 83 bytes per entry before it halves: the 24-byte
-// bound holds from 40 KiB tables on, below which a shard maps at most
-// 32 KiB).
+// and shrink straight to the smallest table (8 KiB) only once that would
+// be at most half full (171 entries), so a program whose blocks swing up
+// and down does not resize at each swing, and one that frees them all
+// migrates once (a small table may sit at up to 191 bytes per entry
+// before it shrinks: the 24-byte bound holds from 40 KiB tables on, below
+// which a shard maps at most 32 KiB).
 // Resizing is incremental: the shard maps the new table and every insert
 // or remove moves the next 8 chunks of the old table over, in order,
 // handing the old table's pages back in 64 KiB pieces (a small old table

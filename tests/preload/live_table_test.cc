@@ -417,12 +417,13 @@ TEST(LiveTable, ShrinksWhenBlocksAreFreedAndStaysExact) {
   for (uintptr_t address : live) ASSERT_TRUE(table.Contains(address));
 }
 
-// A small table (up to 32 KiB) doubles when full and halves only once its
-// half would be at most half full: a program whose live blocks swing by
-// half around one size (an interpreter building and dropping a dict) does
-// not resize at all, where 5/4 steps resized at each swing; and a resize
-// of a small table costs one munmap (its whole old table, when the
-// migration ends). Exact counts from Memory().
+// A small table (up to 32 KiB) doubles when full and shrinks, straight to
+// the smallest table (128 chunks), only once that would be at most half
+// full (171 entries): a program whose live blocks swing around one size
+// (an interpreter building and dropping a dict) does not resize at all,
+// one that frees everything migrates once, not once per halving; and a
+// resize of a small table returns its whole old table, once, when the
+// migration ends. Exact counts from Memory().
 TEST(LiveTable, SmallTablesDoubleAndHalveWithoutChurn) {
   static LiveTable table;
   std::vector<uintptr_t> regions = RegionsOfOneShard(1);
@@ -435,34 +436,35 @@ TEST(LiveTable, SmallTablesDoubleAndHalveWithoutChurn) {
   LiveTable::MemoryUse m = table.Memory();
   EXPECT_EQ(m.grows, 2u);
   EXPECT_EQ(m.chunk_bytes, 512u * 64);
-  // 512 chunks shrink below (256 - 30) x 7/4 = 395 entries. Swing 50 times
-  // between 792 and 402 live entries: no resize.
+  // 512 chunks shrink below (128 - 30) x 7/4 = 171 entries. Swing 50 times
+  // between 792 and 171 live entries: no resize.
   for (int round = 0; round < 50; ++round) {
-    for (size_t i = 402; i < 792; ++i) ASSERT_TRUE(table.Remove(addresses[i], &gone));
-    for (size_t i = 402; i < 792; ++i) ASSERT_TRUE(table.Insert(addresses[i], Entry(i + 1, 8)));
+    for (size_t i = 171; i < 792; ++i) ASSERT_TRUE(table.Remove(addresses[i], &gone));
+    for (size_t i = 171; i < 792; ++i) ASSERT_TRUE(table.Insert(addresses[i], Entry(i + 1, 8)));
   }
   m = table.Memory();
   EXPECT_EQ(m.grows, 2u);
   EXPECT_EQ(m.shrinks, 0u);
-  EXPECT_EQ(m.unmaps, 2u);  // the 8 and 16 KiB tables, one munmap each
+  EXPECT_EQ(m.unmaps, 2u);  // the 8 and 16 KiB tables, once each
   EXPECT_EQ(m.resizing, 0u);
-  // Down to 394: the table halves (256 chunks); back up to 792: it doubles.
-  for (size_t i = 394; i < 792; ++i) ASSERT_TRUE(table.Remove(addresses[i], &gone));
+  // Down to 170: straight to 128 chunks (no 256 between); back up to 792:
+  // it doubles twice.
+  for (size_t i = 170; i < 792; ++i) ASSERT_TRUE(table.Remove(addresses[i], &gone));
   m = table.Memory();
   EXPECT_EQ(m.shrinks, 1u);
-  EXPECT_EQ(m.chunk_bytes, 256u * 64);
-  for (size_t i = 394; i < 792; ++i) ASSERT_TRUE(table.Insert(addresses[i], Entry(i + 1, 8)));
+  EXPECT_EQ(m.chunk_bytes, 128u * 64);
+  for (size_t i = 170; i < 792; ++i) ASSERT_TRUE(table.Insert(addresses[i], Entry(i + 1, 8)));
   m = table.Memory();
-  EXPECT_EQ(m.grows, 3u);
+  EXPECT_EQ(m.grows, 4u);
   EXPECT_EQ(m.chunk_bytes, 512u * 64);
-  // All freed: 512 -> 256 below 395 entries, 256 -> 128 below 171.
+  // All freed: 512 -> 128 below 171, once.
   for (size_t i = 0; i < 792; ++i) {
     LiveEntry e;
     ASSERT_TRUE(table.Remove(addresses[i], &e));
     ASSERT_EQ(e.id, i + 1);
   }
   m = table.Memory();
-  EXPECT_EQ(m.shrinks, 3u);
+  EXPECT_EQ(m.shrinks, 2u);
   EXPECT_EQ(m.resizing, 0u);
   EXPECT_EQ(m.chunk_bytes, 128u * 64);
   EXPECT_EQ(m.unmaps, 6u);  // one per resize
