@@ -50,7 +50,7 @@ struct LiveTable::Chunk {
 // slower; a resize counts afresh). A lookup stops at the first chunk
 // nobody passed, and deletion needs no tombstones and moves nothing.
 // The queue of old tables to return (LiveTableImpl::Retire), process-wide.
-constexpr size_t kRetireQueueRanges = 32;
+constexpr size_t kRetireQueueRanges = 64;
 struct RetireQueue {
   SpinLock lock;
   size_t n = 0;
@@ -388,19 +388,23 @@ struct LiveTableImpl {
   // this project's VM (python's 200,000-entry dict: 4,362 munmaps, 0.67 s
   // of its 3.9 s, nearly all of it in flush_tlb_mm_range). A range is now
   // queued, and once the queue holds kRetireBytes or kRetireRanges (at
-  // least 64 pages: more than the kernel's 33-page limit for flushing page
-  // by page) one thread returns the whole queue with PageFreeMany: one
-  // process_madvise and one full flush, then munmaps that flush nothing.
-  // A range of more than 33 pages flushes in full anyway and goes back at
-  // once. The queue is process-wide and bounded (at most 256 KiB of
-  // returned tables stay resident), its lock is taken only by a shard
+  // least 128 pages: more than the kernel's 33-page limit for flushing
+  // page by page) one thread returns the whole queue with PageFreeMany:
+  // one process_madvise and one full flush, then munmaps that flush
+  // nothing. Even a full flush cost about 190 us a call here, so the
+  // batch is as large as the memory bound allows: 512 KiB or 64 ranges
+  // (with 256 KiB or 32, python's dict returned 3,602 ranges in 367
+  // calls). A range of more than 33 pages flushes in full anyway and
+  // goes back at once. The queue is process-wide and bounded (at most
+  // 512 KiB of returned tables stay resident: half a byte per live block
+  // at a million blocks), its lock is taken only by a shard
   // returning a table (a resize, not every event), always under that
   // shard's lock and never the other way round, and nothing but the copy
   // of the queue happens under it: the system calls run after it is let
-  // go, so a second resizing shard waits at most for a 512-byte copy. A
+  // go, so a second resizing shard waits at most for a 1 KiB copy. A
   // fork child inherits the queue consistent: fork happens under LockAll
   // (every shard lock), so no thread is inside the queue then.
-  static constexpr size_t kRetireBytes = 256 * 1024;
+  static constexpr size_t kRetireBytes = 512 * 1024;
   static constexpr size_t kRetireRanges = kRetireQueueRanges;  // each at least 8 KiB
   static constexpr size_t kFlushInFull = 34 * 4096;
   static constexpr RetireQueue& retired_ = g_retired;
@@ -492,14 +496,6 @@ struct LiveTableImpl {
         Retire(reinterpret_cast<char*>(s->old) + s->old_unmapped, done - s->old_unmapped);
         s->old_unmapped = done;
       }
-    }
-    // The chunks the shard's next operation moves: their first read was
-    // over half of Migrate's time (a miss each, the old table being cold),
-    // and a prefetch now overlaps it with the program's work until then.
-    if (s->old != nullptr) {
-      size_t end = s->cursor + kMigratePerOp < s->old_nchunks ? s->cursor + kMigratePerOp
-                                                              : s->old_nchunks;
-      for (size_t i = s->cursor; i < end; ++i) __builtin_prefetch(s->old + i, 0, 3);
     }
     PopulateAhead(s);
   }
@@ -832,19 +828,6 @@ size_t LiveTable::HomeForTest(uintptr_t address, size_t homes) {
 }
 
 LiveTable::Shard& LiveTable::ShardOf(uintptr_t address) { return shards_[ShardIndex(address)]; }
-
-void LiveTable::Prefetch(uintptr_t address) const {
-  using Impl = LiveTableImpl;
-  Impl::Where w = Impl::Locate(address);
-  const Shard& shard = shards_[w.shard];
-  // Relaxed atomic loads of plain fields written under the shard lock: a
-  // torn pair (a table and another table's size) only aims the prefetch
-  // wrong.
-  Chunk* chunks = __atomic_load_n(&shard.chunks, __ATOMIC_RELAXED);
-  size_t homes = __atomic_load_n(&shard.nhome, __ATOMIC_RELAXED);
-  if (!w.fits || chunks == nullptr) return;
-  __builtin_prefetch(chunks + Impl::View{chunks, homes, 0, 0}.Home(w.hash), 1, 3);
-}
 
 bool LiveTable::Insert(uintptr_t address, const LiveEntry& entry) {
   using Impl = LiveTableImpl;

@@ -44,10 +44,11 @@
 // Resizing is incremental: the shard maps the new table and every insert
 // or remove moves the next 8 chunks of the old table over, in order,
 // handing the old table's pages back in 64 KiB pieces (a small old table
-// whole at the end). Pieces are returned to the system in batches of at
-// least 64 pages, one process_madvise and one TLB flush for up to 32 of
-// them (live_table.cc, Retire: a munmap of a few pages flushed them one by
-// one, the costliest part of a resize); meanwhile an entry whose old home is not yet moved is inserted
+// whole at the end). Pieces are returned to the system in batches of
+// 512 KiB or 64 pieces, one process_madvise and one TLB flush each
+// (live_table.cc, Retire: a munmap of a few pages flushed them one by
+// one, the costliest part of a resize); meanwhile an entry whose old home
+// is not yet moved is inserted
 // into the old table, so the new table's pages are touched in order, by
 // migration only, and a resizing shard never holds two full tables. The
 // new table's pages are made resident 64 KiB ahead of the migration in
@@ -139,15 +140,6 @@ class LiveTable {
   // Removes the entry of `address` into *out. False if absent.
   bool Remove(uintptr_t address, LiveEntry* out);
   bool Contains(uintptr_t address);
-  // Starts loading the home chunk of `address` in its shard's current
-  // table, for an Insert of it a few hundred instructions later (the
-  // malloc hook calls it before unwinding): on a large table that chunk
-  // is a cache and TLB miss, which then overlaps the unwind instead of
-  // stalling the insert (python's dict build: the chunk's first load was
-  // over half of Insert's time). No lock and no atomicity needed: the
-  // shard's table may change meanwhile, and a prefetch of a stale or
-  // unmapped address is harmless (prefetches never fault).
-  void Prefetch(uintptr_t address) const;
   // True if `address` is among the last kRecent addresses removed from its
   // shard (and not live): a cheap double-free hint for a pointer Remove
   // did not find.

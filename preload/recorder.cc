@@ -285,9 +285,6 @@ __attribute__((always_inline)) inline void RecordSampledAlloc(void* p, size_t si
     return;
   }
   if (__builtin_expect(t_modules_dirty, 0)) RescanModulesAndRecord(ts);
-  // Before the unwind: the table's chunk for p loads while the stack is
-  // walked, not when Insert below needs it (live_table.h, Prefetch).
-  if (p != nullptr) g_live_blocks.Prefetch(reinterpret_cast<uintptr_t>(p));
   StackRef s = GetStack(ts);
   SpinLockHolder hold(&ts->lock);
   EmitNodes(ts, s, now);

@@ -474,9 +474,9 @@ TEST(LiveTable, SmallTablesDoubleAndHalveWithoutChurn) {
 
 // Old tables go back to the system in batches: each shard's first growth
 // (128 -> 256 chunks) hands its 8 KiB table to the process-wide queue when
-// its migration ends, and the 32nd such table returns all 32 (256 KiB) at
+// its migration ends, and the 64th such table returns all 64 (512 KiB) at
 // once, in one process_madvise where the kernel takes it (Linux 6.16:
-// one TLB flush for the batch) and 32 munmaps otherwise. Exact counts from
+// one TLB flush for the batch) and 64 munmaps otherwise. Exact counts from
 // Memory() and PageBytesMapped().
 TEST(LiveTable, OldTablesAreReturnedInBatches) {
   static LiveTable table;
@@ -487,10 +487,10 @@ TEST(LiveTable, OldTablesAreReturnedInBatches) {
   iovec iov{probe, 4096};
   const bool batched = syscall(440, -10000, &iov, 1, 4 /* MADV_DONTNEED */, 0) == 4096;
   PageFree(probe, 4096);
-  // 32 regions of 32 different shards.
+  // 64 regions of 64 different shards.
   std::vector<uintptr_t> regions;
   std::set<size_t> shards;
-  for (uintptr_t r = 0x7000; regions.size() < 32; ++r) {
+  for (uintptr_t r = 0x7000; regions.size() < 64; ++r) {
     if (shards.insert(LiveTable::ShardIndex(r << 16)).second) regions.push_back(r);
   }
   LiveTable::ReleaseRetired();
@@ -506,7 +506,7 @@ TEST(LiveTable, OldTablesAreReturnedInBatches) {
     ASSERT_EQ(m.grows - start.grows, k + 1);
     ASSERT_EQ(m.resizing, 0u);
     ASSERT_EQ(m.unmaps - start.unmaps, k + 1);
-    if (k < 31) {
+    if (k < 63) {
       // Queued, still mapped: nothing returned yet.
       ASSERT_EQ(m.retired_bytes, (k + 1) * 8192);
       ASSERT_EQ(m.release_calls, start.release_calls);
@@ -514,9 +514,9 @@ TEST(LiveTable, OldTablesAreReturnedInBatches) {
       ASSERT_EQ(PageBytesMapped(), mapped);
     } else {
       EXPECT_EQ(m.retired_bytes, 0u);
-      EXPECT_EQ(m.released_ranges - start.released_ranges, 32u);
-      EXPECT_EQ(m.release_calls - start.release_calls, batched ? 1u : 32u);
-      EXPECT_EQ(mapped - PageBytesMapped(), 32u * 8192);
+      EXPECT_EQ(m.released_ranges - start.released_ranges, 64u);
+      EXPECT_EQ(m.release_calls - start.release_calls, batched ? 1u : 64u);
+      EXPECT_EQ(mapped - PageBytesMapped(), 64u * 8192);
     }
   }
   // The entries survived the moves.
@@ -527,13 +527,13 @@ TEST(LiveTable, OldTablesAreReturnedInBatches) {
       ASSERT_EQ(e.id, i);
     }
   }
-  // Emptied, every shard halved back to 128 chunks: 32 more 16 KiB tables
-  // (512 KiB) went through the queue, in two batches of 16 (256 KiB each).
+  // Emptied, every shard went back to 128 chunks: 64 more 16 KiB tables
+  // (1 MiB) went through the queue, in two batches of 32 (512 KiB each).
   LiveTable::MemoryUse m = table.Memory();
-  EXPECT_EQ(m.shrinks - start.shrinks, 32u);
+  EXPECT_EQ(m.shrinks - start.shrinks, 64u);
   EXPECT_EQ(m.retired_bytes, 0u);
-  EXPECT_EQ(m.released_ranges - start.released_ranges, 64u);
-  EXPECT_EQ(m.release_calls - start.release_calls, batched ? 3u : 64u);
+  EXPECT_EQ(m.released_ranges - start.released_ranges, 128u);
+  EXPECT_EQ(m.release_calls - start.release_calls, batched ? 3u : 128u);
 }
 
 // Entries aimed at one home chunk of a shard's first table (98 homes):
