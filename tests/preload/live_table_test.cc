@@ -536,6 +536,62 @@ TEST(LiveTable, OldTablesAreReturnedInBatches) {
   EXPECT_EQ(m.release_calls - start.release_calls, batched ? 3u : 128u);
 }
 
+// A fork child inherits the queue of old tables with their pages (forked
+// under LockAll, so no thread is inside it): it returns them from its own
+// address space and goes on growing, while the parent's queue is as it was.
+TEST(LiveTable, ForkChildReturnsTheInheritedQueue) {
+  static LiveTable table;
+  std::vector<uintptr_t> regions;
+  std::set<size_t> shards;
+  for (uintptr_t r = 0x9000; regions.size() < 8; ++r) {
+    if (shards.insert(LiveTable::ShardIndex(r << 16)).second) regions.push_back(r);
+  }
+  LiveTable::ReleaseRetired();
+  const LiveTable::MemoryUse start = table.Memory();
+  // Four shards grow once each: four 8 KiB tables queued.
+  for (size_t k = 0; k < 4; ++k) {
+    for (uintptr_t i = 1; i <= 364; ++i) ASSERT_TRUE(table.Insert(regions[k] << 16 | i * 8, Entry(i, 8)));
+  }
+  ASSERT_EQ(table.Memory().retired_bytes, 4u * 8192);
+  table.LockAll();
+  pid_t pid = fork();
+  if (pid == 0) {
+    table.ResetLocksInChild();
+    const size_t mapped = PageBytesMapped();
+    int failed = 0;  // the first check that failed, for the exit status
+    auto check = [&failed](bool ok, int code) {
+      if (!ok && failed == 0) failed = code;
+    };
+    check(table.Memory().retired_bytes == 4u * 8192, 1);
+    // Four more growths, then everything returned: eight ranges, 64 KiB.
+    for (size_t k = 4; k < 8; ++k) {
+      for (uintptr_t i = 1; i <= 364; ++i) check(table.Insert(regions[k] << 16 | i * 8, Entry(i, 8)), 2);
+    }
+    check(table.Memory().retired_bytes == 8u * 8192, 3);
+    LiveTable::ReleaseRetired();
+    LiveTable::MemoryUse m = table.Memory();
+    check(m.retired_bytes == 0 && m.released_ranges - start.released_ranges == 8, 4);
+    // Four shards' first tables (8 KiB) and second (16 KiB) mapped, eight
+    // 8 KiB tables returned.
+    check(PageBytesMapped() == mapped + 4 * (8192 + 16384) - 8 * 8192, 5);
+    for (size_t k = 0; k < 8; ++k) {
+      for (uintptr_t i = 1; i <= 364; ++i) {
+        LiveEntry e;
+        check(table.Remove(regions[k] << 16 | i * 8, &e) && e.id == i, 6);
+      }
+    }
+    _exit(failed);
+  }
+  table.UnlockAll();
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  LiveTable::MemoryUse m = table.Memory();
+  EXPECT_EQ(m.retired_bytes, 4u * 8192);
+  EXPECT_EQ(m.released_ranges, start.released_ranges);
+}
+
 // Entries aimed at one home chunk of a shard's first table (98 homes):
 // four fit the home, the next ones go on to the following chunks (their
 // distance is kept, and the address is rebuilt from home and distance),
