@@ -31,6 +31,24 @@ struct LiveTable::Chunk {
   uint64_t w[8];
 };
 
+namespace {
+
+// The queue of old tables to return (LiveTableImpl::Retire), process-wide.
+constexpr size_t kRetireQueueRanges = 64;
+struct RetireQueue {
+  SpinLock lock;
+  size_t n = 0;
+  size_t bytes = 0;  // written under `lock`; Memory() reads it without
+  PageRange ranges[kRetireQueueRanges] = {};
+};
+constinit RetireQueue g_retired;
+// System calls that returned old tables, and ranges they returned
+// (HEAPSIGHT_STATS, tests).
+constinit std::atomic<size_t> g_release_calls{0};
+constinit std::atomic<size_t> g_released_ranges{0};
+
+}  // namespace
+
 // The packed entry (128 bits, two words; the address is not stored, see
 // live_table.h):
 //   lo: tag (5 bits: 0 = empty, else 1 + the distance in chunks from the
@@ -49,20 +67,6 @@ struct LiveTable::Chunk {
 // such a chunk is never again a reason to stop early, which is only
 // slower; a resize counts afresh). A lookup stops at the first chunk
 // nobody passed, and deletion needs no tombstones and moves nothing.
-// The queue of old tables to return (LiveTableImpl::Retire), process-wide.
-constexpr size_t kRetireQueueRanges = 64;
-struct RetireQueue {
-  SpinLock lock;
-  size_t n = 0;
-  size_t bytes = 0;
-  PageRange ranges[kRetireQueueRanges] = {};
-};
-constinit RetireQueue g_retired;
-// System calls that returned old tables, and ranges they returned
-// (HEAPSIGHT_STATS, tests).
-constinit std::atomic<size_t> g_release_calls{0};
-constinit std::atomic<size_t> g_released_ranges{0};
-
 struct LiveTableImpl {
   using Shard = LiveTable::Shard;
   using Chunk = LiveTable::Chunk;
@@ -379,8 +383,6 @@ struct LiveTableImpl {
     return true;
   }
 
-  // --- growth and shrinking ---
-
   // --- returning old tables: in batches, one TLB flush for many ---
   //
   // Why: every old table (or 64 KiB piece of one) returned by its own
@@ -428,12 +430,13 @@ struct LiveTableImpl {
     {
       SpinLockHolder hold(&retired_.lock);
       retired_.ranges[retired_.n++] = PageRange{p, bytes};
-      retired_.bytes += bytes;
-      if (retired_.n < kRetireRanges && retired_.bytes < kRetireBytes) return;
+      size_t queued = retired_.bytes + bytes;
+      __atomic_store_n(&retired_.bytes, queued, __ATOMIC_RELAXED);
+      if (retired_.n < kRetireRanges && queued < kRetireBytes) return;
       n = retired_.n;
       memcpy(batch, retired_.ranges, n * sizeof(PageRange));
       retired_.n = 0;
-      retired_.bytes = 0;
+      __atomic_store_n(&retired_.bytes, size_t{0}, __ATOMIC_RELAXED);
     }
     ReleaseBatch(batch, n);
   }
@@ -447,10 +450,12 @@ struct LiveTableImpl {
       n = retired_.n;
       memcpy(batch, retired_.ranges, n * sizeof(PageRange));
       retired_.n = 0;
-      retired_.bytes = 0;
+      __atomic_store_n(&retired_.bytes, size_t{0}, __ATOMIC_RELAXED);
     }
     ReleaseBatch(batch, n);
   }
+
+  // --- growth and shrinking ---
 
   static size_t Bytes(size_t nchunks) { return nchunks * sizeof(Chunk); }
   static size_t WholePages(size_t chunks) {
@@ -965,10 +970,8 @@ LiveTable::MemoryUse LiveTable::Memory() {
   }
   m.release_calls = Impl::release_calls_.load(std::memory_order_relaxed);
   m.released_ranges = Impl::released_ranges_.load(std::memory_order_relaxed);
-  {
-    SpinLockHolder hold(&Impl::retired_.lock);
-    m.retired_bytes = Impl::retired_.bytes;
-  }
+  // No queue lock: its lock is only ever taken under a shard lock (fork).
+  m.retired_bytes = __atomic_load_n(&Impl::retired_.bytes, __ATOMIC_RELAXED);
   return m;
 }
 
