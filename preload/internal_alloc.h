@@ -2,8 +2,9 @@
 //
 // Constraints: never calls malloc (directly or through libc); usable before
 // the real malloc is known, from any thread, and in a fork child. PageAlloc
-// is a raw mmap; ArenaAlloc is a bump allocator for small never-freed data
-// (module paths, thread states) under a spin lock.
+// is a raw mmap; PageFreeMany a raw process_madvise (errno untouched) and
+// munmaps, no lock; ArenaAlloc is a bump allocator for small never-freed
+// data (module paths, thread states) under a spin lock.
 #ifndef HEAPSIGHT_PRELOAD_INTERNAL_ALLOC_H_
 #define HEAPSIGHT_PRELOAD_INTERNAL_ALLOC_H_
 
@@ -30,7 +31,7 @@ void PageFree(void* p, size_t bytes);
 // opened), then each is unmapped, which with no page left flushes nothing.
 // Why: a munmap of a few pages flushes them one by one, and in this
 // project's VM each such flush cost 30-50 us (a 16 KiB munmap 85-240 us,
-// the same 16 KiB in a list of 16 or more ranges 5-10 us: a list spanning
+// the same 16 KiB in a list of 16 or more ranges 5-33 us: a list spanning
 // more than 33 pages gets one full flush instead). Where process_madvise
 // is refused (older kernels, seccomp) every range is simply unmapped, as
 // PageFree does, and later calls go straight to that. Returns the number
