@@ -6,6 +6,7 @@
 
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 
 #include <atomic>
 #include <cstdint>
@@ -116,6 +117,34 @@ void PageFree(void* p, size_t bytes) {
   UnregisterRegion(reinterpret_cast<uintptr_t>(p), bytes);
   if (munmap(p, bytes) != 0) return;
   g_page_bytes.fetch_sub(RoundToPages(bytes), std::memory_order_relaxed);
+}
+
+size_t PageFreeMany(const PageRange* ranges, size_t n) {
+  // Set once the kernel refused a batched release: then every range is
+  // unmapped on its own.
+  static std::atomic<bool> refused{false};
+  constexpr size_t kMaxBatch = 64;  // iovecs on this stack frame: 1 KiB
+  constexpr long kProcessMadvise = 440;  // SYS_process_madvise (Linux 5.10)
+  constexpr long kPidfdSelf = -10000;    // PIDFD_SELF_THREAD (Linux 6.14): our own mm
+  constexpr long kDontNeed = 4;          // MADV_DONTNEED
+  size_t calls = 0;
+  if (n > 1 && n <= kMaxBatch && !refused.load(std::memory_order_relaxed)) {
+    iovec iov[kMaxBatch];
+    long total = 0;
+    for (size_t i = 0; i < n; ++i) {
+      iov[i] = iovec{ranges[i].p, ranges[i].bytes};
+      total += static_cast<long>(ranges[i].bytes);
+    }
+    // Raw: this runs inside the program's malloc or free, whose errno must
+    // not change. A partial or failed release is harmless: the munmaps
+    // below drop whatever is left (and flush it, as without the batch).
+    long done = RawSyscall(kProcessMadvise, kPidfdSelf, reinterpret_cast<long>(iov),
+                           static_cast<long>(n), kDontNeed, 0);
+    if (done < 0) refused.store(true, std::memory_order_relaxed);
+    if (done == total) calls = 1;
+  }
+  for (size_t i = 0; i < n; ++i) PageFree(ranges[i].p, ranges[i].bytes);
+  return calls == 1 ? 1 : n;
 }
 
 size_t PageBytesMapped() { return g_page_bytes.load(std::memory_order_relaxed); }

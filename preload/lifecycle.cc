@@ -369,7 +369,9 @@ void LogStats() {
       .Num(static_cast<int64_t>(use.side)).Str(" entries; ")
       .Num(static_cast<int64_t>(use.grows)).Str(" resizes up, ")
       .Num(static_cast<int64_t>(use.shrinks)).Str(" down, ")
-      .Num(static_cast<int64_t>(use.unmaps)).Str(" munmaps); other ")
+      .Num(static_cast<int64_t>(use.unmaps)).Str(" old tables or pieces returned in ")
+      .Num(static_cast<int64_t>(use.release_calls)).Str(" system calls, ")
+      .Num(static_cast<int64_t>(use.retired_bytes)).Str(" bytes queued); other ")
       .Num(mapped - table_bytes + static_cast<int64_t>(sizeof g_live_blocks))
       .Str(" bytes (stack table ").Num(static_cast<int64_t>(g_stack_table.MappedBytes()))
       .Str(", the rest thread buffers, arena, module map)");

@@ -1,8 +1,10 @@
 // preload/live_table.cc: see live_table.h.
 //
-// Constraints: no malloc; one shard spin lock per operation; mmap, munmap
-// and madvise (populate) only while a shard resizes (the old table's pages
-// are returned in 64 KiB pieces as they are emptied).
+// Constraints: no malloc; one shard spin lock per operation; mmap, munmap,
+// madvise (populate) and process_madvise only while a shard resizes (the
+// old table's pages are handed back in 64 KiB pieces as they are emptied,
+// and returned in batches under a process-wide queue lock, taken only
+// under a shard lock: see Retire).
 #include "preload/live_table.h"
 
 #include <cstring>
@@ -28,6 +30,24 @@ constexpr uint64_t InverseOf(uint64_t a) {
 struct LiveTable::Chunk {
   uint64_t w[8];
 };
+
+namespace {
+
+// The queue of old tables to return (LiveTableImpl::Retire), process-wide.
+constexpr size_t kRetireQueueRanges = 64;
+struct RetireQueue {
+  SpinLock lock;
+  size_t n = 0;
+  size_t bytes = 0;  // written under `lock`; Memory() reads it without
+  PageRange ranges[kRetireQueueRanges] = {};
+};
+constinit RetireQueue g_retired;
+// System calls that returned old tables, and ranges they returned
+// (HEAPSIGHT_STATS, tests).
+constinit std::atomic<size_t> g_release_calls{0};
+constinit std::atomic<size_t> g_released_ranges{0};
+
+}  // namespace
 
 // The packed entry (128 bits, two words; the address is not stored, see
 // live_table.h):
@@ -94,8 +114,9 @@ struct LiveTableImpl {
   // calls, not 25), holding at most 64 KiB of moved chunks meanwhile.
   static constexpr size_t kUnmapBatch = 64 * 1024;
   // Tables below this many chunks (32 KiB) grow by doubling (up to it),
-  // tables up to it shrink by halves (2x hysteresis); larger ones grow by
-  // 5/4 and shrink to a load of 4/5 (see Reserve and SetThresholds). A shard of a program with a few hundred
+  // tables up to it shrink straight to the smallest table (8 KiB) once
+  // that would be at most half full; larger ones grow by 5/4 and shrink to
+  // a load of 4/5 (see Reserve and SetThresholds). A shard of a program with a few hundred
   // thousand to a million live blocks lives at these sizes, where whole
   // pages made each 5/4 step a one-page step: python's 200,000-entry dict
   // resized each shard 7-8 times on the way up (8, 12, 16, 20, 24, 28,
@@ -362,6 +383,78 @@ struct LiveTableImpl {
     return true;
   }
 
+  // --- returning old tables: in batches, one TLB flush for many ---
+  //
+  // Why: every old table (or 64 KiB piece of one) returned by its own
+  // munmap flushed its pages from the TLB one by one, 30-50 us a page in
+  // this project's VM (python's 200,000-entry dict: 4,362 munmaps, 0.67 s
+  // of its 3.9 s, nearly all of it in flush_tlb_mm_range). A range is now
+  // queued, and once the queue holds kRetireBytes or kRetireRanges (at
+  // least 128 pages: more than the kernel's 33-page limit for flushing
+  // page by page) one thread returns the whole queue with PageFreeMany:
+  // one process_madvise and one full flush, then munmaps that flush
+  // nothing. Even a full flush cost about 190 us a call here, so the
+  // batch is as large as the memory bound allows: 512 KiB or 64 ranges
+  // (with 256 KiB or 32, python's dict returned 3,602 ranges in 367
+  // calls). A range of more than 33 pages flushes in full anyway and
+  // goes back at once. The queue is process-wide and bounded (at most
+  // 512 KiB of returned tables stay resident: half a byte per live block
+  // at a million blocks), its lock is taken only by a shard
+  // returning a table (a resize, not every event), always under that
+  // shard's lock and never the other way round, and nothing but the copy
+  // of the queue happens under it: the system calls run after it is let
+  // go, so a second resizing shard waits at most for a 1 KiB copy. A
+  // fork child inherits the queue consistent: fork happens under LockAll
+  // (every shard lock), so no thread is inside the queue then.
+  static constexpr size_t kRetireBytes = 512 * 1024;
+  static constexpr size_t kRetireRanges = kRetireQueueRanges;  // each at least 8 KiB
+  static constexpr size_t kFlushInFull = 34 * 4096;
+  static constexpr RetireQueue& retired_ = g_retired;
+  static constexpr std::atomic<size_t>& release_calls_ = g_release_calls;
+  static constexpr std::atomic<size_t>& released_ranges_ = g_released_ranges;
+
+  static void ReleaseBatch(const PageRange* batch, size_t n) {
+    if (n == 0) return;
+    release_calls_.fetch_add(PageFreeMany(batch, n), std::memory_order_relaxed);
+    released_ranges_.fetch_add(n, std::memory_order_relaxed);
+  }
+
+  static void Retire(void* p, size_t bytes) {
+    if (bytes >= kFlushInFull) {
+      PageRange one{p, bytes};
+      ReleaseBatch(&one, 1);
+      return;
+    }
+    PageRange batch[kRetireRanges];
+    size_t n = 0;
+    {
+      SpinLockHolder hold(&retired_.lock);
+      retired_.ranges[retired_.n++] = PageRange{p, bytes};
+      size_t queued = retired_.bytes + bytes;
+      __atomic_store_n(&retired_.bytes, queued, __ATOMIC_RELAXED);
+      if (retired_.n < kRetireRanges && queued < kRetireBytes) return;
+      n = retired_.n;
+      memcpy(batch, retired_.ranges, n * sizeof(PageRange));
+      retired_.n = 0;
+      __atomic_store_n(&retired_.bytes, size_t{0}, __ATOMIC_RELAXED);
+    }
+    ReleaseBatch(batch, n);
+  }
+
+  // Returns whatever the queue holds now.
+  static void ReleaseRetired() {
+    PageRange batch[kRetireRanges];
+    size_t n = 0;
+    {
+      SpinLockHolder hold(&retired_.lock);
+      n = retired_.n;
+      memcpy(batch, retired_.ranges, n * sizeof(PageRange));
+      retired_.n = 0;
+      __atomic_store_n(&retired_.bytes, size_t{0}, __ATOMIC_RELAXED);
+    }
+    ReleaseBatch(batch, n);
+  }
+
   // --- growth and shrinking ---
 
   static size_t Bytes(size_t nchunks) { return nchunks * sizeof(Chunk); }
@@ -371,8 +464,8 @@ struct LiveTableImpl {
 
   static void FreeOld(Shard* s) {
     ++s->unmaps;
-    PageFree(reinterpret_cast<char*>(s->old) + s->old_unmapped,
-             Bytes(s->old_nchunks) - s->old_unmapped);
+    Retire(reinterpret_cast<char*>(s->old) + s->old_unmapped,
+           Bytes(s->old_nchunks) - s->old_unmapped);
     s->old = nullptr;
     s->old_nchunks = s->old_nhome = s->old_count = s->cursor = s->old_unmapped = 0;
   }
@@ -405,7 +498,7 @@ struct LiveTableImpl {
       size_t done = Bytes(s->cursor) / kUnmapBatch * kUnmapBatch;
       if (done > s->old_unmapped) {
         ++s->unmaps;
-        PageFree(reinterpret_cast<char*>(s->old) + s->old_unmapped, done - s->old_unmapped);
+        Retire(reinterpret_cast<char*>(s->old) + s->old_unmapped, done - s->old_unmapped);
         s->old_unmapped = done;
       }
     }
@@ -505,29 +598,27 @@ struct LiveTableImpl {
   // 2/3: that growth is not undone). No memory: it stays as it is.
   static void MaybeShrink(Shard* s, size_t shard) {
     if (s->count >= s->shrink_below || s->old != nullptr) return;
-    size_t n = s->nchunks <= kSmallChunks ? HalfOf(s->nchunks)
-                                          : WholePages(s->count * 5 / 16 + kTail);
+    size_t n = s->nchunks <= kSmallChunks ? kMinChunks : WholePages(s->count * 5 / 16 + kTail);
     Resize(s, shard, n < kMinChunks ? kMinChunks : n);
-  }
-  // A small table's next size down: half of it, in whole pages.
-  static size_t HalfOf(size_t nchunks) {
-    size_t half = WholePages(nchunks / 2);
-    return half < kMinChunks ? kMinChunks : half;
   }
   // The thresholds of a table of `nchunks` chunks (see HasRoom and
   // MaybeShrink): room for 7/8 x 4 entries per home; shrink below 2/3 x 4
   // per chunk (tail included) if the smaller table (whole pages, at a load of 4/5) is at
   // most 7/8 of this one: (count x 5/16 + kTail) in whole pages <= P, the
   // whole pages in 7/8 x nchunks, for every count below the threshold.
-  // A small table (kSmallChunks or less) shrinks to half its size once the
-  // half would be at most half full (7/16 x 4 entries per home), so a
-  // table just doubled (half full) does not shrink until half its entries
-  // are gone.
+  // A small table (kSmallChunks or less) shrinks straight to the smallest
+  // one (kMinChunks) once that would be at most half full (7/16 x 4
+  // entries per home: 171), never to a size between: a shard emptying
+  // from 32 KiB migrates once, not twice (python's 200,000-entry dict, as
+  // it freed the dict at exit: 1,024 resizes fewer, each a table mapped,
+  // populated, migrated and returned). A table just doubled (half full)
+  // does not shrink until most of its entries are gone; a 32 KiB table
+  // may then hold as few as 171 entries (191 bytes each), within the
+  // 32 KiB a small shard may map.
   static void SetThresholds(Shard* s) {
     s->room = s->nhome * 7 / 2;
     if (s->nchunks <= kSmallChunks) {
-      size_t half = HalfOf(s->nchunks);
-      s->shrink_below = half < s->nchunks ? (half - kTail) * 7 / 4 : 0;
+      s->shrink_below = s->nchunks > kMinChunks ? (kMinChunks - kTail) * 7 / 4 : 0;
       return;
     }
     size_t pages = s->nchunks * 7 / 8 / kPageChunks * kPageChunks;
@@ -877,8 +968,14 @@ LiveTable::MemoryUse LiveTable::Memory() {
     m.shrinks += shard.shrinks;
     m.unmaps += shard.unmaps;
   }
+  m.release_calls = Impl::release_calls_.load(std::memory_order_relaxed);
+  m.released_ranges = Impl::released_ranges_.load(std::memory_order_relaxed);
+  // No queue lock: its lock is only ever taken under a shard lock (fork).
+  m.retired_bytes = __atomic_load_n(&Impl::retired_.bytes, __ATOMIC_RELAXED);
   return m;
 }
+
+void LiveTable::ReleaseRetired() { LiveTableImpl::ReleaseRetired(); }
 
 void LiveTable::ForEachUnlocked(void (*fn)(uintptr_t, const LiveEntry&, void*), void* ctx) {
   using Impl = LiveTableImpl;

@@ -35,16 +35,20 @@
 // shrinks to a load of 4/5 when it falls below 2/3 (it never maps less
 // than 8 KiB; a shrink must save an eighth of the table). Tables up to
 // 32 KiB (a program of up to about a million live blocks) double instead,
-// and halve only when the half would be at most half full, so a program
-// whose blocks swing up and down does not resize at each swing (a small
-// table may sit at up to 83 bytes per entry before it halves: the 24-byte
-// bound holds from 40 KiB tables on, below which a shard maps at most
-// 32 KiB).
+// and shrink straight to the smallest table (8 KiB) only once that would
+// be at most half full (171 entries), so a program whose blocks swing up
+// and down does not resize at each swing, and one that frees them all
+// migrates once (a small table may sit at up to 191 bytes per entry
+// before it shrinks: the 24-byte bound holds from 40 KiB tables on, below
+// which a shard maps at most 32 KiB).
 // Resizing is incremental: the shard maps the new table and every insert
 // or remove moves the next 8 chunks of the old table over, in order,
-// returning the old table's pages to the system in 64 KiB pieces (a small
-// old table in one munmap at the end: each munmap flushes every core's
-// TLB); meanwhile an entry whose old home is not yet moved is inserted
+// handing the old table's pages back in 64 KiB pieces (a small old table
+// whole at the end). Pieces are returned to the system in batches of
+// 512 KiB or 64 pieces, one process_madvise and one TLB flush each
+// (live_table.cc, Retire: a munmap of a few pages flushed them one by
+// one, the costliest part of a resize); meanwhile an entry whose old home
+// is not yet moved is inserted
 // into the old table, so the new table's pages are touched in order, by
 // migration only, and a resizing shard never holds two full tables. The
 // new table's pages are made resident 64 KiB ahead of the migration in
@@ -90,8 +94,10 @@
 // entry, and their frees stay on the one-byte path.
 //
 // Constraints: never calls malloc (memory from PageAlloc); no syscalls on the
-// common path (mmap, munmap and madvise only while a shard grows or
-// shrinks; madvise as a raw syscall, errno untouched). Not async-signal-safe.
+// common path (mmap, munmap, madvise and process_madvise only while a
+// shard grows or shrinks; the last two as raw syscalls, errno untouched).
+// One process-wide spin lock besides the shards', taken only by a shard
+// returning an old table, under its shard lock. Not async-signal-safe.
 // LockAll/UnlockAll exist for fork.
 #ifndef HEAPSIGHT_PRELOAD_LIVE_TABLE_H_
 #define HEAPSIGHT_PRELOAD_LIVE_TABLE_H_
@@ -155,13 +161,23 @@ class LiveTable {
     size_t packed = 0;        // entries in chunk tables (current and old)
     size_t side = 0;          // entries in side tables
     size_t resizing = 0;      // shards migrating now
-    // Since the start: resizes up and down, and munmap calls returning old
-    // tables (each a TLB flush on every core the process runs on).
+    // Since the start: resizes up and down, and old tables or pieces of
+    // them returned (each was a munmap; now most are queued and returned
+    // in batches).
     size_t grows = 0;
     size_t shrinks = 0;
     size_t unmaps = 0;
+    // Process-wide, over every LiveTable: system calls that returned old
+    // tables (each one TLB flush), ranges they returned, and bytes queued
+    // for the next batch (still resident).
+    size_t release_calls = 0;
+    size_t released_ranges = 0;
+    size_t retired_bytes = 0;
   };
   MemoryUse Memory();
+  // Returns the old-table ranges queued for the next batch now (tests).
+  // Not under a shard lock, so never while another thread may fork.
+  static void ReleaseRetired();
   // Calls fn(address, entry, ctx) for every entry. Caller must hold LockAll
   // or otherwise know no thread mutates the table (fork child).
   void ForEachUnlocked(void (*fn)(uintptr_t, const LiveEntry&, void*), void* ctx);

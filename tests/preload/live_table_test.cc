@@ -2,6 +2,8 @@
 #include "preload/live_table.h"
 
 #include <gtest/gtest.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "preload/internal_alloc.h"
 #include "preload/mix.h"
 
 namespace heapsight::preload {
@@ -414,12 +417,13 @@ TEST(LiveTable, ShrinksWhenBlocksAreFreedAndStaysExact) {
   for (uintptr_t address : live) ASSERT_TRUE(table.Contains(address));
 }
 
-// A small table (up to 32 KiB) doubles when full and halves only once its
-// half would be at most half full: a program whose live blocks swing by
-// half around one size (an interpreter building and dropping a dict) does
-// not resize at all, where 5/4 steps resized at each swing; and a resize
-// of a small table costs one munmap (its whole old table, when the
-// migration ends). Exact counts from Memory().
+// A small table (up to 32 KiB) doubles when full and shrinks, straight to
+// the smallest table (128 chunks), only once that would be at most half
+// full (171 entries): a program whose live blocks swing around one size
+// (an interpreter building and dropping a dict) does not resize at all,
+// one that frees everything migrates once, not once per halving; and a
+// resize of a small table returns its whole old table, once, when the
+// migration ends. Exact counts from Memory().
 TEST(LiveTable, SmallTablesDoubleAndHalveWithoutChurn) {
   static LiveTable table;
   std::vector<uintptr_t> regions = RegionsOfOneShard(1);
@@ -432,39 +436,160 @@ TEST(LiveTable, SmallTablesDoubleAndHalveWithoutChurn) {
   LiveTable::MemoryUse m = table.Memory();
   EXPECT_EQ(m.grows, 2u);
   EXPECT_EQ(m.chunk_bytes, 512u * 64);
-  // 512 chunks shrink below (256 - 30) x 7/4 = 395 entries. Swing 50 times
-  // between 792 and 402 live entries: no resize.
+  // 512 chunks shrink below (128 - 30) x 7/4 = 171 entries. Swing 50 times
+  // between 792 and 171 live entries: no resize.
   for (int round = 0; round < 50; ++round) {
-    for (size_t i = 402; i < 792; ++i) ASSERT_TRUE(table.Remove(addresses[i], &gone));
-    for (size_t i = 402; i < 792; ++i) ASSERT_TRUE(table.Insert(addresses[i], Entry(i + 1, 8)));
+    for (size_t i = 171; i < 792; ++i) ASSERT_TRUE(table.Remove(addresses[i], &gone));
+    for (size_t i = 171; i < 792; ++i) ASSERT_TRUE(table.Insert(addresses[i], Entry(i + 1, 8)));
   }
   m = table.Memory();
   EXPECT_EQ(m.grows, 2u);
   EXPECT_EQ(m.shrinks, 0u);
-  EXPECT_EQ(m.unmaps, 2u);  // the 8 and 16 KiB tables, one munmap each
+  EXPECT_EQ(m.unmaps, 2u);  // the 8 and 16 KiB tables, once each
   EXPECT_EQ(m.resizing, 0u);
-  // Down to 394: the table halves (256 chunks); back up to 792: it doubles.
-  for (size_t i = 394; i < 792; ++i) ASSERT_TRUE(table.Remove(addresses[i], &gone));
+  // Down to 170: straight to 128 chunks (no 256 between); back up to 792:
+  // it doubles twice.
+  for (size_t i = 170; i < 792; ++i) ASSERT_TRUE(table.Remove(addresses[i], &gone));
   m = table.Memory();
   EXPECT_EQ(m.shrinks, 1u);
-  EXPECT_EQ(m.chunk_bytes, 256u * 64);
-  for (size_t i = 394; i < 792; ++i) ASSERT_TRUE(table.Insert(addresses[i], Entry(i + 1, 8)));
+  EXPECT_EQ(m.chunk_bytes, 128u * 64);
+  for (size_t i = 170; i < 792; ++i) ASSERT_TRUE(table.Insert(addresses[i], Entry(i + 1, 8)));
   m = table.Memory();
-  EXPECT_EQ(m.grows, 3u);
+  EXPECT_EQ(m.grows, 4u);
   EXPECT_EQ(m.chunk_bytes, 512u * 64);
-  // All freed: 512 -> 256 below 395 entries, 256 -> 128 below 171.
+  // All freed: 512 -> 128 below 171, once.
   for (size_t i = 0; i < 792; ++i) {
     LiveEntry e;
     ASSERT_TRUE(table.Remove(addresses[i], &e));
     ASSERT_EQ(e.id, i + 1);
   }
   m = table.Memory();
-  EXPECT_EQ(m.shrinks, 3u);
+  EXPECT_EQ(m.shrinks, 2u);
   EXPECT_EQ(m.resizing, 0u);
   EXPECT_EQ(m.chunk_bytes, 128u * 64);
   EXPECT_EQ(m.unmaps, 6u);  // one per resize
   EXPECT_EQ(table.Size(), 0u);
   EXPECT_EQ(table.MappedBytes(), sizeof(LiveTable) + 128u * 64);
+}
+
+// Old tables go back to the system in batches: each shard's first growth
+// (128 -> 256 chunks) hands its 8 KiB table to the process-wide queue when
+// its migration ends, and the 64th such table returns all 64 (512 KiB) at
+// once, in one process_madvise where the kernel takes it (Linux 6.16:
+// one TLB flush for the batch) and 64 munmaps otherwise. Exact counts from
+// Memory() and PageBytesMapped().
+TEST(LiveTable, OldTablesAreReturnedInBatches) {
+  static LiveTable table;
+  // Does this kernel take a batched release from us (PIDFD_SELF_THREAD)?
+  void* probe = PageAlloc(4096);
+  ASSERT_NE(probe, nullptr);
+  static_cast<char*>(probe)[0] = 1;
+  iovec iov{probe, 4096};
+  const bool batched = syscall(440, -10000, &iov, 1, 4 /* MADV_DONTNEED */, 0) == 4096;
+  PageFree(probe, 4096);
+  // 64 regions of 64 different shards.
+  std::vector<uintptr_t> regions;
+  std::set<size_t> shards;
+  for (uintptr_t r = 0x7000; regions.size() < 64; ++r) {
+    if (shards.insert(LiveTable::ShardIndex(r << 16)).second) regions.push_back(r);
+  }
+  LiveTable::ReleaseRetired();
+  const LiveTable::MemoryUse start = table.Memory();
+  ASSERT_EQ(start.retired_bytes, 0u);
+  for (size_t k = 0; k < regions.size(); ++k) {
+    // Room for 98 x 7/2 = 343 entries: the 344th starts the growth, which
+    // moves 8 of the 128 old chunks per operation; 20 more end it.
+    for (uintptr_t i = 1; i <= 344; ++i) ASSERT_TRUE(table.Insert(regions[k] << 16 | i * 8, Entry(i, 8)));
+    const size_t mapped = PageBytesMapped();
+    for (uintptr_t i = 345; i <= 364; ++i) ASSERT_TRUE(table.Insert(regions[k] << 16 | i * 8, Entry(i, 8)));
+    LiveTable::MemoryUse m = table.Memory();
+    ASSERT_EQ(m.grows - start.grows, k + 1);
+    ASSERT_EQ(m.resizing, 0u);
+    ASSERT_EQ(m.unmaps - start.unmaps, k + 1);
+    if (k < 63) {
+      // Queued, still mapped: nothing returned yet.
+      ASSERT_EQ(m.retired_bytes, (k + 1) * 8192);
+      ASSERT_EQ(m.release_calls, start.release_calls);
+      ASSERT_EQ(m.released_ranges, start.released_ranges);
+      ASSERT_EQ(PageBytesMapped(), mapped);
+    } else {
+      EXPECT_EQ(m.retired_bytes, 0u);
+      EXPECT_EQ(m.released_ranges - start.released_ranges, 64u);
+      EXPECT_EQ(m.release_calls - start.release_calls, batched ? 1u : 64u);
+      EXPECT_EQ(mapped - PageBytesMapped(), 64u * 8192);
+    }
+  }
+  // The entries survived the moves.
+  for (size_t k = 0; k < regions.size(); ++k) {
+    for (uintptr_t i = 1; i <= 364; ++i) {
+      LiveEntry e;
+      ASSERT_TRUE(table.Remove(regions[k] << 16 | i * 8, &e));
+      ASSERT_EQ(e.id, i);
+    }
+  }
+  // Emptied, every shard went back to 128 chunks: 64 more 16 KiB tables
+  // (1 MiB) went through the queue, in two batches of 32 (512 KiB each).
+  LiveTable::MemoryUse m = table.Memory();
+  EXPECT_EQ(m.shrinks - start.shrinks, 64u);
+  EXPECT_EQ(m.retired_bytes, 0u);
+  EXPECT_EQ(m.released_ranges - start.released_ranges, 128u);
+  EXPECT_EQ(m.release_calls - start.release_calls, batched ? 3u : 128u);
+}
+
+// A fork child inherits the queue of old tables with their pages (forked
+// under LockAll, so no thread is inside it): it returns them from its own
+// address space and goes on growing, while the parent's queue is as it was.
+TEST(LiveTable, ForkChildReturnsTheInheritedQueue) {
+  static LiveTable table;
+  std::vector<uintptr_t> regions;
+  std::set<size_t> shards;
+  for (uintptr_t r = 0x9000; regions.size() < 8; ++r) {
+    if (shards.insert(LiveTable::ShardIndex(r << 16)).second) regions.push_back(r);
+  }
+  LiveTable::ReleaseRetired();
+  const LiveTable::MemoryUse start = table.Memory();
+  // Four shards grow once each: four 8 KiB tables queued.
+  for (size_t k = 0; k < 4; ++k) {
+    for (uintptr_t i = 1; i <= 364; ++i) ASSERT_TRUE(table.Insert(regions[k] << 16 | i * 8, Entry(i, 8)));
+  }
+  ASSERT_EQ(table.Memory().retired_bytes, 4u * 8192);
+  table.LockAll();
+  pid_t pid = fork();
+  if (pid == 0) {
+    table.ResetLocksInChild();
+    const size_t mapped = PageBytesMapped();
+    int failed = 0;  // the first check that failed, for the exit status
+    auto check = [&failed](bool ok, int code) {
+      if (!ok && failed == 0) failed = code;
+    };
+    check(table.Memory().retired_bytes == 4u * 8192, 1);
+    // Four more growths, then everything returned: eight ranges, 64 KiB.
+    for (size_t k = 4; k < 8; ++k) {
+      for (uintptr_t i = 1; i <= 364; ++i) check(table.Insert(regions[k] << 16 | i * 8, Entry(i, 8)), 2);
+    }
+    check(table.Memory().retired_bytes == 8u * 8192, 3);
+    LiveTable::ReleaseRetired();
+    LiveTable::MemoryUse m = table.Memory();
+    check(m.retired_bytes == 0 && m.released_ranges - start.released_ranges == 8, 4);
+    // Four shards' first tables (8 KiB) and second (16 KiB) mapped, eight
+    // 8 KiB tables returned.
+    check(PageBytesMapped() == mapped + 4 * (8192 + 16384) - 8 * 8192, 5);
+    for (size_t k = 0; k < 8; ++k) {
+      for (uintptr_t i = 1; i <= 364; ++i) {
+        LiveEntry e;
+        check(table.Remove(regions[k] << 16 | i * 8, &e) && e.id == i, 6);
+      }
+    }
+    _exit(failed);
+  }
+  table.UnlockAll();
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  LiveTable::MemoryUse m = table.Memory();
+  EXPECT_EQ(m.retired_bytes, 4u * 8192);
+  EXPECT_EQ(m.released_ranges, start.released_ranges);
 }
 
 // Entries aimed at one home chunk of a shard's first table (98 homes):
