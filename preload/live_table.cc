@@ -3,8 +3,8 @@
 // Constraints: no malloc; one shard spin lock per operation; mmap, munmap,
 // madvise (populate) and process_madvise only while a shard resizes (the
 // old table's pages are handed back in 64 KiB pieces as they are emptied,
-// and returned in batches under a process-wide queue lock, taken only
-// under a shard lock: see Retire).
+// and returned in batches through a process-wide queue whose lock is only
+// ever tried, never waited for, under a shard lock: see Retire).
 #include "preload/live_table.h"
 
 #include <cstring>
@@ -403,7 +403,8 @@ struct LiveTableImpl {
   // returning a table (a resize, not every event), always under that
   // shard's lock and never the other way round, and nothing but the copy
   // of the queue happens under it: the system calls run after it is let
-  // go, so a second resizing shard waits at most for a 1 KiB copy. A
+  // go; a second resizing shard that finds it taken does not wait but
+  // returns its range on its own (TryLock). A
   // fork child inherits the queue consistent: fork happens under LockAll
   // (every shard lock), so no thread is inside the queue then.
   static constexpr size_t kRetireBytes = 512 * 1024;
@@ -425,19 +426,29 @@ struct LiveTableImpl {
       ReleaseBatch(&one, 1);
       return;
     }
-    PageRange batch[kRetireRanges];
-    size_t n = 0;
-    {
-      SpinLockHolder hold(&retired_.lock);
-      retired_.ranges[retired_.n++] = PageRange{p, bytes};
-      size_t queued = retired_.bytes + bytes;
-      __atomic_store_n(&retired_.bytes, queued, __ATOMIC_RELAXED);
-      if (retired_.n < kRetireRanges && queued < kRetireBytes) return;
-      n = retired_.n;
-      memcpy(batch, retired_.ranges, n * sizeof(PageRange));
-      retired_.n = 0;
-      __atomic_store_n(&retired_.bytes, size_t{0}, __ATOMIC_RELAXED);
+    // Never wait for the queue: a thread that finds it taken (another
+    // shard returning a table at this instant) returns its range on its
+    // own, as before batching. So the hook path never spins on a
+    // process-wide lock; the cost of losing the race is one unbatched
+    // munmap.
+    if (!retired_.lock.TryLock()) {
+      PageRange one{p, bytes};
+      ReleaseBatch(&one, 1);
+      return;
     }
+    retired_.ranges[retired_.n++] = PageRange{p, bytes};
+    size_t queued = retired_.bytes + bytes;
+    if (retired_.n < kRetireRanges && queued < kRetireBytes) {
+      __atomic_store_n(&retired_.bytes, queued, __ATOMIC_RELAXED);
+      retired_.lock.Unlock();
+      return;
+    }
+    PageRange batch[kRetireRanges];
+    size_t n = retired_.n;
+    memcpy(batch, retired_.ranges, n * sizeof(PageRange));
+    retired_.n = 0;
+    __atomic_store_n(&retired_.bytes, size_t{0}, __ATOMIC_RELAXED);
+    retired_.lock.Unlock();
     ReleaseBatch(batch, n);
   }
 
