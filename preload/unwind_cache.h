@@ -145,11 +145,24 @@ class UnwindCache {
     uintptr_t address;
     uintptr_t value;
   };
-  // One frame of a memo.
+  // Two adjacent stack words a walk read: a frame-pointer frame's saved rbp
+  // (at `address`) and return address (at `address` + 8), checked with one
+  // 16-byte load and compare.
+  struct alignas(16) PairCheck {
+    uintptr_t address;
+    uintptr_t unused;    // keeps `value` 16-byte aligned for the compare
+    uintptr_t value[2];  // [0] the saved rbp, [1] the return address
+  };
+  // One frame of a memo. Its words (the return address slot the walk read
+  // to step out of it and, when the caller's walk needs it, the caller's
+  // saved rbp) are pairs [frames[f - 1].pair_end, pair_end) and singles
+  // [frames[f - 1].single_end, single_end): a pair when the two are
+  // adjacent (frame-pointer code), else singles.
   struct MemoFrame {
     uintptr_t ip, sp, bp;  // the walk's registers at the frame
     uint64_t node;         // the stack from this frame outwards
-    uint32_t check_end;    // checks [0, check_end) cover this frame and those out of it
+    uint32_t pair_end;     // pairs [0, pair_end) cover this frame and those out of it
+    uint32_t single_end;   // singles likewise
     uint32_t bp_needed;    // 1: the walk out of this frame reads its rbp
   };
   // One stack, outermost frame first (index 0).
@@ -157,12 +170,15 @@ class UnwindCache {
     uint32_t count;   // frames; 0 = empty
     uint32_t stamp;   // last use (LRU)
     uintptr_t high;   // highest address a check reads
-    uint32_t probe;   // the check Verify tries first (kNoProbe: none)
+    uint32_t probe;   // the frame whose word Verify checks first (kNoProbe: none)
+    uintptr_t probe_address;  // that word (its return address slot), if probe < count
+    uintptr_t probe_value;
     // Frames first, then checks, each array outermost first: a shallow
     // stack touches the first page of each, so a thread's memos cost a few
     // pages of memory.
     MemoFrame frames[kMaxFrames];
-    Check checks[2 * kMaxFrames + 2];
+    PairCheck pairs[kMaxFrames];
+    Check singles[2 * kMaxFrames + 2];
   };
   // One frame of the current walk, innermost first.
   struct Step {
@@ -180,15 +196,24 @@ class UnwindCache {
   Memo* Victim();
   // Copies frames 0..i of `from` (and their checks) into `to`.
   // Sets both memos' probes.
-  // `changed`: the first word of `from` Verify found changed (kNoProbe).
+  // `changed`: the first frame of `from` Verify found changed (kNoProbe).
   static void CopyTail(Memo& from, uint32_t i, uint32_t changed, Memo* to);
   void Reset();
   // Checks memo `m`'s words for frames 0..i against the stack now: returns
   // the innermost frame (<= i) up to which all hold, -1 if none.
-  // *first_changed: the first changed word's index, kNoProbe if none.
-  // Unless `scan`, returns kProbeFailed at once when the memo's probe word
-  // changed (*first_changed: the probe).
+  // *first_changed: the outermost frame with a changed word, kNoProbe if
+  // none. Unless `scan`, returns kProbeFailed at once when a word of the
+  // memo's probe frame changed (*first_changed: the probe).
   static int64_t Verify(const Memo& m, uint32_t i, bool scan, uint32_t* first_changed);
+  // Verify's end when a word of frames 0..i changed: returns the frame out
+  // of the outermost changed one (-1 if frame 0), *first_changed that one.
+  static int64_t FirstChanged(const Memo& m, uint32_t i, uint32_t* first_changed);
+  // Makes frame f memo m's probe and names the word Verify checks for it
+  // (the frame's return address slot; none while f is not a frame yet).
+  static void SetProbe(Memo* m, uint32_t f);
+  // The frame (<= i) that pair / single check j belongs to.
+  static uint32_t FrameOfPair(const Memo& m, uint32_t i, uint32_t j);
+  static uint32_t FrameOfSingle(const Memo& m, uint32_t i, uint32_t j);
   // How many of m's frames have an sp at or above `sp`, searched from `hint`.
   static uint32_t FramesAtOrAbove(const Memo& m, uint32_t hint, uintptr_t sp);
   static uint32_t OffsetOf(uintptr_t frame_sp, uintptr_t entry_sp) {
