@@ -26,6 +26,8 @@ thread_local uint32_t t_warmup __attribute__((tls_model("initial-exec"))) = 0;
 
 uintptr_t Load(uintptr_t address) { return *reinterpret_cast<const uintptr_t*>(address); }
 
+uint32_t Min(uint32_t a, uint32_t b) { return a < b ? a : b; }
+
 }  // namespace
 
 void InvalidateUnwindCaches() { g_generation.fetch_add(1, std::memory_order_relaxed); }
@@ -74,6 +76,16 @@ void UnwindCache::Reset() {
     rule_misses_at_reset_ = stats_.rule_misses;
   }
   for (Memo& m : memos_) m.count = 0;
+  std::memset(common_, 0, sizeof(common_));
+}
+
+void UnwindCache::KeepShared(size_t mi, uint32_t frames) {
+  for (size_t x = 0; x < kMemos; ++x) {
+    if (common_[mi][x] > frames) {
+      common_[mi][x] = static_cast<uint16_t>(frames);
+      common_[x][mi] = static_cast<uint16_t>(frames);
+    }
+  }
 }
 
 constexpr int Log2(size_t n) { return n <= 1 ? 0 : 1 + Log2(n / 2); }
@@ -130,11 +142,11 @@ __attribute__((always_inline)) inline bool SinglesDiffer(const Check* singles, u
   return diff != 0;
 }
 
-// The first of `checks` [0, end) that differs (end if none), found in
+// The first of `checks` [begin, end) that differs (end if none), found in
 // blocks of 8 checks so that the loads of a block stay independent.
 template <typename Differ, typename Checks>
-uint32_t FirstDiffering(const Checks* checks, uint32_t end, Differ differ) {
-  uint32_t j = 0;
+uint32_t FirstDiffering(const Checks* checks, uint32_t begin, uint32_t end, Differ differ) {
+  uint32_t j = begin;
   while (j < end) {
     const uint32_t block_end = end - j > 8 ? j + 8 : end;
     if (differ(checks, j, block_end)) {
@@ -194,30 +206,47 @@ uint32_t UnwindCache::FrameOfSingle(const Memo& m, uint32_t i, uint32_t j) {
   return lo;
 }
 
-int64_t UnwindCache::Verify(const Memo& m, uint32_t i, bool scan, uint32_t* first_changed) {
+__attribute__((always_inline)) inline int64_t UnwindCache::VerifyFrom(const Memo& m, uint32_t i,
+                                                                       bool scan, uint32_t known,
+                                                                       uint32_t* first_changed) {
   *first_changed = kNoProbe;
   // First the frame that tells this memo from the one it was split from
   // (several memos often share an entry point and differ further out).
-  if (!scan && m.probe <= i && Load(m.probe_address) != m.probe_value) {
+  if (!scan && m.probe <= i && m.probe >= known && Load(m.probe_address) != m.probe_value) {
     *first_changed = m.probe;
     return kProbeFailed;  // how far out it holds: scanned only if asked later
   }
   // Then every word: pairs (frame-pointer frames) 16 bytes at a time, then
   // the single words.
-  const uint32_t pair_end = m.frames[i].pair_end;
-  const uint32_t single_end = m.frames[i].single_end;
-  if (!PairsDiffer(m.pairs, 0, pair_end) && !SinglesDiffer(m.singles, 0, single_end)) return i;
-  return FirstChanged(m, i, first_changed);
+  const uint32_t pair_begin = known == 0 ? 0 : m.frames[known - 1].pair_end;
+  const uint32_t single_begin = known == 0 ? 0 : m.frames[known - 1].single_end;
+  if (!PairsDiffer(m.pairs, pair_begin, m.frames[i].pair_end) &&
+      !SinglesDiffer(m.singles, single_begin, m.frames[i].single_end)) {
+    return i;
+  }
+  return FirstChanged(m, i, pair_begin, single_begin, first_changed);
+}
+
+int64_t UnwindCache::Verify(const Memo& m, uint32_t i, bool scan, uint32_t* first_changed) {
+  return VerifyFrom(m, i, scan, 0, first_changed);
+}
+
+int64_t UnwindCache::VerifyShared(const Memo& m, uint32_t i, bool scan, uint32_t known,
+                                  uint32_t* first_changed) {
+  return VerifyFrom(m, i, scan, known, first_changed);
 }
 
 __attribute__((noinline)) int64_t UnwindCache::FirstChanged(const Memo& m, uint32_t i,
+                                                             uint32_t pair_begin,
+                                                             uint32_t single_begin,
                                                              uint32_t* first_changed) {
   // Some word changed: the outermost frame with a changed word tells how
   // far out the memo still holds.
   const uint32_t pair_end = m.frames[i].pair_end;
   const uint32_t single_end = m.frames[i].single_end;
-  const uint32_t pair = FirstDiffering(m.pairs, pair_end, PairsDiffer<PairCheck>);
-  const uint32_t single = FirstDiffering(m.singles, single_end, SinglesDiffer<Check>);
+  const uint32_t pair = FirstDiffering(m.pairs, pair_begin, pair_end, PairsDiffer<PairCheck>);
+  const uint32_t single =
+      FirstDiffering(m.singles, single_begin, single_end, SinglesDiffer<Check>);
   const uint32_t a = pair < pair_end ? FrameOfPair(m, i, pair) : i + 1;
   const uint32_t b = single < single_end ? FrameOfSingle(m, i, single) : i + 1;
   const uint32_t first = a < b ? a : b;
@@ -227,6 +256,8 @@ __attribute__((noinline)) int64_t UnwindCache::FirstChanged(const Memo& m, uint3
 
 void UnwindCache::Record(Memo* m, int64_t base, size_t n, uint64_t leaf,
                          const StackTable& table) {
+  // Frames above base change: m shares at most frames 0..base.
+  KeepShared(static_cast<size_t>(m - memos_), static_cast<uint32_t>(base + 1));
   // Frame k of the walk (innermost first) becomes memo frame base + n - k.
   uint32_t pairs = base < 0 ? 0 : m->frames[base].pair_end;
   uint32_t singles = base < 0 ? 0 : m->frames[base].single_end;
@@ -393,7 +424,56 @@ bool UnwindCache::Capture(const UnwindKey& key, size_t max_depth, StackTable* ta
   // when the walk first meets the memo); -2 not checked; kProbeFailed: its
   // probe word changed, the rest not checked yet.
   int64_t holds[kMemos];
-  uint32_t changed[kMemos];  // the first changed word Verify found, or kNoProbe
+  uint32_t changed[kMemos];  // the first changed frame Verify found, or kNoProbe
+  // What this event's checks found, per memo: frames [0, sound[mi]) hold,
+  // and frame sound[mi] changed if bit mi of `broken`. A memo sharing its
+  // outer frames with a checked one (common_) starts from there: memos of
+  // one deep stack with different tops check the shared part once.
+  uint32_t sound[kMemos];
+  uint32_t checked = 0, broken = 0;
+  auto verify = [&](size_t mi, uint32_t i, bool scan) {
+    const Memo& m = memos_[mi];
+    if (m.high + sizeof(uintptr_t) > high) {
+      holds[mi] = -1;  // a word above the stack's top now: it cannot hold
+      changed[mi] = kNoProbe;
+      return;
+    }
+    uint32_t known = 0;
+    bool known_bad = false;
+    for (uint32_t x = checked; x != 0; x &= x - 1) {
+      const auto xi = static_cast<size_t>(__builtin_ctz(x));
+      const uint32_t shared = common_[mi][xi];
+      if (sound[xi] < shared) {
+        if (sound[xi] > known || (sound[xi] == known && (broken >> xi & 1) != 0)) {
+          known = sound[xi];
+          known_bad = (broken >> xi & 1) != 0;
+        }
+      } else if (shared > known) {
+        known = shared;
+        known_bad = false;
+      }
+    }
+    if (known > i) {
+      holds[mi] = i;  // every word checked already, through other memos
+      changed[mi] = kNoProbe;
+    } else if (known_bad) {
+      holds[mi] = static_cast<int64_t>(known) - 1;
+      changed[mi] = known;
+    } else if (known == 0) {
+      holds[mi] = Verify(m, i, scan, &changed[mi]);
+    } else {
+      holds[mi] = VerifyShared(m, i, scan, known, &changed[mi]);
+    }
+    if (holds[mi] != kProbeFailed) {
+      checked |= 1u << mi;
+      sound[mi] = static_cast<uint32_t>(holds[mi] + 1);
+      if (holds[mi] < static_cast<int64_t>(i)) {
+        broken |= 1u << mi;
+      } else {
+        broken &= ~(1u << mi);
+      }
+    }
+  };
   // First the memos whose top frame is the entry itself (a loop calling an
   // allocating function, an interpreter back at an allocation site it used
   // a few events ago): if one holds, the stack is that memo's, with no
@@ -409,7 +489,10 @@ bool UnwindCache::Capture(const UnwindKey& key, size_t max_depth, StackTable* ta
       continue;
     }
     tried |= 1u << mi;
-    holds[mi] = m.high + sizeof(uintptr_t) > high ? -1 : Verify(m, i, false, &changed[mi]);
+    // Without the other memos' checks: most often the first memo tried
+    // holds, or its probe tells it apart.
+    holds[mi] = m.high + sizeof(uintptr_t) > high ? -1
+                                                  : Verify(m, i, false, &changed[mi]);
     if (holds[mi] == static_cast<int64_t>(i)) {
       if (i + 1 > max_depth) {
         ++stats_.refused;
@@ -460,8 +543,7 @@ bool UnwindCache::Capture(const UnwindKey& key, size_t max_depth, StackTable* ta
       if (holds[mi] == -2 || holds[mi] == kProbeFailed) {
         // The first meeting: Verify, cheap when the probe tells this memo
         // apart; a second meeting (further out) after that scans.
-        const bool scan = holds[mi] == kProbeFailed;
-        holds[mi] = m.high + sizeof(uintptr_t) > high ? -1 : Verify(m, i, scan, &changed[mi]);
+        verify(mi, i, holds[mi] == kProbeFailed);
       }
       if (static_cast<int64_t>(i) > holds[mi]) continue;
       // The rest of this walk is memo frames i..0.
@@ -482,13 +564,25 @@ bool UnwindCache::Capture(const UnwindKey& key, size_t max_depth, StackTable* ta
       Memo* into = &m;
       if ((m.count - 1 - i) * 4 > i + 4 || memos_[kMemos - 1].count == 0) {
         into = Victim();
-        if (into != &m) CopyTail(m, i, changed[mi], into);
+        if (into != &m) {
+          CopyTail(m, i, changed[mi], into);
+          // `into` now shares frames 0..i with m, and what m shares with
+          // the others up to there.
+          const auto to = static_cast<size_t>(into - memos_);
+          for (size_t x = 0; x < kMemos; ++x) {
+            if (x == to) continue;
+            const uint32_t shared = x == mi ? i + 1 : Min(common_[mi][x], i + 1);
+            common_[to][x] = static_cast<uint16_t>(shared);
+            common_[x][to] = static_cast<uint16_t>(shared);
+          }
+        }
       }
       into->frames[i].bp = bp;
       if (node != 0) {
         Record(into, i, n, node, *table);
       } else {
         into->count = 0;  // out of memory: no node to splice onto later
+        KeepShared(static_cast<size_t>(into - memos_), 0);
       }
       ++stats_.hits;
       stats_.stepped += n;

@@ -199,15 +199,25 @@ class UnwindCache {
   // `changed`: the first frame of `from` Verify found changed (kNoProbe).
   static void CopyTail(Memo& from, uint32_t i, uint32_t changed, Memo* to);
   void Reset();
+  // Memo mi now shares at most its frames [0, frames) with any other memo.
+  void KeepShared(size_t mi, uint32_t frames);
   // Checks memo `m`'s words for frames 0..i against the stack now: returns
   // the innermost frame (<= i) up to which all hold, -1 if none.
   // *first_changed: the outermost frame with a changed word, kNoProbe if
   // none. Unless `scan`, returns kProbeFailed at once when a word of the
   // memo's probe frame changed (*first_changed: the probe).
   static int64_t Verify(const Memo& m, uint32_t i, bool scan, uint32_t* first_changed);
+  // Verify when frames [0, known) are known to hold (another memo shares
+  // them and was checked in this event): only the others are read.
+  static int64_t VerifyShared(const Memo& m, uint32_t i, bool scan, uint32_t known,
+                              uint32_t* first_changed);
+  static int64_t VerifyFrom(const Memo& m, uint32_t i, bool scan, uint32_t known,
+                            uint32_t* first_changed);
   // Verify's end when a word of frames 0..i changed: returns the frame out
   // of the outermost changed one (-1 if frame 0), *first_changed that one.
-  static int64_t FirstChanged(const Memo& m, uint32_t i, uint32_t* first_changed);
+  // Checks before pairs[pair_begin] and singles[single_begin] hold.
+  static int64_t FirstChanged(const Memo& m, uint32_t i, uint32_t pair_begin,
+                              uint32_t single_begin, uint32_t* first_changed);
   // Makes frame f memo m's probe and names the word Verify checks for it
   // (the frame's return address slot; none while f is not a frame yet).
   static void SetProbe(Memo* m, uint32_t f);
@@ -233,6 +243,9 @@ class UnwindCache {
   uint64_t rule_misses_at_reset_;  // stats_.rule_misses when big_rules_ was last returned
   Memo memos_[kMemos];
   uint32_t hint_[kMemos];  // FramesAtOrAbove's last answer per memo
+  // common_[a][b]: memos a and b have the same words (same addresses, same
+  // values) in their frames [0, common_[a][b]): one's check is the other's.
+  uint16_t common_[kMemos][kMemos];
   Step walk_[kMaxFrames + 1];
   uintptr_t ips_[kMaxFrames + 1];
   uint32_t clock_;
