@@ -212,14 +212,19 @@ __attribute__((always_inline)) inline int64_t UnwindCache::VerifyFrom(const Memo
   *first_changed = kNoProbe;
   // First the frame that tells this memo from the one it was split from
   // (several memos often share an entry point and differ further out).
-  if (!scan && m.probe <= i && m.probe >= known && Load(m.probe_address) != m.probe_value) {
-    *first_changed = m.probe;
-    return kProbeFailed;  // how far out it holds: scanned only if asked later
+  if (!scan && m.probe <= i && m.probe >= known) {
+    ++stats_.words_checked;
+    if (Load(m.probe_address) != m.probe_value) {
+      *first_changed = m.probe;
+      return kProbeFailed;  // how far out it holds: scanned only if asked later
+    }
   }
   // Then every word: pairs (frame-pointer frames) 16 bytes at a time, then
   // the single words.
   const uint32_t pair_begin = known == 0 ? 0 : m.frames[known - 1].pair_end;
   const uint32_t single_begin = known == 0 ? 0 : m.frames[known - 1].single_end;
+  stats_.words_checked +=
+      2 * (m.frames[i].pair_end - pair_begin) + (m.frames[i].single_end - single_begin);
   if (!PairsDiffer(m.pairs, pair_begin, m.frames[i].pair_end) &&
       !SinglesDiffer(m.singles, single_begin, m.frames[i].single_end)) {
     return i;
@@ -313,11 +318,11 @@ void UnwindCache::Record(Memo* m, int64_t base, size_t n, uint64_t leaf,
   // The probe (see Verify) stays while it names one of the memo's frames;
   // else the first frame added.
   if (base < 0) {
-    SetProbe(m, kNoProbe);
+    m->probe = kNoProbe;
   } else if (m->probe > top) {
     SetProbe(m, static_cast<uint32_t>(base + 1));
-  } else {
-    SetProbe(m, m->probe);  // its word may have been rewritten
+  } else if (m->probe > base) {
+    SetProbe(m, m->probe);  // its frame was rewritten: its word too
   }
   m->stamp = clock_;
 }
@@ -491,8 +496,12 @@ bool UnwindCache::Capture(const UnwindKey& key, size_t max_depth, StackTable* ta
     tried |= 1u << mi;
     // Without the other memos' checks: most often the first memo tried
     // holds, or its probe tells it apart.
-    holds[mi] = m.high + sizeof(uintptr_t) > high ? -1
-                                                  : Verify(m, i, false, &changed[mi]);
+    if (m.high + sizeof(uintptr_t) > high) {
+      holds[mi] = -1;
+      changed[mi] = kNoProbe;
+    } else {
+      holds[mi] = Verify(m, i, false, &changed[mi]);
+    }
     if (holds[mi] == static_cast<int64_t>(i)) {
       if (i + 1 > max_depth) {
         ++stats_.refused;
@@ -507,6 +516,13 @@ bool UnwindCache::Capture(const UnwindKey& key, size_t max_depth, StackTable* ta
       ++stats_.hits;
       stats_.spliced += i + 1;
       return true;
+    }
+    // Did not hold: what its check found is kept for the memos that share
+    // frames with it (met in the walk below).
+    if (holds[mi] != kProbeFailed) {
+      checked |= 1u << mi;
+      sound[mi] = static_cast<uint32_t>(holds[mi] + 1);
+      if (changed[mi] != kNoProbe) broken |= 1u << mi;
     }
   }
   // Per memo, the offset from the entry sp of its frame left - 1 (the next

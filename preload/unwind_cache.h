@@ -120,6 +120,10 @@ class UnwindCache {
     uint64_t stepped = 0;  // frames stepped
     uint64_t spliced = 0;  // frames taken from memos
     uint64_t rule_misses = 0;  // return addresses whose rule was looked up (FindFrameRule)
+    // Stack words compared with a memo's (a probe word, the words of the
+    // frames a check covers; not the re-reads that find where a changed
+    // memo differs, nor words another memo's check covered in the event).
+    uint64_t words_checked = 0;
   };
   const Stats& stats() const { return stats_; }
 
@@ -206,13 +210,13 @@ class UnwindCache {
   // *first_changed: the outermost frame with a changed word, kNoProbe if
   // none. Unless `scan`, returns kProbeFailed at once when a word of the
   // memo's probe frame changed (*first_changed: the probe).
-  static int64_t Verify(const Memo& m, uint32_t i, bool scan, uint32_t* first_changed);
+  int64_t Verify(const Memo& m, uint32_t i, bool scan, uint32_t* first_changed);
   // Verify when frames [0, known) are known to hold (another memo shares
   // them and was checked in this event): only the others are read.
-  static int64_t VerifyShared(const Memo& m, uint32_t i, bool scan, uint32_t known,
-                              uint32_t* first_changed);
-  static int64_t VerifyFrom(const Memo& m, uint32_t i, bool scan, uint32_t known,
-                            uint32_t* first_changed);
+  int64_t VerifyShared(const Memo& m, uint32_t i, bool scan, uint32_t known,
+                       uint32_t* first_changed);
+  int64_t VerifyFrom(const Memo& m, uint32_t i, bool scan, uint32_t known,
+                     uint32_t* first_changed);
   // Verify's end when a word of frames 0..i changed: returns the frame out
   // of the outermost changed one (-1 if frame 0), *first_changed that one.
   // Checks before pairs[pair_begin] and singles[single_begin] hold.
