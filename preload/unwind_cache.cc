@@ -77,9 +77,12 @@ void UnwindCache::Reset() {
   }
   for (Memo& m : memos_) m.count = 0;
   std::memset(common_, 0, sizeof(common_));
+  std::memset(shared_bound_, 0, sizeof(shared_bound_));
 }
 
 void UnwindCache::KeepShared(size_t mi, uint32_t frames) {
+  if (shared_bound_[mi] <= frames) return;  // the common case: nothing to lower
+  shared_bound_[mi] = static_cast<uint16_t>(frames);
   for (size_t x = 0; x < kMemos; ++x) {
     if (common_[mi][x] > frames) {
       common_[mi][x] = static_cast<uint16_t>(frames);
@@ -590,6 +593,8 @@ bool UnwindCache::Capture(const UnwindKey& key, size_t max_depth, StackTable* ta
             const uint32_t shared = x == mi ? i + 1 : Min(common_[mi][x], i + 1);
             common_[to][x] = static_cast<uint16_t>(shared);
             common_[x][to] = static_cast<uint16_t>(shared);
+            if (shared > shared_bound_[x]) shared_bound_[x] = static_cast<uint16_t>(shared);
+            if (shared > shared_bound_[to]) shared_bound_[to] = static_cast<uint16_t>(shared);
           }
         }
       }

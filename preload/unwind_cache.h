@@ -250,6 +250,7 @@ class UnwindCache {
   // common_[a][b]: memos a and b have the same words (same addresses, same
   // values) in their frames [0, common_[a][b]): one's check is the other's.
   uint16_t common_[kMemos][kMemos];
+  uint16_t shared_bound_[kMemos];  // at least the largest of common_[mi][*]
   Step walk_[kMaxFrames + 1];
   uintptr_t ips_[kMaxFrames + 1];
   uint32_t clock_;
