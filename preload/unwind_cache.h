@@ -34,9 +34,11 @@
 // miss, never hit wrongly.
 //
 // Cost: the frames stepped (a rule lookup and one or two loads each) plus
-// one load and compare per checked word of the spliced part (one or two a
-// frame), against libunwind's ~7 ns a frame and the stack table's hashing
-// of every frame. The walk gives up (Capture returns false, the caller
+// the check of the spliced part's words: one 16-byte load and compare per
+// frame-pointer frame (its saved rbp and return address are adjacent), one
+// load and compare per word elsewhere; words shared with a memo already
+// checked in the same event are not read again (common_). Against
+// libunwind's ~7 ns a frame and the stack table's hashing of every frame. The walk gives up (Capture returns false, the caller
 // unwinds with libunwind, exactly as without this cache) on a frame whose
 // rule it refuses (signal frames, realigned stacks, code without CFI), on
 // a read outside the thread's own stack, and on stacks deeper than
