@@ -252,6 +252,7 @@ UnwindCache::Stats SumUnwindCacheStats() {
     sum.stepped += s.stepped;
     sum.spliced += s.spliced;
     sum.rule_misses += s.rule_misses;
+    sum.words_checked += s.words_checked;
   }
   return sum;
 }

@@ -26,6 +26,8 @@ thread_local uint32_t t_warmup __attribute__((tls_model("initial-exec"))) = 0;
 
 uintptr_t Load(uintptr_t address) { return *reinterpret_cast<const uintptr_t*>(address); }
 
+uint32_t Min(uint32_t a, uint32_t b) { return a < b ? a : b; }
+
 }  // namespace
 
 void InvalidateUnwindCaches() { g_generation.fetch_add(1, std::memory_order_relaxed); }
@@ -74,6 +76,19 @@ void UnwindCache::Reset() {
     rule_misses_at_reset_ = stats_.rule_misses;
   }
   for (Memo& m : memos_) m.count = 0;
+  std::memset(common_, 0, sizeof(common_));
+  std::memset(shared_bound_, 0, sizeof(shared_bound_));
+}
+
+void UnwindCache::KeepShared(size_t mi, uint32_t frames) {
+  if (shared_bound_[mi] <= frames) return;  // the common case: nothing to lower
+  shared_bound_[mi] = static_cast<uint16_t>(frames);
+  for (size_t x = 0; x < kMemos; ++x) {
+    if (common_[mi][x] > frames) {
+      common_[mi][x] = static_cast<uint16_t>(frames);
+      common_[x][mi] = static_cast<uint16_t>(frames);
+    }
+  }
 }
 
 constexpr int Log2(size_t n) { return n <= 1 ? 0 : 1 + Log2(n / 2); }
@@ -102,38 +117,158 @@ __attribute__((noinline)) const FrameRule& UnwindCache::RuleMiss(RuleSlot* slot,
   return slot->rule;
 }
 
-int64_t UnwindCache::Verify(const Memo& m, uint32_t i, bool scan, uint32_t* first_changed) {
-  *first_changed = kNoProbe;
-  const uint32_t end = m.frames[i].check_end;
-  // First the word that tells this memo from the one it was split from
-  // (several memos often share an entry point and differ further out).
-  if (!scan && m.probe < end && Load(m.checks[m.probe].address) != m.checks[m.probe].value) {
-    *first_changed = m.probe;
-    return kProbeFailed;  // how far out it holds: scanned only if asked later
+namespace {
+
+// Whether any of pairs [begin, end) differs from the stack now: one 16-byte
+// load, xor and or per pair, no early exit (the common case is a full
+// match, and the loads stay independent of each other).
+template <typename PairCheck>
+__attribute__((always_inline)) inline bool PairsDiffer(const PairCheck* pairs, uint32_t begin,
+                                                       uint32_t end) {
+  __m128i diff = _mm_setzero_si128();
+#pragma GCC unroll 4
+  for (uint32_t j = begin; j < end; ++j) {
+    const __m128i now = _mm_loadu_si128(reinterpret_cast<const __m128i*>(pairs[j].address));
+    diff = _mm_or_si128(diff,
+                        _mm_xor_si128(now, _mm_load_si128(reinterpret_cast<const __m128i*>(
+                                               pairs[j].value))));
   }
-  {
-    // Then every word, no early exit: the common case is a full match,
-    // and one OR chain keeps the loads independent of each other.
-    uintptr_t diff = 0;
-    const Check* check = m.checks;
+  return _mm_movemask_epi8(_mm_cmpeq_epi8(diff, _mm_setzero_si128())) != 0xffff;
+}
+
+template <typename Check>
+__attribute__((always_inline)) inline bool SinglesDiffer(const Check* singles, uint32_t begin,
+                                                         uint32_t end) {
+  uintptr_t diff = 0;
 #pragma GCC unroll 8
-    for (uint32_t j = 0; j < end; ++j) diff |= Load(check[j].address) ^ check[j].value;
-    if (diff == 0) return i;
+  for (uint32_t j = begin; j < end; ++j) diff |= Load(singles[j].address) ^ singles[j].value;
+  return diff != 0;
+}
+
+// The first of `checks` [begin, end) that differs (end if none), found in
+// blocks of 8 checks so that the loads of a block stay independent.
+template <typename Differ, typename Checks>
+uint32_t FirstDiffering(const Checks* checks, uint32_t begin, uint32_t end, Differ differ) {
+  uint32_t j = begin;
+  while (j < end) {
+    const uint32_t block_end = end - j > 8 ? j + 8 : end;
+    if (differ(checks, j, block_end)) {
+      while (!differ(checks, j, j + 1)) ++j;
+      return j;
+    }
+    j = block_end;
   }
-  // Some word changed: the first one, from the outermost frame on, tells
-  // how far out the memo still holds.
-  uint32_t first = 0;
-  while (first < end && Load(m.checks[first].address) == m.checks[first].value) ++first;
+  return end;
+}
+
+}  // namespace
+
+void UnwindCache::SetProbe(Memo* m, uint32_t f) {
+  m->probe = f;
+  m->probe_address = 0;
+  if (f >= m->count) return;  // named when frames are added (Record)
+  // The frame's return address word: a pair's second, else its first single.
+  const uint32_t pair = f == 0 ? 0 : m->frames[f - 1].pair_end;
+  const uint32_t single = f == 0 ? 0 : m->frames[f - 1].single_end;
+  if (pair < m->frames[f].pair_end) {
+    m->probe_address = m->pairs[pair].address + sizeof(uintptr_t);
+    m->probe_value = m->pairs[pair].value[1];
+  } else if (single < m->frames[f].single_end) {
+    m->probe_address = m->singles[single].address;
+    m->probe_value = m->singles[single].value;
+  } else {
+    m->probe = kNoProbe;  // a frame without words (the outermost): nothing to tell
+  }
+}
+
+uint32_t UnwindCache::FrameOfPair(const Memo& m, uint32_t i, uint32_t j) {
+  // The first frame whose pairs reach past pair j (pair_end rises with the
+  // frame index); i + 1 if none of frames 0..i does.
+  uint32_t lo = 0, hi = i + 1;
+  while (lo < hi) {
+    const uint32_t mid = (lo + hi) / 2;
+    if (m.frames[mid].pair_end > j) {
+      hi = mid;
+    } else {
+      lo = mid + 1;
+    }
+  }
+  return lo;
+}
+
+uint32_t UnwindCache::FrameOfSingle(const Memo& m, uint32_t i, uint32_t j) {
+  uint32_t lo = 0, hi = i + 1;
+  while (lo < hi) {
+    const uint32_t mid = (lo + hi) / 2;
+    if (m.frames[mid].single_end > j) {
+      hi = mid;
+    } else {
+      lo = mid + 1;
+    }
+  }
+  return lo;
+}
+
+__attribute__((always_inline)) inline int64_t UnwindCache::VerifyFrom(const Memo& m, uint32_t i,
+                                                                       bool scan, uint32_t known,
+                                                                       uint32_t* first_changed) {
+  *first_changed = kNoProbe;
+  // First the frame that tells this memo from the one it was split from
+  // (several memos often share an entry point and differ further out).
+  if (!scan && m.probe <= i && m.probe >= known) {
+    ++stats_.words_checked;
+    if (Load(m.probe_address) != m.probe_value) {
+      *first_changed = m.probe;
+      return kProbeFailed;  // how far out it holds: scanned only if asked later
+    }
+  }
+  // Then every word: pairs (frame-pointer frames) 16 bytes at a time, then
+  // the single words.
+  const uint32_t pair_begin = known == 0 ? 0 : m.frames[known - 1].pair_end;
+  const uint32_t single_begin = known == 0 ? 0 : m.frames[known - 1].single_end;
+  stats_.words_checked +=
+      2 * (m.frames[i].pair_end - pair_begin) + (m.frames[i].single_end - single_begin);
+  if (!PairsDiffer(m.pairs, pair_begin, m.frames[i].pair_end) &&
+      !SinglesDiffer(m.singles, single_begin, m.frames[i].single_end)) {
+    return i;
+  }
+  return FirstChanged(m, i, pair_begin, single_begin, first_changed);
+}
+
+int64_t UnwindCache::Verify(const Memo& m, uint32_t i, bool scan, uint32_t* first_changed) {
+  return VerifyFrom(m, i, scan, 0, first_changed);
+}
+
+int64_t UnwindCache::VerifyShared(const Memo& m, uint32_t i, bool scan, uint32_t known,
+                                  uint32_t* first_changed) {
+  return VerifyFrom(m, i, scan, known, first_changed);
+}
+
+__attribute__((noinline)) int64_t UnwindCache::FirstChanged(const Memo& m, uint32_t i,
+                                                             uint32_t pair_begin,
+                                                             uint32_t single_begin,
+                                                             uint32_t* first_changed) {
+  // Some word changed: the outermost frame with a changed word tells how
+  // far out the memo still holds.
+  const uint32_t pair_end = m.frames[i].pair_end;
+  const uint32_t single_end = m.frames[i].single_end;
+  const uint32_t pair = FirstDiffering(m.pairs, pair_begin, pair_end, PairsDiffer<PairCheck>);
+  const uint32_t single =
+      FirstDiffering(m.singles, single_begin, single_end, SinglesDiffer<Check>);
+  const uint32_t a = pair < pair_end ? FrameOfPair(m, i, pair) : i + 1;
+  const uint32_t b = single < single_end ? FrameOfSingle(m, i, single) : i + 1;
+  const uint32_t first = a < b ? a : b;
   *first_changed = first;
-  int64_t ok = -1;
-  while (ok + 1 <= static_cast<int64_t>(i) && m.frames[ok + 1].check_end <= first) ++ok;
-  return ok;
+  return static_cast<int64_t>(first) - 1;
 }
 
 void UnwindCache::Record(Memo* m, int64_t base, size_t n, uint64_t leaf,
                          const StackTable& table) {
+  // Frames above base change: m shares at most frames 0..base.
+  KeepShared(static_cast<size_t>(m - memos_), static_cast<uint32_t>(base + 1));
   // Frame k of the walk (innermost first) becomes memo frame base + n - k.
-  uint32_t checks = base < 0 ? 0 : m->frames[base].check_end;
+  uint32_t pairs = base < 0 ? 0 : m->frames[base].pair_end;
+  uint32_t singles = base < 0 ? 0 : m->frames[base].single_end;
   uintptr_t high = base < 0 ? 0 : m->high;
   for (size_t k = n; k-- > 0;) {
     const Step& s = walk_[k];
@@ -141,21 +276,33 @@ void UnwindCache::Record(Memo* m, int64_t base, size_t n, uint64_t leaf,
     m->frames[i].ip = s.ip;
     m->frames[i].sp = s.sp;
     m->frames[i].bp = s.bp;
-    if (s.ra_slot != 0) {
-      m->checks[checks].address = s.ra_slot;
-      // What the walk read there: the caller's ip, or the return address
-      // into our own code that ended the stack.
-      m->checks[checks++].value = Load(s.ra_slot);
-      if (s.ra_slot > high) high = s.ra_slot;
-    }
+    // What the walk read at the return address slot: the caller's ip, or
+    // the return address into our own code that ended the stack.
+    const uintptr_t ra = s.ra_slot != 0 ? Load(s.ra_slot) : 0;
     // The caller's rbp, read from its slot, matters only if the walk out
     // of the caller reads rbp (frame i - 1's bp_needed, set before).
-    if (s.bp_slot != 0 && i > 0 && m->frames[i - 1].bp_needed != 0) {
-      m->checks[checks].address = s.bp_slot;
-      m->checks[checks++].value = s.next_bp;
-      if (s.bp_slot > high) high = s.bp_slot;
+    const bool bp_checked = s.bp_slot != 0 && i > 0 && m->frames[i - 1].bp_needed != 0;
+    if (s.ra_slot != 0 && bp_checked && s.bp_slot + sizeof(uintptr_t) == s.ra_slot) {
+      // A frame-pointer frame: saved rbp and return address side by side.
+      PairCheck& p = m->pairs[pairs++];
+      p.address = s.bp_slot;
+      p.value[0] = s.next_bp;
+      p.value[1] = ra;
+      if (s.ra_slot > high) high = s.ra_slot;
+    } else {
+      if (s.ra_slot != 0) {
+        m->singles[singles].address = s.ra_slot;
+        m->singles[singles++].value = ra;
+        if (s.ra_slot > high) high = s.ra_slot;
+      }
+      if (bp_checked) {
+        m->singles[singles].address = s.bp_slot;
+        m->singles[singles++].value = s.next_bp;
+        if (s.bp_slot > high) high = s.bp_slot;
+      }
     }
-    m->frames[i].check_end = checks;
+    m->frames[i].pair_end = pairs;
+    m->frames[i].single_end = singles;
     // Its rbp matters if its own CFA is rbp-based, or if it hands rbp on
     // unsaved to a caller whose walk reads it.
     m->frames[i].bp_needed = s.uses_bp || (s.bp_slot == 0 && i > 0 && m->frames[i - 1].bp_needed != 0);
@@ -171,12 +318,14 @@ void UnwindCache::Record(Memo* m, int64_t base, size_t n, uint64_t leaf,
   }
   m->count = top + 1;
   m->high = high;
-  // The probe (see Verify) stays while it names one of the memo's words;
-  // else the first word the new frames added.
+  // The probe (see Verify) stays while it names one of the memo's frames;
+  // else the first frame added.
   if (base < 0) {
     m->probe = kNoProbe;
-  } else if (m->probe >= checks) {
-    m->probe = m->frames[base].check_end;
+  } else if (m->probe > top) {
+    SetProbe(m, static_cast<uint32_t>(base + 1));
+  } else if (m->probe > base) {
+    SetProbe(m, m->probe);  // its frame was rewritten: its word too
   }
   m->stamp = clock_;
 }
@@ -200,15 +349,15 @@ UnwindCache::Memo* UnwindCache::Victim() {
 void UnwindCache::CopyTail(Memo& from, uint32_t i, uint32_t changed, Memo* to) {
   size_t frames = i + 1;
   std::memcpy(to->frames, from.frames, frames * sizeof(MemoFrame));
-  size_t checks = from.frames[i].check_end;
-  std::memcpy(to->checks, from.checks, checks * sizeof(Check));
+  std::memcpy(to->pairs, from.pairs, from.frames[i].pair_end * sizeof(PairCheck));
+  std::memcpy(to->singles, from.singles, from.frames[i].single_end * sizeof(Check));
   to->high = from.high;
   to->count = static_cast<uint32_t>(frames);
-  // The word where the stack now differs from `from` (found by Verify; if
+  // The frame where the stack now differs from `from` (found by Verify; if
   // none, the first past the copied frames) tells the two memos apart.
-  uint32_t probe = changed != kNoProbe ? changed : static_cast<uint32_t>(checks);
-  to->probe = probe;
-  from.probe = probe;
+  uint32_t probe = changed != kNoProbe ? changed : i + 1;
+  SetProbe(to, probe);
+  SetProbe(&from, probe);
 }
 
 __attribute__((always_inline)) inline uint32_t UnwindCache::FramesAtOrAbove(
@@ -283,7 +432,56 @@ bool UnwindCache::Capture(const UnwindKey& key, size_t max_depth, StackTable* ta
   // when the walk first meets the memo); -2 not checked; kProbeFailed: its
   // probe word changed, the rest not checked yet.
   int64_t holds[kMemos];
-  uint32_t changed[kMemos];  // the first changed word Verify found, or kNoProbe
+  uint32_t changed[kMemos];  // the first changed frame Verify found, or kNoProbe
+  // What this event's checks found, per memo: frames [0, sound[mi]) hold,
+  // and frame sound[mi] changed if bit mi of `broken`. A memo sharing its
+  // outer frames with a checked one (common_) starts from there: memos of
+  // one deep stack with different tops check the shared part once.
+  uint32_t sound[kMemos];
+  uint32_t checked = 0, broken = 0;
+  auto verify = [&](size_t mi, uint32_t i, bool scan) {
+    const Memo& m = memos_[mi];
+    if (m.high + sizeof(uintptr_t) > high) {
+      holds[mi] = -1;  // a word above the stack's top now: it cannot hold
+      changed[mi] = kNoProbe;
+      return;
+    }
+    uint32_t known = 0;
+    bool known_bad = false;
+    for (uint32_t x = checked; x != 0; x &= x - 1) {
+      const auto xi = static_cast<size_t>(__builtin_ctz(x));
+      const uint32_t shared = common_[mi][xi];
+      if (sound[xi] < shared) {
+        if (sound[xi] > known || (sound[xi] == known && (broken >> xi & 1) != 0)) {
+          known = sound[xi];
+          known_bad = (broken >> xi & 1) != 0;
+        }
+      } else if (shared > known) {
+        known = shared;
+        known_bad = false;
+      }
+    }
+    if (known > i) {
+      holds[mi] = i;  // every word checked already, through other memos
+      changed[mi] = kNoProbe;
+    } else if (known_bad) {
+      holds[mi] = static_cast<int64_t>(known) - 1;
+      changed[mi] = known;
+    } else if (known == 0) {
+      holds[mi] = Verify(m, i, scan, &changed[mi]);
+    } else {
+      holds[mi] = VerifyShared(m, i, scan, known, &changed[mi]);
+    }
+    if (holds[mi] != kProbeFailed) {
+      checked |= 1u << mi;
+      sound[mi] = static_cast<uint32_t>(holds[mi] + 1);
+      if (holds[mi] < static_cast<int64_t>(i)) {
+        broken |= 1u << mi;
+      } else {
+        broken &= ~(1u << mi);
+      }
+    }
+  };
   // First the memos whose top frame is the entry itself (a loop calling an
   // allocating function, an interpreter back at an allocation site it used
   // a few events ago): if one holds, the stack is that memo's, with no
@@ -299,7 +497,14 @@ bool UnwindCache::Capture(const UnwindKey& key, size_t max_depth, StackTable* ta
       continue;
     }
     tried |= 1u << mi;
-    holds[mi] = m.high + sizeof(uintptr_t) > high ? -1 : Verify(m, i, false, &changed[mi]);
+    // Without the other memos' checks: most often the first memo tried
+    // holds, or its probe tells it apart.
+    if (m.high + sizeof(uintptr_t) > high) {
+      holds[mi] = -1;
+      changed[mi] = kNoProbe;
+    } else {
+      holds[mi] = Verify(m, i, false, &changed[mi]);
+    }
     if (holds[mi] == static_cast<int64_t>(i)) {
       if (i + 1 > max_depth) {
         ++stats_.refused;
@@ -309,11 +514,18 @@ bool UnwindCache::Capture(const UnwindKey& key, size_t max_depth, StackTable* ta
       // (Record with n = 0).
       *leaf = top.node;
       m.frames[i].bp = key.bp;
-      if (m.probe >= m.frames[i].check_end) m.probe = m.frames[i].check_end;
+      if (m.probe > i) SetProbe(&m, i + 1);
       m.stamp = clock_;
       ++stats_.hits;
       stats_.spliced += i + 1;
       return true;
+    }
+    // Did not hold: what its check found is kept for the memos that share
+    // frames with it (met in the walk below).
+    if (holds[mi] != kProbeFailed) {
+      checked |= 1u << mi;
+      sound[mi] = static_cast<uint32_t>(holds[mi] + 1);
+      if (changed[mi] != kNoProbe) broken |= 1u << mi;
     }
   }
   // Per memo, the offset from the entry sp of its frame left - 1 (the next
@@ -350,8 +562,7 @@ bool UnwindCache::Capture(const UnwindKey& key, size_t max_depth, StackTable* ta
       if (holds[mi] == -2 || holds[mi] == kProbeFailed) {
         // The first meeting: Verify, cheap when the probe tells this memo
         // apart; a second meeting (further out) after that scans.
-        const bool scan = holds[mi] == kProbeFailed;
-        holds[mi] = m.high + sizeof(uintptr_t) > high ? -1 : Verify(m, i, scan, &changed[mi]);
+        verify(mi, i, holds[mi] == kProbeFailed);
       }
       if (static_cast<int64_t>(i) > holds[mi]) continue;
       // The rest of this walk is memo frames i..0.
@@ -372,13 +583,27 @@ bool UnwindCache::Capture(const UnwindKey& key, size_t max_depth, StackTable* ta
       Memo* into = &m;
       if ((m.count - 1 - i) * 4 > i + 4 || memos_[kMemos - 1].count == 0) {
         into = Victim();
-        if (into != &m) CopyTail(m, i, changed[mi], into);
+        if (into != &m) {
+          CopyTail(m, i, changed[mi], into);
+          // `into` now shares frames 0..i with m, and what m shares with
+          // the others up to there.
+          const auto to = static_cast<size_t>(into - memos_);
+          for (size_t x = 0; x < kMemos; ++x) {
+            if (x == to) continue;
+            const uint32_t shared = x == mi ? i + 1 : Min(common_[mi][x], i + 1);
+            common_[to][x] = static_cast<uint16_t>(shared);
+            common_[x][to] = static_cast<uint16_t>(shared);
+            if (shared > shared_bound_[x]) shared_bound_[x] = static_cast<uint16_t>(shared);
+            if (shared > shared_bound_[to]) shared_bound_[to] = static_cast<uint16_t>(shared);
+          }
+        }
       }
       into->frames[i].bp = bp;
       if (node != 0) {
         Record(into, i, n, node, *table);
       } else {
         into->count = 0;  // out of memory: no node to splice onto later
+        KeepShared(static_cast<size_t>(into - memos_), 0);
       }
       ++stats_.hits;
       stats_.stepped += n;

@@ -34,9 +34,11 @@
 // miss, never hit wrongly.
 //
 // Cost: the frames stepped (a rule lookup and one or two loads each) plus
-// one load and compare per checked word of the spliced part (one or two a
-// frame), against libunwind's ~7 ns a frame and the stack table's hashing
-// of every frame. The walk gives up (Capture returns false, the caller
+// the check of the spliced part's words: one 16-byte load and compare per
+// frame-pointer frame (its saved rbp and return address are adjacent), one
+// load and compare per word elsewhere; words shared with a memo already
+// checked in the same event are not read again (common_). Against
+// libunwind's ~7 ns a frame and the stack table's hashing of every frame. The walk gives up (Capture returns false, the caller
 // unwinds with libunwind, exactly as without this cache) on a frame whose
 // rule it refuses (signal frames, realigned stacks, code without CFI), on
 // a read outside the thread's own stack, and on stacks deeper than
@@ -120,6 +122,10 @@ class UnwindCache {
     uint64_t stepped = 0;  // frames stepped
     uint64_t spliced = 0;  // frames taken from memos
     uint64_t rule_misses = 0;  // return addresses whose rule was looked up (FindFrameRule)
+    // Stack words compared with a memo's (a probe word, the words of the
+    // frames a check covers; not the re-reads that find where a changed
+    // memo differs, nor words another memo's check covered in the event).
+    uint64_t words_checked = 0;
   };
   const Stats& stats() const { return stats_; }
 
@@ -145,11 +151,24 @@ class UnwindCache {
     uintptr_t address;
     uintptr_t value;
   };
-  // One frame of a memo.
+  // Two adjacent stack words a walk read: a frame-pointer frame's saved rbp
+  // (at `address`) and return address (at `address` + 8), checked with one
+  // 16-byte load and compare.
+  struct alignas(16) PairCheck {
+    uintptr_t address;
+    uintptr_t unused;    // keeps `value` 16-byte aligned for the compare
+    uintptr_t value[2];  // [0] the saved rbp, [1] the return address
+  };
+  // One frame of a memo. Its words (the return address slot the walk read
+  // to step out of it and, when the caller's walk needs it, the caller's
+  // saved rbp) are pairs [frames[f - 1].pair_end, pair_end) and singles
+  // [frames[f - 1].single_end, single_end): a pair when the two are
+  // adjacent (frame-pointer code), else singles.
   struct MemoFrame {
     uintptr_t ip, sp, bp;  // the walk's registers at the frame
     uint64_t node;         // the stack from this frame outwards
-    uint32_t check_end;    // checks [0, check_end) cover this frame and those out of it
+    uint32_t pair_end;     // pairs [0, pair_end) cover this frame and those out of it
+    uint32_t single_end;   // singles likewise
     uint32_t bp_needed;    // 1: the walk out of this frame reads its rbp
   };
   // One stack, outermost frame first (index 0).
@@ -157,12 +176,15 @@ class UnwindCache {
     uint32_t count;   // frames; 0 = empty
     uint32_t stamp;   // last use (LRU)
     uintptr_t high;   // highest address a check reads
-    uint32_t probe;   // the check Verify tries first (kNoProbe: none)
+    uint32_t probe;   // the frame whose word Verify checks first (kNoProbe: none)
+    uintptr_t probe_address;  // that word (its return address slot), if probe < count
+    uintptr_t probe_value;
     // Frames first, then checks, each array outermost first: a shallow
     // stack touches the first page of each, so a thread's memos cost a few
     // pages of memory.
     MemoFrame frames[kMaxFrames];
-    Check checks[2 * kMaxFrames + 2];
+    PairCheck pairs[kMaxFrames];
+    Check singles[2 * kMaxFrames + 2];
   };
   // One frame of the current walk, innermost first.
   struct Step {
@@ -180,15 +202,34 @@ class UnwindCache {
   Memo* Victim();
   // Copies frames 0..i of `from` (and their checks) into `to`.
   // Sets both memos' probes.
-  // `changed`: the first word of `from` Verify found changed (kNoProbe).
+  // `changed`: the first frame of `from` Verify found changed (kNoProbe).
   static void CopyTail(Memo& from, uint32_t i, uint32_t changed, Memo* to);
   void Reset();
+  // Memo mi now shares at most its frames [0, frames) with any other memo.
+  void KeepShared(size_t mi, uint32_t frames);
   // Checks memo `m`'s words for frames 0..i against the stack now: returns
   // the innermost frame (<= i) up to which all hold, -1 if none.
-  // *first_changed: the first changed word's index, kNoProbe if none.
-  // Unless `scan`, returns kProbeFailed at once when the memo's probe word
-  // changed (*first_changed: the probe).
-  static int64_t Verify(const Memo& m, uint32_t i, bool scan, uint32_t* first_changed);
+  // *first_changed: the outermost frame with a changed word, kNoProbe if
+  // none. Unless `scan`, returns kProbeFailed at once when a word of the
+  // memo's probe frame changed (*first_changed: the probe).
+  int64_t Verify(const Memo& m, uint32_t i, bool scan, uint32_t* first_changed);
+  // Verify when frames [0, known) are known to hold (another memo shares
+  // them and was checked in this event): only the others are read.
+  int64_t VerifyShared(const Memo& m, uint32_t i, bool scan, uint32_t known,
+                       uint32_t* first_changed);
+  int64_t VerifyFrom(const Memo& m, uint32_t i, bool scan, uint32_t known,
+                     uint32_t* first_changed);
+  // Verify's end when a word of frames 0..i changed: returns the frame out
+  // of the outermost changed one (-1 if frame 0), *first_changed that one.
+  // Checks before pairs[pair_begin] and singles[single_begin] hold.
+  static int64_t FirstChanged(const Memo& m, uint32_t i, uint32_t pair_begin,
+                              uint32_t single_begin, uint32_t* first_changed);
+  // Makes frame f memo m's probe and names the word Verify checks for it
+  // (the frame's return address slot; none while f is not a frame yet).
+  static void SetProbe(Memo* m, uint32_t f);
+  // The frame (<= i) that pair / single check j belongs to.
+  static uint32_t FrameOfPair(const Memo& m, uint32_t i, uint32_t j);
+  static uint32_t FrameOfSingle(const Memo& m, uint32_t i, uint32_t j);
   // How many of m's frames have an sp at or above `sp`, searched from `hint`.
   static uint32_t FramesAtOrAbove(const Memo& m, uint32_t hint, uintptr_t sp);
   static uint32_t OffsetOf(uintptr_t frame_sp, uintptr_t entry_sp) {
@@ -208,6 +249,10 @@ class UnwindCache {
   uint64_t rule_misses_at_reset_;  // stats_.rule_misses when big_rules_ was last returned
   Memo memos_[kMemos];
   uint32_t hint_[kMemos];  // FramesAtOrAbove's last answer per memo
+  // common_[a][b]: memos a and b have the same words (same addresses, same
+  // values) in their frames [0, common_[a][b]): one's check is the other's.
+  uint16_t common_[kMemos][kMemos];
+  uint16_t shared_bound_[kMemos];  // at least the largest of common_[mi][*]
   Step walk_[kMaxFrames + 1];
   uintptr_t ips_[kMaxFrames + 1];
   uint32_t clock_;

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "preload/stack_table.h"
@@ -94,6 +95,170 @@ TEST(UnwindCache, StandsAsideWithoutStackBounds) {
   EXPECT_EQ(cache->stats().refused, 3 * UnwindCache::kWarmupEvents);
   EXPECT_EQ(cache->stats().hits, 0u);
   EXPECT_EQ(table->NodeCount(), 0u);
+}
+
+// Stacks built to meet the cache's memos: Drive -> outer -> Mid -> top ->
+// CaptureHere, with `outer` (Outer1 or Outer2) and `top` (TopA or TopB)
+// called through pointers from one call site each, so that the routes'
+// frames have the same ip and sp wherever they are the same function.
+struct Route {
+  UnwindCache* cache;
+  StackTable* table;
+  void (*top)(Route*);
+  uint64_t leaf;
+  bool captured;
+};
+volatile int g_sink = 0;
+
+__attribute__((noinline)) void CaptureHere(Route* r) {
+  UnwindKey key;
+  ASSERT_TRUE(CurrentUnwindKey(&key));  // this function's frame is the first
+  uint64_t first = 0, last = 0;
+  r->captured = r->cache->Capture(key, 256, r->table, &r->leaf, &first, &last);
+  asm volatile("" ::: "memory");
+}
+__attribute__((noinline)) void TopA(Route* r) {
+  CaptureHere(r);
+  g_sink = g_sink + 1;
+}
+__attribute__((noinline)) void TopB(Route* r) {
+  CaptureHere(r);
+  g_sink = g_sink + 2;
+}
+__attribute__((noinline)) void Mid(Route* r) {
+  void (*top)(Route*) = r->top;
+  asm volatile("" : "+r"(top));  // one indirect call site
+  top(r);
+  g_sink = g_sink + 3;
+}
+__attribute__((noinline)) void Outer1(Route* r) {
+  Mid(r);
+  g_sink = g_sink + 4;
+}
+__attribute__((noinline)) void Outer2(Route* r) {
+  Mid(r);
+  g_sink = g_sink + 5;
+}
+__attribute__((noinline)) void Drive(void (*outer)(Route*), Route* r) {
+  asm volatile("" : "+r"(outer));
+  outer(r);
+  g_sink = g_sink + 6;
+}
+// `levels` more frames under Drive.
+__attribute__((noinline)) void Deeper(int levels, void (*outer)(Route*), Route* r) {
+  if (levels == 0) {
+    Drive(outer, r);
+  } else {
+    Deeper(levels - 1, outer, r);
+  }
+  g_sink = g_sink + 7;
+}
+
+// Runs one route through `cache`: the words the cache checked for it.
+uint64_t RunRoute(UnwindCache* cache, StackTable* table, void (*outer)(Route*), void (*top)(Route*),
+             int levels, uint64_t* leaf) {
+  Route r{cache, table, top, 0, false};
+  const uint64_t before = cache->stats().words_checked;
+  Deeper(levels, outer, &r);
+  EXPECT_TRUE(r.captured);
+  *leaf = r.leaf;
+  return cache->stats().words_checked - before;
+}
+
+// Runs routes one after the other, each through its cache, from one call
+// site (so that all frames out of Deeper's are the same in every route):
+// the words each cache checked for it, and its stack.
+struct Step {
+  UnwindCache* cache;
+  void (*outer)(Route*);
+  void (*top)(Route*);
+  uint64_t words = 0;
+  uint64_t leaf = 0;
+};
+void RunSteps(StackTable* table, int levels, std::vector<Step>* steps) {
+  for (Step& s : *steps) s.words = RunRoute(s.cache, table, s.outer, s.top, levels, &s.leaf);
+}
+
+// Runs `body` on a new thread: the cache starts after a thread's first
+// events, when it reads the thread's stack bounds (once per thread; the
+// test above clears this thread's).
+template <typename Body>
+void OnNewThread(Body body) {
+  std::thread thread([&] {
+    auto warm = std::make_unique<UnwindCache>();
+    StackTable table;
+    for (uint32_t i = 0; i < UnwindCache::kWarmupEvents; ++i) {
+      Route r{warm.get(), &table, TopA, 0, false};
+      Deeper(0, Outer1, &r);
+      EXPECT_FALSE(r.captured);  // warming up: left to libunwind
+    }
+    ASSERT_NE(t_stack_high, 0u);
+    body();
+  });
+  thread.join();
+}
+
+// Every frame of this file keeps a frame pointer: its saved rbp and its
+// return address are checked, as one pair, so ten frames more are twenty
+// words more; and the stack spliced from a memo is the walked one.
+TEST(UnwindCacheStacks, FramePointerFramesCheckTwoWordsEach) {
+  OnNewThread([] {
+    auto table = std::make_unique<StackTable>();
+    uint64_t words[2];
+    for (int k = 0; k < 2; ++k) {
+      auto cache = std::make_unique<UnwindCache>();
+      std::vector<Step> steps = {{cache.get(), Outer1, TopA, 0, 0}, {cache.get(), Outer1, TopA, 0, 0}};
+      RunSteps(table.get(), 5 + 10 * k, &steps);
+      EXPECT_EQ(steps[0].words, 0u);  // walked, learnt
+      EXPECT_EQ(steps[1].leaf, steps[0].leaf);
+      EXPECT_EQ(cache->stats().learnt, 1u);
+      EXPECT_EQ(cache->stats().hits, 1u);
+      EXPECT_EQ(cache->stats().stepped, cache->stats().spliced);  // all of it, once each
+      words[k] = steps[1].words;
+    }
+    EXPECT_EQ(words[1] - words[0], 20u);
+  });
+}
+
+// Two memos share their outer frames (route B spliced onto route A's memo
+// at Mid and copied into a memo of its own). When both are met in one
+// event, the words they share are read once: a stack that differs from
+// both below Mid (Outer2 instead of Outer1) costs the words of one memo's
+// check and the other's probe word, not a second check of the shared
+// frames. Every stack is the one a fresh cache walks.
+TEST(UnwindCacheStacks, SharedOuterFramesAreCheckedOnce) {
+  OnNewThread([] {
+    auto table = std::make_unique<StackTable>();
+    auto cache = std::make_unique<UnwindCache>();
+    auto fresh_b = std::make_unique<UnwindCache>();
+    auto fresh_a = std::make_unique<UnwindCache>();
+    auto fresh_moved = std::make_unique<UnwindCache>();
+    std::vector<Step> steps = {
+        {cache.get(), Outer1, TopA, 0, 0},          // 0: learnt
+        {cache.get(), Outer1, TopB, 0, 0},          // 1: spliced at Mid, copied
+        {cache.get(), Outer1, TopA, 0, 0},          // 2: memo A at the entry
+        {cache.get(), Outer2, TopA, 0, 0},          // 3: differs from both at Mid
+        {fresh_b.get(), Outer1, TopB, 0, 0},        // 4-6: the same stacks, walked
+        {fresh_a.get(), Outer1, TopA, 0, 0},
+        {fresh_moved.get(), Outer2, TopA, 0, 0},
+    };
+    RunSteps(table.get(), 30, &steps);
+    EXPECT_EQ(steps[0].words, 0u);
+    EXPECT_EQ(steps[1].leaf, steps[4].leaf);
+    EXPECT_EQ(steps[2].leaf, steps[5].leaf);
+    EXPECT_EQ(steps[2].leaf, steps[0].leaf);
+    EXPECT_EQ(steps[3].leaf, steps[6].leaf);
+    EXPECT_NE(steps[3].leaf, steps[2].leaf);
+    // Route A again: memo A's probe word (where B differs) and all its
+    // words. Under Outer2: the same (memo A's check fails at Mid's return
+    // address) plus memo B's probe word; memo B's frames, met in the walk
+    // at Mid, are known changed from memo A's check, without a read.
+    EXPECT_GT(steps[2].words, 60u);
+    EXPECT_EQ(steps[3].words, steps[2].words + 1);
+    EXPECT_EQ(cache->stats().hits, 3u);
+    EXPECT_EQ(cache->stats().learnt, 1u);
+    for (int k = 4; k < 7; ++k) EXPECT_EQ(steps[k].words, 0u);
+  });
 }
 
 }  // namespace
