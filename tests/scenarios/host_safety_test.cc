@@ -345,7 +345,10 @@ TEST(HostSafety, WarningToClosedStderrKeepsTheProgramAlive) {
 // stops with one warning and the program runs on.
 TEST(HostSafety, FileSizeLimitStopsTracingNotTheProgram) {
   std::string dir = MakeTempDir();
-  RunSpec spec = Traced({ScenarioProgram("host_busy_exit_program"), "2"}, dir);
+  // 400,000 loop turns make a trace of about 120 KiB (0.3 bytes a turn,
+  // compressed); without a floor a loaded machine ran the threads so
+  // little in main's 200 ms that the trace stayed under the limit.
+  RunSpec spec = Traced({ScenarioProgram("host_busy_exit_program"), "2", "400000"}, dir);
   spec.fsize = 32 * 1024;
   BoundedRun run = RunBounded(spec);
   EXPECT_EQ(run.result.exit_code, 4) << run.result.err;
