@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "analyzer/cache/analysis_cache.h"
+#include "analyzer/model/large_blocks.h"
 #include "analyzer/output/output_file.h"
 #include "cli/diagnostics.h"
 #include "cli/progress_bar.h"
@@ -171,6 +172,9 @@ absl::Status ResolveTraceArguments(std::vector<std::string>* traces) {
 int AnalyzeTraces(std::vector<std::string> paths, std::vector<ProcessProfile>* profiles,
                   AnalyzeOptions options) {
   if (absl::Status st = ResolveTraceArguments(&paths); !st.ok()) return Fail(st);
+  // Freed chunks, old hash tables and debug info leave the process's RSS
+  // (large_blocks.h): cc1plus's `report` peak 90 -> 79 MB.
+  UseMmapForLargeBlocks();
   std::unique_ptr<ProgressBar> bar = ProgressBar::ForStderr("analyzing");
   options.progress = bar.get();
   for (const std::string& path : paths) {

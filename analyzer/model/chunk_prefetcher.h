@@ -18,7 +18,7 @@
 //
 // Memory: at most `window` decoded chunks in flight (about 1.6 MB each for
 // the preload's 128 KiB chunks), whatever the trace's length, and at most
-// `window` consumed ones kept for reuse (Recycle), plus one raw chunk
+// `window` + 1 consumed ones kept for reuse (Recycle), plus one raw chunk
 // buffer per worker and 16 bytes per block for the order.
 #ifndef HEAPSIGHT_ANALYZER_CHUNK_PREFETCHER_H_
 #define HEAPSIGHT_ANALYZER_CHUNK_PREFETCHER_H_
@@ -70,9 +70,9 @@ class ChunkPrefetcher {
                                     std::vector<uint8_t>& scratch, DecodedChunk* chunk);
 
   // Gives back a chunk whose events were consumed: its arrays (a few MB)
-  // are kept, at most `window` of them, for the workers' next chunks, so
-  // the decoded events do not cost a fresh allocation (and its page faults)
-  // each time.
+  // are kept, at most `window` + 1 of them, for the workers' next chunks
+  // and Take's fallback reads, so the decoded events do not cost a fresh
+  // allocation (and its page faults) each time.
   void Recycle(DecodedChunk&& chunk);
 
   // Chunks read by the caller because no worker had claimed them yet (the

@@ -208,7 +208,8 @@ std::string NoScanReason(const ProcessProfile& profile);
 // are used; the report's frames point into the symbolizers, so it must not
 // outlive the profiles). With `with_frames` false the groups' and errors'
 // frames stay empty (counts, classes and suppressions are the same): for
-// callers that print only totals.
+// callers that print only totals; then, with no suppressions either, no
+// stack is symbolized.
 LeakReport BuildLeakReport(const std::vector<const ProcessProfile*>& profiles,
                            const Suppressions& suppressions, bool with_frames = true);
 

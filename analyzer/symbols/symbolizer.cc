@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "analyzer/symbols/debuginfod_gate.h"
+#include "analyzer/symbols/runtime_filter.h"
 
 namespace heapsight::analyzer {
 namespace {
@@ -380,7 +381,11 @@ void Symbolizer::Preload(const std::vector<uint64_t>& ips,
     bool elsewhere = std::find(symbols_elsewhere.begin(), symbols_elsewhere.end(),
                                FileKey(modules_[i])) != symbols_elsewhere.end();
     if (!session->symbols_loaded && !elsewhere) session->LoadSymbols();
-    session->LoadDwarf();
+    // The C/C++ runtime's DWARF is left for the first Symbolize that needs
+    // it: its frames are the program's calls into libc and the like, which
+    // reports seldom print, and libc's is 10 MB decompressed, held from the
+    // pass's start to the end (cc1plus's report prints no libc frame).
+    if (!IsRuntimeLibrary(modules_[i].path)) session->LoadDwarf();
   }
 }
 

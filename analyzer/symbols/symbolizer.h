@@ -128,6 +128,9 @@ class Symbolizer {
   // on the same instance. The symbol tables of `symbols_elsewhere`'s files
   // (FilesWithSymbols of the Symbolizer this one will be adopted next to)
   // are not read: AdoptSessions pairs them with this instance's debug info.
+  // The debug info of the C/C++ runtime's libraries (IsRuntimeLibrary:
+  // libc, libstdc++, ld.so, ...) is not read either, only their symbol
+  // tables: Symbolize reads it if a frame there is asked about.
   void Preload(const std::vector<uint64_t>& ips,
                const std::vector<std::string>& symbols_elsewhere = {});
   // The files (path and build id) whose symbol table this instance has read.

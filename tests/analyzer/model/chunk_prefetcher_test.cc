@@ -214,6 +214,48 @@ TEST(ChunkPrefetcherTest, WrongPredictionsFallBackAndKeepTheOrder) {
   EXPECT_EQ(parallel.records, serial.records);
 }
 
+// A chunk read on the caller's thread (not claimed by a worker yet) is
+// decoded into a recycled chunk's array, not a fresh one: fresh arrays are
+// mapped anew and fault in every page. With no worker threads every Take is
+// such a read, so the test has no race with a worker claiming the array.
+TEST(ChunkPrefetcherTest, FallbackReadReusesARecycledArray) {
+  testing::TestTraceWriter w(1, 0, 256);
+  w.set_zstd(true);
+  for (uint64_t t = 0; t < 4000; ++t) w.Alloc(1, t, Api::kMalloc, 16 + t % 7, 0);
+  w.FlushAll();
+  std::string path = Write("fallback_reuse", w.bytes());
+  std::vector<uint64_t> offsets(w.block_offsets().begin(), w.block_offsets().end());
+  ASSERT_GE(offsets.size(), 5u);
+  auto prefetcher = ChunkPrefetcher::Start(path, offsets, /*workers=*/0, /*window=*/1);
+  ASSERT_TRUE(prefetcher.ok()) << prefetcher.status();
+  auto reader = format::TraceReader::Open(path);
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  std::vector<uint8_t> scratch;
+
+  DecodedChunk first;
+  ASSERT_TRUE((*prefetcher)->Take(0, **reader, scratch, &first).ok());
+  EXPECT_EQ((*prefetcher)->fallback_reads(), 1u);
+  ASSERT_FALSE(first.events.empty());
+  const Event* array = first.events.data();
+  const size_t capacity = first.events.capacity();
+  (*prefetcher)->Recycle(std::move(first));
+
+  DecodedChunk fallback;  // no arrays of its own
+  ASSERT_TRUE((*prefetcher)->Take(4, **reader, scratch, &fallback).ok());
+  EXPECT_EQ((*prefetcher)->fallback_reads(), 2u);
+  EXPECT_EQ(fallback.events.data(), array);
+  EXPECT_EQ(fallback.events.capacity(), capacity);
+  // The same events a fresh decode gives.
+  DecodedChunk fresh;
+  ASSERT_TRUE(ChunkPrefetcher::ReadAndDecode(**reader, offsets[4], scratch, &fresh).ok());
+  ASSERT_EQ(fallback.events.size(), fresh.events.size());
+  for (size_t i = 0; i < fresh.events.size(); ++i) {
+    EXPECT_EQ(fallback.events[i].id, fresh.events[i].id);
+    EXPECT_EQ(fallback.events[i].time_us, fresh.events[i].time_us);
+    EXPECT_EQ(fallback.events[i].size, fresh.events[i].size);
+  }
+}
+
 TEST(ChunkPrefetcherTest, CorruptChunkGivesTheSerialError) {
   testing::TestTraceWriter w(1, 0, 256);
   w.set_zstd(true);

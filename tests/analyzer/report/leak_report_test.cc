@@ -108,6 +108,40 @@ TEST(LeakReportTest, SuppressionsMoveGroupsAside) {
   EXPECT_TRUE(testing::JsonSchemaCheck(LoadSchema()).Validate(j).empty());
 }
 
+// `report` asks for totals only (with_frames false): with no suppressions
+// no stack is symbolized (nothing would print its frames), and the groups,
+// classes and totals are the full report's; with suppressions the stacks
+// are symbolized to match them.
+TEST(LeakReportTest, TotalsOnlySymbolizeNothingUnlessSuppressionsNeedFrames) {
+  std::string path = testing::WriteSampleTrace("leaks_totals_only");
+  absl::StatusOr<ProcessProfile> p = AnalyzeTrace(path);
+  ASSERT_TRUE(p.ok()) << p.status();
+  const uint64_t before = p->symbolizer->Stats().addresses;
+  LeakReport totals = BuildLeakReport({&*p}, Suppressions(), /*with_frames=*/false);
+  EXPECT_EQ(p->symbolizer->Stats().addresses, before);
+  ASSERT_EQ(totals.groups.size(), 2u);
+  EXPECT_TRUE(totals.groups[0].frames.empty());
+  EXPECT_TRUE(totals.groups[1].frames.empty());
+  EXPECT_EQ(totals.totals.leaked.bytes, 6200u);
+  EXPECT_EQ(totals.totals.leaked.blocks, 3u);
+  EXPECT_EQ(FormatLeakClassSummary(totals),
+            FormatLeakClassSummary(BuildLeakReport({&*p}, Suppressions())));
+  // The full report symbolized the two groups' stacks (3 frames and more).
+  const uint64_t after_full = p->symbolizer->Stats().addresses;
+  EXPECT_GE(after_full, before + 3);
+
+  absl::StatusOr<ProcessProfile> q = AnalyzeTrace(path);
+  ASSERT_TRUE(q.ok()) << q.status();
+  auto rules = Suppressions::Parse("leak:libsample.so\n", "test");
+  ASSERT_TRUE(rules.ok());
+  LeakReport suppressed = BuildLeakReport({&*q}, *rules, /*with_frames=*/false);
+  EXPECT_EQ(q->symbolizer->Stats().addresses, after_full);
+  ASSERT_EQ(suppressed.suppressed.size(), 1u);
+  EXPECT_EQ(suppressed.suppressed[0].suppressed_by, "libsample.so");
+  EXPECT_TRUE(suppressed.suppressed[0].frames.empty());
+  EXPECT_EQ(suppressed.totals.leaked.bytes, 1200u);
+}
+
 TEST(LeakReportTest, CutShortTraceSaysSo) {
   std::string path = testing::WriteSampleTrace("leaks_cut", /*with_end=*/false);
   absl::StatusOr<ProcessProfile> p = AnalyzeTrace(path);

@@ -20,6 +20,7 @@
 
 #include "absl/strings/match.h"
 #include "analyzer/symbols/debuginfod_gate.h"
+#include "analyzer/symbols/runtime_filter.h"
 #include "gtest/gtest.h"
 
 namespace heapsight::analyzer {
@@ -264,6 +265,54 @@ TEST(SymbolizerTest, PreloadLeavesTablesReadElsewhereAndAdoptionPairsThem) {
   Symbolizer alone(OwnModules());
   alone.Preload({plain});
   EXPECT_EQ(loads(alone), (std::vector<uint64_t>{1, 1, 1, 0, 0}));
+}
+
+// The helper thread's Preload reads the runtime libraries' symbol tables
+// but not their DWARF (libc's is 10 MB decompressed, for frames reports
+// seldom print); the report's symbolizer reads it once a frame there is
+// symbolized, and the program's own DWARF was preloaded.
+TEST(SymbolizerTest, PreloadLeavesTheRuntimesDebugInfoUntilAFrameThereIsSymbolized) {
+  auto loads = [](const Symbolizer& s) {
+    SymbolizerLoads l = s.Loads();
+    return std::vector<uint64_t>{l.files_opened, l.symbol_tables, l.debug_info_loaded,
+                                 l.debug_info_missing, l.units_indexed};
+  };
+  uint64_t plain = reinterpret_cast<uint64_t>(PlainCaller());
+  uint64_t in_libc = reinterpret_cast<uint64_t>(&std::qsort) + 1;
+  auto warm = std::make_unique<Symbolizer>(OwnModules());
+  const Module* libc = warm->FindModule(in_libc);
+  ASSERT_NE(libc, nullptr);
+  ASSERT_TRUE(IsRuntimeLibrary(libc->path)) << libc->path;
+  ASSERT_FALSE(IsRuntimeLibrary(warm->FindModule(plain)->path));
+  warm->Preload({plain, in_libc});
+  // Both files opened and their tables read; DWARF only for this binary.
+  EXPECT_EQ(loads(*warm), (std::vector<uint64_t>{2, 2, 1, 0, 0}));
+
+  Symbolizer report(OwnModules());
+  report.AdoptSessions(*warm);
+  warm.reset();
+  EXPECT_EQ(loads(report), (std::vector<uint64_t>{2, 2, 1, 0, 0}));
+  // libc's name needs no DWARF.
+  EXPECT_EQ(BareFunctionName(report.SymbolName(in_libc)), "qsort");
+  EXPECT_EQ(loads(report), (std::vector<uint64_t>{2, 2, 1, 0, 0}));
+  // This binary's frame: DWARF preloaded, one unit indexed.
+  EXPECT_EQ(report.Symbolize(plain).frames.back().line, g_plain_line);
+  EXPECT_EQ(loads(report), (std::vector<uint64_t>{2, 2, 1, 0, 1}));
+  // A libc frame: now libc's DWARF is looked for (found, or missing where
+  // no libc debug file is installed).
+  const SymbolizedLocation& q = report.Symbolize(in_libc);
+  EXPECT_EQ(BareFunctionName(q.frames.back().function), "qsort");
+  SymbolizerLoads after = report.Loads();
+  EXPECT_EQ(after.debug_info_loaded + after.debug_info_missing, 2u);
+  // And it is the same location a symbolizer that preloaded nothing gives.
+  Symbolizer fresh(OwnModules());
+  const SymbolizedLocation& f = fresh.Symbolize(in_libc);
+  ASSERT_EQ(q.frames.size(), f.frames.size());
+  for (size_t i = 0; i < q.frames.size(); ++i) {
+    EXPECT_EQ(q.frames[i].function, f.frames[i].function);
+    EXPECT_EQ(q.frames[i].file, f.frames[i].file);
+    EXPECT_EQ(q.frames[i].line, f.frames[i].line);
+  }
 }
 
 bool IsLoaded(const char* name_part) {
