@@ -35,7 +35,9 @@ bool OneMebibyteBlockMappedAfterAnEightMebibyteFree() {
   bool mapped = MappedBytes() >= before + (1 << 20);
   std::free(block);
   // A mapped block is unmapped by free: nothing stays behind.
-  if (mapped) EXPECT_EQ(MappedBytes(), before);
+  if (mapped) {
+    EXPECT_EQ(MappedBytes(), before);
+  }
   return mapped;
 }
 
