@@ -37,30 +37,13 @@ void SiteTimelineBuilder::SetWidth(int shift) {
   last_us_ = width_ > kMax / max_buckets_ ? kMax : width_ * max_buckets_ - 1;
 }
 
-void SiteTimelineBuilder::Live(uint32_t site, uint64_t time_us, uint64_t live_bytes) {
-  uint32_t bucket = Bucket(site, time_us);
-  State& s = sites_[site];
-  if (s.current == kFolded) {
-    other_delta_[bucket] += live_bytes - s.live;
-  } else {
-    Enter(s, site, bucket);
-    s.max_live = std::max(s.max_live, live_bytes);
-  }
-  s.live = live_bytes;
-  MaybePrune();
+void SiteTimelineBuilder::Grow(uint32_t site, uint64_t time_us) {
+  while (time_us > last_us_) Coarsen();
+  if (site >= sites_.size()) sites_.resize(site + size_t{1});
 }
 
-void SiteTimelineBuilder::Allocated(uint32_t site, uint64_t time_us, uint64_t bytes) {
-  uint32_t bucket = Bucket(site, time_us);
-  State& s = sites_[site];
-  s.allocated += bytes;
-  if (s.current == kFolded) {
-    other_allocated_[bucket] += bytes;
-    return;
-  }
-  Enter(s, site, bucket);
-  s.current_allocated += bytes;
-  MaybePrune();
+void SiteTimelineBuilder::Store(State& s, uint32_t site) {
+  log_.push_back({site, s.current, s.live, s.current_allocated});
 }
 
 void SiteTimelineBuilder::Coarsen() {

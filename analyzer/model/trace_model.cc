@@ -101,6 +101,11 @@ class Analysis {
     size_t count = 0;
     uint64_t done = 0;
     while (const Event* const* batch = events.NextBatch(&count)) {
+      // The helper starts before the batch that completes the first
+      // kWarmAfterEvents is analyzed (that batch's modules and stack nodes
+      // read ahead), so that its DWARF work runs beside the classifier's
+      // first symbol tables instead of after them.
+      if (!warm_started_ && done + count >= kWarmAfterEvents) StartWarmSymbolizer(batch, count);
       // The live set's memory a free will read is loaded ahead, in two
       // stages: the page index entry kIndexAhead events before the free,
       // then (the entry loaded by then) the page's values kValueAhead
@@ -120,7 +125,6 @@ class Analysis {
         Process(*batch[i], batch[i]->stream);
       }
       done += count;
-      if (!warm_started_ && done >= kWarmAfterEvents) StartWarmSymbolizer();
       if (progress_ != nullptr && (done & ~uint64_t{0xffff}) != ((done - count) & ~uint64_t{0xffff})) {
         progress_->Update(merger_.blocks_read(), merger_.block_count());
       }
@@ -259,6 +263,7 @@ class Analysis {
     if (classifier_ == nullptr || classifier_modules_ != p_.modules.size()) {
       // New modules: a new symbolizer, keeping the symbol tables read so far.
       auto next = std::make_unique<Symbolizer>(p_.modules);
+      next->ShareSymbolTableClaims(table_claims_);
       if (classifier_ != nullptr) next->AdoptSessions(*classifier_);
       classifier_ = std::move(next);
       classifier_modules_ = p_.modules.size();
@@ -435,21 +440,30 @@ class Analysis {
   // Big traces: a helper thread loads the debug info of the modules the
   // stacks seen so far run in (reading and decompressing DWARF takes tens of
   // milliseconds for libc) while the events are analyzed; AnalyzeTrace's
-  // Symbolizer adopts what it loaded.
-  void StartWarmSymbolizer() {
+  // Symbolizer adopts what it loaded. Called before `batch` is analyzed:
+  // its module records and stack nodes are read here, the modules and
+  // nodes of earlier batches are in p_ already.
+  void StartWarmSymbolizer(const Event* const* batch, size_t count) {
     warm_started_ = true;
-    if (merger_.block_count() < kWarmMinBlocks || p_.modules.empty()) return;
+    if (merger_.block_count() < kWarmMinBlocks) return;
+    std::vector<Module> modules = p_.modules;
     std::vector<uint64_t> ips;
-    ips.reserve(p_.stack_nodes.size());
+    ips.reserve(p_.stack_nodes.size() + count / 4);
     p_.stack_nodes.ForEach([&](uint64_t, const StackNode& n) { ips.push_back(n.ip); });
-    if (ips.empty()) return;
-    warm_symbolizer_ = std::make_unique<Symbolizer>(p_.modules);
-    // The symbol tables the classifier has read already are not read again
-    // there: AnalyzeTrace's Symbolizer pairs them with the helper's DWARF.
-    std::vector<std::string> have_symbols;
-    if (classifier_ != nullptr) have_symbols = classifier_->FilesWithSymbols();
-    warm_thread_ = std::thread([sym = warm_symbolizer_.get(), ips = std::move(ips),
-                                have = std::move(have_symbols)] { sym->Preload(ips, have); });
+    for (size_t i = 0; i < count; ++i) {
+      const Event& e = *batch[i];
+      if (e.tag == RecordTag::kStackNode) ips.push_back(e.size);  // Process: (node, parent, ip)
+      if (e.tag == RecordTag::kModule) modules.push_back(ModuleFromRecord(e.full->module, e.time_us));
+    }
+    if (modules.empty() || ips.empty()) return;
+    warm_symbolizer_ = std::make_unique<Symbolizer>(std::move(modules));
+    // The symbol tables the classifier has started to read by the time the
+    // helper gets to them (after all the DWARF) are not read again there:
+    // AnalyzeTrace's Symbolizer pairs them with the helper's DWARF.
+    warm_symbolizer_->ShareSymbolTableClaims(table_claims_);
+    warm_thread_ = std::thread([sym = warm_symbolizer_.get(), ips = std::move(ips)] {
+      sym->Preload(ips);
+    });
   }
 
  public:
@@ -702,6 +716,9 @@ class Analysis {
   static constexpr uint64_t kWarmMinBlocks = 8;
   bool warm_started_ = false;
   std::unique_ptr<Symbolizer> warm_symbolizer_;
+  // Shared by the classifier's Symbolizers and the helper's, so that each
+  // symbol table is read by one of them.
+  std::shared_ptr<SymbolTableClaims> table_claims_ = std::make_shared<SymbolTableClaims>();
   std::thread warm_thread_;
 };
 

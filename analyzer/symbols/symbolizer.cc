@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <utility>
 #include <string_view>
 
@@ -139,6 +140,10 @@ struct Symbolizer::ModuleSession {
   Dwfl* dwfl = nullptr;
   Dwfl_Module* module = nullptr;
   bool symbols_loaded = false;
+  // Set when the Symbolizer shares a SymbolTableClaims: reading the table
+  // claims it (file_key) first, so that a helper thread skips it.
+  std::shared_ptr<SymbolTableClaims> claims;
+  std::string file_key;
   bool dwarf_tried = false;
   bool has_dwarf = false;
   std::vector<Symbol> symbols;  // sorted by start
@@ -172,6 +177,7 @@ struct Symbolizer::ModuleSession {
 
   void LoadSymbols() {
     symbols_loaded = true;
+    if (claims != nullptr) claims->Claim(file_key);
     struct Candidate {
       Symbol symbol;
       int rank;  // lower is preferred: global, weak, then local
@@ -372,20 +378,48 @@ void Symbolizer::Preload(const std::vector<uint64_t>& ips,
   for (uint64_t ip : ips) {
     if (const Module* m = FindModule(ip)) wanted[static_cast<size_t>(m - modules_.data())] = true;
   }
+  // The debug info first, every module's but the C/C++ runtime's, then the
+  // symbol tables: a helper thread started as the pass begins decompresses
+  // DWARF while the classifier reads the tables it needs on the
+  // analysis thread, and skips each table the classifier has claimed by
+  // the time it gets to it (node's: 110 k symbols, ~110 M instructions).
   for (size_t i = 0; i < modules_.size(); ++i) {
     if (!wanted[i]) continue;
     ModuleSession* session = SessionFor(&modules_[i]);
-    if (session->module == nullptr) continue;
-    // A table read elsewhere (the classifier's, during the pass) is read
-    // and sorted once: node's 110 k symbols cost ~110 M instructions.
-    bool elsewhere = std::find(symbols_elsewhere.begin(), symbols_elsewhere.end(),
-                               FileKey(modules_[i])) != symbols_elsewhere.end();
-    if (!session->symbols_loaded && !elsewhere) session->LoadSymbols();
     // The C/C++ runtime's DWARF is left for the first Symbolize that needs
     // it: its frames are the program's calls into libc and the like, which
     // reports seldom print, and libc's is 10 MB decompressed, held from the
     // pass's start to the end (cc1plus's report prints no libc frame).
-    if (!IsRuntimeLibrary(modules_[i].path)) session->LoadDwarf();
+    if (session->module != nullptr && !IsRuntimeLibrary(modules_[i].path)) {
+      session->LoadDwarf();
+    }
+  }
+  for (size_t i = 0; i < modules_.size(); ++i) {
+    if (!wanted[i]) continue;
+    ModuleSession* session = SessionFor(&modules_[i]);
+    if (session->module == nullptr || session->symbols_loaded) continue;
+    // A table read elsewhere is read and sorted once: AdoptSessions pairs
+    // it with this instance's debug info.
+    std::string key = FileKey(modules_[i]);
+    if (std::find(symbols_elsewhere.begin(), symbols_elsewhere.end(), key) !=
+        symbols_elsewhere.end()) {
+      continue;
+    }
+    if (claims_ != nullptr && !claims_->Claim(key)) continue;
+    session->LoadSymbols();
+  }
+}
+
+bool SymbolTableClaims::Claim(const std::string& file) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return files_.insert(file).second;
+}
+
+void Symbolizer::ShareSymbolTableClaims(std::shared_ptr<SymbolTableClaims> claims) {
+  claims_ = std::move(claims);
+  for (auto& [key, session] : session_by_file_) {
+    session->claims = claims_;
+    session->file_key = key;
   }
 }
 
@@ -448,6 +482,10 @@ Symbolizer::ModuleSession* Symbolizer::SessionFor(const Module* module) {
   ModuleSession* raw = session.get();
   sessions_[index] = std::move(session);
   session_by_file_[key] = raw;
+  if (claims_ != nullptr) {
+    raw->claims = claims_;
+    raw->file_key = key;
+  }
 
   const std::string& path = module->path;
   if (path.empty() || path[0] != '/') return raw;  // vdso, anonymous: no file

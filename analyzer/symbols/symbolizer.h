@@ -17,12 +17,14 @@
 
 #include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "analyzer/symbols/module.h"
 #include "analyzer/symbols/symbol_names.h"
 
@@ -87,6 +89,19 @@ struct SymbolizedLocation {
 // "module+0xoffset" (basename of the module) or "0xaddress".
 std::string UnknownFrameName(const SymbolizedLocation& location);
 
+// The files (path and build id) whose symbol table one of several
+// Symbolizers has started to read (Symbolizer::ShareSymbolTableClaims).
+// Thread-safe.
+class SymbolTableClaims {
+ public:
+  // True the first time `file` is claimed.
+  bool Claim(const std::string& file);
+
+ private:
+  std::mutex mu_;
+  absl::flat_hash_set<std::string> files_;
+};
+
 class Symbolizer {
  public:
   explicit Symbolizer(std::vector<Module> modules);
@@ -133,6 +148,12 @@ class Symbolizer {
   // tables: Symbolize reads it if a frame there is asked about.
   void Preload(const std::vector<uint64_t>& ips,
                const std::vector<std::string>& symbols_elsewhere = {});
+  // Symbolizers working on separate threads that share `claims` read each
+  // symbol table once where they can: reading a table claims it, and
+  // Preload skips a table another has claimed (AdoptSessions pairs it with
+  // this instance's debug info afterwards). Applies to the sessions opened
+  // so far and later ones; a session adopted from another keeps that one's.
+  void ShareSymbolTableClaims(std::shared_ptr<SymbolTableClaims> claims);
   // The files (path and build id) whose symbol table this instance has read.
   std::vector<std::string> FilesWithSymbols() const;
 
@@ -180,6 +201,7 @@ class Symbolizer {
   std::vector<bool> unshadowed_;
   mutable std::atomic<size_t> find_hint_{SIZE_MAX};
   std::vector<std::string> warnings_;
+  std::shared_ptr<SymbolTableClaims> claims_;  // ShareSymbolTableClaims; may be null
 };
 
 // True if `function` names an allocator entry point (malloc, calloc, realloc,

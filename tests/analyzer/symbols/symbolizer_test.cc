@@ -315,6 +315,45 @@ TEST(SymbolizerTest, PreloadLeavesTheRuntimesDebugInfoUntilAFrameThereIsSymboliz
   }
 }
 
+// The analysis's classifier and helper share SymbolTableClaims: the helper
+// starts with the pass and skips a table the classifier has started to read
+// (whenever that was), and reading any table claims it, on either side.
+TEST(SymbolizerTest, SharedClaimsLetPreloadSkipATableClaimedElsewhere) {
+  auto loads = [](const Symbolizer& s) {
+    SymbolizerLoads l = s.Loads();
+    return std::vector<uint64_t>{l.files_opened, l.symbol_tables, l.debug_info_loaded,
+                                 l.debug_info_missing, l.units_indexed};
+  };
+  uint64_t plain = reinterpret_cast<uint64_t>(PlainCaller());
+  auto claims = std::make_shared<SymbolTableClaims>();
+  Symbolizer classifier(OwnModules());
+  classifier.ShareSymbolTableClaims(claims);
+  Symbolizer warm(OwnModules());
+  warm.ShareSymbolTableClaims(claims);
+  // The classifier's table read after both were set up: claimed then.
+  EXPECT_FALSE(classifier.SymbolName(plain).empty());
+  std::vector<std::string> have = classifier.FilesWithSymbols();
+  ASSERT_EQ(have.size(), 1u);
+  EXPECT_FALSE(claims->Claim(have[0])) << "reading the table claimed it";
+  warm.Preload({plain});
+  EXPECT_EQ(loads(warm), (std::vector<uint64_t>{1, 0, 1, 0, 0})) << "DWARF, no table";
+
+  // The other way: the helper claims a table nobody has, and reads it.
+  uint64_t in_libc = reinterpret_cast<uint64_t>(&std::qsort) + 1;
+  warm.Preload({in_libc});
+  EXPECT_EQ(loads(warm)[1], 1u);
+  std::vector<std::string> warm_has = warm.FilesWithSymbols();
+  ASSERT_EQ(warm_has.size(), 1u);
+  EXPECT_NE(warm_has[0], have[0]);
+  EXPECT_FALSE(claims->Claim(warm_has[0]));
+  EXPECT_TRUE(claims->Claim("/nonexistent\nabcd"));
+
+  // A Symbolizer without claims reads every table it preloads.
+  Symbolizer alone(OwnModules());
+  alone.Preload({plain, in_libc});
+  EXPECT_EQ(loads(alone)[1], 2u);
+}
+
 bool IsLoaded(const char* name_part) {
   bool found = false;
   std::pair<const char*, bool*> query(name_part, &found);
