@@ -259,6 +259,9 @@ class LiveTable {
     WideSlot* wide = nullptr;
     uint32_t wide_capacity = 0;
     uint32_t wide_count = 0;
+    // Times the side table emptied and was returned; from kWideKeepAfter
+    // on, an empty one-page side table stays mapped (see WideErase).
+    uint32_t wide_empties = 0;
     // Counts for Memory() (wrap at 2^32: statistics only).
     uint32_t grows = 0;
     uint32_t shrinks = 0;
