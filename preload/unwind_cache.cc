@@ -181,26 +181,15 @@ void UnwindCache::SetProbe(Memo* m, uint32_t f) {
   }
 }
 
-uint32_t UnwindCache::FrameOfPair(const Memo& m, uint32_t i, uint32_t j) {
-  // The first frame whose pairs reach past pair j (pair_end rises with the
-  // frame index); i + 1 if none of frames 0..i does.
+uint32_t UnwindCache::FrameEndingPast(const Memo& m, uint32_t i, uint32_t j,
+                                      uint32_t MemoFrame::*end) {
+  // The first frame whose words (pairs or singles, as `end` says) reach
+  // past word j (the ends rise with the frame index); i + 1 if none of
+  // frames 0..i does.
   uint32_t lo = 0, hi = i + 1;
   while (lo < hi) {
     const uint32_t mid = (lo + hi) / 2;
-    if (m.frames[mid].pair_end > j) {
-      hi = mid;
-    } else {
-      lo = mid + 1;
-    }
-  }
-  return lo;
-}
-
-uint32_t UnwindCache::FrameOfSingle(const Memo& m, uint32_t i, uint32_t j) {
-  uint32_t lo = 0, hi = i + 1;
-  while (lo < hi) {
-    const uint32_t mid = (lo + hi) / 2;
-    if (m.frames[mid].single_end > j) {
+    if (m.frames[mid].*end > j) {
       hi = mid;
     } else {
       lo = mid + 1;
@@ -255,8 +244,8 @@ __attribute__((noinline)) int64_t UnwindCache::FirstChanged(const Memo& m, uint3
   const uint32_t pair = FirstDiffering(m.pairs, pair_begin, pair_end, PairsDiffer<PairCheck>);
   const uint32_t single =
       FirstDiffering(m.singles, single_begin, single_end, SinglesDiffer<Check>);
-  const uint32_t a = pair < pair_end ? FrameOfPair(m, i, pair) : i + 1;
-  const uint32_t b = single < single_end ? FrameOfSingle(m, i, single) : i + 1;
+  const uint32_t a = pair < pair_end ? FrameEndingPast(m, i, pair, &MemoFrame::pair_end) : i + 1;
+  const uint32_t b = single < single_end ? FrameEndingPast(m, i, single, &MemoFrame::single_end) : i + 1;
   const uint32_t first = a < b ? a : b;
   *first_changed = first;
   return static_cast<int64_t>(first) - 1;

@@ -227,9 +227,10 @@ class UnwindCache {
   // Makes frame f memo m's probe and names the word Verify checks for it
   // (the frame's return address slot; none while f is not a frame yet).
   static void SetProbe(Memo* m, uint32_t f);
-  // The frame (<= i) that pair / single check j belongs to.
-  static uint32_t FrameOfPair(const Memo& m, uint32_t i, uint32_t j);
-  static uint32_t FrameOfSingle(const Memo& m, uint32_t i, uint32_t j);
+  // The frame (<= i) that pair or single check j belongs to: `end` is
+  // &MemoFrame::pair_end or &MemoFrame::single_end.
+  static uint32_t FrameEndingPast(const Memo& m, uint32_t i, uint32_t j,
+                                  uint32_t MemoFrame::*end);
   // How many of m's frames have an sp at or above `sp`, searched from `hint`.
   static uint32_t FramesAtOrAbove(const Memo& m, uint32_t hint, uintptr_t sp);
   static uint32_t OffsetOf(uintptr_t frame_sp, uintptr_t entry_sp) {
