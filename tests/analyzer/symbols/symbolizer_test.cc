@@ -185,6 +185,14 @@ TEST(SymbolizerTest, WarnsOnBuildIdMismatch) {
   EXPECT_TRUE(absl::StrContains(symbolizer.warnings()[0], "build-id differs"));
 }
 
+// A symbolizer's loads as {files opened, symbol tables, debug info loaded,
+// debug info missing, units indexed}, for exact comparisons.
+std::vector<uint64_t> LoadCounts(const Symbolizer& s) {
+  SymbolizerLoads l = s.Loads();
+  return std::vector<uint64_t>{l.files_opened, l.symbol_tables, l.debug_info_loaded,
+                               l.debug_info_missing, l.units_indexed};
+}
+
 // 100,000 unique stacks of 12 frames over real code (this binary, libc with
 // its separate debug info, libstdc++): each unique address is symbolized
 // once, however many stacks hold it. (The time is printed, not asserted:
@@ -193,33 +201,28 @@ TEST(SymbolizerTest, WarnsOnBuildIdMismatch) {
 // files and units of the addresses asked about, each once.
 TEST(SymbolizerTest, ReadsOnlyTheFilesAndUnitsOfTheAddressesAskedAbout) {
   Symbolizer symbolizer(OwnModules());
-  auto loads = [&] {
-    SymbolizerLoads l = symbolizer.Loads();
-    return std::vector<uint64_t>{l.files_opened, l.symbol_tables, l.debug_info_loaded,
-                                 l.debug_info_missing, l.units_indexed};
-  };
   uint64_t plain = reinterpret_cast<uint64_t>(PlainCaller());
   uint64_t outer = reinterpret_cast<uint64_t>(OuterWithInline());
   // qsort's first byte + 1, as if it were a return address into it.
   uint64_t in_libc = reinterpret_cast<uint64_t>(&std::qsort) + 1;
   ASSERT_NE(symbolizer.FindModule(plain), symbolizer.FindModule(in_libc));
-  EXPECT_EQ(loads(), (std::vector<uint64_t>{0, 0, 0, 0, 0})) << "FindModule reads no file";
+  EXPECT_EQ(LoadCounts(symbolizer), (std::vector<uint64_t>{0, 0, 0, 0, 0})) << "FindModule reads no file";
 
   // A name for classification: libc's symbol table, no DWARF.
   EXPECT_FALSE(symbolizer.SymbolName(in_libc).empty());
-  EXPECT_EQ(loads(), (std::vector<uint64_t>{1, 1, 0, 0, 0}));
+  EXPECT_EQ(LoadCounts(symbolizer), (std::vector<uint64_t>{1, 1, 0, 0, 0}));
   symbolizer.BareSymbolName(in_libc);
-  EXPECT_EQ(loads(), (std::vector<uint64_t>{1, 1, 0, 0, 0}));
+  EXPECT_EQ(LoadCounts(symbolizer), (std::vector<uint64_t>{1, 1, 0, 0, 0}));
 
   // A full symbolization: this binary's symbol table, its DWARF and the
   // one unit (this file) of the address.
   symbolizer.Symbolize(plain);
-  EXPECT_EQ(loads(), (std::vector<uint64_t>{2, 2, 1, 0, 1}));
+  EXPECT_EQ(LoadCounts(symbolizer), (std::vector<uint64_t>{2, 2, 1, 0, 1}));
   // Another function of the same unit, and the same address again: nothing
   // more is read.
   symbolizer.Symbolize(outer);
   symbolizer.Symbolize(plain);
-  EXPECT_EQ(loads(), (std::vector<uint64_t>{2, 2, 1, 0, 1}));
+  EXPECT_EQ(LoadCounts(symbolizer), (std::vector<uint64_t>{2, 2, 1, 0, 1}));
   EXPECT_EQ(symbolizer.Stats().addresses, 2u);
 }
 
@@ -228,22 +231,17 @@ TEST(SymbolizerTest, ReadsOnlyTheFilesAndUnitsOfTheAddressesAskedAbout) {
 // classifier has read), and the report's symbolizer adopts both, pairing
 // each file's DWARF with its table: each table is read once.
 TEST(SymbolizerTest, PreloadLeavesTablesReadElsewhereAndAdoptionPairsThem) {
-  auto loads = [](const Symbolizer& s) {
-    SymbolizerLoads l = s.Loads();
-    return std::vector<uint64_t>{l.files_opened, l.symbol_tables, l.debug_info_loaded,
-                                 l.debug_info_missing, l.units_indexed};
-  };
   uint64_t plain = reinterpret_cast<uint64_t>(PlainCaller());
   auto classifier = std::make_unique<Symbolizer>(OwnModules());
   EXPECT_FALSE(classifier->SymbolName(plain).empty());  // this binary's table
   std::vector<std::string> have = classifier->FilesWithSymbols();
   ASSERT_EQ(have.size(), 1u);
   EXPECT_EQ(have[0].substr(0, have[0].find('\n')), classifier->FindModule(plain)->path);
-  EXPECT_EQ(loads(*classifier), (std::vector<uint64_t>{1, 1, 0, 0, 0}));
+  EXPECT_EQ(LoadCounts(*classifier), (std::vector<uint64_t>{1, 1, 0, 0, 0}));
 
   auto warm = std::make_unique<Symbolizer>(OwnModules());
   warm->Preload({plain}, have);
-  EXPECT_EQ(loads(*warm), (std::vector<uint64_t>{1, 0, 1, 0, 0})) << "DWARF, no table";
+  EXPECT_EQ(LoadCounts(*warm), (std::vector<uint64_t>{1, 0, 1, 0, 0})) << "DWARF, no table";
   EXPECT_TRUE(warm->FilesWithSymbols().empty());
 
   Symbolizer report(OwnModules());
@@ -251,7 +249,7 @@ TEST(SymbolizerTest, PreloadLeavesTablesReadElsewhereAndAdoptionPairsThem) {
   report.AdoptSessions(*classifier);
   warm.reset();
   classifier.reset();  // the adopted table's names must outlive it
-  EXPECT_EQ(loads(report), (std::vector<uint64_t>{1, 1, 1, 0, 0}));
+  EXPECT_EQ(LoadCounts(report), (std::vector<uint64_t>{1, 1, 1, 0, 0}));
   EXPECT_EQ(report.FilesWithSymbols(), have);
   const SymbolizedLocation& loc = report.Symbolize(plain);
   ASSERT_EQ(loc.frames.size(), 1u);
@@ -259,12 +257,12 @@ TEST(SymbolizerTest, PreloadLeavesTablesReadElsewhereAndAdoptionPairsThem) {
             "heapsight::analyzer::(anonymous namespace)::PlainCaller");
   EXPECT_EQ(loc.frames[0].line, g_plain_line);
   EXPECT_EQ(report.SymbolName(plain), Symbolizer(OwnModules()).SymbolName(plain));
-  EXPECT_EQ(loads(report), (std::vector<uint64_t>{1, 1, 1, 0, 1}));
+  EXPECT_EQ(LoadCounts(report), (std::vector<uint64_t>{1, 1, 1, 0, 1}));
 
   // Without the list, Preload reads the table too (as before).
   Symbolizer alone(OwnModules());
   alone.Preload({plain});
-  EXPECT_EQ(loads(alone), (std::vector<uint64_t>{1, 1, 1, 0, 0}));
+  EXPECT_EQ(LoadCounts(alone), (std::vector<uint64_t>{1, 1, 1, 0, 0}));
 }
 
 // The helper thread's Preload reads the runtime libraries' symbol tables
@@ -272,11 +270,6 @@ TEST(SymbolizerTest, PreloadLeavesTablesReadElsewhereAndAdoptionPairsThem) {
 // seldom print); the report's symbolizer reads it once a frame there is
 // symbolized, and the program's own DWARF was preloaded.
 TEST(SymbolizerTest, PreloadLeavesTheRuntimesDebugInfoUntilAFrameThereIsSymbolized) {
-  auto loads = [](const Symbolizer& s) {
-    SymbolizerLoads l = s.Loads();
-    return std::vector<uint64_t>{l.files_opened, l.symbol_tables, l.debug_info_loaded,
-                                 l.debug_info_missing, l.units_indexed};
-  };
   uint64_t plain = reinterpret_cast<uint64_t>(PlainCaller());
   uint64_t in_libc = reinterpret_cast<uint64_t>(&std::qsort) + 1;
   auto warm = std::make_unique<Symbolizer>(OwnModules());
@@ -286,18 +279,18 @@ TEST(SymbolizerTest, PreloadLeavesTheRuntimesDebugInfoUntilAFrameThereIsSymboliz
   ASSERT_FALSE(IsRuntimeLibrary(warm->FindModule(plain)->path));
   warm->Preload({plain, in_libc});
   // Both files opened and their tables read; DWARF only for this binary.
-  EXPECT_EQ(loads(*warm), (std::vector<uint64_t>{2, 2, 1, 0, 0}));
+  EXPECT_EQ(LoadCounts(*warm), (std::vector<uint64_t>{2, 2, 1, 0, 0}));
 
   Symbolizer report(OwnModules());
   report.AdoptSessions(*warm);
   warm.reset();
-  EXPECT_EQ(loads(report), (std::vector<uint64_t>{2, 2, 1, 0, 0}));
+  EXPECT_EQ(LoadCounts(report), (std::vector<uint64_t>{2, 2, 1, 0, 0}));
   // libc's name needs no DWARF.
   EXPECT_EQ(BareFunctionName(report.SymbolName(in_libc)), "qsort");
-  EXPECT_EQ(loads(report), (std::vector<uint64_t>{2, 2, 1, 0, 0}));
+  EXPECT_EQ(LoadCounts(report), (std::vector<uint64_t>{2, 2, 1, 0, 0}));
   // This binary's frame: DWARF preloaded, one unit indexed.
   EXPECT_EQ(report.Symbolize(plain).frames.back().line, g_plain_line);
-  EXPECT_EQ(loads(report), (std::vector<uint64_t>{2, 2, 1, 0, 1}));
+  EXPECT_EQ(LoadCounts(report), (std::vector<uint64_t>{2, 2, 1, 0, 1}));
   // A libc frame: now libc's DWARF is looked for (found, or missing where
   // no libc debug file is installed).
   const SymbolizedLocation& q = report.Symbolize(in_libc);
@@ -319,11 +312,6 @@ TEST(SymbolizerTest, PreloadLeavesTheRuntimesDebugInfoUntilAFrameThereIsSymboliz
 // starts with the pass and skips a table the classifier has started to read
 // (whenever that was), and reading any table claims it, on either side.
 TEST(SymbolizerTest, SharedClaimsLetPreloadSkipATableClaimedElsewhere) {
-  auto loads = [](const Symbolizer& s) {
-    SymbolizerLoads l = s.Loads();
-    return std::vector<uint64_t>{l.files_opened, l.symbol_tables, l.debug_info_loaded,
-                                 l.debug_info_missing, l.units_indexed};
-  };
   uint64_t plain = reinterpret_cast<uint64_t>(PlainCaller());
   auto claims = std::make_shared<SymbolTableClaims>();
   Symbolizer classifier(OwnModules());
@@ -336,12 +324,12 @@ TEST(SymbolizerTest, SharedClaimsLetPreloadSkipATableClaimedElsewhere) {
   ASSERT_EQ(have.size(), 1u);
   EXPECT_FALSE(claims->Claim(have[0])) << "reading the table claimed it";
   warm.Preload({plain});
-  EXPECT_EQ(loads(warm), (std::vector<uint64_t>{1, 0, 1, 0, 0})) << "DWARF, no table";
+  EXPECT_EQ(LoadCounts(warm), (std::vector<uint64_t>{1, 0, 1, 0, 0})) << "DWARF, no table";
 
   // The other way: the helper claims a table nobody has, and reads it.
   uint64_t in_libc = reinterpret_cast<uint64_t>(&std::qsort) + 1;
   warm.Preload({in_libc});
-  EXPECT_EQ(loads(warm)[1], 1u);
+  EXPECT_EQ(LoadCounts(warm)[1], 1u);
   std::vector<std::string> warm_has = warm.FilesWithSymbols();
   ASSERT_EQ(warm_has.size(), 1u);
   EXPECT_NE(warm_has[0], have[0]);
@@ -351,7 +339,7 @@ TEST(SymbolizerTest, SharedClaimsLetPreloadSkipATableClaimedElsewhere) {
   // A Symbolizer without claims reads every table it preloads.
   Symbolizer alone(OwnModules());
   alone.Preload({plain, in_libc});
-  EXPECT_EQ(loads(alone)[1], 2u);
+  EXPECT_EQ(LoadCounts(alone)[1], 2u);
 }
 
 bool IsLoaded(const char* name_part) {
