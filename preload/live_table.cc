@@ -421,17 +421,12 @@ struct LiveTableImpl {
   }
 
   static void Retire(void* p, size_t bytes) {
-    if (bytes >= kFlushInFull) {
-      PageRange one{p, bytes};
-      ReleaseBatch(&one, 1);
-      return;
-    }
-    // Never wait for the queue: a thread that finds it taken (another
-    // shard returning a table at this instant) returns its range on its
-    // own, as before batching. So the hook path never spins on a
-    // process-wide lock; the cost of losing the race is one unbatched
-    // munmap.
-    if (!retired_.lock.TryLock()) {
+    // A range that flushes in full anyway goes back at once. And never
+    // wait for the queue: a thread that finds it taken (another shard
+    // returning a table at this instant) returns its range on its own, as
+    // before batching. So the hook path never spins on a process-wide
+    // lock; the cost of losing the race is one unbatched munmap.
+    if (bytes >= kFlushInFull || !retired_.lock.TryLock()) {
       PageRange one{p, bytes};
       ReleaseBatch(&one, 1);
       return;
@@ -444,12 +439,19 @@ struct LiveTableImpl {
       return;
     }
     PageRange batch[kRetireRanges];
+    size_t n = TakeQueueLocked(batch);
+    retired_.lock.Unlock();
+    ReleaseBatch(batch, n);
+  }
+
+  // Empties the queue into `batch` (kRetireRanges slots); returns how many
+  // ranges it held. The queue's lock is held.
+  static size_t TakeQueueLocked(PageRange* batch) {
     size_t n = retired_.n;
     memcpy(batch, retired_.ranges, n * sizeof(PageRange));
     retired_.n = 0;
     __atomic_store_n(&retired_.bytes, size_t{0}, __ATOMIC_RELAXED);
-    retired_.lock.Unlock();
-    ReleaseBatch(batch, n);
+    return n;
   }
 
   // Returns whatever the queue holds now.
@@ -458,10 +460,7 @@ struct LiveTableImpl {
     size_t n = 0;
     {
       SpinLockHolder hold(&retired_.lock);
-      n = retired_.n;
-      memcpy(batch, retired_.ranges, n * sizeof(PageRange));
-      retired_.n = 0;
-      __atomic_store_n(&retired_.bytes, size_t{0}, __ATOMIC_RELAXED);
+      n = TakeQueueLocked(batch);
     }
     ReleaseBatch(batch, n);
   }
