@@ -42,7 +42,10 @@
 // before it shrinks: the 24-byte bound holds from 40 KiB tables on, below
 // which a shard maps at most 32 KiB).
 // Resizing is incremental: the shard maps the new table and every insert
-// or remove moves the next 8 chunks of the old table over, in order,
+// or remove moves the next 8 chunks of the old table over, in order
+// (a shrink of a table of up to 64 KiB moves its few entries at once:
+// shards shrink together as a program frees its heap, and a fifth of them
+// holding two tables raised the peak RSS above the allocation peak),
 // handing the old table's pages back in 64 KiB pieces (a small old table
 // whole at the end). Pieces are returned to the system in batches of
 // 512 KiB or 64 pieces, one process_madvise and one TLB flush each
