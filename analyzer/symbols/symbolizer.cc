@@ -21,31 +21,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "analyzer/symbols/debuginfod_gate.h"
+#include "analyzer/symbols/debuginfo_lookup.h"
 #include "analyzer/symbols/runtime_filter.h"
 
 namespace heapsight::analyzer {
 namespace {
-
-// elfutils' search path for separate debug files: "" (next to the file),
-// ".debug" (its subdirectory), then the debug directories, each also
-// searched by build id (<dir>/.build-id/xx/yyyy.debug).
-char* DebuginfoPathFromEnvironment() {
-  static std::string* path = [] {
-    const char* dirs = std::getenv("HEAPSIGHT_DEBUGINFO_PATH");
-    return new std::string(absl::StrCat(":.debug:", dirs != nullptr && *dirs != '\0'
-                                                        ? dirs
-                                                        : "/usr/lib/debug"));
-  }();
-  return path->data();
-}
-char* kDebuginfoPath = DebuginfoPathFromEnvironment();
-
-const Dwfl_Callbacks kCallbacks = {
-    .find_elf = dwfl_build_id_find_elf,
-    .find_debuginfo = dwfl_standard_find_debuginfo,
-    .section_address = dwfl_offline_section_address,
-    .debuginfo_path = &kDebuginfoPath,
-};
 
 std::string Demangle(const char* raw) {
   if (raw == nullptr) return "";
@@ -137,8 +117,15 @@ struct Symbolizer::ModuleSession {
     std::string comp_dir;
   };
 
+  // The session of the symbol table and the build id, and (dwarf_dwfl,
+  // opened by LoadDwarf) the session of the DWARF: the symbol table read
+  // first must not leave libdwfl holding the compressed debug file, whose
+  // DWARF it would then inflate itself.
   Dwfl* dwfl = nullptr;
   Dwfl_Module* module = nullptr;
+  Dwfl* dwarf_dwfl = nullptr;
+  Dwfl_Module* dwarf_module = nullptr;
+  std::string path;
   bool symbols_loaded = false;
   // Set when the Symbolizer shares a SymbolTableClaims: reading the table
   // claims it (file_key) first, so that a helper thread skips it.
@@ -151,6 +138,7 @@ struct Symbolizer::ModuleSession {
   absl::flat_hash_map<Dwarf_Off, std::string> names;  // function DIE -> qualified name
 
   ~ModuleSession() {
+    if (dwarf_dwfl != nullptr) dwfl_end(dwarf_dwfl);
     if (dwfl != nullptr) dwfl_end(dwfl);
   }
 
@@ -171,8 +159,14 @@ struct Symbolizer::ModuleSession {
   void LoadDwarf() {
     if (dwarf_tried) return;
     dwarf_tried = true;
+    dwarf_dwfl = dwfl_begin(&DwarfCallbacks());
+    if (dwarf_dwfl == nullptr) return;
+    dwfl_report_begin(dwarf_dwfl);
+    dwarf_module = dwfl_report_elf(dwarf_dwfl, BaseName(path).c_str(), path.c_str(), -1, 0, true);
+    dwfl_report_end(dwarf_dwfl, nullptr, nullptr);
+    if (dwarf_module == nullptr) return;
     Dwarf_Addr bias = 0;
-    has_dwarf = dwfl_module_getdwarf(module, &bias) != nullptr;
+    has_dwarf = dwfl_module_getdwarf(dwarf_module, &bias) != nullptr;
   }
 
   void LoadSymbols() {
@@ -499,7 +493,8 @@ Symbolizer::ModuleSession* Symbolizer::SessionFor(const Module* module) {
                                      "; its frames show as module+offset"));
     return raw;
   }
-  raw->dwfl = dwfl_begin(&kCallbacks);
+  raw->path = path;
+  raw->dwfl = dwfl_begin(&SymbolTableCallbacks());
   if (raw->dwfl == nullptr) return raw;
   dwfl_report_begin(raw->dwfl);
   // Reported at bias 0: lookups use ELF virtual addresses (module offsets).
@@ -551,13 +546,17 @@ const SymbolizedLocation& Symbolizer::Symbolize(uint64_t ip, bool is_return_addr
     loc.frames.emplace_back();
     return loc;
   }
-  Dwfl_Module* mod = session->module;
-
   const char* symname = session->SymbolAt(addr);
 
   std::string file;
   int line = 0;
   session->LoadDwarf();
+  Dwfl_Module* mod = session->dwarf_module;
+  if (mod == nullptr) {
+    loc.frames.push_back({symname != nullptr ? Demangle(symname) : "", file, line, false});
+    if (loc.frames.back().function.empty()) loc.status = SymbolStatus::kNoDebugInfo;
+    return loc;
+  }
   if (Dwfl_Line* l = dwfl_module_getsrc(mod, addr)) {
     int lineno = 0;
     if (const char* src = dwfl_lineinfo(l, nullptr, &lineno, nullptr, nullptr, nullptr)) {
