@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "absl/strings/match.h"
+
 #include "analyzer/symbols/symbolizer.h"
 #include "format/trace_format.h"
 
@@ -55,9 +57,10 @@ bool SiteClassifier::FactsOf(uint64_t node, const StackTrie& nodes, Symbolizer& 
     // A cut marker is the root's ip, never a frame.
     if (!(e.root && format::IsStackCutMarker(e.ip))) {
       const Module* module = symbolizer.FindModule(e.ip);
+      const ModuleFacts& m = FactsOfModule(module);
       f.frames = std::min<uint32_t>(base.frames + 1, kSaturated);
-      f.all_runtime = base.all_runtime && IsRuntimeFrame(module);
-      f.eh_pool = base.eh_pool || IsEhPoolFrame(e.ip, module, symbolizer);
+      f.all_runtime = base.all_runtime && m.runtime;
+      f.eh_pool = base.eh_pool || (m.libstdcxx && IsEhPoolFrame(e.ip, module, symbolizer));
       f.all_found = base.all_found && module != nullptr;
     }
     // Every kStride-th node from the root is remembered: a walk stops
@@ -67,6 +70,24 @@ bool SiteClassifier::FactsOf(uint64_t node, const StackTrie& nodes, Symbolizer& 
   }
   *out = base;
   return base.nodes < kMaxDepth;
+}
+
+const SiteClassifier::ModuleFacts& SiteClassifier::FactsOfModule(const Module* module) {
+  if (module == last_module_ && module != nullptr) return last_module_facts_;
+  if (module == nullptr) {
+    static constexpr ModuleFacts kNone;
+    return kNone;
+  }
+  auto [it, inserted] = module_facts_.try_emplace(module);
+  if (inserted) {
+    it->second.runtime = IsRuntimeFrame(module);
+    // IsEhPoolFrame's test of the module (runtime_filter.cc): a frame
+    // elsewhere is never the EH pool's.
+    it->second.libstdcxx = absl::StrContains(module->path, "libstdc++");
+  }
+  last_module_ = module;
+  last_module_facts_ = it->second;
+  return last_module_facts_;
 }
 
 SiteKind SiteClassifier::Classify(uint64_t stack, const StackTrie& nodes,

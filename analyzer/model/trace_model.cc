@@ -24,6 +24,7 @@
 #include "analyzer/model/progress.h"
 #include "analyzer/model/sample_estimate.h"
 #include "analyzer/model/site_classifier.h"
+#include "analyzer/model/site_index.h"
 #include "analyzer/symbols/runtime_filter.h"
 #include "analyzer/model/stream_merger.h"
 #include "analyzer/symbols/symbolizer.h"
@@ -47,16 +48,6 @@ constexpr size_t kMaxRssPoints = 4000;
 // about time (a regular trace compresses 100:1), and the CLI's bar
 // (cli/progress_bar.h) itself waits a second before it draws.
 constexpr uint64_t kProgressMinBytes = 0;
-
-struct SiteKey {
-  uint64_t stack;
-  Api api;
-  bool operator==(const SiteKey& o) const { return stack == o.stack && api == o.api; }
-  template <typename H>
-  friend H AbslHashValue(H h, const SiteKey& k) {
-    return H::combine(std::move(h), k.stack, static_cast<uint8_t>(k.api));
-  }
-};
 
 struct ThreadState {
   uint64_t last_alloc_id = 0;
@@ -229,27 +220,23 @@ class Analysis {
   }
 
   uint32_t SiteFor(uint64_t stack, Api api) {
-    // Direct-mapped cache in front of the site map.
-    SiteCacheEntry& cached =
-        site_cache_[(stack * 0x9E3779B97F4A7C15ull + static_cast<uint8_t>(api)) >> 52];
-    if (cached.site != UINT32_MAX && cached.stack == stack && cached.api == api) {
-      return cached.site;
-    }
-    auto [it, inserted] =
-        site_index_.try_emplace(SiteKey{stack, api}, static_cast<uint32_t>(p_.sites.size()));
-    if (inserted) {
-      Site site;
-      site.stack = stack;
-      site.api = api;
-      bool provisional = false;
-      site.kind = ClassifyNow(stack, &provisional);
-      if (provisional) provisional_.push_back(it->second);
-      p_.sites.push_back(site);
-      live_.push_back({});
-      if (sample_period_ > 1) estimated_live_.push_back({});
-    }
-    cached = {stack, api, it->second};
-    return it->second;
+    if (uint32_t site = site_index_.Find(stack, api); site != SiteIndex::kNone) return site;
+    return NewSite(stack, api);
+  }
+
+  [[gnu::noinline]] uint32_t NewSite(uint64_t stack, Api api) {
+    uint32_t index = static_cast<uint32_t>(p_.sites.size());
+    site_index_.Insert(stack, api, index);
+    Site site;
+    site.stack = stack;
+    site.api = api;
+    bool provisional = false;
+    site.kind = ClassifyNow(stack, &provisional);
+    if (provisional) provisional_.push_back(index);
+    p_.sites.push_back(site);
+    live_.push_back({});
+    if (sample_period_ > 1) estimated_live_.push_back({});
+    return index;
   }
 
   // Whose a new site's blocks are (runtime_filter.h), decided when the site
@@ -661,7 +648,7 @@ class Analysis {
   ProcessProfile& p_;
   std::vector<ThreadState> threads_;
   PagedLiveSet live_set_;  // 8 bytes a block where ids run in pages (paged_live_set.h)
-  absl::flat_hash_map<SiteKey, uint32_t> site_index_;
+  SiteIndex site_index_;  // (stack, api) -> index in p_.sites (site_index.h)
   absl::flat_hash_set<uint64_t> pending_frees_;
   absl::flat_hash_map<uint32_t, size_t> stream_of_thread_;
   LeakScanTracker leak_scan_;  // the last scan's classes
@@ -696,12 +683,6 @@ class Analysis {
   static constexpr size_t kSeriesTopSites = 64;
   std::unique_ptr<GrowthTracker> growth_;  // AnalyzeOptions::track_growth
   double sample_period_ = 0;               // > 1: a sampled trace
-  struct SiteCacheEntry {
-    uint64_t stack = 0;
-    Api api = Api::kUnknown;
-    uint32_t site = UINT32_MAX;
-  };
-  std::vector<SiteCacheEntry> site_cache_ = std::vector<SiteCacheEntry>(4096);
   uint64_t now_ = 0;
   uint64_t heap_bytes_ = 0;
   uint64_t heap_blocks_ = 0;
