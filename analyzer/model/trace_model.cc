@@ -522,6 +522,16 @@ class Analysis {
 
   // The classes of the last scan, for the blocks still live now (the end).
   void FinishLeakClasses() {
+    // At most one entry a site with blocks live now: room for them at once
+    // instead of growing the map (112-byte slots, cc1plus: 54 k sites, 7
+    // MB; its rehashes were a fifth of the main thread's time after the
+    // pass).
+    if (leak_scan_.size() != 0) {
+      size_t live_sites = 0;
+      for (const LiveCounter& c : live_) live_sites += c.count != 0 ? 1 : 0;
+      p_.leak_classes.sites.reserve(
+          p_.leak_classes.sites.size() + std::min(live_sites, leak_scan_.size()));
+    }
     leak_scan_.AddLiveClasses(&p_.leak_classes,
                               [&](uint64_t id, uint64_t* stack, Api* api, uint64_t* size) {
                                 LiveBlock b;
