@@ -31,9 +31,16 @@
 
 namespace heapsight::analyzer {
 
-// Defined before the pass, which calls it for every allocation, so that it
-// is inlined there.
-int SizeBucket(uint64_t size) { return size == 0 ? 0 : 64 - std::countl_zero(size); }
+namespace {
+// SizeBucket, inlined into the pass, which calls it for every allocation
+// (a call each, 72 M instructions on python, when the pass called
+// SizeBucket itself).
+[[gnu::always_inline]] inline int BucketOfSize(uint64_t size) {
+  return size == 0 ? 0 : 64 - std::countl_zero(size);
+}
+}  // namespace
+
+int SizeBucket(uint64_t size) { return BucketOfSize(size); }
 
 namespace {
 
@@ -341,7 +348,7 @@ class Analysis {
       bytes_variance_ += AllocationVariance(size, sample_period_, /*bytes=*/true);
     }
     if (!IsRuntime(site)) {
-      ++p_.size_histogram[SizeBucket(size)];
+      ++p_.size_histogram[BucketOfSize(size)];
       site_series_.Allocated(site, now_, size);
     }
     ThreadState& t = threads_[stream];
