@@ -272,11 +272,14 @@ class Analysis {
     if (growth_ != nullptr) {
       growth_->Change(site, now_, live_[site].bytes, live_[site].bytes + size);
     }
+    const bool runtime = IsRuntime(site);
+    // A program block of an exact trace raises the heap the peak is taken
+    // on: at its peak now, it is at a new one after this.
+    peak_.Change(site, live_, /*rises=*/!runtime && size != 0 && sample_period_ <= 1);
     live_[site].bytes += size;
     live_[site].count += 1;
-    peak_.Change(site);
     // The runtime's blocks are not the program's heap (trace_model.h).
-    if (IsRuntime(site)) return;
+    if (runtime) return;
     site_series_.Live(site, now_, live_[site].bytes);
     heap_bytes_ += size;
     ++heap_blocks_;
@@ -293,7 +296,7 @@ class Analysis {
       peak_blocks_ = HeapBlocks();
       peak_time_us_ = now_;
       peak_variance_ = live_variance_;
-      peak_.NewPeak(live_);
+      peak_.NewPeak();
     }
   }
 
@@ -318,9 +321,9 @@ class Analysis {
       growth_->Change(block.site, now_, live_[block.site].bytes,
                       live_[block.site].bytes - block.size);
     }
+    peak_.Change(block.site, live_, /*rises=*/false);
     live_[block.site].bytes -= block.size;
     live_[block.site].count -= 1;
-    peak_.Change(block.site);
     if (IsRuntime(block.site)) return;
     site_series_.Live(block.site, now_, live_[block.site].bytes);
     heap_bytes_ -= block.size;
@@ -626,7 +629,7 @@ class Analysis {
       p_.warnings.push_back(
           absl::StrCat(p_.totals.unmatched_frees, " frees name blocks this trace never allocated"));
     }
-    const std::vector<LiveCounter>& at_peak = peak_.at_peak();
+    const std::vector<LiveCounter>& at_peak = peak_.at_peak(live_);
     for (size_t i = 0; i < p_.sites.size(); ++i) {
       SiteStats& s = p_.sites[i].stats;
       s.leaked_bytes = live_[i].bytes;
