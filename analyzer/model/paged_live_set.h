@@ -143,6 +143,8 @@ class PagedLiveSet {
     const Page* page;
     if (key == last_key_ && last_page_ != nullptr) {
       page = last_page_;
+    } else if (const RecentPage& r = recent_[key & (kRecentPages - 1)]; r.key == key) {
+      page = r.page;  // an earlier free of the same page found it
     } else {
       auto it = pages_.find(key);
       if (it == pages_.end()) {
