@@ -244,7 +244,6 @@ class PagedLiveSet {
     uint8_t palette = 0;    // kPalette: values used in the palette
     Mode mode = kPalette;
     bool closed = false;    // the thread's frontier moved past this page
-    uint8_t hint = 0;       // kPalette: the index the last insert used
     uint64_t present[kPageSlots / 64] = {};
     std::unique_ptr<uint64_t[]> values;
   };
@@ -270,18 +269,12 @@ class PagedLiveSet {
   // Stores `packed` for `slot` in a palette page; false if the palette is
   // full and does not hold it.
   static bool PaletteStore(Page* page, uint32_t slot, uint64_t packed) {
-    // The value of the page's last insert first: a run of blocks of one
-    // site and size (python: 12 M inserts, this search was a fifth of them).
-    uint32_t index = page->hint;
-    if (index >= page->palette || page->values[index] != packed) {
-      index = 0;
-      while (index < page->palette && page->values[index] != packed) ++index;
-      if (index == page->palette) {
-        if (index == kPaletteSize) return false;
-        page->values[index] = packed;
-        ++page->palette;
-      }
-      page->hint = static_cast<uint8_t>(index);
+    uint32_t index = 0;
+    while (index < page->palette && page->values[index] != packed) ++index;
+    if (index == page->palette) {
+      if (index == kPaletteSize) return false;
+      page->values[index] = packed;
+      ++page->palette;
     }
     uint8_t& b = Nibbles(*page)[slot >> 1];
     int shift = (slot & 1) * 4;
