@@ -6,7 +6,6 @@
 
 #include "analyzer/report/leak_report.h"
 #include "analyzer/report/report_json.h"
-#include "analyzer/report/suppressions.h"
 #include "analyzer/report/text_report.h"
 #include "cli/command_output.h"
 #include "cli/commands.h"
@@ -33,8 +32,7 @@ int RunReport(const ReportArgs& args) {
     return 0;
   }
   std::string text = FormatReport(Pointers(profiles), options);
-  text += FormatLeakClassSummary(
-      BuildLeakReport(Pointers(profiles), Suppressions(), /*with_frames=*/false));
+  text += FormatLeakClassSummary(BuildLeakTotals(Pointers(profiles)));
   Emit(text, profiles);
   return 0;
 }

@@ -28,6 +28,7 @@ bool LeakScanTracker::OnLeakScan(const format::Record::LeakScanFields& l,
 
 void LeakScanTracker::OnBlockClasses(const format::Record::BlockClassesFields& b) {
   if (!Accept(b.scan)) return;
+  classes_.reserve(classes_.size() + b.ids.size());  // one resize a record at most
   for (uint64_t id : b.ids) classes_[id] = static_cast<uint8_t>(b.leak_class);
 }
 

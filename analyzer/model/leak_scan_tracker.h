@@ -75,6 +75,9 @@ class LeakScanTracker {
     }
   }
 
+  // Blocks of the newest scan that have a class.
+  size_t size() const { return classes_.size(); }
+
   // Drops the classes (after the end of a trace).
   void Clear() {
     classes_.clear();

@@ -30,6 +30,7 @@
 #define HEAPSIGHT_ANALYZER_PAGED_LIVE_SET_H_
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -142,6 +143,8 @@ class PagedLiveSet {
     const Page* page;
     if (key == last_key_ && last_page_ != nullptr) {
       page = last_page_;
+    } else if (const RecentPage& r = recent_[key & (kRecentPages - 1)]; r.key == key) {
+      page = r.page;  // an earlier free of the same page found it
     } else {
       auto it = pages_.find(key);
       if (it == pages_.end()) {
@@ -149,6 +152,8 @@ class PagedLiveSet {
         return;
       }
       page = &it->second;
+      // The free this prefetch is for finds its page here, not in the index.
+      recent_[key & (kRecentPages - 1)] = {key, const_cast<Page*>(page)};
     }
     uint32_t slot = static_cast<uint32_t>(id & (kPageSlots - 1));
     const uint64_t* v = page->values.get();
@@ -313,6 +318,11 @@ class PagedLiveSet {
   // thread's allocations and its temporaries' frees hit the same page).
   Page* PageOf(uint64_t key) const {
     if (key == last_key_ && last_page_ != nullptr) return last_page_;
+    if (const RecentPage& r = recent_[key & (kRecentPages - 1)]; r.key == key) {
+      last_key_ = key;
+      last_page_ = r.page;
+      return last_page_;
+    }
     auto it = pages_.find(key);
     if (it == pages_.end()) return nullptr;
     last_key_ = key;
@@ -323,7 +333,10 @@ class PagedLiveSet {
   // A new palette page (the index may move its pages: the cache is reset).
   Page* NewPage(uint64_t key) {
     Page& page = pages_[key];
-    insert_page_ = nullptr;  // the index may have moved it
+    // The index may have moved its pages (a resize, or abseil's rehash in
+    // place that drops deleted slots at the same capacity).
+    insert_page_ = nullptr;
+    ForgetRecentPages();
     page.values = std::make_unique<uint64_t[]>(kPaletteWords);
     page.capacity = kPaletteWords;
     page.mode = kPalette;
@@ -395,6 +408,7 @@ class PagedLiveSet {
       value_bytes_ -= size_t{page->capacity} * sizeof(uint64_t);
       --mode_pages_[page->mode];
       if (last_page_ == page) last_page_ = nullptr;
+      if (RecentPage& r = recent_[key & (kRecentPages - 1)]; r.key == key) r = RecentPage{};
       if (insert_page_ == page) insert_page_ = nullptr;
       pages_.erase(key);
       return;
@@ -415,6 +429,19 @@ class PagedLiveSet {
   size_t paged_ = 0;
   size_t mode_pages_[3] = {};
   size_t value_bytes_ = 0;
+  // The pages PrefetchValue found lately, by the low bits of their number:
+  // a free's Erase, a few events later, takes its page from here instead of
+  // looking it up in the index again (python: 12 M frees, a probe of
+  // pages_ each). Entries point into pages_: forgotten when a page is
+  // added (NewPage: the index may move its pages) and when their page is
+  // released (Shrink).
+  static constexpr size_t kRecentPages = 64;
+  struct RecentPage {
+    uint64_t key = ~uint64_t{0};
+    Page* page = nullptr;
+  };
+  void ForgetRecentPages() { recent_.fill(RecentPage{}); }
+  mutable std::array<RecentPage, kRecentPages> recent_{};
   mutable uint64_t last_key_ = ~uint64_t{0};
   mutable uint64_t last_prefetch_ = ~uint64_t{0};
   mutable Page* last_page_ = nullptr;

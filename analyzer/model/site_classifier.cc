@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "absl/strings/match.h"
+
 #include "analyzer/symbols/symbolizer.h"
 #include "format/trace_format.h"
 
@@ -35,8 +37,8 @@ bool SiteClassifier::FactsOf(uint64_t node, const StackTrie& nodes, Symbolizer& 
   path_.clear();
   Facts base;  // of the empty chain above the root
   for (uint64_t n = node; n != 0;) {
-    if (auto known = facts_.find(n); known != facts_.end()) {
-      base = known->second;
+    if (const Facts* known = Remembered(n); known != nullptr) {
+      base = *known;
       break;
     }
     StackNode sn;
@@ -55,18 +57,51 @@ bool SiteClassifier::FactsOf(uint64_t node, const StackTrie& nodes, Symbolizer& 
     // A cut marker is the root's ip, never a frame.
     if (!(e.root && format::IsStackCutMarker(e.ip))) {
       const Module* module = symbolizer.FindModule(e.ip);
+      const ModuleFacts& m = FactsOfModule(module);
       f.frames = std::min<uint32_t>(base.frames + 1, kSaturated);
-      f.all_runtime = base.all_runtime && IsRuntimeFrame(module);
-      f.eh_pool = base.eh_pool || IsEhPoolFrame(e.ip, module, symbolizer);
+      f.all_runtime = base.all_runtime && m.runtime;
+      f.eh_pool = base.eh_pool || (m.libstdcxx && IsEhPoolFrame(e.ip, module, symbolizer));
       f.all_found = base.all_found && module != nullptr;
     }
-    // Every kStride-th node from the root is remembered: a walk stops
-    // within kStride nodes, for 1/kStride of the memory.
-    if (f.nodes % kStride == 0) facts_[e.node] = f;
+    Remember(e.node, f);
     base = f;
   }
   *out = base;
   return base.nodes < kMaxDepth;
+}
+
+void SiteClassifier::Remember(uint64_t node, Facts f) {
+  f.known = 1;
+  ++remembered_;
+  if (node >= kDenseLimit) {
+    facts_[node] = f;
+    return;
+  }
+  uint64_t page = node >> kPageBits;
+  if (page >= pages_.size()) {
+    pages_.reserve(std::max<size_t>(page + 1, 2 * pages_.size()));
+    pages_.resize(page + 1);
+  }
+  if (pages_[page] == nullptr) pages_[page] = std::make_unique<Facts[]>(kPageNodes);
+  pages_[page][node & (kPageNodes - 1)] = f;
+}
+
+const SiteClassifier::ModuleFacts& SiteClassifier::FactsOfModule(const Module* module) {
+  if (module == last_module_ && module != nullptr) return last_module_facts_;
+  if (module == nullptr) {
+    static constexpr ModuleFacts kNone;
+    return kNone;
+  }
+  auto [it, inserted] = module_facts_.try_emplace(module);
+  if (inserted) {
+    it->second.runtime = IsRuntimeFrame(module);
+    // IsEhPoolFrame's test of the module (runtime_filter.cc): a frame
+    // elsewhere is never the EH pool's.
+    it->second.libstdcxx = absl::StrContains(module->path, "libstdc++");
+  }
+  last_module_ = module;
+  last_module_facts_ = it->second;
+  return last_module_facts_;
 }
 
 SiteKind SiteClassifier::Classify(uint64_t stack, const StackTrie& nodes,

@@ -11,25 +11,29 @@
 // every frame is in a runtime library (rule 4), whether some frame is
 // libstdc++'s EH pool (rule 3), whether every frame's module is known (else
 // the site is provisional). Those fold up the trie: a node's facts are its
-// frame's combined with its parent's; every kStride-th node's are kept, so a
-// classification looks at fewer than kStride frames of the stack above its
-// innermost ones. The
-// innermost frames (heapsight's and the allocator's, dropped, and the first
-// one kept: rules 1 and 2) are still looked at per site.
+// frame's combined with its parent's, kept for every node classified
+// through, so a new site whose parent node is known looks at one frame
+// above its innermost ones. The innermost frames (heapsight's and the
+// allocator's, dropped, and the first one kept: rules 1 and 2) are still
+// looked at per site.
 //
 // The answer is ClassifySite's on the stack AnalyzeTrace would walk (at most
 // kMaxDepth frames, a root cut marker left out), byte for byte: stacks with
 // a node not read yet or deeper than kMaxDepth take that walk itself.
 //
-// Memory: 16 bytes and a control byte per kStride-th stack node (by depth
-// from the root) classified through; a classification walks at most
-// kStride - 1 nodes more than with every node remembered.
+// Memory: 4 bytes a node, in an array indexed by node id (ids are dense,
+// stack_trie.h) of pages of kPageNodes made when a node of theirs is
+// classified through; ids at or above kDenseLimit in a map. (A map of
+// every 8th node by depth, before, cost about as much: 12-byte slots at
+// abseil's load factors; walks went up to 8 nodes, each a hash probe, and
+// were a tenth of a cc1plus trace's pass.)
 // The facts depend on the modules: Reset() when the symbolizer changes.
 #ifndef HEAPSIGHT_ANALYZER_MODEL_SITE_CLASSIFIER_H_
 #define HEAPSIGHT_ANALYZER_MODEL_SITE_CLASSIFIER_H_
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -44,7 +48,9 @@ class Symbolizer;
 class SiteClassifier {
  public:
   static constexpr size_t kMaxDepth = 4096;  // AnalyzeTrace's stack walk limit
-  static constexpr uint32_t kStride = 8;     // every kStride-th node (by depth) is remembered
+  static constexpr int kPageBits = 12;
+  static constexpr uint64_t kPageNodes = uint64_t{1} << kPageBits;  // 16 KiB a page
+  static constexpr uint64_t kDenseLimit = StackTrie::kDenseLimit;    // ids above: a map
 
   // The kind of the site whose leaf node is `stack`; *provisional is set
   // (never cleared) when a node of the stack or the module of a frame is
@@ -53,9 +59,15 @@ class SiteClassifier {
                     bool* provisional);
 
   // Forgets every node's facts (the modules changed).
-  void Reset() { facts_.clear(); }
+  void Reset() {
+    pages_.clear();
+    remembered_ = 0;
+    facts_.clear();
+    module_facts_.clear();
+    last_module_ = nullptr;
+  }
 
-  size_t remembered_nodes() const { return facts_.size(); }
+  size_t remembered_nodes() const { return remembered_; }
 
   // The stack walk and ClassifySite without memory (the reference, and the
   // path for stacks the memo does not cover).
@@ -72,13 +84,44 @@ class SiteClassifier {
     uint32_t all_runtime : 1 = 1;   // every frame in a runtime library (rule 4)
     uint32_t eh_pool : 1 = 0;       // some frame is libstdc++'s EH pool (rule 3)
     uint32_t all_found : 1 = 1;     // every frame's module is known
+    uint32_t known : 1 = 0;         // remembered (an array slot without it: not yet)
   };
   static_assert(sizeof(Facts) == 4);
   // The facts of `node` and its ancestors; false if a node is missing or
   // the chain is deeper than kMaxDepth.
   bool FactsOf(uint64_t node, const StackTrie& nodes, Symbolizer& symbolizer, Facts* out);
 
-  absl::flat_hash_map<uint64_t, Facts> facts_;
+  // What the rules ask of a frame's module alone, asked once per module
+  // (the runtime_filter.h tests compare its path with a dozen names, and
+  // a cc1plus trace asks for 890 k new nodes: 6% of the pass): rule 4's
+  // runtime library, and whether the module is libstdc++, outside which no
+  // frame is rule 3's EH pool (IsEhPoolFrame's own first test) and the
+  // frame's name is not looked up.
+  struct ModuleFacts {
+    bool runtime = false;
+    bool libstdcxx = false;
+  };
+  const ModuleFacts& FactsOfModule(const Module* module);
+
+  // The remembered facts of `node`, or null.
+  const Facts* Remembered(uint64_t node) const {
+    if (node < kDenseLimit) {
+      uint64_t page = node >> kPageBits;
+      if (page >= pages_.size() || pages_[page] == nullptr) return nullptr;
+      const Facts& f = pages_[page][node & (kPageNodes - 1)];
+      return f.known ? &f : nullptr;
+    }
+    auto it = facts_.find(node);
+    return it == facts_.end() ? nullptr : &it->second;
+  }
+  void Remember(uint64_t node, Facts f);
+
+  std::vector<std::unique_ptr<Facts[]>> pages_;  // by node id; null: none of that page yet
+  absl::flat_hash_map<uint64_t, Facts> facts_;   // nodes at or above kDenseLimit
+  size_t remembered_ = 0;
+  absl::flat_hash_map<const Module*, ModuleFacts> module_facts_;  // by the symbolizer's modules
+  const Module* last_module_ = nullptr;  // FactsOfModule's last answer, for the frames in a row
+  ModuleFacts last_module_facts_;
   struct PathEntry {
     uint64_t node;
     uint64_t ip;

@@ -76,7 +76,7 @@ class SiteTimelineBuilder {
   // or both for every event (python: 24 M events; the calls and their
   // prologues were a third of their 1.1 G instructions); the rare paths
   // (coarsening, a new site, a stored bucket, pruning) are out of line.
-  void Live(uint32_t site, uint64_t time_us, uint64_t live_bytes) {
+  [[gnu::always_inline]] void Live(uint32_t site, uint64_t time_us, uint64_t live_bytes) {
     uint32_t bucket = Bucket(site, time_us);
     State& s = sites_[site];
     if (s.current == kFolded) {
@@ -89,7 +89,7 @@ class SiteTimelineBuilder {
     MaybePrune();
   }
   // `site` allocated `bytes` at `time_us`.
-  void Allocated(uint32_t site, uint64_t time_us, uint64_t bytes) {
+  [[gnu::always_inline]] void Allocated(uint32_t site, uint64_t time_us, uint64_t bytes) {
     uint32_t bucket = Bucket(site, time_us);
     State& s = sites_[site];
     s.allocated += bytes;

@@ -37,6 +37,8 @@ int ClassRank(LeakClass c) {
 // Splits the blocks of one site into a group per class of the scan
 // (`classes`); the blocks it did not classify stay kUnclassified. Adds each
 // part to `counts` unless null (suppressed groups are not counted).
+// Splits a site's group by the scan's classes: a group per class into
+// *out (if not null), the counts added to *counts (if not null).
 void SplitByClass(LeakGroup g, const LeakClassCounts& classes, std::vector<LeakGroup>* out,
                   LeakClassCounts* counts) {
   ClassCounts rest = g.counts;
@@ -44,18 +46,21 @@ void SplitByClass(LeakGroup g, const LeakClassCounts& classes, std::vector<LeakG
     if (c == LeakClass::kUnclassified) continue;
     const ClassCounts& in_class = classes[c];
     if (in_class.blocks == 0 || in_class.blocks > rest.blocks) continue;
+    ClassCounts part_counts = {std::min(in_class.bytes, rest.bytes), in_class.blocks};
+    rest.bytes -= part_counts.bytes;
+    rest.blocks -= part_counts.blocks;
+    if (counts != nullptr) (*counts)[c] += part_counts;
+    if (out == nullptr) continue;
     LeakGroup part = g;
     part.kind = c;
-    part.counts = {std::min(in_class.bytes, rest.bytes), in_class.blocks};
-    rest.bytes -= part.counts.bytes;
-    rest.blocks -= part.counts.blocks;
-    if (counts != nullptr) (*counts)[c] += part.counts;
+    part.counts = part_counts;
     out->push_back(std::move(part));
   }
   if (rest.blocks != 0) {
+    if (counts != nullptr) (*counts)[LeakClass::kUnclassified] += rest;
+    if (out == nullptr) return;
     g.kind = LeakClass::kUnclassified;
     g.counts = rest;
-    if (counts != nullptr) (*counts)[LeakClass::kUnclassified] += rest;
     out->push_back(std::move(g));
   }
 }
@@ -384,8 +389,12 @@ std::string NoScanReason(const ProcessProfile& p) {
   return "recorded with HEAPSIGHT_LEAK_SCAN=0";
 }
 
-LeakReport BuildLeakReport(const std::vector<const ProcessProfile*>& profiles,
-                           const Suppressions& suppressions, bool with_frames) {
+namespace {
+
+// BuildLeakReport, and with `with_groups` false BuildLeakTotals (then
+// `suppressions` is empty and `with_frames` false).
+LeakReport BuildReport(const std::vector<const ProcessProfile*>& profiles,
+                       const Suppressions& suppressions, bool with_frames, bool with_groups) {
   LeakReport report;
   for (size_t pi = 0; pi < profiles.size(); ++pi) {
     const ProcessProfile& p = *profiles[pi];
@@ -445,6 +454,19 @@ LeakReport BuildLeakReport(const std::vector<const ProcessProfile*>& profiles,
       }
       if (site.kind == SiteKind::kRuntime) {
         totals.runtime += counts;
+        continue;
+      }
+      if (!with_groups) {
+        // The classes' totals only: the same sums as the groups below give,
+        // in any order, without a group, its stack's cut or the sort.
+        LeakClassCounts classes;
+        if (auto it = data.sites.find({site.stack, static_cast<uint8_t>(site.api)});
+            it != data.sites.end()) {
+          classes = it->second;
+        }
+        LeakGroup g;
+        g.counts = counts;
+        SplitByClass(std::move(g), classes, nullptr, &totals.classes);
         continue;
       }
       LeakGroup g;
@@ -510,6 +532,17 @@ LeakReport BuildLeakReport(const std::vector<const ProcessProfile*>& profiles,
   SortGroups(&report.groups);
   SortGroups(&report.suppressed);
   return report;
+}
+
+}  // namespace
+
+LeakReport BuildLeakReport(const std::vector<const ProcessProfile*>& profiles,
+                           const Suppressions& suppressions, bool with_frames) {
+  return BuildReport(profiles, suppressions, with_frames, /*with_groups=*/true);
+}
+
+LeakReport BuildLeakTotals(const std::vector<const ProcessProfile*>& profiles) {
+  return BuildReport(profiles, Suppressions(), /*with_frames=*/false, /*with_groups=*/false);
 }
 
 ClassCounts CountedLeaks(const LeakReport& report, const LeakKinds& kinds) {

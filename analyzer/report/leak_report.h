@@ -212,6 +212,11 @@ std::string NoScanReason(const ProcessProfile& profile);
 // stack is symbolized.
 LeakReport BuildLeakReport(const std::vector<const ProcessProfile*>& profiles,
                            const Suppressions& suppressions, bool with_frames = true);
+// The same report's processes, totals and free errors (without frames),
+// and no groups: what FormatLeakClassSummary prints, without building,
+// cutting and sorting a group per leaked site (cc1plus: 54 k). Nothing is
+// symbolized.
+LeakReport BuildLeakTotals(const std::vector<const ProcessProfile*>& profiles);
 
 // Bytes/blocks of the unsuppressed groups whose class is in `kinds`
 // (unclassified blocks only for processes without a scan): what

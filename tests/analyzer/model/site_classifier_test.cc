@@ -90,11 +90,11 @@ TEST(SiteClassifierTest, MatchesTheWholeStackWalkOnRandomTries) {
   EXPECT_LT(provisional, checked - 100);
 }
 
-TEST(SiteClassifierTest, RemembersEveryStrideThNodeAndForgetsOnReset) {
+TEST(SiteClassifierTest, RemembersEveryNodeClassifiedThroughAndForgetsOnReset) {
   Symbolizer symbolizer(Modules(false));
   StackTrie nodes;
   // A chain of 20 program frames under libc <- heapsight (dropped): the
-  // program's; nodes 8 and 16 from the root are remembered.
+  // program's.
   nodes.Define(1, 0, 0x100200);
   for (uint64_t n = 2; n <= 20; ++n) nodes.Define(n, n - 1, 0x100200 + n);
   nodes.Define(21, 20, 0x300200);
@@ -102,22 +102,33 @@ TEST(SiteClassifierTest, RemembersEveryStrideThNodeAndForgetsOnReset) {
   // ld.so <- libc : every frame a runtime library (rule 4).
   nodes.Define(30, 0, 0x300300);
   nodes.Define(31, 30, 0x200300);
+  // A node id past the array (a corrupt or hand-made trace) under node 20.
+  const uint64_t huge = SiteClassifier::kDenseLimit + 5;
+  nodes.Define(huge, 20, 0x300400);
   SiteClassifier c;
   bool provisional = false;
   EXPECT_EQ(c.Classify(22, nodes, symbolizer, &provisional), SiteKind::kProgram);
-  EXPECT_EQ(c.remembered_nodes(), 2u);  // nodes 8 and 16
+  EXPECT_EQ(c.remembered_nodes(), 22u);  // every node from 22 to the root
   EXPECT_EQ(c.Classify(21, nodes, symbolizer, &provisional), SiteKind::kProgram);
-  EXPECT_EQ(c.remembered_nodes(), 2u);
+  EXPECT_EQ(c.remembered_nodes(), 22u);
   EXPECT_EQ(c.Classify(31, nodes, symbolizer, &provisional), SiteKind::kRuntime);
-  EXPECT_EQ(c.remembered_nodes(), 2u);  // 2 deep: nothing to keep
+  EXPECT_EQ(c.remembered_nodes(), 24u);
+  EXPECT_EQ(c.Classify(huge, nodes, symbolizer, &provisional), SiteKind::kProgram);
+  EXPECT_EQ(c.remembered_nodes(), 25u);
   EXPECT_FALSE(provisional);
   // A stack whose parent is not read yet is not remembered.
   nodes.Define(40, 77, 0x100400);
   EXPECT_EQ(c.Classify(40, nodes, symbolizer, &provisional), SiteKind::kProgram);
   EXPECT_TRUE(provisional);
-  EXPECT_EQ(c.remembered_nodes(), 2u);
+  EXPECT_EQ(c.remembered_nodes(), 25u);
   c.Reset();
   EXPECT_EQ(c.remembered_nodes(), 0u);
+  // After the reset the facts are derived again, the same.
+  provisional = false;
+  EXPECT_EQ(c.Classify(22, nodes, symbolizer, &provisional), SiteKind::kProgram);
+  EXPECT_EQ(c.Classify(31, nodes, symbolizer, &provisional), SiteKind::kRuntime);
+  EXPECT_EQ(c.remembered_nodes(), 24u);
+  EXPECT_FALSE(provisional);
 }
 
 }  // namespace

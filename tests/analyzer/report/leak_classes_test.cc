@@ -212,6 +212,53 @@ TEST(LeakClassesTest, FamilyTotalsAreTheSumOfTheProcesses) {
   EXPECT_EQ(j["totals"]["errors"]["invalid_free"], 1);
 }
 
+// `report`'s summary: BuildLeakTotals gives BuildLeakReport's processes
+// and totals (classes, lost, free errors) without a group.
+TEST(LeakClassesTest, TotalsWithoutGroupsAreTheReportsTotals) {
+  testing::TestTraceWriter scanned(/*pid=*/100);
+  uint64_t a = scanned.Alloc(1, 10, Api::kMalloc, 100, 0);
+  uint64_t b = scanned.Alloc(1, 11, Api::kMalloc, 200, 0);
+  uint64_t c = scanned.Alloc(1, 12, Api::kNew, 300, 0);
+  scanned.FreeError(1, 13, Api::kFree, format::FreeError::kInvalidFree, 0x5000, 0, 0);
+  scanned.LeakScan(1, 20, 1);
+  scanned.BlockClasses(1, 1, LeakClass::kDefinite, {a});
+  scanned.BlockClasses(1, 1, LeakClass::kReachable, {b});
+  scanned.BlockClasses(1, 1, LeakClass::kIndirect, {c});
+  scanned.Alloc(2, 21, Api::kMalloc, 50, 0);  // after the scan: not judged
+  scanned.End(1, 30);
+  testing::TestTraceWriter unscanned(/*pid=*/101, /*ppid=*/100);
+  unscanned.Alloc(1, 10, Api::kMalloc, 400, 0);
+  unscanned.End(1, 20);
+  absl::StatusOr<ProcessProfile> p1 = AnalyzeTrace(Write(scanned, "totals_scanned"));
+  absl::StatusOr<ProcessProfile> p2 = AnalyzeTrace(Write(unscanned, "totals_unscanned"));
+  ASSERT_TRUE(p1.ok() && p2.ok());
+  LeakReport full = BuildLeakReport({&*p1, &*p2}, Suppressions());
+  const uint64_t symbolized = p1->symbolizer->Stats().addresses;
+  LeakReport totals = BuildLeakTotals({&*p1, &*p2});
+  EXPECT_EQ(p1->symbolizer->Stats().addresses, symbolized);
+  EXPECT_TRUE(totals.groups.empty());
+  EXPECT_TRUE(totals.suppressed.empty());
+  ASSERT_EQ(full.groups.size(), 5u);  // three classes and not judged; the second process's
+  ASSERT_EQ(totals.processes.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    const LeakTotals& t = totals.processes[i].totals;
+    const LeakTotals& f = full.processes[i].totals;
+    for (int k = 0; k <= format::kLeakClassCount; ++k) {
+      LeakClass c = static_cast<LeakClass>(k);
+      EXPECT_EQ(t.classes[c].bytes, f.classes[c].bytes) << i << " " << k;
+      EXPECT_EQ(t.classes[c].blocks, f.classes[c].blocks) << i << " " << k;
+    }
+    EXPECT_EQ(t.leaked.bytes, f.leaked.bytes) << i;
+    EXPECT_EQ(t.not_freed.bytes, f.not_freed.bytes) << i;
+    EXPECT_EQ(t.FreeErrorCount(), f.FreeErrorCount()) << i;
+  }
+  EXPECT_EQ(totals.processes[0].totals.classes[LeakClass::kIndirect].bytes, 300u);
+  EXPECT_EQ(totals.totals.leaked.bytes, 800u);  // a, c and the unscanned process's block
+  EXPECT_EQ(totals.totals.leaked.blocks, 3u);
+  EXPECT_EQ(totals.errors.size(), 1u);
+  EXPECT_EQ(FormatLeakClassSummary(totals), FormatLeakClassSummary(full));
+}
+
 TEST(LeakClassesTest, LeakKindLists) {
   EXPECT_EQ(*ParseLeakKinds("definite,possible"),
             (LeakKinds{LeakClass::kDefinite, LeakClass::kPossible, LeakClass::kUnclassified}));
