@@ -3,7 +3,6 @@
 
 #include <algorithm>
 
-#include "absl/strings/match.h"
 
 #include "analyzer/symbols/symbolizer.h"
 #include "format/trace_format.h"
@@ -95,9 +94,7 @@ const SiteClassifier::ModuleFacts& SiteClassifier::FactsOfModule(const Module* m
   auto [it, inserted] = module_facts_.try_emplace(module);
   if (inserted) {
     it->second.runtime = IsRuntimeFrame(module);
-    // IsEhPoolFrame's test of the module (runtime_filter.cc): a frame
-    // elsewhere is never the EH pool's.
-    it->second.libstdcxx = absl::StrContains(module->path, "libstdc++");
+    it->second.libstdcxx = MayHoldEhPool(*module);
   }
   last_module_ = module;
   last_module_facts_ = it->second;

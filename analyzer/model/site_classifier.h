@@ -95,7 +95,7 @@ class SiteClassifier {
   // (the runtime_filter.h tests compare its path with a dozen names, and
   // a cc1plus trace asks for 890 k new nodes: 6% of the pass): rule 4's
   // runtime library, and whether the module is libstdc++, outside which no
-  // frame is rule 3's EH pool (IsEhPoolFrame's own first test) and the
+  // frame is rule 3's EH pool (MayHoldEhPool, IsEhPoolFrame's first test) and the
   // frame's name is not looked up.
   struct ModuleFacts {
     bool runtime = false;

@@ -51,11 +51,15 @@ SiteKind ClassifyTopFrame(uint64_t ip, const Module* module, Symbolizer& symboli
   return SiteKind::kProgram;
 }
 
+bool MayHoldEhPool(const Module& module) {
+  return absl::StrContains(module.path, "libstdc++");
+}
+
 bool IsEhPoolFrame(uint64_t ip, const Module* module, Symbolizer& symbolizer) {
   // Rule 3: libstdc++'s emergency EH pool (its constructor, or the static
   // initializer of eh_alloc.cc it is inlined into). Only libstdc++'s frames
   // need their name.
-  if (module == nullptr || !absl::StrContains(module->path, "libstdc++")) return false;
+  if (module == nullptr || !MayHoldEhPool(*module)) return false;
   const std::string& name = symbolizer.SymbolName(ip);
   return absl::StrContains(name, "pool::pool") || absl::StrContains(name, "eh_alloc.cc");
 }

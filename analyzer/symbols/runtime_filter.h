@@ -52,6 +52,9 @@ bool IsLeadingAllocatorFrame(uint64_t ip, const Module* module, Symbolizer& symb
 SiteKind ClassifyTopFrame(uint64_t ip, const Module* module, Symbolizer& symbolizer);
 // Rule 3's test of one frame (libstdc++'s emergency EH pool).
 bool IsEhPoolFrame(uint64_t ip, const Module* module, Symbolizer& symbolizer);
+// IsEhPoolFrame's test of the module alone: a frame outside libstdc++ is
+// never the EH pool's (callers that cache per-module facts ask it once).
+bool MayHoldEhPool(const Module& module);
 
 // True if `path`'s basename is one of the runtime libraries of rule 4.
 bool IsRuntimeLibrary(const std::string& path);
