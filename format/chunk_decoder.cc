@@ -255,7 +255,9 @@ bool ChunkDecoder::RefreshFastRecords() {
   return fast_frees_ != 0;
 }
 
-bool ChunkDecoder::NextHot(HotRecord* out) {
+// Flattened: NextFast and DecodeIdRef inlined, so the hot record never
+// leaves registers until its fields are stored.
+[[gnu::flatten]] bool ChunkDecoder::NextHot(HotRecord* out) {
   if (pos_ >= end_) return false;  // the end (or an error: Fail moved pos_ to end_)
   const uint8_t tag_byte = *pos_;
   if (tag_byte < kHotByteBase) return false;
