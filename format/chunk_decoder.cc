@@ -255,7 +255,32 @@ bool ChunkDecoder::RefreshFastRecords() {
   return fast_frees_ != 0;
 }
 
-bool ChunkDecoder::NextFast(Record* out, RecordTag tag) {
+// Flattened: NextFast and DecodeIdRef inlined, so the hot record never
+// leaves registers until its fields are stored.
+[[gnu::flatten]] bool ChunkDecoder::NextHot(HotRecord* out) {
+  if (pos_ >= end_) return false;  // the end (or an error: Fail moved pos_ to end_)
+  const uint8_t tag_byte = *pos_;
+  if (tag_byte < kHotByteBase) return false;
+  const RecordTag tag = static_cast<RecordTag>(tag_byte / kHotByteBase);
+  const uint8_t api = tag_byte % kHotByteBase;
+  if (api >= static_cast<uint8_t>(Api::kApiLimit)) return false;
+  // The budgets as in Next.
+  uint64_t& budget = tag == RecordTag::kFree && !compact_ ? fast_frees_ : fast_records_;
+  if (budget == 0 && (!RefreshFastRecords() || budget == 0)) return false;
+  out->tag = tag;
+  out->api = static_cast<Api>(api);
+  ++pos_;
+  if (!NextFast(out, tag)) {
+    --pos_;  // Next decodes it, through the checked path
+    return false;
+  }
+  if (fast_records_ != 0) --fast_records_;
+  --fast_frees_;
+  return true;
+}
+
+template <typename Out>
+[[gnu::always_inline]] inline bool ChunkDecoder::NextFast(Out* out, RecordTag tag) {
   // Decodes into locals and commits only when the whole record is valid;
   // anything unusual returns false and leaves the checked path to decode
   // the record (or to name the error) from the same position. The caller
@@ -265,7 +290,7 @@ bool ChunkDecoder::NextFast(Record* out, RecordTag tag) {
   const uint8_t* times = columns_[kTimeColumn].pos;
   uint64_t dt;
   if (!UncheckedVarint(times, &dt) || dt > kMaxTimeDeltaUs) return false;
-  Record& r = *out;
+  Out& r = *out;
   // Decoded into `freed`, committed to last_freed_ with the record.
   uint64_t freed = last_freed_;
   auto id_ref = [&](uint64_t* id) {

@@ -112,6 +112,24 @@ struct Record {
   } block_classes;
 };
 
+// The fields of a hot record (kAlloc, kFree, kRealloc), named as in Record,
+// for callers that want only those (ChunkDecoder::NextHot). Like Record's,
+// the fields another kind of record sets keep their earlier values.
+struct HotRecord {
+  RecordTag tag = RecordTag::kAlloc;
+  Api api = Api::kUnknown;
+  uint64_t time_us = 0;
+  uint64_t time2_us = 0;
+  uint64_t size = 0;
+  uint64_t stack = 0;
+  uint64_t alignment = 0;
+  uint64_t address = 0;
+  uint64_t id = 0;
+  uint64_t old_id = 0;
+  uint64_t old_stack = 0;
+  uint64_t old_size = 0;
+};
+
 // Calls fn(std::string_view&) for every string field of r's kind (argv
 // aside), e.g. to copy the record out of the chunk buffer its views point
 // into. At most two; in field order.
@@ -154,6 +172,14 @@ class ChunkDecoder {
   // chunk or on error (then ok() is false).
   bool Next(Record* out);
 
+  // Next's fast path alone, for the hot records that make up most of a
+  // chunk: when the next record is a kAlloc, kFree or kRealloc that the
+  // unchecked path decodes, decodes it into `out` (the same fields Next
+  // would set) and returns true. Otherwise returns false and moves
+  // nothing: Next() then decodes that record (or names its error). Skips
+  // Next's per-record work for the other kinds (clearing lists, views).
+  bool NextHot(HotRecord* out);
+
   // Allocation counter the next kAlloc/kRealloc record will receive.
   uint64_t next_alloc_counter() const { return next_counter_; }
 
@@ -170,7 +196,9 @@ class ChunkDecoder {
   bool DecodeIdRef(uint64_t v, uint64_t counter, uint64_t* last_freed, uint64_t* id) const;
   bool NextSlow(Record* out, RecordTag tag);
   bool NextHotSlow(Record* out, RecordTag tag);
-  bool NextFast(Record* out, RecordTag tag);
+  // Out: Record or HotRecord.
+  template <typename Out>
+  bool NextFast(Out* out, RecordTag tag);
   bool ReadColumn(int column, uint64_t* v);
   bool RefreshFastRecords();
 

@@ -16,7 +16,7 @@ bool NeedsFullRecord(RecordTag tag) {
          tag == RecordTag::kFreeError;
 }
 
-void ToEvent(const Record& r, Event* out) {
+void ToEvent(const Record& r, uint32_t stream, Event* out) {
   // Written in place: a local Event copied in would be read back in wider
   // loads than its byte fields were stored with (a store-forwarding stall).
   Event& e = *out;
@@ -24,7 +24,7 @@ void ToEvent(const Record& r, Event* out) {
   e.tag = tag;
   e.api = r.api;
   e.code = 0;
-  e.stream = 0;
+  e.stream = stream;
   e.time_us = r.time_us;
   e.id = r.id;
   e.old_id = r.old_id;
@@ -82,7 +82,8 @@ std::unique_ptr<FullRecord> CopyRecord(const Record& r) {
   return full;
 }
 
-void DecodeChunk(const uint8_t* data, size_t size, DecodedChunk* out, bool compact_frees) {
+void DecodeChunk(const uint8_t* data, size_t size, DecodedChunk* out, bool compact_frees,
+                 uint32_t stream) {
   out->Clear();
   format::ChunkDecoder decoder(data, size, compact_frees);
   if (!decoder.ok()) {
@@ -91,16 +92,52 @@ void DecodeChunk(const uint8_t* data, size_t size, DecodedChunk* out, bool compa
   }
   // Hot records take 4 to 8 bytes of a chunk; reserving for one per 6 raw
   // bytes avoids most regrowth without holding much unused memory.
-  out->events.reserve(size / 6 + 16);
+  std::vector<Event>& events = out->events;
+  events.reserve(size / 6 + 16);
+  format::HotRecord h;
   Record r;
-  while (decoder.Next(&r)) {
-    out->events.emplace_back();
-    Event& e = out->events.back();
-    ToEvent(r, &e);
+  for (;;) {
+    // The hot records (nearly all of them) straight into Events: the
+    // decoder's fast path, no Record, every field written once. The Event
+    // fields a kind does not use are 0.
+    if (decoder.NextHot(&h)) {
+      switch (h.tag) {
+        case RecordTag::kAlloc:
+          events.push_back({RecordTag::kAlloc, h.api, 0, stream, h.time_us, h.id, 0, h.size,
+                            h.stack, 0, nullptr});
+          break;
+        case RecordTag::kFree:
+          if (compact_frees) {
+            events.push_back({RecordTag::kFree, h.api, kCompactFree, stream, h.time_us, 0, 0,
+                              h.size, h.stack, 0, nullptr});
+          } else {
+            events.push_back(
+                {RecordTag::kFree, h.api, 0, stream, h.time_us, h.id, 0, 0, 0, 0, nullptr});
+          }
+          break;
+        default:  // kRealloc
+          if (compact_frees) {
+            // The old block (a compact free at the free time), then the new one.
+            events.push_back({RecordTag::kFree, h.api, kCompactReallocFree, stream, h.time_us, 0,
+                              0, h.old_size, h.old_stack, 0, nullptr});
+            events.push_back({RecordTag::kAlloc, h.api, 0, stream, h.time2_us, h.id, 0, h.size,
+                              h.stack, 0, nullptr});
+          } else {
+            events.push_back({RecordTag::kRealloc, h.api, 0, stream, h.time_us, h.id, h.old_id,
+                              h.size, h.stack, h.time2_us, nullptr});
+          }
+          break;
+      }
+      continue;
+    }
+    if (!decoder.Next(&r)) break;
+    events.emplace_back();
+    Event& e = events.back();
+    ToEvent(r, stream, &e);
     if (compact_frees && r.tag == RecordTag::kFree) {
       e.code = kCompactFree;
     } else if (compact_frees && r.tag == RecordTag::kRealloc) {
-      // The old block (a compact free at the free time), then the new one.
+      // As above.
       e.tag = RecordTag::kFree;
       e.code = kCompactReallocFree;
       e.id = 0;
@@ -108,9 +145,9 @@ void DecodeChunk(const uint8_t* data, size_t size, DecodedChunk* out, bool compa
       e.stack = r.old_stack;
       e.size = r.old_size;
       e.value = 0;
-      out->events.emplace_back();
-      Event& a = out->events.back();
-      ToEvent(r, &a);
+      events.emplace_back();
+      Event& a = events.back();
+      ToEvent(r, stream, &a);
       a.tag = RecordTag::kAlloc;
       a.time_us = r.time2_us;
       a.old_id = 0;
@@ -122,6 +159,15 @@ void DecodeChunk(const uint8_t* data, size_t size, DecodedChunk* out, bool compa
     }
   }
   if (!decoder.ok()) out->error = decoder.error();
+  // One pass over the times while they are in cache (a chunk is a few
+  // hundred KB of events).
+  uint64_t last = 0;
+  bool ordered = true;
+  for (const Event& e : events) {
+    ordered &= e.time_us >= last;
+    last = e.time_us;
+  }
+  out->ordered = ordered;
 }
 
 }  // namespace heapsight::analyzer

@@ -43,7 +43,8 @@ namespace heapsight::analyzer {
 // (kModule, kProcess, kMarker, kExec, kEnd, kLeakScan, kBlockClasses,
 // kFreeError) and points at a complete copy (a FullRecord's) whose views
 // point into storage owned by that copy; null otherwise. `stream` is the
-// merger's stream number, set when the merger hands the event out.
+// merger's stream number of the chunk's thread, written by the decoder
+// (DecodeChunk), so the merge never writes to an event.
 struct Event {
   format::RecordTag tag;
   format::Api api;
@@ -75,8 +76,8 @@ struct FullRecord {
 // True for the tags whose Event carries a FullRecord.
 bool NeedsFullRecord(format::RecordTag tag);
 
-// Fills `e` from `r` (stream left 0, full left null).
-void ToEvent(const format::Record& r, Event* e);
+// Fills `e` from `r` (full left null).
+void ToEvent(const format::Record& r, uint32_t stream, Event* e);
 
 // Copies `r` into a self-owned FullRecord.
 std::unique_ptr<FullRecord> CopyRecord(const format::Record& r);
@@ -89,11 +90,16 @@ struct DecodedChunk {
   // The FullRecords of the events whose `full` is set, in event order.
   std::vector<std::unique_ptr<FullRecord>> full;
   std::string error;
+  // The events' times never decrease. The decoder only adds deltas, so
+  // this holds for every chunk but one whose clock wraps past 2^64 (a
+  // corrupt trace); the merge binary-searches ordered chunks only.
+  bool ordered = true;
 
   void Clear() {
     events.clear();
     full.clear();
     error.clear();
+    ordered = true;
   }
   // Releases all memory (clear() keeps the capacity).
   void Release() {
@@ -106,9 +112,10 @@ struct DecodedChunk {
 // Decodes the raw chunk `data` (a ChunkHeader and its records) into `out`,
 // replacing its contents. A malformed chunk yields the records before the
 // fault and the decoder's error. `compact_frees`: the file's frees are
-// compact (format::HasCompactFrees).
+// compact (format::HasCompactFrees). `stream`: the merger's stream number
+// of the chunk's thread, stored in every event.
 void DecodeChunk(const uint8_t* data, size_t size, DecodedChunk* out,
-                 bool compact_frees = false);
+                 bool compact_frees = false, uint32_t stream = 0);
 
 }  // namespace heapsight::analyzer
 

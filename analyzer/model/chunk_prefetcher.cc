@@ -22,8 +22,12 @@ ChunkPrefetcher::ChunkPrefetcher(std::vector<uint64_t> offsets, size_t window)
 }
 
 absl::StatusOr<std::unique_ptr<ChunkPrefetcher>> ChunkPrefetcher::Start(
-    const std::string& path, std::vector<uint64_t> offsets, int workers, size_t window) {
+    const std::string& path, std::vector<uint64_t> offsets, int workers, size_t window,
+    const std::vector<uint32_t>& streams) {
   std::unique_ptr<ChunkPrefetcher> p(new ChunkPrefetcher(std::move(offsets), window));
+  for (size_t i = 0; i < streams.size() && i < p->slots_.size(); ++i) {
+    p->slots_[i].stream = streams[i];
+  }
   // Open every reader before starting any thread, so a failure leaves
   // nothing running.
   for (int i = 0; i < workers; ++i) {
@@ -47,13 +51,15 @@ ChunkPrefetcher::~ChunkPrefetcher() {
 }
 
 absl::Status ChunkPrefetcher::ReadAndDecode(format::TraceReader& reader, uint64_t offset,
-                                            std::vector<uint8_t>& scratch, DecodedChunk* chunk) {
+                                            std::vector<uint8_t>& scratch, DecodedChunk* chunk,
+                                            uint32_t stream) {
   absl::Status status = reader.ReadChunkAt(offset, &scratch);
   if (!status.ok()) {
     chunk->Clear();
     return status;
   }
-  DecodeChunk(scratch.data(), scratch.size(), chunk, format::HasCompactFrees(reader.header()));
+  DecodeChunk(scratch.data(), scratch.size(), chunk, format::HasCompactFrees(reader.header()),
+              stream);
   return absl::OkStatus();
 }
 
@@ -78,7 +84,7 @@ void ChunkPrefetcher::Work(format::TraceReader* reader) {
       spare_.pop_back();
     }
     lock.unlock();
-    absl::Status status = ReadAndDecode(*reader, slot.offset, scratch, &chunk);
+    absl::Status status = ReadAndDecode(*reader, slot.offset, scratch, &chunk, slot.stream);
     lock.lock();
     slot.chunk = std::move(chunk);
     slot.status = std::move(status);
@@ -121,6 +127,7 @@ absl::Status ChunkPrefetcher::Take(size_t index, format::TraceReader& fallback,
     ++fallback_reads_;
     AdvanceLow();
     uint64_t offset = slot.offset;
+    uint32_t stream = slot.stream;
     // Into a recycled chunk's arrays when the caller brings none: a fresh
     // array is mapped anew and faults in every page (large_blocks.h).
     if (chunk->events.capacity() == 0 && !spare_.empty()) {
@@ -128,7 +135,7 @@ absl::Status ChunkPrefetcher::Take(size_t index, format::TraceReader& fallback,
       spare_.pop_back();
     }
     lock.unlock();
-    return ReadAndDecode(fallback, offset, scratch, chunk);
+    return ReadAndDecode(fallback, offset, scratch, chunk, stream);
   }
   ready_cv_.wait(lock, [&] { return slot.state == State::kReady; });
   *chunk = std::move(slot.chunk);

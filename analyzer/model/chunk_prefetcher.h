@@ -46,11 +46,12 @@ int DecodeThreadsFromEnvironment();
 class ChunkPrefetcher {
  public:
   // Starts `workers` (>= 1) threads over `path`, reading the blocks at
-  // `offsets` (file offsets, in predicted consumption order). Fails when the
-  // file cannot be reopened.
-  static absl::StatusOr<std::unique_ptr<ChunkPrefetcher>> Start(const std::string& path,
-                                                                std::vector<uint64_t> offsets,
-                                                                int workers, size_t window);
+  // `offsets` (file offsets, in predicted consumption order). `streams`:
+  // each block's stream number, stored in its events (empty: all 0). Fails
+  // when the file cannot be reopened.
+  static absl::StatusOr<std::unique_ptr<ChunkPrefetcher>> Start(
+      const std::string& path, std::vector<uint64_t> offsets, int workers, size_t window,
+      const std::vector<uint32_t>& streams = {});
   // Stops and joins the workers.
   ~ChunkPrefetcher();
   ChunkPrefetcher(const ChunkPrefetcher&) = delete;
@@ -65,9 +66,11 @@ class ChunkPrefetcher {
                     DecodedChunk* chunk);
 
   // Reads the block at `offset` through `reader` into `scratch` and decodes
-  // it into *chunk: what a worker does, and the serial path.
+  // it into *chunk, its events of stream `stream`: what a worker does, and
+  // the serial path.
   static absl::Status ReadAndDecode(format::TraceReader& reader, uint64_t offset,
-                                    std::vector<uint8_t>& scratch, DecodedChunk* chunk);
+                                    std::vector<uint8_t>& scratch, DecodedChunk* chunk,
+                                    uint32_t stream = 0);
 
   // Gives back a chunk whose events were consumed: its arrays (a few MB)
   // are kept, at most `window` + 1 of them, for the workers' next chunks
@@ -86,6 +89,7 @@ class ChunkPrefetcher {
   enum class State : uint8_t { kPending, kClaimed, kReady, kTaken };
   struct Slot {
     uint64_t offset = 0;
+    uint32_t stream = 0;
     State state = State::kPending;
     DecodedChunk chunk;
     absl::Status status;

@@ -6,8 +6,7 @@
 namespace heapsight::analyzer {
 
 struct EventPipeline::Batch {
-  std::unique_ptr<const Event*[]> events{new const Event*[kBatchEvents]};
-  size_t count = 0;
+  std::vector<Run> runs;
   // Chunks the merger used up while this batch was filled: their events
   // (this batch's and earlier ones') stay valid until it is released.
   std::vector<DecodedChunk> retired;
@@ -36,21 +35,21 @@ EventPipeline::~EventPipeline() {
 }
 
 bool EventPipeline::Fill(Batch& batch) {
-  batch.count = 0;
+  batch.runs.clear();
   merger_.set_retired_sink(&batch.retired);
-  size_t stream = 0;
-  while (batch.count < kBatchEvents) {
-    const Event* r = merger_.Next(&stream);
-    if (r == nullptr) break;
-    batch.events[batch.count++] = r;
+  size_t events = 0;
+  Run run;
+  while (events < kBatchEvents && batch.runs.size() < kBatchRuns && merger_.NextRun(&run)) {
+    batch.runs.push_back(run);
+    events += static_cast<size_t>(run.end - run.begin);
   }
-  return batch.count != 0;
+  return !batch.runs.empty();
 }
 
 void EventPipeline::Release(Batch& batch) {
   for (DecodedChunk& chunk : batch.retired) merger_.Recycle(std::move(chunk));
   batch.retired.clear();
-  batch.count = 0;
+  batch.runs.clear();
 }
 
 void EventPipeline::Produce() {
@@ -88,20 +87,28 @@ void EventPipeline::Produce() {
   }
 }
 
-const Event* const* EventPipeline::NextBatch(size_t* count) {
-  if (finished_) return nullptr;
+bool EventPipeline::NextRun(Run* run) {
+  if (!threaded_) {
+    // On the calling thread: the merger keeps the last run's chunk until
+    // the next call, then recycles it (no retired sink).
+    if (finished_) return false;
+    if (merger_.NextRun(run)) return true;
+    finished_ = true;
+    status_ = merger_.status();
+    return false;
+  }
+  while (current_pos_ >= current_->runs.size()) {
+    if (!NextBatch()) return false;
+  }
+  *run = current_->runs[current_pos_++];
+  return true;
+}
+
+bool EventPipeline::NextBatch() {
+  if (finished_) return false;
   // The previous batch is consumed: its retired chunks go back.
   Release(*current_);
-  if (!threaded_) {
-    if (!Fill(*current_)) {
-      Release(*current_);
-      finished_ = true;
-      status_ = merger_.status();
-      return nullptr;
-    }
-    *count = current_->count;
-    return current_->events.get();
-  }
+  current_pos_ = 0;
   std::unique_lock<std::mutex> lock(mu_);
   spare_.push_back(std::move(current_));
   if (queue_.empty() && !done_) {
@@ -113,13 +120,12 @@ const Event* const* EventPipeline::NextBatch(size_t* count) {
     finished_ = true;
     status_ = producer_status_;
     current_ = std::make_unique<Batch>();
-    return nullptr;
+    return false;
   }
   current_ = std::move(queue_.front());
   queue_.pop_front();
   if (producer_waiting_ && queue_.size() <= kMaxQueuedBatches / 2) producer_cv_.notify_one();
-  *count = current_->count;
-  return current_->events.get();
+  return true;
 }
 
 }  // namespace heapsight::analyzer

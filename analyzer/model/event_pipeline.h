@@ -1,21 +1,24 @@
 // analyzer/model/event_pipeline.h: the time-ordered record stream of a trace,
-// produced on a second thread so that reading, decompressing, decoding and
-// merging overlap with the analysis of earlier events.
+// as runs of events (StreamMerger::NextRun).
 //
-// The producer runs StreamMerger (whose workers decode the chunks into
-// compact Events, chunk_events.h) and hands the merged order on as batches
-// of *pointers* into the decoded chunks, not copies of the 64-byte events:
-// the merger retires each chunk it has used up into the batch being filled
-// (StreamMerger::set_retired_sink), so a chunk's events, and the full
-// records they point at, live until the consumer has gone past the batch
-// that retired it; then the chunk's arrays go back to the decode workers.
-// Batches travel through a bounded queue (at most kMaxQueuedBatches in
-// flight), so memory stays bounded whatever the trace's length: the
-// batches' events plus the chunks they reach into. The producer sleeps
-// while the queue is full and is woken only once the consumer has drained
-// it to half, so the two threads wake each other about once per
-// kMaxQueuedBatches / 2 batches, not once per batch. The order is exactly
-// StreamMerger's. Small traces are processed on the calling thread.
+// By default the merge runs on the calling thread: the decode workers
+// (ChunkPrefetcher) stamp each event with its stream and the merge hands out
+// runs (for a one-thread trace, the rest of a chunk) after a few time
+// comparisons, so a merging thread of its own would cost more in wake-ups
+// and cache-line transfers than it saves. Measured on python's trace
+// (24 M events, one thread, 2026-12-06, docs/performance.md "The feed"):
+// the separate merging thread cost 1.2 G instructions and its wake-ups; a
+// producer thread handing out runs in batches took 2.5-2.9 s of CPU
+// against 1.3-1.8 s inline.
+//
+// The threaded mode (threaded_min_blocks) is kept for comparison: a
+// producer runs the merger and queues batches of runs; the merger retires
+// each chunk it has used up into the batch being filled
+// (StreamMerger::set_retired_sink), so a chunk's events live until the
+// consumer has gone past the batch that retired it; then the chunk's arrays
+// go back to the decode workers. At most kMaxQueuedBatches batches are in
+// flight; the producer sleeps while the queue is full and is woken once the
+// consumer has drained it to half. The order is exactly StreamMerger's.
 #ifndef HEAPSIGHT_ANALYZER_EVENT_PIPELINE_H_
 #define HEAPSIGHT_ANALYZER_EVENT_PIPELINE_H_
 
@@ -37,30 +40,29 @@ namespace heapsight::analyzer {
 
 class EventPipeline {
  public:
-  // Takes the merger; starts the producer thread when the trace has at
-  // least `threaded_min_blocks` blocks.
-  explicit EventPipeline(StreamMerger& merger, uint64_t threaded_min_blocks = 8);
+  // Takes the merger; starts a producer thread when the trace has at least
+  // `threaded_min_blocks` blocks (by default never: see above).
+  explicit EventPipeline(StreamMerger& merger, uint64_t threaded_min_blocks = UINT64_MAX);
   ~EventPipeline();
   EventPipeline(const EventPipeline&) = delete;
   EventPipeline& operator=(const EventPipeline&) = delete;
 
-  // The next events in merged order, as *count (> 0) pointers valid (with
-  // the events they point at) until the next call; null at the end or on
-  // error (see status()). The consumer can look ahead (prefetch) within
-  // the batch.
-  const Event* const* NextBatch(size_t* count);
+  using Run = StreamMerger::Run;
+  // The next run of events in merged order (StreamMerger::NextRun), valid
+  // (with the events it points at) until the next call; false at the end or
+  // on error (see status()). The consumer can look ahead (prefetch) within
+  // the run.
+  bool NextRun(Run* run);
 
-  // The next event, or null at the end or on error: NextBatch one event at
-  // a time (the event is valid until the batch it came in is used up).
+  // The next event, or null at the end or on error: NextRun one event at a
+  // time (the event is valid until the run it came in is used up). Do not
+  // mix with NextRun.
   const Event* Next() {
-    if (pos_ < count_) return batch_[pos_++];
-    batch_ = NextBatch(&count_);
-    if (batch_ == nullptr) {
-      count_ = pos_ = 0;
-      return nullptr;
+    if (next_ == run_.end) {
+      if (!NextRun(&run_)) return nullptr;
+      next_ = run_.begin;
     }
-    pos_ = 1;
-    return batch_[0];
+    return next_++;
   }
 
   // The merger's final status; valid once NextBatch returned null.
@@ -68,11 +70,11 @@ class EventPipeline {
 
  private:
   struct Batch;
-  // 32 KiB of pointers. The chunks the queued batches reach into stay
-  // allocated until the batches are consumed: 4 x 4096 events hold about
-  // one python chunk (13,600 events, 870 KB decoded) more than a copy did;
-  // 8192 cost python 5 MB of RSS.
+  // A batch ends after the run that brings it to kBatchEvents events, or at
+  // kBatchRuns runs. The chunks the queued batches reach into stay
+  // allocated until the batches are consumed.
   static constexpr size_t kBatchEvents = 4096;
+  static constexpr size_t kBatchRuns = 1024;
   static constexpr size_t kMaxQueuedBatches = 4;
 
   // Fills `batch` from the merger; false when the merger is exhausted.
@@ -80,6 +82,8 @@ class EventPipeline {
   // Gives the chunks `batch` retired back to the decoders and empties it.
   void Release(Batch& batch);
   void Produce();
+  // Moves to the next batch; false at the end.
+  bool NextBatch();
 
   StreamMerger& merger_;
   bool threaded_ = false;
@@ -95,11 +99,11 @@ class EventPipeline {
   bool stop_ = false;                          // guarded by mu_
   absl::Status producer_status_;               // guarded by mu_
   std::unique_ptr<Batch> current_;  // never null
+  size_t current_pos_ = 0;          // next run of current_
   bool finished_ = false;
   absl::Status status_;
-  const Event* const* batch_ = nullptr;  // Next()'s batch
-  size_t count_ = 0;
-  size_t pos_ = 0;
+  Run run_;                         // Next()'s run
+  const Event* next_ = nullptr;     // Next()'s position in run_
 };
 
 }  // namespace heapsight::analyzer

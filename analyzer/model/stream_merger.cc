@@ -57,16 +57,23 @@ absl::Status StreamMerger::StartPrefetch(const std::string& path, int threads) {
     if (a.thread != b.thread) return a.thread < b.thread;
     return a.sequence < b.sequence;
   });
+  absl::flat_hash_map<uint32_t, uint32_t> stream_of_thread;
+  for (size_t s = 0; s < streams_.size(); ++s) {
+    stream_of_thread[streams_[s]->thread_index] = static_cast<uint32_t>(s);
+  }
   std::vector<uint64_t> offsets(keys.size());
+  std::vector<uint32_t> streams(keys.size());
   for (size_t i = 0; i < keys.size(); ++i) {
     keys[i].ref->order = i;
     offsets[i] = keys[i].ref->offset;
+    streams[i] = stream_of_thread[keys[i].thread];
   }
   // Two decoded chunks per worker keep every worker busy while the merge
   // catches up (one being decoded, one ready), and bound the memory in
   // flight: a decoded chunk is about 1.6 MB of events.
   absl::StatusOr<std::unique_ptr<ChunkPrefetcher>> p =
-      ChunkPrefetcher::Start(path, std::move(offsets), threads, 2 * static_cast<size_t>(threads));
+      ChunkPrefetcher::Start(path, std::move(offsets), threads, 2 * static_cast<size_t>(threads),
+                             streams);
   if (!p.ok()) return p.status();
   prefetcher_ = std::move(*p);
   decode_workers_ = threads;
@@ -131,12 +138,8 @@ absl::Status StreamMerger::Index() {
 
 bool StreamMerger::Advance(size_t s) {
   Stream& st = *streams_[s];
-  st.has_record = false;
-  if (st.pos < st.chunk.events.size()) {
-    st.record = &st.chunk.events[st.pos++];
-    st.has_record = true;
-    return true;
-  }
+  st.has_record = st.pos < st.chunk.events.size();
+  if (st.has_record) return true;
   if (!st.chunk.error.empty()) {
     status_ = absl::DataLossError(absl::StrCat(reader_->path(), ": corrupt trace: ",
                                                st.chunk.error, " (block at offset ", st.offset,
@@ -151,7 +154,6 @@ bool StreamMerger::Advance(size_t s) {
     Recycle(std::move(st.chunk));
   }
   st.chunk.Release();
-  st.record = nullptr;
   return st.next_chunk < st.chunks.size();  // parked at its next chunk
 }
 
@@ -181,7 +183,8 @@ bool StreamMerger::Unpark(size_t s) {
   absl::Status read =
       prefetcher_ != nullptr
           ? prefetcher_->Take(ref.order, *reader_, scratch_, &st.chunk)
-          : ChunkPrefetcher::ReadAndDecode(*reader_, ref.offset, scratch_, &st.chunk);
+          : ChunkPrefetcher::ReadAndDecode(*reader_, ref.offset, scratch_, &st.chunk,
+                                           static_cast<uint32_t>(s));
   if (!read.ok()) {
     status_ = read;
     return false;
@@ -194,7 +197,7 @@ bool StreamMerger::Unpark(size_t s) {
 
 uint64_t StreamMerger::KeyTime(size_t s) const {
   const Stream& st = *streams_[s];
-  return st.has_record ? st.record->time_us : st.chunks[st.next_chunk].base_time_us;
+  return st.has_record ? st.chunk.events[st.pos].time_us : st.chunks[st.next_chunk].base_time_us;
 }
 
 bool StreamMerger::Earlier(size_t a, size_t b) const {
@@ -234,55 +237,84 @@ size_t StreamMerger::HeapPop() {
   return top;
 }
 
-const Event* StreamMerger::Next(size_t* stream) {
-  if (!status_.ok()) return nullptr;
+size_t StreamMerger::RunEnd(size_t s) const {
+  const Stream& st = *streams_[s];
+  const Event* events = st.chunk.events.data();
+  const size_t n = st.chunk.events.size();
+  const size_t top = heap_[0];
+  const uint64_t key = KeyTime(top);
+  // Earlier(top, s) for each later event of s: the top's key is earlier,
+  // or the same time and the top's thread index is lower (distinct streams
+  // have distinct thread indices).
+  const bool wins_ties = st.thread_index < streams_[top]->thread_index;
+  auto in_run = [&](size_t i) {
+    return wins_ties ? events[i].time_us <= key : events[i].time_us < key;
+  };
+  size_t lo = st.pos + 1;  // events before lo are in the run
+  if (!st.chunk.ordered) {
+    while (lo < n && in_run(lo)) ++lo;
+    return lo;
+  }
+  // Galloping: probe lo, lo + 1, lo + 3, lo + 7, ... until an event is out
+  // (or the chunk ends), so a short run costs a few probes, then bisect.
+  size_t hi = lo;
+  for (size_t step = 1; hi < n && in_run(hi); step *= 2) {
+    lo = hi + 1;
+    hi = lo + step;
+  }
+  if (hi > n) hi = n;
+  while (lo < hi) {  // the first event out of the run is in [lo, hi]
+    size_t mid = lo + (hi - lo) / 2;
+    if (in_run(mid)) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  return lo;
+}
+
+bool StreamMerger::NextRun(Run* run) {
+  if (!status_.ok()) return false;
   if (!started_) {
     started_ = true;
     for (size_t s = 0; s < streams_.size(); ++s) {
       if (!streams_[s]->chunks.empty()) HeapPush(s);  // parked at its first chunk
     }
   } else if (current_ != SIZE_MAX) {
+    // The last run ended before another stream's key, or at its chunk's
+    // end: then Advance parks the stream at its next chunk, or finds it
+    // exhausted, or sets status_ (a corrupt chunk).
     size_t c = current_;
-    Stream& cur = *streams_[c];
-    // Hot path: the next record of the same chunk, still not later than
-    // every other thread's next record.
-    if (cur.pos < cur.chunk.events.size()) {
-      cur.record = &cur.chunk.events[cur.pos++];
-      if (heap_.empty() || !Earlier(heap_[0], c)) {
-        *stream = c;
-        cur.record->stream = static_cast<uint32_t>(c);
-        return cur.record;
-      }
-      current_ = SIZE_MAX;
-      HeapPush(c);  // another thread's record comes first: compete
-    } else {
-      // The chunk is used up (or corrupt): Advance parks the stream at its
-      // next chunk, or finds it exhausted, or sets status_.
-      current_ = SIZE_MAX;
-      if (Advance(c)) {
-        HeapPush(c);
-      } else if (!status_.ok()) {
-        return nullptr;
-      }
+    current_ = SIZE_MAX;
+    if (Advance(c)) {
+      HeapPush(c);
+    } else if (!status_.ok()) {
+      return false;
     }
   }
   while (!heap_.empty()) {
     size_t c = HeapPop();
     Stream& st = *streams_[c];
     if (st.has_record) {
+      // Its pending record comes first; so do its next ones up to RunEnd.
+      const size_t end = heap_.empty() ? st.chunk.events.size() : RunEnd(c);
+      const Event* events = st.chunk.events.data();
+      run->begin = events + st.pos;
+      run->end = events + end;
+      run->stream = c;
+      st.pos = end;
       current_ = c;
-      *stream = c;
-      st.record->stream = static_cast<uint32_t>(c);
-      return st.record;
+      return true;
     }
     // Parked: read its chunk, then compete again with its first record.
     if (Unpark(c) || (status_.ok() && st.next_chunk < st.chunks.size())) {
       HeapPush(c);
     } else if (!status_.ok()) {
-      return nullptr;
+      return false;
     }
   }
-  return nullptr;
+  return false;
 }
 
 absl::Status StreamMerger::FindAllocations(

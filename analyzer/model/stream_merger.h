@@ -11,11 +11,18 @@
 // one chunk per thread that has records pending at the current time.
 //
 // Reading, decompressing and decoding chunks (into arrays of Events,
-// chunk_events.h) runs on a ChunkPrefetcher's worker pool (decode_threads
-// workers, ahead of the merge in its predicted order) when the trace has
-// enough blocks, so the merging thread only compares times and hands out
-// events; the merge itself, and so its output, is the same whatever the
-// number of threads.
+// chunk_events.h, each stamped with its stream by the decoder) runs on a
+// ChunkPrefetcher's worker pool (decode_threads workers, ahead of the merge
+// in its predicted order) when the trace has enough blocks; the merge
+// itself, and so its output, is the same whatever the number of threads.
+//
+// The merge hands out *runs*: consecutive events of one chunk that come
+// next in the merged order. A run ends at its chunk's end or before the
+// first event that another stream's key (its pending event, or a parked
+// stream's next base time) precedes; as a chunk's times never decrease
+// (DecodedChunk::ordered), that end is found by a galloping binary search
+// over the times, so the merge reads a few events per run and writes none.
+// A single-thread trace is one run per chunk.
 #ifndef HEAPSIGHT_ANALYZER_STREAM_MERGER_H_
 #define HEAPSIGHT_ANALYZER_STREAM_MERGER_H_
 
@@ -66,12 +73,29 @@ class StreamMerger {
   // Index-time warnings (sequence gaps, duplicate chunks).
   const std::vector<std::string>& warnings() const { return warnings_; }
 
-  // The next record in time order, as an Event (chunk_events.h), or null at
-  // the end or on error (then status() says which). `*stream` and the
-  // event's `stream` receive the record's stream number. The event, and
-  // its full record if any, stay valid until the next call, or, with a
-  // retired sink set, until its chunk, retired into the sink, is recycled.
-  const Event* Next(size_t* stream);
+  // A run of events of stream `stream`, [begin, end), in merged order.
+  struct Run {
+    const Event* begin = nullptr;
+    const Event* end = nullptr;
+    size_t stream = 0;
+  };
+  // The next run of records in time order (non-empty), or false at the end
+  // or on error (then status() says which). The events, and their full
+  // records if any, stay valid until the next call, or, with a retired
+  // sink set, until their chunk, retired into the sink, is recycled.
+  bool NextRun(Run* run);
+
+  // The next record in time order, or null at the end or on error: NextRun
+  // one event at a time (`*stream` receives its stream; so does the
+  // event's `stream`). Valid as long as the run it came in.
+  const Event* Next(size_t* stream) {
+    if (next_ == run_.end) {
+      if (!NextRun(&run_)) return nullptr;
+      next_ = run_.begin;
+    }
+    *stream = run_.stream;
+    return next_++;
+  }
   const absl::Status& status() const { return status_; }
 
   // Where the chunks the merge has used up go (appended; null: back to the
@@ -106,9 +130,8 @@ class StreamMerger {
     std::vector<ChunkRef> chunks;
     size_t next_chunk = 0;
     DecodedChunk chunk;    // the current chunk's events
-    size_t pos = 0;        // next event of chunk
+    size_t pos = 0;        // the pending event of chunk (if has_record)
     uint64_t offset = 0;   // the current chunk's block, for errors
-    Event* record = nullptr;  // the pending event
     bool has_record = false;
   };
 
@@ -117,10 +140,14 @@ class StreamMerger {
   absl::Status Index();
   // Computes the predicted consumption order and starts the prefetcher.
   absl::Status StartPrefetch(const std::string& path, int threads);
-  // Moves stream `s` to its next record within the current chunk, or parks
-  // it at its next chunk. Returns false when the stream is exhausted or on
-  // error (status_ set).
+  // Makes chunk[pos] stream `s`'s pending record, or parks the stream at
+  // its next chunk when its chunk is used up. Returns false when the
+  // stream is exhausted or on error (status_ set).
   bool Advance(size_t s);
+  // The end of the run of stream `s` (whose pending record comes first)
+  // before heap_[0]'s key: the first event after the pending one that
+  // heap_[0] precedes, or the chunk's end.
+  size_t RunEnd(size_t s) const;
   // Reads and decodes the next chunk of parked stream `s` and loads its
   // first record; false if the chunk is empty (then still parked or
   // exhausted) or on error.
@@ -140,7 +167,9 @@ class StreamMerger {
   int decode_workers_ = 0;
   std::vector<std::unique_ptr<Stream>> streams_;
   std::vector<size_t> heap_;       // min-heap of streams with a pending record
-  size_t current_ = SIZE_MAX;      // stream whose record was returned last
+  size_t current_ = SIZE_MAX;      // stream whose run was returned last
+  Run run_;                        // Next()'s run
+  const Event* next_ = nullptr;    // Next()'s position in run_
   bool started_ = false;
   bool truncated_ = false;
   uint64_t block_count_ = 0;

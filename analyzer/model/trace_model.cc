@@ -96,9 +96,11 @@ class Analysis {
 
   absl::Status Run() {
     EventPipeline events(merger_);
-    size_t count = 0;
+    EventPipeline::Run run;
     uint64_t done = 0;
-    while (const Event* const* batch = events.NextBatch(&count)) {
+    while (events.NextRun(&run)) {
+      const Event* batch = run.begin;
+      const size_t count = static_cast<size_t>(run.end - run.begin);
       // The helper starts before the batch that completes the first
       // kWarmAfterEvents is analyzed (that batch's modules and stack nodes
       // read ahead), so that its DWARF work runs beside the classifier's
@@ -113,14 +115,14 @@ class Analysis {
       constexpr size_t kValueAhead = 12;
       for (size_t i = 0; i < count; ++i) {
         if (i + kIndexAhead < count) {
-          if (uint64_t id = FreedId(*batch[i + kIndexAhead]); id != 0) live_set_.Prefetch(id);
+          if (uint64_t id = FreedId(batch[i + kIndexAhead]); id != 0) live_set_.Prefetch(id);
         }
         if (i + kValueAhead < count) {
-          if (uint64_t id = FreedId(*batch[i + kValueAhead]); id != 0) {
+          if (uint64_t id = FreedId(batch[i + kValueAhead]); id != 0) {
             live_set_.PrefetchValue(id);
           }
         }
-        Process(*batch[i], batch[i]->stream);
+        Process(batch[i], run.stream);
       }
       done += count;
       if (progress_ != nullptr && (done & ~uint64_t{0xffff}) != ((done - count) & ~uint64_t{0xffff})) {
@@ -440,7 +442,7 @@ class Analysis {
   // Symbolizer adopts what it loaded. Called before `batch` is analyzed:
   // its module records and stack nodes are read here, the modules and
   // nodes of earlier batches are in p_ already.
-  void StartWarmSymbolizer(const Event* const* batch, size_t count) {
+  void StartWarmSymbolizer(const Event* batch, size_t count) {
     warm_started_ = true;
     if (merger_.block_count() < kWarmMinBlocks) return;
     std::vector<Module> modules = p_.modules;
@@ -448,7 +450,7 @@ class Analysis {
     ips.reserve(p_.stack_nodes.size() + count / 4);
     p_.stack_nodes.ForEach([&](uint64_t, const StackNode& n) { ips.push_back(n.ip); });
     for (size_t i = 0; i < count; ++i) {
-      const Event& e = *batch[i];
+      const Event& e = batch[i];
       if (e.tag == RecordTag::kStackNode) ips.push_back(e.size);  // Process: (node, parent, ip)
       if (e.tag == RecordTag::kModule) modules.push_back(ModuleFromRecord(e.full->module, e.time_us));
     }

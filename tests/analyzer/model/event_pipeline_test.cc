@@ -67,14 +67,14 @@ TEST(EventPipelineTest, BatchEventsStayValidUntilTheNextCall) {
     ASSERT_TRUE(merger.ok());
     EventPipeline pipeline(**merger, min_blocks);
     std::vector<Key> got;
-    size_t count = 0;
+    EventPipeline::Run run;
     size_t batches = 0;
-    while (const Event* const* batch = pipeline.NextBatch(&count)) {
-      ASSERT_GT(count, 0u);
+    while (pipeline.NextRun(&run)) {
+      ASSERT_LT(run.begin, run.end);
       ++batches;
-      usleep(20000);  // the producer runs ahead meanwhile
-      for (size_t i = 0; i < count; ++i) {
-        const Event* e = batch[i];
+      usleep(2000);  // the producer runs ahead meanwhile
+      for (const Event* e = run.begin; e != run.end; ++e) {
+        EXPECT_EQ(e->stream, run.stream);
         std::string text = e->full != nullptr ? std::string(e->full->marker_name) : "";
         got.emplace_back(static_cast<int>(e->tag), e->stream, e->time_us, e->id, e->size, text);
       }

@@ -52,6 +52,75 @@ TEST(StreamMergerTest, MergesThreadsByTimeThenThreadIndex) {
   EXPECT_TRUE((*merger)->warnings().empty());
 }
 
+// The runs NextRun hands out: (thread index, events) each, and every event
+// of a run is of the run's stream, in time order across runs.
+std::vector<std::pair<uint32_t, size_t>> Runs(const std::string& path, int decode_threads) {
+  std::vector<std::pair<uint32_t, size_t>> runs;
+  auto merger = StreamMerger::Open(path, decode_threads);
+  EXPECT_TRUE(merger.ok()) << merger.status();
+  if (!merger.ok()) return runs;
+  StreamMerger::Run run;
+  uint64_t last_time = 0;
+  while ((*merger)->NextRun(&run)) {
+    EXPECT_LT(run.begin, run.end);
+    for (const Event* e = run.begin; e != run.end; ++e) {
+      EXPECT_EQ(e->stream, run.stream);
+      EXPECT_GE(e->time_us, last_time);
+      last_time = e->time_us;
+    }
+    runs.emplace_back((*merger)->thread_index(run.stream), run.end - run.begin);
+  }
+  EXPECT_TRUE((*merger)->status().ok());
+  return runs;
+}
+
+using RunList = std::vector<std::pair<uint32_t, size_t>>;
+
+// A run goes on while the stream's next event is not later than every other
+// stream's key, and stops at a tie with a lower thread index: exactly the
+// event-by-event merge's order (time, then thread index), in maximal runs.
+TEST(StreamMergerTest, RunsStopAtTheNextStreamsKeyAndTies) {
+  {
+    testing::TestTraceWriter w(1, 0, 4096);  // one chunk per thread
+    for (uint64_t t : {1, 2, 2, 2, 3, 6}) w.Alloc(1, t, Api::kMalloc, 1, 0);
+    for (uint64_t t : {2, 2, 3, 5}) w.Alloc(2, t, Api::kMalloc, 2, 0);
+    for (uint64_t t : {0, 2, 6}) w.Alloc(3, t, Api::kMalloc, 3, 0);
+    w.FlushAll();
+    std::string path = Write("runs_ties", w.bytes());
+    // 3@0 | 1@1 1@2 1@2 1@2 (thread 1 wins the ties at 2) | 2@2 2@2 (and
+    // wins them over thread 3) | 3@2 | 1@3 (wins over 2@3) | 2@3 2@5 |
+    // 1@6 | 3@6.
+    RunList want = {{3, 1}, {1, 4}, {2, 2}, {3, 1}, {1, 1}, {2, 2}, {1, 1}, {3, 1}};
+    EXPECT_EQ(Runs(path, 1), want);
+  }
+  {
+    // A higher thread index loses the tie: thread 2's run at 1 stops before
+    // its 5s, which come after thread 1's.
+    testing::TestTraceWriter w(1, 0, 4096);
+    for (uint64_t t : {5, 5}) w.Alloc(1, t, Api::kMalloc, 1, 0);
+    for (uint64_t t : {1, 5, 5}) w.Alloc(2, t, Api::kMalloc, 2, 0);
+    w.FlushAll();
+    RunList want = {{2, 1}, {1, 2}, {2, 2}};
+    EXPECT_EQ(Runs(Write("runs_lose", w.bytes()), 1), want);
+  }
+  {
+    // One thread: a run per chunk, whatever the decode threads.
+    testing::TestTraceWriter w(1, 0, 256);
+    for (uint64_t t = 0; t < 3000; ++t) w.Alloc(1, t / 3, Api::kMalloc, 1, 0);
+    w.FlushAll();
+    std::string path = Write("runs_one", w.bytes());
+    const size_t blocks = w.block_offsets().size();
+    ASSERT_GT(blocks, 8u);
+    for (int threads : {1, 2}) {
+      RunList runs = Runs(path, threads);
+      EXPECT_EQ(runs.size(), blocks) << threads;
+      size_t events = 0;
+      for (const auto& [thread, n] : runs) events += n;
+      EXPECT_EQ(events, 3000u);
+    }
+  }
+}
+
 TEST(StreamMergerTest, ReportsMissingChunks) {
   testing::TestTraceWriter w(1, 0, 256);
   for (uint64_t t = 0; t < 200; ++t) w.Alloc(1, t, Api::kMalloc, 1, 0);
