@@ -123,15 +123,14 @@ void LiveProcess::Apply(const Record& r, uint32_t thread_index) {
 }
 
 uint32_t LiveProcess::SiteFor(uint64_t stack, Api api) {
-  auto [it, inserted] =
-      site_index_.try_emplace(SiteKey{stack, api}, static_cast<uint32_t>(sites_.size()));
-  if (inserted) {
-    LiveSite s;
-    s.site.stack = stack;
-    s.site.api = api;
-    sites_.push_back(s);
-  }
-  return it->second;
+  if (uint32_t site = site_index_.Find(stack, api); site != SiteIndex::kNone) return site;
+  auto site = static_cast<uint32_t>(sites_.size());
+  site_index_.Insert(stack, api, site);
+  LiveSite s;
+  s.site.stack = stack;
+  s.site.api = api;
+  sites_.push_back(s);
+  return site;
 }
 
 void LiveProcess::AddLive(uint32_t site, uint64_t size) {

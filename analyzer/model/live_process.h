@@ -40,6 +40,7 @@
 #include "analyzer/model/compact_free_index.h"
 #include "analyzer/model/leak_scan_tracker.h"
 #include "analyzer/model/live_set.h"
+#include "analyzer/model/site_index.h"
 #include "analyzer/model/trace_model.h"
 #include "format/chunk_decoder.h"
 #include "format/trace_format.h"
@@ -144,15 +145,6 @@ class LiveProcess {
   const std::string& last_marker() const { return last_marker_; }
 
  private:
-  struct SiteKey {
-    uint64_t stack;
-    format::Api api;
-    bool operator==(const SiteKey& o) const { return stack == o.stack && api == o.api; }
-    template <typename H>
-    friend H AbslHashValue(H h, const SiteKey& k) {
-      return H::combine(std::move(h), k.stack, static_cast<uint8_t>(k.api));
-    }
-  };
   struct LiveSite {
     Site site;
     bool classified = false;  // kind is final (stack and modules were complete)
@@ -181,7 +173,7 @@ class LiveProcess {
   std::vector<Module> modules_;
   StackTrie stack_nodes_;
   std::vector<LiveSite> sites_;
-  absl::flat_hash_map<SiteKey, uint32_t> site_index_;
+  SiteIndex site_index_;  // (stack, api) -> index in sites_
   LiveSet live_;
   absl::flat_hash_set<uint64_t> pending_frees_;
   // Compact frees (format::kFileFlagCompactFrees): the live blocks by
