@@ -190,17 +190,7 @@ bool ChunkDecoder::Next(Record* out) {
     if (api >= static_cast<uint8_t>(Api::kApiLimit)) return Fail("hot");
     r.tag = tag;
     r.api = static_cast<Api>(api);
-    // An exact free reads only the record stream and the time column, so
-    // it has its own budget: a run of frees (a program's teardown) leaves
-    // the size and misc columns empty, which ends the others' budget.
-    const bool exact_free = tag == RecordTag::kFree && !compact_;
-    uint64_t& budget = exact_free ? fast_frees_ : fast_records_;
-    if ((budget != 0 || RefreshFastRecords()) && budget != 0 && NextFast(out, tag)) {
-      // Each hot record uses at most its margins of every budget's streams.
-      if (fast_records_ != 0) --fast_records_;
-      --fast_frees_;
-      return true;
-    }
+    if (NextWithinBudget(out, tag)) return true;
     fast_records_ = fast_frees_ = 0;
     return NextHotSlow(out, tag);
   }
@@ -264,16 +254,25 @@ bool ChunkDecoder::RefreshFastRecords() {
   const RecordTag tag = static_cast<RecordTag>(tag_byte / kHotByteBase);
   const uint8_t api = tag_byte % kHotByteBase;
   if (api >= static_cast<uint8_t>(Api::kApiLimit)) return false;
-  // The budgets as in Next.
-  uint64_t& budget = tag == RecordTag::kFree && !compact_ ? fast_frees_ : fast_records_;
-  if (budget == 0 && (!RefreshFastRecords() || budget == 0)) return false;
   out->tag = tag;
   out->api = static_cast<Api>(api);
   ++pos_;
-  if (!NextFast(out, tag)) {
+  if (!NextWithinBudget(out, tag)) {
     --pos_;  // Next decodes it, through the checked path
     return false;
   }
+  return true;
+}
+
+template <typename Out>
+[[gnu::always_inline]] inline bool ChunkDecoder::NextWithinBudget(Out* out, RecordTag tag) {
+  // An exact free reads only the record stream and the time column, so
+  // it has its own budget: a run of frees (a program's teardown) leaves
+  // the size and misc columns empty, which ends the others' budget.
+  const bool exact_free = tag == RecordTag::kFree && !compact_;
+  uint64_t& budget = exact_free ? fast_frees_ : fast_records_;
+  if ((budget == 0 && !RefreshFastRecords()) || budget == 0 || !NextFast(out, tag)) return false;
+  // Each hot record uses at most its margins of every budget's streams.
   if (fast_records_ != 0) --fast_records_;
   --fast_frees_;
   return true;

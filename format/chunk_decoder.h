@@ -199,6 +199,11 @@ class ChunkDecoder {
   // Out: Record or HotRecord.
   template <typename Out>
   bool NextFast(Out* out, RecordTag tag);
+  // The hot record whose tag byte was just read, through NextFast if its
+  // budget (refreshed when used up) allows; counts it against the budgets.
+  // False: nothing decoded, the caller takes the checked path.
+  template <typename Out>
+  bool NextWithinBudget(Out* out, RecordTag tag);
   bool ReadColumn(int column, uint64_t* v);
   bool RefreshFastRecords();
 
