@@ -44,12 +44,14 @@ absl::Status StreamMerger::StartPrefetch(const std::string& path, int threads) {
     uint32_t thread;
     uint64_t sequence;
     ChunkRef* ref;
+    uint32_t stream;  // the decoder stamps the chunk's events with it
   };
   std::vector<Key> keys;
   keys.reserve(block_count_);
-  for (auto& stream : streams_) {
-    for (ChunkRef& ref : stream->chunks) {
-      keys.push_back({ref.base_time_us, stream->thread_index, ref.sequence, &ref});
+  for (size_t s = 0; s < streams_.size(); ++s) {
+    for (ChunkRef& ref : streams_[s]->chunks) {
+      keys.push_back({ref.base_time_us, streams_[s]->thread_index, ref.sequence, &ref,
+                      static_cast<uint32_t>(s)});
     }
   }
   std::stable_sort(keys.begin(), keys.end(), [](const Key& a, const Key& b) {
@@ -57,16 +59,12 @@ absl::Status StreamMerger::StartPrefetch(const std::string& path, int threads) {
     if (a.thread != b.thread) return a.thread < b.thread;
     return a.sequence < b.sequence;
   });
-  absl::flat_hash_map<uint32_t, uint32_t> stream_of_thread;
-  for (size_t s = 0; s < streams_.size(); ++s) {
-    stream_of_thread[streams_[s]->thread_index] = static_cast<uint32_t>(s);
-  }
   std::vector<uint64_t> offsets(keys.size());
   std::vector<uint32_t> streams(keys.size());
   for (size_t i = 0; i < keys.size(); ++i) {
     keys[i].ref->order = i;
     offsets[i] = keys[i].ref->offset;
-    streams[i] = stream_of_thread[keys[i].thread];
+    streams[i] = keys[i].stream;
   }
   // Two decoded chunks per worker keep every worker busy while the merge
   // catches up (one being decoded, one ready), and bound the memory in
