@@ -68,6 +68,32 @@ void ToEvent(const Record& r, uint32_t stream, Event* out) {
   }
 }
 
+namespace {
+
+// Appends one hot Event, every field written in place. A push_back of a
+// braced temporary builds the Event on the stack with byte and word stores
+// and copies it with 16-byte loads, which the CPU cannot forward from those
+// stores: a store-forwarding stall on every event, 20% of a decode worker's
+// time on the python trace (perf, 2026-12-06).
+inline void PutHot(std::vector<Event>& events, RecordTag tag, format::Api api, uint8_t code,
+                   uint32_t stream, uint64_t time_us, uint64_t id, uint64_t old_id,
+                   uint64_t size, uint64_t stack, uint64_t value) {
+  Event& e = events.emplace_back();
+  e.tag = tag;
+  e.api = api;
+  e.code = code;
+  e.stream = stream;
+  e.time_us = time_us;
+  e.id = id;
+  e.old_id = old_id;
+  e.size = size;
+  e.stack = stack;
+  e.value = value;
+  e.full = nullptr;
+}
+
+}  // namespace
+
 std::unique_ptr<FullRecord> CopyRecord(const Record& r) {
   auto full = std::make_unique<FullRecord>();
   full->record = r;
@@ -103,28 +129,27 @@ void DecodeChunk(const uint8_t* data, size_t size, DecodedChunk* out, bool compa
     if (decoder.NextHot(&h)) {
       switch (h.tag) {
         case RecordTag::kAlloc:
-          events.push_back({RecordTag::kAlloc, h.api, 0, stream, h.time_us, h.id, 0, h.size,
-                            h.stack, 0, nullptr});
+          PutHot(events, RecordTag::kAlloc, h.api, 0, stream, h.time_us, h.id, 0, h.size,
+                 h.stack, 0);
           break;
         case RecordTag::kFree:
           if (compact_frees) {
-            events.push_back({RecordTag::kFree, h.api, kCompactFree, stream, h.time_us, 0, 0,
-                              h.size, h.stack, 0, nullptr});
+            PutHot(events, RecordTag::kFree, h.api, kCompactFree, stream, h.time_us, 0, 0,
+                   h.size, h.stack, 0);
           } else {
-            events.push_back(
-                {RecordTag::kFree, h.api, 0, stream, h.time_us, h.id, 0, 0, 0, 0, nullptr});
+            PutHot(events, RecordTag::kFree, h.api, 0, stream, h.time_us, h.id, 0, 0, 0, 0);
           }
           break;
         default:  // kRealloc
           if (compact_frees) {
             // The old block (a compact free at the free time), then the new one.
-            events.push_back({RecordTag::kFree, h.api, kCompactReallocFree, stream, h.time_us, 0,
-                              0, h.old_size, h.old_stack, 0, nullptr});
-            events.push_back({RecordTag::kAlloc, h.api, 0, stream, h.time2_us, h.id, 0, h.size,
-                              h.stack, 0, nullptr});
+            PutHot(events, RecordTag::kFree, h.api, kCompactReallocFree, stream, h.time_us, 0,
+                   0, h.old_size, h.old_stack, 0);
+            PutHot(events, RecordTag::kAlloc, h.api, 0, stream, h.time2_us, h.id, 0, h.size,
+                   h.stack, 0);
           } else {
-            events.push_back({RecordTag::kRealloc, h.api, 0, stream, h.time_us, h.id, h.old_id,
-                              h.size, h.stack, h.time2_us, nullptr});
+            PutHot(events, RecordTag::kRealloc, h.api, 0, stream, h.time_us, h.id, h.old_id,
+                   h.size, h.stack, h.time2_us);
           }
           break;
       }
