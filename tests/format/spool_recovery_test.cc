@@ -14,7 +14,6 @@
 
 #include <cstring>
 #include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
@@ -22,26 +21,13 @@
 #include "format/spool_format.h"
 #include "format/trace_format.h"
 #include "format/trace_reader.h"
+#include "tests/support/run_traced.h"
 
 namespace heapsight::format {
 namespace {
 
 constexpr uint64_t kSlotBytes = 8192;
 constexpr uint32_t kSlots = 6;
-
-std::string MakeDir() {
-  const char* base = getenv("TMPDIR");
-  std::string tmpl = std::string(base != nullptr && *base ? base : "/tmp") + "/spool_rec.XXXXXX";
-  std::vector<char> buf(tmpl.begin(), tmpl.end());
-  buf.push_back('\0');
-  EXPECT_NE(mkdtemp(buf.data()), nullptr);
-  return buf.data();
-}
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
 
 void WriteAll(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
@@ -124,7 +110,7 @@ bool Exists(const std::string& path) {
 }
 
 TEST(SpoolRecovery, AppendsWhatTheTraceLacksInHandOverOrder) {
-  std::string dir = MakeDir();
+  std::string dir = testing::MakeTempDir();
   std::string trace = dir + "/t.hst";
   std::string block0 = RawBlock(0, 5);
   std::string block3 = RawBlock(3, 2);
@@ -143,7 +129,7 @@ TEST(SpoolRecovery, AppendsWhatTheTraceLacksInHandOverOrder) {
   ASSERT_TRUE(n.ok()) << n.status();
   EXPECT_EQ(*n, 2);
   EXPECT_FALSE(Exists(trace + ".spool"));
-  std::string bytes = ReadAll(trace);
+  std::string bytes = testing::ReadFile(trace);
   EXPECT_EQ(bytes, FileHeaderBytes() + block0 + RawBlock(1, 3) + RawBlock(2, 4));
   bool truncated = true;
   EXPECT_EQ(Sequences(trace, &truncated), (std::vector<uint64_t>{0, 1, 2}));
@@ -153,7 +139,7 @@ TEST(SpoolRecovery, AppendsWhatTheTraceLacksInHandOverOrder) {
 }
 
 TEST(SpoolRecovery, TheReaderRecoversOnOpen) {
-  std::string dir = MakeDir();
+  std::string dir = testing::MakeTempDir();
   std::string trace = dir + "/t.hst";
   WriteAll(trace, FileHeaderBytes());
   WriteAll(trace + ".spool", SpoolBytes({{kSpoolSlotSealed, 1, RawBlock(0, 7)}}));
@@ -162,7 +148,7 @@ TEST(SpoolRecovery, TheReaderRecoversOnOpen) {
 }
 
 TEST(SpoolRecovery, ALiveWritersSpoolIsLeftAlone) {
-  std::string dir = MakeDir();
+  std::string dir = testing::MakeTempDir();
   std::string trace = dir + "/t.hst";
   WriteAll(trace, FileHeaderBytes());
   WriteAll(trace + ".spool", SpoolBytes({{kSpoolSlotSealed, 1, RawBlock(0, 7)}}));
@@ -178,7 +164,7 @@ TEST(SpoolRecovery, ALiveWritersSpoolIsLeftAlone) {
 
 TEST(SpoolRecovery, AReadOnlyTraceIsLeftAlone) {
   if (geteuid() == 0) GTEST_SKIP() << "root writes read-only files";
-  std::string dir = MakeDir();
+  std::string dir = testing::MakeTempDir();
   std::string trace = dir + "/t.hst";
   WriteAll(trace, FileHeaderBytes());
   WriteAll(trace + ".spool", SpoolBytes({{kSpoolSlotSealed, 1, RawBlock(0, 7)}}));
@@ -188,7 +174,7 @@ TEST(SpoolRecovery, AReadOnlyTraceIsLeftAlone) {
 }
 
 TEST(SpoolRecovery, ACorruptSpoolIsAnErrorAndStays) {
-  std::string dir = MakeDir();
+  std::string dir = testing::MakeTempDir();
   std::string trace = dir + "/t.hst";
   WriteAll(trace, FileHeaderBytes());
   std::string spool = SpoolBytes({{kSpoolSlotSealed, 1, RawBlock(0, 7)}});

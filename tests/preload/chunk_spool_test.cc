@@ -15,33 +15,18 @@
 #include <unistd.h>
 
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
 #include "format/spool_format.h"
 #include "format/trace_format.h"
 #include "preload/trace_writer.h"
+#include "tests/support/run_traced.h"
 
 namespace heapsight::preload {
 namespace {
 
 constexpr size_t kChunk = 4096;
-
-std::string MakeDir() {
-  const char* base = getenv("TMPDIR");
-  std::string tmpl = std::string(base != nullptr && *base ? base : "/tmp") + "/chunk_spool.XXXXXX";
-  std::vector<char> buf(tmpl.begin(), tmpl.end());
-  buf.push_back('\0');
-  EXPECT_NE(mkdtemp(buf.data()), nullptr);
-  return buf.data();
-}
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
 
 void OpenTraceIn(const std::string& dir) {
   format::FileHeader h{};
@@ -88,7 +73,7 @@ bool Exists(const std::string& path) {
 }
 
 TEST(ChunkSpool, WritesHandedOverChunksInOrderAndRemovesTheFile) {
-  std::string dir = MakeDir();
+  std::string dir = testing::MakeTempDir();
   OpenTraceIn(dir);
   ASSERT_EQ(OpenSpool(kChunk), 0);
   std::string spool = dir + "/t.hst.spool";
@@ -108,7 +93,7 @@ TEST(ChunkSpool, WritesHandedOverChunksInOrderAndRemovesTheFile) {
   EXPECT_FALSE(SpoolEmpty());
   EXPECT_EQ(SpoolSlotsFilling(), 0u);
   // The sealed slots are in the file itself (what a SIGKILL leaves).
-  std::string file = ReadAll(spool);
+  std::string file = testing::ReadFile(spool);
   format::SpoolHeader h;
   std::memcpy(&h, file.data(), sizeof h);
   EXPECT_EQ(std::memcmp(h.magic, format::kSpoolMagic, 8), 0);
@@ -135,7 +120,7 @@ TEST(ChunkSpool, WritesHandedOverChunksInOrderAndRemovesTheFile) {
   }
   EXPECT_EQ(written, 3);
   EXPECT_TRUE(SpoolEmpty());
-  std::vector<Block> blocks = Blocks(ReadAll(dir + "/t.hst"));
+  std::vector<Block> blocks = Blocks(testing::ReadFile(dir + "/t.hst"));
   ASSERT_EQ(blocks.size(), 3u);
   for (uint64_t i = 0; i < 3; ++i) {
     EXPECT_EQ(blocks[i].sequence, i);
@@ -147,7 +132,7 @@ TEST(ChunkSpool, WritesHandedOverChunksInOrderAndRemovesTheFile) {
 }
 
 TEST(ChunkSpool, AFullSpoolRefusesAndALeftoverChunkKeepsTheFile) {
-  std::string dir = MakeDir();
+  std::string dir = testing::MakeTempDir();
   OpenTraceIn(dir);
   ASSERT_EQ(OpenSpool(kChunk), 0);
   std::vector<uint8_t> c = Chunk(0, 2000);
@@ -166,7 +151,7 @@ TEST(ChunkSpool, AFullSpoolRefusesAndALeftoverChunkKeepsTheFile) {
 }
 
 TEST(ChunkSpool, AForkChildLeavesTheParentsSlotsAlone) {
-  std::string dir = MakeDir();
+  std::string dir = testing::MakeTempDir();
   OpenTraceIn(dir);
   ASSERT_EQ(OpenSpool(kChunk), 0);
   std::vector<uint8_t> c = Chunk(0, 1500);
@@ -195,7 +180,7 @@ TEST(ChunkSpool, AForkChildLeavesTheParentsSlotsAlone) {
 }
 
 TEST(ChunkSpool, NoSpoolUnderASmallFileSizeLimit) {
-  std::string dir = MakeDir();
+  std::string dir = testing::MakeTempDir();
   OpenTraceIn(dir);
   pid_t pid = fork();
   if (pid == 0) {

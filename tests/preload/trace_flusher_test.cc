@@ -19,8 +19,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
@@ -31,6 +29,7 @@
 #include "preload/thread_state.h"
 #include "preload/trace_writer.h"
 #include "preload/tracer_state.h"
+#include "tests/support/run_traced.h"
 
 // Stand-ins for the rest of the preload.
 namespace heapsight::preload {
@@ -48,20 +47,6 @@ namespace heapsight::preload {
 namespace {
 
 constexpr size_t kChunk = 4096;
-
-std::string MakeDir() {
-  const char* base = getenv("TMPDIR");
-  std::string tmpl = std::string(base != nullptr && *base ? base : "/tmp") + "/flusher.XXXXXX";
-  std::vector<char> buf(tmpl.begin(), tmpl.end());
-  buf.push_back('\0');
-  EXPECT_NE(mkdtemp(buf.data()), nullptr);
-  return buf.data();
-}
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
 
 bool Exists(const std::string& path) {
   struct stat st;
@@ -91,7 +76,7 @@ bool HandOff(uint64_t sequence) {
 }
 
 std::vector<uint64_t> Sequences(const std::string& path) {
-  std::string bytes = ReadAll(path);
+  std::string bytes = testing::ReadFile(path);
   std::vector<uint64_t> out;
   size_t at = sizeof(format::FileHeader);
   while (at + sizeof(format::BlockHeader) <= bytes.size()) {
@@ -127,7 +112,7 @@ void InChild(F body) {
 
 TEST(TraceFlusher, WritesHandedOverChunksAndStopsForGood) {
   InChild([] {
-    std::string dir = MakeDir();
+    std::string dir = testing::MakeTempDir();
     OpenTraceIn(dir);
     unsetenv("_HEAPSIGHT_TEST_WRITER");
     ConfigureFlusher(3, 0, kChunk);
@@ -181,7 +166,7 @@ TEST(TraceFlusher, WritesHandedOverChunksAndStopsForGood) {
 
 TEST(TraceFlusher, AFullSpoolFallsBackInline) {
   InChild([] {
-    std::string dir = MakeDir();
+    std::string dir = testing::MakeTempDir();
     OpenTraceIn(dir);
     setenv("_HEAPSIGHT_TEST_WRITER", "paused", 1);  // the writer writes nothing
     ConfigureFlusher(3, 0, kChunk);
@@ -199,7 +184,7 @@ TEST(TraceFlusher, AFullSpoolFallsBackInline) {
 
 TEST(TraceFlusher, FlushMsRunsTheFreshnessPass) {
   InChild([] {
-    std::string dir = MakeDir();
+    std::string dir = testing::MakeTempDir();
     OpenTraceIn(dir);
     unsetenv("_HEAPSIGHT_TEST_WRITER");
     ConfigureFlusher(3, 20, kChunk);  // a pass every 10 ms
@@ -216,7 +201,7 @@ TEST(TraceFlusher, FlushMsRunsTheFreshnessPass) {
 
 TEST(TraceFlusher, WithoutFlushMsNoThreadUntilAHandOver) {
   InChild([] {
-    std::string dir = MakeDir();
+    std::string dir = testing::MakeTempDir();
     OpenTraceIn(dir);
     unsetenv("_HEAPSIGHT_TEST_WRITER");
     ConfigureFlusher(3, 0, kChunk);
@@ -229,7 +214,7 @@ TEST(TraceFlusher, WithoutFlushMsNoThreadUntilAHandOver) {
 
 TEST(TraceFlusher, AForkChildGetsNoWriterInsideTheHandler) {
   InChild([] {
-    std::string dir = MakeDir();
+    std::string dir = testing::MakeTempDir();
     OpenTraceIn(dir);
     setenv("_HEAPSIGHT_TEST_WRITER", "paused", 1);  // the parent's chunk stays sealed
     ConfigureFlusher(3, 0, kChunk);

@@ -12,13 +12,12 @@
 #include <zstd.h>
 
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
 #include "format/chunk_encoder.h"
 #include "format/trace_format.h"
+#include "tests/support/run_traced.h"
 
 namespace heapsight::preload {
 namespace {
@@ -50,20 +49,6 @@ TEST(TraceWriter, ExpansionThatDoesNotFitIsRefused) {
   EXPECT_EQ(Expand("%p", "/d", "/p", 123456789, 8), "<false>");
 }
 
-std::string MakeDir() {
-  const char* base = getenv("TMPDIR");
-  std::string tmpl = std::string(base != nullptr && *base ? base : "/tmp") + "/trace_writer.XXXXXX";
-  std::vector<char> buf(tmpl.begin(), tmpl.end());
-  buf.push_back('\0');
-  EXPECT_NE(mkdtemp(buf.data()), nullptr);
-  return buf.data();
-}
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
 format::FileHeader Header(uint32_t pid) {
   format::FileHeader h{};
   std::memcpy(h.magic, format::kFileMagic, sizeof h.magic);
@@ -78,14 +63,14 @@ bool SameBytes(const std::string& bytes, size_t at, const void* p, size_t n) {
 }
 
 TEST(TraceWriter, CreatesNewFilesOnlyWithMode0600) {
-  std::string dir = MakeDir();
+  std::string dir = testing::MakeTempDir();
   format::FileHeader h = Header(4242);
   ASSERT_EQ(OpenTrace((dir + "/t.hst").c_str(), h), 0);
   EXPECT_EQ(std::string(TracePath()), dir + "/t.hst");
   struct stat st;
   ASSERT_EQ(stat(TracePath(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0600u);
-  std::string bytes = ReadAll(dir + "/t.hst");
+  std::string bytes = testing::ReadFile(dir + "/t.hst");
   EXPECT_EQ(bytes.size(), sizeof h);
   EXPECT_TRUE(SameBytes(bytes, 0, &h, sizeof h));
   // The name is taken: .1 goes before ".hst", then .2.
@@ -93,7 +78,7 @@ TEST(TraceWriter, CreatesNewFilesOnlyWithMode0600) {
   EXPECT_EQ(std::string(TracePath()), dir + "/t.1.hst");
   ASSERT_EQ(OpenTrace((dir + "/t.hst").c_str(), h), 0);
   EXPECT_EQ(std::string(TracePath()), dir + "/t.2.hst");
-  EXPECT_EQ(ReadAll(dir + "/t.hst"), bytes);  // the first file untouched
+  EXPECT_EQ(testing::ReadFile(dir + "/t.hst"), bytes);  // the first file untouched
   // Without the extension the number goes at the end.
   ASSERT_EQ(OpenTrace((dir + "/plain").c_str(), h), 0);
   ASSERT_EQ(OpenTrace((dir + "/plain").c_str(), h), 0);
@@ -101,7 +86,7 @@ TEST(TraceWriter, CreatesNewFilesOnlyWithMode0600) {
 }
 
 TEST(TraceWriter, NeverFollowsASymlink) {
-  std::string dir = MakeDir();
+  std::string dir = testing::MakeTempDir();
   ASSERT_EQ(symlink((dir + "/victim").c_str(), (dir + "/s.hst").c_str()), 0);
   ASSERT_EQ(OpenTrace((dir + "/s.hst").c_str(), Header(1)), 0);
   EXPECT_EQ(std::string(TracePath()), dir + "/s.1.hst");
@@ -121,7 +106,7 @@ TEST(TraceWriter, ManifestGetsOneEntryPerCall) {
   // `heapsight record` creates the manifest in a private (0700) directory;
   // the preload only appends to that file, each path ending in a NUL byte
   // (paths may hold newlines), and never creates it.
-  std::string dir = MakeDir();
+  std::string dir = testing::MakeTempDir();
   ASSERT_EQ(chmod(dir.c_str(), 0700), 0);
   ASSERT_EQ(OpenTrace((dir + "/m.hst").c_str(), Header(1)), 0);
   std::string manifest = dir + "/manifest";
@@ -136,13 +121,13 @@ TEST(TraceWriter, ManifestGetsOneEntryPerCall) {
   AppendToManifest(nullptr);
   std::string entry = dir + "/m.hst";
   entry.push_back('\0');
-  EXPECT_EQ(ReadAll(manifest), entry + entry);
+  EXPECT_EQ(testing::ReadFile(manifest), entry + entry);
   struct stat st;
   EXPECT_NE(lstat(missing.c_str(), &st), 0);
 }
 
 TEST(TraceWriter, ManifestInASharedDirectoryIsRefused) {
-  std::string dir = MakeDir();
+  std::string dir = testing::MakeTempDir();
   ASSERT_EQ(chmod(dir.c_str(), 0755), 0);
   ASSERT_EQ(OpenTrace((dir + "/m.hst").c_str(), Header(1)), 0);
   std::string manifest = dir + "/manifest";
@@ -150,7 +135,7 @@ TEST(TraceWriter, ManifestInASharedDirectoryIsRefused) {
   ASSERT_GE(fd, 0);
   close(fd);
   AppendToManifest(manifest.c_str());
-  EXPECT_EQ(ReadAll(manifest), "");
+  EXPECT_EQ(testing::ReadFile(manifest), "");
 }
 
 // A real chunk of `allocs` allocations, with kBlockHeaderRoom bytes before it.
@@ -174,7 +159,7 @@ Chunk MakeChunk(int allocs) {
 }
 
 TEST(TraceWriter, BlocksOnDiskRawAndCompressed) {
-  std::string dir = MakeDir();
+  std::string dir = testing::MakeTempDir();
   format::FileHeader h = Header(7);
   ASSERT_EQ(OpenTrace((dir + "/b.hst").c_str(), h), 0);
   Chunk big = MakeChunk(1000);
@@ -189,7 +174,7 @@ TEST(TraceWriter, BlocksOnDiskRawAndCompressed) {
   ASSERT_EQ(WriteChunk(big.data(), big.raw, 3, scratch.data(), &hint), 0);   // zstd
   ASSERT_EQ(WriteChunk(tiny.data(), tiny.raw, 3, scratch.data(), &hint), 0);  // too small: raw
 
-  std::string file = ReadAll(dir + "/b.hst");
+  std::string file = testing::ReadFile(dir + "/b.hst");
   size_t at = sizeof h;
   auto next_block = [&](format::Codec codec, const std::string& chunk) {
     format::BlockHeader b;
