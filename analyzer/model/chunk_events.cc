@@ -1,6 +1,8 @@
 // analyzer/model/chunk_events.cc: see chunk_events.h.
 #include "analyzer/model/chunk_events.h"
 
+#include "analyzer/model/chunk_pairing.h"
+
 #include <string_view>
 #include <utility>
 
@@ -24,6 +26,7 @@ void ToEvent(const Record& r, uint32_t stream, Event* out) {
   e.tag = tag;
   e.api = r.api;
   e.code = 0;
+  e.paired = 0;
   e.stream = stream;
   e.time_us = r.time_us;
   e.id = r.id;
@@ -82,6 +85,7 @@ inline void PutHot(std::vector<Event>& events, RecordTag tag, format::Api api, u
   e.tag = tag;
   e.api = api;
   e.code = code;
+  e.paired = 0;
   e.stream = stream;
   e.time_us = time_us;
   e.id = id;
@@ -193,6 +197,7 @@ void DecodeChunk(const uint8_t* data, size_t size, DecodedChunk* out, bool compa
     last = e.time_us;
   }
   out->ordered = ordered;
+  if (!compact_frees) PairInChunk(events.data(), events.size(), &out->pairing);
 }
 
 }  // namespace heapsight::analyzer

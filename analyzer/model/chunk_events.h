@@ -49,6 +49,9 @@ struct Event {
   format::RecordTag tag;
   format::Api api;
   uint8_t code;
+  // Exact traces: kPairedBlock and kPairedOldBlock bits (chunk_pairing.h),
+  // 0 otherwise.
+  uint8_t paired;
   uint32_t stream;
   uint64_t time_us;
   uint64_t id;
@@ -59,6 +62,18 @@ struct Event {
   const format::Record* full;
 };
 static_assert(sizeof(Event) == 64, "an Event is one cache line");
+
+// Event::paired bits (chunk_pairing.h), set on exact traces where a block's
+// allocation and release are in one chunk with no barrier between them:
+// - kPairedBlock on the allocation (kAlloc, or a kRealloc's new block) and
+//   on the kFree that releases it; that kFree also carries the block's size,
+//   stack and allocation api (in `value`, which a kFree does not use).
+// - kPairedOldBlock on a kRealloc whose old block was allocated in the
+//   chunk: its `old_id` is then the distance back, in events of the chunk,
+//   to that allocation's Event (which has the block's id, size, stack and
+//   api); the allocation has kPairedBlock.
+inline constexpr uint8_t kPairedBlock = 1;
+inline constexpr uint8_t kPairedOldBlock = 2;
 
 // Event::code of a compact kFree: a free, or a realloc's old block.
 inline constexpr uint8_t kCompactFree = 1;
@@ -90,6 +105,8 @@ struct DecodedChunk {
   // The FullRecords of the events whose `full` is set, in event order.
   std::vector<std::unique_ptr<FullRecord>> full;
   std::string error;
+  // Scratch of PairInChunk (chunk_pairing.h), kept across chunks.
+  std::vector<uint32_t> pairing;
   // The events' times never decrease. The decoder only adds deltas, so
   // this holds for every chunk but one whose clock wraps past 2^64 (a
   // corrupt trace); the merge binary-searches ordered chunks only.
@@ -105,6 +122,7 @@ struct DecodedChunk {
   void Release() {
     std::vector<Event>().swap(events);
     std::vector<std::unique_ptr<FullRecord>>().swap(full);
+    std::vector<uint32_t>().swap(pairing);
     error.clear();
   }
 };

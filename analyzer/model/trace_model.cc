@@ -138,8 +138,8 @@ class Analysis {
  private:
   // The id of the block an exact free or realloc releases, else 0.
   static uint64_t FreedId(const Event& e) {
-    if (e.tag == RecordTag::kFree) return e.code == 0 ? e.id : 0;
-    return e.tag == RecordTag::kRealloc ? e.old_id : 0;
+    if (e.tag == RecordTag::kFree) return e.code == 0 && e.paired == 0 ? e.id : 0;
+    return e.tag == RecordTag::kRealloc && (e.paired & kPairedOldBlock) == 0 ? e.old_id : 0;
   }
 
   // The per-event functions are inlined into the pass (Run): called for
@@ -150,19 +150,34 @@ class Analysis {
     if (now_ >= next_timeline_us_) SampleTimeline();
     switch (r.tag) {
       case RecordTag::kAlloc:
-        Allocate(r.id, r.api, r.size, r.stack, stream);
+        Allocate(r.id, r.api, r.size, r.stack, stream, (r.paired & pair_in_chunk_) != 0);
         break;
       case RecordTag::kFree:
         if (r.code != 0) {  // compact: names a stack and size (chunk_events.h)
           FreeCompact(r, stream);
           break;
         }
+        if ((r.paired & pair_in_chunk_) != 0) {
+          FreePaired(r.id, r.size, r.stack, static_cast<Api>(r.value), r.api, stream,
+                     /*from_free=*/true);
+          break;
+        }
         Free(r.id, r.api, stream, /*from_free=*/true);
         break;
       case RecordTag::kRealloc:
-        Free(r.old_id, r.api, stream, /*from_free=*/false);
+        if ((r.paired & kPairedOldBlock) != 0) {
+          // The old block's allocation is earlier in this chunk's events.
+          const Event& a = (&r)[-static_cast<ptrdiff_t>(r.old_id)];
+          if (pair_in_chunk_) {
+            FreePaired(a.id, a.size, a.stack, a.api, r.api, stream, /*from_free=*/false);
+          } else {
+            Free(a.id, r.api, stream, /*from_free=*/false);
+          }
+        } else {
+          Free(r.old_id, r.api, stream, /*from_free=*/false);
+        }
         if (r.value > now_) now_ = r.value;  // the new block's time
-        Allocate(r.id, r.api, r.size, r.stack, stream);
+        Allocate(r.id, r.api, r.size, r.stack, stream, (r.paired & pair_in_chunk_) != 0);
         break;
       case RecordTag::kInherited:
         Inherit(r);
@@ -337,8 +352,10 @@ class Analysis {
     series_.Observe(now_, HeapBytes());
   }
 
+  // `paired`: the block's free is in its chunk (chunk_pairing.h) and
+  // carries its size and site, so the block skips the live set.
   [[gnu::always_inline]] void Allocate(uint64_t id, Api api, uint64_t size, uint64_t stack,
-                                       size_t stream) {
+                                       size_t stream, bool paired) {
     uint32_t site = SiteFor(stack, api);
     SiteStats& s = p_.sites[site].stats;
     ++s.alloc_count;
@@ -361,9 +378,13 @@ class Analysis {
     t.last_alloc_id = id;
     t.last_alloc_valid = true;
     if (!waiting_errors_.empty()) ResolveFreeErrors(id, stack, api, size);
-    if (!pending_frees_.empty() && pending_frees_.erase(id) != 0) return;  // freed already
+    if (!pending_frees_.empty() && pending_frees_.erase(id) != 0) {  // freed already
+      // A corrupt trace freed it twice: its paired free finds no block.
+      if (paired) unpaired_.insert(id);
+      return;
+    }
     if (compact_ && compact_index_.TakePending(stack, size)) return;         // likewise
-    if (!live_set_.Insert(id, LiveBlock{size, site})) {
+    if (!paired && !live_set_.Insert(id, LiveBlock{size, site})) {
       ++duplicate_ids_;
       return;
     }
@@ -407,7 +428,6 @@ class Analysis {
   }
 
   [[gnu::always_inline]] void Free(uint64_t id, Api api, size_t stream, bool from_free) {
-    ThreadState& t = threads_[stream];
     LiveBlock block;
     if (!live_set_.Erase(id, &block)) {
       // Not live: either its allocation comes later in merged order (another
@@ -423,9 +443,32 @@ class Analysis {
       } else {
         ++p_.totals.unmatched_frees;
       }
-      if (from_free) t.last_alloc_valid = false;
+      if (from_free) threads_[stream].last_alloc_valid = false;
       return;
     }
+    Release(block, id, api, stream, from_free);
+  }
+
+  // A block released by a free or realloc (`api`) paired with its
+  // allocation in the chunk (chunk_pairing.h): it is not in the live set,
+  // and its site is that of its stack and allocation api (`alloc_api`),
+  // which Allocate found or made for the same block.
+  [[gnu::always_inline]] void FreePaired(uint64_t id, uint64_t size, uint64_t stack,
+                                         Api alloc_api, Api api, size_t stream,
+                                         bool from_free) {
+    if (!unpaired_.empty() && unpaired_.erase(id) != 0) {
+      Free(id, api, stream, from_free);
+      return;
+    }
+    const uint32_t site = site_index_.Find(stack, alloc_api);
+    ++paired_blocks_;
+    Release(LiveBlock{size, site}, id, api, stream, from_free);
+  }
+
+  // A live block `id` released by a free (`from_free`) or a realloc.
+  [[gnu::always_inline]] void Release(const LiveBlock& block, uint64_t id, Api api,
+                                      size_t stream, bool from_free) {
+    ThreadState& t = threads_[stream];
     RemoveLive(block);
     ++frees_;
     ++p_.totals.frees_by_api[static_cast<size_t>(api)];
@@ -624,6 +667,7 @@ class Analysis {
     frees_ -= compact_index_.pending();  // compact frees that never found a block
     p_.totals.unmatched_frees += compact_index_.pending();
     p_.totals.compact_frees = compact_;
+    if (options_.paired_blocks != nullptr) *options_.paired_blocks = paired_blocks_;
     if (duplicate_ids_ != 0) {
       p_.warnings.push_back(absl::StrCat(duplicate_ids_, " allocation ids were reused"));
     }
@@ -672,6 +716,9 @@ class Analysis {
   PagedLiveSet live_set_;  // 8 bytes a block where ids run in pages (paged_live_set.h)
   SiteIndex site_index_;  // (stack, api) -> index in p_.sites (site_index.h)
   absl::flat_hash_set<uint64_t> pending_frees_;
+  // Paired blocks whose allocation met a pending free (a corrupt trace):
+  // their paired free goes to the live set, which does not hold them.
+  absl::flat_hash_set<uint64_t> unpaired_;
   absl::flat_hash_map<uint32_t, size_t> stream_of_thread_;
   LeakScanTracker leak_scan_;  // the last scan's classes
   absl::flat_hash_map<uint64_t, std::vector<size_t>> waiting_errors_;  // id -> error indices
@@ -710,10 +757,12 @@ class Analysis {
   uint64_t heap_blocks_ = 0;
   uint64_t frees_ = 0;
   uint64_t duplicate_ids_ = 0;
+  uint64_t paired_blocks_ = 0;  // released without the live set (FreePaired)
   uint64_t next_timeline_us_ = 0;
   uint64_t timeline_interval_us_ = 1;
   bool at_time_pending_ = options_.at == AnalyzeOptions::At::kTime;
   bool at_marker_pending_ = options_.at == AnalyzeOptions::At::kMarker;
+  const bool pair_in_chunk_ = options_.pair_in_chunk;
   ProgressListener* progress_ = nullptr;  // AnalyzeOptions::progress, for big traces
   static constexpr uint64_t kWarmAfterEvents = 4096;
   static constexpr uint64_t kWarmMinBlocks = 8;

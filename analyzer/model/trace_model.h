@@ -266,6 +266,12 @@ struct AnalyzeOptions {
   // `growth_window` of the trace; fills ProcessProfile::growth.
   bool track_growth = false;
   double growth_window = 0.5;
+  // Blocks allocated and freed within one chunk bypass the live set
+  // (chunk_pairing.h); off: every block goes through it, as before (tests
+  // compare the two).
+  bool pair_in_chunk = true;
+  // If set, receives how many blocks were paired so (tests; null: not told).
+  uint64_t* paired_blocks = nullptr;
 };
 
 // Analyzes one trace file. Errors name the file ("<path>: <what>"). A

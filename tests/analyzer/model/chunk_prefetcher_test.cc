@@ -155,7 +155,9 @@ std::string Reference(const std::string& bytes, const std::vector<size_t>& offse
       char line[256];
       std::snprintf(line, sizeof line, "t%u %u %" PRIu64 " size=%" PRIu64 " id=%" PRIx64,
                     d.header().thread_index, static_cast<unsigned>(r.tag), r.time_us,
-                    r.tag == format::RecordTag::kStackNode ? r.stack_node.ip : r.size,
+                    r.tag == format::RecordTag::kStackNode ? r.stack_node.ip
+                    : r.tag == format::RecordTag::kFree    ? 0
+                                                           : r.size,
                     r.tag == format::RecordTag::kStackNode ? 0 : r.id);
       std::string text = line;
       if (r.tag == format::RecordTag::kMarker) text += " " + std::string(r.marker_name);
@@ -191,7 +193,10 @@ TEST(ChunkPrefetcherTest, MergeEqualsIndependentReference) {
       char line[256];
       std::snprintf(line, sizeof line, "t%u %u %" PRIu64 " size=%" PRIu64 " id=%" PRIx64,
                     (*merger)->thread_index(stream), static_cast<unsigned>(e->tag), e->time_us,
-                    e->size, e->tag == format::RecordTag::kStackNode ? 0 : e->id);
+                    // A free's size is left out: one paired in its chunk
+                    // carries its block's (chunk_pairing.h).
+                    e->tag == format::RecordTag::kFree ? 0 : e->size,
+                    e->tag == format::RecordTag::kStackNode ? 0 : e->id);
       got += line;
       if (e->tag == format::RecordTag::kMarker) got += " " + std::string(e->full->marker_name);
       if (e->tag == format::RecordTag::kModule) got += " " + std::string(e->full->module.path);

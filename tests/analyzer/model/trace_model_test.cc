@@ -303,6 +303,109 @@ TEST(TraceModelTest, RandomTracesMatchBruteForce) {
   }
 }
 
+// Blocks allocated and released in one chunk skip the live set
+// (chunk_pairing.h): on random traces of three threads (frees and reallocs
+// on the allocating thread and across threads, free errors, markers, RSS
+// samples, chunks cut at random) every number is the live set's, at the end,
+// at the peak, at a time and at a marker.
+TEST(TraceModelTest, PairedBlocksGiveTheLiveSetsNumbers) {
+  for (int seed = 1; seed <= 12; ++seed) {
+    std::mt19937_64 rng(seed);
+    TestTraceWriter w(1, 0, 2048);
+    std::vector<std::pair<uint64_t, uint32_t>> live;  // id, allocating thread
+    uint64_t time[3] = {0, 0, 0};
+    for (int i = 0; i < 3000; ++i) {
+      uint32_t t = static_cast<uint32_t>(rng() % 3);
+      time[t] += rng() % 3;
+      if (rng() % 40 == 0) w.Flush(t);
+      const uint64_t r = rng() % 100;
+      // Mostly the newest blocks, on their own thread: short lives pair.
+      auto pick = [&]() -> size_t {
+        size_t n = live.size();
+        return rng() % 4 != 0 ? n - 1 - rng() % std::min<size_t>(n, 4) : rng() % n;
+      };
+      if (r < 3) {
+        w.Marker(t, time[t], seed % 2 == 0 ? "m" : "other");
+      } else if (r < 5) {
+        w.Rss(t, time[t], 1000 + i);
+      } else if (r < 7 && !live.empty()) {
+        w.FreeError(t, time[t], Api::kFree, format::FreeError::kMismatchedFree, 0x1000, 1,
+                    live[pick()].first);
+      } else if (r < 45 && !live.empty()) {
+        size_t k = pick();
+        w.Free(t, time[t], live[k].first);
+        live.erase(live.begin() + static_cast<long>(k));
+      } else if (r < 55 && !live.empty()) {
+        size_t k = pick();
+        uint64_t id = w.Realloc(t, time[t], live[k].first, 1 + rng() % 500, 1 + rng() % 5);
+        live.erase(live.begin() + static_cast<long>(k));
+        live.push_back({id, t});
+      } else {
+        uint64_t id = w.Alloc(t, time[t], rng() % 3 == 0 ? Api::kNew : Api::kMalloc,
+                              1 + rng() % 1000, 1 + rng() % 7);
+        live.push_back({id, t});
+      }
+    }
+    w.End(0, 100000);
+    const std::string path = WriteTrace(w, "paired");
+    for (AnalyzeOptions::At at : {AnalyzeOptions::At::kEnd, AnalyzeOptions::At::kPeak,
+                                  AnalyzeOptions::At::kTime, AnalyzeOptions::At::kMarker}) {
+      AnalyzeOptions on;
+      on.at = at;
+      on.at_time_us = 500;
+      on.at_marker = "m";
+      AnalyzeOptions off = on;
+      off.pair_in_chunk = false;
+      uint64_t paired = 0, paired_off = 0;
+      on.paired_blocks = &paired;
+      off.paired_blocks = &paired_off;
+      ProcessProfile a = Analyze(path, on);
+      ProcessProfile b = Analyze(path, off);
+      // Most blocks die young on their own thread: hundreds pair.
+      EXPECT_GT(paired, 200u) << seed;
+      EXPECT_EQ(paired_off, 0u) << seed;
+      const Totals& x = a.totals;
+      const Totals& y = b.totals;
+      EXPECT_EQ(x.allocs, y.allocs) << seed;
+      EXPECT_EQ(x.frees, y.frees) << seed;
+      EXPECT_EQ(x.frees_by_api, y.frees_by_api) << seed;
+      EXPECT_EQ(x.bytes_allocated, y.bytes_allocated) << seed;
+      EXPECT_EQ(x.leaked_bytes, y.leaked_bytes) << seed;
+      EXPECT_EQ(x.leaked_blocks, y.leaked_blocks) << seed;
+      EXPECT_EQ(x.temporary, y.temporary) << seed;
+      EXPECT_EQ(x.peak_bytes, y.peak_bytes) << seed;
+      EXPECT_EQ(x.peak_blocks, y.peak_blocks) << seed;
+      EXPECT_EQ(x.peak_time_us, y.peak_time_us) << seed;
+      EXPECT_EQ(x.bad_frees, y.bad_frees) << seed;
+      EXPECT_EQ(x.unmatched_frees, y.unmatched_frees) << seed;
+      ASSERT_EQ(a.sites.size(), b.sites.size()) << seed;
+      for (size_t i = 0; i < a.sites.size(); ++i) {
+        const SiteStats& p = a.sites[i].stats;
+        const SiteStats& q = b.sites[i].stats;
+        EXPECT_EQ(a.sites[i].stack, b.sites[i].stack) << seed << " " << i;
+        EXPECT_EQ(p.alloc_count, q.alloc_count) << seed << " " << i;
+        EXPECT_EQ(p.live_count, q.live_count) << seed << " " << i;
+        EXPECT_EQ(p.live_bytes, q.live_bytes) << seed << " " << i;
+        EXPECT_EQ(p.leaked_bytes, q.leaked_bytes) << seed << " " << i;
+        EXPECT_EQ(p.peak_bytes, q.peak_bytes) << seed << " " << i;
+        EXPECT_EQ(p.temporary_count, q.temporary_count) << seed << " " << i;
+        EXPECT_EQ(p.temporary_bytes, q.temporary_bytes) << seed << " " << i;
+      }
+      ASSERT_EQ(a.heap_timeline.size(), b.heap_timeline.size()) << seed;
+      for (size_t i = 0; i < a.heap_timeline.size(); ++i) {
+        EXPECT_EQ(a.heap_timeline[i].time_us, b.heap_timeline[i].time_us) << seed;
+        EXPECT_EQ(a.heap_timeline[i].value, b.heap_timeline[i].value) << seed;
+      }
+      ASSERT_EQ(a.leak_classes.errors.size(), b.leak_classes.errors.size()) << seed;
+      for (size_t i = 0; i < a.leak_classes.errors.size(); ++i) {
+        EXPECT_EQ(a.leak_classes.errors[i].alloc_known, b.leak_classes.errors[i].alloc_known);
+        EXPECT_EQ(a.leak_classes.errors[i].alloc_size, b.leak_classes.errors[i].alloc_size);
+        EXPECT_EQ(a.leak_classes.errors[i].alloc_stack, b.leak_classes.errors[i].alloc_stack);
+      }
+    }
+  }
+}
+
 // Issue 13: the runtime's blocks are out of every total, the peak too. A
 // libstdc++ block (a module whose every frame is a runtime library) that
 // would make the whole heap's peak later and higher does not move the
