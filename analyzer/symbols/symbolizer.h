@@ -196,10 +196,21 @@ class Symbolizer {
   absl::flat_hash_map<std::string, ModuleSession*> session_by_file_;
   std::vector<std::unique_ptr<ModuleSession>> adopted_;  // from AdoptSessions
   size_t last_module_ = SIZE_MAX;
-  // FindModule's fast path: the module it found last, tried first when no
-  // newer module overlaps it (unshadowed_). Atomic: FindModule is const.
-  std::vector<bool> unshadowed_;
-  mutable std::atomic<size_t> find_hint_{SIZE_MAX};
+  // FindModule's answers as disjoint address intervals, sorted: in each,
+  // the newest module containing it (every module's segments split where
+  // another's begin or end). A lookup tries the interval it found last
+  // (find_hint_; atomic: FindModule is const), else a binary search: the
+  // classification asks for every new stack node's frame (533 k times on a
+  // cc1plus trace), and a linear scan of the modules' segments from the
+  // newest cost about 80 instructions a lookup, more for addresses in no
+  // module (node's JIT code).
+  struct ModuleInterval {
+    uint64_t first;   // first address
+    uint64_t last;    // last address (inclusive)
+    size_t module;    // index in modules_
+  };
+  std::vector<ModuleInterval> intervals_;
+  mutable std::atomic<size_t> find_hint_{0};
   std::vector<std::string> warnings_;
   std::shared_ptr<SymbolTableClaims> claims_;  // ShareSymbolTableClaims; may be null
 };
