@@ -69,6 +69,8 @@ class SiteClassifier {
   }
 
   size_t remembered_nodes() const { return remembered_; }
+  // Return addresses whose top-frame tests are remembered.
+  size_t remembered_top_frames() const { return top_facts_.size(); }
 
   // The stack walk and ClassifySite without memory (the reference, and the
   // path for stacks the memo does not cover).

@@ -98,6 +98,11 @@ std::string HexOf(const unsigned char* bytes, int len) {
 
 }  // namespace
 
+struct SharedFunctionTable {
+  std::vector<FunctionSymbol> symbols;
+  std::shared_ptr<Dwfl> owner;  // the session whose libelf holds the names
+};
+
 // Per-file state: the libdwfl session plus indexes that make lookups
 // O(log n) instead of libdwfl's linear symbol scans and whole-CU DIE walks.
 struct Symbolizer::ModuleSession {
@@ -114,11 +119,13 @@ struct Symbolizer::ModuleSession {
     std::string comp_dir;
   };
 
-  // The session of the symbol table and the build id, and (dwarf_dwfl,
+  // The session of the symbol table and the build id (owned by dwfl_owner,
+  // shared with a table read through it), and (dwarf_dwfl,
   // opened by LoadDwarf) the session of the DWARF: the symbol table read
   // first must not leave libdwfl holding the compressed debug file, whose
   // DWARF it would then inflate itself.
   Dwfl* dwfl = nullptr;
+  std::shared_ptr<Dwfl> dwfl_owner;
   Dwfl_Module* module = nullptr;
   Dwfl* dwarf_dwfl = nullptr;
   Dwfl_Module* dwarf_module = nullptr;
@@ -130,21 +137,23 @@ struct Symbolizer::ModuleSession {
   std::string file_key;
   bool dwarf_tried = false;
   bool has_dwarf = false;
-  std::vector<Symbol> symbols;  // sorted by start
+  // The table (sorted by start), maybe read by another Symbolizer's session.
+  std::shared_ptr<const SharedFunctionTable> table;
+  const std::vector<Symbol>* symbols = &kNoSymbols;
+  static inline const std::vector<Symbol> kNoSymbols;
   absl::flat_hash_map<Dwarf_Off, std::unique_ptr<CuIndex>> cus;
   absl::flat_hash_map<Dwarf_Off, std::string> names;  // function DIE -> qualified name
 
   ~ModuleSession() {
     if (dwarf_dwfl != nullptr) dwfl_end(dwarf_dwfl);
-    if (dwfl != nullptr) dwfl_end(dwfl);
   }
 
   const char* SymbolAt(uint64_t addr) {
     if (!symbols_loaded) LoadSymbols();
-    auto it = std::upper_bound(symbols.begin(), symbols.end(), addr,
+    auto it = std::upper_bound(symbols->begin(), symbols->end(), addr,
                                [](uint64_t a, const Symbol& s) { return a < s.start; });
     // Scan back over a few candidates: symbols may nest or overlap.
-    for (int i = 0; i < 8 && it != symbols.begin(); ++i) {
+    for (int i = 0; i < 8 && it != symbols->begin(); ++i) {
       --it;
       if (addr < it->end) return it->name;
     }
@@ -168,8 +177,19 @@ struct Symbolizer::ModuleSession {
 
   void LoadSymbols() {
     symbols_loaded = true;
-    if (claims != nullptr) claims->Claim(file_key);
-    symbols = ReadFunctionSymbols(module);
+    auto read = [this] {
+      auto t = std::make_shared<SharedFunctionTable>();
+      t->symbols = ReadFunctionSymbols(module);
+      t->owner = dwfl_owner;
+      return std::shared_ptr<const SharedFunctionTable>(std::move(t));
+    };
+    if (claims != nullptr) {
+      claims->Claim(file_key);
+      table = claims->Table(file_key, read);
+    } else {
+      table = read();
+    }
+    symbols = &table->symbols;
   }
 
   CuIndex& IndexOf(Dwarf_Die* cu) {
@@ -409,6 +429,20 @@ bool SymbolTableClaims::Claim(const std::string& file) {
   return files_.insert(file).second;
 }
 
+std::shared_ptr<const SharedFunctionTable> SymbolTableClaims::Table(
+    const std::string& file,
+    const std::function<std::shared_ptr<const SharedFunctionTable>()>& build) {
+  std::shared_ptr<Slot> slot;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::shared_ptr<Slot>& s = tables_[file];
+    if (s == nullptr) s = std::make_shared<Slot>();
+    slot = s;
+  }
+  std::call_once(slot->once, [&] { slot->table = build(); });
+  return slot->table;
+}
+
 void Symbolizer::ShareSymbolTableClaims(std::shared_ptr<SymbolTableClaims> claims) {
   claims_ = std::move(claims);
   for (auto& [key, session] : session_by_file_) {
@@ -437,7 +471,8 @@ void Symbolizer::AdoptSessions(Symbolizer& other) {
       if (mine != theirs && !mine->symbols_loaded && theirs->symbols_loaded &&
           mine->module != nullptr && theirs->module != nullptr) {
         // Both report the file at bias 0: the same addresses.
-        mine->symbols = std::move(theirs->symbols);
+        mine->table = theirs->table;
+        mine->symbols = &mine->table->symbols;
         mine->symbols_loaded = true;
         adopted_.push_back(std::move(other.sessions_[i]));
       }
@@ -495,6 +530,7 @@ Symbolizer::ModuleSession* Symbolizer::SessionFor(const Module* module) {
   raw->path = path;
   raw->dwfl = dwfl_begin(&SymbolTableCallbacks());
   if (raw->dwfl == nullptr) return raw;
+  raw->dwfl_owner = std::shared_ptr<Dwfl>(raw->dwfl, dwfl_end);
   dwfl_report_begin(raw->dwfl);
   // Reported at bias 0: lookups use ELF virtual addresses (module offsets).
   raw->module =
