@@ -119,15 +119,34 @@ SiteKind SiteClassifier::Classify(uint64_t stack, const StackTrie& nodes,
     StackNode parent_ip;
     nodes.Find(node, &parent_ip);  // known: a node of the stack
     uint64_t ip = parent_ip.ip;
-    const Module* module = symbolizer.FindModule(ip);
-    if (facts.frames >= 2 && IsLeadingAllocatorFrame(ip, module, symbolizer)) {
+    if (facts.frames >= 2 && IsLeadingAllocator(ip, symbolizer)) {
       node = parent_ip.parent;
       FactsOf(node, nodes, symbolizer, &facts);  // known: a node of the stack
       continue;
     }
-    if (ClassifyTopFrame(ip, module, symbolizer) == SiteKind::kRuntime) return SiteKind::kRuntime;
+    if (IsRuntimeTop(ip, symbolizer)) return SiteKind::kRuntime;
     return facts.eh_pool ? SiteKind::kRuntime : SiteKind::kProgram;
   }
+}
+
+bool SiteClassifier::IsLeadingAllocator(uint64_t ip, Symbolizer& symbolizer) {
+  uint8_t& bits = top_facts_[ip];
+  if ((bits & kAllocatorKnown) == 0) {
+    bits |= kAllocatorKnown;
+    if (IsLeadingAllocatorFrame(ip, symbolizer.FindModule(ip), symbolizer)) bits |= kAllocator;
+  }
+  return (bits & kAllocator) != 0;
+}
+
+bool SiteClassifier::IsRuntimeTop(uint64_t ip, Symbolizer& symbolizer) {
+  uint8_t& bits = top_facts_[ip];
+  if ((bits & kTopKnown) == 0) {
+    bits |= kTopKnown;
+    if (ClassifyTopFrame(ip, symbolizer.FindModule(ip), symbolizer) == SiteKind::kRuntime) {
+      bits |= kTopRuntime;
+    }
+  }
+  return (bits & kTopRuntime) != 0;
 }
 
 }  // namespace heapsight::analyzer

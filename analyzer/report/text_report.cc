@@ -64,8 +64,12 @@ void TopSites(std::string& out, const ProcessProfile& p, const ReportOptions& op
               const std::function<std::string(const SiteStats&)>& label) {
   // A sampled trace's lists show each site's estimate (site_estimate.h).
   auto estimated = [&p](const SiteStats& s) { return EstimatedSiteStats(s, p.totals); };
+  // An exact trace's estimate is its stats: ranked by the key itself, not
+  // through a copy of each site's stats (cc1plus: 93 k sites, six lists).
   std::vector<const Site*> sites =
-      RankSites(p, options.top_sites, [&](const SiteStats& s) { return key(estimated(s)); });
+      p.totals.estimated
+          ? RankSites(p, options.top_sites, [&](const SiteStats& s) { return key(estimated(s)); })
+          : RankSites(p, options.top_sites, key);
   if (sites.empty()) return;
   std::string heading = title;
   if (p.totals.estimated && !heading.empty() && heading.back() == ':') {

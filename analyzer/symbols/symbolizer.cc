@@ -22,6 +22,7 @@
 #include "absl/strings/str_format.h"
 #include "analyzer/symbols/debuginfod_gate.h"
 #include "analyzer/symbols/debuginfo_lookup.h"
+#include "analyzer/symbols/function_table.h"
 #include "analyzer/symbols/runtime_filter.h"
 
 namespace heapsight::analyzer {
@@ -97,14 +98,15 @@ std::string HexOf(const unsigned char* bytes, int len) {
 
 }  // namespace
 
+struct SharedFunctionTable {
+  std::vector<FunctionSymbol> symbols;
+  std::shared_ptr<Dwfl> owner;  // the session whose libelf holds the names
+};
+
 // Per-file state: the libdwfl session plus indexes that make lookups
 // O(log n) instead of libdwfl's linear symbol scans and whole-CU DIE walks.
 struct Symbolizer::ModuleSession {
-  struct Symbol {
-    uint64_t start;
-    uint64_t end;
-    const char* name;  // owned by libelf, valid while dwfl lives
-  };
+  using Symbol = FunctionSymbol;  // names owned by libelf, valid while dwfl lives
   struct FunctionRange {
     uint64_t low;
     uint64_t high;
@@ -117,11 +119,13 @@ struct Symbolizer::ModuleSession {
     std::string comp_dir;
   };
 
-  // The session of the symbol table and the build id, and (dwarf_dwfl,
+  // The session of the symbol table and the build id (owned by dwfl_owner,
+  // shared with a table read through it), and (dwarf_dwfl,
   // opened by LoadDwarf) the session of the DWARF: the symbol table read
   // first must not leave libdwfl holding the compressed debug file, whose
   // DWARF it would then inflate itself.
   Dwfl* dwfl = nullptr;
+  std::shared_ptr<Dwfl> dwfl_owner;
   Dwfl_Module* module = nullptr;
   Dwfl* dwarf_dwfl = nullptr;
   Dwfl_Module* dwarf_module = nullptr;
@@ -133,21 +137,23 @@ struct Symbolizer::ModuleSession {
   std::string file_key;
   bool dwarf_tried = false;
   bool has_dwarf = false;
-  std::vector<Symbol> symbols;  // sorted by start
+  // The table (sorted by start), maybe read by another Symbolizer's session.
+  std::shared_ptr<const SharedFunctionTable> table;
+  const std::vector<Symbol>* symbols = &kNoSymbols;
+  static inline const std::vector<Symbol> kNoSymbols;
   absl::flat_hash_map<Dwarf_Off, std::unique_ptr<CuIndex>> cus;
   absl::flat_hash_map<Dwarf_Off, std::string> names;  // function DIE -> qualified name
 
   ~ModuleSession() {
     if (dwarf_dwfl != nullptr) dwfl_end(dwarf_dwfl);
-    if (dwfl != nullptr) dwfl_end(dwfl);
   }
 
   const char* SymbolAt(uint64_t addr) {
     if (!symbols_loaded) LoadSymbols();
-    auto it = std::upper_bound(symbols.begin(), symbols.end(), addr,
+    auto it = std::upper_bound(symbols->begin(), symbols->end(), addr,
                                [](uint64_t a, const Symbol& s) { return a < s.start; });
     // Scan back over a few candidates: symbols may nest or overlap.
-    for (int i = 0; i < 8 && it != symbols.begin(); ++i) {
+    for (int i = 0; i < 8 && it != symbols->begin(); ++i) {
       --it;
       if (addr < it->end) return it->name;
     }
@@ -171,39 +177,19 @@ struct Symbolizer::ModuleSession {
 
   void LoadSymbols() {
     symbols_loaded = true;
-    if (claims != nullptr) claims->Claim(file_key);
-    struct Candidate {
-      Symbol symbol;
-      int rank;  // lower is preferred: global, weak, then local
+    auto read = [this] {
+      auto t = std::make_shared<SharedFunctionTable>();
+      t->symbols = ReadFunctionSymbols(module);
+      t->owner = dwfl_owner;
+      return std::shared_ptr<const SharedFunctionTable>(std::move(t));
     };
-    std::vector<Candidate> candidates;
-    int n = dwfl_module_getsymtab(module);
-    for (int i = 0; i < n; ++i) {
-      GElf_Sym sym;
-      GElf_Addr value = 0;
-      const char* name =
-          dwfl_module_getsym_info(module, i, &sym, &value, nullptr, nullptr, nullptr);
-      if (name == nullptr || name[0] == '\0' || GELF_ST_TYPE(sym.st_info) != STT_FUNC ||
-          sym.st_shndx == SHN_UNDEF) {
-        continue;
-      }
-      int bind = GELF_ST_BIND(sym.st_info);
-      int rank = bind == STB_GLOBAL ? 0 : bind == STB_WEAK ? 1 : 2;
-      // glibc's internal aliases (__GI_foo) name the same code as foo.
-      if (std::strncmp(name, "__GI_", 5) == 0) rank = 3;
-      uint64_t size = sym.st_size == 0 ? 1 : sym.st_size;
-      candidates.push_back({{value, value + size, name}, rank});
+    if (claims != nullptr) {
+      claims->Claim(file_key);
+      table = claims->Table(file_key, read);
+    } else {
+      table = read();
     }
-    std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
-      if (a.symbol.start != b.symbol.start) return a.symbol.start < b.symbol.start;
-      if (a.rank != b.rank) return a.rank < b.rank;
-      return a.symbol.end > b.symbol.end;
-    });
-    // One symbol per address: the preferred name.
-    for (const Candidate& c : candidates) {
-      if (!symbols.empty() && symbols.back().start == c.symbol.start) continue;
-      symbols.push_back(c.symbol);
-    }
+    symbols = &table->symbols;
   }
 
   CuIndex& IndexOf(Dwarf_Die* cu) {
@@ -330,13 +316,17 @@ std::string UnknownFrameName(const SymbolizedLocation& location) {
 
 namespace {
 
-// The address ranges module `m` answers Contains for.
+// The address ranges module `m` answers Contains for, [first, last].
 std::vector<std::pair<uint64_t, uint64_t>> RangesOf(const Module& m) {
   std::vector<std::pair<uint64_t, uint64_t>> out;
   if (m.segments.empty()) out.emplace_back(m.load_address, UINT64_MAX);
   for (const format::SegmentInfo& seg : m.segments) {
+    // Contains: addr >= start && addr - start < memsz (start wraps as the
+    // sum does; a segment reaching past the top ends there).
     uint64_t start = m.load_address + seg.vaddr;
-    out.emplace_back(start, start + seg.memsz < start ? UINT64_MAX : start + seg.memsz);
+    if (seg.memsz == 0) continue;
+    uint64_t last = start + (seg.memsz - 1);
+    out.emplace_back(start, last < start ? UINT64_MAX : last);
   }
   return out;
 }
@@ -346,20 +336,50 @@ std::vector<std::pair<uint64_t, uint64_t>> RangesOf(const Module& m) {
 Symbolizer::Symbolizer(std::vector<Module> modules) : modules_(std::move(modules)) {
   LinkDebuginfodGate();
   sessions_.resize(modules_.size());
-  // A module no newer one overlaps answers FindModule for every address it
-  // contains, so the last one found can be tried first (runtime
-  // classification asks for every frame of every new site: 81 M lookups
-  // on a cc1plus trace, most of them in the same module).
-  unshadowed_.assign(modules_.size(), true);
-  std::vector<std::vector<std::pair<uint64_t, uint64_t>>> ranges;
-  for (const Module& m : modules_) ranges.push_back(RangesOf(m));
+  // FindModule's intervals: a sweep over every range's first address and
+  // the address after its last, the newest (highest index) range covering
+  // each piece answering it.
+  struct Range {
+    uint64_t first;
+    uint64_t last;
+    size_t module;
+  };
+  std::vector<Range> ranges;
+  std::vector<uint64_t> points;
   for (size_t i = 0; i < modules_.size(); ++i) {
-    for (size_t j = i + 1; j < modules_.size() && unshadowed_[i]; ++j) {
-      for (const auto& a : ranges[i]) {
-        for (const auto& b : ranges[j]) {
-          if (a.first < b.second && b.first < a.second) unshadowed_[i] = false;
-        }
-      }
+    for (const auto& [first, last] : RangesOf(modules_[i])) {
+      ranges.push_back({first, last, i});
+      points.push_back(first);
+      if (last != UINT64_MAX) points.push_back(last + 1);
+    }
+  }
+  std::sort(points.begin(), points.end());
+  points.erase(std::unique(points.begin(), points.end()), points.end());
+  std::sort(ranges.begin(), ranges.end(),
+            [](const Range& a, const Range& b) { return a.first < b.first; });
+  // Open ranges as (module, last), a max-heap: the newest on top; a range
+  // that has ended leaves when it comes to the top.
+  std::vector<std::pair<size_t, uint64_t>> open;
+  size_t next = 0;
+  for (size_t k = 0; k < points.size(); ++k) {
+    uint64_t at = points[k];
+    while (next < ranges.size() && ranges[next].first <= at) {
+      open.emplace_back(ranges[next].module, ranges[next].last);
+      std::push_heap(open.begin(), open.end());
+      ++next;
+    }
+    while (!open.empty() && open.front().second < at) {
+      std::pop_heap(open.begin(), open.end());
+      open.pop_back();
+    }
+    if (open.empty()) continue;
+    size_t module = open.front().first;
+    uint64_t last = k + 1 < points.size() ? points[k + 1] - 1 : UINT64_MAX;
+    if (!intervals_.empty() && intervals_.back().module == module &&
+        intervals_.back().last + 1 == at) {
+      intervals_.back().last = last;
+    } else {
+      intervals_.push_back({at, last, module});
     }
   }
 }
@@ -409,6 +429,20 @@ bool SymbolTableClaims::Claim(const std::string& file) {
   return files_.insert(file).second;
 }
 
+std::shared_ptr<const SharedFunctionTable> SymbolTableClaims::Table(
+    const std::string& file,
+    const std::function<std::shared_ptr<const SharedFunctionTable>()>& build) {
+  std::shared_ptr<Slot> slot;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::shared_ptr<Slot>& s = tables_[file];
+    if (s == nullptr) s = std::make_shared<Slot>();
+    slot = s;
+  }
+  std::call_once(slot->once, [&] { slot->table = build(); });
+  return slot->table;
+}
+
 void Symbolizer::ShareSymbolTableClaims(std::shared_ptr<SymbolTableClaims> claims) {
   claims_ = std::move(claims);
   for (auto& [key, session] : session_by_file_) {
@@ -437,7 +471,8 @@ void Symbolizer::AdoptSessions(Symbolizer& other) {
       if (mine != theirs && !mine->symbols_loaded && theirs->symbols_loaded &&
           mine->module != nullptr && theirs->module != nullptr) {
         // Both report the file at bias 0: the same addresses.
-        mine->symbols = std::move(theirs->symbols);
+        mine->table = theirs->table;
+        mine->symbols = &mine->table->symbols;
         mine->symbols_loaded = true;
         adopted_.push_back(std::move(other.sessions_[i]));
       }
@@ -453,18 +488,17 @@ void Symbolizer::AdoptSessions(Symbolizer& other) {
 
 const Module* Symbolizer::FindModule(uint64_t ip) const {
   size_t hint = find_hint_.load(std::memory_order_relaxed);
-  if (hint < modules_.size() && unshadowed_[hint] && modules_[hint].Contains(ip)) {
-    return &modules_[hint];
+  if (hint < intervals_.size() && intervals_[hint].first <= ip && ip <= intervals_[hint].last) {
+    return &modules_[intervals_[hint].module];
   }
-  // Most recently loaded first: with dlclose/dlopen reuse of an address
-  // range, the newest mapping is the best guess without time information.
-  for (size_t i = modules_.size(); i-- > 0;) {
-    if (modules_[i].Contains(ip)) {
-      find_hint_.store(i, std::memory_order_relaxed);
-      return &modules_[i];
-    }
-  }
-  return nullptr;
+  // The last interval starting at or before ip.
+  auto it = std::upper_bound(intervals_.begin(), intervals_.end(), ip,
+                             [](uint64_t a, const ModuleInterval& m) { return a < m.first; });
+  if (it == intervals_.begin()) return nullptr;
+  --it;
+  if (ip > it->last) return nullptr;
+  find_hint_.store(static_cast<size_t>(it - intervals_.begin()), std::memory_order_relaxed);
+  return &modules_[it->module];
 }
 
 Symbolizer::ModuleSession* Symbolizer::SessionFor(const Module* module) {
@@ -496,6 +530,7 @@ Symbolizer::ModuleSession* Symbolizer::SessionFor(const Module* module) {
   raw->path = path;
   raw->dwfl = dwfl_begin(&SymbolTableCallbacks());
   if (raw->dwfl == nullptr) return raw;
+  raw->dwfl_owner = std::shared_ptr<Dwfl>(raw->dwfl, dwfl_end);
   dwfl_report_begin(raw->dwfl);
   // Reported at bias 0: lookups use ELF virtual addresses (module offsets).
   raw->module =

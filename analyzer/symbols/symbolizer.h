@@ -17,6 +17,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <memory>
 #include <string>
@@ -89,17 +90,33 @@ struct SymbolizedLocation {
 // "module+0xoffset" (basename of the module) or "0xaddress".
 std::string UnknownFrameName(const SymbolizedLocation& location);
 
+// A file's function table as one Symbolizer read it, shared with others
+// (symbolizer.cc).
+struct SharedFunctionTable;
+
 // The files (path and build id) whose symbol table one of several
-// Symbolizers has started to read (Symbolizer::ShareSymbolTableClaims).
-// Thread-safe.
+// Symbolizers has started to read (Symbolizer::ShareSymbolTableClaims), and
+// the tables themselves: a table one of them needs is read once, by the
+// first to ask, and the others wait for it and share it (node's binary:
+// 110 k symbols, about 35 M instructions, read by both the analysing thread
+// and the debug-info helper before). Thread-safe.
 class SymbolTableClaims {
  public:
   // True the first time `file` is claimed.
   bool Claim(const std::string& file);
+  // `file`'s table: `build`'s, called by the first caller only; later ones
+  // wait for it.
+  std::shared_ptr<const SharedFunctionTable> Table(
+      const std::string& file, const std::function<std::shared_ptr<const SharedFunctionTable>()>& build);
 
  private:
+  struct Slot {
+    std::once_flag once;
+    std::shared_ptr<const SharedFunctionTable> table;
+  };
   std::mutex mu_;
   absl::flat_hash_set<std::string> files_;
+  absl::flat_hash_map<std::string, std::shared_ptr<Slot>> tables_;
 };
 
 class Symbolizer {
@@ -196,10 +213,21 @@ class Symbolizer {
   absl::flat_hash_map<std::string, ModuleSession*> session_by_file_;
   std::vector<std::unique_ptr<ModuleSession>> adopted_;  // from AdoptSessions
   size_t last_module_ = SIZE_MAX;
-  // FindModule's fast path: the module it found last, tried first when no
-  // newer module overlaps it (unshadowed_). Atomic: FindModule is const.
-  std::vector<bool> unshadowed_;
-  mutable std::atomic<size_t> find_hint_{SIZE_MAX};
+  // FindModule's answers as disjoint address intervals, sorted: in each,
+  // the newest module containing it (every module's segments split where
+  // another's begin or end). A lookup tries the interval it found last
+  // (find_hint_; atomic: FindModule is const), else a binary search: the
+  // classification asks for every new stack node's frame (533 k times on a
+  // cc1plus trace), and a linear scan of the modules' segments from the
+  // newest cost about 80 instructions a lookup, more for addresses in no
+  // module (node's JIT code).
+  struct ModuleInterval {
+    uint64_t first;   // first address
+    uint64_t last;    // last address (inclusive)
+    size_t module;    // index in modules_
+  };
+  std::vector<ModuleInterval> intervals_;
+  mutable std::atomic<size_t> find_hint_{0};
   std::vector<std::string> warnings_;
   std::shared_ptr<SymbolTableClaims> claims_;  // ShareSymbolTableClaims; may be null
 };

@@ -109,10 +109,14 @@ TEST(SiteClassifierTest, RemembersEveryNodeClassifiedThroughAndForgetsOnReset) {
   bool provisional = false;
   EXPECT_EQ(c.Classify(22, nodes, symbolizer, &provisional), SiteKind::kProgram);
   EXPECT_EQ(c.remembered_nodes(), 22u);  // every node from 22 to the root
+  // The top-frame tests of heapsight's frame (dropped) and libc's (kept).
+  EXPECT_EQ(c.remembered_top_frames(), 2u);
   EXPECT_EQ(c.Classify(21, nodes, symbolizer, &provisional), SiteKind::kProgram);
   EXPECT_EQ(c.remembered_nodes(), 22u);
+  EXPECT_EQ(c.remembered_top_frames(), 2u);  // libc's frame again: remembered
   EXPECT_EQ(c.Classify(31, nodes, symbolizer, &provisional), SiteKind::kRuntime);
   EXPECT_EQ(c.remembered_nodes(), 24u);
+  EXPECT_EQ(c.remembered_top_frames(), 2u);  // rule 4: no top frame looked at
   EXPECT_EQ(c.Classify(huge, nodes, symbolizer, &provisional), SiteKind::kProgram);
   EXPECT_EQ(c.remembered_nodes(), 25u);
   EXPECT_FALSE(provisional);
@@ -123,6 +127,7 @@ TEST(SiteClassifierTest, RemembersEveryNodeClassifiedThroughAndForgetsOnReset) {
   EXPECT_EQ(c.remembered_nodes(), 25u);
   c.Reset();
   EXPECT_EQ(c.remembered_nodes(), 0u);
+  EXPECT_EQ(c.remembered_top_frames(), 0u);
   // After the reset the facts are derived again, the same.
   provisional = false;
   EXPECT_EQ(c.Classify(22, nodes, symbolizer, &provisional), SiteKind::kProgram);

@@ -124,6 +124,69 @@ TEST(SymbolizerTest, DropsLeadingAllocatorFrames) {
   EXPECT_EQ(symbolizer.SymbolizeStack({in_malloc}).size(), 1u);
 }
 
+// FindModule answers the newest module containing an address, as a scan of
+// every module's segments from the newest would: overlapping modules (a
+// range reused after dlclose), a module without segments (everything from
+// its load address up), a segment that reaches the top of the address
+// space, and gaps.
+TEST(SymbolizerTest, FindModuleIsTheNewestModuleContainingTheAddress) {
+  auto module = [](uint64_t id, uint64_t load, std::vector<std::pair<uint64_t, uint64_t>> segs) {
+    Module m;
+    m.id = id;
+    m.path = "/nonexistent/m" + std::to_string(id);
+    m.load_address = load;
+    for (auto [vaddr, memsz] : segs) m.segments.push_back({vaddr, memsz, 0, 5});
+    return m;
+  };
+  std::vector<Module> modules = {
+      module(1, 0x10000, {{0, 0x4000}, {0x6000, 0x2000}}),  // [0x10000,0x14000) [0x16000,0x18000)
+      module(2, 0x13000, {{0, 0x4000}}),                     // over 1's first and its gap
+      module(3, 0x11000, {{0, 0x1000}}),                     // inside 1, newer than 2
+      module(4, 0x40000, {}),                                // no segments: 0x40000 and up
+      module(5, 0x50000, {{0, 0x100}, {0x200, 0}}),          // an empty segment
+      module(6, 0xffffffffffff0000, {{0, 0x20000}}),         // past the top: ends there
+  };
+  Symbolizer s(modules);
+  auto id = [&](uint64_t ip) -> uint64_t {
+    const Module* m = s.FindModule(ip);
+    return m == nullptr ? 0 : m->id;
+  };
+  EXPECT_EQ(id(0xffff), 0u);
+  EXPECT_EQ(id(0x10000), 1u);
+  EXPECT_EQ(id(0x10fff), 1u);
+  EXPECT_EQ(id(0x11000), 3u);
+  EXPECT_EQ(id(0x11fff), 3u);
+  EXPECT_EQ(id(0x12000), 1u);
+  EXPECT_EQ(id(0x13000), 2u);
+  EXPECT_EQ(id(0x15000), 2u);
+  EXPECT_EQ(id(0x16fff), 2u);
+  EXPECT_EQ(id(0x17000), 1u);
+  EXPECT_EQ(id(0x17fff), 1u);
+  EXPECT_EQ(id(0x18000), 0u);
+  EXPECT_EQ(id(0x3ffff), 0u);
+  EXPECT_EQ(id(0x40000), 4u);
+  EXPECT_EQ(id(0x50000), 5u);
+  EXPECT_EQ(id(0x500ff), 5u);
+  EXPECT_EQ(id(0x50100), 4u);  // 5 covers only its first 0x100 bytes
+  EXPECT_EQ(id(0x50200), 4u);
+  EXPECT_EQ(id(0xfffffffffffeffff), 4u);
+  EXPECT_EQ(id(0xffffffffffff0000), 6u);
+  EXPECT_EQ(id(0xffffffffffffffff), 6u);
+  // Against the scan from the newest, on addresses around every edge.
+  std::mt19937_64 rng(7);
+  for (int i = 0; i < 20000; ++i) {
+    uint64_t ip = i % 2 == 0 ? rng() : 0xf000 + rng() % 0x50000;
+    const Module* expected = nullptr;
+    for (size_t j = modules.size(); j-- > 0;) {
+      if (modules[j].Contains(ip)) {
+        expected = &s.modules()[j];
+        break;
+      }
+    }
+    ASSERT_EQ(s.FindModule(ip), expected) << std::hex << ip;
+  }
+}
+
 TEST(SymbolizerTest, NameHelpers) {
   EXPECT_EQ(BareFunctionName("ns::f(int) const"), "ns::f");
   EXPECT_EQ(BareFunctionName("operator new[](unsigned long)"), "operator new[]");

@@ -1,0 +1,194 @@
+// analyzer/symbols/function_table.cc: see function_table.h.
+#include "analyzer/symbols/function_table.h"
+
+#include <elf.h>
+#include <gelf.h>
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+namespace heapsight::analyzer {
+namespace {
+
+// Through libdwfl, one symbol at a time (any table libdwfl can read).
+void ReadThroughLibdwfl(Dwfl_Module* module, int n, std::vector<FunctionCandidate>* out) {
+  for (int i = 0; i < n; ++i) {
+    GElf_Sym sym;
+    GElf_Addr value = 0;
+    const char* name = dwfl_module_getsym_info(module, i, &sym, &value, nullptr, nullptr, nullptr);
+    if (name == nullptr || name[0] == '\0' || GELF_ST_TYPE(sym.st_info) != STT_FUNC ||
+        sym.st_shndx == SHN_UNDEF) {
+      continue;
+    }
+    uint64_t size = sym.st_size == 0 ? 1 : sym.st_size;
+    out->push_back({value, value + size, name, FunctionSymbolRank(GELF_ST_BIND(sym.st_info), name)});
+  }
+}
+
+// The table libdwfl reads `module`'s n symbols from, when it is one plain
+// ELF64 symbol table of one file; else false.
+struct DirectTable {
+  const Elf64_Sym* syms = nullptr;
+  const char* strings = nullptr;
+  size_t strings_size = 0;
+  std::vector<char> alloc;  // by section index: SHF_ALLOC (libdwfl biases only those)
+  GElf_Addr bias = 0;
+};
+
+bool FindDirectTable(Dwfl_Module* module, int n, DirectTable* t) {
+  // The file of the first and of the last entry: libdwfl appends an
+  // auxiliary table's (.gnu_debugdata) after the main one's, from another Elf.
+  GElf_Sym sym;
+  GElf_Addr value = 0;
+  Elf* first = nullptr;
+  Elf* last = nullptr;
+  Dwarf_Addr first_bias = 0, last_bias = 0;
+  if (dwfl_module_getsym_info(module, 0, &sym, &value, nullptr, &first, &first_bias) == nullptr ||
+      dwfl_module_getsym_info(module, n - 1, &sym, &value, nullptr, &last, &last_bias) == nullptr ||
+      first == nullptr || first != last || first_bias != last_bias) {
+    return false;
+  }
+  Elf* elf = first;
+  GElf_Ehdr ehdr;
+  if (gelf_getclass(elf) != ELFCLASS64 || gelf_getehdr(elf, &ehdr) == nullptr ||
+      ehdr.e_type == ET_REL) {
+    return false;
+  }
+  size_t shnum = 0;
+  if (elf_getshdrnum(elf, &shnum) != 0) return false;
+  t->alloc.assign(shnum, 0);
+  Elf_Scn* symtab = nullptr;
+  Elf_Scn* dynsym = nullptr;
+  GElf_Shdr table_shdr{};
+  GElf_Shdr dynsym_shdr{};
+  for (Elf_Scn* scn = elf_nextscn(elf, nullptr); scn != nullptr; scn = elf_nextscn(elf, scn)) {
+    GElf_Shdr shdr;
+    if (gelf_getshdr(scn, &shdr) == nullptr) return false;
+    size_t index = elf_ndxscn(scn);
+    if (index < shnum) t->alloc[index] = (shdr.sh_flags & SHF_ALLOC) != 0;
+    if (shdr.sh_type == SHT_SYMTAB_SHNDX) return false;  // extended section indices
+    if (shdr.sh_type != SHT_SYMTAB && shdr.sh_type != SHT_DYNSYM) continue;
+    if (shdr.sh_entsize != sizeof(Elf64_Sym) ||
+        shdr.sh_size / sizeof(Elf64_Sym) != static_cast<uint64_t>(n)) {
+      continue;
+    }
+    if (shdr.sh_type == SHT_SYMTAB && symtab == nullptr) {
+      symtab = scn;
+      table_shdr = shdr;
+    } else if (shdr.sh_type == SHT_DYNSYM && dynsym == nullptr) {
+      dynsym = scn;
+      dynsym_shdr = shdr;
+    }
+  }
+  // libdwfl prefers .symtab.
+  if (symtab == nullptr) {
+    symtab = dynsym;
+    table_shdr = dynsym_shdr;
+  }
+  if (symtab == nullptr) return false;
+  Elf_Data* data = elf_getdata(symtab, nullptr);
+  Elf_Scn* strscn = elf_getscn(elf, table_shdr.sh_link);
+  Elf_Data* strdata = strscn != nullptr ? elf_getdata(strscn, nullptr) : nullptr;
+  if (data == nullptr || data->d_type != ELF_T_SYM || data->d_buf == nullptr ||
+      data->d_size < static_cast<size_t>(n) * sizeof(Elf64_Sym) || strdata == nullptr ||
+      strdata->d_buf == nullptr) {
+    return false;
+  }
+  t->syms = static_cast<const Elf64_Sym*>(data->d_buf);
+  t->strings = static_cast<const char*>(strdata->d_buf);
+  t->strings_size = strdata->d_size;
+  t->bias = first_bias;
+  return true;
+}
+
+// The address libdwfl gives symbol `s` (dwfl_module_getsym_info's value).
+uint64_t DirectValue(const DirectTable& t, const Elf64_Sym& s) {
+  uint16_t shndx = s.st_shndx;
+  if (shndx == SHN_ABS || shndx == SHN_UNDEF || shndx == SHN_COMMON) return s.st_value;
+  // A section libdwfl cannot find counts as allocated, as reserved indices do.
+  bool alloc = shndx >= SHN_LORESERVE || shndx >= t.alloc.size() || t.alloc[shndx] != 0;
+  return alloc ? s.st_value + t.bias : s.st_value;
+}
+
+bool ReadDirect(Dwfl_Module* module, int n, std::vector<FunctionCandidate>* out) {
+  DirectTable t;
+  if (!FindDirectTable(module, n, &t)) return false;
+  out->reserve(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    const Elf64_Sym& s = t.syms[i];
+    if (ELF64_ST_TYPE(s.st_info) != STT_FUNC || s.st_shndx == SHN_UNDEF) continue;
+    if (s.st_shndx == SHN_XINDEX) return false;
+    if (s.st_name >= t.strings_size) continue;  // libdwfl: no name
+    const char* name = t.strings + s.st_name;
+    if (name[0] == '\0') continue;
+    uint64_t value = DirectValue(t, s);
+    uint64_t size = s.st_size == 0 ? 1 : s.st_size;
+    out->push_back({value, value + size, name, FunctionSymbolRank(ELF64_ST_BIND(s.st_info), name)});
+  }
+  // A sample read through libdwfl must agree (name and address), else
+  // something this walk does not know (an architecture's address mask, a
+  // function descriptor) is in play: read it libdwfl's way.
+  auto agrees = [&](int i) {
+    const Elf64_Sym& s = t.syms[i];
+    GElf_Sym sym;
+    GElf_Addr value = 0;
+    const char* name = dwfl_module_getsym_info(module, i, &sym, &value, nullptr, nullptr, nullptr);
+    const char* mine = s.st_name < t.strings_size ? t.strings + s.st_name : nullptr;
+    if (name != mine) return false;
+    return name == nullptr || s.st_shndx == SHN_UNDEF || value == DirectValue(t, s);
+  };
+  for (int i = 0; i < n; i += n / 64 + 1) {
+    if (!agrees(i)) return false;
+  }
+  return agrees(n - 1);
+}
+
+}  // namespace
+
+uint32_t FunctionSymbolRank(int bind, const char* name) {
+  // glibc's internal aliases (__GI_foo) name the same code as foo.
+  if (name[0] == '_' && std::strncmp(name, "__GI_", 5) == 0) return 3;
+  return bind == STB_GLOBAL ? 0 : bind == STB_WEAK ? 1 : 2;
+}
+
+std::vector<FunctionSymbol> PickFunctionSymbols(std::vector<FunctionCandidate> candidates) {
+  // std::sort, not a stable or radix sort: which of several aliases equal in
+  // address, rank and end comes first is std::sort's choice on the table's
+  // order, and reports have printed that one so far (node's binary has 250
+  // such aliases with different names, libc 93).
+  std::sort(candidates.begin(), candidates.end(),
+            [](const FunctionCandidate& a, const FunctionCandidate& b) {
+              if (a.start != b.start) return a.start < b.start;
+              if (a.rank != b.rank) return a.rank < b.rank;
+              return a.end > b.end;
+            });
+  std::vector<FunctionSymbol> out;
+  out.reserve(candidates.size());
+  for (const FunctionCandidate& c : candidates) {
+    if (!out.empty() && out.back().start == c.start) continue;
+    out.push_back({c.start, c.end, c.name});
+  }
+  return out;
+}
+
+std::vector<FunctionSymbol> ReadFunctionSymbols(Dwfl_Module* module, FunctionTableRead* read) {
+  std::vector<FunctionCandidate> candidates;
+  int n = module != nullptr ? dwfl_module_getsymtab(module) : -1;
+  bool direct = false;
+  if (n > 0) {
+    direct = ReadDirect(module, n, &candidates);
+    if (!direct) {
+      candidates.clear();
+      ReadThroughLibdwfl(module, n, &candidates);
+    }
+  }
+  if (read != nullptr) {
+    read->direct = direct;
+    read->symbols = n > 0 ? static_cast<uint64_t>(n) : 0;
+    read->candidates = candidates.size();
+  }
+  return PickFunctionSymbols(std::move(candidates));
+}
+
+}  // namespace heapsight::analyzer

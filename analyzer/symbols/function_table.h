@@ -1,0 +1,71 @@
+// analyzer/symbols/function_table.h: a module's function symbols, sorted by
+// address with one name per address, read straight from the ELF symbol
+// table libdwfl chose.
+//
+// The symbolizer names a return address by the function symbol containing
+// it (symbolizer.cc's SymbolAt). node's binary has 110 k symbols: read one
+// by one through dwfl_module_getsym_info (about 270 instructions each: a
+// section header lookup per symbol) and sorted with std::sort by (address,
+// binding, size), the table cost about 75 M instructions, a seventh of a
+// node report's main thread, for the thousand addresses the report asks
+// about. Here the table's Elf64_Sym array is walked in place (the same
+// candidates in the same order, so the same sort result).
+//
+// One name per address: of the function symbols starting there, the global
+// one before the weak one before the local one (glibc's __GI_ aliases
+// last), then the longest; aliases equal in all three keep std::sort's
+// choice. (A radix sort by address with the first alias in the table was
+// tried: 250 names of node's binary and 93 of libc's change, among them
+// libc's _nl_make_l10nflist printed as _nl_make_l10nflist.localalias in
+// perl's report.)
+#ifndef HEAPSIGHT_ANALYZER_SYMBOLS_FUNCTION_TABLE_H_
+#define HEAPSIGHT_ANALYZER_SYMBOLS_FUNCTION_TABLE_H_
+
+#include <cstdint>
+#include <vector>
+
+#include <elfutils/libdwfl.h>
+
+namespace heapsight::analyzer {
+
+struct FunctionSymbol {
+  uint64_t start;
+  uint64_t end;      // start + size (start + 1 for a symbol without a size)
+  const char* name;  // owned by the module's libelf
+};
+
+// A function symbol as read, before PickFunctionSymbols.
+struct FunctionCandidate {
+  uint64_t start;
+  uint64_t end;
+  const char* name;
+  uint32_t rank;  // lower is preferred: global 0, weak 1, local 2, __GI_ alias 3
+};
+
+// The rank of a defined function symbol of binding `bind` named `name`.
+uint32_t FunctionSymbolRank(int bind, const char* name);
+
+// Sorted by start, one symbol per start: the lowest rank, then the
+// greatest end; among candidates equal in all three, the one std::sort
+// puts first (a function of `candidates`' order only).
+std::vector<FunctionSymbol> PickFunctionSymbols(std::vector<FunctionCandidate> candidates);
+
+// How ReadFunctionSymbols read the table.
+struct FunctionTableRead {
+  bool direct = false;      // walked the Elf64_Sym array (else dwfl_module_getsym_info)
+  uint64_t symbols = 0;     // entries in the table
+  uint64_t candidates = 0;  // defined, named function symbols among them
+};
+
+// The function symbols of `module`'s symbol table (the one libdwfl uses:
+// .symtab of the file or of its separate debug file, else .dynsym), by
+// PickFunctionSymbols. Reads the table's array directly when it is one
+// plain ELF64 table (no auxiliary table, no extended section indices, not
+// relocatable) and a sample of its entries reads the same through
+// dwfl_module_getsym_info; otherwise through dwfl_module_getsym_info.
+std::vector<FunctionSymbol> ReadFunctionSymbols(Dwfl_Module* module,
+                                                FunctionTableRead* read = nullptr);
+
+}  // namespace heapsight::analyzer
+
+#endif  // HEAPSIGHT_ANALYZER_SYMBOLS_FUNCTION_TABLE_H_

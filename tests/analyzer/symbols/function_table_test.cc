@@ -1,0 +1,171 @@
+// tests/analyzer/symbols/function_table_test.cc: PickFunctionSymbols' choice
+// of one name per address, and ReadFunctionSymbols' direct walk of the
+// symbol table giving exactly what reading it through
+// dwfl_module_getsym_info gives (this test binary's .symtab, and libc's,
+// whose table may be its separate debug file's).
+#include "analyzer/symbols/function_table.h"
+
+#include <elf.h>
+#include <gelf.h>
+#include <link.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace heapsight::analyzer {
+namespace {
+
+extern "C" __attribute__((noinline, used)) int HeapsightFunctionTableMarker(int x) {
+  asm volatile("" ::: "memory");
+  return x * 3 + 1;
+}
+
+TEST(FunctionTableTest, RanksAndSizesPickOneNamePerAddress) {
+  EXPECT_EQ(FunctionSymbolRank(STB_GLOBAL, "malloc"), 0u);
+  EXPECT_EQ(FunctionSymbolRank(STB_WEAK, "malloc"), 1u);
+  EXPECT_EQ(FunctionSymbolRank(STB_LOCAL, "helper"), 2u);
+  EXPECT_EQ(FunctionSymbolRank(STB_GLOBAL, "__GI_malloc"), 3u);
+  EXPECT_EQ(FunctionSymbolRank(STB_GLOBAL, "__Gx"), 0u);
+  std::vector<FunctionCandidate> c = {
+      {0x300, 0x310, "c_local", 2},  {0x100, 0x120, "a_weak", 1},
+      {0x100, 0x110, "a_global_short", 0}, {0x100, 0x130, "a_global_long", 0},
+      {0x200, 0x201, "b_gi", 3},     {0x200, 0x240, "b_local", 2},
+      {0x300, 0x310, "c_gi", 3},
+  };
+  std::vector<FunctionSymbol> out = PickFunctionSymbols(c);
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[0].start, 0x100u);
+  EXPECT_EQ(out[0].end, 0x130u);
+  EXPECT_STREQ(out[0].name, "a_global_long");  // global before weak, then the longest
+  EXPECT_EQ(out[1].start, 0x200u);
+  EXPECT_STREQ(out[1].name, "b_local");  // a local before a __GI_ alias
+  EXPECT_EQ(out[1].end, 0x240u);
+  EXPECT_STREQ(out[2].name, "c_local");
+  EXPECT_TRUE(PickFunctionSymbols({}).empty());
+}
+
+// The reference: every symbol through dwfl_module_getsym_info, as the
+// symbolizer read tables before.
+std::vector<FunctionSymbol> ThroughLibdwfl(Dwfl_Module* module, size_t* candidates) {
+  std::vector<FunctionCandidate> c;
+  int n = dwfl_module_getsymtab(module);
+  for (int i = 0; i < n; ++i) {
+    GElf_Sym sym;
+    GElf_Addr value = 0;
+    const char* name = dwfl_module_getsym_info(module, i, &sym, &value, nullptr, nullptr, nullptr);
+    if (name == nullptr || name[0] == '\0' || GELF_ST_TYPE(sym.st_info) != STT_FUNC ||
+        sym.st_shndx == SHN_UNDEF) {
+      continue;
+    }
+    uint64_t size = sym.st_size == 0 ? 1 : sym.st_size;
+    c.push_back({value, value + size, name, FunctionSymbolRank(GELF_ST_BIND(sym.st_info), name)});
+  }
+  *candidates = c.size();
+  return PickFunctionSymbols(std::move(c));
+}
+
+const Dwfl_Callbacks kCallbacks = {
+    .find_elf = dwfl_build_id_find_elf,
+    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .section_address = nullptr,
+    .debuginfo_path = nullptr,
+};
+
+struct Session {
+  explicit Session(const std::string& path) {
+    dwfl = dwfl_begin(&kCallbacks);
+    dwfl_report_begin(dwfl);
+    module = dwfl_report_elf(dwfl, "m", path.c_str(), -1, 0, true);
+    dwfl_report_end(dwfl, nullptr, nullptr);
+  }
+  ~Session() { dwfl_end(dwfl); }
+  Dwfl* dwfl = nullptr;
+  Dwfl_Module* module = nullptr;
+};
+
+std::string SelfPath() {
+  char buf[4096];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+}
+
+std::string LibcPath() {
+  std::string path;
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, size_t, void* data) {
+        if (info->dlpi_name != nullptr && std::strstr(info->dlpi_name, "libc.so") != nullptr) {
+          *static_cast<std::string*>(data) = info->dlpi_name;
+        }
+        return 0;
+      },
+      &path);
+  return path;
+}
+
+void ExpectSameAsLibdwfl(const std::string& path) {
+  Session s(path);
+  ASSERT_NE(s.module, nullptr) << path;
+  FunctionTableRead read;
+  std::vector<FunctionSymbol> direct = ReadFunctionSymbols(s.module, &read);
+  size_t candidates = 0;
+  std::vector<FunctionSymbol> reference = ThroughLibdwfl(s.module, &candidates);
+  EXPECT_TRUE(read.direct) << path;
+  EXPECT_EQ(read.symbols, static_cast<uint64_t>(dwfl_module_getsymtab(s.module)));
+  EXPECT_EQ(read.candidates, candidates);
+  ASSERT_EQ(direct.size(), reference.size()) << path;
+  for (size_t i = 0; i < direct.size(); ++i) {
+    ASSERT_EQ(direct[i].start, reference[i].start) << path << " #" << i;
+    ASSERT_EQ(direct[i].end, reference[i].end) << path << " #" << i;
+    ASSERT_EQ(direct[i].name, reference[i].name) << path << " #" << i;  // the same string, not a copy
+  }
+}
+
+TEST(FunctionTableTest, DirectReadOfThisBinaryMatchesLibdwflAndFindsTheMarker) {
+  ExpectSameAsLibdwfl(SelfPath());
+  Session s(SelfPath());
+  std::vector<FunctionSymbol> table = ReadFunctionSymbols(s.module);
+  // The marker's ELF address: its runtime address less this binary's load bias.
+  uint64_t bias = 0;
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, size_t, void* data) {
+        if (info->dlpi_name == nullptr || info->dlpi_name[0] == '\0') {
+          *static_cast<uint64_t*>(data) = info->dlpi_addr;
+          return 1;
+        }
+        return 0;
+      },
+      &bias);
+  uint64_t marker = reinterpret_cast<uint64_t>(&HeapsightFunctionTableMarker) - bias;
+  int found = 0;
+  for (const FunctionSymbol& f : table) {
+    if (std::strcmp(f.name, "HeapsightFunctionTableMarker") == 0) {
+      ++found;
+      EXPECT_EQ(f.start, marker);
+      EXPECT_GT(f.end, f.start + 1);  // it has a size
+    }
+  }
+  EXPECT_EQ(found, 1);
+  for (size_t i = 1; i < table.size(); ++i) ASSERT_LT(table[i - 1].start, table[i].start);
+}
+
+TEST(FunctionTableTest, DirectReadOfLibcMatchesLibdwfl) {
+  std::string libc = LibcPath();
+  if (libc.empty()) GTEST_SKIP() << "no libc.so mapped";
+  ExpectSameAsLibdwfl(libc);
+}
+
+TEST(FunctionTableTest, NoModuleNoSymbols) {
+  FunctionTableRead read;
+  read.direct = true;
+  EXPECT_TRUE(ReadFunctionSymbols(nullptr, &read).empty());
+  EXPECT_FALSE(read.direct);
+  EXPECT_EQ(read.symbols, 0u);
+  EXPECT_EQ(read.candidates, 0u);
+}
+
+}  // namespace
+}  // namespace heapsight::analyzer
