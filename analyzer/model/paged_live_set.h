@@ -321,7 +321,7 @@ class PagedLiveSet {
   }
 
   // The value of a present slot (kPalette or kDense; any mode for kCompact).
-  static uint64_t Value(const Page& page, uint32_t slot) {
+  [[gnu::always_inline]] static uint64_t Value(const Page& page, uint32_t slot) {
     switch (page.mode) {
       case kPalette:
         return page.values[(Nibbles(page)[slot >> 1] >> ((slot & 1) * 4)) & 15];
@@ -335,7 +335,7 @@ class PagedLiveSet {
 
   // Stores `packed` for `slot` in a palette page; false if the palette is
   // full and does not hold it.
-  static bool PaletteStore(Page* page, uint32_t slot, uint64_t packed) {
+  [[gnu::always_inline]] static bool PaletteStore(Page* page, uint32_t slot, uint64_t packed) {
     uint32_t index = 0;
     while (index < page->palette && page->values[index] != packed) ++index;
     if (index == page->palette) {
