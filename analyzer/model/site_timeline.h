@@ -156,14 +156,14 @@ class SiteTimelineBuilder {
 
   // Coarsens until `time_us` fits and makes room for `site`; the bucket
   // number of `time_us`.
-  uint32_t Bucket(uint32_t site, uint64_t time_us) {
+  [[gnu::always_inline]] uint32_t Bucket(uint32_t site, uint64_t time_us) {
     if (time_us > last_us_ || site >= sites_.size()) [[unlikely]] Grow(site, time_us);
     return static_cast<uint32_t>(time_us >> shift_);
   }
   void Grow(uint32_t site, uint64_t time_us);  // Bucket's coarsening and resize
   // Makes `bucket` the newest bucket of the (not folded) site, storing the
   // one before.
-  void Enter(State& s, uint32_t site, uint32_t bucket) {
+  [[gnu::always_inline]] void Enter(State& s, uint32_t site, uint32_t bucket) {
     if (s.current == bucket) return;
     if (s.current != kNoBucket) Store(s, site);
     s.current = bucket;
@@ -175,7 +175,7 @@ class SiteTimelineBuilder {
   void Coarsen();                                // doubles the width
   void FoldAll(const std::vector<bool>& fold);   // moves these sites into `other`
   void Keep(size_t top);                         // folds every site outside the top
-  void MaybePrune() {
+  [[gnu::always_inline]] void MaybePrune() {
     if (entries_ > max_entries_) Keep(keep_while_pruning_);
   }
 

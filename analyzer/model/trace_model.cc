@@ -169,6 +169,15 @@ class Analysis {
     if (r.time_us > now_) now_ = r.time_us;
     if (at_time_pending_ && r.time_us > options_.at_time_us) TakeAtTimeSnapshot();
     if (now_ >= next_timeline_us_) SampleTimeline();
+    // The two commonest events first, before the switch's jump table.
+    if (r.tag == RecordTag::kAlloc) {
+      Allocate(r.id, r.api, r.size, r.stack, stream);
+      return;
+    }
+    if (r.tag == RecordTag::kFree && r.code == 0) {
+      Free(r.id, r.api, stream, /*from_free=*/true);
+      return;
+    }
     switch (r.tag) {
       case RecordTag::kAlloc:
         Allocate(r.id, r.api, r.size, r.stack, stream);
