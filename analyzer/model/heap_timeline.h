@@ -61,8 +61,10 @@ class HeapTimelineBuilder {
   explicit HeapTimelineBuilder(uint64_t expected_duration_us = 0, size_t max_buckets = 4096);
 
   // The heap holds `heap_bytes` after a change at `time_us`. Times must not
-  // decrease (the analysis' merged clock).
-  void Observe(uint64_t time_us, uint64_t heap_bytes) {
+  // decrease (the analysis' merged clock). Forced inline: the pass calls it
+  // for nearly every event, and GCC had stopped inlining it into the large
+  // pass (a call of about 20 instructions, 136 M on perl's trace).
+  [[gnu::always_inline]] void Observe(uint64_t time_us, uint64_t heap_bytes) {
     if (time_us < bucket_end_us_ && !timeline_.buckets.empty()) {
       HeapBucket& b = timeline_.buckets.back();
       if (heap_bytes > b.max) {

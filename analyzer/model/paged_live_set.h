@@ -23,9 +23,20 @@
 // blocks are either all in its page (while it exists) or all in the
 // fallback, so each lookup asks one place.
 //
+// The page index is a table per thread, by page number, in chunks of
+// kChunkPages page pointers (kept while one of their pages is held): a
+// lookup is three dependent loads and no hashing (an abseil map of page
+// number to page cost python's frees a probe each: a quarter of the live
+// set's instructions). Pages do not move once made. A thread index at or
+// above kDenseThreads or a page number at or above kDenseNumbers (counters
+// of 2^36 and more: hand-made or corrupt traces) is kept in a hash map
+// instead (`far_`), so any id works.
+//
 // Memory: about 2.1 KB a page held (every live block's page, plus one open
-// page per thread), the fallback's 16-byte slots, and the page index (a
-// hash map of page number to page, 16-32 bytes a page). Not thread-safe.
+// page per thread), the fallback's 16-byte slots, and the page index: 4 KB a
+// chunk that holds a page, and 8 bytes per kChunkPages page numbers of a
+// thread's span (a thread's table covers its counters up to its frontier:
+// 1 G allocations, 32 KB). Not thread-safe.
 #ifndef HEAPSIGHT_ANALYZER_PAGED_LIVE_SET_H_
 #define HEAPSIGHT_ANALYZER_PAGED_LIVE_SET_H_
 
@@ -65,7 +76,7 @@ class PagedLiveSet {
   size_t size() const { return paged_ + fallback_.size(); }
   // Pages held now (every mode), compact and palette ones, and blocks in the
   // fallback (for tests and benches).
-  size_t page_count() const { return pages_.size(); }
+  size_t page_count() const { return page_count_; }
   size_t compact_page_count() const { return mode_pages_[kCompact]; }
   size_t palette_page_count() const { return mode_pages_[kPalette]; }
   size_t fallback_size() const { return fallback_.size(); }
@@ -73,11 +84,36 @@ class PagedLiveSet {
   size_t value_bytes() const { return value_bytes_; }
 
   // Inserts `id`; returns false (changing nothing) if it is already live.
-  bool Insert(uint64_t id, const LiveBlock& block) {
+  // The common case (the thread's newest page, a palette with the value or
+  // room for it, or dense) is inlined into the caller: the analysis calls
+  // this for every allocation, and the call's prologue and epilogue were a
+  // fifth of its instructions.
+  [[gnu::always_inline]] bool Insert(uint64_t id, const LiveBlock& block) {
+    uint64_t key = id >> kPageBits;
+    if (key == insert_key_ && block.size < kMaxPackedSize && block.site < kMaxPackedSite) {
+      Page* page = insert_page_;
+      uint32_t slot = static_cast<uint32_t>(id & (kPageSlots - 1));
+      uint64_t& word = page->present[slot >> 6];
+      uint64_t bit = uint64_t{1} << (slot & 63);
+      uint64_t packed = block.size << kSiteBits | block.site;
+      if ((word & bit) == 0 && page->mode != kCompact &&
+          (page->mode == kDense || PaletteStore(page, slot, packed))) {
+        if (page->mode == kDense) page->values[slot] = packed;
+        word |= bit;
+        ++page->count;
+        ++paged_;
+        return true;
+      }
+    }
+    return InsertSlow(id, block);
+  }
+
+ private:
+  [[gnu::noinline]] bool InsertSlow(uint64_t id, const LiveBlock& block) {
     uint64_t key = id >> kPageBits;
     // A thread allocates into its newest page: tried first, since the
     // frees in between moved PageOf's cache elsewhere.
-    Page* page = key == insert_key_ && insert_page_ != nullptr ? insert_page_ : PageOf(key);
+    Page* page = key == insert_key_ ? insert_page_ : PageOf(key);
     if (page == nullptr) {
       uint32_t thread = static_cast<uint32_t>(key >> 32);
       uint32_t number = static_cast<uint32_t>(key);
@@ -122,38 +158,29 @@ class PagedLiveSet {
     return true;
   }
 
-  // Starts loading the page index entry of `id` (the analysis prefetches
-  // the ids of events a few ahead of the one it processes); nothing when the
+ public:
+  // Starts loading the page header of `id` (the analysis prefetches the
+  // ids of events a few ahead of the one it processes); nothing when the
   // previous call asked for the same page (consecutive allocations do).
   void Prefetch(uint64_t id) const {
     uint64_t key = id >> kPageBits;
     if (key == last_prefetch_) return;
     last_prefetch_ = key;
-    pages_.prefetch(key);
+    if (const Page* page = Lookup(key); page != nullptr) __builtin_prefetch(page);
   }
 
   // The second stage, a few events after Prefetch(id): finds the page
-  // (its index entry is loaded by now) and starts loading the words an
+  // (its header is loaded by now) and starts loading the words an
   // Erase or Find of `id` reads in the page's values, which a free of an
   // old block otherwise waits for twice (a palette page's 4-bit index,
   // then the palette entry it names: python's frees spent 80% of Erase
-  // there). The page cache PageOf keeps is left alone.
+  // there).
   void PrefetchValue(uint64_t id) const {
     uint64_t key = id >> kPageBits;
-    const Page* page;
-    if (key == last_key_ && last_page_ != nullptr) {
-      page = last_page_;
-    } else if (const RecentPage& r = recent_[key & (kRecentPages - 1)]; r.key == key) {
-      page = r.page;  // an earlier free of the same page found it
-    } else {
-      auto it = pages_.find(key);
-      if (it == pages_.end()) {
-        fallback_.Prefetch(id);
-        return;
-      }
-      page = &it->second;
-      // The free this prefetch is for finds its page here, not in the index.
-      recent_[key & (kRecentPages - 1)] = {key, const_cast<Page*>(page)};
+    const Page* page = key == last_key_ ? last_page_ : Lookup(key);
+    if (page == nullptr) {
+      fallback_.Prefetch(id);
+      return;
     }
     uint32_t slot = static_cast<uint32_t>(id & (kPageSlots - 1));
     const uint64_t* v = page->values.get();
@@ -184,7 +211,30 @@ class PagedLiveSet {
   }
 
   // Removes `id` and stores its block in *out; false if it is not live.
-  bool Erase(uint64_t id, LiveBlock* out) {
+  // The common case (a palette or dense page, a value that packs, no
+  // shrinking) is inlined into the caller, as Insert's.
+  [[gnu::always_inline]] bool Erase(uint64_t id, LiveBlock* out) {
+    uint64_t key = id >> kPageBits;
+    Page* page = PageOf(key);
+    if (page != nullptr && page->mode != kCompact) {
+      uint32_t slot = static_cast<uint32_t>(id & (kPageSlots - 1));
+      uint64_t& word = page->present[slot >> 6];
+      uint64_t bit = uint64_t{1} << (slot & 63);
+      if ((word & bit) == 0) return false;
+      uint64_t packed = Value(*page, slot);
+      if (packed != kOverflow && page->count > page->shrink_below) {
+        word &= ~bit;
+        --page->count;
+        --paged_;
+        *out = {packed >> kSiteBits, static_cast<uint32_t>(packed & (kMaxPackedSite - 1))};
+        return true;
+      }
+    }
+    return EraseSlow(id, out);
+  }
+
+ private:
+  [[gnu::noinline]] bool EraseSlow(uint64_t id, LiveBlock* out) {
     uint64_t key = id >> kPageBits;
     Page* page = PageOf(key);
     if (page == nullptr) return fallback_.Erase(id, out);
@@ -210,21 +260,35 @@ class PagedLiveSet {
     return true;
   }
 
+ public:
   // Calls fn(id, block) for every live block (pages in no set order, then
   // the fallback's).
   template <typename Fn>
   void ForEach(Fn fn) const {
-    // Not a structured binding: clang 14 (the fuzzing build) cannot capture
-    // one in a lambda.
-    for (const auto& entry : pages_) {
-      const uint64_t key = entry.first;
-      ForEachValue(entry.second, [&](uint32_t slot, uint64_t packed) {
+    auto page_values = [&](uint64_t key, const Page& page) {
+      ForEachValue(page, [&](uint32_t slot, uint64_t packed) {
         uint64_t id = key << kPageBits | slot;
         fn(id, Unpack(id, packed));
       });
+    };
+    for (uint64_t thread = 0; thread < dense_.size(); ++thread) {
+      const std::vector<std::unique_ptr<Chunk>>& chunks = dense_[thread];
+      for (uint64_t c = 0; c < chunks.size(); ++c) {
+        if (chunks[c] == nullptr) continue;
+        for (uint64_t i = 0; i < kChunkPages; ++i) {
+          if (const Page* page = chunks[c]->pages[i].get(); page != nullptr) {
+            page_values(thread << 32 | c << kChunkBits | i, *page);
+          }
+        }
+      }
     }
+    // Not a structured binding: clang 14 (the fuzzing build) cannot capture
+    // one in a lambda.
+    for (const auto& entry : far_) page_values(entry.first, *entry.second);
     fallback_.ForEach(fn);
   }
+
+  ~PagedLiveSet() = default;
 
  private:
   static constexpr int kSiteBits = 24;
@@ -244,6 +308,9 @@ class PagedLiveSet {
     uint8_t palette = 0;    // kPalette: values used in the palette
     Mode mode = kPalette;
     bool closed = false;    // the thread's frontier moved past this page
+    // kPalette, kDense: ShouldShrink once `count` falls below this (0
+    // while the page is open). Erase's inline path checks just this.
+    uint16_t shrink_below = 0;
     uint64_t present[kPageSlots / 64] = {};
     std::unique_ptr<uint64_t[]> values;
   };
@@ -254,7 +321,7 @@ class PagedLiveSet {
   }
 
   // The value of a present slot (kPalette or kDense; any mode for kCompact).
-  static uint64_t Value(const Page& page, uint32_t slot) {
+  [[gnu::always_inline]] static uint64_t Value(const Page& page, uint32_t slot) {
     switch (page.mode) {
       case kPalette:
         return page.values[(Nibbles(page)[slot >> 1] >> ((slot & 1) * 4)) & 15];
@@ -268,7 +335,7 @@ class PagedLiveSet {
 
   // Stores `packed` for `slot` in a palette page; false if the palette is
   // full and does not hold it.
-  static bool PaletteStore(Page* page, uint32_t slot, uint64_t packed) {
+  [[gnu::always_inline]] static bool PaletteStore(Page* page, uint32_t slot, uint64_t packed) {
     uint32_t index = 0;
     while (index < page->palette && page->values[index] != packed) ++index;
     if (index == page->palette) {
@@ -302,8 +369,10 @@ class PagedLiveSet {
     return rank + static_cast<uint32_t>(std::popcount(page.present[w] & below));
   }
 
+  static constexpr uint64_t kMaxPackedSize = (uint64_t{1} << (64 - kSiteBits)) - 1;
+  static constexpr uint32_t kMaxPackedSite = uint32_t{1} << kSiteBits;
   uint64_t Pack(uint64_t id, const LiveBlock& b) {
-    if (b.size >= (uint64_t{1} << (64 - kSiteBits)) - 1 || b.site >= (1u << kSiteBits)) {
+    if (b.size >= kMaxPackedSize || b.site >= kMaxPackedSite) {
       overflow_[id] = b;
       return kOverflow;
     }
@@ -316,35 +385,84 @@ class PagedLiveSet {
 
   // The page of `key`, or null; the last page found is tried first (a
   // thread's allocations and its temporaries' frees hit the same page).
-  Page* PageOf(uint64_t key) const {
-    if (key == last_key_ && last_page_ != nullptr) return last_page_;
-    if (const RecentPage& r = recent_[key & (kRecentPages - 1)]; r.key == key) {
+  [[gnu::always_inline]] Page* PageOf(uint64_t key) const {
+    if (key == last_key_) return last_page_;
+    Page* page = Lookup(key);
+    if (page != nullptr) {
       last_key_ = key;
-      last_page_ = r.page;
-      return last_page_;
+      last_page_ = page;
     }
-    auto it = pages_.find(key);
-    if (it == pages_.end()) return nullptr;
-    last_key_ = key;
-    last_page_ = const_cast<Page*>(&it->second);
-    return last_page_;
+    return page;
   }
 
-  // A new palette page (the index may move its pages: the cache is reset).
-  Page* NewPage(uint64_t key) {
-    Page& page = pages_[key];
-    // The index may have moved its pages (a resize, or abseil's rehash in
-    // place that drops deleted slots at the same capacity).
-    insert_page_ = nullptr;
-    ForgetRecentPages();
-    page.values = std::make_unique<uint64_t[]>(kPaletteWords);
-    page.capacity = kPaletteWords;
-    page.mode = kPalette;
+  // The index's page of `key`, or null.
+  [[gnu::always_inline]] Page* Lookup(uint64_t key) const {
+    uint64_t thread = key >> 32;
+    uint32_t number = static_cast<uint32_t>(key);
+    if (thread < kDenseThreads && number < kDenseNumbers) [[likely]] {
+      if (thread >= dense_.size()) return nullptr;
+      const std::vector<std::unique_ptr<Chunk>>& chunks = dense_[thread];
+      uint32_t c = number >> kChunkBits;
+      if (c >= chunks.size()) return nullptr;
+      const Chunk* chunk = chunks[c].get();
+      return chunk == nullptr ? nullptr : chunk->pages[number & (kChunkPages - 1)].get();
+    }
+    return far_.empty() ? nullptr : FindFar(key);
+  }
+
+  [[gnu::noinline]] Page* FindFar(uint64_t key) const {
+    auto it = far_.find(key);
+    return it == far_.end() ? nullptr : it->second.get();
+  }
+
+  // A new palette page.
+  [[gnu::noinline]] Page* NewPage(uint64_t key) {
+    auto made = std::make_unique<Page>();
+    Page* page = made.get();
+    uint64_t thread = key >> 32;
+    uint32_t number = static_cast<uint32_t>(key);
+    if (thread < kDenseThreads && number < kDenseNumbers) {
+      if (thread >= dense_.size()) dense_.resize(thread + 1);
+      std::vector<std::unique_ptr<Chunk>>& chunks = dense_[thread];
+      uint32_t c = number >> kChunkBits;
+      if (c >= chunks.size()) chunks.resize(c + size_t{1});
+      if (chunks[c] == nullptr) chunks[c] = std::make_unique<Chunk>();
+      chunks[c]->pages[number & (kChunkPages - 1)] = std::move(made);
+      ++chunks[c]->held;
+    } else {
+      far_[key] = std::move(made);
+    }
+    ++page_count_;
+    page->values = std::make_unique<uint64_t[]>(kPaletteWords);
+    page->capacity = kPaletteWords;
+    page->mode = kPalette;
     value_bytes_ += kPaletteWords * sizeof(uint64_t);
     ++mode_pages_[kPalette];
     last_key_ = key;
-    last_page_ = &page;
-    return &page;
+    last_page_ = page;
+    return page;
+  }
+
+  // Releases the page of `key` (the caches forget it).
+  void ReleasePage(uint64_t key) {
+    if (last_key_ == key) {
+      last_key_ = kNoKey;
+      last_page_ = nullptr;
+    }
+    if (insert_key_ == key) {
+      insert_key_ = kNoKey;
+      insert_page_ = nullptr;
+    }
+    --page_count_;
+    uint64_t thread = key >> 32;
+    uint32_t number = static_cast<uint32_t>(key);
+    if (thread < kDenseThreads && number < kDenseNumbers) {
+      std::unique_ptr<Chunk>& chunk = dense_[thread][number >> kChunkBits];
+      chunk->pages[number & (kChunkPages - 1)].reset();
+      if (--chunk->held == 0) chunk.reset();
+      return;
+    }
+    far_.erase(key);
   }
 
   // Replaces a page's values by `capacity` words in `mode`, the present
@@ -362,6 +480,7 @@ class PagedLiveSet {
     page->values = std::move(values);
     page->capacity = capacity;
     page->mode = mode;
+    SetShrinkBelow(page);
   }
 
   // Gives a compact page room for `capacity` values.
@@ -379,7 +498,16 @@ class PagedLiveSet {
     Page* page = PageOf(key);
     if (page == nullptr) return;
     page->closed = true;
+    SetShrinkBelow(page);
     if (ShouldShrink(*page)) Shrink(key, page);
+  }
+
+  static void SetShrinkBelow(Page* page) {
+    uint32_t below = !page->closed                ? 0
+                     : page->mode == kPalette     ? kCompactPaletteBelow
+                     : page->mode == kDense       ? kCompactDenseBelow
+                                                  : 0;
+    page->shrink_below = static_cast<uint16_t>(below);
   }
 
   static bool ShouldShrink(const Page& page) {
@@ -407,10 +535,7 @@ class PagedLiveSet {
       paged_ -= page->count;
       value_bytes_ -= size_t{page->capacity} * sizeof(uint64_t);
       --mode_pages_[page->mode];
-      if (last_page_ == page) last_page_ = nullptr;
-      if (RecentPage& r = recent_[key & (kRecentPages - 1)]; r.key == key) r = RecentPage{};
-      if (insert_page_ == page) insert_page_ = nullptr;
-      pages_.erase(key);
+      ReleasePage(key);
       return;
     }
     if (page->mode != kCompact) {
@@ -420,32 +545,32 @@ class PagedLiveSet {
     }
   }
 
-  // Page number (id >> kPageBits) -> page. Pages are 56 bytes: kept in the
-  // index itself; only their values are allocated.
-  absl::flat_hash_map<uint64_t, Page> pages_;
+  // The page index (see the top): per thread below kDenseThreads, chunks of
+  // kChunkPages pages by page number (null: none held there); the rest in
+  // far_.
+  static constexpr int kChunkBits = 9;
+  static constexpr uint32_t kChunkPages = uint32_t{1} << kChunkBits;
+  static constexpr uint64_t kDenseThreads = uint64_t{1} << 16;
+  static constexpr uint32_t kDenseNumbers = uint32_t{1} << 28;
+  struct Chunk {
+    uint32_t held = 0;  // pages held in `pages`
+    std::unique_ptr<Page> pages[kChunkPages];
+  };
+  std::vector<std::vector<std::unique_ptr<Chunk>>> dense_;
+  absl::flat_hash_map<uint64_t, std::unique_ptr<Page>> far_;
+  size_t page_count_ = 0;
   absl::flat_hash_map<uint32_t, uint32_t> frontier_;  // thread -> its newest page's number
   LiveSet fallback_;
   absl::flat_hash_map<uint64_t, LiveBlock> overflow_;  // paged blocks that do not pack
   size_t paged_ = 0;
   size_t mode_pages_[3] = {};
   size_t value_bytes_ = 0;
-  // The pages PrefetchValue found lately, by the low bits of their number:
-  // a free's Erase, a few events later, takes its page from here instead of
-  // looking it up in the index again (python: 12 M frees, a probe of
-  // pages_ each). Entries point into pages_: forgotten when a page is
-  // added (NewPage: the index may move its pages) and when their page is
-  // released (Shrink).
-  static constexpr size_t kRecentPages = 64;
-  struct RecentPage {
-    uint64_t key = ~uint64_t{0};
-    Page* page = nullptr;
-  };
-  void ForgetRecentPages() { recent_.fill(RecentPage{}); }
-  mutable std::array<RecentPage, kRecentPages> recent_{};
-  mutable uint64_t last_key_ = ~uint64_t{0};
-  mutable uint64_t last_prefetch_ = ~uint64_t{0};
+  // Keys are below 2^56 (ids >> kPageBits): this one is no page's.
+  static constexpr uint64_t kNoKey = ~uint64_t{0};
+  mutable uint64_t last_key_ = kNoKey;  // PageOf's last page (never a released one)
   mutable Page* last_page_ = nullptr;
-  uint64_t insert_key_ = ~uint64_t{0};  // Insert's last page (null: none)
+  mutable uint64_t last_prefetch_ = kNoKey;
+  uint64_t insert_key_ = kNoKey;  // Insert's last page
   Page* insert_page_ = nullptr;
 };
 

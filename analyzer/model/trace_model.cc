@@ -81,6 +81,8 @@ class Analysis {
     if ((merger.header().flags & format::kFileFlagSampled) != 0) {
       sample_period_ = static_cast<double>(merger.header().sample_period_bytes);
     }
+    sampled_ = sample_period_ > 1;
+    UpdateRare();
     if (options.track_growth) {
       // The window is the last growth_window of the trace, as far as the
       // chunk headers tell its length (the largest chunk base time: a lower
@@ -107,13 +109,31 @@ class Analysis {
       // first symbol tables instead of after them.
       if (!warm_started_ && done + count >= kWarmAfterEvents) StartWarmSymbolizer(batch, count);
       // The live set's memory a free will read is loaded ahead, in two
-      // stages: the page index entry kIndexAhead events before the free,
-      // then (the entry loaded by then) the page's values kValueAhead
+      // stages: the page's header kIndexAhead events before the free,
+      // then (the header loaded by then) the page's values kValueAhead
       // events before it. Allocations go to their thread's newest page,
       // which is in cache.
       constexpr size_t kIndexAhead = 32;
       constexpr size_t kValueAhead = 12;
-      for (size_t i = 0; i < count; ++i) {
+      size_t i = 0;
+      if (count > kIndexAhead) {
+        // All but the run's last kIndexAhead events: both stages without
+        // bounds checks, each event's freed id found once (at the first
+        // stage) and kept in a ring for the second (python: the checks and
+        // the second look at the event were about 10 instructions an event).
+        uint64_t ahead[kAheadRing];
+        for (size_t j = kValueAhead; j < kIndexAhead; ++j) ahead[j] = FreedId(batch[j]);
+        for (; i + kIndexAhead < count; ++i) {
+          const uint64_t far = FreedId(batch[i + kIndexAhead]);
+          ahead[(i + kIndexAhead) % kAheadRing] = far;
+          if (far != 0) live_set_.Prefetch(far);
+          if (uint64_t id = ahead[(i + kValueAhead) % kAheadRing]; id != 0) {
+            live_set_.PrefetchValue(id);
+          }
+          Process(batch[i], run.stream);
+        }
+      }
+      for (; i < count; ++i) {
         if (i + kIndexAhead < count) {
           if (uint64_t id = FreedId(batch[i + kIndexAhead]); id != 0) live_set_.Prefetch(id);
         }
@@ -136,6 +156,7 @@ class Analysis {
   }
 
  private:
+  static constexpr size_t kAheadRing = 64;  // > kIndexAhead, a power of two
   // The id of the block an exact free or realloc releases, else 0.
   static uint64_t FreedId(const Event& e) {
     if (e.tag == RecordTag::kFree) return e.code == 0 && e.paired == 0 ? e.id : 0;
@@ -148,6 +169,20 @@ class Analysis {
     if (r.time_us > now_) now_ = r.time_us;
     if (at_time_pending_ && r.time_us > options_.at_time_us) TakeAtTimeSnapshot();
     if (now_ >= next_timeline_us_) SampleTimeline();
+    // The two commonest events first, before the switch's jump table.
+    if (r.tag == RecordTag::kAlloc) {
+      Allocate(r.id, r.api, r.size, r.stack, stream, (r.paired & pair_in_chunk_) != 0);
+      return;
+    }
+    if (r.tag == RecordTag::kFree && r.code == 0) {
+      if ((r.paired & pair_in_chunk_) != 0) {
+        FreePaired(r.id, r.size, r.stack, static_cast<Api>(r.value), r.api, stream,
+                   /*from_free=*/true);
+      } else {
+        Free(r.id, r.api, stream, /*from_free=*/true);
+      }
+      return;
+    }
     switch (r.tag) {
       case RecordTag::kAlloc:
         Allocate(r.id, r.api, r.size, r.stack, stream, (r.paired & pair_in_chunk_) != 0);
@@ -285,22 +320,28 @@ class Analysis {
 
   bool IsRuntime(uint32_t site) const { return p_.sites[site].kind == SiteKind::kRuntime; }
 
-  [[gnu::always_inline]] void AddLive(uint32_t site, uint64_t size) {
-    if (growth_ != nullptr) {
-      growth_->Change(site, now_, live_[site].bytes, live_[site].bytes + size);
-    }
-    const bool runtime = IsRuntime(site);
+  // `runtime`: IsRuntime(site). `allocated`: the block was just allocated
+  // (not inherited): the site's series counts its bytes as allocated too
+  // (one SiteTimelineBuilder call for both).
+  [[gnu::always_inline]] void AddLive(uint32_t site, uint64_t size, bool runtime,
+                                      bool allocated) {
+    LiveCounter& live = live_[site];
+    if (growth_ != nullptr) growth_->Change(site, now_, live.bytes, live.bytes + size);
     // A program block of an exact trace raises the heap the peak is taken
     // on: at its peak now, it is at a new one after this.
-    peak_.Change(site, live_, /*rises=*/!runtime && size != 0 && sample_period_ <= 1);
-    live_[site].bytes += size;
-    live_[site].count += 1;
+    peak_.Change(site, live_, /*rises=*/!runtime && size != 0 && !sampled_);
+    live.bytes += size;
+    live.count += 1;
     // The runtime's blocks are not the program's heap (trace_model.h).
     if (runtime) return;
-    site_series_.Live(site, now_, live_[site].bytes);
+    if (allocated) {
+      site_series_.AllocatedLive(site, now_, size, live.bytes);
+    } else {
+      site_series_.Live(site, now_, live.bytes);
+    }
     heap_bytes_ += size;
     ++heap_blocks_;
-    if (sample_period_ > 1) {
+    if (sampled_) {
       Reestimate(site);
       live_variance_ += AllocationVariance(size, sample_period_, /*bytes=*/true);
     }
@@ -330,22 +371,22 @@ class Analysis {
     old = now;
   }
 
-  uint64_t HeapBytes() const { return sample_period_ > 1 ? estimated_bytes_ : heap_bytes_; }
-  uint64_t HeapBlocks() const { return sample_period_ > 1 ? estimated_blocks_ : heap_blocks_; }
+  uint64_t HeapBytes() const { return sampled_ ? estimated_bytes_ : heap_bytes_; }
+  uint64_t HeapBlocks() const { return sampled_ ? estimated_blocks_ : heap_blocks_; }
 
   [[gnu::always_inline]] void RemoveLive(const LiveBlock& block) {
+    LiveCounter& live = live_[block.site];
     if (growth_ != nullptr) {
-      growth_->Change(block.site, now_, live_[block.site].bytes,
-                      live_[block.site].bytes - block.size);
+      growth_->Change(block.site, now_, live.bytes, live.bytes - block.size);
     }
     peak_.Change(block.site, live_, /*rises=*/false);
-    live_[block.site].bytes -= block.size;
-    live_[block.site].count -= 1;
+    live.bytes -= block.size;
+    live.count -= 1;
     if (IsRuntime(block.site)) return;
-    site_series_.Live(block.site, now_, live_[block.site].bytes);
+    site_series_.Live(block.site, now_, live.bytes);
     heap_bytes_ -= block.size;
     --heap_blocks_;
-    if (sample_period_ > 1) {
+    if (sampled_) {
       Reestimate(block.site);
       live_variance_ -= AllocationVariance(block.size, sample_period_, /*bytes=*/true);
     }
@@ -357,10 +398,12 @@ class Analysis {
   [[gnu::always_inline]] void Allocate(uint64_t id, Api api, uint64_t size, uint64_t stack,
                                        size_t stream, bool paired) {
     uint32_t site = SiteFor(stack, api);
-    SiteStats& s = p_.sites[site].stats;
+    Site& site_record = p_.sites[site];
+    const bool runtime = site_record.kind == SiteKind::kRuntime;
+    SiteStats& s = site_record.stats;
     ++s.alloc_count;
     s.alloc_bytes += size;
-    if (sample_period_ > 1) {
+    if (sampled_) {
       // The inverse of the sampling probability 1 - exp(-size/period); a
       // zero-byte allocation (sampled only as a thread's first) counts once.
       double w = SampleWeight(size, sample_period_);
@@ -369,28 +412,44 @@ class Analysis {
       allocs_variance_ += AllocationVariance(size, sample_period_, /*bytes=*/false);
       bytes_variance_ += AllocationVariance(size, sample_period_, /*bytes=*/true);
     }
-    if (!IsRuntime(site)) {
-      ++p_.size_histogram[BucketOfSize(size)];
-      site_series_.Allocated(site, now_, size);
-    }
+    if (!runtime) ++p_.size_histogram[BucketOfSize(size)];
     ThreadState& t = threads_[stream];
     t.allocated_upto = format::AllocIdCounter(id) + 1;
     t.last_alloc_id = id;
     t.last_alloc_valid = true;
-    if (!waiting_errors_.empty()) ResolveFreeErrors(id, stack, api, size);
-    if (!pending_frees_.empty() && pending_frees_.erase(id) != 0) {  // freed already
+    // The site's series counts the bytes allocated whether or not the
+    // block becomes live here (with its live bytes when it does).
+    if (rare_ && AllocateRare(id, api, size, stack)) {  // freed already
       // A corrupt trace freed it twice: its paired free finds no block.
       if (paired) unpaired_.insert(id);
+      if (!runtime) site_series_.Allocated(site, now_, size);
       return;
     }
-    if (compact_ && compact_index_.TakePending(stack, size)) return;         // likewise
     if (!paired && !live_set_.Insert(id, LiveBlock{size, site})) {
+      if (!runtime) site_series_.Allocated(site, now_, size);
       ++duplicate_ids_;
       return;
     }
     if (compact_) compact_index_.Add(stack, size, id);
-    AddLive(site, size);
+    AddLive(site, size, runtime, /*allocated=*/true);
   }
+
+  // Allocate's checks for what most traces never have (rare_): free errors
+  // waiting for this allocation, a free of it read before it (exact or
+  // compact). True if the block was freed already.
+  [[gnu::noinline]] bool AllocateRare(uint64_t id, Api api, uint64_t size, uint64_t stack) {
+    if (!waiting_errors_.empty()) ResolveFreeErrors(id, stack, api, size);
+    if (!pending_frees_.empty() && pending_frees_.erase(id) != 0) {
+      UpdateRare();
+      return true;
+    }
+    return compact_ && compact_index_.TakePending(stack, size);
+  }
+
+  // rare_: whether Allocate must look at AllocateRare's cases. Called
+  // whenever pending_frees_ or waiting_errors_ may have become empty or
+  // not.
+  void UpdateRare() { rare_ = compact_ || !pending_frees_.empty() || !waiting_errors_.empty(); }
 
   // A compact free (format::kFileFlagCompactFrees): releases the oldest
   // live block of its stack and size (compact_free_index.h), which keeps
@@ -424,7 +483,7 @@ class Analysis {
     if (compact_) compact_index_.Add(r.stack, r.size, r.id);
     ++s.inherited_count;
     s.inherited_bytes += r.size;
-    AddLive(site, r.size);
+    AddLive(site, r.size, IsRuntime(site), /*allocated=*/false);
   }
 
   [[gnu::always_inline]] void Free(uint64_t id, Api api, size_t stream, bool from_free) {
@@ -438,6 +497,7 @@ class Analysis {
           format::AllocIdCounter(id) >= threads_[owner->second].allocated_upto &&
           pending_frees_.size() < (1u << 24)) {
         pending_frees_.insert(id);
+        UpdateRare();
         ++frees_;
         ++p_.totals.frees_by_api[static_cast<size_t>(api)];
       } else {
@@ -556,6 +616,7 @@ class Analysis {
       // Its allocation comes later in time order, or was freed already (a
       // double free): resolved in Allocate, or after the pass.
       waiting_errors_[r.id].push_back(errors.size() - 1);
+      UpdateRare();
     }
   }
 
@@ -573,6 +634,7 @@ class Analysis {
       ResolveFreeError(p_.leak_classes.errors[index], stack, api, size);
     }
     waiting_errors_.erase(it);
+    UpdateRare();
   }
 
   // The classes of the last scan, for the blocks still live now (the end).
@@ -752,6 +814,8 @@ class Analysis {
   static constexpr size_t kSeriesTopSites = 64;
   std::unique_ptr<GrowthTracker> growth_;  // AnalyzeOptions::track_growth
   double sample_period_ = 0;               // > 1: a sampled trace
+  bool sampled_ = false;                   // sample_period_ > 1
+  bool rare_ = false;                      // UpdateRare
   uint64_t now_ = 0;
   uint64_t heap_bytes_ = 0;
   uint64_t heap_blocks_ = 0;

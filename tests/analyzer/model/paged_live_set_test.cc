@@ -182,6 +182,44 @@ TEST(PagedLiveSetTest, ManyThreadsRandomFreesAndOutOfOrderIdsMatchAMap) {
   c.CheckAll();
 }
 
+// The page index: pages of a thread past a chunk of 512 page numbers, of a
+// thread index of 2^16 and more and of counters of 2^36 and more (kept in the
+// hash map beside the tables) are found, counted and released like the rest.
+TEST(PagedLiveSetTest, PagesAcrossChunksHighThreadsAndHighCountersAreIndexed) {
+  Checker c;
+  const uint32_t threads[] = {0, 7, 1u << 16, (1u << 24) - 1};
+  const uint64_t starts[] = {0, 511 * 256, uint64_t{1} << 36, (uint64_t{1} << 40) - 3 * 256};
+  for (uint32_t t : threads) {
+    for (uint64_t start : starts) {
+      // Three pages a (thread, start): 3 * 256 counters, every block kept.
+      for (uint64_t i = 0; i < 3 * 256; ++i) c.Insert(MakeAllocId(t, start + i), {i + 1, t % 100});
+    }
+  }
+  c.CheckAll();
+  // Each thread's later starts lie past its frontier: all pages made, none
+  // in the fallback; the starts below a thread's frontier went there.
+  EXPECT_EQ(c.set().page_count(), 4u * 4 * 3);
+  EXPECT_EQ(c.set().fallback_size(), 0u);
+  LiveBlock b{};
+  EXPECT_FALSE(c.set().Find(MakeAllocId(7, 511 * 256 + 3 * 256), &b));
+  EXPECT_FALSE(c.set().Find(MakeAllocId(1u << 16, 3 * 256), &b));
+  EXPECT_FALSE(c.set().Find(MakeAllocId(8, 0), &b));
+  // Freeing every block releases every page but each thread's open one.
+  for (uint32_t t : threads) {
+    for (uint64_t start : starts) {
+      for (uint64_t i = 0; i < 3 * 256; ++i) c.Erase(MakeAllocId(t, start + i));
+    }
+  }
+  c.CheckAll();
+  EXPECT_EQ(c.set().page_count(), 4u);
+  // A released page's counters come back below the frontier: the fallback.
+  c.Insert(MakeAllocId(7, 5), {9, 9});
+  c.Insert(MakeAllocId(1u << 16, (uint64_t{1} << 36) + 5), {9, 9});
+  c.CheckAll();
+  EXPECT_EQ(c.set().fallback_size(), 2u);
+  EXPECT_EQ(c.set().page_count(), 4u);
+}
+
 // 2 M blocks live from 2 threads, one in five freed as a temporary: from
 // 10 sizes and sites, the pages are palettes (about 1.3 bytes a block);
 // every size different, dense (about 10 bytes a block, against LiveSet's

@@ -190,7 +190,8 @@ void ExpectSameBuckets(const std::vector<SiteBucket>& got, const std::vector<Sit
 }
 
 // Random calls (many sites that touch few buckets, a few busy ones, time
-// jumps that coarsen several times at once, times near the 64-bit limit)
+// jumps that coarsen several times at once, times near the 64-bit limit,
+// AllocatedLive for two fifths of the allocations, pruning between them)
 // under several bounds: the output is the reference's, bucket for bucket.
 TEST(SiteTimelineTest, MatchesPerSiteVectorsReference) {
   struct Bounds {
@@ -219,9 +220,17 @@ TEST(SiteTimelineTest, MatchesPerSiteVectorsReference) {
         live[site] -= size;
       } else {
         live[site] += size;
+        uint64_t how = rng() % 5;
+        if (how >= 3) {
+          // One call for both (the pass's allocation), the reference's two.
+          got.AllocatedLive(site, now, size, live[site]);
+          want.Allocated(site, now, size);
+          want.Live(site, now, live[site]);
+          continue;
+        }
         got.Allocated(site, now, size);
         want.Allocated(site, now, size);
-        if (rng() % 5 == 0) continue;  // an allocation whose live bytes come later
+        if (how == 0) continue;  // an allocation whose live bytes come later
       }
       got.Live(site, now, live[site]);
       want.Live(site, now, live[site]);
