@@ -14,29 +14,40 @@ constexpr uint64_t kMaxArgs = 1 << 16;
 
 // The fast path needs this many bytes of record stream after a hot record's
 // first byte (the longest, kRealloc: a two-varint id_ref and a stack); the
-// columns are checked by RefreshFastRecords().
+// columns are checked by FastBudget().
 constexpr ptrdiff_t kVarint = kMaxVarintBytes;
 constexpr ptrdiff_t kFastRowBytes = 3 * kVarint;
 
-// A varint read without end checks: the caller guarantees 10 readable bytes.
-// False for a varint that overflows 64 bits or runs longer than 10 bytes.
-inline bool UncheckedVarint(const uint8_t*& p, uint64_t* v) {
-  uint64_t byte = *p++;
-  if (byte < 0x80) {
-    *v = byte;
-    return true;
+// Sets the fields of `r` that a hot record of h's kind sets (the others keep
+// their values).
+void CopyHotFields(const HotRecord& h, bool compact, Record* r) {
+  r->tag = h.tag;
+  r->api = h.api;
+  r->time_us = h.time_us;
+  r->id = h.id;
+  switch (h.tag) {
+    case RecordTag::kFree:
+      if (compact) {
+        r->stack = h.stack;
+        r->size = h.size;
+      }
+      break;
+    case RecordTag::kAlloc:
+      r->alignment = h.alignment;
+      r->size = h.size;
+      r->stack = h.stack;
+      r->address = h.address;
+      break;
+    default:  // kRealloc
+      r->old_id = h.old_id;
+      r->old_stack = h.old_stack;
+      r->old_size = h.old_size;
+      r->time2_us = h.time2_us;
+      r->size = h.size;
+      r->stack = h.stack;
+      r->address = h.address;
+      break;
   }
-  uint64_t result = byte & 0x7f;
-  for (int shift = 7; shift < 64; shift += 7) {
-    byte = *p++;
-    if (shift == 63 && byte > 1) return false;
-    result |= (byte & 0x7f) << shift;
-    if (byte < 0x80) {
-      *v = result;
-      return true;
-    }
-  }
-  return false;
 }
 
 }  // namespace
@@ -73,6 +84,7 @@ ChunkDecoder::ChunkDecoder(const uint8_t* chunk, size_t size, bool compact_frees
 bool ChunkDecoder::Fail(const char* what) {
   size_t offset = static_cast<size_t>(pos_ - base_);
   pos_ = end_;
+  fast_records_ = fast_frees_ = 0;  // the fast path reads nothing more
   error_ = std::string("malformed ") + what + " record at chunk offset " + std::to_string(offset);
   return false;
 }
@@ -185,12 +197,17 @@ bool ChunkDecoder::Next(Record* out) {
   }
   if (!r.process.argv.empty()) r.process.argv.clear();
   if (tag_byte >= kHotByteBase) {  // kAlloc, kFree, kRealloc with their api
+    // The fast path, for this record alone (it reads the hot byte itself).
+    --pos_;
+    if (DecodeHotRecords(1, [&r, this](const HotRecord& h) { CopyHotFields(h, compact_, &r); })) {
+      return true;
+    }
+    ++pos_;
     RecordTag tag = static_cast<RecordTag>(tag_byte / kHotByteBase);
     uint8_t api = tag_byte % kHotByteBase;
     if (api >= static_cast<uint8_t>(Api::kApiLimit)) return Fail("hot");
     r.tag = tag;
     r.api = static_cast<Api>(api);
-    if (NextWithinBudget(out, tag)) return true;
     fast_records_ = fast_frees_ = 0;
     return NextHotSlow(out, tag);
   }
@@ -225,136 +242,25 @@ bool ChunkDecoder::Next(Record* out) {
   return true;
 }
 
-// How many hot records can surely be decoded unchecked from here: each takes
-// at most kFastRowBytes of the record stream after its first byte, two
-// varints of the time and misc columns and one of the size column
-// (fast_records_); exact frees, the record stream and the time column only
-// (fast_frees_ >= fast_records_). False when not even a free fits.
-bool ChunkDecoder::RefreshFastRecords() {
-  auto room = [](const uint8_t* pos, const uint8_t* end, ptrdiff_t per_record) {
-    return static_cast<uint64_t>((end - pos) / per_record);
+// Each hot record takes at most kFastRowBytes of the record stream after
+// its first byte, two varints of the time and misc columns and one of the
+// size column (two for a compact realloc); an exact free, of the record
+// stream and the time column only.
+ChunkDecoder::Budget ChunkDecoder::FastBudget(const uint8_t* pos, const uint8_t* times,
+                                              const uint8_t* sizes, const uint8_t* misc) const {
+  auto room = [](const uint8_t* p, const uint8_t* end, ptrdiff_t per_record) {
+    return static_cast<uint64_t>((end - p) / per_record);
   };
-  uint64_t n = room(pos_, end_, 1 + kFastRowBytes);
-  n = std::min(n, room(columns_[kTimeColumn].pos, columns_[kTimeColumn].end, 2 * kVarint));
-  fast_frees_ = n;  // an exact free's streams
+  Budget b;
+  uint64_t n = room(pos, end_, 1 + kFastRowBytes);
+  n = std::min(n, room(times, columns_[kTimeColumn].end, 2 * kVarint));
+  b.frees = n;
   // A compact realloc reads two sizes (trace_format.h, "Compact frees").
-  n = std::min(n, room(columns_[kSizeColumn].pos, columns_[kSizeColumn].end,
+  n = std::min(n, room(sizes, columns_[kSizeColumn].end,
                        compact_ ? kCompactReallocSizeFields * kVarint : kVarint));
-  n = std::min(n, room(columns_[kMiscColumn].pos, columns_[kMiscColumn].end, 2 * kVarint));
-  fast_records_ = n;
-  return fast_frees_ != 0;
-}
-
-// Flattened: NextFast and DecodeIdRef inlined, so the hot record never
-// leaves registers until its fields are stored.
-[[gnu::flatten]] bool ChunkDecoder::NextHot(HotRecord* out) {
-  if (pos_ >= end_) return false;  // the end (or an error: Fail moved pos_ to end_)
-  const uint8_t tag_byte = *pos_;
-  if (tag_byte < kHotByteBase) return false;
-  const RecordTag tag = static_cast<RecordTag>(tag_byte / kHotByteBase);
-  const uint8_t api = tag_byte % kHotByteBase;
-  if (api >= static_cast<uint8_t>(Api::kApiLimit)) return false;
-  out->tag = tag;
-  out->api = static_cast<Api>(api);
-  ++pos_;
-  if (!NextWithinBudget(out, tag)) {
-    --pos_;  // Next decodes it, through the checked path
-    return false;
-  }
-  return true;
-}
-
-template <typename Out>
-[[gnu::always_inline]] inline bool ChunkDecoder::NextWithinBudget(Out* out, RecordTag tag) {
-  // An exact free reads only the record stream and the time column, so
-  // it has its own budget: a run of frees (a program's teardown) leaves
-  // the size and misc columns empty, which ends the others' budget.
-  const bool exact_free = tag == RecordTag::kFree && !compact_;
-  uint64_t& budget = exact_free ? fast_frees_ : fast_records_;
-  if ((budget == 0 && !RefreshFastRecords()) || budget == 0 || !NextFast(out, tag)) return false;
-  // Each hot record uses at most its margins of every budget's streams.
-  if (fast_records_ != 0) --fast_records_;
-  --fast_frees_;
-  return true;
-}
-
-template <typename Out>
-[[gnu::always_inline]] inline bool ChunkDecoder::NextFast(Out* out, RecordTag tag) {
-  // Decodes into locals and commits only when the whole record is valid;
-  // anything unusual returns false and leaves the checked path to decode
-  // the record (or to name the error) from the same position. The caller
-  // checked that the record stream and the columns hold the longest
-  // record, and set the record's tag and api.
-  const uint8_t* p = pos_;
-  const uint8_t* times = columns_[kTimeColumn].pos;
-  uint64_t dt;
-  if (!UncheckedVarint(times, &dt) || dt > kMaxTimeDeltaUs) return false;
-  Out& r = *out;
-  // Decoded into `freed`, committed to last_freed_ with the record.
-  uint64_t freed = last_freed_;
-  auto id_ref = [&](uint64_t* id) {
-    uint64_t v, counter = 0;
-    if (!UncheckedVarint(p, &v)) return false;
-    if ((v & 3) == 1 && !UncheckedVarint(p, &counter)) return false;
-    return DecodeIdRef(v, counter, &freed, id);
-  };
-  const uint8_t* sizes = columns_[kSizeColumn].pos;
-  if (tag == RecordTag::kFree && compact_) {
-    uint64_t stack, size;
-    if (!UncheckedVarint(p, &stack) || !UncheckedVarint(sizes, &size)) return false;
-    time_us_ += dt;
-    r.time_us = time_us_;
-    r.id = 0;
-    r.stack = stack;
-    r.size = size;
-    pos_ = p;
-    columns_[kTimeColumn].pos = times;
-    columns_[kSizeColumn].pos = sizes;
-    return true;
-  }
-  if (tag == RecordTag::kFree) {
-    uint64_t id;
-    if (!id_ref(&id)) return false;
-    time_us_ += dt;
-    r.time_us = time_us_;
-    r.id = id;
-    pos_ = p;
-    columns_[kTimeColumn].pos = times;
-    last_freed_ = freed;
-    return true;
-  }
-  const uint8_t* misc = columns_[kMiscColumn].pos;
-  uint64_t old_id = 0, old_stack = 0, old_size = 0, dt2 = 0, size, stack, alignment = 0, address;
-  if (tag == RecordTag::kRealloc) {
-    bool old_ok = compact_ ? UncheckedVarint(p, &old_stack) && UncheckedVarint(sizes, &old_size)
-                           : id_ref(&old_id);
-    if (!old_ok || !UncheckedVarint(times, &dt2) || dt2 > kMaxTimeDeltaUs) return false;
-  }
-  if (!UncheckedVarint(p, &stack) || !UncheckedVarint(sizes, &size)) return false;
-  if (tag == RecordTag::kAlloc && !UncheckedVarint(misc, &alignment)) return false;
-  if (!UncheckedVarint(misc, &address)) return false;
-  time_us_ += dt;
-  r.time_us = time_us_;
-  if (tag == RecordTag::kRealloc) {
-    r.old_id = old_id;
-    r.old_stack = old_stack;
-    r.old_size = old_size;
-    time_us_ += dt2;
-    r.time2_us = time_us_;
-  } else {
-    r.alignment = alignment;
-  }
-  r.size = size;
-  r.stack = stack;
-  last_address_ += static_cast<uint64_t>(UnZigZag(address));
-  r.address = last_address_;
-  r.id = MakeAllocId(header_.thread_index, next_counter_++);
-  pos_ = p;
-  columns_[kTimeColumn].pos = times;
-  columns_[kSizeColumn].pos = sizes;
-  columns_[kMiscColumn].pos = misc;
-  last_freed_ = freed;
-  return true;
+  n = std::min(n, room(misc, columns_[kMiscColumn].end, 2 * kVarint));
+  b.records = n;
+  return b;
 }
 
 // The checked path of the hot records (tag and api already set): fields

@@ -6,13 +6,15 @@
 // chunk buffer, valid while that buffer lives.
 //
 // Speed: this is the analyzer's innermost loop (one call per event). The
-// common records (kAlloc, kFree, kRealloc) take a fast path whose varint
-// reads skip the per-byte end checks when at least kFastReadBytes remain;
-// the checked path decodes anything the fast path declines, so both give the
-// same records and the same errors. A record sets every field of its own
-// kind; the fields of other kinds keep the values of earlier records, except
-// the lists (segments, argv, ids), which every record clears, and the
-// string views, which every record but kAlloc, kFree and kRealloc clears.
+// common records (kAlloc, kFree, kRealloc) take a fast path
+// (DecodeHotRecords) whose varint reads skip the per-byte end checks while
+// a budget of records that surely fit in what is left of each stream lasts;
+// the checked path decodes anything the fast path declines, so both give
+// the same records and the same errors. A record sets every field of its
+// own kind; the fields of other kinds keep the values of earlier records,
+// except the lists (segments, argv, ids), which every record clears, and
+// the string views, which every record but kAlloc, kFree and kRealloc
+// clears.
 #ifndef HEAPSIGHT_FORMAT_CHUNK_DECODER_H_
 #define HEAPSIGHT_FORMAT_CHUNK_DECODER_H_
 
@@ -113,8 +115,8 @@ struct Record {
 };
 
 // The fields of a hot record (kAlloc, kFree, kRealloc), named as in Record,
-// for callers that want only those (ChunkDecoder::NextHot). Like Record's,
-// the fields another kind of record sets keep their earlier values.
+// for callers that want only those (ChunkDecoder::DecodeHotRecords). The
+// fields the record's kind does not set are 0.
 struct HotRecord {
   RecordTag tag = RecordTag::kAlloc;
   Api api = Api::kUnknown;
@@ -172,13 +174,20 @@ class ChunkDecoder {
   // chunk or on error (then ok() is false).
   bool Next(Record* out);
 
-  // Next's fast path alone, for the hot records that make up most of a
-  // chunk: when the next record is a kAlloc, kFree or kRealloc that the
-  // unchecked path decodes, decodes it into `out` (the same fields Next
-  // would set) and returns true. Otherwise returns false and moves
-  // nothing: Next() then decodes that record (or names its error). Skips
-  // Next's per-record work for the other kinds (clearing lists, views).
-  bool NextHot(HotRecord* out);
+  // The fast path, for the hot records that make up most of a chunk:
+  // decodes the kAlloc, kFree and kRealloc records from here on and calls
+  // sink(const HotRecord&) for each, at most `max_records` of them, and
+  // stops before the first record it declines (another kind, a hot record
+  // it cannot decode without end checks, or one that is malformed): Next()
+  // then decodes that record (or names its error). Returns how many records
+  // it decoded. Inlined into the caller with its sink, so a loop over a
+  // chunk's records keeps the decoder's state in registers.
+  template <typename Sink>
+  size_t DecodeHotRecords(size_t max_records, Sink&& sink);
+
+  // At most this many records are left (each takes at least two bytes of
+  // the record stream): a bound for sizing the caller's arrays.
+  size_t max_records_left() const { return static_cast<size_t>(end_ - pos_) / 2; }
 
   // Allocation counter the next kAlloc/kRealloc record will receive.
   uint64_t next_alloc_counter() const { return next_counter_; }
@@ -196,16 +205,38 @@ class ChunkDecoder {
   bool DecodeIdRef(uint64_t v, uint64_t counter, uint64_t* last_freed, uint64_t* id) const;
   bool NextSlow(Record* out, RecordTag tag);
   bool NextHotSlow(Record* out, RecordTag tag);
-  // Out: Record or HotRecord.
-  template <typename Out>
-  bool NextFast(Out* out, RecordTag tag);
-  // The hot record whose tag byte was just read, through NextFast if its
-  // budget (refreshed when used up) allows; counts it against the budgets.
-  // False: nothing decoded, the caller takes the checked path.
-  template <typename Out>
-  bool NextWithinBudget(Out* out, RecordTag tag);
+  // How many hot records surely decode without end checks from these
+  // positions of the record stream and the columns: `records` for any hot
+  // record, `frees` (>= records) for exact frees, which read only the
+  // record stream and the time column.
+  struct Budget {
+    uint64_t records;
+    uint64_t frees;
+  };
+  Budget FastBudget(const uint8_t* pos, const uint8_t* times, const uint8_t* sizes,
+                    const uint8_t* misc) const;
+  // A varint read without end checks: the caller guarantees kMaxVarintBytes
+  // readable bytes. False for a varint that overflows 64 bits or runs longer
+  // than 10 bytes.
+  [[gnu::always_inline]] static bool UncheckedVarint(const uint8_t*& p, uint64_t* v) {
+    uint64_t byte = *p++;
+    if (byte < 0x80) {
+      *v = byte;
+      return true;
+    }
+    uint64_t result = byte & 0x7f;
+    for (int shift = 7; shift < 64; shift += 7) {
+      byte = *p++;
+      if (shift == 63 && byte > 1) return false;
+      result |= (byte & 0x7f) << shift;
+      if (byte < 0x80) {
+        *v = result;
+        return true;
+      }
+    }
+    return false;
+  }
   bool ReadColumn(int column, uint64_t* v);
-  bool RefreshFastRecords();
 
   ChunkHeader header_{};
   const uint8_t* base_ = nullptr;
@@ -224,10 +255,142 @@ class ChunkDecoder {
     const uint8_t* end = nullptr;
   };
   Column columns_[kColumnCount];
-  uint64_t fast_records_ = 0;  // hot records NextFast may decode unchecked
-  uint64_t fast_frees_ = 0;    // the same for exact frees (RefreshFastRecords)
+  uint64_t fast_records_ = 0;  // hot records the fast path may decode unchecked
+  uint64_t fast_frees_ = 0;    // the same for exact frees (FastBudget)
   bool compact_ = false;       // kFileFlagCompactFrees
 };
+
+template <typename Sink>
+[[gnu::always_inline]] inline size_t ChunkDecoder::DecodeHotRecords(size_t max_records,
+                                                                   Sink&& sink) {
+  // The decoder's state lives in locals during the loop and is written back
+  // once at its end: the sink's stores (of bytes, which may alias anything)
+  // would otherwise make the compiler reload and store every member per
+  // record.
+  const uint8_t* pos = pos_;
+  const uint8_t* times = columns_[kTimeColumn].pos;
+  const uint8_t* sizes = columns_[kSizeColumn].pos;
+  const uint8_t* misc = columns_[kMiscColumn].pos;
+  uint64_t time = time_us_;
+  uint64_t address = last_address_;
+  uint64_t freed = last_freed_;
+  uint64_t counter = next_counter_;
+  Budget budget{fast_records_, fast_frees_};
+  const uint32_t thread = header_.thread_index;
+  const bool compact = compact_;
+  size_t n = 0;
+  while (n < max_records) {
+    // Every hot record counts against the frees' budget (a free's streams
+    // are a subset of the others'), so a positive one also means the tag
+    // byte is readable. A failed decode (Fail) zeroes both budgets.
+    if (budget.frees == 0) {
+      budget = FastBudget(pos, times, sizes, misc);
+      if (budget.frees == 0) break;
+    }
+    const uint8_t byte = *pos;
+    if (byte < kHotByteBase) break;
+    const RecordTag tag = static_cast<RecordTag>(byte / kHotByteBase);
+    const uint8_t api = byte % kHotByteBase;
+    if (api >= static_cast<uint8_t>(Api::kApiLimit)) break;
+    // An exact free reads only the record stream and the time column, so
+    // it has its own budget: a run of frees (a program's teardown) leaves
+    // the size and misc columns empty, which ends the others' budget.
+    if (budget.records == 0 && (tag != RecordTag::kFree || compact)) {
+      budget = FastBudget(pos, times, sizes, misc);
+      if (budget.records == 0) break;
+    }
+    // Decoded into locals and committed only when the whole record is
+    // valid; anything unusual breaks out before the commit and leaves the
+    // checked path to decode the record (or to name the error) from the
+    // same position.
+    const uint8_t* p = pos + 1;
+    const uint8_t* t = times;
+    const uint8_t* s = sizes;
+    const uint8_t* m = misc;
+    uint64_t f = freed;
+    // One id_ref (trace_format.h; DecodeIdRef's rules); false: invalid.
+    auto id_ref = [&](uint64_t& id) __attribute__((always_inline)) {
+      uint64_t v;
+      if (!UncheckedVarint(p, &v)) return false;
+      if ((v & 1) == 0) {  // distance from the next counter
+        const uint64_t distance = v >> 1;
+        if (distance == 0 || distance > counter) return false;
+        f = counter - distance;
+        id = MakeAllocId(thread, f);
+        return true;
+      }
+      if ((v & 3) == 3) {  // difference from the previous free's counter
+        const uint64_t own = f + static_cast<uint64_t>(UnZigZag(v >> 2));
+        if (own >= counter) return false;  // not allocated yet (or wrapped)
+        f = own;
+        id = MakeAllocId(thread, own);
+        return true;
+      }
+      uint64_t full_counter;  // any thread's id, in full
+      if (!UncheckedVarint(p, &full_counter)) return false;
+      const uint64_t other = v >> 2;
+      if (other > UINT32_MAX || full_counter > kAllocCounterMask) return false;
+      id = MakeAllocId(static_cast<uint32_t>(other), full_counter);
+      return true;
+    };
+    // Scalars, not a HotRecord's fields: they stay in registers, and the
+    // fields the sink does not read are never stored.
+    uint64_t dt, dt2 = 0, delta = 0, stack = 0, size = 0, alignment = 0, id = 0, old_id = 0,
+                 old_stack = 0, old_size = 0;
+    if (!UncheckedVarint(t, &dt) || dt > kMaxTimeDeltaUs) break;
+    if (tag == RecordTag::kFree) {
+      if (compact) {
+        if (!UncheckedVarint(p, &stack) || !UncheckedVarint(s, &size)) break;
+      } else if (!id_ref(id)) {
+        break;
+      }
+    } else {
+      if (tag == RecordTag::kRealloc) {
+        const bool old_ok = compact ? UncheckedVarint(p, &old_stack) &&
+                                          UncheckedVarint(s, &old_size)
+                                    : id_ref(old_id);
+        if (!old_ok || !UncheckedVarint(t, &dt2) || dt2 > kMaxTimeDeltaUs) break;
+      }
+      if (!UncheckedVarint(p, &stack) || !UncheckedVarint(s, &size)) break;
+      if (tag == RecordTag::kAlloc && !UncheckedVarint(m, &alignment)) break;
+      if (!UncheckedVarint(m, &delta)) break;
+    }
+    // The record is valid: commit it.
+    time += dt;
+    const uint64_t time_us = time;
+    uint64_t time2_us = 0, new_address = 0;
+    if (tag != RecordTag::kFree) {
+      time += dt2;
+      if (tag == RecordTag::kRealloc) time2_us = time;
+      address += static_cast<uint64_t>(UnZigZag(delta));
+      new_address = address;
+      id = MakeAllocId(thread, counter++);
+    }
+    pos = p;
+    times = t;
+    sizes = s;
+    misc = m;
+    freed = f;
+    // Each hot record uses at most its margins of every budget's streams.
+    budget.records -= budget.records != 0;
+    --budget.frees;
+    ++n;
+    const HotRecord h{tag,  static_cast<Api>(api), time_us, time2_us, size,      stack,
+                      alignment, new_address, id, old_id,   old_stack, old_size};
+    sink(h);
+  }
+  pos_ = pos;
+  columns_[kTimeColumn].pos = times;
+  columns_[kSizeColumn].pos = sizes;
+  columns_[kMiscColumn].pos = misc;
+  time_us_ = time;
+  last_address_ = address;
+  last_freed_ = freed;
+  next_counter_ = counter;
+  fast_records_ = budget.records;
+  fast_frees_ = budget.frees;
+  return n;
+}
 
 // Whether a file's frees are compact (its decoders take compact_frees).
 inline bool HasCompactFrees(const FileHeader& h) {

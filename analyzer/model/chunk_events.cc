@@ -1,10 +1,14 @@
 // analyzer/model/chunk_events.cc: see chunk_events.h.
 #include "analyzer/model/chunk_events.h"
 
-#include "analyzer/model/chunk_pairing.h"
-
+#include <bit>
+#include <cstddef>
+#include <cstring>
+#include <new>
 #include <string_view>
 #include <utility>
+
+#include "analyzer/model/chunk_pairing.h"
 
 namespace heapsight::analyzer {
 
@@ -71,29 +75,48 @@ void ToEvent(const Record& r, uint32_t stream, Event* out) {
   }
 }
 
+void EventArray::Grow(size_t n) {
+  size_t want = size_ + n;
+  if (want < capacity_ + capacity_ / 2) want = capacity_ + capacity_ / 2;
+  void* grown = std::realloc(data_, want * sizeof(Event));
+  if (grown == nullptr) throw std::bad_alloc();
+  data_ = static_cast<Event*>(grown);
+  capacity_ = want;
+}
+
 namespace {
 
-// Appends one hot Event, every field written in place. A push_back of a
-// braced temporary builds the Event on the stack with byte and word stores
-// and copies it with 16-byte loads, which the CPU cannot forward from those
-// stores: a store-forwarding stall on every event, 20% of a decode worker's
-// time on the python trace (perf, 2026-12-06).
-inline void PutHot(std::vector<Event>& events, RecordTag tag, format::Api api, uint8_t code,
-                   uint32_t stream, uint64_t time_us, uint64_t id, uint64_t old_id,
-                   uint64_t size, uint64_t stack, uint64_t value) {
-  Event& e = events.emplace_back();
-  e.tag = tag;
-  e.api = api;
-  e.code = code;
-  e.paired = 0;
-  e.stream = stream;
-  e.time_us = time_us;
-  e.id = id;
-  e.old_id = old_id;
-  e.size = size;
-  e.stack = stack;
-  e.value = value;
-  e.full = nullptr;
+// The first 8 bytes of an Event (tag, api, code, paired = 0, stream),
+// stored as one word: byte stores followed by the wider loads of a later
+// copy stall (store forwarding), and one store is fewer instructions than
+// four. PairInChunk sets `paired` afterwards.
+static_assert(offsetof(Event, tag) == 0 && offsetof(Event, api) == 1 &&
+              offsetof(Event, code) == 2 && offsetof(Event, paired) == 3 &&
+              offsetof(Event, stream) == 4 &&
+              offsetof(Event, time_us) == 8);
+static_assert(std::endian::native == std::endian::little);
+inline uint64_t EventHead(RecordTag tag, format::Api api, uint8_t code, uint32_t stream) {
+  return uint64_t{static_cast<uint8_t>(tag)} | uint64_t{static_cast<uint8_t>(api)} << 8 |
+         uint64_t{code} << 16 | uint64_t{stream} << 32;
+}
+
+// Writes one hot Event at *cursor and moves the cursor past it: every field
+// in place (a push_back of a braced temporary copied a stack Event with
+// 16-byte loads the CPU could not forward from its byte stores, a
+// store-forwarding stall on every event: 20% of a decode worker's time on
+// the python trace by perf, 2026-12-06).
+[[gnu::always_inline]] inline void PutHot(Event*& cursor, uint64_t head, uint64_t time_us,
+                                          uint64_t id, uint64_t old_id, uint64_t size,
+                                          uint64_t stack, uint64_t value) {
+  Event* e = cursor++;
+  std::memcpy(static_cast<void*>(e), &head, sizeof head);
+  e->time_us = time_us;
+  e->id = id;
+  e->old_id = old_id;
+  e->size = size;
+  e->stack = stack;
+  e->value = value;
+  e->full = nullptr;
 }
 
 }  // namespace
@@ -120,49 +143,68 @@ void DecodeChunk(const uint8_t* data, size_t size, DecodedChunk* out, bool compa
     out->error = decoder.error();
     return;
   }
-  // Hot records take 4 to 8 bytes of a chunk; reserving for one per 6 raw
-  // bytes avoids most regrowth without holding much unused memory.
-  std::vector<Event>& events = out->events;
-  events.reserve(size / 6 + 16);
-  format::HotRecord h;
+  // At most one Event per record, two for a compact realloc: room for all
+  // of them up front (reserved room costs no page until written), so the
+  // hot loop writes through a pointer with no capacity check per event.
+  const size_t per_record = compact_frees ? 2 : 1;
+  EventArray& events = out->events;
+  events.Reserve(decoder.max_records_left() * per_record);
+  // The events' times never decrease unless the clock wraps (a corrupt
+  // chunk): checked as they are written.
+  uint64_t last_time = 0;
+  bool ordered = true;
+  auto check_order = [&](uint64_t time_us) {
+    ordered &= time_us >= last_time;
+    last_time = time_us;
+  };
   Record r;
   for (;;) {
     // The hot records (nearly all of them) straight into Events: the
     // decoder's fast path, no Record, every field written once. The Event
     // fields a kind does not use are 0.
-    if (decoder.NextHot(&h)) {
+    Event* cursor = events.data() + events.size();
+    const size_t room = (events.capacity() - events.size()) / per_record;
+    const size_t decoded = decoder.DecodeHotRecords(room, [&](const format::HotRecord& h) {
+      check_order(h.time_us);
       switch (h.tag) {
         case RecordTag::kAlloc:
-          PutHot(events, RecordTag::kAlloc, h.api, 0, stream, h.time_us, h.id, 0, h.size,
-                 h.stack, 0);
+          PutHot(cursor, EventHead(RecordTag::kAlloc, h.api, 0, stream), h.time_us, h.id, 0,
+                 h.size, h.stack, 0);
           break;
         case RecordTag::kFree:
           if (compact_frees) {
-            PutHot(events, RecordTag::kFree, h.api, kCompactFree, stream, h.time_us, 0, 0,
-                   h.size, h.stack, 0);
+            PutHot(cursor, EventHead(RecordTag::kFree, h.api, kCompactFree, stream), h.time_us,
+                   0, 0, h.size, h.stack, 0);
           } else {
-            PutHot(events, RecordTag::kFree, h.api, 0, stream, h.time_us, h.id, 0, 0, 0, 0);
+            PutHot(cursor, EventHead(RecordTag::kFree, h.api, 0, stream), h.time_us, h.id, 0, 0,
+                   0, 0);
           }
           break;
         default:  // kRealloc
           if (compact_frees) {
             // The old block (a compact free at the free time), then the new one.
-            PutHot(events, RecordTag::kFree, h.api, kCompactReallocFree, stream, h.time_us, 0,
-                   0, h.old_size, h.old_stack, 0);
-            PutHot(events, RecordTag::kAlloc, h.api, 0, stream, h.time2_us, h.id, 0, h.size,
-                   h.stack, 0);
+            PutHot(cursor, EventHead(RecordTag::kFree, h.api, kCompactReallocFree, stream),
+                   h.time_us, 0, 0, h.old_size, h.old_stack, 0);
+            check_order(h.time2_us);
+            PutHot(cursor, EventHead(RecordTag::kAlloc, h.api, 0, stream), h.time2_us, h.id, 0,
+                   h.size, h.stack, 0);
           } else {
-            PutHot(events, RecordTag::kRealloc, h.api, 0, stream, h.time_us, h.id, h.old_id,
-                   h.size, h.stack, h.time2_us);
+            PutHot(cursor, EventHead(RecordTag::kRealloc, h.api, 0, stream), h.time_us, h.id,
+                   h.old_id, h.size, h.stack, h.time2_us);
           }
           break;
       }
+    });
+    events.set_size(static_cast<size_t>(cursor - events.data()));
+    if (decoded == room) {  // out of room (the bound above makes this rare)
+      events.Reserve(decoder.max_records_left() * per_record + per_record);
       continue;
     }
     if (!decoder.Next(&r)) break;
-    events.emplace_back();
-    Event& e = events.back();
+    events.Reserve(2);  // so a second Append (a compact realloc) keeps `e` in place
+    Event& e = events.Append();
     ToEvent(r, stream, &e);
+    check_order(e.time_us);
     if (compact_frees && r.tag == RecordTag::kFree) {
       e.code = kCompactFree;
     } else if (compact_frees && r.tag == RecordTag::kRealloc) {
@@ -174,29 +216,21 @@ void DecodeChunk(const uint8_t* data, size_t size, DecodedChunk* out, bool compa
       e.stack = r.old_stack;
       e.size = r.old_size;
       e.value = 0;
-      events.emplace_back();
-      Event& a = events.back();
+      Event& a = events.Append();
       ToEvent(r, stream, &a);
       a.tag = RecordTag::kAlloc;
       a.time_us = r.time2_us;
       a.old_id = 0;
       a.value = 0;
+      check_order(a.time_us);
     }
     if (NeedsFullRecord(r.tag)) {
       out->full.push_back(CopyRecord(r));
       e.full = &out->full.back()->record;
     }
   }
-  if (!decoder.ok()) out->error = decoder.error();
-  // One pass over the times while they are in cache (a chunk is a few
-  // hundred KB of events).
-  uint64_t last = 0;
-  bool ordered = true;
-  for (const Event& e : events) {
-    ordered &= e.time_us >= last;
-    last = e.time_us;
-  }
   out->ordered = ordered;
+  if (!decoder.ok()) out->error = decoder.error();
   if (!compact_frees) PairInChunk(events.data(), events.size(), &out->pairing);
 }
 

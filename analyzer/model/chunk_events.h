@@ -15,8 +15,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "format/chunk_decoder.h"
@@ -62,6 +64,7 @@ struct Event {
   const format::Record* full;
 };
 static_assert(sizeof(Event) == 64, "an Event is one cache line");
+static_assert(std::is_trivially_copyable_v<Event>, "EventArray moves Events as bytes");
 
 // Event::paired bits (chunk_pairing.h), set on exact traces where a block's
 // allocation and release are in one chunk with no barrier between them:
@@ -97,11 +100,79 @@ void ToEvent(const format::Record& r, uint32_t stream, Event* e);
 // Copies `r` into a self-owned FullRecord.
 std::unique_ptr<FullRecord> CopyRecord(const format::Record& r);
 
+// A growable array of Events that, unlike std::vector, lets the decoder
+// write past its size into reserved room through a plain pointer (no
+// capacity check per event) and then set the size. Events are trivially
+// copyable: the array is malloc'd and grows by realloc; reserved room is
+// not initialized (nor its pages touched).
+class EventArray {
+ public:
+  EventArray() = default;
+  ~EventArray() { std::free(data_); }
+  EventArray(EventArray&& o) noexcept : data_(o.data_), size_(o.size_), capacity_(o.capacity_) {
+    o.data_ = nullptr;
+    o.size_ = o.capacity_ = 0;
+  }
+  EventArray& operator=(EventArray&& o) noexcept {
+    if (this != &o) {
+      std::free(data_);
+      data_ = o.data_;
+      size_ = o.size_;
+      capacity_ = o.capacity_;
+      o.data_ = nullptr;
+      o.size_ = o.capacity_ = 0;
+    }
+    return *this;
+  }
+  EventArray(const EventArray&) = delete;
+  EventArray& operator=(const EventArray&) = delete;
+
+  Event* data() { return data_; }
+  const Event* data() const { return data_; }
+  size_t size() const { return size_; }
+  size_t capacity() const { return capacity_; }
+  bool empty() const { return size_ == 0; }
+  Event& operator[](size_t i) { return data_[i]; }
+  const Event& operator[](size_t i) const { return data_[i]; }
+  Event* begin() { return data_; }
+  Event* end() { return data_ + size_; }
+  const Event* begin() const { return data_; }
+  const Event* end() const { return data_ + size_; }
+
+  // Room for at least `n` events past size(); returns the first.
+  Event* Reserve(size_t n) {
+    if (capacity_ - size_ < n) Grow(n);
+    return data_ + size_;
+  }
+  // The first `n` events were written (n <= capacity()).
+  void set_size(size_t n) { size_ = n; }
+  // One more event at the end, uninitialized.
+  Event& Append() {
+    if (size_ == capacity_) Grow(1);
+    return data_[size_++];
+  }
+  void clear() { size_ = 0; }
+  // Frees the memory.
+  void Release() {
+    std::free(data_);
+    data_ = nullptr;
+    size_ = capacity_ = 0;
+  }
+
+ private:
+  // To at least size_ + n, and at least half again the capacity.
+  void Grow(size_t n);
+
+  Event* data_ = nullptr;
+  size_t size_ = 0;
+  size_t capacity_ = 0;
+};
+
 // A decoded chunk: every record the decoder yielded, in chunk order, then
 // the decoder's error if it stopped early ("" when the chunk was valid to
 // its end).
 struct DecodedChunk {
-  std::vector<Event> events;
+  EventArray events;
   // The FullRecords of the events whose `full` is set, in event order.
   std::vector<std::unique_ptr<FullRecord>> full;
   std::string error;
@@ -120,7 +191,7 @@ struct DecodedChunk {
   }
   // Releases all memory (clear() keeps the capacity).
   void Release() {
-    std::vector<Event>().swap(events);
+    events.Release();
     std::vector<std::unique_ptr<FullRecord>>().swap(full);
     std::vector<uint32_t>().swap(pairing);
     error.clear();

@@ -1,0 +1,211 @@
+// tests/analyzer/model/chunk_events_test.cc: DecodeChunk (the decode
+// workers' batch fast path, writing Events through a pointer) yields exactly
+// the Events of the record-by-record decoder (format::ChunkDecoder::Next and
+// ToEvent), for valid chunks of every kind of record and for chunks with
+// corrupt bytes at many positions (the same events up to the fault, then the
+// same error).
+#include "analyzer/model/chunk_events.h"
+
+#include "analyzer/model/chunk_pairing.h"
+
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "format/chunk_decoder.h"
+#include "format/trace_reader.h"
+#include "gtest/gtest.h"
+#include "tests/analyzer/test_trace_writer.h"
+
+namespace heapsight::analyzer {
+namespace {
+
+using format::Api;
+using format::RecordTag;
+
+// One thread's records of every kind the writer has, with sizes, stacks
+// and address deltas of every varint length and frees in all three id_ref
+// forms (distance, difference, another thread's id in full).
+std::vector<std::vector<uint8_t>> Chunks(const std::string& name) {
+  testing::TestTraceWriter w(1, 0, 2048);
+  w.Process(1, 0, "/bin/x", {"x"});
+  std::vector<uint64_t> live1, live2;
+  uint64_t time = 10;
+  for (uint64_t i = 0; i < 6000; ++i) {
+    time += (i % 13 == 0) ? (uint64_t{1} << (i % 40)) : i % 3;
+    const uint64_t size = (i % 11 == 0) ? (uint64_t{1} << (i % 45)) : i % 300;
+    const uint64_t stack = (i % 7 == 0) ? (uint64_t{1} << (i % 35)) : 1 + i % 50;
+    if (i % 5 == 0) w.StackNode(1, 1000 + i, 1 + i % 3, 0x400000 + i * 16);
+    live1.push_back(w.Alloc(1, time, Api::kMalloc, size, stack, 0x10000 + (i % 17) * (i << 12)));
+    if (i % 3 == 0) live2.push_back(w.Alloc(2, time, Api::kNew, size, stack));
+    if (i % 4 == 1 && !live1.empty()) {  // the newest: a distance
+      w.Free(1, time, live1.back());
+      live1.pop_back();
+    }
+    if (i % 9 == 2 && live1.size() > 3) {  // an older one: a difference
+      w.Free(1, time, live1[live1.size() / 2], Api::kDelete);
+      live1.erase(live1.begin() + static_cast<ptrdiff_t>(live1.size() / 2));
+    }
+    if (i % 10 == 3 && !live2.empty()) {  // another thread's: in full
+      w.Free(1, time, live2.back());
+      live2.pop_back();
+    }
+    if (i % 8 == 5 && !live1.empty()) {
+      live1.back() = w.Realloc(1, time, live1.back(), size + 1, stack);
+    }
+    if (i % 500 == 7) w.Marker(1, time, "m" + std::to_string(i));
+    if (i % 300 == 11) w.Rss(1, time, 1 << 20);
+    if (i % 700 == 13) w.AllocFailed(1, time, uint64_t{1} << 50);
+  }
+  w.End(1, time + 1);
+  std::string path = ::testing::TempDir() + "/" + name + "." + std::to_string(getpid()) + ".hst";
+  EXPECT_TRUE(w.WriteFile(path));
+  auto reader = format::TraceReader::Open(path);
+  EXPECT_TRUE(reader.ok());
+  std::vector<std::vector<uint8_t>> chunks;
+  std::vector<uint8_t> chunk;
+  while ((*reader)->NextChunk(&chunk)) chunks.push_back(chunk);
+  unlink(path.c_str());
+  return chunks;
+}
+
+// The record-by-record path: Next and ToEvent (exact frees), then
+// PairInChunk.
+DecodedChunk Reference(const std::vector<uint8_t>& bytes, uint32_t stream) {
+  DecodedChunk out;
+  format::ChunkDecoder d(bytes.data(), bytes.size());
+  if (!d.ok()) {
+    out.error = d.error();
+    return out;
+  }
+  format::Record r;
+  while (d.Next(&r)) {
+    Event& e = out.events.Append();
+    ToEvent(r, stream, &e);
+    if (NeedsFullRecord(r.tag)) {
+      out.full.push_back(CopyRecord(r));
+      e.full = &out.full.back()->record;
+    }
+  }
+  out.error = d.error();
+  // The same pairing pass as DecodeChunk's (chunk_pairing_test checks it).
+  PairInChunk(out.events.data(), out.events.size(), &out.pairing);
+  return out;
+}
+
+// The Event fields each kind of record uses (chunk_events.h); the others
+// may hold anything.
+enum Field { kApi = 1, kId = 2, kOldId = 4, kSize = 8, kStack = 16, kValue = 32, kCode = 64 };
+int FieldsOf(RecordTag tag) {
+  switch (tag) {
+    case RecordTag::kAlloc:
+    case RecordTag::kInherited:
+      return kApi | kSize | kStack | kId | kCode;
+    case RecordTag::kFree:
+      return kApi | kId | kCode;
+    case RecordTag::kRealloc:
+      return kApi | kOldId | kValue | kSize | kStack | kId | kCode;
+    case RecordTag::kStackNode:
+      return kValue | kOldId | kSize;
+    case RecordTag::kAllocFailed:
+      return kApi | kSize | kStack;
+    case RecordTag::kModule:
+    case RecordTag::kModuleUnload:
+    case RecordTag::kRss:
+    case RecordTag::kLost:
+    case RecordTag::kFork:
+    case RecordTag::kThreadStart:
+      return kValue;
+    case RecordTag::kFreeError:
+    case RecordTag::kEnd:
+      return kCode;
+    default:
+      return 0;
+  }
+}
+
+void ExpectSame(const DecodedChunk& got, const DecodedChunk& want, const std::string& what) {
+  ASSERT_EQ(got.events.size(), want.events.size()) << what;
+  EXPECT_EQ(got.error, want.error) << what;
+  for (size_t i = 0; i < want.events.size(); ++i) {
+    const Event& a = got.events[i];
+    const Event& b = want.events[i];
+    ASSERT_EQ(static_cast<int>(a.tag), static_cast<int>(b.tag)) << what << " event " << i;
+    const int fields = FieldsOf(b.tag);
+    EXPECT_EQ(a.stream, b.stream) << what << " event " << i;
+    EXPECT_EQ(a.paired, b.paired) << what << " event " << i;
+    EXPECT_EQ(a.time_us, b.time_us) << what << " event " << i;
+    if (fields & kApi) {
+      EXPECT_EQ(static_cast<int>(a.api), static_cast<int>(b.api)) << what << i;
+    }
+    if (fields & kCode) {
+      EXPECT_EQ(a.code, b.code) << what << " event " << i;
+    }
+    if (fields & kId) {
+      EXPECT_EQ(a.id, b.id) << what << " event " << i;
+    }
+    if (fields & kOldId) {
+      EXPECT_EQ(a.old_id, b.old_id) << what << " event " << i;
+    }
+    if (fields & kSize) {
+      EXPECT_EQ(a.size, b.size) << what << " event " << i;
+    }
+    if (fields & kStack) {
+      EXPECT_EQ(a.stack, b.stack) << what << " event " << i;
+    }
+    if (fields & kValue) {
+      EXPECT_EQ(a.value, b.value) << what << " event " << i;
+    }
+    ASSERT_EQ(a.full != nullptr, b.full != nullptr) << what << " event " << i;
+    if (a.full != nullptr) {
+      EXPECT_EQ(a.full->marker_name, b.full->marker_name) << what << " event " << i;
+    }
+  }
+}
+
+TEST(ChunkEventsTest, DecodeChunkEqualsTheRecordByRecordDecoder) {
+  const auto chunks = Chunks("events");
+  ASSERT_GT(chunks.size(), 20u);
+  size_t events = 0, frees = 0, reallocs = 0, full = 0;
+  DecodedChunk got;  // reused, as a decode worker does
+  for (size_t c = 0; c < chunks.size(); ++c) {
+    DecodeChunk(chunks[c].data(), chunks[c].size(), &got, false, 7);
+    ExpectSame(got, Reference(chunks[c], 7), "chunk " + std::to_string(c));
+    EXPECT_TRUE(got.ordered);
+    EXPECT_EQ(got.error, "");
+    events += got.events.size();
+    for (const Event& e : got.events) {
+      frees += e.tag == RecordTag::kFree;
+      reallocs += e.tag == RecordTag::kRealloc;
+      full += e.full != nullptr;
+    }
+  }
+  // process, 6000 + 2000 allocations, 1200 stack nodes, frees and reallocs
+  // of the loop, 12 markers, 20 rss, 9 failed allocations, end.
+  EXPECT_EQ(reallocs, 750u);
+  EXPECT_EQ(full, 1u + 12u + 1u);
+  EXPECT_EQ(events, 1u + 8000u + 1200u + frees + reallocs + 12u + 20u + 9u + 1u);
+}
+
+TEST(ChunkEventsTest, CorruptBytesGiveTheSameEventsAndError) {
+  const auto chunks = Chunks("events_bad");
+  DecodedChunk got;
+  size_t errors = 0;
+  for (size_t c = 0; c < chunks.size(); c += 3) {
+    for (size_t at = format::kChunkPreambleBytes; at < chunks[c].size(); at += 37) {
+      for (uint8_t value : {uint8_t{0x00}, uint8_t{0x80}, uint8_t{0xff}, uint8_t{0x41}}) {
+        std::vector<uint8_t> bad = chunks[c];
+        bad[at] = value;
+        DecodeChunk(bad.data(), bad.size(), &got, false, 3);
+        ExpectSame(got, Reference(bad, 3),
+                   "chunk " + std::to_string(c) + " byte " + std::to_string(at));
+        errors += !got.error.empty();
+      }
+    }
+  }
+  EXPECT_GT(errors, 100u);  // many of the corruptions are caught
+}
+
+}  // namespace
+}  // namespace heapsight::analyzer
