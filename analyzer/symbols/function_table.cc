@@ -172,12 +172,13 @@ std::vector<FunctionSymbol> PickFunctionSymbols(std::vector<FunctionCandidate> c
   return out;
 }
 
-std::vector<FunctionSymbol> ReadFunctionSymbols(Dwfl_Module* module, FunctionTableRead* read) {
+std::vector<FunctionSymbol> ReadFunctionSymbols(Dwfl_Module* module, FunctionTableRead* read,
+                                                bool allow_direct) {
   std::vector<FunctionCandidate> candidates;
   int n = module != nullptr ? dwfl_module_getsymtab(module) : -1;
   bool direct = false;
   if (n > 0) {
-    direct = ReadDirect(module, n, &candidates);
+    direct = allow_direct && ReadDirect(module, n, &candidates);
     if (!direct) {
       candidates.clear();
       ReadThroughLibdwfl(module, n, &candidates);

@@ -62,9 +62,11 @@ struct FunctionTableRead {
 // PickFunctionSymbols. Reads the table's array directly when it is one
 // plain ELF64 table (no auxiliary table, no extended section indices, not
 // relocatable) and a sample of its entries reads the same through
-// dwfl_module_getsym_info; otherwise through dwfl_module_getsym_info.
+// dwfl_module_getsym_info; otherwise, or when `allow_direct` is false (the
+// tests' reference), through dwfl_module_getsym_info.
 std::vector<FunctionSymbol> ReadFunctionSymbols(Dwfl_Module* module,
-                                                FunctionTableRead* read = nullptr);
+                                                FunctionTableRead* read = nullptr,
+                                                bool allow_direct = true);
 
 }  // namespace heapsight::analyzer
 

@@ -48,26 +48,6 @@ TEST(FunctionTableTest, RanksAndSizesPickOneNamePerAddress) {
   EXPECT_TRUE(PickFunctionSymbols({}).empty());
 }
 
-// The reference: every symbol through dwfl_module_getsym_info, as the
-// symbolizer read tables before.
-std::vector<FunctionSymbol> ThroughLibdwfl(Dwfl_Module* module, size_t* candidates) {
-  std::vector<FunctionCandidate> c;
-  int n = dwfl_module_getsymtab(module);
-  for (int i = 0; i < n; ++i) {
-    GElf_Sym sym;
-    GElf_Addr value = 0;
-    const char* name = dwfl_module_getsym_info(module, i, &sym, &value, nullptr, nullptr, nullptr);
-    if (name == nullptr || name[0] == '\0' || GELF_ST_TYPE(sym.st_info) != STT_FUNC ||
-        sym.st_shndx == SHN_UNDEF) {
-      continue;
-    }
-    uint64_t size = sym.st_size == 0 ? 1 : sym.st_size;
-    c.push_back({value, value + size, name, FunctionSymbolRank(GELF_ST_BIND(sym.st_info), name)});
-  }
-  *candidates = c.size();
-  return PickFunctionSymbols(std::move(c));
-}
-
 const Dwfl_Callbacks kCallbacks = {
     .find_elf = dwfl_build_id_find_elf,
     .find_debuginfo = dwfl_standard_find_debuginfo,
@@ -111,11 +91,15 @@ void ExpectSameAsLibdwfl(const std::string& path) {
   ASSERT_NE(s.module, nullptr) << path;
   FunctionTableRead read;
   std::vector<FunctionSymbol> direct = ReadFunctionSymbols(s.module, &read);
-  size_t candidates = 0;
-  std::vector<FunctionSymbol> reference = ThroughLibdwfl(s.module, &candidates);
+  // The reference: every symbol through dwfl_module_getsym_info, as the
+  // symbolizer read tables before.
+  FunctionTableRead reference_read;
+  std::vector<FunctionSymbol> reference =
+      ReadFunctionSymbols(s.module, &reference_read, /*allow_direct=*/false);
   EXPECT_TRUE(read.direct) << path;
+  EXPECT_FALSE(reference_read.direct) << path;
   EXPECT_EQ(read.symbols, static_cast<uint64_t>(dwfl_module_getsymtab(s.module)));
-  EXPECT_EQ(read.candidates, candidates);
+  EXPECT_EQ(read.candidates, reference_read.candidates);
   ASSERT_EQ(direct.size(), reference.size()) << path;
   for (size_t i = 0; i < direct.size(); ++i) {
     ASSERT_EQ(direct[i].start, reference[i].start) << path << " #" << i;
