@@ -148,32 +148,11 @@ bool ChunkDecoder::ReadColumn(int column, uint64_t* v) {
 }
 
 bool ChunkDecoder::ReadIdRef(uint64_t* id) {
-  uint64_t v, counter = 0;
+  uint64_t v;
   if (!ReadVarint(&v)) return false;
-  if ((v & 3) == 1 && !ReadVarint(&counter)) return false;
-  return DecodeIdRef(v, counter, &last_freed_, id);
-}
-
-bool ChunkDecoder::DecodeIdRef(uint64_t v, uint64_t counter, uint64_t* last_freed,
-                               uint64_t* id) const {
-  if ((v & 1) == 0) {  // distance from the next counter
-    uint64_t distance = v >> 1;
-    if (distance == 0 || distance > next_counter_) return false;
-    *last_freed = next_counter_ - distance;
-    *id = MakeAllocId(header_.thread_index, *last_freed);
-    return true;
-  }
-  if ((v & 3) == 3) {  // difference from the previous free's counter
-    uint64_t own = *last_freed + static_cast<uint64_t>(UnZigZag(v >> 2));
-    if (own >= next_counter_) return false;  // not allocated yet (or wrapped)
-    *last_freed = own;
-    *id = MakeAllocId(header_.thread_index, own);
-    return true;
-  }
-  uint64_t thread = v >> 2;  // any thread's id, in full
-  if (thread > UINT32_MAX || counter > kAllocCounterMask) return false;
-  *id = MakeAllocId(static_cast<uint32_t>(thread), counter);
-  return true;
+  return DecodeIdRef(
+      v, [this](uint64_t* counter) { return ReadVarint(counter); }, next_counter_,
+      header_.thread_index, &last_freed_, id);
 }
 
 bool ChunkDecoder::Next(Record* out) {

@@ -202,7 +202,37 @@ class ChunkDecoder {
   bool ReadIdRef(uint64_t* id);
   // One id_ref: `v` its first varint, `counter` its second (the full form's
   // counter; 0 otherwise). Own-thread forms read and advance *last_freed.
-  bool DecodeIdRef(uint64_t v, uint64_t counter, uint64_t* last_freed, uint64_t* id) const;
+  // An id_ref's rules (trace_format.h's IdRef): `v`, then for the form
+  // naming any thread's block the counter that follows it, read by
+  // read_full_counter(uint64_t*) (false: unreadable); `next_counter` is this
+  // thread's next allocation counter and *last_freed the counter of its
+  // previous free, updated. False: invalid. Shared by the checked path
+  // (ReadIdRef) and DecodeHotRecords, each with its own reads.
+  template <typename ReadFullCounter>
+  [[gnu::always_inline]] static bool DecodeIdRef(uint64_t v, ReadFullCounter&& read_full_counter,
+                                                 uint64_t next_counter, uint32_t thread,
+                                                 uint64_t* last_freed, uint64_t* id) {
+    if ((v & 1) == 0) {  // distance from the next counter
+      const uint64_t distance = v >> 1;
+      if (distance == 0 || distance > next_counter) return false;
+      *last_freed = next_counter - distance;
+      *id = MakeAllocId(thread, *last_freed);
+      return true;
+    }
+    if ((v & 3) == 3) {  // difference from the previous free's counter
+      const uint64_t own = *last_freed + static_cast<uint64_t>(UnZigZag(v >> 2));
+      if (own >= next_counter) return false;  // not allocated yet (or wrapped)
+      *last_freed = own;
+      *id = MakeAllocId(thread, own);
+      return true;
+    }
+    uint64_t full_counter;  // any thread's id, in full
+    if (!read_full_counter(&full_counter)) return false;
+    const uint64_t other = v >> 2;
+    if (other > UINT32_MAX || full_counter > kAllocCounterMask) return false;
+    *id = MakeAllocId(static_cast<uint32_t>(other), full_counter);
+    return true;
+  }
   bool NextSlow(Record* out, RecordTag tag);
   bool NextHotSlow(Record* out, RecordTag tag);
   // How many hot records surely decode without end checks from these
@@ -308,30 +338,13 @@ template <typename Sink>
     const uint8_t* s = sizes;
     const uint8_t* m = misc;
     uint64_t f = freed;
-    // One id_ref (trace_format.h; DecodeIdRef's rules); false: invalid.
+    // One id_ref (DecodeIdRef); false: invalid.
     auto id_ref = [&](uint64_t& id) __attribute__((always_inline)) {
       uint64_t v;
       if (!UncheckedVarint(p, &v)) return false;
-      if ((v & 1) == 0) {  // distance from the next counter
-        const uint64_t distance = v >> 1;
-        if (distance == 0 || distance > counter) return false;
-        f = counter - distance;
-        id = MakeAllocId(thread, f);
-        return true;
-      }
-      if ((v & 3) == 3) {  // difference from the previous free's counter
-        const uint64_t own = f + static_cast<uint64_t>(UnZigZag(v >> 2));
-        if (own >= counter) return false;  // not allocated yet (or wrapped)
-        f = own;
-        id = MakeAllocId(thread, own);
-        return true;
-      }
-      uint64_t full_counter;  // any thread's id, in full
-      if (!UncheckedVarint(p, &full_counter)) return false;
-      const uint64_t other = v >> 2;
-      if (other > UINT32_MAX || full_counter > kAllocCounterMask) return false;
-      id = MakeAllocId(static_cast<uint32_t>(other), full_counter);
-      return true;
+      return DecodeIdRef(
+          v, [&](uint64_t* c) __attribute__((always_inline)) { return UncheckedVarint(p, c); },
+          counter, thread, &f, &id);
     };
     // Scalars, not a HotRecord's fields: they stay in registers, and the
     // fields the sink does not read are never stored.
