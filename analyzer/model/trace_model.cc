@@ -184,20 +184,9 @@ class Analysis {
       return;
     }
     switch (r.tag) {
-      case RecordTag::kAlloc:
-        Allocate(r.id, r.api, r.size, r.stack, stream, (r.paired & pair_in_chunk_) != 0);
-        break;
-      case RecordTag::kFree:
-        if (r.code != 0) {  // compact: names a stack and size (chunk_events.h)
-          FreeCompact(r, stream);
-          break;
-        }
-        if ((r.paired & pair_in_chunk_) != 0) {
-          FreePaired(r.id, r.size, r.stack, static_cast<Api>(r.value), r.api, stream,
-                     /*from_free=*/true);
-          break;
-        }
-        Free(r.id, r.api, stream, /*from_free=*/true);
+      // kAlloc and an exact kFree: above.
+      case RecordTag::kFree:  // compact: names a stack and size (chunk_events.h)
+        FreeCompact(r, stream);
         break;
       case RecordTag::kRealloc:
         if ((r.paired & kPairedOldBlock) != 0) {
