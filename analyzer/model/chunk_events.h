@@ -4,7 +4,7 @@
 // The records of a chunk do not depend on any other chunk, so a worker can
 // decompress and decode a whole chunk ahead of the merge (ChunkPrefetcher);
 // the merge then only compares times and hands out Events (StreamMerger), and
-// the analysis reads the Events (EventPipeline, trace_model). The decoding
+// the analysis reads the Events (StreamMerger::NextRun, trace_model). The decoding
 // itself is format::ChunkDecoder's: this file only stores its output.
 //
 // Memory: 64 bytes per record of the chunk (a 128 KiB chunk of hot records

@@ -144,13 +144,12 @@ bool StreamMerger::Advance(size_t s) {
                                                ")"));
     return false;
   }
-  // Parked threads hold no chunk: its arrays go back to the workers (or to
-  // the sink, whose owner holds on to the events it was handed).
-  if (retired_sink_ != nullptr) {
-    retired_sink_->push_back(std::move(st.chunk));
-  } else {
-    Recycle(std::move(st.chunk));
-  }
+  // Parked threads hold no chunk: its arrays go back to the workers. The
+  // events of the run handed out last are in another stream's chunk or
+  // in this one's before its last event was consumed: a stream advances
+  // past its chunk only in the NextRun call after the one that returned
+  // the chunk's last run, so a run stays valid until the next call.
+  Recycle(std::move(st.chunk));
   st.chunk.Release();
   return st.next_chunk < st.chunks.size();  // parked at its next chunk
 }
@@ -162,7 +161,6 @@ void StreamMerger::Recycle(DecodedChunk&& chunk) {
   }
   chunk.Clear();
   if (chunk.events.capacity() == 0) return;
-  std::lock_guard<std::mutex> lock(spare_mu_);
   if (spare_.size() < 4) spare_.push_back(std::move(chunk));
 }
 
@@ -172,7 +170,6 @@ bool StreamMerger::Unpark(size_t s) {
   if (prefetcher_ == nullptr && st.chunk.events.capacity() == 0) {
     // The serial path decodes into the stream's chunk: reuse a recycled
     // one's arrays rather than allocate (and fault in) fresh ones.
-    std::lock_guard<std::mutex> lock(spare_mu_);
     if (!spare_.empty()) {
       st.chunk = std::move(spare_.back());
       spare_.pop_back();

@@ -81,8 +81,9 @@ class StreamMerger {
   };
   // The next run of records in time order (non-empty), or false at the end
   // or on error (then status() says which). The events, and their full
-  // records if any, stay valid until the next call, or, with a retired
-  // sink set, until their chunk, retired into the sink, is recycled.
+  // records if any, stay valid until the next call. The merge runs on the
+  // calling thread (trace_model's analysing thread); the decoding is the
+  // prefetcher's.
   bool NextRun(Run* run);
 
   // The next record in time order, or null at the end or on error: NextRun
@@ -97,16 +98,6 @@ class StreamMerger {
     return next_++;
   }
   const absl::Status& status() const { return status_; }
-
-  // Where the chunks the merge has used up go (appended; null: back to the
-  // decoders at once). A chunk's events stay valid in the sink, so a
-  // caller can hold on to the events Next returned (EventPipeline hands
-  // pointers to them to another thread) until it gives the chunk back with
-  // Recycle. Set it only between calls of Next.
-  void set_retired_sink(std::vector<DecodedChunk>* sink) { retired_sink_ = sink; }
-  // Gives a chunk from the retired sink back to the decoders, so its arrays
-  // are reused. Safe to call from another thread than Next's.
-  void Recycle(DecodedChunk&& chunk);
 
   // Finds the allocation records (kAlloc, kRealloc, kInherited) of `ids`,
   // decoding only the chunk of each id's thread that its counter falls in
@@ -144,6 +135,9 @@ class StreamMerger {
   // its next chunk when its chunk is used up. Returns false when the
   // stream is exhausted or on error (status_ set).
   bool Advance(size_t s);
+  // Gives a used-up chunk's arrays back for reuse: to the decode workers,
+  // or on the serial path to spare_.
+  void Recycle(DecodedChunk&& chunk);
   // The end of the run of stream `s` (whose pending record comes first)
   // before heap_[0]'s key: the first event after the pending one that
   // heap_[0] precedes, or the chunk's end.
@@ -160,10 +154,8 @@ class StreamMerger {
   std::unique_ptr<format::TraceReader> reader_;
   std::unique_ptr<ChunkPrefetcher> prefetcher_;  // null on the serial path
   std::vector<uint8_t> scratch_;   // raw chunk read on this thread
-  std::vector<DecodedChunk>* retired_sink_ = nullptr;
   // The serial path's recycled chunks (no prefetcher to take them).
-  std::mutex spare_mu_;
-  std::vector<DecodedChunk> spare_;  // guarded by spare_mu_
+  std::vector<DecodedChunk> spare_;
   int decode_workers_ = 0;
   std::vector<std::unique_ptr<Stream>> streams_;
   std::vector<size_t> heap_;       // min-heap of streams with a pending record

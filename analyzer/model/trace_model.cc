@@ -14,7 +14,6 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "analyzer/model/compact_free_index.h"
-#include "analyzer/model/event_pipeline.h"
 #include "analyzer/model/growth_tracker.h"
 #include "analyzer/model/leak_scan_tracker.h"
 #include "analyzer/model/site_timeline.h"
@@ -97,10 +96,14 @@ class Analysis {
   }
 
   absl::Status Run() {
-    EventPipeline events(merger_);
-    EventPipeline::Run run;
+    // The merge runs on this thread (StreamMerger::NextRun): the decode
+    // workers stamp each event with its stream, and a run (for a one-thread
+    // trace, the rest of a chunk) costs a few time comparisons. A merging
+    // thread of its own cost more in wake-ups and cache-line transfers
+    // than it saved (docs/performance.md, "The feed").
+    StreamMerger::Run run;
     uint64_t done = 0;
-    while (events.NextRun(&run)) {
+    while (merger_.NextRun(&run)) {
       const Event* batch = run.begin;
       const size_t count = static_cast<size_t>(run.end - run.begin);
       // The helper starts before the batch that completes the first
@@ -150,7 +153,7 @@ class Analysis {
       }
     }
     if (progress_ != nullptr) progress_->Finish();
-    if (!events.status().ok()) return events.status();
+    if (!merger_.status().ok()) return merger_.status();
     Finish();
     return absl::OkStatus();
   }
