@@ -115,6 +115,7 @@ class Analysis {
       // which is in cache.
       constexpr size_t kIndexAhead = 32;
       constexpr size_t kValueAhead = 12;
+      constexpr size_t kStreamAhead = 64;
       size_t i = 0;
       if (count > kIndexAhead) {
         // All but the run's last kIndexAhead events: both stages without
@@ -124,6 +125,10 @@ class Analysis {
         uint64_t ahead[kAheadRing];
         for (size_t j = kValueAhead; j < kIndexAhead; ++j) ahead[j] = FreedId(batch[j]);
         for (; i + kIndexAhead < count; ++i) {
+          // The events themselves were written by a decode worker on
+          // another core: their lines are loaded kStreamAhead events ahead,
+          // so that reading the freed id above does not wait for them.
+          __builtin_prefetch(batch + std::min(i + kStreamAhead, count - 1));
           const uint64_t far = FreedId(batch[i + kIndexAhead]);
           ahead[(i + kIndexAhead) % kAheadRing] = far;
           if (far != 0) live_set_.Prefetch(far);
