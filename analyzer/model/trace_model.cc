@@ -25,6 +25,7 @@
 #include "analyzer/model/sample_estimate.h"
 #include "analyzer/model/site_classifier.h"
 #include "analyzer/model/site_index.h"
+#include "analyzer/model/task_gate.h"
 #include "analyzer/symbols/runtime_filter.h"
 #include "analyzer/model/stream_merger.h"
 #include "analyzer/symbols/symbolizer.h"
@@ -163,6 +164,7 @@ class Analysis {
         Process(batch[i], run.stream);
       }
       done += count;
+      if (runtime_gate_ != nullptr && !runtime_gate_open_) OpenRuntimeGate();
       if (progress_ != nullptr && (done & ~uint64_t{0xffff}) != ((done - count) & ~uint64_t{0xffff})) {
         progress_->Update(merger_.blocks_read(), merger_.block_count());
       }
@@ -570,15 +572,40 @@ class Analysis {
     // helper gets to them (after all the DWARF) are not read again there:
     // AnalyzeTrace's Symbolizer pairs them with the helper's DWARF.
     warm_symbolizer_->ShareSymbolTableClaims(table_claims_);
-    warm_thread_ = std::thread([sym = warm_symbolizer_.get(), ips = std::move(ips)] {
-      sym->Preload(ips);
-    });
+    // A long pass also hides the C/C++ runtime's debug info, which Preload
+    // leaves out (most reports print no frame there, and it is 10 MB for
+    // libc): the helper reads it once three quarters of the blocks are
+    // read (OpenRuntimeGate), instead of the report after the pass when it
+    // prints such a frame (python: 25-50 ms after the pass, libc's DWARF
+    // inflated while the analysing thread waits). Short passes would wait
+    // for it at their end instead, and keep Symbolize's lazy read.
+    if (merger_.block_count() >= kRuntimeDebugInfoMinBlocks) {
+      runtime_gate_ = std::make_shared<TaskGate>();
+    }
+    warm_thread_ = std::thread(
+        [sym = warm_symbolizer_.get(), ips = std::move(ips), gate = runtime_gate_] {
+          sym->Preload(ips);
+          if (gate != nullptr && gate->Wait()) sym->PreloadRuntimeDebugInfo();
+        });
+  }
+
+  // Lets the helper read the runtime's debug info once the pass is three
+  // quarters through its blocks (StartWarmSymbolizer).
+  void OpenRuntimeGate() {
+    if (merger_.blocks_read() * 4 < merger_.block_count() * 3) return;
+    runtime_gate_->Open();
+    runtime_gate_open_ = true;
+  }
+
+  // Stops the helper and waits for it: one still waiting at the gate (the
+  // pass ended before opening it, or failed) skips the runtime's debug info.
+  void JoinWarmThread() {
+    if (runtime_gate_ != nullptr) runtime_gate_->Close();
+    if (warm_thread_.joinable()) warm_thread_.join();
   }
 
  public:
-  ~Analysis() {
-    if (warm_thread_.joinable()) warm_thread_.join();
-  }
+  ~Analysis() { JoinWarmThread(); }
 
   // The symbolizer that classified the sites during the pass, or null.
   std::unique_ptr<Symbolizer> TakeClassifier() { return std::move(classifier_); }
@@ -587,7 +614,7 @@ class Analysis {
 
   // The helper's Symbolizer once it is done, or null.
   std::unique_ptr<Symbolizer> TakeWarmSymbolizer() {
-    if (warm_thread_.joinable()) warm_thread_.join();
+    JoinWarmThread();
     return std::move(warm_symbolizer_);
   }
 
@@ -843,6 +870,11 @@ class Analysis {
   // symbol table is read by one of them.
   std::shared_ptr<SymbolTableClaims> table_claims_ = std::make_shared<SymbolTableClaims>();
   std::thread warm_thread_;
+  // Big traces (kRuntimeDebugInfoMinBlocks blocks and more): the helper's
+  // go-ahead for the runtime's debug info, opened by OpenRuntimeGate.
+  static constexpr uint64_t kRuntimeDebugInfoMinBlocks = 1024;
+  std::shared_ptr<TaskGate> runtime_gate_;
+  bool runtime_gate_open_ = false;
 };
 
 // The program's totals from the per-site numbers (trace_model.h's
