@@ -387,12 +387,26 @@ class PagedLiveSet {
     }
   }
 
+  // Bits set in `x`, inline: without -mpopcnt (the x86-64 baseline this
+  // builds for) std::popcount is a call to libgcc's __popcountdi2 (python:
+  // 78 M instructions under Rank, with the calls).
+  [[gnu::always_inline]] static uint32_t PopCount(uint64_t x) {
+#if defined(__POPCNT__)
+    return static_cast<uint32_t>(std::popcount(x));
+#else
+    x = x - ((x >> 1) & 0x5555555555555555u);
+    x = (x & 0x3333333333333333u) + ((x >> 2) & 0x3333333333333333u);
+    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fu;
+    return static_cast<uint32_t>((x * 0x0101010101010101u) >> 56);
+#endif
+  }
+
   static uint32_t Rank(const Page& page, uint32_t slot) {
     uint32_t rank = 0;
     uint32_t w = slot >> 6;
-    for (uint32_t i = 0; i < w; ++i) rank += static_cast<uint32_t>(std::popcount(page.present[i]));
+    for (uint32_t i = 0; i < w; ++i) rank += PopCount(page.present[i]);
     uint64_t below = (uint64_t{1} << (slot & 63)) - 1;
-    return rank + static_cast<uint32_t>(std::popcount(page.present[w] & below));
+    return rank + PopCount(page.present[w] & below);
   }
 
   static constexpr uint64_t kMaxPackedSize = (uint64_t{1} << (64 - kSiteBits)) - 1;
