@@ -127,22 +127,24 @@ class Analysis {
       static_assert(kStreamAhead > kSlotAhead && kSlotAhead > kIndexAhead &&
                     kIndexAhead > kValueAhead && kAheadRing > kSlotAhead);
       size_t i = 0;
-      if (count > kIndexAhead) {
-        // All but the run's last kIndexAhead events: the stages without
+      if (count > kSlotAhead) {
+        // All but the run's last kSlotAhead events: the stages without
         // per-stage bounds checks, each event's freed id found once (at the
         // first stage) and kept in a ring for the others (python: the
         // checks and the second look at the event were about 10
         // instructions an event).
         uint64_t ahead[kAheadRing];
-        const size_t first = std::min(count, kSlotAhead);
-        for (size_t j = kValueAhead; j < first; ++j) ahead[j] = FreedId(batch[j]);
-        for (; i + kIndexAhead < count; ++i) {
-          if (i + kSlotAhead < count) [[likely]] {
-            __builtin_prefetch(batch + std::min(i + kStreamAhead, count - 1));
-            const uint64_t next = FreedId(batch[i + kSlotAhead]);
-            ahead[(i + kSlotAhead) % kAheadRing] = next;
-            if (next != 0) live_set_.PrefetchSlot(next);
-          }
+        for (size_t j = kValueAhead; j < kSlotAhead; ++j) ahead[j] = FreedId(batch[j]);
+        // The stream's prefetch address is computed as an integer: near the
+        // run's end it points past the events (a prefetch never faults), and
+        // a pointer would need clamping (3 instructions an event).
+        const uintptr_t stream_ahead =
+            reinterpret_cast<uintptr_t>(batch) + kStreamAhead * sizeof(Event);
+        for (; i + kSlotAhead < count; ++i) {
+          __builtin_prefetch(reinterpret_cast<const void*>(stream_ahead + i * sizeof(Event)));
+          const uint64_t next = FreedId(batch[i + kSlotAhead]);
+          ahead[(i + kSlotAhead) % kAheadRing] = next;
+          if (next != 0) live_set_.PrefetchSlot(next);
           if (uint64_t id = ahead[(i + kIndexAhead) % kAheadRing]; id != 0) {
             live_set_.Prefetch(id);
           }
