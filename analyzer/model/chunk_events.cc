@@ -89,15 +89,17 @@ namespace {
 // The first 8 bytes of an Event (tag, api, code, paired = 0, stream),
 // stored as one word: byte stores followed by the wider loads of a later
 // copy stall (store forwarding), and one store is fewer instructions than
-// four. PairInChunk sets `paired` afterwards.
+// four. `paired` is the pairing's (ChunkPairer) for the event itself; an
+// allocation's kPairedBlock is set later, when its free is decoded.
 static_assert(offsetof(Event, tag) == 0 && offsetof(Event, api) == 1 &&
               offsetof(Event, code) == 2 && offsetof(Event, paired) == 3 &&
               offsetof(Event, stream) == 4 &&
               offsetof(Event, time_us) == 8);
 static_assert(std::endian::native == std::endian::little);
-inline uint64_t EventHead(RecordTag tag, format::Api api, uint8_t code, uint32_t stream) {
+inline uint64_t EventHead(RecordTag tag, format::Api api, uint8_t code, uint32_t stream,
+                          uint8_t paired = 0) {
   return uint64_t{static_cast<uint8_t>(tag)} | uint64_t{static_cast<uint8_t>(api)} << 8 |
-         uint64_t{code} << 16 | uint64_t{stream} << 32;
+         uint64_t{code} << 16 | uint64_t{paired} << 24 | uint64_t{stream} << 32;
 }
 
 // Writes one hot Event at *cursor and moves the cursor past it: every field
@@ -157,17 +159,25 @@ void DecodeChunk(const uint8_t* data, size_t size, DecodedChunk* out, bool compa
     ordered &= time_us >= last_time;
     last_time = time_us;
   };
+  // Exact traces: blocks allocated and released in the chunk are paired as
+  // they are decoded (chunk_pairing.h), with the records' bound as span.
+  // (Event indices and the pairer's slot states share 32 bits.)
+  const uint64_t bound = decoder.max_records_left();
+  const bool pair = !compact_frees && bound < (UINT32_MAX - 1) / 2;
+  ChunkPairer pairer(&out->pairing, pair ? 2 * bound + 64 : 0);
   Record r;
   for (;;) {
     // The hot records (nearly all of them) straight into Events: the
     // decoder's fast path, no Record, every field written once. The Event
     // fields a kind does not use are 0.
-    Event* cursor = events.data() + events.size();
+    Event* const base = events.data();
+    Event* cursor = base + events.size();
     const size_t room = (events.capacity() - events.size()) / per_record;
     const size_t decoded = decoder.DecodeHotRecords(room, [&](const format::HotRecord& h) {
       check_order(h.time_us);
       switch (h.tag) {
         case RecordTag::kAlloc:
+          if (pair) pairer.Allocated(static_cast<uint32_t>(cursor - base), h.id);
           PutHot(cursor, EventHead(RecordTag::kAlloc, h.api, 0, stream), h.time_us, h.id, 0,
                  h.size, h.stack, 0);
           break;
@@ -175,6 +185,14 @@ void DecodeChunk(const uint8_t* data, size_t size, DecodedChunk* out, bool compa
           if (compact_frees) {
             PutHot(cursor, EventHead(RecordTag::kFree, h.api, kCompactFree, stream), h.time_us,
                    0, 0, h.size, h.stack, 0);
+          } else if (const uint32_t a = pairer.Released(h.id); a != ChunkPairer::kNoPair) {
+            // The free carries its block (chunk_events.h's kPairedBlock).
+            Event& allocation = base[a];
+            allocation.paired |= kPairedBlock;
+            pairer.CountPair();
+            PutHot(cursor, EventHead(RecordTag::kFree, h.api, 0, stream, kPairedBlock),
+                   h.time_us, h.id, 0, allocation.size, allocation.stack,
+                   static_cast<uint64_t>(allocation.api));
           } else {
             PutHot(cursor, EventHead(RecordTag::kFree, h.api, 0, stream), h.time_us, h.id, 0, 0,
                    0, 0);
@@ -189,8 +207,21 @@ void DecodeChunk(const uint8_t* data, size_t size, DecodedChunk* out, bool compa
             PutHot(cursor, EventHead(RecordTag::kAlloc, h.api, 0, stream), h.time2_us, h.id, 0,
                    h.size, h.stack, 0);
           } else {
-            PutHot(cursor, EventHead(RecordTag::kRealloc, h.api, 0, stream), h.time_us, h.id,
-                   h.old_id, h.size, h.stack, h.time2_us);
+            // The old block first (kPairedOldBlock: old_id is the distance
+            // back to its allocation), then the new one.
+            const uint32_t index = static_cast<uint32_t>(cursor - base);
+            pairer.StartAt(h.id);
+            uint8_t paired = 0;
+            uint64_t old = h.old_id;
+            if (const uint32_t a = pairer.Released(h.old_id); a != ChunkPairer::kNoPair) {
+              base[a].paired |= kPairedBlock;
+              pairer.CountPair();
+              paired = kPairedOldBlock;
+              old = index - a;
+            }
+            pairer.Allocated(index, h.id);
+            PutHot(cursor, EventHead(RecordTag::kRealloc, h.api, 0, stream, paired), h.time_us,
+                   h.id, old, h.size, h.stack, h.time2_us);
           }
           break;
       }
@@ -228,10 +259,11 @@ void DecodeChunk(const uint8_t* data, size_t size, DecodedChunk* out, bool compa
       out->full.push_back(CopyRecord(r));
       e.full = &out->full.back()->record;
     }
+    // After the Event is complete (a record of any kind: barriers too).
+    if (pair) pairer.Add(events.data(), static_cast<uint32_t>(events.size() - 1));
   }
   out->ordered = ordered;
   if (!decoder.ok()) out->error = decoder.error();
-  if (!compact_frees) PairInChunk(events.data(), events.size(), &out->pairing);
 }
 
 }  // namespace heapsight::analyzer

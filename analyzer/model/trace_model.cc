@@ -24,6 +24,7 @@
 #include "analyzer/model/sample_estimate.h"
 #include "analyzer/model/site_classifier.h"
 #include "analyzer/model/site_index.h"
+#include "analyzer/model/task_gate.h"
 #include "analyzer/symbols/runtime_filter.h"
 #include "analyzer/model/stream_merger.h"
 #include "analyzer/symbols/symbolizer.h"
@@ -111,25 +112,45 @@ class Analysis {
       // read ahead), so that its DWARF work runs beside the classifier's
       // first symbol tables instead of after them.
       if (!warm_started_ && done + count >= kWarmAfterEvents) StartWarmSymbolizer(batch, count);
-      // The live set's memory a free will read is loaded ahead, in two
-      // stages: the page's header kIndexAhead events before the free,
-      // then (the header loaded by then) the page's values kValueAhead
-      // events before it. Allocations go to their thread's newest page,
-      // which is in cache.
+      // The live set's memory a free will read is loaded ahead, in three
+      // stages: the page index's entry kSlotAhead events before the free,
+      // then (the entry loaded by then) the page's header kIndexAhead
+      // events before it, then (the header loaded) the page's values
+      // kValueAhead events before it. Allocations go to their thread's
+      // newest page, which is in cache. The events themselves were written
+      // by a decode worker on another core: their lines are loaded
+      // kStreamAhead events ahead, so that the first stage's look at an
+      // event does not wait for it (python, 2026-12-06: without it a fifth
+      // of Run's samples sat on that load; without the first stage a tenth
+      // sat on the index entry, which the event stream keeps evicting).
+      constexpr size_t kSlotAhead = 48;
       constexpr size_t kIndexAhead = 32;
       constexpr size_t kValueAhead = 12;
+      constexpr size_t kStreamAhead = 64;
+      static_assert(kStreamAhead > kSlotAhead && kSlotAhead > kIndexAhead &&
+                    kIndexAhead > kValueAhead && kAheadRing > kSlotAhead);
       size_t i = 0;
-      if (count > kIndexAhead) {
-        // All but the run's last kIndexAhead events: both stages without
-        // bounds checks, each event's freed id found once (at the first
-        // stage) and kept in a ring for the second (python: the checks and
-        // the second look at the event were about 10 instructions an event).
+      if (count > kSlotAhead) {
+        // All but the run's last kSlotAhead events: the stages without
+        // per-stage bounds checks, each event's freed id found once (at the
+        // first stage) and kept in a ring for the others (python: the
+        // checks and the second look at the event were about 10
+        // instructions an event).
         uint64_t ahead[kAheadRing];
-        for (size_t j = kValueAhead; j < kIndexAhead; ++j) ahead[j] = FreedId(batch[j]);
-        for (; i + kIndexAhead < count; ++i) {
-          const uint64_t far = FreedId(batch[i + kIndexAhead]);
-          ahead[(i + kIndexAhead) % kAheadRing] = far;
-          if (far != 0) live_set_.Prefetch(far);
+        for (size_t j = kValueAhead; j < kSlotAhead; ++j) ahead[j] = FreedId(batch[j]);
+        // The stream's prefetch address is computed as an integer: near the
+        // run's end it points past the events (a prefetch never faults), and
+        // a pointer would need clamping (3 instructions an event).
+        const uintptr_t stream_ahead =
+            reinterpret_cast<uintptr_t>(batch) + kStreamAhead * sizeof(Event);
+        for (; i + kSlotAhead < count; ++i) {
+          __builtin_prefetch(reinterpret_cast<const void*>(stream_ahead + i * sizeof(Event)));
+          const uint64_t next = FreedId(batch[i + kSlotAhead]);
+          ahead[(i + kSlotAhead) % kAheadRing] = next;
+          if (next != 0) live_set_.PrefetchSlot(next);
+          if (uint64_t id = ahead[(i + kIndexAhead) % kAheadRing]; id != 0) {
+            live_set_.Prefetch(id);
+          }
           if (uint64_t id = ahead[(i + kValueAhead) % kAheadRing]; id != 0) {
             live_set_.PrefetchValue(id);
           }
@@ -148,6 +169,7 @@ class Analysis {
         Process(batch[i], run.stream);
       }
       done += count;
+      if (runtime_gate_ != nullptr && !runtime_gate_open_) OpenRuntimeGate();
       if (progress_ != nullptr && (done & ~uint64_t{0xffff}) != ((done - count) & ~uint64_t{0xffff})) {
         progress_->Update(merger_.blocks_read(), merger_.block_count());
       }
@@ -555,15 +577,40 @@ class Analysis {
     // helper gets to them (after all the DWARF) are not read again there:
     // AnalyzeTrace's Symbolizer pairs them with the helper's DWARF.
     warm_symbolizer_->ShareSymbolTableClaims(table_claims_);
-    warm_thread_ = std::thread([sym = warm_symbolizer_.get(), ips = std::move(ips)] {
-      sym->Preload(ips);
-    });
+    // A long pass also hides the C/C++ runtime's debug info, which Preload
+    // leaves out (most reports print no frame there, and it is 10 MB for
+    // libc): the helper reads it once three quarters of the blocks are
+    // read (OpenRuntimeGate), instead of the report after the pass when it
+    // prints such a frame (python: 25-50 ms after the pass, libc's DWARF
+    // inflated while the analysing thread waits). Short passes would wait
+    // for it at their end instead, and keep Symbolize's lazy read.
+    if (merger_.block_count() >= kRuntimeDebugInfoMinBlocks) {
+      runtime_gate_ = std::make_shared<TaskGate>();
+    }
+    warm_thread_ = std::thread(
+        [sym = warm_symbolizer_.get(), ips = std::move(ips), gate = runtime_gate_] {
+          sym->Preload(ips);
+          if (gate != nullptr && gate->Wait()) sym->PreloadRuntimeDebugInfo();
+        });
+  }
+
+  // Lets the helper read the runtime's debug info once the pass is three
+  // quarters through its blocks (StartWarmSymbolizer).
+  void OpenRuntimeGate() {
+    if (merger_.blocks_read() * 4 < merger_.block_count() * 3) return;
+    runtime_gate_->Open();
+    runtime_gate_open_ = true;
+  }
+
+  // Stops the helper and waits for it: one still waiting at the gate (the
+  // pass ended before opening it, or failed) skips the runtime's debug info.
+  void JoinWarmThread() {
+    if (runtime_gate_ != nullptr) runtime_gate_->Close();
+    if (warm_thread_.joinable()) warm_thread_.join();
   }
 
  public:
-  ~Analysis() {
-    if (warm_thread_.joinable()) warm_thread_.join();
-  }
+  ~Analysis() { JoinWarmThread(); }
 
   // The symbolizer that classified the sites during the pass, or null.
   std::unique_ptr<Symbolizer> TakeClassifier() { return std::move(classifier_); }
@@ -572,7 +619,7 @@ class Analysis {
 
   // The helper's Symbolizer once it is done, or null.
   std::unique_ptr<Symbolizer> TakeWarmSymbolizer() {
-    if (warm_thread_.joinable()) warm_thread_.join();
+    JoinWarmThread();
     return std::move(warm_symbolizer_);
   }
 
@@ -828,6 +875,11 @@ class Analysis {
   // symbol table is read by one of them.
   std::shared_ptr<SymbolTableClaims> table_claims_ = std::make_shared<SymbolTableClaims>();
   std::thread warm_thread_;
+  // Big traces (kRuntimeDebugInfoMinBlocks blocks and more): the helper's
+  // go-ahead for the runtime's debug info, opened by OpenRuntimeGate.
+  static constexpr uint64_t kRuntimeDebugInfoMinBlocks = 1024;
+  std::shared_ptr<TaskGate> runtime_gate_;
+  bool runtime_gate_open_ = false;
 };
 
 // The program's totals from the per-site numbers (trace_model.h's

@@ -424,6 +424,14 @@ void Symbolizer::Preload(const std::vector<uint64_t>& ips,
   }
 }
 
+void Symbolizer::PreloadRuntimeDebugInfo() {
+  for (size_t i = 0; i < modules_.size(); ++i) {
+    ModuleSession* session = sessions_[i].get();
+    if (session == nullptr || session->module == nullptr) continue;
+    if (IsRuntimeLibrary(modules_[i].path)) session->LoadDwarf();
+  }
+}
+
 bool SymbolTableClaims::Claim(const std::string& file) {
   std::lock_guard<std::mutex> lock(mu_);
   return files_.insert(file).second;

@@ -165,6 +165,12 @@ class Symbolizer {
   // tables: Symbolize reads it if a frame there is asked about.
   void Preload(const std::vector<uint64_t>& ips,
                const std::vector<std::string>& symbols_elsewhere = {});
+  // Reads the debug info Preload left out: that of the C/C++ runtime's
+  // libraries among the modules Preload opened. For the same helper thread,
+  // later in a long pass, when the report's first Symbolize of a frame
+  // there would otherwise read it after the pass. Same thread rules as
+  // Preload.
+  void PreloadRuntimeDebugInfo();
   // Symbolizers working on separate threads that share `claims` read each
   // symbol table once where they can: reading a table claims it, and
   // Preload skips a table another has claimed (AdoptSessions pairs it with

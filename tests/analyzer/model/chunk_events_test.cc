@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "format/chunk_decoder.h"
+#include "format/trace_format.h"
 #include "format/trace_reader.h"
 #include "gtest/gtest.h"
 #include "tests/analyzer/test_trace_writer.h"
@@ -157,6 +158,12 @@ void ExpectSame(const DecodedChunk& got, const DecodedChunk& want, const std::st
     if (fields & kValue) {
       EXPECT_EQ(a.value, b.value) << what << " event " << i;
     }
+    if (b.tag == RecordTag::kFree && (b.paired & kPairedBlock) != 0) {
+      // A paired free carries its block (chunk_events.h).
+      EXPECT_EQ(a.size, b.size) << what << " event " << i;
+      EXPECT_EQ(a.stack, b.stack) << what << " event " << i;
+      EXPECT_EQ(a.value, b.value) << what << " event " << i;
+    }
     ASSERT_EQ(a.full != nullptr, b.full != nullptr) << what << " event " << i;
     if (a.full != nullptr) {
       EXPECT_EQ(a.full->marker_name, b.full->marker_name) << what << " event " << i;
@@ -186,6 +193,63 @@ TEST(ChunkEventsTest, DecodeChunkEqualsTheRecordByRecordDecoder) {
   EXPECT_EQ(reallocs, 750u);
   EXPECT_EQ(full, 1u + 12u + 1u);
   EXPECT_EQ(events, 1u + 8000u + 1200u + frees + reallocs + 12u + 20u + 9u + 1u);
+}
+
+// DecodeChunk pairs blocks as it decodes (ChunkPairer): the same pairs and
+// marks as PairInChunk over the record-by-record events, with the barriers
+// (free errors, inherited blocks, an exec) between allocations and frees,
+// frees of blocks from earlier chunks, reallocs of blocks of this chunk and
+// of earlier ones, and one DecodedChunk (and its pairing scratch) reused
+// for every chunk.
+TEST(ChunkEventsTest, PairingWhileDecodingEqualsPairInChunkAcrossBarriers) {
+  testing::TestTraceWriter w(1, 0, 4096);
+  w.Process(1, 0, "/bin/x", {"x"});
+  std::vector<uint64_t> live;
+  uint64_t time = 1;
+  for (uint64_t i = 0; i < 20000; ++i) {
+    ++time;
+    live.push_back(w.Alloc(1, time, i % 4 == 0 ? Api::kNew : Api::kMalloc, 8 + i % 97, 1 + i % 13));
+    if (i % 3 == 0) {  // a temporary: pairs unless a barrier came between
+      w.Free(1, time, live.back(), Api::kFree);
+      live.pop_back();
+    }
+    if (i % 7 == 2 && live.size() > 40) {  // an older block, often of an earlier chunk
+      const size_t at = live.size() - 1 - (i * 31) % 40;
+      w.Free(1, time, live[at]);
+      live.erase(live.begin() + static_cast<ptrdiff_t>(at));
+    }
+    if (i % 5 == 1 && !live.empty()) {
+      const size_t at = live.size() - 1 - (i % 3) * (live.size() > 100 ? 30 : 0);
+      live[at] = w.Realloc(1, time, live[at], 64 + i % 5, 2 + i % 3);
+    }
+    if (i % 211 == 5) w.FreeError(1, time, Api::kFree, format::FreeError::kDoubleFree, 0x1000, 3, live.front());
+    if (i % 389 == 17) w.Inherited(1, time, format::MakeAllocId(1, 1000000 + i), Api::kMalloc, 24, 5);
+    if (i % 97 == 3) w.Rss(1, time, 1 << 20);  // not a barrier
+  }
+  w.Exec(1, time + 1, "/bin/y");
+  w.End(1, time + 2);
+  std::string path = ::testing::TempDir() + "/pairing." + std::to_string(getpid()) + ".hst";
+  ASSERT_TRUE(w.WriteFile(path));
+  auto reader = format::TraceReader::Open(path);
+  ASSERT_TRUE(reader.ok());
+  std::vector<uint8_t> chunk;
+  DecodedChunk got;
+  size_t chunks = 0, paired_frees = 0, paired_reallocs = 0, unpaired_frees = 0;
+  while ((*reader)->NextChunk(&chunk)) {
+    DecodeChunk(chunk.data(), chunk.size(), &got, false, 2);
+    ExpectSame(got, Reference(chunk, 2), "chunk " + std::to_string(chunks));
+    for (const Event& e : got.events) {
+      if (e.tag == RecordTag::kFree) (e.paired != 0 ? paired_frees : unpaired_frees) += 1;
+      paired_reallocs += e.tag == RecordTag::kRealloc && (e.paired & kPairedOldBlock) != 0;
+    }
+    ++chunks;
+  }
+  unlink(path.c_str());
+  EXPECT_GT(chunks, 3u);
+  // Every kind happened: pairs, frees left to the live set, realloc pairs.
+  EXPECT_GT(paired_frees, 1000u);
+  EXPECT_GT(unpaired_frees, 100u);
+  EXPECT_GT(paired_reallocs, 100u);
 }
 
 TEST(ChunkEventsTest, CorruptBytesGiveTheSameEventsAndError) {

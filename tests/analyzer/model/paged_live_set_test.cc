@@ -220,6 +220,62 @@ TEST(PagedLiveSetTest, PagesAcrossChunksHighThreadsAndHighCountersAreIndexed) {
   EXPECT_EQ(c.set().page_count(), 4u);
 }
 
+// The analysis loads a free's page ahead in three stages (PrefetchSlot,
+// Prefetch, PrefetchValue) for ids that may be live, freed already, never
+// allocated, in released pages, in the fallback, past a chunk of the page
+// index or in the hash map beside it: none of them changes an answer or
+// reads past the index (a thread with no table, a page number past its
+// chunks, a thread kept in the hash map).
+TEST(PagedLiveSetTest, PrefetchStagesOfAnyIdChangeNothing) {
+  Checker c;
+  std::mt19937_64 rng(7);
+  const uint32_t threads[] = {1, 3, 1u << 16};
+  const uint64_t starts[] = {0, 700 * 256, uint64_t{1} << 36};
+  std::vector<uint64_t> ids;
+  for (uint32_t t : threads) {
+    for (uint64_t start : starts) {
+      for (uint64_t i = 0; i < 5 * 256; ++i) ids.push_back(MakeAllocId(t, start + i));
+    }
+  }
+  auto prefetch_all_stages = [&](uint64_t id) {
+    c.set().PrefetchSlot(id);
+    c.set().Prefetch(id);
+    c.set().PrefetchValue(id);
+  };
+  for (size_t i = 0; i < ids.size(); ++i) {
+    prefetch_all_stages(ids[(i * 7919) % ids.size()]);  // mostly not allocated yet
+    c.Insert(ids[i], {i % 40 + 1, static_cast<uint32_t>(i % 23)});
+    if (rng() % 3 == 0) {
+      const uint64_t victim = ids[rng() % (i + 1)];
+      prefetch_all_stages(victim);
+      c.Erase(victim);
+      prefetch_all_stages(victim);  // freed: its page may be gone
+    }
+  }
+  c.CheckAll();
+  // Empty whole pages (released), then ask about them and their neighbours.
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if ((i / 256) % 2 == 0) {
+      prefetch_all_stages(ids[i]);
+      c.Erase(ids[i]);
+    }
+  }
+  for (uint64_t id : ids) prefetch_all_stages(id);
+  prefetch_all_stages(MakeAllocId(9, 5));                     // a thread with no table
+  prefetch_all_stages(MakeAllocId(1, uint64_t{1} << 30));     // past the thread's chunks
+  prefetch_all_stages(MakeAllocId((1u << 24) - 1, 0));        // a thread past kDenseThreads
+  c.CheckAll();
+  // Refill a released page's counters (the fallback now) and free the rest,
+  // prefetching each id before its erase as the analysis does.
+  for (size_t i = 0; i < 256; ++i) c.Insert(ids[i], {3, 3});
+  for (uint64_t id : ids) {
+    prefetch_all_stages(id);
+    c.Erase(id);
+  }
+  c.CheckAll();
+  EXPECT_EQ(c.set().size(), 0u);
+}
+
 // 2 M blocks live from 2 threads, one in five freed as a temporary: from
 // 10 sizes and sites, the pages are palettes (about 1.3 bytes a block);
 // every size different, dense (about 10 bytes a block, against LiveSet's

@@ -371,6 +371,49 @@ TEST(SymbolizerTest, PreloadLeavesTheRuntimesDebugInfoUntilAFrameThereIsSymboliz
   }
 }
 
+// PreloadRuntimeDebugInfo (the helper's second step on a long pass) reads
+// the runtime's DWARF Preload left out, for the modules Preload opened only;
+// the adopting symbolizer then reads no debug info for a libc frame, and
+// gives the location a symbolizer that preloaded nothing gives.
+TEST(SymbolizerTest, PreloadRuntimeDebugInfoReadsWhatPreloadLeftOut) {
+  uint64_t plain = reinterpret_cast<uint64_t>(PlainCaller());
+  uint64_t in_libc = reinterpret_cast<uint64_t>(&std::qsort) + 1;
+  auto warm = std::make_unique<Symbolizer>(OwnModules());
+  ASSERT_TRUE(IsRuntimeLibrary(warm->FindModule(in_libc)->path));
+  // Before any Preload: no module opened, nothing to read.
+  warm->PreloadRuntimeDebugInfo();
+  EXPECT_EQ(LoadCounts(*warm), (std::vector<uint64_t>{0, 0, 0, 0, 0}));
+  warm->Preload({plain, in_libc});
+  EXPECT_EQ(LoadCounts(*warm), (std::vector<uint64_t>{2, 2, 1, 0, 0}));
+  warm->PreloadRuntimeDebugInfo();
+  SymbolizerLoads loads = warm->Loads();
+  EXPECT_EQ(loads.files_opened, 2u);
+  // libc's DWARF looked for: found, or missing where no debug file is installed.
+  EXPECT_EQ(loads.debug_info_loaded + loads.debug_info_missing, 2u);
+  // Reading it again reads nothing.
+  const std::vector<uint64_t> once = LoadCounts(*warm);
+  warm->PreloadRuntimeDebugInfo();
+  EXPECT_EQ(LoadCounts(*warm), once);
+
+  Symbolizer report(OwnModules());
+  report.AdoptSessions(*warm);
+  warm.reset();
+  const std::vector<uint64_t> adopted = LoadCounts(report);
+  const SymbolizedLocation& q = report.Symbolize(in_libc);
+  SymbolizerLoads after = report.Loads();
+  EXPECT_EQ(after.files_opened, adopted[0]);
+  EXPECT_EQ(after.debug_info_loaded, adopted[2]);
+  EXPECT_EQ(after.debug_info_missing, adopted[3]);
+  Symbolizer fresh(OwnModules());
+  const SymbolizedLocation& f = fresh.Symbolize(in_libc);
+  ASSERT_EQ(q.frames.size(), f.frames.size());
+  for (size_t i = 0; i < q.frames.size(); ++i) {
+    EXPECT_EQ(q.frames[i].function, f.frames[i].function);
+    EXPECT_EQ(q.frames[i].file, f.frames[i].file);
+    EXPECT_EQ(q.frames[i].line, f.frames[i].line);
+  }
+}
+
 // The analysis's classifier and helper share SymbolTableClaims: the helper
 // starts with the pass and skips a table the classifier has started to read
 // (whenever that was), and reading any table claims it, on either side.
