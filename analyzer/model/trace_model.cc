@@ -207,7 +207,12 @@ class Analysis {
         Inherit(r);
         break;
       case RecordTag::kStackNode:
-        p_.stack_nodes.Define(r.value, r.old_id, r.size);
+        if (p_.stack_nodes.Define(r.value, r.old_id, r.size) && classifier_ != nullptr &&
+            classifier_modules_ == p_.modules.size()) {
+          // Classified as the trie grows (SiteClassifier::Defined), under
+          // the classifier ClassifyNow would use now.
+          site_classifier_.Defined(r.value, r.old_id, r.size, *classifier_);
+        }
         break;
       case RecordTag::kAllocFailed:
         ++p_.totals.failed_allocs;
