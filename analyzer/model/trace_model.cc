@@ -721,6 +721,17 @@ class Analysis {
   }
 
   void Finish() {
+    // The sites' series (its ranking and folding sweep every site's state
+    // and stored bucket: cc1plus, 93 k sites and 387 k buckets) depend on
+    // nothing else here: on a thread of their own beside the rest, once
+    // the sites are many (the decode workers are done: a core is free).
+    std::thread series_thread;
+    auto finish_series = [this] { p_.site_series = site_series_.Finish(now_, kSeriesTopSites); };
+    if (p_.sites.size() >= kSeriesThreadMinSites) {
+      series_thread = std::thread(finish_series);
+    } else {
+      finish_series();
+    }
     if (at_time_pending_ || at_marker_pending_) TakeAtTimeSnapshot();
     FinishLeakClasses();
     p_.heap_timeline.push_back({now_, HeapBytes()});
@@ -739,7 +750,6 @@ class Analysis {
       t.temporary_known = false;
     }
     p_.heap_series = series_.Finish(now_);
-    p_.site_series = site_series_.Finish(now_, kSeriesTopSites);
     if (growth_ != nullptr) {
       std::vector<uint64_t> live(live_.size());
       for (size_t i = 0; i < live_.size(); ++i) live[i] = live_[i].bytes;
@@ -795,6 +805,7 @@ class Analysis {
           break;
       }
     }
+    if (series_thread.joinable()) series_thread.join();
   }
 
  public:
@@ -843,6 +854,9 @@ class Analysis {
   HeapTimelineBuilder series_;  // ProcessProfile::heap_series
   SiteTimelineBuilder site_series_;  // ProcessProfile::site_series
   static constexpr size_t kSeriesTopSites = 64;
+  // Finish's series on a thread of their own from this many sites (a
+  // thread costs tens of microseconds; the folding, about 100 ns a site).
+  static constexpr size_t kSeriesThreadMinSites = 8192;
   std::unique_ptr<GrowthTracker> growth_;  // AnalyzeOptions::track_growth
   double sample_period_ = 0;               // > 1: a sampled trace
   bool sampled_ = false;                   // sample_period_ > 1
