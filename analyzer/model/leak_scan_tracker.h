@@ -65,13 +65,23 @@ class LeakScanTracker {
   // is live and, if so, its site and size.
   template <typename FindFn>
   void AddLiveClasses(LeakClassData* header, FindFn&& find) const {
-    for (const auto& [id, cls] : classes_) {
-      if (cls == 0 || cls > format::kLeakClassCount) continue;
+    ForEachClassified([&](uint64_t id, LeakClass cls) {
       uint64_t stack = 0, size = 0;
       format::Api api = format::Api::kUnknown;
-      if (!find(id, &stack, &api, &size)) continue;
-      header->sites[{stack, static_cast<uint8_t>(api)}][static_cast<LeakClass>(cls)] +=
-          ClassCounts{size, 1};
+      if (!find(id, &stack, &api, &size)) return;
+      header->sites[{stack, static_cast<uint8_t>(api)}][cls] += ClassCounts{size, 1};
+    });
+  }
+
+  // Calls f(id, class) for each block of the newest scan with a class, in
+  // the order AddLiveClasses adds them (header->sites' insertion order,
+  // which its iteration order may depend on), for callers that look the
+  // blocks up ahead of adding them.
+  template <typename F>
+  void ForEachClassified(F&& f) const {
+    for (const auto& [id, cls] : classes_) {
+      if (cls == 0 || cls > format::kLeakClassCount) continue;
+      f(id, static_cast<LeakClass>(cls));
     }
   }
 

@@ -51,27 +51,32 @@ bool SiteClassifier::FactsOf(uint64_t node, const StackTrie& nodes, Symbolizer& 
   // Down again, each node's facts from its parent's.
   for (size_t i = path_.size(); i-- > 0;) {
     const PathEntry& e = path_[i];
-    Facts f = base;
-    f.nodes = std::min<uint32_t>(base.nodes + 1, kSaturated);
-    // A cut marker is the root's ip, never a frame.
-    if (!(e.root && format::IsStackCutMarker(e.ip))) {
-      const Module* module = symbolizer.FindModule(e.ip);
-      const ModuleFacts& m = FactsOfModule(module);
-      f.frames = std::min<uint32_t>(base.frames + 1, kSaturated);
-      f.all_runtime = base.all_runtime && m.runtime;
-      f.eh_pool = base.eh_pool || (m.libstdcxx && IsEhPoolFrame(e.ip, module, symbolizer));
-      f.all_found = base.all_found && module != nullptr;
-    }
-    Remember(e.node, f);
-    base = f;
+    base = Extend(base, e.ip, e.root, symbolizer);
+    Remember(e.node, base);
   }
   *out = base;
   return base.nodes < kMaxDepth;
 }
 
-void SiteClassifier::Remember(uint64_t node, Facts f) {
-  f.known = 1;
-  ++remembered_;
+void SiteClassifier::Defined(uint64_t node, uint64_t parent, uint64_t ip,
+                             Symbolizer& symbolizer) {
+  // FactsOf's walk would stop at the parent and fold this one frame in:
+  // the same facts, now, from a parent remembered already (its entry and
+  // this node's just written, in cache). A parent not remembered (not
+  // defined yet, or defined before the last Reset) leaves the node to
+  // that walk.
+  const bool root = parent == node || parent == 0;
+  Facts base;  // of the empty chain above the root
+  if (!root) {
+    const Facts* known = Remembered(parent);
+    if (known == nullptr) return;
+    base = *known;
+  }
+  Remember(node, Extend(base, ip, root, symbolizer));
+}
+
+void SiteClassifier::RememberSlow(uint64_t node, Facts f) {
+  // f.known is set and remembered_ counted (Remember).
   if (node >= kDenseLimit) {
     facts_[node] = f;
     return;
@@ -86,19 +91,24 @@ void SiteClassifier::Remember(uint64_t node, Facts f) {
 }
 
 const SiteClassifier::ModuleFacts& SiteClassifier::FactsOfModule(const Module* module) {
-  if (module == last_module_ && module != nullptr) return last_module_facts_;
   if (module == nullptr) {
     static constexpr ModuleFacts kNone;
     return kNone;
   }
   auto [it, inserted] = module_facts_.try_emplace(module);
   if (inserted) {
+    it->second.module = module;
     it->second.runtime = IsRuntimeFrame(module);
     it->second.libstdcxx = MayHoldEhPool(*module);
   }
-  last_module_ = module;
-  last_module_facts_ = it->second;
-  return last_module_facts_;
+  return it->second;
+}
+
+const SiteClassifier::ModuleFacts& SiteClassifier::FactsOfFrameSlow(uint64_t ip,
+                                                                    Symbolizer& symbolizer) {
+  const Module* module = symbolizer.FindModuleSpan(ip, &span_first_, &span_last_);
+  span_facts_ = FactsOfModule(module);
+  return span_facts_;
 }
 
 SiteKind SiteClassifier::Classify(uint64_t stack, const StackTrie& nodes,

@@ -2,11 +2,18 @@
 #include "analyzer/model/site_ranking.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace heapsight::analyzer {
 
 std::vector<const Site*> RankSites(const ProcessProfile& profile, size_t top,
                                    const std::function<uint64_t(const SiteStats&)>& key) {
+  return std::move(RankSitesByKeys(profile, top, {key})[0]);
+}
+
+std::vector<std::vector<const Site*>> RankSitesByKeys(
+    const ProcessProfile& profile, size_t top,
+    const std::vector<std::function<uint64_t(const SiteStats&)>>& keys) {
   // Each site's key once (a std::function, an estimate on sampled traces),
   // and only the best `top` kept, in a heap whose front is the worst of
   // them: the order (key, stack, api) is total, so the list is the full
@@ -21,29 +28,34 @@ std::vector<const Site*> RankSites(const ProcessProfile& profile, size_t top,
     if (a.site->stack != b.site->stack) return a.site->stack < b.site->stack;
     return a.site->api < b.site->api;
   };
-  std::vector<Ranked> best;
-  best.reserve(std::min(top, profile.sites.size()));
+  std::vector<std::vector<Ranked>> best(keys.size());
+  for (std::vector<Ranked>& b : best) b.reserve(std::min(top, profile.sites.size()));
   if (top != 0) {
     for (const Site& s : profile.sites) {
       if (s.kind != SiteKind::kProgram) continue;
-      uint64_t k = key(s.stats);
-      if (k == 0) continue;
-      Ranked r{k, &s};
-      if (best.size() < top) {
-        best.push_back(r);
-        std::push_heap(best.begin(), best.end(), before);
-      } else if (before(r, best.front())) {
-        std::pop_heap(best.begin(), best.end(), before);
-        best.back() = r;
-        std::push_heap(best.begin(), best.end(), before);
+      for (size_t i = 0; i < keys.size(); ++i) {
+        uint64_t k = keys[i](s.stats);
+        if (k == 0) continue;
+        Ranked r{k, &s};
+        std::vector<Ranked>& b = best[i];
+        if (b.size() < top) {
+          b.push_back(r);
+          std::push_heap(b.begin(), b.end(), before);
+        } else if (before(r, b.front())) {
+          std::pop_heap(b.begin(), b.end(), before);
+          b.back() = r;
+          std::push_heap(b.begin(), b.end(), before);
+        }
       }
     }
   }
-  std::sort_heap(best.begin(), best.end(), before);
-  std::vector<const Site*> sites;
-  sites.reserve(best.size());
-  for (const Ranked& r : best) sites.push_back(r.site);
-  return sites;
+  std::vector<std::vector<const Site*>> lists(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    std::sort_heap(best[i].begin(), best[i].end(), before);
+    lists[i].reserve(best[i].size());
+    for (const Ranked& r : best[i]) lists[i].push_back(r.site);
+  }
+  return lists;
 }
 
 std::vector<GrowingSite> RankGrowth(const ProcessProfile& profile, const GrowthCriteria& criteria) {

@@ -19,6 +19,13 @@ namespace heapsight::analyzer {
 std::vector<const Site*> RankSites(const ProcessProfile& profile, size_t top,
                                    const std::function<uint64_t(const SiteStats&)>& key);
 
+// RankSites for each of `keys`, in one pass over the sites: list i is
+// RankSites(profile, top, keys[i]). A report's lists at once (cc1plus: 93 k
+// sites of 128 bytes, a 12 MB sweep for each list).
+std::vector<std::vector<const Site*>> RankSitesByKeys(
+    const ProcessProfile& profile, size_t top,
+    const std::vector<std::function<uint64_t(const SiteStats&)>>& keys);
+
 // Which growing sites count. A site is listed when the line fitted to its
 // live bytes rises by at least `min_bytes` over the window, with a fit (r^2,
 // 0 to 1) of at least `min_fit`.

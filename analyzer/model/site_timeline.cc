@@ -97,11 +97,14 @@ void SiteTimelineBuilder::Coarsen() {
 void SiteTimelineBuilder::FoldAll(const std::vector<bool>& fold) {
   // Each folded site's live-byte changes bucket by bucket, from 0.
   std::vector<uint64_t> previous(sites_.size(), 0);
-  size_t out = 0;
-  for (size_t i = 0; i < log_.size(); ++i) {
-    const LogEntry& e = log_[i];
+  // Through iterators: a deque's operator[] divides its way to the block
+  // of each entry (cc1plus: 387 k entries, two thirds of Finish's
+  // instructions).
+  auto out = log_.begin();
+  for (auto it = log_.begin(); it != log_.end(); ++it) {
+    const LogEntry& e = *it;
     if (!fold[e.site]) {
-      log_[out++] = e;
+      *out++ = e;
       continue;
     }
     other_delta_[e.bucket] += e.live - previous[e.site];
@@ -109,7 +112,7 @@ void SiteTimelineBuilder::FoldAll(const std::vector<bool>& fold) {
     previous[e.site] = e.live;
     --entries_;
   }
-  log_.resize(out);
+  log_.erase(out, log_.end());
   for (uint32_t site = 0; site < sites_.size(); ++site) {
     if (!fold[site]) continue;
     State& s = sites_[site];

@@ -37,6 +37,8 @@
 #include <deque>
 #include <vector>
 
+#include "analyzer/model/huge_page_allocator.h"
+
 namespace heapsight::analyzer {
 
 struct SiteBucket {
@@ -179,7 +181,7 @@ class SiteTimelineBuilder {
     if (entries_ > max_entries_) Keep(keep_while_pruning_);
   }
 
-  std::vector<State> sites_;
+  std::vector<State, HugePageAllocator<State>> sites_;  // huge_page_allocator.h
   // The stored buckets of the sites not folded, in blocks (a deque: no
   // doubling copy, at most one block spare; a compiler's trace stores
   // hundreds of thousands).

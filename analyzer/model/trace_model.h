@@ -58,6 +58,7 @@
 #include "absl/status/statusor.h"
 #include "analyzer/model/growth_tracker.h"
 #include "analyzer/model/heap_timeline.h"
+#include "analyzer/model/huge_page_allocator.h"
 #include "analyzer/model/site_timeline.h"
 #include "analyzer/model/stack_trie.h"
 #include "analyzer/model/leak_class_data.h"
@@ -213,7 +214,9 @@ struct ProcessProfile {
   uint64_t duration_us = 0;        // time of the last record
   uint64_t threads = 0;            // distinct thread streams
   std::vector<Module> modules;
-  std::vector<Site> sites;         // every (stack, api) that allocated
+  // Every (stack, api) that allocated. Huge pages: a compiler's trace has
+  // a hundred thousand sites, grown one by one (huge_page_allocator.h).
+  std::vector<Site, HugePageAllocator<Site>> sites;
   Totals totals;
   RuntimeTotals runtime_totals;
   std::array<uint64_t, kSizeBuckets> size_histogram{};  // the program's allocations (sampled

@@ -429,7 +429,19 @@ LeakReport BuildReport(const std::vector<const ProcessProfile*>& profiles,
     }
     totals.estimated = p.totals.estimated;
     totals.compact_frees = p.totals.compact_frees;
-    for (const Site& site : p.sites) {
+    // The classes' totals look every site with blocks not freed up in the
+    // classes map, in site order, each a wait for its slot (cc1plus: 54 k
+    // sites): each slot is loaded kAhead sites ahead.
+    constexpr size_t kAhead = 8;
+    const bool prefetch = !with_groups && !data.sites.empty();
+    for (size_t index = 0; index < p.sites.size(); ++index) {
+      const Site& site = p.sites[index];
+      if (prefetch && index + kAhead < p.sites.size()) {
+        const Site& ahead = p.sites[index + kAhead];
+        if (ahead.stats.leaked_count != 0) {
+          data.sites.prefetch({ahead.stack, static_cast<uint8_t>(ahead.api)});
+        }
+      }
       if (site.stats.leaked_count == 0) continue;
       ClassCounts counts{site.stats.leaked_bytes, site.stats.leaked_count};
       if (p.totals.estimated) {

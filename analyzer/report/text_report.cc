@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <functional>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -59,17 +61,52 @@ std::string BucketLabel(int b) {
   return absl::StrCat(Thousands(lo), "..", Thousands(hi));
 }
 
+// The sites of the report's lists (RankSites), ranked in one pass over
+// the sites (RankSitesByKeys): each list a sweep of its own was a fifth
+// of the main thread's time after a cc1plus trace's pass.
+struct SiteLists {
+  std::vector<const Site*> peak;       // by bytes live at the peak
+  std::vector<const Site*> allocs;     // by allocations
+  std::vector<const Site*> bytes;      // by bytes allocated
+  std::vector<const Site*> leaked;     // by bytes not freed at exit
+  std::vector<const Site*> temporary;  // by temporary allocations (exact traces only)
+};
+
+SiteLists RankLists(const ProcessProfile& p, const ReportOptions& options) {
+  using Key = std::function<uint64_t(const SiteStats&)>;
+  std::vector<Key> keys = {
+      [](const SiteStats& s) { return s.peak_bytes; },
+      [](const SiteStats& s) { return s.alloc_count; },
+      [](const SiteStats& s) { return s.alloc_bytes; },
+      [](const SiteStats& s) { return s.leaked_bytes; },
+  };
+  // heaptrack_print's "most temporary allocations": exact traces only (a
+  // sampled trace does not record the calls that decide it).
+  const bool temporary = (p.header.flags & format::kFileFlagSampled) == 0;
+  if (temporary) keys.push_back([](const SiteStats& s) { return s.temporary_count; });
+  // A sampled trace's lists rank each site's estimate (site_estimate.h).
+  // An exact trace's estimate is its stats: ranked by the key itself, not
+  // through a copy of each site's stats (cc1plus: 93 k sites, six lists).
+  if (p.totals.estimated) {
+    for (Key& key : keys) {
+      key = [&p, key](const SiteStats& s) { return key(EstimatedSiteStats(s, p.totals)); };
+    }
+  }
+  std::vector<std::vector<const Site*>> lists = RankSitesByKeys(p, options.top_sites, keys);
+  SiteLists out;
+  out.peak = std::move(lists[0]);
+  out.allocs = std::move(lists[1]);
+  out.bytes = std::move(lists[2]);
+  out.leaked = std::move(lists[3]);
+  if (temporary) out.temporary = std::move(lists[4]);
+  return out;
+}
+
 void TopSites(std::string& out, const ProcessProfile& p, const ReportOptions& options,
-              const char* title, const std::function<uint64_t(const SiteStats&)>& key,
+              const char* title, const std::vector<const Site*>& sites,
               const std::function<std::string(const SiteStats&)>& label) {
   // A sampled trace's lists show each site's estimate (site_estimate.h).
   auto estimated = [&p](const SiteStats& s) { return EstimatedSiteStats(s, p.totals); };
-  // An exact trace's estimate is its stats: ranked by the key itself, not
-  // through a copy of each site's stats (cc1plus: 93 k sites, six lists).
-  std::vector<const Site*> sites =
-      p.totals.estimated
-          ? RankSites(p, options.top_sites, [&](const SiteStats& s) { return key(estimated(s)); })
-          : RankSites(p, options.top_sites, key);
   if (sites.empty()) return;
   std::string heading = title;
   if (p.totals.estimated && !heading.empty() && heading.back() == ':') {
@@ -143,7 +180,8 @@ void ProcessSection(std::string& out, const ProcessProfile& p, const ReportOptio
   absl::StrAppend(&out, "peak heap: ", TotalBytes(t, t.peak_bytes, t.peak_bytes_error), " in ",
                   Plural(t.peak_blocks, "block", "blocks"), " at ",
                   Seconds(t.peak_time_us, ResolutionOf(p.header.flags)), "\n");
-  TopSites(out, p, options, "top call sites live at the peak:", [](const SiteStats& s) { return s.peak_bytes; },
+  const SiteLists lists = RankLists(p, options);
+  TopSites(out, p, options, "top call sites live at the peak:", lists.peak,
            [](const SiteStats& s) {
              return absl::StrCat(Bytes(s.peak_bytes), " in ", Plural(s.peak_count, "block", "blocks"));
            });
@@ -190,20 +228,16 @@ void ProcessSection(std::string& out, const ProcessProfile& p, const ReportOptio
   }
   for (const std::string& w : p.warnings) absl::StrAppend(&out, "warning: ", w, "\n");
 
-  TopSites(out, p, options, "top call sites by allocations:",
-           [](const SiteStats& s) { return s.alloc_count; },
+  TopSites(out, p, options, "top call sites by allocations:", lists.allocs,
            [](const SiteStats& s) { return Plural(s.alloc_count, "allocation", "allocations"); });
-  TopSites(out, p, options, "top call sites by bytes allocated:",
-           [](const SiteStats& s) { return s.alloc_bytes; },
+  TopSites(out, p, options, "top call sites by bytes allocated:", lists.bytes,
            [](const SiteStats& s) { return Bytes(s.alloc_bytes); });
-  TopSites(out, p, options, "top call sites by peak heap:",
-           [](const SiteStats& s) { return s.peak_bytes; },
+  TopSites(out, p, options, "top call sites by peak heap:", lists.peak,
            [](const SiteStats& s) { return Bytes(s.peak_bytes); });
   // heaptrack_print's "most temporary allocations": exact traces only (a
   // sampled trace does not record the calls that decide it).
   if ((p.header.flags & format::kFileFlagSampled) == 0) {
-    TopSites(out, p, options, "most temporary allocations:",
-             [](const SiteStats& s) { return s.temporary_count; },
+    TopSites(out, p, options, "most temporary allocations:", lists.temporary,
              [](const SiteStats& s) {
                return absl::StrFormat(
                    "%s temporary of %s (%.1f%%), %s", Thousands(s.temporary_count),
@@ -217,8 +251,7 @@ void ProcessSection(std::string& out, const ProcessProfile& p, const ReportOptio
   TopSites(out, p, options,
            p.EndedInRotation() ? "top call sites by bytes live at the segment's end:"
                                : "top call sites by bytes not freed at exit:",
-           [](const SiteStats& s) { return s.leaked_bytes; },
-           [](const SiteStats& s) {
+           lists.leaked, [](const SiteStats& s) {
              return absl::StrCat(Bytes(s.leaked_bytes), " in ", Plural(s.leaked_count, "block", "blocks"));
            });
 

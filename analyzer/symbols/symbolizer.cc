@@ -509,6 +509,23 @@ const Module* Symbolizer::FindModule(uint64_t ip) const {
   return &modules_[it->module];
 }
 
+const Module* Symbolizer::FindModuleSpan(uint64_t ip, uint64_t* first, uint64_t* last) const {
+  // The first interval starting after ip; the one before it holds ip or
+  // ends before it (then ip is in the gap up to the next one).
+  auto it = std::upper_bound(intervals_.begin(), intervals_.end(), ip,
+                             [](uint64_t a, const ModuleInterval& m) { return a < m.first; });
+  const uint64_t next_first = it == intervals_.end() ? 0 : it->first;
+  if (it != intervals_.begin() && ip <= std::prev(it)->last) {
+    --it;
+    *first = it->first;
+    *last = it->last;
+    return &modules_[it->module];
+  }
+  *first = it == intervals_.begin() ? 0 : std::prev(it)->last + 1;
+  *last = it == intervals_.end() ? UINT64_MAX : next_first - 1;
+  return nullptr;
+}
+
 Symbolizer::ModuleSession* Symbolizer::SessionFor(const Module* module) {
   size_t index = static_cast<size_t>(module - modules_.data());
   if (sessions_[index] != nullptr) return sessions_[index].get();

@@ -146,6 +146,10 @@ class Symbolizer {
 
   // The module mapped at `ip` (no DWARF work), or null.
   const Module* FindModule(uint64_t ip) const;
+  // FindModule(ip), and in *first and *last the addresses around `ip`
+  // (inclusive) for which FindModule's answer is the same, so that a
+  // caller asking for many addresses can skip the lookup of those.
+  const Module* FindModuleSpan(uint64_t ip, uint64_t* first, uint64_t* last) const;
 
   // Symbolizes a recorded stack (innermost first) and drops leading
   // allocator frames (heapsight's own, malloc/operator new/...). The first

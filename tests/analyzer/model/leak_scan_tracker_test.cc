@@ -73,6 +73,34 @@ TEST(LeakScanTrackerTest, AnOlderScanReadAfterANewerOneIsIgnored) {
   EXPECT_EQ(d.sites.size(), 2u);  // block 3 has no class of scan 2
 }
 
+// ForEachClassified lists the blocks AddLiveClasses looks up, in its order
+// (the analysis adds them itself in that order, after looking them up
+// ahead), with their classes.
+TEST(LeakScanTrackerTest, ForEachClassifiedIsAddLiveClassesOrder) {
+  LeakScanTracker t;
+  LeakClassData d;
+  EXPECT_TRUE(t.OnLeakScan(Scan(1, 100), &d));
+  std::vector<uint64_t> definite, indirect;
+  for (uint64_t id = 1; id <= 300; ++id) (id % 3 == 0 ? indirect : definite).push_back(id * 7);
+  t.OnBlockClasses(Classes(1, LeakClass::kDefinite, definite));
+  t.OnBlockClasses(Classes(1, LeakClass::kIndirect, indirect));
+  std::vector<uint64_t> asked;
+  t.AddLiveClasses(&d, [&](uint64_t id, uint64_t* stack, Api* api, uint64_t* size) {
+    asked.push_back(id);
+    *stack = id;
+    *api = Api::kMalloc;
+    *size = 1;
+    return true;
+  });
+  std::vector<uint64_t> listed;
+  t.ForEachClassified([&](uint64_t id, LeakClass cls) {
+    listed.push_back(id);
+    EXPECT_EQ(cls, (id / 7) % 3 == 0 ? LeakClass::kIndirect : LeakClass::kDefinite) << id;
+  });
+  EXPECT_EQ(listed, asked);
+  EXPECT_EQ(listed.size(), 300u);
+}
+
 TEST(LeakScanTrackerTest, ANewerScansClassesBeforeItsHeaderRejectAnOlderHeader) {
   LeakScanTracker t;
   LeakClassData d;

@@ -51,33 +51,51 @@ TEST(SiteClassifierTest, MatchesTheWholeStackWalkOnRandomTries) {
       ids.push_back(id);
     }
     SiteClassifier classifier;
+    // Told of every node as it is defined (SiteClassifier::Defined), as the
+    // analysis does, under the symbolizer of the moment; the modules
+    // change at step 1500, and the nodes defined then wait for a
+    // Classify's walk (the analysis resets its classifier at the next
+    // site).
+    SiteClassifier eager;
     Symbolizer early(Modules(false));
     Symbolizer late(Modules(true));
     for (int step = 0; step < 3000; ++step) {
-      // Grow the trie: a child of a random node (deep chains now and then).
+      Symbolizer& symbolizer = step < 1500 ? early : late;
+      auto define = [&](uint64_t id, uint64_t parent, uint64_t ip) {
+        if (nodes.Define(id, parent, ip) && step != 1500) eager.Defined(id, parent, ip, symbolizer);
+      };
+      // Grow the trie: a child of a random node (deep chains now and then,
+      // in some rounds one past kMaxDepth), now and then a node defined
+      // again (the first definition holds).
       uint64_t parent = ids[rng() % ids.size()];
-      int len = rng() % 10 == 0 ? 40 : 1;
+      int len = round % 5 == 0 && step == 700 ? 4100 : rng() % 10 == 0 ? 40 : 1;
       for (int k = 0; k < len; ++k) {
         uint64_t id = next++;
-        nodes.Define(id, parent, RandomIp(rng));
+        define(id, parent, RandomIp(rng));
         ids.push_back(id);
         parent = id;
       }
+      if (rng() % 20 == 0) define(ids[rng() % ids.size()], ids[rng() % ids.size()], RandomIp(rng));
       // A node whose parent is not read yet.
       if (rng() % 50 == 0) {
         uint64_t id = next++;
-        nodes.Define(id, 1000000 + next, RandomIp(rng));
+        define(id, 1000000 + next, RandomIp(rng));
         ids.push_back(id);
       }
-      Symbolizer& symbolizer = step < 1500 ? early : late;
-      if (step == 1500) classifier.Reset();
+      if (step == 1500) {
+        classifier.Reset();
+        eager.Reset();
+      }
       uint64_t leaf = rng() % 20 == 0 ? 999999999 : ids[rng() % ids.size()];
-      bool want_provisional = false, got_provisional = false;
+      bool want_provisional = false, got_provisional = false, eager_provisional = false;
       SiteKind want =
           SiteClassifier::ClassifyWalking(leaf, nodes, symbolizer, &want_provisional);
       SiteKind got = classifier.Classify(leaf, nodes, symbolizer, &got_provisional);
       ASSERT_EQ(got, want) << "round " << round << " step " << step << " leaf " << leaf;
       ASSERT_EQ(got_provisional, want_provisional) << "round " << round << " leaf " << leaf;
+      SiteKind eager_got = eager.Classify(leaf, nodes, symbolizer, &eager_provisional);
+      ASSERT_EQ(eager_got, want) << "round " << round << " step " << step << " leaf " << leaf;
+      ASSERT_EQ(eager_provisional, want_provisional) << "round " << round << " leaf " << leaf;
       runtime += want == SiteKind::kRuntime;
       provisional += want_provisional;
       ++checked;
@@ -134,6 +152,44 @@ TEST(SiteClassifierTest, RemembersEveryNodeClassifiedThroughAndForgetsOnReset) {
   EXPECT_EQ(c.Classify(31, nodes, symbolizer, &provisional), SiteKind::kRuntime);
   EXPECT_EQ(c.remembered_nodes(), 24u);
   EXPECT_FALSE(provisional);
+}
+
+TEST(SiteClassifierTest, DefinedRemembersANodeUnderARememberedParentOnly) {
+  Symbolizer symbolizer(Modules(false));
+  StackTrie nodes;
+  SiteClassifier c;
+  // A root and its child, told as defined: both remembered, so classifying
+  // the child walks nothing.
+  nodes.Define(1, 0, 0x100200);
+  c.Defined(1, 0, 0x100200, symbolizer);
+  nodes.Define(2, 1, 0x300200);  // libc <- program
+  c.Defined(2, 1, 0x300200, symbolizer);
+  EXPECT_EQ(c.remembered_nodes(), 2u);
+  bool provisional = false;
+  EXPECT_EQ(c.Classify(2, nodes, symbolizer, &provisional), SiteKind::kProgram);
+  EXPECT_EQ(c.remembered_nodes(), 2u);
+  EXPECT_FALSE(provisional);
+  // A self-parented root; a cut marker root (no frame): its child alone
+  // in libc is rule 4's.
+  nodes.Define(3, 3, 0x200300);
+  c.Defined(3, 3, 0x200300, symbolizer);
+  const uint64_t cut = format::kStackCutMarker + 3;
+  nodes.Define(4, 0, cut);
+  c.Defined(4, 0, cut, symbolizer);
+  nodes.Define(5, 4, 0x300300);
+  c.Defined(5, 4, 0x300300, symbolizer);
+  EXPECT_EQ(c.remembered_nodes(), 5u);
+  EXPECT_EQ(c.Classify(5, nodes, symbolizer, &provisional), SiteKind::kRuntime);
+  // A parent not remembered (not defined, or defined before a Reset):
+  // nothing remembered; the node's first Classify walks.
+  c.Defined(6, 99, 0x100300, symbolizer);
+  EXPECT_EQ(c.remembered_nodes(), 5u);
+  c.Reset();
+  nodes.Define(7, 2, 0x100400);
+  c.Defined(7, 2, 0x100400, symbolizer);
+  EXPECT_EQ(c.remembered_nodes(), 0u);
+  EXPECT_EQ(c.Classify(7, nodes, symbolizer, &provisional), SiteKind::kProgram);
+  EXPECT_EQ(c.remembered_nodes(), 3u);  // 7, 2 and 1
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <random>
 #include <vector>
 
@@ -81,6 +82,41 @@ TEST(SiteRankingTest, BoundedHeapEqualsTheFullSortOnRandomSites) {
       }
     }
   }
+}
+
+// RankSitesByKeys ranks several keys in one pass: each list is exactly
+// (the same sites, in the same order) what RankSites gives for its key.
+TEST(SiteRankingTest, ByKeysIsRankSitesForEachKey) {
+  std::mt19937_64 rng(18);
+  const std::vector<std::function<uint64_t(const SiteStats&)>> keys = {
+      [](const SiteStats& s) { return s.alloc_bytes; },
+      [](const SiteStats& s) { return s.alloc_count; },
+      [](const SiteStats& s) { return s.peak_bytes; },
+      [](const SiteStats& s) { return s.alloc_bytes; },  // the same key twice
+      [](const SiteStats& s) { return s.leaked_bytes * 3 + s.temporary_count; },
+  };
+  for (int round = 0; round < 20; ++round) {
+    ProcessProfile p;
+    size_t n = rng() % 2000;
+    for (size_t i = 0; i < n; ++i) {
+      Site s = MakeSite(rng() % 40, static_cast<Api>(1 + rng() % 3), rng() % 20,
+                        rng() % 10 == 0 ? SiteKind::kRuntime : SiteKind::kProgram);
+      s.stats.alloc_count = rng() % 7;
+      s.stats.peak_bytes = rng() % 1000;
+      s.stats.leaked_bytes = rng() % 4;
+      s.stats.temporary_count = rng() % 5;
+      p.sites.push_back(s);
+    }
+    for (size_t top : {size_t{0}, size_t{1}, size_t{5}, size_t{64}, n + 10}) {
+      std::vector<std::vector<const Site*>> lists = RankSitesByKeys(p, top, keys);
+      ASSERT_EQ(lists.size(), keys.size());
+      for (size_t k = 0; k < keys.size(); ++k) {
+        ASSERT_EQ(lists[k], RankSites(p, top, keys[k])) << round << " " << top << " " << k;
+      }
+    }
+  }
+  ProcessProfile empty;
+  EXPECT_TRUE(RankSitesByKeys(empty, 5, {}).empty());
 }
 
 }  // namespace

@@ -184,7 +184,41 @@ TEST(SymbolizerTest, FindModuleIsTheNewestModuleContainingTheAddress) {
       }
     }
     ASSERT_EQ(s.FindModule(ip), expected) << std::hex << ip;
+    // FindModuleSpan: the same answer, and the same for every address of
+    // the span it gives, and not for the addresses just outside it.
+    uint64_t first = 1, last = 0;
+    ASSERT_EQ(s.FindModuleSpan(ip, &first, &last), expected) << std::hex << ip;
+    ASSERT_LE(first, ip);
+    ASSERT_GE(last, ip);
+    for (uint64_t edge : {first, last, first + (last - first) / 2}) {
+      ASSERT_EQ(s.FindModule(edge), expected) << std::hex << ip << " " << edge;
+    }
+    // Outside: another answer, unless the neighbouring interval is the
+    // same module's (two segments split by a newer module's are two spans).
+    if (first != 0) {
+      const Module* before = s.FindModule(first - 1);
+      if (before == expected) {
+        ASSERT_NE(expected, nullptr) << std::hex << ip;  // gaps are whole
+      }
+    }
+    if (last != UINT64_MAX) {
+      const Module* after = s.FindModule(last + 1);
+      if (after == expected) ASSERT_NE(expected, nullptr) << std::hex << ip;
+    }
   }
+  uint64_t first = 0, last = 0;
+  EXPECT_EQ(s.FindModuleSpan(0x3000, &first, &last), nullptr);
+  EXPECT_EQ(first, 0u);
+  EXPECT_EQ(last, 0xffffu);
+  EXPECT_EQ(s.FindModuleSpan(0x11800, &first, &last)->id, 3u);
+  EXPECT_EQ(first, 0x11000u);
+  EXPECT_EQ(last, 0x11fffu);
+  EXPECT_EQ(s.FindModuleSpan(0x20000, &first, &last), nullptr);
+  EXPECT_EQ(first, 0x18000u);
+  EXPECT_EQ(last, 0x3ffffu);
+  EXPECT_EQ(s.FindModuleSpan(0xffffffffffffff00, &first, &last)->id, 6u);
+  EXPECT_EQ(first, 0xffffffffffff0000u);
+  EXPECT_EQ(last, 0xffffffffffffffffu);
 }
 
 TEST(SymbolizerTest, NameHelpers) {
