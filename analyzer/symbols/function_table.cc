@@ -152,19 +152,53 @@ uint32_t FunctionSymbolRank(int bind, const char* name) {
   return bind == STB_GLOBAL ? 0 : bind == STB_WEAK ? 1 : 2;
 }
 
+bool PackFunctionCandidates(const std::vector<FunctionCandidate>& candidates,
+                            std::vector<PackedFunctionCandidate>* packed) {
+  if (candidates.size() > UINT32_MAX) return false;
+  packed->clear();
+  packed->reserve(candidates.size());
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    const FunctionCandidate& c = candidates[i];
+    if (c.start > kMaxPackedStart || c.end <= c.start || c.end - c.start > kMaxPackedSize ||
+        c.rank > 3) {
+      return false;
+    }
+    uint64_t key = (c.start << 32) | (uint64_t{c.rank} << 30) | (kMaxPackedSize - (c.end - c.start));
+    packed->push_back({key, static_cast<uint32_t>(i)});
+  }
+  return true;
+}
+
 std::vector<FunctionSymbol> PickFunctionSymbols(std::vector<FunctionCandidate> candidates) {
   // std::sort, not a stable or radix sort: which of several aliases equal in
   // address, rank and end comes first is std::sort's choice on the table's
   // order, and reports have printed that one so far (node's binary has 250
   // such aliases with different names, libc 93).
+  std::vector<FunctionSymbol> out;
+  out.reserve(candidates.size());
+  std::vector<PackedFunctionCandidate> packed;
+  if (PackFunctionCandidates(candidates, &packed)) {
+    // The same std::sort over 16-byte keys that compare exactly as the
+    // candidates do (PackedFunctionCandidate): the same comparisons in the
+    // same order, so the same permutation, ties included, at a third of the
+    // cost (node: 110 k candidates).
+    std::sort(packed.begin(), packed.end(),
+              [](const PackedFunctionCandidate& a, const PackedFunctionCandidate& b) {
+                return a.key < b.key;
+              });
+    for (const PackedFunctionCandidate& p : packed) {
+      const FunctionCandidate& c = candidates[p.index];
+      if (!out.empty() && out.back().start == c.start) continue;
+      out.push_back({c.start, c.end, c.name});
+    }
+    return out;
+  }
   std::sort(candidates.begin(), candidates.end(),
             [](const FunctionCandidate& a, const FunctionCandidate& b) {
               if (a.start != b.start) return a.start < b.start;
               if (a.rank != b.rank) return a.rank < b.rank;
               return a.end > b.end;
             });
-  std::vector<FunctionSymbol> out;
-  out.reserve(candidates.size());
   for (const FunctionCandidate& c : candidates) {
     if (!out.empty() && out.back().start == c.start) continue;
     out.push_back({c.start, c.end, c.name});
