@@ -12,6 +12,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "analyzer/model/compact_free_index.h"
 #include "analyzer/model/event_pipeline.h"
@@ -27,6 +28,7 @@
 #include "analyzer/model/site_index.h"
 #include "analyzer/symbols/runtime_filter.h"
 #include "analyzer/model/stream_merger.h"
+#include "analyzer/symbols/symbol_names.h"
 #include "analyzer/symbols/symbolizer.h"
 
 namespace heapsight::analyzer {
@@ -534,9 +536,21 @@ class Analysis {
   // Symbolizer adopts what it loaded. Called before `batch` is analyzed:
   // its module records and stack nodes are read here, the modules and
   // nodes of earlier batches are in p_ already.
+  //
+  // A small trace's helper also loads the C/C++ runtime's debug info
+  // (libc's: ~90 M instructions to inflate) if its stacks have frames
+  // there: its report symbolizes every frame of the stacks it prints, and
+  // a stack through libc (its __libc_start_call_main, start_thread, or a
+  // libc function that allocates) makes the first such frame inflate it,
+  // alone at the end of the report, a fifth of node's wall time and more
+  // of sqlite's. Here it runs beside the pass, whose main thread leaves
+  // the second core partly idle. Big traces keep it lazy: their pass
+  // holds enough memory, and a report that prints no frame there
+  // (cc1plus's) would pay for it on a busy second core.
   void StartWarmSymbolizer(const Event* batch, size_t count) {
     warm_started_ = true;
-    if (merger_.block_count() < kWarmMinBlocks) return;
+    const bool small = merger_.file_size() <= kEarlyRuntimeDwarfMaxBytes;
+    if (merger_.block_count() < kWarmMinBlocks && !small) return;
     std::vector<Module> modules = p_.modules;
     std::vector<uint64_t> ips;
     ips.reserve(p_.stack_nodes.size() + count / 4);
@@ -548,12 +562,29 @@ class Analysis {
     }
     if (modules.empty() || ips.empty()) return;
     warm_symbolizer_ = std::make_unique<Symbolizer>(std::move(modules));
+    bool runtime_dwarf = false;
+    if (small) {
+      for (uint64_t ip : ips) {
+        const Module* m = warm_symbolizer_->FindModule(ip);
+        // heapsight's own frames are every stack's and its debug info is
+        // not compressed; the loader's Preload leaves out.
+        if (m != nullptr && IsRuntimeLibrary(m->path) && !IsDynamicLoader(m->path) &&
+            !absl::StartsWith(BaseName(m->path), "libheapsight")) {
+          runtime_dwarf = true;
+          break;
+        }
+      }
+      if (!runtime_dwarf && merger_.block_count() < kWarmMinBlocks) {
+        warm_symbolizer_.reset();
+        return;
+      }
+    }
     // The symbol tables the classifier has started to read by the time the
     // helper gets to them (after all the DWARF) are not read again there:
     // AnalyzeTrace's Symbolizer pairs them with the helper's DWARF.
     warm_symbolizer_->ShareSymbolTableClaims(table_claims_);
-    warm_thread_ = std::thread([sym = warm_symbolizer_.get(), ips = std::move(ips)] {
-      sym->Preload(ips);
+    warm_thread_ = std::thread([sym = warm_symbolizer_.get(), ips = std::move(ips), runtime_dwarf] {
+      sym->Preload(ips, {}, runtime_dwarf);
     });
   }
 
@@ -819,6 +850,10 @@ class Analysis {
   ProgressListener* progress_ = nullptr;  // AnalyzeOptions::progress, for big traces
   static constexpr uint64_t kWarmAfterEvents = 4096;
   static constexpr uint64_t kWarmMinBlocks = 8;
+  // StartWarmSymbolizer: traces up to this size load the runtime's debug
+  // info beside the pass (node's is 0.38 MB, perl's 0.69 MB; cc1plus's
+  // 6.2 MB, whose report needs none of it, stays out).
+  static constexpr uint64_t kEarlyRuntimeDwarfMaxBytes = uint64_t{4} << 20;
   bool warm_started_ = false;
   std::unique_ptr<Symbolizer> warm_symbolizer_;
   // Shared by the classifier's Symbolizers and the helper's, so that each

@@ -387,7 +387,8 @@ Symbolizer::Symbolizer(std::vector<Module> modules) : modules_(std::move(modules
 Symbolizer::~Symbolizer() = default;
 
 void Symbolizer::Preload(const std::vector<uint64_t>& ips,
-                         const std::vector<std::string>& symbols_elsewhere) {
+                         const std::vector<std::string>& symbols_elsewhere,
+                         bool runtime_dwarf) {
   std::vector<bool> wanted(modules_.size(), false);
   for (uint64_t ip : ips) {
     if (const Module* m = FindModule(ip)) wanted[static_cast<size_t>(m - modules_.data())] = true;
@@ -421,6 +422,16 @@ void Symbolizer::Preload(const std::vector<uint64_t>& ips,
     }
     if (claims_ != nullptr && !claims_->Claim(key)) continue;
     session->LoadSymbols();
+  }
+  if (!runtime_dwarf) return;
+  for (size_t i = 0; i < modules_.size(); ++i) {
+    // Not the loader's: its frames are in its own allocations' stacks,
+    // which reports seldom print (Symbolize reads it if one does).
+    if (!wanted[i] || !IsRuntimeLibrary(modules_[i].path) || IsDynamicLoader(modules_[i].path)) {
+      continue;
+    }
+    ModuleSession* session = SessionFor(&modules_[i]);
+    if (session->module != nullptr) session->LoadDwarf();
   }
 }
 

@@ -161,10 +161,12 @@ class Symbolizer {
   // (FilesWithSymbols of the Symbolizer this one will be adopted next to)
   // are not read: AdoptSessions pairs them with this instance's debug info.
   // The debug info of the C/C++ runtime's libraries (IsRuntimeLibrary:
-  // libc, libstdc++, ld.so, ...) is not read either, only their symbol
-  // tables: Symbolize reads it if a frame there is asked about.
+  // libc, libstdc++, ld.so, ...) is read last, after the symbol tables, and
+  // only with `runtime_dwarf` (never the dynamic loader's: IsDynamicLoader);
+  // else Symbolize reads it if a frame there is asked about.
   void Preload(const std::vector<uint64_t>& ips,
-               const std::vector<std::string>& symbols_elsewhere = {});
+               const std::vector<std::string>& symbols_elsewhere = {},
+               bool runtime_dwarf = false);
   // Symbolizers working on separate threads that share `claims` read each
   // symbol table once where they can: reading a table claims it, and
   // Preload skips a table another has claimed (AdoptSessions pairs it with

@@ -371,6 +371,43 @@ TEST(SymbolizerTest, PreloadLeavesTheRuntimesDebugInfoUntilAFrameThereIsSymboliz
   }
 }
 
+// With runtime_dwarf (a small trace's helper), Preload reads the runtime
+// libraries' DWARF too, last; the report's symbolizer adopts it and reads
+// nothing more for a libc frame, which symbolizes as it does lazily.
+TEST(SymbolizerTest, PreloadWithRuntimeDwarfReadsTheRuntimesDebugInfoToo) {
+  uint64_t plain = reinterpret_cast<uint64_t>(PlainCaller());
+  uint64_t in_libc = reinterpret_cast<uint64_t>(&std::qsort) + 1;
+  auto warm = std::make_unique<Symbolizer>(OwnModules());
+  ASSERT_TRUE(IsRuntimeLibrary(warm->FindModule(in_libc)->path));
+  ASSERT_FALSE(IsDynamicLoader(warm->FindModule(in_libc)->path));
+  warm->Preload({plain, in_libc}, {}, /*runtime_dwarf=*/true);
+  SymbolizerLoads loads = warm->Loads();
+  EXPECT_EQ(loads.files_opened, 2u);
+  EXPECT_EQ(loads.symbol_tables, 2u);
+  // Both files' DWARF looked for (libc's found, or missing where no libc
+  // debug file is installed), no unit indexed yet.
+  EXPECT_EQ(loads.debug_info_loaded + loads.debug_info_missing, 2u);
+  EXPECT_EQ(loads.units_indexed, 0u);
+
+  Symbolizer report(OwnModules());
+  report.AdoptSessions(*warm);
+  warm.reset();
+  const SymbolizedLocation& q = report.Symbolize(in_libc);
+  SymbolizerLoads after = report.Loads();
+  EXPECT_EQ(after.debug_info_loaded, loads.debug_info_loaded);
+  EXPECT_EQ(after.debug_info_missing, loads.debug_info_missing);
+  Symbolizer fresh(OwnModules());
+  const SymbolizedLocation& f = fresh.Symbolize(in_libc);
+  EXPECT_EQ(q.status, f.status);
+  ASSERT_EQ(q.frames.size(), f.frames.size());
+  for (size_t i = 0; i < q.frames.size(); ++i) {
+    EXPECT_EQ(q.frames[i].function, f.frames[i].function);
+    EXPECT_EQ(q.frames[i].file, f.frames[i].file);
+    EXPECT_EQ(q.frames[i].line, f.frames[i].line);
+    EXPECT_EQ(q.frames[i].inlined, f.frames[i].inlined);
+  }
+}
+
 // The analysis's classifier and helper share SymbolTableClaims: the helper
 // starts with the pass and skips a table the classifier has started to read
 // (whenever that was), and reading any table claims it, on either side.
