@@ -23,6 +23,7 @@
 #include "analyzer/symbols/debuginfod_gate.h"
 #include "analyzer/symbols/debuginfo_lookup.h"
 #include "analyzer/symbols/function_table.h"
+#include "analyzer/symbols/inflated_debug_file.h"
 #include "analyzer/symbols/runtime_filter.h"
 
 namespace heapsight::analyzer {
@@ -424,6 +425,9 @@ void Symbolizer::Preload(const std::vector<uint64_t>& ips,
     session->LoadSymbols();
   }
   if (!runtime_dwarf) return;
+  // One thread: this runs beside the pass, whose main thread is the one
+  // the report waits for.
+  ScopedSerialInflation serial;
   for (size_t i = 0; i < modules_.size(); ++i) {
     // Not the loader's: its frames are in its own allocations' stacks,
     // which reports seldom print (Symbolize reads it if one does).
