@@ -410,6 +410,24 @@ void Symbolizer::Preload(const std::vector<uint64_t>& ips,
       session->LoadDwarf();
     }
   }
+  if (runtime_dwarf) {
+    // Before the tables: the analysis thread reads the ones it needs first
+    // meanwhile (node's, 110 k symbols, which the pass waits for), so the
+    // inflation takes the core the idle decode workers leave, not the
+    // pass's. One thread: this runs beside the pass, whose main thread is
+    // the one the report waits for.
+    ScopedSerialInflation serial;
+    for (size_t i = 0; i < modules_.size(); ++i) {
+      // Not the loader's: its frames are in its own allocations' stacks,
+      // which reports seldom print (Symbolize reads it if one does).
+      if (!wanted[i] || !IsRuntimeLibrary(modules_[i].path) ||
+          IsDynamicLoader(modules_[i].path)) {
+        continue;
+      }
+      ModuleSession* session = SessionFor(&modules_[i]);
+      if (session->module != nullptr) session->LoadDwarf();
+    }
+  }
   for (size_t i = 0; i < modules_.size(); ++i) {
     if (!wanted[i]) continue;
     ModuleSession* session = SessionFor(&modules_[i]);
@@ -423,19 +441,6 @@ void Symbolizer::Preload(const std::vector<uint64_t>& ips,
     }
     if (claims_ != nullptr && !claims_->Claim(key)) continue;
     session->LoadSymbols();
-  }
-  if (!runtime_dwarf) return;
-  // One thread: this runs beside the pass, whose main thread is the one
-  // the report waits for.
-  ScopedSerialInflation serial;
-  for (size_t i = 0; i < modules_.size(); ++i) {
-    // Not the loader's: its frames are in its own allocations' stacks,
-    // which reports seldom print (Symbolize reads it if one does).
-    if (!wanted[i] || !IsRuntimeLibrary(modules_[i].path) || IsDynamicLoader(modules_[i].path)) {
-      continue;
-    }
-    ModuleSession* session = SessionFor(&modules_[i]);
-    if (session->module != nullptr) session->LoadDwarf();
   }
 }
 

@@ -161,9 +161,10 @@ class Symbolizer {
   // (FilesWithSymbols of the Symbolizer this one will be adopted next to)
   // are not read: AdoptSessions pairs them with this instance's debug info.
   // The debug info of the C/C++ runtime's libraries (IsRuntimeLibrary:
-  // libc, libstdc++, ld.so, ...) is read last, after the symbol tables, and
-  // only with `runtime_dwarf` (never the dynamic loader's: IsDynamicLoader);
-  // else Symbolize reads it if a frame there is asked about.
+  // libc, libstdc++, ld.so, ...) is read only with `runtime_dwarf` (never
+  // the dynamic loader's: IsDynamicLoader), after the program's DWARF and
+  // before the symbol tables; else Symbolize reads it if a frame there is
+  // asked about.
   void Preload(const std::vector<uint64_t>& ips,
                const std::vector<std::string>& symbols_elsewhere = {},
                bool runtime_dwarf = false);
