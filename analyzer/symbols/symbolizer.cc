@@ -700,18 +700,24 @@ SymbolizerLoads Symbolizer::Loads() const {
 }
 
 Symbolizer::NameEntry& Symbolizer::NameEntryOf(uint64_t ip) {
-  auto [it, inserted] = symbol_names_.try_emplace(ip, nullptr);
+  auto [it, inserted] = symbol_names_.try_emplace(ip, &no_name_);
   if (!inserted) return *it->second;
-  it->second = std::make_unique<NameEntry>();
-  NameEntry& entry = *it->second;
   const Module* module = FindModule(ip);
-  if (module == nullptr) return entry;
+  if (module == nullptr) return no_name_;
   uint64_t offset = ip - module->load_address;
   ModuleSession* session = SessionFor(module);
-  if (session->module == nullptr) return entry;
+  if (session->module == nullptr) return no_name_;
   const char* name = session->SymbolAt(offset > 0 ? offset - 1 : 0);
-  if (name != nullptr) entry.name = Demangle(name);
-  return entry;
+  if (name == nullptr) return no_name_;
+  // The name is a function of the symbol's string alone (the same pointer
+  // for every address in the function).
+  auto [by_symbol, fresh] = names_by_symbol_.try_emplace(name, nullptr);
+  if (fresh) {
+    by_symbol->second = std::make_unique<NameEntry>();
+    by_symbol->second->name = Demangle(name);
+  }
+  it->second = by_symbol->second.get();
+  return *it->second;
 }
 
 const std::string& Symbolizer::SymbolName(uint64_t ip) { return NameEntryOf(ip).name; }

@@ -210,7 +210,13 @@ class Symbolizer {
     bool bare_known = false;
   };
   NameEntry& NameEntryOf(uint64_t ip);
-  absl::flat_hash_map<uint64_t, std::unique_ptr<NameEntry>> symbol_names_;
+  // By address, an entry of names_by_symbol_ (or no_name_): the addresses
+  // in one function share its symbol's entry, demangled and taken apart
+  // once (node: 942 addresses asked during the pass, ~21,000 instructions
+  // each to demangle and reduce).
+  absl::flat_hash_map<uint64_t, NameEntry*> symbol_names_;
+  absl::flat_hash_map<const char*, std::unique_ptr<NameEntry>> names_by_symbol_;
+  NameEntry no_name_;  // addresses without a symbol
   // One libdwfl session per distinct (path, build-id): modules loaded more
   // than once share it.
   absl::flat_hash_map<std::string, ModuleSession*> session_by_file_;

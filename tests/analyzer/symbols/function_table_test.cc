@@ -32,6 +32,10 @@ TEST(FunctionTableTest, RanksAndSizesPickOneNamePerAddress) {
   EXPECT_EQ(FunctionSymbolRank(STB_LOCAL, "helper"), 2u);
   EXPECT_EQ(FunctionSymbolRank(STB_GLOBAL, "__GI_malloc"), 3u);
   EXPECT_EQ(FunctionSymbolRank(STB_GLOBAL, "__Gx"), 0u);
+  EXPECT_EQ(FunctionSymbolRank(STB_GLOBAL, "__GI"), 0u);  // too short for the prefix
+  EXPECT_EQ(FunctionSymbolRank(STB_LOCAL, "__GI_"), 3u);
+  EXPECT_EQ(FunctionSymbolRank(STB_WEAK, "_"), 1u);
+  EXPECT_EQ(FunctionSymbolRank(STB_GLOBAL, "_ZN2v88internal4Heap2GCEv"), 0u);
   std::vector<FunctionCandidate> c = {
       {0x300, 0x310, "c_local", 2},  {0x100, 0x120, "a_weak", 1},
       {0x100, 0x110, "a_global_short", 0}, {0x100, 0x130, "a_global_long", 0},

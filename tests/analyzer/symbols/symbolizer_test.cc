@@ -371,6 +371,27 @@ TEST(SymbolizerTest, PreloadLeavesTheRuntimesDebugInfoUntilAFrameThereIsSymboliz
   }
 }
 
+// SymbolName's memo is per symbol: the addresses in one function share its
+// entry (demangled and reduced once), and the answers are unchanged.
+TEST(SymbolizerTest, AddressesInOneFunctionShareTheirNameEntry) {
+  Symbolizer symbolizer(OwnModules());
+  uint64_t plain = reinterpret_cast<uint64_t>(PlainCaller());
+  uint64_t outer = reinterpret_cast<uint64_t>(OuterWithInline());
+  const std::string& a = symbolizer.SymbolName(plain);
+  const std::string& b = symbolizer.SymbolName(plain + 1);
+  ASSERT_FALSE(a.empty());
+  EXPECT_EQ(&a, &b);
+  EXPECT_EQ(&symbolizer.BareSymbolName(plain), &symbolizer.BareSymbolName(plain + 1));
+  EXPECT_EQ(symbolizer.BareSymbolName(plain + 1),
+            "heapsight::analyzer::(anonymous namespace)::PlainCaller");
+  EXPECT_EQ(a, Symbolizer(OwnModules()).SymbolName(plain + 1));
+  EXPECT_NE(symbolizer.SymbolName(outer), a);
+  EXPECT_EQ(BareFunctionName(symbolizer.SymbolName(outer)),
+            "heapsight::analyzer::(anonymous namespace)::OuterWithInline");
+  EXPECT_TRUE(symbolizer.SymbolName(0x10).empty());  // in no module
+  EXPECT_TRUE(symbolizer.BareSymbolName(0x10).empty());
+}
+
 // With runtime_dwarf (a small trace's helper), Preload reads the runtime
 // libraries' DWARF too, last; the report's symbolizer adopts it and reads
 // nothing more for a libc frame, which symbolizes as it does lazily.
