@@ -5,9 +5,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cmath>
 #include <cstdio>
+#include <future>
 #include <thread>
 
 #include "absl/container/flat_hash_map.h"
@@ -147,10 +149,14 @@ class Analysis {
         Process(batch[i], run.stream);
       }
       done += count;
+      // Far enough into the pass that the rest of it hides the runtime's
+      // DWARF (StartWarmSymbolizer).
+      if (done >= kRuntimeDwarfAfterEvents) CloseRuntimeGate(true);
       if (progress_ != nullptr && (done & ~uint64_t{0xffff}) != ((done - count) & ~uint64_t{0xffff})) {
         progress_->Update(merger_.blocks_read(), merger_.block_count());
       }
     }
+    CloseRuntimeGate(false);
     if (progress_ != nullptr) progress_->Finish();
     if (!events.status().ok()) return events.status();
     Finish();
@@ -544,9 +550,13 @@ class Analysis {
   // libc function that allocates) makes the first such frame inflate it,
   // alone at the end of the report, a fifth of node's wall time and more
   // of sqlite's. Here it runs beside the pass, whose main thread leaves
-  // the second core partly idle. Big traces keep it lazy: their pass
-  // holds enough memory, and a report that prints no frame there
-  // (cc1plus's) would pay for it on a busy second core.
+  // the second core partly idle, once the pass has analyzed
+  // kRuntimeDwarfAfterEvents events (a shorter pass, git's 185 k events,
+  // would end before the inflation and wait for it, for a report that
+  // prints no frame there), or as soon as a large symbol table is read
+  // (node's: the pass waits for it, the second core idle meanwhile). Big traces keep it lazy: their pass holds
+  // enough memory, and a report that prints no frame there (cc1plus's)
+  // would pay for it on a busy second core.
   void StartWarmSymbolizer(const Event* batch, size_t count) {
     warm_started_ = true;
     const bool small = merger_.file_size() <= kEarlyRuntimeDwarfMaxBytes;
@@ -583,14 +593,25 @@ class Analysis {
     // helper gets to them (after all the DWARF) are not read again there:
     // AnalyzeTrace's Symbolizer pairs them with the helper's DWARF.
     warm_symbolizer_->ShareSymbolTableClaims(table_claims_);
-    warm_thread_ = std::thread([sym = warm_symbolizer_.get(), ips = std::move(ips), runtime_dwarf] {
-      sym->Preload(ips, {}, runtime_dwarf);
-    });
+    std::shared_future<bool> gate = runtime_gate_.get_future().share();
+    warm_thread_ = std::thread([sym = warm_symbolizer_.get(), ips = std::move(ips), runtime_dwarf,
+                                gate] { sym->Preload(ips, {}, runtime_dwarf, [&] { return gate.get(); }); });
+  }
+
+  // Opens (true) or shuts (false) the helper's way to the runtime's DWARF,
+  // once: it waits for this.
+  // Either thread may (a large table read on the helper).
+  void CloseRuntimeGate(bool open) {
+    if (runtime_gate_closed_.exchange(true)) return;
+    runtime_gate_.set_value(open);
   }
 
  public:
   ~Analysis() {
+    CloseRuntimeGate(false);
     if (warm_thread_.joinable()) warm_thread_.join();
+    // The claims outlive this (adopted sessions keep them).
+    table_claims_->OnLargeTableRead(nullptr);
   }
 
   // The symbolizer that classified the sites during the pass, or null.
@@ -600,6 +621,7 @@ class Analysis {
 
   // The helper's Symbolizer once it is done, or null.
   std::unique_ptr<Symbolizer> TakeWarmSymbolizer() {
+    CloseRuntimeGate(false);
     if (warm_thread_.joinable()) warm_thread_.join();
     return std::move(warm_symbolizer_);
   }
@@ -854,11 +876,21 @@ class Analysis {
   // info beside the pass (node's is 0.38 MB, perl's 0.69 MB; cc1plus's
   // 6.2 MB, whose report needs none of it, stays out).
   static constexpr uint64_t kEarlyRuntimeDwarfMaxBytes = uint64_t{4} << 20;
+  // ... and start it once the pass has analyzed this many events (node
+  // has 0.95 M, sqlite 1.64 M, git 0.18 M; libc's inflation takes about
+  // as long as 0.4 M events of the pass).
+  static constexpr uint64_t kRuntimeDwarfAfterEvents = 200'000;
+  std::promise<bool> runtime_gate_;  // CloseRuntimeGate
+  std::atomic<bool> runtime_gate_closed_{false};
   bool warm_started_ = false;
   std::unique_ptr<Symbolizer> warm_symbolizer_;
   // Shared by the classifier's Symbolizers and the helper's, so that each
   // symbol table is read by one of them.
-  std::shared_ptr<SymbolTableClaims> table_claims_ = std::make_shared<SymbolTableClaims>();
+  std::shared_ptr<SymbolTableClaims> table_claims_ = [this] {
+    auto claims = std::make_shared<SymbolTableClaims>();
+    claims->OnLargeTableRead([this] { CloseRuntimeGate(true); });
+    return claims;
+  }();
   std::thread warm_thread_;
 };
 

@@ -179,6 +179,7 @@ struct Symbolizer::ModuleSession {
   void LoadSymbols() {
     symbols_loaded = true;
     auto read = [this] {
+      if (claims != nullptr) claims->NoteTableRead(dwfl_module_getsymtab(module));
       auto t = std::make_shared<SharedFunctionTable>();
       t->symbols = ReadFunctionSymbols(module);
       t->owner = dwfl_owner;
@@ -389,7 +390,7 @@ Symbolizer::~Symbolizer() = default;
 
 void Symbolizer::Preload(const std::vector<uint64_t>& ips,
                          const std::vector<std::string>& symbols_elsewhere,
-                         bool runtime_dwarf) {
+                         bool runtime_dwarf, const std::function<bool()>& runtime_gate) {
   std::vector<bool> wanted(modules_.size(), false);
   for (uint64_t ip : ips) {
     if (const Module* m = FindModule(ip)) wanted[static_cast<size_t>(m - modules_.data())] = true;
@@ -410,12 +411,10 @@ void Symbolizer::Preload(const std::vector<uint64_t>& ips,
       session->LoadDwarf();
     }
   }
-  if (runtime_dwarf) {
-    // Before the tables: the analysis thread reads the ones it needs first
-    // meanwhile (node's, 110 k symbols, which the pass waits for), so the
-    // inflation takes the core the idle decode workers leave, not the
-    // pass's. One thread: this runs beside the pass, whose main thread is
-    // the one the report waits for.
+  if (runtime_dwarf && (!runtime_gate || runtime_gate())) {
+    // Before the tables, so that the analysis thread reads the ones it
+    // needs meanwhile. One thread: this runs beside the pass, whose main
+    // thread is the one the report waits for.
     ScopedSerialInflation serial;
     for (size_t i = 0; i < modules_.size(); ++i) {
       // Not the loader's: its frames are in its own allocations' stacks,

@@ -429,6 +429,56 @@ TEST(SymbolizerTest, PreloadWithRuntimeDwarfReadsTheRuntimesDebugInfoToo) {
   }
 }
 
+// The runtime gate: Preload asks it before the runtime's DWARF (the
+// analysis opens it once its pass is long enough to hide the inflation),
+// and a closed gate leaves that DWARF to Symbolize.
+TEST(SymbolizerTest, AClosedRuntimeGateLeavesTheRuntimesDebugInfo) {
+  uint64_t plain = reinterpret_cast<uint64_t>(PlainCaller());
+  uint64_t in_libc = reinterpret_cast<uint64_t>(&std::qsort) + 1;
+  int asked = 0;
+  Symbolizer shut(OwnModules());
+  shut.Preload({plain, in_libc}, {}, /*runtime_dwarf=*/true, [&] {
+    ++asked;
+    return false;
+  });
+  EXPECT_EQ(asked, 1);
+  SymbolizerLoads loads = shut.Loads();
+  EXPECT_EQ(loads.debug_info_loaded + loads.debug_info_missing, 1u);  // this binary's only
+  Symbolizer open(OwnModules());
+  open.Preload({plain, in_libc}, {}, /*runtime_dwarf=*/true, [&] {
+    ++asked;
+    return true;
+  });
+  EXPECT_EQ(asked, 2);
+  loads = open.Loads();
+  EXPECT_EQ(loads.debug_info_loaded + loads.debug_info_missing, 2u);
+  // Without runtime_dwarf the gate is not asked.
+  Symbolizer plain_preload(OwnModules());
+  plain_preload.Preload({plain, in_libc}, {}, false, [&] {
+    ++asked;
+    return true;
+  });
+  EXPECT_EQ(asked, 2);
+}
+
+// SymbolTableClaims tells its callback about large tables only (the
+// analysis opens the runtime gate while its thread reads one).
+TEST(SymbolizerTest, ClaimsReportLargeTableReads) {
+  SymbolTableClaims claims;
+  claims.NoteTableRead(SymbolTableClaims::kLargeTableSymbols);  // no callback: nothing
+  int calls = 0;
+  claims.OnLargeTableRead([&] { ++calls; });
+  claims.NoteTableRead(SymbolTableClaims::kLargeTableSymbols - 1);
+  claims.NoteTableRead(-1);
+  EXPECT_EQ(calls, 0);
+  claims.NoteTableRead(SymbolTableClaims::kLargeTableSymbols);
+  claims.NoteTableRead(110'000);
+  EXPECT_EQ(calls, 2);
+  claims.OnLargeTableRead(nullptr);
+  claims.NoteTableRead(110'000);
+  EXPECT_EQ(calls, 2);
+}
+
 // The analysis's classifier and helper share SymbolTableClaims: the helper
 // starts with the pass and skips a table the classifier has started to read
 // (whenever that was), and reading any table claims it, on either side.
