@@ -5,13 +5,16 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cmath>
 #include <cstdio>
+#include <future>
 #include <thread>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "analyzer/model/compact_free_index.h"
 #include "analyzer/model/growth_tracker.h"
@@ -27,6 +30,7 @@
 #include "analyzer/model/task_gate.h"
 #include "analyzer/symbols/runtime_filter.h"
 #include "analyzer/model/stream_merger.h"
+#include "analyzer/symbols/symbol_names.h"
 #include "analyzer/symbols/symbolizer.h"
 
 namespace heapsight::analyzer {
@@ -169,11 +173,15 @@ class Analysis {
         Process(batch[i], run.stream);
       }
       done += count;
-      if (runtime_gate_ != nullptr && !runtime_gate_open_) OpenRuntimeGate();
+      // Far enough into the pass that the rest of it hides the runtime's
+      // DWARF (StartWarmSymbolizer).
+      if (done >= kRuntimeDwarfAfterEvents) CloseRuntimeGate(true);
+      if (late_runtime_gate_ != nullptr && !late_runtime_gate_open_) OpenLateRuntimeGate();
       if (progress_ != nullptr && (done & ~uint64_t{0xffff}) != ((done - count) & ~uint64_t{0xffff})) {
         progress_->Update(merger_.blocks_read(), merger_.block_count());
       }
     }
+    CloseRuntimeGate(false);
     if (progress_ != nullptr) progress_->Finish();
     if (!merger_.status().ok()) return merger_.status();
     Finish();
@@ -564,9 +572,25 @@ class Analysis {
   // Symbolizer adopts what it loaded. Called before `batch` is analyzed:
   // its module records and stack nodes are read here, the modules and
   // nodes of earlier batches are in p_ already.
+  //
+  // A small trace's helper also loads the C/C++ runtime's debug info
+  // (libc's: ~90 M instructions to inflate) if its stacks have frames
+  // there: its report symbolizes every frame of the stacks it prints, and
+  // a stack through libc (its __libc_start_call_main, start_thread, or a
+  // libc function that allocates) makes the first such frame inflate it,
+  // alone at the end of the report, a fifth of node's wall time and more
+  // of sqlite's. Here it runs beside the pass, whose main thread leaves
+  // the second core partly idle, once the pass has analyzed
+  // kRuntimeDwarfAfterEvents events (a shorter pass, git's 185 k events,
+  // would end before the inflation and wait for it, for a report that
+  // prints no frame there), or as soon as a large symbol table is read
+  // (node's: the pass waits for it, the second core idle meanwhile). Big traces keep it lazy: their pass holds
+  // enough memory, and a report that prints no frame there (cc1plus's)
+  // would pay for it on a busy second core.
   void StartWarmSymbolizer(const Event* batch, size_t count) {
     warm_started_ = true;
-    if (merger_.block_count() < kWarmMinBlocks) return;
+    const bool small = merger_.file_size() <= kEarlyRuntimeDwarfMaxBytes;
+    if (merger_.block_count() < kWarmMinBlocks && !small) return;
     std::vector<Module> modules = p_.modules;
     std::vector<uint64_t> ips;
     ips.reserve(p_.stack_nodes.size() + count / 4);
@@ -578,44 +602,76 @@ class Analysis {
     }
     if (modules.empty() || ips.empty()) return;
     warm_symbolizer_ = std::make_unique<Symbolizer>(std::move(modules));
+    bool runtime_dwarf = false;
+    if (small) {
+      for (uint64_t ip : ips) {
+        const Module* m = warm_symbolizer_->FindModule(ip);
+        // heapsight's own frames are every stack's and its debug info is
+        // not compressed; the loader's Preload leaves out.
+        if (m != nullptr && IsRuntimeLibrary(m->path) && !IsDynamicLoader(m->path) &&
+            !absl::StartsWith(BaseName(m->path), "libheapsight")) {
+          runtime_dwarf = true;
+          break;
+        }
+      }
+      if (!runtime_dwarf && merger_.block_count() < kWarmMinBlocks) {
+        warm_symbolizer_.reset();
+        return;
+      }
+    }
     // The symbol tables the classifier has started to read by the time the
     // helper gets to them (after all the DWARF) are not read again there:
     // AnalyzeTrace's Symbolizer pairs them with the helper's DWARF.
     warm_symbolizer_->ShareSymbolTableClaims(table_claims_);
-    // A long pass also hides the C/C++ runtime's debug info, which Preload
-    // leaves out (most reports print no frame there, and it is 10 MB for
-    // libc): the helper reads it once three quarters of the blocks are
-    // read (OpenRuntimeGate), instead of the report after the pass when it
-    // prints such a frame (python: 25-50 ms after the pass, libc's DWARF
-    // inflated while the analysing thread waits). Short passes would wait
-    // for it at their end instead, and keep Symbolize's lazy read.
-    if (merger_.block_count() >= kRuntimeDebugInfoMinBlocks) {
-      runtime_gate_ = std::make_shared<TaskGate>();
+    // A long pass also hides the C/C++ runtime's debug info when the small
+    // traces' early read above is not taken (most reports print no frame
+    // there, and it is 10 MB for libc): the helper reads it once three
+    // quarters of the blocks are read (OpenLateRuntimeGate), instead of the
+    // report after the pass when it prints such a frame (python: 25-50 ms
+    // after the pass, libc's DWARF inflated while the analysing thread
+    // waits). Short passes would wait for it at their end instead, and keep
+    // Symbolize's lazy read.
+    if (!runtime_dwarf && merger_.block_count() >= kRuntimeDebugInfoMinBlocks) {
+      late_runtime_gate_ = std::make_shared<TaskGate>();
     }
-    warm_thread_ = std::thread(
-        [sym = warm_symbolizer_.get(), ips = std::move(ips), gate = runtime_gate_] {
-          sym->Preload(ips);
-          if (gate != nullptr && gate->Wait()) sym->PreloadRuntimeDebugInfo();
-        });
+    std::shared_future<bool> gate = runtime_gate_.get_future().share();
+    warm_thread_ = std::thread([sym = warm_symbolizer_.get(), ips = std::move(ips), runtime_dwarf,
+                                gate, late = late_runtime_gate_] {
+      sym->Preload(ips, {}, runtime_dwarf, [&] { return gate.get(); });
+      if (late != nullptr && late->Wait()) sym->PreloadRuntimeDebugInfo();
+    });
+  }
+
+  // Opens (true) or shuts (false) the helper's way to the runtime's DWARF,
+  // once: it waits for this.
+  // Either thread may (a large table read on the helper).
+  void CloseRuntimeGate(bool open) {
+    if (runtime_gate_closed_.exchange(true)) return;
+    runtime_gate_.set_value(open);
   }
 
   // Lets the helper read the runtime's debug info once the pass is three
   // quarters through its blocks (StartWarmSymbolizer).
-  void OpenRuntimeGate() {
+  void OpenLateRuntimeGate() {
     if (merger_.blocks_read() * 4 < merger_.block_count() * 3) return;
-    runtime_gate_->Open();
-    runtime_gate_open_ = true;
+    late_runtime_gate_->Open();
+    late_runtime_gate_open_ = true;
   }
 
-  // Stops the helper and waits for it: one still waiting at the gate (the
+  // Stops the helper and waits for it: one still waiting at a gate (the
   // pass ended before opening it, or failed) skips the runtime's debug info.
   void JoinWarmThread() {
-    if (runtime_gate_ != nullptr) runtime_gate_->Close();
+    CloseRuntimeGate(false);
+    if (late_runtime_gate_ != nullptr) late_runtime_gate_->Close();
     if (warm_thread_.joinable()) warm_thread_.join();
   }
 
  public:
-  ~Analysis() { JoinWarmThread(); }
+  ~Analysis() {
+    JoinWarmThread();
+    // The claims outlive this (adopted sessions keep them).
+    table_claims_->OnLargeTableRead(nullptr);
+  }
 
   // The symbolizer that classified the sites during the pass, or null.
   std::unique_ptr<Symbolizer> TakeClassifier() { return std::move(classifier_); }
@@ -925,17 +981,32 @@ class Analysis {
   ProgressListener* progress_ = nullptr;  // AnalyzeOptions::progress, for big traces
   static constexpr uint64_t kWarmAfterEvents = 4096;
   static constexpr uint64_t kWarmMinBlocks = 8;
+  // StartWarmSymbolizer: traces up to this size load the runtime's debug
+  // info beside the pass (node's is 0.38 MB, perl's 0.69 MB; cc1plus's
+  // 6.2 MB, whose report needs none of it, stays out).
+  static constexpr uint64_t kEarlyRuntimeDwarfMaxBytes = uint64_t{4} << 20;
+  // ... and start it once the pass has analyzed this many events (node
+  // has 0.95 M, sqlite 1.64 M, git 0.18 M; libc's inflation takes about
+  // as long as 0.4 M events of the pass).
+  static constexpr uint64_t kRuntimeDwarfAfterEvents = 200'000;
+  std::promise<bool> runtime_gate_;  // CloseRuntimeGate
+  std::atomic<bool> runtime_gate_closed_{false};
   bool warm_started_ = false;
   std::unique_ptr<Symbolizer> warm_symbolizer_;
   // Shared by the classifier's Symbolizers and the helper's, so that each
   // symbol table is read by one of them.
-  std::shared_ptr<SymbolTableClaims> table_claims_ = std::make_shared<SymbolTableClaims>();
+  std::shared_ptr<SymbolTableClaims> table_claims_ = [this] {
+    auto claims = std::make_shared<SymbolTableClaims>();
+    claims->OnLargeTableRead([this] { CloseRuntimeGate(true); });
+    return claims;
+  }();
   std::thread warm_thread_;
-  // Big traces (kRuntimeDebugInfoMinBlocks blocks and more): the helper's
-  // go-ahead for the runtime's debug info, opened by OpenRuntimeGate.
+  // Big traces (kRuntimeDebugInfoMinBlocks blocks and more) that did not
+  // take the early read: the helper's go-ahead for the runtime's debug
+  // info, opened by OpenLateRuntimeGate.
   static constexpr uint64_t kRuntimeDebugInfoMinBlocks = 1024;
-  std::shared_ptr<TaskGate> runtime_gate_;
-  bool runtime_gate_open_ = false;
+  std::shared_ptr<TaskGate> late_runtime_gate_;
+  bool late_runtime_gate_open_ = false;
 };
 
 // The program's totals from the per-site numbers (trace_model.h's

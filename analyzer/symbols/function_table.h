@@ -45,6 +45,24 @@ struct FunctionCandidate {
 // The rank of a defined function symbol of binding `bind` named `name`.
 uint32_t FunctionSymbolRank(int bind, const char* name);
 
+// A candidate as one integer that orders as PickFunctionSymbols orders
+// candidates (start ascending, then rank ascending, then end descending):
+// start in the high 32 bits, rank in the next 2, and kMaxPackedSize less
+// the size (end - start) in the low 30; `index` is the candidate's position,
+// carried along but never compared.
+struct PackedFunctionCandidate {
+  uint64_t key;
+  uint32_t index;
+};
+inline constexpr uint64_t kMaxPackedStart = UINT32_MAX;
+inline constexpr uint64_t kMaxPackedSize = (uint64_t{1} << 30) - 1;
+
+// `candidates` packed in their order, or false (and `packed` unspecified)
+// when one does not fit: a start above kMaxPackedStart, an end not above
+// its start (wrapped), a size above kMaxPackedSize or a rank above 3.
+bool PackFunctionCandidates(const std::vector<FunctionCandidate>& candidates,
+                            std::vector<PackedFunctionCandidate>* packed);
+
 // Sorted by start, one symbol per start: the lowest rank, then the
 // greatest end; among candidates equal in all three, the one std::sort
 // puts first (a function of `candidates`' order only).

@@ -37,6 +37,8 @@ namespace {
 constexpr uint64_t kMaxInflatedBytes = uint64_t{4} << 30;
 // Below this, a second thread costs more than it saves.
 constexpr uint64_t kParallelMinBytes = uint64_t{1} << 20;
+// Set by ScopedSerialInflation.
+thread_local bool t_serial_inflation = false;
 
 // A read-only or shared mapping, unmapped when it goes.
 class Mapping {
@@ -127,6 +129,12 @@ uint64_t AlignUp(uint64_t v, uint64_t align) {
 }
 
 }  // namespace
+
+ScopedSerialInflation::ScopedSerialInflation() : previous_(t_serial_inflation) {
+  t_serial_inflation = true;
+}
+
+ScopedSerialInflation::~ScopedSerialInflation() { t_serial_inflation = previous_; }
 
 bool InflatesWithLibdeflate() {
 #ifdef HEAPSIGHT_HAVE_LIBDEFLATE
@@ -336,7 +344,7 @@ absl::StatusOr<int> InflateDebugFile(int fd, InflatedDebugFileStats* stats) {
   std::string largest_error;
   std::thread largest;
   size_t first = 0;
-  if (to_inflate.size() >= 2 && inflated_total >= kParallelMinBytes) {
+  if (to_inflate.size() >= 2 && inflated_total >= kParallelMinBytes && !t_serial_inflation) {
     largest = std::thread([&, i = to_inflate[0]] { largest_error = inflate_one(i); });
     first = 1;
   }

@@ -40,6 +40,21 @@ struct InflatedDebugFileStats {
 // recorded size): debug files are untrusted.
 absl::StatusOr<int> InflateDebugFile(int fd, InflatedDebugFileStats* stats = nullptr);
 
+// While one is alive on a thread, InflateDebugFile called on that thread
+// inflates every section there, without its second thread: for a helper
+// that inflates beside other work (the pass of a small trace, whose main
+// thread is the one to keep running), not for a report waiting on it.
+class ScopedSerialInflation {
+ public:
+  ScopedSerialInflation();
+  ~ScopedSerialInflation();
+  ScopedSerialInflation(const ScopedSerialInflation&) = delete;
+  ScopedSerialInflation& operator=(const ScopedSerialInflation&) = delete;
+
+ private:
+  bool previous_;
+};
+
 // Whether the build inflates zlib sections with libdeflate (else zlib).
 bool InflatesWithLibdeflate();
 

@@ -10,12 +10,7 @@
 namespace heapsight::analyzer {
 namespace {
 
-bool IsLdSo(const Module* m) {
-  if (m == nullptr) return false;
-  std::string base = BaseName(m->path);
-  return absl::StartsWith(base, "ld-linux") || absl::StartsWith(base, "ld.so") ||
-         absl::StartsWith(base, "ld64.so");
-}
+bool IsLdSo(const Module* m) { return m != nullptr && IsDynamicLoader(m->path); }
 
 }  // namespace
 
@@ -28,6 +23,12 @@ bool IsRuntimeLibrary(const std::string& path) {
     if (absl::StartsWith(base, prefix)) return true;
   }
   return false;
+}
+
+bool IsDynamicLoader(const std::string& path) {
+  std::string base = BaseName(path);
+  return absl::StartsWith(base, "ld-linux") || absl::StartsWith(base, "ld.so") ||
+         absl::StartsWith(base, "ld64.so");
 }
 
 bool IsRuntimeFrame(const Module* module) {

@@ -59,6 +59,11 @@ bool MayHoldEhPool(const Module& module);
 // True if `path`'s basename is one of the runtime libraries of rule 4.
 bool IsRuntimeLibrary(const std::string& path);
 
+// True if `path`'s basename is the dynamic loader's (ld-linux*, ld.so*,
+// ld64.so*): a runtime library whose frames are mostly in its own
+// allocations' stacks (rule 1's sites), which reports seldom print.
+bool IsDynamicLoader(const std::string& path);
+
 }  // namespace heapsight::analyzer
 
 #endif  // HEAPSIGHT_ANALYZER_RUNTIME_FILTER_H_

@@ -23,6 +23,7 @@
 #include "analyzer/symbols/debuginfod_gate.h"
 #include "analyzer/symbols/debuginfo_lookup.h"
 #include "analyzer/symbols/function_table.h"
+#include "analyzer/symbols/inflated_debug_file.h"
 #include "analyzer/symbols/runtime_filter.h"
 
 namespace heapsight::analyzer {
@@ -178,6 +179,7 @@ struct Symbolizer::ModuleSession {
   void LoadSymbols() {
     symbols_loaded = true;
     auto read = [this] {
+      if (claims != nullptr) claims->NoteTableRead(dwfl_module_getsymtab(module));
       auto t = std::make_shared<SharedFunctionTable>();
       t->symbols = ReadFunctionSymbols(module);
       t->owner = dwfl_owner;
@@ -387,7 +389,8 @@ Symbolizer::Symbolizer(std::vector<Module> modules) : modules_(std::move(modules
 Symbolizer::~Symbolizer() = default;
 
 void Symbolizer::Preload(const std::vector<uint64_t>& ips,
-                         const std::vector<std::string>& symbols_elsewhere) {
+                         const std::vector<std::string>& symbols_elsewhere,
+                         bool runtime_dwarf, const std::function<bool()>& runtime_gate) {
   std::vector<bool> wanted(modules_.size(), false);
   for (uint64_t ip : ips) {
     if (const Module* m = FindModule(ip)) wanted[static_cast<size_t>(m - modules_.data())] = true;
@@ -406,6 +409,22 @@ void Symbolizer::Preload(const std::vector<uint64_t>& ips,
     // pass's start to the end (cc1plus's report prints no libc frame).
     if (session->module != nullptr && !IsRuntimeLibrary(modules_[i].path)) {
       session->LoadDwarf();
+    }
+  }
+  if (runtime_dwarf && (!runtime_gate || runtime_gate())) {
+    // Before the tables, so that the analysis thread reads the ones it
+    // needs meanwhile. One thread: this runs beside the pass, whose main
+    // thread is the one the report waits for.
+    ScopedSerialInflation serial;
+    for (size_t i = 0; i < modules_.size(); ++i) {
+      // Not the loader's: its frames are in its own allocations' stacks,
+      // which reports seldom print (Symbolize reads it if one does).
+      if (!wanted[i] || !IsRuntimeLibrary(modules_[i].path) ||
+          IsDynamicLoader(modules_[i].path)) {
+        continue;
+      }
+      ModuleSession* session = SessionFor(&modules_[i]);
+      if (session->module != nullptr) session->LoadDwarf();
     }
   }
   for (size_t i = 0; i < modules_.size(); ++i) {
@@ -705,18 +724,24 @@ SymbolizerLoads Symbolizer::Loads() const {
 }
 
 Symbolizer::NameEntry& Symbolizer::NameEntryOf(uint64_t ip) {
-  auto [it, inserted] = symbol_names_.try_emplace(ip, nullptr);
+  auto [it, inserted] = symbol_names_.try_emplace(ip, &no_name_);
   if (!inserted) return *it->second;
-  it->second = std::make_unique<NameEntry>();
-  NameEntry& entry = *it->second;
   const Module* module = FindModule(ip);
-  if (module == nullptr) return entry;
+  if (module == nullptr) return no_name_;
   uint64_t offset = ip - module->load_address;
   ModuleSession* session = SessionFor(module);
-  if (session->module == nullptr) return entry;
+  if (session->module == nullptr) return no_name_;
   const char* name = session->SymbolAt(offset > 0 ? offset - 1 : 0);
-  if (name != nullptr) entry.name = Demangle(name);
-  return entry;
+  if (name == nullptr) return no_name_;
+  // The name is a function of the symbol's string alone (the same pointer
+  // for every address in the function).
+  auto [by_symbol, fresh] = names_by_symbol_.try_emplace(name, nullptr);
+  if (fresh) {
+    by_symbol->second = std::make_unique<NameEntry>();
+    by_symbol->second->name = Demangle(name);
+  }
+  it->second = by_symbol->second.get();
+  return *it->second;
 }
 
 const std::string& Symbolizer::SymbolName(uint64_t ip) { return NameEntryOf(ip).name; }

@@ -109,7 +109,18 @@ class SymbolTableClaims {
   std::shared_ptr<const SharedFunctionTable> Table(
       const std::string& file, const std::function<std::shared_ptr<const SharedFunctionTable>()>& build);
 
+  // Called (on the reading thread) before a table of at least
+  // kLargeTableSymbols entries is read through these claims: the analysis
+  // learns that its thread is about to spend ~10 ms in the read (node's
+  // 110 k symbols), the second core idle meanwhile. Set before use.
+  static constexpr int kLargeTableSymbols = 50'000;
+  void OnLargeTableRead(std::function<void()> callback) { on_large_read_ = std::move(callback); }
+  void NoteTableRead(int symbols) const {
+    if (symbols >= kLargeTableSymbols && on_large_read_) on_large_read_();
+  }
+
  private:
+  std::function<void()> on_large_read_;
   struct Slot {
     std::once_flag once;
     std::shared_ptr<const SharedFunctionTable> table;
@@ -165,10 +176,16 @@ class Symbolizer {
   // (FilesWithSymbols of the Symbolizer this one will be adopted next to)
   // are not read: AdoptSessions pairs them with this instance's debug info.
   // The debug info of the C/C++ runtime's libraries (IsRuntimeLibrary:
-  // libc, libstdc++, ld.so, ...) is not read either, only their symbol
-  // tables: Symbolize reads it if a frame there is asked about.
+  // libc, libstdc++, ld.so, ...) is read only with `runtime_dwarf` (never
+  // the dynamic loader's: IsDynamicLoader), after the program's DWARF and
+  // before the symbol tables; else Symbolize reads it if a frame there is
+  // asked about.
+  // `runtime_gate`, if set, is called before the runtime's DWARF is read
+  // (it may block); false leaves it to Symbolize.
   void Preload(const std::vector<uint64_t>& ips,
-               const std::vector<std::string>& symbols_elsewhere = {});
+               const std::vector<std::string>& symbols_elsewhere = {},
+               bool runtime_dwarf = false,
+               const std::function<bool()>& runtime_gate = nullptr);
   // Reads the debug info Preload left out: that of the C/C++ runtime's
   // libraries among the modules Preload opened. For the same helper thread,
   // later in a long pass, when the report's first Symbolize of a frame
@@ -217,7 +234,13 @@ class Symbolizer {
     bool bare_known = false;
   };
   NameEntry& NameEntryOf(uint64_t ip);
-  absl::flat_hash_map<uint64_t, std::unique_ptr<NameEntry>> symbol_names_;
+  // By address, an entry of names_by_symbol_ (or no_name_): the addresses
+  // in one function share its symbol's entry, demangled and taken apart
+  // once (node: 942 addresses asked during the pass, ~21,000 instructions
+  // each to demangle and reduce).
+  absl::flat_hash_map<uint64_t, NameEntry*> symbol_names_;
+  absl::flat_hash_map<const char*, std::unique_ptr<NameEntry>> names_by_symbol_;
+  NameEntry no_name_;  // addresses without a symbol
   // One libdwfl session per distinct (path, build-id): modules loaded more
   // than once share it.
   absl::flat_hash_map<std::string, ModuleSession*> session_by_file_;

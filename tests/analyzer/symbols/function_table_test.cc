@@ -10,7 +10,9 @@
 #include <link.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -30,6 +32,10 @@ TEST(FunctionTableTest, RanksAndSizesPickOneNamePerAddress) {
   EXPECT_EQ(FunctionSymbolRank(STB_LOCAL, "helper"), 2u);
   EXPECT_EQ(FunctionSymbolRank(STB_GLOBAL, "__GI_malloc"), 3u);
   EXPECT_EQ(FunctionSymbolRank(STB_GLOBAL, "__Gx"), 0u);
+  EXPECT_EQ(FunctionSymbolRank(STB_GLOBAL, "__GI"), 0u);  // too short for the prefix
+  EXPECT_EQ(FunctionSymbolRank(STB_LOCAL, "__GI_"), 3u);
+  EXPECT_EQ(FunctionSymbolRank(STB_WEAK, "_"), 1u);
+  EXPECT_EQ(FunctionSymbolRank(STB_GLOBAL, "_ZN2v88internal4Heap2GCEv"), 0u);
   std::vector<FunctionCandidate> c = {
       {0x300, 0x310, "c_local", 2},  {0x100, 0x120, "a_weak", 1},
       {0x100, 0x110, "a_global_short", 0}, {0x100, 0x130, "a_global_long", 0},
@@ -46,6 +52,91 @@ TEST(FunctionTableTest, RanksAndSizesPickOneNamePerAddress) {
   EXPECT_EQ(out[1].end, 0x240u);
   EXPECT_STREQ(out[2].name, "c_local");
   EXPECT_TRUE(PickFunctionSymbols({}).empty());
+}
+
+// PickFunctionSymbols as it was before packing: std::sort of the
+// candidates themselves.
+std::vector<FunctionSymbol> ReferencePick(std::vector<FunctionCandidate> candidates) {
+  std::sort(candidates.begin(), candidates.end(),
+            [](const FunctionCandidate& a, const FunctionCandidate& b) {
+              if (a.start != b.start) return a.start < b.start;
+              if (a.rank != b.rank) return a.rank < b.rank;
+              return a.end > b.end;
+            });
+  std::vector<FunctionSymbol> out;
+  for (const FunctionCandidate& c : candidates) {
+    if (!out.empty() && out.back().start == c.start) continue;
+    out.push_back({c.start, c.end, c.name});
+  }
+  return out;
+}
+
+void ExpectSamePick(const std::vector<FunctionCandidate>& c) {
+  std::vector<FunctionSymbol> got = PickFunctionSymbols(c);
+  std::vector<FunctionSymbol> want = ReferencePick(c);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    ASSERT_EQ(got[i].start, want[i].start) << i;
+    ASSERT_EQ(got[i].end, want[i].end) << i;
+    ASSERT_EQ(got[i].name, want[i].name) << i;  // the same alias, not just an equal name
+  }
+}
+
+TEST(FunctionTableTest, PackedKeysOrderAsTheCandidates) {
+  std::mt19937_64 rng(7);
+  std::vector<FunctionCandidate> c;
+  for (int i = 0; i < 2000; ++i) {
+    uint64_t start = rng() % 64;
+    uint64_t size = rng() % 4 == 0 ? kMaxPackedSize - rng() % 3 : 1 + rng() % 8;
+    c.push_back({start, start + size, "x", static_cast<uint32_t>(rng() % 4)});
+  }
+  c.push_back({kMaxPackedStart, kMaxPackedStart + 1, "top", 0});
+  std::vector<PackedFunctionCandidate> packed;
+  ASSERT_TRUE(PackFunctionCandidates(c, &packed));
+  ASSERT_EQ(packed.size(), c.size());
+  auto less = [](const FunctionCandidate& a, const FunctionCandidate& b) {
+    if (a.start != b.start) return a.start < b.start;
+    if (a.rank != b.rank) return a.rank < b.rank;
+    return a.end > b.end;
+  };
+  for (size_t i = 0; i < c.size(); ++i) {
+    ASSERT_EQ(packed[i].index, i);
+    for (size_t j = 0; j < c.size(); j += 7) {
+      ASSERT_EQ(packed[i].key < packed[j].key, less(c[i], c[j])) << i << " " << j;
+    }
+  }
+}
+
+TEST(FunctionTableTest, PackingRefusesWhatDoesNotFit) {
+  std::vector<PackedFunctionCandidate> packed;
+  EXPECT_TRUE(PackFunctionCandidates({}, &packed));
+  EXPECT_FALSE(PackFunctionCandidates({{kMaxPackedStart + 1, kMaxPackedStart + 2, "a", 0}}, &packed));
+  EXPECT_FALSE(PackFunctionCandidates({{0x10, 0x10 + kMaxPackedSize + 1, "a", 0}}, &packed));
+  EXPECT_FALSE(PackFunctionCandidates({{UINT32_MAX, 0, "wrapped", 0}}, &packed));
+  EXPECT_FALSE(PackFunctionCandidates({{0x10, 0x10, "empty", 0}}, &packed));
+  EXPECT_FALSE(PackFunctionCandidates({{0x10, 0x20, "a", 4}}, &packed));
+}
+
+TEST(FunctionTableTest, PickMatchesSortingTheCandidatesTiesIncluded) {
+  // Many aliases equal in start, rank and end under different names: which
+  // one is kept is std::sort's choice, and must stay the same.
+  static const char* const kNames[] = {"n0", "n1", "n2", "n3", "n4", "n5", "n6", "n7"};
+  std::mt19937_64 rng(11);
+  for (int round = 0; round < 20; ++round) {
+    std::vector<FunctionCandidate> c;
+    size_t n = 1 + rng() % 5000;
+    for (size_t i = 0; i < n; ++i) {
+      uint64_t start = 0x1000 + (rng() % (n / 4 + 1)) * 16;
+      uint64_t size = 1 + rng() % 3;
+      c.push_back({start, start + size, kNames[rng() % 8], static_cast<uint32_t>(rng() % 2)});
+    }
+    ExpectSamePick(c);
+    // One that does not pack: the same answer from the candidates' sort.
+    c.push_back({uint64_t{1} << 40, (uint64_t{1} << 40) + 4, "far", 0});
+    std::vector<PackedFunctionCandidate> packed;
+    ASSERT_FALSE(PackFunctionCandidates(c, &packed));
+    ExpectSamePick(c);
+  }
 }
 
 const Dwfl_Callbacks kCallbacks = {
@@ -140,6 +231,36 @@ TEST(FunctionTableTest, DirectReadOfLibcMatchesLibdwfl) {
   std::string libc = LibcPath();
   if (libc.empty()) GTEST_SKIP() << "no libc.so mapped";
   ExpectSameAsLibdwfl(libc);
+}
+
+// The candidates of a real table (read as ReadFunctionSymbols' libdwfl
+// path reads them) give the same pick as sorting them directly.
+void ExpectRealTablePicksAsBefore(const std::string& path) {
+  Session s(path);
+  ASSERT_NE(s.module, nullptr) << path;
+  std::vector<FunctionCandidate> c;
+  int n = dwfl_module_getsymtab(s.module);
+  for (int i = 0; i < n; ++i) {
+    GElf_Sym sym;
+    GElf_Addr value = 0;
+    const char* name = dwfl_module_getsym_info(s.module, i, &sym, &value, nullptr, nullptr, nullptr);
+    if (name == nullptr || name[0] == '\0' || GELF_ST_TYPE(sym.st_info) != STT_FUNC ||
+        sym.st_shndx == SHN_UNDEF) {
+      continue;
+    }
+    uint64_t size = sym.st_size == 0 ? 1 : sym.st_size;
+    c.push_back({value, value + size, name, FunctionSymbolRank(GELF_ST_BIND(sym.st_info), name)});
+  }
+  ASSERT_FALSE(c.empty()) << path;
+  std::vector<PackedFunctionCandidate> packed;
+  EXPECT_TRUE(PackFunctionCandidates(c, &packed)) << path;
+  ExpectSamePick(c);
+}
+
+TEST(FunctionTableTest, RealTablesPickAsSortingTheCandidates) {
+  ExpectRealTablePicksAsBefore(SelfPath());
+  std::string libc = LibcPath();
+  if (!libc.empty()) ExpectRealTablePicksAsBefore(libc);
 }
 
 TEST(FunctionTableTest, NoModuleNoSymbols) {

@@ -31,6 +31,11 @@ TEST(RuntimeFilterTest, Rules) {
   EXPECT_TRUE(IsRuntimeLibrary("/build/preload/libheapsight.so"));
   EXPECT_FALSE(IsRuntimeLibrary("/usr/lib/libcrypto.so.3"));
   EXPECT_FALSE(IsRuntimeLibrary("/home/u/liblocal.so"));
+  EXPECT_TRUE(IsDynamicLoader("/lib64/ld-linux-x86-64.so.2"));
+  EXPECT_TRUE(IsDynamicLoader("/lib/ld.so.1"));
+  EXPECT_TRUE(IsDynamicLoader("/lib/ld64.so.2"));
+  EXPECT_FALSE(IsDynamicLoader("/lib/x86_64-linux-gnu/libc.so.6"));
+  EXPECT_FALSE(IsDynamicLoader("/usr/lib/ld-helper/libfoo.so"));
 }
 
 }  // namespace

@@ -448,6 +448,114 @@ TEST(SymbolizerTest, PreloadRuntimeDebugInfoReadsWhatPreloadLeftOut) {
   }
 }
 
+// SymbolName's memo is per symbol: the addresses in one function share its
+// entry (demangled and reduced once), and the answers are unchanged.
+TEST(SymbolizerTest, AddressesInOneFunctionShareTheirNameEntry) {
+  Symbolizer symbolizer(OwnModules());
+  uint64_t plain = reinterpret_cast<uint64_t>(PlainCaller());
+  uint64_t outer = reinterpret_cast<uint64_t>(OuterWithInline());
+  const std::string& a = symbolizer.SymbolName(plain);
+  const std::string& b = symbolizer.SymbolName(plain + 1);
+  ASSERT_FALSE(a.empty());
+  EXPECT_EQ(&a, &b);
+  EXPECT_EQ(&symbolizer.BareSymbolName(plain), &symbolizer.BareSymbolName(plain + 1));
+  EXPECT_EQ(symbolizer.BareSymbolName(plain + 1),
+            "heapsight::analyzer::(anonymous namespace)::PlainCaller");
+  EXPECT_EQ(a, Symbolizer(OwnModules()).SymbolName(plain + 1));
+  EXPECT_NE(symbolizer.SymbolName(outer), a);
+  EXPECT_EQ(BareFunctionName(symbolizer.SymbolName(outer)),
+            "heapsight::analyzer::(anonymous namespace)::OuterWithInline");
+  EXPECT_TRUE(symbolizer.SymbolName(0x10).empty());  // in no module
+  EXPECT_TRUE(symbolizer.BareSymbolName(0x10).empty());
+}
+
+// With runtime_dwarf (a small trace's helper), Preload reads the runtime
+// libraries' DWARF too, last; the report's symbolizer adopts it and reads
+// nothing more for a libc frame, which symbolizes as it does lazily.
+TEST(SymbolizerTest, PreloadWithRuntimeDwarfReadsTheRuntimesDebugInfoToo) {
+  uint64_t plain = reinterpret_cast<uint64_t>(PlainCaller());
+  uint64_t in_libc = reinterpret_cast<uint64_t>(&std::qsort) + 1;
+  auto warm = std::make_unique<Symbolizer>(OwnModules());
+  ASSERT_TRUE(IsRuntimeLibrary(warm->FindModule(in_libc)->path));
+  ASSERT_FALSE(IsDynamicLoader(warm->FindModule(in_libc)->path));
+  warm->Preload({plain, in_libc}, {}, /*runtime_dwarf=*/true);
+  SymbolizerLoads loads = warm->Loads();
+  EXPECT_EQ(loads.files_opened, 2u);
+  EXPECT_EQ(loads.symbol_tables, 2u);
+  // Both files' DWARF looked for (libc's found, or missing where no libc
+  // debug file is installed), no unit indexed yet.
+  EXPECT_EQ(loads.debug_info_loaded + loads.debug_info_missing, 2u);
+  EXPECT_EQ(loads.units_indexed, 0u);
+
+  Symbolizer report(OwnModules());
+  report.AdoptSessions(*warm);
+  warm.reset();
+  const SymbolizedLocation& q = report.Symbolize(in_libc);
+  SymbolizerLoads after = report.Loads();
+  EXPECT_EQ(after.debug_info_loaded, loads.debug_info_loaded);
+  EXPECT_EQ(after.debug_info_missing, loads.debug_info_missing);
+  Symbolizer fresh(OwnModules());
+  const SymbolizedLocation& f = fresh.Symbolize(in_libc);
+  EXPECT_EQ(q.status, f.status);
+  ASSERT_EQ(q.frames.size(), f.frames.size());
+  for (size_t i = 0; i < q.frames.size(); ++i) {
+    EXPECT_EQ(q.frames[i].function, f.frames[i].function);
+    EXPECT_EQ(q.frames[i].file, f.frames[i].file);
+    EXPECT_EQ(q.frames[i].line, f.frames[i].line);
+    EXPECT_EQ(q.frames[i].inlined, f.frames[i].inlined);
+  }
+}
+
+// The runtime gate: Preload asks it before the runtime's DWARF (the
+// analysis opens it once its pass is long enough to hide the inflation),
+// and a closed gate leaves that DWARF to Symbolize.
+TEST(SymbolizerTest, AClosedRuntimeGateLeavesTheRuntimesDebugInfo) {
+  uint64_t plain = reinterpret_cast<uint64_t>(PlainCaller());
+  uint64_t in_libc = reinterpret_cast<uint64_t>(&std::qsort) + 1;
+  int asked = 0;
+  Symbolizer shut(OwnModules());
+  shut.Preload({plain, in_libc}, {}, /*runtime_dwarf=*/true, [&] {
+    ++asked;
+    return false;
+  });
+  EXPECT_EQ(asked, 1);
+  SymbolizerLoads loads = shut.Loads();
+  EXPECT_EQ(loads.debug_info_loaded + loads.debug_info_missing, 1u);  // this binary's only
+  Symbolizer open(OwnModules());
+  open.Preload({plain, in_libc}, {}, /*runtime_dwarf=*/true, [&] {
+    ++asked;
+    return true;
+  });
+  EXPECT_EQ(asked, 2);
+  loads = open.Loads();
+  EXPECT_EQ(loads.debug_info_loaded + loads.debug_info_missing, 2u);
+  // Without runtime_dwarf the gate is not asked.
+  Symbolizer plain_preload(OwnModules());
+  plain_preload.Preload({plain, in_libc}, {}, false, [&] {
+    ++asked;
+    return true;
+  });
+  EXPECT_EQ(asked, 2);
+}
+
+// SymbolTableClaims tells its callback about large tables only (the
+// analysis opens the runtime gate while its thread reads one).
+TEST(SymbolizerTest, ClaimsReportLargeTableReads) {
+  SymbolTableClaims claims;
+  claims.NoteTableRead(SymbolTableClaims::kLargeTableSymbols);  // no callback: nothing
+  int calls = 0;
+  claims.OnLargeTableRead([&] { ++calls; });
+  claims.NoteTableRead(SymbolTableClaims::kLargeTableSymbols - 1);
+  claims.NoteTableRead(-1);
+  EXPECT_EQ(calls, 0);
+  claims.NoteTableRead(SymbolTableClaims::kLargeTableSymbols);
+  claims.NoteTableRead(110'000);
+  EXPECT_EQ(calls, 2);
+  claims.OnLargeTableRead(nullptr);
+  claims.NoteTableRead(110'000);
+  EXPECT_EQ(calls, 2);
+}
+
 // The analysis's classifier and helper share SymbolTableClaims: the helper
 // starts with the pass and skips a table the classifier has started to read
 // (whenever that was), and reading any table claims it, on either side.
