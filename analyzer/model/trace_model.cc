@@ -771,7 +771,7 @@ class Analysis {
     std::vector<Pending> blocks;
     blocks.reserve(leak_scan_.size());
     leak_scan_.ForEachClassified(
-        [&](uint64_t id, LeakClass cls) { blocks.push_back({id, cls}); });
+        [&](uint64_t id, LeakClass cls) { blocks.push_back(Pending{id, cls, false, {}}); });
     constexpr size_t kIndexAhead = 16;
     constexpr size_t kValueAhead = 8;
     const size_t n = blocks.size();

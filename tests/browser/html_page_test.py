@@ -77,12 +77,17 @@ def record(heapsight, program, out_dir, args):
 
 
 def report_peak(heapsight, trace):
-    """(bytes, microseconds) of `heapsight report`'s "peak heap:" line."""
+    """(bytes, microseconds) of the peak `heapsight report` prints: its text's
+    "peak heap:" line, with the exact time from its JSON (the text rounds the
+    time, e.g. 383,999 us to "384 ms", and the page's mark holds it exact)."""
     text = run([heapsight, 'report', trace])
     m = re.search(r'^peak heap: ([\d,]+) bytes.* at ([\d.]+) (us|ms|s)$', text, re.M)
     assert m, 'no peak line in the report:\n' + text
+    totals = report_json(heapsight, [trace])[0]['totals']
     scale = {'us': 1, 'ms': 1000, 's': 1000000}[m.group(3)]
-    return int(m.group(1).replace(',', '')), round(float(m.group(2)) * scale)
+    assert int(m.group(1).replace(',', '')) == totals['peak_bytes'], (text, totals)
+    assert abs(float(m.group(2)) * scale - totals['peak_time_us']) <= scale, (text, totals)
+    return totals['peak_bytes'], totals['peak_time_us']
 
 
 def report_json(heapsight, traces):
