@@ -203,7 +203,9 @@ TEST(SymbolizerTest, FindModuleIsTheNewestModuleContainingTheAddress) {
     }
     if (last != UINT64_MAX) {
       const Module* after = s.FindModule(last + 1);
-      if (after == expected) ASSERT_NE(expected, nullptr) << std::hex << ip;
+      if (after == expected) {
+        ASSERT_NE(expected, nullptr) << std::hex << ip;
+      }
     }
   }
   uint64_t first = 0, last = 0;
@@ -284,6 +286,18 @@ TEST(SymbolizerTest, WarnsOnBuildIdMismatch) {
 
 // A symbolizer's loads as {files opened, symbol tables, debug info loaded,
 // debug info missing, units indexed}, for exact comparisons.
+// The frames of two symbolizations of one address are the same: names,
+// files, lines and which are inlined.
+void ExpectSameFrames(const SymbolizedLocation& q, const SymbolizedLocation& f) {
+  ASSERT_EQ(q.frames.size(), f.frames.size());
+  for (size_t i = 0; i < q.frames.size(); ++i) {
+    EXPECT_EQ(q.frames[i].function, f.frames[i].function) << i;
+    EXPECT_EQ(q.frames[i].file, f.frames[i].file) << i;
+    EXPECT_EQ(q.frames[i].line, f.frames[i].line) << i;
+    EXPECT_EQ(q.frames[i].inlined, f.frames[i].inlined) << i;
+  }
+}
+
 std::vector<uint64_t> LoadCounts(const Symbolizer& s) {
   SymbolizerLoads l = s.Loads();
   return std::vector<uint64_t>{l.files_opened, l.symbol_tables, l.debug_info_loaded,
@@ -397,12 +411,7 @@ TEST(SymbolizerTest, PreloadLeavesTheRuntimesDebugInfoUntilAFrameThereIsSymboliz
   // And it is the same location a symbolizer that preloaded nothing gives.
   Symbolizer fresh(OwnModules());
   const SymbolizedLocation& f = fresh.Symbolize(in_libc);
-  ASSERT_EQ(q.frames.size(), f.frames.size());
-  for (size_t i = 0; i < q.frames.size(); ++i) {
-    EXPECT_EQ(q.frames[i].function, f.frames[i].function);
-    EXPECT_EQ(q.frames[i].file, f.frames[i].file);
-    EXPECT_EQ(q.frames[i].line, f.frames[i].line);
-  }
+  ExpectSameFrames(q, f);
 }
 
 // PreloadRuntimeDebugInfo (the helper's second step on a long pass) reads
@@ -440,12 +449,7 @@ TEST(SymbolizerTest, PreloadRuntimeDebugInfoReadsWhatPreloadLeftOut) {
   EXPECT_EQ(after.debug_info_missing, adopted[3]);
   Symbolizer fresh(OwnModules());
   const SymbolizedLocation& f = fresh.Symbolize(in_libc);
-  ASSERT_EQ(q.frames.size(), f.frames.size());
-  for (size_t i = 0; i < q.frames.size(); ++i) {
-    EXPECT_EQ(q.frames[i].function, f.frames[i].function);
-    EXPECT_EQ(q.frames[i].file, f.frames[i].file);
-    EXPECT_EQ(q.frames[i].line, f.frames[i].line);
-  }
+  ExpectSameFrames(q, f);
 }
 
 // SymbolName's memo is per symbol: the addresses in one function share its
@@ -497,13 +501,7 @@ TEST(SymbolizerTest, PreloadWithRuntimeDwarfReadsTheRuntimesDebugInfoToo) {
   Symbolizer fresh(OwnModules());
   const SymbolizedLocation& f = fresh.Symbolize(in_libc);
   EXPECT_EQ(q.status, f.status);
-  ASSERT_EQ(q.frames.size(), f.frames.size());
-  for (size_t i = 0; i < q.frames.size(); ++i) {
-    EXPECT_EQ(q.frames[i].function, f.frames[i].function);
-    EXPECT_EQ(q.frames[i].file, f.frames[i].file);
-    EXPECT_EQ(q.frames[i].line, f.frames[i].line);
-    EXPECT_EQ(q.frames[i].inlined, f.frames[i].inlined);
-  }
+  ExpectSameFrames(q, f);
 }
 
 // The runtime gate: Preload asks it before the runtime's DWARF (the
