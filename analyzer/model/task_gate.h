@@ -3,9 +3,10 @@
 // thread decides once: Open (do the work) or Close (give it up). The first
 // decision stands, so the owner may Close unconditionally before joining.
 //
-// The analysis uses it for the C/C++ runtime's debug info on big traces:
-// the debug-info helper reads it only once the pass is far enough along
-// that the report will surely still be waiting for the pass (trace_model.cc).
+// The analysis uses it for the C/C++ runtime's debug info: the debug-info
+// helper reads it only once the pass is far enough along that the report
+// will surely still be waiting for the pass (trace_model.cc; a small
+// trace's gate and a big trace's later one).
 #ifndef HEAPSIGHT_ANALYZER_MODEL_TASK_GATE_H_
 #define HEAPSIGHT_ANALYZER_MODEL_TASK_GATE_H_
 

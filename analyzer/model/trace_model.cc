@@ -5,11 +5,9 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <bit>
 #include <cmath>
 #include <cstdio>
-#include <future>
 #include <thread>
 
 #include "absl/container/flat_hash_map.h"
@@ -175,13 +173,16 @@ class Analysis {
       done += count;
       // Far enough into the pass that the rest of it hides the runtime's
       // DWARF (StartWarmSymbolizer).
-      if (done >= kRuntimeDwarfAfterEvents) CloseRuntimeGate(true);
+      if (!runtime_gate_opened_ && done >= kRuntimeDwarfAfterEvents) {
+        runtime_gate_.Open();
+        runtime_gate_opened_ = true;
+      }
       if (late_runtime_gate_ != nullptr && !late_runtime_gate_open_) OpenLateRuntimeGate();
       if (progress_ != nullptr && (done & ~uint64_t{0xffff}) != ((done - count) & ~uint64_t{0xffff})) {
         progress_->Update(merger_.blocks_read(), merger_.block_count());
       }
     }
-    CloseRuntimeGate(false);
+    runtime_gate_.Close();  // the pass ended first: the DWARF stays lazy
     if (progress_ != nullptr) progress_->Finish();
     if (!merger_.status().ok()) return merger_.status();
     Finish();
@@ -634,20 +635,11 @@ class Analysis {
     if (!runtime_dwarf && merger_.block_count() >= kRuntimeDebugInfoMinBlocks) {
       late_runtime_gate_ = std::make_shared<TaskGate>();
     }
-    std::shared_future<bool> gate = runtime_gate_.get_future().share();
     warm_thread_ = std::thread([sym = warm_symbolizer_.get(), ips = std::move(ips), runtime_dwarf,
-                                gate, late = late_runtime_gate_] {
-      sym->Preload(ips, {}, runtime_dwarf, [&] { return gate.get(); });
+                                gate = &runtime_gate_, late = late_runtime_gate_] {
+      sym->Preload(ips, {}, runtime_dwarf, [gate] { return gate->Wait(); });
       if (late != nullptr && late->Wait()) sym->PreloadRuntimeDebugInfo();
     });
-  }
-
-  // Opens (true) or shuts (false) the helper's way to the runtime's DWARF,
-  // once: it waits for this.
-  // Either thread may (a large table read on the helper).
-  void CloseRuntimeGate(bool open) {
-    if (runtime_gate_closed_.exchange(true)) return;
-    runtime_gate_.set_value(open);
   }
 
   // Lets the helper read the runtime's debug info once the pass is three
@@ -661,7 +653,7 @@ class Analysis {
   // Stops the helper and waits for it: one still waiting at a gate (the
   // pass ended before opening it, or failed) skips the runtime's debug info.
   void JoinWarmThread() {
-    CloseRuntimeGate(false);
+    runtime_gate_.Close();
     if (late_runtime_gate_ != nullptr) late_runtime_gate_->Close();
     if (warm_thread_.joinable()) warm_thread_.join();
   }
@@ -989,15 +981,19 @@ class Analysis {
   // has 0.95 M, sqlite 1.64 M, git 0.18 M; libc's inflation takes about
   // as long as 0.4 M events of the pass).
   static constexpr uint64_t kRuntimeDwarfAfterEvents = 200'000;
-  std::promise<bool> runtime_gate_;  // CloseRuntimeGate
-  std::atomic<bool> runtime_gate_closed_{false};
+  // The helper's go-ahead for a small trace's runtime DWARF (Preload's
+  // runtime_gate): opened by this thread after kRuntimeDwarfAfterEvents
+  // events, or by whichever thread reads a large symbol table; closed when
+  // the pass ends first. The first decision stands.
+  TaskGate runtime_gate_;
+  bool runtime_gate_opened_ = false;  // by this thread, after the events
   bool warm_started_ = false;
   std::unique_ptr<Symbolizer> warm_symbolizer_;
   // Shared by the classifier's Symbolizers and the helper's, so that each
   // symbol table is read by one of them.
   std::shared_ptr<SymbolTableClaims> table_claims_ = [this] {
     auto claims = std::make_shared<SymbolTableClaims>();
-    claims->OnLargeTableRead([this] { CloseRuntimeGate(true); });
+    claims->OnLargeTableRead([this] { runtime_gate_.Open(); });
     return claims;
   }();
   std::thread warm_thread_;
