@@ -416,16 +416,7 @@ void Symbolizer::Preload(const std::vector<uint64_t>& ips,
     // needs meanwhile. One thread: this runs beside the pass, whose main
     // thread is the one the report waits for.
     ScopedSerialInflation serial;
-    for (size_t i = 0; i < modules_.size(); ++i) {
-      // Not the loader's: its frames are in its own allocations' stacks,
-      // which reports seldom print (Symbolize reads it if one does).
-      if (!wanted[i] || !IsRuntimeLibrary(modules_[i].path) ||
-          IsDynamicLoader(modules_[i].path)) {
-        continue;
-      }
-      ModuleSession* session = SessionFor(&modules_[i]);
-      if (session->module != nullptr) session->LoadDwarf();
-    }
+    PreloadRuntimeDebugInfo();  // the sessions opened above: the wanted modules'
   }
   for (size_t i = 0; i < modules_.size(); ++i) {
     if (!wanted[i]) continue;
@@ -447,7 +438,11 @@ void Symbolizer::PreloadRuntimeDebugInfo() {
   for (size_t i = 0; i < modules_.size(); ++i) {
     ModuleSession* session = sessions_[i].get();
     if (session == nullptr || session->module == nullptr) continue;
-    if (IsRuntimeLibrary(modules_[i].path)) session->LoadDwarf();
+    // Not the loader's: its frames are in its own allocations' stacks,
+    // which reports seldom print (Symbolize reads it if one does).
+    if (IsRuntimeLibrary(modules_[i].path) && !IsDynamicLoader(modules_[i].path)) {
+      session->LoadDwarf();
+    }
   }
 }
 

@@ -187,7 +187,8 @@ class Symbolizer {
                bool runtime_dwarf = false,
                const std::function<bool()>& runtime_gate = nullptr);
   // Reads the debug info Preload left out: that of the C/C++ runtime's
-  // libraries among the modules Preload opened. For the same helper thread,
+  // libraries (not the dynamic loader's) among the modules opened so far
+  // (Preload's with `runtime_dwarf` does this). For the same helper thread,
   // later in a long pass, when the report's first Symbolize of a frame
   // there would otherwise read it after the pass. Same thread rules as
   // Preload.
