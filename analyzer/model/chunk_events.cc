@@ -185,14 +185,11 @@ void DecodeChunk(const uint8_t* data, size_t size, DecodedChunk* out, bool compa
           if (compact_frees) {
             PutHot(cursor, EventHead(RecordTag::kFree, h.api, kCompactFree, stream), h.time_us,
                    0, 0, h.size, h.stack, 0);
-          } else if (const uint32_t a = pairer.Released(h.id); a != ChunkPairer::kNoPair) {
+          } else if (const Event* allocation = pairer.Pair(base, h.id); allocation != nullptr) {
             // The free carries its block (chunk_events.h's kPairedBlock).
-            Event& allocation = base[a];
-            allocation.paired |= kPairedBlock;
-            pairer.CountPair();
             PutHot(cursor, EventHead(RecordTag::kFree, h.api, 0, stream, kPairedBlock),
-                   h.time_us, h.id, 0, allocation.size, allocation.stack,
-                   static_cast<uint64_t>(allocation.api));
+                   h.time_us, h.id, 0, allocation->size, allocation->stack,
+                   static_cast<uint64_t>(allocation->api));
           } else {
             PutHot(cursor, EventHead(RecordTag::kFree, h.api, 0, stream), h.time_us, h.id, 0, 0,
                    0, 0);
@@ -213,11 +210,9 @@ void DecodeChunk(const uint8_t* data, size_t size, DecodedChunk* out, bool compa
             pairer.StartAt(h.id);
             uint8_t paired = 0;
             uint64_t old = h.old_id;
-            if (const uint32_t a = pairer.Released(h.old_id); a != ChunkPairer::kNoPair) {
-              base[a].paired |= kPairedBlock;
-              pairer.CountPair();
+            if (const Event* a = pairer.Pair(base, h.old_id); a != nullptr) {
               paired = kPairedOldBlock;
-              old = index - a;
+              old = index - static_cast<uint32_t>(a - base);
             }
             pairer.Allocated(index, h.id);
             PutHot(cursor, EventHead(RecordTag::kRealloc, h.api, 0, stream, paired), h.time_us,

@@ -22,11 +22,9 @@ void ChunkPairer::Add(Event* events, uint32_t index) {
     case RecordTag::kRealloc:
       // The old block is released first, as the analysis does.
       StartAt(e.id);
-      if (uint32_t a = Released(e.old_id); a != kNoPair) {
-        events[a].paired |= kPairedBlock;
+      if (const Event* a = Pair(events, e.old_id); a != nullptr) {
         e.paired |= kPairedOldBlock;
-        e.old_id = index - a;
-        ++pairs_;
+        e.old_id = index - static_cast<uint32_t>(a - events);
       }
       Allocated(index, e.id);
       break;
@@ -35,14 +33,11 @@ void ChunkPairer::Add(Event* events, uint32_t index) {
       break;
     case RecordTag::kFree:
       if (e.code != 0) break;  // compact: names no block
-      if (uint32_t a = Released(e.id); a != kNoPair) {
-        Event& allocation = events[a];
-        allocation.paired |= kPairedBlock;
+      if (const Event* allocation = Pair(events, e.id); allocation != nullptr) {
         e.paired = kPairedBlock;
-        e.size = allocation.size;
-        e.stack = allocation.stack;
-        e.value = static_cast<uint64_t>(allocation.api);
-        ++pairs_;
+        e.size = allocation->size;
+        e.stack = allocation->stack;
+        e.value = static_cast<uint64_t>(allocation->api);
       }
       break;
     case RecordTag::kFreeError:  // looks its block up in the live set

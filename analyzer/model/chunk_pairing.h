@@ -72,6 +72,16 @@ class ChunkPairer {
     *slot = kGone;
     return allocation < kGone && allocation >= barrier_ ? allocation : kNoPair;
   }
+  // A free, or a realloc's old block, releases `id`: the allocation's event
+  // if the two pair, marked kPairedBlock and counted, else null. The
+  // releasing event's own mark (and what it carries) is the caller's.
+  [[gnu::always_inline]] Event* Pair(Event* events, uint64_t id) {
+    const uint32_t a = Released(id);
+    if (a == kNoPair) return nullptr;
+    events[a].paired |= kPairedBlock;
+    ++pairs_;
+    return &events[a];
+  }
   // Event `index` allocates `id` (a kAlloc, or a kRealloc's new block after
   // its Released old one).
   [[gnu::always_inline]] void Allocated(uint32_t index, uint64_t id) {
@@ -95,7 +105,6 @@ class ChunkPairer {
 
   // Pairs made so far.
   size_t pairs() const { return pairs_; }
-  void CountPair() { ++pairs_; }
 
   // Resets the slots touched (the destructor does too); returns pairs().
   size_t Finish() {
