@@ -219,11 +219,13 @@ std::vector<FunctionSymbol> PickFunctionSymbols(std::vector<FunctionCandidate> c
     // A third of the cost of sorting the candidates (node: 110 k).
     return SortPacked(packed, [&](uint32_t i) { return candidates[i].name; });
   }
+  return PickUnpackedFunctionSymbols(std::move(candidates));
+}
+
+std::vector<FunctionSymbol> PickUnpackedFunctionSymbols(std::vector<FunctionCandidate> candidates) {
   std::sort(candidates.begin(), candidates.end(),
             [](const FunctionCandidate& a, const FunctionCandidate& b) {
-              if (a.start != b.start) return a.start < b.start;
-              if (a.rank != b.rank) return a.rank < b.rank;
-              return a.end > b.end;
+              return FunctionCandidateBefore(a, b);
             });
   std::vector<FunctionSymbol> out;
   out.reserve(candidates.size());

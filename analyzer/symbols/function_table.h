@@ -63,10 +63,21 @@ inline constexpr uint64_t kMaxPackedSize = (uint64_t{1} << 30) - 1;
 bool PackFunctionCandidates(const std::vector<FunctionCandidate>& candidates,
                             std::vector<PackedFunctionCandidate>* packed);
 
+// The order PickFunctionSymbols sorts candidates in: by start, then the
+// lowest rank, then the greatest end.
+inline bool FunctionCandidateBefore(const FunctionCandidate& a, const FunctionCandidate& b) {
+  if (a.start != b.start) return a.start < b.start;
+  if (a.rank != b.rank) return a.rank < b.rank;
+  return a.end > b.end;
+}
+
 // Sorted by start, one symbol per start: the lowest rank, then the
 // greatest end; among candidates equal in all three, the one std::sort
 // puts first (a function of `candidates`' order only).
 std::vector<FunctionSymbol> PickFunctionSymbols(std::vector<FunctionCandidate> candidates);
+// The same by std::sort of the candidates themselves: PickFunctionSymbols'
+// path for tables that do not pack, and what its packed path must equal.
+std::vector<FunctionSymbol> PickUnpackedFunctionSymbols(std::vector<FunctionCandidate> candidates);
 
 // How ReadFunctionSymbols read the table.
 struct FunctionTableRead {

@@ -54,26 +54,10 @@ TEST(FunctionTableTest, RanksAndSizesPickOneNamePerAddress) {
   EXPECT_TRUE(PickFunctionSymbols({}).empty());
 }
 
-// PickFunctionSymbols as it was before packing: std::sort of the
-// candidates themselves.
-std::vector<FunctionSymbol> ReferencePick(std::vector<FunctionCandidate> candidates) {
-  std::sort(candidates.begin(), candidates.end(),
-            [](const FunctionCandidate& a, const FunctionCandidate& b) {
-              if (a.start != b.start) return a.start < b.start;
-              if (a.rank != b.rank) return a.rank < b.rank;
-              return a.end > b.end;
-            });
-  std::vector<FunctionSymbol> out;
-  for (const FunctionCandidate& c : candidates) {
-    if (!out.empty() && out.back().start == c.start) continue;
-    out.push_back({c.start, c.end, c.name});
-  }
-  return out;
-}
-
 void ExpectSamePick(const std::vector<FunctionCandidate>& c) {
   std::vector<FunctionSymbol> got = PickFunctionSymbols(c);
-  std::vector<FunctionSymbol> want = ReferencePick(c);
+  // As it was before packing: std::sort of the candidates themselves.
+  std::vector<FunctionSymbol> want = PickUnpackedFunctionSymbols(c);
   ASSERT_EQ(got.size(), want.size());
   for (size_t i = 0; i < got.size(); ++i) {
     ASSERT_EQ(got[i].start, want[i].start) << i;
@@ -94,15 +78,10 @@ TEST(FunctionTableTest, PackedKeysOrderAsTheCandidates) {
   std::vector<PackedFunctionCandidate> packed;
   ASSERT_TRUE(PackFunctionCandidates(c, &packed));
   ASSERT_EQ(packed.size(), c.size());
-  auto less = [](const FunctionCandidate& a, const FunctionCandidate& b) {
-    if (a.start != b.start) return a.start < b.start;
-    if (a.rank != b.rank) return a.rank < b.rank;
-    return a.end > b.end;
-  };
   for (size_t i = 0; i < c.size(); ++i) {
     ASSERT_EQ(packed[i].index, i);
     for (size_t j = 0; j < c.size(); j += 7) {
-      ASSERT_EQ(packed[i].key < packed[j].key, less(c[i], c[j])) << i << " " << j;
+      ASSERT_EQ(packed[i].key < packed[j].key, FunctionCandidateBefore(c[i], c[j])) << i << " " << j;
     }
   }
 }
