@@ -329,7 +329,7 @@ VALGRIND_ENV = {"LD_LIBRARY_PATH": "/usr/lib/debug", "GLIBCPP_FORCE_NEW": "1",
                 "GLIBCXX_FORCE_NEW": "1"}
 
 
-def environments(heapsight, work):
+def environments(heapsight, work, outdir):
     """The two runs' environments, identical but for LD_PRELOAD's value:
     each gets the variables the other tool adds (heapsight record's
     HEAPSIGHT_* with values of the same length, valgrind's launcher's
@@ -337,12 +337,12 @@ def environments(heapsight, work):
     valgrind, len(valgrind's LD_PRELOAD) - len(heapsight's))."""
     base = dict(ENV, HOME=work, PWD=work, TMPDIR=work, **VALGRIND_ENV)
     probe = subprocess.run(["env", "-i"] + ["%s=%s" % kv for kv in base.items()] +
-                           [heapsight, "record", "-o", os.path.join(work, "probe"), "--",
+                           [heapsight, "record", "-o", os.path.join(outdir, "probe"), "--",
                             "/usr/bin/env"], cwd=work, capture_output=True, check=True, timeout=120)
     hs_vars = dict(line.split("=", 1) for line in probe.stdout.decode().splitlines() if "=" in line)
-    for f in os.listdir(work):
+    for f in os.listdir(outdir):
         if f.startswith("probe"):
-            os.remove(os.path.join(work, f))
+            os.remove(os.path.join(outdir, f))
     vg = subprocess.run(["env", "-i"] + ["%s=%s" % kv for kv in base.items()] +
                         ["valgrind", "-q", "--leak-check=no", "/usr/bin/printenv", "LD_PRELOAD"],
                         cwd=work, capture_output=True, check=True, timeout=120)
@@ -406,16 +406,16 @@ def case_env(case, work):
     return {k: v.replace("{work}", work) for k, v in case.get("env", {}).items()}
 
 
-def heapsight_classes(heapsight, scan_classes, case, work, env):
+def heapsight_classes(heapsight, scan_classes, case, work, outdir, env):
     env = dict(env, **case_env(case, work))
-    out = os.path.join(work, "hs-" + case["name"])
+    out = os.path.join(outdir, "hs-" + case["name"])
     r = run(["env", "-i"] + ["%s=%s" % kv for kv in env.items()] +
             [heapsight, "record", "-o", out, "--"] + case["argv"], work, None, 300)
-    traces = sorted(p for p in os.listdir(work)
+    traces = sorted(p for p in os.listdir(outdir)
                     if p == os.path.basename(out) or p.startswith(os.path.basename(out) + "."))
     if not traces:
         raise RuntimeError("heapsight wrote no trace for %s: %s" % (case["name"], r.stderr.decode()))
-    paths = [os.path.join(work, t) for t in traces]
+    paths = [os.path.join(outdir, t) for t in traces]
     # `heapsight leaks` leaves the C runtime's own blocks out of its classes
     # (runtime_*); memcheck without freeres counts them, so the per-class
     # numbers come from the scan records (scan_classes), and leaks' JSON
@@ -441,9 +441,9 @@ SUMMARY = re.compile(r"(definitely lost|indirectly lost|possibly lost|still reac
                      r"([\d,]+) bytes in ([\d,]+) blocks")
 
 
-def memcheck_classes(valgrind, case, work, env):
+def memcheck_classes(valgrind, case, work, outdir, env):
     env = dict(env, **case_env(case, work))
-    logdir = os.path.join(work, "vg-" + case["name"])
+    logdir = os.path.join(outdir, "vg-" + case["name"])
     os.makedirs(logdir, exist_ok=True)
     run(["env", "-i"] + ["%s=%s" % kv for kv in env.items()] +
         [valgrind, "--leak-check=full", "--show-leak-kinds=all", "--run-libc-freeres=no",
@@ -487,17 +487,26 @@ def main():
     with contextlib.ExitStack() as stack:
         if args.keep:
             os.makedirs(args.keep)
-            work = os.path.abspath(args.keep)
+            top = os.path.abspath(args.keep)
         else:
-            work = stack.enter_context(tempfile.TemporaryDirectory(prefix="heapsight-realworld."))
+            top = stack.enter_context(tempfile.TemporaryDirectory(prefix="heapsight-realworld."))
+        # The programs run in `work`; traces and logs go to `outdir`, so
+        # both runs of a case see the same directory: python lists its
+        # working directory (sys.path[0]) into a set, and two more names
+        # there (the heapsight run's trace and cache) made memcheck's run
+        # of python3-exit resize that set, one 2,048-byte block more.
+        work, outdir = os.path.join(top, "run"), os.path.join(top, "out")
+        os.makedirs(work)
+        os.makedirs(outdir)
         write_inputs(work)
-        hs_env, vg_env, preload_delta = environments(os.path.abspath(args.heapsight), work)
+        hs_env, vg_env, preload_delta = environments(os.path.abspath(args.heapsight), work,
+                                                     outdir)
         for case in cases:
             t0 = time.monotonic()
             hs = heapsight_classes(os.path.abspath(args.heapsight), args.scan_classes, case, work,
-                                   hs_env)
+                                   outdir, hs_env)
             t1 = time.monotonic()
-            vg = memcheck_classes(args.valgrind, case, work, vg_env)
+            vg = memcheck_classes(args.valgrind, case, work, outdir, vg_env)
             times.append((case["name"], t1 - t0, time.monotonic() - t1))
             if len(hs) != len(vg):
                 rows.append((case["name"], "-", "processes", "%d" % len(hs), "%d" % len(vg),
