@@ -312,7 +312,7 @@ std::string FormatReport(const std::vector<const ProcessProfile*>& profiles,
     if (sum.temporary_known) {
       absl::StrAppend(&out, "temporary allocations: ", Thousands(sum.temporary), "\n");
     } else {
-      absl::StrAppend(&out, "temporary allocations: not known (a sampled trace)\n");
+      absl::StrAppend(&out, "temporary allocations: not known in a sampled trace\n");
     }
     RuntimeLine(out, sum, f.runtime);
   }

@@ -171,6 +171,15 @@ TEST(TextReportTest, SampledTraceTotalsAreLabelledEstimates) {
             std::string::npos)
       << text;
   EXPECT_NE(text.find("temporary allocations: not known in a sampled trace"), std::string::npos);
+  // The family's summary says it in the same words as each process's.
+  std::string family = FormatReport({&*p, &*p});
+  size_t said = 0;
+  for (size_t at = family.find("temporary allocations: not known in a sampled trace\n");
+       at != std::string::npos;
+       at = family.find("temporary allocations: not known in a sampled trace\n", at + 1)) {
+    ++said;
+  }
+  EXPECT_EQ(said, 3u) << family;
 }
 
 }  // namespace
