@@ -32,7 +32,7 @@
 
 namespace heapsight::preload {
 
-thread_local int t_reentry_depth __attribute__((tls_model("initial-exec"))) = 0;
+constinit thread_local int t_reentry_depth __attribute__((tls_model("initial-exec"))) = 0;
 // The exit point (BeginExit): set once; t_exit_thread marks the thread that
 // set it.
 std::atomic<bool> g_exiting{false};
