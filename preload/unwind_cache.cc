@@ -218,14 +218,20 @@ __attribute__((always_inline)) inline int64_t UnwindCache::VerifyFrom(const Memo
   const uint32_t single_begin = known == 0 ? 0 : m.frames[known - 1].single_end;
   stats_.words_checked +=
       2 * (m.frames[i].pair_end - pair_begin) + (m.frames[i].single_end - single_begin);
-  if (!PairsDiffer(m.pairs, pair_begin, m.frames[i].pair_end) &&
-      !SinglesDiffer(m.singles, single_begin, m.frames[i].single_end)) {
+  // Most stacks are all frame-pointer frames (pairs) or all CFI frames
+  // (singles, e.g. python3.11): an empty part costs a compare.
+  const uint32_t pair_end = m.frames[i].pair_end;
+  const uint32_t single_end = m.frames[i].single_end;
+  if ((pair_begin == pair_end || !PairsDiffer(m.pairs, pair_begin, pair_end)) &&
+      (single_begin == single_end || !SinglesDiffer(m.singles, single_begin, single_end))) {
     return i;
   }
   return FirstChanged(m, i, pair_begin, single_begin, first_changed);
 }
 
-int64_t UnwindCache::Verify(const Memo& m, uint32_t i, bool scan, uint32_t* first_changed) {
+__attribute__((always_inline)) inline int64_t UnwindCache::Verify(const Memo& m, uint32_t i,
+                                                                   bool scan,
+                                                                   uint32_t* first_changed) {
   return VerifyFrom(m, i, scan, 0, first_changed);
 }
 
