@@ -594,20 +594,26 @@ bool UnwindCache::Capture(const UnwindKey& key, size_t max_depth, StackTable* ta
       }
       if (into != &m) {
         const auto to = static_cast<size_t>(into - memos_);
-        const bool has_tail = common_[mi][to] > i;
+        // No copy when `into` has m's frames 0..i already (common_ says so,
+        // and frame i is the same frame on the same outer stack with the
+        // same checks: the copy would change nothing).
+        const MemoFrame& a = into->frames[i];
+        const MemoFrame& b = m.frames[i];
+        const bool has_tail = common_[mi][to] > i && into->count > i && a.sp == b.sp &&
+                              a.ip == b.ip && a.node == b.node && a.pair_end == b.pair_end &&
+                              a.single_end == b.single_end && a.bp_needed == b.bp_needed &&
+                              (b.bp_needed == 0 || a.bp == b.bp);
         CopyTail(m, i, changed[mi], has_tail, into);
         if (!has_tail) IndexFrames(to, 0, i + 1);
-        {
-          // `into` now shares frames 0..i with m, and what m shares with
-          // the others up to there.
-          for (size_t x = 0; x < kMemos; ++x) {
-            if (x == to) continue;
-            const uint32_t shared = x == mi ? i + 1 : Min(common_[mi][x], i + 1);
-            common_[to][x] = static_cast<uint16_t>(shared);
-            common_[x][to] = static_cast<uint16_t>(shared);
-            if (shared > shared_bound_[x]) shared_bound_[x] = static_cast<uint16_t>(shared);
-            if (shared > shared_bound_[to]) shared_bound_[to] = static_cast<uint16_t>(shared);
-          }
+        // `into` now shares frames 0..i with m, and what m shares with the
+        // others up to there.
+        for (size_t x = 0; x < kMemos; ++x) {
+          if (x == to) continue;
+          const uint32_t shared = x == mi ? i + 1 : Min(common_[mi][x], i + 1);
+          common_[to][x] = static_cast<uint16_t>(shared);
+          common_[x][to] = static_cast<uint16_t>(shared);
+          if (shared > shared_bound_[x]) shared_bound_[x] = static_cast<uint16_t>(shared);
+          if (shared > shared_bound_[to]) shared_bound_[to] = static_cast<uint16_t>(shared);
         }
       }
       into->frames[i].bp = bp;
