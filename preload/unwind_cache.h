@@ -14,8 +14,9 @@
 // per return address). Before each step it asks whether the walk is at a
 // frame a memo had: same ip, same sp, same rbp when the rest of that memo's
 // walk read rbp (the memos that may have a frame at the walk's sp and ip
-// are one load away: memo_frame_index.h; only their frames are compared). If so, and every stack word the memo's walk read from that
-// frame outwards still holds what it held, then the rest of this walk
+// are one load away: memo_frame_index.h; only their frames are compared).
+// If so, and every stack word the memo's walk read from that frame
+// outwards still holds what it held, then the rest of this walk
 // would read the same words with the same rules from the same registers:
 // it would give the memo's frames. They are spliced on (their node is
 // already known), and only the frames stepped so far are new.
