@@ -32,7 +32,7 @@
 
 namespace heapsight::preload {
 
-thread_local int t_reentry_depth __attribute__((tls_model("initial-exec"))) = 0;
+constinit thread_local int t_reentry_depth __attribute__((tls_model("initial-exec"))) = 0;
 // The exit point (BeginExit): set once; t_exit_thread marks the thread that
 // set it.
 std::atomic<bool> g_exiting{false};
@@ -144,7 +144,7 @@ __attribute__((always_inline)) inline StackRef GetStack(ThreadState* ts) {
 
 // New stack nodes go into the creating thread's chunk before the record
 // that uses them. Caller holds ts->lock.
-void EmitNodes(ThreadState* ts, const StackRef& s, uint64_t now) {
+__attribute__((noinline)) void EmitNewNodes(ThreadState* ts, const StackRef& s, uint64_t now) {
   for (uint64_t node = s.first_new; node <= s.last_new; ++node) {
     uint64_t parent, ip;
     g_stack_table.Node(node, &parent, &ip);
@@ -154,6 +154,16 @@ void EmitNodes(ThreadState* ts, const StackRef& s, uint64_t now) {
     uint64_t parent, ip;
     g_stack_table.Node(node, &parent, &ip);
     AppendRecord(ts, now, &ChunkEncoder::PutStackNode, node, parent, ip);
+  }
+}
+
+// Most events make no node: two compares inline, and the out-of-line
+// call (whose prologue saves the registers its loops need, ~30
+// instructions) only when there are nodes to write.
+__attribute__((always_inline)) inline void EmitNodes(ThreadState* ts, const StackRef& s,
+                                                     uint64_t now) {
+  if (__builtin_expect(s.first_new <= s.last_new || s.first_new2 <= s.last_new2, 0)) {
+    EmitNewNodes(ts, s, now);
   }
 }
 

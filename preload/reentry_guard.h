@@ -10,7 +10,7 @@
 
 namespace heapsight::preload {
 
-extern thread_local int t_reentry_depth __attribute__((tls_model("initial-exec")));
+extern constinit thread_local int t_reentry_depth __attribute__((tls_model("initial-exec")));
 
 inline bool InHeapsight() { return t_reentry_depth != 0; }
 

@@ -19,6 +19,9 @@
 #include "preload/unwinder.h"
 
 namespace heapsight::preload {
+
+constinit thread_local ThreadState* t_state __attribute__((tls_model("initial-exec"))) = nullptr;
+
 namespace {
 
 SpinLock g_registry_lock;
@@ -32,7 +35,6 @@ int g_zstd_level = 1;
 bool g_need_stack_bounds = false;
 bool g_unwind_cache = false;
 
-thread_local ThreadState* t_state __attribute__((tls_model("initial-exec"))) = nullptr;
 thread_local bool t_exited __attribute__((tls_model("initial-exec"))) = false;
 
 uint32_t GetTid() { return static_cast<uint32_t>(syscall(SYS_gettid)); }
@@ -143,8 +145,7 @@ int FlushNowLocked(ThreadState* ts, uint64_t now_us) {
   return err;
 }
 
-ThreadState* CurrentThreadState(uint64_t now_us) {
-  if (__builtin_expect(t_state != nullptr, 1)) return t_state;
+ThreadState* CurrentThreadStateSlow(uint64_t now_us) {
   if (t_exited) {
     // A dying thread (glibc frees its TLS after the key destructors ran):
     // share one orphan state, under its lock like any other.

@@ -13,8 +13,10 @@
 // (UnwindKey) outwards with the frames' DWARF rules (unwinder_cfi.h, cached
 // per return address). Before each step it asks whether the walk is at a
 // frame a memo had: same ip, same sp, same rbp when the rest of that memo's
-// walk read rbp. If so, and every stack word the memo's walk read from that
-// frame outwards still holds what it held, then the rest of this walk
+// walk read rbp (the memos that may have a frame at the walk's sp and ip
+// are one load away: memo_frame_index.h; only their frames are compared).
+// If so, and every stack word the memo's walk read from that frame
+// outwards still holds what it held, then the rest of this walk
 // would read the same words with the same rules from the same registers:
 // it would give the memo's frames. They are spliced on (their node is
 // already known), and only the frames stepped so far are new.
@@ -62,6 +64,7 @@
 #include <cstdint>
 
 #include "format/options.h"
+#include "preload/memo_frame_index.h"
 #include "preload/unwinder_cfi.h"
 
 namespace heapsight::preload {
@@ -93,6 +96,7 @@ class UnwindCache {
  public:
   static constexpr size_t kMaxFrames = static_cast<size_t>(format::kMaxStackDepth);
   static constexpr size_t kMemos = 8;
+  static_assert(kMemos <= MemoFrameIndex::kMaxMemos);
   static constexpr size_t kRuleSlots = 2048;  // direct-mapped, by return address
   // A thread that has looked up this many rules runs more distinct code
   // than the inline slots hold (cc1plus: 590,862 lookups with 2,048 slots,
@@ -104,14 +108,14 @@ class UnwindCache {
   // starts: short-lived threads never pay for the /proc/self/maps read.
   static constexpr uint32_t kWarmupEvents = 8;
   static constexpr uint32_t kNoProbe = ~0u;
+  // A memo unused for this many events may take a copy of another's outer
+  // frames when a walk splices onto them (see Capture). 4,096: python3.11's
+  // dict loop, callgrind, 2,040 M instructions against 2,046 M at 1,024,
+  // 2,057 M at 256 and 2,054 M at 16,384.
+  static constexpr uint32_t kStaleAfter = 4096;
   // FramesAtOrAbove steps this many frames from its hint before it
   // searches.
   static constexpr uint32_t kNearFrames = 8;
-  // A memo frame's sp as an offset above the entry's (the walk only goes
-  // out), clamped: kFarOffset for 4 GiB or more (then the frame itself is
-  // compared), kNoOffset for no frame.
-  static constexpr uint32_t kFarOffset = 0xfffffffeu;
-  static constexpr uint32_t kNoOffset = 0xffffffffu;
 
   // Totals since the cache was created (HEAPSIGHT_STATS).
   struct Stats {
@@ -200,10 +204,10 @@ class UnwindCache {
   const FrameRule& RuleMiss(RuleSlot* slot, uintptr_t ip);
   // The memo to fill next: an empty one, else the least recently used.
   Memo* Victim();
-  // Copies frames 0..i of `from` (and their checks) into `to`.
-  // Sets both memos' probes.
+  // Copies frames 0..i of `from` (and their checks) into `to`, unless
+  // `shared` (`to` has them: common_). Sets both memos' probes.
   // `changed`: the first frame of `from` Verify found changed (kNoProbe).
-  static void CopyTail(Memo& from, uint32_t i, uint32_t changed, Memo* to);
+  static void CopyTail(Memo& from, uint32_t i, uint32_t changed, bool shared, Memo* to);
   void Reset();
   // Memo mi now shares at most its frames [0, frames) with any other memo.
   void KeepShared(size_t mi, uint32_t frames);
@@ -233,13 +237,10 @@ class UnwindCache {
                                   uint32_t MemoFrame::*end);
   // How many of m's frames have an sp at or above `sp`, searched from `hint`.
   static uint32_t FramesAtOrAbove(const Memo& m, uint32_t hint, uintptr_t sp);
-  static uint32_t OffsetOf(uintptr_t frame_sp, uintptr_t entry_sp) {
-    const uintptr_t d = frame_sp - entry_sp;
-    return d < kFarOffset ? static_cast<uint32_t>(d) : kFarOffset;
-  }
-  // Bit mi set: memo mi's next frame is at or under the walk's offset
-  // `off` (next_off[mi] <= off), so the walk has reached it.
-  static uint32_t DueMemos(const uint32_t* next_off, uint32_t off);
+  // Adds memo mi's frames [from, to) to frame_index_.
+  void IndexFrames(size_t mi, uint32_t from, uint32_t to);
+  // frame_index_ anew from the memos' frames (drops its stale bits).
+  void RebuildFrameIndex();
   static constexpr int64_t kProbeFailed = -3;
   // Writes the walk's frames [0, n) above memo frame `base` (-1: a new
   // memo from scratch) and fixes nodes, checks and bp_needed.
@@ -250,6 +251,9 @@ class UnwindCache {
   uint64_t rule_misses_at_reset_;  // stats_.rule_misses when big_rules_ was last returned
   Memo memos_[kMemos];
   uint32_t hint_[kMemos];  // FramesAtOrAbove's last answer per memo
+  // Which memos may have a frame at a walk's (sp, ip): every frame of every
+  // memo is in it (IndexFrames), with stale bits of overwritten frames.
+  MemoFrameIndex frame_index_;
   // common_[a][b]: memos a and b have the same words (same addresses, same
   // values) in their frames [0, common_[a][b]): one's check is the other's.
   uint16_t common_[kMemos][kMemos];

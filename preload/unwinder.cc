@@ -20,8 +20,8 @@ namespace heapsight::preload {
 
 uintptr_t g_self_begin = 0;
 uintptr_t g_self_end = 0;
-thread_local uintptr_t t_stack_low __attribute__((tls_model("initial-exec"))) = 0;
-thread_local uintptr_t t_stack_high __attribute__((tls_model("initial-exec"))) = 0;
+constinit thread_local uintptr_t t_stack_low __attribute__((tls_model("initial-exec"))) = 0;
+constinit thread_local uintptr_t t_stack_high __attribute__((tls_model("initial-exec"))) = 0;
 namespace {
 // Set once InitThreadStackBounds has tried (it may fail: no fd left).
 thread_local bool t_stack_bounds_tried __attribute__((tls_model("initial-exec"))) = false;

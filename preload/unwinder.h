@@ -60,8 +60,8 @@ extern uintptr_t g_self_end;
 // True if `ip` is in libheapsight.so's own code.
 inline bool IsOwnCode(uintptr_t ip) { return ip >= g_self_begin && ip < g_self_end; }
 // This thread's stack (0, 0 until InitThreadStackBounds).
-extern thread_local uintptr_t t_stack_low __attribute__((tls_model("initial-exec")));
-extern thread_local uintptr_t t_stack_high __attribute__((tls_model("initial-exec")));
+extern constinit thread_local uintptr_t t_stack_low __attribute__((tls_model("initial-exec")));
+extern constinit thread_local uintptr_t t_stack_high __attribute__((tls_model("initial-exec")));
 // Walks the rbp chain from its caller's frame. Every frame pointer must lie
 // in [current sp, stack top), be 8-aligned and grow strictly upwards, so
 // each read is inside the live part of this thread's stack.

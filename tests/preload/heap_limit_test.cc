@@ -21,7 +21,7 @@
 namespace heapsight::preload {
 
 // --- stand-ins for the rest of the preload ---------------------------------
-thread_local int t_reentry_depth __attribute__((tls_model("initial-exec"))) = 0;
+constinit thread_local int t_reentry_depth __attribute__((tls_model("initial-exec"))) = 0;
 const void* g_fake_bootstrap_block = nullptr;
 bool IsBootstrapPointer(const void* p) { return p != nullptr && p == g_fake_bootstrap_block; }
 

@@ -29,7 +29,7 @@
 
 // Stand-ins for the rest of the preload.
 namespace heapsight::preload {
-thread_local int t_reentry_depth __attribute__((tls_model("initial-exec"))) = 0;
+constinit thread_local int t_reentry_depth __attribute__((tls_model("initial-exec"))) = 0;
 std::atomic<pid_t> g_exempt[2];
 void ExemptFromCapture(int slot, pid_t tid) { g_exempt[slot].store(tid); }
 }  // namespace heapsight::preload

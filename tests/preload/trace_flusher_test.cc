@@ -34,7 +34,7 @@
 // Stand-ins for the rest of the preload.
 namespace heapsight::preload {
 std::atomic<int> g_tracing_status{kUninit};
-thread_local int t_reentry_depth __attribute__((tls_model("initial-exec"))) = 0;
+constinit thread_local int t_reentry_depth __attribute__((tls_model("initial-exec"))) = 0;
 std::atomic<int> g_write_errors{0};
 std::atomic<int> g_stale_passes{0};
 void OnWriteError(int) { g_write_errors.fetch_add(1); }

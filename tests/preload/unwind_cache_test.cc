@@ -261,5 +261,57 @@ TEST(UnwindCacheStacks, SharedOuterFramesAreCheckedOnce) {
   });
 }
 
+// Two call sites that alternate above one frame (TopA and TopB under Mid,
+// as an interpreter's allocation sites under its eval loop) once every
+// memo holds a stack: the first TopB stack is spliced onto TopA's memo at
+// Mid and copied into a memo unused for kStaleAfter events; from then on
+// each site has a memo of its own that shares Mid's frames with the
+// other's, and both are found at the entry with no step (before, TopB's
+// stack replaced TopA's top in place and each event stepped two frames).
+// Every stack is the one a fresh cache walks.
+TEST(UnwindCacheStacks, AlternatingTopsKeepAMemoEach) {
+  OnNewThread([] {
+    auto table = std::make_unique<StackTable>();
+    auto cache = std::make_unique<UnwindCache>();
+    auto fresh_a = std::make_unique<UnwindCache>();
+    auto fresh_b = std::make_unique<UnwindCache>();
+    // All from one call site (below), so that the stacks differ only where
+    // the routes do.
+    struct Run {
+      UnwindCache* cache;
+      void (*top)(Route*);
+      int levels;
+      uint64_t leaf = 0;
+      uint64_t stepped = 0;  // cache->stats().stepped after the run
+    };
+    std::vector<Run> runs;
+    // Eight depths: eight memos, none empty.
+    for (int levels = 0; levels < static_cast<int>(UnwindCache::kMemos); ++levels) {
+      runs.push_back({cache.get(), TopA, levels});
+    }
+    for (uint32_t k = 0; k <= UnwindCache::kStaleAfter; ++k) runs.push_back({cache.get(), TopA, 3});
+    const size_t alternation = runs.size();
+    for (int k = 0; k < 20; ++k) {
+      runs.push_back({cache.get(), TopB, 3});
+      runs.push_back({cache.get(), TopA, 3});
+    }
+    runs.push_back({fresh_a.get(), TopA, 3});
+    runs.push_back({fresh_b.get(), TopB, 3});
+    for (Run& r : runs) {
+      RunRoute(r.cache, table.get(), Outer1, r.top, r.levels, &r.leaf);
+      r.stepped = r.cache->stats().stepped;
+    }
+    const uint64_t want_a = runs[runs.size() - 2].leaf, want_b = runs.back().leaf;
+    ASSERT_NE(want_a, want_b);
+    for (size_t k = UnwindCache::kMemos; k < runs.size() - 2; ++k) {
+      ASSERT_EQ(runs[k].leaf, runs[k].top == TopA ? want_a : want_b) << k;
+    }
+    // CaptureHere's and TopB's frames, once.
+    EXPECT_EQ(runs[alternation].stepped - runs[alternation - 1].stepped, 2u);
+    EXPECT_EQ(runs[runs.size() - 3].stepped, runs[alternation].stepped);
+    EXPECT_EQ(cache->stats().learnt, 1u);
+  });
+}
+
 }  // namespace
 }  // namespace heapsight::preload
