@@ -8,7 +8,8 @@
 // them (PickPackedFunctionSymbols) held the pass for about 10 ms at its
 // start, on the analysing thread, for the thousand addresses the pass asks
 // about. Here the candidates are put into buckets of about four by address
-// (two passes over them, in table order), a bucket is sorted when a lookup
+// (a counting sort: three passes over them in table order, about 6 M
+// instructions for node's), a bucket is sorted when a lookup
 // first reaches it, and a lookup answers what FindFunctionSymbol over
 // PickPackedFunctionSymbols' table answers, while that table is sorted on
 // another thread for the report's symbolization.
@@ -16,8 +17,9 @@
 // One case needs the sorted table: the symbol found has aliases equal in
 // start, rank and end under other names (node's binary: 250 such starts,
 // libc's 93). Which of them the table keeps is std::sort's choice over the
-// whole table (function_table.h), so Find reports kTied and the caller asks
-// the sorted table.
+// whole table (function_table.h), so Find reports kTied with the aliases'
+// names, and the caller (symbolizer.cc) either takes any of them, where what
+// it asks of the name cannot tell them apart, or waits for the sorted table.
 #ifndef HEAPSIGHT_ANALYZER_SYMBOLS_FUNCTION_BUCKETS_H_
 #define HEAPSIGHT_ANALYZER_SYMBOLS_FUNCTION_BUCKETS_H_
 

@@ -101,17 +101,21 @@ std::string HexOf(const unsigned char* bytes, int len) {
 
 }  // namespace
 
-// A table of at least g_sort_beside_symbols symbols (kLargeTableSymbols:
-// node's binary, not libc's) read directly
-// is sorted on a thread of its own, and until it is sorted, lookups for the
-// run-time classification (SymbolAtNow) are answered from its candidates
-// grouped by address (function_buckets.h): node's 110 k symbols held the
-// pass for about 10 ms at its start. The symbolization of the report
-// (SymbolAt) waits for the sorted table.
-std::atomic<int> g_sort_beside_symbols{SymbolTableClaims::kLargeTableSymbols};
+namespace {
 
+// SharedFunctionTable's threshold (SetSortBesideSymbolsForTesting).
+std::atomic<int> sort_beside_symbols{SymbolTableClaims::kLargeTableSymbols};
+
+}  // namespace
+
+// A table of at least sort_beside_symbols entries (kLargeTableSymbols:
+// node's binary, not libc's) read directly is sorted on a thread of its
+// own, and until it is sorted, lookups for the run-time classification
+// (SymbolAtNow) are answered from its candidates grouped by address
+// (function_buckets.h): node's 110 k symbols held the pass for about 10 ms
+// at its start. The symbolization of the report (SymbolAt) waits for the
+// sorted table.
 struct SharedFunctionTable {
-
   explicit SharedFunctionTable(std::shared_ptr<Dwfl> session) : owner(std::move(session)) {}
   ~SharedFunctionTable() {
     if (sorter_.joinable()) sorter_.join();
@@ -266,7 +270,7 @@ struct Symbolizer::ModuleSession {
       if (claims != nullptr) claims->NoteTableRead(n);
       auto t = std::make_shared<SharedFunctionTable>(dwfl_owner);
       PackedFunctionTable packed;
-      if (n >= g_sort_beside_symbols.load(std::memory_order_relaxed) &&
+      if (n >= sort_beside_symbols.load(std::memory_order_relaxed) &&
           ReadPackedFunctionSymbols(module, &packed)) {
         t->SortBeside(std::move(packed));
       } else {
@@ -531,7 +535,7 @@ void Symbolizer::Preload(const std::vector<uint64_t>& ips,
 }
 
 void Symbolizer::SetSortBesideSymbolsForTesting(int symbols) {
-  g_sort_beside_symbols.store(symbols < 0 ? SymbolTableClaims::kLargeTableSymbols : symbols,
+  sort_beside_symbols.store(symbols < 0 ? SymbolTableClaims::kLargeTableSymbols : symbols,
                               std::memory_order_relaxed);
 }
 
