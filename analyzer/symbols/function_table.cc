@@ -132,8 +132,8 @@ bool OpenDirect(Dwfl_Module* module, int n, DirectTable* t) {
   return agrees(n - 1);
 }
 
-// Calls add(start, end, name, rank, index) for each function symbol of `t`
-// in table order, the candidates ReadThroughLibdwfl would give; false if
+// Calls add(start, end, name, rank, name_offset) for each function symbol
+// of `t` in table order (name_offset: the name's offset in t.strings), the candidates ReadThroughLibdwfl would give; false if
 // the table has an entry the walk does not know (SHN_XINDEX) or `add`
 // returns false.
 template <typename Add>
@@ -148,7 +148,7 @@ bool WalkDirect(const DirectTable& t, int n, Add add) {
     uint64_t value = DirectValue(t, s);
     uint64_t size = s.st_size == 0 ? 1 : s.st_size;
     if (!add(value, value + size, name, FunctionSymbolRank(ELF64_ST_BIND(s.st_info), name),
-             static_cast<uint32_t>(i))) {
+             s.st_name)) {
       return false;
     }
   }
@@ -236,33 +236,65 @@ std::vector<FunctionSymbol> PickUnpackedFunctionSymbols(std::vector<FunctionCand
   return out;
 }
 
+const char* FindFunctionSymbol(const std::vector<FunctionSymbol>& symbols, uint64_t addr) {
+  auto it = std::upper_bound(symbols.begin(), symbols.end(), addr,
+                             [](uint64_t a, const FunctionSymbol& s) { return a < s.start; });
+  for (int i = 0; i < kFunctionSymbolScanBack && it != symbols.begin(); ++i) {
+    --it;
+    if (addr < it->end) return it->name;
+  }
+  return nullptr;
+}
+
+std::vector<FunctionSymbol> PickPackedFunctionSymbols(PackedFunctionTable table) {
+  // The name's offset is carried (not the symbol's index): the pick reads
+  // the names in sorted order, and a look into the Elf64_Sym array for
+  // each was a cache miss, a fifth of node's table read.
+  return SortPacked(table.packed, [&](uint32_t name) { return table.strings + name; });
+}
+
+bool ReadPackedFunctionSymbols(Dwfl_Module* module, PackedFunctionTable* table,
+                               FunctionTableRead* read) {
+  int n = module != nullptr ? dwfl_module_getsymtab(module) : -1;
+  DirectTable t;
+  if (n <= 0 || !OpenDirect(module, n, &t)) return false;
+  // Packed straight from the table (PackFunctionCandidates' keys, the
+  // name's offset carried), no candidate vector in between: node's 110 k
+  // candidates were 3.5 MB written once and read twice, 760 page faults on
+  // the analysis thread.
+  std::vector<PackedFunctionCandidate>& packed = table->packed;
+  packed.clear();
+  packed.reserve(static_cast<size_t>(n));
+  bool packs = WalkDirect(t, n, [&](uint64_t start, uint64_t end, const char*, uint32_t rank,
+                                    uint32_t name) {
+    if (!Packs(start, end, rank)) return false;
+    packed.push_back({PackedKey(start, end, rank), name});
+    return true;
+  });
+  if (!packs) return false;
+  table->strings = t.strings;
+  if (read != nullptr) {
+    read->direct = true;
+    read->symbols = static_cast<uint64_t>(n);
+    read->candidates = packed.size();
+  }
+  return true;
+}
+
 std::vector<FunctionSymbol> ReadFunctionSymbols(Dwfl_Module* module, FunctionTableRead* read,
                                                 bool allow_direct) {
+  if (allow_direct) {
+    PackedFunctionTable table;
+    if (ReadPackedFunctionSymbols(module, &table, read)) {
+      return PickPackedFunctionSymbols(std::move(table));
+    }
+  }
   std::vector<FunctionCandidate> candidates;
   int n = module != nullptr ? dwfl_module_getsymtab(module) : -1;
   bool direct = false;
   DirectTable t;
   if (n > 0 && allow_direct && OpenDirect(module, n, &t)) {
-    // Packed straight from the table (PackFunctionCandidates' keys, the
-    // symbol's index carried), no candidate vector in between: node's
-    // 110 k candidates were 3.5 MB written once and read twice, 760 page
-    // faults on the analysis thread.
-    std::vector<PackedFunctionCandidate> packed;
-    packed.reserve(static_cast<size_t>(n));
-    bool packs = WalkDirect(t, n, [&](uint64_t start, uint64_t end, const char*, uint32_t rank,
-                                      uint32_t index) {
-      if (!Packs(start, end, rank)) return false;
-      packed.push_back({PackedKey(start, end, rank), index});
-      return true;
-    });
-    if (packs) {
-      if (read != nullptr) {
-        read->direct = true;
-        read->symbols = static_cast<uint64_t>(n);
-        read->candidates = packed.size();
-      }
-      return SortPacked(packed, [&](uint32_t i) { return t.strings + t.syms[i].st_name; });
-    }
+    // A candidate that does not pack: the candidates themselves sorted.
     direct = WalkDirect(t, n, [&](uint64_t start, uint64_t end, const char* name, uint32_t rank,
                                   uint32_t) {
       candidates.push_back({start, end, name, rank});

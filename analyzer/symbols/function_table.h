@@ -45,17 +45,22 @@ struct FunctionCandidate {
 // The rank of a defined function symbol of binding `bind` named `name`.
 uint32_t FunctionSymbolRank(int bind, const char* name);
 
+inline constexpr uint64_t kMaxPackedStart = UINT32_MAX;
+inline constexpr uint64_t kMaxPackedSize = (uint64_t{1} << 30) - 1;
+
 // A candidate as one integer that orders as PickFunctionSymbols orders
 // candidates (start ascending, then rank ascending, then end descending):
 // start in the high 32 bits, rank in the next 2, and kMaxPackedSize less
-// the size (end - start) in the low 30; `index` is the candidate's position,
-// carried along but never compared.
+// the size (end - start) in the low 30; `index` names the candidate (its
+// position, or in a table read directly its name's offset in the string
+// table), carried along but never compared.
 struct PackedFunctionCandidate {
   uint64_t key;
   uint32_t index;
+
+  uint64_t start() const { return key >> 32; }
+  uint64_t end() const { return start() + (kMaxPackedSize - (key & kMaxPackedSize)); }
 };
-inline constexpr uint64_t kMaxPackedStart = UINT32_MAX;
-inline constexpr uint64_t kMaxPackedSize = (uint64_t{1} << 30) - 1;
 
 // `candidates` packed in their order, or false (and `packed` unspecified)
 // when one does not fit: a start above kMaxPackedStart, an end not above
@@ -79,6 +84,24 @@ std::vector<FunctionSymbol> PickFunctionSymbols(std::vector<FunctionCandidate> c
 // path for tables that do not pack, and what its packed path must equal.
 std::vector<FunctionSymbol> PickUnpackedFunctionSymbols(std::vector<FunctionCandidate> candidates);
 
+// The symbol SymbolAt (symbolizer.cc) names `addr` by in a table sorted
+// by start with one symbol per start: of the (at most) 8 symbols starting
+// last at or before `addr`, the one starting last that contains it (symbols
+// may nest or overlap); null if none does.
+const char* FindFunctionSymbol(const std::vector<FunctionSymbol>& symbols, uint64_t addr);
+// The scan's reach: how many symbols back from `addr` it looks.
+inline constexpr int kFunctionSymbolScanBack = 8;
+
+// A table read directly (ReadPackedFunctionSymbols): its candidates packed
+// in table order, each `index` the offset of its name in `strings`.
+struct PackedFunctionTable {
+  std::vector<PackedFunctionCandidate> packed;
+  const char* strings = nullptr;  // owned by the module's libelf
+};
+
+// PickFunctionSymbols' answer for a directly read table.
+std::vector<FunctionSymbol> PickPackedFunctionSymbols(PackedFunctionTable table);
+
 // How ReadFunctionSymbols read the table.
 struct FunctionTableRead {
   bool direct = false;      // walked the Elf64_Sym array (else dwfl_module_getsym_info)
@@ -96,6 +119,13 @@ struct FunctionTableRead {
 std::vector<FunctionSymbol> ReadFunctionSymbols(Dwfl_Module* module,
                                                 FunctionTableRead* read = nullptr,
                                                 bool allow_direct = true);
+
+// ReadFunctionSymbols' direct path up to the sort: true and *table when
+// `module`'s table is read directly and every candidate packs (then
+// PickPackedFunctionSymbols(*table) is what ReadFunctionSymbols returns),
+// else false (*table unspecified).
+bool ReadPackedFunctionSymbols(Dwfl_Module* module, PackedFunctionTable* table,
+                               FunctionTableRead* read = nullptr);
 
 }  // namespace heapsight::analyzer
 

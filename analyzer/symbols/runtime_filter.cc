@@ -65,6 +65,30 @@ bool IsEhPoolFrame(uint64_t ip, const Module* module, Symbolizer& symbolizer) {
   return absl::StrContains(name, "pool::pool") || absl::StrContains(name, "eh_alloc.cc");
 }
 
+namespace {
+
+// The answers of every test the rules make of a function name: those of
+// IsLeadingAllocatorFrame, ClassifyTopFrame and IsEhPoolFrame above (a
+// test added there must be added here).
+uint32_t NameTests(const std::string& name) {
+  const std::string bare_name = BareFunctionName(name);
+  std::string_view bare = bare_name;
+  uint32_t bits = 0;
+  if (IsAllocatorBareName(bare)) bits |= 1;
+  if (absl::StartsWith(name, "_dl_")) bits |= 2;
+  if (bare.starts_with("__GI_")) bare.remove_prefix(5);
+  if (bare == "_IO_file_doallocate") bits |= 4;
+  if (absl::StrContains(name, "pool::pool")) bits |= 8;
+  if (absl::StrContains(name, "eh_alloc.cc")) bits |= 16;
+  return bits;
+}
+
+}  // namespace
+
+bool RuntimeRulesTellApart(const std::string& a, const std::string& b) {
+  return a != b && NameTests(a) != NameTests(b);
+}
+
 SiteKind ClassifySite(const std::vector<uint64_t>& ips, Symbolizer& symbolizer) {
   if (ips.empty()) return SiteKind::kProgram;
   // Rule 4 first: it needs module lookups only.

@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <thread>
 #include <utility>
 #include <string_view>
 
@@ -22,6 +23,7 @@
 #include "absl/strings/str_format.h"
 #include "analyzer/symbols/debuginfod_gate.h"
 #include "analyzer/symbols/debuginfo_lookup.h"
+#include "analyzer/symbols/function_buckets.h"
 #include "analyzer/symbols/function_table.h"
 #include "analyzer/symbols/inflated_debug_file.h"
 #include "analyzer/symbols/runtime_filter.h"
@@ -99,9 +101,77 @@ std::string HexOf(const unsigned char* bytes, int len) {
 
 }  // namespace
 
+namespace {
+
+// SharedFunctionTable's threshold (SetSortBesideSymbolsForTesting).
+std::atomic<int> sort_beside_symbols{SymbolTableClaims::kLargeTableSymbols};
+
+}  // namespace
+
+// A table of at least sort_beside_symbols entries (kLargeTableSymbols:
+// node's binary, not libc's) read directly is sorted on a thread of its
+// own, and until it is sorted, lookups for the run-time classification
+// (SymbolAtNow) are answered from its candidates grouped by address
+// (function_buckets.h): node's 110 k symbols held the pass for about 10 ms
+// at its start. The symbolization of the report (SymbolAt) waits for the
+// sorted table.
 struct SharedFunctionTable {
-  std::vector<FunctionSymbol> symbols;
+  explicit SharedFunctionTable(std::shared_ptr<Dwfl> session) : owner(std::move(session)) {}
+  ~SharedFunctionTable() {
+    if (sorter_.joinable()) sorter_.join();
+  }
+
+  void SetSymbols(std::vector<FunctionSymbol> symbols) { symbols_ = std::move(symbols); }
+  void SortBeside(PackedFunctionTable table) {
+    buckets_ = std::make_unique<FunctionBuckets>(table);
+    sorting_ = true;
+    sorter_ = std::thread([this, table = std::move(table)]() mutable {
+      symbols_ = PickPackedFunctionSymbols(std::move(table));
+      sorted_.store(true, std::memory_order_release);
+    });
+  }
+
+  // The sorted table (waits for the sort).
+  const std::vector<FunctionSymbol>& Symbols() const {
+    if (sorting_) std::call_once(joined_, [this] { sorter_.join(); });
+    return symbols_;
+  }
+  // FindFunctionSymbol(Symbols(), addr), or while the table is being
+  // sorted an alias of it that `same` cannot tell from it (same(a, b): a
+  // and b are alike to the caller), without waiting for the sort where the
+  // buckets answer.
+  const char* SymbolAtNow(uint64_t addr,
+                          const std::function<bool(const char*, const char*)>& same) const {
+    if (sorting_ && !sorted_.load(std::memory_order_acquire)) {
+      std::lock_guard<std::mutex> lock(buckets_mu_);
+      const char* name = nullptr;
+      std::vector<const char*> aliases;
+      switch (buckets_->Find(addr, &name, &aliases)) {
+        case FunctionBuckets::Found::kName: return name;
+        case FunctionBuckets::Found::kNone: return nullptr;
+        case FunctionBuckets::Found::kTied:
+          // Which alias the table keeps is std::sort's choice: where the
+          // caller can tell them apart, the sorted table's answer.
+          if (std::all_of(aliases.begin(), aliases.end(),
+                          [&](const char* alias) { return same(alias, aliases[0]); })) {
+            return aliases[0];
+          }
+          break;
+      }
+    }
+    return FindFunctionSymbol(Symbols(), addr);
+  }
+
   std::shared_ptr<Dwfl> owner;  // the session whose libelf holds the names
+
+ private:
+  std::vector<FunctionSymbol> symbols_;  // written by sorter_ until it is joined
+  bool sorting_ = false;                 // sorted by sorter_ (set before it starts)
+  std::atomic<bool> sorted_{false};      // sorter_ has written symbols_
+  mutable std::thread sorter_;
+  mutable std::once_flag joined_;
+  mutable std::mutex buckets_mu_;
+  std::unique_ptr<FunctionBuckets> buckets_;  // guarded by buckets_mu_ (Find sorts buckets)
 };
 
 // Per-file state: the libdwfl session plus indexes that make lookups
@@ -138,10 +208,12 @@ struct Symbolizer::ModuleSession {
   std::string file_key;
   bool dwarf_tried = false;
   bool has_dwarf = false;
+  bool dwarf_indexed = false;  // IndexDwarf
+  // A return address of the trace in this file, as an ELF address
+  // (Preload's), for IndexDwarf; UINT64_MAX: none.
+  uint64_t sample_addr = UINT64_MAX;
   // The table (sorted by start), maybe read by another Symbolizer's session.
   std::shared_ptr<const SharedFunctionTable> table;
-  const std::vector<Symbol>* symbols = &kNoSymbols;
-  static inline const std::vector<Symbol> kNoSymbols;
   absl::flat_hash_map<Dwarf_Off, std::unique_ptr<CuIndex>> cus;
   absl::flat_hash_map<Dwarf_Off, std::string> names;  // function DIE -> qualified name
 
@@ -151,14 +223,16 @@ struct Symbolizer::ModuleSession {
 
   const char* SymbolAt(uint64_t addr) {
     if (!symbols_loaded) LoadSymbols();
-    auto it = std::upper_bound(symbols->begin(), symbols->end(), addr,
-                               [](uint64_t a, const Symbol& s) { return a < s.start; });
-    // Scan back over a few candidates: symbols may nest or overlap.
-    for (int i = 0; i < 8 && it != symbols->begin(); ++i) {
-      --it;
-      if (addr < it->end) return it->name;
-    }
-    return nullptr;
+    return FindFunctionSymbol(table->Symbols(), addr);
+  }
+  // SharedFunctionTable::SymbolAtNow: SymbolAt's name, or an alias `same`
+  // cannot tell from it, without waiting for a table still being sorted
+  // where that can be answered (for the run-time classification, which
+  // asks during the pass).
+  const char* SymbolAtNow(uint64_t addr,
+                          const std::function<bool(const char*, const char*)>& same) {
+    if (!symbols_loaded) LoadSymbols();
+    return table->SymbolAtNow(addr, same);
   }
 
   // Reads and decompresses the module's DWARF (libdwfl would on the first
@@ -176,13 +250,32 @@ struct Symbolizer::ModuleSession {
     has_dwarf = dwfl_module_getdwarf(dwarf_module, &bias) != nullptr;
   }
 
+  // Builds libdw's and libdwfl's address index of the loaded DWARF (its
+  // arange table, read and sorted by the first lookup: ~16 M instructions
+  // for libc's) with one lookup at `addr`, so that the helper thread that
+  // loaded it pays for that instead of the report's first Symbolize after
+  // the pass. The line table of the unit there comes along.
+  void IndexDwarf(uint64_t addr) {
+    if (!has_dwarf || dwarf_indexed) return;
+    dwarf_indexed = true;
+    Dwarf_Addr bias = 0;
+    dwfl_module_addrdie(dwarf_module, addr, &bias);
+    dwfl_module_getsrc(dwarf_module, addr);
+  }
+
   void LoadSymbols() {
     symbols_loaded = true;
     auto read = [this] {
-      if (claims != nullptr) claims->NoteTableRead(dwfl_module_getsymtab(module));
-      auto t = std::make_shared<SharedFunctionTable>();
-      t->symbols = ReadFunctionSymbols(module);
-      t->owner = dwfl_owner;
+      const int n = dwfl_module_getsymtab(module);
+      if (claims != nullptr) claims->NoteTableRead(n);
+      auto t = std::make_shared<SharedFunctionTable>(dwfl_owner);
+      PackedFunctionTable packed;
+      if (n >= sort_beside_symbols.load(std::memory_order_relaxed) &&
+          ReadPackedFunctionSymbols(module, &packed)) {
+        t->SortBeside(std::move(packed));
+      } else {
+        t->SetSymbols(ReadFunctionSymbols(module));
+      }
       return std::shared_ptr<const SharedFunctionTable>(std::move(t));
     };
     if (claims != nullptr) {
@@ -191,7 +284,6 @@ struct Symbolizer::ModuleSession {
     } else {
       table = read();
     }
-    symbols = &table->symbols;
   }
 
   CuIndex& IndexOf(Dwarf_Die* cu) {
@@ -392,8 +484,13 @@ void Symbolizer::Preload(const std::vector<uint64_t>& ips,
                          const std::vector<std::string>& symbols_elsewhere,
                          bool runtime_dwarf, const std::function<bool()>& runtime_gate) {
   std::vector<bool> wanted(modules_.size(), false);
+  std::vector<uint64_t> first_ip(modules_.size(), 0);  // a wanted module's first ip
   for (uint64_t ip : ips) {
-    if (const Module* m = FindModule(ip)) wanted[static_cast<size_t>(m - modules_.data())] = true;
+    if (const Module* m = FindModule(ip)) {
+      const size_t i = static_cast<size_t>(m - modules_.data());
+      if (!wanted[i]) first_ip[i] = ip;
+      wanted[i] = true;
+    }
   }
   // The debug info first, every module's but the C/C++ runtime's, then the
   // symbol tables: a helper thread started as the pass begins decompresses
@@ -403,12 +500,15 @@ void Symbolizer::Preload(const std::vector<uint64_t>& ips,
   for (size_t i = 0; i < modules_.size(); ++i) {
     if (!wanted[i]) continue;
     ModuleSession* session = SessionFor(&modules_[i]);
+    const uint64_t offset = first_ip[i] - modules_[i].load_address;
+    if (session->sample_addr == UINT64_MAX && offset > 0) session->sample_addr = offset - 1;
     // The C/C++ runtime's DWARF is left for the first Symbolize that needs
     // it: its frames are the program's calls into libc and the like, which
     // reports seldom print, and libc's is 10 MB decompressed, held from the
     // pass's start to the end (cc1plus's report prints no libc frame).
     if (session->module != nullptr && !IsRuntimeLibrary(modules_[i].path)) {
       session->LoadDwarf();
+      if (session->sample_addr != UINT64_MAX) session->IndexDwarf(session->sample_addr);
     }
   }
   if (runtime_dwarf && (!runtime_gate || runtime_gate())) {
@@ -434,6 +534,11 @@ void Symbolizer::Preload(const std::vector<uint64_t>& ips,
   }
 }
 
+void Symbolizer::SetSortBesideSymbolsForTesting(int symbols) {
+  sort_beside_symbols.store(symbols < 0 ? SymbolTableClaims::kLargeTableSymbols : symbols,
+                              std::memory_order_relaxed);
+}
+
 void Symbolizer::PreloadRuntimeDebugInfo() {
   for (size_t i = 0; i < modules_.size(); ++i) {
     ModuleSession* session = sessions_[i].get();
@@ -442,6 +547,7 @@ void Symbolizer::PreloadRuntimeDebugInfo() {
     // which reports seldom print (Symbolize reads it if one does).
     if (IsRuntimeLibrary(modules_[i].path) && !IsDynamicLoader(modules_[i].path)) {
       session->LoadDwarf();
+      if (session->sample_addr != UINT64_MAX) session->IndexDwarf(session->sample_addr);
     }
   }
 }
@@ -494,7 +600,6 @@ void Symbolizer::AdoptSessions(Symbolizer& other) {
           mine->module != nullptr && theirs->module != nullptr) {
         // Both report the file at bias 0: the same addresses.
         mine->table = theirs->table;
-        mine->symbols = &mine->table->symbols;
         mine->symbols_loaded = true;
         adopted_.push_back(std::move(other.sessions_[i]));
       }
@@ -726,7 +831,14 @@ Symbolizer::NameEntry& Symbolizer::NameEntryOf(uint64_t ip) {
   uint64_t offset = ip - module->load_address;
   ModuleSession* session = SessionFor(module);
   if (session->module == nullptr) return no_name_;
-  const char* name = session->SymbolAt(offset > 0 ? offset - 1 : 0);
+  // While a large table is being sorted, an alias of the symbol there
+  // (identical code folded under several names) may be named instead:
+  // one the run-time rules cannot tell from it, which is all these names
+  // are for (runtime_filter.h).
+  const char* name = session->SymbolAtNow(
+      offset > 0 ? offset - 1 : 0, [](const char* a, const char* b) {
+        return !RuntimeRulesTellApart(Demangle(a), Demangle(b));
+      });
   if (name == nullptr) return no_name_;
   // The name is a function of the symbol's string alone (the same pointer
   // for every address in the function).
