@@ -177,7 +177,7 @@ class Analysis {
         runtime_gate_.Open();
         runtime_gate_opened_ = true;
       }
-      if (late_runtime_gate_ != nullptr && !late_runtime_gate_open_) OpenLateRuntimeGate();
+      if (late_runtime_pending_) OpenLateRuntimeGate();
       if (progress_ != nullptr && (done & ~uint64_t{0xffff}) != ((done - count) & ~uint64_t{0xffff})) {
         progress_->Update(merger_.blocks_read(), merger_.block_count());
       }
@@ -632,11 +632,10 @@ class Analysis {
     // after the pass, libc's DWARF inflated while the analysing thread
     // waits). Short passes would wait for it at their end instead, and keep
     // Symbolize's lazy read.
-    if (!runtime_dwarf && merger_.block_count() >= kRuntimeDebugInfoMinBlocks) {
-      late_runtime_gate_ = std::make_shared<TaskGate>();
-    }
+    late_runtime_pending_ = !runtime_dwarf && merger_.block_count() >= kRuntimeDebugInfoMinBlocks;
     warm_thread_ = std::thread([sym = warm_symbolizer_.get(), ips = std::move(ips), runtime_dwarf,
-                                gate = &runtime_gate_, late = late_runtime_gate_] {
+                                gate = &runtime_gate_,
+                                late = late_runtime_pending_ ? &late_runtime_gate_ : nullptr] {
       sym->Preload(ips, {}, runtime_dwarf, [gate] { return gate->Wait(); });
       if (late != nullptr && late->Wait()) sym->PreloadRuntimeDebugInfo();
     });
@@ -646,15 +645,15 @@ class Analysis {
   // quarters through its blocks (StartWarmSymbolizer).
   void OpenLateRuntimeGate() {
     if (merger_.blocks_read() * 4 < merger_.block_count() * 3) return;
-    late_runtime_gate_->Open();
-    late_runtime_gate_open_ = true;
+    late_runtime_gate_.Open();
+    late_runtime_pending_ = false;
   }
 
   // Stops the helper and waits for it: one still waiting at a gate (the
   // pass ended before opening it, or failed) skips the runtime's debug info.
   void JoinWarmThread() {
     runtime_gate_.Close();
-    if (late_runtime_gate_ != nullptr) late_runtime_gate_->Close();
+    late_runtime_gate_.Close();
     if (warm_thread_.joinable()) warm_thread_.join();
   }
 
@@ -999,10 +998,11 @@ class Analysis {
   std::thread warm_thread_;
   // Big traces (kRuntimeDebugInfoMinBlocks blocks and more) that did not
   // take the early read: the helper's go-ahead for the runtime's debug
-  // info, opened by OpenLateRuntimeGate.
+  // info, opened by OpenLateRuntimeGate. Pending: the helper waits at it
+  // and the pass has not opened it yet (the per-run check, off the mutex).
   static constexpr uint64_t kRuntimeDebugInfoMinBlocks = 1024;
-  std::shared_ptr<TaskGate> late_runtime_gate_;
-  bool late_runtime_gate_open_ = false;
+  TaskGate late_runtime_gate_;
+  bool late_runtime_pending_ = false;
 };
 
 // The program's totals from the per-site numbers (trace_model.h's
