@@ -12,6 +12,22 @@ namespace {
 
 bool IsLdSo(const Module* m) { return m != nullptr && IsDynamicLoader(m->path); }
 
+// The rules' tests of a function name, each written once: the rules below
+// ask them of a frame, RuntimeRulesTellApart of two names.
+// Rule 1: ld.so's internals (the full name).
+bool IsLoaderName(std::string_view name) { return name.starts_with("_dl_"); }
+// Rule 2: stdio's buffer (the bare name, glibc's internal alias included).
+bool IsStdioBufferName(std::string_view bare) {
+  if (bare.starts_with("__GI_")) bare.remove_prefix(5);
+  return bare == "_IO_file_doallocate";
+}
+// Rule 3: libstdc++'s emergency EH pool (its constructor, or the static
+// initializer of eh_alloc.cc it is inlined into; the full name).
+bool IsEhPoolName(std::string_view name) {
+  return name.find("pool::pool") != std::string_view::npos ||
+         name.find("eh_alloc.cc") != std::string_view::npos;
+}
+
 }  // namespace
 
 bool IsRuntimeLibrary(const std::string& path) {
@@ -44,11 +60,9 @@ bool IsLeadingAllocatorFrame(uint64_t ip, const Module* module, Symbolizer& symb
 SiteKind ClassifyTopFrame(uint64_t ip, const Module* module, Symbolizer& symbolizer) {
   const std::string& symbol = symbolizer.SymbolName(ip);
   // Rule 1: ld.so asked for the memory.
-  if (IsLdSo(module) || absl::StartsWith(symbol, "_dl_")) return SiteKind::kRuntime;
+  if (IsLdSo(module) || IsLoaderName(symbol)) return SiteKind::kRuntime;
   // Rule 2: stdio buffers.
-  std::string_view name = symbolizer.BareSymbolName(ip);
-  if (name.starts_with("__GI_")) name.remove_prefix(5);
-  if (name == "_IO_file_doallocate") return SiteKind::kRuntime;
+  if (IsStdioBufferName(symbolizer.BareSymbolName(ip))) return SiteKind::kRuntime;
   return SiteKind::kProgram;
 }
 
@@ -57,30 +71,21 @@ bool MayHoldEhPool(const Module& module) {
 }
 
 bool IsEhPoolFrame(uint64_t ip, const Module* module, Symbolizer& symbolizer) {
-  // Rule 3: libstdc++'s emergency EH pool (its constructor, or the static
-  // initializer of eh_alloc.cc it is inlined into). Only libstdc++'s frames
-  // need their name.
+  // Rule 3: libstdc++'s emergency EH pool. Only libstdc++'s frames need
+  // their name.
   if (module == nullptr || !MayHoldEhPool(*module)) return false;
-  const std::string& name = symbolizer.SymbolName(ip);
-  return absl::StrContains(name, "pool::pool") || absl::StrContains(name, "eh_alloc.cc");
+  return IsEhPoolName(symbolizer.SymbolName(ip));
 }
 
 namespace {
 
-// The answers of every test the rules make of a function name: those of
-// IsLeadingAllocatorFrame, ClassifyTopFrame and IsEhPoolFrame above (a
-// test added there must be added here).
+// The answers of every test the rules make of a function name: the
+// allocator frames IsLeadingAllocatorFrame drops, and rules 1-3 (a test
+// added to a rule must be asked here too).
 uint32_t NameTests(const std::string& name) {
-  const std::string bare_name = BareFunctionName(name);
-  std::string_view bare = bare_name;
-  uint32_t bits = 0;
-  if (IsAllocatorBareName(bare)) bits |= 1;
-  if (absl::StartsWith(name, "_dl_")) bits |= 2;
-  if (bare.starts_with("__GI_")) bare.remove_prefix(5);
-  if (bare == "_IO_file_doallocate") bits |= 4;
-  if (absl::StrContains(name, "pool::pool")) bits |= 8;
-  if (absl::StrContains(name, "eh_alloc.cc")) bits |= 16;
-  return bits;
+  const std::string bare = BareFunctionName(name);
+  return (IsAllocatorBareName(bare) ? 1u : 0u) | (IsLoaderName(name) ? 2u : 0u) |
+         (IsStdioBufferName(bare) ? 4u : 0u) | (IsEhPoolName(name) ? 8u : 0u);
 }
 
 }  // namespace
