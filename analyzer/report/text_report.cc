@@ -234,20 +234,18 @@ void ProcessSection(std::string& out, const ProcessProfile& p, const ReportOptio
            [](const SiteStats& s) { return Bytes(s.alloc_bytes); });
   TopSites(out, p, options, "top call sites by peak heap:", lists.peak,
            [](const SiteStats& s) { return Bytes(s.peak_bytes); });
-  // heaptrack_print's "most temporary allocations": exact traces only (a
-  // sampled trace does not record the calls that decide it).
-  if ((p.header.flags & format::kFileFlagSampled) == 0) {
-    TopSites(out, p, options, "most temporary allocations:", lists.temporary,
-             [](const SiteStats& s) {
-               return absl::StrFormat(
-                   "%s temporary of %s (%.1f%%), %s", Thousands(s.temporary_count),
-                   Plural(s.alloc_count, "allocation", "allocations"),
-                   s.alloc_count == 0 ? 0.0
-                                      : 100.0 * static_cast<double>(s.temporary_count) /
-                                            static_cast<double>(s.alloc_count),
-                   Bytes(s.temporary_bytes));
-             });
-  }
+  // heaptrack_print's "most temporary allocations": a sampled trace's list
+  // is empty (RankLists), so it prints nothing.
+  TopSites(out, p, options, "most temporary allocations:", lists.temporary,
+           [](const SiteStats& s) {
+             return absl::StrFormat(
+                 "%s temporary of %s (%.1f%%), %s", Thousands(s.temporary_count),
+                 Plural(s.alloc_count, "allocation", "allocations"),
+                 s.alloc_count == 0 ? 0.0
+                                    : 100.0 * static_cast<double>(s.temporary_count) /
+                                          static_cast<double>(s.alloc_count),
+                 Bytes(s.temporary_bytes));
+           });
   TopSites(out, p, options,
            p.EndedInRotation() ? "top call sites by bytes live at the segment's end:"
                                : "top call sites by bytes not freed at exit:",
