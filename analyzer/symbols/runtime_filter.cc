@@ -12,8 +12,7 @@ namespace {
 
 bool IsLdSo(const Module* m) { return m != nullptr && IsDynamicLoader(m->path); }
 
-// The rules' tests of a function name, each written once: the rules below
-// ask them of a frame, RuntimeRulesTellApart of two names.
+// The rules' tests of a function name, each written once.
 // Rule 1: ld.so's internals (the full name).
 bool IsLoaderName(std::string_view name) { return name.starts_with("_dl_"); }
 // Rule 2: stdio's buffer (the bare name, glibc's internal alias included).
@@ -75,23 +74,6 @@ bool IsEhPoolFrame(uint64_t ip, const Module* module, Symbolizer& symbolizer) {
   // their name.
   if (module == nullptr || !MayHoldEhPool(*module)) return false;
   return IsEhPoolName(symbolizer.SymbolName(ip));
-}
-
-namespace {
-
-// The answers of every test the rules make of a function name: the
-// allocator frames IsLeadingAllocatorFrame drops, and rules 1-3 (a test
-// added to a rule must be asked here too).
-uint32_t NameTests(const std::string& name) {
-  const std::string bare = BareFunctionName(name);
-  return (IsAllocatorBareName(bare) ? 1u : 0u) | (IsLoaderName(name) ? 2u : 0u) |
-         (IsStdioBufferName(bare) ? 4u : 0u) | (IsEhPoolName(name) ? 8u : 0u);
-}
-
-}  // namespace
-
-bool RuntimeRulesTellApart(const std::string& a, const std::string& b) {
-  return a != b && NameTests(a) != NameTests(b);
 }
 
 SiteKind ClassifySite(const std::vector<uint64_t>& ips, Symbolizer& symbolizer) {

@@ -56,13 +56,6 @@ bool IsEhPoolFrame(uint64_t ip, const Module* module, Symbolizer& symbolizer);
 // never the EH pool's (callers that cache per-module facts ask it once).
 bool MayHoldEhPool(const Module& module);
 
-// Whether the rules' tests of a frame's function name (rules 1-3 and the
-// allocator frames dropped before them) can tell names `a` and `b` apart
-// (demangled, as Symbolizer::SymbolName gives them). The symbolizer may
-// name either of two aliases of one function (identical code folded under
-// several names) where this is false.
-bool RuntimeRulesTellApart(const std::string& a, const std::string& b);
-
 // True if `path`'s basename is one of the runtime libraries of rule 4.
 bool IsRuntimeLibrary(const std::string& path);
 

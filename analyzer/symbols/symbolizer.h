@@ -210,15 +210,6 @@ class Symbolizer {
   // libelf's). `other` must not be used afterwards except to be destroyed.
   void AdoptSessions(Symbolizer& other);
 
-  // Symbol tables of at least kLargeTableSymbols entries (node's binary)
-  // are sorted on a thread of their own: SymbolName and BareSymbolName
-  // answer from the table's symbols grouped by address meanwhile (for a
-  // function with aliases, identical code folded under several names, any
-  // alias that IsLeadingAllocatorFrame, ClassifyTopFrame and IsEhPoolFrame
-  // cannot tell apart: RuntimeRulesTellApart), Symbolize waits for the
-  // sorted table. Tests set the threshold (negative: back to the default).
-  static void SetSortBesideSymbolsForTesting(int symbols);
-
   const std::vector<Module>& modules() const { return modules_; }
   // The addresses symbolized so far (each once) and why some got no name.
   SymbolStats Stats() const;

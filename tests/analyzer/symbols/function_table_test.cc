@@ -26,6 +26,17 @@ extern "C" __attribute__((noinline, used)) int HeapsightFunctionTableMarker(int 
   return x * 3 + 1;
 }
 
+// One function under four names, as libc has printf and _IO_printf: three
+// global aliases equal in start and size, and a weak one with the shortest
+// name (the rank comes first).
+extern "C" __attribute__((noinline, used)) int HeapsightAliasTarget(int x) {
+  asm volatile("" ::: "memory");
+  return x * 5 + 2;
+}
+extern "C" int HzAliasB(int) noexcept __attribute__((alias("HeapsightAliasTarget"), used));
+extern "C" int HzAliasA(int) noexcept __attribute__((alias("HeapsightAliasTarget"), used));
+extern "C" int Hzw(int) noexcept __attribute__((weak, alias("HeapsightAliasTarget")));
+
 TEST(FunctionTableTest, RanksAndSizesPickOneNamePerAddress) {
   EXPECT_EQ(FunctionSymbolRank(STB_GLOBAL, "malloc"), 0u);
   EXPECT_EQ(FunctionSymbolRank(STB_WEAK, "malloc"), 1u);
@@ -56,7 +67,7 @@ TEST(FunctionTableTest, RanksAndSizesPickOneNamePerAddress) {
 
 void ExpectSamePick(const std::vector<FunctionCandidate>& c) {
   std::vector<FunctionSymbol> got = PickFunctionSymbols(c);
-  // As it was before packing: std::sort of the candidates themselves.
+  // The reference: std::sort of the candidates themselves.
   std::vector<FunctionSymbol> want = PickUnpackedFunctionSymbols(c);
   ASSERT_EQ(got.size(), want.size());
   for (size_t i = 0; i < got.size(); ++i) {
@@ -96,9 +107,57 @@ TEST(FunctionTableTest, PackingRefusesWhatDoesNotFit) {
   EXPECT_FALSE(PackFunctionCandidates({{0x10, 0x20, "a", 4}}, &packed));
 }
 
+TEST(FunctionTableTest, AliasesTiedInKeyKeepTheShortestNameThenTheFirstInByteOrder) {
+  EXPECT_TRUE(FunctionAliasBefore("printf", "_IO_printf"));
+  EXPECT_FALSE(FunctionAliasBefore("_IO_printf", "printf"));
+  EXPECT_TRUE(FunctionAliasBefore("free", "cfree"));
+  EXPECT_TRUE(FunctionAliasBefore("strtol", "strtoq"));  // same length: byte order
+  EXPECT_FALSE(FunctionAliasBefore("strtol", "strtol"));
+  EXPECT_TRUE(FunctionAliasBefore("_nl_make_l10nflist", "_nl_make_l10nflist.localalias"));
+  std::vector<FunctionCandidate> c = {
+      {0x100, 0x140, "_IO_printf", 0}, {0x100, 0x140, "printf", 0},
+      {0x100, 0x140, "pf", 1},  // shortest, but weak
+      {0x100, 0x120, "p", 0},   // shortest, but ends first
+      {0x200, 0x210, "strtoq", 1}, {0x200, 0x210, "strtoll", 1}, {0x200, 0x210, "strtol", 1},
+  };
+  // Every order of the candidates gives the same names (the rule is on the
+  // names, not on where the table lists them).
+  std::mt19937_64 rng(3);
+  for (int round = 0; round < 20; ++round) {
+    std::shuffle(c.begin(), c.end(), rng);
+    std::vector<FunctionSymbol> out = PickFunctionSymbols(c);
+    ASSERT_EQ(out.size(), 2u);
+    EXPECT_STREQ(out[0].name, "printf");
+    EXPECT_EQ(out[0].end, 0x140u);
+    EXPECT_STREQ(out[1].name, "strtol");
+    ExpectSamePick(c);
+  }
+}
+
+TEST(FunctionTableTest, WideAndEqualStartsPickAsSortingTheCandidates) {
+  // The radix sort takes as many passes as the starts' span needs: a far
+  // outlier makes it three (32 bits), a single start none.
+  static const char* const kNames[] = {"a", "bb", "c", "dd", "e", "ff"};
+  std::mt19937_64 rng(5);
+  std::vector<FunctionCandidate> clustered;
+  for (int i = 0; i < 3000; ++i) {
+    uint64_t start = 0x1000 + (rng() % 500) * 4;
+    clustered.push_back({start, start + 1 + rng() % 8, kNames[rng() % 6],
+                         static_cast<uint32_t>(rng() % 4)});
+  }
+  clustered.push_back({kMaxPackedStart, kMaxPackedStart + 1, "top", 0});
+  ExpectSamePick(clustered);
+  std::vector<FunctionCandidate> one_start;
+  for (int i = 0; i < 100; ++i) one_start.push_back({0x40, 0x48, kNames[rng() % 6], 2});
+  std::vector<FunctionSymbol> out = PickFunctionSymbols(one_start);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(std::strlen(out[0].name), 1u);
+  ExpectSamePick(one_start);
+}
+
 TEST(FunctionTableTest, PickMatchesSortingTheCandidatesTiesIncluded) {
-  // Many aliases equal in start, rank and end under different names: which
-  // one is kept is std::sort's choice, and must stay the same.
+  // Many aliases equal in start, rank and end under different names: the
+  // buckets keep the alias a sort of the whole table keeps.
   static const char* const kNames[] = {"n0", "n1", "n2", "n3", "n4", "n5", "n6", "n7"};
   std::mt19937_64 rng(11);
   for (int round = 0; round < 20; ++round) {
@@ -204,6 +263,12 @@ TEST(FunctionTableTest, DirectReadOfThisBinaryMatchesLibdwflAndFindsTheMarker) {
   }
   EXPECT_EQ(found, 1);
   for (size_t i = 1; i < table.size(); ++i) ASSERT_LT(table[i - 1].start, table[i].start);
+  // The aliased function is named by its shortest global alias, the first
+  // of two in byte order, wherever the table lists them.
+  uint64_t aliased = reinterpret_cast<uint64_t>(&HeapsightAliasTarget) - bias;
+  const char* name = FindFunctionSymbol(table, aliased + 1);
+  ASSERT_NE(name, nullptr);
+  EXPECT_STREQ(name, "HzAliasA");
 }
 
 TEST(FunctionTableTest, DirectReadOfLibcMatchesLibdwfl) {

@@ -38,23 +38,5 @@ TEST(RuntimeFilterTest, Rules) {
   EXPECT_FALSE(IsDynamicLoader("/usr/lib/ld-helper/libfoo.so"));
 }
 
-// Names of aliases of one function that the rules' tests answer alike may
-// stand for each other; any test answering differently tells them apart.
-TEST(RuntimeFilterTest, RulesTellNamesApartByTheirTestsOnly) {
-  // node's folded template instances: program names both.
-  EXPECT_FALSE(RuntimeRulesTellApart("v8::internal::Visitor<A>::Visit(int)",
-                                     "v8::internal::Visitor<B>::Visit(int)"));
-  EXPECT_FALSE(RuntimeRulesTellApart("foo", "foo"));
-  EXPECT_FALSE(RuntimeRulesTellApart("malloc", "operator new(unsigned long)"));
-  // Each test: an allocator, ld.so's internals, stdio's buffer, the EH pool.
-  EXPECT_TRUE(RuntimeRulesTellApart("malloc", "my_malloc"));
-  EXPECT_TRUE(RuntimeRulesTellApart("operator new(unsigned long)", "Arena::New(unsigned long)"));
-  EXPECT_TRUE(RuntimeRulesTellApart("_dl_allocate_tls", "allocate_tls"));
-  EXPECT_TRUE(RuntimeRulesTellApart("_IO_file_doallocate", "_IO_file_allocate"));
-  EXPECT_TRUE(RuntimeRulesTellApart("__GI__IO_file_doallocate", "file_doallocate"));
-  EXPECT_TRUE(RuntimeRulesTellApart("(anonymous namespace)::pool::pool()", "pool()"));
-  EXPECT_TRUE(RuntimeRulesTellApart("__static_initialization eh_alloc.cc", "init"));
-}
-
 }  // namespace
 }  // namespace heapsight::analyzer
