@@ -102,14 +102,13 @@ std::string HexOf(const unsigned char* bytes, int len) {
 // A file's function table (function_table.h) and the session whose libelf
 // holds its names; shared by the Symbolizers of SymbolTableClaims.
 struct SharedFunctionTable {
-  std::vector<FunctionSymbol> symbols;  // sorted by start
+  FunctionTable symbols;
   std::shared_ptr<Dwfl> owner;
 };
 
 // Per-file state: the libdwfl session plus indexes that make lookups
 // O(log n) instead of libdwfl's linear symbol scans and whole-CU DIE walks.
 struct Symbolizer::ModuleSession {
-  using Symbol = FunctionSymbol;  // names owned by libelf, valid while dwfl lives
   struct FunctionRange {
     uint64_t low;
     uint64_t high;
@@ -151,7 +150,7 @@ struct Symbolizer::ModuleSession {
 
   const char* SymbolAt(uint64_t addr) {
     if (!symbols_loaded) LoadSymbols();
-    return FindFunctionSymbol(table->symbols, addr);
+    return table->symbols.Find(addr);
   }
 
   // Reads and decompresses the module's DWARF (libdwfl would on the first
