@@ -1,6 +1,7 @@
 // analyzer/symbols/runtime_filter.cc: see runtime_filter.h for the rules.
 #include "analyzer/symbols/runtime_filter.h"
 
+#include <cstring>
 #include <string_view>
 
 #include "absl/strings/match.h"
@@ -27,6 +28,7 @@ bool IsEhPoolName(std::string_view name) {
          name.find("eh_alloc.cc") != std::string_view::npos;
 }
 
+
 }  // namespace
 
 bool IsRuntimeLibrary(const std::string& path) {
@@ -50,16 +52,24 @@ bool IsRuntimeFrame(const Module* module) {
   return module != nullptr && IsRuntimeLibrary(module->path);
 }
 
+bool IsPlainNestedName(const char* raw) {
+  if (raw == nullptr || std::strncmp(raw, "_ZN", 3) != 0) return false;
+  return std::strstr(raw, "_dl_") == nullptr && std::strstr(raw, "9heapsight") == nullptr &&
+         std::strstr(raw, "_IO_file_doallocate") == nullptr;
+}
+
 bool IsLeadingAllocatorFrame(uint64_t ip, const Module* module, Symbolizer& symbolizer) {
   if (module != nullptr && absl::StartsWith(BaseName(module->path), "libheapsight")) return true;
+  if (IsPlainNestedName(symbolizer.RawSymbolName(ip))) return false;
   // Memoized per address by the symbolizer, like the name itself.
   return IsAllocatorBareName(symbolizer.BareSymbolName(ip));
 }
 
 SiteKind ClassifyTopFrame(uint64_t ip, const Module* module, Symbolizer& symbolizer) {
-  const std::string& symbol = symbolizer.SymbolName(ip);
   // Rule 1: ld.so asked for the memory.
-  if (IsLdSo(module) || IsLoaderName(symbol)) return SiteKind::kRuntime;
+  if (IsLdSo(module)) return SiteKind::kRuntime;
+  if (IsPlainNestedName(symbolizer.RawSymbolName(ip))) return SiteKind::kProgram;
+  if (IsLoaderName(symbolizer.SymbolName(ip))) return SiteKind::kRuntime;
   // Rule 2: stdio buffers.
   if (IsStdioBufferName(symbolizer.BareSymbolName(ip))) return SiteKind::kRuntime;
   return SiteKind::kProgram;

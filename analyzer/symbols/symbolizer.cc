@@ -723,18 +723,27 @@ Symbolizer::NameEntry& Symbolizer::NameEntryOf(uint64_t ip) {
   auto [by_symbol, fresh] = names_by_symbol_.try_emplace(name, nullptr);
   if (fresh) {
     by_symbol->second = std::make_unique<NameEntry>();
-    by_symbol->second->name = Demangle(name);
+    by_symbol->second->raw = name;
   }
   it->second = by_symbol->second.get();
   return *it->second;
 }
 
-const std::string& Symbolizer::SymbolName(uint64_t ip) { return NameEntryOf(ip).name; }
+const char* Symbolizer::RawSymbolName(uint64_t ip) { return NameEntryOf(ip).raw; }
+
+const std::string& Symbolizer::SymbolName(uint64_t ip) {
+  NameEntry& entry = NameEntryOf(ip);
+  if (!entry.name_known) {
+    entry.name = Demangle(entry.raw);  // "" for no_name_ (raw null)
+    entry.name_known = true;
+  }
+  return entry.name;
+}
 
 const std::string& Symbolizer::BareSymbolName(uint64_t ip) {
   NameEntry& entry = NameEntryOf(ip);
   if (!entry.bare_known) {
-    entry.bare = BareFunctionName(entry.name);
+    entry.bare = BareFunctionName(SymbolName(ip));
     entry.bare_known = true;
   }
   return entry.bare;

@@ -154,6 +154,11 @@ class Symbolizer {
   // classification asks it of the top frame of every new site, and a long
   // C++ name (node's) takes ~10,000 instructions to take apart.
   const std::string& BareSymbolName(uint64_t ip);
+  // The symbol table's own string for return address `ip` (mangled, with
+  // any symbol version), or null: what SymbolName demangles. The
+  // run-time classification looks at it first, so that most of a C++
+  // program's names need no demangling at all (runtime_filter.cc).
+  const char* RawSymbolName(uint64_t ip);
 
   // The module mapped at `ip` (no DWARF work), or null.
   const Module* FindModule(uint64_t ip) const;
@@ -230,15 +235,17 @@ class Symbolizer {
   // SymbolName's and BareSymbolName's memo (stable addresses: the
   // references they return must survive a rehash).
   struct NameEntry {
-    std::string name;
+    const char* raw = nullptr;  // the symbol's string (null: no symbol)
+    std::string name;           // Demangle(raw), once asked
     std::string bare;
+    bool name_known = false;
     bool bare_known = false;
   };
   NameEntry& NameEntryOf(uint64_t ip);
   // By address, an entry of names_by_symbol_ (or no_name_): the addresses
   // in one function share its symbol's entry, demangled and taken apart
-  // once (node: 942 addresses asked during the pass, ~21,000 instructions
-  // each to demangle and reduce).
+  // once, and only if asked (node: 942 addresses asked during the pass,
+  // ~21,000 instructions each to demangle and reduce).
   absl::flat_hash_map<uint64_t, NameEntry*> symbol_names_;
   absl::flat_hash_map<const char*, std::unique_ptr<NameEntry>> names_by_symbol_;
   NameEntry no_name_;  // addresses without a symbol
