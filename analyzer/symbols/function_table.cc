@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <cstring>
 #include <memory>
 #include <utility>
 
@@ -219,16 +220,13 @@ uint32_t FunctionSymbolRank(int bind, const char* name) {
 }
 
 bool FunctionAliasBefore(const char* a, const char* b) {
-  // One pass over both names (not strlen twice, then strcmp).
-  int first_difference = 0;  // a's byte less b's at the first difference
-  size_t i = 0;
-  for (; a[i] != '\0' && b[i] != '\0'; ++i) {
-    if (first_difference == 0 && a[i] != b[i]) {
-      first_difference = static_cast<unsigned char>(a[i]) < static_cast<unsigned char>(b[i]) ? -1 : 1;
-    }
-  }
-  if (a[i] != b[i]) return a[i] == '\0';  // one ends first: the shorter
-  return first_difference < 0;
+  // The version is not part of the name ("clock_gettime@@GLIBC_2.17" is
+  // shorter than "__clock_gettime"); between versions of one name, byte
+  // order puts the default one ("@@") first.
+  const size_t la = std::strcspn(a, "@");
+  const size_t lb = std::strcspn(b, "@");
+  if (la != lb) return la < lb;
+  return std::strcmp(a, b) < 0;
 }
 
 bool PackFunctionCandidates(const std::vector<FunctionCandidate>& candidates,

@@ -83,9 +83,9 @@ inline bool FunctionCandidateBefore(const FunctionCandidate& a, const FunctionCa
 }
 
 // Among aliases equal in start, rank and end, whether `a` is kept before
-// `b`: the shorter name, then the first in byte order (the names' lengths
-// are compared whole, symbol versions included: "fclose@@GLIBC_2.2.5"
-// against "_IO_fclose@@GLIBC_2.2.5").
+// `b`: the shorter name without its symbol version (clock_gettime@@GLIBC_2.17
+// before __clock_gettime), then the first in byte order (the default
+// version "@@" before the others).
 bool FunctionAliasBefore(const char* a, const char* b);
 
 // Sorted by start, one symbol per start: the lowest rank, then the

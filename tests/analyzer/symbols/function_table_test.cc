@@ -130,6 +130,10 @@ TEST(FunctionTableTest, AliasesTiedInKeyKeepTheShortestNameThenTheFirstInByteOrd
   EXPECT_TRUE(FunctionAliasBefore("strtol", "strtoq"));  // same length: byte order
   EXPECT_FALSE(FunctionAliasBefore("strtol", "strtol"));
   EXPECT_TRUE(FunctionAliasBefore("_nl_make_l10nflist", "_nl_make_l10nflist.localalias"));
+  // Versions are not part of the name; the default one first.
+  EXPECT_TRUE(FunctionAliasBefore("clock_gettime@@GLIBC_2.17", "__clock_gettime"));
+  EXPECT_TRUE(FunctionAliasBefore("clock_gettime@@GLIBC_2.17", "clock_gettime@GLIBC_2.2.5"));
+  EXPECT_FALSE(FunctionAliasBefore("clock_gettime@GLIBC_2.2.5", "clock_gettime@@GLIBC_2.17"));
   std::vector<FunctionCandidate> c = {
       {0x100, 0x140, "_IO_printf", 0}, {0x100, 0x140, "printf", 0},
       {0x100, 0x140, "pf", 1},  // shortest, but weak
