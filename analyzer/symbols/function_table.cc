@@ -5,6 +5,10 @@
 #include <gelf.h>
 
 #include <algorithm>
+#include <array>
+#include <bit>
+#include <cstring>
+#include <memory>
 #include <utility>
 
 namespace heapsight::analyzer {
@@ -132,10 +136,12 @@ bool OpenDirect(Dwfl_Module* module, int n, DirectTable* t) {
   return agrees(n - 1);
 }
 
-// Calls add(start, end, name, rank, name_offset) for each function symbol
-// of `t` in table order (name_offset: the name's offset in t.strings), the candidates ReadThroughLibdwfl would give; false if
-// the table has an entry the walk does not know (SHN_XINDEX) or `add`
-// returns false.
+// Calls add(start, end, bind, name_offset) for each defined function
+// symbol of `t` with a name offset inside t.strings, in table order: the
+// candidates ReadThroughLibdwfl would give, less those whose name is empty
+// (the name is not read here: FunctionTable skips those when it looks);
+// false if the table has an entry the walk does not know (SHN_XINDEX) or
+// `add` returns false.
 template <typename Add>
 bool WalkDirect(const DirectTable& t, int n, Add add) {
   for (int i = 0; i < n; ++i) {
@@ -143,37 +149,11 @@ bool WalkDirect(const DirectTable& t, int n, Add add) {
     if (ELF64_ST_TYPE(s.st_info) != STT_FUNC || s.st_shndx == SHN_UNDEF) continue;
     if (s.st_shndx == SHN_XINDEX) return false;
     if (s.st_name >= t.strings_size) continue;  // libdwfl: no name
-    const char* name = t.strings + s.st_name;
-    if (name[0] == '\0') continue;
     uint64_t value = DirectValue(t, s);
     uint64_t size = s.st_size == 0 ? 1 : s.st_size;
-    if (!add(value, value + size, name, FunctionSymbolRank(ELF64_ST_BIND(s.st_info), name),
-             s.st_name)) {
-      return false;
-    }
+    if (!add(value, value + size, ELF64_ST_BIND(s.st_info), s.st_name)) return false;
   }
   return true;
-}
-
-// The sorted keys' symbols, one per start (the first of each start).
-template <typename NameOf>
-std::vector<FunctionSymbol> SortPacked(std::vector<PackedFunctionCandidate>& packed,
-                                       NameOf name_of) {
-  // The same std::sort over 16-byte keys that compare exactly as the
-  // candidates do (PackedFunctionCandidate): the same comparisons in the
-  // same order, so the same permutation, ties included.
-  std::sort(packed.begin(), packed.end(),
-            [](const PackedFunctionCandidate& a, const PackedFunctionCandidate& b) {
-              return a.key < b.key;
-            });
-  std::vector<FunctionSymbol> out;
-  out.reserve(packed.size());
-  for (const PackedFunctionCandidate& p : packed) {
-    uint64_t start = p.key >> 32;
-    if (!out.empty() && out.back().start == start) continue;
-    out.push_back({start, start + (kMaxPackedSize - (p.key & kMaxPackedSize)), name_of(p.index)});
-  }
-  return out;
 }
 
 // PackFunctionCandidates' test and key for one candidate.
@@ -184,16 +164,69 @@ uint64_t PackedKey(uint64_t start, uint64_t end, uint32_t rank) {
   return (start << 32) | (uint64_t{rank} << 30) | (kMaxPackedSize - (end - start));
 }
 
+// The rank of a binding alone (FunctionSymbolRank less the __GI_ test).
+uint32_t BindingRank(int bind) { return bind == STB_GLOBAL ? 0 : bind == STB_WEAK ? 1 : 2; }
+
+bool IsGlibcInternalAlias(const char* name) {
+  // Character by character, not strncmp: most of a C++ binary's names start
+  // with '_' ("_Z...").
+  return name[0] == '_' && name[1] == '_' && name[2] == 'G' && name[3] == 'I' && name[4] == '_';
+}
+
+// `packed` sorted by start (stable; the order within a start does not
+// matter to FunctionTable). A radix sort of the start less the lowest,
+// 11 bits a pass: two passes over node's 86 k candidates (21 bits of
+// span) and libc's; std::sort of the whole table took about 15 M
+// instructions for node's.
+void SortByStart(std::vector<PackedFunctionCandidate>& packed) {
+  const size_t n = packed.size();
+  if (n < 2) return;
+  uint64_t lowest = UINT64_MAX;
+  uint64_t highest = 0;
+  for (const PackedFunctionCandidate& c : packed) {
+    lowest = std::min(lowest, c.start());
+    highest = std::max(highest, c.start());
+  }
+  constexpr int kDigitBits = 11;
+  constexpr uint64_t kDigitMask = (uint64_t{1} << kDigitBits) - 1;
+  const int bits = std::bit_width(highest - lowest);
+  if (bits == 0) return;
+  // Not value-initialized: every element is written by a pass before it is read.
+  std::unique_ptr<PackedFunctionCandidate[]> spare(new PackedFunctionCandidate[n]);
+  PackedFunctionCandidate* from = packed.data();
+  PackedFunctionCandidate* to = spare.get();
+  for (int shift = 0; shift < bits; shift += kDigitBits) {
+    std::array<uint32_t, kDigitMask + 1> place{};
+    for (size_t i = 0; i < n; ++i) ++place[((from[i].start() - lowest) >> shift) & kDigitMask];
+    uint32_t sum = 0;
+    for (uint32_t& p : place) {
+      const uint32_t count = p;
+      p = sum;
+      sum += count;
+    }
+    for (size_t i = 0; i < n; ++i) {
+      to[place[((from[i].start() - lowest) >> shift) & kDigitMask]++] = from[i];
+    }
+    std::swap(from, to);
+  }
+  if (from != packed.data()) std::copy(from, from + n, packed.data());
+}
+
 }  // namespace
 
 uint32_t FunctionSymbolRank(int bind, const char* name) {
   // glibc's internal aliases (__GI_foo) name the same code as foo.
-  // Character by character, not strncmp: most of a C++ binary's names start
-  // with '_' ("_Z..."), and the call was a sixth of node's table read.
-  if (name[0] == '_' && name[1] == '_' && name[2] == 'G' && name[3] == 'I' && name[4] == '_') {
-    return 3;
-  }
-  return bind == STB_GLOBAL ? 0 : bind == STB_WEAK ? 1 : 2;
+  return IsGlibcInternalAlias(name) ? 3 : BindingRank(bind);
+}
+
+bool FunctionAliasBefore(const char* a, const char* b) {
+  // The version is not part of the name ("clock_gettime@@GLIBC_2.17" is
+  // shorter than "__clock_gettime"); between versions of one name, byte
+  // order puts the default one ("@@") first.
+  const size_t la = std::strcspn(a, "@");
+  const size_t lb = std::strcspn(b, "@");
+  if (la != lb) return la < lb;
+  return std::strcmp(a, b) < 0;
 }
 
 bool PackFunctionCandidates(const std::vector<FunctionCandidate>& candidates,
@@ -210,22 +243,11 @@ bool PackFunctionCandidates(const std::vector<FunctionCandidate>& candidates,
 }
 
 std::vector<FunctionSymbol> PickFunctionSymbols(std::vector<FunctionCandidate> candidates) {
-  // std::sort, not a stable or radix sort: which of several aliases equal in
-  // address, rank and end comes first is std::sort's choice on the table's
-  // order, and reports have printed that one so far (node's binary has 250
-  // such aliases with different names, libc 93).
-  std::vector<PackedFunctionCandidate> packed;
-  if (PackFunctionCandidates(candidates, &packed)) {
-    // A third of the cost of sorting the candidates (node: 110 k).
-    return SortPacked(packed, [&](uint32_t i) { return candidates[i].name; });
-  }
-  return PickUnpackedFunctionSymbols(std::move(candidates));
-}
-
-std::vector<FunctionSymbol> PickUnpackedFunctionSymbols(std::vector<FunctionCandidate> candidates) {
   std::sort(candidates.begin(), candidates.end(),
             [](const FunctionCandidate& a, const FunctionCandidate& b) {
-              return FunctionCandidateBefore(a, b);
+              if (FunctionCandidateBefore(a, b)) return true;
+              if (FunctionCandidateBefore(b, a)) return false;
+              return FunctionAliasBefore(a.name, b.name);
             });
   std::vector<FunctionSymbol> out;
   out.reserve(candidates.size());
@@ -246,11 +268,75 @@ const char* FindFunctionSymbol(const std::vector<FunctionSymbol>& symbols, uint6
   return nullptr;
 }
 
-std::vector<FunctionSymbol> PickPackedFunctionSymbols(PackedFunctionTable table) {
-  // The name's offset is carried (not the symbol's index): the pick reads
-  // the names in sorted order, and a look into the Elf64_Sym array for
-  // each was a cache miss, a fifth of node's table read.
-  return SortPacked(table.packed, [&](uint32_t name) { return table.strings + name; });
+FunctionTable::FunctionTable(PackedFunctionTable table)
+    : sorted_(std::move(table.packed)), strings_(table.strings) {
+  SortByStart(sorted_);
+}
+
+FunctionTable::FunctionTable(std::vector<FunctionCandidate> candidates) {
+  if (!PackFunctionCandidates(candidates, &sorted_)) {
+    sorted_.clear();
+    symbols_ = PickFunctionSymbols(std::move(candidates));
+    return;
+  }
+  names_.reserve(candidates.size());
+  for (const FunctionCandidate& c : candidates) names_.push_back(c.name);
+  SortByStart(sorted_);
+}
+
+const PackedFunctionCandidate* FunctionTable::Choose(size_t first, size_t end) const {
+  const PackedFunctionCandidate* best = nullptr;
+  const char* best_name = nullptr;
+  uint32_t best_rank = 0;
+  for (size_t k = first; k < end; ++k) {
+    const PackedFunctionCandidate& c = sorted_[k];
+    const char* name = NameOf(c.index);
+    if (name[0] == '\0') continue;  // libdwfl gives no such symbol
+    const uint32_t rank = IsGlibcInternalAlias(name) ? 3 : c.rank();
+    if (best == nullptr || rank < best_rank ||
+        (rank == best_rank && (c.end() > best->end() ||
+                               (c.end() == best->end() && FunctionAliasBefore(name, best_name))))) {
+      best = &c;
+      best_name = name;
+      best_rank = rank;
+    }
+  }
+  return best;
+}
+
+const char* FunctionTable::Find(uint64_t addr) const {
+  if (!symbols_.empty()) return FindFunctionSymbol(symbols_, addr);
+  // FindFunctionSymbol's scan over the starts at or before `addr`, each
+  // start's symbol chosen as the scan reaches it.
+  size_t end = static_cast<size_t>(
+      std::upper_bound(sorted_.begin(), sorted_.end(), addr,
+                       [](uint64_t a, const PackedFunctionCandidate& c) { return a < c.start(); }) -
+      sorted_.begin());
+  for (int starts = 0; end > 0 && starts < kFunctionSymbolScanBack;) {
+    const uint64_t start = sorted_[end - 1].start();
+    size_t first = end - 1;
+    while (first > 0 && sorted_[first - 1].start() == start) --first;
+    const PackedFunctionCandidate* symbol = Choose(first, end);
+    end = first;
+    if (symbol == nullptr) continue;  // no candidate with a name: no symbol there
+    ++starts;
+    if (addr < symbol->end()) return NameOf(symbol->index);
+  }
+  return nullptr;
+}
+
+std::vector<FunctionSymbol> FunctionTable::Symbols() const {
+  if (!symbols_.empty()) return symbols_;
+  std::vector<FunctionSymbol> out;
+  for (size_t first = 0; first < sorted_.size();) {
+    size_t end = first + 1;
+    while (end < sorted_.size() && sorted_[end].start() == sorted_[first].start()) ++end;
+    if (const PackedFunctionCandidate* c = Choose(first, end)) {
+      out.push_back({c->start(), c->end(), NameOf(c->index)});
+    }
+    first = end;
+  }
+  return out;
 }
 
 bool ReadPackedFunctionSymbols(Dwfl_Module* module, PackedFunctionTable* table,
@@ -258,15 +344,15 @@ bool ReadPackedFunctionSymbols(Dwfl_Module* module, PackedFunctionTable* table,
   int n = module != nullptr ? dwfl_module_getsymtab(module) : -1;
   DirectTable t;
   if (n <= 0 || !OpenDirect(module, n, &t)) return false;
-  // Packed straight from the table (PackFunctionCandidates' keys, the
-  // name's offset carried), no candidate vector in between: node's 110 k
-  // candidates were 3.5 MB written once and read twice, 760 page faults on
-  // the analysis thread.
+  // Packed straight from the table (the binding's rank, the name's offset
+  // carried), no candidate vector in between, and no name read: node's
+  // names fill 7.5 MB, which the empty-name and __GI_ tests of every
+  // candidate touched (about 1.4 ms of page mapping and cache misses).
   std::vector<PackedFunctionCandidate>& packed = table->packed;
   packed.clear();
   packed.reserve(static_cast<size_t>(n));
-  bool packs = WalkDirect(t, n, [&](uint64_t start, uint64_t end, const char*, uint32_t rank,
-                                    uint32_t name) {
+  bool packs = WalkDirect(t, n, [&](uint64_t start, uint64_t end, int bind, uint32_t name) {
+    const uint32_t rank = BindingRank(bind);
     if (!Packs(start, end, rank)) return false;
     packed.push_back({PackedKey(start, end, rank), name});
     return true;
@@ -281,23 +367,21 @@ bool ReadPackedFunctionSymbols(Dwfl_Module* module, PackedFunctionTable* table,
   return true;
 }
 
-std::vector<FunctionSymbol> ReadFunctionSymbols(Dwfl_Module* module, FunctionTableRead* read,
-                                                bool allow_direct) {
+FunctionTable ReadFunctionSymbols(Dwfl_Module* module, FunctionTableRead* read,
+                                  bool allow_direct) {
   if (allow_direct) {
     PackedFunctionTable table;
-    if (ReadPackedFunctionSymbols(module, &table, read)) {
-      return PickPackedFunctionSymbols(std::move(table));
-    }
+    if (ReadPackedFunctionSymbols(module, &table, read)) return FunctionTable(std::move(table));
   }
   std::vector<FunctionCandidate> candidates;
   int n = module != nullptr ? dwfl_module_getsymtab(module) : -1;
   bool direct = false;
   DirectTable t;
   if (n > 0 && allow_direct && OpenDirect(module, n, &t)) {
-    // A candidate that does not pack: the candidates themselves sorted.
-    direct = WalkDirect(t, n, [&](uint64_t start, uint64_t end, const char* name, uint32_t rank,
-                                  uint32_t) {
-      candidates.push_back({start, end, name, rank});
+    // A candidate that does not pack: the candidates themselves.
+    direct = WalkDirect(t, n, [&](uint64_t start, uint64_t end, int bind, uint32_t name_offset) {
+      const char* name = t.strings + name_offset;
+      if (name[0] != '\0') candidates.push_back({start, end, name, FunctionSymbolRank(bind, name)});
       return true;
     });
   }
@@ -310,7 +394,7 @@ std::vector<FunctionSymbol> ReadFunctionSymbols(Dwfl_Module* module, FunctionTab
     read->symbols = n > 0 ? static_cast<uint64_t>(n) : 0;
     read->candidates = candidates.size();
   }
-  return PickFunctionSymbols(std::move(candidates));
+  return FunctionTable(std::move(candidates));
 }
 
 }  // namespace heapsight::analyzer

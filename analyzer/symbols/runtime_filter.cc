@@ -1,6 +1,7 @@
 // analyzer/symbols/runtime_filter.cc: see runtime_filter.h for the rules.
 #include "analyzer/symbols/runtime_filter.h"
 
+#include <cstring>
 #include <string_view>
 
 #include "absl/strings/match.h"
@@ -12,8 +13,7 @@ namespace {
 
 bool IsLdSo(const Module* m) { return m != nullptr && IsDynamicLoader(m->path); }
 
-// The rules' tests of a function name, each written once: the rules below
-// ask them of a frame, RuntimeRulesTellApart of two names.
+// The rules' tests of a function name, each written once.
 // Rule 1: ld.so's internals (the full name).
 bool IsLoaderName(std::string_view name) { return name.starts_with("_dl_"); }
 // Rule 2: stdio's buffer (the bare name, glibc's internal alias included).
@@ -27,6 +27,7 @@ bool IsEhPoolName(std::string_view name) {
   return name.find("pool::pool") != std::string_view::npos ||
          name.find("eh_alloc.cc") != std::string_view::npos;
 }
+
 
 }  // namespace
 
@@ -51,16 +52,24 @@ bool IsRuntimeFrame(const Module* module) {
   return module != nullptr && IsRuntimeLibrary(module->path);
 }
 
+bool IsPlainNestedName(const char* raw) {
+  if (raw == nullptr || std::strncmp(raw, "_ZN", 3) != 0) return false;
+  return std::strstr(raw, "_dl_") == nullptr && std::strstr(raw, "9heapsight") == nullptr &&
+         std::strstr(raw, "_IO_file_doallocate") == nullptr;
+}
+
 bool IsLeadingAllocatorFrame(uint64_t ip, const Module* module, Symbolizer& symbolizer) {
   if (module != nullptr && absl::StartsWith(BaseName(module->path), "libheapsight")) return true;
+  if (IsPlainNestedName(symbolizer.RawSymbolName(ip))) return false;
   // Memoized per address by the symbolizer, like the name itself.
   return IsAllocatorBareName(symbolizer.BareSymbolName(ip));
 }
 
 SiteKind ClassifyTopFrame(uint64_t ip, const Module* module, Symbolizer& symbolizer) {
-  const std::string& symbol = symbolizer.SymbolName(ip);
   // Rule 1: ld.so asked for the memory.
-  if (IsLdSo(module) || IsLoaderName(symbol)) return SiteKind::kRuntime;
+  if (IsLdSo(module)) return SiteKind::kRuntime;
+  if (IsPlainNestedName(symbolizer.RawSymbolName(ip))) return SiteKind::kProgram;
+  if (IsLoaderName(symbolizer.SymbolName(ip))) return SiteKind::kRuntime;
   // Rule 2: stdio buffers.
   if (IsStdioBufferName(symbolizer.BareSymbolName(ip))) return SiteKind::kRuntime;
   return SiteKind::kProgram;
@@ -75,23 +84,6 @@ bool IsEhPoolFrame(uint64_t ip, const Module* module, Symbolizer& symbolizer) {
   // their name.
   if (module == nullptr || !MayHoldEhPool(*module)) return false;
   return IsEhPoolName(symbolizer.SymbolName(ip));
-}
-
-namespace {
-
-// The answers of every test the rules make of a function name: the
-// allocator frames IsLeadingAllocatorFrame drops, and rules 1-3 (a test
-// added to a rule must be asked here too).
-uint32_t NameTests(const std::string& name) {
-  const std::string bare = BareFunctionName(name);
-  return (IsAllocatorBareName(bare) ? 1u : 0u) | (IsLoaderName(name) ? 2u : 0u) |
-         (IsStdioBufferName(bare) ? 4u : 0u) | (IsEhPoolName(name) ? 8u : 0u);
-}
-
-}  // namespace
-
-bool RuntimeRulesTellApart(const std::string& a, const std::string& b) {
-  return a != b && NameTests(a) != NameTests(b);
 }
 
 SiteKind ClassifySite(const std::vector<uint64_t>& ips, Symbolizer& symbolizer) {

@@ -13,7 +13,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
-#include <thread>
 #include <utility>
 #include <string_view>
 
@@ -23,7 +22,6 @@
 #include "absl/strings/str_format.h"
 #include "analyzer/symbols/debuginfod_gate.h"
 #include "analyzer/symbols/debuginfo_lookup.h"
-#include "analyzer/symbols/function_buckets.h"
 #include "analyzer/symbols/function_table.h"
 #include "analyzer/symbols/inflated_debug_file.h"
 #include "analyzer/symbols/runtime_filter.h"
@@ -101,83 +99,16 @@ std::string HexOf(const unsigned char* bytes, int len) {
 
 }  // namespace
 
-namespace {
-
-// SharedFunctionTable's threshold (SetSortBesideSymbolsForTesting).
-std::atomic<int> sort_beside_symbols{SymbolTableClaims::kLargeTableSymbols};
-
-}  // namespace
-
-// A table of at least sort_beside_symbols entries (kLargeTableSymbols:
-// node's binary, not libc's) read directly is sorted on a thread of its
-// own, and until it is sorted, lookups for the run-time classification
-// (SymbolAtNow) are answered from its candidates grouped by address
-// (function_buckets.h): node's 110 k symbols held the pass for about 10 ms
-// at its start. The symbolization of the report (SymbolAt) waits for the
-// sorted table.
+// A file's function table (function_table.h) and the session whose libelf
+// holds its names; shared by the Symbolizers of SymbolTableClaims.
 struct SharedFunctionTable {
-  explicit SharedFunctionTable(std::shared_ptr<Dwfl> session) : owner(std::move(session)) {}
-  ~SharedFunctionTable() {
-    if (sorter_.joinable()) sorter_.join();
-  }
-
-  void SetSymbols(std::vector<FunctionSymbol> symbols) { symbols_ = std::move(symbols); }
-  void SortBeside(PackedFunctionTable table) {
-    buckets_ = std::make_unique<FunctionBuckets>(table);
-    sorting_ = true;
-    sorter_ = std::thread([this, table = std::move(table)]() mutable {
-      symbols_ = PickPackedFunctionSymbols(std::move(table));
-      sorted_.store(true, std::memory_order_release);
-    });
-  }
-
-  // The sorted table (waits for the sort).
-  const std::vector<FunctionSymbol>& Symbols() const {
-    if (sorting_) std::call_once(joined_, [this] { sorter_.join(); });
-    return symbols_;
-  }
-  // FindFunctionSymbol(Symbols(), addr), or while the table is being
-  // sorted an alias of it that `same` cannot tell from it (same(a, b): a
-  // and b are alike to the caller), without waiting for the sort where the
-  // buckets answer.
-  const char* SymbolAtNow(uint64_t addr,
-                          const std::function<bool(const char*, const char*)>& same) const {
-    if (sorting_ && !sorted_.load(std::memory_order_acquire)) {
-      std::lock_guard<std::mutex> lock(buckets_mu_);
-      const char* name = nullptr;
-      std::vector<const char*> aliases;
-      switch (buckets_->Find(addr, &name, &aliases)) {
-        case FunctionBuckets::Found::kName: return name;
-        case FunctionBuckets::Found::kNone: return nullptr;
-        case FunctionBuckets::Found::kTied:
-          // Which alias the table keeps is std::sort's choice: where the
-          // caller can tell them apart, the sorted table's answer.
-          if (std::all_of(aliases.begin(), aliases.end(),
-                          [&](const char* alias) { return same(alias, aliases[0]); })) {
-            return aliases[0];
-          }
-          break;
-      }
-    }
-    return FindFunctionSymbol(Symbols(), addr);
-  }
-
-  std::shared_ptr<Dwfl> owner;  // the session whose libelf holds the names
-
- private:
-  std::vector<FunctionSymbol> symbols_;  // written by sorter_ until it is joined
-  bool sorting_ = false;                 // sorted by sorter_ (set before it starts)
-  std::atomic<bool> sorted_{false};      // sorter_ has written symbols_
-  mutable std::thread sorter_;
-  mutable std::once_flag joined_;
-  mutable std::mutex buckets_mu_;
-  std::unique_ptr<FunctionBuckets> buckets_;  // guarded by buckets_mu_ (Find sorts buckets)
+  FunctionTable symbols;
+  std::shared_ptr<Dwfl> owner;
 };
 
 // Per-file state: the libdwfl session plus indexes that make lookups
 // O(log n) instead of libdwfl's linear symbol scans and whole-CU DIE walks.
 struct Symbolizer::ModuleSession {
-  using Symbol = FunctionSymbol;  // names owned by libelf, valid while dwfl lives
   struct FunctionRange {
     uint64_t low;
     uint64_t high;
@@ -219,16 +150,7 @@ struct Symbolizer::ModuleSession {
 
   const char* SymbolAt(uint64_t addr) {
     if (!symbols_loaded) LoadSymbols();
-    return FindFunctionSymbol(table->Symbols(), addr);
-  }
-  // SharedFunctionTable::SymbolAtNow: SymbolAt's name, or an alias `same`
-  // cannot tell from it, without waiting for a table still being sorted
-  // where that can be answered (for the run-time classification, which
-  // asks during the pass).
-  const char* SymbolAtNow(uint64_t addr,
-                          const std::function<bool(const char*, const char*)>& same) {
-    if (!symbols_loaded) LoadSymbols();
-    return table->SymbolAtNow(addr, same);
+    return table->symbols.Find(addr);
   }
 
   // Reads and decompresses the module's DWARF (libdwfl would on the first
@@ -249,16 +171,10 @@ struct Symbolizer::ModuleSession {
   void LoadSymbols() {
     symbols_loaded = true;
     auto read = [this] {
-      const int n = dwfl_module_getsymtab(module);
-      if (claims != nullptr) claims->NoteTableRead(n);
-      auto t = std::make_shared<SharedFunctionTable>(dwfl_owner);
-      PackedFunctionTable packed;
-      if (n >= sort_beside_symbols.load(std::memory_order_relaxed) &&
-          ReadPackedFunctionSymbols(module, &packed)) {
-        t->SortBeside(std::move(packed));
-      } else {
-        t->SetSymbols(ReadFunctionSymbols(module));
-      }
+      if (claims != nullptr) claims->NoteTableRead(dwfl_module_getsymtab(module));
+      auto t = std::make_shared<SharedFunctionTable>();
+      t->symbols = ReadFunctionSymbols(module);
+      t->owner = dwfl_owner;
       return std::shared_ptr<const SharedFunctionTable>(std::move(t));
     };
     if (claims != nullptr) {
@@ -507,11 +423,6 @@ void Symbolizer::Preload(const std::vector<uint64_t>& ips,
     if (claims_ != nullptr && !claims_->Claim(key)) continue;
     session->LoadSymbols();
   }
-}
-
-void Symbolizer::SetSortBesideSymbolsForTesting(int symbols) {
-  sort_beside_symbols.store(symbols < 0 ? SymbolTableClaims::kLargeTableSymbols : symbols,
-                              std::memory_order_relaxed);
 }
 
 void Symbolizer::PreloadRuntimeDebugInfo() {
@@ -805,32 +716,34 @@ Symbolizer::NameEntry& Symbolizer::NameEntryOf(uint64_t ip) {
   uint64_t offset = ip - module->load_address;
   ModuleSession* session = SessionFor(module);
   if (session->module == nullptr) return no_name_;
-  // While a large table is being sorted, an alias of the symbol there
-  // (identical code folded under several names) may be named instead:
-  // one the run-time rules cannot tell from it, which is all these names
-  // are for (runtime_filter.h).
-  const char* name = session->SymbolAtNow(
-      offset > 0 ? offset - 1 : 0, [](const char* a, const char* b) {
-        return !RuntimeRulesTellApart(Demangle(a), Demangle(b));
-      });
+  const char* name = session->SymbolAt(offset > 0 ? offset - 1 : 0);
   if (name == nullptr) return no_name_;
   // The name is a function of the symbol's string alone (the same pointer
   // for every address in the function).
   auto [by_symbol, fresh] = names_by_symbol_.try_emplace(name, nullptr);
   if (fresh) {
     by_symbol->second = std::make_unique<NameEntry>();
-    by_symbol->second->name = Demangle(name);
+    by_symbol->second->raw = name;
   }
   it->second = by_symbol->second.get();
   return *it->second;
 }
 
-const std::string& Symbolizer::SymbolName(uint64_t ip) { return NameEntryOf(ip).name; }
+const char* Symbolizer::RawSymbolName(uint64_t ip) { return NameEntryOf(ip).raw; }
+
+const std::string& Symbolizer::SymbolName(uint64_t ip) {
+  NameEntry& entry = NameEntryOf(ip);
+  if (!entry.name_known) {
+    entry.name = Demangle(entry.raw);  // "" for no_name_ (raw null)
+    entry.name_known = true;
+  }
+  return entry.name;
+}
 
 const std::string& Symbolizer::BareSymbolName(uint64_t ip) {
   NameEntry& entry = NameEntryOf(ip);
   if (!entry.bare_known) {
-    entry.bare = BareFunctionName(entry.name);
+    entry.bare = BareFunctionName(SymbolName(ip));
     entry.bare_known = true;
   }
   return entry.bare;

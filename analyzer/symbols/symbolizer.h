@@ -111,8 +111,9 @@ class SymbolTableClaims {
 
   // Called (on the reading thread) before a table of at least
   // kLargeTableSymbols entries is read through these claims: the analysis
-  // learns that its thread is about to spend ~10 ms in the read (node's
-  // 110 k symbols), the second core idle meanwhile. Set before use.
+  // learns that its thread is about to spend a few ms in the read (node's
+  // 110 k symbols: ~3 ms, 10 ms before the radix sort), the second core
+  // idle meanwhile. Set before use.
   static constexpr int kLargeTableSymbols = 50'000;
   void OnLargeTableRead(std::function<void()> callback) { on_large_read_ = std::move(callback); }
   void NoteTableRead(int symbols) const {
@@ -154,6 +155,11 @@ class Symbolizer {
   // classification asks it of the top frame of every new site, and a long
   // C++ name (node's) takes ~10,000 instructions to take apart.
   const std::string& BareSymbolName(uint64_t ip);
+  // The symbol table's own string for return address `ip` (mangled, with
+  // any symbol version), or null: what SymbolName demangles. The
+  // run-time classification looks at it first, so that most of a C++
+  // program's names need no demangling at all (runtime_filter.cc).
+  const char* RawSymbolName(uint64_t ip);
 
   // The module mapped at `ip` (no DWARF work), or null.
   const Module* FindModule(uint64_t ip) const;
@@ -210,15 +216,6 @@ class Symbolizer {
   // libelf's). `other` must not be used afterwards except to be destroyed.
   void AdoptSessions(Symbolizer& other);
 
-  // Symbol tables of at least kLargeTableSymbols entries (node's binary)
-  // are sorted on a thread of their own: SymbolName and BareSymbolName
-  // answer from the table's symbols grouped by address meanwhile (for a
-  // function with aliases, identical code folded under several names, any
-  // alias that IsLeadingAllocatorFrame, ClassifyTopFrame and IsEhPoolFrame
-  // cannot tell apart: RuntimeRulesTellApart), Symbolize waits for the
-  // sorted table. Tests set the threshold (negative: back to the default).
-  static void SetSortBesideSymbolsForTesting(int symbols);
-
   const std::vector<Module>& modules() const { return modules_; }
   // The addresses symbolized so far (each once) and why some got no name.
   SymbolStats Stats() const;
@@ -239,15 +236,17 @@ class Symbolizer {
   // SymbolName's and BareSymbolName's memo (stable addresses: the
   // references they return must survive a rehash).
   struct NameEntry {
-    std::string name;
+    const char* raw = nullptr;  // the symbol's string (null: no symbol)
+    std::string name;           // Demangle(raw), once asked
     std::string bare;
+    bool name_known = false;
     bool bare_known = false;
   };
   NameEntry& NameEntryOf(uint64_t ip);
   // By address, an entry of names_by_symbol_ (or no_name_): the addresses
   // in one function share its symbol's entry, demangled and taken apart
-  // once (node: 942 addresses asked during the pass, ~21,000 instructions
-  // each to demangle and reduce).
+  // once, and only if asked (node: 942 addresses asked during the pass,
+  // ~21,000 instructions each to demangle and reduce).
   absl::flat_hash_map<uint64_t, NameEntry*> symbol_names_;
   absl::flat_hash_map<const char*, std::unique_ptr<NameEntry>> names_by_symbol_;
   NameEntry no_name_;  // addresses without a symbol

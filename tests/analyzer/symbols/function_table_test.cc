@@ -26,6 +26,17 @@ extern "C" __attribute__((noinline, used)) int HeapsightFunctionTableMarker(int 
   return x * 3 + 1;
 }
 
+// One function under four names, as libc has printf and _IO_printf: three
+// global aliases equal in start and size, and a weak one with the shortest
+// name (the rank comes first).
+extern "C" __attribute__((noinline, used)) int HeapsightAliasTarget(int x) {
+  asm volatile("" ::: "memory");
+  return x * 5 + 2;
+}
+extern "C" int HzAliasB(int) noexcept __attribute__((alias("HeapsightAliasTarget"), used));
+extern "C" int HzAliasA(int) noexcept __attribute__((alias("HeapsightAliasTarget"), used));
+extern "C" int Hzw(int) noexcept __attribute__((weak, alias("HeapsightAliasTarget")));
+
 TEST(FunctionTableTest, RanksAndSizesPickOneNamePerAddress) {
   EXPECT_EQ(FunctionSymbolRank(STB_GLOBAL, "malloc"), 0u);
   EXPECT_EQ(FunctionSymbolRank(STB_WEAK, "malloc"), 1u);
@@ -54,16 +65,32 @@ TEST(FunctionTableTest, RanksAndSizesPickOneNamePerAddress) {
   EXPECT_TRUE(PickFunctionSymbols({}).empty());
 }
 
+// FindFunctionSymbol's answer over PickFunctionSymbols' table at each
+// symbol's first, middle and last address, just past it, and just before.
+void ExpectSameAnswers(const FunctionTable& table, const std::vector<FunctionSymbol>& want) {
+  for (const FunctionSymbol& s : want) {
+    for (uint64_t addr : {s.start - 1, s.start, s.start + (s.end - s.start) / 2, s.end - 1, s.end}) {
+      const char* expected = FindFunctionSymbol(want, addr);
+      const char* got = table.Find(addr);
+      ASSERT_EQ(got, expected) << std::hex << addr << " " << (got ? got : "null") << " "
+                               << (expected ? expected : "null");
+    }
+  }
+}
+
+// FunctionTable over `c` gives PickFunctionSymbols' table (the same
+// alias, not just an equal name) and its lookups.
 void ExpectSamePick(const std::vector<FunctionCandidate>& c) {
-  std::vector<FunctionSymbol> got = PickFunctionSymbols(c);
-  // As it was before packing: std::sort of the candidates themselves.
-  std::vector<FunctionSymbol> want = PickUnpackedFunctionSymbols(c);
+  FunctionTable table(c);
+  std::vector<FunctionSymbol> got = table.Symbols();
+  std::vector<FunctionSymbol> want = PickFunctionSymbols(c);
   ASSERT_EQ(got.size(), want.size());
   for (size_t i = 0; i < got.size(); ++i) {
     ASSERT_EQ(got[i].start, want[i].start) << i;
     ASSERT_EQ(got[i].end, want[i].end) << i;
-    ASSERT_EQ(got[i].name, want[i].name) << i;  // the same alias, not just an equal name
+    ASSERT_EQ(got[i].name, want[i].name) << i;
   }
+  ExpectSameAnswers(table, want);
 }
 
 TEST(FunctionTableTest, PackedKeysOrderAsTheCandidates) {
@@ -96,9 +123,61 @@ TEST(FunctionTableTest, PackingRefusesWhatDoesNotFit) {
   EXPECT_FALSE(PackFunctionCandidates({{0x10, 0x20, "a", 4}}, &packed));
 }
 
-TEST(FunctionTableTest, PickMatchesSortingTheCandidatesTiesIncluded) {
-  // Many aliases equal in start, rank and end under different names: which
-  // one is kept is std::sort's choice, and must stay the same.
+TEST(FunctionTableTest, AliasesTiedInKeyKeepTheShortestNameThenTheFirstInByteOrder) {
+  EXPECT_TRUE(FunctionAliasBefore("printf", "_IO_printf"));
+  EXPECT_FALSE(FunctionAliasBefore("_IO_printf", "printf"));
+  EXPECT_TRUE(FunctionAliasBefore("free", "cfree"));
+  EXPECT_TRUE(FunctionAliasBefore("strtol", "strtoq"));  // same length: byte order
+  EXPECT_FALSE(FunctionAliasBefore("strtol", "strtol"));
+  EXPECT_TRUE(FunctionAliasBefore("_nl_make_l10nflist", "_nl_make_l10nflist.localalias"));
+  // Versions are not part of the name; the default one first.
+  EXPECT_TRUE(FunctionAliasBefore("clock_gettime@@GLIBC_2.17", "__clock_gettime"));
+  EXPECT_TRUE(FunctionAliasBefore("clock_gettime@@GLIBC_2.17", "clock_gettime@GLIBC_2.2.5"));
+  EXPECT_FALSE(FunctionAliasBefore("clock_gettime@GLIBC_2.2.5", "clock_gettime@@GLIBC_2.17"));
+  std::vector<FunctionCandidate> c = {
+      {0x100, 0x140, "_IO_printf", 0}, {0x100, 0x140, "printf", 0},
+      {0x100, 0x140, "pf", 1},  // shortest, but weak
+      {0x100, 0x120, "p", 0},   // shortest, but ends first
+      {0x200, 0x210, "strtoq", 1}, {0x200, 0x210, "strtoll", 1}, {0x200, 0x210, "strtol", 1},
+  };
+  // Every order of the candidates gives the same names (the rule is on the
+  // names, not on where the table lists them).
+  std::mt19937_64 rng(3);
+  for (int round = 0; round < 20; ++round) {
+    std::shuffle(c.begin(), c.end(), rng);
+    std::vector<FunctionSymbol> out = PickFunctionSymbols(c);
+    ASSERT_EQ(out.size(), 2u);
+    EXPECT_STREQ(out[0].name, "printf");
+    EXPECT_EQ(out[0].end, 0x140u);
+    EXPECT_STREQ(out[1].name, "strtol");
+    ExpectSamePick(c);
+  }
+}
+
+TEST(FunctionTableTest, WideAndEqualStartsPickAsSortingTheCandidates) {
+  // The radix sort takes as many passes as the starts' span needs: a far
+  // outlier makes it three (32 bits), a single start none.
+  static const char* const kNames[] = {"a", "bb", "c", "dd", "e", "ff"};
+  std::mt19937_64 rng(5);
+  std::vector<FunctionCandidate> clustered;
+  for (int i = 0; i < 3000; ++i) {
+    uint64_t start = 0x1000 + (rng() % 500) * 4;
+    clustered.push_back({start, start + 1 + rng() % 8, kNames[rng() % 6],
+                         static_cast<uint32_t>(rng() % 4)});
+  }
+  clustered.push_back({kMaxPackedStart, kMaxPackedStart + 1, "top", 0});
+  ExpectSamePick(clustered);
+  std::vector<FunctionCandidate> one_start;
+  for (int i = 0; i < 100; ++i) one_start.push_back({0x40, 0x48, kNames[rng() % 6], 2});
+  std::vector<FunctionSymbol> out = PickFunctionSymbols(one_start);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(std::strlen(out[0].name), 1u);
+  ExpectSamePick(one_start);
+}
+
+TEST(FunctionTableTest, TableMatchesSortingTheCandidatesTiesIncluded) {
+  // Many aliases equal in start, rank and end under different names: the
+  // table names the alias a sort of the whole table keeps.
   static const char* const kNames[] = {"n0", "n1", "n2", "n3", "n4", "n5", "n6", "n7"};
   std::mt19937_64 rng(11);
   for (int round = 0; round < 20; ++round) {
@@ -110,11 +189,66 @@ TEST(FunctionTableTest, PickMatchesSortingTheCandidatesTiesIncluded) {
       c.push_back({start, start + size, kNames[rng() % 8], static_cast<uint32_t>(rng() % 2)});
     }
     ExpectSamePick(c);
-    // One that does not pack: the same answer from the candidates' sort.
+    // One that does not pack: the table picks at once, the same answers.
     c.push_back({uint64_t{1} << 40, (uint64_t{1} << 40) + 4, "far", 0});
     std::vector<PackedFunctionCandidate> packed;
     ASSERT_FALSE(PackFunctionCandidates(c, &packed));
     ExpectSamePick(c);
+  }
+}
+
+// A table read directly: ranks of the binding only and names by offset,
+// none read until a lookup; empty names skipped and __GI_ names ranked
+// last when the lookup chooses, as PickFunctionSymbols does when reading
+// them at once. Also spans the scan-back over starts without a name.
+TEST(FunctionTableTest, DirectReadNamesAreTestedWhenLookedUp) {
+  std::string strings(1, '\0');  // offset 0: the empty name
+  auto add = [&](const char* name) {
+    uint32_t offset = static_cast<uint32_t>(strings.size());
+    strings += name;
+    strings += '\0';
+    return offset;
+  };
+  const uint32_t empty = 0;
+  const uint32_t gi = add("__GI_memcpy");
+  const uint32_t memcpy_name = add("memcpy");
+  const uint32_t outer = add("outer");
+  const uint32_t f = add("f");
+  std::mt19937_64 rng(9);
+  for (int round = 0; round < 30; ++round) {
+    PackedFunctionTable packed;
+    std::vector<FunctionCandidate> named;  // what libdwfl gives: no empty names
+    auto push = [&](uint64_t start, uint64_t size, int bind, uint32_t name) {
+      const uint32_t rank = bind == STB_GLOBAL ? 0 : bind == STB_WEAK ? 1 : 2;
+      packed.packed.push_back({(start << 32) | (uint64_t{rank} << 30) | (kMaxPackedSize - size), name});
+      const char* text = strings.c_str() + name;
+      if (text[0] != '\0') named.push_back({start, start + size, text, FunctionSymbolRank(bind, text)});
+    };
+    push(0x1000, 0x10000, STB_GLOBAL, outer);  // contains everything below
+    for (int i = 0; i < 40; ++i) {
+      const uint64_t start = 0x1100 + (rng() % 64) * 0x40;
+      const uint32_t names[] = {empty, gi, memcpy_name, f};
+      push(start, 1 + rng() % 0x30, static_cast<int>(rng() % 3), names[rng() % 4]);
+    }
+    std::shuffle(packed.packed.begin(), packed.packed.end(), rng);
+    packed.strings = strings.c_str();
+    FunctionTable table(std::move(packed));
+    std::vector<FunctionSymbol> want = PickFunctionSymbols(named);
+    std::vector<FunctionSymbol> got = table.Symbols();
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      ASSERT_EQ(got[i].start, want[i].start);
+      ASSERT_EQ(got[i].end, want[i].end);
+      ASSERT_STREQ(got[i].name, want[i].name);
+    }
+    for (uint64_t addr = 0xff0; addr < 0x2200; addr += 3) {
+      const char* expected = FindFunctionSymbol(want, addr);
+      const char* name = table.Find(addr);
+      ASSERT_EQ(name == nullptr, expected == nullptr) << std::hex << addr;
+      if (name != nullptr) {
+        ASSERT_STREQ(name, expected) << std::hex << addr;
+      }
+    }
   }
 }
 
@@ -160,12 +294,13 @@ void ExpectSameAsLibdwfl(const std::string& path) {
   Session s(path);
   ASSERT_NE(s.module, nullptr) << path;
   FunctionTableRead read;
-  std::vector<FunctionSymbol> direct = ReadFunctionSymbols(s.module, &read);
+  FunctionTable direct_table = ReadFunctionSymbols(s.module, &read);
+  std::vector<FunctionSymbol> direct = direct_table.Symbols();
   // The reference: every symbol through dwfl_module_getsym_info, as the
   // symbolizer read tables before.
   FunctionTableRead reference_read;
   std::vector<FunctionSymbol> reference =
-      ReadFunctionSymbols(s.module, &reference_read, /*allow_direct=*/false);
+      ReadFunctionSymbols(s.module, &reference_read, /*allow_direct=*/false).Symbols();
   EXPECT_TRUE(read.direct) << path;
   EXPECT_FALSE(reference_read.direct) << path;
   EXPECT_EQ(read.symbols, static_cast<uint64_t>(dwfl_module_getsymtab(s.module)));
@@ -176,12 +311,13 @@ void ExpectSameAsLibdwfl(const std::string& path) {
     ASSERT_EQ(direct[i].end, reference[i].end) << path << " #" << i;
     ASSERT_EQ(direct[i].name, reference[i].name) << path << " #" << i;  // the same string, not a copy
   }
+  ExpectSameAnswers(direct_table, reference);
 }
 
 TEST(FunctionTableTest, DirectReadOfThisBinaryMatchesLibdwflAndFindsTheMarker) {
   ExpectSameAsLibdwfl(SelfPath());
   Session s(SelfPath());
-  std::vector<FunctionSymbol> table = ReadFunctionSymbols(s.module);
+  std::vector<FunctionSymbol> table = ReadFunctionSymbols(s.module).Symbols();
   // The marker's ELF address: its runtime address less this binary's load bias.
   uint64_t bias = 0;
   dl_iterate_phdr(
@@ -204,6 +340,12 @@ TEST(FunctionTableTest, DirectReadOfThisBinaryMatchesLibdwflAndFindsTheMarker) {
   }
   EXPECT_EQ(found, 1);
   for (size_t i = 1; i < table.size(); ++i) ASSERT_LT(table[i - 1].start, table[i].start);
+  // The aliased function is named by its shortest global alias, the first
+  // of two in byte order, wherever the table lists them.
+  uint64_t aliased = reinterpret_cast<uint64_t>(&HeapsightAliasTarget) - bias;
+  const char* name = ReadFunctionSymbols(s.module).Find(aliased + 1);
+  ASSERT_NE(name, nullptr);
+  EXPECT_STREQ(name, "HzAliasA");
 }
 
 TEST(FunctionTableTest, DirectReadOfLibcMatchesLibdwfl) {
@@ -245,7 +387,9 @@ TEST(FunctionTableTest, RealTablesPickAsSortingTheCandidates) {
 TEST(FunctionTableTest, NoModuleNoSymbols) {
   FunctionTableRead read;
   read.direct = true;
-  EXPECT_TRUE(ReadFunctionSymbols(nullptr, &read).empty());
+  FunctionTable none = ReadFunctionSymbols(nullptr, &read);
+  EXPECT_TRUE(none.Symbols().empty());
+  EXPECT_EQ(none.Find(0x1000), nullptr);
   EXPECT_FALSE(read.direct);
   EXPECT_EQ(read.symbols, 0u);
   EXPECT_EQ(read.candidates, 0u);

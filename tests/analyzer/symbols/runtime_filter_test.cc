@@ -3,6 +3,12 @@
 // (libstdc++'s pool, glibc's DTV) are covered by tests/corpus.
 #include "analyzer/symbols/runtime_filter.h"
 
+#include <cxxabi.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "analyzer/symbols/symbol_names.h"
 #include "analyzer/symbols/symbolizer.h"
 #include "tests/analyzer/fake_module.h"
 #include "gtest/gtest.h"
@@ -38,22 +44,41 @@ TEST(RuntimeFilterTest, Rules) {
   EXPECT_FALSE(IsDynamicLoader("/usr/lib/ld-helper/libfoo.so"));
 }
 
-// Names of aliases of one function that the rules' tests answer alike may
-// stand for each other; any test answering differently tells them apart.
-TEST(RuntimeFilterTest, RulesTellNamesApartByTheirTestsOnly) {
-  // node's folded template instances: program names both.
-  EXPECT_FALSE(RuntimeRulesTellApart("v8::internal::Visitor<A>::Visit(int)",
-                                     "v8::internal::Visitor<B>::Visit(int)"));
-  EXPECT_FALSE(RuntimeRulesTellApart("foo", "foo"));
-  EXPECT_FALSE(RuntimeRulesTellApart("malloc", "operator new(unsigned long)"));
-  // Each test: an allocator, ld.so's internals, stdio's buffer, the EH pool.
-  EXPECT_TRUE(RuntimeRulesTellApart("malloc", "my_malloc"));
-  EXPECT_TRUE(RuntimeRulesTellApart("operator new(unsigned long)", "Arena::New(unsigned long)"));
-  EXPECT_TRUE(RuntimeRulesTellApart("_dl_allocate_tls", "allocate_tls"));
-  EXPECT_TRUE(RuntimeRulesTellApart("_IO_file_doallocate", "_IO_file_allocate"));
-  EXPECT_TRUE(RuntimeRulesTellApart("__GI__IO_file_doallocate", "file_doallocate"));
-  EXPECT_TRUE(RuntimeRulesTellApart("(anonymous namespace)::pool::pool()", "pool()"));
-  EXPECT_TRUE(RuntimeRulesTellApart("__static_initialization eh_alloc.cc", "init"));
+std::string DemangleForTest(const char* mangled) {
+  int status = 0;
+  char* out = abi::__cxa_demangle(StripSymbolVersion(mangled).c_str(), nullptr, nullptr, &status);
+  std::string name = status == 0 && out != nullptr ? out : StripSymbolVersion(mangled);
+  std::free(out);
+  return name;
+}
+
+// The names the classification leaves undemangled are ones every name test
+// of the rules answers "no" for once demangled; the others are demangled.
+TEST(RuntimeFilterTest, PlainNestedNamesNeedNoDemangling) {
+  for (const char* plain : {"_ZN2v88internal4Heap2GCEv", "_ZNK4node11Environment7isolateEv",
+                            "_ZN4node13AsyncResourceD2Ev@@V1", "_ZN2v84base2OS5AbortEv.cold",
+                            "_ZNSt6vectorIiSaIiEE9_M_insertEv",
+                            "_ZN2v88internal3FooIiEEPNS0_3BarEv",  // a return type first
+                            "_ZN3foo3barEvNOT_MANGLED"}) {
+    EXPECT_TRUE(IsPlainNestedName(plain)) << plain;
+    const std::string name = DemangleForTest(plain);
+    const std::string bare = BareFunctionName(name);
+    EXPECT_FALSE(IsAllocatorBareName(bare)) << name;
+    EXPECT_FALSE(name.starts_with("_dl_")) << name;
+    EXPECT_NE(bare, "_IO_file_doallocate") << name;
+    // Qualified, unless it did not demangle (then it is the mangled name).
+    if (name != StripSymbolVersion(plain)) {
+      EXPECT_NE(bare.find("::"), std::string::npos) << name;
+    }
+  }
+  // Allocator entry points, ld.so's internals, stdio's buffer, heapsight's
+  // own: demangled and tested.
+  for (const char* asked : {"_Znwm", "_ZdlPvm", "_ZL6mallocm", "malloc", "_dl_allocate_tls",
+                            "_IO_file_doallocate", "_ZN9heapsight7preload5AllocEm",
+                            "_ZN3foo8_dl_initEv", "_Z3foov", ""}) {
+    EXPECT_FALSE(IsPlainNestedName(asked)) << asked;
+  }
+  EXPECT_FALSE(IsPlainNestedName(nullptr));
 }
 
 }  // namespace

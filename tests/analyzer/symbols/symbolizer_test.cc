@@ -473,49 +473,6 @@ TEST(SymbolizerTest, AddressesInOneFunctionShareTheirNameEntry) {
   EXPECT_TRUE(symbolizer.BareSymbolName(0x10).empty());
 }
 
-// A table sorted on a thread of its own (node's 110 k symbols; here every
-// table): names for the classification before the sort is done, and the
-// report's frames after it, are those of a table read at once, for every
-// function of this binary (aliases of one function may differ in name only
-// where the classification's tests answer them alike).
-TEST(SymbolizerTest, TablesSortedBesideNameAsTablesReadAtOnce) {
-  std::vector<uint64_t> ips;
-  for (const Module& m : OwnModules()) {
-    if (m.path.find("symbolizer_test") == std::string::npos) continue;
-    for (const format::SegmentInfo& seg : m.segments) {
-      if ((seg.flags & PF_X) == 0) continue;
-      for (uint64_t off = 0; off < seg.memsz; off += 61) ips.push_back(m.load_address + seg.vaddr + off);
-    }
-  }
-  ASSERT_GT(ips.size(), 1000u);
-  Symbolizer reference(OwnModules());
-  Symbolizer::SetSortBesideSymbolsForTesting(1);
-  Symbolizer beside(OwnModules());
-  Symbolizer beside_report(OwnModules());
-  Symbolizer::SetSortBesideSymbolsForTesting(-1);
-  size_t named = 0;
-  for (uint64_t ip : ips) {
-    const std::string& expected = reference.SymbolName(ip);
-    const std::string& name = beside.SymbolName(ip);
-    ASSERT_FALSE(RuntimeRulesTellApart(name, expected)) << std::hex << ip;
-    named += !name.empty();
-  }
-  EXPECT_GT(named, ips.size() / 2);
-  for (size_t i = 0; i < ips.size(); i += 37) {
-    const SymbolizedLocation& a = reference.Symbolize(ips[i]);
-    const SymbolizedLocation& b = beside_report.Symbolize(ips[i]);
-    ASSERT_EQ(a.frames.size(), b.frames.size()) << std::hex << ips[i];
-    for (size_t f = 0; f < a.frames.size(); ++f) {
-      EXPECT_EQ(a.frames[f].function, b.frames[f].function) << std::hex << ips[i];
-      EXPECT_EQ(a.frames[f].line, b.frames[f].line);
-    }
-    // Once Symbolize has waited for the sort, an address not asked yet is
-    // named as the table read at once names it.
-    beside.Symbolize(ips[i]);
-    EXPECT_EQ(beside.SymbolName(ips[i] + 1), reference.SymbolName(ips[i] + 1));
-  }
-}
-
 // With runtime_dwarf (a small trace's helper), Preload reads the runtime
 // libraries' DWARF too, last; the report's symbolizer adopts it and reads
 // nothing more for a libc frame, which symbolizes as it does lazily.
