@@ -631,10 +631,10 @@ struct LiveTableImpl {
   // A remove shrinks a shard only once its count is below this fraction of
   // the insert threshold (shrink_below). A program freeing its heap (python
   // dropping a 1M-entry dict at exit) shrank every shard at each 4/5 -> 2/3
-  // step, moving its remaining entries each time (9,038 shrinks, a sixth
-  // of the preload's CPU in that run) for memory it was about to give up;
-  // a shard emptied by removes alone now migrates once per factor of 4.8
-  // (from a load of 1/6 to 4/5), moving under a third of what it held,
+  // step, moving its remaining entries each time (9,038 shrinks; 2,450
+  // now, docs/performance.md) for memory it was about to give up; a
+  // shard emptied by removes alone now migrates once per factor of 4.8
+  // (from a load of 1/6 to 4/5), moving about a third of what it held,
   // not six times it. Bound for a shard that never sees another insert:
   // a load of at least 1/6, 96 bytes per live block from 144 KiB tables
   // on (up to 111 between 36 and 140 KiB, where a shrink must save an
