@@ -604,10 +604,13 @@ struct LiveTableImpl {
     return Resize(s, shard, n);
   }
 
-  // After a remove: below a load of 2/3 (24 bytes per live block), a shard
-  // shrinks to a load of 4/5, unless that saves less than an eighth of it
-  // (right after a growth rounded up to whole pages, the load may be below
-  // 2/3: that growth is not undone). No memory: it stays as it is.
+  // Below a load of 2/3 (24 bytes per live block), a shard shrinks to a
+  // load of 4/5, unless that saves less than an eighth of it (right after
+  // a growth rounded up to whole pages, the load may be below 2/3: that
+  // growth is not undone). It does so at its next insert (Insert), or at a
+  // remove once its count falls below a quarter of that threshold
+  // (kRemoveShrinkDivisor, Remove), straight to the table that fits its
+  // count either way. No memory: it stays as it is.
   static void MaybeShrink(Shard* s, size_t shard) {
     if (s->count >= s->shrink_below || s->old != nullptr) return;
     size_t n = s->nchunks <= kSmallChunks ? kMinChunks : WholePages(s->count * 5 / 16 + kTail);
@@ -624,6 +627,21 @@ struct LiveTableImpl {
     if (s->old != nullptr && Bytes(s->old_nchunks) <= kShrinkAtOnce) {
       Migrate(s, shard, s->old_nchunks);
     }
+  }
+  // A remove shrinks a shard only once its count is below this fraction of
+  // the insert threshold (shrink_below). A program freeing its heap (python
+  // dropping a 1M-entry dict at exit) shrank every shard at each 4/5 -> 2/3
+  // step, moving its remaining entries each time (9,038 shrinks; 2,450
+  // now, docs/performance.md) for memory it was about to give up; a
+  // shard emptied by removes alone now migrates once per factor of 4.8
+  // (from a load of 1/6 to 4/5), moving about a third of what it held,
+  // not six times it. Bound for a shard that never sees another insert:
+  // a load of at least 1/6, 96 bytes per live block from 144 KiB tables
+  // on (up to 111 between 36 and 140 KiB, where a shrink must save an
+  // eighth), and at most 32 KiB for a small table (as before).
+  static constexpr size_t kRemoveShrinkDivisor = 4;
+  static bool FarBelowThreshold(const Shard& s) {
+    return s.count < s.shrink_below / kRemoveShrinkDivisor;
   }
   // The thresholds of a table of `nchunks` chunks (see HasRoom and
   // MaybeShrink): room for 7/8 x 4 entries per home; shrink below 2/3 x 4
@@ -887,8 +905,9 @@ bool LiveTable::Insert(uintptr_t address, const LiveEntry& entry) {
   std::atomic<uint8_t>* filter = filter_.load(std::memory_order_seq_cst);
   if (shard.old != nullptr) Impl::Migrate(&shard, w.shard, Impl::kMigratePerOp);
   bool fits = w.fits && Impl::Fits(e);
-  if (filter == nullptr && fits && shard.old == nullptr && Impl::HasRoom(shard, 1)) {
-    // The common case: one table, with room.
+  if (filter == nullptr && fits && shard.old == nullptr && Impl::HasRoom(shard, 1) &&
+      shard.count >= shard.shrink_below) {
+    // The common case: one table, with room, not due to shrink.
     int added = Impl::PlaceOrReplace(Impl::Current(shard), w.hash, Impl::Pack(e));
     if (added >= 0) {
       shard.count += static_cast<size_t>(added);
@@ -898,6 +917,10 @@ bool LiveTable::Insert(uintptr_t address, const LiveEntry& entry) {
     }
     // No room within 30 chunks of its home: the general path below.
   }
+  // A shard below its shrink threshold shrinks here, at its next insert,
+  // not at each remove (see kRemoveShrinkDivisor): during a burst of frees
+  // it stays put, and the insert that follows shrinks it once.
+  Impl::MaybeShrink(&shard, w.shard);
   // A stale entry (the block's free went around us) is replaced.
   if (Impl::RemoveAny(&shard, address, w, nullptr) && filter != nullptr) {
     Impl::Unmark(filter, address);
@@ -933,7 +956,7 @@ bool LiveTable::Remove(uintptr_t address, LiveEntry* out) {
   }
   shard.recent_id[shard.recent_pos % kRecent] = out->id;
   shard.recent[shard.recent_pos++ % kRecent] = address;
-  Impl::MaybeShrink(&shard, w.shard);
+  if (Impl::FarBelowThreshold(shard)) Impl::MaybeShrink(&shard, w.shard);
   return true;
 }
 

@@ -31,16 +31,23 @@
 // table has 30 spare chunks past its last home so probes never wrap), and
 // each chunk counts the entries that passed it (4 bits, spread over its
 // slots), so a lookup stops at the first chunk nobody passed and a removal
-// moves nothing. A shard grows by 5/4 when it reaches a load of 7/8 and
-// shrinks to a load of 4/5 when it falls below 2/3 (it never maps less
-// than 8 KiB; a shrink must save an eighth of the table). Tables up to
+// moves nothing. A shard grows by 5/4 when it reaches a load of 7/8. Once
+// its load falls below 2/3 it shrinks to a load of 4/5 at its next insert;
+// a remove shrinks it (again straight to a load of 4/5) only once its
+// count falls below a quarter of that threshold, a load of 1/6 (it never
+// maps less than 8 KiB; a shrink must save an eighth of the table). So a
+// burst of frees (a program dropping its heap, at exit too) does not
+// migrate a shard at each 4/5 -> 2/3 step, and a shard that never sees
+// another insert keeps at most 96 bytes per live block (up to 111 bytes
+// in tables of 36-140 KiB). Tables up to
 // 32 KiB (a program of up to about a million live blocks) double instead,
 // and shrink straight to the smallest table (8 KiB) only once that would
-// be at most half full (171 entries), so a program whose blocks swing up
-// and down does not resize at each swing, and one that frees them all
-// migrates once (a small table may sit at up to 191 bytes per entry
-// before it shrinks: the 24-byte bound holds from 40 KiB tables on, below
-// which a shard maps at most 32 KiB).
+// be at most half full (171 entries: at the next insert; at a remove,
+// below 42), so a program whose blocks swing up and down does not resize
+// at each swing, and one that frees them all migrates once (a small table
+// may map up to 32 KiB for a few entries: 32 MiB over all shards, which
+// is the bound below 40 KiB; the 24-byte bound holds, at inserts, from
+// 40 KiB tables on).
 // Resizing is incremental: the shard maps the new table and every insert
 // or remove moves the next 8 chunks of the old table over, in order
 // (a shrink of a table of up to 64 KiB moves its few entries at once:
@@ -247,7 +254,9 @@ class LiveTable {
     size_t nhome = 0;
     size_t count = 0;
     uint32_t room = 0;          // entries the table takes before it grows
-    uint32_t shrink_below = 0;  // a remove below this count shrinks it
+    // Below this count the next insert shrinks the table; a remove, below
+    // a quarter of it (live_table.cc, kRemoveShrinkDivisor).
+    uint32_t shrink_below = 0;
     // While growing or shrinking: the previous table; its chunks below
     // `cursor` have been moved and its first `old_unmapped` bytes returned.
     Chunk* old = nullptr;

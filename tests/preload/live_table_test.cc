@@ -366,11 +366,32 @@ TEST(LiveTable, GrowthReturnsTheOldTableAsItGoes) {
   }
 }
 
-// Freeing shrinks a shard: below a load of 2/3 it migrates to a table at a
-// load of 4/5, incrementally as growth does (a table of up to 64 KiB at
-// once), so a program that frees most of its blocks gives the table's
-// memory back. Contents stay exact
-// throughout, and once settled the shard spends at most 24 bytes per entry.
+// The documented thresholds (live_table.h, SetThresholds), restated so the
+// tests below can say exactly when a shard shrinks and to what. A table of
+// `nchunks` chunks shrinks at its next insert below ShrinkBelow(nchunks)
+// entries, at a remove below a quarter of it; to 128 chunks if it has up to
+// 512, else to the whole pages that hold its count at a load of 4/5.
+size_t ShrinkBelow(size_t nchunks) {
+  if (nchunks <= 512) return nchunks > 128 ? (128 - 30) * 7 / 4 : 0;
+  size_t pages = nchunks * 7 / 8 / 64 * 64;
+  size_t by_size = pages > 30 ? (pages - 30) * 16 / 5 : 0;
+  size_t by_load = (nchunks * 8 + 2) / 3;
+  return std::min(by_size, by_load);
+}
+size_t ShrinkTo(size_t nchunks, size_t count) {
+  if (nchunks <= 512) return 128;
+  return std::max<size_t>(128, (count * 5 / 16 + 30 + 63) / 64 * 64);
+}
+
+// Freeing with no insert shrinks a shard only once its count falls below a
+// quarter of the insert threshold (a load of 1/6), straight to a load of
+// 4/5, incrementally as growth does (a table of up to 64 KiB at once): a
+// program that frees most of its blocks gives the table's memory back in a
+// few migrations, not one per 4/5 -> 2/3 step. Checked at every remove: a
+// shrink happens exactly at the first remove below the bound, to exactly
+// the table its count fits; contents stay exact throughout, and a settled
+// shard over 32 KiB spends at most 96 bytes per entry (111 under 144 KiB,
+// where a shrink must save an eighth of the table).
 TEST(LiveTable, ShrinksWhenBlocksAreFreedAndStaysExact) {
   static LiveTable table;
   std::vector<uintptr_t> regions = RegionsOfOneShard(8);
@@ -382,54 +403,158 @@ TEST(LiveTable, ShrinksWhenBlocksAreFreedAndStaysExact) {
       reference[address] = Entry(address, k);
     }
   }
-  const size_t grown = table.Memory().chunk_bytes;
+  LiveTable::MemoryUse m = table.Memory();
+  const size_t grown = m.chunk_bytes;
+  const size_t shrinks_at_start = m.shrinks;
+  EXPECT_EQ(shrinks_at_start, 0u);
   std::mt19937_64 rng(3);
   std::vector<uintptr_t> live;
   for (const auto& kv : reference) live.push_back(kv.first);
   std::shuffle(live.begin(), live.end(), rng);
-  size_t shrinks = 0, small_shrinks = 0, last = grown;
+  size_t shrinks = 0, small_shrinks = 0;
+  std::vector<size_t> sizes{grown / 64};
   while (live.size() > 500) {
+    const LiveTable::MemoryUse before = m;
     LiveEntry got;
     ASSERT_TRUE(table.Remove(live.back(), &got));
     ASSERT_EQ(got.id, live.back());
     reference.erase(live.back());
     live.pop_back();
-    if (live.size() % 64 != 0) continue;
-    LiveTable::MemoryUse m = table.Memory();
-    if (m.chunk_bytes < last) {
-      ++shrinks;
-      // A table over 64 KiB moves a few chunks per remove; one of up to
-      // 64 KiB moves all its entries in the remove that shrank it.
-      ASSERT_EQ(m.resizing, last > 64 * 1024 ? 1u : 0u) << last;
-      if (m.resizing == 0) {
-        ++small_shrinks;
-        ASSERT_EQ(m.old_bytes, 0u);
-        ExpectSameContents(table, reference);
-      } else if (shrinks % 4 == 1) {
-        ExpectSameContents(table, reference);  // mid-migration
-      }
+    m = table.Memory();
+    ASSERT_EQ(m.packed + m.side, live.size());
+    const size_t nchunks = before.chunk_bytes / 64;
+    const bool due = before.resizing == 0 && live.size() < ShrinkBelow(nchunks) / 4;
+    ASSERT_EQ(m.shrinks - before.shrinks, due ? 1u : 0u) << live.size() << " " << nchunks;
+    if (!due) {
+      ASSERT_EQ(m.chunk_bytes, before.chunk_bytes);
+      continue;
     }
-    last = m.chunk_bytes;
-    // A shrink must save an eighth of the table (whole pages), so tables
-    // under 140 KiB may stop at up to 25 bytes per entry.
-    if (m.resizing == 0 && m.chunk_bytes >= 64 * 1024) {
-      ASSERT_LE(m.chunk_bytes, (m.chunk_bytes >= 144 * 1024 ? 24 : 25) * m.packed) << live.size();
+    ++shrinks;
+    ASSERT_EQ(m.chunk_bytes, ShrinkTo(nchunks, live.size()) * 64) << live.size();
+    sizes.push_back(m.chunk_bytes / 64);
+    // A table over 64 KiB moves a few chunks per remove; one of up to
+    // 64 KiB moves all its entries in the remove that shrank it.
+    ASSERT_EQ(m.resizing, before.chunk_bytes > 64 * 1024 ? 1u : 0u) << before.chunk_bytes;
+    if (m.resizing == 0) {
+      ++small_shrinks;
+      ASSERT_EQ(m.old_bytes, 0u);
+    }
+    ExpectSameContents(table, reference);  // mid-migration too
+  }
+  // 65,528 entries in 21,568 chunks (1,348 KiB); removes shrink it below
+  // 14,378 entries (a quarter of its threshold, 57,515) to 4,544 chunks,
+  // below 3,029 to 1,024 (64 KiB, moved at once), below 682 to 256 (16 KiB,
+  // which would shrink only below 42 entries, to 128 chunks). Three
+  // migrations where the old rule made over ten.
+  EXPECT_EQ(sizes, (std::vector<size_t>{21568, 4544, 1024, 256}));
+  EXPECT_EQ(shrinks, 3u);
+  EXPECT_EQ(small_shrinks, 1u);
+  for (size_t i = 1; i < sizes.size(); ++i) {
+    if (sizes[i] * 64 > 32 * 1024) {
+      size_t settled = sizes[i] * 64, at_bound = ShrinkBelow(sizes[i]) / 4;
+      // (at_bound + 1: the bound's count is rounded down)
+      EXPECT_LE(settled, (settled >= 144 * 1024 ? 96 : 111) * (at_bound + 1)) << sizes[i];
     }
   }
-  EXPECT_GE(shrinks, 10u);
-  EXPECT_GE(small_shrinks, 2u);
-  // 500 entries: a 448-chunk table (28 KiB, reached by the 4/5 rule from
-  // above) keeps them, since its half (224 chunks) would be more than half
-  // full (room 679, so it shrinks below 339 entries).
-  EXPECT_EQ(table.Memory().chunk_bytes, 448u * 64);
-  EXPECT_LT(table.Memory().chunk_bytes, grown / 45);
+  EXPECT_EQ(table.Memory().chunk_bytes, 256u * 64);
   ExpectSameContents(table, reference);
   for (uintptr_t address : live) ASSERT_TRUE(table.Contains(address));
 }
 
+// A burst of removes with no insert leaves a shard's table as it is until
+// its count falls below a quarter of the insert threshold; once below the
+// threshold itself, the next insert shrinks it, to the table that fits its
+// count. Exact sizes and counts from Memory().
+TEST(LiveTable, RemovesShrinkOnlyFarBelowTheThresholdAndTheNextInsertShrinks) {
+  static LiveTable table;
+  std::vector<uintptr_t> regions = RegionsOfOneShard(4);
+  std::vector<uintptr_t> addresses;
+  for (uintptr_t region : regions) {
+    for (uintptr_t k = 1; k < 8192; ++k) addresses.push_back(region << 16 | k * 8);
+  }
+  Reference reference;
+  const size_t n = 20000;
+  for (size_t i = 0; i < n; ++i) {
+    ASSERT_TRUE(table.Insert(addresses[i], Entry(i + 1, 8)));
+    reference[addresses[i]] = Entry(i + 1, 8);
+  }
+  // Ends the last growth's migration: removes and re-inserts move 8 chunks
+  // each.
+  LiveTable::MemoryUse m = table.Memory();
+  for (size_t i = 0; m.resizing != 0; ++i, m = table.Memory()) {
+    LiveEntry e;
+    ASSERT_TRUE(table.Remove(addresses[i], &e));
+    ASSERT_TRUE(table.Insert(addresses[i], e));
+  }
+  ASSERT_EQ(m.shrinks, 0u);
+  const size_t grown = m.chunk_bytes / 64;
+  const size_t below = ShrinkBelow(grown);
+  // 20,000 entries: 6,976 chunks (436 KiB), which shrinks below 18,603.
+  EXPECT_EQ(grown, 6976u);
+  EXPECT_EQ(below, 18603u);
+  // Removes down to one under the threshold, and a quarter further: no
+  // shrink (the old rule shrank here at each 4/5 -> 2/3 step).
+  size_t live = n;
+  auto remove_down_to = [&](size_t target) {
+    while (live > target) {
+      --live;
+      LiveEntry e;
+      ASSERT_TRUE(table.Remove(addresses[live], &e));
+      ASSERT_EQ(e.id, live + 1);
+      reference.erase(addresses[live]);
+    }
+  };
+  remove_down_to(below - 1);
+  m = table.Memory();
+  EXPECT_EQ(m.shrinks, 0u);
+  EXPECT_EQ(m.chunk_bytes, grown * 64);
+  // The next insert shrinks it to a load of 4/5 for its count (18,602
+  // entries: 5,888 chunks, 368 KiB), incrementally (a 436 KiB table).
+  ASSERT_TRUE(table.Insert(addresses[live], Entry(live + 1, 8)));
+  reference[addresses[live]] = Entry(live + 1, 8);
+  ++live;
+  m = table.Memory();
+  EXPECT_EQ(m.shrinks, 1u);
+  EXPECT_EQ(m.resizing, 1u);
+  EXPECT_EQ(m.chunk_bytes, ShrinkTo(grown, below - 1) * 64);
+  EXPECT_EQ(m.chunk_bytes, 5888u * 64);
+  EXPECT_EQ(m.old_bytes, grown * 64);
+  ExpectSameContents(table, reference);
+  // Removes alone: the migration ends (8 chunks per remove) and the shard
+  // stays at 5,888 chunks down to a quarter of its threshold (3,925 of
+  // 15,702 entries); the remove below it shrinks it, straight to a load of
+  // 4/5 (3,924 entries: 1,280 chunks, 80 KiB, moved a few chunks per
+  // remove).
+  const size_t current = m.chunk_bytes / 64;
+  const size_t far = ShrinkBelow(current) / 4;
+  EXPECT_EQ(ShrinkBelow(current), 15702u);
+  EXPECT_EQ(far, 3925u);
+  remove_down_to(far);
+  m = table.Memory();
+  EXPECT_EQ(m.shrinks, 1u);
+  EXPECT_EQ(m.resizing, 0u);
+  EXPECT_EQ(m.old_bytes, 0u);
+  EXPECT_EQ(m.chunk_bytes, current * 64);
+  remove_down_to(far - 1);
+  m = table.Memory();
+  EXPECT_EQ(m.shrinks, 2u);
+  EXPECT_EQ(m.chunk_bytes, ShrinkTo(current, far - 1) * 64);
+  EXPECT_EQ(m.chunk_bytes, 1280u * 64);
+  ExpectSameContents(table, reference);
+  // A shard that never sees another insert holds at most 96 bytes per
+  // live block past 144 KiB: 368 KiB held 3,925 entries (96.0 bytes each).
+  EXPECT_LE(current * 64, 96 * (far + 1));
+  for (size_t i = 0; i < live; ++i) {
+    LiveEntry e;
+    ASSERT_TRUE(table.Remove(addresses[i], &e));
+    ASSERT_EQ(e.id, i + 1);
+  }
+  EXPECT_EQ(table.Size(), 0u);
+}
+
 // A small table (up to 32 KiB) doubles when full and shrinks, straight to
 // the smallest table (128 chunks), only once that would be at most half
-// full (171 entries): a program whose live blocks swing around one size
+// full (171 entries; at its next insert, or at a remove below 42): a program whose live blocks swing around one size
 // (an interpreter building and dropping a dict) does not resize at all,
 // one that frees everything migrates once, not once per halving; and a
 // resize of a small table returns its whole old table, once, when the
@@ -457,21 +582,30 @@ TEST(LiveTable, SmallTablesDoubleAndHalveWithoutChurn) {
   EXPECT_EQ(m.shrinks, 0u);
   EXPECT_EQ(m.unmaps, 2u);  // the 8 and 16 KiB tables, once each
   EXPECT_EQ(m.resizing, 0u);
-  // Down to 170: straight to 128 chunks (no 256 between); back up to 792:
-  // it doubles twice.
+  // Down to 170: the removes leave it (a remove shrinks a small table only
+  // below 171 / 4 = 42); the next insert shrinks it straight to 128 chunks
+  // (no 256 between). Back up to 792: it doubles twice.
   for (size_t i = 170; i < 792; ++i) ASSERT_TRUE(table.Remove(addresses[i], &gone));
   m = table.Memory();
+  EXPECT_EQ(m.shrinks, 0u);
+  EXPECT_EQ(m.chunk_bytes, 512u * 64);
+  ASSERT_TRUE(table.Insert(addresses[170], Entry(171, 8)));
+  m = table.Memory();
   EXPECT_EQ(m.shrinks, 1u);
+  EXPECT_EQ(m.resizing, 0u);
   EXPECT_EQ(m.chunk_bytes, 128u * 64);
-  for (size_t i = 170; i < 792; ++i) ASSERT_TRUE(table.Insert(addresses[i], Entry(i + 1, 8)));
+  for (size_t i = 171; i < 792; ++i) ASSERT_TRUE(table.Insert(addresses[i], Entry(i + 1, 8)));
   m = table.Memory();
   EXPECT_EQ(m.grows, 4u);
   EXPECT_EQ(m.chunk_bytes, 512u * 64);
-  // All freed: 512 -> 128 below 171, once.
+  // All freed, with no insert: 512 -> 128 at the remove that leaves 41
+  // entries, once.
   for (size_t i = 0; i < 792; ++i) {
     LiveEntry e;
     ASSERT_TRUE(table.Remove(addresses[i], &e));
     ASSERT_EQ(e.id, i + 1);
+    m = table.Memory();
+    ASSERT_EQ(m.shrinks, 792 - i - 1 < 42 ? 2u : 1u) << i;
   }
   m = table.Memory();
   EXPECT_EQ(m.shrinks, 2u);
@@ -537,7 +671,8 @@ TEST(LiveTable, OldTablesAreReturnedInBatches) {
       ASSERT_EQ(e.id, i);
     }
   }
-  // Emptied, every shard went back to 128 chunks: 64 more 16 KiB tables
+  // Emptied with no insert, every shard went back to 128 chunks (at the
+  // remove that left 41 entries, below a quarter of 171): 64 more 16 KiB tables
   // (1 MiB) went through the queue, in two batches of 32 (512 KiB each).
   LiveTable::MemoryUse m = table.Memory();
   EXPECT_EQ(m.shrinks - start.shrinks, 64u);
