@@ -23,6 +23,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "format/chunk_encoder.h"
@@ -183,7 +184,24 @@ class ChunkDecoder {
   // it decoded. Inlined into the caller with its sink, so a loop over a
   // chunk's records keeps the decoder's state in registers.
   template <typename Sink>
-  size_t DecodeHotRecords(size_t max_records, Sink&& sink);
+  size_t DecodeHotRecords(size_t max_records, Sink&& sink) {
+    return DecodeHotRecords(max_records, sink, DeclineStackNodes{});
+  }
+  // The same, and the kStackNode records among them too: node_sink(node,
+  // parent, ip, time_us) for each (the fields Next sets in
+  // Record::stack_node). Counted in the return value and against
+  // max_records like the hot records. A stack node the fast path cannot
+  // decode without end checks, or a malformed one, stops it as any record
+  // it declines does. (A trace with deep stacks defines hundreds of
+  // thousands of nodes, cc1plus's 533 k, one or a few before an allocation:
+  // through Next, each cost about 400 instructions and the fast loop's exit
+  // and re-entry; 2026-12-06, cc20.)
+  template <typename Sink, typename NodeSink>
+  size_t DecodeHotRecords(size_t max_records, Sink&& sink, NodeSink&& node_sink);
+  // The node_sink of a DecodeHotRecords that declines stack nodes.
+  struct DeclineStackNodes {
+    void operator()(uint64_t, uint64_t, uint64_t, uint64_t) const {}
+  };
 
   // At most this many records are left (each takes at least two bytes of
   // the record stream): a bound for sizing the caller's arrays.
@@ -268,6 +286,15 @@ class ChunkDecoder {
   }
   bool ReadColumn(int column, uint64_t* v);
 
+  // The most of the record stream a hot record takes (its first byte and
+  // three varints: a kRealloc's two-varint id_ref and its stack); FastBudget
+  // counts the stream's room in these.
+  static constexpr ptrdiff_t kHotRecordBytes = 1 + 3 * static_cast<ptrdiff_t>(kMaxVarintBytes);
+  // A stack node decodes without end checks when this much of the record
+  // stream is left: its tag and four varints (length, node, parent, ip).
+  static constexpr ptrdiff_t kStackNodeFastBytes =
+      1 + 4 * static_cast<ptrdiff_t>(kMaxVarintBytes);
+
   ChunkHeader header_{};
   const uint8_t* base_ = nullptr;
   const uint8_t* pos_ = nullptr;
@@ -290,9 +317,12 @@ class ChunkDecoder {
   bool compact_ = false;       // kFileFlagCompactFrees
 };
 
-template <typename Sink>
+template <typename Sink, typename NodeSink>
 [[gnu::always_inline]] inline size_t ChunkDecoder::DecodeHotRecords(size_t max_records,
-                                                                   Sink&& sink) {
+                                                                   Sink&& sink,
+                                                                   NodeSink&& node_sink) {
+  constexpr bool kTakesNodes =
+      !std::is_same_v<std::remove_cvref_t<NodeSink>, DeclineStackNodes>;
   // The decoder's state lives in locals during the loop and is written back
   // once at its end: the sink's stores (of bytes, which may alias anything)
   // would otherwise make the compiler reload and store every member per
@@ -305,6 +335,8 @@ template <typename Sink>
   uint64_t address = last_address_;
   uint64_t freed = last_freed_;
   uint64_t counter = next_counter_;
+  uint64_t node = last_node_;
+  uint64_t node_ip = last_node_ip_;
   Budget budget{fast_records_, fast_frees_};
   const uint32_t thread = header_.thread_index;
   const bool compact = compact_;
@@ -318,7 +350,44 @@ template <typename Sink>
       if (budget.frees == 0) break;
     }
     const uint8_t byte = *pos;
-    if (byte < kHotByteBase) break;
+    if (byte < kHotByteBase) {
+      if constexpr (kTakesNodes) {
+        // A stack node: its tag, its body's length (a padded varint), the
+        // body (three varints, then whatever a later version appends).
+        // Read without end checks when a longest record (the tag and four
+        // varints) fits before the end; anything the checked path would
+        // reject stops here, so that Next names the error from this record.
+        if (byte != static_cast<uint8_t>(RecordTag::kStackNode) ||
+            end_ - pos < kStackNodeFastBytes) {
+          break;
+        }
+        const uint8_t* p = pos + 1;
+        uint64_t length, node_delta, parent_delta, ip_delta;
+        if (!UncheckedVarint(p, &length) || length > static_cast<uint64_t>(end_ - p)) break;
+        const uint8_t* const body_end = p + length;
+        if (!UncheckedVarint(p, &node_delta) || !UncheckedVarint(p, &parent_delta) ||
+            !UncheckedVarint(p, &ip_delta) || p > body_end) {
+          break;
+        }
+        const uint64_t next_node = node + static_cast<uint64_t>(UnZigZag(node_delta));
+        // Node 0 is "no stack"; a parent is older than its child (or 0).
+        if (next_node == 0 || parent_delta == 0 || parent_delta > next_node) break;
+        node = next_node;
+        node_ip += static_cast<uint64_t>(UnZigZag(ip_delta));
+        // The budgets counted the record stream's room in hot records of
+        // at most kHotRecordBytes: this record took that many of them at
+        // most (rounded up); the columns are untouched.
+        const uint64_t used =
+            (static_cast<uint64_t>(body_end - pos) + kHotRecordBytes - 1) / kHotRecordBytes;
+        budget.records = budget.records > used ? budget.records - used : 0;
+        budget.frees = budget.frees > used ? budget.frees - used : 0;
+        pos = body_end;
+        ++n;
+        node_sink(node, node - parent_delta, node_ip, time);
+        continue;
+      }
+      break;
+    }
     const RecordTag tag = static_cast<RecordTag>(byte / kHotByteBase);
     const uint8_t api = byte % kHotByteBase;
     if (api >= static_cast<uint8_t>(Api::kApiLimit)) break;
@@ -400,6 +469,8 @@ template <typename Sink>
   last_address_ = address;
   last_freed_ = freed;
   next_counter_ = counter;
+  last_node_ = node;
+  last_node_ip_ = node_ip;
   fast_records_ = budget.records;
   fast_frees_ = budget.frees;
   return n;

@@ -220,6 +220,11 @@ void DecodeChunk(const uint8_t* data, size_t size, DecodedChunk* out, bool compa
           }
           break;
       }
+    }, [&](uint64_t node, uint64_t parent, uint64_t ip, uint64_t time_us) {
+      // As ToEvent writes a stack node (its api, id and stack unused: 0).
+      check_order(time_us);
+      PutHot(cursor, EventHead(RecordTag::kStackNode, format::Api::kUnknown, 0, stream), time_us,
+             0, parent, ip, 0, node);
     });
     events.set_size(static_cast<size_t>(cursor - events.data()));
     if (decoded == room) {  // out of room (the bound above makes this rare)
