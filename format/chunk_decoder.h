@@ -23,7 +23,6 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <type_traits>
 #include <vector>
 
 #include "format/chunk_encoder.h"
@@ -184,24 +183,21 @@ class ChunkDecoder {
   // it decoded. Inlined into the caller with its sink, so a loop over a
   // chunk's records keeps the decoder's state in registers.
   template <typename Sink>
-  size_t DecodeHotRecords(size_t max_records, Sink&& sink) {
-    return DecodeHotRecords(max_records, sink, DeclineStackNodes{});
-  }
-  // The same, and the kStackNode records among them too: node_sink(node,
-  // parent, ip, time_us) for each (the fields Next sets in
-  // Record::stack_node). Counted in the return value and against
-  // max_records like the hot records. A stack node the fast path cannot
-  // decode without end checks, or a malformed one, stops it as any record
-  // it declines does. (A trace with deep stacks defines hundreds of
-  // thousands of nodes, cc1plus's 533 k, one or a few before an allocation:
-  // through Next, each cost about 400 instructions and the fast loop's exit
-  // and re-entry; 2026-12-06, cc20.)
-  template <typename Sink, typename NodeSink>
-  size_t DecodeHotRecords(size_t max_records, Sink&& sink, NodeSink&& node_sink);
-  // The node_sink of a DecodeHotRecords that declines stack nodes.
-  struct DeclineStackNodes {
-    void operator()(uint64_t, uint64_t, uint64_t, uint64_t) const {}
-  };
+  size_t DecodeHotRecords(size_t max_records, Sink&& sink);
+
+  // The stack nodes' fast path: decodes the kStackNode records from here
+  // on, at most `max_records` of them, and calls node_sink(node, parent,
+  // ip, time_us) for each (the fields Next sets in Record::stack_node); stops
+  // before the first other record, or a stack node it cannot decode
+  // without end checks or that is malformed (Next then decodes it, or
+  // names its error). Returns how many it decoded. A trace with deep
+  // stacks defines hundreds of thousands of nodes, cc1plus's 533 k, one
+  // or a few before an allocation: through Next each cost about 400
+  // instructions (2026-12-06, cc20). A loop of its own, beside
+  // DecodeHotRecords rather than in it: a stack-node case in the hot loop
+  // cost the hot records of python and perl about 3 instructions each.
+  template <typename NodeSink>
+  size_t DecodeStackNodes(size_t max_records, NodeSink&& node_sink);
 
   // At most this many records are left (each takes at least two bytes of
   // the record stream): a bound for sizing the caller's arrays.
@@ -317,12 +313,9 @@ class ChunkDecoder {
   bool compact_ = false;       // kFileFlagCompactFrees
 };
 
-template <typename Sink, typename NodeSink>
+template <typename Sink>
 [[gnu::always_inline]] inline size_t ChunkDecoder::DecodeHotRecords(size_t max_records,
-                                                                   Sink&& sink,
-                                                                   NodeSink&& node_sink) {
-  constexpr bool kTakesNodes =
-      !std::is_same_v<std::remove_cvref_t<NodeSink>, DeclineStackNodes>;
+                                                                   Sink&& sink) {
   // The decoder's state lives in locals during the loop and is written back
   // once at its end: the sink's stores (of bytes, which may alias anything)
   // would otherwise make the compiler reload and store every member per
@@ -335,8 +328,6 @@ template <typename Sink, typename NodeSink>
   uint64_t address = last_address_;
   uint64_t freed = last_freed_;
   uint64_t counter = next_counter_;
-  uint64_t node = last_node_;
-  uint64_t node_ip = last_node_ip_;
   Budget budget{fast_records_, fast_frees_};
   const uint32_t thread = header_.thread_index;
   const bool compact = compact_;
@@ -350,44 +341,7 @@ template <typename Sink, typename NodeSink>
       if (budget.frees == 0) break;
     }
     const uint8_t byte = *pos;
-    if (byte < kHotByteBase) {
-      if constexpr (kTakesNodes) {
-        // A stack node: its tag, its body's length (a padded varint), the
-        // body (three varints, then whatever a later version appends).
-        // Read without end checks when a longest record (the tag and four
-        // varints) fits before the end; anything the checked path would
-        // reject stops here, so that Next names the error from this record.
-        if (byte != static_cast<uint8_t>(RecordTag::kStackNode) ||
-            end_ - pos < kStackNodeFastBytes) {
-          break;
-        }
-        const uint8_t* p = pos + 1;
-        uint64_t length, node_delta, parent_delta, ip_delta;
-        if (!UncheckedVarint(p, &length) || length > static_cast<uint64_t>(end_ - p)) break;
-        const uint8_t* const body_end = p + length;
-        if (!UncheckedVarint(p, &node_delta) || !UncheckedVarint(p, &parent_delta) ||
-            !UncheckedVarint(p, &ip_delta) || p > body_end) {
-          break;
-        }
-        const uint64_t next_node = node + static_cast<uint64_t>(UnZigZag(node_delta));
-        // Node 0 is "no stack"; a parent is older than its child (or 0).
-        if (next_node == 0 || parent_delta == 0 || parent_delta > next_node) break;
-        node = next_node;
-        node_ip += static_cast<uint64_t>(UnZigZag(ip_delta));
-        // The budgets counted the record stream's room in hot records of
-        // at most kHotRecordBytes: this record took that many of them at
-        // most (rounded up); the columns are untouched.
-        const uint64_t used =
-            (static_cast<uint64_t>(body_end - pos) + kHotRecordBytes - 1) / kHotRecordBytes;
-        budget.records = budget.records > used ? budget.records - used : 0;
-        budget.frees = budget.frees > used ? budget.frees - used : 0;
-        pos = body_end;
-        ++n;
-        node_sink(node, node - parent_delta, node_ip, time);
-        continue;
-      }
-      break;
-    }
+    if (byte < kHotByteBase) break;
     const RecordTag tag = static_cast<RecordTag>(byte / kHotByteBase);
     const uint8_t api = byte % kHotByteBase;
     if (api >= static_cast<uint8_t>(Api::kApiLimit)) break;
@@ -469,8 +423,48 @@ template <typename Sink, typename NodeSink>
   last_address_ = address;
   last_freed_ = freed;
   next_counter_ = counter;
-  last_node_ = node;
-  last_node_ip_ = node_ip;
+  fast_records_ = budget.records;
+  fast_frees_ = budget.frees;
+  return n;
+}
+
+template <typename NodeSink>
+[[gnu::always_inline]] inline size_t ChunkDecoder::DecodeStackNodes(size_t max_records,
+                                                                   NodeSink&& node_sink) {
+  const uint8_t* pos = pos_;
+  Budget budget{fast_records_, fast_frees_};
+  size_t n = 0;
+  while (n < max_records && end_ - pos >= kStackNodeFastBytes &&
+         *pos == static_cast<uint8_t>(RecordTag::kStackNode)) {
+    // Its tag, its body's length (a padded varint), the body (three
+    // varints, then whatever a later version appends), read without end
+    // checks: a longest record fits before the end. Anything the checked
+    // path would reject stops here.
+    const uint8_t* p = pos + 1;
+    uint64_t length, node_delta, parent_delta, ip_delta;
+    if (!UncheckedVarint(p, &length) || length > static_cast<uint64_t>(end_ - p)) break;
+    const uint8_t* const body_end = p + length;
+    if (!UncheckedVarint(p, &node_delta) || !UncheckedVarint(p, &parent_delta) ||
+        !UncheckedVarint(p, &ip_delta) || p > body_end) {
+      break;
+    }
+    const uint64_t node = last_node_ + static_cast<uint64_t>(UnZigZag(node_delta));
+    // Node 0 is "no stack"; a parent is older than its child (or 0).
+    if (node == 0 || parent_delta == 0 || parent_delta > node) break;
+    last_node_ = node;
+    const uint64_t ip = last_node_ip_ += static_cast<uint64_t>(UnZigZag(ip_delta));
+    // The budgets counted the record stream's room in hot records of at
+    // most kHotRecordBytes: this record took that many of them at most
+    // (rounded up); the columns are untouched.
+    const uint64_t used =
+        (static_cast<uint64_t>(body_end - pos) + kHotRecordBytes - 1) / kHotRecordBytes;
+    budget.records = budget.records > used ? budget.records - used : 0;
+    budget.frees = budget.frees > used ? budget.frees - used : 0;
+    pos = body_end;
+    ++n;
+    node_sink(node, node - parent_delta, ip, time_us_);
+  }
+  pos_ = pos;
   fast_records_ = budget.records;
   fast_frees_ = budget.frees;
   return n;
