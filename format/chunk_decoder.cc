@@ -230,8 +230,9 @@ ChunkDecoder::Budget ChunkDecoder::FastBudget(const uint8_t* pos, const uint8_t*
   auto room = [](const uint8_t* p, const uint8_t* end, ptrdiff_t per_record) {
     return static_cast<uint64_t>((end - p) / per_record);
   };
+  static_assert(kHotRecordBytes == 1 + kFastRowBytes);
   Budget b;
-  uint64_t n = room(pos, end_, 1 + kFastRowBytes);
+  uint64_t n = room(pos, end_, kHotRecordBytes);
   n = std::min(n, room(times, columns_[kTimeColumn].end, 2 * kVarint));
   b.frees = n;
   // A compact realloc reads two sizes (trace_format.h, "Compact frees").

@@ -226,6 +226,21 @@ void DecodeChunk(const uint8_t* data, size_t size, DecodedChunk* out, bool compa
       events.Reserve(decoder.max_records_left() * per_record + per_record);
       continue;
     }
+    // Stack nodes, then back to the hot records (out of room: the hot
+    // loop's room is 0, and it reserves more).
+    Event* node_cursor = base + events.size();
+    const size_t nodes = decoder.DecodeStackNodes(
+        events.capacity() - events.size(),
+        [&](uint64_t node, uint64_t parent, uint64_t ip, uint64_t time_us) {
+          // As ToEvent writes a stack node (its api, id and stack unused: 0).
+          check_order(time_us);
+          PutHot(node_cursor, EventHead(RecordTag::kStackNode, format::Api::kUnknown, 0, stream),
+                 time_us, 0, parent, ip, 0, node);
+        });
+    if (nodes != 0) {
+      events.set_size(static_cast<size_t>(node_cursor - events.data()));
+      continue;
+    }
     if (!decoder.Next(&r)) break;
     events.Reserve(2);  // so a second Append (a compact realloc) keeps `e` in place
     Event& e = events.Append();

@@ -37,7 +37,7 @@
 #include <deque>
 #include <vector>
 
-#include "analyzer/model/huge_page_allocator.h"
+#include "analyzer/model/mapped_vector.h"
 
 namespace heapsight::analyzer {
 
@@ -181,7 +181,7 @@ class SiteTimelineBuilder {
     if (entries_ > max_entries_) Keep(keep_while_pruning_);
   }
 
-  std::vector<State, HugePageAllocator<State>> sites_;  // huge_page_allocator.h
+  MappedVector<State> sites_;  // mapped_vector.h: grows without copying
   // The stored buckets of the sites not folded, in blocks (a deque: no
   // doubling copy, at most one block spare; a compiler's trace stores
   // hundreds of thousands).

@@ -58,7 +58,7 @@
 #include "absl/status/statusor.h"
 #include "analyzer/model/growth_tracker.h"
 #include "analyzer/model/heap_timeline.h"
-#include "analyzer/model/huge_page_allocator.h"
+#include "analyzer/model/mapped_vector.h"
 #include "analyzer/model/site_timeline.h"
 #include "analyzer/model/stack_trie.h"
 #include "analyzer/model/leak_class_data.h"
@@ -214,9 +214,10 @@ struct ProcessProfile {
   uint64_t duration_us = 0;        // time of the last record
   uint64_t threads = 0;            // distinct thread streams
   std::vector<Module> modules;
-  // Every (stack, api) that allocated. Huge pages: a compiler's trace has
-  // a hundred thousand sites, grown one by one (huge_page_allocator.h).
-  std::vector<Site, HugePageAllocator<Site>> sites;
+  // Every (stack, api) that allocated. A compiler's trace has a hundred
+  // thousand sites, grown one by one: in huge pages, and grown by moving
+  // the pages, not copying them (mapped_vector.h).
+  MappedVector<Site> sites;
   Totals totals;
   RuntimeTotals runtime_totals;
   std::array<uint64_t, kSizeBuckets> size_histogram{};  // the program's allocations (sampled
