@@ -188,6 +188,16 @@ std::vector<uintptr_t> RegionsOfOneShard(size_t count) {
   return regions;
 }
 
+// Every 8-aligned address of `regions` (64 KiB each) but the first, region
+// by region: 8,191 per region, all in one shard for RegionsOfOneShard's.
+std::vector<uintptr_t> AddressesIn(const std::vector<uintptr_t>& regions) {
+  std::vector<uintptr_t> addresses;
+  for (uintptr_t region : regions) {
+    for (uintptr_t k = 1; k < 8192; ++k) addresses.push_back(region << 16 | k * 8);
+  }
+  return addresses;
+}
+
 using Reference = std::map<uintptr_t, LiveEntry>;
 
 void ExpectSameContents(LiveTable& table, const Reference& reference) {
@@ -309,10 +319,7 @@ TEST(LiveTable, OneShardGrowsIncrementallyAndStaysExact) {
 TEST(LiveTable, GrowthReturnsTheOldTableAsItGoes) {
   static LiveTable table;
   std::vector<uintptr_t> regions = RegionsOfOneShard(8);
-  std::vector<uintptr_t> addresses;
-  for (uintptr_t region : regions) {
-    for (uintptr_t k = 1; k < 8192; ++k) addresses.push_back(region << 16 | k * 8);
-  }
+  std::vector<uintptr_t> addresses = AddressesIn(regions);
   // Chunks (homes): 128 (98), 256 (226), 512 (482), then 5/4 in whole
   // pages: 640 (610), 832 (802), 1088 (1058), 1408 (1378), 1792 (1762),
   // 2240 (2210), 2816 (2786): room for 2786 x 7/2 = 9,751 entries; the
@@ -468,10 +475,7 @@ TEST(LiveTable, ShrinksWhenBlocksAreFreedAndStaysExact) {
 TEST(LiveTable, RemovesShrinkOnlyFarBelowTheThresholdAndTheNextInsertShrinks) {
   static LiveTable table;
   std::vector<uintptr_t> regions = RegionsOfOneShard(4);
-  std::vector<uintptr_t> addresses;
-  for (uintptr_t region : regions) {
-    for (uintptr_t k = 1; k < 8192; ++k) addresses.push_back(region << 16 | k * 8);
-  }
+  std::vector<uintptr_t> addresses = AddressesIn(regions);
   Reference reference;
   const size_t n = 20000;
   for (size_t i = 0; i < n; ++i) {
