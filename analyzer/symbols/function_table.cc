@@ -229,6 +229,12 @@ bool FunctionAliasBefore(const char* a, const char* b) {
   return std::strcmp(a, b) < 0;
 }
 
+bool FunctionSymbolBefore(const FunctionCandidate& a, const FunctionCandidate& b) {
+  if (FunctionCandidateBefore(a, b)) return true;
+  if (FunctionCandidateBefore(b, a)) return false;
+  return FunctionAliasBefore(a.name, b.name);
+}
+
 bool PackFunctionCandidates(const std::vector<FunctionCandidate>& candidates,
                             std::vector<PackedFunctionCandidate>* packed) {
   if (candidates.size() > UINT32_MAX) return false;
@@ -243,12 +249,7 @@ bool PackFunctionCandidates(const std::vector<FunctionCandidate>& candidates,
 }
 
 std::vector<FunctionSymbol> PickFunctionSymbols(std::vector<FunctionCandidate> candidates) {
-  std::sort(candidates.begin(), candidates.end(),
-            [](const FunctionCandidate& a, const FunctionCandidate& b) {
-              if (FunctionCandidateBefore(a, b)) return true;
-              if (FunctionCandidateBefore(b, a)) return false;
-              return FunctionAliasBefore(a.name, b.name);
-            });
+  std::sort(candidates.begin(), candidates.end(), FunctionSymbolBefore);
   std::vector<FunctionSymbol> out;
   out.reserve(candidates.size());
   for (const FunctionCandidate& c : candidates) {
@@ -286,19 +287,18 @@ FunctionTable::FunctionTable(std::vector<FunctionCandidate> candidates) {
 
 const PackedFunctionCandidate* FunctionTable::Choose(size_t first, size_t end) const {
   const PackedFunctionCandidate* best = nullptr;
-  const char* best_name = nullptr;
-  uint32_t best_rank = 0;
+  FunctionCandidate best_candidate{};
   for (size_t k = first; k < end; ++k) {
     const PackedFunctionCandidate& c = sorted_[k];
     const char* name = NameOf(c.index);
     if (name[0] == '\0') continue;  // libdwfl gives no such symbol
-    const uint32_t rank = IsGlibcInternalAlias(name) ? 3 : c.rank();
-    if (best == nullptr || rank < best_rank ||
-        (rank == best_rank && (c.end() > best->end() ||
-                               (c.end() == best->end() && FunctionAliasBefore(name, best_name))))) {
+    // The packed rank is the binding's (a directly read table's names are
+    // not read until here): the __GI_ test told now.
+    const FunctionCandidate candidate{c.start(), c.end(), name,
+                                      IsGlibcInternalAlias(name) ? 3 : c.rank()};
+    if (best == nullptr || FunctionSymbolBefore(candidate, best_candidate)) {
       best = &c;
-      best_name = name;
-      best_rank = rank;
+      best_candidate = candidate;
     }
   }
   return best;

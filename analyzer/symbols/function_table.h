@@ -88,6 +88,12 @@ inline bool FunctionCandidateBefore(const FunctionCandidate& a, const FunctionCa
 // version "@@" before the others).
 bool FunctionAliasBefore(const char* a, const char* b);
 
+// The order that decides which candidate names a start: FunctionCandidateBefore,
+// then FunctionAliasBefore among aliases equal in all three (a total order on
+// distinct names). PickFunctionSymbols sorts by it and keeps each start's
+// first; FunctionTable::Find chooses the same candidate by it.
+bool FunctionSymbolBefore(const FunctionCandidate& a, const FunctionCandidate& b);
+
 // Sorted by start, one symbol per start: the lowest rank, then the
 // greatest end, then FunctionAliasBefore's name (a function of the
 // candidates' set, not of their order), by std::sort of the candidates:
