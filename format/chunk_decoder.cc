@@ -341,10 +341,7 @@ bool ChunkDecoder::NextSlow(Record* out, RecordTag tag) {
     }
     last_node_ += static_cast<uint64_t>(node_delta);
     last_node_ip_ += static_cast<uint64_t>(ip_delta);
-    // Node 0 is "no stack"; a parent is older than its child (or 0).
-    if (last_node_ == 0 || parent_delta == 0 || parent_delta > last_node_) {
-      return Fail("stack node");
-    }
+    if (!IsValidStackNode(last_node_, parent_delta)) return Fail("stack node");
     r.stack_node.node = last_node_;
     r.stack_node.parent = last_node_ - parent_delta;
     r.stack_node.ip = last_node_ip_;

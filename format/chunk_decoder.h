@@ -286,6 +286,12 @@ class ChunkDecoder {
   // three varints: a kRealloc's two-varint id_ref and its stack); FastBudget
   // counts the stream's room in these.
   static constexpr ptrdiff_t kHotRecordBytes = 1 + 3 * static_cast<ptrdiff_t>(kMaxVarintBytes);
+  // Whether a stack node record's decoded `node` and `parent_delta` are
+  // valid (Next and DecodeStackNodes): node 0 is "no stack"; a parent is
+  // older than its child (or 0).
+  static bool IsValidStackNode(uint64_t node, uint64_t parent_delta) {
+    return node != 0 && parent_delta != 0 && parent_delta <= node;
+  }
   // A stack node decodes without end checks when this much of the record
   // stream is left: its tag and four varints (length, node, parent, ip).
   static constexpr ptrdiff_t kStackNodeFastBytes =
@@ -449,8 +455,7 @@ template <typename NodeSink>
       break;
     }
     const uint64_t node = last_node_ + static_cast<uint64_t>(UnZigZag(node_delta));
-    // Node 0 is "no stack"; a parent is older than its child (or 0).
-    if (node == 0 || parent_delta == 0 || parent_delta > node) break;
+    if (!IsValidStackNode(node, parent_delta)) break;
     last_node_ = node;
     const uint64_t ip = last_node_ip_ += static_cast<uint64_t>(UnZigZag(ip_delta));
     // The budgets counted the record stream's room in hot records of at
