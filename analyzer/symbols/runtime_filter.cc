@@ -13,13 +13,18 @@ namespace {
 
 bool IsLdSo(const Module* m) { return m != nullptr && IsDynamicLoader(m->path); }
 
+// The names rules 1 and 2 look for, spelled once: their tests below and
+// IsPlainNestedName's search of a mangled name use the same strings.
+constexpr char kLoaderPrefix[] = "_dl_";
+constexpr char kStdioBufferFunction[] = "_IO_file_doallocate";
+
 // The rules' tests of a function name, each written once.
 // Rule 1: ld.so's internals (the full name).
-bool IsLoaderName(std::string_view name) { return name.starts_with("_dl_"); }
+bool IsLoaderName(std::string_view name) { return name.starts_with(kLoaderPrefix); }
 // Rule 2: stdio's buffer (the bare name, glibc's internal alias included).
 bool IsStdioBufferName(std::string_view bare) {
   if (bare.starts_with("__GI_")) bare.remove_prefix(5);
-  return bare == "_IO_file_doallocate";
+  return bare == kStdioBufferFunction;
 }
 // Rule 3: libstdc++'s emergency EH pool (its constructor, or the static
 // initializer of eh_alloc.cc it is inlined into; the full name).
@@ -27,7 +32,6 @@ bool IsEhPoolName(std::string_view name) {
   return name.find("pool::pool") != std::string_view::npos ||
          name.find("eh_alloc.cc") != std::string_view::npos;
 }
-
 
 }  // namespace
 
@@ -54,8 +58,10 @@ bool IsRuntimeFrame(const Module* module) {
 
 bool IsPlainNestedName(const char* raw) {
   if (raw == nullptr || std::strncmp(raw, "_ZN", 3) != 0) return false;
-  return std::strstr(raw, "_dl_") == nullptr && std::strstr(raw, "9heapsight") == nullptr &&
-         std::strstr(raw, "_IO_file_doallocate") == nullptr;
+  // "9heapsight": the mangled first scope of IsAllocatorBareName's one
+  // qualified prefix, "heapsight::preload" (symbolizer.cc).
+  return std::strstr(raw, kLoaderPrefix) == nullptr && std::strstr(raw, "9heapsight") == nullptr &&
+         std::strstr(raw, kStdioBufferFunction) == nullptr;
 }
 
 bool IsLeadingAllocatorFrame(uint64_t ip, const Module* module, Symbolizer& symbolizer) {
