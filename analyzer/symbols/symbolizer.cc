@@ -731,8 +731,7 @@ Symbolizer::NameEntry& Symbolizer::NameEntryOf(uint64_t ip) {
 
 const char* Symbolizer::RawSymbolName(uint64_t ip) { return NameEntryOf(ip).raw; }
 
-const std::string& Symbolizer::SymbolName(uint64_t ip) {
-  NameEntry& entry = NameEntryOf(ip);
+const std::string& Symbolizer::DemangledName(NameEntry& entry) {
   if (!entry.name_known) {
     entry.name = Demangle(entry.raw);  // "" for no_name_ (raw null)
     entry.name_known = true;
@@ -740,10 +739,12 @@ const std::string& Symbolizer::SymbolName(uint64_t ip) {
   return entry.name;
 }
 
+const std::string& Symbolizer::SymbolName(uint64_t ip) { return DemangledName(NameEntryOf(ip)); }
+
 const std::string& Symbolizer::BareSymbolName(uint64_t ip) {
   NameEntry& entry = NameEntryOf(ip);
   if (!entry.bare_known) {
-    entry.bare = BareFunctionName(SymbolName(ip));
+    entry.bare = BareFunctionName(DemangledName(entry));
     entry.bare_known = true;
   }
   return entry.bare;

@@ -243,6 +243,8 @@ class Symbolizer {
     bool bare_known = false;
   };
   NameEntry& NameEntryOf(uint64_t ip);
+  // entry.name, demangled on the first ask (SymbolName, BareSymbolName).
+  static const std::string& DemangledName(NameEntry& entry);
   // By address, an entry of names_by_symbol_ (or no_name_): the addresses
   // in one function share its symbol's entry, demangled and taken apart
   // once, and only if asked (node: 942 addresses asked during the pass,
