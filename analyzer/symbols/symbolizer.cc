@@ -131,6 +131,9 @@ struct Symbolizer::ModuleSession {
   Dwfl_Module* module = nullptr;
   Dwfl* dwarf_dwfl = nullptr;
   Dwfl_Module* dwarf_module = nullptr;
+  // The inflated debug file dwarf_dwfl reads (in-memory sessions), unmapped
+  // after dwfl_end.
+  InflatedDebugImage dwarf_image;
   std::string path;
   bool symbols_loaded = false;
   // Set when the Symbolizer shares a SymbolTableClaims: reading the table
@@ -158,6 +161,19 @@ struct Symbolizer::ModuleSession {
   void LoadDwarf() {
     if (dwarf_tried) return;
     dwarf_tried = true;
+    if (module != nullptr) {
+      // A compressed debug file found by build id: inflated into this
+      // process's memory, not a memfd (OpenInMemoryDwarf).
+      InMemoryDwarf in_memory = OpenInMemoryDwarf(module);
+      if (in_memory.dwfl != nullptr) {
+        dwarf_dwfl = in_memory.dwfl;
+        dwarf_module = in_memory.module;
+        dwarf_image = std::move(in_memory.image);
+        Dwarf_Addr bias = 0;
+        has_dwarf = dwfl_module_getdwarf(dwarf_module, &bias) != nullptr;
+        return;
+      }
+    }
     dwarf_dwfl = dwfl_begin(&DwarfCallbacks());
     if (dwarf_dwfl == nullptr) return;
     dwfl_report_begin(dwarf_dwfl);
