@@ -133,8 +133,30 @@ const Dwfl_Callbacks kDwarfCallbacks = {
 const Dwfl_Callbacks& SymbolTableCallbacks() { return kSymbolTableCallbacks; }
 const Dwfl_Callbacks& DwarfCallbacks() { return kDwarfCallbacks; }
 
+namespace {
+
+// True if the ELF file has a .debug_info section with contents: libdwfl
+// reads a file's own DWARF before looking for a separate debug file.
+bool HasOwnDwarf(Elf* elf) {
+  size_t shstrndx = 0;
+  if (elf == nullptr || elf_getshdrstrndx(elf, &shstrndx) != 0) return false;
+  for (Elf_Scn* scn = elf_nextscn(elf, nullptr); scn != nullptr; scn = elf_nextscn(elf, scn)) {
+    GElf_Shdr shdr;
+    if (gelf_getshdr(scn, &shdr) == nullptr || shdr.sh_type == SHT_NOBITS) continue;
+    const char* name = elf_strptr(elf, shstrndx, shdr.sh_name);
+    if (name != nullptr && std::strcmp(name, ".debug_info") == 0) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 InMemoryDwarf OpenInMemoryDwarf(Dwfl_Module* module) {
   InMemoryDwarf out;
+  // A file with DWARF of its own keeps it (DwarfCallbacks' session reads
+  // it, as libdwfl does), even if a debug file exists too.
+  GElf_Addr main_bias = 0;
+  if (HasOwnDwarf(dwfl_module_getelf(module, &main_bias))) return out;
   const char* name = nullptr;
   Dwarf_Addr start = 0, end = 0;
   name = dwfl_module_info(module, nullptr, &start, &end, nullptr, nullptr, nullptr, nullptr);

@@ -48,14 +48,15 @@ std::string SelfBuildId() {
   return hex;
 }
 
-// A session over this binary itself (its DWARF uncompressed), reported as
-// the symbolizer reports files: at bias 0, ELF addresses.
-Dwfl_Module* ReportSelf(Dwfl* dwfl) {
+// A session over `path` (this binary, or its copy without DWARF), reported
+// as the symbolizer reports files: at bias 0, ELF addresses.
+Dwfl_Module* Report(Dwfl* dwfl, const char* path) {
   dwfl_report_begin(dwfl);
-  Dwfl_Module* mod = dwfl_report_elf(dwfl, "self", "/proc/self/exe", -1, 0, true);
+  Dwfl_Module* mod = dwfl_report_elf(dwfl, "self", path, -1, 0, true);
   dwfl_report_end(dwfl, nullptr, nullptr);
   return mod;
 }
+Dwfl_Module* ReportSelf(Dwfl* dwfl) { return Report(dwfl, "/proc/self/exe"); }
 
 struct Lookup {
   Dwarf_Addr bias = 0;
@@ -76,11 +77,11 @@ Lookup LookUp(Dwfl_Module* mod, Dwarf_Addr addr) {
 }
 
 // The child: HEAPSIGHT_DEBUGINFO_PATH names a directory holding this
-// binary's compressed debug file by build id.
+// binary's compressed debug file by build id, HEAPSIGHT_DEBUGINFO_LOOKUP_CHILD
+// a copy of this binary without its DWARF (as distributions ship files).
 TEST(InMemoryDwarfChildTest, LooksUpAsTheUncompressedDwarfDoes) {
-  if (std::getenv("HEAPSIGHT_DEBUGINFO_LOOKUP_CHILD") == nullptr) {
-    GTEST_SKIP() << "run by InMemoryDwarfTest";
-  }
+  const char* stripped = std::getenv("HEAPSIGHT_DEBUGINFO_LOOKUP_CHILD");
+  if (stripped == nullptr) GTEST_SKIP() << "run by InMemoryDwarfTest";
   // libdwfl's defaults: the file's own DWARF is found first.
   static char* no_path = nullptr;
   static const Dwfl_Callbacks kPlain = {
@@ -96,10 +97,17 @@ TEST(InMemoryDwarfChildTest, LooksUpAsTheUncompressedDwarfDoes) {
   Dwarf_Addr reference_bias = 0;
   ASSERT_NE(dwfl_module_getdwarf(reference, &reference_bias), nullptr);
 
-  // The symbolizer's symbol-table session of the file.
+  // The symbolizer's symbol-table session of the file. The binary itself,
+  // which has DWARF of its own, keeps it: no in-memory session.
+  Dwfl* own = dwfl_begin(&SymbolTableCallbacks());
+  ASSERT_NE(own, nullptr);
+  Dwfl_Module* with_dwarf = ReportSelf(own);
+  ASSERT_NE(with_dwarf, nullptr);
+  EXPECT_EQ(OpenInMemoryDwarf(with_dwarf).dwfl, nullptr);
+  dwfl_end(own);
   Dwfl* tables = dwfl_begin(&SymbolTableCallbacks());
   ASSERT_NE(tables, nullptr);
-  Dwfl_Module* module = ReportSelf(tables);
+  Dwfl_Module* module = Report(tables, stripped);
   ASSERT_NE(module, nullptr);
 
   InMemoryDwarf dwarf = OpenInMemoryDwarf(module);
@@ -169,14 +177,17 @@ TEST_P(InMemoryDwarfTest, SameLookupsAsTheUncompressedDwarf) {
   ASSERT_NE(mkdtemp(dir), nullptr);
   std::string sub = absl::StrCat(dir, "/.build-id/", id.substr(0, 2));
   std::string debug = absl::StrCat(sub, "/", id.substr(2), ".debug");
+  std::string stripped = absl::StrCat(dir, "/self.stripped");
   std::string make = absl::StrCat("mkdir -p ", sub, " && objcopy --only-keep-debug ",
                                   "--compress-debug-sections=", GetParam(), " /proc/", getpid(),
-                                  "/exe ", debug, " 2>/dev/null");
+                                  "/exe ", debug, " 2>/dev/null && objcopy --strip-debug /proc/",
+                                  getpid(), "/exe ", stripped);
   if (std::system(make.c_str()) != 0) {
     std::system(absl::StrCat("rm -rf ", dir).c_str());
     GTEST_SKIP() << "objcopy cannot compress with " << GetParam();
   }
-  std::string run = absl::StrCat("HEAPSIGHT_DEBUGINFO_LOOKUP_CHILD=1 HEAPSIGHT_DEBUGINFO_PATH=",
+  std::string run = absl::StrCat("HEAPSIGHT_DEBUGINFO_LOOKUP_CHILD=", stripped,
+                                 " HEAPSIGHT_DEBUGINFO_PATH=",
                                  dir, " /proc/", getpid(), "/exe --gtest_filter=", kChildFilter,
                                  " > ", dir, "/child.log 2>&1");
   int status = std::system(run.c_str());
