@@ -157,9 +157,9 @@ InMemoryDwarf OpenInMemoryDwarf(Dwfl_Module* module) {
   // it, as libdwfl does), even if a debug file exists too.
   GElf_Addr main_bias = 0;
   if (HasOwnDwarf(dwfl_module_getelf(module, &main_bias))) return out;
-  const char* name = nullptr;
   Dwarf_Addr start = 0, end = 0;
-  name = dwfl_module_info(module, nullptr, &start, &end, nullptr, nullptr, nullptr, nullptr);
+  const char* name =
+      dwfl_module_info(module, nullptr, &start, &end, nullptr, nullptr, nullptr, nullptr);
   if (name == nullptr || end <= start) return out;
   char* found = nullptr;
   int fd = OpenByBuildId(module, &found);
