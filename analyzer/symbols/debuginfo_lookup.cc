@@ -91,6 +91,29 @@ int FindInflatedDebuginfo(Dwfl_Module* mod, void** userdata, const char* modname
   return *inflated;
 }
 
+// The in-memory DWARF sessions' find_elf: the module's userdata is the
+// image's Elf (set by OpenInMemoryDwarf before libdwfl asks), which
+// libdwfl then owns.
+int FindImageElf(Dwfl_Module*, void** userdata, const char*, Dwarf_Addr, char**, Elf** elfp) {
+  *elfp = static_cast<Elf*>(*userdata);
+  *userdata = nullptr;
+  return -1;
+}
+
+// Their find_debuginfo: the image has its DWARF; a module without any has
+// none elsewhere either.
+int FindNoDebuginfo(Dwfl_Module*, void**, const char*, Dwarf_Addr, const char*, const char*,
+                    GElf_Word, char**) {
+  return -1;
+}
+
+const Dwfl_Callbacks kImageCallbacks = {
+    .find_elf = FindImageElf,
+    .find_debuginfo = FindNoDebuginfo,
+    .section_address = dwfl_offline_section_address,
+    .debuginfo_path = &kDebuginfoPath,
+};
+
 const Dwfl_Callbacks kSymbolTableCallbacks = {
     .find_elf = dwfl_build_id_find_elf,
     .find_debuginfo = dwfl_standard_find_debuginfo,
@@ -109,5 +132,72 @@ const Dwfl_Callbacks kDwarfCallbacks = {
 
 const Dwfl_Callbacks& SymbolTableCallbacks() { return kSymbolTableCallbacks; }
 const Dwfl_Callbacks& DwarfCallbacks() { return kDwarfCallbacks; }
+
+namespace {
+
+// True if the ELF file has a .debug_info section with contents: libdwfl
+// reads a file's own DWARF before looking for a separate debug file.
+bool HasOwnDwarf(Elf* elf) {
+  size_t shstrndx = 0;
+  if (elf == nullptr || elf_getshdrstrndx(elf, &shstrndx) != 0) return false;
+  for (Elf_Scn* scn = elf_nextscn(elf, nullptr); scn != nullptr; scn = elf_nextscn(elf, scn)) {
+    GElf_Shdr shdr;
+    if (gelf_getshdr(scn, &shdr) == nullptr || shdr.sh_type == SHT_NOBITS) continue;
+    const char* name = elf_strptr(elf, shstrndx, shdr.sh_name);
+    if (name != nullptr && std::strcmp(name, ".debug_info") == 0) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+InMemoryDwarf OpenInMemoryDwarf(Dwfl_Module* module) {
+  InMemoryDwarf out;
+  // A file with DWARF of its own keeps it (DwarfCallbacks' session reads
+  // it, as libdwfl does), even if a debug file exists too.
+  GElf_Addr main_bias = 0;
+  if (HasOwnDwarf(dwfl_module_getelf(module, &main_bias))) return out;
+  Dwarf_Addr start = 0, end = 0;
+  const char* name =
+      dwfl_module_info(module, nullptr, &start, &end, nullptr, nullptr, nullptr, nullptr);
+  if (name == nullptr || end <= start) return out;
+  char* found = nullptr;
+  int fd = OpenByBuildId(module, &found);
+  std::free(found);
+  if (fd < 0) return out;
+  absl::StatusOr<InflatedDebugImage> image = InflateDebugImage(fd);
+  close(fd);
+  if (!image.ok()) return out;  // nothing compressed: DwarfCallbacks' path
+  Elf* elf = elf_memory(reinterpret_cast<char*>(image->data()), image->size());
+  if (elf == nullptr) return out;
+  if (elf_kind(elf) != ELF_K_ELF) {
+    elf_end(elf);
+    return out;
+  }
+  Dwfl* dwfl = dwfl_begin(&kImageCallbacks);
+  if (dwfl == nullptr) {
+    elf_end(elf);
+    return out;
+  }
+  dwfl_report_begin(dwfl);
+  // The same name and address range as the module's own file: the debug
+  // file's program headers are the file's, so libdwfl computes the same
+  // bias (the range's start less the first PT_LOAD's aligned address).
+  Dwfl_Module* mod = dwfl_report_module(dwfl, name, start, end);
+  dwfl_report_end(dwfl, nullptr, nullptr);
+  void** userdata = nullptr;
+  if (mod == nullptr ||
+      dwfl_module_info(mod, &userdata, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr) ==
+          nullptr) {
+    dwfl_end(dwfl);
+    elf_end(elf);
+    return out;
+  }
+  *userdata = elf;  // FindImageElf hands it to libdwfl
+  out.dwfl = dwfl;
+  out.module = mod;
+  out.image = std::move(*image);
+  return out;
+}
 
 }  // namespace heapsight::analyzer

@@ -137,23 +137,18 @@ uint64_t AlignUp(uint64_t v, uint64_t align) {
   return (v + align - 1) / align * align;
 }
 
-}  // namespace
+// What the sections are inflated into: Open sizes it (`total` bytes) and
+// Write maps [offset, offset + size) (size >= 1) writable, the mapping held
+// by *mapping until it goes.
+class InflateTarget {
+ public:
+  virtual ~InflateTarget() = default;
+  virtual absl::Status Open(uint64_t total) = 0;
+  virtual uint8_t* Write(uint64_t offset, uint64_t size, Mapping* mapping) = 0;
+};
 
-ScopedSerialInflation::ScopedSerialInflation() : previous_(t_serial_inflation) {
-  t_serial_inflation = true;
-}
-
-ScopedSerialInflation::~ScopedSerialInflation() { t_serial_inflation = previous_; }
-
-bool InflatesWithLibdeflate() {
-#ifdef HEAPSIGHT_HAVE_LIBDEFLATE
-  return true;
-#else
-  return false;
-#endif
-}
-
-absl::StatusOr<int> InflateDebugFile(int fd, InflatedDebugFileStats* stats) {
+// The copy laid out and inflated into `target` (see InflateDebugFile).
+absl::Status InflateInto(int fd, InflateTarget& target, InflatedDebugFileStats* stats) {
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     return absl::InvalidArgumentError("not a regular file");
@@ -282,60 +277,32 @@ absl::StatusOr<int> InflateDebugFile(int fd, InflatedDebugFileStats* stats) {
   const uint64_t shoff = AlignUp(end, 8);
   const uint64_t total = shoff + shdrs.size() * sizeof(Elf64_Shdr);
 
-  Descriptor out_fd(memfd_create("heapsight-debuginfo", MFD_CLOEXEC));
-  if (out_fd.get() < 0) return absl::InternalError("memfd_create failed");
-  // Allocated up front (fallocate, not ftruncate): the sections are
-  // written through a mapping, where a page the kernel could not allocate
-  // would be a SIGBUS instead of write's error.
-  if (fallocate(out_fd.get(), 0, 0, static_cast<off_t>(total)) != 0) {
-    return absl::ResourceExhaustedError("cannot size the memfd");
-  }
-  // Each section is written straight into the memfd through a shared
-  // mapping of its pages, mapped one section at a time and unmapped after
-  // it, and the compressed input's pages are dropped once read: the
-  // memfd's pages count in this process's RSS only while their section is
-  // being written, and later where libdw maps and touches them (a few
-  // units' worth for a report), not all 8.6 MB of libc's at once while the
-  // analysis's pass is holding its own. (Before 2026-12-06 a section was
-  // inflated into a heap buffer and copied in with pwrite: node's report
-  // paid 2,100 page faults for the buffers, the copy and their unmapping,
-  // about 6% of its CPU time.)
+  absl::Status opened = target.Open(total);
+  if (!opened.ok()) return opened;
   const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
-  // A writable mapping of the memfd's bytes [offset, offset + size) (at
-  // least one), held by *mapping; null if it cannot be mapped.
-  auto map_out = [&](uint64_t offset, uint64_t size, Mapping* mapping) -> uint8_t* {
-    uint64_t begin = offset / page * page;
-    uint64_t length = offset + size - begin;
-    // MAP_POPULATE: the pages (allocated by fallocate) mapped in one call
-    // instead of a fault each as the inflater reaches them.
-    void* p = mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
-                   out_fd.get(), static_cast<off_t>(begin));
-    if (p == MAP_FAILED) return nullptr;
-    *mapping = Mapping(p, length);
-    return static_cast<uint8_t*>(p) + (offset - begin);
-  };
   auto write_all = [&](const void* data, uint64_t size, uint64_t offset) {
     if (size == 0) return true;
     Mapping mapping;
-    uint8_t* to = map_out(offset, size, &mapping);
+    uint8_t* to = target.Write(offset, size, &mapping);
     if (to == nullptr) return false;
     std::memcpy(to, data, size);
     return true;
   };
+  // The compressed input's pages dropped once read.
   auto drop_input = [&](uint64_t offset, uint64_t size) {
     uint64_t begin = offset / page * page;
     madvise(const_cast<uint8_t*>(file) + begin, offset + size - begin, MADV_DONTNEED);
   };
 
-  if (!write_all(file, first_changed, 0)) return absl::InternalError("cannot write the memfd");
-  // Inflates section i into the memfd; "" or what went wrong.
+  if (!write_all(file, first_changed, 0)) return absl::InternalError("cannot write the copy");
+  // Inflates section i into the copy; "" or what went wrong.
   auto inflate_one = [&](size_t i) -> std::string {
     const Elf64_Shdr& from = shdrs[i];
     const Elf64_Shdr& to = out_shdrs[i];
     Mapping mapping;
     uint8_t empty = 0;  // an empty section's target: nothing to map
-    uint8_t* out = to.sh_size == 0 ? &empty : map_out(to.sh_offset, to.sh_size, &mapping);
-    if (out == nullptr) return "cannot map the memfd";
+    uint8_t* out = to.sh_size == 0 ? &empty : target.Write(to.sh_offset, to.sh_size, &mapping);
+    if (out == nullptr) return "cannot map the copy";
     if (!InflateSection(chdr[i].ch_type, file + from.sh_offset + sizeof(Elf64_Chdr),
                         from.sh_size - sizeof(Elf64_Chdr), out, to.sh_size)) {
       return absl::StrCat("section ", std::string(name_of(from)), " does not inflate");
@@ -350,7 +317,7 @@ absl::StatusOr<int> InflateDebugFile(int fd, InflatedDebugFileStats* stats) {
     const Elf64_Shdr& to = out_shdrs[i];
     if (action[i] == Action::kKeep) {
       if (!write_all(file + from.sh_offset, from.sh_size, to.sh_offset)) {
-        return absl::InternalError("cannot write the memfd");
+        return absl::InternalError("cannot write the copy");
       }
       drop_input(from.sh_offset, from.sh_size);
     } else if (action[i] == Action::kInflate) {
@@ -384,10 +351,129 @@ absl::StatusOr<int> InflateDebugFile(int fd, InflatedDebugFileStats* stats) {
   out_ehdr.e_shoff = shoff;
   if (!write_all(&out_ehdr, sizeof(out_ehdr), 0) ||
       !write_all(out_shdrs.data(), out_shdrs.size() * sizeof(Elf64_Shdr), shoff)) {
-    return absl::InternalError("cannot write the memfd");
+    return absl::InternalError("cannot write the copy");
   }
   if (stats != nullptr) *stats = counted;
-  return out_fd.release();
+  return absl::OkStatus();
+}
+
+// A memfd, sized by fallocate and written through a shared mapping per
+// section.
+class MemfdTarget : public InflateTarget {
+ public:
+  MemfdTarget() : fd_(memfd_create("heapsight-debuginfo", MFD_CLOEXEC)) {}
+
+  absl::Status Open(uint64_t total) override {
+    if (fd_.get() < 0) return absl::InternalError("memfd_create failed");
+    // Allocated up front (fallocate, not ftruncate): the sections are
+    // written through a mapping, where a page the kernel could not allocate
+    // would be a SIGBUS instead of write's error.
+    if (fallocate(fd_.get(), 0, 0, static_cast<off_t>(total)) != 0) {
+      return absl::ResourceExhaustedError("cannot size the memfd");
+    }
+    return absl::OkStatus();
+  }
+
+  // Each section is written straight into the memfd through a shared
+  // mapping of its pages, mapped one section at a time and unmapped after
+  // it: the memfd's pages count in this process's RSS only while their
+  // section is being written, and later where libdw maps and touches them.
+  // (Before 2026-12-06 a section was inflated into a heap buffer and copied
+  // in with pwrite: node's report paid 2,100 page faults for the buffers,
+  // the copy and their unmapping, about 6% of its CPU time.)
+  uint8_t* Write(uint64_t offset, uint64_t size, Mapping* mapping) override {
+    const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+    uint64_t begin = offset / page * page;
+    uint64_t length = offset + size - begin;
+    // MAP_POPULATE: the pages (allocated by fallocate) mapped in one call
+    // instead of a fault each as the inflater reaches them.
+    void* p = mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd_.get(),
+                   static_cast<off_t>(begin));
+    if (p == MAP_FAILED) return nullptr;
+    *mapping = Mapping(p, length);
+    return static_cast<uint8_t*>(p) + (offset - begin);
+  }
+
+  int release() { return fd_.release(); }
+
+ private:
+  Descriptor fd_;
+};
+
+// One private anonymous mapping, advised MADV_HUGEPAGE where it spans whole
+// huge pages.
+class ImageTarget : public InflateTarget {
+ public:
+  absl::Status Open(uint64_t total) override {
+    // Room to start at a huge-page boundary: the kernel gives a huge page
+    // only to a 2 MiB-aligned range of the mapping.
+    const size_t length = static_cast<size_t>(total) + kHugePage;
+    void* p = mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return absl::ResourceExhaustedError("cannot map the copy");
+    uintptr_t start = reinterpret_cast<uintptr_t>(p);
+    uintptr_t aligned = (start + kHugePage - 1) / kHugePage * kHugePage;
+    // The slack before and after given back.
+    if (aligned > start) munmap(p, aligned - start);
+    const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+    uintptr_t end = (aligned + total + page - 1) / page * page;
+    if (start + length > end) munmap(reinterpret_cast<void*>(end), start + length - end);
+    image_ = InflatedDebugImage(reinterpret_cast<uint8_t*>(aligned), static_cast<size_t>(total),
+                                end - aligned);
+    if (total >= kHugePage) madvise(image_.data(), total / kHugePage * kHugePage, MADV_HUGEPAGE);
+    return absl::OkStatus();
+  }
+
+  uint8_t* Write(uint64_t offset, uint64_t, Mapping*) override { return image_.data() + offset; }
+
+  InflatedDebugImage release() { return std::move(image_); }
+
+ private:
+  static constexpr uintptr_t kHugePage = uintptr_t{2} << 20;
+  InflatedDebugImage image_;
+};
+
+}  // namespace
+
+InflatedDebugImage::~InflatedDebugImage() {
+  if (data_ != nullptr) munmap(data_, mapped_);
+}
+
+InflatedDebugImage& InflatedDebugImage::operator=(InflatedDebugImage&& other) noexcept {
+  if (this != &other) {
+    if (data_ != nullptr) munmap(data_, mapped_);
+    data_ = std::exchange(other.data_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+    mapped_ = std::exchange(other.mapped_, 0);
+  }
+  return *this;
+}
+
+ScopedSerialInflation::ScopedSerialInflation() : previous_(t_serial_inflation) {
+  t_serial_inflation = true;
+}
+
+ScopedSerialInflation::~ScopedSerialInflation() { t_serial_inflation = previous_; }
+
+bool InflatesWithLibdeflate() {
+#ifdef HEAPSIGHT_HAVE_LIBDEFLATE
+  return true;
+#else
+  return false;
+#endif
+}
+
+absl::StatusOr<int> InflateDebugFile(int fd, InflatedDebugFileStats* stats) {
+  MemfdTarget target;
+  absl::Status status = InflateInto(fd, target, stats);
+  if (!status.ok()) return status;
+  return target.release();
+}
+
+absl::StatusOr<InflatedDebugImage> InflateDebugImage(int fd, InflatedDebugFileStats* stats) {
+  ImageTarget target;
+  absl::Status status = InflateInto(fd, target, stats);
+  if (!status.ok()) return status;
+  return target.release();
 }
 
 }  // namespace heapsight::analyzer

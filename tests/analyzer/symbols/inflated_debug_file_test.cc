@@ -1,4 +1,5 @@
-// tests/analyzer/symbols/inflated_debug_file_test.cc: InflateDebugFile on
+// tests/analyzer/symbols/inflated_debug_file_test.cc: InflateDebugFile (and
+// InflateDebugImage, the same copy in memory) on
 // real debug files: this test program's own DWARF, split off and
 // compressed by objcopy (zlib, and zstd), must come back byte for byte,
 // location lists left out, everything else where libdwfl expects it.
@@ -9,6 +10,7 @@
 #include <gelf.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -175,6 +177,61 @@ TEST_P(InflatedDebugFileTest, SerialInflationWritesTheSameFile) {
   close(compressed);
 }
 
+// InflateDebugImage writes the memfd's copy into memory: the same bytes,
+// in a huge-page-aligned mapping, which libelf reads as a file (elf_memory)
+// with the same sections.
+TEST_P(InflatedDebugFileTest, TheImageInMemoryIsTheMemfdsCopy) {
+  std::string debug = CompressedDebugFile(GetParam());
+  if (debug.empty()) GTEST_SKIP() << "objcopy cannot compress with " << GetParam();
+  int compressed = open(debug.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(compressed, 0);
+  InflatedDebugFileStats file_stats, image_stats;
+  absl::StatusOr<int> file = InflateDebugFile(compressed, &file_stats);
+  ASSERT_TRUE(file.ok()) << file.status();
+  absl::StatusOr<InflatedDebugImage> image = InflateDebugImage(compressed, &image_stats);
+  ASSERT_TRUE(image.ok()) << image.status();
+  std::string a = ContentOf(*file);
+  ASSERT_EQ(image->size(), a.size());
+  EXPECT_TRUE(std::string(reinterpret_cast<const char*>(image->data()), image->size()) == a);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(image->data()) % (uintptr_t{2} << 20), 0u);
+  EXPECT_EQ(image_stats.sections_inflated, file_stats.sections_inflated);
+  EXPECT_EQ(image_stats.bytes_inflated, file_stats.bytes_inflated);
+  EXPECT_EQ(image_stats.sections_dropped, file_stats.sections_dropped);
+
+  // libelf over the memory: every section the memfd's copy has, alike.
+  std::map<std::string, Section> from_file = SectionsOf(*file);
+  Elf* elf = elf_memory(reinterpret_cast<char*>(image->data()), image->size());
+  ASSERT_NE(elf, nullptr);
+  size_t shstrndx = 0;
+  ASSERT_EQ(elf_getshdrstrndx(elf, &shstrndx), 0);
+  size_t sections = 0;
+  for (Elf_Scn* scn = elf_nextscn(elf, nullptr); scn != nullptr; scn = elf_nextscn(elf, scn)) {
+    GElf_Shdr shdr;
+    gelf_getshdr(scn, &shdr);
+    const char* name = elf_strptr(elf, shstrndx, shdr.sh_name);
+    SCOPED_TRACE(name);
+    const Section& f = from_file.at(name);
+    EXPECT_EQ(shdr.sh_type, f.type);
+    if (shdr.sh_type != SHT_NOBITS) {
+      Elf_Data* data = elf_rawdata(scn, nullptr);
+      ASSERT_NE(data, nullptr);
+      EXPECT_TRUE(std::string(static_cast<const char*>(data->d_buf), data->d_size) == f.bytes);
+    }
+    ++sections;
+  }
+  EXPECT_EQ(sections, from_file.size());
+  elf_end(elf);  // leaves the image mapped: it is the caller's memory
+
+  // Moving the image moves the mapping; the moved-from one holds nothing.
+  InflatedDebugImage moved = std::move(*image);
+  EXPECT_EQ(image->data(), nullptr);
+  EXPECT_EQ(image->size(), 0u);
+  EXPECT_EQ(moved.size(), a.size());
+  EXPECT_EQ(std::memcmp(moved.data(), a.data(), 64), 0);
+  close(*file);
+  close(compressed);
+}
+
 INSTANTIATE_TEST_SUITE_P(ZlibAndZstd, InflatedDebugFileTest, ::testing::Values("zlib", "zstd"));
 
 TEST(InflatedDebugFileErrorsTest, NothingCompressedGarbageAndACorruptStreamAreErrors) {
@@ -182,6 +239,7 @@ TEST(InflatedDebugFileErrorsTest, NothingCompressedGarbageAndACorruptStreamAreEr
   int self = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
   ASSERT_GE(self, 0);
   EXPECT_EQ(InflateDebugFile(self).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(InflateDebugImage(self).status().code(), absl::StatusCode::kNotFound);
   close(self);
 
   char path[] = "/tmp/heapsight-inflate-bad-XXXXXX";
@@ -190,6 +248,7 @@ TEST(InflatedDebugFileErrorsTest, NothingCompressedGarbageAndACorruptStreamAreEr
   std::string garbage(4096, 'x');
   ASSERT_EQ(write(fd, garbage.data(), garbage.size()), 4096);
   EXPECT_FALSE(InflateDebugFile(fd).ok());
+  EXPECT_FALSE(InflateDebugImage(fd).ok());
   close(fd);
 
   // A zlib-compressed debug file whose .debug_info stream is cut short:
@@ -219,6 +278,7 @@ TEST(InflatedDebugFileErrorsTest, NothingCompressedGarbageAndACorruptStreamAreEr
             static_cast<ssize_t>(zeros.size()));
   absl::StatusOr<int> broken = InflateDebugFile(dbg);
   EXPECT_EQ(broken.status().code(), absl::StatusCode::kDataLoss) << broken.status();
+  EXPECT_EQ(InflateDebugImage(dbg).status().code(), absl::StatusCode::kDataLoss);
   close(dbg);
   unlink(out.c_str());
   unlink(path);
