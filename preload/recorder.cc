@@ -123,7 +123,9 @@ __attribute__((always_inline)) inline StackRef GetStack(ThreadState* ts) {
   StackRef s;
   UnwindCache* unwind_cache = ts->unwind_cache;
   UnwindKey key;
-  if (unwind_cache != nullptr && CurrentUnwindKey(&key) &&
+  // From this frame (GetStack is inlined into a function of ours).
+  if (unwind_cache != nullptr &&
+      UnwindKeyFromOwnFrame(reinterpret_cast<uintptr_t>(__builtin_frame_address(0)), &key) &&
       unwind_cache->Capture(key, g_max_depth, &g_stack_table, &s.leaf, &s.first_new,
                             &s.last_new)) {
     if (__builtin_expect(g_verify_unwind, 0)) VerifyUnwind(&s);
