@@ -887,21 +887,12 @@ size_t LiveTable::HomeForTest(uintptr_t address, size_t homes) {
 
 LiveTable::Shard& LiveTable::ShardOf(uintptr_t address) { return shards_[ShardIndex(address)]; }
 
-bool LiveTable::Insert(uintptr_t address, const LiveEntry& entry) {
+bool LiveTable::Insert(uintptr_t address, uint64_t id, uint64_t size, uint64_t stack,
+                       format::Api api, bool internal) {
   using Impl = LiveTableImpl;
-  // A copy, field by field: stores into the chunks could alias `entry`
-  // (the compiler would reload its fields after each one), and callers
-  // write their entry field by field, so a 16-byte copy (what a plain
-  // copy compiled to) spans two of their stores and cannot take its bytes
-  // from the store buffer: a store-forwarding stall, 17% of Insert's
-  // samples on alloc_bench (perf, 2026-12-07).
-  // (Relaxed atomic loads: one load per field, which the compiler does
-  // not merge as it did plain ones.)
-  const LiveEntry e{__atomic_load_n(&entry.id, __ATOMIC_RELAXED),
-                    __atomic_load_n(&entry.size, __ATOMIC_RELAXED),
-                    __atomic_load_n(&entry.stack, __ATOMIC_RELAXED),
-                    __atomic_load_n(&entry.api, __ATOMIC_RELAXED),
-                    __atomic_load_n(&entry.internal, __ATOMIC_RELAXED)};
+  // A local entry (its fields in registers): stores into the chunks
+  // cannot alias it, so nothing is reloaded after each one.
+  const LiveEntry e{id, size, stack, api, internal};
   if (address == 0) return false;
   // Sequentially consistent, like the filter's load below and
   // EnableFilter's store and load (plain moves on x86-64 but for the one
