@@ -283,8 +283,20 @@ format::FreeAction RecordBadFree(void* p, Api api, uint64_t now) {
 // (malloc/free, new/delete, new[]/delete[]). Recorded with the releasing
 // call's stack; the block is still released (as memcheck does). Call under
 // the reentry guard, before the kFree/kRealloc record of the block.
+//
+// The families come from a table of FamilyOf over every byte (two loads
+// instead of two switches: ~8 instructions less on every free).
+struct ApiFamilies {
+  format::ApiFamily of[256];
+};
+constexpr ApiFamilies kApiFamilies = [] {
+  ApiFamilies t{};
+  for (int a = 0; a < 256; ++a) t.of[a] = format::FamilyOf(static_cast<Api>(a));
+  return t;
+}();
 bool IsMismatched(Api alloc_api, Api free_api) {
-  format::ApiFamily a = format::FamilyOf(alloc_api), f = format::FamilyOf(free_api);
+  format::ApiFamily a = kApiFamilies.of[static_cast<uint8_t>(alloc_api)];
+  format::ApiFamily f = kApiFamilies.of[static_cast<uint8_t>(free_api)];
   return a != format::ApiFamily::kNone && f != format::ApiFamily::kNone && a != f;
 }
 
