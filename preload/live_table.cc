@@ -887,9 +887,12 @@ size_t LiveTable::HomeForTest(uintptr_t address, size_t homes) {
 
 LiveTable::Shard& LiveTable::ShardOf(uintptr_t address) { return shards_[ShardIndex(address)]; }
 
-bool LiveTable::Insert(uintptr_t address, const LiveEntry& entry) {
+bool LiveTable::Insert(uintptr_t address, uint64_t id, uint64_t size, uint64_t stack,
+                       format::Api api, bool internal) {
   using Impl = LiveTableImpl;
-  const LiveEntry e = entry;
+  // A local entry (its fields in registers): stores into the chunks
+  // cannot alias it, so nothing is reloaded after each one.
+  const LiveEntry e{id, size, stack, api, internal};
   if (address == 0) return false;
   // Sequentially consistent, like the filter's load below and
   // EnableFilter's store and load (plain moves on x86-64 but for the one

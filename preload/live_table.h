@@ -146,7 +146,14 @@ class LiveTable {
 
   // Inserts or overwrites the entry of `address`. Returns false only if
   // memory for growing the shard could not be mapped (the entry is lost).
-  bool Insert(uintptr_t address, const LiveEntry& entry);
+  bool Insert(uintptr_t address, const LiveEntry& entry) {
+    return Insert(address, entry.id, entry.size, entry.stack, entry.api, entry.internal);
+  }
+  // The same with the entry's fields as arguments (in registers: the
+  // allocation hook's entry went through memory, ~10 instructions an
+  // insert, and a copy of it stalled on store forwarding).
+  bool Insert(uintptr_t address, uint64_t id, uint64_t size, uint64_t stack, format::Api api,
+              bool internal);
   // Removes the entry of `address` into *out. False if absent.
   bool Remove(uintptr_t address, LiveEntry* out);
   bool Contains(uintptr_t address);

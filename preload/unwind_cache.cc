@@ -8,29 +8,25 @@
 #include <atomic>
 #include <cstring>
 
-#include <emmintrin.h>
-
 #include "preload/internal_alloc.h"
 #include "preload/stack_table.h"
+#include "preload/stack_word_checks.h"
 #include "preload/unwinder.h"
 
 namespace heapsight::preload {
 
+constinit std::atomic<uint64_t> g_unwind_generation{0};
+constinit thread_local uint32_t t_unwind_warmup __attribute__((tls_model("initial-exec"))) = 0;
+
 namespace {
 
-std::atomic<uint64_t> g_generation{0};
-
-// Events of this thread so far, up to kWarmupEvents (a recycled
-// ThreadState's cache moves to a new thread, whose bounds are its own).
-thread_local uint32_t t_warmup __attribute__((tls_model("initial-exec"))) = 0;
-
-uintptr_t Load(uintptr_t address) { return *reinterpret_cast<const uintptr_t*>(address); }
+uintptr_t Load(uintptr_t address) { return LoadStackWord(address); }
 
 uint32_t Min(uint32_t a, uint32_t b) { return a < b ? a : b; }
 
 }  // namespace
 
-void InvalidateUnwindCaches() { g_generation.fetch_add(1, std::memory_order_relaxed); }
+void InvalidateUnwindCaches() { g_unwind_generation.fetch_add(1, std::memory_order_relaxed); }
 
 namespace {
 std::atomic<uint64_t> g_verified{0};
@@ -52,18 +48,7 @@ __attribute__((noinline)) bool CurrentUnwindKey(UnwindKey* key) {
   // pointer, preload/meson.build), up to the one the program called. The
   // same walk as OutermostOwnFrame (unwinder.h), done here rather than
   // through it: the extra call costs about 2 ns per event (alloc_bench).
-  auto fp = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
-  for (int i = 0; i < 32 && fp != 0; ++i) {
-    const auto* frame = reinterpret_cast<const uintptr_t*>(fp);
-    if (!IsOwnCode(frame[1])) {
-      key->bp = frame[0];
-      key->ip = frame[1];
-      key->sp = fp + 2 * sizeof(uintptr_t);  // our hook's CFA: the caller's sp
-      return true;
-    }
-    fp = frame[0];
-  }
-  return false;
+  return UnwindKeyFromOwnFrame(reinterpret_cast<uintptr_t>(__builtin_frame_address(0)), key);
 }
 
 void UnwindCache::Reset() {
@@ -76,6 +61,7 @@ void UnwindCache::Reset() {
     rule_misses_at_reset_ = stats_.rule_misses;
   }
   for (Memo& m : memos_) m.count = 0;
+  for (EntryView& e : entries_) e = EntryView{};
   frame_index_.Clear();
   std::memset(common_, 0, sizeof(common_));
   std::memset(shared_bound_, 0, sizeof(shared_bound_));
@@ -119,32 +105,6 @@ __attribute__((noinline)) const FrameRule& UnwindCache::RuleMiss(RuleSlot* slot,
 }
 
 namespace {
-
-// Whether any of pairs [begin, end) differs from the stack now: one 16-byte
-// load, xor and or per pair, no early exit (the common case is a full
-// match, and the loads stay independent of each other).
-template <typename PairCheck>
-__attribute__((always_inline)) inline bool PairsDiffer(const PairCheck* pairs, uint32_t begin,
-                                                       uint32_t end) {
-  __m128i diff = _mm_setzero_si128();
-#pragma GCC unroll 4
-  for (uint32_t j = begin; j < end; ++j) {
-    const __m128i now = _mm_loadu_si128(reinterpret_cast<const __m128i*>(pairs[j].address));
-    diff = _mm_or_si128(diff,
-                        _mm_xor_si128(now, _mm_load_si128(reinterpret_cast<const __m128i*>(
-                                               pairs[j].value))));
-  }
-  return _mm_movemask_epi8(_mm_cmpeq_epi8(diff, _mm_setzero_si128())) != 0xffff;
-}
-
-template <typename Check>
-__attribute__((always_inline)) inline bool SinglesDiffer(const Check* singles, uint32_t begin,
-                                                         uint32_t end) {
-  uintptr_t diff = 0;
-#pragma GCC unroll 8
-  for (uint32_t j = begin; j < end; ++j) diff |= Load(singles[j].address) ^ singles[j].value;
-  return diff != 0;
-}
 
 // The first of `checks` [begin, end) that differs (end if none), found in
 // blocks of 8 checks so that the loads of a block stay independent.
@@ -325,6 +285,7 @@ void UnwindCache::Record(Memo* m, int64_t base, size_t n, uint64_t leaf,
     SetProbe(m, m->probe);  // its frame was rewritten: its word too
   }
   m->stamp = clock_;
+  SyncEntry(static_cast<size_t>(m - memos_));
 }
 
 void UnwindCache::ResetCountersInChild() {
@@ -399,30 +360,84 @@ __attribute__((noinline)) void UnwindCache::RebuildFrameIndex() {
   for (size_t mi = 0; mi < kMemos; ++mi) IndexFrames(mi, 0, memos_[mi].count);
 }
 
-bool UnwindCache::Capture(const UnwindKey& key, size_t max_depth, StackTable* table,
-                          uint64_t* leaf, uint64_t* first_new, uint64_t* last_new) {
-  ++stats_.lookups;
-  *first_new = 1;
-  *last_new = 0;
-  if (__builtin_expect(t_warmup < kWarmupEvents, 0)) {
-    // The stack bounds: looked up once the thread has made a few events.
-    if (++t_warmup == kWarmupEvents) InitThreadStackBounds();
-    ++stats_.refused;
-    return false;
+void UnwindCache::SyncEntry(size_t mi) {
+  const Memo& m = memos_[mi];
+  EntryView& e = entries_[mi];
+  if (m.count == 0) {
+    e = EntryView{};  // sp 0: never the entry
+    return;
   }
-  if (uint64_t gen = g_generation.load(std::memory_order_relaxed); gen != generation_) {
-    Reset();
-    generation_ = gen;
+  const uint32_t i = m.count - 1;
+  const MemoFrame& top = m.frames[i];
+  e.sp = top.sp;
+  e.ip = top.ip;
+  e.bp = top.bp;
+  e.bp_mask = top.bp_needed != 0 ? ~uintptr_t{0} : 0;
+  e.high = m.high + sizeof(uintptr_t);
+  e.node = top.node;
+  e.pair_end = top.pair_end;
+  e.single_end = top.single_end;
+  e.top = i;
+  // Verify checks the probe first when it names one of the memo's frames.
+  if (m.probe <= i) {
+    e.probe_address = m.probe_address;
+    e.probe_value = m.probe_value;
+    e.probe_words = 1;
+  } else {
+    e.probe_address = reinterpret_cast<uintptr_t>(&e.probe_value);
+    e.probe_value = 0;
+    e.probe_words = 0;
   }
-  if (__builtin_expect(frame_index_.NeedsRebuild(), 0)) RebuildFrameIndex();
+}
+
+bool UnwindCache::EntriesInSyncForTest() const {
+  for (size_t mi = 0; mi < kMemos; ++mi) {
+    const Memo& m = memos_[mi];
+    const EntryView& e = entries_[mi];
+    if (m.count == 0) {
+      if (e.sp != 0) return false;
+      continue;
+    }
+    const uint32_t i = m.count - 1;
+    const MemoFrame& top = m.frames[i];
+    const bool probe = m.probe <= i;
+    if (e.sp != top.sp || e.ip != top.ip || e.bp_mask != (top.bp_needed != 0 ? ~uintptr_t{0} : 0) ||
+        (e.bp_mask != 0 && e.bp != top.bp) || e.high != m.high + sizeof(uintptr_t) ||
+        e.node != top.node || e.pair_end != top.pair_end || e.single_end != top.single_end ||
+        e.top != i || e.probe_words != (probe ? 1u : 0u) ||
+        e.probe_address != (probe ? m.probe_address : reinterpret_cast<uintptr_t>(&e.probe_value)) ||
+        (probe && e.probe_value != m.probe_value)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+__attribute__((noinline)) bool UnwindCache::CaptureSlow(const UnwindKey& key, size_t max_depth,
+                                                         StackTable* table, uint64_t* leaf,
+                                                         uint64_t* first_new, uint64_t* last_new,
+                                                         bool entered, uint32_t probe_failed) {
+  if (!entered) {
+    if (__builtin_expect(t_unwind_warmup < kWarmupEvents, 0)) {
+      // The stack bounds: looked up once the thread has made a few events.
+      if (++t_unwind_warmup == kWarmupEvents) InitThreadStackBounds();
+      ++stats_.refused;
+      return false;
+    }
+    if (uint64_t gen = g_unwind_generation.load(std::memory_order_relaxed); gen != generation_) {
+      Reset();
+      generation_ = gen;
+    }
+    if (__builtin_expect(frame_index_.NeedsRebuild(), 0)) RebuildFrameIndex();
+    // Only on this thread's own stack, whose live part [sp, high) is mapped.
+    if (__builtin_expect(key.sp < t_stack_low, 0)) GrowThreadStackBounds(key.sp);
+    if (key.sp < t_stack_low || key.sp >= t_stack_high || max_depth > kMaxFrames) {
+      ++stats_.refused;
+      return false;
+    }
+    ++clock_;
+  }
   const uintptr_t high = t_stack_high;
-  // Only on this thread's own stack, whose live part [sp, high) is mapped.
-  if (__builtin_expect(key.sp < t_stack_low, 0)) GrowThreadStackBounds(key.sp);
-  if (key.sp < t_stack_low || key.sp >= high || max_depth > kMaxFrames) {
-    ++stats_.refused;
-    return false;
-  }
-  ++clock_;
   // Per memo: frames [0, holds] have all their words unchanged (checked
   // when the walk first meets the memo); -2 not checked; kProbeFailed: its
   // probe word changed, the rest not checked yet.
@@ -485,7 +500,16 @@ bool UnwindCache::Capture(const UnwindKey& key, size_t max_depth, StackTable* ta
   // those can have it as their top frame.
   uint32_t tried = 0;  // bit mi: memo mi's top frame was checked here
   for (int64_t& h : holds) h = -2;
-  for (uint32_t cand = frame_index_.Candidates(key.sp, key.ip); cand != 0; cand &= cand - 1) {
+  // The memos Capture's entry test told apart by their probe word: as
+  // Verify's probe failure below.
+  for (uint32_t x = probe_failed; x != 0; x &= x - 1) {
+    const auto mi = static_cast<size_t>(__builtin_ctz(x));
+    tried |= 1u << mi;
+    holds[mi] = kProbeFailed;
+    changed[mi] = memos_[mi].probe;
+  }
+  for (uint32_t cand = frame_index_.Candidates(key.sp, key.ip) & ~probe_failed; cand != 0;
+       cand &= cand - 1) {
     const auto mi = static_cast<size_t>(__builtin_ctz(cand));
     Memo& m = memos_[mi];
     if (m.count == 0) continue;
@@ -514,6 +538,7 @@ bool UnwindCache::Capture(const UnwindKey& key, size_t max_depth, StackTable* ta
       m.frames[i].bp = key.bp;
       if (m.probe > i) SetProbe(&m, i + 1);
       m.stamp = clock_;
+      SyncEntry(mi);
       ++stats_.hits;
       stats_.spliced += i + 1;
       return true;
@@ -604,6 +629,7 @@ bool UnwindCache::Capture(const UnwindKey& key, size_t max_depth, StackTable* ta
                               a.single_end == b.single_end && a.bp_needed == b.bp_needed &&
                               (b.bp_needed == 0 || a.bp == b.bp);
         CopyTail(m, i, changed[mi], has_tail, into);
+        SyncEntry(mi);  // its probe moved (`into`'s is synced below)
         if (!has_tail) IndexFrames(to, 0, i + 1);
         // `into` now shares frames 0..i with m, and what m shares with the
         // others up to there.
@@ -622,6 +648,7 @@ bool UnwindCache::Capture(const UnwindKey& key, size_t max_depth, StackTable* ta
       } else {
         into->count = 0;  // out of memory: no node to splice onto later
         KeepShared(static_cast<size_t>(into - memos_), 0);
+        SyncEntry(static_cast<size_t>(into - memos_));
       }
       ++stats_.hits;
       stats_.stepped += n;

@@ -60,16 +60,26 @@
 #ifndef HEAPSIGHT_PRELOAD_UNWIND_CACHE_H_
 #define HEAPSIGHT_PRELOAD_UNWIND_CACHE_H_
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
 #include "format/options.h"
 #include "preload/memo_frame_index.h"
+#include "preload/stack_word_checks.h"
+#include "preload/unwinder.h"
 #include "preload/unwinder_cfi.h"
 
 namespace heapsight::preload {
 
 class StackTable;
+
+// Bumped by InvalidateUnwindCaches: a cache whose generation differs resets.
+extern std::atomic<uint64_t> g_unwind_generation;
+// Events of this thread so far, up to UnwindCache::kWarmupEvents (a
+// recycled ThreadState's cache moves to a new thread, whose bounds are its
+// own).
+extern constinit thread_local uint32_t t_unwind_warmup __attribute__((tls_model("initial-exec")));
 
 // Where the program called into heapsight.
 struct UnwindKey {
@@ -82,6 +92,26 @@ struct UnwindKey {
 // libheapsight.so function on the call chain (our code keeps frame
 // pointers). False if that frame is not found.
 bool CurrentUnwindKey(UnwindKey* key);
+
+// The same from `fp`, the frame of a function of ours on the call chain
+// (its __builtin_frame_address(0)): for the hooks, which call it inline
+// from their own frame (GetStack in recorder.cc): the out-of-line call
+// and the step out of CurrentUnwindKey's own frame cost about 25
+// instructions an allocation.
+__attribute__((always_inline)) inline bool UnwindKeyFromOwnFrame(uintptr_t fp, UnwindKey* key) {
+  // Only our own frames are read, up to the one the program called.
+  for (int i = 0; i < 32 && fp != 0; ++i) {
+    const auto* frame = reinterpret_cast<const uintptr_t*>(fp);
+    if (!IsOwnCode(frame[1])) {
+      key->bp = frame[0];
+      key->ip = frame[1];
+      key->sp = fp + 2 * sizeof(uintptr_t);  // our hook's CFA: the caller's sp
+      return true;
+    }
+    fp = frame[0];
+  }
+  return false;
+}
 
 // Drops every thread's cached rules and memos (their next Capture sees it):
 // code may change at an address. Called by the dlopen/dlclose hooks.
@@ -145,6 +175,9 @@ class UnwindCache {
   // the counters start over.
   void ResetCountersInChild();
 
+  // For tests: every memo's entry record says what the memo says.
+  bool EntriesInSyncForTest() const;
+
  private:
   struct RuleSlot {
     uintptr_t ip;  // 0 = empty
@@ -174,6 +207,28 @@ class UnwindCache {
     uint32_t pair_end;     // pairs [0, pair_end) cover this frame and those out of it
     uint32_t single_end;   // singles likewise
     uint32_t bp_needed;    // 1: the walk out of this frame reads its rbp
+  };
+  // What Capture's entry test reads of memo m (entries_[m]), kept beside
+  // the memos so that the test of a memo whose top frame is not the entry,
+  // or whose probe word tells it apart, touches one small record and no
+  // memo (SyncEntry writes it whenever the memo's top frame, count, probe
+  // or high change). A memo with no frames has sp 0 (never an entry).
+  // 128-byte aligned: entries_[mi] is one shift away (an 80-byte stride
+  // cost three instructions more per memo tried).
+  struct alignas(128) EntryView {
+    uintptr_t sp, ip;  // the top frame's
+    uintptr_t bp;      // the top frame's rbp, compared where bp_mask is ~0
+    uintptr_t bp_mask;  // ~0 if the top frame's bp_needed, else 0
+    uintptr_t high;     // the memo's high + 8: above the stack's top, it cannot hold
+    // The probe word (Verify's first check) and its value; with no probe,
+    // this record's own probe_value, which always holds (no branch).
+    uintptr_t probe_address;
+    uintptr_t probe_value;
+    uint64_t node;        // the top frame's node: the stack on a hit
+    uint32_t pair_end;    // the top frame's pair_end and single_end: every check
+    uint32_t single_end;
+    uint32_t probe_words;  // 1 with a probe, else 0 (words_checked)
+    uint32_t top;          // count - 1
   };
   // One stack, outermost frame first (index 0).
   struct Memo {
@@ -245,10 +300,19 @@ class UnwindCache {
   // Writes the walk's frames [0, n) above memo frame `base` (-1: a new
   // memo from scratch) and fixes nodes, checks and bp_needed.
   void Record(Memo* m, int64_t base, size_t n, uint64_t leaf, const StackTable& table);
+  // entries_[mi] anew from memos_[mi].
+  void SyncEntry(size_t mi);
+  // Everything but the entry test Capture inlines: the preamble's rare
+  // cases (warm-up, a reset, an index rebuild, a stack not ours) when not
+  // `entered`, else the entry memos the test left (those in
+  // `probe_failed` were told apart by their probe word), and the walk.
+  bool CaptureSlow(const UnwindKey& key, size_t max_depth, StackTable* table, uint64_t* leaf,
+                   uint64_t* first_new, uint64_t* last_new, bool entered, uint32_t probe_failed);
 
   RuleSlot rules_[kRuleSlots];
   RuleSlot* big_rules_;  // kBigRuleSlots, PageAlloc'ed; nullptr: rules_ is used
   uint64_t rule_misses_at_reset_;  // stats_.rule_misses when big_rules_ was last returned
+  EntryView entries_[kMemos];
   Memo memos_[kMemos];
   uint32_t hint_[kMemos];  // FramesAtOrAbove's last answer per memo
   // Which memos may have a frame at a walk's (sp, ip): every frame of every
@@ -265,6 +329,74 @@ class UnwindCache {
   uint64_t generation_;  // of InvalidateUnwindCaches, when last reset
   Stats stats_;
 };
+
+// Inline: the entry test is most events' whole unwind (the call, its seven
+// arguments and the prologue its general path needs cost ~40 instructions).
+__attribute__((always_inline)) inline bool UnwindCache::Capture(const UnwindKey& key,
+                                                                 size_t max_depth,
+                                                                 StackTable* table,
+                                                                 uint64_t* leaf,
+                                                                 uint64_t* first_new,
+                                                                 uint64_t* last_new) {
+  ++stats_.lookups;
+  *first_new = 1;
+  *last_new = 0;
+  const uintptr_t high = t_stack_high;
+  // The rare cases first, in one test (CaptureSlow takes them one by one).
+  // Only on this thread's own stack, whose live part [sp, high) is mapped.
+  if (__builtin_expect(t_unwind_warmup < kWarmupEvents ||
+                           g_unwind_generation.load(std::memory_order_relaxed) != generation_ ||
+                           frame_index_.NeedsRebuild() || key.sp < t_stack_low ||
+                           key.sp >= high || max_depth > kMaxFrames,
+                       0)) {
+    return CaptureSlow(key, max_depth, table, leaf, first_new, last_new, false, 0);
+  }
+  ++clock_;
+  // The entry test, the common hit (a loop calling an allocating function,
+  // an interpreter back at an allocation site): the memos frame_index_
+  // names for the entry, in memo order, each compared through its entry
+  // record; the first whose top frame is the entry, whose probe word holds
+  // and all of whose words hold is the stack. What CaptureSlow's entry
+  // loop would do for these memos, without its per-memo bookkeeping for
+  // the walk (python3.11, perl and alloc_bench hit here for 80-99% of
+  // their stacks, where the general loop cost 50-110 instructions a memo
+  // tried). Anything else (a memo above the stack's top, a changed word
+  // past the probe, a cut stack, no memo) goes on in CaptureSlow, which
+  // skips the memos told apart by their probe word here.
+  uint32_t probe_failed = 0;
+  for (uint32_t cand = frame_index_.Candidates(key.sp, key.ip); cand != 0; cand &= cand - 1) {
+    const auto mi = static_cast<size_t>(__builtin_ctz(cand));
+    const EntryView& e = entries_[mi];
+    if (e.sp != key.sp || e.ip != key.ip || ((e.bp ^ key.bp) & e.bp_mask) != 0) continue;
+    if (e.high > high) break;  // a word above the stack's top: CaptureSlow's
+    // The probe word first (Verify's order): it tells apart the memos
+    // that share this top frame.
+    if (LoadStackWord(e.probe_address) != e.probe_value) {
+      probe_failed |= 1u << mi;
+      ++stats_.words_checked;  // a failed probe is a real one
+      continue;
+    }
+    Memo& m = memos_[mi];
+    if ((e.pair_end != 0 && PairsDiffer(m.pairs, 0, e.pair_end)) ||
+        (e.single_end != 0 && SinglesDiffer(m.singles, 0, e.single_end)) ||
+        e.top + 1 > max_depth) {
+      break;  // CaptureSlow checks it again and finds where it changed
+    }
+    stats_.words_checked += e.probe_words + 2 * e.pair_end + e.single_end;
+    // What the general path does for a hit without new frames (Record
+    // with n = 0). The entry record needs no update: rbp is compared only
+    // where needed (and then equal), and the probe stays none.
+    const uint32_t i = e.top;
+    *leaf = e.node;
+    m.frames[i].bp = key.bp;
+    if (m.probe > i) SetProbe(&m, i + 1);
+    m.stamp = clock_;
+    ++stats_.hits;
+    stats_.spliced += i + 1;
+    return true;
+  }
+  return CaptureSlow(key, max_depth, table, leaf, first_new, last_new, true, probe_failed);
+}
 
 }  // namespace heapsight::preload
 

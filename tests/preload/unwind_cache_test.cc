@@ -115,6 +115,8 @@ __attribute__((noinline)) void CaptureHere(Route* r) {
   ASSERT_TRUE(CurrentUnwindKey(&key));  // this function's frame is the first
   uint64_t first = 0, last = 0;
   r->captured = r->cache->Capture(key, 256, r->table, &r->leaf, &first, &last);
+  // The entry test's records follow every change of the memos.
+  EXPECT_TRUE(r->cache->EntriesInSyncForTest());
   asm volatile("" ::: "memory");
 }
 __attribute__((noinline)) void TopA(Route* r) {
