@@ -78,6 +78,15 @@ static_assert(std::is_trivially_copyable_v<Event>, "EventArray moves Events as b
 inline constexpr uint8_t kPairedBlock = 1;
 inline constexpr uint8_t kPairedOldBlock = 2;
 
+// Whether an event asks the analysis's live set to release a block: an
+// exact kFree (code 0) not paired in its chunk (the block is `id`), or a
+// kRealloc whose old block is not paired (`old_id`). DecodedChunk::released
+// lists these blocks.
+inline bool IsRelease(const Event& e) {
+  if (e.tag == format::RecordTag::kFree) return e.code == 0 && e.paired == 0;
+  return e.tag == format::RecordTag::kRealloc && (e.paired & kPairedOldBlock) == 0;
+}
+
 // Event::code of a compact kFree: a free, or a realloc's old block.
 inline constexpr uint8_t kCompactFree = 1;
 inline constexpr uint8_t kCompactReallocFree = 2;
@@ -178,6 +187,14 @@ struct DecodedChunk {
   std::string error;
   // Scratch of PairInChunk (chunk_pairing.h), kept across chunks.
   std::vector<uint32_t> pairing;
+  // The block of each event that IsRelease, in event order, then
+  // kReleasedPad zeros: the analysis loads the live set's memory for
+  // these ids a few releases ahead of each (trace_model.cc) by reading
+  // this list, instead of looking at every event ahead of the current one
+  // (python: 23 M events, a third of them such frees; the per-event look
+  // was about 20 instructions an event on the analysing thread).
+  std::vector<uint64_t> released;
+  static constexpr size_t kReleasedPad = 32;
   // The events' times never decrease. The decoder only adds deltas, so
   // this holds for every chunk but one whose clock wraps past 2^64 (a
   // corrupt trace); the merge binary-searches ordered chunks only.
@@ -185,6 +202,7 @@ struct DecodedChunk {
 
   void Clear() {
     events.clear();
+    released.clear();
     full.clear();
     error.clear();
     ordered = true;
@@ -194,6 +212,7 @@ struct DecodedChunk {
     events.Release();
     std::vector<std::unique_ptr<FullRecord>>().swap(full);
     std::vector<uint32_t>().swap(pairing);
+    std::vector<uint64_t>().swap(released);
     error.clear();
   }
 };
