@@ -169,6 +169,7 @@ void DecodeChunk(const uint8_t* data, size_t size, DecodedChunk* out, bool compa
   // capacity check (reserved room costs no page until written).
   std::vector<uint64_t>& released = out->released;
   released.reserve(bound + DecodedChunk::kReleasedPad);
+  std::array<uint64_t, kEventSizeBuckets>& sizes = out->allocation_sizes;
   Record r;
   for (;;) {
     // The hot records (nearly all of them) straight into Events: the
@@ -181,6 +182,7 @@ void DecodeChunk(const uint8_t* data, size_t size, DecodedChunk* out, bool compa
       check_order(h.time_us);
       switch (h.tag) {
         case RecordTag::kAlloc:
+          ++sizes[EventSizeBucket(h.size)];
           if (pair) pairer.Allocated(static_cast<uint32_t>(cursor - base), h.id);
           PutHot(cursor, EventHead(RecordTag::kAlloc, h.api, 0, stream), h.time_us, h.id, 0,
                  h.size, h.stack, 0);
@@ -201,6 +203,7 @@ void DecodeChunk(const uint8_t* data, size_t size, DecodedChunk* out, bool compa
           }
           break;
         default:  // kRealloc
+          ++sizes[EventSizeBucket(h.size)];  // the new block's
           if (compact_frees) {
             // The old block (a compact free at the free time), then the new one.
             PutHot(cursor, EventHead(RecordTag::kFree, h.api, kCompactReallocFree, stream),
@@ -281,6 +284,9 @@ void DecodeChunk(const uint8_t* data, size_t size, DecodedChunk* out, bool compa
     for (size_t i = first; i < events.size(); ++i) {
       const Event& e = events[i];
       if (IsRelease(e)) released.push_back(e.tag == RecordTag::kFree ? e.id : e.old_id);
+      if (e.tag == RecordTag::kAlloc || e.tag == RecordTag::kRealloc) {
+        ++sizes[EventSizeBucket(e.size)];
+      }
     }
   }
   released.insert(released.end(), DecodedChunk::kReleasedPad, 0);

@@ -13,6 +13,8 @@
 #ifndef HEAPSIGHT_ANALYZER_CHUNK_EVENTS_H_
 #define HEAPSIGHT_ANALYZER_CHUNK_EVENTS_H_
 
+#include <array>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -85,6 +87,13 @@ inline constexpr uint8_t kPairedOldBlock = 2;
 inline bool IsRelease(const Event& e) {
   if (e.tag == format::RecordTag::kFree) return e.code == 0 && e.paired == 0;
   return e.tag == format::RecordTag::kRealloc && (e.paired & kPairedOldBlock) == 0;
+}
+
+// Power-of-two size buckets (trace_model.h's SizeBucket): 0 for size 0,
+// b >= 1 for sizes in [2^(b-1), 2^b).
+inline constexpr int kEventSizeBuckets = 65;
+[[gnu::always_inline]] inline int EventSizeBucket(uint64_t size) {
+  return size == 0 ? 0 : 64 - std::countl_zero(size);
 }
 
 // Event::code of a compact kFree: a free, or a realloc's old block.
@@ -195,6 +204,10 @@ struct DecodedChunk {
   // was about 20 instructions an event on the analysing thread).
   std::vector<uint64_t> released;
   static constexpr size_t kReleasedPad = 32;
+  // The allocations' sizes (of kAlloc events and kRealloc's new blocks),
+  // counted by EventSizeBucket: the analysis adds them up per chunk
+  // instead of per event (ProcessProfile::size_histogram).
+  std::array<uint64_t, kEventSizeBuckets> allocation_sizes{};
   // The events' times never decrease. The decoder only adds deltas, so
   // this holds for every chunk but one whose clock wraps past 2^64 (a
   // corrupt trace); the merge binary-searches ordered chunks only.
@@ -203,6 +216,7 @@ struct DecodedChunk {
   void Clear() {
     events.clear();
     released.clear();
+    allocation_sizes.fill(0);
     full.clear();
     error.clear();
     ordered = true;

@@ -298,7 +298,7 @@ bool StreamMerger::NextRun(Run* run) {
       run->begin = events + st.pos;
       run->end = events + end;
       run->stream = c;
-      run->released = st.pos == 0 ? st.chunk.released.data() : nullptr;
+      run->starts = st.pos == 0 ? &st.chunk : nullptr;
       st.pos = end;
       current_ = c;
       return true;

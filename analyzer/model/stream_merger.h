@@ -78,10 +78,10 @@ class StreamMerger {
     const Event* begin = nullptr;
     const Event* end = nullptr;
     size_t stream = 0;
-    // When `begin` is its chunk's first event: the chunk's
-    // DecodedChunk::released (the releases of this run and of the chunk's
-    // later runs, in order); null for the other runs of a chunk.
-    const uint64_t* released = nullptr;
+    // The chunk the run starts (`begin` is its first event), else null:
+    // what the decoder counted per chunk (DecodedChunk::released,
+    // allocation_sizes) is for this run and the chunk's later runs.
+    const DecodedChunk* starts = nullptr;
   };
   // The next run of records in time order (non-empty), or false at the end
   // or on error (then status() says which). The events, and their full

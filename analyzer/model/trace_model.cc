@@ -33,16 +33,8 @@
 
 namespace heapsight::analyzer {
 
-namespace {
-// SizeBucket, inlined into the pass, which calls it for every allocation
-// (a call each, 72 M instructions on python, when the pass called
-// SizeBucket itself).
-[[gnu::always_inline]] inline int BucketOfSize(uint64_t size) {
-  return size == 0 ? 0 : 64 - std::countl_zero(size);
-}
-}  // namespace
-
-int SizeBucket(uint64_t size) { return BucketOfSize(size); }
+static_assert(kSizeBuckets == kEventSizeBuckets);
+int SizeBucket(uint64_t size) { return EventSizeBucket(size); }
 
 namespace {
 
@@ -130,7 +122,13 @@ class Analysis {
       // of Run's samples sat on the first look at an event; without the
       // first stage a tenth sat on the index entry, which the event stream
       // keeps evicting).
-      if (run.released != nullptr) release_cursor_[run.stream] = run.released;
+      if (run.starts != nullptr) {
+        release_cursor_[run.stream] = run.starts->released.data();
+        // Allocate counts only the runtime's allocations, downwards.
+        for (int b = 0; b < kSizeBuckets; ++b) {
+          p_.size_histogram[b] += run.starts->allocation_sizes[b];
+        }
+      }
       release_next_ = release_cursor_[run.stream];
       constexpr size_t kStreamAhead = 64;
       // The stream's prefetch address is computed as an integer: near the
@@ -194,8 +192,7 @@ class Analysis {
   template <bool kExact>
   [[gnu::always_inline]] void Process(const Event& r, size_t stream) {
     if (r.time_us > now_) now_ = r.time_us;
-    if (at_time_pending_ && r.time_us > options_.at_time_us) TakeAtTimeSnapshot();
-    if (now_ >= next_timeline_us_) SampleTimeline();
+    if (now_ >= time_check_us_) [[unlikely]] TimeChecks(r.time_us);
     // The two commonest events first, before the switch's jump table.
     if (r.tag == RecordTag::kAlloc) {
       Allocate<kExact>(r.id, r.api, r.size, r.stack, stream, (r.paired & pair_in_chunk_) != 0);
@@ -466,7 +463,10 @@ class Analysis {
       allocs_variance_ += AllocationVariance(size, sample_period_, /*bytes=*/false);
       bytes_variance_ += AllocationVariance(size, sample_period_, /*bytes=*/true);
     }
-    if (!runtime) ++p_.size_histogram[BucketOfSize(size)];
+    // The histogram is the program's: the decoder counted every
+    // allocation of the chunk (DecodedChunk::allocation_sizes, added up at
+    // the chunk's first run), so a runtime block is taken out.
+    if (runtime) [[unlikely]] --p_.size_histogram[EventSizeBucket(size)];
     ThreadState& t = threads_[stream];
     t.allocated_upto = format::AllocIdCounter(id) + 1;
     t.last_alloc_id = id;
@@ -831,6 +831,21 @@ class Analysis {
     at_time_live_ = live_;
   }
 
+  // The checks of an event's time, once the clock reached time_check_us_
+  // (at most the least time at which one of them can hold: one compare an
+  // event instead of two checks).
+  [[gnu::noinline]] void TimeChecks(uint64_t time_us) {
+    if (at_time_pending_ && time_us > options_.at_time_us) TakeAtTimeSnapshot();
+    if (now_ >= next_timeline_us_) SampleTimeline();
+    // An event at `time_us` (<= now_) takes the snapshot only if its time
+    // is above at_time_us, so not while now_ is below at_time_us + 1.
+    time_check_us_ = next_timeline_us_;
+    if (at_time_pending_) {
+      const uint64_t at = options_.at_time_us;
+      time_check_us_ = std::min(time_check_us_, at == UINT64_MAX ? at : at + 1);
+    }
+  }
+
   void SampleTimeline() {
     if (p_.heap_timeline.size() >= kMaxTimelinePoints) {
       Thin(p_.heap_timeline);
@@ -1002,6 +1017,9 @@ class Analysis {
   uint64_t duplicate_ids_ = 0;
   uint64_t paired_blocks_ = 0;  // released without the live set (FreePaired)
   uint64_t next_timeline_us_ = 0;
+  // TimeChecks is due once now_ reaches this; never above next_timeline_us_
+  // nor, while at_time_pending_, above options_.at_time_us + 1.
+  uint64_t time_check_us_ = 0;
   uint64_t timeline_interval_us_ = 1;
   bool at_time_pending_ = options_.at == AnalyzeOptions::At::kTime;
   bool at_marker_pending_ = options_.at == AnalyzeOptions::At::kMarker;
