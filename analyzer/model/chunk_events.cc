@@ -143,6 +143,7 @@ void DecodeChunk(const uint8_t* data, size_t size, DecodedChunk* out, bool compa
   format::ChunkDecoder decoder(data, size, compact_frees);
   if (!decoder.ok()) {
     out->error = decoder.error();
+    out->released.assign(DecodedChunk::kReleasedPad, 0);
     return;
   }
   // At most one Event per record, two for a compact realloc: room for all
