@@ -166,8 +166,8 @@ void DecodeChunk(const uint8_t* data, size_t size, DecodedChunk* out, bool compa
   const uint64_t bound = decoder.max_records_left();
   const bool pair = !compact_frees && bound < (UINT32_MAX - 1) / 2;
   ChunkPairer pairer(&out->pairing, pair ? 2 * bound + 64 : 0);
-  // Room for a release per record, so the hot loop appends with no
-  // capacity check (reserved room costs no page until written).
+  // Room for a release per record, so the hot loop's appends never
+  // reallocate (reserved room costs no page until written).
   std::vector<uint64_t>& released = out->released;
   released.reserve(bound + DecodedChunk::kReleasedPad);
   std::array<uint64_t, kEventSizeBuckets>& sizes = out->allocation_sizes;
