@@ -143,6 +143,7 @@ void DecodeChunk(const uint8_t* data, size_t size, DecodedChunk* out, bool compa
   format::ChunkDecoder decoder(data, size, compact_frees);
   if (!decoder.ok()) {
     out->error = decoder.error();
+    out->released.assign(DecodedChunk::kReleasedPad, 0);
     return;
   }
   // At most one Event per record, two for a compact realloc: room for all
@@ -165,6 +166,11 @@ void DecodeChunk(const uint8_t* data, size_t size, DecodedChunk* out, bool compa
   const uint64_t bound = decoder.max_records_left();
   const bool pair = !compact_frees && bound < (UINT32_MAX - 1) / 2;
   ChunkPairer pairer(&out->pairing, pair ? 2 * bound + 64 : 0);
+  // Room for a release per record, so the hot loop's appends never
+  // reallocate (reserved room costs no page until written).
+  std::vector<uint64_t>& released = out->released;
+  released.reserve(bound + DecodedChunk::kReleasedPad);
+  std::array<uint64_t, kEventSizeBuckets>& sizes = out->allocation_sizes;
   Record r;
   for (;;) {
     // The hot records (nearly all of them) straight into Events: the
@@ -177,6 +183,7 @@ void DecodeChunk(const uint8_t* data, size_t size, DecodedChunk* out, bool compa
       check_order(h.time_us);
       switch (h.tag) {
         case RecordTag::kAlloc:
+          ++sizes[EventSizeBucket(h.size)];
           if (pair) pairer.Allocated(static_cast<uint32_t>(cursor - base), h.id);
           PutHot(cursor, EventHead(RecordTag::kAlloc, h.api, 0, stream), h.time_us, h.id, 0,
                  h.size, h.stack, 0);
@@ -193,9 +200,11 @@ void DecodeChunk(const uint8_t* data, size_t size, DecodedChunk* out, bool compa
           } else {
             PutHot(cursor, EventHead(RecordTag::kFree, h.api, 0, stream), h.time_us, h.id, 0, 0,
                    0, 0);
+            released.push_back(h.id);
           }
           break;
         default:  // kRealloc
+          ++sizes[EventSizeBucket(h.size)];  // the new block's
           if (compact_frees) {
             // The old block (a compact free at the free time), then the new one.
             PutHot(cursor, EventHead(RecordTag::kFree, h.api, kCompactReallocFree, stream),
@@ -217,6 +226,7 @@ void DecodeChunk(const uint8_t* data, size_t size, DecodedChunk* out, bool compa
             pairer.Allocated(index, h.id);
             PutHot(cursor, EventHead(RecordTag::kRealloc, h.api, 0, stream, paired), h.time_us,
                    h.id, old, h.size, h.stack, h.time2_us);
+            if (paired == 0) released.push_back(old);
           }
           break;
       }
@@ -242,6 +252,7 @@ void DecodeChunk(const uint8_t* data, size_t size, DecodedChunk* out, bool compa
       continue;
     }
     if (!decoder.Next(&r)) break;
+    const size_t first = events.size();
     events.Reserve(2);  // so a second Append (a compact realloc) keeps `e` in place
     Event& e = events.Append();
     ToEvent(r, stream, &e);
@@ -271,7 +282,15 @@ void DecodeChunk(const uint8_t* data, size_t size, DecodedChunk* out, bool compa
     }
     // After the Event is complete (a record of any kind: barriers too).
     if (pair) pairer.Add(events.data(), static_cast<uint32_t>(events.size() - 1));
+    for (size_t i = first; i < events.size(); ++i) {
+      const Event& e = events[i];
+      if (IsRelease(e)) released.push_back(e.tag == RecordTag::kFree ? e.id : e.old_id);
+      if (e.tag == RecordTag::kAlloc || e.tag == RecordTag::kRealloc) {
+        ++sizes[EventSizeBucket(e.size)];
+      }
+    }
   }
+  released.insert(released.end(), DecodedChunk::kReleasedPad, 0);
   out->ordered = ordered;
   if (!decoder.ok()) out->error = decoder.error();
 }

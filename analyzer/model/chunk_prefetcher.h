@@ -108,6 +108,8 @@ class ChunkPrefetcher {
   size_t next_claim_ = 0;  // guarded by mu_: first slot no worker looked at
   size_t low_ = 0;         // guarded by mu_: first slot not taken
   bool stop_ = false;      // guarded by mu_
+  size_t idle_workers_ = 0;     // guarded by mu_: workers waiting at work_cv_
+  bool taker_waiting_ = false;  // guarded by mu_: Take waits at ready_cv_
   uint64_t out_of_order_takes_ = 0;  // guarded by mu_
   uint64_t fallback_reads_ = 0;  // guarded by mu_
   std::vector<DecodedChunk> spare_;  // guarded by mu_: Recycle()d, cleared chunks

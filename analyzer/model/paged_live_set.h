@@ -163,7 +163,7 @@ class PagedLiveSet {
   // page index's entry for `id` (the page pointer Prefetch reads, in a
   // 4 KB chunk of them), without waiting for anything not in cache;
   // nothing when the previous call asked for the same page.
-  void PrefetchSlot(uint64_t id) const {
+  [[gnu::always_inline]] void PrefetchSlot(uint64_t id) const {
     uint64_t key = id >> kPageBits;
     if (key == last_slot_prefetch_) return;
     last_slot_prefetch_ = key;
@@ -182,7 +182,7 @@ class PagedLiveSet {
   // Starts loading the page header of `id` (the analysis prefetches the
   // ids of events a few ahead of the one it processes); nothing when the
   // previous call asked for the same page (consecutive allocations do).
-  void Prefetch(uint64_t id) const {
+  [[gnu::always_inline]] void Prefetch(uint64_t id) const {
     uint64_t key = id >> kPageBits;
     if (key == last_prefetch_) return;
     last_prefetch_ = key;
@@ -201,7 +201,7 @@ class PagedLiveSet {
   // old block otherwise waits for twice (a palette page's 4-bit index,
   // then the palette entry it names: python's frees spent 80% of Erase
   // there).
-  void PrefetchValue(uint64_t id) const {
+  [[gnu::always_inline]] void PrefetchValue(uint64_t id) const {
     uint64_t key = id >> kPageBits;
     const Page* page = key == last_key_ ? last_page_ : Lookup(key);
     if (page == nullptr) {

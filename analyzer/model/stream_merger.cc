@@ -298,6 +298,7 @@ bool StreamMerger::NextRun(Run* run) {
       run->begin = events + st.pos;
       run->end = events + end;
       run->stream = c;
+      run->starts = st.pos == 0 ? &st.chunk : nullptr;
       st.pos = end;
       current_ = c;
       return true;

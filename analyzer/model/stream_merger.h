@@ -78,6 +78,10 @@ class StreamMerger {
     const Event* begin = nullptr;
     const Event* end = nullptr;
     size_t stream = 0;
+    // The chunk the run starts (`begin` is its first event), else null:
+    // what the decoder counted per chunk (DecodedChunk::released,
+    // allocation_sizes) is for this run and the chunk's later runs.
+    const DecodedChunk* starts = nullptr;
   };
   // The next run of records in time order (non-empty), or false at the end
   // or on error (then status() says which). The events, and their full

@@ -33,16 +33,8 @@
 
 namespace heapsight::analyzer {
 
-namespace {
-// SizeBucket, inlined into the pass, which calls it for every allocation
-// (a call each, 72 M instructions on python, when the pass called
-// SizeBucket itself).
-[[gnu::always_inline]] inline int BucketOfSize(uint64_t size) {
-  return size == 0 ? 0 : 64 - std::countl_zero(size);
-}
-}  // namespace
-
-int SizeBucket(uint64_t size) { return BucketOfSize(size); }
+static_assert(kSizeBuckets == kEventSizeBuckets);
+int SizeBucket(uint64_t size) { return EventSizeBucket(size); }
 
 namespace {
 
@@ -93,6 +85,7 @@ class Analysis {
       growth_ = std::make_unique<GrowthTracker>(
           static_cast<uint64_t>(static_cast<double>(estimate) * (1.0 - fraction)));
     }
+    exact_ = !sampled_ && growth_ == nullptr && !compact_;
     if (options.progress != nullptr && merger.file_size() >= kProgressMinBytes) {
       progress_ = options.progress;
     }
@@ -114,62 +107,47 @@ class Analysis {
       // read ahead), so that its DWARF work runs beside the classifier's
       // first symbol tables instead of after them.
       if (!warm_started_ && done + count >= kWarmAfterEvents) StartWarmSymbolizer(batch, count);
-      // The live set's memory a free will read is loaded ahead, in three
-      // stages: the page index's entry kSlotAhead events before the free,
-      // then (the entry loaded by then) the page's header kIndexAhead
-      // events before it, then (the header loaded) the page's values
-      // kValueAhead events before it. Allocations go to their thread's
+      // The live set's memory a release (IsRelease: a free or realloc of
+      // a block not paired in its chunk) will read is loaded ahead, in
+      // three stages, by LookAhead at each release: the page index's entry
+      // kSlotAhead releases before it, then (the entry loaded by then) the
+      // page's header kIndexAhead releases before it, then (the header
+      // loaded) the page's values kValueAhead releases before it. The
+      // releases are listed per chunk by the decode workers
+      // (DecodedChunk::released); a stream's place in its chunk's list
+      // carries over from run to run. Allocations go to their thread's
       // newest page, which is in cache. The events themselves were written
       // by a decode worker on another core: their lines are loaded
-      // kStreamAhead events ahead, so that the first stage's look at an
-      // event does not wait for it (python, 2026-12-06: without it a fifth
-      // of Run's samples sat on that load; without the first stage a tenth
-      // sat on the index entry, which the event stream keeps evicting).
-      constexpr size_t kSlotAhead = 48;
-      constexpr size_t kIndexAhead = 32;
-      constexpr size_t kValueAhead = 12;
+      // kStreamAhead events ahead (python, 2026-12-06: without it a fifth
+      // of Run's samples sat on the first look at an event; without the
+      // first stage a tenth sat on the index entry, which the event stream
+      // keeps evicting).
+      if (run.starts != nullptr) {
+        release_cursor_[run.stream] = run.starts->released.data();
+        // Allocate counts only the runtime's allocations, downwards.
+        for (int b = 0; b < kSizeBuckets; ++b) {
+          p_.size_histogram[b] += run.starts->allocation_sizes[b];
+        }
+      }
+      release_next_ = release_cursor_[run.stream];
       constexpr size_t kStreamAhead = 64;
-      static_assert(kStreamAhead > kSlotAhead && kSlotAhead > kIndexAhead &&
-                    kIndexAhead > kValueAhead && kAheadRing > kSlotAhead);
-      size_t i = 0;
-      if (count > kSlotAhead) {
-        // All but the run's last kSlotAhead events: the stages without
-        // per-stage bounds checks, each event's freed id found once (at the
-        // first stage) and kept in a ring for the others (python: the
-        // checks and the second look at the event were about 10
-        // instructions an event).
-        uint64_t ahead[kAheadRing];
-        for (size_t j = kValueAhead; j < kSlotAhead; ++j) ahead[j] = FreedId(batch[j]);
-        // The stream's prefetch address is computed as an integer: near the
-        // run's end it points past the events (a prefetch never faults), and
-        // a pointer would need clamping (3 instructions an event).
-        const uintptr_t stream_ahead =
-            reinterpret_cast<uintptr_t>(batch) + kStreamAhead * sizeof(Event);
-        for (; i + kSlotAhead < count; ++i) {
+      // The stream's prefetch address is computed as an integer: near the
+      // run's end it points past the events (a prefetch never faults), and
+      // a pointer would need clamping (3 instructions an event).
+      const uintptr_t stream_ahead =
+          reinterpret_cast<uintptr_t>(batch) + kStreamAhead * sizeof(Event);
+      if (exact_) {
+        for (size_t i = 0; i < count; ++i) {
           __builtin_prefetch(reinterpret_cast<const void*>(stream_ahead + i * sizeof(Event)));
-          const uint64_t next = FreedId(batch[i + kSlotAhead]);
-          ahead[(i + kSlotAhead) % kAheadRing] = next;
-          if (next != 0) live_set_.PrefetchSlot(next);
-          if (uint64_t id = ahead[(i + kIndexAhead) % kAheadRing]; id != 0) {
-            live_set_.Prefetch(id);
-          }
-          if (uint64_t id = ahead[(i + kValueAhead) % kAheadRing]; id != 0) {
-            live_set_.PrefetchValue(id);
-          }
-          Process(batch[i], run.stream);
+          Process</*kExact=*/true>(batch[i], run.stream);
+        }
+      } else {
+        for (size_t i = 0; i < count; ++i) {
+          __builtin_prefetch(reinterpret_cast<const void*>(stream_ahead + i * sizeof(Event)));
+          Process</*kExact=*/false>(batch[i], run.stream);
         }
       }
-      for (; i < count; ++i) {
-        if (i + kIndexAhead < count) {
-          if (uint64_t id = FreedId(batch[i + kIndexAhead]); id != 0) live_set_.Prefetch(id);
-        }
-        if (i + kValueAhead < count) {
-          if (uint64_t id = FreedId(batch[i + kValueAhead]); id != 0) {
-            live_set_.PrefetchValue(id);
-          }
-        }
-        Process(batch[i], run.stream);
-      }
+      release_cursor_[run.stream] = release_next_;
       done += count;
       // Far enough into the pass that the rest of it hides the runtime's
       // DWARF (StartWarmSymbolizer).
@@ -190,30 +168,43 @@ class Analysis {
   }
 
  private:
-  static constexpr size_t kAheadRing = 64;  // > kIndexAhead, a power of two
-  // The id of the block an exact free or realloc releases, else 0.
-  static uint64_t FreedId(const Event& e) {
-    if (e.tag == RecordTag::kFree) return e.code == 0 && e.paired == 0 ? e.id : 0;
-    return e.tag == RecordTag::kRealloc && (e.paired & kPairedOldBlock) == 0 ? e.old_id : 0;
+  // LookAhead's distances, in releases (python: about one event in three
+  // is one). DecodedChunk::kReleasedPad covers the farthest.
+  static constexpr size_t kSlotAhead = 16;
+  static constexpr size_t kIndexAhead = 11;
+  static constexpr size_t kValueAhead = 4;
+  static_assert(kSlotAhead > kIndexAhead && kIndexAhead > kValueAhead &&
+                kSlotAhead < DecodedChunk::kReleasedPad);
+
+  // Called at each release (IsRelease) of the run, in order: the three
+  // stages of the look-ahead for the releases ahead of it in its chunk's
+  // list, and the cursor moves on. The list ends in zeros (no release).
+  [[gnu::always_inline]] void LookAhead() {
+    const uint64_t* next = release_next_;
+    if (uint64_t id = next[kSlotAhead]; id != 0) live_set_.PrefetchSlot(id);
+    if (uint64_t id = next[kIndexAhead]; id != 0) live_set_.Prefetch(id);
+    if (uint64_t id = next[kValueAhead]; id != 0) live_set_.PrefetchValue(id);
+    release_next_ = next + 1;
   }
 
   // The per-event functions are inlined into the pass (Run): called for
   // every event, their calls and prologues were a tenth of its instructions.
+  template <bool kExact>
   [[gnu::always_inline]] void Process(const Event& r, size_t stream) {
     if (r.time_us > now_) now_ = r.time_us;
-    if (at_time_pending_ && r.time_us > options_.at_time_us) TakeAtTimeSnapshot();
-    if (now_ >= next_timeline_us_) SampleTimeline();
+    if (now_ >= time_check_us_) [[unlikely]] TimeChecks(r.time_us);
     // The two commonest events first, before the switch's jump table.
     if (r.tag == RecordTag::kAlloc) {
-      Allocate(r.id, r.api, r.size, r.stack, stream, (r.paired & pair_in_chunk_) != 0);
+      Allocate<kExact>(r.id, r.api, r.size, r.stack, stream, (r.paired & pair_in_chunk_) != 0);
       return;
     }
     if (r.tag == RecordTag::kFree && r.code == 0) {
       if ((r.paired & pair_in_chunk_) != 0) {
-        FreePaired(r.id, r.size, r.stack, static_cast<Api>(r.value), r.api, stream,
+        FreePaired<kExact>(r.id, r.size, r.stack, static_cast<Api>(r.value), r.api, stream,
                    /*from_free=*/true);
       } else {
-        Free(r.id, r.api, stream, /*from_free=*/true);
+        if (r.paired == 0) LookAhead();  // IsRelease(r)
+        Free<kExact>(r.id, r.api, stream, /*from_free=*/true);
       }
       return;
     }
@@ -227,15 +218,16 @@ class Analysis {
           // The old block's allocation is earlier in this chunk's events.
           const Event& a = (&r)[-static_cast<ptrdiff_t>(r.old_id)];
           if (pair_in_chunk_) {
-            FreePaired(a.id, a.size, a.stack, a.api, r.api, stream, /*from_free=*/false);
+            FreePaired<kExact>(a.id, a.size, a.stack, a.api, r.api, stream, /*from_free=*/false);
           } else {
-            Free(a.id, r.api, stream, /*from_free=*/false);
+            Free<kExact>(a.id, r.api, stream, /*from_free=*/false);
           }
         } else {
-          Free(r.old_id, r.api, stream, /*from_free=*/false);
+          LookAhead();  // IsRelease(r)
+          Free<kExact>(r.old_id, r.api, stream, /*from_free=*/false);
         }
         if (r.value > now_) now_ = r.value;  // the new block's time
-        Allocate(r.id, r.api, r.size, r.stack, stream, (r.paired & pair_in_chunk_) != 0);
+        Allocate<kExact>(r.id, r.api, r.size, r.stack, stream, (r.paired & pair_in_chunk_) != 0);
         break;
       case RecordTag::kInherited:
         Inherit(r);
@@ -351,13 +343,14 @@ class Analysis {
   // `runtime`: IsRuntime(site). `allocated`: the block was just allocated
   // (not inherited): the site's series counts its bytes as allocated too
   // (one SiteTimelineBuilder call for both).
+  template <bool kExact>
   [[gnu::always_inline]] void AddLive(uint32_t site, uint64_t size, bool runtime,
                                       bool allocated) {
     LiveCounter& live = live_[site];
-    if (growth_ != nullptr) growth_->Change(site, now_, live.bytes, live.bytes + size);
+    if (GrowthTracker* growth = Growth<kExact>(); growth != nullptr) growth->Change(site, now_, live.bytes, live.bytes + size);
     // A program block of an exact trace raises the heap the peak is taken
     // on: at its peak now, it is at a new one after this.
-    peak_.Change(site, live_, /*rises=*/!runtime && size != 0 && !sampled_);
+    peak_.Change(site, live_, /*rises=*/!runtime && size != 0 && !Sampled<kExact>());
     live.bytes += size;
     live.count += 1;
     // The runtime's blocks are not the program's heap (trace_model.h).
@@ -369,17 +362,17 @@ class Analysis {
     }
     heap_bytes_ += size;
     ++heap_blocks_;
-    if (sampled_) {
+    if (Sampled<kExact>()) {
       Reestimate(site);
       live_variance_ += AllocationVariance(size, sample_period_, /*bytes=*/true);
     }
-    series_.Observe(now_, HeapBytes());
+    series_.Observe(now_, HeapBytesOf<kExact>());
     // The peak is where the heap the reports show is highest: the
     // estimated heap in a sampled trace (adding a block never lowers it,
     // removing one never raises it, so only additions can make a peak).
-    if (HeapBytes() > peak_bytes_) {
-      peak_bytes_ = HeapBytes();
-      peak_blocks_ = HeapBlocks();
+    if (HeapBytesOf<kExact>() > peak_bytes_) {
+      peak_bytes_ = HeapBytesOf<kExact>();
+      peak_blocks_ = HeapBlocksOf<kExact>();
       peak_time_us_ = now_;
       peak_variance_ = live_variance_;
       peak_.NewPeak();
@@ -402,10 +395,39 @@ class Analysis {
   uint64_t HeapBytes() const { return sampled_ ? estimated_bytes_ : heap_bytes_; }
   uint64_t HeapBlocks() const { return sampled_ ? estimated_blocks_ : heap_blocks_; }
 
+  // The per-event functions come in two builds (kExact): the general one
+  // reads the trace's modes (sampled_, growth_, compact_) at each use, the
+  // exact one is for an exact trace without growth tracking or compact
+  // frees (exact_), where these are constants. The compiler cannot keep a
+  // member in a register across the pass's stores, so the general build
+  // loads and tests each flag every time: python, about 10 tests an event
+  // (a load and a branch each) for modes its trace never has.
+  template <bool kExact>
+  bool Sampled() const {
+    return !kExact && sampled_;
+  }
+  template <bool kExact>
+  GrowthTracker* Growth() const {
+    return kExact ? nullptr : growth_.get();
+  }
+  template <bool kExact>
+  bool Compact() const {
+    return !kExact && compact_;
+  }
+  template <bool kExact>
+  uint64_t HeapBytesOf() const {
+    return kExact ? heap_bytes_ : HeapBytes();
+  }
+  template <bool kExact>
+  uint64_t HeapBlocksOf() const {
+    return kExact ? heap_blocks_ : HeapBlocks();
+  }
+
+  template <bool kExact>
   [[gnu::always_inline]] void RemoveLive(const LiveBlock& block) {
     LiveCounter& live = live_[block.site];
-    if (growth_ != nullptr) {
-      growth_->Change(block.site, now_, live.bytes, live.bytes - block.size);
+    if (GrowthTracker* growth = Growth<kExact>(); growth != nullptr) {
+      growth->Change(block.site, now_, live.bytes, live.bytes - block.size);
     }
     peak_.Change(block.site, live_, /*rises=*/false);
     live.bytes -= block.size;
@@ -414,15 +436,16 @@ class Analysis {
     site_series_.Live(block.site, now_, live.bytes);
     heap_bytes_ -= block.size;
     --heap_blocks_;
-    if (sampled_) {
+    if (Sampled<kExact>()) {
       Reestimate(block.site);
       live_variance_ -= AllocationVariance(block.size, sample_period_, /*bytes=*/true);
     }
-    series_.Observe(now_, HeapBytes());
+    series_.Observe(now_, HeapBytesOf<kExact>());
   }
 
   // `paired`: the block's free is in its chunk (chunk_pairing.h) and
   // carries its size and site, so the block skips the live set.
+  template <bool kExact>
   [[gnu::always_inline]] void Allocate(uint64_t id, Api api, uint64_t size, uint64_t stack,
                                        size_t stream, bool paired) {
     uint32_t site = SiteFor(stack, api);
@@ -431,7 +454,7 @@ class Analysis {
     SiteStats& s = site_record.stats;
     ++s.alloc_count;
     s.alloc_bytes += size;
-    if (sampled_) {
+    if (Sampled<kExact>()) {
       // The inverse of the sampling probability 1 - exp(-size/period); a
       // zero-byte allocation (sampled only as a thread's first) counts once.
       double w = SampleWeight(size, sample_period_);
@@ -440,7 +463,10 @@ class Analysis {
       allocs_variance_ += AllocationVariance(size, sample_period_, /*bytes=*/false);
       bytes_variance_ += AllocationVariance(size, sample_period_, /*bytes=*/true);
     }
-    if (!runtime) ++p_.size_histogram[BucketOfSize(size)];
+    // The histogram is the program's: the decoder counted every
+    // allocation of the chunk (DecodedChunk::allocation_sizes, added up at
+    // the chunk's first run), so a runtime block is taken out.
+    if (runtime) [[unlikely]] --p_.size_histogram[EventSizeBucket(size)];
     ThreadState& t = threads_[stream];
     t.allocated_upto = format::AllocIdCounter(id) + 1;
     t.last_alloc_id = id;
@@ -458,8 +484,8 @@ class Analysis {
       ++duplicate_ids_;
       return;
     }
-    if (compact_) compact_index_.Add(stack, size, id);
-    AddLive(site, size, runtime, /*allocated=*/true);
+    if (Compact<kExact>()) compact_index_.Add(stack, size, id);
+    AddLive<kExact>(site, size, runtime, /*allocated=*/true);
   }
 
   // Allocate's checks for what most traces never have (rare_): free errors
@@ -488,7 +514,7 @@ class Analysis {
     const bool from_free = r.code == kCompactFree;
     uint64_t id;
     if (compact_index_.Take(r.stack, r.size, &id)) {
-      Free(id, r.api, stream, from_free);
+      Free</*kExact=*/false>(id, r.api, stream, from_free);
       return;
     }
     if (compact_index_.AddPending(r.stack, r.size, size_t{1} << 24)) {
@@ -511,9 +537,10 @@ class Analysis {
     if (compact_) compact_index_.Add(r.stack, r.size, r.id);
     ++s.inherited_count;
     s.inherited_bytes += r.size;
-    AddLive(site, r.size, IsRuntime(site), /*allocated=*/false);
+    AddLive</*kExact=*/false>(site, r.size, IsRuntime(site), /*allocated=*/false);
   }
 
+  template <bool kExact>
   [[gnu::always_inline]] void Free(uint64_t id, Api api, size_t stream, bool from_free) {
     LiveBlock block;
     if (!live_set_.Erase(id, &block)) {
@@ -534,30 +561,32 @@ class Analysis {
       if (from_free) threads_[stream].last_alloc_valid = false;
       return;
     }
-    Release(block, id, api, stream, from_free);
+    Release<kExact>(block, id, api, stream, from_free);
   }
 
   // A block released by a free or realloc (`api`) paired with its
   // allocation in the chunk (chunk_pairing.h): it is not in the live set,
   // and its site is that of its stack and allocation api (`alloc_api`),
   // which Allocate found or made for the same block.
+  template <bool kExact>
   [[gnu::always_inline]] void FreePaired(uint64_t id, uint64_t size, uint64_t stack,
                                          Api alloc_api, Api api, size_t stream,
                                          bool from_free) {
     if (!unpaired_.empty() && unpaired_.erase(id) != 0) {
-      Free(id, api, stream, from_free);
+      Free<kExact>(id, api, stream, from_free);
       return;
     }
     const uint32_t site = site_index_.Find(stack, alloc_api);
     ++paired_blocks_;
-    Release(LiveBlock{size, site}, id, api, stream, from_free);
+    Release<kExact>(LiveBlock{size, site}, id, api, stream, from_free);
   }
 
   // A live block `id` released by a free (`from_free`) or a realloc.
+  template <bool kExact>
   [[gnu::always_inline]] void Release(const LiveBlock& block, uint64_t id, Api api,
                                       size_t stream, bool from_free) {
     ThreadState& t = threads_[stream];
-    RemoveLive(block);
+    RemoveLive<kExact>(block);
     ++frees_;
     ++p_.totals.frees_by_api[static_cast<size_t>(api)];
     if (from_free && t.last_alloc_valid && t.last_alloc_id == id) {
@@ -802,6 +831,21 @@ class Analysis {
     at_time_live_ = live_;
   }
 
+  // The checks of an event's time, once the clock reached time_check_us_
+  // (at most the least time at which one of them can hold: one compare an
+  // event instead of two checks).
+  [[gnu::noinline]] void TimeChecks(uint64_t time_us) {
+    if (at_time_pending_ && time_us > options_.at_time_us) TakeAtTimeSnapshot();
+    if (now_ >= next_timeline_us_) SampleTimeline();
+    // An event at `time_us` (<= now_) takes the snapshot only if its time
+    // is above at_time_us, so not while now_ is below at_time_us + 1.
+    time_check_us_ = next_timeline_us_;
+    if (at_time_pending_) {
+      const uint64_t at = options_.at_time_us;
+      time_check_us_ = std::min(time_check_us_, at == UINT64_MAX ? at : at + 1);
+    }
+  }
+
   void SampleTimeline() {
     if (p_.heap_timeline.size() >= kMaxTimelinePoints) {
       Thin(p_.heap_timeline);
@@ -914,6 +958,11 @@ class Analysis {
   const AnalyzeOptions& options_;
   ProcessProfile& p_;
   std::vector<ThreadState> threads_;
+  // Per stream, its place in its current chunk's DecodedChunk::released
+  // (LookAhead); release_next_ is the current run's.
+  std::vector<const uint64_t*> release_cursor_ =
+      std::vector<const uint64_t*>(merger_.stream_count(), nullptr);
+  const uint64_t* release_next_ = nullptr;
   PagedLiveSet live_set_;  // 8 bytes a block where ids run in pages (paged_live_set.h)
   SiteIndex site_index_;  // (stack, api) -> index in p_.sites (site_index.h)
   absl::flat_hash_set<uint64_t> pending_frees_;
@@ -957,6 +1006,9 @@ class Analysis {
   std::unique_ptr<GrowthTracker> growth_;  // AnalyzeOptions::track_growth
   double sample_period_ = 0;               // > 1: a sampled trace
   bool sampled_ = false;                   // sample_period_ > 1
+  // Process<true> applies: not sampled, no growth tracking, exact frees.
+  // Set once the constructor has set the three.
+  bool exact_ = false;
   bool rare_ = false;                      // UpdateRare
   uint64_t now_ = 0;
   uint64_t heap_bytes_ = 0;
@@ -965,6 +1017,9 @@ class Analysis {
   uint64_t duplicate_ids_ = 0;
   uint64_t paired_blocks_ = 0;  // released without the live set (FreePaired)
   uint64_t next_timeline_us_ = 0;
+  // TimeChecks is due once now_ reaches this; never above next_timeline_us_
+  // nor, while at_time_pending_, above options_.at_time_us + 1.
+  uint64_t time_check_us_ = 0;
   uint64_t timeline_interval_us_ = 1;
   bool at_time_pending_ = options_.at == AnalyzeOptions::At::kTime;
   bool at_marker_pending_ = options_.at == AnalyzeOptions::At::kMarker;

@@ -64,10 +64,16 @@ class TestTraceWriter {
     Put(t, [&](format::ChunkEncoder& e) { return e.PutFree(time, api, id, t, th.next_counter); });
   }
   uint64_t Realloc(uint32_t t, uint64_t time, uint64_t old_id, uint64_t size, uint64_t stack) {
+    return ReallocAt(t, time, time, old_id, size, stack);
+  }
+  // A realloc whose old block is freed at `time` and whose new block is
+  // allocated at `new_time`.
+  uint64_t ReallocAt(uint32_t t, uint64_t time, uint64_t new_time, uint64_t old_id,
+                     uint64_t size, uint64_t stack) {
     Thread& th = T(t);
     Put(t, [&](format::ChunkEncoder& e) {
-      return e.PutRealloc(time, time, format::Api::kRealloc, old_id, t, th.next_counter, size,
-                          stack, 0);
+      return e.PutRealloc(time, new_time, format::Api::kRealloc, old_id, t, th.next_counter,
+                          size, stack, 0);
     });
     return format::MakeAllocId(t, th.next_counter++);
   }

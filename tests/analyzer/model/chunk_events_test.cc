@@ -10,6 +10,7 @@
 
 #include <unistd.h>
 
+#include <array>
 #include <string>
 #include <vector>
 
@@ -171,14 +172,46 @@ void ExpectSame(const DecodedChunk& got, const DecodedChunk& want, const std::st
   }
 }
 
+// What DecodeChunk counts for the analysis, recomputed from its events:
+// the blocks of the releases (IsRelease) in order, then the padding, and
+// the allocations' sizes by bucket. Returns the releases.
+size_t ExpectChunkCounts(const DecodedChunk& got, const std::string& what) {
+  std::vector<uint64_t> released;
+  std::array<uint64_t, kEventSizeBuckets> sizes{};
+  for (const Event& e : got.events) {
+    if (IsRelease(e)) released.push_back(e.tag == RecordTag::kFree ? e.id : e.old_id);
+    if (e.tag == RecordTag::kAlloc || e.tag == RecordTag::kRealloc) {
+      ++sizes[EventSizeBucket(e.size)];
+    }
+  }
+  const size_t releases = released.size();
+  released.insert(released.end(), DecodedChunk::kReleasedPad, 0);
+  EXPECT_EQ(got.released, released) << what;
+  EXPECT_EQ(got.allocation_sizes, sizes) << what;
+  return releases;
+}
+
+TEST(ChunkEventsTest, SizeBucketsArePowersOfTwo) {
+  EXPECT_EQ(EventSizeBucket(0), 0);
+  EXPECT_EQ(EventSizeBucket(1), 1);
+  EXPECT_EQ(EventSizeBucket(2), 2);
+  EXPECT_EQ(EventSizeBucket(3), 2);
+  EXPECT_EQ(EventSizeBucket(4), 3);
+  EXPECT_EQ(EventSizeBucket(4095), 12);
+  EXPECT_EQ(EventSizeBucket(4096), 13);
+  EXPECT_EQ(EventSizeBucket(~uint64_t{0}), 64);
+}
+
 TEST(ChunkEventsTest, DecodeChunkEqualsTheRecordByRecordDecoder) {
   const auto chunks = Chunks("events");
   ASSERT_GT(chunks.size(), 20u);
-  size_t events = 0, frees = 0, reallocs = 0, full = 0;
+  size_t events = 0, frees = 0, reallocs = 0, full = 0, releases = 0, allocations = 0;
   DecodedChunk got;  // reused, as a decode worker does
   for (size_t c = 0; c < chunks.size(); ++c) {
     DecodeChunk(chunks[c].data(), chunks[c].size(), &got, false, 7);
     ExpectSame(got, Reference(chunks[c], 7), "chunk " + std::to_string(c));
+    releases += ExpectChunkCounts(got, "chunk " + std::to_string(c));
+    for (uint64_t n : got.allocation_sizes) allocations += n;
     EXPECT_TRUE(got.ordered);
     EXPECT_EQ(got.error, "");
     events += got.events.size();
@@ -191,6 +224,8 @@ TEST(ChunkEventsTest, DecodeChunkEqualsTheRecordByRecordDecoder) {
   // process, 6000 + 2000 allocations, 1200 stack nodes, frees and reallocs
   // of the loop, 12 markers, 20 rss, 9 failed allocations, end.
   EXPECT_EQ(reallocs, 750u);
+  EXPECT_EQ(allocations, 8000u + 750u);
+  EXPECT_GT(releases, 1000u);  // most frees are of blocks of other chunks
   EXPECT_EQ(full, 1u + 12u + 1u);
   EXPECT_EQ(events, 1u + 8000u + 1200u + frees + reallocs + 12u + 20u + 9u + 1u);
 }
@@ -238,6 +273,7 @@ TEST(ChunkEventsTest, PairingWhileDecodingEqualsPairInChunkAcrossBarriers) {
   while ((*reader)->NextChunk(&chunk)) {
     DecodeChunk(chunk.data(), chunk.size(), &got, false, 2);
     ExpectSame(got, Reference(chunk, 2), "chunk " + std::to_string(chunks));
+    ExpectChunkCounts(got, "chunk " + std::to_string(chunks));
     for (const Event& e : got.events) {
       if (e.tag == RecordTag::kFree) (e.paired != 0 ? paired_frees : unpaired_frees) += 1;
       paired_reallocs += e.tag == RecordTag::kRealloc && (e.paired & kPairedOldBlock) != 0;
@@ -264,6 +300,7 @@ TEST(ChunkEventsTest, CorruptBytesGiveTheSameEventsAndError) {
         DecodeChunk(bad.data(), bad.size(), &got, false, 3);
         ExpectSame(got, Reference(bad, 3),
                    "chunk " + std::to_string(c) + " byte " + std::to_string(at));
+        ExpectChunkCounts(got, "chunk " + std::to_string(c) + " byte " + std::to_string(at));
         errors += !got.error.empty();
       }
     }

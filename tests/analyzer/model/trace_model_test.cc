@@ -120,6 +120,33 @@ TEST(TraceModelTest, CountsPeakLeaksAndTemporary) {
   EXPECT_EQ(FindSite(pt, 3, Api::kNew)->stats.live_bytes, 0u);
 }
 
+// The snapshot of --at TIME is taken before the first event whose own time
+// is past TIME, even when a realloc's new block moved the clock past it
+// earlier (the pass tests the clock first, TimeChecks the event's time):
+// a thread's times never go back (its encoder's clock moves to the new
+// block's time), another thread's can.
+TEST(TraceModelTest, LiveAtATimeAfterAReallocMovedTheClock) {
+  TestTraceWriter w;
+  uint64_t a = w.Alloc(0, 10, Api::kMalloc, 100, 1);
+  w.ReallocAt(0, 12, 50, a, 200, 2);     // the clock is at 50 from here
+  w.Alloc(1, 20, Api::kMalloc, 300, 3);  // at 20: before the moment
+  w.Alloc(1, 60, Api::kMalloc, 400, 4);  // after it
+  w.End(0, 70);
+  std::string path = WriteTrace(w, "at_time_realloc");
+  AnalyzeOptions options;
+  options.at = AnalyzeOptions::At::kTime;
+  options.at_time_us = 30;
+  ProcessProfile p = Analyze(path, options);
+  EXPECT_EQ(FindSite(p, 1, Api::kMalloc)->stats.live_bytes, 0u);
+  EXPECT_EQ(FindSite(p, 2, Api::kRealloc)->stats.live_bytes, 200u);
+  EXPECT_EQ(FindSite(p, 3, Api::kMalloc)->stats.live_bytes, 300u);
+  EXPECT_EQ(FindSite(p, 4, Api::kMalloc)->stats.live_bytes, 0u);
+  // At a moment no event passes: the end's counts.
+  options.at_time_us = 1000;
+  ProcessProfile end = Analyze(path, options);
+  EXPECT_EQ(FindSite(end, 4, Api::kMalloc)->stats.live_bytes, 400u);
+}
+
 TEST(TraceModelTest, LiveAtAMarker) {
   TestTraceWriter w;
   uint64_t a = w.Alloc(0, 10, Api::kMalloc, 100, 1);
