@@ -616,9 +616,7 @@ __attribute__((noinline, cold)) void RecordRss(ThreadState* ts, uint64_t now) {
 
 // Ends an event: maybe an RSS sample, and in write-through mode (after our
 // exit handler) the chunk goes out at once. Caller holds ts->lock.
-void EndEvent(ThreadState* ts, uint64_t now) {
-  if (EndEventDue(now)) EndEventSlow(ts, now);
-}
+void EndEvent(ThreadState* ts, uint64_t now) { EndEventInline(ts, now); }
 
 namespace {
 

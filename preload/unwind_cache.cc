@@ -20,8 +20,6 @@ constinit thread_local uint32_t t_unwind_warmup __attribute__((tls_model("initia
 
 namespace {
 
-uintptr_t Load(uintptr_t address) { return LoadStackWord(address); }
-
 uint32_t Min(uint32_t a, uint32_t b) { return a < b ? a : b; }
 
 }  // namespace
@@ -46,8 +44,8 @@ uint64_t UnwindVerifications(uint64_t* mismatches) {
 __attribute__((noinline)) bool CurrentUnwindKey(UnwindKey* key) {
   // Only our own frames are read (every function of ours keeps a frame
   // pointer, preload/meson.build), up to the one the program called. The
-  // same walk as OutermostOwnFrame (unwinder.h), done here rather than
-  // through it: the extra call costs about 2 ns per event (alloc_bench).
+  // hooks walk from their own frame instead (UnwindKeyFromOwnFrame,
+  // inlined into GetStack); this out-of-line form is for other callers.
   return UnwindKeyFromOwnFrame(reinterpret_cast<uintptr_t>(__builtin_frame_address(0)), key);
 }
 
@@ -167,7 +165,7 @@ __attribute__((always_inline)) inline int64_t UnwindCache::VerifyFrom(const Memo
   // (several memos often share an entry point and differ further out).
   if (!scan && m.probe <= i && m.probe >= known) {
     ++stats_.words_checked;
-    if (Load(m.probe_address) != m.probe_value) {
+    if (LoadStackWord(m.probe_address) != m.probe_value) {
       *first_changed = m.probe;
       return kProbeFailed;  // how far out it holds: scanned only if asked later
     }
@@ -234,7 +232,7 @@ void UnwindCache::Record(Memo* m, int64_t base, size_t n, uint64_t leaf,
     m->frames[i].bp = s.bp;
     // What the walk read at the return address slot: the caller's ip, or
     // the return address into our own code that ended the stack.
-    const uintptr_t ra = s.ra_slot != 0 ? Load(s.ra_slot) : 0;
+    const uintptr_t ra = s.ra_slot != 0 ? LoadStackWord(s.ra_slot) : 0;
     // The caller's rbp, read from its slot, matters only if the walk out
     // of the caller reads rbp (frame i - 1's bp_needed, set before).
     const bool bp_checked = s.bp_slot != 0 && i > 0 && m->frames[i - 1].bp_needed != 0;
@@ -405,7 +403,8 @@ bool UnwindCache::EntriesInSyncForTest() const {
         (e.bp_mask != 0 && e.bp != top.bp) || e.high != m.high + sizeof(uintptr_t) ||
         e.node != top.node || e.pair_end != top.pair_end || e.single_end != top.single_end ||
         e.top != i || e.probe_words != (probe ? 1u : 0u) ||
-        e.probe_address != (probe ? m.probe_address : reinterpret_cast<uintptr_t>(&e.probe_value)) ||
+        e.probe_address !=
+            (probe ? m.probe_address : reinterpret_cast<uintptr_t>(&e.probe_value)) ||
         (probe && e.probe_value != m.probe_value)) {
       return false;
     }
@@ -683,7 +682,7 @@ __attribute__((noinline)) bool UnwindCache::CaptureSlow(const UnwindKey& key, si
       return false;
     }
     s.ra_slot = cfa - sizeof(uintptr_t);
-    uintptr_t ra = Load(s.ra_slot);
+    uintptr_t ra = LoadStackWord(s.ra_slot);
     if (rule.rbp_saved) {
       uintptr_t slot = cfa + static_cast<uintptr_t>(static_cast<intptr_t>(rule.rbp_offset));
       if (slot < sp || slot + sizeof(uintptr_t) > high) {
@@ -691,7 +690,7 @@ __attribute__((noinline)) bool UnwindCache::CaptureSlow(const UnwindKey& key, si
         return false;
       }
       s.bp_slot = slot;
-      s.next_bp = Load(slot);
+      s.next_bp = LoadStackWord(slot);
     }
     // The stack ends at the next frame of ours (the main() wrapper), as
     // CaptureStack's does.

@@ -89,7 +89,9 @@ class MappedVector {
     if (this == &other) return *this;
     clear();
     reserve(other.size_);
-    if (other.size_ != 0) std::memcpy(static_cast<void*>(data_), other.data_, other.size_ * sizeof(T));
+    if (other.size_ != 0) {
+      std::memcpy(static_cast<void*>(data_), other.data_, other.size_ * sizeof(T));
+    }
     size_ = other.size_;
     return *this;
   }

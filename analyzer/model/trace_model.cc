@@ -201,7 +201,7 @@ class Analysis {
     if (r.tag == RecordTag::kFree && r.code == 0) {
       if ((r.paired & pair_in_chunk_) != 0) {
         FreePaired<kExact>(r.id, r.size, r.stack, static_cast<Api>(r.value), r.api, stream,
-                   /*from_free=*/true);
+                           /*from_free=*/true);
       } else {
         if (r.paired == 0) LookAhead();  // IsRelease(r)
         Free<kExact>(r.id, r.api, stream, /*from_free=*/true);
@@ -347,7 +347,9 @@ class Analysis {
   [[gnu::always_inline]] void AddLive(uint32_t site, uint64_t size, bool runtime,
                                       bool allocated) {
     LiveCounter& live = live_[site];
-    if (GrowthTracker* growth = Growth<kExact>(); growth != nullptr) growth->Change(site, now_, live.bytes, live.bytes + size);
+    if (GrowthTracker* growth = Growth<kExact>(); growth != nullptr) {
+      growth->Change(site, now_, live.bytes, live.bytes + size);
+    }
     // A program block of an exact trace raises the heap the peak is taken
     // on: at its peak now, it is at a new one after this.
     peak_.Change(site, live_, /*rises=*/!runtime && size != 0 && !Sampled<kExact>());

@@ -8,8 +8,9 @@
 // file, but hands libdwfl an inflated copy when its sections are compressed
 // (inflated_debug_file.h): libdw's own inflating costs about three times as
 // much. A debug file found by build id is rather inflated into memory and
-// opened as the module's own ELF file (OpenInMemoryDwarf). The debug directories are HEAPSIGHT_DEBUGINFO_PATH's (colon-
-// separated) or /usr/lib/debug, read once.
+// opened as the module's own ELF file (OpenInMemoryDwarf). The debug
+// directories are HEAPSIGHT_DEBUGINFO_PATH's (colon-separated) or
+// /usr/lib/debug, read once.
 #ifndef HEAPSIGHT_ANALYZER_SYMBOLS_DEBUGINFO_LOOKUP_H_
 #define HEAPSIGHT_ANALYZER_SYMBOLS_DEBUGINFO_LOOKUP_H_
 
