@@ -1,4 +1,5 @@
-// format/trace_format.h: the heapsight trace format, version 4.
+// format/trace_format.h: the heapsight trace format, version 4 (5: compact
+// frees; 6: address frees).
 //
 // This header is the single definition of the on-disk layout. The preload
 // (writer) and the analyzer (reader) both include it; docs/trace-format.md is
@@ -44,6 +45,12 @@ inline constexpr uint32_t kFormatVersion = 4;
 // version 5 so that a reader that predates it refuses it by its version
 // instead of misreading stacks as id references.
 inline constexpr uint32_t kFormatVersionCompact = 5;
+// Version 6 is version 4 with address frees (kFileFlagAddressFrees, always
+// set in a version-6 file and never in another): a free names the freed
+// block by its address and the reader pairs it with the allocation at that
+// address (docs/trace-format.md, "Address frees"). The preload then keeps
+// no table of live blocks, only a cell per 16-byte granule of heap.
+inline constexpr uint32_t kFormatVersionAddress = 6;
 
 // FileHeader.flags bits.
 // Stack cut marker: the ip of a root stack node (parent 0) that is not a
@@ -78,12 +85,39 @@ inline constexpr uint32_t kFileFlagAttached = 1u << 4;
 // lifetimes, temporaries and which block a free released become
 // approximate.
 inline constexpr uint32_t kFileFlagCompactFrees = 1u << 5;
+// Address frees (HEAPSIGHT_PAIRING=address, version 6): kAlloc, kFree and
+// kRealloc carry addresses and an order value (AddressOrder below); frees
+// carry no id. Never set together with kFileFlagCompactFrees or
+// kFileFlagSampled. Allocation ids stay implicit, as in version 4: the
+// reader pairs each free with the live allocation at its address.
+inline constexpr uint32_t kFileFlagAddressFrees = 1u << 6;
 
 // The version a writer stamps on a file with these flags.
 constexpr uint32_t FormatVersionFor(uint32_t flags) {
+  if ((flags & kFileFlagAddressFrees) != 0) return kFormatVersionAddress;
   return (flags & kFileFlagCompactFrees) != 0 ? kFormatVersionCompact : kFormatVersion;
 }
-static_assert(FormatVersionFor(0) == 4 && FormatVersionFor(kFileFlagCompactFrees) == 5);
+static_assert(FormatVersionFor(0) == 4 && FormatVersionFor(kFileFlagCompactFrees) == 5 &&
+              FormatVersionFor(kFileFlagAddressFrees) == 6);
+
+// Address frees: the order value of an address event (kAlloc, kFree, each
+// side of a kRealloc). The preload keeps one cell per 16-byte granule; the
+// cell's event count (mod kAddressCountModulo) goes up by one at every
+// allocation and every free of the block starting there, so an odd count
+// means live. An event whose previous event at the same address was made by
+// another thread (a hand-off), or by an unknown one, writes order
+// 1 + (count after the event); any other event writes 0 and is ordered
+// after its address's previous event by its own thread's record order. So
+// a reader that meets the events of one address in another order than
+// they happened (two threads, one microsecond) can tell and reorder them.
+// The first event ever at an address writes 0 unless it is a hand-off.
+inline constexpr uint32_t kAddressCountBits = 4;
+inline constexpr uint32_t kAddressCountModulo = 1u << kAddressCountBits;
+inline constexpr uint64_t kAddressOrderNone = 0;
+constexpr uint64_t AddressOrder(uint32_t count_after) {
+  return 1 + (count_after % kAddressCountModulo);
+}
+static_assert(AddressOrder(0) == 1 && AddressOrder(15) == 16 && AddressOrder(16) == 1);
 
 struct FileHeader {
   char magic[8];                 // kFileMagic
@@ -433,6 +467,34 @@ inline constexpr int kCompactReallocSizeFields = 2; // old size, size
 static_assert(kCompactReallocRowFields == kCompactFreeRowFields + 1 &&
               kCompactReallocSizeFields == kCompactFreeSizeFields + 1,
               "a compact realloc is a compact free's fields followed by an allocation's");
+
+// Address frees (kFileFlagAddressFrees, version 6). The rows of the hot
+// records (record stream | time column | size column | misc column):
+//   kAlloc    stack        | dt      | size | alignment, address delta, order
+//   kFree     -            | dt      | -    | address delta, order
+//   kRealloc  stack        | dt, dt2 | size | old address delta, old order,
+//                                             address delta, order
+// "address delta" is an sv: the address minus the previous address of the
+// chunk's hot records (every kAlloc, kFree, and a kRealloc's old address
+// then its new one), the first from 0. "order" is a uv, AddressOrder's
+// value or kAddressOrderNone. A kFree releases the live block at its
+// address; a kRealloc releases the block at its old address and allocates
+// the next id at its new one (the two may be equal). A realloc that failed
+// leaves its block live and writes no kRealloc. Other records:
+// - kBlockClasses lists the blocks' addresses where version 4 lists ids
+//   (same encoding: count x sv delta, ascending).
+// - kInherited (a fork child's live blocks at its start) carries the
+//   block's address in the id field, the api of its family (kMalloc, kNew,
+//   kNewArray; kUnknown if not known), the block's usable size
+//   (malloc_usable_size) and stack 0: the stack is in the parent's trace.
+//   The reader gives each such block an id of its own.
+// - kFreeError's alloc_id is always 0; the reader takes the block from its
+//   pairing (the live block at the address) where there is one.
+inline constexpr int kAddressAllocMiscFields = 3;    // alignment, address delta, order
+inline constexpr int kAddressFreeMiscFields = 2;     // address delta, order
+inline constexpr int kAddressReallocMiscFields = 4;  // old address delta, old order, delta, order
+static_assert(kAddressReallocMiscFields == 2 * kAddressFreeMiscFields,
+              "an address realloc's misc fields are a free's followed by the new block's");
 
 // Names of the markers (kMarker) the preload writes itself; a program's own
 // markers (heapsight.h) may have any name.
