@@ -173,6 +173,57 @@ class ChunkEncoder {
     return true;
   }
 
+  // Address frees (kFileFlagAddressFrees, trace_format.h): every hot
+  // record carries its address(es), as a delta in the chain of the chunk's
+  // hot-record addresses, and an order value (AddressOrder); a free has no
+  // id_ref. Only in a version-6 trace's chunks. PutAllocAddress is always
+  // inlined, like PutAlloc.
+  __attribute__((always_inline)) bool PutAllocAddress(uint64_t time_us, Api api, uint64_t size,
+                                                      uint64_t stack, uint64_t alignment,
+                                                      uint64_t address, uint64_t order) {
+    if (!HotRoom(kMaxVarintBytes, kMaxVarintBytes, kMaxVarintBytes,
+                 kAddressAllocMiscFields * kMaxVarintBytes)) {
+      return false;
+    }
+    uint8_t* p = HotStart(RecordTag::kAlloc, time_us, api);
+    pos_ = PutVarint(p, stack);
+    Col(kSizeColumn) = PutVarint(Col(kSizeColumn), size);
+    uint8_t* m = PutVarint(Col(kMiscColumn), alignment);
+    m = PutAddress(m, address);
+    Col(kMiscColumn) = PutVarint(m, order);
+    ++records_;
+    return true;
+  }
+
+  __attribute__((always_inline)) bool PutFreeAddress(uint64_t time_us, Api api,
+                                                     uint64_t address, uint64_t order) {
+    if (!HotRoom(0, kMaxVarintBytes, 0, kAddressFreeMiscFields * kMaxVarintBytes)) return false;
+    pos_ = HotStart(RecordTag::kFree, time_us, api);
+    uint8_t* m = PutAddress(Col(kMiscColumn), address);
+    Col(kMiscColumn) = PutVarint(m, order);
+    ++records_;
+    return true;
+  }
+
+  bool PutReallocAddress(uint64_t free_time_us, uint64_t alloc_time_us, Api api,
+                         uint64_t old_address, uint64_t old_order, uint64_t size,
+                         uint64_t stack, uint64_t address, uint64_t order) {
+    if (!HotRoom(kMaxVarintBytes, 2 * kMaxVarintBytes, kMaxVarintBytes,
+                 kAddressReallocMiscFields * kMaxVarintBytes)) {
+      return false;
+    }
+    uint8_t* p = HotStart(RecordTag::kRealloc, free_time_us, api);
+    pos_ = PutVarint(p, stack);
+    Col(kSizeColumn) = PutVarint(Col(kSizeColumn), size);
+    PutAllocationGap(free_time_us, alloc_time_us);
+    uint8_t* m = PutAddress(Col(kMiscColumn), old_address);
+    m = PutVarint(m, old_order);
+    m = PutAddress(m, address);
+    Col(kMiscColumn) = PutVarint(m, order);
+    ++records_;
+    return true;
+  }
+
   // Compact frees (kFileFlagCompactFrees, trace_format.h): the freed
   // block's stack in the row and its size in the size column, where an
   // exact trace has its id_ref. Only in a compact trace's chunks.
