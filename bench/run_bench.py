@@ -20,7 +20,8 @@ and sorting a dict (PYTHONMALLOC=malloc), perl counting words, git log -p on thi
 repository and an sqlite3 workload (the rows of issue 15's table), each plain, under heapsight
 and under heaptrack in the same rounds; it prints slowdowns, the overhead
 ratio (heapsight - 1) / (heaptrack - 1) and heapsight's overhead CPU ns per
-event. --callgrind adds callgrind instruction counts per event for the
+event, and each tool's peak RSS. --address adds a column for heapsight with
+address frees (`record --pairing=address`). --callgrind adds callgrind instruction counts per event for the
 alloc_bench rows (LD_PRELOAD of the build's libheapsight.so; two run
 lengths, so start-up cancels out).
 
@@ -177,6 +178,9 @@ def main():
                     help="the depth family and interpreter rows (issue 15) instead")
     ap.add_argument("--callgrind", action="store_true",
                     help="with --family: callgrind instructions per event per depth")
+    ap.add_argument("--address", action="store_true",
+                    help="with --family: also heapsight with address frees "
+                         "(record --pairing=address), in the same rounds")
     ap.add_argument("--rows", default="12,12x2,60,60x2,200,recursive,python3,perl,git,sqlite3",
                     help="with --family: which rows")
     args = ap.parse_args()
@@ -437,7 +441,8 @@ def family(args, repo):
     heapsight = heapsight_binary(build)
     work = tempfile.mkdtemp(prefix="heapsight-family.")
     rows = family_workloads(args, build, work)
-    tools = ["plain", "heapsight"] + (["heaptrack"] if shutil.which("heaptrack") else [])
+    tools = (["plain", "heapsight"] + (["heapsight-address"] if args.address else []) +
+             (["heaptrack"] if shutil.which("heaptrack") else []))
     load_before = os.getloadavg()[0]
     runs = {}
     for i in range(args.runs):
@@ -446,9 +451,11 @@ def family(args, repo):
                 tag = "{}-{}-{}".format(tool, key, i)
                 if tool == "plain":
                     cmd = argv
-                elif tool == "heapsight":
-                    cmd = [heapsight, "record", "-q", "-o",
-                           os.path.join(work, tag + ".%p.hst"), "--"] + argv
+                elif tool in ("heapsight", "heapsight-address"):
+                    cmd = [heapsight, "record", "-q", "-o", os.path.join(work, tag + ".%p.hst")]
+                    if tool == "heapsight-address":
+                        cmd.append("--pairing=address")
+                    cmd += ["--"] + argv
                 else:
                     cmd = ["heaptrack", "-o", os.path.join(work, tag)] + argv
                 run = measure_env(cmd, work, env)
@@ -468,8 +475,13 @@ def family(args, repo):
                  tool_version(["heaptrack", "--version"])),
              "",
              "| workload | plain s | heapsight | heaptrack | overhead ratio (target <= 0.25) "
-             "| heapsight overhead CPU ns/event |",
-             "|---|---|---|---|---|---|"]
+             "| heapsight overhead CPU ns/event |" +
+             (" address frees | its ratio | its ns/event |" if args.address else ""),
+             "|---|---|---|---|---|---|" + ("---|---|---|" if args.address else "")]
+    rss_lines = ["", "Peak RSS (ru_maxrss of the median run; heapsight's and heaptrack's include "
+                 "their recording processes, the largest of them):", "",
+                 "| workload | plain MB | " + " | ".join(t + " MB (x plain)" for t in tools[1:]) +
+                 " |", "|---|---|" + "---|" * len(tools[1:])]
     per_event = {}
     for key, label, _, _ in rows:
         plain = runs.get((key, "plain"))
@@ -483,18 +495,40 @@ def family(args, repo):
             cells[tool] = median_run(rs).wall / p.wall if rs else None
         hs, ht = cells.get("heapsight"), cells.get("heaptrack")
         ratio = (hs - 1) / (ht - 1) if hs and ht and ht > 1 else None
-        ns = "-"
-        if runs.get((key, "heapsight")) and p.events:
+
+        def ns_per_event(tool):
+            if not runs.get((key, tool)) or not p.events:
+                return None
             # Least CPU of the runs: another tenant only ever adds to it.
-            best = min(runs[(key, "heapsight")], key=lambda r: r.cpu)
+            best = min(runs[(key, tool)], key=lambda r: r.cpu)
             base = min(plain, key=lambda r: r.cpu)
-            per_event[key] = (best.cpu - base.cpu) * 1e9 / p.events
+            return (best.cpu - base.cpu) * 1e9 / p.events
+
+        def ratio_text(r):
+            if r is None:
+                return "-"
+            return "{:.2f} ({})".format(r, "met" if r <= 0.25 else "NOT met")
+
+        ns = "-"
+        if ns_per_event("heapsight") is not None:
+            per_event[key] = ns_per_event("heapsight")
             ns = "{:.0f}".format(per_event[key])
-        lines.append("| {} | {:.3f} | {} | {} | {} | {} |".format(
+        row = "| {} | {:.3f} | {} | {} | {} | {} |".format(
             label, p.wall, "{:.2f}x".format(hs) if hs else "failed",
-            "{:.2f}x".format(ht) if ht else "-",
-            "{:.2f} ({})".format(ratio, "met" if ratio <= 0.25 else "NOT met")
-            if ratio is not None else "-", ns))
+            "{:.2f}x".format(ht) if ht else "-", ratio_text(ratio), ns)
+        if args.address:
+            ha = cells.get("heapsight-address")
+            aratio = (ha - 1) / (ht - 1) if ha and ht and ht > 1 else None
+            ans = ns_per_event("heapsight-address")
+            row += " {} | {} | {} |".format("{:.2f}x".format(ha) if ha else "failed",
+                                            ratio_text(aratio),
+                                            "{:.0f}".format(ans) if ans is not None else "-")
+        lines.append(row)
+        mb = [median_run(runs[(key, t)]).maxrss_kb / 1024 if runs.get((key, t)) else None
+              for t in tools]
+        rss_lines.append("| {} | {:.0f} | {} |".format(label, mb[0], " | ".join(
+            "{:.0f} ({:.2f}x)".format(m, m / mb[0]) if m else "-" for m in mb[1:])))
+    lines.extend(rss_lines)
     lines.append("")
     if "12" in per_event and "200" in per_event:
         r = per_event["200"] / per_event["12"] if per_event["12"] > 0 else float("nan")
