@@ -22,6 +22,8 @@
 #include "preload/host_guards.h"
 #include "preload/internal_alloc.h"
 #include "preload/leak_check.h"
+#include "preload/leak_snapshot.h"
+#include "preload/live_cells.h"
 #include "preload/module_map.h"
 #include "preload/options.h"
 #include "preload/raw_log.h"
@@ -243,11 +245,42 @@ void ForkParent() {
   g_window_lock.Unlock();
 }
 
-void InheritOne(uintptr_t, const LiveEntry& e, void* ctx) {
+void InheritOne(uintptr_t address, const LiveEntry& e, void* ctx) {
   if (e.internal) return;
   auto* ts = static_cast<ThreadState*>(ctx);
   uint64_t now = NowUs();
-  AppendRecord(ts, now, &ChunkEncoder::PutInherited, now, e.id, e.api, e.size, e.stack);
+  // Address frees: the table holds only the rare program block without a
+  // cell; it is named by its address like every other block there.
+  uint64_t id = g_address_frees ? address : e.id;
+  AppendRecord(ts, now, &ChunkEncoder::PutInherited, now, id, e.api, e.size, e.stack);
+}
+
+// Address frees: the program's live blocks are the cells' (trace_format.h,
+// "Address frees"): a kInherited names each by its address, with the api
+// of its family and its usable size; its stack (and the size asked for)
+// are in the parent's trace only (docs/DESIGN.md).
+struct CellInherit {
+  ThreadState* ts;
+  const MemoryMap* map;
+  const Vma* vma;
+};
+
+format::Api ApiOfFamily(format::ApiFamily family) {
+  switch (family) {
+    case format::ApiFamily::kMalloc: return format::Api::kMalloc;
+    case format::ApiFamily::kNew: return format::Api::kNew;
+    case format::ApiFamily::kNewArray: return format::Api::kNewArray;
+    default: return format::Api::kUnknown;
+  }
+}
+
+void InheritCell(uintptr_t address, format::ApiFamily family, void* ctx) {
+  auto* c = static_cast<CellInherit*>(ctx);
+  bool mmapped = false;
+  uint64_t size = CellBlockExtent(address, *c->map, &c->vma, &mmapped);
+  uint64_t now = NowUs();
+  AppendRecord(c->ts, now, &ChunkEncoder::PutInherited, now, uint64_t{address},
+               ApiOfFamily(family), size, uint64_t{0});
 }
 
 // The child: a new file of its own, describing the state it inherited. The
@@ -295,6 +328,16 @@ void ForkChildTrace() {
       AppendRecord(ts, now, &ChunkEncoder::PutStackNode, node, parent, ip);
     }
     g_live_blocks.ForEachUnlocked(InheritOne, ts);
+    if (g_address_frees) {
+      // The memory map, so that a stale cell's chunk header is never read
+      // where nothing is mapped (CellBlockExtent).
+      MemoryMap map;
+      if (ReadMemoryMap(&map)) {
+        CellInherit inherit{ts, &map, nullptr};
+        g_live_cells.ForEachLive(InheritCell, &inherit);
+      }
+      FreeMemoryMap(&map);
+    }
     EndEvent(ts, now);
   }
   // Last, with no lock held: from here the child may start a writer of its
@@ -383,6 +426,18 @@ void LogStats() {
         .Num(static_cast<int64_t>(g_live_blocks.FilterMarkedSlots())).Str(" slots marked");
   }
   RawLog(m);
+  if (LeakScanStats scan = LastLeakScanStats(); scan.scans != 0) {
+    RawBuffer l;
+    l.Str("stats: pid ").Num(g_pid).Str(": leak scan ").Num(static_cast<int64_t>(scan.scans))
+        .Str(": ").Num(static_cast<int64_t>(scan.blocks)).Str(" blocks (")
+        .Str(g_address_frees ? "from the cells" : "from the live table").Str(", ")
+        .Num(static_cast<int64_t>(scan.pending_skipped)).Str(" left out mid-hook), ")
+        .Num(static_cast<int64_t>(scan.duration_us)).Str(" us, ")
+        .Num(static_cast<int64_t>(scan.words_scanned)).Str(" words scanned; memory ")
+        .Num(static_cast<int64_t>(scan.peak_bytes)).Str(" bytes mapped at most (block arrays ")
+        .Num(static_cast<int64_t>(scan.snapshot_bytes)).Str(")");
+    RawLog(l);
+  }
 }
 
 }  // namespace
