@@ -61,6 +61,11 @@ struct alignas(64) ThreadState {
   SpinLock lock;
   uint32_t index = 0;
   uint32_t tid = 0;
+  // The owner this thread's events write into the live cells (address
+  // frees, live_cells.h): LiveCells::OwnerOf(index), and kManyOwners for
+  // the orphan state, which several dying threads share (each of their
+  // events must then count as a hand-off).
+  uint32_t cell_owner = 0;
   uint64_t counter = 0;   // counter of the next allocation record
   uint64_t sequence = 0;  // sequence of the chunk being filled
   uint8_t* buffer = nullptr;   // kBlockHeaderRoom + ChunkBytes()
