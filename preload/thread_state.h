@@ -61,6 +61,11 @@ struct alignas(64) ThreadState {
   SpinLock lock;
   uint32_t index = 0;
   uint32_t tid = 0;
+  // The owner this thread's events write into the live cells (address
+  // frees, live_cells.h): LiveCells::OwnerOf(index), and kManyOwners for
+  // the orphan state, which several dying threads share (each of their
+  // events must then count as a hand-off).
+  uint32_t cell_owner = 0;
   // Address frees (HEAPSIGHT_PAIRING=address): the address an allocation
   // hook has marked live in g_live_cells (Set) but whose kAlloc/kRealloc
   // is not appended yet; 0 outside that window. Written by the thread
