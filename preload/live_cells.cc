@@ -36,6 +36,8 @@
 
 #include <sys/mman.h>
 
+#include "preload/internal_alloc.h"
+
 namespace heapsight::preload {
 
 constinit LiveCells g_live_cells;
@@ -44,11 +46,10 @@ namespace {
 
 constexpr size_t kDirBytes = LiveCells::kDirEntries * sizeof(void*);
 
-void* MapZeroed(size_t bytes) {
-  void* m = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  return m == MAP_FAILED ? nullptr : m;
-}
+// Registered as heapsight's own memory (PageReserve), so the leak scan
+// never reads the cells as the program's roots: unregistered, the
+// directory and every span (16 MiB + 4 MiB each) were scanned word by word.
+void* MapZeroed(size_t bytes) { return PageReserve(bytes); }
 
 size_t RoundToPage(size_t bytes) {
   return (bytes + LiveCells::kCellPageBytes - 1) & ~(LiveCells::kCellPageBytes - 1);
@@ -65,7 +66,7 @@ LiveCells::Span* LiveCells::MapSpan(uintptr_t p) {
     if (dir_.compare_exchange_strong(dir, fresh, std::memory_order_acq_rel)) {
       dir = fresh;
     } else {
-      munmap(fresh, kDirBytes);  // another thread's directory won; `dir` is it
+      PageUnreserve(fresh, kDirBytes);  // another thread's directory won; `dir` is it
     }
   }
   const size_t slot = p >> kSpanShift;
@@ -74,7 +75,7 @@ LiveCells::Span* LiveCells::MapSpan(uintptr_t p) {
   auto* fresh = static_cast<Span*>(MapZeroed(RoundToPage(sizeof(Span))));
   if (fresh == nullptr) return nullptr;
   if (!dir[slot].compare_exchange_strong(span, fresh, std::memory_order_acq_rel)) {
-    munmap(fresh, RoundToPage(sizeof(Span)));
+    PageUnreserve(fresh, RoundToPage(sizeof(Span)));
     return span;
   }
   spans_.fetch_add(1, std::memory_order_relaxed);

@@ -37,7 +37,12 @@ using format::ApiFamily;
 
 class LeakSnapshotTest : public ::testing::Test {
  protected:
-  void SetUp() override { ASSERT_TRUE(ReadMemoryMap(&map_)); }
+  void SetUp() override {
+    // A fixed mmap threshold: glibc raises its dynamic one when an mmap'ed
+    // chunk is freed, and a later 1 MiB block would come from the heap.
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+    ASSERT_TRUE(ReadMemoryMap(&map_));
+  }
   void TearDown() override {
     FreeMemoryMap(&map_);
     for (void* p : blocks_) {
