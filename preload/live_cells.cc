@@ -126,13 +126,23 @@ void LiveCells::ForEachLive(void (*fn)(uintptr_t, format::ApiFamily, void*), voi
       for (size_t page = 0; page < kPagesPerSpan; ++page) {
         uint64_t bits = span->used_pages[page / 64].load(std::memory_order_relaxed);
         if ((bits & (uint64_t{1} << (page % 64))) == 0) continue;
-        const AtomicCell* cells = &span->cells[page * kCellsPerPage];
-        for (size_t k = 0; k < kCellsPerPage; ++k) {
-          Cell c = cells[k].load(std::memory_order_relaxed);
-          if ((c & 1) == 0) continue;
-          uintptr_t address = (uintptr_t{slot} << kSpanShift) |
-                              ((page * kCellsPerPage + k) << kGranuleShift);
-          fn(address, static_cast<format::ApiFamily>((c & kFamilyMask) >> kFamilyShift), ctx);
+        // Four cells at a time: one load and one test for four granules
+        // none of which starts a live block (most of a heap that churned).
+        // A cell read apart from its neighbours' updates is as good as
+        // one read alone: nothing here is synchronized anyway.
+        static_assert(sizeof(AtomicCell) == sizeof(Cell) && kCellsPerPage % 4 == 0);
+        const auto* words = reinterpret_cast<const uint64_t*>(&span->cells[page * kCellsPerPage]);
+        constexpr uint64_t kLiveBits = 0x0001000100010001ull;  // bit 0 of each cell
+        for (size_t w = 0; w < kCellsPerPage / 4; ++w) {
+          const uint64_t four = __atomic_load_n(&words[w], __ATOMIC_RELAXED);
+          for (uint64_t live = four & kLiveBits; live != 0; live &= live - 1) {
+            const int shift = __builtin_ctzll(live);  // 0, 16, 32 or 48
+            const auto c = static_cast<Cell>(four >> shift);
+            const size_t k = w * 4 + static_cast<size_t>(shift) / 16;
+            uintptr_t address = (uintptr_t{slot} << kSpanShift) |
+                                ((page * kCellsPerPage + k) << kGranuleShift);
+            fn(address, static_cast<format::ApiFamily>((c & kFamilyMask) >> kFamilyShift), ctx);
+          }
         }
       }
     }

@@ -197,6 +197,22 @@ TEST(LiveCells, ForEachLiveListsLiveBlocksInAddressOrder) {
   EXPECT_EQ(Live(*cells), want);
 }
 
+// ForEachLive reads four cells at a time: every cell of a word live, with
+// owners in their high bits, each reported with its own family.
+TEST(LiveCells, ForEachLiveReadsEveryCellOfAWord) {
+  auto cells = Fresh();
+  uint64_t order;
+  const ApiFamily families[] = {ApiFamily::kNewArray, ApiFamily::kMalloc, ApiFamily::kNew,
+                                ApiFamily::kNewArray, ApiFamily::kMalloc};
+  std::vector<std::pair<uintptr_t, ApiFamily>> want;
+  for (uintptr_t k = 0; k < 5; ++k) {
+    const uintptr_t p = kBase + 0x40 + 16 * k;  // four granules of one word, one of the next
+    ASSERT_EQ(cells->Set(p, families[k], LiveCells::OwnerOf(1000 + k), &order), Result::kDone);
+    want.emplace_back(p, families[k]);
+  }
+  EXPECT_EQ(Live(*cells), want);
+}
+
 TEST(LiveCells, MemoryIsCountedAndMostlyUntouched) {
   auto cells = Fresh();
   EXPECT_EQ(cells->MappedBytes(), 0u);
