@@ -243,6 +243,18 @@ void InitThreadStates(int zstd_level, bool need_stack_bounds, bool unwind_cache)
   g_key_ok = pthread_key_create(&g_exit_key, ThreadExit) == 0;
 }
 
+size_t CollectPendingCellSets(uintptr_t* out, size_t max) {
+  size_t n = 0;
+  for (ThreadState* ts = g_registry.load(std::memory_order_acquire); ts != nullptr;
+       ts = ts->next) {
+    uintptr_t p = ts->cell_pending.load(std::memory_order_acquire);
+    if (p == 0) continue;
+    if (n < max) out[n] = p;
+    ++n;
+  }
+  return n;
+}
+
 UnwindCache::Stats SumUnwindCacheStats() {
   UnwindCache::Stats sum;
   for (ThreadState* ts = g_registry.load(std::memory_order_acquire); ts != nullptr;
