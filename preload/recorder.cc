@@ -239,6 +239,11 @@ void RescanModulesAndRecord(ThreadState* ts);
 
 namespace {
 
+// RecordBadFree's work, once the error is known: kDoubleFree or
+// kInvalidFree, with the freed block's id when known (0 otherwise).
+format::FreeAction RecordFreeError(ThreadState* ts, void* p, Api api, uint64_t now,
+                                   format::FreeError error, uint64_t alloc_id);
+
 // A free (or realloc) of a pointer the live table does not know. Not ours
 // to judge yet (issue 5 sets the policy): it is recorded and the caller
 // still hands it to the allocator, as without heapsight. The chunk goes out
@@ -249,11 +254,6 @@ namespace {
 // pointer is in the recently-freed ring: a double free), and the returned
 // action (HEAPSIGHT_ON_BAD_FREE) says what the caller does: kSkipped (do
 // not call the allocator), kPassed, or kAborted (the process aborts here).
-// RecordBadFree's work, once the error is known: kDoubleFree or
-// kInvalidFree, with the freed block's id when known (0 otherwise).
-format::FreeAction RecordFreeError(ThreadState* ts, void* p, Api api, uint64_t now,
-                                   format::FreeError error, uint64_t alloc_id);
-
 format::FreeAction RecordBadFree(void* p, Api api, uint64_t now) {
   ThreadState* ts = CurrentThreadState(now);
   if (ts == nullptr) return format::FreeAction::kPassed;
