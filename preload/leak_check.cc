@@ -22,6 +22,7 @@
 #include "preload/leak_scan.h"
 #include "preload/leak_snapshot.h"
 #include "preload/options.h"
+#include "preload/raw_log.h"
 #include "preload/reentry_guard.h"
 #include "preload/root_regions.h"
 #include "preload/sampler.h"
@@ -36,7 +37,32 @@ using format::LeakClass;
 
 std::atomic<bool> g_scan_running{false};
 std::atomic<uint64_t> g_scan_number{0};
-LeakScanStats g_last_stats;  // written by the scanning thread (one scan at a time)
+
+// One scan's costs, for HEAPSIGHT_STATS.
+struct LeakScanStats {
+  uint64_t scan = 0;
+  uint64_t blocks = 0;           // blocks classified (program + internal)
+  uint64_t pending_skipped = 0;  // address frees: blocks left out (leak_snapshot.h)
+  uint64_t duration_us = 0;
+  uint64_t snapshot_us = 0;      // of which taking the block set
+  uint64_t snapshot_bytes = 0;   // the block arrays (leak_snapshot.h)
+  uint64_t peak_bytes = 0;       // PageAlloc memory the scan had mapped at once, at most
+  uint64_t words_scanned = 0;    // roots + blocks
+};
+
+void LogScanStats(const LeakScanStats& scan) {
+  RawBuffer l;
+  l.Str("stats: pid ").Num(static_cast<int64_t>(getpid())).Str(": leak scan ")
+      .Num(static_cast<int64_t>(scan.scan)).Str(": ").Num(static_cast<int64_t>(scan.blocks))
+      .Str(" blocks (").Str(g_address_frees ? "from the cells" : "from the live table")
+      .Str(", ").Num(static_cast<int64_t>(scan.pending_skipped)).Str(" left out mid-hook), ")
+      .Num(static_cast<int64_t>(scan.duration_us)).Str(" us (block set ")
+      .Num(static_cast<int64_t>(scan.snapshot_us)).Str(" us), ")
+      .Num(static_cast<int64_t>(scan.words_scanned)).Str(" words scanned; memory ")
+      .Num(static_cast<int64_t>(scan.peak_bytes)).Str(" bytes mapped at most (block arrays ")
+      .Num(static_cast<int64_t>(scan.snapshot_bytes)).Str(")");
+  RawLog(l);
+}
 
 // x86-64: the red zone below the stack pointer may hold a leaf function's
 // live data.
@@ -527,7 +553,9 @@ bool ScanLocked(format::ScanReason reason, uintptr_t caller_frame, const uintptr
   // From here until ResumeOtherThreads: no malloc, no locks.
   MemoryMap map;
   LeakSnapshot snap;
+  uint64_t snapshot_start_ns = MonotonicNs();
   bool ok = ReadMemoryMap(&map) && TakeLeakSnapshot(g_address_frees, map, &snap);
+  uint64_t snapshot_ns = MonotonicNs() - snapshot_start_ns;
   LeakClassifier classifier;
   const uintptr_t* starts = snap.starts;
   const uint64_t* sizes = snap.sizes;
@@ -628,13 +656,18 @@ bool ScanLocked(format::ScanReason reason, uintptr_t caller_frame, const uintptr
     uint64_t now = NowUs();
     uint64_t duration_us = (MonotonicNs() - t0_ns) / 1000;
     uint64_t scan = g_scan_number.fetch_add(1) + 1;
-    g_last_stats.scans = scan;
-    g_last_stats.blocks = snap.count;
-    g_last_stats.pending_skipped = snap.pending_skipped;
-    g_last_stats.duration_us = duration_us;
-    g_last_stats.snapshot_bytes = snap.bytes;
-    g_last_stats.peak_bytes = mapped_most - mapped_before;
-    g_last_stats.words_scanned = classifier.words_scanned();
+    if (g_options.STATS) {
+      LeakScanStats stats;
+      stats.scan = scan;
+      stats.blocks = snap.count;
+      stats.pending_skipped = snap.pending_skipped;
+      stats.duration_us = duration_us;
+      stats.snapshot_us = snapshot_ns / 1000;
+      stats.snapshot_bytes = snap.bytes;
+      stats.peak_bytes = mapped_most - mapped_before;
+      stats.words_scanned = classifier.words_scanned();
+      LogScanStats(stats);
+    }
     if (ThreadState* ts = CurrentThreadState(now); ts != nullptr) {
       SpinLockHolder hold(&ts->lock);
       // The scan's records get chunks of their own (a reader that predates
@@ -662,8 +695,6 @@ bool ScanLocked(format::ScanReason reason, uintptr_t caller_frame, const uintptr
 }
 
 }  // namespace
-
-LeakScanStats LastLeakScanStats() { return g_last_stats; }
 
 __attribute__((noinline)) bool RunLeakScan(format::ScanReason reason, LeakScanResult* result) {
   // Not with sampling: unsampled blocks are not in the live table, so a

@@ -10,7 +10,8 @@
 // Called at exit (FinishTrace, before the final flush, heap intact and other
 // threads still alive) and on demand (RunLeakScan, for the in-program API
 // or a signal). One scan at a time; a call while another scan runs returns
-// false.
+// false. With HEAPSIGHT_STATS each scan logs one line of its costs (blocks,
+// time, memory).
 //
 // Constraints: no malloc (PageAlloc), the calling thread only takes its own
 // trace-state lock, after the other threads have been resumed. While they
@@ -34,19 +35,6 @@ struct LeakScanResult {
   uint64_t threads_stopped = 0;
   uint64_t threads_missed = 0;
 };
-
-// The last scan's costs, for HEAPSIGHT_STATS (racy reads: call when no
-// scan runs).
-struct LeakScanStats {
-  uint64_t scans = 0;           // scans written so far
-  uint64_t blocks = 0;          // blocks classified (program + internal)
-  uint64_t pending_skipped = 0; // address frees: blocks left out (leak_snapshot.h)
-  uint64_t duration_us = 0;
-  uint64_t snapshot_bytes = 0;  // the block arrays (leak_snapshot.h)
-  uint64_t peak_bytes = 0;      // PageAlloc memory the scan had mapped at once, at most
-  uint64_t words_scanned = 0;   // roots + blocks
-};
-LeakScanStats LastLeakScanStats();
 
 // Scans now and records the result. False (nothing written) when tracing
 // is off, HEAPSIGHT_LEAK_SCAN=0, another scan is running, or memory ran

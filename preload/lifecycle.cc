@@ -436,18 +436,6 @@ void LogStats() {
         .Num(static_cast<int64_t>(g_live_blocks.FilterMarkedSlots())).Str(" slots marked");
   }
   RawLog(m);
-  if (LeakScanStats scan = LastLeakScanStats(); scan.scans != 0) {
-    RawBuffer l;
-    l.Str("stats: pid ").Num(g_pid).Str(": leak scan ").Num(static_cast<int64_t>(scan.scans))
-        .Str(": ").Num(static_cast<int64_t>(scan.blocks)).Str(" blocks (")
-        .Str(g_address_frees ? "from the cells" : "from the live table").Str(", ")
-        .Num(static_cast<int64_t>(scan.pending_skipped)).Str(" left out mid-hook), ")
-        .Num(static_cast<int64_t>(scan.duration_us)).Str(" us, ")
-        .Num(static_cast<int64_t>(scan.words_scanned)).Str(" words scanned; memory ")
-        .Num(static_cast<int64_t>(scan.peak_bytes)).Str(" bytes mapped at most (block arrays ")
-        .Num(static_cast<int64_t>(scan.snapshot_bytes)).Str(")");
-    RawLog(l);
-  }
 }
 
 }  // namespace

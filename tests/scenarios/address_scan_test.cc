@@ -263,5 +263,83 @@ TEST(AddressScanScenario, ForkChildInheritsTheCellsLiveBlocks) {
   EXPECT_EQ(freed_4001, 1u);
 }
 
+// A scan on HEAPSIGHT_LEAK_SIGNAL: 4201 lost, 4202 reachable; the exit
+// scan sees neither (4201's memory holds no pointer, it is still lost;
+// 4202 was freed).
+TEST(AddressScanScenario, ScanOnSignal) {
+  std::map<std::string, std::string> env = kAddressMode;
+  env["HEAPSIGHT_LEAK_SIGNAL"] = "SIGUSR2";
+  TraceContents t = RunOne({ScenarioProgram("address_scan_program"), "signal"}, nullptr, env);
+  std::vector<int> reasons;
+  for (const auto& r : t.records) {
+    if (r.tag == RecordTag::kLeakScan) reasons.push_back(static_cast<int>(r.leak_scan.reason));
+  }
+  EXPECT_EQ(reasons, (std::vector<int>{3, 1}));  // request, exit
+  AddressHistory history(t);
+  std::map<uint64_t, std::map<uint64_t, LeakClass>> by_scan;  // scan -> size -> class
+  std::map<uint64_t, uint64_t> scan_time;
+  for (const auto& r : t.records) {
+    if (r.tag == RecordTag::kLeakScan) scan_time[r.leak_scan.scan] = r.time_us;
+  }
+  for (const auto& r : t.records) {
+    if (r.tag != RecordTag::kBlockClasses) continue;
+    for (uint64_t address : r.block_classes.ids) {
+      uint64_t size = history.SizeAt(address, scan_time[r.block_classes.scan]);
+      if (size == 4201 || size == 4202) by_scan[r.block_classes.scan][size] = r.block_classes.leak_class;
+    }
+  }
+  EXPECT_EQ(by_scan[1], (std::map<uint64_t, LeakClass>{{4201, kDefinite}, {4202, kReachable}}));
+  EXPECT_EQ(by_scan[2], (std::map<uint64_t, LeakClass>{{4201, kDefinite}}));
+}
+
+// address_scan_program's child: blocks of the three families and one of
+// another thread, inherited by address with their family's api.
+TEST(AddressScanScenario, ForkChildInheritsEveryFamily) {
+  std::string dir = MakeTempDir();
+  RunResult run = RunTraced({ScenarioProgram("address_scan_program"), "fork"}, dir, kAddressMode);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, "child status 0\n");
+  ASSERT_EQ(run.traces.size(), 2u);
+  TraceContents a = ReadTrace(run.traces[0]);
+  TraceContents b = ReadTrace(run.traces[1]);
+  ASSERT_EQ(a.error, "");
+  ASSERT_EQ(b.error, "");
+  const TraceContents& parent = (a.header.flags & format::kFileFlagForkChild) ? b : a;
+  const TraceContents& child = (a.header.flags & format::kFileFlagForkChild) ? a : b;
+  ASSERT_NE(&parent, &child);
+  EXPECT_TRUE(child.complete);
+  std::map<uint64_t, uint64_t> size_at;  // parent: address -> size of 4101..4104
+  for (const auto& r : parent.records) {
+    if (r.tag == RecordTag::kAlloc && r.size >= 4101 && r.size <= 4104) size_at[r.address] = r.size;
+  }
+  ASSERT_EQ(size_at.size(), 4u);
+  std::map<uint64_t, format::Api> api;  // size -> inherited api
+  for (const auto& r : child.records) {
+    if (r.tag != RecordTag::kInherited) continue;
+    EXPECT_EQ(r.stack, 0u);
+    auto it = size_at.find(r.id);
+    if (it == size_at.end()) continue;
+    api[it->second] = r.api;
+    // Each takes a 4112-byte chunk: 4104 usable bytes.
+    EXPECT_EQ(r.size, 4104u) << it->second;
+  }
+  EXPECT_EQ(api, (std::map<uint64_t, format::Api>{{4101, format::Api::kMalloc},
+                                                  {4102, format::Api::kNewArray},
+                                                  {4103, format::Api::kNew},
+                                                  {4104, format::Api::kMalloc}}));
+  // The child's frees of 4101, 4103 and the thread's 4104 name their addresses.
+  std::map<uint64_t, int> freed;
+  for (const auto& r : child.records) {
+    if (r.tag == RecordTag::kFree && size_at.count(r.address) != 0) ++freed[size_at[r.address]];
+  }
+  EXPECT_EQ(freed, (std::map<uint64_t, int>{{4101, 1}, {4103, 1}, {4104, 1}}));
+  // The child's exit scan: the inherited array (its usable size) reachable,
+  // its own 4105 lost.
+  int scans = 0;
+  std::map<uint64_t, LeakClass> got = ClassesBySize(child, 4104, 4106, &scans);
+  EXPECT_EQ(scans, 1);
+  EXPECT_EQ(got, (std::map<uint64_t, LeakClass>{{4104, kReachable}, {4105, kDefinite}}));
+}
+
 }  // namespace
 }  // namespace heapsight::testing
