@@ -28,14 +28,14 @@ std::string Program(const std::string& name) {
   return std::string(HEAPSIGHT_CORPUS_BIN) + "/" + name;
 }
 
-struct Run {
+struct TracedRun {
   std::vector<ProcessProfile> profiles;  // fork children after their parents
   std::string out;
   int exit_code = 0;
 };
 
-Run RunOnce(const std::string& program, bool address) {
-  Run run;
+TracedRun RunOnce(const std::string& program, bool address) {
+  TracedRun run;
   std::map<std::string, std::string> env;
   if (address) env["HEAPSIGHT_PAIRING"] = "address";
   testing::RunResult r = testing::RunTraced({program}, testing::MakeTempDir(), env);
@@ -60,8 +60,8 @@ class AddressLeaksTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(AddressLeaksTest, SameLeakClassesAsTableMode) {
   const std::string name = GetParam();
-  Run table = RunOnce(Program(name), false);
-  Run address = RunOnce(Program(name), true);
+  TracedRun table = RunOnce(Program(name), false);
+  TracedRun address = RunOnce(Program(name), true);
   EXPECT_EQ(address.exit_code, table.exit_code);
   EXPECT_EQ(address.out, table.out);
   ASSERT_FALSE(table.profiles.empty());
@@ -103,7 +103,7 @@ INSTANTIATE_TEST_SUITE_P(Corpus, AddressLeaksTest,
 // definitely lost, g_shared's 64 reachable): its inherited g_shared is
 // reachable with its usable size, 72.
 TEST(AddressLeaks, ForkChildInheritedBlockHasItsUsableSize) {
-  Run address = RunOnce(Program("fork_leak"), true);
+  TracedRun address = RunOnce(Program("fork_leak"), true);
   ASSERT_EQ(address.profiles.size(), 2u);
   const ProcessProfile& child = address.profiles[1];
   ASSERT_NE(child.header.flags & format::kFileFlagForkChild, 0u);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -54,8 +55,11 @@ int Signal() {
   LeakAndKeep();
   Scrub();
   raise(SIGUSR2);
-  // The scan runs on heapsight's own thread, woken by the handler.
-  usleep(500 * 1000);
+  // The scan runs on heapsight's own thread, woken by the handler; it
+  // stops this thread with a signal, which cuts a sleep short (EINTR).
+  timespec left = {2, 0};
+  while (nanosleep(&left, &left) != 0) {
+  }
   free(g_kept);
   g_kept = nullptr;
   return 0;
