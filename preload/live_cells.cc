@@ -98,8 +98,8 @@ void LiveCells::Restore(uintptr_t p, Cell before) {
   Cell now = c->load(std::memory_order_relaxed);
   // Clear left the count one past `before`'s and the cell not live. If any
   // other event came since (none should: the block stayed live), leave it.
-  const Cell cleared_count = static_cast<Cell>((before + 1) & kCountMask);
-  while ((now & kCountMask) == cleared_count && (now & 1) == 0) {
+  const uint32_t cleared_count = (before + kCountOne) & kCountMask;
+  while ((now & kCountMask) == cleared_count && (now & kCountOne) == 0) {
     if (c->compare_exchange_weak(now, before, std::memory_order_relaxed)) return;
   }
 }
@@ -110,7 +110,7 @@ LiveCells::Cell LiveCells::Peek(uintptr_t p) const {
   return span == nullptr ? 0 : CellIn(span, p)->load(std::memory_order_relaxed);
 }
 
-bool LiveCells::IsLive(uintptr_t p) const { return (Peek(p) & 1) != 0; }
+bool LiveCells::IsLive(uintptr_t p) const { return (Peek(p) & kCountOne) != 0; }
 
 void LiveCells::ForEachLive(void (*fn)(uintptr_t, format::ApiFamily, void*), void* ctx) const {
   SpanSlot* dir = dir_.load(std::memory_order_acquire);
@@ -128,7 +128,7 @@ void LiveCells::ForEachLive(void (*fn)(uintptr_t, format::ApiFamily, void*), voi
         const AtomicCell* cells = &span->cells[page * kCellsPerPage];
         for (size_t k = 0; k < kCellsPerPage; ++k) {
           Cell c = cells[k].load(std::memory_order_relaxed);
-          if ((c & 1) == 0) continue;
+          if ((c & kCountOne) == 0) continue;
           uintptr_t address = (uintptr_t{slot} << kSpanShift) |
                               ((page * kCellsPerPage + k) << kGranuleShift);
           fn(address, static_cast<format::ApiFamily>((c & kFamilyMask) >> kFamilyShift), ctx);
