@@ -50,6 +50,11 @@ void* MapZeroed(size_t bytes) {
   return m == MAP_FAILED ? nullptr : m;
 }
 
+// ForEachLive reads a 64-bit word of cells at a time.
+constexpr size_t kCellsPerWord = sizeof(uint64_t) / sizeof(LiveCells::Cell);
+constexpr uint64_t kLiveBitsOfWord = 0x0001000100010001ull * LiveCells::kCountOne;
+static_assert(sizeof(std::atomic<LiveCells::Cell>) == sizeof(LiveCells::Cell));
+
 size_t RoundToPage(size_t bytes) {
   return (bytes + LiveCells::kCellPageBytes - 1) & ~(LiveCells::kCellPageBytes - 1);
 }
@@ -126,12 +131,21 @@ void LiveCells::ForEachLive(void (*fn)(uintptr_t, format::ApiFamily, void*), voi
         uint64_t bits = span->used_pages[page / 64].load(std::memory_order_relaxed);
         if ((bits & (uint64_t{1} << (page % 64))) == 0) continue;
         const AtomicCell* cells = &span->cells[page * kCellsPerPage];
-        for (size_t k = 0; k < kCellsPerPage; ++k) {
-          Cell c = cells[k].load(std::memory_order_relaxed);
-          if ((c & kCountOne) == 0) continue;
-          uintptr_t address = (uintptr_t{slot} << kSpanShift) |
-                              ((page * kCellsPerPage + k) << kGranuleShift);
-          fn(address, static_cast<format::ApiFamily>((c & kFamilyMask) >> kFamilyShift), ctx);
+        for (size_t k = 0; k < kCellsPerPage; k += kCellsPerWord) {
+          // Four cells at a time: most words of a heap's cells hold no
+          // live bit (python's 1M-entry dict: 6 million live blocks in 15
+          // million granules). Relaxed loads one by one where one is set:
+          // for a stopped world, as ForEachLive is.
+          uint64_t word;
+          __builtin_memcpy(&word, &cells[k], sizeof word);
+          if ((word & kLiveBitsOfWord) == 0) continue;
+          for (size_t j = k; j < k + kCellsPerWord; ++j) {
+            Cell c = cells[j].load(std::memory_order_relaxed);
+            if ((c & kCountOne) == 0) continue;
+            uintptr_t address = (uintptr_t{slot} << kSpanShift) |
+                                ((page * kCellsPerPage + j) << kGranuleShift);
+            fn(address, static_cast<format::ApiFamily>((c & kFamilyMask) >> kFamilyShift), ctx);
+          }
         }
       }
     }
