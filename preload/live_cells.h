@@ -14,10 +14,12 @@
 //   its merge by time cannot tell (two threads, one microsecond);
 // - the live blocks at a fork (the child's kInherited) and at a leak scan.
 //
-// A cell (Cell below): bits 0-3 the event count mod 16 (odd = live), bits
-// 4-5 the ApiFamily of the block's allocation, bits 6-15 the owner: the
+// A cell (Cell below): bits 12-15 the event count mod 16 (odd = live), bits
+// 10-11 the ApiFamily of the block's allocation, bits 0-9 the owner: the
 // thread index of the cell's last event when it is 1..1022, kManyOwners
-// for any other. A cell of 0 was never used. Glibc's blocks are 16-byte
+// for any other. (The count on top: it wraps mod 16 as the 16-bit cell
+// does, with no mask, and the owner compares with no shift.) A cell of 0
+// was never used. Glibc's blocks are 16-byte
 // aligned on x86-64, so a block starts in a granule of its own; a pointer
 // that is not 16-byte aligned never has a cell (Set/Clear return
 // kNoCell).
@@ -48,12 +50,15 @@ class LiveCells {
   using Cell = uint16_t;
   static constexpr int kGranuleShift = 4;  // 16-byte granules
   static constexpr int kSpanShift = 26;    // 64 MiB of heap per directory entry
-  static constexpr Cell kCountMask = 0xf;
-  static constexpr int kFamilyShift = 4;
+  static constexpr int kCountShift = 12;
+  static constexpr Cell kCountOne = 1 << kCountShift;  // count 1; also the live bit
+  static constexpr Cell kCountMask = 0xf << kCountShift;
+  static constexpr int kFamilyShift = 10;
   static constexpr Cell kFamilyMask = 0x3 << kFamilyShift;
-  static constexpr int kOwnerShift = 6;
+  static constexpr Cell kOwnerMask = 0x3ff;
   static constexpr uint32_t kManyOwners = 1023;
-  static_assert(format::kAddressCountModulo == kCountMask + 1);
+  static_assert(format::kAddressCountModulo == (kCountMask >> kCountShift) + 1);
+  static_assert(sizeof(Cell) * 8 == kCountShift + format::kAddressCountBits);
 
   // The owner a thread writes into the cells: its index if 1..1022,
   // kManyOwners otherwise.
@@ -157,6 +162,8 @@ class LiveCells {
   std::atomic<uint64_t> used_dir_pages_[kDirPages / 64] = {};
 };
 
+extern LiveCells g_live_cells;
+
 // Out here so the hooks inline them (they replace the live table's Insert
 // and Remove on every event: a load of the directory and of the span, one
 // compare-and-swap).
@@ -174,20 +181,28 @@ inline LiveCells::Result LiveCells::Set(uintptr_t p, format::ApiFamily family, u
   // (before the cell is, so a stopped world never has a live cell in a page
   // not marked). Once per granule ever used, not per event.
   if (__builtin_expect(old == 0, 0)) MarkPage(span, p);
-  const Cell rest = static_cast<Cell>((static_cast<uint32_t>(family) << kFamilyShift) |
-                                      (owner << kOwnerShift));
-  uint32_t after;
+  const uint32_t rest = (static_cast<uint32_t>(family) << kFamilyShift) | owner;
+  uint32_t next;
   for (;;) {
-    // Live already (its free went by unhooked): freed and allocated again.
-    after = (old & kCountMask) + 1 + (old & 1);
-    Cell next = static_cast<Cell>((after & kCountMask) | rest);
+    // Count + 1, made odd: a cell found live already (its free went by
+    // unhooked) counts as freed and allocated again (+2). The carry out of
+    // bit 15 is what the 16-bit cell drops.
+    next = (((old + kCountOne) | kCountOne) & kCountMask) | rest;
     // Relaxed: the cell's own modification order is what counts, and a
     // free's Clear happens before the real free, which happens before the
     // allocator hands the address to another thread (its locks).
-    if (__builtin_expect(c->compare_exchange_weak(old, next, std::memory_order_relaxed), 1)) break;
+    if (__builtin_expect(c->compare_exchange_weak(old, static_cast<Cell>(next),
+                                                  std::memory_order_relaxed),
+                         1)) {
+      break;
+    }
   }
-  const bool same_owner = (old >> kOwnerShift) == owner && owner != kManyOwners && (old & 1) == 0;
-  *order = old == 0 || same_owner ? format::kAddressOrderNone : format::AddressOrder(after);
+  // The same thread's own previous event (not live: a free it made): no
+  // order. Masked with the live bit, so a live cell never matches.
+  const bool same_owner =
+      (old & (kOwnerMask | kCountOne)) == owner && owner != kManyOwners;
+  *order = old == 0 || same_owner ? format::kAddressOrderNone
+                                  : format::AddressOrder(next >> kCountShift);
   return Result::kDone;
 }
 
@@ -204,25 +219,26 @@ inline LiveCells::Result LiveCells::Clear(uintptr_t p, uint32_t owner, uint64_t*
   }
   AtomicCell* c = CellIn(span, p);
   Cell old = c->load(std::memory_order_relaxed);
-  uint32_t after;
+  uint32_t next;
   for (;;) {
-    if (__builtin_expect((old & 1) == 0, 0)) {
+    if (__builtin_expect((old & kCountOne) == 0, 0)) {
       *double_free = old != 0;
       return Result::kNotLive;
     }
-    after = (old & kCountMask) + 1;
-    // The family stays: a double free's report could name it.
-    Cell next = static_cast<Cell>((after & kCountMask) | (old & kFamilyMask) |
-                                  (owner << kOwnerShift));
-    if (__builtin_expect(c->compare_exchange_weak(old, next, std::memory_order_relaxed), 1)) break;
+    // Count + 1 (even: not live); the family stays (a double free's report
+    // could name it), the owner is this thread.
+    next = ((old + kCountOne) & (kCountMask | kFamilyMask)) | owner;
+    if (__builtin_expect(c->compare_exchange_weak(old, static_cast<Cell>(next),
+                                                  std::memory_order_relaxed),
+                         1)) {
+      break;
+    }
   }
   *family = static_cast<format::ApiFamily>((old & kFamilyMask) >> kFamilyShift);
-  const bool same_owner = (old >> kOwnerShift) == owner && owner != kManyOwners;
-  *order = same_owner ? format::kAddressOrderNone : format::AddressOrder(after);
+  const bool same_owner = (old & kOwnerMask) == owner && owner != kManyOwners;
+  *order = same_owner ? format::kAddressOrderNone : format::AddressOrder(next >> kCountShift);
   return Result::kDone;
 }
-
-extern LiveCells g_live_cells;
 
 }  // namespace heapsight::preload
 

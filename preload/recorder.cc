@@ -347,9 +347,15 @@ namespace {
 // without a cell (the cells' span could not be mapped) goes to the live
 // table as a program block instead, so its free is still paired (order 0:
 // the table, not the cell, orders its events). Call before the record and
-// before ++ts->counter; caller holds ts->lock.
+// before ++ts->counter; caller holds ts->lock, and ends the window with
+// EndCellPending once the record is appended.
 __attribute__((always_inline)) inline uint64_t SetCell(ThreadState* ts, uintptr_t address,
                                                        size_t size, uint64_t stack, Api api) {
+  // From here to the record's append the block is live in the cells but not
+  // in the trace: a leak scan that stops this thread in between leaves it
+  // out (thread_state.h, cell_pending), as table mode's scan never sees a
+  // block whose record is not appended yet.
+  ts->cell_pending.store(address, std::memory_order_relaxed);
   uint64_t order = format::kAddressOrderNone;
   LiveCells::Result r =
       g_live_cells.Set(address, kApiFamilies.of[static_cast<uint8_t>(api)], ts->cell_owner, &order);
@@ -358,6 +364,9 @@ __attribute__((always_inline)) inline uint64_t SetCell(ThreadState* ts, uintptr_
                          false);
   }
   return order;
+}
+__attribute__((always_inline)) inline void EndCellPending(ThreadState* ts) {
+  ts->cell_pending.store(0, std::memory_order_release);
 }
 
 // SetCell and the allocation's kAlloc. Caller holds ts->lock.
@@ -369,6 +378,7 @@ __attribute__((always_inline)) inline void SetCellAndAppendAlloc(ThreadState* ts
   uint64_t order = SetCell(ts, address, size, stack, api);
   AppendRecord(ts, now, &ChunkEncoder::PutAllocAddress, now, api, size, stack, alignment, address,
                order);
+  EndCellPending(ts);
   ++ts->counter;
 }
 
@@ -630,7 +640,7 @@ void* TracedReallocAddress(void* p, size_t size, Api api, void* (*call)(void*, v
       // Failed: the old block is untouched and as live as it was.
       if (found) {
         g_live_blocks.Insert(address, internal);
-      } else if ((before & 1) != 0) {
+      } else if ((before & LiveCells::kCountOne) != 0) {
         g_live_cells.Restore(address, before);
       }
     }
@@ -719,6 +729,7 @@ void* TracedReallocAddress(void* p, size_t size, Api api, void* (*call)(void*, v
     uint64_t order = SetCell(ts, new_address, size, s.leaf, api);
     AppendRecord(ts, free_time, &ChunkEncoder::PutReallocAddress, free_time, alloc_time, api,
                  address, old_order, size, s.leaf, new_address, order);
+    EndCellPending(ts);
     ++ts->counter;
   } else {
     // A bad realloc the policy passed on: its new block is an allocation.
