@@ -52,8 +52,9 @@ void CopyHotFields(const HotRecord& h, bool compact, Record* r) {
 
 }  // namespace
 
-ChunkDecoder::ChunkDecoder(const uint8_t* chunk, size_t size, bool compact_frees)
-    : base_(chunk), size_(size), compact_(compact_frees) {
+ChunkDecoder::ChunkDecoder(const uint8_t* chunk, size_t size, bool compact_frees,
+                           bool address_frees)
+    : base_(chunk), size_(size), compact_(compact_frees), address_(address_frees) {
   if (size < kChunkPreambleBytes) {
     error_ = "chunk of " + std::to_string(size) + " bytes is shorter than its header";
     return;
@@ -232,6 +233,7 @@ ChunkDecoder::Budget ChunkDecoder::FastBudget(const uint8_t* pos, const uint8_t*
   };
   static_assert(kHotRecordBytes == 1 + kFastRowBytes);
   Budget b;
+  if (address_) return Budget{0, 0};  // address frees: the checked path only (constructor)
   uint64_t n = room(pos, end_, kHotRecordBytes);
   n = std::min(n, room(times, columns_[kTimeColumn].end, 2 * kVarint));
   b.frees = n;
@@ -261,6 +263,7 @@ bool ChunkDecoder::NextHotSlow(Record* out, RecordTag tag) {
     r.address = last_address_;
     return true;
   };
+  if (address_) return NextAddressHot(out, tag, what);
   switch (tag) {
     case RecordTag::kAlloc:
       if (!ReadVarint(&r.stack) || !ReadColumn(kSizeColumn, &r.size) ||
@@ -284,6 +287,49 @@ bool ChunkDecoder::NextHotSlow(Record* out, RecordTag tag) {
                              : (r.old_stack = r.old_size = 0, ReadIdRef(&r.old_id));
       if (!old_ok || !ReadColumn(kTimeColumn, &dt2) || dt2 > kMaxTimeDeltaUs ||
           !ReadVarint(&r.stack) || !ReadColumn(kSizeColumn, &r.size) || !read_address()) {
+        return Fail(what);
+      }
+      time_us_ += dt2;
+      r.time2_us = time_us_;
+      r.id = MakeAllocId(header_.thread_index, next_counter_++);
+      return true;
+    }
+    default:
+      return Fail("unknown");
+  }
+}
+
+// Address frees (trace_format.h, "Address frees"): the rows of version 6,
+// the time delta already read. An order value above
+// AddressOrder's range is corrupt.
+bool ChunkDecoder::NextAddressHot(Record* out, RecordTag tag, const char* what) {
+  Record& r = *out;
+  auto read_address = [&](uint64_t* address, uint64_t* order) {
+    uint64_t delta;
+    if (!ReadColumn(kMiscColumn, &delta)) return false;
+    last_address_ += static_cast<uint64_t>(UnZigZag(delta));
+    *address = last_address_;
+    return ReadColumn(kMiscColumn, order) && *order <= kAddressCountModulo;
+  };
+  r.old_stack = r.old_size = 0;
+  switch (tag) {
+    case RecordTag::kAlloc:
+      if (!ReadVarint(&r.stack) || !ReadColumn(kSizeColumn, &r.size) ||
+          !ReadColumn(kMiscColumn, &r.alignment) || !read_address(&r.address, &r.order)) {
+        return Fail(what);
+      }
+      r.id = MakeAllocId(header_.thread_index, next_counter_++);
+      return true;
+    case RecordTag::kFree:
+      r.id = 0;
+      if (!read_address(&r.address, &r.order)) return Fail(what);
+      return true;
+    case RecordTag::kRealloc: {
+      uint64_t dt2;
+      r.old_id = 0;
+      if (!ReadColumn(kTimeColumn, &dt2) || dt2 > kMaxTimeDeltaUs || !ReadVarint(&r.stack) ||
+          !ReadColumn(kSizeColumn, &r.size) || !read_address(&r.old_address, &r.old_order) ||
+          !read_address(&r.address, &r.order)) {
         return Fail(what);
       }
       time_us_ += dt2;

@@ -55,6 +55,14 @@ struct Record {
   // old_stack and old_size (old_id is 0). 0 in exact traces.
   uint64_t old_stack = 0;
   uint64_t old_size = 0;
+  // Address frees (kFileFlagAddressFrees, version 6): a kFree names its
+  // block by `address` (id is 0) and a kRealloc its old block by
+  // old_address (old_id is 0); `order` and old_order are the events' order
+  // values (format::AddressOrder or kAddressOrderNone) for `address` and
+  // old_address. 0 in other traces.
+  uint64_t old_address = 0;
+  uint64_t order = 0;
+  uint64_t old_order = 0;
 
   // --- One member per other kind.
   struct StackNodeFields {
@@ -161,9 +169,15 @@ class ChunkDecoder {
  public:
   // `chunk` points at a ChunkHeader followed by records; `size` is the
   // chunk's raw size. `compact_frees`: the file has kFileFlagCompactFrees
-  // (its frees name stacks and sizes, trace_format.h). Check ok() before
-  // Next().
-  ChunkDecoder(const uint8_t* chunk, size_t size, bool compact_frees = false);
+  // (its frees name stacks and sizes, trace_format.h); `address_frees`:
+  // kFileFlagAddressFrees (its hot records carry addresses and order
+  // values, and its frees no id). Check ok() before Next().
+  //
+  // Address frees are decoded by the checked path alone (NextHotSlow):
+  // FastBudget gives the fast path no budget for them, so that the exact
+  // traces' fast loop (DecodeHotRecords) has not one more test per record.
+  ChunkDecoder(const uint8_t* chunk, size_t size, bool compact_frees = false,
+               bool address_frees = false);
 
   bool ok() const { return error_.empty(); }
   // Empty while decoding succeeds; otherwise what went wrong and where.
@@ -200,7 +214,8 @@ class ChunkDecoder {
   size_t DecodeStackNodes(size_t max_records, NodeSink&& node_sink);
 
   // At most this many records are left (each takes at least two bytes of
-  // the record stream): a bound for sizing the caller's arrays.
+  // the record stream): a bound for sizing the caller's arrays. Not in an
+  // address-frees chunk, whose kFree takes one byte there.
   size_t max_records_left() const { return static_cast<size_t>(end_ - pos_) / 2; }
 
   // Allocation counter the next kAlloc/kRealloc record will receive.
@@ -249,6 +264,8 @@ class ChunkDecoder {
   }
   bool NextSlow(Record* out, RecordTag tag);
   bool NextHotSlow(Record* out, RecordTag tag);
+  // NextHotSlow's rows of an address-frees trace (its time delta read).
+  bool NextAddressHot(Record* out, RecordTag tag, const char* what);
   // How many hot records surely decode without end checks from these
   // positions of the record stream and the columns: `records` for any hot
   // record, `frees` (>= records) for exact frees, which read only the
@@ -317,6 +334,7 @@ class ChunkDecoder {
   uint64_t fast_records_ = 0;  // hot records the fast path may decode unchecked
   uint64_t fast_frees_ = 0;    // the same for exact frees (FastBudget)
   bool compact_ = false;       // kFileFlagCompactFrees
+  bool address_ = false;       // kFileFlagAddressFrees (decoded by the checked path only)
 };
 
 template <typename Sink>
@@ -478,6 +496,12 @@ template <typename NodeSink>
 // Whether a file's frees are compact (its decoders take compact_frees).
 inline bool HasCompactFrees(const FileHeader& h) {
   return (h.flags & kFileFlagCompactFrees) != 0;
+}
+
+// Whether a file's frees name addresses (version 6; its decoders take
+// address_frees).
+inline bool HasAddressFrees(const FileHeader& h) {
+  return (h.flags & kFileFlagAddressFrees) != 0;
 }
 
 }  // namespace heapsight::format

@@ -17,20 +17,28 @@ absl::Status ValidateFileHeader(const FileHeader& header, const std::string& pat
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": not a heapsight trace (bad magic bytes)"));
   }
-  if (header.version != kFormatVersion && header.version != kFormatVersionCompact) {
+  if (header.version != kFormatVersion && header.version != kFormatVersionCompact &&
+      header.version != kFormatVersionAddress) {
     return absl::FailedPreconditionError(absl::StrCat(
         path, ": trace format version ", header.version,
-        " is not supported; this heapsight reads version ", kFormatVersion, " (and version ",
-        kFormatVersionCompact, ", version ", kFormatVersion, " with compact frees)"));
+        " is not supported; this heapsight reads version ", kFormatVersion, " (and versions ",
+        kFormatVersionCompact, " and ", kFormatVersionAddress, ", version ", kFormatVersion,
+        " with compact or address frees)"));
   }
-  // Version 5 is exactly version 4 with compact frees: the flag and the
-  // version must agree, or a decoder would read stacks as id references
-  // (or the reverse).
+  // Versions 5 and 6 are exactly version 4 with compact or address frees:
+  // the flags and the version must agree, or a decoder would read stacks
+  // or addresses as id references (or the reverse).
+  const bool compact = (header.flags & kFileFlagCompactFrees) != 0;
+  const bool address = (header.flags & kFileFlagAddressFrees) != 0;
+  if (compact && address) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": corrupt trace header (both the compact-frees and the address-frees flag)"));
+  }
   if (header.version != FormatVersionFor(header.flags)) {
     return absl::InvalidArgumentError(absl::StrCat(
         path, ": corrupt trace header (version ", header.version,
-        (header.flags & kFileFlagCompactFrees) != 0 ? " with" : " without",
-        " the compact-frees flag)"));
+        address ? " with the address-frees flag)"
+                : compact ? " with the compact-frees flag)" : " without the compact-frees flag)"));
   }
   if (header.header_size < sizeof(FileHeader) || header.header_size > 4096) {
     return absl::InvalidArgumentError(

@@ -22,6 +22,8 @@
 #include "preload/host_guards.h"
 #include "preload/internal_alloc.h"
 #include "preload/leak_check.h"
+#include "preload/leak_snapshot.h"
+#include "preload/live_cells.h"
 #include "preload/module_map.h"
 #include "preload/options.h"
 #include "preload/raw_log.h"
@@ -181,6 +183,8 @@ int OpenTraceFile(uint32_t flags, bool disable) {
   // Compact frees (recorder.cc writes them): version 5, so that a reader
   // that predates them refuses the file instead of misreading its frees.
   if (g_options.COMPACT_FREES) flags |= format::kFileFlagCompactFrees;
+  // Address frees (recorder.cc): version 6, frees name addresses.
+  if (g_address_frees) flags |= format::kFileFlagAddressFrees;
   h.flags = flags;
   h.version = format::FormatVersionFor(h.flags);
   h.page_size = g_page_size;
@@ -243,11 +247,42 @@ void ForkParent() {
   g_window_lock.Unlock();
 }
 
-void InheritOne(uintptr_t, const LiveEntry& e, void* ctx) {
+void InheritOne(uintptr_t address, const LiveEntry& e, void* ctx) {
   if (e.internal) return;
   auto* ts = static_cast<ThreadState*>(ctx);
   uint64_t now = NowUs();
-  AppendRecord(ts, now, &ChunkEncoder::PutInherited, now, e.id, e.api, e.size, e.stack);
+  // Address frees: the table holds only the rare program block without a
+  // cell; it is named by its address like every other block there.
+  uint64_t id = g_address_frees ? address : e.id;
+  AppendRecord(ts, now, &ChunkEncoder::PutInherited, now, id, e.api, e.size, e.stack);
+}
+
+// Address frees: the program's live blocks are the cells' (trace_format.h,
+// "Address frees"): a kInherited names each by its address, with the api
+// of its family and its usable size; its stack (and the size asked for)
+// are in the parent's trace only (docs/DESIGN.md).
+struct CellInherit {
+  ThreadState* ts;
+  const MemoryMap* map;
+  const Vma* vma;
+};
+
+format::Api ApiOfFamily(format::ApiFamily family) {
+  switch (family) {
+    case format::ApiFamily::kMalloc: return format::Api::kMalloc;
+    case format::ApiFamily::kNew: return format::Api::kNew;
+    case format::ApiFamily::kNewArray: return format::Api::kNewArray;
+    default: return format::Api::kUnknown;
+  }
+}
+
+void InheritCell(uintptr_t address, format::ApiFamily family, void* ctx) {
+  auto* c = static_cast<CellInherit*>(ctx);
+  bool mmapped = false;
+  uint64_t size = CellBlockExtent(address, *c->map, &c->vma, &mmapped);
+  uint64_t now = NowUs();
+  AppendRecord(c->ts, now, &ChunkEncoder::PutInherited, now, uint64_t{address},
+               ApiOfFamily(family), size, uint64_t{0});
 }
 
 // The child: a new file of its own, describing the state it inherited. The
@@ -295,6 +330,16 @@ void ForkChildTrace() {
       AppendRecord(ts, now, &ChunkEncoder::PutStackNode, node, parent, ip);
     }
     g_live_blocks.ForEachUnlocked(InheritOne, ts);
+    if (g_address_frees) {
+      // The memory map, so that a stale cell's chunk header is never read
+      // where nothing is mapped (CellBlockExtent).
+      MemoryMap map;
+      if (ReadMemoryMap(&map)) {
+        CellInherit inherit{ts, &map, nullptr};
+        g_live_cells.ForEachLive(InheritCell, &inherit);
+      }
+      FreeMemoryMap(&map);
+    }
     EndEvent(ts, now);
   }
   // Last, with no lock held: from here the child may start a writer of its
@@ -376,6 +421,14 @@ void LogStats() {
       .Num(mapped - table_bytes + static_cast<int64_t>(sizeof g_live_blocks))
       .Str(" bytes (stack table ").Num(static_cast<int64_t>(g_stack_table.MappedBytes()))
       .Str(", the rest thread buffers, arena, module map)");
+  if (g_address_frees) {
+    // Address frees: the program's live blocks are in the cells (the live
+    // table above holds heapsight's own blocks). Mapped apart (MAP_NORESERVE),
+    // not in "other": mapped is address space, touched what can be resident.
+    m.Str("; live cells ").Num(static_cast<int64_t>(g_live_cells.MappedBytes()))
+        .Str(" bytes mapped, ").Num(static_cast<int64_t>(g_live_cells.TouchedBytes()))
+        .Str(" touched");
+  }
   if (size_t filter = g_live_blocks.FilterBytes(); filter != 0) {
     // Sampled mode: the table's counting filter (counted in the table's
     // bytes above; mapped, touched only where marked).
@@ -431,6 +484,16 @@ void StartTracing() {
   long page = sysconf(_SC_PAGESIZE);
   g_page_size = page > 0 ? static_cast<uint32_t>(page) : 4096;
   ConfigureRecorder(g_options, g_page_size);
+  if (std::strcmp(g_options.PAIRING, "address") == 0 && !g_address_frees && !g_options.QUIET) {
+    // ConfigureRecorder kept table mode: say why, once.
+    RawBuffer b;
+    b.Str("HEAPSIGHT_PAIRING=address is for exact traces; with ")
+        .Str(g_options.SAMPLE_BYTES != 0 ? "HEAPSIGHT_SAMPLE_BYTES"
+             : g_options.COMPACT_FREES   ? "HEAPSIGHT_COMPACT_FREES"
+                                         : "HEAPSIGHT_START=paused")
+        .Str(" frees are paired by table (format version 4 or 5)");
+    RawLog(b);
+  }
   InitSampler(static_cast<uint64_t>(g_options.SAMPLE_BYTES));
   // Sampled mode: frees of unsampled blocks test the live table's filter
   // instead of probing it (live_table.h). Without it they still probe.

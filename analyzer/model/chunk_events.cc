@@ -121,6 +121,71 @@ inline uint64_t EventHead(RecordTag tag, format::Api api, uint8_t code, uint32_t
   e->full = nullptr;
 }
 
+// An address-frees chunk (DecodeChunk's address_frees): every record
+// through the checked path (the fast path declines them), the hot ones
+// with their addresses and order values (chunk_events.h). No pairing here:
+// a free's block is the live one at its address in merged order.
+void DecodeAddressChunk(const uint8_t* data, size_t size, DecodedChunk* out, uint32_t stream) {
+  format::ChunkDecoder decoder(data, size, /*compact_frees=*/false, /*address_frees=*/true);
+  out->released.assign(DecodedChunk::kReleasedPad, 0);
+  if (!decoder.ok()) {
+    out->error = decoder.error();
+    return;
+  }
+  EventArray& events = out->events;
+  events.Reserve(decoder.max_records_left());
+  std::array<uint64_t, kEventSizeBuckets>& sizes = out->allocation_sizes;
+  uint64_t last_time = 0;
+  bool ordered = true;
+  Record r;
+  for (;;) {
+    const size_t nodes = decoder.DecodeStackNodes(
+        events.capacity() - events.size(), [&](uint64_t node, uint64_t parent, uint64_t ip,
+                                               uint64_t time_us) {
+          Event* cursor = events.data() + events.size();
+          ordered &= time_us >= last_time;
+          last_time = time_us;
+          PutHot(cursor, EventHead(RecordTag::kStackNode, format::Api::kUnknown, 0, stream),
+                 time_us, 0, parent, ip, 0, node);
+          events.set_size(events.size() + 1);
+        });
+    if (nodes != 0) continue;
+    if (!decoder.Next(&r)) break;
+    Event& e = events.Append();
+    ToEvent(r, stream, &e);
+    ordered &= e.time_us >= last_time;
+    last_time = e.time_us;
+    switch (r.tag) {
+      case RecordTag::kAlloc:
+        e.code = static_cast<uint8_t>(r.order);
+        e.address = r.address;
+        ++sizes[EventSizeBucket(r.size)];
+        break;
+      case RecordTag::kFree:
+        e.code = static_cast<uint8_t>(r.order);
+        e.id = 0;
+        e.address = r.address;
+        break;
+      case RecordTag::kRealloc:
+        e.code = static_cast<uint8_t>(r.order);
+        e.paired = static_cast<uint8_t>(r.old_order);
+        e.old_id = r.old_address;
+        e.address = r.address;
+        ++sizes[EventSizeBucket(r.size)];
+        if (r.time2_us > last_time) last_time = r.time2_us;
+        break;
+      default:
+        if (NeedsFullRecord(r.tag)) {
+          out->full.push_back(CopyRecord(r));
+          e.full = &out->full.back()->record;
+        }
+        break;
+    }
+  }
+  out->ordered = ordered;
+  if (!decoder.ok()) out->error = decoder.error();
+}
+
 }  // namespace
 
 std::unique_ptr<FullRecord> CopyRecord(const Record& r) {
@@ -138,8 +203,12 @@ std::unique_ptr<FullRecord> CopyRecord(const Record& r) {
 }
 
 void DecodeChunk(const uint8_t* data, size_t size, DecodedChunk* out, bool compact_frees,
-                 uint32_t stream) {
+                 uint32_t stream, bool address_frees) {
   out->Clear();
+  if (address_frees) {
+    DecodeAddressChunk(data, size, out, stream);
+    return;
+  }
   format::ChunkDecoder decoder(data, size, compact_frees);
   if (!decoder.ok()) {
     out->error = decoder.error();

@@ -43,6 +43,14 @@ namespace heapsight::analyzer {
 // the freed block's stack and size; a kRealloc becomes two Events, that
 // kFree (at the free time) and a kAlloc of the new block (api realloc, at
 // the allocation time), because an Event has no room for both blocks.
+// Address frees (format::kFileFlagAddressFrees, version 6), as decoded,
+// before the pairing stage (address_pairing.h) gives them ids: kAlloc,
+// kFree and kRealloc have their address in `address` (for kRealloc the
+// new block's) and its order value in `code`; a kFree has id 0; a
+// kRealloc has the old block's address in old_id and its order value in
+// `paired`. kInherited has the block's address in id, kBlockClasses lists
+// addresses and kFreeError's id is 0 (trace_format.h). The pairing stage
+// turns them into the events above.
 // `full` is set for the rare records with strings, lists or other fields
 // (kModule, kProcess, kMarker, kExec, kEnd, kLeakScan, kBlockClasses,
 // kFreeError) and points at a complete copy (a FullRecord's) whose views
@@ -63,7 +71,13 @@ struct Event {
   uint64_t size;
   uint64_t stack;
   uint64_t value;
-  const format::Record* full;
+  union {
+    const format::Record* full;
+    // Address frees (version 6), before pairing (address_pairing.h): the
+    // address of a kAlloc, kFree, or a kRealloc's new block. The pairer
+    // writes the event out with `full` null, as the events above.
+    uint64_t address;
+  };
 };
 static_assert(sizeof(Event) == 64, "an Event is one cache line");
 static_assert(std::is_trivially_copyable_v<Event>, "EventArray moves Events as bytes");
@@ -235,9 +249,12 @@ struct DecodedChunk {
 // replacing its contents. A malformed chunk yields the records before the
 // fault and the decoder's error. `compact_frees`: the file's frees are
 // compact (format::HasCompactFrees). `stream`: the merger's stream number
-// of the chunk's thread, stored in every event.
+// of the chunk's thread, stored in every event. `address_frees`: the
+// file's frees name addresses (format::HasAddressFrees): its events are
+// as decoded (above), for the pairing stage; `released` holds only the
+// padding.
 void DecodeChunk(const uint8_t* data, size_t size, DecodedChunk* out,
-                 bool compact_frees = false, uint32_t stream = 0);
+                 bool compact_frees = false, uint32_t stream = 0, bool address_frees = false);
 
 }  // namespace heapsight::analyzer
 

@@ -59,7 +59,7 @@ absl::Status ChunkPrefetcher::ReadAndDecode(format::TraceReader& reader, uint64_
     return status;
   }
   DecodeChunk(scratch.data(), scratch.size(), chunk, format::HasCompactFrees(reader.header()),
-              stream);
+              stream, format::HasAddressFrees(reader.header()));
   return absl::OkStatus();
 }
 

@@ -320,7 +320,8 @@ absl::Status StreamMerger::FindAllocations(
   // Decodes chunk `c` of `st`; true if it held `id`.
   auto search = [&](const Stream& st, size_t c, uint64_t id, bool* found) -> absl::Status {
     if (absl::Status s = reader_->ReadChunkAt(st.chunks[c].offset, &buffer); !s.ok()) return s;
-    format::ChunkDecoder d(buffer.data(), buffer.size(), format::HasCompactFrees(header()));
+    format::ChunkDecoder d(buffer.data(), buffer.size(), format::HasCompactFrees(header()),
+                           format::HasAddressFrees(header()));
     while (d.Next(&r)) {
       if (r.id == id && (r.tag == format::RecordTag::kAlloc ||
                          r.tag == format::RecordTag::kRealloc ||

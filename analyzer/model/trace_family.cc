@@ -79,7 +79,8 @@ absl::StatusOr<TraceIdentity> ReadTraceIdentity(const std::string& path) {
   id.flags = h.flags;
   std::vector<uint8_t> chunk;
   for (int block = 0; block < kMaxIdentityBlocks && (*reader)->NextChunk(&chunk); ++block) {
-    format::ChunkDecoder decoder(chunk.data(), chunk.size(), format::HasCompactFrees(h));
+    format::ChunkDecoder decoder(chunk.data(), chunk.size(), format::HasCompactFrees(h),
+                                 format::HasAddressFrees(h));
     format::Record r;
     while (decoder.ok() && decoder.Next(&r)) {
       if (r.tag != format::RecordTag::kProcess) continue;

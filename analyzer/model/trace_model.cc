@@ -14,6 +14,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "analyzer/model/address_pairing.h"
 #include "analyzer/model/compact_free_index.h"
 #include "analyzer/model/growth_tracker.h"
 #include "analyzer/model/leak_scan_tracker.h"
@@ -86,6 +87,10 @@ class Analysis {
           static_cast<uint64_t>(static_cast<double>(estimate) * (1.0 - fraction)));
     }
     exact_ = !sampled_ && growth_ == nullptr && !compact_;
+    if (format::HasAddressFrees(merger.header())) {
+      pairer_ = std::make_unique<AddressPairer>(
+          (merger.header().flags & format::kFileFlagForkChild) != 0);
+    }
     if (options.progress != nullptr && merger.file_size() >= kProgressMinBytes) {
       progress_ = options.progress;
     }
@@ -129,25 +134,15 @@ class Analysis {
           p_.size_histogram[b] += run.starts->allocation_sizes[b];
         }
       }
-      release_next_ = release_cursor_[run.stream];
-      constexpr size_t kStreamAhead = 64;
-      // The stream's prefetch address is computed as an integer: near the
-      // run's end it points past the events (a prefetch never faults), and
-      // a pointer would need clamping (3 instructions an event).
-      const uintptr_t stream_ahead =
-          reinterpret_cast<uintptr_t>(batch) + kStreamAhead * sizeof(Event);
-      if (exact_) {
-        for (size_t i = 0; i < count; ++i) {
-          __builtin_prefetch(reinterpret_cast<const void*>(stream_ahead + i * sizeof(Event)));
-          Process</*kExact=*/true>(batch[i], run.stream);
-        }
+      if (pairer_ != nullptr) [[unlikely]] {
+        // Address frees: the pairing stage first (address_pairing.h).
+        pairer_->BeginRun();
+        paired_.clear();
+        for (size_t i = 0; i < count; ++i) pairer_->Add(batch[i], &paired_);
+        ProcessPaired();
       } else {
-        for (size_t i = 0; i < count; ++i) {
-          __builtin_prefetch(reinterpret_cast<const void*>(stream_ahead + i * sizeof(Event)));
-          Process</*kExact=*/false>(batch[i], run.stream);
-        }
+        ProcessRun(batch, count, run.stream);
       }
-      release_cursor_[run.stream] = release_next_;
       done += count;
       // Far enough into the pass that the rest of it hides the runtime's
       // DWARF (StartWarmSymbolizer).
@@ -160,6 +155,7 @@ class Analysis {
         progress_->Update(merger_.blocks_read(), merger_.block_count());
       }
     }
+    if (pairer_ != nullptr) FinishPairing();
     runtime_gate_.Close();  // the pass ended first: the DWARF stays lazy
     if (progress_ != nullptr) progress_->Finish();
     if (!merger_.status().ok()) return merger_.status();
@@ -168,6 +164,61 @@ class Analysis {
   }
 
  private:
+  // One run of the merge, as Run analyzes it (the version-4 path).
+  [[gnu::always_inline]] void ProcessRun(const Event* batch, size_t count, size_t stream) {
+    release_next_ = release_cursor_[stream];
+    constexpr size_t kStreamAhead = 64;
+    // The stream's prefetch address is computed as an integer: near the
+    // run's end it points past the events (a prefetch never faults), and
+    // a pointer would need clamping (3 instructions an event).
+    const uintptr_t stream_ahead =
+        reinterpret_cast<uintptr_t>(batch) + kStreamAhead * sizeof(Event);
+    if (exact_) {
+      for (size_t i = 0; i < count; ++i) {
+        __builtin_prefetch(reinterpret_cast<const void*>(stream_ahead + i * sizeof(Event)));
+        Process</*kExact=*/true>(batch[i], stream);
+      }
+    } else {
+      for (size_t i = 0; i < count; ++i) {
+        __builtin_prefetch(reinterpret_cast<const void*>(stream_ahead + i * sizeof(Event)));
+        Process</*kExact=*/false>(batch[i], stream);
+      }
+    }
+    release_cursor_[stream] = release_next_;
+  }
+
+  // Address frees: the events the pairing stage made (paired_), each with
+  // its own stream, their releases listed here for LookAhead as the decode
+  // workers list a version-4 chunk's.
+  [[gnu::noinline]] void ProcessPaired() {
+    released_.clear();
+    for (const Event& e : paired_) {
+      if (IsRelease(e)) released_.push_back(e.tag == RecordTag::kFree ? e.id : e.old_id);
+    }
+    released_.insert(released_.end(), DecodedChunk::kReleasedPad, 0);
+    release_next_ = released_.data();
+    if (exact_) {
+      for (const Event& e : paired_) Process</*kExact=*/true>(e, e.stream);
+    } else {
+      for (const Event& e : paired_) Process</*kExact=*/false>(e, e.stream);
+    }
+  }
+
+  // The end of an address-frees trace: the events still held, and the
+  // pairing's anomalies in the totals (a free of no live block is an
+  // unmatched free, as in version 4) and the warnings.
+  void FinishPairing() {
+    pairer_->BeginRun();
+    paired_.clear();
+    pairer_->Finish(&paired_);
+    ProcessPaired();
+    const AddressPairingStats& stats = pairer_->stats();
+    p_.totals.unmatched_frees += stats.unknown_frees;
+    for (std::string& w : AddressPairingWarnings(stats)) p_.warnings.push_back(std::move(w));
+    if (options_.address_pairing != nullptr) *options_.address_pairing = stats;
+    paired_.Release();
+  }
+
   // LookAhead's distances, in releases (python: about one event in three
   // is one). DecodedChunk::kReleasedPad covers the farthest.
   static constexpr size_t kSlotAhead = 16;
@@ -210,8 +261,12 @@ class Analysis {
     }
     switch (r.tag) {
       // kAlloc and an exact kFree: above.
-      case RecordTag::kFree:  // compact: names a stack and size (chunk_events.h)
-        FreeCompact(r, stream);
+      case RecordTag::kFree:
+        if (r.code == kReallocOldFree) {  // address frees: a realloc's old block, alone
+          Free<kExact>(r.id, r.api, stream, /*from_free=*/false);
+          break;
+        }
+        FreeCompact(r, stream);  // compact: names a stack and size (chunk_events.h)
         break;
       case RecordTag::kRealloc:
         if ((r.paired & kPairedOldBlock) != 0) {
@@ -966,6 +1021,11 @@ class Analysis {
       std::vector<const uint64_t*>(merger_.stream_count(), nullptr);
   const uint64_t* release_next_ = nullptr;
   PagedLiveSet live_set_;  // 8 bytes a block where ids run in pages (paged_live_set.h)
+  // Address frees (format version 6): the pairing stage, its output of the
+  // current run and that output's releases (ProcessPaired); null otherwise.
+  std::unique_ptr<AddressPairer> pairer_;
+  EventArray paired_;
+  std::vector<uint64_t> released_;
   SiteIndex site_index_;  // (stack, api) -> index in p_.sites (site_index.h)
   absl::flat_hash_set<uint64_t> pending_frees_;
   // Paired blocks whose allocation met a pending free (a corrupt trace):

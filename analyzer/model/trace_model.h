@@ -71,6 +71,7 @@
 namespace heapsight::analyzer {
 
 class Symbolizer;
+struct AddressPairingStats;
 
 struct SiteStats {
   uint64_t alloc_count = 0;    // allocations made by this process (not inherited)
@@ -121,7 +122,8 @@ struct Totals {
   uint64_t peak_time_us = 0;
   uint64_t failed_allocs = 0;     // kAllocFailed
   uint64_t bad_frees = 0;         // invalid or double frees (kFreeError 1-2)
-  uint64_t unmatched_frees = 0;   // frees naming an id this trace never allocated
+  uint64_t unmatched_frees = 0;   // frees naming an id this trace never allocated (address
+                                  // frees: an address with no live block)
   uint64_t lost_events = 0;       // kLost
   // Sampled traces: allocs, bytes_allocated, allocs_by_api, frees,
   // leaked_*, inherited_* and peak_* above are estimates of the real
@@ -276,6 +278,9 @@ struct AnalyzeOptions {
   bool pair_in_chunk = true;
   // If set, receives how many blocks were paired so (tests; null: not told).
   uint64_t* paired_blocks = nullptr;
+  // Address-frees traces (format version 6): if set, receives the pairing
+  // stage's counts (address_pairing.h; tests; null: not told).
+  AddressPairingStats* address_pairing = nullptr;
 };
 
 // Analyzes one trace file. Errors name the file ("<path>: <what>"). A

@@ -1,0 +1,178 @@
+// analyzer/model/address_pairing.h: the pairing stage of address-frees
+// traces (format version 6): gives every free the id of the block it
+// releases, so that the analysis reads a version-6 trace as it reads a
+// version-4 one.
+//
+// In a version-6 trace a free names its block by its address, not its id
+// (trace_format.h, "Address frees"): the preload keeps no table of live
+// blocks. Allocation ids stay implicit (the n-th allocation of a thread
+// has counter n), so this stage only has to say, for each free, which
+// allocation was live at its address, and it does so in the merged (time)
+// order of the events, keeping per address the live block's id.
+//
+// Order. Two threads' events at one address can reach the merge in the
+// wrong order (the same microsecond, or a thread preempted between its
+// cell update and its timestamp). Every address event carries an order
+// value (format::AddressOrder): 0 if the address's previous event was the
+// same thread's (or the address was never used), else 1 + the address's
+// event count after the event (mod 16), which the preload's cell counts.
+// An event is *consistent* when
+//  - a free (or a realloc's old block) finds a live block at its address,
+//    an allocation (or a realloc's new block) finds none;
+//  - an order-0 event comes from the stream that made the address's last
+//    event (or the address has no known last event);
+//  - a hand-off's count is the address's count + 1 (if the count is
+//    known: not for a fork child's inherited or first-seen addresses);
+//  - no earlier event of the same stream at the same address is held.
+// A consistent event is applied at once; any other is *held* (copied
+// here) and applied as soon as it becomes consistent (each applied event
+// retries the held ones). A held event is *forced* (applied as it is,
+// and counted) once the merge has moved `hold_slack_us` past it, or when
+// too many are held, or at Finish: a free that finds no block is then a
+// free of an unknown address (dropped), an allocation at a live address
+// first releases that block by a *phantom free* (its free was never
+// recorded: lost events).
+//
+// A realloc whose old block is consistent but whose new block is not (its
+// address still holds another thread's block) is applied in two halves:
+// the old block's release at once (a kFree with code kReallocOldFree,
+// which the analysis releases as a realloc's), the new block as a held
+// kAlloc (api realloc, at the realloc's allocation time).
+//
+// Other records: kInherited gets an id of its own (thread
+// kInheritedThread), kBlockClasses' addresses become the ids of the
+// blocks live there (addresses with none are left out), kFreeError gets
+// the id of the block live at its address (a double free: the block last
+// freed there). Everything else passes through unchanged.
+//
+// Memory: one entry per address ever used (a freed address keeps its
+// count, last stream and last id: the order checks need them), about 32
+// bytes each in an abseil map. Not thread-safe; one per analysis.
+#ifndef HEAPSIGHT_ANALYZER_MODEL_ADDRESS_PAIRING_H_
+#define HEAPSIGHT_ANALYZER_MODEL_ADDRESS_PAIRING_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "analyzer/model/chunk_events.h"
+#include "format/chunk_decoder.h"
+
+namespace heapsight::analyzer {
+
+// Event::code of an exact kFree that releases a realloc's old block, made
+// by the pairing when the realloc's new block had to wait (above). Not
+// IsRelease (the analysis releases it without look-ahead).
+inline constexpr uint8_t kReallocOldFree = 3;
+
+// The thread part of the ids AddressPairer gives inherited blocks
+// (format::MakeAllocId): above any real thread index.
+inline constexpr uint32_t kInheritedThread = (1u << (64 - format::kAllocIdThreadShift)) - 1;
+
+struct AddressPairingStats {
+  uint64_t events = 0;        // address events seen (a realloc counts once)
+  uint64_t held = 0;          // events held at least once (out of order in the merge)
+  uint64_t forced = 0;        // held events applied without becoming consistent
+  uint64_t unknown_frees = 0; // frees (or realloc old blocks) of no live block, dropped
+  uint64_t phantom_frees = 0; // live blocks released because an allocation reused the address
+  uint64_t unknown_classes = 0;  // kBlockClasses addresses with no live block
+};
+
+class AddressPairer {
+ public:
+  // `fork_child`: the trace has format::kFileFlagForkChild (its cells
+  // came from the parent: the count of an address first seen is not
+  // known). `hold_slack_us`: a held event is forced once an event this
+  // much later has been seen (0: only by count or at Finish).
+  explicit AddressPairer(bool fork_child, uint64_t hold_slack_us = kDefaultHoldSlackUs);
+  AddressPairer(const AddressPairer&) = delete;
+  AddressPairer& operator=(const AddressPairer&) = delete;
+
+  // Takes the next event of the merge (as decoded, chunk_events.h) and
+  // appends to `out` what is ready (0, 1 or more events, as the analysis
+  // reads a version-4 trace's). The `full` records of translated events
+  // are owned here and valid until the next BeginRun.
+  void Add(const Event& e, EventArray* out);
+  // Events appended by Add before this call will not be read again: the
+  // records they point to may go.
+  void BeginRun() { owned_.clear(); }
+  // The end of the trace: every held event is forced, in arrival order.
+  void Finish(EventArray* out);
+
+  const AddressPairingStats& stats() const { return stats_; }
+  // Events held now.
+  size_t held() const { return held_.size(); }
+
+  // A thread's events at one address are a few microseconds apart at the
+  // most when two threads meet there; a held event that waits much longer
+  // will not be put in order by the events still to come.
+  static constexpr uint64_t kDefaultHoldSlackUs = 1000;
+  // At most this many events are held; the oldest is forced beyond.
+  static constexpr size_t kMaxHeld = 1 << 16;
+
+ private:
+  static constexpr uint32_t kNoStream = UINT32_MAX;
+  struct AddressState {
+    uint64_t id = 0;           // live: the block's; else the last block freed here (0: none)
+    uint32_t stream = kNoStream;  // of the address's last event (kNoStream: none known)
+    uint8_t count = 0;         // the preload's count after that event, mod 16
+    bool live = false;
+    bool count_known = true;
+  };
+  enum class Side : uint8_t { kAllocation, kRelease };
+
+  AddressState& State(uint64_t address);
+  // Whether an event of `side` at `s` (from `stream`, order value
+  // `order`) is consistent (the file comment), the held events aside.
+  static bool Fits(const AddressState& s, Side side, uint32_t stream, uint64_t order);
+  // Records the event in the address's state.
+  static void Advance(AddressState& s, uint32_t stream, uint64_t order);
+  // Whether an event of `stream` at `address` is held before index `before`.
+  bool HeldBefore(uint32_t stream, uint64_t address, size_t before) const;
+  // Applies `e` if consistent (or `force`): appends its events to `out`.
+  // False: nothing changed (hold it). A realloc may apply its old block
+  // and leave its new block held (true).
+  bool Apply(const Event& e, bool force, size_t held_index, EventArray* out);
+  // The old side of a realloc or a free, forced or consistent; returns the
+  // released id (0: none, an unknown free).
+  uint64_t Release(uint64_t address, uint32_t stream, uint64_t order, uint64_t time_us,
+                   EventArray* out);
+  // The new side: `id` is live at `address` (forced: a live block there is
+  // first released by a phantom free at `time_us`).
+  void Allocate(uint64_t address, uint64_t id, uint32_t stream, uint64_t order, uint64_t time_us,
+                EventArray* out);
+  void Hold(const Event& e);
+  // held_[i] leaves the held events.
+  void Unhold(size_t i);
+  // Whether an event at `address` (or, for a realloc, `old`) may make a held event consistent.
+  bool AnyHeldAt(uint64_t address) const {
+    return !held_addresses_.empty() && held_addresses_.contains(address);
+  }
+  // Applies the held events that became consistent, and forces those due.
+  void Retry(EventArray* out);
+  void ForceOldest(EventArray* out);
+  const format::Record* Own(const format::Record& r);
+
+  absl::flat_hash_map<uint64_t, AddressState> states_;
+  std::deque<Event> held_;  // in arrival order
+  // Per address, the held events that name it (a realloc names two): an
+  // applied event retries the held ones only when its address is here.
+  absl::flat_hash_map<uint64_t, uint32_t> held_addresses_;
+  std::vector<std::unique_ptr<format::Record>> owned_;
+  AddressPairingStats stats_;
+  uint64_t next_inherited_ = 1;
+  uint64_t now_ = 0;
+  const uint64_t hold_slack_us_;
+  const bool fork_child_;
+};
+
+// The notes `report` shows for a pairing's anomalies (none: empty).
+std::vector<std::string> AddressPairingWarnings(const AddressPairingStats& stats);
+
+}  // namespace heapsight::analyzer
+
+#endif  // HEAPSIGHT_ANALYZER_MODEL_ADDRESS_PAIRING_H_
