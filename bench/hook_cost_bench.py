@@ -23,8 +23,14 @@ interpreter, not a pyenv shim), perl (word count), cc1plus (g++ -O2 -c on a
 small translation unit, cc1plus run directly with the preload), and
 alloc_bench at depths 12/60/200.
 
+--env NAME=VALUE (repeatable) sets a HEAPSIGHT_* variable for the preload's
+runs, e.g. --env HEAPSIGHT_PAIRING=address. Where the build's `heapsight`
+cannot read the trace (a format it does not know yet), the events are
+counted on a native run of the same size in the default mode instead (the
+workloads are deterministic).
+
 Usage: python3 bench/hook_cost_bench.py --build build-dev [--rows python,perl,cc1plus,12,60,200]
-       [--preload other/libheapsight.so] [--functions 12]
+       [--preload other/libheapsight.so] [--functions 12] [--env HEAPSIGHT_PAIRING=address]
 """
 import argparse
 import glob
@@ -70,10 +76,24 @@ def callgrind(argv, env, outdir, prefix):
 
 
 def events_of(heapsight, trace):
-    out = subprocess.run([heapsight, "report", "--format=json", "--no-cache", trace],
-                         capture_output=True, text=True, check=True).stdout
-    t = json.loads(out)["processes"][-1]["totals"]
+    p = subprocess.run([heapsight, "report", "--format=json", "--no-cache", trace],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        return None
+    t = json.loads(p.stdout)["processes"][-1]["totals"]
     return t["allocations"] + t["blocks_freed"]
+
+
+def events_native(heapsight, preload, argv, env, work, i):
+    """The events of a native default-mode run (for traces `heapsight` cannot read)."""
+    env = {k: v for k, v in env.items() if k not in ("HEAPSIGHT_PAIRING",)}
+    out = os.path.join(work, "native%d" % i)
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(out)
+    env.update({"LD_PRELOAD": preload, "HEAPSIGHT_OUTPUT": os.path.join(out, "t.hst")})
+    subprocess.run(argv, env=env, cwd=work, capture_output=True, check=True)
+    trace = max(glob.glob(os.path.join(out, "t*.hst")), key=os.path.getsize)
+    return events_of(heapsight, trace)
 
 
 def top_functions(outdir, prefix, events, n):
@@ -149,6 +169,8 @@ def main():
     ap.add_argument("--preload", help="libheapsight.so to measure (default: the build's)")
     ap.add_argument("--rows", default="python,perl,cc1plus,12,60,200")
     ap.add_argument("--leak-scan", action="store_true", help="keep the exit leak scan on")
+    ap.add_argument("--env", action="append", default=[],
+                    help="NAME=VALUE for the preload's runs (repeatable)")
     ap.add_argument("--functions", type=int, default=0,
                     help="list the N costliest libheapsight.so functions (inclusive, per event)")
     args = ap.parse_args()
@@ -170,11 +192,14 @@ def main():
             env.update({"LD_PRELOAD": preload, "HEAPSIGHT_OUTPUT": os.path.join(
                 work, "t%d.hst" % i), "HEAPSIGHT_QUIET": "1",
                 "HEAPSIGHT_LEAK_SCAN": "1" if args.leak_scan else "0"})
+            env.update(dict(kv.split("=", 1) for kv in args.env))
             hs = callgrind(argv, env, work, "hs%d" % i)
             # valgrind's launcher runs under the preload too (its own tiny
             # traces, t<i>.1.hst and so on): the program's trace is the largest.
             trace = max(glob.glob(os.path.join(work, "t%d*.hst" % i)), key=os.path.getsize)
             events = events_of(heapsight, trace)
+            if events is None:
+                events = events_native(heapsight, preload, argv, env, work, i)
             res.append((plain.get(1, 0), hs.get(1, 0), sum(v for k, v in hs.items() if k != 1),
                         events))
         (p0, h0, w0, e0), (p1, h1, w1, e1) = res

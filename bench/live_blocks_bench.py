@@ -9,9 +9,15 @@ the ratio to plain, and for the live_blocks_bench run what the tool adds
 per live block. HEAPSIGHT_STATS=1 is set, so the preload's own memory
 line ("memory: live table ...") of the last run is shown too.
 
+A preload may carry HEAPSIGHT_* settings after its path, separated by
+spaces: --preload "address=build/preload/libheapsight.so HEAPSIGHT_PAIRING=address".
+--only python3 (or live_blocks) runs one workload; --python picks the
+interpreter (default: python3 in PATH).
+
 Usage:
   python3 bench/live_blocks_bench.py --build build-dev [--runs 3]
-      [--preload LABEL=PATH ...] [--blocks 2e7]
+      [--preload "LABEL=PATH [NAME=VALUE ...]" ...] [--blocks 2e7] [--only python3]
+      [--python /usr/bin/python3]
 """
 import argparse
 import os
@@ -45,21 +51,27 @@ def main():
     ap.add_argument("--build", required=True)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--blocks", default="2e7")
+    ap.add_argument("--only", choices=["live_blocks", "python3"])
+    ap.add_argument("--python", default="python3")
     ap.add_argument("--preload", action="append", default=[],
                     help="LABEL=PATH of a libheapsight.so (default: the build's)")
     args = ap.parse_args()
     build = os.path.abspath(args.build)
-    preloads = [p.split("=", 1) for p in args.preload] or [
-        ["heapsight", os.path.join(build, "preload", "libheapsight.so")]]
-    preloads = [[label, os.path.abspath(path)] for label, path in preloads]
+    preloads = []
+    for spec in args.preload or ["heapsight=" + os.path.join(build, "preload", "libheapsight.so")]:
+        words = spec.split()
+        label, path = words[0].split("=", 1)
+        preloads.append([label, (os.path.abspath(path), dict(w.split("=", 1) for w in words[1:]))])
     bench = os.path.join(build, "bench", "live_blocks_bench")
-    if not os.path.exists(bench):
-        sys.exit("live_blocks_bench not built (ninja -C {} bench/live_blocks_bench)".format(build))
     # (name, argv, environment, live blocks at the peak or None)
     workloads = [("live_blocks_bench --blocks " + args.blocks,
                   [bench, "--blocks", args.blocks], {}, float(args.blocks)),
-                 ("python3 1M-entry dict, PYTHONMALLOC=malloc", ["python3", "-c", PYTHON],
+                 ("python3 1M-entry dict, PYTHONMALLOC=malloc", [args.python, "-c", PYTHON],
                   {"PYTHONMALLOC": "malloc"}, None)]
+    if args.only:
+        workloads = [w for w in workloads if w[0].startswith(args.only)]
+    if any(w[1][0] == bench for w in workloads) and not os.path.exists(bench):
+        sys.exit("live_blocks_bench not built (ninja -C {} bench/live_blocks_bench)".format(build))
     base_env = {k: v for k, v in os.environ.items()
                 if not k.startswith("HEAPSIGHT_") and k != "LD_PRELOAD"}
     print("| workload | tool | wall s | peak RSS MiB | RSS / plain | extra bytes per live block |")
@@ -73,8 +85,8 @@ def main():
                 for label, path in tools:
                     env = dict(base_env, **extra)
                     if path:
-                        env.update(LD_PRELOAD=path, HEAPSIGHT_STATS="1",
-                                   HEAPSIGHT_OUTPUT=os.path.join(work, "t.%p.hst"))
+                        env.update(LD_PRELOAD=path[0], HEAPSIGHT_STATS="1",
+                                   HEAPSIGHT_OUTPUT=os.path.join(work, "t.%p.hst"), **path[1])
                     wall, rss, st = run(argv, env, work)
                     results[label].append((wall, rss))
                     stats[label] = st

@@ -65,6 +65,9 @@ bool Valid(const char* name, OptString v) {
     return std::strcmp(v, "auto") == 0 || std::strcmp(v, "coarse") == 0 ||
            std::strcmp(v, "precise") == 0;
   }
+  if (std::strcmp(name, "PAIRING") == 0) {
+    return std::strcmp(v, "table") == 0 || std::strcmp(v, "address") == 0;
+  }
   if (std::strcmp(name, "ON_BAD_FREE") == 0) {
     return std::strcmp(v, "skip") == 0 || std::strcmp(v, "abort") == 0 ||
            std::strcmp(v, "pass") == 0;

@@ -22,6 +22,7 @@
 #include "preload/host_guards.h"
 #include "preload/internal_alloc.h"
 #include "preload/leak_check.h"
+#include "preload/live_cells.h"
 #include "preload/module_map.h"
 #include "preload/options.h"
 #include "preload/raw_log.h"
@@ -181,6 +182,8 @@ int OpenTraceFile(uint32_t flags, bool disable) {
   // Compact frees (recorder.cc writes them): version 5, so that a reader
   // that predates them refuses the file instead of misreading its frees.
   if (g_options.COMPACT_FREES) flags |= format::kFileFlagCompactFrees;
+  // Address frees (recorder.cc): version 6, frees name addresses.
+  if (g_address_frees) flags |= format::kFileFlagAddressFrees;
   h.flags = flags;
   h.version = format::FormatVersionFor(h.flags);
   h.page_size = g_page_size;
@@ -376,6 +379,14 @@ void LogStats() {
       .Num(mapped - table_bytes + static_cast<int64_t>(sizeof g_live_blocks))
       .Str(" bytes (stack table ").Num(static_cast<int64_t>(g_stack_table.MappedBytes()))
       .Str(", the rest thread buffers, arena, module map)");
+  if (g_address_frees) {
+    // Address frees: the program's live blocks are in the cells (the live
+    // table above holds heapsight's own blocks). Mapped apart (MAP_NORESERVE),
+    // not in "other": mapped is address space, touched what can be resident.
+    m.Str("; live cells ").Num(static_cast<int64_t>(g_live_cells.MappedBytes()))
+        .Str(" bytes mapped, ").Num(static_cast<int64_t>(g_live_cells.TouchedBytes()))
+        .Str(" touched");
+  }
   if (size_t filter = g_live_blocks.FilterBytes(); filter != 0) {
     // Sampled mode: the table's counting filter (counted in the table's
     // bytes above; mapped, touched only where marked).
@@ -431,6 +442,16 @@ void StartTracing() {
   long page = sysconf(_SC_PAGESIZE);
   g_page_size = page > 0 ? static_cast<uint32_t>(page) : 4096;
   ConfigureRecorder(g_options, g_page_size);
+  if (std::strcmp(g_options.PAIRING, "address") == 0 && !g_address_frees && !g_options.QUIET) {
+    // ConfigureRecorder kept table mode: say why, once.
+    RawBuffer b;
+    b.Str("HEAPSIGHT_PAIRING=address is for exact traces; with ")
+        .Str(g_options.SAMPLE_BYTES != 0 ? "HEAPSIGHT_SAMPLE_BYTES"
+             : g_options.COMPACT_FREES   ? "HEAPSIGHT_COMPACT_FREES"
+                                         : "HEAPSIGHT_START=paused")
+        .Str(" frees are paired by table (format version 4 or 5)");
+    RawLog(b);
+  }
   InitSampler(static_cast<uint64_t>(g_options.SAMPLE_BYTES));
   // Sampled mode: frees of unsampled blocks test the live table's filter
   // instead of probing it (live_table.h). Without it they still probe.

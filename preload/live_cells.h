@@ -14,10 +14,12 @@
 //   its merge by time cannot tell (two threads, one microsecond);
 // - the live blocks at a fork (the child's kInherited) and at a leak scan.
 //
-// A cell (Cell below): bits 0-3 the event count mod 16 (odd = live), bits
-// 4-5 the ApiFamily of the block's allocation, bits 6-15 the owner: the
+// A cell (Cell below): bits 12-15 the event count mod 16 (odd = live), bits
+// 10-11 the ApiFamily of the block's allocation, bits 0-9 the owner: the
 // thread index of the cell's last event when it is 1..1022, kManyOwners
-// for any other. A cell of 0 was never used. Glibc's blocks are 16-byte
+// for any other. (The count on top: it wraps mod 16 as the 16-bit cell
+// does, with no mask, and the owner compares with no shift.) A cell of 0
+// was never used. Glibc's blocks are 16-byte
 // aligned on x86-64, so a block starts in a granule of its own; a pointer
 // that is not 16-byte aligned never has a cell (Set/Clear return
 // kNoCell).
@@ -35,6 +37,7 @@
 #ifndef HEAPSIGHT_PRELOAD_LIVE_CELLS_H_
 #define HEAPSIGHT_PRELOAD_LIVE_CELLS_H_
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -47,12 +50,15 @@ class LiveCells {
   using Cell = uint16_t;
   static constexpr int kGranuleShift = 4;  // 16-byte granules
   static constexpr int kSpanShift = 26;    // 64 MiB of heap per directory entry
-  static constexpr Cell kCountMask = 0xf;
-  static constexpr int kFamilyShift = 4;
+  static constexpr int kCountShift = 12;
+  static constexpr Cell kCountOne = 1 << kCountShift;  // count 1; also the live bit
+  static constexpr Cell kCountMask = 0xf << kCountShift;
+  static constexpr int kFamilyShift = 10;
   static constexpr Cell kFamilyMask = 0x3 << kFamilyShift;
-  static constexpr int kOwnerShift = 6;
+  static constexpr Cell kOwnerMask = 0x3ff;
   static constexpr uint32_t kManyOwners = 1023;
-  static_assert(format::kAddressCountModulo == kCountMask + 1);
+  static_assert(format::kAddressCountModulo == (kCountMask >> kCountShift) + 1);
+  static_assert(sizeof(Cell) * 8 == kCountShift + format::kAddressCountBits);
 
   // The owner a thread writes into the cells: its index if 1..1022,
   // kManyOwners otherwise.
@@ -100,9 +106,139 @@ class LiveCells {
 
   // Bytes mapped for the directory and the cells (HEAPSIGHT_STATS).
   size_t MappedBytes() const;
+  // Of those, the pages ever written (cell pages some allocation used, and
+  // the directory's pages that hold a span): about what they keep resident.
+  size_t TouchedBytes() const;
+
+  // The layout (live_cells.cc has the why).
+  static constexpr int kAddressBits = 47;  // x86-64 user space
+  static constexpr size_t kDirEntries = size_t{1} << (kAddressBits - kSpanShift);
+  static constexpr size_t kCellsPerSpan = size_t{1} << (kSpanShift - kGranuleShift);
+  static constexpr size_t kCellPageBytes = 4096;
+  static constexpr size_t kCellsPerPage = kCellPageBytes / sizeof(Cell);
+  static constexpr size_t kPagesPerSpan = kCellsPerSpan / kCellsPerPage;  // 2,048
+  static constexpr size_t kDirEntriesPerPage = kCellPageBytes / sizeof(void*);
+  static constexpr size_t kDirPages = kDirEntries / kDirEntriesPerPage;  // 4,096
+
+ private:
+  using AtomicCell = std::atomic<Cell>;
+  // One span's mapping: its cells, then one bit per page of cells that
+  // some allocation wrote (ForEachLive reads only those pages).
+  struct Span {
+    AtomicCell cells[kCellsPerSpan];
+    std::atomic<uint64_t> used_pages[kPagesPerSpan / 64];
+  };
+  using SpanSlot = std::atomic<Span*>;
+
+  // Whether `p` is off the granule grid or above user space (one test).
+  static bool OffGrid(uintptr_t p) {
+    return ((p & ((uintptr_t{1} << kGranuleShift) - 1)) | (p >> kAddressBits)) != 0;
+  }
+  // The span of `p` (on the grid), or nullptr if it is not mapped yet.
+  __attribute__((always_inline)) Span* SpanOf(uintptr_t p) const {
+    SpanSlot* dir = dir_.load(std::memory_order_acquire);
+    return dir != nullptr ? dir[p >> kSpanShift].load(std::memory_order_acquire) : nullptr;
+  }
+  static AtomicCell* CellIn(Span* span, uintptr_t p) {
+    return &span->cells[(p >> kGranuleShift) & (kCellsPerSpan - 1)];
+  }
+  // Maps the directory (first call) and p's span; nullptr if mmap failed.
+  Span* MapSpan(uintptr_t p);
+  // Notes that the page of cells holding p's cell has been written to.
+  __attribute__((always_inline)) void MarkPage(Span* span, uintptr_t p) {
+    const size_t page = ((p >> kGranuleShift) & (kCellsPerSpan - 1)) / kCellsPerPage;
+    const uint64_t bit = uint64_t{1} << (page % 64);
+    if (__builtin_expect((span->used_pages[page / 64].load(std::memory_order_relaxed) & bit) == 0,
+                         0)) {
+      MarkPageSlow(&span->used_pages[page / 64], bit);
+    }
+  }
+  void MarkPageSlow(std::atomic<uint64_t>* word, uint64_t bit);
+
+  std::atomic<SpanSlot*> dir_{nullptr};
+  std::atomic<size_t> spans_{0};
+  std::atomic<size_t> used_cell_pages_{0};
+  // One bit per page of the directory that holds a span pointer.
+  std::atomic<uint64_t> used_dir_pages_[kDirPages / 64] = {};
 };
 
 extern LiveCells g_live_cells;
+
+// Out here so the hooks inline them (they replace the live table's Insert
+// and Remove on every event: a load of the directory and of the span, one
+// compare-and-swap).
+inline LiveCells::Result LiveCells::Set(uintptr_t p, format::ApiFamily family, uint32_t owner,
+                                        uint64_t* order) {
+  if (__builtin_expect(OffGrid(p), 0)) return Result::kNoCell;
+  Span* span = SpanOf(p);
+  if (__builtin_expect(span == nullptr, 0)) {
+    span = MapSpan(p);
+    if (span == nullptr) return Result::kNoCell;
+  }
+  AtomicCell* c = CellIn(span, p);
+  Cell old = c->load(std::memory_order_relaxed);
+  // A granule's first allocation: its page of cells is in use from now on
+  // (before the cell is, so a stopped world never has a live cell in a page
+  // not marked). Once per granule ever used, not per event.
+  if (__builtin_expect(old == 0, 0)) MarkPage(span, p);
+  const uint32_t rest = (static_cast<uint32_t>(family) << kFamilyShift) | owner;
+  uint32_t next;
+  for (;;) {
+    // Count + 1, made odd: a cell found live already (its free went by
+    // unhooked) counts as freed and allocated again (+2). The carry out of
+    // bit 15 is what the 16-bit cell drops.
+    next = (((old + kCountOne) | kCountOne) & kCountMask) | rest;
+    // Relaxed: the cell's own modification order is what counts, and a
+    // free's Clear happens before the real free, which happens before the
+    // allocator hands the address to another thread (its locks).
+    if (__builtin_expect(c->compare_exchange_weak(old, static_cast<Cell>(next),
+                                                  std::memory_order_relaxed),
+                         1)) {
+      break;
+    }
+  }
+  // The same thread's own previous event (not live: a free it made): no
+  // order. Masked with the live bit, so a live cell never matches.
+  const bool same_owner =
+      (old & (kOwnerMask | kCountOne)) == owner && owner != kManyOwners;
+  *order = old == 0 || same_owner ? format::kAddressOrderNone
+                                  : format::AddressOrder(next >> kCountShift);
+  return Result::kDone;
+}
+
+inline LiveCells::Result LiveCells::Clear(uintptr_t p, uint32_t owner, uint64_t* order,
+                                          format::ApiFamily* family, bool* double_free) {
+  if (__builtin_expect(OffGrid(p), 0)) {
+    *double_free = false;
+    return Result::kNoCell;
+  }
+  Span* span = SpanOf(p);
+  if (__builtin_expect(span == nullptr, 0)) {
+    *double_free = false;  // no block ever started in this span
+    return Result::kNotLive;
+  }
+  AtomicCell* c = CellIn(span, p);
+  Cell old = c->load(std::memory_order_relaxed);
+  uint32_t next;
+  for (;;) {
+    if (__builtin_expect((old & kCountOne) == 0, 0)) {
+      *double_free = old != 0;
+      return Result::kNotLive;
+    }
+    // Count + 1 (even: not live); the family stays (a double free's report
+    // could name it), the owner is this thread.
+    next = ((old + kCountOne) & (kCountMask | kFamilyMask)) | owner;
+    if (__builtin_expect(c->compare_exchange_weak(old, static_cast<Cell>(next),
+                                                  std::memory_order_relaxed),
+                         1)) {
+      break;
+    }
+  }
+  *family = static_cast<format::ApiFamily>((old & kFamilyMask) >> kFamilyShift);
+  const bool same_owner = (old & kOwnerMask) == owner && owner != kManyOwners;
+  *order = same_owner ? format::kAddressOrderNone : format::AddressOrder(next >> kCountShift);
+  return Result::kDone;
+}
 
 }  // namespace heapsight::preload
 

@@ -18,6 +18,7 @@
 #include "preload/heap_limit.h"
 #include "preload/host_guards.h"
 #include "preload/internal_alloc.h"
+#include "preload/live_cells.h"
 #include "preload/live_table.h"
 #include "preload/module_map.h"
 #include "preload/options.h"
@@ -238,6 +239,11 @@ void RescanModulesAndRecord(ThreadState* ts);
 
 namespace {
 
+// RecordBadFree's work, once the error is known: kDoubleFree or
+// kInvalidFree, with the freed block's id when known (0 otherwise).
+format::FreeAction RecordFreeError(ThreadState* ts, void* p, Api api, uint64_t now,
+                                   format::FreeError error, uint64_t alloc_id);
+
 // A free (or realloc) of a pointer the live table does not know. Not ours
 // to judge yet (issue 5 sets the policy): it is recorded and the caller
 // still hands it to the allocator, as without heapsight. The chunk goes out
@@ -251,11 +257,28 @@ namespace {
 format::FreeAction RecordBadFree(void* p, Api api, uint64_t now) {
   ThreadState* ts = CurrentThreadState(now);
   if (ts == nullptr) return format::FreeAction::kPassed;
-  StackRef s = GetStack(ts);
   uint64_t alloc_id = 0;
   auto error = g_live_blocks.RecentlyRemoved(reinterpret_cast<uintptr_t>(p), &alloc_id)
                    ? format::FreeError::kDoubleFree
                    : format::FreeError::kInvalidFree;
+  return RecordFreeError(ts, p, api, now, error, alloc_id);
+}
+
+// The same with address frees: the cells told double from invalid
+// (LiveCells::Clear's double_free); the record has no id (the analyzer's
+// pairing knows the block).
+format::FreeAction RecordBadFreeAddress(void* p, Api api, uint64_t now, bool double_free) {
+  ThreadState* ts = CurrentThreadState(now);
+  if (ts == nullptr) return format::FreeAction::kPassed;
+  return RecordFreeError(ts, p, api, now,
+                         double_free ? format::FreeError::kDoubleFree
+                                     : format::FreeError::kInvalidFree,
+                         0);
+}
+
+format::FreeAction RecordFreeError(ThreadState* ts, void* p, Api api, uint64_t now,
+                                   format::FreeError error, uint64_t alloc_id) {
+  StackRef s = GetStack(ts);
   format::FreeAction action = g_bad_free_action;
   {
     SpinLockHolder hold(&ts->lock);
@@ -300,6 +323,13 @@ bool IsMismatched(Api alloc_api, Api free_api) {
   return a != format::ApiFamily::kNone && f != format::ApiFamily::kNone && a != f;
 }
 
+// With address frees the cell knows the allocation's family, not its api.
+bool IsMismatchedFamily(format::ApiFamily alloc_family, Api free_api) {
+  format::ApiFamily f = kApiFamilies.of[static_cast<uint8_t>(free_api)];
+  return alloc_family != format::ApiFamily::kNone && f != format::ApiFamily::kNone &&
+         alloc_family != f;
+}
+
 void RecordMismatch(ThreadState* ts, void* p, Api api, uint64_t alloc_id, uint64_t now) {
   StackRef s = GetStack(ts);
   SpinLockHolder hold(&ts->lock);
@@ -311,6 +341,46 @@ void RecordMismatch(ThreadState* ts, void* p, Api api, uint64_t alloc_id, uint64
 }  // namespace
 
 namespace {
+
+// Address frees: an allocation at `p` (the real call returned it) becomes
+// live in the cells; returns the order value its record carries. A block
+// without a cell (the cells' span could not be mapped) goes to the live
+// table as a program block instead, so its free is still paired (order 0:
+// the table, not the cell, orders its events). Call before the record and
+// before ++ts->counter; caller holds ts->lock, and ends the window with
+// EndCellPending once the record is appended.
+__attribute__((always_inline)) inline uint64_t SetCell(ThreadState* ts, uintptr_t address,
+                                                       size_t size, uint64_t stack, Api api) {
+  // From here to the record's append the block is live in the cells but not
+  // in the trace: a leak scan that stops this thread in between leaves it
+  // out (thread_state.h, cell_pending), as table mode's scan never sees a
+  // block whose record is not appended yet.
+  ts->cell_pending.store(address, std::memory_order_relaxed);
+  uint64_t order = format::kAddressOrderNone;
+  LiveCells::Result r =
+      g_live_cells.Set(address, kApiFamilies.of[static_cast<uint8_t>(api)], ts->cell_owner, &order);
+  if (__builtin_expect(r != LiveCells::Result::kDone, 0)) {
+    g_live_blocks.Insert(address, format::MakeAllocId(ts->index, ts->counter), size, stack, api,
+                         false);
+  }
+  return order;
+}
+__attribute__((always_inline)) inline void EndCellPending(ThreadState* ts) {
+  ts->cell_pending.store(0, std::memory_order_release);
+}
+
+// SetCell and the allocation's kAlloc. Caller holds ts->lock.
+__attribute__((always_inline)) inline void SetCellAndAppendAlloc(ThreadState* ts, uint64_t now,
+                                                                 void* p, size_t size,
+                                                                 size_t alignment, Api api,
+                                                                 uint64_t stack) {
+  const auto address = reinterpret_cast<uintptr_t>(p);
+  uint64_t order = SetCell(ts, address, size, stack, api);
+  AppendRecord(ts, now, &ChunkEncoder::PutAllocAddress, now, api, size, stack, alignment, address,
+               order);
+  EndCellPending(ts);
+  ++ts->counter;
+}
 
 // RecordAlloc once the allocation is known to be recorded (sampled, or
 // failed: failures are always recorded). Always inlined, like GetStack: no
@@ -328,7 +398,11 @@ __attribute__((always_inline)) inline void RecordSampledAlloc(void* p, size_t si
   StackRef s = GetStack(ts);
   SpinLockHolder hold(&ts->lock);
   EmitNodes(ts, s, now);
-  if (p != nullptr) {
+  if (p != nullptr && g_address_frees) {
+    // Marked live before the block is returned to the program, so no other
+    // thread can free it before its cell says so.
+    SetCellAndAppendAlloc(ts, now, p, size, alignment, api, s.leaf);
+  } else if (p != nullptr) {
     uint64_t id = format::MakeAllocId(ts->index, ts->counter);
     AppendRecord(ts, now, &ChunkEncoder::PutAlloc, now, api, size, s.leaf, alignment,
                  AddressField(p));
@@ -375,12 +449,99 @@ void RecordAlloc(void* p, size_t size, size_t alignment, Api api) {
   RecordAllocInline(p, size, alignment, api);
 }
 
+namespace {
+
+// Address frees: a program block's cell cleared with no record (a free
+// heapsight does not record: its own call, or tracing not active), as the
+// table's entry would be removed. As kManyOwners, so the address's next
+// event is a hand-off whose count shows the reader the free it missed.
+void ClearSilently(uintptr_t address) {
+  uint64_t order;
+  format::ApiFamily family;
+  bool double_free;
+  g_live_cells.Clear(address, LiveCells::kManyOwners, &order, &family, &double_free);
+}
+
+// The same for any block: an internal one leaves the side table.
+void ForgetBlock(uintptr_t address) {
+  LiveEntry e;
+  if (!g_live_blocks.Remove(address, &e)) ClearSilently(address);
+}
+
+// TracedFreeSlow with address frees (g_address_frees), once `p` is neither
+// NULL nor a bootstrap block and tracing is not off (disabled, paused).
+__attribute__((always_inline)) inline void TracedFreeAddress(void* p, Api api, int status) {
+  if (status != kActive || InHeapsight()) {
+    ForgetBlock(reinterpret_cast<uintptr_t>(p));
+    g_real.free(p);
+    return;
+  }
+  const auto address = reinterpret_cast<uintptr_t>(p);
+  format::FreeAction action = format::FreeAction::kPassed;
+  {
+    ErrnoKeeper keep_errno;  // the real free below leaves errno as it decides
+    ReentryGuard guard;
+    uint64_t now = NowUs();
+    ThreadState* ts = CurrentThreadState(now);
+    // Record-before-free: the cell is cleared (and the free recorded)
+    // BEFORE the real free. Once the real free runs, another thread's malloc
+    // may get the same address and set its cell; that Set must find this
+    // Clear done, so the two events' order values say which came first.
+    uint64_t order;
+    format::ApiFamily family;
+    bool double_free;
+    LiveCells::Result r =
+        g_live_cells.Clear(address, ts != nullptr ? ts->cell_owner : LiveCells::kManyOwners,
+                           &order, &family, &double_free);
+    if (__builtin_expect(r == LiveCells::Result::kDone, 1)) {
+      if (ts != nullptr) {
+        if (__builtin_expect(t_modules_dirty, 0)) RescanModulesAndRecord(ts);
+        if (__builtin_expect(IsMismatchedFamily(family, api), 0)) {
+          RecordMismatch(ts, p, api, 0, now);
+        }
+        SpinLockHolder hold(&ts->lock);
+        AppendRecord(ts, now, &ChunkEncoder::PutFreeAddress, now, api, address, order);
+        EndEventInline(ts, now);
+      }
+    } else {
+      // Not a live cell: heapsight's own block, a block without a cell, or
+      // a bad free (and after the exit point, maybe another thread's
+      // untraced block: passed on, as in table mode).
+      LiveEntry e;
+      bool found = g_live_blocks.Remove(address, &e);
+      if (found && e.internal) {
+        // heapsight's block: not the program's event.
+      } else if (found) {
+        if (ts != nullptr) {
+          if (__builtin_expect(t_modules_dirty, 0)) RescanModulesAndRecord(ts);
+          if (__builtin_expect(IsMismatched(e.api, api), 0)) RecordMismatch(ts, p, api, 0, now);
+          SpinLockHolder hold(&ts->lock);
+          AppendRecord(ts, now, &ChunkEncoder::PutFreeAddress, now, api, address,
+                       format::kAddressOrderNone);
+          EndEventInline(ts, now);
+        }
+      } else if (!g_exiting.load(std::memory_order_relaxed) && ts != nullptr) {
+        if (__builtin_expect(t_modules_dirty, 0)) RescanModulesAndRecord(ts);
+        action = RecordBadFreeAddress(p, api, now, double_free);
+      }
+    }
+  }
+  if (action == format::FreeAction::kSkipped) return;  // reported, not performed
+  g_real.free(p);
+}
+
+}  // namespace
+
 __attribute__((noinline)) void TracedFreeSlow(void* p, Api api) {
   if (p == nullptr) return;  // free(NULL) does nothing; nothing to record
   if (InBootstrapArena(p)) return;  // dlsym's early calloc: never freed for real
   int status = TracingStatusRelaxed();
   if (status == kDisabled || status == kPaused) {
     g_real.free(p);
+    return;
+  }
+  if (g_address_frees) {
+    TracedFreeAddress(p, api, status);
     return;
   }
   // Record-before-free: the entry is removed (and the free recorded) BEFORE
@@ -455,6 +616,131 @@ __attribute__((noinline, cold)) void* FastReallocFailed(size_t size, Api api) {
   return nullptr;
 }
 
+namespace {
+
+// TracedRealloc with address frees, once `p` is not NULL and tracing is not
+// off (disabled, paused). The same decisions as the table's path below, in
+// the same order, with the cells in the table's place.
+void* TracedReallocAddress(void* p, size_t size, Api api, void* (*call)(void*, void*), void* ctx,
+                           int status) {
+  const auto address = reinterpret_cast<uintptr_t>(p);
+  if (status != kActive || InHeapsight()) {
+    // Not recorded (ForgetBlock); the new block is internal.
+    LiveEntry internal;
+    bool found = g_live_blocks.Remove(address, &internal);
+    LiveCells::Cell before = 0;
+    if (!found) {
+      before = g_live_cells.Peek(address);
+      ClearSilently(address);
+    }
+    void* q = call(p, ctx);
+    if (q != nullptr) {
+      InsertInternal(q);
+    } else if (size != 0) {
+      // Failed: the old block is untouched and as live as it was.
+      if (found) {
+        g_live_blocks.Insert(address, internal);
+      } else if ((before & LiveCells::kCountOne) != 0) {
+        g_live_cells.Restore(address, before);
+      }
+    }
+    return q;
+  }
+  uint64_t free_time = NowUs();
+  ThreadState* ts;
+  {
+    ReentryGuard guard;
+    ts = CurrentThreadState(free_time);
+  }
+  // Cleared before the real call, for the same reason as in TracedFree: if
+  // the block moves, its old address may be handed out to another thread as
+  // soon as realloc frees it. Peeked first: a failed realloc puts it back.
+  const LiveCells::Cell before = g_live_cells.Peek(address);
+  uint64_t old_order = format::kAddressOrderNone;
+  format::ApiFamily family = format::ApiFamily::kNone;
+  bool double_free = false;
+  const bool found =
+      g_live_cells.Clear(address, ts != nullptr ? ts->cell_owner : LiveCells::kManyOwners,
+                         &old_order, &family, &double_free) == LiveCells::Result::kDone;
+  LiveEntry old;
+  bool in_table = false;  // a block without a cell, in the live table
+  if (!found) {
+    in_table = g_live_blocks.Remove(address, &old);
+    if (in_table && old.internal) {
+      void* q = call(p, ctx);
+      if (q != nullptr) {
+        RecordAlloc(q, size, 0, api);  // an internal block became the program's
+      } else if (size != 0) {
+        g_live_blocks.Insert(address, old);
+      }
+      return q;
+    }
+    if (!in_table && g_exiting.load(std::memory_order_relaxed)) {
+      // After the exit point: an unknown block may be another thread's
+      // untraced one; the new side is an allocation (RecordAlloc decides).
+      void* q = call(p, ctx);
+      if (q != nullptr) RecordAlloc(q, size, 0, api);
+      return q;
+    }
+  }
+  // Another thread after the exit point: only the old side (a free) is
+  // recorded.
+  const bool record_new = !AfterExitPoint();
+  if (!found && !in_table) {
+    // realloc of a pointer we never handed out: recorded (and flushed)
+    // before the real call, which usually aborts the process.
+    ReentryGuard guard;
+    // Skipped (the default): like memcheck, realloc of a pointer that is
+    // not a live block fails and leaves everything as it was.
+    if (RecordBadFreeAddress(p, api, free_time, double_free) == format::FreeAction::kSkipped) {
+      return nullptr;
+    }
+  } else if (__builtin_expect(found ? IsMismatchedFamily(family, api) : IsMismatched(old.api, api),
+                              0)) {
+    ReentryGuard guard;
+    if (ts != nullptr) RecordMismatch(ts, p, api, 0, free_time);
+  }
+  void* q = call(p, ctx);
+  uint64_t alloc_time = NowUs();
+  if (q == nullptr && size != 0) {
+    // Failed: the old block is untouched and still live, as Clear found it
+    // (no event: the trace never saw this Clear).
+    if (found) g_live_cells.Restore(address, before);
+    if (in_table) g_live_blocks.Insert(address, old);
+    if (!AfterExitPoint()) RecordSampledAlloc(nullptr, size, 0, api);
+    return q;
+  }
+  ReentryGuard guard;
+  if (ts == nullptr) return q;
+  if (__builtin_expect(t_modules_dirty, 0)) RescanModulesAndRecord(ts);
+  StackRef s;
+  if (q != nullptr && record_new) s = GetStack(ts);
+  SpinLockHolder hold(&ts->lock);
+  EmitNodes(ts, s, alloc_time);
+  if (q == nullptr || !record_new) {
+    // realloc(p, 0) freed the block and returned NULL (glibc): a free. So
+    // is a move to a new block another thread made after the exit point.
+    if (found || in_table) {
+      AppendRecord(ts, free_time, &ChunkEncoder::PutFreeAddress, free_time, api, address,
+                   old_order);
+    }
+  } else if (found || in_table) {
+    const auto new_address = reinterpret_cast<uintptr_t>(q);
+    uint64_t order = SetCell(ts, new_address, size, s.leaf, api);
+    AppendRecord(ts, free_time, &ChunkEncoder::PutReallocAddress, free_time, alloc_time, api,
+                 address, old_order, size, s.leaf, new_address, order);
+    EndCellPending(ts);
+    ++ts->counter;
+  } else {
+    // A bad realloc the policy passed on: its new block is an allocation.
+    SetCellAndAppendAlloc(ts, alloc_time, q, size, 0, api, s.leaf);
+  }
+  EndEventInline(ts, alloc_time);
+  return q;
+}
+
+}  // namespace
+
 void* TracedRealloc(void* p, size_t size, Api api, void* (*call)(void*, void*), void* ctx) {
   if (p == nullptr) {  // realloc(NULL, n) is malloc(n)
     void* q = call(nullptr, ctx);
@@ -463,6 +749,7 @@ void* TracedRealloc(void* p, size_t size, Api api, void* (*call)(void*, void*), 
   }
   int status = TracingStatusRelaxed();
   if (status == kDisabled || status == kPaused) return call(p, ctx);
+  if (g_address_frees) return TracedReallocAddress(p, size, api, call, ctx, status);
   LiveEntry old;
   // Remove before the real call, for the same reason as in TracedFree: if
   // the block moves, its old address may be handed out to another thread
@@ -598,6 +885,13 @@ void ConfigureRecorder(const Options& options, uint32_t page_size) {
   g_verify_unwind = options.VERIFY_UNWIND;
   g_record_addresses = options.RECORD_ADDRESSES;
   g_compact_frees = options.COMPACT_FREES;
+  // Address frees only for exact traces: sampling leaves most blocks out of
+  // the cells (their frees could not be told from bad ones), compact frees
+  // are the other answer to the same question, and a paused start's windows
+  // begin with live blocks the cells never saw. The lifecycle says so on
+  // stderr when it is asked for and not used.
+  g_address_frees = std::strcmp(options.PAIRING, "address") == 0 && options.SAMPLE_BYTES == 0 &&
+                    !options.COMPACT_FREES && std::strcmp(options.START, "paused") != 0;
   g_page_size = page_size;
   g_rss_interval_us = static_cast<uint64_t>(options.RSS_INTERVAL_MS) * 1000;
   g_bad_free_action = std::strcmp(options.ON_BAD_FREE, "abort") == 0 ? format::FreeAction::kAborted

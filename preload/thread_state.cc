@@ -11,6 +11,7 @@
 #include "preload/clock.h"
 #include "preload/host_guards.h"
 #include "preload/internal_alloc.h"
+#include "preload/live_cells.h"
 #include "preload/options.h"
 #include "preload/reentry_guard.h"
 #include "preload/trace_flusher.h"
@@ -67,6 +68,7 @@ ThreadState* NewState(uint64_t now_us, uint32_t tid) {
   }
   SpinLockHolder hold(&ts->lock);
   ts->index = g_next_index.fetch_add(1, std::memory_order_relaxed);
+  ts->cell_owner = LiveCells::OwnerOf(ts->index);
   // Threads start on different zstd contexts (and then keep theirs).
   ts->cctx_hint = static_cast<int>(ts->index & 0x7fffffff);
   ts->tid = tid;
@@ -164,6 +166,7 @@ ThreadState* CurrentThreadStateSlow(uint64_t now_us) {
       // mapping of a recycled state's cache is simply left behind.
       ts->stack_cache = nullptr;
       ts->unwind_cache = nullptr;
+      ts->cell_owner = LiveCells::kManyOwners;
       g_orphan = ts;
     }
     return g_orphan;  // (a racing loser's state just stays unused)
@@ -238,6 +241,18 @@ void InitThreadStates(int zstd_level, bool need_stack_bounds, bool unwind_cache)
   g_need_stack_bounds = need_stack_bounds;
   g_unwind_cache = unwind_cache;
   g_key_ok = pthread_key_create(&g_exit_key, ThreadExit) == 0;
+}
+
+size_t CollectPendingCellSets(uintptr_t* out, size_t max) {
+  size_t n = 0;
+  for (ThreadState* ts = g_registry.load(std::memory_order_acquire); ts != nullptr;
+       ts = ts->next) {
+    uintptr_t p = ts->cell_pending.load(std::memory_order_acquire);
+    if (p == 0) continue;
+    if (n < max) out[n] = p;
+    ++n;
+  }
+  return n;
 }
 
 UnwindCache::Stats SumUnwindCacheStats() {

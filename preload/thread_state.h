@@ -61,6 +61,20 @@ struct alignas(64) ThreadState {
   SpinLock lock;
   uint32_t index = 0;
   uint32_t tid = 0;
+  // The owner this thread's events write into the live cells (address
+  // frees, live_cells.h): LiveCells::OwnerOf(index), and kManyOwners for
+  // the orphan state, which several dying threads share (each of their
+  // events must then count as a hand-off).
+  uint32_t cell_owner = 0;
+  // Address frees (HEAPSIGHT_PAIRING=address): the address an allocation
+  // hook has marked live in g_live_cells (Set) but whose kAlloc/kRealloc
+  // is not appended yet; 0 outside that window. Written by the thread
+  // holding `lock`: the new address before Set, 0 (release) after the
+  // append. A leak scan that stopped the thread inside the window leaves
+  // that block out (table mode appends before it inserts, so its scan never
+  // sees such a block), so it never lists an address whose record is not
+  // written yet. Read by the scan only while the owner is stopped.
+  std::atomic<uintptr_t> cell_pending{0};
   uint64_t counter = 0;   // counter of the next allocation record
   uint64_t sequence = 0;  // sequence of the chunk being filled
   uint8_t* buffer = nullptr;   // kBlockHeaderRoom + ChunkBytes()
@@ -153,6 +167,12 @@ void RestartAllThreadStates(uint64_t now_us);
 // stack bounds are needed from its first event (unwinder.h);
 // `unwind_cache`: give each thread an UnwindCache.
 void InitThreadStates(int zstd_level, bool need_stack_bounds, bool unwind_cache);
+
+// Address frees: the nonzero `cell_pending` addresses of every registered
+// state, at most `max` of them into `out`; returns how many were found
+// (may exceed `max`). For the leak scan, while the other threads are
+// stopped: no lock, no allocation.
+size_t CollectPendingCellSets(uintptr_t* out, size_t max);
 
 // Sums the unwind caches' counters over every registered state (racy
 // reads of other threads' counters: for HEAPSIGHT_STATS only).

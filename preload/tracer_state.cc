@@ -13,6 +13,7 @@ std::atomic<bool> g_partial_window{false};
 Options g_options;
 constinit LiveTable g_live_blocks;
 constinit StackTable g_stack_table;
+bool g_address_frees = false;
 
 namespace {
 std::atomic<bool> g_warned{false};

@@ -47,8 +47,17 @@ extern std::atomic<bool> g_partial_window;
 // The parsed HEAPSIGHT_* options (set by StartTracing, lifecycle.h).
 extern Options g_options;
 
-// Every live block of the program (and the internal ones, flagged).
+// Every live block of the program (and the internal ones, flagged). With
+// address frees (g_address_frees) only heapsight's internal blocks and the
+// rare program block that has no cell (live_cells.h): the cells hold the
+// program's.
 extern LiveTable g_live_blocks;
+
+// HEAPSIGHT_PAIRING=address, in effect (an exact trace: not sampled, not
+// compact, not a paused start): frees name addresses (format version 6) and
+// the program's live blocks are g_live_cells's. Set once by
+// ConfigureRecorder before tracing starts; a fork child keeps it.
+extern bool g_address_frees;
 // Every stack the trace has seen, interned as nodes.
 extern StackTable g_stack_table;
 

@@ -3,6 +3,7 @@
 // record_session.cc and option_table.cc).
 #include <cstdio>
 #include <memory>
+#include <string>
 
 #include "cli/commands.h"
 #include "cli/record/option_table.h"
@@ -63,6 +64,18 @@ void RegisterRecordCommand(CLI::App& app, int* exit_code) {
       "Compact frees (HEAPSIGHT_COMPACT_FREES=1): each free names its block's stack and size; "
       "per-call-site counts and bytes stay exact, lifetimes and temporaries become "
       "approximate. Up to 19x smaller traces where blocks are freed out of allocation order");
+  // Issue 15: frees name their address, the analyzer pairs them (trace
+  // format version 6; docs/trace-format.md, "Address frees").
+  rec->add_option_function<std::string>(
+         "--pairing",
+         [request](const std::string& v) { request->options.push_back("PAIRING=" + v); },
+         "How frees are paired with allocations (HEAPSIGHT_PAIRING): table (default) or "
+         "address (each free names its address; the program keeps 2 bytes per 16 bytes of heap "
+         "instead of a table of its live blocks; exact traces only)")
+      ->type_name("MODE")
+      ->check([](const std::string& v) -> std::string {
+        return v == "table" || v == "address" ? "" : "expected table or address";
+      });
   rec->add_flag_callback(
       "--no-leak-summary", [request] { request->leak_summary = false; },
       "Do not print the leak summary (the trace list is still printed)");

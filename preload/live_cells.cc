@@ -1,0 +1,158 @@
+// preload/live_cells.cc: see live_cells.h.
+//
+// Constraints: no malloc, no locks. Memory comes from mmap (MAP_NORESERVE:
+// the cells' address space is reserved, not charged, and only the pages
+// written become resident). Set maps a span on its first event there; the
+// rest only reads and compare-and-swaps. Async-signal-safe except where a
+// span is mapped. ForEachLive is for a stopped world (or a fork child).
+//
+// Layout and why:
+// - The directory has one slot per 64 MiB of the 47-bit user address space
+//   (2^21 slots, 16 MiB), mapped on the first Set with MAP_NORESERVE: a
+//   program touches a few of its 4 KiB pages (one per 32 GiB of address
+//   space it allocates in), so it costs a few pages, and a hook finds a
+//   span with two dependent loads and no test of a level between.
+// - A span holds the cells of one directory slot's 64 MiB: 4 Mi cells of
+//   2 bytes (8 MiB, MAP_NORESERVE), then a bit per 4 KiB page of cells that
+//   some allocation wrote to. glibc's heaps are compact: its main arena
+//   grows with brk, its thread arenas are 64 MiB-aligned heaps of 64 MiB
+//   (one span each), and only the pages of cells under pages of heap that
+//   held a block get touched: 1/8 of the heap that was ever used.
+// - The page bits let ForEachLive (the leak scan, a fork child's inherited
+//   blocks) read only pages that may hold a live cell; reading the other
+//   pages of a span would fault in (zero) pages by the thousand. They are
+//   written once per page, on the first allocation at one of its granules
+//   (the cell's old value is 0; Set tests that anyway for the order).
+// - Span and directory are installed by compare-and-swap on their slot; a
+//   thread that loses the race unmaps its copy. Nothing is ever unmapped
+//   otherwise (a span's cells hold counts that must survive a free).
+// - fork: the child gets a copy of every mapping (private, copy-on-write),
+//   so its cells say what its copy of the heap holds; a fork between
+//   another thread's Clear and its record leaves that block not live in the
+//   child, which is right (that thread does not exist there, the block's
+//   memory is nobody's). A child that never maps a span of its own reads
+//   the parent's copies only.
+#include "preload/live_cells.h"
+
+#include <sys/mman.h>
+
+namespace heapsight::preload {
+
+constinit LiveCells g_live_cells;
+
+namespace {
+
+constexpr size_t kDirBytes = LiveCells::kDirEntries * sizeof(void*);
+
+void* MapZeroed(size_t bytes) {
+  void* m = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  return m == MAP_FAILED ? nullptr : m;
+}
+
+size_t RoundToPage(size_t bytes) {
+  return (bytes + LiveCells::kCellPageBytes - 1) & ~(LiveCells::kCellPageBytes - 1);
+}
+
+}  // namespace
+
+LiveCells::Span* LiveCells::MapSpan(uintptr_t p) {
+  SpanSlot* dir = dir_.load(std::memory_order_acquire);
+  if (dir == nullptr) {
+    auto* fresh = static_cast<SpanSlot*>(MapZeroed(kDirBytes));
+    if (fresh == nullptr) return nullptr;
+    // Zeroed pages are null slots (std::atomic<Span*> of all-zero bytes).
+    if (dir_.compare_exchange_strong(dir, fresh, std::memory_order_acq_rel)) {
+      dir = fresh;
+    } else {
+      munmap(fresh, kDirBytes);  // another thread's directory won; `dir` is it
+    }
+  }
+  const size_t slot = p >> kSpanShift;
+  Span* span = dir[slot].load(std::memory_order_acquire);
+  if (span != nullptr) return span;
+  auto* fresh = static_cast<Span*>(MapZeroed(RoundToPage(sizeof(Span))));
+  if (fresh == nullptr) return nullptr;
+  if (!dir[slot].compare_exchange_strong(span, fresh, std::memory_order_acq_rel)) {
+    munmap(fresh, RoundToPage(sizeof(Span)));
+    return span;
+  }
+  spans_.fetch_add(1, std::memory_order_relaxed);
+  const size_t dir_page = slot / kDirEntriesPerPage;
+  used_dir_pages_[dir_page / 64].fetch_or(uint64_t{1} << (dir_page % 64),
+                                          std::memory_order_relaxed);
+  return fresh;
+}
+
+void LiveCells::MarkPageSlow(std::atomic<uint64_t>* word, uint64_t bit) {
+  if ((word->fetch_or(bit, std::memory_order_relaxed) & bit) == 0) {
+    used_cell_pages_.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+void LiveCells::Restore(uintptr_t p, Cell before) {
+  if (OffGrid(p)) return;
+  Span* span = SpanOf(p);
+  if (span == nullptr) return;
+  AtomicCell* c = CellIn(span, p);
+  Cell now = c->load(std::memory_order_relaxed);
+  // Clear left the count one past `before`'s and the cell not live. If any
+  // other event came since (none should: the block stayed live), leave it.
+  const uint32_t cleared_count = (before + kCountOne) & kCountMask;
+  while ((now & kCountMask) == cleared_count && (now & kCountOne) == 0) {
+    if (c->compare_exchange_weak(now, before, std::memory_order_relaxed)) return;
+  }
+}
+
+LiveCells::Cell LiveCells::Peek(uintptr_t p) const {
+  if (OffGrid(p)) return 0;
+  Span* span = SpanOf(p);
+  return span == nullptr ? 0 : CellIn(span, p)->load(std::memory_order_relaxed);
+}
+
+bool LiveCells::IsLive(uintptr_t p) const { return (Peek(p) & kCountOne) != 0; }
+
+void LiveCells::ForEachLive(void (*fn)(uintptr_t, format::ApiFamily, void*), void* ctx) const {
+  SpanSlot* dir = dir_.load(std::memory_order_acquire);
+  if (dir == nullptr) return;
+  for (size_t dir_page = 0; dir_page < kDirPages; ++dir_page) {
+    uint64_t dir_bits = used_dir_pages_[dir_page / 64].load(std::memory_order_relaxed);
+    if ((dir_bits & (uint64_t{1} << (dir_page % 64))) == 0) continue;
+    for (size_t i = 0; i < kDirEntriesPerPage; ++i) {
+      const size_t slot = dir_page * kDirEntriesPerPage + i;
+      Span* span = dir[slot].load(std::memory_order_acquire);
+      if (span == nullptr) continue;
+      for (size_t page = 0; page < kPagesPerSpan; ++page) {
+        uint64_t bits = span->used_pages[page / 64].load(std::memory_order_relaxed);
+        if ((bits & (uint64_t{1} << (page % 64))) == 0) continue;
+        const AtomicCell* cells = &span->cells[page * kCellsPerPage];
+        for (size_t k = 0; k < kCellsPerPage; ++k) {
+          Cell c = cells[k].load(std::memory_order_relaxed);
+          if ((c & kCountOne) == 0) continue;
+          uintptr_t address = (uintptr_t{slot} << kSpanShift) |
+                              ((page * kCellsPerPage + k) << kGranuleShift);
+          fn(address, static_cast<format::ApiFamily>((c & kFamilyMask) >> kFamilyShift), ctx);
+        }
+      }
+    }
+  }
+}
+
+size_t LiveCells::MappedBytes() const {
+  size_t bytes = spans_.load(std::memory_order_relaxed) * RoundToPage(sizeof(Span));
+  if (dir_.load(std::memory_order_relaxed) != nullptr) bytes += kDirBytes;
+  return bytes;
+}
+
+size_t LiveCells::TouchedBytes() const {
+  size_t pages = used_cell_pages_.load(std::memory_order_relaxed);
+  // Each span's page bits sit in one more page; the directory's pages that
+  // hold a span slot.
+  pages += spans_.load(std::memory_order_relaxed);
+  for (const auto& word : used_dir_pages_) {
+    pages += static_cast<size_t>(__builtin_popcountll(word.load(std::memory_order_relaxed)));
+  }
+  return pages * kCellPageBytes;
+}
+
+}  // namespace heapsight::preload

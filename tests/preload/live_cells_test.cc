@@ -1,0 +1,348 @@
+// tests/preload/live_cells_test.cc: unit tests of preload/live_cells.
+#include "preload/live_cells.h"
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace heapsight::preload {
+namespace {
+
+using format::AddressOrder;
+using format::ApiFamily;
+using format::kAddressOrderNone;
+using Result = LiveCells::Result;
+
+// The cells never touch the addresses they describe, so any on-grid
+// address of user space will do.
+constexpr uintptr_t kBase = uintptr_t{0x5555} << 28;  // a brk-like heap
+
+std::unique_ptr<LiveCells> Fresh() { return std::make_unique<LiveCells>(); }
+
+TEST(LiveCells, SetThenClearReportsFamilyAndLiveness) {
+  auto cells = Fresh();
+  uint64_t order = 99;
+  EXPECT_FALSE(cells->IsLive(kBase));
+  ASSERT_EQ(cells->Set(kBase, ApiFamily::kNew, 1, &order), Result::kDone);
+  EXPECT_EQ(order, kAddressOrderNone);  // first event at the address
+  EXPECT_TRUE(cells->IsLive(kBase));
+  EXPECT_FALSE(cells->IsLive(kBase + 16));  // the next granule is its own
+  ApiFamily family = ApiFamily::kNone;
+  bool double_free = true;
+  ASSERT_EQ(cells->Clear(kBase, 1, &order, &family, &double_free), Result::kDone);
+  EXPECT_EQ(order, kAddressOrderNone);  // same thread as the allocation
+  EXPECT_EQ(family, ApiFamily::kNew);
+  EXPECT_FALSE(cells->IsLive(kBase));
+}
+
+TEST(LiveCells, OrderValuesCountHandOffs) {
+  auto cells = Fresh();
+  uint64_t order;
+  ApiFamily family;
+  bool double_free;
+  // count 1, thread 1, never used before: none.
+  ASSERT_EQ(cells->Set(kBase, ApiFamily::kMalloc, 1, &order), Result::kDone);
+  EXPECT_EQ(order, kAddressOrderNone);
+  // Freed by thread 2: a hand-off, count 2.
+  ASSERT_EQ(cells->Clear(kBase, 2, &order, &family, &double_free), Result::kDone);
+  EXPECT_EQ(order, AddressOrder(2));
+  // Allocated again by thread 2: its own previous event, none.
+  ASSERT_EQ(cells->Set(kBase, ApiFamily::kMalloc, 2, &order), Result::kDone);
+  EXPECT_EQ(order, kAddressOrderNone);
+  // Freed by thread 1: hand-off, count 4.
+  ASSERT_EQ(cells->Clear(kBase, 1, &order, &family, &double_free), Result::kDone);
+  EXPECT_EQ(order, AddressOrder(4));
+  // kManyOwners is never "the same thread".
+  const uint32_t many = LiveCells::OwnerOf(5000);
+  EXPECT_EQ(many, LiveCells::kManyOwners);
+  ASSERT_EQ(cells->Set(kBase, ApiFamily::kMalloc, many, &order), Result::kDone);
+  EXPECT_EQ(order, AddressOrder(5));
+  ASSERT_EQ(cells->Clear(kBase, many, &order, &family, &double_free), Result::kDone);
+  EXPECT_EQ(order, AddressOrder(6));
+  EXPECT_EQ(LiveCells::OwnerOf(0), LiveCells::kManyOwners);
+  EXPECT_EQ(LiveCells::OwnerOf(1022), 1022u);
+  EXPECT_EQ(LiveCells::OwnerOf(1023), LiveCells::kManyOwners);
+}
+
+TEST(LiveCells, CountWrapsModuloSixteen) {
+  auto cells = Fresh();
+  uint64_t order;
+  ApiFamily family;
+  bool double_free;
+  // Alternate two owners so every event is a hand-off and shows its count.
+  for (uint32_t event = 1; event <= 40; ++event) {
+    uint32_t owner = 1 + event % 2;
+    if (event % 2 == 1) {
+      ASSERT_EQ(cells->Set(kBase, ApiFamily::kMalloc, owner, &order), Result::kDone);
+    } else {
+      ASSERT_EQ(cells->Clear(kBase, owner, &order, &family, &double_free), Result::kDone);
+    }
+    EXPECT_EQ(order, event == 1 ? kAddressOrderNone : AddressOrder(event)) << event;
+    EXPECT_EQ(cells->IsLive(kBase), event % 2 == 1);
+  }
+}
+
+TEST(LiveCells, SetOnALiveCellCountsTheMissedFree) {
+  auto cells = Fresh();
+  uint64_t order;
+  ASSERT_EQ(cells->Set(kBase, ApiFamily::kMalloc, 1, &order), Result::kDone);
+  // Allocated again by the same thread without a free in between (a free
+  // heapsight did not see): count 1 -> 3, and a hand-off so the reader sees it.
+  ASSERT_EQ(cells->Set(kBase, ApiFamily::kMalloc, 1, &order), Result::kDone);
+  EXPECT_EQ(order, AddressOrder(3));
+  EXPECT_TRUE(cells->IsLive(kBase));
+}
+
+TEST(LiveCells, DoubleAndInvalidFreesLeaveTheCell) {
+  auto cells = Fresh();
+  uint64_t order = 7;
+  ApiFamily family = ApiFamily::kNew;
+  bool double_free = true;
+  // Never used (no span at all yet): invalid.
+  EXPECT_EQ(cells->Clear(kBase, 1, &order, &family, &double_free), Result::kNotLive);
+  EXPECT_FALSE(double_free);
+  ASSERT_EQ(cells->Set(kBase, ApiFamily::kMalloc, 1, &order), Result::kDone);
+  // Never used, in a mapped span: invalid.
+  double_free = true;
+  EXPECT_EQ(cells->Clear(kBase + 64, 1, &order, &family, &double_free), Result::kNotLive);
+  EXPECT_FALSE(double_free);
+  ASSERT_EQ(cells->Clear(kBase, 1, &order, &family, &double_free), Result::kDone);
+  LiveCells::Cell after_free = cells->Peek(kBase);
+  // Freed before: double.
+  EXPECT_EQ(cells->Clear(kBase, 2, &order, &family, &double_free), Result::kNotLive);
+  EXPECT_TRUE(double_free);
+  EXPECT_EQ(cells->Peek(kBase), after_free);
+}
+
+TEST(LiveCells, UnalignedAndHighPointersHaveNoCell) {
+  auto cells = Fresh();
+  uint64_t order;
+  ApiFamily family;
+  bool double_free = true;
+  EXPECT_EQ(cells->Set(kBase + 8, ApiFamily::kMalloc, 1, &order), Result::kNoCell);
+  EXPECT_EQ(cells->Clear(kBase + 8, 1, &order, &family, &double_free), Result::kNoCell);
+  EXPECT_FALSE(double_free);
+  EXPECT_EQ(cells->Peek(kBase + 8), 0);
+  EXPECT_FALSE(cells->IsLive(kBase + 1));
+  const uintptr_t high = uintptr_t{1} << LiveCells::kAddressBits;
+  EXPECT_EQ(cells->Set(high, ApiFamily::kMalloc, 1, &order), Result::kNoCell);
+  EXPECT_EQ(cells->Clear(high, 1, &order, &family, &double_free), Result::kNoCell);
+  EXPECT_EQ(cells->MappedBytes(), 0u);  // nothing was mapped for them
+}
+
+TEST(LiveCells, RestoreUndoesAClear) {
+  auto cells = Fresh();
+  uint64_t order;
+  ApiFamily family;
+  bool double_free;
+  ASSERT_EQ(cells->Set(kBase, ApiFamily::kNewArray, 3, &order), Result::kDone);
+  LiveCells::Cell before = cells->Peek(kBase);
+  ASSERT_EQ(cells->Clear(kBase, 4, &order, &family, &double_free), Result::kDone);
+  EXPECT_FALSE(cells->IsLive(kBase));
+  cells->Restore(kBase, before);
+  EXPECT_EQ(cells->Peek(kBase), before);
+  // The next free is the one the reader sees after the allocation: count 2
+  // again, a hand-off from thread 3.
+  ASSERT_EQ(cells->Clear(kBase, 4, &order, &family, &double_free), Result::kDone);
+  EXPECT_EQ(order, AddressOrder(2));
+  EXPECT_EQ(family, ApiFamily::kNewArray);
+  // A Restore after another event changed the cell does nothing.
+  ASSERT_EQ(cells->Set(kBase, ApiFamily::kMalloc, 4, &order), Result::kDone);
+  LiveCells::Cell now = cells->Peek(kBase);
+  cells->Restore(kBase, before);
+  EXPECT_EQ(cells->Peek(kBase), now);
+}
+
+std::vector<std::pair<uintptr_t, ApiFamily>> Live(const LiveCells& cells) {
+  std::vector<std::pair<uintptr_t, ApiFamily>> out;
+  cells.ForEachLive(
+      [](uintptr_t p, ApiFamily f, void* ctx) {
+        static_cast<std::vector<std::pair<uintptr_t, ApiFamily>>*>(ctx)->emplace_back(p, f);
+      },
+      &out);
+  return out;
+}
+
+TEST(LiveCells, ForEachLiveListsLiveBlocksInAddressOrder) {
+  auto cells = Fresh();
+  uint64_t order;
+  ApiFamily family;
+  bool double_free;
+  const uintptr_t span = uintptr_t{1} << LiveCells::kSpanShift;
+  const uintptr_t mmap_area = uintptr_t{0x7f12} << 32;
+  // Set out of order, over three spans in two directory pages.
+  ASSERT_EQ(cells->Set(mmap_area + 0x30, ApiFamily::kNew, 1, &order), Result::kDone);
+  ASSERT_EQ(cells->Set(kBase + span + 0x1000, ApiFamily::kMalloc, 1, &order), Result::kDone);
+  ASSERT_EQ(cells->Set(kBase + 0x20, ApiFamily::kNewArray, 1, &order), Result::kDone);
+  ASSERT_EQ(cells->Set(kBase, ApiFamily::kMalloc, 1, &order), Result::kDone);
+  ASSERT_EQ(cells->Set(kBase + span - 16, ApiFamily::kMalloc, 1, &order), Result::kDone);
+  ASSERT_EQ(cells->Set(kBase + 0x10, ApiFamily::kMalloc, 1, &order), Result::kDone);
+  ASSERT_EQ(cells->Clear(kBase + 0x10, 1, &order, &family, &double_free), Result::kDone);
+  std::vector<std::pair<uintptr_t, ApiFamily>> want = {
+      {kBase, ApiFamily::kMalloc},
+      {kBase + 0x20, ApiFamily::kNewArray},
+      {kBase + span - 16, ApiFamily::kMalloc},
+      {kBase + span + 0x1000, ApiFamily::kMalloc},
+      {mmap_area + 0x30, ApiFamily::kNew},
+  };
+  EXPECT_EQ(Live(*cells), want);
+}
+
+TEST(LiveCells, MemoryIsCountedAndMostlyUntouched) {
+  auto cells = Fresh();
+  EXPECT_EQ(cells->MappedBytes(), 0u);
+  EXPECT_EQ(cells->TouchedBytes(), 0u);
+  uint64_t order;
+  ASSERT_EQ(cells->Set(kBase, ApiFamily::kMalloc, 1, &order), Result::kDone);
+  // The directory (16 MiB) and one span (8 MiB of cells, one page of page bits).
+  const size_t span_bytes = (size_t{8} << 20) + 4096;
+  EXPECT_EQ(cells->MappedBytes(), (size_t{16} << 20) + span_bytes);
+  // One page of cells, the span's page bits, one page of the directory.
+  EXPECT_EQ(cells->TouchedBytes(), 3u * 4096);
+  // The same page of cells again: nothing more.
+  ASSERT_EQ(cells->Set(kBase + 4096, ApiFamily::kMalloc, 1, &order), Result::kDone);
+  EXPECT_EQ(cells->TouchedBytes(), 3u * 4096);
+  // 2,048 cells later (32 KiB of heap): the next page of cells.
+  ASSERT_EQ(cells->Set(kBase + 32768, ApiFamily::kMalloc, 1, &order), Result::kDone);
+  EXPECT_EQ(cells->TouchedBytes(), 4u * 4096);
+}
+
+// Two threads pass blocks back and forth, as an allocator that hands a
+// freed address to another thread does: every event is a hand-off and its
+// order value is the event count at the address.
+TEST(LiveCells, HandOffBetweenTwoThreads) {
+  auto cells = Fresh();
+  constexpr int kRounds = 200;
+  constexpr int kBlocks = 64;
+  std::atomic<int> turn{0};  // even: thread 1 allocates; odd: thread 2 frees
+  std::vector<uint64_t> orders[2];
+  auto run = [&](int me) {
+    const uint32_t owner = static_cast<uint32_t>(me + 1);
+    for (int round = 0; round < kRounds; ++round) {
+      while (turn.load(std::memory_order_acquire) != 2 * round + me) std::this_thread::yield();
+      for (int b = 0; b < kBlocks; ++b) {
+        uint64_t order = 0;
+        ApiFamily family;
+        bool double_free;
+        uintptr_t p = kBase + static_cast<uintptr_t>(b) * 48;
+        Result r = me == 0 ? cells->Set(p, ApiFamily::kMalloc, owner, &order)
+                           : cells->Clear(p, owner, &order, &family, &double_free);
+        ASSERT_EQ(r, Result::kDone);
+        orders[me].push_back(order);
+      }
+      turn.store(2 * round + me + 1, std::memory_order_release);
+    }
+  };
+  std::thread a(run, 0), b(run, 1);
+  a.join();
+  b.join();
+  for (int round = 0; round < kRounds; ++round) {
+    for (int blk = 0; blk < kBlocks; ++blk) {
+      uint64_t set = orders[0][static_cast<size_t>(round * kBlocks + blk)];
+      uint64_t clear = orders[1][static_cast<size_t>(round * kBlocks + blk)];
+      EXPECT_EQ(set, round == 0 ? kAddressOrderNone
+                                : AddressOrder(static_cast<uint32_t>(2 * round + 1)));
+      EXPECT_EQ(clear, AddressOrder(static_cast<uint32_t>(2 * round + 2)));
+    }
+  }
+  EXPECT_TRUE(Live(*cells).empty());
+}
+
+// Many threads, one pool of addresses handed out under a lock (an
+// allocator): no update is lost, no live block freed twice, and the live
+// set at the end is the pool's.
+TEST(LiveCells, ConcurrentEventsLoseNothing) {
+  auto cells = Fresh();
+  constexpr int kThreads = 4;
+  constexpr int kOps = 20000;
+  constexpr int kPool = 512;
+  std::mutex pool_lock;
+  std::vector<uintptr_t> free_pool;
+  for (int i = 0; i < kPool; ++i) free_pool.push_back(kBase + static_cast<uintptr_t>(i) * 16);
+  std::atomic<int> failures{0};
+  std::vector<std::vector<uintptr_t>> held(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 rng(static_cast<unsigned>(t));
+      const uint32_t owner = static_cast<uint32_t>(t + 1);
+      for (int i = 0; i < kOps; ++i) {
+        uint64_t order;
+        if (held[t].empty() || (rng() % 2 == 0 && held[t].size() < 16)) {
+          uintptr_t p = 0;
+          {
+            std::lock_guard<std::mutex> hold(pool_lock);
+            if (free_pool.empty()) continue;
+            p = free_pool.back();
+            free_pool.pop_back();
+          }
+          if (cells->Set(p, ApiFamily::kMalloc, owner, &order) != Result::kDone) ++failures;
+          held[t].push_back(p);
+        } else {
+          size_t k = rng() % held[t].size();
+          uintptr_t p = held[t][k];
+          held[t][k] = held[t].back();
+          held[t].pop_back();
+          ApiFamily family;
+          bool double_free;
+          // Record-before-free: cleared before the block goes back.
+          if (cells->Clear(p, owner, &order, &family, &double_free) != Result::kDone) {
+            ++failures;
+          }
+          std::lock_guard<std::mutex> hold(pool_lock);
+          free_pool.push_back(p);
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  std::vector<std::pair<uintptr_t, ApiFamily>> want;
+  for (const auto& h : held) {
+    for (uintptr_t p : h) want.emplace_back(p, ApiFamily::kMalloc);
+  }
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(Live(*cells), want);
+}
+
+TEST(LiveCells, ForkChildSeesTheParentsCells) {
+  uint64_t order;
+  ASSERT_EQ(g_live_cells.Set(kBase + 0x40, ApiFamily::kNew, 1, &order), Result::kDone);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    // The child's copy: the block is live, and the child's own events do
+    // not reach the parent.
+    ApiFamily family;
+    bool double_free;
+    int code = g_live_cells.IsLive(kBase + 0x40) ? 0 : 1;
+    if (g_live_cells.Clear(kBase + 0x40, 1, &order, &family, &double_free) != Result::kDone ||
+        family != ApiFamily::kNew) {
+      code |= 2;
+    }
+    // A span the parent never mapped.
+    if (g_live_cells.Set(kBase + (uintptr_t{3} << LiveCells::kSpanShift), ApiFamily::kMalloc, 1,
+                         &order) != Result::kDone) {
+      code |= 4;
+    }
+    _exit(code);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_TRUE(g_live_cells.IsLive(kBase + 0x40));
+  EXPECT_FALSE(g_live_cells.IsLive(kBase + (uintptr_t{3} << LiveCells::kSpanShift)));
+}
+
+}  // namespace
+}  // namespace heapsight::preload
