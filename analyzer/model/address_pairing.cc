@@ -50,8 +50,7 @@ void AddressPairer::Advance(AddressState& s, uint32_t stream, uint64_t order) {
   s.stream = stream;
 }
 
-bool AddressPairer::Release(uint64_t address, uint32_t stream, uint64_t order, uint64_t* id) {
-  AddressState& s = State(address);
+bool AddressPairer::Release(AddressState& s, uint32_t stream, uint64_t order, uint64_t* id) {
   const bool live = s.live;
   if (!live) {
     // Forced: no block was live here, the preload would have written no
@@ -67,9 +66,8 @@ bool AddressPairer::Release(uint64_t address, uint32_t stream, uint64_t order, u
   return true;
 }
 
-void AddressPairer::Allocate(uint64_t address, uint64_t id, uint32_t stream, uint64_t order,
+void AddressPairer::Allocate(AddressState& s, uint64_t id, uint32_t stream, uint64_t order,
                              uint64_t time_us, EventArray* out) {
-  AddressState& s = State(address);
   if (s.live) {
     // Forced: the block there was freed without a record (events lost).
     // Released as a realloc's old block is (no temporary is ended by it).
@@ -92,15 +90,17 @@ bool AddressPairer::Apply(const Event& e, bool force, EventArray* out) {
   const uint32_t stream = e.stream;
   switch (e.tag) {
     case RecordTag::kAlloc: {
-      if (!force && !Fits(State(e.address), Side::kAllocation, stream, e.code)) return false;
-      Allocate(e.address, e.id, stream, e.code, e.time_us, out);
+      AddressState& s = State(e.address);
+      if (!force && !Fits(s, Side::kAllocation, stream, e.code)) return false;
+      Allocate(s, e.id, stream, e.code, e.time_us, out);
       out->Append() = Paired(e);
       return true;
     }
     case RecordTag::kFree: {
-      if (!force && !Fits(State(e.address), Side::kRelease, stream, e.code)) return false;
+      AddressState& s = State(e.address);
+      if (!force && !Fits(s, Side::kRelease, stream, e.code)) return false;
       uint64_t id = 0;
-      if (Release(e.address, stream, e.code, &id)) {
+      if (Release(s, stream, e.code, &id)) {
         Event& f = out->Append();
         f = Paired(e);
         f.id = id;
@@ -110,21 +110,28 @@ bool AddressPairer::Apply(const Event& e, bool force, EventArray* out) {
     case RecordTag::kRealloc: {
       const uint64_t old = e.old_id;
       const uint64_t old_order = e.paired;
-      if (!force && !Fits(State(old), Side::kRelease, stream, old_order)) return false;
-      // Would the new block fit once the old one is released?
+      AddressState& o = State(old);
+      if (!force && !Fits(o, Side::kRelease, stream, old_order)) return false;
+      // Would the new block fit once the old one is released? (Looked up
+      // without inserting: an insert could move `o`.)
       bool new_fits = force;
       if (!force) {
-        AddressState after = State(e.address);
+        AddressState after;
         if (e.address == old) {
+          after = o;
           after.live = false;
           Advance(after, stream, old_order);
+        } else if (auto it = states_.find(e.address); it != states_.end()) {
+          after = it->second;
+        } else {
+          after.count_known = !fork_child_;
         }
         new_fits = Fits(after, Side::kAllocation, stream, e.code);
       }
       uint64_t old_id = 0;
-      const bool old_live = Release(old, stream, old_order, &old_id);
+      const bool old_live = Release(o, stream, old_order, &old_id);
       if (new_fits) {
-        Allocate(e.address, e.id, stream, e.code, e.value, out);
+        Allocate(State(e.address), e.id, stream, e.code, e.value, out);
         Event& r = out->Append();
         r = Paired(e);
         if (old_live) {
@@ -175,8 +182,8 @@ void AddressPairer::PassOther(const Event& e, EventArray* out) {
       // parent's, not known.
       const uint64_t address = e.id;
       const uint64_t id = format::MakeAllocId(kInheritedThread, next_inherited_++);
-      Allocate(address, id, e.stream, format::kAddressOrderNone, e.time_us, out);
       AddressState& s = State(address);
+      Allocate(s, id, e.stream, format::kAddressOrderNone, e.time_us, out);
       s.stream = kNoStream;
       s.count_known = false;
       Event& i = out->Append();

@@ -102,6 +102,16 @@ class AddressPairer {
   // Events appended by Add before this call will not be read again: the
   // records they point to may go.
   void BeginRun() { owned_.clear(); }
+  // Loads the state of e's address(es) ahead of its Add (a cache miss per
+  // address otherwise: the addresses of a heap come in no order).
+  void Prefetch(const Event& e) const {
+    if (e.tag == format::RecordTag::kAlloc || e.tag == format::RecordTag::kFree) {
+      states_.prefetch(e.address);
+    } else if (e.tag == format::RecordTag::kRealloc) {
+      states_.prefetch(e.old_id);
+      states_.prefetch(e.address);
+    }
+  }
   // The end of the trace: every held event is forced, in arrival order.
   void Finish(EventArray* out);
 
@@ -140,10 +150,10 @@ class AddressPairer {
   bool Apply(const Event& e, bool force, EventArray* out);
   // The old side of a realloc or a free, forced or consistent: false if
   // no block was live there (an unknown free), else its id in *id.
-  bool Release(uint64_t address, uint32_t stream, uint64_t order, uint64_t* id);
+  bool Release(AddressState& s, uint32_t stream, uint64_t order, uint64_t* id);
   // The new side: `id` is live at `address` (forced: a live block there is
   // first released by a phantom free at `time_us`).
-  void Allocate(uint64_t address, uint64_t id, uint32_t stream, uint64_t order, uint64_t time_us,
+  void Allocate(AddressState& s, uint64_t id, uint32_t stream, uint64_t order, uint64_t time_us,
                 EventArray* out);
   void Hold(const Event& e);
   // Counts `e` in (delta +1) or out of (-1) the held per stream and address.

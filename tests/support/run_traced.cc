@@ -131,7 +131,8 @@ TraceContents ReadTrace(const std::string& path) {
   t.truncated = (*reader)->truncated();
   if (!(*reader)->status().ok()) t.error = std::string((*reader)->status().message());
   for (const auto& c : chunks) {
-    format::ChunkDecoder decoder(c.data(), c.size(), format::HasCompactFrees(t.header));
+    format::ChunkDecoder decoder(c.data(), c.size(), format::HasCompactFrees(t.header),
+                                 format::HasAddressFrees(t.header));
     format::Record r;
     while (decoder.Next(&r)) {
       if (r.tag == format::RecordTag::kStackNode) {
