@@ -21,8 +21,8 @@ Event Paired(const Event& e) {
 
 }  // namespace
 
-AddressPairer::AddressPairer(bool fork_child, uint64_t hold_slack_us)
-    : hold_slack_us_(hold_slack_us), fork_child_(fork_child) {}
+AddressPairer::AddressPairer(bool fork_child, uint64_t hold_slack_us, size_t max_held)
+    : hold_slack_us_(hold_slack_us), max_held_(max_held), fork_child_(fork_child) {}
 
 AddressPairer::AddressState& AddressPairer::State(uint64_t address) {
   auto [it, inserted] = states_.try_emplace(address);
@@ -233,7 +233,10 @@ void AddressPairer::PassOther(const Event& e, EventArray* out) {
 
 void AddressPairer::NoteHeld(const Event& e, int delta) {
   if (e.stream >= held_per_stream_.size()) held_per_stream_.resize(e.stream + 1, 0);
-  held_per_stream_[e.stream] += delta;
+  uint32_t& held = held_per_stream_[e.stream];
+  if (delta > 0 && held == 0) ++held_streams_;
+  held += delta;
+  if (delta < 0 && held == 0) --held_streams_;
   auto note = [&](uint64_t address) {
     if (delta > 0) {
       ++held_addresses_[address];
@@ -299,7 +302,7 @@ void AddressPairer::Retry(EventArray* out) {
   for (bool progress = true; progress && !held_.empty();) {
     progress = false;
     blocked.clear();
-    for (size_t i = 0; i < held_.size(); ++i) {
+    for (size_t i = 0; i < held_.size() && blocked.size() < held_streams_; ++i) {
       const Event e = held_[i];
       if (std::find(blocked.begin(), blocked.end(), e.stream) != blocked.end()) continue;
       // Out of held_ first: a realloc whose new block must wait holds it
@@ -338,7 +341,7 @@ void AddressPairer::Add(const Event& e, EventArray* out) {
   if (e.time_us > now_) now_ = e.time_us;
   // Held events this event is far past go first, as they arrived before it.
   while (!held_.empty() &&
-         (held_.size() > kMaxHeld ||
+         (held_.size() > max_held_ ||
           (hold_slack_us_ != 0 && now_ - std::min(now_, held_.front().time_us) > hold_slack_us_))) {
     ForceOldest(out);
   }

@@ -90,7 +90,9 @@ class AddressPairer {
   // came from the parent: the count of an address first seen is not
   // known). `hold_slack_us`: a held event is forced once an event this
   // much later has been seen (0: only by count or at Finish).
-  explicit AddressPairer(bool fork_child, uint64_t hold_slack_us = kDefaultHoldSlackUs);
+  // `max_held`: beyond this many held events the oldest is forced.
+  explicit AddressPairer(bool fork_child, uint64_t hold_slack_us = kDefaultHoldSlackUs,
+                         size_t max_held = kDefaultMaxHeld);
   AddressPairer(const AddressPairer&) = delete;
   AddressPairer& operator=(const AddressPairer&) = delete;
 
@@ -123,8 +125,8 @@ class AddressPairer {
   // most when two threads meet there; a held event that waits much longer
   // will not be put in order by the events still to come.
   static constexpr uint64_t kDefaultHoldSlackUs = 1000;
-  // At most this many events are held; the oldest is forced beyond.
-  static constexpr size_t kMaxHeld = 4096;
+  // The merge's default: a stream held for longer than the slack is rare.
+  static constexpr size_t kDefaultMaxHeld = 4096;
 
  private:
   static constexpr uint32_t kNoStream = UINT32_MAX;
@@ -187,6 +189,8 @@ class AddressPairer {
   uint64_t next_inherited_ = 1;
   uint64_t now_ = 0;
   const uint64_t hold_slack_us_;
+  const size_t max_held_;
+  uint32_t held_streams_ = 0;  // streams with an event held
   const bool fork_child_;
 };
 

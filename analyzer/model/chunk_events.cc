@@ -75,6 +75,29 @@ void ToEvent(const Record& r, uint32_t stream, Event* out) {
   }
 }
 
+void ToAddressEvent(const Record& r, uint32_t stream, Event* e) {
+  ToEvent(r, stream, e);
+  switch (r.tag) {
+    case RecordTag::kAlloc:
+      e->code = static_cast<uint8_t>(r.order);
+      e->address = r.address;
+      break;
+    case RecordTag::kFree:
+      e->code = static_cast<uint8_t>(r.order);
+      e->id = 0;
+      e->address = r.address;
+      break;
+    case RecordTag::kRealloc:
+      e->code = static_cast<uint8_t>(r.order);
+      e->paired = static_cast<uint8_t>(r.old_order);
+      e->old_id = r.old_address;
+      e->address = r.address;
+      break;
+    default:
+      break;
+  }
+}
+
 void EventArray::Grow(size_t n) {
   size_t want = size_ + n;
   if (want < capacity_ + capacity_ / 2) want = capacity_ + capacity_ / 2;
@@ -152,25 +175,16 @@ void DecodeAddressChunk(const uint8_t* data, size_t size, DecodedChunk* out, uin
     if (nodes != 0) continue;
     if (!decoder.Next(&r)) break;
     Event& e = events.Append();
-    ToEvent(r, stream, &e);
+    ToAddressEvent(r, stream, &e);
     ordered &= e.time_us >= last_time;
     last_time = e.time_us;
     switch (r.tag) {
       case RecordTag::kAlloc:
-        e.code = static_cast<uint8_t>(r.order);
-        e.address = r.address;
         ++sizes[EventSizeBucket(r.size)];
         break;
       case RecordTag::kFree:
-        e.code = static_cast<uint8_t>(r.order);
-        e.id = 0;
-        e.address = r.address;
         break;
       case RecordTag::kRealloc:
-        e.code = static_cast<uint8_t>(r.order);
-        e.paired = static_cast<uint8_t>(r.old_order);
-        e.old_id = r.old_address;
-        e.address = r.address;
         ++sizes[EventSizeBucket(r.size)];
         if (r.time2_us > last_time) last_time = r.time2_us;
         break;
