@@ -162,6 +162,27 @@ void DecodeAddressChunk(const uint8_t* data, size_t size, DecodedChunk* out, uin
   bool ordered = true;
   Record r;
   for (;;) {
+    // The hot records through the fast path, straight into Events (as
+    // ToAddressEvent writes them).
+    Event* const first = events.data() + events.size();
+    Event* cursor = first;
+    const size_t hot = decoder.DecodeAddressHotRecords(
+        events.capacity() - events.size(), [&](const format::AddressHotRecord& h) {
+          ordered &= h.time_us >= last_time;
+          last_time = h.tag == RecordTag::kRealloc ? h.time2_us : h.time_us;
+          if (h.tag != RecordTag::kFree) ++sizes[EventSizeBucket(h.size)];
+          Event* e = cursor;
+          PutHot(cursor,
+                 EventHead(h.tag, h.api, h.order, stream,
+                           h.tag == RecordTag::kRealloc ? h.old_order : 0),
+                 h.time_us, h.id, h.old_address, h.size, h.stack, h.time2_us);
+          e->address = h.address;
+        });
+    if (hot != 0) {
+      events.set_size(events.size() + hot);
+      if (events.size() == events.capacity()) events.Reserve(decoder.max_records_left() + 16);
+      continue;
+    }
     const size_t nodes = decoder.DecodeStackNodes(
         events.capacity() - events.size(), [&](uint64_t node, uint64_t parent, uint64_t ip,
                                                uint64_t time_us) {
