@@ -1,4 +1,4 @@
-// tests/scenarios/address_frees_test.cc: the same programs recorded in
+// tests/scenarios/address_pairing_test.cc: the same programs recorded in
 // table mode (format version 4) and in address mode (HEAPSIGHT_PAIRING=
 // address, version 6) give the same profile: every total and every call
 // site's numbers that a report, leaks or pprof prints, the sites keyed by
@@ -119,22 +119,22 @@ void ExpectSameProfiles(const std::vector<std::string>& argv, bool deterministic
   }
 }
 
-TEST(AddressFreesScenario, EveryApiOneThread) {
+TEST(AddressPairingScenario, EveryApiOneThread) {
   ExpectSameProfiles({ScenarioProgram("api_program")}, /*deterministic=*/true);
 }
 
-TEST(AddressFreesScenario, ManyChunksOneThread) {
+TEST(AddressPairingScenario, ManyChunksOneThread) {
   ExpectSameProfiles({ScenarioProgram("single_thread_program"), "churn", "50000"},
                      /*deterministic=*/true);
 }
 
 // Four threads freeing each other's blocks: addresses handed between
 // threads, some events of one address out of order in the merge.
-TEST(AddressFreesScenario, FourThreadsCrossFrees) {
+TEST(AddressPairingScenario, FourThreadsCrossFrees) {
   ExpectSameProfiles({ScenarioProgram("threads_program")}, /*deterministic=*/false);
 }
 
-TEST(AddressFreesScenario, BadFrees) {
+TEST(AddressPairingScenario, BadFrees) {
   for (const char* mode : {"double", "invalid", "realloc"}) {
     SCOPED_TRACE(mode);
     ExpectSameProfiles({ScenarioProgram("badfree_program"), mode}, /*deterministic=*/true);
