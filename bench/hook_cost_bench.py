@@ -19,7 +19,7 @@ libheapsight.so functions with the largest inclusive cost per event
 (--functions N).
 
 Workloads: python (dict build and sort, PYTHONMALLOC=malloc, the real
-interpreter, not a pyenv shim), perl (word count), cc1plus (g++ -O2 -c on a
+interpreter, not a pyenv shim; python:SMALL/BIG for other sizes), perl (word count), cc1plus (g++ -O2 -c on a
 small translation unit, cc1plus run directly with the preload), and
 alloc_bench at depths 12/60/200.
 
@@ -121,14 +121,18 @@ def workloads(args, work, build):
     bench = os.path.join(build, "bench", "alloc_bench")
     rows = []
     for key in args.rows.split(","):
-        if key == "python":
+        if key == "python" or key.startswith("python:"):
+            # python:SMALL/BIG picks the two dict sizes (python:200000/1000000:
+            # the scale where the live table's resizes and misses show).
+            ns = (20000, 60000) if key == "python" else tuple(
+                int(n) for n in key.split(":", 1)[1].split("/"))
             sizes = []
-            for n in (20000, 60000):
+            for n in ns:
                 script = os.path.join(work, "dict_%d.py" % n)
                 with open(script, "w") as f:
                     f.write(PY_SCRIPT % n)
                 sizes.append(([PYTHON, script], {"PYTHONMALLOC": "malloc", "PYTHONHASHSEED": "0"}))
-            rows.append(("python3.11: dict build and sort, 20,000 / 60,000 entries", sizes))
+            rows.append(("python3.11: dict build and sort, {:,} / {:,} entries".format(*ns), sizes))
         elif key == "perl":
             sizes = []
             for n in (20000, 60000):

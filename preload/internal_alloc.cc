@@ -102,6 +102,20 @@ void* PageAlloc(size_t bytes) {
   return p;
 }
 
+void* PageReserve(size_t bytes) {
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) return nullptr;
+  RegisterRegion(reinterpret_cast<uintptr_t>(p), bytes);
+  return p;
+}
+
+void PageUnreserve(void* p, size_t bytes) {
+  if (p == nullptr) return;
+  UnregisterRegion(reinterpret_cast<uintptr_t>(p), bytes);
+  munmap(p, bytes);
+}
+
 void PagePopulate(void* p, size_t bytes) {
   // Straight to the kernel: it runs inside the program's malloc, whose
   // errno must not change. An error (EINVAL on a kernel before 5.14,

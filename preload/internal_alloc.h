@@ -15,6 +15,13 @@ namespace heapsight::preload {
 
 // Zeroed, page-aligned memory; nullptr on failure.
 void* PageAlloc(size_t bytes);
+// Address space for large sparse structures (the live cells, live_cells.h):
+// mapped MAP_NORESERVE, zeroed, its pages touched only as they are written;
+// registered as heapsight's own memory (CopyOwnRegions: never a leak-scan
+// root) but not counted in PageBytesMapped (its owner reports it). Release
+// with PageUnreserve. nullptr on failure.
+void* PageReserve(size_t bytes);
+void PageUnreserve(void* p, size_t bytes);
 // Makes the pages of [p, p + bytes) (page-aligned, from PageAlloc) resident
 // and writable now, in one system call, instead of one page fault each on
 // first touch (and two for a page read before it is written: the read

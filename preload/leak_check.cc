@@ -20,8 +20,9 @@
 #include "preload/host_guards.h"
 #include "preload/internal_alloc.h"
 #include "preload/leak_scan.h"
-#include "preload/live_table.h"
+#include "preload/leak_snapshot.h"
 #include "preload/options.h"
+#include "preload/raw_log.h"
 #include "preload/reentry_guard.h"
 #include "preload/root_regions.h"
 #include "preload/sampler.h"
@@ -37,6 +38,32 @@ using format::LeakClass;
 std::atomic<bool> g_scan_running{false};
 std::atomic<uint64_t> g_scan_number{0};
 
+// One scan's costs, for HEAPSIGHT_STATS.
+struct LeakScanStats {
+  uint64_t scan = 0;
+  uint64_t blocks = 0;           // blocks classified (program + internal)
+  uint64_t pending_skipped = 0;  // address frees: blocks left out (leak_snapshot.h)
+  uint64_t duration_us = 0;
+  uint64_t snapshot_us = 0;      // of which taking the block set
+  uint64_t snapshot_bytes = 0;   // the block arrays (leak_snapshot.h)
+  uint64_t peak_bytes = 0;       // PageAlloc memory the scan had mapped at once, at most
+  uint64_t words_scanned = 0;    // roots + blocks
+};
+
+void LogScanStats(const LeakScanStats& scan) {
+  RawBuffer l;
+  l.Str("stats: pid ").Num(static_cast<int64_t>(getpid())).Str(": leak scan ")
+      .Num(static_cast<int64_t>(scan.scan)).Str(": ").Num(static_cast<int64_t>(scan.blocks))
+      .Str(" blocks (").Str(g_address_frees ? "from the cells" : "from the live table")
+      .Str(", ").Num(static_cast<int64_t>(scan.pending_skipped)).Str(" left out mid-hook), ")
+      .Num(static_cast<int64_t>(scan.duration_us)).Str(" us (block set ")
+      .Num(static_cast<int64_t>(scan.snapshot_us)).Str(" us), ")
+      .Num(static_cast<int64_t>(scan.words_scanned)).Str(" words scanned; memory ")
+      .Num(static_cast<int64_t>(scan.peak_bytes)).Str(" bytes mapped at most (block arrays ")
+      .Num(static_cast<int64_t>(scan.snapshot_bytes)).Str(")");
+  RawLog(l);
+}
+
 // x86-64: the red zone below the stack pointer may hold a leaf function's
 // live data.
 constexpr uintptr_t kRedZone = 128;
@@ -45,41 +72,11 @@ constexpr uintptr_t kRedZone = 128;
 constexpr uintptr_t kThreadControlBlockBytes = 4096;
 constexpr int kStopTimeoutMs = 200;
 
-struct Block {
-  uintptr_t start;
-  uint64_t size;
-  uint64_t id;
-  bool internal;
-  // As recorded (the scan may trim `size` to the next block's start): a
-  // compact trace's kBlockClasses names each block by these too.
-  uint64_t stack;
-  uint64_t recorded_size;
+// What the classifier's hooks read.
+struct HookContext {
+  const MemoryMap* map;
+  const LeakSnapshot* snap;
 };
-
-struct Snapshot {
-  Block* blocks = nullptr;
-  size_t count = 0;
-  size_t capacity = 0;
-  const MemoryMap* map = nullptr;
-};
-
-void CountOne(uintptr_t, const LiveEntry&, void* ctx) { ++*static_cast<size_t*>(ctx); }
-
-void CopyOne(uintptr_t address, const LiveEntry& e, void* ctx) {
-  auto* s = static_cast<Snapshot*>(ctx);
-  if (s->count >= s->capacity) return;
-  uint64_t size = e.size;
-  // Internal blocks (allocated inside heapsight's own calls or before
-  // tracing began) have no recorded size; they are part of the heap graph
-  // (a library's registry may hold the program's blocks), never reported.
-  if (e.internal) {
-    // Only if the chunk header is mapped: a stale entry (freed around us,
-    // its memory unmapped) must not fault.
-    bool mapped = address >= 16 && s->map->Readable(address - 16, address + 1);
-    size = mapped ? malloc_usable_size(reinterpret_cast<void*>(address)) : 0;
-  }
-  s->blocks[s->count++] = Block{address, size, e.id, e.internal, e.stack, e.size};
-}
 
 size_t UsableSize(uintptr_t start) { return malloc_usable_size(reinterpret_cast<void*>(start)); }
 
@@ -92,7 +89,7 @@ size_t UsableSize(uintptr_t start) { return malloc_usable_size(reinterpret_cast<
 // looked at (a vtable is often followed by other data: the next table's
 // offset-to-top and typeinfo).
 bool LooksLikeVtable(uintptr_t addr, void* ctx) {
-  const auto* map = static_cast<const MemoryMap*>(ctx);
+  const MemoryMap* map = static_cast<const HookContext*>(ctx)->map;
   if (addr < 4096 || addr % sizeof(uintptr_t) != 0) return false;
   const Vma* v = map->Find(addr);
   if (v == nullptr || !v->readable || !v->file_backed) return false;
@@ -112,11 +109,16 @@ bool LooksLikeVtable(uintptr_t addr, void* ctx) {
   return false;
 }
 
+// Address frees: the sizes are extents (leak_snapshot.h).
+uint64_t MinRequest(size_t index, void* ctx) {
+  const LeakSnapshot* snap = static_cast<const HookContext*>(ctx)->snap;
+  return LeastRequestFor(snap->sizes[index], (snap->flags[index] & LeakSnapshot::kMmapped) != 0);
+}
+
 struct RootScanner {
   LeakClassifier* classifier;
   const MemoryMap* map;
-  const Snapshot* snapshot;
-  const uintptr_t* starts;
+  const LeakSnapshot* snapshot;
   uint64_t root_bytes = 0;
 
   void Range(uintptr_t lo, uintptr_t hi) {
@@ -134,8 +136,8 @@ struct RootScanner {
     uintptr_t lo = sp > kRedZone ? sp - kRedZone : sp;
     size_t block = classifier->Find(sp);
     if (block != SIZE_MAX) {
-      const Block& b = snapshot->blocks[block];
-      Range(lo < b.start ? b.start : lo, b.start + b.size);
+      uintptr_t start = snapshot->starts[block];
+      Range(lo < start ? start : lo, start + snapshot->sizes[block]);
       return;
     }
     const Vma* v = map->Find(sp);
@@ -163,7 +165,9 @@ struct RootScanner {
     if (slots > (1u << 16)) return;
     uintptr_t hi = dtv + 16 * (slots + 1);
     size_t block = classifier->Find(dtv - 16);
-    if (block != SIZE_MAX && starts[block] == dtv - 16) classifier->MarkReachable(block);
+    if (block != SIZE_MAX && snapshot->starts[block] == dtv - 16) {
+      classifier->MarkReachable(block);
+    }
     if (map->Readable(dtv - 16, hi)) Range(dtv - 16, hi);
   }
 };
@@ -210,9 +214,8 @@ struct Hole {
 
 class MappingRoots {
  public:
-  MappingRoots(LeakClassifier* classifier, const MemoryMap* map, const Snapshot* snap,
-               const uintptr_t* starts)
-      : classifier_(classifier), map_(map), snap_(snap), starts_(starts) {}
+  MappingRoots(LeakClassifier* classifier, const MemoryMap* map, const LeakSnapshot* snap)
+      : classifier_(classifier), map_(map), snap_(snap), starts_(snap->starts) {}
   ~MappingRoots() {
     if (holes_ != nullptr) PageFree(holes_, hole_bytes_);
     if (buffer_ != nullptr) PageFree(buffer_, kCopyBytes);
@@ -369,7 +372,7 @@ class MappingRoots {
     uintptr_t size = size_field & ~uintptr_t{7};
     uintptr_t chunk = s - 2 * sizeof(uintptr_t);
     if (prev > chunk || (chunk - prev) % kPage != 0 || (prev + size) % kPage != 0) return false;
-    if (chunk + size < s + snap_->blocks[i].size) return false;
+    if (chunk + size < s + snap_->sizes[i]) return false;
     *lo = chunk - prev;
     *hi = chunk + size;
     return true;
@@ -395,13 +398,13 @@ class MappingRoots {
     uintptr_t pos = lo;
     for (; i < count && starts_[i] < hi + 2 * sizeof(uintptr_t); ++i) {
       uintptr_t s = starts_[i];
-      uintptr_t e = s + snap_->blocks[i].size;
+      uintptr_t e = s + snap_->sizes[i];
       if (e <= lo && s < lo) continue;
       uintptr_t clo, chi;
       if (!MmappedChunk(i, &clo, &chi)) {
         // A stale internal entry (freed around us) says nothing about the
         // mapping now at its address.
-        if (snap_->blocks[i].internal || s >= hi) continue;
+        if (snap_->internal(i) || s >= hi) continue;
         return false;
       }
       if (chi <= lo || clo >= hi) continue;
@@ -470,7 +473,7 @@ class MappingRoots {
 
   LeakClassifier* classifier_;
   const MemoryMap* map_;
-  const Snapshot* snap_;
+  const LeakSnapshot* snap_;
   const uintptr_t* starts_;
   Hole* holes_ = nullptr;
   size_t hole_count_ = 0;
@@ -485,8 +488,11 @@ class MappingRoots {
   uint64_t bytes_ = 0;
 };
 
-uint64_t PutClasses(ThreadState* ts, uint64_t scan, LeakClass leak_class, const Snapshot& snap,
-                    const LeakClassifier& classifier, uint64_t now) {
+// The blocks of one class, by name (leak_snapshot.h: an id, or with
+// address frees an address), ascending in address order (ids in that
+// order are not: the encoding's deltas are signed).
+uint64_t PutClasses(ThreadState* ts, uint64_t scan, LeakClass leak_class,
+                    const LeakSnapshot& snap, const LeakClassifier& classifier, uint64_t now) {
   constexpr size_t kBatch = 1024;
   uint64_t ids[kBatch];
   // Compact frees (HEAPSIGHT_COMPACT_FREES): the analyzer's live blocks are
@@ -494,7 +500,7 @@ uint64_t PutClasses(ThreadState* ts, uint64_t scan, LeakClass leak_class, const 
   // block's stack and size go with its id (trace_format.h).
   uint64_t stacks[kBatch];
   uint64_t sizes[kBatch];
-  const bool compact = g_options.COMPACT_FREES;
+  const bool compact = g_options.COMPACT_FREES && snap.entries != nullptr;
   size_t n = 0;
   uint64_t written = 0;
   auto flush = [&]() {
@@ -505,10 +511,12 @@ uint64_t PutClasses(ThreadState* ts, uint64_t scan, LeakClass leak_class, const 
     n = 0;
   };
   for (size_t i = 0; i < snap.count; ++i) {
-    if (snap.blocks[i].internal || classifier.ClassOf(i) != leak_class) continue;
-    stacks[n] = snap.blocks[i].stack;
-    sizes[n] = snap.blocks[i].recorded_size;
-    ids[n++] = snap.blocks[i].id;
+    if (snap.internal(i) || classifier.ClassOf(i) != leak_class) continue;
+    if (compact) {
+      stacks[n] = snap.entries[i].stack;
+      sizes[n] = snap.entries[i].recorded_size;
+    }
+    ids[n++] = snap.name(i);
     if (n == kBatch) flush();
   }
   flush();
@@ -520,6 +528,13 @@ bool ScanLocked(format::ScanReason reason, uintptr_t caller_frame, const uintptr
   // The scan's duration comes from the precise clock: event times may have
   // only the kernel tick's resolution (HEAPSIGHT_CLOCK=coarse).
   uint64_t t0_ns = MonotonicNs();
+  // The scan's own memory: PageAlloc's mapped bytes, sampled where the
+  // most is mapped (every structure alive).
+  const size_t mapped_before = PageBytesMapped();
+  size_t mapped_most = mapped_before;
+  auto sample_memory = [&]() {
+    if (size_t now_mapped = PageBytesMapped(); now_mapped > mapped_most) mapped_most = now_mapped;
+  };
   uintptr_t self_tp = CurrentThreadPointer();
   ModuleRoots modules;
   if (!CollectModuleRoots(reinterpret_cast<uintptr_t>(&RunLeakScan), self_tp, &modules)) {
@@ -536,40 +551,22 @@ bool ScanLocked(format::ScanReason reason, uintptr_t caller_frame, const uintptr
     return false;
   }
   // From here until ResumeOtherThreads: no malloc, no locks.
-  LiveTable& live = g_live_blocks;
-  size_t estimate = 0;
-  live.ForEachUnlocked(CountOne, &estimate);
-  Snapshot snap;
-  snap.capacity = estimate + 1024;  // missed threads may still allocate
-  size_t snap_bytes = snap.capacity * sizeof(Block);
-  size_t array_bytes = snap.capacity * 2 * sizeof(uint64_t);
-  snap.blocks = static_cast<Block*>(PageAlloc(snap_bytes));
-  auto* arrays = static_cast<uint64_t*>(PageAlloc(array_bytes));
   MemoryMap map;
-  bool ok = snap.blocks != nullptr && arrays != nullptr && ReadMemoryMap(&map);
+  LeakSnapshot snap;
+  uint64_t snapshot_start_ns = MonotonicNs();
+  bool ok = ReadMemoryMap(&map) && TakeLeakSnapshot(g_address_frees, map, &snap);
+  uint64_t snapshot_ns = MonotonicNs() - snapshot_start_ns;
   LeakClassifier classifier;
-  uintptr_t* starts = reinterpret_cast<uintptr_t*>(arrays);
-  uint64_t* sizes = arrays + snap.capacity;
+  const uintptr_t* starts = snap.starts;
+  const uint64_t* sizes = snap.sizes;
+  HookContext hook_context{&map, &snap};
   uint64_t root_bytes = 0;
   if (ok) {
-    snap.map = &map;
-    live.ForEachUnlocked(CopyOne, &snap);
-    std::sort(snap.blocks, snap.blocks + snap.count,
-              [](const Block& a, const Block& b) { return a.start < b.start; });
-    for (size_t i = 0; i < snap.count; ++i) {
-      // A stale entry (its free went around us) overlapping a newer block
-      // is cut back so blocks stay disjoint.
-      if (i + 1 < snap.count && snap.blocks[i].start + snap.blocks[i].size >
-                                    snap.blocks[i + 1].start) {
-        snap.blocks[i].size = snap.blocks[i + 1].start - snap.blocks[i].start;
-      }
-      starts[i] = snap.blocks[i].start;
-      sizes[i] = snap.blocks[i].size;
-    }
     LeakClassifier::Hooks hooks;
     hooks.usable_size = UsableSize;
     hooks.is_vtable = LooksLikeVtable;
-    hooks.ctx = &map;
+    if (snap.entries == nullptr) hooks.min_request = MinRequest;
+    hooks.ctx = &hook_context;
     ok = classifier.Init(starts, sizes, snap.count, hooks);
   }
   if (ok) {
@@ -579,7 +576,7 @@ bool ScanLocked(format::ScanReason reason, uintptr_t caller_frame, const uintptr
       bool readable = v != nullptr && v->readable && hi <= v->end;
       if (!readable && !map.Readable(lo, hi)) classifier.SetUnreadable(i);
     }
-    RootScanner roots{&classifier, &map, &snap, starts};
+    RootScanner roots{&classifier, &map, &snap};
     for (size_t i = 0; i < modules.range_count; ++i) {
       roots.Range(modules.ranges[i].lo, modules.ranges[i].hi);
     }
@@ -600,7 +597,7 @@ bool ScanLocked(format::ScanReason reason, uintptr_t caller_frame, const uintptr
     // Every other writable mapping (memcheck's root set); see MappingRoots.
     {
       int saved_errno = errno;
-      MappingRoots mappings(&classifier, &map, &snap, starts);
+      MappingRoots mappings(&classifier, &map, &snap);
       size_t extra = modules.range_count + ModuleRoots::kMaxSelfRanges + 2 * (capture.count + 1);
       if (mappings.Init(extra)) {
         // Exactly the segments scanned above: the rest of their mappings'
@@ -630,6 +627,7 @@ bool ScanLocked(format::ScanReason reason, uintptr_t caller_frame, const uintptr
           if (th.sp_known) mappings.ExcludeStackOf(th.sp);
           exclude_self_tls(th.tp);
         }
+        sample_memory();
         roots.root_bytes += mappings.Scan();
       }
       errno = saved_errno;
@@ -637,6 +635,7 @@ bool ScanLocked(format::ScanReason reason, uintptr_t caller_frame, const uintptr
     classifier.Finish();
     root_bytes = roots.root_bytes;
   }
+  sample_memory();
   uint64_t threads_stopped = capture.stopped;
   uint64_t threads_missed = capture.missed;
   ResumeOtherThreads(&capture);
@@ -648,15 +647,27 @@ bool ScanLocked(format::ScanReason reason, uintptr_t caller_frame, const uintptr
     uint64_t blocks[format::kLeakClassCount] = {}, bytes[format::kLeakClassCount] = {};
     uint64_t program_blocks = 0;
     for (size_t i = 0; i < snap.count; ++i) {
-      if (snap.blocks[i].internal) continue;
+      if (snap.internal(i)) continue;
       int c = static_cast<int>(classifier.ClassOf(i)) - 1;
       ++blocks[c];
-      bytes[c] += snap.blocks[i].size;
+      bytes[c] += sizes[i];
       ++program_blocks;
     }
     uint64_t now = NowUs();
     uint64_t duration_us = (MonotonicNs() - t0_ns) / 1000;
     uint64_t scan = g_scan_number.fetch_add(1) + 1;
+    if (g_options.STATS) {
+      LeakScanStats stats;
+      stats.scan = scan;
+      stats.blocks = snap.count;
+      stats.pending_skipped = snap.pending_skipped;
+      stats.duration_us = duration_us;
+      stats.snapshot_us = snapshot_ns / 1000;
+      stats.snapshot_bytes = snap.bytes;
+      stats.peak_bytes = mapped_most - mapped_before;
+      stats.words_scanned = classifier.words_scanned();
+      LogScanStats(stats);
+    }
     if (ThreadState* ts = CurrentThreadState(now); ts != nullptr) {
       SpinLockHolder hold(&ts->lock);
       // The scan's records get chunks of their own (a reader that predates
@@ -679,8 +690,7 @@ bool ScanLocked(format::ScanReason reason, uintptr_t caller_frame, const uintptr
       result->threads_missed = threads_missed;
     }
   }
-  if (snap.blocks != nullptr) PageFree(snap.blocks, snap_bytes);
-  if (arrays != nullptr) PageFree(arrays, array_bytes);
+  FreeLeakSnapshot(&snap);
   return written;
 }
 

@@ -10,7 +10,8 @@
 // Called at exit (FinishTrace, before the final flush, heap intact and other
 // threads still alive) and on demand (RunLeakScan, for the in-program API
 // or a signal). One scan at a time; a call while another scan runs returns
-// false.
+// false. With HEAPSIGHT_STATS each scan logs one line of its costs (blocks,
+// time, memory).
 //
 // Constraints: no malloc (PageAlloc), the calling thread only takes its own
 // trace-state lock, after the other threads have been resumed. While they

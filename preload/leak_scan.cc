@@ -94,26 +94,42 @@ bool LeakClassifier::Heuristic(size_t index, uintptr_t ptr) const {
     std::memcpy(&w, reinterpret_cast<const void*>(start + off), sizeof w);
     return w;
   };
+  // The sizes the block may have been asked with: exactly `size`, or with
+  // address frees anything from min_request up to its extent.
+  uint64_t least = size;
+  if (hooks_.min_request != nullptr) {
+    least = hooks_.min_request(index, hooks_.ctx);
+    if (least > size) least = size;
+  }
+  auto could_be = [least, size](uint64_t asked) { return asked >= least && asked <= size; };
   // stdstring: an old (COW) std::string rep {length, capacity, refcount},
   // the characters and a NUL; the pointer is to the characters. The block
   // is exactly 3 words + capacity + 1 bytes and length <= capacity.
   if (offset == 3 * kWord && size > 3 * kWord) {
     uint64_t capacity = word_at(kWord);
-    if (3 * kWord + capacity + 1 == size && word_at(0) <= capacity) return true;
+    if (capacity < size && could_be(3 * kWord + capacity + 1) && word_at(0) <= capacity) {
+      return true;
+    }
   }
   // length64: a 64-bit count of the bytes that follow it (sqlite's
   // allocator); the pointer is to the bytes after the count. The count is
   // not 0.
   if (offset == 8 && size > 8) {
     uint64_t length = word_at(0);
-    if (length > 0 && length == size - 8) return true;
+    if (length > 0 && length < size && could_be(length + 8)) return true;
   }
   // newarray: operator new[]'s cookie (the element count of an array of
   // objects with a destructor) before the array; the pointer is to the
-  // array. A count that is not 0 and divides the rest of the block.
+  // array. A count that is not 0 and divides the rest of the block (with
+  // address frees: the rest of some size the block may have been asked
+  // with, more than one word).
   if (offset == kWord && size > kWord) {
     uint64_t count = word_at(0);
-    if (count > 0 && (size - kWord) % count == 0) return true;
+    if (count > 0) {
+      uint64_t most = size - kWord;
+      uint64_t fewest = least > kWord ? least - kWord : 1;
+      if (most / count * count >= fewest) return true;
+    }
   }
   // multipleinheritance: a pointer to a secondary base inside the object:
   // the word it points to and the block's first word are both vtable

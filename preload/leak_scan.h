@@ -43,9 +43,16 @@ class LeakClassifier {
   //   and top pointer), which can fall inside the last 8 bytes of a block.
   //  is_vtable(addr): true if addr looks like a C++ vtable address (for the
   //   multiple-inheritance heuristic).
+  //  min_request(index, ctx): address frees (HEAPSIGHT_PAIRING=address)
+  //   know no block's requested size, only its extent (the allocator's
+  //   usable size, which `sizes` then holds): the smallest size the program
+  //   may have asked for. The heuristics that test a block's exact size
+  //   (stdstring, length64, newarray) then accept any size in
+  //   [min_request, size]. Null: `sizes` are the sizes asked for.
   struct Hooks {
     size_t (*usable_size)(uintptr_t start) = nullptr;
     bool (*is_vtable)(uintptr_t addr, void* ctx) = nullptr;
+    uint64_t (*min_request)(size_t index, void* ctx) = nullptr;
     void* ctx = nullptr;
   };
 

@@ -22,6 +22,7 @@
 #include "preload/host_guards.h"
 #include "preload/internal_alloc.h"
 #include "preload/leak_check.h"
+#include "preload/leak_snapshot.h"
 #include "preload/live_cells.h"
 #include "preload/module_map.h"
 #include "preload/options.h"
@@ -246,11 +247,42 @@ void ForkParent() {
   g_window_lock.Unlock();
 }
 
-void InheritOne(uintptr_t, const LiveEntry& e, void* ctx) {
+void InheritOne(uintptr_t address, const LiveEntry& e, void* ctx) {
   if (e.internal) return;
   auto* ts = static_cast<ThreadState*>(ctx);
   uint64_t now = NowUs();
-  AppendRecord(ts, now, &ChunkEncoder::PutInherited, now, e.id, e.api, e.size, e.stack);
+  // Address frees: the table holds only the rare program block without a
+  // cell; it is named by its address like every other block there.
+  uint64_t id = g_address_frees ? address : e.id;
+  AppendRecord(ts, now, &ChunkEncoder::PutInherited, now, id, e.api, e.size, e.stack);
+}
+
+// Address frees: the program's live blocks are the cells' (trace_format.h,
+// "Address frees"): a kInherited names each by its address, with the api
+// of its family and its usable size; its stack (and the size asked for)
+// are in the parent's trace only (docs/DESIGN.md).
+struct CellInherit {
+  ThreadState* ts;
+  const MemoryMap* map;
+  const Vma* vma;
+};
+
+format::Api ApiOfFamily(format::ApiFamily family) {
+  switch (family) {
+    case format::ApiFamily::kMalloc: return format::Api::kMalloc;
+    case format::ApiFamily::kNew: return format::Api::kNew;
+    case format::ApiFamily::kNewArray: return format::Api::kNewArray;
+    default: return format::Api::kUnknown;
+  }
+}
+
+void InheritCell(uintptr_t address, format::ApiFamily family, void* ctx) {
+  auto* c = static_cast<CellInherit*>(ctx);
+  bool mmapped = false;
+  uint64_t size = CellBlockExtent(address, *c->map, &c->vma, &mmapped);
+  uint64_t now = NowUs();
+  AppendRecord(c->ts, now, &ChunkEncoder::PutInherited, now, uint64_t{address},
+               ApiOfFamily(family), size, uint64_t{0});
 }
 
 // The child: a new file of its own, describing the state it inherited. The
@@ -298,6 +330,16 @@ void ForkChildTrace() {
       AppendRecord(ts, now, &ChunkEncoder::PutStackNode, node, parent, ip);
     }
     g_live_blocks.ForEachUnlocked(InheritOne, ts);
+    if (g_address_frees) {
+      // The memory map, so that a stale cell's chunk header is never read
+      // where nothing is mapped (CellBlockExtent).
+      MemoryMap map;
+      if (ReadMemoryMap(&map)) {
+        CellInherit inherit{ts, &map, nullptr};
+        g_live_cells.ForEachLive(InheritCell, &inherit);
+      }
+      FreeMemoryMap(&map);
+    }
     EndEvent(ts, now);
   }
   // Last, with no lock held: from here the child may start a writer of its

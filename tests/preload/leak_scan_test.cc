@@ -188,6 +188,47 @@ TEST(LeakClassifier, MemcheckHeuristicsMakeInteriorPointersReachable) {
   EXPECT_EQ(c.ClassOf(3), LeakClass::kPossible);
 }
 
+// Address frees: block sizes are extents (64 bytes here); the heuristics
+// accept any size the block may have been asked with, [min_request, 64].
+TEST(LeakClassifier, HeuristicsWithExtentsAcceptTheSizesTheBlockMayHaveBeenAskedWith) {
+  Heap heap(8);
+  // length64 with 44 bytes after the count: asked 52, extent 64.
+  heap.Word(0, 0) = 44;
+  // length64 whose count says 58 bytes: more than the extent holds.
+  heap.Word(1, 0) = 58;
+  // newarray of 5 elements of 9 bytes (asked 53): no multiple of 5 is 56,
+  // but 45 + 8 = 53 is in [49, 64].
+  heap.Word(2, 0) = 5;
+  // newarray of 40 elements: no multiple of 40 in [49 - 8, 64 - 8].
+  heap.Word(3, 0) = 40;
+  // stdstring with capacity 30 (asked 3 * 8 + 30 + 1 = 55).
+  heap.Word(4, 0) = 12;
+  heap.Word(4, 1) = 30;
+  // stdstring with capacity 15 (asked 40: below the smallest size).
+  heap.Word(5, 0) = 12;
+  heap.Word(5, 1) = 15;
+  // length64 whose count is just below the range (asked 48 < 49).
+  heap.Word(6, 0) = 40;
+  // The same count with exact sizes: the block is reachable only if its
+  // size is 48 exactly.
+  heap.Word(7, 0) = 40;
+  LeakClassifier c;
+  LeakClassifier::Hooks hooks;
+  hooks.min_request = [](size_t index, void*) -> uint64_t { return index == 7 ? 64 : 49; };
+  ASSERT_TRUE(heap.Init(&c, hooks));
+  ScanRoots(&c, {heap.Start(0) + 8, heap.Start(1) + 8, heap.Start(2) + 8, heap.Start(3) + 8,
+                 heap.Start(4) + 24, heap.Start(5) + 24, heap.Start(6) + 8, heap.Start(7) + 8});
+  c.Finish();
+  EXPECT_EQ(c.ClassOf(0), LeakClass::kReachable);
+  EXPECT_EQ(c.ClassOf(1), LeakClass::kPossible);
+  EXPECT_EQ(c.ClassOf(2), LeakClass::kReachable);
+  EXPECT_EQ(c.ClassOf(3), LeakClass::kPossible);
+  EXPECT_EQ(c.ClassOf(4), LeakClass::kReachable);
+  EXPECT_EQ(c.ClassOf(5), LeakClass::kPossible);
+  EXPECT_EQ(c.ClassOf(6), LeakClass::kPossible);
+  EXPECT_EQ(c.ClassOf(7), LeakClass::kPossible);
+}
+
 TEST(LeakClassifier, UnreadableBlocksAreNotScanned) {
   Heap heap(2);
   heap.Point(0, 0, 1);

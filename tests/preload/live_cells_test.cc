@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -194,6 +195,48 @@ TEST(LiveCells, ForEachLiveListsLiveBlocksInAddressOrder) {
       {kBase + span + 0x1000, ApiFamily::kMalloc},
       {mmap_area + 0x30, ApiFamily::kNew},
   };
+  EXPECT_EQ(Live(*cells), want);
+}
+
+// ForEachLive reads four cells at a time: every cell of a word live, each
+// with an owner of its own, each reported with its own family.
+TEST(LiveCells, ForEachLiveReadsEveryCellOfAWord) {
+  auto cells = Fresh();
+  uint64_t order;
+  const ApiFamily families[] = {ApiFamily::kNewArray, ApiFamily::kMalloc, ApiFamily::kNew,
+                                ApiFamily::kNewArray, ApiFamily::kMalloc};
+  std::vector<std::pair<uintptr_t, ApiFamily>> want;
+  for (uintptr_t k = 0; k < 5; ++k) {
+    const uintptr_t p = kBase + 0x40 + 16 * k;  // four granules of one word, one of the next
+    ASSERT_EQ(cells->Set(p, families[k], LiveCells::OwnerOf(1000 + k), &order), Result::kDone);
+    want.emplace_back(p, families[k]);
+  }
+  EXPECT_EQ(Live(*cells), want);
+}
+
+TEST(LiveCells, ForEachLiveMatchesTheLiveSetOverManyPages) {
+  auto cells = Fresh();
+  std::mt19937_64 rng(7);
+  std::map<uintptr_t, ApiFamily> live;
+  const ApiFamily families[] = {ApiFamily::kMalloc, ApiFamily::kNew, ApiFamily::kNewArray};
+  for (int i = 0; i < 200000; ++i) {
+    // 3 MiB of heap over a span boundary: every cell of a word, pages
+    // with one live cell, pages emptied again.
+    uintptr_t p = kBase + (uintptr_t{63} << 20) + (rng() % (3 << 16)) * 16;
+    uint64_t order;
+    if (live.count(p) != 0) {
+      ApiFamily family;
+      bool double_free;
+      ASSERT_EQ(cells->Clear(p, 1, &order, &family, &double_free), Result::kDone);
+      EXPECT_EQ(family, live[p]);
+      live.erase(p);
+    } else {
+      ApiFamily family = families[rng() % 3];
+      ASSERT_EQ(cells->Set(p, family, 1, &order), Result::kDone);
+      live[p] = family;
+    }
+  }
+  std::vector<std::pair<uintptr_t, ApiFamily>> want(live.begin(), live.end());
   EXPECT_EQ(Live(*cells), want);
 }
 
