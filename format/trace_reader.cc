@@ -35,10 +35,12 @@ absl::Status ValidateFileHeader(const FileHeader& header, const std::string& pat
         path, ": corrupt trace header (both the compact-frees and the address-frees flag)"));
   }
   if (header.version != FormatVersionFor(header.flags)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        path, ": corrupt trace header (version ", header.version,
-        address ? " with the address-frees flag)"
-                : compact ? " with the compact-frees flag)" : " without the compact-frees flag)"));
+    const char* which = header.version == kFormatVersionAddress ? " without the address-frees flag"
+                        : address                               ? " with the address-frees flag"
+                        : compact                               ? " with the compact-frees flag"
+                                : " without the compact-frees flag";
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": corrupt trace header (version ", header.version, which, ")"));
   }
   if (header.header_size < sizeof(FileHeader) || header.header_size > 4096) {
     return absl::InvalidArgumentError(

@@ -79,14 +79,17 @@ LiveCells::Span* LiveCells::MapSpan(uintptr_t p) {
   if (span != nullptr) return span;
   auto* fresh = static_cast<Span*>(MapZeroed(RoundToPage(sizeof(Span))));
   if (fresh == nullptr) return nullptr;
+  // The directory page's bit before the span is installed: a stopped world
+  // (ForEachLive) must not meet a span that other threads already use in a
+  // directory page it skips. A bit with no span behind it costs a look.
+  const size_t dir_page = slot / kDirEntriesPerPage;
+  used_dir_pages_[dir_page / 64].fetch_or(uint64_t{1} << (dir_page % 64),
+                                          std::memory_order_relaxed);
   if (!dir[slot].compare_exchange_strong(span, fresh, std::memory_order_acq_rel)) {
     PageUnreserve(fresh, RoundToPage(sizeof(Span)));
     return span;
   }
   spans_.fetch_add(1, std::memory_order_relaxed);
-  const size_t dir_page = slot / kDirEntriesPerPage;
-  used_dir_pages_[dir_page / 64].fetch_or(uint64_t{1} << (dir_page % 64),
-                                          std::memory_order_relaxed);
   return fresh;
 }
 

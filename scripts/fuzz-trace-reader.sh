@@ -66,6 +66,16 @@ for program in api_program leak_classes_program; do
     LD_PRELOAD="$PWD/$build/preload/libheapsight.so" "$build/tests/scenarios/$program" \
     >/dev/null 2>&1 || true
 done
+# Address frees (HEAPSIGHT_PAIRING=address, format version 6): rows with
+# address deltas and order values, frees without ids, threads handing
+# addresses to each other (the analyzer's pairing stage and its held
+# events).
+for program in api_program leak_classes_program; do
+  HEAPSIGHT_ZSTD_LEVEL=0 HEAPSIGHT_PAIRING=address \
+    HEAPSIGHT_OUTPUT="$PWD/$seeds/address_$program.%p.hst" \
+    LD_PRELOAD="$PWD/$build/preload/libheapsight.so" "$build/tests/scenarios/$program" \
+    >/dev/null 2>&1 || true
+done
 # Compact traces of real programs: their stacks, sizes and free orders are
 # those the compact encoding was built for. HEAPSIGHT_FLUSH_MS=1 seals a
 # chunk every millisecond, so a 250 KB head holds several whole blocks of

@@ -21,8 +21,8 @@ Event Paired(const Event& e) {
 
 }  // namespace
 
-AddressPairer::AddressPairer(bool fork_child, uint64_t hold_slack_us)
-    : hold_slack_us_(hold_slack_us), fork_child_(fork_child) {}
+AddressPairer::AddressPairer(bool fork_child, uint64_t hold_slack_us, size_t max_held)
+    : hold_slack_us_(hold_slack_us), max_held_(max_held), fork_child_(fork_child) {}
 
 AddressPairer::AddressState& AddressPairer::State(uint64_t address) {
   auto [it, inserted] = states_.try_emplace(address);
@@ -50,35 +50,24 @@ void AddressPairer::Advance(AddressState& s, uint32_t stream, uint64_t order) {
   s.stream = stream;
 }
 
-bool AddressPairer::HeldBefore(uint32_t stream, uint64_t address, size_t before) const {
-  if (!AnyHeldAt(address)) return false;
-  for (size_t i = 0; i < before && i < held_.size(); ++i) {
-    const Event& h = held_[i];
-    if (h.stream != stream) continue;
-    if (h.address == address || (h.tag == RecordTag::kRealloc && h.old_id == address)) {
-      return true;
-    }
-  }
-  return false;
-}
-
-uint64_t AddressPairer::Release(uint64_t address, uint32_t stream, uint64_t order,
-                                uint64_t /*time_us*/, EventArray* /*out*/) {
-  AddressState& s = State(address);
-  uint64_t id = 0;
-  if (s.live) {
-    id = s.id;
-    s.live = false;  // s.id stays: a double free's block
-  } else {
+bool AddressPairer::Release(AddressState& s, uint32_t stream, uint64_t order, uint64_t* id) {
+  const bool live = s.live;
+  if (!live) {
+    // Forced: no block was live here, the preload would have written no
+    // such record; what the address saw is not known any more.
     ++stats_.unknown_frees;
+    s.stream = kNoStream;
+    s.count_known = false;
+    return false;
   }
+  *id = s.id;
+  s.live = false;  // s.id stays: a double free's block
   Advance(s, stream, order);
-  return id;
+  return true;
 }
 
-void AddressPairer::Allocate(uint64_t address, uint64_t id, uint32_t stream, uint64_t order,
+void AddressPairer::Allocate(AddressState& s, uint64_t id, uint32_t stream, uint64_t order,
                              uint64_t time_us, EventArray* out) {
-  AddressState& s = State(address);
   if (s.live) {
     // Forced: the block there was freed without a record (events lost).
     // Released as a realloc's old block is (no temporary is ended by it).
@@ -97,25 +86,21 @@ void AddressPairer::Allocate(uint64_t address, uint64_t id, uint32_t stream, uin
   Advance(s, stream, order);
 }
 
-bool AddressPairer::Apply(const Event& e, bool force, size_t held_index, EventArray* out) {
+bool AddressPairer::Apply(const Event& e, bool force, EventArray* out) {
   const uint32_t stream = e.stream;
   switch (e.tag) {
     case RecordTag::kAlloc: {
-      if (!force && (HeldBefore(stream, e.address, held_index) ||
-                     !Fits(State(e.address), Side::kAllocation, stream, e.code))) {
-        return false;
-      }
-      Allocate(e.address, e.id, stream, e.code, e.time_us, out);
+      AddressState& s = State(e.address);
+      if (!force && !Fits(s, Side::kAllocation, stream, e.code)) return false;
+      Allocate(s, e.id, stream, e.code, e.time_us, out);
       out->Append() = Paired(e);
       return true;
     }
     case RecordTag::kFree: {
-      if (!force && (HeldBefore(stream, e.address, held_index) ||
-                     !Fits(State(e.address), Side::kRelease, stream, e.code))) {
-        return false;
-      }
-      const uint64_t id = Release(e.address, stream, e.code, e.time_us, out);
-      if (id != 0) {
+      AddressState& s = State(e.address);
+      if (!force && !Fits(s, Side::kRelease, stream, e.code)) return false;
+      uint64_t id = 0;
+      if (Release(s, stream, e.code, &id)) {
         Event& f = out->Append();
         f = Paired(e);
         f.id = id;
@@ -125,27 +110,31 @@ bool AddressPairer::Apply(const Event& e, bool force, size_t held_index, EventAr
     case RecordTag::kRealloc: {
       const uint64_t old = e.old_id;
       const uint64_t old_order = e.paired;
-      if (!force && (HeldBefore(stream, old, held_index) ||
-                     !Fits(State(old), Side::kRelease, stream, old_order))) {
-        return false;
-      }
-      // Would the new block fit once the old one is released?
+      AddressState& o = State(old);
+      if (!force && !Fits(o, Side::kRelease, stream, old_order)) return false;
+      // Would the new block fit once the old one is released? (Looked up
+      // without inserting: an insert could move `o`.)
       bool new_fits = force;
       if (!force) {
-        AddressState after = State(e.address);
+        AddressState after;
         if (e.address == old) {
+          after = o;
           after.live = false;
           Advance(after, stream, old_order);
+        } else if (auto it = states_.find(e.address); it != states_.end()) {
+          after = it->second;
+        } else {
+          after.count_known = !fork_child_;
         }
-        new_fits = !HeldBefore(stream, e.address, held_index) &&
-                   Fits(after, Side::kAllocation, stream, e.code);
+        new_fits = Fits(after, Side::kAllocation, stream, e.code);
       }
-      const uint64_t old_id = Release(old, stream, old_order, e.time_us, out);
+      uint64_t old_id = 0;
+      const bool old_live = Release(o, stream, old_order, &old_id);
       if (new_fits) {
-        Allocate(e.address, e.id, stream, e.code, e.value, out);
+        Allocate(State(e.address), e.id, stream, e.code, e.value, out);
         Event& r = out->Append();
         r = Paired(e);
-        if (old_id != 0) {
+        if (old_live) {
           r.old_id = old_id;
         } else {  // an unknown old block: the new one alone
           r.tag = RecordTag::kAlloc;
@@ -155,8 +144,9 @@ bool AddressPairer::Apply(const Event& e, bool force, size_t held_index, EventAr
         }
         return true;
       }
-      // The old block now, the new one when its address is free.
-      if (old_id != 0) {
+      // The old block now, the new one when its address is free: held
+      // first in its stream (the caller unholds `e`, which came before it).
+      if (old_live) {
         Event& f = out->Append();
         f = Paired(e);
         f.tag = RecordTag::kFree;
@@ -173,87 +163,27 @@ bool AddressPairer::Apply(const Event& e, bool force, size_t held_index, EventAr
       a.old_id = 0;
       a.paired = 0;
       a.value = 0;
-      Hold(a);
+      held_.push_front(a);  // before the rest of its stream
+      NoteHeld(a, +1);
+      ++stats_.held;
       return true;
     }
     default:
-      out->Append() = e;
+      PassOther(e, out);
       return true;
   }
 }
 
-void AddressPairer::Hold(const Event& e) {
-  ++stats_.held;
-  held_.push_back(e);
-  ++held_addresses_[e.address];
-  if (e.tag == RecordTag::kRealloc && e.old_id != e.address) ++held_addresses_[e.old_id];
-}
-
-void AddressPairer::Unhold(size_t i) {
-  const Event& e = held_[i];
-  auto drop = [this](uint64_t address) {
-    auto it = held_addresses_.find(address);
-    if (it != held_addresses_.end() && --it->second == 0) held_addresses_.erase(it);
-  };
-  drop(e.address);
-  if (e.tag == RecordTag::kRealloc && e.old_id != e.address) drop(e.old_id);
-  held_.erase(held_.begin() + static_cast<ptrdiff_t>(i));
-}
-
-void AddressPairer::Retry(EventArray* out) {
-  // Each applied event may make others consistent: again from the oldest
-  // until none applies (held events are few: inversions are rare).
-  for (bool progress = true; progress && !held_.empty();) {
-    progress = false;
-    for (size_t i = 0; i < held_.size(); ++i) {
-      const Event e = held_[i];  // a copy: Apply may hold a realloc's new block
-      // Taken out first so that its own held-ness does not block it.
-      if (Apply(e, /*force=*/false, i, out)) {
-        // Apply appended its new block's kAlloc at the end: index i is still e.
-        Unhold(i);
-        progress = true;
-        break;
-      }
-    }
-  }
-}
-
-void AddressPairer::ForceOldest(EventArray* out) {
-  const Event e = held_.front();
-  Unhold(0);
-  ++stats_.forced;
-  Apply(e, /*force=*/true, 0, out);
-  Retry(out);
-}
-
-const format::Record* AddressPairer::Own(const format::Record& r) {
-  owned_.push_back(std::make_unique<format::Record>(r));
-  return owned_.back().get();
-}
-
-void AddressPairer::Add(const Event& e, EventArray* out) {
-  if (e.time_us > now_) now_ = e.time_us;
+void AddressPairer::PassOther(const Event& e, EventArray* out) {
   switch (e.tag) {
-    case RecordTag::kAlloc:
-    case RecordTag::kFree:
-    case RecordTag::kRealloc: {
-      ++stats_.events;
-      if (e.tag == RecordTag::kRealloc && e.value > now_) now_ = e.value;
-      const bool touches_held = AnyHeldAt(e.address) ||
-                                (e.tag == RecordTag::kRealloc && AnyHeldAt(e.old_id));
-      if (!Apply(e, /*force=*/false, held_.size(), out)) {
-        Hold(e);
-      } else if (touches_held) {
-        Retry(out);
-      }
-      break;
-    }
     case RecordTag::kInherited: {
-      // A block live when the fork child began: its address in `id`.
+      // A block live when the fork child began: its address in `id`, an
+      // id of its own here; the address's count and last thread are the
+      // parent's, not known.
       const uint64_t address = e.id;
       const uint64_t id = format::MakeAllocId(kInheritedThread, next_inherited_++);
-      Allocate(address, id, e.stream, format::kAddressOrderNone, e.time_us, out);
       AddressState& s = State(address);
+      Allocate(s, id, e.stream, format::kAddressOrderNone, e.time_us, out);
       s.stream = kNoStream;
       s.count_known = false;
       Event& i = out->Append();
@@ -299,10 +229,137 @@ void AddressPairer::Add(const Event& e, EventArray* out) {
       out->Append() = e;
       break;
   }
+}
+
+void AddressPairer::NoteHeld(const Event& e, int delta) {
+  if (e.stream >= held_per_stream_.size()) held_per_stream_.resize(e.stream + 1, 0);
+  uint32_t& held = held_per_stream_[e.stream];
+  if (delta > 0 && held == 0) ++held_streams_;
+  held += delta;
+  if (delta < 0 && held == 0) --held_streams_;
+  auto note = [&](uint64_t address) {
+    if (delta > 0) {
+      ++held_addresses_[address];
+      return;
+    }
+    auto it = held_addresses_.find(address);
+    if (it != held_addresses_.end() && --it->second == 0) held_addresses_.erase(it);
+  };
+  switch (e.tag) {
+    case RecordTag::kAlloc:
+    case RecordTag::kFree:
+      note(e.address);
+      break;
+    case RecordTag::kRealloc:
+      note(e.address);
+      if (e.old_id != e.address) note(e.old_id);
+      break;
+    default:
+      break;
+  }
+}
+
+void AddressPairer::Hold(const Event& e) {
+  ++stats_.held;
+  Event h = e;
+  if (e.full != nullptr && e.tag != RecordTag::kAlloc && e.tag != RecordTag::kFree &&
+      e.tag != RecordTag::kRealloc) {
+    // The chunk's record may be gone by the time this is applied.
+    std::unique_ptr<FullRecord> copy = CopyRecord(*e.full);
+    h.full = &copy->record;
+    held_records_[h.full] = std::move(copy);
+  }
+  held_.push_back(h);
+  NoteHeld(h, +1);
+}
+
+void AddressPairer::Unhold(size_t i) {
+  const Event e = held_[i];
+  held_.erase(held_.begin() + static_cast<ptrdiff_t>(i));
+  NoteHeld(e, -1);
+}
+
+// Applies `e`, taken out of held_, and keeps its record's copy alive for
+// the analysis (until the next BeginRun).
+bool AddressPairer::ApplyHeld(const Event& e, bool force, EventArray* out) {
+  if (!Apply(e, force, out)) return false;
+  if (e.full != nullptr && e.tag != RecordTag::kAlloc && e.tag != RecordTag::kFree &&
+      e.tag != RecordTag::kRealloc) {
+    auto it = held_records_.find(e.full);
+    if (it != held_records_.end()) {
+      owned_.push_back(std::move(it->second));
+      held_records_.erase(it);
+    }
+  }
+  return true;
+}
+
+void AddressPairer::Retry(EventArray* out) {
+  // Only the first held event of each stream may apply; each one applied
+  // may make others consistent: again from the oldest until none applies
+  // (held events are few: inversions are rare).
+  std::vector<uint32_t> blocked;
+  for (bool progress = true; progress && !held_.empty();) {
+    progress = false;
+    blocked.clear();
+    for (size_t i = 0; i < held_.size() && blocked.size() < held_streams_; ++i) {
+      const Event e = held_[i];
+      if (std::find(blocked.begin(), blocked.end(), e.stream) != blocked.end()) continue;
+      // Out of held_ first: a realloc whose new block must wait holds it
+      // at the front.
+      Unhold(i);
+      if (ApplyHeld(e, /*force=*/false, out)) {
+        progress = true;
+        break;
+      }
+      held_.insert(held_.begin() + static_cast<ptrdiff_t>(i), e);
+      NoteHeld(e, +1);
+      blocked.push_back(e.stream);
+    }
+  }
+}
+
+void AddressPairer::ForceOldest(EventArray* out) {
+  const Event e = held_.front();
+  Unhold(0);
+  const bool address_event = e.tag == RecordTag::kAlloc || e.tag == RecordTag::kFree ||
+                             e.tag == RecordTag::kRealloc;
+  // Forced only if it was not consistent by now.
+  if (!ApplyHeld(e, /*force=*/false, out)) {
+    ApplyHeld(e, /*force=*/true, out);
+    if (address_event) ++stats_.forced;
+  }
+  Retry(out);
+}
+
+const format::Record* AddressPairer::Own(const format::Record& r) {
+  owned_.push_back(CopyRecord(r));
+  return &owned_.back()->record;
+}
+
+void AddressPairer::Add(const Event& e, EventArray* out) {
+  if (e.time_us > now_) now_ = e.time_us;
+  // Held events this event is far past go first, as they arrived before it.
   while (!held_.empty() &&
-         (held_.size() > kMaxHeld ||
+         (held_.size() > max_held_ ||
           (hold_slack_us_ != 0 && now_ - std::min(now_, held_.front().time_us) > hold_slack_us_))) {
     ForceOldest(out);
+  }
+  const bool address_event = e.tag == RecordTag::kAlloc || e.tag == RecordTag::kFree ||
+                             e.tag == RecordTag::kRealloc;
+  if (address_event) {
+    ++stats_.events;
+    if (e.tag == RecordTag::kRealloc && e.value > now_) now_ = e.value;
+  }
+  if (StreamHeld(e.stream)) {
+    Hold(e);
+    --stats_.held;  // behind its stream's held event, not out of order itself
+  } else if (!Apply(e, /*force=*/false, out)) {
+    Hold(e);
+  } else if (address_event && !held_addresses_.empty() &&
+             (held_addresses_.contains(e.address) ||
+              (e.tag == RecordTag::kRealloc && held_addresses_.contains(e.old_id)))) {
+    Retry(out);
   }
 }
 

@@ -23,10 +23,12 @@
 //    event (or the address has no known last event);
 //  - a hand-off's count is the address's count + 1 (if the count is
 //    known: not for a fork child's inherited or first-seen addresses);
-//  - no earlier event of the same stream at the same address is held.
 // A consistent event is applied at once; any other is *held* (copied
-// here) and applied as soon as it becomes consistent (each applied event
-// retries the held ones). A held event is *forced* (applied as it is,
+// here) and applied as soon as it becomes consistent (an applied event at
+// the address of a held one retries them). While a stream has an event
+// held, its later events (of every kind) are held behind it: the output
+// is the events in an order that keeps each thread's own, so what depends
+// on a thread's sequence (temporaries: trace_model.h) is as in version 4. A held event is *forced* (applied as it is,
 // and counted) once the merge has moved `hold_slack_us` past it, or when
 // too many are held, or at Finish: a free that finds no block is then a
 // free of an unknown address (dropped), an allocation at a live address
@@ -88,7 +90,9 @@ class AddressPairer {
   // came from the parent: the count of an address first seen is not
   // known). `hold_slack_us`: a held event is forced once an event this
   // much later has been seen (0: only by count or at Finish).
-  explicit AddressPairer(bool fork_child, uint64_t hold_slack_us = kDefaultHoldSlackUs);
+  // `max_held`: beyond this many held events the oldest is forced.
+  explicit AddressPairer(bool fork_child, uint64_t hold_slack_us = kDefaultHoldSlackUs,
+                         size_t max_held = kDefaultMaxHeld);
   AddressPairer(const AddressPairer&) = delete;
   AddressPairer& operator=(const AddressPairer&) = delete;
 
@@ -100,6 +104,16 @@ class AddressPairer {
   // Events appended by Add before this call will not be read again: the
   // records they point to may go.
   void BeginRun() { owned_.clear(); }
+  // Loads the state of e's address(es) ahead of its Add (a cache miss per
+  // address otherwise: the addresses of a heap come in no order).
+  void Prefetch(const Event& e) const {
+    if (e.tag == format::RecordTag::kAlloc || e.tag == format::RecordTag::kFree) {
+      states_.prefetch(e.address);
+    } else if (e.tag == format::RecordTag::kRealloc) {
+      states_.prefetch(e.old_id);
+      states_.prefetch(e.address);
+    }
+  }
   // The end of the trace: every held event is forced, in arrival order.
   void Finish(EventArray* out);
 
@@ -111,8 +125,8 @@ class AddressPairer {
   // most when two threads meet there; a held event that waits much longer
   // will not be put in order by the events still to come.
   static constexpr uint64_t kDefaultHoldSlackUs = 1000;
-  // At most this many events are held; the oldest is forced beyond.
-  static constexpr size_t kMaxHeld = 1 << 16;
+  // The merge's default: a stream held for longer than the slack is rare.
+  static constexpr size_t kDefaultMaxHeld = 4096;
 
  private:
   static constexpr uint32_t kNoStream = UINT32_MAX;
@@ -131,42 +145,52 @@ class AddressPairer {
   static bool Fits(const AddressState& s, Side side, uint32_t stream, uint64_t order);
   // Records the event in the address's state.
   static void Advance(AddressState& s, uint32_t stream, uint64_t order);
-  // Whether an event of `stream` at `address` is held before index `before`.
-  bool HeldBefore(uint32_t stream, uint64_t address, size_t before) const;
-  // Applies `e` if consistent (or `force`): appends its events to `out`.
+  // Applies `e` if consistent (or `force`; other than address events it
+  // always is): appends its events to `out`.
   // False: nothing changed (hold it). A realloc may apply its old block
   // and leave its new block held (true).
-  bool Apply(const Event& e, bool force, size_t held_index, EventArray* out);
-  // The old side of a realloc or a free, forced or consistent; returns the
-  // released id (0: none, an unknown free).
-  uint64_t Release(uint64_t address, uint32_t stream, uint64_t order, uint64_t time_us,
-                   EventArray* out);
+  bool Apply(const Event& e, bool force, EventArray* out);
+  // The old side of a realloc or a free, forced or consistent: false if
+  // no block was live there (an unknown free), else its id in *id.
+  bool Release(AddressState& s, uint32_t stream, uint64_t order, uint64_t* id);
   // The new side: `id` is live at `address` (forced: a live block there is
   // first released by a phantom free at `time_us`).
-  void Allocate(uint64_t address, uint64_t id, uint32_t stream, uint64_t order, uint64_t time_us,
+  void Allocate(AddressState& s, uint64_t id, uint32_t stream, uint64_t order, uint64_t time_us,
                 EventArray* out);
   void Hold(const Event& e);
+  // Counts `e` in (delta +1) or out of (-1) the held per stream and address.
+  void NoteHeld(const Event& e, int delta);
+  bool ApplyHeld(const Event& e, bool force, EventArray* out);
+  bool StreamHeld(uint32_t stream) const {
+    return stream < held_per_stream_.size() && held_per_stream_[stream] != 0;
+  }
   // held_[i] leaves the held events.
   void Unhold(size_t i);
-  // Whether an event at `address` (or, for a realloc, `old`) may make a held event consistent.
-  bool AnyHeldAt(uint64_t address) const {
-    return !held_addresses_.empty() && held_addresses_.contains(address);
-  }
   // Applies the held events that became consistent, and forces those due.
   void Retry(EventArray* out);
   void ForceOldest(EventArray* out);
+  // A copy of `r` that lives until the next BeginRun.
   const format::Record* Own(const format::Record& r);
+  // Appends the translated (kInherited, kBlockClasses, kFreeError) or
+  // unchanged record `e`.
+  void PassOther(const Event& e, EventArray* out);
 
   absl::flat_hash_map<uint64_t, AddressState> states_;
-  std::deque<Event> held_;  // in arrival order
+  // In arrival order; a held event's `full` record is a copy in
+  // held_records_ (the chunk's may be gone when it is applied).
+  std::deque<Event> held_;
+  absl::flat_hash_map<const format::Record*, std::unique_ptr<FullRecord>> held_records_;
+  std::vector<uint32_t> held_per_stream_;
   // Per address, the held events that name it (a realloc names two): an
   // applied event retries the held ones only when its address is here.
   absl::flat_hash_map<uint64_t, uint32_t> held_addresses_;
-  std::vector<std::unique_ptr<format::Record>> owned_;
+  std::vector<std::unique_ptr<FullRecord>> owned_;
   AddressPairingStats stats_;
   uint64_t next_inherited_ = 1;
   uint64_t now_ = 0;
   const uint64_t hold_slack_us_;
+  const size_t max_held_;
+  uint32_t held_streams_ = 0;  // streams with an event held
   const bool fork_child_;
 };
 

@@ -75,6 +75,29 @@ void ToEvent(const Record& r, uint32_t stream, Event* out) {
   }
 }
 
+void ToAddressEvent(const Record& r, uint32_t stream, Event* e) {
+  ToEvent(r, stream, e);
+  switch (r.tag) {
+    case RecordTag::kAlloc:
+      e->code = static_cast<uint8_t>(r.order);
+      e->address = r.address;
+      break;
+    case RecordTag::kFree:
+      e->code = static_cast<uint8_t>(r.order);
+      e->id = 0;
+      e->address = r.address;
+      break;
+    case RecordTag::kRealloc:
+      e->code = static_cast<uint8_t>(r.order);
+      e->paired = static_cast<uint8_t>(r.old_order);
+      e->old_id = r.old_address;
+      e->address = r.address;
+      break;
+    default:
+      break;
+  }
+}
+
 void EventArray::Grow(size_t n) {
   size_t want = size_ + n;
   if (want < capacity_ + capacity_ / 2) want = capacity_ + capacity_ / 2;
@@ -139,6 +162,27 @@ void DecodeAddressChunk(const uint8_t* data, size_t size, DecodedChunk* out, uin
   bool ordered = true;
   Record r;
   for (;;) {
+    // The hot records through the fast path, straight into Events (as
+    // ToAddressEvent writes them).
+    Event* const first = events.data() + events.size();
+    Event* cursor = first;
+    const size_t hot = decoder.DecodeAddressHotRecords(
+        events.capacity() - events.size(), [&](const format::AddressHotRecord& h) {
+          ordered &= h.time_us >= last_time;
+          last_time = h.tag == RecordTag::kRealloc ? h.time2_us : h.time_us;
+          if (h.tag != RecordTag::kFree) ++sizes[EventSizeBucket(h.size)];
+          Event* e = cursor;
+          PutHot(cursor,
+                 EventHead(h.tag, h.api, h.order, stream,
+                           h.tag == RecordTag::kRealloc ? h.old_order : 0),
+                 h.time_us, h.id, h.old_address, h.size, h.stack, h.time2_us);
+          e->address = h.address;
+        });
+    if (hot != 0) {
+      events.set_size(events.size() + hot);
+      if (events.size() == events.capacity()) events.Reserve(decoder.max_records_left() + 16);
+      continue;
+    }
     const size_t nodes = decoder.DecodeStackNodes(
         events.capacity() - events.size(), [&](uint64_t node, uint64_t parent, uint64_t ip,
                                                uint64_t time_us) {
@@ -152,25 +196,16 @@ void DecodeAddressChunk(const uint8_t* data, size_t size, DecodedChunk* out, uin
     if (nodes != 0) continue;
     if (!decoder.Next(&r)) break;
     Event& e = events.Append();
-    ToEvent(r, stream, &e);
+    ToAddressEvent(r, stream, &e);
     ordered &= e.time_us >= last_time;
     last_time = e.time_us;
     switch (r.tag) {
       case RecordTag::kAlloc:
-        e.code = static_cast<uint8_t>(r.order);
-        e.address = r.address;
         ++sizes[EventSizeBucket(r.size)];
         break;
       case RecordTag::kFree:
-        e.code = static_cast<uint8_t>(r.order);
-        e.id = 0;
-        e.address = r.address;
         break;
       case RecordTag::kRealloc:
-        e.code = static_cast<uint8_t>(r.order);
-        e.paired = static_cast<uint8_t>(r.old_order);
-        e.old_id = r.old_address;
-        e.address = r.address;
         ++sizes[EventSizeBucket(r.size)];
         if (r.time2_us > last_time) last_time = r.time2_us;
         break;

@@ -129,6 +129,10 @@ bool NeedsFullRecord(format::RecordTag tag);
 // Fills `e` from `r` (full left null).
 void ToEvent(const format::Record& r, uint32_t stream, Event* e);
 
+// Fills `e` from `r` of an address-frees trace as DecodeChunk does (its
+// address, order values; full left null).
+void ToAddressEvent(const format::Record& r, uint32_t stream, Event* e);
+
 // Copies `r` into a self-owned FullRecord.
 std::unique_ptr<FullRecord> CopyRecord(const format::Record& r);
 

@@ -23,6 +23,11 @@ LiveProcess::LiveProcess(std::string trace_path, const format::FileHeader& heade
     : trace_path_(std::move(trace_path)),
       header_(header),
       compact_(format::HasCompactFrees(header)) {
+  if (format::HasAddressFrees(header)) {
+    pairer_ = std::make_unique<AddressPairer>(
+        (header.flags & format::kFileFlagForkChild) != 0, /*hold_slack_us=*/0,
+        /*max_held=*/size_t{1} << 20);
+  }
   if ((header.flags & format::kFileFlagSampled) != 0 && header.sample_period_bytes > 1) {
     sample_period_ = static_cast<double>(header.sample_period_bytes);
   }
@@ -31,11 +36,24 @@ LiveProcess::LiveProcess(std::string trace_path, const format::FileHeader& heade
 LiveProcess::~LiveProcess() = default;
 
 absl::Status LiveProcess::ApplyChunk(const std::vector<uint8_t>& chunk) {
-  format::ChunkDecoder decoder(chunk.data(), chunk.size(), compact_);
+  format::ChunkDecoder decoder(chunk.data(), chunk.size(), compact_, pairer_ != nullptr);
   if (!decoder.ok()) return absl::DataLossError(absl::StrCat(trace_path_, ": ", decoder.error()));
   uint32_t thread = decoder.header().thread_index;
   Record r;
-  while (decoder.Next(&r)) Apply(r, thread);
+  while (decoder.Next(&r)) {
+    if (pairer_ == nullptr) {
+      Apply(r, thread);
+      continue;
+    }
+    // Address frees: through the pairing (the thread index as its stream).
+    Event e;
+    ToAddressEvent(r, thread, &e);
+    if (NeedsFullRecord(r.tag)) e.full = &r;  // copied by the pairer if held
+    pairer_->BeginRun();
+    paired_.clear();
+    pairer_->Add(e, &paired_);
+    ApplyPaired(thread);
+  }
   ++counters_.chunks;
   if (!decoder.ok()) return absl::DataLossError(absl::StrCat(trace_path_, ": ", decoder.error()));
   return absl::OkStatus();
@@ -119,6 +137,55 @@ void LiveProcess::Apply(const Record& r, uint32_t thread_index) {
       break;
     default:  // kThreadStart, kFork, kExec, kLost, kAllocFailed, kFreeError
       break;
+  }
+}
+
+void LiveProcess::ApplyPaired(uint32_t thread_index) {
+  for (const Event& e : paired_) {
+    if (e.time_us > counters_.last_time_us && e.tag != RecordTag::kStackNode &&
+        e.tag != RecordTag::kBlockClasses) {
+      counters_.last_time_us = e.time_us;
+    }
+    switch (e.tag) {
+      case RecordTag::kAlloc:
+        Allocate(e.id, e.api, e.size, e.stack, format::AllocIdThread(e.id));
+        continue;
+      case RecordTag::kFree:
+        Free(e.id);
+        continue;
+      case RecordTag::kRealloc:
+        Free(e.old_id);
+        Allocate(e.id, e.api, e.size, e.stack, format::AllocIdThread(e.id));
+        continue;
+      default:
+        break;
+    }
+    if (e.full != nullptr) {
+      Apply(*e.full, thread_index);
+      continue;
+    }
+    // The other records, back from their Events (chunk_events.h's fields).
+    Record r;
+    r.tag = e.tag;
+    r.api = e.api;
+    r.time_us = e.time_us;
+    r.id = e.id;
+    r.size = e.size;
+    r.stack = e.stack;
+    switch (e.tag) {
+      case RecordTag::kStackNode:
+        r.stack_node = {e.value, e.old_id, e.size};
+        break;
+      case RecordTag::kModuleUnload:
+        r.module.id = e.value;
+        break;
+      case RecordTag::kRss:
+        r.rss_bytes = e.value;
+        break;
+      default:
+        break;
+    }
+    Apply(r, thread_index);
   }
 }
 

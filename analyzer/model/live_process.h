@@ -37,6 +37,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
+#include "analyzer/model/address_pairing.h"
+#include "analyzer/model/chunk_events.h"
 #include "analyzer/model/compact_free_index.h"
 #include "analyzer/model/leak_scan_tracker.h"
 #include "analyzer/model/live_set.h"
@@ -181,6 +183,14 @@ class LiveProcess {
   // LeakScanTracker::OnCompactBlockClasses).
   bool compact_ = false;
   CompactFreeIndex compact_index_;
+  // Address frees (format version 6): the pairing stage (address_pairing.h)
+  // gives frees their blocks' ids. Chunks come in the order their threads
+  // flushed them, not in time order: no slack (a held event waits until it
+  // is consistent), and room for a thread's chunk or more held.
+  std::unique_ptr<AddressPairer> pairer_;
+  EventArray paired_;
+  // Applies the pairing's events made from a record of thread_index.
+  void ApplyPaired(uint32_t thread_index);
   // Per thread index: allocation counters below this were applied already.
   absl::flat_hash_map<uint32_t, uint64_t> allocated_upto_;
   double estimated_live_bytes_ = 0;  // sampled traces: the peak's running estimate

@@ -138,7 +138,11 @@ class Analysis {
         // Address frees: the pairing stage first (address_pairing.h).
         pairer_->BeginRun();
         paired_.clear();
-        for (size_t i = 0; i < count; ++i) pairer_->Add(batch[i], &paired_);
+        constexpr size_t kAddressAhead = 12;
+        for (size_t i = 0; i < count; ++i) {
+          if (i + kAddressAhead < count) pairer_->Prefetch(batch[i + kAddressAhead]);
+          pairer_->Add(batch[i], &paired_);
+        }
         ProcessPaired();
       } else {
         ProcessRun(batch, count, run.stream);

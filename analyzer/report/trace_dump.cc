@@ -50,9 +50,54 @@ std::string Id(uint64_t id) {
   return absl::StrCat(format::AllocIdThread(id), ":", format::AllocIdCounter(id));
 }
 
+// Address frees (version 6): the hot records with their addresses and
+// order values, the blocks of kInherited and kBlockClasses by address.
+// False for the other records (PrintRecord prints them).
+bool PrintAddressRecord(std::FILE* out, const Record& r) {
+  switch (r.tag) {
+    case RecordTag::kAlloc:
+      std::fprintf(out, "  %" PRIu64 " alloc id=%s api=%s size=%" PRIu64 " stack=%" PRIu64
+                   " align=%" PRIu64 " addr=0x%" PRIx64 " order=%" PRIu64 "\n",
+                   r.time_us, Id(r.id).c_str(), Api(r.api), r.size, r.stack, r.alignment,
+                   r.address, r.order);
+      return true;
+    case RecordTag::kFree:
+      std::fprintf(out, "  %" PRIu64 " free addr=0x%" PRIx64 " order=%" PRIu64 " api=%s\n",
+                   r.time_us, r.address, r.order, Api(r.api));
+      return true;
+    case RecordTag::kRealloc:
+      std::fprintf(out, "  %" PRIu64 " realloc old_addr=0x%" PRIx64 " old_order=%" PRIu64
+                   " id=%s api=%s size=%" PRIu64 " stack=%" PRIu64 " alloc_time=%" PRIu64
+                   " addr=0x%" PRIx64 " order=%" PRIu64 "\n",
+                   r.time_us, r.old_address, r.old_order, Id(r.id).c_str(), Api(r.api), r.size,
+                   r.stack, r.time2_us, r.address, r.order);
+      return true;
+    case RecordTag::kInherited:
+      std::fprintf(out, "  %" PRIu64 " inherited addr=0x%" PRIx64 " api=%s size=%" PRIu64
+                   " stack=%" PRIu64 "\n",
+                   r.time_us, r.id, Api(r.api), r.size, r.stack);
+      return true;
+    case RecordTag::kBlockClasses: {
+      const format::Record::BlockClassesFields& b = r.block_classes;
+      std::string addresses;
+      for (size_t i = 0; i < b.ids.size() && i < 8; ++i) {
+        absl::StrAppend(&addresses, " 0x", absl::Hex(b.ids[i]));
+      }
+      if (b.ids.size() > 8) absl::StrAppend(&addresses, " ...");
+      std::fprintf(out, "  block-classes scan=%" PRIu64 " class=%u count=%zu addrs=[%s ]\n",
+                   b.scan, static_cast<unsigned>(b.leak_class), b.ids.size(), addresses.c_str());
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
 // `compact`: the file's frees are compact (format::HasCompactFrees): a free
 // shows the freed block's stack and size, which is all it names.
-void PrintRecord(std::FILE* out, const Record& r, bool compact) {
+// `address`: they name addresses (format::HasAddressFrees).
+void PrintRecord(std::FILE* out, const Record& r, bool compact, bool address) {
+  if (address && PrintAddressRecord(out, r)) return;
   switch (r.tag) {
     case RecordTag::kAlloc:
       std::fprintf(out, "  %" PRIu64 " alloc id=%s api=%s size=%" PRIu64 " stack=%" PRIu64
@@ -220,11 +265,15 @@ absl::Status DumpTrace(const std::string& path, std::FILE* out, ProgressListener
   if (compact) {
     std::fprintf(out, "compact frees: a free names its block's stack and size, not its id\n");
   }
+  const bool address = format::HasAddressFrees(h);
+  if (address) {
+    std::fprintf(out, "address frees: a free names its block's address, not its id\n");
+  }
   std::vector<uint8_t> chunk;
   uint64_t offset = 0;
   Record record;
   while (reader.NextChunk(&chunk, &offset)) {
-    format::ChunkDecoder decoder(chunk.data(), chunk.size(), compact);
+    format::ChunkDecoder decoder(chunk.data(), chunk.size(), compact, address);
     if (!decoder.ok()) {
       return absl::DataLossError(absl::StrCat(path, ": corrupt trace: ", decoder.error()));
     }
@@ -234,7 +283,7 @@ absl::Status DumpTrace(const std::string& path, std::FILE* out, ProgressListener
                  offset, c.thread_index, c.tid, c.sequence, c.base_time_us,
                  c.first_alloc_counter, chunk.size());
     while (decoder.Next(&record)) {
-      PrintRecord(out, record, compact);
+      PrintRecord(out, record, compact, address);
       if (record.tag == RecordTag::kEnd) saw_end = true;
     }
     if (progress != nullptr) progress->Update(offset, file_size);

@@ -77,6 +77,44 @@ class TestTraceWriter {
     });
     return format::MakeAllocId(t, th.next_counter++);
   }
+  // Address frees (format version 6): UseAddressFrees() stamps the header;
+  // then the *At calls write the version-6 rows, with the order values the
+  // preload's cells would give (trace_format.h, AddressOrder: 0 when the
+  // address's previous event was the same thread's or there was none),
+  // unless a test passes its own (`order` >= 0).
+  void UseAddressFrees() {
+    EditHeader([](format::FileHeader& h) {
+      h.flags |= format::kFileFlagAddressFrees;
+      h.version = format::FormatVersionFor(h.flags);
+    });
+  }
+  uint64_t AllocAt(uint32_t t, uint64_t time, format::Api api, uint64_t size, uint64_t stack,
+                   uint64_t address, int order = -1) {
+    Thread& th = T(t);
+    const uint64_t o = CellEvent(t, address, order);
+    Put(t, [&](format::ChunkEncoder& e) {
+      return e.PutAllocAddress(time, api, size, stack, 0, address, o);
+    });
+    return format::MakeAllocId(t, th.next_counter++);
+  }
+  void FreeAt(uint32_t t, uint64_t time, uint64_t address, format::Api api = format::Api::kFree,
+              int order = -1) {
+    const uint64_t o = CellEvent(t, address, order);
+    Put(t, [&](format::ChunkEncoder& e) { return e.PutFreeAddress(time, api, address, o); });
+  }
+  uint64_t ReallocAtAddress(uint32_t t, uint64_t time, uint64_t new_time, uint64_t old_address,
+                            uint64_t size, uint64_t stack, uint64_t address, int old_order = -1,
+                            int order = -1) {
+    Thread& th = T(t);
+    const uint64_t oo = CellEvent(t, old_address, old_order);
+    const uint64_t o = CellEvent(t, address, order);
+    Put(t, [&](format::ChunkEncoder& e) {
+      return e.PutReallocAddress(time, new_time, format::Api::kRealloc, old_address, oo, size,
+                                 stack, address, o);
+    });
+    return format::MakeAllocId(t, th.next_counter++);
+  }
+
   void StackNode(uint32_t t, uint64_t node, uint64_t parent, uint64_t ip) {
     Put(t, [&](format::ChunkEncoder& e) { return e.PutStackNode(node, parent, ip); });
   }
@@ -212,6 +250,24 @@ class TestTraceWriter {
     uint64_t next_counter = 0;
     uint64_t last_time = 0;
   };
+
+  // The preload's cell at `address` (one event more, by thread t): the
+  // order value of the event, or `forced` if a test gives one.
+  uint64_t CellEvent(uint32_t t, uint64_t address, int forced) {
+    Cell& c = cells_[address];
+    const bool hand_off = c.used && c.owner != t;
+    ++c.count;
+    c.used = true;
+    c.owner = t;
+    if (forced >= 0) return static_cast<uint64_t>(forced);
+    return hand_off ? format::AddressOrder(c.count) : format::kAddressOrderNone;
+  }
+  struct Cell {
+    uint32_t count = 0;
+    uint32_t owner = 0;
+    bool used = false;
+  };
+  std::map<uint64_t, Cell> cells_;
 
   Thread& T(uint32_t t) {
     auto& th = threads_[t];

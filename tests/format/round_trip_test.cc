@@ -23,9 +23,9 @@ namespace {
 constexpr uint32_t kThread = 3;
 
 std::vector<Record> DecodeAll(const uint8_t* data, size_t size, std::string* error,
-                              bool compact = false) {
+                              bool compact = false, bool address = false) {
   std::vector<Record> out;
-  ChunkDecoder decoder(data, size, compact);
+  ChunkDecoder decoder(data, size, compact, address);
   Record r;
   while (decoder.Next(&r)) out.push_back(r);
   *error = decoder.error();
@@ -548,6 +548,235 @@ TEST(RoundTrip, CompactFreeWithoutItsSizeIsRejected) {
   EXPECT_NE(error.find("malformed free record"), std::string::npos) << error;
 }
 
+// Address frees (version 6): the rows of trace_format.h's "Address
+// frees" back as written, the address deltas chained through every hot
+// record (a realloc's old address, then its new one).
+TEST(RoundTrip, AddressFrees) {
+  for (size_t pad : {size_t{0}, size_t{1000}}) {
+    std::vector<uint8_t> buf(1 << 17);
+    ChunkEncoder enc;
+    enc.Begin(buf.data(), buf.size(), ChunkHeader{kThread, 1, 0, 500, 10});
+    ASSERT_TRUE(enc.PutAllocAddress(501, Api::kMalloc, 100, 7, 0, 0x7f0000001000, 0));  // 10
+    ASSERT_TRUE(enc.PutAllocAddress(502, Api::kNewAligned, 64, 8, 64, 0x5000, 5));      // 11
+    ASSERT_TRUE(enc.PutFreeAddress(503, Api::kDelete, 0x5000, AddressOrder(6)));
+    ASSERT_TRUE(enc.PutReallocAddress(504, 507, Api::kRealloc, 0x7f0000001000, 0, 1ull << 33, 9,
+                                      0x7f0000001000, AddressOrder(15)));  // 12
+    ASSERT_TRUE(enc.PutFreeAddress(508, Api::kFree, 0x10, kAddressOrderNone));
+    uint64_t addresses[] = {0x10, 0x7f0000001000};
+    ASSERT_TRUE(enc.PutBlockClasses(1, LeakClass::kReachable, addresses, 2));
+    ASSERT_TRUE(enc.PutInherited(509, 0x2000, Api::kNew, 48, 0));
+    ASSERT_TRUE(enc.PutFreeError(510, Api::kDelete, FreeError::kMismatchedFree,
+                                 FreeAction::kPassed, 0x2000, 7, 0));
+    for (size_t i = 0; i < pad; ++i) {
+      ASSERT_TRUE(enc.PutAllocAddress(511, Api::kMalloc, 16, 1, 0, 0x9000 + 16 * i, 0));
+      ASSERT_TRUE(enc.PutFreeAddress(512, Api::kFree, 0x9000 + 16 * i, 0));
+    }
+    enc.Seal();
+    std::string error;
+    std::vector<Record> r =
+        DecodeAll(buf.data(), enc.size(), &error, /*compact=*/false, /*address=*/true);
+    ASSERT_EQ(error, "");
+    ASSERT_EQ(r.size(), 8 + 2 * pad);
+    EXPECT_EQ(r[0].tag, RecordTag::kAlloc);
+    EXPECT_EQ(r[0].id, MakeAllocId(kThread, 10));
+    EXPECT_EQ(r[0].address, 0x7f0000001000u);
+    EXPECT_EQ(r[0].order, 0u);
+    EXPECT_EQ(r[0].size, 100u);
+    EXPECT_EQ(r[0].stack, 7u);
+    EXPECT_EQ(r[1].id, MakeAllocId(kThread, 11));
+    EXPECT_EQ(r[1].alignment, 64u);
+    EXPECT_EQ(r[1].address, 0x5000u);
+    EXPECT_EQ(r[1].order, 5u);
+    EXPECT_EQ(r[1].api, Api::kNewAligned);
+    EXPECT_EQ(r[2].tag, RecordTag::kFree);
+    EXPECT_EQ(r[2].time_us, 503u);
+    EXPECT_EQ(r[2].id, 0u);
+    EXPECT_EQ(r[2].address, 0x5000u);
+    EXPECT_EQ(r[2].order, AddressOrder(6));
+    EXPECT_EQ(r[2].api, Api::kDelete);
+    EXPECT_EQ(r[3].tag, RecordTag::kRealloc);
+    EXPECT_EQ(r[3].time_us, 504u);
+    EXPECT_EQ(r[3].time2_us, 507u);
+    EXPECT_EQ(r[3].old_id, 0u);
+    EXPECT_EQ(r[3].old_address, 0x7f0000001000u);
+    EXPECT_EQ(r[3].old_order, 0u);
+    EXPECT_EQ(r[3].address, 0x7f0000001000u);
+    EXPECT_EQ(r[3].order, AddressOrder(15));
+    EXPECT_EQ(r[3].size, 1ull << 33);
+    EXPECT_EQ(r[3].stack, 9u);
+    EXPECT_EQ(r[3].id, MakeAllocId(kThread, 12));
+    EXPECT_EQ(r[4].address, 0x10u);
+    EXPECT_EQ(r[4].time_us, 508u);
+    EXPECT_EQ(r[5].block_classes.ids, std::vector<uint64_t>(addresses, addresses + 2));
+    EXPECT_EQ(r[6].tag, RecordTag::kInherited);
+    EXPECT_EQ(r[6].id, 0x2000u);
+    EXPECT_EQ(r[6].size, 48u);
+    EXPECT_EQ(r[7].tag, RecordTag::kFreeError);
+    EXPECT_EQ(r[7].address, 0x2000u);
+    EXPECT_EQ(r[7].id, 0u);
+    if (pad != 0) {
+      EXPECT_EQ(r.back().tag, RecordTag::kFree);
+      EXPECT_EQ(r.back().address, 0x9000u + 16 * (pad - 1));
+      EXPECT_EQ(r[r.size() - 2].id, MakeAllocId(kThread, 13 + pad - 1));
+    }
+    // A version-4 reader of the same bytes fails rather than misreads
+    // (a free's row has no id_ref; the columns hold more than it uses).
+    DecodeAll(buf.data(), enc.size(), &error);
+    EXPECT_NE(error, "");
+  }
+}
+
+// The address rows' fast path (DecodeAddressHotRecords) gives the records
+// and the error the checked path (Next) gives, on valid chunks and on the
+// same chunks cut short or with bytes changed.
+TEST(RoundTrip, AddressFastPathMatchesTheCheckedPath) {
+  std::mt19937_64 rng(22);
+  auto decode = [](const std::vector<uint8_t>& c, bool fast, std::string* error) {
+    std::vector<Record> out;
+    ChunkDecoder d(c.data(), c.size(), false, /*address_frees=*/true);
+    Record r;
+    for (;;) {
+      if (fast) {
+        size_t n = d.DecodeAddressHotRecords(SIZE_MAX, [&](const AddressHotRecord& h) {
+          Record x;
+          x.tag = h.tag;
+          x.api = h.api;
+          x.time_us = h.time_us;
+          x.time2_us = h.time2_us;
+          x.size = h.size;
+          x.stack = h.stack;
+          x.alignment = h.alignment;
+          x.address = h.address;
+          x.order = h.order;
+          x.old_address = h.old_address;
+          x.old_order = h.old_order;
+          x.id = h.id;
+          out.push_back(x);
+        });
+        if (n != 0) continue;
+      }
+      if (!d.Next(&r)) break;
+      out.push_back(r);
+    }
+    *error = d.error();
+    return out;
+  };
+  for (int round = 0; round < 200; ++round) {
+    std::vector<uint8_t> buf(1 << 14);
+    ChunkEncoder enc;
+    enc.Begin(buf.data(), buf.size(), ChunkHeader{kThread, 1, 0, 100, 7});
+    uint64_t time = 100;
+    for (int i = 0; i < 60; ++i) {
+      time += rng() % 3;
+      uint64_t a = 0x7f0000000000 + (rng() % 64) * 16, b = 0x1000 + (rng() % 64) * 16;
+      uint64_t order = rng() % 4 == 0 ? 1 + rng() % 16 : 0;
+      switch (rng() % 4) {
+        case 0:
+          ASSERT_TRUE(enc.PutAllocAddress(time, Api::kMalloc, rng() % 5000, rng() % 100,
+                                          rng() % 2 * 64, a, order));
+          break;
+        case 1:
+          ASSERT_TRUE(enc.PutFreeAddress(time, Api::kFree, a, order));
+          break;
+        case 2:
+          ASSERT_TRUE(enc.PutReallocAddress(time, time + rng() % 2, Api::kRealloc, a, order,
+                                            rng() % 100000, rng() % 50, b, rng() % 17));
+          break;
+        default:
+          ASSERT_TRUE(enc.PutStackNode(i + 1, i, 0x400000 + i));
+          break;
+      }
+    }
+    size_t size = enc.Seal();
+    std::vector<uint8_t> chunk(buf.begin(), buf.begin() + static_cast<ptrdiff_t>(size));
+    if (round % 2 == 1) {  // damaged: a few bytes changed after the preamble
+      for (int k = 0; k < 3; ++k) {
+        chunk[kChunkPreambleBytes + rng() % (size - kChunkPreambleBytes)] =
+            static_cast<uint8_t>(rng());
+      }
+    }
+    std::string slow_error, fast_error;
+    std::vector<Record> slow = decode(chunk, false, &slow_error);
+    std::vector<Record> fast = decode(chunk, true, &fast_error);
+    EXPECT_EQ(slow_error, fast_error) << round;
+    ASSERT_EQ(slow.size(), fast.size()) << round;
+    for (size_t i = 0; i < slow.size(); ++i) {
+      const Record& x = slow[i];
+      const Record& y = fast[i];
+      ASSERT_EQ(x.tag, y.tag) << round << " " << i;
+      SCOPED_TRACE(std::to_string(round) + " " + std::to_string(i) + " of " + std::to_string(slow.size()));
+      // Other records (a damaged chunk's) come from Next in both.
+      if (x.tag != RecordTag::kAlloc && x.tag != RecordTag::kFree &&
+          x.tag != RecordTag::kRealloc) {
+        continue;
+      }
+      EXPECT_EQ(x.api, y.api);
+      EXPECT_EQ(x.time_us, y.time_us);
+      EXPECT_EQ(x.address, y.address);
+      EXPECT_EQ(x.order, y.order);
+      if (x.tag != RecordTag::kFree) {
+        EXPECT_EQ(x.id, y.id);
+        EXPECT_EQ(x.size, y.size);
+        EXPECT_EQ(x.stack, y.stack);
+      }
+      if (x.tag == RecordTag::kAlloc) EXPECT_EQ(x.alignment, y.alignment);
+      if (x.tag == RecordTag::kRealloc) {
+        EXPECT_EQ(x.time2_us, y.time2_us);
+        EXPECT_EQ(x.old_address, y.old_address);
+        EXPECT_EQ(x.old_order, y.old_order);
+      }
+    }
+  }
+}
+
+// Corrupt address rows are errors, never misreads: an order value above
+// AddressOrder's range, a free without its order, a truncated realloc.
+TEST(RoundTrip, CorruptAddressRowsAreRejected) {
+  auto decode = [](uint64_t order, bool drop_last_misc) {
+    std::vector<uint8_t> buf(4096);
+    ChunkEncoder enc;
+    enc.Begin(buf.data(), buf.size(), ChunkHeader{kThread, 1, 0, 0, 0});
+    EXPECT_TRUE(enc.PutFreeAddress(1, Api::kFree, 0x1000, order));
+    size_t size = enc.Seal();
+    if (drop_last_misc) {  // the misc column is last: shorten it by its last byte
+      uint32_t lengths[4];
+      std::memcpy(lengths, buf.data() + sizeof(ChunkHeader), sizeof lengths);
+      --lengths[3];
+      std::memcpy(buf.data() + sizeof(ChunkHeader), lengths, sizeof lengths);
+      --size;
+    }
+    std::string error;
+    DecodeAll(buf.data(), size, &error, false, /*address=*/true);
+    return error;
+  };
+  EXPECT_EQ(decode(kAddressCountModulo, false), "");
+  EXPECT_NE(decode(kAddressCountModulo + 1, false).find("malformed free record"),
+            std::string::npos);
+  EXPECT_NE(decode(3, true).find("malformed free record"), std::string::npos);
+
+  std::vector<uint8_t> buf(4096);
+  ChunkEncoder enc;
+  enc.Begin(buf.data(), buf.size(), ChunkHeader{kThread, 1, 0, 0, 0});
+  ASSERT_TRUE(enc.PutReallocAddress(1, 2, Api::kRealloc, 0x1000, 0, 32, 1, 0x2000, 0));
+  size_t size = enc.Seal();
+  // Every stream shortened in turn: the record never decodes.
+  for (int stream = 0; stream < 4; ++stream) {
+    std::vector<uint8_t> bad(buf.begin(), buf.begin() + static_cast<ptrdiff_t>(size));
+    uint32_t lengths[4];
+    std::memcpy(lengths, bad.data() + sizeof(ChunkHeader), sizeof lengths);
+    if (lengths[stream] < 1) continue;
+    size_t offset = kChunkPreambleBytes;
+    for (int i = 0; i <= stream; ++i) offset += lengths[i];
+    bad.erase(bad.begin() + static_cast<ptrdiff_t>(offset) - 1);
+    --lengths[stream];
+    std::memcpy(bad.data() + sizeof(ChunkHeader), lengths, sizeof lengths);
+    std::string error;
+    std::vector<Record> r = DecodeAll(bad.data(), bad.size(), &error, false, true);
+    EXPECT_NE(error, "") << "stream " << stream;
+    EXPECT_TRUE(r.empty());
+  }
+}
+
 // --- files ---------------------------------------------------------------
 
 FileHeader Header(uint32_t version) {
@@ -623,6 +852,19 @@ TEST(TraceFile, CompactVersionNeedsItsFlag) {
   EXPECT_NE(v5_without.status().message().find("version 5 without the compact-frees flag"),
             std::string::npos)
       << v5_without.status();
+  EXPECT_TRUE(open_with(kFormatVersionAddress, kFileFlagAddressFrees).ok());
+  auto v6_without = open_with(kFormatVersionAddress, 0);
+  ASSERT_FALSE(v6_without.ok());
+  EXPECT_NE(v6_without.status().message().find("version 6 without the address-frees flag"),
+            std::string::npos)
+      << v6_without.status();
+  auto v4_address = open_with(kFormatVersion, kFileFlagAddressFrees);
+  ASSERT_FALSE(v4_address.ok());
+  EXPECT_NE(v4_address.status().message().find("version 4 with the address-frees flag"),
+            std::string::npos)
+      << v4_address.status();
+  EXPECT_FALSE(
+      open_with(kFormatVersionAddress, kFileFlagAddressFrees | kFileFlagCompactFrees).ok());
   auto v4_with = open_with(kFormatVersion, kFileFlagCompactFrees);
   ASSERT_FALSE(v4_with.ok());
   EXPECT_NE(v4_with.status().message().find("version 4 with the compact-frees flag"),

@@ -41,6 +41,33 @@ const Site* FindSite(const ProcessProfile& p, uint64_t stack, Api api) {
   return nullptr;
 }
 
+// Address frees (version 6): a free whose allocation's chunk comes later
+// in the file waits in the pairing stage (address_pairing.h) until the
+// allocation is applied; then the address passes to another block.
+TEST(LiveProcessTest, AddressFreesArePairedAcrossChunksInFileOrder) {
+  TestTraceWriter w;
+  w.UseAddressFrees();
+  w.Process(0, 0, "/bin/prog", {"prog"});
+  w.StackNode(1, 1, 0, 0x1000);
+  w.AllocAt(1, 10, Api::kMalloc, 100, 1, 0x5000);
+  w.AllocAt(1, 11, Api::kMalloc, 200, 1, 0x6000);
+  // Thread 2 frees the first block and reuses its address; its chunk
+  // reaches the file before thread 1's.
+  w.FreeAt(2, 20, 0x5000);
+  w.AllocAt(2, 21, Api::kMalloc, 300, 1, 0x5000);
+  w.Flush(2);
+  w.Flush(1);
+  w.ReallocAtAddress(1, 30, 30, 0x6000, 400, 1, 0x7000);
+  std::unique_ptr<LiveProcess> owned = ApplyAll(w, "live_address");
+  LiveProcess& live = *owned;
+  EXPECT_EQ(live.counters().allocs, 4u);
+  EXPECT_EQ(live.counters().frees, 2u);
+  EXPECT_EQ(live.counters().live_blocks, 2u);
+  EXPECT_EQ(live.counters().live_bytes, 700u);
+  EXPECT_EQ(live.counters().unmatched_frees, 0u);
+  EXPECT_EQ(live.counters().pending_frees, 0u);
+}
+
 TEST(LiveProcessTest, FreeBeforeItsAllocationIsMatchedWhenTheAllocationArrives) {
   TestTraceWriter w;
   w.Process(0, 0, "/bin/prog", {"prog"});

@@ -1,0 +1,145 @@
+// tests/scenarios/address_pairing_test.cc: the same programs recorded in
+// table mode (format version 4) and in address mode (HEAPSIGHT_PAIRING=
+// address, version 6) give the same profile: every total and every call
+// site's numbers that a report, leaks or pprof prints, the sites keyed by
+// their frames (module and offset: ASLR moves the load addresses between
+// the two runs). The leak scan is off in both (its address-mode side is
+// another change's).
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "analyzer/model/address_pairing.h"
+#include "analyzer/model/trace_model.h"
+#include "analyzer/symbols/symbolizer.h"
+#include "tests/scenarios/scenario_util.h"
+
+namespace heapsight::testing {
+namespace {
+
+using analyzer::ProcessProfile;
+
+struct Recorded {
+  ProcessProfile profile;
+  analyzer::AddressPairingStats pairing;
+};
+
+Recorded Record(const std::vector<std::string>& argv, const std::string& pairing) {
+  std::string dir = MakeTempDir();
+  RunResult run = RunTraced(argv, dir, {{"HEAPSIGHT_PAIRING", pairing},
+                                        {"HEAPSIGHT_LEAK_SCAN", "0"},
+                                        {"HEAPSIGHT_ON_BAD_FREE", "skip"}});
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.traces.size(), 1u);
+  Recorded r;
+  if (run.traces.empty()) return r;
+  analyzer::AnalyzeOptions options;
+  options.address_pairing = &r.pairing;
+  absl::StatusOr<ProcessProfile> p = analyzer::AnalyzeTrace(run.traces[0], options);
+  EXPECT_TRUE(p.ok()) << p.status();
+  if (p.ok()) r.profile = std::move(*p);
+  return r;
+}
+
+// A site's frames as (module path, offset in it), innermost first, and its api.
+using SiteKey = std::tuple<std::vector<std::pair<std::string, uint64_t>>, format::Api>;
+
+std::map<SiteKey, analyzer::SiteStats> SitesByFrames(const ProcessProfile& p) {
+  std::map<SiteKey, analyzer::SiteStats> sites;
+  for (const analyzer::Site& site : p.sites) {
+    std::vector<std::pair<std::string, uint64_t>> frames;
+    for (uint64_t ip : p.StackIps(site.stack)) {
+      const analyzer::Module* m = p.symbolizer->FindModule(ip);
+      frames.emplace_back(m != nullptr ? m->path : "?", m != nullptr ? ip - m->load_address : ip);
+    }
+    analyzer::SiteStats& s = sites[{frames, site.api}];
+    s.alloc_count += site.stats.alloc_count;
+    s.alloc_bytes += site.stats.alloc_bytes;
+    s.leaked_count += site.stats.leaked_count;
+    s.leaked_bytes += site.stats.leaked_bytes;
+    s.temporary_count += site.stats.temporary_count;
+    s.peak_count += site.stats.peak_count;
+  }
+  return sites;
+}
+
+// `deterministic`: one thread, so the peak's moment is the same too.
+void ExpectSameProfiles(const std::vector<std::string>& argv, bool deterministic) {
+  Recorded table = Record(argv, "table");
+  Recorded address = Record(argv, "address");
+  const ProcessProfile& a = table.profile;
+  const ProcessProfile& b = address.profile;
+  EXPECT_EQ(a.header.version, format::kFormatVersion);
+  ASSERT_EQ(b.header.version, format::kFormatVersionAddress);
+  EXPECT_GT(address.pairing.events, 0u);
+  EXPECT_EQ(address.pairing.forced, 0u);
+  EXPECT_EQ(address.pairing.phantom_frees, 0u);
+  EXPECT_TRUE(b.complete);
+  const analyzer::Totals& x = a.totals;
+  const analyzer::Totals& y = b.totals;
+  EXPECT_EQ(x.allocs, y.allocs);
+  EXPECT_EQ(x.frees, y.frees);
+  EXPECT_EQ(x.bytes_allocated, y.bytes_allocated);
+  EXPECT_EQ(x.allocs_by_api, y.allocs_by_api);
+  EXPECT_EQ(x.frees_by_api, y.frees_by_api);
+  EXPECT_EQ(x.leaked_bytes, y.leaked_bytes);
+  EXPECT_EQ(x.leaked_blocks, y.leaked_blocks);
+  EXPECT_EQ(x.temporary, y.temporary);
+  EXPECT_EQ(x.unmatched_frees, y.unmatched_frees);
+  EXPECT_EQ(x.bad_frees, y.bad_frees);
+  EXPECT_EQ(x.failed_allocs, y.failed_allocs);
+  if (deterministic) {
+    EXPECT_EQ(x.peak_bytes, y.peak_bytes);
+    EXPECT_EQ(x.peak_blocks, y.peak_blocks);
+  }
+  EXPECT_EQ(a.leak_classes.errors.size(), b.leak_classes.errors.size());
+  for (size_t i = 0; i < a.leak_classes.errors.size() && i < b.leak_classes.errors.size(); ++i) {
+    EXPECT_EQ(a.leak_classes.errors[i].error, b.leak_classes.errors[i].error);
+    EXPECT_EQ(a.leak_classes.errors[i].alloc_known, b.leak_classes.errors[i].alloc_known);
+    EXPECT_EQ(a.leak_classes.errors[i].alloc_size, b.leak_classes.errors[i].alloc_size);
+  }
+  std::map<SiteKey, analyzer::SiteStats> sa = SitesByFrames(a), sb = SitesByFrames(b);
+  EXPECT_EQ(sa.size(), sb.size());
+  for (const auto& [key, s] : sa) {
+    auto it = sb.find(key);
+    if (it == sb.end()) {
+      ADD_FAILURE() << "a site of the table-mode trace is not in the address-mode one";
+      continue;
+    }
+    const analyzer::SiteStats& t = it->second;
+    EXPECT_EQ(s.alloc_count, t.alloc_count);
+    EXPECT_EQ(s.alloc_bytes, t.alloc_bytes);
+    EXPECT_EQ(s.leaked_count, t.leaked_count);
+    EXPECT_EQ(s.leaked_bytes, t.leaked_bytes);
+    EXPECT_EQ(s.temporary_count, t.temporary_count);
+    if (deterministic) EXPECT_EQ(s.peak_count, t.peak_count);
+  }
+}
+
+TEST(AddressPairingScenario, EveryApiOneThread) {
+  ExpectSameProfiles({ScenarioProgram("api_program")}, /*deterministic=*/true);
+}
+
+TEST(AddressPairingScenario, ManyChunksOneThread) {
+  ExpectSameProfiles({ScenarioProgram("single_thread_program"), "churn", "50000"},
+                     /*deterministic=*/true);
+}
+
+// Four threads freeing each other's blocks: addresses handed between
+// threads, some events of one address out of order in the merge.
+TEST(AddressPairingScenario, FourThreadsCrossFrees) {
+  ExpectSameProfiles({ScenarioProgram("threads_program")}, /*deterministic=*/false);
+}
+
+TEST(AddressPairingScenario, BadFrees) {
+  for (const char* mode : {"double", "invalid", "realloc"}) {
+    SCOPED_TRACE(mode);
+    ExpectSameProfiles({ScenarioProgram("badfree_program"), mode}, /*deterministic=*/true);
+  }
+}
+
+}  // namespace
+}  // namespace heapsight::testing
