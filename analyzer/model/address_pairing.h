@@ -118,6 +118,13 @@ class AddressPairer {
   void Finish(EventArray* out);
 
   const AddressPairingStats& stats() const { return stats_; }
+  // Calls fn(address, id) for every block live now.
+  template <typename Fn>
+  void ForEachLive(Fn fn) const {
+    for (const auto& [address, state] : states_) {
+      if (state.live) fn(address, state.id);
+    }
+  }
   // Events held now.
   size_t held() const { return held_.size(); }
 

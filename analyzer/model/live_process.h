@@ -120,12 +120,22 @@ class LiveProcess {
   const StackTrie& stack_nodes() const {
     return stack_nodes_;
   }
-  // Calls fn(id, size, stack, api) for every live block.
+  // Calls fn(id, size, stack, api) for every live block. Address frees
+  // (version 6): its address instead of its id (what a version-6
+  // kInherited names, trace_format.h), for the blocks the pairing placed.
   template <typename Fn>
   void ForEachLiveBlock(Fn fn) const {
+    absl::flat_hash_map<uint64_t, uint64_t> address_of;  // id -> address
+    if (pairer_ != nullptr) {
+      pairer_->ForEachLive([&](uint64_t address, uint64_t id) { address_of[id] = address; });
+    }
     live_.ForEach([&](uint64_t id, const LiveBlock& b) {
       const Site& site = sites_[b.site].site;
-      fn(id, b.size, site.stack, site.api);
+      if (pairer_ == nullptr) {
+        fn(id, b.size, site.stack, site.api);
+      } else if (auto it = address_of.find(id); it != address_of.end()) {
+        fn(it->second, b.size, site.stack, site.api);
+      }
     });
   }
 

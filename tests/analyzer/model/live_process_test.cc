@@ -7,6 +7,7 @@
 
 #include <unistd.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -66,6 +67,12 @@ TEST(LiveProcessTest, AddressFreesArePairedAcrossChunksInFileOrder) {
   EXPECT_EQ(live.counters().live_bytes, 700u);
   EXPECT_EQ(live.counters().unmatched_frees, 0u);
   EXPECT_EQ(live.counters().pending_frees, 0u);
+  // A rotated segment's kInherited records name these blocks by address.
+  std::map<uint64_t, uint64_t> blocks;  // address -> size
+  live.ForEachLiveBlock([&](uint64_t address, uint64_t size, uint64_t, Api) {
+    blocks[address] = size;
+  });
+  EXPECT_EQ(blocks, (std::map<uint64_t, uint64_t>{{0x5000, 300}, {0x7000, 400}}));
 }
 
 TEST(LiveProcessTest, FreeBeforeItsAllocationIsMatchedWhenTheAllocationArrives) {
