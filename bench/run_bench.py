@@ -479,7 +479,9 @@ def family(args, repo):
              (" address frees | its ratio | its ns/event |" if args.address else ""),
              "|---|---|---|---|---|---|" + ("---|---|---|" if args.address else "")]
     rss_lines = ["", "Peak RSS (ru_maxrss of the median run; heapsight's and heaptrack's include "
-                 "their recording processes, the largest of them):", "",
+                 "their recording processes, the largest of them; a child's ru_maxrss starts "
+                 "from this script's own RSS, copied at the fork before its exec, so rows "
+                 "of small programs show that floor):", "",
                  "| workload | plain MB | " + " | ".join(t + " MB (x plain)" for t in tools[1:]) +
                  " |", "|---|---|" + "---|" * len(tools[1:])]
     per_event = {}
