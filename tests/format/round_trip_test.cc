@@ -719,7 +719,9 @@ TEST(RoundTrip, AddressFastPathMatchesTheCheckedPath) {
         EXPECT_EQ(x.size, y.size);
         EXPECT_EQ(x.stack, y.stack);
       }
-      if (x.tag == RecordTag::kAlloc) EXPECT_EQ(x.alignment, y.alignment);
+      if (x.tag == RecordTag::kAlloc) {
+        EXPECT_EQ(x.alignment, y.alignment);
+      }
       if (x.tag == RecordTag::kRealloc) {
         EXPECT_EQ(x.time2_us, y.time2_us);
         EXPECT_EQ(x.old_address, y.old_address);
