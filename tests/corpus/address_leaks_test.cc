@@ -89,7 +89,9 @@ TEST_P(AddressLeaksTest, SameLeakClassesAsTableMode) {
       }
     }
     EXPECT_EQ(ra.totals.leaked.blocks, rt.totals.leaked.blocks);
-    if (!child) EXPECT_EQ(ra.totals.leaked.bytes, rt.totals.leaked.bytes);
+    if (!child) {
+      EXPECT_EQ(ra.totals.leaked.bytes, rt.totals.leaked.bytes);
+    }
   }
 }
 

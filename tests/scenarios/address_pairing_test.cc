@@ -115,7 +115,9 @@ void ExpectSameProfiles(const std::vector<std::string>& argv, bool deterministic
     EXPECT_EQ(s.leaked_count, t.leaked_count);
     EXPECT_EQ(s.leaked_bytes, t.leaked_bytes);
     EXPECT_EQ(s.temporary_count, t.temporary_count);
-    if (deterministic) EXPECT_EQ(s.peak_count, t.peak_count);
+    if (deterministic) {
+      EXPECT_EQ(s.peak_count, t.peak_count);
+    }
   }
 }
 

@@ -267,7 +267,9 @@ void ExpectSameProfile(const ProcessProfile& a, const ProcessProfile& b, bool sa
     EXPECT_EQ(s.leaked_count, t.leaked_count) << i;
     EXPECT_EQ(s.leaked_bytes, t.leaked_bytes) << i;
     EXPECT_EQ(s.temporary_count, t.temporary_count) << i;
-    if (same_peak) EXPECT_EQ(s.peak_bytes, t.peak_bytes) << i;
+    if (same_peak) {
+      EXPECT_EQ(s.peak_bytes, t.peak_bytes) << i;
+    }
   }
   EXPECT_EQ(a.leak_classes.errors.size(), b.leak_classes.errors.size());
   for (size_t i = 0; i < a.leak_classes.errors.size() && i < b.leak_classes.errors.size(); ++i) {
