@@ -85,15 +85,17 @@ class LiveCells {
   // clears it and returns kDone with *order and *family (the allocation's);
   // kNotLive otherwise, with *double_free true when the cell was used
   // before (a block started there and was freed: most likely a double
-  // free) and false when never.
+  // free) and false when never. `before`, if given, gets the cell Clear
+  // found (0 without a cell): what Restore puts back if the real call fails,
+  // taken from Clear's own compare-and-swap instead of a second lookup.
   Result Clear(uintptr_t p, uint32_t owner, uint64_t* order, format::ApiFamily* family,
-               bool* double_free);
+               bool* double_free, Cell* before = nullptr);
 
   // Undoes a Clear whose real call failed (realloc returned NULL; the block
   // is untouched and still live): puts back the cell Clear found, if the
   // cell is still as Clear left it. No event, no order.
   void Restore(uintptr_t p, Cell before);
-  // The cell at `p` (0 if none): for Restore.
+  // The cell at `p` (0 if none).
   Cell Peek(uintptr_t p) const;
 
   // Whether `p` starts a live block.
@@ -207,7 +209,9 @@ inline LiveCells::Result LiveCells::Set(uintptr_t p, format::ApiFamily family, u
 }
 
 inline LiveCells::Result LiveCells::Clear(uintptr_t p, uint32_t owner, uint64_t* order,
-                                          format::ApiFamily* family, bool* double_free) {
+                                          format::ApiFamily* family, bool* double_free,
+                                          Cell* before) {
+  if (before != nullptr) *before = 0;
   if (__builtin_expect(OffGrid(p), 0)) {
     *double_free = false;
     return Result::kNoCell;
@@ -223,6 +227,7 @@ inline LiveCells::Result LiveCells::Clear(uintptr_t p, uint32_t owner, uint64_t*
   for (;;) {
     if (__builtin_expect((old & kCountOne) == 0, 0)) {
       *double_free = old != 0;
+      if (before != nullptr) *before = old;
       return Result::kNotLive;
     }
     // Count + 1 (even: not live); the family stays (a double free's report
@@ -234,6 +239,7 @@ inline LiveCells::Result LiveCells::Clear(uintptr_t p, uint32_t owner, uint64_t*
       break;
     }
   }
+  if (before != nullptr) *before = old;
   *family = static_cast<format::ApiFamily>((old & kFamilyMask) >> kFamilyShift);
   const bool same_owner = (old & kOwnerMask) == owner && owner != kManyOwners;
   *order = same_owner ? format::kAddressOrderNone : format::AddressOrder(next >> kCountShift);

@@ -457,11 +457,14 @@ namespace {
 // heapsight does not record: its own call, or tracing not active), as the
 // table's entry would be removed. As kManyOwners, so the address's next
 // event is a hand-off whose count shows the reader the free it missed.
-void ClearSilently(uintptr_t address) {
+// Returns the cell it found (for Restore).
+LiveCells::Cell ClearSilently(uintptr_t address) {
   uint64_t order;
   format::ApiFamily family;
   bool double_free;
-  g_live_cells.Clear(address, LiveCells::kManyOwners, &order, &family, &double_free);
+  LiveCells::Cell before;
+  g_live_cells.Clear(address, LiveCells::kManyOwners, &order, &family, &double_free, &before);
+  return before;
 }
 
 // The same for any block: an internal one leaves the side table.
@@ -631,10 +634,7 @@ void* TracedReallocAddress(void* p, size_t size, Api api, void* (*call)(void*, v
     LiveEntry internal;
     bool found = g_live_blocks.Remove(address, &internal);
     LiveCells::Cell before = 0;
-    if (!found) {
-      before = g_live_cells.Peek(address);
-      ClearSilently(address);
-    }
+    if (!found) before = ClearSilently(address);
     void* q = call(p, ctx);
     if (q != nullptr) {
       InsertInternal(q);
@@ -656,14 +656,15 @@ void* TracedReallocAddress(void* p, size_t size, Api api, void* (*call)(void*, v
   }
   // Cleared before the real call, for the same reason as in TracedFree: if
   // the block moves, its old address may be handed out to another thread as
-  // soon as realloc frees it. Peeked first: a failed realloc puts it back.
-  const LiveCells::Cell before = g_live_cells.Peek(address);
+  // soon as realloc frees it. Clear hands back the cell it found: a failed
+  // realloc puts it back.
+  LiveCells::Cell before = 0;
   uint64_t old_order = format::kAddressOrderNone;
   format::ApiFamily family = format::ApiFamily::kNone;
   bool double_free = false;
   const bool found =
       g_live_cells.Clear(address, ts != nullptr ? ts->cell_owner : LiveCells::kManyOwners,
-                         &old_order, &family, &double_free) == LiveCells::Result::kDone;
+                         &old_order, &family, &double_free, &before) == LiveCells::Result::kDone;
   LiveEntry old;
   bool in_table = false;  // a block without a cell, in the live table
   if (!found) {

@@ -147,7 +147,9 @@ TEST(LiveCells, RestoreUndoesAClear) {
   bool double_free;
   ASSERT_EQ(cells->Set(kBase, ApiFamily::kNewArray, 3, &order), Result::kDone);
   LiveCells::Cell before = cells->Peek(kBase);
-  ASSERT_EQ(cells->Clear(kBase, 4, &order, &family, &double_free), Result::kDone);
+  LiveCells::Cell found = 0;
+  ASSERT_EQ(cells->Clear(kBase, 4, &order, &family, &double_free, &found), Result::kDone);
+  EXPECT_EQ(found, before);  // what the realloc hook keeps for Restore
   EXPECT_FALSE(cells->IsLive(kBase));
   cells->Restore(kBase, before);
   EXPECT_EQ(cells->Peek(kBase), before);
