@@ -39,6 +39,9 @@ absl::Status LiveProcess::ApplyChunk(const std::vector<uint8_t>& chunk) {
   format::ChunkDecoder decoder(chunk.data(), chunk.size(), compact_, pairer_ != nullptr);
   if (!decoder.ok()) return absl::DataLossError(absl::StrCat(trace_path_, ": ", decoder.error()));
   uint32_t thread = decoder.header().thread_index;
+  chunk_thread_ = thread;
+  chunk_first_ = decoder.header().first_alloc_counter;
+  chunk_end_ = 0;
   Record r;
   while (decoder.Next(&r)) {
     if (pairer_ == nullptr) {
@@ -55,8 +58,37 @@ absl::Status LiveProcess::ApplyChunk(const std::vector<uint8_t>& chunk) {
     ApplyPaired(thread);
   }
   ++counters_.chunks;
+  EndChunk(decoder.header().sequence);
   if (!decoder.ok()) return absl::DataLossError(absl::StrCat(trace_path_, ": ", decoder.error()));
   return absl::OkStatus();
+}
+
+void LiveProcess::EndChunk(uint64_t sequence) {
+  ThreadOrder& o = order_[chunk_thread_];
+  const uint64_t end = std::max(chunk_end_, chunk_first_);
+  chunk_thread_ = UINT32_MAX;
+  // Every thread's chunks are numbered from 0 in each trace (a fork
+  // child's and a re-attached trace's too: thread_state.cc).
+  if (sequence == o.next_sequence) {
+    o.next_sequence = sequence + 1;
+    o.prefix_end = std::max(o.prefix_end, end);
+  } else if (sequence > o.next_sequence) {
+    o.ahead[sequence] = end;
+    if (o.ahead.size() <= kMaxAheadChunks) return;
+    // Give the gap up: the lowest chunk ahead continues the prefix.
+    uint64_t lowest = UINT64_MAX;
+    for (const auto& [seq, e] : o.ahead) lowest = std::min(lowest, seq);
+    o.next_sequence = lowest;
+  } else {
+    // Below the prefix: a chunk seen twice (corrupt); nothing to learn.
+    return;
+  }
+  for (auto it = o.ahead.find(o.next_sequence); it != o.ahead.end();
+       it = o.ahead.find(o.next_sequence)) {
+    o.prefix_end = std::max(o.prefix_end, it->second);
+    ++o.next_sequence;
+    o.ahead.erase(it);
+  }
 }
 
 void LiveProcess::Apply(const Record& r, uint32_t thread_index) {
@@ -241,8 +273,10 @@ void LiveProcess::Allocate(uint64_t id, Api api, uint64_t size, uint64_t stack,
   }
   ++counters_.allocs;
   counters_.bytes_allocated += size;
-  uint64_t& upto = allocated_upto_[thread_index];
-  upto = std::max(upto, format::AllocIdCounter(id) + 1);
+  (void)thread_index;
+  if (format::AllocIdThread(id) == chunk_thread_) {
+    chunk_end_ = std::max(chunk_end_, format::AllocIdCounter(id) + 1);
+  }
   // Freed before we read its allocation (another thread's chunk came first).
   if (!pending_frees_.empty() && pending_frees_.erase(id) != 0) {
     ++counters_.frees;
@@ -277,11 +311,18 @@ void LiveProcess::Free(uint64_t id) {
     leak_scan_.Forget(id);
     return;
   }
-  // Its allocation may still be in its thread's buffer: a counter that
-  // thread has not reached yet is waiting, one it passed is unmatched.
-  auto upto = allocated_upto_.find(format::AllocIdThread(id));
-  uint64_t reached = upto == allocated_upto_.end() ? 0 : upto->second;
-  if (format::AllocIdCounter(id) >= reached && pending_frees_.size() < kMaxPendingFrees) {
+  // Its allocation may still be in its thread's buffer, or in a chunk
+  // written late: a counter in no chunk applied yet is waiting, one in the
+  // thread's chunks applied in order (or earlier in this chunk) is
+  // unmatched (ThreadOrder).
+  const uint32_t thread = format::AllocIdThread(id);
+  const uint64_t counter = format::AllocIdCounter(id);
+  bool passed = thread == chunk_thread_ && counter >= chunk_first_ && counter < chunk_end_;
+  if (!passed) {
+    auto o = order_.find(thread);
+    passed = o != order_.end() && counter < o->second.prefix_end;
+  }
+  if (!passed && pending_frees_.size() < kMaxPendingFrees) {
     pending_frees_.insert(id);
     counters_.pending_frees = pending_frees_.size();
   } else {

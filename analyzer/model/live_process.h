@@ -9,8 +9,10 @@
 // ids are process-unique and never reused, and every free names its id. A
 // free whose allocation has not been read yet (the allocating thread's
 // chunk is still in its buffer) waits in a pending set until that
-// allocation arrives; a free naming a counter its thread already passed is
-// unmatched (in a sampled trace: a block that was not sampled).
+// allocation arrives (also a thread's own chunk written after its next
+// one: ThreadOrder below); a free naming a counter its thread already
+// passed, in sequence order, is unmatched (in a sampled trace: a block
+// that was not sampled).
 //
 // The numbers are trace_model.h's, at "now" (the newest record read):
 // allocated (since the process began), live now (what a final trace calls
@@ -151,6 +153,14 @@ class LiveProcess {
     compact_index_.ForEachPending(fn);
   }
   bool compact_frees() const { return compact_; }
+  // Records read whose pairing is not known yet: frees waiting for their
+  // allocation (ids or compact), and address-mode events the pairing
+  // holds. A trace cut while this is not 0 splits a free from its
+  // allocation (trace_rotator.h cuts only where it is 0, when it can).
+  size_t waiting_events() const {
+    return pending_frees_.size() + compact_index_.pending() +
+           (pairer_ != nullptr ? pairer_->held() : 0);
+  }
 
   // Markers read so far (kMarker records), and the newest one's name.
   uint64_t marker_count() const { return marker_count_; }
@@ -201,8 +211,30 @@ class LiveProcess {
   EventArray paired_;
   // Applies the pairing's events made from a record of thread_index.
   void ApplyPaired(uint32_t thread_index);
-  // Per thread index: allocation counters below this were applied already.
-  absl::flat_hash_map<uint32_t, uint64_t> allocated_upto_;
+  // Which allocation counters of a thread were applied, for telling a free
+  // whose allocation is still to come (pending) from one that names a
+  // block never allocated (unmatched). A thread's chunks can reach the
+  // file out of sequence order: when the preload's spool is full, the
+  // thread writes its next chunk inline, ahead of the spooled ones
+  // (trace_flusher.h). So "passed" is by sequence, not by the highest
+  // counter seen (flaky23, 2026-12-07: that rule called the frees of a
+  // late chunk's blocks unmatched, left those blocks live for ever, and
+  // let a rotation cut fall between them).
+  struct ThreadOrder {
+    uint64_t next_sequence = 0;  // chunks below it were applied
+    uint64_t prefix_end = 0;     // counters below it are in those chunks
+    // Chunks applied past a missing one: sequence -> their counters' end.
+    absl::flat_hash_map<uint64_t, uint64_t> ahead;
+  };
+  absl::flat_hash_map<uint32_t, ThreadOrder> order_;
+  // The chunk being applied: its thread, first counter and counters' end.
+  uint32_t chunk_thread_ = UINT32_MAX;
+  uint64_t chunk_first_ = 0;
+  uint64_t chunk_end_ = 0;
+  // Chunks a thread may have applied past a missing one before the gap is
+  // given up (a chunk the preload never wrote): bounds `ahead`.
+  static constexpr size_t kMaxAheadChunks = 4096;
+  void EndChunk(uint64_t sequence);
   double estimated_live_bytes_ = 0;  // sampled traces: the peak's running estimate
   LiveCounters counters_;
   LiveLeakScan last_scan_;

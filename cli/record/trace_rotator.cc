@@ -147,6 +147,7 @@ absl::Status TraceRotator::WritePreamble(const analyzer::LiveProcess& process) {
   // A free read before its allocation (another thread's chunk came first)
   // whose allocation lands in this segment: repeated here, so the block is
   // freed in this segment too (the earlier one counts it as unmatched).
+  // Only a cut that waited kMaxDeferredBlocks in vain has any (Append).
   process.ForEachPendingFree([&](uint64_t id) {
     put([&] { return encoder.PutFree(now, format::Api::kFree, id, kPreambleThread, 0); });
   });
@@ -192,8 +193,25 @@ absl::Status TraceRotator::Append(const std::string& block,
   // Once the process has ended (its kEnd is in this segment), the blocks
   // still to come (other threads' last chunks) stay in it: the segment with
   // the process's own end record is the last one.
-  if (fd_ < 0 || ((full || old) && !process.ended())) {
+  bool cut = fd_ < 0;
+  if (!cut && (full || old) && !process.ended()) {
+    // A due cut waits for a block boundary where every free read so far
+    // found its allocation (trace_rotator.h): chunks reach the file out of
+    // order (another thread's, or a chunk the preload's writer wrote after
+    // the same thread's later one written inline when its spool was full),
+    // and a cut between a free and its allocation leaves the free
+    // unmatched in the segment before. Bounded: a thread that keeps its
+    // allocation in a partial chunk for long does not stop the rotation.
+    if (process.waiting_events() == 0 || deferred_blocks_ >= kMaxDeferredBlocks) {
+      cut = true;
+    } else {
+      ++deferred_blocks_;
+      ++deferred_total_;
+    }
+  }
+  if (cut) {
     if (absl::Status s = Open(process); !s.ok()) return s;
+    deferred_blocks_ = 0;
   }
   return Write(block.data(), block.size());
 }

@@ -14,14 +14,28 @@
 // that follow refer to: the process record, the modules loaded, the whole
 // stack trie, and every block live at the cut as kInherited (a block
 // "live when this trace began"), so frees in the segment find their
-// allocation, and the frees read before their allocation (which then comes
-// in this segment; the segment before counts them as unmatched). A segment
+// allocation, and the frees still waiting for their allocation (which then
+// comes in this segment; only a cut that could not wait, below, leaves
+// any: the segment before counts them as unmatched). A segment
 // the rotator closes ends with one more kPreambleThread chunk holding an end
 // record of reason kRotated (timed at the newest record read so far, so no
 // record of the segment comes after it): it reads as complete, and its
 // blocks still live are carried into the next segment's preamble, not
 // called leaks. The last segment ends with the process's own end record.
 // With keep_segments, older segments are deleted.
+//
+// Where a segment is cut (flaky23, 2026-12-07): chunks reach the file out
+// of file-time order (another thread's chunk, or one of the same thread's
+// that the preload's writer wrote late because the thread wrote a later
+// one inline when the spool was full), so a free can be read before its
+// allocation. A cut between the two would leave that free unmatched in
+// the earlier segment ("frees name blocks this trace never allocated"):
+// lost pairing a user sees. A due cut therefore waits until no event read
+// is waiting for its pairing (LiveProcess::waiting_events() == 0), for at
+// most kMaxDeferredBlocks blocks (a thread that keeps the allocation in a
+// partial chunk for long must not stop the rotation; such a cut is the
+// only one that can still leave an unmatched free, and the next segment's
+// preamble repeats the waiting frees so it pairs them).
 //
 // Files are created O_EXCL|O_NOFOLLOW, mode 0600, like the preload's.
 #ifndef HEAPSIGHT_CLI_RECORD_TRACE_ROTATOR_H_
@@ -61,6 +75,14 @@ class TraceRotator {
   // Segments written so far (paths), oldest first, deleted ones left out.
   const std::deque<std::string>& segments() const { return segments_; }
 
+  // Blocks a due cut may wait for a boundary with no waiting event. The
+  // preload's spool holds 32 chunks: a chunk written late comes a few
+  // dozen blocks after the one written ahead of it.
+  static constexpr uint64_t kMaxDeferredBlocks = 256;
+  // Blocks written after their cut was due, waiting for a clean boundary
+  // (all segments so far).
+  uint64_t deferred_blocks() const { return deferred_total_; }
+
  private:
   absl::Status Open(const analyzer::LiveProcess& process);
   absl::Status WritePreamble(const analyzer::LiveProcess& process);
@@ -75,6 +97,8 @@ class TraceRotator {
   uint64_t bytes_ = 0;        // written to it
   uint64_t preamble_sequence_ = 0;  // next kPreambleThread chunk sequence in it
   int64_t opened_ms_ = 0;
+  uint64_t deferred_blocks_ = 0;  // since the open segment's cut was due
+  uint64_t deferred_total_ = 0;
   std::deque<std::string> segments_;
 };
 

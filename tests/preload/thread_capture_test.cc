@@ -6,6 +6,7 @@
 #include "preload/thread_capture.h"
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/syscall.h>
@@ -15,6 +16,7 @@
 #include <atomic>
 #include <chrono>
 #include <map>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -189,6 +191,17 @@ TEST(ThreadCapture, AutomaticSignalSkipsHandledOnes) {
   EXPECT_EXIT(AutomaticSignalChild(), ::testing::ExitedWithCode(0), "");
 }
 
+// True if the thread whose /proc/self/task/TID/syscall this is waits in
+// read(2) (the file starts with the syscall number, "running" otherwise).
+bool InReadSyscall(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[64] = {};
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  return n >= 2 && buf[0] == '0' && buf[1] == ' ';
+}
+
 [[noreturn]] void BlockedThreadChild() {
   alarm(20);
   int fds[2];
@@ -215,7 +228,11 @@ TEST(ThreadCapture, AutomaticSignalSkipsHandledOnes) {
     pthread_sigmask(SIG_SETMASK, &none, nullptr);  // the pending signal arrives now
   });
   while (tid.load() == 0) std::this_thread::yield();
-  usleep(50000);  // let it reach read()
+  // Until it sits in read(2) (syscall 0 in /proc/.../syscall): a sleep
+  // guessed that, and a loaded machine could run the capture before
+  // (flaky23, 2026-12-07). Bounded by alarm(20) above.
+  std::string syscall_path = "/proc/self/task/" + std::to_string(tid.load()) + "/syscall";
+  while (!InReadSyscall(syscall_path)) usleep(1000);
   ThreadCapture capture;
   bool ok = StopOtherThreads(0, 200, &capture);
   bool missed = ok && capture.count == 1 && capture.missed == 1 && capture.stopped == 0 &&

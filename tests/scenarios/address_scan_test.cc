@@ -225,14 +225,10 @@ TEST(AddressScanScenario, ForkChildInheritsTheCellsLiveBlocks) {
   std::string dir = MakeTempDir();
   RunResult run = RunTraced({ScenarioProgram("fork_program")}, dir, kAddressMode);
   ASSERT_EQ(run.exit_code, 0) << run.err;
-  ASSERT_EQ(run.traces.size(), 2u);
-  TraceContents a = ReadTrace(run.traces[0]);
-  TraceContents b = ReadTrace(run.traces[1]);
-  ASSERT_EQ(a.error, "");
-  ASSERT_EQ(b.error, "");
-  const TraceContents& parent = (a.header.flags & format::kFileFlagForkChild) ? b : a;
-  const TraceContents& child = (a.header.flags & format::kFileFlagForkChild) ? a : b;
-  ASSERT_NE(&parent, &child);
+  ForkTraces traces = ReadForkTraces(run.traces);
+  ASSERT_EQ(traces.error, "");
+  const TraceContents& parent = traces.parent;
+  const TraceContents& child = traces.child;
   EXPECT_EQ(child.header.version, format::kFormatVersionAddress);
   EXPECT_NE(child.header.flags & format::kFileFlagAddressFrees, 0u);
   std::map<uint64_t, uint64_t> parent_address;  // size -> address, 4001 and 4005
@@ -306,14 +302,10 @@ TEST(AddressScanScenario, ForkChildInheritsEveryFamily) {
   RunResult run = RunTraced({ScenarioProgram("address_scan_program"), "fork"}, dir, kAddressMode);
   ASSERT_EQ(run.exit_code, 0) << run.err;
   EXPECT_EQ(run.out, "child status 0\n");
-  ASSERT_EQ(run.traces.size(), 2u);
-  TraceContents a = ReadTrace(run.traces[0]);
-  TraceContents b = ReadTrace(run.traces[1]);
-  ASSERT_EQ(a.error, "");
-  ASSERT_EQ(b.error, "");
-  const TraceContents& parent = (a.header.flags & format::kFileFlagForkChild) ? b : a;
-  const TraceContents& child = (a.header.flags & format::kFileFlagForkChild) ? a : b;
-  ASSERT_NE(&parent, &child);
+  ForkTraces traces = ReadForkTraces(run.traces);
+  ASSERT_EQ(traces.error, "");
+  const TraceContents& parent = traces.parent;
+  const TraceContents& child = traces.child;
   EXPECT_TRUE(child.complete);
   std::map<uint64_t, uint64_t> size_at;  // parent: address -> size of 4101..4104
   for (const auto& r : parent.records) {

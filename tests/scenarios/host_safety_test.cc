@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -204,9 +205,13 @@ void CheckBusyExitTrace(const std::string& trace) {
 // 16 threads allocate for ever while main returns 4. Exit used to take
 // 9-28 s and write 70 MB to gigabytes (every late event written at once,
 // and the main thread fighting 16 busy threads for their buffer locks).
-// Now the exit point stops the other threads' recording: bounded time,
-// bounded trace, status kept, trace complete and readable. (A correctness
-// bound, generous on purpose: plain exit takes 0.3 s here.)
+// Now the exit point stops the other threads' recording: bounded trace
+// (CheckBusyExitTrace: at most one chunk of records per thread after the
+// end record, the mechanism that also bounds the time), status kept, trace
+// complete and readable. The exit's wall time is printed, not asserted
+// (flaky23, 2026-12-07: "plain + 2.5 s" depends on the machine's load;
+// 0.3 s vs 0.6 s idle, 9.7 s before the exit point existed); a run that
+// hangs still fails at timeout_seconds.
 TEST(HostSafety, ExitWithBusyThreadsIsQuickAndBounded) {
   BoundedRun plain = RunBounded(Plain({ScenarioProgram("host_busy_exit_program"), "16"}));
   ASSERT_EQ(plain.result.exit_code, 4);
@@ -217,9 +222,8 @@ TEST(HostSafety, ExitWithBusyThreadsIsQuickAndBounded) {
   EXPECT_FALSE(run.timed_out);
   EXPECT_EQ(run.result.exit_code, 4) << run.result.err;
   EXPECT_EQ(run.result.err, "");
-  // Plain + 2.5 s: the bound holds on a loaded machine too (0.3 s vs 0.6 s
-  // on an idle one; 9.7 s before the exit point existed).
-  EXPECT_LT(run.seconds, plain.seconds + 2.5) << "plain " << plain.seconds << " s";
+  std::printf("exit with 16 busy threads: %.2f s traced, %.2f s plain\n", run.seconds,
+              plain.seconds);
   ASSERT_EQ(run.result.traces.size(), 1u);
   CheckBusyExitTrace(run.result.traces[0]);
 }
@@ -235,7 +239,8 @@ TEST(HostSafety, ExitWithBusyThreadsWithoutLeakScan) {
   EXPECT_FALSE(run.timed_out);
   EXPECT_EQ(run.result.exit_code, 4) << run.result.err;
   EXPECT_EQ(run.result.err, "");
-  EXPECT_LT(run.seconds, plain.seconds + 2.5) << "plain " << plain.seconds << " s";
+  std::printf("exit with 16 busy threads, no leak scan: %.2f s traced, %.2f s plain\n",
+              run.seconds, plain.seconds);
   ASSERT_EQ(run.result.traces.size(), 1u);
   CheckBusyExitTrace(run.result.traces[0]);
 }

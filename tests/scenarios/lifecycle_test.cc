@@ -30,14 +30,10 @@ TEST(ForkScenario, ChildHasItsOwnTraceWithInheritedBlocks) {
   std::string dir = MakeTempDir();
   RunResult run = RunTraced({ScenarioProgram("fork_program")}, dir);
   ASSERT_EQ(run.exit_code, 0) << run.err;
-  ASSERT_EQ(run.traces.size(), 2u);
-  TraceContents a = ReadTrace(run.traces[0]);
-  TraceContents b = ReadTrace(run.traces[1]);
-  ASSERT_EQ(a.error, "");
-  ASSERT_EQ(b.error, "");
-  const TraceContents& parent = (a.header.flags & format::kFileFlagForkChild) ? b : a;
-  const TraceContents& child = (a.header.flags & format::kFileFlagForkChild) ? a : b;
-  ASSERT_NE(&parent, &child);
+  ForkTraces traces = ReadForkTraces(run.traces);
+  ASSERT_EQ(traces.error, "");
+  const TraceContents& parent = traces.parent;
+  const TraceContents& child = traces.child;
   EXPECT_TRUE(child.header.flags & format::kFileFlagForkChild);
   EXPECT_FALSE(parent.header.flags & format::kFileFlagForkChild);
   EXPECT_EQ(child.header.ppid, parent.header.pid);
@@ -52,7 +48,7 @@ TEST(ForkScenario, ChildHasItsOwnTraceWithInheritedBlocks) {
   const format::Record* process = FindTag(child, RecordTag::kProcess);
   ASSERT_NE(process, nullptr);
   EXPECT_EQ(process->process.parent_pid, parent.header.pid);
-  EXPECT_EQ(Text2(child, process), run.traces[&parent == &a ? 0 : 1]);
+  EXPECT_EQ(Text2(child, process), traces.parent_path);
 
   MagicCounts pc = CountMagic(parent, 4000, 4010);
   MagicCounts cc = CountMagic(child, 4000, 4010);

@@ -176,7 +176,14 @@ TEST(WriterScenario, SigkillKeepsEveryFullChunk) {
 
 // Polls the growing trace(s) of a live program until `n` blocks of `size`
 // are in one of them or `seconds` pass; returns the last count. `alive`:
-// stop early once it returns false.
+// stop early once it returns false. The programs wait until killed, so a
+// positive wait's `seconds` is only a hang guard (kHangSeconds; flaky23,
+// 2026-12-07: these were 10-15 s, about a second's work on an idle
+// machine); only WithoutFlushMsAnIdleThreadsChunkWaits waits a fixed time,
+// for something that must not happen (a loaded machine can only make it
+// pass wrongly, never fail).
+constexpr int kHangSeconds = 60;
+
 template <typename Alive>
 int PollCount(Alive alive, const std::string& dir, uint64_t size, int n, int seconds) {
   int count = 0;
@@ -202,7 +209,7 @@ TEST(WriterScenario, FlushMsPutsAnIdleThreadsEventsInTheFile) {
   Live live = Start({ScenarioProgram("writer_program"), "idle", std::to_string(n)}, dir,
                     {{"HEAPSIGHT_FLUSH_MS", "1000"}});
   ASSERT_TRUE(WaitReady(live));
-  int count = PollCount([&] { return Running(live.pid); }, dir, 3004, n, 10);
+  int count = PollCount([&] { return Running(live.pid); }, dir, 3004, n, kHangSeconds);
   EXPECT_TRUE(Running(live.pid));
   EXPECT_EQ(count, n);
   // The live program's spool was not touched by the reader.
@@ -222,8 +229,8 @@ TEST(WriterScenario, FlushMsStillFlushesAfterALeakScanRequest) {
                     {{"HEAPSIGHT_FLUSH_MS", "1000"}, {"HEAPSIGHT_LEAK_SIGNAL", "SIGUSR2"}});
   ASSERT_TRUE(WaitReady(live));
   ASSERT_EQ(kill(live.pid, SIGUSR2), 0);
-  EXPECT_EQ(PollCount([&] { return Running(live.pid); }, dir, 3004, n, 10), n);
-  EXPECT_EQ(PollCount([&] { return Running(live.pid); }, dir, 3005, n, 15), n);
+  EXPECT_EQ(PollCount([&] { return Running(live.pid); }, dir, 3004, n, kHangSeconds), n);
+  EXPECT_EQ(PollCount([&] { return Running(live.pid); }, dir, 3005, n, kHangSeconds), n);
   EXPECT_TRUE(Running(live.pid));
   EXPECT_EQ(KillAndWait(&live), SIGKILL);
 }
@@ -249,7 +256,7 @@ TEST(WriterScenario, FlushMsInAForkChild) {
   Live live = Start({ScenarioProgram("writer_program"), "fork-idle", std::to_string(n)}, dir,
                     {{"HEAPSIGHT_FLUSH_MS", "1000"}});
   ASSERT_TRUE(WaitReady(live));  // printed by the child
-  int count = PollCount([&] { return Running(live.pid); }, dir, 3002, n, 10);
+  int count = PollCount([&] { return Running(live.pid); }, dir, 3002, n, kHangSeconds);
   EXPECT_EQ(count, n);
   EXPECT_EQ(FilesEndingIn(dir, ".hst").size(), 2u);
   // The child's trace is the one with them.

@@ -18,8 +18,17 @@
 # Freshness: each phase of test_phases ends with heapsight_marker(), which
 # flushes the program's only thread, so its assertions hold with or without
 # HEAPSIGHT_FLUSH_MS. test_freshness checks a phase without a marker: every
-# allocation must show within FRESH_SECONDS; it runs only when the preload
-# knows HEAPSIGHT_FLUSH_MS (`heapsight options`), and is skipped before.
+# allocation must show while the program sits idle with a partial chunk,
+# which only HEAPSIGHT_FLUSH_MS brings to the trace; it runs only when the
+# preload knows HEAPSIGHT_FLUSH_MS (`heapsight options`), and is skipped
+# before.
+#
+# No check here depends on how fast the machine is (flaky23, 2026-12-07):
+# a deadline only ends a wait that would otherwise never end (HANG_SECONDS,
+# far above any loaded run), and what is checked after it is exact. Before,
+# the freshness phase had to show within 3 s and --no-trace's disk use had
+# to stay under 1 MiB however far the live reading lagged behind the
+# program: both can fail on a loaded 2-core machine with the product right.
 # Usage: serve_test.py HEAPSIGHT PHASE_PROGRAM
 import json
 import os
@@ -38,8 +47,9 @@ import urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 from checks import FAILURES, check, check_true  # noqa: E402
 HEAPSIGHT, PROGRAM = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
-PHASE_TIMEOUT = 30  # seconds a phase may take to show (a loaded machine)
-FRESH_SECONDS = 3  # HEAPSIGHT_FLUSH_MS=1000 (set by --serve) plus a poll and a scrape
+PHASE_TIMEOUT = 120  # a hang guard: a phase shows in about a second on an idle machine
+HANG_SECONDS = 240  # likewise for the long runs (a trace that must grow)
+DELTA_SECONDS = 10  # the delta profile's window: phase 2 shows in ~0.1 s of it
 
 
 
@@ -264,18 +274,39 @@ def test_phases(tmp):
         check("index status", status, 200)
         check_true("index lists the process", f"heap?pid={pid}".encode() in index, index[:200])
 
-        # Phase 2 inside a 4-second delta: +50 x 4096, -60 x 10000.
+        # Phase 2 inside a delta profile: +50 x 4096, -60 x 10000. The
+        # delta's request is sent whole before phase 2 starts, and the
+        # /metrics scrape after it is answered by the server's one thread
+        # after that request was taken (its start snapshot): no sleep
+        # guesses when the window opened. The window (DELTA_SECONDS) only
+        # has to outlast phase 2 showing (one marker, one poll).
         delta = {}
+        host, port = s.addr[len("http://"):].rsplit(":", 1)
+        conn = socket.create_connection((host, int(port)), timeout=DELTA_SECONDS + 120)
+        conn.sendall(f"GET /debug/pprof/heap?seconds={DELTA_SECONDS} HTTP/1.1\r\n"
+                     "Host: x\r\nConnection: close\r\n\r\n".encode())
 
         def fetch():
-            delta["heap"] = pprof_raw(s.url("/debug/pprof/heap?seconds=4"))
+            reply = b""
+            while True:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                reply += chunk
+            conn.close()
+            head, _, body = reply.partition(b"\r\n\r\n")
+            if head.startswith(b"HTTP/1.1 200"):
+                path = os.path.join(tmp, "delta.pb.gz")
+                with open(path, "wb") as f:
+                    f.write(body)
+                delta["heap"] = pprof_raw(path)
 
         t = threading.Thread(target=fetch)
         t.start()
-        time.sleep(1)
+        s.metrics()
         open(os.path.join(tmp, "go2"), "w").close()
         wait_metric(s, "heapsight_markers_total", 2)
-        t.join(120)
+        t.join(DELTA_SECONDS + 240)
         d = delta.get("heap")
         check_true("delta fetched", d is not None)
         if d:
@@ -325,19 +356,27 @@ def test_no_trace(tmp):
     os.mkdir(out)
     s = Session(out, mode="churn", extra=["--no-trace"], env={"TMPDIR": spool})
     try:
-        # Let the trace grow well past what it may keep on disk.
-        deadline = time.time() + 90
+        # Let the trace grow well past the first 64 KiB unit (kept).
+        deadline = time.time() + HANG_SECONDS
         read = 0
-        while time.time() < deadline and read < (3 << 20):
+        while time.time() < deadline and read < (1 << 20):
             read = metric(s.metrics(), "heapsight_trace_read_bytes_total") or 0
             time.sleep(0.2)
-        check_true("trace grew", read >= (3 << 20), f"only {read} bytes read")
+        check_true("trace grew", read >= (1 << 20), f"only {read} bytes read")
         hst = [os.path.join(d, f) for d, _, fs in os.walk(spool) for f in fs if f.endswith(".hst")]
         check("one spooled trace", len(hst), 1)
         if hst:
+            # Every whole 64 KiB unit read (but the first) is given back
+            # before the scrape that counted it is answered (one thread
+            # polls, releases, then serves: live_server.h), however far
+            # the reading lags behind the writer; the file keeps its size.
+            # 64 KiB more of slack: file system blocks at the edges.
             st = os.stat(hst[0])
-            check_true("disk use bounded", st.st_blocks * 512 < (1 << 20) < st.st_size,
-                       f"{st.st_blocks * 512} bytes on disk for a {st.st_size}-byte trace")
+            released = st.st_size - st.st_blocks * 512
+            want = (read // (64 << 10) - 1) * (64 << 10) - (64 << 10)
+            check_true("read bytes given back", released >= want > (512 << 10),
+                       f"{st.st_blocks * 512} bytes on disk for a {st.st_size}-byte trace "
+                       f"of which {read} were read: {released} given back, want {want}")
         status, _ = s.get("/debug/pprof/heap")
         check("--no-trace heap status", status, 200)
         open(os.path.join(out, "stop"), "w").close()
@@ -397,7 +436,7 @@ def test_rotate(tmp):
                             "--", PROGRAM, tmp, "churn"], stdout=subprocess.DEVNULL,
                            stderr=subprocess.PIPE, env=env)
     try:
-        deadline = time.time() + 90
+        deadline = time.time() + HANG_SECONDS
         while time.time() < deadline and \
                 max([int(f.split(".")[-2]) for f in os.listdir(out)] or [0]) < 6:
             time.sleep(0.2)
@@ -463,12 +502,15 @@ def test_freshness(tmp):
         deadline = time.time() + PHASE_TIMEOUT
         while not os.path.exists(done) and time.time() < deadline:
             time.sleep(0.01)
-        made = time.time()
+        # The program now waits for go3 with phase 2 in a partial chunk:
+        # only HEAPSIGHT_FLUSH_MS brings it to the trace (without it, this
+        # wait ends at the hang guard and the check fails).
+        deadline = time.time() + PHASE_TIMEOUT
         grown = None
-        while time.time() < made + FRESH_SECONDS and grown != 204800:
+        while time.time() < deadline and grown != 204800:
             grown = metric(s.metrics(), "heapsight_allocated_bytes_total") - before
             time.sleep(0.05)
-        check(f"phase 2 within {FRESH_SECONDS} s, no marker", grown, 204800)
+        check("phase 2 shown while the program is idle, no marker", grown, 204800)
         got = values(pprof_raw(s.url("/debug/pprof/heap")), "PhaseTwoAlloc")
         check("phase 2 profile, no marker", got, (50, 204800, 50, 204800))
         open(os.path.join(tmp, "go3"), "w").close()

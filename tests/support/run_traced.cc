@@ -14,6 +14,7 @@
 #include <fstream>
 #include <sstream>
 #include <unordered_map>
+#include <utility>
 
 #include "format/trace_reader.h"
 
@@ -155,6 +156,29 @@ TraceContents ReadTrace(const std::string& path) {
     if (!decoder.ok() && t.error.empty()) t.error = decoder.error();
   }
   return t;
+}
+
+ForkTraces ReadForkTraces(const std::vector<std::string>& traces) {
+  ForkTraces f;
+  if (traces.size() != 2) {
+    f.error = "expected 2 traces, found " + std::to_string(traces.size());
+    return f;
+  }
+  TraceContents a = ReadTrace(traces[0]);
+  TraceContents b = ReadTrace(traces[1]);
+  for (const TraceContents* t : {&a, &b}) {
+    if (!t->error.empty() && f.error.empty()) f.error = t->error;
+  }
+  const bool a_child = (a.header.flags & format::kFileFlagForkChild) != 0;
+  const bool b_child = (b.header.flags & format::kFileFlagForkChild) != 0;
+  if (a_child == b_child && f.error.empty()) {
+    f.error = a_child ? "both traces are fork children" : "neither trace is a fork child";
+  }
+  f.parent_path = traces[a_child ? 1 : 0];
+  f.child_path = traces[a_child ? 0 : 1];
+  f.parent = std::move(a_child ? b : a);
+  f.child = std::move(a_child ? a : b);
+  return f;
 }
 
 TraceCounts CountTrace(const TraceContents& trace) {

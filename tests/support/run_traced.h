@@ -54,6 +54,26 @@ struct TraceContents {
 };
 TraceContents ReadTrace(const std::string& path);
 
+// The two traces of a run that forked once: the parent's and the child's
+// (told apart by format::kFileFlagForkChild). Move-only: ReadTrace leaves
+// no view in `records` (their text is in `strings`, which a move of the
+// vector keeps where it is), so moving a TraceContents in here is safe;
+// a copy would be too, but is never needed.
+struct ForkTraces {
+  TraceContents parent;
+  TraceContents child;
+  std::string parent_path;
+  std::string child_path;
+  std::string error;  // non-empty: not two traces, one of them the child, both readable
+
+  ForkTraces() = default;
+  ForkTraces(ForkTraces&&) = default;
+  ForkTraces& operator=(ForkTraces&&) = default;
+  ForkTraces(const ForkTraces&) = delete;
+  ForkTraces& operator=(const ForkTraces&) = delete;
+};
+ForkTraces ReadForkTraces(const std::vector<std::string>& traces);
+
 // Counts over the records of a trace, for exact assertions.
 struct TraceCounts {
   std::map<format::Api, uint64_t> allocs;  // kAlloc + kRealloc (new side) by api

@@ -110,6 +110,48 @@ TEST(LiveProcessTest, FreeBeforeItsAllocationIsMatchedWhenTheAllocationArrives) 
   (void)b;
 }
 
+// The preload's thread writes its next chunk inline when the spool is full
+// (trace_flusher.h): a thread's chunk can reach the file after its next
+// one. The frees in the later chunk of the earlier chunk's blocks wait for
+// them, even after that chunk allocated higher counters (flaky23,
+// 2026-12-07: they were unmatched, and the blocks then stayed live).
+TEST(LiveProcessTest, AChunkWrittenAfterTheThreadsNextOneIsPaired) {
+  TestTraceWriter w;
+  w.Process(0, 0, "/bin/prog", {"prog"});
+  w.StackNode(0, 1, 0, 0x1000);
+  w.Flush(0);
+  std::vector<uint64_t> early;
+  for (int i = 0; i < 10; ++i) early.push_back(w.Alloc(1, 10 + i, Api::kMalloc, 100, 1));
+  w.Flush(1);  // sequence 0
+  uint64_t kept = w.Alloc(1, 30, Api::kMalloc, 500, 1);
+  for (uint64_t id : early) w.Free(1, 31, id);
+  w.Flush(1);  // sequence 1
+  std::string path = ::testing::TempDir() + "/live_late." + std::to_string(getpid()) + ".hst";
+  ASSERT_TRUE(w.WriteFile(path));
+  auto reader = format::TraceReader::Open(path);
+  ASSERT_TRUE(reader.ok());
+  const std::vector<size_t>& offsets = w.block_offsets();
+  ASSERT_EQ(offsets.size(), 3u);
+  LiveProcess live(path, (*reader)->header());
+  std::vector<uint8_t> chunk;
+  for (size_t i : {size_t{0}, size_t{2}}) {  // sequence 1 before sequence 0
+    ASSERT_TRUE((*reader)->ReadChunkAt(offsets[i], &chunk).ok());
+    ASSERT_TRUE(live.ApplyChunk(chunk).ok());
+  }
+  EXPECT_EQ(live.counters().pending_frees, 10u);
+  EXPECT_EQ(live.counters().unmatched_frees, 0u);
+  EXPECT_EQ(live.waiting_events(), 10u);
+  ASSERT_TRUE((*reader)->ReadChunkAt(offsets[1], &chunk).ok());
+  ASSERT_TRUE(live.ApplyChunk(chunk).ok());
+  EXPECT_EQ(live.counters().unmatched_frees, 0u);
+  EXPECT_EQ(live.counters().pending_frees, 0u);
+  EXPECT_EQ(live.waiting_events(), 0u);
+  EXPECT_EQ(live.counters().frees, 10u);
+  EXPECT_EQ(live.counters().live_blocks, 1u);
+  EXPECT_EQ(live.counters().live_bytes, 500u);
+  (void)kept;
+}
+
 TEST(LiveProcessTest, ReallocInheritedPeakMarkersAndEnd) {
   TestTraceWriter w;
   w.StackNode(0, 1, 0, 0x1000);

@@ -575,10 +575,11 @@ TEST_F(OutputCommandTest, HundredThousandSites) {
   double pprof_s = timed({"pprof", big, "-o", out});
   double collapse_s = timed({"collapse", big, "-o", dir_ + "/big.folded"});
   double flame_s = timed({"flamegraph", big, "-o", dir_ + "/big.svg"});
-  // Generous bounds for slow CI machines; the measured numbers are printed.
-  EXPECT_LT(pprof_s, 20);
-  EXPECT_LT(collapse_s, 20);
-  EXPECT_LT(flame_s, 20);
+  // The measured numbers are printed, not asserted: wall time on a shared
+  // CI machine is no test (flaky23, 2026-12-07: these were "< 20 s").
+  (void)pprof_s;
+  (void)collapse_s;
+  (void)flame_s;
   std::string folded = ReadFile(dir_ + "/big.folded");
   // The pool's two BuildScene addresses fold together: count the distinct
   // function sequences (digit 1 and 3 are both BuildScene).
@@ -653,8 +654,8 @@ TEST_F(OutputCommandTest, HundredThousandDistinctAddresses) {
   RunResult r = Run({"pprof", big, "-o", dir_ + "/distinct.pb.gz"});
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_EQ(r.exit_code, 0) << r.err;
+  // Printed, not asserted (was "< 60 s"): see HundredThousandSites.
   std::printf("heapsight pprof on 100k sites with 100k distinct leaf addresses: %.2f s\n", s);
-  EXPECT_LT(s, 60);
 }
 
 }  // namespace
