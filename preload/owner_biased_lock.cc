@@ -84,9 +84,7 @@ void OwnerBiasedLock::OwnerLockSlow() {
   }
 }
 
-void OwnerBiasedLock::RemoteLock() {
-  remote_.Lock();
-  if (owner_.load(std::memory_order_relaxed) == nullptr) return;  // remote_ is the lock
+void OwnerBiasedLock::RemoteLockSlow() {
   // seq_cst: our own store is visible before our loads of active_ (the
   // syscall below orders it as well; the last fallback relies on this).
   wants_.store(1, std::memory_order_seq_cst);
@@ -102,13 +100,6 @@ void OwnerBiasedLock::RemoteLock() {
   }
   Backoff backoff;
   while (active_.load(std::memory_order_acquire) != 0) backoff.Pause();
-}
-
-void OwnerBiasedLock::RemoteUnlock() {
-  if (owner_.load(std::memory_order_relaxed) != nullptr) {
-    wants_.store(0, std::memory_order_release);
-  }
-  remote_.Unlock();
 }
 
 bool OwnerBiasedLock::TryLock() {

@@ -111,9 +111,19 @@ class OwnerBiasedLock {
   }
   void OwnerUnlock() { active_.store(0, std::memory_order_release); }
 
-  // Every other thread's side.
-  void RemoteLock();
-  void RemoteUnlock();
+  // Every other thread's side. Inline up to the owner test: a lock
+  // without an owner (the orphan state, HEAPSIGHT_OWNER_LOCKS=0) costs what
+  // a SpinLock costs.
+  void RemoteLock() {
+    remote_.Lock();
+    if (__builtin_expect(owner_.load(std::memory_order_relaxed) != nullptr, 0)) RemoteLockSlow();
+  }
+  void RemoteUnlock() {
+    if (__builtin_expect(owner_.load(std::memory_order_relaxed) != nullptr, 0)) {
+      wants_.store(0, std::memory_order_release);
+    }
+    remote_.Unlock();
+  }
 
   // The calling thread becomes the owner (when owner-biased locks are on).
   // Call with the lock not held, before the thread's first Lock as owner.
@@ -127,6 +137,8 @@ class OwnerBiasedLock {
 
  private:
   void OwnerLockSlow();
+  // RemoteLock with an owner: announce, barrier, wait for it to leave.
+  void RemoteLockSlow();
 
   // The owner's thread pointer, or nullptr. Written only under remote_
   // (Claim, Disown) or in a fork child.
