@@ -38,18 +38,32 @@ void* volatile g_sink;
 
 // The handler makes a worker hold heapsight's state lock longer when the
 // signal lands inside a hook (another thread taking the lock waits for it).
-// It does not allocate: a handler's malloc that lands while the hook holds
-// a live-table shard lock waits for that lock forever if its block maps to
-// the same shard (live_table.h: not async-signal-safe; docs/performance.md,
-// owner22).
+// It does not allocate, unless argv[2] is "malloc-in-handler": a
+// reproducer, not run by the tests. A handler's malloc or free that lands
+// while the hook holds a live-table shard lock waits for that lock forever
+// when its block maps to the same shard (live_table.h: not
+// async-signal-safe; docs/performance.md, "The thread-state lock off the
+// owner's path"). The handler's 777-byte blocks come from the tcache (the
+// worker warmed it), so glibc itself takes no lock there.
+bool g_malloc_in_handler = false;
+
 void OnProf(int) {
-  for (int i = 0; i < 2000; ++i) __asm__ volatile("");
+  if (g_malloc_in_handler) {
+    void* p = malloc(777);
+    g_sink = p;
+    free(p);
+  } else {
+    for (int i = 0; i < 2000; ++i) __asm__ volatile("");
+  }
   g_handler_runs.fetch_add(1, std::memory_order_relaxed);
 }
 
 void* Worker(void* arg) {
   int self = static_cast<int>(reinterpret_cast<intptr_t>(arg));
   size_t size = 5000 + static_cast<size_t>(self);
+  void* warm = malloc(777);
+  g_sink = warm;
+  free(warm);
   sigset_t prof;
   sigemptyset(&prof);
   sigaddset(&prof, SIGPROF);
@@ -120,6 +134,7 @@ void* Taker(void* arg) {
 
 int main(int argc, char** argv) {
   TakerArgs args{argc > 1 ? atoi(argv[1]) : 0};
+  g_malloc_in_handler = argc > 2 && strcmp(argv[2], "malloc-in-handler") == 0;
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = OnProf;
