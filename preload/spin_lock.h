@@ -37,19 +37,15 @@ class SpinLock {
   std::atomic<bool> locked_{false};
 };
 
-// Holds a lock for a scope. A template so that `SpinLockHolder hold(&x)`
-// takes whatever lock x is: OwnerBiasedLock (owner_biased_lock.h, the
-// thread states' lock) has a specialization of its own.
-template <typename Lockable = SpinLock>
 class SpinLockHolder {
  public:
-  explicit SpinLockHolder(Lockable* lock) : lock_(lock) { lock_->Lock(); }
+  explicit SpinLockHolder(SpinLock* lock) : lock_(lock) { lock_->Lock(); }
   ~SpinLockHolder() { lock_->Unlock(); }
   SpinLockHolder(const SpinLockHolder&) = delete;
   SpinLockHolder& operator=(const SpinLockHolder&) = delete;
 
  private:
-  Lockable* lock_;
+  SpinLock* lock_;
 };
 
 }  // namespace heapsight::preload

@@ -90,8 +90,6 @@ void ThreadExit(void* arg) {
     FlushLocked(ts, now);
     ts->in_use = false;
   }
-  // Before the state can be recycled: its next owner claims it afresh.
-  ts->lock.Disown();
   t_state = nullptr;
   t_exited = true;  // later events of this thread go to the orphan state
   SpinLockHolder hold(&g_registry_lock);
@@ -178,8 +176,6 @@ ThreadState* CurrentThreadStateSlow(uint64_t now_us) {
   if (g_unwind_cache && ts->unwind_cache == nullptr) {
     ts->unwind_cache = static_cast<UnwindCache*>(PageAlloc(sizeof(UnwindCache)));
   }
-  // From here this thread takes the state's lock on the owner's fast path.
-  ts->lock.Claim();
   t_state = ts;
   // Not on a service task (service_task.h: paused mode's control loop makes
   // its records from a state of its own): it has no glibc thread
@@ -242,9 +238,6 @@ void InitThreadStates(int zstd_level, bool need_stack_bounds, bool unwind_cache)
   g_need_stack_bounds = need_stack_bounds;
   g_unwind_cache = unwind_cache;
   g_key_ok = pthread_key_create(&g_exit_key, ThreadExit) == 0;
-  // Before the first state is claimed (the states made before this, if
-  // any, stay plain spin locks).
-  EnableOwnerBiasedLocks(g_options.OWNER_LOCKS);
 }
 
 UnwindCache::Stats SumUnwindCacheStats() {
@@ -288,9 +281,7 @@ void ResetThreadStatesInChild(uint64_t now_us) {
   g_orphan = nullptr;
   for (ThreadState* ts = g_registry.load(std::memory_order_acquire); ts != nullptr;
        ts = ts->next) {
-    // Our own state keeps its owner (this thread, whose thread pointer the
-    // child keeps); the others' owners do not exist here.
-    ts->lock.ResetInChild(ts == t_state);
+    ts->lock.ResetInChild();
     if (ts->unwind_cache != nullptr) ts->unwind_cache->ResetCountersInChild();
     if (ts == t_state) {
       // Our own thread: keep index and counter (ids stay unique across the

@@ -5,11 +5,9 @@
 // thread_index (1, 2, ...), its allocation counter (the n-th kAlloc/kRealloc
 // record of the thread has counter n), a chunk sequence number, and a
 // 128 KiB mmap'ed chunk buffer encoded with ChunkEncoder. The owning thread takes the
-// state's lock around each event; the lock exists so the writer thread and
-// the exit, exec and fork paths can flush or drop other threads' buffers.
-// It is an OwnerBiasedLock (owner_biased_lock.h): the owner takes it with a
-// plain store and load, no atomic exchange; those other threads pay a
-// membarrier() per take. There is no global lock per event.
+// state's lock (uncontended: one atomic exchange) around each event; the
+// lock exists so the exit, exec and fork paths can flush or drop other
+// threads' buffers. There is no global lock per event.
 //
 // States live on a registry list forever (FlushAll walks it); a thread's
 // state is recycled, with a fresh index, when the thread exits. Events of a
@@ -27,7 +25,7 @@
 #include <cstdint>
 
 #include "format/chunk_encoder.h"
-#include "preload/owner_biased_lock.h"
+#include "preload/spin_lock.h"
 #include "preload/stack_cache.h"
 #include "preload/unwind_cache.h"
 
@@ -60,9 +58,7 @@ size_t ChunkBytes();
 // per-event writes (lock, encoder position) invalidated the line another
 // thread's lock lived in.
 struct alignas(64) ThreadState {
-  // Claimed by the thread whose state this is (CurrentThreadStateSlow),
-  // given up at its exit; the shared orphan state has no owner.
-  OwnerBiasedLock lock;
+  SpinLock lock;
   uint32_t index = 0;
   uint32_t tid = 0;
   uint64_t counter = 0;   // counter of the next allocation record

@@ -1,5 +1,5 @@
 // tests/scenarios/lock_stress_test.cc: the thread-state lock
-// (preload/owner_biased_lock.h) under the real preload, with other threads
+// (preload/thread_state.h) under the real preload, with other threads
 // taking every state's lock while the owners record
 // (programs/lock_stress_program.cc: the writer's freshness flushes, leak
 // requests that flush every thread, fork, thread churn, signals landing
@@ -69,10 +69,7 @@ void CheckStress(std::map<std::string, std::string> env) {
   EXPECT_EQ(children, kForks);
 }
 
-TEST(LockStressScenario, OwnerBiasedLocks) { CheckStress({}); }
-
-// The spin-lock path (what a kernel without membarrier gets).
-TEST(LockStressScenario, SpinLocks) { CheckStress({{"HEAPSIGHT_OWNER_LOCKS", "0"}}); }
+TEST(LockStressScenario, RemoteTakersLoseNothing) { CheckStress({}); }
 
 }  // namespace
 }  // namespace heapsight::testing

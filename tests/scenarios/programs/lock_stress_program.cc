@@ -1,10 +1,10 @@
 // tests/scenarios/programs/lock_stress_program.cc: threads allocate flat out
-// while other threads keep taking their state locks (owner_biased_lock.h):
+// while other threads keep taking their state locks (thread_state.h):
 // the writer's freshness flushes (run with HEAPSIGHT_FLUSH_MS=1), leak
 // requests whose thread flushes every state (HEAPSIGHT_LEAK_SIGNAL, the
 // signal given as argv[1]), and fork() (the prepare handler locks every
-// state). The workers come and go in rounds, so states are claimed,
-// disowned and recycled under all this; another thread interrupts them
+// state). The workers come and go in rounds, so states are created, flushed
+// at thread exit and recycled under all this; another thread interrupts them
 // with SIGPROF every 50 us or so (inside the hooks too, where heapsight
 // holds the state lock).
 //
