@@ -38,13 +38,13 @@ void* volatile g_sink;
 
 // The handler makes a worker hold heapsight's state lock longer when the
 // signal lands inside a hook (another thread taking the lock waits for it).
-// It does not allocate, unless argv[2] is "malloc-in-handler": a
-// reproducer, not run by the tests. A handler's malloc or free that lands
-// while the hook holds a live-table shard lock waits for that lock forever
-// when its block maps to the same shard (live_table.h: not
-// async-signal-safe; docs/performance.md, "The thread-state lock off the
-// owner's path"). The handler's 777-byte blocks come from the tcache (the
-// worker warmed it), so glibc itself takes no lock there.
+// It does not allocate, unless argv[2] is "malloc-in-handler": then it
+// makes a malloc(777)/free pair, which lands anywhere in the hooks, inside
+// a live-table operation (shard lock held) or the real allocator (glibc's
+// arena lock held, while the taker forks) too. Before nested hooks were
+// deferred (preload/nested_hooks.h) this hung 3 runs of 3. The 777-byte
+// blocks come from the tcache (the worker warmed it), so glibc itself
+// takes no lock there.
 bool g_malloc_in_handler = false;
 
 void OnProf(int) {
