@@ -327,10 +327,12 @@ bool IsMismatched(Api alloc_api, Api free_api) {
 }
 
 // With address frees the cell knows the allocation's family, not its api.
-bool IsMismatchedFamily(format::ApiFamily alloc_family, Api free_api) {
+// The common case (the same family) is one load and one compare.
+__attribute__((always_inline)) inline bool IsMismatchedFamily(format::ApiFamily alloc_family,
+                                                              Api free_api) {
   format::ApiFamily f = kApiFamilies.of[static_cast<uint8_t>(free_api)];
-  return alloc_family != format::ApiFamily::kNone && f != format::ApiFamily::kNone &&
-         alloc_family != f;
+  if (__builtin_expect(alloc_family == f, 1)) return false;
+  return alloc_family != format::ApiFamily::kNone && f != format::ApiFamily::kNone;
 }
 
 void RecordMismatch(ThreadState* ts, void* p, Api api, uint64_t alloc_id, uint64_t now) {
