@@ -2,11 +2,11 @@
 //
 // Constraints: no locks; no malloc but the real allocator's for a nested
 // realloc's new block; initial-exec TLS only. Defer* and NestedRealloc run
-// in a signal handler nested in a table operation: they touch only this
+// in a signal handler nested in the defer zone: they touch only this
 // thread's queue (count updated by single atomic instructions, so a second
 // handler nested in the first reserves its own slot). The drain takes
 // shard locks and may record (TracedFreeSlow), so it runs only outside
-// every table operation and reentry guard.
+// the defer zone and the reentry guard.
 #include "preload/nested_hooks.h"
 
 #include <malloc.h>
@@ -37,7 +37,7 @@ constinit thread_local uintptr_t t_nested_address[kNestedQueue]
 constinit thread_local uint8_t t_nested_tag[kNestedQueue]
     __attribute__((tls_model("initial-exec"))) = {};
 // Set while this thread drains: a handler's hook that ends meanwhile (not
-// nested in a table operation, so it ran normally) leaves the queue to the
+// nested in the defer zone, so it ran normally) leaves the queue to the
 // drain it interrupted, which sees its entries (it rereads the count).
 constinit thread_local bool t_draining __attribute__((tls_model("initial-exec"))) = false;
 
@@ -47,8 +47,8 @@ std::atomic<uint64_t> g_dropped{0};
 void Push(uintptr_t address, uint8_t tag) {
   // The slot is reserved first (one atomic add): a handler nested in this
   // one (another signal) gets the next slot, not this one. The drain never
-  // runs before this handler returns (it runs only outside table
-  // operations, and this thread is inside one), so it never reads a slot
+  // runs before this handler returns (it runs only outside the defer
+  // zone, and this thread is inside it), so it never reads a slot
   // reserved but not yet written.
   uint32_t i = t_nested_count.fetch_add(1, std::memory_order_relaxed);
   if (i >= kNestedQueue) {
@@ -107,8 +107,8 @@ void* NestedRealloc(void* p, size_t size, format::Api api, void* (*call)(void*, 
     DeferNestedFree(p, api);
     return nullptr;
   }
-  // Always a move: realloc in place would free nothing, but a shrinking or
-  // growing real realloc may free `p` at once, before the table forgot it.
+  // Always a move, never the real realloc: that may free `p` at once
+  // (a move), before the table forgot it.
   void* q = call(nullptr, ctx);
   if (q == nullptr) return nullptr;  // failed (errno set by `call`): `p` untouched
   size_t old = malloc_usable_size(p);
@@ -120,7 +120,7 @@ void* NestedRealloc(void* p, size_t size, format::Api api, void* (*call)(void*, 
 
 __attribute__((noinline, cold)) void DrainNestedHooksSlow() {
   // Inside heapsight's own call (the guard may cover a thread-state lock),
-  // inside a table operation, or inside a drain: the outer frame drains.
+  // inside the defer zone, or inside a drain: the outer frame drains.
   if (InHeapsight() || InDeferZone() || t_draining) return;
   ErrnoKeeper keep_errno;  // the hook's caller sees the errno the hook left
   t_draining = true;

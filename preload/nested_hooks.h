@@ -1,16 +1,19 @@
-// preload/nested_hooks.h: hooks nested inside a live-table operation of
-// their own thread, i.e. a signal handler that allocates or frees, landing
-// while the interrupted frame is inside the table (defer_zone.h).
+// preload/nested_hooks.h: hooks nested inside the defer zone of their own
+// thread (defer_zone.h), i.e. a signal handler that allocates or frees,
+// landing while the interrupted frame is inside a live-table operation or
+// a hook's real allocator call.
 //
 // Such a hook must not touch the table (it could spin forever on the shard
-// lock its own thread holds), so it does only what needs no table and
-// queues the rest in a small per-thread queue:
+// lock its own thread holds) nor wait for any heapsight lock, so it does
+// only what needs neither and queues the rest in a small per-thread queue:
 // - an allocation: the real allocator already served it; its address is
 //   queued, to be entered as an internal block (not in the trace, like
 //   heapsight's own blocks: its free is then not recorded either);
 // - a free: the pointer is queued and NOT freed yet. Record-before-free:
 //   once the real free runs, another thread may get the address, and the
-//   table must have forgotten the old block by then;
+//   table must have forgotten the old block by then. Except a block a
+//   nested hook allocated that is still queued (no table has it): freed at
+//   once, its entry taken back (see DeferNestedFree);
 // - a realloc: a new block from the real allocator (queued as above), the
 //   old block's bytes copied, the old block queued as a free.
 // The outer hook drains the queue at its end, when its thread holds no
@@ -20,8 +23,7 @@
 // were queued. A hook running inside heapsight's own call leaves the queue
 // to the hook whose guard that is.
 //
-// Overflow (more than kNestedQueue nested events inside one table
-// operation): an extra free is never performed (its block leaks; the trace
+// Overflow (more than kNestedQueue nested events before a drain): an extra free is never performed (its block leaks; the trace
 // shows it live) and an extra allocation is not entered (its later free
 // is then an unknown block's); both are counted for HEAPSIGHT_STATS. Never
 // a hang, never a crash.
@@ -30,7 +32,7 @@
 // realloc (the handler asked for one); initial-exec TLS only. The nested
 // paths are async-signal-safe with respect to the interrupted frame (they
 // touch only this thread's queue, with single-instruction updates of its
-// count); the drain runs only outside every table operation and guard.
+// count); the drain runs only outside the defer zone and the guard.
 #ifndef HEAPSIGHT_PRELOAD_NESTED_HOOKS_H_
 #define HEAPSIGHT_PRELOAD_NESTED_HOOKS_H_
 

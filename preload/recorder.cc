@@ -460,7 +460,7 @@ __attribute__((always_inline)) inline void RecordAllocUnnested(void* p, size_t s
 // operation, and drain the nested queue last, once the hook holds nothing.
 __attribute__((noinline)) void RecordAllocSlow(void* p, size_t size, size_t alignment, Api api,
                                                bool counted) {
-  if (InDeferZone()) {  // a signal handler's allocation inside this thread's table operation
+  if (InDeferZone()) {  // a signal handler's allocation nested in the defer zone
     DeferNestedAlloc(p);
     return;
   }
@@ -609,7 +609,7 @@ __attribute__((always_inline)) inline void TracedFreeUnnested(void* p, Api api) 
 }  // namespace
 
 __attribute__((noinline)) void TracedFreeSlow(void* p, Api api) {
-  if (InDeferZone()) {  // a signal handler's free inside this thread's table operation
+  if (InDeferZone()) {  // a signal handler's free nested in the defer zone
     DeferNestedFree(p, api);
     return;
   }
@@ -884,7 +884,7 @@ __attribute__((always_inline)) inline void* TracedReallocUnnested(void* p, size_
 }  // namespace
 
 void* TracedRealloc(void* p, size_t size, Api api, void* (*call)(void*, void*), void* ctx) {
-  if (InDeferZone()) {  // a signal handler's realloc inside this thread's table operation
+  if (InDeferZone()) {  // a signal handler's realloc nested in the defer zone
     return NestedRealloc(p, size, api, call, ctx);
   }
   void* q = TracedReallocUnnested(p, size, api, call, ctx);
