@@ -42,7 +42,9 @@ uint64_t InternalExtent(uintptr_t address, const MemoryMap& map) {
 // the classifier reads.
 void TrimOverlaps(LeakSnapshot* s) {
   for (size_t i = 0; i + 1 < s->count; ++i) {
-    if (s->starts[i] + s->sizes[i] > s->starts[i + 1]) s->sizes[i] = s->starts[i + 1] - s->starts[i];
+    if (s->starts[i] + s->sizes[i] > s->starts[i + 1]) {
+      s->sizes[i] = s->starts[i + 1] - s->starts[i];
+    }
   }
 }
 
@@ -200,7 +202,7 @@ bool TakeFromCells(const MemoryMap& map, LeakSnapshot* s) {
     pending = static_cast<uintptr_t*>(PageAlloc(pending_bytes));
     if (pending == nullptr) return false;
     pending_count = CollectPendingCellSets(pending, pending_count + 64);
-    if (pending_count > pending_bytes / sizeof(uintptr_t)) pending_count = pending_bytes / sizeof(uintptr_t);
+    pending_count = std::min(pending_count, pending_bytes / sizeof(uintptr_t));
   }
   std::sort(pending, pending + pending_count);
 

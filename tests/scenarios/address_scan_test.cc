@@ -290,7 +290,9 @@ TEST(AddressScanScenario, ScanOnSignal) {
     if (r.tag != RecordTag::kBlockClasses) continue;
     for (uint64_t address : r.block_classes.ids) {
       uint64_t size = history.SizeAt(address, scan_time[r.block_classes.scan]);
-      if (size == 4201 || size == 4202) by_scan[r.block_classes.scan][size] = r.block_classes.leak_class;
+      if (size == 4201 || size == 4202) {
+        by_scan[r.block_classes.scan][size] = r.block_classes.leak_class;
+      }
     }
   }
   EXPECT_EQ(by_scan[1], (std::map<uint64_t, LeakClass>{{4201, kDefinite}, {4202, kReachable}}));

@@ -206,6 +206,22 @@ TEST(RecordCommand, RejectsUnknownOrBadOptions) {
   EXPECT_THAT(output.err, HasSubstr("use -o"));
 }
 
+// Issue 15: --pairing=address asks for address frees (trace format
+// version 6); only table and address are accepted.
+TEST(RecordCommand, PairingSetsTheOptionAndTheTraceVersion) {
+  std::string dir = MakeTempDir();
+  RunResult env = Record({"-q", "--pairing=address", "-o", dir + "/%p.hst", "--", "/bin/sh", "-c",
+                          "printf '%s' \"$HEAPSIGHT_PAIRING\""});
+  EXPECT_EQ(env.exit_code, 0) << env.err;
+  EXPECT_EQ(env.out, "address");
+  std::vector<std::string> traces = FilesIn(dir);
+  ASSERT_THAT(traces, Not(IsEmpty()));
+  for (const std::string& t : traces) EXPECT_EQ(ReadTrace(t).header.version, 6u) << t;
+  RunResult bad = Record({"--pairing=id", "--", "/bin/true"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_THAT(bad.err, HasSubstr("expected table or address"));
+}
+
 TEST(RecordCommand, DefaultOutputIsInTheCurrentDirectory) {
   std::string dir = MakeTempDir();
   RunResult r = RunPlain({"/bin/sh", "-c", "cd \"$1\" && exec \"$2\" record -q -- \"$3\"", "sh",
