@@ -19,9 +19,9 @@
 //
 // Constraints: initial-exec TLS only (no __tls_get_addr, which may allocate
 // on a thread's first use); no allocation, no locks of its own;
-// async-signal-safe (the marker is this thread's own counter, updated by
-// single instructions, and a handler nested anywhere sees it consistent:
-// see EnterDeferZone).
+// async-signal-safe: the marker is this thread's own counter, and a handler
+// nested in its update (even between a load and a store) leaves it as it
+// found it, since every handler's raises and lowers pair up.
 #ifndef HEAPSIGHT_PRELOAD_DEFER_ZONE_H_
 #define HEAPSIGHT_PRELOAD_DEFER_ZONE_H_
 
