@@ -25,6 +25,7 @@
 #include "preload/leak_snapshot.h"
 #include "preload/live_cells.h"
 #include "preload/module_map.h"
+#include "preload/nested_hooks.h"
 #include "preload/options.h"
 #include "preload/raw_log.h"
 #include "preload/real_functions.h"
@@ -393,6 +394,14 @@ void LogStats() {
       .Str(" chunks handed over, ").Num(static_cast<int64_t>(inline_fallbacks))
       .Str(" written inline (spool full), ").Num(static_cast<int64_t>(writer_cpu_ns / 1000))
       .Str(" us CPU");
+  // Hooks nested in a table operation or a real allocator call (signal
+  // handlers that allocate, nested_hooks.h): only when there were some.
+  uint64_t nested = 0, nested_dropped = 0;
+  NestedHookCounts(&nested, &nested_dropped);
+  if (nested != 0 || nested_dropped != 0) {
+    b.Str("; nested hooks: ").Num(static_cast<int64_t>(nested)).Str(" deferred, ")
+        .Num(static_cast<int64_t>(nested_dropped)).Str(" dropped (queue full)");
+  }
   RawLog(b);
   // Issue 15: heapsight's own memory at exit. The live table's part: its
   // chunk tables, the still-mapped rest of tables being resized, and the

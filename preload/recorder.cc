@@ -4,7 +4,8 @@
 // stdio, no text formatting except the raw line before an abort on a bad
 // free (HEAPSIGHT_ON_BAD_FREE=abort). Per event: the calling thread's state
 // lock (uncontended) and one live-table shard lock; the stack-table lock
-// only when a new stack appears.
+// only when a new stack appears. A hook nested in this thread's own table
+// operation (a signal handler) takes no lock at all (nested_hooks.h).
 #include "preload/recorder.h"
 
 #include <fcntl.h>
@@ -15,12 +16,14 @@
 #include <cstring>
 
 #include "preload/clock.h"
+#include "preload/defer_zone.h"
 #include "preload/heap_limit.h"
 #include "preload/host_guards.h"
 #include "preload/internal_alloc.h"
 #include "preload/live_cells.h"
 #include "preload/live_table.h"
 #include "preload/module_map.h"
+#include "preload/nested_hooks.h"
 #include "preload/options.h"
 #include "preload/raw_log.h"
 #include "preload/real_functions.h"
@@ -420,8 +423,11 @@ __attribute__((always_inline)) inline void RecordSampledAlloc(void* p, size_t si
 
 }  // namespace
 
-__attribute__((noinline)) void RecordAllocSlow(void* p, size_t size, size_t alignment, Api api,
-                                               bool counted) {
+namespace {
+
+__attribute__((always_inline)) inline void RecordAllocUnnested(void* p, size_t size,
+                                                              size_t alignment, Api api,
+                                                              bool counted) {
   // Called after the real function: the errno it left is what the program
   // gets back (unwinding, flushing and /proc reads may change errno).
   ErrnoKeeper keep_errno;
@@ -445,6 +451,21 @@ __attribute__((noinline)) void RecordAllocSlow(void* p, size_t size, size_t alig
   // passes straight through).
   if (p != nullptr && !ShouldSample(size)) return;
   RecordSampledAlloc(p, size, alignment, api);
+}
+
+}  // namespace
+
+// Nested hooks (nested_hooks.h): the three entry points below (allocation,
+// free, realloc) test the table-op marker first, before any table
+// operation, and drain the nested queue last, once the hook holds nothing.
+__attribute__((noinline)) void RecordAllocSlow(void* p, size_t size, size_t alignment, Api api,
+                                               bool counted) {
+  if (InDeferZone()) {  // a signal handler's allocation nested in the defer zone
+    DeferNestedAlloc(p);
+    return;
+  }
+  RecordAllocUnnested(p, size, alignment, api, counted);
+  DrainNestedHooks();
 }
 
 void RecordAlloc(void* p, size_t size, size_t alignment, Api api) {
@@ -478,7 +499,7 @@ void ForgetBlock(uintptr_t address) {
 __attribute__((always_inline)) inline void TracedFreeAddress(void* p, Api api, int status) {
   if (status != kActive || InHeapsight()) {
     ForgetBlock(reinterpret_cast<uintptr_t>(p));
-    g_real.free(p);
+    CallRealFree(g_real.free, p);
     return;
   }
   const auto address = reinterpret_cast<uintptr_t>(p);
@@ -532,17 +553,15 @@ __attribute__((always_inline)) inline void TracedFreeAddress(void* p, Api api, i
     }
   }
   if (action == format::FreeAction::kSkipped) return;  // reported, not performed
-  g_real.free(p);
+  CallRealFree(g_real.free, p);
 }
 
-}  // namespace
-
-__attribute__((noinline)) void TracedFreeSlow(void* p, Api api) {
+__attribute__((always_inline)) inline void TracedFreeUnnested(void* p, Api api) {
   if (p == nullptr) return;  // free(NULL) does nothing; nothing to record
   if (InBootstrapArena(p)) return;  // dlsym's early calloc: never freed for real
   int status = TracingStatusRelaxed();
   if (status == kDisabled || status == kPaused) {
-    g_real.free(p);
+    CallRealFree(g_real.free, p);
     return;
   }
   if (g_address_frees) {
@@ -556,7 +575,7 @@ __attribute__((noinline)) void TracedFreeSlow(void* p, Api api) {
   LiveEntry e;
   bool found = g_live_blocks.Remove(reinterpret_cast<uintptr_t>(p), &e);
   if (status != kActive || InHeapsight() || (found && e.internal)) {
-    g_real.free(p);
+    CallRealFree(g_real.free, p);
     return;
   }
   if (!found && (g_sample_period != 0 || g_exiting.load(std::memory_order_relaxed) ||
@@ -566,7 +585,7 @@ __attribute__((noinline)) void TracedFreeSlow(void* p, Api api) {
     // the exit point: the block may be another thread's untraced one; and
     // in an attached window (issue 19): the block was allocated before the
     // attach, unknown, neither an error nor an event.
-    g_real.free(p);
+    CallRealFree(g_real.free, p);
     return;
   }
   format::FreeAction action = format::FreeAction::kPassed;
@@ -587,7 +606,18 @@ __attribute__((noinline)) void TracedFreeSlow(void* p, Api api) {
     }
   }
   if (action == format::FreeAction::kSkipped) return;  // reported, not performed
-  g_real.free(p);
+  CallRealFree(g_real.free, p);
+}
+
+}  // namespace
+
+__attribute__((noinline)) void TracedFreeSlow(void* p, Api api) {
+  if (InDeferZone()) {  // a signal handler's free nested in the defer zone
+    DeferNestedFree(p, api);
+    return;
+  }
+  TracedFreeUnnested(p, api);
+  DrainNestedHooks();
 }
 
 void TracedFree(void* p, Api api) { TracedFreeInline(p, api); }
@@ -744,7 +774,11 @@ void* TracedReallocAddress(void* p, size_t size, Api api, void* (*call)(void*, v
 
 }  // namespace
 
-void* TracedRealloc(void* p, size_t size, Api api, void* (*call)(void*, void*), void* ctx) {
+namespace {
+
+__attribute__((always_inline)) inline void* TracedReallocUnnested(void* p, size_t size, Api api,
+                                                                  void* (*call)(void*, void*),
+                                                                  void* ctx) {
   if (p == nullptr) {  // realloc(NULL, n) is malloc(n)
     void* q = call(nullptr, ctx);
     RecordAlloc(q, size, 0, api);
@@ -845,6 +879,17 @@ void* TracedRealloc(void* p, size_t size, Api api, void* (*call)(void*, void*), 
     g_live_blocks.Insert(reinterpret_cast<uintptr_t>(q), id, size, s.leaf, api, false);
   }
   EndEventInline(ts, alloc_time);
+  return q;
+}
+
+}  // namespace
+
+void* TracedRealloc(void* p, size_t size, Api api, void* (*call)(void*, void*), void* ctx) {
+  if (InDeferZone()) {  // a signal handler's realloc nested in the defer zone
+    return NestedRealloc(p, size, api, call, ctx);
+  }
+  void* q = TracedReallocUnnested(p, size, api, call, ctx);
+  DrainNestedHooks();
   return q;
 }
 
