@@ -14,7 +14,6 @@
 #include <cstring>
 
 #include "preload/host_guards.h"
-#include "preload/live_table.h"
 #include "preload/real_functions.h"
 #include "preload/recorder.h"
 #include "preload/reentry_guard.h"
@@ -27,24 +26,43 @@ constinit thread_local std::atomic<uint32_t> t_nested_count
 
 namespace {
 
-// A queued allocation's tag; a queued free's is its Api (all below 254);
-// an entry taken back (its block freed at once) or being drained is void.
-constexpr uint8_t kAllocTag = 0xff;
-constexpr uint8_t kVoidTag = 0xfe;
+// An entry's kind; an entry taken back (its block freed at once) or being
+// drained is void.
+constexpr uint8_t kFreeTag = 0;
+constexpr uint8_t kAllocTag = 1;
+constexpr uint8_t kVoidTag = 2;
+constexpr uint8_t kFreeRecordTag = 3;  // performed already; only its record waits
 
-constinit thread_local uintptr_t t_nested_address[kNestedQueue]
-    __attribute__((tls_model("initial-exec"))) = {};
-constinit thread_local uint8_t t_nested_tag[kNestedQueue]
+// One entry: the block, its kind and api; for an allocation its size and
+// alignment too (recorded at the drain, RecordNestedAlloc); for a free
+// record, the freed block's id and stack (and size). 2.5 KiB of static
+// TLS per thread.
+struct NestedEntry {
+  uintptr_t address;
+  uint64_t size;
+  uint64_t id;
+  uint64_t stack;
+  uint32_t alignment;
+  uint8_t tag;
+  format::Api api;
+};
+constinit thread_local NestedEntry t_nested[kNestedQueue]
     __attribute__((tls_model("initial-exec"))) = {};
 // Set while this thread drains: a handler's hook that ends meanwhile (not
 // nested in the defer zone, so it ran normally) leaves the queue to the
 // drain it interrupted, which sees its entries (it rereads the count).
 constinit thread_local bool t_draining __attribute__((tls_model("initial-exec"))) = false;
 
-std::atomic<uint64_t> g_deferred{0};
-std::atomic<uint64_t> g_dropped{0};
+std::atomic<uint64_t> g_allocs_recorded{0};
+std::atomic<uint64_t> g_allocs_untraced{0};
+std::atomic<uint64_t> g_pairs_untraced{0};
+std::atomic<uint64_t> g_frees_deferred{0};
+std::atomic<uint64_t> g_free_records{0};
+std::atomic<uint64_t> g_allocs_dropped{0};
+std::atomic<uint64_t> g_frees_dropped{0};
 
-void Push(uintptr_t address, uint8_t tag) {
+void Push(uintptr_t address, uint64_t size, uint32_t alignment, uint8_t tag, format::Api api,
+          uint64_t id = 0, uint64_t stack = 0) {
   // The slot is reserved first (one atomic add): a handler nested in this
   // one (another signal) gets the next slot, not this one. The drain never
   // runs before this handler returns (it runs only outside the defer
@@ -53,27 +71,20 @@ void Push(uintptr_t address, uint8_t tag) {
   uint32_t i = t_nested_count.fetch_add(1, std::memory_order_relaxed);
   if (i >= kNestedQueue) {
     t_nested_count.fetch_sub(1, std::memory_order_relaxed);
-    g_dropped.fetch_add(1, std::memory_order_relaxed);
+    (tag == kAllocTag ? g_allocs_dropped : g_frees_dropped).fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  t_nested_address[i] = address;
-  t_nested_tag[i] = tag;
-  g_deferred.fetch_add(1, std::memory_order_relaxed);
-}
-
-// InsertInternal's work (recorder.cc), for a queued allocation.
-void EnterInternal(uintptr_t address) {
-  // Sampled mode keeps no internal entries (live_table.h).
-  if (g_live_blocks.SurelyAbsent(address)) return;
-  LiveEntry e;
-  e.internal = true;
-  g_live_blocks.Insert(address, e);
+  t_nested[i] = NestedEntry{address, size, id, stack, alignment, tag, api};
+  if (tag == kFreeTag) g_frees_deferred.fetch_add(1, std::memory_order_relaxed);
+  if (tag == kFreeRecordTag) g_free_records.fetch_add(1, std::memory_order_relaxed);
 }
 
 }  // namespace
 
-void DeferNestedAlloc(void* p) {
-  if (p != nullptr) Push(reinterpret_cast<uintptr_t>(p), kAllocTag);
+void DeferNestedAlloc(void* p, size_t size, size_t alignment, format::Api api) {
+  if (p != nullptr) {
+    Push(reinterpret_cast<uintptr_t>(p), size, static_cast<uint32_t>(alignment), kAllocTag, api);
+  }
 }
 
 void DeferNestedFree(void* p, format::Api api) {
@@ -87,20 +98,36 @@ void DeferNestedFree(void* p, format::Api api) {
   // glibc itself would deadlock (seen with lock_stress_program). Newest
   // first; no drain runs meanwhile (it runs outside the zone only).
   for (uint32_t i = t_nested_count.load(std::memory_order_relaxed); i-- > 0;) {
-    if (i < kNestedQueue && t_nested_address[i] == address && t_nested_tag[i] == kAllocTag) {
-      t_nested_tag[i] = kVoidTag;
+    if (i < kNestedQueue && t_nested[i].address == address && t_nested[i].tag == kAllocTag) {
+      t_nested[i].tag = kVoidTag;
+      g_pairs_untraced.fetch_add(1, std::memory_order_relaxed);
       g_real.free(p);
       return;
     }
   }
-  Push(address, static_cast<uint8_t>(api));
+  Push(address, 0, 0, kFreeTag, api);
+}
+
+bool TakeBackNestedAllocSlow(uintptr_t address) {
+  for (uint32_t i = t_nested_count.load(std::memory_order_relaxed); i-- > 0;) {
+    if (i < kNestedQueue && t_nested[i].address == address && t_nested[i].tag == kAllocTag) {
+      t_nested[i].tag = kVoidTag;
+      g_pairs_untraced.fetch_add(1, std::memory_order_relaxed);
+      return true;
+    }
+  }
+  return false;
+}
+
+void DeferFreeRecord(const LiveEntry& e, format::Api api) {
+  Push(0, e.size, 0, kFreeRecordTag, api, e.id, e.stack);
 }
 
 void* NestedRealloc(void* p, size_t size, format::Api api, void* (*call)(void*, void*),
                     void* ctx) {
   if (p == nullptr) {
     void* q = call(nullptr, ctx);
-    DeferNestedAlloc(q);
+    DeferNestedAlloc(q, size, 0, api);
     return q;
   }
   if (size == 0) {  // glibc's realloc(p, 0): the block is freed, NULL returned
@@ -113,7 +140,7 @@ void* NestedRealloc(void* p, size_t size, format::Api api, void* (*call)(void*, 
   if (q == nullptr) return nullptr;  // failed (errno set by `call`): `p` untouched
   size_t old = malloc_usable_size(p);
   std::memcpy(q, p, old < size ? old : size);
-  DeferNestedAlloc(q);
+  DeferNestedAlloc(q, size, 0, api);
   DeferNestedFree(p, api);
   return q;
 }
@@ -137,30 +164,53 @@ __attribute__((noinline, cold)) void DrainNestedHooksSlow() {
       if (t_nested_count.compare_exchange_strong(n, 0, std::memory_order_relaxed)) break;
       continue;
     }
-    uintptr_t address = t_nested_address[i];
-    uint8_t tag = t_nested_tag[i];
-    // Void while it is processed: a handler nested in the insert below
+    const NestedEntry e = t_nested[i];
+    // Void while it is processed: a handler nested in the record below
     // that frees this block queues its free (the table is about to have
     // it) instead of freeing it at once.
-    t_nested_tag[i] = kVoidTag;
+    t_nested[i].tag = kVoidTag;
     ++i;
-    if (tag == kVoidTag) {
+    if (e.tag == kVoidTag) {
       // Taken back by DeferNestedFree.
-    } else if (tag == kAllocTag) {
-      EnterInternal(address);
+    } else if (e.tag == kAllocTag) {
+      // Recorded now, with an empty stack (recorder.h); not recorded only
+      // where an unnested allocation would not be either.
+      bool recorded =
+          RecordNestedAlloc(reinterpret_cast<void*>(e.address), e.size, e.alignment, e.api);
+      (recorded ? g_allocs_recorded : g_allocs_untraced).fetch_add(1, std::memory_order_relaxed);
+    } else if (e.tag == kFreeRecordTag) {
+      LiveEntry freed;
+      freed.id = e.id;
+      freed.size = e.size;
+      freed.stack = e.stack;
+      RecordLateFree(freed, e.api);
     } else {
       // The normal free path: recorded if it is a traced block of the
       // program, and freed after the table forgot it.
-      TracedFreeSlow(reinterpret_cast<void*>(address), static_cast<format::Api>(tag));
+      TracedFreeSlow(reinterpret_cast<void*>(e.address), e.api);
     }
   }
   std::atomic_signal_fence(std::memory_order_seq_cst);
   t_draining = false;
 }
 
-void NestedHookCounts(uint64_t* deferred, uint64_t* dropped) {
-  *deferred = g_deferred.load(std::memory_order_relaxed);
-  *dropped = g_dropped.load(std::memory_order_relaxed);
+NestedHookStats NestedHookCounts() {
+  NestedHookStats s;
+  s.allocs_recorded = g_allocs_recorded.load(std::memory_order_relaxed);
+  s.allocs_untraced = g_allocs_untraced.load(std::memory_order_relaxed);
+  s.pairs_untraced = g_pairs_untraced.load(std::memory_order_relaxed);
+  s.frees_deferred = g_frees_deferred.load(std::memory_order_relaxed);
+  s.free_records = g_free_records.load(std::memory_order_relaxed);
+  s.allocs_dropped = g_allocs_dropped.load(std::memory_order_relaxed);
+  s.frees_dropped = g_frees_dropped.load(std::memory_order_relaxed);
+  return s;
+}
+
+void ResetNestedHookCountsInChild() {
+  for (auto* c : {&g_allocs_recorded, &g_allocs_untraced, &g_pairs_untraced, &g_frees_deferred,
+                  &g_free_records, &g_allocs_dropped, &g_frees_dropped}) {
+    c->store(0, std::memory_order_relaxed);
+  }
 }
 
 }  // namespace heapsight::preload

@@ -461,7 +461,7 @@ __attribute__((always_inline)) inline void RecordAllocUnnested(void* p, size_t s
 __attribute__((noinline)) void RecordAllocSlow(void* p, size_t size, size_t alignment, Api api,
                                                bool counted) {
   if (InDeferZone()) {  // a signal handler's allocation nested in the defer zone
-    DeferNestedAlloc(p);
+    DeferNestedAlloc(p, size, alignment, api);
     return;
   }
   RecordAllocUnnested(p, size, alignment, api, counted);
@@ -470,6 +470,50 @@ __attribute__((noinline)) void RecordAllocSlow(void* p, size_t size, size_t alig
 
 void RecordAlloc(void* p, size_t size, size_t alignment, Api api) {
   RecordAllocInline(p, size, alignment, api);
+}
+
+void RecordLateFree(const LiveEntry& e, Api api) {
+  ErrnoKeeper keep_errno;
+  ReentryGuard guard;
+  uint64_t now = NowUs();
+  ThreadState* ts = CurrentThreadState(now);
+  if (ts == nullptr) return;
+  SpinLockHolder hold(&ts->lock);
+  AppendFree(ts, now, api, e);
+  EndEventInline(ts, now);
+}
+
+bool RecordNestedAlloc(void* p, size_t size, size_t alignment, Api api) {
+  // The drain runs outside the zone and the guard (DrainNestedHooksSlow):
+  // the same decisions as RecordAllocUnnested, with no stack to unwind.
+  ErrnoKeeper keep_errno;
+  int status = TracingStatusRelaxed();
+  if (status == kDisabled || status == kPaused) return false;
+  if (status != kActive || InHeapsight()) {
+    InsertInternal(p);
+    return false;
+  }
+  if (AfterExitPoint() || !ShouldSample(size)) return false;
+  ReentryGuard guard;
+  uint64_t now = NowUs();
+  ThreadState* ts = CurrentThreadState(now);
+  if (ts == nullptr) {
+    InsertInternal(p);
+    return false;
+  }
+  if (__builtin_expect(t_modules_dirty, 0)) RescanModulesAndRecord(ts);
+  SpinLockHolder hold(&ts->lock);
+  if (g_address_frees) {
+    SetCellAndAppendAlloc(ts, now, p, size, alignment, api, 0);
+  } else {
+    uint64_t id = format::MakeAllocId(ts->index, ts->counter);
+    AppendRecord(ts, now, &ChunkEncoder::PutAlloc, now, api, size, uint64_t{0}, alignment,
+                 AddressField(p));
+    ++ts->counter;
+    g_live_blocks.Insert(reinterpret_cast<uintptr_t>(p), id, size, 0, api, false);
+  }
+  EndEventInline(ts, now);
+  return true;
 }
 
 namespace {
@@ -491,7 +535,9 @@ LiveCells::Cell ClearSilently(uintptr_t address) {
 // The same for any block: an internal one leaves the side table.
 void ForgetBlock(uintptr_t address) {
   LiveEntry e;
-  if (!g_live_blocks.Remove(address, &e)) ClearSilently(address);
+  if (!g_live_blocks.Remove(address, &e) && !TakeBackNestedAlloc(address)) {
+    ClearSilently(address);
+  }
 }
 
 // TracedFreeSlow with address frees (g_address_frees), once `p` is neither
@@ -535,8 +581,9 @@ __attribute__((always_inline)) inline void TracedFreeAddress(void* p, Api api, i
       // untraced block: passed on, as in table mode).
       LiveEntry e;
       bool found = g_live_blocks.Remove(address, &e);
-      if (found && e.internal) {
-        // heapsight's block: not the program's event.
+      if ((found && e.internal) || (!found && TakeBackNestedAlloc(address))) {
+        // heapsight's block (or a nested hook's, not drained yet): not the
+        // program's event.
       } else if (found) {
         if (ts != nullptr) {
           if (__builtin_expect(t_modules_dirty, 0)) RescanModulesAndRecord(ts);
@@ -574,7 +621,16 @@ __attribute__((always_inline)) inline void TracedFreeUnnested(void* p, Api api) 
   // remove theirs and pair this free with the wrong allocation.
   LiveEntry e;
   bool found = g_live_blocks.Remove(reinterpret_cast<uintptr_t>(p), &e);
+  if (!found && TakeBackNestedAlloc(reinterpret_cast<uintptr_t>(p))) {
+    // A nested hook's block, not drained yet (nested_hooks.h): in no table.
+    CallRealFree(g_real.free, p);
+    return;
+  }
   if (status != kActive || InHeapsight() || (found && e.internal)) {
+    // A traced block freed under the guard: a signal handler's free (the
+    // preload's own code frees no block of the program). Its record waits
+    // for the drain (nested_hooks.h).
+    if (found && !e.internal && status == kActive) DeferFreeRecord(e, api);
     CallRealFree(g_real.free, p);
     return;
   }
@@ -664,7 +720,7 @@ void* TracedReallocAddress(void* p, size_t size, Api api, void* (*call)(void*, v
     LiveEntry internal;
     bool found = g_live_blocks.Remove(address, &internal);
     LiveCells::Cell before = 0;
-    if (!found) before = ClearSilently(address);
+    if (!found && !TakeBackNestedAlloc(address)) before = ClearSilently(address);
     void* q = call(p, ctx);
     if (q != nullptr) {
       InsertInternal(q);
@@ -699,11 +755,13 @@ void* TracedReallocAddress(void* p, size_t size, Api api, void* (*call)(void*, v
   bool in_table = false;  // a block without a cell, in the live table
   if (!found) {
     in_table = g_live_blocks.Remove(address, &old);
-    if (in_table && old.internal) {
+    if ((in_table && old.internal) || (!in_table && TakeBackNestedAlloc(address))) {
+      // heapsight's block, or a nested hook's not drained yet.
       void* q = call(p, ctx);
       if (q != nullptr) {
         RecordAlloc(q, size, 0, api);  // an internal block became the program's
       } else if (size != 0) {
+        old.internal = true;  // (a taken-back nested block stays heapsight's)
         g_live_blocks.Insert(address, old);
       }
       return q;
@@ -792,15 +850,24 @@ __attribute__((always_inline)) inline void* TracedReallocUnnested(void* p, size_
   // the block moves, its old address may be handed out to another thread
   // as soon as realloc frees it.
   bool found = g_live_blocks.Remove(reinterpret_cast<uintptr_t>(p), &old);
-  if (status != kActive || InHeapsight() || (found && old.internal)) {
+  // A nested hook's block not drained yet (nested_hooks.h) is heapsight's.
+  const bool queued = !found && TakeBackNestedAlloc(reinterpret_cast<uintptr_t>(p));
+  if (status != kActive || InHeapsight() || (found && old.internal) || queued) {
     void* q = call(p, ctx);
+    // A signal handler's realloc of a traced block under the guard: the
+    // old block's free is recorded at the drain, the new block is
+    // heapsight's (as before).
+    if (found && !old.internal && status == kActive && (q != nullptr || size == 0)) {
+      DeferFreeRecord(old, api);
+    }
     if (q != nullptr) {
       if (status == kActive && !InHeapsight()) {
         RecordAlloc(q, size, 0, api);  // an internal block became the program's
       } else {
         InsertInternal(q);
       }
-    } else if (size != 0 && found) {
+    } else if (size != 0 && (found || queued)) {
+      if (queued) old.internal = true;
       g_live_blocks.Insert(reinterpret_cast<uintptr_t>(p), old);
     }
     return q;

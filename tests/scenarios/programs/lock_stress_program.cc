@@ -10,8 +10,9 @@
 //
 // Exact counts for the test: worker w of every round makes kPairs
 // malloc(5000 + w)/free pairs and keeps none; each fork child one 9000-byte
-// pair. Prints "forks <n> failures <n>" and "handler <n>" (the signal
-// handler's runs).
+// pair; with malloc-in-handler each handler run makes two 777-byte
+// allocations (and each worker kWarm at its start). Prints "forks <n>
+// failures <n>" and "handler <n>" (the signal handler's runs).
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -42,13 +43,21 @@ void* volatile g_sink;
 // makes a malloc(777)/free pair, which lands anywhere in the hooks, inside
 // a live-table operation (shard lock held) or the real allocator (glibc's
 // arena lock held, while the taker forks) too. Before nested hooks were
-// deferred (preload/nested_hooks.h) this hung 3 runs of 3. The 777-byte
-// blocks come from the tcache (the worker warmed it), so glibc itself
-// takes no lock there.
+// deferred (preload/nested_hooks.h) this hung 3 runs of 3. It also keeps
+// one 777-byte block per worker from one run to the next (freed by the
+// next run, the last one by the worker): a block that outlives the outer
+// hook, which heapsight records at the drain (sig23). The 777-byte blocks
+// come from the tcache (the worker warmed it with kWarm blocks, room for
+// frees that heapsight defers to the end of the interrupted hook), so
+// glibc itself takes no lock there.
 bool g_malloc_in_handler = false;
+constexpr int kWarm = 4;
+thread_local void* t_kept = nullptr;
 
 void OnProf(int) {
   if (g_malloc_in_handler) {
+    free(t_kept);
+    t_kept = malloc(777);
     void* p = malloc(777);
     g_sink = p;
     free(p);
@@ -61,9 +70,10 @@ void OnProf(int) {
 void* Worker(void* arg) {
   int self = static_cast<int>(reinterpret_cast<intptr_t>(arg));
   size_t size = 5000 + static_cast<size_t>(self);
-  void* warm = malloc(777);
-  g_sink = warm;
-  free(warm);
+  void* warm[kWarm];
+  for (void*& w : warm) w = malloc(777);
+  g_sink = warm[0];
+  for (void* w : warm) free(w);
   sigset_t prof;
   sigemptyset(&prof);
   sigaddset(&prof, SIGPROF);
@@ -79,6 +89,8 @@ void* Worker(void* arg) {
   for (void*& p : ring) free(p);
   g_worker_tids[self].store(0);
   pthread_sigmask(SIG_BLOCK, &prof, nullptr);
+  free(t_kept);  // the handler's last kept block
+  t_kept = nullptr;
   return nullptr;
 }
 
