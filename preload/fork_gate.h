@@ -53,17 +53,26 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "preload/defer_zone.h"
+
 namespace heapsight::preload {
 
 extern constinit thread_local int t_fork_gate_depth __attribute__((tls_model("initial-exec")));
 
 void EnterForkGateSlow();
 void LeaveForkGateSlow();
+// Inside the gate the thread is also in the defer zone (defer_zone.h): a
+// signal handler's hook nested in a gated call must not wait for a lock
+// (an internal block's shard lock), since the prepare handler may hold
+// every lock while it waits for this very call to leave the gate (seen:
+// a fork that waited the full 2 s, lock_stress in address mode).
 inline void EnterForkGate() {
+  EnterDeferZone();
   if (t_fork_gate_depth++ == 0) EnterForkGateSlow();
 }
 inline void LeaveForkGate() {
   if (--t_fork_gate_depth == 0) LeaveForkGateSlow();
+  LeaveDeferZone();
 }
 
 class ForkGateHolder {

@@ -540,6 +540,22 @@ void ForgetBlock(uintptr_t address) {
   }
 }
 
+// Table mode, a free the hook does not record (tracing not active, or under
+// the reentry guard) of a block that is not internal. Out of line: the
+// free path's shape stays as before nested hooks.
+__attribute__((noinline, cold)) void UnrecordedFree(void* p, bool found, const LiveEntry& e,
+                                                    Api api, int status) {
+  if (found) {
+    // A traced block freed under the guard: a signal handler's free (the
+    // preload's own code frees no block of the program). Its record waits
+    // for the drain (nested_hooks.h).
+    if (status == kActive) DeferFreeRecord(e, api);
+  } else {
+    // A nested hook's block not drained yet is taken back (nested_hooks.h).
+    TakeBackNestedAlloc(reinterpret_cast<uintptr_t>(p));
+  }
+}
+
 // TracedFreeSlow with address frees (g_address_frees), once `p` is neither
 // NULL nor a bootstrap block and tracing is not off (disabled, paused).
 __attribute__((always_inline)) inline void TracedFreeAddress(void* p, Api api, int status) {
@@ -621,21 +637,16 @@ __attribute__((always_inline)) inline void TracedFreeUnnested(void* p, Api api) 
   // remove theirs and pair this free with the wrong allocation.
   LiveEntry e;
   bool found = g_live_blocks.Remove(reinterpret_cast<uintptr_t>(p), &e);
-  if (!found && TakeBackNestedAlloc(reinterpret_cast<uintptr_t>(p))) {
-    // A nested hook's block, not drained yet (nested_hooks.h): in no table.
-    CallRealFree(g_real.free, p);
-    return;
-  }
   if (status != kActive || InHeapsight() || (found && e.internal)) {
-    // A traced block freed under the guard: a signal handler's free (the
-    // preload's own code frees no block of the program). Its record waits
-    // for the drain (nested_hooks.h).
-    if (found && !e.internal && status == kActive) DeferFreeRecord(e, api);
+    if (!(found && e.internal)) UnrecordedFree(p, found, e, api, status);
     CallRealFree(g_real.free, p);
     return;
   }
-  if (!found && (g_sample_period != 0 || g_exiting.load(std::memory_order_relaxed) ||
+  if (!found && (TakeBackNestedAlloc(reinterpret_cast<uintptr_t>(p)) || g_sample_period != 0 ||
+                 g_exiting.load(std::memory_order_relaxed) ||
                  g_partial_window.load(std::memory_order_relaxed))) {
+    // (First: a nested hook's block, not drained yet, nested_hooks.h: in
+    // no table, heapsight's own.)
     // Sampling: an unknown block was most likely just not sampled. Bad
     // frees cannot be told from those, so none is reported. Likewise after
     // the exit point: the block may be another thread's untraced one; and

@@ -146,10 +146,10 @@ void CheckStress(std::map<std::string, std::string> env, bool malloc_in_handler 
     }
     EXPECT_EQ(stackless, nested.recorded);
     // Each worker's kWarm warm-up blocks are 777 bytes too; each handler
-    // run allocates two.
+    // run allocates one.
     const uint64_t warm = 4 * kWorkers * kRounds;
     EXPECT_LE(static_cast<uint64_t>(h.allocs[format::Api::kMalloc]) + nested.pairs,
-              2 * HandlerRuns(run.out) + warm);
+              HandlerRuns(run.out) + warm);
     if (!malloc_in_handler) {
       EXPECT_EQ(static_cast<uint64_t>(h.allocs[format::Api::kMalloc]), warm);
     }
