@@ -472,17 +472,6 @@ void RecordAlloc(void* p, size_t size, size_t alignment, Api api) {
   RecordAllocInline(p, size, alignment, api);
 }
 
-void RecordLateFree(const LiveEntry& e, Api api) {
-  ErrnoKeeper keep_errno;
-  ReentryGuard guard;
-  uint64_t now = NowUs();
-  ThreadState* ts = CurrentThreadState(now);
-  if (ts == nullptr) return;
-  SpinLockHolder hold(&ts->lock);
-  AppendFree(ts, now, api, e);
-  EndEventInline(ts, now);
-}
-
 bool RecordNestedAlloc(void* p, size_t size, size_t alignment, Api api) {
   // The drain runs outside the zone and the guard (DrainNestedHooksSlow):
   // the same decisions as RecordAllocUnnested, with no stack to unwind.

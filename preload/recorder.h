@@ -61,10 +61,6 @@ void TracedFreeSlow(void* p, format::Api api);
 // after the exit point): then it is entered as heapsight's own block where
 // an unrecorded allocation would be.
 bool RecordNestedAlloc(void* p, size_t size, size_t alignment, format::Api api);
-// The free record of block `e` (by id, or stack and size with compact
-// frees), freed earlier under the reentry guard (nested_hooks.h,
-// DeferFreeRecord); called by the drain.
-void RecordLateFree(const LiveEntry& e, format::Api api);
 
 inline void RecordAllocInline(void* p, size_t size, size_t alignment, format::Api api) {
   // Paused (HEAPSIGHT_START=paused, no window attached): the one branch a
