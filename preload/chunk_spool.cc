@@ -1,12 +1,15 @@
 // preload/chunk_spool.cc: see chunk_spool.h.
 //
-// Constraints: no malloc, no locks (compare-and-swap on slot states); the
-// file is opened, sized, mapped, locked and closed once, by the thread that
-// starts the writer. Not async-signal-safe.
+// Constraints: no malloc; no locks on the hand-over (compare-and-swap on
+// slot states); the file is opened, sized, mapped, locked and closed once,
+// by the thread that starts the writer, under the spool lock (also taken by
+// fork's prepare handler; its holders take no other lock). Not
+// async-signal-safe.
 #include "preload/chunk_spool.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -17,6 +20,7 @@
 
 #include "format/spool_format.h"
 #include "format/trace_format.h"
+#include "preload/spin_lock.h"
 #include "preload/trace_writer.h"
 
 namespace heapsight::preload {
@@ -30,6 +34,15 @@ size_t g_map_bytes = 0;
 size_t g_slot_bytes = 0;
 char g_spool_path[4096 + 16];
 std::atomic<uint64_t> g_next_ticket{1};
+// Held while g_map changes (OpenSpool, CloseSpool) and across fork
+// (LockSpoolForFork). Before sig23 a leak request's StopFlusher could
+// unmap the spool while another thread forked: the child kept the old
+// g_map and its ForgetSpoolInChild unmapped that range, which the parent
+// had meanwhile given to another mapping (a thread's unwind cache): the
+// child crashed in ResetThreadStatesInChild (lock_stress, 1 child in 50
+// runs under load, main 7e6902a).
+SpinLock g_spool_lock;
+bool g_locked_for_fork = false;  // LockSpoolForFork took it
 
 SpoolSlotHeader* Slot(uint32_t i) {
   return reinterpret_cast<SpoolSlotHeader*>(g_map + sizeof(SpoolHeader) + i * g_slot_bytes);
@@ -47,6 +60,9 @@ bool CasState(SpoolSlotHeader* s, uint32_t from, uint32_t to) {
 }  // namespace
 
 int OpenSpool(size_t max_chunk_bytes) {
+  SpinLockHolder hold(&g_spool_lock);
+  // Still mapped: a stop that left it mapped (a hand-over was still
+  // copying, StopFlusher) is reused as it is.
   if (g_map != nullptr) return 0;
   const char* trace = TracePath();
   size_t len = std::strlen(trace);
@@ -174,6 +190,7 @@ bool SpoolEmpty() {
 }
 
 void CloseSpool() {
+  SpinLockHolder hold(&g_spool_lock);
   if (g_map == nullptr) return;
   // Removed before unmapping: once the mapping (and the flock) is gone, a
   // reader could take the lock and recover an empty spool: harmless, but
@@ -183,12 +200,34 @@ void CloseSpool() {
   g_map = nullptr;
 }
 
+void LockSpoolForFork() {
+  g_locked_for_fork = false;
+  for (int i = 0; i < 100000; ++i) {
+    if (g_spool_lock.TryLock()) {
+      g_locked_for_fork = true;
+      return;
+    }
+    sched_yield();
+  }
+}
+
+void UnlockSpoolAfterFork() {
+  if (g_locked_for_fork) g_spool_lock.Unlock();
+  g_locked_for_fork = false;
+}
+
 void ForgetSpoolInChild() {
+  const bool locked = g_locked_for_fork;
+  g_locked_for_fork = false;
+  g_spool_lock.ResetInChild();
   if (g_map == nullptr) return;
   // Unmapped, not closed or removed: the file and its slots are the
   // parent's. Unmapping also drops our reference to its open file, so the
-  // parent's flock ends with the parent, not with this child.
-  munmap(g_map, g_map_bytes);
+  // parent's flock ends with the parent, not with this child. Only when
+  // the prepare handler held the spool lock: otherwise g_map may name a
+  // range the parent unmapped and reused (left mapped then: at worst the
+  // child holds the parent's flock as long as it lives).
+  if (locked) munmap(g_map, g_map_bytes);
   g_map = nullptr;
   g_spool_path[0] = '\0';
 }

@@ -21,10 +21,14 @@
 // program. Where fallocate fails, or RLIMIT_FSIZE is below the spool's
 // size, there is no spool (and no writer thread).
 //
-// Constraints: no malloc, no locks: slot states change by compare-and-swap
-// only. SpoolChunk is called on the program's threads under their state
-// lock; it never waits (no free slot: false, and the caller writes the
-// chunk itself). Not async-signal-safe.
+// Constraints: no malloc; slot states change by compare-and-swap only.
+// SpoolChunk is called on the program's threads under their state lock; it
+// takes no lock and never waits (no free slot: false, and the caller writes
+// the chunk itself). Mapping and unmapping (OpenSpool, CloseSpool) hold the
+// spool lock, which fork's prepare handler takes too (sig23: a child must
+// never unmap a range the parent had already unmapped and reused, see
+// ForgetSpoolInChild); its holders take no other lock. Not
+// async-signal-safe.
 #ifndef HEAPSIGHT_PRELOAD_CHUNK_SPOOL_H_
 #define HEAPSIGHT_PRELOAD_CHUNK_SPOOL_H_
 
@@ -60,8 +64,19 @@ bool SpoolEmpty();
 // left in a slot stays for a reader to recover).
 void CloseSpool();
 
+// fork: the prepare handler holds the spool lock across the fork, so the
+// child's g_map names exactly the mapping it has (or none). LockSpoolForFork
+// gives up after 100,000 tries (a prepare handler nested in a signal handler
+// that interrupted OpenSpool/CloseSpool on this very thread);
+// UnlockSpoolAfterFork (parent) releases what it took.
+void LockSpoolForFork();
+void UnlockSpoolAfterFork();
+
 // A fork child: the mapping is the parent's; unmap it without touching a
-// byte (the parent's writer owns those slots) and forget it.
+// byte (the parent's writer owns those slots) and forget it. If the
+// prepare handler could not take the spool lock, the range may have been
+// unmapped and reused by the parent meanwhile (another thread's CloseSpool
+// racing the fork): it is forgotten, not unmapped.
 void ForgetSpoolInChild();
 
 }  // namespace heapsight::preload

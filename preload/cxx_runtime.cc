@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstring>
 
+#include "preload/fork_gate.h"
 #include "preload/raw_log.h"
 #include "preload/real_functions.h"
 
@@ -54,7 +55,7 @@ Runtime Resolve() {
   Runtime r;
   if (!EnsureRealFunctions() || g_real.dlopen == nullptr) return r;
   const char* path = nullptr;
-  dl_iterate_phdr(FindRuntimePath, &path);
+  GatedIteratePhdr(FindRuntimePath, &path);  // fork_gate.h
   if (path == nullptr) return r;  // not loaded (yet): asked again next time
   // RTLD_NOLOAD: a handle to the library already loaded (even RTLD_LOCAL),
   // never a load. It holds a reference for good, so the pointers below stay

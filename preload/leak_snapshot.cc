@@ -35,7 +35,22 @@ void CountCell(uintptr_t, format::ApiFamily, void* ctx) { ++*static_cast<size_t*
 // since a stale entry (freed around us, its memory unmapped) must not fault.
 uint64_t InternalExtent(uintptr_t address, const MemoryMap& map) {
   bool mapped = address >= 16 && map.Readable(address - 16, address + 1);
-  return mapped ? malloc_usable_size(reinterpret_cast<void*>(address)) : 0;
+  if (!mapped) return 0;
+  // glibc's malloc_usable_size also reads the next chunk's header (its
+  // in-use bit) at the address plus this chunk's size, unless the chunk
+  // is mmapped. A stale entry's size field is whatever the allocator left
+  // there (a free chunk merged into the top: the top's size), and the
+  // next header may lie in a trimmed, unmapped part of the heap (sig23: a
+  // leak scan in address mode with a signal handler that allocates
+  // faulted there, 1 run in 20). So that header must be mapped too.
+  uint64_t header = *reinterpret_cast<const uint64_t*>(address - 8);
+  uint64_t chunk = header & ~uint64_t{7};
+  const bool mmapped = (header & 2) != 0;
+  if (!mmapped && (chunk < 16 || address - 16 + chunk < address ||
+                   !map.Readable(address - 16 + chunk, address - 16 + chunk + 16))) {
+    return 0;
+  }
+  return malloc_usable_size(reinterpret_cast<void*>(address));
 }
 
 // Cuts back every block that overlaps the next one and copies the columns

@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cstring>
 
+#include "preload/chunk_spool.h"
 #include "preload/clock.h"
 #include "preload/control.h"
 #include "preload/heap_limit.h"
@@ -25,7 +26,9 @@
 #include "preload/leak_snapshot.h"
 #include "preload/live_cells.h"
 #include "preload/module_map.h"
+#include "preload/nested_hooks.h"
 #include "preload/options.h"
+#include "preload/fork_gate.h"
 #include "preload/raw_log.h"
 #include "preload/real_functions.h"
 #include "preload/recorder.h"
@@ -231,12 +234,19 @@ void ForkPrepare() {
   g_live_blocks.LockAll();
   LockWriter();
   LockArena();
+  LockSpoolForFork();  // no spool unmapped or mapped half-way (chunk_spool.h)
+  // Last: no heapsight call inside dl_iterate_phdr or libunwind at the fork
+  // (the child would inherit the loader's or libunwind's lock held,
+  // fork_gate.h).
+  CloseForkGate();
   g_fork_locked = true;
 }
 
 void ForkParent() {
   if (g_fork_locked) {
     g_fork_locked = false;
+    OpenForkGate();
+    UnlockSpoolAfterFork();
     UnlockArena();
     UnlockWriter();
     g_live_blocks.UnlockAll();
@@ -299,6 +309,7 @@ void ForkChildTrace() {
   g_live_blocks.ResetLocksInChild();
   ResetModuleLockInChild();
   g_stack_table.ResetLockInChild();
+  ResetForkGateInChild();
   ReentryGuard guard;
   // Before anything the child flushes: the parent's writer thread is not
   // here and its spool is not ours; no writer starts inside this handler.
@@ -312,6 +323,7 @@ void ForkChildTrace() {
   ResetExitPointInChild();
   g_end_written.store(false);
   ResetRssSamplesInChild();
+  ResetNestedHookCountsInChild();
   uint32_t flags = format::kFileFlagForkChild;
   if (g_partial_window.load()) flags |= format::kFileFlagAttached;
   if (!StartTraceFile(flags)) return;
@@ -393,6 +405,23 @@ void LogStats() {
       .Str(" chunks handed over, ").Num(static_cast<int64_t>(inline_fallbacks))
       .Str(" written inline (spool full), ").Num(static_cast<int64_t>(writer_cpu_ns / 1000))
       .Str(" us CPU");
+  // Hooks nested in a table operation or a real allocator call (signal
+  // handlers that allocate, nested_hooks.h): only when there were some.
+  NestedHookStats n = NestedHookCounts();
+  if (n.allocs_recorded + n.allocs_untraced + n.pairs_untraced + n.frees_deferred +
+          n.free_records + n.allocs_dropped + n.frees_dropped != 0) {
+    b.Str("; nested hooks: ").Num(static_cast<int64_t>(n.allocs_recorded))
+        .Str(" allocations recorded without a stack, ")
+        .Num(static_cast<int64_t>(n.allocs_untraced)).Str(" untraced, ")
+        .Num(static_cast<int64_t>(n.pairs_untraced)).Str(" alloc/free pairs untraced, ")
+        .Num(static_cast<int64_t>(n.frees_deferred)).Str(" frees deferred, ")
+        .Num(static_cast<int64_t>(n.free_records)).Str(" frees recorded late, ")
+        .Num(static_cast<int64_t>(n.allocs_dropped + n.frees_dropped))
+        .Str(" dropped (queue full)");
+  }
+  if (uint64_t t = ForkGateTimeouts(); t != 0) {
+    b.Str("; forks that stopped waiting at the fork gate: ").Num(static_cast<int64_t>(t));
+  }
   RawLog(b);
   // Issue 15: heapsight's own memory at exit. The live table's part: its
   // chunk tables, the still-mapped rest of tables being resized, and the

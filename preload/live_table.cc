@@ -1,6 +1,8 @@
 // preload/live_table.cc: see live_table.h.
 //
-// Constraints: no malloc; one shard spin lock per operation; mmap, munmap,
+// Constraints: no malloc; one shard spin lock per operation, always inside
+// the thread's table-op marker (defer_zone.h: a signal handler's hook
+// nested in the operation never takes a shard lock); mmap, munmap,
 // madvise (populate) and process_madvise only while a shard resizes (the
 // old table's pages are handed back in 64 KiB pieces as they are emptied,
 // and returned in batches through a process-wide queue whose lock is only
@@ -11,8 +13,11 @@
 
 #include "preload/internal_alloc.h"
 #include "preload/mix.h"
+#include "preload/defer_zone.h"
 
 namespace heapsight::preload {
+
+constinit thread_local int t_defer_zone __attribute__((tls_model("initial-exec"))) = 0;
 
 // The hook path's helpers: inlined into Insert/Remove (each call otherwise
 // costs a prologue and spills, about 10% of the table's time per event).
@@ -901,7 +906,7 @@ bool LiveTable::Insert(uintptr_t address, uint64_t id, uint64_t size, uint64_t s
   if (!inserted_.load(std::memory_order_seq_cst)) inserted_.store(true, std::memory_order_seq_cst);
   Impl::Where w = Impl::Locate(address);
   Shard& shard = shards_[w.shard];
-  SpinLockHolder hold(&shard.lock);
+  ShardLockHolder hold(&shard.lock);
   // Read under the shard lock: EnableFilter publishes it under every lock
   // (or before any insert), so this insert is either counted by it or
   // counts itself.
@@ -950,7 +955,7 @@ bool LiveTable::Remove(uintptr_t address, LiveEntry* out) {
   if (address == 0) return false;
   Impl::Where w = Impl::Locate(address);
   Shard& shard = shards_[w.shard];
-  SpinLockHolder hold(&shard.lock);
+  ShardLockHolder hold(&shard.lock);
   if (shard.old != nullptr) Impl::Migrate(&shard, w.shard, Impl::kMigratePerOp);
   if (!Impl::RemoveAny(&shard, address, w, out)) return false;
   // Uncounted only once the entry is gone (under the same lock).
@@ -970,7 +975,7 @@ bool LiveTable::RecentlyRemoved(uintptr_t address) {
 
 bool LiveTable::RecentlyRemoved(uintptr_t address, uint64_t* id) {
   Shard& shard = ShardOf(address);
-  SpinLockHolder hold(&shard.lock);
+  ShardLockHolder hold(&shard.lock);
   // Newest first: the same address may have been freed more than once.
   for (uint32_t k = 1; k <= kRecent; ++k) {
     uint32_t pos = (shard.recent_pos - k) % kRecent;
@@ -986,14 +991,14 @@ bool LiveTable::Contains(uintptr_t address) {
   if (address == 0) return false;
   LiveTableImpl::Where w = LiveTableImpl::Locate(address);
   Shard& shard = shards_[w.shard];
-  SpinLockHolder hold(&shard.lock);
+  ShardLockHolder hold(&shard.lock);
   return LiveTableImpl::Contains(shard, address, w);
 }
 
 size_t LiveTable::Size() {
   size_t n = 0;
   for (Shard& shard : shards_) {
-    SpinLockHolder hold(&shard.lock);
+    ShardLockHolder hold(&shard.lock);
     n += shard.count + shard.old_count + shard.wide_count;
   }
   return n;
@@ -1005,7 +1010,7 @@ size_t LiveTable::MappedBytes() {
   auto pages = [](size_t bytes) { return (bytes + kPage - 1) / kPage * kPage; };
   size_t n = sizeof(LiveTable) + FilterBytes();
   for (Shard& shard : shards_) {
-    SpinLockHolder hold(&shard.lock);
+    ShardLockHolder hold(&shard.lock);
     n += pages(Impl::Bytes(shard.nchunks)) + pages(shard.wide_capacity * sizeof(WideSlot));
     if (shard.old != nullptr) n += pages(Impl::Bytes(shard.old_nchunks)) - shard.old_unmapped;
   }
@@ -1016,7 +1021,7 @@ LiveTable::MemoryUse LiveTable::Memory() {
   using Impl = LiveTableImpl;
   MemoryUse m;
   for (Shard& shard : shards_) {
-    SpinLockHolder hold(&shard.lock);
+    ShardLockHolder hold(&shard.lock);
     m.chunk_bytes += Impl::Bytes(shard.nchunks);
     m.side_bytes += (shard.wide_capacity * sizeof(WideSlot) + 4095) / 4096 * 4096;
     m.packed += shard.count + shard.old_count;
@@ -1100,14 +1105,22 @@ size_t LiveTable::FilterMarkedSlots() const {
   return n;
 }
 
+// The marker spans LockAll..UnlockAll (fork's prepare..parent, exit's
+// walks): a hook nested in between defers its table work (nested_hooks.h).
 void LiveTable::LockAll() {
+  EnterDeferZone();
   for (Shard& shard : shards_) shard.lock.Lock();
 }
 void LiveTable::UnlockAll() {
   for (Shard& shard : shards_) shard.lock.Unlock();
+  LeaveDeferZone();
 }
 void LiveTable::ResetLocksInChild() {
   for (Shard& shard : shards_) shard.lock.ResetInChild();
+  // The child's one thread is the one that forked under LockAll, and it
+  // holds no other shard lock: nothing is held any more.
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  t_defer_zone = 0;
 }
 
 #undef HS_HOT

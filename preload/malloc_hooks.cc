@@ -5,7 +5,9 @@
 // functions are known (dlsym itself allocates while we look them up), the
 // bootstrap arena serves requests. malloc_usable_size is not hooked: every
 // block the program sees comes from the real allocator, so libc's version
-// keeps working.
+// keeps working. The generic paths call the real function inside the
+// defer zone (CallReal, defer_zone.h): a signal handler's hook nested in
+// it, where glibc may hold an arena lock, waits for no heapsight lock.
 //
 // Constraints: no malloc of our own, no locks here (see recorder.cc). Hooks
 // are the only symbols with default visibility.
@@ -15,6 +17,7 @@
 #include <unistd.h>
 
 #include "format/trace_format.h"
+#include "preload/defer_zone.h"
 #include "preload/heap_limit.h"
 #include "preload/lifecycle.h"
 #include "preload/real_functions.h"
@@ -43,7 +46,7 @@ struct ReallocArgs {
 void* CallRealloc(void* p, void* ctx) {
   auto* a = static_cast<ReallocArgs*>(ctx);
   errno = a->err;
-  void* q = hp::g_real.realloc(p, a->n);
+  void* q = hp::CallReal(hp::g_real.realloc, p, a->n);
   a->err = errno;
   return q;
 }
@@ -58,14 +61,14 @@ void* CallReallocArray(void* p, void* ctx) {
     return nullptr;
   }
   errno = a->err;
-  void* q = hp::g_real.realloc(p, total);
+  void* q = hp::CallReal(hp::g_real.realloc, p, total);
   a->err = errno;
   return q;
 }
 
 // realloc of a bootstrap-arena block (only dlsym's own data could be one).
 void* ReallocFromBootstrap(void* p, size_t size, Api api) {
-  void* q = hp::g_real.malloc(size);
+  void* q = hp::CallReal(hp::g_real.malloc, size);
   if (q != nullptr) {
     size_t old = hp::BootstrapSize(p);
     memcpy(q, p, old < size ? old : size);
@@ -84,7 +87,7 @@ __attribute__((noinline)) void* MallocGeneric(size_t size) {
   if (!hp::EnsureRealFunctions()) return hp::BootstrapAlloc(size, 16);
   hp::StartTracingIfUninit();  // before the event: it is recorded (lifecycle.h)
   if (hp::HeapLimitDenies(size)) return hp::HeapLimitFail(size, 0, Api::kMalloc);
-  void* p = hp::g_real.malloc(size);
+  void* p = hp::CallReal(hp::g_real.malloc, size);
   hp::HeapLimitAdd(p);
   hp::RecordAllocInline(p, size, 0, Api::kMalloc);
   return p;
@@ -102,7 +105,7 @@ __attribute__((noinline)) void* CallocGeneric(size_t n, size_t size) {
   if (hp::HeapLimitDenies(SaturatingMul(n, size))) {
     return hp::HeapLimitFail(SaturatingMul(n, size), 0, Api::kCalloc);
   }
-  void* p = hp::g_real.calloc(n, size);
+  void* p = hp::CallReal(hp::g_real.calloc, n, size);
   hp::HeapLimitAdd(p);
   hp::RecordAllocInline(p, SaturatingMul(n, size), 0, Api::kCalloc);
   return p;
@@ -164,7 +167,7 @@ __attribute__((noinline)) int PosixMemalignGeneric(void** out, size_t alignment,
     errno = saved;
     return ENOMEM;
   }
-  int rc = hp::g_real.posix_memalign(out, alignment, size);
+  int rc = hp::CallReal(hp::g_real.posix_memalign, out, alignment, size);
   if (rc == 0) hp::HeapLimitAdd(*out);
   hp::RecordAlloc(rc == 0 ? *out : nullptr, size, alignment, Api::kPosixMemalign);
   return rc;
@@ -174,7 +177,7 @@ __attribute__((noinline)) void* AlignedAllocGeneric(size_t alignment, size_t siz
   if (!hp::EnsureRealFunctions()) return hp::BootstrapAlloc(size, alignment);
   hp::StartTracingIfUninit();  // before the event: it is recorded (lifecycle.h)
   if (hp::HeapLimitDenies(size)) return hp::HeapLimitFail(size, alignment, Api::kAlignedAlloc);
-  void* p = hp::g_real.aligned_alloc(alignment, size);
+  void* p = hp::CallReal(hp::g_real.aligned_alloc, alignment, size);
   hp::HeapLimitAdd(p);
   hp::RecordAlloc(p, size, alignment, Api::kAlignedAlloc);
   return p;
@@ -184,7 +187,7 @@ __attribute__((noinline)) void* MemalignGeneric(size_t alignment, size_t size) {
   if (!hp::EnsureRealFunctions()) return hp::BootstrapAlloc(size, alignment);
   hp::StartTracingIfUninit();  // before the event: it is recorded (lifecycle.h)
   if (hp::HeapLimitDenies(size)) return hp::HeapLimitFail(size, alignment, Api::kMemalign);
-  void* p = hp::g_real.memalign(alignment, size);
+  void* p = hp::CallReal(hp::g_real.memalign, alignment, size);
   hp::HeapLimitAdd(p);
   hp::RecordAlloc(p, size, alignment, Api::kMemalign);
   return p;
@@ -196,7 +199,7 @@ __attribute__((noinline)) void* VallocGeneric(size_t size) {
   if (hp::HeapLimitDenies(size)) {
     return hp::HeapLimitFail(size, static_cast<size_t>(getpagesize()), Api::kValloc);
   }
-  void* p = hp::g_real.valloc(size);
+  void* p = hp::CallReal(hp::g_real.valloc, size);
   hp::HeapLimitAdd(p);
   hp::RecordAlloc(p, size, static_cast<size_t>(getpagesize()), Api::kValloc);
   return p;
@@ -208,7 +211,7 @@ __attribute__((noinline)) void* PvallocGeneric(size_t size) {
   if (hp::HeapLimitDenies(size)) {
     return hp::HeapLimitFail(size, static_cast<size_t>(getpagesize()), Api::kPvalloc);
   }
-  void* p = hp::g_real.pvalloc(size);
+  void* p = hp::CallReal(hp::g_real.pvalloc, size);
   hp::HeapLimitAdd(p);
   hp::RecordAlloc(p, size, static_cast<size_t>(getpagesize()), Api::kPvalloc);
   return p;

@@ -9,6 +9,7 @@
 
 #include <cstring>
 
+#include "preload/fork_gate.h"
 #include "preload/internal_alloc.h"
 #include "preload/spin_lock.h"
 
@@ -139,7 +140,7 @@ void RescanModules(const ModuleSink& sink) {
   size_t before = g_module_count;
   for (size_t i = 0; i < g_module_count; ++i) g_modules[i].seen = false;
   ScanState scan;
-  dl_iterate_phdr(ScanOne, &scan);
+  GatedIteratePhdr(ScanOne, &scan);  // fork_gate.h
   for (size_t i = 0; i < before; ++i) {
     Module& m = g_modules[i];
     if (m.alive && !m.seen) {
@@ -154,7 +155,7 @@ bool ModulesChanged() {
   struct Counts {
     unsigned long long adds, subs;
   } counts{0, 0};
-  dl_iterate_phdr(
+  GatedIteratePhdr(
       [](dl_phdr_info* info, size_t, void* data) {
         auto* c = static_cast<Counts*>(data);
         c->adds = info->dlpi_adds;

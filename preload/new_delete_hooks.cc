@@ -21,6 +21,7 @@
 
 #include "format/trace_format.h"
 #include "preload/cxx_runtime.h"
+#include "preload/defer_zone.h"
 #include "preload/heap_limit.h"
 #include "preload/lifecycle.h"
 #include "preload/real_functions.h"
@@ -43,10 +44,12 @@ constexpr std::nothrow_t kNothrow{};
 // allocations are recorded as usual.
 thread_local bool t_nothrow_delegate __attribute__((tls_model("initial-exec"))) = false;
 
-// The real allocation of `size` (already 1 for 0) bytes.
+// The real allocation of `size` (already 1 for 0) bytes, in the defer zone
+// (defer_zone.h: a signal handler's hook nested in it waits for no lock).
 void* RealAllocate(size_t size, size_t alignment) {
-  if (alignment == 0) return hp::g_real.malloc(size);
-  return hp::g_real.aligned_alloc(alignment < sizeof(void*) ? sizeof(void*) : alignment, size);
+  if (alignment == 0) return hp::CallReal(hp::g_real.malloc, size);
+  return hp::CallReal(hp::g_real.aligned_alloc,
+                      alignment < sizeof(void*) ? sizeof(void*) : alignment, size);
 }
 
 void* RawAllocate(size_t size, size_t alignment) {

@@ -18,6 +18,7 @@
 #include <atomic>
 #include <cstring>
 
+#include "preload/fork_gate.h"
 #include "preload/host_guards.h"
 #include "preload/internal_alloc.h"
 #include "preload/raw_log.h"
@@ -123,7 +124,8 @@ int ForwardObject(dl_phdr_info* info, size_t size, void* arg) {
 // only libunwind's own frames can be in).
 int PrivateIteratePhdr(int (*callback)(dl_phdr_info*, size_t, void*), void* data) {
   IterateContext c{callback, data};
-  int r = dl_iterate_phdr(ForwardObject, &c);
+  // Gated (fork_gate.h; the unw_backtrace that got here is already inside).
+  int r = GatedIteratePhdr(ForwardObject, &c);
   if (r != 0) return r;
   dl_phdr_info info;
   std::memset(&info, 0, sizeof info);

@@ -4,7 +4,8 @@
 // stdio, no text formatting except the raw line before an abort on a bad
 // free (HEAPSIGHT_ON_BAD_FREE=abort). Per event: the calling thread's state
 // lock (uncontended) and one live-table shard lock; the stack-table lock
-// only when a new stack appears.
+// only when a new stack appears. A hook nested in this thread's own table
+// operation (a signal handler) takes no lock at all (nested_hooks.h).
 #include "preload/recorder.h"
 
 #include <fcntl.h>
@@ -15,12 +16,14 @@
 #include <cstring>
 
 #include "preload/clock.h"
+#include "preload/defer_zone.h"
 #include "preload/heap_limit.h"
 #include "preload/host_guards.h"
 #include "preload/internal_alloc.h"
 #include "preload/live_cells.h"
 #include "preload/live_table.h"
 #include "preload/module_map.h"
+#include "preload/nested_hooks.h"
 #include "preload/options.h"
 #include "preload/raw_log.h"
 #include "preload/real_functions.h"
@@ -420,8 +423,11 @@ __attribute__((always_inline)) inline void RecordSampledAlloc(void* p, size_t si
 
 }  // namespace
 
-__attribute__((noinline)) void RecordAllocSlow(void* p, size_t size, size_t alignment, Api api,
-                                               bool counted) {
+namespace {
+
+__attribute__((always_inline)) inline void RecordAllocUnnested(void* p, size_t size,
+                                                              size_t alignment, Api api,
+                                                              bool counted) {
   // Called after the real function: the errno it left is what the program
   // gets back (unwinding, flushing and /proc reads may change errno).
   ErrnoKeeper keep_errno;
@@ -447,8 +453,56 @@ __attribute__((noinline)) void RecordAllocSlow(void* p, size_t size, size_t alig
   RecordSampledAlloc(p, size, alignment, api);
 }
 
+}  // namespace
+
+// Nested hooks (nested_hooks.h): the three entry points below (allocation,
+// free, realloc) test the table-op marker first, before any table
+// operation, and drain the nested queue last, once the hook holds nothing.
+__attribute__((noinline)) void RecordAllocSlow(void* p, size_t size, size_t alignment, Api api,
+                                               bool counted) {
+  if (InDeferZone()) {  // a signal handler's allocation nested in the defer zone
+    DeferNestedAlloc(p, size, alignment, api);
+    return;
+  }
+  RecordAllocUnnested(p, size, alignment, api, counted);
+  DrainNestedHooks();
+}
+
 void RecordAlloc(void* p, size_t size, size_t alignment, Api api) {
   RecordAllocInline(p, size, alignment, api);
+}
+
+bool RecordNestedAlloc(void* p, size_t size, size_t alignment, Api api) {
+  // The drain runs outside the zone and the guard (DrainNestedHooksSlow):
+  // the same decisions as RecordAllocUnnested, with no stack to unwind.
+  ErrnoKeeper keep_errno;
+  int status = TracingStatusRelaxed();
+  if (status == kDisabled || status == kPaused) return false;
+  if (status != kActive || InHeapsight()) {
+    InsertInternal(p);
+    return false;
+  }
+  if (AfterExitPoint() || !ShouldSample(size)) return false;
+  ReentryGuard guard;
+  uint64_t now = NowUs();
+  ThreadState* ts = CurrentThreadState(now);
+  if (ts == nullptr) {
+    InsertInternal(p);
+    return false;
+  }
+  if (__builtin_expect(t_modules_dirty, 0)) RescanModulesAndRecord(ts);
+  SpinLockHolder hold(&ts->lock);
+  if (g_address_frees) {
+    SetCellAndAppendAlloc(ts, now, p, size, alignment, api, 0);
+  } else {
+    uint64_t id = format::MakeAllocId(ts->index, ts->counter);
+    AppendRecord(ts, now, &ChunkEncoder::PutAlloc, now, api, size, uint64_t{0}, alignment,
+                 AddressField(p));
+    ++ts->counter;
+    g_live_blocks.Insert(reinterpret_cast<uintptr_t>(p), id, size, 0, api, false);
+  }
+  EndEventInline(ts, now);
+  return true;
 }
 
 namespace {
@@ -470,7 +524,25 @@ LiveCells::Cell ClearSilently(uintptr_t address) {
 // The same for any block: an internal one leaves the side table.
 void ForgetBlock(uintptr_t address) {
   LiveEntry e;
-  if (!g_live_blocks.Remove(address, &e)) ClearSilently(address);
+  if (!g_live_blocks.Remove(address, &e) && !TakeBackNestedAlloc(address)) {
+    ClearSilently(address);
+  }
+}
+
+// Table mode, a free the hook does not record (tracing not active, or under
+// the reentry guard) of a block that is not internal. Out of line: the
+// free path's shape stays as before nested hooks.
+__attribute__((noinline, cold)) void UnrecordedFree(void* p, bool found, const LiveEntry& e,
+                                                    Api api, int status) {
+  if (found) {
+    // A traced block freed under the guard: a signal handler's free (the
+    // preload's own code frees no block of the program). Its record waits
+    // for the drain (nested_hooks.h).
+    if (status == kActive) DeferFreeRecord(e, api);
+  } else {
+    // A nested hook's block not drained yet is taken back (nested_hooks.h).
+    TakeBackNestedAlloc(reinterpret_cast<uintptr_t>(p));
+  }
 }
 
 // TracedFreeSlow with address frees (g_address_frees), once `p` is neither
@@ -478,7 +550,7 @@ void ForgetBlock(uintptr_t address) {
 __attribute__((always_inline)) inline void TracedFreeAddress(void* p, Api api, int status) {
   if (status != kActive || InHeapsight()) {
     ForgetBlock(reinterpret_cast<uintptr_t>(p));
-    g_real.free(p);
+    CallRealFree(g_real.free, p);
     return;
   }
   const auto address = reinterpret_cast<uintptr_t>(p);
@@ -514,8 +586,9 @@ __attribute__((always_inline)) inline void TracedFreeAddress(void* p, Api api, i
       // untraced block: passed on, as in table mode).
       LiveEntry e;
       bool found = g_live_blocks.Remove(address, &e);
-      if (found && e.internal) {
-        // heapsight's block: not the program's event.
+      if ((found && e.internal) || (!found && TakeBackNestedAlloc(address))) {
+        // heapsight's block (or a nested hook's, not drained yet): not the
+        // program's event.
       } else if (found) {
         if (ts != nullptr) {
           if (__builtin_expect(t_modules_dirty, 0)) RescanModulesAndRecord(ts);
@@ -532,17 +605,15 @@ __attribute__((always_inline)) inline void TracedFreeAddress(void* p, Api api, i
     }
   }
   if (action == format::FreeAction::kSkipped) return;  // reported, not performed
-  g_real.free(p);
+  CallRealFree(g_real.free, p);
 }
 
-}  // namespace
-
-__attribute__((noinline)) void TracedFreeSlow(void* p, Api api) {
+__attribute__((always_inline)) inline void TracedFreeUnnested(void* p, Api api) {
   if (p == nullptr) return;  // free(NULL) does nothing; nothing to record
   if (InBootstrapArena(p)) return;  // dlsym's early calloc: never freed for real
   int status = TracingStatusRelaxed();
   if (status == kDisabled || status == kPaused) {
-    g_real.free(p);
+    CallRealFree(g_real.free, p);
     return;
   }
   if (g_address_frees) {
@@ -556,17 +627,21 @@ __attribute__((noinline)) void TracedFreeSlow(void* p, Api api) {
   LiveEntry e;
   bool found = g_live_blocks.Remove(reinterpret_cast<uintptr_t>(p), &e);
   if (status != kActive || InHeapsight() || (found && e.internal)) {
-    g_real.free(p);
+    if (!(found && e.internal)) UnrecordedFree(p, found, e, api, status);
+    CallRealFree(g_real.free, p);
     return;
   }
-  if (!found && (g_sample_period != 0 || g_exiting.load(std::memory_order_relaxed) ||
+  if (!found && (TakeBackNestedAlloc(reinterpret_cast<uintptr_t>(p)) || g_sample_period != 0 ||
+                 g_exiting.load(std::memory_order_relaxed) ||
                  g_partial_window.load(std::memory_order_relaxed))) {
+    // (First: a nested hook's block, not drained yet, nested_hooks.h: in
+    // no table, heapsight's own.)
     // Sampling: an unknown block was most likely just not sampled. Bad
     // frees cannot be told from those, so none is reported. Likewise after
     // the exit point: the block may be another thread's untraced one; and
     // in an attached window (issue 19): the block was allocated before the
     // attach, unknown, neither an error nor an event.
-    g_real.free(p);
+    CallRealFree(g_real.free, p);
     return;
   }
   format::FreeAction action = format::FreeAction::kPassed;
@@ -587,7 +662,18 @@ __attribute__((noinline)) void TracedFreeSlow(void* p, Api api) {
     }
   }
   if (action == format::FreeAction::kSkipped) return;  // reported, not performed
-  g_real.free(p);
+  CallRealFree(g_real.free, p);
+}
+
+}  // namespace
+
+__attribute__((noinline)) void TracedFreeSlow(void* p, Api api) {
+  if (InDeferZone()) {  // a signal handler's free nested in the defer zone
+    DeferNestedFree(p, api);
+    return;
+  }
+  TracedFreeUnnested(p, api);
+  DrainNestedHooks();
 }
 
 void TracedFree(void* p, Api api) { TracedFreeInline(p, api); }
@@ -634,7 +720,7 @@ void* TracedReallocAddress(void* p, size_t size, Api api, void* (*call)(void*, v
     LiveEntry internal;
     bool found = g_live_blocks.Remove(address, &internal);
     LiveCells::Cell before = 0;
-    if (!found) before = ClearSilently(address);
+    if (!found && !TakeBackNestedAlloc(address)) before = ClearSilently(address);
     void* q = call(p, ctx);
     if (q != nullptr) {
       InsertInternal(q);
@@ -669,11 +755,13 @@ void* TracedReallocAddress(void* p, size_t size, Api api, void* (*call)(void*, v
   bool in_table = false;  // a block without a cell, in the live table
   if (!found) {
     in_table = g_live_blocks.Remove(address, &old);
-    if (in_table && old.internal) {
+    if ((in_table && old.internal) || (!in_table && TakeBackNestedAlloc(address))) {
+      // heapsight's block, or a nested hook's not drained yet.
       void* q = call(p, ctx);
       if (q != nullptr) {
         RecordAlloc(q, size, 0, api);  // an internal block became the program's
       } else if (size != 0) {
+        old.internal = true;  // (a taken-back nested block stays heapsight's)
         g_live_blocks.Insert(address, old);
       }
       return q;
@@ -744,7 +832,11 @@ void* TracedReallocAddress(void* p, size_t size, Api api, void* (*call)(void*, v
 
 }  // namespace
 
-void* TracedRealloc(void* p, size_t size, Api api, void* (*call)(void*, void*), void* ctx) {
+namespace {
+
+__attribute__((always_inline)) inline void* TracedReallocUnnested(void* p, size_t size, Api api,
+                                                                  void* (*call)(void*, void*),
+                                                                  void* ctx) {
   if (p == nullptr) {  // realloc(NULL, n) is malloc(n)
     void* q = call(nullptr, ctx);
     RecordAlloc(q, size, 0, api);
@@ -758,15 +850,24 @@ void* TracedRealloc(void* p, size_t size, Api api, void* (*call)(void*, void*), 
   // the block moves, its old address may be handed out to another thread
   // as soon as realloc frees it.
   bool found = g_live_blocks.Remove(reinterpret_cast<uintptr_t>(p), &old);
-  if (status != kActive || InHeapsight() || (found && old.internal)) {
+  // A nested hook's block not drained yet (nested_hooks.h) is heapsight's.
+  const bool queued = !found && TakeBackNestedAlloc(reinterpret_cast<uintptr_t>(p));
+  if (status != kActive || InHeapsight() || (found && old.internal) || queued) {
     void* q = call(p, ctx);
+    // A signal handler's realloc of a traced block under the guard: the
+    // old block's free is recorded at the drain, the new block is
+    // heapsight's (as before).
+    if (found && !old.internal && status == kActive && (q != nullptr || size == 0)) {
+      DeferFreeRecord(old, api);
+    }
     if (q != nullptr) {
       if (status == kActive && !InHeapsight()) {
         RecordAlloc(q, size, 0, api);  // an internal block became the program's
       } else {
         InsertInternal(q);
       }
-    } else if (size != 0 && found) {
+    } else if (size != 0 && (found || queued)) {
+      if (queued) old.internal = true;
       g_live_blocks.Insert(reinterpret_cast<uintptr_t>(p), old);
     }
     return q;
@@ -845,6 +946,17 @@ void* TracedRealloc(void* p, size_t size, Api api, void* (*call)(void*, void*), 
     g_live_blocks.Insert(reinterpret_cast<uintptr_t>(q), id, size, s.leaf, api, false);
   }
   EndEventInline(ts, alloc_time);
+  return q;
+}
+
+}  // namespace
+
+void* TracedRealloc(void* p, size_t size, Api api, void* (*call)(void*, void*), void* ctx) {
+  if (InDeferZone()) {  // a signal handler's realloc nested in the defer zone
+    return NestedRealloc(p, size, api, call, ctx);
+  }
+  void* q = TracedReallocUnnested(p, size, api, call, ctx);
+  DrainNestedHooks();
   return q;
 }
 

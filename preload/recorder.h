@@ -53,6 +53,14 @@ extern std::atomic<bool> g_exiting;
 // took `size` off the sampling interval and found the allocation sampled.
 void RecordAllocSlow(void* p, size_t size, size_t alignment, format::Api api, bool counted);
 void TracedFreeSlow(void* p, format::Api api);
+// A signal handler's allocation that a nested hook queued (nested_hooks.h),
+// recorded by the outer hook's drain, outside every lock: as an allocation
+// with an empty stack (stack 0; the handler's stack could not be unwound
+// without locks), entered in the live table or the cells like any other.
+// Returns false when it was not recorded (tracing not active, sampled out,
+// after the exit point): then it is entered as heapsight's own block where
+// an unrecorded allocation would be.
+bool RecordNestedAlloc(void* p, size_t size, size_t alignment, format::Api api);
 
 inline void RecordAllocInline(void* p, size_t size, size_t alignment, format::Api api) {
   // Paused (HEAPSIGHT_START=paused, no window attached): the one branch a

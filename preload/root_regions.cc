@@ -9,6 +9,7 @@
 #include <link.h>
 #include <unistd.h>
 
+#include "preload/fork_gate.h"
 #include "preload/internal_alloc.h"
 
 namespace heapsight::preload {
@@ -237,7 +238,7 @@ bool CollectModuleRoots(uintptr_t self, uintptr_t thread_pointer, ModuleRoots* o
   out->ranges = reinterpret_cast<AddressRange*>(mem);
   out->tls = reinterpret_cast<TlsModule*>(mem + ModuleRoots::kMaxRanges * sizeof(AddressRange));
   CollectCtx ctx{self, thread_pointer, out};
-  dl_iterate_phdr(CollectOne, &ctx);
+  GatedIteratePhdr(CollectOne, &ctx);  // fork_gate.h
   return true;
 }
 

@@ -17,6 +17,7 @@
 #include <cstdint>
 
 #include "format/trace_format.h"
+#include "preload/fork_gate.h"
 #include "preload/options.h"
 
 // unw_backtrace, for the inline CaptureStack. UNW_LOCAL_ONLY selects the
@@ -99,7 +100,11 @@ __attribute__((always_inline)) inline size_t CaptureStack(UnwindMode mode, uintp
     // takes over for that event.
     n = FramePointerWalk(buf, want);
   } else {
+    // Inside the fork gate: libunwind's cache lock and the loader's lock
+    // (dl_iterate_phdr) must not be held by us at a fork (fork_gate.h).
+    EnterForkGate();
     int got = unw_backtrace(reinterpret_cast<void**>(buf), static_cast<int>(want));
+    LeaveForkGate();
     n = got > 0 ? static_cast<size_t>(got) : 0;
   }
   // A full buffer: the unwinder stopped for want of room, not at the end.
