@@ -145,11 +145,12 @@ TEST(AddressPairingScenario, BadFrees) {
   }
 }
 
-// fork_program's child, recorded in `pairing` mode and analyzed (the
-// parent's trace removed first if `drop_parent`).
-Recorded ForkChild(const std::string& pairing, bool drop_parent) {
+// The child of `argv` (fork_program unless given), recorded in `pairing`
+// mode and analyzed (the parent's trace removed first if `drop_parent`).
+Recorded ForkChild(const std::string& pairing, bool drop_parent,
+                   std::vector<std::string> argv = {ScenarioProgram("fork_program")}) {
   std::string dir = MakeTempDir();
-  RunResult run = RunTraced({ScenarioProgram("fork_program")}, dir,
+  RunResult run = RunTraced(argv, dir,
                             {{"HEAPSIGHT_PAIRING", pairing}, {"HEAPSIGHT_LEAK_SCAN", "0"}});
   EXPECT_EQ(run.exit_code, 0) << run.err;
   EXPECT_EQ(run.traces.size(), 2u);
@@ -216,6 +217,27 @@ TEST(AddressPairingScenario, ForkChildTakesStacksFromTheParentTrace) {
   EXPECT_EQ(table.profile.totals.leaked_bytes, address.profile.totals.leaked_bytes);
   EXPECT_EQ(table.profile.totals.leaked_blocks, address.profile.totals.leaked_blocks);
   EXPECT_EQ(address.profile.totals.leaked_bytes, 4005u);
+}
+
+// address_scan_program's child: blocks of malloc, new[] and new, and one
+// of another thread, each with its allocation's stack, api and size.
+TEST(AddressPairingScenario, ForkChildOfEveryFamilyAsInTableMode) {
+  const std::vector<std::string> argv = {ScenarioProgram("address_scan_program"), "fork"};
+  Recorded table = ForkChild("table", false, argv);
+  Recorded address = ForkChild("address", false, argv);
+  EXPECT_EQ(address.pairing.inherited_unresolved, 0u);
+  auto a = InheritedSites(table.profile);
+  auto b = InheritedSites(address.profile);
+  EXPECT_EQ(a, b);
+  std::map<format::Api, uint64_t> bytes;  // 4101..4104 by api
+  for (const auto& [site, numbers] : b) {
+    const uint64_t n = std::get<1>(numbers);
+    if (n >= 4101 && n <= 4104) bytes[site.second] += n;
+    EXPECT_FALSE(site.first.empty());
+  }
+  EXPECT_EQ(bytes, (std::map<format::Api, uint64_t>{{format::Api::kMalloc, 4101 + 4104},
+                                                    {format::Api::kNewArray, 4102},
+                                                    {format::Api::kNew, 4103}}));
 }
 
 // Without the parent's trace the child's inherited blocks are as recorded
