@@ -24,8 +24,8 @@
 #include "analyzer/cache/byte_codec.h"
 #include "analyzer/cache/profile_codec.h"
 #include "analyzer/model/fork_inheritance.h"
-#include "format/trace_format.h"
 #include "analyzer/symbols/module.h"
+#include "format/trace_format.h"
 
 #ifndef HEAPSIGHT_VERSION
 #define HEAPSIGHT_VERSION "unknown"
