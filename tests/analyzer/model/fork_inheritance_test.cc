@@ -29,7 +29,7 @@ std::string TempPath(const std::string& name) {
 }
 
 // The parent: A (stack 1, 100 bytes) and B (stack 2, 200) live at the
-// fork at 5000; C freed long before; thread 1 frees B at 4999 (its clock
+// fork at 200000; C freed long before; thread 1 frees B at 199999 (its clock
 // read before the fork, its cell cleared after: the child has B); after
 // the fork A is freed and D allocated (neither seen by the child).
 std::string WriteParent(const std::string& name, uint64_t fork_child_pid = kChildPid) {
@@ -43,12 +43,12 @@ std::string WriteParent(const std::string& name, uint64_t fork_child_pid = kChil
   w.AllocAt(0, 12, Api::kMalloc, 300, 1, kC);
   w.FreeAt(0, 13, kC);
   w.Flush(0);
-  w.FreeAt(1, 4999, kB);
+  w.FreeAt(1, 199999, kB);
   w.Flush(1);
-  w.Fork(0, 5000, fork_child_pid);
-  w.FreeAt(0, 5001, kA);
-  w.AllocAt(0, 5002, Api::kMalloc, 400, 2, kD);
-  w.End(0, 6000);
+  w.Fork(0, 200000, fork_child_pid);
+  w.FreeAt(0, 200001, kA);
+  w.AllocAt(0, 200002, Api::kMalloc, 400, 2, kD);
+  w.End(0, 300000);
   w.Flush(0);
   std::string path = TempPath(name);
   EXPECT_TRUE(w.WriteFile(path));
@@ -61,14 +61,14 @@ std::string WriteChild(const std::string& name, const std::string& parent) {
   TestTraceWriter w(kChildPid, kParentPid);
   w.UseAddressFrees();
   w.EditHeader([](format::FileHeader& h) { h.flags |= format::kFileFlagForkChild; });
-  w.Process(0, 5000, "/bin/parent", {"parent"}, kParentPid, parent);
+  w.Process(0, 200000, "/bin/parent", {"parent"}, kParentPid, parent);
   w.StackNode(0, 1, 0, 0x401000);
   w.StackNode(0, 2, 0, 0x402000);
-  w.Inherited(0, 5000, kA, Api::kMalloc, 104, 0);
-  w.Inherited(0, 5000, kB, Api::kMalloc, 216, 0);
-  w.Inherited(0, 5000, kE, Api::kMalloc, 24, 0);
-  w.FreeAt(0, 5100, kA);
-  w.End(0, 5200);
+  w.Inherited(0, 200000, kA, Api::kMalloc, 104, 0);
+  w.Inherited(0, 200000, kB, Api::kMalloc, 216, 0);
+  w.Inherited(0, 200000, kE, Api::kMalloc, 24, 0);
+  w.FreeAt(0, 200100, kA);
+  w.End(0, 200200);
   w.Flush(0);
   std::string path = TempPath(name);
   EXPECT_TRUE(w.WriteFile(path));
