@@ -23,7 +23,9 @@
 #include "absl/strings/str_format.h"
 #include "analyzer/cache/byte_codec.h"
 #include "analyzer/cache/profile_codec.h"
+#include "analyzer/model/fork_inheritance.h"
 #include "analyzer/symbols/module.h"
+#include "format/trace_format.h"
 
 #ifndef HEAPSIGHT_VERSION
 #define HEAPSIGHT_VERSION "unknown"
@@ -70,9 +72,30 @@ bool ReadAt(int fd, uint64_t offset, size_t n, std::string* out) {
   return true;
 }
 
+std::string TraceFingerprint(const std::string& path, int depth);
+
+// A version-6 fork child's analysis depends on its parent's trace too
+// (fork_inheritance.h): the parent's fingerprint, or that none was found;
+// "" for every other trace (`head`: the trace's first bytes).
+std::string ParentFingerprint(const std::string& path, const std::string& head, int depth) {
+  format::FileHeader h;
+  if (head.size() < sizeof h) return "";
+  std::memcpy(&h, head.data(), sizeof h);
+  if (std::memcmp(h.magic, format::kFileMagic, sizeof h.magic) != 0 ||
+      (h.flags & format::kFileFlagAddressFrees) == 0 ||
+      (h.flags & format::kFileFlagForkChild) == 0) {
+    return "";
+  }
+  std::string why;
+  std::string parent = FindForkParentTrace(path, &why);
+  if (parent.empty() || depth + 1 >= kMaxForkDepth) return " parent=none";
+  return absl::StrCat(" parent=", parent.size(), ":", parent, " ",
+                      TraceFingerprint(parent, depth + 1));
+}
+
 // The trace's identity: "" if it is not a regular file we can read (then
 // the cache is bypassed).
-std::string TraceFingerprint(const std::string& path) {
+std::string TraceFingerprint(const std::string& path, int depth = 0) {
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return "";
   struct stat st;
@@ -87,7 +110,8 @@ std::string TraceFingerprint(const std::string& path) {
   close(fd);
   if (!ok) return "";
   return absl::StrFormat("size=%d mtime=%d ino=%d dev=%d hash=%016x", st.st_size, MtimeNs(st),
-                         st.st_ino, st.st_dev, Fnv1a(tail, Fnv1a(head)));
+                         st.st_ino, st.st_dev, Fnv1a(tail, Fnv1a(head))) +
+         ParentFingerprint(path, head, depth);
 }
 
 // A module file's state as the symbolizer will find it: its build id when

@@ -13,7 +13,8 @@
 //    classification, the growth window); growth is always tracked in a
 //    cached analysis, so report, leaks, diff, growth and html share one file;
 //  - the trace: size, mtime (ns), inode, device, and a hash of its first
-//    4 KiB and last 64 KiB;
+//    4 KiB and last 64 KiB; for a version-6 fork child, the same of its
+//    parent's trace, whose blocks its analysis reads (fork_inheritance.h);
 //  - every module the trace names: its path's size, mtime (ns) and inode
 //    (or that it was missing), so a rebuilt library is symbolized afresh.
 // Any difference is a miss. A cache file is untrusted input: it is read

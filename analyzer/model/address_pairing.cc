@@ -189,6 +189,19 @@ void AddressPairer::PassOther(const Event& e, EventArray* out) {
       Event& i = out->Append();
       i = e;
       i.id = id;
+      // The parent's block: its stack, api and the size asked for, where
+      // the record has the usable size and no stack.
+      if (inheritance_ != nullptr) {
+        if (auto it = inheritance_->find(address); it != inheritance_->end()) {
+          i.stack = it->second.stack;
+          i.api = it->second.api;
+          i.size = it->second.size;
+          ++stats_.inherited_from_parent;
+          break;
+        }
+      }
+      // (A block the child's live table held, not a cell, has its own.)
+      if (e.stack == 0) ++stats_.inherited_unresolved;
       break;
     }
     case RecordTag::kBlockClasses: {

@@ -42,7 +42,9 @@
 // kAlloc (api realloc, at the realloc's allocation time).
 //
 // Other records: kInherited gets an id of its own (thread
-// kInheritedThread), kBlockClasses' addresses become the ids of the
+// kInheritedThread) and, when the parent's block at its address is known
+// (SetInheritance, fork_inheritance.h), that block's stack, api and size;
+// kBlockClasses' addresses become the ids of the
 // blocks live there (addresses with none are left out), kFreeError gets
 // the id of the block live at its address (a double free: the block last
 // freed there). Everything else passes through unchanged.
@@ -62,6 +64,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "analyzer/model/chunk_events.h"
+#include "analyzer/model/fork_inheritance.h"
 #include "format/chunk_decoder.h"
 
 namespace heapsight::analyzer {
@@ -82,6 +85,10 @@ struct AddressPairingStats {
   uint64_t unknown_frees = 0; // frees (or realloc old blocks) of no live block, dropped
   uint64_t phantom_frees = 0; // live blocks released because an allocation reused the address
   uint64_t unknown_classes = 0;  // kBlockClasses addresses with no live block
+  // kInherited records (a fork child's): given the parent's block's stack,
+  // api and size (SetInheritance), or left as written (stack 0, usable size).
+  uint64_t inherited_from_parent = 0;
+  uint64_t inherited_unresolved = 0;
 };
 
 class AddressPairer {
@@ -101,6 +108,12 @@ class AddressPairer {
   // reads a version-4 trace's). The `full` records of translated events
   // are owned here and valid until the next BeginRun.
   void Add(const Event& e, EventArray* out);
+  // A fork child's inherited blocks by address (fork_inheritance.h): each
+  // kInherited found there takes the parent's stack, api and size. Not
+  // owned; outlives the pairer. Null (the default): records as written.
+  void SetInheritance(const absl::flat_hash_map<uint64_t, ParentBlock>* blocks) {
+    inheritance_ = blocks;
+  }
   // Events appended by Add before this call will not be read again: the
   // records they point to may go.
   void BeginRun() { owned_.clear(); }
@@ -112,6 +125,10 @@ class AddressPairer {
     } else if (e.tag == format::RecordTag::kRealloc) {
       states_.prefetch(e.old_id);
       states_.prefetch(e.address);
+    } else if (e.tag == format::RecordTag::kInherited) {
+      // A fork child's: its address (in `id`) and the parent's block there.
+      states_.prefetch(e.id);
+      if (inheritance_ != nullptr) inheritance_->prefetch(e.id);
     }
   }
   // The end of the trace: every held event is forced, in arrival order.
@@ -124,6 +141,12 @@ class AddressPairer {
     for (const auto& [address, state] : states_) {
       if (state.live) fn(address, state.id);
     }
+  }
+  // Calls fn(address, id, live) for every address seen: `id` is the live
+  // block's, else the block last freed there (0: none).
+  template <typename Fn>
+  void ForEachAddress(Fn fn) const {
+    for (const auto& [address, state] : states_) fn(address, state.id, state.live);
   }
   // Events held now.
   size_t held() const { return held_.size(); }
@@ -193,6 +216,7 @@ class AddressPairer {
   absl::flat_hash_map<uint64_t, uint32_t> held_addresses_;
   std::vector<std::unique_ptr<FullRecord>> owned_;
   AddressPairingStats stats_;
+  const absl::flat_hash_map<uint64_t, ParentBlock>* inheritance_ = nullptr;
   uint64_t next_inherited_ = 1;
   uint64_t now_ = 0;
   const uint64_t hold_slack_us_;

@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "analyzer/model/address_pairing.h"
 #include "analyzer/model/compact_free_index.h"
+#include "analyzer/model/fork_inheritance.h"
 #include "analyzer/model/growth_tracker.h"
 #include "analyzer/model/leak_scan_tracker.h"
 #include "analyzer/model/site_timeline.h"
@@ -94,6 +95,13 @@ class Analysis {
     if (options.progress != nullptr && merger.file_size() >= kProgressMinBytes) {
       progress_ = options.progress;
     }
+  }
+
+  // A version-6 fork child: its inherited blocks as the parent's trace has
+  // them (fork_inheritance.h). Not owned; outlives the analysis.
+  void SetInheritance(const ForkInheritance* inheritance) {
+    inheritance_ = inheritance;
+    if (pairer_ != nullptr) pairer_->SetInheritance(&inheritance->blocks);
   }
 
   absl::Status Run() {
@@ -225,6 +233,19 @@ class Analysis {
     const AddressPairingStats& stats = pairer_->stats();
     p_.totals.unmatched_frees += stats.unknown_frees;
     for (std::string& w : AddressPairingWarnings(stats)) p_.warnings.push_back(std::move(w));
+    if (stats.inherited_unresolved != 0) {
+      // A fork child's blocks the parent's trace did not give (a table
+      // trace's child has every one's stack and size): said, not silent.
+      const bool missing = inheritance_ == nullptr || !inheritance_->missing.empty();
+      p_.warnings.push_back(absl::StrCat(
+          stats.inherited_unresolved,
+          " blocks inherited at the fork show no allocation stack and their usable size, not the "
+          "size asked for: ",
+          missing ? (inheritance_ == nullptr ? std::string("the parent's trace was not read")
+                                             : inheritance_->missing)
+                  : absl::StrCat("they were not live at the fork in the parent's trace ",
+                                 inheritance_->parent_path)));
+    }
     if (options_.address_pairing != nullptr) *options_.address_pairing = stats;
     paired_.Release();
   }
@@ -1037,6 +1058,7 @@ class Analysis {
   // Address frees (format version 6): the pairing stage, its output of the
   // current run and that output's releases (ProcessPaired); null otherwise.
   std::unique_ptr<AddressPairer> pairer_;
+  const ForkInheritance* inheritance_ = nullptr;
   EventArray paired_;
   std::vector<uint64_t> released_;
   SiteIndex site_index_;  // (stack, api) -> index in p_.sites (site_index.h)
@@ -1236,7 +1258,16 @@ absl::StatusOr<ProcessProfile> AnalyzeTrace(const std::string& path,
   profile.truncated = (*merger)->truncated();
   profile.warnings = (*merger)->warnings();
   Analysis analysis(**merger, options, profile);
+  // A version-6 fork child's inherited blocks: stacks and sizes from its
+  // parent's trace, when it is there (read up to the fork, then freed).
+  ForkInheritance inheritance;
+  if (format::HasAddressFrees(profile.header) &&
+      (profile.header.flags & format::kFileFlagForkChild) != 0) {
+    inheritance = ReadForkInheritance(path, profile.header.pid);
+    analysis.SetInheritance(&inheritance);
+  }
   if (absl::Status s = analysis.Run(); !s.ok()) return s;
+  inheritance = ForkInheritance{};
   if (!analysis.waiting_errors().empty()) {
     // Double frees of blocks freed before the error: read just the chunks
     // that hold their allocations.

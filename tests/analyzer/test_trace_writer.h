@@ -127,7 +127,8 @@ class TestTraceWriter {
     });
   }
   void Process(uint32_t t, uint64_t time, const std::string& exe,
-               const std::vector<std::string>& argv, uint64_t parent_pid = 1) {
+               const std::vector<std::string>& argv, uint64_t parent_pid = 1,
+               const std::string& parent_trace = "") {
     std::vector<const char*> ptrs;
     size_t bytes = 0;
     for (const auto& a : argv) {
@@ -136,8 +137,11 @@ class TestTraceWriter {
     }
     Put(t, [&](format::ChunkEncoder& e) {
       return e.PutProcess(time, exe.data(), exe.size(), ptrs.data(), ptrs.size(), bytes,
-                          parent_pid, "", 0);
+                          parent_pid, parent_trace.data(), parent_trace.size());
     });
+  }
+  void Fork(uint32_t t, uint64_t time, uint64_t child_pid) {
+    Put(t, [&](format::ChunkEncoder& e) { return e.PutFork(time, child_pid); });
   }
   void Inherited(uint32_t t, uint64_t time, uint64_t id, format::Api api, uint64_t size,
                  uint64_t stack) {

@@ -4,11 +4,13 @@
 // table mode's (version 4), on every case of the leak corpus, whose
 // numbers memcheck confirmed (corpus_test.cc checks table mode against
 // them). Per process, the leak report's definitely/indirectly/possibly
-// lost and still reachable blocks and bytes must be the same. A fork
-// child's inherited blocks are the one known difference: in address mode
-// they carry their usable size (docs/DESIGN.md, "Address frees: the leak
-// scan and fork"), so a child's bytes may exceed table mode's by at most
-// 15 per inherited block, its blocks still equal.
+// lost and still reachable blocks and bytes must be the same, a fork
+// child's too: its inherited blocks, recorded with their usable size and
+// no stack in address mode, take the size and stack of the parent's block
+// from the parent's trace (docs/DESIGN.md, fork23). Without that trace
+// they keep their usable size.
+#include <unistd.h>
+
 #include <algorithm>
 #include <map>
 #include <string>
@@ -34,13 +36,26 @@ struct TracedRun {
   int exit_code = 0;
 };
 
-TracedRun RunOnce(const std::string& program, bool address) {
+// `drop_parents`: the parents' traces are removed before the children
+// are analyzed (a child's own trace alone).
+TracedRun RunOnce(const std::string& program, bool address, bool drop_parents = false) {
   TracedRun run;
   std::map<std::string, std::string> env;
   if (address) env["HEAPSIGHT_PAIRING"] = "address";
   testing::RunResult r = testing::RunTraced({program}, testing::MakeTempDir(), env);
   run.out = r.out;
   run.exit_code = r.exit_code;
+  if (drop_parents) {
+    std::vector<std::string> children;
+    for (const std::string& path : r.traces) {
+      if ((testing::ReadTrace(path).header.flags & format::kFileFlagForkChild) != 0) {
+        children.push_back(path);
+      } else {
+        EXPECT_EQ(unlink(path.c_str()), 0);
+      }
+    }
+    r.traces = children;
+  }
   for (const std::string& path : r.traces) {
     absl::StatusOr<ProcessProfile> p = AnalyzeTrace(path);
     EXPECT_TRUE(p.ok()) << p.status();
@@ -73,25 +88,17 @@ TEST_P(AddressLeaksTest, SameLeakClassesAsTableMode) {
     EXPECT_TRUE(a.complete);
     EXPECT_TRUE(a.leak_classes.scanned);
     EXPECT_EQ(a.leak_classes.scanned, t.leak_classes.scanned);
-    const bool child = (t.header.flags & format::kFileFlagForkChild) != 0;
     EXPECT_EQ(a.totals.inherited_blocks, t.totals.inherited_blocks);
+    EXPECT_EQ(a.totals.inherited_bytes, t.totals.inherited_bytes);
     LeakReport rt = BuildLeakReport({&t}, Suppressions());
     LeakReport ra = BuildLeakReport({&a}, Suppressions());
     for (LeakClass k : kLeakClassesInOrder) {
       SCOPED_TRACE(static_cast<int>(k));
       EXPECT_EQ(ra.totals.classes[k].blocks, rt.totals.classes[k].blocks);
-      if (!child) {
-        EXPECT_EQ(ra.totals.classes[k].bytes, rt.totals.classes[k].bytes);
-      } else {
-        EXPECT_GE(ra.totals.classes[k].bytes, rt.totals.classes[k].bytes);
-        EXPECT_LE(ra.totals.classes[k].bytes,
-                  rt.totals.classes[k].bytes + 15 * t.totals.inherited_blocks);
-      }
+      EXPECT_EQ(ra.totals.classes[k].bytes, rt.totals.classes[k].bytes);
     }
     EXPECT_EQ(ra.totals.leaked.blocks, rt.totals.leaked.blocks);
-    if (!child) {
-      EXPECT_EQ(ra.totals.leaked.bytes, rt.totals.leaked.bytes);
-    }
+    EXPECT_EQ(ra.totals.leaked.bytes, rt.totals.leaked.bytes);
   }
 }
 
@@ -102,20 +109,30 @@ INSTANTIATE_TEST_SUITE_P(Corpus, AddressLeaksTest,
                                            "thread_leak"));
 
 // fork_leak's child in address mode (expect file: 333 bytes in 2 blocks
-// definitely lost, g_shared's 64 reachable): its inherited g_shared is
-// reachable with its usable size, 72.
-TEST(AddressLeaks, ForkChildInheritedBlockHasItsUsableSize) {
-  TracedRun address = RunOnce(Program("fork_leak"), true);
-  ASSERT_EQ(address.profiles.size(), 2u);
-  const ProcessProfile& child = address.profiles[1];
-  ASSERT_NE(child.header.flags & format::kFileFlagForkChild, 0u);
-  LeakReport r = BuildLeakReport({&child}, Suppressions());
-  EXPECT_EQ(r.totals.classes[LeakClass::kDefinite].blocks, 2u);
-  EXPECT_EQ(r.totals.classes[LeakClass::kDefinite].bytes, 333u);
-  EXPECT_EQ(r.totals.classes[LeakClass::kReachable].blocks, 1u);
-  EXPECT_EQ(r.totals.classes[LeakClass::kReachable].bytes, 72u);
-  EXPECT_EQ(child.totals.inherited_blocks, 1u);
-  EXPECT_EQ(child.totals.inherited_bytes, 72u);
+// definitely lost, g_shared's 64 reachable): its inherited g_shared has
+// the size asked for, 64, from the parent's trace; without that trace its
+// usable size, 72, and a warning.
+TEST(AddressLeaks, ForkChildInheritedBlockTakesItsSizeFromTheParentTrace) {
+  for (bool drop_parent : {false, true}) {
+    SCOPED_TRACE(drop_parent ? "without the parent's trace" : "with the parent's trace");
+    TracedRun address = RunOnce(Program("fork_leak"), true, drop_parent);
+    ASSERT_EQ(address.profiles.size(), drop_parent ? 1u : 2u);
+    const ProcessProfile& child = address.profiles.back();
+    ASSERT_NE(child.header.flags & format::kFileFlagForkChild, 0u);
+    const uint64_t size = drop_parent ? 72 : 64;
+    LeakReport r = BuildLeakReport({&child}, Suppressions());
+    EXPECT_EQ(r.totals.classes[LeakClass::kDefinite].blocks, 2u);
+    EXPECT_EQ(r.totals.classes[LeakClass::kDefinite].bytes, 333u);
+    EXPECT_EQ(r.totals.classes[LeakClass::kReachable].blocks, 1u);
+    EXPECT_EQ(r.totals.classes[LeakClass::kReachable].bytes, size);
+    EXPECT_EQ(child.totals.inherited_blocks, 1u);
+    EXPECT_EQ(child.totals.inherited_bytes, size);
+    int warned = 0;
+    for (const std::string& w : child.warnings) {
+      warned += w.rfind("1 blocks inherited at the fork show no allocation stack", 0) == 0;
+    }
+    EXPECT_EQ(warned, drop_parent ? 1 : 0);
+  }
 }
 
 }  // namespace

@@ -6,7 +6,9 @@
 // the two runs). The leak scan is off in both (its address-mode side is
 // another change's).
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <map>
 #include <string>
 #include <tuple>
@@ -141,6 +143,123 @@ TEST(AddressPairingScenario, BadFrees) {
     SCOPED_TRACE(mode);
     ExpectSameProfiles({ScenarioProgram("badfree_program"), mode}, /*deterministic=*/true);
   }
+}
+
+// The child of `argv` (fork_program unless given), recorded in `pairing`
+// mode and analyzed (the parent's trace removed first if `drop_parent`).
+Recorded ForkChild(const std::string& pairing, bool drop_parent,
+                   std::vector<std::string> argv = {ScenarioProgram("fork_program")}) {
+  std::string dir = MakeTempDir();
+  RunResult run = RunTraced(argv, dir,
+                            {{"HEAPSIGHT_PAIRING", pairing}, {"HEAPSIGHT_LEAK_SCAN", "0"}});
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.traces.size(), 2u);
+  Recorded r;
+  std::string child, parent;
+  for (const std::string& t : run.traces) {
+    TraceContents c = ReadTrace(t);
+    ((c.header.flags & format::kFileFlagForkChild) != 0 ? child : parent) = t;
+  }
+  if (child.empty() || parent.empty()) {
+    ADD_FAILURE() << "no parent and child trace";
+    return r;
+  }
+  if (drop_parent) {
+    EXPECT_EQ(unlink(parent.c_str()), 0);
+  }
+  analyzer::AnalyzeOptions options;
+  options.address_pairing = &r.pairing;
+  absl::StatusOr<ProcessProfile> p = analyzer::AnalyzeTrace(child, options);
+  EXPECT_TRUE(p.ok()) << p.status();
+  if (p.ok()) r.profile = std::move(*p);
+  return r;
+}
+
+// The child's sites of inherited blocks: frames by function name,
+// innermost first, with the api -> (inherited blocks, bytes, leaked bytes).
+using NamedSite = std::pair<std::vector<std::string>, format::Api>;
+std::map<NamedSite, std::tuple<uint64_t, uint64_t, uint64_t>> InheritedSites(ProcessProfile& p) {
+  std::map<NamedSite, std::tuple<uint64_t, uint64_t, uint64_t>> sites;
+  for (const analyzer::Site& site : p.sites) {
+    if (site.stats.inherited_count == 0) continue;
+    std::vector<std::string> names;
+    for (uint64_t ip : p.StackIps(site.stack)) names.push_back(p.symbolizer->BareSymbolName(ip));
+    auto& [count, bytes, leaked] = sites[{names, site.api}];
+    count += site.stats.inherited_count;
+    bytes += site.stats.inherited_bytes;
+    leaked += site.stats.leaked_bytes;
+  }
+  return sites;
+}
+
+// A fork child in address mode inherits its blocks by address, without
+// stacks (the parent's trace has them): the analysis reads them from the
+// parent's trace, so the child's inherited blocks have the stack and the
+// size asked for that table mode gives them. 4001 (freed by the child)
+// and 4005 (leaked) were allocated by main.
+TEST(AddressPairingScenario, ForkChildTakesStacksFromTheParentTrace) {
+  Recorded table = ForkChild("table", false);
+  Recorded address = ForkChild("address", false);
+  ASSERT_EQ(address.profile.header.version, format::kFormatVersionAddress);
+  EXPECT_EQ(address.pairing.inherited_from_parent, 2u);
+  EXPECT_EQ(address.pairing.inherited_unresolved, 0u);
+  for (const std::string& w : address.profile.warnings) {
+    EXPECT_EQ(w.find("inherited"), std::string::npos) << w;
+  }
+  auto a = InheritedSites(table.profile);
+  auto b = InheritedSites(address.profile);
+  EXPECT_EQ(a, b);
+  ASSERT_EQ(b.size(), 1u);
+  const auto& [site, numbers] = *b.begin();
+  EXPECT_EQ(site.second, format::Api::kMalloc);
+  EXPECT_NE(std::find(site.first.begin(), site.first.end(), "main"), site.first.end());
+  EXPECT_EQ(numbers, std::make_tuple(uint64_t{2}, uint64_t{4001 + 4005}, uint64_t{4005}));
+  EXPECT_EQ(table.profile.totals.leaked_bytes, address.profile.totals.leaked_bytes);
+  EXPECT_EQ(table.profile.totals.leaked_blocks, address.profile.totals.leaked_blocks);
+  EXPECT_EQ(address.profile.totals.leaked_bytes, 4005u);
+}
+
+// address_scan_program's child: blocks of malloc, new[] and new, and one
+// of another thread, each with its allocation's stack, api and size.
+TEST(AddressPairingScenario, ForkChildOfEveryFamilyAsInTableMode) {
+  const std::vector<std::string> argv = {ScenarioProgram("address_scan_program"), "fork"};
+  Recorded table = ForkChild("table", false, argv);
+  Recorded address = ForkChild("address", false, argv);
+  EXPECT_EQ(address.pairing.inherited_unresolved, 0u);
+  auto a = InheritedSites(table.profile);
+  auto b = InheritedSites(address.profile);
+  EXPECT_EQ(a, b);
+  std::map<format::Api, uint64_t> bytes;  // 4101..4104 by api
+  for (const auto& [site, numbers] : b) {
+    const uint64_t n = std::get<1>(numbers);
+    if (n >= 4101 && n <= 4104) bytes[site.second] += n;
+    EXPECT_FALSE(site.first.empty());
+  }
+  EXPECT_EQ(bytes, (std::map<format::Api, uint64_t>{{format::Api::kMalloc, 4101 + 4104},
+                                                    {format::Api::kNewArray, 4102},
+                                                    {format::Api::kNew, 4103}}));
+}
+
+// Without the parent's trace the child's inherited blocks are as recorded
+// (stack 0, usable size: 4001 and 4005 both 4008 bytes), and report's
+// warnings say how many and why.
+TEST(AddressPairingScenario, ForkChildWithoutParentTraceSaysSo) {
+  Recorded address = ForkChild("address", true);
+  ASSERT_EQ(address.profile.header.version, format::kFormatVersionAddress);
+  EXPECT_EQ(address.pairing.inherited_from_parent, 0u);
+  EXPECT_EQ(address.pairing.inherited_unresolved, 2u);
+  int said = 0;
+  for (const std::string& w : address.profile.warnings) {
+    if (w.find("2 blocks inherited at the fork show no allocation stack") == 0 &&
+        w.find("was not found") != std::string::npos) {
+      ++said;
+    }
+  }
+  EXPECT_EQ(said, 1);
+  auto b = InheritedSites(address.profile);
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_TRUE(b.begin()->first.first.empty());
+  EXPECT_EQ(b.begin()->second, std::make_tuple(uint64_t{2}, uint64_t{2 * 4008}, uint64_t{4008}));
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include "analyzer/symbols/symbolizer.h"
 #include "gtest/gtest.h"
 #include "tests/analyzer/sample_trace.h"
+#include "tests/analyzer/test_trace_writer.h"
 
 namespace heapsight::analyzer::cache {
 namespace {
@@ -228,6 +229,47 @@ TEST_F(AnalysisCacheTest, UnwritableNextToTraceFallsBack) {
   ASSERT_EQ(stat(fallback.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0600u);
   Analyze({}, CacheOutcome::kHit);
+}
+
+// A version-6 fork child's analysis reads its parent's trace (the
+// inherited blocks' stacks and sizes, fork_inheritance.h): a parent trace
+// that goes (or comes back) makes the child's cache miss.
+TEST_F(AnalysisCacheTest, ForkChildCacheFollowsItsParentTrace) {
+  const std::string parent = dir_ + "/heapsight.prog.100.hst";
+  {
+    testing::TestTraceWriter w(100, 1);
+    w.UseAddressFrees();
+    w.Process(0, 1, "/bin/prog", {"prog"});
+    w.StackNode(0, 1, 0, 0x401000);
+    w.AllocAt(0, 10, format::Api::kMalloc, 100, 1, 0x10000);
+    w.Fork(0, 20, 200);
+    w.End(0, 30);
+    w.Flush(0);
+    ASSERT_TRUE(w.WriteFile(parent));
+  }
+  trace_ = dir_ + "/heapsight.prog.200.hst";
+  {
+    testing::TestTraceWriter w(200, 100);
+    w.UseAddressFrees();
+    w.EditHeader([](format::FileHeader& h) { h.flags |= format::kFileFlagForkChild; });
+    w.Process(0, 20, "/bin/prog", {"prog"}, 100, parent);
+    w.StackNode(0, 1, 0, 0x401000);
+    w.Inherited(0, 20, 0x10000, format::Api::kMalloc, 104, 0);
+    w.End(0, 30);
+    w.Flush(0);
+    ASSERT_TRUE(w.WriteFile(trace_));
+  }
+  EXPECT_EQ(Analyze({}, CacheOutcome::kMiss).totals.leaked_bytes, 100u);
+  EXPECT_EQ(Analyze({}, CacheOutcome::kHit).totals.leaked_bytes, 100u);
+  const std::string aside = dir_ + "/aside";
+  ASSERT_EQ(rename(parent.c_str(), aside.c_str()), 0);
+  ProcessProfile alone = Analyze({}, CacheOutcome::kMiss);
+  EXPECT_EQ(alone.totals.leaked_bytes, 104u);  // the usable size, as recorded
+  ASSERT_FALSE(alone.warnings.empty());
+  EXPECT_EQ(alone.warnings.back().rfind("1 blocks inherited at the fork", 0), 0u);
+  Analyze({}, CacheOutcome::kHit);
+  ASSERT_EQ(rename(aside.c_str(), parent.c_str()), 0);
+  EXPECT_EQ(Analyze({}, CacheOutcome::kMiss).totals.leaked_bytes, 100u);
 }
 
 TEST_F(AnalysisCacheTest, DisabledOrStdinBypasses) {

@@ -1,0 +1,192 @@
+// tests/analyzer/model/fork_inheritance_test.cc: a version-6 fork child's
+// inherited blocks read from its parent's trace (ReadForkInheritance), and
+// the child's analysis with and without that trace. Synthetic traces
+// (TestTraceWriter) with the preload's fork sequence: the parent writes
+// kFork after fork() returned, the child's trace names the parent's.
+#include "analyzer/model/fork_inheritance.h"
+
+#include <unistd.h>
+
+#include <string>
+
+#include "analyzer/model/address_pairing.h"
+#include "analyzer/model/trace_model.h"
+#include "gtest/gtest.h"
+#include "tests/analyzer/test_trace_writer.h"
+
+namespace heapsight::analyzer {
+namespace {
+
+using format::Api;
+using testing::TestTraceWriter;
+
+constexpr uint64_t kParentPid = 100, kChildPid = 200;
+constexpr uint64_t kA = 0x10000, kB = 0x20000, kC = 0x30000, kD = 0x40000, kE = 0x50000;
+
+std::string TempPath(const std::string& name) {
+  return ::testing::TempDir() + "/fork_inheritance." + name + "." + std::to_string(getpid()) +
+         ".hst";
+}
+
+// The parent: A (stack 1, 100 bytes) and B (stack 2, 200) live at the
+// fork at 200000; C freed long before; thread 1 frees B at 199999 (its clock
+// read before the fork, its cell cleared after: the child has B); after
+// the fork A is freed and D allocated (neither seen by the child).
+std::string WriteParent(const std::string& name, uint64_t fork_child_pid = kChildPid) {
+  TestTraceWriter w(kParentPid, 1);
+  w.UseAddressFrees();
+  w.Process(0, 1, "/bin/parent", {"parent"});
+  w.StackNode(0, 1, 0, 0x401000);
+  w.StackNode(0, 2, 0, 0x402000);
+  w.AllocAt(0, 10, Api::kMalloc, 100, 1, kA);
+  w.AllocAt(0, 11, Api::kCalloc, 200, 2, kB);
+  w.AllocAt(0, 12, Api::kMalloc, 300, 1, kC);
+  w.FreeAt(0, 13, kC);
+  w.Flush(0);
+  w.FreeAt(1, 199999, kB);
+  w.Flush(1);
+  w.Fork(0, 200000, fork_child_pid);
+  w.FreeAt(0, 200001, kA);
+  w.AllocAt(0, 200002, Api::kMalloc, 400, 2, kD);
+  w.End(0, 300000);
+  w.Flush(0);
+  std::string path = TempPath(name);
+  EXPECT_TRUE(w.WriteFile(path));
+  return path;
+}
+
+// The child: A, B and E (never the parent's) inherited with their usable
+// sizes and no stack, as the preload writes them; A freed, B and E leaked.
+std::string WriteChild(const std::string& name, const std::string& parent) {
+  TestTraceWriter w(kChildPid, kParentPid);
+  w.UseAddressFrees();
+  w.EditHeader([](format::FileHeader& h) { h.flags |= format::kFileFlagForkChild; });
+  w.Process(0, 200000, "/bin/parent", {"parent"}, kParentPid, parent);
+  w.StackNode(0, 1, 0, 0x401000);
+  w.StackNode(0, 2, 0, 0x402000);
+  w.Inherited(0, 200000, kA, Api::kMalloc, 104, 0);
+  w.Inherited(0, 200000, kB, Api::kMalloc, 216, 0);
+  w.Inherited(0, 200000, kE, Api::kMalloc, 24, 0);
+  w.FreeAt(0, 200100, kA);
+  w.End(0, 200200);
+  w.Flush(0);
+  std::string path = TempPath(name);
+  EXPECT_TRUE(w.WriteFile(path));
+  return path;
+}
+
+TEST(ForkInheritanceTest, TheParentsBlocksLiveAtTheFork) {
+  std::string parent = WriteParent("parent1");
+  std::string child = WriteChild("child1", parent);
+  ForkInheritance f = ReadForkInheritance(child, kChildPid);
+  EXPECT_EQ(f.missing, "");
+  EXPECT_EQ(f.parent_path, parent);
+  ASSERT_EQ(f.blocks.count(kA), 1u);
+  EXPECT_EQ(f.blocks[kA].stack, 1u);
+  EXPECT_EQ(f.blocks[kA].size, 100u);
+  EXPECT_EQ(f.blocks[kA].api, Api::kMalloc);
+  // Freed 1 us before the kFork: within the window, still the child's.
+  ASSERT_EQ(f.blocks.count(kB), 1u);
+  EXPECT_EQ(f.blocks[kB].stack, 2u);
+  EXPECT_EQ(f.blocks[kB].size, 200u);
+  EXPECT_EQ(f.blocks[kB].api, Api::kCalloc);
+  EXPECT_EQ(f.blocks.count(kC), 0u);  // freed long before the fork
+  EXPECT_EQ(f.blocks.count(kD), 0u);  // allocated after it
+  EXPECT_EQ(f.blocks.size(), 2u);
+}
+
+// The child's analysis: A and B take the parent's stacks, apis and sizes;
+// E (not the parent's at the fork) stays as written, and is counted.
+TEST(ForkInheritanceTest, ChildAnalysisTakesTheParentsStacksAndSizes) {
+  std::string parent = WriteParent("parent2");
+  std::string child = WriteChild("child2", parent);
+  AddressPairingStats stats;
+  AnalyzeOptions options;
+  options.address_pairing = &stats;
+  absl::StatusOr<ProcessProfile> p = AnalyzeTrace(child, options);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(stats.inherited_from_parent, 2u);
+  EXPECT_EQ(stats.inherited_unresolved, 1u);
+  uint64_t seen = 0;
+  for (const Site& s : p->sites) {
+    if (s.stats.inherited_count == 0) continue;
+    ++seen;
+    if (s.stack == 1) {
+      EXPECT_EQ(s.api, Api::kMalloc);
+      EXPECT_EQ(s.stats.inherited_bytes, 100u);
+      EXPECT_EQ(s.stats.leaked_bytes, 0u);
+    } else if (s.stack == 2) {
+      EXPECT_EQ(s.api, Api::kCalloc);
+      EXPECT_EQ(s.stats.inherited_bytes, 200u);
+      EXPECT_EQ(s.stats.leaked_bytes, 200u);
+    } else {
+      EXPECT_EQ(s.stack, 0u);
+      EXPECT_EQ(s.stats.inherited_bytes, 24u);
+    }
+  }
+  EXPECT_EQ(seen, 3u);
+  EXPECT_EQ(p->totals.leaked_bytes, 224u);
+  int said = 0;
+  for (const std::string& w : p->warnings) {
+    if (w == "1 blocks inherited at the fork show no allocation stack and their usable size, not "
+             "the size asked for: they were not live at the fork in the parent's trace " +
+                 parent) {
+      ++said;
+    }
+  }
+  EXPECT_EQ(said, 1);
+}
+
+// No parent trace: the records as written, and a warning with the count.
+TEST(ForkInheritanceTest, MissingParentKeepsTheRecordsAndSaysSo) {
+  std::string gone = TempPath("gone");
+  std::string child = WriteChild("child3", gone);
+  ForkInheritance f = ReadForkInheritance(child, kChildPid);
+  EXPECT_EQ(f.parent_path, "");
+  EXPECT_EQ(f.missing, "the parent's trace " + gone + " was not found");
+  EXPECT_TRUE(f.blocks.empty());
+  AddressPairingStats stats;
+  AnalyzeOptions options;
+  options.address_pairing = &stats;
+  absl::StatusOr<ProcessProfile> p = AnalyzeTrace(child, options);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(stats.inherited_from_parent, 0u);
+  EXPECT_EQ(stats.inherited_unresolved, 3u);
+  EXPECT_EQ(p->totals.leaked_bytes, 216u + 24u);
+  int said = 0;
+  for (const std::string& w : p->warnings) {
+    if (w == "3 blocks inherited at the fork show no allocation stack and their usable size, not "
+             "the size asked for: the parent's trace " + gone + " was not found") {
+      ++said;
+    }
+  }
+  EXPECT_EQ(said, 1);
+}
+
+// A parent trace of another child's fork (no kFork of this pid) gives
+// nothing, and says so.
+TEST(ForkInheritanceTest, ParentWithoutThisForkGivesNothing) {
+  std::string parent = WriteParent("parent4", /*fork_child_pid=*/999);
+  std::string child = WriteChild("child4", parent);
+  ForkInheritance f = ReadForkInheritance(child, kChildPid);
+  EXPECT_EQ(f.parent_path, parent);
+  EXPECT_EQ(f.missing, parent + ": no fork of pid 200 in this trace");
+  EXPECT_TRUE(f.blocks.empty());
+}
+
+// A moved recording: the parent's trace is found by its file name in the
+// child's directory when the recorded path is gone.
+TEST(ForkInheritanceTest, FindsAMovedParentByName) {
+  std::string parent = WriteParent("parent5");
+  std::string recorded = "/nonexistent/dir/" + parent.substr(parent.rfind('/') + 1);
+  std::string child = WriteChild("child5", recorded);
+  std::string why;
+  EXPECT_EQ(FindForkParentTrace(child, &why), ::testing::TempDir() + "/" +
+                                                  parent.substr(parent.rfind('/') + 1));
+  ForkInheritance f = ReadForkInheritance(child, kChildPid);
+  EXPECT_EQ(f.missing, "");
+  EXPECT_EQ(f.blocks.size(), 2u);
+}
+
+}  // namespace
+}  // namespace heapsight::analyzer
