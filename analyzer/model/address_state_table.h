@@ -108,9 +108,20 @@ class AddressStateTable {
       Pack(ref.slot, address, state);
     }
   }
-  // Loads the address's home slot ahead of its lookup.
+  // Loads the address's home slot ahead of its lookup. Unconditional (a
+  // prefetch never faults: before the first slot, or for an address that
+  // does not pack, it loads a line nobody reads). An asm statement, not
+  // __builtin_prefetch: in trace_model.cc's loop GCC 12 dropped the
+  // builtin (no prefetch instruction in ProcessAddressRun), and the first
+  // look at the slot took 42% of python's report.
   void Prefetch(uint64_t address) const {
-    if (slots_ != nullptr && Packable(address)) __builtin_prefetch(&slots_[2 * Home(address)]);
+    const auto* line = reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(slots_) +
+                                                     2 * sizeof(uint64_t) * Home(address));
+#if defined(__x86_64__)
+    asm volatile("prefetcht0 %0" : : "m"(*line));
+#else
+    __builtin_prefetch(line);
+#endif
   }
 
   // Calls fn(address, state) for every address with a state.
@@ -182,7 +193,7 @@ class AddressStateTable {
   uint64_t* slots_ = nullptr;  // 2 words a slot, capacity_ slots (mmap)
   size_t capacity_ = 0;
   size_t size_ = 0;  // occupied slots
-  int shift_ = 64;   // 64 - log2(capacity_)
+  int shift_ = 63;   // 64 - log2(capacity_) (63 before the first slot: a shift by 64 is undefined)
   absl::flat_hash_map<uint64_t, AddressState> far_;
   absl::flat_hash_map<uint64_t, uint32_t> far_streams_;
 };
