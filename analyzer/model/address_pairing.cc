@@ -24,15 +24,6 @@ Event Paired(const Event& e) {
 AddressPairer::AddressPairer(bool fork_child, uint64_t hold_slack_us, size_t max_held)
     : hold_slack_us_(hold_slack_us), max_held_(max_held), fork_child_(fork_child) {}
 
-AddressPairer::AddressState& AddressPairer::State(uint64_t address) {
-  auto [it, inserted] = states_.try_emplace(address);
-  // A fork child's cells came from its parent, whose events there it
-  // never saw: the count of an address is not known until a hand-off
-  // says it.
-  if (inserted && fork_child_) it->second.count_known = false;
-  return it->second;
-}
-
 bool AddressPairer::Fits(const AddressState& s, Side side, uint32_t stream, uint64_t order) {
   if (s.live != (side == Side::kRelease)) return false;
   if (order == format::kAddressOrderNone) return s.stream == kNoStream || s.stream == stream;
@@ -90,17 +81,22 @@ bool AddressPairer::Apply(const Event& e, bool force, EventArray* out) {
   const uint32_t stream = e.stream;
   switch (e.tag) {
     case RecordTag::kAlloc: {
-      AddressState& s = State(e.address);
+      AddressState s;
+      const AddressStateTable::Ref ref = State(e.address, &s);
       if (!force && !Fits(s, Side::kAllocation, stream, e.code)) return false;
       Allocate(s, e.id, stream, e.code, e.time_us, out);
+      states_.Store(ref, e.address, s);
       out->Append() = Paired(e);
       return true;
     }
     case RecordTag::kFree: {
-      AddressState& s = State(e.address);
+      AddressState s;
+      const AddressStateTable::Ref ref = State(e.address, &s);
       if (!force && !Fits(s, Side::kRelease, stream, e.code)) return false;
       uint64_t id = 0;
-      if (Release(s, stream, e.code, &id)) {
+      const bool live = Release(s, stream, e.code, &id);
+      states_.Store(ref, e.address, s);
+      if (live) {
         Event& f = out->Append();
         f = Paired(e);
         f.id = id;
@@ -110,10 +106,11 @@ bool AddressPairer::Apply(const Event& e, bool force, EventArray* out) {
     case RecordTag::kRealloc: {
       const uint64_t old = e.old_id;
       const uint64_t old_order = e.paired;
-      AddressState& o = State(old);
+      AddressState o;
+      const AddressStateTable::Ref old_ref = State(old, &o);
       if (!force && !Fits(o, Side::kRelease, stream, old_order)) return false;
       // Would the new block fit once the old one is released? (Looked up
-      // without inserting: an insert could move `o`.)
+      // without inserting: an insert could move `old_ref`.)
       bool new_fits = force;
       if (!force) {
         AddressState after;
@@ -121,17 +118,19 @@ bool AddressPairer::Apply(const Event& e, bool force, EventArray* out) {
           after = o;
           after.live = false;
           Advance(after, stream, old_order);
-        } else if (auto it = states_.find(e.address); it != states_.end()) {
-          after = it->second;
-        } else {
+        } else if (!states_.Find(e.address, &after)) {
           after.count_known = !fork_child_;
         }
         new_fits = Fits(after, Side::kAllocation, stream, e.code);
       }
       uint64_t old_id = 0;
       const bool old_live = Release(o, stream, old_order, &old_id);
+      states_.Store(old_ref, old, o);  // before State below, which may move it
       if (new_fits) {
-        Allocate(State(e.address), e.id, stream, e.code, e.value, out);
+        AddressState n;
+        const AddressStateTable::Ref new_ref = State(e.address, &n);
+        Allocate(n, e.id, stream, e.code, e.value, out);
+        states_.Store(new_ref, e.address, n);
         Event& r = out->Append();
         r = Paired(e);
         if (old_live) {
@@ -182,10 +181,12 @@ void AddressPairer::PassOther(const Event& e, EventArray* out) {
       // parent's, not known.
       const uint64_t address = e.id;
       const uint64_t id = format::MakeAllocId(kInheritedThread, next_inherited_++);
-      AddressState& s = State(address);
+      AddressState s;
+      const AddressStateTable::Ref ref = State(address, &s);
       Allocate(s, id, e.stream, format::kAddressOrderNone, e.time_us, out);
       s.stream = kNoStream;
       s.count_known = false;
+      states_.Store(ref, address, s);
       Event& i = out->Append();
       i = e;
       i.id = id;
@@ -210,12 +211,12 @@ void AddressPairer::PassOther(const Event& e, EventArray* out) {
       std::vector<uint64_t>& ids = r.block_classes.ids;
       size_t kept = 0;
       for (uint64_t address : ids) {
-        auto it = states_.find(address);
-        if (it == states_.end() || !it->second.live) {
+        AddressState s;
+        if (!states_.Find(address, &s) || !s.live) {
           ++stats_.unknown_classes;
           continue;
         }
-        ids[kept++] = it->second.id;
+        ids[kept++] = s.id;
       }
       ids.resize(kept);
       Event& c = out->Append();
@@ -228,10 +229,8 @@ void AddressPairer::PassOther(const Event& e, EventArray* out) {
       // for a double free the one last freed there.
       format::Record r = *e.full;
       r.id = 0;
-      if (auto it = states_.find(r.address); it != states_.end()) {
-        if (it->second.live || r.free_error.error == format::FreeError::kDoubleFree) {
-          r.id = it->second.id;
-        }
+      if (AddressState s; states_.Find(r.address, &s)) {
+        if (s.live || r.free_error.error == format::FreeError::kDoubleFree) r.id = s.id;
       }
       Event& f = out->Append();
       f = e;

@@ -49,9 +49,22 @@
 // the id of the block live at its address (a double free: the block last
 // freed there). Everything else passes through unchanged.
 //
-// Memory: one entry per address ever used (a freed address keeps its
-// count, last stream and last id: the order checks need them), about 32
-// bytes each in an abseil map. Not thread-safe; one per analysis.
+// Memory: one state per address ever used (a freed address keeps its
+// count, last stream and last id: the order checks need them), 16 bytes
+// each in address_state_table.h's slots. Not thread-safe; one per analysis.
+//
+// Why a freed address's state is never dropped: an event at an address
+// is checked against the address's last applied event, however old. Take a
+// block freed by thread A long ago (count c); thread C allocates there
+// (count c+1) but its clock read comes late, and thread D's allocation
+// after C's free (count c+3) reaches the merge first. With the state, D's
+// hand-off is seen to skip two events and is held until C's arrive. A
+// state dropped after some slack would have to take D's allocation at its
+// word, and C's events, arriving later, would then be forced (or phantom
+// frees). The wait between the free and the reuse is not bounded, so no
+// slack makes dropping exact; and the program where the memory matters
+// (python's dict) has 6.0 M addresses of which 6.0 M are live at its peak,
+// so dropping the freed ones would not have saved memory there.
 #ifndef HEAPSIGHT_ANALYZER_MODEL_ADDRESS_PAIRING_H_
 #define HEAPSIGHT_ANALYZER_MODEL_ADDRESS_PAIRING_H_
 
@@ -63,6 +76,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "analyzer/model/address_state_table.h"
 #include "analyzer/model/chunk_events.h"
 #include "analyzer/model/fork_inheritance.h"
 #include "format/chunk_decoder.h"
@@ -121,13 +135,13 @@ class AddressPairer {
   // address otherwise: the addresses of a heap come in no order).
   void Prefetch(const Event& e) const {
     if (e.tag == format::RecordTag::kAlloc || e.tag == format::RecordTag::kFree) {
-      states_.prefetch(e.address);
+      states_.Prefetch(e.address);
     } else if (e.tag == format::RecordTag::kRealloc) {
-      states_.prefetch(e.old_id);
-      states_.prefetch(e.address);
+      states_.Prefetch(e.old_id);
+      states_.Prefetch(e.address);
     } else if (e.tag == format::RecordTag::kInherited) {
       // A fork child's: its address (in `id`) and the parent's block there.
-      states_.prefetch(e.id);
+      states_.Prefetch(e.id);
       if (inheritance_ != nullptr) inheritance_->prefetch(e.id);
     }
   }
@@ -138,16 +152,21 @@ class AddressPairer {
   // Calls fn(address, id) for every block live now.
   template <typename Fn>
   void ForEachLive(Fn fn) const {
-    for (const auto& [address, state] : states_) {
+    states_.ForEach([&](uint64_t address, const AddressState& state) {
       if (state.live) fn(address, state.id);
-    }
+    });
   }
   // Calls fn(address, id, live) for every address seen: `id` is the live
   // block's, else the block last freed there (0: none).
   template <typename Fn>
   void ForEachAddress(Fn fn) const {
-    for (const auto& [address, state] : states_) fn(address, state.id, state.live);
+    states_.ForEach([&](uint64_t address, const AddressState& state) {
+      fn(address, state.id, state.live);
+    });
   }
+  // Addresses with a state, and the table's slots (for tests).
+  size_t address_count() const { return states_.size(); }
+  size_t state_capacity() const { return states_.capacity(); }
   // Events held now.
   size_t held() const { return held_.size(); }
 
@@ -159,17 +178,23 @@ class AddressPairer {
   static constexpr size_t kDefaultMaxHeld = 4096;
 
  private:
-  static constexpr uint32_t kNoStream = UINT32_MAX;
-  struct AddressState {
-    uint64_t id = 0;           // live: the block's; else the last block freed here (0: none)
-    uint32_t stream = kNoStream;  // of the address's last event (kNoStream: none known)
-    uint8_t count = 0;         // the preload's count after that event, mod 16
-    bool live = false;
-    bool count_known = true;
-  };
+  static constexpr uint32_t kNoStream = AddressState::kNoStream;
   enum class Side : uint8_t { kAllocation, kRelease };
 
-  AddressState& State(uint64_t address);
+  // The address's state (inserted as never used if it had none), loaded
+  // into *s; Store(ref, address, *s) writes it back. The ref is valid until
+  // the next State.
+  [[gnu::always_inline]] AddressStateTable::Ref State(uint64_t address, AddressState* s) {
+    // A fork child's cells came from its parent, whose events there it
+    // never saw: the count of an address is not known until a hand-off
+    // says it.
+    AddressState fresh;
+    fresh.count_known = !fork_child_;
+    bool inserted = false;
+    const AddressStateTable::Ref ref = states_.Insert(address, fresh, &inserted);
+    *s = inserted ? fresh : states_.Load(ref, address);
+    return ref;
+  }
   // Whether an event of `side` at `s` (from `stream`, order value
   // `order`) is consistent (the file comment), the held events aside.
   static bool Fits(const AddressState& s, Side side, uint32_t stream, uint64_t order);
@@ -205,7 +230,7 @@ class AddressPairer {
   // unchanged record `e`.
   void PassOther(const Event& e, EventArray* out);
 
-  absl::flat_hash_map<uint64_t, AddressState> states_;
+  AddressStateTable states_;
   // In arrival order; a held event's `full` record is a copy in
   // held_records_ (the chunk's may be gone when it is applied).
   std::deque<Event> held_;
