@@ -95,6 +95,22 @@ class LiveCells {
   // is untouched and still live): puts back the cell Clear found, if the
   // cell is still as Clear left it. No event, no order.
   void Restore(uintptr_t p, Cell before);
+  // Starts loading the cell of `p` into the cache (a hint: no fault, no
+  // change to any cell). For the free hook's first instructions: a program
+  // that frees in an order unrelated to addresses (python's dict at exit)
+  // finds each cell in memory, not in the cache, and the hook has the
+  // clock, the thread state and its checks to do before Clear reads it.
+  // Measured (docs/performance.md, py23): with dense cells in huge pages it
+  // takes 8% more off the free hook's samples; in 4 KiB pages it did not
+  // pay (the prefetch itself waited for the page walk).
+  __attribute__((always_inline)) void Prefetch(uintptr_t p) const {
+    SpanSlot* dir = dir_.load(std::memory_order_relaxed);
+    if (__builtin_expect(dir == nullptr, 0)) return;
+    // Masked, not tested: an address above user space reads some slot, and
+    // a prefetch of a wrong line costs nothing but the line.
+    Span* span = dir[(p >> kSpanShift) & (kDirEntries - 1)].load(std::memory_order_relaxed);
+    if (span != nullptr) __builtin_prefetch(CellIn(span, p), 1, 3);
+  }
   // The cell at `p` (0 if none).
   Cell Peek(uintptr_t p) const;
 
