@@ -52,6 +52,26 @@ inline uint64_t OwnIdRef(uint64_t counter, uint64_t next_counter, IdRefState* st
   return delta ? delta_ref : distance_ref;
 }
 
+// How Begin divides a chunk's room: each column's share in 64ths (the
+// record stream gets the rest). Not part of the format: Seal() lays the
+// streams out back to back and the reader takes their lengths.
+struct ColumnShares {
+  size_t of64[kColumnCount];
+};
+// Sized for a malloc-heavy stream of table mode (per allocation + free:
+// 4-7 bytes of record stream, 2-3 of time deltas, 1-2 of sizes, 2 of
+// alignment and address): 3/16, 2/16 and 2/16, the record stream 9/16.
+inline constexpr ColumnShares kTableColumnShares = {{12, 8, 8}};
+// Address frees (version 6): every hot record puts its address delta (3-4
+// bytes in a large heap) and order value in the misc column, which filled
+// at 2/16 while the other streams were at a quarter of theirs (python,
+// perl and the 12-frame loop alike: a chunk sealed at 33 KB of 128 KiB).
+// With these shares the misc column gets 26/64 and the record stream
+// 20/64 (41 KB: still more than the largest record a writer caps, the
+// process record's 16 KiB command line and paths): chunks of about 100 KB,
+// a third of the hand-overs and zstd frames (docs/performance.md, py23).
+inline constexpr ColumnShares kAddressColumnShares = {{10, 8, 26}};
+
 class ChunkEncoder {
  public:
   ChunkEncoder() = default;
@@ -59,21 +79,18 @@ class ChunkEncoder {
   // Starts a chunk in `buf` (capacity bytes, at least 256). The ChunkHeader
   // is written first. Records are encoded in four streams (see
   // docs/trace-format.md, "Chunks"): the record stream gets the
-  // space left by the columns (9/16); a record that does not fit in any of them
+  // space left by the columns (`shares`); a record that does not fit in any of them
   // makes its Put* return false. Seal() lays the streams out contiguously.
-  void Begin(uint8_t* buf, size_t capacity, const ChunkHeader& header) {
+  void Begin(uint8_t* buf, size_t capacity, const ChunkHeader& header,
+             const ColumnShares& shares = kTableColumnShares) {
     begin_ = buf;
     std::memcpy(buf, &header, sizeof header);
-    // Sixteenths of the room per column, sized for a malloc-heavy stream
-    // (per allocation + free: 4-7 bytes of record stream, 2-3 of time
-    // deltas, 1-2 of sizes, 2 of alignment and address).
-    constexpr size_t kColumnSixteenths[kColumnCount] = {3, 2, 2};
     size_t room = capacity - kChunkPreambleBytes;
     uint8_t* p = buf + kChunkPreambleBytes + room;
     for (int i = kColumnCount - 1; i >= 0; --i) {
       Column& c = columns_[i];
       c.end = p;
-      p -= room * kColumnSixteenths[i] / 16;
+      p -= room * shares.of64[i] / 64;
       c.begin = c.pos = p;
     }
     pos_ = buf + kChunkPreambleBytes;

@@ -456,7 +456,9 @@ void LogStats() {
     // not in "other": mapped is address space, touched what can be resident.
     m.Str("; live cells ").Num(static_cast<int64_t>(g_live_cells.MappedBytes()))
         .Str(" bytes mapped, ").Num(static_cast<int64_t>(g_live_cells.TouchedBytes()))
-        .Str(" touched");
+        .Str(" touched, ").Num(static_cast<int64_t>(g_live_cells.HugeRegions()))
+        .Str(" of ").Num(static_cast<int64_t>(g_live_cells.HugeAttempts()))
+        .Str(" dense 2 MiB regions in huge pages");
   }
   if (size_t filter = g_live_blocks.FilterBytes(); filter != 0) {
     // Sampled mode: the table's counting filter (counted in the table's

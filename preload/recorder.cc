@@ -610,6 +610,8 @@ __attribute__((always_inline)) inline void TracedFreeAddress(void* p, Api api, i
 
 __attribute__((always_inline)) inline void TracedFreeUnnested(void* p, Api api) {
   if (p == nullptr) return;  // free(NULL) does nothing; nothing to record
+  // First, so the cell's line is on its way while the hook does the rest.
+  if (g_address_frees) g_live_cells.Prefetch(reinterpret_cast<uintptr_t>(p));
   if (InBootstrapArena(p)) return;  // dlsym's early calloc: never freed for real
   int status = TracingStatusRelaxed();
   if (status == kDisabled || status == kPaused) {

@@ -110,7 +110,9 @@ void BeginChunk(ThreadState* ts, uint64_t now_us) {
   header.sequence = ts->sequence;
   header.base_time_us = now_us;
   header.first_alloc_counter = ts->counter;
-  ts->encoder.Begin(ts->buffer + kBlockHeaderRoom, ts->chunk_bytes, header);
+  ts->encoder.Begin(ts->buffer + kBlockHeaderRoom, ts->chunk_bytes, header,
+                    g_address_frees ? format::kAddressColumnShares
+                                    : format::kTableColumnShares);
   ts->chunk_started_us = now_us;
   ts->chunk_base_us = now_us;
 }

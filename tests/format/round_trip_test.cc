@@ -469,6 +469,64 @@ TEST(RoundTrip, FullChunkRefusesWithoutWriting) {
   EXPECT_EQ(error, "");
 }
 
+// Address frees' column shares (kAddressColumnShares): a 128 KiB chunk of
+// python-like rows (random 3-4 byte address deltas in the misc column)
+// holds about three times the records the table shares let in, every
+// record decodes as written, and the largest record a writer caps (the
+// process record: 16 KiB of command line, 256 arguments, two 4 KiB paths)
+// still fits in an empty chunk.
+TEST(RoundTrip, AddressSharesHoldThreeTimesTheRows) {
+  constexpr size_t kChunk = 128 * 1024;
+  auto fill = [](const ColumnShares& shares, std::vector<uint8_t>* buf, size_t* records) {
+    ChunkEncoder enc;
+    enc.Begin(buf->data(), buf->size(), ChunkHeader{kThread, 1, 0, 0, 0}, shares);
+    std::mt19937_64 rng(7);
+    uint64_t t = 0;
+    size_t n = 0;
+    for (;; ++n) {
+      const uint64_t address = 0x555500000000 + (rng() % (400 << 20)) * 16;
+      const bool ok = n % 2 == 0
+                          ? enc.PutAllocAddress(t, Api::kMalloc, 16 + n % 200, 1 + n % 300, 0,
+                                                address, n % 7 == 0 ? AddressOrder(n % 16) : 0)
+                          : enc.PutFreeAddress(t, Api::kFree, address, 0);
+      if (!ok) break;
+      t += n % 3;
+    }
+    *records = n;
+    return enc.Seal();
+  };
+  std::vector<uint8_t> table(kChunk), address(kChunk);
+  size_t table_records = 0, address_records = 0;
+  fill(kTableColumnShares, &table, &table_records);
+  const size_t size = fill(kAddressColumnShares, &address, &address_records);
+  EXPECT_GE(address_records, 3 * table_records);
+  EXPECT_GE(size, kChunk / 2);
+  std::string error;
+  std::vector<Record> r =
+      DecodeAll(address.data(), size, &error, /*compact=*/false, /*address=*/true);
+  ASSERT_EQ(error, "");
+  ASSERT_EQ(r.size(), address_records);
+  std::mt19937_64 rng(7);
+  for (size_t n = 0; n < r.size(); ++n) {
+    const uint64_t expected = 0x555500000000 + (rng() % (400 << 20)) * 16;
+    ASSERT_EQ(r[n].address, expected) << n;
+    ASSERT_EQ(r[n].tag, n % 2 == 0 ? RecordTag::kAlloc : RecordTag::kFree) << n;
+    if (n % 2 == 0) {
+      ASSERT_EQ(r[n].size, 16 + n % 200) << n;
+      ASSERT_EQ(r[n].stack, 1 + n % 300) << n;
+    }
+  }
+
+  std::vector<uint8_t> buf(kChunk);
+  ChunkEncoder enc;
+  enc.Begin(buf.data(), buf.size(), ChunkHeader{kThread, 1, 0, 0, 0}, kAddressColumnShares);
+  const std::string path(4096, 'p');
+  const std::string arg(16 * 1024 / 256, 'a');
+  std::vector<const char*> argv(256, arg.c_str());
+  EXPECT_TRUE(enc.PutProcess(1, path.data(), path.size(), argv.data(), argv.size(),
+                             argv.size() * arg.size(), 1, path.data(), path.size()));
+}
+
 // Compact frees (version 5): kFree names a stack and a size, kRealloc its
 // old block's stack and size, kBlockClasses appends each block's stack and
 // size; kAlloc is unchanged. Through the fast path and the checked path

@@ -261,6 +261,68 @@ TEST(LiveCells, MemoryIsCountedAndMostlyUntouched) {
   EXPECT_EQ(cells->TouchedBytes(), 4u * 4096);
 }
 
+// Dense cells go into huge pages (live_cells.cc, "Huge pages"): a span
+// whose every page of cells is in use asks for each 2 MiB region that lies
+// wholly inside it (3, or 4 if the span happens to start on a 2 MiB
+// boundary), once; the cells say the same before and after.
+TEST(LiveCells, DenseRegionsAskForHugePagesOnce) {
+  auto cells = Fresh();
+  uint64_t order;
+  // One block per page of cells (2,048 cells: 32 KiB of heap), over the
+  // whole span (64 MiB of heap).
+  constexpr uintptr_t kPageOfHeap = LiveCells::kCellsPerPage << LiveCells::kGranuleShift;
+  for (size_t page = 0; page < LiveCells::kPagesPerSpan; ++page) {
+    ASSERT_EQ(cells->Set(kBase + page * kPageOfHeap, ApiFamily::kMalloc, 1, &order),
+              Result::kDone);
+  }
+  EXPECT_GE(cells->HugeAttempts(), 3u);
+  EXPECT_LE(cells->HugeAttempts(), 4u);
+  EXPECT_LE(cells->HugeRegions(), cells->HugeAttempts());  // the kernel may refuse
+  // A second block in every page: no page is new, nothing is asked again.
+  const size_t attempts = cells->HugeAttempts();
+  for (size_t page = 0; page < LiveCells::kPagesPerSpan; ++page) {
+    ASSERT_EQ(cells->Set(kBase + page * kPageOfHeap + 16, ApiFamily::kNew, 1, &order),
+              Result::kDone);
+  }
+  EXPECT_EQ(cells->HugeAttempts(), attempts);
+  // Every block still live, in address order, with its family.
+  std::vector<std::pair<uintptr_t, ApiFamily>> live;
+  cells->ForEachLive(
+      [](uintptr_t p, ApiFamily f, void* ctx) {
+        static_cast<std::vector<std::pair<uintptr_t, ApiFamily>>*>(ctx)->emplace_back(p, f);
+      },
+      &live);
+  ASSERT_EQ(live.size(), 2 * LiveCells::kPagesPerSpan);
+  for (size_t page = 0; page < LiveCells::kPagesPerSpan; ++page) {
+    EXPECT_EQ(live[2 * page].first, kBase + page * kPageOfHeap);
+    EXPECT_EQ(live[2 * page].second, ApiFamily::kMalloc);
+    EXPECT_EQ(live[2 * page + 1].first, kBase + page * kPageOfHeap + 16);
+    EXPECT_EQ(live[2 * page + 1].second, ApiFamily::kNew);
+  }
+  ApiFamily family;
+  bool double_free;
+  ASSERT_EQ(cells->Clear(kBase + 100 * kPageOfHeap, 1, &order, &family, &double_free),
+            Result::kDone);
+  EXPECT_FALSE(cells->IsLive(kBase + 100 * kPageOfHeap));
+  EXPECT_TRUE(cells->IsLive(kBase + 100 * kPageOfHeap + 16));
+}
+
+// A sparse heap (one block per 2 MiB region of cells: 16 MiB of heap)
+// never asks: its regions stay in 4 KiB pages, as much memory as it uses.
+TEST(LiveCells, SparseRegionsStayInSmallPages) {
+  auto cells = Fresh();
+  uint64_t order;
+  constexpr uintptr_t kRegionOfHeap = uintptr_t{16} << 20;
+  for (uintptr_t at = kBase; at < kBase + 4 * kRegionOfHeap; at += 4096) {
+    // 4 KiB of heap apart: 256 granules, 64 blocks per page of cells, so
+    // 1/8 of each region's pages (the first 2 MiB of heap of each region).
+    if ((at - kBase) % kRegionOfHeap >= (uintptr_t{2} << 20)) continue;
+    ASSERT_EQ(cells->Set(at, ApiFamily::kMalloc, 1, &order), Result::kDone);
+  }
+  EXPECT_EQ(cells->HugeAttempts(), 0u);
+  EXPECT_EQ(cells->HugeRegions(), 0u);
+}
+
 // Two threads pass blocks back and forth, as an allocator that hands a
 // freed address to another thread does: every event is a hand-off and its
 // order value is the event count at the address.
