@@ -1,7 +1,6 @@
 // analyzer/model/fork_inheritance.cc: see fork_inheritance.h.
 #include "analyzer/model/fork_inheritance.h"
 
-#include <sys/stat.h>
 
 #include <deque>
 #include <memory>
@@ -19,23 +18,6 @@ namespace heapsight::analyzer {
 namespace {
 
 using format::RecordTag;
-
-std::string DirectoryOf(const std::string& path) {
-  size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-
-std::string BaseName(const std::string& path) {
-  size_t slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
-bool IsRegularFile(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-}
 
 // The parent's pass: pairs `parent`'s events until its fork of `child_pid`
 // (and the events of that microsecond), keeping the live blocks' fields
@@ -181,7 +163,7 @@ std::string FindForkParentTrace(const std::string& child_path, std::string* why)
     return "";
   }
   std::vector<std::string> candidates = {child->parent_trace};
-  std::string moved = DirectoryOf(child_path) + "/" + BaseName(child->parent_trace);
+  std::string moved = TraceDirectory(child_path) + "/" + TraceFileName(child->parent_trace);
   if (moved != child->parent_trace) candidates.push_back(std::move(moved));
   for (const std::string& path : candidates) {
     if (!IsRegularFile(path)) continue;

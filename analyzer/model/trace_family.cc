@@ -27,23 +27,6 @@ std::string Canonical(const std::string& path) {
   return buf;
 }
 
-std::string DirectoryOf(const std::string& path) {
-  size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-
-std::string BaseName(const std::string& path) {
-  size_t slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
-bool IsRegularFile(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-}
-
 bool HasGlobCharacters(const std::string& s) {
   return s.find_first_of("*?[") != std::string::npos;
 }
@@ -65,6 +48,23 @@ class Links {
 };
 
 }  // namespace
+
+std::string TraceDirectory(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+std::string TraceFileName(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+bool IsRegularFile(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
 
 absl::StatusOr<TraceIdentity> ReadTraceIdentity(const std::string& path) {
   absl::StatusOr<std::unique_ptr<format::TraceReader>> reader = format::TraceReader::Open(path);
@@ -106,7 +106,7 @@ void FamilyOrder(std::vector<TraceIdentity>* traces) {
 absl::StatusOr<std::vector<TraceIdentity>> FindTraceFamily(const std::string& trace) {
   absl::StatusOr<TraceIdentity> self = ReadTraceIdentity(trace);
   if (!self.ok()) return self.status();
-  const std::string dir = DirectoryOf(trace);
+  const std::string dir = TraceDirectory(trace);
   std::vector<TraceIdentity> all;
   all.push_back(std::move(*self));
   DIR* d = opendir(dir.c_str());
@@ -136,7 +136,7 @@ absl::StatusOr<std::vector<TraceIdentity>> FindTraceFamily(const std::string& tr
   for (size_t i = 0; i < all.size(); ++i) {
     by_path.try_emplace(all[i].path, i);
     if (!all[i].canonical.empty()) by_path.try_emplace(all[i].canonical, i);
-    by_name.try_emplace(BaseName(all[i].path), i);
+    by_name.try_emplace(TraceFileName(all[i].path), i);
   }
   Links links(all.size());
   for (size_t i = 0; i < all.size(); ++i) {
@@ -148,7 +148,7 @@ absl::StatusOr<std::vector<TraceIdentity>> FindTraceFamily(const std::string& tr
       if (!canonical.empty()) it = by_path.find(canonical);
     }
     if (it == by_path.end()) {
-      auto named = by_name.find(BaseName(parent));
+      auto named = by_name.find(TraceFileName(parent));
       if (named != by_name.end()) it = by_path.find(all[named->second].path);
     }
     if (it != by_path.end() && it->second != i) links.Join(i, it->second);

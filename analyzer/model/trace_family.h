@@ -62,6 +62,16 @@ absl::StatusOr<std::vector<TraceIdentity>> FindTraceFamily(const std::string& tr
 // path, so the order is deterministic.
 void FamilyOrder(std::vector<TraceIdentity>* traces);
 
+// TraceDirectory(), TraceFileName(), IsRegularFile()
+//
+// Path helpers shared by the family search and the fork-inheritance lookup:
+// the directory part of `path` ("." without a slash, "/" for a file in the
+// root), its last component, and whether it names a regular file (stat(2),
+// symlinks followed).
+std::string TraceDirectory(const std::string& path);
+std::string TraceFileName(const std::string& path);
+bool IsRegularFile(const std::string& path);
+
 // ExpandTraceArguments()
 //
 // The traces a command line names, each once (same realpath = same trace):
