@@ -10,6 +10,7 @@
 
 #include <unistd.h>
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,15 @@ namespace {
 using format::Api;
 using heapsight::testing::TestTraceWriter;
 
+// An empty directory of its own for one test (removed first if a run before
+// left it); a failure throws, which fails the test.
+std::string FreshDir(const std::string& name) {
+  const std::string dir = ::testing::TempDir() + "/" + name + "." + std::to_string(getpid());
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
 TEST(TraceRotatorTest, SegmentsReadAloneAndAddUp) {
   TestTraceWriter w(4242, 1, 1024);
   w.Process(0, 0, "/bin/prog", {"prog"});
@@ -37,8 +47,7 @@ TEST(TraceRotatorTest, SegmentsReadAloneAndAddUp) {
     ids.push_back(w.Alloc(i % 3, 10 + i, Api::kMalloc, 100 + i % 7, 1 + i % 2));
     if (i >= 10 && i % 2 == 0) w.Free((i + 1) % 3, 10 + i, ids[static_cast<size_t>(i - 10)]);
   }
-  std::string dir = ::testing::TempDir() + "/rotator." + std::to_string(getpid());
-  ASSERT_EQ(system(("rm -rf " + dir + " && mkdir -p " + dir).c_str()), 0);
+  const std::string dir = FreshDir("rotator");
   std::string whole = dir + "/whole.hst";
   ASSERT_TRUE(w.WriteFile(whole));
 
@@ -98,8 +107,7 @@ TEST(TraceRotatorTest, ClosedSegmentsEndWithRotatedEndRecord) {
   w.StackNode(0, 1, 0, 0x1000);
   for (int i = 0; i < 2000; ++i) w.Alloc(i % 2, 10 + i, Api::kMalloc, 100, 1);
   w.End(0, 5000);
-  std::string dir = ::testing::TempDir() + "/rotator_end." + std::to_string(getpid());
-  ASSERT_EQ(system(("rm -rf " + dir + " && mkdir -p " + dir).c_str()), 0);
+  const std::string dir = FreshDir("rotator_end");
   std::string whole = dir + "/whole.hst";
   ASSERT_TRUE(w.WriteFile(whole));
   auto reader = format::TraceReader::Open(whole);
@@ -188,8 +196,7 @@ TEST(TraceRotatorTest, CutWaitsForAFreesAllocationAtMostMaxDeferredBlocks) {
   uint64_t quiet = w.Alloc(1, 1, Api::kMalloc, 4096, 1);
   w.Free(2, 2, quiet);
   for (int i = 0; i < 40000; ++i) w.Alloc(2, 3 + i, Api::kMalloc, 16, 1);
-  std::string dir = ::testing::TempDir() + "/rotator_wait." + std::to_string(getpid());
-  ASSERT_EQ(system(("rm -rf " + dir + " && mkdir -p " + dir).c_str()), 0);
+  const std::string dir = FreshDir("rotator_wait");
   std::string whole = dir + "/whole.hst";
   ASSERT_TRUE(w.WriteFile(whole));
   auto reader = format::TraceReader::Open(whole);
@@ -239,8 +246,7 @@ TEST(TraceRotatorTest, CutWaitsForAChunkWrittenLate) {
     slot = w.Alloc(1, 10 + i, Api::kMalloc, 16 + i % 200, 1);
   }
   w.FlushAll();
-  std::string dir = ::testing::TempDir() + "/rotator_late." + std::to_string(getpid());
-  ASSERT_EQ(system(("rm -rf " + dir + " && mkdir -p " + dir).c_str()), 0);
+  const std::string dir = FreshDir("rotator_late");
   std::string whole = dir + "/whole.hst";
   ASSERT_TRUE(w.WriteFile(whole));
   auto reader = format::TraceReader::Open(whole);
@@ -281,8 +287,7 @@ TEST(TraceRotatorTest, KeepsTheNewestSegments) {
   TestTraceWriter w(4242, 1, 512);
   for (int i = 0; i < 2000; ++i) w.Alloc(0, i, Api::kMalloc, 10, 0);
   w.FlushAll();
-  std::string dir = ::testing::TempDir() + "/rotator_keep." + std::to_string(getpid());
-  ASSERT_EQ(system(("rm -rf " + dir + " && mkdir -p " + dir).c_str()), 0);
+  const std::string dir = FreshDir("rotator_keep");
   format::FileHeader header;
   std::memcpy(&header, w.bytes().data(), sizeof header);
   analyzer::LiveProcess live("x", header);
