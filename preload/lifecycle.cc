@@ -409,7 +409,7 @@ void LogStats() {
   // handlers that allocate, nested_hooks.h): only when there were some.
   NestedHookStats n = NestedHookCounts();
   if (n.allocs_recorded + n.allocs_untraced + n.pairs_untraced + n.frees_deferred +
-          n.free_records + n.allocs_dropped + n.frees_dropped != 0) {
+          n.free_records + n.allocs_dropped + n.frees_dropped + n.frees_at_once != 0) {
     b.Str("; nested hooks: ").Num(static_cast<int64_t>(n.allocs_recorded))
         .Str(" allocations recorded without a stack, ")
         .Num(static_cast<int64_t>(n.allocs_untraced)).Str(" untraced, ")
@@ -417,7 +417,8 @@ void LogStats() {
         .Num(static_cast<int64_t>(n.frees_deferred)).Str(" frees deferred, ")
         .Num(static_cast<int64_t>(n.free_records)).Str(" frees recorded late, ")
         .Num(static_cast<int64_t>(n.allocs_dropped + n.frees_dropped))
-        .Str(" dropped (queue full)");
+        .Str(" dropped (queue full), ")
+        .Num(static_cast<int64_t>(n.frees_at_once)).Str(" frees performed at once");
   }
   if (uint64_t t = ForkGateTimeouts(); t != 0) {
     b.Str("; forks that stopped waiting at the fork gate: ").Num(static_cast<int64_t>(t));

@@ -968,6 +968,46 @@ bool LiveTable::Remove(uintptr_t address, LiveEntry* out) {
   return true;
 }
 
+LiveTable::NestedRemove LiveTable::TryRemoveNested(uintptr_t address, format::Api api,
+                                                    bool internal_only, LiveEntry* out) {
+  using Impl = LiveTableImpl;
+  if (address == 0) return NestedRemove::kAbsent;
+  Impl::Where w = Impl::Locate(address);
+  Shard& shard = shards_[w.shard];
+  // The caller is inside the defer zone already (a handler nested there):
+  // a handler nested in this one defers too.
+  if (!shard.lock.TryLock()) return NestedRemove::kBusy;
+  NestedRemove result = NestedRemove::kAbsent;
+  size_t ci;
+  int ei;
+  if (shard.old != nullptr || !w.fits) {
+    result = NestedRemove::kBusy;
+  } else if (Impl::View cur = Impl::Current(shard); Impl::Find(cur, w.hash, &ci, &ei)) {
+    Impl::Unpack(cur.chunks[ci].w[2 * ei], cur.chunks[ci].w[2 * ei + 1], out);
+    const format::ApiFamily allocated = format::FamilyOf(out->api);
+    const format::ApiFamily freeing = format::FamilyOf(api);
+    if (!out->internal &&
+        (internal_only || (allocated != freeing && allocated != format::ApiFamily::kNone &&
+                           freeing != format::ApiFamily::kNone))) {
+      shard.lock.Unlock();
+      return NestedRemove::kBusy;  // left as it was
+    }
+    Impl::Erase(cur, ci, ei);
+    --shard.count;
+    if (std::atomic<uint8_t>* filter = filter_.load(std::memory_order_relaxed);
+        filter != nullptr) {
+      Impl::Unmark(filter, address);
+    }
+    shard.recent_id[shard.recent_pos % kRecent] = out->id;
+    shard.recent[shard.recent_pos++ % kRecent] = address;
+    result = NestedRemove::kRemoved;
+  } else if (shard.wide_count != 0) {
+    result = NestedRemove::kBusy;  // maybe in the side table
+  }
+  shard.lock.Unlock();
+  return result;
+}
+
 bool LiveTable::RecentlyRemoved(uintptr_t address) {
   uint64_t id;
   return RecentlyRemoved(address, &id);

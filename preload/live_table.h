@@ -107,7 +107,9 @@
 // common path (mmap, munmap, madvise and process_madvise only while a
 // shard grows or shrinks; the last two as raw syscalls, errno untouched).
 // One process-wide spin lock besides the shards', taken only by a shard
-// returning an old table, under its shard lock. Not async-signal-safe.
+// returning an old table, under its shard lock. Not async-signal-safe,
+// except TryRemoveNested with respect to its own thread (one try-lock, no
+// syscall, no wait).
 // LockAll/UnlockAll exist for fork.
 #ifndef HEAPSIGHT_PRELOAD_LIVE_TABLE_H_
 #define HEAPSIGHT_PRELOAD_LIVE_TABLE_H_
@@ -156,6 +158,20 @@ class LiveTable {
               bool internal);
   // Removes the entry of `address` into *out. False if absent.
   bool Remove(uintptr_t address, LiveEntry* out);
+  // Remove for a hook nested in this thread's defer zone (a signal
+  // handler's free, nested_hooks.h), which must never wait: kBusy, with
+  // nothing changed, whenever the plain Remove could wait or do more than
+  // clear one entry: the shard lock is taken (maybe by the interrupted
+  // frame itself), the shard is migrating (Migrate takes the process-wide
+  // retire lock), or the entry may be in the side table (erasing there may
+  // unmap it). Never shrinks the shard (the next Remove does). kAbsent: the
+  // address has no entry, for sure. kBusy too for a program block allocated
+  // by another family than `api`'s (a mismatched free: the caller's normal
+  // path reports it, with a stack), and with `internal_only` for any entry
+  // that is not internal.
+  enum class NestedRemove : uint8_t { kRemoved, kAbsent, kBusy };
+  NestedRemove TryRemoveNested(uintptr_t address, format::Api api, bool internal_only,
+                               LiveEntry* out);
   bool Contains(uintptr_t address);
   // True if `address` is among the last kRecent addresses removed from its
   // shard (and not live): a cheap double-free hint for a pointer Remove

@@ -15,10 +15,12 @@
 
 #include "preload/clock.h"
 #include "preload/host_guards.h"
+#include "preload/live_cells.h"
 #include "preload/options.h"
 #include "preload/real_functions.h"
 #include "preload/recorder.h"
 #include "preload/reentry_guard.h"
+#include "preload/sampler.h"
 #include "preload/thread_state.h"
 #include "preload/tracer_state.h"
 
@@ -60,6 +62,7 @@ std::atomic<uint64_t> g_allocs_recorded{0};
 std::atomic<uint64_t> g_allocs_untraced{0};
 std::atomic<uint64_t> g_pairs_untraced{0};
 std::atomic<uint64_t> g_frees_deferred{0};
+std::atomic<uint64_t> g_frees_at_once{0};
 std::atomic<uint64_t> g_free_records{0};
 std::atomic<uint64_t> g_allocs_dropped{0};
 std::atomic<uint64_t> g_frees_dropped{0};
@@ -82,6 +85,34 @@ void Push(uintptr_t address, uint64_t size, uint32_t alignment, uint8_t tag, for
   if (tag == kFreeRecordTag) g_free_records.fetch_add(1, std::memory_order_relaxed);
 }
 
+// Takes back slot `i`, a queued allocation freed before the drain (the
+// caller frees the block at once, or has it freed as heapsight's own):
+// the entry becomes void, and if it is the newest one its slot is given
+// back (the count goes down by one, by compare-and-swap from i + 1: a
+// handler nested in this one that pushed meanwhile keeps its slot, and
+// this one stays void). Only this slot: it is at or above the index a
+// drain this thread is in the middle of has reached (the drain voids each
+// entry before it processes it, so a kAllocTag entry is one it has not
+// read), so the drain, which rereads the count, never skips an entry
+// pushed after the pop.
+//
+// Why (hang24): before, a taken-back entry kept its slot until the drain.
+// A handler that mallocs and frees, run over and over inside one long
+// defer zone (a worker blocked in the real malloc on the arena lock that a
+// forking thread holds, or waiting at the fork gate, for milliseconds on
+// a loaded machine), used up the 64 slots with void entries; from then on
+// its allocations were not queued and its frees were dropped, i.e. never
+// performed: each leaked a block out of glibc's tcache bin, and once the
+// bin was empty, the handler's next malloc inside a real free of a
+// non-tcache block (arena locked) took that lock again: glibc deadlocked
+// (lock_stress_program malloc-in-handler in address mode, seen in CI).
+void TakeBack(uint32_t i) {
+  t_nested[i].tag = kVoidTag;
+  g_pairs_untraced.fetch_add(1, std::memory_order_relaxed);
+  uint32_t newest = i + 1;
+  t_nested_count.compare_exchange_strong(newest, i, std::memory_order_relaxed);
+}
+
 // The free record of block `e` (by id, or stack and size with compact
 // frees), freed earlier under the reentry guard (DeferFreeRecord). Here,
 // not in recorder.cc: another call of PutFree there made the compiler
@@ -100,6 +131,108 @@ void RecordLateFree(const LiveEntry& e, format::Api api) {
                  ts->counter);
   }
   EndEvent(ts, now);
+}
+
+// A nested free performed at once, its record appended now (hang24): see
+// FreeNestedAtOnce. Caller holds ts->lock. False if the records do not fit
+// the chunk (a flush hands the chunk over or writes it: not from a
+// handler): nothing was appended then.
+bool AppendNestedFree(ThreadState* ts, uint64_t now, format::Api api, const LiveEntry& e) {
+  if (g_options.COMPACT_FREES) {
+    return ts->encoder.PutFreeCompact(now, api, e.stack, e.size);
+  }
+  return ts->encoder.PutFree(now, api, e.id, ts->index, ts->counter);
+}
+
+// A nested free (signal handler inside this thread's defer zone) that
+// forgets its block without waiting, records it, and frees it at once,
+// as the program would have without heapsight (hang24). Deferring the free
+// of a traced block to the drain left glibc's tcache bin one block short
+// for every such handler run: a handler that frees and allocates, run
+// several times inside one real free of a non-tcache block (the arena
+// locked), emptied the bin, and its next malloc took the arena lock its
+// own thread held (lock_stress_program keep-in-handler: 2 hangs in 100
+// runs under load).
+//
+// Nothing here waits: the thread-state lock and the table's shard lock
+// are only tried (the interrupted frame may hold either), and the cells'
+// Clear is a compare-and-swap. Table mode: the shard's entry is removed
+// (LiveTable::TryRemoveNested) and the free recorded by id, now if
+// ts->lock is free and the chunk has room, else at the drain
+// (DeferFreeRecord): by id, the record's place in the stream does not
+// matter. Address mode: the record must be appended now, under ts->lock,
+// so it sits in the thread's stream where the free happened, before any
+// record of a later allocation at the same address (the interrupted
+// malloc itself may get the block back from the tcache): a thread's own
+// events at one address are ordered by its stream (address_pairing.h).
+// The cell's Clear (order value, owner) comes before the real free, as in
+// TracedFreeAddress, so another thread that gets the address next is a
+// hand-off after this free. With ts->lock taken or the chunk full, the
+// free is deferred as before. NowUs is read under ts->lock, where it is
+// safe in a handler: the TSC calibration's seqlock is written on this
+// thread only by RecalibrateClock, which holds ts->lock.
+//
+// Returns false, with nothing changed, where the drain's path must decide
+// (the free is then deferred as before): tracing not active or past the
+// exit point, no thread state, a lock taken (a shard's; in address mode
+// ts->lock too), a mismatched free (reported with a stack by the drain), a
+// block the table and cells do not know (a bad free), or an address-mode
+// record that does not fit the chunk.
+bool FreeNestedAtOnce(void* p, format::Api api) {
+  if (TracingStatusRelaxed() != kActive || g_exiting.load(std::memory_order_relaxed)) {
+    return false;
+  }
+  ThreadState* ts = t_state;
+  if (ts == nullptr) return false;
+  const auto address = reinterpret_cast<uintptr_t>(p);
+  bool done = false;
+  if (!g_address_frees) {
+    LiveEntry e;
+    LiveTable::NestedRemove r =
+        g_live_blocks.TryRemoveNested(address, api, /*internal_only=*/false, &e);
+    if (r == LiveTable::NestedRemove::kRemoved) {
+      // By id: a record appended later (the drain's, DeferFreeRecord) pairs
+      // the same, so the lock taken (a table operation under it, e.g. an
+      // allocation hook's insert) or a full chunk only delays the record.
+      bool appended = false;
+      if (!e.internal && ts->lock.TryLock()) {
+        appended = AppendNestedFree(ts, NowUs(), api, e);
+        ts->lock.Unlock();
+      }
+      if (!e.internal && !appended) DeferFreeRecord(e, api);
+      done = true;
+    } else if (r == LiveTable::NestedRemove::kAbsent && g_sample_period != 0) {
+      done = true;  // sampled mode: an unsampled block, as TracedFreeUnnested passes it
+    }
+  } else if (ts->lock.TryLock()) {
+    uint64_t order;
+    format::ApiFamily family;
+    bool double_free;
+    LiveCells::Cell before;
+    if (g_live_cells.Clear(address, ts->cell_owner, &order, &family, &double_free, &before) ==
+        LiveCells::Result::kDone) {
+      const format::ApiFamily freeing = format::FamilyOf(api);
+      const bool mismatched = family != freeing && family != format::ApiFamily::kNone &&
+                              freeing != format::ApiFamily::kNone;
+      if (!mismatched && ts->encoder.PutFreeAddress(NowUs(), api, address, order)) {
+        done = true;
+      } else {
+        g_live_cells.Restore(address, before);  // live again, as the drain will find it
+      }
+    } else {
+      // No live cell: heapsight's own block (internal entries stay in the
+      // table) is forgotten and freed; anything else (a program block
+      // without a cell, a bad free) is the drain's to judge.
+      LiveEntry e;
+      done = g_live_blocks.TryRemoveNested(address, api, /*internal_only=*/true, &e) ==
+             LiveTable::NestedRemove::kRemoved;
+    }
+    ts->lock.Unlock();
+  }
+  if (!done) return false;
+  g_frees_at_once.fetch_add(1, std::memory_order_relaxed);
+  g_real.free(p);  // inside the zone still: a handler nested in it defers
+  return true;
 }
 
 }  // namespace
@@ -122,20 +255,19 @@ void DeferNestedFree(void* p, format::Api api) {
   // first; no drain runs meanwhile (it runs outside the zone only).
   for (uint32_t i = t_nested_count.load(std::memory_order_relaxed); i-- > 0;) {
     if (i < kNestedQueue && t_nested[i].address == address && t_nested[i].tag == kAllocTag) {
-      t_nested[i].tag = kVoidTag;
-      g_pairs_untraced.fetch_add(1, std::memory_order_relaxed);
+      TakeBack(i);
       g_real.free(p);
       return;
     }
   }
+  if (FreeNestedAtOnce(p, api)) return;
   Push(address, 0, 0, kFreeTag, api);
 }
 
 bool TakeBackNestedAllocSlow(uintptr_t address) {
   for (uint32_t i = t_nested_count.load(std::memory_order_relaxed); i-- > 0;) {
     if (i < kNestedQueue && t_nested[i].address == address && t_nested[i].tag == kAllocTag) {
-      t_nested[i].tag = kVoidTag;
-      g_pairs_untraced.fetch_add(1, std::memory_order_relaxed);
+      TakeBack(i);
       return true;
     }
   }
@@ -223,6 +355,7 @@ NestedHookStats NestedHookCounts() {
   s.allocs_untraced = g_allocs_untraced.load(std::memory_order_relaxed);
   s.pairs_untraced = g_pairs_untraced.load(std::memory_order_relaxed);
   s.frees_deferred = g_frees_deferred.load(std::memory_order_relaxed);
+  s.frees_at_once = g_frees_at_once.load(std::memory_order_relaxed);
   s.free_records = g_free_records.load(std::memory_order_relaxed);
   s.allocs_dropped = g_allocs_dropped.load(std::memory_order_relaxed);
   s.frees_dropped = g_frees_dropped.load(std::memory_order_relaxed);
@@ -231,7 +364,7 @@ NestedHookStats NestedHookCounts() {
 
 void ResetNestedHookCountsInChild() {
   for (auto* c : {&g_allocs_recorded, &g_allocs_untraced, &g_pairs_untraced, &g_frees_deferred,
-                  &g_free_records, &g_allocs_dropped, &g_frees_dropped}) {
+                  &g_frees_at_once, &g_free_records, &g_allocs_dropped, &g_frees_dropped}) {
     c->store(0, std::memory_order_relaxed);
   }
 }

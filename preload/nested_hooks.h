@@ -10,11 +10,17 @@
 //   size, alignment and api are queued, and the drain records it as an
 //   allocation with an empty stack (RecordNestedAlloc; sig23: before, it
 //   became an internal block, absent from the trace);
-// - a free: the pointer is queued and NOT freed yet. Record-before-free:
-//   once the real free runs, another thread may get the address, and the
-//   table must have forgotten the old block by then. Except a block a
-//   nested hook allocated that is still queued (no table has it): freed at
-//   once, its entry taken back (see DeferNestedFree);
+// - a free: performed at once where that needs no wait (hang24,
+//   FreeNestedAtOnce in nested_hooks.cc): with the thread-state lock and
+//   the block's shard lock only tried, the block is forgotten (the cells'
+//   lock-free Clear, or the table's TryRemoveNested), its free appended to
+//   the thread's stream, and the real free called. Otherwise (a lock taken,
+//   a mismatched or bad free, a full chunk) the pointer is queued and NOT
+//   freed yet. Record-before-free: once the real free runs, another thread
+//   may get the address, and the table must have forgotten the old block
+//   by then. A block a nested hook allocated that is still queued (no
+//   table has it) is freed at once too, its entry taken back (see
+//   DeferNestedFree);
 // - a realloc: a new block from the real allocator (queued as above), the
 //   old block's bytes copied, the old block queued as a free.
 // The outer hook drains the queue at its end, when its thread holds no
@@ -104,6 +110,7 @@ struct NestedHookStats {
   uint64_t allocs_untraced = 0;  // not recorded (tracing off, sampled out...)
   uint64_t pairs_untraced = 0;   // allocated and freed before the drain
   uint64_t frees_deferred = 0;   // performed (and recorded) by the drain
+  uint64_t frees_at_once = 0;    // performed and recorded in the handler (hang24)
   uint64_t free_records = 0;     // freed under the guard, recorded by the drain
   uint64_t allocs_dropped = 0;   // queue full: not entered anywhere
   uint64_t frees_dropped = 0;    // queue full: never performed (leaked)

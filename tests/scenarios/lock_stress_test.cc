@@ -39,6 +39,7 @@ uint64_t HandlerRuns(const std::string& out) {
 struct NestedStats {
   bool present = false;
   uint64_t recorded = 0, untraced = 0, pairs = 0, frees = 0, late = 0, dropped = 0;
+  uint64_t at_once = 0;  // frees performed (and recorded) in the handler (hang24)
 };
 NestedStats ParseNested(const std::string& err) {
   NestedStats n;
@@ -46,7 +47,7 @@ NestedStats ParseNested(const std::string& err) {
   std::regex re(
       "nested hooks: ([0-9]+) allocations recorded without a stack, ([0-9]+) untraced, "
       "([0-9]+) alloc/free pairs untraced, ([0-9]+) frees deferred, ([0-9]+) frees recorded "
-      "late, ([0-9]+) dropped");
+      "late, ([0-9]+) dropped \\(queue full\\), ([0-9]+) frees performed at once");
   if (!std::regex_search(err, m, re)) return n;
   n.present = true;
   n.recorded = std::stoull(m[1]);
@@ -55,6 +56,7 @@ NestedStats ParseNested(const std::string& err) {
   n.frees = std::stoull(m[4]);
   n.late = std::stoull(m[5]);
   n.dropped = std::stoull(m[6]);
+  n.at_once = std::stoull(m[7]);
   return n;
 }
 
@@ -185,6 +187,81 @@ TEST(LockStressScenario, HandlerThatAllocatesNeverHangs) { CheckStress({}, true)
 // --gtest_also_run_disabled_tests.
 TEST(LockStressScenario, DISABLED_HandlerThatAllocatesNeverHangsAddressMode) {
   CheckStress({{"HEAPSIGHT_PAIRING", "address"}}, true);
+}
+
+// hang24: a signal handler that frees a traced block and allocates one of
+// the same size, landing inside a real free's munmap (heapsight's defer
+// zone; programs/handler_free_program.cc). The free is performed at once,
+// so the malloc gets the block back from glibc's tcache as without
+// heapsight, and it is recorded: every recorded block is freed exactly
+// once. Before, such a free waited for the end of the interrupted hook
+// (one block short in the tcache bin per landing: "not_reused" equal to
+// the landings, "frees deferred" too), which is how a handler landing in
+// a locked real free emptied the bin and deadlocked glibc.
+void CheckHandlerFree(std::map<std::string, std::string> env) {
+  env["HEAPSIGHT_STATS"] = "1";
+  const bool address = env.count("HEAPSIGHT_PAIRING") != 0;
+  std::string dir = MakeTempDir();
+  RunResult run = RunTraced({ScenarioProgram("handler_free_program")}, dir, env);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(run.out, m,
+                                std::regex("landed ([0-9]+) not_reused ([0-9]+) runs ([0-9]+)")))
+      << run.out;
+  const uint64_t landed = std::stoull(m[1]);
+  EXPECT_GE(landed, 20u) << run.out;  // the program loops until then
+  EXPECT_EQ(std::stoull(m[2]), 0u) << run.out << run.err;
+  const NestedStats nested = ParseNested(run.err);
+  ASSERT_TRUE(nested.present) << run.err;
+  EXPECT_EQ(nested.frees, 0u) << run.err;
+  EXPECT_EQ(nested.dropped, 0u) << run.err;
+  // Each landing frees the block the previous one allocated: at once, or
+  // (when that allocation is still queued: two landings in one munmap)
+  // taken back from the queue, an untraced pair.
+  EXPECT_GE(nested.at_once + nested.pairs, landed - 1) << run.err;
+  EXPECT_GE(nested.at_once, 1u) << run.err;
+
+  ASSERT_EQ(run.traces.size(), 1u);
+  TraceContents t = ReadTrace(run.traces[0]);
+  ASSERT_EQ(t.error, "");
+  EXPECT_TRUE(t.complete);
+  EXPECT_EQ(CountTag(t, format::RecordTag::kFreeError), 0);
+  if (address) {
+    // One thread: its stream is the order of its events. Every free finds
+    // a live block at its address, and no 777-byte block stays live.
+    std::map<uint64_t, uint64_t> live;  // address -> size
+    uint64_t bad = 0, allocs = 0, frees = 0;
+    for (const auto& r : t.records) {
+      if (r.tag == format::RecordTag::kAlloc) {
+        bad += live.count(r.address);
+        live[r.address] = r.size;
+        allocs += r.size == 777;
+      } else if (r.tag == format::RecordTag::kFree) {
+        auto it = live.find(r.address);
+        if (it == live.end()) {
+          ++bad;
+          continue;
+        }
+        frees += it->second == 777;
+        live.erase(it);
+      }
+    }
+    EXPECT_EQ(bad, 0u);
+    EXPECT_EQ(allocs, frees);
+    EXPECT_GE(allocs, 1u);
+    for (const auto& [address, size] : live) EXPECT_NE(size, 777u) << address;
+  } else {
+    MagicCounts h = CountMagic(t, 777, 778);
+    EXPECT_EQ(h.allocs[format::Api::kMalloc], h.frees[format::Api::kFree]);
+    EXPECT_GE(h.allocs[format::Api::kMalloc], 1);
+    EXPECT_EQ(h.live.size(), 0u);
+    EXPECT_EQ(UnpairedFrees(t), 0u);
+  }
+}
+
+TEST(LockStressScenario, HandlerFreeInRealFreeIsPerformedAtOnce) { CheckHandlerFree({}); }
+TEST(LockStressScenario, HandlerFreeInRealFreeIsPerformedAtOnceAddressMode) {
+  CheckHandlerFree({{"HEAPSIGHT_PAIRING", "address"}});
 }
 
 }  // namespace
