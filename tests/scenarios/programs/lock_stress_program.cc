@@ -48,14 +48,16 @@ void* volatile g_sink;
 // blocks come from the tcache (the worker warmed it with kWarm blocks), so
 // glibc itself takes no lock there.
 //
-// argv[2] "keep-in-handler" (not run by the tests; sig23's reproducer of
-// what remains, docs/DESIGN.md): the handler also keeps one 777-byte block
-// per worker from one run to the next (freed by the next run, the last by
-// the worker). Its free is then a traced block's, which a nested hook
-// defers to the end of the interrupted hook; several handler runs inside
-// one real free (a preempted thread gets a pending SIGPROF each time it
-// resumes) empty the tcache, and the handler's next malloc takes the arena
-// lock the interrupted free holds: glibc hangs (2 runs in 100 under load).
+// argv[2] "keep-in-handler" (not run by the tests; sig23's reproducer,
+// docs/DESIGN.md): the handler also keeps one 777-byte block per worker
+// from one run to the next (freed by the next run, the last by the
+// worker). Its free is then a traced block's, which a nested hook deferred
+// to the end of the interrupted hook; several handler runs inside one real
+// free (a preempted thread gets a pending SIGPROF each time it resumes)
+// emptied the tcache, and the handler's next malloc took the arena lock
+// the interrupted free holds: glibc hung (2 runs in 100 under load). Since
+// hang24 such a free is performed at once where no lock must be waited
+// for (tests: handler_free_program).
 bool g_malloc_in_handler = false;
 bool g_keep_in_handler = false;
 constexpr int kWarm = 4;
