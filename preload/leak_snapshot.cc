@@ -46,10 +46,14 @@ uint64_t InternalExtent(uintptr_t address, const MemoryMap& map) {
   uint64_t header = *reinterpret_cast<const uint64_t*>(address - 8);
   uint64_t chunk = header & ~uint64_t{7};
   const bool mmapped = (header & 2) != 0;
-  if (!mmapped && (chunk < 16 || address - 16 + chunk < address ||
-                   !map.Readable(address - 16 + chunk, address - 16 + chunk + 16))) {
-    return 0;
-  }
+  if (chunk < 16 || address - 16 + chunk < address) return 0;
+  if (!mmapped && !map.Readable(address - 16 + chunk, address - 16 + chunk + 16)) return 0;
+  // An mmapped chunk is a whole mapping of its own: its size must stay in
+  // readable memory. A stale entry's header can claim one: hang24 saw
+  // MALLOC_PERTURB_'s 0xaf fill (IS_MMAPPED set) read as an mmapped chunk
+  // of 12 EiB, whose "usable size" made the root scan read a thread's
+  // stack as part of that block and on into [vvar] (SIGBUS).
+  if (mmapped && !map.Readable(address - 16, address - 16 + chunk)) return 0;
   return malloc_usable_size(reinterpret_cast<void*>(address));
 }
 

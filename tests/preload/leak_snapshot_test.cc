@@ -226,5 +226,44 @@ TEST_F(LeakSnapshotTest, AddressModeTakesTheCellsAndTheInternalEntries) {
   FreeLeakSnapshot(&s);
 }
 
+// hang24: a stale internal entry (its block freed and its memory reused
+// or perturbed) is not followed as an mmapped chunk its header claims but
+// its mapping does not hold. MALLOC_PERTURB_'s fill (0xaf bytes) has the
+// IS_MMAPPED bit set: a chunk of 12 EiB, whose "usable size" once made the
+// root scan read a thread's stack as part of that block and on into
+// [vvar] (SIGBUS, lock_stress_program keep-in-handler in address mode).
+TEST_F(LeakSnapshotTest, StaleInternalHeadersClaimingAnMmappedChunkAreNotFollowed) {
+  const size_t page = 4096;
+  auto* area = static_cast<uint8_t*>(
+      mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(area, MAP_FAILED);
+  ASSERT_EQ(mprotect(area + page, page, PROT_NONE), 0);
+  std::memset(area, 0xaf, page);
+  // A plausible mmapped header whose 8 KiB run past the readable page.
+  const uint64_t past_header = (2 * page) | 2;
+  std::memcpy(area + page / 2 - 8, &past_header, 8);
+  RefreshMap();
+  const auto perturbed = reinterpret_cast<uintptr_t>(area + 16);
+  const auto past = reinterpret_cast<uintptr_t>(area + page / 2);
+  ASSERT_TRUE(g_live_blocks.Insert(perturbed, 0, 0, 0, format::Api::kUnknown, true));
+  ASSERT_TRUE(g_live_blocks.Insert(past, 0, 0, 0, format::Api::kUnknown, true));
+
+  LeakSnapshot s;
+  ASSERT_TRUE(TakeLeakSnapshot(true, map_, &s));
+  size_t seen = 0;
+  for (size_t i = 0; i < s.count; ++i) {
+    if (s.starts[i] != perturbed && s.starts[i] != past) continue;
+    ++seen;
+    EXPECT_TRUE(s.internal(i));
+    EXPECT_EQ(s.sizes[i], 0u) << std::hex << s.starts[i];
+  }
+  EXPECT_EQ(seen, 2u);
+  FreeLeakSnapshot(&s);
+  LiveEntry e;
+  EXPECT_TRUE(g_live_blocks.Remove(perturbed, &e));
+  EXPECT_TRUE(g_live_blocks.Remove(past, &e));
+  munmap(area, 2 * page);
+}
+
 }  // namespace
 }  // namespace heapsight::preload

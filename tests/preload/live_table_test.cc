@@ -1199,5 +1199,73 @@ TEST(LiveTableFilter, ConcurrentThreadsKeepCountsExact) {
   EXPECT_EQ(table.FilterMarkedSlots(), 0u);
 }
 
+// hang24: the removal a signal handler nested in the defer zone may do
+// (nested_hooks.cc, FreeNestedAtOnce): exactly what Remove does for a
+// packed entry, and nothing (kBusy) wherever Remove could wait, migrate or
+// unmap, or the free is the caller's to report.
+TEST(LiveTable, TryRemoveNestedRemovesOnlyWhatNeedsNoWait) {
+  static LiveTable table;
+  LiveEntry e;
+  EXPECT_EQ(table.TryRemoveNested(0x5000, Api::kFree, false, &e),
+            LiveTable::NestedRemove::kAbsent);
+
+  // A packed entry: removed as Remove would, and remembered as removed.
+  ASSERT_TRUE(table.Insert(0x5000, Entry(11, 777, 5, Api::kMalloc)));
+  ASSERT_EQ(table.TryRemoveNested(0x5000, Api::kFree, false, &e),
+            LiveTable::NestedRemove::kRemoved);
+  EXPECT_EQ(e.id, 11u);
+  EXPECT_EQ(e.size, 777u);
+  EXPECT_EQ(e.stack, 5u);
+  EXPECT_EQ(e.api, Api::kMalloc);
+  EXPECT_FALSE(table.Contains(0x5000));
+  uint64_t id = 0;
+  EXPECT_TRUE(table.RecentlyRemoved(0x5000, &id));
+  EXPECT_EQ(id, 11u);
+  EXPECT_EQ(table.Size(), 0u);
+
+  // A mismatched free (new'ed, freed with free): left for the caller.
+  ASSERT_TRUE(table.Insert(0x6000, Entry(12, 64, 0, Api::kNew)));
+  EXPECT_EQ(table.TryRemoveNested(0x6000, Api::kFree, false, &e),
+            LiveTable::NestedRemove::kBusy);
+  EXPECT_TRUE(table.Contains(0x6000));
+  EXPECT_EQ(table.TryRemoveNested(0x6000, Api::kDelete, false, &e),
+            LiveTable::NestedRemove::kRemoved);
+
+  // internal_only: a program block stays, heapsight's own goes.
+  ASSERT_TRUE(table.Insert(0x7000, Entry(13, 64)));
+  EXPECT_EQ(table.TryRemoveNested(0x7000, Api::kFree, true, &e),
+            LiveTable::NestedRemove::kBusy);
+  EXPECT_TRUE(table.Contains(0x7000));
+  LiveEntry internal;
+  internal.internal = true;
+  ASSERT_TRUE(table.Insert(0x8000, internal));
+  ASSERT_EQ(table.TryRemoveNested(0x8000, Api::kFree, true, &e),
+            LiveTable::NestedRemove::kRemoved);
+  EXPECT_TRUE(e.internal);
+  EXPECT_FALSE(table.Contains(0x8000));
+
+  // The shard lock taken (here by LockAll, as fork's prepare handler
+  // holds it): nothing waits, nothing changes.
+  table.LockAll();
+  EXPECT_EQ(table.TryRemoveNested(0x7000, Api::kFree, false, &e),
+            LiveTable::NestedRemove::kBusy);
+  table.UnlockAll();
+  EXPECT_TRUE(table.Contains(0x7000));
+
+  // A side-table entry (a size the packed form cannot hold): erasing it
+  // may unmap the side table, so it is left to Remove; so is any address
+  // of that shard that the packed table does not hold.
+  ASSERT_TRUE(table.Insert(0x9000, Entry(14, 1 << 20)));
+  EXPECT_EQ(table.TryRemoveNested(0x9000, Api::kFree, false, &e),
+            LiveTable::NestedRemove::kBusy);
+  EXPECT_TRUE(table.Contains(0x9000));
+  EXPECT_EQ(table.TryRemoveNested(0xa000, Api::kFree, false, &e),
+            LiveTable::NestedRemove::kBusy);
+  EXPECT_TRUE(table.Remove(0x9000, &e));
+  EXPECT_EQ(e.size, uint64_t{1} << 20);
+  EXPECT_TRUE(table.Remove(0x7000, &e));
+  EXPECT_EQ(table.Size(), 0u);
+}
+
 }  // namespace
 }  // namespace heapsight::preload
