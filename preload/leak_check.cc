@@ -52,6 +52,7 @@ struct LeakScanStats {
   uint64_t threads_missed = 0;         // their stacks scanned from a syscall's sp, if known
   uint64_t threads_not_signalled = 0;  // of the missed: judged unable to answer (no wait)
   uint64_t stop_us = 0;                // of duration_us: stopping the other threads
+  uint64_t words_searched = 0;  // of words_scanned: past the granule filter (leak_scan.h)
 };
 
 void LogScanStats(const LeakScanStats& scan) {
@@ -68,7 +69,8 @@ void LogScanStats(const LeakScanStats& scan) {
       .Num(static_cast<int64_t>(scan.threads_stopped)).Str(" stopped, ")
       .Num(static_cast<int64_t>(scan.threads_missed)).Str(" missed (")
       .Num(static_cast<int64_t>(scan.threads_not_signalled)).Str(" not signalled), stop ")
-      .Num(static_cast<int64_t>(scan.stop_us)).Str(" us");
+      .Num(static_cast<int64_t>(scan.stop_us)).Str(" us; ")
+      .Num(static_cast<int64_t>(scan.words_searched)).Str(" words searched");
   RawLog(l);
 }
 
@@ -681,6 +683,7 @@ bool ScanLocked(format::ScanReason reason, uintptr_t caller_frame, const uintptr
       stats.threads_missed = threads_missed;
       stats.threads_not_signalled = threads_not_signalled;
       stats.stop_us = stop_ns / 1000;
+      stats.words_searched = classifier.words_searched();
       LogScanStats(stats);
     }
     if (ThreadState* ts = CurrentThreadState(now); ts != nullptr) {
