@@ -169,8 +169,7 @@ bool SyscallStackPointer(pid_t tid, uintptr_t* sp) {
 
 // True when the kernel shows that `tid` cannot run our handler soon, so
 // waiting kStopTimeoutMs for it would be time lost: it blocks the signal
-// (node's signal thread, a daemon's sigwait thread between two waits, a
-// thread on its way out, which glibc runs with every signal blocked), or
+// (node's signal thread, a daemon's sigwait thread between two waits), or
 // it is stopped (ptrace, job control) or dead. Unreadable files say nothing.
 bool BlocksOrCannotRun(pid_t tid, int signal_number, TaskStatus* status) {
   if (!ReadTaskStatus(tid, status)) return false;
