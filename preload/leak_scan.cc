@@ -17,6 +17,7 @@ LeakClassifier::~LeakClassifier() {
   if (state_ != nullptr) PageFree(state_, state_bytes_);
   if (stack_ != nullptr) PageFree(stack_, stack_bytes_);
   if (filter_ != nullptr) PageFree(filter_, filter_bytes_);
+  if (fences_ != nullptr) PageFree(fences_, fence_bytes_);
 }
 
 bool LeakClassifier::Init(const uintptr_t* starts, const uint64_t* sizes, size_t count,
@@ -42,6 +43,11 @@ bool LeakClassifier::Init(const uintptr_t* starts, const uint64_t* sizes, size_t
       if (end > max_) max_ = end;
     }
   }
+  fence_count_ = (count + kFenceStride - 1) / kFenceStride;
+  fence_bytes_ = (fence_count_ + 1) * sizeof(uintptr_t);
+  fences_ = static_cast<uintptr_t*>(PageAlloc(fence_bytes_));
+  if (fences_ == nullptr) return false;
+  for (size_t k = 0; k < fence_count_; ++k) fences_[k] = starts[k * kFenceStride];
   return BuildGranuleFilter();
 }
 
@@ -80,11 +86,21 @@ void LeakClassifier::SetUnreadable(size_t index) { unreadable_[index] = 1; }
 
 size_t LeakClassifier::Find(uintptr_t w) const {
   if (w < min_ || w >= max_) return SIZE_MAX;
-  // Last block starting at or before w (starts_[0] = min_ <= w): a binary
-  // search whose step is a conditional move, not a branch; the branch of
-  // the usual form mispredicts about every other step on pointer data.
+  // Last block starting at or before w (starts_[0] = min_ <= w): first the
+  // last fence at or before w, then the last start at or before w among the
+  // kFenceStride blocks from that fence on (the next fence is past w). Each
+  // step is a conditional move, not a branch: the branch of the usual form
+  // mispredicts about every other step on pointer data.
+  const uintptr_t* fences = fences_;
+  size_t k = 0, n = fence_count_;
+  while (n > 1) {
+    size_t half = n / 2;
+    k = fences[k + half] <= w ? k + half : k;
+    n -= half;
+  }
   const uintptr_t* starts = starts_;
-  size_t lo = 0, n = count_;
+  size_t lo = k * kFenceStride;
+  n = count_ - lo < kFenceStride ? count_ - lo : kFenceStride;
   while (n > 1) {
     size_t half = n / 2;
     lo = starts[lo + half] <= w ? lo + half : lo;

@@ -137,6 +137,15 @@ class LeakClassifier {
   uint64_t* filter_ = nullptr;  // 2^(64 - filter_shift_) bits
   size_t filter_bytes_ = 0;
   int filter_shift_ = 64;
+
+  // Every kFenceStride-th block start, so that Find's first steps stay in a
+  // table small enough for the L1 cache (6.4 KB for 51,000 blocks) and its
+  // last ones within kFenceStride neighbouring starts, instead of touching
+  // a cache line of the whole array at every step.
+  static constexpr size_t kFenceStride = 64;
+  uintptr_t* fences_ = nullptr;
+  size_t fence_count_ = 0;
+  size_t fence_bytes_ = 0;
 };
 
 }  // namespace heapsight::preload
