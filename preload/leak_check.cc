@@ -48,6 +48,11 @@ struct LeakScanStats {
   uint64_t snapshot_bytes = 0;   // the block arrays (leak_snapshot.h)
   uint64_t peak_bytes = 0;       // PageAlloc memory the scan had mapped at once, at most
   uint64_t words_scanned = 0;    // roots + blocks
+  uint64_t threads_stopped = 0;
+  uint64_t threads_missed = 0;         // their stacks scanned from a syscall's sp, if known
+  uint64_t threads_not_signalled = 0;  // of the missed: judged unable to answer (no wait)
+  uint64_t stop_us = 0;                // of duration_us: stopping the other threads
+  uint64_t words_searched = 0;  // of words_scanned: past the granule filter (leak_scan.h)
 };
 
 void LogScanStats(const LeakScanStats& scan) {
@@ -60,7 +65,12 @@ void LogScanStats(const LeakScanStats& scan) {
       .Num(static_cast<int64_t>(scan.snapshot_us)).Str(" us), ")
       .Num(static_cast<int64_t>(scan.words_scanned)).Str(" words scanned; memory ")
       .Num(static_cast<int64_t>(scan.peak_bytes)).Str(" bytes mapped at most (block arrays ")
-      .Num(static_cast<int64_t>(scan.snapshot_bytes)).Str(")");
+      .Num(static_cast<int64_t>(scan.snapshot_bytes)).Str("); other threads ")
+      .Num(static_cast<int64_t>(scan.threads_stopped)).Str(" stopped, ")
+      .Num(static_cast<int64_t>(scan.threads_missed)).Str(" missed (")
+      .Num(static_cast<int64_t>(scan.threads_not_signalled)).Str(" not signalled), stop ")
+      .Num(static_cast<int64_t>(scan.stop_us)).Str(" us; ")
+      .Num(static_cast<int64_t>(scan.words_searched)).Str(" words searched");
   RawLog(l);
 }
 
@@ -541,8 +551,10 @@ bool ScanLocked(format::ScanReason reason, uintptr_t caller_frame, const uintptr
     return false;
   }
   ThreadCapture capture;
+  uint64_t stop_start_ns = MonotonicNs();
   bool stopped = StopOtherThreads(static_cast<int>(g_options.LEAK_SCAN_SIGNAL),
                                   kStopTimeoutMs, &capture);
+  uint64_t stop_ns = MonotonicNs() - stop_start_ns;
   if (!stopped) {
     // Other threads run and cannot be stopped (every real-time signal is
     // taken, or no memory): reading the heap under them could fault on a
@@ -638,6 +650,7 @@ bool ScanLocked(format::ScanReason reason, uintptr_t caller_frame, const uintptr
   sample_memory();
   uint64_t threads_stopped = capture.stopped;
   uint64_t threads_missed = capture.missed;
+  uint64_t threads_not_signalled = capture.not_signalled;
   ResumeOtherThreads(&capture);
   FreeMemoryMap(&map);
   FreeModuleRoots(&modules);
@@ -666,6 +679,11 @@ bool ScanLocked(format::ScanReason reason, uintptr_t caller_frame, const uintptr
       stats.snapshot_bytes = snap.bytes;
       stats.peak_bytes = mapped_most - mapped_before;
       stats.words_scanned = classifier.words_scanned();
+      stats.threads_stopped = threads_stopped;
+      stats.threads_missed = threads_missed;
+      stats.threads_not_signalled = threads_not_signalled;
+      stats.stop_us = stop_ns / 1000;
+      stats.words_searched = classifier.words_searched();
       LogScanStats(stats);
     }
     if (ThreadState* ts = CurrentThreadState(now); ts != nullptr) {

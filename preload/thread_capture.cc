@@ -17,14 +17,31 @@
 #include <cstring>
 
 #include "preload/internal_alloc.h"
+#include "preload/task_status.h"
 
 namespace heapsight::preload {
 namespace {
 
-enum SlotState : int { kEmpty = 0, kSignalled = 1, kParked = 2, kResumed = 3 };
+// A slot's life: kSignalled -> kCapturing (its handler took it) -> kParked
+// -> kResumed; kEmpty: the thread was gone when signalled; kNotSignalled:
+// judged unable to answer before any signal was sent (DoNotSignal);
+// kGivenUp: signalled, then found blocking the signal while we waited (the
+// signal may stay pending in it; its handler will find the slot closed).
+enum SlotState : int {
+  kEmpty = 0,
+  kSignalled = 1,
+  kParked = 2,
+  kResumed = 3,
+  kCapturing = 4,
+  kNotSignalled = 5,
+  kGivenUp = 6,
+};
 
 std::atomic<CapturedThread*> g_threads{nullptr};
 std::atomic<int>* g_states = nullptr;
+// How often the wait for the signalled threads looks again at those that
+// have not answered yet (task_status.h; about 5 us per thread).
+constexpr uint64_t kRecheckNs = 2000000;
 std::atomic<size_t> g_count{0};
 std::atomic<int> g_active{0};
 std::atomic<int> g_release{0};
@@ -57,7 +74,13 @@ void CaptureHandler(int, siginfo_t*, void* context) {
     size_t n = g_count.load(std::memory_order_acquire);
     for (size_t i = 0; threads != nullptr && i < n; ++i) {
       if (threads[i].tid != tid) continue;
-      if (g_states[i].load(std::memory_order_acquire) != kSignalled) break;
+      // Only a slot still waiting for us: the scanning thread may have
+      // given up on this one (kGivenUp), and then it must not park.
+      int expected = kSignalled;
+      if (!g_states[i].compare_exchange_strong(expected, kCapturing,
+                                               std::memory_order_acq_rel)) {
+        break;
+      }
       const auto* uc = static_cast<const ucontext_t*>(context);
       for (int r = 0; r < kCapturedRegisters && r < NGREG; ++r) {
         threads[i].regs[r] = static_cast<uintptr_t>(uc->uc_mcontext.gregs[r]);
@@ -138,43 +161,36 @@ bool ForEachTask(Fn fn) {
 // sp of a thread blocked in a system call: the second-to-last field of
 // /proc/self/task/TID/syscall ("nr a1..a6 sp pc").
 bool SyscallStackPointer(pid_t tid, uintptr_t* sp) {
-  char path[64] = "/proc/self/task/";
-  size_t len = std::strlen(path);
-  char digits[16];
-  int nd = 0;
-  for (pid_t t = tid; t > 0 && nd < 15; t /= 10) digits[nd++] = static_cast<char>('0' + t % 10);
-  while (nd > 0) path[len++] = digits[--nd];
-  std::memcpy(path + len, "/syscall", 9);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  char buf[256];
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return false;
-  buf[n] = '\0';
-  uintptr_t fields[10];
-  int count = 0;
-  for (const char* p = buf; *p != '\0' && count < 10;) {
-    while (*p == ' ' || *p == '\n') ++p;
-    if (*p == '\0') break;
-    if (*p == '-' || (*p >= 'a' && *p <= 'z' && *p != 'x')) return false;  // "running", -1
-    uintptr_t v = 0;
-    if (p[0] == '0' && p[1] == 'x') {
-      p += 2;
-      for (;; ++p) {
-        int d = *p >= '0' && *p <= '9' ? *p - '0' : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10 : -1;
-        if (d < 0) break;
-        v = v * 16 + static_cast<uintptr_t>(d);
-      }
-    } else {
-      for (; *p >= '0' && *p <= '9'; ++p) v = v * 10 + static_cast<uintptr_t>(*p - '0');
-    }
-    fields[count++] = v;
-    while (*p != '\0' && *p != ' ' && *p != '\n') ++p;
-  }
-  if (count < 9) return false;
-  *sp = fields[count - 2];
+  TaskSyscall call;
+  if (!ReadTaskSyscall(tid, &call)) return false;
+  *sp = call.sp;
   return *sp != 0;
+}
+
+// True when the kernel shows that `tid` cannot run our handler soon, so
+// waiting kStopTimeoutMs for it would be time lost: it blocks the signal
+// (node's signal thread, a daemon's sigwait thread between two waits), or
+// it is stopped (ptrace, job control) or dead. Unreadable files say nothing.
+bool BlocksOrCannotRun(pid_t tid, int signal_number, TaskStatus* status) {
+  if (!ReadTaskStatus(tid, status)) return false;
+  char s = status->state;
+  if (s == 't' || s == 'T' || s == 'Z' || s == 'X') return true;
+  return SignalInMask(status->blocked, signal_number);
+}
+
+// Decided before the signal is sent: true for a thread that would not run
+// our handler (above), and for one that sleeps in rt_sigtimedwait: sigwait
+// & co. unblock the signals they wait for while they sleep (so SigBlk does
+// not show them), and a waited-for stop signal would be returned to the
+// program as its own; a handled one would end sigtimedwait with EINTR.
+// Either way the program would see us. Such a thread sleeps in a system
+// call, so its stack pointer is known without it.
+bool DoNotSignal(pid_t tid, int signal_number) {
+  TaskStatus status;
+  if (BlocksOrCannotRun(tid, signal_number, &status)) return true;
+  if (status.state != 'S') return false;  // running, or unknown: signal it
+  TaskSyscall call;
+  return ReadTaskSyscall(tid, &call) && call.number == SYS_rt_sigtimedwait;
 }
 
 }  // namespace
@@ -235,23 +251,52 @@ bool StopOtherThreads(int signal_number, int timeout_ms, ThreadCapture* out) {
         if (threads[i].tid == tid) return;
       }
       threads[count].tid = tid;
-      g_states[count].store(kSignalled, std::memory_order_release);
+      // Asked before the signal goes out (task_status.h): a thread that
+      // would not answer is not signalled at all, so no signal is left
+      // pending in it and no sigwait of the program's returns ours.
+      bool skip = DoNotSignal(tid, g_signal);
+      g_states[count].store(skip ? kNotSignalled : kSignalled, std::memory_order_release);
       ++count;
       g_count.store(count, std::memory_order_release);
-      if (syscall(SYS_tgkill, pid, tid, g_signal) != 0) {
+      if (!skip && syscall(SYS_tgkill, pid, tid, g_signal) != 0) {
         g_states[count - 1].store(kEmpty, std::memory_order_release);  // already gone
       }
     });
     if (count == before) break;
-    uint64_t deadline = NowNs() + static_cast<uint64_t>(timeout_ms) * 1000000u;
+    uint64_t start = NowNs();
+    uint64_t deadline = start + static_cast<uint64_t>(timeout_ms) * 1000000u;
+    uint64_t next_check = start + kRecheckNs;
     for (;;) {
       bool all = true;
       for (size_t i = before; i < count; ++i) {
         int st = g_states[i].load(std::memory_order_acquire);
-        if (st != kParked && st != kEmpty) all = false;
+        if (st == kSignalled || st == kCapturing) all = false;
       }
-      if (all || NowNs() >= deadline) break;
+      uint64_t now = NowNs();
+      if (all || now >= deadline) break;
+      if (now >= next_check) {
+        // A thread that blocked the signal between our look and the
+        // signal: stop waiting for it. The exchange fails if its handler
+        // took the slot meanwhile, which then parks as usual.
+        for (size_t i = before; i < count; ++i) {
+          if (g_states[i].load(std::memory_order_acquire) != kSignalled) continue;
+          TaskStatus status;
+          if (!BlocksOrCannotRun(threads[i].tid, g_signal, &status)) continue;
+          int expected = kSignalled;
+          g_states[i].compare_exchange_strong(expected, kGivenUp, std::memory_order_acq_rel);
+        }
+        next_check = NowNs() + kRecheckNs;
+      }
       SleepMicros(50);
+    }
+  }
+  // A handler caught between taking its slot and parking finishes in a few
+  // instructions: wait for it (bounded) rather than scan a moving stack.
+  uint64_t capturing_deadline = NowNs() + 100000000u;
+  for (size_t i = 0; i < count; ++i) {
+    while (g_states[i].load(std::memory_order_acquire) == kCapturing &&
+           NowNs() < capturing_deadline) {
+      SleepMicros(20);
     }
   }
   out->count = count;
@@ -263,6 +308,7 @@ bool StopOtherThreads(int signal_number, int timeout_ms, ThreadCapture* out) {
       threads[i].stopped = threads[i].sp_known = false;
     } else {
       ++out->missed;
+      if (st == kNotSignalled) ++out->not_signalled;
       threads[i].stopped = false;
       threads[i].sp_known = SyscallStackPointer(threads[i].tid, &threads[i].sp);
     }
@@ -280,12 +326,13 @@ void ResumeOtherThreads(ThreadCapture* capture) {
   bool all_answered = true;
   for (size_t i = 0; i < capture->count; ++i) {
     int s = g_states[i].load(std::memory_order_acquire);
-    if (s == kSignalled) all_answered = false;
-    while (s == kParked && NowNs() < deadline) {
+    // Signalled and never taken: the signal may still be pending there.
+    if (s == kSignalled || s == kGivenUp) all_answered = false;
+    while ((s == kParked || s == kCapturing) && NowNs() < deadline) {
       SleepMicros(20);
       s = g_states[i].load(std::memory_order_acquire);
     }
-    if (s == kParked) all_answered = false;
+    if (s == kParked || s == kCapturing) all_answered = false;
   }
   if (all_answered) {
     // Nothing pending anywhere: the program's disposition comes back.

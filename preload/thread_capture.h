@@ -5,8 +5,12 @@
 // StopOtherThreads lists the threads from /proc/self/task (raw getdents64),
 // sends each a real-time signal (tgkill) whose handler, installed only while
 // a capture is in progress, copies the interrupted context into the thread's
-// slot and then waits on a futex until ResumeOtherThreads. Threads that do
-// not answer within the timeout (signal blocked, exiting, stopped) are
+// slot and then waits on a futex until ResumeOtherThreads. A thread the
+// kernel shows cannot answer (/proc/self/task/TID/status: the signal is in
+// its SigBlk, or it is stopped or dead; or it sleeps in rt_sigtimedwait,
+// which would return our signal to the program) is not signalled at all;
+// one found blocking the signal while we wait is given up at once; others
+// that do not answer within the timeout are given up then. All of them are
 // reported as missed; for them the stack pointer of a blocking system call
 // is taken from /proc/self/task/TID/syscall when the kernel shows one.
 //
@@ -46,6 +50,7 @@ struct ThreadCapture {
   size_t count = 0;
   size_t stopped = 0;
   size_t missed = 0;
+  size_t not_signalled = 0;  // of the missed: never signalled (task_status.h)
   size_t bytes = 0;  // of the mapping behind `threads`
 };
 

@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <map>
 #include <string>
 #include <thread>
@@ -225,7 +226,7 @@ bool InReadSyscall(const std::string& path) {
     if (read(fds[0], &c, 1) != 1) _exit(101);
     sigset_t none;
     sigemptyset(&none);
-    pthread_sigmask(SIG_SETMASK, &none, nullptr);  // the pending signal arrives now
+    pthread_sigmask(SIG_SETMASK, &none, nullptr);  // a signal pending here would arrive now
   });
   while (tid.load() == 0) std::this_thread::yield();
   // Until it sits in read(2) (syscall 0 in /proc/.../syscall): a sleep
@@ -236,7 +237,8 @@ bool InReadSyscall(const std::string& path) {
   ThreadCapture capture;
   bool ok = StopOtherThreads(0, 200, &capture);
   bool missed = ok && capture.count == 1 && capture.missed == 1 && capture.stopped == 0 &&
-                capture.threads[0].tid == tid.load() && !capture.threads[0].stopped;
+                capture.not_signalled == 1 && capture.threads[0].tid == tid.load() &&
+                !capture.threads[0].stopped;
   bool sp = ok && capture.count == 1 && capture.threads[0].sp_known &&
             capture.threads[0].sp >= lo.load() && capture.threads[0].sp < hi.load();
   ResumeOtherThreads(&capture);
@@ -245,10 +247,6 @@ bool InReadSyscall(const std::string& path) {
   _exit((missed ? 0 : 1) | (sp ? 0 : 2));
 }
 
-// A thread that blocks the signal, sitting in a system call, is missed;
-// its stack pointer comes from /proc/self/task/TID/syscall. The handler
-// stays installed as a no-op, so the signal still pending in that thread
-// does not kill the process when it unblocks.
 // The writer thread's exemption (trace_flusher.h): an exempt thread is
 // neither signalled nor listed; the others are stopped as usual.
 TEST(ThreadCapture, AnExemptThreadIsLeftRunning) {
@@ -274,8 +272,69 @@ TEST(ThreadCapture, AnExemptThreadIsLeftRunning) {
   other.Stop();
 }
 
+// A thread that blocks the signal, sitting in a system call, is missed
+// without being signalled (its SigBlk says it could not answer; scan24:
+// before, it was signalled and waited for until the timeout); its stack
+// pointer comes from /proc/self/task/TID/syscall. It survives unblocking.
 TEST(ThreadCapture, ThreadBlockingTheSignalIsMissedButItsStackIsKnown) {
   EXPECT_EXIT(BlockedThreadChild(), ::testing::ExitedWithCode(0), "");
+}
+
+std::atomic<int> g_first_waited_signal{0};
+
+[[noreturn]] void SigwaitThreadChild() {
+  alarm(20);
+  std::atomic<pid_t> tid{0};
+  std::atomic<uintptr_t> lo{0}, hi{0};
+  std::thread waiter([&] {
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, nullptr);
+    pthread_attr_t attr;
+    pthread_getattr_np(pthread_self(), &attr);
+    void* addr = nullptr;
+    size_t size = 0;
+    pthread_attr_getstack(&attr, &addr, &size);
+    pthread_attr_destroy(&attr);
+    lo = reinterpret_cast<uintptr_t>(addr);
+    hi = reinterpret_cast<uintptr_t>(addr) + size;
+    tid = static_cast<pid_t>(syscall(SYS_gettid));
+    int sig = 0;
+    while (sigwait(&all, &sig) != 0) {
+    }
+    g_first_waited_signal = sig;
+  });
+  while (tid.load() == 0) std::this_thread::yield();
+  std::string syscall_path = "/proc/self/task/" + std::to_string(tid.load()) + "/syscall";
+  for (;;) {
+    int fd = open(syscall_path.c_str(), O_RDONLY | O_CLOEXEC);
+    char buf[64] = {};
+    ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
+    if (fd >= 0) close(fd);
+    if (n > 0 && std::atoi(buf) == SYS_rt_sigtimedwait) break;
+    usleep(1000);
+  }
+  ThreadCapture capture;
+  bool ok = StopOtherThreads(0, 2000, &capture);
+  bool missed = ok && capture.count == 1 && capture.missed == 1 && capture.not_signalled == 1 &&
+                capture.stopped == 0;
+  bool sp = ok && capture.count == 1 && capture.threads[0].sp_known &&
+            capture.threads[0].sp >= lo.load() && capture.threads[0].sp < hi.load();
+  ResumeOtherThreads(&capture);
+  // The program's own signal is the first its sigwait returns.
+  pthread_kill(waiter.native_handle(), SIGUSR1);
+  waiter.join();
+  bool first_is_ours = g_first_waited_signal.load() == SIGUSR1;
+  _exit((missed ? 0 : 1) | (sp ? 0 : 2) | (first_is_ours ? 0 : 4));
+}
+
+// A daemon's sigwait thread waits for every signal: the kernel unblocks the
+// waited-for signals while it sleeps, so the stop signal would be returned
+// to its sigwait (the program would act on a signal it never got) instead
+// of running our handler. It is not signalled, and missed with its
+// stack pointer known.
+TEST(ThreadCapture, SigwaitThreadIsNotSignalled) {
+  EXPECT_EXIT(SigwaitThreadChild(), ::testing::ExitedWithCode(0), "");
 }
 
 }  // namespace
