@@ -19,8 +19,8 @@ varying top frames), the 12- and 60-frame loops with 2 threads, python3 building
 and sorting a dict (PYTHONMALLOC=malloc), perl counting words, git log -p on this
 repository and an sqlite3 workload (the rows of issue 15's table), node building and
 sorting an array of objects, ruby sorting a hash of string keys, cc1plus -O2 on
-bench/compile_workload.cc (preprocessed once; heaptrack is skipped on it unless
---heaptrack-all: it dies with std::bad_alloc after ~60 s) and a bash loop of short
+bench/compile_workload.cc (preprocessed once; heaptrack is skipped on it and on the
+recursive row unless --heaptrack-all: it dies with std::bad_alloc, on cc1plus after ~60 s) and a bash loop of short
 `echo | sort | wc -l` pipelines (900 processes), each plain, under heapsight
 and under heaptrack in the same rounds; it prints slowdowns, the overhead
 ratio (heapsight - 1) / (heaptrack - 1) and heapsight's overhead CPU ns per
@@ -252,7 +252,8 @@ def main():
                     help="with --family: which rows")
     ap.add_argument("--heaptrack-all", action="store_true",
                     help="with --family: also run heaptrack on the rows it is skipped on "
-                         "(cc1plus: heaptrack_interpret dies with std::bad_alloc after ~60 s)")
+                         "(cc1plus and recursive, where it dies with std::bad_alloc, on "
+                         "cc1plus after ~60 s)")
     ap.add_argument("--time-limit", type=float, default=600, metavar="SECONDS",
                     help="with --family: kill a run after SECONDS and report it failed")
     ap.add_argument("--heaptrack-memory-limit", type=int, default=8192, metavar="MB",
@@ -464,6 +465,8 @@ BASH_LOOP = "for i in $(seq %d); do echo $i | sort | wc -l; done > /dev/null"
 # Rows heaptrack is not run on unless --heaptrack-all: why.
 HEAPTRACK_SKIPPED = {
     "cc1plus": "heaptrack_interpret dies with std::bad_alloc after ~60 s here",
+    # Since stop 27's tables (docs/performance.md); 117 s of a family run at load 25.
+    "recursive": "heaptrack dies with std::bad_alloc",
 }
 
 
