@@ -750,7 +750,7 @@ def callgrind_rows(args, build, work):
 def analyze(heapsight, kept, work, runs):
     """Times heapsight report vs heaptrack_print on the kept 1-thread traces."""
     out = ["Analyzer speed on the 1-thread traces (median of {} runs; peak RSS from "
-           "wait4):".format(runs), "",
+           "GNU time, see TIME):".format(runs), "",
            "| analyzer | wall s | events/s | peak RSS MiB |", "|---|---|---|---|"]
     jobs = []
     if kept.get("heapsight"):
