@@ -19,10 +19,11 @@ varying top frames), the 12- and 60-frame loops with 2 threads, python3 building
 and sorting a dict (PYTHONMALLOC=malloc), perl counting words, git log -p on this
 repository and an sqlite3 workload (the rows of issue 15's table), node building and
 sorting an array of objects, ruby sorting a hash of string keys, cc1plus -O2 on
-bench/compile_workload.cc (preprocessed once; heaptrack is skipped on it and on the
-recursive row unless --heaptrack-all: it dies with std::bad_alloc, on cc1plus after ~60 s) and a bash loop of short
-`echo | sort | wc -l` pipelines (900 processes), each plain, under heapsight
-and under heaptrack in the same rounds; it prints slowdowns, the overhead
+bench/compile_workload.cc (preprocessed once) and a bash loop of short
+`echo | sort | wc -l` pipelines (3 forks and 2 execs per iteration: 1,500 traces),
+each plain, under heapsight and under heaptrack in the same rounds (heaptrack is
+skipped on cc1plus and recursive unless --heaptrack-all: it dies with
+std::bad_alloc, on cc1plus after ~60 s); it prints slowdowns, the overhead
 ratio (heapsight - 1) / (heaptrack - 1) and heapsight's overhead CPU ns per
 event (alloc_bench rows), and each tool's peak RSS (every command runs under
 /usr/bin/time, whose %M is the program's own peak, see TIME). A run longer
