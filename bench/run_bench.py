@@ -17,10 +17,17 @@ With --family it runs the depth family instead (issue 15): alloc_bench at
 depths 12, 60 and 200, the recursive mode (60 fixed outer frames, 1-8
 varying top frames), the 12- and 60-frame loops with 2 threads, python3 building
 and sorting a dict (PYTHONMALLOC=malloc), perl counting words, git log -p on this
-repository and an sqlite3 workload (the rows of issue 15's table), each plain, under heapsight
-and under heaptrack in the same rounds; it prints slowdowns, the overhead
+repository and an sqlite3 workload (the rows of issue 15's table), node building and
+sorting an array of objects, ruby sorting a hash of string keys, cc1plus -O2 on
+bench/compile_workload.cc (preprocessed once) and a bash loop of short
+`echo | sort | wc -l` pipelines (3 forks and 2 execs per iteration: 1,500 traces),
+each plain, under heapsight and under heaptrack in the same rounds (heaptrack is
+skipped on cc1plus and recursive unless --heaptrack-all: it dies with
+std::bad_alloc, on cc1plus after ~60 s); it prints slowdowns, the overhead
 ratio (heapsight - 1) / (heaptrack - 1) and heapsight's overhead CPU ns per
-event, and each tool's peak RSS. --address adds a column for heapsight with
+event (alloc_bench rows), and each tool's peak RSS (every command runs under
+/usr/bin/time, whose %M is the program's own peak, see TIME). A run longer
+than --time-limit seconds is killed and reported failed. --address adds a column for heapsight with
 address frees (`record --pairing=address`). --callgrind adds callgrind instruction counts per event for the
 alloc_bench rows (LD_PRELOAD of the build's libheapsight.so; two run
 lengths, so start-up cancels out).
@@ -38,11 +45,14 @@ import datetime
 import os
 import platform
 import re
+import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HEAPSIGHT_VARIANTS = ("heapsight", "heapsight-fp", "heapsight-inline")
@@ -59,6 +69,7 @@ class Run:
         self.rc = rc
         self.stdout = stdout
         self.stderr = stderr
+        self.timed_out = False  # killed at measure()'s time limit
         m = BENCH_LINE.search(stdout)
         self.events = int(m.group(1)) + int(m.group(2)) if m else None
         self.inner_wall = float(m.group(3)) if m else None
@@ -70,26 +81,81 @@ def clean_env():
     return env
 
 
-def measure(argv, cwd, stdout=subprocess.PIPE, env_extra=None):
-    """Runs argv, returns a Run with this child's own rusage (os.wait4)."""
+# Peak RSS. At execve the kernel records the replaced address space's
+# high-water RSS in the process's ru_maxrss, and a child forked or vforked
+# (posix_spawn, subprocess) from this script replaces a copy of this script's
+# address space, or this script's own: every child started from here reports
+# at least this script's peak RSS (83 MB in a family run), whatever it ran.
+# GNU time is a 1 MB process: a program it forks starts from that, and its %M
+# is wait4's ru_maxrss of that child, the largest of the child and of the
+# descendants it waited for (heapsight record's program, heaptrack's
+# interpreter and zstd). So every measured command runs under it when it is
+# installed; /bin/true then reports 0.9 MB instead of 93 MB.
+TIME = "/usr/bin/time"
+
+
+def measure(argv, cwd, stdout=subprocess.PIPE, env_extra=None, time_limit=None,
+            memory_limit_mb=None):
+    """Runs argv, returns a Run with this child's own rusage (os.wait4).
+
+    ru_maxrss is the program's own (through GNU time, see TIME). With
+    time_limit (seconds) the run's process group is killed at the limit and
+    the Run has timed_out set. With memory_limit_mb its processes' address
+    space is limited (RLIMIT_AS): allocations beyond it fail.
+    """
     env = clean_env()
     env.update(env_extra or {})
     out_path = os.path.join(cwd, ".stdout")
     err_path = os.path.join(cwd, ".stderr")
+    rss_path = os.path.join(cwd, ".maxrss")
+    wrapped = os.access(TIME, os.X_OK)
+    if wrapped:
+        argv = [TIME, "-f", "%M", "-o", rss_path, "--"] + list(argv)
+    killed = []
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         start = time.perf_counter()
         proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                 stdout=out if stdout == subprocess.PIPE else stdout,
-                                stderr=err)
+                                stderr=err, start_new_session=time_limit is not None,
+                                preexec_fn=(lambda: resource.setrlimit(
+                                    resource.RLIMIT_AS, (memory_limit_mb << 20,) * 2))
+                                if memory_limit_mb else None)
+        timer = None
+        if time_limit is not None:
+            def kill():
+                killed.append(True)
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            timer = threading.Timer(time_limit, kill)
+            timer.start()
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
+        if timer:
+            timer.cancel()
         proc.returncode = os.waitstatus_to_exitcode(status)
     with open(out_path, errors="replace") as f:
         text = f.read()
     with open(err_path, errors="replace") as f:
         err_text = f.read()
-    return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, proc.returncode, text,
-               err_text)
+    maxrss_kb = usage.ru_maxrss
+    if wrapped:
+        # "%M" alone, after a "Command exited with non-zero status N" line
+        # when the program failed; nothing when time itself was killed (then
+        # wait4's figure would be this script's floor: None instead).
+        try:
+            with open(rss_path) as f:
+                maxrss_kb = int(f.read().split()[-1])
+        except (OSError, ValueError, IndexError):
+            maxrss_kb = None
+        try:
+            os.unlink(rss_path)
+        except OSError:
+            pass
+    run = Run(wall, usage.ru_utime + usage.ru_stime, maxrss_kb, proc.returncode, text, err_text)
+    run.timed_out = bool(killed)
+    return run
 
 
 def dir_bytes(directory, prefix):
@@ -181,8 +247,20 @@ def main():
     ap.add_argument("--address", action="store_true",
                     help="with --family: also heapsight with address frees "
                          "(record --pairing=address), in the same rounds")
-    ap.add_argument("--rows", default="12,12x2,60,60x2,200,recursive,python3,perl,git,sqlite3",
+    ap.add_argument("--rows",
+                    default="12,12x2,60,60x2,200,recursive,python3,perl,git,sqlite3,node,ruby,"
+                            "cc1plus,bash",
                     help="with --family: which rows")
+    ap.add_argument("--heaptrack-all", action="store_true",
+                    help="with --family: also run heaptrack on the rows it is skipped on "
+                         "(cc1plus and recursive, where it dies with std::bad_alloc, on "
+                         "cc1plus after ~60 s)")
+    ap.add_argument("--time-limit", type=float, default=600, metavar="SECONDS",
+                    help="with --family: kill a run after SECONDS and report it failed")
+    ap.add_argument("--heaptrack-memory-limit", type=int, default=8192, metavar="MB",
+                    help="with --family --heaptrack-all: heaptrack's address space limit "
+                         "(RLIMIT_AS) on the rows it is skipped on by default, so that its "
+                         "interpreter fails instead of filling the machine's memory")
     args = ap.parse_args()
     if args.family:
         family(args, repo)
@@ -373,6 +451,25 @@ select c, count(*), max(b) from t group by c order by 3 limit 5;
 """
 PYTHON_SCRIPT = ("d = {}\nfor i in range(%d):\n    d['k%%d' %% (i * 7919 %% 1000003)] = [i]\n"
                  "s = sorted(d.items(), key=lambda kv: kv[0][::-1])\nprint(len(s))\n")
+# rows24: more real programs. node and ruby allocate most objects in their own
+# heaps (V8's, Ruby's object pages), so their rows weigh what a process costs
+# heapsight besides the events: start-up, threads, the exit scan.
+NODE_SCRIPT = ("const a = [];\n"
+               "for (let i = 0; i < %d; i++) a.push({i, s: 'k' + (i * 7919 %% 1000003)});\n"
+               "a.sort((x, y) => (x.s < y.s ? -1 : x.s > y.s ? 1 : 0));\n"
+               "console.log(a.length);\n")
+RUBY_SCRIPT = ("h = {}\n%d.times { |i| h[\"key-#{i * 7919 %% 1000003}\"] = i }\n"
+               "s = h.sort\nputs s.size\n")
+# Many short processes: per iteration bash forks a subshell for echo and
+# forks and execs sort and wc, so per-process start-up and exit dominate.
+BASH_LOOP = "for i in $(seq %d); do echo $i | sort | wc -l; done > /dev/null"
+# Rows heaptrack is not run on unless --heaptrack-all: why.
+HEAPTRACK_SKIPPED = {
+    # heaptrack_interpret; its RSS was 13 GB after two minutes at load 20.
+    "cc1plus": "dies with std::bad_alloc after ~60 s",
+    # Since stop 27's tables (docs/performance.md); 117 s of a family run at load 25.
+    "recursive": "dies with std::bad_alloc",
+}
 
 
 def family_workloads(args, build, work):
@@ -417,6 +514,38 @@ def family_workloads(args, build, work):
                 f.write(FAMILY_SQL % n)
             rows.append((key, "sqlite3 :memory:, {:,} inserts, index, grouped query".format(n),
                          ["/usr/bin/sqlite3", ":memory:", ".read " + sql], {}))
+        elif key == "node":
+            n = 300000 if allocs >= 200000 else 20000
+            script = os.path.join(work, "array_sort.js")
+            with open(script, "w") as f:
+                f.write(NODE_SCRIPT % n)
+            rows.append((key, "node: build and sort a {:,}-element array of objects".format(n),
+                         [shutil.which("node") or "/usr/bin/node", script], {}))
+        elif key == "ruby":
+            n = 300000 if allocs >= 200000 else 20000
+            script = os.path.join(work, "hash_sort.rb")
+            with open(script, "w") as f:
+                f.write(RUBY_SCRIPT % n)
+            rows.append((key, "ruby: a hash of {:,} string keys, sorted".format(n),
+                         [shutil.which("ruby") or "/usr/bin/ruby", script], {}))
+        elif key == "cc1plus":
+            # GCC's compiler proper on a preprocessed file (as trace_size_bench
+            # does): the driver, the preprocessor and the assembler stay out.
+            cc1plus = subprocess.run(["g++", "-print-prog-name=cc1plus"], capture_output=True,
+                                     text=True).stdout.strip()
+            if not (os.path.isabs(cc1plus) and os.access(cc1plus, os.X_OK)):
+                sys.exit("run_bench: g++ -print-prog-name=cc1plus gave no program")
+            ii = os.path.join(work, "compile_workload.ii")
+            subprocess.run(["g++", "-std=c++17", "-E", os.path.join(
+                os.path.dirname(os.path.abspath(__file__)), "compile_workload.cc"), "-o", ii],
+                check=True)
+            rows.append((key, "cc1plus -O2 on bench/compile_workload.cc (preprocessed)",
+                         [cc1plus, "-fpreprocessed", "-quiet", "-O2", ii, "-o", "/dev/null"], {}))
+        elif key == "bash":
+            n = 300 if allocs >= 200000 else 30
+            rows.append((key, "bash: {} x `echo $i \\| sort \\| wc -l` (3 forks, 2 execs "
+                         "each)".format(n),
+                         ["/bin/bash", "-c", BASH_LOOP % n], {}))
         else:
             sys.exit("run_bench: unknown row " + key)
     return rows
@@ -445,9 +574,15 @@ def family(args, repo):
              (["heaptrack"] if shutil.which("heaptrack") else []))
     load_before = os.getloadavg()[0]
     runs = {}
+    failed = {}  # (key, tool) -> why, for the table
     for i in range(args.runs):
         for key, label, argv, env in rows:
             for tool in tools:
+                if (key, tool) in failed:
+                    continue  # failed or skipped before: not again
+                if tool == "heaptrack" and key in HEAPTRACK_SKIPPED and not args.heaptrack_all:
+                    failed[(key, tool)] = "not run ({})".format(HEAPTRACK_SKIPPED[key])
+                    continue
                 tag = "{}-{}-{}".format(tool, key, i)
                 if tool == "plain":
                     cmd = argv
@@ -458,12 +593,22 @@ def family(args, repo):
                     cmd += ["--"] + argv
                 else:
                     cmd = ["heaptrack", "-o", os.path.join(work, tag)] + argv
-                run = measure_env(cmd, work, env)
+                # heaptrack's address space limited where it is skipped by default:
+                # on cc1plus heaptrack_interpret grew to 13 GB of this 24 GB machine
+                # in two minutes. Not elsewhere: at 8 GB of address space heaptrack
+                # failed on the recursive row, which it completes without a limit.
+                limit = (args.heaptrack_memory_limit
+                         if tool == "heaptrack" and key in HEAPTRACK_SKIPPED else None)
+                run = measure(cmd, work, env_extra=env, time_limit=args.time_limit,
+                              memory_limit_mb=limit)
                 remove_prefix(work, tag)
-                if run.rc != 0:
-                    print("{} {}: failed (exit {}): {}".format(tool, key, run.rc,
-                                                              run.stderr.strip()[-300:]),
-                          file=sys.stderr)
+                if run.rc != 0 or run.timed_out:
+                    why = ("killed at the {:.0f} s limit".format(args.time_limit) if run.timed_out
+                           else "std::bad_alloc" if "std::bad_alloc" in run.stderr
+                           else "exit {}".format(run.rc))
+                    failed[(key, tool)] = "failed: {} after {:.0f} s".format(why, run.wall)
+                    print("{} {}: {} {}".format(tool, key, failed[(key, tool)],
+                                                run.stderr.strip()[-300:]), file=sys.stderr)
                     continue
                 runs.setdefault((key, tool), []).append(run)
         print("round {} done".format(i + 1), file=sys.stderr)
@@ -478,17 +623,20 @@ def family(args, repo):
              "| heapsight overhead CPU ns/event |" +
              (" address frees | its ratio | its ns/event |" if args.address else ""),
              "|---|---|---|---|---|---|" + ("---|---|---|" if args.address else "")]
-    rss_lines = ["", "Peak RSS (ru_maxrss of the median run; heapsight's and heaptrack's include "
-                 "their recording processes, the largest of them; a child's ru_maxrss starts "
-                 "from this script's own RSS, copied at the fork before its exec, so rows "
-                 "of small programs show that floor):", "",
+    rss_lines = ["", "Peak RSS (ru_maxrss of the median run; heapsight's and heaptrack's are the "
+                 "largest of the program and their recording processes; " +
+                 ("each command ran under GNU time, so a program's figure is its own, from "
+                  "a 1 MB floor):" if os.access(TIME, os.X_OK) else
+                  "without /usr/bin/time a child's ru_maxrss starts from this script's own "
+                  "peak RSS, recorded at its exec, so rows of small programs show that "
+                  "floor):"), "",
                  "| workload | plain MB | " + " | ".join(t + " MB (x plain)" for t in tools[1:]) +
                  " |", "|---|---|" + "---|" * len(tools[1:])]
     per_event = {}
     for key, label, _, _ in rows:
         plain = runs.get((key, "plain"))
         if not plain:
-            lines.append("| {} | failed | | | | |".format(label))
+            lines.append("| {} | {} | | | | |".format(label, failed.get((key, "plain"), "failed")))
             continue
         p = median_run(plain)
         cells = {}
@@ -515,14 +663,19 @@ def family(args, repo):
         if ns_per_event("heapsight") is not None:
             per_event[key] = ns_per_event("heapsight")
             ns = "{:.0f}".format(per_event[key])
+        def slowdown(tool, value):
+            if value:
+                return "{:.2f}x".format(value)
+            return failed.get((key, tool), "-" if tool == "heaptrack" else "failed")
+
         row = "| {} | {:.3f} | {} | {} | {} | {} |".format(
-            label, p.wall, "{:.2f}x".format(hs) if hs else "failed",
-            "{:.2f}x".format(ht) if ht else "-", ratio_text(ratio), ns)
+            label, p.wall, slowdown("heapsight", hs), slowdown("heaptrack", ht),
+            ratio_text(ratio), ns)
         if args.address:
             ha = cells.get("heapsight-address")
             aratio = (ha - 1) / (ht - 1) if ha and ht and ht > 1 else None
             ans = ns_per_event("heapsight-address")
-            row += " {} | {} | {} |".format("{:.2f}x".format(ha) if ha else "failed",
+            row += " {} | {} | {} |".format(slowdown("heapsight-address", ha),
                                             ratio_text(aratio),
                                             "{:.0f}".format(ans) if ans is not None else "-")
         lines.append(row)
@@ -598,7 +751,7 @@ def callgrind_rows(args, build, work):
 def analyze(heapsight, kept, work, runs):
     """Times heapsight report vs heaptrack_print on the kept 1-thread traces."""
     out = ["Analyzer speed on the 1-thread traces (median of {} runs; peak RSS from "
-           "wait4):".format(runs), "",
+           "GNU time, see TIME):".format(runs), "",
            "| analyzer | wall s | events/s | peak RSS MiB |", "|---|---|---|---|"]
     jobs = []
     if kept.get("heapsight"):
