@@ -4,19 +4,19 @@
 // and ids count from 1 in creation order. A stack is identified by its leaf
 // node. Nodes live in pages of 12-byte entries (a 32-bit parent: ids never
 // pass kMaxNodes < 2^32). Two hash tables, open addressing with linear
-// probing, grown at 3/4 full:
+// probing:
 //  - full-stack table: 128-bit hash of the whole stack -> leaf node.
 //    Lock-free reads (the common case: a stack seen before). Two independent
 //    64-bit hashes must both match; a false hit needs a 128-bit collision
 //    (about 2^-128 per pair of distinct stacks), so hits are not re-verified
 //    by walking the trie, which used to cost as much as the unwinding.
-//    24-byte slots.
+//    24-byte slots, grown at 3/4 full.
 //  - edge table: (parent, ip) -> node, in 8-byte slots: the node id and 32
 //    bits of the edge's hash. The key itself is not stored: a slot whose
 //    hash bits match is confirmed against the node's own (parent, ip), so
 //    a hit is always exact. Written under the lock; read lock-free by
 //    Extend (a slot is one word, stored after its node's data), and under
-//    the lock on a miss of either path.
+//    the lock on a miss of either path. Grown at 5/8 full.
 // On a miss, the caller learns which node ids were created ([first, last])
 // and writes them as kStackNode records before the record that uses them.
 //

@@ -184,7 +184,8 @@ size_t ResidentBytes() {
 }
 
 // 70,000 one-frame stacks: both tables grow 4,096 -> 131,072 slots (6
-// generations; a table grows when it would be more than 3/4 full), nodes
+// generations; the edge table grows when it would be more than 5/8 full,
+// the full-stack table at 3/4), nodes
 // fill 5 pages of 16,384 (12 bytes each). A table is a header (capacity,
 // shift: 16 bytes) and its slots (24 bytes in the full-stack table, 8 in
 // the edge table). The 5 old generations of each table stay mapped for
