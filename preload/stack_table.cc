@@ -10,22 +10,34 @@
 // where no reader is inside, so the old table is never unmapped (a reader
 // would fault). Its pages are instead returned with madvise(MADV_DONTNEED):
 // the range stays mapped, and a read of it yields either the old contents
-// (still correct: an old table is never written after it was replaced) or
+// (still correct: an old table is never written after the growth began) or
 // zeros (the kernel maps the zero page, which costs no memory), field by
 // field. Zero is made to never match a lookup:
 //  - full-stack slots: hash and hash2 are never 0 (HashStack), and a slot
 //    whose node reads 0 is skipped (no stack has node 0 in the table);
-//  - edge slots: the parent is stored plus one, and FindEdge never looks up
-//    ip 0 (that frame goes to the locked path);
-//  - a zeroed hash or edge node reads as an empty slot: the probe ends in a
+//  - edge slots are one word whose node part is never 0, and a hit is
+//    confirmed against the node's data, which is never returned;
+//  - a zeroed hash or edge slot reads as an empty slot: the probe ends in a
 //    miss, and a miss takes the lock and uses the current table.
-// So a reader gets the right node or a miss, never a wrong node. The first
-// kKeptBytes of an old table (its capacity header) stay resident, as does
-// its tail past the last whole kKeptBytes block: a reader always reads a
-// valid capacity, and the advice works for any page size up to 64 KiB.
+// So a reader gets the right node or a miss, never a wrong node.
+//
+// Incremental return. A growth copies the old table front to back and
+// returns each part of it once copied (kReturnBatch at a time), before the
+// new table is published: readers still probing the old one then miss and
+// wait on the lock for the new one, which is correct. As a slot's home is
+// the top bits of its hash, old slot i goes to new slots 2i or 2i+1 (or
+// just after, in a run): the new table is touched front to back as the old
+// one is returned, so the two together stay near the new table's size
+// instead of 1.5 times it (the new table plus the whole old one).
+// The first kKeptBytes of an old table (its capacity header) stay resident,
+// as does its tail past the last whole kKeptBytes block: a reader always
+// reads a valid capacity, and the advice works for any page size up to
+// 64 KiB.
 #include "preload/stack_table.h"
 
 #include <sys/mman.h>
+
+#include <cstring>
 
 #include "preload/internal_alloc.h"
 #include "preload/mix.h"
@@ -35,17 +47,48 @@ namespace heapsight::preload {
 namespace {
 
 constexpr size_t kKeptBytes = size_t{64} << 10;
+// Old-table bytes returned per madvise during a growth (16 blocks).
+constexpr size_t kReturnBatch = size_t{1} << 20;
+// Slots copied between two checks for a batch to return.
+constexpr size_t kCopyBatchSlots = 4096;
 
-// Returns the memory of an old table of `bytes` bytes at `table`, but its
-// first kKeptBytes and the tail after the last whole kKeptBytes block (see
-// the top of this file). Returns the bytes returned.
-size_t ReturnOldTable(void* table, size_t bytes) {
-  if (bytes <= kKeptBytes) return 0;
-  size_t length = (bytes - kKeptBytes) & ~(kKeptBytes - 1);
-  if (length == 0) return 0;
-  if (madvise(static_cast<char*>(table) + kKeptBytes, length, MADV_DONTNEED) != 0) return 0;
-  return length;
+// The pages of an old table of `bytes` bytes at `table`, returned while it
+// is copied (top of this file): all but its first kKeptBytes and the tail
+// after the last whole kKeptBytes block.
+class OldTablePages {
+ public:
+  OldTablePages(void* table, size_t bytes) : base_(static_cast<char*>(table)), bytes_(bytes) {}
+
+  // Its first `done` bytes were copied: returns the whole blocks among
+  // them once a batch is due, and the rest when `done` is the whole table.
+  void CopiedUpTo(size_t done) {
+    size_t end = done & ~(kKeptBytes - 1);
+    if (end <= next_) return;
+    if (end - next_ < kReturnBatch && done < bytes_) return;
+    // On failure the range stays resident: still correct, only not smaller.
+    if (madvise(base_ + next_, end - next_, MADV_DONTNEED) == 0) returned_ += end - next_;
+    next_ = end;
+  }
+  size_t returned() const { return returned_; }
+
+ private:
+  char* base_;
+  size_t bytes_;
+  size_t next_ = kKeptBytes;  // returned up to here
+  size_t returned_ = 0;
+};
+
+int ShiftFor(size_t capacity) { return __builtin_clzll(capacity) + 1; }
+
+// Hash of an edge; its top 32 bits go into the slot (and place it).
+uint64_t EdgeHash(uint64_t parent, uint64_t ip) {
+  // An odd constant far from small numbers: (parent, ip) and
+  // (parent + 1, ip - c) only collide for c of about 2^63.
+  return Mix64(parent * 0x9e3779b97f4a7c15ULL + ip);
 }
+
+constexpr uint64_t kEdgeHashBits = 0xffffffff00000000ULL;
+constexpr uint64_t kEdgeNodeBits = 0x00000000ffffffffULL;
 
 }  // namespace
 
@@ -69,17 +112,17 @@ void HashStack(const uintptr_t* ips, size_t depth, uint64_t* h1, uint64_t* h2) {
 }
 
 void StackTable::Node(uint64_t node, uint64_t* parent, uint64_t* ip) const {
-  uint64_t index = node - 1;
-  const NodeData* page = pages_[index / kNodesPerPage].load(std::memory_order_acquire);
-  const NodeData& d = page[index % kNodesPerPage];
+  const NodeData& d = Data(node);
   *parent = d.parent;
-  *ip = d.ip;
+  uint64_t v;
+  std::memcpy(&v, d.ip, sizeof v);
+  *ip = v;
 }
 
 void StackTable::InsertStack(StackTableData* table, uint64_t hash, uint64_t hash2,
                              uint64_t node) {
   size_t mask = table->capacity - 1;
-  for (size_t i = hash & mask;; i = (i + 1) & mask) {
+  for (size_t i = hash >> table->shift;; i = (i + 1) & mask) {
     StackSlot& s = table->slots[i];
     if (s.hash.load(std::memory_order_relaxed) == 0) {
       s.hash2 = hash2;
@@ -93,104 +136,110 @@ void StackTable::InsertStack(StackTableData* table, uint64_t hash, uint64_t hash
 bool StackTable::GrowStacks() {
   StackTableData* old = stacks_.load(std::memory_order_relaxed);
   size_t capacity = old == nullptr ? 4096 : old->capacity * 2;
-  auto* table = static_cast<StackTableData*>(
-      PageAlloc(sizeof(StackTableData) + capacity * sizeof(StackSlot)));
+  size_t bytes = offsetof(StackTableData, slots) + capacity * sizeof(StackSlot);
+  auto* table = static_cast<StackTableData*>(PageAlloc(bytes));
   if (table == nullptr) return false;
-  mapped_bytes_.fetch_add(sizeof(StackTableData) + capacity * sizeof(StackSlot),
-                          std::memory_order_relaxed);
+  mapped_bytes_.fetch_add(bytes, std::memory_order_relaxed);
   table->capacity = capacity;
+  table->shift = ShiftFor(capacity);
   if (old != nullptr) {
+    OldTablePages pages(old, offsetof(StackTableData, slots) + old->capacity * sizeof(StackSlot));
     for (size_t i = 0; i < old->capacity; ++i) {
-      uint64_t h = old->slots[i].hash.load(std::memory_order_relaxed);
-      if (h != 0) InsertStack(table, h, old->slots[i].hash2, old->slots[i].node);
+      const StackSlot& s = old->slots[i];
+      uint64_t h = s.hash.load(std::memory_order_relaxed);
+      if (h != 0) InsertStack(table, h, s.hash2, s.node);
+      if ((i + 1) % kCopyBatchSlots == 0 || i + 1 == old->capacity) {
+        pages.CopiedUpTo(offsetof(StackTableData, slots) + (i + 1) * sizeof(StackSlot));
+      }
     }
+    mapped_bytes_.fetch_sub(pages.returned(), std::memory_order_relaxed);
   }
   stacks_.store(table, std::memory_order_release);
-  // The old table stays mapped, its pages returned: lock-free readers may
-  // still be probing it (top of this file).
-  if (old != nullptr) {
-    size_t returned =
-        ReturnOldTable(old, sizeof(StackTableData) + old->capacity * sizeof(StackSlot));
-    mapped_bytes_.fetch_sub(returned, std::memory_order_relaxed);
-  }
   return true;
 }
-
-namespace {
-
-size_t EdgeHash(uint64_t parent, uint64_t ip) { return Mix64(parent * 31 + ip); }
-
-}  // namespace
 
 bool StackTable::GrowEdges() {
   EdgeTableData* old = edges_.load(std::memory_order_relaxed);
   size_t capacity = old == nullptr ? 4096 : old->capacity * 2;
-  auto* table = static_cast<EdgeTableData*>(
-      PageAlloc(sizeof(EdgeTableData) + capacity * sizeof(EdgeSlot)));
+  if (capacity > (size_t{1} << 32)) return false;  // the slot's 32 hash bits place it
+  size_t bytes = offsetof(EdgeTableData, slots) + capacity * sizeof(uint64_t);
+  auto* table = static_cast<EdgeTableData*>(PageAlloc(bytes));
   if (table == nullptr) return false;
-  mapped_bytes_.fetch_add(sizeof(EdgeTableData) + capacity * sizeof(EdgeSlot),
-                          std::memory_order_relaxed);
+  mapped_bytes_.fetch_add(bytes, std::memory_order_relaxed);
   table->capacity = capacity;
+  table->shift = ShiftFor(capacity);
   size_t mask = capacity - 1;
-  for (size_t i = 0; old != nullptr && i < old->capacity; ++i) {
-    const EdgeSlot& e = old->slots[i];
-    uint64_t node = e.node.load(std::memory_order_relaxed);
-    if (node == 0) continue;
-    for (size_t j = EdgeHash(e.parent_plus_one - 1, e.ip) & mask;; j = (j + 1) & mask) {
-      if (table->slots[j].node.load(std::memory_order_relaxed) == 0) {
-        table->slots[j].parent_plus_one = e.parent_plus_one;
-        table->slots[j].ip = e.ip;
-        table->slots[j].node.store(node, std::memory_order_relaxed);
-        break;
+  if (old != nullptr) {
+    OldTablePages pages(old, offsetof(EdgeTableData, slots) + old->capacity * sizeof(uint64_t));
+    for (size_t i = 0; i < old->capacity; ++i) {
+      uint64_t e = old->slots[i].load(std::memory_order_relaxed);
+      if (e != 0) {
+        // The slot holds its hash's top 32 bits: enough to place it again.
+        for (size_t j = e >> table->shift;; j = (j + 1) & mask) {
+          if (table->slots[j].load(std::memory_order_relaxed) == 0) {
+            table->slots[j].store(e, std::memory_order_relaxed);
+            break;
+          }
+        }
+      }
+      if ((i + 1) % kCopyBatchSlots == 0 || i + 1 == old->capacity) {
+        pages.CopiedUpTo(offsetof(EdgeTableData, slots) + (i + 1) * sizeof(uint64_t));
       }
     }
+    mapped_bytes_.fetch_sub(pages.returned(), std::memory_order_relaxed);
   }
   // The release store publishes the copied slots.
   edges_.store(table, std::memory_order_release);
-  // The old table stays mapped, its pages returned: lock-free readers
-  // (FindEdge) may still be probing it (top of this file).
-  if (old != nullptr) {
-    size_t returned =
-        ReturnOldTable(old, sizeof(EdgeTableData) + old->capacity * sizeof(EdgeSlot));
-    mapped_bytes_.fetch_sub(returned, std::memory_order_relaxed);
-  }
   return true;
 }
 
 uint64_t StackTable::FindEdge(uint64_t parent, uint64_t ip) const {
-  // ip 0 is what a returned old table's slot reads as: such a frame is
-  // looked up under the lock (a rare frame; unwinders end stacks before it).
-  if (ip == 0) return 0;
   const EdgeTableData* table = edges_.load(std::memory_order_acquire);
   if (table == nullptr) return 0;
+  uint64_t h = EdgeHash(parent, ip);
   size_t mask = table->capacity - 1;
-  for (size_t j = EdgeHash(parent, ip) & mask;; j = (j + 1) & mask) {
-    const EdgeSlot& e = table->slots[j];
-    uint64_t node = e.node.load(std::memory_order_acquire);  // then parent and ip are set
-    if (node == 0) return 0;
-    if (e.parent_plus_one == parent + 1 && e.ip == ip) return node;
+  for (size_t j = h >> table->shift;; j = (j + 1) & mask) {
+    // Acquire: then the node's data (and its page) are there.
+    uint64_t e = table->slots[j].load(std::memory_order_acquire);
+    if (e == 0) return 0;
+    if ((e & kEdgeHashBits) == (h & kEdgeHashBits)) {
+      uint64_t node = e & kEdgeNodeBits;
+      const NodeData& d = Data(node);
+      uint64_t node_ip;
+      std::memcpy(&node_ip, d.ip, sizeof node_ip);
+      if (d.parent == parent && node_ip == ip) return node;
+    }
   }
 }
 
 uint64_t StackTable::FindOrAddEdge(uint64_t parent, uint64_t ip, bool* created) {
   *created = false;
   EdgeTableData* table = edges_.load(std::memory_order_relaxed);
-  if (table == nullptr || (edge_count_ + 1) * 2 > table->capacity) {
+  // Grown at 5/8 full, the full-stack table at 3/4: Extend ends in a miss
+  // (an unsuccessful probe run: 8.5 slots at 3/4 full, 4.1 at 5/8) each
+  // time it meets new frames; 8 / (5/16) + 12 = 37.6 bytes a node just
+  // after a growth keeps nodes and edges under 40.
+  if (table == nullptr || (edge_count_ + 1) * 8 > table->capacity * 5) {
     if (!GrowEdges()) return 0;
     table = edges_.load(std::memory_order_relaxed);
   }
+  uint64_t h = EdgeHash(parent, ip);
   size_t mask = table->capacity - 1;
-  size_t j = EdgeHash(parent, ip) & mask;
+  size_t j = h >> table->shift;
   for (;; j = (j + 1) & mask) {
-    const EdgeSlot& e = table->slots[j];
-    if (e.node.load(std::memory_order_relaxed) == 0) break;
-    if (e.parent_plus_one == parent + 1 && e.ip == ip) {
-      return e.node.load(std::memory_order_relaxed);
+    uint64_t e = table->slots[j].load(std::memory_order_relaxed);
+    if (e == 0) break;
+    if ((e & kEdgeHashBits) == (h & kEdgeHashBits)) {
+      uint64_t node = e & kEdgeNodeBits;
+      const NodeData& d = Data(node);
+      uint64_t node_ip;
+      std::memcpy(&node_ip, d.ip, sizeof node_ip);
+      if (d.parent == parent && node_ip == ip) return node;
     }
   }
   uint64_t node = node_count_.load(std::memory_order_relaxed) + 1;
+  if (node > kMaxNodes) return 0;
   uint64_t index = node - 1;
-  if (index / kNodesPerPage >= kMaxPages) return 0;
   std::atomic<NodeData*>& page_slot = pages_[index / kNodesPerPage];
   NodeData* page = page_slot.load(std::memory_order_relaxed);
   if (page == nullptr) {
@@ -199,17 +248,16 @@ uint64_t StackTable::FindOrAddEdge(uint64_t parent, uint64_t ip, bool* created) 
     mapped_bytes_.fetch_add(kNodesPerPage * sizeof(NodeData), std::memory_order_relaxed);
     page_slot.store(page, std::memory_order_release);
   }
-  page[index % kNodesPerPage] = NodeData{parent, ip};
+  NodeData& d = page[index % kNodesPerPage];
+  d.parent = static_cast<uint32_t>(parent);  // < kMaxNodes < 2^32
+  std::memcpy(d.ip, &ip, sizeof ip);
   node_count_.store(node, std::memory_order_release);
-  EdgeSlot& slot = table->slots[j];
-  slot.parent_plus_one = parent + 1;
-  slot.ip = ip;
-  slot.node.store(node, std::memory_order_release);  // publishes parent and ip
+  // Publishes the node's data: a reader that sees the slot sees it.
+  table->slots[j].store((h & kEdgeHashBits) | node, std::memory_order_release);
   ++edge_count_;
   *created = true;
   return node;
 }
-
 uint64_t StackTable::Extend(uint64_t base, const uintptr_t* ips, size_t count,
                             uint64_t* first_new, uint64_t* last_new) {
   *first_new = 1;
@@ -247,7 +295,7 @@ uint64_t StackTable::Intern(const uintptr_t* ips, size_t depth, uint64_t* first_
   HashStack(ips, depth, &hash, &hash2);
   if (StackTableData* table = stacks_.load(std::memory_order_acquire); table != nullptr) {
     size_t mask = table->capacity - 1;
-    for (size_t i = hash & mask;; i = (i + 1) & mask) {
+    for (size_t i = hash >> table->shift;; i = (i + 1) & mask) {
       const StackSlot& slot = table->slots[i];
       uint64_t h = slot.hash.load(std::memory_order_acquire);
       if (h == 0) break;
@@ -271,12 +319,23 @@ uint64_t StackTable::Intern(const uintptr_t* ips, size_t depth, uint64_t* first_
     node = next;
   }
   StackTableData* table = stacks_.load(std::memory_order_relaxed);
-  if (table == nullptr || (stack_count_ + 1) * 2 > table->capacity) {
+  // Another thread may have inserted the same stack between our lookup and
+  // the lock, or our lookup may have read a table being returned (a
+  // growth's miss): the current table is searched again, so a stack has
+  // one slot.
+  if (table != nullptr) {
+    size_t mask = table->capacity - 1;
+    for (size_t i = hash >> table->shift;; i = (i + 1) & mask) {
+      const StackSlot& slot = table->slots[i];
+      uint64_t h = slot.hash.load(std::memory_order_relaxed);
+      if (h == 0) break;
+      if (h == hash && slot.hash2 == hash2) return node;
+    }
+  }
+  if (table == nullptr || (stack_count_ + 1) * 4 > table->capacity * 3) {
     if (!GrowStacks()) return node;
     table = stacks_.load(std::memory_order_relaxed);
   }
-  // Another thread may have inserted the same stack between our lookup and
-  // the lock; a duplicate slot is harmless (both map to the same node).
   InsertStack(table, hash, hash2, node);
   ++stack_count_;
   return node;

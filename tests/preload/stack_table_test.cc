@@ -2,11 +2,14 @@
 #include "preload/stack_table.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
+#include <map>
 #include <set>
+#include <utility>
 #include <thread>
 #include <vector>
 
@@ -91,8 +94,8 @@ TEST(StackTable, ConcurrentInternAgrees) {
 }
 
 TEST(StackTable, NodeIdsCountInCreationOrderAcrossPages) {
-  // Nodes live in pages of 65,536: cross the first boundary and check the
-  // nodes on both sides of it.
+  // Nodes live in pages of 16,384: cross four boundaries and check the
+  // nodes on both sides of two.
   static StackTable t;
   constexpr uintptr_t kStacks = 70000;
   for (uintptr_t i = 0; i < kStacks; ++i) {
@@ -103,8 +106,8 @@ TEST(StackTable, NodeIdsCountInCreationOrderAcrossPages) {
     ASSERT_EQ(last, i + 1);
   }
   EXPECT_EQ(t.NodeCount(), kStacks);
-  for (uint64_t node : {uint64_t{1}, uint64_t{65535}, uint64_t{65536}, uint64_t{65537},
-                        uint64_t{kStacks}}) {
+  for (uint64_t node : {uint64_t{1}, uint64_t{16384}, uint64_t{16385}, uint64_t{65535},
+                        uint64_t{65536}, uint64_t{65537}, uint64_t{kStacks}}) {
     uint64_t parent = 99, ip = 0;
     t.Node(node, &parent, &ip);
     EXPECT_EQ(parent, 0u) << node;
@@ -139,6 +142,9 @@ TEST(StackTable, ZeroAndRepeatedFramesAreOrdinaryFrames) {
   EXPECT_EQ(last - first + 1, 3u);
   EXPECT_EQ(Walk(t, b), std::vector<uintptr_t>(repeated, repeated + 3));
   EXPECT_NE(t.Intern(repeated, 2, &first, &last), b);
+  // Extend's lock-free edge probes find the frame 0 edge too.
+  EXPECT_EQ(t.Extend(0, zero_inside, 3, &first, &last), a);
+  EXPECT_GT(first, last);
 }
 
 TEST(StackTable, HashesDependOnFrameOrderAndLength) {
@@ -177,20 +183,24 @@ size_t ResidentBytes() {
   return static_cast<size_t>(resident) * static_cast<size_t>(sysconf(_SC_PAGESIZE));
 }
 
-// 70,000 one-frame stacks: both tables grow 4,096 -> 262,144 slots (7
-// generations; a table grows when it would be more than half full), nodes
-// fill 2 pages of 65,536. A table is a size_t capacity and its slots (the
-// struct declares one slot: 40 + 32 x capacity bytes for the full-stack
-// table, 32 + 24 x capacity for the edge table). The 6 old generations of
-// each table stay mapped for lock-free readers but keep only their first
-// 64 KiB (and a tail short of a 64 KiB block) resident:
-//   nodes          2 x 65,536 x 16                       = 2,097,152
-//   stack table    40 + 262,144 x 32                     = 8,388,648
-//   edge table     32 + 262,144 x 24                     = 6,291,488
-//   old stack tables  6 x (65,536 + 40)                  =   393,456
-//   old edge tables   98,336 (4,096 slots: under two 64 KiB blocks, kept
-//                     whole) + 5 x (65,536 + 32)         =   426,176
-// = 17,596,920 bytes. Keeping every old table whole was 31,228,408.
+// 70,000 one-frame stacks: both tables grow 4,096 -> 131,072 slots (6
+// generations; the edge table grows when it would be more than 5/8 full,
+// the full-stack table at 3/4), nodes
+// fill 5 pages of 16,384 (12 bytes each). A table is a header (capacity,
+// shift: 16 bytes) and its slots (24 bytes in the full-stack table, 8 in
+// the edge table). The 5 old generations of each table stay mapped for
+// lock-free readers but keep only their first 64 KiB (and a tail short of
+// a 64 KiB block) resident:
+//   nodes          5 x 16,384 x 12                       =   983,040
+//   stack table    16 + 131,072 x 24                     = 3,145,744
+//   edge table     16 + 131,072 x 8                      = 1,048,592
+//   old stack tables  98,320 (4,096 slots: under two 64 KiB blocks, kept
+//                     whole) + 4 x (65,536 + 16)         =   360,528
+//   old edge tables   32,784 + 65,552 (kept whole)
+//                     + 3 x (65,536 + 16)                =   294,992
+// = 5,832,896 bytes (83 per node: one full stack per node is this table's
+// worst case). 16-byte nodes, 24-byte edge slots holding the key, 32-byte
+// stack slots and growth at half full made it 17,596,920.
 TEST(StackTable, OldGenerationsAreReturnedAfterGrowth) {
   static StackTable t;
   size_t before = ResidentBytes();
@@ -199,12 +209,12 @@ TEST(StackTable, OldGenerationsAreReturnedAfterGrowth) {
     uint64_t first, last;
     ASSERT_EQ(t.Intern(&ip, 1, &first, &last), i + 1);
   }
-  EXPECT_EQ(t.MappedBytes(), 17596920u);
+  EXPECT_EQ(t.MappedBytes(), 5832896u);
   // And the kernel agrees: the process grew by about what the table holds,
-  // not by the 31 MB of every generation (1 MiB of slack for the test's
+  // not by the 9.6 MB of every generation (1 MiB of slack for the test's
   // own allocations).
   size_t grown = ResidentBytes() - before;
-  EXPECT_LT(grown, size_t{17596920} + (size_t{1} << 20)) << grown;
+  EXPECT_LT(grown, size_t{5832896} + (size_t{1} << 20)) << grown;
   // Every stack is still found, through both tables.
   for (uintptr_t i = 0; i < 70000; i += 7) {
     uintptr_t ip = 0x900000 + i;
@@ -271,6 +281,167 @@ TEST(StackTable, TwoTablesGiveTheSameIdsForTheSameSequence) {
     ASSERT_EQ(f1, f2);
     ASSERT_EQ(l1, l2);
   }
+}
+
+// A model of the trie: (parent, ip) -> id, ids in creation order.
+struct ModelTrie {
+  std::map<std::pair<uint64_t, uintptr_t>, uint64_t> ids;
+  std::vector<std::pair<uint64_t, uintptr_t>> nodes;  // nodes[id - 1]
+  // Adds the frames ips[0..count) (innermost first) on top of `base`;
+  // returns the leaf and the ids created.
+  uint64_t Extend(uint64_t base, const uintptr_t* ips, size_t count, uint64_t* first,
+                  uint64_t* last) {
+    *first = 1;
+    *last = 0;
+    uint64_t node = base;
+    for (size_t i = count; i-- > 0;) {
+      auto [it, added] = ids.emplace(std::make_pair(node, ips[i]), nodes.size() + 1);
+      if (added) {
+        nodes.emplace_back(node, ips[i]);
+        if (*first > *last) *first = it->second;
+        *last = it->second;
+      }
+      node = it->second;
+    }
+    return node;
+  }
+};
+
+// Many interns and extends over a small set of frames (shared prefixes,
+// repeated frames, ip 0), past several pages of nodes and growths of both
+// tables: every call returns the model's leaf and new ids, and every
+// node's parent and ip are the model's.
+TEST(StackTable, ExactIdsAndParentsAfterManyInternsAndExtends) {
+  static StackTable t;
+  ModelTrie model;
+  uint64_t rng = 12345;
+  auto next = [&rng] {
+    rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+    return rng >> 33;
+  };
+  std::vector<uintptr_t> ips;
+  for (int round = 0; round < 40000; ++round) {
+    size_t depth = 1 + next() % 12;
+    ips.clear();
+    for (size_t i = 0; i < depth; ++i) ips.push_back(i + 1 == depth ? 0x400 : next() % 300 * 16);
+    uint64_t first, last, mfirst, mlast;
+    if (round % 3 == 2 && model.nodes.size() > 0) {
+      // Extend on top of an existing node, as the unwind cache splices.
+      uint64_t base = 1 + next() % model.nodes.size();
+      uint64_t want = model.Extend(base, ips.data(), depth, &mfirst, &mlast);
+      ASSERT_EQ(t.Extend(base, ips.data(), depth, &first, &last), want) << round;
+    } else {
+      uint64_t want = model.Extend(0, ips.data(), depth, &mfirst, &mlast);
+      ASSERT_EQ(t.Intern(ips.data(), depth, &first, &last), want) << round;
+    }
+    ASSERT_EQ(first, mfirst) << round;
+    ASSERT_EQ(last, mlast) << round;
+  }
+  ASSERT_EQ(t.NodeCount(), model.nodes.size());
+  ASSERT_GT(model.nodes.size(), 5u * 16384);  // more than five pages of nodes
+  for (uint64_t node = 1; node <= model.nodes.size(); ++node) {
+    uint64_t parent = 0, ip = 0;
+    t.Node(node, &parent, &ip);
+    ASSERT_EQ(parent, model.nodes[node - 1].first) << node;
+    ASSERT_EQ(ip, model.nodes[node - 1].second) << node;
+  }
+  // And everything is found again with nothing new.
+  for (uint64_t node = 1; node <= model.nodes.size(); node += 5) {
+    uintptr_t ip = model.nodes[node - 1].second;
+    uint64_t first, last;
+    ASSERT_EQ(t.Extend(model.nodes[node - 1].first, &ip, 1, &first, &last), node);
+    ASSERT_GT(first, last);
+  }
+}
+
+// Four threads intern and extend overlapping stacks, in different orders,
+// while the tables grow: they agree on every stack's leaf, each leaf walks
+// back to its stack, and the trie has exactly one node per distinct
+// (parent, ip): no edge was created twice.
+TEST(StackTable, ConcurrentInternsAndExtendsBuildOneTrie) {
+  static StackTable t;
+  constexpr uintptr_t kStacks = 30000;
+  auto stack_of = [](uintptr_t i) {
+    return std::vector<uintptr_t>{0x10000 + i, 0x20000 + i % 997, 0x30000 + i % 31, 0x40000};
+  };
+  std::vector<std::vector<uint64_t>> leaves(4, std::vector<uint64_t>(kStacks));
+  std::vector<std::thread> threads;
+  for (int th = 0; th < 4; ++th) {
+    threads.emplace_back([&, th] {
+      for (uintptr_t k = 0; k < kStacks; ++k) {
+        uintptr_t i = th % 2 == 0 ? k : kStacks - 1 - k;
+        std::vector<uintptr_t> s = stack_of(i);
+        uint64_t first, last;
+        leaves[th][i] = th < 2 ? t.Intern(s.data(), s.size(), &first, &last)
+                               : t.Extend(0, s.data(), s.size(), &first, &last);
+      }
+    });
+  }
+  for (auto& x : threads) x.join();
+  std::set<std::pair<uint64_t, uintptr_t>> edges;
+  for (uintptr_t i = 0; i < kStacks; ++i) {
+    for (int th = 1; th < 4; ++th) ASSERT_EQ(leaves[th][i], leaves[0][i]) << i;
+    ASSERT_EQ(Walk(t, leaves[0][i]), stack_of(i)) << i;
+  }
+  for (uint64_t node = 1; node <= t.NodeCount(); ++node) {
+    uint64_t parent, ip;
+    t.Node(node, &parent, &ip);
+    ASSERT_LT(parent, node);
+    edges.emplace(parent, ip);
+  }
+  // One node per distinct outer part (suffix, innermost first) of a stack.
+  std::set<std::vector<uintptr_t>> prefixes;
+  for (uintptr_t i = 0; i < kStacks; ++i) {
+    std::vector<uintptr_t> s = stack_of(i);
+    for (size_t d = 1; d <= s.size(); ++d) prefixes.emplace(s.end() - d, s.end());
+  }
+  EXPECT_EQ(t.NodeCount(), prefixes.size());
+  EXPECT_EQ(edges.size(), prefixes.size());
+}
+
+// The atfork protocol (lock before fork, unlock in the parent, reset in the
+// child): the child finds every stack the parent made, with the same ids,
+// and numbers its own new nodes on from the parent's count; the parent
+// goes on as before.
+TEST(StackTable, ForkedChildKeepsIdsAndGoesOn) {
+  static StackTable t;
+  std::vector<uint64_t> leaves;
+  for (uintptr_t i = 0; i < 5000; ++i) {
+    uintptr_t s[] = {0x100 + i, 0x200 + i % 13, 0x300};
+    uint64_t first, last;
+    leaves.push_back(t.Intern(s, 3, &first, &last));
+  }
+  uint64_t count = t.NodeCount();
+  ASSERT_EQ(count, 1u + 13 + 5000);
+  t.Lock();
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    t.ResetLockInChild();
+    int bad = 0;
+    for (uintptr_t i = 0; i < 5000; ++i) {
+      uintptr_t s[] = {0x100 + i, 0x200 + i % 13, 0x300};
+      uint64_t first, last;
+      if (t.Intern(s, 3, &first, &last) != leaves[i]) ++bad;
+      if (first <= last) ++bad;
+    }
+    // 100,000 new one-frame stacks: both tables grow in the child.
+    for (uintptr_t i = 0; i < 100000; ++i) {
+      uintptr_t ip = 0x9000000 + i;
+      uint64_t first, last;
+      if (t.Intern(&ip, 1, &first, &last) != count + i + 1 || first != count + i + 1) ++bad;
+    }
+    _exit(bad == 0 ? 0 : 1);
+  }
+  t.Unlock();
+  uintptr_t ip = 0x8000000;
+  uint64_t first, last;
+  EXPECT_EQ(t.Intern(&ip, 1, &first, &last), count + 1);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(t.NodeCount(), count + 1);
 }
 
 }  // namespace
