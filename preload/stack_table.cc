@@ -211,7 +211,7 @@ uint64_t StackTable::FindOrAddEdge(uint64_t parent, uint64_t ip, bool* created) 
 }
 
 uint64_t StackTable::Extend(uint64_t base, const uintptr_t* ips, size_t count,
-                            uint64_t* first_new, uint64_t* last_new) {
+                            uint64_t* first_new, uint64_t* last_new, uint64_t* nodes) {
   *first_new = 1;
   *last_new = 0;
   uint64_t node = base;
@@ -222,6 +222,7 @@ uint64_t StackTable::Extend(uint64_t base, const uintptr_t* ips, size_t count,
     if (next == 0) break;
     node = next;
     --i;
+    if (nodes != nullptr) nodes[i] = node;
   }
   if (i == 0) return node;
   SpinLockHolder hold(&lock_);
@@ -234,6 +235,7 @@ uint64_t StackTable::Extend(uint64_t base, const uintptr_t* ips, size_t count,
       *last_new = next;
     }
     node = next;
+    if (nodes != nullptr) nodes[i - 1] = node;
   }
   return node;
 }
