@@ -23,7 +23,10 @@ interpreter, not a pyenv shim; python:SMALL/BIG for other sizes), perl (word cou
 small translation unit, cc1plus run directly with the preload),
 alloc_bench at depths 12/60/200, and (not in the default rows) recursive
 (alloc_bench --recursive: 60 fixed frames under 1-8 varying ones) and
-node (the Map script of /tmp/ab's node trace, 20,000 / 60,000 entries).
+node (the Map script of /tmp/ab's node trace, 20,000 / 60,000 entries; V8 keeps
+the entries on its own heap, so both sizes make ~890,000 mallocs, most at start-up:
+the two-size difference means nothing there, read the whole-run columns:
+(heapsight - plain) / events of the big run).
 
 --env NAME=VALUE (repeatable) sets a HEAPSIGHT_* variable for the preload's
 runs, e.g. --env HEAPSIGHT_PAIRING=address. Where the build's `heapsight`
