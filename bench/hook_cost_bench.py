@@ -20,8 +20,13 @@ libheapsight.so functions with the largest inclusive cost per event
 
 Workloads: python (dict build and sort, PYTHONMALLOC=malloc, the real
 interpreter, not a pyenv shim; python:SMALL/BIG for other sizes), perl (word count), cc1plus (g++ -O2 -c on a
-small translation unit, cc1plus run directly with the preload), and
-alloc_bench at depths 12/60/200.
+small translation unit, cc1plus run directly with the preload),
+alloc_bench at depths 12/60/200, and (not in the default rows) recursive
+(alloc_bench --recursive: 60 fixed frames under 1-8 varying ones) and
+node (the Map script of /tmp/ab's node trace, 20,000 / 60,000 entries; V8 keeps
+the entries on its own heap, so both sizes make ~890,000 mallocs, most at start-up:
+the two-size difference means nothing there, read the whole-run columns:
+(heapsight - plain) / events of the big run).
 
 --env NAME=VALUE (repeatable) sets a HEAPSIGHT_* variable for the preload's
 runs, e.g. --env HEAPSIGHT_PAIRING=address. Where the build's `heapsight`
@@ -45,6 +50,10 @@ import tempfile
 PYTHON = "/root/.pyenv/versions/3.11.7/bin/python3.11"
 PY_SCRIPT = ("d = {}\nfor i in range(%d):\n    d['k%%d' %% (i * 7919 %% 1000003)] = [i]\n"
              "s = sorted(d.items(), key=lambda kv: kv[0][::-1])\nprint(len(s))\n")
+NODE_SCRIPT = ("const m = new Map();\n"
+               "for (let i = 0; i < %d; i++) m.set('key' + i, {i: i, s: String(i).repeat(3)});\n"
+               "const a = Array.from(m.keys()).sort((x, y) => x.length - y.length || "
+               "(x < y ? -1 : 1));\nconsole.log(m.size, a.length);\n")
 CC_SOURCE = ("#include <map>\n#include <string>\n#include <vector>\n"
              "std::map<std::string, std::vector<int>> M%d;\n"
              "int f%d(const std::string& s) { M%d[s].push_back(%d); return M%d.size(); }\n")
@@ -162,6 +171,20 @@ def workloads(args, work, build):
         elif key in ("12", "60", "200"):
             sizes = [([bench, "--allocs", str(n), "--depth", key], {}) for n in (20000, 60000)]
             rows.append(("alloc_bench --depth %s, 20,000 / 60,000 allocations" % key, sizes))
+        elif key == "recursive":
+            sizes = [([bench, "--allocs", str(n), "--recursive"], {}) for n in (20000, 60000)]
+            rows.append(("alloc_bench --recursive, 20,000 / 60,000 allocations", sizes))
+        elif key == "node":
+            # A Map of strings and objects (what V8 allocates with malloc:
+            # its zone and backing stores), at two sizes.
+            sizes = []
+            for n in (20000, 60000):
+                script = os.path.join(work, "map_%d.js" % n)
+                with open(script, "w") as f:
+                    f.write(NODE_SCRIPT % n)
+                sizes.append((["/usr/bin/node", script], {}))
+            rows.append(("node: Map build and sort, {:,} / {:,} entries".format(20000, 60000),
+                         sizes))
         else:
             sys.exit("hook_cost_bench: unknown row " + key)
     return rows

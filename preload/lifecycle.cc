@@ -393,7 +393,8 @@ void LogStats() {
       .Num(static_cast<int64_t>(u.stepped)).Str(" frames stepped, ")
       .Num(static_cast<int64_t>(u.spliced)).Str(" frames spliced, ")
       .Num(static_cast<int64_t>(u.rule_misses)).Str(" frame rules looked up, ")
-      .Num(static_cast<int64_t>(u.words_checked)).Str(" stack words checked");
+      .Num(static_cast<int64_t>(u.words_checked)).Str(" stack words checked, ")
+      .Num(static_cast<int64_t>(u.edge_hits)).Str(" stepped frames' nodes from the edge cache");
   uint64_t mismatches = 0;
   if (uint64_t verified = UnwindVerifications(&mismatches); verified != 0) {
     b.Str("; verify: ").Num(static_cast<int64_t>(verified)).Str(" stacks checked, ")

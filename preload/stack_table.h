@@ -52,9 +52,13 @@ class StackTable {
   // on top of the stack whose leaf is `base` (0: the empty stack): the node
   // Intern would return for the whole stack, found edge by edge, one
   // lock-free probe per frame when the edges exist (the unwind cache's
-  // splices). New nodes as in Intern; 0 if memory ran out.
+  // splices). New nodes as in Intern; 0 if memory ran out. With `nodes`,
+  // also every frame's node: nodes[k] is the leaf of ips[k..count) on
+  // `base` (nodes[0] the returned leaf), for the unwind cache's memos and
+  // edge cache, which would otherwise read each back (Node: a cache miss a
+  // frame on a big table).
   uint64_t Extend(uint64_t base, const uintptr_t* ips, size_t count, uint64_t* first_new,
-                  uint64_t* last_new);
+                  uint64_t* last_new, uint64_t* nodes = nullptr);
 
   // Node data; valid for 1 <= node <= NodeCount().
   uint64_t NodeCount() const { return node_count_.load(std::memory_order_acquire); }

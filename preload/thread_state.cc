@@ -271,6 +271,7 @@ UnwindCache::Stats SumUnwindCacheStats() {
     sum.spliced += s.spliced;
     sum.rule_misses += s.rule_misses;
     sum.words_checked += s.words_checked;
+    sum.edge_hits += s.edge_hits;
   }
   return sum;
 }

@@ -158,44 +158,53 @@ uint32_t UnwindCache::FrameEndingPast(const Memo& m, uint32_t i, uint32_t j,
 }
 
 __attribute__((always_inline)) inline int64_t UnwindCache::VerifyFrom(const Memo& m, uint32_t i,
-                                                                       bool scan, uint32_t known,
+                                                                       uint32_t known,
                                                                        uint32_t* first_changed) {
   *first_changed = kNoProbe;
   // First the frame that tells this memo from the one it was split from
   // (several memos often share an entry point and differ further out).
-  if (!scan && m.probe <= i && m.probe >= known) {
+  if (m.probe <= i && m.probe >= known) {
     ++stats_.words_checked;
     if (LoadStackWord(m.probe_address) != m.probe_value) {
       *first_changed = m.probe;
-      return kProbeFailed;  // how far out it holds: scanned only if asked later
+      return kFrameChanged;  // how far out it holds: checked only if asked later
     }
   }
-  // Then every word: pairs (frame-pointer frames) 16 bytes at a time, then
-  // the single words.
+  // Then every word: pairs (frame-pointer frames) 16 bytes at a time, and
+  // single words; the innermost ones first (kInnerPairs).
   const uint32_t pair_begin = known == 0 ? 0 : m.frames[known - 1].pair_end;
   const uint32_t single_begin = known == 0 ? 0 : m.frames[known - 1].single_end;
-  stats_.words_checked +=
-      2 * (m.frames[i].pair_end - pair_begin) + (m.frames[i].single_end - single_begin);
-  // Most stacks are all frame-pointer frames (pairs) or all CFI frames
-  // (singles, e.g. python3.11): an empty part costs a compare.
   const uint32_t pair_end = m.frames[i].pair_end;
   const uint32_t single_end = m.frames[i].single_end;
-  if ((pair_begin == pair_end || !PairsDiffer(m.pairs, pair_begin, pair_end)) &&
-      (single_begin == single_end || !SinglesDiffer(m.singles, single_begin, single_end))) {
+  const uint32_t pair_mid = pair_end - pair_begin > kInnerPairs ? pair_end - kInnerPairs : pair_begin;
+  const uint32_t single_mid =
+      single_end - single_begin > kInnerSingles ? single_end - kInnerSingles : single_begin;
+  // Most stacks are all frame-pointer frames (pairs) or all CFI frames
+  // (singles, e.g. python3.11): an empty part costs a compare.
+  stats_.words_checked += 2 * (pair_end - pair_mid) + (single_end - single_mid);
+  if ((pair_mid != pair_end && PairsDiffer(m.pairs, pair_mid, pair_end)) ||
+      (single_mid != single_end && SinglesDiffer(m.singles, single_mid, single_end))) {
+    // The outermost changed frame of these: exact if they were all the
+    // words, else the words out of them are not known.
+    const int64_t holds = FirstChanged(m, i, pair_mid, single_mid, first_changed);
+    return pair_mid == pair_begin && single_mid == single_begin ? holds : kFrameChanged;
+  }
+  stats_.words_checked += 2 * (pair_mid - pair_begin) + (single_mid - single_begin);
+  if ((pair_begin == pair_mid || !PairsDiffer(m.pairs, pair_begin, pair_mid)) &&
+      (single_begin == single_mid || !SinglesDiffer(m.singles, single_begin, single_mid))) {
     return i;
   }
   return FirstChanged(m, i, pair_begin, single_begin, first_changed);
 }
 
 __attribute__((always_inline)) inline int64_t UnwindCache::Verify(const Memo& m, uint32_t i,
-                                                                   bool scan,
                                                                    uint32_t* first_changed) {
-  return VerifyFrom(m, i, scan, 0, first_changed);
+  return VerifyFrom(m, i, 0, first_changed);
 }
 
-int64_t UnwindCache::VerifyShared(const Memo& m, uint32_t i, bool scan, uint32_t known,
+int64_t UnwindCache::VerifyShared(const Memo& m, uint32_t i, uint32_t known,
                                   uint32_t* first_changed) {
-  return VerifyFrom(m, i, scan, known, first_changed);
+  return VerifyFrom(m, i, known, first_changed);
 }
 
 __attribute__((noinline)) int64_t UnwindCache::FirstChanged(const Memo& m, uint32_t i,
@@ -216,7 +225,36 @@ __attribute__((noinline)) int64_t UnwindCache::FirstChanged(const Memo& m, uint3
   return static_cast<int64_t>(first) - 1;
 }
 
-void UnwindCache::Record(Memo* m, int64_t base, size_t n, uint64_t leaf,
+uint64_t UnwindCache::Splice(StackTable* table, uint64_t base, size_t n, uint64_t* first_new,
+                             uint64_t* last_new) {
+  *first_new = 1;
+  *last_new = 0;
+  if (edge_table_ != table) {
+    // A zero-filled cache is empty already (no page touched).
+    if (edge_table_ != nullptr) edge_cache_.Clear();
+    edge_table_ = table;
+  }
+  // Outermost walked frame first, as Extend: each edge's parent is the
+  // node the previous one gave.
+  uint64_t node = base;
+  size_t k = n;
+  for (; k > 0; --k) {
+    const uint64_t next = edge_cache_.Find(node, ips_[k - 1]);
+    if (next == 0) break;
+    nodes_[k - 1] = node = next;
+  }
+  stats_.edge_hits += n - k;
+  if (k == 0) return node;
+  const uint64_t leaf = table->Extend(node, ips_, k, first_new, last_new, nodes_);
+  if (leaf == 0) return 0;  // out of memory: nodes_ is partial
+  for (size_t j = k; j-- > 0;) {
+    edge_cache_.Put(node, ips_[j], nodes_[j]);
+    node = nodes_[j];
+  }
+  return leaf;
+}
+
+void UnwindCache::Record(Memo* m, int64_t base, size_t n, uint64_t leaf, bool nodes_known,
                          const StackTable& table) {
   // Frames above base change: m shares at most frames 0..base.
   KeepShared(static_cast<size_t>(m - memos_), static_cast<uint32_t>(base + 1));
@@ -262,13 +300,17 @@ void UnwindCache::Record(Memo* m, int64_t base, size_t n, uint64_t leaf,
     m->frames[i].bp_needed = s.uses_bp || (s.bp_slot == 0 && i > 0 && m->frames[i - 1].bp_needed != 0);
   }
   // Nodes: the new frames' are the leaf and its first n - 1 ancestors.
-  uint64_t node = leaf;
   auto top = static_cast<uint32_t>(base + static_cast<int64_t>(n));
-  for (size_t k = 0; k < n; ++k) {
-    m->frames[top - k].node = node;
-    uint64_t parent = 0, ip = 0;
-    if (node != 0) table.Node(node, &parent, &ip);
-    node = parent;
+  if (nodes_known) {
+    for (size_t k = 0; k < n; ++k) m->frames[top - k].node = nodes_[k];
+  } else {
+    uint64_t node = leaf;
+    for (size_t k = 0; k < n; ++k) {
+      m->frames[top - k].node = node;
+      uint64_t parent = 0, ip = 0;
+      if (node != 0) table.Node(node, &parent, &ip);
+      node = parent;
+    }
   }
   m->count = top + 1;
   m->high = high;
@@ -438,8 +480,9 @@ __attribute__((noinline)) bool UnwindCache::CaptureSlow(const UnwindKey& key, si
   }
   const uintptr_t high = t_stack_high;
   // Per memo: frames [0, holds] have all their words unchanged (checked
-  // when the walk first meets the memo); -2 not checked; kProbeFailed: its
-  // probe word changed, the rest not checked yet.
+  // when the walk first meets the memo); -2 not checked; kFrameChanged: a
+  // word of frame changed[mi] changed (its probe word, or one near its
+  // top), the frames out of it not checked yet.
   int64_t holds[kMemos];
   uint32_t changed[kMemos];  // the first changed frame Verify found, or kNoProbe
   // What this event's checks found, per memo: frames [0, sound[mi]) hold,
@@ -448,12 +491,24 @@ __attribute__((noinline)) bool UnwindCache::CaptureSlow(const UnwindKey& key, si
   // one deep stack with different tops check the shared part once.
   uint32_t sound[kMemos];
   uint32_t checked = 0, broken = 0;
-  auto verify = [&](size_t mi, uint32_t i, bool scan) {
+  // The memos whose holds is kFrameChanged: a memo that shares their frame
+  // changed[x] (common_) has the same changed word.
+  uint32_t failed = 0;
+  auto verify = [&](size_t mi, uint32_t i) {
     const Memo& m = memos_[mi];
     if (m.high + sizeof(uintptr_t) > high) {
       holds[mi] = -1;  // a word above the stack's top now: it cannot hold
       changed[mi] = kNoProbe;
       return;
+    }
+    for (uint32_t x = failed; x != 0; x &= x - 1) {
+      const auto xi = static_cast<size_t>(__builtin_ctz(x));
+      if (changed[xi] <= i && common_[mi][xi] > changed[xi]) {
+        holds[mi] = kFrameChanged;
+        changed[mi] = changed[xi];
+        failed |= 1u << mi;
+        return;
+      }
     }
     uint32_t known = 0;
     bool known_bad = false;
@@ -477,11 +532,14 @@ __attribute__((noinline)) bool UnwindCache::CaptureSlow(const UnwindKey& key, si
       holds[mi] = static_cast<int64_t>(known) - 1;
       changed[mi] = known;
     } else if (known == 0) {
-      holds[mi] = Verify(m, i, scan, &changed[mi]);
+      holds[mi] = Verify(m, i, &changed[mi]);
     } else {
-      holds[mi] = VerifyShared(m, i, scan, known, &changed[mi]);
+      holds[mi] = VerifyShared(m, i, known, &changed[mi]);
     }
-    if (holds[mi] != kProbeFailed) {
+    if (holds[mi] == kFrameChanged) {
+      failed |= 1u << mi;
+    } else {
+      failed &= ~(1u << mi);
       checked |= 1u << mi;
       sound[mi] = static_cast<uint32_t>(holds[mi] + 1);
       if (holds[mi] < static_cast<int64_t>(i)) {
@@ -504,9 +562,10 @@ __attribute__((noinline)) bool UnwindCache::CaptureSlow(const UnwindKey& key, si
   for (uint32_t x = probe_failed; x != 0; x &= x - 1) {
     const auto mi = static_cast<size_t>(__builtin_ctz(x));
     tried |= 1u << mi;
-    holds[mi] = kProbeFailed;
+    holds[mi] = kFrameChanged;
     changed[mi] = memos_[mi].probe;
   }
+  failed = probe_failed;
   for (uint32_t cand = frame_index_.Candidates(key.sp, key.ip) & ~probe_failed; cand != 0;
        cand &= cand - 1) {
     const auto mi = static_cast<size_t>(__builtin_ctz(cand));
@@ -518,13 +577,22 @@ __attribute__((noinline)) bool UnwindCache::CaptureSlow(const UnwindKey& key, si
       continue;
     }
     tried |= 1u << mi;
-    // Without the other memos' checks: most often the first memo tried
-    // holds, or its probe tells it apart.
-    if (m.high + sizeof(uintptr_t) > high) {
+    // Without the other memos' checks (most often the first memo tried
+    // holds, or its probe tells it apart), but for the frames another
+    // entry memo found changed, which rule out the memos that share them.
+    uint32_t ruled_out = kNoProbe;
+    for (uint32_t x = failed; x != 0; x &= x - 1) {
+      const auto xi = static_cast<size_t>(__builtin_ctz(x));
+      if (changed[xi] <= i && common_[mi][xi] > changed[xi]) ruled_out = changed[xi];
+    }
+    if (ruled_out != kNoProbe) {
+      holds[mi] = kFrameChanged;
+      changed[mi] = ruled_out;
+    } else if (m.high + sizeof(uintptr_t) > high) {
       holds[mi] = -1;
       changed[mi] = kNoProbe;
     } else {
-      holds[mi] = Verify(m, i, false, &changed[mi]);
+      holds[mi] = Verify(m, i, &changed[mi]);
     }
     if (holds[mi] == static_cast<int64_t>(i)) {
       if (i + 1 > max_depth) {
@@ -544,10 +612,21 @@ __attribute__((noinline)) bool UnwindCache::CaptureSlow(const UnwindKey& key, si
     }
     // Did not hold: what its check found is kept for the memos that share
     // frames with it (met in the walk below).
-    if (holds[mi] != kProbeFailed) {
+    if (holds[mi] == kFrameChanged) {
+      failed |= 1u << mi;
+    } else {
       checked |= 1u << mi;
       sound[mi] = static_cast<uint32_t>(holds[mi] + 1);
       if (changed[mi] != kNoProbe) broken |= 1u << mi;
+    }
+    // Its top frame is the entry but a word of frame changed[mi] is not:
+    // that word becomes its probe, so that Capture's entry test tells it
+    // apart with one load next time, not a check of all its words (a
+    // stale memo with the same top as a live one, tried first, cost
+    // alloc_bench --depth 200 one 200-pair check in four events).
+    if (changed[mi] != kNoProbe && changed[mi] != m.probe) {
+      SetProbe(&m, changed[mi]);
+      SyncEntry(mi);
     }
   }
   uintptr_t ip = key.ip, sp = key.sp, bp = key.bp;
@@ -564,15 +643,29 @@ __attribute__((noinline)) bool UnwindCache::CaptureSlow(const UnwindKey& key, si
     for (; cand != 0; cand &= cand - 1) {
       const auto mi = static_cast<size_t>(__builtin_ctz(cand));
       Memo& m = memos_[mi];
+      if (const int64_t h = holds[mi]; h != -2) {
+        // Checked in this event: only its frames [0, limit) may still hold,
+        // those at or above frame limit - 1's sp; nearer the top it is no
+        // use, and not searched (recursive: most of the memos the index
+        // names at a step, 11 searches an event).
+        const uint32_t limit = h == kFrameChanged ? changed[mi] : static_cast<uint32_t>(h + 1);
+        if (limit == 0 || sp < m.frames[limit - 1].sp) continue;
+      }
       const uint32_t p = FramesAtOrAbove(m, hint_[mi], sp);
       hint_[mi] = p;
       if (p == 0 || m.frames[p - 1].sp != sp || m.frames[p - 1].ip != ip) continue;
       const uint32_t i = p - 1;
       if (m.frames[i].bp_needed != 0 && m.frames[i].bp != bp) continue;
-      if (holds[mi] == -2 || holds[mi] == kProbeFailed) {
-        // The first meeting: Verify, cheap when the probe tells this memo
-        // apart; a second meeting (further out) after that scans.
-        verify(mi, i, holds[mi] == kProbeFailed);
+      if (holds[mi] == kFrameChanged && i >= changed[mi]) {
+        // A word of frame changed[mi] (<= i) changed: frames 0..i cannot
+        // all hold, whatever the others hold (no scan: recursive read all
+        // 65 pairs of such a memo again, for 0.47 of its events).
+        continue;
+      }
+      if (holds[mi] == -2 || holds[mi] == kFrameChanged) {
+        // The first meeting, or one out of the changed frame: Verify
+        // (cheap when the probe or the innermost words tell it apart).
+        verify(mi, i);
       }
       if (static_cast<int64_t>(i) > holds[mi]) continue;
       // The rest of this walk is memo frames i..0.
@@ -581,7 +674,7 @@ __attribute__((noinline)) bool UnwindCache::CaptureSlow(const UnwindKey& key, si
         return false;  // a cut stack: CaptureStack's
       }
       uint64_t node = m.frames[i].node;
-      if (n > 0) node = table->Extend(node, ips_, n, first_new, last_new);
+      if (n > 0) node = Splice(table, node, n, first_new, last_new);
       *leaf = node;
       // The new stack replaces memo m's frames above i, unless they are
       // worth more than a copy of frames 0..i into another memo (a few
@@ -643,7 +736,7 @@ __attribute__((noinline)) bool UnwindCache::CaptureSlow(const UnwindKey& key, si
       }
       into->frames[i].bp = bp;
       if (node != 0) {
-        Record(into, i, n, node, *table);
+        Record(into, i, n, node, true, *table);
       } else {
         into->count = 0;  // out of memory: no node to splice onto later
         KeepShared(static_cast<size_t>(into - memos_), 0);
@@ -707,7 +800,7 @@ __attribute__((noinline)) bool UnwindCache::CaptureSlow(const UnwindKey& key, si
   // least recently used.
   *leaf = table->Intern(ips_, n, first_new, last_new);
   if (*leaf == 0) return true;  // out of memory: the stack is recorded empty, as Intern's
-  Record(Victim(), -1, n, *leaf, *table);
+  Record(Victim(), -1, n, *leaf, false, *table);
   ++stats_.learnt;
   stats_.stepped += n;
   return true;

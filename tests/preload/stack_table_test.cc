@@ -442,6 +442,36 @@ TEST(StackTable, ForkedChildKeepsIdsAndGoesOn) {
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
   EXPECT_EQ(t.NodeCount(), count + 1);
+
+// Extend with `nodes` gives every frame's node: nodes[k] is the leaf of
+// the stack ips[k..count) on the base, the node Intern gives for that
+// stack, whether the edges existed (lock-free path) or were made (locked
+// path), and nodes[0] is the returned leaf.
+TEST(StackTable, ExtendGivesEveryFramesNode) {
+  StackTable t;
+  const uintptr_t outer[] = {0x5002, 0x5001};  // innermost first
+  uint64_t first, last;
+  const uint64_t base = t.Intern(outer, 2, &first, &last);
+  const uintptr_t top[] = {0x6003, 0x6002, 0x6001};
+  for (int round = 0; round < 2; ++round) {  // made, then found
+    uint64_t nodes[3] = {0, 0, 0};
+    const uint64_t leaf = t.Extend(base, top, 3, &first, &last, nodes);
+    EXPECT_EQ(nodes[0], leaf);
+    for (int k = 0; k < 3; ++k) {
+      uintptr_t whole[5];
+      int n = 0;
+      for (int j = k; j < 3; ++j) whole[n++] = top[j];
+      whole[n++] = outer[0];
+      whole[n++] = outer[1];
+      uint64_t f, l;
+      EXPECT_EQ(nodes[k], t.Intern(whole, static_cast<size_t>(n), &f, &l)) << round << " " << k;
+    }
+    if (round == 0) {
+      EXPECT_EQ(last - first + 1, 3u);  // three new nodes
+    } else {
+      EXPECT_GT(first, last);  // none
+    }
+  }
 }
 
 }  // namespace

@@ -235,6 +235,7 @@ TEST(UnwindCacheStacks, SharedOuterFramesAreCheckedOnce) {
     auto fresh_b = std::make_unique<UnwindCache>();
     auto fresh_a = std::make_unique<UnwindCache>();
     auto fresh_moved = std::make_unique<UnwindCache>();
+    auto solo = std::make_unique<UnwindCache>();
     std::vector<Step> steps = {
         {cache.get(), Outer1, TopA, 0, 0},          // 0: learnt
         {cache.get(), Outer1, TopB, 0, 0},          // 1: spliced at Mid, copied
@@ -243,6 +244,8 @@ TEST(UnwindCacheStacks, SharedOuterFramesAreCheckedOnce) {
         {fresh_b.get(), Outer1, TopB, 0, 0},        // 4-6: the same stacks, walked
         {fresh_a.get(), Outer1, TopA, 0, 0},
         {fresh_moved.get(), Outer2, TopA, 0, 0},
+        {solo.get(), Outer1, TopA, 0, 0},           // 7-8: route A, then moved,
+        {solo.get(), Outer2, TopA, 0, 0},           // without memo B
     };
     RunSteps(table.get(), 30, &steps);
     EXPECT_EQ(steps[0].words, 0u);
@@ -252,14 +255,19 @@ TEST(UnwindCacheStacks, SharedOuterFramesAreCheckedOnce) {
     EXPECT_EQ(steps[3].leaf, steps[6].leaf);
     EXPECT_NE(steps[3].leaf, steps[2].leaf);
     // Route A again: memo A's probe word (where B differs) and all its
-    // words. Under Outer2: the same (memo A's check fails at Mid's return
-    // address) plus memo B's probe word; memo B's frames, met in the walk
-    // at Mid, are known changed from memo A's check, without a read.
+    // words. Under Outer2: memo A's check fails in its innermost words (at
+    // Mid's return address), and its words out of Drive's frame, where the
+    // walk meets it again, hold; memo B's frames, at the entry and in the
+    // walk at Mid, are known changed from memo A's check, without a read:
+    // memo B costs one word, memo A's probe (a cache that never had memo
+    // B reads the same words but that one).
     EXPECT_GT(steps[2].words, 60u);
-    EXPECT_EQ(steps[3].words, steps[2].words + 1);
+    EXPECT_EQ(steps[3].words, steps[8].words + 1);
+    EXPECT_LT(steps[3].words, steps[2].words + 2 * UnwindCache::kInnerPairs + 8);
     EXPECT_EQ(cache->stats().hits, 3u);
     EXPECT_EQ(cache->stats().learnt, 1u);
-    for (int k = 4; k < 7; ++k) EXPECT_EQ(steps[k].words, 0u);
+    for (int k = 4; k < 8; ++k) EXPECT_EQ(steps[k].words, 0u);
+    EXPECT_EQ(steps[8].leaf, steps[3].leaf);
   });
 }
 
