@@ -442,6 +442,7 @@ TEST(StackTable, ForkedChildKeepsIdsAndGoesOn) {
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
   EXPECT_EQ(t.NodeCount(), count + 1);
+}
 
 // Extend with `nodes` gives every frame's node: nodes[k] is the leaf of
 // the stack ips[k..count) on the base, the node Intern gives for that
