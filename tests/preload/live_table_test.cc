@@ -2,6 +2,7 @@
 #include "preload/live_table.h"
 
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -1197,6 +1198,70 @@ TEST(LiveTableFilter, ConcurrentThreadsKeepCountsExact) {
   EXPECT_EQ(misses.load(), 0);
   EXPECT_EQ(table.Size(), 0u);
   EXPECT_EQ(table.FilterMarkedSlots(), 0u);
+}
+
+// proc24: a short-lived process's exit walk used to write the lock of, and
+// read, all 1024 shard headers (96 pages). Now the whole-table operations
+// touch only shards an insert reached, and a lookup of a shard no insert
+// reached returns at once: the table's pages stay untouched but for the
+// used shard's and the bitmap's. mincore counts a page resident once read
+// (the zero page) or written.
+TEST(LiveTable, WholeTableWalksLeaveUnusedShardsUntouched) {
+  // Constant-initialized (static storage, constexpr constructor): none of
+  // its pages is touched before the first use.
+  static LiveTable table;
+  const long page = sysconf(_SC_PAGESIZE);
+  auto lo = (reinterpret_cast<uintptr_t>(&table) + page - 1) & ~uintptr_t(page - 1);
+  auto hi = (reinterpret_cast<uintptr_t>(&table) + sizeof table) & ~uintptr_t(page - 1);
+  ASSERT_GT(hi, lo);
+  const size_t pages = (hi - lo) / page;
+  ASSERT_GE(pages, 90u);
+  // No huge page may back the range (one would make every page resident).
+  ASSERT_EQ(madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_NOHUGEPAGE), 0);
+  auto resident = [&]() {
+    std::vector<unsigned char> vec(pages);
+    EXPECT_EQ(mincore(reinterpret_cast<void*>(lo), hi - lo, vec.data()), 0);
+    return static_cast<size_t>(std::count_if(vec.begin(), vec.end(),
+                                             [](unsigned char v) { return (v & 1) != 0; }));
+  };
+  ASSERT_EQ(resident(), 0u);
+
+  const uintptr_t used = uintptr_t{0x7f1234560000};
+  ASSERT_TRUE(table.Insert(used, Entry(5, 48, 9)));
+  // An address of another shard: nothing there, and not looked at.
+  uintptr_t other = used;
+  while (LiveTable::ShardIndex(other) == LiveTable::ShardIndex(used)) other += 1 << 16;
+  LiveEntry e;
+  EXPECT_FALSE(table.Contains(other));
+  EXPECT_FALSE(table.Remove(other, &e));
+  EXPECT_FALSE(table.RecentlyRemoved(other));
+
+  // The exit walk's calls, and the statistics' ones.
+  size_t seen = 0;
+  table.LockAll();
+  table.ForEachUnlocked(
+      [](uintptr_t address, const LiveEntry& entry, void* ctx) {
+        EXPECT_EQ(address, uintptr_t{0x7f1234560000});
+        EXPECT_EQ(entry.id, 5u);
+        EXPECT_EQ(entry.size, 48u);
+        ++*static_cast<size_t*>(ctx);
+      },
+      &seen);
+  table.UnlockAll();
+  EXPECT_EQ(seen, 1u);
+  EXPECT_EQ(table.Size(), 1u);
+  EXPECT_EQ(table.Memory().packed + table.Memory().side, 1u);
+  EXPECT_GT(table.MappedBytes(), sizeof table);
+  // The used shard's header (384 bytes: one page, or two if it straddles)
+  // and the bitmap at the object's end (in a page only partly inside the
+  // range, or one more), of the 96.
+  EXPECT_GE(resident(), 1u);
+  EXPECT_LE(resident(), 3u);
+
+  ASSERT_TRUE(table.Remove(used, &e));
+  EXPECT_EQ(e.id, 5u);
+  EXPECT_TRUE(table.RecentlyRemoved(used));
+  EXPECT_EQ(table.Size(), 0u);
 }
 
 }  // namespace
