@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <random>
 #include <set>
@@ -1262,6 +1263,45 @@ TEST(LiveTable, WholeTableWalksLeaveUnusedShardsUntouched) {
   EXPECT_EQ(e.id, 5u);
   EXPECT_TRUE(table.RecentlyRemoved(used));
   EXPECT_EQ(table.Size(), 0u);
+}
+
+// proc24: LockAll locks only the shards an insert reached; an insert into a
+// shard no insert had reached must then wait until UnlockAll (the touch
+// lock), or the table would change under a walk that holds it "whole".
+TEST(LiveTable, InsertsIntoFreshShardsWaitForUnlockAll) {
+  static LiveTable table;
+  constexpr int kThreads = 2;
+  constexpr int kPerThread = 400;  // over half of the 1024 shards become used
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      while (!go.load()) std::this_thread::yield();
+      for (int i = 0; i < kPerThread; ++i) {
+        // One block per 64 KiB region: a new region, most often a new shard.
+        uintptr_t a = (uintptr_t{0x7e0000000000} + (uintptr_t(i * kThreads + t) << 16));
+        ASSERT_TRUE(table.Insert(a, Entry(static_cast<uint64_t>(i + 1), 32)));
+        if (i % 16 == 0) std::this_thread::yield();
+      }
+    });
+  }
+  auto count = [](uintptr_t, const LiveEntry&, void* ctx) { ++*static_cast<size_t*>(ctx); };
+  go.store(true);
+  size_t walks = 0;
+  for (size_t last = 0; last < size_t{kThreads} * kPerThread; ++walks) {
+    size_t first = 0, second = 0;
+    table.LockAll();
+    table.ForEachUnlocked(count, &first);
+    for (int k = 0; k < 20; ++k) std::this_thread::yield();
+    table.ForEachUnlocked(count, &second);
+    table.UnlockAll();
+    ASSERT_EQ(first, second) << "walk " << walks;
+    last = second;
+    // Let the inserters run (a spin lock is not fair to them).
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  for (std::thread& th : threads) th.join();
+  EXPECT_EQ(table.Size(), size_t{kThreads} * kPerThread);
 }
 
 }  // namespace
