@@ -914,7 +914,7 @@ bool LiveTable::Insert(uintptr_t address, uint64_t id, uint64_t size, uint64_t s
   // its filter and counts itself.
   if (!inserted_.load(std::memory_order_seq_cst)) inserted_.store(true, std::memory_order_seq_cst);
   Impl::Where w = Impl::Locate(address);
-  if (!Touched(w.shard)) Touch(w.shard);
+  if (__builtin_expect(!Touched(w.shard), 0)) Touch(w.shard);
   Shard& shard = shards_[w.shard];
   ShardLockHolder hold(&shard.lock);
   // Read under the shard lock: EnableFilter publishes it under every lock
@@ -967,7 +967,7 @@ bool LiveTable::Remove(uintptr_t address, LiveEntry* out) {
   // A shard no insert reached holds nothing, and its lock stays untaken
   // (see touched_). An insert of this block set the bit before the block
   // went back to the program, so a free of it sees the bit.
-  if (!Touched(w.shard)) return false;
+  if (__builtin_expect(!Touched(w.shard), 0)) return false;
   Shard& shard = shards_[w.shard];
   ShardLockHolder hold(&shard.lock);
   if (shard.old != nullptr) Impl::Migrate(&shard, w.shard, Impl::kMigratePerOp);
@@ -1005,7 +1005,7 @@ bool LiveTable::RecentlyRemoved(uintptr_t address, uint64_t* id) {
 bool LiveTable::Contains(uintptr_t address) {
   if (address == 0) return false;
   LiveTableImpl::Where w = LiveTableImpl::Locate(address);
-  if (!Touched(w.shard)) return false;
+  if (__builtin_expect(!Touched(w.shard), 0)) return false;
   Shard& shard = shards_[w.shard];
   ShardLockHolder hold(&shard.lock);
   return LiveTableImpl::Contains(shard, address, w);
