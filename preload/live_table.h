@@ -107,7 +107,9 @@
 // common path (mmap, munmap, madvise and process_madvise only while a
 // shard grows or shrinks; the last two as raw syscalls, errno untouched).
 // One process-wide spin lock besides the shards', taken only by a shard
-// returning an old table, under its shard lock. Not async-signal-safe.
+// returning an old table, under its shard lock; and each table's touch
+// lock (touched_), taken by a shard's first insert before its shard lock
+// and held by LockAll..UnlockAll. Not async-signal-safe.
 // LockAll/UnlockAll exist for fork.
 #ifndef HEAPSIGHT_PRELOAD_LIVE_TABLE_H_
 #define HEAPSIGHT_PRELOAD_LIVE_TABLE_H_
