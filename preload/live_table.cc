@@ -892,6 +892,15 @@ size_t LiveTable::HomeForTest(uintptr_t address, size_t homes) {
 
 LiveTable::Shard& LiveTable::ShardOf(uintptr_t address) { return shards_[ShardIndex(address)]; }
 
+// Once per shard and process (at most 1024 times). In the defer zone like
+// a shard lock: a signal handler's hook nested here must not wait for it.
+// Never held while waiting for a shard lock, so it adds no lock order but
+// LockAll's (touch lock, then the shards).
+void LiveTable::Touch(size_t shard) {
+  ShardLockHolder hold(&touch_lock_);
+  touched_[shard / 64].fetch_or(uint64_t{1} << (shard % 64), std::memory_order_acq_rel);
+}
+
 bool LiveTable::Insert(uintptr_t address, uint64_t id, uint64_t size, uint64_t stack,
                        format::Api api, bool internal) {
   using Impl = LiveTableImpl;
@@ -905,6 +914,7 @@ bool LiveTable::Insert(uintptr_t address, uint64_t id, uint64_t size, uint64_t s
   // its filter and counts itself.
   if (!inserted_.load(std::memory_order_seq_cst)) inserted_.store(true, std::memory_order_seq_cst);
   Impl::Where w = Impl::Locate(address);
+  if (__builtin_expect(!Touched(w.shard), 0)) Touch(w.shard);
   Shard& shard = shards_[w.shard];
   ShardLockHolder hold(&shard.lock);
   // Read under the shard lock: EnableFilter publishes it under every lock
@@ -954,6 +964,10 @@ bool LiveTable::Remove(uintptr_t address, LiveEntry* out) {
   using Impl = LiveTableImpl;
   if (address == 0) return false;
   Impl::Where w = Impl::Locate(address);
+  // A shard no insert reached holds nothing, and its lock stays untaken
+  // (see touched_). An insert of this block set the bit before the block
+  // went back to the program, so a free of it sees the bit.
+  if (__builtin_expect(!Touched(w.shard), 0)) return false;
   Shard& shard = shards_[w.shard];
   ShardLockHolder hold(&shard.lock);
   if (shard.old != nullptr) Impl::Migrate(&shard, w.shard, Impl::kMigratePerOp);
@@ -973,6 +987,10 @@ LiveTable::NestedRemove LiveTable::TryRemoveNested(uintptr_t address, format::Ap
   using Impl = LiveTableImpl;
   if (address == 0) return NestedRemove::kAbsent;
   Impl::Where w = Impl::Locate(address);
+  // As in Remove: a shard no insert reached holds nothing, and its lock
+  // stays untaken (LockAll leaves untouched shards' locks alone, so one
+  // taken here during a fork would stay locked in the child).
+  if (__builtin_expect(!Touched(w.shard), 0)) return NestedRemove::kAbsent;
   Shard& shard = shards_[w.shard];
   // The caller is inside the defer zone already (a handler nested there):
   // a handler nested in this one defers too.
@@ -1014,6 +1032,7 @@ bool LiveTable::RecentlyRemoved(uintptr_t address) {
 }
 
 bool LiveTable::RecentlyRemoved(uintptr_t address, uint64_t* id) {
+  if (!Touched(ShardIndex(address))) return false;  // never held a block
   Shard& shard = ShardOf(address);
   ShardLockHolder hold(&shard.lock);
   // Newest first: the same address may have been freed more than once.
@@ -1030,6 +1049,7 @@ bool LiveTable::RecentlyRemoved(uintptr_t address, uint64_t* id) {
 bool LiveTable::Contains(uintptr_t address) {
   if (address == 0) return false;
   LiveTableImpl::Where w = LiveTableImpl::Locate(address);
+  if (__builtin_expect(!Touched(w.shard), 0)) return false;
   Shard& shard = shards_[w.shard];
   ShardLockHolder hold(&shard.lock);
   return LiveTableImpl::Contains(shard, address, w);
@@ -1037,7 +1057,9 @@ bool LiveTable::Contains(uintptr_t address) {
 
 size_t LiveTable::Size() {
   size_t n = 0;
-  for (Shard& shard : shards_) {
+  for (size_t i = 0; i < kShards; ++i) {
+    if (!Touched(i)) continue;
+    Shard& shard = shards_[i];
     ShardLockHolder hold(&shard.lock);
     n += shard.count + shard.old_count + shard.wide_count;
   }
@@ -1049,7 +1071,9 @@ size_t LiveTable::MappedBytes() {
   constexpr size_t kPage = 4096;
   auto pages = [](size_t bytes) { return (bytes + kPage - 1) / kPage * kPage; };
   size_t n = sizeof(LiveTable) + FilterBytes();
-  for (Shard& shard : shards_) {
+  for (size_t i = 0; i < kShards; ++i) {
+    if (!Touched(i)) continue;
+    Shard& shard = shards_[i];
     ShardLockHolder hold(&shard.lock);
     n += pages(Impl::Bytes(shard.nchunks)) + pages(shard.wide_capacity * sizeof(WideSlot));
     if (shard.old != nullptr) n += pages(Impl::Bytes(shard.old_nchunks)) - shard.old_unmapped;
@@ -1060,7 +1084,9 @@ size_t LiveTable::MappedBytes() {
 LiveTable::MemoryUse LiveTable::Memory() {
   using Impl = LiveTableImpl;
   MemoryUse m;
-  for (Shard& shard : shards_) {
+  for (size_t i = 0; i < kShards; ++i) {
+    if (!Touched(i)) continue;
+    Shard& shard = shards_[i];
     ShardLockHolder hold(&shard.lock);
     m.chunk_bytes += Impl::Bytes(shard.nchunks);
     m.side_bytes += (shard.wide_capacity * sizeof(WideSlot) + 4095) / 4096 * 4096;
@@ -1086,6 +1112,7 @@ void LiveTable::ReleaseRetired() { LiveTableImpl::ReleaseRetired(); }
 void LiveTable::ForEachUnlocked(void (*fn)(uintptr_t, const LiveEntry&, void*), void* ctx) {
   using Impl = LiveTableImpl;
   for (size_t i = 0; i < kShards; ++i) {
+    if (!Touched(i)) continue;
     Shard& shard = shards_[i];
     Impl::ForEach(i, Impl::Current(shard), fn, ctx);
     if (shard.old != nullptr) Impl::ForEach(i, Impl::Old(shard), fn, ctx);
@@ -1112,7 +1139,9 @@ bool LiveTable::EnableFilter() {
     if (!inserted_.load(std::memory_order_seq_cst)) return true;
   }
   LockAll();
-  for (size_t i = 0; i < kShards; ++i) Impl::FilterShard(&shards_[i], i, filter);
+  for (size_t i = 0; i < kShards; ++i) {
+    if (Touched(i)) Impl::FilterShard(&shards_[i], i, filter);
+  }
   // Release: a lock-free reader (SurelyAbsent) that sees the filter sees
   // its counts. Inserts and removes read it under their shard lock.
   filter_.store(filter, std::memory_order_release);
@@ -1147,16 +1176,28 @@ size_t LiveTable::FilterMarkedSlots() const {
 
 // The marker spans LockAll..UnlockAll (fork's prepare..parent, exit's
 // walks): a hook nested in between defers its table work (nested_hooks.h).
+// Untouched shards are not locked: the touch lock, held throughout, keeps
+// them untouched (and empty) until UnlockAll.
 void LiveTable::LockAll() {
   EnterDeferZone();
-  for (Shard& shard : shards_) shard.lock.Lock();
+  touch_lock_.Lock();
+  for (size_t i = 0; i < kShards; ++i) {
+    if (Touched(i)) shards_[i].lock.Lock();
+  }
 }
 void LiveTable::UnlockAll() {
-  for (Shard& shard : shards_) shard.lock.Unlock();
+  for (size_t i = 0; i < kShards; ++i) {
+    if (Touched(i)) shards_[i].lock.Unlock();
+  }
+  touch_lock_.Unlock();
   LeaveDeferZone();
 }
 void LiveTable::ResetLocksInChild() {
-  for (Shard& shard : shards_) shard.lock.ResetInChild();
+  // An untouched shard's lock was never taken (nor written).
+  for (size_t i = 0; i < kShards; ++i) {
+    if (Touched(i)) shards_[i].lock.ResetInChild();
+  }
+  touch_lock_.ResetInChild();
   // The child's one thread is the one that forked under LockAll, and it
   // holds no other shard lock: nothing is held any more.
   std::atomic_signal_fence(std::memory_order_seq_cst);

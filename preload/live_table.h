@@ -107,8 +107,10 @@
 // common path (mmap, munmap, madvise and process_madvise only while a
 // shard grows or shrinks; the last two as raw syscalls, errno untouched).
 // One process-wide spin lock besides the shards', taken only by a shard
-// returning an old table, under its shard lock. Not async-signal-safe,
-// except TryRemoveNested with respect to its own thread (one try-lock, no
+// returning an old table, under its shard lock; and each table's touch
+// lock (touched_), taken by a shard's first insert before its shard lock
+// and held by LockAll..UnlockAll. Not async-signal-safe, except
+// TryRemoveNested with respect to its own thread (one try-lock, no
 // syscall, no wait).
 // LockAll/UnlockAll exist for fork.
 #ifndef HEAPSIGHT_PRELOAD_LIVE_TABLE_H_
@@ -318,6 +320,21 @@ class LiveTable {
   // shard is empty, and EnableFilter need not lock or walk the 1024 shard
   // headers (384 KiB: 96 pages a sampled run would touch for nothing).
   std::atomic<bool> inserted_{false};
+  // proc24 (2026-12-07): the shards an insert ever reached, one bit each.
+  // A shard whose bit is clear is empty and its header was never written,
+  // so the whole-table walks (LockAll/UnlockAll, ForEachUnlocked, Size,
+  // Memory, MappedBytes, EnableFilter) skip it: a short-lived process's
+  // exit walk touched all 96 pages of shard headers (1024 x 384 bytes) for
+  // the few shards it used. A bit is set once, by the first insert into
+  // its shard, under `touch_lock_`; LockAll holds that lock until
+  // UnlockAll, so no shard becomes used while the table is held whole.
+  // Bits are never cleared (an emptied shard keeps its bit).
+  std::atomic<uint64_t> touched_[kShards / 64] = {};
+  SpinLock touch_lock_;
+  bool Touched(size_t shard) const {
+    return (touched_[shard / 64].load(std::memory_order_acquire) >> (shard % 64) & 1) != 0;
+  }
+  void Touch(size_t shard);
 };
 
 }  // namespace heapsight::preload

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <link.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -138,6 +139,25 @@ int PrivateIteratePhdr(int (*callback)(dl_phdr_info*, size_t, void*), void* data
   return callback(&info, sizeof info, data);
 }
 
+// Its sigprocmask: nothing (proc24, 2026-12-07). libunwind (built with
+// CONFIG_BLOCK_SIGNALS) blocks every signal around its register-state
+// cache lock and its dl_iterate_phdr call, four rt_sigprocmask calls per
+// step on an unwind-cache miss: 328 of a traced `sort`'s 660 system calls.
+// The blocking guards against a signal handler unwinding on the same
+// thread while the interrupted frame holds that lock. Our copy has no such
+// caller: every call into it is made by a hook under the thread's reentry
+// guard (fork_gate.h), so a handler's malloc landing meanwhile goes straight
+// to the real allocator and never unwinds; the leak scan's stop signal
+// parks the thread in a handler that calls neither libunwind nor the
+// loader. The host's own libunwind, if any, is a different copy and keeps
+// its blocking. What is given up: a handler that longjmps out of a hook
+// interrupted inside libunwind's critical section now leaves its lock held
+// (as it would leave heapsight's own hook state, shard locks included).
+int PrivateSigprocmask(int, const sigset_t*, sigset_t* old) {
+  if (old != nullptr) std::memset(old, 0, sizeof *old);  // never read back but by us
+  return 0;
+}
+
 void* PrivateMalloc(size_t n) { return g_real.malloc(n); }
 void PrivateFree(void* p) { g_real.free(p); }
 
@@ -157,6 +177,7 @@ const Binding kBindings[] = {
     {"dl_iterate_phdr", reinterpret_cast<void*>(&PrivateIteratePhdr)},
     {"malloc", reinterpret_cast<void*>(&PrivateMalloc)},
     {"free", reinterpret_cast<void*>(&PrivateFree)},
+    {"sigprocmask", reinterpret_cast<void*>(&PrivateSigprocmask)},
     {"lzma_stream_footer_decode", reinterpret_cast<void*>(&LzmaFail)},
     {"lzma_index_buffer_decode", reinterpret_cast<void*>(&LzmaFail)},
     {"lzma_stream_buffer_decode", reinterpret_cast<void*>(&LzmaFail)},

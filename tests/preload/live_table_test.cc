@@ -2,6 +2,7 @@
 #include "preload/live_table.h"
 
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -9,6 +10,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <random>
 #include <set>
@@ -100,7 +102,6 @@ TEST(LiveTable, ConcurrentThreadsOnDisjointAddresses) {
   EXPECT_EQ(table.Size(), 0u);
 }
 
-
 // Every field at the edge of what the packed 16-byte entry holds, and one
 // past it (those go to the side table), round-trip exactly; the side table
 // holds exactly the ones past a limit.
@@ -158,7 +159,6 @@ TEST(LiveTable, FieldLimitsRoundTripPackedAndWide) {
   EXPECT_GT(side, 0u);
   EXPECT_EQ(table.Memory().side_bytes, 0u);
 }
-
 
 // Overwriting an address moves its entry between the packed table and the
 // side table; there is never more than one entry per address.
@@ -310,7 +310,6 @@ TEST(LiveTable, OneShardGrowsIncrementallyAndStaysExact) {
   // Emptied, it has shrunk back to its smallest table.
   EXPECT_EQ(table.Memory().chunk_bytes, 128u * 64);
 }
-
 
 // While a shard migrates, the old table's pages go back to the system in
 // 64 KiB pieces as the cursor passes them, so the shard never holds two
@@ -905,7 +904,6 @@ TEST(LiveTable, ForkChildSeesEveryEntryMidGrowth) {
   EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
-
 // Edge cases written against the earlier table; they hold for the packed one.
 TEST(LiveTable, EveryFieldRoundTripsAtItsLimits) {
   static LiveTable table;
@@ -1265,6 +1263,109 @@ TEST(LiveTable, TryRemoveNestedRemovesOnlyWhatNeedsNoWait) {
   EXPECT_EQ(e.size, uint64_t{1} << 20);
   EXPECT_TRUE(table.Remove(0x7000, &e));
   EXPECT_EQ(table.Size(), 0u);
+}
+
+// proc24: a short-lived process's exit walk used to write the lock of, and
+// read, all 1024 shard headers (96 pages). Now the whole-table operations
+// touch only shards an insert reached, and a lookup of a shard no insert
+// reached returns at once: the table's pages stay untouched but for the
+// used shard's and the bitmap's. mincore counts a page resident once read
+// (the zero page) or written.
+TEST(LiveTable, WholeTableWalksLeaveUnusedShardsUntouched) {
+  // Constant-initialized (static storage, constexpr constructor): none of
+  // its pages is touched before the first use.
+  static LiveTable table;
+  const long page = sysconf(_SC_PAGESIZE);
+  auto lo = (reinterpret_cast<uintptr_t>(&table) + page - 1) & ~uintptr_t(page - 1);
+  auto hi = (reinterpret_cast<uintptr_t>(&table) + sizeof table) & ~uintptr_t(page - 1);
+  ASSERT_GT(hi, lo);
+  const size_t pages = (hi - lo) / page;
+  ASSERT_GE(pages, 90u);
+  // No huge page may back the range (one would make every page resident).
+  ASSERT_EQ(madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_NOHUGEPAGE), 0);
+  auto resident = [&]() {
+    std::vector<unsigned char> vec(pages);
+    EXPECT_EQ(mincore(reinterpret_cast<void*>(lo), hi - lo, vec.data()), 0);
+    return static_cast<size_t>(std::count_if(vec.begin(), vec.end(),
+                                             [](unsigned char v) { return (v & 1) != 0; }));
+  };
+  ASSERT_EQ(resident(), 0u);
+
+  const uintptr_t used = uintptr_t{0x7f1234560000};
+  ASSERT_TRUE(table.Insert(used, Entry(5, 48, 9)));
+  // An address of another shard: nothing there, and not looked at.
+  uintptr_t other = used;
+  while (LiveTable::ShardIndex(other) == LiveTable::ShardIndex(used)) other += 1 << 16;
+  LiveEntry e;
+  EXPECT_FALSE(table.Contains(other));
+  EXPECT_FALSE(table.Remove(other, &e));
+  EXPECT_FALSE(table.RecentlyRemoved(other));
+
+  // The exit walk's calls, and the statistics' ones.
+  size_t seen = 0;
+  table.LockAll();
+  table.ForEachUnlocked(
+      [](uintptr_t address, const LiveEntry& entry, void* ctx) {
+        EXPECT_EQ(address, uintptr_t{0x7f1234560000});
+        EXPECT_EQ(entry.id, 5u);
+        EXPECT_EQ(entry.size, 48u);
+        ++*static_cast<size_t*>(ctx);
+      },
+      &seen);
+  table.UnlockAll();
+  EXPECT_EQ(seen, 1u);
+  EXPECT_EQ(table.Size(), 1u);
+  EXPECT_EQ(table.Memory().packed + table.Memory().side, 1u);
+  EXPECT_GT(table.MappedBytes(), sizeof table);
+  // The used shard's header (384 bytes: one page, or two if it straddles)
+  // and the bitmap at the object's end (in a page only partly inside the
+  // range, or one more), of the 96.
+  EXPECT_GE(resident(), 1u);
+  EXPECT_LE(resident(), 3u);
+
+  ASSERT_TRUE(table.Remove(used, &e));
+  EXPECT_EQ(e.id, 5u);
+  EXPECT_TRUE(table.RecentlyRemoved(used));
+  EXPECT_EQ(table.Size(), 0u);
+}
+
+// proc24: LockAll locks only the shards an insert reached; an insert into a
+// shard no insert had reached must then wait until UnlockAll (the touch
+// lock), or the table would change under a walk that holds it "whole".
+TEST(LiveTable, InsertsIntoFreshShardsWaitForUnlockAll) {
+  static LiveTable table;
+  constexpr int kThreads = 2;
+  constexpr int kPerThread = 400;  // over half of the 1024 shards become used
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      while (!go.load()) std::this_thread::yield();
+      for (int i = 0; i < kPerThread; ++i) {
+        // One block per 64 KiB region: a new region, most often a new shard.
+        uintptr_t a = (uintptr_t{0x7e0000000000} + (uintptr_t(i * kThreads + t) << 16));
+        ASSERT_TRUE(table.Insert(a, Entry(static_cast<uint64_t>(i + 1), 32)));
+        if (i % 16 == 0) std::this_thread::yield();
+      }
+    });
+  }
+  auto count = [](uintptr_t, const LiveEntry&, void* ctx) { ++*static_cast<size_t*>(ctx); };
+  go.store(true);
+  size_t walks = 0;
+  for (size_t last = 0; last < size_t{kThreads} * kPerThread; ++walks) {
+    size_t first = 0, second = 0;
+    table.LockAll();
+    table.ForEachUnlocked(count, &first);
+    for (int k = 0; k < 20; ++k) std::this_thread::yield();
+    table.ForEachUnlocked(count, &second);
+    table.UnlockAll();
+    ASSERT_EQ(first, second) << "walk " << walks;
+    last = second;
+    // Let the inserters run (a spin lock is not fair to them).
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  for (std::thread& th : threads) th.join();
+  EXPECT_EQ(table.Size(), size_t{kThreads} * kPerThread);
 }
 
 }  // namespace
