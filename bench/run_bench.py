@@ -514,20 +514,18 @@ def family_workloads(args, build, work):
                 f.write(FAMILY_SQL % n)
             rows.append((key, "sqlite3 :memory:, {:,} inserts, index, grouped query".format(n),
                          ["/usr/bin/sqlite3", ":memory:", ".read " + sql], {}))
-        elif key == "node":
+        elif key in ("node", "ruby"):
+            # An interpreter running a script of ours: n objects, sorted.
             n = 300000 if allocs >= 200000 else 20000
-            script = os.path.join(work, "array_sort.js")
+            name, template, title = {
+                "node": ("array_sort.js", NODE_SCRIPT,
+                         "node: build and sort a {:,}-element array of objects"),
+                "ruby": ("hash_sort.rb", RUBY_SCRIPT, "ruby: a hash of {:,} string keys, sorted"),
+            }[key]
+            script = os.path.join(work, name)
             with open(script, "w") as f:
-                f.write(NODE_SCRIPT % n)
-            rows.append((key, "node: build and sort a {:,}-element array of objects".format(n),
-                         [shutil.which("node") or "/usr/bin/node", script], {}))
-        elif key == "ruby":
-            n = 300000 if allocs >= 200000 else 20000
-            script = os.path.join(work, "hash_sort.rb")
-            with open(script, "w") as f:
-                f.write(RUBY_SCRIPT % n)
-            rows.append((key, "ruby: a hash of {:,} string keys, sorted".format(n),
-                         [shutil.which("ruby") or "/usr/bin/ruby", script], {}))
+                f.write(template % n)
+            rows.append((key, title.format(n), [shutil.which(key) or "/usr/bin/" + key, script], {}))
         elif key == "cc1plus":
             # GCC's compiler proper on a preprocessed file (as trace_size_bench
             # does): the driver, the preprocessor and the assembler stay out.

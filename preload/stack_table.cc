@@ -201,6 +201,17 @@ bool StackTable::GrowEdges() {
   return true;
 }
 
+uint64_t StackTable::EdgeNode(uint64_t slot, uint64_t hash, uint64_t parent, uint64_t ip) const {
+  // The slot holds 32 bits of the hash and the node; the key is confirmed
+  // against the node itself, so a hash match alone never gives a node.
+  if ((slot & kEdgeHashBits) != (hash & kEdgeHashBits)) return 0;
+  uint64_t node = slot & kEdgeNodeBits;
+  const NodeData& d = Data(node);
+  uint64_t node_ip;
+  std::memcpy(&node_ip, d.ip, sizeof node_ip);
+  return d.parent == parent && node_ip == ip ? node : 0;
+}
+
 uint64_t StackTable::FindEdge(uint64_t parent, uint64_t ip) const {
   const EdgeTableData* table = edges_.load(std::memory_order_acquire);
   if (table == nullptr) return 0;
@@ -210,13 +221,7 @@ uint64_t StackTable::FindEdge(uint64_t parent, uint64_t ip) const {
     // Acquire: then the node's data (and its page) are there.
     uint64_t e = table->slots[j].load(std::memory_order_acquire);
     if (e == 0) return 0;
-    if ((e & kEdgeHashBits) == (h & kEdgeHashBits)) {
-      uint64_t node = e & kEdgeNodeBits;
-      const NodeData& d = Data(node);
-      uint64_t node_ip;
-      std::memcpy(&node_ip, d.ip, sizeof node_ip);
-      if (d.parent == parent && node_ip == ip) return node;
-    }
+    if (uint64_t node = EdgeNode(e, h, parent, ip); node != 0) return node;
   }
 }
 
@@ -237,13 +242,7 @@ uint64_t StackTable::FindOrAddEdge(uint64_t parent, uint64_t ip, bool* created) 
   for (;; j = (j + 1) & mask) {
     uint64_t e = table->slots[j].load(std::memory_order_relaxed);
     if (e == 0) break;
-    if ((e & kEdgeHashBits) == (h & kEdgeHashBits)) {
-      uint64_t node = e & kEdgeNodeBits;
-      const NodeData& d = Data(node);
-      uint64_t node_ip;
-      std::memcpy(&node_ip, d.ip, sizeof node_ip);
-      if (d.parent == parent && node_ip == ip) return node;
-    }
+    if (uint64_t node = EdgeNode(e, h, parent, ip); node != 0) return node;
   }
   uint64_t node = node_count_.load(std::memory_order_relaxed) + 1;
   if (node > kMaxNodes) return 0;

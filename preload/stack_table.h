@@ -110,6 +110,9 @@ class StackTable {
     uint64_t index = node - 1;
     return pages_[index / kNodesPerPage].load(std::memory_order_acquire)[index % kNodesPerPage];
   }
+  // The node of edge slot `slot` if it is the edge (parent, ip) whose
+  // EdgeHash is `hash`, else 0.
+  uint64_t EdgeNode(uint64_t slot, uint64_t hash, uint64_t parent, uint64_t ip) const;
   uint64_t FindOrAddEdge(uint64_t parent, uint64_t ip, bool* created);
   // Lock-free: the edge's node, or 0 if not (yet) in the table.
   uint64_t FindEdge(uint64_t parent, uint64_t ip) const;

@@ -14,6 +14,8 @@
 #include <string>
 #include <thread>
 
+#include "tests/support/thread_stack.h"
+
 namespace heapsight::preload {
 namespace {
 
@@ -67,14 +69,7 @@ TEST(TaskStatus, SleepingThreadsSystemCallAndStackPointer) {
   std::atomic<pid_t> tid{0};
   std::atomic<uintptr_t> lo{0}, hi{0};
   std::thread reader([&] {
-    pthread_attr_t attr;
-    pthread_getattr_np(pthread_self(), &attr);
-    void* addr = nullptr;
-    size_t size = 0;
-    pthread_attr_getstack(&attr, &addr, &size);
-    pthread_attr_destroy(&attr);
-    lo = reinterpret_cast<uintptr_t>(addr);
-    hi = reinterpret_cast<uintptr_t>(addr) + size;
+    testing::StoreCurrentThreadStack(&lo, &hi);
     sigset_t none;
     sigemptyset(&none);
     pthread_sigmask(SIG_SETMASK, &none, nullptr);

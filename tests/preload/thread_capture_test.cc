@@ -21,6 +21,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/thread_stack.h"
+
 namespace heapsight::preload {
 namespace {
 
@@ -53,14 +55,7 @@ struct Worker {
 
   void Start() {
     thread = std::thread([this] {
-      pthread_attr_t attr;
-      pthread_getattr_np(pthread_self(), &attr);
-      void* addr = nullptr;
-      size_t size = 0;
-      pthread_attr_getstack(&attr, &addr, &size);
-      pthread_attr_destroy(&attr);
-      stack_lo = reinterpret_cast<uintptr_t>(addr);
-      stack_hi = reinterpret_cast<uintptr_t>(addr) + size;
+      testing::StoreCurrentThreadStack(&stack_lo, &stack_hi);
       self = static_cast<uintptr_t>(pthread_self());
       tid = static_cast<pid_t>(syscall(SYS_gettid));
       SpinWithMagicRegisters(&stop, &progress);
@@ -213,14 +208,7 @@ bool InReadSyscall(const std::string& path) {
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, nullptr);
-    pthread_attr_t attr;
-    pthread_getattr_np(pthread_self(), &attr);
-    void* addr = nullptr;
-    size_t size = 0;
-    pthread_attr_getstack(&attr, &addr, &size);
-    pthread_attr_destroy(&attr);
-    lo = reinterpret_cast<uintptr_t>(addr);
-    hi = reinterpret_cast<uintptr_t>(addr) + size;
+    testing::StoreCurrentThreadStack(&lo, &hi);
     tid = static_cast<pid_t>(syscall(SYS_gettid));
     char c;
     if (read(fds[0], &c, 1) != 1) _exit(101);
@@ -290,14 +278,7 @@ std::atomic<int> g_first_waited_signal{0};
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, nullptr);
-    pthread_attr_t attr;
-    pthread_getattr_np(pthread_self(), &attr);
-    void* addr = nullptr;
-    size_t size = 0;
-    pthread_attr_getstack(&attr, &addr, &size);
-    pthread_attr_destroy(&attr);
-    lo = reinterpret_cast<uintptr_t>(addr);
-    hi = reinterpret_cast<uintptr_t>(addr) + size;
+    testing::StoreCurrentThreadStack(&lo, &hi);
     tid = static_cast<pid_t>(syscall(SYS_gettid));
     int sig = 0;
     while (sigwait(&all, &sig) != 0) {
