@@ -37,6 +37,39 @@ std::string FreshDir(const std::string& name) {
   return dir;
 }
 
+// The trace file's blocks as TestTraceWriter wrote them, in file order.
+std::vector<std::string> Blocks(const TestTraceWriter& w) {
+  const std::vector<size_t>& offsets = w.block_offsets();
+  std::vector<std::string> blocks;
+  for (size_t i = 0; i < offsets.size(); ++i) {
+    size_t end = i + 1 < offsets.size() ? offsets[i + 1] : w.bytes().size();
+    blocks.push_back(w.bytes().substr(offsets[i], end - offsets[i]));
+  }
+  return blocks;
+}
+
+// Hands the blocks to the rotator in `order` (every block, file order if
+// empty), as record --serve does: each block is appended, then (with a
+// reader) its chunk is applied to `*live`, so the rotator sees the process
+// as of the blocks before it. The first error, if any.
+absl::Status Feed(const TestTraceWriter& w, const std::vector<size_t>& order,
+                  format::TraceReader* reader, analyzer::LiveProcess* live,
+                  TraceRotator* rotator) {
+  const std::vector<std::string> blocks = Blocks(w);
+  std::vector<size_t> indexes = order;
+  if (indexes.empty()) {
+    for (size_t i = 0; i < blocks.size(); ++i) indexes.push_back(i);
+  }
+  std::vector<uint8_t> chunk;
+  for (size_t i : indexes) {
+    if (absl::Status s = rotator->Append(blocks[i], *live); !s.ok()) return s;
+    if (reader == nullptr) continue;
+    if (absl::Status s = reader->ReadChunkAt(w.block_offsets()[i], &chunk); !s.ok()) return s;
+    if (absl::Status s = live->ApplyChunk(chunk); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
 TEST(TraceRotatorTest, SegmentsReadAloneAndAddUp) {
   TestTraceWriter w(4242, 1, 1024);
   w.Process(0, 0, "/bin/prog", {"prog"});
@@ -55,15 +88,7 @@ TEST(TraceRotatorTest, SegmentsReadAloneAndAddUp) {
   ASSERT_TRUE(reader.ok());
   analyzer::LiveProcess live(whole, (*reader)->header());
   TraceRotator rotator(dir + "/seg", RotateLimits{8 << 10, 0, 0});
-  const std::string& bytes = w.bytes();
-  const std::vector<size_t>& offsets = w.block_offsets();
-  std::vector<uint8_t> chunk;
-  for (size_t i = 0; i < offsets.size(); ++i) {
-    size_t end = i + 1 < offsets.size() ? offsets[i + 1] : bytes.size();
-    ASSERT_TRUE(rotator.Append(bytes.substr(offsets[i], end - offsets[i]), live).ok());
-    ASSERT_TRUE((*reader)->ReadChunkAt(offsets[i], &chunk).ok());
-    ASSERT_TRUE(live.ApplyChunk(chunk).ok());
-  }
+  ASSERT_TRUE(Feed(w, {}, reader->get(), &live, &rotator).ok());
   ASSERT_GE(rotator.segments().size(), 3u);
 
   analyzer::AnalyzeOptions options;
@@ -114,14 +139,7 @@ TEST(TraceRotatorTest, ClosedSegmentsEndWithRotatedEndRecord) {
   ASSERT_TRUE(reader.ok());
   analyzer::LiveProcess live(whole, (*reader)->header());
   TraceRotator rotator(dir + "/seg", RotateLimits{4 << 10, 0, 0});
-  const std::vector<size_t>& offsets = w.block_offsets();
-  std::vector<uint8_t> chunk;
-  for (size_t i = 0; i < offsets.size(); ++i) {
-    size_t end = i + 1 < offsets.size() ? offsets[i + 1] : w.bytes().size();
-    ASSERT_TRUE(rotator.Append(w.bytes().substr(offsets[i], end - offsets[i]), live).ok());
-    ASSERT_TRUE((*reader)->ReadChunkAt(offsets[i], &chunk).ok());
-    ASSERT_TRUE(live.ApplyChunk(chunk).ok());
-  }
+  ASSERT_TRUE(Feed(w, {}, reader->get(), &live, &rotator).ok());
   ASSERT_GE(rotator.segments().size(), 3u);
   std::vector<std::string> segments(rotator.segments().begin(), rotator.segments().end());
   analyzer::AnalyzeOptions options;
@@ -137,6 +155,7 @@ TEST(TraceRotatorTest, ClosedSegmentsEndWithRotatedEndRecord) {
     format::Record end_record;
     uint32_t last_thread = 0;
     size_t last_count = 0;
+    std::vector<uint8_t> chunk;
     while ((*r)->NextChunk(&chunk)) {
       format::ChunkDecoder d(chunk.data(), chunk.size());
       ASSERT_TRUE(d.ok()) << d.error();
@@ -203,15 +222,8 @@ TEST(TraceRotatorTest, CutWaitsForAFreesAllocationAtMostMaxDeferredBlocks) {
   ASSERT_TRUE(reader.ok());
   analyzer::LiveProcess live(whole, (*reader)->header());
   TraceRotator rotator(dir + "/seg", RotateLimits{1024, 0, 0});
-  const std::vector<size_t>& offsets = w.block_offsets();
-  ASSERT_GT(offsets.size(), 2 * TraceRotator::kMaxDeferredBlocks + 4);
-  std::vector<uint8_t> chunk;
-  for (size_t i = 0; i < offsets.size(); ++i) {
-    size_t end = i + 1 < offsets.size() ? offsets[i + 1] : w.bytes().size();
-    ASSERT_TRUE(rotator.Append(w.bytes().substr(offsets[i], end - offsets[i]), live).ok());
-    ASSERT_TRUE((*reader)->ReadChunkAt(offsets[i], &chunk).ok());
-    ASSERT_TRUE(live.ApplyChunk(chunk).ok());
-  }
+  ASSERT_GT(w.block_offsets().size(), 2 * TraceRotator::kMaxDeferredBlocks + 4);
+  ASSERT_TRUE(Feed(w, {}, reader->get(), &live, &rotator).ok());
   std::vector<std::string> segments(rotator.segments().begin(), rotator.segments().end());
   // Every cut but the last waited exactly kMaxDeferredBlocks blocks (the
   // free waited until thread 1's chunk, the trace's last block).
@@ -255,23 +267,12 @@ TEST(TraceRotatorTest, CutWaitsForAChunkWrittenLate) {
   // with the next one: the later chunk's frees of the earlier chunk's
   // blocks are read first (3: the swaps fall at every offset of a
   // segment's few blocks, so some cut is due right there).
-  std::vector<std::string> blocks;
-  const std::vector<size_t>& offsets = w.block_offsets();
-  for (size_t i = 0; i < offsets.size(); ++i) {
-    size_t end = i + 1 < offsets.size() ? offsets[i + 1] : w.bytes().size();
-    blocks.push_back(w.bytes().substr(offsets[i], end - offsets[i]));
-  }
-  std::vector<size_t> order(blocks.size());
+  std::vector<size_t> order(w.block_offsets().size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   for (size_t i = 3; i + 1 < order.size(); i += 3) std::swap(order[i], order[i + 1]);
   analyzer::LiveProcess live(whole, (*reader)->header());
   TraceRotator rotator(dir + "/seg", RotateLimits{2048, 0, 0});
-  std::vector<uint8_t> chunk;
-  for (size_t i : order) {
-    ASSERT_TRUE(rotator.Append(blocks[i], live).ok());
-    ASSERT_TRUE((*reader)->ReadChunkAt(offsets[i], &chunk).ok());
-    ASSERT_TRUE(live.ApplyChunk(chunk).ok());
-  }
+  ASSERT_TRUE(Feed(w, order, reader->get(), &live, &rotator).ok());
   ASSERT_GE(rotator.segments().size(), 3u);
   EXPECT_GT(rotator.deferred_blocks(), 0u);
   analyzer::AnalyzeOptions options;
@@ -292,11 +293,7 @@ TEST(TraceRotatorTest, KeepsTheNewestSegments) {
   std::memcpy(&header, w.bytes().data(), sizeof header);
   analyzer::LiveProcess live("x", header);
   TraceRotator rotator(dir + "/seg", RotateLimits{1024, 0, 2});
-  const std::vector<size_t>& offsets = w.block_offsets();
-  for (size_t i = 0; i < offsets.size(); ++i) {
-    size_t end = i + 1 < offsets.size() ? offsets[i + 1] : w.bytes().size();
-    ASSERT_TRUE(rotator.Append(w.bytes().substr(offsets[i], end - offsets[i]), live).ok());
-  }
+  ASSERT_TRUE(Feed(w, {}, nullptr, &live, &rotator).ok());
   ASSERT_EQ(rotator.segments().size(), 2u);
   EXPECT_EQ(access((dir + "/seg.1.hst").c_str(), F_OK), -1);
   EXPECT_EQ(access(rotator.segments().back().c_str(), F_OK), 0);
