@@ -188,18 +188,23 @@ def values(profile, function):
     return tuple(v[:4]) if v else None
 
 
+def recv_all(conn):
+    """Reads from the socket until the server closes it; returns the bytes."""
+    reply = b""
+    while True:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return reply
+        reply += chunk
+
+
 def raw_request(s, data):
     """Sends raw bytes to the TCP server; returns the status code it answers."""
     host, port = s.addr[len("http://"):].rsplit(":", 1)
     with socket.create_connection((host, int(port)), timeout=30) as c:
         c.sendall(data)
         c.shutdown(socket.SHUT_WR)
-        reply = b""
-        while True:
-            chunk = c.recv(65536)
-            if not chunk:
-                break
-            reply += chunk
+        reply = recv_all(c)
     m = re.match(rb"HTTP/1\.1 (\d+) ", reply)
     return int(m.group(1)) if m else None
 
@@ -287,12 +292,7 @@ def test_phases(tmp):
                      "Host: x\r\nConnection: close\r\n\r\n".encode())
 
         def fetch():
-            reply = b""
-            while True:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    break
-                reply += chunk
+            reply = recv_all(conn)
             conn.close()
             head, _, body = reply.partition(b"\r\n\r\n")
             if head.startswith(b"HTTP/1.1 200"):
