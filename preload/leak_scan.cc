@@ -11,6 +11,19 @@ namespace heapsight::preload {
 
 namespace {
 constexpr uintptr_t kWord = sizeof(uintptr_t);
+
+// The last index in [first, first + n) whose value is at or before w
+// (values sorted, values[first] <= w, n >= 1), by halving with a
+// conditional move per step.
+size_t LastAtOrBefore(const uintptr_t* values, size_t first, size_t n, uintptr_t w) {
+  while (n > 1) {
+    size_t half = n / 2;
+    first = values[first + half] <= w ? first + half : first;
+    n -= half;
+  }
+  return first;
+}
+
 }  // namespace
 
 LeakClassifier::~LeakClassifier() {
@@ -56,12 +69,12 @@ bool LeakClassifier::BuildGranuleFilter() {
   // start's). Sized for about 1/16 of the bits set, so that a word outside
   // every block passes with odds of about 1/16; between 4 KiB and 2 MiB
   // of bits (at the top, more granules only raise those odds).
+  auto first_granule = [this](size_t i) { return starts_[i] >> kGranuleShift; };
+  auto last_granule = [this](size_t i) {
+    return (starts_[i] + (sizes_[i] == 0 ? 0 : sizes_[i] - 1)) >> kGranuleShift;
+  };
   uint64_t granules = 0;
-  for (size_t i = 0; i < count_; ++i) {
-    uintptr_t first = starts_[i] >> kGranuleShift;
-    uintptr_t last = (starts_[i] + (sizes_[i] == 0 ? 0 : sizes_[i] - 1)) >> kGranuleShift;
-    granules += last - first + 1;
-  }
+  for (size_t i = 0; i < count_; ++i) granules += last_granule(i) - first_granule(i) + 1;
   int log2_bits = 15;
   while (log2_bits < 24 && (uint64_t{1} << log2_bits) < 16 * granules) ++log2_bits;
   filter_shift_ = 64 - log2_bits;
@@ -71,8 +84,8 @@ bool LeakClassifier::BuildGranuleFilter() {
   std::memset(filter_, 0, filter_bytes_);
   uintptr_t previous = UINTPTR_MAX;  // consecutive small blocks share a granule
   for (size_t i = 0; i < count_; ++i) {
-    uintptr_t first = starts_[i] >> kGranuleShift;
-    uintptr_t last = (starts_[i] + (sizes_[i] == 0 ? 0 : sizes_[i] - 1)) >> kGranuleShift;
+    uintptr_t first = first_granule(i);
+    uintptr_t last = last_granule(i);
     for (uintptr_t g = first == previous ? first + 1 : first; g <= last; ++g) {
       uint64_t bit = (g * kGranuleMix) >> filter_shift_;
       filter_[bit >> 6] |= uint64_t{1} << (bit & 63);
@@ -91,21 +104,8 @@ size_t LeakClassifier::Find(uintptr_t w) const {
   // kFenceStride blocks from that fence on (the next fence is past w). Each
   // step is a conditional move, not a branch: the branch of the usual form
   // mispredicts about every other step on pointer data.
-  const uintptr_t* fences = fences_;
-  size_t k = 0, n = fence_count_;
-  while (n > 1) {
-    size_t half = n / 2;
-    k = fences[k + half] <= w ? k + half : k;
-    n -= half;
-  }
-  const uintptr_t* starts = starts_;
-  size_t lo = k * kFenceStride;
-  n = count_ - lo < kFenceStride ? count_ - lo : kFenceStride;
-  while (n > 1) {
-    size_t half = n / 2;
-    lo = starts[lo + half] <= w ? lo + half : lo;
-    n -= half;
-  }
+  size_t lo = LastAtOrBefore(fences_, 0, fence_count_, w) * kFenceStride;
+  lo = LastAtOrBefore(starts_, lo, count_ - lo < kFenceStride ? count_ - lo : kFenceStride, w);
   uintptr_t start = starts_[lo];
   if (w < start) return SIZE_MAX;
   uint64_t size = sizes_[lo];
