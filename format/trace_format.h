@@ -299,6 +299,13 @@ constexpr ApiFamily FamilyOf(Api api) {
   }
 }
 
+// Whether releasing a block of family `alloc` through family `release` is a
+// mismatched free (new/delete[], malloc/delete, ...): both known, and
+// different.
+constexpr bool FamiliesMismatch(ApiFamily alloc, ApiFamily release) {
+  return alloc != release && alloc != ApiFamily::kNone && release != ApiFamily::kNone;
+}
+
 // Stable display name ("malloc", "operator new[](unsigned long)", ...), or
 // nullptr for values outside the enum.
 const char* ApiName(Api api);

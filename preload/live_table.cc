@@ -1002,11 +1002,9 @@ LiveTable::NestedRemove LiveTable::TryRemoveNested(uintptr_t address, format::Ap
     result = NestedRemove::kBusy;
   } else if (Impl::View cur = Impl::Current(shard); Impl::Find(cur, w.hash, &ci, &ei)) {
     Impl::Unpack(cur.chunks[ci].w[2 * ei], cur.chunks[ci].w[2 * ei + 1], out);
-    const format::ApiFamily allocated = format::FamilyOf(out->api);
-    const format::ApiFamily freeing = format::FamilyOf(api);
     if (!out->internal &&
-        (internal_only || (allocated != freeing && allocated != format::ApiFamily::kNone &&
-                           freeing != format::ApiFamily::kNone))) {
+        (internal_only ||
+         format::FamiliesMismatch(format::FamilyOf(out->api), format::FamilyOf(api)))) {
       shard.lock.Unlock();
       return NestedRemove::kBusy;  // left as it was
     }

@@ -211,9 +211,7 @@ bool FreeNestedAtOnce(void* p, format::Api api) {
     LiveCells::Cell before;
     if (g_live_cells.Clear(address, ts->cell_owner, &order, &family, &double_free, &before) ==
         LiveCells::Result::kDone) {
-      const format::ApiFamily freeing = format::FamilyOf(api);
-      const bool mismatched = family != freeing && family != format::ApiFamily::kNone &&
-                              freeing != format::ApiFamily::kNone;
+      const bool mismatched = format::FamiliesMismatch(family, format::FamilyOf(api));
       if (!mismatched && ts->encoder.PutFreeAddress(NowUs(), api, address, order)) {
         done = true;
       } else {

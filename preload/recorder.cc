@@ -321,9 +321,8 @@ constexpr ApiFamilies kApiFamilies = [] {
   return t;
 }();
 bool IsMismatched(Api alloc_api, Api free_api) {
-  format::ApiFamily a = kApiFamilies.of[static_cast<uint8_t>(alloc_api)];
-  format::ApiFamily f = kApiFamilies.of[static_cast<uint8_t>(free_api)];
-  return a != format::ApiFamily::kNone && f != format::ApiFamily::kNone && a != f;
+  return format::FamiliesMismatch(kApiFamilies.of[static_cast<uint8_t>(alloc_api)],
+                                  kApiFamilies.of[static_cast<uint8_t>(free_api)]);
 }
 
 // With address frees the cell knows the allocation's family, not its api.
@@ -332,7 +331,7 @@ __attribute__((always_inline)) inline bool IsMismatchedFamily(format::ApiFamily 
                                                               Api free_api) {
   format::ApiFamily f = kApiFamilies.of[static_cast<uint8_t>(free_api)];
   if (__builtin_expect(alloc_family == f, 1)) return false;
-  return alloc_family != format::ApiFamily::kNone && f != format::ApiFamily::kNone;
+  return format::FamiliesMismatch(alloc_family, f);
 }
 
 void RecordMismatch(ThreadState* ts, void* p, Api api, uint64_t alloc_id, uint64_t now) {
