@@ -22,6 +22,7 @@
 #include "preload/leak_scan.h"
 #include "preload/leak_snapshot.h"
 #include "preload/options.h"
+#include "preload/page_residency.h"
 #include "preload/raw_log.h"
 #include "preload/reentry_guard.h"
 #include "preload/root_regions.h"
@@ -53,6 +54,7 @@ struct LeakScanStats {
   uint64_t threads_not_signalled = 0;  // of the missed: judged unable to answer (no wait)
   uint64_t stop_us = 0;                // of duration_us: stopping the other threads
   uint64_t words_searched = 0;  // of words_scanned: past the granule filter (leak_scan.h)
+  uint64_t pages_skipped = 0;   // never-written pages not read (page_residency.h)
 };
 
 void LogScanStats(const LeakScanStats& scan) {
@@ -70,7 +72,8 @@ void LogScanStats(const LeakScanStats& scan) {
       .Num(static_cast<int64_t>(scan.threads_missed)).Str(" missed (")
       .Num(static_cast<int64_t>(scan.threads_not_signalled)).Str(" not signalled), stop ")
       .Num(static_cast<int64_t>(scan.stop_us)).Str(" us; ")
-      .Num(static_cast<int64_t>(scan.words_searched)).Str(" words searched");
+      .Num(static_cast<int64_t>(scan.words_searched)).Str(" words searched; ")
+      .Num(static_cast<int64_t>(scan.pages_skipped)).Str(" pages never written skipped");
   RawLog(l);
 }
 
@@ -418,11 +421,32 @@ class MappingRoots {
         return false;
       }
       if (chi <= lo || clo >= hi) continue;
-      if (scan && clo > pos) Copy(v, pos, clo);
+      if (scan && clo > pos) CopyUsed(v, pos, clo);
       if (chi > pos) pos = chi;
     }
-    if (scan && pos < hi) Copy(v, pos, hi);
+    if (scan && pos < hi) CopyUsed(v, pos, hi);
     return true;
+  }
+
+  // Copy of [lo, hi) but, in private anonymous memory, the pages never
+  // written (page_residency.h): a thread's stack reserve, an arena's
+  // untouched tail, a reserved buffer.
+  void CopyUsed(const Vma& v, uintptr_t lo, uintptr_t hi) {
+    if (v.file_backed || v.shared || v.device) {
+      Copy(v, lo, hi);
+      return;
+    }
+    struct Args {
+      MappingRoots* self;
+      const Vma* v;
+    } args{this, &v};
+    pages_.ForEachUsedRun(
+        lo, hi,
+        [](uintptr_t a, uintptr_t b, void* ctx) {
+          auto* x = static_cast<Args*>(ctx);
+          x->self->Copy(*x->v, a, b);
+        },
+        &args);
   }
 
   // Copies n bytes at `address` without faulting: process_vm_readv, or a
@@ -496,6 +520,10 @@ class MappingRoots {
   uintptr_t tls_below_ = 0;
   bool readv_works_ = true;
   uint64_t bytes_ = 0;
+  PageResidency pages_;
+
+ public:
+  uint64_t pages_skipped() const { return pages_.pages_skipped(); }
 };
 
 // The blocks of one class, by name (leak_snapshot.h: an id, or with
@@ -573,6 +601,7 @@ bool ScanLocked(format::ScanReason reason, uintptr_t caller_frame, const uintptr
   const uint64_t* sizes = snap.sizes;
   HookContext hook_context{&map, &snap};
   uint64_t root_bytes = 0;
+  uint64_t root_pages_skipped = 0;
   if (ok) {
     LeakClassifier::Hooks hooks;
     hooks.usable_size = UsableSize;
@@ -586,7 +615,14 @@ bool ScanLocked(format::ScanReason reason, uintptr_t caller_frame, const uintptr
       uintptr_t lo = starts[i], hi = lo + sizes[i];
       const Vma* v = map.Find(lo);
       bool readable = v != nullptr && v->readable && hi <= v->end;
-      if (!readable && !map.Readable(lo, hi)) classifier.SetUnreadable(i);
+      if (!readable && !map.Readable(lo, hi)) {
+        classifier.SetUnreadable(i);
+      } else if (readable && sizes[i] >= PageResidency::kMinBytes && !v->file_backed &&
+                 !v->shared && !v->device) {
+        // Every allocator block lives in such memory; the check is for a
+        // block whose mapping was replaced (a stale internal entry).
+        classifier.SetAnonymous(i);
+      }
     }
     RootScanner roots{&classifier, &map, &snap};
     for (size_t i = 0; i < modules.range_count; ++i) {
@@ -641,6 +677,7 @@ bool ScanLocked(format::ScanReason reason, uintptr_t caller_frame, const uintptr
         }
         sample_memory();
         roots.root_bytes += mappings.Scan();
+        root_pages_skipped = mappings.pages_skipped();
       }
       errno = saved_errno;
     }
@@ -679,6 +716,7 @@ bool ScanLocked(format::ScanReason reason, uintptr_t caller_frame, const uintptr
       stats.snapshot_bytes = snap.bytes;
       stats.peak_bytes = mapped_most - mapped_before;
       stats.words_scanned = classifier.words_scanned();
+      stats.pages_skipped = classifier.pages_skipped() + root_pages_skipped;
       stats.threads_stopped = threads_stopped;
       stats.threads_missed = threads_missed;
       stats.threads_not_signalled = threads_not_signalled;

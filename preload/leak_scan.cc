@@ -95,7 +95,9 @@ bool LeakClassifier::BuildGranuleFilter() {
   return true;
 }
 
-void LeakClassifier::SetUnreadable(size_t index) { unreadable_[index] = 1; }
+void LeakClassifier::SetUnreadable(size_t index) { unreadable_[index] |= kUnreadable; }
+
+void LeakClassifier::SetAnonymous(size_t index) { unreadable_[index] |= kAnonymous; }
 
 size_t LeakClassifier::Find(uintptr_t w) const {
   if (w < min_ || w >= max_) return SIZE_MAX;
@@ -121,7 +123,7 @@ void LeakClassifier::Push(uint32_t index) {
 // the header of the chunk after block B sits at B + usable_size(B) - 8,
 // which is inside B when B uses all of its usable bytes.
 bool LeakClassifier::IsNextChunkHeader(size_t index, uintptr_t ptr) const {
-  if (hooks_.usable_size == nullptr || unreadable_[index] != 0) return false;
+  if (hooks_.usable_size == nullptr || (unreadable_[index] & kUnreadable) != 0) return false;
   uintptr_t start = starts_[index];
   uint64_t size = sizes_[index];
   if (size < kWord || ptr - start + kWord < size) return false;
@@ -133,7 +135,7 @@ bool LeakClassifier::IsNextChunkHeader(size_t index, uintptr_t ptr) const {
 // that runtimes legitimately keep to reachable blocks. Same tests, in the
 // same order, as memcheck 3.19 (mc_leakcheck.c, heuristic_reachedness):
 bool LeakClassifier::Heuristic(size_t index, uintptr_t ptr) const {
-  if (unreadable_[index] != 0 || ptr % kWord != 0) return false;
+  if ((unreadable_[index] & kUnreadable) != 0 || ptr % kWord != 0) return false;
   uintptr_t start = starts_[index];
   uint64_t size = sizes_[index];
   uintptr_t offset = ptr - start;
@@ -249,12 +251,33 @@ void LeakClassifier::ScanSpan(const uintptr_t* p, const uintptr_t* end, bool pri
   }
 }
 
+void LeakClassifier::ScanUsedPages(uintptr_t lo, uintptr_t hi, bool prior_definite,
+                                   int64_t clique) {
+  struct Args {
+    LeakClassifier* self;
+    bool prior_definite;
+    int64_t clique;
+  } args{this, prior_definite, clique};
+  pages_.ForEachUsedRun(
+      lo, hi,
+      [](uintptr_t a, uintptr_t b, void* ctx) {
+        auto* x = static_cast<Args*>(ctx);
+        x->self->ScanWords(a, b, x->prior_definite, x->clique);
+      },
+      &args);
+}
+
 void LeakClassifier::Drain(int64_t clique) {
   while (stack_size_ != 0) {
     uint32_t i = stack_[--stack_size_];
-    if (unreadable_[i] != 0) continue;
+    const uint8_t flags = unreadable_[i];
+    if ((flags & kUnreadable) != 0) continue;
     bool definite = clique < 0 && state_[i] == kReachable;
-    ScanWords(starts_[i], starts_[i] + sizes_[i], definite, clique);
+    if ((flags & kAnonymous) != 0) {
+      ScanUsedPages(starts_[i], starts_[i] + sizes_[i], definite, clique);
+    } else {
+      ScanWords(starts_[i], starts_[i] + sizes_[i], definite, clique);
+    }
   }
 }
 

@@ -32,6 +32,7 @@
 #include <cstdint>
 
 #include "format/trace_format.h"
+#include "preload/page_residency.h"
 
 namespace heapsight::preload {
 
@@ -67,6 +68,9 @@ class LeakClassifier {
 
   // A block whose contents must not be read (unmapped or protected pages).
   void SetUnreadable(size_t index);
+  // A block in private anonymous memory: its pages that were never written
+  // read as zeros, and a large block's are skipped (page_residency.h).
+  void SetAnonymous(size_t index);
 
   // Roots. ScanRange reads the aligned words of [lo, hi); the caller
   // guarantees the range is readable.
@@ -87,6 +91,9 @@ class LeakClassifier {
   // Index of the block containing `address`, or SIZE_MAX.
   size_t Find(uintptr_t address) const;
 
+  // Pages of anonymous blocks found never written and not read
+  // (page_residency.h), for the scan summary.
+  uint64_t pages_skipped() const { return pages_.pages_skipped(); }
   // Words looked at (roots + blocks), for the scan summary / benchmark.
   uint64_t words_scanned() const { return words_scanned_; }
   // Of those, the words the granule filter let through to the block search
@@ -99,6 +106,8 @@ class LeakClassifier {
   void Push(uint32_t index);
   void Drain(int64_t clique);
   void ScanWords(uintptr_t lo, uintptr_t hi, bool prior_definite, int64_t clique);
+  // ScanWords of a block's [lo, hi) but its pages never written.
+  void ScanUsedPages(uintptr_t lo, uintptr_t hi, bool prior_definite, int64_t clique);
   void ScanSpan(const uintptr_t* p, const uintptr_t* end, bool prior_definite, int64_t clique);
   void Visit(uintptr_t word, bool prior_definite, int64_t clique);
   bool Heuristic(size_t index, uintptr_t ptr) const;
@@ -117,7 +126,10 @@ class LeakClassifier {
   uintptr_t min_ = 0;
   uintptr_t max_ = 0;  // exclusive
   uint8_t* state_ = nullptr;
+  // Per block: kUnreadable, kAnonymous (SetUnreadable, SetAnonymous).
   uint8_t* unreadable_ = nullptr;
+  static constexpr uint8_t kUnreadable = 1, kAnonymous = 2;
+  PageResidency pages_;
   uint32_t* stack_ = nullptr;
   size_t stack_size_ = 0;
   size_t stack_capacity_ = 0;

@@ -16,6 +16,15 @@
 //         end of its bss (where ld.so keeps its own early
 //         allocations, the main link_map among them)
 //   1048576 the lost 1 MiB block                              -> definitely lost
+// Pointers in pages among many never written (the scan skips those,
+// page_residency.h; memcheck reads them all, zeros, and agrees):
+//   5111  only at 2.5 MiB into an 8 MiB private anonymous     -> reachable
+//         mmap'ed region, its other pages never written
+//   5112  only at 3 MiB into a reachable 8 MiB block (kept in -> reachable
+//         a global, its other pages never written)
+//   5113  only at 5 MiB into a lost 6 MiB block               -> indirectly lost
+//   8388608 the 8 MiB block                                   -> reachable
+//   6291456 the lost 6 MiB block                              -> definitely lost
 // The regions themselves stay mapped until exit.
 #include <fcntl.h>
 #include <pthread.h>
@@ -97,6 +106,29 @@ __attribute__((noinline)) void PageTail() {
   StoreNew(reinterpret_cast<void*>(slot), 5110);
 }
 
+void* g_sparse_block;  // the 8 MiB block: reachable from here
+
+// Large blocks and a region written in one page each: malloc, not Alloc
+// (whose memset would write every page).
+__attribute__((noinline)) void SparseHolders() {
+  constexpr size_t kMiB = 1 << 20;
+  void* region = mmap(nullptr, 8 * kMiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                      -1, 0);
+  if (region == MAP_FAILED) std::abort();
+  StoreNew(static_cast<char*>(region) + 5 * kMiB / 2 + 40, 5111);
+  g_sparse_block = std::malloc(8 * kMiB);
+  if (g_sparse_block == nullptr) std::abort();
+  StoreNew(static_cast<char*>(g_sparse_block) + 3 * kMiB, 5112);
+}
+
+// Called early, so that the later calls overwrite the registers and stack
+// slots that held pointers into the lost block.
+__attribute__((noinline)) void LostSparseHolder() {
+  char* lost = static_cast<char*>(std::malloc(6 << 20));
+  if (lost == nullptr) std::abort();
+  StoreNew(lost + (5 << 20) + 8, 5113);
+}
+
 __attribute__((noinline)) void Scrub() {
   volatile char buf[32768];
   for (size_t i = 0; i < sizeof buf; i++) buf[i] = 0;
@@ -111,6 +143,7 @@ int main() {
   if (mprotect(late, kRegion, PROT_READ | PROT_WRITE) != 0) return 1;
   StoreNew(late + 24, 5103);
   late = nullptr;
+  LostSparseHolder();
   FreedHolder();
   LostHolders();
   pthread_t t;
@@ -118,6 +151,7 @@ int main() {
   pthread_join(t, nullptr);
   FileMapping();
   PageTail();
+  SparseHolders();
   Scrub();
   std::puts("done");
   return 0;
