@@ -68,7 +68,8 @@ void RegisterRegion(uintptr_t start, size_t bytes) {
 // returns a grown shard's old table in pieces from its front
 // (live_table.cc), so a region may shrink from its start; the rest of it
 // stays registered (and out of the leak scan's roots) until it is freed.
-void UnregisterRegion(uintptr_t start, size_t bytes) {
+// False if no registered region starts at `start`.
+bool UnregisterRegion(uintptr_t start, size_t bytes) {
   size_t high = g_region_high.load(std::memory_order_acquire);
   for (size_t i = 0; i < high; ++i) {
     if (g_regions[i].start.load(std::memory_order_relaxed) != start) continue;
@@ -77,7 +78,7 @@ void UnregisterRegion(uintptr_t start, size_t bytes) {
       // A reader that still sees the old start excludes a range that is
       // partly unmapped already: harmless.
       g_regions[i].start.store(start + bytes, std::memory_order_release);
-      return;
+      return true;
     }
     // Unpublish the end first: a reader never sees a slot with a new
     // owner's start and the old owner's end.
@@ -85,8 +86,9 @@ void UnregisterRegion(uintptr_t start, size_t bytes) {
     g_regions[i].start.store(0, std::memory_order_release);
     size_t hint = g_region_hint.load(std::memory_order_relaxed);
     if (i < hint) g_region_hint.store(i, std::memory_order_relaxed);
-    return;
+    return true;
   }
+  return false;
 }
 
 }  // namespace
@@ -131,6 +133,12 @@ void PageFree(void* p, size_t bytes) {
   UnregisterRegion(reinterpret_cast<uintptr_t>(p), bytes);
   if (munmap(p, bytes) != 0) return;
   g_page_bytes.fetch_sub(RoundToPages(bytes), std::memory_order_relaxed);
+}
+
+bool PageFreeIfOwn(void* p, size_t bytes) {
+  if (p == nullptr || !UnregisterRegion(reinterpret_cast<uintptr_t>(p), bytes)) return false;
+  if (munmap(p, bytes) == 0) g_page_bytes.fetch_sub(RoundToPages(bytes), std::memory_order_relaxed);
+  return true;
 }
 
 size_t PageFreeMany(const PageRange* ranges, size_t n) {

@@ -31,6 +31,9 @@ void PageUnreserve(void* p, size_t bytes);
 // they are touched.
 void PagePopulate(void* p, size_t bytes);
 void PageFree(void* p, size_t bytes);
+// PageFree if a PageAlloc region starts at `p`; else nothing, false (for
+// memory that may or may not be ours: the private libunwind's munmap).
+bool PageFreeIfOwn(void* p, size_t bytes);
 // Several PageAlloc ranges returned at once, with one TLB flush for all of
 // them where the kernel allows it: their pages are dropped by one
 // process_madvise(MADV_DONTNEED) over the whole list (Linux 6.16 and later

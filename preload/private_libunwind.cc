@@ -3,7 +3,8 @@
 // Constraints: no malloc (the image is PageAlloc'ed, headers are read into
 // stack buffers); LoadPrivateLibunwind runs once under the reentry guard.
 // The trampolines are single indirect jumps; the replacements bound into
-// libunwind allocate nothing and take no lock of ours.
+// libunwind allocate nothing but pages (its mmap: PageAlloc, whose region
+// registry is lock-free) and take no lock of ours.
 #include "preload/private_libunwind.h"
 
 #include <dlfcn.h>
@@ -158,6 +159,27 @@ int PrivateSigprocmask(int, const sigset_t*, sigset_t* old) {
   return 0;
 }
 
+// Its anonymous memory (the trace cache unw_backtrace maps, 256 KiB per
+// unwinding thread, and its memory pools) is heapsight's own: taken from
+// PageAlloc, it is registered (CopyOwnRegions), so the leak scan neither
+// reads it as a root nor takes its words for the program's pointers, and
+// HEAPSIGHT_STATS counts it. Before, every exit scan copied and searched a
+// traced process's 256 KiB cache (4 process_vm_readv calls of 64 KiB in a
+// traced `wc -l`). Other mappings (its ELF reader maps files read-only) go
+// to the system as they are.
+void* PrivateMmap(void* addr, size_t len, int prot, int flags, int fd, off_t offset) {
+  if (addr == nullptr && fd == -1 && offset == 0 && prot == (PROT_READ | PROT_WRITE) &&
+      flags == (MAP_PRIVATE | MAP_ANONYMOUS)) {
+    void* p = PageAlloc(len);
+    return p != nullptr ? p : MAP_FAILED;  // errno as mmap left it
+  }
+  return mmap(addr, len, prot, flags, fd, offset);
+}
+int PrivateMunmap(void* p, size_t len) {
+  if (PageFreeIfOwn(p, len)) return 0;
+  return munmap(p, len);
+}
+
 void* PrivateMalloc(size_t n) { return g_real.malloc(n); }
 void PrivateFree(void* p) { g_real.free(p); }
 
@@ -178,6 +200,8 @@ const Binding kBindings[] = {
     {"malloc", reinterpret_cast<void*>(&PrivateMalloc)},
     {"free", reinterpret_cast<void*>(&PrivateFree)},
     {"sigprocmask", reinterpret_cast<void*>(&PrivateSigprocmask)},
+    {"mmap", reinterpret_cast<void*>(&PrivateMmap)},
+    {"munmap", reinterpret_cast<void*>(&PrivateMunmap)},
     {"lzma_stream_footer_decode", reinterpret_cast<void*>(&LzmaFail)},
     {"lzma_index_buffer_decode", reinterpret_cast<void*>(&LzmaFail)},
     {"lzma_stream_buffer_decode", reinterpret_cast<void*>(&LzmaFail)},
