@@ -234,6 +234,9 @@ class MappingRoots {
     if (buffer_ != nullptr) PageFree(buffer_, kCopyBytes);
   }
 
+  // Pages of private anonymous mappings found never written and not read.
+  uint64_t pages_skipped() const { return pages_.pages_skipped(); }
+
   // Memory first (PageAlloc registers it, so it is excluded too), then a
   // copy of heapsight's own regions; false if memory ran out.
   bool Init(size_t extra_holes) {
@@ -521,9 +524,6 @@ class MappingRoots {
   bool readv_works_ = true;
   uint64_t bytes_ = 0;
   PageResidency pages_;
-
- public:
-  uint64_t pages_skipped() const { return pages_.pages_skipped(); }
 };
 
 // The blocks of one class, by name (leak_snapshot.h: an id, or with
