@@ -312,6 +312,9 @@ void LeakClassifier::Finish() {
     Push(static_cast<uint32_t>(i));
     Drain(static_cast<int64_t>(i));
   }
+  // No block is read after this: the fd goes before the caller lets the
+  // other threads run again.
+  pages_.Close();
 }
 
 format::LeakClass LeakClassifier::ClassOf(size_t index) const {

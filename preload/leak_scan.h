@@ -83,7 +83,7 @@ class LeakClassifier {
   void MarkReachable(size_t index);
 
   // Runs the rest of the mark phase and the clique phase. Call once, after
-  // every root.
+  // every root. Closes the pagemap it read (page_residency.h).
   void Finish();
 
   format::LeakClass ClassOf(size_t index) const;

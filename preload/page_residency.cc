@@ -19,8 +19,11 @@ constexpr size_t kBatch = 512;
 
 }  // namespace
 
-PageResidency::~PageResidency() {
+PageResidency::~PageResidency() { Close(); }
+
+void PageResidency::Close() {
   if (fd_ >= 0) RawSyscall(SYS_close, fd_);
+  fd_ = kUnopened;
 }
 
 bool PageResidency::Open() {

@@ -50,6 +50,11 @@ class PageResidency {
   uint64_t ForEachUsedRun(uintptr_t lo, uintptr_t hi, void (*fn)(uintptr_t, uintptr_t, void*),
                           void* ctx);
 
+  // Closes the pagemap (the next call opens it again). For the leak scan,
+  // before it lets the other threads run: an fd of ours open while the
+  // program runs could be one a daemon's dup2 or close-all loop takes.
+  void Close();
+
   // Pagemap entries read and pages found unused, over every call
   // (HEAPSIGHT_STATS, tests).
   uint64_t pages_checked() const { return pages_checked_; }
