@@ -31,6 +31,19 @@ bool PageResidency::Open() {
     long fd = RawSyscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>("/proc/self/pagemap"),
                          O_RDONLY | O_CLOEXEC);
     fd_ = fd >= 0 ? static_cast<int>(fd) : -1;
+    // Trusted only if it says a page in use is present: this frame's own
+    // stack page. An emulated /proc that answers zeros would otherwise
+    // have every page skipped, and every pointer in them missed.
+    volatile uintptr_t here = 0;
+    uint64_t entry = 0;
+    if (fd_ >= 0 &&
+        (RawSyscall(SYS_pread64, fd_, reinterpret_cast<long>(&entry), sizeof entry,
+                    static_cast<long>(reinterpret_cast<uintptr_t>(&here) / kPage *
+                                      sizeof(uint64_t))) != sizeof entry ||
+         (entry & kPresent) == 0)) {
+      RawSyscall(SYS_close, fd_);
+      fd_ = -1;
+    }
   }
   return fd_ >= 0;
 }

@@ -17,8 +17,9 @@
 // mapping reads the file, not zeros, and a shared mapping's page may be
 // present in another process only. The caller checks the mapping.
 //
-// Without /proc/self/pagemap (a sandbox, no /proc) every page counts as
-// used: the scan reads everything, as before.
+// Without /proc/self/pagemap (a sandbox, no /proc), or with one that does
+// not say the caller's own stack page is present (an emulated /proc), every
+// page counts as used: the scan reads everything, as before.
 //
 // Constraints: no malloc, no locks, no loader calls (raw system calls:
 // safe while other threads are stopped, and errno is untouched); not
