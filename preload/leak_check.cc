@@ -435,21 +435,11 @@ class MappingRoots {
   // written (page_residency.h): a thread's stack reserve, an arena's
   // untouched tail, a reserved buffer.
   void CopyUsed(const Vma& v, uintptr_t lo, uintptr_t hi) {
-    if (v.file_backed || v.shared || v.device) {
+    if (!v.PrivateAnonymous()) {
       Copy(v, lo, hi);
       return;
     }
-    struct Args {
-      MappingRoots* self;
-      const Vma* v;
-    } args{this, &v};
-    pages_.ForEachUsedRun(
-        lo, hi,
-        [](uintptr_t a, uintptr_t b, void* ctx) {
-          auto* x = static_cast<Args*>(ctx);
-          x->self->Copy(*x->v, a, b);
-        },
-        &args);
+    pages_.ForEachUsedRun(lo, hi, [&](uintptr_t a, uintptr_t b) { Copy(v, a, b); });
   }
 
   // Copies n bytes at `address` without faulting: process_vm_readv, or a
@@ -617,8 +607,7 @@ bool ScanLocked(format::ScanReason reason, uintptr_t caller_frame, const uintptr
       bool readable = v != nullptr && v->readable && hi <= v->end;
       if (!readable && !map.Readable(lo, hi)) {
         classifier.SetUnreadable(i);
-      } else if (readable && sizes[i] >= PageResidency::kMinBytes && !v->file_backed &&
-                 !v->shared && !v->device) {
+      } else if (readable && sizes[i] >= PageResidency::kMinBytes && v->PrivateAnonymous()) {
         // Every allocator block lives in such memory; the check is for a
         // block whose mapping was replaced (a stale internal entry).
         classifier.SetAnonymous(i);

@@ -253,18 +253,8 @@ void LeakClassifier::ScanSpan(const uintptr_t* p, const uintptr_t* end, bool pri
 
 void LeakClassifier::ScanUsedPages(uintptr_t lo, uintptr_t hi, bool prior_definite,
                                    int64_t clique) {
-  struct Args {
-    LeakClassifier* self;
-    bool prior_definite;
-    int64_t clique;
-  } args{this, prior_definite, clique};
   pages_.ForEachUsedRun(
-      lo, hi,
-      [](uintptr_t a, uintptr_t b, void* ctx) {
-        auto* x = static_cast<Args*>(ctx);
-        x->self->ScanWords(a, b, x->prior_definite, x->clique);
-      },
-      &args);
+      lo, hi, [&](uintptr_t a, uintptr_t b) { ScanWords(a, b, prior_definite, clique); });
 }
 
 void LeakClassifier::Drain(int64_t clique) {

@@ -30,6 +30,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 namespace heapsight::preload {
 
@@ -50,6 +51,14 @@ class PageResidency {
   // run: the whole range. Returns the bytes left out (known zero).
   uint64_t ForEachUsedRun(uintptr_t lo, uintptr_t hi, void (*fn)(uintptr_t, uintptr_t, void*),
                           void* ctx);
+  // The same with any callable fn(lo', hi') (a lambda with captures).
+  template <typename Fn>
+  uint64_t ForEachUsedRun(uintptr_t lo, uintptr_t hi, Fn&& fn) {
+    using Callable = std::remove_reference_t<Fn>;
+    return ForEachUsedRun(
+        lo, hi,
+        [](uintptr_t a, uintptr_t b, void* ctx) { (*static_cast<Callable*>(ctx))(a, b); }, &fn);
+  }
 
   // Closes the pagemap (the next call opens it again). For the leak scan,
   // before it lets the other threads run: an fd of ours open while the

@@ -31,6 +31,11 @@ struct Vma {
   // /dev/zero, "/dev/zero (deleted)" (MAP_SHARED|MAP_ANONYMOUS) and files
   // under /dev/shm are ordinary memory.
   bool device = false;
+
+  // Private anonymous memory: a page of it never written reads as zeros
+  // (page_residency.h). A file mapping's page not yet faulted in reads the
+  // file; a shared or device mapping's may be written by others.
+  bool PrivateAnonymous() const { return !file_backed && !shared && !device; }
 };
 
 struct MemoryMap {

@@ -18,10 +18,8 @@ using Runs = std::vector<std::pair<uintptr_t, uintptr_t>>;
 
 Runs UsedRuns(PageResidency* pages, uintptr_t lo, uintptr_t hi, uint64_t* skipped) {
   Runs runs;
-  *skipped = pages->ForEachUsedRun(
-      lo, hi,
-      [](uintptr_t a, uintptr_t b, void* ctx) { static_cast<Runs*>(ctx)->emplace_back(a, b); },
-      &runs);
+  *skipped =
+      pages->ForEachUsedRun(lo, hi, [&](uintptr_t a, uintptr_t b) { runs.emplace_back(a, b); });
   return runs;
 }
 

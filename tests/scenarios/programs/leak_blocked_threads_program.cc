@@ -28,13 +28,22 @@ std::atomic<pid_t> g_reader_tid{0};
 int g_pipe[2];
 void* volatile g_kept = nullptr;
 
-void* SigwaitThread(void*) {
+// A thread's start: every signal blocked, a block of `bytes` for the
+// caller to keep on its stack, its tid published.
+__attribute__((noinline)) void* BlockSignalsAndAllocate(size_t bytes, std::atomic<pid_t>* tid) {
   sigset_t all;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, nullptr);
-  void* volatile mine = std::malloc(7301);
-  std::memset(mine, 0, 7301);
-  g_waiter_tid = static_cast<pid_t>(syscall(SYS_gettid));
+  void* block = std::malloc(bytes);
+  std::memset(block, 0, bytes);
+  *tid = static_cast<pid_t>(syscall(SYS_gettid));
+  return block;
+}
+
+void* SigwaitThread(void*) {
+  void* volatile mine = BlockSignalsAndAllocate(7301, &g_waiter_tid);
+  sigset_t all;
+  sigfillset(&all);
   for (;;) {
     int sig = 0;
     if (sigwait(&all, &sig) != 0) continue;
@@ -46,12 +55,7 @@ void* SigwaitThread(void*) {
 }
 
 void* ReaderThread(void*) {
-  sigset_t all;
-  sigfillset(&all);
-  pthread_sigmask(SIG_BLOCK, &all, nullptr);
-  void* volatile mine = std::malloc(7302);
-  std::memset(mine, 0, 7302);
-  g_reader_tid = static_cast<pid_t>(syscall(SYS_gettid));
+  void* volatile mine = BlockSignalsAndAllocate(7302, &g_reader_tid);
   char c;
   while (read(g_pipe[0], &c, 1) != 1) {
   }
