@@ -451,6 +451,8 @@ void LogStats() {
       .Num(static_cast<int64_t>(use.retired_bytes)).Str(" bytes queued); other ")
       .Num(mapped - table_bytes + static_cast<int64_t>(sizeof g_live_blocks))
       .Str(" bytes (stack table ").Num(static_cast<int64_t>(g_stack_table.MappedBytes()))
+      .Str(", libunwind ").Num(static_cast<int64_t>(PrivateLibunwindMappedBytes()))
+      .Str(" (at most ").Num(static_cast<int64_t>(PrivateLibunwindPeakBytes())).Str(")")
       .Str(", the rest thread buffers, arena, module map)");
   if (g_address_frees) {
     // Address frees: the program's live blocks are in the cells (the live

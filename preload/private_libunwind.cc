@@ -167,16 +167,30 @@ int PrivateSigprocmask(int, const sigset_t*, sigset_t* old) {
 // traced process's 256 KiB cache (4 process_vm_readv calls of 64 KiB in a
 // traced `wc -l`). Other mappings (its ELF reader maps files read-only) go
 // to the system as they are.
+// Bytes of PageAlloc memory the copy holds now (HEAPSIGHT_STATS, tests: a
+// thread's unw_backtrace trace cache is 256 KiB of it, unwinder.h).
+std::atomic<size_t> g_private_mapped{0};
+std::atomic<size_t> g_private_peak{0};  // g_private_mapped's most
+
 void* PrivateMmap(void* addr, size_t len, int prot, int flags, int fd, off_t offset) {
   if (addr == nullptr && fd == -1 && offset == 0 && prot == (PROT_READ | PROT_WRITE) &&
       flags == (MAP_PRIVATE | MAP_ANONYMOUS)) {
     void* p = PageAlloc(len);
-    return p != nullptr ? p : MAP_FAILED;  // errno as mmap left it
+    if (p == nullptr) return MAP_FAILED;  // errno as mmap left it
+    size_t now = g_private_mapped.fetch_add(len, std::memory_order_relaxed) + len;
+    size_t peak = g_private_peak.load(std::memory_order_relaxed);
+    while (now > peak &&
+           !g_private_peak.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+    }
+    return p;
   }
   return mmap(addr, len, prot, flags, fd, offset);
 }
 int PrivateMunmap(void* p, size_t len) {
-  if (PageFreeIfOwn(p, len)) return 0;
+  if (PageFreeIfOwn(p, len)) {
+    g_private_mapped.fetch_sub(len, std::memory_order_relaxed);
+    return 0;
+  }
   return munmap(p, len);
 }
 
@@ -464,6 +478,9 @@ bool LoadPrivateLibunwind() {
   g_state.store(ok ? 2 : 3, std::memory_order_release);
   return ok;
 }
+
+size_t PrivateLibunwindMappedBytes() { return g_private_mapped.load(std::memory_order_relaxed); }
+size_t PrivateLibunwindPeakBytes() { return g_private_peak.load(std::memory_order_relaxed); }
 
 void PrivateLibunwindRange(uintptr_t* begin, uintptr_t* end) {
   bool loaded = g_state.load(std::memory_order_acquire) == 2;

@@ -51,6 +51,12 @@ namespace heapsight::preload {
 // answer.
 bool LoadPrivateLibunwind();
 
+// Anonymous memory the private copy has mapped and not returned (its
+// memory pools, and each thread's unw_backtrace trace cache: 256 KiB).
+size_t PrivateLibunwindMappedBytes();
+// The most it held at once.
+size_t PrivateLibunwindPeakBytes();
+
 // The private copy's address range (0, 0 when not loaded).
 void PrivateLibunwindRange(uintptr_t* begin, uintptr_t* end);
 

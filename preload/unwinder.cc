@@ -22,6 +22,23 @@ uintptr_t g_self_begin = 0;
 uintptr_t g_self_end = 0;
 constinit thread_local uintptr_t t_stack_low __attribute__((tls_model("initial-exec"))) = 0;
 constinit thread_local uintptr_t t_stack_high __attribute__((tls_model("initial-exec"))) = 0;
+constinit thread_local uint32_t t_stepped_unwinds __attribute__((tls_model("initial-exec"))) = 0;
+
+__attribute__((noinline)) size_t SteppedBacktrace(uintptr_t* buf, size_t want) {
+  unw_context_t context;
+  unw_cursor_t cursor;
+  if (unw_getcontext(&context) != 0 || unw_init_local(&cursor, &context) != 0) return 0;
+  size_t n = 0;
+  // Step first: the context is this function's, whose frame unw_backtrace's
+  // equivalent (its own) does not report either.
+  while (n < want && unw_step(&cursor) > 0) {
+    unw_word_t ip;
+    if (unw_get_reg(&cursor, UNW_REG_IP, &ip) < 0) break;
+    buf[n++] = static_cast<uintptr_t>(ip);
+  }
+  return n;
+}
+
 namespace {
 // Set once InitThreadStackBounds has tried (it may fail: no fd left).
 thread_local bool t_stack_bounds_tried __attribute__((tls_model("initial-exec"))) = false;

@@ -1,7 +1,8 @@
 // preload/unwinder.h: captures the current call stack as return addresses.
 //
-// Two unwinders: libunwind's unw_backtrace (default; DWARF-based, works
-// without frame pointers) and an opt-in frame-pointer walk
+// Two unwinders: libunwind (default; DWARF-based, works without frame
+// pointers: a cursor stepped with unw_step for a thread's first
+// kSteppedUnwinds stacks, unw_backtrace after) and an opt-in frame-pointer walk
 // (HEAPSIGHT_UNWIND=fp) that checks every frame pointer against the
 // thread's stack bounds before reading it, so it can never fault. Leading
 // frames inside libheapsight.so itself are dropped. Return addresses are
@@ -75,6 +76,25 @@ inline size_t CutAt(uintptr_t* frames, size_t kept) {
   return kept + 1;
 }
 
+// A thread's first kSteppedUnwinds libunwind unwinds step a cursor
+// (SteppedBacktrace) instead of calling unw_backtrace. unw_backtrace keeps a
+// trace cache per thread, which it maps (256 KiB) and fills (all 16,384
+// entries: its empty value is not zero) at the thread's first call: 64 page
+// faults and 256 KiB resident in every thread that ever unwinds, though the
+// unwind cache leaves libunwind only a thread's first few events (its
+// warm-up) and the stacks it refuses. A thread that keeps coming back
+// (signal frames, code without CFI, stacks off its own) is worth the trace
+// cache, whose hits step a frame in a few nanoseconds where unw_step takes
+// tens: after kSteppedUnwinds it switches to unw_backtrace. Both give the
+// same frames (unwinder_test, scenario tests with HEAPSIGHT_VERIFY_UNWIND).
+inline constexpr uint32_t kSteppedUnwinds = 64;
+extern constinit thread_local uint32_t t_stepped_unwinds __attribute__((tls_model("initial-exec")));
+// unw_backtrace's frames by unw_step: the return address into its caller
+// first (its own frame is not reported, as unw_backtrace's is not), at most
+// `want`. Out of line, like unw_backtrace, so both start one frame out of
+// the function that called them. Call inside the fork gate.
+size_t SteppedBacktrace(uintptr_t* buf, size_t want);
+
 // Unwinds into `buf` (max_depth + kCaptureSlack entries) and points *frames
 // at the program's frames (innermost first) inside it; returns how many (at
 // most max_depth, plus one: when the stack had more than max_depth frames,
@@ -103,9 +123,14 @@ __attribute__((always_inline)) inline size_t CaptureStack(UnwindMode mode, uintp
     // Inside the fork gate: libunwind's cache lock and the loader's lock
     // (dl_iterate_phdr) must not be held by us at a fork (fork_gate.h).
     EnterForkGate();
-    int got = unw_backtrace(reinterpret_cast<void**>(buf), static_cast<int>(want));
+    if (t_stepped_unwinds < kSteppedUnwinds) {
+      ++t_stepped_unwinds;
+      n = SteppedBacktrace(buf, want);
+    } else {
+      int got = unw_backtrace(reinterpret_cast<void**>(buf), static_cast<int>(want));
+      n = got > 0 ? static_cast<size_t>(got) : 0;
+    }
     LeaveForkGate();
-    n = got > 0 ? static_cast<size_t>(got) : 0;
   }
   // A full buffer: the unwinder stopped for want of room, not at the end.
   const bool full = n == want;

@@ -7,6 +7,7 @@
 // cache on (the default) and off, for code with and without frame pointers.
 #include <gtest/gtest.h>
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -166,6 +167,63 @@ TEST(UnwindCacheScenario, FramePointerCodeCacheOn) {
 TEST(UnwindCacheScenario, FramePointerCodeFramePointerUnwinder) {
   EXPECT_EQ(CheckEveryStack("unwind_cache_program_fp", {{"HEAPSIGHT_UNWIND", "fp"}}),
             (std::vector<int64_t>{0, 0}));
+}
+
+// thread_unwind_program: `threads` threads of `per_thread` allocations each,
+// alive at once. Checks every allocation of size 7000/7001 is
+// Allocate <- Worker and that all of them share one stack node (the
+// unwinds by unw_step and by unw_backtrace gave the same return
+// addresses); returns the most memory libunwind held at once
+// (HEAPSIGHT_STATS), -1 if the line is missing.
+int64_t CheckThreadStacks(int threads, int per_thread, std::map<std::string, std::string> env) {
+  std::string exe = ScenarioProgram("thread_unwind_program");
+  env["HEAPSIGHT_STATS"] = "1";
+  RunResult run =
+      RunTraced({exe, std::to_string(threads), std::to_string(per_thread)}, MakeTempDir(), env);
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.traces.size(), 1u);
+  if (run.traces.size() != 1) return -1;
+  TraceContents t = ReadTrace(run.traces[0]);
+  EXPECT_EQ(t.error, "");
+  ProgramSymbols symbols(exe, t);
+  EXPECT_EQ(symbols.Error(), "");
+  std::set<uint64_t> stacks;
+  int allocations = 0;
+  for (const auto& r : t.records) {
+    if (r.tag != format::RecordTag::kAlloc || (r.size != 7000 && r.size != 7001)) continue;
+    ++allocations;
+    stacks.insert(r.stack);
+    std::vector<std::string> frames = symbols.Frames(t, r.stack);
+    EXPECT_TRUE(frames.size() >= 2 && frames[0] == "Allocate" && frames[1] == "Worker")
+        << "stack " << r.stack << ": " << (frames.empty() ? "(none)" : frames[0]);
+  }
+  EXPECT_EQ(allocations, threads * per_thread);
+  EXPECT_EQ(stacks.size(), 1u);
+  size_t at = run.err.find(", libunwind ");
+  if (at == std::string::npos) return -1;
+  at = run.err.find(" (at most ", at);
+  if (at == std::string::npos) return -1;
+  return std::stoll(run.err.substr(at + 10));
+}
+
+constexpr int64_t kTraceCacheBytes = 256 * 1024;  // unw_backtrace's, per thread
+
+// A pool of threads that allocate a little: the unwind cache takes each
+// thread's stacks after its first few, which libunwind steps with a
+// cursor, so no thread maps unw_backtrace's 256 KiB trace cache (before:
+// 32 x 256 KiB resident, and 64 page faults per thread).
+TEST(UnwindCacheScenario, ShortThreadsMapNoTraceCache) {
+  int64_t bytes = CheckThreadStacks(32, 40, {});
+  EXPECT_GE(bytes, 0);
+  EXPECT_LT(bytes, kTraceCacheBytes);
+}
+
+// Every stack left to libunwind (cache off): each thread's first 64 are
+// stepped, the rest unw_backtrace's (so both threads map its trace cache),
+// and every stack is the same node either way.
+TEST(UnwindCacheScenario, ThreadsSwitchToBacktraceAfterSteppedUnwinds) {
+  int64_t bytes = CheckThreadStacks(2, 300, {{"HEAPSIGHT_UNWIND_CACHE", "0"}});
+  EXPECT_GE(bytes, 2 * kTraceCacheBytes);
 }
 
 }  // namespace
