@@ -51,6 +51,14 @@ constexpr size_t kKeptBytes = size_t{64} << 10;
 constexpr size_t kReturnBatch = size_t{1} << 20;
 // Slots copied between two checks for a batch to return.
 constexpr size_t kCopyBatchSlots = 4096;
+// Both tables' first capacity. A slot's home is random, so a table's
+// pages are all touched once it holds a few entries per page: at 4,096
+// slots (32 KiB of edges, 96 KiB of stacks) a traced `sort` of a few
+// hundred nodes took 40 page faults here, about 80 us of its 2 ms (thr27,
+// docs/performance.md). Programs with more stacks double it a few times
+// more, early and cheaply; those generations are small enough to stay
+// mapped whole (kKeptBytes), about 120 KiB in all.
+constexpr size_t kFirstSlots = 256;
 
 // The pages of an old table of `bytes` bytes at `table`, returned while it
 // is copied (top of this file): all but its first kKeptBytes and the tail
@@ -135,7 +143,7 @@ void StackTable::InsertStack(StackTableData* table, uint64_t hash, uint64_t hash
 
 bool StackTable::GrowStacks() {
   StackTableData* old = stacks_.load(std::memory_order_relaxed);
-  size_t capacity = old == nullptr ? 4096 : old->capacity * 2;
+  size_t capacity = old == nullptr ? kFirstSlots : old->capacity * 2;
   size_t bytes = offsetof(StackTableData, slots) + capacity * sizeof(StackSlot);
   auto* table = static_cast<StackTableData*>(PageAlloc(bytes));
   if (table == nullptr) return false;
@@ -160,7 +168,7 @@ bool StackTable::GrowStacks() {
 
 bool StackTable::GrowEdges() {
   EdgeTableData* old = edges_.load(std::memory_order_relaxed);
-  size_t capacity = old == nullptr ? 4096 : old->capacity * 2;
+  size_t capacity = old == nullptr ? kFirstSlots : old->capacity * 2;
   if (capacity > (size_t{1} << 32)) return false;  // the slot's 32 hash bits place it
   size_t bytes = offsetof(EdgeTableData, slots) + capacity * sizeof(uint64_t);
   auto* table = static_cast<EdgeTableData*>(PageAlloc(bytes));

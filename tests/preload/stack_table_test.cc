@@ -183,24 +183,27 @@ size_t ResidentBytes() {
   return static_cast<size_t>(resident) * static_cast<size_t>(sysconf(_SC_PAGESIZE));
 }
 
-// 70,000 one-frame stacks: both tables grow 4,096 -> 131,072 slots (6
+// 70,000 one-frame stacks: both tables grow 256 -> 131,072 slots (10
 // generations; the edge table grows when it would be more than 5/8 full,
 // the full-stack table at 3/4), nodes
 // fill 5 pages of 16,384 (12 bytes each). A table is a header (capacity,
 // shift: 16 bytes) and its slots (24 bytes in the full-stack table, 8 in
-// the edge table). The 5 old generations of each table stay mapped for
+// the edge table). The 9 old generations of each table stay mapped for
 // lock-free readers but keep only their first 64 KiB (and a tail short of
 // a 64 KiB block) resident:
 //   nodes          5 x 16,384 x 12                       =   983,040
 //   stack table    16 + 131,072 x 24                     = 3,145,744
 //   edge table     16 + 131,072 x 8                      = 1,048,592
-//   old stack tables  98,320 (4,096 slots: under two 64 KiB blocks, kept
-//                     whole) + 4 x (65,536 + 16)         =   360,528
-//   old edge tables   32,784 + 65,552 (kept whole)
-//                     + 3 x (65,536 + 16)                =   294,992
-// = 5,832,896 bytes (83 per node: one full stack per node is this table's
-// worst case). 16-byte nodes, 24-byte edge slots holding the key, 32-byte
-// stack slots and growth at half full made it 17,596,920.
+//   old stack tables  (256 + 512 + 1,024 + 2,048) x 24 + 4 x 16
+//                     + 98,320 (4,096 slots: under two 64 KiB blocks,
+//                     kept whole) + 4 x (65,536 + 16)    =   452,752
+//   old edge tables   (256 + ... + 4,096) x 8 + 5 x 16 (kept whole)
+//                     + 65,552 (8,192 slots, kept whole)
+//                     + 3 x (65,536 + 16)                =   325,776
+// = 5,955,904 bytes (85 per node: one full stack per node is this table's
+// worst case). With 4,096-slot first tables it was 5,832,896; 16-byte
+// nodes, 24-byte edge slots holding the key, 32-byte stack slots and
+// growth at half full made it 17,596,920.
 TEST(StackTable, OldGenerationsAreReturnedAfterGrowth) {
   static StackTable t;
   size_t before = ResidentBytes();
@@ -209,12 +212,12 @@ TEST(StackTable, OldGenerationsAreReturnedAfterGrowth) {
     uint64_t first, last;
     ASSERT_EQ(t.Intern(&ip, 1, &first, &last), i + 1);
   }
-  EXPECT_EQ(t.MappedBytes(), 5832896u);
+  EXPECT_EQ(t.MappedBytes(), 5955904u);
   // And the kernel agrees: the process grew by about what the table holds,
   // not by the 9.6 MB of every generation (1 MiB of slack for the test's
   // own allocations).
   size_t grown = ResidentBytes() - before;
-  EXPECT_LT(grown, size_t{5832896} + (size_t{1} << 20)) << grown;
+  EXPECT_LT(grown, size_t{5955904} + (size_t{1} << 20)) << grown;
   // Every stack is still found, through both tables.
   for (uintptr_t i = 0; i < 70000; i += 7) {
     uintptr_t ip = 0x900000 + i;
