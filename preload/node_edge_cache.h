@@ -26,6 +26,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "preload/written_pages.h"
+
 namespace heapsight::preload {
 
 class NodeEdgeCache {
@@ -41,8 +43,9 @@ class NodeEdgeCache {
   static constexpr size_t kSlots = size_t{1} << kSlotBits;
 
   // The node of edge (parent, ip), or 0 if this cache does not hold it.
-  uint64_t Find(uint64_t parent, uintptr_t ip) const {
-    const Slot& s = slots_[SlotOf(parent, ip)];
+  uint64_t Find(uint64_t parent, uintptr_t ip) {
+    Slot& s = slots_[SlotOf(parent, ip)];
+    written_.BeforeRead(slots_, &s);  // a page's first access a write: written_pages.h
     return s.parent == parent && s.ip == ip ? s.node : 0;
   }
   // Edge (parent, ip) -> node (not 0) exists in the table.
@@ -68,6 +71,7 @@ class NodeEdgeCache {
   }
 
   Slot slots_[kSlots];
+  WrittenPages<sizeof(Slot) * kSlots> written_;
 };
 
 }  // namespace heapsight::preload

@@ -36,6 +36,9 @@ uint64_t StackCache::Find(const uintptr_t* ips, size_t depth) {
     hits_ = 0;
   }
   size_t set = SetOf(ips, depth);
+  // A set's two entries lie in one page (written_pages.h: not read first).
+  entry_pages_.BeforeRead(entries_, &entries_[set * 2]);
+  entry_pages_.BeforeRead(entries_, &entries_[set * 2 + 1]);
   for (size_t way = 0; way < 2; ++way) {
     if (Matches(set * 2 + way, ips, depth)) {
       last_used_[set] = static_cast<uint8_t>(way);
@@ -44,6 +47,11 @@ uint64_t StackCache::Find(const uintptr_t* ips, size_t depth) {
     }
   }
   return 0;
+}
+
+void StackCache::WriteFirstPages() {
+  WriteTouchRange(last_used_, sizeof(*this) - (reinterpret_cast<char*>(last_used_) -
+                                               reinterpret_cast<char*>(this)));
 }
 
 void StackCache::Insert(const uintptr_t* ips, size_t depth, uint64_t leaf) {

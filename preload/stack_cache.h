@@ -35,6 +35,7 @@
 #include <cstdint>
 
 #include "format/options.h"
+#include "preload/written_pages.h"
 
 namespace heapsight::preload {
 
@@ -58,6 +59,9 @@ class StackCache {
   uint64_t Find(const uintptr_t* ips, size_t depth);
   // Remembers `leaf` (non-zero) for the stack. `ips`/`depth` as in Find.
   void Insert(const uintptr_t* ips, size_t depth, uint64_t leaf);
+  // Writes the counters' page, which Active and Find read first
+  // (written_pages.h). Call once the cache is mapped (zero-filled).
+  void WriteFirstPages();
 
  private:
   struct Entry {
@@ -75,6 +79,7 @@ class StackCache {
   uint32_t lookups_;          // in the current window
   uint32_t hits_;
   uint32_t bypass_;           // stacks left to skip
+  WrittenPages<sizeof(Entry) * kSets * 2> entry_pages_;  // entries_ written before read
 };
 
 }  // namespace heapsight::preload

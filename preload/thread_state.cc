@@ -177,6 +177,7 @@ ThreadState* CurrentThreadStateSlow(uint64_t now_us) {
     // Zero-filled pages are an empty cache; without one (mmap failed) every
     // event goes straight to the stack table.
     ts->stack_cache = static_cast<StackCache*>(PageAlloc(sizeof(StackCache)));
+    if (ts->stack_cache != nullptr) ts->stack_cache->WriteFirstPages();
   }
   if (g_unwind_cache && ts->unwind_cache == nullptr) {
     ts->unwind_cache = static_cast<UnwindCache*>(PageAlloc(sizeof(UnwindCache)));

@@ -50,7 +50,7 @@ __attribute__((noinline)) bool CurrentUnwindKey(UnwindKey* key) {
 }
 
 void UnwindCache::Reset() {
-  for (RuleSlot& slot : rules_) slot.ip = 0;
+  for (RuleSlot& slot : rules_) slot.ip = 0;  // (writes every page of it)
   if (big_rules_ != nullptr) {
     // Returned rather than cleared (clearing would touch all of it); the
     // thread maps it again after as many lookups as the first time.
@@ -81,8 +81,13 @@ constexpr int Log2(size_t n) { return n <= 1 ? 0 : 1 + Log2(n / 2); }
 const FrameRule& UnwindCache::RuleFor(uintptr_t ip) {
   // The top bits of a multiplicative hash index the table.
   const uint64_t h = ip * 0x9e3779b97f4a7c15ULL;
-  RuleSlot* slot = big_rules_ != nullptr ? &big_rules_[h >> (64 - Log2(kBigRuleSlots))]
-                                         : &rules_[h >> (64 - Log2(kRuleSlots))];
+  RuleSlot* slot;
+  if (big_rules_ != nullptr) {
+    slot = &big_rules_[h >> (64 - Log2(kBigRuleSlots))];  // populated when mapped
+  } else {
+    slot = &rules_[h >> (64 - Log2(kRuleSlots))];
+    rule_pages_.BeforeRead(rules_, slot);
+  }
   if (__builtin_expect(slot->ip != ip, 0)) return RuleMiss(slot, ip);
   return slot->rule;
 }
@@ -93,6 +98,9 @@ __attribute__((noinline)) const FrameRule& UnwindCache::RuleMiss(RuleSlot* slot,
     // Zero-filled: empty; its pages are touched only as rules land there.
     if (auto* big = static_cast<RuleSlot*>(PageAlloc(kBigRuleSlots * sizeof(RuleSlot)));
         big != nullptr) {
+      // Written now, in one system call: its lookups read slots first
+      // (written_pages.h), and a thread that needs it fills most of it.
+      PagePopulate(big, kBigRuleSlots * sizeof(RuleSlot));
       big_rules_ = big;
       slot = &big[(ip * 0x9e3779b97f4a7c15ULL) >> (64 - Log2(kBigRuleSlots))];
     }
@@ -335,9 +343,30 @@ void UnwindCache::ResetCountersInChild() {
   g_mismatches.store(0, std::memory_order_relaxed);
 }
 
+void UnwindCache::WriteFirstPages() {
+  // What lookups read before anything writes it (written_pages.h), where
+  // every thread uses it: the rule table's pointer and the entry records;
+  // the hints, the frame index and the sharing tables; the counters. About
+  // 5 pages. The hashed rule table and edge cache are written page by page
+  // (WrittenPages: a thread with a few call sites uses a few of their 18
+  // pages), the first memo headers by Victim; the memos' frames and checks
+  // and the walk's arrays are written before they are read.
+  WriteTouchRange(&big_rules_, reinterpret_cast<char*>(&memos_) - reinterpret_cast<char*>(&big_rules_));
+  WriteTouchRange(hint_, reinterpret_cast<char*>(&walk_) - reinterpret_cast<char*>(hint_));
+  WriteTouchRange(&edge_table_, sizeof(*this) - (reinterpret_cast<char*>(&edge_table_) -
+                                                 reinterpret_cast<char*>(this)));
+}
+
 UnwindCache::Memo* UnwindCache::Victim() {
   Memo* victim = &memos_[0];
-  for (Memo& m : memos_) {
+  for (size_t k = 0; k < kMemos; ++k) {
+    Memo& m = memos_[k];
+    // An unused memo's header is first read here, then written by Record:
+    // written first instead (written_pages.h), once per memo.
+    if (k >= memos_written_) {
+      WriteTouch(&m.count);
+      memos_written_ = static_cast<uint32_t>(k + 1);
+    }
     if (m.count == 0) return &m;
     if (clock_ - m.stamp > clock_ - victim->stamp) victim = &m;
   }
@@ -461,7 +490,10 @@ __attribute__((noinline)) bool UnwindCache::CaptureSlow(const UnwindKey& key, si
   if (!entered) {
     if (__builtin_expect(t_unwind_warmup < kWarmupEvents, 0)) {
       // The stack bounds: looked up once the thread has made a few events.
-      if (++t_unwind_warmup == kWarmupEvents) InitThreadStackBounds();
+      if (++t_unwind_warmup == kWarmupEvents) {
+        InitThreadStackBounds();
+        WriteFirstPages();
+      }
       ++stats_.refused;
       return false;
     }

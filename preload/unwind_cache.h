@@ -78,6 +78,7 @@
 #include "preload/stack_word_checks.h"
 #include "preload/unwinder.h"
 #include "preload/unwinder_cfi.h"
+#include "preload/written_pages.h"
 
 namespace heapsight::preload {
 
@@ -196,6 +197,12 @@ class UnwindCache {
 
   // For tests: every memo's entry record says what the memo says.
   bool EntriesInSyncForTest() const;
+
+  // Writes the pages lookups read before they write them (a read first
+  // would map the zero page, and the write after it flush every CPU's TLB:
+  // written_pages.h); nothing changes. Called when a thread's warm-up ends
+  // (the cache's first real use).
+  void WriteFirstPages();
 
  private:
   struct RuleSlot {
@@ -356,6 +363,8 @@ class UnwindCache {
   uint32_t warmup_;
   uint64_t generation_;  // of InvalidateUnwindCaches, when last reset
   Stats stats_;
+  uint32_t memos_written_;  // memos whose header Victim has written (written_pages.h)
+  WrittenPages<sizeof(RuleSlot) * kRuleSlots> rule_pages_;  // rules_'s written pages
 };
 
 // Inline: the entry test is most events' whole unwind (the call, its seven
