@@ -91,37 +91,43 @@ uintptr_t MappingRange(uintptr_t address, uintptr_t* start) {
   NoCancel no_cancel;  // open/read/close are cancellation points
   int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
   if (fd < 0) return 0;
+  // Lines are taken from the buffer until none is whole, and only then is
+  // it refilled: one read() per 4 KiB. (Refilling the room each line left
+  // made one read() of a line each: about 46 system calls for a thread's
+  // stack in a process of 50 threads, each regenerating a record under the
+  // address-space lock that other threads' mmaps wait on; 12.6% of the CPU
+  // of 200 starting threads. docs/performance.md, maps27.)
   char buf[4096];
-  size_t len = 0;
+  size_t begin = 0, len = 0;  // the unread text is buf[begin, len)
   uintptr_t result = 0;
   bool eof = false;
   while (result == 0) {
-    if (!eof && len < sizeof buf) {
+    char* line = buf + begin;
+    char* nl = static_cast<char*>(memchr(line, '\n', len - begin));
+    if (nl == nullptr) {
+      if (eof || (begin == 0 && len == sizeof buf)) break;  // the end (or one absurdly long line)
+      memmove(buf, line, len - begin);
+      len -= begin;
+      begin = 0;
       ssize_t n = read(fd, buf + len, sizeof buf - len);
       if (n <= 0) {
         eof = true;
       } else {
         len += static_cast<size_t>(n);
       }
-    }
-    char* nl = static_cast<char*>(memchr(buf, '\n', len));
-    if (nl == nullptr) {
-      if (eof || len == sizeof buf) break;  // no more lines (or one absurdly long)
       continue;
     }
     // "start-end perms ...": two hex numbers.
     uintptr_t lo = 0, hi = 0;
-    const char* p = buf;
+    const char* p = line;
     for (; *p != '-' && p < nl; ++p) lo = lo * 16 + static_cast<uintptr_t>(HexDigit(*p));
     for (++p; *p != ' ' && p < nl; ++p) hi = hi * 16 + static_cast<uintptr_t>(HexDigit(*p));
-    bool named_stack = nl - buf >= 7 && memcmp(nl - 7, "[stack]", 7) == 0;
+    bool named_stack = nl - line >= 7 && memcmp(nl - 7, "[stack]", 7) == 0;
     if (address != 0 ? address >= lo && address < hi : named_stack) {
       result = hi;
       *start = lo;
     }
-    size_t consumed = static_cast<size_t>(nl - buf) + 1;
-    memmove(buf, buf + consumed, len - consumed);
-    len -= consumed;
+    begin = static_cast<size_t>(nl - buf) + 1;
   }
   close(fd);
   return result;
