@@ -351,7 +351,8 @@ void UnwindCache::WriteFirstPages() {
   // (WrittenPages: a thread with a few call sites uses a few of their 18
   // pages), the first memo headers by Victim; the memos' frames and checks
   // and the walk's arrays are written before they are read.
-  WriteTouchRange(&big_rules_, reinterpret_cast<char*>(&memos_) - reinterpret_cast<char*>(&big_rules_));
+  WriteTouchRange(&big_rules_,
+                  reinterpret_cast<char*>(&memos_) - reinterpret_cast<char*>(&big_rules_));
   WriteTouchRange(hint_, reinterpret_cast<char*>(&walk_) - reinterpret_cast<char*>(hint_));
   WriteTouchRange(&edge_table_, sizeof(*this) - (reinterpret_cast<char*>(&edge_table_) -
                                                  reinterpret_cast<char*>(this)));

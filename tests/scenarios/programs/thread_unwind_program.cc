@@ -28,7 +28,9 @@ extern "C" __attribute__((noinline)) void* Allocate(size_t size) {
 
 extern "C" __attribute__((noinline)) void* Worker(void*) {
   std::vector<void*> blocks(static_cast<size_t>(g_per_thread));
-  for (int i = 0; i < g_per_thread; ++i) blocks[static_cast<size_t>(i)] = Allocate(7000 + static_cast<size_t>(i % 2));
+  for (int i = 0; i < g_per_thread; ++i) {
+    blocks[static_cast<size_t>(i)] = Allocate(7000 + static_cast<size_t>(i % 2));
+  }
   // Every thread is alive, with its blocks, until all have allocated.
   pthread_barrier_wait(&g_barrier);
   for (void* p : blocks) free(p);
