@@ -58,10 +58,30 @@ ThreadState* NewState(uint64_t now_us, uint32_t tid) {
                    ~uintptr_t{alignof(ThreadState) - 1};
     ts = new (reinterpret_cast<void*>(aligned)) ThreadState();
     ts->chunk_bytes = ChunkBytes();
-    ts->buffer = static_cast<uint8_t*>(PageAlloc(kBlockHeaderRoom + ts->chunk_bytes));
-    ts->scratch =
-        static_cast<uint8_t*>(PageAlloc(kBlockHeaderRoom + CompressBound(ts->chunk_bytes)));
-    if (ts->buffer == nullptr || ts->scratch == nullptr) return nullptr;
+    // The thread's chunk buffer, its compression scratch and its two caches
+    // in one mapping: one mmap (and one registered region) a thread, not
+    // four. Each mmap takes the address-space lock for writing, which every
+    // other thread's page fault waits on: 14% of the CPU of 200 starting
+    // threads went to them (docs/performance.md, one27). Pages are touched
+    // only as each part uses them, as before.
+    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    auto round = [page](size_t n) { return (n + page - 1) / page * page; };
+    const size_t buffer_bytes = round(kBlockHeaderRoom + ts->chunk_bytes);
+    const size_t scratch_bytes = round(kBlockHeaderRoom + CompressBound(ts->chunk_bytes));
+    const size_t stack_cache_bytes = round(sizeof(StackCache));
+    const size_t unwind_cache_bytes = g_unwind_cache ? round(sizeof(UnwindCache)) : 0;
+    auto* region = static_cast<uint8_t*>(
+        PageAlloc(buffer_bytes + scratch_bytes + stack_cache_bytes + unwind_cache_bytes));
+    if (region == nullptr) return nullptr;
+    ts->buffer = region;
+    ts->scratch = region + buffer_bytes;
+    // Zero-filled: empty caches.
+    ts->stack_cache = reinterpret_cast<StackCache*>(region + buffer_bytes + scratch_bytes);
+    ts->stack_cache->WriteFirstPages();
+    if (unwind_cache_bytes != 0) {
+      ts->unwind_cache = reinterpret_cast<UnwindCache*>(region + buffer_bytes + scratch_bytes +
+                                                        stack_cache_bytes);
+    }
     SpinLockHolder hold(&g_registry_lock);
     ts->next = g_registry.load(std::memory_order_relaxed);
     g_registry.store(ts, std::memory_order_release);
@@ -174,8 +194,10 @@ ThreadState* CurrentThreadStateSlow(uint64_t now_us) {
     return g_orphan;  // (a racing loser's state just stays unused)
   }
   if (ts->stack_cache == nullptr) {
-    // Zero-filled pages are an empty cache; without one (mmap failed) every
-    // event goes straight to the stack table.
+    // (A state made before the unwind cache was configured, or whose caches
+    // went with the orphan role: its own mapping.) Zero-filled pages are an
+    // empty cache; without one (mmap failed) every event goes straight to
+    // the stack table.
     ts->stack_cache = static_cast<StackCache*>(PageAlloc(sizeof(StackCache)));
     if (ts->stack_cache != nullptr) ts->stack_cache->WriteFirstPages();
   }
