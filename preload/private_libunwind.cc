@@ -167,6 +167,7 @@ int PrivateSigprocmask(int, const sigset_t*, sigset_t* old) {
 // traced process's 256 KiB cache (4 process_vm_readv calls of 64 KiB in a
 // traced `wc -l`). Other mappings (its ELF reader maps files read-only) go
 // to the system as they are.
+//
 // Bytes of PageAlloc memory the copy holds now (HEAPSIGHT_STATS, tests: a
 // thread's unw_backtrace trace cache is 256 KiB of it, unwinder.h).
 std::atomic<size_t> g_private_mapped{0};

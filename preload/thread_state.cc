@@ -69,19 +69,25 @@ ThreadState* NewState(uint64_t now_us, uint32_t tid) {
     const size_t buffer_bytes = round(kBlockHeaderRoom + ts->chunk_bytes);
     const size_t scratch_bytes = round(kBlockHeaderRoom + CompressBound(ts->chunk_bytes));
     const size_t stack_cache_bytes = round(sizeof(StackCache));
+    // (InitThreadStates, which sets g_unwind_cache, runs before any state.)
     const size_t unwind_cache_bytes = g_unwind_cache ? round(sizeof(UnwindCache)) : 0;
-    auto* region = static_cast<uint8_t*>(
-        PageAlloc(buffer_bytes + scratch_bytes + stack_cache_bytes + unwind_cache_bytes));
-    if (region == nullptr) return nullptr;
+    const size_t caches_bytes = stack_cache_bytes + unwind_cache_bytes;
+    auto* region = static_cast<uint8_t*>(PageAlloc(buffer_bytes + scratch_bytes + caches_bytes));
+    if (region == nullptr) {
+      // Without caches (zero-filled pages are empty ones; with none, every
+      // event goes straight to the stack table), rather than no state.
+      region = static_cast<uint8_t*>(PageAlloc(buffer_bytes + scratch_bytes));
+      if (region == nullptr) return nullptr;
+    } else {
+      uint8_t* caches = region + buffer_bytes + scratch_bytes;
+      ts->stack_cache = reinterpret_cast<StackCache*>(caches);
+      ts->stack_cache->WriteFirstPages();
+      if (unwind_cache_bytes != 0) {
+        ts->unwind_cache = reinterpret_cast<UnwindCache*>(caches + stack_cache_bytes);
+      }
+    }
     ts->buffer = region;
     ts->scratch = region + buffer_bytes;
-    // Zero-filled: empty caches.
-    ts->stack_cache = reinterpret_cast<StackCache*>(region + buffer_bytes + scratch_bytes);
-    ts->stack_cache->WriteFirstPages();
-    if (unwind_cache_bytes != 0) {
-      ts->unwind_cache = reinterpret_cast<UnwindCache*>(region + buffer_bytes + scratch_bytes +
-                                                        stack_cache_bytes);
-    }
     SpinLockHolder hold(&g_registry_lock);
     ts->next = g_registry.load(std::memory_order_relaxed);
     g_registry.store(ts, std::memory_order_release);
@@ -192,17 +198,6 @@ ThreadState* CurrentThreadStateSlow(uint64_t now_us) {
       g_orphan = ts;
     }
     return g_orphan;  // (a racing loser's state just stays unused)
-  }
-  if (ts->stack_cache == nullptr) {
-    // (A state made before the unwind cache was configured, or whose caches
-    // went with the orphan role: its own mapping.) Zero-filled pages are an
-    // empty cache; without one (mmap failed) every event goes straight to
-    // the stack table.
-    ts->stack_cache = static_cast<StackCache*>(PageAlloc(sizeof(StackCache)));
-    if (ts->stack_cache != nullptr) ts->stack_cache->WriteFirstPages();
-  }
-  if (g_unwind_cache && ts->unwind_cache == nullptr) {
-    ts->unwind_cache = static_cast<UnwindCache*>(PageAlloc(sizeof(UnwindCache)));
   }
   t_state = ts;
   // Not on a service task (service_task.h: paused mode's control loop makes

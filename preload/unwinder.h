@@ -86,7 +86,8 @@ inline size_t CutAt(uintptr_t* frames, size_t kept) {
 // (signal frames, code without CFI, stacks off its own) is worth the trace
 // cache, whose hits step a frame in a few nanoseconds where unw_step takes
 // tens: after kSteppedUnwinds it switches to unw_backtrace. Both give the
-// same frames (unwinder_test, scenario tests with HEAPSIGHT_VERIFY_UNWIND).
+// same frames (tests/scenarios/unwind_cache_test: every stack checked by
+// name with the cache off, and one stack node across the switch).
 inline constexpr uint32_t kSteppedUnwinds = 64;
 extern constinit thread_local uint32_t t_stepped_unwinds __attribute__((tls_model("initial-exec")));
 // unw_backtrace's frames by unw_step: the return address into its caller

@@ -13,14 +13,16 @@
 // read-modify-write, to an untouched page faults in a page of its own at
 // once, with nothing to flush.
 //
-// So memory that a thread's lookups read first is written first: at once,
-// where the thread will use it anyway (the unwind cache's hashed tables,
-// populated when its warm-up ends: PagePopulate in unwind_cache.cc), or
-// page by page where a lookup may stay on a few pages of a large table
-// (WrittenPages: one bit per 4 KiB; the first time a page is about to be
-// read, an OR of zero writes it and leaves its bytes as they are). Not on
-// the hottest paths: a bit test per lookup cost alloc_bench --recursive
-// 12% CPU (two lookups a stepped frame).
+// So memory that a thread's lookups read first is written first: at once
+// where every thread uses it (WriteTouchRange: the unwind cache's entry
+// records, frame index and counters when its warm-up ends, the stack
+// cache's counters when it is mapped; the big rule table is populated when
+// mapped), or page by page where a thread may use a few pages of a hashed
+// table (WrittenPages: one bit per 4 KiB; the first time a page is about to
+// be read, an OR of zero writes it and leaves its bytes as they are). The
+// bit test costs alloc_bench --recursive 2.1% more instructions (two
+// lookups a stepped frame); writing the hashed tables whole instead cost
+// 58 KiB more a thread.
 //
 // Constraints: no malloc, no locks, no system calls (the fault is the
 // kernel's); owner thread only (the bits are plain words);
@@ -67,11 +69,10 @@ class WrittenPages {
   static constexpr size_t kPages = (kBytes + kWrittenPageBytes - 1) / kWrittenPageBytes + 1;
 
   // Call before reading `p`, which lies in the table that starts at `base`:
-  // the first time, writes its page. One load and a branch after that.
-  // (kPages counts one more page: a table need not start on a page.)
-  // Once every page has been written, a load and a branch: a busy
-  // thread's lookups (alloc_bench --recursive: two a stepped frame) paid
-  // about 10 instructions each for the page's bit.
+  // the first time, writes its page. About 10 instructions while some page
+  // is unwritten; a load and a branch once every page is (kPages counts one
+  // more page than a page-aligned table has: a table need not start on a
+  // page).
   void BeforeRead(const void* base, void* p) {
     if (__builtin_expect(all_, 1)) return;
     size_t page = ((reinterpret_cast<uintptr_t>(p) & ~uintptr_t{kWrittenPageBytes - 1}) -
@@ -87,13 +88,6 @@ class WrittenPages {
     // left unwritten, its first read only costs the fault this avoids).
     all_ = ++written_ >= kPages - 1;
   }
-  // The table was unmapped or rewritten whole: no page is known written.
-  void Clear() {
-    for (uint64_t& w : bits_) w = 0;
-    written_ = 0;
-    all_ = false;
-  }
-
  private:
   uint64_t bits_[(kPages + 63) / 64];
   uint32_t written_;  // bits set

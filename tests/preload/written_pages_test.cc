@@ -84,17 +84,6 @@ TEST_F(WrittenPagesTest, ATableThatDoesNotStartOnAPage) {
   EXPECT_FALSE(Present(Page(3)));
 }
 
-TEST_F(WrittenPagesTest, ClearWritesAgainWithoutChangingBytes) {
-  WrittenPages<kPages * kPage> pages{};
-  pages.BeforeRead(base_, Page(6));
-  Page(6)[1] = 5;
-  madvise(Page(6), kPage, MADV_DONTNEED);  // as a table unmapped and mapped again
-  pages.Clear();
-  pages.BeforeRead(base_, Page(6));
-  EXPECT_TRUE(OwnPage(Page(6)));
-  EXPECT_EQ(Page(6)[1], 0);
-}
-
 TEST_F(WrittenPagesTest, WriteTouchRangeWritesEveryPageOfTheRange) {
   WriteTouchRange(Page(8) + 4000, 2 * kPage);  // pages 8, 9 and 10
   EXPECT_TRUE(OwnPage(Page(8)));
