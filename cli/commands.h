@@ -22,6 +22,8 @@ void RegisterLeaksCommand(CLI::App& app, int* exit_code);
 void RegisterGrowthCommand(CLI::App& app, int* exit_code);
 // diff (diff_command.cc).
 void RegisterDiffCommand(CLI::App& app, int* exit_code);
+// convert (convert_command.cc).
+void RegisterConvertCommand(CLI::App& app, int* exit_code);
 // dump (dump_command.cc).
 void RegisterDumpCommand(CLI::App& app, int* exit_code);
 // pprof, collapse, flamegraph (profile_commands.cc).

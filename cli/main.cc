@@ -91,6 +91,7 @@ int main(int argc, char** argv) {
   heapsight::analyzer::RegisterGrowthCommand(app, &exit_code);
   heapsight::analyzer::RegisterDiffCommand(app, &exit_code);
   heapsight::analyzer::RegisterDumpCommand(app, &exit_code);
+  heapsight::analyzer::RegisterConvertCommand(app, &exit_code);
   heapsight::analyzer::RegisterProfileCommands(app, &exit_code);
   heapsight::analyzer::RegisterHtmlCommand(app, &exit_code);
   heapsight::analyzer::RegisterTopCommand(app, &exit_code);

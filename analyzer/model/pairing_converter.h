@@ -1,0 +1,170 @@
+// analyzer/model/pairing_converter.h: rewrites an address-frees trace
+// (format version 6) as the version-4 trace that table mode writes: every
+// free names its block's allocation id, so the analysis reads it at
+// version 4's cost.
+//
+// Why (issue 15): in address mode the program keeps 2 bytes per 16-byte
+// granule of heap instead of a ~20-byte table entry per live block (python's
+// 1,000,000-entry dict: 1.12x plain peak RSS instead of 1.34x), but its
+// trace makes every reader pair frees by address: python's version-6 report
+// takes 3-4x the CPU and 3.7x the memory of the version-4 one, and every
+// command pays it again. The converter pays that pairing once, outside the
+// traced program (heaptrack does its pointer pairing in heaptrack_interpret,
+// a process of its own, the same way), and what it writes is a version-4
+// trace that every command reads as if the preload had kept the table.
+//
+// How: chunks go through AddressPairer (address_pairing.h) in the order
+// they are given, with no time slack, as LiveProcess does for a growing
+// trace: an event that cannot be paired yet (its allocation is in another
+// thread's chunk still to come) is held, with its thread's later events,
+// until it can. What comes out is re-encoded per thread, in the thread's
+// own order, into chunks of that thread (the same thread index and tid,
+// sequence numbers from 0, allocation counters as in the input: the n-th
+// allocation of a thread keeps counter n). Records other than the three hot
+// ones are copied field for field; kBlockClasses and kFreeError get the ids
+// the pairing found (the classes' ids sorted, as the format wants).
+//
+// What the version-4 trace does not keep: block addresses (table mode does
+// not record them either; a kFreeError keeps its address) and the order
+// values, which only the pairing needs. A realloc that the pairing had to
+// split (its new address was still another thread's block when it was
+// read: rare, and only across threads) is written as a kFree of the old
+// block and a kAlloc of the new one, both with api realloc, at the same
+// times. Forced events (stats: a free of no live block, an allocation over
+// a live block whose free was lost) are written as the analysis would read
+// them in version 6: the first is dropped, the second gets the kFree the
+// pairing made for it.
+//
+// Not converted (Create fails, the version-6 trace stays as it is): fork
+// children (their kInherited name addresses of the parent's blocks, which
+// the analysis resolves from the parent's version-6 trace) and processes
+// that fork (their children's traces need this one's addresses), which
+// AddChunk reports when it meets a kFork record.
+//
+// Memory: the pairing's state per address (16 bytes a slot) and its held
+// events, one open chunk per thread that has events held, and one
+// compression buffer. Not thread-safe.
+#ifndef HEAPSIGHT_ANALYZER_MODEL_PAIRING_CONVERTER_H_
+#define HEAPSIGHT_ANALYZER_MODEL_PAIRING_CONVERTER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "analyzer/model/address_pairing.h"
+#include "analyzer/model/chunk_events.h"
+#include "format/chunk_decoder.h"
+#include "format/chunk_encoder.h"
+#include "format/trace_format.h"
+
+namespace heapsight::analyzer {
+
+struct PairingConversionStats {
+  uint64_t chunks_in = 0;
+  uint64_t chunks_out = 0;
+  uint64_t records_in = 0;
+  uint64_t records_out = 0;
+  uint64_t bytes_out = 0;  // the output file's size (header and blocks)
+  bool truncated = false;  // ConvertAddressTrace: the input ended inside a block
+  AddressPairingStats pairing;
+};
+
+class PairingConverter {
+ public:
+  // Chunks of at most this many bytes are written (the preload's size).
+  static constexpr size_t kChunkBytes = size_t{128} << 10;
+
+  // Writes the version-4 file header for `in` (a version-6 header) to
+  // `out_fd` (a new, empty file; not closed here), then converts the chunks
+  // AddChunk is given. FailedPrecondition for a trace that is not version 6
+  // or is a fork child's (the file comment); nothing is written then.
+  // `zstd_level` 0 stores blocks raw.
+  // `in_name` and `out_name` name the two files in errors.
+  static absl::StatusOr<std::unique_ptr<PairingConverter>> Create(const format::FileHeader& in,
+                                                                  std::string in_name,
+                                                                  int out_fd,
+                                                                  std::string out_name,
+                                                                  int zstd_level = 3);
+  ~PairingConverter();
+  PairingConverter(const PairingConverter&) = delete;
+  PairingConverter& operator=(const PairingConverter&) = delete;
+
+  // Converts one decoded chunk (a ChunkHeader and its records, as
+  // format::TraceReader::NextChunk gives them). DataLoss for a malformed
+  // chunk (the records before the error are converted);
+  // FailedPrecondition at a kFork record (the file comment). After an
+  // error the output is incomplete and the converter must not be used.
+  absl::Status AddChunk(const std::vector<uint8_t>& chunk);
+
+  // Applies the events still held (forced, as the analysis does at a
+  // trace's end), writes every open chunk and syncs nothing: the caller
+  // closes (and may fsync) the file.
+  absl::Status Finish();
+
+  const PairingConversionStats& stats() const { return stats_; }
+
+ private:
+  // One thread's output: its chunk being filled.
+  struct ThreadOut {
+    uint32_t tid = 0;
+    uint64_t sequence = 0;      // of the next chunk
+    uint64_t next_counter = 0;  // the next allocation's counter
+    uint64_t last_time = 0;     // the newest time written (untimed records take it)
+    bool open = false;          // encoder holds a begun chunk
+    std::vector<uint8_t> buffer;
+    format::ChunkEncoder encoder;
+  };
+
+  PairingConverter(std::string in_name, int out_fd, std::string out_name, int zstd_level,
+                   bool fork_child);
+
+  ThreadOut& Thread(uint32_t index);
+  // Begins `t`'s next chunk at `time_us` if none is open.
+  void Open(uint32_t index, ThreadOut& t, uint64_t time_us);
+  // Seals and writes `t`'s open chunk, if it holds a record.
+  absl::Status Close(ThreadOut& t);
+  // Runs `put` on `t`'s open chunk (a record at `time_us`; `timed` false
+  // for kStackNode and kBlockClasses, which have no time); if it does not
+  // fit, writes the chunk and tries a fresh one (larger if need be, up to
+  // the format's limit).
+  template <typename Put>
+  absl::Status Encode(uint32_t index, ThreadOut& t, uint64_t time_us, bool timed, Put&& put);
+  // Writes one event the pairing gave out.
+  absl::Status Emit(const Event& e);
+  // Writes a non-hot record, as read.
+  absl::Status EmitRecord(uint32_t index, ThreadOut& t, const format::Record& r);
+  absl::Status WriteBlock(const uint8_t* chunk, size_t size);
+  absl::Status WriteAll(const void* data, size_t size);
+
+  std::string in_name_;
+  int fd_;
+  std::string name_;  // the output's
+  int zstd_level_;
+  void* cctx_ = nullptr;  // ZSTD_CCtx
+  std::vector<uint8_t> compressed_;
+  AddressPairer pairer_;
+  EventArray out_;
+  EventArray events_;                  // the chunk being converted
+  std::vector<format::Record> records_;  // its records other than the hot ones
+  absl::flat_hash_map<uint32_t, std::unique_ptr<ThreadOut>> threads_;
+  uint32_t last_index_ = 0;
+  ThreadOut* last_thread_ = nullptr;  // threads_[last_index_] (stable: unique_ptr)
+  std::vector<uint64_t> ids_;  // scratch for kBlockClasses
+  PairingConversionStats stats_;
+};
+
+// Converts the version-6 trace at `in_path` into a new file `out_path`
+// (created O_EXCL|O_NOFOLLOW, mode 0600; removed again on failure). A
+// truncated input (a killed process) is converted up to its last whole
+// block. `stats` (optional) receives the counts.
+absl::Status ConvertAddressTrace(const std::string& in_path, const std::string& out_path,
+                                 int zstd_level = 3, PairingConversionStats* stats = nullptr);
+
+}  // namespace heapsight::analyzer
+
+#endif  // HEAPSIGHT_ANALYZER_MODEL_PAIRING_CONVERTER_H_
