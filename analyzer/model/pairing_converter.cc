@@ -349,6 +349,7 @@ absl::Status PairingConverter::EmitRecord(uint32_t index, ThreadOut& t, const Re
         return enc.PutMarker(time, r.marker_name.data(), r.marker_name.size());
       });
     case RecordTag::kEnd:
+      stats_.ended = true;
       return Encode(index, t, time, true, [&](ChunkEncoder& enc) {
         return enc.PutEnd(time, r.end.reason, r.end.exit_status);
       });

@@ -71,6 +71,7 @@ struct PairingConversionStats {
   uint64_t records_out = 0;
   uint64_t bytes_out = 0;  // the output file's size (header and blocks)
   bool truncated = false;  // ConvertAddressTrace: the input ended inside a block
+  bool ended = false;      // a kEnd record was written (the process's trace is whole)
   AddressPairingStats pairing;
 };
 

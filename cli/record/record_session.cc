@@ -16,6 +16,7 @@
 #include "analyzer/report/leak_summary.h"
 #include "cli/diagnostics.h"
 #include "cli/record/child_process.h"
+#include "cli/record/live_conversion.h"
 #include "cli/record/live_endpoints.h"
 #include "cli/record/live_server.h"
 #include "cli/record/option_table.h"
@@ -35,6 +36,7 @@ constexpr char kQuietVar[] = "HEAPSIGHT_QUIET";
 constexpr char kHeapLimitVar[] = "HEAPSIGHT_HEAP_LIMIT";
 constexpr char kAnalyzerVar[] = "HEAPSIGHT_ANALYZER";
 constexpr char kFlushVar[] = "HEAPSIGHT_FLUSH_MS";
+constexpr char kPairingVar[] = "HEAPSIGHT_PAIRING";
 constexpr char kLeakSignalVar[] = "HEAPSIGHT_LEAK_SIGNAL";
 // --serve: every event reaches the trace within about a second (an option
 // of the preload's writer; older preloads ignore it).
@@ -316,6 +318,17 @@ int RunRecordSession(const RecordRequest& request) {
     }
   }
 
+  // Address frees (version 6): paired here, on the second core, while the
+  // program runs, so the traces land as version 4 (live_conversion.h).
+  // --serve and --rotate-* read the traces themselves, as version 6.
+  std::unique_ptr<LiveConversion> conversion;
+  if (server == nullptr && !request.keep_address_traces &&
+      UserValue(set, kPairingVar) == "address") {
+    const TraceManifest* m = &*manifest;
+    conversion = std::make_unique<LiveConversion>([m] { return m->Read(); });
+    conversion->Start();
+  }
+
   std::fflush(stdout);
   std::fflush(stderr);
   ChildStatus child = RunChild(program.path, request.command, ChildEnvironment(*preload, set));
@@ -325,6 +338,14 @@ int RunRecordSession(const RecordRequest& request) {
   }
 
   if (server != nullptr) server->Stop();
+  if (conversion != nullptr) {
+    for (const LiveConversion::Outcome& o : conversion->Finish()) {
+      if (!o.converted && !o.why_not.empty() && !request.quiet) {
+        analyzer::PrintWarning(absl::StrCat(Printable(o.trace), " stays version 6 (", o.why_not,
+                                            "); every command still reads it"));
+      }
+    }
+  }
   std::vector<std::string> traces = manifest->Read();
   if (server != nullptr && !request.quiet) {
     for (const std::string& e : server->errors()) Error(absl::StrCat("live analysis: ", e));

@@ -207,10 +207,12 @@ TEST(RecordCommand, RejectsUnknownOrBadOptions) {
 }
 
 // Issue 15: --pairing=address asks for address frees (trace format
-// version 6); only table and address are accepted.
+// version 6), which with --keep-address-traces stay as written; only table
+// and address are accepted.
 TEST(RecordCommand, PairingSetsTheOptionAndTheTraceVersion) {
   std::string dir = MakeTempDir();
-  RunResult env = Record({"-q", "--pairing=address", "-o", dir + "/%p.hst", "--", "/bin/sh", "-c",
+  RunResult env = Record({"-q", "--pairing=address", "--keep-address-traces", "-o",
+                          dir + "/%p.hst", "--", "/bin/sh", "-c",
                           "printf '%s' \"$HEAPSIGHT_PAIRING\""});
   EXPECT_EQ(env.exit_code, 0) << env.err;
   EXPECT_EQ(env.out, "address");
@@ -220,6 +222,52 @@ TEST(RecordCommand, PairingSetsTheOptionAndTheTraceVersion) {
   RunResult bad = Record({"--pairing=id", "--", "/bin/true"});
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_THAT(bad.err, HasSubstr("expected table or address"));
+}
+
+// Without --keep-address-traces, record pairs the address frees while the
+// program runs (live_conversion.h): the trace on disk is version 4, nothing
+// else is left beside it, and the leak summary is the table-mode one.
+TEST(RecordCommand, AddressPairingLeavesVersion4Traces) {
+  std::string table_dir = MakeTempDir(), address_dir = MakeTempDir();
+  RunResult table = Record({"-o", table_dir + "/t.%p.hst", "--", Program("record_leaky_program")});
+  RunResult address = Record({"--pairing=address", "-o", address_dir + "/t.%p.hst", "--",
+                              Program("record_leaky_program")});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  ASSERT_EQ(address.exit_code, 0) << address.err;
+  std::vector<std::string> files = FilesIn(address_dir);
+  ASSERT_THAT(files, SizeIs(1));
+  EXPECT_THAT(files[0], EndsWith(".hst"));
+  EXPECT_EQ(ReadTrace(files[0]).header.version, 4u);
+  EXPECT_EQ(ReadTrace(files[0]).header.flags & format::kFileFlagAddressFrees, 0u);
+  EXPECT_THAT(address.err, Not(HasSubstr("stays version 6")));
+  // The summary's lines (the pid and the path aside) are the same.
+  auto summary = [](const std::string& err) {
+    std::string out;
+    std::istringstream in(err);
+    for (std::string line; std::getline(in, line);) {
+      if (line.find(" lost: ") != std::string::npos ||
+          line.find("still reachable") != std::string::npos) {
+        out += line + "\n";
+      }
+    }
+    return out;
+  };
+  EXPECT_THAT(summary(address.err), HasSubstr("definitely lost: 300 bytes in 3 blocks"));
+  EXPECT_EQ(summary(address.err), summary(table.err));
+}
+
+// A fork family keeps version 6 (the child's inherited blocks are found by
+// address in the parent's trace), and record says so for each.
+TEST(RecordCommand, AddressPairingKeepsForkFamiliesAtVersion6) {
+  std::string dir = MakeTempDir();
+  RunResult r = Record({"--pairing=address", "-o", dir + "/t.%p.hst", "--",
+                        Program("record_fork_program")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::vector<std::string> files = FilesIn(dir);
+  ASSERT_THAT(files, SizeIs(2));
+  for (const std::string& f : files) EXPECT_EQ(ReadTrace(f).header.version, 6u) << f;
+  EXPECT_THAT(r.err, HasSubstr("forked"));
+  EXPECT_THAT(r.err, HasSubstr("fork child"));
 }
 
 TEST(RecordCommand, DefaultOutputIsInTheCurrentDirectory) {
