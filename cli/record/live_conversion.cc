@@ -9,7 +9,6 @@
 #include <cstdio>
 #include <cstring>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 
 namespace heapsight::record {
@@ -60,18 +59,15 @@ void LiveConversion::GiveUp(Member& m, std::string why) {
 }
 
 size_t LiveConversion::Poll() {
+  // The manifest lists each trace once, in the order written, and only
+  // grows: the traces not seen yet are its tail.
   std::vector<std::string> paths = list_traces_();
-  if (paths.size() != members_.size()) {
-    absl::flat_hash_set<std::string> known;
-    for (const auto& m : members_) known.insert(m->path);
-    for (const std::string& path : paths) {
-      if (!known.insert(path).second) continue;
-      auto m = std::make_unique<Member>();
-      m->path = path;
-      m->temp = path + ".converting";
-      m->tail = std::make_unique<analyzer::TraceTail>(path);
-      members_.push_back(std::move(m));
-    }
+  for (size_t i = members_.size(); i < paths.size(); ++i) {
+    auto m = std::make_unique<Member>();
+    m->path = paths[i];
+    m->temp = paths[i] + ".converting";
+    m->tail = std::make_unique<analyzer::TraceTail>(paths[i]);
+    members_.push_back(std::move(m));
   }
   size_t read = 0;
   for (auto& mp : members_) {
@@ -131,7 +127,13 @@ std::vector<LiveConversion::Outcome> LiveConversion::Finish() {
             "the process ended without its end record (killed?): its chunks still in the spool "
             "are appended by the next reader of the version-6 trace");
       }
-      if (s.ok() && close(m.fd) != 0) {
+      // A spool left beside the trace holds chunks not in it yet, which
+      // the next reader appends (format/spool_recovery.h): to the
+      // version-6 file, never to the converted one.
+      if (s.ok() && access((m.path + ".spool").c_str(), F_OK) == 0) {
+        s = absl::AbortedError("its spool still holds chunks");
+      }
+      if (close(m.fd) != 0 && s.ok()) {
         s = absl::ErrnoToStatus(errno, absl::StrCat("cannot write ", m.temp));
       }
       m.fd = -1;

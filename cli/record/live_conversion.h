@@ -41,8 +41,8 @@ namespace heapsight::record {
 
 class LiveConversion {
  public:
-  // `list_traces` gives the traces written so far (the manifest); called
-  // on the task's thread.
+  // `list_traces` gives the traces written so far, each once, in the order
+  // written (TraceManifest::Read); called on the task's thread.
   explicit LiveConversion(std::function<std::vector<std::string>()> list_traces);
   ~LiveConversion();
   LiveConversion(const LiveConversion&) = delete;
