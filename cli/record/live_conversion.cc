@@ -13,8 +13,9 @@
 
 namespace heapsight::record {
 
-LiveConversion::LiveConversion(std::function<std::vector<std::string>()> list_traces)
-    : list_traces_(std::move(list_traces)) {}
+LiveConversion::LiveConversion(std::function<std::vector<std::string>()> list_traces,
+                               int zstd_level)
+    : list_traces_(std::move(list_traces)), zstd_level_(zstd_level) {}
 
 LiveConversion::~LiveConversion() {
   if (thread_.joinable()) {
@@ -86,7 +87,7 @@ size_t LiveConversion::Poll() {
           return absl::ErrnoToStatus(errno, absl::StrCat("cannot create ", m.temp));
         }
         absl::StatusOr<std::unique_ptr<analyzer::PairingConverter>> c =
-            analyzer::PairingConverter::Create(h, m.path, m.fd, m.temp);
+            analyzer::PairingConverter::Create(h, m.path, m.fd, m.temp, zstd_level_);
         if (!c.ok()) return c.status();
         m.converter = std::move(*c);
       }

@@ -43,7 +43,9 @@ class LiveConversion {
  public:
   // `list_traces` gives the traces written so far, each once, in the order
   // written (TraceManifest::Read); called on the task's thread.
-  explicit LiveConversion(std::function<std::vector<std::string>()> list_traces);
+  // The version-4 traces' blocks are compressed at `zstd_level` (the
+  // preload's HEAPSIGHT_ZSTD_LEVEL; 0: raw).
+  LiveConversion(std::function<std::vector<std::string>()> list_traces, int zstd_level);
   ~LiveConversion();
   LiveConversion(const LiveConversion&) = delete;
   LiveConversion& operator=(const LiveConversion&) = delete;
@@ -78,6 +80,7 @@ class LiveConversion {
   void Run();
 
   std::function<std::vector<std::string>()> list_traces_;
+  int zstd_level_;
   std::vector<std::unique_ptr<Member>> members_;
   std::thread thread_;
   std::atomic<bool> stop_{false};

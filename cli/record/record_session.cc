@@ -37,6 +37,7 @@ constexpr char kHeapLimitVar[] = "HEAPSIGHT_HEAP_LIMIT";
 constexpr char kAnalyzerVar[] = "HEAPSIGHT_ANALYZER";
 constexpr char kFlushVar[] = "HEAPSIGHT_FLUSH_MS";
 constexpr char kPairingVar[] = "HEAPSIGHT_PAIRING";
+constexpr char kZstdLevelVar[] = "HEAPSIGHT_ZSTD_LEVEL";
 constexpr char kLeakSignalVar[] = "HEAPSIGHT_LEAK_SIGNAL";
 // --serve: every event reaches the trace within about a second (an option
 // of the preload's writer; older preloads ignore it).
@@ -325,7 +326,12 @@ int RunRecordSession(const RecordRequest& request) {
   if (server == nullptr && !request.keep_address_traces &&
       UserValue(set, kPairingVar) == "address") {
     const TraceManifest* m = &*manifest;
-    conversion = std::make_unique<LiveConversion>([m] { return m->Read(); });
+    // The blocks at the level the preload writes (its default 3).
+    int level = 3;
+    if (std::string v = UserValue(set, kZstdLevelVar); !v.empty()) {
+      if (!absl::SimpleAtoi(v, &level) || level < 0 || level > 19) level = 3;
+    }
+    conversion = std::make_unique<LiveConversion>([m] { return m->Read(); }, level);
     conversion->Start();
   }
 
