@@ -28,8 +28,7 @@ ratio (heapsight - 1) / (heaptrack - 1) and heapsight's overhead CPU ns per
 event (alloc_bench rows), and each tool's peak RSS (every command runs under
 /usr/bin/time, whose %M is the program's own peak, see TIME). A run longer
 than --time-limit seconds is killed and reported failed. --address adds a column for heapsight with
-address frees (`record --pairing=address`, which since conv28 also pairs the frees in the record
-process while the program runs and leaves version-4 traces: its time is in the column). --callgrind adds callgrind instruction counts per event for the
+address frees (`record --pairing=address`: version-6 traces, not converted). --callgrind adds callgrind instruction counts per event for the
 alloc_bench rows (LD_PRELOAD of the build's libheapsight.so; two run
 lengths, so start-up cancels out).
 
@@ -247,8 +246,7 @@ def main():
                     help="with --family: callgrind instructions per event per depth")
     ap.add_argument("--address", action="store_true",
                     help="with --family: also heapsight with address frees "
-                         "(record --pairing=address, the traces converted to version 4 "
-                         "while the program runs), in the same rounds")
+                         "(record --pairing=address), in the same rounds")
     ap.add_argument("--rows",
                     default="12,12x2,60,60x2,200,recursive,python3,perl,git,sqlite3,node,ruby,"
                             "cc1plus,bash",

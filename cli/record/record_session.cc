@@ -323,7 +323,7 @@ int RunRecordSession(const RecordRequest& request) {
   // program runs, so the traces land as version 4 (live_conversion.h).
   // --serve and --rotate-* read the traces themselves, as version 6.
   std::unique_ptr<LiveConversion> conversion;
-  if (server == nullptr && !request.keep_address_traces &&
+  if (server == nullptr && request.convert_address_traces &&
       UserValue(set, kPairingVar) == "address") {
     const TraceManifest* m = &*manifest;
     // The blocks at the level the preload writes (its default 3).

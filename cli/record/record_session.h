@@ -38,10 +38,11 @@ struct RecordRequest {
   std::string rotate_size;
   std::string rotate_time;
   uint64_t rotate_keep = 0;
-  // --pairing=address writes version-6 traces; unless this is set (or
-  // --serve / --rotate-* read the traces instead), the record process
-  // converts them to version 4 while the program runs (live_conversion.h).
-  bool keep_address_traces = false;
+  // --convert-traces: with --pairing=address (and neither --serve nor
+  // --rotate-*, which read the traces themselves), the record process
+  // converts the version-6 traces to version 4 while the program runs
+  // (live_conversion.h).
+  bool convert_address_traces = false;
 };
 
 // "64M" -> 67108864 (suffixes K, M, G, T: powers of 1024); nullopt if bad.

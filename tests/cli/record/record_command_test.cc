@@ -207,11 +207,11 @@ TEST(RecordCommand, RejectsUnknownOrBadOptions) {
 }
 
 // Issue 15: --pairing=address asks for address frees (trace format
-// version 6), which with --keep-address-traces stay as written; only table
-// and address are accepted.
+// version 6), which stay as written unless --convert-traces is given; only
+// table and address are accepted.
 TEST(RecordCommand, PairingSetsTheOptionAndTheTraceVersion) {
   std::string dir = MakeTempDir();
-  RunResult env = Record({"-q", "--pairing=address", "--keep-address-traces", "-o",
+  RunResult env = Record({"-q", "--pairing=address", "-o",
                           dir + "/%p.hst", "--", "/bin/sh", "-c",
                           "printf '%s' \"$HEAPSIGHT_PAIRING\""});
   EXPECT_EQ(env.exit_code, 0) << env.err;
@@ -224,14 +224,14 @@ TEST(RecordCommand, PairingSetsTheOptionAndTheTraceVersion) {
   EXPECT_THAT(bad.err, HasSubstr("expected table or address"));
 }
 
-// Without --keep-address-traces, record pairs the address frees while the
+// With --convert-traces, record pairs the address frees while the
 // program runs (live_conversion.h): the trace on disk is version 4, nothing
 // else is left beside it, and the leak summary is the table-mode one.
 TEST(RecordCommand, AddressPairingLeavesVersion4Traces) {
   std::string table_dir = MakeTempDir(), address_dir = MakeTempDir();
   RunResult table = Record({"-o", table_dir + "/t.%p.hst", "--", Program("record_leaky_program")});
-  RunResult address = Record({"--pairing=address", "-o", address_dir + "/t.%p.hst", "--",
-                              Program("record_leaky_program")});
+  RunResult address = Record({"--pairing=address", "--convert-traces", "-o",
+                              address_dir + "/t.%p.hst", "--", Program("record_leaky_program")});
   ASSERT_EQ(table.exit_code, 0) << table.err;
   ASSERT_EQ(address.exit_code, 0) << address.err;
   std::vector<std::string> files = FilesIn(address_dir);
@@ -260,7 +260,7 @@ TEST(RecordCommand, AddressPairingLeavesVersion4Traces) {
 // address in the parent's trace), and record says so for each.
 TEST(RecordCommand, AddressPairingKeepsForkFamiliesAtVersion6) {
   std::string dir = MakeTempDir();
-  RunResult r = Record({"--pairing=address", "-o", dir + "/t.%p.hst", "--",
+  RunResult r = Record({"--pairing=address", "--convert-traces", "-o", dir + "/t.%p.hst", "--",
                         Program("record_fork_program")});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::vector<std::string> files = FilesIn(dir);
