@@ -139,4 +139,15 @@ ChildStatus RunChild(const std::string& path, const std::vector<std::string>& ar
   return status;
 }
 
+std::thread StartThreadWithoutForwardedSignals(std::function<void()> fn) {
+  // The new thread inherits this mask; the caller's is put back at once.
+  sigset_t block, old;
+  sigemptyset(&block);
+  for (int sig : kForwardedSignals) sigaddset(&block, sig);
+  pthread_sigmask(SIG_BLOCK, &block, &old);
+  std::thread thread(std::move(fn));
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  return thread;
+}
+
 }  // namespace heapsight::record

@@ -3,7 +3,9 @@
 #ifndef HEAPSIGHT_ANALYZER_RECORD_CHILD_PROCESS_H_
 #define HEAPSIGHT_ANALYZER_RECORD_CHILD_PROCESS_H_
 
+#include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace heapsight::record {
@@ -16,6 +18,11 @@ namespace heapsight::record {
 // heapsight started (nohup) stays ignored.
 inline constexpr int kForwardedSignals[] = {2 /*INT*/, 15 /*TERM*/, 1 /*HUP*/,
                                             3 /*QUIT*/, 10 /*USR1*/, 12 /*USR2*/};
+
+// Starts `fn` on a thread of heapsight's own (the live server's, the
+// conversion's) with kForwardedSignals blocked in it: they are for the main
+// thread's handler, which passes them to the child.
+std::thread StartThreadWithoutForwardedSignals(std::function<void()> fn);
 
 struct ChildStatus {
   int exec_errno = 0;    // non-zero: execve failed with this error, nothing ran

@@ -2,7 +2,6 @@
 #include "cli/record/live_conversion.h"
 
 #include <fcntl.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -10,6 +9,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "cli/record/child_process.h"
 
 namespace heapsight::record {
 
@@ -31,14 +31,7 @@ LiveConversion::~LiveConversion() {
 }
 
 void LiveConversion::Start() {
-  // The forwarded signals (child_process.h) are for the main thread's
-  // handler; this thread never takes them.
-  sigset_t block, old;
-  sigemptyset(&block);
-  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) sigaddset(&block, sig);
-  pthread_sigmask(SIG_BLOCK, &block, &old);
-  thread_ = std::thread([this] { Run(); });
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  thread_ = StartThreadWithoutForwardedSignals([this] { Run(); });
 }
 
 void LiveConversion::Run() {

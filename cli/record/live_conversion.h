@@ -50,7 +50,7 @@ class LiveConversion {
   LiveConversion(const LiveConversion&) = delete;
   LiveConversion& operator=(const LiveConversion&) = delete;
 
-  // Starts the polling thread (signals blocked in it, as the live server's).
+  // Starts the polling thread (StartThreadWithoutForwardedSignals).
   void Start();
 
   struct Outcome {

@@ -1,8 +1,9 @@
 // cli/record/live_server.cc: see live_server.h.
 #include "cli/record/live_server.h"
 
-#include <signal.h>
 #include <unistd.h>
+
+#include "cli/record/child_process.h"
 
 namespace heapsight::record {
 
@@ -15,14 +16,7 @@ absl::StatusOr<std::unique_ptr<LiveServer>> LiveServer::Start(
     server = std::move(*listening);
   }
   std::unique_ptr<LiveServer> live(new LiveServer(std::move(server), std::move(options)));
-  // The forwarded signals (child_process.h) are for the main thread's
-  // handler; this thread never takes them.
-  sigset_t block, old;
-  sigemptyset(&block);
-  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) sigaddset(&block, sig);
-  pthread_sigmask(SIG_BLOCK, &block, &old);
-  live->thread_ = std::thread([p = live.get()] { p->Run(); });
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  live->thread_ = StartThreadWithoutForwardedSignals([p = live.get()] { p->Run(); });
   return live;
 }
 

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "analyzer/report/leak_summary.h"
+#include "format/options.h"
 #include "cli/diagnostics.h"
 #include "cli/record/child_process.h"
 #include "cli/record/live_conversion.h"
@@ -36,8 +37,6 @@ constexpr char kQuietVar[] = "HEAPSIGHT_QUIET";
 constexpr char kHeapLimitVar[] = "HEAPSIGHT_HEAP_LIMIT";
 constexpr char kAnalyzerVar[] = "HEAPSIGHT_ANALYZER";
 constexpr char kFlushVar[] = "HEAPSIGHT_FLUSH_MS";
-constexpr char kPairingVar[] = "HEAPSIGHT_PAIRING";
-constexpr char kZstdLevelVar[] = "HEAPSIGHT_ZSTD_LEVEL";
 constexpr char kLeakSignalVar[] = "HEAPSIGHT_LEAK_SIGNAL";
 // --serve: every event reaches the trace within about a second (an option
 // of the preload's writer; older preloads ignore it).
@@ -51,6 +50,23 @@ std::string UserValue(const std::map<std::string, std::string>& set, const char*
   if (it != set.end()) return it->second;
   const char* env = getenv(name);
   return env != nullptr ? env : "";
+}
+
+// The options the preload of the child will parse: `set` over this
+// process's environment, as ChildEnvironment passes them, read by the
+// preload's own parser (format/options.h: its defaults and range checks).
+// The string options point into `set` or the environment.
+format::Options PreloadOptions(const std::map<std::string, std::string>& set) {
+  format::Options options;
+  char error[256];
+  format::ParseOptions(
+      [](const char* name, void* ctx) -> const char* {
+        const auto& values = *static_cast<const std::map<std::string, std::string>*>(ctx);
+        auto it = values.find(name);
+        return it != values.end() ? it->second.c_str() : getenv(name);
+      },
+      const_cast<std::map<std::string, std::string>*>(&set), &options, error, sizeof error);
+  return options;
 }
 
 // Errors print through the command's one printer (cli/diagnostics.h).
@@ -323,16 +339,16 @@ int RunRecordSession(const RecordRequest& request) {
   // program runs, so the traces land as version 4 (live_conversion.h).
   // --serve and --rotate-* read the traces themselves, as version 6.
   std::unique_ptr<LiveConversion> conversion;
-  if (server == nullptr && request.convert_address_traces &&
-      UserValue(set, kPairingVar) == "address") {
-    const TraceManifest* m = &*manifest;
-    // The blocks at the level the preload writes (its default 3).
-    int level = 3;
-    if (std::string v = UserValue(set, kZstdLevelVar); !v.empty()) {
-      if (!absl::SimpleAtoi(v, &level) || level < 0 || level > 19) level = 3;
+  if (server == nullptr && request.convert_address_traces) {
+    // The pairing mode and zstd level the preload will read, through its
+    // own parser, defaults and range checks.
+    const format::Options preload_options = PreloadOptions(set);
+    if (std::strcmp(preload_options.PAIRING, "address") == 0) {
+      const TraceManifest* m = &*manifest;
+      conversion = std::make_unique<LiveConversion>(
+          [m] { return m->Read(); }, static_cast<int>(preload_options.ZSTD_LEVEL));
+      conversion->Start();
     }
-    conversion = std::make_unique<LiveConversion>([m] { return m->Read(); }, level);
-    conversion->Start();
   }
 
   std::fflush(stdout);
