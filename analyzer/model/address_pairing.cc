@@ -162,8 +162,7 @@ bool AddressPairer::Apply(const Event& e, bool force, EventArray* out) {
       a.old_id = 0;
       a.paired = 0;
       a.value = 0;
-      held_.push_front(a);  // before the rest of its stream
-      NoteHeld(a, +1);
+      Enqueue(a, applying_seq_, /*front=*/true);  // before the rest of its stream
       ++stats_.held;
       return true;
     }
@@ -243,56 +242,111 @@ void AddressPairer::PassOther(const Event& e, EventArray* out) {
   }
 }
 
-void AddressPairer::NoteHeld(const Event& e, int delta) {
-  if (e.stream >= held_per_stream_.size()) held_per_stream_.resize(e.stream + 1, 0);
-  uint32_t& held = held_per_stream_[e.stream];
-  if (delta > 0 && held == 0) ++held_streams_;
-  held += delta;
-  if (delta < 0 && held == 0) --held_streams_;
-  auto note = [&](uint64_t address) {
-    if (delta > 0) {
-      ++held_addresses_[address];
-      return;
-    }
-    auto it = held_addresses_.find(address);
-    if (it != held_addresses_.end() && --it->second == 0) held_addresses_.erase(it);
-  };
+uint64_t AddressPairer::BlockingAddress(const Event& e) {
   switch (e.tag) {
     case RecordTag::kAlloc:
     case RecordTag::kFree:
-      note(e.address);
+      return e.address;
+    case RecordTag::kRealloc:
+      return e.old_id;
+    default:
+      return kNoAddress;
+  }
+}
+
+AddressPairer::StreamQueue& AddressPairer::Queue(uint32_t stream) {
+  if (stream >= queues_.size()) queues_.resize(stream + 1);
+  std::unique_ptr<StreamQueue>& q = queues_[stream];
+  if (q == nullptr) q = std::make_unique<StreamQueue>();
+  return *q;
+}
+
+void AddressPairer::Enqueue(const Event& e, uint64_t seq, bool front) {
+  Held h{e, seq};
+  if (e.full != nullptr && e.tag != RecordTag::kAlloc && e.tag != RecordTag::kFree &&
+      e.tag != RecordTag::kRealloc) {
+    // The chunk's record may be gone by the time this is applied.
+    std::unique_ptr<FullRecord> copy = CopyRecord(*e.full);
+    h.event.full = &copy->record;
+    held_records_[h.event.full] = std::move(copy);
+  }
+  StreamQueue& q = Queue(e.stream);
+  if (q.events.empty()) held_streams_.push_back(e.stream);
+  if (front) {
+    // A new head: the one it displaces no longer decides the stream.
+    if (q.waiting) {
+      auto it = waiting_.find(BlockingAddress(q.events.front().event));
+      if (it != waiting_.end()) {
+        std::erase(it->second, e.stream);
+        if (it->second.empty()) waiting_.erase(it);
+      }
+      q.waiting = false;
+    }
+    q.events.push_front(h);
+  } else {
+    q.events.push_back(h);
+  }
+  ++held_count_;
+}
+
+AddressPairer::Held AddressPairer::PopHead(uint32_t stream, StreamQueue& q) {
+  if (q.waiting) {
+    auto it = waiting_.find(BlockingAddress(q.events.front().event));
+    if (it != waiting_.end()) {
+      std::erase(it->second, stream);
+      if (it->second.empty()) waiting_.erase(it);
+    }
+    q.waiting = false;
+  }
+  Held h = q.events.front();
+  q.events.pop_front();
+  --held_count_;
+  if (q.events.empty()) std::erase(held_streams_, stream);
+  return h;
+}
+
+void AddressPairer::Wait(uint32_t stream, StreamQueue& q) {
+  if (q.waiting || q.events.empty()) return;
+  const uint64_t address = BlockingAddress(q.events.front().event);
+  if (address == kNoAddress) {  // applies at once
+    ready_.push_back(stream);
+    return;
+  }
+  waiting_[address].push_back(stream);
+  q.waiting = true;
+}
+
+void AddressPairer::WakeAt(uint64_t address) {
+  auto it = waiting_.find(address);
+  if (it == waiting_.end()) return;
+  for (uint32_t stream : it->second) {
+    queues_[stream]->waiting = false;
+    ready_.push_back(stream);
+  }
+  waiting_.erase(it);
+}
+
+void AddressPairer::Wake(const Event& e) {
+  if (waiting_.empty()) return;
+  switch (e.tag) {
+    case RecordTag::kAlloc:
+    case RecordTag::kFree:
+      WakeAt(e.address);
       break;
     case RecordTag::kRealloc:
-      note(e.address);
-      if (e.old_id != e.address) note(e.old_id);
+      WakeAt(e.old_id);
+      if (e.address != e.old_id) WakeAt(e.address);
+      break;
+    case RecordTag::kInherited:
+      WakeAt(e.id);  // its address
       break;
     default:
       break;
   }
 }
 
-void AddressPairer::Hold(const Event& e) {
-  ++stats_.held;
-  Event h = e;
-  if (e.full != nullptr && e.tag != RecordTag::kAlloc && e.tag != RecordTag::kFree &&
-      e.tag != RecordTag::kRealloc) {
-    // The chunk's record may be gone by the time this is applied.
-    std::unique_ptr<FullRecord> copy = CopyRecord(*e.full);
-    h.full = &copy->record;
-    held_records_[h.full] = std::move(copy);
-  }
-  held_.push_back(h);
-  NoteHeld(h, +1);
-}
-
-void AddressPairer::Unhold(size_t i) {
-  const Event e = held_[i];
-  held_.erase(held_.begin() + static_cast<ptrdiff_t>(i));
-  NoteHeld(e, -1);
-}
-
-// Applies `e`, taken out of held_, and keeps its record's copy alive for
-// the analysis (until the next BeginRun).
+// Applies `e`, taken out of the held events, and keeps its record's copy
+// alive for the analysis (until the next BeginRun).
 bool AddressPairer::ApplyHeld(const Event& e, bool force, EventArray* out) {
   if (!Apply(e, force, out)) return false;
   if (e.full != nullptr && e.tag != RecordTag::kAlloc && e.tag != RecordTag::kFree &&
@@ -306,42 +360,60 @@ bool AddressPairer::ApplyHeld(const Event& e, bool force, EventArray* out) {
   return true;
 }
 
-void AddressPairer::Retry(EventArray* out) {
-  // Only the first held event of each stream may apply; each one applied
-  // may make others consistent: again from the oldest until none applies
-  // (held events are few: inversions are rare).
-  std::vector<uint32_t> blocked;
-  for (bool progress = true; progress && !held_.empty();) {
-    progress = false;
-    blocked.clear();
-    for (size_t i = 0; i < held_.size() && blocked.size() < held_streams_; ++i) {
-      const Event e = held_[i];
-      if (std::find(blocked.begin(), blocked.end(), e.stream) != blocked.end()) continue;
-      // Out of held_ first: a realloc whose new block must wait holds it
-      // at the front.
-      Unhold(i);
-      if (ApplyHeld(e, /*force=*/false, out)) {
-        progress = true;
+void AddressPairer::Pump(EventArray* out) {
+  // Each applied head may wake others (its addresses) and exposes its
+  // stream's next event, which may apply too (it was held only behind).
+  while (!ready_.empty()) {
+    const uint32_t stream = ready_.back();
+    ready_.pop_back();
+    if (!StreamHeld(stream)) continue;
+    StreamQueue& q = *queues_[stream];
+    if (q.waiting) continue;  // listed twice; already tried and waiting
+    while (!q.events.empty()) {
+      // Out of the queue first: a realloc whose new block must wait puts
+      // that at the front.
+      const Held h = PopHead(stream, q);
+      applying_seq_ = h.seq;
+      if (!ApplyHeld(h.event, /*force=*/false, out)) {
+        if (q.events.empty()) held_streams_.push_back(stream);
+        q.events.push_front(h);
+        ++held_count_;
+        Wait(stream, q);
         break;
       }
-      held_.insert(held_.begin() + static_cast<ptrdiff_t>(i), e);
-      NoteHeld(e, +1);
-      blocked.push_back(e.stream);
+      Wake(h.event);
     }
   }
 }
 
+uint32_t AddressPairer::OldestStream() const {
+  uint32_t oldest = held_streams_.front();
+  uint64_t seq = queues_[oldest]->events.front().seq;
+  for (uint32_t stream : held_streams_) {
+    const uint64_t s = queues_[stream]->events.front().seq;
+    if (s < seq) {
+      seq = s;
+      oldest = stream;
+    }
+  }
+  return oldest;
+}
+
 void AddressPairer::ForceOldest(EventArray* out) {
-  const Event e = held_.front();
-  Unhold(0);
+  const uint32_t stream = OldestStream();
+  const Held h = PopHead(stream, *queues_[stream]);
+  const Event& e = h.event;
   const bool address_event = e.tag == RecordTag::kAlloc || e.tag == RecordTag::kFree ||
                              e.tag == RecordTag::kRealloc;
+  applying_seq_ = h.seq;
   // Forced only if it was not consistent by now.
   if (!ApplyHeld(e, /*force=*/false, out)) {
     ApplyHeld(e, /*force=*/true, out);
     if (address_event) ++stats_.forced;
   }
-  Retry(out);
+  Wake(e);
+  ready_.push_back(stream);
+  Pump(out);
 }
 
 const format::Record* AddressPairer::Own(const format::Record& r) {
@@ -352,9 +424,11 @@ const format::Record* AddressPairer::Own(const format::Record& r) {
 void AddressPairer::Add(const Event& e, EventArray* out) {
   if (e.time_us > now_) now_ = e.time_us;
   // Held events this event is far past go first, as they arrived before it.
-  while (!held_.empty() &&
-         (held_.size() > max_held_ ||
-          (hold_slack_us_ != 0 && now_ - std::min(now_, held_.front().time_us) > hold_slack_us_))) {
+  while (held_count_ != 0 &&
+         (held_count_ > max_held_ ||
+          (hold_slack_us_ != 0 &&
+           now_ - std::min(now_, queues_[OldestStream()]->events.front().event.time_us) >
+               hold_slack_us_))) {
     ForceOldest(out);
   }
   const bool address_event = e.tag == RecordTag::kAlloc || e.tag == RecordTag::kFree ||
@@ -363,20 +437,27 @@ void AddressPairer::Add(const Event& e, EventArray* out) {
     ++stats_.events;
     if (e.tag == RecordTag::kRealloc && e.value > now_) now_ = e.value;
   }
+  const uint64_t seq = next_seq_++;
   if (StreamHeld(e.stream)) {
-    Hold(e);
-    --stats_.held;  // behind its stream's held event, not out of order itself
-  } else if (!Apply(e, /*force=*/false, out)) {
-    Hold(e);
-  } else if (address_event && !held_addresses_.empty() &&
-             (held_addresses_.contains(e.address) ||
-              (e.tag == RecordTag::kRealloc && held_addresses_.contains(e.old_id)))) {
-    Retry(out);
+    Enqueue(e, seq, /*front=*/false);  // behind its stream's held event, not out of order itself
+    return;
   }
+  applying_seq_ = seq;
+  if (!Apply(e, /*force=*/false, out)) {
+    ++stats_.held;
+    Enqueue(e, seq, /*front=*/false);
+    Wait(e.stream, *queues_[e.stream]);
+    return;
+  }
+  if (waiting_.empty() && held_count_ == 0) return;  // the common case
+  Wake(e);
+  // A realloc whose new block must wait left it held at its stream's front.
+  if (StreamHeld(e.stream)) Wait(e.stream, *queues_[e.stream]);
+  Pump(out);
 }
 
 void AddressPairer::Finish(EventArray* out) {
-  while (!held_.empty()) ForceOldest(out);
+  while (held_count_ != 0) ForceOldest(out);
 }
 
 std::vector<std::string> AddressPairingWarnings(const AddressPairingStats& stats) {

@@ -168,7 +168,7 @@ class AddressPairer {
   size_t address_count() const { return states_.size(); }
   size_t state_capacity() const { return states_.capacity(); }
   // Events held now.
-  size_t held() const { return held_.size(); }
+  size_t held() const { return held_count_; }
 
   // A thread's events at one address are a few microseconds apart at the
   // most when two threads meet there; a held event that waits much longer
@@ -212,17 +212,46 @@ class AddressPairer {
   // first released by a phantom free at `time_us`).
   void Allocate(AddressState& s, uint64_t id, uint32_t stream, uint64_t order, uint64_t time_us,
                 EventArray* out);
-  void Hold(const Event& e);
-  // Counts `e` in (delta +1) or out of (-1) the held per stream and address.
-  void NoteHeld(const Event& e, int delta);
+  // Held events. Each stream's are a queue in arrival order (a thread's
+  // own order: only its first, the head, may apply). A head that did not
+  // apply waits at the one address whose state decides it (a realloc's old
+  // block: its new block never holds it, it splits); an event applied at
+  // that address wakes it. So an applied event costs one probe of
+  // `waiting_`, not a scan of the held events (the file-order pairing of
+  // record's conversion holds a thread's whole chunk at a time behind
+  // another's: 100,000s of events, tried one by one before).
+  struct Held {
+    Event event;
+    uint64_t seq;  // arrival order: the oldest head is forced first
+  };
+  struct StreamQueue {
+    std::deque<Held> events;
+    bool waiting = false;  // its head is in waiting_
+  };
+  static constexpr uint64_t kNoAddress = ~uint64_t{0};
+  // The address whose state decides whether `e` applies (kNoAddress:
+  // it always does).
+  static uint64_t BlockingAddress(const Event& e);
+  StreamQueue& Queue(uint32_t stream);
+  // Appends `e` to its stream's held events (at the front: a realloc's new
+  // block, which comes before the rest of its stream).
+  void Enqueue(const Event& e, uint64_t seq, bool front);
+  // Takes the head of `q` (of `stream`) out of the held events.
+  Held PopHead(uint32_t stream, StreamQueue& q);
+  // The head of `stream` waits at its blocking address.
+  void Wait(uint32_t stream, StreamQueue& q);
+  // The heads waiting at the addresses `e` changed may apply now.
+  void Wake(const Event& e);
+  void WakeAt(uint64_t address);
+  // Applies the heads of the streams in ready_ while they are consistent.
+  void Pump(EventArray* out);
   bool ApplyHeld(const Event& e, bool force, EventArray* out);
   bool StreamHeld(uint32_t stream) const {
-    return stream < held_per_stream_.size() && held_per_stream_[stream] != 0;
+    return stream < queues_.size() && queues_[stream] != nullptr &&
+           !queues_[stream]->events.empty();
   }
-  // held_[i] leaves the held events.
-  void Unhold(size_t i);
-  // Applies the held events that became consistent, and forces those due.
-  void Retry(EventArray* out);
+  // The held stream whose head arrived first.
+  uint32_t OldestStream() const;
   void ForceOldest(EventArray* out);
   // A copy of `r` that lives until the next BeginRun.
   const format::Record* Own(const format::Record& r);
@@ -231,14 +260,16 @@ class AddressPairer {
   void PassOther(const Event& e, EventArray* out);
 
   AddressStateTable states_;
-  // In arrival order; a held event's `full` record is a copy in
+  // By stream (null: never held). A held event's `full` record is a copy in
   // held_records_ (the chunk's may be gone when it is applied).
-  std::deque<Event> held_;
+  std::vector<std::unique_ptr<StreamQueue>> queues_;
+  std::vector<uint32_t> held_streams_;  // streams with held events
+  absl::flat_hash_map<uint64_t, std::vector<uint32_t>> waiting_;  // address -> streams
+  std::vector<uint32_t> ready_;  // streams whose head may apply now
   absl::flat_hash_map<const format::Record*, std::unique_ptr<FullRecord>> held_records_;
-  std::vector<uint32_t> held_per_stream_;
-  // Per address, the held events that name it (a realloc names two): an
-  // applied event retries the held ones only when its address is here.
-  absl::flat_hash_map<uint64_t, uint32_t> held_addresses_;
+  size_t held_count_ = 0;
+  uint64_t next_seq_ = 0;
+  uint64_t applying_seq_ = 0;  // the seq of the event Apply is given
   std::vector<std::unique_ptr<FullRecord>> owned_;
   AddressPairingStats stats_;
   const absl::flat_hash_map<uint64_t, ParentBlock>* inheritance_ = nullptr;
@@ -246,7 +277,6 @@ class AddressPairer {
   uint64_t now_ = 0;
   const uint64_t hold_slack_us_;
   const size_t max_held_;
-  uint32_t held_streams_ = 0;  // streams with an event held
   const bool fork_child_;
 };
 

@@ -269,6 +269,100 @@ TEST(AddressPairerTest, StatesAreBoundedByTheAddressesUsed) {
   EXPECT_EQ(live_now, 0u);
 }
 
+// Record's conversion and the live server pair in file order: a thread's
+// chunk of thousands of events comes whole, before or after the other
+// threads' chunks, so a thread's events wait behind hand-offs that other
+// threads' later chunks resolve. Four threads share 64 addresses (frees
+// and reallocs of each other's blocks); fed in chunks of 3,000 events per
+// thread, the pairing must give each thread the blocks the time order
+// gives it, force nothing, and hold thousands of events on the way.
+TEST(AddressPairerTest, WholeChunksInFileOrderPairAsTheTimeOrderDoes) {
+  constexpr int kThreads = 4, kAddresses = 64, kSteps = 40'000;
+  std::mt19937_64 rng(15);
+  struct Slot {
+    bool live = false;
+    uint8_t count = 0;
+    uint32_t last = 0;
+    bool used = false;
+  };
+  std::vector<Slot> slots(kAddresses);
+  std::vector<std::vector<Event>> per_thread(kThreads);
+  std::vector<Event> by_time;
+  uint64_t next_id[kThreads] = {};
+  auto order = [&](Slot& s, uint32_t t) {
+    const bool hand_off = s.used && s.last != t;
+    ++s.count;
+    s.last = t;
+    s.used = true;
+    return hand_off ? format::AddressOrder(s.count % 16) : format::kAddressOrderNone;
+  };
+  for (uint64_t time = 0; time < kSteps; ++time) {
+    const auto t = static_cast<uint32_t>(rng() % kThreads);
+    const size_t a = rng() % kAddresses, b = rng() % kAddresses;
+    const uint64_t address = 0x10000 + 16 * a;
+    Event e;
+    if (!slots[a].live) {
+      e = AllocEvent(t, time, format::MakeAllocId(t, next_id[t]++), address, order(slots[a], t));
+      slots[a].live = true;
+    } else if (a == b || slots[b].live || rng() % 2 == 0) {
+      e = FreeEvent(t, time, address, order(slots[a], t));
+      slots[a].live = false;
+    } else {  // a realloc that moves the block from a to b
+      const uint64_t old_order = order(slots[a], t);
+      slots[a].live = false;
+      e = ReallocEvent(t, time, format::MakeAllocId(t, next_id[t]++), address, old_order,
+                       0x10000 + 16 * b, order(slots[b], t));
+      slots[b].live = true;
+    }
+    per_thread[t].push_back(e);
+    by_time.push_back(e);
+  }
+  std::vector<Event> by_chunk;
+  for (size_t begin = 0; by_chunk.size() < by_time.size(); begin += 3000) {
+    for (const std::vector<Event>& events : per_thread) {
+      for (size_t i = begin; i < std::min(events.size(), begin + 3000); ++i) {
+        by_chunk.push_back(events[i]);
+      }
+    }
+  }
+  // Per thread: "a<id>" for each block it allocates, "f<id>" for each it
+  // releases (a realloc both; whether it was split does not matter).
+  size_t most_held = 0;
+  auto per_stream = [&](AddressPairer& p, const std::vector<Event>& in) {
+    EventArray out;
+    for (const Event& e : in) {
+      p.Add(e, &out);
+      most_held = std::max(most_held, p.held());
+    }
+    p.Finish(&out);
+    std::vector<std::vector<std::string>> got(kThreads);
+    for (const Event& e : out) {
+      std::vector<std::string>& g = got.at(e.stream);
+      if (e.tag == RecordTag::kAlloc) g.push_back("a" + std::to_string(e.id));
+      if (e.tag == RecordTag::kFree) g.push_back("f" + std::to_string(e.id));
+      if (e.tag == RecordTag::kRealloc) {
+        g.push_back("f" + std::to_string(e.old_id));
+        g.push_back("a" + std::to_string(e.id));
+      }
+    }
+    return got;
+  };
+  AddressPairer in_time(false, /*hold_slack_us=*/0, /*max_held=*/size_t{1} << 20);
+  AddressPairer in_chunks(false, /*hold_slack_us=*/0, /*max_held=*/size_t{1} << 20);
+  const auto want = per_stream(in_time, by_time);
+  const auto got = per_stream(in_chunks, by_chunk);
+  EXPECT_EQ(in_time.stats().held, 0u);
+  EXPECT_EQ(in_chunks.stats().forced, 0u);
+  EXPECT_EQ(in_chunks.stats().phantom_frees, 0u);
+  EXPECT_EQ(in_chunks.stats().unknown_frees, 0u);
+  EXPECT_GT(in_chunks.stats().held, 100u);  // out of order (the rest waited behind them)
+  EXPECT_GT(most_held, 2000u);
+  for (int t = 0; t < kThreads; ++t) {
+    EXPECT_EQ(got[t], want[t]) << "thread " << t;
+    EXPECT_GT(want[t].size(), 9000u);
+  }
+}
+
 // A fork child's first events at an inherited address: whatever order
 // value (the parent's cells), the block is the inherited one.
 TEST(AddressPairerTest, InheritedBlocksGetIdsOfTheirOwn) {
