@@ -28,7 +28,9 @@ ratio (heapsight - 1) / (heaptrack - 1) and heapsight's overhead CPU ns per
 event (alloc_bench rows), and each tool's peak RSS (every command runs under
 /usr/bin/time, whose %M is the program's own peak, see TIME). A run longer
 than --time-limit seconds is killed and reported failed. --address adds a column for heapsight with
-address frees (`record --pairing=address`: version-6 traces, not converted). --callgrind adds callgrind instruction counts per event for the
+address frees (`record --pairing=address`: version-6 traces, not converted), --convert one
+for address frees converted to version 4 while the program runs
+(`record --pairing=address --convert-traces`). --callgrind adds callgrind instruction counts per event for the
 alloc_bench rows (LD_PRELOAD of the build's libheapsight.so; two run
 lengths, so start-up cancels out).
 
@@ -247,6 +249,9 @@ def main():
     ap.add_argument("--address", action="store_true",
                     help="with --family: also heapsight with address frees "
                          "(record --pairing=address), in the same rounds")
+    ap.add_argument("--convert", action="store_true",
+                    help="with --family: also heapsight with address frees converted to "
+                         "version 4 (record --pairing=address --convert-traces)")
     ap.add_argument("--rows",
                     default="12,12x2,60,60x2,200,recursive,python3,perl,git,sqlite3,node,ruby,"
                             "cc1plus,bash",
@@ -562,13 +567,23 @@ def heapsight_binary(build):
     return os.path.join(build, "cli", "heapsight")
 
 
+VARIANT_LABELS = {"heapsight-address": "address frees",
+                  "heapsight-converted": "address frees, converted"}
+
+
 def family(args, repo):
     """The issue 15 table: depth family and interpreters, plain/heapsight/heaptrack."""
     build = os.path.abspath(args.build)
     heapsight = heapsight_binary(build)
     work = tempfile.mkdtemp(prefix="heapsight-family.")
     rows = family_workloads(args, build, work)
-    tools = (["plain", "heapsight"] + (["heapsight-address"] if args.address else []) +
+    # Extra heapsight columns: tool -> record's options.
+    variants = {}
+    if args.address:
+        variants["heapsight-address"] = ["--pairing=address"]
+    if args.convert:
+        variants["heapsight-converted"] = ["--pairing=address", "--convert-traces"]
+    tools = (["plain", "heapsight"] + list(variants) +
              (["heaptrack"] if shutil.which("heaptrack") else []))
     load_before = os.getloadavg()[0]
     runs = {}
@@ -584,11 +599,9 @@ def family(args, repo):
                 tag = "{}-{}-{}".format(tool, key, i)
                 if tool == "plain":
                     cmd = argv
-                elif tool in ("heapsight", "heapsight-address"):
+                elif tool == "heapsight" or tool in variants:
                     cmd = [heapsight, "record", "-q", "-o", os.path.join(work, tag + ".%p.hst")]
-                    if tool == "heapsight-address":
-                        cmd.append("--pairing=address")
-                    cmd += ["--"] + argv
+                    cmd += variants.get(tool, []) + ["--"] + argv
                 else:
                     cmd = ["heaptrack", "-o", os.path.join(work, tag)] + argv
                 # heaptrack's address space limited where it is skipped by default:
@@ -619,8 +632,9 @@ def family(args, repo):
              "",
              "| workload | plain s | heapsight | heaptrack | overhead ratio (target <= 0.25) "
              "| heapsight overhead CPU ns/event |" +
-             (" address frees | its ratio | its ns/event |" if args.address else ""),
-             "|---|---|---|---|---|---|" + ("---|---|---|" if args.address else "")]
+             "".join(" {} | its ratio | its ns/event |".format(VARIANT_LABELS[v])
+                     for v in variants),
+             "|---|---|---|---|---|---|" + "---|---|---|" * len(variants)]
     rss_lines = ["", "Peak RSS (ru_maxrss of the median run; heapsight's and heaptrack's are the "
                  "largest of the program and their recording processes; " +
                  ("each command ran under GNU time, so a program's figure is its own, from "
@@ -669,12 +683,11 @@ def family(args, repo):
         row = "| {} | {:.3f} | {} | {} | {} | {} |".format(
             label, p.wall, slowdown("heapsight", hs), slowdown("heaptrack", ht),
             ratio_text(ratio), ns)
-        if args.address:
-            ha = cells.get("heapsight-address")
+        for v in variants:
+            ha = cells.get(v)
             aratio = (ha - 1) / (ht - 1) if ha and ht and ht > 1 else None
-            ans = ns_per_event("heapsight-address")
-            row += " {} | {} | {} |".format(slowdown("heapsight-address", ha),
-                                            ratio_text(aratio),
+            ans = ns_per_event(v)
+            row += " {} | {} | {} |".format(slowdown(v, ha), ratio_text(aratio),
                                             "{:.0f}".format(ans) if ans is not None else "-")
         lines.append(row)
         mb = [median_run(runs[(key, t)]).maxrss_kb / 1024 if runs.get((key, t)) else None

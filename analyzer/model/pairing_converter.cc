@@ -6,6 +6,7 @@
 #include <zstd.h>
 
 #include <algorithm>
+#include <iterator>
 #include <cerrno>
 #include <cstring>
 #include <string_view>
@@ -31,8 +32,9 @@ PairingConverter::PairingConverter(std::string in_name, int out_fd, std::string 
       fd_(out_fd),
       name_(std::move(out_name)),
       zstd_level_(zstd_level),
-      // As LiveProcess: chunks in the order given, no slack (a held event
-      // waits until it is consistent), room for many held.
+      // No slack (a held event waits until it is consistent: in a growing
+      // trace, a chunk can come later than the watermark wanted), room
+      // for many held.
       pairer_(fork_child, /*hold_slack_us=*/0, /*max_held=*/size_t{1} << 20) {}
 
 PairingConverter::~PairingConverter() {
@@ -143,8 +145,43 @@ absl::Status PairingConverter::Encode(uint32_t index, ThreadOut& t, uint64_t tim
       absl::StrCat(in_name_, ": a record of thread ", index, " does not fit a chunk"));
 }
 
-absl::Status PairingConverter::AddChunk(const std::vector<uint8_t>& chunk) {
-  format::ChunkDecoder decoder(chunk.data(), chunk.size(), /*compact_frees=*/false,
+absl::Status PairingConverter::AddChunk(std::vector<uint8_t> chunk) {
+  if (chunk.size() < sizeof(format::ChunkHeader)) {
+    return absl::DataLossError(absl::StrCat(in_name_, ": a chunk of ", chunk.size(),
+                                            " bytes is too short for its header"));
+  }
+  format::ChunkHeader header;
+  std::memcpy(&header, chunk.data(), sizeof header);
+  ++stats_.chunks_in;
+  if (header.base_time_us > newest_base_us_) newest_base_us_ = header.base_time_us;
+  // The thread's input, found by a search: threads are few, and chunks
+  // (thousands of events each) are what this is done for.
+  auto it = std::lower_bound(
+      inputs_.begin(), inputs_.end(), header.thread_index,
+      [](const std::unique_ptr<ThreadIn>& in, uint32_t index) { return in->index < index; });
+  if (it == inputs_.end() || (*it)->index != header.thread_index) {
+    auto in = std::make_unique<ThreadIn>();
+    in->index = header.thread_index;
+    it = inputs_.insert(it, std::move(in));
+  }
+  // In sequence order: a chunk the preload wrote inline while its spool
+  // was full can reach the file before an earlier one of its thread.
+  std::deque<PendingChunk>& pending = (*it)->pending;
+  auto at = pending.end();
+  while (at != pending.begin() && std::prev(at)->sequence > header.sequence) --at;
+  pending.insert(at, PendingChunk{header.sequence, header.base_time_us, std::move(chunk)});
+  return absl::OkStatus();
+}
+
+absl::Status PairingConverter::Decode(ThreadIn& in) {
+  // The bytes stay while the chunk is merged: its records' strings and
+  // lists are views into them.
+  in.bytes = std::move(in.pending.front().bytes);
+  in.pending.pop_front();
+  in.events.clear();
+  in.records.clear();
+  in.pos = 0;
+  format::ChunkDecoder decoder(in.bytes.data(), in.bytes.size(), /*compact_frees=*/false,
                                /*address_frees=*/true);
   if (!decoder.ok()) return absl::DataLossError(absl::StrCat(in_name_, ": ", decoder.error()));
   const format::ChunkHeader& header = decoder.header();
@@ -156,20 +193,14 @@ absl::Status PairingConverter::AddChunk(const std::vector<uint8_t>& chunk) {
     }
     t.tid = header.tid;
   }
-  ++stats_.chunks_in;
-  // The whole chunk first, then the pairing with each event's address
-  // state loaded a few events ahead: the states of a large heap's addresses
-  // are cache misses, which were 62% of the time taken one at a time
-  // (python's 1,000,000-entry dict, perf).
-  events_.clear();
-  records_.clear();
+  EventArray& events = in.events;
   Record r;
   for (;;) {
     // The hot records and stack nodes through the decoder's fast paths
     // (the fields ToAddressEvent would give them), the rest as Records.
     const size_t hot = decoder.DecodeAddressHotRecords(
         SIZE_MAX, [&](const format::AddressHotRecord& h) {
-          Event& e = events_.Append();
+          Event& e = events.Append();
           e.tag = h.tag;
           e.api = h.api;
           e.code = h.order;
@@ -187,7 +218,7 @@ absl::Status PairingConverter::AddChunk(const std::vector<uint8_t>& chunk) {
         });
     const size_t nodes = decoder.DecodeStackNodes(
         SIZE_MAX, [&](uint64_t node, uint64_t parent, uint64_t ip, uint64_t time_us) {
-          Event& e = events_.Append();
+          Event& e = events.Append();
           e = Event{};
           e.tag = RecordTag::kStackNode;
           e.stream = index;
@@ -208,7 +239,7 @@ absl::Status PairingConverter::AddChunk(const std::vector<uint8_t>& chunk) {
           ": the process forked: its children's traces need its addresses, so its trace stays "
           "version 6"));
     }
-    Event& e = events_.Append();
+    Event& e = events.Append();
     ToAddressEvent(r, index, &e);
     if (r.tag == RecordTag::kAlloc) {
       e.value = r.alignment;
@@ -216,34 +247,97 @@ absl::Status PairingConverter::AddChunk(const std::vector<uint8_t>& chunk) {
       // As the fast path gives it (ToEvent's fields).
     } else if (!IsHot(r.tag)) {
       // Every other record is re-encoded from its fields (`full`, set
-      // below once records_ stops growing).
-      e.value = records_.size();
-      records_.push_back(r);
+      // below once records stops growing).
+      e.value = in.records.size();
+      in.records.push_back(r);
     }
   }
-  for (Event& e : events_) {
-    if (!IsHot(e.tag) && e.tag != RecordTag::kStackNode) e.full = &records_[e.value];
+  for (Event& e : events) {
+    if (!IsHot(e.tag) && e.tag != RecordTag::kStackNode) e.full = &in.records[e.value];
   }
-  constexpr size_t kAhead = 12;
-  const size_t n = events_.size();
-  for (size_t i = 0; i < n; ++i) {
-    if (i + kAhead < n) pairer_.Prefetch(events_[i + kAhead]);
+  if (!decoder.ok()) return absl::DataLossError(absl::StrCat(in_name_, ": ", decoder.error()));
+  return absl::OkStatus();
+}
+
+absl::Status PairingConverter::Convert(const Event* begin, const Event* end) {
+  // With each event's address state loaded a few events ahead: the states
+  // of a large heap's addresses are cache misses, which were 62% of the
+  // time taken one at a time (python's 1,000,000-entry dict, perf).
+  constexpr ptrdiff_t kAhead = 12;
+  for (const Event* e = begin; e != end; ++e) {
+    if (end - e > kAhead) pairer_.Prefetch(e[kAhead]);
     pairer_.BeginRun();
     out_.clear();
-    pairer_.Add(events_[i], &out_);
+    pairer_.Add(*e, &out_);
     for (const Event& o : out_) {
       if (absl::Status s = Emit(o); !s.ok()) return s;
     }
   }
-  if (!decoder.ok()) return absl::DataLossError(absl::StrCat(in_name_, ": ", decoder.error()));
-  // The thread's chunk goes out with its input chunk unless its events
-  // wait in the pairing (then more of them follow into the same chunk).
-  if (pairer_.held() == 0) {
-    for (auto& [i, t] : threads_) {
-      if (absl::Status s = Close(*t); !s.ok()) return s;
+  return absl::OkStatus();
+}
+
+absl::Status PairingConverter::Drain(uint64_t watermark_us) {
+  for (;;) {
+    // The thread whose next event comes first (ties: the lower thread
+    // index, as StreamMerger breaks them), and the key of the runner-up,
+    // which ends its run. Threads are few: a scan.
+    ThreadIn* first = nullptr;
+    uint64_t first_key = 0;
+    ThreadIn* second = nullptr;
+    uint64_t second_key = UINT64_MAX;
+    for (const std::unique_ptr<ThreadIn>& in : inputs_) {
+      if (!in->has_key()) continue;
+      const uint64_t key = in->key();
+      if (first == nullptr || key < first_key) {
+        if (first != nullptr) {
+          second = first;
+          second_key = first_key;
+        }
+        first = in.get();
+        first_key = key;
+      } else if (second == nullptr || key < second_key) {
+        second = in.get();
+        second_key = key;
+      }
+    }
+    if (first == nullptr || first_key >= watermark_us) return absl::OkStatus();
+    ThreadIn& in = *first;
+    if (in.pos == in.events.size()) {
+      // Parked at its next chunk's base time, which the merge has reached.
+      if (absl::Status s = Decode(in); !s.ok()) return s;
+      continue;
+    }
+    // The run: this thread's events before the watermark and before the
+    // runner-up's key (at an equal time, the lower index goes first).
+    const uint64_t limit = std::min(watermark_us, second_key);
+    const bool ties_first = second == nullptr || in.index < second->index;
+    const Event* events = in.events.data();
+    size_t end = in.pos;
+    const size_t n = in.events.size();
+    while (end < n && (events[end].time_us < limit ||
+                       (ties_first && events[end].time_us == second_key &&
+                        events[end].time_us < watermark_us))) {
+      ++end;
+    }
+    if (end == in.pos) ++end;  // first_key < limit or a tie it wins: never empty
+    const size_t begin = in.pos;
+    in.pos = end;
+    if (absl::Status s = Convert(events + begin, events + end); !s.ok()) return s;
+    if (in.pos == in.events.size()) {
+      // The thread's output chunk goes out with its input chunk unless its
+      // events wait in the pairing (then more of them follow into it).
+      if (pairer_.held() == 0) {
+        if (absl::Status s = Close(Thread(in.index)); !s.ok()) return s;
+      }
+      if (in.pending.empty()) {
+        // An idle or finished thread keeps no decoded chunk's memory.
+        in.events.Release();
+        std::vector<Record>().swap(in.records);
+        std::vector<uint8_t>().swap(in.bytes);
+        in.pos = 0;
+      }
     }
   }
-  return absl::OkStatus();
 }
 
 absl::Status PairingConverter::Emit(const Event& e) {
@@ -391,6 +485,7 @@ absl::Status PairingConverter::EmitRecord(uint32_t index, ThreadOut& t, const Re
 }
 
 absl::Status PairingConverter::Finish() {
+  if (absl::Status s = Drain(UINT64_MAX); !s.ok()) return s;
   pairer_.BeginRun();
   out_.clear();
   pairer_.Finish(&out_);
@@ -456,9 +551,37 @@ absl::Status ConvertAddressTrace(const std::string& in_path, const std::string& 
       status = absl::Status(converter.status().code(),
                             absl::StrCat(in_path, ": ", converter.status().message()));
     } else {
+      // The chunks in base-time order, each added before the events
+      // earlier than its base time are drained: no chunk still to come
+      // holds an earlier one (its base time bounds its times from below).
+      // An index first (offset, base time), then each chunk read again.
+      struct Ref {
+        uint64_t base_time_us;
+        uint32_t thread_index;
+        uint64_t sequence;
+        uint64_t offset;
+      };
+      std::vector<Ref> refs;
       std::vector<uint8_t> chunk;
-      while (status.ok() && (*reader)->NextChunk(&chunk)) status = (*converter)->AddChunk(chunk);
-      if (status.ok()) status = (*reader)->status();
+      uint64_t offset = 0;
+      while ((*reader)->NextChunk(&chunk, &offset)) {
+        format::ChunkHeader h{};
+        if (chunk.size() >= sizeof h) std::memcpy(&h, chunk.data(), sizeof h);
+        refs.push_back(Ref{h.base_time_us, h.thread_index, h.sequence, offset});
+      }
+      status = (*reader)->status();
+      std::stable_sort(refs.begin(), refs.end(), [](const Ref& a, const Ref& b) {
+        if (a.base_time_us != b.base_time_us) return a.base_time_us < b.base_time_us;
+        if (a.thread_index != b.thread_index) return a.thread_index < b.thread_index;
+        return a.sequence < b.sequence;
+      });
+      for (const Ref& ref : refs) {
+        if (!status.ok()) break;
+        status = (*reader)->ReadChunkAt(ref.offset, &chunk);
+        if (status.ok()) status = (*converter)->AddChunk(std::move(chunk));
+        if (status.ok()) status = (*converter)->Drain(ref.base_time_us);
+        chunk = {};
+      }
       if (status.ok()) status = (*converter)->Finish();
       if (stats != nullptr) {
         *stats = (*converter)->stats();

@@ -13,11 +13,24 @@
 // a process of its own, the same way), and what it writes is a version-4
 // trace that every command reads as if the preload had kept the table.
 //
-// How: chunks go through AddressPairer (address_pairing.h) in the order
-// they are given, with no time slack, as LiveProcess does for a growing
-// trace: an event that cannot be paired yet (its allocation is in another
-// thread's chunk still to come) is held, with its thread's later events,
-// until it can. What comes out is re-encoded per thread, in the thread's
+// How: the chunks of all threads are merged into time order, as the
+// analysis merges them (stream_merger.h), and the events go through
+// AddressPairer (address_pairing.h) in that order. Why time order and not
+// the order the chunks reached the file (stop 36 paired in file order): a
+// thread's chunk covers thousands of events, so in file order one thread's
+// events at an address can run a whole chunk ahead of another's, and an
+// address used 16 times meanwhile makes the 4-bit hand-off counts alias
+// (format::AddressOrder): alloc_bench with 2 threads, 4 M events, had 19,828
+// events forced in file order and none in time order. A chunk's events are
+// decoded only when the merge reaches its base time (a lower bound of its
+// times); until then it waits raw. The merge gives out the events earlier
+// than a *watermark* (Drain): the caller knows that no chunk still to come
+// holds an earlier event. Reading a whole file (ConvertAddressTrace), the
+// chunks are added in base-time order and the watermark is the last one's
+// base time; reading a growing file (record's LiveConversion), it is the
+// newest base time seen less a window longer than the preload's flush
+// interval (HEAPSIGHT_FLUSH_MS: every event reaches the file within it).
+// What comes out is re-encoded per thread, in the thread's
 // own order, into chunks of that thread (the same thread index and tid,
 // sequence numbers from 0, allocation counters as in the input: the n-th
 // allocation of a thread keeps counter n). Records other than the three hot
@@ -39,16 +52,18 @@
 // children (their kInherited name addresses of the parent's blocks, which
 // the analysis resolves from the parent's version-6 trace) and processes
 // that fork (their children's traces need this one's addresses), which
-// AddChunk reports when it meets a kFork record.
+// Drain reports when it meets a kFork record.
 //
 // Memory: the pairing's state per address (16 bytes a slot) and its held
-// events, one open chunk per thread that has events held, and one
-// compression buffer. Not thread-safe.
+// events, the raw chunks not merged yet (those above the watermark), one
+// decoded chunk per thread being merged, one open output chunk per thread,
+// and one compression buffer. Not thread-safe.
 #ifndef HEAPSIGHT_ANALYZER_MODEL_PAIRING_CONVERTER_H_
 #define HEAPSIGHT_ANALYZER_MODEL_PAIRING_CONVERTER_H_
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -95,16 +110,25 @@ class PairingConverter {
   PairingConverter(const PairingConverter&) = delete;
   PairingConverter& operator=(const PairingConverter&) = delete;
 
-  // Converts one decoded chunk (a ChunkHeader and its records, as
-  // format::TraceReader::NextChunk gives them). DataLoss for a malformed
-  // chunk (the records before the error are converted);
+  // Takes one decoded chunk (a ChunkHeader and its records, as
+  // format::TraceReader::NextChunk gives them) into the merge; its events
+  // are converted by a Drain whose watermark is past them. DataLoss for a
+  // chunk too short for its header.
+  absl::Status AddChunk(std::vector<uint8_t> chunk);
+
+  // Converts, in time order, the events of the chunks added so far that are
+  // earlier than `watermark_us` (the file comment). DataLoss for a
+  // malformed chunk (the records before the error are converted);
   // FailedPrecondition at a kFork record (the file comment). After an
   // error the output is incomplete and the converter must not be used.
-  absl::Status AddChunk(const std::vector<uint8_t>& chunk);
+  absl::Status Drain(uint64_t watermark_us);
 
-  // Applies the events still held (forced, as the analysis does at a
-  // trace's end), writes every open chunk and syncs nothing: the caller
-  // closes (and may fsync) the file.
+  // The newest chunk base time added (0: none).
+  uint64_t newest_base_time_us() const { return newest_base_us_; }
+
+  // Converts every event still in the merge, applies the events still held
+  // (forced, as the analysis does at a trace's end), writes every open
+  // chunk and syncs nothing: the caller closes (and may fsync) the file.
   absl::Status Finish();
 
   const PairingConversionStats& stats() const { return stats_; }
@@ -119,6 +143,26 @@ class PairingConverter {
     bool open = false;          // encoder holds a begun chunk
     std::vector<uint8_t> buffer;
     format::ChunkEncoder encoder;
+  };
+  // One thread's input: its chunks waiting raw (by sequence) and the one
+  // being merged, decoded.
+  struct PendingChunk {
+    uint64_t sequence;
+    uint64_t base_time_us;
+    std::vector<uint8_t> bytes;
+  };
+  struct ThreadIn {
+    uint32_t index = 0;
+    std::deque<PendingChunk> pending;
+    std::vector<uint8_t> bytes;            // the decoded chunk's (records_ view it)
+    EventArray events;                     // the decoded chunk
+    std::vector<format::Record> records;   // its records other than the hot ones
+    size_t pos = 0;                        // its next event to merge
+    bool has_key() const { return pos < events.size() || !pending.empty(); }
+    // The time the thread's next event has at least.
+    uint64_t key() const {
+      return pos < events.size() ? events[pos].time_us : pending.front().base_time_us;
+    }
   };
 
   PairingConverter(std::string in_name, int out_fd, std::string out_name, int zstd_level,
@@ -135,6 +179,10 @@ class PairingConverter {
   // the format's limit).
   template <typename Put>
   absl::Status Encode(uint32_t index, ThreadOut& t, uint64_t time_us, bool timed, Put&& put);
+  // Decodes `in`'s first waiting chunk into its events.
+  absl::Status Decode(ThreadIn& in);
+  // Pairs and writes events [begin, end) of one thread, in merged order.
+  absl::Status Convert(const Event* begin, const Event* end);
   // Writes one event the pairing gave out.
   absl::Status Emit(const Event& e);
   // Writes a non-hot record, as read.
@@ -150,8 +198,8 @@ class PairingConverter {
   std::vector<uint8_t> compressed_;
   AddressPairer pairer_;
   EventArray out_;
-  EventArray events_;                  // the chunk being converted
-  std::vector<format::Record> records_;  // its records other than the hot ones
+  std::vector<std::unique_ptr<ThreadIn>> inputs_;  // in thread index order
+  uint64_t newest_base_us_ = 0;
   absl::flat_hash_map<uint32_t, std::unique_ptr<ThreadOut>> threads_;
   uint32_t last_index_ = 0;
   ThreadOut* last_thread_ = nullptr;  // threads_[last_index_] (stable: unique_ptr)

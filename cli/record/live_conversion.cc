@@ -14,8 +14,10 @@
 namespace heapsight::record {
 
 LiveConversion::LiveConversion(std::function<std::vector<std::string>()> list_traces,
-                               int zstd_level)
-    : list_traces_(std::move(list_traces)), zstd_level_(zstd_level) {}
+                               int zstd_level, uint64_t merge_window_us)
+    : list_traces_(std::move(list_traces)),
+      zstd_level_(zstd_level),
+      merge_window_us_(merge_window_us) {}
 
 LiveConversion::~LiveConversion() {
   if (thread_.joinable()) {
@@ -86,6 +88,13 @@ size_t LiveConversion::Poll() {
       }
       return m.converter->AddChunk(chunk);
     });
+    if (n.ok() && m.converter != nullptr) {
+      // What no chunk still to come can precede (the file comment).
+      const uint64_t newest = m.converter->newest_base_time_us();
+      if (newest > merge_window_us_) {
+        if (absl::Status s = m.converter->Drain(newest - merge_window_us_); !s.ok()) n = s;
+      }
+    }
     if (!n.ok()) {
       if (absl::IsNotFound(n.status())) continue;  // not there yet
       if (absl::IsCancelled(n.status())) {
@@ -116,6 +125,12 @@ std::vector<LiveConversion::Outcome> LiveConversion::Finish() {
     if (m.converter != nullptr && !m.done) {
       absl::Status s = m.converter->Finish();
       o.stats = m.converter->stats();
+      if (s.ok() && o.stats.pairing.forced != 0) {
+        s = absl::AbortedError(absl::StrCat(
+            o.stats.pairing.forced,
+            " events could not be put in order while the program ran (a chunk came later than "
+            "the merge window)"));
+      }
       if (s.ok() && !o.stats.ended) {
         s = absl::AbortedError(
             "the process ended without its end record (killed?): its chunks still in the spool "

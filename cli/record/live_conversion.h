@@ -9,13 +9,20 @@
 // second core, while the program runs, as heaptrack_interpret does for
 // heaptrack: a thread polls each trace of the manifest (TraceTail, whole
 // blocks as they reach the file) and feeds its chunks to a PairingConverter
-// writing "<trace>.converting" beside it. When the program has exited,
+// writing "<trace>.converting" beside it. The converter merges the threads'
+// chunks into time order up to a watermark: the newest chunk base time
+// seen less a window (MergeWindowUs) longer than the preload's flush
+// interval (record sets HEAPSIGHT_FLUSH_MS=250 for this: every event is in
+// the file about 250 ms after its time), so that a chunk still to come has
+// no event below the watermark. When the program has exited,
 // Finish() reads what is left, and a trace whose conversion read the
 // process's end record replaces the version-6 file with its version-4 one
 // (rename: the name the manifest lists now holds a version-4 trace).
 //
 // A trace keeps its version-6 form, and its .converting file is removed,
-// when the conversion cannot be exact: a fork child's or a forking
+// when the conversion cannot be exact: events the pairing could not put
+// in order (a chunk that came later than the window allowed: the analysis
+// of the version-6 trace merges the whole file), a fork child's or a forking
 // process's trace (PairingConverter refuses them), a process killed before
 // its end record (its spool may still hold chunks that a reader of the
 // version-6 trace appends), a damaged block, or any write error. Such a
@@ -27,7 +34,9 @@
 #ifndef HEAPSIGHT_CLI_RECORD_LIVE_CONVERSION_H_
 #define HEAPSIGHT_CLI_RECORD_LIVE_CONVERSION_H_
 
+#include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -45,7 +54,17 @@ class LiveConversion {
   // written (TraceManifest::Read); called on the task's thread.
   // The version-4 traces' blocks are compressed at `zstd_level` (the
   // preload's HEAPSIGHT_ZSTD_LEVEL; 0: raw).
-  LiveConversion(std::function<std::vector<std::string>()> list_traces, int zstd_level);
+  // `merge_window_us`: see the file comment (MergeWindowUs).
+  LiveConversion(std::function<std::vector<std::string>()> list_traces, int zstd_level,
+                 uint64_t merge_window_us);
+  // The merge window for the preload's HEAPSIGHT_FLUSH_MS: four flush
+  // intervals (the writer flushes a chunk that has waited half of one),
+  // at least 1 s; 2 s when chunks are only flushed full (0), where a
+  // late chunk is likelier and the pairing holds what it cannot order.
+  static uint64_t MergeWindowUs(int64_t flush_ms) {
+    if (flush_ms <= 0) return 2'000'000;
+    return std::max<uint64_t>(1'000'000, static_cast<uint64_t>(flush_ms) * 4000);
+  }
   ~LiveConversion();
   LiveConversion(const LiveConversion&) = delete;
   LiveConversion& operator=(const LiveConversion&) = delete;
@@ -81,6 +100,7 @@ class LiveConversion {
 
   std::function<std::vector<std::string>()> list_traces_;
   int zstd_level_;
+  uint64_t merge_window_us_;
   std::vector<std::unique_ptr<Member>> members_;
   std::thread thread_;
   std::atomic<bool> stop_{false};

@@ -41,6 +41,9 @@ constexpr char kLeakSignalVar[] = "HEAPSIGHT_LEAK_SIGNAL";
 // --serve: every event reaches the trace within about a second (an option
 // of the preload's writer; older preloads ignore it).
 constexpr char kServeFlushMs[] = "1000";
+// --convert-traces: every event reaches the trace within about 250 ms, so
+// that the conversion's merge window (live_conversion.h) is short.
+constexpr char kConvertFlushMs[] = "250";
 // --serve: the signal /debug/heapsight/leaks sends for a scan on demand.
 constexpr char kServeLeakSignal[] = "RTMIN+4";
 
@@ -342,11 +345,13 @@ int RunRecordSession(const RecordRequest& request) {
   if (server == nullptr && request.convert_address_traces) {
     // The pairing mode and zstd level the preload will read, through its
     // own parser, defaults and range checks.
-    const format::Options preload_options = PreloadOptions(set);
-    if (std::strcmp(preload_options.PAIRING, "address") == 0) {
+    if (std::strcmp(PreloadOptions(set).PAIRING, "address") == 0) {
+      if (UserValue(set, kFlushVar).empty()) set[kFlushVar] = kConvertFlushMs;
+      const format::Options preload_options = PreloadOptions(set);
       const TraceManifest* m = &*manifest;
       conversion = std::make_unique<LiveConversion>(
-          [m] { return m->Read(); }, static_cast<int>(preload_options.ZSTD_LEVEL));
+          [m] { return m->Read(); }, static_cast<int>(preload_options.ZSTD_LEVEL),
+          LiveConversion::MergeWindowUs(preload_options.FLUSH_MS));
       conversion->Start();
     }
   }
