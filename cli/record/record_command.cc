@@ -80,9 +80,10 @@ void RegisterRecordCommand(CLI::App& app, int* exit_code) {
                 "With --pairing=address: pair the frees in this process while the program runs "
                 "and leave version-4 traces (as `heapsight convert` does; not for fork families, "
                 "--serve or --rotate-*): every later command reads them at a table trace's cost. "
-                "It pays where the program is slow per event (python: 1.22-1.28x plain against "
+                "It pays where the program is slow per event (python: 1.22-1.41x plain against "
                 "1.60-1.78x in table mode); on event-dense programs the pairing lags and ends "
-                "after the program");
+                "after the program. Sets HEAPSIGHT_FLUSH_MS=250 unless it is set (the threads' "
+                "chunks are merged by time, 1 s behind the newest)");
   rec->add_flag_callback(
       "--no-leak-summary", [request] { request->leak_summary = false; },
       "Do not print the leak summary (the trace list is still printed)");
