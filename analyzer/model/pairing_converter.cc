@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <iterator>
+#include <optional>
 #include <cerrno>
 #include <cstring>
 #include <string_view>
@@ -43,20 +44,25 @@ PairingConverter::~PairingConverter() {
 
 absl::StatusOr<std::unique_ptr<PairingConverter>> PairingConverter::Create(
     const format::FileHeader& in, std::string in_name, int out_fd, std::string out_name,
-    int zstd_level) {
+    int zstd_level, const InheritedBlocks* inherited) {
   if (!format::HasAddressFrees(in)) {
     return absl::FailedPreconditionError("the trace has no address frees (it is not version 6)");
   }
-  if ((in.flags & format::kFileFlagForkChild) != 0) {
-    // Its kInherited name the parent's blocks by address, which only the
-    // analysis of the parent's version-6 trace resolves (fork_inheritance.h).
+  const bool fork_child = (in.flags & format::kFileFlagForkChild) != 0;
+  if (fork_child && inherited == nullptr) {
+    // Its kInherited name the parent's blocks by address: without them the
+    // converted trace would freeze blocks without stacks, which the
+    // version-6 analysis at least warns about.
     return absl::FailedPreconditionError(
-        "a fork child's trace stays version 6 (its inherited blocks are resolved from the "
-        "parent's addresses)");
+        "a fork child's trace stays version 6 without its parent's blocks (its inherited "
+        "blocks are resolved from the parent's addresses)");
   }
-  auto c = std::unique_ptr<PairingConverter>(
-      new PairingConverter(std::move(in_name), out_fd, std::move(out_name), zstd_level,
-                           /*fork_child=*/false));
+  auto c = std::unique_ptr<PairingConverter>(new PairingConverter(
+      std::move(in_name), out_fd, std::move(out_name), zstd_level, fork_child));
+  if (fork_child) {
+    c->inherited_ = *inherited;
+    c->pairer_.SetInheritance(&c->inherited_);
+  }
   format::FileHeader h = in;
   h.flags &= ~format::kFileFlagAddressFrees;
   h.version = format::FormatVersionFor(h.flags);
@@ -231,14 +237,6 @@ absl::Status PairingConverter::Decode(ThreadIn& in) {
     if (hot != 0 || nodes != 0) continue;
     if (!decoder.Next(&r)) break;
     ++stats_.records_in;
-    if (r.tag == RecordTag::kFork) {
-      // The child's trace resolves its inherited blocks from this trace's
-      // addresses (fork_inheritance.h): this one stays version 6.
-      return absl::FailedPreconditionError(absl::StrCat(
-          in_name_,
-          ": the process forked: its children's traces need its addresses, so its trace stays "
-          "version 6"));
-    }
     Event& e = events.Append();
     ToAddressEvent(r, index, &e);
     if (r.tag == RecordTag::kAlloc) {
@@ -376,6 +374,13 @@ absl::Status PairingConverter::Emit(const Event& e) {
       return Encode(index, t, e.time_us, false, [&](format::ChunkEncoder& enc) {
         return enc.PutStackNode(e.value, e.old_id, e.size);
       });
+    case RecordTag::kInherited:
+      // A block live at the fork: the id the pairing gave it, the stack,
+      // api and size of the parent's block at its address (or as
+      // recorded: stack 0, usable size, if the parent had none there).
+      return Encode(index, t, e.time_us, true, [&](format::ChunkEncoder& enc) {
+        return enc.PutInherited(e.time_us, e.id, e.api, e.size, e.stack);
+      });
     default:
       break;
   }
@@ -473,9 +478,11 @@ absl::Status PairingConverter::EmitRecord(uint32_t index, ThreadOut& t, const Re
         return enc.PutFreeError(time, r.api, r.free_error.error, r.free_error.action, r.address,
                                 r.stack, r.id);
       });
-    case RecordTag::kInherited:
     case RecordTag::kFork:
-      // Create refuses fork children, AddChunk stops at a kFork.
+      return Encode(index, t, time, true,
+                    [&](ChunkEncoder& enc) { return enc.PutFork(time, r.child_pid); });
+    case RecordTag::kInherited:
+      // Emit writes the pairing's event (its id, the parent's fields).
       break;
     default:
       break;
@@ -545,8 +552,19 @@ absl::Status ConvertAddressTrace(const std::string& in_path, const std::string& 
   if (fd < 0) return absl::ErrnoToStatus(errno, absl::StrCat("cannot create ", out_path));
   absl::Status status;
   {
+    // A fork child: the parent's blocks at the fork, from its trace.
+    std::optional<ForkInheritance> inheritance;
+    const format::FileHeader& header = (*reader)->header();
+    if (format::HasAddressFrees(header) && (header.flags & format::kFileFlagForkChild) != 0) {
+      inheritance = ReadForkInheritance(in_path, header.pid);
+    }
     absl::StatusOr<std::unique_ptr<PairingConverter>> converter =
-        PairingConverter::Create((*reader)->header(), in_path, fd, out_path, zstd_level);
+        inheritance.has_value() && !inheritance->missing.empty()
+            ? absl::FailedPreconditionError(absl::StrCat(
+                  "a fork child's trace stays version 6 without its parent's blocks: ",
+                  inheritance->missing))
+            : PairingConverter::Create(header, in_path, fd, out_path, zstd_level,
+                                       inheritance.has_value() ? &inheritance->blocks : nullptr);
     if (!converter.ok()) {
       status = absl::Status(converter.status().code(),
                             absl::StrCat(in_path, ": ", converter.status().message()));

@@ -48,11 +48,17 @@
 // them in version 6: the first is dropped, the second gets the kFree the
 // pairing made for it.
 //
-// Not converted (Create fails, the version-6 trace stays as it is): fork
-// children (their kInherited name addresses of the parent's blocks, which
-// the analysis resolves from the parent's version-6 trace) and processes
-// that fork (their children's traces need this one's addresses), which
-// Drain reports when it meets a kFork record.
+// Fork families. A fork child's kInherited name the parent's blocks by
+// address; the child is converted with the parent's blocks live at the
+// fork (ReadForkInheritance, fork_inheritance.h, from the parent's
+// version-6 trace), so each kInherited is written as table mode's child
+// writes it: an id (the pairing's, thread kInheritedThread), the parent's
+// stack, api and requested size. Create refuses a child without them (no
+// parent trace found: the version-6 analysis warns about such a child, the
+// conversion would hide it). A parent's kFork is copied; its version-6
+// trace must stay where its children's (version 6) look for it until they
+// are converted: record's LiveConversion converts every member before it
+// renames any, and keeps at version 6 every parent of a member that stays.
 //
 // Memory: the pairing's state per address (16 bytes a slot) and its held
 // events, the raw chunks not merged yet (those above the watermark), one
@@ -73,6 +79,7 @@
 #include "absl/status/statusor.h"
 #include "analyzer/model/address_pairing.h"
 #include "analyzer/model/chunk_events.h"
+#include "analyzer/model/fork_inheritance.h"
 #include "format/chunk_decoder.h"
 #include "format/chunk_encoder.h"
 #include "format/trace_format.h"
@@ -90,6 +97,9 @@ struct PairingConversionStats {
   AddressPairingStats pairing;
 };
 
+// A fork child's parent's blocks live at the fork, by address.
+using InheritedBlocks = absl::flat_hash_map<uint64_t, ParentBlock>;
+
 class PairingConverter {
  public:
   // Chunks of at most this many bytes are written (the preload's size).
@@ -97,15 +107,19 @@ class PairingConverter {
 
   // Writes the version-4 file header for `in` (a version-6 header) to
   // `out_fd` (a new, empty file; not closed here), then converts the chunks
-  // AddChunk is given. FailedPrecondition for a trace that is not version 6
-  // or is a fork child's (the file comment); nothing is written then.
+  // AddChunk is given. `inherited`: a fork child's parent's blocks live at
+  // the fork (copied; required for a fork child, ignored otherwise).
+  // FailedPrecondition for a trace that is not version 6, or a fork child's
+  // without `inherited` (the file comment); nothing is written then.
   // `zstd_level` 0 stores blocks raw.
   // `in_name` and `out_name` name the two files in errors.
   static absl::StatusOr<std::unique_ptr<PairingConverter>> Create(const format::FileHeader& in,
                                                                   std::string in_name,
                                                                   int out_fd,
                                                                   std::string out_name,
-                                                                  int zstd_level = 3);
+                                                                  int zstd_level = 3,
+                                                                  const InheritedBlocks* inherited =
+                                                                      nullptr);
   ~PairingConverter();
   PairingConverter(const PairingConverter&) = delete;
   PairingConverter& operator=(const PairingConverter&) = delete;
@@ -119,7 +133,7 @@ class PairingConverter {
   // Converts, in time order, the events of the chunks added so far that are
   // earlier than `watermark_us` (the file comment). DataLoss for a
   // malformed chunk (the records before the error are converted);
-  // FailedPrecondition at a kFork record (the file comment). After an
+  // After an
   // error the output is incomplete and the converter must not be used.
   absl::Status Drain(uint64_t watermark_us);
 
@@ -167,6 +181,8 @@ class PairingConverter {
 
   PairingConverter(std::string in_name, int out_fd, std::string out_name, int zstd_level,
                    bool fork_child);
+  // The parent's blocks of a fork child (the pairer points at it).
+  InheritedBlocks inherited_;
 
   ThreadOut& Thread(uint32_t index);
   // Begins `t`'s next chunk at `time_us` if none is open.
@@ -210,7 +226,9 @@ class PairingConverter {
 // Converts the version-6 trace at `in_path` into a new file `out_path`
 // (created O_EXCL|O_NOFOLLOW, mode 0600; removed again on failure). A
 // truncated input (a killed process) is converted up to its last whole
-// block. `stats` (optional) receives the counts.
+// block. A fork child's parent's blocks are read from the parent's
+// version-6 trace (ReadForkInheritance); FailedPrecondition, saying why,
+// if it is not found. `stats` (optional) receives the counts.
 absl::Status ConvertAddressTrace(const std::string& in_path, const std::string& out_path,
                                  int zstd_level = 3, PairingConversionStats* stats = nullptr);
 

@@ -8,7 +8,9 @@
 #include <cstdio>
 #include <cstring>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "analyzer/model/fork_inheritance.h"
 #include "cli/record/child_process.h"
 
 namespace heapsight::record {
@@ -77,6 +79,11 @@ size_t LiveConversion::Poll() {
           m.done = true;
           return absl::CancelledError("not version 6");
         }
+        if ((h.flags & format::kFileFlagForkChild) != 0) {
+          // Converted by Finish, once its parent's trace has the fork.
+          m.fork_child = true;
+          return absl::CancelledError("a fork child");
+        }
         m.fd = open(m.temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (m.fd < 0) {
           return absl::ErrnoToStatus(errno, absl::StrCat("cannot create ", m.temp));
@@ -109,6 +116,48 @@ size_t LiveConversion::Poll() {
   return read;
 }
 
+void LiveConversion::FinishLive(Member& m, analyzer::PairingConversionStats* stats) {
+  absl::Status s = m.converter->Finish();
+  *stats = m.converter->stats();
+  if (s.ok() && stats->pairing.forced != 0) {
+    s = absl::AbortedError(absl::StrCat(
+        stats->pairing.forced,
+        " events could not be put in order while the program ran (a chunk came later than "
+        "the merge window)"));
+  }
+  if (s.ok() && !stats->ended) {
+    s = absl::AbortedError(
+        "the process ended without its end record (killed?): its chunks still in the spool "
+        "are appended by the next reader of the version-6 trace");
+  }
+  if (close(m.fd) != 0 && s.ok()) {
+    s = absl::ErrnoToStatus(errno, absl::StrCat("cannot write ", m.temp));
+  }
+  m.fd = -1;
+  m.converter.reset();
+  if (s.ok()) {
+    m.ready = true;
+  } else {
+    unlink(m.temp.c_str());
+    m.why_not = std::string(s.message());
+  }
+}
+
+void LiveConversion::ConvertForkChild(Member& m, analyzer::PairingConversionStats* stats) {
+  absl::Status s = analyzer::ConvertAddressTrace(m.path, m.temp, zstd_level_, stats);
+  if (s.ok() && !stats->ended) {
+    unlink(m.temp.c_str());
+    s = absl::AbortedError(
+        "the process ended without its end record (killed?): its chunks still in the spool "
+        "are appended by the next reader of the version-6 trace");
+  }
+  if (s.ok()) {
+    m.ready = true;
+  } else {
+    m.why_not = std::string(s.message());
+  }
+}
+
 std::vector<LiveConversion::Outcome> LiveConversion::Finish() {
   if (thread_.joinable()) {
     stop_.store(true, std::memory_order_release);
@@ -117,52 +166,71 @@ std::vector<LiveConversion::Outcome> LiveConversion::Finish() {
   // What the program wrote since the thread's last look.
   while (Poll() != 0) {
   }
-  std::vector<Outcome> out;
-  for (auto& mp : members_) {
-    Member& m = *mp;
-    Outcome o;
-    o.trace = m.path;
+  // Every conversion into its .converting file first (the fork children's
+  // read their parents' version-6 traces), then the renames.
+  std::vector<Outcome> out(members_.size());
+  size_t fork_children = 0;
+  for (const auto& m : members_) fork_children += m->fork_child ? 1 : 0;
+  for (size_t i = 0; i < members_.size(); ++i) {
+    Member& m = *members_[i];
+    out[i].trace = m.path;
     if (m.converter != nullptr && !m.done) {
-      absl::Status s = m.converter->Finish();
-      o.stats = m.converter->stats();
-      if (s.ok() && o.stats.pairing.forced != 0) {
-        s = absl::AbortedError(absl::StrCat(
-            o.stats.pairing.forced,
-            " events could not be put in order while the program ran (a chunk came later than "
-            "the merge window)"));
-      }
-      if (s.ok() && !o.stats.ended) {
-        s = absl::AbortedError(
-            "the process ended without its end record (killed?): its chunks still in the spool "
-            "are appended by the next reader of the version-6 trace");
-      }
-      // A spool left beside the trace holds chunks not in it yet, which
-      // the next reader appends (format/spool_recovery.h): to the
-      // version-6 file, never to the converted one.
-      if (s.ok() && access((m.path + ".spool").c_str(), F_OK) == 0) {
-        s = absl::AbortedError("its spool still holds chunks");
-      }
-      if (close(m.fd) != 0 && s.ok()) {
-        s = absl::ErrnoToStatus(errno, absl::StrCat("cannot write ", m.temp));
-      }
-      m.fd = -1;
-      if (s.ok() && rename(m.temp.c_str(), m.path.c_str()) != 0) {
-        s = absl::ErrnoToStatus(errno, absl::StrCat("cannot replace ", m.path));
-      }
-      if (s.ok()) {
-        o.converted = true;
-      } else {
-        unlink(m.temp.c_str());
-        o.why_not = std::string(s.message());
-      }
-      m.converter.reset();
-      m.done = true;
+      FinishLive(m, &out[i].stats);
+    } else if (m.fork_child && fork_children > kMaxForkChildren) {
+      m.why_not = absl::StrCat(fork_children,
+                               " fork children: each would read its parent's trace again up to "
+                               "its fork, after the program's exit");
+    } else if (m.fork_child) {
+      ConvertForkChild(m, &out[i].stats);
     } else {
       // Not version 6, given up, or never a chunk read (an empty trace).
-      o.why_not = m.why_not;
       GiveUp(m, m.why_not);
     }
-    out.push_back(std::move(o));
+    // A spool left beside the trace holds chunks not in it yet, which the
+    // next reader appends (format/spool_recovery.h): to the version-6
+    // file, never to the converted one.
+    if (m.ready && access((m.path + ".spool").c_str(), F_OK) == 0) {
+      m.ready = false;
+      unlink(m.temp.c_str());
+      m.why_not = "its spool still holds chunks";
+    }
+  }
+  // A fork child that stays version 6 reads its parent's addresses: the
+  // parent stays too, and so on up (a parent may itself be a fork child).
+  absl::flat_hash_map<std::string, size_t> by_path;
+  for (size_t i = 0; i < members_.size(); ++i) by_path[members_[i]->path] = i;
+  std::vector<size_t> kept;
+  for (size_t i = 0; i < members_.size(); ++i) {
+    if (members_[i]->fork_child && !members_[i]->ready) kept.push_back(i);
+  }
+  while (!kept.empty()) {
+    Member& child = *members_[kept.back()];
+    kept.pop_back();
+    std::string why;
+    const std::string parent = analyzer::FindForkParentTrace(child.path, &why);
+    auto it = by_path.find(parent);
+    if (parent.empty() || it == by_path.end()) continue;
+    Member& p = *members_[it->second];
+    if (!p.ready) continue;  // stays version 6 already (and was counted)
+    p.ready = false;
+    unlink(p.temp.c_str());
+    p.why_not = absl::StrCat("its fork child's trace ", child.path,
+                             " stays version 6 and reads this one's addresses");
+    if (p.fork_child) kept.push_back(it->second);
+  }
+  for (size_t i = 0; i < members_.size(); ++i) {
+    Member& m = *members_[i];
+    if (m.ready) {
+      if (rename(m.temp.c_str(), m.path.c_str()) == 0) {
+        out[i].converted = true;
+      } else {
+        m.why_not = absl::StrCat("cannot replace ", m.path, ": ", std::strerror(errno));
+        unlink(m.temp.c_str());
+      }
+      m.ready = false;
+    }
+    out[i].why_not = out[i].converted ? "" : m.why_not;
+    m.done = true;
   }
   return out;
 }

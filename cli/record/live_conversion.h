@@ -19,14 +19,23 @@
 // process's end record replaces the version-6 file with its version-4 one
 // (rename: the name the manifest lists now holds a version-4 trace).
 //
+// Fork families: a fork child's trace is converted after the exit, with
+// its parent's blocks at the fork read from the parent's version-6 trace
+// (ReadForkInheritance, which needs the whole parent up to the fork);
+// a forking parent is converted live like any trace. Every conversion
+// ends in its .converting file before any trace is renamed, so each child
+// still finds its parent at version 6; and the parent of a child that
+// stays version 6 stays version 6 too (that child reads it), up the tree.
+//
 // A trace keeps its version-6 form, and its .converting file is removed,
 // when the conversion cannot be exact: events the pairing could not put
 // in order (a chunk that came later than the window allowed: the analysis
-// of the version-6 trace merges the whole file), a fork child's or a forking
-// process's trace (PairingConverter refuses them), a process killed before
-// its end record (its spool may still hold chunks that a reader of the
-// version-6 trace appends), a damaged block, or any write error. Such a
-// trace is analyzed as version 6, as without this task; Finish() says why.
+// of the version-6 trace merges the whole file), a fork child whose
+// parent's trace is not found, the parent of a trace that stays version 6,
+// a process killed before its end record (its spool may still hold chunks
+// that a reader of the version-6 trace appends), a damaged block, or any
+// write error. Such a trace is analyzed as version 6, as without this task;
+// Finish() says why.
 //
 // Memory: each converting trace's pairing state (16 bytes per heap address
 // the program used: 143 MB for python's 1,000,000-entry dict), in the
@@ -69,6 +78,8 @@ class LiveConversion {
   LiveConversion(const LiveConversion&) = delete;
   LiveConversion& operator=(const LiveConversion&) = delete;
 
+  static constexpr size_t kMaxForkChildren = 64;
+
   // Starts the polling thread (StartThreadWithoutForwardedSignals).
   void Start();
 
@@ -79,7 +90,8 @@ class LiveConversion {
     analyzer::PairingConversionStats stats;
   };
   // After the program's exit: stops the thread, reads every trace to its
-  // end, and replaces the version-6 files whose conversion is complete.
+  // end, converts the fork children, and replaces the version-6 files
+  // whose conversion is complete.
   std::vector<Outcome> Finish();
 
  private:
@@ -89,13 +101,19 @@ class LiveConversion {
     std::unique_ptr<analyzer::TraceTail> tail;
     std::unique_ptr<analyzer::PairingConverter> converter;
     int fd = -1;
-    bool done = false;  // given up or not version 6
+    bool done = false;        // given up, not version 6, or a fork child
+    bool fork_child = false;  // converted by Finish, not live
+    bool ready = false;       // Finish: converted into `temp`, to be renamed
     std::string why_not;
   };
 
   // Reads the blocks written since the last call; returns how many.
   size_t Poll();
   void GiveUp(Member& m, std::string why);
+  // Finish's steps: a live conversion's end, a fork child's conversion,
+  // each into m.temp (m.ready), else m.why_not.
+  void FinishLive(Member& m, analyzer::PairingConversionStats* stats);
+  void ConvertForkChild(Member& m, analyzer::PairingConversionStats* stats);
   void Run();
 
   std::function<std::vector<std::string>()> list_traces_;

@@ -78,8 +78,8 @@ void RegisterRecordCommand(CLI::App& app, int* exit_code) {
       });
   rec->add_flag("--convert-traces", request->convert_address_traces,
                 "With --pairing=address: pair the frees in this process while the program runs "
-                "and leave version-4 traces (as `heapsight convert` does; not for fork families, "
-                "--serve or --rotate-*): every later command reads them at a table trace's cost. "
+                "and leave version-4 traces (as `heapsight convert` does, fork children after the "
+                "exit; not with --serve or --rotate-*): every later command reads them at a table trace's cost. "
                 "It pays where the program is slow per event (python: 1.22-1.41x plain against "
                 "1.60-1.78x in table mode); on event-dense programs the pairing lags and ends "
                 "after the program. Sets HEAPSIGHT_FLUSH_MS=250 unless it is set (the threads' "

@@ -1,6 +1,7 @@
 // cli/record/record_session.cc: see record_session.h.
 #include "cli/record/record_session.h"
 
+#include <algorithm>
 #include <limits.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -366,11 +367,23 @@ int RunRecordSession(const RecordRequest& request) {
 
   if (server != nullptr) server->Stop();
   if (conversion != nullptr) {
+    // One line per reason (a shell loop's children share theirs).
+    std::vector<std::pair<std::string, std::vector<std::string>>> kept;  // why -> traces
     for (const LiveConversion::Outcome& o : conversion->Finish()) {
-      if (!o.converted && !o.why_not.empty() && !request.quiet) {
-        analyzer::PrintWarning(absl::StrCat(Printable(o.trace), " stays version 6 (", o.why_not,
-                                            "); every command still reads it"));
-      }
+      if (o.converted || o.why_not.empty()) continue;
+      auto it = std::find_if(kept.begin(), kept.end(),
+                             [&](const auto& k) { return k.first == o.why_not; });
+      if (it == kept.end()) it = kept.insert(kept.end(), {o.why_not, {}});
+      it->second.push_back(o.trace);
+    }
+    for (const auto& [why, traces] : kept) {
+      if (request.quiet) break;
+      analyzer::PrintWarning(absl::StrCat(
+          Printable(traces[0]),
+          traces.size() > 1 ? absl::StrCat(" and ", traces.size() - 1, " other traces stay")
+                            : std::string(" stays"),
+          " version 6 (", why, "); every command still reads ",
+          traces.size() > 1 ? "them" : "it"));
     }
   }
   std::vector<std::string> traces = manifest->Read();

@@ -270,22 +270,36 @@ TEST(AddressPairingScenario, ForkChildTakesStacksFromTheParentTrace) {
   EXPECT_EQ(address.profile.totals.leaked_bytes, 4005u);
 }
 
-// A fork family stays version 6: the child's inherited blocks are found
-// by address in the parent's trace, so neither trace is converted, and
-// the refusal says why.
-TEST(AddressPairingScenario, ForkFamilyIsNotConverted) {
+// A fork family is converted too: the child with its parent's blocks at
+// the fork (from the parent's version-6 trace), each trace to what its
+// version-6 analysis gives, the inherited blocks with the parent's stacks.
+TEST(AddressPairingScenario, ForkFamilyIsConverted) {
   std::string dir = MakeTempDir();
   RunResult run = RunTraced({ScenarioProgram("fork_program")}, dir,
                             {{"HEAPSIGHT_PAIRING", "address"}, {"HEAPSIGHT_LEAK_SCAN", "0"}});
   ASSERT_EQ(run.traces.size(), 2u);
+  int children = 0;
   for (const std::string& t : run.traces) {
     const bool child = (ReadTrace(t).header.flags & format::kFileFlagForkChild) != 0;
+    children += child ? 1 : 0;
     const std::string out = t + ".v4";
-    absl::Status s = analyzer::ConvertAddressTrace(t, out);
-    EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
-    EXPECT_NE(s.message().find(child ? "fork child" : "forked"), std::string::npos) << s;
-    EXPECT_NE(access(out.c_str(), F_OK), 0);
+    analyzer::PairingConversionStats stats;
+    absl::Status s = analyzer::ConvertAddressTrace(t, out, 3, &stats);
+    ASSERT_TRUE(s.ok()) << s;
+    EXPECT_EQ(stats.pairing.forced, 0u);
+    absl::StatusOr<ProcessProfile> v6 = analyzer::AnalyzeTrace(t);
+    absl::StatusOr<ProcessProfile> v4 = analyzer::AnalyzeTrace(out);
+    ASSERT_TRUE(v6.ok() && v4.ok());
+    EXPECT_EQ(v4->header.flags & format::kFileFlagForkChild,
+              child ? format::kFileFlagForkChild : 0u);
+    ExpectConvertedAsAnalyzed(*v6, *v4, /*deterministic=*/true);
+    if (child) {
+      EXPECT_EQ(stats.pairing.inherited_from_parent, 2u);
+      EXPECT_EQ(InheritedSites(*v4), InheritedSites(*v6));
+      EXPECT_EQ(v4->totals.inherited_blocks, 2u);
+    }
   }
+  EXPECT_EQ(children, 1);
 }
 
 // address_scan_program's child: blocks of malloc, new[] and new, and one

@@ -93,6 +93,9 @@ std::map<uint32_t, std::vector<std::string>> RecordsByThread(const std::string& 
           absl::StrAppend(&line, " reason", static_cast<int>(r.end.reason), " status",
                           r.end.exit_status);
           break;
+        case RecordTag::kFork:
+          absl::StrAppend(&line, " fork child", r.child_pid);
+          break;
         default:
           break;
       }
@@ -262,6 +265,37 @@ TEST(PairingConverterTest, HandOffCountsDoNotAliasAcrossAChunk) {
   EXPECT_EQ(p->totals.leaked_blocks, 0u);
 }
 
+// A process that forks is converted, its kFork record with it (its
+// children's version-6 traces read the version-6 original: the converter
+// writes a new file).
+TEST(PairingConverterTest, ForkingParentKeepsItsForkRecord) {
+  TestTraceWriter v4(4242, 1, 512), v6(4242, 1, 512);
+  v6.UseAddressFrees();
+  for (TestTraceWriter* w : {&v4, &v6}) w->StackNode(0, 1, 0, 0x1000);
+  std::vector<uint64_t> ids;
+  for (uint64_t i = 0; i < 40; ++i) {
+    ids.push_back(v4.Alloc(0, 10 + i, Api::kMalloc, 8, 1));
+    v6.AllocAt(0, 10 + i, Api::kMalloc, 8, 1, kA + 64 * i);
+  }
+  for (TestTraceWriter* w : {&v4, &v6}) w->Fork(0, 100, 4243);
+  v4.Free(0, 110, ids[3]);
+  v6.FreeAt(0, 110, kA + 64 * 3);
+  for (TestTraceWriter* w : {&v4, &v6}) w->End(0, 120);
+  const std::string in4 = WriteTrace(v4, "parent_v4");
+  const std::string in6 = WriteTrace(v6, "parent_v6");
+  const std::string out = TempPath("parent_out");
+  unlink(out.c_str());
+  ASSERT_TRUE(ConvertAddressTrace(in6, out).ok());
+  format::FileHeader h4, hc;
+  const auto got = RecordsByThread(out, &hc);
+  EXPECT_EQ(got, RecordsByThread(in4, &h4));
+  int forks = 0;
+  for (const auto& [thread, lines] : got) {
+    for (const std::string& line : lines) forks += line.find("fork child4243") != std::string::npos;
+  }
+  EXPECT_EQ(forks, 1);
+}
+
 TEST(PairingConverterTest, RefusesWhatItCannotConvertAndLeavesNoFile) {
   const std::string out = TempPath("refused_out");
   // A version-4 trace.
@@ -275,7 +309,8 @@ TEST(PairingConverterTest, RefusesWhatItCannotConvertAndLeavesNoFile) {
     EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
     EXPECT_FALSE(Exists(out));
   }
-  // A fork child's.
+  // A fork child's without its parent's trace (none beside it, none named
+  // by a kProcess record): its inherited blocks would have no stacks.
   {
     TestTraceWriter v6;
     v6.UseAddressFrees();
@@ -285,18 +320,6 @@ TEST(PairingConverterTest, RefusesWhatItCannotConvertAndLeavesNoFile) {
     absl::Status s = ConvertAddressTrace(in, out);
     EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
     EXPECT_NE(s.message().find("fork child"), std::string::npos) << s;
-    EXPECT_FALSE(Exists(out));
-  }
-  // A process that forks, its kFork after records already converted.
-  {
-    TestTraceWriter v6(4242, 1, 512);
-    v6.UseAddressFrees();
-    for (int i = 0; i < 40; ++i) v6.AllocAt(0, 10 + i, Api::kMalloc, 8, 0, kA + 64 * i);
-    v6.Fork(0, 100, 4243);
-    const std::string in = WriteTrace(v6, "refused_parent");
-    absl::Status s = ConvertAddressTrace(in, out);
-    EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
-    EXPECT_NE(s.message().find("forked"), std::string::npos) << s;
     EXPECT_FALSE(Exists(out));
   }
   // An output that exists already is not overwritten.
