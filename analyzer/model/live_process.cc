@@ -27,6 +27,7 @@ LiveProcess::LiveProcess(std::string trace_path, const format::FileHeader& heade
     pairer_ = std::make_unique<AddressPairer>(
         (header.flags & format::kFileFlagForkChild) != 0, /*hold_slack_us=*/0,
         /*max_held=*/size_t{1} << 20);
+    pairer_->EnableTimeGate();
   }
   if ((header.flags & format::kFileFlagSampled) != 0 && header.sample_period_bytes > 1) {
     sample_period_ = static_cast<double>(header.sample_period_bytes);
@@ -42,11 +43,22 @@ absl::Status LiveProcess::ApplyChunk(const std::vector<uint8_t>& chunk) {
   chunk_thread_ = thread;
   chunk_first_ = decoder.header().first_alloc_counter;
   chunk_end_ = 0;
+  if (pairer_ != nullptr && newest_read_us_ > kGateWindowUs) {
+    // No thread has an event still to come this far behind the newest.
+    pairer_->BeginRun();
+    paired_.clear();
+    pairer_->AdvanceWatermark(newest_read_us_ - kGateWindowUs, &paired_);
+    ApplyPaired();
+  }
   Record r;
   while (decoder.Next(&r)) {
     if (pairer_ == nullptr) {
       Apply(r, thread);
       continue;
+    }
+    if (r.time_us > newest_read_us_ && r.tag != RecordTag::kStackNode &&
+        r.tag != RecordTag::kBlockClasses) {
+      newest_read_us_ = r.time_us;
     }
     // Address frees: through the pairing (the thread index as its stream).
     Event e;
@@ -55,7 +67,7 @@ absl::Status LiveProcess::ApplyChunk(const std::vector<uint8_t>& chunk) {
     pairer_->BeginRun();
     paired_.clear();
     pairer_->Add(e, &paired_);
-    ApplyPaired(thread);
+    ApplyPaired();
   }
   ++counters_.chunks;
   EndChunk(decoder.header().sequence);
@@ -172,7 +184,7 @@ void LiveProcess::Apply(const Record& r, uint32_t thread_index) {
   }
 }
 
-void LiveProcess::ApplyPaired(uint32_t thread_index) {
+void LiveProcess::ApplyPaired() {
   for (const Event& e : paired_) {
     if (e.time_us > counters_.last_time_us && e.tag != RecordTag::kStackNode &&
         e.tag != RecordTag::kBlockClasses) {
@@ -193,7 +205,8 @@ void LiveProcess::ApplyPaired(uint32_t thread_index) {
         break;
     }
     if (e.full != nullptr) {
-      Apply(*e.full, thread_index);
+      // A held event of another thread may come out with this one's.
+      Apply(*e.full, e.stream);
       continue;
     }
     // The other records, back from their Events (chunk_events.h's fields).
@@ -217,7 +230,7 @@ void LiveProcess::ApplyPaired(uint32_t thread_index) {
       default:
         break;
     }
-    Apply(r, thread_index);
+    Apply(r, e.stream);
   }
 }
 
