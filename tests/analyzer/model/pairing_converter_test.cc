@@ -194,6 +194,25 @@ TEST(PairingConverterTest, ConvertedTraceHasTheTableModeRecords) {
   EXPECT_EQ(pc->totals.bad_frees, 1u);
 }
 
+// Writes both traces, converts the version-6 one and expects, thread by
+// thread, the version-4 one's records. Returns the conversion's counts;
+// `converted` (optional) receives its path.
+PairingConversionStats ConvertAndCompare(TestTraceWriter& v4, TestTraceWriter& v6,
+                                         const std::string& name,
+                                         std::string* converted = nullptr) {
+  const std::string in4 = WriteTrace(v4, name + "_v4");
+  const std::string in6 = WriteTrace(v6, name + "_v6");
+  const std::string out = TempPath(name + "_out");
+  unlink(out.c_str());
+  PairingConversionStats stats;
+  absl::Status s = ConvertAddressTrace(in6, out, 0, &stats);
+  EXPECT_TRUE(s.ok()) << s;
+  format::FileHeader h4, hc;
+  EXPECT_EQ(RecordsByThread(out, &hc), RecordsByThread(in4, &h4));
+  if (converted != nullptr) *converted = out;
+  return stats;
+}
+
 // Thread 1 frees thread 0's block, and thread 1's chunk is first in the
 // file: the merge reads thread 0's allocation (earlier) first, so nothing
 // waits in the pairing.
@@ -211,16 +230,9 @@ TEST(PairingConverterTest, FreeReadBeforeItsAllocationIsMergedAfterIt) {
     w->Flush(0);
     w->End(0, 20);
   }
-  const std::string in4 = WriteTrace(v4, "held_v4");
-  const std::string in6 = WriteTrace(v6, "held_v6");
-  const std::string out = TempPath("held_out");
-  unlink(out.c_str());
-  PairingConversionStats stats;
-  ASSERT_TRUE(ConvertAddressTrace(in6, out, 0, &stats).ok());
+  const PairingConversionStats stats = ConvertAndCompare(v4, v6, "held");
   EXPECT_EQ(stats.pairing.held, 0u);
   EXPECT_EQ(stats.pairing.forced, 0u);
-  format::FileHeader h4, hc;
-  EXPECT_EQ(RecordsByThread(out, &hc), RecordsByThread(in4, &h4));
 }
 
 // Why the converter merges by time (pairing_converter.h): in file order
@@ -248,17 +260,11 @@ TEST(PairingConverterTest, HandOffCountsDoNotAliasAcrossAChunk) {
     w->Flush(0);
     w->End(0, 200);
   }
-  const std::string in4 = WriteTrace(v4, "alias_v4");
-  const std::string in6 = WriteTrace(v6, "alias_v6");
-  const std::string out = TempPath("alias_out");
-  unlink(out.c_str());
-  PairingConversionStats stats;
-  ASSERT_TRUE(ConvertAddressTrace(in6, out, 0, &stats).ok());
+  std::string out;
+  const PairingConversionStats stats = ConvertAndCompare(v4, v6, "alias", &out);
   EXPECT_EQ(stats.pairing.forced, 0u);
   EXPECT_EQ(stats.pairing.phantom_frees, 0u);
   EXPECT_EQ(stats.pairing.unknown_frees, 0u);
-  format::FileHeader h4, hc;
-  EXPECT_EQ(RecordsByThread(out, &hc), RecordsByThread(in4, &h4));
   absl::StatusOr<ProcessProfile> p = AnalyzeTrace(out);
   ASSERT_TRUE(p.ok()) << p.status();
   EXPECT_EQ(p->totals.frees, 21u);
@@ -281,14 +287,10 @@ TEST(PairingConverterTest, ForkingParentKeepsItsForkRecord) {
   v4.Free(0, 110, ids[3]);
   v6.FreeAt(0, 110, kA + 64 * 3);
   for (TestTraceWriter* w : {&v4, &v6}) w->End(0, 120);
-  const std::string in4 = WriteTrace(v4, "parent_v4");
-  const std::string in6 = WriteTrace(v6, "parent_v6");
-  const std::string out = TempPath("parent_out");
-  unlink(out.c_str());
-  ASSERT_TRUE(ConvertAddressTrace(in6, out).ok());
-  format::FileHeader h4, hc;
+  std::string out;
+  ConvertAndCompare(v4, v6, "parent", &out);
+  format::FileHeader hc;
   const auto got = RecordsByThread(out, &hc);
-  EXPECT_EQ(got, RecordsByThread(in4, &h4));
   int forks = 0;
   for (const auto& [thread, lines] : got) {
     for (const std::string& line : lines) forks += line.find("fork child4243") != std::string::npos;

@@ -224,36 +224,56 @@ TEST(RecordCommand, PairingSetsTheOptionAndTheTraceVersion) {
   EXPECT_THAT(bad.err, HasSubstr("expected table or address"));
 }
 
+// The leak summary's numbers that do not depend on the run (pids, paths
+// and times aside): the leak classes, and the counts of allocations, frees
+// and bytes of the peak line.
+std::string SummaryNumbers(const std::string& err) {
+  std::string out;
+  std::istringstream in(err);
+  for (std::string line; std::getline(in, line);) {
+    if (line.find(" lost: ") != std::string::npos ||
+        line.find("still reachable") != std::string::npos) {
+      out += line + "\n";
+    }
+    if (line.find(" allocations, ") != std::string::npos) {
+      if (size_t at = line.rfind("; "); at != std::string::npos) out += line.substr(at + 2) + "\n";
+    }
+  }
+  return out;
+}
+
+// `program` recorded in table mode and with --pairing=address
+// --convert-traces (live_conversion.h); the address-mode traces must all be
+// version 4, with nothing left beside them, and the summary table mode's.
+// Returns the address-mode run's stderr and its traces' headers.
+std::pair<std::string, std::vector<format::FileHeader>> ExpectConvertedAsTableMode(
+    const std::string& program) {
+  std::string table_dir = MakeTempDir(), address_dir = MakeTempDir();
+  RunResult table = Record({"-o", table_dir + "/t.%p.hst", "--", program});
+  RunResult address = Record({"--pairing=address", "--convert-traces", "-o",
+                              address_dir + "/t.%p.hst", "--", program});
+  EXPECT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_EQ(address.exit_code, 0) << address.err;
+  std::vector<format::FileHeader> headers;
+  for (const std::string& f : FilesIn(address_dir)) {
+    EXPECT_THAT(f, EndsWith(".hst"));
+    headers.push_back(ReadTrace(f).header);
+    EXPECT_EQ(headers.back().version, 4u) << f;
+    EXPECT_EQ(headers.back().flags & format::kFileFlagAddressFrees, 0u) << f;
+  }
+  EXPECT_THAT(address.err, Not(HasSubstr("stays version 6")));
+  EXPECT_THAT(address.err, Not(HasSubstr("out of order")));
+  EXPECT_EQ(SummaryNumbers(address.err), SummaryNumbers(table.err));
+  return {SummaryNumbers(address.err), headers};
+}
+
 // With --convert-traces, record pairs the address frees while the
 // program runs (live_conversion.h): the trace on disk is version 4, nothing
 // else is left beside it, and the leak summary is the table-mode one.
 TEST(RecordCommand, AddressPairingLeavesVersion4Traces) {
-  std::string table_dir = MakeTempDir(), address_dir = MakeTempDir();
-  RunResult table = Record({"-o", table_dir + "/t.%p.hst", "--", Program("record_leaky_program")});
-  RunResult address = Record({"--pairing=address", "--convert-traces", "-o",
-                              address_dir + "/t.%p.hst", "--", Program("record_leaky_program")});
-  ASSERT_EQ(table.exit_code, 0) << table.err;
-  ASSERT_EQ(address.exit_code, 0) << address.err;
-  std::vector<std::string> files = FilesIn(address_dir);
-  ASSERT_THAT(files, SizeIs(1));
-  EXPECT_THAT(files[0], EndsWith(".hst"));
-  EXPECT_EQ(ReadTrace(files[0]).header.version, 4u);
-  EXPECT_EQ(ReadTrace(files[0]).header.flags & format::kFileFlagAddressFrees, 0u);
-  EXPECT_THAT(address.err, Not(HasSubstr("stays version 6")));
-  // The summary's lines (the pid and the path aside) are the same.
-  auto summary = [](const std::string& err) {
-    std::string out;
-    std::istringstream in(err);
-    for (std::string line; std::getline(in, line);) {
-      if (line.find(" lost: ") != std::string::npos ||
-          line.find("still reachable") != std::string::npos) {
-        out += line + "\n";
-      }
-    }
-    return out;
-  };
-  EXPECT_THAT(summary(address.err), HasSubstr("definitely lost: 300 bytes in 3 blocks"));
-  EXPECT_EQ(summary(address.err), summary(table.err));
+  auto [summary, headers] = ExpectConvertedAsTableMode(Program("record_leaky_program"));
+  EXPECT_THAT(headers, SizeIs(1));
+  EXPECT_THAT(summary, HasSubstr("definitely lost: 300 bytes in 3 blocks"));
 }
 
 // Two threads take turns at the same addresses (handoff_program.cc): the
@@ -262,76 +282,24 @@ TEST(RecordCommand, AddressPairingLeavesVersion4Traces) {
 // stop 36 did, 62 of its 4,736 events were forced by aliased hand-off
 // counts, and the trace would have stayed version 6).
 TEST(RecordCommand, AddressPairingConvertsThreadsHandingBlocksAcross) {
-  std::string table_dir = MakeTempDir(), address_dir = MakeTempDir();
-  RunResult table =
-      Record({"-o", table_dir + "/t.%p.hst", "--", Program("record_handoff_program")});
-  RunResult address = Record({"--pairing=address", "--convert-traces", "-o",
-                              address_dir + "/t.%p.hst", "--", Program("record_handoff_program")});
-  ASSERT_EQ(table.exit_code, 0) << table.err;
-  ASSERT_EQ(address.exit_code, 0) << address.err;
-  std::vector<std::string> files = FilesIn(address_dir);
-  ASSERT_THAT(files, SizeIs(1));
-  EXPECT_EQ(ReadTrace(files[0]).header.version, 4u);
-  EXPECT_THAT(address.err, Not(HasSubstr("stays version 6")));
-  EXPECT_THAT(address.err, Not(HasSubstr("out of order")));
-  // The leak lines and the counts of allocations and frees.
-  auto summary = [](const std::string& err) {
-    std::string out;
-    std::istringstream in(err);
-    for (std::string line; std::getline(in, line);) {
-      if (line.find(" lost: ") != std::string::npos) out += line + "\n";
-      if (size_t at = line.find(" allocations, "); at != std::string::npos) {
-        const size_t from = line.rfind("; ", at);
-        const size_t to = line.find(" bytes", at);
-        if (from != std::string::npos && to != std::string::npos) {
-          out += line.substr(from + 2, to - from - 2) + "\n";
-        }
-      }
-    }
-    return out;
-  };
-  EXPECT_THAT(summary(address.err), HasSubstr("definitely lost: 0 bytes in 0 blocks"));
-  EXPECT_THAT(summary(address.err), HasSubstr("2,368 allocations, 2,368 frees, 473,600,000"));
-  EXPECT_EQ(summary(address.err), summary(table.err));
+  auto [summary, headers] = ExpectConvertedAsTableMode(Program("record_handoff_program"));
+  EXPECT_THAT(headers, SizeIs(1));
+  EXPECT_THAT(summary, HasSubstr("definitely lost: 0 bytes in 0 blocks"));
+  EXPECT_THAT(summary, HasSubstr("2,368 allocations, 2,368 frees, 473,600,000 bytes"));
 }
 
 // A fork family is converted too: the child after the exit, with its
 // parent's blocks at the fork from the parent's version-6 trace, before
 // the parent is renamed; the summary is table mode's.
 TEST(RecordCommand, AddressPairingConvertsForkFamilies) {
-  std::string table_dir = MakeTempDir(), address_dir = MakeTempDir();
-  RunResult table = Record({"-o", table_dir + "/t.%p.hst", "--", Program("record_fork_program")});
-  RunResult address = Record({"--pairing=address", "--convert-traces", "-o",
-                              address_dir + "/t.%p.hst", "--", Program("record_fork_program")});
-  ASSERT_EQ(table.exit_code, 0) << table.err;
-  ASSERT_EQ(address.exit_code, 0) << address.err;
-  std::vector<std::string> files = FilesIn(address_dir);
-  ASSERT_THAT(files, SizeIs(2));
+  auto [summary, headers] = ExpectConvertedAsTableMode(Program("record_fork_program"));
+  ASSERT_THAT(headers, SizeIs(2));
   int children = 0;
-  for (const std::string& f : files) {
-    const format::FileHeader h = ReadTrace(f).header;
-    EXPECT_EQ(h.version, 4u) << f;
+  for (const format::FileHeader& h : headers) {
     children += (h.flags & format::kFileFlagForkChild) != 0 ? 1 : 0;
   }
   EXPECT_EQ(children, 1);
-  EXPECT_THAT(address.err, Not(HasSubstr("stays version 6")));
-  auto summary = [](const std::string& err) {
-    std::string out;
-    std::istringstream in(err);
-    for (std::string line; std::getline(in, line);) {
-      if (line.find(" lost: ") != std::string::npos ||
-          line.find("still reachable") != std::string::npos) {
-        out += line + "\n";
-      }
-      if (size_t at = line.find("; "); at != std::string::npos &&
-                                        line.find(" allocations, ") != std::string::npos) {
-        out += line.substr(at) + "\n";
-      }
-    }
-    return out;
-  };
-  EXPECT_THAT(summary(address.err), HasSubstr("1 allocations, 2 frees, 64 bytes allocated"));
-  EXPECT_EQ(summary(address.err), summary(table.err));
+  EXPECT_THAT(summary, HasSubstr("1 allocations, 2 frees, 64 bytes allocated"));
 }
 
 // A shell loop's many fork children (bash forks, then execs /bin/true;
