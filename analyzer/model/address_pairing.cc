@@ -278,15 +278,7 @@ void AddressPairer::Enqueue(const Event& e, uint64_t seq, bool front) {
   if (q.events.empty()) held_streams_.push_back(e.stream);
   if (front) {
     // A new head: the one it displaces no longer decides the stream.
-    if (q.waiting) {
-      auto it = waiting_.find(BlockingAddress(q.events.front().event));
-      if (it != waiting_.end()) {
-        std::erase(it->second, e.stream);
-        if (it->second.empty()) waiting_.erase(it);
-      }
-      std::erase(gated_, e.stream);
-      q.waiting = false;
-    }
+    Unwait(e.stream, q);
     q.events.push_front(h);
   } else {
     q.events.push_back(h);
@@ -294,16 +286,19 @@ void AddressPairer::Enqueue(const Event& e, uint64_t seq, bool front) {
   ++held_count_;
 }
 
-AddressPairer::Held AddressPairer::PopHead(uint32_t stream, StreamQueue& q) {
-  if (q.waiting) {
-    auto it = waiting_.find(BlockingAddress(q.events.front().event));
-    if (it != waiting_.end()) {
-      std::erase(it->second, stream);
-      if (it->second.empty()) waiting_.erase(it);
-    }
-    std::erase(gated_, stream);
-    q.waiting = false;
+void AddressPairer::Unwait(uint32_t stream, StreamQueue& q) {
+  if (!q.waiting) return;
+  auto it = waiting_.find(BlockingAddress(q.events.front().event));
+  if (it != waiting_.end()) {
+    std::erase(it->second, stream);
+    if (it->second.empty()) waiting_.erase(it);
   }
+  std::erase(gated_, stream);
+  q.waiting = false;
+}
+
+AddressPairer::Held AddressPairer::PopHead(uint32_t stream, StreamQueue& q) {
+  Unwait(stream, q);
   Held h = q.events.front();
   q.events.pop_front();
   --held_count_;

@@ -254,8 +254,10 @@ class AddressPairer {
   void Enqueue(const Event& e, uint64_t seq, bool front);
   // Takes the head of `q` (of `stream`) out of the held events.
   Held PopHead(uint32_t stream, StreamQueue& q);
-  // The head of `stream` waits at its blocking address.
+  // The head of `stream` waits at its blocking address (or for the gate).
   void Wait(uint32_t stream, StreamQueue& q);
+  // Its head no longer waits (it leaves, or another goes before it).
+  void Unwait(uint32_t stream, StreamQueue& q);
   // The heads waiting at the addresses `e` changed may apply now.
   void Wake(const Event& e);
   void WakeAt(uint64_t address);

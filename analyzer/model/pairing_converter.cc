@@ -6,10 +6,10 @@
 #include <zstd.h>
 
 #include <algorithm>
-#include <iterator>
-#include <optional>
 #include <cerrno>
 #include <cstring>
+#include <iterator>
+#include <optional>
 #include <string_view>
 
 #include "absl/strings/str_cat.h"
