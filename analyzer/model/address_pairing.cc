@@ -81,7 +81,6 @@ bool AddressPairer::Apply(const Event& e, bool force, EventArray* out) {
   const uint32_t stream = e.stream;
   switch (e.tag) {
     case RecordTag::kAlloc: {
-      if (!force && Gated(e, e.code, e.time_us)) return false;
       AddressState s;
       const AddressStateTable::Ref ref = State(e.address, &s);
       if (!force && !Fits(s, Side::kAllocation, stream, e.code)) return false;
@@ -91,7 +90,6 @@ bool AddressPairer::Apply(const Event& e, bool force, EventArray* out) {
       return true;
     }
     case RecordTag::kFree: {
-      if (!force && Gated(e, e.code, e.time_us)) return false;
       AddressState s;
       const AddressStateTable::Ref ref = State(e.address, &s);
       if (!force && !Fits(s, Side::kRelease, stream, e.code)) return false;
@@ -108,8 +106,6 @@ bool AddressPairer::Apply(const Event& e, bool force, EventArray* out) {
     case RecordTag::kRealloc: {
       const uint64_t old = e.old_id;
       const uint64_t old_order = e.paired;
-      // A realloc's new side is a hand-off too when its order says so.
-      if (!force && (Gated(e, old_order, e.time_us) || Gated(e, e.code, e.value))) return false;
       AddressState o;
       const AddressStateTable::Ref old_ref = State(old, &o);
       if (!force && !Fits(o, Side::kRelease, stream, old_order)) return false;
@@ -293,7 +289,6 @@ void AddressPairer::Unwait(uint32_t stream, StreamQueue& q) {
     std::erase(it->second, stream);
     if (it->second.empty()) waiting_.erase(it);
   }
-  std::erase(gated_, stream);
   q.waiting = false;
 }
 
@@ -308,12 +303,6 @@ AddressPairer::Held AddressPairer::PopHead(uint32_t stream, StreamQueue& q) {
 
 void AddressPairer::Wait(uint32_t stream, StreamQueue& q) {
   if (q.waiting || q.events.empty()) return;
-  if (gate_refused_) {
-    // Held by the time gate, not by its address's state: Ungate wakes it.
-    gated_.push_back(stream);
-    q.waiting = true;
-    return;
-  }
   const uint64_t address = BlockingAddress(q.events.front().event);
   if (address == kNoAddress) {  // applies at once
     ready_.push_back(stream);
@@ -393,32 +382,6 @@ void AddressPairer::Pump(EventArray* out) {
   }
 }
 
-bool AddressPairer::Settled(uint32_t stream, uint64_t time_us) const {
-  if (watermark_ >= time_us) return true;
-  for (uint32_t t = 0; t < frontier_.size(); ++t) {
-    if (t != stream && frontier_[t] != 0 && frontier_[t] < time_us) return false;
-  }
-  return true;
-}
-
-void AddressPairer::Ungate(EventArray* out) {
-  if (gated_.empty()) return;
-  // Each gated head is tried again: the gate's bound is cheap to compute
-  // and gated heads are few (hand-offs read ahead of another thread).
-  for (uint32_t stream : gated_) {
-    queues_[stream]->waiting = false;
-    ready_.push_back(stream);
-  }
-  gated_.clear();
-  Pump(out);
-}
-
-void AddressPairer::AdvanceWatermark(uint64_t watermark_us, EventArray* out) {
-  if (watermark_us <= watermark_) return;
-  watermark_ = watermark_us;
-  Ungate(out);
-}
-
 uint32_t AddressPairer::OldestStream() const {
   uint32_t oldest = held_streams_.front();
   uint64_t seq = queues_[oldest]->events.front().seq;
@@ -470,19 +433,9 @@ void AddressPairer::Add(const Event& e, EventArray* out) {
     ++stats_.events;
     if (e.tag == RecordTag::kRealloc && e.value > now_) now_ = e.value;
   }
-  bool frontier_moved = false;
-  if (time_gate_ && address_event) {
-    // The stream has been read up to here (its events come in its order).
-    if (e.stream >= frontier_.size()) frontier_.resize(e.stream + 1, 0);
-    if (e.time_us > frontier_[e.stream]) {
-      frontier_[e.stream] = e.time_us;
-      frontier_moved = !gated_.empty();
-    }
-  }
   const uint64_t seq = next_seq_++;
   if (StreamHeld(e.stream)) {
     Enqueue(e, seq, /*front=*/false);  // behind its stream's held event, not out of order itself
-    if (frontier_moved) Ungate(out);
     return;
   }
   applying_seq_ = seq;
@@ -490,10 +443,8 @@ void AddressPairer::Add(const Event& e, EventArray* out) {
     ++stats_.held;
     Enqueue(e, seq, /*front=*/false);
     Wait(e.stream, *queues_[e.stream]);
-    if (frontier_moved) Ungate(out);
     return;
   }
-  if (frontier_moved) Ungate(out);
   if (waiting_.empty() && held_count_ == 0) return;  // the common case
   Wake(e);
   // A realloc whose new block must wait left it held at its stream's front.
@@ -502,9 +453,6 @@ void AddressPairer::Add(const Event& e, EventArray* out) {
 }
 
 void AddressPairer::Finish(EventArray* out) {
-  // Nothing more will be read: the gate holds nothing back.
-  watermark_ = UINT64_MAX;
-  Ungate(out);
   while (held_count_ != 0) ForceOldest(out);
 }
 

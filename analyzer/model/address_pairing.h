@@ -148,22 +148,6 @@ class AddressPairer {
   // The end of the trace: every held event is forced, in arrival order.
   void Finish(EventArray* out);
 
-  // The time gate, for events read in file order (LiveProcess) instead of
-  // merged by time: a thread's chunk covers thousands of events, so one
-  // thread can be read a chunk ahead of another, and a busy address's 4-bit
-  // hand-off count (format::AddressOrder) then matches 16 or 32 events
-  // early. With the gate, a hand-off (an event whose order value is not 0)
-  // is held until every other stream has been read past its time, or the
-  // watermark has: no stream has an unread event earlier than the
-  // watermark (the caller's bound: the newest time read less the
-  // preload's flush window). Order-0 events need no gate: the address's
-  // last event was their own thread's. Off by default (a time-merged
-  // reader needs none).
-  void EnableTimeGate() { time_gate_ = true; }
-  // Raises the watermark (never lowers it) and applies the hand-offs it
-  // lets through.
-  void AdvanceWatermark(uint64_t watermark_us, EventArray* out);
-
   const AddressPairingStats& stats() const { return stats_; }
   // Calls fn(address, id) for every block live now.
   template <typename Fn>
@@ -242,7 +226,7 @@ class AddressPairer {
   };
   struct StreamQueue {
     std::deque<Held> events;
-    bool waiting = false;  // its head is in waiting_ or gated_
+    bool waiting = false;  // its head is in waiting_
   };
   static constexpr uint64_t kNoAddress = ~uint64_t{0};
   // The address whose state decides whether `e` applies (kNoAddress:
@@ -254,7 +238,7 @@ class AddressPairer {
   void Enqueue(const Event& e, uint64_t seq, bool front);
   // Takes the head of `q` (of `stream`) out of the held events.
   Held PopHead(uint32_t stream, StreamQueue& q);
-  // The head of `stream` waits at its blocking address (or for the gate).
+  // The head of `stream` waits at its blocking address.
   void Wait(uint32_t stream, StreamQueue& q);
   // Its head no longer waits (it leaves, or another goes before it).
   void Unwait(uint32_t stream, StreamQueue& q);
@@ -270,19 +254,6 @@ class AddressPairer {
   }
   // The held stream whose head arrived first.
   uint32_t OldestStream() const;
-  // The time gate: whether every stream but `stream` has been read past
-  // `time_us` (or the watermark has).
-  bool Settled(uint32_t stream, uint64_t time_us) const;
-  // Whether the gate holds `e` (a hand-off when `order` is not 0, at
-  // `time_us`); records that it did for Wait.
-  bool Gated(const Event& e, uint64_t order, uint64_t time_us) {
-    gate_refused_ = time_gate_ && order != format::kAddressOrderNone &&
-                    !Settled(e.stream, time_us);
-    return gate_refused_;
-  }
-  // Wakes the heads the gate held, if the streams read or the watermark
-  // moved past the earliest of them.
-  void Ungate(EventArray* out);
   void ForceOldest(EventArray* out);
   // A copy of `r` that lives until the next BeginRun.
   const format::Record* Own(const format::Record& r);
@@ -299,14 +270,6 @@ class AddressPairer {
   std::vector<uint32_t> ready_;  // streams whose head may apply now
   absl::flat_hash_map<const format::Record*, std::unique_ptr<FullRecord>> held_records_;
   size_t held_count_ = 0;
-  // The time gate: per stream the newest time read (0: none), the
-  // watermark, the streams whose head the gate holds, and whether Apply's
-  // last refusal was the gate's.
-  bool time_gate_ = false;
-  std::vector<uint64_t> frontier_;
-  uint64_t watermark_ = 0;
-  std::vector<uint32_t> gated_;
-  bool gate_refused_ = false;
   uint64_t next_seq_ = 0;
   uint64_t applying_seq_ = 0;  // the seq of the event Apply is given
   std::vector<std::unique_ptr<FullRecord>> owned_;

@@ -27,7 +27,6 @@ LiveProcess::LiveProcess(std::string trace_path, const format::FileHeader& heade
     pairer_ = std::make_unique<AddressPairer>(
         (header.flags & format::kFileFlagForkChild) != 0, /*hold_slack_us=*/0,
         /*max_held=*/size_t{1} << 20);
-    pairer_->EnableTimeGate();
   }
   if ((header.flags & format::kFileFlagSampled) != 0 && header.sample_period_bytes > 1) {
     sample_period_ = static_cast<double>(header.sample_period_bytes);
@@ -43,22 +42,11 @@ absl::Status LiveProcess::ApplyChunk(const std::vector<uint8_t>& chunk) {
   chunk_thread_ = thread;
   chunk_first_ = decoder.header().first_alloc_counter;
   chunk_end_ = 0;
-  if (pairer_ != nullptr && newest_read_us_ > kGateWindowUs) {
-    // No thread has an event still to come this far behind the newest.
-    pairer_->BeginRun();
-    paired_.clear();
-    pairer_->AdvanceWatermark(newest_read_us_ - kGateWindowUs, &paired_);
-    ApplyPaired();
-  }
   Record r;
   while (decoder.Next(&r)) {
     if (pairer_ == nullptr) {
       Apply(r, thread);
       continue;
-    }
-    if (r.time_us > newest_read_us_ && r.tag != RecordTag::kStackNode &&
-        r.tag != RecordTag::kBlockClasses) {
-      newest_read_us_ = r.time_us;
     }
     // Address frees: through the pairing (the thread index as its stream).
     Event e;

@@ -4,9 +4,8 @@
 // AnalyzeTrace (trace_model.h) reads a finished trace and merges its
 // threads' chunks by time. A growing trace cannot be merged by time: a
 // thread's next chunk may come seconds later. LiveProcess instead takes the
-// chunks in file order, as TraceTail hands them over (address frees go
-// through the pairing with its time gate, address_pairing.h), and relies
-// on what the format guarantees without time order (trace_format.h): allocation
+// chunks in file order, as TraceTail hands them over, and relies on what
+// the format guarantees without time order (trace_format.h): allocation
 // ids are process-unique and never reused, and every free names its id. A
 // free whose allocation has not been read yet (the allocating thread's
 // chunk is still in its buffer) waits in a pending set until that
@@ -207,14 +206,9 @@ class LiveProcess {
   // Address frees (format version 6): the pairing stage (address_pairing.h)
   // gives frees their blocks' ids. Chunks come in the order their threads
   // flushed them, not in time order: no slack (a held event waits until it
-  // is consistent), room for a thread's chunk or more held, and the time
-  // gate (a hand-off waits until the other threads are read past it, or
-  // until kGateWindowUs behind the newest time read: `record --serve` has
-  // the preload flush every event within about a second).
+  // is consistent), and room for a thread's chunk or more held.
   std::unique_ptr<AddressPairer> pairer_;
   EventArray paired_;
-  uint64_t newest_read_us_ = 0;
-  static constexpr uint64_t kGateWindowUs = 4'000'000;
   // Applies the events the pairing gave out (each with its own stream).
   void ApplyPaired();
   // Which allocation counters of a thread were applied, for telling a free

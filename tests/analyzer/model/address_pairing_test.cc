@@ -349,14 +349,8 @@ TEST(AddressPairerTest, WholeChunksInFileOrderPairAsTheTimeOrderDoes) {
   };
   AddressPairer in_time(false, /*hold_slack_us=*/0, /*max_held=*/size_t{1} << 20);
   AddressPairer in_chunks(false, /*hold_slack_us=*/0, /*max_held=*/size_t{1} << 20);
-  // And with the time gate (LiveProcess's): hand-offs wait until the
-  // other threads are read past them.
-  AddressPairer gated(false, /*hold_slack_us=*/0, /*max_held=*/size_t{1} << 20);
-  gated.EnableTimeGate();
   const auto want = per_stream(in_time, by_time);
   const auto got = per_stream(in_chunks, by_chunk);
-  EXPECT_EQ(per_stream(gated, by_chunk), want);
-  EXPECT_EQ(gated.stats().forced, 0u);
   EXPECT_EQ(in_time.stats().held, 0u);
   EXPECT_EQ(in_chunks.stats().forced, 0u);
   EXPECT_EQ(in_chunks.stats().phantom_frees, 0u);

@@ -75,33 +75,6 @@ TEST(LiveProcessTest, AddressFreesArePairedAcrossChunksInFileOrder) {
   EXPECT_EQ(blocks, (std::map<uint64_t, uint64_t>{{0x5000, 300}, {0x7000, 400}}));
 }
 
-// File order runs one thread a chunk ahead of another: thread 1's
-// allocation at A (A's 41st event: a hand-off, order 1 + 41 % 16) is read
-// before thread 0's 40 events there. Its 4-bit count already matches after
-// thread 0's 8th; applied then, thread 0's next allocation at A would find
-// thread 1's block live and wait for good. The pairing's time gate holds a
-// hand-off until every other thread's events before it are read.
-TEST(LiveProcessTest, HandOffCountsDoNotAliasAcrossAChunk) {
-  TestTraceWriter w;
-  w.UseAddressFrees();
-  w.StackNode(0, 1, 0, 0x1000);
-  for (uint64_t i = 0; i < 20; ++i) {
-    w.AllocAt(0, 10 + 2 * i, Api::kMalloc, 64, 1, 0x5000);
-    w.FreeAt(0, 11 + 2 * i, 0x5000);
-  }
-  w.AllocAt(1, 100, Api::kMalloc, 32, 1, 0x5000);  // kept
-  w.Flush(1);  // thread 1's chunk first in the file
-  w.Flush(0);
-  w.AllocAt(0, 200, Api::kMalloc, 16, 1, 0x9000);  // thread 0 goes on
-  w.Flush(0);
-  std::unique_ptr<LiveProcess> live = ApplyAll(w, "live_alias");
-  EXPECT_EQ(live->counters().allocs, 22u);
-  EXPECT_EQ(live->counters().frees, 20u);
-  EXPECT_EQ(live->counters().live_blocks, 2u);
-  EXPECT_EQ(live->counters().live_bytes, 48u);
-  EXPECT_EQ(live->counters().pending_frees, 0u);
-}
-
 TEST(LiveProcessTest, FreeBeforeItsAllocationIsMatchedWhenTheAllocationArrives) {
   TestTraceWriter w;
   w.Process(0, 0, "/bin/prog", {"prog"});
