@@ -2,6 +2,7 @@
 #include "cli/record/live_conversion.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -171,6 +172,7 @@ std::vector<LiveConversion::Outcome> LiveConversion::Finish() {
   std::vector<Outcome> out(members_.size());
   size_t fork_children = 0;
   for (const auto& m : members_) fork_children += m->fork_child ? 1 : 0;
+  uint64_t parent_bytes = 0;  // read again for the fork children so far
   for (size_t i = 0; i < members_.size(); ++i) {
     Member& m = *members_[i];
     out[i].trace = m.path;
@@ -181,7 +183,21 @@ std::vector<LiveConversion::Outcome> LiveConversion::Finish() {
                                " fork children: each would read its parent's trace again up to "
                                "its fork, after the program's exit");
     } else if (m.fork_child) {
-      ConvertForkChild(m, &out[i].stats);
+      // Each child reads its parent's trace (up to the fork) again: a big
+      // parent that starts many subprocesses would make the exit wait.
+      std::string why;
+      struct stat st {};
+      const std::string parent = analyzer::FindForkParentTrace(m.path, &why);
+      if (!parent.empty() && stat(parent.c_str(), &st) == 0) {
+        parent_bytes += static_cast<uint64_t>(st.st_size);
+      }
+      if (parent_bytes > kMaxParentBytesRead) {
+        m.why_not = absl::StrCat(
+            "its fork family's children would read more than ", kMaxParentBytesRead >> 20,
+            " MiB of their parents' traces again, after the program's exit");
+      } else {
+        ConvertForkChild(m, &out[i].stats);
+      }
     } else {
       // Not version 6, given up, or never a chunk read (an empty trace).
       GiveUp(m, m.why_not);

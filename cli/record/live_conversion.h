@@ -26,6 +26,11 @@
 // ends in its .converting file before any trace is renamed, so each child
 // still finds its parent at version 6; and the parent of a child that
 // stays version 6 stays version 6 too (that child reads it), up the tree.
+// Each child reads its parent's trace again up to its fork, so a family of
+// more than kMaxForkChildren children (a shell loop's) keeps its children,
+// and so its forking parents, at version 6, and so do the children past
+// kMaxParentBytesRead of parent traces read (a big program that starts
+// subprocesses: python's 1 M dict is a 28 MB trace, about 3 s to pair).
 //
 // A trace keeps its version-6 form, and its .converting file is removed,
 // when the conversion cannot be exact: events the pairing could not put
@@ -79,6 +84,8 @@ class LiveConversion {
   LiveConversion& operator=(const LiveConversion&) = delete;
 
   static constexpr size_t kMaxForkChildren = 64;
+  // The fork children's parents' trace bytes read again, at most, in all.
+  static constexpr uint64_t kMaxParentBytesRead = uint64_t{64} << 20;
 
   // Starts the polling thread (StartThreadWithoutForwardedSignals).
   void Start();
