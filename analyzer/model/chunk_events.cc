@@ -148,7 +148,11 @@ inline uint64_t EventHead(RecordTag tag, format::Api api, uint8_t code, uint32_t
 // through the checked path (the fast path declines them), the hot ones
 // with their addresses and order values (chunk_events.h). No pairing here:
 // a free's block is the live one at its address in merged order.
-void DecodeAddressChunk(const uint8_t* data, size_t size, DecodedChunk* out, uint32_t stream) {
+// `to_convert` (DecodeAddressChunkToConvert): a kAlloc's alignment in
+// `value`, and a FullRecord for every record but the hot ones and stack
+// nodes.
+void DecodeAddressChunk(const uint8_t* data, size_t size, DecodedChunk* out, uint32_t stream,
+                        bool to_convert) {
   format::ChunkDecoder decoder(data, size, /*compact_frees=*/false, /*address_frees=*/true);
   out->released.assign(DecodedChunk::kReleasedPad, 0);
   if (!decoder.ok()) {
@@ -175,7 +179,8 @@ void DecodeAddressChunk(const uint8_t* data, size_t size, DecodedChunk* out, uin
           PutHot(cursor,
                  EventHead(h.tag, h.api, h.order, stream,
                            h.tag == RecordTag::kRealloc ? h.old_order : 0),
-                 h.time_us, h.id, h.old_address, h.size, h.stack, h.time2_us);
+                 h.time_us, h.id, h.old_address, h.size, h.stack,
+                 to_convert && h.tag == RecordTag::kAlloc ? h.alignment : h.time2_us);
           e->address = h.address;
         });
     if (hot != 0) {
@@ -202,6 +207,7 @@ void DecodeAddressChunk(const uint8_t* data, size_t size, DecodedChunk* out, uin
     switch (r.tag) {
       case RecordTag::kAlloc:
         ++sizes[EventSizeBucket(r.size)];
+        if (to_convert) e.value = r.alignment;
         break;
       case RecordTag::kFree:
         break;
@@ -209,8 +215,10 @@ void DecodeAddressChunk(const uint8_t* data, size_t size, DecodedChunk* out, uin
         ++sizes[EventSizeBucket(r.size)];
         if (r.time2_us > last_time) last_time = r.time2_us;
         break;
+      case RecordTag::kStackNode:
+        break;
       default:
-        if (NeedsFullRecord(r.tag)) {
+        if (NeedsFullRecord(r.tag) || to_convert) {
           out->full.push_back(CopyRecord(r));
           e.full = &out->full.back()->record;
         }
@@ -241,7 +249,7 @@ void DecodeChunk(const uint8_t* data, size_t size, DecodedChunk* out, bool compa
                  uint32_t stream, bool address_frees) {
   out->Clear();
   if (address_frees) {
-    DecodeAddressChunk(data, size, out, stream);
+    DecodeAddressChunk(data, size, out, stream, /*to_convert=*/false);
     return;
   }
   format::ChunkDecoder decoder(data, size, compact_frees);
@@ -397,6 +405,12 @@ void DecodeChunk(const uint8_t* data, size_t size, DecodedChunk* out, bool compa
   released.insert(released.end(), DecodedChunk::kReleasedPad, 0);
   out->ordered = ordered;
   if (!decoder.ok()) out->error = decoder.error();
+}
+
+void DecodeAddressChunkToConvert(const uint8_t* data, size_t size, DecodedChunk* out,
+                                 uint32_t stream) {
+  out->Clear();
+  DecodeAddressChunk(data, size, out, stream, /*to_convert=*/true);
 }
 
 }  // namespace heapsight::analyzer

@@ -260,6 +260,12 @@ struct DecodedChunk {
 void DecodeChunk(const uint8_t* data, size_t size, DecodedChunk* out,
                  bool compact_frees = false, uint32_t stream = 0, bool address_frees = false);
 
+// An address-frees chunk as DecodeChunk decodes it, for re-encoding it
+// (pairing_converter.h): besides, a kAlloc's alignment in `value`, and a
+// FullRecord (`full`) for every record but the hot ones and stack nodes.
+void DecodeAddressChunkToConvert(const uint8_t* data, size_t size, DecodedChunk* out,
+                                 uint32_t stream);
+
 }  // namespace heapsight::analyzer
 
 #endif  // HEAPSIGHT_ANALYZER_CHUNK_EVENTS_H_

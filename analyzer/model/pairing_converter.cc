@@ -16,16 +16,9 @@
 #include "format/trace_reader.h"
 
 namespace heapsight::analyzer {
-namespace {
 
 using format::Record;
 using format::RecordTag;
-
-bool IsHot(RecordTag tag) {
-  return tag == RecordTag::kAlloc || tag == RecordTag::kFree || tag == RecordTag::kRealloc;
-}
-
-}  // namespace
 
 PairingConverter::PairingConverter(std::string in_name, int out_fd, std::string out_name,
                                    int zstd_level, bool fork_child)
@@ -174,86 +167,30 @@ absl::Status PairingConverter::AddChunk(std::vector<uint8_t> chunk) {
   // was full can reach the file before an earlier one of its thread.
   std::deque<PendingChunk>& pending = (*it)->pending;
   auto at = pending.end();
-  while (at != pending.begin() && std::prev(at)->sequence > header.sequence) --at;
-  pending.insert(at, PendingChunk{header.sequence, header.base_time_us, std::move(chunk)});
+  while (at != pending.begin() && std::prev(at)->header.sequence > header.sequence) --at;
+  pending.insert(at, PendingChunk{header, std::move(chunk)});
   return absl::OkStatus();
 }
 
 absl::Status PairingConverter::Decode(ThreadIn& in) {
-  // The bytes stay while the chunk is merged: its records' strings and
-  // lists are views into them.
-  in.bytes = std::move(in.pending.front().bytes);
+  const PendingChunk c = std::move(in.pending.front());
   in.pending.pop_front();
-  in.events.clear();
-  in.records.clear();
   in.pos = 0;
-  format::ChunkDecoder decoder(in.bytes.data(), in.bytes.size(), /*compact_frees=*/false,
-                               /*address_frees=*/true);
-  if (!decoder.ok()) return absl::DataLossError(absl::StrCat(in_name_, ": ", decoder.error()));
-  const format::ChunkHeader& header = decoder.header();
-  const uint32_t index = header.thread_index;
+  const uint32_t index = c.header.thread_index;
   {
     ThreadOut& t = Thread(index);
     if (t.sequence == 0 && !t.open && t.next_counter == 0) {
-      t.next_counter = header.first_alloc_counter;
+      t.next_counter = c.header.first_alloc_counter;
     }
-    t.tid = header.tid;
+    t.tid = c.header.tid;
   }
-  EventArray& events = in.events;
-  Record r;
-  for (;;) {
-    // The hot records and stack nodes through the decoder's fast paths
-    // (the fields ToAddressEvent would give them), the rest as Records.
-    const size_t hot = decoder.DecodeAddressHotRecords(
-        SIZE_MAX, [&](const format::AddressHotRecord& h) {
-          Event& e = events.Append();
-          e.tag = h.tag;
-          e.api = h.api;
-          e.code = h.order;
-          e.paired = h.tag == RecordTag::kRealloc ? h.old_order : 0;
-          e.stream = index;
-          e.time_us = h.time_us;
-          e.id = h.id;
-          e.old_id = h.old_address;
-          e.size = h.size;
-          e.stack = h.stack;
-          // kRealloc: the new block's time; kAlloc: its alignment (unused
-          // by the pairing, kept through it).
-          e.value = h.tag == RecordTag::kRealloc ? h.time2_us : h.alignment;
-          e.address = h.address;
-        });
-    const size_t nodes = decoder.DecodeStackNodes(
-        SIZE_MAX, [&](uint64_t node, uint64_t parent, uint64_t ip, uint64_t time_us) {
-          Event& e = events.Append();
-          e = Event{};
-          e.tag = RecordTag::kStackNode;
-          e.stream = index;
-          e.time_us = time_us;
-          e.value = node;
-          e.old_id = parent;
-          e.size = ip;
-        });
-    stats_.records_in += hot + nodes;
-    if (hot != 0 || nodes != 0) continue;
-    if (!decoder.Next(&r)) break;
-    ++stats_.records_in;
-    Event& e = events.Append();
-    ToAddressEvent(r, index, &e);
-    if (r.tag == RecordTag::kAlloc) {
-      e.value = r.alignment;
-    } else if (r.tag == RecordTag::kStackNode) {
-      // As the fast path gives it (ToEvent's fields).
-    } else if (!IsHot(r.tag)) {
-      // Every other record is re-encoded from its fields (`full`, set
-      // below once records stops growing).
-      e.value = in.records.size();
-      in.records.push_back(r);
-    }
+  // The analysis's decoder (its fast paths for hot records and stack
+  // nodes), keeping what re-encoding needs besides.
+  DecodeAddressChunkToConvert(c.bytes.data(), c.bytes.size(), &in.chunk, index);
+  stats_.records_in += in.chunk.events.size();
+  if (!in.chunk.error.empty()) {
+    return absl::DataLossError(absl::StrCat(in_name_, ": ", in.chunk.error));
   }
-  for (Event& e : events) {
-    if (!IsHot(e.tag) && e.tag != RecordTag::kStackNode) e.full = &in.records[e.value];
-  }
-  if (!decoder.ok()) return absl::DataLossError(absl::StrCat(in_name_, ": ", decoder.error()));
   return absl::OkStatus();
 }
 
@@ -300,7 +237,7 @@ absl::Status PairingConverter::Drain(uint64_t watermark_us) {
     }
     if (first == nullptr || first_key >= watermark_us) return absl::OkStatus();
     ThreadIn& in = *first;
-    if (in.pos == in.events.size()) {
+    if (in.pos == in.chunk.events.size()) {
       // Parked at its next chunk's base time, which the merge has reached.
       if (absl::Status s = Decode(in); !s.ok()) return s;
       continue;
@@ -309,9 +246,9 @@ absl::Status PairingConverter::Drain(uint64_t watermark_us) {
     // runner-up's key (at an equal time, the lower index goes first).
     const uint64_t limit = std::min(watermark_us, second_key);
     const bool ties_first = second == nullptr || in.index < second->index;
-    const Event* events = in.events.data();
+    const Event* events = in.chunk.events.data();
     size_t end = in.pos;
-    const size_t n = in.events.size();
+    const size_t n = in.chunk.events.size();
     while (end < n && (events[end].time_us < limit ||
                        (ties_first && events[end].time_us == second_key &&
                         events[end].time_us < watermark_us))) {
@@ -321,7 +258,7 @@ absl::Status PairingConverter::Drain(uint64_t watermark_us) {
     const size_t begin = in.pos;
     in.pos = end;
     if (absl::Status s = Convert(events + begin, events + end); !s.ok()) return s;
-    if (in.pos == in.events.size()) {
+    if (in.pos == in.chunk.events.size()) {
       // The thread's output chunk goes out with its input chunk unless its
       // events wait in the pairing (then more of them follow into it).
       if (pairer_.held() == 0) {
@@ -329,9 +266,7 @@ absl::Status PairingConverter::Drain(uint64_t watermark_us) {
       }
       if (in.pending.empty()) {
         // An idle or finished thread keeps no decoded chunk's memory.
-        in.events.Release();
-        std::vector<Record>().swap(in.records);
-        std::vector<uint8_t>().swap(in.bytes);
+        in.chunk.Release();
         in.pos = 0;
       }
     }

@@ -161,21 +161,19 @@ class PairingConverter {
   // One thread's input: its chunks waiting raw (by sequence) and the one
   // being merged, decoded.
   struct PendingChunk {
-    uint64_t sequence;
-    uint64_t base_time_us;
+    format::ChunkHeader header;
     std::vector<uint8_t> bytes;
   };
   struct ThreadIn {
     uint32_t index = 0;
-    std::deque<PendingChunk> pending;
-    std::vector<uint8_t> bytes;            // the decoded chunk's (records_ view it)
-    EventArray events;                     // the decoded chunk
-    std::vector<format::Record> records;   // its records other than the hot ones
-    size_t pos = 0;                        // its next event to merge
-    bool has_key() const { return pos < events.size() || !pending.empty(); }
+    std::deque<PendingChunk> pending;  // by sequence
+    DecodedChunk chunk;                // the one being merged
+    size_t pos = 0;                    // its next event to merge
+    bool has_key() const { return pos < chunk.events.size() || !pending.empty(); }
     // The time the thread's next event has at least.
     uint64_t key() const {
-      return pos < events.size() ? events[pos].time_us : pending.front().base_time_us;
+      return pos < chunk.events.size() ? chunk.events[pos].time_us
+                                       : pending.front().header.base_time_us;
     }
   };
 
