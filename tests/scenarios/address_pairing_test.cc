@@ -79,6 +79,20 @@ void ExpectSameTotals(const analyzer::Totals& x, const analyzer::Totals& y, bool
   }
 }
 
+// One site's numbers in two profiles (its peak count only when
+// `deterministic`, as ExpectSameTotals).
+void ExpectSameSiteStats(const analyzer::SiteStats& s, const analyzer::SiteStats& t,
+                         bool deterministic) {
+  EXPECT_EQ(s.alloc_count, t.alloc_count);
+  EXPECT_EQ(s.alloc_bytes, t.alloc_bytes);
+  EXPECT_EQ(s.leaked_count, t.leaked_count);
+  EXPECT_EQ(s.leaked_bytes, t.leaked_bytes);
+  EXPECT_EQ(s.temporary_count, t.temporary_count);
+  if (deterministic) {
+    EXPECT_EQ(s.peak_count, t.peak_count);
+  }
+}
+
 // The version-6 analysis of a run and that of its converted version-4
 // trace: the same records, so every number and every class alike (the
 // peak's moment too when one thread made them all: with more, the merge
@@ -93,15 +107,7 @@ void ExpectConvertedAsAnalyzed(const ProcessProfile& v6, const ProcessProfile& v
   for (const analyzer::Site& site : v6.sites) {
     auto it = by_key.find({site.stack, site.api});
     ASSERT_NE(it, by_key.end());
-    const analyzer::SiteStats& s = site.stats;
-    const analyzer::SiteStats& t = it->second->stats;
-    EXPECT_EQ(s.alloc_count, t.alloc_count);
-    EXPECT_EQ(s.alloc_bytes, t.alloc_bytes);
-    EXPECT_EQ(s.leaked_count, t.leaked_count);
-    EXPECT_EQ(s.temporary_count, t.temporary_count);
-    if (deterministic) {
-      EXPECT_EQ(s.peak_count, t.peak_count);
-    }
+    ExpectSameSiteStats(site.stats, it->second->stats, deterministic);
   }
   EXPECT_EQ(v6.leak_classes.errors.size(), v4.leak_classes.errors.size());
   for (size_t i = 0; i < v6.leak_classes.errors.size() && i < v4.leak_classes.errors.size();
@@ -162,15 +168,7 @@ void ExpectSameProfiles(const std::vector<std::string>& argv, bool deterministic
       ADD_FAILURE() << "a site of the table-mode trace is not in the address-mode one";
       continue;
     }
-    const analyzer::SiteStats& t = it->second;
-    EXPECT_EQ(s.alloc_count, t.alloc_count);
-    EXPECT_EQ(s.alloc_bytes, t.alloc_bytes);
-    EXPECT_EQ(s.leaked_count, t.leaked_count);
-    EXPECT_EQ(s.leaked_bytes, t.leaked_bytes);
-    EXPECT_EQ(s.temporary_count, t.temporary_count);
-    if (deterministic) {
-      EXPECT_EQ(s.peak_count, t.peak_count);
-    }
+    ExpectSameSiteStats(s, it->second, deterministic);
   }
 }
 
