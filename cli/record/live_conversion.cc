@@ -117,6 +117,21 @@ size_t LiveConversion::Poll() {
   return read;
 }
 
+void LiveConversion::Conclude(Member& m, absl::Status s,
+                              const analyzer::PairingConversionStats& stats) {
+  if (s.ok() && !stats.ended) {
+    s = absl::AbortedError(
+        "the process ended without its end record (killed?): its chunks still in the spool "
+        "are appended by the next reader of the version-6 trace");
+  }
+  if (s.ok()) {
+    m.ready = true;
+    return;
+  }
+  unlink(m.temp.c_str());
+  m.why_not = std::string(s.message());
+}
+
 void LiveConversion::FinishLive(Member& m, analyzer::PairingConversionStats* stats) {
   absl::Status s = m.converter->Finish();
   *stats = m.converter->stats();
@@ -126,37 +141,16 @@ void LiveConversion::FinishLive(Member& m, analyzer::PairingConversionStats* sta
         " events could not be put in order while the program ran (a chunk came later than "
         "the merge window)"));
   }
-  if (s.ok() && !stats->ended) {
-    s = absl::AbortedError(
-        "the process ended without its end record (killed?): its chunks still in the spool "
-        "are appended by the next reader of the version-6 trace");
-  }
   if (close(m.fd) != 0 && s.ok()) {
     s = absl::ErrnoToStatus(errno, absl::StrCat("cannot write ", m.temp));
   }
   m.fd = -1;
   m.converter.reset();
-  if (s.ok()) {
-    m.ready = true;
-  } else {
-    unlink(m.temp.c_str());
-    m.why_not = std::string(s.message());
-  }
+  Conclude(m, std::move(s), *stats);
 }
 
 void LiveConversion::ConvertForkChild(Member& m, analyzer::PairingConversionStats* stats) {
-  absl::Status s = analyzer::ConvertAddressTrace(m.path, m.temp, zstd_level_, stats);
-  if (s.ok() && !stats->ended) {
-    unlink(m.temp.c_str());
-    s = absl::AbortedError(
-        "the process ended without its end record (killed?): its chunks still in the spool "
-        "are appended by the next reader of the version-6 trace");
-  }
-  if (s.ok()) {
-    m.ready = true;
-  } else {
-    m.why_not = std::string(s.message());
-  }
+  Conclude(m, analyzer::ConvertAddressTrace(m.path, m.temp, zstd_level_, stats), *stats);
 }
 
 std::vector<LiveConversion::Outcome> LiveConversion::Finish() {

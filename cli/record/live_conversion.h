@@ -121,6 +121,9 @@ class LiveConversion {
   // each into m.temp (m.ready), else m.why_not.
   void FinishLive(Member& m, analyzer::PairingConversionStats* stats);
   void ConvertForkChild(Member& m, analyzer::PairingConversionStats* stats);
+  // Their common end: m.ready if `s` is ok and the end record was read,
+  // else m.why_not and the .converting file removed.
+  void Conclude(Member& m, absl::Status s, const analyzer::PairingConversionStats& stats);
   void Run();
 
   std::function<std::vector<std::string>()> list_traces_;
