@@ -22,7 +22,7 @@ Event Paired(const Event& e) {
 }  // namespace
 
 AddressPairer::AddressPairer(bool fork_child, uint64_t hold_slack_us, size_t max_held)
-    : hold_slack_us_(hold_slack_us), max_held_(max_held), fork_child_(fork_child) {}
+    : hold_slack_us_(hold_slack_us), max_held_(max_held), counts_unknown_(fork_child) {}
 
 bool AddressPairer::Fits(const AddressState& s, Side side, uint32_t stream, uint64_t order) {
   if (s.live != (side == Side::kRelease)) return false;
@@ -119,7 +119,7 @@ bool AddressPairer::Apply(const Event& e, bool force, EventArray* out) {
           after.live = false;
           Advance(after, stream, old_order);
         } else if (!states_.Find(e.address, &after)) {
-          after.count_known = !fork_child_;
+          after.count_known = !counts_unknown_;
         }
         new_fits = Fits(after, Side::kAllocation, stream, e.code);
       }
@@ -180,6 +180,11 @@ void AddressPairer::PassOther(const Event& e, EventArray* out) {
       // parent's, not known.
       const uint64_t address = e.id;
       const uint64_t id = format::MakeAllocId(kInheritedThread, next_inherited_++);
+      // Blocks live before the trace began (a fork child's, a rotated
+      // segment's): so were the addresses' histories. Read first (time 0
+      // in a segment's preamble, the child's first records), this covers
+      // every address of the trace.
+      counts_unknown_ = true;
       AddressState s;
       const AddressStateTable::Ref ref = State(address, &s);
       Allocate(s, id, e.stream, format::kAddressOrderNone, e.time_us, out);

@@ -109,7 +109,10 @@ class AddressPairer {
  public:
   // `fork_child`: the trace has format::kFileFlagForkChild (its cells
   // came from the parent: the count of an address first seen is not
-  // known). `hold_slack_us`: a held event is forced once an event this
+  // known). The same holds from a kInherited record on, for any trace:
+  // a rotated segment after the first (cli/record/trace_rotator.h) begins
+  // with the blocks live at its cut, and its addresses have a history it
+  // did not see. `hold_slack_us`: a held event is forced once an event this
   // much later has been seen (0: only by count or at Finish).
   // `max_held`: beyond this many held events the oldest is forced.
   explicit AddressPairer(bool fork_child, uint64_t hold_slack_us = kDefaultHoldSlackUs,
@@ -186,10 +189,10 @@ class AddressPairer {
   // the next State.
   [[gnu::always_inline]] AddressStateTable::Ref State(uint64_t address, AddressState* s) {
     // A fork child's cells came from its parent, whose events there it
-    // never saw: the count of an address is not known until a hand-off
-    // says it.
+    // never saw (a rotated segment's from the segments before it): the
+    // count of an address is not known until a hand-off says it.
     AddressState fresh;
-    fresh.count_known = !fork_child_;
+    fresh.count_known = !counts_unknown_;
     bool inserted = false;
     const AddressStateTable::Ref ref = states_.Insert(address, fresh, &inserted);
     *s = inserted ? fresh : states_.Load(ref, address);
@@ -279,7 +282,9 @@ class AddressPairer {
   uint64_t now_ = 0;
   const uint64_t hold_slack_us_;
   const size_t max_held_;
-  const bool fork_child_;
+  // Addresses first seen have a history this trace did not see: a fork
+  // child's, or any trace's from its first kInherited on.
+  bool counts_unknown_;
 };
 
 // The notes `report` shows for a pairing's anomalies (none: empty).

@@ -19,14 +19,17 @@ using format::RecordTag;
 
 }  // namespace
 
-LiveProcess::LiveProcess(std::string trace_path, const format::FileHeader& header)
+LiveProcess::LiveProcess(std::string trace_path, const format::FileHeader& header,
+                         uint64_t merge_window_us)
     : trace_path_(std::move(trace_path)),
       header_(header),
-      compact_(format::HasCompactFrees(header)) {
+      compact_(format::HasCompactFrees(header)),
+      merge_window_us_(merge_window_us) {
   if (format::HasAddressFrees(header)) {
     pairer_ = std::make_unique<AddressPairer>(
         (header.flags & format::kFileFlagForkChild) != 0, /*hold_slack_us=*/0,
         /*max_held=*/size_t{1} << 20);
+    merge_ = std::make_unique<ChunkTimeMerge>(trace_path_);
   }
   if ((header.flags & format::kFileFlagSampled) != 0 && header.sample_period_bytes > 1) {
     sample_period_ = static_cast<double>(header.sample_period_bytes);
@@ -36,30 +39,60 @@ LiveProcess::LiveProcess(std::string trace_path, const format::FileHeader& heade
 LiveProcess::~LiveProcess() = default;
 
 absl::Status LiveProcess::ApplyChunk(const std::vector<uint8_t>& chunk) {
-  format::ChunkDecoder decoder(chunk.data(), chunk.size(), compact_, pairer_ != nullptr);
+  if (merge_ != nullptr) {
+    // Address frees: into the time merge, and out of it up to the newest
+    // base time less the window (chunk_time_merge.h: no chunk read later
+    // holds an older event).
+    if (absl::Status s = merge_->Add(chunk); !s.ok()) return s;
+    const uint64_t newest = merge_->newest_base_time_us();
+    if (newest <= merge_window_us_) return absl::OkStatus();
+    return merge_->Drain(newest - merge_window_us_, merge_sink_);
+  }
+  format::ChunkDecoder decoder(chunk.data(), chunk.size(), compact_, false);
   if (!decoder.ok()) return absl::DataLossError(absl::StrCat(trace_path_, ": ", decoder.error()));
   uint32_t thread = decoder.header().thread_index;
   chunk_thread_ = thread;
   chunk_first_ = decoder.header().first_alloc_counter;
   chunk_end_ = 0;
   Record r;
-  while (decoder.Next(&r)) {
-    if (pairer_ == nullptr) {
-      Apply(r, thread);
-      continue;
-    }
-    // Address frees: through the pairing (the thread index as its stream).
-    Event e;
-    ToAddressEvent(r, thread, &e);
-    if (NeedsFullRecord(r.tag)) e.full = &r;  // copied by the pairer if held
-    pairer_->BeginRun();
-    paired_.clear();
-    pairer_->Add(e, &paired_);
-    ApplyPaired();
-  }
+  while (decoder.Next(&r)) Apply(r, thread);
   ++counters_.chunks;
   EndChunk(decoder.header().sequence);
   if (!decoder.ok()) return absl::DataLossError(absl::StrCat(trace_path_, ": ", decoder.error()));
+  return absl::OkStatus();
+}
+
+absl::Status LiveProcess::AdvanceClock(uint64_t trace_time_us) {
+  if (merge_ == nullptr || trace_time_us <= merge_window_us_) return absl::OkStatus();
+  return merge_->Drain(trace_time_us - merge_window_us_, merge_sink_);
+}
+
+absl::Status LiveProcess::DrainMerge() {
+  if (merge_ == nullptr) return absl::OkStatus();
+  return merge_->DrainAll(merge_sink_);
+}
+
+absl::Status LiveProcess::MergeSink::OnChunkBegin(const format::ChunkHeader&) {
+  return absl::OkStatus();
+}
+
+absl::Status LiveProcess::MergeSink::OnEvents(const Event* begin, const Event* end) {
+  // Each event's address state loaded a few events ahead, as the
+  // converter does (pairing_converter.cc).
+  constexpr ptrdiff_t kAhead = 12;
+  AddressPairer& pairer = *p_.pairer_;
+  for (const Event* e = begin; e != end; ++e) {
+    if (end - e > kAhead) pairer.Prefetch(e[kAhead]);
+    pairer.BeginRun();
+    p_.paired_.clear();
+    pairer.Add(*e, &p_.paired_);
+    p_.ApplyPaired();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LiveProcess::MergeSink::OnChunkEnd(const format::ChunkHeader&) {
+  ++p_.counters_.chunks;
   return absl::OkStatus();
 }
 

@@ -41,6 +41,7 @@
 #include "absl/status/status.h"
 #include "analyzer/model/address_pairing.h"
 #include "analyzer/model/chunk_events.h"
+#include "analyzer/model/chunk_time_merge.h"
 #include "analyzer/model/compact_free_index.h"
 #include "analyzer/model/leak_scan_tracker.h"
 #include "analyzer/model/live_set.h"
@@ -80,7 +81,11 @@ class LiveProcess {
   // Frees of ids not allocated yet that are kept, at most.
   static constexpr size_t kMaxPendingFrees = size_t{1} << 22;
 
-  LiveProcess(std::string trace_path, const format::FileHeader& header);
+  // `merge_window_us`: address-frees traces (version 6) only, the window
+  // of the time merge (chunk_time_merge.h; ChunkTimeMerge::WindowForFlushMs
+  // of the preload's HEAPSIGHT_FLUSH_MS).
+  LiveProcess(std::string trace_path, const format::FileHeader& header,
+              uint64_t merge_window_us = ChunkTimeMerge::WindowForFlushMs(0));
   ~LiveProcess();
   LiveProcess(const LiveProcess&) = delete;
   LiveProcess& operator=(const LiveProcess&) = delete;
@@ -88,7 +93,26 @@ class LiveProcess {
   // Applies every record of one decoded chunk (a ChunkHeader and its
   // records, as TraceReader hands them over). A malformed chunk is an
   // error naming the trace; the records before the error stay applied.
+  //
+  // Address frees (version 6): the chunk joins the time merge
+  // (chunk_time_merge.h), and the events earlier than the newest chunk's
+  // base time less the merge window are applied, in time order; the rest
+  // wait for a later chunk, AdvanceClock or DrainMerge. So the numbers of
+  // such a trace lag its newest record by up to the window.
   absl::Status ApplyChunk(const std::vector<uint8_t>& chunk);
+
+  // Address frees: applies the events earlier than `trace_time_us` (the
+  // trace's clock, FileHeader::start_monotonic_ns's) less the merge
+  // window. For a reader that has read the whole file as it was at
+  // `trace_time_us`: every event older than the window is in it (the
+  // preload's HEAPSIGHT_FLUSH_MS), even a quiet process's. No-op for other
+  // traces.
+  absl::Status AdvanceClock(uint64_t trace_time_us);
+
+  // Address frees: applies every event the merge holds, as if no chunk
+  // were still to come (the trace is read to its end, or a rotated
+  // segment is cut here: trace_rotator.h). No-op for other traces.
+  absl::Status DrainMerge();
 
   // Applies one record of thread `thread_index`.
   void Apply(const format::Record& r, uint32_t thread_index);
@@ -155,11 +179,13 @@ class LiveProcess {
   bool compact_frees() const { return compact_; }
   // Records read whose pairing is not known yet: frees waiting for their
   // allocation (ids or compact), and address-mode events the pairing
-  // holds. A trace cut while this is not 0 splits a free from its
-  // allocation (trace_rotator.h cuts only where it is 0, when it can).
+  // holds, and chunks of the time merge not applied yet (a chunk counts
+  // one). A trace cut while this is not 0 splits a free from its
+  // allocation (trace_rotator.h cuts only where it is 0, when it can,
+  // after DrainMerge).
   size_t waiting_events() const {
     return pending_frees_.size() + compact_index_.pending() +
-           (pairer_ != nullptr ? pairer_->held() : 0);
+           (pairer_ != nullptr ? pairer_->held() + merge_->waiting_chunks() : 0);
   }
 
   // Markers read so far (kMarker records), and the newest one's name.
@@ -204,11 +230,27 @@ class LiveProcess {
   bool compact_ = false;
   CompactFreeIndex compact_index_;
   // Address frees (format version 6): the pairing stage (address_pairing.h)
-  // gives frees their blocks' ids. Chunks come in the order their threads
-  // flushed them, not in time order: no slack (a held event waits until it
-  // is consistent), and room for a thread's chunk or more held.
+  // gives frees their blocks' ids, the events reaching it in time order
+  // through the merge (chunk_time_merge.h; stop 37 paired chunks in file
+  // order, and a busy address's hand-off counts aliased). No slack (a held
+  // event waits until it is consistent: a chunk can still come later than
+  // the window), and room for a thread's chunk or more held.
   std::unique_ptr<AddressPairer> pairer_;
+  std::unique_ptr<ChunkTimeMerge> merge_;
+  uint64_t merge_window_us_;
   EventArray paired_;
+  // The merge's output: events paired and applied, chunks counted.
+  class MergeSink final : public ChunkTimeMerge::Sink {
+   public:
+    explicit MergeSink(LiveProcess& p) : p_(p) {}
+    absl::Status OnChunkBegin(const format::ChunkHeader& header) override;
+    absl::Status OnEvents(const Event* begin, const Event* end) override;
+    absl::Status OnChunkEnd(const format::ChunkHeader& header) override;
+
+   private:
+    LiveProcess& p_;
+  };
+  MergeSink merge_sink_{*this};
   // Applies the events the pairing gave out (each with its own stream).
   void ApplyPaired();
   // Which allocation counters of a thread were applied, for telling a free

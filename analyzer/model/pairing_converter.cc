@@ -29,7 +29,8 @@ PairingConverter::PairingConverter(std::string in_name, int out_fd, std::string 
       // No slack (a held event waits until it is consistent: in a growing
       // trace, a chunk can come later than the watermark wanted), room
       // for many held.
-      pairer_(fork_child, /*hold_slack_us=*/0, /*max_held=*/size_t{1} << 20) {}
+      pairer_(fork_child, /*hold_slack_us=*/0, /*max_held=*/size_t{1} << 20),
+      merge_(in_name_) {}
 
 PairingConverter::~PairingConverter() {
   if (cctx_ != nullptr) ZSTD_freeCCtx(static_cast<ZSTD_CCtx*>(cctx_));
@@ -145,53 +146,29 @@ absl::Status PairingConverter::Encode(uint32_t index, ThreadOut& t, uint64_t tim
 }
 
 absl::Status PairingConverter::AddChunk(std::vector<uint8_t> chunk) {
-  if (chunk.size() < sizeof(format::ChunkHeader)) {
-    return absl::DataLossError(absl::StrCat(in_name_, ": a chunk of ", chunk.size(),
-                                            " bytes is too short for its header"));
+  absl::Status s = merge_.Add(std::move(chunk));
+  stats_.chunks_in = merge_.chunks_added();
+  return s;
+}
+
+absl::Status PairingConverter::MergeSink::OnChunkBegin(const format::ChunkHeader& header) {
+  ThreadOut& t = c_.Thread(header.thread_index);
+  if (t.sequence == 0 && !t.open && t.next_counter == 0) {
+    t.next_counter = header.first_alloc_counter;
   }
-  format::ChunkHeader header;
-  std::memcpy(&header, chunk.data(), sizeof header);
-  ++stats_.chunks_in;
-  if (header.base_time_us > newest_base_us_) newest_base_us_ = header.base_time_us;
-  // The thread's input, found by a search: threads are few, and chunks
-  // (thousands of events each) are what this is done for.
-  auto it = std::lower_bound(
-      inputs_.begin(), inputs_.end(), header.thread_index,
-      [](const std::unique_ptr<ThreadIn>& in, uint32_t index) { return in->index < index; });
-  if (it == inputs_.end() || (*it)->index != header.thread_index) {
-    auto in = std::make_unique<ThreadIn>();
-    in->index = header.thread_index;
-    it = inputs_.insert(it, std::move(in));
-  }
-  // In sequence order: a chunk the preload wrote inline while its spool
-  // was full can reach the file before an earlier one of its thread.
-  std::deque<PendingChunk>& pending = (*it)->pending;
-  auto at = pending.end();
-  while (at != pending.begin() && std::prev(at)->header.sequence > header.sequence) --at;
-  pending.insert(at, PendingChunk{header, std::move(chunk)});
+  t.tid = header.tid;
   return absl::OkStatus();
 }
 
-absl::Status PairingConverter::Decode(ThreadIn& in) {
-  const PendingChunk c = std::move(in.pending.front());
-  in.pending.pop_front();
-  in.pos = 0;
-  const uint32_t index = c.header.thread_index;
-  {
-    ThreadOut& t = Thread(index);
-    if (t.sequence == 0 && !t.open && t.next_counter == 0) {
-      t.next_counter = c.header.first_alloc_counter;
-    }
-    t.tid = c.header.tid;
-  }
-  // The analysis's decoder (its fast paths for hot records and stack
-  // nodes), keeping what re-encoding needs besides.
-  DecodeAddressChunkToConvert(c.bytes.data(), c.bytes.size(), &in.chunk, index);
-  stats_.records_in += in.chunk.events.size();
-  if (!in.chunk.error.empty()) {
-    return absl::DataLossError(absl::StrCat(in_name_, ": ", in.chunk.error));
-  }
-  return absl::OkStatus();
+absl::Status PairingConverter::MergeSink::OnEvents(const Event* begin, const Event* end) {
+  return c_.Convert(begin, end);
+}
+
+absl::Status PairingConverter::MergeSink::OnChunkEnd(const format::ChunkHeader& header) {
+  // The thread's output chunk goes out with its input chunk unless its
+  // events wait in the pairing (then more of them follow into it).
+  if (c_.pairer_.held() != 0) return absl::OkStatus();
+  return c_.Close(c_.Thread(header.thread_index));
 }
 
 absl::Status PairingConverter::Convert(const Event* begin, const Event* end) {
@@ -212,65 +189,10 @@ absl::Status PairingConverter::Convert(const Event* begin, const Event* end) {
 }
 
 absl::Status PairingConverter::Drain(uint64_t watermark_us) {
-  for (;;) {
-    // The thread whose next event comes first (ties: the lower thread
-    // index, as StreamMerger breaks them), and the key of the runner-up,
-    // which ends its run. Threads are few: a scan.
-    ThreadIn* first = nullptr;
-    uint64_t first_key = 0;
-    ThreadIn* second = nullptr;
-    uint64_t second_key = UINT64_MAX;
-    for (const std::unique_ptr<ThreadIn>& in : inputs_) {
-      if (!in->has_key()) continue;
-      const uint64_t key = in->key();
-      if (first == nullptr || key < first_key) {
-        if (first != nullptr) {
-          second = first;
-          second_key = first_key;
-        }
-        first = in.get();
-        first_key = key;
-      } else if (second == nullptr || key < second_key) {
-        second = in.get();
-        second_key = key;
-      }
-    }
-    if (first == nullptr || first_key >= watermark_us) return absl::OkStatus();
-    ThreadIn& in = *first;
-    if (in.pos == in.chunk.events.size()) {
-      // Parked at its next chunk's base time, which the merge has reached.
-      if (absl::Status s = Decode(in); !s.ok()) return s;
-      continue;
-    }
-    // The run: this thread's events before the watermark and before the
-    // runner-up's key (at an equal time, the lower index goes first).
-    const uint64_t limit = std::min(watermark_us, second_key);
-    const bool ties_first = second == nullptr || in.index < second->index;
-    const Event* events = in.chunk.events.data();
-    size_t end = in.pos;
-    const size_t n = in.chunk.events.size();
-    while (end < n && (events[end].time_us < limit ||
-                       (ties_first && events[end].time_us == second_key &&
-                        events[end].time_us < watermark_us))) {
-      ++end;
-    }
-    if (end == in.pos) ++end;  // first_key < limit or a tie it wins: never empty
-    const size_t begin = in.pos;
-    in.pos = end;
-    if (absl::Status s = Convert(events + begin, events + end); !s.ok()) return s;
-    if (in.pos == in.chunk.events.size()) {
-      // The thread's output chunk goes out with its input chunk unless its
-      // events wait in the pairing (then more of them follow into it).
-      if (pairer_.held() == 0) {
-        if (absl::Status s = Close(Thread(in.index)); !s.ok()) return s;
-      }
-      if (in.pending.empty()) {
-        // An idle or finished thread keeps no decoded chunk's memory.
-        in.chunk.Release();
-        in.pos = 0;
-      }
-    }
-  }
+  absl::Status s = merge_.Drain(watermark_us, sink_);
+  stats_.chunks_in = merge_.chunks_added();
+  stats_.records_in = merge_.events_decoded();
+  return s;
 }
 
 absl::Status PairingConverter::Emit(const Event& e) {

@@ -13,23 +13,13 @@
 // a process of its own, the same way), and what it writes is a version-4
 // trace that every command reads as if the preload had kept the table.
 //
-// How: the chunks of all threads are merged into time order, as the
-// analysis merges them (stream_merger.h), and the events go through
-// AddressPairer (address_pairing.h) in that order. Why time order and not
-// the order the chunks reached the file (stop 36 paired in file order): a
-// thread's chunk covers thousands of events, so in file order one thread's
-// events at an address can run a whole chunk ahead of another's, and an
-// address used 16 times meanwhile makes the 4-bit hand-off counts alias
-// (format::AddressOrder): alloc_bench with 2 threads, 4 M events, had 19,828
-// events forced in file order and none in time order. A chunk's events are
-// decoded only when the merge reaches its base time (a lower bound of its
-// times); until then it waits raw. The merge gives out the events earlier
-// than a *watermark* (Drain): the caller knows that no chunk still to come
-// holds an earlier event. Reading a whole file (ConvertAddressTrace), the
-// chunks are added in base-time order and the watermark is the last one's
-// base time; reading a growing file (record's LiveConversion), it is the
-// newest base time seen less a window longer than the preload's flush
-// interval (HEAPSIGHT_FLUSH_MS: every event reaches the file within it).
+// How: the chunks of all threads are merged into time order
+// (chunk_time_merge.h: why, and the *watermark* Drain takes) and the events
+// go through AddressPairer (address_pairing.h) in that order. Reading a
+// whole file (ConvertAddressTrace), the chunks are added in base-time order
+// and the watermark is the last one's base time; reading a growing file
+// (record's LiveConversion), it is the newest base time seen less a window
+// longer than the preload's flush interval.
 // What comes out is re-encoded per thread, in the thread's
 // own order, into chunks of that thread (the same thread index and tid,
 // sequence numbers from 0, allocation counters as in the input: the n-th
@@ -61,15 +51,13 @@
 // renames any, and keeps at version 6 every parent of a member that stays.
 //
 // Memory: the pairing's state per address (16 bytes a slot) and its held
-// events, the raw chunks not merged yet (those above the watermark), one
-// decoded chunk per thread being merged, one open output chunk per thread,
+// events, the merge's raw chunks and decoded chunks, one open output chunk per thread,
 // and one compression buffer. Not thread-safe.
 #ifndef HEAPSIGHT_ANALYZER_MODEL_PAIRING_CONVERTER_H_
 #define HEAPSIGHT_ANALYZER_MODEL_PAIRING_CONVERTER_H_
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -79,6 +67,7 @@
 #include "absl/status/statusor.h"
 #include "analyzer/model/address_pairing.h"
 #include "analyzer/model/chunk_events.h"
+#include "analyzer/model/chunk_time_merge.h"
 #include "analyzer/model/fork_inheritance.h"
 #include "format/chunk_decoder.h"
 #include "format/chunk_encoder.h"
@@ -138,7 +127,7 @@ class PairingConverter {
   absl::Status Drain(uint64_t watermark_us);
 
   // The newest chunk base time added (0: none).
-  uint64_t newest_base_time_us() const { return newest_base_us_; }
+  uint64_t newest_base_time_us() const { return merge_.newest_base_time_us(); }
 
   // Converts every event still in the merge, applies the events still held
   // (forced, as the analysis does at a trace's end), writes every open
@@ -158,25 +147,6 @@ class PairingConverter {
     std::vector<uint8_t> buffer;
     format::ChunkEncoder encoder;
   };
-  // One thread's input: its chunks waiting raw (by sequence) and the one
-  // being merged, decoded.
-  struct PendingChunk {
-    format::ChunkHeader header;
-    std::vector<uint8_t> bytes;
-  };
-  struct ThreadIn {
-    uint32_t index = 0;
-    std::deque<PendingChunk> pending;  // by sequence
-    DecodedChunk chunk;                // the one being merged
-    size_t pos = 0;                    // its next event to merge
-    bool has_key() const { return pos < chunk.events.size() || !pending.empty(); }
-    // The time the thread's next event has at least.
-    uint64_t key() const {
-      return pos < chunk.events.size() ? chunk.events[pos].time_us
-                                       : pending.front().header.base_time_us;
-    }
-  };
-
   PairingConverter(std::string in_name, int out_fd, std::string out_name, int zstd_level,
                    bool fork_child);
   // The parent's blocks of a fork child (the pairer points at it).
@@ -193,8 +163,19 @@ class PairingConverter {
   // the format's limit).
   template <typename Put>
   absl::Status Encode(uint32_t index, ThreadOut& t, uint64_t time_us, bool timed, Put&& put);
-  // Decodes `in`'s first waiting chunk into its events.
-  absl::Status Decode(ThreadIn& in);
+  // The merge's output (chunk_time_merge.h): a chunk's thread is set up
+  // for output, its events are paired and written, and its output chunk
+  // is written with it unless the pairing holds events.
+  class MergeSink final : public ChunkTimeMerge::Sink {
+   public:
+    explicit MergeSink(PairingConverter& c) : c_(c) {}
+    absl::Status OnChunkBegin(const format::ChunkHeader& header) override;
+    absl::Status OnEvents(const Event* begin, const Event* end) override;
+    absl::Status OnChunkEnd(const format::ChunkHeader& header) override;
+
+   private:
+    PairingConverter& c_;
+  };
   // Pairs and writes events [begin, end) of one thread, in merged order.
   absl::Status Convert(const Event* begin, const Event* end);
   // Writes one event the pairing gave out.
@@ -212,8 +193,8 @@ class PairingConverter {
   std::vector<uint8_t> compressed_;
   AddressPairer pairer_;
   EventArray out_;
-  std::vector<std::unique_ptr<ThreadIn>> inputs_;  // in thread index order
-  uint64_t newest_base_us_ = 0;
+  ChunkTimeMerge merge_;
+  MergeSink sink_{*this};
   absl::flat_hash_map<uint32_t, std::unique_ptr<ThreadOut>> threads_;
   uint32_t last_index_ = 0;
   ThreadOut* last_thread_ = nullptr;  // threads_[last_index_] (stable: unique_ptr)

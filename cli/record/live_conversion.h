@@ -11,7 +11,7 @@
 // blocks as they reach the file) and feeds its chunks to a PairingConverter
 // writing "<trace>.converting" beside it. The converter merges the threads'
 // chunks into time order up to a watermark: the newest chunk base time
-// seen less a window (MergeWindowUs) longer than the preload's flush
+// seen less a window (ChunkTimeMerge::WindowForFlushMs) longer than the preload's flush
 // interval (record sets HEAPSIGHT_FLUSH_MS=250 for this: every event is in
 // the file about 250 ms after its time), so that a chunk still to come has
 // no event below the watermark. When the program has exited,
@@ -68,17 +68,9 @@ class LiveConversion {
   // written (TraceManifest::Read); called on the task's thread.
   // The version-4 traces' blocks are compressed at `zstd_level` (the
   // preload's HEAPSIGHT_ZSTD_LEVEL; 0: raw).
-  // `merge_window_us`: see the file comment (MergeWindowUs).
+  // `merge_window_us`: see the file comment (ChunkTimeMerge::WindowForFlushMs).
   LiveConversion(std::function<std::vector<std::string>()> list_traces, int zstd_level,
                  uint64_t merge_window_us);
-  // The merge window for the preload's HEAPSIGHT_FLUSH_MS: four flush
-  // intervals (the writer flushes a chunk that has waited half of one),
-  // at least 1 s; 2 s when chunks are only flushed full (0), where a
-  // late chunk is likelier and the pairing holds what it cannot order.
-  static uint64_t MergeWindowUs(int64_t flush_ms) {
-    if (flush_ms <= 0) return 2'000'000;
-    return std::max<uint64_t>(1'000'000, static_cast<uint64_t>(flush_ms) * 4000);
-  }
   ~LiveConversion();
   LiveConversion(const LiveConversion&) = delete;
   LiveConversion& operator=(const LiveConversion&) = delete;

@@ -1,6 +1,8 @@
 // cli/record/live_family.cc: see live_family.h.
 #include "cli/record/live_family.h"
 
+#include <time.h>
+
 #include "absl/container/flat_hash_set.h"
 
 namespace heapsight::record {
@@ -28,11 +30,8 @@ size_t LiveFamily::Poll(size_t max_blocks) {
         Member* mp = m.get();
         // Before the chunk is applied: the segment's preamble is the state
         // up to this block.
-        m->tail->set_raw_sink([mp](const std::string& block) {
-          if (mp->process == nullptr) {
-            mp->process = std::make_unique<analyzer::LiveProcess>(mp->path, mp->tail->header());
-          }
-          return mp->rotator->Append(block, *mp->process);
+        m->tail->set_raw_sink([this, mp](const std::string& block) {
+          return mp->rotator->Append(block, ProcessOf(*mp));
         });
       }
       members_.push_back(std::move(m));
@@ -41,25 +40,50 @@ size_t LiveFamily::Poll(size_t max_blocks) {
   size_t applied = 0;
   for (auto& m : members_) {
     if (!m->error.empty()) continue;
+    // Before the read: the file holds every event older than this less
+    // the flush interval once the read reaches its end.
+    timespec now{};
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    const uint64_t now_ns =
+        static_cast<uint64_t>(now.tv_sec) * 1'000'000'000 + static_cast<uint64_t>(now.tv_nsec);
     absl::StatusOr<size_t> n = m->tail->Poll(
-        [&](const std::vector<uint8_t>& chunk) {
-          if (m->process == nullptr) {
-            m->process = std::make_unique<analyzer::LiveProcess>(m->path, m->tail->header());
-          }
-          return m->process->ApplyChunk(chunk);
-        },
+        [&](const std::vector<uint8_t>& chunk) { return ProcessOf(*m).ApplyChunk(chunk); },
         max_blocks);
     if (!n.ok()) {
       // A file not there yet is looked for again; anything else stops it.
       if (!absl::IsNotFound(n.status())) m->error = std::string(n.status().message());
       continue;
     }
-    if (m->process == nullptr && m->tail->has_header()) {
-      m->process = std::make_unique<analyzer::LiveProcess>(m->path, m->tail->header());
-    }
+    if (m->process == nullptr && m->tail->has_header()) ProcessOf(*m);
     applied += *n;
+    if (*n < max_blocks && m->process != nullptr) {
+      // At the end of the file: the time merge (address frees) may apply
+      // what is older than the clock less its window, even if no chunk
+      // comes again (timestamps count from start_monotonic_ns).
+      const uint64_t start_ns = m->tail->header().start_monotonic_ns;
+      if (now_ns > start_ns) {
+        if (absl::Status s = m->process->AdvanceClock((now_ns - start_ns) / 1000); !s.ok()) {
+          m->error = std::string(s.message());
+        }
+      }
+    }
   }
   return applied;
+}
+
+analyzer::LiveProcess& LiveFamily::ProcessOf(Member& m) {
+  if (m.process == nullptr) {
+    m.process =
+        std::make_unique<analyzer::LiveProcess>(m.path, m.tail->header(), merge_window_us_);
+  }
+  return *m.process;
+}
+
+void LiveFamily::Finish() {
+  for (auto& m : members_) {
+    if (!m->error.empty() || m->process == nullptr) continue;
+    if (absl::Status s = m->process->DrainMerge(); !s.ok()) m->error = std::string(s.message());
+  }
 }
 
 std::vector<analyzer::LiveProcess*> LiveFamily::processes() const {

@@ -24,6 +24,11 @@ class LiveFamily {
   // (`--no-trace`, trace_tail.h).
   LiveFamily(std::function<std::vector<std::string>()> list_traces, bool release_consumed);
 
+  // The time merge's window of address-frees traces
+  // (LiveProcess::LiveProcess; ChunkTimeMerge::WindowForFlushMs of the
+  // preload's flush interval); before the first Poll.
+  void set_merge_window_us(uint64_t window_us) { merge_window_us_ = window_us; }
+
   // Copies every trace into rotated segments in `directory`
   // (trace_rotator.h), named after the trace's file; before the first Poll.
   void RotateInto(std::string directory, RotateLimits limits) {
@@ -33,8 +38,15 @@ class LiveFamily {
 
   // Reads what every trace gained since the last call (at most
   // `max_blocks` blocks a trace, so one busy process cannot starve the
-  // others or the server). Returns the number of chunks applied.
+  // others or the server). Returns the number of chunks applied. A trace
+  // read to its end has its time merge advanced to the clock of when the
+  // read began (LiveProcess::AdvanceClock), so a quiet process's last
+  // events are applied within the window.
   size_t Poll(size_t max_blocks = 256);
+
+  // Every trace has been read to its end for good (the program exited):
+  // applies what the time merges hold (LiveProcess::DrainMerge).
+  void Finish();
 
   struct Member {
     std::string path;
@@ -59,7 +71,9 @@ class LiveFamily {
   bool release_consumed_;
   std::string rotate_dir_;  // "" unless RotateInto
   RotateLimits limits_;
+  uint64_t merge_window_us_ = analyzer::ChunkTimeMerge::WindowForFlushMs(0);
   std::vector<std::unique_ptr<Member>> members_;
+  analyzer::LiveProcess& ProcessOf(Member& m);
 };
 
 }  // namespace heapsight::record

@@ -25,6 +25,7 @@ LiveServer::LiveServer(std::unique_ptr<HttpServer> server, LiveServerOptions opt
       address_(server_ != nullptr ? server_->address() : ""),
       family_(std::move(options.list_traces), options.release_consumed),
       endpoints_(family_, LiveEndpointsOptions{options.leak_signal}) {
+  family_.set_merge_window_us(options.merge_window_us);
   if (!options.rotate_dir.empty()) family_.RotateInto(options.rotate_dir, options.rotate);
 }
 
@@ -59,6 +60,8 @@ void LiveServer::Run() {
   }
   while (family_.Poll() != 0) {
   }
+  // Nothing more comes: the time merges' last events are applied.
+  family_.Finish();
   if (server_ != nullptr) server_->Poll(0, handler);
 }
 

@@ -27,6 +27,9 @@ struct LiveServerOptions {
   int leak_signal = 0;                                    // LiveEndpointsOptions
   std::string rotate_dir;  // --rotate-*: segments go here (LiveFamily::RotateInto)
   RotateLimits rotate;
+  // The time merge's window for address-frees traces
+  // (LiveFamily::set_merge_window_us).
+  uint64_t merge_window_us = analyzer::ChunkTimeMerge::WindowForFlushMs(0);
 };
 
 class LiveServer {

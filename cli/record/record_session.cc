@@ -14,6 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "analyzer/model/chunk_time_merge.h"
 #include "analyzer/report/leak_summary.h"
 #include "format/options.h"
 #include "cli/diagnostics.h"
@@ -324,6 +325,8 @@ int RunRecordSession(const RecordRequest& request) {
     options.rotate_dir = rotate_dir;
     options.rotate = rotate;
     options.leak_signal = SignalNumber(UserValue(set, kLeakSignalVar));
+    options.merge_window_us =
+        analyzer::ChunkTimeMerge::WindowForFlushMs(PreloadOptions(set).FLUSH_MS);
     absl::StatusOr<std::unique_ptr<LiveServer>> started = LiveServer::Start(listen, options);
     if (!started.ok()) {
       Error(std::string(started.status().message()));
@@ -352,7 +355,7 @@ int RunRecordSession(const RecordRequest& request) {
       const TraceManifest* m = &*manifest;
       conversion = std::make_unique<LiveConversion>(
           [m] { return m->Read(); }, static_cast<int>(preload_options.ZSTD_LEVEL),
-          LiveConversion::MergeWindowUs(preload_options.FLUSH_MS));
+          analyzer::ChunkTimeMerge::WindowForFlushMs(preload_options.FLUSH_MS));
       conversion->Start();
     }
   }

@@ -99,6 +99,9 @@ absl::Status TraceRotator::WritePreamble(const analyzer::LiveProcess& process) {
     h.base_time_us = now;
     encoder.Begin(buffer.data(), buffer.size(), h);
   };
+  // Writes the chunk begun; the next one is begun only if a record needs
+  // it (a sequence number taken by a chunk never written would read as a
+  // missing chunk: the closing kRotated chunk takes the next one).
   auto flush = [&]() -> absl::Status {
     if (encoder.empty()) return absl::OkStatus();
     size_t size = encoder.Seal();
@@ -106,16 +109,16 @@ absl::Status TraceRotator::WritePreamble(const analyzer::LiveProcess& process) {
                                                     format::Codec::kRaw,
                                                     static_cast<uint32_t>(size));
     if (absl::Status s = Write(&b, sizeof b); !s.ok()) return s;
-    if (absl::Status s = Write(buffer.data(), size); !s.ok()) return s;
-    begin();
-    return absl::OkStatus();
+    return Write(buffer.data(), size);
   };
   // Each Put is tried in the current chunk, then in a fresh one.
   absl::Status status;
   auto put = [&](auto&& fn) {
     if (!status.ok() || fn()) return;
     status = flush();
-    if (status.ok() && !fn()) status = absl::InternalError("a preamble record does not fit a chunk");
+    if (!status.ok()) return;
+    begin();
+    if (!fn()) status = absl::InternalError("a preamble record does not fit a chunk");
   };
   begin();
   std::vector<const char*> argv;
@@ -185,8 +188,7 @@ absl::Status TraceRotator::WriteRotatedEnd(const analyzer::LiveProcess& process)
   return Write(buffer.data(), size);
 }
 
-absl::Status TraceRotator::Append(const std::string& block,
-                                  const analyzer::LiveProcess& process) {
+absl::Status TraceRotator::Append(const std::string& block, analyzer::LiveProcess& process) {
   bool full = limits_.max_bytes != 0 && bytes_ >= limits_.max_bytes;
   bool old = limits_.max_seconds != 0 &&
              NowMs() - opened_ms_ >= static_cast<int64_t>(limits_.max_seconds) * 1000;
@@ -194,6 +196,12 @@ absl::Status TraceRotator::Append(const std::string& block,
   // still to come (other threads' last chunks) stay in it: the segment with
   // the process's own end record is the last one.
   bool cut = fd_ < 0;
+  if (!cut && (full || old)) {
+    // The preamble is the state after every block before this one: what
+    // the time merge still holds (address frees) is applied first. This
+    // may read the process's end record.
+    if (absl::Status s = process.DrainMerge(); !s.ok()) return s;
+  }
   if (!cut && (full || old) && !process.ended()) {
     // A due cut waits for a block boundary where every free read so far
     // found its allocation (trace_rotator.h): chunks reach the file out of

@@ -35,7 +35,11 @@
 // most kMaxDeferredBlocks blocks (a thread that keeps the allocation in a
 // partial chunk for long must not stop the rotation; such a cut is the
 // only one that can still leave an unmatched free, and the next segment's
-// preamble repeats the waiting frees so it pairs them).
+// preamble repeats the waiting frees so it pairs them). An address-frees
+// trace's LiveProcess holds the last seconds of events in its time merge
+// (chunk_time_merge.h); a due cut has it apply them first (DrainMerge),
+// so those pair in file order, as every event did before the merge: a
+// cut is rare (one a segment), the window seconds long.
 //
 // Files are created O_EXCL|O_NOFOLLOW, mode 0600, like the preload's.
 #ifndef HEAPSIGHT_CLI_RECORD_TRACE_ROTATOR_H_
@@ -68,9 +72,10 @@ class TraceRotator {
   TraceRotator(const TraceRotator&) = delete;
   TraceRotator& operator=(const TraceRotator&) = delete;
 
-  // Appends one stored block of `process`'s trace; `process` has applied
-  // every block before this one (its state is the cut's, for a preamble).
-  absl::Status Append(const std::string& block, const analyzer::LiveProcess& process);
+  // Appends one stored block of `process`'s trace; `process` has read
+  // every block before this one (its state is the cut's, for a preamble:
+  // a due cut first has it apply what its time merge holds, DrainMerge).
+  absl::Status Append(const std::string& block, analyzer::LiveProcess& process);
 
   // Segments written so far (paths), oldest first, deleted ones left out.
   const std::deque<std::string>& segments() const { return segments_; }

@@ -13,7 +13,10 @@
 #  - --no-trace keeps the disk use of a long trace bounded and leaves
 #    nothing behind;
 #  - a program killed with SIGKILL mid-run leaves a readable trace;
-#  - --rotate-size: segments that each read alone, --rotate-keep.
+#  - --rotate-size: segments that each read alone, --rotate-keep;
+#  - address mode (--pairing=address): an idle program's last events show
+#    (the time merge's clock), and two threads handing addresses to each
+#    other are served exactly.
 #
 # Freshness: each phase of test_phases ends with heapsight_marker(), which
 # flushes the program's only thread, so its assertions hold with or without
@@ -29,7 +32,7 @@
 # the freshness phase had to show within 3 s and --no-trace's disk use had
 # to stay under 1 MiB however far the live reading lagged behind the
 # program: both can fail on a loaded 2-core machine with the product right.
-# Usage: serve_test.py HEAPSIGHT PHASE_PROGRAM
+# Usage: serve_test.py HEAPSIGHT PHASE_PROGRAM [HANDOFF_PROGRAM]
 import json
 import os
 import re
@@ -47,6 +50,7 @@ import urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 from checks import FAILURES, check, check_true  # noqa: E402
 HEAPSIGHT, PROGRAM = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+HANDOFF = os.path.abspath(sys.argv[3]) if len(sys.argv) > 3 else None
 PHASE_TIMEOUT = 120  # a hang guard: a phase shows in about a second on an idle machine
 HANG_SECONDS = 240  # likewise for the long runs (a trace that must grow)
 DELTA_SECONDS = 10  # the delta profile's window: phase 2 shows in ~0.1 s of it
@@ -488,14 +492,16 @@ def test_rotate(tmp):
             rec.wait()
 
 
-def test_freshness(tmp):
+def test_freshness(tmp, extra=()):
     options = subprocess.run([HEAPSIGHT, "options"], capture_output=True, text=True).stdout
     if "FLUSH_MS" not in options:
         print("test_freshness: skipped (this preload has no HEAPSIGHT_FLUSH_MS yet)")
         return
-    s = Session(tmp, mode="fresh")
+    s = Session(tmp, mode="fresh", extra=extra)
     try:
         wait_metric(s, "heapsight_markers_total", 1)
+        check("phase 1 PhaseOneAlloc", values(pprof_raw(s.url("/debug/pprof/heap")), "PhaseOneAlloc"),
+              (100, 1000000, 100, 1000000))
         before = metric(s.metrics(), "heapsight_allocated_bytes_total")
         open(os.path.join(tmp, "go2"), "w").close()
         done = os.path.join(tmp, "done2")
@@ -521,8 +527,63 @@ def test_freshness(tmp):
             s.proc.wait()
 
 
+def test_freshness_address(tmp):
+    """The same in address mode: the time merge (chunk_time_merge.h) holds
+    the newest 2 s of events; the idle program's last chunk is applied from
+    the clock (LiveProcess::AdvanceClock), not by a chunk that never comes."""
+    test_freshness(tmp, extra=("--pairing=address",))
+
+
+def test_handoff_address(tmp):
+    """Address mode, two threads taking turns at the same addresses
+    (handoff_program.cc: 32 turns of 37 blocks, every block freed). Paired
+    in the order chunks reached the file (before the time merge), a
+    hand-off's 4-bit count aliased and the served numbers stopped at 79 of
+    the 2,368 allocations; in time order all are there. The shell waits on
+    its stdin after the program, so the served numbers of the ended program
+    can be read."""
+    if HANDOFF is None:
+        print("test_handoff_address: skipped (no handoff program given)")
+        return
+    rec = subprocess.Popen(
+        [HEAPSIGHT, "record", "--serve", "127.0.0.1:0", "--pairing=address", "-o", tmp, "--",
+         "/bin/sh", "-c", f"'{HANDOFF}' && {{ read x || true; }}"],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp)
+    try:
+        addr = None
+        for line in rec.stderr:
+            m = re.search(r"serving (http://\S+)", line.decode(errors="replace"))
+            if m:
+                addr = m.group(1)
+                break
+        check_true("serving", addr is not None)
+        threading.Thread(target=rec.stderr.read, daemon=True).start()
+
+        def served():
+            text = subprocess.run(["curl", "-sS", addr + "/metrics"], capture_output=True,
+                                  timeout=60).stdout.decode()
+            exe = {"exe": HANDOFF}
+            return (metric(text, "heapsight_allocations_total", **exe),
+                    metric(text, "heapsight_frees_total", **exe),
+                    metric(text, "heapsight_live_blocks", **exe))
+
+        deadline = time.time() + HANG_SECONDS
+        got = served()
+        while time.time() < deadline and got != (2368, 2368, 0):
+            time.sleep(0.2)
+            got = served()
+        check("handoff served (allocations, frees, live blocks)", got, (2368, 2368, 0))
+        rec.stdin.close()
+        check("handoff record status", rec.wait(60), 0)
+    finally:
+        if rec.poll() is None:
+            rec.kill()
+            rec.wait()
+
+
 def main():
-    for test in (test_phases, test_freshness, test_killed, test_no_trace, test_rotate):
+    for test in (test_phases, test_freshness, test_freshness_address, test_handoff_address,
+                 test_killed, test_no_trace, test_rotate):
         tmp = tempfile.mkdtemp(prefix="serve_test.")
         try:
             test(tmp)

@@ -22,7 +22,8 @@ namespace {
 using format::Api;
 using testing::TestTraceWriter;
 
-// Applies every chunk of `w`'s trace in file order.
+// Applies every chunk of `w`'s trace in file order, then (address frees)
+// what the time merge still holds, as at the end of a record.
 std::unique_ptr<LiveProcess> ApplyAll(TestTraceWriter& w, const std::string& name) {
   std::string path = ::testing::TempDir() + "/" + name + "." + std::to_string(getpid()) + ".hst";
   EXPECT_TRUE(w.WriteFile(path));
@@ -32,6 +33,7 @@ std::unique_ptr<LiveProcess> ApplyAll(TestTraceWriter& w, const std::string& nam
   std::vector<uint8_t> chunk;
   while ((*reader)->NextChunk(&chunk)) EXPECT_TRUE(live->ApplyChunk(chunk).ok());
   EXPECT_TRUE((*reader)->status().ok());
+  EXPECT_TRUE(live->DrainMerge().ok());
   return live;
 }
 
@@ -43,9 +45,9 @@ const Site* FindSite(const ProcessProfile& p, uint64_t stack, Api api) {
 }
 
 // Address frees (version 6): a free whose allocation's chunk comes later
-// in the file waits in the pairing stage (address_pairing.h) until the
-// allocation is applied; then the address passes to another block.
-TEST(LiveProcessTest, AddressFreesArePairedAcrossChunksInFileOrder) {
+// in the file is paired after it (the time merge, chunk_time_merge.h);
+// then the address passes to another block.
+TEST(LiveProcessTest, AddressFreesArePairedAcrossChunksInTimeOrder) {
   TestTraceWriter w;
   w.UseAddressFrees();
   w.Process(0, 0, "/bin/prog", {"prog"});
@@ -73,6 +75,86 @@ TEST(LiveProcessTest, AddressFreesArePairedAcrossChunksInFileOrder) {
     blocks[address] = size;
   });
   EXPECT_EQ(blocks, (std::map<uint64_t, uint64_t>{{0x5000, 300}, {0x7000, 400}}));
+}
+
+// Thread 1's chunk reaches the file first: its allocation at A (A's 41st
+// event there: a hand-off, order 1 + 41 % 16) would be read before thread
+// 0's 40 events at A. Paired in file order (stop 37), its 4-bit count
+// already matched after thread 0's 8th event; applied then, thread 0's
+// next allocation at A found thread 1's block live and waited for good:
+// 5 of the 22 allocations were applied. The time merge gives the pairing
+// thread 0's events first.
+TEST(LiveProcessTest, HandOffCountsDoNotAliasAcrossAChunk) {
+  TestTraceWriter w;
+  w.UseAddressFrees();
+  w.StackNode(0, 1, 0, 0x1000);
+  for (uint64_t i = 0; i < 20; ++i) {
+    w.AllocAt(0, 10 + 2 * i, Api::kMalloc, 64, 1, 0x5000);
+    w.FreeAt(0, 11 + 2 * i, 0x5000);
+  }
+  w.AllocAt(1, 100, Api::kMalloc, 32, 1, 0x5000);  // kept
+  w.Flush(1);  // thread 1's chunk first in the file
+  w.Flush(0);
+  w.AllocAt(0, 200, Api::kMalloc, 16, 1, 0x9000);  // thread 0 goes on
+  w.Flush(0);
+  std::unique_ptr<LiveProcess> live = ApplyAll(w, "live_alias");
+  EXPECT_EQ(live->counters().allocs, 22u);
+  EXPECT_EQ(live->counters().frees, 20u);
+  EXPECT_EQ(live->counters().live_blocks, 2u);
+  EXPECT_EQ(live->counters().live_bytes, 48u);
+  EXPECT_EQ(live->counters().pending_frees, 0u);
+  EXPECT_EQ(live->waiting_events(), 0u);
+}
+
+// The merge applies what is older than the newest chunk's base time less
+// the window as chunks come, and what is older than the clock less the
+// window when the reader is at the end of the file (a quiet process); the
+// rest waits, counted in waiting_events().
+TEST(LiveProcessTest, AddressFreesWaitOneWindowInTheTimeMerge) {
+  TestTraceWriter w;
+  w.UseAddressFrees();
+  w.StackNode(0, 1, 0, 0x1000);
+  constexpr uint64_t kWindow = 1'000'000;
+  w.AllocAt(0, 1'000, Api::kMalloc, 100, 1, 0x5000);
+  w.FreeAt(0, 2'000, 0x5000);
+  w.AllocAt(0, 3'000, Api::kMalloc, 200, 1, 0x6000);
+  w.Flush(0);
+  w.set_base_time(1, 1'500'000);
+  w.AllocAt(1, 1'500'000, Api::kMalloc, 300, 1, 0x7000);
+  w.Flush(1);
+  w.AllocAt(1, 2'500'000, Api::kMalloc, 400, 1, 0x8000);
+  w.Flush(1);
+  const std::string path =
+      ::testing::TempDir() + "/live_window." + std::to_string(getpid()) + ".hst";
+  ASSERT_TRUE(w.WriteFile(path));
+  auto reader = format::TraceReader::Open(path);
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  LiveProcess live(path, (*reader)->header(), kWindow);
+  std::vector<uint8_t> chunk;
+  ASSERT_TRUE((*reader)->NextChunk(&chunk));
+  ASSERT_TRUE(live.ApplyChunk(chunk).ok());
+  EXPECT_EQ(live.counters().allocs, 0u);  // newest base 1,000: inside the window
+  EXPECT_EQ(live.waiting_events(), 1u);
+  ASSERT_TRUE((*reader)->NextChunk(&chunk));
+  ASSERT_TRUE(live.ApplyChunk(chunk).ok());
+  // Newest base 1.5 s: thread 0's chunk (all before 0.5 s) is applied.
+  EXPECT_EQ(live.counters().allocs, 2u);
+  EXPECT_EQ(live.counters().frees, 1u);
+  EXPECT_EQ(live.counters().live_bytes, 200u);
+  EXPECT_EQ(live.counters().chunks, 1u);
+  EXPECT_EQ(live.waiting_events(), 1u);
+  // At the end of the file at 2.6 s: what is older than 1.6 s.
+  ASSERT_TRUE(live.AdvanceClock(2'600'000).ok());
+  EXPECT_EQ(live.counters().allocs, 3u);
+  EXPECT_EQ(live.counters().live_bytes, 500u);
+  ASSERT_TRUE((*reader)->NextChunk(&chunk));
+  ASSERT_TRUE(live.ApplyChunk(chunk).ok());
+  EXPECT_EQ(live.counters().allocs, 3u);
+  ASSERT_TRUE(live.AdvanceClock(3'600'000).ok());
+  EXPECT_EQ(live.counters().allocs, 4u);
+  EXPECT_EQ(live.counters().live_bytes, 900u);
+  EXPECT_EQ(live.counters().last_time_us, 2'500'000u);
+  EXPECT_EQ(live.waiting_events(), 0u);
 }
 
 TEST(LiveProcessTest, FreeBeforeItsAllocationIsMatchedWhenTheAllocationArrives) {

@@ -102,6 +102,7 @@ TEST(TraceRotatorTest, SegmentsReadAloneAndAddUp) {
     absl::StatusOr<analyzer::ProcessProfile> p = analyzer::AnalyzeTrace(segment, options);
     ASSERT_TRUE(p.ok()) << p.status();
     EXPECT_EQ(p->exe, "/bin/prog") << segment;
+    EXPECT_EQ(p->warnings, std::vector<std::string>{}) << segment;
     allocs += p->totals.allocs;
     frees += p->totals.frees;
     unmatched += p->totals.unmatched_frees;
@@ -121,6 +122,62 @@ TEST(TraceRotatorTest, SegmentsReadAloneAndAddUp) {
   EXPECT_EQ(last->totals.leaked_bytes, all->totals.leaked_bytes);
   EXPECT_EQ(last->totals.leaked_blocks, all->totals.leaked_blocks);
   EXPECT_EQ(last->StackIps(2), (std::vector<uint64_t>{0x2000, 0x1000}));
+}
+
+// Address frees (version 6): LiveProcess holds the last window of events
+// in its time merge; a due cut has it apply them first, so each segment's
+// preamble names (by address) every block live at the cut. Three threads
+// free each other's blocks and reuse 64 addresses (hand-offs), over 3 s of
+// trace time (more than the 2 s window: the merge also drains as chunks
+// come). The segments add up to the whole trace's numbers.
+TEST(TraceRotatorTest, AddressFreesSegmentsAddUp) {
+  TestTraceWriter w(4242, 1, 1024);
+  w.UseAddressFrees();
+  w.Process(0, 0, "/bin/prog", {"prog"});
+  w.StackNode(0, 1, 0, 0x1000);
+  w.StackNode(0, 2, 1, 0x2000);
+  auto address = [](int i) { return uint64_t{0x100000} + static_cast<uint64_t>(i % 64) * 64; };
+  for (int i = 0; i < 3000; ++i) {
+    const uint64_t time = 10 + static_cast<uint64_t>(i) * 1000;
+    w.AllocAt(static_cast<uint32_t>(i % 3), time, Api::kMalloc, 100 + i % 7, 1 + i % 2,
+              address(i));
+    if (i >= 10) w.FreeAt(static_cast<uint32_t>((i + 1) % 3), time + 1, address(i - 10));
+  }
+  const std::string dir = FreshDir("rotator_address");
+  std::string whole = dir + "/whole.hst";
+  ASSERT_TRUE(w.WriteFile(whole));
+  auto reader = format::TraceReader::Open(whole);
+  ASSERT_TRUE(reader.ok());
+  analyzer::LiveProcess live(whole, (*reader)->header());
+  TraceRotator rotator(dir + "/seg", RotateLimits{8 << 10, 0, 0});
+  ASSERT_TRUE(Feed(w, {}, reader->get(), &live, &rotator).ok());
+  ASSERT_GE(rotator.segments().size(), 3u);
+  analyzer::AnalyzeOptions options;
+  options.classify_runtime = false;
+  absl::StatusOr<analyzer::ProcessProfile> all = analyzer::AnalyzeTrace(whole, options);
+  ASSERT_TRUE(all.ok()) << all.status();
+  EXPECT_EQ(all->totals.allocs, 3000u);
+  EXPECT_EQ(all->totals.frees, 2990u);
+  EXPECT_EQ(all->warnings, std::vector<std::string>{});
+  uint64_t allocs = 0;
+  uint64_t frees = 0;
+  for (const std::string& segment : rotator.segments()) {
+    absl::StatusOr<analyzer::ProcessProfile> p = analyzer::AnalyzeTrace(segment, options);
+    ASSERT_TRUE(p.ok()) << p.status();
+    allocs += p->totals.allocs;
+    frees += p->totals.frees;
+    EXPECT_EQ(p->totals.unmatched_frees, 0u) << segment;
+    // No missing chunk (a preamble's sequence numbers had a gap before
+    // the closing chunk), no event the pairing had to force.
+    EXPECT_EQ(p->warnings, std::vector<std::string>{}) << segment;
+  }
+  EXPECT_EQ(allocs, 3000u);
+  EXPECT_EQ(frees, 2990u);
+  absl::StatusOr<analyzer::ProcessProfile> last =
+      analyzer::AnalyzeTrace(rotator.segments().back(), options);
+  ASSERT_TRUE(last.ok());
+  EXPECT_EQ(last->totals.leaked_blocks, 10u);
+  EXPECT_EQ(last->totals.leaked_bytes, all->totals.leaked_bytes);
 }
 
 // A segment the rotator closed: its last block is a kPreambleThread chunk
