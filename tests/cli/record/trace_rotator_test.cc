@@ -70,6 +70,44 @@ absl::Status Feed(const TestTraceWriter& w, const std::vector<size_t>& order,
   return absl::OkStatus();
 }
 
+// `w`'s trace written whole, then rotated every 8 KiB as record --serve
+// does (Feed), and what its segments add up to. Every segment reads alone:
+// its process, and no warning (a missing chunk: a preamble's sequence
+// numbers had a gap before the closing chunk; an event the pairing had to
+// force).
+struct Rotated {
+  std::string whole;
+  std::vector<std::string> segments;
+  uint64_t deferred_blocks = 0;
+  uint64_t allocs = 0;
+  uint64_t frees = 0;
+  uint64_t unmatched = 0;
+};
+void RotateAndAddUp(TestTraceWriter& w, const std::string& name, Rotated* out) {
+  const std::string dir = FreshDir(name);
+  out->whole = dir + "/whole.hst";
+  ASSERT_TRUE(w.WriteFile(out->whole));
+  auto reader = format::TraceReader::Open(out->whole);
+  ASSERT_TRUE(reader.ok());
+  analyzer::LiveProcess live(out->whole, (*reader)->header());
+  TraceRotator rotator(dir + "/seg", RotateLimits{8 << 10, 0, 0});
+  ASSERT_TRUE(Feed(w, {}, reader->get(), &live, &rotator).ok());
+  out->segments.assign(rotator.segments().begin(), rotator.segments().end());
+  out->deferred_blocks = rotator.deferred_blocks();
+  ASSERT_GE(out->segments.size(), 3u);
+  analyzer::AnalyzeOptions options;
+  options.classify_runtime = false;
+  for (const std::string& segment : out->segments) {
+    absl::StatusOr<analyzer::ProcessProfile> p = analyzer::AnalyzeTrace(segment, options);
+    ASSERT_TRUE(p.ok()) << p.status();
+    EXPECT_EQ(p->exe, "/bin/prog") << segment;
+    EXPECT_EQ(p->warnings, std::vector<std::string>{}) << segment;
+    out->allocs += p->totals.allocs;
+    out->frees += p->totals.frees;
+    out->unmatched += p->totals.unmatched_frees;
+  }
+}
+
 TEST(TraceRotatorTest, SegmentsReadAloneAndAddUp) {
   TestTraceWriter w(4242, 1, 1024);
   w.Process(0, 0, "/bin/prog", {"prog"});
@@ -80,44 +118,24 @@ TEST(TraceRotatorTest, SegmentsReadAloneAndAddUp) {
     ids.push_back(w.Alloc(i % 3, 10 + i, Api::kMalloc, 100 + i % 7, 1 + i % 2));
     if (i >= 10 && i % 2 == 0) w.Free((i + 1) % 3, 10 + i, ids[static_cast<size_t>(i - 10)]);
   }
-  const std::string dir = FreshDir("rotator");
-  std::string whole = dir + "/whole.hst";
-  ASSERT_TRUE(w.WriteFile(whole));
-
-  auto reader = format::TraceReader::Open(whole);
-  ASSERT_TRUE(reader.ok());
-  analyzer::LiveProcess live(whole, (*reader)->header());
-  TraceRotator rotator(dir + "/seg", RotateLimits{8 << 10, 0, 0});
-  ASSERT_TRUE(Feed(w, {}, reader->get(), &live, &rotator).ok());
-  ASSERT_GE(rotator.segments().size(), 3u);
-
+  Rotated r;
+  RotateAndAddUp(w, "rotator", &r);
+  if (HasFatalFailure()) return;
   analyzer::AnalyzeOptions options;
   options.classify_runtime = false;
-  absl::StatusOr<analyzer::ProcessProfile> all = analyzer::AnalyzeTrace(whole, options);
+  absl::StatusOr<analyzer::ProcessProfile> all = analyzer::AnalyzeTrace(r.whole, options);
   ASSERT_TRUE(all.ok());
-  uint64_t allocs = 0;
-  uint64_t frees = 0;
-  uint64_t unmatched = 0;
-  for (const std::string& segment : rotator.segments()) {
-    absl::StatusOr<analyzer::ProcessProfile> p = analyzer::AnalyzeTrace(segment, options);
-    ASSERT_TRUE(p.ok()) << p.status();
-    EXPECT_EQ(p->exe, "/bin/prog") << segment;
-    EXPECT_EQ(p->warnings, std::vector<std::string>{}) << segment;
-    allocs += p->totals.allocs;
-    frees += p->totals.frees;
-    unmatched += p->totals.unmatched_frees;
-  }
-  EXPECT_EQ(allocs, all->totals.allocs);
-  EXPECT_EQ(frees, all->totals.frees);
+  EXPECT_EQ(r.allocs, all->totals.allocs);
+  EXPECT_EQ(r.frees, all->totals.frees);
   // The synthetic trace has frees read before their allocation (another
   // thread's chunk comes first): no cut falls between the two, so no
   // segment has an unmatched free (before flaky23: 2026-12-07, a cut that
   // fell there left them unmatched in the segment before it).
-  EXPECT_EQ(unmatched, 0u);
+  EXPECT_EQ(r.unmatched, 0u);
   EXPECT_EQ(all->totals.unmatched_frees, 0u);
-  EXPECT_GT(rotator.deferred_blocks(), 0u);  // some cut had to wait
+  EXPECT_GT(r.deferred_blocks, 0u);  // some cut had to wait
   absl::StatusOr<analyzer::ProcessProfile> last =
-      analyzer::AnalyzeTrace(rotator.segments().back(), options);
+      analyzer::AnalyzeTrace(r.segments.back(), options);
   ASSERT_TRUE(last.ok());
   EXPECT_EQ(last->totals.leaked_bytes, all->totals.leaked_bytes);
   EXPECT_EQ(last->totals.leaked_blocks, all->totals.leaked_blocks);
@@ -143,38 +161,21 @@ TEST(TraceRotatorTest, AddressFreesSegmentsAddUp) {
               address(i));
     if (i >= 10) w.FreeAt(static_cast<uint32_t>((i + 1) % 3), time + 1, address(i - 10));
   }
-  const std::string dir = FreshDir("rotator_address");
-  std::string whole = dir + "/whole.hst";
-  ASSERT_TRUE(w.WriteFile(whole));
-  auto reader = format::TraceReader::Open(whole);
-  ASSERT_TRUE(reader.ok());
-  analyzer::LiveProcess live(whole, (*reader)->header());
-  TraceRotator rotator(dir + "/seg", RotateLimits{8 << 10, 0, 0});
-  ASSERT_TRUE(Feed(w, {}, reader->get(), &live, &rotator).ok());
-  ASSERT_GE(rotator.segments().size(), 3u);
+  Rotated r;
+  RotateAndAddUp(w, "rotator_address", &r);
+  if (HasFatalFailure()) return;
   analyzer::AnalyzeOptions options;
   options.classify_runtime = false;
-  absl::StatusOr<analyzer::ProcessProfile> all = analyzer::AnalyzeTrace(whole, options);
+  absl::StatusOr<analyzer::ProcessProfile> all = analyzer::AnalyzeTrace(r.whole, options);
   ASSERT_TRUE(all.ok()) << all.status();
   EXPECT_EQ(all->totals.allocs, 3000u);
   EXPECT_EQ(all->totals.frees, 2990u);
   EXPECT_EQ(all->warnings, std::vector<std::string>{});
-  uint64_t allocs = 0;
-  uint64_t frees = 0;
-  for (const std::string& segment : rotator.segments()) {
-    absl::StatusOr<analyzer::ProcessProfile> p = analyzer::AnalyzeTrace(segment, options);
-    ASSERT_TRUE(p.ok()) << p.status();
-    allocs += p->totals.allocs;
-    frees += p->totals.frees;
-    EXPECT_EQ(p->totals.unmatched_frees, 0u) << segment;
-    // No missing chunk (a preamble's sequence numbers had a gap before
-    // the closing chunk), no event the pairing had to force.
-    EXPECT_EQ(p->warnings, std::vector<std::string>{}) << segment;
-  }
-  EXPECT_EQ(allocs, 3000u);
-  EXPECT_EQ(frees, 2990u);
+  EXPECT_EQ(r.allocs, 3000u);
+  EXPECT_EQ(r.frees, 2990u);
+  EXPECT_EQ(r.unmatched, 0u);
   absl::StatusOr<analyzer::ProcessProfile> last =
-      analyzer::AnalyzeTrace(rotator.segments().back(), options);
+      analyzer::AnalyzeTrace(r.segments.back(), options);
   ASSERT_TRUE(last.ok());
   EXPECT_EQ(last->totals.leaked_blocks, 10u);
   EXPECT_EQ(last->totals.leaked_bytes, all->totals.leaked_bytes);
