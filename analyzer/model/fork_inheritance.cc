@@ -2,11 +2,14 @@
 #include "analyzer/model/fork_inheritance.h"
 
 
+#include <algorithm>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "analyzer/model/address_pairing.h"
 #include "analyzer/model/live_set.h"
@@ -19,24 +22,30 @@ namespace {
 
 using format::RecordTag;
 
-// The parent's pass: pairs `parent`'s events until its fork of `child_pid`
-// (and the events of that microsecond), keeping the live blocks' fields
-// by id and those freed in the last kFreedWindowUs.
+// The parent's pass: pairs `parent`'s events until past its forks of the
+// children asked for (each up to the events of its fork's microsecond),
+// keeping the live blocks' fields by id and those freed in the last
+// kFreedWindowUs; at each fork it gives the child the blocks live then.
 class ParentPass {
  public:
-  explicit ParentPass(uint64_t child_pid) : child_pid_(child_pid) {}
+  using Give = std::function<void(uint64_t child_pid, ForkInheritance inheritance)>;
 
-  absl::Status Run(const std::string& parent, int depth,
-                   absl::flat_hash_map<uint64_t, ParentBlock>* blocks) {
-    absl::StatusOr<std::unique_ptr<StreamMerger>> merger = StreamMerger::Open(parent);
+  ParentPass(const std::vector<uint64_t>& child_pids, std::string parent, Give give)
+      : parent_(std::move(parent)), give_(std::move(give)) {
+    for (uint64_t pid : child_pids) ++wanted_[pid];
+  }
+
+  absl::Status Run(int depth) {
+    absl::StatusOr<std::unique_ptr<StreamMerger>> merger = StreamMerger::Open(parent_);
     if (!merger.ok()) return merger.status();
     const format::FileHeader& h = (*merger)->header();
     const bool fork_child = (h.flags & format::kFileFlagForkChild) != 0;
     AddressPairer pairer(fork_child);
+    pairer_ = &pairer;
     // The parent's own inherited blocks, from its parent.
     ForkInheritance own;
     if (fork_child && depth + 1 < kMaxForkDepth) {
-      own = ReadForkInheritance(parent, h.pid, depth + 1);
+      own = ReadForkInheritance(parent_, h.pid, depth + 1);
       pairer.SetInheritance(&own.blocks);
     }
     StreamMerger::Run run;
@@ -63,38 +72,45 @@ class ParentPass {
       }
     }
     if (!done) {
-      if (!(*merger)->status().ok()) return (*merger)->status();
+      if (!(*merger)->status().ok()) {
+        // The forks read but not passed are not given (as not found).
+        for (const Fork& f : forks_) ++wanted_[f.child_pid];
+        forks_.clear();
+        pairer_ = nullptr;
+        return (*merger)->status();
+      }
       out.clear();
       pairer.Finish(&out);
       for (const Event& o : out) {
         if (Take(o)) break;
       }
+      // Forks with nothing after them: the trace ends there.
+      while (!forks_.empty()) GiveFront();
     }
-    if (!forked_) {
-      return absl::NotFoundError(
-          absl::StrCat(parent, ": no fork of pid ", child_pid_, " in this trace"));
-    }
-    // Each address's block at the fork: the live one by the pairing, or the
-    // one last freed there if that free came after the fork (this pass
-    // stopped before it) or within the window before it. (An id of 0 is a
-    // real block's in a trace whose threads count from 0.)
-    blocks->reserve(live_.size() + freed_.size());
-    pairer.ForEachAddress([&](uint64_t address, uint64_t id, bool) {
-      LiveBlock b;
-      if (live_.Find(id, &b)) {
-        const auto& [stack, api] = sites_[b.site];
-        blocks->emplace(address, ParentBlock{stack, b.size, api});
-      } else if (auto f = freed_.find(id); f != freed_.end()) {
-        blocks->emplace(address, f->second);
-      }
-    });
+    pairer_ = nullptr;
     return absl::OkStatus();
   }
 
+  // The children asked for whose kFork was not read: pid -> how many.
+  const absl::flat_hash_map<uint64_t, size_t>& not_found() const { return wanted_; }
+
  private:
-  // Applies one paired event; true once the pass is past the fork.
+  // Applies one paired event; true once the pass is past every fork asked
+  // for.
   bool Take(const Event& o) {
-    if (forked_ && o.time_us > fork_time_us_) return true;
+    // Past a fork: an event later than its time, or any later event of the
+    // forking thread (its events after its kFork came after the fork:
+    // the preload writes kFork as fork() returns in the parent). With the
+    // coarse clock of a one-thread process, a whole tick of the parent's
+    // events shares the fork's time; before, they were all taken as before
+    // the fork, and a block the shell freed and allocated again there was
+    // given to the child in place of the one it inherited (a bash loop:
+    // 5 of 70 children had one block without a stack).
+    while (!forks_.empty() &&
+           (o.time_us > forks_.front().time_us || o.stream == forks_.front().stream)) {
+      GiveFront();
+    }
+    if (wanted_.empty() && forks_.empty()) return true;
     switch (o.tag) {
       case RecordTag::kAlloc:
       case RecordTag::kInherited:
@@ -108,15 +124,40 @@ class ParentPass {
         Release(o.id, o.time_us);
         break;
       case RecordTag::kFork:
-        if (!forked_ && o.value == child_pid_) {
-          forked_ = true;
-          fork_time_us_ = o.time_us;
+        // A pid asked for twice (a long shell loop's pids come round
+        // again): its forks in order.
+        if (auto it = wanted_.find(o.value); it != wanted_.end()) {
+          if (--it->second == 0) wanted_.erase(it);
+          forks_.push_back(Fork{o.time_us, o.value, o.stream});
         }
         break;
       default:
         break;
     }
     return false;
+  }
+
+  // Gives the oldest fork's child the blocks live now. Each address's
+  // block at the fork: the live one by the pairing, or the one last freed
+  // there if that free came after the fork (this pass stopped before it)
+  // or within the window before it. (An id of 0 is a real block's in a
+  // trace whose threads count from 0.)
+  void GiveFront() {
+    const uint64_t pid = forks_.front().child_pid;
+    forks_.pop_front();
+    ForkInheritance result;
+    result.parent_path = parent_;
+    result.blocks.reserve(live_.size() + freed_.size());
+    pairer_->ForEachAddress([&](uint64_t address, uint64_t id, bool) {
+      LiveBlock b;
+      if (live_.Find(id, &b)) {
+        const auto& [stack, api] = sites_[b.site];
+        result.blocks.emplace(address, ParentBlock{stack, b.size, api});
+      } else if (auto f = freed_.find(id); f != freed_.end()) {
+        result.blocks.emplace(address, f->second);
+      }
+    });
+    give_(pid, std::move(result));
   }
 
   // The index of (stack, api) in sites_ (a program has few).
@@ -138,9 +179,16 @@ class ParentPass {
     }
   }
 
-  const uint64_t child_pid_;
-  bool forked_ = false;
-  uint64_t fork_time_us_ = 0;
+  absl::flat_hash_map<uint64_t, size_t> wanted_;  // children's forks still to come, by pid
+  const std::string parent_;
+  const Give give_;
+  AddressPairer* pairer_ = nullptr;  // Run's
+  struct Fork {
+    uint64_t time_us;
+    uint64_t child_pid;
+    uint32_t stream;  // the forking thread's
+  };
+  std::deque<Fork> forks_;  // read, not given yet, oldest first
   // The live blocks by id, as the analysis keeps its own (8 bytes a block
   // where ids run in pages), their (stack, api) by index.
   PagedLiveSet live_;
@@ -178,15 +226,31 @@ std::string FindForkParentTrace(const std::string& child_path, std::string* why)
   return "";
 }
 
+void ReadForkInheritances(const std::string& parent_path, const std::vector<uint64_t>& child_pids,
+                          const std::function<void(uint64_t, ForkInheritance)>& give,
+                          int depth) {
+  ParentPass pass(child_pids, parent_path, give);
+  const absl::Status st = pass.Run(depth);
+  // The children not given yet: no fork of theirs read, or a read error.
+  std::vector<uint64_t> rest;
+  for (const auto& [pid, count] : pass.not_found()) rest.insert(rest.end(), count, pid);
+  std::sort(rest.begin(), rest.end());
+  for (uint64_t pid : rest) {
+    ForkInheritance result;
+    result.parent_path = parent_path;
+    result.missing = st.ok() ? absl::StrCat(parent_path, ": no fork of pid ", pid, " in this trace")
+                             : std::string(st.message());
+    give(pid, std::move(result));
+  }
+}
+
 ForkInheritance ReadForkInheritance(const std::string& child_path, uint64_t child_pid, int depth) {
   ForkInheritance result;
   result.parent_path = FindForkParentTrace(child_path, &result.missing);
   if (result.parent_path.empty()) return result;
-  ParentPass pass(child_pid);
-  if (absl::Status st = pass.Run(result.parent_path, depth, &result.blocks); !st.ok()) {
-    result.blocks.clear();
-    result.missing = std::string(st.message());
-  }
+  ReadForkInheritances(
+      result.parent_path, {child_pid},
+      [&](uint64_t, ForkInheritance given) { result = std::move(given); }, depth);
   return result;
 }
 

@@ -21,7 +21,10 @@
 //    fork: the blocks freed within kFreedWindowUs of the fork are kept too,
 //    and an address whose block was freed so is given that block;
 //  - events with the fork's own time may be merged after it: the parent is
-//    read until the first event past that time.
+//    read until the first event past that time, or the forking thread's
+//    first event after its kFork (which came after the fork: with the
+//    coarse clock of a one-thread process, a whole tick of events shares
+//    the fork's time).
 // An allocation of another thread after the fork that took its time before
 // the kFork's, at an address freed in that same window, would be taken
 // for the inherited block: both need a preemption at the fork; not
@@ -34,12 +37,15 @@
 // used), one entry per block live then, and the blocks freed in the
 // window; all freed on return but the result (one 32-byte entry per block
 // live at the fork). Time: the parent's trace up to the fork is read once
-// per child analyzed (the analysis cache keeps the child's result).
+// per child analyzed (the analysis cache keeps the child's result), or once
+// for all the children given to ReadForkInheritances.
 #ifndef HEAPSIGHT_ANALYZER_MODEL_FORK_INHERITANCE_H_
 #define HEAPSIGHT_ANALYZER_MODEL_FORK_INHERITANCE_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
@@ -87,6 +93,21 @@ std::string FindForkParentTrace(const std::string& child_path, std::string* why)
 // unreadable parent leaves `blocks` empty and says why in `missing`.
 ForkInheritance ReadForkInheritance(const std::string& child_path, uint64_t child_pid,
                                     int depth = 0);
+
+// ReadForkInheritances()
+//
+// The same for several children of the parent whose trace is
+// `parent_path`, in one pass over it (a shell loop's hundreds of children:
+// the parent's trace is read once, not once a child). Calls give(pid,
+// inheritance) once for every pid of `child_pids` (a pid listed twice, for
+// two children that had it in turn, twice, in fork order): in the order of their
+// forks while the pass goes on (one child's map at a time: a caller that
+// converts each child there holds one), then, by pid, those whose fork was
+// not read (`missing` says why). The pass stops after the last fork asked
+// for.
+void ReadForkInheritances(const std::string& parent_path, const std::vector<uint64_t>& child_pids,
+                          const std::function<void(uint64_t, ForkInheritance)>& give,
+                          int depth = 0);
 
 }  // namespace heapsight::analyzer
 

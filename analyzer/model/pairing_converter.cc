@@ -402,7 +402,8 @@ absl::Status PairingConverter::WriteAll(const void* data, size_t size) {
 }
 
 absl::Status ConvertAddressTrace(const std::string& in_path, const std::string& out_path,
-                                 int zstd_level, PairingConversionStats* stats) {
+                                 int zstd_level, PairingConversionStats* stats,
+                                 const ForkInheritance* given) {
   absl::StatusOr<std::unique_ptr<format::TraceReader>> reader = format::TraceReader::Open(in_path);
   if (!reader.ok()) return reader.status();
   const int fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -410,18 +411,20 @@ absl::Status ConvertAddressTrace(const std::string& in_path, const std::string& 
   absl::Status status;
   {
     // A fork child: the parent's blocks at the fork, from its trace.
-    std::optional<ForkInheritance> inheritance;
+    std::optional<ForkInheritance> read;
+    const ForkInheritance* inheritance = nullptr;
     const format::FileHeader& header = (*reader)->header();
     if (format::HasAddressFrees(header) && (header.flags & format::kFileFlagForkChild) != 0) {
-      inheritance = ReadForkInheritance(in_path, header.pid);
+      if (given == nullptr) read = ReadForkInheritance(in_path, header.pid);
+      inheritance = given != nullptr ? given : &*read;
     }
     absl::StatusOr<std::unique_ptr<PairingConverter>> converter =
-        inheritance.has_value() && !inheritance->missing.empty()
+        inheritance != nullptr && !inheritance->missing.empty()
             ? absl::FailedPreconditionError(absl::StrCat(
                   "a fork child's trace stays version 6 without its parent's blocks: ",
                   inheritance->missing))
             : PairingConverter::Create(header, in_path, fd, out_path, zstd_level,
-                                       inheritance.has_value() ? &inheritance->blocks : nullptr);
+                                       inheritance != nullptr ? &inheritance->blocks : nullptr);
     if (!converter.ok()) {
       status = absl::Status(converter.status().code(),
                             absl::StrCat(in_path, ": ", converter.status().message()));

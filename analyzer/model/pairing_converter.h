@@ -208,8 +208,12 @@ class PairingConverter {
 // block. A fork child's parent's blocks are read from the parent's
 // version-6 trace (ReadForkInheritance); FailedPrecondition, saying why,
 // if it is not found. `stats` (optional) receives the counts.
+// `inheritance`: a fork child's parent's blocks already read
+// (ReadForkInheritances: one pass over the parent for all its children),
+// used instead of reading them here.
 absl::Status ConvertAddressTrace(const std::string& in_path, const std::string& out_path,
-                                 int zstd_level = 3, PairingConversionStats* stats = nullptr);
+                                 int zstd_level = 3, PairingConversionStats* stats = nullptr,
+                                 const ForkInheritance* inheritance = nullptr);
 
 }  // namespace heapsight::analyzer
 

@@ -8,10 +8,13 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <deque>
+#include <map>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "analyzer/model/fork_inheritance.h"
+#include "analyzer/model/trace_family.h"
 #include "cli/record/child_process.h"
 
 namespace heapsight::record {
@@ -149,8 +152,45 @@ void LiveConversion::FinishLive(Member& m, analyzer::PairingConversionStats* sta
   Conclude(m, std::move(s), *stats);
 }
 
-void LiveConversion::ConvertForkChild(Member& m, analyzer::PairingConversionStats* stats) {
-  Conclude(m, analyzer::ConvertAddressTrace(m.path, m.temp, zstd_level_, stats), *stats);
+void LiveConversion::ConvertForkChild(Member& m, analyzer::PairingConversionStats* stats,
+                                      const analyzer::ForkInheritance* inheritance) {
+  Conclude(m, analyzer::ConvertAddressTrace(m.path, m.temp, zstd_level_, stats, inheritance),
+           *stats);
+}
+
+void LiveConversion::ConvertForkChildren(const std::vector<size_t>& children,
+                                         std::vector<Outcome>* out) {
+  // By parent trace; each parent's children by pid, in manifest order
+  // (the order of their forks, for a pid that came round again).
+  struct Family {
+    std::vector<uint64_t> pids;
+    absl::flat_hash_map<uint64_t, std::deque<size_t>> by_pid;
+  };
+  std::map<std::string, Family> families;
+  for (size_t i : children) {
+    Member& m = *members_[i];
+    std::string why;
+    const std::string parent = analyzer::FindForkParentTrace(m.path, &why);
+    absl::StatusOr<analyzer::TraceIdentity> id = analyzer::ReadTraceIdentity(m.path);
+    if (parent.empty() || !id.ok()) {
+      // Says why (no parent trace, unreadable) as `heapsight convert` does.
+      ConvertForkChild(m, &(*out)[i].stats, nullptr);
+      continue;
+    }
+    Family& f = families[parent];
+    f.pids.push_back(id->pid);
+    f.by_pid[id->pid].push_back(i);
+  }
+  for (auto& [parent, f] : families) {
+    analyzer::ReadForkInheritances(
+        parent, f.pids, [&](uint64_t pid, analyzer::ForkInheritance inheritance) {
+          std::deque<size_t>& waiting = f.by_pid[pid];
+          if (waiting.empty()) return;
+          const size_t i = waiting.front();
+          waiting.pop_front();
+          ConvertForkChild(*members_[i], &(*out)[i].stats, &inheritance);
+        });
+  }
 }
 
 std::vector<LiveConversion::Outcome> LiveConversion::Finish() {
@@ -164,38 +204,22 @@ std::vector<LiveConversion::Outcome> LiveConversion::Finish() {
   // Every conversion into its .converting file first (the fork children's
   // read their parents' version-6 traces), then the renames.
   std::vector<Outcome> out(members_.size());
-  size_t fork_children = 0;
-  for (const auto& m : members_) fork_children += m->fork_child ? 1 : 0;
-  uint64_t parent_bytes = 0;  // read again for the fork children so far
+  std::vector<size_t> children;
   for (size_t i = 0; i < members_.size(); ++i) {
     Member& m = *members_[i];
     out[i].trace = m.path;
     if (m.converter != nullptr && !m.done) {
       FinishLive(m, &out[i].stats);
-    } else if (m.fork_child && fork_children > kMaxForkChildren) {
-      m.why_not = absl::StrCat(fork_children,
-                               " fork children: each would read its parent's trace again up to "
-                               "its fork, after the program's exit");
     } else if (m.fork_child) {
-      // Each child reads its parent's trace (up to the fork) again: a big
-      // parent that starts many subprocesses would make the exit wait.
-      std::string why;
-      struct stat st {};
-      const std::string parent = analyzer::FindForkParentTrace(m.path, &why);
-      if (!parent.empty() && stat(parent.c_str(), &st) == 0) {
-        parent_bytes += static_cast<uint64_t>(st.st_size);
-      }
-      if (parent_bytes > kMaxParentBytesRead) {
-        m.why_not = absl::StrCat(
-            "its fork family's children would read more than ", kMaxParentBytesRead >> 20,
-            " MiB of their parents' traces again, after the program's exit");
-      } else {
-        ConvertForkChild(m, &out[i].stats);
-      }
+      children.push_back(i);
     } else {
       // Not version 6, given up, or never a chunk read (an empty trace).
       GiveUp(m, m.why_not);
     }
+  }
+  ConvertForkChildren(children, &out);
+  for (size_t i = 0; i < members_.size(); ++i) {
+    Member& m = *members_[i];
     // A spool left beside the trace holds chunks not in it yet, which the
     // next reader appends (format/spool_recovery.h): to the version-6
     // file, never to the converted one.

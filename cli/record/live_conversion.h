@@ -20,17 +20,18 @@
 // (rename: the name the manifest lists now holds a version-4 trace).
 //
 // Fork families: a fork child's trace is converted after the exit, with
-// its parent's blocks at the fork read from the parent's version-6 trace
-// (ReadForkInheritance, which needs the whole parent up to the fork);
-// a forking parent is converted live like any trace. Every conversion
-// ends in its .converting file before any trace is renamed, so each child
-// still finds its parent at version 6; and the parent of a child that
-// stays version 6 stays version 6 too (that child reads it), up the tree.
-// Each child reads its parent's trace again up to its fork, so a family of
-// more than kMaxForkChildren children (a shell loop's) keeps its children,
-// and so its forking parents, at version 6, and so do the children past
-// kMaxParentBytesRead of parent traces read (a big program that starts
-// subprocesses: python's 1 M dict is a 28 MB trace, about 3 s to pair).
+// its parent's blocks at the fork read from the parent's version-6 trace;
+// a forking parent is converted live like any trace. The children of one
+// parent are converted in one pass over the parent's trace
+// (ReadForkInheritances: each child is converted at its fork, with the
+// parent's blocks live then), so a shell loop's hundreds of children read
+// their shell's trace once, not once each (before serve30 each child read
+// it again up to its fork, and families of more than 64 children, or
+// past 64 MiB of parent traces read again, stayed version 6). Every
+// conversion ends in its .converting file before any trace is renamed, so
+// each child still finds its parent at version 6; and the parent of a
+// child that stays version 6 stays version 6 too (that child reads it), up
+// the tree.
 //
 // A trace keeps its version-6 form, and its .converting file is removed,
 // when the conversion cannot be exact: events the pairing could not put
@@ -57,6 +58,7 @@
 #include <thread>
 #include <vector>
 
+#include "analyzer/model/fork_inheritance.h"
 #include "analyzer/model/pairing_converter.h"
 #include "analyzer/model/trace_tail.h"
 
@@ -74,10 +76,6 @@ class LiveConversion {
   ~LiveConversion();
   LiveConversion(const LiveConversion&) = delete;
   LiveConversion& operator=(const LiveConversion&) = delete;
-
-  static constexpr size_t kMaxForkChildren = 64;
-  // The fork children's parents' trace bytes read again, at most, in all.
-  static constexpr uint64_t kMaxParentBytesRead = uint64_t{64} << 20;
 
   // Starts the polling thread (StartThreadWithoutForwardedSignals).
   void Start();
@@ -112,7 +110,11 @@ class LiveConversion {
   // Finish's steps: a live conversion's end, a fork child's conversion,
   // each into m.temp (m.ready), else m.why_not.
   void FinishLive(Member& m, analyzer::PairingConversionStats* stats);
-  void ConvertForkChild(Member& m, analyzer::PairingConversionStats* stats);
+  void ConvertForkChild(Member& m, analyzer::PairingConversionStats* stats,
+                        const analyzer::ForkInheritance* inheritance);
+  // Converts every fork child (members_[i] for i in `children`, their
+  // outcomes' stats in `out`), one pass over each parent's trace.
+  void ConvertForkChildren(const std::vector<size_t>& children, std::vector<Outcome>* out);
   // Their common end: m.ready if `s` is ok and the end record was read,
   // else m.why_not and the .converting file removed.
   void Conclude(Member& m, absl::Status s, const analyzer::PairingConversionStats& stats);

@@ -303,31 +303,40 @@ TEST(RecordCommand, AddressPairingConvertsForkFamilies) {
 }
 
 // A shell loop's many fork children (bash forks, then execs /bin/true;
-// dash would vfork) stay version 6 (each would read its
-// parent's trace again up to its fork), and so does the shell, whose
-// addresses they read; the exec'd programs' traces are converted. One
-// warning line says so for all the children.
-TEST(RecordCommand, AddressPairingKeepsManyForkChildrenAndTheirParentAtVersion6) {
+// dash would vfork): every trace is converted, the children in one pass
+// over the shell's trace (ReadForkInheritances; before serve30 each child
+// read it again, and a family of more than 64 children stayed version 6).
+// The shell's blocks reach each child: its kInherited carry the shell's
+// stacks.
+TEST(RecordCommand, AddressPairingConvertsAShellLoopsForkFamily) {
   std::string dir = MakeTempDir();
   RunResult r = Record({"--pairing=address", "--convert-traces", "-o", dir + "/t.%p.hst", "--",
                         "/bin/bash", "-c", "for i in {1..70}; do /bin/true; done"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  int v4 = 0, v6_children = 0, v6_parents = 0;
+  int v4 = 0, v6 = 0, children = 0, children_inheriting_stacks = 0;
   for (const std::string& f : FilesIn(dir)) {
-    const format::FileHeader h = ReadTrace(f).header;
-    if (h.version == 4u) {
+    const TraceContents t = ReadTrace(f);
+    if (t.header.version == 4u) {
       ++v4;
-    } else if ((h.flags & format::kFileFlagForkChild) != 0) {
-      ++v6_children;
     } else {
-      ++v6_parents;
+      ++v6;
     }
+    if ((t.header.flags & format::kFileFlagForkChild) == 0) continue;
+    ++children;
+    int inherited = 0, with_stack = 0;
+    for (const format::Record& rec : t.records) {
+      if (rec.tag != format::RecordTag::kInherited) continue;
+      ++inherited;
+      with_stack += rec.stack != 0 ? 1 : 0;
+    }
+    if (inherited > 0 && with_stack == inherited) ++children_inheriting_stacks;
   }
-  EXPECT_EQ(v4, 70);           // /bin/true, each exec'd in a child
-  EXPECT_EQ(v6_children, 70);  // the children before their exec
-  EXPECT_EQ(v6_parents, 1);    // the shell
-  EXPECT_THAT(r.err, HasSubstr("and 69 other traces stay version 6 (70 fork children"));
-  EXPECT_THAT(r.err, HasSubstr("stays version 6 (its fork child's trace"));
+  EXPECT_EQ(v6, 0);
+  EXPECT_EQ(v4, 141);  // the shell, its 70 fork children, the 70 /bin/true they exec
+  EXPECT_EQ(children, 70);
+  EXPECT_EQ(children_inheriting_stacks, 70);
+  EXPECT_THAT(r.err, Not(HasSubstr("stays version 6")));
+  EXPECT_THAT(r.err, Not(HasSubstr("stay version 6")));
 }
 
 TEST(RecordCommand, DefaultOutputIsInTheCurrentDirectory) {
