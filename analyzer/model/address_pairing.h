@@ -220,9 +220,9 @@ class AddressPairer {
   // apply waits at the one address whose state decides it (a realloc's old
   // block: its new block never holds it, it splits); an event applied at
   // that address wakes it. So an applied event costs one probe of
-  // `waiting_`, not a scan of the held events (the file-order pairing of
-  // record's conversion holds a thread's whole chunk at a time behind
-  // another's: 100,000s of events, tried one by one before).
+  // `waiting_`, not a scan of the held events (paired in file order, as
+  // the conversion was before its time merge, a thread's whole chunk was
+  // held behind another's: 100,000s of events, tried one by one).
   struct Held {
     Event event;
     uint64_t seq;  // arrival order: the oldest head is forced first

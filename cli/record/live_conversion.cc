@@ -2,7 +2,6 @@
 #include "cli/record/live_conversion.h"
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -14,7 +13,6 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "analyzer/model/fork_inheritance.h"
-#include "analyzer/model/trace_family.h"
 #include "cli/record/child_process.h"
 
 namespace heapsight::record {
@@ -171,15 +169,16 @@ void LiveConversion::ConvertForkChildren(const std::vector<size_t>& children,
     Member& m = *members_[i];
     std::string why;
     const std::string parent = analyzer::FindForkParentTrace(m.path, &why);
-    absl::StatusOr<analyzer::TraceIdentity> id = analyzer::ReadTraceIdentity(m.path);
-    if (parent.empty() || !id.ok()) {
-      // Says why (no parent trace, unreadable) as `heapsight convert` does.
+    if (parent.empty()) {
+      // Says why (no parent trace) as `heapsight convert` does.
       ConvertForkChild(m, &(*out)[i].stats, nullptr);
       continue;
     }
+    // The header Poll read to find it a fork child.
+    const uint64_t pid = m.tail->header().pid;
     Family& f = families[parent];
-    f.pids.push_back(id->pid);
-    f.by_pid[id->pid].push_back(i);
+    f.pids.push_back(pid);
+    f.by_pid[pid].push_back(i);
   }
   for (auto& [parent, f] : families) {
     analyzer::ReadForkInheritances(

@@ -49,7 +49,6 @@
 #ifndef HEAPSIGHT_CLI_RECORD_LIVE_CONVERSION_H_
 #define HEAPSIGHT_CLI_RECORD_LIVE_CONVERSION_H_
 
-#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <functional>
