@@ -128,6 +128,9 @@ class PairingConverter {
 
   // The newest chunk base time added (0: none).
   uint64_t newest_base_time_us() const { return merge_.newest_base_time_us(); }
+  // Chunks added whose events are not all converted yet (a measure of the
+  // work left: record's bounded wait after the program's exit).
+  size_t waiting_chunks() const { return merge_.waiting_chunks(); }
 
   // Converts every event still in the merge, applies the events still held
   // (forced, as the analysis does at a trace's end), writes every open

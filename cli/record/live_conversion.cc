@@ -2,8 +2,10 @@
 #include "cli/record/live_conversion.h"
 
 #include <fcntl.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -12,10 +14,25 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "analyzer/model/fork_inheritance.h"
 #include "cli/record/child_process.h"
 
 namespace heapsight::record {
+namespace {
+
+uint64_t MonotonicUs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
+}
+
+// DrainInTime's step of trace time, and how long it converts before it
+// trusts its estimate of the rest.
+constexpr uint64_t kDrainStepUs = 20'000;
+constexpr uint64_t kEstimateAfterUs = 10'000;
+
+}  // namespace
 
 LiveConversion::LiveConversion(std::function<std::vector<std::string>()> list_traces,
                                int zstd_level, uint64_t merge_window_us)
@@ -97,11 +114,13 @@ size_t LiveConversion::Poll() {
       }
       return m.converter->AddChunk(chunk);
     });
-    if (n.ok() && m.converter != nullptr) {
-      // What no chunk still to come can precede (the file comment).
+    if (n.ok() && m.converter != nullptr && !finishing_) {
+      // What no chunk still to come can precede (the file comment). After
+      // the exit, DrainInTime drains, in steps it can stop between.
       const uint64_t newest = m.converter->newest_base_time_us();
       if (newest > merge_window_us_) {
-        if (absl::Status s = m.converter->Drain(newest - merge_window_us_); !s.ok()) n = s;
+        m.drained_us = std::max(m.drained_us, newest - merge_window_us_);
+        if (absl::Status s = m.converter->Drain(m.drained_us); !s.ok()) n = s;
       }
     }
     if (!n.ok()) {
@@ -133,8 +152,66 @@ void LiveConversion::Conclude(Member& m, absl::Status s,
   m.why_not = std::string(s.message());
 }
 
+bool LiveConversion::PastDeadline() const {
+  return deadline_us_ != kNoLimit && MonotonicUs() >= deadline_us_;
+}
+
+std::string LiveConversion::LateReason(uint64_t estimate_us) const {
+  const std::string wait = absl::StrFormat("%.2f s", static_cast<double>(wait_us_) / 1e6);
+  const std::string later = "; `heapsight convert` converts it later";
+  if (estimate_us == 0) {
+    return absl::StrCat("not converted within ", wait, " of the program's exit (--convert-wait)",
+                        later);
+  }
+  return absl::StrCat("converting the rest would have taken about ",
+                      absl::StrFormat("%.2f s", static_cast<double>(estimate_us) / 1e6),
+                      " more, past --convert-wait's ", wait, " after the program's exit", later);
+}
+
+absl::Status LiveConversion::DrainInTime(Member& m, bool* late, uint64_t* estimate_us) {
+  *late = false;
+  *estimate_us = 0;
+  if (deadline_us_ == kNoLimit) return absl::OkStatus();  // the converter's Finish does it all
+  const uint64_t begin = MonotonicUs();
+  const size_t waiting_at_begin = m.converter->waiting_chunks();
+  const uint64_t end = m.converter->newest_base_time_us();
+  for (;;) {
+    const uint64_t now = MonotonicUs();
+    if (now >= deadline_us_) {
+      *late = true;
+      return absl::OkStatus();
+    }
+    // The chunks converted so far tell how long the rest takes; the first
+    // ones, decoded while the file cache and the pairing warm up, are not
+    // trusted alone.
+    const size_t waiting = m.converter->waiting_chunks();
+    const size_t done = waiting_at_begin > waiting ? waiting_at_begin - waiting : 0;
+    if (done > 0 && now - begin >= kEstimateAfterUs) {
+      const uint64_t rest = (now - begin) * waiting / done;
+      if (now + rest > deadline_us_) {
+        *late = true;
+        *estimate_us = rest;
+        return absl::OkStatus();
+      }
+    }
+    if (m.drained_us >= end) return absl::OkStatus();
+    m.drained_us = std::min(end, m.drained_us + kDrainStepUs);
+    if (absl::Status s = m.converter->Drain(m.drained_us); !s.ok()) return s;
+  }
+}
+
 void LiveConversion::FinishLive(Member& m, analyzer::PairingConversionStats* stats) {
-  absl::Status s = m.converter->Finish();
+  bool late = false;
+  uint64_t estimate_us = 0;
+  absl::Status s = DrainInTime(m, &late, &estimate_us);
+  if (s.ok() && late) {
+    *stats = m.converter->stats();
+    GiveUp(m, LateReason(estimate_us));
+    return;
+  }
+  // The rest: the events at or past the newest chunk's base time, and the
+  // held ones (the whole trace without a deadline).
+  if (s.ok()) s = m.converter->Finish();
   *stats = m.converter->stats();
   if (s.ok() && stats->pairing.forced != 0) {
     s = absl::AbortedError(absl::StrCat(
@@ -181,24 +258,48 @@ void LiveConversion::ConvertForkChildren(const std::vector<size_t>& children,
     f.by_pid[pid].push_back(i);
   }
   for (auto& [parent, f] : families) {
+    if (PastDeadline()) {
+      // Not even the pass over the parent: the family stays version 6.
+      for (auto& [pid, waiting] : f.by_pid) {
+        for (size_t i : waiting) GiveUp(*members_[i], LateReason(0));
+      }
+      continue;
+    }
     analyzer::ReadForkInheritances(
         parent, f.pids, [&](uint64_t pid, analyzer::ForkInheritance inheritance) {
           std::deque<size_t>& waiting = f.by_pid[pid];
           if (waiting.empty()) return;
           const size_t i = waiting.front();
           waiting.pop_front();
+          // Past the deadline the pass still reads the parent to its end
+          // (it cannot be left midway), but converts nothing more.
+          if (PastDeadline()) {
+            GiveUp(*members_[i], LateReason(0));
+            return;
+          }
           ConvertForkChild(*members_[i], &(*out)[i].stats, &inheritance);
         });
   }
 }
 
-std::vector<LiveConversion::Outcome> LiveConversion::Finish() {
+std::vector<LiveConversion::Outcome> LiveConversion::Finish(uint64_t wait_us) {
   if (thread_.joinable()) {
     stop_.store(true, std::memory_order_release);
     thread_.join();
   }
+  wait_us_ = wait_us;
+  finishing_ = wait_us != kNoLimit;
+  const uint64_t start = MonotonicUs();
+  deadline_us_ = wait_us == kNoLimit || wait_us > kNoLimit - start ? kNoLimit : start + wait_us;
   // What the program wrote since the thread's last look.
   while (Poll() != 0) {
+    if (PastDeadline()) {
+      // The traces still being read stay version 6.
+      for (auto& m : members_) {
+        if (m->converter != nullptr && !m->done) GiveUp(*m, LateReason(0));
+      }
+      break;
+    }
   }
   // Every conversion into its .converting file first (the fork children's
   // read their parents' version-6 traces), then the renames.

@@ -81,9 +81,18 @@ void RegisterRecordCommand(CLI::App& app, int* exit_code) {
                 "and leave version-4 traces (as `heapsight convert` does, fork children after the "
                 "exit; not with --serve or --rotate-*): every later command reads them at a table trace's cost. "
                 "It pays where the program is slow per event (python: 1.22-1.41x plain against "
-                "1.60-1.78x in table mode); on event-dense programs the pairing lags and ends "
-                "after the program. Sets HEAPSIGHT_FLUSH_MS=250 unless it is set (the threads' "
+                "1.60-1.78x in table mode); on event-dense programs the pairing lags, and what "
+                "it cannot finish within --convert-wait of the exit stays version 6. Sets HEAPSIGHT_FLUSH_MS=250 unless it is set (the threads' "
                 "chunks are merged by time, 1 s behind the newest)");
+  rec->add_option("--convert-wait", request->convert_wait,
+                  "With --convert-traces: how long the conversion may go on after the program "
+                  "exits: auto (a tenth of the program's run, at least 0.1 s), all (until every "
+                  "trace is converted) or SECONDS. A trace whose rest would take longer stays "
+                  "version 6 (every command reads it; `heapsight convert` converts it later)")
+      ->type_name("WAIT")
+      ->check([](const std::string& v) -> std::string {
+        return record::ConvertWaitUs(v, 0).has_value() ? "" : "expected auto, all or seconds";
+      });
   rec->add_flag_callback(
       "--no-leak-summary", [request] { request->leak_summary = false; },
       "Do not print the leak summary (the trace list is still printed)");

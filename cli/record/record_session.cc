@@ -2,6 +2,7 @@
 #include "cli/record/record_session.h"
 
 #include <algorithm>
+#include <chrono>
 #include <limits.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -191,6 +192,20 @@ std::optional<uint64_t> ParseDuration(const std::string& text) {
   return value * unit;
 }
 
+std::optional<uint64_t> ConvertWaitUs(const std::string& value, uint64_t run_us) {
+  if (value == "auto") return LiveConversion::AutoWaitUs(run_us);
+  if (value == "all") return LiveConversion::kNoLimit;
+  std::string number = value;
+  if (!number.empty() && number.back() == 's') number.pop_back();
+  double seconds = 0;
+  // At most a day: longer is "all".
+  if (number.empty() || !absl::SimpleAtod(number, &seconds) || !(seconds >= 0) ||
+      seconds > 86400) {
+    return std::nullopt;
+  }
+  return static_cast<uint64_t>(seconds * 1e6);
+}
+
 int RunRecordSession(const RecordRequest& request) {
   // Our messages go to stderr, which may be a pipe whose reader is gone
   // (`2>&1 | head -1`): that must not cost PROGRAM's exit status.
@@ -362,7 +377,11 @@ int RunRecordSession(const RecordRequest& request) {
 
   std::fflush(stdout);
   std::fflush(stderr);
+  const auto child_start = std::chrono::steady_clock::now();
   ChildStatus child = RunChild(program.path, request.command, ChildEnvironment(*preload, set));
+  const auto run_us = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                                std::chrono::steady_clock::now() - child_start)
+                                                .count());
   if (child.exec_errno != 0) {
     Error(absl::StrCat(request.command[0], ": cannot execute: ", std::strerror(child.exec_errno)));
     return child.exec_errno == ENOENT ? kExitNotFound : kExitCannotExecute;
@@ -372,7 +391,10 @@ int RunRecordSession(const RecordRequest& request) {
   if (conversion != nullptr) {
     // One line per reason (a shell loop's children share theirs).
     std::vector<std::pair<std::string, std::vector<std::string>>> kept;  // why -> traces
-    for (const LiveConversion::Outcome& o : conversion->Finish()) {
+    // Checked by the option's parser; "all" if it still does not parse.
+    const uint64_t wait_us =
+        ConvertWaitUs(request.convert_wait, run_us).value_or(LiveConversion::kNoLimit);
+    for (const LiveConversion::Outcome& o : conversion->Finish(wait_us)) {
       if (o.converted || o.why_not.empty()) continue;
       auto it = std::find_if(kept.begin(), kept.end(),
                              [&](const auto& k) { return k.first == o.why_not; });

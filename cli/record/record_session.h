@@ -43,7 +43,15 @@ struct RecordRequest {
   // converts the version-6 traces to version 4 while the program runs
   // (live_conversion.h).
   bool convert_address_traces = false;
+  // --convert-wait: how long the conversion may go on after the program's
+  // exit: "auto" (a tenth of the run, at least 0.1 s), "all" (until done)
+  // or seconds (live_conversion.h).
+  std::string convert_wait = "auto";
 };
+
+// --convert-wait's value and the program's run -> the wait in us
+// (LiveConversion::kNoLimit for "all"); nullopt if the value is bad.
+std::optional<uint64_t> ConvertWaitUs(const std::string& value, uint64_t run_us);
 
 // "64M" -> 67108864 (suffixes K, M, G, T: powers of 1024); nullopt if bad.
 std::optional<uint64_t> ParseSize(const std::string& text);
