@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "analyzer/cache/analysis_cache.h"
+#include "analyzer/model/fork_inheritance.h"
 #include "analyzer/model/large_blocks.h"
 #include "analyzer/output/output_file.h"
 #include "cli/diagnostics.h"
@@ -177,6 +178,10 @@ int AnalyzeTraces(std::vector<std::string> paths, std::vector<ProcessProfile>* p
   UseMmapForLargeBlocks();
   std::unique_ptr<ProgressBar> bar = ProgressBar::ForStderr("analyzing");
   options.progress = bar.get();
+  // A family's version-6 fork children: each parent's trace read once for
+  // all of them (fork_inheritance.h).
+  ForkInheritanceSource inheritances(paths);
+  if (paths.size() > 1) options.fork_inheritances = &inheritances;
   for (const std::string& path : paths) {
     absl::StatusOr<ProcessProfile> profile = AnalyzeOneTrace(path, options);
     if (!profile.ok()) return FailInput(profile.status());

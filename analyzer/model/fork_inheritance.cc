@@ -254,4 +254,58 @@ ForkInheritance ReadForkInheritance(const std::string& child_path, uint64_t chil
   return result;
 }
 
+ForkInheritanceSource::ForkInheritanceSource(std::vector<std::string> paths)
+    : paths_(std::move(paths)) {}
+
+void ForkInheritanceSource::Index() {
+  indexed_ = true;
+  // Children by parent, and the pids seen twice under one parent (left to
+  // read their parent themselves).
+  absl::flat_hash_map<std::string, absl::flat_hash_map<uint64_t, std::vector<std::string>>> by_pid;
+  for (const std::string& path : paths_) {
+    absl::StatusOr<TraceIdentity> id = ReadTraceIdentity(path);
+    if (!id.ok() || (id->flags & format::kFileFlagForkChild) == 0 ||
+        (id->flags & format::kFileFlagAddressFrees) == 0) {
+      continue;
+    }
+    std::string why;
+    std::string parent = FindForkParentTrace(path, &why);
+    if (parent.empty()) continue;  // Take's fallback says why
+    by_pid[parent][id->pid].push_back(path);
+  }
+  for (auto& [parent, pids] : by_pid) {
+    Family& f = families_[parent];
+    for (auto& [pid, children] : pids) {
+      if (children.size() != 1) continue;
+      f.pids.push_back(pid);
+      parent_of_[children[0]] = parent;
+    }
+    std::sort(f.pids.begin(), f.pids.end());
+  }
+}
+
+ForkInheritance ForkInheritanceSource::Take(const std::string& child_path, uint64_t child_pid) {
+  if (!indexed_) Index();
+  auto parent = parent_of_.find(child_path);
+  if (parent == parent_of_.end()) return ReadForkInheritance(child_path, child_pid);
+  Family& f = families_[parent->second];
+  if (!f.read) {
+    f.read = true;
+    ++parent_passes_;
+    ReadForkInheritances(parent->second, f.pids, [&](uint64_t pid, ForkInheritance inheritance) {
+      // A map that does not fit is dropped: its child reads it itself.
+      if (held_blocks_ + inheritance.blocks.size() > kMaxHeldBlocks) return;
+      held_blocks_ += inheritance.blocks.size();
+      f.kept.emplace(pid, std::move(inheritance));
+    });
+  }
+  auto kept = f.kept.find(child_pid);
+  if (kept == f.kept.end()) return ReadForkInheritance(child_path, child_pid);
+  ForkInheritance result = std::move(kept->second);
+  f.kept.erase(kept);
+  held_blocks_ -= result.blocks.size();
+  ++shared_takes_;
+  return result;
+}
+
 }  // namespace heapsight::analyzer

@@ -109,6 +109,63 @@ void ReadForkInheritances(const std::string& parent_path, const std::vector<uint
                           const std::function<void(uint64_t, ForkInheritance)>& give,
                           int depth = 0);
 
+// ForkInheritanceSource
+//
+// The inheritances of the version-6 fork children among one command's
+// traces (`heapsight report` of a family, record's leak summary), each
+// parent's trace read once for all of them. Without it, each child's
+// analysis read its parent's trace up to its fork (ReadForkInheritance):
+// a 500-iteration shell loop recorded in address mode read the shell's
+// trace 500 times (`report` 3.35 s; the parent's length times the
+// children, without bound).
+//
+// At the first child's Take it looks at every trace given (header and
+// kProcess record: ReadTraceIdentity) for the version-6 fork children and
+// their parents' traces; at the first Take of a parent's child it makes
+// one pass over that parent (ReadForkInheritances) and keeps each child's
+// map until the child takes it. What is kept is bounded: once
+// kMaxHeldBlocks blocks are held, the children whose maps do not fit read
+// their parent again when they ask, as without this class. So does a
+// child whose pid another child of the same parent also had (which map is
+// whose would depend on the order the traces are analyzed in), and any
+// child Take is asked for that was not among the traces given.
+// Not thread-safe: one analysis at a time.
+class ForkInheritanceSource {
+ public:
+  // Blocks (entries of ForkInheritance::blocks) held at most over all the
+  // maps waiting for their child: about 40 MB.
+  static constexpr size_t kMaxHeldBlocks = size_t{1} << 20;
+
+  explicit ForkInheritanceSource(std::vector<std::string> paths);
+  ForkInheritanceSource(const ForkInheritanceSource&) = delete;
+  ForkInheritanceSource& operator=(const ForkInheritanceSource&) = delete;
+
+  // What ReadForkInheritance(child_path, child_pid) gives, for a child
+  // among the traces given read from the one pass over its parent.
+  ForkInheritance Take(const std::string& child_path, uint64_t child_pid);
+
+  // Passes made over parents' traces, and children given a map kept from
+  // one (for tests and statistics).
+  size_t parent_passes() const { return parent_passes_; }
+  size_t shared_takes() const { return shared_takes_; }
+
+ private:
+  struct Family {
+    std::vector<uint64_t> pids;  // its version-6 children's, each pid once
+    bool read = false;
+    absl::flat_hash_map<uint64_t, ForkInheritance> kept;
+  };
+  void Index();
+
+  std::vector<std::string> paths_;
+  bool indexed_ = false;
+  absl::flat_hash_map<std::string, std::string> parent_of_;  // child path -> parent's trace
+  absl::flat_hash_map<std::string, Family> families_;        // by parent's trace
+  size_t held_blocks_ = 0;
+  size_t parent_passes_ = 0;
+  size_t shared_takes_ = 0;
+};
+
 }  // namespace heapsight::analyzer
 
 #endif  // HEAPSIGHT_ANALYZER_MODEL_FORK_INHERITANCE_H_

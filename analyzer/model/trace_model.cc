@@ -1263,7 +1263,9 @@ absl::StatusOr<ProcessProfile> AnalyzeTrace(const std::string& path,
   ForkInheritance inheritance;
   if (format::HasAddressFrees(profile.header) &&
       (profile.header.flags & format::kFileFlagForkChild) != 0) {
-    inheritance = ReadForkInheritance(path, profile.header.pid);
+    inheritance = options.fork_inheritances != nullptr
+                      ? options.fork_inheritances->Take(path, profile.header.pid)
+                      : ReadForkInheritance(path, profile.header.pid);
     analysis.SetInheritance(&inheritance);
   }
   if (absl::Status s = analysis.Run(); !s.ok()) return s;

@@ -72,6 +72,7 @@ namespace heapsight::analyzer {
 
 class Symbolizer;
 struct AddressPairingStats;
+class ForkInheritanceSource;
 
 struct SiteStats {
   uint64_t alloc_count = 0;    // allocations made by this process (not inherited)
@@ -281,6 +282,10 @@ struct AnalyzeOptions {
   // Address-frees traces (format version 6): if set, receives the pairing
   // stage's counts (address_pairing.h; tests; null: not told).
   AddressPairingStats* address_pairing = nullptr;
+  // Version-6 fork children: their parents' blocks at the fork from here
+  // (one pass over each parent for all the command's children; null: each
+  // child reads its parent's trace itself). Not owned.
+  ForkInheritanceSource* fork_inheritances = nullptr;
 };
 
 // Analyzes one trace file. Errors name the file ("<path>: <what>"). A

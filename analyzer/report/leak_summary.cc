@@ -10,6 +10,7 @@
 #include "analyzer/report/leak_report.h"
 #include "analyzer/report/suppressions.h"
 #include "analyzer/output/text_util.h"
+#include "analyzer/model/fork_inheritance.h"
 #include "analyzer/model/trace_model.h"
 
 namespace heapsight::analyzer {
@@ -21,8 +22,13 @@ absl::StatusOr<LeakSummary> SummarizeTraces(const std::vector<std::string>& path
   LeakSummary summary;
   summary.classified = !paths.empty();
   // One trace at a time: a family's profiles are not all held at once.
+  // Its version-6 fork children read each parent's trace once between
+  // them (fork_inheritance.h).
+  ForkInheritanceSource inheritances(paths);
+  AnalyzeOptions options;
+  if (paths.size() > 1) options.fork_inheritances = &inheritances;
   for (const std::string& path : paths) {
-    absl::StatusOr<ProcessProfile> profile = AnalyzeTrace(path);
+    absl::StatusOr<ProcessProfile> profile = AnalyzeTrace(path, options);
     if (!profile.ok()) return profile.status();
     LeakReport report = BuildLeakReport({&*profile}, *rules);
     const LeakProcess& proc = report.processes[0];

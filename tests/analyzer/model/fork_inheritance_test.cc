@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include "analyzer/model/address_pairing.h"
 #include "analyzer/model/trace_model.h"
@@ -186,6 +188,128 @@ TEST(ForkInheritanceTest, FindsAMovedParentByName) {
   ForkInheritance f = ReadForkInheritance(child, kChildPid);
   EXPECT_EQ(f.missing, "");
   EXPECT_EQ(f.blocks.size(), 2u);
+}
+
+// A parent that forks two children: 200 at 200000 (A and B live), 201 at
+// 400000 (B and D live; A was freed before, and is the child's only if the
+// child lists it: the pass keeps freed blocks until a later free moves the
+// window past them).
+std::string WriteTwoForkParent(const std::string& name) {
+  TestTraceWriter w(kParentPid, 1);
+  w.UseAddressFrees();
+  w.Process(0, 1, "/bin/parent", {"parent"});
+  w.StackNode(0, 1, 0, 0x401000);
+  w.StackNode(0, 2, 0, 0x402000);
+  w.AllocAt(0, 10, Api::kMalloc, 100, 1, kA);
+  w.AllocAt(0, 11, Api::kCalloc, 200, 2, kB);
+  w.Fork(0, 200000, 200);
+  w.FreeAt(0, 200001, kA);
+  w.AllocAt(0, 200002, Api::kMalloc, 400, 2, kD);
+  w.Fork(0, 400000, 201);
+  w.End(0, 500000);
+  w.Flush(0);
+  std::string path = TempPath(name);
+  EXPECT_TRUE(w.WriteFile(path));
+  return path;
+}
+
+// A child of `parent` with pid `pid`, forked at `at`, inheriting `addresses`.
+std::string WriteForkChild(const std::string& name, const std::string& parent, uint64_t pid,
+                           uint64_t at, const std::vector<uint64_t>& addresses) {
+  TestTraceWriter w(pid, kParentPid);
+  w.UseAddressFrees();
+  w.EditHeader([](format::FileHeader& h) { h.flags |= format::kFileFlagForkChild; });
+  w.Process(0, at, "/bin/parent", {"parent"}, kParentPid, parent);
+  for (uint64_t a : addresses) w.Inherited(0, at, a, Api::kMalloc, 104, 0);
+  w.End(0, at + 100);
+  w.Flush(0);
+  std::string path = TempPath(name);
+  EXPECT_TRUE(w.WriteFile(path));
+  return path;
+}
+
+// ForkInheritanceSource: one pass over the parent for both children, and
+// each child gets what ReadForkInheritance gives it alone.
+TEST(ForkInheritanceSourceTest, OnePassOverTheParentForAllItsChildren) {
+  std::string parent = WriteTwoForkParent("src_parent");
+  std::string first = WriteForkChild("src_first", parent, 200, 200000, {kA, kB});
+  std::string second = WriteForkChild("src_second", parent, 201, 400000, {kB, kD});
+  ForkInheritanceSource source({parent, first, second});
+  ForkInheritance f1 = source.Take(first, 200);
+  ForkInheritance f2 = source.Take(second, 201);
+  EXPECT_EQ(source.parent_passes(), 1u);
+  EXPECT_EQ(source.shared_takes(), 2u);
+  EXPECT_EQ(f1.missing, "");
+  EXPECT_EQ(f1.parent_path, parent);
+  ASSERT_EQ(f1.blocks.size(), 2u);
+  EXPECT_EQ(f1.blocks[kA].size, 100u);
+  EXPECT_EQ(f1.blocks[kB].stack, 2u);
+  ASSERT_EQ(f2.blocks.count(kB), 1u);
+  ASSERT_EQ(f2.blocks.count(kD), 1u);
+  EXPECT_EQ(f2.blocks[kB].size, 200u);
+  EXPECT_EQ(f2.blocks[kD].size, 400u);
+  EXPECT_EQ(f2.blocks[kD].stack, 2u);
+  for (const auto& [path, pid, got] :
+       {std::tuple{first, uint64_t{200}, &f1}, std::tuple{second, uint64_t{201}, &f2}}) {
+    ForkInheritance alone = ReadForkInheritance(path, pid);
+    ASSERT_EQ(alone.blocks.size(), got->blocks.size()) << path;
+    for (const auto& [address, b] : alone.blocks) {
+      ASSERT_EQ(got->blocks.count(address), 1u) << path;
+      EXPECT_EQ(got->blocks.at(address).stack, b.stack);
+      EXPECT_EQ(got->blocks.at(address).size, b.size);
+      EXPECT_EQ(got->blocks.at(address).api, b.api);
+    }
+  }
+  // A second Take of the same child (a trace analyzed twice) reads its
+  // parent itself: the kept map was given away.
+  EXPECT_EQ(source.Take(first, 200).blocks.size(), 2u);
+  EXPECT_EQ(source.shared_takes(), 2u);
+}
+
+// A child not among the traces given, and two children of one parent with
+// the same pid (which map is whose would depend on the order of the
+// analyses): each reads its parent itself, as without the source.
+TEST(ForkInheritanceSourceTest, UnlistedChildrenAndReusedPidsReadTheirParent) {
+  std::string parent = WriteTwoForkParent("src_parent2");
+  std::string listed = WriteForkChild("src_listed", parent, 201, 400000, {kB, kD});
+  std::string unlisted = WriteForkChild("src_unlisted", parent, 200, 200000, {kA, kB});
+  ForkInheritanceSource source({parent, listed});
+  EXPECT_EQ(source.Take(unlisted, 200).blocks.size(), 2u);
+  EXPECT_EQ(source.Take(listed, 201).blocks.size(), ReadForkInheritance(listed, 201).blocks.size());
+  EXPECT_EQ(source.shared_takes(), 1u);
+
+  std::string twin1 = WriteForkChild("src_twin1", parent, 200, 200000, {kA, kB});
+  std::string twin2 = WriteForkChild("src_twin2", parent, 200, 200000, {kA, kB});
+  ForkInheritanceSource twins({parent, twin1, twin2});
+  EXPECT_EQ(twins.Take(twin1, 200).blocks.size(), 2u);
+  EXPECT_EQ(twins.Take(twin2, 200).blocks.size(), 2u);
+  EXPECT_EQ(twins.parent_passes(), 0u);
+  EXPECT_EQ(twins.shared_takes(), 0u);
+}
+
+// The analysis with a source is the analysis without one.
+TEST(ForkInheritanceSourceTest, AnalysisIsTheSameWithTheSource) {
+  std::string parent = WriteTwoForkParent("src_parent3");
+  std::string first = WriteForkChild("src_first3", parent, 200, 200000, {kA, kB});
+  std::string second = WriteForkChild("src_second3", parent, 201, 400000, {kB, kD});
+  ForkInheritanceSource source({parent, first, second});
+  for (const std::string& path : {first, second}) {
+    AddressPairingStats alone_stats, shared_stats;
+    AnalyzeOptions alone, shared;
+    alone.address_pairing = &alone_stats;
+    shared.address_pairing = &shared_stats;
+    shared.fork_inheritances = &source;
+    absl::StatusOr<ProcessProfile> a = AnalyzeTrace(path, alone);
+    absl::StatusOr<ProcessProfile> b = AnalyzeTrace(path, shared);
+    ASSERT_TRUE(a.ok()) << a.status();
+    ASSERT_TRUE(b.ok()) << b.status();
+    EXPECT_EQ(shared_stats.inherited_from_parent, 2u);
+    EXPECT_EQ(alone_stats.inherited_from_parent, shared_stats.inherited_from_parent);
+    EXPECT_EQ(alone_stats.inherited_unresolved, shared_stats.inherited_unresolved);
+    EXPECT_EQ(a->totals.leaked_bytes, b->totals.leaked_bytes);
+    EXPECT_EQ(a->totals.leaked_bytes, path == first ? 300u : 600u);
+  }
+  EXPECT_EQ(source.shared_takes(), 2u);
 }
 
 }  // namespace
