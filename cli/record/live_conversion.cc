@@ -271,8 +271,9 @@ void LiveConversion::ConvertForkChildren(const std::vector<size_t>& children,
           if (waiting.empty()) return;
           const size_t i = waiting.front();
           waiting.pop_front();
-          // Past the deadline the pass still reads the parent to its end
-          // (it cannot be left midway), but converts nothing more.
+          // Past the deadline the pass still reads the parent on to its
+          // last child's fork (it cannot be left midway), but converts
+          // nothing more.
           if (PastDeadline()) {
             GiveUp(*members_[i], LateReason(0));
             return;

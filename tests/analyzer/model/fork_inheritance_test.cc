@@ -30,18 +30,39 @@ std::string TempPath(const std::string& name) {
          ".hst";
 }
 
-// The parent: A (stack 1, 100 bytes) and B (stack 2, 200) live at the
-// fork at 200000; C freed long before; thread 1 frees B at 199999 (its clock
-// read before the fork, its cell cleared after: the child has B); after
-// the fork A is freed and D allocated (neither seen by the child).
-std::string WriteParent(const std::string& name, uint64_t fork_child_pid = kChildPid) {
-  TestTraceWriter w(kParentPid, 1);
+// Writes `w`'s trace to TempPath(name) and returns that path.
+std::string Save(TestTraceWriter& w, const std::string& name) {
+  std::string path = TempPath(name);
+  EXPECT_TRUE(w.WriteFile(path));
+  return path;
+}
+
+// The parent's opening: its stacks 1 and 2, A (stack 1, malloc, 100
+// bytes) and B (stack 2, calloc, 200) allocated at 10 and 11.
+void BeginParent(TestTraceWriter& w) {
   w.UseAddressFrees();
   w.Process(0, 1, "/bin/parent", {"parent"});
   w.StackNode(0, 1, 0, 0x401000);
   w.StackNode(0, 2, 0, 0x402000);
   w.AllocAt(0, 10, Api::kMalloc, 100, 1, kA);
   w.AllocAt(0, 11, Api::kCalloc, 200, 2, kB);
+}
+
+// A version-6 fork child's opening, as the preload writes it at `at`: its
+// header flag and its kProcess record naming the parent's trace.
+void BeginForkChild(TestTraceWriter& w, uint64_t at, const std::string& parent) {
+  w.UseAddressFrees();
+  w.EditHeader([](format::FileHeader& h) { h.flags |= format::kFileFlagForkChild; });
+  w.Process(0, at, "/bin/parent", {"parent"}, kParentPid, parent);
+}
+
+// The parent: A (stack 1, 100 bytes) and B (stack 2, 200) live at the
+// fork at 200000; C freed long before; thread 1 frees B at 199999 (its clock
+// read before the fork, its cell cleared after: the child has B); after
+// the fork A is freed and D allocated (neither seen by the child).
+std::string WriteParent(const std::string& name, uint64_t fork_child_pid = kChildPid) {
+  TestTraceWriter w(kParentPid, 1);
+  BeginParent(w);
   w.AllocAt(0, 12, Api::kMalloc, 300, 1, kC);
   w.FreeAt(0, 13, kC);
   w.Flush(0);
@@ -52,18 +73,14 @@ std::string WriteParent(const std::string& name, uint64_t fork_child_pid = kChil
   w.AllocAt(0, 200002, Api::kMalloc, 400, 2, kD);
   w.End(0, 300000);
   w.Flush(0);
-  std::string path = TempPath(name);
-  EXPECT_TRUE(w.WriteFile(path));
-  return path;
+  return Save(w, name);
 }
 
 // The child: A, B and E (never the parent's) inherited with their usable
 // sizes and no stack, as the preload writes them; A freed, B and E leaked.
 std::string WriteChild(const std::string& name, const std::string& parent) {
   TestTraceWriter w(kChildPid, kParentPid);
-  w.UseAddressFrees();
-  w.EditHeader([](format::FileHeader& h) { h.flags |= format::kFileFlagForkChild; });
-  w.Process(0, 200000, "/bin/parent", {"parent"}, kParentPid, parent);
+  BeginForkChild(w, 200000, parent);
   w.StackNode(0, 1, 0, 0x401000);
   w.StackNode(0, 2, 0, 0x402000);
   w.Inherited(0, 200000, kA, Api::kMalloc, 104, 0);
@@ -72,9 +89,7 @@ std::string WriteChild(const std::string& name, const std::string& parent) {
   w.FreeAt(0, 200100, kA);
   w.End(0, 200200);
   w.Flush(0);
-  std::string path = TempPath(name);
-  EXPECT_TRUE(w.WriteFile(path));
-  return path;
+  return Save(w, name);
 }
 
 TEST(ForkInheritanceTest, TheParentsBlocksLiveAtTheFork) {
@@ -196,36 +211,25 @@ TEST(ForkInheritanceTest, FindsAMovedParentByName) {
 // window past them).
 std::string WriteTwoForkParent(const std::string& name) {
   TestTraceWriter w(kParentPid, 1);
-  w.UseAddressFrees();
-  w.Process(0, 1, "/bin/parent", {"parent"});
-  w.StackNode(0, 1, 0, 0x401000);
-  w.StackNode(0, 2, 0, 0x402000);
-  w.AllocAt(0, 10, Api::kMalloc, 100, 1, kA);
-  w.AllocAt(0, 11, Api::kCalloc, 200, 2, kB);
+  BeginParent(w);
   w.Fork(0, 200000, 200);
   w.FreeAt(0, 200001, kA);
   w.AllocAt(0, 200002, Api::kMalloc, 400, 2, kD);
   w.Fork(0, 400000, 201);
   w.End(0, 500000);
   w.Flush(0);
-  std::string path = TempPath(name);
-  EXPECT_TRUE(w.WriteFile(path));
-  return path;
+  return Save(w, name);
 }
 
 // A child of `parent` with pid `pid`, forked at `at`, inheriting `addresses`.
 std::string WriteForkChild(const std::string& name, const std::string& parent, uint64_t pid,
                            uint64_t at, const std::vector<uint64_t>& addresses) {
   TestTraceWriter w(pid, kParentPid);
-  w.UseAddressFrees();
-  w.EditHeader([](format::FileHeader& h) { h.flags |= format::kFileFlagForkChild; });
-  w.Process(0, at, "/bin/parent", {"parent"}, kParentPid, parent);
+  BeginForkChild(w, at, parent);
   for (uint64_t a : addresses) w.Inherited(0, at, a, Api::kMalloc, 104, 0);
   w.End(0, at + 100);
   w.Flush(0);
-  std::string path = TempPath(name);
-  EXPECT_TRUE(w.WriteFile(path));
-  return path;
+  return Save(w, name);
 }
 
 // ForkInheritanceSource: one pass over the parent for both children, and
