@@ -388,22 +388,24 @@ TEST(RecordCommand, ConvertWaitZeroLeavesAForkFamilyVersion6) {
 }
 
 // An event-dense program (dense_program.cc: 2 M events in a fraction of a
-// second) leaves far more to pair after its exit than a 0.3 s wait
-// allows: the conversion stops, by its estimate of the rest once it has
-// converted a little, or at the deadline on a slow machine, and the trace
-// stays version 6 (with --convert-wait=all it would be converted: the
-// test AddressPairingLeavesVersion4Traces's path).
+// second) leaves far more to pair after its exit than a 0.05 s wait
+// allows (at 150 ns an event, 0.3 s: a 0.3 s wait was within reach of a
+// fast machine, and the trace was converted): the conversion stops, by its
+// estimate of the rest once it has converted a little, or at the deadline
+// on a slow machine, and the trace stays version 6 (with
+// --convert-wait=all it would be converted: the test
+// AddressPairingLeavesVersion4Traces's path).
 TEST(RecordCommand, ConvertWaitStopsAnEventDenseProgramsConversion) {
   std::string dir = MakeTempDir();
-  RunResult r = Record({"--pairing=address", "--convert-traces", "--convert-wait=0.3", "-o",
+  RunResult r = Record({"--pairing=address", "--convert-traces", "--convert-wait=0.05", "-o",
                         dir + "/t.%p.hst", "--", Program("record_dense_program")});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "done\n");
   std::vector<std::string> files = FilesIn(dir);
   ASSERT_THAT(files, SizeIs(1));  // no .converting file left
   EXPECT_EQ(ReadTrace(files[0]).header.version, 6u);
-  EXPECT_THAT(r.err, AnyOf(HasSubstr("more, past --convert-wait's 0.30 s after the program's exit"),
-                           HasSubstr("not converted within 0.30 s of the program's exit")));
+  EXPECT_THAT(r.err, AnyOf(HasSubstr("more, past --convert-wait's 0.05 s after the program's exit"),
+                           HasSubstr("not converted within 0.05 s of the program's exit")));
   EXPECT_THAT(SummaryNumbers(r.err), HasSubstr("definitely lost: 0 bytes in 0 blocks"));
 }
 
