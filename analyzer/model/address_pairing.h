@@ -76,6 +76,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
 #include "analyzer/model/address_state_table.h"
 #include "analyzer/model/chunk_events.h"
 #include "analyzer/model/fork_inheritance.h"
@@ -125,6 +126,27 @@ class AddressPairer {
   // reads a version-4 trace's). The `full` records of translated events
   // are owned here and valid until the next BeginRun.
   void Add(const Event& e, EventArray* out);
+
+  // How many events ahead of its Add an event's address state is loaded
+  // (Prefetch): the addresses of a heap come in no order, and each state
+  // is a cache miss otherwise (62% of a conversion's time, python).
+  static constexpr size_t kPrefetchAhead = 12;
+
+  // Adds [begin, end) one event at a time, each after BeginRun and with
+  // its states loaded kPrefetchAhead events ahead, and calls take(*out)
+  // with what the event gave out before the next is added (so `out`'s
+  // records need not outlive take). Stops at take's first error.
+  template <typename Take>
+  absl::Status AddEach(const Event* begin, const Event* end, EventArray* out, Take&& take) {
+    for (const Event* e = begin; e != end; ++e) {
+      if (end - e > static_cast<ptrdiff_t>(kPrefetchAhead)) Prefetch(e[kPrefetchAhead]);
+      BeginRun();
+      out->clear();
+      Add(*e, out);
+      if (absl::Status s = take(*out); !s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
   // A fork child's inherited blocks by address (fork_inheritance.h): each
   // kInherited found there takes the parent's stack, api and size. Not
   // owned; outlives the pairer. Null (the default): records as written.

@@ -1,6 +1,7 @@
 // analyzer/model/chunk_time_merge.cc: see chunk_time_merge.h.
 #include "analyzer/model/chunk_time_merge.h"
 
+#include <algorithm>
 #include <cstring>
 #include <iterator>
 
@@ -64,6 +65,7 @@ absl::Status ChunkTimeMerge::Decode(ThreadIn& in, Sink& sink) {
 }
 
 absl::Status ChunkTimeMerge::Drain(uint64_t watermark_us, Sink& sink) {
+  drained_us_ = std::max(drained_us_, watermark_us);
   for (;;) {
     // The thread whose next event comes first (ties: the lower thread
     // index), and the key of the runner-up, which ends its run. Threads

@@ -99,6 +99,19 @@ class ChunkTimeMerge {
   // Gives out every event added (Drain without a watermark).
   absl::Status DrainAll(Sink& sink) { return Drain(UINT64_MAX, sink); }
 
+  // Drain up to `time_us` less `window_us` (nothing while `time_us` is
+  // within the window): the watermark of a reader of a growing trace, once
+  // `time_us` is the newest chunk's base time (newest_base_time_us) or the
+  // clock, and `window_us` longer than the writer's flush interval
+  // (WindowForFlushMs).
+  absl::Status DrainBehind(uint64_t time_us, uint64_t window_us, Sink& sink) {
+    if (time_us <= window_us) return absl::OkStatus();
+    return Drain(time_us - window_us, sink);
+  }
+
+  // The highest watermark drained to so far (0: none).
+  uint64_t drained_us() const { return drained_us_; }
+
   // The newest base time of a chunk added (0: none).
   uint64_t newest_base_time_us() const { return newest_base_us_; }
   // Chunks added whose events are not all given out yet.
@@ -134,6 +147,7 @@ class ChunkTimeMerge {
   std::string name_;
   std::vector<std::unique_ptr<ThreadIn>> inputs_;  // in thread index order
   uint64_t newest_base_us_ = 0;
+  uint64_t drained_us_ = 0;
   size_t waiting_chunks_ = 0;
   uint64_t chunks_added_ = 0;
   uint64_t events_decoded_ = 0;

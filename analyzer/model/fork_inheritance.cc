@@ -58,7 +58,7 @@ class ParentPass {
       // paired: the pass stops between two events, and the pairing's
       // states must be those of the events taken. The addresses' states
       // are loaded ahead, as the analysis loads them (trace_model.cc).
-      constexpr size_t kAhead = 12;
+      constexpr size_t kAhead = AddressPairer::kPrefetchAhead;
       for (size_t i = 0; i < count && !done; ++i) {
         if (i + kAhead < count) pairer.Prefetch(run.begin[i + kAhead]);
         out.clear();
@@ -206,23 +206,28 @@ std::string FindForkParentTrace(const std::string& child_path, std::string* why)
     *why = std::string(child.status().message());
     return "";
   }
-  if (child->parent_trace.empty()) {
+  return FindForkParentTrace(*child, why);
+}
+
+std::string FindForkParentTrace(const TraceIdentity& child, std::string* why) {
+  const std::string& child_path = child.path;
+  if (child.parent_trace.empty()) {
     *why = "the trace names no parent trace";
     return "";
   }
-  std::vector<std::string> candidates = {child->parent_trace};
-  std::string moved = TraceDirectory(child_path) + "/" + TraceFileName(child->parent_trace);
-  if (moved != child->parent_trace) candidates.push_back(std::move(moved));
+  std::vector<std::string> candidates = {child.parent_trace};
+  std::string moved = TraceDirectory(child_path) + "/" + TraceFileName(child.parent_trace);
+  if (moved != child.parent_trace) candidates.push_back(std::move(moved));
   for (const std::string& path : candidates) {
     if (!IsRegularFile(path)) continue;
     absl::StatusOr<TraceIdentity> parent = ReadTraceIdentity(path);
-    if (!parent.ok() || parent->pid != child->ppid ||
+    if (!parent.ok() || parent->pid != child.ppid ||
         (parent->flags & format::kFileFlagAddressFrees) == 0) {
       continue;
     }
     return path;
   }
-  *why = absl::StrCat("the parent's trace ", child->parent_trace, " was not found");
+  *why = absl::StrCat("the parent's trace ", child.parent_trace, " was not found");
   return "";
 }
 
@@ -269,7 +274,7 @@ void ForkInheritanceSource::Index() {
       continue;
     }
     std::string why;
-    std::string parent = FindForkParentTrace(path, &why);
+    std::string parent = FindForkParentTrace(*id, &why);
     if (parent.empty()) continue;  // Take's fallback says why
     by_pid[parent][id->pid].push_back(path);
   }

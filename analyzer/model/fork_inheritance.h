@@ -49,6 +49,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "analyzer/model/trace_family.h"
 #include "format/trace_format.h"
 
 namespace heapsight::analyzer {
@@ -85,6 +86,8 @@ inline constexpr int kMaxForkDepth = 8;
 // recording). Each must be a trace of pid `child_ppid` written with
 // address frees. "" if none is, and *why says why.
 std::string FindForkParentTrace(const std::string& child_path, std::string* why);
+// The same for a child whose identity was read already (its `path` as read).
+std::string FindForkParentTrace(const TraceIdentity& child, std::string* why);
 
 // ReadForkInheritance()
 //

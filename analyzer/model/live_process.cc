@@ -44,9 +44,7 @@ absl::Status LiveProcess::ApplyChunk(const std::vector<uint8_t>& chunk) {
     // base time less the window (chunk_time_merge.h: no chunk read later
     // holds an older event).
     if (absl::Status s = merge_->Add(chunk); !s.ok()) return s;
-    const uint64_t newest = merge_->newest_base_time_us();
-    if (newest <= merge_window_us_) return absl::OkStatus();
-    return merge_->Drain(newest - merge_window_us_, merge_sink_);
+    return merge_->DrainBehind(merge_->newest_base_time_us(), merge_window_us_, merge_sink_);
   }
   format::ChunkDecoder decoder(chunk.data(), chunk.size(), compact_, false);
   if (!decoder.ok()) return absl::DataLossError(absl::StrCat(trace_path_, ": ", decoder.error()));
@@ -63,8 +61,8 @@ absl::Status LiveProcess::ApplyChunk(const std::vector<uint8_t>& chunk) {
 }
 
 absl::Status LiveProcess::AdvanceClock(uint64_t trace_time_us) {
-  if (merge_ == nullptr || trace_time_us <= merge_window_us_) return absl::OkStatus();
-  return merge_->Drain(trace_time_us - merge_window_us_, merge_sink_);
+  if (merge_ == nullptr) return absl::OkStatus();
+  return merge_->DrainBehind(trace_time_us, merge_window_us_, merge_sink_);
 }
 
 absl::Status LiveProcess::DrainMerge() {
@@ -77,18 +75,10 @@ absl::Status LiveProcess::MergeSink::OnChunkBegin(const format::ChunkHeader&) {
 }
 
 absl::Status LiveProcess::MergeSink::OnEvents(const Event* begin, const Event* end) {
-  // Each event's address state loaded a few events ahead, as the
-  // converter does (pairing_converter.cc).
-  constexpr ptrdiff_t kAhead = 12;
-  AddressPairer& pairer = *p_.pairer_;
-  for (const Event* e = begin; e != end; ++e) {
-    if (end - e > kAhead) pairer.Prefetch(e[kAhead]);
-    pairer.BeginRun();
-    p_.paired_.clear();
-    pairer.Add(*e, &p_.paired_);
+  return p_.pairer_->AddEach(begin, end, &p_.paired_, [this](const EventArray&) {
     p_.ApplyPaired();
-  }
-  return absl::OkStatus();
+    return absl::OkStatus();
+  });
 }
 
 absl::Status LiveProcess::MergeSink::OnChunkEnd(const format::ChunkHeader&) {

@@ -172,27 +172,29 @@ absl::Status PairingConverter::MergeSink::OnChunkEnd(const format::ChunkHeader& 
 }
 
 absl::Status PairingConverter::Convert(const Event* begin, const Event* end) {
-  // With each event's address state loaded a few events ahead: the states
-  // of a large heap's addresses are cache misses, which were 62% of the
-  // time taken one at a time (python's 1,000,000-entry dict, perf).
-  constexpr ptrdiff_t kAhead = 12;
-  for (const Event* e = begin; e != end; ++e) {
-    if (end - e > kAhead) pairer_.Prefetch(e[kAhead]);
-    pairer_.BeginRun();
-    out_.clear();
-    pairer_.Add(*e, &out_);
-    for (const Event& o : out_) {
+  return pairer_.AddEach(begin, end, &out_, [this](const EventArray& paired) {
+    for (const Event& o : paired) {
       if (absl::Status s = Emit(o); !s.ok()) return s;
     }
-  }
-  return absl::OkStatus();
+    return absl::OkStatus();
+  });
+}
+
+absl::Status PairingConverter::DrainBehindNewest(uint64_t window_us) {
+  absl::Status s = merge_.DrainBehind(merge_.newest_base_time_us(), window_us, sink_);
+  CountInput();
+  return s;
 }
 
 absl::Status PairingConverter::Drain(uint64_t watermark_us) {
   absl::Status s = merge_.Drain(watermark_us, sink_);
+  CountInput();
+  return s;
+}
+
+void PairingConverter::CountInput() {
   stats_.chunks_in = merge_.chunks_added();
   stats_.records_in = merge_.events_decoded();
-  return s;
 }
 
 absl::Status PairingConverter::Emit(const Event& e) {

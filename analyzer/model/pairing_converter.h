@@ -126,8 +126,14 @@ class PairingConverter {
   // error the output is incomplete and the converter must not be used.
   absl::Status Drain(uint64_t watermark_us);
 
-  // The newest chunk base time added (0: none).
+  // Drain up to the newest chunk base time added less `window_us`
+  // (ChunkTimeMerge::DrainBehind: a converter reading a growing trace).
+  absl::Status DrainBehindNewest(uint64_t window_us);
+
+  // The newest chunk base time added (0: none), and the highest watermark
+  // drained to.
   uint64_t newest_base_time_us() const { return merge_.newest_base_time_us(); }
+  uint64_t drained_us() const { return merge_.drained_us(); }
   // Chunks added whose events are not all converted yet (a measure of the
   // work left: record's bounded wait after the program's exit).
   size_t waiting_chunks() const { return merge_.waiting_chunks(); }
@@ -179,6 +185,8 @@ class PairingConverter {
    private:
     PairingConverter& c_;
   };
+  // The input counts of stats_, from the merge.
+  void CountInput();
   // Pairs and writes events [begin, end) of one thread, in merged order.
   absl::Status Convert(const Event* begin, const Event* end);
   // Writes one event the pairing gave out.

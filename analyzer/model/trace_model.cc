@@ -197,7 +197,7 @@ class Analysis {
   [[gnu::noinline]] void ProcessAddressRun(const Event* batch, size_t count) {
     pairer_->BeginRun();
     paired_.clear();
-    constexpr size_t kAddressAhead = 12;
+    constexpr size_t kAddressAhead = AddressPairer::kPrefetchAhead;
     for (size_t i = 0; i < count; ++i) {
       if (i + kAddressAhead < count) pairer_->Prefetch(batch[i + kAddressAhead]);
       pairer_->Add(batch[i], &paired_);

@@ -2,7 +2,6 @@
 #include "cli/record/live_conversion.h"
 
 #include <fcntl.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,16 +15,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "analyzer/model/fork_inheritance.h"
+#include "cli/monotonic_clock.h"
 #include "cli/record/child_process.h"
 
 namespace heapsight::record {
 namespace {
-
-uint64_t MonotonicUs() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
-}
 
 // DrainInTime's step of trace time, and how long it converts before it
 // trusts its estimate of the rest.
@@ -117,11 +111,7 @@ size_t LiveConversion::Poll() {
     if (n.ok() && m.converter != nullptr && !finishing_) {
       // What no chunk still to come can precede (the file comment). After
       // the exit, DrainInTime drains, in steps it can stop between.
-      const uint64_t newest = m.converter->newest_base_time_us();
-      if (newest > merge_window_us_) {
-        m.drained_us = std::max(m.drained_us, newest - merge_window_us_);
-        if (absl::Status s = m.converter->Drain(m.drained_us); !s.ok()) n = s;
-      }
+      if (absl::Status s = m.converter->DrainBehindNewest(merge_window_us_); !s.ok()) n = s;
     }
     if (!n.ok()) {
       if (absl::IsNotFound(n.status())) continue;  // not there yet
@@ -194,9 +184,11 @@ absl::Status LiveConversion::DrainInTime(Member& m, bool* late, uint64_t* estima
         return absl::OkStatus();
       }
     }
-    if (m.drained_us >= end) return absl::OkStatus();
-    m.drained_us = std::min(end, m.drained_us + kDrainStepUs);
-    if (absl::Status s = m.converter->Drain(m.drained_us); !s.ok()) return s;
+    const uint64_t drained = m.converter->drained_us();
+    if (drained >= end) return absl::OkStatus();
+    if (absl::Status s = m.converter->Drain(std::min(end, drained + kDrainStepUs)); !s.ok()) {
+      return s;
+    }
   }
 }
 

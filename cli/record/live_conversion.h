@@ -119,7 +119,6 @@ class LiveConversion {
     bool done = false;        // given up, not version 6, or a fork child
     bool fork_child = false;  // converted by Finish, not live
     bool ready = false;       // Finish: converted into `temp`, to be renamed
-    uint64_t drained_us = 0;  // the watermark of the last Drain
     std::string why_not;
   };
 
