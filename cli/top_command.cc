@@ -25,7 +25,6 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
-#include <time.h>
 #include <unistd.h>
 #include <netdb.h>
 
@@ -44,6 +43,7 @@
 #include "absl/strings/str_format.h"
 #include "cli/commands.h"
 #include "cli/diagnostics.h"
+#include "cli/monotonic_clock.h"
 #include "cli/record/http_server.h"
 #include "nlohmann/json.hpp"
 
@@ -58,12 +58,6 @@ struct TopRequest {
   int rows = 0;                      // --rows N (0: the terminal's height)
   bool once = false;                 // --once: print one view and exit
 };
-
-int64_t NowMs() {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
 
 // GET `path` from a `record --serve` address (":PORT", "HOST:PORT",
 // "http://HOST:PORT" or a unix socket path): the body of a 200 answer.
@@ -211,7 +205,7 @@ class TopView {
       *error = address_ + ": the sites answer is not the expected JSON";
       return false;
     }
-    int64_t now = NowMs();
+    int64_t now = MonotonicMs();
     double dt = last_ms_ == 0 ? 0 : static_cast<double>(now - last_ms_) / 1000.0;
     std::map<std::string, double> before = std::move(previous_);
     previous_.clear();
@@ -404,9 +398,9 @@ int RunTop(const TopRequest& request) {
   int exit_code = 0;
   bool user_quit = false;  // q or Ctrl-C: PROGRAM was stopped on request
   // The first answer: a program just started needs a moment to listen.
-  int64_t give_up = NowMs() + (record_pid > 0 ? 20000 : 0);
+  int64_t give_up = MonotonicMs() + (record_pid > 0 ? 20000 : 0);
   bool ok = false;
-  while (!(ok = view.Refresh(&error)) && NowMs() < give_up && !g_interrupted) {
+  while (!(ok = view.Refresh(&error)) && MonotonicMs() < give_up && !g_interrupted) {
     if (record_pid > 0 && waitpid(record_pid, nullptr, WNOHANG) == record_pid) {
       record_pid = -1;
       break;
@@ -422,14 +416,14 @@ int RunTop(const TopRequest& request) {
     RawTerminal terminal;
     bool paused = false;
     std::string status;
-    int64_t next = NowMs() + 1000;
+    int64_t next = MonotonicMs() + 1000;
     for (bool quit = false; !quit && !g_interrupted;) {
       std::fputs("\x1b[H", stdout);
       std::fputs(view.Render(paused, status).c_str(), stdout);
       std::fputs("\x1b[J", stdout);
       std::fflush(stdout);
       pollfd in = {STDIN_FILENO, POLLIN, 0};
-      int wait = static_cast<int>(std::max<int64_t>(0, next - NowMs()));
+      int wait = static_cast<int>(std::max<int64_t>(0, next - MonotonicMs()));
       if (poll(&in, 1, wait) > 0 && (in.revents & POLLIN)) {
         char keys[16];
         ssize_t n = read(STDIN_FILENO, keys, sizeof keys);
@@ -451,8 +445,8 @@ int RunTop(const TopRequest& request) {
         }
         continue;  // redraw at once
       }
-      if (NowMs() < next) continue;
-      next = NowMs() + 1000;
+      if (MonotonicMs() < next) continue;
+      next = MonotonicMs() + 1000;
       if (paused) continue;
       if (!view.Refresh(&error)) {
         // With -- PROG: the program ended and took its server along.

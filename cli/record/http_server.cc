@@ -10,7 +10,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -20,15 +19,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "cli/monotonic_clock.h"
 
 namespace heapsight::record {
 namespace {
-
-int64_t NowMs() {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
 
 const char* ReasonPhrase(int status) {
   switch (status) {
@@ -280,7 +274,7 @@ void HttpServer::Accept() {
     }
     auto c = std::make_unique<Client>();
     c->fd = fd;
-    c->last_progress_ms = NowMs();
+    c->last_progress_ms = MonotonicMs();
     clients_.push_back(std::move(c));
   }
 }
@@ -300,7 +294,7 @@ bool HttpServer::ReadFrom(Client& c, const Handler& handler) {
       return c.responding;
     }
     if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
-    c.last_progress_ms = NowMs();
+    c.last_progress_ms = MonotonicMs();
     if (c.responding) continue;  // one request per connection; the rest is ignored
     c.in.append(buf, static_cast<size_t>(n));
     size_t end = c.in.find("\r\n\r\n");
@@ -336,7 +330,7 @@ bool HttpServer::WriteTo(Client& c) {
     ssize_t n = send(c.fd, c.out.data() + c.sent, c.out.size() - c.sent, MSG_NOSIGNAL);
     if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
     c.sent += static_cast<size_t>(n);
-    c.last_progress_ms = NowMs();
+    c.last_progress_ms = MonotonicMs();
   }
   if (!c.out.empty()) {
     shutdown(c.fd, SHUT_WR);
@@ -359,7 +353,7 @@ void HttpServer::Poll(int timeout_ms, const Handler& handler) {
   int wait = deferred && timeout_ms > 50 ? 50 : timeout_ms;
   int n = poll(fds.data(), fds.size(), wait);
   if (n < 0 && errno != EINTR) return;
-  int64_t now = NowMs();
+  int64_t now = MonotonicMs();
   std::vector<std::unique_ptr<Client>> keep;
   for (size_t i = 0; i < clients_.size(); ++i) {
     Client& c = *clients_[i];

@@ -3,7 +3,6 @@
 
 #include <signal.h>
 #include <sys/resource.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,6 +22,7 @@
 #include "analyzer/output/trace_heap_profile.h"
 #include "analyzer/model/sample_estimate.h"
 #include "analyzer/report/leak_report.h"
+#include "cli/monotonic_clock.h"
 #include "nlohmann/json.hpp"
 
 namespace heapsight::record {
@@ -35,12 +35,6 @@ using analyzer::output::HeapProfile;
 
 constexpr int kMaxSeconds = 3600;
 constexpr char kMoment[] = "now (the newest events the live trace holds)";
-
-int64_t NowMs() {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
 
 HttpResponse BadRequest(const std::string& why) { return TextResponse(400, why + "\n"); }
 
@@ -305,13 +299,13 @@ HandlerResult LiveEndpoints::Profile(const HttpRequest& request, bool allocs) {
   // The difference over the next `seconds`: the processes then (a process
   // that started in between is counted whole) minus these.
   auto before = std::make_shared<std::vector<FamilyMember>>(std::move(*start));
-  int64_t deadline = NowMs() + *seconds * 1000;
+  int64_t deadline = MonotonicMs() + *seconds * 1000;
   std::optional<uint64_t> pid;
   if (single) pid = (*processes)[0]->pid();
   int64_t secs = *seconds;
   return {std::nullopt, [this, before, deadline, pid, single, allocs,
                          secs]() -> std::optional<HttpResponse> {
-            if (NowMs() < deadline) return std::nullopt;
+            if (MonotonicMs() < deadline) return std::nullopt;
             std::vector<LiveProcess*> now;
             if (pid.has_value()) {
               if (LiveProcess* p = family_.Find(*pid)) now.push_back(p);
@@ -430,14 +424,14 @@ HandlerResult LiveEndpoints::Leaks(const HttpRequest& request) {
       waits->push_back({p->pid(), p->last_scan().scan});
     }
   }
-  int64_t deadline = NowMs() + options_.leak_timeout_ms;
+  int64_t deadline = MonotonicMs() + options_.leak_timeout_ms;
   std::vector<uint64_t> pids;
   for (LiveProcess* p : *processes) pids.push_back(p->pid());
   return {std::nullopt, [this, waits, deadline, pids]() -> std::optional<HttpResponse> {
             for (const Wait& w : *waits) {
               LiveProcess* p = family_.Find(w.pid);
               if (p == nullptr || p->ended() || p->last_scan().scan > w.scan) continue;
-              if (NowMs() < deadline) return std::nullopt;
+              if (MonotonicMs() < deadline) return std::nullopt;
               return TextResponse(504, absl::StrCat("process ", w.pid,
                                                     " did not answer the leak scan request\n"));
             }

@@ -1,9 +1,8 @@
 // cli/record/live_family.cc: see live_family.h.
 #include "cli/record/live_family.h"
 
-#include <time.h>
-
 #include "absl/container/flat_hash_set.h"
+#include "cli/monotonic_clock.h"
 
 namespace heapsight::record {
 
@@ -42,10 +41,7 @@ size_t LiveFamily::Poll(size_t max_blocks) {
     if (!m->error.empty()) continue;
     // Before the read: the file holds every event older than this less
     // the flush interval once the read reaches its end.
-    timespec now{};
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    const uint64_t now_ns =
-        static_cast<uint64_t>(now.tv_sec) * 1'000'000'000 + static_cast<uint64_t>(now.tv_nsec);
+    const uint64_t now_ns = MonotonicNs();
     absl::StatusOr<size_t> n = m->tail->Poll(
         [&](const std::vector<uint8_t>& chunk) { return ProcessOf(*m).ApplyChunk(chunk); },
         max_blocks);

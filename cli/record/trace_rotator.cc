@@ -3,25 +3,19 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "cli/monotonic_clock.h"
 #include "format/chunk_encoder.h"
 
 namespace heapsight::record {
 namespace {
 
 constexpr size_t kPreambleChunkBytes = 128 << 10;
-
-int64_t NowMs() {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
 
 std::string FromHex(const std::string& hex) {
   std::string out;
@@ -72,7 +66,7 @@ absl::Status TraceRotator::Open(const analyzer::LiveProcess& process) {
   segments_.push_back(path);
   bytes_ = 0;
   preamble_sequence_ = 0;
-  opened_ms_ = NowMs();
+  opened_ms_ = MonotonicMs();
   format::FileHeader header = process.header();
   if (absl::Status s = Write(&header, sizeof header); !s.ok()) return s;
   if (number_ > 1) {
@@ -191,7 +185,7 @@ absl::Status TraceRotator::WriteRotatedEnd(const analyzer::LiveProcess& process)
 absl::Status TraceRotator::Append(const std::string& block, analyzer::LiveProcess& process) {
   bool full = limits_.max_bytes != 0 && bytes_ >= limits_.max_bytes;
   bool old = limits_.max_seconds != 0 &&
-             NowMs() - opened_ms_ >= static_cast<int64_t>(limits_.max_seconds) * 1000;
+             MonotonicMs() - opened_ms_ >= static_cast<int64_t>(limits_.max_seconds) * 1000;
   // Once the process has ended (its kEnd is in this segment), the blocks
   // still to come (other threads' last chunks) stay in it: the segment with
   // the process's own end record is the last one.
