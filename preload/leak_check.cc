@@ -122,10 +122,12 @@ bool LooksLikeVtable(uintptr_t addr, void* ctx) {
   return false;
 }
 
-// Address frees: the sizes are extents (leak_snapshot.h).
+// Address frees: an arena chunk's size is exact (its cell's low bits,
+// leak_snapshot.h); an mmap'ed chunk's is an upper bound.
 uint64_t MinRequest(size_t index, void* ctx) {
   const LeakSnapshot* snap = static_cast<const HookContext*>(ctx)->snap;
-  return LeastRequestFor(snap->sizes[index], (snap->flags[index] & LeakSnapshot::kMmapped) != 0);
+  if ((snap->flags[index] & LeakSnapshot::kMmapped) == 0) return snap->sizes[index];
+  return LeastRequestFor(snap->sizes[index], true);
 }
 
 struct RootScanner {

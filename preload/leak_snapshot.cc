@@ -28,7 +28,7 @@ constexpr size_t kSlack = 1024;  // threads the stop missed may still allocate
 
 void CountEntry(uintptr_t, const LiveEntry&, void* ctx) { ++*static_cast<size_t*>(ctx); }
 
-void CountCell(uintptr_t, format::ApiFamily, void* ctx) { ++*static_cast<size_t*>(ctx); }
+void CountCell(uintptr_t, LiveCells::Cell, void* ctx) { ++*static_cast<size_t*>(ctx); }
 
 // The usable size of an internal block (allocated inside heapsight or before
 // tracing), which has no recorded size: only if its chunk header is mapped,
@@ -187,14 +187,19 @@ void PushTableBelow(CellFill* f, uintptr_t limit) {
   }
 }
 
-uint64_t CellExtent(CellFill* f, uintptr_t p, uint8_t* flags) {
+// What the scan reads of the program block at `p`: the size it was asked
+// with (LiveCells::RequestedSize: exact for an arena chunk; for an mmap'ed
+// one an upper bound, where the rest of the pages is the zeros mmap gave),
+// as table mode reads the recorded size; 0 where the chunk's headers are
+// not readable.
+uint64_t CellExtent(CellFill* f, uintptr_t p, LiveCells::Cell cell, uint8_t* flags) {
   bool mmapped = false;
-  uint64_t size = CellBlockExtent(p, *f->map, &f->vma, &mmapped);
+  uint64_t usable = CellBlockExtent(p, *f->map, &f->vma, &mmapped);
   if (mmapped) *flags |= LeakSnapshot::kMmapped;
-  return size;
+  return LiveCells::RequestedSize(usable, cell);
 }
 
-void CopyCell(uintptr_t p, format::ApiFamily, void* ctx) {
+void CopyCell(uintptr_t p, LiveCells::Cell cell, void* ctx) {
   auto* f = static_cast<CellFill*>(ctx);
   PushTableBelow(f, p);
   if (f->pending_count != 0 && IsPending(f, p)) {
@@ -202,7 +207,7 @@ void CopyCell(uintptr_t p, format::ApiFamily, void* ctx) {
     return;
   }
   uint8_t flags = 0;
-  uint64_t size = CellExtent(f, p, &flags);
+  uint64_t size = CellExtent(f, p, cell, &flags);
   Push(f, p, size, flags);
 }
 

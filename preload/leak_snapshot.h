@@ -7,9 +7,12 @@
 // Address frees (HEAPSIGHT_PAIRING=address, format 6): the preload keeps no
 // table of the program's blocks, only a cell per 16-byte granule
 // (live_cells.h). The program's blocks are the cells' live addresses; a
-// block's extent is the allocator's usable size (malloc_usable_size: up to
-// 15 bytes more than asked for, more for an mmap'ed chunk), since the size
-// asked for is only in the trace. Heapsight's own ("internal") blocks are
+// block's extent is the size it was asked with, from the allocator's usable
+// size (malloc_usable_size) and the size's low bits its cell keeps
+// (LiveCells::RequestedSize): exact for an arena chunk, as the table's
+// recorded size is; for an mmap'ed chunk an upper bound, within 31 bytes
+// of its usable size (kMmapped: the heuristics accept any size down to
+// LeastRequestFor). Heapsight's own ("internal") blocks are
 // still in g_live_blocks in this mode and are taken from there, as in table
 // mode, with the rare program block that has no cell (recorded with its
 // address, its size known). A block whose allocation hook is stopped between its cell's Set and
@@ -48,7 +51,7 @@ struct SnapshotEntry {
 
 struct LeakSnapshot {
   static constexpr uint8_t kInternal = 1;  // heapsight's own: in the graph, never listed
-  static constexpr uint8_t kMmapped = 2;   // address mode: an mmap'ed chunk
+  static constexpr uint8_t kMmapped = 2;   // address mode: an mmap'ed chunk (size not exact)
 
   // Per block, ascending by start.
   uintptr_t* starts = nullptr;
@@ -92,7 +95,8 @@ void FreeLeakSnapshot(LeakSnapshot* s);
 uint64_t CellBlockExtent(uintptr_t p, const MemoryMap& map, const Vma** vma, bool* mmapped);
 
 // Address frees: the smallest size a block of this extent may have been
-// asked for from glibc's malloc (LeakClassifier::Hooks::min_request).
+// asked for from glibc's malloc (LeakClassifier::Hooks::min_request: an
+// mmap'ed chunk's, whose size the cell does not give exactly).
 // A chunk from an arena: usable sizes step by 16 (24 for every request up
 // to 24 bytes); an mmap'ed chunk's by the page.
 uint64_t LeastRequestFor(uint64_t extent, bool mmapped);

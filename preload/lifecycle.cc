@@ -286,13 +286,16 @@ format::Api ApiOfFamily(format::ApiFamily family) {
   }
 }
 
-void InheritCell(uintptr_t address, format::ApiFamily family, void* ctx) {
+void InheritCell(uintptr_t address, LiveCells::Cell cell, void* ctx) {
   auto* c = static_cast<CellInherit*>(ctx);
   bool mmapped = false;
-  uint64_t size = CellBlockExtent(address, *c->map, &c->vma, &mmapped);
+  // The size asked for (exact for an arena chunk, LiveCells::RequestedSize);
+  // the analyzer takes it from the parent's trace where it has it.
+  uint64_t size =
+      LiveCells::RequestedSize(CellBlockExtent(address, *c->map, &c->vma, &mmapped), cell);
   uint64_t now = NowUs();
   AppendRecord(c->ts, now, &ChunkEncoder::PutInherited, now, uint64_t{address},
-               ApiOfFamily(family), size, uint64_t{0});
+               ApiOfFamily(LiveCells::FamilyOf(cell)), size, uint64_t{0});
 }
 
 // The child: a new file of its own, describing the state it inherited. The

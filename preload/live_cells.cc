@@ -162,7 +162,7 @@ LiveCells::Cell LiveCells::Peek(uintptr_t p) const {
 
 bool LiveCells::IsLive(uintptr_t p) const { return (Peek(p) & kCountOne) != 0; }
 
-void LiveCells::ForEachLive(void (*fn)(uintptr_t, format::ApiFamily, void*), void* ctx) const {
+void LiveCells::ForEachLive(void (*fn)(uintptr_t, Cell, void*), void* ctx) const {
   SpanSlot* dir = dir_.load(std::memory_order_acquire);
   if (dir == nullptr) return;
   for (size_t dir_page = 0; dir_page < kDirPages; ++dir_page) {
@@ -189,7 +189,7 @@ void LiveCells::ForEachLive(void (*fn)(uintptr_t, format::ApiFamily, void*), voi
             if ((c & kCountOne) == 0) continue;
             uintptr_t address = (uintptr_t{slot} << kSpanShift) |
                                 ((page * kCellsPerPage + j) << kGranuleShift);
-            fn(address, static_cast<format::ApiFamily>((c & kFamilyMask) >> kFamilyShift), ctx);
+            fn(address, c, ctx);
           }
         }
       }

@@ -15,11 +15,25 @@
 // - the live blocks at a fork (the child's kInherited) and at a leak scan.
 //
 // A cell (Cell below): bits 12-15 the event count mod 16 (odd = live), bits
-// 10-11 the ApiFamily of the block's allocation, bits 0-9 the owner: the
-// thread index of the cell's last event when it is 1..1022, kManyOwners
-// for any other. (The count on top: it wraps mod 16 as the 16-bit cell
-// does, with no mask, and the owner compares with no shift.) A cell of 0
-// was never used. Glibc's blocks are 16-byte
+// 10-11 the ApiFamily of the block's allocation, bits 5-9 the size the
+// block was asked with, mod 32, bits 0-4 the owner: the thread index of the
+// cell's last event when it is 1..30, kManyOwners for any other. (The count
+// on top: it wraps mod 16 as the 16-bit cell does, with no mask, and the
+// owner compares with no shift.) A cell of 0 was never used.
+//
+// Why the size's low bits (stop 40): the leak scan reads each live block
+// over the bytes it was asked with, as memcheck does; with only the cells
+// it had the allocator's usable size, up to 24 bytes more, and a reused
+// chunk's slack holds its previous block's words: stale pointers that made
+// lost blocks reachable (gcc's ld.bfd: 2 indirectly lost blocks of 32 KiB
+// "possibly lost"), and memcheck's heuristics, which test exact sizes,
+// could only be given a range. A glibc arena chunk's usable size U is at
+// most 24 bytes more than the size n asked for (RequestedSize), so U and
+// n mod 32 give n back exactly. The price is the owner's width: a thread
+// of index 31 or more is one of the "many", and its events at an address
+// carry an order value even where the previous event was its own (about
+// a byte an event more in the trace of a program with more than 30
+// threads; the pairing is the same). Glibc's blocks are 16-byte
 // aligned on x86-64, so a block starts in a granule of its own; a pointer
 // that is not 16-byte aligned never has a cell (Set/Clear return
 // kNoCell).
@@ -55,15 +69,39 @@ class LiveCells {
   static constexpr Cell kCountMask = 0xf << kCountShift;
   static constexpr int kFamilyShift = 10;
   static constexpr Cell kFamilyMask = 0x3 << kFamilyShift;
-  static constexpr Cell kOwnerMask = 0x3ff;
-  static constexpr uint32_t kManyOwners = 1023;
+  static constexpr int kSizeShift = 5;
+  static constexpr uint32_t kSizeModulo = 32;
+  static constexpr Cell kSizeMask = (kSizeModulo - 1) << kSizeShift;
+  static constexpr Cell kOwnerMask = 0x1f;
+  static constexpr uint32_t kManyOwners = 31;
   static_assert(format::kAddressCountModulo == (kCountMask >> kCountShift) + 1);
   static_assert(sizeof(Cell) * 8 == kCountShift + format::kAddressCountBits);
+  static_assert((kCountMask | kFamilyMask | kSizeMask | kOwnerMask) == 0xffff);
+  static_assert((kFamilyMask & kSizeMask) == 0 && (kSizeMask & kOwnerMask) == 0);
 
-  // The owner a thread writes into the cells: its index if 1..1022,
+  // The owner a thread writes into the cells: its index if 1..30,
   // kManyOwners otherwise.
   static constexpr uint32_t OwnerOf(uint32_t thread_index) {
     return thread_index >= 1 && thread_index < kManyOwners ? thread_index : kManyOwners;
+  }
+
+  // A live cell's fields, for ForEachLive's callers.
+  static constexpr format::ApiFamily FamilyOf(Cell c) {
+    return static_cast<format::ApiFamily>((c & kFamilyMask) >> kFamilyShift);
+  }
+  static constexpr uint32_t SizeLowOf(Cell c) { return (c & kSizeMask) >> kSizeShift; }
+  // The size a block was asked with, from its usable size (the allocator's
+  // malloc_usable_size) and its cell: the largest n <= usable with n mod 32
+  // equal to the cell's. Exact for a glibc arena chunk, whose usable size is
+  // at most 24 bytes more than any size it serves (16-byte steps, and 24
+  // usable bytes for every request up to 24). A memalign'ed chunk may keep
+  // up to 55 bytes more, and an mmap'ed one up to a page: for those it is
+  // an upper bound (within 31 bytes of the usable size). `usable` itself
+  // when it is smaller than the cell's low bits (not the chunk the cell was
+  // set for).
+  static constexpr uint64_t RequestedSize(uint64_t usable, Cell c) {
+    const uint64_t below = (usable - SizeLowOf(c)) & (kSizeModulo - 1);
+    return below <= usable ? usable - below : usable;
   }
 
   enum class Result : uint8_t {
@@ -72,14 +110,15 @@ class LiveCells {
     kNoCell,   // unaligned pointer, or the span's cells could not be mapped
   };
 
-  // An allocation at `p` (family `family`, thread `owner` from OwnerOf):
-  // marks it live. *order: format::AddressOrder(count after) for a
+  // An allocation at `p` (family `family`, thread `owner` from OwnerOf,
+  // asked for `size` bytes: the cell keeps size mod 32): marks it live. *order: format::AddressOrder(count after) for a
   // hand-off (the cell's previous event had another owner, or kManyOwners),
   // kAddressOrderNone otherwise (and for a cell never used). A cell found
   // live already (its free was never seen: a block freed by a path
   // heapsight does not hook) counts as freed and allocated again: the count
   // goes up by 2 and the event is a hand-off, so the analyzer sees the gap.
-  Result Set(uintptr_t p, format::ApiFamily family, uint32_t owner, uint64_t* order);
+  Result Set(uintptr_t p, format::ApiFamily family, uint32_t owner, uint64_t* order,
+             uint64_t size = 0);
 
   // A free (or a realloc's old block) at `p`: if it starts a live block,
   // clears it and returns kDone with *order and *family (the allocation's);
@@ -117,10 +156,10 @@ class LiveCells {
   // Whether `p` starts a live block.
   bool IsLive(uintptr_t p) const;
 
-  // Calls fn(address, family, ctx) for every live block, in address order.
-  // Not synchronized with other threads' events: for a stopped world (leak
-  // scan) or a fork child.
-  void ForEachLive(void (*fn)(uintptr_t, format::ApiFamily, void*), void* ctx) const;
+  // Calls fn(address, cell, ctx) for every live block, in address order
+  // (FamilyOf and RequestedSize read the cell). Not synchronized with other
+  // threads' events: for a stopped world (leak scan) or a fork child.
+  void ForEachLive(void (*fn)(uintptr_t, Cell, void*), void* ctx) const;
 
   // Bytes mapped for the directory and the cells (HEAPSIGHT_STATS).
   size_t MappedBytes() const;
@@ -206,7 +245,7 @@ extern LiveCells g_live_cells;
 // and Remove on every event: a load of the directory and of the span, one
 // compare-and-swap).
 inline LiveCells::Result LiveCells::Set(uintptr_t p, format::ApiFamily family, uint32_t owner,
-                                        uint64_t* order) {
+                                        uint64_t* order, uint64_t size) {
   if (__builtin_expect(OffGrid(p), 0)) return Result::kNoCell;
   Span* span = SpanOf(p);
   if (__builtin_expect(span == nullptr, 0)) {
@@ -219,7 +258,8 @@ inline LiveCells::Result LiveCells::Set(uintptr_t p, format::ApiFamily family, u
   // (before the cell is, so a stopped world never has a live cell in a page
   // not marked). Once per granule ever used, not per event.
   if (__builtin_expect(old == 0, 0)) MarkPage(span, p);
-  const uint32_t rest = (static_cast<uint32_t>(family) << kFamilyShift) | owner;
+  const uint32_t rest = (static_cast<uint32_t>(family) << kFamilyShift) |
+                        ((static_cast<uint32_t>(size) << kSizeShift) & kSizeMask) | owner;
   uint32_t next;
   for (;;) {
     // Count + 1, made odd: a cell found live already (its free went by
@@ -267,7 +307,7 @@ inline LiveCells::Result LiveCells::Clear(uintptr_t p, uint32_t owner, uint64_t*
       return Result::kNotLive;
     }
     // Count + 1 (even: not live); the family stays (a double free's report
-    // could name it), the owner is this thread.
+    // could name it), the size's bits go, the owner is this thread.
     next = ((old + kCountOne) & (kCountMask | kFamilyMask)) | owner;
     if (__builtin_expect(c->compare_exchange_weak(old, static_cast<Cell>(next),
                                                   std::memory_order_relaxed),
@@ -276,7 +316,7 @@ inline LiveCells::Result LiveCells::Clear(uintptr_t p, uint32_t owner, uint64_t*
     }
   }
   if (before != nullptr) *before = old;
-  *family = static_cast<format::ApiFamily>((old & kFamilyMask) >> kFamilyShift);
+  *family = FamilyOf(old);
   const bool same_owner = (old & kOwnerMask) == owner && owner != kManyOwners;
   *order = same_owner ? format::kAddressOrderNone : format::AddressOrder(next >> kCountShift);
   return Result::kDone;

@@ -362,7 +362,8 @@ __attribute__((always_inline)) inline uint64_t SetCell(ThreadState* ts, uintptr_
   ts->cell_pending.store(address, std::memory_order_relaxed);
   uint64_t order = format::kAddressOrderNone;
   LiveCells::Result r =
-      g_live_cells.Set(address, kApiFamilies.of[static_cast<uint8_t>(api)], ts->cell_owner, &order);
+      g_live_cells.Set(address, kApiFamilies.of[static_cast<uint8_t>(api)], ts->cell_owner, &order,
+                       size);
   if (__builtin_expect(r != LiveCells::Result::kDone, 0)) {
     g_live_blocks.Insert(address, format::MakeAllocId(ts->index, ts->counter), size, stack, api,
                          false);

@@ -239,8 +239,9 @@ class Analysis {
       const bool missing = inheritance_ == nullptr || !inheritance_->missing.empty();
       p_.warnings.push_back(absl::StrCat(
           stats.inherited_unresolved,
-          " blocks inherited at the fork show no allocation stack and their usable size, not the "
-          "size asked for: ",
+          " blocks inherited at the fork show no allocation stack, and the size the child "
+          "recorded (the usable size in traces written before 2026-12-08 and for mmap'ed "
+          "blocks): ",
           missing ? (inheritance_ == nullptr ? std::string("the parent's trace was not read")
                                              : inheritance_->missing)
                   : absl::StrCat("they were not live at the fork in the parent's trace ",

@@ -70,8 +70,67 @@ TEST(LiveCells, OrderValuesCountHandOffs) {
   ASSERT_EQ(cells->Clear(kBase, many, &order, &family, &double_free), Result::kDone);
   EXPECT_EQ(order, AddressOrder(6));
   EXPECT_EQ(LiveCells::OwnerOf(0), LiveCells::kManyOwners);
-  EXPECT_EQ(LiveCells::OwnerOf(1022), 1022u);
-  EXPECT_EQ(LiveCells::OwnerOf(1023), LiveCells::kManyOwners);
+  EXPECT_EQ(LiveCells::OwnerOf(30), 30u);
+  EXPECT_EQ(LiveCells::OwnerOf(31), LiveCells::kManyOwners);
+  EXPECT_EQ(LiveCells::OwnerOf(1022), LiveCells::kManyOwners);
+}
+
+// Threads of index 31 and more share the owner "many": their events at an
+// address they used last carry an order value (a hand-off), so the reader
+// orders them; a thread of index 30 or less has its own.
+TEST(LiveCells, ThreadsPastThirtyAreManyOwners) {
+  auto cells = Fresh();
+  uint64_t order;
+  ApiFamily family;
+  bool double_free;
+  const uint32_t t40 = LiveCells::OwnerOf(40);
+  ASSERT_EQ(cells->Set(kBase, ApiFamily::kMalloc, t40, &order), Result::kDone);
+  EXPECT_EQ(order, kAddressOrderNone);  // never used
+  ASSERT_EQ(cells->Clear(kBase, t40, &order, &family, &double_free), Result::kDone);
+  EXPECT_EQ(order, AddressOrder(2));
+  const uint32_t t30 = LiveCells::OwnerOf(30);
+  ASSERT_EQ(cells->Set(kBase + 16, ApiFamily::kMalloc, t30, &order), Result::kDone);
+  ASSERT_EQ(cells->Clear(kBase + 16, t30, &order, &family, &double_free), Result::kDone);
+  EXPECT_EQ(order, kAddressOrderNone);
+}
+
+// The cell keeps the size asked for mod 32; with a glibc chunk's usable
+// size (at most 24 bytes more than any size it serves) that is the size.
+TEST(LiveCells, CellsGiveTheSizeAskedForBackFromTheUsableSize) {
+  auto cells = Fresh();
+  uint64_t order;
+  // glibc's usable size for a request n: max(32, (n + 8 + 15) & ~15) - 8.
+  auto usable_for = [](uint64_t n) { return std::max<uint64_t>(32, (n + 23) & ~uint64_t{15}) - 8; };
+  uintptr_t p = kBase;
+  for (uint64_t n = 0; n < 5000; ++n, p += 16) {
+    ASSERT_EQ(cells->Set(p, ApiFamily::kMalloc, 1, &order, n), Result::kDone);
+    const LiveCells::Cell c = cells->Peek(p);
+    EXPECT_EQ(LiveCells::FamilyOf(c), ApiFamily::kMalloc);
+    EXPECT_EQ(LiveCells::SizeLowOf(c), n % 32);
+    EXPECT_EQ(LiveCells::RequestedSize(usable_for(n), c), n) << n;
+  }
+  // An mmap'ed chunk (usable: n + 16 rounded up to the page, less 16): the
+  // largest size <= usable with the cell's low bits, an upper bound of n.
+  for (uint64_t n : {uint64_t{200000}, uint64_t{200017}, uint64_t{131072 + 4000}}) {
+    ASSERT_EQ(cells->Set(p, ApiFamily::kMalloc, 1, &order, n), Result::kDone);
+    const uint64_t usable = ((n + 16 + 4095) & ~uint64_t{4095}) - 16;
+    const uint64_t got = LiveCells::RequestedSize(usable, cells->Peek(p));
+    EXPECT_GE(got, n);
+    EXPECT_LE(got, usable);
+    EXPECT_LT(usable - got, 32u);
+    EXPECT_EQ(got % 32, n % 32);
+    p += 16;
+  }
+  // A usable size smaller than the low bits (a stale cell): the usable size.
+  ASSERT_EQ(cells->Set(p, ApiFamily::kMalloc, 1, &order, 30), Result::kDone);
+  EXPECT_EQ(LiveCells::RequestedSize(24, cells->Peek(p)), 24u);
+  // A free drops the size's bits; the next allocation writes its own.
+  ApiFamily family;
+  bool double_free;
+  ASSERT_EQ(cells->Clear(p, 1, &order, &family, &double_free), Result::kDone);
+  EXPECT_EQ(LiveCells::SizeLowOf(cells->Peek(p)), 0u);
+  ASSERT_EQ(cells->Set(p, ApiFamily::kNew, 1, &order, 7), Result::kDone);
+  EXPECT_EQ(LiveCells::RequestedSize(24, cells->Peek(p)), 7u);
 }
 
 TEST(LiveCells, CountWrapsModuloSixteen) {
@@ -168,8 +227,9 @@ TEST(LiveCells, RestoreUndoesAClear) {
 std::vector<std::pair<uintptr_t, ApiFamily>> Live(const LiveCells& cells) {
   std::vector<std::pair<uintptr_t, ApiFamily>> out;
   cells.ForEachLive(
-      [](uintptr_t p, ApiFamily f, void* ctx) {
-        static_cast<std::vector<std::pair<uintptr_t, ApiFamily>>*>(ctx)->emplace_back(p, f);
+      [](uintptr_t p, LiveCells::Cell c, void* ctx) {
+        static_cast<std::vector<std::pair<uintptr_t, ApiFamily>>*>(ctx)->emplace_back(
+            p, LiveCells::FamilyOf(c));
       },
       &out);
   return out;
@@ -210,7 +270,7 @@ TEST(LiveCells, ForEachLiveReadsEveryCellOfAWord) {
   std::vector<std::pair<uintptr_t, ApiFamily>> want;
   for (uintptr_t k = 0; k < 5; ++k) {
     const uintptr_t p = kBase + 0x40 + 16 * k;  // four granules of one word, one of the next
-    ASSERT_EQ(cells->Set(p, families[k], LiveCells::OwnerOf(1000 + k), &order), Result::kDone);
+    ASSERT_EQ(cells->Set(p, families[k], LiveCells::OwnerOf(10 + k), &order), Result::kDone);
     want.emplace_back(p, families[k]);
   }
   EXPECT_EQ(Live(*cells), want);
@@ -288,8 +348,9 @@ TEST(LiveCells, DenseRegionsAskForHugePagesOnce) {
   // Every block still live, in address order, with its family.
   std::vector<std::pair<uintptr_t, ApiFamily>> live;
   cells->ForEachLive(
-      [](uintptr_t p, ApiFamily f, void* ctx) {
-        static_cast<std::vector<std::pair<uintptr_t, ApiFamily>>*>(ctx)->emplace_back(p, f);
+      [](uintptr_t p, LiveCells::Cell c, void* ctx) {
+        static_cast<std::vector<std::pair<uintptr_t, ApiFamily>>*>(ctx)->emplace_back(
+            p, LiveCells::FamilyOf(c));
       },
       &live);
   ASSERT_EQ(live.size(), 2 * LiveCells::kPagesPerSpan);

@@ -15,6 +15,12 @@ table is printed. A difference fails the run unless a rule of the case
 when a documented difference is not the one documented
 (docs/leak-classification.md, "What stays different").
 
+`--record-arg=OPTION` (repeatable) passes options to `heapsight record`:
+meson's `realworld_address` runs the cases where a block's slack decides
+a class with `--pairing=address --convert-traces --convert-wait=all`, so
+address frees' leak scan is held to memcheck too (exact sizes from the
+cells, preload/live_cells.h).
+
 Investigating: `--only CASE --keep DIR` keeps the traces (hs-CASE*) and
 memcheck's logs (vg-CASE/log.PID); `scan_classes --blocks TRACE` lists
 heapsight's blocks with their classes and stacks.
@@ -334,7 +340,7 @@ VALGRIND_ENV = {"LD_LIBRARY_PATH": "/usr/lib/debug", "GLIBCPP_FORCE_NEW": "1",
                 "GLIBCXX_FORCE_NEW": "1"}
 
 
-def environments(heapsight, work, outdir):
+def environments(heapsight, record_args, work, outdir):
     """The two runs' environments, identical but for LD_PRELOAD's value:
     each gets the variables the other tool adds (heapsight record's
     HEAPSIGHT_* with values of the same length, valgrind's launcher's
@@ -342,7 +348,8 @@ def environments(heapsight, work, outdir):
     valgrind, len(valgrind's LD_PRELOAD) - len(heapsight's))."""
     base = dict(ENV, HOME=work, PWD=work, TMPDIR=work, **VALGRIND_ENV)
     probe = subprocess.run(["env", "-i"] + ["%s=%s" % kv for kv in base.items()] +
-                           [heapsight, "record", "-o", os.path.join(outdir, "probe"), "--",
+                           [heapsight, "record"] + record_args +
+                           ["-o", os.path.join(outdir, "probe"), "--",
                             "/usr/bin/env"], cwd=work, capture_output=True, check=True, timeout=120)
     hs_vars = dict(line.split("=", 1) for line in probe.stdout.decode().splitlines() if "=" in line)
     for f in os.listdir(outdir):
@@ -411,11 +418,12 @@ def case_env(case, work):
     return {k: v.replace("{work}", work) for k, v in case.get("env", {}).items()}
 
 
-def heapsight_classes(heapsight, scan_classes, case, work, outdir, env):
+def heapsight_classes(heapsight, record_args, scan_classes, case, work, outdir, env):
     env = dict(env, **case_env(case, work))
     out = os.path.join(outdir, "hs-" + case["name"])
     r = run(["env", "-i"] + ["%s=%s" % kv for kv in env.items()] +
-            [heapsight, "record", "-o", out, "--"] + case["argv"], work, None, 300)
+            [heapsight, "record"] + record_args + ["-o", out, "--"] + case["argv"], work, None,
+            300)
     traces = sorted(p for p in os.listdir(outdir)
                     if p == os.path.basename(out) or p.startswith(os.path.basename(out) + "."))
     if not traces:
@@ -477,6 +485,9 @@ def main():
     ap.add_argument("--valgrind", default=shutil.which("valgrind") or "valgrind")
     ap.add_argument("--only", action="append", help="run only these cases")
     ap.add_argument("--keep", help="work in this (new) directory and keep the traces and logs")
+    ap.add_argument("--record-arg", action="append", default=[],
+                    help="an option for `heapsight record` (repeat for more), e.g. "
+                         "--record-arg=--pairing=address")
     args = ap.parse_args()
     if not os.path.exists(args.valgrind) and shutil.which(args.valgrind) is None:
         print("valgrind not installed: skipped")
@@ -504,11 +515,13 @@ def main():
         os.makedirs(work)
         os.makedirs(outdir)
         write_inputs(work)
-        hs_env, vg_env, preload_delta = environments(os.path.abspath(args.heapsight), work,
+        hs_env, vg_env, preload_delta = environments(os.path.abspath(args.heapsight),
+                                                     args.record_arg, work,
                                                      outdir)
         for case in cases:
             t0 = time.monotonic()
-            hs = heapsight_classes(os.path.abspath(args.heapsight), args.scan_classes, case, work,
+            hs = heapsight_classes(os.path.abspath(args.heapsight), args.record_arg,
+                                   args.scan_classes, case, work,
                                    outdir, hs_env)
             t1 = time.monotonic()
             vg = memcheck_classes(args.valgrind, case, work, outdir, vg_env)

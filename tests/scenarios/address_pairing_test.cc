@@ -322,8 +322,8 @@ TEST(AddressPairingScenario, ForkChildOfEveryFamilyAsInTableMode) {
 }
 
 // Without the parent's trace the child's inherited blocks are as recorded
-// (stack 0, usable size: 4001 and 4005 both 4008 bytes), and report's
-// warnings say how many and why.
+// (stack 0, the size asked for, from the usable size and the cell: 4001
+// and 4005), and report's warnings say how many and why.
 TEST(AddressPairingScenario, ForkChildWithoutParentTraceSaysSo) {
   Recorded address = ForkChild("address", true);
   ASSERT_EQ(address.profile.header.version, format::kFormatVersionAddress);
@@ -340,7 +340,7 @@ TEST(AddressPairingScenario, ForkChildWithoutParentTraceSaysSo) {
   auto b = InheritedSites(address.profile);
   ASSERT_EQ(b.size(), 1u);
   EXPECT_TRUE(b.begin()->first.first.empty());
-  EXPECT_EQ(b.begin()->second, std::make_tuple(uint64_t{2}, uint64_t{2 * 4008}, uint64_t{4008}));
+  EXPECT_EQ(b.begin()->second, std::make_tuple(uint64_t{2}, uint64_t{4001 + 4005}, uint64_t{4005}));
 }
 
 }  // namespace

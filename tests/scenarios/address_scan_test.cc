@@ -170,23 +170,23 @@ TEST(AddressScanScenario, MappingsAreRootsAllocatorMemoryIsNot) {
   EXPECT_EQ(got, want);
 }
 
-// memcheck's heuristics test a block's exact size; the preload knows only
-// its usable size here, so a block one byte off (5226, 5249: their
-// sizes and 5225's, 5241's share a 16-byte step) passes where memcheck
-// and table mode say "possibly lost" (docs/DESIGN.md, "Address frees: the
-// leak scan and fork"). Every other case is as memcheck says.
-TEST(AddressScanScenario, HeuristicsSeeTheSizesABlockMayHaveBeenAskedWith) {
+// memcheck's heuristics test a block's exact size; the preload has it
+// from the usable size and the cell's low bits (live_cells.h), so a block
+// one byte off (5226, 5249: their sizes and 5225's, 5241's share a 16-byte
+// step, and with the usable size alone they passed) is "possibly lost" as
+// memcheck and table mode say. Every case is as memcheck says.
+TEST(AddressScanScenario, HeuristicsSeeTheSizeTheBlockWasAskedWith) {
   TraceContents t = RunOne({ScenarioProgram("leak_heuristics_program")});
   int scans = 0;
   std::map<uint64_t, LeakClass> got = ClassesBySize(t, 5200, 5300, &scans);
   EXPECT_EQ(scans, 1);
   std::map<uint64_t, LeakClass> want = {
       {5225, kReachable},  // stdstring
-      {5226, kReachable},  // table mode and memcheck: possible
+      {5226, kPossible},
       {5230, kReachable},  // length64
       {5231, kPossible},
       {5240, kReachable},  // newarray
-      {5249, kReachable},  // table mode and memcheck: possible
+      {5249, kPossible},
       {5264, kReachable},  // multipleinheritance
       {5272, kPossible},
   };
@@ -219,8 +219,8 @@ TEST(AddressScanScenario, ScanCanBeDisabled) {
 
 // The child of fork_program: its kInherited records are the blocks live at
 // the fork (4001 and 4005), by the addresses the parent allocated them at,
-// api kMalloc, their usable size, stack 0; the child's free of 4001 names
-// that address.
+// api kMalloc, the size asked for (usable size and cell), stack 0; the
+// child's free of 4001 names that address.
 TEST(AddressScanScenario, ForkChildInheritsTheCellsLiveBlocks) {
   std::string dir = MakeTempDir();
   RunResult run = RunTraced({ScenarioProgram("fork_program")}, dir, kAddressMode);
@@ -248,8 +248,9 @@ TEST(AddressScanScenario, ForkChildInheritsTheCellsLiveBlocks) {
     const format::Record& r = *it->second;
     EXPECT_EQ(r.api, format::Api::kMalloc);
     EXPECT_EQ(r.stack, 0u);
-    // The usable size: 4001 and 4005 both take a 4016-byte chunk.
-    EXPECT_EQ(r.size, 4008u) << size;
+    // 4001 and 4005 both take a 4016-byte chunk (4008 usable bytes); the
+    // cell's low bits tell them apart.
+    EXPECT_EQ(r.size, size);
   }
   // The child's first event at 4001's address is its free (then 4003
   // may take the same chunk).
@@ -319,8 +320,8 @@ TEST(AddressScanScenario, ForkChildInheritsEveryFamily) {
     auto it = size_at.find(r.id);
     if (it == size_at.end()) continue;
     api[it->second] = r.api;
-    // Each takes a 4112-byte chunk: 4104 usable bytes.
-    EXPECT_EQ(r.size, 4104u) << it->second;
+    // Each takes a 4112-byte chunk (4104 usable bytes): the size asked for.
+    EXPECT_EQ(r.size, it->second);
   }
   EXPECT_EQ(api, (std::map<uint64_t, format::Api>{{4101, format::Api::kMalloc},
                                                   {4102, format::Api::kNewArray},
@@ -332,12 +333,12 @@ TEST(AddressScanScenario, ForkChildInheritsEveryFamily) {
     if (r.tag == RecordTag::kFree && size_at.count(r.address) != 0) ++freed[size_at[r.address]];
   }
   EXPECT_EQ(freed, (std::map<uint64_t, int>{{4101, 1}, {4103, 1}, {4104, 1}}));
-  // The child's exit scan: the inherited array (its usable size) reachable,
-  // its own 4105 lost.
+  // The child's exit scan: the inherited array (4102) reachable, its own
+  // 4105 lost.
   int scans = 0;
-  std::map<uint64_t, LeakClass> got = ClassesBySize(child, 4104, 4106, &scans);
+  std::map<uint64_t, LeakClass> got = ClassesBySize(child, 4101, 4106, &scans);
   EXPECT_EQ(scans, 1);
-  EXPECT_EQ(got, (std::map<uint64_t, LeakClass>{{4104, kReachable}, {4105, kDefinite}}));
+  EXPECT_EQ(got, (std::map<uint64_t, LeakClass>{{4102, kReachable}, {4105, kDefinite}}));
 }
 
 }  // namespace
