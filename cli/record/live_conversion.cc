@@ -2,6 +2,7 @@
 #include "cli/record/live_conversion.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -107,11 +108,20 @@ size_t LiveConversion::Poll() {
         m.converter = std::move(*c);
       }
       return m.converter->AddChunk(chunk);
-    });
+    }, finishing_ ? SIZE_MAX : kBlocksPerPoll);
     if (n.ok() && m.converter != nullptr && !finishing_) {
       // What no chunk still to come can precede (the file comment). After
       // the exit, DrainInTime drains, in steps it can stop between.
       if (absl::Status s = m.converter->DrainBehindNewest(merge_window_us_); !s.ok()) n = s;
+    }
+    if (n.ok() && m.converter != nullptr && !finishing_ && *n == kBlocksPerPoll) {
+      struct stat st;
+      if (stat(m.path.c_str(), &st) == 0 &&
+          static_cast<uint64_t>(st.st_size) > m.tail->consumed() + kMaxBehindBytes) {
+        GiveUp(m, absl::StrCat("the pairing fell more than ", kMaxBehindBytes >> 20,
+                               " MB behind the program's writes"));
+        continue;
+      }
     }
     if (!n.ok()) {
       if (absl::IsNotFound(n.status())) continue;  // not there yet

@@ -104,6 +104,19 @@ class LiveConversion {
   static constexpr uint64_t kNoLimit = UINT64_MAX;
   std::vector<Outcome> Finish(uint64_t wait_us = kNoLimit);
 
+  // While the program runs each trace's tail is read at most this many
+  // blocks at a time, then drained: a pairing that lags leaves its backlog
+  // in the file, not in this process's memory.
+  static constexpr size_t kBlocksPerPoll = 32;
+  // A conversion that falls this far behind its trace while the program
+  // runs (bytes written to the file and not read yet) gives up: the trace
+  // stays version 6. The pairing is slower than such a program writes
+  // (alloc_bench's loop: 28 M events a second plain against 8-10 M paired),
+  // so it would only hold the second core, and after the exit the backlog
+  // (a 40 M-allocation run held 366 MB of raw chunks at once) only to give
+  // up at --convert-wait's deadline. python's trace stays within a few MB.
+  static constexpr uint64_t kMaxBehindBytes = uint64_t{32} << 20;
+
   // record's default wait (--convert-wait=auto) after a program that ran
   // `run_us`: a tenth of it, at least kMinAutoWaitUs.
   static constexpr uint64_t kMinAutoWaitUs = 100'000;

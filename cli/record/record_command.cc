@@ -66,15 +66,18 @@ void RegisterRecordCommand(CLI::App& app, int* exit_code) {
       "approximate. Up to 19x smaller traces where blocks are freed out of allocation order");
   // Issue 15: frees name their address, the analyzer pairs them (trace
   // format version 6; docs/trace-format.md, "Address frees").
-  rec->add_option_function<std::string>(
-         "--pairing",
-         [request](const std::string& v) { request->options.push_back("PAIRING=" + v); },
-         "How frees are paired with allocations (HEAPSIGHT_PAIRING): table (default) or "
-         "address (each free names its address; the program keeps 2 bytes per 16 bytes of heap "
-         "instead of a table of its live blocks; exact traces only); see --convert-traces")
+  rec->add_option("--pairing", request->pairing,
+                  "How frees are paired with allocations (HEAPSIGHT_PAIRING): table (the "
+                  "default: the program keeps a table of its live blocks), address (each free "
+                  "names its address; the program keeps 2 bytes per 16 bytes of heap instead; "
+                  "exact traces only; see --convert-traces) or auto (address frees paired in "
+                  "this process while the program runs, so the traces are version 4, as "
+                  "--pairing=address --convert-traces; table mode with sampling, --compact, "
+                  "--paused, --serve, --rotate-*, or fewer than 2 CPUs)")
       ->type_name("MODE")
       ->check([](const std::string& v) -> std::string {
-        return v == "table" || v == "address" ? "" : "expected table or address";
+        return v == "auto" || v == "table" || v == "address" ? ""
+                                                             : "expected auto, table or address";
       });
   rec->add_flag("--convert-traces", request->convert_address_traces,
                 "With --pairing=address: pair the frees in this process while the program runs "

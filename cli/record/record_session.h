@@ -43,6 +43,12 @@ struct RecordRequest {
   // converts the version-6 traces to version 4 while the program runs
   // (live_conversion.h).
   bool convert_address_traces = false;
+  // --pairing: "table" (the default), "address", or "auto": address frees
+  // converted to version 4 here (as --pairing=address --convert-traces)
+  // where that can work (AutoPairing in record_session.cc), table mode
+  // elsewhere. Empty: not given (HEAPSIGHT_PAIRING in the environment or
+  // --option PAIRING= decides, else the preload's default, table).
+  std::string pairing;
   // --convert-wait: how long the conversion may go on after the program's
   // exit: "auto" (a tenth of the run, at least 0.1 s), "all" (until done)
   // or seconds (live_conversion.h).

@@ -16,10 +16,10 @@ when a documented difference is not the one documented
 (docs/leak-classification.md, "What stays different").
 
 `--record-arg=OPTION` (repeatable) passes options to `heapsight record`:
-meson's `realworld_address` runs the cases where a block's slack decides
-a class with `--pairing=address --convert-traces --convert-wait=all`, so
-address frees' leak scan is held to memcheck too (exact sizes from the
-cells, preload/live_cells.h).
+meson's `realworld_address` runs the cases where a block's size and slack
+decide a class with `--pairing=address --convert-traces
+--convert-wait=all`, so address frees' leak scan (the size asked for, from
+the cells, preload/live_cells.h) is held to memcheck too.
 
 Investigating: `--only CASE --keep DIR` keeps the traces (hs-CASE*) and
 memcheck's logs (vg-CASE/log.PID); `scan_classes --blocks TRACE` lists

@@ -211,7 +211,7 @@ TEST(RecordCommand, RejectsUnknownOrBadOptions) {
 
 // Issue 15: --pairing=address asks for address frees (trace format
 // version 6), which stay as written unless --convert-traces is given; only
-// table and address are accepted.
+// auto, table and address are accepted.
 TEST(RecordCommand, PairingSetsTheOptionAndTheTraceVersion) {
   std::string dir = MakeTempDir();
   RunResult env = Record({"-q", "--pairing=address", "-o",
@@ -224,7 +224,52 @@ TEST(RecordCommand, PairingSetsTheOptionAndTheTraceVersion) {
   for (const std::string& t : traces) EXPECT_EQ(ReadTrace(t).header.version, 6u) << t;
   RunResult bad = Record({"--pairing=id", "--", "/bin/true"});
   EXPECT_EQ(bad.exit_code, 2);
-  EXPECT_THAT(bad.err, HasSubstr("expected table or address"));
+  EXPECT_THAT(bad.err, HasSubstr("expected auto, table or address"));
+}
+
+// --pairing=auto: address frees converted to version 4 in record's
+// process; table mode where the user chose it (HEAPSIGHT_PAIRING), where
+// the preload would fall back (sampling), and on one CPU (taskset), where
+// the pairing would take the program's. Without --pairing: table mode.
+TEST(RecordCommand, AutoPairingConvertsAddressFreesWhereItCan) {
+  struct Case {
+    std::vector<std::string> args;
+    std::map<std::string, std::string> env;
+    std::vector<std::string> prefix;  // a command in front of heapsight
+    std::string pairing;              // what the program sees
+    uint32_t version;
+  };
+  const std::string print = "printf '%s' \"$HEAPSIGHT_PAIRING\"; : > /dev/null";
+  const std::vector<Case> cases = {
+      {{}, {}, {}, "", 4},
+      {{"--pairing=auto"}, {}, {}, "address", 4},
+      {{"--pairing=table"}, {}, {}, "table", 4},
+      {{"--pairing=auto"}, {{"HEAPSIGHT_PAIRING", "table"}}, {}, "table", 4},
+      {{"--pairing=auto", "--option", "sample-bytes=4096"}, {}, {}, "", 4},
+      {{"--pairing=auto"}, {}, {"/usr/bin/taskset", "-c", "0"}, "", 4},
+  };
+  for (const Case& c : cases) {
+    std::string dir = MakeTempDir();
+    std::vector<std::string> argv = c.prefix;
+    argv.push_back(Heapsight());
+    argv.push_back("record");
+    argv.insert(argv.end(), {"-q", "--convert-wait=all", "-o", dir + "/%p.hst"});
+    argv.insert(argv.end(), c.args.begin(), c.args.end());
+    argv.insert(argv.end(), {"--", "/bin/sh", "-c", print});
+    RunResult r = RunPlain(argv, c.env);
+    std::string what;
+    for (const std::string& a : argv) what += a + " ";
+    EXPECT_EQ(r.exit_code, 0) << what << ": " << r.err;
+    EXPECT_EQ(r.out, c.pairing) << what;
+    EXPECT_EQ(r.err, "") << what;
+    std::vector<std::string> traces = FilesIn(dir);
+    ASSERT_THAT(traces, Not(IsEmpty())) << what;
+    for (const std::string& t : traces) {
+      TraceContents contents = ReadTrace(t);
+      EXPECT_EQ(contents.header.version, c.version) << what << ": " << t;
+      EXPECT_EQ(contents.header.flags & format::kFileFlagAddressFrees, 0u) << what;
+    }
+  }
 }
 
 // The leak summary's numbers that do not depend on the run (pids, paths
