@@ -98,10 +98,10 @@ int UsableCpus() {
 // - --serve and --rotate-*, which read the traces themselves (served
 //   numbers of address frees lag by the merge window);
 // - fewer than 2 CPUs: the pairing would take the program's.
-// Not the default yet (stop 40): with HEAPSIGHT_FLUSH_MS, which the
-// conversion sets, one real program's exit scan (tclsh, tests/realworld)
-// finds a 38,400-byte block reachable that memcheck calls possibly lost,
-// in table mode as much as in address mode; the cause is not known.
+// Not the default yet (stop 40): the conversion needs HEAPSIGHT_FLUSH_MS,
+// which starts each process's writer thread at once and makes its exit
+// wait for that thread to wake: a shell loop of 503 short processes took
+// 3.7-4.5 s instead of 1.6-1.8 s (docs/performance.md, stop 40).
 bool AutoPairing(const std::map<std::string, std::string>& set, bool serving) {
   if (serving || UsableCpus() < 2) return false;
   const format::Options o = PreloadOptions(set);

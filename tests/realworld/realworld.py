@@ -193,6 +193,19 @@ def ggc_tables(exe):
 FIRST_BREAK = Moves("x86_64-linux-gnu-ld.bfd", "definitely_lost", "still_reachable", 64, 1,
                     "libiberty's first_break = sbrk(0) points to the start of a block natively")
 
+# Tcl's allocator carves its objects out of 16 KiB blocks whose unused
+# part keeps what the chunk held before. Natively glibc reuses freed chunks
+# at once, and one such block can hold a stale copy of a 38,400-byte
+# literal table's start address (found with gdb at 16,232 bytes into a
+# 16,384-byte block); memcheck hands out fresh memory, so it sees only the
+# table's interior pointers. Whether a copy lands there depends on the
+# heap's layout: with HEAPSIGHT_FLUSH_MS (record --convert-traces) and
+# meson's TMPDIR the preload's start-up allocations move it into place.
+TCL_STALE = Moves("tclsh8.6", "possibly_lost", "still_reachable", 38400, 1,
+                  "a stale copy of a literal table's address in the unused part of one of "
+                  "Tcl's 16 KiB allocator blocks (glibc reuses the chunk, memcheck gives "
+                  "fresh memory)")
+
 OWN_TLS = "the preload's own TLS module: each thread's DTV is 16 B longer"
 GLIB_UNDER_VALGRIND = "GLib allocates two constructor blocks at 64 B under valgrind, 32 B natively"
 
@@ -327,7 +340,7 @@ CASES = [
     # both runs see the same repository.
     {"name": "git", "argv": ["/usr/bin/git", "-C", "repo", "log", "-p", "--stat"]},
     {"name": "make", "env_copy": "still_reachable", "argv": ["/usr/bin/make", "-f", "rw.mk", "-r"]},
-    {"name": "tclsh", "argv": ["/usr/bin/tclsh8.6", "script.tcl"]},
+    {"name": "tclsh", "known": [TCL_STALE], "argv": ["/usr/bin/tclsh8.6", "script.tcl"]},
     {"name": "lua5.4", "argv": ["/usr/bin/lua5.4", "-e", LUA_SCRIPT]},
 ]
 
