@@ -187,18 +187,6 @@ void PushTableBelow(CellFill* f, uintptr_t limit) {
   }
 }
 
-// What the scan reads of the program block at `p`: the size it was asked
-// with (LiveCells::RequestedSize: exact for an arena chunk; for an mmap'ed
-// one an upper bound, where the rest of the pages is the zeros mmap gave),
-// as table mode reads the recorded size; 0 where the chunk's headers are
-// not readable.
-uint64_t CellExtent(CellFill* f, uintptr_t p, LiveCells::Cell cell, uint8_t* flags) {
-  bool mmapped = false;
-  uint64_t usable = CellBlockExtent(p, *f->map, &f->vma, &mmapped);
-  if (mmapped) *flags |= LeakSnapshot::kMmapped;
-  return LiveCells::RequestedSize(usable, cell);
-}
-
 void CopyCell(uintptr_t p, LiveCells::Cell cell, void* ctx) {
   auto* f = static_cast<CellFill*>(ctx);
   PushTableBelow(f, p);
@@ -206,9 +194,11 @@ void CopyCell(uintptr_t p, LiveCells::Cell cell, void* ctx) {
     ++f->s->pending_skipped;
     return;
   }
-  uint8_t flags = 0;
-  uint64_t size = CellExtent(f, p, cell, &flags);
-  Push(f, p, size, flags);
+  // The size asked for, as table mode reads the recorded size (for an
+  // mmap'ed chunk an upper bound: the rest of its pages is mmap's zeros).
+  bool mmapped = false;
+  uint64_t size = CellBlockSize(p, cell, *f->map, &f->vma, &mmapped);
+  Push(f, p, size, mmapped ? LeakSnapshot::kMmapped : 0);
 }
 
 bool TakeFromCells(const MemoryMap& map, LeakSnapshot* s) {
@@ -285,6 +275,11 @@ uint64_t CellBlockExtent(uintptr_t p, const MemoryMap& map, const Vma** vma, boo
     if ((next_field & kPrevInUseBit) == 0) return 0;
   }
   return malloc_usable_size(reinterpret_cast<void*>(p));
+}
+
+uint64_t CellBlockSize(uintptr_t p, LiveCells::Cell cell, const MemoryMap& map, const Vma** vma,
+                       bool* mmapped) {
+  return LiveCells::RequestedSize(CellBlockExtent(p, map, vma, mmapped), cell);
 }
 
 uint64_t LeastRequestFor(uint64_t extent, bool mmapped) {

@@ -33,6 +33,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "preload/live_cells.h"
 #include "preload/root_regions.h"
 
 namespace heapsight::preload {
@@ -93,6 +94,14 @@ void FreeLeakSnapshot(LeakSnapshot* s);
 // in use. `*vma` caches the mapping between calls in address order
 // (nullptr to start); *mmapped is set for an mmap'ed chunk.
 uint64_t CellBlockExtent(uintptr_t p, const MemoryMap& map, const Vma** vma, bool* mmapped);
+
+// Address frees: the size the live block at `p` was asked with, from its
+// extent (CellBlockExtent; 0 stays 0) and its cell's low bits
+// (LiveCells::RequestedSize: exact for an arena chunk, an upper bound for
+// an mmap'ed one). What the leak scan reads of the block, and what a fork
+// child's kInherited records.
+uint64_t CellBlockSize(uintptr_t p, LiveCells::Cell cell, const MemoryMap& map, const Vma** vma,
+                       bool* mmapped);
 
 // Address frees: the smallest size a block of this extent may have been
 // asked for from glibc's malloc (LeakClassifier::Hooks::min_request: an

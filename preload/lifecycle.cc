@@ -289,10 +289,9 @@ format::Api ApiOfFamily(format::ApiFamily family) {
 void InheritCell(uintptr_t address, LiveCells::Cell cell, void* ctx) {
   auto* c = static_cast<CellInherit*>(ctx);
   bool mmapped = false;
-  // The size asked for (exact for an arena chunk, LiveCells::RequestedSize);
-  // the analyzer takes it from the parent's trace where it has it.
-  uint64_t size =
-      LiveCells::RequestedSize(CellBlockExtent(address, *c->map, &c->vma, &mmapped), cell);
+  // The size asked for (CellBlockSize); the analyzer takes it from the
+  // parent's trace where it has it.
+  uint64_t size = CellBlockSize(address, cell, *c->map, &c->vma, &mmapped);
   uint64_t now = NowUs();
   AppendRecord(c->ts, now, &ChunkEncoder::PutInherited, now, uint64_t{address},
                ApiOfFamily(LiveCells::FamilyOf(cell)), size, uint64_t{0});

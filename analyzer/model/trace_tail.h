@@ -58,6 +58,8 @@ class TraceTail {
   const std::string& path() const { return path_; }
   // Offset of the first byte not read yet (every block before it was read).
   uint64_t consumed() const { return offset_; }
+  // Bytes of the file not read yet, as of the last Poll's look at its size.
+  uint64_t unread() const { return reader_size_ > offset_ ? reader_size_ - offset_ : 0; }
   // Bytes given back to the file system so far (release_consumed).
   uint64_t released() const { return released_; }
 

@@ -2,7 +2,6 @@
 #include "cli/record/live_conversion.h"
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -112,12 +111,9 @@ size_t LiveConversion::Poll() {
     if (n.ok() && m.converter != nullptr && !finishing_) {
       // What no chunk still to come can precede (the file comment). After
       // the exit, DrainInTime drains, in steps it can stop between.
-      if (absl::Status s = m.converter->DrainBehindNewest(merge_window_us_); !s.ok()) n = s;
-    }
-    if (n.ok() && m.converter != nullptr && !finishing_ && *n == kBlocksPerPoll) {
-      struct stat st;
-      if (stat(m.path.c_str(), &st) == 0 &&
-          static_cast<uint64_t>(st.st_size) > m.tail->consumed() + kMaxBehindBytes) {
+      if (absl::Status s = m.converter->DrainBehindNewest(merge_window_us_); !s.ok()) {
+        n = s;
+      } else if (m.tail->unread() > kMaxBehindBytes) {
         GiveUp(m, absl::StrCat("the pairing fell more than ", kMaxBehindBytes >> 20,
                                " MB behind the program's writes"));
         continue;

@@ -67,11 +67,16 @@ TEST(TraceTailTest, HandsOverWholeBlocksOnlyAndRetriesACutOne) {
       if (end <= n) ++whole;
     }
     ASSERT_EQ(seen, whole) << "prefix " << n;
+    // What a partly written block leaves: the rest of the file as it was.
+    if (tail.has_header()) {
+      EXPECT_EQ(tail.consumed() + tail.unread(), n) << "prefix " << n;
+    }
   }
   WriteBytes(path, bytes, bytes.size());
   seen += count();
   EXPECT_EQ(seen, 5u);
   EXPECT_EQ(tail.consumed(), bytes.size());
+  EXPECT_EQ(tail.unread(), 0u);
   EXPECT_TRUE(tail.has_header());
   EXPECT_EQ(tail.header().pid, 4242u);
 }
